@@ -1,15 +1,56 @@
 //! redline: monitoring and alerting for SRE teams running Kubernetes.
 //!
 //! One binary scrapes Prometheus-format endpoints, keeps recent samples in an embedded store,
-//! evaluates PromQL rules over them and serves Prometheus-compatible APIs. The modules follow
-//! the data flow: [`exposition`] parses a scrape into a sink, [`store`] keeps the samples,
-//! [`scrape`] runs the targets, [`http`] serves the APIs.
+//! evaluates PromQL over them and serves Prometheus-compatible APIs. The modules follow the
+//! data flow: [`exposition`] parses a scrape into a sink, [`store`] keeps the samples,
+//! [`promql`] evaluates queries over the store, [`scrape`] runs the targets, [`http`] serves
+//! the APIs and [`service`] wires the tasks together.
+//!
+//! The main path, from an exposition body to a query answer:
+//!
+//! ```
+//! use redline::exposition::{self, Format, ParseOptions, Sample, Sink, SinkError};
+//! use redline::store::{Labels, Querier, Matcher, Store, StoreOptions};
+//!
+//! struct Append<'a>(redline::store::Appender<'a>);
+//! impl Sink for Append<'_> {
+//!     fn sample(&mut self, s: &Sample<'_>) -> Result<(), SinkError> {
+//!         let mut pairs = vec![("__name__".to_string(), s.name.to_string())];
+//!         pairs.extend(s.labels.iter().map(|l| (l.name.to_string(), l.value.to_string())));
+//!         self.0
+//!             .append(&Labels::from_pairs(pairs), 1_000, s.value)
+//!             .map(|_| ())
+//!             .map_err(|e| SinkError(e.to_string()))
+//!     }
+//! }
+//!
+//! let store = Store::with_options(StoreOptions::default());
+//! let body = b"# TYPE up gauge\nup{job=\"node\"} 1\n";
+//! let mut sink = Append(store.appender());
+//! exposition::parse(body, Format::PrometheusText, &ParseOptions::default(), &mut sink).unwrap();
+//! sink.0.commit();
+//!
+//! let found = store.select(&[Matcher::equal("__name__", "up")], 0, 2_000);
+//! assert_eq!(found.len(), 1);
+//! assert_eq!(found[0].labels.get("job"), Some("node"));
+//! assert_eq!(found[0].samples[0].v, 1.0);
+//! ```
 
 #![forbid(unsafe_code)]
 
 pub mod config;
+pub mod demo;
 pub mod exposition;
 pub mod http;
+pub mod logging;
 pub mod promql;
 pub mod scrape;
+pub mod service;
 pub mod store;
+pub mod telemetry;
+pub mod timefmt;
+
+/// Installs the process-wide rustls crypto provider (ring) once; later calls are no-ops.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}

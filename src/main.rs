@@ -1,1 +1,172 @@
-fn main() {}
+//! The `redline` command line: parses flags and calls into the library.
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "redline",
+    version,
+    about = "Monitoring and alerting for SRE teams running Kubernetes"
+)]
+struct Cli {
+    /// Log filter, e.g. `info` or `redline=debug`.
+    #[arg(long, global = true, default_value = "info")]
+    log_level: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the service: scrape, store, serve the APIs.
+    Run {
+        /// The config file (Prometheus `prometheus.yml` format plus redline's sections).
+        #[arg(long)]
+        config: PathBuf,
+        /// Address for the HTTP server.
+        #[arg(long, default_value = "127.0.0.1:9090")]
+        listen: SocketAddr,
+        /// Directory for state that survives restarts.
+        #[arg(long, default_value = "data")]
+        state_dir: PathBuf,
+    },
+    /// Run the embedded synthetic cluster and its dashboard.
+    Demo {
+        #[arg(long, default_value = "127.0.0.1:9090")]
+        listen: SocketAddr,
+    },
+    /// Validate files without running anything.
+    Check {
+        #[command(subcommand)]
+        what: CheckCommand,
+    },
+    /// Run test files.
+    Test {
+        #[command(subcommand)]
+        what: TestCommand,
+    },
+    /// Tools for looking inside redline's pieces.
+    Debug {
+        #[command(subcommand)]
+        what: DebugCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum CheckCommand {
+    /// Validate a config file; errors name the field path.
+    Config { file: PathBuf },
+}
+
+#[derive(Subcommand)]
+enum TestCommand {
+    /// Run upstream promqltest script files.
+    Promql {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum DebugCommand {
+    /// Parse an exposition file and print its samples.
+    Parse {
+        file: PathBuf,
+        /// Output format.
+        #[arg(long, default_value = "jsonl", value_parser = ["jsonl"])]
+        format: String,
+        /// Input format; detected from a trailing `# EOF` when not given.
+        #[arg(long, value_parser = ["text", "openmetrics"])]
+        input_format: Option<String>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    redline::logging::init(&cli.log_level);
+    match dispatch(cli.command) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn dispatch(command: Command) -> Result<ExitCode> {
+    match command {
+        Command::Run {
+            config,
+            listen,
+            state_dir,
+        } => {
+            let cfg = redline::config::Config::load_file(&config)?;
+            runtime()?.block_on(redline::service::run(
+                cfg,
+                redline::service::ServiceOptions {
+                    listen,
+                    state_dir,
+                    config_path: Some(config),
+                },
+            ))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Demo { listen } => {
+            runtime()?.block_on(redline::demo::run(listen))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Check {
+            what: CheckCommand::Config { file },
+        } => {
+            let cfg = redline::config::Config::load_file(&file)?;
+            println!(
+                "{}: SUCCESS: {} scrape configs",
+                file.display(),
+                cfg.scrape_configs.len()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Test {
+            what: TestCommand::Promql { files },
+        } => {
+            let mut out = std::io::stdout().lock();
+            let summary = redline::promql::promqltest::run_test_files(&files, &mut out)?;
+            Ok(if summary.failed == 0 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
+        Command::Debug {
+            what:
+                DebugCommand::Parse {
+                    file,
+                    format: _,
+                    input_format,
+                },
+        } => {
+            let body =
+                std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+            let format = match input_format.as_deref() {
+                Some("openmetrics") => redline::exposition::Format::OpenMetrics,
+                Some(_) => redline::exposition::Format::PrometheusText,
+                None => redline::exposition::detect_format(&body),
+            };
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            redline::exposition::write_jsonl(&body, format, &mut out)
+                .with_context(|| format!("{}", file.display()))?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}

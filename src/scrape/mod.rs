@@ -1,1 +1,15 @@
-//! Placeholder: filled in by the scrape work.
+//! Scraping: discovery, relabeling, the HTTP client, scrape loops and target health.
+//!
+//! [`manager::spawn_pools`] starts one pool per `scrape_configs` entry; a pool runs its job's
+//! [`discovery`], turns target groups into targets with [`target_labels`] and
+//! [`relabel`], and runs one [`scrape_loop::ScrapeLoop`] per target, which fetches with the
+//! pool's [`client::JobClient`], parses with [`crate::exposition`] and appends into the
+//! [`crate::store`]. [`target::TargetSet`] is what `/api/v1/targets` reads.
+
+pub mod client;
+pub mod discovery;
+pub mod manager;
+pub mod relabel;
+pub mod scrape_loop;
+pub mod target;
+pub mod target_labels;

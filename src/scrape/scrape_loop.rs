@@ -1,0 +1,556 @@
+//! The per-target scrape loop: fetch, parse, relabel, append, report.
+//!
+//! One tokio task per target. Each scrape fetches the body (bounded by `body_size_limit`),
+//! parses it into an [`IngestSink`] that appends into a store appender, and commits only
+//! when the whole body parsed and every limit held: a malformed line or an exceeded limit
+//! fails the scrape as a whole, as in Prometheus. Series that disappear between scrapes,
+//! and every series of a failed or removed target, get staleness markers. The synthetic
+//! series `up`, `scrape_duration_seconds`, `scrape_samples_scraped`,
+//! `scrape_samples_post_metric_relabeling` and `scrape_series_added` are written after
+//! every scrape.
+
+use crate::exposition::{self, Format, ParseOptions, Sample, Sink, SinkError};
+use crate::scrape::client::JobClient;
+use crate::scrape::relabel;
+use crate::scrape::target::{Health, Target, TargetSpec, TargetStatus};
+use crate::store::{
+    is_stale_nan, Appender, Label, Labels, SeriesRef, Store, METRIC_NAME, STALE_NAN,
+};
+use crate::telemetry::{ScrapeFailed, ScrapeSucceeded, Telemetry};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use tokio::sync::watch;
+
+/// Why a scrape failed; the text is what `/api/v1/targets` shows as `lastError`.
+#[derive(Debug, thiserror::Error)]
+pub enum ScrapeError {
+    #[error("{0}")]
+    Fetch(String),
+    #[error("server returned HTTP status {0}")]
+    Status(String),
+    #[error("body size limit exceeded: the body is larger than {0} bytes")]
+    BodyTooLarge(u64),
+    #[error("parse error: {0}")]
+    Parse(String),
+    #[error("context deadline exceeded: scrape timeout of {0:?} reached")]
+    Timeout(Duration),
+}
+
+/// What the scrape cache knows about one exposed series text.
+#[derive(Clone, Copy)]
+enum CacheEntry {
+    /// Appended under this ref; `seen` is the iteration of the last scrape exposing it.
+    Series { r: SeriesRef, seen: u64 },
+    /// Dropped by metric relabeling.
+    Dropped { seen: u64 },
+}
+
+/// Per-target memory between scrapes: series refs by exposed text, for speed and staleness.
+/// Series exposed with explicit timestamps are kept out of staleness handling, as upstream.
+pub struct SeriesCache {
+    entries: HashMap<Box<str>, CacheEntry>,
+    /// The iteration of the last successful scrape (starts at 1; 0 marks "not exposed").
+    iteration: u64,
+}
+
+impl Default for SeriesCache {
+    fn default() -> Self {
+        SeriesCache {
+            entries: HashMap::new(),
+            iteration: 1,
+        }
+    }
+}
+
+/// `seen` value of series that take no part in staleness (explicit timestamps).
+const SEEN_NEVER_STALE: u64 = u64::MAX;
+
+impl SeriesCache {
+    /// After a failed scrape: the refs that were exposed (by the last successful scrape or
+    /// by the aborted one), which all go stale now. They count as not exposed from here on.
+    fn fail(&mut self) -> Vec<SeriesRef> {
+        let last = self.iteration;
+        let aborted = last.wrapping_add(1);
+        let mut out = Vec::new();
+        for e in self.entries.values_mut() {
+            match e {
+                CacheEntry::Series { r, seen } if *seen == last || *seen == aborted => {
+                    out.push(*r);
+                    *seen = 0;
+                }
+                CacheEntry::Dropped { seen } if *seen == aborted => *seen = 0,
+                _ => {}
+            }
+        }
+        out
+    }
+
+    /// Refs that the previous successful scrape exposed and the current one did not.
+    fn vanished(&self) -> Vec<SeriesRef> {
+        let prev = self.iteration.wrapping_sub(1);
+        self.entries
+            .values()
+            .filter_map(|e| match *e {
+                CacheEntry::Series { r, seen } if seen == prev => Some(r),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Every ref the last successful scrape exposed.
+    fn last_exposed(&self) -> Vec<SeriesRef> {
+        let last = self.iteration;
+        self.entries
+            .values()
+            .filter_map(|e| match *e {
+                CacheEntry::Series { r, seen } if seen == last => Some(r),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Forgets entries not seen for a while so the cache tracks the target's current series.
+    fn prune(&mut self) {
+        let keep_after = self.iteration.saturating_sub(10);
+        self.entries.retain(|_, e| match *e {
+            CacheEntry::Series { seen, .. } | CacheEntry::Dropped { seen } => {
+                seen >= keep_after || seen == SEEN_NEVER_STALE
+            }
+        });
+    }
+}
+
+/// The counts a successful parse produced.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct IngestCounts {
+    pub scraped: u64,
+    pub post_relabel: u64,
+}
+
+/// The parser's sink during a scrape: resolves each exposed series through the cache
+/// (building labels, merging target labels and applying `metric_relabel_configs` only on a
+/// miss) and appends into the scrape's appender.
+pub struct IngestSink<'a, 'c> {
+    spec: &'a TargetSpec,
+    cache: &'c mut SeriesCache,
+    app: Appender<'a>,
+    default_t: i64,
+    iteration: u64,
+    counts: IngestCounts,
+}
+
+impl<'a, 'c> IngestSink<'a, 'c> {
+    pub fn new(
+        spec: &'a TargetSpec,
+        cache: &'c mut SeriesCache,
+        app: Appender<'a>,
+        default_t: i64,
+    ) -> Self {
+        let iteration = cache.iteration.wrapping_add(1);
+        IngestSink {
+            spec,
+            cache,
+            app,
+            default_t,
+            iteration,
+            counts: IngestCounts::default(),
+        }
+    }
+
+    fn resolve(&self, sample: &Sample<'_>) -> Result<Option<Labels>, SinkError> {
+        let mut v: Vec<Label> =
+            Vec::with_capacity(sample.labels.len() + self.spec.labels.len() + 1);
+        v.push(Label::new(METRIC_NAME, sample.name));
+        for l in sample.labels {
+            v.push(Label::new(l.name, &*l.value));
+        }
+        let scraped = Labels::from_vec(v);
+        let merged = merge_target_labels(&scraped, &self.spec.labels, self.spec.honor_labels);
+        let Some(out) = relabel::process(&merged, &self.spec.metric_relabel_configs) else {
+            return Ok(None);
+        };
+        check_label_limits(&out, &self.spec.limits)?;
+        Ok(Some(out))
+    }
+}
+
+impl Sink for IngestSink<'_, '_> {
+    fn sample(&mut self, sample: &Sample<'_>) -> Result<(), SinkError> {
+        self.counts.scraped += 1;
+        let t = match sample.timestamp_ms {
+            Some(ts) if self.spec.honor_timestamps => ts,
+            _ => self.default_t,
+        };
+        let iteration = self.iteration;
+        let cached = self.cache.entries.get_mut(sample.series).map(|e| {
+            let old = *e;
+            match e {
+                CacheEntry::Series { seen, .. } | CacheEntry::Dropped { seen } => {
+                    if *seen != SEEN_NEVER_STALE {
+                        *seen = iteration;
+                    }
+                }
+            }
+            old
+        });
+        let r = match cached {
+            Some(CacheEntry::Dropped { .. }) => return Ok(()),
+            Some(CacheEntry::Series { r, .. }) => match self.app.append_ref(r, t, sample.value) {
+                Ok(()) => Some(r),
+                Err(_) => None, // the series was garbage-collected: resolve it again
+            },
+            None => None,
+        };
+        if r.is_none() {
+            match self.resolve(sample)? {
+                None => {
+                    self.cache.entries.insert(
+                        sample.series.into(),
+                        CacheEntry::Dropped { seen: iteration },
+                    );
+                    return Ok(());
+                }
+                Some(labels) => {
+                    let r = self
+                        .app
+                        .append(&labels, t, sample.value)
+                        .map_err(|e| SinkError(e.to_string()))?;
+                    // Series with explicit timestamps do not take part in staleness.
+                    let seen = if sample.timestamp_ms.is_some() && self.spec.honor_timestamps {
+                        SEEN_NEVER_STALE
+                    } else {
+                        iteration
+                    };
+                    self.cache
+                        .entries
+                        .insert(sample.series.into(), CacheEntry::Series { r, seen });
+                }
+            }
+        }
+        self.counts.post_relabel += 1;
+        let limit = self.spec.limits.sample_limit;
+        if limit > 0 && self.counts.post_relabel > limit {
+            return Err(SinkError(format!(
+                "sample limit exceeded: more than {limit} samples"
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// Merges target labels into a scraped label set. Without `honor_labels`, a scraped label
+/// that collides with a target label is kept as `exported_<name>` (repeatedly prefixed
+/// until free) and the target's value wins; with it, the scraped value wins.
+pub fn merge_target_labels(scraped: &Labels, target: &Labels, honor_labels: bool) -> Labels {
+    if target.is_empty() {
+        return scraped.clone();
+    }
+    let mut out: Vec<Label> = scraped.iter().cloned().collect();
+    for tl in target {
+        match scraped.get(&tl.name) {
+            None => out.push(tl.clone()),
+            Some(_) if honor_labels => {}
+            Some(sv) => {
+                let mut name = format!("exported_{}", tl.name);
+                while scraped.get(&name).is_some() || target.get(&name).is_some() {
+                    name = format!("exported_{name}");
+                }
+                out.retain(|l| l.name != tl.name);
+                out.push(Label::new(name, sv));
+                out.push(tl.clone());
+            }
+        }
+    }
+    Labels::from_vec(out)
+}
+
+fn check_label_limits(
+    labels: &Labels,
+    limits: &crate::scrape::target::ScrapeLimits,
+) -> Result<(), SinkError> {
+    if limits.label_limit > 0 && labels.len() as u64 > limits.label_limit {
+        return Err(SinkError(format!(
+            "label_limit exceeded (metric: {}, number of labels: {}, limit: {})",
+            labels.metric_name().unwrap_or(""),
+            labels.len(),
+            limits.label_limit
+        )));
+    }
+    for l in labels {
+        if limits.label_name_length_limit > 0
+            && l.name.len() as u64 > limits.label_name_length_limit
+        {
+            return Err(SinkError(format!(
+                "label_name_length_limit exceeded (metric: {}, label name: {}, length: {}, limit: {})",
+                labels.metric_name().unwrap_or(""),
+                l.name,
+                l.name.len(),
+                limits.label_name_length_limit
+            )));
+        }
+        if limits.label_value_length_limit > 0
+            && l.value.len() as u64 > limits.label_value_length_limit
+        {
+            return Err(SinkError(format!(
+                "label_value_length_limit exceeded (metric: {}, label name: {}, value length: {}, limit: {})",
+                labels.metric_name().unwrap_or(""),
+                l.name,
+                l.value.len(),
+                limits.label_value_length_limit
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Milliseconds since the epoch for a wall-clock time.
+pub fn unix_ms(t: SystemTime) -> i64 {
+    t.duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// The offset within the interval at which a target is scraped: stable per target, so
+/// targets spread over the interval and a restart keeps each target's phase.
+pub fn scrape_offset(labels: &Labels, url: &str, interval: Duration) -> Duration {
+    let iv = interval.as_millis().max(1) as u64;
+    let h = labels.fingerprint() ^ xxhash_rust::xxh3::xxh3_64(url.as_bytes());
+    let now = unix_ms(SystemTime::now()) as u64;
+    let offset = (h % iv + iv - now % iv) % iv;
+    Duration::from_millis(offset)
+}
+
+/// One target's scrape loop.
+pub struct ScrapeLoop {
+    target: Arc<Target>,
+    client: JobClient,
+    store: Arc<Store>,
+    telemetry: Arc<Telemetry>,
+    cache: SeriesCache,
+    report_refs: HashMap<&'static str, SeriesRef>,
+    last_body_size: usize,
+}
+
+/// Names of the synthetic series written after every scrape.
+const REPORT_SERIES: [&str; 5] = [
+    "up",
+    "scrape_duration_seconds",
+    "scrape_samples_scraped",
+    "scrape_samples_post_metric_relabeling",
+    "scrape_series_added",
+];
+
+impl ScrapeLoop {
+    pub fn new(
+        target: Arc<Target>,
+        client: JobClient,
+        store: Arc<Store>,
+        telemetry: Arc<Telemetry>,
+    ) -> Self {
+        ScrapeLoop {
+            target,
+            client,
+            store,
+            telemetry,
+            cache: SeriesCache::default(),
+            report_refs: HashMap::new(),
+            last_body_size: 0,
+        }
+    }
+
+    /// Scrapes on the target's interval until `stop` turns true, then writes staleness
+    /// markers for everything the target exposed.
+    pub async fn run(mut self, mut stop: watch::Receiver<bool>) {
+        let spec = self.target.spec.clone();
+        let offset = scrape_offset(&spec.labels, &spec.url, spec.interval);
+        tokio::select! {
+            _ = tokio::time::sleep(offset) => {}
+            _ = stop.changed() => { return; }
+        }
+        let mut ticker = tokio::time::interval(spec.interval);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = ticker.tick() => {}
+                _ = stop.changed() => break,
+            }
+            if *stop.borrow() {
+                break;
+            }
+            let _ = self.scrape_once().await;
+        }
+        self.mark_all_stale(unix_ms(SystemTime::now()));
+    }
+
+    /// Runs one scrape now and records its outcome.
+    pub async fn scrape_once(&mut self) -> Result<(), ScrapeError> {
+        let spec = self.target.spec.clone();
+        let started_wall = SystemTime::now();
+        let started = Instant::now();
+        let t = unix_ms(started_wall);
+        let fetched = tokio::time::timeout(
+            spec.timeout,
+            self.client.fetch(
+                &spec.url,
+                spec.timeout,
+                spec.limits.body_size_bytes,
+                self.last_body_size,
+            ),
+        )
+        .await
+        .unwrap_or(Err(ScrapeError::Timeout(spec.timeout)));
+        let result = fetched.and_then(|(body, content_type)| {
+            self.last_body_size = body.len();
+            self.ingest(&spec, &body, Format::from_content_type(&content_type), t)
+        });
+        let duration = started.elapsed();
+        let (health, error, counts, added) = match &result {
+            Ok((counts, added)) => (Health::Up, String::new(), *counts, *added),
+            Err(e) => {
+                // Everything the target exposed is now stale.
+                let stale = self.cache.fail();
+                self.append_stale(&stale, t);
+                (Health::Down, e.to_string(), IngestCounts::default(), 0)
+            }
+        };
+        self.write_report(&spec, t, health == Health::Up, duration, counts, added);
+        let secs = duration.as_secs_f64();
+        match &result {
+            Ok(_) => ScrapeSucceeded {
+                job: &spec.job,
+                duration_seconds: secs,
+            }
+            .emit(&self.telemetry),
+            Err(_) => ScrapeFailed {
+                job: &spec.job,
+                target: &spec.url,
+                error: &error,
+                duration_seconds: secs,
+            }
+            .emit(&self.telemetry),
+        }
+        self.target.set_status(TargetStatus {
+            health,
+            last_error: error,
+            last_scrape: Some(started_wall),
+            last_scrape_duration: duration,
+            last_samples: counts.scraped,
+        });
+        result.map(|_| ())
+    }
+
+    /// Parses `body` and appends it; all or nothing.
+    fn ingest(
+        &mut self,
+        spec: &TargetSpec,
+        body: &[u8],
+        format: Format,
+        t: i64,
+    ) -> Result<(IngestCounts, u64), ScrapeError> {
+        let store = self.store.clone();
+        let mut sink = IngestSink::new(spec, &mut self.cache, store.appender(), t);
+        let parsed = exposition::parse(body, format, &ParseOptions::default(), &mut sink);
+        let IngestSink {
+            app,
+            iteration,
+            counts,
+            ..
+        } = sink;
+        if let Err(e) = parsed {
+            app.rollback();
+            return Err(ScrapeError::Parse(e.to_string()));
+        }
+        let stats = app.commit();
+        self.cache.iteration = iteration;
+        let vanished = self.cache.vanished();
+        self.append_stale(&vanished, t);
+        self.cache.prune();
+        Ok((counts, stats.series_created as u64))
+    }
+
+    fn append_stale(&self, refs: &[SeriesRef], t: i64) {
+        if refs.is_empty() {
+            return;
+        }
+        let mut app = self.store.appender();
+        for r in refs {
+            let _ = app.append_ref(*r, t, STALE_NAN);
+        }
+        app.commit();
+    }
+
+    fn write_report(
+        &mut self,
+        spec: &TargetSpec,
+        t: i64,
+        up: bool,
+        duration: Duration,
+        counts: IngestCounts,
+        added: u64,
+    ) {
+        let values = [
+            if up { 1.0 } else { 0.0 },
+            duration.as_secs_f64(),
+            counts.scraped as f64,
+            counts.post_relabel as f64,
+            added as f64,
+        ];
+        self.append_report(spec, t, &values);
+    }
+
+    fn append_report(&mut self, spec: &TargetSpec, t: i64, values: &[f64; 5]) {
+        let mut app = self.store.appender();
+        for (name, v) in REPORT_SERIES.iter().zip(values) {
+            if let Some(r) = self.report_refs.get(name) {
+                if app.append_ref(*r, t, *v).is_ok() {
+                    continue;
+                }
+            }
+            let labels = spec.labels.with(METRIC_NAME, name);
+            if let Ok(r) = app.append(&labels, t, *v) {
+                self.report_refs.insert(name, r);
+            }
+        }
+        app.commit();
+    }
+
+    /// Staleness markers for every series of the target, its synthetic series included:
+    /// called when the target goes away.
+    fn mark_all_stale(&mut self, t: i64) {
+        let refs = self.cache.last_exposed();
+        self.append_stale(&refs, t);
+        let spec = self.target.spec.clone();
+        if !self.report_refs.is_empty() {
+            self.append_report(&spec, t, &[STALE_NAN; 5]);
+        }
+        debug_assert!(is_stale_nan(STALE_NAN));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn colliding_scraped_labels_become_exported() {
+        let scraped =
+            Labels::from_pairs([("__name__", "m"), ("job", "app"), ("exported_job", "x")]);
+        let target = Labels::from_pairs([("job", "node"), ("instance", "h:1")]);
+        let merged = merge_target_labels(&scraped, &target, false);
+        assert_eq!(merged.get("job"), Some("node"));
+        assert_eq!(merged.get("exported_exported_job"), Some("app"));
+        assert_eq!(merged.get("exported_job"), Some("x"));
+        assert_eq!(merged.get("instance"), Some("h:1"));
+        let honored = merge_target_labels(&scraped, &target, true);
+        assert_eq!(honored.get("job"), Some("app"));
+        assert_eq!(honored.get("instance"), Some("h:1"));
+    }
+
+    #[test]
+    fn offsets_fall_inside_the_interval() {
+        let l = Labels::from_pairs([("job", "a")]);
+        let iv = Duration::from_secs(15);
+        assert!(scrape_offset(&l, "http://127.0.0.1:1/metrics", iv) < iv);
+    }
+}

@@ -1,0 +1,146 @@
+//! A scrape target as the scrape loop runs it, and its health as the API reports it.
+//!
+//! [`TargetSpec`] is everything a loop needs, fixed when the target is created from
+//! discovery and the job's config. [`Target`] pairs a spec with its mutable
+//! [`TargetStatus`]; [`TargetSet`] is the shared view `/api/v1/targets` reads.
+
+use crate::scrape::relabel::RelabelConfig;
+use crate::store::Labels;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, SystemTime};
+
+/// Per-scrape limits; `0` means no limit, as in Prometheus.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ScrapeLimits {
+    pub body_size_bytes: u64,
+    pub sample_limit: u64,
+    pub label_limit: u64,
+    pub label_name_length_limit: u64,
+    pub label_value_length_limit: u64,
+}
+
+/// What a scrape loop needs to scrape one target.
+#[derive(Clone, Debug)]
+pub struct TargetSpec {
+    /// The scrape pool (job name) the target belongs to.
+    pub job: String,
+    /// The URL scraped, with `params` in the query string.
+    pub url: String,
+    /// Final target labels (after relabeling): attached to every scraped series.
+    pub labels: Labels,
+    /// Labels as discovery reported them, before relabeling.
+    pub discovered_labels: Labels,
+    pub interval: Duration,
+    pub timeout: Duration,
+    pub honor_labels: bool,
+    pub honor_timestamps: bool,
+    pub metric_relabel_configs: Arc<Vec<RelabelConfig>>,
+    pub limits: ScrapeLimits,
+}
+
+/// Health as Prometheus reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Health {
+    Unknown,
+    Up,
+    Down,
+}
+
+impl Health {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Health::Unknown => "unknown",
+            Health::Up => "up",
+            Health::Down => "down",
+        }
+    }
+}
+
+/// The outcome of the most recent scrape.
+#[derive(Clone, Debug)]
+pub struct TargetStatus {
+    pub health: Health,
+    pub last_error: String,
+    pub last_scrape: Option<SystemTime>,
+    pub last_scrape_duration: Duration,
+    pub last_samples: u64,
+}
+
+impl Default for TargetStatus {
+    fn default() -> Self {
+        TargetStatus {
+            health: Health::Unknown,
+            last_error: String::new(),
+            last_scrape: None,
+            last_scrape_duration: Duration::ZERO,
+            last_samples: 0,
+        }
+    }
+}
+
+/// A target being scraped.
+#[derive(Debug)]
+pub struct Target {
+    pub spec: Arc<TargetSpec>,
+    status: Mutex<TargetStatus>,
+}
+
+impl Target {
+    pub fn new(spec: TargetSpec) -> Self {
+        Target {
+            spec: Arc::new(spec),
+            status: Mutex::new(TargetStatus::default()),
+        }
+    }
+
+    /// A copy of the current status.
+    pub fn status(&self) -> TargetStatus {
+        self.status.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    pub(crate) fn set_status(&self, status: TargetStatus) {
+        if let Ok(mut s) = self.status.lock() {
+            *s = status;
+        }
+    }
+}
+
+/// The targets of one scrape pool.
+#[derive(Debug, Default, Clone)]
+pub struct PoolTargets {
+    pub active: Vec<Arc<Target>>,
+    /// Discovered label sets of targets that relabeling dropped.
+    pub dropped: Vec<Labels>,
+}
+
+/// Every scrape pool's targets, shared between the scrape manager (writer) and the HTTP API.
+#[derive(Debug, Default)]
+pub struct TargetSet {
+    pools: RwLock<BTreeMap<String, PoolTargets>>,
+}
+
+impl TargetSet {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Replaces the targets of pool `job`.
+    pub fn set_pool(&self, job: &str, targets: PoolTargets) {
+        if let Ok(mut p) = self.pools.write() {
+            p.insert(job.to_string(), targets);
+        }
+    }
+
+    /// Removes pool `job`.
+    pub fn remove_pool(&self, job: &str) {
+        if let Ok(mut p) = self.pools.write() {
+            p.remove(job);
+        }
+    }
+
+    /// A snapshot of every pool, by job name.
+    pub fn snapshot(&self) -> BTreeMap<String, PoolTargets> {
+        self.pools.read().map(|p| p.clone()).unwrap_or_default()
+    }
+}

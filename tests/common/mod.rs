@@ -1,0 +1,120 @@
+//! Helpers shared by the integration tests: loopback servers, real processes, deadlines.
+#![allow(dead_code)]
+
+use axum::http::header;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::Router;
+use std::net::{SocketAddr, TcpListener};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Polls `check` until it returns `Some`, failing the test with `what` after `deadline`.
+pub async fn wait_for<T>(
+    what: &str,
+    deadline: Duration,
+    mut check: impl FnMut() -> Option<T>,
+) -> T {
+    let end = Instant::now() + deadline;
+    loop {
+        if let Some(v) = check() {
+            return v;
+        }
+        if Instant::now() > end {
+            panic!("timed out after {deadline:?} waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A free loopback port (bound and released; good enough for a test's own processes).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+/// An exposition endpoint on loopback whose body and content type the test can change.
+#[derive(Clone)]
+pub struct FixtureServer {
+    pub addr: SocketAddr,
+    body: Arc<Mutex<(String, String)>>,
+}
+
+impl FixtureServer {
+    pub async fn start(body: &str, content_type: &str) -> FixtureServer {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind fixture server");
+        let addr = listener.local_addr().expect("fixture server address");
+        let state = Arc::new(Mutex::new((body.to_string(), content_type.to_string())));
+        let shared = state.clone();
+        let app = Router::new().route(
+            "/metrics",
+            get(move || {
+                let shared = shared.clone();
+                async move {
+                    let (body, ct) = shared.lock().expect("fixture body").clone();
+                    ([(header::CONTENT_TYPE, ct)], body).into_response()
+                }
+            }),
+        );
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        FixtureServer { addr, body: state }
+    }
+
+    pub fn set_body(&self, body: &str) {
+        self.body.lock().expect("fixture body").0 = body.to_string();
+    }
+}
+
+/// A child process killed when the guard drops.
+pub struct ProcessGuard(pub Child);
+
+impl Drop for ProcessGuard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts Debian's `prometheus-node-exporter` on a free loopback port.
+pub fn start_node_exporter() -> (ProcessGuard, SocketAddr) {
+    let bin = [
+        "/usr/bin/prometheus-node-exporter",
+        "/usr/sbin/prometheus-node-exporter",
+    ]
+    .into_iter()
+    .find(|p| std::path::Path::new(p).exists())
+    .expect(
+        "prometheus-node-exporter is not installed: run `bash tests/run-all.sh`, which installs it",
+    );
+    let addr: SocketAddr = format!("127.0.0.1:{}", free_port())
+        .parse()
+        .expect("address");
+    let child = Command::new(bin)
+        .arg(format!("--web.listen-address={addr}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start prometheus-node-exporter");
+    (ProcessGuard(child), addr)
+}
+
+/// GETs a loopback URL and parses JSON.
+pub async fn get_json(url: &str) -> serde_json::Value {
+    redline::install_crypto_provider();
+    let resp = reqwest::get(url)
+        .await
+        .unwrap_or_else(|e| panic!("GET {url}: {e}"));
+    let text = resp
+        .text()
+        .await
+        .unwrap_or_else(|e| panic!("GET {url}: {e}"));
+    serde_json::from_str(&text)
+        .unwrap_or_else(|e| panic!("GET {url}: body is not JSON: {e}: {text}"))
+}

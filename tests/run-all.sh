@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Runs redline's whole test suite on a fresh machine. Installs what the tests need beyond
+# cargo (idempotently: already-installed packages are skipped), then runs the unit,
+# integration and conformance tests.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Debian packages the tests start for real.
+debs=(prometheus-node-exporter)
+missing=()
+for p in "${debs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "installing Debian packages: ${missing[*]}"
+  sudo_cmd=""
+  [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
+  $sudo_cmd apt-get update -q
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+# The Python reference parser for the exposition differential test.
+python3 -c 'import prometheus_client' 2>/dev/null || python3 -m pip install -q prometheus-client
+
+if ! command -v cargo-nextest >/dev/null 2>&1; then
+  cargo install --locked cargo-nextest
+fi
+
+cargo build --locked --all-targets
+cargo nextest run --locked --no-fail-fast
+# Doc tests are not run by nextest.
+cargo test --locked --doc
+
+# Upstream PromQL conformance files.
+cargo run --locked --quiet -- test promql ../shared/conformance/promql/*.test
