@@ -1,0 +1,157 @@
+//! The command-line contract scripts depend on: exit codes, error messages that name the
+//! file and field, `debug parse` output, graceful shutdown on SIGTERM.
+
+mod common;
+
+use common::{free_port, ProcessGuard};
+use std::io::Write;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn redline() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_redline"))
+}
+
+fn temp_file(name: &str, text: &str) -> std::path::PathBuf {
+    let p = std::env::temp_dir().join(format!("redline-cli-{}-{name}", std::process::id()));
+    std::fs::File::create(&p)
+        .and_then(|mut f| f.write_all(text.as_bytes()))
+        .expect("write temp file");
+    p
+}
+
+#[test]
+fn check_config_accepts_a_valid_file() {
+    let p = temp_file(
+        "ok.yml",
+        "scrape_configs:\n  - job_name: node\n    static_configs:\n      - targets: ['127.0.0.1:9100']\n",
+    );
+    let out = redline()
+        .args(["check", "config"])
+        .arg(&p)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("SUCCESS"));
+}
+
+#[test]
+fn check_config_names_the_field_of_a_bad_regex() {
+    let p = temp_file(
+        "bad.yml",
+        "scrape_configs:\n  - job_name: node\n    relabel_configs:\n      - source_labels: [a]\n        regex: '('\n        target_label: b\n    static_configs:\n      - targets: ['127.0.0.1:9100']\n",
+    );
+    let out = redline()
+        .args(["check", "config"])
+        .arg(&p)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("scrape_configs[0].relabel_configs[0].regex"),
+        "{err}"
+    );
+    assert!(err.contains("bad.yml"), "the error names the file: {err}");
+}
+
+#[test]
+fn check_config_rejects_unsupported_fields() {
+    let p = temp_file(
+        "unsupported.yml",
+        "scrape_configs:\n  - job_name: node\n    consul_sd_configs:\n      - server: 'localhost:8500'\n",
+    );
+    let out = redline()
+        .args(["check", "config"])
+        .arg(&p)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("consul_sd_configs"), "{err}");
+}
+
+#[test]
+fn debug_parse_prints_one_json_object_per_sample() {
+    let out = redline()
+        .args([
+            "debug",
+            "parse",
+            "../shared/fixtures/node_exporter.prom",
+            "--format",
+            "jsonl",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("each line is JSON"))
+        .collect();
+    assert!(lines.len() > 400, "{} samples", lines.len());
+    let load1 = lines
+        .iter()
+        .find(|v| v["name"] == "node_load1")
+        .expect("node_load1");
+    assert!(load1["value"].is_number());
+    assert!(load1["timestamp_ms"].is_null());
+    assert!(load1["labels"].as_object().is_some_and(|m| m.is_empty()));
+}
+
+#[test]
+fn debug_parse_reports_line_and_column_of_a_malformed_file() {
+    let p = temp_file("bad.prom", "ok 1\nbad{a=\"1\" 2\n");
+    let out = redline().args(["debug", "parse"]).arg(&p).output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("line 2"), "{err}");
+}
+
+#[test]
+fn run_stops_cleanly_on_sigterm() {
+    let port = free_port();
+    let cfg = temp_file(
+        "run.yml",
+        "global:\n  scrape_interval: 1s\nscrape_configs: []\n",
+    );
+    let state = std::env::temp_dir().join(format!("redline-cli-state-{}", std::process::id()));
+    let child = redline()
+        .args(["run", "--config"])
+        .arg(&cfg)
+        .args(["--listen", &format!("127.0.0.1:{port}"), "--state-dir"])
+        .arg(&state)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start redline run");
+    let mut guard = ProcessGuard(child);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "redline did not start listening");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let pid = guard.0.id().to_string();
+    let killed = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    assert!(killed.success());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(s) = guard.0.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "redline did not stop after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "exit status after SIGTERM: {status}");
+}
