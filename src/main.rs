@@ -33,6 +33,8 @@ enum Command {
         /// Directory for state that survives restarts.
         #[arg(long, default_value = "data")]
         state_dir: PathBuf,
+        #[command(flatten)]
+        query: QueryFlags,
     },
     /// Run the embedded synthetic cluster and its dashboard.
     Demo {
@@ -54,6 +56,38 @@ enum Command {
         #[command(subcommand)]
         what: DebugCommand,
     },
+}
+
+/// Query limits, named as Prometheus names its flags.
+#[derive(clap::Args)]
+struct QueryFlags {
+    /// Most samples one query may hold in memory.
+    #[arg(long = "query.max-samples", default_value_t = 50_000_000)]
+    max_samples: usize,
+    /// Longest a query may run, e.g. `2m`.
+    #[arg(long = "query.timeout", default_value = "2m", value_parser = parse_duration)]
+    timeout: std::time::Duration,
+    /// Queries evaluated at once; more wait their turn.
+    #[arg(long = "query.max-concurrency", default_value_t = 20)]
+    max_concurrency: usize,
+    /// How far back an instant selector looks for a sample.
+    #[arg(long = "query.lookback-delta", default_value = "5m", value_parser = parse_duration)]
+    lookback_delta: std::time::Duration,
+}
+
+impl QueryFlags {
+    fn limits(&self) -> redline::http::QueryLimits {
+        redline::http::QueryLimits {
+            max_samples: self.max_samples,
+            timeout: self.timeout,
+            max_concurrency: self.max_concurrency,
+            lookback_delta: self.lookback_delta,
+        }
+    }
+}
+
+fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    redline::config::units::parse_duration(s)
 }
 
 #[derive(Subcommand)]
@@ -103,6 +137,7 @@ fn dispatch(command: Command) -> Result<ExitCode> {
             config,
             listen,
             state_dir,
+            query,
         } => {
             let cfg = redline::config::Config::load_file(&config)?;
             runtime()?.block_on(redline::service::run(
@@ -111,6 +146,7 @@ fn dispatch(command: Command) -> Result<ExitCode> {
                     listen,
                     state_dir,
                     config_path: Some(config),
+                    query: query.limits(),
                 },
             ))?;
             Ok(ExitCode::SUCCESS)

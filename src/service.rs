@@ -6,7 +6,7 @@
 //! first, so every target's staleness markers are written, then drains the HTTP server.
 
 use crate::config::Config;
-use crate::http::{self, AppState};
+use crate::http::{self, AppState, QueryLimits, QueryService};
 use crate::scrape::discovery::DiscoveryOptions;
 use crate::scrape::manager::{spawn_pools, ScrapeContext};
 use crate::scrape::target::TargetSet;
@@ -26,6 +26,7 @@ pub struct ServiceOptions {
     pub listen: SocketAddr,
     pub state_dir: PathBuf,
     pub config_path: Option<PathBuf>,
+    pub query: QueryLimits,
 }
 
 /// A started service.
@@ -101,6 +102,7 @@ impl Service {
             store: store.clone(),
             targets: targets.clone(),
             telemetry: telemetry.clone(),
+            query: Arc::new(QueryService::new(opts.query.clone())),
             ready: ready.clone(),
         };
         let http = tokio::spawn(http::serve(listener, state, async move {

@@ -31,6 +31,7 @@ async fn start(yaml: &str, name: &str) -> Service {
             listen: "127.0.0.1:0".parse().unwrap(),
             state_dir: tempdir(name),
             config_path: None,
+            query: Default::default(),
         },
         DiscoveryOptions {
             file_poll_interval: Duration::from_millis(100),

@@ -44,6 +44,7 @@ scrape_configs:
             listen: "127.0.0.1:0".parse().unwrap(),
             state_dir,
             config_path: None,
+            query: Default::default(),
         },
     )
     .await

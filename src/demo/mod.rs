@@ -143,6 +143,7 @@ pub async fn run(listen: SocketAddr) -> anyhow::Result<()> {
             listen,
             state_dir,
             config_path: None,
+            query: Default::default(),
         },
     )
     .await

@@ -6,6 +6,8 @@
 //! clients work unchanged.
 
 mod api;
+mod params;
+mod query;
 
 use crate::scrape::target::TargetSet;
 use crate::store::Store;
@@ -20,6 +22,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 pub use api::{ApiError, ApiErrorKind};
+pub use query::{format_value, value_json, QueryLimits, QueryService, SharedQueryService};
 
 /// Everything handlers read: the store, the targets, the telemetry registry.
 #[derive(Clone)]
@@ -27,6 +30,8 @@ pub struct AppState {
     pub store: Arc<Store>,
     pub targets: Arc<TargetSet>,
     pub telemetry: Arc<Telemetry>,
+    /// Query limits and concurrency permits.
+    pub query: SharedQueryService,
     /// Turns true once start-up finished; `/-/ready` answers 503 until then.
     pub ready: Arc<AtomicBool>,
 }
@@ -38,6 +43,7 @@ pub fn router(state: AppState) -> Router {
         .route("/-/ready", get(ready))
         .route("/metrics", get(metrics))
         .merge(api::routes())
+        .merge(query::routes())
         .with_state(state)
 }
 

@@ -1,0 +1,207 @@
+//! Request parameters of the Prometheus API: the query string merged with a POSTed form,
+//! repeated keys (`match[]`), and Prometheus' notations for times and durations.
+
+use super::api::ApiError;
+use axum::body::Bytes;
+use axum::http::{header, HeaderMap};
+use std::time::SystemTime;
+
+/// All parameters of a request, in order, from the URL and (for form POSTs) the body.
+#[derive(Debug, Default)]
+pub struct Params(Vec<(String, String)>);
+
+impl Params {
+    /// Parses the query string and, when the body is a URL-encoded form, the body too.
+    pub fn from_request(query: Option<&str>, headers: &HeaderMap, body: &Bytes) -> Params {
+        let mut v: Vec<(String, String)> = Vec::new();
+        if let Some(q) = query {
+            v.extend(form_urlencoded::parse(q.as_bytes()).into_owned());
+        }
+        let is_form = headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|c| c.to_str().ok())
+            .is_some_and(|c| c.starts_with("application/x-www-form-urlencoded"));
+        if is_form {
+            v.extend(form_urlencoded::parse(body).into_owned());
+        }
+        Params(v)
+    }
+
+    /// The first value of `key`, if given and not empty.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, v)| k == key && !v.is_empty())
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Every value of a repeated key such as `match[]`.
+    pub fn all(&self, key: &str) -> Vec<&str> {
+        self.0
+            .iter()
+            .filter(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+            .collect()
+    }
+
+    /// A required time parameter.
+    pub fn time(&self, key: &str) -> Result<i64, ApiError> {
+        let v = self
+            .get(key)
+            .ok_or_else(|| ApiError::bad_data(format!("invalid parameter \"{key}\": missing")))?;
+        parse_time(v).map_err(|e| ApiError::bad_data(format!("invalid parameter \"{key}\": {e}")))
+    }
+
+    /// An optional time parameter with a default.
+    pub fn time_or(&self, key: &str, default: i64) -> Result<i64, ApiError> {
+        match self.get(key) {
+            None => Ok(default),
+            Some(_) => self.time(key),
+        }
+    }
+
+    /// An optional duration parameter, in milliseconds.
+    pub fn duration_ms(&self, key: &str) -> Result<Option<i64>, ApiError> {
+        self.get(key)
+            .map(|v| {
+                parse_duration_ms(v)
+                    .map_err(|e| ApiError::bad_data(format!("invalid parameter \"{key}\": {e}")))
+            })
+            .transpose()
+    }
+
+    /// An optional non-negative integer parameter (`limit`).
+    pub fn limit(&self) -> Result<usize, ApiError> {
+        match self.get("limit") {
+            None => Ok(0),
+            Some(v) => v.parse::<usize>().map_err(|_| {
+                ApiError::bad_data(format!(
+                    "invalid parameter \"limit\": cannot parse \"{v}\" to a valid limit"
+                ))
+            }),
+        }
+    }
+}
+
+/// The earliest and latest times Prometheus accepts, used when `start`/`end` are absent.
+pub const MIN_TIME_MS: i64 = i64::MIN / 2;
+pub const MAX_TIME_MS: i64 = i64::MAX / 2;
+
+/// Milliseconds since the epoch now.
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// A time as Prometheus' API takes it: Unix seconds with an optional fraction, or RFC 3339.
+pub fn parse_time(s: &str) -> Result<i64, String> {
+    if let Ok(secs) = s.parse::<f64>() {
+        if !secs.is_finite() {
+            return Err(format!("cannot parse {s:?} to a valid timestamp"));
+        }
+        return Ok((secs * 1000.0).round() as i64);
+    }
+    parse_rfc3339(s).ok_or_else(|| format!("cannot parse {s:?} to a valid timestamp"))
+}
+
+/// A duration as Prometheus' API takes it: seconds (float) or a duration string (`1m30s`).
+pub fn parse_duration_ms(s: &str) -> Result<i64, String> {
+    if let Ok(secs) = s.parse::<f64>() {
+        if !secs.is_finite() || secs.abs() * 1000.0 > i64::MAX as f64 {
+            return Err(format!("cannot parse {s:?} to a valid duration"));
+        }
+        return Ok((secs * 1000.0).round() as i64);
+    }
+    promql_parser::util::parse_duration(s)
+        .map(|d| d.as_millis() as i64)
+        .map_err(|_| format!("cannot parse {s:?} to a valid duration"))
+}
+
+/// `2006-01-02T15:04:05.999999999Z07:00`.
+fn parse_rfc3339(s: &str) -> Option<i64> {
+    let b = s.as_bytes();
+    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't') {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| -> Option<i64> { s.get(r)?.parse().ok() };
+    let (year, month, day) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let (hour, min, sec) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    if b[13] != b':' || b[16] != b':' || !(1..=12).contains(&month) || !(1..=31).contains(&day) {
+        return None;
+    }
+    let mut i = 19;
+    let mut frac_ms = 0i64;
+    if b.get(i) == Some(&b'.') {
+        i += 1;
+        let start = i;
+        while b.get(i).is_some_and(|c| c.is_ascii_digit()) {
+            i += 1;
+        }
+        let digits = s.get(start..i)?;
+        if digits.is_empty() {
+            return None;
+        }
+        let ms: String = digits.chars().chain("000".chars()).take(3).collect();
+        frac_ms = ms.parse().ok()?;
+    }
+    let offset_secs = match b.get(i)? {
+        b'Z' | b'z' if i + 1 == b.len() => 0,
+        sign @ (b'+' | b'-') if i + 6 == b.len() && b[i + 3] == b':' => {
+            let h = num(i + 1..i + 3)?;
+            let m = num(i + 4..i + 6)?;
+            let o = h * 3600 + m * 60;
+            if *sign == b'-' {
+                -o
+            } else {
+                o
+            }
+        }
+        _ => return None,
+    };
+    let days = days_from_civil(year, month as u32, day as u32);
+    let secs = days * 86_400 + hour * 3600 + min * 60 + sec - offset_secs;
+    Some(secs * 1000 + frac_ms)
+}
+
+/// Days since 1970-01-01 for a proleptic Gregorian date (Hinnant's days_from_civil).
+fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let mp = (i64::from(m) + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_in_both_notations() {
+        assert_eq!(parse_time("1435781451.781"), Ok(1_435_781_451_781));
+        assert_eq!(parse_time("1435781451"), Ok(1_435_781_451_000));
+        assert_eq!(
+            parse_time("2015-07-01T20:10:51.781Z"),
+            Ok(1_435_781_451_781)
+        );
+        assert_eq!(
+            parse_time("2015-07-01T22:10:51.781+02:00"),
+            Ok(1_435_781_451_781)
+        );
+        assert_eq!(parse_time("1970-01-01T00:00:00Z"), Ok(0));
+        assert!(parse_time("yesterday").is_err());
+        assert!(parse_time("NaN").is_err());
+    }
+
+    #[test]
+    fn durations_in_both_notations() {
+        assert_eq!(parse_duration_ms("15"), Ok(15_000));
+        assert_eq!(parse_duration_ms("0.5"), Ok(500));
+        assert_eq!(parse_duration_ms("1m30s"), Ok(90_000));
+        assert!(parse_duration_ms("fast").is_err());
+    }
+}

@@ -1,0 +1,370 @@
+//! `/api/v1/query`, `/api/v1/query_range`, `/api/v1/series`, `/api/v1/labels`,
+//! `/api/v1/label/<name>/values` and the status endpoints Grafana asks for.
+//!
+//! Queries run on the blocking pool under a concurrency limit ([`QueryLimits`]), with the
+//! engine's sample limit and a timeout, so a pathological query gets an error instead of
+//! starving the scrape loops or exhausting memory.
+
+use super::api::{labels_json, success, ApiError, ApiErrorKind};
+use super::params::{now_ms, Params, MAX_TIME_MS, MIN_TIME_MS};
+use super::AppState;
+use crate::promql::{parse_selector, Engine, EngineOptions, QueryError, QueryResult, Value};
+use crate::store::{Labels, Matcher, Querier};
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::HeaderMap;
+use axum::response::Response;
+use axum::routing::get;
+use axum::Router;
+use serde_json::{json, Value as Json};
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Semaphore;
+
+/// The most points a range query may return per series, as upstream.
+const MAX_POINTS_PER_SERIES: i64 = 11_000;
+
+/// Limits on queries; runtime flags, not config.
+#[derive(Clone, Debug)]
+pub struct QueryLimits {
+    /// Samples a query may hold at once (`--query.max-samples`).
+    pub max_samples: usize,
+    /// Longest a query may run (`--query.timeout`).
+    pub timeout: Duration,
+    /// Queries evaluated at once (`--query.max-concurrency`); more wait.
+    pub max_concurrency: usize,
+    /// The lookback of instant selectors (`--query.lookback-delta`).
+    pub lookback_delta: Duration,
+}
+
+impl Default for QueryLimits {
+    fn default() -> Self {
+        QueryLimits {
+            max_samples: 50_000_000,
+            timeout: Duration::from_secs(120),
+            max_concurrency: 20,
+            lookback_delta: Duration::from_secs(300),
+        }
+    }
+}
+
+/// The query side of the server: limits and the permits enforcing concurrency.
+pub struct QueryService {
+    limits: QueryLimits,
+    permits: Semaphore,
+}
+
+impl QueryService {
+    pub fn new(limits: QueryLimits) -> Self {
+        let permits = Semaphore::new(limits.max_concurrency.max(1));
+        QueryService { limits, permits }
+    }
+
+    fn engine(&self, timeout: Duration) -> Engine {
+        Engine::new(EngineOptions {
+            lookback_delta: self.limits.lookback_delta,
+            max_samples: self.limits.max_samples,
+            timeout: Some(timeout),
+            ..EngineOptions::default()
+        })
+    }
+
+    fn timeout(&self, p: &Params) -> Result<Duration, ApiError> {
+        let configured = self.limits.timeout;
+        Ok(match p.duration_ms("timeout")? {
+            Some(ms) if ms > 0 => configured.min(Duration::from_millis(ms as u64)),
+            _ => configured,
+        })
+    }
+}
+
+pub(super) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/query", get(query).post(query))
+        .route("/api/v1/query_range", get(query_range).post(query_range))
+        .route("/api/v1/series", get(series).post(series))
+        .route("/api/v1/labels", get(labels).post(labels))
+        .route("/api/v1/label/{name}/values", get(label_values))
+        .route("/api/v1/status/buildinfo", get(buildinfo))
+        .route("/api/v1/metadata", get(metadata))
+        .route("/api/v1/query_exemplars", get(exemplars).post(exemplars))
+}
+
+fn query_error(e: QueryError) -> ApiError {
+    let kind = match e {
+        QueryError::Parse(_) => ApiErrorKind::BadData,
+        QueryError::Execution(_) | QueryError::TooManySamples => ApiErrorKind::Execution,
+        QueryError::Timeout => ApiErrorKind::Timeout,
+    };
+    ApiError {
+        kind,
+        message: e.to_string(),
+    }
+}
+
+/// Runs `f` on the blocking pool once a permit is free.
+async fn evaluate(
+    s: &AppState,
+    f: impl FnOnce(&dyn Querier) -> Result<QueryResult, QueryError> + Send + 'static,
+) -> Result<QueryResult, ApiError> {
+    let _permit = s.query.permits.acquire().await.map_err(|_| ApiError {
+        kind: ApiErrorKind::Unavailable,
+        message: "query service is shutting down".into(),
+    })?;
+    let store = s.store.clone();
+    tokio::task::spawn_blocking(move || f(store.as_ref()))
+        .await
+        .map_err(|e| ApiError {
+            kind: ApiErrorKind::Internal,
+            message: format!("query evaluation failed: {e}"),
+        })?
+        .map_err(query_error)
+}
+
+fn expr_param(p: &Params) -> Result<String, ApiError> {
+    p.get("query")
+        .map(str::to_string)
+        .ok_or_else(|| ApiError::bad_data("invalid parameter \"query\": query must not be empty"))
+}
+
+async fn query(
+    State(s): State<AppState>,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let p = Params::from_request(q.as_deref(), &headers, &body);
+    let expr = expr_param(&p)?;
+    let t = p.time_or("time", now_ms())?;
+    let limit = p.limit()?;
+    let engine = s.query.engine(s.query.timeout(&p)?);
+    let r = evaluate(&s, move |q| engine.instant_query(q, &expr, t)).await?;
+    Ok(success(value_json(&r.value, limit), &r.warnings, &r.infos))
+}
+
+async fn query_range(
+    State(s): State<AppState>,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let p = Params::from_request(q.as_deref(), &headers, &body);
+    let expr = expr_param(&p)?;
+    let start = p.time("start")?;
+    let end = p.time("end")?;
+    if end < start {
+        return Err(ApiError::bad_data(
+            "invalid parameter \"end\": end timestamp must not be before start time",
+        ));
+    }
+    let step = p
+        .duration_ms("step")?
+        .ok_or_else(|| ApiError::bad_data("invalid parameter \"step\": missing"))?;
+    if step <= 0 {
+        return Err(ApiError::bad_data(
+            "invalid parameter \"step\": zero or negative query resolution step widths are not accepted. Try a positive integer",
+        ));
+    }
+    if (end - start) / step > MAX_POINTS_PER_SERIES {
+        return Err(ApiError::bad_data(
+            "exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)",
+        ));
+    }
+    let limit = p.limit()?;
+    let engine = s.query.engine(s.query.timeout(&p)?);
+    let r = evaluate(&s, move |q| engine.range_query(q, &expr, start, end, step)).await?;
+    Ok(success(value_json(&r.value, limit), &r.warnings, &r.infos))
+}
+
+/// `match[]` selectors as matcher groups; each group selects independently.
+fn match_groups(p: &Params) -> Result<Vec<Vec<Matcher>>, ApiError> {
+    let mut groups = Vec::new();
+    for sel in p.all("match[]") {
+        groups.extend(
+            parse_selector(sel)
+                .map_err(|e| ApiError::bad_data(format!("invalid parameter \"match[]\": {e}")))?,
+        );
+    }
+    Ok(groups)
+}
+
+fn time_range(p: &Params) -> Result<(i64, i64), ApiError> {
+    Ok((
+        p.time_or("start", MIN_TIME_MS)?,
+        p.time_or("end", MAX_TIME_MS)?,
+    ))
+}
+
+async fn series(
+    State(s): State<AppState>,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let p = Params::from_request(q.as_deref(), &headers, &body);
+    let groups = match_groups(&p)?;
+    if groups.is_empty() {
+        return Err(ApiError::bad_data("no match[] parameter provided"));
+    }
+    let (start, end) = time_range(&p)?;
+    let limit = p.limit()?;
+    let mut found: BTreeSet<Labels> = BTreeSet::new();
+    for g in &groups {
+        found.extend(s.store.series(g, start, end));
+    }
+    let mut warnings = Vec::new();
+    let mut out: Vec<Json> = Vec::with_capacity(found.len());
+    for l in found {
+        if limit > 0 && out.len() >= limit {
+            warnings.push("results truncated due to limit".to_string());
+            break;
+        }
+        out.push(labels_json(&l));
+    }
+    Ok(success(Json::Array(out), &warnings, &[]))
+}
+
+fn limited(values: BTreeSet<String>, limit: usize) -> (Json, Vec<String>) {
+    let truncated = limit > 0 && values.len() > limit;
+    let v: Vec<String> = if truncated {
+        values.into_iter().take(limit).collect()
+    } else {
+        values.into_iter().collect()
+    };
+    let warnings = if truncated {
+        vec!["results truncated due to limit".to_string()]
+    } else {
+        Vec::new()
+    };
+    (json!(v), warnings)
+}
+
+async fn labels(
+    State(s): State<AppState>,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let p = Params::from_request(q.as_deref(), &headers, &body);
+    let groups = match_groups(&p)?;
+    let (start, end) = time_range(&p)?;
+    let mut names: BTreeSet<String> = BTreeSet::new();
+    if groups.is_empty() {
+        names.extend(s.store.label_names(&[], start, end));
+    }
+    for g in &groups {
+        names.extend(s.store.label_names(g, start, end));
+    }
+    let (data, warnings) = limited(names, p.limit()?);
+    Ok(success(data, &warnings, &[]))
+}
+
+async fn label_values(
+    State(s): State<AppState>,
+    Path(name): Path<String>,
+    RawQuery(q): RawQuery,
+) -> Result<Response, ApiError> {
+    let p = Params::from_request(q.as_deref(), &HeaderMap::new(), &Bytes::new());
+    // Prometheus 3 accepts `U__`-escaped UTF-8 names; plain legacy names are the common case.
+    if name.is_empty() {
+        return Err(ApiError::bad_data(format!("invalid label name: {name:?}")));
+    }
+    let groups = match_groups(&p)?;
+    let (start, end) = time_range(&p)?;
+    let mut values: BTreeSet<String> = BTreeSet::new();
+    if groups.is_empty() {
+        values.extend(s.store.label_values(&name, &[], start, end));
+    }
+    for g in &groups {
+        values.extend(s.store.label_values(&name, g, start, end));
+    }
+    let (data, warnings) = limited(values, p.limit()?);
+    Ok(success(data, &warnings, &[]))
+}
+
+async fn buildinfo() -> Response {
+    success(
+        json!({
+            "version": env!("CARGO_PKG_VERSION"),
+            "revision": "",
+            "branch": "",
+            "buildUser": "",
+            "buildDate": "",
+            "goVersion": "",
+            "application": "redline",
+        }),
+        &[],
+        &[],
+    )
+}
+
+async fn metadata() -> Response {
+    success(json!({}), &[], &[])
+}
+
+async fn exemplars() -> Response {
+    success(json!([]), &[], &[])
+}
+
+/// A sample value as Prometheus writes it: shortest round-trip decimal, `NaN`, `+Inf`, `-Inf`.
+pub fn format_value(v: f64) -> String {
+    if v.is_nan() {
+        "NaN".into()
+    } else if v == f64::INFINITY {
+        "+Inf".into()
+    } else if v == f64::NEG_INFINITY {
+        "-Inf".into()
+    } else {
+        format!("{v}")
+    }
+}
+
+fn point(t: i64, v: f64) -> Json {
+    json!([t as f64 / 1000.0, format_value(v)])
+}
+
+/// The `data` object of a query response; `limit` (if not 0) truncates vectors and matrices.
+pub fn value_json(v: &Value, limit: usize) -> Json {
+    let cap = |n: usize| if limit > 0 { n.min(limit) } else { n };
+    match v {
+        Value::Scalar { t, v } => json!({"resultType": "scalar", "result": point(*t, *v)}),
+        Value::String { t, s } => {
+            json!({"resultType": "string", "result": [*t as f64 / 1000.0, s]})
+        }
+        Value::Vector(samples) => json!({
+            "resultType": "vector",
+            "result": samples[..cap(samples.len())]
+                .iter()
+                .map(|s| json!({"metric": labels_json(&s.labels), "value": point(s.t, s.v)}))
+                .collect::<Vec<_>>(),
+        }),
+        Value::Matrix(series) => json!({
+            "resultType": "matrix",
+            "result": series[..cap(series.len())]
+                .iter()
+                .map(|s| json!({
+                    "metric": labels_json(&s.labels),
+                    "values": s.samples.iter().map(|p| point(p.t, p.v)).collect::<Vec<_>>(),
+                }))
+                .collect::<Vec<_>>(),
+        }),
+    }
+}
+
+/// The query service as the router's state holds it.
+pub type SharedQueryService = Arc<QueryService>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_formatted_as_prometheus_does() {
+        assert_eq!(format_value(1.0), "1");
+        assert_eq!(format_value(0.1), "0.1");
+        assert_eq!(format_value(1e21), "1000000000000000000000");
+        assert_eq!(format_value(f64::NAN), "NaN");
+        assert_eq!(format_value(f64::NEG_INFINITY), "-Inf");
+    }
+}
