@@ -236,9 +236,9 @@ fn rustls_config(tls: &TlsSettings) -> Result<rustls::ClientConfig, ClientError>
                 .map_err(|e| ClientError::Tls(format!("reading key: {e}")))?;
             let key = PrivateKeyDer::from_pem_slice(key_pem.expose().as_bytes())
                 .map_err(|e| ClientError::Tls(format!("invalid PEM private key: {e}")))?;
-            builder
-                .with_client_auth_cert(certs, key)
-                .map_err(|e| ClientError::Tls(e.to_string()))?
+            builder.with_client_auth_cert(certs, key).map_err(|e| {
+                ClientError::Tls(format!("client certificate (cert_file, key_file): {e}"))
+            })?
         }
         (None, None) => builder.with_no_client_auth(),
         _ => {

@@ -51,14 +51,12 @@ struct RunningLoop {
 
 async fn run_pool(cfg: ScrapeConfig, ctx: ScrapeContext, mut stop: watch::Receiver<bool>) {
     let job = cfg.job_name.clone();
-    let client = match JobClient::new(&cfg.http) {
-        Ok(c) => c,
-        Err(e) => {
-            tracing::error!(job = %job, error = %e, "cannot build the scrape client; the job's targets are not scraped");
-            ctx.targets.set_pool(&job, PoolTargets::default());
-            return;
-        }
-    };
+    // A client that cannot be built (unreadable CA file, bad key) leaves the job's targets
+    // visible on the targets page, down, with the reason.
+    let client = JobClient::new(&cfg.http).map_err(|e| {
+        tracing::error!(job = %job, error = %e, "cannot build the scrape client; the job's targets are not scraped");
+        e.to_string()
+    });
     let (tx, mut rx) = watch::channel(Vec::new());
     let discovery_cfg = cfg.clone();
     let opts = ctx.discovery.clone();
@@ -124,7 +122,7 @@ fn target_key(spec: &TargetSpec) -> u64 {
 fn reconcile(
     cfg: &ScrapeConfig,
     ctx: &ScrapeContext,
-    client: &JobClient,
+    client: &Result<JobClient, String>,
     groups: &[TargetGroup],
     running: &mut HashMap<u64, RunningLoop>,
 ) {
@@ -150,31 +148,39 @@ fn reconcile(
         dropped.truncate(keep as usize);
     }
     let limit = cfg.limits.target_limit.unwrap_or(0);
-    if limit > 0 && wanted.len() as u64 > limit {
+    let failure = match client {
+        Err(e) => Some(e.clone()),
         // As Prometheus: every target of the pool fails instead of a partial set.
-        for (_, l) in running.drain() {
-            let _ = l.stop.send(true);
-        }
-        let message = format!(
+        Ok(_) if limit > 0 && wanted.len() as u64 > limit => Some(format!(
             "target_limit exceeded (number of targets: {}, limit: {limit})",
             wanted.len()
-        );
-        tracing::warn!(job = %job, "{message}");
-        let active = wanted
-            .into_values()
-            .map(|spec| {
-                let t = Arc::new(Target::new(spec));
-                t.set_status(TargetStatus {
-                    health: Health::Down,
-                    last_error: message.clone(),
-                    ..TargetStatus::default()
-                });
-                t
-            })
-            .collect();
-        ctx.targets.set_pool(job, PoolTargets { active, dropped });
-        return;
-    }
+        )),
+        Ok(_) => None,
+    };
+    let client = match (client, failure) {
+        (Ok(c), None) => c,
+        (_, failure) => {
+            let message = failure.unwrap_or_default();
+            tracing::warn!(job = %job, "{message}");
+            for (_, l) in running.drain() {
+                let _ = l.stop.send(true);
+            }
+            let active = wanted
+                .into_values()
+                .map(|spec| {
+                    let t = Arc::new(Target::new(spec));
+                    t.set_status(TargetStatus {
+                        health: Health::Down,
+                        last_error: message.clone(),
+                        ..TargetStatus::default()
+                    });
+                    t
+                })
+                .collect();
+            ctx.targets.set_pool(job, PoolTargets { active, dropped });
+            return;
+        }
+    };
     running.retain(|key, l| {
         let keep = wanted.contains_key(key);
         if !keep {
