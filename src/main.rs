@@ -117,6 +117,14 @@ enum DebugCommand {
         #[arg(long, value_parser = ["text", "openmetrics"])]
         input_format: Option<String>,
     },
+    /// Load an exposition file (timestamps kept) and serve the query API over it.
+    Load {
+        file: PathBuf,
+        #[arg(long, default_value = "127.0.0.1:9090")]
+        listen: SocketAddr,
+        #[command(flatten)]
+        query: QueryFlags,
+    },
 }
 
 fn main() -> ExitCode {
@@ -176,6 +184,19 @@ fn dispatch(command: Command) -> Result<ExitCode> {
             } else {
                 ExitCode::FAILURE
             })
+        }
+        Command::Debug {
+            what:
+                DebugCommand::Load {
+                    file,
+                    listen,
+                    query,
+                },
+        } => {
+            let (store, samples) = redline::service::load_exposition_file(&file)?;
+            eprintln!("loaded {samples} samples from {}", file.display());
+            runtime()?.block_on(redline::service::serve_store(store, listen, query.limits()))?;
+            Ok(ExitCode::SUCCESS)
         }
         Command::Debug {
             what:

@@ -185,3 +185,87 @@ async fn wait_for_signal() {
         let _ = tokio::signal::ctrl_c().await;
     }
 }
+
+/// Errors loading an exposition file into a store.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("reading {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    Parse { path: String, message: String },
+}
+
+/// Loads an exposition file (OpenMetrics or text, with or without timestamps) into a new
+/// store, keeping every sample whatever its age. Returns the store and the sample count.
+pub fn load_exposition_file(path: &std::path::Path) -> Result<(Store, u64), LoadError> {
+    use crate::exposition::{detect_format, parse, ParseOptions};
+    use crate::scrape::scrape_loop::{unix_ms, IngestSink, SeriesCache};
+    use crate::scrape::target::{ScrapeLimits, TargetSpec};
+    let body = std::fs::read(path).map_err(|source| LoadError::Read {
+        path: path.display().to_string(),
+        source,
+    })?;
+    let store = Store::with_options(StoreOptions {
+        retention: Duration::from_secs(100 * 365 * 24 * 3600),
+    });
+    let spec = TargetSpec {
+        job: String::new(),
+        url: path.display().to_string(),
+        labels: crate::store::Labels::empty(),
+        discovered_labels: crate::store::Labels::empty(),
+        interval: Duration::from_secs(60),
+        timeout: Duration::from_secs(60),
+        honor_labels: true,
+        honor_timestamps: true,
+        metric_relabel_configs: Arc::new(Vec::new()),
+        limits: ScrapeLimits::default(),
+    };
+    let mut cache = SeriesCache::default();
+    let mut sink = IngestSink::new(
+        &spec,
+        &mut cache,
+        store.appender(),
+        unix_ms(SystemTime::now()),
+    );
+    let parsed = parse(
+        &body,
+        detect_format(&body),
+        &ParseOptions::default(),
+        &mut sink,
+    );
+    let (app, counts) = sink.finish();
+    if let Err(e) = parsed {
+        app.rollback();
+        return Err(LoadError::Parse {
+            path: path.display().to_string(),
+            message: e.to_string(),
+        });
+    }
+    app.commit();
+    Ok((store, counts.post_relabel))
+}
+
+/// Serves the Prometheus query API over an existing store until SIGTERM or SIGINT: the
+/// engine of `redline debug load`, for inspecting a dump and comparing answers with another
+/// Prometheus-compatible server.
+pub async fn serve_store(
+    store: Store,
+    listen: SocketAddr,
+    query: QueryLimits,
+) -> anyhow::Result<()> {
+    let store = Arc::new(store);
+    let listener = http::bind(listen).await?;
+    tracing::info!(listen = %listener.local_addr()?, series = store.stats().series, "serving the loaded store");
+    let state = AppState {
+        telemetry: Arc::new(Telemetry::new(store.clone())),
+        store,
+        targets: Arc::new(TargetSet::new()),
+        query: Arc::new(QueryService::new(query)),
+        ready: Arc::new(AtomicBool::new(true)),
+    };
+    http::serve(listener, state, wait_for_signal()).await?;
+    Ok(())
+}

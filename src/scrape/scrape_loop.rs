@@ -175,6 +175,13 @@ impl<'a, 'c> IngestSink<'a, 'c> {
     }
 }
 
+impl<'a> IngestSink<'a, '_> {
+    /// Ends the parse: the appender to commit (or roll back) and the counts.
+    pub fn finish(self) -> (Appender<'a>, IngestCounts) {
+        (self.app, self.counts)
+    }
+}
+
 impl Sink for IngestSink<'_, '_> {
     fn sample(&mut self, sample: &Sample<'_>) -> Result<(), SinkError> {
         self.counts.scraped += 1;
