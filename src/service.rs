@@ -78,7 +78,6 @@ impl Service {
         crate::install_crypto_provider();
         let store = Arc::new(Store::with_options(StoreOptions {
             retention: cfg.storage.retention,
-            ..StoreOptions::default()
         }));
         let targets = Arc::new(TargetSet::new());
         let telemetry = Arc::new(Telemetry::new(store.clone()));
