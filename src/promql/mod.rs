@@ -1,1 +1,193 @@
-//! Placeholder: filled in by the promql work.
+//! The PromQL evaluator.
+//!
+//! Expressions are parsed by the `promql-parser` crate; this module evaluates the AST over any
+//! [`Querier`] with the semantics of Prometheus 3.x: a 5 minute lookback that is open on the
+//! left, staleness markers that end a series, `offset` and `@`, subqueries aligned to absolute
+//! multiples of their step, Kahan summation, upstream's rate extrapolation and its warnings and
+//! infos (annotations).
+//!
+//! [`Engine`] is the entry point: [`Engine::instant_query`] and [`Engine::range_query`] take a
+//! query string, the `*_expr` variants an already parsed [`Expr`]. Results are a [`Value`] plus
+//! the annotations, or a typed [`QueryError`]. Evaluation steps through the query's timestamps
+//! one by one ([`eval`]); binary operators live in [`binary`], aggregations in [`aggregate`],
+//! functions in [`functions`], [`range_functions`] and [`histogram`].
+//! [`promqltest`] runs upstream's promqltest script files against the engine.
+
+mod aggregate;
+mod binary;
+mod eval;
+mod functions;
+mod histogram;
+mod memo;
+mod positions;
+pub mod promqltest;
+mod promqltest_parse;
+mod range_functions;
+pub mod testing;
+mod value;
+
+pub use promql_parser::parser::Expr;
+pub use value::{InstantSample, Point, RangeSeries, Value};
+
+use crate::store::Querier;
+use std::time::Duration;
+
+/// Engine settings.
+#[derive(Clone, Debug)]
+pub struct EngineOptions {
+    /// How far back an instant selector looks for a sample (Prometheus' `--query.lookback-delta`).
+    pub lookback_delta: Duration,
+    /// The most samples a query may hold at once (Prometheus' `--query.max-samples`).
+    pub max_samples: usize,
+    /// Wall-clock limit for one query; `None` for no limit.
+    pub timeout: Option<Duration>,
+    /// The step of a subquery written without one (`x[5m:]`): the global evaluation interval.
+    pub default_subquery_step: Duration,
+}
+
+impl Default for EngineOptions {
+    fn default() -> Self {
+        EngineOptions {
+            lookback_delta: Duration::from_secs(300),
+            max_samples: 50_000_000,
+            timeout: Some(Duration::from_secs(120)),
+            default_subquery_step: Duration::from_secs(60),
+        }
+    }
+}
+
+/// A query's result and the annotations it raised, rendered as the API shows them
+/// (`PromQL warning: … (line:col)`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct QueryResult {
+    pub value: Value,
+    pub warnings: Vec<String>,
+    pub infos: Vec<String>,
+}
+
+/// Why a query failed. The HTTP API maps `Parse` to `bad_data` (400), `Execution` and
+/// `TooManySamples` to `execution` (422) and `Timeout` to `timeout` (503).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum QueryError {
+    #[error("{0}")]
+    Parse(String),
+    #[error("{0}")]
+    Execution(String),
+    #[error("query processing would load too many samples into memory in query execution")]
+    TooManySamples,
+    #[error("query timed out in query execution")]
+    Timeout,
+}
+
+/// Evaluates PromQL over a [`Querier`].
+#[derive(Clone, Debug, Default)]
+pub struct Engine {
+    opts: EngineOptions,
+}
+
+impl Engine {
+    pub fn new(opts: EngineOptions) -> Self {
+        Engine { opts }
+    }
+
+    pub fn options(&self) -> &EngineOptions {
+        &self.opts
+    }
+
+    /// Parses `expr` into the AST the `*_expr` methods take.
+    pub fn parse(expr: &str) -> Result<Expr, QueryError> {
+        promql_parser::parser::parse(expr).map_err(QueryError::Parse)
+    }
+
+    /// Evaluates `expr` at `t_ms` (milliseconds since the epoch).
+    pub fn instant_query(
+        &self,
+        q: &dyn Querier,
+        expr: &str,
+        t_ms: i64,
+    ) -> Result<QueryResult, QueryError> {
+        let ast = Self::parse(expr)?;
+        eval::run(&self.opts, q, &ast, expr, t_ms, t_ms, 0)
+    }
+
+    /// Evaluates `expr` at every `step_ms` from `start_ms` to `end_ms` inclusive; the result
+    /// is always a [`Value::Matrix`].
+    pub fn range_query(
+        &self,
+        q: &dyn Querier,
+        expr: &str,
+        start_ms: i64,
+        end_ms: i64,
+        step_ms: i64,
+    ) -> Result<QueryResult, QueryError> {
+        let ast = Self::parse(expr)?;
+        check_range(&ast, start_ms, end_ms, step_ms)?;
+        eval::run(&self.opts, q, &ast, expr, start_ms, end_ms, step_ms)
+    }
+
+    /// [`Engine::instant_query`] for an already parsed expression.
+    pub fn instant_query_expr(
+        &self,
+        q: &dyn Querier,
+        ast: &Expr,
+        t_ms: i64,
+    ) -> Result<QueryResult, QueryError> {
+        let text = ast.to_string();
+        eval::run(&self.opts, q, ast, &text, t_ms, t_ms, 0)
+    }
+
+    /// [`Engine::range_query`] for an already parsed expression.
+    pub fn range_query_expr(
+        &self,
+        q: &dyn Querier,
+        ast: &Expr,
+        start_ms: i64,
+        end_ms: i64,
+        step_ms: i64,
+    ) -> Result<QueryResult, QueryError> {
+        check_range(ast, start_ms, end_ms, step_ms)?;
+        let text = ast.to_string();
+        eval::run(&self.opts, q, ast, &text, start_ms, end_ms, step_ms)
+    }
+}
+
+fn check_range(ast: &Expr, start: i64, end: i64, step: i64) -> Result<(), QueryError> {
+    use promql_parser::parser::value::ValueType;
+    if step <= 0 {
+        return Err(QueryError::Parse(
+            "zero or negative query resolution step widths are not accepted. Try a positive integer"
+                .into(),
+        ));
+    }
+    if end < start {
+        return Err(QueryError::Parse(
+            "end timestamp must not be before start time".into(),
+        ));
+    }
+    // Upstream's limit on points per series of a range query.
+    if (end - start) / step > 11_000 {
+        return Err(QueryError::Parse(
+            "exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)".into(),
+        ));
+    }
+    match ast.value_type() {
+        ValueType::Scalar | ValueType::Vector => Ok(()),
+        other => Err(QueryError::Parse(format!(
+            "invalid expression type \"{other}\" for range query, must be Scalar or instant Vector"
+        ))),
+    }
+}
+
+/// Parses a series selector such as `up{job="node"}` (as `match[]` parameters are given)
+/// into matcher groups: one group, or several for `{a="1" or b="2"}`.
+pub fn parse_selector(s: &str) -> Result<Vec<Vec<crate::store::Matcher>>, QueryError> {
+    match Engine::parse(s)? {
+        Expr::VectorSelector(vs) => eval::matcher_groups(&vs),
+        _ => Err(QueryError::Parse(format!(
+            "invalid series selector {s:?}: expected a vector selector"
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod engine_tests;

@@ -2,11 +2,46 @@
 //!
 //! Series are identified by their [`Labels`]; samples are float values at millisecond
 //! timestamps. Writers go through an appender; readers through the [`Querier`] trait.
+//!
+//! ```
+//! use redline::store::{Labels, Matcher, Querier, Store};
+//!
+//! let store = Store::new();
+//! let mut app = store.appender();
+//! let up = Labels::from_pairs([("__name__", "up"), ("job", "api")]);
+//! let r = app.append(&up, 1_000, 1.0).unwrap();
+//! app.append_ref(r, 16_000, 1.0).unwrap();
+//! let stats = app.commit();
+//! assert_eq!(stats.appended, 2);
+//!
+//! let got = store.select(&[Matcher::equal("job", "api")], 0, 20_000);
+//! assert_eq!(got[0].labels, up);
+//! assert_eq!(got[0].samples.len(), 2);
+//! ```
+//!
+//! Inside: [`Store`] (`db.rs`) shards series by fingerprint; `shard.rs` is a slab of series with
+//! its fingerprint map; `series.rs` holds a series' chunks; `chunk.rs` and `bits.rs` are the XOR (Gorilla) encoding; `symbols.rs` interns label
+//! strings; `postings.rs` is the inverted index that answers matchers; `appender.rs` buffers
+//! writes until commit; `select.rs` implements [`Querier`].
 
+mod appender;
+mod bits;
+mod chunk;
+mod db;
 mod labels;
 mod matcher;
+mod postings;
 mod querier;
+mod select;
+mod series;
+mod shard;
+mod symbols;
+#[cfg(test)]
+mod tests;
 
+pub use appender::{AppendError, AppendStats, Appender};
+pub use chunk::SAMPLES_PER_CHUNK;
+pub use db::{GcStats, SeriesRef, Store, StoreOptions, StoreStats, DEFAULT_RETENTION, SHARDS};
 pub use labels::{Label, Labels, METRIC_NAME};
 pub use matcher::{anchored_regex, MatchOp, Matcher};
 pub use querier::{Querier, Sample, SeriesSamples};

@@ -1,0 +1,296 @@
+//! Binary operators: arithmetic, comparisons (filtering or `bool`), the set operators
+//! `and`/`or`/`unless`, and vector matching with `on`/`ignoring` and `group_left`/`group_right`.
+//!
+//! The error messages for ambiguous matches are upstream's, word for word.
+
+use super::eval::{exec_err, EvalResult, Evaluator};
+use super::memo::{ptr, FastMap};
+use super::value::{Sample, Val};
+use crate::store::{Labels, METRIC_NAME};
+use promql_parser::parser::{BinModifier, BinaryExpr, LabelModifier, VectorMatchCardinality};
+use std::collections::HashSet;
+use std::rc::Rc;
+
+pub(crate) fn eval_binary(ev: &Evaluator, b: &BinaryExpr, ts: i64) -> EvalResult<Val> {
+    let op = b.op.to_string();
+    let return_bool = b.return_bool();
+    let lhs = ev.eval(&b.lhs, ts)?;
+    let rhs = ev.eval(&b.rhs, ts)?;
+    match (lhs, rhs) {
+        (Val::Scalar(l), Val::Scalar(r)) => {
+            let (v, keep) = elem_binop(&op, l, r);
+            if is_comparison(&op) {
+                Ok(Val::Scalar(if keep { 1.0 } else { 0.0 }))
+            } else {
+                Ok(Val::Scalar(v))
+            }
+        }
+        (Val::Vector(l), Val::Scalar(r)) => {
+            Ok(Val::Vector(vector_scalar(&op, l, r, false, return_bool)))
+        }
+        (Val::Scalar(l), Val::Vector(r)) => {
+            Ok(Val::Vector(vector_scalar(&op, r, l, true, return_bool)))
+        }
+        (Val::Vector(l), Val::Vector(r)) => {
+            let m = Matching::from(b.modifier.as_ref());
+            let sig = Sig {
+                ev,
+                m: &m,
+                tag: b as *const BinaryExpr as usize,
+            };
+            match op.as_str() {
+                "and" => Ok(Val::Vector(vector_and(l, r, &sig))),
+                "or" => Ok(Val::Vector(vector_or(l, r, &sig))),
+                "unless" => Ok(Val::Vector(vector_unless(l, r, &sig))),
+                _ => vector_vector(&op, l, r, &sig, return_bool).map(Val::Vector),
+            }
+        }
+        (l, r) => exec_err(format!(
+            "binary expression must contain only scalar and instant vector types, got {} and {}",
+            l.type_name(),
+            r.type_name()
+        )),
+    }
+}
+
+pub(crate) fn is_comparison(op: &str) -> bool {
+    matches!(op, "==" | "!=" | ">" | "<" | ">=" | "<=")
+}
+
+/// Applies `op`; the flag says whether a comparison holds (always true for arithmetic).
+pub(crate) fn elem_binop(op: &str, l: f64, r: f64) -> (f64, bool) {
+    match op {
+        "+" => (l + r, true),
+        "-" => (l - r, true),
+        "*" => (l * r, true),
+        "/" => (l / r, true),
+        "%" => (l % r, true),
+        "^" => (l.powf(r), true),
+        "atan2" => (l.atan2(r), true),
+        "==" => (l, l == r),
+        "!=" => (l, l != r),
+        ">" => (l, l > r),
+        "<" => (l, l < r),
+        ">=" => (l, l >= r),
+        "<=" => (l, l <= r),
+        _ => (f64::NAN, false),
+    }
+}
+
+fn vector_scalar(op: &str, vec: Vec<Sample>, s: f64, swap: bool, rb: bool) -> Vec<Sample> {
+    let cmp = is_comparison(op);
+    let mut out = Vec::with_capacity(vec.len());
+    for mut x in vec {
+        let (l, r) = if swap { (s, x.v) } else { (x.v, s) };
+        let (mut v, mut keep) = elem_binop(op, l, r);
+        if cmp && swap {
+            v = r;
+        }
+        if rb {
+            v = if keep { 1.0 } else { 0.0 };
+            keep = true;
+        }
+        if keep {
+            x.v = v;
+            if rb || !cmp {
+                x.drop_name = true;
+            }
+            out.push(x);
+        }
+    }
+    out
+}
+
+/// How two vectors' elements are paired.
+pub(crate) struct Matching {
+    on: bool,
+    names: Vec<String>,
+    card: VectorMatchCardinality,
+}
+
+impl Matching {
+    fn from(m: Option<&BinModifier>) -> Matching {
+        match m {
+            None => Matching {
+                on: false,
+                names: Vec::new(),
+                card: VectorMatchCardinality::OneToOne,
+            },
+            Some(m) => {
+                let (on, names) = match &m.matching {
+                    Some(LabelModifier::Include(l)) => (true, l.labels.clone()),
+                    Some(LabelModifier::Exclude(l)) => (false, l.labels.clone()),
+                    None => (false, Vec::new()),
+                };
+                Matching {
+                    on,
+                    names,
+                    card: m.card.clone(),
+                }
+            }
+        }
+    }
+
+    fn signature(&self, l: &Labels) -> Labels {
+        let names: Vec<&str> = self.names.iter().map(String::as_str).collect();
+        if self.on {
+            l.only(&names)
+        } else {
+            let mut n = names;
+            n.push(METRIC_NAME);
+            l.without(&n)
+        }
+    }
+}
+
+/// Matching signatures of one binary node, memoised per query: a signature's pointer
+/// identifies it.
+struct Sig<'e, 'a> {
+    ev: &'e Evaluator<'a>,
+    m: &'e Matching,
+    tag: usize,
+}
+
+impl Sig<'_, '_> {
+    fn of(&self, l: &Rc<Labels>) -> Rc<Labels> {
+        self.ev
+            .memo
+            .derive(self.tag, l, false, |l, _| self.m.signature(l))
+    }
+
+    fn id(&self, l: &Rc<Labels>) -> usize {
+        ptr(&self.of(l))
+    }
+
+    /// The labels of a matched pair's result, memoised per pair.
+    fn result(
+        &self,
+        l: &Rc<Labels>,
+        r: &Rc<Labels>,
+        one_to_one: bool,
+        include: &[String],
+    ) -> Rc<Labels> {
+        self.ev.memo.derive2(self.tag, l, r, |l, r| {
+            result_metric(l, r, self.m, one_to_one, include)
+        })
+    }
+}
+
+type IdSet = HashSet<usize, std::hash::BuildHasherDefault<super::memo::FxHasher>>;
+
+fn vector_and(l: Vec<Sample>, r: Vec<Sample>, sig: &Sig) -> Vec<Sample> {
+    let right: IdSet = r.iter().map(|s| sig.id(&s.labels)).collect();
+    l.into_iter()
+        .filter(|s| right.contains(&sig.id(&s.labels)))
+        .collect()
+}
+
+fn vector_or(l: Vec<Sample>, r: Vec<Sample>, sig: &Sig) -> Vec<Sample> {
+    let left: IdSet = l.iter().map(|s| sig.id(&s.labels)).collect();
+    let mut out = l;
+    out.extend(r.into_iter().filter(|s| !left.contains(&sig.id(&s.labels))));
+    out
+}
+
+fn vector_unless(l: Vec<Sample>, r: Vec<Sample>, sig: &Sig) -> Vec<Sample> {
+    let right: IdSet = r.iter().map(|s| sig.id(&s.labels)).collect();
+    l.into_iter()
+        .filter(|s| !right.contains(&sig.id(&s.labels)))
+        .collect()
+}
+
+fn vector_vector(
+    op: &str,
+    lhs: Vec<Sample>,
+    rhs: Vec<Sample>,
+    sig: &Sig,
+    rb: bool,
+) -> EvalResult<Vec<Sample>> {
+    let m = sig.m;
+    let one_to_many = matches!(m.card, VectorMatchCardinality::OneToMany(_));
+    let one_to_one = matches!(m.card, VectorMatchCardinality::OneToOne);
+    let (many, one) = if one_to_many { (rhs, lhs) } else { (lhs, rhs) };
+    let cmp = is_comparison(op);
+
+    let mut right_sigs: FastMap<usize, usize> = FastMap::default();
+    for (i, s) in one.iter().enumerate() {
+        let sig = sig.of(&s.labels);
+        if let Some(&j) = right_sigs.get(&ptr(&sig)) {
+            let side = if one_to_many { "left" } else { "right" };
+            let (a, b) = (&one[j].labels, &s.labels);
+            return exec_err(format!(
+                "found duplicate series for the match group {sig} on the {side} hand-side of the operation: [{a}, {b}];many-to-many matching not allowed: matching labels must be unique on one side"
+            ));
+        }
+        right_sigs.insert(ptr(&sig), i);
+    }
+
+    let include: Vec<String> = match &m.card {
+        VectorMatchCardinality::ManyToOne(l) | VectorMatchCardinality::OneToMany(l) => {
+            l.labels.clone()
+        }
+        _ => Vec::new(),
+    };
+    let mut matched = IdSet::default();
+    let mut inserted = IdSet::default();
+    let mut out = Vec::new();
+    for ls in &many {
+        let sig_id = sig.id(&ls.labels);
+        let Some(&ri) = right_sigs.get(&sig_id) else {
+            continue;
+        };
+        let rs = &one[ri];
+        let (vl, vr) = if one_to_many {
+            (rs.v, ls.v)
+        } else {
+            (ls.v, rs.v)
+        };
+        let (mut v, keep) = elem_binop(op, vl, vr);
+        if rb {
+            v = if keep { 1.0 } else { 0.0 };
+        } else if !keep {
+            continue;
+        }
+        let metric = sig.result(&ls.labels, &rs.labels, one_to_one, &include);
+        if one_to_one {
+            if !matched.insert(sig_id) {
+                return exec_err(
+                    "multiple matches for labels: many-to-one matching must be explicit (group_left/group_right)",
+                );
+            }
+        } else if !inserted.insert(ptr(&metric)) {
+            return exec_err(
+                "multiple matches for labels: grouping labels must ensure unique matches",
+            );
+        }
+        out.push(Sample {
+            labels: metric,
+            v,
+            t: ls.t,
+            drop_name: ls.drop_name || rb || !cmp,
+        });
+    }
+    Ok(out)
+}
+
+fn result_metric(
+    l: &Labels,
+    r: &Labels,
+    m: &Matching,
+    one_to_one: bool,
+    include: &[String],
+) -> Labels {
+    let mut out = l.clone();
+    if one_to_one {
+        let names: Vec<&str> = m.names.iter().map(String::as_str).collect();
+        out = if m.on {
+            out.only(&names)
+        } else {
+            out.without(&names)
+        };
+    }
+    for n in include {
+        out = out.with(n, r.get(n).unwrap_or(""));
+    }
+    out
+}

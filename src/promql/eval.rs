@@ -1,0 +1,623 @@
+//! The evaluator: walks the AST once per evaluation step.
+//!
+//! [`run`] drives a query: it works out which time range every selector needs, evaluates the
+//! expression at each step with [`Evaluator::eval`] and assembles the public [`Value`].
+//! Selector data is fetched from the [`Querier`] once per selector and sliced per step.
+
+use super::memo::{ptr, FastMap, LabelMemo};
+use super::positions;
+use super::value::{finish_labels, Point, RangeArg, Sample, Series, Val};
+use super::{EngineOptions, InstantSample, QueryError, QueryResult, RangeSeries, Value};
+use crate::store::{is_stale_nan, Labels, MatchOp, Matcher, Querier};
+use promql_parser::label::MatchOp as PMatchOp;
+use promql_parser::parser::{AtModifier, Expr, Offset, SubqueryExpr, VectorSelector};
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::rc::Rc;
+use std::time::{Instant, SystemTime};
+
+pub(crate) type EvalResult<T> = Result<T, QueryError>;
+
+/// Shorthand for an execution error.
+pub(crate) fn exec_err<T>(msg: impl Into<String>) -> EvalResult<T> {
+    Err(QueryError::Execution(msg.into()))
+}
+
+/// Annotations collected during a query, deduplicated, in the order raised.
+#[derive(Default)]
+pub(crate) struct Annotations {
+    pub warnings: Vec<String>,
+    pub infos: Vec<String>,
+}
+
+/// One selected series as the evaluator keeps it for the whole query.
+pub(crate) struct CachedSeries {
+    pub labels: Rc<Labels>,
+    pub samples: Vec<Point>,
+    /// Whether any sample is a staleness marker (most series have none, and then windows
+    /// need no filtering).
+    pub has_stale: bool,
+}
+
+/// Tag of the memo entry that turns a step's output labels into the result's.
+const RESULT_TAG: usize = 1;
+
+pub(crate) struct Evaluator<'a> {
+    pub opts: &'a EngineOptions,
+    q: &'a dyn Querier,
+    pub start: i64,
+    pub end: i64,
+    /// 0 for an instant query.
+    pub step: i64,
+    pub lookback: i64,
+    ranges: HashMap<usize, (i64, i64)>,
+    cache: RefCell<HashMap<usize, Rc<Vec<CachedSeries>>>>,
+    /// Label sets derived per query rather than per step.
+    pub memo: LabelMemo,
+    annotations: RefCell<Annotations>,
+    positions: HashMap<usize, (usize, usize, usize)>,
+    text: String,
+    deadline: Option<Instant>,
+    step_samples: Cell<usize>,
+}
+
+/// Runs a query over `[start, end]` (equal for an instant query, then `step` is 0).
+pub(crate) fn run(
+    opts: &EngineOptions,
+    q: &dyn Querier,
+    expr: &Expr,
+    text: &str,
+    start: i64,
+    end: i64,
+    step: i64,
+) -> Result<QueryResult, QueryError> {
+    let lookback = opts.lookback_delta.as_millis() as i64;
+    let mut ev = Evaluator {
+        opts,
+        q,
+        start,
+        end,
+        step,
+        lookback,
+        ranges: HashMap::new(),
+        cache: RefCell::new(HashMap::new()),
+        memo: LabelMemo::default(),
+        annotations: RefCell::new(Annotations::default()),
+        positions: positions::compute(text, expr),
+        text: text.to_string(),
+        deadline: opts.timeout.map(|d| Instant::now() + d),
+        step_samples: Cell::new(0),
+    };
+    let mut ranges = HashMap::new();
+    ev.collect_ranges(expr, start, end, &mut ranges);
+    ev.ranges = ranges;
+
+    let value = if step == 0 {
+        ev.step_samples.set(0);
+        match ev.eval(expr, start)? {
+            Val::Scalar(v) => Value::Scalar { t: start, v },
+            Val::Str(s) => Value::String { t: start, s },
+            Val::Vector(vec) => {
+                let out: Vec<InstantSample> = vec
+                    .into_iter()
+                    .map(|s| InstantSample {
+                        labels: finish_labels(&s.labels, s.drop_name),
+                        t: start,
+                        v: s.v,
+                    })
+                    .collect();
+                check_unique(out.iter().map(|s| &s.labels))?;
+                Value::Vector(out)
+            }
+            Val::Matrix(m) => {
+                let mut out: Vec<RangeSeries> = m
+                    .series
+                    .into_iter()
+                    .map(|s| RangeSeries {
+                        labels: finish_labels(&s.labels, s.drop_name),
+                        samples: s.points,
+                    })
+                    .collect();
+                check_unique(out.iter().map(|s| &s.labels))?;
+                out.sort_by(|a, b| a.labels.cmp(&b.labels));
+                Value::Matrix(out)
+            }
+        }
+    } else {
+        ev.run_range(expr)?
+    };
+    let ann = ev.annotations.into_inner();
+    Ok(QueryResult {
+        value,
+        warnings: ann.warnings,
+        infos: ann.infos,
+    })
+}
+
+fn check_unique<'l>(labels: impl Iterator<Item = &'l Labels>) -> EvalResult<()> {
+    let mut seen = std::collections::HashSet::new();
+    for l in labels {
+        if !seen.insert(l) {
+            return exec_err("vector cannot contain metrics with the same labelset");
+        }
+    }
+    Ok(())
+}
+
+impl<'a> Evaluator<'a> {
+    fn run_range(&self, expr: &Expr) -> EvalResult<Value> {
+        // Output labels are interned, so one pointer is one result series.
+        let mut index: FastMap<usize, usize> = FastMap::default();
+        let mut labels_of: Vec<Rc<Labels>> = Vec::new();
+        let mut points: Vec<Vec<Point>> = Vec::new();
+        let mut seen: FastMap<usize, i64> = FastMap::default();
+        let mut total = 0usize;
+        let mut ts = self.start;
+        while ts <= self.end {
+            self.step_samples.set(0);
+            let val = self.eval(expr, ts)?;
+            let samples: Vec<(Rc<Labels>, f64)> = match val {
+                Val::Scalar(v) => vec![(self.memo.intern(Labels::empty()), v)],
+                Val::Vector(v) => v
+                    .into_iter()
+                    .map(|s| {
+                        let l = self
+                            .memo
+                            .derive(RESULT_TAG, &s.labels, s.drop_name, finish_labels);
+                        (l, s.v)
+                    })
+                    .collect(),
+                other => {
+                    return exec_err(format!(
+                        "invalid expression type \"{}\" for range query, must be Scalar or instant Vector",
+                        other.type_name()
+                    ))
+                }
+            };
+            for (l, _) in &samples {
+                if seen.insert(ptr(l), ts) == Some(ts) {
+                    return exec_err("vector cannot contain metrics with the same labelset");
+                }
+            }
+            total += samples.len();
+            if total > self.opts.max_samples {
+                return Err(QueryError::TooManySamples);
+            }
+            for (labels, v) in samples {
+                let i = *index.entry(ptr(&labels)).or_insert_with(|| {
+                    labels_of.push(labels);
+                    points.push(Vec::new());
+                    points.len() - 1
+                });
+                points[i].push(Point { t: ts, v });
+            }
+            ts = match ts.checked_add(self.step) {
+                Some(n) => n,
+                None => break,
+            };
+        }
+        let mut series: Vec<RangeSeries> = labels_of
+            .into_iter()
+            .zip(points)
+            .map(|(l, samples)| RangeSeries {
+                labels: Rc::unwrap_or_clone(l),
+                samples,
+            })
+            .collect();
+        series.sort_by(|a, b| a.labels.cmp(&b.labels));
+        Ok(Value::Matrix(series))
+    }
+
+    /// Records, per selector, the widest time range any step will read.
+    fn collect_ranges(
+        &self,
+        expr: &Expr,
+        start: i64,
+        end: i64,
+        out: &mut HashMap<usize, (i64, i64)>,
+    ) {
+        let mut put = |key: usize, mint: i64, maxt: i64| {
+            let e = out.entry(key).or_insert((mint, maxt));
+            e.0 = e.0.min(mint);
+            e.1 = e.1.max(maxt);
+        };
+        match expr {
+            Expr::VectorSelector(vs) => {
+                let (s, e) = self.selector_span(vs, start, end);
+                put(vs as *const _ as usize, s.saturating_sub(self.lookback), e);
+            }
+            Expr::MatrixSelector(ms) => {
+                let (s, e) = self.selector_span(&ms.vs, start, end);
+                put(
+                    &ms.vs as *const _ as usize,
+                    s.saturating_sub(ms.range.as_millis() as i64),
+                    e,
+                );
+            }
+            Expr::Subquery(sq) => {
+                let (s, e) = match &sq.at {
+                    Some(at) => {
+                        let t = self.at_ms(at);
+                        (t, t)
+                    }
+                    None => (start, end),
+                };
+                let off = offset_ms(&sq.offset);
+                let range = sq.range.as_millis() as i64;
+                self.collect_ranges(
+                    &sq.expr,
+                    s.saturating_sub(off).saturating_sub(range),
+                    e.saturating_sub(off),
+                    out,
+                );
+            }
+            Expr::Aggregate(a) => {
+                if let Some(p) = &a.param {
+                    self.collect_ranges(p, start, end, out);
+                }
+                self.collect_ranges(&a.expr, start, end, out);
+            }
+            Expr::Unary(u) => self.collect_ranges(&u.expr, start, end, out),
+            Expr::Binary(b) => {
+                self.collect_ranges(&b.lhs, start, end, out);
+                self.collect_ranges(&b.rhs, start, end, out);
+            }
+            Expr::Paren(p) => self.collect_ranges(&p.expr, start, end, out),
+            Expr::Call(c) => {
+                for a in &c.args.args {
+                    self.collect_ranges(a, start, end, out);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn selector_span(&self, vs: &VectorSelector, start: i64, end: i64) -> (i64, i64) {
+        let off = offset_ms(&vs.offset);
+        match &vs.at {
+            Some(at) => {
+                let t = self.at_ms(at).saturating_sub(off);
+                (t, t)
+            }
+            None => (start.saturating_sub(off), end.saturating_sub(off)),
+        }
+    }
+
+    pub fn at_ms(&self, at: &AtModifier) -> i64 {
+        match at {
+            AtModifier::Start => self.start,
+            AtModifier::End => self.end,
+            AtModifier::At(t) => system_time_ms(*t),
+        }
+    }
+
+    /// The timestamp a selector or subquery with these modifiers reads at, for step `ts`.
+    pub fn modified_time(&self, at: &Option<AtModifier>, offset: &Option<Offset>, ts: i64) -> i64 {
+        let base = match at {
+            Some(a) => self.at_ms(a),
+            None => ts,
+        };
+        base.saturating_sub(offset_ms(offset))
+    }
+
+    /// Adds an annotation about `node` (`warn` true for a warning, false for an info).
+    pub fn annotate(&self, warn: bool, msg: &str, node: &Expr) {
+        let pos = self
+            .positions
+            .get(&(node as *const Expr as usize))
+            .copied()
+            .unwrap_or((1, 1, 0));
+        let text = if warn {
+            format!("PromQL warning: {msg} ({}:{})", pos.0, pos.1)
+        } else {
+            format!("PromQL info: {msg} ({}:{})", pos.0, pos.1)
+        };
+        let mut ann = self.annotations.borrow_mut();
+        let list = if warn {
+            &mut ann.warnings
+        } else {
+            &mut ann.infos
+        };
+        if !list.contains(&text) {
+            list.push(text);
+        }
+    }
+
+    /// Whether a string literal node is valid UTF-8 under Go's escape rules.
+    pub fn literal_valid_utf8(&self, node: &Expr) -> bool {
+        match self.positions.get(&(node as *const Expr as usize)) {
+            Some(&(_, _, off)) => positions::literal_is_valid_utf8(&self.text, off),
+            None => true,
+        }
+    }
+
+    pub fn account(&self, n: usize) -> EvalResult<()> {
+        let cur = self.step_samples.get() + n;
+        self.step_samples.set(cur);
+        if cur > self.opts.max_samples {
+            return Err(QueryError::TooManySamples);
+        }
+        Ok(())
+    }
+
+    fn check_deadline(&self) -> EvalResult<()> {
+        match self.deadline {
+            Some(d) if Instant::now() > d => Err(QueryError::Timeout),
+            _ => Ok(()),
+        }
+    }
+
+    pub fn eval(&self, expr: &Expr, ts: i64) -> EvalResult<Val> {
+        self.check_deadline()?;
+        match expr {
+            Expr::NumberLiteral(n) => Ok(Val::Scalar(n.val)),
+            Expr::StringLiteral(s) => Ok(Val::Str(s.val.clone())),
+            Expr::Paren(p) => self.eval(&p.expr, ts),
+            Expr::Unary(u) => match self.eval(&u.expr, ts)? {
+                Val::Scalar(v) => Ok(Val::Scalar(-v)),
+                Val::Vector(mut vec) => {
+                    for s in &mut vec {
+                        s.v = -s.v;
+                        s.drop_name = true;
+                    }
+                    Ok(Val::Vector(vec))
+                }
+                other => exec_err(format!(
+                    "unary expression only allowed on expressions of type scalar or vector, got: {}",
+                    other.type_name()
+                )),
+            },
+            Expr::Binary(b) => super::binary::eval_binary(self, b, ts),
+            Expr::Aggregate(a) => super::aggregate::eval_aggregate(self, a, expr, ts),
+            Expr::Call(c) => super::functions::eval_call(self, c, expr, ts),
+            Expr::VectorSelector(vs) => Ok(Val::Vector(self.select_instant(vs, ts)?)),
+            Expr::MatrixSelector(ms) => {
+                let t = self.modified_time(&ms.vs.at, &ms.vs.offset, ts);
+                let range = ms.range.as_millis() as i64;
+                let series = self.select_range(&ms.vs, t.saturating_sub(range), t)?;
+                Ok(Val::Matrix(RangeArg {
+                    series,
+                    start: t.saturating_sub(range),
+                    end: t,
+                }))
+            }
+            Expr::Subquery(sq) => Ok(Val::Matrix(self.eval_subquery(sq, ts)?)),
+            Expr::Extension(_) => exec_err("extension expressions are not supported"),
+        }
+    }
+
+    /// Evaluates `expr` and requires an instant vector.
+    pub fn eval_vector(&self, expr: &Expr, ts: i64) -> EvalResult<Vec<Sample>> {
+        match self.eval(expr, ts)? {
+            Val::Vector(v) => Ok(v),
+            other => exec_err(format!(
+                "expected instant vector, got {}",
+                other.type_name()
+            )),
+        }
+    }
+
+    /// Evaluates `expr` and requires a scalar.
+    pub fn eval_scalar(&self, expr: &Expr, ts: i64) -> EvalResult<f64> {
+        match self.eval(expr, ts)? {
+            Val::Scalar(v) => Ok(v),
+            other => exec_err(format!("expected scalar, got {}", other.type_name())),
+        }
+    }
+
+    pub fn series_for(&self, vs: &VectorSelector) -> EvalResult<Rc<Vec<CachedSeries>>> {
+        let key = vs as *const _ as usize;
+        if let Some(s) = self.cache.borrow().get(&key) {
+            return Ok(s.clone());
+        }
+        let (mint, maxt) = self
+            .ranges
+            .get(&key)
+            .copied()
+            .unwrap_or((i64::MIN / 4, i64::MAX / 4));
+        let groups = matcher_groups(vs)?;
+        let mut all: Vec<crate::store::SeriesSamples> = Vec::new();
+        for g in &groups {
+            for s in self.q.select(g, mint, maxt) {
+                if groups.len() == 1 || !all.iter().any(|x| x.labels == s.labels) {
+                    all.push(s);
+                }
+            }
+        }
+        if groups.len() > 1 {
+            all.sort_by(|a, b| a.labels.cmp(&b.labels));
+        }
+        let cached: Vec<CachedSeries> = all
+            .into_iter()
+            .map(|s| CachedSeries {
+                has_stale: s.samples.iter().any(|p| is_stale_nan(p.v)),
+                samples: s.samples.iter().map(|p| Point { t: p.t, v: p.v }).collect(),
+                labels: Rc::new(s.labels),
+            })
+            .collect();
+        let rc = Rc::new(cached);
+        self.cache.borrow_mut().insert(key, rc.clone());
+        Ok(rc)
+    }
+
+    /// The instant vector a selector yields at step `ts`.
+    pub fn select_instant(&self, vs: &VectorSelector, ts: i64) -> EvalResult<Vec<Sample>> {
+        let t = self.modified_time(&vs.at, &vs.offset, ts);
+        let data = self.series_for(vs)?;
+        let mut out = Vec::new();
+        for s in data.iter() {
+            let idx = s.samples.partition_point(|p| p.t <= t);
+            if idx == 0 {
+                continue;
+            }
+            let p = s.samples[idx - 1];
+            if p.t <= t.saturating_sub(self.lookback) || is_stale_nan(p.v) {
+                continue;
+            }
+            out.push(Sample {
+                labels: s.labels.clone(),
+                v: p.v,
+                t: p.t,
+                drop_name: false,
+            });
+        }
+        self.account(out.len())?;
+        Ok(out)
+    }
+
+    /// The series of a selector with their samples in `(start, end]`, stale markers dropped.
+    pub fn select_range(
+        &self,
+        vs: &VectorSelector,
+        start: i64,
+        end: i64,
+    ) -> EvalResult<Vec<Series>> {
+        let data = self.series_for(vs)?;
+        let mut out = Vec::new();
+        let mut n = 0;
+        for s in data.iter() {
+            let lo = s.samples.partition_point(|p| p.t <= start);
+            let hi = s.samples.partition_point(|p| p.t <= end);
+            if lo >= hi {
+                continue;
+            }
+            let points: Vec<Point> = if s.has_stale {
+                s.samples[lo..hi]
+                    .iter()
+                    .filter(|p| !is_stale_nan(p.v))
+                    .copied()
+                    .collect()
+            } else {
+                s.samples[lo..hi].to_vec()
+            };
+            if points.is_empty() {
+                continue;
+            }
+            n += points.len();
+            out.push(Series {
+                labels: s.labels.clone(),
+                points,
+                drop_name: false,
+            });
+        }
+        self.account(n)?;
+        Ok(out)
+    }
+
+    /// Evaluates a subquery's inner expression at every aligned step in its window.
+    pub fn eval_subquery(&self, sq: &SubqueryExpr, ts: i64) -> EvalResult<RangeArg> {
+        let end = self.modified_time(&sq.at, &sq.offset, ts);
+        let range = sq.range.as_millis() as i64;
+        let step = match sq.step {
+            Some(s) if !s.is_zero() => s.as_millis() as i64,
+            _ => self.opts.default_subquery_step.as_millis().max(1) as i64,
+        };
+        let start = end.saturating_sub(range);
+        let mut t = start.div_euclid(step) * step;
+        if t <= start {
+            t += step;
+        }
+        let tag = sq as *const SubqueryExpr as usize;
+        let mut index: FastMap<usize, usize> = FastMap::default();
+        let mut series: Vec<Series> = Vec::new();
+        let mut n = 0;
+        while t <= end {
+            self.account(0)?;
+            let samples = match self.eval(&sq.expr, t)? {
+                Val::Scalar(v) => vec![Sample {
+                    labels: self.memo.intern(Labels::empty()),
+                    v,
+                    t,
+                    drop_name: false,
+                }],
+                Val::Vector(v) => v,
+                other => {
+                    return exec_err(format!(
+                        "subquery is only allowed on instant vector, got {}",
+                        other.type_name()
+                    ))
+                }
+            };
+            n += samples.len();
+            if n > self.opts.max_samples {
+                return Err(QueryError::TooManySamples);
+            }
+            for s in samples {
+                // Interned, so equal label sets from different steps share one series.
+                let l = self.memo.derive(tag, &s.labels, false, |l, _| l.clone());
+                let i = *index.entry(ptr(&l)).or_insert_with(|| {
+                    series.push(Series {
+                        labels: l.clone(),
+                        points: Vec::new(),
+                        drop_name: s.drop_name,
+                    });
+                    series.len() - 1
+                });
+                series[i].points.push(Point { t, v: s.v });
+            }
+            t = match t.checked_add(step) {
+                Some(n) => n,
+                None => break,
+            };
+        }
+        self.account(n)?;
+        Ok(RangeArg { series, start, end })
+    }
+}
+
+pub(crate) fn offset_ms(o: &Option<Offset>) -> i64 {
+    match o {
+        Some(Offset::Pos(d)) => d.as_millis() as i64,
+        Some(Offset::Neg(d)) => -(d.as_millis() as i64),
+        None => 0,
+    }
+}
+
+fn system_time_ms(t: SystemTime) -> i64 {
+    match t.duration_since(SystemTime::UNIX_EPOCH) {
+        Ok(d) => d.as_millis() as i64,
+        Err(e) => -(e.duration().as_millis() as i64),
+    }
+}
+
+fn convert_matcher(m: &promql_parser::label::Matcher) -> EvalResult<Matcher> {
+    let op = match m.op {
+        PMatchOp::Equal => MatchOp::Equal,
+        PMatchOp::NotEqual => MatchOp::NotEqual,
+        PMatchOp::Re(_) => MatchOp::Regex,
+        PMatchOp::NotRe(_) => MatchOp::NotRegex,
+    };
+    Matcher::new(op, m.name.clone(), m.value.clone())
+        .map_err(|e| QueryError::Parse(format!("invalid regular expression {:?}: {e}", m.value)))
+}
+
+/// The selector's matchers as our type: one group, or several for `{a="1" or b="2"}`.
+pub(crate) fn matcher_groups(vs: &VectorSelector) -> EvalResult<Vec<Vec<Matcher>>> {
+    let mut base = Vec::new();
+    for m in &vs.matchers.matchers {
+        base.push(convert_matcher(m)?);
+    }
+    let with_name = |mut g: Vec<Matcher>| {
+        if let Some(n) = &vs.name {
+            if !g
+                .iter()
+                .any(|m| m.name == crate::store::METRIC_NAME && m.op == MatchOp::Equal)
+            {
+                g.push(Matcher::equal(crate::store::METRIC_NAME, n.clone()));
+            }
+        }
+        g
+    };
+    if vs.matchers.or_matchers.is_empty() {
+        return Ok(vec![with_name(base)]);
+    }
+    let mut groups = Vec::new();
+    for alt in &vs.matchers.or_matchers {
+        let mut g = base.clone();
+        for m in alt {
+            g.push(convert_matcher(m)?);
+        }
+        groups.push(with_name(g));
+    }
+    Ok(groups)
+}

@@ -1,0 +1,268 @@
+//! Source positions of AST nodes, for annotations.
+//!
+//! `promql-parser` keeps no positions, but upstream ends every warning and info with the
+//! `line:column` of the expression it is about. [`compute`] recovers them by walking the AST in
+//! source order and finding each node's leading token in the query text from a moving cursor,
+//! skipping over string literals. Nodes are keyed by their address in the (unmoved) AST.
+
+use promql_parser::parser::Expr;
+use std::collections::HashMap;
+
+/// Node address to (line, column, byte offset).
+pub(crate) fn compute(text: &str, expr: &Expr) -> HashMap<usize, (usize, usize, usize)> {
+    let mut w = Walker {
+        text: text.as_bytes(),
+        cursor: 0,
+        found: HashMap::new(),
+    };
+    w.walk(expr);
+    let mut out = HashMap::new();
+    for (k, off) in w.found {
+        let (l, c) = line_col(text, off);
+        out.insert(k, (l, c, off));
+    }
+    out
+}
+
+fn line_col(text: &str, off: usize) -> (usize, usize) {
+    let before = &text.as_bytes()[..off.min(text.len())];
+    let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
+    let col = match before.iter().rposition(|&b| b == b'\n') {
+        Some(nl) => off - nl,
+        None => off + 1,
+    };
+    (line, col)
+}
+
+struct Walker<'a> {
+    text: &'a [u8],
+    cursor: usize,
+    found: HashMap<usize, usize>,
+}
+
+fn is_ident(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'_' || b == b':'
+}
+
+impl Walker<'_> {
+    /// Finds `needle` at or after the cursor outside string literals; `word` requires it not to
+    /// be part of a longer identifier.
+    fn find(&self, needle: &str, word: bool, ci: bool) -> Option<usize> {
+        let n = needle.as_bytes();
+        let t = self.text;
+        let mut i = self.cursor;
+        while i < t.len() {
+            let b = t[i];
+            if b == b'"' || b == b'\'' || b == b'`' {
+                i = skip_string(t, i);
+                continue;
+            }
+            if i + n.len() <= t.len() {
+                let cand = &t[i..i + n.len()];
+                let eq = if ci {
+                    cand.eq_ignore_ascii_case(n)
+                } else {
+                    cand == n
+                };
+                let bounded = !word
+                    || ((i == 0 || !is_ident(t[i - 1]))
+                        && (i + n.len() == t.len() || !is_ident(t[i + n.len()])));
+                if eq && bounded {
+                    return Some(i);
+                }
+            }
+            i += 1;
+        }
+        None
+    }
+
+    fn next_non_space(&self) -> usize {
+        let mut i = self.cursor;
+        while i < self.text.len() && self.text[i].is_ascii_whitespace() {
+            i += 1;
+        }
+        i
+    }
+
+    fn mark(&mut self, e: &Expr, pos: usize) {
+        self.found.insert(e as *const Expr as usize, pos);
+    }
+
+    fn token(&mut self, needle: &str, word: bool, ci: bool) -> usize {
+        match self.find(needle, word, ci) {
+            Some(p) => {
+                self.cursor = p + needle.len();
+                p
+            }
+            None => self.next_non_space(),
+        }
+    }
+
+    fn walk(&mut self, e: &Expr) -> usize {
+        let pos = match e {
+            Expr::Binary(b) => {
+                let p = self.walk(&b.lhs);
+                self.walk(&b.rhs);
+                p
+            }
+            Expr::Aggregate(a) => {
+                let p = self.token(&a.op.to_string(), true, true);
+                if let Some(param) = &a.param {
+                    self.walk(param);
+                }
+                self.walk(&a.expr);
+                p
+            }
+            Expr::Call(c) => {
+                let p = self.token(c.func.name, true, false);
+                for a in &c.args.args {
+                    self.walk(a);
+                }
+                p
+            }
+            Expr::VectorSelector(vs) => self.selector(vs.name.as_deref()),
+            Expr::MatrixSelector(ms) => self.selector(ms.vs.name.as_deref()),
+            Expr::Subquery(sq) => self.walk(&sq.expr),
+            Expr::Paren(p) => {
+                let pos = self.token("(", false, false);
+                self.walk(&p.expr);
+                pos
+            }
+            Expr::Unary(u) => {
+                let pos = self.token("-", false, false);
+                self.walk(&u.expr);
+                pos
+            }
+            Expr::StringLiteral(_) => {
+                let p = self.text[self.cursor.min(self.text.len())..]
+                    .iter()
+                    .position(|&b| matches!(b, b'"' | b'\'' | b'`'))
+                    .map_or(self.text.len(), |i| self.cursor + i);
+                if p < self.text.len() {
+                    self.cursor = skip_string(self.text, p);
+                }
+                p
+            }
+            Expr::NumberLiteral(_) | Expr::Extension(_) => self.next_non_space(),
+        };
+        self.mark(e, pos);
+        pos
+    }
+
+    fn selector(&mut self, name: Option<&str>) -> usize {
+        let p = match name {
+            Some(n) => match self.find(n, true, false) {
+                Some(p) => p,
+                None => self
+                    .find(&format!("\"{n}\""), false, false)
+                    .unwrap_or(self.cursor),
+            },
+            None => self.find("{", false, false).unwrap_or(self.cursor),
+        };
+        // Move past the selector's braces, if any, so matcher text is not searched again.
+        self.cursor = p + name.map_or(1, str::len);
+        let mut i = self.cursor;
+        while i < self.text.len() && self.text[i].is_ascii_whitespace() {
+            i += 1;
+        }
+        if name.is_none() || (i < self.text.len() && self.text[i] == b'{') {
+            let t = self.text;
+            while i < t.len() && t[i] != b'}' {
+                if t[i] == b'"' || t[i] == b'\'' || t[i] == b'`' {
+                    i = skip_string(t, i);
+                } else {
+                    i += 1;
+                }
+            }
+            self.cursor = (i + 1).min(t.len());
+        }
+        p
+    }
+}
+
+/// Whether the string literal starting at byte `off` of `text` decodes, with Go's escape rules
+/// (`\xNN` and octal escapes are raw bytes), to valid UTF-8. `promql-parser` turns `"\xff"` into
+/// `ÿ`, where upstream gets the invalid byte 0xff and rejects it as a label name.
+pub(crate) fn literal_is_valid_utf8(text: &str, off: usize) -> bool {
+    let t = text.as_bytes();
+    if off >= t.len() || !matches!(t[off], b'"' | b'\'') {
+        return true;
+    }
+    let end = skip_string(t, off);
+    let body = &t[off + 1..end.saturating_sub(1).max(off + 1)];
+    let mut bytes = Vec::new();
+    let mut i = 0;
+    while i < body.len() {
+        if body[i] != b'\\' || i + 1 >= body.len() {
+            bytes.push(body[i]);
+            i += 1;
+            continue;
+        }
+        let c = body[i + 1];
+        let hex = |s: &[u8]| {
+            std::str::from_utf8(s)
+                .ok()
+                .and_then(|s| u32::from_str_radix(s, 16).ok())
+        };
+        match c {
+            b'x' if i + 4 <= body.len() => {
+                bytes.push(hex(&body[i + 2..i + 4]).unwrap_or(0) as u8);
+                i += 4;
+            }
+            b'0'..=b'7' if i + 4 <= body.len() => {
+                let s = std::str::from_utf8(&body[i + 1..i + 4]).unwrap_or("0");
+                bytes.push(u32::from_str_radix(s, 8).unwrap_or(0) as u8);
+                i += 4;
+            }
+            b'u' | b'U' => {
+                let n = if c == b'u' { 4 } else { 8 };
+                let end = (i + 2 + n).min(body.len());
+                let ch = hex(&body[i + 2..end])
+                    .and_then(char::from_u32)
+                    .unwrap_or('?');
+                let mut buf = [0u8; 4];
+                bytes.extend_from_slice(ch.encode_utf8(&mut buf).as_bytes());
+                i = end;
+            }
+            _ => {
+                bytes.push(b'a');
+                i += 2;
+            }
+        }
+    }
+    std::str::from_utf8(&bytes).is_ok()
+}
+
+/// Index just past the string literal starting at `i`.
+fn skip_string(t: &[u8], i: usize) -> usize {
+    let q = t[i];
+    let mut j = i + 1;
+    while j < t.len() {
+        if t[j] == b'\\' && q != b'`' {
+            j += 2;
+            continue;
+        }
+        if t[j] == q {
+            return j + 1;
+        }
+        j += 1;
+    }
+    t.len()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn positions_of_nested_calls() {
+        let q = "sum(sort(series))";
+        let e = promql_parser::parser::parse(q).unwrap();
+        let pos = compute(q, &e);
+        let Expr::Aggregate(a) = &e else {
+            panic!("not an aggregate")
+        };
+        assert_eq!(pos[&(&e as *const Expr as usize)], (1, 1, 0));
+        assert_eq!(pos[&(&*a.expr as *const Expr as usize)], (1, 5, 4));
+    }
+}

@@ -1,0 +1,104 @@
+//! Query values: the public result types ([`Value`]) and the per-step values the evaluator
+//! passes between nodes ([`Val`]).
+//!
+//! Internally every sample carries a `drop_name` flag: Prometheus 3.x removes `__name__` only
+//! at the end of evaluation ("delayed name removal"), so that `label_replace` can still set it
+//! and a later function can still see it.
+
+use crate::store::Labels;
+use std::rc::Rc;
+
+/// One point of a range series.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Point {
+    pub t: i64,
+    pub v: f64,
+}
+
+/// One element of an instant vector.
+#[derive(Clone, Debug, PartialEq)]
+pub struct InstantSample {
+    pub labels: Labels,
+    pub t: i64,
+    pub v: f64,
+}
+
+/// One series of a range vector (a matrix).
+#[derive(Clone, Debug, PartialEq)]
+pub struct RangeSeries {
+    pub labels: Labels,
+    pub samples: Vec<Point>,
+}
+
+/// The result of a query.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Value {
+    Scalar { t: i64, v: f64 },
+    String { t: i64, s: String },
+    Vector(Vec<InstantSample>),
+    Matrix(Vec<RangeSeries>),
+}
+
+/// An instant-vector element during evaluation.
+#[derive(Clone, Debug)]
+pub(crate) struct Sample {
+    /// Shared with the selector's series and across steps, so copies are cheap and derived
+    /// label sets can be memoised by pointer ([`super::memo`]).
+    pub labels: Rc<Labels>,
+    pub v: f64,
+    /// The sample's own timestamp (only meaningful right after a selector).
+    pub t: i64,
+    pub drop_name: bool,
+}
+
+/// A range-vector series during evaluation.
+#[derive(Clone, Debug)]
+pub(crate) struct Series {
+    pub labels: Rc<Labels>,
+    pub points: Vec<Point>,
+    pub drop_name: bool,
+}
+
+/// A range vector plus the window it was selected over, as range functions need it.
+#[derive(Clone, Debug)]
+pub(crate) struct RangeArg {
+    pub series: Vec<Series>,
+    /// Exclusive start and inclusive end of the selection window, in ms.
+    pub start: i64,
+    pub end: i64,
+}
+
+impl RangeArg {
+    pub fn range_ms(&self) -> i64 {
+        self.end - self.start
+    }
+}
+
+/// The value of a node at one evaluation step.
+#[derive(Clone, Debug)]
+pub(crate) enum Val {
+    Scalar(f64),
+    Str(String),
+    Vector(Vec<Sample>),
+    Matrix(RangeArg),
+}
+
+impl Val {
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Val::Scalar(_) => "scalar",
+            Val::Str(_) => "string",
+            Val::Vector(_) => "vector",
+            Val::Matrix(_) => "matrix",
+        }
+    }
+}
+
+/// Removes `__name__` from a label set when the flag says so.
+pub(crate) fn finish_labels(labels: &Labels, drop_name: bool) -> Labels {
+    if drop_name {
+        labels.without_metric_name()
+    } else {
+        labels.clone()
+    }
+}

@@ -1,0 +1,240 @@
+//! Buffered, all-or-nothing writes into the [`Store`].
+//!
+//! An [`Appender`] collects samples (one scrape, one rule evaluation, one test load) and
+//! writes them on [`Appender::commit`]; [`Appender::rollback`] (or dropping the appender)
+//! discards them, so a failed scrape adds nothing. New series are created, and indexed, at
+//! `append` time so the caller gets a [`SeriesRef`] to cache; each buffered sample pins its
+//! series against garbage collection until the appender finishes, and a series created by an
+//! appender that ends up with no sample is removed again.
+//!
+//! Problems with individual samples are not errors of `append`: out-of-order samples
+//! (older than the series' newest), duplicates (same timestamp, different value; a
+//! bit-identical repeat is dropped silently, as in Prometheus) and samples older than the last
+//! retention cutoff (out of bounds) are rejected at commit, per series, and counted in
+//! [`AppendStats`] and the store's totals. The data already stored is never touched by them.
+
+use super::db::SHARDS;
+use super::db::{SeriesRef, Store};
+use super::series::Outcome;
+use super::symbols::Symbol;
+use super::Labels;
+use std::ops::Deref;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+/// Why a sample could not even be buffered.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AppendError {
+    /// The ref's series was garbage-collected (or never existed): resolve it again by labels.
+    #[error("unknown series ref {0}")]
+    UnknownSeries(u64),
+    /// A series must have at least one label.
+    #[error("empty label set")]
+    EmptyLabels,
+    /// The store cannot hold more series (2^24 per shard, ~4 billion in all).
+    #[error("series limit of the store reached")]
+    StoreFull,
+}
+
+/// What a commit did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct AppendStats {
+    /// Samples written.
+    pub appended: usize,
+    /// Samples older than their series' newest sample.
+    pub out_of_order: usize,
+    /// Samples at their series' newest timestamp with a different value.
+    pub duplicates: usize,
+    /// Samples older than the last retention cutoff.
+    pub out_of_bounds: usize,
+    /// Series this appender created (they exist even if all their samples were rejected).
+    pub series_created: usize,
+}
+
+impl AppendStats {
+    /// Samples that were rejected for any reason.
+    pub fn rejected(&self) -> usize {
+        self.out_of_order + self.duplicates + self.out_of_bounds
+    }
+}
+
+enum StoreHandle<'a> {
+    Borrowed(&'a Store),
+    Shared(Arc<Store>),
+}
+
+impl Deref for StoreHandle<'_> {
+    type Target = Store;
+    fn deref(&self) -> &Store {
+        match self {
+            StoreHandle::Borrowed(s) => s,
+            StoreHandle::Shared(s) => s,
+        }
+    }
+}
+
+#[derive(Clone, Copy)]
+struct Pending {
+    r: SeriesRef,
+    t: i64,
+    v: f64,
+}
+
+/// A batch of samples to write atomically with respect to failure (not visibility: other
+/// readers may see part of a commit while it runs, as in Prometheus).
+pub struct Appender<'a> {
+    store: StoreHandle<'a>,
+    pending: Vec<Pending>,
+    created: usize,
+}
+
+impl Store {
+    /// An appender borrowing the store.
+    pub fn appender(&self) -> Appender<'_> {
+        Appender {
+            store: StoreHandle::Borrowed(self),
+            pending: Vec::new(),
+            created: 0,
+        }
+    }
+
+    /// An appender owning a handle to the store, for callers that must move it (e.g. into a
+    /// spawned task).
+    pub fn shared_appender(self: &Arc<Self>) -> Appender<'static> {
+        Appender {
+            store: StoreHandle::Shared(self.clone()),
+            pending: Vec::new(),
+            created: 0,
+        }
+    }
+}
+
+impl Appender<'_> {
+    /// Buffers a sample for the series `labels`, creating the series if it is new.
+    pub fn append(&mut self, labels: &Labels, t_ms: i64, v: f64) -> Result<SeriesRef, AppendError> {
+        if labels.is_empty() {
+            return Err(AppendError::EmptyLabels);
+        }
+        let (r, created) = self
+            .store
+            .get_or_create(labels)
+            .ok_or(AppendError::StoreFull)?;
+        if created {
+            self.created += 1;
+        }
+        self.pending.push(Pending { r, t: t_ms, v });
+        Ok(r)
+    }
+
+    /// Buffers a sample for a series known by ref. Fails with
+    /// [`AppendError::UnknownSeries`] when the series has been garbage-collected.
+    pub fn append_ref(&mut self, r: SeriesRef, t_ms: i64, v: f64) -> Result<(), AppendError> {
+        if !self.store.pin(r) {
+            return Err(AppendError::UnknownSeries(r.0));
+        }
+        self.pending.push(Pending { r, t: t_ms, v });
+        Ok(())
+    }
+
+    /// Number of samples buffered so far.
+    pub fn len(&self) -> usize {
+        self.pending.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.pending.is_empty()
+    }
+
+    /// Writes the buffered samples. Samples are applied in the order they were appended.
+    pub fn commit(mut self) -> AppendStats {
+        let mut stats = AppendStats {
+            series_created: self.created,
+            ..AppendStats::default()
+        };
+        // Group by shard so each shard is locked once; the grouping is stable, so samples of
+        // one series keep their order.
+        let pending = group_by_shard(std::mem::take(&mut self.pending));
+        let store: &Store = &self.store;
+        let min_valid = store.min_valid_time();
+        let mut removed: Vec<(u64, Box<[Symbol]>)> = Vec::new();
+        for run in pending.chunk_by(|a, b| a.r.shard() == b.r.shard()) {
+            let mut shard = store.shard_write(run[0].r.shard());
+            for p in run {
+                if p.t < min_valid {
+                    stats.out_of_bounds += 1;
+                } else {
+                    // A pinned series always exists; `None` cannot happen.
+                    match shard.append(p.r.0, p.t, p.v) {
+                        Some(Outcome::Appended) => stats.appended += 1,
+                        Some(Outcome::OutOfOrder) => stats.out_of_order += 1,
+                        Some(Outcome::Duplicate) => stats.duplicates += 1,
+                        Some(Outcome::Identical) | None => {}
+                    }
+                }
+                if let Some(labels) = shard.unpin(p.r.0) {
+                    removed.push((p.r.0, labels));
+                }
+            }
+        }
+        store.unindex(&removed);
+        let t = &store.totals;
+        t.appended
+            .fetch_add(stats.appended as u64, Ordering::Relaxed);
+        t.out_of_order
+            .fetch_add(stats.out_of_order as u64, Ordering::Relaxed);
+        t.duplicates
+            .fetch_add(stats.duplicates as u64, Ordering::Relaxed);
+        t.out_of_bounds
+            .fetch_add(stats.out_of_bounds as u64, Ordering::Relaxed);
+        stats
+    }
+
+    /// Discards the buffered samples.
+    pub fn rollback(mut self) {
+        self.release();
+    }
+
+    /// Unpins every buffered sample's series and removes series left empty and unpinned.
+    fn release(&mut self) {
+        let pending = std::mem::take(&mut self.pending);
+        if pending.is_empty() {
+            return;
+        }
+        let store: &Store = &self.store;
+        let mut removed: Vec<(u64, Box<[Symbol]>)> = Vec::new();
+        for p in pending {
+            if let Some(labels) = store.shard_write(p.r.shard()).unpin(p.r.0) {
+                removed.push((p.r.0, labels));
+            }
+        }
+        store.unindex(&removed);
+    }
+}
+
+/// A stable counting sort of samples by shard.
+fn group_by_shard(pending: Vec<Pending>) -> Vec<Pending> {
+    if pending.len() < 2 {
+        return pending;
+    }
+    let mut starts = vec![0usize; SHARDS + 1];
+    for p in &pending {
+        starts[p.r.shard() + 1] += 1;
+    }
+    for i in 1..=SHARDS {
+        starts[i] += starts[i - 1];
+    }
+    let mut out = vec![pending[0]; pending.len()];
+    for p in pending {
+        let pos = &mut starts[p.r.shard()];
+        out[*pos] = p;
+        *pos += 1;
+    }
+    out
+}
+
+impl Drop for Appender<'_> {
+    /// An appender dropped without commit rolls back.
+    fn drop(&mut self) {
+        self.release();
+    }
+}

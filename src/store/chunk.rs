@@ -1,0 +1,495 @@
+//! XOR ("Gorilla") compressed chunks of float samples, bit-compatible with the layout of
+//! Prometheus' `chunkenc.XORChunk`.
+//!
+//! A chunk starts with a 2-byte big-endian sample count. The first sample stores its timestamp
+//! as a zig-zag varint and its value as 64 raw bits; the second stores the timestamp delta as a
+//! varint; every later timestamp stores the delta of deltas in a `0` / `10`+14 / `110`+17 /
+//! `1110`+20 / `1111`+64 bit bucket. Values are XOR'd with the previous value's bits and the
+//! meaningful bits written with a leading/trailing-zero window, so every bit pattern (each NaN
+//! payload, the staleness marker, `-0.0`) round-trips exactly.
+//!
+//! [`HeadChunk`] is the open chunk a series appends to; once it holds [`SAMPLES_PER_CHUNK`]
+//! samples it is cut into an immutable [`ClosedChunk`] with an exactly sized buffer.
+//! [`ChunkIter`] decodes either.
+
+use super::bits::{BitReader, BitWriter};
+
+/// Samples per chunk before a new one is cut, as in Prometheus.
+pub const SAMPLES_PER_CHUNK: u16 = 120;
+
+/// `leading` value meaning "no window chosen yet".
+const NO_WINDOW: u8 = 0xff;
+
+/// The open chunk of a series.
+#[derive(Clone, Debug)]
+pub(crate) struct HeadChunk {
+    w: BitWriter,
+    num: u16,
+    min_t: i64,
+    t: i64,
+    t_delta: u64,
+    v: u64,
+    leading: u8,
+    trailing: u8,
+}
+
+/// An immutable, fully written chunk in one exactly sized allocation: the newest timestamp
+/// (8 bytes, little-endian) followed by the chunk's bytes. The oldest timestamp is the
+/// chunk's first varint. 16 bytes of handle per chunk, so the per-chunk overhead stays small
+/// next to ~120–250 bytes of samples.
+#[derive(Clone, Debug)]
+pub(crate) struct ClosedChunk {
+    buf: Box<[u8]>,
+}
+
+impl ClosedChunk {
+    /// The encoded chunk.
+    pub(crate) fn data(&self) -> &[u8] {
+        self.buf.get(8..).unwrap_or(&[])
+    }
+
+    /// Heap bytes of the allocation.
+    pub(crate) fn heap_bytes(&self) -> usize {
+        self.buf.len()
+    }
+
+    pub(crate) fn max_t(&self) -> i64 {
+        let mut b = [0u8; 8];
+        if let Some(src) = self.buf.get(..8) {
+            b.copy_from_slice(src);
+        }
+        i64::from_le_bytes(b)
+    }
+
+    pub(crate) fn min_t(&self) -> i64 {
+        BitReader::new(self.data().get(2..).unwrap_or(&[]))
+            .read_varint()
+            .unwrap_or(i64::MIN)
+    }
+
+    #[cfg(test)]
+    pub(crate) fn num_samples(&self) -> u16 {
+        header_count(self.data())
+    }
+}
+
+fn header_count(data: &[u8]) -> u16 {
+    match data {
+        [a, b, ..] => u16::from_be_bytes([*a, *b]),
+        _ => 0,
+    }
+}
+
+/// Whether `x` fits the `nbits` bucket of the delta-of-delta encoding (Prometheus' `bitRange`).
+fn bit_range(x: i64, nbits: u8) -> bool {
+    -((1i64 << (nbits - 1)) - 1) <= x && x <= 1i64 << (nbits - 1)
+}
+
+impl HeadChunk {
+    /// An empty chunk holding the first sample.
+    pub(crate) fn new(t: i64, v: f64) -> Self {
+        let mut w = BitWriter::with_capacity(32);
+        w.write_bits(0, 16);
+        w.write_varint(t);
+        w.write_bits(v.to_bits(), 64);
+        let mut c = HeadChunk {
+            w,
+            num: 1,
+            min_t: t,
+            t,
+            t_delta: 0,
+            v: v.to_bits(),
+            leading: NO_WINDOW,
+            trailing: 0,
+        };
+        c.write_count();
+        c
+    }
+
+    fn write_count(&mut self) {
+        let [a, b] = self.num.to_be_bytes();
+        if let [x, y, ..] = self.w.bytes_mut() {
+            *x = a;
+            *y = b;
+        }
+    }
+
+    pub(crate) fn is_full(&self) -> bool {
+        self.num >= SAMPLES_PER_CHUNK
+    }
+
+    #[cfg(test)]
+    pub(crate) fn num_samples(&self) -> u16 {
+        self.num
+    }
+
+    pub(crate) fn min_t(&self) -> i64 {
+        self.min_t
+    }
+
+    pub(crate) fn max_t(&self) -> i64 {
+        self.t
+    }
+
+    pub(crate) fn bytes(&self) -> &[u8] {
+        self.w.bytes()
+    }
+
+    /// Heap bytes held by the buffer (capacity, not length).
+    pub(crate) fn heap_bytes(&self) -> usize {
+        self.w.capacity()
+    }
+
+    /// Appends a sample. The caller guarantees `t` is after the previous sample's timestamp
+    /// (the store rejects out-of-order and duplicate samples before they reach a chunk).
+    pub(crate) fn append(&mut self, t: i64, v: f64) {
+        let vb = v.to_bits();
+        if self.num == 1 {
+            let delta = t.wrapping_sub(self.t) as u64;
+            self.w.write_uvarint(delta);
+            self.t_delta = delta;
+        } else {
+            let delta = t.wrapping_sub(self.t) as u64;
+            let dod = (delta as i64).wrapping_sub(self.t_delta as i64);
+            if dod == 0 {
+                self.w.write_bit(false);
+            } else if bit_range(dod, 14) {
+                self.w.write_bits(0b10, 2);
+                self.w.write_bits(dod as u64, 14);
+            } else if bit_range(dod, 17) {
+                self.w.write_bits(0b110, 3);
+                self.w.write_bits(dod as u64, 17);
+            } else if bit_range(dod, 20) {
+                self.w.write_bits(0b1110, 4);
+                self.w.write_bits(dod as u64, 20);
+            } else {
+                self.w.write_bits(0b1111, 4);
+                self.w.write_bits(dod as u64, 64);
+            }
+            self.t_delta = delta;
+        }
+        self.write_xor(vb);
+        self.t = t;
+        self.v = vb;
+        self.num += 1;
+        self.write_count();
+    }
+
+    fn write_xor(&mut self, vb: u64) {
+        let delta = vb ^ self.v;
+        if delta == 0 {
+            self.w.write_bit(false);
+            return;
+        }
+        self.w.write_bit(true);
+        // Clamped so the count fits 5 bits.
+        let leading = (delta.leading_zeros() as u8).min(31);
+        let trailing = delta.trailing_zeros() as u8;
+        if self.leading != NO_WINDOW && leading >= self.leading && trailing >= self.trailing {
+            self.w.write_bit(false);
+            self.w
+                .write_bits(delta >> self.trailing, 64 - self.leading - self.trailing);
+            return;
+        }
+        self.leading = leading;
+        self.trailing = trailing;
+        self.w.write_bit(true);
+        self.w.write_bits(u64::from(leading), 5);
+        let sig = 64 - leading - trailing;
+        // 64 significant bits are written as 0; the reader maps it back.
+        self.w.write_bits(u64::from(sig), 6);
+        self.w.write_bits(delta >> trailing, sig);
+    }
+
+    /// Freezes the chunk into its immutable form with an exactly sized buffer.
+    pub(crate) fn close(self) -> ClosedChunk {
+        let data = self.w.bytes();
+        let mut buf = Vec::with_capacity(8 + data.len());
+        buf.extend_from_slice(&self.t.to_le_bytes());
+        buf.extend_from_slice(data);
+        ClosedChunk {
+            buf: buf.into_boxed_slice(),
+        }
+    }
+}
+
+/// Decodes the samples of a chunk's bytes, oldest first. A truncated or damaged buffer ends
+/// the iteration early.
+#[derive(Clone, Debug)]
+pub(crate) struct ChunkIter<'a> {
+    r: BitReader<'a>,
+    total: u16,
+    read: u16,
+    t: i64,
+    t_delta: u64,
+    v: u64,
+    leading: u8,
+    trailing: u8,
+}
+
+impl<'a> ChunkIter<'a> {
+    pub(crate) fn new(data: &'a [u8]) -> Self {
+        let total = header_count(data);
+        let r = BitReader::new(data.get(2..).unwrap_or(&[]));
+        ChunkIter {
+            r,
+            total,
+            read: 0,
+            t: 0,
+            t_delta: 0,
+            v: 0,
+            leading: 0,
+            trailing: 0,
+        }
+    }
+
+    fn next_sample(&mut self) -> Option<(i64, f64)> {
+        match self.read {
+            0 => {
+                self.t = self.r.read_varint()?;
+                self.v = self.r.read_bits(64)?;
+            }
+            1 => {
+                self.t_delta = self.r.read_uvarint()?;
+                self.t = self.t.wrapping_add(self.t_delta as i64);
+                self.read_xor()?;
+            }
+            _ => {
+                let mut prefix = 0u8;
+                for _ in 0..4 {
+                    if !self.r.read_bit()? {
+                        break;
+                    }
+                    prefix += 1;
+                }
+                let dod: i64 = match prefix {
+                    0 => 0,
+                    1 => self.read_signed(14)?,
+                    2 => self.read_signed(17)?,
+                    3 => self.read_signed(20)?,
+                    _ => self.r.read_bits(64)? as i64,
+                };
+                self.t_delta = (self.t_delta as i64).wrapping_add(dod) as u64;
+                self.t = self.t.wrapping_add(self.t_delta as i64);
+                self.read_xor()?;
+            }
+        }
+        self.read += 1;
+        Some((self.t, f64::from_bits(self.v)))
+    }
+
+    /// Reads an `n`-bit two's-complement bucket, mirroring [`bit_range`].
+    fn read_signed(&mut self, n: u8) -> Option<i64> {
+        let bits = self.r.read_bits(n)? as i64;
+        Some(if bits > (1i64 << (n - 1)) {
+            bits - (1i64 << n)
+        } else {
+            bits
+        })
+    }
+
+    fn read_xor(&mut self) -> Option<()> {
+        if !self.r.read_bit()? {
+            return Some(());
+        }
+        if self.r.read_bit()? {
+            let leading = self.r.read_bits(5)? as u8;
+            let mut sig = self.r.read_bits(6)? as u8;
+            if sig == 0 {
+                sig = 64;
+            }
+            self.leading = leading;
+            self.trailing = 64u8.checked_sub(leading + sig)?;
+        }
+        let sig = 64 - self.leading - self.trailing;
+        let bits = self.r.read_bits(sig)?;
+        self.v ^= bits << self.trailing;
+        Some(())
+    }
+}
+
+impl Iterator for ChunkIter<'_> {
+    type Item = (i64, f64);
+
+    fn next(&mut self) -> Option<(i64, f64)> {
+        if self.read >= self.total {
+            return None;
+        }
+        let s = self.next_sample();
+        if s.is_none() {
+            // Damaged data: stop for good rather than yield garbage.
+            self.read = self.total;
+        }
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{is_stale_nan, STALE_NAN};
+
+    fn encode(samples: &[(i64, f64)]) -> HeadChunk {
+        let mut c = HeadChunk::new(samples[0].0, samples[0].1);
+        for &(t, v) in &samples[1..] {
+            c.append(t, v);
+        }
+        c
+    }
+
+    fn assert_round_trip(samples: &[(i64, f64)]) {
+        let c = encode(samples);
+        assert_eq!(usize::from(c.num_samples()), samples.len());
+        let closed = c.clone().close();
+        assert_eq!(closed.min_t(), samples[0].0);
+        assert_eq!(closed.max_t(), samples[samples.len() - 1].0);
+        for data in [c.bytes(), closed.data()] {
+            let got: Vec<(i64, f64)> = ChunkIter::new(data).collect();
+            assert_eq!(got.len(), samples.len());
+            for (g, w) in got.iter().zip(samples) {
+                assert_eq!(g.0, w.0);
+                assert_eq!(g.1.to_bits(), w.1.to_bits(), "value at t={}", w.0);
+            }
+        }
+    }
+
+    /// A small deterministic generator (xorshift64*), so the tests need no dependency.
+    struct Rng(u64);
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+        }
+    }
+
+    #[test]
+    fn regular_scrapes_compress_to_about_a_bit_per_constant_sample() {
+        let s: Vec<(i64, f64)> = (0..120)
+            .map(|i| (1_700_000_000_000 + i * 15_000, 1.0))
+            .collect();
+        let c = encode(&s);
+        assert_round_trip(&s);
+        // Header + first sample (~17 bytes) + 2 bits per later sample.
+        assert!(c.bytes().len() < 60, "{} bytes", c.bytes().len());
+    }
+
+    #[test]
+    fn special_values_round_trip_bit_exactly() {
+        let odd_nan = f64::from_bits(0x7ff8_0000_dead_beef);
+        let neg_nan = f64::from_bits(0xfff8_0000_0000_0001);
+        let vals = [
+            0.0,
+            -0.0,
+            STALE_NAN,
+            f64::NAN,
+            odd_nan,
+            neg_nan,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            f64::MIN_POSITIVE,
+            f64::from_bits(1), // smallest subnormal
+            f64::MAX,
+            f64::MIN,
+            -0.0,
+            STALE_NAN,
+            STALE_NAN,
+            1.0,
+        ];
+        let s: Vec<(i64, f64)> = vals
+            .iter()
+            .enumerate()
+            .map(|(i, &v)| (i as i64 * 1000, v))
+            .collect();
+        assert_round_trip(&s);
+        let got: Vec<_> = ChunkIter::new(encode(&s).bytes()).collect();
+        assert!(is_stale_nan(got[2].1));
+        assert!(!is_stale_nan(got[3].1));
+        assert!(got[1].1.is_sign_negative() && got[1].1 == 0.0);
+    }
+
+    #[test]
+    fn every_delta_of_delta_bucket_and_huge_gaps_round_trip() {
+        let mut t = -5_000_000i64; // negative timestamps (before 1970) are legal
+        let mut s = vec![(t, 1.0)];
+        let gaps = [
+            15_000i64,
+            15_000,
+            15_001,
+            14_990,
+            15_000 + 8191,
+            15_000,
+            15_000 + 8192,
+            70_000,
+            15_000 + 65_536,
+            15_000,
+            600_000,
+            1,
+            1,
+            86_400_000 * 365,
+            2,
+            1 << 40,
+            3,
+        ];
+        for (i, g) in gaps.iter().enumerate() {
+            t += g;
+            s.push((t, i as f64 * 0.5));
+        }
+        assert_round_trip(&s);
+        // Extreme span: from i64::MIN + 1 to i64::MAX.
+        assert_round_trip(&[
+            (i64::MIN + 1, 1.0),
+            (0, 2.0),
+            (i64::MAX - 1, 3.0),
+            (i64::MAX, 4.0),
+        ]);
+    }
+
+    #[test]
+    fn random_values_and_jittered_timestamps_round_trip() {
+        let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+        for round in 0..200 {
+            let n = 1 + (rng.next() % 120) as usize;
+            let mut t = (rng.next() % (1 << 41)) as i64;
+            let mut s = Vec::with_capacity(n);
+            for _ in 0..n {
+                let v = match round % 4 {
+                    0 => f64::from_bits(rng.next()), // any bit pattern, NaNs included
+                    1 => (rng.next() % 1000) as f64, // small integers
+                    2 => (rng.next() % 1_000_000) as f64 / 1000.0, // decimals
+                    _ => s.last().map_or(0.0, |p: &(i64, f64)| p.1) + (rng.next() % 3) as f64,
+                };
+                s.push((t, v));
+                t += 1 + (rng.next() % 100_000) as i64;
+            }
+            assert_round_trip(&s);
+        }
+    }
+
+    #[test]
+    fn truncated_chunk_ends_iteration_without_panic() {
+        let s: Vec<(i64, f64)> = (0..50).map(|i| (i * 1000, i as f64 * 1.37)).collect();
+        let c = encode(&s);
+        let bytes = c.bytes();
+        for cut in 0..bytes.len() {
+            let got: Vec<_> = ChunkIter::new(&bytes[..cut]).collect();
+            assert!(got.len() < s.len());
+            for (g, w) in got.iter().zip(&s) {
+                assert_eq!(g.0, w.0);
+            }
+        }
+    }
+
+    #[test]
+    fn chunk_is_full_at_120_samples() {
+        let mut c = HeadChunk::new(0, 0.0);
+        for i in 1..119 {
+            c.append(i, 0.0);
+            assert!(!c.is_full());
+        }
+        c.append(119, 0.0);
+        assert!(c.is_full());
+        assert_eq!(c.clone().close().num_samples(), 120);
+    }
+}

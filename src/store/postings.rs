@@ -1,0 +1,319 @@
+//! The postings index: label name → label value → sorted series ids, and selection by matchers.
+//!
+//! Selection follows Prometheus' `PostingsForMatchers`: matchers that cannot match a missing
+//! label (`a="x"`, `a!=""`, `a=~".+"`) each contribute the union of the postings of the values
+//! they match, and those lists are intersected; matchers that do match a missing label
+//! (`a=""`, `a!="x"`, `a=~"x|"`, `a!~"x"`) instead subtract the series whose value for that name
+//! does *not* match. When no matcher of the first kind is present the start set is every
+//! series, so `{a=""}` or `{__name__=~".*"}` still work. Regex matchers iterate the values of
+//! their label name, with fast paths for `.*`, `.+` and literal alternations (`a|b|c`).
+
+use super::matcher::{MatchOp, Matcher};
+use super::shard::MixBuild;
+use super::symbols::{Symbol, SymbolTable};
+use std::borrow::Cow;
+use std::collections::HashMap;
+
+/// Series ids sorted ascending.
+type List = Vec<u64>;
+
+#[derive(Default)]
+pub(crate) struct Postings {
+    all: List,
+    by_name: HashMap<Symbol, HashMap<Symbol, List, MixBuild>, MixBuild>,
+    /// Total ids over all per-value lists, for the memory estimate.
+    entries: usize,
+    /// Number of per-value lists.
+    lists: usize,
+}
+
+fn insert_sorted(list: &mut List, id: u64) {
+    match list.last() {
+        None => list.push(id),
+        Some(&last) if last < id => list.push(id),
+        _ => {
+            if let Err(pos) = list.binary_search(&id) {
+                list.insert(pos, id);
+            }
+        }
+    }
+}
+
+/// What a matcher needs from one label name's values.
+enum ValueSet<'m> {
+    All,
+    None,
+    Literals(Vec<&'m str>),
+    AllExcept(Vec<&'m str>),
+    /// Values where the matcher's verdict equals the flag.
+    Where(&'m Matcher, bool),
+}
+
+/// The literal alternatives of a regex made only of plain characters and `|`.
+fn literal_alternatives(pattern: &str) -> Option<Vec<&str>> {
+    const META: &[char] = &[
+        '.', '+', '*', '?', '(', ')', '[', ']', '{', '}', '^', '$', '\\',
+    ];
+    if pattern.contains(META) {
+        return None;
+    }
+    Some(pattern.split('|').collect())
+}
+
+/// The values to take for matcher `m`: those it matches when `want` is true, those it
+/// rejects otherwise.
+fn value_set(m: &Matcher, want: bool) -> ValueSet<'_> {
+    let lit = || vec![m.value.as_str()];
+    match (m.op, want) {
+        (MatchOp::Equal, true) | (MatchOp::NotEqual, false) => ValueSet::Literals(lit()),
+        (MatchOp::Equal, false) | (MatchOp::NotEqual, true) => ValueSet::AllExcept(lit()),
+        (MatchOp::Regex | MatchOp::NotRegex, _) => {
+            // `positive`: we want the values the regex itself matches.
+            let positive = (m.op == MatchOp::Regex) == want;
+            match m.value.as_str() {
+                ".*" => {
+                    if positive {
+                        ValueSet::All
+                    } else {
+                        ValueSet::None
+                    }
+                }
+                // Stored values are never empty, so `.+` matches every one of them.
+                ".+" => {
+                    if positive {
+                        ValueSet::All
+                    } else {
+                        ValueSet::None
+                    }
+                }
+                p => match literal_alternatives(p) {
+                    Some(alts) if positive => ValueSet::Literals(alts),
+                    Some(alts) => ValueSet::AllExcept(alts),
+                    None => ValueSet::Where(m, want),
+                },
+            }
+        }
+    }
+}
+
+fn union(mut lists: Vec<&List>) -> Cow<'_, [u64]> {
+    match lists.len() {
+        0 => Cow::Owned(Vec::new()),
+        1 => Cow::Borrowed(lists.pop().map_or(&[][..], |l| &l[..])),
+        _ => {
+            let mut v: Vec<u64> = Vec::with_capacity(lists.iter().map(|l| l.len()).sum());
+            for l in lists {
+                v.extend_from_slice(l);
+            }
+            // Lists of one name's different values are disjoint: no dedup needed, but it is
+            // cheap insurance.
+            v.sort_unstable();
+            v.dedup();
+            Cow::Owned(v)
+        }
+    }
+}
+
+/// `a ∩ b`, both sorted.
+fn intersect(a: &[u64], b: &[u64]) -> Vec<u64> {
+    let (small, large) = if a.len() <= b.len() { (a, b) } else { (b, a) };
+    if large.len() > 16 * small.len() {
+        return small
+            .iter()
+            .copied()
+            .filter(|x| large.binary_search(x).is_ok())
+            .collect();
+    }
+    let mut out = Vec::with_capacity(small.len());
+    let (mut i, mut j) = (0, 0);
+    while i < small.len() && j < large.len() {
+        match small[i].cmp(&large[j]) {
+            std::cmp::Ordering::Less => i += 1,
+            std::cmp::Ordering::Greater => j += 1,
+            std::cmp::Ordering::Equal => {
+                out.push(small[i]);
+                i += 1;
+                j += 1;
+            }
+        }
+    }
+    out
+}
+
+/// Removes from `base` every id in `sub`, both sorted.
+fn subtract(base: &mut Vec<u64>, sub: &[u64]) {
+    if sub.is_empty() {
+        return;
+    }
+    let mut j = 0;
+    base.retain(|x| {
+        while j < sub.len() && sub[j] < *x {
+            j += 1;
+        }
+        !(j < sub.len() && sub[j] == *x)
+    });
+}
+
+impl Postings {
+    /// Indexes series `id` under each of its `[name, value, ...]` symbol pairs.
+    pub(crate) fn add(&mut self, id: u64, labels: &[Symbol]) {
+        insert_sorted(&mut self.all, id);
+        for pair in labels.chunks_exact(2) {
+            let values = self.by_name.entry(pair[0]).or_default();
+            let list = values.entry(pair[1]).or_insert_with(|| {
+                self.lists += 1;
+                Vec::new()
+            });
+            insert_sorted(list, id);
+            self.entries += 1;
+        }
+    }
+
+    /// Removes a batch of series (id and labels) from the index, one pass per touched list.
+    pub(crate) fn remove(&mut self, removed: &[(u64, Box<[Symbol]>)]) {
+        if removed.is_empty() {
+            return;
+        }
+        let mut ids: Vec<u64> = removed.iter().map(|(id, _)| *id).collect();
+        ids.sort_unstable();
+        subtract(&mut self.all, &ids);
+        let mut per_list: HashMap<(Symbol, Symbol), Vec<u64>> = HashMap::new();
+        for (id, labels) in removed {
+            for pair in labels.chunks_exact(2) {
+                per_list.entry((pair[0], pair[1])).or_default().push(*id);
+            }
+        }
+        for ((name, value), mut ids) in per_list {
+            ids.sort_unstable();
+            let Some(values) = self.by_name.get_mut(&name) else {
+                continue;
+            };
+            if let Some(list) = values.get_mut(&value) {
+                let before = list.len();
+                subtract(list, &ids);
+                self.entries -= before - list.len();
+                if list.is_empty() {
+                    values.remove(&value);
+                    self.lists -= 1;
+                } else if list.capacity() > 2 * list.len() + 4 {
+                    list.shrink_to_fit();
+                }
+            }
+            if values.is_empty() {
+                self.by_name.remove(&name);
+            }
+        }
+    }
+
+    /// The sorted ids of the series matching all `matchers` (every series when empty).
+    pub(crate) fn select(&self, matchers: &[Matcher], symbols: &SymbolTable) -> Vec<u64> {
+        let mut positive: Vec<Cow<'_, [u64]>> = Vec::new();
+        let mut negative: Vec<Cow<'_, [u64]>> = Vec::new();
+        for m in matchers {
+            let values = symbols.lookup(&m.name).and_then(|n| self.by_name.get(&n));
+            if m.matches_empty() {
+                // Series without the label match; subtract those whose value does not.
+                let Some(values) = values else { continue };
+                let lists = self.lists_for(values, value_set(m, false), symbols);
+                if !lists.is_empty() {
+                    negative.push(union(lists));
+                }
+            } else {
+                let Some(values) = values else {
+                    return Vec::new();
+                };
+                let lists = self.lists_for(values, value_set(m, true), symbols);
+                if lists.is_empty() {
+                    return Vec::new();
+                }
+                positive.push(union(lists));
+            }
+        }
+        let mut result: Vec<u64> = if positive.is_empty() {
+            self.all.clone()
+        } else {
+            positive.sort_by_key(|l| l.len());
+            let mut it = positive.into_iter();
+            let first = it.next().map(Cow::into_owned).unwrap_or_default();
+            it.fold(first, |acc, l| {
+                if acc.is_empty() {
+                    acc
+                } else {
+                    intersect(&acc, &l)
+                }
+            })
+        };
+        for n in &negative {
+            subtract(&mut result, n);
+        }
+        result
+    }
+
+    fn lists_for<'p>(
+        &self,
+        values: &'p HashMap<Symbol, List, MixBuild>,
+        set: ValueSet<'_>,
+        symbols: &SymbolTable,
+    ) -> Vec<&'p List> {
+        match set {
+            ValueSet::None => Vec::new(),
+            ValueSet::All => values.values().collect(),
+            ValueSet::Literals(lits) => lits
+                .iter()
+                .filter_map(|s| symbols.lookup(s))
+                .filter_map(|v| values.get(&v))
+                .collect(),
+            ValueSet::AllExcept(lits) => {
+                let skip: Vec<Symbol> = lits.iter().filter_map(|s| symbols.lookup(s)).collect();
+                values
+                    .iter()
+                    .filter(|(v, _)| !skip.contains(v))
+                    .map(|(_, l)| l)
+                    .collect()
+            }
+            ValueSet::Where(m, want) => symbols.with_resolver(|resolve| {
+                values
+                    .iter()
+                    .filter(|(v, _)| m.matches(resolve.get(**v)) == want)
+                    .map(|(_, l)| l)
+                    .collect()
+            }),
+        }
+    }
+
+    /// Approximate heap bytes: 8 bytes per id (plus ~25% vector slack), and per list its
+    /// vector header and hash-map slot (~48 bytes).
+    pub(crate) fn heap_bytes(&self) -> usize {
+        (self.entries + self.all.capacity()) * 10 + self.lists * 48 + self.by_name.len() * 64
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn set_operations() {
+        assert_eq!(intersect(&[1, 3, 5, 7], &[3, 4, 5]), vec![3, 5]);
+        let big: Vec<u64> = (0..1000).collect();
+        assert_eq!(intersect(&[5, 999, 2000], &big), vec![5, 999]);
+        let mut b = vec![1, 2, 3, 4, 5];
+        subtract(&mut b, &[2, 4, 6]);
+        assert_eq!(b, vec![1, 3, 5]);
+        let mut l = vec![1, 5];
+        insert_sorted(&mut l, 3);
+        insert_sorted(&mut l, 9);
+        insert_sorted(&mut l, 3);
+        assert_eq!(l, vec![1, 3, 5, 9]);
+    }
+
+    #[test]
+    fn literal_alternation_detection() {
+        assert_eq!(
+            literal_alternatives("a|b-c|d_e"),
+            Some(vec!["a", "b-c", "d_e"])
+        );
+        assert_eq!(literal_alternatives("a|b.*"), None);
+        assert_eq!(literal_alternatives("x|"), Some(vec!["x", ""]));
+    }
+}

@@ -1,0 +1,277 @@
+//! One series in memory: labels, chunks and the last sample.
+//!
+//! A [`Series`] holds its labels as interned symbol ids, its closed chunks, its open head
+//! chunk and the last sample (for out-of-order and duplicate checks); shards (`shard.rs`) own
+//! them.
+
+use super::chunk::{ChunkIter, ClosedChunk, HeadChunk};
+use super::symbols::{Symbol, SymbolTable};
+use super::{Labels, Sample};
+
+/// What happened to one sample offered to a series.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    Appended,
+    OutOfOrder,
+    /// Same timestamp, different value.
+    Duplicate,
+    /// Same timestamp and bit-identical value: silently dropped, as Prometheus does.
+    Identical,
+}
+
+pub(crate) struct Series {
+    /// `[name, value, name, value, ...]`, ordered by name.
+    pub(crate) labels: Box<[Symbol]>,
+    pub(crate) fingerprint: u64,
+    pub(crate) chunks: Vec<ClosedChunk>,
+    pub(crate) head: Option<HeadChunk>,
+    /// Timestamp and value bits of the newest sample ever appended (kept even when retention
+    /// removes its chunk, so a late sample is still recognised as out of order).
+    pub(crate) last: Option<(i64, u64)>,
+}
+
+/// Chunk bytes a query copies out of the shard lock, to decode after releasing it.
+#[derive(Default)]
+pub(crate) struct ChunkCopies {
+    buf: Vec<u8>,
+    ends: Vec<usize>,
+}
+
+impl ChunkCopies {
+    fn push(&mut self, bytes: &[u8]) {
+        self.buf.extend_from_slice(bytes);
+        self.ends.push(self.buf.len());
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &[u8]> {
+        let starts = std::iter::once(0).chain(self.ends.iter().copied());
+        starts
+            .zip(self.ends.iter().copied())
+            .map(|(a, b)| &self.buf[a..b])
+    }
+}
+
+/// Heap bytes a closed chunk costs: its data and its entry in the series' chunk vector.
+pub(crate) fn closed_chunk_bytes(c: &ClosedChunk) -> usize {
+    c.heap_bytes() + std::mem::size_of::<ClosedChunk>()
+}
+
+impl Series {
+    pub(crate) fn new(labels: Box<[Symbol]>, fingerprint: u64) -> Self {
+        Series {
+            labels,
+            fingerprint,
+            chunks: Vec::new(),
+            head: None,
+            last: None,
+        }
+    }
+
+    pub(crate) fn has_samples(&self) -> bool {
+        self.head.is_some() || !self.chunks.is_empty()
+    }
+
+    /// Appends a sample after the out-of-order and duplicate checks, cutting a new chunk when
+    /// the head is full. Updates the shard's chunk counters.
+    pub(crate) fn append(&mut self, t: i64, v: f64, acct: &mut ShardAccounts) -> Outcome {
+        let bits = v.to_bits();
+        if let Some((lt, lv)) = self.last {
+            if t < lt {
+                return Outcome::OutOfOrder;
+            }
+            if t == lt {
+                return if bits == lv {
+                    Outcome::Identical
+                } else {
+                    Outcome::Duplicate
+                };
+            }
+        }
+        match &mut self.head {
+            Some(h) if !h.is_full() => {
+                let before = h.heap_bytes();
+                h.append(t, v);
+                acct.head_bytes = acct.head_bytes + h.heap_bytes() - before;
+            }
+            head => {
+                if let Some(full) = head.take() {
+                    acct.head_bytes -= full.heap_bytes();
+                    let closed = full.close();
+                    acct.closed_bytes += closed_chunk_bytes(&closed);
+                    self.chunks.push(closed);
+                }
+                acct.chunks += 1;
+                let h = HeadChunk::new(t, v);
+                acct.head_bytes += h.heap_bytes();
+                *head = Some(h);
+            }
+        }
+        self.last = Some((t, bits));
+        Outcome::Appended
+    }
+
+    /// Drops chunks whose newest sample is older than `before`; returns how many.
+    pub(crate) fn truncate(&mut self, before: i64, acct: &mut ShardAccounts) -> usize {
+        let keep_from = self.chunks.partition_point(|c| c.max_t() < before);
+        for c in self.chunks.drain(..keep_from) {
+            acct.closed_bytes -= closed_chunk_bytes(&c);
+        }
+        let mut removed = keep_from;
+        if self.head.as_ref().is_some_and(|h| h.max_t() < before) {
+            if let Some(h) = self.head.take() {
+                acct.head_bytes -= h.heap_bytes();
+            }
+            removed += 1;
+        }
+        if removed > 0 && self.chunks.capacity() > 2 * self.chunks.len() + 2 {
+            self.chunks.shrink_to_fit();
+        }
+        acct.chunks -= removed;
+        removed
+    }
+
+    /// Drops every chunk (the series is being removed).
+    pub(crate) fn drop_chunks(&mut self, acct: &mut ShardAccounts) {
+        for c in self.chunks.drain(..) {
+            acct.closed_bytes -= closed_chunk_bytes(&c);
+            acct.chunks -= 1;
+        }
+        if let Some(h) = self.head.take() {
+            acct.head_bytes -= h.heap_bytes();
+            acct.chunks -= 1;
+        }
+    }
+
+    fn bounds(&self) -> Option<(i64, i64)> {
+        let min = self
+            .chunks
+            .first()
+            .map(|c| c.min_t())
+            .or(self.head.as_ref().map(|h| h.min_t()))?;
+        let max = self
+            .head
+            .as_ref()
+            .map(|h| h.max_t())
+            .or(self.chunks.last().map(|c| c.max_t()))?;
+        Some((min, max))
+    }
+
+    /// Copies of the bytes of every chunk overlapping `[mint, maxt]`, oldest first.
+    pub(crate) fn chunks_in(&self, mint: i64, maxt: i64) -> ChunkCopies {
+        let mut out = ChunkCopies::default();
+        match self.bounds() {
+            Some((lo, hi)) if lo <= maxt && hi >= mint => {}
+            _ => return out,
+        }
+        for c in &self.chunks {
+            if c.max_t() >= mint && c.min_t() <= maxt {
+                out.push(c.data());
+            }
+        }
+        if let Some(h) = &self.head {
+            if h.min_t() <= maxt && h.max_t() >= mint {
+                out.push(h.bytes());
+            }
+        }
+        out
+    }
+
+    /// Whether any sample lies in `[mint, maxt]`, decoding only a chunk that spans the range.
+    pub(crate) fn has_sample_in(&self, mint: i64, maxt: i64) -> bool {
+        let spans = |lo: i64, hi: i64| lo <= maxt && hi >= mint;
+        let certain = |lo: i64, hi: i64| (mint..=maxt).contains(&lo) || (mint..=maxt).contains(&hi);
+        let check = |lo: i64, hi: i64, data: &[u8]| {
+            spans(lo, hi)
+                && (certain(lo, hi) || ChunkIter::new(data).any(|(t, _)| t >= mint && t <= maxt))
+        };
+        self.chunks
+            .iter()
+            .any(|c| check(c.min_t(), c.max_t(), c.data()))
+            || self
+                .head
+                .as_ref()
+                .is_some_and(|h| check(h.min_t(), h.max_t(), h.bytes()))
+    }
+
+    /// Whether this series' labels are exactly `labels`.
+    pub(crate) fn labels_equal(&self, labels: &Labels, symbols: &SymbolTable) -> bool {
+        if self.labels.len() != labels.len() * 2 {
+            return false;
+        }
+        symbols.with_resolver(|resolve| {
+            self.labels
+                .chunks_exact(2)
+                .zip(labels)
+                .all(|(p, l)| resolve.get(p[0]) == &*l.name && resolve.get(p[1]) == &*l.value)
+        })
+    }
+}
+
+/// Decodes the samples of `chunks` that fall in `[mint, maxt]`, oldest first.
+pub(crate) fn decode_range(chunks: &ChunkCopies, mint: i64, maxt: i64) -> Vec<Sample> {
+    let mut out = Vec::new();
+    for c in chunks.iter() {
+        for (t, v) in ChunkIter::new(c) {
+            if t > maxt {
+                break;
+            }
+            if t >= mint {
+                out.push(Sample { t, v });
+            }
+        }
+    }
+    out
+}
+
+/// Running byte and chunk counts of one shard, kept under the shard lock so stats are cheap.
+#[derive(Default, Clone, Copy, Debug)]
+pub(crate) struct ShardAccounts {
+    pub(crate) chunks: usize,
+    /// Bytes of closed chunks (see [`closed_chunk_bytes`]).
+    pub(crate) closed_bytes: usize,
+    /// Capacity of the head chunks' buffers.
+    pub(crate) head_bytes: usize,
+    /// Bytes of the series' label-id arrays.
+    pub(crate) label_bytes: usize,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn series(symbols: &SymbolTable, l: &Labels) -> Series {
+        Series::new(symbols.intern_labels(l), l.fingerprint())
+    }
+
+    #[test]
+    fn chunks_are_cut_every_120_samples_and_truncated_whole() {
+        let symbols = SymbolTable::default();
+        let mut acct = ShardAccounts::default();
+        let mut s = series(&symbols, &Labels::from_pairs([("__name__", "x")]));
+        for i in 0..300 {
+            assert_eq!(s.append(i * 1000, i as f64, &mut acct), Outcome::Appended);
+        }
+        assert_eq!(s.chunks.len(), 2);
+        assert_eq!(acct.chunks, 3);
+        assert_eq!(s.chunks[0].num_samples(), 120);
+        // Cutoff inside the second chunk keeps it whole.
+        assert_eq!(s.truncate(150_000, &mut acct), 1);
+        assert_eq!(
+            decode_range(&s.chunks_in(0, i64::MAX), 0, i64::MAX)[0].t,
+            120_000
+        );
+        assert!(s.has_sample_in(299_000, 400_000));
+        assert!(!s.has_sample_in(300_000, 400_000));
+        assert!(s.has_sample_in(150_500, 151_000));
+        assert!(!s.has_sample_in(150_500, 150_900));
+        assert_eq!(s.truncate(300_000, &mut acct), 2);
+        assert!(!s.has_samples());
+        assert_eq!((acct.chunks, acct.closed_bytes, acct.head_bytes), (0, 0, 0));
+        // The last sample is remembered for ordering checks even with no chunks left.
+        assert_eq!(s.append(10, 1.0, &mut acct), Outcome::OutOfOrder);
+    }
+}
