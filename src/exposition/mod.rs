@@ -1,1 +1,241 @@
-//! Placeholder: filled in by the exposition work.
+//! The exposition parser: Prometheus text format 0.0.4 and OpenMetrics 1.0 text.
+//!
+//! [`parse`] reads one scrape body and pushes every sample, one at a time, into a
+//! caller-supplied [`Sink`]; nothing is collected in between. A [`Sample`] borrows from the
+//! input (zero-copy): names, the exact `series` text (`foo_bucket{le="1"}`, the key a scrape
+//! loop caches per-series work by) and label values, which are only copied when they contain
+//! escapes ([`LabelRef::value`] is a `Cow`). Family metadata (`# HELP`, `# TYPE`, `# UNIT`)
+//! goes to [`Sink::metadata`] before the family's first sample.
+//!
+//! Validation follows Prometheus 3.x's `textparse`: a malformed line fails the whole parse
+//! with a [`ParseError`] naming line and column, as a scrape with a bad line fails as a whole.
+//! [`detect_format`] and [`Format::from_content_type`] pick the format; [`write_jsonl`] is
+//! `redline debug parse --format jsonl`.
+//!
+//! ```
+//! use redline::exposition::{parse, Format, ParseOptions, Sample, SinkError};
+//!
+//! let body = b"# TYPE http_requests_total counter\nhttp_requests_total{code=\"200\"} 7 1700000000000\n";
+//! let mut seen = Vec::new();
+//! let mut sink = |s: &Sample<'_>| -> Result<(), SinkError> {
+//!     seen.push((s.series.to_string(), s.value, s.timestamp_ms));
+//!     Ok(())
+//! };
+//! let stats = parse(body, Format::PrometheusText, &ParseOptions::default(), &mut sink).unwrap();
+//! assert_eq!(stats.samples, 1);
+//! assert_eq!(seen, [("http_requests_total{code=\"200\"}".to_string(), 7.0, Some(1700000000000))]);
+//! ```
+
+mod jsonl;
+mod line;
+mod parser;
+mod scan;
+
+#[cfg(test)]
+mod openmetrics_tests;
+#[cfg(test)]
+mod robustness_tests;
+#[cfg(test)]
+mod test_support;
+#[cfg(test)]
+mod text_tests;
+
+use std::borrow::Cow;
+
+pub use jsonl::{write_jsonl, JsonlError};
+pub use scan::NORMAL_NAN_BITS;
+
+/// Which text format a body is in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Format {
+    /// Prometheus text exposition format 0.0.4 (`text/plain; version=0.0.4`).
+    PrometheusText,
+    /// OpenMetrics 1.0 text (`application/openmetrics-text`).
+    OpenMetrics,
+}
+
+impl Format {
+    /// The format a scrape response's `Content-Type` announces: OpenMetrics for
+    /// `application/openmetrics-text` (any parameters), the Prometheus text format otherwise,
+    /// as Prometheus falls back to it.
+    pub fn from_content_type(content_type: &str) -> Format {
+        let media = content_type.split(';').next().unwrap_or_default().trim();
+        if media.eq_ignore_ascii_case("application/openmetrics-text") {
+            Format::OpenMetrics
+        } else {
+            Format::PrometheusText
+        }
+    }
+}
+
+/// Guesses the format of a body without a content type (files on disk): OpenMetrics when the
+/// last non-empty line is `# EOF`, the Prometheus text format otherwise.
+pub fn detect_format(input: &[u8]) -> Format {
+    let trimmed = input.trim_ascii_end();
+    let last_line = match trimmed.iter().rposition(|&b| b == b'\n') {
+        Some(i) => trimmed.get(i + 1..).unwrap_or_default(),
+        None => trimmed,
+    };
+    if last_line == b"# EOF" {
+        Format::OpenMetrics
+    } else {
+        Format::PrometheusText
+    }
+}
+
+/// The type a family declared in `# TYPE` (`Unknown` when there was none, or `untyped`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MetricType {
+    Counter,
+    Gauge,
+    Histogram,
+    GaugeHistogram,
+    Summary,
+    Info,
+    StateSet,
+    Unknown,
+}
+
+impl MetricType {
+    /// The name Prometheus' metadata API uses for this type.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MetricType::Counter => "counter",
+            MetricType::Gauge => "gauge",
+            MetricType::Histogram => "histogram",
+            MetricType::GaugeHistogram => "gaugehistogram",
+            MetricType::Summary => "summary",
+            MetricType::Info => "info",
+            MetricType::StateSet => "stateset",
+            MetricType::Unknown => "unknown",
+        }
+    }
+}
+
+/// One label of a sample or exemplar. The value is unescaped; it borrows from the input
+/// unless it contained escapes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LabelRef<'a> {
+    pub name: &'a str,
+    pub value: Cow<'a, str>,
+}
+
+/// An OpenMetrics exemplar (`# {trace_id="abc"} 0.5 1700000000.123`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Exemplar<'a> {
+    pub labels: &'a [LabelRef<'a>],
+    pub value: f64,
+    pub timestamp_ms: Option<i64>,
+}
+
+/// One sample line, valid for the duration of one [`Sink::sample`] call.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sample<'a> {
+    /// The metric name of the line, e.g. `foo_bucket`.
+    pub name: &'a str,
+    /// The exact input text of the name and label block, e.g. `foo_bucket{le="1"}`.
+    pub series: &'a str,
+    /// Labels in input order, without `__name__`.
+    pub labels: &'a [LabelRef<'a>],
+    /// The value; NaN is Prometheus' canonical NaN ([`NORMAL_NAN_BITS`]).
+    pub value: f64,
+    /// The explicit timestamp in milliseconds, if the line had one.
+    pub timestamp_ms: Option<i64>,
+    /// The exemplar, only when [`ParseOptions::keep_exemplars`] is set.
+    pub exemplar: Option<&'a Exemplar<'a>>,
+    /// The type of the family the line belongs to (`Unknown` when no TYPE applies).
+    pub metric_type: MetricType,
+}
+
+/// A sink's refusal of a sample (e.g. a sample limit); stops the parse.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct SinkError(pub String);
+
+/// Receives what [`parse`] reads, in input order.
+pub trait Sink {
+    /// Called once per family's metadata block, before the family's first sample.
+    fn metadata(
+        &mut self,
+        _family: &str,
+        _kind: MetricType,
+        _help: Option<&str>,
+        _unit: Option<&str>,
+    ) {
+    }
+
+    /// Called for every sample; an error stops the parse and is returned as a
+    /// [`ParseError`] of kind [`ParseErrorKind::Sink`].
+    fn sample(&mut self, sample: &Sample<'_>) -> Result<(), SinkError>;
+}
+
+/// Any `FnMut(&Sample) -> Result<(), SinkError>` is a sink that ignores metadata.
+impl<F> Sink for F
+where
+    F: FnMut(&Sample<'_>) -> Result<(), SinkError>,
+{
+    fn sample(&mut self, sample: &Sample<'_>) -> Result<(), SinkError> {
+        self(sample)
+    }
+}
+
+/// Parser switches.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ParseOptions {
+    /// Pass exemplars to the sink (they are always parsed and validated).
+    pub keep_exemplars: bool,
+}
+
+/// What a successful parse read.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ParseStats {
+    pub samples: usize,
+    pub lines: usize,
+}
+
+/// Whether a parse failed on the input or because the sink refused a sample.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ParseErrorKind {
+    Syntax,
+    Sink,
+}
+
+/// Where and why a parse failed. `line` and `column` are 1-based; the column counts
+/// characters.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("line {line}, column {column}: {message}")]
+pub struct ParseError {
+    pub line: usize,
+    pub column: usize,
+    pub message: String,
+    pub kind: ParseErrorKind,
+}
+
+/// Parses `input` in `format`, pushing each sample into `sink`. Stops at the first malformed
+/// line (or sink error); samples pushed before it are the caller's to roll back.
+pub fn parse<S: Sink>(
+    input: &[u8],
+    format: Format,
+    options: &ParseOptions,
+    sink: &mut S,
+) -> Result<ParseStats, ParseError> {
+    let text = match std::str::from_utf8(input) {
+        Ok(t) => t,
+        Err(e) => return Err(utf8_error(input, e.valid_up_to())),
+    };
+    parser::Parser::new(text, format, options).run(sink)
+}
+
+fn utf8_error(input: &[u8], valid_up_to: usize) -> ParseError {
+    let valid = input.get(..valid_up_to).unwrap_or_default();
+    let line_start = valid.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+    let line = valid.iter().filter(|&&b| b == b'\n').count() + 1;
+    let prefix = valid.get(line_start..).unwrap_or_default();
+    let column = std::str::from_utf8(prefix).map_or(prefix.len(), |s| s.chars().count()) + 1;
+    ParseError {
+        line,
+        column,
+        message: "invalid UTF-8".to_string(),
+        kind: ParseErrorKind::Syntax,
+    }
+}

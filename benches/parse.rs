@@ -1,0 +1,224 @@
+//! Exposition parser throughput, in ns/sample, on real scrapes.
+//!
+//! Groups:
+//! - `parse`: `redline::exposition::parse` into a counting sink (the parser alone);
+//! - `prometheus_parse`: the same inputs through `prometheus_parse::Scrape::parse`, for
+//!   comparison (the crate DESIGN.md decided against);
+//! - `parse_append`: parse and append every sample into a `Store` appender and commit, as a
+//!   scrape loop does, with a series cache keyed by `Sample::series` (`cached`) and with a
+//!   `Labels` built for every sample (`labels_each`).
+//!
+//! Criterion reports elements/s (Throughput::Elements = samples); before each group the bench
+//! also prints a plain `ns/sample` median so runs can be compared at a glance:
+//! `cargo bench --bench parse`.
+
+use std::collections::HashMap;
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use redline::exposition::{parse, Format, ParseOptions, Sample, Sink, SinkError};
+use redline::store::{Label, Labels, SeriesRef, Store, METRIC_NAME};
+
+const INPUTS: [&str; 2] = ["kubelet-cadvisor.prom", "kube-state-metrics.prom"];
+
+fn load(name: &str) -> Vec<u8> {
+    let path = format!("{}/../shared/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read(&path).unwrap_or_else(|e| panic!("reading {path}: {e}"))
+}
+
+#[derive(Default)]
+struct Counting {
+    samples: usize,
+    labels: usize,
+    sum: f64,
+}
+
+impl Sink for Counting {
+    fn sample(&mut self, s: &Sample<'_>) -> Result<(), SinkError> {
+        self.samples += 1;
+        self.labels += s.labels.len();
+        self.sum += s.value;
+        Ok(())
+    }
+}
+
+fn parse_only(input: &[u8]) -> usize {
+    let mut sink = Counting::default();
+    parse(
+        input,
+        Format::PrometheusText,
+        &ParseOptions::default(),
+        &mut sink,
+    )
+    .expect("fixture parses");
+    black_box(sink.sum);
+    black_box(sink.labels);
+    sink.samples
+}
+
+fn prometheus_parse_only(input: &[u8]) -> usize {
+    let text = std::str::from_utf8(input).expect("UTF-8");
+    let lines = text.lines().map(|l| Ok(l.to_owned()));
+    let scrape = prometheus_parse::Scrape::parse(lines).expect("prometheus_parse accepts it");
+    scrape.samples.len()
+}
+
+/// What a scrape loop keeps between scrapes: series text -> store ref.
+struct ScrapeCache {
+    refs: HashMap<String, SeriesRef>,
+}
+
+fn labels_of(s: &Sample<'_>) -> Labels {
+    let mut v = Vec::with_capacity(s.labels.len() + 1);
+    v.push(Label::new(METRIC_NAME, s.name));
+    v.extend(
+        s.labels
+            .iter()
+            .map(|l| Label::new(l.name, l.value.as_ref())),
+    );
+    Labels::from_vec(v)
+}
+
+fn parse_append(store: &Store, cache: Option<&mut ScrapeCache>, input: &[u8], t_ms: i64) -> usize {
+    let mut app = store.appender();
+    let mut cache = cache;
+    let mut sink = |s: &Sample<'_>| -> Result<(), SinkError> {
+        match cache.as_deref_mut() {
+            Some(c) => {
+                if let Some(r) = c.refs.get(s.series) {
+                    if app.append_ref(*r, t_ms, s.value).is_ok() {
+                        return Ok(());
+                    }
+                }
+                let r = app
+                    .append(&labels_of(s), t_ms, s.value)
+                    .map_err(|e| SinkError(e.to_string()))?;
+                c.refs.insert(s.series.to_string(), r);
+            }
+            None => {
+                app.append(&labels_of(s), t_ms, s.value)
+                    .map_err(|e| SinkError(e.to_string()))?;
+            }
+        }
+        Ok(())
+    };
+    let stats = parse(
+        input,
+        Format::PrometheusText,
+        &ParseOptions::default(),
+        &mut sink,
+    )
+    .expect("fixture parses");
+    black_box(app.commit());
+    stats.samples
+}
+
+/// Median and best wall time of `f` over ~1 s of runs, each divided by the samples it
+/// reports. On a shared machine the best run is the steadier figure.
+fn ns_per_sample(mut f: impl FnMut() -> usize) -> (f64, f64, usize) {
+    let mut times = Vec::new();
+    let mut samples = 0;
+    let start = Instant::now();
+    while times.len() < 10 || (start.elapsed() < Duration::from_secs(1) && times.len() < 2000) {
+        let t = Instant::now();
+        samples = f();
+        times.push(t.elapsed().as_nanos() as f64);
+    }
+    times.sort_by(f64::total_cmp);
+    let per = |t: f64| t / samples.max(1) as f64;
+    (per(times[times.len() / 2]), per(times[0]), samples)
+}
+
+fn bench_parse(c: &mut Criterion) {
+    for name in INPUTS {
+        let input = load(name);
+        let (med, best, n) = ns_per_sample(|| parse_only(&input));
+        println!(
+            "parse/{name}: median {med:.1} ns/sample, best {best:.1} ({n} samples, {} bytes)",
+            input.len()
+        );
+        let (med, best, n) = ns_per_sample(|| prometheus_parse_only(&input));
+        println!(
+            "prometheus_parse/{name}: median {med:.1} ns/sample, best {best:.1} ({n} samples)"
+        );
+    }
+    let mut group = c.benchmark_group("parse");
+    for name in INPUTS {
+        let input = load(name);
+        group.throughput(Throughput::Elements(parse_only(&input) as u64));
+        group.bench_with_input(BenchmarkId::from_parameter(name), &input, |b, input| {
+            b.iter(|| parse_only(black_box(input)))
+        });
+    }
+    group.finish();
+
+    let mut group = c.benchmark_group("prometheus_parse");
+    for name in INPUTS {
+        let input = load(name);
+        group.throughput(Throughput::Elements(prometheus_parse_only(&input) as u64));
+        group.bench_with_input(BenchmarkId::from_parameter(name), &input, |b, input| {
+            b.iter(|| prometheus_parse_only(black_box(input)))
+        });
+    }
+    group.finish();
+}
+
+fn bench_parse_append(c: &mut Criterion) {
+    for name in INPUTS {
+        let input = load(name);
+        let store = Store::new();
+        let mut cache = ScrapeCache {
+            refs: HashMap::new(),
+        };
+        let mut t = 0;
+        let (med, best, n) = ns_per_sample(|| {
+            t += 15_000;
+            parse_append(&store, Some(&mut cache), &input, t)
+        });
+        println!(
+            "parse_append/cached/{name}: median {med:.1} ns/sample, best {best:.1} ({n} samples)"
+        );
+        let store = Store::new();
+        let (med, best, _) = ns_per_sample(|| {
+            t += 15_000;
+            parse_append(&store, None, &input, t)
+        });
+        println!("parse_append/labels_each/{name}: median {med:.1} ns/sample, best {best:.1}");
+    }
+    let mut group = c.benchmark_group("parse_append");
+    for name in INPUTS {
+        let input = load(name);
+        let samples = parse_only(&input) as u64;
+        group.throughput(Throughput::Elements(samples));
+        let store = Store::new();
+        let mut cache = ScrapeCache {
+            refs: HashMap::new(),
+        };
+        let mut t = 0;
+        group.bench_function(BenchmarkId::new("cached", name), |b| {
+            b.iter(|| {
+                t += 15_000;
+                parse_append(&store, Some(&mut cache), black_box(&input), t)
+            })
+        });
+        let store = Store::new();
+        group.bench_function(BenchmarkId::new("labels_each", name), |b| {
+            b.iter(|| {
+                t += 15_000;
+                parse_append(&store, None, black_box(&input), t)
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default()
+        .sample_size(30)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(3));
+    targets = bench_parse, bench_parse_append
+}
+criterion_main!(benches);

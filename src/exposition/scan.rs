@@ -1,0 +1,493 @@
+//! Byte-level scanning shared by both exposition formats.
+//!
+//! Everything here works on one line of input (`bytes[start..end]`) and returns byte offsets,
+//! never panicking on hostile input: out-of-range positions read as "end of line". The
+//! character classes and number syntax follow Prometheus' Go parsers (`textparse`): metric
+//! names `[a-zA-Z_:][a-zA-Z0-9_:]*`, label names `[a-zA-Z_][a-zA-Z0-9_]*`, values as Go's
+//! `strconv.ParseFloat` without hex floats or `_`, text-format timestamps as integers.
+
+use std::borrow::Cow;
+
+/// The bit pattern Prometheus stores for a NaN read from a scrape (`value.NormalNaN`), distinct
+/// from the staleness marker.
+pub const NORMAL_NAN_BITS: u64 = 0x7ff8_0000_0000_0001;
+
+const fn class_table(colon: bool, digits: bool) -> [bool; 256] {
+    let mut t = [false; 256];
+    let mut c = 0;
+    while c < 256 {
+        let b = c as u8;
+        t[c] = b.is_ascii_alphabetic()
+            || b == b'_'
+            || (colon && b == b':')
+            || (digits && b.is_ascii_digit());
+        c += 1;
+    }
+    t
+}
+
+static METRIC_START: [bool; 256] = class_table(true, false);
+static METRIC_CHAR: [bool; 256] = class_table(true, true);
+static LABEL_START: [bool; 256] = class_table(false, false);
+static LABEL_CHAR: [bool; 256] = class_table(false, true);
+
+/// Whether `b` may start an unquoted metric name.
+#[inline]
+pub fn is_metric_start(b: u8) -> bool {
+    METRIC_START[usize::from(b)]
+}
+
+/// Whether `b` may start an unquoted label name.
+#[inline]
+pub fn is_label_start(b: u8) -> bool {
+    LABEL_START[usize::from(b)]
+}
+
+/// The byte at `i` if it lies before `end`.
+#[inline]
+pub fn at(b: &[u8], i: usize, end: usize) -> Option<u8> {
+    if i < end {
+        b.get(i).copied()
+    } else {
+        None
+    }
+}
+
+/// Skips spaces and tabs from `i`; returns the first other position (or `end`).
+#[inline(always)]
+pub fn skip_ws(b: &[u8], i: usize, end: usize) -> usize {
+    // Most call sites find no whitespace: decide that from one byte.
+    match at(b, i, end) {
+        Some(b' ' | b'\t') => skip_ws_run(b, i, end),
+        _ => i,
+    }
+}
+
+#[inline(never)]
+fn skip_ws_run(b: &[u8], i: usize, end: usize) -> usize {
+    match b.get(i..end) {
+        Some(rest) => {
+            i + rest
+                .iter()
+                .take_while(|&&c| c == b' ' || c == b'\t')
+                .count()
+        }
+        None => i,
+    }
+}
+
+#[inline]
+fn scan_class(b: &[u8], i: usize, end: usize, class: &[bool; 256]) -> usize {
+    match b.get(i..end) {
+        Some(rest) => i + rest.iter().take_while(|&&c| class[usize::from(c)]).count(),
+        None => i,
+    }
+}
+
+/// End of the unquoted metric name starting at `i` (which the caller checked is a start byte).
+#[inline]
+pub fn scan_metric_name(b: &[u8], i: usize, end: usize) -> usize {
+    scan_class(b, i, end, &METRIC_CHAR)
+}
+
+/// End of the unquoted label name starting at `i`.
+#[inline]
+pub fn scan_label_name(b: &[u8], i: usize, end: usize) -> usize {
+    scan_class(b, i, end, &LABEL_CHAR)
+}
+
+/// End of a token: the first space or tab (or, with `tab_is_space` false, the first space).
+#[inline]
+pub fn scan_token(b: &[u8], i: usize, end: usize, tab_is_space: bool) -> usize {
+    match b.get(i..end) {
+        Some(rest) => {
+            i + rest
+                .iter()
+                .take_while(|&&c| c != b' ' && !(tab_is_space && c == b'\t'))
+                .count()
+        }
+        None => i,
+    }
+}
+
+const LO: u64 = 0x0101_0101_0101_0101;
+const HI: u64 = 0x8080_8080_8080_8080;
+
+/// Index of the first `"` or `\` in `s`, eight bytes at a time (SWAR). Label values are
+/// mostly 5 to 100 bytes: short enough that a SIMD search's setup costs more than it saves.
+#[inline]
+fn find_quote_or_backslash(s: &[u8]) -> Option<usize> {
+    let mut chunks = s.chunks_exact(8);
+    let mut base = 0;
+    for chunk in &mut chunks {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(chunk);
+        let x = u64::from_le_bytes(w);
+        let q = x ^ (LO * u64::from(b'"'));
+        let bs = x ^ (LO * u64::from(b'\\'));
+        // A byte of q or bs is zero exactly where x has a quote or backslash; the classic
+        // "has zero byte" test flags the lowest such byte exactly (higher flags may be
+        // false positives, but only above a true one).
+        let m = (q.wrapping_sub(LO) & !q & HI) | (bs.wrapping_sub(LO) & !bs & HI);
+        if m != 0 {
+            return Some(base + (m.trailing_zeros() / 8) as usize);
+        }
+        base += 8;
+    }
+    chunks
+        .remainder()
+        .iter()
+        .position(|&c| c == b'"' || c == b'\\')
+        .map(|i| base + i)
+}
+
+/// Scans an unsigned decimal integer of up to 15 digits at `i` that ends at a space, tab or
+/// the end of the line: the common shape of sample values and timestamps, converted in the
+/// same pass that finds the token's end. `None` means "use the general path".
+#[inline]
+pub fn scan_simple_uint(b: &[u8], i: usize, end: usize) -> Option<(u64, usize)> {
+    let rest = b.get(i..end)?;
+    let mut v: u64 = 0;
+    let mut n = 0;
+    for &c in rest {
+        let d = c.wrapping_sub(b'0');
+        if d > 9 {
+            break;
+        }
+        v = v * 10 + u64::from(d);
+        n += 1;
+        if n > 15 {
+            return None;
+        }
+    }
+    match rest.get(n) {
+        _ if n == 0 => None,
+        None | Some(b' ' | b'\t') => Some((v, i + n)),
+        Some(_) => None,
+    }
+}
+
+/// Scans a quoted string whose opening quote is just before `from`. Returns the index of the
+/// closing quote and whether a backslash escape occurred, or `None` when the line ends first.
+#[inline]
+pub fn scan_quoted(b: &[u8], from: usize, end: usize) -> Option<(usize, bool)> {
+    let mut p = from;
+    let mut escaped = false;
+    loop {
+        let q = p + find_quote_or_backslash(b.get(p..end)?)?;
+        if b.get(q) == Some(&b'"') {
+            return Some((q, escaped));
+        }
+        escaped = true;
+        p = q + 2;
+        if p > end {
+            return None;
+        }
+    }
+}
+
+/// Resolves the escapes of a label value or quoted name: `\\`, `\"`, `\n`. Other escapes are
+/// kept as written, as Prometheus does.
+pub fn unescape(raw: &str, quote_escape: bool) -> Cow<'_, str> {
+    if !raw.contains('\\') {
+        return Cow::Borrowed(raw);
+    }
+    let mut out = String::with_capacity(raw.len());
+    let mut rest = raw;
+    while let Some(i) = rest.find('\\') {
+        out.push_str(rest.get(..i).unwrap_or_default());
+        let after = rest.get(i + 1..).unwrap_or_default();
+        let mut chars = after.chars();
+        match chars.next() {
+            Some('\\') => out.push('\\'),
+            Some('n') => out.push('\n'),
+            Some('"') if quote_escape => out.push('"'),
+            Some(c) => {
+                out.push('\\');
+                out.push(c);
+            }
+            None => out.push('\\'),
+        }
+        rest = chars.as_str();
+    }
+    out.push_str(rest);
+    Cow::Owned(out)
+}
+
+/// Why a number did not parse; the parser turns it into a positioned error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NumberError {
+    Syntax,
+    Unsupported,
+    Range,
+}
+
+impl NumberError {
+    pub fn describe(self) -> &'static str {
+        match self {
+            NumberError::Syntax => "invalid number syntax",
+            NumberError::Unsupported => "unsupported character in float ('p', 'P' or '_')",
+            NumberError::Range => "number out of range",
+        }
+    }
+}
+
+/// Parses a sample value as Prometheus does (`strconv.ParseFloat` minus hex floats and `_`):
+/// decimal with optional exponent, `NaN` (any case, no sign), `Inf`/`Infinity` (any case,
+/// optional sign). A finite literal that overflows is an error, as in Go. NaN comes back as
+/// Prometheus' canonical NaN bit pattern.
+#[inline]
+pub fn parse_float(s: &str) -> Result<f64, NumberError> {
+    let b = s.as_bytes();
+    // Fast path: short unsigned integers convert exactly.
+    if !b.is_empty() && b.len() <= 15 && b.iter().all(u8::is_ascii_digit) {
+        let mut v: u64 = 0;
+        for &c in b {
+            v = v * 10 + u64::from(c - b'0');
+        }
+        return Ok(v as f64);
+    }
+    if b.iter().any(|&c| matches!(c, b'p' | b'P' | b'_')) {
+        return Err(NumberError::Unsupported);
+    }
+    if let Some(v) = special_float(b) {
+        return Ok(v);
+    }
+    if !b
+        .iter()
+        .all(|&c| c.is_ascii_digit() || matches!(c, b'.' | b'e' | b'E' | b'+' | b'-'))
+    {
+        return Err(NumberError::Syntax);
+    }
+    match s.parse::<f64>() {
+        Ok(v) if v.is_infinite() => Err(NumberError::Range),
+        Ok(v) => Ok(v),
+        Err(_) => Err(NumberError::Syntax),
+    }
+}
+
+/// Go's `special()`: `[+-]?(inf|infinity)` and unsigned `nan`, case-insensitive, whole string.
+fn special_float(b: &[u8]) -> Option<f64> {
+    let (sign, rest) = match b.first()? {
+        b'+' => (1.0, b.get(1..)?),
+        b'-' => (-1.0, b.get(1..)?),
+        _ => (1.0, b),
+    };
+    if rest.eq_ignore_ascii_case(b"inf") || rest.eq_ignore_ascii_case(b"infinity") {
+        return Some(sign * f64::INFINITY);
+    }
+    if rest.len() == b.len() && rest.eq_ignore_ascii_case(b"nan") {
+        return Some(f64::from_bits(NORMAL_NAN_BITS));
+    }
+    None
+}
+
+/// Canonicalises NaN to Prometheus' bit pattern so a scraped NaN never looks like a
+/// staleness marker.
+#[inline]
+pub fn canonical_nan(v: f64) -> f64 {
+    if v.is_nan() {
+        f64::from_bits(NORMAL_NAN_BITS)
+    } else {
+        v
+    }
+}
+
+/// Parses a text-format timestamp: integer milliseconds, optionally negative.
+#[inline]
+pub fn parse_int_timestamp(s: &str) -> Result<i64, NumberError> {
+    let b = s.as_bytes();
+    let (neg, digits) = match b.first() {
+        Some(b'-') => (true, b.get(1..).unwrap_or_default()),
+        _ => (false, b),
+    };
+    if digits.is_empty() {
+        return Err(NumberError::Syntax);
+    }
+    let mut v: i64 = 0;
+    for &c in digits {
+        if !c.is_ascii_digit() {
+            return Err(NumberError::Syntax);
+        }
+        let d = i64::from(c - b'0');
+        v = v
+            .checked_mul(10)
+            .and_then(|v| {
+                if neg {
+                    v.checked_sub(d)
+                } else {
+                    v.checked_add(d)
+                }
+            })
+            .ok_or(NumberError::Range)?;
+    }
+    Ok(v)
+}
+
+/// Parses an OpenMetrics timestamp (float seconds) into milliseconds, truncating toward zero
+/// like Prometheus' `int64(ts * 1000)`. Plain decimals (`1605281325.123`) are converted
+/// digit by digit, so no float rounding can cost a millisecond; NaN and infinities are
+/// rejected.
+pub fn parse_float_timestamp(s: &str) -> Result<i64, NumberError> {
+    if let Some(ms) = decimal_seconds_to_ms(s.as_bytes()) {
+        return ms;
+    }
+    let v = parse_float(s)?;
+    if !v.is_finite() {
+        return Err(NumberError::Range);
+    }
+    let ms = v * 1000.0;
+    if ms >= i64::MAX as f64 || ms <= i64::MIN as f64 {
+        return Err(NumberError::Range);
+    }
+    Ok(ms as i64)
+}
+
+/// `[+-]?digits[.digits]` to milliseconds; `None` when `b` has another shape.
+fn decimal_seconds_to_ms(b: &[u8]) -> Option<Result<i64, NumberError>> {
+    let (neg, rest) = match b.first()? {
+        b'-' => (true, b.get(1..)?),
+        b'+' => (false, b.get(1..)?),
+        _ => (false, b),
+    };
+    let (int, frac) = match rest.iter().position(|&c| c == b'.') {
+        Some(i) => (rest.get(..i)?, rest.get(i + 1..)?),
+        None => (rest, &[][..]),
+    };
+    if int.is_empty() || !int.iter().chain(frac).all(u8::is_ascii_digit) {
+        return None;
+    }
+    let mut ms: i64 = 0;
+    for &c in int.iter().chain(frac.iter().chain(b"000".iter()).take(3)) {
+        match ms
+            .checked_mul(10)
+            .and_then(|v| v.checked_add(i64::from(c - b'0')))
+        {
+            Some(v) => ms = v,
+            None => return Some(Err(NumberError::Range)),
+        }
+    }
+    Some(Ok(if neg { -ms } else { ms }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn floats_follow_go_parse_float() {
+        let ok = [
+            ("0", 0.0),
+            ("1", 1.0),
+            ("-1", -1.0),
+            ("+1", 1.0),
+            ("1.5", 1.5),
+            ("1.", 1.0),
+            (".5", 0.5),
+            ("2.687844352e+09", 2.687844352e9),
+            ("1E-3", 1e-3),
+            ("1e-400", 0.0),
+            ("123456789012345678901234567890", 1.2345678901234568e29),
+        ];
+        for (s, want) in ok {
+            assert_eq!(parse_float(s), Ok(want), "{s}");
+        }
+        for s in ["Inf", "+Inf", "inf", "+inf", "INF", "Infinity", "+infinity"] {
+            assert_eq!(parse_float(s), Ok(f64::INFINITY), "{s}");
+        }
+        for s in ["-Inf", "-inf", "-Infinity"] {
+            assert_eq!(parse_float(s), Ok(f64::NEG_INFINITY), "{s}");
+        }
+        for s in ["NaN", "nan", "NAN"] {
+            let v = parse_float(s).expect(s);
+            assert_eq!(v.to_bits(), NORMAL_NAN_BITS, "{s}");
+        }
+        for s in [
+            "", ".", "e5", "1e", "abc", "+nan", "-NaN", "infin", "1.0.0", "--1", "0x10",
+        ] {
+            assert_eq!(parse_float(s), Err(NumberError::Syntax), "{s}");
+        }
+        for s in ["1_000", "0x1p-3", "0x1P-3"] {
+            assert_eq!(parse_float(s), Err(NumberError::Unsupported), "{s}");
+        }
+        assert_eq!(parse_float("1e400"), Err(NumberError::Range));
+    }
+
+    #[test]
+    fn int_timestamps() {
+        assert_eq!(parse_int_timestamp("1782468875486"), Ok(1_782_468_875_486));
+        assert_eq!(parse_int_timestamp("-5"), Ok(-5));
+        assert_eq!(parse_int_timestamp("9223372036854775807"), Ok(i64::MAX));
+        assert_eq!(parse_int_timestamp("-9223372036854775808"), Ok(i64::MIN));
+        assert_eq!(
+            parse_int_timestamp("9223372036854775808"),
+            Err(NumberError::Range)
+        );
+        for s in ["", "-", "1.5", "12a", "+1"] {
+            assert_eq!(parse_int_timestamp(s), Err(NumberError::Syntax), "{s}");
+        }
+    }
+
+    #[test]
+    fn float_timestamps_truncate_to_ms() {
+        assert_eq!(
+            parse_float_timestamp("1520879607.789"),
+            Ok(1_520_879_607_789)
+        );
+        assert_eq!(parse_float_timestamp("1"), Ok(1000));
+        assert_eq!(parse_float_timestamp("1.5"), Ok(1500));
+        assert_eq!(parse_float_timestamp("-1.0005"), Ok(-1000));
+        assert_eq!(parse_float_timestamp("1.23456"), Ok(1234));
+        assert_eq!(parse_float_timestamp("1e3"), Ok(1_000_000));
+        assert_eq!(
+            parse_float_timestamp("99999999999999999999"),
+            Err(NumberError::Range)
+        );
+        assert_eq!(parse_float_timestamp("1.x"), Err(NumberError::Syntax));
+        assert_eq!(parse_float_timestamp("NaN"), Err(NumberError::Range));
+        assert_eq!(parse_float_timestamp("+Inf"), Err(NumberError::Range));
+        assert_eq!(parse_float_timestamp("1e300"), Err(NumberError::Range));
+    }
+
+    #[test]
+    fn unescape_known_and_unknown_escapes() {
+        assert_eq!(unescape(r"plain", true), "plain");
+        assert!(matches!(unescape("plain", true), Cow::Borrowed(_)));
+        assert_eq!(unescape(r#"a\"b\\c\nd"#, true), "a\"b\\c\nd");
+        assert_eq!(unescape(r"C:\\dir\tx", true), "C:\\dir\\tx");
+        assert_eq!(unescape(r#"say \"hi\""#, false), r#"say \"hi\""#);
+        assert_eq!(unescape("ünï\\\\cödé", true), "ünï\\cödé");
+    }
+
+    #[test]
+    fn swar_search_matches_a_byte_loop() {
+        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+        for _ in 0..5000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let len = (x % 40) as usize;
+            let bytes: Vec<u8> = (0..len)
+                .map(|i| match (x >> (i % 60)) % 23 {
+                    0 => b'"',
+                    1 => b'\\',
+                    2 => 0x80 | (i as u8),
+                    _ => b'a' + (i as u8 % 26),
+                })
+                .collect();
+            let want = bytes.iter().position(|&c| c == b'"' || c == b'\\');
+            assert_eq!(find_quote_or_backslash(&bytes), want, "{bytes:?}");
+        }
+    }
+
+    #[test]
+    fn quoted_strings_end_at_unescaped_quote() {
+        let line = br#""a\"b" rest"#;
+        assert_eq!(scan_quoted(line, 1, line.len()), Some((5, true)));
+        let long = br#""0123456789abcdefghijklmnopqrstuvwxyz,}" x"#;
+        assert_eq!(scan_quoted(long, 1, long.len()), Some((39, false)));
+        let open = br#""abc\"#;
+        assert_eq!(scan_quoted(open, 1, open.len()), None);
+        assert_eq!(scan_quoted(b"\"abc", 1, 4), None);
+    }
+}

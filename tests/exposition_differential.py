@@ -1,0 +1,85 @@
+#!/usr/bin/env python3
+"""Reference side of tests/exposition_differential.rs.
+
+Parses one exposition file with the Python prometheus_client parser and prints one JSON
+object per sample: {"name", "labels": [[name, value], ...], "value": repr or NaN/+Inf/-Inf,
+"timestamp_ms": int or null}. Usage: exposition_differential.py FILE text|openmetrics
+
+Exit status 3 means prometheus_client is not installed.
+"""
+import json
+import math
+import sys
+
+try:
+    from prometheus_client.parser import text_string_to_metric_families as parse_text
+    from prometheus_client.openmetrics.parser import (
+        text_string_to_metric_families as parse_openmetrics,
+    )
+except ImportError as e:  # pragma: no cover - the Rust test reports this
+    print(f"prometheus_client is not installed ({e}); "
+          "run: python3 -m pip install prometheus-client", file=sys.stderr)
+    sys.exit(3)
+
+
+def value_text(v):
+    v = float(v)
+    if math.isnan(v):
+        return "NaN"
+    if math.isinf(v):
+        return "+Inf" if v > 0 else "-Inf"
+    return repr(v)
+
+
+def timestamp_ms(ts, fmt):
+    if ts is None:
+        return None
+    if fmt == "openmetrics":
+        # prometheus_client.samples.Timestamp: exact seconds and nanoseconds. Truncate
+        # toward zero like Prometheus' int64(ts * 1000).
+        total_ns = ts.sec * 1_000_000_000 + ts.nsec
+        return total_ns // 1_000_000 if total_ns >= 0 else -((-total_ns) // 1_000_000)
+    # The text parser divides the integer milliseconds by 1000; undo it by rounding.
+    return round(ts * 1000)
+
+
+def counters_typed_without_total(text):
+    """Names in `# TYPE name counter` lines that do not end in _total.
+
+    prometheus_client's text parser renames the samples of such a counter from `name` to
+    `name_total` (its internal OpenMetrics form). The exposition, and Prometheus, keep
+    `name`, so the rename is undone for these families.
+    """
+    names = set()
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) == 4 and parts[:2] == ["#", "TYPE"] and parts[3] == "counter":
+            if not parts[2].endswith("_total"):
+                names.add(parts[2])
+    return names
+
+
+def main():
+    path, fmt = sys.argv[1], sys.argv[2]
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+    parse = parse_openmetrics if fmt == "openmetrics" else parse_text
+    renamed = counters_typed_without_total(text) if fmt == "text" else set()
+    out = sys.stdout
+    for family in parse(text):
+        undo = family.type == "counter" and family.name in renamed
+        for s in family.samples:
+            name = s.name
+            if undo and name == family.name + "_total":
+                name = family.name
+            out.write(json.dumps({
+                "name": name,
+                "labels": [[k, v] for k, v in s.labels.items()],
+                "value": value_text(s.value),
+                "timestamp_ms": timestamp_ms(s.timestamp, fmt),
+            }, ensure_ascii=False))
+            out.write("\n")
+
+
+if __name__ == "__main__":
+    main()
