@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Debian packages the tests start for real.
-debs=(prometheus-node-exporter)
+debs=(prometheus-node-exporter prometheus openssl)
 missing=()
 for p in "${debs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -30,6 +30,10 @@ cargo build --locked --all-targets
 cargo nextest run --locked --no-fail-fast
 # Doc tests are not run by nextest.
 cargo test --locked --doc
+
+# The shipped rules, checked and unit-tested by Prometheus' own promtool.
+promtool check rules rules/*.yml
+promtool test rules tests/rules/*.test.yml
 
 # Upstream PromQL conformance files.
 cargo run --locked --quiet -- test promql ../shared/conformance/promql/*.test
