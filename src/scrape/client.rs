@@ -16,10 +16,6 @@ use rustls::{DigitallySignedStruct, RootCertStore, SignatureScheme};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// The `Accept` header Prometheus 3 sends: OpenMetrics preferred, text 0.0.4 accepted.
-pub const ACCEPT_HEADER: &str = "application/openmetrics-text;version=1.0.0;q=0.5,\
-application/openmetrics-text;version=0.0.1;q=0.4,text/plain;version=0.0.4;q=0.3,*/*;q=0.2";
-
 /// Errors building a client from its settings.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
@@ -36,10 +32,14 @@ pub enum ClientError {
 pub struct JobClient {
     client: reqwest::Client,
     auth: Option<Auth>,
+    /// The job's `Accept` header, from its `scrape_protocols` preference.
+    accept: String,
 }
 
 impl JobClient {
-    pub fn new(settings: &HttpClientSettings) -> Result<Self, ClientError> {
+    /// A client for a job; `accept` is the `Accept` header built from its scrape protocols
+    /// ([`crate::config::ScrapeProtocol::accept_header`]).
+    pub fn new(settings: &HttpClientSettings, accept: String) -> Result<Self, ClientError> {
         let mut builder = reqwest::Client::builder()
             .user_agent(concat!("redline/", env!("CARGO_PKG_VERSION")))
             .no_proxy()
@@ -56,6 +56,7 @@ impl JobClient {
         Ok(JobClient {
             client,
             auth: settings.auth.clone(),
+            accept,
         })
     }
 
@@ -71,7 +72,7 @@ impl JobClient {
         let mut req = self
             .client
             .get(url)
-            .header(reqwest::header::ACCEPT, ACCEPT_HEADER)
+            .header(reqwest::header::ACCEPT, &self.accept)
             .header(
                 "X-Prometheus-Scrape-Timeout-Seconds",
                 format!("{}", timeout.as_secs_f64()),

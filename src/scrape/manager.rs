@@ -53,7 +53,8 @@ async fn run_pool(cfg: ScrapeConfig, ctx: ScrapeContext, mut stop: watch::Receiv
     let job = cfg.job_name.clone();
     // A client that cannot be built (unreadable CA file, bad key) leaves the job's targets
     // visible on the targets page, down, with the reason.
-    let client = JobClient::new(&cfg.http).map_err(|e| {
+    let accept = crate::config::ScrapeProtocol::accept_header(&cfg.scrape_protocols);
+    let client = JobClient::new(&cfg.http, accept).map_err(|e| {
         tracing::error!(job = %job, error = %e, "cannot build the scrape client; the job's targets are not scraped");
         e.to_string()
     });

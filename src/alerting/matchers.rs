@@ -1,0 +1,624 @@
+//! Alertmanager's label matchers: the syntax of `matchers:` in routes and inhibit rules, of
+//! silences and of amtool queries, and their semantics.
+//!
+//! [`parse_matchers`] accepts a list such as `{severity="page", team=~"db|storage"}` the way
+//! Alertmanager 0.27 does in its default "fallback" mode: first with the new parser (UTF-8
+//! and quoted label names, unquoted values, Go string escapes, optional braces, trailing
+//! comma), then, when that fails, with the classic parser of Alertmanager ≤ 0.26
+//! (`pkg/labels/parse.go`: split on commas outside quotes, one regex per matcher, lenient
+//! escapes, values may contain spaces). [`parse_matcher`] is the classic single-matcher
+//! parser, which amtool uses for `label=value` arguments.
+//!
+//! [`Matcher`] is Alertmanager's `labels.Matcher`, not the store's PromQL matcher: the two
+//! differ in one way that matters, which is why this module has its own type. Both anchor
+//! regexes at both ends, but Alertmanager compiles `^(?:re)$` so `.` does **not** match a
+//! newline, whereas PromQL (and [`crate::store::Matcher`]) compiles `^(?s:re)$`. Use
+//! [`Matcher::to_store_matcher`] when the store must be queried; it says when the conversion
+//! would change the meaning. A missing label matches as the empty string, as in both.
+//!
+//! Matchers print as Alertmanager 0.25 prints them (`name="value"` with Go's `%q` quoting),
+//! which is part of route keys and therefore of group keys ([`Matchers::to_string`]).
+
+use std::cmp::Ordering;
+use std::fmt;
+
+use regex::Regex;
+
+use crate::store::Labels;
+pub use crate::store::MatchOp;
+
+/// Why a matcher string could not be parsed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct MatcherError(pub String);
+
+/// One Alertmanager label matcher.
+#[derive(Clone, Debug)]
+pub struct Matcher {
+    pub name: String,
+    pub op: MatchOp,
+    pub value: String,
+    re: Option<Regex>,
+}
+
+impl PartialEq for Matcher {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name && self.op == other.op && self.value == other.value
+    }
+}
+
+impl Eq for Matcher {}
+
+impl Matcher {
+    /// Builds a matcher; a regex pattern is compiled as `^(?:pattern)$`.
+    pub fn new(
+        op: MatchOp,
+        name: impl Into<String>,
+        value: impl Into<String>,
+    ) -> Result<Matcher, MatcherError> {
+        let value = value.into();
+        let re = match op {
+            MatchOp::Regex | MatchOp::NotRegex => Some(
+                am_regex(&value)
+                    .map_err(|e| MatcherError(format!("invalid regex {value:?}: {e}")))?,
+            ),
+            MatchOp::Equal | MatchOp::NotEqual => None,
+        };
+        Ok(Matcher {
+            name: name.into(),
+            op,
+            value,
+            re,
+        })
+    }
+
+    /// `name="value"`.
+    pub fn equal(name: impl Into<String>, value: impl Into<String>) -> Matcher {
+        Matcher {
+            name: name.into(),
+            op: MatchOp::Equal,
+            value: value.into(),
+            re: None,
+        }
+    }
+
+    /// Whether a label value (empty when the label is missing) satisfies the matcher.
+    pub fn matches(&self, value: &str) -> bool {
+        match self.op {
+            MatchOp::Equal => value == self.value,
+            MatchOp::NotEqual => value != self.value,
+            MatchOp::Regex => self.re.as_ref().is_some_and(|r| r.is_match(value)),
+            MatchOp::NotRegex => !self.re.as_ref().is_some_and(|r| r.is_match(value)),
+        }
+    }
+
+    /// Whether the matcher accepts the label set (a missing label is the empty string).
+    pub fn matches_labels(&self, labels: &Labels) -> bool {
+        self.matches(labels.get(&self.name).unwrap_or(""))
+    }
+
+    /// The compiled regex of a `=~`/`!~` matcher (`^(?:value)$`).
+    pub fn regex(&self) -> Option<&Regex> {
+        self.re.as_ref()
+    }
+
+    /// The PromQL-store matcher with the same name, operator and value. For regex matchers
+    /// the store's `.` also matches a newline, so the result can select more than this
+    /// matcher does on values containing `\n`; `exact` tells whether that can happen
+    /// (`false` when the pattern contains a `.`).
+    pub fn to_store_matcher(&self) -> Result<(crate::store::Matcher, bool), MatcherError> {
+        let m = crate::store::Matcher::new(self.op, self.name.clone(), self.value.clone())
+            .map_err(|e| MatcherError(e.to_string()))?;
+        let exact =
+            !matches!(self.op, MatchOp::Regex | MatchOp::NotRegex) || !self.value.contains('.');
+        Ok((m, exact))
+    }
+
+    /// Alertmanager's matcher order (`labels.Matchers.Less`): by name, then value, then
+    /// operator (`=`, `!=`, `=~`, `!~`).
+    pub fn am_cmp(&self, other: &Matcher) -> Ordering {
+        self.name
+            .cmp(&other.name)
+            .then_with(|| self.value.cmp(&other.value))
+            .then_with(|| op_rank(self.op).cmp(&op_rank(other.op)))
+    }
+}
+
+fn op_rank(op: MatchOp) -> u8 {
+    match op {
+        MatchOp::Equal => 0,
+        MatchOp::NotEqual => 1,
+        MatchOp::Regex => 2,
+        MatchOp::NotRegex => 3,
+    }
+}
+
+/// Compiles a pattern as Alertmanager does: `^(?:pattern)$`, `.` not matching `\n`.
+pub fn am_regex(pattern: &str) -> Result<Regex, regex::Error> {
+    Regex::new(&format!("^(?:{pattern})$"))
+}
+
+/// `name="value"` with the value quoted like Go's `%q` (Alertmanager 0.25's `String()`).
+impl fmt::Display for Matcher {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.name)?;
+        f.write_str(self.op.as_str())?;
+        f.write_str(&go_quote(&self.value))
+    }
+}
+
+/// A list of matchers that all must match; prints as `{a="1",b=~"x"}`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Matchers(pub Vec<Matcher>);
+
+impl Matchers {
+    /// Whether every matcher accepts the label set (true for an empty list).
+    pub fn matches(&self, labels: &Labels) -> bool {
+        self.0.iter().all(|m| m.matches_labels(labels))
+    }
+
+    /// Sorts in Alertmanager's order ([`Matcher::am_cmp`]), as routes keep their matchers.
+    pub fn sort(&mut self) {
+        self.0.sort_by(Matcher::am_cmp);
+    }
+
+    pub fn iter(&self) -> std::slice::Iter<'_, Matcher> {
+        self.0.iter()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+}
+
+impl fmt::Display for Matchers {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("{")?;
+        for (i, m) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(",")?;
+            }
+            write!(f, "{m}")?;
+        }
+        f.write_str("}")
+    }
+}
+
+/// Quotes a string as Go's `strconv.Quote` (`%q`) does: `\"`, `\\`, the C escapes, `\x..` for
+/// other ASCII controls, `\u....` for non-printable non-ASCII characters; printable UTF-8 is
+/// kept as is.
+pub fn go_quote(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\u{7}' => out.push_str("\\a"),
+            '\u{8}' => out.push_str("\\b"),
+            '\u{c}' => out.push_str("\\f"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\u{b}' => out.push_str("\\v"),
+            c if (c as u32) < 0x20 || c == '\u{7f}' => {
+                out.push_str(&format!("\\x{:02x}", c as u32));
+            }
+            c if c.is_control() || c == '\u{feff}' => {
+                let n = c as u32;
+                if n <= 0xffff {
+                    out.push_str(&format!("\\u{n:04x}"));
+                } else {
+                    out.push_str(&format!("\\U{n:08x}"));
+                }
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// Parses a matcher list (`{a="1", b=~"x|y"}`, `a=1,b!=2`, `{}`): the new parser first, the
+/// classic parser when the new one fails. The error is the new parser's.
+pub fn parse_matchers(s: &str) -> Result<Vec<Matcher>, MatcherError> {
+    match parse_matchers_new(s) {
+        Ok(m) => Ok(m),
+        Err(e) => parse_matchers_classic(s).map_err(|_| e),
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The new parser (Alertmanager 0.27 `matchers/parse`).
+
+#[derive(Debug, Clone, PartialEq)]
+enum Token {
+    Open,
+    Close,
+    Comma,
+    Op(MatchOp),
+    /// A quoted string, unquoted already.
+    Quoted(String),
+    Unquoted(String),
+}
+
+fn is_reserved(c: char) -> bool {
+    c.is_whitespace() || "{}!=~,\\\"'`".contains(c)
+}
+
+fn lex(s: &str) -> Result<Vec<Token>, MatcherError> {
+    let mut out = Vec::new();
+    let chars: Vec<char> = s.chars().collect();
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        match c {
+            c if c.is_whitespace() => i += 1,
+            '{' => {
+                out.push(Token::Open);
+                i += 1;
+            }
+            '}' => {
+                out.push(Token::Close);
+                i += 1;
+            }
+            ',' => {
+                out.push(Token::Comma);
+                i += 1;
+            }
+            '=' | '!' => {
+                let next = chars.get(i + 1).copied();
+                let (op, len) = match (c, next) {
+                    ('=', Some('~')) => (MatchOp::Regex, 2),
+                    ('=', _) => (MatchOp::Equal, 1),
+                    ('!', Some('=')) => (MatchOp::NotEqual, 2),
+                    ('!', Some('~')) => (MatchOp::NotRegex, 2),
+                    _ => {
+                        return Err(MatcherError(format!(
+                            "{i}:{}: expected one of '!=', '!~': {s}",
+                            i + 1
+                        )))
+                    }
+                };
+                out.push(Token::Op(op));
+                i += len;
+            }
+            '"' => {
+                let start = i;
+                i += 1;
+                let mut escaped = false;
+                loop {
+                    let Some(&c) = chars.get(i) else {
+                        return Err(MatcherError(format!(
+                            "{start}:{}: missing end \": {s}",
+                            chars.len()
+                        )));
+                    };
+                    i += 1;
+                    if escaped {
+                        escaped = false;
+                    } else if c == '\\' {
+                        escaped = true;
+                    } else if c == '"' {
+                        break;
+                    }
+                }
+                let raw: String = chars[start..i].iter().collect();
+                let v = go_unquote(&raw).ok_or_else(|| {
+                    MatcherError(format!("{start}:{i}: {raw}: invalid input: {s}"))
+                })?;
+                out.push(Token::Quoted(v));
+            }
+            c if !is_reserved(c) => {
+                let start = i;
+                while i < chars.len() && !is_reserved(chars[i]) {
+                    i += 1;
+                }
+                out.push(Token::Unquoted(chars[start..i].iter().collect()));
+            }
+            c => {
+                return Err(MatcherError(format!(
+                    "{i}:{}: {c}: invalid input: {s}",
+                    i + 1
+                )))
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The new parser alone.
+pub fn parse_matchers_new(s: &str) -> Result<Vec<Matcher>, MatcherError> {
+    let toks = lex(s)?;
+    let mut t = &toks[..];
+    let braced = t.first() == Some(&Token::Open);
+    if braced {
+        t = &t[1..];
+    }
+    let mut out = Vec::new();
+    loop {
+        match t.first() {
+            None if braced => return Err(MatcherError(format!("missing closing '}}': {s}"))),
+            None => break,
+            Some(Token::Close) if braced && t.len() == 1 => break,
+            Some(Token::Close) if !braced => {
+                return Err(MatcherError(format!("missing opening '{{': {s}")))
+            }
+            _ => {}
+        }
+        let name = match t.first() {
+            Some(Token::Quoted(v)) | Some(Token::Unquoted(v)) => v.clone(),
+            _ => return Err(MatcherError(format!("expected label name: {s}"))),
+        };
+        let op = match t.get(1) {
+            Some(Token::Op(op)) => *op,
+            _ => {
+                return Err(MatcherError(format!(
+                    "expected an operator after {name:?}: {s}"
+                )))
+            }
+        };
+        let value = match t.get(2) {
+            Some(Token::Quoted(v)) | Some(Token::Unquoted(v)) => v.clone(),
+            _ => return Err(MatcherError(format!("expected a value for {name:?}: {s}"))),
+        };
+        out.push(Matcher::new(op, name, value)?);
+        t = &t[3..];
+        match t.first() {
+            Some(Token::Comma) => t = &t[1..],
+            None | Some(Token::Close) => {}
+            Some(_) => return Err(MatcherError(format!("expected a comma or '}}': {s}"))),
+        }
+    }
+    Ok(out)
+}
+
+/// Go's `strconv.Unquote` for a double-quoted string (the quotes included).
+fn go_unquote(q: &str) -> Option<String> {
+    let inner = q.strip_prefix('"')?.strip_suffix('"')?;
+    let mut out = String::with_capacity(inner.len());
+    let mut it = inner.chars().peekable();
+    while let Some(c) = it.next() {
+        if c == '\n' {
+            return None;
+        }
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        let e = it.next()?;
+        let hex = |it: &mut std::iter::Peekable<std::str::Chars<'_>>, n: usize| -> Option<u32> {
+            let mut v = 0u32;
+            for _ in 0..n {
+                v = v * 16 + it.next()?.to_digit(16)?;
+            }
+            Some(v)
+        };
+        match e {
+            'a' => out.push('\u{7}'),
+            'b' => out.push('\u{8}'),
+            'f' => out.push('\u{c}'),
+            'n' => out.push('\n'),
+            'r' => out.push('\r'),
+            't' => out.push('\t'),
+            'v' => out.push('\u{b}'),
+            '\\' => out.push('\\'),
+            '"' => out.push('"'),
+            'x' => out.push(char::from_u32(hex(&mut it, 2)?)?),
+            'u' => out.push(char::from_u32(hex(&mut it, 4)?)?),
+            'U' => out.push(char::from_u32(hex(&mut it, 8)?)?),
+            '0'..='7' => {
+                let mut v = e.to_digit(8)?;
+                for _ in 0..2 {
+                    v = v * 8 + it.next()?.to_digit(8)?;
+                }
+                if v > 255 {
+                    return None;
+                }
+                out.push(char::from_u32(v)?);
+            }
+            _ => return None,
+        }
+    }
+    Some(out)
+}
+
+// ---------------------------------------------------------------------------------------
+// The classic parser (Alertmanager ≤ 0.26 `pkg/labels/parse.go`).
+
+fn classic_re() -> &'static Regex {
+    static RE: std::sync::OnceLock<Regex> = std::sync::OnceLock::new();
+    RE.get_or_init(|| {
+        Regex::new(r"^\s*([a-zA-Z_:][a-zA-Z0-9_:]*)\s*(=~|=|!=|!~)\s*((?s).*?)\s*$")
+            .unwrap_or_else(|e| panic!("static regex: {e}"))
+    })
+}
+
+/// The classic list parser: strips one `{` and one `}`, splits on commas outside double
+/// quotes and parses each part with [`parse_matcher`].
+pub fn parse_matchers_classic(s: &str) -> Result<Vec<Matcher>, MatcherError> {
+    let s = s.strip_prefix('{').unwrap_or(s);
+    let s = s.strip_suffix('}').unwrap_or(s);
+    let mut tokens = Vec::new();
+    let mut token = String::new();
+    let (mut inside_quotes, mut escaped) = (false, false);
+    for c in s.chars() {
+        match c {
+            ',' if !inside_quotes => {
+                tokens.push(std::mem::take(&mut token));
+                continue;
+            }
+            ',' => {}
+            '"' => {
+                if !escaped {
+                    inside_quotes = !inside_quotes;
+                } else {
+                    escaped = false;
+                }
+            }
+            '\\' => escaped = !escaped,
+            _ => escaped = false,
+        }
+        token.push(c);
+    }
+    let last = token.trim();
+    if !last.is_empty() {
+        tokens.push(last.to_string());
+    }
+    tokens.iter().map(|t| parse_matcher(t)).collect()
+}
+
+/// Parses one matcher with the classic grammar (`name op value`, the value optionally in
+/// double quotes; `\n`, `\"` and `\\` are escapes, any other backslash is literal).
+pub fn parse_matcher(s: &str) -> Result<Matcher, MatcherError> {
+    let caps = classic_re()
+        .captures(s)
+        .ok_or_else(|| MatcherError(format!("bad matcher format: {s}")))?;
+    let (name, op, raw) = (&caps[1], &caps[2], &caps[3]);
+    let op = match op {
+        "=" => MatchOp::Equal,
+        "!=" => MatchOp::NotEqual,
+        "=~" => MatchOp::Regex,
+        _ => MatchOp::NotRegex,
+    };
+    let (mut raw_value, mut expect_trailing_quote) = (raw, false);
+    if let Some(rest) = raw_value.strip_prefix('"') {
+        raw_value = rest;
+        expect_trailing_quote = true;
+    }
+    let unescaped_quote = || {
+        MatcherError(format!(
+            "matcher value contains unescaped double quote: {raw}"
+        ))
+    };
+    let mut value = String::with_capacity(raw_value.len());
+    let mut escaped = false;
+    for (i, c) in raw_value.char_indices() {
+        if escaped {
+            escaped = false;
+            match c {
+                'n' => value.push('\n'),
+                '"' | '\\' => value.push(c),
+                _ => {
+                    value.push('\\');
+                    value.push(c);
+                }
+            }
+            continue;
+        }
+        match c {
+            '\\' if i < raw_value.len() - 1 => escaped = true,
+            '\\' => value.push('\\'),
+            '"' => {
+                if !expect_trailing_quote || i < raw_value.len() - 1 {
+                    return Err(unescaped_quote());
+                }
+                expect_trailing_quote = false;
+            }
+            c => value.push(c),
+        }
+    }
+    if expect_trailing_quote {
+        return Err(unescaped_quote());
+    }
+    Matcher::new(op, name, value)
+}
+
+/// Parses amtool-style label arguments (`severity=page`, `team="db"`) into a label set: each
+/// argument is a classic matcher that must use `=`.
+pub fn parse_label_args<S: AsRef<str>>(args: &[S]) -> Result<Labels, MatcherError> {
+    let mut pairs = Vec::with_capacity(args.len());
+    for a in args {
+        let m = parse_matcher(a.as_ref())?;
+        if m.op != MatchOp::Equal {
+            return Err(MatcherError(
+                "labels must be specified as key=value pairs".to_string(),
+            ));
+        }
+        pairs.push((m.name, m.value));
+    }
+    Ok(Labels::from_pairs(pairs))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn one(s: &str) -> Matcher {
+        let v = parse_matchers(s).unwrap_or_else(|e| panic!("{s}: {e}"));
+        assert_eq!(v.len(), 1, "{s}");
+        v.into_iter()
+            .next()
+            .unwrap_or_else(|| Matcher::equal("", ""))
+    }
+
+    #[test]
+    fn new_syntax_forms() {
+        assert_eq!(one(r#"foo="bar""#), Matcher::equal("foo", "bar"));
+        assert_eq!(one("foo=bar"), Matcher::equal("foo", "bar"));
+        let m = one(r#"foo=~"a|b""#);
+        assert_eq!((m.op, m.value.as_str()), (MatchOp::Regex, "a|b"));
+        let v = parse_matchers(r#"{foo!="x",bar=baz}"#).unwrap();
+        assert_eq!(v[0].op, MatchOp::NotEqual);
+        assert_eq!(v[1], Matcher::equal("bar", "baz"));
+        assert_eq!(parse_matchers("{}").unwrap(), vec![]);
+        assert_eq!(
+            parse_matchers("{a=b,}").unwrap(),
+            vec![Matcher::equal("a", "b")]
+        );
+        // Quoted UTF-8 label names and values.
+        assert_eq!(one(r#""föö bar"="bäz""#), Matcher::equal("föö bar", "bäz"));
+        assert_eq!(one(r#"a="tab\there""#).value, "tab\there");
+    }
+
+    #[test]
+    fn classic_fallback_forms() {
+        // Values with spaces and lenient escapes only parse classically.
+        assert_eq!(one("foo=bar baz").value, "bar baz");
+        assert_eq!(one(r#"foo=~"\d+""#).value, r"\d+");
+        assert_eq!(one("foo=").value, "");
+        assert_eq!(one(r#"a="x\"y""#).value, "x\"y");
+        assert!(parse_matchers(r#"a="x"y""#).is_err());
+        assert!(parse_matchers("=x").is_err());
+        assert!(parse_matcher(r#"{team="axb",x=y}"#).is_err());
+    }
+
+    #[test]
+    fn regex_is_anchored_and_dot_does_not_match_newline() {
+        let m = one("team=~a.b");
+        assert!(m.matches("axb"));
+        assert!(!m.matches("xaxb"));
+        assert!(!m.matches("a\nb"));
+        let (s, exact) = m.to_store_matcher().unwrap();
+        assert!(s.matches("a\nb"));
+        assert!(!exact);
+    }
+
+    #[test]
+    fn missing_label_is_empty() {
+        let l = Labels::from_pairs([("a", "1")]);
+        assert!(one(r#"b="""#).matches_labels(&l));
+        assert!(one(r#"b!="x""#).matches_labels(&l));
+        assert!(!one(r#"b=~".+""#).matches_labels(&l));
+    }
+
+    #[test]
+    fn display_uses_go_quoting_and_am_order() {
+        let mut ms = Matchers(parse_matchers(r#"{z="1",a=~"x\\d",a="é\n"}"#).unwrap());
+        ms.sort();
+        assert_eq!(ms.to_string(), r#"{a=~"x\\d",a="é\n",z="1"}"#);
+        assert_eq!(go_quote("\u{1}\u{85}"), r#""\x01\u0085""#);
+    }
+
+    #[test]
+    fn label_args_like_amtool() {
+        let l = parse_label_args(&["severity=page", r#"team="db""#]).unwrap();
+        assert_eq!(l.get("team"), Some("db"));
+        assert!(parse_label_args(&["team=~a"]).is_err());
+        assert!(parse_label_args(&["foo"]).is_err());
+    }
+}

@@ -1,0 +1,337 @@
+//! How a scrape job talks HTTP: authentication and TLS, as `prometheus/common`'s
+//! `HTTPClientConfig` defines them.
+//!
+//! [`HttpClientSettings`] is the validated form. Secrets are [`Secret`]s, which print as
+//! `<secret>` in `Debug` and `Display`; credentials kept in files stay paths and are read on use
+//! with [`SecretSource::read`] (trimmed, as Prometheus does), so a rotated token file takes
+//! effect without a reload. The legacy `bearer_token`/`bearer_token_file` fields become an
+//! [`Authorization`] of type `Bearer`.
+
+use std::fmt;
+use std::io;
+use std::path::PathBuf;
+
+use super::error::{ConfigError, FieldPath};
+use super::raw::{RawAuthorization, RawBasicAuth, RawScrapeConfig, RawTlsConfig};
+use super::validate::Ctx;
+
+/// A secret value from the config file. Never printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Secret {
+        Secret(s.into())
+    }
+
+    /// The secret itself, for building a request.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<secret>")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<secret>")
+    }
+}
+
+/// A secret given inline or as a file to read on use.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SecretSource {
+    Inline(Secret),
+    File(PathBuf),
+}
+
+impl SecretSource {
+    /// The secret: the inline value, or the file's contents with surrounding whitespace trimmed.
+    pub fn read(&self) -> io::Result<Secret> {
+        match self {
+            SecretSource::Inline(s) => Ok(s.clone()),
+            SecretSource::File(p) => Ok(Secret(std::fs::read_to_string(p)?.trim().to_string())),
+        }
+    }
+}
+
+/// A non-secret value (a username, a PEM certificate) given inline or as a file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TextSource {
+    Inline(String),
+    File(PathBuf),
+}
+
+impl TextSource {
+    /// The inline value, or the file's contents (trimmed for usernames by the caller if needed).
+    pub fn read(&self) -> io::Result<String> {
+        match self {
+            TextSource::Inline(s) => Ok(s.clone()),
+            TextSource::File(p) => std::fs::read_to_string(p),
+        }
+    }
+}
+
+/// HTTP basic authentication.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BasicAuth {
+    pub username: TextSource,
+    pub password: Option<SecretSource>,
+}
+
+/// An `Authorization: <type> <credentials>` header.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Authorization {
+    /// `Bearer` unless configured.
+    pub kind: String,
+    pub credentials: Option<SecretSource>,
+}
+
+impl Authorization {
+    /// The header value, reading the credentials file if there is one.
+    pub fn header_value(&self) -> io::Result<Secret> {
+        let creds = match &self.credentials {
+            Some(c) => c.read()?.0,
+            None => String::new(),
+        };
+        Ok(Secret(format!("{} {}", self.kind, creds)))
+    }
+}
+
+/// The one way a job authenticates, if any.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Auth {
+    Basic(BasicAuth),
+    Authorization(Authorization),
+}
+
+/// A TLS protocol version name (`TLS12`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum TlsVersion {
+    Tls10,
+    Tls11,
+    Tls12,
+    Tls13,
+}
+
+/// Client TLS settings.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TlsSettings {
+    /// CA bundle (PEM) to verify the server with; system roots when absent.
+    pub ca: Option<TextSource>,
+    /// Client certificate (PEM).
+    pub cert: Option<TextSource>,
+    /// Client key (PEM).
+    pub key: Option<SecretSource>,
+    pub server_name: Option<String>,
+    pub insecure_skip_verify: bool,
+    pub min_version: Option<TlsVersion>,
+    pub max_version: Option<TlsVersion>,
+}
+
+/// Everything a scrape job needs to build its HTTP client.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HttpClientSettings {
+    pub auth: Option<Auth>,
+    pub tls: TlsSettings,
+    /// Default true.
+    pub follow_redirects: bool,
+    /// Default true; a preference only (redline may speak HTTP/1.1 regardless).
+    pub enable_http2: bool,
+}
+
+impl Default for HttpClientSettings {
+    fn default() -> Self {
+        HttpClientSettings {
+            auth: None,
+            tls: TlsSettings::default(),
+            follow_redirects: true,
+            enable_http2: true,
+        }
+    }
+}
+
+/// Validates the HTTP client fields of a scrape config, with the rules and messages of
+/// `HTTPClientConfig.Validate`.
+pub(crate) fn from_raw(
+    ctx: &Ctx<'_>,
+    path: &FieldPath,
+    raw: &RawScrapeConfig,
+) -> Result<HttpClientSettings, ConfigError> {
+    let bearer = raw.bearer_token.as_deref().filter(|s| !s.is_empty());
+    let bearer_file = raw.bearer_token_file.as_deref().filter(|s| !s.is_empty());
+    if bearer.is_some() && bearer_file.is_some() {
+        return Err(ctx.err(
+            &path.key("bearer_token_file"),
+            "at most one of bearer_token & bearer_token_file must be configured",
+        ));
+    }
+    let bearer_field = if bearer.is_some() {
+        "bearer_token"
+    } else {
+        "bearer_token_file"
+    };
+    let has_bearer = bearer.is_some() || bearer_file.is_some();
+    if raw.basic_auth.is_some() && has_bearer {
+        return Err(ctx.err(
+            &path.key(bearer_field),
+            "at most one of basic_auth, oauth2, bearer_token & bearer_token_file must be configured",
+        ));
+    }
+    let basic = match &raw.basic_auth {
+        Some(b) => Some(basic_auth(ctx, &path.key("basic_auth"), b)?),
+        None => None,
+    };
+    let auth = match &raw.authorization {
+        Some(a) => {
+            let apath = path.key("authorization");
+            if has_bearer {
+                return Err(ctx.err(
+                    &apath,
+                    "authorization is not compatible with bearer_token & bearer_token_file",
+                ));
+            }
+            let authz = authorization(ctx, &apath, a)?;
+            if basic.is_some() {
+                return Err(ctx.err(
+                    &apath,
+                    "at most one of basic_auth, oauth2 & authorization must be configured",
+                ));
+            }
+            Some(Auth::Authorization(authz))
+        }
+        None if has_bearer => Some(Auth::Authorization(Authorization {
+            kind: "Bearer".to_string(),
+            credentials: Some(match bearer {
+                Some(t) => SecretSource::Inline(Secret::new(t)),
+                None => SecretSource::File(ctx.resolve(bearer_file.unwrap_or_default())),
+            }),
+        })),
+        None => basic.map(Auth::Basic),
+    };
+    let tls = match &raw.tls_config {
+        Some(t) => tls(ctx, &path.key("tls_config"), t)?,
+        None => TlsSettings::default(),
+    };
+    Ok(HttpClientSettings {
+        auth,
+        tls,
+        follow_redirects: raw.follow_redirects.unwrap_or(true),
+        enable_http2: raw.enable_http2.unwrap_or(true),
+    })
+}
+
+fn non_empty(s: &Option<String>) -> Option<&str> {
+    s.as_deref().filter(|s| !s.is_empty())
+}
+
+fn basic_auth(ctx: &Ctx<'_>, path: &FieldPath, b: &RawBasicAuth) -> Result<BasicAuth, ConfigError> {
+    let username = match (non_empty(&b.username), non_empty(&b.username_file)) {
+        (Some(_), Some(_)) => return Err(ctx.err(
+            &path.key("username_file"),
+            "at most one of basic_auth username, username_file & username_ref must be configured",
+        )),
+        (_, Some(f)) => TextSource::File(ctx.resolve(f)),
+        (u, None) => TextSource::Inline(u.unwrap_or_default().to_string()),
+    };
+    let password = match (non_empty(&b.password), non_empty(&b.password_file)) {
+        (Some(_), Some(_)) => return Err(ctx.err(
+            &path.key("password_file"),
+            "at most one of basic_auth password, password_file & password_ref must be configured",
+        )),
+        (Some(p), None) => Some(SecretSource::Inline(Secret::new(p))),
+        (None, Some(f)) => Some(SecretSource::File(ctx.resolve(f))),
+        (None, None) => None,
+    };
+    Ok(BasicAuth { username, password })
+}
+
+fn authorization(
+    ctx: &Ctx<'_>,
+    path: &FieldPath,
+    a: &RawAuthorization,
+) -> Result<Authorization, ConfigError> {
+    let credentials =
+        match (non_empty(&a.credentials), non_empty(&a.credentials_file)) {
+            (Some(_), Some(_)) => return Err(ctx.err(
+                &path.key("credentials_file"),
+                "at most one of authorization credentials & credentials_file must be configured",
+            )),
+            (Some(c), None) => Some(SecretSource::Inline(Secret::new(c))),
+            (None, Some(f)) => Some(SecretSource::File(ctx.resolve(f))),
+            (None, None) => None,
+        };
+    let kind = a.kind.as_deref().unwrap_or("").trim();
+    let kind = if kind.is_empty() { "Bearer" } else { kind };
+    if kind.eq_ignore_ascii_case("basic") {
+        return Err(ctx.err(
+            &path.key("type"),
+            r#"authorization type cannot be set to "basic", use "basic_auth" instead"#,
+        ));
+    }
+    Ok(Authorization {
+        kind: kind.to_string(),
+        credentials,
+    })
+}
+
+fn tls(ctx: &Ctx<'_>, path: &FieldPath, t: &RawTlsConfig) -> Result<TlsSettings, ConfigError> {
+    let pair = |inline: &Option<String>,
+                file: &Option<String>,
+                name: &str|
+     -> Result<Option<TextSource>, ConfigError> {
+        match (non_empty(inline), non_empty(file)) {
+            (Some(_), Some(_)) => Err(ctx.err(
+                &path.key(&format!("{name}_file")),
+                format!("at most one of {name} and {name}_file must be configured"),
+            )),
+            (Some(v), None) => Ok(Some(TextSource::Inline(v.to_string()))),
+            (None, Some(f)) => Ok(Some(TextSource::File(ctx.resolve(f)))),
+            (None, None) => Ok(None),
+        }
+    };
+    let ca = pair(&t.ca, &t.ca_file, "ca")?;
+    let cert = pair(&t.cert, &t.cert_file, "cert")?;
+    let key = pair(&t.key, &t.key_file, "key")?.map(|k| match k {
+        TextSource::Inline(s) => SecretSource::Inline(Secret::new(s)),
+        TextSource::File(p) => SecretSource::File(p),
+    });
+    if cert.is_some() && key.is_none() {
+        return Err(ctx.err(
+            path,
+            "exactly one of key or key_file must be configured when a client certificate is configured",
+        ));
+    }
+    if key.is_some() && cert.is_none() {
+        return Err(ctx.err(
+            path,
+            "exactly one of cert or cert_file must be configured when a client key is configured",
+        ));
+    }
+    let version = |v: &Option<String>, field: &str| -> Result<Option<TlsVersion>, ConfigError> {
+        match v.as_deref() {
+            None | Some("") => Ok(None),
+            Some("TLS10") => Ok(Some(TlsVersion::Tls10)),
+            Some("TLS11") => Ok(Some(TlsVersion::Tls11)),
+            Some("TLS12") => Ok(Some(TlsVersion::Tls12)),
+            Some("TLS13") => Ok(Some(TlsVersion::Tls13)),
+            Some(other) => Err(ctx.err(
+                &path.key(field),
+                format!("unknown TLS version {other:?} (expected TLS10, TLS11, TLS12 or TLS13)"),
+            )),
+        }
+    };
+    Ok(TlsSettings {
+        ca,
+        cert,
+        key,
+        server_name: non_empty(&t.server_name).map(str::to_string),
+        insecure_skip_verify: t.insecure_skip_verify.unwrap_or(false),
+        min_version: version(&t.min_version, "min_version")?,
+        max_version: version(&t.max_version, "max_version")?,
+    })
+}

@@ -1,0 +1,277 @@
+//! The config file as the user wrote it: serde structs that mirror `prometheus.yml`.
+//!
+//! Every struct denies unknown fields, so a typo is an error with its position. Fields that
+//! Prometheus knows but redline does not implement yet are typed [`Unsupported`]: they are
+//! accepted only when absent or empty, and otherwise fail at their own path with a message
+//! saying redline does not support them, never silently ignored. Per-value syntax (durations,
+//! byte sizes, regexes, relabel actions) is checked while deserializing, so those errors carry
+//! the exact line and column; rules between fields are checked in [`super::validate`].
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::Deserialize;
+
+use super::units::{ByteSize, PromDuration};
+use crate::scrape::relabel::RawRelabelConfig;
+
+/// The message for a Prometheus setting redline does not implement.
+pub const UNSUPPORTED: &str = "redline does not support this setting yet";
+
+/// A Prometheus setting redline does not implement yet. Absent, `null`, `false`, `""`, `[]`
+/// and `{}` are accepted (they ask for nothing); any other value is an error.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Unsupported;
+
+impl<'de> Deserialize<'de> for Unsupported {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(UnsupportedVisitor)
+    }
+}
+
+struct UnsupportedVisitor;
+
+impl<'de> Visitor<'de> for UnsupportedVisitor {
+    type Value = Unsupported;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("nothing")
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Unsupported, E> {
+        Ok(Unsupported)
+    }
+    fn visit_none<E: de::Error>(self) -> Result<Unsupported, E> {
+        Ok(Unsupported)
+    }
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Unsupported, E> {
+        if v {
+            Err(E::custom(UNSUPPORTED))
+        } else {
+            Ok(Unsupported)
+        }
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Unsupported, E> {
+        if v.is_empty() {
+            Ok(Unsupported)
+        } else {
+            Err(E::custom(UNSUPPORTED))
+        }
+    }
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Unsupported, E> {
+        Err(E::custom(UNSUPPORTED))
+    }
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Unsupported, E> {
+        Err(E::custom(UNSUPPORTED))
+    }
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Unsupported, E> {
+        Err(E::custom(UNSUPPORTED))
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Unsupported, A::Error> {
+        match seq.next_element::<IgnoredAny>()? {
+            None => Ok(Unsupported),
+            Some(_) => Err(de::Error::custom(UNSUPPORTED)),
+        }
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Unsupported, A::Error> {
+        match map.next_key::<IgnoredAny>()? {
+            None => Ok(Unsupported),
+            Some(_) => Err(de::Error::custom(UNSUPPORTED)),
+        }
+    }
+}
+
+/// The whole file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    pub global: Option<RawGlobal>,
+    pub rule_files: Option<Vec<String>>,
+    pub scrape_configs: Option<Vec<Option<RawScrapeConfig>>>,
+    /// redline's own section (Prometheus' `storage.tsdb` and `storage.exemplars` are rejected).
+    pub storage: Option<RawStorage>,
+    /// Go runtime tuning (`gogc`): meaningless for redline, accepted so files load unchanged.
+    pub runtime: Option<RawRuntime>,
+    pub scrape_config_files: Option<Unsupported>,
+    pub alerting: Option<Unsupported>,
+    pub remote_write: Option<Unsupported>,
+    pub remote_read: Option<Unsupported>,
+    pub otlp: Option<Unsupported>,
+    pub tracing: Option<Unsupported>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawGlobal {
+    pub scrape_interval: Option<PromDuration>,
+    pub scrape_timeout: Option<PromDuration>,
+    pub evaluation_interval: Option<PromDuration>,
+    pub rule_query_offset: Option<PromDuration>,
+    pub external_labels: Option<BTreeMap<String, String>>,
+    pub body_size_limit: Option<ByteSize>,
+    pub sample_limit: Option<u64>,
+    pub target_limit: Option<u64>,
+    pub label_limit: Option<u64>,
+    pub label_name_length_limit: Option<u64>,
+    pub label_value_length_limit: Option<u64>,
+    pub keep_dropped_targets: Option<u64>,
+    pub scrape_protocols: Option<Vec<String>>,
+    pub metric_name_validation_scheme: Option<String>,
+    pub metric_name_escaping_scheme: Option<Unsupported>,
+    pub query_log_file: Option<Unsupported>,
+    pub scrape_failure_log_file: Option<Unsupported>,
+    pub always_scrape_classic_histograms: Option<Unsupported>,
+    pub convert_classic_histograms_to_nhcb: Option<Unsupported>,
+    pub scrape_native_histograms: Option<Unsupported>,
+    pub extra_scrape_metrics: Option<Unsupported>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawStorage {
+    pub retention: Option<PromDuration>,
+    pub tsdb: Option<Unsupported>,
+    pub exemplars: Option<Unsupported>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRuntime {
+    pub gogc: Option<IgnoredAny>,
+}
+
+/// One `scrape_configs` entry, including Prometheus' inline HTTP client settings.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawScrapeConfig {
+    pub job_name: Option<String>,
+    pub honor_labels: Option<bool>,
+    pub honor_timestamps: Option<bool>,
+    pub track_timestamps_staleness: Option<Unsupported>,
+    pub params: Option<BTreeMap<String, Vec<String>>>,
+    pub scrape_interval: Option<PromDuration>,
+    pub scrape_timeout: Option<PromDuration>,
+    pub scrape_protocols: Option<Vec<String>>,
+    pub fallback_scrape_protocol: Option<String>,
+    pub metrics_path: Option<String>,
+    pub scheme: Option<String>,
+    pub enable_compression: Option<bool>,
+    pub body_size_limit: Option<ByteSize>,
+    pub sample_limit: Option<u64>,
+    pub target_limit: Option<u64>,
+    pub label_limit: Option<u64>,
+    pub label_name_length_limit: Option<u64>,
+    pub label_value_length_limit: Option<u64>,
+    pub keep_dropped_targets: Option<u64>,
+    pub metric_name_validation_scheme: Option<String>,
+    pub metric_name_escaping_scheme: Option<Unsupported>,
+    pub scrape_failure_log_file: Option<Unsupported>,
+    pub always_scrape_classic_histograms: Option<Unsupported>,
+    pub scrape_classic_histograms: Option<Unsupported>,
+    pub convert_classic_histograms_to_nhcb: Option<Unsupported>,
+    pub scrape_native_histograms: Option<Unsupported>,
+    pub native_histogram_bucket_limit: Option<Unsupported>,
+    pub native_histogram_min_bucket_factor: Option<Unsupported>,
+    pub relabel_configs: Option<Vec<RawRelabelConfig>>,
+    pub metric_relabel_configs: Option<Vec<RawRelabelConfig>>,
+
+    // HTTP client settings (prometheus/common HTTPClientConfig, inlined).
+    pub basic_auth: Option<RawBasicAuth>,
+    pub authorization: Option<RawAuthorization>,
+    pub bearer_token: Option<String>,
+    pub bearer_token_file: Option<String>,
+    pub tls_config: Option<RawTlsConfig>,
+    pub follow_redirects: Option<bool>,
+    pub enable_http2: Option<bool>,
+    pub oauth2: Option<Unsupported>,
+    pub proxy_url: Option<Unsupported>,
+    pub no_proxy: Option<Unsupported>,
+    pub proxy_from_environment: Option<Unsupported>,
+    pub proxy_connect_header: Option<Unsupported>,
+    pub http_headers: Option<Unsupported>,
+
+    // Service discovery.
+    pub static_configs: Option<Vec<RawStaticConfig>>,
+    pub file_sd_configs: Option<Vec<RawFileSdConfig>>,
+    pub kubernetes_sd_configs: Option<Unsupported>,
+    pub azure_sd_configs: Option<Unsupported>,
+    pub consul_sd_configs: Option<Unsupported>,
+    pub digitalocean_sd_configs: Option<Unsupported>,
+    pub docker_sd_configs: Option<Unsupported>,
+    pub dockerswarm_sd_configs: Option<Unsupported>,
+    pub dns_sd_configs: Option<Unsupported>,
+    pub ec2_sd_configs: Option<Unsupported>,
+    pub eureka_sd_configs: Option<Unsupported>,
+    pub gce_sd_configs: Option<Unsupported>,
+    pub hetzner_sd_configs: Option<Unsupported>,
+    pub http_sd_configs: Option<Unsupported>,
+    pub ionos_sd_configs: Option<Unsupported>,
+    pub kuma_sd_configs: Option<Unsupported>,
+    pub lightsail_sd_configs: Option<Unsupported>,
+    pub linode_sd_configs: Option<Unsupported>,
+    pub marathon_sd_configs: Option<Unsupported>,
+    pub nerve_sd_configs: Option<Unsupported>,
+    pub nomad_sd_configs: Option<Unsupported>,
+    pub openstack_sd_configs: Option<Unsupported>,
+    pub ovhcloud_sd_configs: Option<Unsupported>,
+    pub puppetdb_sd_configs: Option<Unsupported>,
+    pub scaleway_sd_configs: Option<Unsupported>,
+    pub serverset_sd_configs: Option<Unsupported>,
+    pub stackit_sd_configs: Option<Unsupported>,
+    pub triton_sd_configs: Option<Unsupported>,
+    pub uyuni_sd_configs: Option<Unsupported>,
+    pub vultr_sd_configs: Option<Unsupported>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawBasicAuth {
+    pub username: Option<String>,
+    pub username_file: Option<String>,
+    pub password: Option<String>,
+    pub password_file: Option<String>,
+    pub username_ref: Option<Unsupported>,
+    pub password_ref: Option<Unsupported>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAuthorization {
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+    pub credentials: Option<String>,
+    pub credentials_file: Option<String>,
+    pub credentials_ref: Option<Unsupported>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTlsConfig {
+    pub ca: Option<String>,
+    pub ca_file: Option<String>,
+    pub cert: Option<String>,
+    pub cert_file: Option<String>,
+    pub key: Option<String>,
+    pub key_file: Option<String>,
+    pub server_name: Option<String>,
+    pub insecure_skip_verify: Option<bool>,
+    pub min_version: Option<String>,
+    pub max_version: Option<String>,
+    pub ca_ref: Option<Unsupported>,
+    pub cert_ref: Option<Unsupported>,
+    pub key_ref: Option<Unsupported>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawStaticConfig {
+    pub targets: Option<Vec<String>>,
+    pub labels: Option<BTreeMap<String, String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawFileSdConfig {
+    pub files: Option<Vec<String>>,
+    pub refresh_interval: Option<PromDuration>,
+}

@@ -1,0 +1,436 @@
+//! Config loading: defaults, Prometheus' validation rules, and that every error names the
+//! field path (and position) a user has to fix.
+
+use super::*;
+use crate::scrape::relabel::Action;
+
+fn load(text: &str) -> Config {
+    Config::from_yaml_str(text, "prometheus.yml").unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn error(text: &str) -> ConfigError {
+    match Config::from_yaml_str(text, "prometheus.yml") {
+        Ok(_) => panic!("config must be rejected:\n{text}"),
+        Err(e) => e,
+    }
+}
+
+/// Asserts the error's field path and message.
+fn assert_error(text: &str, field: &str, message: &str) {
+    let e = error(text);
+    assert_eq!(e.field_path(), Some(field), "{e}");
+    assert_eq!(e.message(), message, "{e}");
+    assert!(e.to_string().starts_with("prometheus.yml"), "{e}");
+}
+
+#[test]
+fn empty_file_is_all_defaults() {
+    for text in ["", "# nothing\n", "{}"] {
+        let c = load(text);
+        assert_eq!(c.global.scrape_interval, Duration::from_secs(60));
+        assert_eq!(c.global.scrape_timeout, Duration::from_secs(10));
+        assert_eq!(c.global.evaluation_interval, Duration::from_secs(60));
+        assert_eq!(c.storage.retention, Duration::from_secs(6 * 3600));
+        assert!(c.scrape_configs.is_empty());
+        assert_eq!(c.global.scrape_protocols, ScrapeProtocol::DEFAULT.to_vec());
+    }
+}
+
+#[test]
+fn job_defaults_come_from_global() {
+    let c = load(
+        r#"
+global:
+  scrape_interval: 15s
+  scrape_timeout: 5s
+  sample_limit: 1000
+  body_size_limit: 10MB
+scrape_configs:
+  - job_name: a
+    static_configs: [{targets: ["localhost:9090"], labels: {env: prod}}]
+  - job_name: b
+    scrape_interval: 2s
+    sample_limit: 50
+"#,
+    );
+    let a = &c.scrape_configs[0];
+    assert_eq!(a.scrape_interval, Duration::from_secs(15));
+    assert_eq!(a.scrape_timeout, Duration::from_secs(5));
+    assert_eq!(a.metrics_path, "/metrics");
+    assert_eq!(a.scheme, Scheme::Http);
+    assert!(a.honor_timestamps);
+    assert!(!a.honor_labels);
+    assert_eq!(a.limits.sample_limit, Some(1000));
+    assert_eq!(a.limits.body_size_limit, Some(10 * 1024 * 1024));
+    assert_eq!(a.limits.label_limit, None);
+    assert_eq!(a.static_configs[0].source, "0");
+    assert_eq!(a.static_configs[0].labels.get("env"), Some("prod"));
+    assert_eq!(
+        a.static_configs[0].targets[0].get("__address__"),
+        Some("localhost:9090")
+    );
+    let b = &c.scrape_configs[1];
+    assert_eq!(b.scrape_interval, Duration::from_secs(2));
+    // The global timeout (5s) is longer than this job's interval: the interval wins.
+    assert_eq!(b.scrape_timeout, Duration::from_secs(2));
+    assert_eq!(b.limits.sample_limit, Some(50));
+    assert_eq!(
+        c.scrape_config("b").map(|s| s.scrape_interval),
+        Some(b.scrape_interval)
+    );
+}
+
+#[test]
+fn global_timeout_defaults_below_short_interval() {
+    let c = load("global: {scrape_interval: 5s}");
+    assert_eq!(c.global.scrape_timeout, Duration::from_secs(5));
+}
+
+#[test]
+fn zero_limits_mean_no_limit_and_jobs_inherit() {
+    let c = load(
+        "global: {target_limit: 10, label_limit: 0}\nscrape_configs: [{job_name: a, target_limit: 0}]",
+    );
+    let a = &c.scrape_configs[0];
+    assert_eq!(a.limits.target_limit, Some(10));
+    assert_eq!(a.limits.label_limit, None);
+}
+
+#[test]
+fn timeout_greater_than_interval() {
+    assert_error(
+        "scrape_configs:\n  - job_name: a\n    scrape_interval: 10s\n    scrape_timeout: 20s\n",
+        "scrape_configs[0].scrape_timeout",
+        r#"scrape timeout greater than scrape interval for scrape config with job name "a""#,
+    );
+    assert_error(
+        "global:\n  scrape_interval: 10s\n  scrape_timeout: 11s\n",
+        "global.scrape_timeout",
+        "global scrape timeout greater than scrape interval",
+    );
+}
+
+#[test]
+fn error_display_has_file_line_column_and_path() {
+    let e = error(
+        "scrape_configs:\n  - job_name: a\n    scrape_interval: 10s\n    scrape_timeout: 20s\n",
+    );
+    assert_eq!(e.position(), Some((4, 21)));
+    assert_eq!(
+        e.to_string(),
+        r#"prometheus.yml:4:21: scrape_configs[0].scrape_timeout: scrape timeout greater than scrape interval for scrape config with job name "a""#
+    );
+}
+
+#[test]
+fn duplicate_job_name() {
+    assert_error(
+        "scrape_configs:\n  - job_name: a\n  - job_name: b\n  - job_name: a\n",
+        "scrape_configs[2].job_name",
+        r#"found multiple scrape configs with job name "a""#,
+    );
+}
+
+#[test]
+fn missing_job_name() {
+    assert_error(
+        "scrape_configs:\n  - metrics_path: /x\n",
+        "scrape_configs[0].job_name",
+        "job_name is empty",
+    );
+    assert_error(
+        "scrape_configs:\n  -\n",
+        "scrape_configs[0]",
+        "empty or null scrape config section",
+    );
+}
+
+#[test]
+fn bad_regex_names_its_path_and_position() {
+    let text = "scrape_configs:\n  - job_name: a\n  - job_name: b\n  - job_name: c\n    relabel_configs:\n      - source_labels: [x]\n        regex: \"(\"\n";
+    let e = error(text);
+    assert_eq!(
+        e.field_path(),
+        Some("scrape_configs[2].relabel_configs[0].regex")
+    );
+    assert_eq!(e.message(), r#"invalid regex "(": unclosed group"#);
+    assert_eq!(e.position(), Some((7, 16)));
+    assert_eq!(
+        e.to_string(),
+        r#"prometheus.yml:7:16: scrape_configs[2].relabel_configs[0].regex: invalid regex "(": unclosed group"#
+    );
+}
+
+#[test]
+fn relabel_rule_errors_name_the_field() {
+    assert_error(
+        "scrape_configs:\n  - job_name: a\n    metric_relabel_configs:\n      - {action: hashmod, source_labels: [a], target_label: b}\n",
+        "scrape_configs[0].metric_relabel_configs[0].modulus",
+        "relabel configuration for hashmod requires non-zero modulus",
+    );
+    assert_error(
+        "scrape_configs:\n  - job_name: a\n    relabel_configs:\n      - {action: replace, source_labels: [a]}\n",
+        "scrape_configs[0].relabel_configs[0].target_label",
+        "relabel configuration for replace action requires 'target_label' value",
+    );
+    assert_error(
+        "scrape_configs:\n  - job_name: a\n    relabel_configs:\n      - {action: dropequal, source_labels: [a], target_label: b, replacement: c}\n",
+        "scrape_configs[0].relabel_configs[0].replacement",
+        "dropequal action requires only 'source_labels' and `target_label`, and no other fields",
+    );
+    assert_error(
+        "scrape_configs:\n  - job_name: a\n    relabel_configs:\n      - {action: explode}\n",
+        "scrape_configs[0].relabel_configs[0].action",
+        r#"unknown relabel action "explode""#,
+    );
+}
+
+#[test]
+fn legacy_name_validation_applies_to_relabel_targets() {
+    assert_error(
+        "global: {metric_name_validation_scheme: legacy}\nscrape_configs:\n  - job_name: a\n    relabel_configs: [{source_labels: [a], target_label: 'my-label'}]\n",
+        "scrape_configs[0].relabel_configs[0].target_label",
+        r#""my-label" is invalid 'target_label' for replace action"#,
+    );
+    let c = load("scrape_configs:\n  - job_name: a\n    relabel_configs: [{source_labels: [a], target_label: 'my-label'}]\n");
+    assert_eq!(
+        c.scrape_configs[0].relabel_configs[0].action,
+        Action::Replace
+    );
+}
+
+#[test]
+fn unknown_field_is_rejected_with_position() {
+    let e = error("scrape_configs:\n  - job_name: a\n    scrape_intervall: 5s\n");
+    assert_eq!(
+        e.message(),
+        "unknown field `scrape_intervall` (did you mean `scrape_interval`?)"
+    );
+    assert_eq!(e.position(), Some((3, 5)));
+    assert_eq!(e.field_path(), Some("scrape_configs[0].scrape_intervall"));
+}
+
+#[test]
+fn unsupported_prometheus_features_are_named() {
+    let cases = [
+        (
+            "scrape_configs:\n  - job_name: k\n    kubernetes_sd_configs:\n      - role: pod\n",
+            "scrape_configs[0].kubernetes_sd_configs",
+        ),
+        (
+            "scrape_configs:\n  - job_name: c\n    consul_sd_configs: [{server: 'localhost:8500'}]\n",
+            "scrape_configs[0].consul_sd_configs",
+        ),
+        (
+            "scrape_configs:\n  - job_name: p\n    proxy_url: http://proxy:3128\n",
+            "scrape_configs[0].proxy_url",
+        ),
+        (
+            "scrape_configs:\n  - job_name: o\n    oauth2: {client_id: x}\n",
+            "scrape_configs[0].oauth2",
+        ),
+        (
+            "remote_write:\n  - url: http://mimir/api/v1/push\n",
+            "remote_write",
+        ),
+        (
+            "alerting:\n  alertmanagers: [{static_configs: [{targets: [am:9093]}]}]\n",
+            "alerting",
+        ),
+        ("storage:\n  tsdb:\n    out_of_order_time_window: 1h\n", "storage.tsdb"),
+        ("tracing: {endpoint: 'otel:4317'}\n", "tracing"),
+    ];
+    for (text, field) in cases {
+        let e = error(text);
+        assert_eq!(e.field_path(), Some(field), "{e}");
+        assert_eq!(
+            e.message(),
+            "redline does not support this setting yet",
+            "{e}"
+        );
+        assert!(e.position().is_some(), "{e}");
+    }
+    // Empty values ask for nothing and are accepted.
+    load("scrape_configs:\n  - job_name: k\n    kubernetes_sd_configs: []\nalerting: {}\n");
+}
+
+#[test]
+fn bad_values_name_their_path() {
+    assert_error(
+        "global: {scrape_interval: 1x}",
+        "global.scrape_interval",
+        r#"unknown unit "x" in duration "1x""#,
+    );
+    assert_error(
+        "scrape_configs: [{job_name: a, body_size_limit: 10mb}]",
+        "scrape_configs[0].body_size_limit",
+        r#"unknown unit "mb" in byte size "10mb""#,
+    );
+    assert_error(
+        "scrape_configs: [{job_name: a, scheme: ftp}]",
+        "scrape_configs[0].scheme",
+        r#"unsupported scheme "ftp" (expected "http" or "https")"#,
+    );
+    assert_error(
+        "scrape_configs: [{job_name: a, static_configs: [{targets: ['ok:1', 'http://x:1']}]}]",
+        "scrape_configs[0].static_configs[0].targets[1]",
+        r#""http://x:1" is not a valid hostname"#,
+    );
+    assert_error(
+        "scrape_configs: [{job_name: a, scrape_protocols: [PrometheusText0.0.4, PrometheusProto]}]",
+        "scrape_configs[0].scrape_protocols[1]",
+        "redline does not support the PrometheusProto scrape protocol yet",
+    );
+    assert_error(
+        "global: {external_labels: {__name__: x}}",
+        "global.external_labels.__name__",
+        r#""__name__" is not a valid label name"#,
+    );
+    assert_error(
+        "storage: {retention: 0s}",
+        "storage.retention",
+        "retention must be greater than 0",
+    );
+    assert_error(
+        "rule_files: ['rules/*/x.yml']",
+        "rule_files[0]",
+        r#"invalid rule file path "rules/*/x.yml""#,
+    );
+}
+
+#[test]
+fn file_sd_validation() {
+    assert_error(
+        "scrape_configs: [{job_name: a, file_sd_configs: [{files: ['targets.txt']}]}]",
+        "scrape_configs[0].file_sd_configs[0].files[0]",
+        r#"path name "targets.txt" is not valid for file discovery"#,
+    );
+    assert_error(
+        "scrape_configs: [{job_name: a, file_sd_configs: [{files: []}]}]",
+        "scrape_configs[0].file_sd_configs[0].files",
+        "file service discovery config must contain at least one path name",
+    );
+    let c = Config::from_yaml_str_in(
+        "scrape_configs: [{job_name: a, file_sd_configs: [{files: ['sd/*.json', '/abs/x.yml']}]}]",
+        "p.yml",
+        Path::new("/etc/redline"),
+    )
+    .unwrap();
+    let f = &c.scrape_configs[0].file_sd_configs[0];
+    assert_eq!(
+        f.files,
+        vec![
+            std::path::PathBuf::from("/etc/redline/sd/*.json"),
+            std::path::PathBuf::from("/abs/x.yml")
+        ]
+    );
+    assert_eq!(f.refresh_interval, Duration::from_secs(300));
+}
+
+#[test]
+fn auth_rules_follow_prometheus_common() {
+    assert_error(
+        "scrape_configs: [{job_name: a, basic_auth: {username: u, password: p, password_file: f}}]",
+        "scrape_configs[0].basic_auth.password_file",
+        "at most one of basic_auth password, password_file & password_ref must be configured",
+    );
+    assert_error(
+        "scrape_configs: [{job_name: a, bearer_token: t, bearer_token_file: f}]",
+        "scrape_configs[0].bearer_token_file",
+        "at most one of bearer_token & bearer_token_file must be configured",
+    );
+    assert_error(
+        "scrape_configs: [{job_name: a, basic_auth: {username: u}, bearer_token: t}]",
+        "scrape_configs[0].bearer_token",
+        "at most one of basic_auth, oauth2, bearer_token & bearer_token_file must be configured",
+    );
+    assert_error(
+        "scrape_configs: [{job_name: a, authorization: {type: Basic, credentials: x}}]",
+        "scrape_configs[0].authorization.type",
+        r#"authorization type cannot be set to "basic", use "basic_auth" instead"#,
+    );
+    assert_error(
+        "scrape_configs: [{job_name: a, authorization: {credentials: x}, basic_auth: {username: u}}]",
+        "scrape_configs[0].authorization",
+        "at most one of basic_auth, oauth2 & authorization must be configured",
+    );
+    assert_error(
+        "scrape_configs: [{job_name: a, tls_config: {cert_file: c.pem}}]",
+        "scrape_configs[0].tls_config",
+        "exactly one of key or key_file must be configured when a client certificate is configured",
+    );
+}
+
+#[test]
+fn legacy_bearer_token_becomes_authorization() {
+    let c = Config::from_yaml_str_in(
+        "scrape_configs: [{job_name: a, bearer_token_file: token}]",
+        "p.yml",
+        Path::new("/etc/redline"),
+    )
+    .unwrap();
+    assert_eq!(
+        c.scrape_configs[0].http.auth,
+        Some(Auth::Authorization(Authorization {
+            kind: "Bearer".into(),
+            credentials: Some(SecretSource::File("/etc/redline/token".into())),
+        }))
+    );
+}
+
+#[test]
+fn secrets_never_print() {
+    let c = load(
+        "scrape_configs:\n  - job_name: a\n    basic_auth: {username: admin, password: hunter2}\n  - job_name: b\n    authorization: {credentials: tok3n}\n  - job_name: c\n    tls_config: {cert: CERTPEM, key: KEYPEM}\n",
+    );
+    let debug = format!("{c:?}");
+    for secret in ["hunter2", "tok3n", "KEYPEM"] {
+        assert!(!debug.contains(secret), "{secret} leaked in {debug}");
+    }
+    assert!(debug.contains("<secret>"));
+    assert!(debug.contains("admin"));
+    match &c.scrape_configs[0].http.auth {
+        Some(Auth::Basic(b)) => {
+            let pw = b.password.as_ref().and_then(|p| p.read().ok());
+            assert_eq!(pw.as_ref().map(Secret::expose), Some("hunter2"));
+        }
+        other => panic!("basic auth expected, got {other:?}"),
+    }
+}
+
+#[test]
+fn accept_header_matches_prometheus_weights() {
+    assert_eq!(
+        ScrapeProtocol::accept_header(&ScrapeProtocol::DEFAULT),
+        "application/openmetrics-text;version=1.0.0;q=0.5,application/openmetrics-text;version=0.0.1;q=0.4,text/plain;version=1.0.0;q=0.3,text/plain;version=0.0.4;q=0.2,*/*;q=0.1"
+    );
+}
+
+#[test]
+fn yaml_anchors_and_merge_keys_work() {
+    let c = load(
+        r#"
+scrape_configs:
+  - &base
+    job_name: a
+    scrape_interval: &i 30s
+  - job_name: b
+    scrape_interval: *i
+  - <<: *base
+    job_name: c
+"#,
+    );
+    assert_eq!(c.scrape_configs[1].scrape_interval, Duration::from_secs(30));
+    assert_eq!(c.scrape_configs[2].job_name, "c");
+    assert_eq!(c.scrape_configs[2].scrape_interval, Duration::from_secs(30));
+}
+
+#[test]
+fn read_error_names_the_file() {
+    let e = Config::load_file(Path::new("/nonexistent/redline.yml")).unwrap_err();
+    assert!(
+        e.to_string()
+            .starts_with("/nonexistent/redline.yml: cannot read config file:"),
+        "{e}"
+    );
+}

@@ -1,0 +1,582 @@
+//! Phase two: from the raw structs to the typed [`Config`], with Prometheus' defaults and
+//! rules. The first error stops validation, as in Prometheus.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::error::{locate, ConfigError, FieldPath, InvalidConfig};
+use super::raw::{RawConfig, RawFileSdConfig, RawGlobal, RawScrapeConfig, RawStaticConfig};
+use super::{
+    http_client, Config, GlobalConfig, Scheme, ScrapeConfig, ScrapeLimits, ScrapeProtocol,
+    StorageConfig,
+};
+use crate::scrape::discovery::file::FileSdConfig;
+use crate::scrape::discovery::{TargetGroup, ADDRESS_LABEL};
+use crate::scrape::relabel::{NameValidation, RawRelabelConfig, RelabelConfig};
+use crate::store::Labels;
+
+const DEFAULT_SCRAPE_INTERVAL: Duration = Duration::from_secs(60);
+const DEFAULT_SCRAPE_TIMEOUT: Duration = Duration::from_secs(10);
+const DEFAULT_EVALUATION_INTERVAL: Duration = Duration::from_secs(60);
+const DEFAULT_FILE_SD_REFRESH: Duration = Duration::from_secs(300);
+
+/// What every validation step needs: the text (to locate fields), the name for messages and
+/// the directory relative paths are resolved against.
+pub(crate) struct Ctx<'a> {
+    text: &'a str,
+    source: &'a str,
+    base_dir: Option<&'a Path>,
+}
+
+impl Ctx<'_> {
+    /// An error about the value at `path`, positioned in the text.
+    pub(crate) fn err(&self, path: &FieldPath, message: impl Into<String>) -> ConfigError {
+        ConfigError::Invalid(Box::new(InvalidConfig {
+            source_name: self.source.to_string(),
+            field: path.to_string(),
+            position: locate(self.text, path),
+            message: message.into(),
+        }))
+    }
+
+    /// `p` relative to the config file's directory, unless absolute.
+    pub(crate) fn resolve(&self, p: &str) -> PathBuf {
+        let path = PathBuf::from(p);
+        match self.base_dir {
+            Some(dir) if path.is_relative() => dir.join(path),
+            _ => path,
+        }
+    }
+}
+
+/// Parses and validates `text`.
+pub(crate) fn load(
+    text: &str,
+    source: &str,
+    base_dir: Option<&Path>,
+) -> Result<Config, ConfigError> {
+    let raw = parse(text, source)?;
+    let ctx = Ctx {
+        text,
+        source,
+        base_dir,
+    };
+    build(&ctx, raw)
+}
+
+fn parse(text: &str, source: &str) -> Result<RawConfig, ConfigError> {
+    let de = serde_yaml_ng::Deserializer::from_str(text);
+    let err = match serde_path_to_error::deserialize::<_, Option<RawConfig>>(de) {
+        Ok(c) => return Ok(c.unwrap_or_default()),
+        Err(e) => e,
+    };
+    let is_merge_key = err.inner().to_string().contains("unknown field `<<`");
+    if is_merge_key {
+        // YAML merge keys (`<<: *base`), which Prometheus' YAML library applies: resolve them
+        // on a document tree and decode that. Positions then come from `locate`.
+        return parse_merged(text, source);
+    }
+    Err(decode_error(err, source, None))
+}
+
+fn parse_merged(text: &str, source: &str) -> Result<RawConfig, ConfigError> {
+    let mut value: serde_yaml_ng::Value = serde_yaml_ng::from_str(text).map_err(|e| {
+        let position = e.location().map(|l| (l.line(), l.column()));
+        ConfigError::Invalid(Box::new(InvalidConfig {
+            source_name: source.to_string(),
+            field: String::new(),
+            position,
+            message: clean_message(&e.to_string(), position, ""),
+        }))
+    })?;
+    value.apply_merge().map_err(|e| {
+        ConfigError::Invalid(Box::new(InvalidConfig {
+            source_name: source.to_string(),
+            field: String::new(),
+            position: None,
+            message: e.to_string(),
+        }))
+    })?;
+    serde_path_to_error::deserialize::<_, Option<RawConfig>>(value)
+        .map(Option::unwrap_or_default)
+        .map_err(|e| decode_error(e, source, Some(text)))
+}
+
+/// Turns a decoding error into a [`ConfigError`]. With `text`, the position is looked up by
+/// field path (for errors from a document tree, which has no positions).
+fn decode_error(
+    e: serde_path_to_error::Error<serde_yaml_ng::Error>,
+    source: &str,
+    text: Option<&str>,
+) -> ConfigError {
+    let path = e.path().clone();
+    let mut field = path.to_string();
+    if field == "." {
+        field.clear();
+    }
+    let inner = e.into_inner();
+    let mut position = inner.location().map(|l| (l.line(), l.column()));
+    let mut message = clean_message(&inner.to_string(), position, &field);
+    if let (None, Some(text)) = (position, text) {
+        position = locate(text, &field_path_of(&path));
+    }
+    if let Some(rest) = message.strip_prefix("unknown field `") {
+        message = unknown_field_message(rest);
+    }
+    ConfigError::Invalid(Box::new(InvalidConfig {
+        source_name: source.to_string(),
+        field,
+        position,
+        message,
+    }))
+}
+
+fn field_path_of(path: &serde_path_to_error::Path) -> FieldPath {
+    use serde_path_to_error::Segment as S;
+    let mut out = FieldPath::root();
+    for seg in path.iter() {
+        out = match seg {
+            S::Seq { index } => out.index(*index),
+            S::Map { key } => out.key(key),
+            S::Enum { variant } => out.key(variant),
+            S::Unknown => out,
+        };
+    }
+    out
+}
+
+/// serde's "unknown field `x`, expected one of `a`, `b`, ..." is long; keep the field and
+/// suggest the closest known name.
+fn unknown_field_message(rest: &str) -> String {
+    let Some((name, expected)) = rest.split_once('`') else {
+        return format!("unknown field `{rest}");
+    };
+    let known: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
+    let best = known
+        .iter()
+        .map(|k| (edit_distance(name, k), *k))
+        .filter(|(d, _)| *d <= 2)
+        .min();
+    match best {
+        Some((_, k)) => format!("unknown field `{name}` (did you mean `{k}`?)"),
+        None => format!("unknown field `{name}`"),
+    }
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let cost = usize::from(ca != *cb);
+            cur[j + 1] = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+/// Removes the YAML decoder's own path prefix and position suffix from its message, since
+/// the error carries both separately.
+fn clean_message(msg: &str, position: Option<(usize, usize)>, field: &str) -> String {
+    let mut m = msg;
+    if let Some((line, col)) = position {
+        let suffix = format!(" at line {line} column {col}");
+        m = m.strip_suffix(&suffix).unwrap_or(m);
+    }
+    if let Some((head, tail)) = m.split_once(": ") {
+        let head_path = head.trim_end_matches('?').trim_end_matches('.');
+        if head == "." || (!head_path.is_empty() && field.starts_with(head_path)) {
+            m = tail;
+        }
+    }
+    m.to_string()
+}
+
+fn build(ctx: &Ctx<'_>, raw: RawConfig) -> Result<Config, ConfigError> {
+    let root = FieldPath::root();
+    let global = global(ctx, &root.key("global"), raw.global.unwrap_or_default())?;
+
+    let storage = match raw.storage.and_then(|s| s.retention) {
+        None => StorageConfig::default(),
+        Some(r) if r.0.is_zero() => {
+            return Err(ctx.err(
+                &root.key("storage").key("retention"),
+                "retention must be greater than 0",
+            ))
+        }
+        Some(r) => StorageConfig { retention: r.0 },
+    };
+
+    let mut rule_files = Vec::new();
+    for (i, rf) in raw.rule_files.unwrap_or_default().into_iter().enumerate() {
+        if !glob_only_in_last_component(&rf) {
+            return Err(ctx.err(
+                &root.key("rule_files").index(i),
+                format!("invalid rule file path {rf:?}"),
+            ));
+        }
+        rule_files.push(ctx.resolve(&rf).to_string_lossy().into_owned());
+    }
+
+    let mut scrape_configs: Vec<ScrapeConfig> = Vec::new();
+    for (i, sc) in raw
+        .scrape_configs
+        .unwrap_or_default()
+        .into_iter()
+        .enumerate()
+    {
+        let path = root.key("scrape_configs").index(i);
+        let sc = sc.ok_or_else(|| ctx.err(&path, "empty or null scrape config section"))?;
+        let job = scrape_config(ctx, &path, sc, &global)?;
+        if scrape_configs.iter().any(|j| j.job_name == job.job_name) {
+            return Err(ctx.err(
+                &path.key("job_name"),
+                format!(
+                    "found multiple scrape configs with job name {:?}",
+                    job.job_name
+                ),
+            ));
+        }
+        scrape_configs.push(job);
+    }
+
+    Ok(Config {
+        global,
+        rule_files,
+        scrape_configs,
+        storage,
+    })
+}
+
+fn global(ctx: &Ctx<'_>, path: &FieldPath, g: RawGlobal) -> Result<GlobalConfig, ConfigError> {
+    let scrape_interval = match g.scrape_interval {
+        Some(d) if !d.0.is_zero() => d.0,
+        _ => DEFAULT_SCRAPE_INTERVAL,
+    };
+    let scrape_timeout = match g.scrape_timeout {
+        Some(d) if d.0 > scrape_interval => {
+            return Err(ctx.err(
+                &path.key("scrape_timeout"),
+                "global scrape timeout greater than scrape interval",
+            ))
+        }
+        Some(d) if !d.0.is_zero() => d.0,
+        _ => DEFAULT_SCRAPE_TIMEOUT.min(scrape_interval),
+    };
+    let evaluation_interval = match g.evaluation_interval {
+        Some(d) if !d.0.is_zero() => d.0,
+        _ => DEFAULT_EVALUATION_INTERVAL,
+    };
+    let name_validation = name_validation(
+        ctx,
+        &path.key("metric_name_validation_scheme"),
+        g.metric_name_validation_scheme.as_deref(),
+        "global",
+        NameValidation::Utf8,
+    )?;
+    let mut external = Vec::new();
+    for (name, value) in g.external_labels.unwrap_or_default() {
+        if name == "__name__" || !name_validation.is_valid(&name) {
+            return Err(ctx.err(
+                &path.key("external_labels").key(&name),
+                format!("{name:?} is not a valid label name"),
+            ));
+        }
+        external.push((name, value));
+    }
+    let scrape_protocols = match g.scrape_protocols {
+        Some(names) => protocols(ctx, &path.key("scrape_protocols"), &names)?,
+        None => ScrapeProtocol::DEFAULT.to_vec(),
+    };
+    let nz = |v: Option<u64>| v.filter(|v| *v > 0);
+    Ok(GlobalConfig {
+        scrape_interval,
+        scrape_timeout,
+        evaluation_interval,
+        rule_query_offset: g.rule_query_offset.map(|d| d.0).unwrap_or_default(),
+        external_labels: Labels::from_pairs(external),
+        scrape_protocols,
+        limits: ScrapeLimits {
+            body_size_limit: nz(g.body_size_limit.map(|b| b.0)),
+            sample_limit: nz(g.sample_limit),
+            label_limit: nz(g.label_limit),
+            label_name_length_limit: nz(g.label_name_length_limit),
+            label_value_length_limit: nz(g.label_value_length_limit),
+            target_limit: nz(g.target_limit),
+            keep_dropped_targets: nz(g.keep_dropped_targets),
+        },
+        name_validation,
+    })
+}
+
+fn name_validation(
+    ctx: &Ctx<'_>,
+    path: &FieldPath,
+    value: Option<&str>,
+    what: &str,
+    default: NameValidation,
+) -> Result<NameValidation, ConfigError> {
+    match value {
+        None | Some("") => Ok(default),
+        Some("utf8") => Ok(NameValidation::Utf8),
+        Some("legacy") => Ok(NameValidation::Legacy),
+        Some(other) => Err(ctx.err(
+            path,
+            format!("unknown {what} name validation method specified, must be either '', 'legacy' or 'utf8', got {other}"),
+        )),
+    }
+}
+
+fn protocols(
+    ctx: &Ctx<'_>,
+    path: &FieldPath,
+    names: &[String],
+) -> Result<Vec<ScrapeProtocol>, ConfigError> {
+    if names.is_empty() {
+        return Err(ctx.err(path, "scrape_protocols cannot be empty"));
+    }
+    let mut out = Vec::with_capacity(names.len());
+    for (i, name) in names.iter().enumerate() {
+        let p = ScrapeProtocol::parse(name).map_err(|m| ctx.err(&path.index(i), m))?;
+        if out.contains(&p) {
+            return Err(ctx.err(
+                &path.index(i),
+                format!("duplicated protocol in scrape_protocols, got {names:?}"),
+            ));
+        }
+        out.push(p);
+    }
+    Ok(out)
+}
+
+fn scrape_config(
+    ctx: &Ctx<'_>,
+    path: &FieldPath,
+    sc: RawScrapeConfig,
+    global: &GlobalConfig,
+) -> Result<ScrapeConfig, ConfigError> {
+    let job_name = sc.job_name.clone().unwrap_or_default();
+    if job_name.is_empty() {
+        return Err(ctx.err(&path.key("job_name"), "job_name is empty"));
+    }
+    let scrape_interval = match sc.scrape_interval {
+        Some(d) if !d.0.is_zero() => d.0,
+        _ => global.scrape_interval,
+    };
+    let scrape_timeout = match sc.scrape_timeout {
+        Some(d) if d.0 > scrape_interval => {
+            return Err(ctx.err(
+                &path.key("scrape_timeout"),
+                format!("scrape timeout greater than scrape interval for scrape config with job name {job_name:?}"),
+            ))
+        }
+        Some(d) if !d.0.is_zero() => d.0,
+        _ => global.scrape_timeout.min(scrape_interval),
+    };
+    let scheme = match sc.scheme.as_deref() {
+        None | Some("") | Some("http") => Scheme::Http,
+        Some("https") => Scheme::Https,
+        Some(other) => {
+            return Err(ctx.err(
+                &path.key("scheme"),
+                format!("unsupported scheme {other:?} (expected \"http\" or \"https\")"),
+            ))
+        }
+    };
+    let name_validation = name_validation(
+        ctx,
+        &path.key("metric_name_validation_scheme"),
+        sc.metric_name_validation_scheme.as_deref(),
+        "scrape config",
+        global.name_validation,
+    )?;
+    let scrape_protocols = match &sc.scrape_protocols {
+        Some(names) => protocols(ctx, &path.key("scrape_protocols"), names)?,
+        None => global.scrape_protocols.clone(),
+    };
+    let fallback_scrape_protocol = match sc.fallback_scrape_protocol.as_deref() {
+        None | Some("") => None,
+        Some(name) => Some(
+            ScrapeProtocol::parse(name)
+                .map_err(|m| ctx.err(&path.key("fallback_scrape_protocol"), m))?,
+        ),
+    };
+    let http = http_client::from_raw(ctx, path, &sc)?;
+
+    // As Prometheus: a URL among static targets is a mistake unless relabeling moves it
+    // elsewhere (the blackbox exporter pattern).
+    let check_addresses = sc.relabel_configs.as_ref().is_none_or(Vec::is_empty);
+    let mut static_configs = Vec::new();
+    for (i, st) in sc
+        .static_configs
+        .unwrap_or_default()
+        .into_iter()
+        .enumerate()
+    {
+        let spath = path.key("static_configs").index(i);
+        static_configs.push(static_config(
+            ctx,
+            &spath,
+            i,
+            st,
+            name_validation,
+            check_addresses,
+        )?);
+    }
+    let mut file_sd_configs = Vec::new();
+    for (i, f) in sc
+        .file_sd_configs
+        .unwrap_or_default()
+        .into_iter()
+        .enumerate()
+    {
+        file_sd_configs.push(file_sd(ctx, &path.key("file_sd_configs").index(i), f)?);
+    }
+    let relabel_configs = relabels(
+        ctx,
+        &path.key("relabel_configs"),
+        sc.relabel_configs.unwrap_or_default(),
+        name_validation,
+    )?;
+    let metric_relabel_configs = relabels(
+        ctx,
+        &path.key("metric_relabel_configs"),
+        sc.metric_relabel_configs.unwrap_or_default(),
+        name_validation,
+    )?;
+
+    let pick = |job: Option<u64>, global: Option<u64>| job.filter(|v| *v > 0).or(global);
+    let g = &global.limits;
+    let limits = ScrapeLimits {
+        body_size_limit: pick(sc.body_size_limit.map(|b| b.0), g.body_size_limit),
+        sample_limit: pick(sc.sample_limit, g.sample_limit),
+        label_limit: pick(sc.label_limit, g.label_limit),
+        label_name_length_limit: pick(sc.label_name_length_limit, g.label_name_length_limit),
+        label_value_length_limit: pick(sc.label_value_length_limit, g.label_value_length_limit),
+        target_limit: pick(sc.target_limit, g.target_limit),
+        keep_dropped_targets: pick(sc.keep_dropped_targets, g.keep_dropped_targets),
+    };
+
+    Ok(ScrapeConfig {
+        job_name,
+        scrape_interval,
+        scrape_timeout,
+        metrics_path: sc
+            .metrics_path
+            .filter(|p| !p.is_empty())
+            .unwrap_or_else(|| "/metrics".to_string()),
+        scheme,
+        params: sc.params.unwrap_or_default(),
+        honor_labels: sc.honor_labels.unwrap_or(false),
+        honor_timestamps: sc.honor_timestamps.unwrap_or(true),
+        scrape_protocols,
+        fallback_scrape_protocol,
+        enable_compression: sc.enable_compression.unwrap_or(true),
+        limits,
+        http,
+        static_configs,
+        file_sd_configs,
+        relabel_configs,
+        metric_relabel_configs,
+        name_validation,
+    })
+}
+
+fn static_config(
+    ctx: &Ctx<'_>,
+    path: &FieldPath,
+    index: usize,
+    st: RawStaticConfig,
+    names: NameValidation,
+    check_addresses: bool,
+) -> Result<TargetGroup, ConfigError> {
+    let mut targets = Vec::new();
+    for (i, t) in st.targets.unwrap_or_default().into_iter().enumerate() {
+        if check_addresses && t.contains('/') {
+            return Err(ctx.err(
+                &path.key("targets").index(i),
+                format!("{t:?} is not a valid hostname"),
+            ));
+        }
+        targets.push(Labels::from_pairs([(ADDRESS_LABEL, t)]));
+    }
+    let labels: BTreeMap<String, String> = st.labels.unwrap_or_default();
+    if let Some(bad) = labels.keys().find(|n| !names.is_valid(n)) {
+        return Err(ctx.err(
+            &path.key("labels").key(bad),
+            format!("{bad:?} is not a valid label name"),
+        ));
+    }
+    Ok(TargetGroup {
+        source: index.to_string(),
+        targets,
+        labels: Labels::from_pairs(labels),
+    })
+}
+
+fn file_sd(
+    ctx: &Ctx<'_>,
+    path: &FieldPath,
+    f: RawFileSdConfig,
+) -> Result<FileSdConfig, ConfigError> {
+    let files = f.files.unwrap_or_default();
+    if files.is_empty() {
+        return Err(ctx.err(
+            &path.key("files"),
+            "file service discovery config must contain at least one path name",
+        ));
+    }
+    let mut out = Vec::with_capacity(files.len());
+    for (i, name) in files.iter().enumerate() {
+        let ext_ok = [".json", ".yml", ".yaml", ".JSON", ".YML", ".YAML"]
+            .iter()
+            .any(|e| name.ends_with(e));
+        if !ext_ok || !glob_only_in_last_component(name) {
+            return Err(ctx.err(
+                &path.key("files").index(i),
+                format!("path name {name:?} is not valid for file discovery"),
+            ));
+        }
+        out.push(ctx.resolve(name));
+    }
+    let refresh_interval = match f.refresh_interval {
+        None => DEFAULT_FILE_SD_REFRESH,
+        Some(d) if d.0.is_zero() => {
+            return Err(ctx.err(
+                &path.key("refresh_interval"),
+                "refresh_interval must be greater than 0",
+            ))
+        }
+        Some(d) => d.0,
+    };
+    Ok(FileSdConfig {
+        files: out,
+        refresh_interval,
+    })
+}
+
+fn relabels(
+    ctx: &Ctx<'_>,
+    path: &FieldPath,
+    raw: Vec<RawRelabelConfig>,
+    names: NameValidation,
+) -> Result<Vec<RelabelConfig>, ConfigError> {
+    raw.into_iter()
+        .enumerate()
+        .map(|(i, r)| {
+            RelabelConfig::from_raw(r, names)
+                .map_err(|e| ctx.err(&path.index(i).key(e.field), e.message))
+        })
+        .collect()
+}
+
+/// Prometheus' `^[^*]*(\*[^/]*)?$`: wildcards only in the last path component.
+fn glob_only_in_last_component(p: &str) -> bool {
+    match p.find('*') {
+        None => true,
+        Some(i) => !p[i + 1..].contains('/'),
+    }
+}

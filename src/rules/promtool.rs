@@ -1,0 +1,725 @@
+//! `promtool test rules` files, run unchanged (`redline test rules FILE...`).
+//!
+//! A test file names `rule_files` (relative to the test file), an `evaluation_interval`
+//! (default 1m), an optional `group_eval_order` and `tests`. Each test group loads its
+//! `input_series` (expanding notation: `1+2x3`, `5-1x2`, `1x3`, `_`, `_x3`, `stale`) at its
+//! `interval`, evaluates every rule group at every evaluation interval from 0 up to the latest
+//! `eval_time` (in `group_eval_order`, else file order), compares the firing alerts at each
+//! `alert_rule_test`'s time (as sets of labels and annotations) and finally runs the
+//! `promql_expr_test` queries, exactly as promtool 3.x (`cmd/promtool/unittest.go`) does.
+//! Failures are printed in promtool's words; the output ends with `N passed, N failed` where
+//! each test group is one test. Native histogram inputs and expectations (`{{…}}`) are
+//! skipped and counted as skipped, since redline's store keeps float samples only.
+
+use super::file::{expand_rule_patterns, load_rule_file, RuleGroup};
+use super::group::{rule_query, EvalContext, GroupState};
+use super::template_funcs::{format_e, go_quote};
+use crate::config::units::{format_duration, parse_duration};
+use crate::promql::{Engine, EngineOptions};
+use crate::store::{Labels, Store, METRIC_NAME, STALE_NAN};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Counts of one run: each test group is one test; `skipped` counts native-histogram checks
+/// that were not run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Summary {
+    pub passed: usize,
+    pub failed: usize,
+    pub skipped: usize,
+}
+
+/// Why a run could not write its report. Problems with the test files themselves are test
+/// failures, printed and counted, not errors.
+#[derive(Debug, thiserror::Error)]
+pub enum TestRunError {
+    #[error("writing output: {0}")]
+    Output(#[from] std::io::Error),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTestFile {
+    #[serde(default)]
+    rule_files: Vec<String>,
+    evaluation_interval: Option<String>,
+    #[serde(default)]
+    group_eval_order: Vec<String>,
+    #[serde(default)]
+    tests: Vec<RawTestGroup>,
+    #[serde(default)]
+    fuzzy_compare: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTestGroup {
+    interval: Option<String>,
+    #[serde(default)]
+    input_series: Vec<RawSeries>,
+    #[serde(default)]
+    alert_rule_test: Vec<RawAlertTest>,
+    #[serde(default)]
+    promql_expr_test: Vec<RawExprTest>,
+    #[serde(default)]
+    external_labels: BTreeMap<String, String>,
+    #[serde(default)]
+    external_url: String,
+    #[serde(default)]
+    name: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSeries {
+    series: String,
+    values: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAlertTest {
+    eval_time: Option<String>,
+    #[serde(default)]
+    alertname: String,
+    #[serde(default)]
+    exp_alerts: Vec<RawExpAlert>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawExpAlert {
+    #[serde(default)]
+    exp_labels: BTreeMap<String, String>,
+    #[serde(default)]
+    exp_annotations: BTreeMap<String, String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawExprTest {
+    expr: String,
+    eval_time: Option<String>,
+    #[serde(default)]
+    exp_samples: Vec<RawExpSample>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawExpSample {
+    #[serde(default)]
+    labels: String,
+    #[serde(default)]
+    value: f64,
+    histogram: Option<String>,
+}
+
+/// Runs every file, writes each file's report and the closing `N passed, N failed` line.
+pub fn run_test_files(paths: &[PathBuf], out: &mut impl Write) -> Result<Summary, TestRunError> {
+    let mut total = Summary::default();
+    for p in paths {
+        let s = run_test_file(p, out)?;
+        total.passed += s.passed;
+        total.failed += s.failed;
+        total.skipped += s.skipped;
+    }
+    if total.skipped > 0 {
+        writeln!(
+            out,
+            "{} passed, {} failed, {} skipped",
+            total.passed, total.failed, total.skipped
+        )?;
+    } else {
+        writeln!(out, "{} passed, {} failed", total.passed, total.failed)?;
+    }
+    Ok(total)
+}
+
+/// Runs one file and writes promtool's report for it (`Unit Testing:  FILE`, then `  SUCCESS`
+/// or `  FAILED:` and the failures). A file that cannot be read or loaded counts as one
+/// failed test.
+pub fn run_test_file(path: &Path, out: &mut impl Write) -> Result<Summary, TestRunError> {
+    writeln!(out, "Unit Testing:  {}", path.display())?;
+    let mut summary = Summary::default();
+    let errs = match prepare(path) {
+        Err(e) => {
+            summary.failed = 1;
+            vec![e]
+        }
+        Ok(file) => {
+            for w in &file.warnings {
+                writeln!(out, "{w}")?;
+            }
+            let mut errs = Vec::new();
+            for (i, tg) in file.raw.tests.iter().enumerate() {
+                let mut skipped = 0;
+                let e = run_group(&file, tg, i, &mut skipped);
+                summary.skipped += skipped;
+                if e.is_empty() {
+                    summary.passed += 1;
+                } else {
+                    summary.failed += 1;
+                    errs.extend(e);
+                }
+            }
+            errs
+        }
+    };
+    if errs.is_empty() {
+        writeln!(out, "  SUCCESS")?;
+    } else {
+        writeln!(out, "  FAILED:")?;
+        for e in &errs {
+            writeln!(out, "{e}")?;
+            writeln!(out)?;
+        }
+    }
+    writeln!(out)?;
+    Ok(summary)
+}
+
+struct TestFile {
+    raw: RawTestFile,
+    warnings: Vec<String>,
+    eval_interval: Duration,
+    groups: Vec<RuleGroup>,
+    order: BTreeMap<String, usize>,
+}
+
+fn prepare(path: &Path) -> Result<TestFile, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let raw: RawTestFile =
+        serde_yaml_ng::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    let eval_interval = match &raw.evaluation_interval {
+        None => Duration::from_secs(60),
+        Some(s) => parse_duration(s).map_err(|e| format!("evaluation_interval: {e}"))?,
+    };
+    let eval_interval = if eval_interval.is_zero() {
+        Duration::from_secs(60)
+    } else {
+        eval_interval
+    };
+    let base = path.parent().unwrap_or(Path::new("."));
+    let mut files = Vec::new();
+    let mut warnings = Vec::new();
+    for f in &raw.rule_files {
+        let found = expand_rule_patterns(&[base.join(f)]).map_err(|e| e.to_string())?;
+        if found.is_empty() {
+            warnings.push(format!("  WARNING: no file match pattern {f}"));
+        }
+        files.extend(found);
+    }
+    let mut groups = Vec::new();
+    for f in files {
+        match load_rule_file(&f) {
+            Ok(g) => groups.extend(g),
+            Err(errs) => {
+                let msgs: Vec<String> = errs.iter().map(|e| e.to_string()).collect();
+                return Err(msgs.join("\n"));
+            }
+        }
+    }
+    let mut order = BTreeMap::new();
+    for (i, g) in raw.group_eval_order.iter().enumerate() {
+        if order.insert(g.clone(), i).is_some() {
+            return Err(format!("group name repeated in evaluation order: {g}"));
+        }
+    }
+    Ok(TestFile {
+        raw,
+        warnings,
+        eval_interval,
+        groups,
+        order,
+    })
+}
+
+fn dur(s: &Option<String>) -> Result<i64, String> {
+    match s {
+        None => Ok(0),
+        Some(s) => parse_duration(s).map(|d| d.as_millis() as i64),
+    }
+}
+
+fn model_duration(ms: i64) -> String {
+    format_duration(Duration::from_millis(ms.max(0) as u64))
+}
+
+/// Go's `time.Duration.String()` (`5m0s`, `1h0m0s`, `1.5s`, `0s`).
+fn go_duration(ms: i64) -> String {
+    if ms == 0 {
+        return "0s".into();
+    }
+    let neg = ms < 0;
+    let ms = ms.unsigned_abs();
+    let mut s = String::new();
+    if neg {
+        s.push('-');
+    }
+    if ms < 1000 {
+        s.push_str(&format!("{ms}ms"));
+        return s;
+    }
+    let (h, m) = (ms / 3_600_000, (ms / 60_000) % 60);
+    let sec = (ms % 60_000) as f64 / 1000.0;
+    if h > 0 {
+        s.push_str(&format!("{h}h"));
+    }
+    if h > 0 || m > 0 {
+        s.push_str(&format!("{m}m"));
+    }
+    s.push_str(&format!("{sec}s"));
+    s
+}
+
+/// Go's `labels.Labels.String()`: `{a="1", b="2"}` including `__name__`.
+fn labels_string(l: &Labels) -> String {
+    let parts: Vec<String> = l
+        .iter()
+        .map(|l| format!("{}={}", l.name, go_quote(&l.value)))
+        .collect();
+    format!("{{{}}}", parts.join(", "))
+}
+
+/// Parses a series/labels string as `parser.ParseMetric` does (`name{a="b"}`, `{a="b"}`).
+fn parse_metric(s: &str) -> Result<Labels, String> {
+    let s = s.trim();
+    if s.is_empty() || s == "{}" {
+        return Ok(Labels::empty());
+    }
+    match Engine::parse(s).map_err(|e| e.to_string())? {
+        crate::promql::Expr::VectorSelector(vs) => {
+            let mut pairs: Vec<(String, String)> = Vec::new();
+            if let Some(n) = &vs.name {
+                pairs.push((METRIC_NAME.to_string(), n.clone()));
+            }
+            for m in &vs.matchers.matchers {
+                if m.op != promql_parser::label::MatchOp::Equal {
+                    return Err(format!(
+                        "{s}: only equality matchers are allowed in a metric"
+                    ));
+                }
+                pairs.push((m.name.clone(), m.value.clone()));
+            }
+            Ok(Labels::from_pairs(pairs))
+        }
+        _ => Err(format!("{s}: not a series description")),
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Seq {
+    Value(f64),
+    Omitted,
+    Stale,
+}
+
+fn parse_num(s: &str) -> Result<f64, String> {
+    super::template_funcs::parse_go_float(s).map_err(|_| format!("invalid number {s:?}"))
+}
+
+/// Expands promqltest's series notation.
+fn expand_values(text: &str) -> Result<Vec<Seq>, String> {
+    let mut out = Vec::new();
+    for tok in text.split_whitespace() {
+        match tok {
+            "_" => out.push(Seq::Omitted),
+            "stale" => out.push(Seq::Stale),
+            _ => {
+                let (head, times) = match tok.rsplit_once('x') {
+                    Some((h, n))
+                        if !h.is_empty()
+                            && n.bytes().all(|b| b.is_ascii_digit())
+                            && !n.is_empty() =>
+                    {
+                        (h, Some(n.parse::<u64>().map_err(|e| e.to_string())?))
+                    }
+                    _ => (tok, None),
+                };
+                let Some(n) = times else {
+                    out.push(Seq::Value(parse_num(tok)?));
+                    continue;
+                };
+                if head == "_" {
+                    out.extend((0..n).map(|_| Seq::Omitted));
+                    continue;
+                }
+                // `a+b` / `a-b`: split at the last sign that is not part of an exponent or
+                // the leading sign.
+                let bytes = head.as_bytes();
+                let split = (1..bytes.len()).rev().find(|&i| {
+                    (bytes[i] == b'+' || bytes[i] == b'-') && !matches!(bytes[i - 1], b'e' | b'E')
+                });
+                let (mut start, step) = match split {
+                    Some(i) => (parse_num(&head[..i])?, parse_num(&head[i..])?),
+                    None => (parse_num(head)?, 0.0),
+                };
+                for _ in 0..=n {
+                    out.push(Seq::Value(start));
+                    start += step;
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+struct ExpAlert {
+    labels: Labels,
+    annotations: Labels,
+}
+
+fn alerts_string(v: &[ExpAlert]) -> String {
+    if v.is_empty() {
+        return "[]".into();
+    }
+    let mut s = String::from("[");
+    for (i, a) in v.iter().enumerate() {
+        if i > 0 {
+            s.push(',');
+        }
+        s.push_str(&format!(
+            "\n{i}:\n  Labels:{}\n  Annotations:{}",
+            labels_string(&a.labels),
+            labels_string(&a.annotations)
+        ));
+    }
+    s.push_str("\n]");
+    s
+}
+
+fn indent_lines(s: &str, indent: &str) -> String {
+    s.split('\n')
+        .collect::<Vec<_>>()
+        .join(&format!("\n{indent}"))
+}
+
+fn sort_alerts(v: &mut [ExpAlert]) {
+    v.sort_by(|a, b| {
+        a.labels
+            .cmp(&b.labels)
+            .then_with(|| a.annotations.cmp(&b.annotations))
+    });
+}
+
+/// Sample values compare exactly (NaN equal to NaN) up to 2 ULPs: Prometheus 2.x and 3.x
+/// themselves differ by one ULP on common rate ratios (2.x selected ranges closed on the left),
+/// so a test written against either passes here. `fuzzy_compare: true` widens this to a
+/// relative 1e-6, as promtool's option does.
+fn floats_equal(a: f64, b: f64, fuzzy: bool) -> bool {
+    if a == b || (a.is_nan() && b.is_nan()) {
+        return true;
+    }
+    if a.is_finite() && b.is_finite() && a.signum() == b.signum() {
+        let ulps = (a.to_bits() as i64 - b.to_bits() as i64).unsigned_abs();
+        if ulps <= 2 {
+            return true;
+        }
+    }
+    fuzzy && ((a - b).abs() <= 1e-6 * a.abs().max(b.abs()))
+}
+
+/// Runs one test group; returns its failures (empty = passed).
+fn run_group(file: &TestFile, tg: &RawTestGroup, index: usize, skipped: &mut usize) -> Vec<String> {
+    match run_group_inner(file, tg, index, skipped) {
+        Ok(errs) => errs,
+        Err(e) => vec![e],
+    }
+}
+
+fn run_group_inner(
+    file: &TestFile,
+    tg: &RawTestGroup,
+    _index: usize,
+    skipped: &mut usize,
+) -> Result<Vec<String>, String> {
+    let interval = match &tg.interval {
+        None => file.eval_interval,
+        Some(s) => parse_duration(s).map_err(|e| format!("interval: {e}"))?,
+    };
+    let interval_ms = (interval.as_millis() as i64).max(1);
+    let eval_ms = file.eval_interval.as_millis() as i64;
+    let store = Store::new();
+    let mut app = store.appender();
+    for s in &tg.input_series {
+        let values = s.values.clone().unwrap_or_default();
+        let labels = parse_metric(&s.series).map_err(|e| format!("series {:?}: {e}", s.series))?;
+        if values.contains("{{") {
+            *skipped += 1;
+            continue;
+        }
+        for (i, v) in expand_values(&values)
+            .map_err(|e| format!("series {:?}: {e}", s.series))?
+            .into_iter()
+            .enumerate()
+        {
+            let t = i as i64 * interval_ms;
+            let v = match v {
+                Seq::Value(v) => v,
+                Seq::Stale => STALE_NAN,
+                Seq::Omitted => continue,
+            };
+            app.append(&labels, t, v).map_err(|e| e.to_string())?;
+        }
+    }
+    app.commit();
+
+    let engine = Engine::new(EngineOptions {
+        timeout: None,
+        default_subquery_step: file.eval_interval,
+        ..EngineOptions::default()
+    });
+    let ext = Labels::from_pairs(tg.external_labels.clone());
+    let ctx = EvalContext {
+        engine: &engine,
+        store: &store,
+        external_labels: &ext,
+        external_url: &tg.external_url,
+    };
+
+    if !file.order.is_empty() {
+        for g in &file.groups {
+            if !file.order.contains_key(&g.name) {
+                return Err(format!("group {:?} not found in group_eval_order", g.name));
+            }
+        }
+    }
+    let mut ordered: Vec<&RuleGroup> = file.groups.iter().collect();
+    ordered.sort_by_key(|g| file.order.get(&g.name).copied().unwrap_or(0));
+    let mut states: Vec<GroupState> = ordered
+        .into_iter()
+        .map(|g| GroupState::new(Arc::new(g.clone())).with_default_interval(interval))
+        .collect();
+
+    // Alert tests by eval time.
+    let mut alert_tests: BTreeMap<i64, Vec<&RawAlertTest>> = BTreeMap::new();
+    let mut max_t = 0i64;
+    for a in &tg.alert_rule_test {
+        if a.alertname.is_empty() {
+            let group = if tg.name.is_empty() {
+                String::new()
+            } else {
+                format!(" (in TestGroup {})", tg.name)
+            };
+            return Err(format!(
+                "an item under alert_rule_test misses required attribute alertname at eval_time {}{group}",
+                model_duration(dur(&a.eval_time)?)
+            ));
+        }
+        let t = dur(&a.eval_time)?;
+        max_t = max_t.max(t);
+        alert_tests.entry(t).or_default().push(a);
+    }
+    for e in &tg.promql_expr_test {
+        max_t = max_t.max(dur(&e.eval_time)?);
+    }
+    let alert_times: Vec<i64> = alert_tests.keys().copied().collect();
+    let mut curr = 0;
+    let mut errs = Vec::new();
+    let name_prefix = if tg.name.is_empty() {
+        String::new()
+    } else {
+        format!("    name: {},\n", tg.name)
+    };
+
+    let mut ts = 0i64;
+    while ts <= max_t {
+        let mut eval_errs = Vec::new();
+        for g in states.iter_mut() {
+            let r = g.eval(&ctx, ts);
+            for (rule, e) in r.rule_errors {
+                eval_errs.push(format!(
+                    "    rule: {rule}, time: {}, err: {e}",
+                    go_duration(ts)
+                ));
+            }
+        }
+        if !eval_errs.is_empty() {
+            errs.extend(eval_errs);
+            return Ok(errs);
+        }
+        while curr < alert_times.len()
+            && ts <= alert_times[curr]
+            && alert_times[curr] < ts + eval_ms
+        {
+            let t = alert_times[curr];
+            for tc in &alert_tests[&t] {
+                let mut got: Vec<ExpAlert> = states
+                    .iter()
+                    .flat_map(|g| g.alerts())
+                    .filter(|(rule, a)| {
+                        *rule == tc.alertname && a.state == super::alerting::AlertState::Firing
+                    })
+                    .map(|(_, a)| ExpAlert {
+                        labels: a.labels,
+                        annotations: a.annotations,
+                    })
+                    .collect();
+                let mut exp: Vec<ExpAlert> = tc
+                    .exp_alerts
+                    .iter()
+                    .map(|a| {
+                        let mut l = a.exp_labels.clone();
+                        l.insert("alertname".into(), tc.alertname.clone());
+                        ExpAlert {
+                            labels: Labels::from_pairs(l),
+                            annotations: Labels::from_pairs(a.exp_annotations.clone()),
+                        }
+                    })
+                    .collect();
+                sort_alerts(&mut got);
+                sort_alerts(&mut exp);
+                let same = got.len() == exp.len()
+                    && got
+                        .iter()
+                        .zip(&exp)
+                        .all(|(g, e)| g.labels == e.labels && g.annotations == e.annotations);
+                if !same {
+                    let ind = "            ";
+                    errs.push(format!(
+                        "{name_prefix}    alertname: {}, time: {}, \n        exp:{}, \n        got:{}",
+                        tc.alertname,
+                        model_duration(t),
+                        indent_lines(&alerts_string(&exp), ind),
+                        indent_lines(&alerts_string(&got), ind)
+                    ));
+                }
+            }
+            curr += 1;
+        }
+        ts += eval_ms.max(1);
+    }
+
+    'outer: for tc in &tg.promql_expr_test {
+        let t = dur(&tc.eval_time)?;
+        let expr_q = go_quote(&tc.expr);
+        if tc.exp_samples.iter().any(|s| s.histogram.is_some()) {
+            *skipped += 1;
+            continue;
+        }
+        let got = Engine::parse(&tc.expr)
+            .map_err(|e| e.to_string())
+            .and_then(|q| rule_query(&engine, &store, &q, t));
+        let mut got = match got {
+            Ok(g) => g,
+            Err(e) => {
+                errs.push(format!(
+                    "    expr: {expr_q}, time: {}, err: {e}",
+                    model_duration(t)
+                ));
+                continue;
+            }
+        };
+        let mut exp = Vec::new();
+        for s in &tc.exp_samples {
+            match parse_metric(&s.labels) {
+                Ok(l) => exp.push((l, s.value)),
+                Err(e) => {
+                    errs.push(format!(
+                        "    expr: {expr_q}, time: {}, err: labels {}: {e}",
+                        model_duration(t),
+                        go_quote(&s.labels)
+                    ));
+                    continue 'outer;
+                }
+            }
+        }
+        exp.sort_by(|a, b| a.0.cmp(&b.0));
+        got.sort_by(|a, b| a.labels.cmp(&b.labels));
+        let same = exp.len() == got.len()
+            && exp.iter().zip(&got).all(|(e, g)| {
+                e.0 == g.labels && floats_equal(e.1, g.value, file.raw.fuzzy_compare)
+            });
+        if !same {
+            let show = |v: Vec<String>| {
+                if v.is_empty() {
+                    "nil".to_string()
+                } else {
+                    v.join(", ")
+                }
+            };
+            let exp_s = show(
+                exp.iter()
+                    .map(|(l, v)| format!("{} {}", labels_string(l), format_e(*v, None, true)))
+                    .collect(),
+            );
+            let got_s = show(
+                got.iter()
+                    .map(|s| {
+                        format!(
+                            "{} {}",
+                            labels_string(&s.labels),
+                            format_e(s.value, None, true)
+                        )
+                    })
+                    .collect(),
+            );
+            errs.push(format!(
+                "    expr: {expr_q}, time: {},\n        exp: {exp_s}\n        got: {got_s}",
+                model_duration(t)
+            ));
+        }
+    }
+    Ok(errs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vals(s: &str) -> Vec<String> {
+        expand_values(s)
+            .unwrap()
+            .into_iter()
+            .map(|v| match v {
+                Seq::Value(v) => v.to_string(),
+                Seq::Omitted => "_".into(),
+                Seq::Stale => "stale".into(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn expanding_notation() {
+        assert_eq!(vals("1+1x2"), ["1", "2", "3"]);
+        assert_eq!(vals("1x2"), ["1", "1", "1"]);
+        assert_eq!(vals("10-2x2"), ["10", "8", "6"]);
+        assert_eq!(vals("-1+1x2"), ["-1", "0", "1"]);
+        assert_eq!(vals("0 _x2 stale 5"), ["0", "_", "_", "stale", "5"]);
+        assert_eq!(vals("1e3+1e3x1"), ["1000", "2000"]);
+    }
+
+    #[test]
+    fn sample_values_compare_exactly_up_to_two_ulps() {
+        // Prometheus 3.x computes this ratio as 0.0909090909090909, 2.42 as …091.
+        assert!(floats_equal(0.0909090909090909, 0.09090909090909091, false));
+        assert!(!floats_equal(0.1, 0.1000001, false));
+        assert!(floats_equal(0.1, 0.1000001, true));
+        assert!(floats_equal(f64::NAN, f64::NAN, false));
+    }
+
+    #[test]
+    fn go_duration_strings() {
+        assert_eq!(go_duration(0), "0s");
+        assert_eq!(go_duration(300_000), "5m0s");
+        assert_eq!(go_duration(3_600_000), "1h0m0s");
+        assert_eq!(go_duration(1500), "1.5s");
+        assert_eq!(model_duration(600_000), "10m");
+        assert_eq!(model_duration(0), "0s");
+    }
+
+    #[test]
+    fn metric_strings_parse_like_parse_metric() {
+        let l = parse_metric(r#"up{job="a", instance="b"}"#).unwrap();
+        assert_eq!(
+            labels_string(&l),
+            r#"{__name__="up", instance="b", job="a"}"#
+        );
+        assert_eq!(parse_metric("").unwrap(), Labels::empty());
+        assert!(parse_metric(r#"up{job=~"a"}"#).is_err());
+    }
+}

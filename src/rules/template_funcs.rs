@@ -1,0 +1,490 @@
+//! Go's number formatting and Prometheus' template functions, byte for byte.
+//!
+//! Rule annotations are printed by Go's `fmt`: `{{ $value }}` is `%v` of a float64
+//! (shortest digits, exponent form from 1e+06 and below 1e-04), `humanize` is `%.4g` plus an SI
+//! prefix, `printf` follows Go's verbs. These helpers reproduce that formatting so redline's
+//! annotations equal Prometheus' (promtool tests compare them as strings).
+
+use std::time::Duration;
+
+/// Decimal digits of `v` (no leading/trailing zeros) and the decimal point position, as Go's
+/// `decimalSlice`: `v = 0.d1d2d3… × 10^dp`. With `sig = None` the digits are the shortest that
+/// round-trip, else `v` rounded to `sig` significant digits.
+fn digits(v: f64, sig: Option<usize>) -> (String, i32) {
+    let a = v.abs();
+    if a == 0.0 {
+        return (String::new(), 0);
+    }
+    let s = match sig {
+        None => format!("{a:e}"),
+        Some(n) => format!("{a:.*e}", n.saturating_sub(1)),
+    };
+    let (mant, exp) = s.split_once('e').unwrap_or((&s, "0"));
+    let exp: i32 = exp.parse().unwrap_or(0);
+    let mut d: String = mant.chars().filter(|c| c.is_ascii_digit()).collect();
+    while d.ends_with('0') {
+        d.pop();
+    }
+    (d, exp + 1)
+}
+
+fn special(v: f64) -> Option<String> {
+    if v.is_nan() {
+        Some("NaN".into())
+    } else if v.is_infinite() {
+        Some(if v > 0.0 { "+Inf" } else { "-Inf" }.into())
+    } else {
+        None
+    }
+}
+
+/// Go `%e`-style output from digits: `d.ddd` with exactly `frac` fraction digits (zero padded).
+fn fmt_e(neg: bool, d: &str, dp: i32, frac: usize, upper: bool) -> String {
+    let mut s = String::new();
+    if neg {
+        s.push('-');
+    }
+    let first = d.chars().next().unwrap_or('0');
+    s.push(first);
+    if frac > 0 {
+        s.push('.');
+        let rest: String = d.chars().skip(1).take(frac).collect();
+        s.push_str(&rest);
+        for _ in rest.len()..frac {
+            s.push('0');
+        }
+    }
+    s.push(if upper { 'E' } else { 'e' });
+    let exp = if d.is_empty() { 0 } else { dp - 1 };
+    s.push(if exp < 0 { '-' } else { '+' });
+    let ea = exp.unsigned_abs();
+    if ea < 10 {
+        s.push('0');
+    }
+    s.push_str(&ea.to_string());
+    s
+}
+
+/// Go `%f`-style output from digits with exactly `frac` fraction digits.
+fn fmt_f(neg: bool, d: &str, dp: i32, frac: usize) -> String {
+    let mut s = String::new();
+    if neg {
+        s.push('-');
+    }
+    let digit = |i: i32| -> char {
+        if i >= 0 && (i as usize) < d.len() {
+            d.as_bytes()[i as usize] as char
+        } else {
+            '0'
+        }
+    };
+    if dp > 0 {
+        for i in 0..dp {
+            s.push(digit(i));
+        }
+    } else {
+        s.push('0');
+    }
+    if frac > 0 {
+        s.push('.');
+        for i in 0..frac as i32 {
+            s.push(digit(dp + i));
+        }
+    }
+    s
+}
+
+/// Go's `strconv.FormatFloat(v, 'g' or 'G', prec, 64)`; `prec = None` is `-1` (shortest).
+pub fn format_g(v: f64, prec: Option<usize>, upper: bool) -> String {
+    if let Some(s) = special(v) {
+        return s;
+    }
+    let neg = v.is_sign_negative();
+    let prec = prec.map(|p| p.max(1));
+    let (d, dp) = digits(v, prec);
+    let (d, dp) = if d.is_empty() {
+        ("0".to_string(), 1)
+    } else {
+        (d, dp)
+    };
+    let nd = d.len() as i32;
+    let mut eprec = prec.map(|p| p as i32).unwrap_or(nd);
+    if eprec > nd && nd >= dp {
+        eprec = nd;
+    }
+    if prec.is_none() {
+        eprec = 6;
+    }
+    let exp = dp - 1;
+    if exp < -4 || exp >= eprec {
+        let p = prec.map(|p| p as i32).unwrap_or(nd).min(nd);
+        return fmt_e(neg, &d, dp, (p - 1).max(0) as usize, upper);
+    }
+    let mut p = prec.map(|p| p as i32).unwrap_or(nd);
+    if p > dp {
+        p = nd;
+    }
+    fmt_f(neg, &d, dp, (p - dp).max(0) as usize)
+}
+
+/// Go's `%e` / `%E` with `prec` fraction digits (`None` = shortest).
+pub fn format_e(v: f64, prec: Option<usize>, upper: bool) -> String {
+    if let Some(s) = special(v) {
+        return s;
+    }
+    let neg = v.is_sign_negative();
+    let (d, dp) = digits(v, prec.map(|p| p + 1));
+    let (d, dp) = if d.is_empty() {
+        ("0".to_string(), 1)
+    } else {
+        (d, dp)
+    };
+    let frac = prec.unwrap_or(d.len().saturating_sub(1));
+    fmt_e(neg, &d, dp, frac, upper)
+}
+
+/// Go's `%f` with `prec` fraction digits.
+pub fn format_f(v: f64, prec: usize) -> String {
+    if let Some(s) = special(v) {
+        return s;
+    }
+    format!("{v:.prec$}")
+}
+
+/// Go's `%v` (and `fmt.Sprint`) of a float64.
+pub fn format_v(v: f64) -> String {
+    format_g(v, None, false)
+}
+
+/// `%.4g`, the base of the humanize functions.
+fn g4(v: f64) -> String {
+    format_g(v, Some(4), false)
+}
+
+/// Prometheus `humanize`: SI prefixes (k, M, G … and m, u, n …) with 4 significant digits.
+pub fn humanize(mut v: f64) -> String {
+    if v == 0.0 || v.is_nan() || v.is_infinite() {
+        return g4(v);
+    }
+    if v.abs() >= 1.0 {
+        let mut prefix = "";
+        for p in ["k", "M", "G", "T", "P", "E", "Z", "Y"] {
+            if v.abs() < 1000.0 {
+                break;
+            }
+            prefix = p;
+            v /= 1000.0;
+        }
+        return format!("{}{prefix}", g4(v));
+    }
+    let mut prefix = "";
+    for p in ["m", "u", "n", "p", "f", "a", "z", "y"] {
+        if v.abs() >= 1.0 {
+            break;
+        }
+        prefix = p;
+        v *= 1000.0;
+    }
+    format!("{}{prefix}", g4(v))
+}
+
+/// Prometheus `humanize1024`: binary prefixes (ki, Mi, Gi …).
+pub fn humanize1024(mut v: f64) -> String {
+    if v.abs() <= 1.0 || v.is_nan() || v.is_infinite() {
+        return g4(v);
+    }
+    let mut prefix = "";
+    for p in ["ki", "Mi", "Gi", "Ti", "Pi", "Ei", "Zi", "Yi"] {
+        if v.abs() < 1024.0 {
+            break;
+        }
+        prefix = p;
+        v /= 1024.0;
+    }
+    format!("{}{prefix}", g4(v))
+}
+
+/// Prometheus `humanizeDuration`: seconds as `1d 2h 3m 4s`, `1m 30s`, `1.5s`, `100ms`.
+pub fn humanize_duration(mut v: f64) -> String {
+    if v.is_nan() || v.is_infinite() {
+        return g4(v);
+    }
+    if v == 0.0 {
+        return format!("{}s", g4(v));
+    }
+    if v.abs() >= 1.0 {
+        let mut sign = "";
+        if v < 0.0 {
+            sign = "-";
+            v = -v;
+        }
+        let d = v as i64;
+        let (s, m, h, days) = (d % 60, (d / 60) % 60, (d / 3600) % 24, d / 86400);
+        if days != 0 {
+            return format!("{sign}{days}d {h}h {m}m {s}s");
+        }
+        if h != 0 {
+            return format!("{sign}{h}h {m}m {s}s");
+        }
+        if m != 0 {
+            return format!("{sign}{m}m {s}s");
+        }
+        return format!("{sign}{}s", g4(v));
+    }
+    let mut prefix = "";
+    for p in ["m", "u", "n", "p", "f", "a", "z", "y"] {
+        if v.abs() >= 1.0 {
+            break;
+        }
+        prefix = p;
+        v *= 1000.0;
+    }
+    format!("{}{prefix}s", g4(v))
+}
+
+/// Prometheus `humanizePercentage`: `0.1234` → `12.34%`.
+pub fn humanize_percentage(v: f64) -> String {
+    format!("{}%", g4(v * 100.0))
+}
+
+/// Prometheus `humanizeTimestamp`: Go's `time.Time.String()` of the UTC time, e.g.
+/// `1970-01-01 00:00:01.5 +0000 UTC`.
+pub fn humanize_timestamp(v: f64) -> Result<String, String> {
+    if v.is_nan() || v.is_infinite() {
+        return Ok(g4(v));
+    }
+    // Upstream goes through model.Time: nanoseconds truncated to milliseconds.
+    let nanos = v * 1e9;
+    if nanos.abs() >= 9.2e18 {
+        return Err(format!(
+            "{} cannot be represented as a nanoseconds timestamp since it overflows int64",
+            format_v(v)
+        ));
+    }
+    let ms = (nanos as i64) / 1_000_000;
+    Ok(go_time_string(
+        ms.div_euclid(1000),
+        ms.rem_euclid(1000) * 1_000_000,
+    ))
+}
+
+/// Go's `time.Time.String()` for a UTC time.
+pub fn go_time_string(secs: i64, nanos: i64) -> String {
+    let c = crate::timefmt::civil_from_unix(secs);
+    let mut s = format!(
+        "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
+        c.year, c.month, c.day, c.hour, c.minute, c.second
+    );
+    if nanos > 0 {
+        let f = format!("{nanos:09}");
+        s.push('.');
+        s.push_str(f.trim_end_matches('0'));
+    }
+    s.push_str(" +0000 UTC");
+    s
+}
+
+/// Go's `strings.Title`: upper-cases the first letter of each word.
+pub fn title(s: &str) -> String {
+    let is_sep = |c: char| -> bool {
+        if c.is_ascii() {
+            !(c.is_ascii_alphanumeric() || c == '_')
+        } else {
+            c.is_whitespace()
+        }
+    };
+    let mut prev = ' ';
+    s.chars()
+        .map(|c| {
+            let out = if is_sep(prev) {
+                c.to_uppercase().next().unwrap_or(c)
+            } else {
+                c
+            };
+            prev = c;
+            out
+        })
+        .collect()
+}
+
+/// Go's `strconv.ParseFloat(s, 64)` closely enough for templates (`1e3`, `Inf`, `NaN`).
+pub fn parse_go_float(s: &str) -> Result<f64, String> {
+    let t = s.trim_start_matches(['+']);
+    match t.to_ascii_lowercase().as_str() {
+        "inf" | "infinity" => {
+            return Ok(if s.starts_with('-') {
+                f64::NEG_INFINITY
+            } else {
+                f64::INFINITY
+            })
+        }
+        "-inf" | "-infinity" => return Ok(f64::NEG_INFINITY),
+        "nan" => return Ok(f64::NAN),
+        _ => {}
+    }
+    s.replace('_', "")
+        .parse::<f64>()
+        .map_err(|_| format!("strconv.ParseFloat: parsing {s:?}: invalid syntax"))
+}
+
+/// `parseDuration` in templates: a Prometheus duration as float seconds.
+pub fn parse_duration_seconds(s: &str) -> Result<f64, String> {
+    crate::config::units::parse_duration(s)
+        .map(|d: Duration| d.as_secs_f64())
+        .map_err(|e| e.to_string())
+}
+
+/// Go's `net.SplitHostPort` host part, or the input when it has no port (`stripPort`).
+pub fn strip_port(s: &str) -> String {
+    if let Some(rest) = s.strip_prefix('[') {
+        if let Some((host, port)) = rest.split_once(']') {
+            if port.starts_with(':') {
+                return host.to_string();
+            }
+        }
+        return s.to_string();
+    }
+    match s.rsplit_once(':') {
+        Some((h, _)) if !h.contains(':') => h.to_string(),
+        _ => s.to_string(),
+    }
+}
+
+/// Prometheus `stripDomain`: drops the domain of a host name, keeping any port; IP addresses
+/// are returned unchanged.
+pub fn strip_domain(s: &str) -> String {
+    let (host, port) = match s.rsplit_once(':') {
+        Some((h, p)) if !h.contains(':') => (h, Some(p)),
+        _ => (s, None),
+    };
+    if host.parse::<std::net::IpAddr>().is_ok() {
+        return s.to_string();
+    }
+    let short = host.split('.').next().unwrap_or(host);
+    match port {
+        Some(p) => format!("{short}:{p}"),
+        None => short.to_string(),
+    }
+}
+
+/// Go's `%q` of a string.
+pub fn go_quote(s: &str) -> String {
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
+                out.push_str(&format!("\\x{:02x}", c as u32))
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn humanize_matches_prometheus() {
+        assert_eq!(humanize(1234567.0), "1.235M");
+        assert_eq!(humanize(0.0), "0");
+        assert_eq!(humanize(1.0), "1");
+        assert_eq!(humanize(999.0), "999");
+        assert_eq!(humanize(1000.0), "1k");
+        assert_eq!(humanize(12345.0), "12.35k");
+        assert_eq!(humanize(0.1), "100m");
+        assert_eq!(humanize(0.0012), "1.2m");
+        assert_eq!(humanize(1e-9), "1n");
+        assert_eq!(humanize(-1234.0), "-1.234k");
+        assert_eq!(humanize(1.2345e27), "1235Y");
+        assert_eq!(humanize(f64::INFINITY), "+Inf");
+        assert_eq!(humanize(f64::NAN), "NaN");
+    }
+
+    #[test]
+    fn humanize1024_matches_prometheus() {
+        assert_eq!(humanize1024(1024.0), "1ki");
+        assert_eq!(humanize1024(1048576.0), "1Mi");
+        assert_eq!(humanize1024(1536.0), "1.5ki");
+        assert_eq!(humanize1024(0.5), "0.5");
+        assert_eq!(humanize1024(1000.0), "1000");
+        assert_eq!(humanize1024(1.3e10), "12.11Gi");
+    }
+
+    #[test]
+    fn humanize_duration_matches_prometheus() {
+        assert_eq!(humanize_duration(90.0), "1m 30s");
+        assert_eq!(humanize_duration(0.0), "0s");
+        assert_eq!(humanize_duration(1.0), "1s");
+        assert_eq!(humanize_duration(1.5), "1.5s");
+        assert_eq!(humanize_duration(3600.0), "1h 0m 0s");
+        assert_eq!(humanize_duration(86400.0 + 3661.0), "1d 1h 1m 1s");
+        assert_eq!(humanize_duration(0.1), "100ms");
+        assert_eq!(humanize_duration(0.000_001), "1us");
+        assert_eq!(humanize_duration(-90.0), "-1m 30s");
+    }
+
+    #[test]
+    fn humanize_percentage_matches_prometheus() {
+        assert_eq!(humanize_percentage(0.1234), "12.34%");
+        assert_eq!(humanize_percentage(0.09090909090909091), "9.091%");
+        assert_eq!(humanize_percentage(1.0), "100%");
+        assert_eq!(humanize_percentage(0.0), "0%");
+        assert_eq!(humanize_percentage(0.5678912), "56.79%");
+    }
+
+    #[test]
+    fn humanize_timestamp_matches_go_time_string() {
+        assert_eq!(
+            humanize_timestamp(1.0).unwrap(),
+            "1970-01-01 00:00:01 +0000 UTC"
+        );
+        assert_eq!(
+            humanize_timestamp(1435065584.128).unwrap(),
+            "2015-06-23 13:19:44.128 +0000 UTC"
+        );
+    }
+
+    #[test]
+    fn go_v_formatting_of_floats() {
+        assert_eq!(format_v(1.0), "1");
+        assert_eq!(format_v(0.5), "0.5");
+        assert_eq!(format_v(123456.0), "123456");
+        assert_eq!(format_v(1e6), "1e+06");
+        assert_eq!(format_v(1234567.0), "1.234567e+06");
+        assert_eq!(format_v(0.0001), "0.0001");
+        assert_eq!(format_v(0.00001), "1e-05");
+        assert_eq!(format_v(0.09090909090909091), "0.09090909090909091");
+        assert_eq!(format_v(-2.5), "-2.5");
+        assert_eq!(format_v(f64::NEG_INFINITY), "-Inf");
+    }
+
+    #[test]
+    fn go_e_formatting() {
+        assert_eq!(format_e(1.0, None, true), "1E+00");
+        assert_eq!(format_e(60.0, None, true), "6E+01");
+        assert_eq!(
+            format_e(0.09090909090909091, None, true),
+            "9.090909090909091E-02"
+        );
+        assert_eq!(format_e(1234.5, Some(2), false), "1.23e+03");
+        assert_eq!(format_e(0.0, None, false), "0e+00");
+    }
+
+    #[test]
+    fn title_and_strip_helpers() {
+        assert_eq!(title("hello world-foo bar_baz"), "Hello World-Foo Bar_baz");
+        assert_eq!(strip_port("host:9090"), "host");
+        assert_eq!(strip_port("[::1]:9090"), "::1");
+        assert_eq!(strip_port("host"), "host");
+        assert_eq!(strip_domain("node1.example.com:9100"), "node1:9100");
+        assert_eq!(strip_domain("10.0.0.1:9100"), "10.0.0.1:9100");
+    }
+}

@@ -1,0 +1,231 @@
+//! Template behaviour as Prometheus renders rule annotations.
+
+use super::template::{QuerySample, Template, TemplateData};
+use crate::store::Labels;
+
+fn no_query(_: &str) -> Result<Vec<QuerySample>, String> {
+    Err("no queries in this test".into())
+}
+
+fn render_with(
+    text: &str,
+    value: f64,
+    query: &dyn Fn(&str) -> Result<Vec<QuerySample>, String>,
+) -> String {
+    let labels = Labels::from_pairs([
+        ("__name__", "up"),
+        ("instance", "node-1.example.com:9100"),
+        ("job", "node"),
+    ]);
+    let ext = Labels::from_pairs([("cluster", "eu-1")]);
+    let data = TemplateData {
+        labels: &labels,
+        external_labels: &ext,
+        external_url: "http://prom.example:9090/prefix",
+        value,
+    };
+    Template::parse("__alert_Test", text)
+        .unwrap_or_else(|e| panic!("{text}: {e}"))
+        .expand(&data, query)
+}
+
+fn render(text: &str, value: f64) -> String {
+    render_with(text, value, &no_query)
+}
+
+#[test]
+fn variables_and_fields() {
+    assert_eq!(
+        render("{{ $labels.instance }} down", 0.0),
+        "node-1.example.com:9100 down"
+    );
+    assert_eq!(render("{{ .Labels.job }}/{{ .Value }}", 2.5), "node/2.5");
+    assert_eq!(render("{{ $value }}", 1234567.0), "1.234567e+06");
+    assert_eq!(render("{{ $externalLabels.cluster }}", 0.0), "eu-1");
+    assert_eq!(
+        render("{{ $externalURL }}", 0.0),
+        "http://prom.example:9090/prefix"
+    );
+    // Prometheus sets missingkey=zero: a missing label prints as nothing.
+    assert_eq!(render("[{{ $labels.nope }}]", 0.0), "[]");
+    assert_eq!(render("no actions at all", 0.0), "no actions at all");
+}
+
+#[test]
+fn humanize_functions_in_pipelines() {
+    assert_eq!(render("{{ $value | humanize }}", 1234567.0), "1.235M");
+    assert_eq!(render("{{ humanize1024 $value }}", 1073741824.0), "1Gi");
+    assert_eq!(
+        render("{{ $value | humanizePercentage }}", 0.1234),
+        "12.34%"
+    );
+    assert_eq!(render("{{ $value | humanizeDuration }}", 90.0), "1m 30s");
+    assert_eq!(
+        render("{{ $value | humanizeTimestamp }}", 1.0),
+        "1970-01-01 00:00:01 +0000 UTC"
+    );
+    assert_eq!(render("{{ \"1500\" | humanize }}", 0.0), "1.5k");
+}
+
+#[test]
+fn printf_and_string_functions() {
+    assert_eq!(render("{{ printf \"%.2f\" $value }}", 1.23456), "1.23");
+    assert_eq!(render("{{ printf \"%s=%d\" \"n\" 3 }}", 0.0), "n=3");
+    assert_eq!(
+        render("{{ printf \"%5.1f|%-4s|\" $value \"ab\" }}", 2.25),
+        "  2.2|ab  |"
+    );
+    assert_eq!(
+        render("{{ printf \"%v %q\" $value \"x\" }}", 0.5),
+        "0.5 \"x\""
+    );
+    assert_eq!(
+        render("{{ printf \"%d\" $value }}", 1.5),
+        "%!d(float64=1.5)"
+    );
+    assert_eq!(render("{{ title \"hello world\" }}", 0.0), "Hello World");
+    assert_eq!(render("{{ toUpper .Labels.job }}", 0.0), "NODE");
+    assert_eq!(render("{{ toLower \"ABC\" }}", 0.0), "abc");
+    assert_eq!(
+        render(
+            "{{ reReplaceAll \"(.*):.*\" \"$1\" $labels.instance }}",
+            0.0
+        ),
+        "node-1.example.com"
+    );
+    assert_eq!(
+        render("{{ $labels.instance | stripPort | stripDomain }}", 0.0),
+        "node-1"
+    );
+    assert_eq!(
+        render("{{ if match \"^node\" $labels.job }}yes{{ end }}", 0.0),
+        "yes"
+    );
+}
+
+#[test]
+fn conditionals_and_comparisons() {
+    let t = "{{ if gt $value 0.9 }}high{{ else if gt $value 0.5 }}mid{{ else }}low{{ end }}";
+    assert_eq!(render(t, 0.95), "high");
+    assert_eq!(render(t, 0.6), "mid");
+    assert_eq!(render(t, 0.1), "low");
+    assert_eq!(
+        render("{{ if eq $labels.job \"node\" \"x\" }}match{{ end }}", 0.0),
+        "match"
+    );
+    assert_eq!(
+        render(
+            "{{ if and (ne $labels.job \"x\") (not false) }}ok{{ end }}",
+            0.0
+        ),
+        "ok"
+    );
+    assert_eq!(
+        render("{{ if or \"\" \"b\" }}{{ or \"\" \"b\" }}{{ end }}", 0.0),
+        "b"
+    );
+    assert_eq!(
+        render("{{ with $labels.job }}job={{ . }}{{ end }}", 0.0),
+        "job=node"
+    );
+    assert_eq!(
+        render("{{ with $labels.nope }}x{{ else }}none{{ end }}", 0.0),
+        "none"
+    );
+    assert_eq!(
+        render("{{ if le 1 2 }}{{ if ge 2.0 2.0 }}y{{ end }}{{ end }}", 0.0),
+        "y"
+    );
+}
+
+#[test]
+fn comparing_an_int_with_a_float_is_an_error_as_in_go() {
+    let out = render("{{ if gt $value 1 }}x{{ end }}", 2.0);
+    assert!(
+        out.starts_with("<error expanding template: error executing template __alert_Test"),
+        "{out}"
+    );
+    assert!(out.contains("incompatible types for comparison"), "{out}");
+}
+
+#[test]
+fn trim_markers_comments_and_variables() {
+    assert_eq!(render("a  {{- \"b\" -}}  c", 0.0), "abc");
+    assert_eq!(render("a {{/* note */}}b", 0.0), "a b");
+    assert_eq!(
+        render("{{ $x := \"v\" }}{{ $x }}{{ $x = \"w\" }}{{ $x }}", 0.0),
+        "vw"
+    );
+    assert_eq!(
+        render(
+            "{{ range $k, $v := $labels }}{{ $k }}={{ $v }};{{ end }}",
+            0.0
+        ),
+        "__name__=up;instance=node-1.example.com:9100;job=node;"
+    );
+}
+
+#[test]
+fn query_first_value_and_label() {
+    let q = |e: &str| -> Result<Vec<QuerySample>, String> {
+        assert_eq!(e, "up{job=\"node\"}");
+        Ok(vec![
+            QuerySample {
+                labels: Labels::from_pairs([("instance", "b")]),
+                value: 0.25,
+            },
+            QuerySample {
+                labels: Labels::from_pairs([("instance", "a")]),
+                value: 1.0,
+            },
+        ])
+    };
+    assert_eq!(
+        render_with(
+            "{{ query \"up{job=\\\"node\\\"}\" | first | value | humanizePercentage }}",
+            0.0,
+            &q
+        ),
+        "25%"
+    );
+    assert_eq!(
+        render_with("{{ with query \"up{job=\\\"node\\\"}\" }}{{ . | first | label \"instance\" }}{{ end }}", 0.0, &q),
+        "b"
+    );
+    assert_eq!(
+        render_with("{{ range query \"up{job=\\\"node\\\"}\" | sortByLabel \"instance\" }}{{ .Labels.instance }}:{{ .Value }} {{ end }}", 0.0, &q),
+        "a:1 b:0.25 "
+    );
+}
+
+#[test]
+fn query_errors_and_empty_results_render_as_upstream() {
+    let empty = |_: &str| -> Result<Vec<QuerySample>, String> { Ok(Vec::new()) };
+    let out = render_with("{{ query \"x\" | first | value }}", 0.0, &empty);
+    assert!(
+        out.contains("first() called on vector with no elements"),
+        "{out}"
+    );
+    assert!(out.starts_with("<error expanding template: "), "{out}");
+}
+
+#[test]
+fn parse_errors_name_the_problem() {
+    for (text, want) in [
+        (
+            "{{ nosuchfunc $value }}",
+            "function \"nosuchfunc\" not defined",
+        ),
+        ("{{ $undefined }}", "undefined variable \"$undefined\""),
+        ("{{ if true }}x", "unexpected EOF"),
+        ("{{ end }}", "unexpected {{end}}"),
+        ("{{ $labels.x ", "unclosed action"),
+        ("{{ \"abc }}", "unterminated quoted string"),
+    ] {
+        let e = Template::parse("__alert_X", text)
+            .expect_err(text)
+            .to_string();
+        assert!(e.contains(want), "{text}: {e}");
+        assert!(e.starts_with("template: __alert_X:"), "{text}: {e}");
+    }
+}

@@ -1,0 +1,195 @@
+//! Service discovery: where a scrape job's targets come from.
+//!
+//! A provider ([`Discoverer`]) publishes the complete current list of [`TargetGroup`]s it
+//! knows through a `tokio::sync::watch` channel, replacing the previous list on every change.
+//! [`run_job_discovery`] runs every provider of one scrape job and publishes their union on
+//! the job's channel, which the scrape manager turns into targets with
+//! [`crate::scrape::target_labels`]. Providers today: `static_configs` ([`StaticDiscoverer`])
+//! and `file_sd_configs` ([`file::FileDiscoverer`]); a Kubernetes provider implements the same
+//! trait.
+
+pub mod file;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, watch};
+
+use crate::config::ScrapeConfig;
+use crate::store::Labels;
+
+/// The label holding a target's `host:port`.
+pub const ADDRESS_LABEL: &str = "__address__";
+
+/// A set of targets sharing labels, as Prometheus' `targetgroup.Group`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TargetGroup {
+    /// Identifies the group within its provider (`0` for the first static config,
+    /// `path/to/file.json:0` for file_sd), stable across updates.
+    pub source: String,
+    /// One label set per target, each with at least `__address__`.
+    pub targets: Vec<Labels>,
+    /// Labels common to all targets (a target's own labels win), including `__meta_*`.
+    pub labels: Labels,
+}
+
+/// Tuning that is not in the config file.
+#[derive(Clone, Debug)]
+pub struct DiscoveryOptions {
+    /// How often file_sd checks its files' modification times (Prometheus uses inotify).
+    pub file_poll_interval: Duration,
+}
+
+impl Default for DiscoveryOptions {
+    fn default() -> Self {
+        DiscoveryOptions {
+            file_poll_interval: Duration::from_secs(5),
+        }
+    }
+}
+
+/// A boxed future, as providers return from [`Discoverer::run`].
+pub type BoxFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// A source of target groups for one scrape job.
+pub trait Discoverer: Send {
+    /// A short name for logs (`static`, `file`, `kubernetes`).
+    fn name(&self) -> &'static str;
+
+    /// Runs until every receiver of `updates` is gone, sending this provider's complete
+    /// current list of groups whenever it changes (the first list as soon as it is known).
+    fn run(self: Box<Self>, updates: watch::Sender<Vec<TargetGroup>>) -> BoxFuture;
+}
+
+/// `static_configs`: the groups never change.
+pub struct StaticDiscoverer {
+    pub groups: Vec<TargetGroup>,
+}
+
+impl Discoverer for StaticDiscoverer {
+    fn name(&self) -> &'static str {
+        "static"
+    }
+
+    fn run(self: Box<Self>, updates: watch::Sender<Vec<TargetGroup>>) -> BoxFuture {
+        Box::pin(async move {
+            updates.send_replace(self.groups);
+            updates.closed().await;
+        })
+    }
+}
+
+/// The providers a scrape job configures, in config order.
+pub fn discoverers_for(cfg: &ScrapeConfig, opts: &DiscoveryOptions) -> Vec<Box<dyn Discoverer>> {
+    let mut out: Vec<Box<dyn Discoverer>> = Vec::new();
+    if !cfg.static_configs.is_empty() {
+        out.push(Box::new(StaticDiscoverer {
+            groups: cfg.static_configs.clone(),
+        }));
+    }
+    for fsd in &cfg.file_sd_configs {
+        out.push(Box::new(file::FileDiscoverer::new(
+            fsd.clone(),
+            opts.file_poll_interval,
+        )));
+    }
+    out
+}
+
+/// Runs `providers` and publishes the union of their groups on `tx` whenever one changes.
+/// Returns when every receiver of `tx` is dropped; the providers stop with it.
+pub async fn run_providers(
+    providers: Vec<Box<dyn Discoverer>>,
+    tx: watch::Sender<Vec<TargetGroup>>,
+) {
+    let (merge_tx, mut merge_rx) = mpsc::channel::<(usize, Vec<TargetGroup>)>(16);
+    let mut tasks = Vec::new();
+    for (i, provider) in providers.into_iter().enumerate() {
+        let (ptx, mut prx) = watch::channel(Vec::new());
+        tasks.push(tokio::spawn(provider.run(ptx)));
+        let merge_tx = merge_tx.clone();
+        tasks.push(tokio::spawn(async move {
+            while prx.changed().await.is_ok() {
+                let groups = prx.borrow_and_update().clone();
+                if merge_tx.send((i, groups)).await.is_err() {
+                    break;
+                }
+            }
+        }));
+    }
+    drop(merge_tx);
+    let mut current: Vec<Vec<TargetGroup>> = vec![Vec::new(); tasks.len() / 2];
+    loop {
+        tokio::select! {
+            _ = tx.closed() => break,
+            msg = merge_rx.recv() => match msg {
+                Some((i, groups)) => {
+                    current[i] = groups;
+                    tx.send_replace(current.iter().flatten().cloned().collect());
+                }
+                // Every provider ended: the union is final.
+                None => {
+                    tx.closed().await;
+                    break;
+                }
+            },
+        }
+    }
+    for t in tasks {
+        t.abort();
+    }
+}
+
+/// Runs the discovery of one scrape job, publishing its target groups on `tx`.
+pub async fn run_job_discovery(
+    cfg: &ScrapeConfig,
+    opts: &DiscoveryOptions,
+    tx: watch::Sender<Vec<TargetGroup>>,
+) {
+    run_providers(discoverers_for(cfg, opts), tx).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn group(source: &str, addr: &str) -> TargetGroup {
+        TargetGroup {
+            source: source.to_string(),
+            targets: vec![Labels::from_pairs([(ADDRESS_LABEL, addr)])],
+            labels: Labels::empty(),
+        }
+    }
+
+    #[tokio::test]
+    async fn providers_are_merged_in_order() {
+        let providers: Vec<Box<dyn Discoverer>> = vec![
+            Box::new(StaticDiscoverer {
+                groups: vec![group("0", "a:1")],
+            }),
+            Box::new(StaticDiscoverer {
+                groups: vec![group("0", "b:2")],
+            }),
+        ];
+        let (tx, mut rx) = watch::channel(Vec::new());
+        let runner = tokio::spawn(run_providers(providers, tx));
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        let merged = loop {
+            let now = rx.borrow_and_update().clone();
+            if now.len() == 2 {
+                break now;
+            }
+            tokio::time::timeout_at(deadline, rx.changed())
+                .await
+                .expect("both providers published in time")
+                .expect("runner alive");
+        };
+        assert_eq!(merged, vec![group("0", "a:1"), group("0", "b:2")]);
+        drop(rx);
+        tokio::time::timeout(Duration::from_secs(5), runner)
+            .await
+            .expect("runner stops when the receiver is gone")
+            .expect("runner did not panic");
+    }
+}

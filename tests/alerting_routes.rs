@@ -1,0 +1,255 @@
+//! Route matching against the oracle: Alertmanager 0.25's `amtool config routes test` (the
+//! Debian package `prometheus-alertmanager`) and redline's `routes_test` must print the same
+//! receivers for the same config and labels, and `amtool check-config` must accept the
+//! example configs in tests/data/alerting/ (all but the redline-only owners example).
+
+use std::path::Path;
+use std::process::Command;
+
+use redline::alerting::{parse_label_args, routes_test, AlertmanagerConfig};
+
+const AMTOOL: &str = "/usr/bin/amtool";
+const FIXTURE: &str = "../shared/fixtures/alertmanager_example.yml";
+const NESTED: &str = "tests/data/alerting/nested.yml";
+const TEAMS: &str = "tests/data/alerting/teams.yml";
+const OWNERS: &str = "tests/data/alerting/redline_owners.yml";
+
+fn amtool() -> &'static str {
+    assert!(
+        Path::new(AMTOOL).exists(),
+        "{AMTOOL} is missing: install the Debian package prometheus-alertmanager (tests/run-all.sh)"
+    );
+    AMTOOL
+}
+
+/// amtool's stdout and exit status for a routing test.
+fn amtool_routes(config: &str, args: &[String], verify: Option<&str>) -> (String, bool) {
+    let mut cmd = Command::new(amtool());
+    cmd.args([
+        "config",
+        "routes",
+        "test",
+        &format!("--config.file={config}"),
+    ]);
+    if let Some(v) = verify {
+        cmd.arg(format!("--verify.receivers={v}"));
+    }
+    let out = cmd.args(args).output().expect("run amtool");
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        out.status.success(),
+    )
+}
+
+fn load(path: &str) -> AlertmanagerConfig {
+    AlertmanagerConfig::load_file(Path::new(path)).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Label sets: the hand-picked ones, then a deterministic sample of the cartesian product of
+/// `dims` (an empty value means the label is absent).
+fn label_sets(
+    dims: &[(&str, &[&str])],
+    picked: &[&[(&str, &str)]],
+    samples: usize,
+) -> Vec<Vec<String>> {
+    let mut out: Vec<Vec<String>> = picked
+        .iter()
+        .map(|set| set.iter().map(|(k, v)| format!("{k}={v}")).collect())
+        .collect();
+    let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+    for _ in 0..samples {
+        let mut args = Vec::new();
+        for (name, values) in dims {
+            seed = seed
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            let v = values[((seed >> 33) as usize) % values.len()];
+            if !v.is_empty() {
+                args.push(format!("{name}={v}"));
+            }
+        }
+        out.push(args);
+    }
+    out
+}
+
+/// Asserts amtool and redline agree on every label set; returns how many were compared.
+fn assert_same_receivers(config: &str, sets: &[Vec<String>]) -> usize {
+    let cfg = load(config);
+    for args in sets {
+        let labels = parse_label_args(args).unwrap_or_else(|e| panic!("{args:?}: {e}"));
+        let (want, ok) = amtool_routes(config, args, None);
+        assert!(ok, "amtool failed on {config} {args:?}");
+        let (got, ok) = routes_test(&cfg, &labels, None);
+        assert!(ok);
+        assert_eq!(got, want, "{config} with labels {args:?}");
+    }
+    sets.len()
+}
+
+#[test]
+fn example_configs_pass_amtool_check_config() {
+    for config in [FIXTURE, NESTED, TEAMS] {
+        let out = Command::new(amtool())
+            .args(["check-config", config])
+            .output()
+            .expect("run amtool");
+        assert!(
+            out.status.success(),
+            "amtool check-config {config}: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        load(config);
+    }
+    // The owners example is redline-only: Alertmanager rejects the `owners` section.
+    let out = Command::new(amtool())
+        .args(["check-config", OWNERS])
+        .output()
+        .expect("run amtool");
+    assert!(!out.status.success());
+    load(OWNERS);
+}
+
+#[test]
+fn shared_fixture_routes_like_amtool() {
+    let dims: &[(&str, &[&str])] = &[
+        ("severity", &["", "page", "ticket", "Page"]),
+        ("team", &["", "db", "storage", "api", "dbx"]),
+        ("job", &["", "api"]),
+    ];
+    let picked: &[&[(&str, &str)]] = &[
+        &[],
+        &[("severity", "page"), ("team", "db")],
+        &[
+            ("alertname", "HighErrorBudgetBurn"),
+            ("job", "api"),
+            ("severity", "page"),
+        ],
+    ];
+    let n = assert_same_receivers(FIXTURE, &label_sets(dims, picked, 24));
+    assert_eq!(n, 27);
+}
+
+#[test]
+fn nested_continue_and_legacy_match_route_like_amtool() {
+    let dims: &[(&str, &[&str])] = &[
+        ("severity", &["", "critical", "page", "warning", "ticket"]),
+        ("service", &["", "database", "web"]),
+        (
+            "env",
+            &["", "prod", "production", "prod-eu", "staging", "dev"],
+        ),
+        ("team", &["", "frontend"]),
+        (
+            "namespace",
+            &["", "kube-system", "kube-public", "monitoring", "default"],
+        ),
+        (
+            "alertname",
+            &["", "SSLCertExpiring", "sslExpiry", "HighLatency"],
+        ),
+        ("instance", &["", "canary-1", "web-1"]),
+    ];
+    let picked: &[&[(&str, &str)]] = &[
+        &[
+            ("service", "database"),
+            ("env", "prod"),
+            ("severity", "critical"),
+        ],
+        &[("service", "database"), ("env", "production")],
+        &[("service", "database"), ("env", "prod-eu")],
+        &[("service", "database"), ("env", "staging")],
+        &[("service", "database")],
+        &[("team", "frontend"), ("alertname", "SSLCertExpiring")],
+        &[
+            ("team", "frontend"),
+            ("alertname", "SSLCertExpiring"),
+            ("instance", "canary-1"),
+        ],
+        &[("team", "frontend"), ("env", "dev")],
+        &[("namespace", "kube-system")],
+        &[("namespace", "monitoring")],
+        &[("namespace", "kube-public"), ("severity", "ticket")],
+        &[("severity", "ticket")],
+    ];
+    assert_same_receivers(NESTED, &label_sets(dims, picked, 60));
+}
+
+#[test]
+fn team_regexes_utf8_and_empty_matchers_route_like_amtool() {
+    let dims: &[(&str, &[&str])] = &[
+        ("team", &["", "payments", "payroll", "storage", "web"]),
+        ("owner", &["", "équipe-paiements", "equipe"]),
+        ("severity", &["", "page", "critical", "info", "debug"]),
+        ("region", &["", "eu-west-1", "us-east-1", "ap-south-1"]),
+        ("alertname", &["", "Watchdog", "DiskFull"]),
+    ];
+    let picked: &[&[(&str, &str)]] = &[
+        &[("owner", "équipe-paiements"), ("team", "payments")],
+        &[("team", "payments"), ("severity", "info")],
+        &[
+            ("team", "storage"),
+            ("severity", "page"),
+            ("region", "eu-west-1"),
+        ],
+        &[("team", "storage"), ("severity", "page")],
+        &[("team", "storage"), ("severity", "critical")],
+        &[("team", "storage")],
+        &[("alertname", "Watchdog")],
+        &[
+            ("alertname", "Watchdog"),
+            ("team", "web"),
+            ("severity", "page"),
+        ],
+    ];
+    assert_same_receivers(TEAMS, &label_sets(dims, picked, 60));
+}
+
+#[test]
+fn verify_receivers_behaves_like_amtool() {
+    let cfg = load(NESTED);
+    let args: Vec<String> = ["service=database", "env=prod", "severity=critical"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let labels = parse_label_args(&args).unwrap_or_else(|e| panic!("{e}"));
+    for verify in [
+        "audit-log,dba-pager,dba-prod-mail",
+        "dba-pager",
+        "audit-log,dba-pager",
+    ] {
+        let want = amtool_routes(NESTED, &args, Some(verify));
+        let list: Vec<String> = verify.split(',').map(str::to_string).collect();
+        assert_eq!(
+            routes_test(&cfg, &labels, Some(&list)),
+            want,
+            "verify {verify}"
+        );
+    }
+}
+
+#[test]
+fn owners_example_routes_unowned_alerts_to_owner_or_fallback() {
+    let cfg = load(OWNERS);
+    let receivers = |args: &[&str]| {
+        let labels = parse_label_args(args).unwrap_or_else(|e| panic!("{e}"));
+        routes_test(&cfg, &labels, None).0
+    };
+    assert_eq!(receivers(&["team=payments"]), "team-payments\n");
+    assert_eq!(
+        receivers(&["owner=storage", "team=payments"]),
+        "team-storage\n"
+    );
+    assert_eq!(receivers(&["team=search"]), "sre-triage\n");
+    assert_eq!(receivers(&[]), "sre-triage\n");
+    assert_eq!(
+        receivers(&["team=payments", "severity=page"]),
+        "pager-payments\n"
+    );
+    // The templated receiver does not exist for this team: fallback, never nowhere.
+    assert_eq!(receivers(&["team=search", "severity=page"]), "sre-triage\n");
+    assert_eq!(
+        receivers(&["alertname=Watchdog", "team=payments"]),
+        "deadman\n"
+    );
+}
