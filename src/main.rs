@@ -51,6 +51,11 @@ enum Command {
         #[command(subcommand)]
         what: TestCommand,
     },
+    /// Alert routing tools.
+    Routes {
+        #[command(subcommand)]
+        what: RoutesCommand,
+    },
     /// Tools for looking inside redline's pieces.
     Debug {
         #[command(subcommand)]
@@ -94,12 +99,37 @@ fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
 enum CheckCommand {
     /// Validate a config file; errors name the field path.
     Config { file: PathBuf },
+    /// Validate Prometheus rule files, as `promtool check rules` does.
+    Rules {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum RoutesCommand {
+    /// Print the receivers the route tree picks for a label set, like `amtool config routes test`.
+    Test {
+        /// The Alertmanager config file (or redline's alerting config).
+        #[arg(long)]
+        config: PathBuf,
+        /// Exit non-zero unless the receivers are exactly these, comma-separated.
+        #[arg(long = "verify.receivers")]
+        verify_receivers: Option<String>,
+        /// Labels of the alert, as `name=value`.
+        labels: Vec<String>,
+    },
 }
 
 #[derive(Subcommand)]
 enum TestCommand {
     /// Run upstream promqltest script files.
     Promql {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Run `promtool test rules` unit-test files, unchanged.
+    Rules {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
@@ -174,16 +204,42 @@ fn dispatch(command: Command) -> Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
+        Command::Check {
+            what: CheckCommand::Rules { files },
+        } => {
+            let ok =
+                redline::rules::file::write_check_report(&files, &mut std::io::stdout().lock())?;
+            Ok(exit(ok))
+        }
+        Command::Test {
+            what: TestCommand::Rules { files },
+        } => {
+            let summary =
+                redline::rules::promtool::run_test_files(&files, &mut std::io::stdout().lock())?;
+            Ok(exit(summary.failed == 0))
+        }
+        Command::Routes {
+            what:
+                RoutesCommand::Test {
+                    config,
+                    verify_receivers,
+                    labels,
+                },
+        } => {
+            let cfg = redline::alerting::AlertmanagerConfig::load_file(&config)?;
+            let labels = redline::alerting::matchers::parse_label_args(&labels)?;
+            let verify: Option<Vec<String>> =
+                verify_receivers.map(|v| v.split(',').map(|r| r.trim().to_string()).collect());
+            let (output, ok) = redline::alerting::routes_test(&cfg, &labels, verify.as_deref());
+            print!("{output}");
+            Ok(exit(ok))
+        }
         Command::Test {
             what: TestCommand::Promql { files },
         } => {
             let mut out = std::io::stdout().lock();
             let summary = redline::promql::promqltest::run_test_files(&files, &mut out)?;
-            Ok(if summary.failed == 0 {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::FAILURE
-            })
+            Ok(exit(summary.failed == 0))
         }
         Command::Debug {
             what:
@@ -218,6 +274,14 @@ fn dispatch(command: Command) -> Result<ExitCode> {
                 .with_context(|| format!("{}", file.display()))?;
             Ok(ExitCode::SUCCESS)
         }
+    }
+}
+
+fn exit(ok: bool) -> ExitCode {
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
     }
 }
 

@@ -34,6 +34,9 @@ cargo test --locked --doc
 # The shipped rules, checked and unit-tested by Prometheus' own promtool.
 promtool check rules rules/*.yml
 promtool test rules tests/rules/*.test.yml
+# ... and by redline's own runner, which must agree.
+cargo run --locked --quiet -- test rules tests/rules/*.test.yml
+cargo run --locked --quiet -- check rules rules/*.yml
 
 # Upstream PromQL conformance files.
 cargo run --locked --quiet -- test promql ../shared/conformance/promql/*.test
