@@ -38,14 +38,18 @@
 
 #![forbid(unsafe_code)]
 
+pub mod alerting;
 pub mod config;
 pub mod demo;
 pub mod exposition;
 pub mod http;
 pub mod logging;
 pub mod promql;
+pub mod rules;
 pub mod scrape;
 pub mod service;
+pub mod slo;
+pub mod state;
 pub mod store;
 pub mod telemetry;
 pub mod timefmt;

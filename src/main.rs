@@ -35,6 +35,12 @@ enum Command {
         state_dir: PathBuf,
         #[command(flatten)]
         query: QueryFlags,
+        /// The URL users reach redline at, for links in alerts (`$externalURL`).
+        #[arg(long = "web.external-url")]
+        external_url: Option<String>,
+        /// Directory of `<AlertName>.md` playbooks served at `/playbooks/<AlertName>`.
+        #[arg(long, default_value = "rules/playbooks")]
+        playbooks_dir: PathBuf,
     },
     /// Run the embedded synthetic cluster and its dashboard.
     Demo {
@@ -176,6 +182,8 @@ fn dispatch(command: Command) -> Result<ExitCode> {
             listen,
             state_dir,
             query,
+            external_url,
+            playbooks_dir,
         } => {
             let cfg = redline::config::Config::load_file(&config)?;
             runtime()?.block_on(redline::service::run(
@@ -185,6 +193,8 @@ fn dispatch(command: Command) -> Result<ExitCode> {
                     state_dir,
                     config_path: Some(config),
                     query: query.limits(),
+                    external_url,
+                    playbooks_dir: Some(playbooks_dir),
                 },
             ))?;
             Ok(ExitCode::SUCCESS)

@@ -6,10 +6,15 @@
 //! first, so every target's staleness markers are written, then drains the HTTP server.
 
 use crate::config::Config;
-use crate::http::{self, AppState, QueryLimits, QueryService};
+use crate::http::{self, AppState, QueryLimits, QueryService, ReloadRequest};
+use crate::promql::{Engine, EngineOptions};
+use crate::rules::api::RuleGroupCollector;
+use crate::rules::manager::{RuleContext, RuleManagerHandle, RuleManagerOptions, SystemClock};
+use crate::rules::Alert;
 use crate::scrape::discovery::DiscoveryOptions;
 use crate::scrape::manager::{spawn_pools, ScrapeContext};
 use crate::scrape::target::TargetSet;
+use crate::state::{StateDb, StateError};
 use crate::store::{Store, StoreOptions};
 use crate::telemetry::Telemetry;
 use std::net::SocketAddr;
@@ -27,6 +32,25 @@ pub struct ServiceOptions {
     pub state_dir: PathBuf,
     pub config_path: Option<PathBuf>,
     pub query: QueryLimits,
+    /// The URL users reach redline at (`$externalURL` in templates, playbook links);
+    /// `http://<listen address>` when not given.
+    pub external_url: Option<String>,
+    /// Where `/playbooks/<AlertName>` reads `<AlertName>.md` from.
+    pub playbooks_dir: Option<PathBuf>,
+}
+
+impl ServiceOptions {
+    /// Options for a service on `listen` keeping state in `state_dir`, everything else default.
+    pub fn new(listen: SocketAddr, state_dir: PathBuf) -> Self {
+        ServiceOptions {
+            listen,
+            state_dir,
+            config_path: None,
+            query: QueryLimits::default(),
+            external_url: None,
+            playbooks_dir: None,
+        }
+    }
 }
 
 /// A started service.
@@ -34,8 +58,11 @@ pub struct Service {
     pub store: Arc<Store>,
     pub targets: Arc<TargetSet>,
     pub telemetry: Arc<Telemetry>,
+    /// The rules runtime: groups, alerts, reloads.
+    pub rules: RuleManagerHandle,
     /// The address the HTTP server listens on (the real port when `:0` was asked for).
     pub local_addr: SocketAddr,
+    db: StateDb,
     stop_scrape: watch::Sender<bool>,
     stop_http: watch::Sender<bool>,
     pools: Vec<JoinHandle<()>>,
@@ -53,6 +80,10 @@ pub enum ServiceError {
         path: String,
         source: std::io::Error,
     },
+    #[error(transparent)]
+    State(#[from] StateError),
+    #[error(transparent)]
+    Rules(#[from] crate::rules::manager::RuleReloadError),
 }
 
 impl Service {
@@ -80,8 +111,42 @@ impl Service {
             retention: cfg.storage.retention,
         }));
         let targets = Arc::new(TargetSet::new());
-        let telemetry = Arc::new(Telemetry::new(store.clone()));
         let ready = Arc::new(AtomicBool::new(false));
+        let external_url = opts
+            .external_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{local_addr}"));
+
+        let state_dir = opts.state_dir.clone();
+        let db = tokio::task::spawn_blocking(move || StateDb::open_in_dir(&state_dir))
+            .await
+            .map_err(|e| ServiceError::StateDir {
+                path: opts.state_dir.display().to_string(),
+                source: std::io::Error::other(e.to_string()),
+            })??;
+        let (alerts_tx, alerts_rx) = tokio::sync::mpsc::channel::<Vec<Alert>>(1024);
+        let engine = Arc::new(Engine::new(EngineOptions {
+            default_subquery_step: cfg.global.evaluation_interval,
+            lookback_delta: opts.query.lookback_delta,
+            max_samples: opts.query.max_samples,
+            timeout: Some(opts.query.timeout),
+        }));
+        let rules = crate::rules::manager::spawn(
+            RuleContext {
+                engine,
+                store: store.clone(),
+                external_labels: cfg.global.external_labels.clone(),
+                external_url,
+            },
+            rule_options(&cfg),
+            Some(db.clone()),
+            alerts_tx,
+            Arc::new(SystemClock),
+        );
+        rules.reload(&cfg.rule_files).await?;
+        let mut telemetry = Telemetry::new(store.clone());
+        telemetry.register_collector(Box::new(RuleGroupCollector(rules.clone())));
+        let telemetry = Arc::new(telemetry);
 
         let (stop_scrape, stop_scrape_rx) = watch::channel(false);
         let ctx = ScrapeContext {
@@ -91,10 +156,18 @@ impl Service {
             discovery,
         };
         let pools = spawn_pools(&cfg.scrape_configs, &ctx, &stop_scrape_rx);
-        let background = vec![tokio::spawn(retention_task(
-            store.clone(),
-            stop_scrape_rx.clone(),
-        ))];
+        let (reload_tx, reload_rx) = tokio::sync::mpsc::channel::<ReloadRequest>(4);
+        let background = vec![
+            tokio::spawn(retention_task(store.clone(), stop_scrape_rx.clone())),
+            tokio::spawn(drain_alerts(alerts_rx)),
+            tokio::spawn(reload_task(
+                opts.config_path.clone(),
+                cfg.rule_files.clone(),
+                rules.clone(),
+                reload_rx,
+                stop_scrape_rx.clone(),
+            )),
+        ];
 
         let (stop_http, mut stop_http_rx) = watch::channel(false);
         let state = AppState {
@@ -103,6 +176,9 @@ impl Service {
             telemetry: telemetry.clone(),
             query: Arc::new(QueryService::new(opts.query.clone())),
             ready: ready.clone(),
+            rules: Some(rules.clone()),
+            reload: Some(reload_tx),
+            playbooks_dir: opts.playbooks_dir.clone(),
         };
         let http = tokio::spawn(http::serve(listener, state, async move {
             let _ = stop_http_rx.wait_for(|stop| *stop).await;
@@ -113,6 +189,8 @@ impl Service {
             store,
             targets,
             telemetry,
+            rules,
+            db,
             local_addr,
             stop_scrape,
             stop_http,
@@ -122,7 +200,8 @@ impl Service {
         })
     }
 
-    /// Stops scraping (writing staleness markers), then the HTTP server.
+    /// Stops scraping (writing staleness markers) and rule evaluation, closes the state
+    /// database, then stops the HTTP server.
     pub async fn shutdown(self) {
         let _ = self.stop_scrape.send(true);
         for p in self.pools {
@@ -131,6 +210,8 @@ impl Service {
         for b in self.background {
             b.abort();
         }
+        self.rules.shutdown().await;
+        self.db.close().await;
         let _ = self.stop_http.send(true);
         match self.http.await {
             Ok(Err(e)) => tracing::warn!(error = %e, "HTTP server ended with an error"),
@@ -151,6 +232,118 @@ async fn retention_task(store: Arc<Store>, mut stop: watch::Receiver<bool>) {
         }
         let now = crate::scrape::scrape_loop::unix_ms(SystemTime::now());
         store.gc(now);
+    }
+}
+
+/// The rules runtime's settings from the config's `global` section.
+fn rule_options(cfg: &Config) -> RuleManagerOptions {
+    RuleManagerOptions {
+        evaluation_interval: cfg.global.evaluation_interval,
+        query_offset: cfg.global.rule_query_offset,
+        resend_delay: crate::rules::DEFAULT_RESEND_DELAY,
+    }
+}
+
+/// Alerts to notify leave the rules engine here. Until the alerting pipeline consumes them,
+/// they are logged so the rules runtime never counts them as dropped.
+async fn drain_alerts(mut rx: tokio::sync::mpsc::Receiver<Vec<Alert>>) {
+    while let Some(batch) = rx.recv().await {
+        for a in &batch {
+            tracing::info!(alert = %a.labels, state = ?a.state, "alert to notify");
+        }
+    }
+}
+
+/// Modification times and sizes of the files a reload reads, to notice edits.
+fn file_stamps(
+    config_path: Option<&PathBuf>,
+    rule_files: &[String],
+) -> Vec<(PathBuf, Option<SystemTime>, u64)> {
+    let mut paths: Vec<PathBuf> = config_path.into_iter().cloned().collect();
+    if let Ok(found) = crate::rules::file::expand_rule_patterns(rule_files) {
+        paths.extend(found);
+    }
+    paths
+        .into_iter()
+        .map(|p| {
+            let meta = std::fs::metadata(&p).ok();
+            let modified = meta.as_ref().and_then(|m| m.modified().ok());
+            let len = meta.map(|m| m.len()).unwrap_or(0);
+            (p, modified, len)
+        })
+        .collect()
+}
+
+/// Reloads the config's rule files on SIGHUP, on `POST /-/reload`, and when the config file
+/// or a rule file changes on disk (checked every 5 seconds). A config or rule file that
+/// fails to load is rejected and logged; the running rules stay.
+async fn reload_task(
+    config_path: Option<PathBuf>,
+    mut rule_files: Vec<String>,
+    rules: RuleManagerHandle,
+    mut requests: tokio::sync::mpsc::Receiver<ReloadRequest>,
+    mut stop: watch::Receiver<bool>,
+) {
+    #[cfg(unix)]
+    let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
+    let mut poll = tokio::time::interval(Duration::from_secs(5));
+    poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut stamps = file_stamps(config_path.as_ref(), &rule_files);
+    loop {
+        #[cfg(unix)]
+        let hangup = async {
+            match hup.as_mut() {
+                Some(h) => h.recv().await,
+                None => std::future::pending().await,
+            }
+        };
+        #[cfg(not(unix))]
+        let hangup = std::future::pending::<Option<()>>();
+        let reply = tokio::select! {
+            _ = stop.changed() => return,
+            _ = hangup => None,
+            req = requests.recv() => match req {
+                Some(reply) => Some(reply),
+                None => return,
+            },
+            _ = poll.tick() => {
+                let now = file_stamps(config_path.as_ref(), &rule_files);
+                if now == stamps {
+                    continue;
+                }
+                None
+            }
+        };
+        let outcome = reload_once(config_path.as_ref(), &mut rule_files, &rules).await;
+        match &outcome {
+            Ok(n) => tracing::info!(groups = n, "configuration reloaded"),
+            Err(e) => {
+                tracing::error!(error = %e, "reload rejected; the running configuration stays")
+            }
+        }
+        stamps = file_stamps(config_path.as_ref(), &rule_files);
+        if let Some(reply) = reply {
+            let _ = reply.send(outcome.map(|_| ()));
+        }
+    }
+}
+
+async fn reload_once(
+    config_path: Option<&PathBuf>,
+    rule_files: &mut Vec<String>,
+    rules: &RuleManagerHandle,
+) -> Result<usize, String> {
+    match config_path {
+        Some(path) => {
+            let cfg = Config::load_file(path).map_err(|e| format!("loading config: {e}"))?;
+            let n = rules
+                .reload_with_options(&cfg.rule_files, rule_options(&cfg))
+                .await
+                .map_err(|e| e.to_string())?;
+            *rule_files = cfg.rule_files;
+            Ok(n)
+        }
+        None => rules.reload(rule_files).await.map_err(|e| e.to_string()),
     }
 }
 
@@ -264,6 +457,9 @@ pub async fn serve_store(
         targets: Arc::new(TargetSet::new()),
         query: Arc::new(QueryService::new(query)),
         ready: Arc::new(AtomicBool::new(true)),
+        rules: None,
+        reload: None,
+        playbooks_dir: None,
     };
     http::serve(listener, state, wait_for_signal()).await?;
     Ok(())

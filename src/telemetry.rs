@@ -69,6 +69,11 @@ impl Telemetry {
         }
     }
 
+    /// Adds a collector whose metrics are read at every encoding.
+    pub fn register_collector(&mut self, collector: Box<dyn Collector>) {
+        self.registry.register_collector(collector);
+    }
+
     /// The registry encoded in the OpenMetrics text format.
     pub fn encode(&self) -> String {
         let mut out = String::new();

@@ -39,6 +39,8 @@ async fn start(yaml: &str, name: &str) -> Service {
             listen: "127.0.0.1:0".parse().unwrap(),
             state_dir: tempdir(name),
             config_path: None,
+            external_url: None,
+            playbooks_dir: None,
             query: Default::default(),
         },
     )

@@ -44,6 +44,8 @@ scrape_configs:
             listen: "127.0.0.1:0".parse().unwrap(),
             state_dir,
             config_path: None,
+            external_url: None,
+            playbooks_dir: None,
             query: Default::default(),
         },
     )

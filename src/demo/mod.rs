@@ -143,6 +143,8 @@ pub async fn run(listen: SocketAddr) -> anyhow::Result<()> {
             listen,
             state_dir,
             config_path: None,
+            external_url: None,
+            playbooks_dir: None,
             query: Default::default(),
         },
     )

@@ -88,7 +88,44 @@ pub fn labels_json(labels: &Labels) -> Value {
 }
 
 pub(super) fn routes() -> Router<AppState> {
-    Router::new().route("/api/v1/targets", get(targets))
+    Router::new()
+        .route("/api/v1/targets", get(targets))
+        .route("/api/v1/rules", get(rules))
+        .route("/api/v1/alerts", get(alerts))
+}
+
+/// `GET /api/v1/rules`, with upstream's filters (`type`, `rule_name[]`, `rule_group[]`,
+/// `file[]`, `match[]`, `exclude_alerts`).
+async fn rules(
+    State(s): State<AppState>,
+    axum::extract::RawQuery(q): axum::extract::RawQuery,
+) -> Result<Response, ApiError> {
+    let pairs: Vec<(String, String)> =
+        form_urlencoded::parse(q.as_deref().unwrap_or("").as_bytes())
+            .into_owned()
+            .collect();
+    let query = crate::rules::api::RulesQuery::from_pairs(&pairs)
+        .map_err(|e| ApiError::bad_data(e.to_string()))?;
+    let groups = s
+        .rules
+        .as_ref()
+        .map(|r| r.groups_snapshot())
+        .unwrap_or_default();
+    Ok(success(
+        crate::rules::api::rules_json(&groups, &query),
+        &[],
+        &[],
+    ))
+}
+
+/// `GET /api/v1/alerts`: every pending and firing alert.
+async fn alerts(State(s): State<AppState>) -> Response {
+    let groups = s
+        .rules
+        .as_ref()
+        .map(|r| r.groups_snapshot())
+        .unwrap_or_default();
+    success(crate::rules::api::alerts_json(&groups), &[], &[])
 }
 
 #[derive(Deserialize)]

@@ -34,7 +34,16 @@ pub struct AppState {
     pub query: SharedQueryService,
     /// Turns true once start-up finished; `/-/ready` answers 503 until then.
     pub ready: Arc<AtomicBool>,
+    /// The rules runtime, when rules run in this process.
+    pub rules: Option<crate::rules::manager::RuleManagerHandle>,
+    /// Where `POST /-/reload` sends its request, when reloading is possible.
+    pub reload: Option<tokio::sync::mpsc::Sender<ReloadRequest>>,
+    /// Directory of `<AlertName>.md` playbooks served at `/playbooks/<AlertName>`.
+    pub playbooks_dir: Option<std::path::PathBuf>,
 }
+
+/// A reload request: the reload's outcome is sent back on the channel.
+pub type ReloadRequest = tokio::sync::oneshot::Sender<Result<(), String>>;
 
 /// All routes.
 pub fn router(state: AppState) -> Router {
@@ -42,6 +51,8 @@ pub fn router(state: AppState) -> Router {
         .route("/-/healthy", get(healthy))
         .route("/-/ready", get(ready))
         .route("/metrics", get(metrics))
+        .route("/-/reload", axum::routing::post(reload).put(reload))
+        .route("/playbooks/{name}", get(playbook))
         .merge(api::routes())
         .merge(query::routes())
         .with_state(state)
@@ -56,6 +67,52 @@ async fn ready(State(s): State<AppState>) -> Response {
         (StatusCode::OK, "redline is Ready.\n").into_response()
     } else {
         (StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable\n").into_response()
+    }
+}
+
+/// `POST /-/reload`: reloads the config and rule files; 500 with the reason when rejected.
+async fn reload(State(s): State<AppState>) -> Response {
+    let Some(tx) = s.reload.clone() else {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "reloading is not available\n",
+        )
+            .into_response();
+    };
+    let (reply, outcome) = tokio::sync::oneshot::channel();
+    if tx.send(reply).await.is_err() {
+        return (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n").into_response();
+    }
+    match outcome.await {
+        Ok(Ok(())) => (StatusCode::OK, "").into_response(),
+        Ok(Err(e)) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("failed to reload config: {e}\n"),
+        )
+            .into_response(),
+        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n").into_response(),
+    }
+}
+
+/// `GET /playbooks/<AlertName>`: the playbook Markdown an alert's `runbook_url` points at.
+async fn playbook(
+    State(s): State<AppState>,
+    axum::extract::Path(name): axum::extract::Path<String>,
+) -> Response {
+    let valid = !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == ':');
+    let Some(dir) = s.playbooks_dir.as_ref().filter(|_| valid) else {
+        return (StatusCode::NOT_FOUND, "no such playbook\n").into_response();
+    };
+    match tokio::fs::read_to_string(dir.join(format!("{name}.md"))).await {
+        Ok(text) => (
+            [(header::CONTENT_TYPE, "text/markdown; charset=utf-8")],
+            text,
+        )
+            .into_response(),
+        Err(_) => (StatusCode::NOT_FOUND, format!("no playbook for {name}\n")).into_response(),
     }
 }
 

@@ -1,0 +1,144 @@
+//! The database schema as an ordered list of migrations, and the code that applies them.
+//!
+//! Every change to the schema is a new [`Migration`] appended to [`MIGRATIONS`] with the next
+//! version number; a migration is never edited once released. [`migrate`] applies, each in its
+//! own transaction, the migrations newer than the version recorded in the `schema_version`
+//! table, and refuses a database written by a newer redline (its schema is unknown here).
+//! Later issues add silences, the notification log, pending notifications and the SLO ledger
+//! as migrations 2, 3, …
+
+use rusqlite::{params, Connection, OptionalExtension};
+
+/// One step of the schema.
+pub struct Migration {
+    /// Strictly increasing from 1, without gaps.
+    pub version: i64,
+    /// What the step adds, recorded in `schema_version.name` for people reading the file.
+    pub name: &'static str,
+    pub sql: &'static str,
+}
+
+/// The schema, oldest first.
+pub const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "alert state",
+    // One row per alert a rule holds: the pending `for` clock, firing and keep_firing_for
+    // times, the last notification and the resolution live in the serialized alert; `state`
+    // and `active_at_ms` are copies for people inspecting the file with sqlite3.
+    sql: "
+        CREATE TABLE alert_state (
+            group_file    TEXT    NOT NULL,
+            group_name    TEXT    NOT NULL,
+            rule_name     TEXT    NOT NULL,
+            fingerprint   TEXT    NOT NULL,
+            state         TEXT    NOT NULL,
+            active_at_ms  INTEGER,
+            alert         TEXT    NOT NULL,
+            updated_at_ms INTEGER NOT NULL,
+            PRIMARY KEY (group_file, group_name, rule_name, fingerprint)
+        ) WITHOUT ROWID;
+    ",
+}];
+
+/// The newest schema version this build knows.
+pub fn latest_version() -> i64 {
+    MIGRATIONS.last().map_or(0, |m| m.version)
+}
+
+/// Why a migration could not be applied (the caller adds the database path).
+#[derive(Debug)]
+pub enum MigrateError {
+    Sql {
+        version: i64,
+        name: &'static str,
+        source: rusqlite::Error,
+    },
+    TooNew {
+        found: i64,
+        known: i64,
+    },
+}
+
+/// Brings the schema up to [`latest_version`]; returns the version found before.
+pub fn migrate(conn: &mut Connection, now_ms: i64) -> Result<i64, MigrateError> {
+    let sql_err = |version, name| {
+        move |source| MigrateError::Sql {
+            version,
+            name,
+            source,
+        }
+    };
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS schema_version (
+            version       INTEGER PRIMARY KEY,
+            name          TEXT    NOT NULL,
+            applied_at_ms INTEGER NOT NULL
+        );",
+    )
+    .map_err(sql_err(0, "schema_version table"))?;
+    let found: i64 = conn
+        .query_row("SELECT MAX(version) FROM schema_version", [], |r| {
+            r.get::<_, Option<i64>>(0)
+        })
+        .optional()
+        .map_err(sql_err(0, "schema_version table"))?
+        .flatten()
+        .unwrap_or(0);
+    let known = latest_version();
+    if found > known {
+        return Err(MigrateError::TooNew { found, known });
+    }
+    for m in MIGRATIONS.iter().filter(|m| m.version > found) {
+        let tx = conn.transaction().map_err(sql_err(m.version, m.name))?;
+        tx.execute_batch(m.sql)
+            .map_err(sql_err(m.version, m.name))?;
+        tx.execute(
+            "INSERT INTO schema_version (version, name, applied_at_ms) VALUES (?1, ?2, ?3)",
+            params![m.version, m.name, now_ms],
+        )
+        .map_err(sql_err(m.version, m.name))?;
+        tx.commit().map_err(sql_err(m.version, m.name))?;
+    }
+    Ok(found)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_increase_without_gaps() {
+        for (i, m) in MIGRATIONS.iter().enumerate() {
+            assert_eq!(m.version, i as i64 + 1, "migration {:?}", m.name);
+        }
+    }
+
+    #[test]
+    fn migrate_is_idempotent_and_records_versions() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        assert_eq!(migrate(&mut conn, 1).unwrap(), 0);
+        assert_eq!(migrate(&mut conn, 2).unwrap(), latest_version());
+        let rows: i64 = conn
+            .query_row("SELECT COUNT(*) FROM schema_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(rows, MIGRATIONS.len() as i64);
+    }
+
+    #[test]
+    fn database_from_a_newer_redline_is_refused() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrate(&mut conn, 1).unwrap();
+        conn.execute(
+            "INSERT INTO schema_version (version, name, applied_at_ms) VALUES (?1, 'future', 0)",
+            params![latest_version() + 1],
+        )
+        .unwrap();
+        match migrate(&mut conn, 2) {
+            Err(MigrateError::TooNew { found, known }) => {
+                assert_eq!(found, latest_version() + 1);
+                assert_eq!(known, latest_version());
+            }
+            other => panic!("expected TooNew, got {other:?}"),
+        }
+    }
+}

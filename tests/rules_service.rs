@@ -1,0 +1,158 @@
+//! Rules running inside the service: recording results land in the store, alerts show on
+//! `/api/v1/alerts` with rendered templates, `/api/v1/rules` lists groups, a bad rule file on
+//! `POST /-/reload` is rejected while the running rules stay, and playbooks are served.
+
+mod common;
+
+use common::{get_json, wait_for, FixtureServer};
+use redline::config::Config;
+use redline::service::{Service, ServiceOptions};
+use redline::store::{Matcher, Querier};
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime};
+
+const GOOD_RULES: &str = r#"
+groups:
+  - name: demo
+    interval: 200ms
+    rules:
+      - record: job:up:sum
+        expr: sum by (job) (up)
+      - alert: TargetUp
+        expr: up == 1
+        labels:
+          severity: info
+        annotations:
+          summary: '{{ $labels.job }} is up ({{ $value }})'
+          runbook_url: '{{ $externalURL }}/playbooks/TargetUp'
+"#;
+
+fn tempdir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("redline-rules-svc-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+async fn post(url: &str) -> (u16, String) {
+    redline::install_crypto_provider();
+    let r = reqwest::Client::new().post(url).send().await.unwrap();
+    (r.status().as_u16(), r.text().await.unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rules_run_reload_and_serve_playbooks() {
+    let srv = FixtureServer::start("x 1\n", "text/plain").await;
+    let dir = tempdir("main");
+    let rules = dir.join("demo.rules.yml");
+    std::fs::write(&rules, GOOD_RULES).unwrap();
+    let config = dir.join("redline.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "global:\n  scrape_interval: 200ms\n  scrape_timeout: 200ms\n  evaluation_interval: 200ms\nrule_files: ['demo.rules.yml']\nscrape_configs:\n  - job_name: app\n    static_configs:\n      - targets: ['{}']\n",
+            srv.addr
+        ),
+    )
+    .unwrap();
+    let cfg = Config::load_file(&config).unwrap();
+    let mut opts = ServiceOptions::new("127.0.0.1:0".parse().unwrap(), dir.join("state"));
+    opts.config_path = Some(config.clone());
+    opts.external_url = Some("https://redline.example".into());
+    opts.playbooks_dir = Some(PathBuf::from("rules/playbooks"));
+    let svc = Service::start(cfg, opts).await.expect("service starts");
+    let base = format!("http://{}", svc.local_addr);
+    let store = svc.store.clone();
+
+    wait_for(
+        "the recording rule's series",
+        Duration::from_secs(15),
+        || {
+            let now = redline::scrape::scrape_loop::unix_ms(SystemTime::now());
+            let s = store.select(&[Matcher::equal("__name__", "job:up:sum")], 0, now);
+            s.first()
+                .and_then(|s| s.samples.last())
+                .filter(|p| p.v == 1.0)
+                .map(|_| ())
+        },
+    )
+    .await;
+
+    let alerts = loop {
+        let a = get_json(&format!("{base}/api/v1/alerts")).await;
+        if a["data"]["alerts"]
+            .as_array()
+            .is_some_and(|v| !v.is_empty())
+        {
+            break a;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let alert = &alerts["data"]["alerts"][0];
+    assert_eq!(alert["labels"]["alertname"], "TargetUp");
+    assert_eq!(alert["state"], "firing");
+    assert_eq!(alert["annotations"]["summary"], "app is up (1)");
+    assert_eq!(
+        alert["annotations"]["runbook_url"],
+        "https://redline.example/playbooks/TargetUp"
+    );
+
+    let rules_json = get_json(&format!("{base}/api/v1/rules")).await;
+    let group = &rules_json["data"]["groups"][0];
+    assert_eq!(group["name"], "demo");
+    assert_eq!(group["rules"].as_array().unwrap().len(), 2);
+
+    // A broken rule file is rejected; the running rules stay.
+    std::fs::write(
+        &rules,
+        "groups:\n  - name: demo\n    rules:\n      - record: broken\n        expr: sum(\n",
+    )
+    .unwrap();
+    let (status, body) = post(&format!("{base}/-/reload")).await;
+    assert_eq!(status, 500, "{body}");
+    assert!(
+        body.contains("demo.rules.yml"),
+        "the error names the file: {body}"
+    );
+    let still = get_json(&format!("{base}/api/v1/rules")).await;
+    assert_eq!(
+        still["data"]["groups"][0]["rules"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+
+    // A good file is picked up.
+    std::fs::write(&rules, GOOD_RULES.replace("job:up:sum", "job:up:total")).unwrap();
+    let (status, body) = post(&format!("{base}/-/reload")).await;
+    assert_eq!(status, 200, "{body}");
+    let reloaded = get_json(&format!("{base}/api/v1/rules?type=record")).await;
+    assert_eq!(
+        reloaded["data"]["groups"][0]["rules"][0]["name"],
+        "job:up:total"
+    );
+
+    redline::install_crypto_provider();
+    let pb = reqwest::get(format!("{base}/playbooks/KubePodCrashLooping"))
+        .await
+        .unwrap();
+    assert_eq!(pb.status(), 200);
+    assert!(pb.text().await.unwrap().contains('#'));
+    let missing = reqwest::get(format!("{base}/playbooks/..%2Fsecret"))
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), 404);
+
+    let metrics = reqwest::get(format!("{base}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("redline_rule_group_iterations_total"),
+        "{metrics}"
+    );
+    svc.shutdown().await;
+}
