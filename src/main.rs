@@ -57,6 +57,11 @@ enum Command {
         #[command(subcommand)]
         what: TestCommand,
     },
+    /// SLO tools.
+    Slo {
+        #[command(subcommand)]
+        what: SloCommand,
+    },
     /// Alert routing tools.
     Routes {
         #[command(subcommand)]
@@ -107,6 +112,21 @@ enum CheckCommand {
     Config { file: PathBuf },
     /// Validate Prometheus rule files, as `promtool check rules` does.
     Rules {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Validate SLO specs (redline, Sloth, OpenSLO).
+    Slo {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum SloCommand {
+    /// Write a Prometheus rule file (recording and burn-rate alert rules) for SLO specs
+    /// (redline's own, Sloth `prometheus/v1`, OpenSLO v1) to stdout.
+    Generate {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
@@ -221,6 +241,36 @@ fn dispatch(command: Command) -> Result<ExitCode> {
                 redline::rules::file::write_check_report(&files, &mut std::io::stdout().lock())?;
             Ok(exit(ok))
         }
+        Command::Check {
+            what: CheckCommand::Slo { files },
+        } => match redline::slo::check_files(&files) {
+            Ok(found) => {
+                for (path, n) in found {
+                    println!("{}: SUCCESS: {n} SLOs", path.display());
+                }
+                Ok(ExitCode::SUCCESS)
+            }
+            Err(errors) => {
+                for e in errors {
+                    eprintln!("error: {e}");
+                }
+                Ok(ExitCode::FAILURE)
+            }
+        },
+        Command::Slo {
+            what: SloCommand::Generate { files },
+        } => match redline::slo::generate(&files) {
+            Ok(yaml) => {
+                print!("{yaml}");
+                Ok(ExitCode::SUCCESS)
+            }
+            Err(errors) => {
+                for e in errors {
+                    eprintln!("error: {e}");
+                }
+                Ok(ExitCode::FAILURE)
+            }
+        },
         Command::Test {
             what: TestCommand::Rules { files },
         } => {

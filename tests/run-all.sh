@@ -38,5 +38,13 @@ promtool test rules tests/rules/*.test.yml
 cargo run --locked --quiet -- test rules tests/rules/*.test.yml
 cargo run --locked --quiet -- check rules rules/*.yml
 
+# SLO specs: the generated Prometheus rules pass promtool, and their unit test pages on a burst.
+cargo run --locked --quiet -- check slo rules/slo/*.yml
+mkdir -p target
+cargo run --locked --quiet -- slo generate rules/slo/*.yml > target/slo.rules.yml
+promtool check rules target/slo.rules.yml
+promtool test rules tests/slo/*.test.yml
+cargo run --locked --quiet -- test rules tests/slo/*.test.yml
+
 # Upstream PromQL conformance files.
 cargo run --locked --quiet -- test promql ../shared/conformance/promql/*.test

@@ -1,0 +1,397 @@
+//! redline's own SLO file format, `version: redline/v1`: one service, its owner, its SLOs.
+//!
+//! The raw structs mirror the YAML (`deny_unknown_fields`, so a misspelt field is an error
+//! naming it); [`from_native`] validates them into [`SloSpec`]s. The format is documented with
+//! examples in `rules/slo/README.md`.
+
+use super::spec::{
+    build_alerting, check_bucket_boundary, check_duration, check_ident, check_promql,
+    check_window_query, is_metric_name, AlertingInput, LatencySli, Objective, ProbeSpec,
+    RatioEvents, Sli, SloSpec, SloWindow, SpecFormat, TierInput,
+};
+use super::Diag;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+
+/// A `redline/v1` file: one service, its owner, and its SLOs.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFile {
+    #[allow(dead_code)]
+    version: String,
+    service: String,
+    owner: String,
+    #[serde(default)]
+    labels: BTreeMap<String, String>,
+    slos: Vec<serde_yaml_ng::Value>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSlo {
+    name: String,
+    #[serde(default)]
+    description: String,
+    /// Overrides the file's owner for this SLO.
+    owner: Option<String>,
+    objective: f64,
+    window: RawWindow,
+    #[serde(default)]
+    labels: BTreeMap<String, String>,
+    sli: RawSli,
+    #[serde(default)]
+    alerting: RawAlerting,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawWindow {
+    rolling: Option<String>,
+    calendar: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSli {
+    ratio: Option<RawRatio>,
+    latency: Option<RawLatency>,
+    availability: Option<RawAvailability>,
+    probe: Option<RawProbe>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRatio {
+    errors: Option<String>,
+    good: Option<String>,
+    total: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLatency {
+    metric: String,
+    #[serde(default)]
+    selector: String,
+    threshold: serde_yaml_ng::Value,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAvailability {
+    query: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawProbe {
+    #[serde(default = "default_method")]
+    method: String,
+    url: String,
+    #[serde(default = "default_status")]
+    expected_status: u16,
+    #[serde(default = "default_timeout")]
+    timeout: String,
+    #[serde(default = "default_interval")]
+    interval: String,
+}
+
+fn default_method() -> String {
+    "GET".into()
+}
+fn default_status() -> u16 {
+    200
+}
+fn default_timeout() -> String {
+    "10s".into()
+}
+fn default_interval() -> String {
+    "1m".into()
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAlerting {
+    name: Option<String>,
+    #[serde(default)]
+    labels: BTreeMap<String, String>,
+    #[serde(default)]
+    annotations: BTreeMap<String, String>,
+    #[serde(default)]
+    page: RawTier,
+    #[serde(default)]
+    ticket: RawTier,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTier {
+    #[serde(default)]
+    disable: bool,
+    #[serde(default)]
+    labels: BTreeMap<String, String>,
+    #[serde(default)]
+    annotations: BTreeMap<String, String>,
+    #[serde(default)]
+    factors: BTreeMap<String, f64>,
+}
+
+/// Validates one `redline/v1` document.
+pub(crate) fn from_native(d: &mut Diag, doc: serde_yaml_ng::Value) -> Vec<SloSpec> {
+    let Some(file) = d.decode::<RawFile>("", doc) else {
+        return Vec::new();
+    };
+    check_ident(d, "service", &file.service);
+    check_ident(d, "owner", &file.owner);
+    if file.slos.is_empty() {
+        d.err("slos", "no SLOs listed");
+    }
+    let mut out = Vec::new();
+    for (i, v) in file.slos.into_iter().enumerate() {
+        let at = format!("slos[{i}]");
+        let Some(raw) = d.decode::<RawSlo>(&at, v) else {
+            continue;
+        };
+        if let Some(s) = native_slo(d, &at, &file.service, &file.owner, &file.labels, raw) {
+            out.push(s);
+        }
+    }
+    out
+}
+
+fn native_slo(
+    d: &mut Diag,
+    at: &str,
+    service: &str,
+    owner: &str,
+    file_labels: &BTreeMap<String, String>,
+    raw: RawSlo,
+) -> Option<SloSpec> {
+    let before = d.errors.len();
+    check_ident(d, &format!("{at}.name"), &raw.name);
+    let owner = raw.owner.unwrap_or_else(|| owner.to_string());
+    check_ident(d, &format!("{at}.owner"), &owner);
+    let objective = native_objective(d, &format!("{at}.objective"), raw.objective);
+    let window = match (&raw.window.rolling, &raw.window.calendar) {
+        (Some(r), None) => {
+            check_duration(d, &format!("{at}.window.rolling"), r).map(SloWindow::Rolling)
+        }
+        (None, Some(c)) if c == "month" => Some(SloWindow::CalendarMonth),
+        (None, Some(c)) => {
+            d.err(
+                format!("{at}.window.calendar"),
+                format!("{c:?} is not supported; use `calendar: month` or a rolling window"),
+            );
+            None
+        }
+        _ => {
+            d.err(
+                format!("{at}.window"),
+                "give exactly one of `rolling: <duration>` (e.g. 28d) or `calendar: month`",
+            );
+            None
+        }
+    };
+    let sli = native_sli(d, &format!("{at}.sli"), raw.sli);
+    let mut labels = file_labels.clone();
+    labels.extend(raw.labels);
+    let (objective, window, sli) = (objective?, window?, sli?);
+    let a = raw.alerting;
+    let tier = |t: RawTier| TierInput {
+        disable: t.disable,
+        labels: t.labels,
+        annotations: t.annotations,
+        factors: t.factors,
+    };
+    let input = AlertingInput {
+        name: a.name,
+        labels: a.labels,
+        annotations: a.annotations,
+        page: tier(a.page),
+        ticket: tier(a.ticket),
+    };
+    let alerting = build_alerting(
+        d,
+        &format!("{at}.alerting"),
+        service,
+        &raw.name,
+        window,
+        objective,
+        input,
+    );
+    if d.errors.len() > before {
+        return None;
+    }
+    Some(SloSpec {
+        format: SpecFormat::Native,
+        file: d.file.to_path_buf(),
+        field: format!("{}{at}", d.prefix),
+        service: service.to_string(),
+        name: raw.name,
+        owner,
+        description: raw.description,
+        objective,
+        window,
+        sli,
+        labels,
+        alerting,
+    })
+}
+
+fn native_objective(d: &mut Diag, field: &str, v: f64) -> Option<Objective> {
+    if !(v > 0.0 && v < 100.0) {
+        d.err(
+            field,
+            format!("objective is a percentage between 0 and 100 (exclusive), e.g. 99.9; got {v}"),
+        );
+        None
+    } else if v <= 1.0 {
+        d.err(
+            field,
+            format!(
+                "objective is a percentage: {v} means {v} %, not {} %; write e.g. 99.9",
+                v * 100.0
+            ),
+        );
+        None
+    } else {
+        Some(Objective(v))
+    }
+}
+
+fn native_sli(d: &mut Diag, at: &str, raw: RawSli) -> Option<Sli> {
+    let kinds = [
+        raw.ratio.is_some(),
+        raw.latency.is_some(),
+        raw.availability.is_some(),
+        raw.probe.is_some(),
+    ];
+    if kinds.iter().filter(|k| **k).count() != 1 {
+        d.err(
+            at,
+            "give exactly one SLI kind: ratio, latency, availability or probe",
+        );
+        return None;
+    }
+    if let Some(r) = raw.ratio {
+        let total = check_window_query(d, &format!("{at}.ratio.total"), &r.total);
+        let events = match (r.errors, r.good) {
+            (Some(e), None) => {
+                check_window_query(d, &format!("{at}.ratio.errors"), &e).map(RatioEvents::Bad)
+            }
+            (None, Some(g)) => {
+                check_window_query(d, &format!("{at}.ratio.good"), &g).map(RatioEvents::Good)
+            }
+            _ => {
+                d.err(
+                    format!("{at}.ratio"),
+                    "give exactly one of `errors` (bad events) or `good`, plus `total`",
+                );
+                None
+            }
+        };
+        return Some(Sli::Ratio {
+            events: events?,
+            total: total?,
+        });
+    }
+    if let Some(l) = raw.latency {
+        let metric_ok = is_metric_name(&l.metric) && !l.metric.ends_with("_bucket");
+        if !metric_ok {
+            d.err(format!("{at}.latency.metric"), format!("{:?} must be a histogram's base metric name, without _bucket (e.g. http_request_duration_seconds)", l.metric));
+        }
+        let matchers = l
+            .selector
+            .trim()
+            .trim_start_matches('{')
+            .trim_end_matches('}')
+            .trim()
+            .to_string();
+        let selector_ok = check_promql(
+            d,
+            &format!("{at}.latency.selector"),
+            &format!("{}_count{{{matchers}}}", l.metric),
+        )
+        .is_some();
+        if matchers.contains("le=") || matchers.contains("le!") || matchers.contains("le =") {
+            d.err(
+                format!("{at}.latency.selector"),
+                "must not match on `le`: the bucket comes from `threshold`",
+            );
+        }
+        let field = format!("{at}.latency.threshold");
+        let written = match &l.threshold {
+            serde_yaml_ng::Value::String(s) => Some(s.trim().to_string()),
+            serde_yaml_ng::Value::Number(n) => Some(n.to_string()),
+            other => {
+                d.err(
+                    &field,
+                    format!("expected a number such as \"0.25\", got {other:?}"),
+                );
+                None
+            }
+        };
+        let threshold = written.and_then(|w| check_bucket_boundary(d, &field, &w));
+        if !metric_ok || !selector_ok {
+            return None;
+        }
+        return Some(Sli::Latency(LatencySli {
+            metric: l.metric,
+            matchers,
+            threshold: threshold?,
+        }));
+    }
+    if let Some(a) = raw.availability {
+        let field = format!("{at}.availability.query");
+        if a.query.contains("{{") {
+            d.err(&field, "an availability query is a 0/1 gauge such as up{job=\"x\"} or probe_success{...}; it takes no {{.window}}");
+            return None;
+        }
+        check_promql(d, &field, &a.query)?;
+        return Some(Sli::Availability {
+            query: a.query.trim().to_string(),
+        });
+    }
+    let p = raw.probe?;
+    let pat = format!("{at}.probe");
+    let url_ok = p.url.starts_with("http://") || p.url.starts_with("https://");
+    if !url_ok {
+        d.err(
+            format!("{pat}.url"),
+            format!("{:?} must be an http:// or https:// URL", p.url),
+        );
+    }
+    let method = p.method.to_ascii_uppercase();
+    if !["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH"].contains(&method.as_str()) {
+        d.err(
+            format!("{pat}.method"),
+            format!("unknown HTTP method {:?}", p.method),
+        );
+    }
+    if !(100..=599).contains(&p.expected_status) {
+        d.err(
+            format!("{pat}.expected_status"),
+            format!("{} is not an HTTP status", p.expected_status),
+        );
+    }
+    let timeout = check_duration(d, &format!("{pat}.timeout"), &p.timeout);
+    let interval = check_duration(d, &format!("{pat}.interval"), &p.interval);
+    if let (Some(t), Some(i)) = (timeout, interval) {
+        if t > i {
+            d.err(
+                format!("{pat}.timeout"),
+                format!(
+                    "timeout {} is longer than the interval {}",
+                    p.timeout, p.interval
+                ),
+            );
+        }
+    }
+    Some(Sli::Probe(ProbeSpec {
+        method,
+        url: p.url,
+        expected_status: p.expected_status,
+        timeout: timeout?,
+        interval: interval?,
+    }))
+}

@@ -1,0 +1,543 @@
+//! OpenSLO v1 (`apiVersion: openslo/v1`), read unchanged from multi-document YAML.
+//!
+//! `SLO` objects are read with their SLI inline (`indicator`) or referenced by name
+//! (`indicatorRef`, resolved against the `SLI` objects of the same file). Supported:
+//! `ratioMetric` (good/total or bad/total) and `thresholdMetric` over Prometheus
+//! `metricSource.spec.query`, `objectives[].target` (0.999) or `targetPercent` (99.9), and a
+//! `timeWindow` that is rolling (`duration: 28d`) or a calendar month (`duration: 1M`).
+//! Each objective becomes one SLO, named `<slo>` or, with several objectives,
+//! `<slo>-<objective displayName or index>`.
+//!
+//! Ratio queries are either Sloth-style rates with `{{.window}}`, or (with `counter: true`)
+//! plain counters, `metric{…}` or `sum [by (…)] (metric{…})`, which are turned into
+//! `sum(rate(metric{…}[{{.window}}]))`. A threshold metric is a time-slice SLI: each evaluation
+//! of `query <op> value` is a good or bad slice, as an availability SLI (a NaN, e.g. a quantile
+//! without traffic, is no slice). `Service` objects are
+//! accepted and carry nothing redline uses; alert policies, data sources and composite SLOs are
+//! errors naming the field. The owner is the SLO's `owner` (or `team`) label, else the service.
+
+use super::spec::{
+    build_alerting, check_duration, check_ident, check_promql, check_window_query, AlertingInput,
+    Objective, RatioEvents, Sli, SloSpec, SloWindow, SpecFormat,
+};
+use super::Diag;
+use promql_parser::parser::{token, Expr};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Object {
+    #[allow(dead_code)]
+    #[serde(rename = "apiVersion")]
+    api_version: String,
+    kind: String,
+    metadata: Metadata,
+    spec: serde_yaml_ng::Value,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct Metadata {
+    name: String,
+    #[allow(dead_code)]
+    display_name: Option<String>,
+    #[serde(default)]
+    labels: BTreeMap<String, serde_yaml_ng::Value>,
+    #[allow(dead_code)]
+    #[serde(default)]
+    annotations: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct SloSpecRaw {
+    #[serde(default)]
+    description: String,
+    service: String,
+    indicator: Option<InlineSli>,
+    indicator_ref: Option<String>,
+    time_window: Vec<TimeWindow>,
+    budgeting_method: String,
+    objectives: Vec<ObjectiveRaw>,
+    alert_policies: Option<serde_yaml_ng::Value>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct InlineSli {
+    #[allow(dead_code)]
+    metadata: Metadata,
+    spec: serde_yaml_ng::Value,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct SliSpecRaw {
+    #[allow(dead_code)]
+    #[serde(default)]
+    description: String,
+    threshold_metric: Option<MetricSourceHolder>,
+    ratio_metric: Option<RatioMetric>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct RatioMetric {
+    #[serde(default)]
+    counter: bool,
+    good: Option<MetricSourceHolder>,
+    bad: Option<MetricSourceHolder>,
+    total: Option<MetricSourceHolder>,
+    raw: Option<serde_yaml_ng::Value>,
+    raw_type: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct MetricSourceHolder {
+    metric_source: MetricSource,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct MetricSource {
+    metric_source_ref: Option<String>,
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    #[serde(default)]
+    spec: BTreeMap<String, serde_yaml_ng::Value>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct TimeWindow {
+    duration: String,
+    #[serde(default)]
+    is_rolling: bool,
+    calendar: Option<serde_yaml_ng::Value>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct ObjectiveRaw {
+    display_name: Option<String>,
+    op: Option<String>,
+    value: Option<f64>,
+    target: Option<f64>,
+    target_percent: Option<f64>,
+    time_slice_target: Option<f64>,
+    time_slice_window: Option<String>,
+    indicator: Option<serde_yaml_ng::Value>,
+    indicator_ref: Option<String>,
+    composite_weight: Option<f64>,
+}
+
+/// Reads the OpenSLO documents of one file (`(prefix, document)` pairs, prefix being the
+/// document's field-path prefix).
+pub(crate) fn from_openslo(
+    d: &mut Diag,
+    docs: Vec<(String, serde_yaml_ng::Value)>,
+) -> Vec<SloSpec> {
+    let mut slis: BTreeMap<String, (String, serde_yaml_ng::Value)> = BTreeMap::new();
+    let mut slos = Vec::new();
+    for (prefix, doc) in docs {
+        d.prefix = prefix.clone();
+        let Some(obj) = d.decode::<Object>("", doc) else {
+            continue;
+        };
+        match obj.kind.as_str() {
+            "SLO" => slos.push((prefix, obj)),
+            "SLI" => {
+                if slis.contains_key(&obj.metadata.name) {
+                    d.err("metadata.name", format!("SLI {:?} is defined twice", obj.metadata.name));
+                }
+                slis.insert(obj.metadata.name.clone(), (format!("{prefix}spec"), obj.spec));
+            }
+            "Service" => {}
+            k @ ("AlertPolicy" | "AlertCondition" | "AlertNotificationTarget") => d.err(
+                "kind",
+                format!("{k} is not supported: redline derives multi-window multi-burn-rate alerts from each SLO's objective"),
+            ),
+            k => d.err("kind", format!("OpenSLO kind {k:?} is not supported; redline reads SLO, SLI and Service")),
+        }
+    }
+    let mut out = Vec::new();
+    for (prefix, obj) in slos {
+        d.prefix = prefix;
+        out.extend(slo(d, obj, &slis));
+    }
+    d.prefix.clear();
+    out
+}
+
+fn slo(
+    d: &mut Diag,
+    obj: Object,
+    slis: &BTreeMap<String, (String, serde_yaml_ng::Value)>,
+) -> Vec<SloSpec> {
+    let Some(spec) = d.decode::<SloSpecRaw>("spec", obj.spec) else {
+        return Vec::new();
+    };
+    let before = d.errors.len();
+    let name = obj.metadata.name;
+    check_ident(d, "metadata.name", &name);
+    check_ident(d, "spec.service", &spec.service);
+    if spec.alert_policies.as_ref().is_some_and(|v| !v.is_null()) {
+        d.err("spec.alertPolicies", "alert policies are not supported: redline derives multi-window multi-burn-rate alerts from the objective; remove alertPolicies");
+    }
+    let labels: BTreeMap<String, String> = obj
+        .metadata
+        .labels
+        .iter()
+        .filter_map(|(k, v)| match v {
+            serde_yaml_ng::Value::String(s) => Some((k.clone(), s.clone())),
+            serde_yaml_ng::Value::Sequence(seq) if seq.len() == 1 => {
+                seq[0].as_str().map(|s| (k.clone(), s.to_string()))
+            }
+            _ => {
+                d.err(
+                    format!("metadata.labels.{k}"),
+                    "a label must be a string (or a list of one string)",
+                );
+                None
+            }
+        })
+        .collect();
+    let owner = labels
+        .get("owner")
+        .or_else(|| labels.get("team"))
+        .cloned()
+        .unwrap_or_else(|| spec.service.clone());
+    let window = time_window(d, &spec.time_window);
+    let sli_src = match (spec.indicator, &spec.indicator_ref) {
+        (Some(i), None) => Some(("spec.indicator.spec".to_string(), i.spec)),
+        (None, Some(r)) => match slis.get(r) {
+            Some((field, v)) => Some((field.clone(), v.clone())),
+            None => {
+                d.err(
+                    "spec.indicatorRef",
+                    format!("no SLI named {r:?} in this file"),
+                );
+                None
+            }
+        },
+        _ => {
+            d.err("spec", "give exactly one of indicator or indicatorRef");
+            None
+        }
+    };
+    let sli = sli_src.and_then(|(field, v)| {
+        // A referenced SLI's errors are reported at its own document.
+        let saved = std::mem::take(&mut d.prefix);
+        let (field, prefix) = if field.starts_with("spec.indicator") {
+            (field, saved.clone())
+        } else {
+            (field, String::new())
+        };
+        d.prefix = prefix;
+        let r = d.decode::<SliSpecRaw>(&field, v).map(|s| (field, s));
+        d.prefix = saved;
+        r
+    });
+    if spec.objectives.is_empty() {
+        d.err("spec.objectives", "no objectives listed");
+    }
+    let many = spec.objectives.len() > 1;
+    let mut out = Vec::new();
+    for (i, o) in spec.objectives.into_iter().enumerate() {
+        let at = format!("spec.objectives[{i}]");
+        for (set, f) in [
+            (o.time_slice_target.is_some(), "timeSliceTarget"),
+            (o.time_slice_window.is_some(), "timeSliceWindow"),
+            (
+                o.indicator.is_some() || o.indicator_ref.is_some(),
+                "indicator",
+            ),
+            (o.composite_weight.is_some(), "compositeWeight"),
+        ] {
+            if set {
+                d.err(format!("{at}.{f}"), "not supported by redline (composite SLOs and time-slice targets); the objective is a share of events or of evaluations");
+            }
+        }
+        let objective = match (o.target, o.target_percent) {
+            (Some(t), None) if t > 0.0 && t < 1.0 => Some(Objective(t * 100.0)),
+            (None, Some(p)) if p > 0.0 && p < 100.0 => Some(Objective(p)),
+            (Some(t), None) => {
+                d.err(
+                    format!("{at}.target"),
+                    format!("target is a ratio between 0 and 1 (exclusive), e.g. 0.999; got {t}"),
+                );
+                None
+            }
+            (None, Some(p)) => {
+                d.err(
+                    format!("{at}.targetPercent"),
+                    format!("targetPercent is between 0 and 100 (exclusive); got {p}"),
+                );
+                None
+            }
+            _ => {
+                d.err(
+                    &at,
+                    "give exactly one of target (0.999) or targetPercent (99.9)",
+                );
+                None
+            }
+        };
+        let slo_name = if many {
+            let suffix = o
+                .display_name
+                .as_deref()
+                .map(|n| {
+                    n.to_lowercase()
+                        .split_whitespace()
+                        .collect::<Vec<_>>()
+                        .join("-")
+                })
+                .unwrap_or_else(|| i.to_string());
+            format!("{name}-{suffix}")
+        } else {
+            name.clone()
+        };
+        let threshold = (o.op.clone(), o.value);
+        let s = sli
+            .as_ref()
+            .and_then(|(field, s)| indicator(d, field, s, &spec.budgeting_method, &at, threshold));
+        let (Some(objective), Some(window), Some(s)) = (objective, window, s) else {
+            continue;
+        };
+        let alerting = build_alerting(
+            d,
+            "spec",
+            &spec.service,
+            &slo_name,
+            window,
+            objective,
+            AlertingInput::default(),
+        );
+        out.push(SloSpec {
+            format: SpecFormat::OpenSlo,
+            file: d.file.to_path_buf(),
+            field: format!("{}{at}", d.prefix),
+            service: spec.service.clone(),
+            name: slo_name,
+            owner: owner.clone(),
+            description: spec.description.clone(),
+            objective,
+            window,
+            sli: s,
+            labels: labels.clone(),
+            alerting,
+        });
+    }
+    if d.errors.len() > before {
+        return Vec::new();
+    }
+    out
+}
+
+fn time_window(d: &mut Diag, tw: &[TimeWindow]) -> Option<SloWindow> {
+    let [w] = tw else {
+        d.err(
+            "spec.timeWindow",
+            format!("give exactly one time window, got {}", tw.len()),
+        );
+        return None;
+    };
+    let field = "spec.timeWindow[0].duration";
+    if w.is_rolling {
+        if w.calendar.is_some() {
+            d.err(
+                "spec.timeWindow[0].calendar",
+                "a rolling window has no calendar",
+            );
+            return None;
+        }
+        return check_duration(d, field, &w.duration).map(SloWindow::Rolling);
+    }
+    match w.duration.as_str() {
+        "1M" => Some(SloWindow::CalendarMonth),
+        other => {
+            d.err(field, format!("calendar window {other:?} is not supported; redline supports the calendar month (1M) and rolling windows"));
+            None
+        }
+    }
+}
+
+fn indicator(
+    d: &mut Diag,
+    field: &str,
+    s: &SliSpecRaw,
+    budgeting: &str,
+    objective_at: &str,
+    (op, value): (Option<String>, Option<f64>),
+) -> Option<Sli> {
+    match (&s.ratio_metric, &s.threshold_metric) {
+        (Some(r), None) => {
+            if budgeting != "Occurrences" {
+                d.err("spec.budgetingMethod", format!("{budgeting:?} is not supported for a ratioMetric; redline counts events (Occurrences)"));
+                return None;
+            }
+            if op.is_some() || value.is_some() {
+                d.err(
+                    format!("{objective_at}.op"),
+                    "op/value apply to a thresholdMetric, not a ratioMetric",
+                );
+                return None;
+            }
+            ratio(d, &format!("{field}.ratioMetric"), r)
+        }
+        (None, Some(t)) => {
+            if !["Occurrences", "Timeslices"].contains(&budgeting) {
+                d.err(
+                    "spec.budgetingMethod",
+                    format!("{budgeting:?} is not supported for a thresholdMetric; use Timeslices"),
+                );
+                return None;
+            }
+            let q = query(d, &format!("{field}.thresholdMetric"), t)?;
+            let cmp = match op.as_deref() {
+                Some("lt") => "<",
+                Some("lte") => "<=",
+                Some("gt") => ">",
+                Some("gte") => ">=",
+                other => {
+                    d.err(format!("{objective_at}.op"), format!("a thresholdMetric objective needs op lt, lte, gt or gte; got {other:?}"));
+                    return None;
+                }
+            };
+            let Some(v) = value else {
+                d.err(
+                    format!("{objective_at}.value"),
+                    "a thresholdMetric objective needs a value",
+                );
+                return None;
+            };
+            // `Q == Q` drops NaN (e.g. a quantile with no traffic): no data is no slice, not a bad one.
+            let query = format!("(({q}) {cmp} bool {v}) and (({q}) == ({q}))");
+            check_promql(
+                d,
+                &format!("{field}.thresholdMetric.metricSource.spec.query"),
+                &query,
+            )?;
+            Some(Sli::Availability { query })
+        }
+        _ => {
+            d.err(field, "give exactly one of ratioMetric or thresholdMetric");
+            None
+        }
+    }
+}
+
+fn ratio(d: &mut Diag, at: &str, r: &RatioMetric) -> Option<Sli> {
+    if r.raw.is_some() || r.raw_type.is_some() {
+        d.err(
+            format!("{at}.raw"),
+            "raw ratio metrics are not supported; give good or bad with total",
+        );
+        return None;
+    }
+    let window_query = |d: &mut Diag, f: &str, m: &MetricSourceHolder| -> Option<String> {
+        let q = query(d, f, m)?;
+        let qf = format!("{f}.metricSource.spec.query");
+        if q.contains("{{") {
+            return check_window_query(d, &qf, &q);
+        }
+        if !r.counter {
+            d.err(&qf, "a query without {{.window}} must be a counter (set counter: true), or write it as a rate over [{{.window}}]");
+            return None;
+        }
+        counter_to_rate(d, &qf, &q)
+    };
+    let total = match &r.total {
+        Some(t) => window_query(d, &format!("{at}.total"), t),
+        None => {
+            d.err(format!("{at}.total"), "a ratioMetric needs total");
+            None
+        }
+    };
+    let events = match (&r.good, &r.bad) {
+        (Some(g), None) => window_query(d, &format!("{at}.good"), g).map(RatioEvents::Good),
+        (None, Some(b)) => window_query(d, &format!("{at}.bad"), b).map(RatioEvents::Bad),
+        _ => {
+            d.err(at, "give exactly one of good or bad, with total");
+            None
+        }
+    };
+    Some(Sli::Ratio {
+        events: events?,
+        total: total?,
+    })
+}
+
+fn query(d: &mut Diag, at: &str, m: &MetricSourceHolder) -> Option<String> {
+    let ms = &m.metric_source;
+    if ms.metric_source_ref.is_some() {
+        d.err(
+            format!("{at}.metricSource.metricSourceRef"),
+            "DataSource references are not supported; give type: Prometheus and spec.query inline",
+        );
+        return None;
+    }
+    if ms.kind.as_deref() != Some("Prometheus") {
+        d.err(
+            format!("{at}.metricSource.type"),
+            format!(
+                "{:?} is not supported; redline reads Prometheus metric sources",
+                ms.kind.as_deref().unwrap_or("")
+            ),
+        );
+        return None;
+    }
+    for k in ms.spec.keys().filter(|k| *k != "query") {
+        d.err(
+            format!("{at}.metricSource.spec.{k}"),
+            "not supported; a Prometheus metric source has only query",
+        );
+    }
+    match ms.spec.get("query").and_then(|v| v.as_str()) {
+        Some(q) if !q.trim().is_empty() => Some(q.trim().to_string()),
+        _ => {
+            d.err(
+                format!("{at}.metricSource.spec.query"),
+                "a PromQL query (string) is required",
+            );
+            None
+        }
+    }
+}
+
+/// `metric{…}` or `sum [by (…)] (metric{…})` → the same aggregation of `rate(…[{{.window}}])`.
+fn counter_to_rate(d: &mut Diag, at: &str, q: &str) -> Option<String> {
+    let expr = match promql_parser::parser::parse(q) {
+        Ok(e) => e,
+        Err(e) => {
+            d.err(at, format!("invalid PromQL {q:?}: {e}"));
+            return None;
+        }
+    };
+    let out = match &expr {
+        Expr::VectorSelector(vs) => Some(format!("sum(rate({vs}[{{{{.window}}}}]))")),
+        Expr::Aggregate(a) if a.op.id() == token::T_SUM && a.param.is_none() => match &*a.expr {
+            Expr::VectorSelector(vs) => {
+                Some(format!("{}(rate({vs}[{{{{.window}}}}]))", grouping(a)))
+            }
+            _ => None,
+        },
+        _ => None,
+    };
+    if out.is_none() {
+        d.err(at, format!("counter query {q:?} must be a selector or sum(selector) so redline can take its rate; otherwise write the rate yourself with [{{{{.window}}}}]"));
+    }
+    out
+}
+
+fn grouping(a: &promql_parser::parser::AggregateExpr) -> String {
+    use promql_parser::parser::LabelModifier;
+    match &a.modifier {
+        Some(LabelModifier::Include(ls)) if !ls.is_empty() => format!("sum by ({ls}) "),
+        Some(LabelModifier::Exclude(ls)) => format!("sum without ({ls}) "),
+        _ => "sum".to_string(),
+    }
+}
