@@ -116,8 +116,22 @@ async fn instant_and_range_queries_have_prometheus_shapes() {
     assert_eq!(v["data"]["resultType"], "scalar");
     assert_eq!(v["data"]["result"][1], "2");
 
-    let end = now_s();
-    let start = end - 2.0;
+    // From the first scrape on, so every step has a sample within the lookback, over at
+    // least 1.5 s of scrapes.
+    let first = svc.store.select(
+        &[Matcher::equal("__name__", "temperature")],
+        0,
+        i64::MAX / 2,
+    )[0]
+    .samples[0]
+        .t as f64
+        / 1000.0;
+    let end = wait_for("1.5 s of scrapes", Duration::from_secs(10), || {
+        let now = now_s();
+        (now - first >= 1.5).then_some(now)
+    })
+    .await;
+    let start = first;
     let (status, v) = post_form(
         &svc,
         "/api/v1/query_range",
