@@ -16,7 +16,7 @@ use std::collections::HashMap;
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use criterion::{criterion_group, BenchmarkId, Criterion, Throughput};
 use redline::exposition::{parse, Format, ParseOptions, Sample, Sink, SinkError};
 use redline::store::{Label, Labels, SeriesRef, Store, METRIC_NAME};
 
@@ -221,4 +221,24 @@ criterion_group! {
         .measurement_time(Duration::from_secs(3));
     targets = bench_parse, bench_parse_append
 }
-criterion_main!(benches);
+/// `PARSE_PROFILE=<fixture> PARSE_PROFILE_ITERS=<n>` runs only the parser `n` times over one
+/// fixture and prints the sample count, for `valgrind --tool=callgrind` (deterministic
+/// instruction counts on a shared machine). Otherwise the criterion benchmarks run.
+fn main() {
+    if let Some(name) = std::env::var_os("PARSE_PROFILE") {
+        let name = name.to_string_lossy().into_owned();
+        let iters: usize = std::env::var("PARSE_PROFILE_ITERS")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(1);
+        let input = load(&name);
+        let mut samples = 0;
+        for _ in 0..iters {
+            samples += parse_only(black_box(&input));
+        }
+        println!("{name}: {samples} samples over {iters} iterations");
+        return;
+    }
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}

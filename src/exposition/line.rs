@@ -8,8 +8,88 @@
 
 use std::borrow::Cow;
 
-use super::scan::{at, is_label_start, scan_label_name, scan_quoted, skip_ws, unescape};
+use super::scan::{
+    at, eq_short, is_label_start, scan_label_name, scan_plain_quoted, scan_quoted, skip_ws,
+    unescape,
+};
 use super::{LabelRef, ParseError, ParseErrorKind};
+
+/// What the previous sample line's fast path leaves for the next line to reuse.
+///
+/// Consecutive series of a family mostly share a long prefix
+/// (`container_fs_reads_total{container="",device="/dev/vda",id="/",...`). A label block is
+/// parsed left to right, and what a label parses to depends only on its own bytes and the
+/// labels before it, so every label that ends (with its `,` or `}`) inside the bytes the two
+/// lines share parses to the same result: the next line keeps those labels, already checked,
+/// and parses only the rest. The same holds for the metric name when the byte after it is
+/// shared. Positions are relative to the line's first byte.
+#[derive(Debug, Default)]
+pub(super) struct LineReuse {
+    /// Whether the fields below describe a line whose labels are the parser's label buffer.
+    pub(super) valid: bool,
+    /// Where the remembered line starts in the input.
+    pub(super) start: usize,
+    /// How many of its bytes are worth comparing (through `}`, or the byte after the name).
+    pub(super) len: usize,
+    /// End of its unquoted metric name.
+    pub(super) name_end: usize,
+    /// Position of the `,` or `}` after each of its labels.
+    pub(super) stops: Vec<usize>,
+    /// Index of the first label out of sorted order (`usize::MAX` when sorted).
+    pub(super) unsorted_from: usize,
+}
+
+impl LineReuse {
+    /// For the line `b[line_start..end]`: the end of its metric name if it is the remembered
+    /// one, and how many remembered labels it shares.
+    #[inline]
+    pub(super) fn plan(&self, b: &[u8], line_start: usize, end: usize) -> (Option<usize>, usize) {
+        if !self.valid {
+            return (None, 0);
+        }
+        let (Some(prev), Some(cur)) = (
+            b.get(self.start..self.start + self.len),
+            b.get(line_start..end),
+        ) else {
+            return (None, 0);
+        };
+        let shared = common_prefix(prev, cur);
+        if shared <= self.name_end {
+            return (None, 0);
+        }
+        let kept = self.stops.iter().take_while(|&&s| s < shared).count();
+        (Some(line_start + self.name_end), kept)
+    }
+}
+
+/// Length of the common prefix of `a` and `b`, eight bytes at a time.
+#[inline]
+fn common_prefix(a: &[u8], b: &[u8]) -> usize {
+    let n = a.len().min(b.len());
+    let (a, b) = (
+        a.get(..n).unwrap_or_default(),
+        b.get(..n).unwrap_or_default(),
+    );
+    let mut ca = a.chunks_exact(8);
+    let mut cb = b.chunks_exact(8);
+    let mut done = 0;
+    for (x, y) in (&mut ca).zip(&mut cb) {
+        let (mut wx, mut wy) = ([0u8; 8], [0u8; 8]);
+        wx.copy_from_slice(x);
+        wy.copy_from_slice(y);
+        let d = u64::from_le_bytes(wx) ^ u64::from_le_bytes(wy);
+        if d != 0 {
+            return done + (d.trailing_zeros() / 8) as usize;
+        }
+        done += 8;
+    }
+    done + ca
+        .remainder()
+        .iter()
+        .zip(cb.remainder())
+        .take_while(|(x, y)| x == y)
+        .count()
+}
 
 /// Position bookkeeping for error messages.
 pub(super) struct Cursor<'i> {
@@ -55,53 +135,102 @@ impl<'i> Cursor<'i> {
     }
 
     /// The common shape of a label block, `{a="x",b="y"}`: unquoted names, no whitespace, no
-    /// escapes, no `__name__`, in one tight loop. Returns `None` on anything else, and the
-    /// caller re-parses the block with [`Cursor::label_block`], which handles (and reports)
-    /// every other case.
+    /// escapes, no `__name__`, in one tight loop. `out[..kept]` are labels [`LineReuse`] kept
+    /// from the previous line and parsing starts at `from`, the first byte after `{` or after
+    /// the last kept label's `,`. `out[kept..]` still holds the previous line's other labels:
+    /// label names repeat from series to series, so each name is first compared with the
+    /// previous line's name at the same index, and only scanned byte by byte when it differs.
+    /// Records in `reuse` where each label ends. Returns the position after `}`, or `None` on
+    /// anything else, and the caller re-parses the block with [`Cursor::label_block`], which
+    /// handles (and reports) every other case.
     #[inline]
     pub(super) fn label_block_fast(
         &self,
-        open: usize,
+        from: usize,
         end: usize,
         out: &mut Vec<LabelRef<'i>>,
+        kept: usize,
+        reuse: &mut LineReuse,
     ) -> Option<usize> {
         let input = self.input;
-        let b = input.as_bytes().get(..end)?;
-        let mut p = open + 1;
-        let mut sorted = true;
+        let bytes = input.as_bytes();
+        let b = bytes.get(..end)?;
+        let line_start = self.line_start;
+        let prev_len = out.len();
+        let prev_unsorted = reuse.unsorted_from;
+        // Index of the first label out of order (the previous line's, while the names are
+        // the same as its names).
+        let mut unsorted_from = if prev_unsorted < kept {
+            prev_unsorted
+        } else {
+            usize::MAX
+        };
+        // Whether every name so far equals the previous line's name at the same index.
+        let mut same_names = true;
+        let mut n = kept;
+        reuse.stops.truncate(kept);
+        let mut p = from;
         loop {
             let c = *b.get(p)?;
             if c == b'}' {
-                if !sorted {
+                out.truncate(n);
+                // The same names as a line that passed the check cannot hold duplicates.
+                if unsorted_from != usize::MAX && !(same_names && n == prev_len) {
                     self.check_duplicates(out).ok()?;
                 }
+                reuse.unsorted_from = unsorted_from;
                 return Some(p + 1);
             }
-            if !is_label_start(c) {
-                return None;
-            }
             let ns = p;
-            p = scan_label_name(b, p + 1, end);
-            if b.get(p..p + 2)? != b"=\"" {
-                return None;
-            }
-            let name = input.get(ns..p)?;
-            let vs = p + 2;
-            let (close, escaped) = scan_quoted(b, vs, end)?;
-            if escaped || name == "__name__" {
-                return None;
-            }
-            if let Some(last) = out.last() {
-                let (x, y) = (name.as_bytes().first(), last.name.as_bytes().first());
-                if x < y || (x == y && name <= last.name) {
-                    sorted = false;
+            let guess = match out.get(n) {
+                Some(l) if same_names => l.name.as_bytes(),
+                _ => &[],
+            };
+            let known = !guess.is_empty()
+                && b.get(p..p + guess.len())
+                    .is_some_and(|here| eq_short(here, guess))
+                && b.get(p + guess.len()..p + guess.len() + 2) == Some(b"=\"");
+            if known {
+                // A name the previous line's block accepted: sorted the same way too.
+                p += guess.len();
+                if prev_unsorted == n {
+                    unsorted_from = n;
+                }
+            } else {
+                same_names = false;
+                if !is_label_start(c) {
+                    return None;
+                }
+                p = scan_label_name(b, p + 1, end);
+                if b.get(p..p + 2)? != b"=\"" {
+                    return None;
                 }
             }
-            out.push(LabelRef {
+            let name = input.get(ns..p)?;
+            if !known {
+                if name == "__name__" {
+                    return None;
+                }
+                if let Some(last) = n.checked_sub(1).and_then(|i| out.get(i)) {
+                    let (x, y) = (name.as_bytes().first(), last.name.as_bytes().first());
+                    if unsorted_from == usize::MAX && (x < y || (x == y && name <= last.name)) {
+                        unsorted_from = n;
+                    }
+                }
+            }
+            let vs = p + 2;
+            let close = scan_plain_quoted(bytes, vs, end)?;
+            let label = LabelRef {
                 name,
                 value: Cow::Borrowed(input.get(vs..close)?),
-            });
+            };
+            match out.get_mut(n) {
+                Some(slot) => *slot = label,
+                None => out.push(label),
+            }
+            n += 1;
             p = close + 1;
+            reuse.stops.push(p - line_start);
             match b.get(p) {
                 Some(b',') => p += 1,
                 Some(b'}') => {}

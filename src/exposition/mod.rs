@@ -34,6 +34,8 @@ mod scan;
 #[cfg(test)]
 mod openmetrics_tests;
 #[cfg(test)]
+mod reuse_tests;
+#[cfg(test)]
 mod robustness_tests;
 #[cfg(test)]
 mod test_support;

@@ -13,10 +13,11 @@
 use std::borrow::Cow;
 use std::collections::HashSet;
 
-use super::line::Cursor;
+use super::line::{Cursor, LineReuse};
 use super::scan::{
-    at, canonical_nan, is_metric_start, parse_float, parse_float_timestamp, parse_int_timestamp,
-    scan_metric_name, scan_quoted, scan_simple_uint, scan_token, skip_ws, unescape,
+    at, canonical_nan, eq_short, is_metric_start, parse_float, parse_float_timestamp,
+    parse_int_timestamp, scan_metric_name, scan_quoted, scan_simple_uint, scan_token, skip_ws,
+    unescape,
 };
 use super::{
     Exemplar, Format, LabelRef, MetricType, ParseError, ParseErrorKind, ParseOptions, ParseStats,
@@ -96,6 +97,9 @@ pub(super) struct Parser<'i> {
     family: Option<Family<'i>>,
     closed: HashSet<&'i str>,
     pending: Option<PendingMeta<'i>>,
+    reuse: LineReuse,
+    /// The last text-format timestamp that ended its line: position, length, value.
+    last_ts: Option<(usize, usize, i64)>,
     samples: usize,
 }
 
@@ -115,6 +119,8 @@ impl<'i> Parser<'i> {
             family: None,
             closed: HashSet::new(),
             pending: None,
+            reuse: LineReuse::default(),
+            last_ts: None,
             samples: 0,
         }
     }
@@ -408,9 +414,11 @@ impl<'i> Parser<'i> {
         let b = cur.input.as_bytes();
         let mut metric: Option<&'i str> = None;
         let mut p = start;
+        let line_start = cur.line_start;
+        let (known_name_end, kept) = self.reuse.plan(b, line_start, end);
         match at(b, p, end) {
             Some(c) if is_metric_start(c) => {
-                p = scan_metric_name(b, p, end);
+                p = known_name_end.unwrap_or_else(|| scan_metric_name(b, p, end));
                 metric = Some(cur.slice(start, p)?);
             }
             Some(b'{') => {}
@@ -426,17 +434,35 @@ impl<'i> Parser<'i> {
         if text {
             p = skip_ws(b, p, end);
         }
-        self.labels.clear();
+        // Labels the previous line shares stay in the buffer, and the rest of its labels
+        // serve the fast path as guesses; see `LineReuse`.
+        if !self.reuse.valid {
+            self.labels.clear();
+        }
         let mut escaped_names = false;
-        if at(b, p, end) == Some(b'{') {
-            let fast = if metric.is_some() {
-                cur.label_block_fast(p, end, &mut self.labels)
-            } else {
+        let mut fast_ok = metric.is_some();
+        let has_block = at(b, p, end) == Some(b'{');
+        if !has_block {
+            self.labels.clear();
+            self.reuse.stops.clear();
+        } else {
+            let resume = match kept.checked_sub(1).and_then(|i| self.reuse.stops.get(i)) {
+                Some(&stop) => line_start + stop,
+                None => p,
+            };
+            let fast = if !fast_ok {
                 None
+            } else if kept == self.reuse.stops.len() && b.get(resume) == Some(&b'}') {
+                // The whole block is the previous line's.
+                self.labels.truncate(kept);
+                Some(resume + 1)
+            } else {
+                cur.label_block_fast(resume + 1, end, &mut self.labels, kept, &mut self.reuse)
             };
             let (close, esc) = match fast {
                 Some(close) => (close, false),
                 None => {
+                    fast_ok = false;
                     self.labels.clear();
                     cur.label_block(p, end, &mut self.labels, Some(&mut metric))?
                 }
@@ -444,6 +470,12 @@ impl<'i> Parser<'i> {
             series_end = close;
             escaped_names = esc;
             p = close;
+        }
+        self.reuse.valid = fast_ok;
+        if fast_ok {
+            self.reuse.start = line_start;
+            self.reuse.name_end = name_end - line_start;
+            self.reuse.len = (series_end.max(name_end + 1)).min(end) - line_start;
         }
         let Some(name) = metric else {
             return Err(cur.err(start, "metric name not set"));
@@ -494,7 +526,16 @@ impl<'i> Parser<'i> {
         let mut exemplar = None;
         if text {
             let t = skip_ws(b, v_end, end);
-            if t < end {
+            let same_ts = self.last_ts.filter(|&(at, len, _)| {
+                end - t == len
+                    && b.get(t..end)
+                        .zip(b.get(at..at + len))
+                        .is_some_and(|(x, y)| eq_short(x, y))
+            });
+            if let Some((_, _, ts)) = same_ts {
+                // The timestamp text (the rest of the line) is the previous line's.
+                timestamp_ms = Some(ts);
+            } else if t < end {
                 let (ts, t_end) = match scan_simple_uint(b, t, end) {
                     Some((v, e)) => (v as i64, e),
                     None => {
@@ -513,6 +554,9 @@ impl<'i> Parser<'i> {
                     }
                 };
                 timestamp_ms = Some(ts);
+                if t_end == end {
+                    self.last_ts = Some((t, end - t, ts));
+                }
                 let rest = skip_ws(b, t_end, end);
                 if rest < end {
                     return Err(cur.err(

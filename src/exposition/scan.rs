@@ -186,6 +186,49 @@ pub fn scan_quoted(b: &[u8], from: usize, end: usize) -> Option<(usize, bool)> {
     }
 }
 
+/// The closing quote of a label value without escapes whose opening quote is just before
+/// `from`, if it lies before `end`; `None` when there is a backslash first or no quote on the
+/// line. The search runs past `end` (to the end of `b`) so that it never needs a byte-wise
+/// tail loop; a quote found past `end` is rejected.
+#[inline]
+pub fn scan_plain_quoted(b: &[u8], from: usize, end: usize) -> Option<usize> {
+    let rest = b.get(from..)?;
+    // Many values are empty or short: one SWAR word settles those; longer ones go to the
+    // vectorised `memchr2`.
+    let i = match rest.get(..8) {
+        Some(head) => match find_quote_or_backslash(head) {
+            Some(i) => i,
+            None => 8 + memchr::memchr2(b'"', b'\\', rest.get(8..)?)?,
+        },
+        None => find_quote_or_backslash(rest)?,
+    };
+    let q = from + i;
+    (q < end && b.get(q) == Some(&b'"')).then_some(q)
+}
+
+/// `a == b` for short equal-length slices (label names), with overlapping word loads
+/// instead of a `memcmp` call.
+#[inline]
+pub fn eq_short(a: &[u8], b: &[u8]) -> bool {
+    fn word<const N: usize>(s: &[u8], at: usize) -> [u8; N] {
+        let mut w = [0u8; N];
+        if let Some(src) = s.get(at..at + N) {
+            w.copy_from_slice(src);
+        }
+        w
+    }
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
+    match n {
+        0..=3 => a.iter().zip(b).all(|(x, y)| x == y),
+        4..=8 => word::<4>(a, 0) == word::<4>(b, 0) && word::<4>(a, n - 4) == word::<4>(b, n - 4),
+        9..=16 => word::<8>(a, 0) == word::<8>(b, 0) && word::<8>(a, n - 8) == word::<8>(b, n - 8),
+        _ => a == b,
+    }
+}
+
 /// Resolves the escapes of a label value or quoted name: `\\`, `\"`, `\n`. Other escapes are
 /// kept as written, as Prometheus does.
 pub fn unescape(raw: &str, quote_escape: bool) -> Cow<'_, str> {
