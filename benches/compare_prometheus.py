@@ -8,7 +8,8 @@ query of benches/promql.rs runs through the same HTTP API on each, interleaved, 
 script prints median latencies, the ratio redline/Prometheus per query, and whether the two
 answers agree. Everything listens on 127.0.0.1 only.
 
-Usage: python3 benches/compare_prometheus.py [--runs N] [--workdir DIR]
+Usage: python3 benches/compare_prometheus.py [--runs N] [--workdir DIR] [--reuse-data]
+       [--redline-bin PATH]
 """
 
 import argparse
@@ -47,17 +48,23 @@ def get(base, path, params):
     return time.perf_counter() - t0, json.loads(body)
 
 
-def wait_ready(base, what, deadline=300):
+def wait_ready(base, what, at, proc, log, deadline=300):
+    """Waits until `base` answers a count of every series at `at` (seconds): the data ends
+    at a fixed time, so an instant query at "now" would find nothing once the build and
+    the block creation took longer than the 5 minute lookback."""
     end = time.time() + deadline
     while time.time() < end:
+        if proc.poll() is not None:
+            sys.exit(f"{what} exited with {proc.returncode}; see {log}")
         try:
-            _, r = get(base, "/api/v1/query", {"query": "count({__name__=~\".+\"})"})
+            _, r = get(base, "/api/v1/query",
+                       {"query": "count({__name__=~\".+\"})", "time": at})
             if r["data"]["result"]:
                 return r["data"]["result"][0]["value"][1]
         except Exception:
             pass
         time.sleep(0.5)
-    sys.exit(f"{what} did not become ready")
+    sys.exit(f"{what} did not become ready; see {log}")
 
 
 def canonical(result):
@@ -85,39 +92,65 @@ def agree(a, b):
     return True
 
 
+def describe_diff(name, a, b):
+    """One line on how the Prometheus answer `a` and redline's `b` differ."""
+    only_a, only_b = a.keys() - b.keys(), b.keys() - a.keys()
+    if only_a or only_b:
+        return (f"{name}: {len(a)} vs {len(b)} series; only in Prometheus: "
+                f"{sorted(only_a)[:2]}, only in redline: {sorted(only_b)[:2]}")
+    for k in sorted(a):
+        if not agree({k: a[k]}, {k: b[k]}):
+            return f"{name}: {k}: Prometheus {a[k][:3]}, redline {b[k][:3]}"
+    return f"{name}: same"
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=15)
     ap.add_argument("--workdir", default=os.path.join(ROOT, "target", "compare-prometheus"))
+    ap.add_argument("--reuse-data", action="store_true",
+                    help="keep the OpenMetrics file and Prometheus blocks of the last run "
+                         "(only rebuild redline)")
+    ap.add_argument("--redline-bin", help="use this redline binary instead of building one")
     args = ap.parse_args()
     for tool in ("prometheus", "promtool"):
         if not shutil.which(tool):
             sys.exit(f"{tool} not found: apt-get install prometheus")
     work = args.workdir
-    shutil.rmtree(work, ignore_errors=True)
-    os.makedirs(work)
-    now_ms = int(time.time() * 1000)
-    end_ms = now_ms - now_ms % 60000
     om = os.path.join(work, "data.om")
-    env = dict(os.environ, REDLINE_WRITE_OM=om, REDLINE_OM_END_MS=str(end_ms))
-    subprocess.run(["cargo", "bench", "--bench", "promql"], cwd=ROOT, env=env, check=True)
-    subprocess.run(["cargo", "build", "--release", "--bin", "redline"], cwd=ROOT, check=True)
     tsdb = os.path.join(work, "prometheus-data")
-    subprocess.run(["promtool", "tsdb", "create-blocks-from", "openmetrics", om, tsdb],
-                   check=True, stdout=subprocess.DEVNULL)
+    end_file = os.path.join(work, "end_ms")
+    if args.reuse_data and os.path.exists(end_file):
+        end_ms = int(open(end_file).read())
+    else:
+        shutil.rmtree(work, ignore_errors=True)
+        os.makedirs(work)
+        now_ms = int(time.time() * 1000)
+        end_ms = now_ms - now_ms % 60000
+        env = dict(os.environ, REDLINE_WRITE_OM=om, REDLINE_OM_END_MS=str(end_ms))
+        subprocess.run(["cargo", "bench", "--bench", "promql"], cwd=ROOT, env=env, check=True)
+        subprocess.run(["promtool", "tsdb", "create-blocks-from", "openmetrics", om, tsdb],
+                       check=True, stdout=subprocess.DEVNULL)
+        open(end_file, "w").write(str(end_ms))
+    target = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
+    redline_bin = args.redline_bin or os.path.join(target, "release", "redline")
+    if not args.redline_bin:
+        subprocess.run(["cargo", "build", "--release", "--bin", "redline"], cwd=ROOT, check=True)
     cfg = os.path.join(work, "prometheus.yml")
     open(cfg, "w").write("global:\n  scrape_interval: 1h\n")
     pp, rp = free_port(), free_port()
+    plog, rlog = os.path.join(work, "prometheus.log"), os.path.join(work, "redline.log")
     prom = subprocess.Popen(["prometheus", f"--config.file={cfg}", f"--storage.tsdb.path={tsdb}",
                              f"--web.listen-address=127.0.0.1:{pp}",
                              "--storage.tsdb.retention.time=30d"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    red = subprocess.Popen([os.path.join(ROOT, "target", "release", "redline"), "debug", "load", om,
+                            stdout=subprocess.DEVNULL, stderr=open(plog, "w"))
+    red = subprocess.Popen([redline_bin, "debug", "load", om,
                             "--listen", f"127.0.0.1:{rp}"],
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                           stdout=subprocess.DEVNULL, stderr=open(rlog, "w"))
     try:
         pbase, rbase = f"http://127.0.0.1:{pp}", f"http://127.0.0.1:{rp}"
-        pn, rn = wait_ready(pbase, "prometheus"), wait_ready(rbase, "redline")
+        pn = wait_ready(pbase, "prometheus", end_ms / 1000, prom, plog)
+        rn = wait_ready(rbase, "redline", end_ms / 1000, red, rlog)
         print(f"series: prometheus {pn}, redline {rn}")
         # Off the 30 s sample grid, so Prometheus 2.x's closed range boundary and 3.x's open
         # one select the same samples.
@@ -130,6 +163,9 @@ def main():
                 _, pr = get(pbase, path, params)
                 _, rr = get(rbase, path, params)
                 same = agree(canonical(pr), canonical(rr))
+                if not same:
+                    print("DIFF " + describe_diff(f"{name} ({kind})", canonical(pr),
+                                                  canonical(rr)), file=sys.stderr)
                 pt, rt = [], []
                 for _ in range(args.runs):
                     pt.append(get(pbase, path, params)[0])

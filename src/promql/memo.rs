@@ -113,6 +113,23 @@ impl LabelMemo {
         out
     }
 
+    /// True the first time it is called for (`tag`, `src`) in a query: for checks that
+    /// need to run once per label set rather than at every step.
+    pub fn first_time(&self, tag: usize, src: &Rc<Labels>) -> bool {
+        let key = (tag, ptr(src), false);
+        if self.one.borrow().contains_key(&key) {
+            return false;
+        }
+        self.one.borrow_mut().insert(
+            key,
+            One {
+                _src: src.clone(),
+                out: src.clone(),
+            },
+        );
+        true
+    }
+
     /// `f(a, b)`, computed once per query for each (`tag`, `a`, `b`) and interned.
     pub fn derive2(
         &self,
@@ -177,5 +194,14 @@ mod tests {
         let ac = m.derive2(7, &a, &c, join);
         assert_eq!(ab.get("b"), Some("2"));
         assert_eq!(ac.get("b"), Some("3"));
+    }
+
+    #[test]
+    fn first_time_is_true_once_per_label_set() {
+        let m = LabelMemo::default();
+        let a = Rc::new(Labels::from_pairs([("a", "1")]));
+        assert!(m.first_time(3, &a));
+        assert!(!m.first_time(3, &a));
+        assert!(m.first_time(5, &a), "tags are independent");
     }
 }

@@ -202,7 +202,8 @@ fn over_selector(
     check_params(ev, name, scalars, args)?;
     let mut out = Vec::with_capacity(kept.len());
     for (labels, v) in kept {
-        if counter_fn {
+        // The cached series are the same at every step: check each name once per query.
+        if counter_fn && ev.memo.first_time(args[0] as *const Expr as usize, labels) {
             check_counter_name(ev, labels, args[0]);
         }
         if let Some(v) = v {
