@@ -8,8 +8,8 @@
 mod support;
 
 use criterion::Criterion;
-use std::hint::black_box;
 use redline::promql::{Engine, EngineOptions};
+use std::hint::black_box;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// 11 replicas of the four fixtures: 11 × 9,160 ≈ 100k series.

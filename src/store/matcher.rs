@@ -113,8 +113,12 @@ mod tests {
     #[test]
     fn missing_label_is_empty_string() {
         assert!(Matcher::equal("a", "").matches_empty());
-        assert!(!Matcher::new(MatchOp::NotEqual, "a", "").unwrap().matches_empty());
-        assert!(Matcher::new(MatchOp::Regex, "a", "x|").unwrap().matches_empty());
+        assert!(!Matcher::new(MatchOp::NotEqual, "a", "")
+            .unwrap()
+            .matches_empty());
+        assert!(Matcher::new(MatchOp::Regex, "a", "x|")
+            .unwrap()
+            .matches_empty());
     }
 
     #[test]

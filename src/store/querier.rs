@@ -36,6 +36,5 @@ pub trait Querier: Send + Sync {
 
     /// Sorted, unique values of label `name` over the series selected as by
     /// [`Querier::series`].
-    fn label_values(&self, name: &str, matchers: &[Matcher], mint: i64, maxt: i64)
-        -> Vec<String>;
+    fn label_values(&self, name: &str, matchers: &[Matcher], mint: i64, maxt: i64) -> Vec<String>;
 }
