@@ -133,22 +133,27 @@ scrape_configs:
 /// Runs the demo until Ctrl-C.
 pub async fn run(listen: SocketAddr) -> anyhow::Result<()> {
     let exporter = start_exporter().await?;
-    let cfg = Config::from_yaml_str(&demo_config(exporter, listen), "demo config")?;
+    let mut yaml = demo_config(exporter, listen);
+    // From a checkout, the shipped rules and their playbooks run too.
+    let rules_dir = std::path::Path::new("rules");
+    let shipped = rules_dir.join("node.yml").is_file();
+    if shipped {
+        let abs = std::fs::canonicalize(rules_dir)?;
+        yaml.push_str(&format!("rule_files: ['{}/*.yml']\n", abs.display()));
+    }
+    let cfg = Config::from_yaml_str(&yaml, "demo config")?;
     let state_dir = std::env::temp_dir().join(format!("redline-demo-{}", std::process::id()));
     println!("redline demo: synthetic exporter on http://{exporter}/metrics");
-    println!("redline demo: open http://{listen}/api/v1/targets (Ctrl-C stops)");
-    service::run(
-        cfg,
-        ServiceOptions {
-            listen,
-            state_dir,
-            config_path: None,
-            external_url: None,
-            playbooks_dir: None,
-            query: Default::default(),
-        },
-    )
-    .await
+    println!("redline demo: targets   http://{listen}/api/v1/targets");
+    println!("redline demo: rules     http://{listen}/api/v1/rules");
+    println!("redline demo: alerts    http://{listen}/api/v1/alerts");
+    println!("redline demo: query     http://{listen}/api/v1/query?query=sum(rate(http_requests_total[1m]))");
+    println!("redline demo: Ctrl-C stops");
+    let mut opts = ServiceOptions::new(listen, state_dir);
+    if shipped {
+        opts.playbooks_dir = Some(rules_dir.join("playbooks"));
+    }
+    service::run(cfg, opts).await
 }
 
 #[cfg(test)]
