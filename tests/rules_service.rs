@@ -128,6 +128,10 @@ async fn rules_run_reload_and_serve_playbooks() {
     let (status, body) = post(&format!("{base}/-/reload")).await;
     assert_eq!(status, 200, "{body}");
     let reloaded = get_json(&format!("{base}/api/v1/rules?type=record")).await;
+    assert!(
+        reloaded.get("warnings").is_none(),
+        "a good reload clears the warning"
+    );
     assert_eq!(
         reloaded["data"]["groups"][0]["rules"][0]["name"],
         "job:up:total"
