@@ -4,7 +4,7 @@
 //! error names the file, the field path and, when the text is known, the line and column.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+
 use std::time::Duration;
 
 use super::matchers::{am_regex, parse_matchers, Matcher, Matchers};
@@ -18,32 +18,7 @@ use crate::config::raw::UNSUPPORTED;
 use crate::config::{locate, ConfigError, FieldPath, InvalidConfig};
 use crate::store::MatchOp;
 
-/// What every validation step needs: the text (to locate fields), the name for messages and
-/// the directory relative paths are resolved against.
-pub(crate) struct Ctx<'a> {
-    pub text: Option<&'a str>,
-    pub source: &'a str,
-    pub base_dir: Option<&'a Path>,
-}
-
-impl Ctx<'_> {
-    pub(crate) fn err(&self, path: &FieldPath, message: impl Into<String>) -> ConfigError {
-        ConfigError::Invalid(Box::new(InvalidConfig {
-            source_name: self.source.to_string(),
-            field: path.to_string(),
-            position: self.text.and_then(|t| locate(t, path)),
-            message: message.into(),
-        }))
-    }
-
-    pub(crate) fn resolve(&self, p: &str) -> PathBuf {
-        let path = PathBuf::from(p);
-        match self.base_dir {
-            Some(dir) if path.is_relative() => dir.join(path),
-            _ => path,
-        }
-    }
-}
+pub(crate) use crate::config::validate::Ctx;
 
 /// Decodes YAML text into the raw structs (YAML merge keys resolved).
 pub(crate) fn parse_text(text: &str, source: &str) -> Result<RawAlertmanagerConfig, ConfigError> {

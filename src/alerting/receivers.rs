@@ -11,10 +11,10 @@ use std::time::Duration;
 use super::config::Ctx;
 use super::matchers::Matchers;
 use super::raw::{RawEmailConfig, RawGlobal, RawHttpConfig, RawReceiver, RawWebhookConfig};
-use crate::config::raw::{RawAuthorization, RawBasicAuth, RawTlsConfig};
+use crate::config::http_client::{validate as validate_http, RawHttpFields};
+use crate::config::raw::RawTlsConfig;
 use crate::config::{
-    Auth, Authorization, BasicAuth, ConfigError, FieldPath, HttpClientSettings, Secret,
-    SecretSource, TextSource, TlsSettings, TlsVersion,
+    ConfigError, FieldPath, HttpClientSettings, Secret, SecretSource, TlsSettings,
 };
 
 /// Alertmanager's default `resolve_timeout`.
@@ -314,142 +314,28 @@ fn email(
     })
 }
 
-/// prometheus/common's `HTTPClientConfig` rules, for `http_config` sections.
+/// prometheus/common's `HTTPClientConfig` rules, for `http_config` sections: the same
+/// validation scrape configs get.
 pub(crate) fn http_config(
     ctx: &Ctx<'_>,
     path: &FieldPath,
     h: RawHttpConfig,
 ) -> Result<HttpClientSettings, ConfigError> {
-    let bearer = non_empty(h.bearer_token);
-    let bearer_file = non_empty(h.bearer_token_file);
-    if bearer.is_some() && bearer_file.is_some() {
-        return Err(ctx.err(
-            &path.key("bearer_token_file"),
-            "at most one of bearer_token & bearer_token_file must be configured",
-        ));
-    }
-    let bearer = match (bearer, bearer_file) {
-        (Some(t), _) => Some(SecretSource::Inline(Secret::new(t))),
-        (None, Some(f)) => Some(SecretSource::File(ctx.resolve(&f))),
-        (None, None) => None,
-    };
-    let mut auths = Vec::new();
-    if let Some(b) = h.basic_auth {
-        auths.push(Auth::Basic(basic_auth(ctx, &path.key("basic_auth"), b)?));
-    }
-    if let Some(a) = h.authorization {
-        auths.push(Auth::Authorization(authorization(
-            ctx,
-            &path.key("authorization"),
-            a,
-        )?));
-    }
-    if let Some(b) = bearer {
-        auths.push(Auth::Authorization(Authorization {
-            kind: "Bearer".to_string(),
-            credentials: Some(b),
-        }));
-    }
-    if auths.len() > 1 {
-        return Err(ctx.err(
-            path,
-            "at most one of basic_auth, authorization, bearer_token & bearer_token_file must be configured",
-        ));
-    }
-    Ok(HttpClientSettings {
-        auth: auths.pop(),
-        tls: match h.tls_config {
-            Some(t) => tls(ctx, &path.key("tls_config"), t)?,
-            None => TlsSettings::default(),
+    validate_http(
+        ctx,
+        path,
+        RawHttpFields {
+            basic_auth: h.basic_auth.as_ref(),
+            authorization: h.authorization.as_ref(),
+            bearer_token: h.bearer_token.as_deref(),
+            bearer_token_file: h.bearer_token_file.as_deref(),
+            tls_config: h.tls_config.as_ref(),
+            follow_redirects: h.follow_redirects,
+            enable_http2: h.enable_http2,
         },
-        follow_redirects: h.follow_redirects.unwrap_or(true),
-        enable_http2: h.enable_http2.unwrap_or(true),
-    })
-}
-
-fn secret_pair(
-    ctx: &Ctx<'_>,
-    path: &FieldPath,
-    inline: Option<String>,
-    file: Option<String>,
-    name: &str,
-) -> Result<Option<SecretSource>, ConfigError> {
-    match (non_empty(inline), non_empty(file)) {
-        (Some(_), Some(_)) => Err(ctx.err(
-            &path.key(&format!("{name}_file")),
-            format!("at most one of {name} & {name}_file must be configured"),
-        )),
-        (Some(v), None) => Ok(Some(SecretSource::Inline(Secret::new(v)))),
-        (None, Some(f)) => Ok(Some(SecretSource::File(ctx.resolve(&f)))),
-        (None, None) => Ok(None),
-    }
-}
-
-fn text_of(s: SecretSource) -> TextSource {
-    match s {
-        SecretSource::Inline(v) => TextSource::Inline(v.expose().to_string()),
-        SecretSource::File(p) => TextSource::File(p),
-    }
-}
-
-fn basic_auth(ctx: &Ctx<'_>, path: &FieldPath, b: RawBasicAuth) -> Result<BasicAuth, ConfigError> {
-    let username = secret_pair(ctx, path, b.username, b.username_file, "username")?
-        .map_or(TextSource::Inline(String::new()), text_of);
-    let password = secret_pair(ctx, path, b.password, b.password_file, "password")?;
-    Ok(BasicAuth { username, password })
-}
-
-fn authorization(
-    ctx: &Ctx<'_>,
-    path: &FieldPath,
-    a: RawAuthorization,
-) -> Result<Authorization, ConfigError> {
-    let credentials = secret_pair(ctx, path, a.credentials, a.credentials_file, "credentials")?;
-    let kind = a.kind.unwrap_or_default();
-    let kind = if kind.trim().is_empty() {
-        "Bearer".to_string()
-    } else {
-        kind.trim().to_string()
-    };
-    if kind.eq_ignore_ascii_case("basic") {
-        return Err(ctx.err(
-            &path.key("type"),
-            r#"authorization type cannot be set to "basic", use "basic_auth" instead"#,
-        ));
-    }
-    Ok(Authorization { kind, credentials })
+    )
 }
 
 fn tls(ctx: &Ctx<'_>, path: &FieldPath, t: RawTlsConfig) -> Result<TlsSettings, ConfigError> {
-    let ca = secret_pair(ctx, path, t.ca, t.ca_file, "ca")?.map(text_of);
-    let cert = secret_pair(ctx, path, t.cert, t.cert_file, "cert")?.map(text_of);
-    let key = secret_pair(ctx, path, t.key, t.key_file, "key")?;
-    if cert.is_some() != key.is_some() {
-        return Err(ctx.err(
-            path,
-            "exactly one of key or key_file and one of cert or cert_file must be configured together",
-        ));
-    }
-    let version = |v: Option<String>, field: &str| -> Result<Option<TlsVersion>, ConfigError> {
-        match v.as_deref() {
-            None | Some("") => Ok(None),
-            Some("TLS10") => Ok(Some(TlsVersion::Tls10)),
-            Some("TLS11") => Ok(Some(TlsVersion::Tls11)),
-            Some("TLS12") => Ok(Some(TlsVersion::Tls12)),
-            Some("TLS13") => Ok(Some(TlsVersion::Tls13)),
-            Some(other) => Err(ctx.err(
-                &path.key(field),
-                format!("unknown TLS version {other:?} (expected TLS10, TLS11, TLS12 or TLS13)"),
-            )),
-        }
-    };
-    Ok(TlsSettings {
-        ca,
-        cert,
-        key,
-        server_name: non_empty(t.server_name),
-        insecure_skip_verify: t.insecure_skip_verify.unwrap_or(false),
-        min_version: version(t.min_version, "min_version")?,
-        max_version: version(t.max_version, "max_version")?,
-    })
+    crate::config::http_client::tls(ctx, path, &t)
 }

@@ -155,6 +155,18 @@ impl Default for HttpClientSettings {
     }
 }
 
+/// prometheus/common's `HTTPClientConfig` fields, wherever they appear: inline in a scrape
+/// config, or as an Alertmanager receiver's `http_config`.
+pub(crate) struct RawHttpFields<'a> {
+    pub basic_auth: Option<&'a RawBasicAuth>,
+    pub authorization: Option<&'a RawAuthorization>,
+    pub bearer_token: Option<&'a str>,
+    pub bearer_token_file: Option<&'a str>,
+    pub tls_config: Option<&'a RawTlsConfig>,
+    pub follow_redirects: Option<bool>,
+    pub enable_http2: Option<bool>,
+}
+
 /// Validates the HTTP client fields of a scrape config, with the rules and messages of
 /// `HTTPClientConfig.Validate`.
 pub(crate) fn from_raw(
@@ -162,8 +174,29 @@ pub(crate) fn from_raw(
     path: &FieldPath,
     raw: &RawScrapeConfig,
 ) -> Result<HttpClientSettings, ConfigError> {
-    let bearer = raw.bearer_token.as_deref().filter(|s| !s.is_empty());
-    let bearer_file = raw.bearer_token_file.as_deref().filter(|s| !s.is_empty());
+    validate(
+        ctx,
+        path,
+        RawHttpFields {
+            basic_auth: raw.basic_auth.as_ref(),
+            authorization: raw.authorization.as_ref(),
+            bearer_token: raw.bearer_token.as_deref(),
+            bearer_token_file: raw.bearer_token_file.as_deref(),
+            tls_config: raw.tls_config.as_ref(),
+            follow_redirects: raw.follow_redirects,
+            enable_http2: raw.enable_http2,
+        },
+    )
+}
+
+/// `HTTPClientConfig.Validate` over the fields, with its rules and messages.
+pub(crate) fn validate(
+    ctx: &Ctx<'_>,
+    path: &FieldPath,
+    raw: RawHttpFields<'_>,
+) -> Result<HttpClientSettings, ConfigError> {
+    let bearer = raw.bearer_token.filter(|s| !s.is_empty());
+    let bearer_file = raw.bearer_token_file.filter(|s| !s.is_empty());
     if bearer.is_some() && bearer_file.is_some() {
         return Err(ctx.err(
             &path.key("bearer_token_file"),
@@ -182,11 +215,11 @@ pub(crate) fn from_raw(
             "at most one of basic_auth, oauth2, bearer_token & bearer_token_file must be configured",
         ));
     }
-    let basic = match &raw.basic_auth {
+    let basic = match raw.basic_auth {
         Some(b) => Some(basic_auth(ctx, &path.key("basic_auth"), b)?),
         None => None,
     };
-    let auth = match &raw.authorization {
+    let auth = match raw.authorization {
         Some(a) => {
             let apath = path.key("authorization");
             if has_bearer {
@@ -213,7 +246,7 @@ pub(crate) fn from_raw(
         })),
         None => basic.map(Auth::Basic),
     };
-    let tls = match &raw.tls_config {
+    let tls = match raw.tls_config {
         Some(t) => tls(ctx, &path.key("tls_config"), t)?,
         None => TlsSettings::default(),
     };
@@ -279,7 +312,12 @@ fn authorization(
     })
 }
 
-fn tls(ctx: &Ctx<'_>, path: &FieldPath, t: &RawTlsConfig) -> Result<TlsSettings, ConfigError> {
+/// A `tls_config` section, as prometheus/common's `TLSConfig.Validate` checks it.
+pub(crate) fn tls(
+    ctx: &Ctx<'_>,
+    path: &FieldPath,
+    t: &RawTlsConfig,
+) -> Result<TlsSettings, ConfigError> {
     let pair = |inline: &Option<String>,
                 file: &Option<String>,
                 name: &str|

@@ -24,9 +24,10 @@ const DEFAULT_FILE_SD_REFRESH: Duration = Duration::from_secs(300);
 /// What every validation step needs: the text (to locate fields), the name for messages and
 /// the directory relative paths are resolved against.
 pub(crate) struct Ctx<'a> {
-    text: &'a str,
-    source: &'a str,
-    base_dir: Option<&'a Path>,
+    /// The YAML text, when the config came as text (a decoded value has no positions).
+    pub(crate) text: Option<&'a str>,
+    pub(crate) source: &'a str,
+    pub(crate) base_dir: Option<&'a Path>,
 }
 
 impl Ctx<'_> {
@@ -35,7 +36,7 @@ impl Ctx<'_> {
         ConfigError::Invalid(Box::new(InvalidConfig {
             source_name: self.source.to_string(),
             field: path.to_string(),
-            position: locate(self.text, path),
+            position: self.text.and_then(|t| locate(t, path)),
             message: message.into(),
         }))
     }
@@ -58,7 +59,7 @@ pub(crate) fn load(
 ) -> Result<Config, ConfigError> {
     let raw = parse(text, source)?;
     let ctx = Ctx {
-        text,
+        text: Some(text),
         source,
         base_dir,
     };
