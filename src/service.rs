@@ -349,32 +349,43 @@ async fn reload_once(
 
 /// Runs the service until SIGTERM or SIGINT, then shuts it down gracefully.
 pub async fn run(cfg: Config, opts: ServiceOptions) -> anyhow::Result<()> {
+    let stop = shutdown_signal();
     let service = Service::start(cfg, opts).await?;
-    wait_for_signal().await;
+    stop.await;
     tracing::info!("shutting down");
     service.shutdown().await;
     Ok(())
 }
 
-async fn wait_for_signal() {
+/// Resolves on SIGTERM or SIGINT. The handlers are installed when this is called, not when
+/// the future is first polled, so a signal that arrives during start-up is not lost (and does
+/// not kill the process with the default action).
+fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
     #[cfg(unix)]
     {
-        use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = term.recv() => {}
-                    _ = tokio::signal::ctrl_c() => {}
+        use tokio::signal::unix::{signal, Signal, SignalKind};
+        async fn recv(s: Option<Signal>) {
+            match s {
+                Some(mut s) => {
+                    s.recv().await;
                 }
+                None => std::future::pending().await,
             }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
+        }
+        let term = signal(SignalKind::terminate()).ok();
+        let int = signal(SignalKind::interrupt()).ok();
+        async move {
+            tokio::select! {
+                _ = recv(term) => {}
+                _ = recv(int) => {}
             }
         }
     }
     #[cfg(not(unix))]
     {
-        let _ = tokio::signal::ctrl_c().await;
+        async {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }
 
@@ -461,6 +472,6 @@ pub async fn serve_store(
         reload: None,
         playbooks_dir: None,
     };
-    http::serve(listener, state, wait_for_signal()).await?;
+    http::serve(listener, state, shutdown_signal()).await?;
     Ok(())
 }
