@@ -12,13 +12,14 @@
 //! also prints a plain `ns/sample` median so runs can be compared at a glance:
 //! `cargo bench --bench parse`.
 
-use std::collections::HashMap;
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, BenchmarkId, Criterion, Throughput};
 use redline::exposition::{parse, Format, ParseOptions, Sample, Sink, SinkError};
-use redline::store::{Label, Labels, SeriesRef, Store, METRIC_NAME};
+use redline::scrape::scrape_loop::{IngestSink, SeriesCache};
+use redline::scrape::target::TargetSpec;
+use redline::store::{Label, Labels, Store, METRIC_NAME};
 
 const INPUTS: [&str; 2] = ["kubelet-cadvisor.prom", "kube-state-metrics.prom"];
 
@@ -64,11 +65,6 @@ fn prometheus_parse_only(input: &[u8]) -> usize {
     scrape.samples.len()
 }
 
-/// What a scrape loop keeps between scrapes: series text -> store ref.
-struct ScrapeCache {
-    refs: HashMap<String, SeriesRef>,
-}
-
 fn labels_of(s: &Sample<'_>) -> Labels {
     let mut v = Vec::with_capacity(s.labels.len() + 1);
     v.push(Label::new(METRIC_NAME, s.name));
@@ -80,38 +76,46 @@ fn labels_of(s: &Sample<'_>) -> Labels {
     Labels::from_vec(v)
 }
 
-fn parse_append(store: &Store, cache: Option<&mut ScrapeCache>, input: &[u8], t_ms: i64) -> usize {
-    let mut app = store.appender();
-    let mut cache = cache;
-    let mut sink = |s: &Sample<'_>| -> Result<(), SinkError> {
-        match cache.as_deref_mut() {
-            Some(c) => {
-                if let Some(r) = c.refs.get(s.series) {
-                    if app.append_ref(*r, t_ms, s.value).is_ok() {
-                        return Ok(());
-                    }
-                }
-                let r = app
-                    .append(&labels_of(s), t_ms, s.value)
-                    .map_err(|e| SinkError(e.to_string()))?;
-                c.refs.insert(s.series.to_string(), r);
-            }
-            None => {
+/// Parse + append as the scrape loop does it: the loop's own `IngestSink` with its series
+/// cache (`Some`), or a `Labels` built and looked up for every sample (`None`).
+fn parse_append(
+    store: &Store,
+    cache: Option<(&TargetSpec, &mut SeriesCache)>,
+    input: &[u8],
+    t_ms: i64,
+) -> usize {
+    match cache {
+        Some((spec, cache)) => {
+            let mut sink = IngestSink::new(spec, cache, store.appender(), t_ms);
+            let stats = parse(
+                input,
+                Format::PrometheusText,
+                &ParseOptions::default(),
+                &mut sink,
+            )
+            .expect("fixture parses");
+            let (app, _) = sink.finish();
+            black_box(app.commit());
+            stats.samples
+        }
+        None => {
+            let mut app = store.appender();
+            let mut sink = |s: &Sample<'_>| -> Result<(), SinkError> {
                 app.append(&labels_of(s), t_ms, s.value)
                     .map_err(|e| SinkError(e.to_string()))?;
-            }
+                Ok(())
+            };
+            let stats = parse(
+                input,
+                Format::PrometheusText,
+                &ParseOptions::default(),
+                &mut sink,
+            )
+            .expect("fixture parses");
+            black_box(app.commit());
+            stats.samples
         }
-        Ok(())
-    };
-    let stats = parse(
-        input,
-        Format::PrometheusText,
-        &ParseOptions::default(),
-        &mut sink,
-    )
-    .expect("fixture parses");
-    black_box(app.commit());
-    stats.samples
+    }
 }
 
 /// Median and best wall time of `f` over ~1 s of runs, each divided by the samples it
@@ -168,13 +172,14 @@ fn bench_parse_append(c: &mut Criterion) {
     for name in INPUTS {
         let input = load(name);
         let store = Store::new();
-        let mut cache = ScrapeCache {
-            refs: HashMap::new(),
-        };
+        let mut cache = SeriesCache::default();
+        // Append at the bench's own times, as a scrape of a target without timestamps does.
+        let mut spec = TargetSpec::unlabelled(name);
+        spec.honor_timestamps = false;
         let mut t = 0;
         let (med, best, n) = ns_per_sample(|| {
             t += 15_000;
-            parse_append(&store, Some(&mut cache), &input, t)
+            parse_append(&store, Some((&spec, &mut cache)), &input, t)
         });
         println!(
             "parse_append/cached/{name}: median {med:.1} ns/sample, best {best:.1} ({n} samples)"
@@ -192,14 +197,15 @@ fn bench_parse_append(c: &mut Criterion) {
         let samples = parse_only(&input) as u64;
         group.throughput(Throughput::Elements(samples));
         let store = Store::new();
-        let mut cache = ScrapeCache {
-            refs: HashMap::new(),
-        };
+        let mut cache = SeriesCache::default();
+        // Append at the bench's own times, as a scrape of a target without timestamps does.
+        let mut spec = TargetSpec::unlabelled(name);
+        spec.honor_timestamps = false;
         let mut t = 0;
         group.bench_function(BenchmarkId::new("cached", name), |b| {
             b.iter(|| {
                 t += 15_000;
-                parse_append(&store, Some(&mut cache), black_box(&input), t)
+                parse_append(&store, Some((&spec, &mut cache)), black_box(&input), t)
             })
         });
         let store = Store::new();

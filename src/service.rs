@@ -406,7 +406,7 @@ pub enum LoadError {
 pub fn load_exposition_file(path: &std::path::Path) -> Result<(Store, u64), LoadError> {
     use crate::exposition::{detect_format, parse, ParseOptions};
     use crate::scrape::scrape_loop::{unix_ms, IngestSink, SeriesCache};
-    use crate::scrape::target::{ScrapeLimits, TargetSpec};
+    use crate::scrape::target::TargetSpec;
     let body = std::fs::read(path).map_err(|source| LoadError::Read {
         path: path.display().to_string(),
         source,
@@ -414,18 +414,7 @@ pub fn load_exposition_file(path: &std::path::Path) -> Result<(Store, u64), Load
     let store = Store::with_options(StoreOptions {
         retention: Duration::from_secs(100 * 365 * 24 * 3600),
     });
-    let spec = TargetSpec {
-        job: String::new(),
-        url: path.display().to_string(),
-        labels: crate::store::Labels::empty(),
-        discovered_labels: crate::store::Labels::empty(),
-        interval: Duration::from_secs(60),
-        timeout: Duration::from_secs(60),
-        honor_labels: true,
-        honor_timestamps: true,
-        metric_relabel_configs: Arc::new(Vec::new()),
-        limits: ScrapeLimits::default(),
-    };
+    let spec = TargetSpec::unlabelled(&path.display().to_string());
     let mut cache = SeriesCache::default();
     let mut sink = IngestSink::new(
         &spec,

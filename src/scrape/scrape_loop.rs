@@ -21,6 +21,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::watch;
+use xxhash_rust::xxh3::Xxh3DefaultBuilder;
 
 /// Why a scrape failed; the text is what `/api/v1/targets` shows as `lastError`.
 #[derive(Debug, thiserror::Error)]
@@ -49,7 +50,9 @@ enum CacheEntry {
 /// Per-target memory between scrapes: series refs by exposed text, for speed and staleness.
 /// Series exposed with explicit timestamps are kept out of staleness handling, as upstream.
 pub struct SeriesCache {
-    entries: HashMap<Box<str>, CacheEntry>,
+    /// Keyed by series text (hundreds of bytes for cAdvisor series), hashed with xxh3: this
+    /// lookup runs for every sample of every scrape.
+    entries: HashMap<Box<str>, CacheEntry, Xxh3DefaultBuilder>,
     /// The iteration of the last successful scrape (starts at 1; 0 marks "not exposed").
     iteration: u64,
 }
@@ -57,7 +60,7 @@ pub struct SeriesCache {
 impl Default for SeriesCache {
     fn default() -> Self {
         SeriesCache {
-            entries: HashMap::new(),
+            entries: HashMap::with_hasher(Xxh3DefaultBuilder::new()),
             iteration: 1,
         }
     }

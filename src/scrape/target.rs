@@ -39,6 +39,25 @@ pub struct TargetSpec {
     pub limits: ScrapeLimits,
 }
 
+impl TargetSpec {
+    /// A spec with no target labels, no relabeling and no limits, keeping the exposed
+    /// timestamps: for loading a file into a store (`redline debug load`, benchmarks).
+    pub fn unlabelled(url: &str) -> TargetSpec {
+        TargetSpec {
+            job: String::new(),
+            url: url.to_string(),
+            labels: Labels::empty(),
+            discovered_labels: Labels::empty(),
+            interval: Duration::from_secs(60),
+            timeout: Duration::from_secs(60),
+            honor_labels: true,
+            honor_timestamps: true,
+            metric_relabel_configs: Arc::new(Vec::new()),
+            limits: ScrapeLimits::default(),
+        }
+    }
+}
+
 /// Health as Prometheus reports it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Health {
