@@ -373,5 +373,18 @@ scrape_configs:
     assert_eq!(up_of(&svc, "wrong-name").await, 0.0);
     // The server demands a client certificate.
     assert_eq!(up_of(&svc, "no-client-cert").await, 0.0);
+    // Each fails for its own reason, as the targets page shows it.
+    let pools = svc.targets.snapshot();
+    let err = |job: &str| pools[job].active[0].status().last_error;
+    assert!(
+        err("wrong-name").contains("certificate not valid for name"),
+        "{}",
+        err("wrong-name")
+    );
+    assert!(
+        err("no-client-cert").contains("CertificateRequired"),
+        "{}",
+        err("no-client-cert")
+    );
     svc.shutdown().await;
 }
