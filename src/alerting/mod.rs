@@ -43,8 +43,10 @@
 //! assert_eq!(key, r#"{}/{severity="page"}:{alertname="Down"}"#);
 //! ```
 
+pub mod alert;
 mod config;
 pub mod matchers;
+pub mod notify;
 pub mod owners;
 pub mod raw;
 pub mod receivers;
@@ -60,9 +62,11 @@ use std::path::{Path, PathBuf};
 
 pub use crate::config::ConfigError;
 use crate::store::Labels;
+pub use alert::{fingerprint, fingerprint_hex, Alert};
 pub use matchers::{
     parse_label_args, parse_matcher, parse_matchers, Matcher, MatcherError, Matchers,
 };
+pub use notify::{Notification, NotificationReason, Notifier, NotifyError};
 pub use owners::{LabelTemplate, Owners, ReceiverChoice};
 pub use receivers::{EmailConfig, GlobalConfig, InhibitRule, Receiver, WebhookConfig};
 pub use route::{group_key, labelset_string, GroupBy, Route, RouteOpts, RouteTree};

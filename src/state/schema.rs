@@ -19,13 +19,14 @@ pub struct Migration {
 }
 
 /// The schema, oldest first.
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "alert state",
-    // One row per alert a rule holds: the pending `for` clock, firing and keep_firing_for
-    // times, the last notification and the resolution live in the serialized alert; `state`
-    // and `active_at_ms` are copies for people inspecting the file with sqlite3.
-    sql: "
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "alert state",
+        // One row per alert a rule holds: the pending `for` clock, firing and keep_firing_for
+        // times, the last notification and the resolution live in the serialized alert; `state`
+        // and `active_at_ms` are copies for people inspecting the file with sqlite3.
+        sql: "
         CREATE TABLE alert_state (
             group_file    TEXT    NOT NULL,
             group_name    TEXT    NOT NULL,
@@ -38,7 +39,64 @@ pub const MIGRATIONS: &[Migration] = &[Migration {
             PRIMARY KEY (group_file, group_name, rule_name, fingerprint)
         ) WITHOUT ROWID;
     ",
-}];
+    },
+    Migration {
+        version: 2,
+        name: "silences",
+        // One row per silence, expired ones included until garbage-collected. `matchers` is
+        // a JSON array of Alertmanager API matchers ({name, value, isRegex, isEqual}).
+        sql: "
+        CREATE TABLE silence (
+            id            TEXT    NOT NULL PRIMARY KEY,
+            matchers      TEXT    NOT NULL,
+            starts_at_ms  INTEGER NOT NULL,
+            ends_at_ms    INTEGER NOT NULL,
+            updated_at_ms INTEGER NOT NULL,
+            created_by    TEXT    NOT NULL,
+            comment       TEXT    NOT NULL
+        ) WITHOUT ROWID;
+    ",
+    },
+    Migration {
+        version: 3,
+        name: "alerting pipeline",
+        // `am_alert`: alerts the pipeline holds (posted to /api/v2/alerts or handed over by
+        // the rules and SLO engines), one JSON row per fingerprint.
+        // `nflog`: Alertmanager's notification log, one row per (group, receiver,
+        // integration): the fingerprints last notified firing and resolved, and when.
+        // `pending_notification`: a notification decided but not yet acknowledged by its
+        // integration; written before the first attempt, deleted with the nflog write that
+        // records the acknowledgement, replayed after a restart.
+        sql: "
+        CREATE TABLE am_alert (
+            fingerprint   TEXT    NOT NULL PRIMARY KEY,
+            alert         TEXT    NOT NULL,
+            updated_at_ms INTEGER NOT NULL
+        ) WITHOUT ROWID;
+        CREATE TABLE nflog (
+            group_key     TEXT    NOT NULL,
+            receiver      TEXT    NOT NULL,
+            integration   TEXT    NOT NULL,
+            firing        TEXT    NOT NULL,
+            resolved      TEXT    NOT NULL,
+            sent_at_ms    INTEGER NOT NULL,
+            expires_at_ms INTEGER NOT NULL,
+            PRIMARY KEY (group_key, receiver, integration)
+        ) WITHOUT ROWID;
+        CREATE TABLE pending_notification (
+            id              INTEGER PRIMARY KEY,
+            group_key       TEXT    NOT NULL,
+            receiver        TEXT    NOT NULL,
+            integration     TEXT    NOT NULL,
+            notification    TEXT    NOT NULL,
+            created_at_ms   INTEGER NOT NULL,
+            attempts        INTEGER NOT NULL DEFAULT 0,
+            next_attempt_ms INTEGER NOT NULL,
+            UNIQUE (group_key, receiver, integration)
+        );
+    ",
+    },
+];
 
 /// The newest schema version this build knows.
 pub fn latest_version() -> i64 {
