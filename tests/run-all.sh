@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Debian packages the tests start for real.
-debs=(prometheus-node-exporter prometheus prometheus-alertmanager openssl)
+debs=(prometheus-node-exporter prometheus prometheus-alertmanager openssl python3-aiosmtpd)
 missing=()
 for p in "${debs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
