@@ -46,6 +46,15 @@ enum Command {
     Demo {
         #[arg(long, default_value = "127.0.0.1:9090")]
         listen: SocketAddr,
+        /// Scenario seconds per real second: the incident plays out this many times faster.
+        #[arg(long, default_value_t = 1.0, value_parser = parse_speed)]
+        speed: f64,
+        /// Real time until the incident starts (a duration such as 1m or 30s).
+        #[arg(long = "incident-after", default_value = "1m", value_parser = parse_duration)]
+        incident_after: std::time::Duration,
+        /// Real time the incident lasts.
+        #[arg(long = "incident-for", default_value = "15m", value_parser = parse_duration)]
+        incident_for: std::time::Duration,
     },
     /// Validate files without running anything.
     Check {
@@ -219,8 +228,19 @@ fn dispatch(command: Command) -> Result<ExitCode> {
             ))?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Demo { listen } => {
-            runtime()?.block_on(redline::demo::run(listen))?;
+        Command::Demo {
+            listen,
+            speed,
+            incident_after,
+            incident_for,
+        } => {
+            let opts = redline::demo::DemoOptions {
+                listen,
+                speed,
+                incident_after,
+                incident_for,
+            };
+            runtime()?.block_on(redline::demo::run(opts))?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Check {
@@ -350,4 +370,11 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
         .enable_all()
         .build()
         .context("starting the async runtime")
+}
+
+fn parse_speed(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 && v <= 10_000.0 => Ok(v),
+        _ => Err(format!("expected a number between 0 and 10000, got {s:?}")),
+    }
 }

@@ -1,9 +1,16 @@
-//! `redline demo`: redline scraping an embedded synthetic exporter and itself.
+//! `redline demo`: redline watching an embedded synthetic cluster.
 //!
-//! The synthetic exporter serves a node_exporter-like host and an application with
-//! `http_requests_total` and an `http_request_duration_seconds` histogram, with values that
-//! move over time, on a loopback port. redline runs with a generated config that scrapes it
-//! and redline's own `/metrics`.
+//! [`cluster`] simulates three nodes (node_exporter), their kubelets' cAdvisor endpoints,
+//! kube-state-metrics and two application services (`checkout`, team payments; `catalog`,
+//! team catalog), each on its own loopback port. redline scrapes them with the shipped rules,
+//! the demo's SLOs ([`SLOS`]) and a routing config with two owners and a platform fallback
+//! ([`ALERTMANAGER_CONFIG`]) whose webhooks point at the in-process receiver of [`sink`],
+//! which prints every notification. A scripted incident starts after a minute: an error
+//! burst on checkout, a latency regression on catalog, a crash-looping pod and a node under
+//! memory pressure; alerts fire, are grouped and routed to their owners, then resolve.
+
+pub mod cluster;
+pub mod sink;
 
 use crate::config::Config;
 use crate::service::{self, ServiceOptions};
@@ -11,26 +18,111 @@ use axum::http::header;
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::Router;
+use cluster::{App, Cluster, Endpoint, Scenario};
 use std::fmt::Write as _;
 use std::net::SocketAddr;
-use std::time::Instant;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
 
-/// Serves the synthetic exporter on `127.0.0.1:0`; returns its address.
-pub async fn start_exporter() -> std::io::Result<SocketAddr> {
+/// The demo's SLO specs (redline's format).
+pub const SLOS: &str = include_str!("slos.yml");
+/// The demo's routing config (Alertmanager's format plus `owners:`); `SINK` stands for the
+/// webhook receiver's address.
+pub const ALERTMANAGER_CONFIG: &str = include_str!("alertmanager.yml");
+
+/// The shipped rule files, embedded so the demo runs from any directory.
+const SHIPPED_RULES: [(&str, &str); 4] = [
+    ("node.yml", include_str!("../../rules/node.yml")),
+    ("container.yml", include_str!("../../rules/container.yml")),
+    ("kubernetes.yml", include_str!("../../rules/kubernetes.yml")),
+    ("red.yml", include_str!("../../rules/red.yml")),
+];
+
+/// `redline demo`'s options.
+#[derive(Clone, Debug)]
+pub struct DemoOptions {
+    /// Where redline (and its dashboard) listens.
+    pub listen: SocketAddr,
+    /// Scenario seconds per real second.
+    pub speed: f64,
+    /// Real time until the incident starts.
+    pub incident_after: Duration,
+    /// Real time the incident lasts.
+    pub incident_for: Duration,
+}
+
+impl DemoOptions {
+    /// Defaults: incident after one minute, for fifteen, at normal speed.
+    pub fn new(listen: SocketAddr) -> DemoOptions {
+        DemoOptions {
+            listen,
+            speed: 1.0,
+            incident_after: Duration::from_secs(60),
+            incident_for: Duration::from_secs(15 * 60),
+        }
+    }
+
+    fn scenario(&self) -> Scenario {
+        Scenario {
+            incident_at: self.incident_after.mul_f64(self.speed),
+            incident_for: self.incident_for.mul_f64(self.speed),
+            speed: self.speed,
+        }
+    }
+}
+
+/// The addresses of the cluster's endpoints.
+#[derive(Clone, Debug)]
+pub struct ClusterAddrs {
+    /// `(node name, node_exporter address, kubelet address)`.
+    pub nodes: Vec<(&'static str, SocketAddr, SocketAddr)>,
+    pub kube_state_metrics: SocketAddr,
+    pub checkout: SocketAddr,
+    pub catalog: SocketAddr,
+}
+
+/// Serves every endpoint of `cluster` on its own `127.0.0.1` port.
+pub async fn serve_cluster(cluster: &Arc<Cluster>) -> std::io::Result<ClusterAddrs> {
+    let mut nodes = Vec::new();
+    for n in cluster::nodes() {
+        let exporter = serve_endpoint(cluster, Endpoint::NodeExporter(n.name), "/metrics").await?;
+        let kubelet =
+            serve_endpoint(cluster, Endpoint::Cadvisor(n.name), "/metrics/cadvisor").await?;
+        nodes.push((n.name, exporter, kubelet));
+    }
+    Ok(ClusterAddrs {
+        nodes,
+        kube_state_metrics: serve_endpoint(cluster, Endpoint::KubeStateMetrics, "/metrics").await?,
+        checkout: serve_endpoint(cluster, Endpoint::App(App::Checkout), "/metrics").await?,
+        catalog: serve_endpoint(cluster, Endpoint::App(App::Catalog), "/metrics").await?,
+    })
+}
+
+async fn serve_endpoint(
+    cluster: &Arc<Cluster>,
+    endpoint: Endpoint,
+    path: &str,
+) -> std::io::Result<SocketAddr> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
-    let started = Instant::now();
+    let cluster = cluster.clone();
+    let endpoint = Arc::new(endpoint);
     let app = Router::new().route(
-        "/metrics",
-        get(move || async move {
-            (
-                [(
-                    header::CONTENT_TYPE,
-                    "text/plain; version=0.0.4; charset=utf-8",
-                )],
-                synthetic_exposition(started.elapsed().as_secs_f64()),
-            )
-                .into_response()
+        path,
+        get(move || {
+            let cluster = cluster.clone();
+            let endpoint = endpoint.clone();
+            async move {
+                (
+                    [(
+                        header::CONTENT_TYPE,
+                        "text/plain; version=0.0.4; charset=utf-8",
+                    )],
+                    cluster.exposition(&endpoint),
+                )
+                    .into_response()
+            }
         }),
     );
     tokio::spawn(async move {
@@ -39,159 +131,161 @@ pub async fn start_exporter() -> std::io::Result<SocketAddr> {
     Ok(addr)
 }
 
-/// The exposition the synthetic exporter serves `secs` seconds after it started.
-pub fn synthetic_exposition(secs: f64) -> String {
-    let mut s = String::with_capacity(4096);
-    let wave = |period: f64, phase: f64| (((secs / period) + phase) * std::f64::consts::TAU).sin();
-    s.push_str("# HELP node_cpu_seconds_total Seconds the CPUs spent in each mode.\n");
-    s.push_str("# TYPE node_cpu_seconds_total counter\n");
-    for cpu in 0..2 {
-        let busy = 0.35 + 0.25 * wave(300.0, cpu as f64 * 0.3);
-        for (mode, share) in [
-            ("idle", 1.0 - busy),
-            ("user", busy * 0.7),
-            ("system", busy * 0.25),
-            ("iowait", busy * 0.05),
-        ] {
-            let _ = writeln!(
-                s,
-                "node_cpu_seconds_total{{cpu=\"{cpu}\",mode=\"{mode}\"}} {:.3}",
-                10_000.0 + secs * share
-            );
-        }
-    }
-    s.push_str("# HELP node_load1 1m load average.\n# TYPE node_load1 gauge\n");
-    let _ = writeln!(s, "node_load1 {:.2}", 1.2 + 0.8 * wave(600.0, 0.0));
-    s.push_str("# HELP node_memory_MemTotal_bytes Memory information field MemTotal_bytes.\n# TYPE node_memory_MemTotal_bytes gauge\n");
-    s.push_str("node_memory_MemTotal_bytes 8.253235e+09\n");
-    s.push_str("# HELP node_memory_MemAvailable_bytes Memory information field MemAvailable_bytes.\n# TYPE node_memory_MemAvailable_bytes gauge\n");
-    let _ = writeln!(
-        s,
-        "node_memory_MemAvailable_bytes {:.0}",
-        4.0e9 + 1.5e9 * wave(900.0, 0.1)
+/// The main config the demo runs: every endpoint of the cluster, redline itself, and the
+/// rule files in `rule_files`.
+pub fn demo_config(addrs: &ClusterAddrs, listen: SocketAddr, rule_files: &[PathBuf]) -> String {
+    let mut y = String::from(
+        "global:\n  scrape_interval: 5s\n  scrape_timeout: 4s\n  evaluation_interval: 5s\n",
     );
-    s.push_str("# HELP http_requests_total Requests handled, by status code.\n# TYPE http_requests_total counter\n");
-    let rps = 40.0;
-    for (code, share) in [("200", 0.985), ("404", 0.01), ("500", 0.005)] {
+    y.push_str("rule_files:\n");
+    for f in rule_files {
+        let _ = writeln!(y, "  - '{}'", f.display());
+    }
+    y.push_str("scrape_configs:\n  - job_name: node-exporter\n    static_configs:\n");
+    for (node, exporter, _) in &addrs.nodes {
         let _ = writeln!(
-            s,
-            "http_requests_total{{handler=\"/api/orders\",method=\"GET\",code=\"{code}\"}} {:.0}",
-            (secs * rps * share).floor()
+            y,
+            "      - targets: ['{exporter}']\n        labels: {{node: {node}}}"
         );
     }
-    s.push_str("# HELP http_request_duration_seconds Request latency.\n# TYPE http_request_duration_seconds histogram\n");
-    let total = (secs * rps).floor();
-    let mut cumulative = 0.0;
-    for (le, share) in [
-        ("0.05", 0.55),
-        ("0.1", 0.25),
-        ("0.25", 0.12),
-        ("0.5", 0.05),
-        ("1", 0.02),
-        ("+Inf", 0.01),
-    ] {
-        cumulative += share;
+    y.push_str("  - job_name: kubelet\n    metrics_path: /metrics/cadvisor\n    static_configs:\n");
+    for (node, _, kubelet) in &addrs.nodes {
         let _ = writeln!(
-            s,
-            "http_request_duration_seconds_bucket{{handler=\"/api/orders\",le=\"{le}\"}} {:.0}",
-            (total * cumulative).floor()
+            y,
+            "      - targets: ['{kubelet}']\n        labels: {{node: {node}}}"
         );
     }
-    let _ = writeln!(
-        s,
-        "http_request_duration_seconds_sum{{handler=\"/api/orders\"}} {:.3}",
-        total * 0.09
-    );
-    let _ = writeln!(
-        s,
-        "http_request_duration_seconds_count{{handler=\"/api/orders\"}} {total:.0}"
-    );
-    s
-}
-
-/// The config the demo runs: the synthetic exporter and redline itself.
-pub fn demo_config(exporter: SocketAddr, listen: SocketAddr) -> String {
-    format!(
-        "
-global:
-  scrape_interval: 5s
-  scrape_timeout: 4s
-scrape_configs:
-  - job_name: demo-app
+    let _ = write!(
+        y,
+        "  - job_name: kube-state-metrics
+    honor_labels: true
     static_configs:
-      - targets: ['{exporter}']
-        labels:
-          namespace: shop
-          team: payments
+      - targets: ['{ksm}']
+  - job_name: checkout
+    static_configs:
+      - targets: ['{checkout}']
+        labels: {{namespace: payments, service: checkout, team: team-payments}}
+  - job_name: catalog
+    static_configs:
+      - targets: ['{catalog}']
+        labels: {{namespace: catalog, service: catalog, team: team-catalog}}
   - job_name: redline
     static_configs:
       - targets: ['{listen}']
-"
-    )
+",
+        ksm = addrs.kube_state_metrics,
+        checkout = addrs.checkout,
+        catalog = addrs.catalog,
+    );
+    y
+}
+
+/// Writes the demo's rule files into `dir` (the shipped ones, embedded) and returns their paths.
+fn write_rule_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    std::fs::create_dir_all(dir)?;
+    SHIPPED_RULES
+        .iter()
+        .map(|(name, text)| {
+            let p = dir.join(name);
+            std::fs::write(&p, text)?;
+            Ok(p)
+        })
+        .collect()
 }
 
 /// Runs the demo until Ctrl-C.
-pub async fn run(listen: SocketAddr) -> anyhow::Result<()> {
-    let exporter = start_exporter().await?;
-    let mut yaml = demo_config(exporter, listen);
-    // From a checkout, the shipped rules and their playbooks run too.
-    let rules_dir = std::path::Path::new("rules");
-    let shipped = rules_dir.join("node.yml").is_file();
-    if shipped {
-        let abs = std::fs::canonicalize(rules_dir)?;
-        yaml.push_str(&format!("rule_files: ['{}/*.yml']\n", abs.display()));
-    }
-    let cfg = Config::from_yaml_str(&yaml, "demo config")?;
+pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
+    crate::install_crypto_provider();
+    let cluster = Cluster::new(opts.scenario());
+    let addrs = serve_cluster(&cluster).await?;
+    let sink = sink::Sink::new(false);
+    let _sink_addr = sink.serve().await?;
     let state_dir = std::env::temp_dir().join(format!("redline-demo-{}", std::process::id()));
-    println!("redline demo: synthetic exporter on http://{exporter}/metrics");
-    println!("redline demo: targets   http://{listen}/api/v1/targets");
-    println!("redline demo: rules     http://{listen}/api/v1/rules");
-    println!("redline demo: alerts    http://{listen}/api/v1/alerts");
-    println!("redline demo: query     http://{listen}/api/v1/query?query=sum(rate(http_requests_total[1m]))");
+    let rule_files = write_rule_files(&state_dir.join("rules"))?;
+    let yaml = demo_config(&addrs, opts.listen, &rule_files);
+    let cfg = Config::from_yaml_str(&yaml, "demo config")?;
+    let listen = opts.listen;
+    println!("redline demo: a synthetic cluster of 3 nodes, kube-state-metrics and 2 services");
+    println!(
+        "redline demo: the incident starts in {}s and lasts {}s (speed {}x)",
+        opts.incident_after.as_secs(),
+        opts.incident_for.as_secs(),
+        opts.speed
+    );
+    println!("redline demo: dashboard http://{listen}/");
     println!("redline demo: Ctrl-C stops");
-    let mut opts = ServiceOptions::new(listen, state_dir);
-    if shipped {
-        opts.playbooks_dir = Some(rules_dir.join("playbooks"));
+    let mut service_opts = ServiceOptions::new(listen, state_dir);
+    let playbooks = Path::new("rules/playbooks");
+    if playbooks.is_dir() {
+        service_opts.playbooks_dir = Some(playbooks.to_path_buf());
     }
-    service::run(cfg, opts).await
+    service::run(cfg, service_opts).await
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn demo_config_is_valid() {
+    #[tokio::test]
+    async fn demo_config_is_valid_and_scrapes_every_endpoint() {
+        let cluster = Cluster::new(Scenario::default());
+        let addrs = serve_cluster(&cluster).await.unwrap();
+        let dir = std::env::temp_dir().join(format!("redline-demo-test-{}", std::process::id()));
+        let rules = write_rule_files(&dir).unwrap();
         let cfg = Config::from_yaml_str(
-            &demo_config(
-                "127.0.0.1:9100".parse().unwrap(),
-                "127.0.0.1:9090".parse().unwrap(),
-            ),
+            &demo_config(&addrs, "127.0.0.1:9090".parse().unwrap(), &rules),
             "demo",
         )
         .expect("demo config parses");
-        assert_eq!(cfg.scrape_configs.len(), 2);
+        let jobs: Vec<&str> = cfg
+            .scrape_configs
+            .iter()
+            .map(|s| s.job_name.as_str())
+            .collect();
+        assert_eq!(
+            jobs,
+            [
+                "node-exporter",
+                "kubelet",
+                "kube-state-metrics",
+                "checkout",
+                "catalog",
+                "redline"
+            ]
+        );
+        for r in &rules {
+            let groups = crate::rules::file::load_rule_file(r)
+                .unwrap_or_else(|e| panic!("{}: {e:?}", r.display()));
+            assert!(!groups.is_empty(), "{} has no groups", r.display());
+        }
+        crate::install_crypto_provider();
+        let body = reqwest::get(format!("http://{}/metrics/cadvisor", addrs.nodes[0].2))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(body.contains("container_cpu_usage_seconds_total{container=\"checkout\""));
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
-    fn synthetic_counters_never_decrease() {
-        let a = synthetic_exposition(100.0);
-        let b = synthetic_exposition(160.0);
-        let value = |s: &str, prefix: &str| -> f64 {
-            s.lines()
-                .find(|l| l.starts_with(prefix))
-                .and_then(|l| l.rsplit(' ').next())
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(f64::NAN)
-        };
-        for series in [
-            "http_requests_total{handler=\"/api/orders\",method=\"GET\",code=\"200\"}",
-            "node_cpu_seconds_total{cpu=\"0\",mode=\"idle\"}",
-        ] {
-            assert!(
-                value(&b, series) > value(&a, series),
-                "{series} did not grow"
-            );
-        }
+    fn the_demo_slos_and_routing_config_are_valid() {
+        let dir = std::env::temp_dir().join(format!("redline-demo-slo-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let slos = dir.join("slos.yml");
+        std::fs::write(&slos, SLOS).unwrap();
+        let checked = crate::slo::check_files(&[slos])
+            .unwrap_or_else(|e| panic!("demo SLOs are not valid: {e:?}"));
+        assert_eq!(checked[0].1, 4);
+        let am = crate::alerting::AlertmanagerConfig::from_yaml_str(
+            &ALERTMANAGER_CONFIG.replace("SINK", "127.0.0.1:1"),
+            "demo alertmanager.yml",
+        )
+        .expect("demo routing config is valid");
+        let labels =
+            crate::store::Labels::from_pairs([("alertname", "X"), ("owner", "team-catalog")]);
+        assert_eq!(am.destinations(&labels)[0].receiver, "catalog-oncall");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

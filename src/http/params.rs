@@ -4,7 +4,6 @@
 use super::api::ApiError;
 use axum::body::Bytes;
 use axum::http::{header, HeaderMap};
-use std::time::SystemTime;
 
 /// All parameters of a request, in order, from the URL and (for form POSTs) the body.
 #[derive(Debug, Default)]
@@ -87,13 +86,7 @@ impl Params {
 pub const MIN_TIME_MS: i64 = i64::MIN / 2;
 pub const MAX_TIME_MS: i64 = i64::MAX / 2;
 
-/// Milliseconds since the epoch now.
-pub fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
+pub use crate::timefmt::now_ms;
 
 /// A time as Prometheus' API takes it: Unix seconds with an optional fraction, or RFC 3339.
 pub fn parse_time(s: &str) -> Result<i64, String> {

@@ -18,7 +18,7 @@ pub use alerts::{AlertChanges, AlertRecord, GroupKey};
 use rusqlite::Connection;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+
 use tokio::sync::{mpsc, oneshot};
 
 /// The database's file name inside the state directory.
@@ -230,12 +230,7 @@ fn writer(conn: Connection, mut rx: mpsc::Receiver<Command>, path: PathBuf) {
     }
 }
 
-/// Milliseconds since the epoch, now.
-pub(crate) fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
+pub(crate) use crate::timefmt::now_ms;
 
 /// Wraps a rusqlite error with the database path and the operation.
 pub(crate) fn sql(path: &str, op: &'static str) -> impl FnOnce(rusqlite::Error) -> StateError {
