@@ -66,6 +66,11 @@ enum Command {
         #[command(subcommand)]
         what: TestCommand,
     },
+    /// Dashboard definitions (`dashboards/*.yaml`) tools.
+    Dashboards {
+        #[command(subcommand)]
+        what: DashboardsCommand,
+    },
     /// SLO tools.
     Slo {
         #[command(subcommand)]
@@ -128,6 +133,19 @@ enum CheckCommand {
     Slo {
         #[arg(required = true)]
         files: Vec<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum DashboardsCommand {
+    /// Write Grafana dashboard JSON (one file per dashboard) for the dashboard definitions.
+    Export {
+        /// Directory to write `<uid>.json` files into.
+        #[arg(long)]
+        grafana: PathBuf,
+        /// Read the definitions from this directory instead of the built-in ones.
+        #[arg(long = "dashboards-dir")]
+        dashboards_dir: Option<PathBuf>,
     },
 }
 
@@ -277,6 +295,23 @@ fn dispatch(command: Command) -> Result<ExitCode> {
                 Ok(ExitCode::FAILURE)
             }
         },
+        Command::Dashboards {
+            what:
+                DashboardsCommand::Export {
+                    grafana,
+                    dashboards_dir,
+                },
+        } => {
+            use redline::http::dashboard::defs;
+            let dashboards = match dashboards_dir {
+                Some(dir) => defs::load_dir(&dir)?,
+                None => defs::builtin().to_vec(),
+            };
+            for path in defs::export_grafana(&dashboards, &grafana)? {
+                println!("wrote {}", path.display());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Slo {
             what: SloCommand::Generate { files },
         } => match redline::slo::generate(&files) {

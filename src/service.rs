@@ -60,8 +60,12 @@ pub struct Service {
     pub telemetry: Arc<Telemetry>,
     /// The rules runtime: groups, alerts, reloads.
     pub rules: RuleManagerHandle,
+    /// The alerting pipeline: routing, grouping, notifications.
+    pipeline: crate::alerting::Pipeline,
     /// The address the HTTP server listens on (the real port when `:0` was asked for).
     pub local_addr: SocketAddr,
+    /// The SLO engine, when the config names SLO files.
+    slos: Option<crate::slo::runtime::SloService>,
     db: StateDb,
     stop_scrape: watch::Sender<bool>,
     stop_http: watch::Sender<bool>,
@@ -82,8 +86,13 @@ pub enum ServiceError {
     },
     #[error(transparent)]
     State(#[from] StateError),
+    /// An SLO file named by `slo_files` could not be loaded.
+    #[error("{0}")]
+    Slo(String),
     #[error(transparent)]
     Rules(#[from] crate::rules::manager::RuleReloadError),
+    #[error("alerting pipeline: {0}")]
+    Pipeline(#[from] crate::alerting::PipelineError),
 }
 
 impl Service {
@@ -124,6 +133,7 @@ impl Service {
                 path: opts.state_dir.display().to_string(),
                 source: std::io::Error::other(e.to_string()),
             })??;
+        let pipeline = start_pipeline(&cfg, &external_url, db.clone()).await?;
         let (alerts_tx, alerts_rx) = tokio::sync::mpsc::channel::<Vec<Alert>>(1024);
         let engine = Arc::new(Engine::new(EngineOptions {
             default_subquery_step: cfg.global.evaluation_interval,
@@ -136,7 +146,7 @@ impl Service {
                 engine,
                 store: store.clone(),
                 external_labels: cfg.global.external_labels.clone(),
-                external_url,
+                external_url: external_url.clone(),
             },
             rule_options(&cfg),
             Some(db.clone()),
@@ -146,6 +156,25 @@ impl Service {
         rules.reload(&cfg.rule_files).await?;
         let mut telemetry = Telemetry::new(store.clone());
         telemetry.register_collector(Box::new(RuleGroupCollector(rules.clone())));
+        pipeline.register_metrics(&mut telemetry);
+        let slo_pipeline = pipeline.clone();
+        let slos = crate::slo::runtime::start(
+            &cfg,
+            store.clone(),
+            db.clone(),
+            &external_url,
+            &mut telemetry,
+            move |batch| {
+                let p = slo_pipeline.clone();
+                async move {
+                    if let Err(e) = p.put_alerts(batch).await {
+                        tracing::error!(error = %e, "handing SLO alerts to the alerting pipeline");
+                    }
+                }
+            },
+        )
+        .await
+        .map_err(ServiceError::Slo)?;
         let telemetry = Arc::new(telemetry);
 
         let (stop_scrape, stop_scrape_rx) = watch::channel(false);
@@ -159,11 +188,21 @@ impl Service {
         let (reload_tx, reload_rx) = tokio::sync::mpsc::channel::<ReloadRequest>(4);
         let background = vec![
             tokio::spawn(retention_task(store.clone(), stop_scrape_rx.clone())),
-            tokio::spawn(drain_alerts(alerts_rx)),
+            tokio::spawn(forward_alerts(
+                alerts_rx,
+                pipeline.clone(),
+                rules.clone(),
+                cfg.global.external_labels.clone(),
+                external_url.clone(),
+            )),
             tokio::spawn(reload_task(
                 opts.config_path.clone(),
                 cfg.rule_files.clone(),
                 rules.clone(),
+                pipeline.clone(),
+                cfg.alertmanager
+                    .as_ref()
+                    .and_then(|a| a.config_file.clone()),
                 reload_rx,
                 stop_scrape_rx.clone(),
             )),
@@ -179,6 +218,9 @@ impl Service {
             rules: Some(rules.clone()),
             reload: Some(reload_tx),
             playbooks_dir: opts.playbooks_dir.clone(),
+            web: Arc::new(http::dashboard::WebAccess::new(cfg.web.clone())),
+            alerting: Some(pipeline.clone()),
+            slos: slos.as_ref().map(|s| s.view()),
         };
         let http = tokio::spawn(http::serve(listener, state, async move {
             let _ = stop_http_rx.wait_for(|stop| *stop).await;
@@ -190,6 +232,8 @@ impl Service {
             targets,
             telemetry,
             rules,
+            pipeline,
+            slos,
             db,
             local_addr,
             stop_scrape,
@@ -198,6 +242,11 @@ impl Service {
             background,
             http,
         })
+    }
+
+    /// The alerting pipeline.
+    pub fn pipeline(&self) -> &crate::alerting::Pipeline {
+        &self.pipeline
     }
 
     /// Stops scraping (writing staleness markers) and rule evaluation, closes the state
@@ -211,6 +260,10 @@ impl Service {
             b.abort();
         }
         self.rules.shutdown().await;
+        if let Some(s) = self.slos {
+            s.shutdown().await;
+        }
+        self.pipeline.shutdown().await;
         self.db.close().await;
         let _ = self.stop_http.send(true);
         match self.http.await {
@@ -244,12 +297,104 @@ fn rule_options(cfg: &Config) -> RuleManagerOptions {
     }
 }
 
-/// Alerts to notify leave the rules engine here. Until the alerting pipeline consumes them,
-/// they are logged so the rules runtime never counts them as dropped.
-async fn drain_alerts(mut rx: tokio::sync::mpsc::Receiver<Vec<Alert>>) {
+/// The Alertmanager configuration and pipeline options of a config (a pipeline with one
+/// silent receiver without an `alertmanager:` section).
+fn pipeline_settings(
+    cfg: &Config,
+) -> (
+    Arc<crate::alerting::AlertmanagerConfig>,
+    crate::alerting::PipelineOptions,
+) {
+    let mut opts = crate::alerting::PipelineOptions::default();
+    let am = match &cfg.alertmanager {
+        Some(a) => {
+            opts.max_alerts = a.max_alerts;
+            opts.max_alerts_per_group = a.max_alerts_per_group;
+            a.config.clone()
+        }
+        None => Arc::new(crate::config::alertmanager::default_alertmanager_config()),
+    };
+    (am, opts)
+}
+
+async fn start_pipeline(
+    cfg: &Config,
+    external_url: &str,
+    db: StateDb,
+) -> Result<crate::alerting::Pipeline, ServiceError> {
+    let (am, opts) = pipeline_settings(cfg);
+    let factory = crate::alerting::standard_integrations(external_url.to_string(), String::new());
+    Ok(crate::alerting::Pipeline::start(am, opts, Some(db), factory).await?)
+}
+
+/// A rules-engine alert as Prometheus' notifier sends it to Alertmanager: external labels
+/// added where the alert lacks them, `startsAt` the time it fired, `endsAt` the resolution
+/// time or the end of validity, and a `generatorURL` linking to the expression.
+pub fn alert_for_pipeline(
+    a: &Alert,
+    external_labels: &crate::store::Labels,
+    external_url: &str,
+    expr: Option<&str>,
+) -> crate::alerting::Alert {
+    let mut labels = a.labels.clone();
+    for l in external_labels.iter() {
+        if labels.get(&l.name).is_none_or(str::is_empty) {
+            labels = labels.with(&l.name, &l.value);
+        }
+    }
+    let generator_url = match expr {
+        Some(e) => {
+            let q: String = form_urlencoded::byte_serialize(e.as_bytes()).collect();
+            format!(
+                "{}/graph?g0.expr={q}&g0.tab=1",
+                external_url.trim_end_matches('/')
+            )
+        }
+        None => String::new(),
+    };
+    crate::alerting::Alert {
+        labels,
+        annotations: a.annotations.clone(),
+        starts_at_ms: a.fired_at_ms.unwrap_or(a.active_at_ms),
+        ends_at_ms: a.ends_at_ms(),
+        generator_url,
+        updated_at_ms: 0,
+        timeout: false,
+    }
+}
+
+/// Alerts to notify leave the rules engine here for the alerting pipeline.
+async fn forward_alerts(
+    mut rx: tokio::sync::mpsc::Receiver<Vec<Alert>>,
+    pipeline: crate::alerting::Pipeline,
+    rules: RuleManagerHandle,
+    external_labels: crate::store::Labels,
+    external_url: String,
+) {
+    use crate::rules::file::RuleKind;
     while let Some(batch) = rx.recv().await {
-        for a in &batch {
-            tracing::info!(alert = %a.labels, state = ?a.state, "alert to notify");
+        let mut exprs: std::collections::HashMap<String, String> = Default::default();
+        for g in rules.groups_snapshot() {
+            for r in &g.group.rules {
+                if let RuleKind::Alerting { alert, .. } = &r.kind {
+                    exprs.entry(alert.clone()).or_insert_with(|| r.expr.clone());
+                }
+            }
+        }
+        let alerts = batch
+            .iter()
+            .map(|a| {
+                let name = a.labels.get("alertname").unwrap_or("");
+                alert_for_pipeline(
+                    a,
+                    &external_labels,
+                    &external_url,
+                    exprs.get(name).map(String::as_str),
+                )
+            })
+            .collect();
+        if let Err(e) = pipeline.put_alerts(alerts).await {
+            tracing::error!(error = %e, "handing rule alerts to the alerting pipeline");
         }
     }
 }
@@ -258,8 +403,10 @@ async fn drain_alerts(mut rx: tokio::sync::mpsc::Receiver<Vec<Alert>>) {
 fn file_stamps(
     config_path: Option<&PathBuf>,
     rule_files: &[String],
+    alertmanager_file: Option<&PathBuf>,
 ) -> Vec<(PathBuf, Option<SystemTime>, u64)> {
     let mut paths: Vec<PathBuf> = config_path.into_iter().cloned().collect();
+    paths.extend(alertmanager_file.cloned());
     if let Ok(found) = crate::rules::file::expand_rule_patterns(rule_files) {
         paths.extend(found);
     }
@@ -281,6 +428,8 @@ async fn reload_task(
     config_path: Option<PathBuf>,
     mut rule_files: Vec<String>,
     rules: RuleManagerHandle,
+    pipeline: crate::alerting::Pipeline,
+    alertmanager_file: Option<PathBuf>,
     mut requests: tokio::sync::mpsc::Receiver<ReloadRequest>,
     mut stop: watch::Receiver<bool>,
 ) {
@@ -288,7 +437,8 @@ async fn reload_task(
     let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
     let mut poll = tokio::time::interval(Duration::from_secs(5));
     poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-    let mut stamps = file_stamps(config_path.as_ref(), &rule_files);
+    let mut am_file = alertmanager_file;
+    let mut stamps = file_stamps(config_path.as_ref(), &rule_files, am_file.as_ref());
     loop {
         #[cfg(unix)]
         let hangup = async {
@@ -307,21 +457,28 @@ async fn reload_task(
                 None => return,
             },
             _ = poll.tick() => {
-                let now = file_stamps(config_path.as_ref(), &rule_files);
+                let now = file_stamps(config_path.as_ref(), &rule_files, am_file.as_ref());
                 if now == stamps {
                     continue;
                 }
                 None
             }
         };
-        let outcome = reload_once(config_path.as_ref(), &mut rule_files, &rules).await;
+        let outcome = reload_once(
+            config_path.as_ref(),
+            &mut rule_files,
+            &mut am_file,
+            &rules,
+            &pipeline,
+        )
+        .await;
         match &outcome {
             Ok(n) => tracing::info!(groups = n, "configuration reloaded"),
             Err(e) => {
                 tracing::error!(error = %e, "reload rejected; the running configuration stays")
             }
         }
-        stamps = file_stamps(config_path.as_ref(), &rule_files);
+        stamps = file_stamps(config_path.as_ref(), &rule_files, am_file.as_ref());
         if let Some(reply) = reply {
             let _ = reply.send(outcome.map(|_| ()));
         }
@@ -331,11 +488,21 @@ async fn reload_task(
 async fn reload_once(
     config_path: Option<&PathBuf>,
     rule_files: &mut Vec<String>,
+    alertmanager_file: &mut Option<PathBuf>,
     rules: &RuleManagerHandle,
+    pipeline: &crate::alerting::Pipeline,
 ) -> Result<usize, String> {
     match config_path {
         Some(path) => {
             let cfg = Config::load_file(path).map_err(|e| format!("loading config: {e}"))?;
+            let (am, _) = pipeline_settings(&cfg);
+            pipeline
+                .reload(am)
+                .map_err(|e| format!("alerting configuration: {e}"))?;
+            *alertmanager_file = cfg
+                .alertmanager
+                .as_ref()
+                .and_then(|a| a.config_file.clone());
             let n = rules
                 .reload_with_options(&cfg.rule_files, rule_options(&cfg))
                 .await
@@ -460,6 +627,9 @@ pub async fn serve_store(
         rules: None,
         reload: None,
         playbooks_dir: None,
+        web: Arc::new(http::dashboard::WebAccess::default()),
+        alerting: None,
+        slos: None,
     };
     http::serve(listener, state, shutdown_signal()).await?;
     Ok(())

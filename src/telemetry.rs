@@ -69,6 +69,11 @@ impl Telemetry {
         }
     }
 
+    /// The registry, for subsystems that register their own metrics at start-up.
+    pub fn registry_mut(&mut self) -> &mut Registry {
+        &mut self.registry
+    }
+
     /// Adds a collector whose metrics are read at every encoding.
     pub fn register_collector(&mut self, collector: Box<dyn Collector>) {
         self.registry.register_collector(collector);

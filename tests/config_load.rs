@@ -195,7 +195,7 @@ fn unsupported_discovery_is_a_clear_error() {
     assert_eq!(
         e.to_string(),
         format!(
-            "{}:6:7: scrape_configs[0].kubernetes_sd_configs: redline does not support this setting yet",
+            "{}:6:7: scrape_configs[0].ec2_sd_configs: redline does not support this setting yet",
             path.display()
         )
     );

@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Debian packages the tests start for real.
-debs=(prometheus-node-exporter prometheus prometheus-alertmanager openssl python3-aiosmtpd)
+debs=(prometheus-node-exporter prometheus prometheus-alertmanager openssl python3-aiosmtpd chromium chromium-driver)
 missing=()
 for p in "${debs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -27,6 +27,7 @@ if ! command -v cargo-nextest >/dev/null 2>&1; then
 fi
 
 cargo build --locked --all-targets
+cargo run --locked --quiet -- check config deploy/redline.yaml
 cargo nextest run --locked --no-fail-fast
 # Doc tests are not run by nextest.
 cargo test --locked --doc

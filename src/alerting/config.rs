@@ -239,6 +239,7 @@ pub(crate) fn build(
         templates,
         time_intervals,
         owners,
+        original: String::new(),
     })
 }
 

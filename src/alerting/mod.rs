@@ -45,13 +45,21 @@
 
 pub mod alert;
 mod config;
+pub mod delivery;
+pub mod dispatch;
+pub mod inhibit;
 pub mod matchers;
+pub mod nflog;
 pub mod notify;
 pub mod owners;
+pub mod pipeline;
+pub mod provider;
 pub mod raw;
 pub mod receivers;
 pub mod route;
 pub mod routes_test;
+pub mod silence;
+pub mod status;
 pub mod time_intervals;
 
 #[cfg(test)]
@@ -63,14 +71,20 @@ use std::path::{Path, PathBuf};
 pub use crate::config::ConfigError;
 use crate::store::Labels;
 pub use alert::{fingerprint, fingerprint_hex, Alert};
+pub use inhibit::Inhibitor;
 pub use matchers::{
     parse_label_args, parse_matcher, parse_matchers, Matcher, MatcherError, Matchers,
 };
 pub use notify::{Notification, NotificationReason, Notifier, NotifyError};
 pub use owners::{LabelTemplate, Owners, ReceiverChoice};
+pub use pipeline::{
+    standard_integrations, IntegrationFactory, Pipeline, PipelineError, PipelineOptions,
+};
 pub use receivers::{EmailConfig, GlobalConfig, InhibitRule, Receiver, WebhookConfig};
 pub use route::{group_key, labelset_string, GroupBy, Route, RouteOpts, RouteTree};
 pub use routes_test::routes_test;
+pub use silence::{Silence, SilenceError, SilenceState, Silences};
+pub use status::{alert_status, AlertState, AlertStatus};
 pub use time_intervals::{NamedTimeInterval, TimeInterval};
 
 /// A validated Alertmanager configuration.
@@ -87,6 +101,9 @@ pub struct AlertmanagerConfig {
     pub time_intervals: BTreeMap<String, NamedTimeInterval>,
     /// redline's `owners:` section, if present.
     pub owners: Option<Owners>,
+    /// The YAML text the configuration was read from (a section of redline's config is
+    /// re-serialized), shown by `GET /api/v2/status` as `config.original`.
+    pub original: String,
 }
 
 /// Where one matched route sends an alert.
@@ -136,8 +153,11 @@ impl AlertmanagerConfig {
             source: source_name,
             base_dir,
         };
+        let original = serde_yaml_ng::to_string(&value).unwrap_or_default();
         let raw = config::parse_value(value, source_name, None)?;
-        config::build(&ctx, raw)
+        let mut cfg = config::build(&ctx, raw)?;
+        cfg.original = original;
+        Ok(cfg)
     }
 
     fn load(
@@ -151,7 +171,9 @@ impl AlertmanagerConfig {
             source,
             base_dir,
         };
-        config::build(&ctx, raw)
+        let mut cfg = config::build(&ctx, raw)?;
+        cfg.original = text.to_string();
+        Ok(cfg)
     }
 
     /// The receiver named `name`.

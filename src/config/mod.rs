@@ -20,11 +20,14 @@
 //! assert_eq!(cfg.scrape_configs[0].scrape_interval.as_secs(), 60);
 //! ```
 
+pub mod alertmanager;
 mod error;
 pub mod http_client;
 pub mod raw;
+pub mod slo;
 pub mod units;
 pub(crate) mod validate;
+pub mod web;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -49,6 +52,14 @@ pub struct Config {
     pub rule_files: Vec<String>,
     pub scrape_configs: Vec<ScrapeConfig>,
     pub storage: StorageConfig,
+    /// SLO spec globs (`slo_files`), resolved against the config file's directory.
+    pub slo_files: Vec<String>,
+    /// The `slo` section.
+    pub slo: slo::SloConfig,
+    /// Dashboard and API access (`web:`).
+    pub web: web::WebConfig,
+    /// The `alertmanager:` section, when present.
+    pub alertmanager: Option<alertmanager::AlertmanagerSection>,
 }
 
 /// The `global` section with defaults applied.
@@ -212,6 +223,7 @@ pub struct ScrapeConfig {
     /// `static_configs`, as groups with sources `0`, `1`, ...
     pub static_configs: Vec<TargetGroup>,
     pub file_sd_configs: Vec<FileSdConfig>,
+    pub kubernetes_sd_configs: Vec<crate::scrape::discovery::kubernetes::KubernetesSdConfig>,
     pub relabel_configs: Vec<RelabelConfig>,
     pub metric_relabel_configs: Vec<RelabelConfig>,
     pub name_validation: NameValidation,

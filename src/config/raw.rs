@@ -90,6 +90,14 @@ pub struct RawConfig {
     pub scrape_configs: Option<Vec<Option<RawScrapeConfig>>>,
     /// redline's own section (Prometheus' `storage.tsdb` and `storage.exemplars` are rejected).
     pub storage: Option<RawStorage>,
+    /// SLO spec files (redline's own), globs like `rule_files`.
+    pub slo_files: Option<Vec<String>>,
+    /// redline's SLO engine settings (see [`super::slo`]).
+    pub slo: Option<super::slo::RawSlo>,
+    /// redline's own section: dashboard and API access (see [`super::web`]).
+    pub web: Option<super::web::RawWeb>,
+    /// redline's own section: the Alertmanager configuration (see [`super::alertmanager`]).
+    pub alertmanager: Option<super::alertmanager::RawAlertmanagerSection>,
     /// Go runtime tuning (`gogc`): meaningless for redline, accepted so files load unchanged.
     pub runtime: Option<RawRuntime>,
     pub scrape_config_files: Option<Unsupported>,
@@ -193,7 +201,7 @@ pub struct RawScrapeConfig {
     // Service discovery.
     pub static_configs: Option<Vec<RawStaticConfig>>,
     pub file_sd_configs: Option<Vec<RawFileSdConfig>>,
-    pub kubernetes_sd_configs: Option<Unsupported>,
+    pub kubernetes_sd_configs: Option<Vec<RawKubernetesSdConfig>>,
     pub azure_sd_configs: Option<Unsupported>,
     pub consul_sd_configs: Option<Unsupported>,
     pub digitalocean_sd_configs: Option<Unsupported>,
@@ -274,4 +282,56 @@ pub struct RawStaticConfig {
 pub struct RawFileSdConfig {
     pub files: Option<Vec<String>>,
     pub refresh_interval: Option<PromDuration>,
+}
+
+/// A `kubernetes_sd_configs` entry as written (Prometheus' `kubernetes.SDConfig`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawKubernetesSdConfig {
+    pub role: Option<String>,
+    pub api_server: Option<String>,
+    pub kubeconfig_file: Option<String>,
+    pub namespaces: Option<RawKubernetesNamespaces>,
+    pub selectors: Option<Vec<RawKubernetesSelector>>,
+    pub attach_metadata: Option<RawKubernetesAttachMetadata>,
+
+    // HTTP client settings for `api_server` (prometheus/common HTTPClientConfig, inlined).
+    pub basic_auth: Option<RawBasicAuth>,
+    pub authorization: Option<RawAuthorization>,
+    pub bearer_token: Option<String>,
+    pub bearer_token_file: Option<String>,
+    pub tls_config: Option<RawTlsConfig>,
+    pub follow_redirects: Option<bool>,
+    pub enable_http2: Option<bool>,
+    pub oauth2: Option<Unsupported>,
+    pub proxy_url: Option<Unsupported>,
+    pub no_proxy: Option<Unsupported>,
+    pub proxy_from_environment: Option<Unsupported>,
+    pub proxy_connect_header: Option<Unsupported>,
+    pub http_headers: Option<Unsupported>,
+}
+
+/// `kubernetes_sd_configs[].namespaces`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawKubernetesNamespaces {
+    pub own_namespace: Option<bool>,
+    pub names: Option<Vec<String>>,
+}
+
+/// `kubernetes_sd_configs[].selectors[]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawKubernetesSelector {
+    pub role: Option<String>,
+    pub label: Option<String>,
+    pub field: Option<String>,
+}
+
+/// `kubernetes_sd_configs[].attach_metadata`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawKubernetesAttachMetadata {
+    pub node: Option<bool>,
+    pub namespace: Option<Unsupported>,
 }

@@ -214,8 +214,8 @@ fn unknown_field_is_rejected_with_position() {
 fn unsupported_prometheus_features_are_named() {
     let cases = [
         (
-            "scrape_configs:\n  - job_name: k\n    kubernetes_sd_configs:\n      - role: pod\n",
-            "scrape_configs[0].kubernetes_sd_configs",
+            "scrape_configs:\n  - job_name: k\n    ec2_sd_configs:\n      - region: eu-west-1\n",
+            "scrape_configs[0].ec2_sd_configs",
         ),
         (
             "scrape_configs:\n  - job_name: c\n    consul_sd_configs: [{server: 'localhost:8500'}]\n",

@@ -244,11 +244,28 @@ fn build(ctx: &Ctx<'_>, raw: RawConfig) -> Result<Config, ConfigError> {
         scrape_configs.push(job);
     }
 
+    let web = super::web::web(ctx, &root.key("web"), raw.web.unwrap_or_default())?;
+
+    let (slo_files, slo) = super::slo::slo(ctx, &root, raw.slo_files, raw.slo.unwrap_or_default())?;
+
+    let alertmanager = match raw.alertmanager {
+        Some(a) => Some(super::alertmanager::alertmanager(
+            ctx,
+            &root.key("alertmanager"),
+            a,
+        )?),
+        None => None,
+    };
+
     Ok(Config {
         global,
         rule_files,
+        slo_files,
+        slo,
         scrape_configs,
         storage,
+        web,
+        alertmanager,
     })
 }
 
@@ -436,6 +453,19 @@ fn scrape_config(
     {
         file_sd_configs.push(file_sd(ctx, &path.key("file_sd_configs").index(i), f)?);
     }
+    let mut kubernetes_sd_configs = Vec::new();
+    for (i, k) in sc
+        .kubernetes_sd_configs
+        .unwrap_or_default()
+        .into_iter()
+        .enumerate()
+    {
+        kubernetes_sd_configs.push(crate::scrape::discovery::kubernetes::config::validate(
+            ctx,
+            &path.key("kubernetes_sd_configs").index(i),
+            k,
+        )?);
+    }
     let relabel_configs = relabels(
         ctx,
         &path.key("relabel_configs"),
@@ -480,6 +510,7 @@ fn scrape_config(
         http,
         static_configs,
         file_sd_configs,
+        kubernetes_sd_configs,
         relabel_configs,
         metric_relabel_configs,
         name_validation,

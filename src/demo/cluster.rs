@@ -258,7 +258,14 @@ impl Cluster {
             let dt = (t - st.t).min(STEP);
             let mid = st.t + dt / 2.0;
             for (key, rate) in self.rates(mid) {
-                *st.counters.entry(key).or_insert(0.0) += rate * dt;
+                // Rates are per real second: a faster scenario changes when things happen,
+                // not how much traffic or CPU time there is. Restarts are scenario events.
+                let scale = if key.contains("restarts_total") {
+                    1.0
+                } else {
+                    1.0 / self.scenario.speed
+                };
+                *st.counters.entry(key).or_insert(0.0) += rate * dt * scale;
             }
             st.t += dt;
         }
@@ -537,8 +544,13 @@ fn write_counters(s: &mut String, st: &State, prefix: &str, help: &[(&str, &str,
                 let _ = writeln!(s, "# TYPE {family} counter");
             }
         }
+        let seconds = family.ends_with("_seconds_total");
         for (series, v) in series {
-            let _ = writeln!(s, "{series} {}", v.floor());
+            if seconds {
+                let _ = writeln!(s, "{series} {v:.3}");
+            } else {
+                let _ = writeln!(s, "{series} {}", v.floor());
+            }
         }
     }
 }

@@ -131,12 +131,30 @@ async fn serve_endpoint(
     Ok(addr)
 }
 
-/// The main config the demo runs: every endpoint of the cluster, redline itself, and the
-/// rule files in `rule_files`.
-pub fn demo_config(addrs: &ClusterAddrs, listen: SocketAddr, rule_files: &[PathBuf]) -> String {
+/// The files of the demo's config besides the rule files.
+#[derive(Clone, Debug)]
+pub struct DemoFiles {
+    pub rule_files: Vec<PathBuf>,
+    pub slo_file: PathBuf,
+    pub alertmanager_file: PathBuf,
+    /// The real time one SLO ledger minute takes (one scenario minute).
+    pub ledger_step: Duration,
+}
+
+/// The main config the demo runs: every endpoint of the cluster, redline itself, the rule
+/// files, the SLOs and the routing config.
+pub fn demo_config(addrs: &ClusterAddrs, listen: SocketAddr, files: &DemoFiles) -> String {
     let mut y = String::from(
         "global:\n  scrape_interval: 5s\n  scrape_timeout: 4s\n  evaluation_interval: 5s\n",
     );
+    let _ = write!(
+        y,
+        "slo_files: ['{}']\nslo:\n  evaluation_interval: 5s\n  ledger_step: {}ms\nalertmanager:\n  config_file: '{}'\n",
+        files.slo_file.display(),
+        files.ledger_step.as_millis().max(1),
+        files.alertmanager_file.display()
+    );
+    let rule_files = &files.rule_files;
     y.push_str("rule_files:\n");
     for f in rule_files {
         let _ = writeln!(y, "  - '{}'", f.display());
@@ -180,17 +198,32 @@ pub fn demo_config(addrs: &ClusterAddrs, listen: SocketAddr, rule_files: &[PathB
     y
 }
 
-/// Writes the demo's rule files into `dir` (the shipped ones, embedded) and returns their paths.
-fn write_rule_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
-    std::fs::create_dir_all(dir)?;
-    SHIPPED_RULES
+/// Writes the demo's files into `dir`: the shipped rule files (embedded), the SLO specs and
+/// the routing config pointing at the webhook receiver `sink`.
+fn write_files(dir: &Path, sink: SocketAddr, speed: f64) -> std::io::Result<DemoFiles> {
+    let rules = dir.join("rules");
+    std::fs::create_dir_all(&rules)?;
+    let rule_files = SHIPPED_RULES
         .iter()
         .map(|(name, text)| {
-            let p = dir.join(name);
+            let p = rules.join(name);
             std::fs::write(&p, text)?;
             Ok(p)
         })
-        .collect()
+        .collect::<std::io::Result<Vec<_>>>()?;
+    let slo_file = dir.join("slos.yml");
+    std::fs::write(&slo_file, SLOS)?;
+    let alertmanager_file = dir.join("alertmanager.yml");
+    std::fs::write(
+        &alertmanager_file,
+        ALERTMANAGER_CONFIG.replace("SINK", &sink.to_string()),
+    )?;
+    Ok(DemoFiles {
+        rule_files,
+        slo_file,
+        alertmanager_file,
+        ledger_step: Duration::from_secs(60).div_f64(speed),
+    })
 }
 
 /// Runs the demo until Ctrl-C.
@@ -199,10 +232,10 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
     let cluster = Cluster::new(opts.scenario());
     let addrs = serve_cluster(&cluster).await?;
     let sink = sink::Sink::new(false);
-    let _sink_addr = sink.serve().await?;
+    let sink_addr = sink.serve().await?;
     let state_dir = std::env::temp_dir().join(format!("redline-demo-{}", std::process::id()));
-    let rule_files = write_rule_files(&state_dir.join("rules"))?;
-    let yaml = demo_config(&addrs, opts.listen, &rule_files);
+    let files = write_files(&state_dir.join("config"), sink_addr, opts.speed)?;
+    let yaml = demo_config(&addrs, opts.listen, &files);
     let cfg = Config::from_yaml_str(&yaml, "demo config")?;
     let listen = opts.listen;
     println!("redline demo: a synthetic cluster of 3 nodes, kube-state-metrics and 2 services");
@@ -213,6 +246,7 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
         opts.speed
     );
     println!("redline demo: dashboard http://{listen}/");
+    println!("redline demo: notifications the owners received: http://{sink_addr}/notifications");
     println!("redline demo: Ctrl-C stops");
     let mut service_opts = ServiceOptions::new(listen, state_dir);
     let playbooks = Path::new("rules/playbooks");
@@ -231,12 +265,17 @@ mod tests {
         let cluster = Cluster::new(Scenario::default());
         let addrs = serve_cluster(&cluster).await.unwrap();
         let dir = std::env::temp_dir().join(format!("redline-demo-test-{}", std::process::id()));
-        let rules = write_rule_files(&dir).unwrap();
+        let files = write_files(&dir, "127.0.0.1:1".parse().unwrap(), 60.0).unwrap();
+        assert_eq!(files.ledger_step, Duration::from_secs(1));
         let cfg = Config::from_yaml_str(
-            &demo_config(&addrs, "127.0.0.1:9090".parse().unwrap(), &rules),
+            &demo_config(&addrs, "127.0.0.1:9090".parse().unwrap(), &files),
             "demo",
         )
-        .expect("demo config parses");
+        .unwrap_or_else(|e| panic!("demo config does not load: {e}"));
+        assert_eq!(cfg.slo.ledger_step, Duration::from_secs(1));
+        let am = cfg.alertmanager.as_ref().expect("routing config");
+        assert_eq!(am.config.receivers.len(), 3);
+        let rules = files.rule_files;
         let jobs: Vec<&str> = cfg
             .scrape_configs
             .iter()

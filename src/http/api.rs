@@ -164,7 +164,7 @@ async fn targets(
                 let st = t.status();
                 let spec = &t.spec;
                 active.push(json!({
-                    "discoveredLabels": labels_json(&spec.discovered_labels),
+                    "discoveredLabels": labels_json(&t.discovered_labels()),
                     "labels": labels_json(&spec.labels),
                     "scrapePool": job,
                     "scrapeUrl": spec.url,

@@ -5,9 +5,12 @@
 //! the library and shape JSON exactly as the Prometheus API does, so Grafana and other
 //! clients work unchanged.
 
+pub mod alertmanager;
 mod api;
+pub mod dashboard;
 mod params;
 mod query;
+pub mod slo_api;
 
 use crate::scrape::target::TargetSet;
 use crate::store::Store;
@@ -40,6 +43,12 @@ pub struct AppState {
     pub reload: Option<tokio::sync::mpsc::Sender<ReloadRequest>>,
     /// Directory of `<AlertName>.md` playbooks served at `/playbooks/<AlertName>`.
     pub playbooks_dir: Option<std::path::PathBuf>,
+    /// Who may use the dashboard and the APIs (the config's `web:` section).
+    pub web: Arc<dashboard::WebAccess>,
+    /// The alerting pipeline, when alerts are routed in this process.
+    pub alerting: Option<crate::alerting::Pipeline>,
+    /// The SLO engine's figures, when SLOs are evaluated in this process.
+    pub slos: Option<crate::slo::engine::SloView>,
 }
 
 /// A reload request: the reload's outcome is sent back on the channel.
@@ -47,15 +56,22 @@ pub type ReloadRequest = tokio::sync::oneshot::Sender<Result<(), String>>;
 
 /// All routes.
 pub fn router(state: AppState) -> Router {
+    let web = state.web.clone();
     Router::new()
         .route("/-/healthy", get(healthy))
         .route("/-/ready", get(ready))
         .route("/metrics", get(metrics))
         .route("/-/reload", axum::routing::post(reload).put(reload))
-        .route("/playbooks/{name}", get(playbook))
         .merge(api::routes())
+        .merge(alertmanager::routes(
+            state.alerting.clone(),
+            alertmanager::DEFAULT_MAX_BODY_BYTES,
+        ))
         .merge(query::routes())
+        .merge(slo_api::routes())
+        .merge(dashboard::routes())
         .with_state(state)
+        .layer(axum::middleware::from_fn_with_state(web, dashboard::guard))
 }
 
 async fn healthy() -> &'static str {
@@ -91,28 +107,6 @@ async fn reload(State(s): State<AppState>) -> Response {
         )
             .into_response(),
         Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n").into_response(),
-    }
-}
-
-/// `GET /playbooks/<AlertName>`: the playbook Markdown an alert's `runbook_url` points at.
-async fn playbook(
-    State(s): State<AppState>,
-    axum::extract::Path(name): axum::extract::Path<String>,
-) -> Response {
-    let valid = !name.is_empty()
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == ':');
-    let Some(dir) = s.playbooks_dir.as_ref().filter(|_| valid) else {
-        return (StatusCode::NOT_FOUND, "no such playbook\n").into_response();
-    };
-    match tokio::fs::read_to_string(dir.join(format!("{name}.md"))).await {
-        Ok(text) => (
-            [(header::CONTENT_TYPE, "text/markdown; charset=utf-8")],
-            text,
-        )
-            .into_response(),
-        Err(_) => (StatusCode::NOT_FOUND, format!("no playbook for {name}\n")).into_response(),
     }
 }
 

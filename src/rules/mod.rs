@@ -31,7 +31,8 @@ pub mod group;
 pub mod manager;
 pub mod promtool;
 pub mod template;
-mod template_exec;
+mod template_am;
+pub(crate) mod template_exec;
 pub mod template_funcs;
 
 pub use alerting::{Alert, AlertState, DEFAULT_RESEND_DELAY, RESOLVED_RETENTION};

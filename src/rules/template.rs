@@ -48,6 +48,56 @@ pub struct Template {
 pub(crate) const PREDEFINED: [&str; 5] =
     ["$", "$labels", "$externalLabels", "$externalURL", "$value"];
 
+/// Which function map and predefined variables a template is parsed with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Dialect {
+    /// Prometheus rule templates: `$labels`, `$value`, … and Prometheus' function map;
+    /// `define`/`template`/`block` are rejected.
+    Prometheus,
+    /// Alertmanager notification templates: only `$`, Alertmanager's function map, and
+    /// `define`/`template`/`block`.
+    Alertmanager,
+}
+
+/// Functions an Alertmanager notification template may call (Go builtins plus
+/// Alertmanager's `template.DefaultFuncs`).
+pub(crate) const AM_FUNCS: &[&str] = &[
+    "and",
+    "or",
+    "not",
+    "eq",
+    "ne",
+    "lt",
+    "le",
+    "gt",
+    "ge",
+    "len",
+    "index",
+    "print",
+    "printf",
+    "println",
+    "html",
+    "js",
+    "urlquery",
+    "slice",
+    "toUpper",
+    "toLower",
+    "title",
+    "trimSpace",
+    "join",
+    "match",
+    "safeHtml",
+    "safeUrl",
+    "urlUnescape",
+    "reReplaceAll",
+    "stringSlice",
+    "date",
+    "tz",
+    "since",
+    "humanizeDuration",
+    "toJson",
+];
+
 /// Functions a template may call (Go builtins plus Prometheus' function map).
 pub(crate) const FUNCS: &[&str] = &[
     "and",
@@ -119,6 +169,11 @@ pub(crate) enum Node {
     },
     Break,
     Continue,
+    /// `{{ template "name" pipeline }}` (also what a `block` leaves in place).
+    Template {
+        name: String,
+        pipe: Option<Pipeline>,
+    },
 }
 
 #[derive(Clone, Debug)]
@@ -149,19 +204,7 @@ impl Template {
     /// Parses `text`; `name` is used in error messages (`__alert_<AlertName>` for rules).
     pub fn parse(name: &str, text: &str) -> Result<Template, TemplateError> {
         let nodes = if text.contains("{{") {
-            let items = lex(name, text)?;
-            let mut p = Parser {
-                name,
-                items,
-                pos: 0,
-                scopes: vec![PREDEFINED.iter().map(|s| s.to_string()).collect()],
-                in_range: 0,
-            };
-            let (nodes, end) = p.list()?;
-            if let Some(t) = end {
-                return Err(p.err(&format!("unexpected {{{{{t}}}}}")));
-            }
-            nodes
+            parse_nodes(name, text, Dialect::Prometheus)?.0
         } else {
             vec![Node::Text(text.to_string())]
         };
@@ -206,6 +249,57 @@ impl Template {
     ) -> String {
         self.render(data, query)
             .unwrap_or_else(|e| format!("<error expanding template: {e}>"))
+    }
+}
+
+/// Named templates (`{{ define "name" }}…{{ end }}`) by name.
+pub(crate) type Defines = std::collections::BTreeMap<String, std::sync::Arc<Vec<Node>>>;
+
+/// Parses template text in a dialect: the top-level nodes and the templates it defines.
+pub(crate) fn parse_nodes(
+    name: &str,
+    text: &str,
+    dialect: Dialect,
+) -> Result<(Vec<Node>, Defines), TemplateError> {
+    let items = lex(name, text)?;
+    let predefined: Vec<String> = match dialect {
+        Dialect::Prometheus => PREDEFINED.iter().map(|s| s.to_string()).collect(),
+        Dialect::Alertmanager => vec!["$".to_string()],
+    };
+    let mut p = Parser {
+        name,
+        items,
+        pos: 0,
+        scopes: vec![predefined],
+        in_range: 0,
+        dialect,
+        level: 0,
+        defines: Defines::new(),
+    };
+    let (nodes, end) = p.list()?;
+    if let Some(t) = end {
+        return Err(p.err(&format!("unexpected {{{{{t}}}}}")));
+    }
+    Ok((nodes, p.defines))
+}
+
+/// The names of the templates that `nodes` call with `{{ template }}`.
+pub(crate) fn called_templates(nodes: &[Node], out: &mut Vec<String>) {
+    for n in nodes {
+        match n {
+            Node::Template { name, .. } => out.push(name.clone()),
+            Node::If { branches, else_ } | Node::With { branches, else_ } => {
+                for (_, b) in branches {
+                    called_templates(b, out);
+                }
+                called_templates(else_, out);
+            }
+            Node::Range { body, else_, .. } => {
+                called_templates(body, out);
+                called_templates(else_, out);
+            }
+            _ => {}
+        }
     }
 }
 
@@ -464,6 +558,10 @@ struct Parser<'a> {
     pos: usize,
     scopes: Vec<Vec<String>>,
     in_range: usize,
+    dialect: Dialect,
+    /// Nesting depth of the list being parsed: `define` is allowed at 0 only.
+    level: usize,
+    defines: Defines,
 }
 
 impl Parser<'_> {
@@ -506,12 +604,16 @@ impl Parser<'_> {
                             self.scopes.push(Vec::new());
                             let pipe = self.pipeline(&toks[1..], &body, true)?;
                             self.in_range += 1;
+                            self.level += 1;
                             let (body_nodes, end) = self.list()?;
+                            self.level -= 1;
                             self.in_range -= 1;
                             let else_ = match end.as_deref() {
                                 Some("end") => Vec::new(),
                                 Some("else") => {
+                                    self.level += 1;
                                     let (e, end2) = self.list()?;
+                                    self.level -= 1;
                                     if end2.as_deref() != Some("end") {
                                         return Err(self.err("expected end; found EOF"));
                                     }
@@ -534,8 +636,43 @@ impl Parser<'_> {
                         "break" | "continue" => {
                             return Err(self.err(&format!("{{{{{kw}}}}} outside {{{{range}}}}")))
                         }
-                        "define" | "template" | "block" => {
+                        "define" | "template" | "block" if self.dialect == Dialect::Prometheus => {
                             return Err(self.err(&format!("{{{{{kw}}}}} is not supported")))
+                        }
+                        "define" => {
+                            if self.level > 0 {
+                                return Err(self.err("unexpected <define> in command"));
+                            }
+                            let tname = self.template_name(&toks, "define")?;
+                            if toks.len() > 2 {
+                                return Err(self.err("unexpected token in define clause"));
+                            }
+                            let body = self.named_body()?;
+                            self.defines.insert(tname, std::sync::Arc::new(body));
+                        }
+                        "template" => {
+                            let tname = self.template_name(&toks, "template")?;
+                            let pipe = if toks.len() > 2 {
+                                Some(self.pipeline(&toks[2..], &body, false)?)
+                            } else {
+                                None
+                            };
+                            nodes.push(Node::Template { name: tname, pipe });
+                        }
+                        "block" => {
+                            let tname = self.template_name(&toks, "block")?;
+                            if toks.len() < 3 {
+                                return Err(self.err("missing pipeline in block clause"));
+                            }
+                            let pipe = self.pipeline(&toks[2..], &body, false)?;
+                            let block = self.named_body()?;
+                            self.defines
+                                .entry(tname.clone())
+                                .or_insert_with(|| std::sync::Arc::new(block));
+                            nodes.push(Node::Template {
+                                name: tname,
+                                pipe: Some(pipe),
+                            });
                         }
                         _ => {
                             let pipe = self.pipeline(&toks, &body, false)?;
@@ -546,6 +683,33 @@ impl Parser<'_> {
             }
         }
         Ok((nodes, None))
+    }
+
+    /// The quoted name after `define`, `template` or `block`.
+    fn template_name(&self, toks: &[Tok], kw: &str) -> Result<String, TemplateError> {
+        match toks.get(1) {
+            Some(Tok::Str(n)) => Ok(n.clone()),
+            _ => Err(self.err(&format!(
+                "unexpected token in {kw} clause: expected a quoted name"
+            ))),
+        }
+    }
+
+    /// The body of a `define` or `block`, up to its `end`, parsed in a scope of its own
+    /// (only `$` is visible in it, as in Go).
+    fn named_body(&mut self) -> Result<Vec<Node>, TemplateError> {
+        let scopes = std::mem::replace(&mut self.scopes, vec![vec!["$".to_string()]]);
+        let in_range = std::mem::replace(&mut self.in_range, 0);
+        self.level += 1;
+        let res = self.list();
+        self.level -= 1;
+        self.scopes = scopes;
+        self.in_range = in_range;
+        let (nodes, end) = res?;
+        if end.as_deref() != Some("end") {
+            return Err(self.err("unexpected EOF"));
+        }
+        Ok(nodes)
     }
 
     /// `if`/`with` with their `else if`/`else with` chains, up to the shared `end`.
@@ -564,7 +728,9 @@ impl Parser<'_> {
             self.scopes.push(Vec::new());
             depth += 1;
             let pipe = self.pipeline(&toks, &body, false)?;
+            self.level += 1;
             let (nodes, end) = self.list()?;
+            self.level -= 1;
             branches.push((pipe, nodes));
             let end = end.ok_or_else(|| self.err("unexpected EOF"))?;
             if end == "end" {
@@ -581,7 +747,9 @@ impl Parser<'_> {
             if etoks.len() > 1 {
                 return Err(self.err(&format!("unexpected {end:?} in {kw}")));
             }
+            self.level += 1;
             let (e, end2) = self.list()?;
+            self.level -= 1;
             if end2.as_deref() != Some("end") {
                 return Err(self.err("expected end; found EOF"));
             }
@@ -710,13 +878,20 @@ impl Parser<'_> {
         Ok((cmds, i))
     }
 
+    fn funcs(&self) -> &'static [&'static str] {
+        match self.dialect {
+            Dialect::Prometheus => FUNCS,
+            Dialect::Alertmanager => AM_FUNCS,
+        }
+    }
+
     fn operand(&self, t: &Tok) -> Result<Arg, TemplateError> {
         Ok(match t {
             Tok::Ident(n) => match n.as_str() {
                 "true" => Arg::Bool(true),
                 "false" => Arg::Bool(false),
                 "nil" => Arg::Nil,
-                f if FUNCS.contains(&f) => Arg::Func(f.to_string()),
+                f if self.funcs().contains(&f) => Arg::Func(f.to_string()),
                 f => return Err(self.err(&format!("function {f:?} not defined"))),
             },
             Tok::Field(f) => Arg::Field(f.clone()),

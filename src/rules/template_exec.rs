@@ -4,7 +4,10 @@
 //! `%v`. Comparisons follow `text/template`'s rules (an int and a float do not compare, as in
 //! Go). See `template` for the parser and `template_funcs` for the number formatting.
 
-use super::template::{Arg, Node, Pipeline, QuerySample, TemplateData};
+use super::template::{Arg, Defines, Node, Pipeline, QuerySample, TemplateData};
+use super::template_am as am;
+use super::template_am::pair;
+pub(crate) use super::template_am::{escape_html, GoStruct, GO_ZERO_TIME_MS};
 use super::template_funcs as f;
 use crate::store::Labels;
 use std::collections::BTreeMap;
@@ -22,7 +25,33 @@ pub(crate) enum V {
     Sample(Arc<QuerySample>),
     /// The root data (`.`): Labels, ExternalLabels, ExternalURL, Value.
     Root,
+    /// A Go struct: named fields (Alertmanager's `template.Data`, `template.Alert`, …).
+    Struct(Arc<GoStruct>),
+    /// Alertmanager's `template.KV`: a label map with the methods `SortedPairs`, `Names`,
+    /// `Values` and `Remove`.
+    Kv(Arc<BTreeMap<String, String>>),
+    /// Alertmanager's `template.Alerts`: a list of alerts with `Firing` and `Resolved`.
+    Alerts(Arc<Vec<V>>),
+    /// Alertmanager's `template.Pairs`: name/value pairs with `Names` and `Values`.
+    Pairs(Arc<Vec<(String, String)>>),
+    /// A Go `time.Time` in UTC, unix milliseconds.
+    Time(i64),
+    /// Text that `html/template` does not escape (`safeHtml`, `template.HTML`).
+    Html(String),
 }
+
+/// Where `{{ template "name" }}` finds templates: the text's own `define`s, then the
+/// loaded template files, then built-in templates rendered by the caller for a given dot
+/// (`None` when the caller has no such template).
+pub(crate) struct Lookup<'a> {
+    pub local: &'a Defines,
+    pub set: &'a Defines,
+    #[allow(clippy::type_complexity)]
+    pub builtin: &'a dyn Fn(&str, &V) -> Option<Result<String, String>>,
+}
+
+/// Go's limit on nested template calls (`maxExecDepth`), lower: recursion fails cleanly.
+const MAX_TEMPLATE_DEPTH: usize = 100;
 
 fn labels_map(l: &Labels) -> V {
     V::Map(Arc::new(
@@ -42,11 +71,15 @@ impl V {
             V::Str(s) => !s.is_empty(),
             V::Map(m) => !m.is_empty(),
             V::List(l) => !l.is_empty(),
-            V::Sample(_) | V::Root => true,
+            V::Sample(_) | V::Root | V::Struct(_) | V::Time(_) => true,
+            V::Kv(m) => !m.is_empty(),
+            V::Alerts(l) => !l.is_empty(),
+            V::Pairs(p) => !p.is_empty(),
+            V::Html(s) => !s.is_empty(),
         }
     }
 
-    fn type_name(&self) -> &'static str {
+    pub(crate) fn type_name(&self) -> &'static str {
         match self {
             V::Nil => "nil",
             V::Bool(_) => "bool",
@@ -57,6 +90,12 @@ impl V {
             V::List(_) => "[]interface {}",
             V::Sample(_) => "*template.sample",
             V::Root => "template.tmplData",
+            V::Struct(s) => s.type_name,
+            V::Kv(_) => "template.KV",
+            V::Alerts(_) => "template.Alerts",
+            V::Pairs(_) => "template.Pairs",
+            V::Time(_) => "time.Time",
+            V::Html(_) => "template.HTML",
         }
     }
 
@@ -82,7 +121,47 @@ impl V {
                 f::format_v(s.value)
             ),
             V::Root => "{...}".into(),
+            V::Struct(s) => {
+                let inner: Vec<String> = s.fields.iter().map(|(_, v)| v.print()).collect();
+                format!("{{{}}}", inner.join(" "))
+            }
+            V::Kv(m) => {
+                let inner: Vec<String> = m.iter().map(|(k, v)| format!("{k}:{v}")).collect();
+                format!("map[{}]", inner.join(" "))
+            }
+            V::Alerts(l) => {
+                let inner: Vec<String> = l.iter().map(V::print).collect();
+                format!("[{}]", inner.join(" "))
+            }
+            V::Pairs(p) => {
+                let inner: Vec<String> = p.iter().map(|(n, v)| format!("{{{n} {v}}}")).collect();
+                format!("[{}]", inner.join(" "))
+            }
+            V::Time(ms) => f::go_time_string(ms.div_euclid(1000), ms.rem_euclid(1000) * 1_000_000),
+            V::Html(s) => s.clone(),
         }
+    }
+
+    /// The elements `range` visits, as (key, element) pairs.
+    fn range_items(self) -> R<Vec<(V, V)>> {
+        let indexed = |l: Vec<V>| {
+            l.into_iter()
+                .enumerate()
+                .map(|(i, x)| (V::Int(i as i64), x))
+                .collect()
+        };
+        Ok(match self {
+            V::List(l) => indexed(l),
+            V::Alerts(l) => indexed(l.as_ref().clone()),
+            V::Pairs(p) => indexed(p.iter().map(pair).collect()),
+            V::Map(m) | V::Kv(m) => m
+                .iter()
+                .map(|(k, x)| (V::Str(k.clone()), V::Str(x.clone())))
+                .collect(),
+            V::Int(n) => (0..n).map(|i| (V::Int(i), V::Int(i))).collect(),
+            V::Nil => Vec::new(),
+            other => return Err(format!("range can't iterate over {}", other.print())),
+        })
     }
 
     fn to_float(&self) -> Result<f64, String> {
@@ -94,9 +173,9 @@ impl V {
         }
     }
 
-    fn to_str(&self, func: &str) -> Result<String, String> {
+    pub(crate) fn to_str(&self, func: &str) -> Result<String, String> {
         match self {
-            V::Str(s) => Ok(s.clone()),
+            V::Str(s) | V::Html(s) => Ok(s.clone()),
             other => Err(format!(
                 "wrong type for value; expected string; got {} (in {func})",
                 other.type_name()
@@ -108,9 +187,18 @@ impl V {
 /// Execution state: variables and the data.
 pub(crate) struct Env<'a> {
     vars: Vec<(String, V)>,
-    data: &'a TemplateData<'a>,
+    /// Prometheus rule data; `None` for notification templates.
+    data: Option<&'a TemplateData<'a>>,
     query: &'a dyn Fn(&str) -> Result<Vec<QuerySample>, String>,
     dot: V,
+    lookup: Option<Lookup<'a>>,
+    /// Escape printed values for HTML (Alertmanager's `html/template` for email bodies).
+    html: bool,
+    depth: usize,
+}
+
+fn no_query(_: &str) -> Result<Vec<QuerySample>, String> {
+    Err("query is not available in notification templates".into())
 }
 
 enum Flow {
@@ -141,9 +229,25 @@ impl<'a> Env<'a> {
         ];
         Env {
             vars,
-            data,
+            data: Some(data),
             query,
             dot: V::Root,
+            lookup: None,
+            html: false,
+            depth: 0,
+        }
+    }
+
+    /// An environment for a notification template executed with `root` as `.` and `$`.
+    pub(crate) fn for_value(root: V, lookup: Lookup<'a>, html: bool) -> Self {
+        Env {
+            vars: vec![("$".to_string(), root.clone())],
+            data: None,
+            query: &no_query,
+            dot: root,
+            lookup: Some(lookup),
+            html,
+            depth: 0,
         }
     }
 
@@ -158,17 +262,21 @@ impl<'a> Env<'a> {
 
     fn field(&self, v: V, name: &str) -> R<V> {
         match v {
-            V::Root => Ok(match name {
-                "Labels" => labels_map(self.data.labels),
-                "ExternalLabels" => labels_map(self.data.external_labels),
-                "ExternalURL" => V::Str(self.data.external_url.to_string()),
-                "Value" => V::Float(self.data.value),
-                _ => {
-                    return Err(format!(
-                        "can't evaluate field {name} in type template.tmplData"
-                    ))
-                }
-            }),
+            V::Root => {
+                let d = self.data.ok_or("no data")?;
+                Ok(match name {
+                    "Labels" => labels_map(d.labels),
+                    "ExternalLabels" => labels_map(d.external_labels),
+                    "ExternalURL" => V::Str(d.external_url.to_string()),
+                    "Value" => V::Float(d.value),
+                    _ => {
+                        return Err(format!(
+                            "can't evaluate field {name} in type template.tmplData"
+                        ))
+                    }
+                })
+            }
+            V::Struct(_) | V::Kv(_) | V::Alerts(_) | V::Pairs(_) | V::Time(_) => am::field(v, name),
             V::Map(m) => Ok(V::Str(m.get(name).cloned().unwrap_or_default())),
             V::Sample(s) => match name {
                 "Labels" => Ok(labels_map(&s.labels)),
@@ -183,6 +291,15 @@ impl<'a> Env<'a> {
                 other.type_name()
             )),
         }
+    }
+
+    /// A method called with arguments: `.CommonLabels.Remove .GroupLabels.Names`,
+    /// `.StartsAt.Format "2006-01-02"`.
+    fn method(&self, recv: V, name: &str, args: Vec<V>) -> R<V> {
+        if args.is_empty() {
+            return self.field(recv, name);
+        }
+        am::method(recv, name, args)
     }
 
     fn fields(&self, mut v: V, names: &[String]) -> R<V> {
@@ -229,6 +346,29 @@ impl<'a> Env<'a> {
                     }
                     self.call(name, args)
                         .map_err(|e| format!("at <{name}>: error calling {name}: {e}"))?
+                }
+                Some(Arg::Field(fs) | Arg::Var(_, fs))
+                    if self.lookup.is_some()
+                        && !fs.is_empty()
+                        && (cmd.len() > 1 || prev.is_some()) =>
+                {
+                    let (last, head) = fs.split_last().ok_or("empty field chain")?;
+                    let recv = match &cmd[0] {
+                        Arg::Var(n, _) => {
+                            let v = self.var(n)?;
+                            self.fields(v, head)?
+                        }
+                        _ => self.fields(self.dot.clone(), head)?,
+                    };
+                    let mut args = Vec::with_capacity(cmd.len());
+                    for a in &cmd[1..] {
+                        args.push(self.arg(a)?);
+                    }
+                    if let Some(pv) = prev.take() {
+                        args.push(pv);
+                    }
+                    self.method(recv, last, args)
+                        .map_err(|e| format!("at <.{}>: {e}", fs.join(".")))?
                 }
                 Some(a) => {
                     if cmd.len() > 1 || prev.is_some() {
@@ -372,7 +512,10 @@ fn call_func(env: &mut Env, name: &str, args: Vec<V>) -> R<V> {
             V::Int(match &args[0] {
                 V::Str(s) => s.len(),
                 V::List(l) => l.len(),
-                V::Map(m) => m.len(),
+                V::Map(m) | V::Kv(m) => m.len(),
+                V::Alerts(l) => l.len(),
+                V::Pairs(p) => p.len(),
+                V::Html(s) => s.len(),
                 other => return Err(format!("len of type {}", other.type_name())),
             } as i64)
         }
@@ -380,7 +523,13 @@ fn call_func(env: &mut Env, name: &str, args: Vec<V>) -> R<V> {
             let mut v = args.first().cloned().unwrap_or(V::Nil);
             for k in args.iter().skip(1) {
                 v = match (&v, k) {
-                    (V::Map(m), V::Str(s)) => V::Str(m.get(s).cloned().unwrap_or_default()),
+                    (V::Map(m) | V::Kv(m), V::Str(s)) => {
+                        V::Str(m.get(s).cloned().unwrap_or_default())
+                    }
+                    (V::Alerts(l), V::Int(i)) => l
+                        .get(*i as usize)
+                        .cloned()
+                        .ok_or_else(|| format!("index out of range: {i}"))?,
                     (V::List(l), V::Int(i)) => l
                         .get(*i as usize)
                         .cloned()
@@ -411,6 +560,10 @@ fn call_func(env: &mut Env, name: &str, args: Vec<V>) -> R<V> {
         ),
         "urlquery" | "js" => {
             V::Str(form_urlencoded::byte_serialize(go_sprint(&args).as_bytes()).collect())
+        }
+        "safeHtml" if env.lookup.is_some() => {
+            nargs(&args, 1)?;
+            V::Html(args[0].to_str(name)?)
         }
         "safeHtml" => {
             nargs(&args, 1)?;
@@ -524,8 +677,8 @@ fn call_func(env: &mut Env, name: &str, args: Vec<V>) -> R<V> {
         "parseDuration" => V::Float(f::parse_duration_seconds(
             &args.first().ok_or("missing argument")?.to_str(name)?,
         )?),
-        "pathPrefix" => V::Str(url_path(env.data.external_url)),
-        "externalURL" => V::Str(env.data.external_url.to_string()),
+        "pathPrefix" => V::Str(url_path(env.data.map_or("", |d| d.external_url))),
+        "externalURL" => V::Str(env.data.map_or("", |d| d.external_url).to_string()),
         "stripPort" => V::Str(f::strip_port(
             &args.first().ok_or("missing argument")?.to_str(name)?,
         )),
@@ -533,7 +686,10 @@ fn call_func(env: &mut Env, name: &str, args: Vec<V>) -> R<V> {
             &args.first().ok_or("missing argument")?.to_str(name)?,
         )),
         "slice" => return Err("slice is not supported".into()),
-        other => return Err(format!("function {other:?} not defined")),
+        other => match am::call(other, &args) {
+            Some(r) => r?,
+            None => return Err(format!("function {other:?} not defined")),
+        },
     })
 }
 
@@ -677,7 +833,11 @@ fn exec_nodes(env: &mut Env, nodes: &[Node], out: &mut String) -> R<Flow> {
                     }
                 })?;
                 if pipe.decl.is_empty() {
-                    out.push_str(&v.print());
+                    match v {
+                        V::Html(s) => out.push_str(&s),
+                        v if env.html => out.push_str(&escape_html(&v.print())),
+                        v => out.push_str(&v.print()),
+                    }
                 }
             }
             Node::If { branches, else_ } | Node::With { branches, else_ } => {
@@ -711,20 +871,7 @@ fn exec_nodes(env: &mut Env, nodes: &[Node], out: &mut String) -> R<Flow> {
                 let mut p = pipe.clone();
                 let decl = std::mem::take(&mut p.decl);
                 let v = env.pipeline(&p)?;
-                let items: Vec<(V, V)> = match v {
-                    V::List(l) => l
-                        .into_iter()
-                        .enumerate()
-                        .map(|(i, x)| (V::Int(i as i64), x))
-                        .collect(),
-                    V::Map(m) => m
-                        .iter()
-                        .map(|(k, x)| (V::Str(k.clone()), V::Str(x.clone())))
-                        .collect(),
-                    V::Int(n) => (0..n).map(|i| (V::Int(i), V::Int(i))).collect(),
-                    V::Nil => Vec::new(),
-                    other => return Err(format!("range can't iterate over {}", other.print())),
-                };
+                let items = v.range_items()?;
                 if items.is_empty() {
                     exec_nodes(env, else_, out)?;
                 }
@@ -749,9 +896,63 @@ fn exec_nodes(env: &mut Env, nodes: &[Node], out: &mut String) -> R<Flow> {
                 env.dot = saved;
                 env.vars.truncate(mark);
             }
+            Node::Template { name, pipe } => {
+                let dot = match pipe {
+                    Some(p) => env.pipeline(p)?,
+                    None => V::Nil,
+                };
+                exec_template(env, name, dot, out)?;
+            }
             Node::Break => return Ok(Flow::Break),
             Node::Continue => return Ok(Flow::Continue),
         }
     }
     Ok(Flow::Normal)
+}
+
+/// `{{ template "name" dot }}`: runs the named template with its own variables.
+fn exec_template(env: &mut Env, name: &str, dot: V, out: &mut String) -> R<()> {
+    let Some(lookup) = &env.lookup else {
+        return Err(format!("no such template {name:?}"));
+    };
+    let nodes = lookup
+        .local
+        .get(name)
+        .or_else(|| lookup.set.get(name))
+        .cloned();
+    let Some(nodes) = nodes else {
+        return match (lookup.builtin)(name, &dot) {
+            Some(r) => {
+                out.push_str(&r.map_err(|e| format!("template {name:?}: {e}"))?);
+                Ok(())
+            }
+            None => Err(format!("no such template {name:?}")),
+        };
+    };
+    if env.depth >= MAX_TEMPLATE_DEPTH {
+        return Err(format!(
+            "exceeded maximum template depth ({MAX_TEMPLATE_DEPTH}) in {name:?}"
+        ));
+    }
+    let vars = std::mem::replace(&mut env.vars, vec![("$".to_string(), dot.clone())]);
+    let saved = std::mem::replace(&mut env.dot, dot);
+    env.depth += 1;
+    let res = exec_nodes(env, &nodes, out);
+    env.depth -= 1;
+    env.dot = saved;
+    env.vars = vars;
+    res.map(|_| ())
+}
+
+/// Executes `nodes` with `root` as `.` (a notification template).
+pub(crate) fn exec_with(
+    root: V,
+    nodes: &[Node],
+    lookup: Lookup<'_>,
+    html: bool,
+) -> Result<String, String> {
+    let mut env = Env::for_value(root, lookup, html);
+    let mut out = String::new();
+    exec_list(&mut env, nodes, &mut out)?;
+    Ok(out)
 }

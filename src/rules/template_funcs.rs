@@ -284,6 +284,142 @@ pub fn go_time_string(secs: i64, nanos: i64) -> String {
     s
 }
 
+/// Go's `time.RFC3339Nano` layout.
+pub const RFC3339_NANO: &str = "2006-01-02T15:04:05.999999999Z07:00";
+
+/// Go's `time.Time.Format(layout)` for a UTC time given in unix milliseconds: the layout's
+/// reference-time elements (`2006`, `01`, `Jan`, `15`, `05`, `.000`, `Z07:00`, …) are
+/// replaced, everything else is copied.
+pub fn go_time_format(ms: i64, layout: &str) -> String {
+    const MONTHS: [&str; 12] = [
+        "January",
+        "February",
+        "March",
+        "April",
+        "May",
+        "June",
+        "July",
+        "August",
+        "September",
+        "October",
+        "November",
+        "December",
+    ];
+    const DAYS: [&str; 7] = [
+        "Thursday",
+        "Friday",
+        "Saturday",
+        "Sunday",
+        "Monday",
+        "Tuesday",
+        "Wednesday",
+    ];
+    let secs = ms.div_euclid(1000);
+    let nanos = ms.rem_euclid(1000) * 1_000_000;
+    let c = crate::timefmt::civil_from_unix(secs);
+    let month = MONTHS[(c.month as usize).saturating_sub(1) % 12];
+    let weekday = DAYS[secs.div_euclid(86_400).rem_euclid(7) as usize];
+    let hour12 = if c.hour.is_multiple_of(12) {
+        12
+    } else {
+        c.hour % 12
+    };
+    let mut out = String::new();
+    let mut rest = layout;
+    // Longest elements first, as Go's `nextStdChunk` recognises them.
+    let elems: &[&str] = &[
+        "January", "Monday", "2006", "Z07:00", "-07:00", "-0700", "Z0700", "Jan", "Mon", "MST",
+        "002", "_2", "01", "02", "03", "04", "05", "06", "15", "PM", "pm", "1", "2", "3", "4", "5",
+    ];
+    'outer: while !rest.is_empty() {
+        if let Some(frac) = fraction(rest) {
+            let (len, digits, trim) = frac;
+            let f = format!("{nanos:09}");
+            let mut d = f[..digits].to_string();
+            if trim {
+                d = d.trim_end_matches('0').to_string();
+            }
+            if !d.is_empty() {
+                out.push('.');
+                out.push_str(&d);
+            }
+            rest = &rest[len..];
+            continue;
+        }
+        for e in elems {
+            if let Some(r) = rest.strip_prefix(e) {
+                match *e {
+                    "January" => out.push_str(month),
+                    "Jan" => out.push_str(&month[..3]),
+                    "Monday" => out.push_str(weekday),
+                    "Mon" => out.push_str(&weekday[..3]),
+                    "2006" => out.push_str(&format!("{:04}", c.year)),
+                    "06" => out.push_str(&format!("{:02}", c.year.rem_euclid(100))),
+                    "01" => out.push_str(&format!("{:02}", c.month)),
+                    "1" => out.push_str(&c.month.to_string()),
+                    "02" => out.push_str(&format!("{:02}", c.day)),
+                    "_2" => out.push_str(&format!("{:>2}", c.day)),
+                    "2" => out.push_str(&c.day.to_string()),
+                    "002" => {
+                        let jan1 = days_from_civil(c.year, 1, 1);
+                        let doy = secs.div_euclid(86_400) - jan1 + 1;
+                        out.push_str(&format!("{doy:03}"));
+                    }
+                    "15" => out.push_str(&format!("{:02}", c.hour)),
+                    "03" => out.push_str(&format!("{hour12:02}")),
+                    "3" => out.push_str(&hour12.to_string()),
+                    "04" => out.push_str(&format!("{:02}", c.minute)),
+                    "4" => out.push_str(&c.minute.to_string()),
+                    "05" => out.push_str(&format!("{:02}", c.second)),
+                    "5" => out.push_str(&c.second.to_string()),
+                    "PM" => out.push_str(if c.hour >= 12 { "PM" } else { "AM" }),
+                    "pm" => out.push_str(if c.hour >= 12 { "pm" } else { "am" }),
+                    "MST" => out.push_str("UTC"),
+                    "Z07:00" | "Z0700" => out.push('Z'),
+                    "-07:00" => out.push_str("+00:00"),
+                    _ => out.push_str("+0000"),
+                }
+                rest = r;
+                continue 'outer;
+            }
+        }
+        let ch = rest.chars().next().unwrap_or(' ');
+        out.push(ch);
+        rest = &rest[ch.len_utf8()..];
+    }
+    out
+}
+
+/// A fractional-seconds element at the start of a layout (`.000`, `,999999999`): its
+/// length, digit count and whether trailing zeros are trimmed (`9`s).
+fn fraction(s: &str) -> Option<(usize, usize, bool)> {
+    let b = s.as_bytes();
+    if !matches!(b.first(), Some(b'.' | b',')) {
+        return None;
+    }
+    let d = *b.get(1)?;
+    if d != b'0' && d != b'9' {
+        return None;
+    }
+    let n = b[1..].iter().take_while(|&&c| c == d).count();
+    // Go only treats it as a fraction when no digit follows.
+    if b.get(1 + n).is_some_and(u8::is_ascii_digit) {
+        return None;
+    }
+    Some((1 + n, n.min(9), d == b'9'))
+}
+
+/// Days since the epoch of a civil date (Howard Hinnant's `days_from_civil`).
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
 /// Go's `strings.Title`: upper-cases the first letter of each word.
 pub fn title(s: &str) -> String {
     let is_sep = |c: char| -> bool {

@@ -40,19 +40,7 @@ impl JobClient {
     /// A client for a job; `accept` is the `Accept` header built from its scrape protocols
     /// ([`crate::config::ScrapeProtocol::accept_header`]).
     pub fn new(settings: &HttpClientSettings, accept: String) -> Result<Self, ClientError> {
-        let mut builder = reqwest::Client::builder()
-            .user_agent(concat!("redline/", env!("CARGO_PKG_VERSION")))
-            .no_proxy()
-            .pool_max_idle_per_host(2);
-        if !settings.follow_redirects {
-            builder = builder.redirect(reqwest::redirect::Policy::none());
-        }
-        if settings.tls != TlsSettings::default() {
-            builder = builder.tls_backend_preconfigured(rustls_config(&settings.tls)?);
-        }
-        let client = builder
-            .build()
-            .map_err(|e| ClientError::Build(e.to_string()))?;
+        let client = http_client(settings)?;
         Ok(JobClient {
             client,
             auth: settings.auth.clone(),
@@ -77,23 +65,8 @@ impl JobClient {
                 "X-Prometheus-Scrape-Timeout-Seconds",
                 format!("{}", timeout.as_secs_f64()),
             );
-        let credential_error =
-            |e: std::io::Error| ScrapeError::Fetch(format!("reading credentials: {e}"));
-        match &self.auth {
-            None => {}
-            Some(Auth::Basic(b)) => {
-                let user = b.username.read().map_err(credential_error)?;
-                let pw = match &b.password {
-                    Some(p) => Some(p.read().map_err(credential_error)?),
-                    None => None,
-                };
-                req = req.basic_auth(user.trim(), pw.as_ref().map(|p| p.expose().to_string()));
-            }
-            Some(Auth::Authorization(a)) => {
-                let value = a.header_value().map_err(credential_error)?;
-                req = req.header(reqwest::header::AUTHORIZATION, value.expose());
-            }
-        }
+        req = apply_auth(req, self.auth.as_ref())
+            .map_err(|e| ScrapeError::Fetch(format!("reading credentials: {e}")))?;
         let mut resp = req
             .send()
             .await
@@ -123,8 +96,50 @@ impl JobClient {
     }
 }
 
+/// A reqwest client with the TLS and redirect behaviour of `settings` (an `http_config`
+/// section); authentication is added per request with [`apply_auth`], so credential files
+/// are re-read on every request.
+pub fn http_client(settings: &HttpClientSettings) -> Result<reqwest::Client, ClientError> {
+    let mut builder = reqwest::Client::builder()
+        .user_agent(concat!("redline/", env!("CARGO_PKG_VERSION")))
+        .no_proxy()
+        .pool_max_idle_per_host(2);
+    if !settings.follow_redirects {
+        builder = builder.redirect(reqwest::redirect::Policy::none());
+    }
+    if settings.tls != TlsSettings::default() {
+        builder = builder.tls_backend_preconfigured(rustls_config(&settings.tls)?);
+    }
+    builder
+        .build()
+        .map_err(|e| ClientError::Build(e.to_string()))
+}
+
+/// Adds the configured authentication to a request, reading credential files now.
+pub fn apply_auth(
+    mut req: reqwest::RequestBuilder,
+    auth: Option<&Auth>,
+) -> std::io::Result<reqwest::RequestBuilder> {
+    match auth {
+        None => {}
+        Some(Auth::Basic(b)) => {
+            let user = b.username.read()?;
+            let pw = match &b.password {
+                Some(p) => Some(p.read()?),
+                None => None,
+            };
+            req = req.basic_auth(user.trim(), pw.as_ref().map(|p| p.expose().to_string()));
+        }
+        Some(Auth::Authorization(a)) => {
+            let value = a.header_value()?;
+            req = req.header(reqwest::header::AUTHORIZATION, value.expose());
+        }
+    }
+    Ok(req)
+}
+
 /// The error and its causes on one line, as the targets page shows it.
-fn error_chain(e: &dyn std::error::Error) -> String {
+pub fn error_chain(e: &dyn std::error::Error) -> String {
     let mut s = e.to_string();
     let mut cur = e.source();
     while let Some(c) = cur {

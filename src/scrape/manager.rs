@@ -190,7 +190,10 @@ fn reconcile(
         keep
     });
     for (key, spec) in wanted {
-        if running.contains_key(&key) {
+        if let Some(existing) = running.get(&key) {
+            existing
+                .target
+                .set_discovered_labels(spec.discovered_labels);
             continue;
         }
         let target = Arc::new(Target::new(spec));

@@ -103,13 +103,31 @@ impl Default for TargetStatus {
 pub struct Target {
     pub spec: Arc<TargetSpec>,
     status: Mutex<TargetStatus>,
+    /// The latest discovered labels: discovery may change `__meta_*` labels of a target
+    /// whose final labels stay the same, and the targets API shows the latest, as Prometheus.
+    discovered: Mutex<Labels>,
 }
 
 impl Target {
     pub fn new(spec: TargetSpec) -> Self {
         Target {
+            discovered: Mutex::new(spec.discovered_labels.clone()),
             spec: Arc::new(spec),
             status: Mutex::new(TargetStatus::default()),
+        }
+    }
+
+    /// The labels discovery gave this target most recently, before relabeling.
+    pub fn discovered_labels(&self) -> Labels {
+        self.discovered
+            .lock()
+            .map(|l| l.clone())
+            .unwrap_or_else(|_| self.spec.discovered_labels.clone())
+    }
+
+    pub(crate) fn set_discovered_labels(&self, labels: Labels) {
+        if let Ok(mut l) = self.discovered.lock() {
+            *l = labels;
         }
     }
 

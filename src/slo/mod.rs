@@ -36,9 +36,15 @@
 //! std::fs::remove_dir_all(&dir).unwrap();
 //! ```
 
+pub mod engine;
+pub mod figures;
 pub mod generate;
+pub mod ledger;
 pub mod native;
 pub mod openslo;
+pub mod probe;
+pub mod runtime;
+pub mod sli;
 pub mod sloth;
 pub mod spec;
 

@@ -11,7 +11,10 @@
 //! Users may inspect the file with `sqlite3 STATE_DIR/redline.db` while redline runs.
 
 pub mod alerts;
+pub mod ledger;
+pub mod pipeline;
 pub mod schema;
+pub mod silences;
 
 pub use alerts::{AlertChanges, AlertRecord, GroupKey};
 

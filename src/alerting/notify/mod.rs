@@ -6,6 +6,14 @@
 //! `send_resolved`, and delivers it. A [`NotifyError`] says whether trying again could help;
 //! the dispatcher owns retries, backoff and the notification log.
 
+pub mod build;
+pub mod data;
+pub mod email;
+pub mod templates;
+pub mod webhook;
+
+pub use build::{all_integrations, integrations, IntegrationError, NotifyContext};
+
 use futures_util::future::BoxFuture;
 
 use super::alert::Alert;

@@ -4,11 +4,12 @@
 //! knows through a `tokio::sync::watch` channel, replacing the previous list on every change.
 //! [`run_job_discovery`] runs every provider of one scrape job and publishes their union on
 //! the job's channel, which the scrape manager turns into targets with
-//! [`crate::scrape::target_labels`]. Providers today: `static_configs` ([`StaticDiscoverer`])
-//! and `file_sd_configs` ([`file::FileDiscoverer`]); a Kubernetes provider implements the same
-//! trait.
+//! [`crate::scrape::target_labels`]. Providers: `static_configs` ([`StaticDiscoverer`]),
+//! `file_sd_configs` ([`file::FileDiscoverer`]) and `kubernetes_sd_configs`
+//! ([`kubernetes::KubernetesDiscoverer`]).
 
 pub mod file;
+pub mod kubernetes;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -93,6 +94,9 @@ pub fn discoverers_for(cfg: &ScrapeConfig, opts: &DiscoveryOptions) -> Vec<Box<d
             fsd.clone(),
             opts.file_poll_interval,
         )));
+    }
+    for ksd in &cfg.kubernetes_sd_configs {
+        out.push(Box::new(kubernetes::KubernetesDiscoverer::new(ksd.clone())));
     }
     out
 }

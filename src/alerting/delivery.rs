@@ -1,0 +1,747 @@
+//! Delivery of notifications to integrations: one bounded queue and one worker per
+//! integration, retries with exponential backoff and jitter, and the crash-safe bookkeeping.
+//!
+//! For each notification the dispatcher decides to send, [`Delivery::begin`] marks it the
+//! latest for its (group, receiver, integration) — an older one still retrying is superseded
+//! and stops — and the job goes to the integration's [`IntegrationQueue`]. The worker runs
+//! each job in its own task (a slow receiver holds only its own jobs), and the job:
+//!
+//! 1. writes a `pending_notification` row (a newer one replaces an older one) before the
+//!    first attempt;
+//! 2. attempts delivery; on a retryable error waits `initial * 2^n` (capped, with jitter)
+//!    and tries again until its deadline (the group's next flush) or until superseded;
+//! 3. on acknowledgement, in one transaction, deletes the pending row and records the
+//!    notification in the log ([`crate::state::StateDb::ack_notification`]).
+//!
+//! At start-up the pipeline replays the pending rows, so a notification decided before a
+//! crash and never acknowledged is delivered once after the restart.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::hash::{BuildHasher, Hasher};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::{Registry, Unit};
+use serde::{Deserialize, Serialize};
+use tokio::sync::{mpsc, oneshot, Semaphore};
+
+use super::alert::{fingerprint_hex, parse_fingerprint};
+use super::dispatch::Clock;
+use super::nflog::{NflogKey, NotificationLog};
+use super::notify::{Notification, NotificationReason, NotifiedAlert, Notifier};
+use super::provider::{alert_from_json, alert_to_json};
+use crate::state::pipeline::PendingRow;
+use crate::state::StateDb;
+use crate::store::Labels;
+
+/// How many jobs of one integration run at once.
+const CONCURRENT_JOBS: usize = 8;
+
+/// Retry timing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Backoff {
+    /// Wait after the first failed attempt. Default 1s.
+    pub initial: Duration,
+    /// The longest wait between attempts. Default 5m.
+    pub max: Duration,
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Backoff {
+            initial: Duration::from_secs(1),
+            max: Duration::from_secs(300),
+        }
+    }
+}
+
+impl Backoff {
+    /// The wait after the `attempt`-th failure (1-based): exponential, capped, and scaled by
+    /// a random factor in [0.5, 1.0) so retries of many groups do not align.
+    pub fn wait(&self, attempt: u32) -> Duration {
+        let exp = self
+            .initial
+            .saturating_mul(1u32 << attempt.saturating_sub(1).min(20));
+        let capped = exp.min(self.max);
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u32(attempt);
+        let frac = (h.finish() % 1000) as f64 / 2000.0 + 0.5;
+        capped.mul_f64(frac)
+    }
+}
+
+type IntegrationLabels = Vec<(&'static str, String)>;
+
+/// The pipeline's delivery metrics, registered on `/metrics`.
+#[derive(Clone, Debug)]
+pub struct DeliveryMetrics {
+    /// Attempts, per integration and receiver (`redline_notifications_total`).
+    pub notifications: Family<IntegrationLabels, Counter>,
+    /// Failed attempts (`redline_notifications_failed_total`).
+    pub failed: Family<IntegrationLabels, Counter>,
+    /// Time from a job's start to its acknowledgement
+    /// (`redline_notification_latency_seconds`).
+    pub latency: Histogram,
+    /// Alerts dropped from notifications by `max_alerts_per_group`
+    /// (`redline_notification_alerts_dropped_total`).
+    pub dropped_alerts: Counter,
+}
+
+impl Default for DeliveryMetrics {
+    fn default() -> Self {
+        DeliveryMetrics {
+            notifications: Family::default(),
+            failed: Family::default(),
+            latency: Histogram::new(exponential_buckets(0.005, 2.0, 16)),
+            dropped_alerts: Counter::default(),
+        }
+    }
+}
+
+impl DeliveryMetrics {
+    /// Registers the metrics (the registry adds the `redline_` prefix).
+    pub fn register(&self, r: &mut Registry) {
+        r.register(
+            "notifications",
+            "Notification delivery attempts, per integration and receiver",
+            self.notifications.clone(),
+        );
+        r.register(
+            "notifications_failed",
+            "Notification delivery attempts that failed, per integration and receiver",
+            self.failed.clone(),
+        );
+        r.register_with_unit(
+            "notification_latency",
+            "Time from a notification's first attempt to its acknowledgement",
+            Unit::Seconds,
+            self.latency.clone(),
+        );
+        r.register(
+            "notification_alerts_dropped",
+            "Alerts left out of notifications because a group exceeded max_alerts_per_group",
+            self.dropped_alerts.clone(),
+        );
+    }
+}
+
+/// How one integration fares, for the alerts page.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct IntegrationStatus {
+    pub receiver: String,
+    pub integration: String,
+    pub delivered: u64,
+    pub failed_attempts: u64,
+    pub last_success_ms: Option<i64>,
+    pub last_error: Option<String>,
+    pub last_error_ms: Option<i64>,
+}
+
+/// How a job ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DeliveryOutcome {
+    Delivered,
+    /// Not delivered: the error of the last attempt.
+    Failed(String),
+    /// A newer notification for the same group and integration took over.
+    Superseded,
+}
+
+/// One notification for one integration.
+pub struct DeliveryJob {
+    pub key: NflogKey,
+    /// What is sent (already without resolved alerts if the integration drops them).
+    pub notification: Notification,
+    /// Recorded in the log on acknowledgement.
+    pub firing: BTreeSet<u64>,
+    pub resolved: BTreeSet<u64>,
+    /// No attempt starts after this.
+    pub deadline: tokio::time::Instant,
+    /// Set for a job replayed from the state database.
+    pub pending_id: Option<i64>,
+    pub generation: u64,
+    pub done: Option<oneshot::Sender<DeliveryOutcome>>,
+}
+
+struct Inflight {
+    generation: u64,
+    firing: BTreeSet<u64>,
+    resolved: BTreeSet<u64>,
+}
+
+/// State shared by every integration's worker; it survives config reloads.
+pub struct Delivery {
+    db: Option<StateDb>,
+    nflog: Arc<NotificationLog>,
+    clock: Clock,
+    backoff: Backoff,
+    inflight: Mutex<HashMap<NflogKey, Inflight>>,
+    generation: AtomicU64,
+    status: Mutex<BTreeMap<(String, String), IntegrationStatus>>,
+    /// The metrics.
+    pub metrics: DeliveryMetrics,
+}
+
+impl std::fmt::Debug for Delivery {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Delivery").finish_non_exhaustive()
+    }
+}
+
+/// Whether a new notification is needed, given what is being delivered for the same key.
+pub enum Begin {
+    /// Send it; the job carries this generation.
+    Send(u64),
+    /// An identical notification is being delivered: do not send another.
+    InFlight,
+}
+
+impl Delivery {
+    /// Shared delivery state.
+    pub fn new(
+        db: Option<StateDb>,
+        nflog: Arc<NotificationLog>,
+        clock: Clock,
+        backoff: Backoff,
+        metrics: DeliveryMetrics,
+    ) -> Delivery {
+        Delivery {
+            db,
+            nflog,
+            clock,
+            backoff,
+            inflight: Mutex::new(HashMap::new()),
+            generation: AtomicU64::new(1),
+            status: Mutex::new(BTreeMap::new()),
+            metrics,
+        }
+    }
+
+    /// The notification log.
+    pub fn nflog(&self) -> &Arc<NotificationLog> {
+        &self.nflog
+    }
+
+    /// The state database, if any.
+    pub fn db(&self) -> Option<&StateDb> {
+        self.db.as_ref()
+    }
+
+    fn inflight(&self) -> std::sync::MutexGuard<'_, HashMap<NflogKey, Inflight>> {
+        self.inflight.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Marks a notification about (`firing`, `resolved`) as the latest for `key`,
+    /// superseding an older one still retrying, unless the same sets are in flight.
+    pub fn begin(&self, key: &NflogKey, firing: &BTreeSet<u64>, resolved: &BTreeSet<u64>) -> Begin {
+        let mut inflight = self.inflight();
+        if let Some(i) = inflight.get(key) {
+            if &i.firing == firing && &i.resolved == resolved {
+                return Begin::InFlight;
+            }
+        }
+        let generation = self.generation.fetch_add(1, Ordering::Relaxed);
+        inflight.insert(
+            key.clone(),
+            Inflight {
+                generation,
+                firing: firing.clone(),
+                resolved: resolved.clone(),
+            },
+        );
+        Begin::Send(generation)
+    }
+
+    fn is_current(&self, key: &NflogKey, generation: u64) -> bool {
+        self.inflight()
+            .get(key)
+            .is_some_and(|i| i.generation == generation)
+    }
+
+    fn finish(&self, key: &NflogKey, generation: u64) {
+        let mut inflight = self.inflight();
+        if inflight
+            .get(key)
+            .is_some_and(|i| i.generation == generation)
+        {
+            inflight.remove(key);
+        }
+    }
+
+    /// Records a notification that needs no delivery (nothing left to send for an
+    /// integration without `send_resolved`) as if acknowledged.
+    pub async fn record_without_sending(
+        &self,
+        key: &NflogKey,
+        firing: BTreeSet<u64>,
+        resolved: BTreeSet<u64>,
+    ) {
+        let row = self
+            .nflog
+            .record(key, firing, resolved, self.clock.now_ms());
+        if let Some(db) = &self.db {
+            if let Err(e) = db.ack_notification(None, row).await {
+                tracing::error!(error = %e, "recording a notification in the log");
+            }
+        }
+    }
+
+    /// Every integration's status, by receiver and integration.
+    pub fn statuses(&self) -> Vec<IntegrationStatus> {
+        self.status
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .cloned()
+            .collect()
+    }
+
+    fn update_status(&self, key: &NflogKey, f: impl FnOnce(&mut IntegrationStatus)) {
+        let mut s = self.status.lock().unwrap_or_else(|p| p.into_inner());
+        let e = s
+            .entry((key.receiver.clone(), key.integration.clone()))
+            .or_insert_with(|| IntegrationStatus {
+                receiver: key.receiver.clone(),
+                integration: key.integration.clone(),
+                ..IntegrationStatus::default()
+            });
+        f(e);
+    }
+
+    async fn run(&self, notifier: &dyn Notifier, mut job: DeliveryJob) {
+        let started = tokio::time::Instant::now();
+        let labels: IntegrationLabels = vec![
+            ("integration", job.key.integration.clone()),
+            ("receiver", job.key.receiver.clone()),
+        ];
+        if job.pending_id.is_none() {
+            if let Some(db) = &self.db {
+                let now = self.clock.now_ms();
+                let row = PendingRow {
+                    id: 0,
+                    group_key: job.key.group_key.clone(),
+                    receiver: job.key.receiver.clone(),
+                    integration: job.key.integration.clone(),
+                    notification_json: pending_json(&job.notification, &job.firing, &job.resolved),
+                    created_at_ms: now,
+                    attempts: 0,
+                    next_attempt_ms: now,
+                };
+                match db.put_pending_notification(row).await {
+                    Ok(id) => job.pending_id = Some(id),
+                    Err(e) => tracing::error!(error = %e, "recording a pending notification"),
+                }
+            }
+        }
+        let mut attempt: u32 = 0;
+        let outcome = loop {
+            if !self.is_current(&job.key, job.generation) {
+                break DeliveryOutcome::Superseded;
+            }
+            attempt += 1;
+            self.metrics.notifications.get_or_create(&labels).inc();
+            let result = notifier.notify(&job.notification).await;
+            let now = self.clock.now_ms();
+            match result {
+                Ok(()) => {
+                    let row = self.nflog.record(
+                        &job.key,
+                        std::mem::take(&mut job.firing),
+                        std::mem::take(&mut job.resolved),
+                        now,
+                    );
+                    if let Some(db) = &self.db {
+                        if let Err(e) = db.ack_notification(job.pending_id, row).await {
+                            tracing::error!(error = %e, "recording an acknowledged notification");
+                        }
+                    }
+                    self.metrics
+                        .latency
+                        .observe(started.elapsed().as_secs_f64());
+                    self.update_status(&job.key, |s| {
+                        s.delivered += 1;
+                        s.last_success_ms = Some(now);
+                    });
+                    tracing::debug!(
+                        receiver = %job.key.receiver,
+                        integration = %job.key.integration,
+                        group_key = %job.key.group_key,
+                        attempts = attempt,
+                        "notification delivered"
+                    );
+                    break DeliveryOutcome::Delivered;
+                }
+                Err(e) => {
+                    self.metrics.failed.get_or_create(&labels).inc();
+                    self.update_status(&job.key, |s| {
+                        s.failed_attempts += 1;
+                        s.last_error = Some(e.message.clone());
+                        s.last_error_ms = Some(now);
+                    });
+                    let wait = self.backoff.wait(attempt);
+                    let give_up = !e.retryable || tokio::time::Instant::now() + wait > job.deadline;
+                    tracing::warn!(
+                        receiver = %job.key.receiver,
+                        integration = %job.key.integration,
+                        group_key = %job.key.group_key,
+                        attempt,
+                        retryable = e.retryable,
+                        giving_up = give_up,
+                        error = %e.message,
+                        "notification failed"
+                    );
+                    if give_up {
+                        if let (Some(db), Some(id)) = (&self.db, job.pending_id) {
+                            if let Err(e) = db.drop_pending_notification(id).await {
+                                tracing::error!(error = %e, "dropping a pending notification");
+                            }
+                        }
+                        break DeliveryOutcome::Failed(e.message);
+                    }
+                    if let (Some(db), Some(id)) = (&self.db, job.pending_id) {
+                        let next = now + wait.as_millis() as i64;
+                        if let Err(e) = db.pending_attempted(id, i64::from(attempt), next).await {
+                            tracing::warn!(error = %e, "updating a pending notification");
+                        }
+                    }
+                    tokio::time::sleep(wait).await;
+                }
+            }
+        };
+        self.finish(&job.key, job.generation);
+        if let Some(done) = job.done.take() {
+            let _ = done.send(outcome);
+        }
+    }
+}
+
+/// The queue in front of one integration of one receiver.
+#[derive(Clone)]
+pub struct IntegrationQueue {
+    /// The integration.
+    pub notifier: Arc<dyn Notifier>,
+    pub receiver: String,
+    tx: mpsc::Sender<DeliveryJob>,
+}
+
+impl IntegrationQueue {
+    /// Starts the integration's worker with a queue of `capacity` jobs. The worker ends
+    /// when every clone of the queue is dropped, after the queued jobs.
+    pub fn spawn(
+        delivery: Arc<Delivery>,
+        receiver: &str,
+        notifier: Arc<dyn Notifier>,
+        capacity: usize,
+    ) -> IntegrationQueue {
+        let (tx, mut rx) = mpsc::channel::<DeliveryJob>(capacity.max(1));
+        let worker_notifier = notifier.clone();
+        tokio::spawn(async move {
+            let permits = Arc::new(Semaphore::new(CONCURRENT_JOBS));
+            while let Some(job) = rx.recv().await {
+                let Ok(permit) = permits.clone().acquire_owned().await else {
+                    return;
+                };
+                let delivery = delivery.clone();
+                let notifier = worker_notifier.clone();
+                tokio::spawn(async move {
+                    delivery.run(notifier.as_ref(), job).await;
+                    drop(permit);
+                });
+            }
+        });
+        IntegrationQueue {
+            notifier,
+            receiver: receiver.to_string(),
+            tx,
+        }
+    }
+
+    /// The integration's name (`webhook[0]`).
+    pub fn integration(&self) -> &str {
+        self.notifier.integration()
+    }
+
+    /// Queues a job without waiting; a full queue (or a stopped worker) refuses it at once.
+    pub fn submit(&self, job: DeliveryJob) -> Result<(), QueueFull> {
+        self.tx.try_send(job).map_err(|_| QueueFull)
+    }
+}
+
+/// An integration's queue refused a job.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("the integration's delivery queue is full")]
+pub struct QueueFull;
+
+#[derive(Serialize, Deserialize)]
+struct PendingJson {
+    receiver: String,
+    group_key: String,
+    group_labels: BTreeMap<String, String>,
+    alerts: Vec<PendingAlert>,
+    now_ms: i64,
+    reason: NotificationReason,
+    firing: Vec<String>,
+    resolved: Vec<String>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct PendingAlert {
+    alert: serde_json::Value,
+    owner: Option<String>,
+    playbook_url: Option<String>,
+}
+
+fn hexes(s: &BTreeSet<u64>) -> Vec<String> {
+    s.iter().map(|fp| fingerprint_hex(*fp)).collect()
+}
+
+/// A pending notification as stored in `pending_notification.notification`.
+pub fn pending_json(n: &Notification, firing: &BTreeSet<u64>, resolved: &BTreeSet<u64>) -> String {
+    let p = PendingJson {
+        receiver: n.receiver.clone(),
+        group_key: n.group_key.clone(),
+        group_labels: n
+            .group_labels
+            .iter()
+            .map(|l| (l.name.to_string(), l.value.to_string()))
+            .collect(),
+        alerts: n
+            .alerts
+            .iter()
+            .map(|a| PendingAlert {
+                alert: alert_to_json(&a.alert),
+                owner: a.owner.clone(),
+                playbook_url: a.playbook_url.clone(),
+            })
+            .collect(),
+        now_ms: n.now_ms,
+        reason: n.reason,
+        firing: hexes(firing),
+        resolved: hexes(resolved),
+    };
+    serde_json::to_string(&p).unwrap_or_default()
+}
+
+/// Reads back [`pending_json`]: the notification and its firing and resolved sets.
+pub fn parse_pending(text: &str) -> Result<(Notification, BTreeSet<u64>, BTreeSet<u64>), String> {
+    let p: PendingJson =
+        serde_json::from_str(text).map_err(|e| format!("invalid pending notification: {e}"))?;
+    let fps = |v: &[String]| -> Result<BTreeSet<u64>, String> {
+        v.iter()
+            .map(|h| parse_fingerprint(h).ok_or_else(|| format!("invalid fingerprint {h:?}")))
+            .collect()
+    };
+    let mut alerts = Vec::with_capacity(p.alerts.len());
+    for a in p.alerts {
+        alerts.push(NotifiedAlert {
+            alert: alert_from_json(a.alert)?,
+            owner: a.owner,
+            playbook_url: a.playbook_url,
+        });
+    }
+    Ok((
+        Notification {
+            receiver: p.receiver,
+            group_key: p.group_key,
+            group_labels: Labels::from_pairs(p.group_labels),
+            alerts,
+            now_ms: p.now_ms,
+            reason: p.reason,
+        },
+        fps(&p.firing)?,
+        fps(&p.resolved)?,
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::alerting::{Alert, NotifyError};
+    use futures_util::future::BoxFuture;
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        let b = Backoff::default();
+        let w1 = b.wait(1);
+        assert!(
+            w1 >= Duration::from_millis(500) && w1 < Duration::from_secs(1),
+            "{w1:?}"
+        );
+        let w4 = b.wait(4);
+        assert!(
+            w4 >= Duration::from_secs(4) && w4 < Duration::from_secs(8),
+            "{w4:?}"
+        );
+        let w30 = b.wait(30);
+        assert!(
+            w30 >= Duration::from_secs(150) && w30 < Duration::from_secs(300),
+            "{w30:?}"
+        );
+    }
+
+    fn notification() -> Notification {
+        Notification {
+            receiver: "team".into(),
+            group_key: "{}:{}".into(),
+            group_labels: Labels::empty(),
+            alerts: vec![NotifiedAlert {
+                alert: Alert {
+                    labels: Labels::from_pairs([("alertname", "A")]),
+                    annotations: Labels::empty(),
+                    starts_at_ms: 1,
+                    ends_at_ms: 100,
+                    generator_url: String::new(),
+                    updated_at_ms: 1,
+                    timeout: true,
+                },
+                owner: Some("db".into()),
+                playbook_url: None,
+            }],
+            now_ms: 5,
+            reason: NotificationReason::NewAlerts,
+        }
+    }
+
+    #[test]
+    fn pending_notification_round_trips() {
+        let n = notification();
+        let firing: BTreeSet<u64> = [n.alerts[0].alert.fingerprint()].into();
+        let text = pending_json(&n, &firing, &BTreeSet::new());
+        let (back, f, r) = parse_pending(&text).unwrap();
+        assert_eq!(back, n);
+        assert_eq!(f, firing);
+        assert!(r.is_empty());
+        assert!(parse_pending("{").is_err());
+    }
+
+    /// Fails `failures` times with a retryable error, then succeeds.
+    struct Flaky {
+        failures: AtomicU64,
+        calls: AtomicU64,
+    }
+
+    impl Notifier for Flaky {
+        fn integration(&self) -> &str {
+            "webhook[0]"
+        }
+        fn send_resolved(&self) -> bool {
+            true
+        }
+        fn notify<'a>(&'a self, _n: &'a Notification) -> BoxFuture<'a, Result<(), NotifyError>> {
+            Box::pin(async move {
+                self.calls.fetch_add(1, Ordering::SeqCst);
+                if self.failures.load(Ordering::SeqCst) > 0 {
+                    self.failures.fetch_sub(1, Ordering::SeqCst);
+                    return Err(NotifyError {
+                        retryable: true,
+                        message: "503".into(),
+                    });
+                }
+                Ok(())
+            })
+        }
+    }
+
+    fn key() -> NflogKey {
+        NflogKey {
+            group_key: "{}:{}".into(),
+            receiver: "team".into(),
+            integration: "webhook[0]".into(),
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn retries_until_acknowledged_then_logs() {
+        let nflog = Arc::new(NotificationLog::new(Duration::from_secs(3600)));
+        let d = Arc::new(Delivery::new(
+            None,
+            nflog.clone(),
+            Clock::starting_at(1_000),
+            Backoff::default(),
+            DeliveryMetrics::default(),
+        ));
+        let flaky = Arc::new(Flaky {
+            failures: AtomicU64::new(3),
+            calls: AtomicU64::new(0),
+        });
+        let q = IntegrationQueue::spawn(d.clone(), "team", flaky.clone(), 4);
+        let firing: BTreeSet<u64> = [1].into();
+        let Begin::Send(generation) = d.begin(&key(), &firing, &BTreeSet::new()) else {
+            panic!("nothing in flight yet");
+        };
+        assert!(matches!(
+            d.begin(&key(), &firing, &BTreeSet::new()),
+            Begin::InFlight
+        ));
+        let (tx, rx) = oneshot::channel();
+        let job = DeliveryJob {
+            key: key(),
+            notification: notification(),
+            firing: firing.clone(),
+            resolved: BTreeSet::new(),
+            deadline: tokio::time::Instant::now() + Duration::from_secs(60),
+            pending_id: None,
+            generation,
+            done: Some(tx),
+        };
+        assert!(q.submit(job).is_ok());
+        assert_eq!(rx.await.unwrap(), DeliveryOutcome::Delivered);
+        assert_eq!(flaky.calls.load(Ordering::SeqCst), 4);
+        assert_eq!(nflog.get(&key(), 0).unwrap().firing, firing);
+        let s = d.statuses();
+        assert_eq!(s[0].delivered, 1);
+        assert_eq!(s[0].failed_attempts, 3);
+        assert_eq!(s[0].last_error.as_deref(), Some("503"));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn gives_up_at_the_deadline() {
+        let nflog = Arc::new(NotificationLog::new(Duration::from_secs(3600)));
+        let d = Arc::new(Delivery::new(
+            None,
+            nflog.clone(),
+            Clock::starting_at(1_000),
+            Backoff::default(),
+            DeliveryMetrics::default(),
+        ));
+        let flaky = Arc::new(Flaky {
+            failures: AtomicU64::new(1_000),
+            calls: AtomicU64::new(0),
+        });
+        let q = IntegrationQueue::spawn(d.clone(), "team", flaky.clone(), 4);
+        let Begin::Send(generation) = d.begin(&key(), &[1].into(), &BTreeSet::new()) else {
+            panic!("nothing in flight yet");
+        };
+        let (tx, rx) = oneshot::channel();
+        let job = DeliveryJob {
+            key: key(),
+            notification: notification(),
+            firing: [1].into(),
+            resolved: BTreeSet::new(),
+            deadline: tokio::time::Instant::now() + Duration::from_secs(10),
+            pending_id: None,
+            generation,
+            done: Some(tx),
+        };
+        assert!(q.submit(job).is_ok());
+        assert_eq!(rx.await.unwrap(), DeliveryOutcome::Failed("503".into()));
+        let calls = flaky.calls.load(Ordering::SeqCst);
+        assert!(
+            (2..=5).contains(&calls),
+            "{calls} attempts within 10s of backoff"
+        );
+        assert!(
+            nflog.get(&key(), 0).is_none(),
+            "nothing acknowledged, nothing logged"
+        );
+        // The key is free again for the next flush.
+        assert!(matches!(
+            d.begin(&key(), &[1].into(), &BTreeSet::new()),
+            Begin::Send(_)
+        ));
+    }
+}

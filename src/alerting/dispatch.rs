@@ -1,0 +1,861 @@
+//! The dispatcher (Alertmanager's `dispatch` package): alerts into aggregation groups, and
+//! groups flushed into notifications on Alertmanager's schedule.
+//!
+//! Each alert goes, for every route the tree matches ([`AlertmanagerConfig::destinations`]),
+//! into the aggregation group keyed by the route, the chosen receiver and the alert's group
+//! labels. A new group waits `group_wait` before its first flush (no wait if the alert
+//! started more than `group_wait` ago), then flushes every `group_interval`. A flush:
+//!
+//! 1. stops if the route is muted now (`mute_time_intervals`) or outside its
+//!    `active_time_intervals`;
+//! 2. drops silenced and inhibited alerts ([`AlertMuter`]);
+//! 3. keeps at most `max_alerts_per_group` alerts, dropping (and counting) the oldest;
+//! 4. sorts them as Alertmanager does (by `job`, `instance`, then the label sets) and adds
+//!    each alert's owner and playbook link;
+//! 5. per integration of the receiver, asks the notification log whether anything must be
+//!    sent ([`needs_update`]) and hands the notification to delivery.
+//!
+//! When every integration has succeeded, the resolved alerts that were notified (and not
+//! updated meanwhile) leave the group; an empty group is removed.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, UNIX_EPOCH};
+
+use tokio::sync::{oneshot, Notify};
+use tokio::task::JoinHandle;
+
+use super::alert::Alert;
+use super::delivery::{Begin, Delivery, DeliveryJob, DeliveryOutcome, IntegrationQueue};
+use super::nflog::{needs_update, NflogKey};
+use super::notify::{Notification, NotifiedAlert};
+use super::owners::Owners;
+use super::route::{group_key, RouteOpts};
+use super::AlertmanagerConfig;
+use crate::store::Labels;
+
+/// Wall-clock milliseconds that advance with tokio's clock, so tests with paused time see
+/// alert times move with timers.
+#[derive(Clone, Copy, Debug)]
+pub struct Clock {
+    base_ms: i64,
+    base: tokio::time::Instant,
+}
+
+impl Clock {
+    /// The system clock.
+    pub fn system() -> Clock {
+        Clock::starting_at(crate::timefmt::now_ms())
+    }
+
+    /// A clock that reads `ms` now.
+    pub fn starting_at(ms: i64) -> Clock {
+        Clock {
+            base_ms: ms,
+            base: tokio::time::Instant::now(),
+        }
+    }
+
+    /// Unix milliseconds now.
+    pub fn now_ms(&self) -> i64 {
+        self.base_ms + self.base.elapsed().as_millis() as i64
+    }
+}
+
+/// Decides whether an alert is silenced or inhibited.
+pub trait AlertMuter: Send + Sync {
+    /// Whether notifications about an alert with these labels are muted at `now_ms`.
+    fn is_muted(&self, labels: &Labels, now_ms: i64) -> bool;
+}
+
+/// Mutes nothing.
+pub struct NoMuter;
+
+impl AlertMuter for NoMuter {
+    fn is_muted(&self, _labels: &Labels, _now_ms: i64) -> bool {
+        false
+    }
+}
+
+/// Dispatcher settings that are not in Alertmanager's file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DispatchOptions {
+    /// Most alerts in one notification; the oldest beyond it are dropped. Default 1000.
+    pub max_alerts_per_group: usize,
+}
+
+impl Default for DispatchOptions {
+    fn default() -> Self {
+        DispatchOptions {
+            max_alerts_per_group: 1000,
+        }
+    }
+}
+
+/// One aggregation group as the API shows it (`/api/v2/alerts/groups`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct GroupSnapshot {
+    pub route_id: String,
+    pub receiver: String,
+    pub group_key: String,
+    pub group_labels: Labels,
+    /// By fingerprint.
+    pub alerts: Vec<Alert>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+struct GroupId {
+    route_id: String,
+    receiver: String,
+    group_key: String,
+}
+
+struct AggrGroup {
+    id: GroupId,
+    group_labels: Labels,
+    opts: RouteOpts,
+    alerts: Mutex<std::collections::BTreeMap<u64, Alert>>,
+    has_flushed: AtomicBool,
+    wake: Notify,
+}
+
+impl AggrGroup {
+    fn alerts(&self) -> std::sync::MutexGuard<'_, std::collections::BTreeMap<u64, Alert>> {
+        self.alerts.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// The groups and their timer tasks.
+type GroupTable = HashMap<GroupId, (Arc<AggrGroup>, JoinHandle<()>)>;
+
+struct Shared {
+    config: Arc<AlertmanagerConfig>,
+    groups: Mutex<GroupTable>,
+    muter: Arc<dyn AlertMuter>,
+    delivery: Arc<Delivery>,
+    integrations: HashMap<String, Vec<IntegrationQueue>>,
+    opts: DispatchOptions,
+    clock: Clock,
+}
+
+/// The running dispatcher of one configuration.
+pub struct Dispatcher {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for Dispatcher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Dispatcher").finish_non_exhaustive()
+    }
+}
+
+/// Alertmanager's `types.AlertSlice` order: by `job`, then `instance` (an alert without the
+/// label after one with it), then by the label sets.
+pub fn alert_order(a: &Labels, b: &Labels) -> std::cmp::Ordering {
+    use std::cmp::Ordering::*;
+    for key in ["job", "instance"] {
+        match (a.get(key), b.get(key)) {
+            (None, None) => continue,
+            (None, Some(_)) => return Greater,
+            (Some(_), None) => return Less,
+            (Some(x), Some(y)) if x != y => return x.cmp(y),
+            _ => {}
+        }
+    }
+    labels_before(a, b)
+}
+
+/// Go's `model.LabelSet.Before`.
+fn labels_before(a: &Labels, b: &Labels) -> std::cmp::Ordering {
+    let (a, b) = (a.as_slice(), b.as_slice());
+    for (x, y) in a.iter().zip(b.iter()) {
+        let c = x.name.cmp(&y.name).then_with(|| x.value.cmp(&y.value));
+        if c != std::cmp::Ordering::Equal {
+            return c;
+        }
+    }
+    a.len().cmp(&b.len())
+}
+
+fn muted_by_time(config: &AlertmanagerConfig, opts: &RouteOpts, now_ms: i64) -> bool {
+    let t = UNIX_EPOCH + Duration::from_millis(now_ms.max(0) as u64);
+    let in_any = |names: &[String]| {
+        names
+            .iter()
+            .any(|n| config.time_intervals.get(n).is_some_and(|i| i.contains(t)))
+    };
+    if in_any(&opts.mute_time_intervals) {
+        return true;
+    }
+    !opts.active_time_intervals.is_empty() && !in_any(&opts.active_time_intervals)
+}
+
+impl Dispatcher {
+    /// A dispatcher for `config`; `integrations` holds each receiver's queues.
+    pub fn new(
+        config: Arc<AlertmanagerConfig>,
+        integrations: HashMap<String, Vec<IntegrationQueue>>,
+        muter: Arc<dyn AlertMuter>,
+        delivery: Arc<Delivery>,
+        opts: DispatchOptions,
+        clock: Clock,
+    ) -> Dispatcher {
+        Dispatcher {
+            shared: Arc::new(Shared {
+                config,
+                groups: Mutex::new(HashMap::new()),
+                muter,
+                delivery,
+                integrations,
+                opts,
+                clock,
+            }),
+        }
+    }
+
+    /// The configuration it dispatches with.
+    pub fn config(&self) -> &Arc<AlertmanagerConfig> {
+        &self.shared.config
+    }
+
+    /// The queue of integration `integration` of `receiver`.
+    pub fn queue(&self, receiver: &str, integration: &str) -> Option<&IntegrationQueue> {
+        self.shared
+            .integrations
+            .get(receiver)?
+            .iter()
+            .find(|q| q.integration() == integration)
+    }
+
+    /// Puts an alert (as stored) into the groups of every route it takes.
+    pub fn process(&self, alert: &Alert) {
+        let s = &self.shared;
+        let now = s.clock.now_ms();
+        let fp = alert.fingerprint();
+        let mut groups = s.groups.lock().unwrap_or_else(|p| p.into_inner());
+        for dest in s.config.destinations(&alert.labels) {
+            let group_labels = dest.route.group_labels(&alert.labels);
+            let id = GroupId {
+                route_id: dest.route.id().to_string(),
+                receiver: dest.receiver.clone(),
+                group_key: group_key(dest.route, &group_labels),
+            };
+            let group = match groups.get(&id) {
+                Some((g, _)) => g.clone(),
+                None => {
+                    let g = Arc::new(AggrGroup {
+                        id: id.clone(),
+                        group_labels,
+                        opts: dest.route.opts.clone(),
+                        alerts: Mutex::new(Default::default()),
+                        has_flushed: AtomicBool::new(false),
+                        wake: Notify::new(),
+                    });
+                    let task = tokio::spawn(run_group(s.clone(), g.clone()));
+                    groups.insert(id, (g.clone(), task));
+                    g
+                }
+            };
+            group.alerts().insert(fp, alert.clone());
+            let wait_ms = group.opts.group_wait.as_millis() as i64;
+            if !group.has_flushed.load(Ordering::Acquire)
+                && alert.starts_at_ms.saturating_add(wait_ms) < now
+            {
+                group.wake.notify_one();
+            }
+        }
+    }
+
+    /// The aggregation groups, sorted by route and group key.
+    pub fn groups(&self) -> Vec<GroupSnapshot> {
+        let groups = self.shared.groups.lock().unwrap_or_else(|p| p.into_inner());
+        let mut out: Vec<GroupSnapshot> = groups
+            .values()
+            .map(|(g, _)| GroupSnapshot {
+                route_id: g.id.route_id.clone(),
+                receiver: g.id.receiver.clone(),
+                group_key: g.id.group_key.clone(),
+                group_labels: g.group_labels.clone(),
+                alerts: g.alerts().values().cloned().collect(),
+            })
+            .collect();
+        out.sort_by(|a, b| {
+            (&a.route_id, &a.group_key, &a.receiver).cmp(&(&b.route_id, &b.group_key, &b.receiver))
+        });
+        out
+    }
+
+    /// Fingerprints of every alert some group holds.
+    pub fn held_fingerprints(&self) -> HashSet<u64> {
+        let groups = self.shared.groups.lock().unwrap_or_else(|p| p.into_inner());
+        groups
+            .values()
+            .flat_map(|(g, _)| g.alerts().keys().copied().collect::<Vec<_>>())
+            .collect()
+    }
+
+    /// Stops every group's timer (on reload or shutdown); deliveries already queued go on.
+    pub fn stop(&self) {
+        let mut groups = self.shared.groups.lock().unwrap_or_else(|p| p.into_inner());
+        for (_, (_, task)) in groups.drain() {
+            task.abort();
+        }
+    }
+}
+
+impl Drop for Dispatcher {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+async fn run_group(s: Arc<Shared>, g: Arc<AggrGroup>) {
+    tokio::select! {
+        _ = tokio::time::sleep(g.opts.group_wait) => {}
+        _ = g.wake.notified() => {}
+    }
+    loop {
+        // As Alertmanager: the next flush is due group_interval after this one starts,
+        // however long delivery takes.
+        let next = tokio::time::Instant::now() + g.opts.group_interval;
+        g.has_flushed.store(true, Ordering::Release);
+        flush(&s, &g).await;
+        {
+            let mut groups = s.groups.lock().unwrap_or_else(|p| p.into_inner());
+            if g.alerts().is_empty() {
+                if let Some((_, task)) = groups.remove(&g.id) {
+                    drop(task);
+                }
+                return;
+            }
+        }
+        tokio::time::sleep_until(next).await;
+    }
+}
+
+/// Flushes a group once (see the module documentation).
+async fn flush(s: &Shared, g: &AggrGroup) {
+    let now = s.clock.now_ms();
+    let snapshot: Vec<Alert> = g.alerts().values().cloned().collect();
+    if muted_by_time(&s.config, &g.opts, now) {
+        tracing::debug!(group_key = %g.id.group_key, "notifications muted by a time interval");
+        remove_resolved(g, &snapshot, now);
+        return;
+    }
+    let mut alerts: Vec<Alert> = snapshot
+        .iter()
+        .filter(|a| !s.muter.is_muted(&a.labels, now))
+        .cloned()
+        .collect();
+    let max = s.opts.max_alerts_per_group.max(1);
+    if alerts.len() > max {
+        alerts.sort_by_key(|a| std::cmp::Reverse(a.starts_at_ms));
+        let dropped = alerts.len() - max;
+        alerts.truncate(max);
+        s.delivery.metrics.dropped_alerts.inc_by(dropped as u64);
+        tracing::warn!(
+            group_key = %g.id.group_key,
+            dropped,
+            max_alerts_per_group = max,
+            "group has too many alerts; the oldest are left out of the notification"
+        );
+    }
+    alerts.sort_by(|a, b| alert_order(&a.labels, &b.labels));
+    let firing: BTreeSet<u64> = alerts
+        .iter()
+        .filter(|a| !a.resolved_at(now))
+        .map(Alert::fingerprint)
+        .collect();
+    let resolved: BTreeSet<u64> = alerts
+        .iter()
+        .filter(|a| a.resolved_at(now))
+        .map(Alert::fingerprint)
+        .collect();
+    let default_owners = Owners::default();
+    let owners = s.config.owners.as_ref().unwrap_or(&default_owners);
+    let notified: Vec<NotifiedAlert> = alerts
+        .into_iter()
+        .map(|a| NotifiedAlert {
+            owner: owners.owner_of(&a.labels).map(str::to_string),
+            playbook_url: s
+                .config
+                .playbook_url(&a.labels, a.annotations.get("runbook_url")),
+            alert: a,
+        })
+        .collect();
+    let mut waits: Vec<oneshot::Receiver<DeliveryOutcome>> = Vec::new();
+    let mut all_ok = true;
+    let deadline = tokio::time::Instant::now() + g.opts.group_interval;
+    for q in s
+        .integrations
+        .get(&g.id.receiver)
+        .map_or(&[][..], Vec::as_slice)
+    {
+        let key = NflogKey {
+            group_key: g.id.group_key.clone(),
+            receiver: g.id.receiver.clone(),
+            integration: q.integration().to_string(),
+        };
+        let entry = s.delivery.nflog().get(&key, now);
+        let send_resolved = q.notifier.send_resolved();
+        let Some(reason) = needs_update(
+            entry.as_ref(),
+            &firing,
+            &resolved,
+            send_resolved,
+            g.opts.repeat_interval,
+            now,
+        ) else {
+            continue;
+        };
+        let n = Notification {
+            receiver: g.id.receiver.clone(),
+            group_key: g.id.group_key.clone(),
+            group_labels: g.group_labels.clone(),
+            alerts: notified.clone(),
+            now_ms: now,
+            reason,
+        };
+        let n = if send_resolved {
+            Some(n)
+        } else {
+            n.without_resolved()
+        };
+        let Some(n) = n else {
+            s.delivery
+                .record_without_sending(&key, firing.clone(), resolved.clone())
+                .await;
+            continue;
+        };
+        let generation = match s.delivery.begin(&key, &firing, &resolved) {
+            Begin::Send(generation) => generation,
+            Begin::InFlight => {
+                all_ok = false;
+                continue;
+            }
+        };
+        let (done, wait) = oneshot::channel();
+        let job = DeliveryJob {
+            key,
+            notification: n,
+            firing: firing.clone(),
+            resolved: resolved.clone(),
+            deadline,
+            pending_id: None,
+            generation,
+            done: Some(done),
+        };
+        if q.submit(job).is_err() {
+            tracing::warn!(
+                receiver = %g.id.receiver,
+                integration = q.integration(),
+                "the integration's queue is full; the notification waits for the next flush"
+            );
+            all_ok = false;
+            continue;
+        }
+        waits.push(wait);
+    }
+    for w in waits {
+        let outcome = tokio::time::timeout_at(deadline, w).await;
+        if !matches!(outcome, Ok(Ok(DeliveryOutcome::Delivered))) {
+            all_ok = false;
+        }
+    }
+    if all_ok {
+        remove_resolved(g, &snapshot, now);
+    }
+}
+
+/// Drops the resolved alerts of `snapshot` that were not updated since.
+fn remove_resolved(g: &AggrGroup, snapshot: &[Alert], now: i64) {
+    let mut held = g.alerts();
+    for a in snapshot.iter().filter(|a| a.resolved_at(now)) {
+        let fp = a.fingerprint();
+        if held.get(&fp) == Some(a) {
+            held.remove(&fp);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::alerting::notify::{Notifier, NotifyError};
+    use crate::alerting::pipeline::{IntegrationFactory, Pipeline, PipelineOptions};
+    use crate::alerting::{NotificationReason, Receiver};
+    use futures_util::future::BoxFuture;
+    use std::sync::atomic::AtomicBool;
+
+    const T0: i64 = 1_800_000_000_000;
+    const SEC: Duration = Duration::from_secs(1);
+
+    /// Records what it is sent; acknowledges unless told to hang.
+    struct Recorder {
+        send_resolved: bool,
+        hang: AtomicBool,
+        sent: Mutex<Vec<Notification>>,
+    }
+
+    impl Notifier for Recorder {
+        fn integration(&self) -> &str {
+            "webhook[0]"
+        }
+        fn send_resolved(&self) -> bool {
+            self.send_resolved
+        }
+        fn notify<'a>(&'a self, n: &'a Notification) -> BoxFuture<'a, Result<(), NotifyError>> {
+            Box::pin(async move {
+                self.sent.lock().unwrap().push(n.clone());
+                if self.hang.load(Ordering::SeqCst) {
+                    std::future::pending::<()>().await;
+                }
+                Ok(())
+            })
+        }
+    }
+
+    impl Recorder {
+        fn new(send_resolved: bool) -> Arc<Recorder> {
+            Arc::new(Recorder {
+                send_resolved,
+                hang: AtomicBool::new(false),
+                sent: Mutex::new(Vec::new()),
+            })
+        }
+        fn sent(&self) -> Vec<Notification> {
+            self.sent.lock().unwrap().clone()
+        }
+    }
+
+    fn factory(rec: Arc<Recorder>) -> IntegrationFactory {
+        Arc::new(move |cfg: &AlertmanagerConfig| {
+            Ok(cfg
+                .receivers
+                .iter()
+                .map(|r: &Receiver| {
+                    let n: Vec<Arc<dyn Notifier>> = if r.webhook_configs.is_empty() {
+                        Vec::new()
+                    } else {
+                        vec![rec.clone()]
+                    };
+                    (r.name.clone(), n)
+                })
+                .collect())
+        })
+    }
+
+    fn config(route: &str) -> Arc<AlertmanagerConfig> {
+        let text = format!(
+            "route:\n{route}\nreceivers:\n  - name: team\n    webhook_configs: [{{url: 'http://127.0.0.1:9/'}}]\n"
+        );
+        Arc::new(AlertmanagerConfig::from_yaml_str(&text, "alertmanager.yml").unwrap())
+    }
+
+    const ROUTE: &str = "  receiver: team\n  group_by: [alertname]\n  group_wait: 30s\n  group_interval: 5m\n  repeat_interval: 1h";
+
+    async fn start(
+        cfg: Arc<AlertmanagerConfig>,
+        rec: Arc<Recorder>,
+        opts: PipelineOptions,
+    ) -> Pipeline {
+        Pipeline::start_with_clock(cfg, opts, None, factory(rec), Clock::starting_at(T0))
+            .await
+            .unwrap()
+    }
+
+    fn alert(p: &Pipeline, pairs: &[(&str, &str)]) -> Alert {
+        Alert {
+            labels: Labels::from_pairs(pairs.iter().copied()),
+            annotations: Labels::empty(),
+            starts_at_ms: p.now_ms(),
+            ends_at_ms: 0,
+            generator_url: String::new(),
+            updated_at_ms: 0,
+            timeout: false,
+        }
+    }
+
+    fn resolved(mut a: Alert, at: i64) -> Alert {
+        a.ends_at_ms = at;
+        a
+    }
+
+    fn names(n: &Notification) -> Vec<String> {
+        n.alerts
+            .iter()
+            .map(|a| a.alert.labels.get("instance").unwrap_or("").to_string())
+            .collect()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn alerts_with_the_same_group_labels_are_notified_together_after_group_wait() {
+        let rec = Recorder::new(true);
+        let p = start(config(ROUTE), rec.clone(), PipelineOptions::default()).await;
+        p.put_alerts(vec![
+            alert(
+                &p,
+                &[("alertname", "Down"), ("instance", "b"), ("job", "api")],
+            ),
+            alert(
+                &p,
+                &[("alertname", "Down"), ("instance", "a"), ("job", "api")],
+            ),
+            alert(&p, &[("alertname", "Other"), ("instance", "c")]),
+        ])
+        .await
+        .unwrap();
+        tokio::time::sleep(29 * SEC).await;
+        assert!(rec.sent().is_empty(), "nothing before group_wait");
+        tokio::time::sleep(2 * SEC).await;
+        let mut sent = rec.sent();
+        sent.sort_by(|a, b| a.group_key.cmp(&b.group_key));
+        assert_eq!(sent.len(), 2);
+        assert_eq!(sent[0].group_key, r#"{}:{alertname="Down"}"#);
+        assert_eq!(names(&sent[0]), ["a", "b"], "Alertmanager's order");
+        assert_eq!(sent[0].reason, NotificationReason::NewAlerts);
+        assert_eq!(sent[1].group_key, r#"{}:{alertname="Other"}"#);
+        assert_eq!(p.groups().len(), 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn group_by_all_labels_makes_one_group_per_alert() {
+        let rec = Recorder::new(true);
+        let route = ROUTE.replace("[alertname]", "['...']");
+        let p = start(config(&route), rec.clone(), PipelineOptions::default()).await;
+        p.put_alerts(vec![
+            alert(&p, &[("alertname", "Down"), ("instance", "a")]),
+            alert(&p, &[("alertname", "Down"), ("instance", "b")]),
+        ])
+        .await
+        .unwrap();
+        tokio::time::sleep(31 * SEC).await;
+        let sent = rec.sent();
+        assert_eq!(sent.len(), 2);
+        assert!(sent
+            .iter()
+            .any(|n| n.group_key == r#"{}:{alertname="Down", instance="a"}"#));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn new_alerts_wait_for_group_interval_and_repeats_wait_for_repeat_interval() {
+        let rec = Recorder::new(true);
+        let p = start(config(ROUTE), rec.clone(), PipelineOptions::default()).await;
+        p.put_alerts(vec![alert(&p, &[("alertname", "Down"), ("instance", "a")])])
+            .await
+            .unwrap();
+        tokio::time::sleep(31 * SEC).await;
+        assert_eq!(rec.sent().len(), 1);
+        // A second alert joins (the first is re-sent, as Prometheus does): told at the next
+        // group_interval (30s + 5m), not before.
+        p.put_alerts(vec![
+            alert(&p, &[("alertname", "Down"), ("instance", "a")]),
+            alert(&p, &[("alertname", "Down"), ("instance", "b")]),
+        ])
+        .await
+        .unwrap();
+        tokio::time::sleep(4 * 60 * SEC).await;
+        assert_eq!(rec.sent().len(), 1);
+        tokio::time::sleep(60 * SEC).await;
+        let sent = rec.sent();
+        assert_eq!(sent.len(), 2);
+        assert_eq!(names(&sent[1]), ["a", "b"]);
+        assert_eq!(sent[1].reason, NotificationReason::NewAlerts);
+        // Keep the alerts firing (re-sent within resolve_timeout); nothing changes: the next
+        // message comes after repeat_interval (1h after the last one, at 5m30s), at the
+        // group_interval tick of 70m30s, and no other in the 72 minutes.
+        for _ in 0..18 {
+            let a = alert(&p, &[("alertname", "Down"), ("instance", "a")]);
+            let b = alert(&p, &[("alertname", "Down"), ("instance", "b")]);
+            p.put_alerts(vec![a, b]).await.unwrap();
+            tokio::time::sleep(4 * 60 * SEC).await;
+        }
+        let sent = rec.sent();
+        let when: Vec<(i64, NotificationReason)> = sent
+            .iter()
+            .map(|n| ((n.now_ms - T0) / 1000, n.reason))
+            .collect();
+        assert_eq!(sent.len(), 3, "one repeat in 72 minutes: {when:?}");
+        assert_eq!(sent[2].reason, NotificationReason::RepeatInterval);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn resolution_is_sent_when_send_resolved_and_the_group_then_goes_away() {
+        let rec = Recorder::new(true);
+        let p = start(config(ROUTE), rec.clone(), PipelineOptions::default()).await;
+        let a = alert(&p, &[("alertname", "Down"), ("instance", "a")]);
+        p.put_alerts(vec![a.clone()]).await.unwrap();
+        tokio::time::sleep(31 * SEC).await;
+        p.put_alerts(vec![resolved(a, p.now_ms())]).await.unwrap();
+        tokio::time::sleep(5 * 60 * SEC).await;
+        let sent = rec.sent();
+        assert_eq!(sent.len(), 2);
+        assert_eq!(sent[1].reason, NotificationReason::Resolved);
+        assert!(!sent[1].is_firing());
+        assert!(
+            p.groups().is_empty(),
+            "resolved and notified: the group is removed"
+        );
+        p.gc().await;
+        assert!(
+            p.alerts().is_empty(),
+            "no group holds the resolved alert any more"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn resolution_is_not_sent_without_send_resolved() {
+        let rec = Recorder::new(false);
+        let p = start(config(ROUTE), rec.clone(), PipelineOptions::default()).await;
+        let a = alert(&p, &[("alertname", "Down"), ("instance", "a")]);
+        let b = alert(&p, &[("alertname", "Down"), ("instance", "b")]);
+        p.put_alerts(vec![a.clone(), b.clone()]).await.unwrap();
+        tokio::time::sleep(31 * SEC).await;
+        // One of two resolves: nothing to tell a receiver that ignores resolutions.
+        p.put_alerts(vec![resolved(a, p.now_ms())]).await.unwrap();
+        tokio::time::sleep(5 * 60 * SEC).await;
+        assert_eq!(rec.sent().len(), 1);
+        // Both resolved: nothing is sent, the log is cleared and the group removed.
+        p.put_alerts(vec![resolved(b, p.now_ms())]).await.unwrap();
+        tokio::time::sleep(5 * 60 * SEC).await;
+        assert_eq!(rec.sent().len(), 1);
+        assert!(p.groups().is_empty());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn max_alerts_per_group_keeps_the_newest() {
+        let rec = Recorder::new(true);
+        let opts = PipelineOptions {
+            max_alerts_per_group: 2,
+            ..PipelineOptions::default()
+        };
+        let p = start(config(ROUTE), rec.clone(), opts).await;
+        for i in ["a", "b", "c"] {
+            p.put_alerts(vec![alert(&p, &[("alertname", "Down"), ("instance", i)])])
+                .await
+                .unwrap();
+            tokio::time::sleep(SEC).await;
+        }
+        tokio::time::sleep(30 * SEC).await;
+        let sent = rec.sent();
+        assert_eq!(sent.len(), 1);
+        assert_eq!(names(&sent[0]), ["b", "c"], "the oldest, a, is dropped");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn mute_time_intervals_hold_notifications() {
+        let rec = Recorder::new(true);
+        let text = format!(
+            "route:\n{ROUTE}\n  routes:\n    - receiver: team\n      mute_time_intervals: [always]\nreceivers:\n  - name: team\n    webhook_configs: [{{url: 'http://127.0.0.1:9/'}}]\ntime_intervals:\n  - name: always\n    time_intervals: [{{times: [{{start_time: '00:00', end_time: '24:00'}}]}}]\n"
+        );
+        let cfg = Arc::new(AlertmanagerConfig::from_yaml_str(&text, "am.yml").unwrap());
+        let p = start(cfg, rec.clone(), PipelineOptions::default()).await;
+        p.put_alerts(vec![alert(&p, &[("alertname", "Down")])])
+            .await
+            .unwrap();
+        // Flushed at 30s, muted; still firing (resolve_timeout is 5m).
+        tokio::time::sleep(4 * 60 * SEC).await;
+        assert!(rec.sent().is_empty());
+        assert_eq!(p.groups().len(), 1, "the alert is still grouped");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn silenced_alerts_are_left_out() {
+        use crate::alerting::silence::Silence;
+        let rec = Recorder::new(true);
+        let p = start(config(ROUTE), rec.clone(), PipelineOptions::default()).await;
+        let now = p.now_ms();
+        let silence = Silence {
+            matchers: crate::alerting::Matchers(
+                crate::alerting::parse_matchers(r#"{instance="a"}"#).unwrap(),
+            ),
+            starts_at_ms: now,
+            ends_at_ms: now + 3_600_000,
+            created_by: "test".into(),
+            comment: "maintenance".into(),
+            id: String::new(),
+            updated_at_ms: 0,
+        };
+        p.silences().upsert(silence, now).await.unwrap();
+        p.put_alerts(vec![
+            alert(&p, &[("alertname", "Down"), ("instance", "a")]),
+            alert(&p, &[("alertname", "Down"), ("instance", "b")]),
+        ])
+        .await
+        .unwrap();
+        tokio::time::sleep(31 * SEC).await;
+        let sent = rec.sent();
+        assert_eq!(sent.len(), 1);
+        assert_eq!(names(&sent[0]), ["b"]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn reload_keeps_alerts_and_the_log() {
+        let rec = Recorder::new(true);
+        let p = start(config(ROUTE), rec.clone(), PipelineOptions::default()).await;
+        p.put_alerts(vec![alert(&p, &[("alertname", "Down"), ("instance", "a")])])
+            .await
+            .unwrap();
+        tokio::time::sleep(31 * SEC).await;
+        assert_eq!(rec.sent().len(), 1);
+        p.reload(config(&ROUTE.replace("group_wait: 30s", "group_wait: 10s")))
+            .unwrap();
+        assert_eq!(p.alerts().len(), 1);
+        tokio::time::sleep(60 * SEC).await;
+        assert_eq!(
+            rec.sent().len(),
+            1,
+            "the log says the receiver already knows"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn restart_resends_an_unacknowledged_notification_once() {
+        let dir = crate::state::test_dir::TempDir::new("pipeline-restart");
+        let db = crate::state::StateDb::open_in_dir(dir.path()).unwrap();
+        let hung = Recorder::new(true);
+        hung.hang.store(true, Ordering::SeqCst);
+        let p1 = Pipeline::start_with_clock(
+            config(ROUTE),
+            PipelineOptions::default(),
+            Some(db.clone()),
+            factory(hung.clone()),
+            Clock::starting_at(T0),
+        )
+        .await
+        .unwrap();
+        p1.put_alerts(vec![alert(
+            &p1,
+            &[("alertname", "Down"), ("instance", "a")],
+        )])
+        .await
+        .unwrap();
+        tokio::time::sleep(31 * SEC).await;
+        assert_eq!(hung.sent().len(), 1, "attempted, never acknowledged");
+        p1.shutdown().await;
+        drop(p1);
+
+        // A new process on the same database.
+        let rec = Recorder::new(true);
+        let p2 = Pipeline::start_with_clock(
+            config(ROUTE),
+            PipelineOptions::default(),
+            Some(db.clone()),
+            factory(rec.clone()),
+            Clock::starting_at(T0 + 40_000),
+        )
+        .await
+        .unwrap();
+        assert_eq!(p2.alerts().len(), 1, "the alert is restored");
+        tokio::time::sleep(2 * SEC).await;
+        let sent = rec.sent();
+        assert_eq!(sent.len(), 1, "the pending notification is resent");
+        assert_eq!(names(&sent[0]), ["a"]);
+        // The rebuilt group flushes (its alert is old) and finds the log up to date.
+        tokio::time::sleep(2 * 60 * SEC).await;
+        assert_eq!(rec.sent().len(), 1, "delivered once");
+        p2.shutdown().await;
+        db.close().await;
+    }
+}

@@ -1,0 +1,431 @@
+//! The webhook integration: Alertmanager's webhook payload (version "4") POSTed as JSON.
+//!
+//! The payload's fields, their names and their order are exactly Alertmanager 0.25's
+//! (`receiver`, `status`, `alerts`, `groupLabels`, `commonLabels`, `commonAnnotations`,
+//! `externalURL`, `version`, `groupKey`, `truncatedAlerts`), times are printed as Go prints a
+//! `time.Time` (RFC 3339, UTC, fraction trimmed of trailing zeros), and a firing alert's
+//! `endsAt` is Go's zero time `0001-01-01T00:00:00Z`. redline adds fields that existing
+//! receivers ignore: the top-level `notification_reason`, and per alert `owner` and
+//! `playbookURL` (omitted when unknown).
+//!
+//! A 2xx answer acknowledges the notification; 5xx, 429 and connection errors are
+//! retryable; any other status is not. `url_file` is read on every send, as credential files
+//! are.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, UNIX_EPOCH};
+
+use futures_util::future::BoxFuture;
+use serde::Serialize;
+
+use super::{Notification, NotifiedAlert, Notifier, NotifyError};
+use crate::alerting::alert::fingerprint_hex;
+use crate::alerting::WebhookConfig;
+use crate::config::Auth;
+use crate::scrape::client::{apply_auth, error_chain, http_client, ClientError};
+use crate::store::Labels;
+
+/// The timeout of one POST when the config sets none.
+pub const DEFAULT_WEBHOOK_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Go's zero `time.Time`, as a firing alert's `endsAt`.
+pub const GO_ZERO_TIME: &str = "0001-01-01T00:00:00Z";
+
+/// One `webhook_configs` entry of a receiver.
+pub struct WebhookNotifier {
+    integration: String,
+    config: WebhookConfig,
+    client: reqwest::Client,
+    auth: Option<Auth>,
+    external_url: String,
+}
+
+impl WebhookNotifier {
+    /// The integration `webhook[index]` of a receiver; `external_url` is the payload's
+    /// `externalURL`.
+    pub fn new(
+        index: usize,
+        config: &WebhookConfig,
+        external_url: &str,
+    ) -> Result<WebhookNotifier, ClientError> {
+        Ok(WebhookNotifier {
+            integration: format!("webhook[{index}]"),
+            client: http_client(&config.http)?,
+            auth: config.http.auth.clone(),
+            config: config.clone(),
+            external_url: external_url.to_string(),
+        })
+    }
+
+    async fn send(&self, n: &Notification) -> Result<(), NotifyError> {
+        let fatal = |message: String| NotifyError {
+            retryable: false,
+            message,
+        };
+        let retry = |message: String| NotifyError {
+            retryable: true,
+            message,
+        };
+        let url = self
+            .config
+            .url
+            .read()
+            .map_err(|e| fatal(format!("reading url_file: {e}")))?;
+        let body = serde_json::to_vec(&payload(n, &self.external_url, self.config.max_alerts))
+            .map_err(|e| fatal(format!("encoding the payload: {e}")))?;
+        let req = self
+            .client
+            .post(url.expose())
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .timeout(self.config.timeout.unwrap_or(DEFAULT_WEBHOOK_TIMEOUT))
+            .body(body);
+        let req = apply_auth(req, self.auth.as_ref())
+            .map_err(|e| fatal(format!("reading credentials: {e}")))?;
+        // The URL may carry a token: errors show the host only.
+        let resp = req
+            .send()
+            .await
+            .map_err(|e| retry(error_chain(&e.without_url())))?;
+        let status = resp.status();
+        if status.is_success() {
+            return Ok(());
+        }
+        let message = format!("unexpected status code {}", status.as_u16());
+        if status.is_server_error() || status.as_u16() == 429 {
+            Err(retry(message))
+        } else {
+            Err(fatal(message))
+        }
+    }
+}
+
+impl Notifier for WebhookNotifier {
+    fn integration(&self) -> &str {
+        &self.integration
+    }
+
+    fn send_resolved(&self) -> bool {
+        self.config.send_resolved
+    }
+
+    fn notify<'a>(&'a self, n: &'a Notification) -> BoxFuture<'a, Result<(), NotifyError>> {
+        Box::pin(self.send(n))
+    }
+}
+
+/// Alertmanager's webhook message, version "4", with redline's additive fields.
+#[derive(Clone, Debug, Serialize)]
+pub struct WebhookPayload {
+    pub receiver: String,
+    pub status: &'static str,
+    pub alerts: Vec<WebhookAlert>,
+    #[serde(rename = "groupLabels")]
+    pub group_labels: BTreeMap<String, String>,
+    #[serde(rename = "commonLabels")]
+    pub common_labels: BTreeMap<String, String>,
+    #[serde(rename = "commonAnnotations")]
+    pub common_annotations: BTreeMap<String, String>,
+    #[serde(rename = "externalURL")]
+    pub external_url: String,
+    pub version: &'static str,
+    #[serde(rename = "groupKey")]
+    pub group_key: String,
+    #[serde(rename = "truncatedAlerts")]
+    pub truncated_alerts: u64,
+    /// redline: why the group is notified now.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub notification_reason: Option<&'static str>,
+}
+
+/// One alert of a [`WebhookPayload`].
+#[derive(Clone, Debug, Serialize)]
+pub struct WebhookAlert {
+    pub status: &'static str,
+    pub labels: BTreeMap<String, String>,
+    pub annotations: BTreeMap<String, String>,
+    #[serde(rename = "startsAt")]
+    pub starts_at: String,
+    #[serde(rename = "endsAt")]
+    pub ends_at: String,
+    #[serde(rename = "generatorURL")]
+    pub generator_url: String,
+    pub fingerprint: String,
+    /// redline: the alert's owner.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+    /// redline: the playbook link.
+    #[serde(rename = "playbookURL", skip_serializing_if = "Option::is_none")]
+    pub playbook_url: Option<String>,
+}
+
+fn map(l: &Labels) -> BTreeMap<String, String> {
+    l.iter()
+        .map(|l| (l.name.to_string(), l.value.to_string()))
+        .collect()
+}
+
+/// A time in ms as Go's `time.Time` marshals to JSON (UTC).
+pub fn go_time(ms: i64) -> String {
+    if ms <= 0 {
+        return if ms == 0 {
+            "1970-01-01T00:00:00Z".to_string()
+        } else {
+            GO_ZERO_TIME.to_string()
+        };
+    }
+    crate::timefmt::rfc3339_nanos(UNIX_EPOCH + Duration::from_millis(ms as u64))
+}
+
+/// Labels present with the same value in every label set (`commonLabels`).
+fn common<'a>(sets: impl Iterator<Item = &'a Labels>) -> BTreeMap<String, String> {
+    let mut out: Option<BTreeMap<String, String>> = None;
+    for s in sets {
+        let m = map(s);
+        out = Some(match out {
+            None => m,
+            Some(c) => c.into_iter().filter(|(k, v)| m.get(k) == Some(v)).collect(),
+        });
+    }
+    out.unwrap_or_default()
+}
+
+fn webhook_alert(a: &NotifiedAlert, now_ms: i64) -> WebhookAlert {
+    let resolved = a.alert.resolved_at(now_ms);
+    WebhookAlert {
+        status: if resolved { "resolved" } else { "firing" },
+        labels: map(&a.alert.labels),
+        annotations: map(&a.alert.annotations),
+        starts_at: go_time(a.alert.starts_at_ms),
+        ends_at: if resolved {
+            go_time(a.alert.ends_at_ms)
+        } else {
+            GO_ZERO_TIME.to_string()
+        },
+        generator_url: a.alert.generator_url.clone(),
+        fingerprint: fingerprint_hex(a.alert.fingerprint()),
+        owner: a.owner.clone(),
+        playbook_url: a.playbook_url.clone(),
+    }
+}
+
+/// The payload for a notification; `max_alerts` > 0 keeps only the first alerts and
+/// counts the others in `truncatedAlerts`. `commonLabels` and `commonAnnotations` are
+/// computed over all the group's alerts, as Alertmanager does before truncating.
+pub fn payload(n: &Notification, external_url: &str, max_alerts: u64) -> WebhookPayload {
+    let total = n.alerts.len() as u64;
+    let kept = if max_alerts > 0 && total > max_alerts {
+        max_alerts as usize
+    } else {
+        n.alerts.len()
+    };
+    WebhookPayload {
+        receiver: n.receiver.clone(),
+        status: if n.is_firing() { "firing" } else { "resolved" },
+        alerts: n.alerts[..kept]
+            .iter()
+            .map(|a| webhook_alert(a, n.now_ms))
+            .collect(),
+        group_labels: map(&n.group_labels),
+        common_labels: common(n.alerts.iter().map(|a| &a.alert.labels)),
+        common_annotations: common(n.alerts.iter().map(|a| &a.alert.annotations)),
+        external_url: external_url.to_string(),
+        version: "4",
+        group_key: n.group_key.clone(),
+        truncated_alerts: total - kept as u64,
+        notification_reason: Some(n.reason.as_str()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::alerting::{Alert, NotificationReason};
+    use serde_json::Value;
+
+    const FIRING: &str = "../shared/fixtures/alertmanager_0.25_webhook_firing.json";
+    const RESOLVED: &str = "../shared/fixtures/alertmanager_0.25_webhook_resolved.json";
+    const GEN: &str = "http://prometheus.example:9090/graph?g0.expr=job%3Ahttp_errors%3Aratio_rate5m+%3E+0.0144&g0.tab=1";
+    /// 2026-11-22T06:20:55Z
+    const STARTS: i64 = 1_795_328_455_000;
+
+    fn fixture_alert(instance: &str, summary: &str, ends_at_ms: i64) -> NotifiedAlert {
+        NotifiedAlert {
+            alert: Alert {
+                labels: Labels::from_pairs([
+                    ("alertname", "HighErrorBudgetBurn"),
+                    ("instance", instance),
+                    ("job", "api"),
+                    ("severity", "page"),
+                ]),
+                annotations: Labels::from_pairs([
+                    ("runbook_url", "https://runbooks.example/api"),
+                    ("summary", summary),
+                ]),
+                starts_at_ms: STARTS,
+                ends_at_ms,
+                generator_url: GEN.to_string(),
+                updated_at_ms: STARTS,
+                timeout: false,
+            },
+            owner: None,
+            playbook_url: None,
+        }
+    }
+
+    fn notification(first_ends: i64, now_ms: i64) -> Notification {
+        Notification {
+            receiver: "team-api-pager".into(),
+            group_key: r#"{}/{severity="page"}:{alertname="HighErrorBudgetBurn", job="api"}"#
+                .into(),
+            group_labels: Labels::from_pairs([
+                ("alertname", "HighErrorBudgetBurn"),
+                ("job", "api"),
+            ]),
+            alerts: vec![
+                fixture_alert(
+                    "10.0.0.1:8080",
+                    "api burning error budget (9.091%)",
+                    first_ends,
+                ),
+                fixture_alert(
+                    "10.0.0.2:8080",
+                    "api burning error budget (8.000%)",
+                    now_ms + 300_000,
+                ),
+            ],
+            now_ms,
+            reason: NotificationReason::NewAlerts,
+        }
+    }
+
+    /// The payload as Alertmanager would print it (4-space indent), without redline's fields.
+    fn alertmanager_text(mut p: WebhookPayload) -> String {
+        p.notification_reason = None;
+        let mut out = Vec::new();
+        let fmt = serde_json::ser::PrettyFormatter::with_indent(b"    ");
+        let mut ser = serde_json::Serializer::with_formatter(&mut out, fmt);
+        p.serialize(&mut ser).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    fn check_against(fixture: &str, p: WebhookPayload) {
+        let text = std::fs::read_to_string(fixture).unwrap();
+        let want: Value = serde_json::from_str(&text).unwrap();
+        let mut got = serde_json::to_value(&p).unwrap();
+        assert_eq!(got["notification_reason"], "new_alerts");
+        got.as_object_mut().unwrap().remove("notification_reason");
+        assert_eq!(got, want, "payload differs from {fixture}");
+        // Same bytes, hence same field order, as Alertmanager's output.
+        assert_eq!(
+            alertmanager_text(p),
+            text.trim_end(),
+            "field order differs from {fixture}"
+        );
+    }
+
+    #[test]
+    fn firing_payload_matches_alertmanager_fixture() {
+        let now = STARTS + 10_000;
+        let n = notification(now + 300_000, now);
+        check_against(FIRING, payload(&n, "http://127.0.0.1:19093", 0));
+    }
+
+    #[test]
+    fn resolved_payload_matches_alertmanager_fixture() {
+        // 2026-11-22T06:21:14Z
+        let ends = STARTS + 19_000;
+        let n = notification(ends, ends + 1_000);
+        check_against(RESOLVED, payload(&n, "http://127.0.0.1:19093", 0));
+    }
+
+    #[test]
+    fn owner_and_playbook_are_added_only_when_known() {
+        let now = STARTS + 10_000;
+        let mut n = notification(now + 300_000, now);
+        n.alerts[0].owner = Some("payments".into());
+        n.alerts[0].playbook_url = Some("https://runbooks.example/api".into());
+        let v = serde_json::to_value(payload(&n, "http://x", 0)).unwrap();
+        assert_eq!(v["alerts"][0]["owner"], "payments");
+        assert_eq!(
+            v["alerts"][0]["playbookURL"],
+            "https://runbooks.example/api"
+        );
+        assert!(v["alerts"][1].get("owner").is_none());
+        assert!(v["alerts"][1].get("playbookURL").is_none());
+    }
+
+    #[test]
+    fn max_alerts_truncates_and_counts() {
+        let now = STARTS + 10_000;
+        let n = notification(now + 300_000, now);
+        let p = payload(&n, "http://x", 1);
+        assert_eq!(p.alerts.len(), 1);
+        assert_eq!(p.truncated_alerts, 1);
+        assert_eq!(p.alerts[0].fingerprint, "96a75c28b9cf7b7a");
+        // Common labels still cover the whole group.
+        assert!(!p.common_labels.contains_key("instance"));
+    }
+
+    #[test]
+    fn go_time_trims_the_fraction() {
+        assert_eq!(go_time(STARTS), "2026-11-22T06:20:55Z");
+        assert_eq!(go_time(STARTS + 120), "2026-11-22T06:20:55.12Z");
+    }
+
+    async fn sink(status: u16) -> (String, tokio::sync::mpsc::Receiver<Value>) {
+        use axum::routing::post;
+        let (tx, rx) = tokio::sync::mpsc::channel(4);
+        let app = axum::Router::new().route(
+            "/hook",
+            post(move |body: axum::Json<Value>| {
+                let tx = tx.clone();
+                async move {
+                    let _ = tx.send(body.0).await;
+                    axum::http::StatusCode::from_u16(status).unwrap()
+                }
+            }),
+        );
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap();
+        tokio::spawn(async move {
+            let _ = axum::serve(l, app).await;
+        });
+        (format!("http://{addr}/hook"), rx)
+    }
+
+    fn config(url: &str) -> WebhookConfig {
+        WebhookConfig {
+            send_resolved: true,
+            url: crate::config::SecretSource::Inline(crate::config::Secret::new(url)),
+            max_alerts: 0,
+            timeout: Some(Duration::from_secs(5)),
+            http: crate::config::HttpClientSettings::default(),
+        }
+    }
+
+    #[tokio::test]
+    async fn posts_json_and_classifies_statuses() {
+        crate::install_crypto_provider();
+        let now = STARTS + 10_000;
+        let n = notification(now + 300_000, now);
+        let (url, mut rx) = sink(200).await;
+        let w = WebhookNotifier::new(0, &config(&url), "http://redline").unwrap();
+        assert_eq!(w.integration(), "webhook[0]");
+        w.notify(&n).await.unwrap();
+        let got = rx.recv().await.unwrap();
+        assert_eq!(got["receiver"], "team-api-pager");
+        assert_eq!(got["externalURL"], "http://redline");
+
+        let (url, _rx) = sink(503).await;
+        let w = WebhookNotifier::new(0, &config(&url), "http://redline").unwrap();
+        assert!(w.notify(&n).await.unwrap_err().retryable);
+        let (url, _rx) = sink(400).await;
+        let w = WebhookNotifier::new(0, &config(&url), "http://redline").unwrap();
+        let e = w.notify(&n).await.unwrap_err();
+        assert!(!e.retryable);
+        assert!(e.message.contains("400"), "{e}");
+        // Nothing listens on port 9 of loopback.
+        let w = WebhookNotifier::new(0, &config("http://127.0.0.1:9/"), "x").unwrap();
+        assert!(w.notify(&n).await.unwrap_err().retryable);
+    }
+}

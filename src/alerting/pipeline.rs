@@ -1,0 +1,545 @@
+//! The alerting pipeline: the handle the rules engine, the SLO engine, the Alertmanager API
+//! and the dashboard share.
+//!
+//! ```text
+//! put_alerts ─► AlertStore (merge, limit) ─► am_alert (SQLite) ─► Inhibitor.observe
+//!                                                              └► Dispatcher (groups)
+//!   flush: time intervals → silences/inhibition → nflog dedup → IntegrationQueue → Notifier
+//!                                        pending_notification ◄┘   ack: nflog + delete pending
+//! ```
+//!
+//! [`Pipeline::start`] loads what the state database holds (alerts, notification log,
+//! silences), replays the notifications that were never acknowledged, and rebuilds the
+//! aggregation groups. [`Pipeline::reload`] rebuilds the dispatcher, the integrations and the
+//! inhibitor for a new configuration and keeps the alerts, the silences and the log, as
+//! Alertmanager does. A background task drops resolved alerts no group holds any more and
+//! expired log entries.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::metrics::gauge::ConstGauge;
+use tokio::task::JoinHandle;
+
+use super::alert::Alert;
+use super::delivery::{
+    parse_pending, Backoff, Begin, Delivery, DeliveryJob, DeliveryMetrics, IntegrationQueue,
+    IntegrationStatus,
+};
+use super::dispatch::{AlertMuter, Clock, DispatchOptions, Dispatcher, GroupSnapshot};
+use super::inhibit::Inhibitor;
+use super::nflog::{NflogKey, NotificationLog, DEFAULT_NFLOG_RETENTION};
+use super::notify::build::{all_integrations, NotifyContext};
+use super::notify::Notifier;
+use super::provider::{
+    alert_from_json, alert_to_json, normalize, AlertStore, DEFAULT_RESOLVED_RETENTION,
+};
+use super::silence::{SilenceError, Silences};
+use super::AlertmanagerConfig;
+use crate::state::pipeline::StoredAlert;
+use crate::state::{StateDb, StateError};
+use crate::store::Labels;
+use crate::telemetry::Telemetry;
+
+/// Builds the integrations (webhook, email, …) of every receiver of a configuration:
+/// `(receiver name, integrations in config order)`. Called at start and on every reload; an
+/// error rejects the configuration.
+pub type IntegrationFactory = Arc<
+    dyn Fn(&AlertmanagerConfig) -> Result<Vec<(String, Vec<Arc<dyn Notifier>>)>, String>
+        + Send
+        + Sync,
+>;
+
+/// The factory of redline's integrations ([`super::notify::build::all_integrations`]) with the
+/// config's templates; `external_url` is the payloads' `externalURL`, `dashboard_url` the
+/// base of links back to the dashboard (empty: the external URL).
+pub fn standard_integrations(external_url: String, dashboard_url: String) -> IntegrationFactory {
+    Arc::new(move |cfg: &AlertmanagerConfig| {
+        let ctx = NotifyContext::for_config(cfg, &external_url, &dashboard_url)
+            .map_err(|e| e.to_string())?;
+        all_integrations(cfg, &ctx).map_err(|e| e.to_string())
+    })
+}
+
+/// Pipeline settings that are not in Alertmanager's file.
+#[derive(Clone, Debug)]
+pub struct PipelineOptions {
+    /// Most active alerts held; `None`: no limit.
+    pub max_alerts: Option<usize>,
+    /// Most alerts in one notification. Default 1000.
+    pub max_alerts_per_group: usize,
+    /// How long notification log entries are kept. Default 120h.
+    pub nflog_retention: Duration,
+    /// How long a resolved alert is kept at most. Default 24h.
+    pub resolved_retention: Duration,
+    /// Jobs waiting per integration. Default 1024.
+    pub queue_capacity: usize,
+    pub backoff: Backoff,
+    /// How long a notification replayed at start-up is retried. Default 1h.
+    pub replay_deadline: Duration,
+    /// How often resolved alerts and expired log entries are dropped. Default 1m.
+    pub gc_interval: Duration,
+}
+
+impl Default for PipelineOptions {
+    fn default() -> Self {
+        PipelineOptions {
+            max_alerts: None,
+            max_alerts_per_group: DispatchOptions::default().max_alerts_per_group,
+            nflog_retention: DEFAULT_NFLOG_RETENTION,
+            resolved_retention: DEFAULT_RESOLVED_RETENTION,
+            queue_capacity: 1024,
+            backoff: Backoff::default(),
+            replay_deadline: Duration::from_secs(3600),
+            gc_interval: Duration::from_secs(60),
+        }
+    }
+}
+
+/// Errors of the pipeline.
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    #[error("{rejected} alert(s) rejected: the limit of {limit} active alerts (alertmanager.max_alerts) is reached")]
+    TooManyAlerts { limit: usize, rejected: usize },
+    #[error(transparent)]
+    State(#[from] StateError),
+    #[error(transparent)]
+    Silences(#[from] SilenceError),
+    #[error("building integrations: {0}")]
+    Integrations(String),
+}
+
+struct Running {
+    config: Arc<AlertmanagerConfig>,
+    dispatcher: Arc<Dispatcher>,
+    inhibitor: Arc<Inhibitor>,
+}
+
+struct Inner {
+    clock: Clock,
+    store: AlertStore,
+    delivery: Arc<Delivery>,
+    db: Option<StateDb>,
+    silences: Silences,
+    running: RwLock<Running>,
+    factory: IntegrationFactory,
+    opts: PipelineOptions,
+    /// Orders puts, so the database sees them in the order the store did.
+    put_lock: tokio::sync::Mutex<()>,
+    gc_task: Mutex<Option<JoinHandle<()>>>,
+}
+
+/// The running pipeline; clones share it.
+#[derive(Clone)]
+pub struct Pipeline {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Pipeline {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pipeline").finish_non_exhaustive()
+    }
+}
+
+struct PipelineMuter {
+    silences: Silences,
+    inhibitor: Arc<Inhibitor>,
+}
+
+impl AlertMuter for PipelineMuter {
+    fn is_muted(&self, labels: &Labels, now_ms: i64) -> bool {
+        !self.inhibitor.inhibited_by(labels, now_ms).is_empty()
+            || !self.silences.silenced_by(labels, now_ms).is_empty()
+    }
+}
+
+fn build_running(
+    config: Arc<AlertmanagerConfig>,
+    factory: &IntegrationFactory,
+    delivery: &Arc<Delivery>,
+    silences: &Silences,
+    opts: &PipelineOptions,
+    clock: Clock,
+    alerts: &[Alert],
+) -> Result<Running, PipelineError> {
+    let mut integrations: HashMap<String, Vec<IntegrationQueue>> = HashMap::new();
+    for (receiver, notifiers) in factory(&config).map_err(PipelineError::Integrations)? {
+        let queues = notifiers
+            .into_iter()
+            .map(|n| IntegrationQueue::spawn(delivery.clone(), &receiver, n, opts.queue_capacity))
+            .collect();
+        integrations.insert(receiver, queues);
+    }
+    let inhibitor = Arc::new(Inhibitor::new(&config.inhibit_rules));
+    let now = clock.now_ms();
+    for a in alerts {
+        inhibitor.observe(a, now);
+    }
+    let muter = Arc::new(PipelineMuter {
+        silences: silences.clone(),
+        inhibitor: inhibitor.clone(),
+    });
+    let dispatcher = Arc::new(Dispatcher::new(
+        config.clone(),
+        integrations,
+        muter,
+        delivery.clone(),
+        DispatchOptions {
+            max_alerts_per_group: opts.max_alerts_per_group,
+        },
+        clock,
+    ));
+    Ok(Running {
+        config,
+        dispatcher,
+        inhibitor,
+    })
+}
+
+impl Pipeline {
+    /// Starts the pipeline: loads the stored state, replays pending notifications, rebuilds
+    /// the groups and starts the garbage collector. Must be called within a tokio runtime.
+    pub async fn start(
+        config: Arc<AlertmanagerConfig>,
+        opts: PipelineOptions,
+        db: Option<StateDb>,
+        integrations: IntegrationFactory,
+    ) -> Result<Pipeline, PipelineError> {
+        Self::start_with_clock(config, opts, db, integrations, Clock::system()).await
+    }
+
+    /// [`Pipeline::start`] with a given clock (tests with paused time).
+    pub async fn start_with_clock(
+        config: Arc<AlertmanagerConfig>,
+        opts: PipelineOptions,
+        db: Option<StateDb>,
+        integrations: IntegrationFactory,
+        clock: Clock,
+    ) -> Result<Pipeline, PipelineError> {
+        let now = clock.now_ms();
+        let nflog = Arc::new(NotificationLog::new(opts.nflog_retention));
+        let store = AlertStore::new(opts.max_alerts);
+        let mut pending = Vec::new();
+        if let Some(db) = &db {
+            nflog.load(db.load_nflog(now).await?);
+            let mut restored = Vec::new();
+            for row in db.load_pipeline_alerts().await? {
+                let parsed = serde_json::from_str(&row.alert_json)
+                    .map_err(|e| e.to_string())
+                    .and_then(alert_from_json);
+                match parsed {
+                    Ok(a) => restored.push(a),
+                    Err(e) => {
+                        tracing::warn!(fingerprint = row.fingerprint, error = %e, "skipping a stored alert")
+                    }
+                }
+            }
+            store.restore(restored);
+            pending = db.load_pending_notifications().await?;
+        }
+        let silences = Silences::load(db.clone()).await?;
+        let delivery = Arc::new(Delivery::new(
+            db.clone(),
+            nflog,
+            clock,
+            opts.backoff,
+            DeliveryMetrics::default(),
+        ));
+        let alerts = store.list();
+        let running = build_running(
+            config,
+            &integrations,
+            &delivery,
+            &silences,
+            &opts,
+            clock,
+            &alerts,
+        )?;
+        let dispatcher = running.dispatcher.clone();
+        let pipeline = Pipeline {
+            inner: Arc::new(Inner {
+                clock,
+                store,
+                delivery: delivery.clone(),
+                db: db.clone(),
+                silences,
+                running: RwLock::new(running),
+                factory: integrations,
+                opts: opts.clone(),
+                put_lock: tokio::sync::Mutex::new(()),
+                gc_task: Mutex::new(None),
+            }),
+        };
+        // Replays first, so the groups rebuilt below find them in flight.
+        for row in pending {
+            let replayed = parse_pending(&row.notification_json)
+                .ok()
+                .and_then(|(n, f, r)| {
+                    let q = dispatcher.queue(&row.receiver, &row.integration)?;
+                    let key = NflogKey {
+                        group_key: row.group_key.clone(),
+                        receiver: row.receiver.clone(),
+                        integration: row.integration.clone(),
+                    };
+                    let Begin::Send(generation) = delivery.begin(&key, &f, &r) else {
+                        return None;
+                    };
+                    let job = DeliveryJob {
+                        key,
+                        notification: n,
+                        firing: f,
+                        resolved: r,
+                        deadline: tokio::time::Instant::now() + opts.replay_deadline,
+                        pending_id: Some(row.id),
+                        generation,
+                        done: None,
+                    };
+                    q.submit(job).ok()
+                });
+            if replayed.is_some() {
+                tracing::info!(receiver = %row.receiver, integration = %row.integration, group_key = %row.group_key, "resending a notification not acknowledged before the restart");
+            } else if let Some(db) = &db {
+                tracing::warn!(receiver = %row.receiver, integration = %row.integration, "dropping a pending notification whose receiver or integration no longer exists");
+                db.drop_pending_notification(row.id).await?;
+            }
+        }
+        for a in &alerts {
+            dispatcher.process(a);
+        }
+        let task = tokio::spawn(gc_loop(Arc::downgrade(&pipeline.inner)));
+        *pipeline
+            .inner
+            .gc_task
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Some(task);
+        Ok(pipeline)
+    }
+
+    fn running(&self) -> std::sync::RwLockReadGuard<'_, Running> {
+        self.inner.running.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Receives alerts (from a sender's point of view, as `POST /api/v2/alerts`): a zero
+    /// `starts_at_ms` means now, a zero `ends_at_ms` means `now + resolve_timeout`. They are
+    /// stored, persisted, and dispatched before this returns. Alerts beyond the active-alert
+    /// limit are rejected with [`PipelineError::TooManyAlerts`]; the others are kept.
+    pub async fn put_alerts(&self, alerts: Vec<Alert>) -> Result<(), PipelineError> {
+        let _order = self.inner.put_lock.lock().await;
+        let now = self.inner.clock.now_ms();
+        let (resolve_timeout, dispatcher, inhibitor) = {
+            let r = self.running();
+            (
+                r.config.global.resolve_timeout,
+                r.dispatcher.clone(),
+                r.inhibitor.clone(),
+            )
+        };
+        let normalized = alerts
+            .into_iter()
+            .map(|a| normalize(a, now, resolve_timeout))
+            .collect();
+        let outcome = self.inner.store.put(normalized, now);
+        if let Some(db) = &self.inner.db {
+            let rows = outcome
+                .stored
+                .iter()
+                .map(|a| StoredAlert {
+                    fingerprint: a.fingerprint(),
+                    alert_json: alert_to_json(a).to_string(),
+                    updated_at_ms: a.updated_at_ms,
+                })
+                .collect();
+            db.write_pipeline_alerts(rows, Vec::new()).await?;
+        }
+        for a in &outcome.stored {
+            inhibitor.observe(a, now);
+            dispatcher.process(a);
+        }
+        if outcome.rejected > 0 {
+            return Err(PipelineError::TooManyAlerts {
+                limit: self.inner.store.max_active().unwrap_or(0),
+                rejected: outcome.rejected,
+            });
+        }
+        Ok(())
+    }
+
+    /// Every alert held, by fingerprint.
+    pub fn alerts(&self) -> Vec<Alert> {
+        self.inner.store.list()
+    }
+
+    /// The aggregation groups.
+    pub fn groups(&self) -> Vec<GroupSnapshot> {
+        self.running().dispatcher.groups()
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> Arc<AlertmanagerConfig> {
+        self.running().config.clone()
+    }
+
+    /// The silences.
+    pub fn silences(&self) -> &Silences {
+        &self.inner.silences
+    }
+
+    /// The inhibitor of the configuration in force (replaced on reload).
+    pub fn inhibitor(&self) -> Arc<Inhibitor> {
+        self.running().inhibitor.clone()
+    }
+
+    /// The pipeline's clock, unix milliseconds.
+    pub fn now_ms(&self) -> i64 {
+        self.inner.clock.now_ms()
+    }
+
+    /// How each integration fares: deliveries, failed attempts, the last error.
+    pub fn integration_statuses(&self) -> Vec<IntegrationStatus> {
+        self.inner.delivery.statuses()
+    }
+
+    /// Applies a new configuration: new routes, receivers and inhibit rules; alerts,
+    /// silences and the notification log stay. On error the running configuration stays.
+    pub fn reload(&self, config: Arc<AlertmanagerConfig>) -> Result<(), PipelineError> {
+        let alerts = self.inner.store.list();
+        let running = build_running(
+            config,
+            &self.inner.factory,
+            &self.inner.delivery,
+            &self.inner.silences,
+            &self.inner.opts,
+            self.inner.clock,
+            &alerts,
+        )?;
+        let new = running.dispatcher.clone();
+        let old = {
+            let mut r = self
+                .inner
+                .running
+                .write()
+                .unwrap_or_else(|p| p.into_inner());
+            std::mem::replace(&mut *r, running)
+        };
+        old.dispatcher.stop();
+        for a in &alerts {
+            new.process(a);
+        }
+        tracing::info!(alerts = alerts.len(), "alerting configuration reloaded");
+        Ok(())
+    }
+
+    /// Registers the pipeline's metrics: `redline_notifications_total`,
+    /// `redline_notifications_failed_total`, `redline_notification_latency_seconds`,
+    /// `redline_alerts{state}`.
+    pub fn register_metrics(&self, telemetry: &mut Telemetry) {
+        self.inner
+            .delivery
+            .metrics
+            .register(telemetry.registry_mut());
+        telemetry.register_collector(Box::new(AlertsCollector(self.clone())));
+    }
+
+    /// Drops resolved alerts no group holds and expired log entries now (the background
+    /// task does this every `gc_interval`).
+    pub async fn gc(&self) {
+        gc_once(&self.inner).await;
+    }
+
+    /// Stops the groups' timers and the garbage collector. Notifications not acknowledged
+    /// stay pending in the state database and are resent at the next start.
+    pub async fn shutdown(&self) {
+        if let Some(t) = self
+            .inner
+            .gc_task
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+        {
+            t.abort();
+        }
+        self.running().dispatcher.stop();
+    }
+}
+
+async fn gc_once(inner: &Inner) {
+    let now = inner.clock.now_ms();
+    let (held, inhibitor) = {
+        let r = inner.running.read().unwrap_or_else(|p| p.into_inner());
+        (r.dispatcher.held_fingerprints(), r.inhibitor.clone())
+    };
+    let gone = inner
+        .store
+        .gc(now, inner.opts.resolved_retention, |fp| held.contains(&fp));
+    for fp in &gone {
+        inhibitor.forget(*fp);
+    }
+    inner.delivery.nflog().gc(now);
+    if let Some(db) = &inner.db {
+        if let Err(e) = db.write_pipeline_alerts(Vec::new(), gone).await {
+            tracing::warn!(error = %e, "deleting resolved alerts");
+        }
+        if let Err(e) = db.expire_nflog(now).await {
+            tracing::warn!(error = %e, "expiring the notification log");
+        }
+    }
+    if let Err(e) = inner.silences.gc(now).await {
+        tracing::warn!(error = %e, "expiring silences");
+    }
+}
+
+async fn gc_loop(inner: std::sync::Weak<Inner>) {
+    let interval = match inner.upgrade() {
+        Some(i) => i.opts.gc_interval,
+        None => return,
+    };
+    loop {
+        tokio::time::sleep(interval).await;
+        let Some(i) = inner.upgrade() else {
+            return;
+        };
+        gc_once(&i).await;
+    }
+}
+
+/// `redline_alerts{state}`: active and suppressed (silenced or inhibited) firing alerts.
+struct AlertsCollector(Pipeline);
+
+impl std::fmt::Debug for AlertsCollector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AlertsCollector")
+    }
+}
+
+impl Collector for AlertsCollector {
+    fn encode(&self, mut e: DescriptorEncoder) -> std::fmt::Result {
+        let p = &self.0;
+        let now = p.now_ms();
+        let inhibitor = p.inhibitor();
+        let (mut active, mut suppressed) = (0i64, 0i64);
+        for a in p.alerts().iter().filter(|a| !a.resolved_at(now)) {
+            if !inhibitor.inhibited_by(&a.labels, now).is_empty()
+                || !p.silences().silenced_by(&a.labels, now).is_empty()
+            {
+                suppressed += 1;
+            } else {
+                active += 1;
+            }
+        }
+        let mut family = e.encode_descriptor(
+            "alerts",
+            "Firing alerts held by the alerting pipeline, by state",
+            None,
+            ConstGauge::new(0i64).metric_type(),
+        )?;
+        for (state, v) in [("active", active), ("suppressed", suppressed)] {
+            let labels = [("state", state)];
+            let m = family.encode_family(&labels)?;
+            ConstGauge::new(v).encode(m)?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,194 @@
+//! redline's `alertmanager:` section: where the Alertmanager configuration comes from, and
+//! the alerting pipeline's limits.
+//!
+//! ```yaml
+//! alertmanager:
+//!   config_file: alertmanager.yml   # Alertmanager's file, unchanged; relative to this file
+//!   # config: { route: …, receivers: … }   # or the same content inline (not both)
+//!   max_alerts: 50000               # active alerts held at most; default: no limit
+//!   max_alerts_per_group: 1000      # alerts in one notification at most; default 1000
+//! ```
+//!
+//! Without the section redline runs the pipeline with one receiver that notifies nobody:
+//! alerts are still grouped and visible in the Alertmanager API and on the dashboard.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use serde::Deserialize;
+
+use super::error::{ConfigError, FieldPath, InvalidConfig};
+use super::validate::Ctx;
+use crate::alerting::AlertmanagerConfig;
+
+/// The section as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAlertmanagerSection {
+    pub config_file: Option<String>,
+    pub config: Option<serde_yaml_ng::Value>,
+    pub max_alerts: Option<u64>,
+    pub max_alerts_per_group: Option<u64>,
+}
+
+/// The validated section.
+#[derive(Clone, Debug)]
+pub struct AlertmanagerSection {
+    /// The Alertmanager configuration, loaded and validated.
+    pub config: Arc<AlertmanagerConfig>,
+    /// The file it came from, when `config_file` was used (a reload reads it again).
+    pub config_file: Option<PathBuf>,
+    /// `None`: no limit.
+    pub max_alerts: Option<usize>,
+    /// Default 1000.
+    pub max_alerts_per_group: usize,
+}
+
+/// The Alertmanager configuration used when the section is absent: one receiver, no
+/// integrations.
+pub fn default_alertmanager_config() -> AlertmanagerConfig {
+    // The text is constant and valid; an error here is a bug caught by the tests.
+    AlertmanagerConfig::from_yaml_str(
+        "route:\n  receiver: default\nreceivers:\n  - name: default\n",
+        "(default alertmanager config)",
+    )
+    .unwrap_or_else(|e| unreachable!("built-in alertmanager config: {e}"))
+}
+
+/// Prefixes the field path of an error from the inline config with `prefix`.
+fn under(prefix: &FieldPath, source: &str, e: ConfigError) -> ConfigError {
+    match e {
+        ConfigError::Invalid(inv) => {
+            let field = if inv.field.is_empty() {
+                prefix.to_string()
+            } else {
+                format!("{prefix}.{}", inv.field)
+            };
+            ConfigError::Invalid(Box::new(InvalidConfig {
+                source_name: source.to_string(),
+                field,
+                position: None,
+                message: inv.message,
+            }))
+        }
+        other => other,
+    }
+}
+
+/// Validates the section.
+pub(crate) fn alertmanager(
+    ctx: &Ctx<'_>,
+    path: &FieldPath,
+    raw: RawAlertmanagerSection,
+) -> Result<AlertmanagerSection, ConfigError> {
+    let config_path = path.key("config");
+    let (config, config_file) = match (raw.config_file, raw.config) {
+        (Some(_), Some(_)) => {
+            return Err(ctx.err(
+                &path.key("config_file"),
+                "at most one of config_file and config must be given",
+            ))
+        }
+        (Some(f), None) => {
+            if f.trim().is_empty() {
+                return Err(ctx.err(&path.key("config_file"), "empty file name"));
+            }
+            let file = ctx.resolve(&f);
+            (AlertmanagerConfig::load_file(&file)?, Some(file))
+        }
+        (None, Some(v)) => {
+            let cfg = AlertmanagerConfig::from_yaml_value(v, ctx.source, ctx.base_dir)
+                .map_err(|e| under(&config_path, ctx.source, e))?;
+            (cfg, None)
+        }
+        (None, None) => (default_alertmanager_config(), None),
+    };
+    let max_alerts_per_group = match raw.max_alerts_per_group {
+        None => 1000,
+        Some(0) => return Err(ctx.err(&path.key("max_alerts_per_group"), "must be at least 1")),
+        Some(n) => usize::try_from(n).unwrap_or(usize::MAX),
+    };
+    Ok(AlertmanagerSection {
+        config: Arc::new(config),
+        config_file,
+        max_alerts: raw
+            .max_alerts
+            .filter(|n| *n > 0)
+            .map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
+        max_alerts_per_group,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::Config;
+
+    #[test]
+    fn inline_config_and_limits() {
+        let cfg = Config::from_yaml_str(
+            "alertmanager:\n  max_alerts: 10\n  config:\n    route: {receiver: team}\n    receivers: [{name: team}]\n",
+            "redline.yml",
+        )
+        .unwrap();
+        let am = cfg.alertmanager.expect("section");
+        assert_eq!(am.config.route.root.opts.receiver, "team");
+        assert_eq!(am.max_alerts, Some(10));
+        assert_eq!(am.max_alerts_per_group, 1000);
+    }
+
+    #[test]
+    fn inline_errors_name_the_field_under_the_section() {
+        let e = Config::from_yaml_str(
+            "alertmanager:\n  config:\n    route: {receiver: nobody}\n    receivers: [{name: team}]\n",
+            "redline.yml",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.starts_with("redline.yml"), "{e}");
+        assert!(e.contains("alertmanager.config.route"), "{e}");
+        assert!(e.contains("nobody"), "{e}");
+    }
+
+    #[test]
+    fn file_and_inline_are_exclusive_and_the_file_is_relative() {
+        let e = Config::from_yaml_str(
+            "alertmanager:\n  config_file: am.yml\n  config: {}\n",
+            "redline.yml",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("alertmanager.config_file"), "{e}");
+        let dir = std::env::temp_dir().join(format!("redline-amcfg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join("am.yml"),
+            "route: {receiver: pager}\nreceivers: [{name: pager}]\n",
+        )
+        .unwrap();
+        let cfg = Config::from_yaml_str_in(
+            "alertmanager:\n  config_file: am.yml\n  max_alerts_per_group: 5\n",
+            "redline.yml",
+            &dir,
+        )
+        .unwrap();
+        let am = cfg.alertmanager.unwrap();
+        assert_eq!(am.config.route.root.opts.receiver, "pager");
+        assert_eq!(
+            am.config_file.as_deref(),
+            Some(dir.join("am.yml").as_path())
+        );
+        assert_eq!(am.max_alerts_per_group, 5);
+        let e = Config::from_yaml_str("alertmanager:\n  max_alerts_per_group: 0\n", "r.yml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("max_alerts_per_group"), "{e}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn default_config_has_one_silent_receiver() {
+        let c = super::default_alertmanager_config();
+        assert_eq!(c.receivers.len(), 1);
+        assert!(c.receivers[0].webhook_configs.is_empty());
+    }
+}

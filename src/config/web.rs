@@ -1,0 +1,163 @@
+//! redline's `web` section: who may use the dashboard and the APIs.
+//!
+//! It takes the fields of Prometheus' web config file that concern access (`basic_auth_users`
+//! with bcrypt hashes) plus a bearer token and a read-only switch:
+//!
+//! ```yaml
+//! web:
+//!   bearer_token_file: /etc/redline/token   # or bearer_token: "..."
+//!   basic_auth_users:
+//!     alice: $2y$10$...                      # bcrypt hash, as `htpasswd -nbB` prints
+//!   read_only: true                          # no silence create/expire, no reload
+//! ```
+//!
+//! With neither a token nor users, every page and API is open (as Prometheus without a web
+//! config). `/-/healthy` and `/-/ready` always stay open for probes.
+
+use std::collections::BTreeMap;
+use std::str::FromStr;
+
+use serde::Deserialize;
+
+use super::error::{ConfigError, FieldPath};
+use super::http_client::{Secret, SecretSource};
+use super::validate::Ctx;
+
+/// The `web` section as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawWeb {
+    pub bearer_token: Option<String>,
+    pub bearer_token_file: Option<String>,
+    pub basic_auth_users: Option<BTreeMap<String, String>>,
+    pub read_only: Option<bool>,
+}
+
+/// The validated `web` section.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct WebConfig {
+    /// The bearer token a client may send (`Authorization: Bearer <token>`); a file is read
+    /// on every check, so a rotated token takes effect at once.
+    pub bearer_token: Option<SecretSource>,
+    /// User name → bcrypt hash. Never rendered.
+    pub basic_auth_users: BTreeMap<String, Secret>,
+    /// Refuse every change: silence create/expire, reload.
+    pub read_only: bool,
+}
+
+impl WebConfig {
+    /// True when any credential is configured, so requests must authenticate.
+    pub fn requires_auth(&self) -> bool {
+        self.bearer_token.is_some() || !self.basic_auth_users.is_empty()
+    }
+}
+
+/// Validates the `web` section at `path`.
+pub(crate) fn web(ctx: &Ctx<'_>, path: &FieldPath, raw: RawWeb) -> Result<WebConfig, ConfigError> {
+    let bearer_token = match (raw.bearer_token, raw.bearer_token_file) {
+        (Some(_), Some(_)) => {
+            return Err(ctx.err(
+                &path.key("bearer_token_file"),
+                "at most one of bearer_token and bearer_token_file must be configured",
+            ))
+        }
+        (Some(t), None) if t.is_empty() => {
+            return Err(ctx.err(
+                &path.key("bearer_token"),
+                "expected a non-empty token (omit the field to disable token auth)",
+            ))
+        }
+        (Some(t), None) => Some(SecretSource::Inline(Secret::new(t))),
+        (None, Some(f)) if f.is_empty() => {
+            return Err(ctx.err(&path.key("bearer_token_file"), "expected a file path"))
+        }
+        (None, Some(f)) => Some(SecretSource::File(ctx.resolve(&f))),
+        (None, None) => None,
+    };
+    let mut basic_auth_users = BTreeMap::new();
+    for (user, hash) in raw.basic_auth_users.unwrap_or_default() {
+        let p = path.key("basic_auth_users").key(&user);
+        if user.is_empty() || user.contains(':') {
+            return Err(ctx.err(&p, "expected a user name without ':'"));
+        }
+        if bcrypt::HashParts::from_str(&hash).is_err() {
+            return Err(ctx.err(
+                &p,
+                "expected a bcrypt hash ($2a$, $2b$ or $2y$, e.g. from `htpasswd -nbBC 10 user pw`)",
+            ));
+        }
+        basic_auth_users.insert(user, Secret::new(hash));
+    }
+    Ok(WebConfig {
+        bearer_token,
+        basic_auth_users,
+        read_only: raw.read_only.unwrap_or(false),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::{Config, SecretSource};
+
+    #[test]
+    fn web_section_with_users_token_file_and_read_only() {
+        let hash = bcrypt::hash("pw", 4).unwrap();
+        let cfg = Config::from_yaml_str_in(
+            &format!(
+                "web:\n  bearer_token_file: token\n  basic_auth_users:\n    alice: '{hash}'\n  read_only: true\n"
+            ),
+            "redline.yml",
+            std::path::Path::new("/etc/redline"),
+        )
+        .unwrap();
+        assert!(cfg.web.read_only);
+        assert!(cfg.web.requires_auth());
+        assert_eq!(
+            cfg.web.bearer_token,
+            Some(SecretSource::File("/etc/redline/token".into()))
+        );
+        assert!(cfg.web.basic_auth_users.contains_key("alice"));
+    }
+
+    #[test]
+    fn no_web_section_means_open_and_writable() {
+        let cfg = Config::from_yaml_str("", "redline.yml").unwrap();
+        assert!(!cfg.web.requires_auth());
+        assert!(!cfg.web.read_only);
+    }
+
+    #[test]
+    fn plain_text_password_is_rejected_with_its_field_path() {
+        let err = Config::from_yaml_str(
+            "web:\n  basic_auth_users:\n    alice: hunter2\n",
+            "redline.yml",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("web.basic_auth_users.alice"), "{err}");
+        assert!(err.contains("bcrypt hash"), "{err}");
+        assert!(
+            !err.contains("hunter2"),
+            "the value must not be echoed: {err}"
+        );
+    }
+
+    #[test]
+    fn token_and_token_file_together_are_rejected() {
+        let err = Config::from_yaml_str(
+            "web:\n  bearer_token: a\n  bearer_token_file: b\n",
+            "redline.yml",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("web.bearer_token_file"), "{err}");
+    }
+
+    #[test]
+    fn unknown_web_field_is_an_error() {
+        let err = Config::from_yaml_str("web:\n  readonly: true\n", "redline.yml")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("readonly"), "{err}");
+    }
+}

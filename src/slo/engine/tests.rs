@@ -1,0 +1,255 @@
+use super::*;
+use crate::state::test_dir::TempDir;
+
+const SPEC: &str = r#"
+version: redline/v1
+service: api
+owner: team-api
+slos:
+  - name: availability
+    objective: 99.9
+    window: {rolling: 30d}
+    sli:
+      ratio:
+        errors: sum(rate(http_requests_total{job="api",code=~"5.."}[{{.window}}]))
+        total: sum(rate(http_requests_total{job="api"}[{{.window}}]))
+"#;
+
+const STEP: i64 = 60_000;
+
+fn spec(dir: &TempDir) -> Vec<SloSpec> {
+    let f = dir.path().join("api.yml");
+    std::fs::write(&f, SPEC).unwrap();
+    crate::slo::load_file(&f).unwrap()
+}
+
+/// A block-aligned step a while ago, so the test's minutes lie in the store's retention.
+fn base_step() -> i64 {
+    (crate::timefmt::now_ms() / STEP - 200).div_euclid(BLOCK) * BLOCK
+}
+
+fn append(store: &Store, code: &str, t: i64, v: f64) {
+    let mut app = store.appender();
+    let l = Labels::from_pairs([
+        ("__name__", "http_requests_total"),
+        ("job", "api"),
+        ("code", code),
+    ]);
+    app.append(&l, t, v).unwrap();
+    app.commit();
+}
+
+async fn engine(
+    specs: Vec<SloSpec>,
+    store: Arc<Store>,
+    db: StateDb,
+) -> (SloEngine, mpsc::Receiver<Vec<Alert>>) {
+    let (tx, rx) = mpsc::channel(64);
+    let e = SloEngine::load(
+        specs,
+        store,
+        db,
+        Arc::new(Engine::default()),
+        tx,
+        SloEngineOptions {
+            external_url: "http://redline.test".into(),
+            ..SloEngineOptions::default()
+        },
+        HashMap::new(),
+    )
+    .await
+    .unwrap();
+    (e, rx)
+}
+
+// 2xx counter with a restart (300 → 50) and two minutes without traffic; 5xx +10 once.
+const OK: [f64; 11] = [
+    0.0, 100.0, 200.0, 300.0, 50.0, 150.0, 150.0, 150.0, 250.0, 350.0, 450.0,
+];
+const ERR: [f64; 11] = [
+    0.0, 0.0, 10.0, 10.0, 10.0, 10.0, 10.0, 10.0, 10.0, 10.0, 10.0,
+];
+
+async fn run_minutes(e: &mut SloEngine, store: &Store, s0: i64) {
+    for k in 0..11 {
+        let t = (s0 + k) * STEP;
+        append(store, "200", t, OK[k as usize]);
+        append(store, "500", t, ERR[k as usize]);
+        if k > 0 {
+            e.round(t + 1_000).await;
+        }
+    }
+}
+
+fn close(a: f64, b: f64) -> bool {
+    (a - b).abs() < 1e-9 * b.abs().max(1.0)
+}
+
+#[tokio::test]
+async fn figures_and_alerts_by_hand_with_reset_zero_traffic_and_restart() {
+    let dir = TempDir::new("slo-engine");
+    let db = StateDb::open_in_dir(&dir.path().join("state")).unwrap();
+    let store = Arc::new(Store::new());
+    let s0 = base_step();
+    let (mut e, mut rx) = engine(spec(&dir), store.clone(), db.clone()).await;
+    run_minutes(&mut e, &store, s0).await;
+
+    // Step s0 only sees each series for the first time (no increase). Steps s0+1 … s0+9 by
+    // hand: 2xx +100 +100 +50 (the restart 300 → 50 counts the new 50) +100 0 0 +100 +100
+    // +100 = 650, 5xx +10 once: total 660, bad 10.
+    let f = e.view().get("api/availability").unwrap();
+    assert_eq!(f.total_events, 660.0);
+    assert_eq!(f.bad_events, 10.0);
+    assert!(close(f.attainment, 650.0 / 660.0));
+    // Budget 0.1 % of 660 = 0.66 events; 10 bad = 1515 % spent.
+    assert!(close(f.error_budget.total_events, 0.66));
+    assert!(close(f.error_budget.consumed_ratio, 10.0 / 0.66));
+    assert!(f.budget_exhausted);
+    assert_eq!(f.time_to_exhaustion_seconds, Some(0.0));
+    // Error ratio 10/660 over every window containing the 5xx minute: burn 15.15.
+    let burn = (10.0 / 660.0) / 0.001;
+    assert!(close(f.window_burn_rates["1h"], burn));
+    assert!(close(f.window_burn_rates["30m"], burn));
+    // The last 5 minutes (s0+5 … s0+9) had 300 requests, no error.
+    assert_eq!(f.window_burn_rates["5m"], 0.0);
+    let rows: Vec<(&str, bool, bool, bool)> = f
+        .burn_rates
+        .iter()
+        .map(|r| {
+            (
+                r.long_window.as_str(),
+                r.above_threshold,
+                r.firing,
+                r.held_back,
+            )
+        })
+        .collect();
+    assert_eq!(
+        rows,
+        vec![
+            ("1h", false, false, false), // 5m is clean
+            ("6h", true, true, false),   // fastest pair above 6x fires
+            ("1d", true, false, true),   // held back
+            ("3d", true, false, true),
+        ]
+    );
+    // The alerts sent in the last round.
+    let mut last = Vec::new();
+    while let Ok(b) = rx.try_recv() {
+        last = b;
+    }
+    let names: Vec<(String, String)> = last
+        .iter()
+        .map(|a| {
+            (
+                a.name().to_string(),
+                a.labels.get("tier").unwrap_or("").to_string(),
+            )
+        })
+        .collect();
+    assert!(
+        names.contains(&("SLOBurnRate".into(), "6h/30m".into())),
+        "{names:?}"
+    );
+    assert!(names.contains(&("SLOBudgetExhausted".into(), "budget".into())));
+    let burn_alert = last.iter().find(|a| a.name() == "SLOBurnRate").unwrap();
+    assert_eq!(burn_alert.labels.get("severity"), Some("page"));
+    assert_eq!(burn_alert.labels.get("owner"), Some("team-api"));
+    assert_eq!(burn_alert.labels.get("slo"), Some("availability"));
+    assert_eq!(
+        burn_alert.annotations.get("runbook_url"),
+        Some("http://redline.test/playbooks/SLOBurnRate")
+    );
+    assert!(burn_alert.ends_at_ms > burn_alert.updated_at_ms);
+
+    // Series in the store.
+    use crate::store::{Matcher, Querier};
+    let got = store.select(
+        &[Matcher::equal("__name__", "slo:attainment:ratio")],
+        0,
+        i64::MAX,
+    );
+    assert_eq!(got.len(), 1);
+    assert!(close(got[0].samples.last().unwrap().v, 650.0 / 660.0));
+
+    // Restart: a new engine over the same database has the same figures.
+    drop(e);
+    let (e2, _rx2) = engine(spec(&dir), store.clone(), db.clone()).await;
+    let rt = &e2.slos[0];
+    let again = compute_figures(rt, s0 + 11, STEP);
+    assert_eq!(again.total_events, 660.0);
+    assert_eq!(again.bad_events, 10.0);
+}
+
+#[tokio::test]
+async fn gap_after_restart_is_backfilled_from_counters_or_marked() {
+    let dir = TempDir::new("slo-gap");
+    let db = StateDb::open_in_dir(&dir.path().join("state")).unwrap();
+    let s0 = base_step();
+    {
+        let store = Arc::new(Store::new());
+        let (mut e, _rx) = engine(spec(&dir), store.clone(), db.clone()).await;
+        run_minutes(&mut e, &store, s0).await;
+    }
+    // redline was down for steps s0+10 … s0+12; the counters went on: 450 → 550, no reset.
+    let store = Arc::new(Store::new());
+    append(&store, "200", (s0 + 13) * STEP, 550.0);
+    append(&store, "500", (s0 + 13) * STEP, 10.0);
+    let (mut e, _rx) = engine(spec(&dir), store.clone(), db.clone()).await;
+    e.round((s0 + 13) * STEP + 1_000).await;
+    let l = &e.slos[0].ledger;
+    for s in s0 + 10..s0 + 13 {
+        assert!(close(l.sum(s, s + 1).total, 100.0 / 3.0), "step {s}");
+    }
+    assert!(l.gaps().is_empty());
+    let f = e.view().get("availability").unwrap();
+    assert!(close(f.total_events, 760.0));
+
+    // Down again for s0+13 … s0+15, and the exporter restarted: 550 → 20. The increase is
+    // unknown: a gap, no events, no budget.
+    let store = Arc::new(Store::new());
+    append(&store, "200", (s0 + 16) * STEP, 20.0);
+    append(&store, "500", (s0 + 16) * STEP, 0.0);
+    let (mut e, _rx) = engine(spec(&dir), store.clone(), db.clone()).await;
+    e.round((s0 + 16) * STEP + 1_000).await;
+    let f = e.view().get("api/availability").unwrap();
+    assert!(close(f.total_events, 760.0), "{}", f.total_events);
+    assert_eq!(
+        f.gaps,
+        vec![GapRange {
+            start_ms: (s0 + 13) * STEP,
+            end_ms: (s0 + 15) * STEP
+        }]
+    );
+    // The gap is stored: a third start still shows it.
+    let (e, _rx) = engine(spec(&dir), Arc::new(Store::new()), db.clone()).await;
+    assert_eq!(e.slos[0].ledger.gaps().len(), 1);
+}
+
+#[test]
+fn calendar_month_window_starts_on_the_first() {
+    // 2026-03-15T12:00Z in minutes; the window starts 2026-03-01T00:00Z and March has 31 days.
+    let mid_march = 1_773_576_000 / 60;
+    let (from, to, len) = window_steps(&SloWindow::CalendarMonth, mid_march, STEP);
+    assert_eq!(from * 60, 1_772_323_200);
+    assert_eq!(to, mid_march);
+    assert_eq!(len, 31.0 * 86_400.0);
+}
+
+#[test]
+fn zero_traffic_slo_has_full_budget_and_no_alerts() {
+    let dir = TempDir::new("slo-zero");
+    let s = spec(&dir).remove(0);
+    let src = SliSource::Probe(Arc::default());
+    let rt = SloRuntime::new(s.clone(), src);
+    let f = compute_figures(&rt, 1_000_000, STEP);
+    assert_eq!(f.attainment, 1.0);
+    assert_eq!(f.error_budget.remaining_ratio, 1.0);
+    assert_eq!(f.time_to_exhaustion_seconds, None);
+    assert!(f
+        .burn_rates
+        .iter()
+        .all(|r| !r.firing && r.long_burn_rate == 0.0));
+    assert!(decide_alerts(&s, &f, "").is_empty());
+    assert!(series_of(&f).iter().all(|(_, v)| !v.is_nan()));
+}

@@ -1,0 +1,304 @@
+//! One SLO's ledger in memory: window sums over per-step event counts in O(window / 60).
+//!
+//! The on-disk ledger ([`crate::state::ledger`]) holds every step (one minute in production)
+//! of the SLO period. In memory a [`Ledger`] keeps
+//! - every step of the recent past (`detail` steps: the longest burn-rate window plus a block),
+//! - a sum per block of [`BLOCK`] steps (an hour) for the whole period,
+//! - the steps of one older block, the *edge*: the block the period window starts in, loaded
+//!   from the database when the window start moves into it ([`Ledger::edge_needed`]),
+//!
+//! so a sum over any window `[from, to)` is exact to the step: the partial block at each end
+//! from step counts, the blocks in between from their sums. 1,000 SLOs of 30 days take
+//! ~100 KiB each instead of 700 KiB, and a full round of figures reads ~10k numbers per SLO.
+//!
+//! Gaps (steps redline could not count) are kept as ranges; they hold no events, so they
+//! consume no budget, and the API shows them.
+
+use super::figures::Counts;
+use crate::state::ledger::{LedgerGap, LedgerMinute};
+use std::collections::VecDeque;
+
+/// Steps per block: one hour of minutes.
+pub const BLOCK: i64 = 60;
+
+fn block_of(step: i64) -> i64 {
+    step.div_euclid(BLOCK)
+}
+
+/// One SLO's ledger in memory.
+#[derive(Clone, Debug)]
+pub struct Ledger {
+    /// Steps kept one by one (a multiple of [`BLOCK`]).
+    detail: i64,
+    /// Blocks kept (the period and a margin).
+    keep_blocks: i64,
+    /// Step index of `recent[0]`; always block-aligned.
+    recent_start: i64,
+    recent: VecDeque<Counts>,
+    /// Block index of `blocks[0]`.
+    blocks_start: i64,
+    blocks: VecDeque<Counts>,
+    edge: Option<(i64, Vec<Counts>)>,
+    gaps: Vec<LedgerGap>,
+    last: Option<i64>,
+}
+
+impl Ledger {
+    /// A ledger that answers windows up to `keep_steps` long exactly and keeps the most recent
+    /// `detail_steps` one by one (both rounded up to whole blocks).
+    pub fn new(detail_steps: i64, keep_steps: i64) -> Ledger {
+        let round = |s: i64| (s.max(1) + BLOCK - 1) / BLOCK * BLOCK;
+        Ledger {
+            detail: round(detail_steps) + BLOCK,
+            keep_blocks: round(keep_steps) / BLOCK + 2,
+            recent_start: 0,
+            recent: VecDeque::new(),
+            blocks_start: 0,
+            blocks: VecDeque::new(),
+            edge: None,
+            gaps: Vec::new(),
+            last: None,
+        }
+    }
+
+    /// The last step recorded.
+    pub fn last_step(&self) -> Option<i64> {
+        self.last
+    }
+
+    /// Gaps, oldest first.
+    pub fn gaps(&self) -> &[LedgerGap] {
+        &self.gaps
+    }
+
+    /// Records the counts of `step`; a step at or before the last one adds to it (a late
+    /// back-fill), and steps skipped in between count as zero.
+    pub fn record(&mut self, step: i64, c: Counts) {
+        if self.last.is_none() {
+            self.recent_start = block_of(step) * BLOCK;
+            self.blocks_start = block_of(step);
+        }
+        if step < self.recent_start {
+            // Older than the detail: only the block sum (and the edge) know it.
+            self.add_block(step, c);
+            if let Some((b, v)) = self.edge.as_mut() {
+                if *b == block_of(step) {
+                    v[step.rem_euclid(BLOCK) as usize].add(c);
+                }
+            }
+            return;
+        }
+        let idx = (step - self.recent_start) as usize;
+        if idx >= self.recent.len() {
+            self.recent.resize(idx + 1, Counts::default());
+        }
+        self.recent[idx].add(c);
+        self.add_block(step, c);
+        self.last = Some(self.last.map_or(step, |l| l.max(step)));
+        self.trim();
+    }
+
+    fn add_block(&mut self, step: i64, c: Counts) {
+        let b = block_of(step);
+        if b < self.blocks_start {
+            let n = (self.blocks_start - b) as usize;
+            for _ in 0..n {
+                self.blocks.push_front(Counts::default());
+            }
+            self.blocks_start = b;
+        }
+        let i = (b - self.blocks_start) as usize;
+        if i >= self.blocks.len() {
+            self.blocks.resize(i + 1, Counts::default());
+        }
+        self.blocks[i].add(c);
+    }
+
+    fn trim(&mut self) {
+        while self.recent.len() as i64 > self.detail + BLOCK {
+            self.recent.drain(..BLOCK as usize);
+            self.recent_start += BLOCK;
+        }
+        while self.blocks.len() as i64 > self.keep_blocks {
+            self.blocks.pop_front();
+            self.blocks_start += 1;
+        }
+        let oldest = self.blocks_start * BLOCK;
+        self.gaps.retain(|g| g.end > oldest);
+    }
+
+    /// Records a gap `[start, end)`: no events, shown as missing.
+    pub fn record_gap(&mut self, gap: LedgerGap) {
+        if gap.end > gap.start {
+            self.gaps.push(gap);
+            self.gaps.sort_by_key(|g| g.start);
+        }
+    }
+
+    /// The block whose steps must be given with [`Ledger::set_edge`] before a window starting
+    /// at `from` can be summed, if any.
+    pub fn edge_needed(&self, from: i64) -> Option<i64> {
+        let b = block_of(from);
+        let partial = from.rem_euclid(BLOCK) != 0;
+        let needed = partial && from < self.recent_start && b >= self.blocks_start;
+        match &self.edge {
+            Some((have, _)) if *have == b => None,
+            _ if needed => Some(b),
+            _ => None,
+        }
+    }
+
+    /// Gives the steps of an old block (from the database).
+    pub fn set_edge(&mut self, block: i64, minutes: &[LedgerMinute]) {
+        let mut v = vec![Counts::default(); BLOCK as usize];
+        for m in minutes.iter().filter(|m| block_of(m.minute) == block) {
+            v[m.minute.rem_euclid(BLOCK) as usize].add(Counts::new(m.bad, m.total));
+        }
+        self.edge = Some((block, v));
+    }
+
+    fn step_counts(&self, step: i64) -> Counts {
+        if step >= self.recent_start {
+            return self
+                .recent
+                .get((step - self.recent_start) as usize)
+                .copied()
+                .unwrap_or_default();
+        }
+        match &self.edge {
+            Some((b, v)) if *b == block_of(step) => v[step.rem_euclid(BLOCK) as usize],
+            _ => Counts::default(),
+        }
+    }
+
+    fn block_counts(&self, b: i64) -> Counts {
+        if b < self.blocks_start {
+            return Counts::default();
+        }
+        self.blocks
+            .get((b - self.blocks_start) as usize)
+            .copied()
+            .unwrap_or_default()
+    }
+
+    /// Events in steps `[from, to)`. A partial block older than the detail is read from the
+    /// edge (see [`Ledger::edge_needed`]); without it, that part counts as empty.
+    pub fn sum(&self, from: i64, to: i64) -> Counts {
+        let mut c = Counts::default();
+        if to <= from {
+            return c;
+        }
+        let first_full = (from + BLOCK - 1).div_euclid(BLOCK);
+        let end_full = to.div_euclid(BLOCK);
+        if first_full >= end_full {
+            for s in from..to {
+                c.add(self.step_counts(s));
+            }
+            return c;
+        }
+        for s in from..first_full * BLOCK {
+            c.add(self.step_counts(s));
+        }
+        for b in first_full..end_full {
+            c.add(self.block_counts(b));
+        }
+        for s in end_full * BLOCK..to {
+            c.add(self.step_counts(s));
+        }
+        c
+    }
+
+    /// The window `[from, to)` cut at block boundaries into stretches, each with its end step
+    /// and counts: the points of a burn-down line.
+    pub fn stretches(&self, from: i64, to: i64) -> Vec<(i64, Counts)> {
+        let mut out = Vec::new();
+        let mut s = from;
+        while s < to {
+            let end = ((block_of(s) + 1) * BLOCK).min(to);
+            out.push((end, self.sum(s, end)));
+            s = end;
+        }
+        out
+    }
+
+    /// Loads stored steps and gaps (startup).
+    pub fn load(&mut self, minutes: &[LedgerMinute], gaps: &[LedgerGap]) {
+        for m in minutes {
+            self.record(m.minute, Counts::new(m.bad, m.total));
+        }
+        for g in gaps {
+            self.record_gap(*g);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ledger_with(steps: &[(i64, f64, f64)]) -> Ledger {
+        let mut l = Ledger::new(3 * BLOCK, 30 * BLOCK);
+        for (s, b, t) in steps {
+            l.record(*s, Counts::new(*b, *t));
+        }
+        l
+    }
+
+    #[test]
+    fn sums_match_brute_force_across_blocks() {
+        let steps: Vec<(i64, f64, f64)> = (1000..1000 + 20 * BLOCK)
+            .map(|s| (s, (s % 7) as f64, 100.0 + (s % 13) as f64))
+            .collect();
+        let mut l = ledger_with(&steps);
+        let brute = |from: i64, to: i64| {
+            steps
+                .iter()
+                .filter(|(s, _, _)| *s >= from && *s < to)
+                .fold(Counts::default(), |a, (_, b, t)| a + Counts::new(*b, *t))
+        };
+        let last = 1000 + 20 * BLOCK;
+        for (from, to) in [(last - 5, last), (last - 61, last), (last - 240, last)] {
+            assert_eq!(l.sum(from, to), brute(from, to), "{from}..{to}");
+        }
+        // A window reaching back before the detail needs its edge block.
+        let from = 1000 + 7;
+        let b = l.edge_needed(from).expect("edge needed");
+        let minutes: Vec<LedgerMinute> = steps
+            .iter()
+            .map(|(s, bad, total)| LedgerMinute {
+                minute: *s,
+                bad: *bad,
+                total: *total,
+            })
+            .collect();
+        l.set_edge(b, &minutes);
+        assert_eq!(l.edge_needed(from), None);
+        assert_eq!(l.sum(from, last), brute(from, last));
+    }
+
+    #[test]
+    fn skipped_steps_are_zero_and_gaps_are_kept() {
+        let mut l = ledger_with(&[(120, 1.0, 10.0), (125, 0.0, 5.0)]);
+        l.record_gap(LedgerGap {
+            start: 121,
+            end: 125,
+        });
+        assert_eq!(l.sum(120, 126), Counts::new(1.0, 15.0));
+        assert_eq!(l.sum(121, 125), Counts::default());
+        assert_eq!(l.gaps().len(), 1);
+    }
+
+    #[test]
+    fn stretches_cut_at_blocks() {
+        let l = ledger_with(&[(59, 1.0, 1.0), (60, 2.0, 2.0), (150, 3.0, 3.0)]);
+        let s = l.stretches(30, 151);
+        assert_eq!(
+            s,
+            vec![
+                (60, Counts::new(1.0, 1.0)),
+                (120, Counts::new(2.0, 2.0)),
+                (151, Counts::new(3.0, 3.0))
+            ]
+        );
+    }
+}

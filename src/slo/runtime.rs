@@ -1,0 +1,189 @@
+//! The SLO engine inside `redline run`: reads `slo_files`, starts the probers and the engine,
+//! forwards the engine's alerts to the alerting pipeline and exposes the figures on
+//! `/metrics` ([`SloCollector`]).
+
+use super::engine::{self, SloEngineHandle, SloEngineOptions, SloView};
+use super::figures::Counts;
+use super::probe::{self, Prober};
+use super::spec::Sli;
+use crate::alerting::Alert;
+use crate::config::Config;
+use crate::promql::Engine;
+use crate::state::StateDb;
+use crate::store::{Labels, Store};
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::metrics::gauge::ConstGauge;
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+
+/// The running SLO engine, its probers and its alert forwarder.
+pub struct SloService {
+    pub handle: SloEngineHandle,
+    probers: Vec<Prober>,
+    stop_probes: watch::Sender<bool>,
+    forward: JoinHandle<()>,
+}
+
+impl SloService {
+    /// The figures the HTTP API reads.
+    pub fn view(&self) -> SloView {
+        self.handle.view.clone()
+    }
+
+    /// Stops the probers and the engine.
+    pub async fn shutdown(self) {
+        let _ = self.stop_probes.send(true);
+        for p in self.probers {
+            let _ = p.task.await;
+        }
+        self.handle.shutdown().await;
+        self.forward.abort();
+    }
+}
+
+/// Expands the `slo_files` globs (a pattern without matches is not an error, as for rules).
+pub fn expand_slo_files(patterns: &[String]) -> Result<Vec<PathBuf>, String> {
+    crate::rules::file::expand_rule_patterns(patterns).map_err(|e| format!("slo_files: {e}"))
+}
+
+/// Starts the SLO engine when the config names SLO files; `None` otherwise. Alerts go to
+/// `deliver` (the pipeline's `put_alerts`).
+pub async fn start<F, Fut>(
+    cfg: &Config,
+    store: Arc<Store>,
+    db: StateDb,
+    external_url: &str,
+    telemetry: &mut crate::telemetry::Telemetry,
+    deliver: F,
+) -> Result<Option<SloService>, String>
+where
+    F: Fn(Vec<Alert>) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
+    if cfg.slo_files.is_empty() {
+        return Ok(None);
+    }
+    let files = expand_slo_files(&cfg.slo_files)?;
+    let specs = super::load_files(&files).map_err(|errs| {
+        errs.iter()
+            .map(|e| e.to_string())
+            .collect::<Vec<_>>()
+            .join("\n")
+    })?;
+    let (stop_probes, stop_rx) = watch::channel(false);
+    let mut probes = HashMap::new();
+    let mut probers = Vec::new();
+    for s in &specs {
+        if let Sli::Probe(p) = &s.sli {
+            let acc: Arc<Mutex<Counts>> = Arc::default();
+            let labels =
+                Labels::from_pairs([("slo", s.name.as_str()), ("service", s.service.as_str())]);
+            probers.push(probe::spawn(
+                p.clone(),
+                labels,
+                acc.clone(),
+                store.clone(),
+                stop_rx.clone(),
+            ));
+            probes.insert(engine::slo_key(s), acc);
+        }
+    }
+    let (tx, mut rx) = mpsc::channel::<Vec<Alert>>(256);
+    let forward = tokio::spawn(async move {
+        while let Some(batch) = rx.recv().await {
+            deliver(batch).await;
+        }
+    });
+    let opts = SloEngineOptions {
+        evaluation_interval: cfg.slo.evaluation_interval,
+        ledger_step: cfg.slo.ledger_step,
+        ledger_retention: cfg.slo.ledger_retention,
+        external_url: external_url.to_string(),
+    };
+    let handle = engine::spawn(
+        specs,
+        store,
+        db,
+        Arc::new(Engine::default()),
+        tx,
+        opts,
+        probes,
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    telemetry.register_collector(Box::new(SloCollector(handle.view.clone())));
+    tracing::info!(files = files.len(), "SLO engine started");
+    Ok(Some(SloService {
+        handle,
+        probers,
+        stop_probes,
+        forward,
+    }))
+}
+
+/// Every SLO figure on `/metrics`, as `redline_slo_*` gauges labelled `slo`, `service`
+/// (and `window` for burn rates); the store holds the same figures as `slo:` series.
+#[derive(Debug)]
+pub struct SloCollector(pub SloView);
+
+impl std::fmt::Debug for SloView {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SloView")
+    }
+}
+
+type SloLabels = Vec<(&'static str, String)>;
+
+impl Collector for SloCollector {
+    fn encode(&self, mut e: DescriptorEncoder) -> std::fmt::Result {
+        let figures = self.0.list();
+        if figures.is_empty() {
+            return Ok(());
+        }
+        let mut families: Vec<(String, Vec<(SloLabels, f64)>)> = Vec::new();
+        for f in &figures {
+            for (labels, v) in engine::series_of(f) {
+                let Some(name) = labels.metric_name() else {
+                    continue;
+                };
+                let name = name.replace(':', "_");
+                let ls: SloLabels = labels
+                    .iter()
+                    .filter(|l| &*l.name != "__name__")
+                    .map(|l| (label_name(&l.name), l.value.to_string()))
+                    .collect();
+                match families.iter_mut().find(|(n, _)| *n == name) {
+                    Some((_, rows)) => rows.push((ls, v)),
+                    None => families.push((name, vec![(ls, v)])),
+                }
+            }
+        }
+        for (name, rows) in families {
+            let g = ConstGauge::new(0.0f64);
+            let mut fam = e.encode_descriptor(
+                &name,
+                "SLO figure (see rules/slo/README.md)",
+                None,
+                g.metric_type(),
+            )?;
+            for (labels, v) in rows {
+                ConstGauge::new(v).encode(fam.encode_family(&labels)?)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn label_name(n: &str) -> &'static str {
+    match n {
+        "slo" => "slo",
+        "service" => "service",
+        "owner" => "owner",
+        "window" => "window",
+        _ => "label",
+    }
+}

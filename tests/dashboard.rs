@@ -1,0 +1,804 @@
+//! The dashboard, end to end: the real `redline` binary, and Debian's headless Chromium driven
+//! over WebDriver (chromedriver on loopback).
+//!
+//! `dashboard_in_a_real_browser` runs `redline demo`, opens every page in Chromium, checks that
+//! they show the synthetic cluster's nodes, containers and services with SVG charts that carry
+//! data, follows an alert's playbook link, creates a silence through the alerts page's form and
+//! finds it in `/api/v2/silences`, and prints a page to PDF. Screenshots of each page are kept
+//! in `target/dashboard-screenshots/` as test artifacts.
+//!
+//! The HTTP-level tests run `redline run` with a `web:` section: authentication on every page
+//! and API (probes stay open), CSRF on form posts, read-only mode and the security headers.
+
+mod common;
+
+use common::free_port;
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A child process killed when the test ends.
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn crate_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn artifacts() -> PathBuf {
+    let dir = crate_dir().join("target/dashboard-screenshots");
+    std::fs::create_dir_all(&dir).expect("create the screenshot directory");
+    dir
+}
+
+fn client() -> reqwest::Client {
+    redline::install_crypto_provider();
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("HTTP client")
+}
+
+/// Waits until `GET url` answers 200.
+async fn wait_ready(url: &str, deadline: Duration) {
+    let c = client();
+    let end = Instant::now() + deadline;
+    loop {
+        if let Ok(r) = c.get(url).send().await {
+            if r.status() == 200 {
+                return;
+            }
+        }
+        assert!(Instant::now() < end, "timed out waiting for {url}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Waits until the instant query `q` returns at least one series.
+async fn wait_series(base: &str, q: &str, deadline: Duration) {
+    let c = client();
+    let end = Instant::now() + deadline;
+    loop {
+        let url = format!("{base}/api/v1/query?query={}", urlenc(q));
+        if let Ok(r) = c.get(&url).send().await {
+            if let Ok(v) = r
+                .text()
+                .await
+                .map(|t| serde_json::from_str::<Value>(&t).unwrap_or(Value::Null))
+            {
+                if v["data"]["result"]
+                    .as_array()
+                    .is_some_and(|a| !a.is_empty())
+                {
+                    return;
+                }
+            }
+        }
+        assert!(Instant::now() < end, "timed out waiting for series of {q}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// An `application/x-www-form-urlencoded` body.
+fn form_body<K: AsRef<str>, V: AsRef<str>>(pairs: &[(K, V)]) -> String {
+    let mut s = form_urlencoded::Serializer::new(String::new());
+    for (k, v) in pairs {
+        s.append_pair(k.as_ref(), v.as_ref());
+    }
+    s.finish()
+}
+
+fn urlenc(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+fn base64_decode(s: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(s.len() * 3 / 4);
+    let (mut acc, mut bits) = (0u32, 0);
+    for c in s.bytes() {
+        let v = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            _ => continue,
+        } as u32;
+        acc = (acc << 6) | v;
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+            acc &= (1 << bits) - 1;
+        }
+    }
+    out
+}
+
+fn element_id(v: &Value, css: &str) -> String {
+    v[ELEMENT]
+        .as_str()
+        .or(v["ELEMENT"].as_str())
+        .unwrap_or_else(|| panic!("no element for {css:?}: {v}"))
+        .to_string()
+}
+
+/// A WebDriver session on chromedriver, driving headless Chromium.
+struct Browser {
+    http: reqwest::Client,
+    base: String,
+    session: String,
+    _driver: Proc,
+}
+
+const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
+
+impl Browser {
+    async fn start() -> Browser {
+        let driver_bin = ["/usr/bin/chromedriver", "/usr/lib/chromium/chromedriver"]
+            .into_iter()
+            .find(|p| Path::new(p).exists())
+            .expect("chromedriver is not installed: run `bash tests/run-all.sh`, which installs chromium-driver");
+        assert!(
+            Path::new("/usr/bin/chromium").exists(),
+            "chromium is not installed: run `bash tests/run-all.sh`, which installs it"
+        );
+        let port = free_port();
+        let driver = Proc(
+            Command::new(driver_bin)
+                .arg(format!("--port={port}"))
+                .arg("--allowed-ips=127.0.0.1")
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("start chromedriver"),
+        );
+        let base = format!("http://127.0.0.1:{port}");
+        wait_ready(&format!("{base}/status"), Duration::from_secs(30)).await;
+        let http = client();
+        let caps = json!({"capabilities": {"alwaysMatch": {
+            "browserName": "chrome",
+            "goog:chromeOptions": {
+                "binary": "/usr/bin/chromium",
+                "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1366,1000"]
+            }
+        }}});
+        let r: Value = http
+            .post(format!("{base}/session"))
+            .header("content-type", "application/json")
+            .body(caps.to_string())
+            .send()
+            .await
+            .expect("create a WebDriver session")
+            .text()
+            .await
+            .map(|t| serde_json::from_str(&t).expect("session JSON"))
+            .expect("session response");
+        let session = r["value"]["sessionId"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no session id: {r}"))
+            .to_string();
+        Browser {
+            http,
+            base,
+            session,
+            _driver: driver,
+        }
+    }
+
+    async fn cmd(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+        let url = format!("{}/session/{}{path}", self.base, self.session);
+        let mut req = self.http.request(method, &url);
+        if let Some(b) = body {
+            req = req
+                .header("content-type", "application/json")
+                .body(b.to_string());
+        }
+        let text = req
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{path}: {e}"))
+            .text()
+            .await
+            .unwrap_or_else(|e| panic!("{path}: {e}"));
+        let v: Value =
+            serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}: {text}"));
+        if v["value"].get("error").is_some() {
+            panic!("WebDriver {path}: {}", v["value"]);
+        }
+        v["value"].clone()
+    }
+
+    async fn goto(&self, url: &str) {
+        self.cmd(reqwest::Method::POST, "/url", Some(json!({"url": url})))
+            .await;
+    }
+
+    async fn source(&self) -> String {
+        self.cmd(reqwest::Method::GET, "/source", None)
+            .await
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    }
+
+    async fn current_url(&self) -> String {
+        self.cmd(reqwest::Method::GET, "/url", None)
+            .await
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    }
+
+    async fn find(&self, css: &str) -> String {
+        let v = self
+            .cmd(
+                reqwest::Method::POST,
+                "/element",
+                Some(json!({"using": "css selector", "value": css})),
+            )
+            .await;
+        element_id(&v, css)
+    }
+
+    async fn find_in(&self, parent: &str, css: &str) -> String {
+        let v = self
+            .cmd(
+                reqwest::Method::POST,
+                &format!("/element/{parent}/element"),
+                Some(json!({"using": "css selector", "value": css})),
+            )
+            .await;
+        element_id(&v, css)
+    }
+
+    async fn click(&self, el: &str) {
+        self.cmd(
+            reqwest::Method::POST,
+            &format!("/element/{el}/click"),
+            Some(json!({})),
+        )
+        .await;
+    }
+
+    async fn type_text(&self, el: &str, text: &str) {
+        self.cmd(
+            reqwest::Method::POST,
+            &format!("/element/{el}/value"),
+            Some(json!({"text": text})),
+        )
+        .await;
+    }
+
+    async fn screenshot(&self, name: &str) {
+        let b64 = self.cmd(reqwest::Method::GET, "/screenshot", None).await;
+        let png = base64_decode(b64.as_str().unwrap_or_default());
+        assert!(png.starts_with(b"\x89PNG"), "screenshot of {name} is a PNG");
+        std::fs::write(artifacts().join(format!("{name}.png")), png).expect("save screenshot");
+    }
+
+    async fn close(&self) {
+        let _ = self
+            .http
+            .delete(format!("{}/session/{}", self.base, self.session))
+            .send()
+            .await;
+    }
+}
+
+fn start_demo(port: u16, logs: &Path) -> Proc {
+    let out = std::fs::File::create(logs).expect("demo log file");
+    let err = out.try_clone().expect("demo log file");
+    Proc(
+        Command::new(env!("CARGO_BIN_EXE_redline"))
+            .args([
+                "demo",
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+                "--incident-after",
+                "10s",
+            ])
+            .current_dir(crate_dir())
+            .stdout(out)
+            .stderr(err)
+            .spawn()
+            .expect("start redline demo"),
+    )
+}
+
+/// Charts that carry data: at least one drawn line or point.
+fn charts_with_data(html: &str) -> usize {
+    html.split("<svg class=\"chart\"")
+        .skip(1)
+        .filter(|c| {
+            let c = c.split("</svg>").next().unwrap_or("");
+            c.contains("class=\"line\"") || c.contains("<circle")
+        })
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dashboard_in_a_real_browser() {
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let logs = artifacts().join("demo.log");
+    let _demo = start_demo(port, &logs);
+    wait_ready(&format!("{base}/-/ready"), Duration::from_secs(120)).await;
+    wait_series(
+        &base,
+        "instance:node_cpu_utilisation:rate5m",
+        Duration::from_secs(120),
+    )
+    .await;
+    wait_series(
+        &base,
+        "service:http_requests:rate5m",
+        Duration::from_secs(120),
+    )
+    .await;
+    wait_series(
+        &base,
+        "namespace_pod_container:container_cpu_usage_seconds_total:sum_rate5m",
+        Duration::from_secs(120),
+    )
+    .await;
+
+    let b = Browser::start().await;
+
+    // Overview: the SLO table or the explicit no-SLO state, and the alerts by owner.
+    b.goto(&format!("{base}/")).await;
+    let html = b.source().await;
+    b.screenshot("overview").await;
+    assert!(html.contains("<h1>Overview</h1>"), "{html}");
+    assert!(html.contains("Firing alerts by owner"));
+    let slo_rows = html.matches("<tr class=\"slo ").count();
+    assert!(
+        slo_rows > 0 || html.contains("id=\"no-slos\""),
+        "overview shows SLO rows or says none are configured"
+    );
+    if slo_rows > 0 {
+        assert_eq!(
+            html.matches("<svg class=\"bar\"").count(),
+            slo_rows,
+            "a budget bar per SLO"
+        );
+        let link = b.find("tr.slo td a").await;
+        b.click(&link).await;
+        let detail = b.source().await;
+        b.screenshot("slo").await;
+        assert!(detail.contains("Burn rates"), "SLO detail page");
+        assert!(charts_with_data(&detail) >= 1, "SLO charts carry data");
+    }
+
+    // USE: every node and container, utilisation/saturation/errors side by side, sortable.
+    b.goto(&format!("{base}/use")).await;
+    let html = b.source().await;
+    b.screenshot("use").await;
+    for node in ["demo-node-1", "demo-node-2", "demo-node-3"] {
+        assert!(html.contains(node), "USE lists {node}");
+    }
+    for c in ["checkout", "catalog", "coredns"] {
+        assert!(html.contains(c), "USE lists container {c}");
+    }
+    for sig in ["utilisation", "saturation", "errors"] {
+        assert!(
+            html.contains(&format!("class=\"signal {sig}\"")),
+            "{sig} column group"
+        );
+    }
+    assert!(html.contains("class=\"axis y\"") && html.contains("class=\"axis x\""));
+    assert!(charts_with_data(&html) >= 1, "node charts carry data");
+    let sort = b.find("table.use th.sig-utilisation a").await;
+    b.click(&sort).await;
+    assert!(
+        b.current_url().await.contains("nsort=0"),
+        "sorting is a plain link"
+    );
+
+    // RED: both services with rate, errors and latency charts that carry data.
+    b.goto(&format!("{base}/red")).await;
+    let html = b.source().await;
+    b.screenshot("red").await;
+    assert!(html.contains("<h2>checkout") && html.contains("<h2>catalog"));
+    assert!(
+        charts_with_data(&html) >= 4,
+        "request rate and latency charts of both services carry data"
+    );
+    assert!(
+        html.contains("req/s") && html.contains("ms"),
+        "units on axes"
+    );
+
+    // Targets and rules.
+    b.goto(&format!("{base}/targets")).await;
+    let html = b.source().await;
+    b.screenshot("targets").await;
+    assert!(html.contains("node-exporter") && html.contains("health up"));
+    b.goto(&format!("{base}/rules")).await;
+    let html = b.source().await;
+    b.screenshot("rules").await;
+    assert!(html.contains("instance:node_cpu_utilisation:rate5m"));
+    b.goto(&format!("{base}/playbooks")).await;
+    assert!(b.source().await.contains("KubePodCrashLooping"));
+    b.screenshot("playbooks").await;
+
+    // Alerts: wait for one with a playbook link, follow it.
+    let end = Instant::now() + Duration::from_secs(240);
+    loop {
+        b.goto(&format!("{base}/alerts")).await;
+        if b.source().await.contains("class=\"playbook\"") {
+            break;
+        }
+        assert!(
+            Instant::now() < end,
+            "no alert with a playbook link appeared"
+        );
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+    b.screenshot("alerts").await;
+    let link = b.find("table.alerts a.playbook").await;
+    b.click(&link).await;
+    let html = b.source().await;
+    b.screenshot("playbook").await;
+    assert!(
+        html.contains("<article class=\"playbook\">") && html.contains("<h1>"),
+        "the playbook link shows the rendered playbook: {html}"
+    );
+
+    // Silence the first alert through its form.
+    b.goto(&format!("{base}/alerts")).await;
+    let row = b.find("table.alerts tr.alert").await;
+    let summary = b.find_in(&row, "details summary").await;
+    b.click(&summary).await;
+    let form = b.find_in(&row, "form.silence").await;
+    let comment = b.find_in(&form, "input[name=comment]").await;
+    b.type_text(&comment, "silenced from the browser test")
+        .await;
+    let who = b.find_in(&form, "input[name=created_by]").await;
+    b.type_text(&who, "browser").await;
+    let submit = b.find_in(&form, "button[type=submit]").await;
+    b.click(&submit).await;
+    let html = b.source().await;
+    b.screenshot("silences").await;
+    assert!(
+        b.current_url().await.contains("/silences?created="),
+        "redirected to the silences page: {html}"
+    );
+    assert!(html.contains("silenced from the browser test"));
+    let silences = common::get_json(&format!("{base}/api/v2/silences")).await;
+    let found = silences.as_array().is_some_and(|a| {
+        a.iter().any(|s| {
+            s["comment"] == "silenced from the browser test"
+                && s["createdBy"] == "browser"
+                && s["status"]["state"] == "active"
+        })
+    });
+    assert!(found, "the silence is in /api/v2/silences: {silences}");
+    b.close().await;
+
+    // Print: the RED page as PDF.
+    let pdf = artifacts().join("red.pdf");
+    let _ = std::fs::remove_file(&pdf);
+    let status = Command::new("/usr/bin/chromium")
+        .args([
+            "--headless=new",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-pdf-header-footer",
+            &format!("--print-to-pdf={}", pdf.display()),
+            &format!("{base}/red"),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .expect("run chromium --print-to-pdf");
+    assert!(status.success());
+    let bytes = std::fs::read(&pdf).expect("the PDF was written");
+    assert!(bytes.starts_with(b"%PDF"), "a PDF");
+    assert!(bytes.len() > 10_000, "the PDF has content");
+}
+
+/// `redline run` with a `web:` section; returns the process, its base URL and the temp dir.
+async fn start_with_web(web: &str, name: &str) -> (Proc, String, PathBuf) {
+    let dir = std::env::temp_dir().join(format!("redline-dashboard-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let cfg = dir.join("redline.yml");
+    std::fs::write(&cfg, format!("web:\n{web}")).expect("write config");
+    let port = free_port();
+    let child = Command::new(env!("CARGO_BIN_EXE_redline"))
+        .args(["run", "--config"])
+        .arg(&cfg)
+        .args(["--listen", &format!("127.0.0.1:{port}"), "--state-dir"])
+        .arg(dir.join("state"))
+        .arg("--playbooks-dir")
+        .arg(crate_dir().join("rules/playbooks"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start redline run");
+    let base = format!("http://127.0.0.1:{port}");
+    wait_ready(&format!("{base}/-/healthy"), Duration::from_secs(60)).await;
+    (Proc(child), base, dir)
+}
+
+fn assert_security_headers(r: &reqwest::Response, what: &str) {
+    let h = r.headers();
+    let csp = h
+        .get("content-security-policy")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_else(|| panic!("{what}: no Content-Security-Policy"));
+    assert!(
+        csp.contains("default-src 'none'") && !csp.contains("unsafe-inline"),
+        "{csp}"
+    );
+    assert_eq!(
+        h.get("x-content-type-options").unwrap(),
+        "nosniff",
+        "{what}"
+    );
+    assert_eq!(h.get("x-frame-options").unwrap(), "DENY", "{what}");
+    assert!(
+        h.get("referrer-policy").is_some(),
+        "{what}: Referrer-Policy"
+    );
+}
+
+const TOKEN: &str = "t0ken-that-must-never-show";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auth_guards_every_page_and_api_but_not_the_probes() {
+    let hash = bcrypt::hash("pw", 4).expect("bcrypt hash");
+    let (_p, base, dir) = start_with_web(
+        &format!("  bearer_token: {TOKEN}\n  basic_auth_users:\n    alice: '{hash}'\n"),
+        "auth",
+    )
+    .await;
+    let c = client();
+    for path in [
+        "/",
+        "/use",
+        "/alerts",
+        "/silences",
+        "/api/v1/query?query=up",
+        "/api/v2/silences",
+        "/metrics",
+        "/playbooks/KubePodCrashLooping",
+        "/static/redline.css",
+    ] {
+        let r = c.get(format!("{base}{path}")).send().await.unwrap();
+        assert_eq!(r.status(), 401, "{path} without credentials");
+        assert!(
+            r.headers().get("www-authenticate").is_some(),
+            "{path}: challenge"
+        );
+        assert_security_headers(&r, path);
+        let r = c
+            .get(format!("{base}{path}"))
+            .basic_auth("alice", Some("wrong"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 401, "{path} with a wrong password");
+        let r = c
+            .get(format!("{base}{path}"))
+            .basic_auth("alice", Some("pw"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{path} with basic auth");
+        assert_security_headers(&r, path);
+        let body = r.text().await.unwrap();
+        assert!(
+            !body.contains(TOKEN) && !body.contains(&hash),
+            "{path} renders no secret"
+        );
+        let r = c
+            .get(format!("{base}{path}"))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{path} with the bearer token");
+    }
+    for probe in ["/-/healthy", "/-/ready"] {
+        let r = c.get(format!("{base}{probe}")).send().await.unwrap();
+        assert_eq!(r.status(), 200, "{probe} stays open");
+        assert_security_headers(&r, probe);
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// The CSRF cookie and the token of the silence form on `/silences`.
+async fn csrf_of(c: &reqwest::Client, base: &str) -> (String, String) {
+    let r = c.get(format!("{base}/silences")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let cookie = r
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("redline_csrf="))
+        .expect("a CSRF cookie")
+        .to_string();
+    assert!(
+        cookie.contains("SameSite=Strict") && cookie.contains("HttpOnly"),
+        "{cookie}"
+    );
+    let cookie = cookie.split(';').next().unwrap().to_string();
+    let html = r.text().await.unwrap();
+    let token = html
+        .split("name=\"csrf_token\" value=\"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .expect("a csrf_token field in the form")
+        .to_string();
+    (cookie, token)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silence_form_requires_its_csrf_token() {
+    let (_p, base, dir) = start_with_web("  read_only: false\n", "csrf").await;
+    let c = client();
+    let (cookie, token) = csrf_of(&c, &base).await;
+    let form = |token: &str| {
+        vec![
+            ("matchers", "alertname=\"CsrfTest\"".to_string()),
+            ("duration", "1h".to_string()),
+            ("created_by", "tester".to_string()),
+            ("comment", "csrf test".to_string()),
+            ("csrf_token", token.to_string()),
+        ]
+    };
+    // Without a token, with a wrong one, and with a token but another browser's cookie.
+    for (what, cookie, token) in [
+        ("no token", cookie.as_str(), ""),
+        (
+            "wrong token",
+            cookie.as_str(),
+            "00000000000000000000000000000000",
+        ),
+        (
+            "other cookie",
+            "redline_csrf=0123456789abcdef0123456789abcdef",
+            token.as_str(),
+        ),
+    ] {
+        let r = c
+            .post(format!("{base}/silences"))
+            .header("cookie", cookie)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(form_body(&form(token)))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 403, "{what} is refused");
+    }
+    let none = common::get_json(&format!("{base}/api/v2/silences")).await;
+    assert_eq!(none, json!([]), "nothing was created");
+    // With the page's token and cookie.
+    let r = c
+        .post(format!("{base}/silences"))
+        .header("cookie", &cookie)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form_body(&form(&token)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303, "created and redirected");
+    let location = r
+        .headers()
+        .get("location")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(location.starts_with("/silences?created="), "{location}");
+    let id = location
+        .trim_start_matches("/silences?created=")
+        .to_string();
+    let list = common::get_json(&format!("{base}/api/v2/silences")).await;
+    assert!(
+        list.as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["id"] == id.as_str() && s["comment"] == "csrf test"),
+        "{list}"
+    );
+    // Expire it through the expire form, which needs the token too.
+    let r = c
+        .post(format!("{base}/silences/{id}/expire"))
+        .header("cookie", &cookie)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form_body(&[("csrf_token", "")]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let r = c
+        .post(format!("{base}/silences/{id}/expire"))
+        .header("cookie", &cookie)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form_body(&[("csrf_token", token.as_str())]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let list = common::get_json(&format!("{base}/api/v2/silences")).await;
+    let s = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == id.as_str())
+        .cloned();
+    assert_eq!(s.unwrap()["status"]["state"], "expired");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn read_only_mode_refuses_silences_and_reload() {
+    let (_p, base, dir) = start_with_web("  read_only: true\n", "ro").await;
+    let c = client();
+    let r = c.get(format!("{base}/silences")).send().await.unwrap();
+    let html = r.text().await.unwrap();
+    assert!(html.contains("read-only"), "the page says so");
+    assert!(
+        !html.contains("<form class=\"silence\""),
+        "no create form in read-only mode"
+    );
+    let (cookie, token) = {
+        let r = c.get(format!("{base}/alerts")).send().await.unwrap();
+        let cookie = r
+            .headers()
+            .get("set-cookie")
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.split(';').next().unwrap().to_string())
+            .unwrap_or_default();
+        (cookie, String::new())
+    };
+    let r = c
+        .post(format!("{base}/silences"))
+        .header("cookie", &cookie)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form_body(&[
+            ("matchers", "a=\"b\""),
+            ("comment", "x"),
+            ("csrf_token", token.as_str()),
+        ]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let r = c
+        .post(format!("{base}/api/v2/silences"))
+        .header("content-type", "application/json")
+        .body(json!({"matchers": [{"name": "a", "value": "b", "isRegex": false}], "startsAt": "2026-01-01T00:00:00Z", "endsAt": "2036-01-01T00:00:00Z", "createdBy": "x", "comment": "x"}).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403, "the API is read-only too");
+    let r = c.post(format!("{base}/-/reload")).send().await.unwrap();
+    assert_eq!(r.status(), 403);
+    let r = c
+        .get(format!("{base}/api/v2/silences"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "reads still work");
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -1,0 +1,345 @@
+//! CI validation of `deploy/`: every manifest parses and has what a cluster and a reviewer
+//! require, the kustomization lists every file, the StatefulSet is locked down, and the
+//! ClusterRole grants what the `kubernetes_sd_configs` of `deploy/redline.yaml` list and watch.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use redline::config::{Config, Scheme};
+use serde::Deserialize;
+use serde_yaml_ng::Value;
+
+fn deploy_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy")
+}
+
+/// The YAML files of `deploy/`, by file name.
+fn yaml_files() -> Vec<String> {
+    let mut out: Vec<String> = std::fs::read_dir(deploy_dir())
+        .expect("deploy/ exists")
+        .map(|e| {
+            e.expect("dir entry")
+                .file_name()
+                .to_string_lossy()
+                .to_string()
+        })
+        .filter(|n| n.ends_with(".yaml") || n.ends_with(".yml"))
+        .collect();
+    out.sort();
+    out
+}
+
+/// Every document of a multi-document YAML file.
+fn documents(file: &str) -> Vec<Value> {
+    let path = deploy_dir().join(file);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path:?}: {e}"));
+    serde_yaml_ng::Deserializer::from_str(&text)
+        .map(|d| Value::deserialize(d).unwrap_or_else(|e| panic!("{file}: {e}")))
+        .filter(|v| !v.is_null())
+        .collect()
+}
+
+/// Kubernetes manifests: everything but the kustomization and redline's own config.
+fn manifests() -> Vec<(String, Value)> {
+    yaml_files()
+        .into_iter()
+        .filter(|f| f != "kustomization.yaml" && f != "redline.yaml")
+        .flat_map(|f| documents(&f).into_iter().map(move |d| (f.clone(), d)))
+        .collect()
+}
+
+fn str_at<'a>(v: &'a Value, path: &[&str]) -> Option<&'a str> {
+    let mut cur = v;
+    for p in path {
+        cur = cur.get(*p)?;
+    }
+    cur.as_str()
+}
+
+fn strings(v: Option<&Value>) -> Vec<String> {
+    v.and_then(Value::as_sequence)
+        .map(|s| {
+            s.iter()
+                .filter_map(|x| x.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn find<'a>(all: &'a [(String, Value)], kind: &str) -> Vec<&'a Value> {
+    all.iter()
+        .filter(|(_, d)| str_at(d, &["kind"]) == Some(kind))
+        .map(|(_, d)| d)
+        .collect()
+}
+
+#[test]
+fn every_manifest_has_api_version_kind_and_name() {
+    let all = manifests();
+    assert!(
+        all.len() >= 8,
+        "expected the whole kustomize base, found {}",
+        all.len()
+    );
+    for (file, doc) in &all {
+        for field in [&["apiVersion"][..], &["kind"], &["metadata", "name"]] {
+            assert!(
+                str_at(doc, field).is_some_and(|s| !s.is_empty()),
+                "{file}: missing {}",
+                field.join(".")
+            );
+        }
+    }
+    let kinds: BTreeSet<&str> = all
+        .iter()
+        .filter_map(|(_, d)| str_at(d, &["kind"]))
+        .collect();
+    for kind in [
+        "Namespace",
+        "ServiceAccount",
+        "ClusterRole",
+        "ClusterRoleBinding",
+        "StatefulSet",
+        "Service",
+        "PodDisruptionBudget",
+        "NetworkPolicy",
+    ] {
+        assert!(kinds.contains(kind), "deploy/ has no {kind}: {kinds:?}");
+    }
+}
+
+#[test]
+fn kustomization_lists_every_file() {
+    let k = documents("kustomization.yaml").remove(0);
+    assert_eq!(str_at(&k, &["kind"]), Some("Kustomization"));
+    let mut listed: BTreeSet<String> = strings(k.get("resources")).into_iter().collect();
+    for generator in k
+        .get("configMapGenerator")
+        .and_then(Value::as_sequence)
+        .into_iter()
+        .flatten()
+    {
+        listed.extend(strings(generator.get("files")));
+    }
+    let on_disk: BTreeSet<String> = yaml_files()
+        .into_iter()
+        .filter(|f| f != "kustomization.yaml")
+        .collect();
+    assert_eq!(
+        listed, on_disk,
+        "kustomization.yaml vs the files in deploy/"
+    );
+}
+
+#[test]
+fn statefulset_is_locked_down_probed_and_bounded() {
+    let all = manifests();
+    let sts = find(&all, "StatefulSet");
+    assert_eq!(sts.len(), 1);
+    let sts = sts[0];
+    assert_eq!(sts["spec"]["replicas"].as_u64(), Some(1));
+    let pod = &sts["spec"]["template"]["spec"];
+    assert_eq!(str_at(pod, &["serviceAccountName"]), Some("redline"));
+    let containers = pod["containers"].as_sequence().expect("containers");
+    assert!(!containers.is_empty());
+    let pod_non_root = pod["securityContext"]["runAsNonRoot"].as_bool() == Some(true);
+    for c in containers {
+        let name = str_at(c, &["name"]).unwrap_or("?");
+        assert!(
+            str_at(c, &["image"]).is_some_and(|i| !i.is_empty()),
+            "{name}: image"
+        );
+        assert_eq!(
+            str_at(c, &["livenessProbe", "httpGet", "path"]),
+            Some("/-/healthy"),
+            "{name}: liveness probe"
+        );
+        assert_eq!(
+            str_at(c, &["readinessProbe", "httpGet", "path"]),
+            Some("/-/ready"),
+            "{name}: readiness probe"
+        );
+        let sc = &c["securityContext"];
+        assert!(
+            pod_non_root || sc["runAsNonRoot"].as_bool() == Some(true),
+            "{name}: runAsNonRoot"
+        );
+        assert_eq!(sc["readOnlyRootFilesystem"].as_bool(), Some(true), "{name}");
+        assert_eq!(
+            sc["allowPrivilegeEscalation"].as_bool(),
+            Some(false),
+            "{name}"
+        );
+        for kind in ["requests", "limits"] {
+            for res in ["cpu", "memory"] {
+                assert!(
+                    !c["resources"][kind][res].is_null(),
+                    "{name}: resources.{kind}.{res}"
+                );
+            }
+        }
+        // The config is mounted as a directory (no subPath), so ConfigMap updates reach it,
+        // and --config points into that directory.
+        let args = strings(c.get("args"));
+        let config_arg = args
+            .iter()
+            .find_map(|a| a.strip_prefix("--config="))
+            .expect("--config=... argument");
+        let mounts = c["volumeMounts"].as_sequence().expect("volumeMounts");
+        let config_mount = mounts
+            .iter()
+            .find(|m| str_at(m, &["name"]) == Some("config"))
+            .expect("config mount");
+        assert!(
+            config_mount.get("subPath").is_none(),
+            "config must not use subPath"
+        );
+        let dir = str_at(config_mount, &["mountPath"]).expect("mountPath");
+        assert!(
+            config_arg.starts_with(&format!("{dir}/")),
+            "{config_arg} not in {dir}"
+        );
+        let state = args
+            .iter()
+            .find_map(|a| a.strip_prefix("--state-dir="))
+            .expect("--state-dir=... argument");
+        assert!(
+            mounts
+                .iter()
+                .any(|m| str_at(m, &["mountPath"]) == Some(state)),
+            "the state directory {state} is a mounted volume"
+        );
+    }
+    let claims = sts["spec"]["volumeClaimTemplates"]
+        .as_sequence()
+        .expect("a PVC template for the state directory");
+    assert_eq!(str_at(&claims[0], &["metadata", "name"]), Some("state"));
+}
+
+/// Whether a ClusterRole rule grants `verb` on `resource` of API group `group`.
+fn grants(rules: &[Value], group: &str, resource: &str, verb: &str) -> bool {
+    rules.iter().any(|r| {
+        let groups = strings(r.get("apiGroups"));
+        let resources = strings(r.get("resources"));
+        let verbs = strings(r.get("verbs"));
+        groups.iter().any(|g| g == group || g == "*")
+            && resources.iter().any(|x| x == resource || x == "*")
+            && verbs.iter().any(|v| v == verb || v == "*")
+    })
+}
+
+#[test]
+fn cluster_role_covers_what_the_shipped_config_discovers_and_scrapes() {
+    let cfg = Config::load_file(&deploy_dir().join("redline.yaml"))
+        .unwrap_or_else(|e| panic!("deploy/redline.yaml: {e}"));
+    let all = manifests();
+    let roles = find(&all, "ClusterRole");
+    assert_eq!(roles.len(), 1);
+    let rules: Vec<Value> = roles[0]["rules"].as_sequence().expect("rules").clone();
+
+    let mut needed = BTreeSet::new();
+    let mut scrapes_kubelet = false;
+    for sc in &cfg.scrape_configs {
+        for k in &sc.kubernetes_sd_configs {
+            needed.extend(k.role.watched_resources(k.attach_node));
+            if k.role == redline::scrape::discovery::kubernetes::Role::Node
+                && sc.scheme == Scheme::Https
+            {
+                scrapes_kubelet = true;
+            }
+        }
+    }
+    assert!(
+        needed.len() >= 4,
+        "the shipped config discovers nodes, pods, services and endpointslices: {needed:?}"
+    );
+    for r in &needed {
+        let (group, resource) = r.split_once('/').expect("group/resource");
+        for verb in ["get", "list", "watch"] {
+            assert!(
+                grants(&rules, group, resource, verb),
+                "ClusterRole does not grant {verb} on {r}"
+            );
+        }
+    }
+    if scrapes_kubelet {
+        assert!(
+            grants(&rules, "", "nodes/metrics", "get"),
+            "kubelet /metrics needs nodes/metrics"
+        );
+    }
+    let metrics_url = rules.iter().any(|r| {
+        strings(r.get("nonResourceURLs"))
+            .iter()
+            .any(|u| u == "/metrics")
+            && strings(r.get("verbs")).iter().any(|v| v == "get")
+    });
+    assert!(
+        metrics_url,
+        "the apiserver job needs get on the /metrics non-resource URL"
+    );
+
+    // The binding gives the role to the StatefulSet's service account.
+    let binding = find(&all, "ClusterRoleBinding")[0];
+    assert_eq!(
+        str_at(binding, &["roleRef", "name"]),
+        str_at(roles[0], &["metadata", "name"])
+    );
+    let subject = &binding["subjects"][0];
+    assert_eq!(str_at(subject, &["kind"]), Some("ServiceAccount"));
+    assert_eq!(str_at(subject, &["name"]), Some("redline"));
+}
+
+#[test]
+fn shipped_config_scrapes_with_kube_prometheus_job_names() {
+    let cfg = Config::load_file(&deploy_dir().join("redline.yaml"))
+        .unwrap_or_else(|e| panic!("deploy/redline.yaml: {e}"));
+    let text = std::fs::read_to_string(deploy_dir().join("redline.yaml")).expect("config");
+    for job in [
+        "kubelet",
+        "node-exporter",
+        "kube-state-metrics",
+        "apiserver",
+    ] {
+        assert!(cfg.scrape_config(job).is_some(), "no job {job}");
+    }
+    // The cAdvisor and resource scrapes carry the job label `kubelet` and their path.
+    for (name, path) in [
+        ("kubelet", "/metrics"),
+        ("kubelet-cadvisor", "/metrics/cadvisor"),
+        ("kubelet-resource", "/metrics/resource"),
+    ] {
+        let sc = cfg
+            .scrape_config(name)
+            .unwrap_or_else(|| panic!("no job {name}"));
+        assert_eq!(sc.metrics_path, path);
+        assert_eq!(sc.scheme, Scheme::Https);
+    }
+    assert!(text.contains("replacement: kubelet"));
+    assert!(text.contains("target_label: metrics_path"));
+    assert_eq!(
+        cfg.rule_files,
+        vec!["/usr/share/redline/rules/*.yml".to_string()]
+    );
+}
+
+#[test]
+fn dockerfile_builds_static_and_runs_as_non_root() {
+    let text = std::fs::read_to_string(deploy_dir().join("Dockerfile")).expect("deploy/Dockerfile");
+    let froms = text.lines().filter(|l| l.starts_with("FROM ")).count();
+    assert!(froms >= 2, "multi-stage build");
+    assert!(text.contains("unknown-linux-musl"), "static musl build");
+    let user = text
+        .lines()
+        .rev()
+        .find_map(|l| l.strip_prefix("USER "))
+        .expect("a USER line");
+    assert!(
+        !user.starts_with("root") && !user.starts_with("0"),
+        "non-root user: {user}"
+    );
+    assert!(
+        text.contains("/usr/share/redline/rules"),
+        "the image carries the shipped rules"
+    );
+}
