@@ -310,6 +310,7 @@ fn pipeline_settings(
         Some(a) => {
             opts.max_alerts = a.max_alerts;
             opts.max_alerts_per_group = a.max_alerts_per_group;
+            opts.max_request_bytes = a.max_request_bytes;
             a.config.clone()
         }
         None => Arc::new(crate::config::alertmanager::default_alertmanager_config()),

@@ -132,6 +132,25 @@ async fn rule_alert_reaches_the_owner_webhook_then_resolves() {
         metrics.contains("redline_notification_latency_seconds_count 1"),
         "{metrics}"
     );
+    // ... and on the alerts page, per receiver integration.
+    let page = reqwest::Client::new()
+        .get(format!("http://127.0.0.1:{port}/alerts"))
+        .header("accept", "text/html")
+        .send()
+        .await
+        .expect("GET /alerts")
+        .text()
+        .await
+        .expect("alerts page");
+    let row = page
+        .split("<tr class=\"delivery")
+        .nth(1)
+        .and_then(|r| r.split("</tr>").next())
+        .unwrap_or_else(|| panic!("no delivery row on /alerts:\n{page}"));
+    assert!(
+        row.contains("<td>team-payments</td><td>webhook[0]</td><td>1</td><td>0</td>"),
+        "{row}"
+    );
 
     // The service comes back: the receiver is told the alert resolved.
     target.set_body("payments_up 1\n");

@@ -82,6 +82,8 @@ pub struct PipelineOptions {
     pub replay_deadline: Duration,
     /// How often resolved alerts and expired log entries are dropped. Default 1m.
     pub gc_interval: Duration,
+    /// The largest request body the Alertmanager API accepts. Default 16 MiB.
+    pub max_request_bytes: usize,
 }
 
 impl Default for PipelineOptions {
@@ -95,6 +97,7 @@ impl Default for PipelineOptions {
             backoff: Backoff::default(),
             replay_deadline: Duration::from_secs(3600),
             gc_interval: Duration::from_secs(60),
+            max_request_bytes: crate::config::alertmanager::DEFAULT_MAX_REQUEST_BYTES,
         }
     }
 }
@@ -200,6 +203,11 @@ fn build_running(
 }
 
 impl Pipeline {
+    /// The largest request body the Alertmanager API accepts for this pipeline.
+    pub fn max_request_bytes(&self) -> usize {
+        self.inner.opts.max_request_bytes
+    }
+
     /// Starts the pipeline: loads the stored state, replays pending notifications, rebuilds
     /// the groups and starts the garbage collector. Must be called within a tokio runtime.
     pub async fn start(

@@ -7,6 +7,7 @@
 //!   # config: { route: …, receivers: … }   # or the same content inline (not both)
 //!   max_alerts: 50000               # active alerts held at most; default: no limit
 //!   max_alerts_per_group: 1000      # alerts in one notification at most; default 1000
+//!   max_request_size: 16MiB         # largest body POST /api/v2/alerts and /silences accept
 //! ```
 //!
 //! Without the section redline runs the pipeline with one receiver that notifies nobody:
@@ -21,6 +22,9 @@ use super::error::{ConfigError, FieldPath, InvalidConfig};
 use super::validate::Ctx;
 use crate::alerting::AlertmanagerConfig;
 
+/// The default `max_request_size`: 16 MiB.
+pub const DEFAULT_MAX_REQUEST_BYTES: usize = 16 << 20;
+
 /// The section as written.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -29,6 +33,7 @@ pub struct RawAlertmanagerSection {
     pub config: Option<serde_yaml_ng::Value>,
     pub max_alerts: Option<u64>,
     pub max_alerts_per_group: Option<u64>,
+    pub max_request_size: Option<super::units::ByteSize>,
 }
 
 /// The validated section.
@@ -42,6 +47,8 @@ pub struct AlertmanagerSection {
     pub max_alerts: Option<usize>,
     /// Default 1000.
     pub max_alerts_per_group: usize,
+    /// The largest request body the Alertmanager API accepts. Default 16 MiB.
+    pub max_request_bytes: usize,
 }
 
 /// The Alertmanager configuration used when the section is absent: one receiver, no
@@ -108,8 +115,16 @@ pub(crate) fn alertmanager(
         Some(0) => return Err(ctx.err(&path.key("max_alerts_per_group"), "must be at least 1")),
         Some(n) => usize::try_from(n).unwrap_or(usize::MAX),
     };
+    let max_request_bytes = match raw.max_request_size {
+        None => DEFAULT_MAX_REQUEST_BYTES,
+        Some(super::units::ByteSize(0)) => {
+            return Err(ctx.err(&path.key("max_request_size"), "must be more than 0 bytes"))
+        }
+        Some(super::units::ByteSize(n)) => usize::try_from(n).unwrap_or(usize::MAX),
+    };
     Ok(AlertmanagerSection {
         config: Arc::new(config),
+        max_request_bytes,
         config_file,
         max_alerts: raw
             .max_alerts
@@ -182,6 +197,16 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("max_alerts_per_group"), "{e}");
+        assert_eq!(am.max_request_bytes, super::DEFAULT_MAX_REQUEST_BYTES);
+        let small = Config::from_yaml_str("alertmanager:\n  max_request_size: 1KiB\n", "r.yml")
+            .unwrap()
+            .alertmanager
+            .unwrap();
+        assert_eq!(small.max_request_bytes, 1024);
+        let e = Config::from_yaml_str("alertmanager:\n  max_request_size: 0B\n", "r.yml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("alertmanager.max_request_size"), "{e}");
         let _ = std::fs::remove_dir_all(&dir);
     }
 

@@ -37,7 +37,7 @@ use crate::store::Labels;
 
 /// Largest accepted request body of `POST /api/v2/alerts` and `POST /api/v2/silences` when
 /// the configuration sets none: 16 MiB.
-pub const DEFAULT_MAX_BODY_BYTES: usize = 16 << 20;
+pub const DEFAULT_MAX_BODY_BYTES: usize = crate::config::alertmanager::DEFAULT_MAX_REQUEST_BYTES;
 
 /// What the Alertmanager API handlers share.
 #[derive(Clone)]

@@ -65,7 +65,12 @@ pub fn router(state: AppState) -> Router {
         .merge(api::routes())
         .merge(alertmanager::routes(
             state.alerting.clone(),
-            alertmanager::DEFAULT_MAX_BODY_BYTES,
+            state
+                .alerting
+                .as_ref()
+                .map_or(alertmanager::DEFAULT_MAX_BODY_BYTES, |p| {
+                    p.max_request_bytes()
+                }),
         ))
         .merge(query::routes())
         .merge(slo_api::routes())

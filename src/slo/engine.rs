@@ -44,6 +44,13 @@ use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
+/// The name of the multi-window burn-rate alert.
+pub const BURN_RATE_ALERT: &str = "SLOBurnRate";
+/// The name of the alert raised when an SLI has no data.
+pub const DATA_ABSENT_ALERT: &str = "SLODataAbsent";
+/// The name of the alert raised when the window's error budget is spent.
+pub const BUDGET_EXHAUSTED_ALERT: &str = "SLOBudgetExhausted";
+
 /// A nominal ledger minute, in seconds.
 const MINUTE: i64 = 60;
 /// Steps without SLI data before `SLODataAbsent` fires.
@@ -317,13 +324,13 @@ pub fn compute_figures(rt: &SloRuntime, to: i64, step_ms: i64) -> SloFigures {
     let budget_exhausted = counts.total > 0.0 && budget.remaining_ratio <= 0.0;
     let mut firing_alerts = Vec::new();
     if rows.iter().any(|r| r.firing) {
-        firing_alerts.push("SLOBurnRate".to_string());
+        firing_alerts.push(BURN_RATE_ALERT.to_string());
     }
     if data_absent {
-        firing_alerts.push("SLODataAbsent".to_string());
+        firing_alerts.push(DATA_ABSENT_ALERT.to_string());
     }
     if budget_exhausted {
-        firing_alerts.push("SLOBudgetExhausted".to_string());
+        firing_alerts.push(BUDGET_EXHAUSTED_ALERT.to_string());
     }
     SloFigures {
         service: spec.service.clone(),
@@ -418,9 +425,9 @@ pub fn decide_alerts(spec: &SloSpec, f: &SloFigures, external_url: &str) -> Vec<
         };
         let tier_name = format!("{}/{}", r.long_window, r.short_window);
         out.push(WantedAlert {
-            labels: Labels::from_pairs(base("SLOBurnRate", &r.severity, &tier_name, &tier.labels)),
+            labels: Labels::from_pairs(base(BURN_RATE_ALERT, &r.severity, &tier_name, &tier.labels)),
             annotations: annotations(
-                "SLOBurnRate",
+                BURN_RATE_ALERT,
                 &tier.annotations,
                 format!(
                     "SLO {who} is burning its error budget {:.1}x too fast",
@@ -443,9 +450,9 @@ pub fn decide_alerts(spec: &SloSpec, f: &SloFigures, external_url: &str) -> Vec<
     let none = BTreeMap::new();
     if f.data_absent {
         out.push(WantedAlert {
-            labels: Labels::from_pairs(base("SLODataAbsent", "ticket", "absent", &none)),
+            labels: Labels::from_pairs(base(DATA_ABSENT_ALERT, "ticket", "absent", &none)),
             annotations: annotations(
-                "SLODataAbsent",
+                DATA_ABSENT_ALERT,
                 &none,
                 format!("SLO {who} has no SLI data"),
                 format!(
@@ -456,9 +463,9 @@ pub fn decide_alerts(spec: &SloSpec, f: &SloFigures, external_url: &str) -> Vec<
     }
     if f.budget_exhausted {
         out.push(WantedAlert {
-            labels: Labels::from_pairs(base("SLOBudgetExhausted", "ticket", "budget", &none)),
+            labels: Labels::from_pairs(base(BUDGET_EXHAUSTED_ALERT, "ticket", "budget", &none)),
             annotations: annotations(
-                "SLOBudgetExhausted",
+                BUDGET_EXHAUSTED_ALERT,
                 &none,
                 format!("SLO {who} has spent its error budget"),
                 format!(

@@ -187,11 +187,43 @@ pub async fn alerts(State(s): State<AppState>, ctx: PageCtx) -> Response {
         "silenced": silenced,
         "inhibited": inhibited,
         "can_silence": !ctx.read_only && silences_available(&s),
+        "deliveries": delivery_rows(&s, &ctx),
     });
     if let (Some(a), Json::Object(b)) = (data.as_object_mut(), extra) {
         a.extend(b);
     }
     ctx.respond("alerts", &data)
+}
+
+/// Per receiver integration: notifications delivered, failed attempts and the last error,
+/// failing integrations first.
+fn delivery_rows(s: &AppState, ctx: &PageCtx) -> Vec<Json> {
+    let Some(p) = s.alerting.as_ref() else {
+        return Vec::new();
+    };
+    let failing = |x: &crate::alerting::delivery::IntegrationStatus| {
+        x.last_error_ms.unwrap_or(i64::MIN) > x.last_success_ms.unwrap_or(i64::MIN)
+    };
+    let mut statuses = p.integration_statuses();
+    statuses.sort_by(|a, b| {
+        (!failing(a), &a.receiver, &a.integration).cmp(&(!failing(b), &b.receiver, &b.integration))
+    });
+    statuses
+        .into_iter()
+        .map(|x| {
+            let failing = failing(&x);
+            json!({
+                "receiver": x.receiver,
+                "integration": x.integration,
+                "delivered": x.delivered,
+                "failed_attempts": x.failed_attempts,
+                "failing": failing,
+                "last_success": x.last_success_ms.map(|t| ctx.time(t)),
+                "last_error": x.last_error,
+                "last_error_at": x.last_error_ms.map(|t| ctx.time(t)),
+            })
+        })
+        .collect()
 }
 
 /// A silence as the pages show it.
