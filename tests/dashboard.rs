@@ -312,6 +312,8 @@ fn start_demo(port: u16, logs: &Path) -> Proc {
                 &format!("127.0.0.1:{port}"),
                 "--incident-after",
                 "10s",
+                "--speed",
+                "30",
             ])
             .current_dir(crate_dir())
             .stdout(out)
@@ -360,30 +362,33 @@ async fn dashboard_in_a_real_browser() {
 
     let b = Browser::start().await;
 
-    // Overview: the SLO table or the explicit no-SLO state, and the alerts by owner.
+    // Overview: the demo's four SLOs, each with a budget bar, and the alerts by owner.
     b.goto(&format!("{base}/")).await;
     let html = b.source().await;
     b.screenshot("overview").await;
     assert!(html.contains("<h1>Overview</h1>"), "{html}");
     assert!(html.contains("Firing alerts by owner"));
     let slo_rows = html.matches("<tr class=\"slo ").count();
-    assert!(
-        slo_rows > 0 || html.contains("id=\"no-slos\""),
-        "overview shows SLO rows or says none are configured"
-    );
-    if slo_rows > 0 {
-        assert_eq!(
-            html.matches("<svg class=\"bar\"").count(),
-            slo_rows,
-            "a budget bar per SLO"
-        );
-        let link = b.find("tr.slo td a").await;
-        b.click(&link).await;
-        let detail = b.source().await;
-        b.screenshot("slo").await;
-        assert!(detail.contains("Burn rates"), "SLO detail page");
-        assert!(charts_with_data(&detail) >= 1, "SLO charts carry data");
+    assert_eq!(slo_rows, 4, "the demo's four SLOs are listed:\n{html}");
+    for slo in [
+        "checkout-availability",
+        "checkout-latency",
+        "catalog-latency",
+        "catalog-availability",
+    ] {
+        assert!(html.contains(slo), "overview lists SLO {slo}");
     }
+    assert_eq!(
+        html.matches("<svg class=\"bar\"").count(),
+        slo_rows,
+        "a budget bar per SLO"
+    );
+    let link = b.find("tr.slo td a").await;
+    b.click(&link).await;
+    let detail = b.source().await;
+    b.screenshot("slo").await;
+    assert!(detail.contains("Burn rates"), "SLO detail page");
+    assert!(charts_with_data(&detail) >= 1, "SLO charts carry data");
 
     // USE: every node and container, utilisation/saturation/errors side by side, sortable.
     b.goto(&format!("{base}/use")).await;
