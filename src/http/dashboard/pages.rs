@@ -330,7 +330,11 @@ pub fn slo_row(v: &SloView) -> Json {
         "worst_burn": worst.map(|w| format!("{:.2}×", w.1)),
         "worst_pair": worst.map(|w| format!("{}/{}", w.0.long, w.0.short)),
         "worst_tier": worst.map(|w| if w.1 > w.0.factor { w.0.tier.as_str() } else { "none" }),
-        "exhaustion": v.exhaustion.map(human_duration),
+        "exhaustion": if v.budget_remaining <= 0.0 {
+            Some("exhausted".to_string())
+        } else {
+            v.exhaustion.map(human_duration)
+        },
     })
 }
 

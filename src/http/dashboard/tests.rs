@@ -84,6 +84,20 @@ fn time_to_exhaustion_follows_the_burn_rate() {
 }
 
 #[test]
+fn an_overspent_budget_shows_as_exhausted() {
+    let html = render(
+        "overview",
+        &with(
+            layout(),
+            pages::overview_model(&[slo("spent", -2.5, 30.0)], &[]),
+        ),
+    )
+    .unwrap();
+    let row = html.split("<tr class=\"slo ").nth(1).expect("the SLO row");
+    assert!(row.contains("<td>exhausted</td>"), "{row}");
+}
+
+#[test]
 fn burn_pair_fires_only_when_both_windows_exceed_the_factor() {
     let p = &WINDOW_PAIRS[0];
     assert!(BurnRow::new(p, Some(15.0), Some(15.0)).firing);
