@@ -111,8 +111,14 @@ fn registry() -> &'static Handlebars<'static> {
 
 /// Renders the page template `name` with `data`.
 pub fn render(name: &str, data: &Json) -> Result<String, String> {
+    render_value(name, data.clone())
+}
+
+/// [`render`] taking the data by value: handlebars then uses it as the context as it is,
+/// instead of serializing it into a new JSON value first.
+pub fn render_value(name: &str, data: Json) -> Result<String, String> {
     registry()
-        .render(name, data)
+        .render_with_context(name, &handlebars::Context::from(data))
         .map_err(|e| format!("rendering {name}: {e}"))
 }
 
@@ -130,7 +136,7 @@ pub fn render_overview(slos: &[SloView], alerts: &[AlertView]) -> Result<String,
     {
         a.extend(b);
     }
-    render("overview", &data)
+    render_value("overview", data)
 }
 
 /// What every page needs to know about the request: the viewer's time zone, who they are,

@@ -359,11 +359,26 @@ pub fn overview_model(slos: &[SloView], alerts: &[AlertView]) -> Json {
             .push(a.row());
     }
     let firing: usize = owners.values().map(Vec::len).sum();
-    json!({
-        "slos": slos.iter().map(slo_row).collect::<Vec<_>>(),
-        "owners": owners.into_iter().map(|(o, a)| json!({"owner": o, "count": a.len(), "alerts": a})).collect::<Vec<_>>(),
-        "firing": firing,
-    })
+    // Built from values rather than with `json!` over vectors, which would serialize (deep
+    // copy) every row once more.
+    let owners: Vec<Json> = owners
+        .into_iter()
+        .map(|(o, a)| {
+            let mut m = serde_json::Map::new();
+            m.insert("owner".into(), Json::from(o));
+            m.insert("count".into(), Json::from(a.len()));
+            m.insert("alerts".into(), Json::Array(a));
+            Json::Object(m)
+        })
+        .collect();
+    let mut m = serde_json::Map::new();
+    m.insert(
+        "slos".into(),
+        Json::Array(slos.iter().map(slo_row).collect()),
+    );
+    m.insert("owners".into(), Json::Array(owners));
+    m.insert("firing".into(), Json::from(firing));
+    Json::Object(m)
 }
 
 /// `GET /`: SLOs sorted by remaining budget, firing alerts by owner.
