@@ -289,18 +289,7 @@ async fn email_authenticates_with_a_password_file() {
 
 /// A CA and a server certificate for `localhost` / 127.0.0.1, made with `openssl`.
 fn make_pki(dir: &Path) {
-    let run = |args: &[&str]| {
-        let out = Command::new("openssl")
-            .args(args)
-            .current_dir(dir)
-            .output()
-            .expect("openssl runs");
-        assert!(
-            out.status.success(),
-            "openssl {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    };
+    let run = |args: &[&str]| common::openssl(dir, args);
     std::fs::write(
         dir.join("server.cnf"),
         "subjectAltName=DNS:localhost,IP:127.0.0.1\n",

@@ -199,18 +199,7 @@ scrape_configs:
 
 /// Makes a CA, a server certificate for `target.internal` and a client certificate.
 fn make_pki(dir: &Path) {
-    let run = |args: &[&str]| {
-        let out = Command::new("openssl")
-            .args(args)
-            .current_dir(dir)
-            .output()
-            .expect("openssl runs");
-        assert!(
-            out.status.success(),
-            "openssl {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    };
+    let run = |args: &[&str]| common::openssl(dir, args);
     std::fs::write(
         dir.join("server.cnf"),
         "subjectAltName=DNS:target.internal\n",

@@ -118,3 +118,17 @@ pub async fn get_json(url: &str) -> serde_json::Value {
     serde_json::from_str(&text)
         .unwrap_or_else(|e| panic!("GET {url}: body is not JSON: {e}: {text}"))
 }
+
+/// Runs `openssl ARGS` in `dir` (test PKI), failing the test with openssl's stderr.
+pub fn openssl(dir: &std::path::Path, args: &[&str]) {
+    let out = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("openssl runs");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
