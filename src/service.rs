@@ -294,6 +294,10 @@ fn rule_options(cfg: &Config) -> RuleManagerOptions {
         evaluation_interval: cfg.global.evaluation_interval,
         query_offset: cfg.global.rule_query_offset,
         resend_delay: crate::rules::DEFAULT_RESEND_DELAY,
+        remote_query: cfg
+            .rule_query
+            .as_ref()
+            .map(|q| Arc::new(crate::rules::querier::RemoteQuerier::new(q))),
     }
 }
 

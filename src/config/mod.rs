@@ -24,6 +24,7 @@ pub mod alertmanager;
 mod error;
 pub mod http_client;
 pub mod raw;
+pub mod rule_query;
 pub mod slo;
 pub mod units;
 pub(crate) mod validate;
@@ -60,6 +61,9 @@ pub struct Config {
     pub web: web::WebConfig,
     /// The `alertmanager:` section, when present.
     pub alertmanager: Option<alertmanager::AlertmanagerSection>,
+    /// `rule_query_url` (with the `rule_query:` client settings): rules evaluate against this
+    /// remote query API instead of the local store. `None`: locally.
+    pub rule_query: Option<rule_query::RuleQueryConfig>,
 }
 
 /// The `global` section with defaults applied.

@@ -100,6 +100,10 @@ pub struct RawConfig {
     pub alertmanager: Option<super::alertmanager::RawAlertmanagerSection>,
     /// Go runtime tuning (`gogc`): meaningless for redline, accepted so files load unchanged.
     pub runtime: Option<RawRuntime>,
+    /// redline's own: the query API rules evaluate against (see [`super::rule_query`]).
+    pub rule_query_url: Option<String>,
+    /// redline's own: client settings for `rule_query_url`.
+    pub rule_query: Option<super::rule_query::RawRuleQuery>,
     pub scrape_config_files: Option<Unsupported>,
     pub alerting: Option<Unsupported>,
     pub remote_write: Option<Unsupported>,

@@ -257,9 +257,12 @@ fn build(ctx: &Ctx<'_>, raw: RawConfig) -> Result<Config, ConfigError> {
         None => None,
     };
 
+    let rule_query = super::rule_query::rule_query(ctx, &root, raw.rule_query_url, raw.rule_query)?;
+
     Ok(Config {
         global,
         rule_files,
+        rule_query,
         slo_files,
         slo,
         scrape_configs,

@@ -11,8 +11,9 @@
 
 use super::alerting::{ActiveAlerts, Alert, AlertState, Candidate, DEFAULT_RESEND_DELAY};
 use super::file::{Rule, RuleGroup, RuleKind};
+use super::querier::{RemoteQuerier, RuleQuerier};
 use super::template::{QuerySample, TemplateData};
-use crate::promql::{Engine, Value};
+use crate::promql::Engine;
 use crate::store::{Labels, Store, METRIC_NAME, STALE_NAN};
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -20,6 +21,8 @@ use std::time::{Duration, Instant};
 
 /// What an evaluation needs from the outside world.
 pub struct EvalContext<'a> {
+    /// Runs the rules' queries, unless the group has a remote querier
+    /// ([`GroupState::with_remote_querier`]).
     pub engine: &'a Engine,
     /// Queried by the rules and their templates; results are appended into it.
     pub store: &'a Store,
@@ -117,6 +120,8 @@ pub struct GroupState {
     last_duration: Duration,
     /// Series of rules removed by a reload, to mark stale at the next evaluation.
     stale_series: Vec<Labels>,
+    /// `rule_query_url`: when set, queries run there instead of on the local engine.
+    remote: Option<Arc<RemoteQuerier>>,
 }
 
 impl GroupState {
@@ -134,7 +139,16 @@ impl GroupState {
             last_eval_ms: None,
             last_duration: Duration::ZERO,
             stale_series: Vec::new(),
+            remote: None,
         }
+    }
+
+    /// Evaluates the group's expressions (and template `query` calls) on a remote query API
+    /// instead of the local engine; results and `ALERTS` are still written to the local store.
+    /// `None`: locally.
+    pub fn with_remote_querier(mut self, remote: Option<Arc<RemoteQuerier>>) -> Self {
+        self.remote = remote;
+        self
     }
 
     /// The global `evaluation_interval`, used when the group has no `interval`.
@@ -197,13 +211,24 @@ impl GroupState {
         }
 
         let group = self.group.clone();
+        let remote = self.remote.clone();
+        let querier = match &remote {
+            Some(r) => RuleQuerier::Remote {
+                querier: r,
+                timeout: r.timeout_for(interval),
+            },
+            None => RuleQuerier::Local {
+                engine: ctx.engine,
+                store: ctx.store,
+            },
+        };
         for (i, rule) in group.rules.iter().enumerate() {
             let rule_start = Instant::now();
             let st = &mut self.rules[i];
             st.last_eval_ms = Some(t_ms);
             let result = match &rule.kind {
                 RuleKind::Recording { record } => {
-                    eval_recording(ctx, rule, record, ts, group.limit)
+                    eval_recording(&querier, rule, record, ts, group.limit)
                 }
                 RuleKind::Alerting {
                     for_,
@@ -211,6 +236,7 @@ impl GroupState {
                     ..
                 } => eval_alerting(
                     ctx,
+                    &querier,
                     rule,
                     &mut st.active,
                     t_ms,
@@ -371,52 +397,33 @@ impl GroupState {
     }
 }
 
-/// Runs `expr` at `t_ms` as a rule query: an instant vector, or a scalar as one sample
-/// without labels (upstream `EngineQueryFunc`).
+/// Runs `expr` at `t_ms` as a rule query on the local engine: an instant vector, or a scalar
+/// as one sample without labels (upstream `EngineQueryFunc`).
 pub(crate) fn rule_query(
     ctx_engine: &Engine,
     store: &Store,
     expr: &crate::promql::Expr,
     t_ms: i64,
 ) -> Result<Vec<QuerySample>, String> {
-    let res = ctx_engine
-        .instant_query_expr(store, expr, t_ms)
-        .map_err(|e| e.to_string())?;
-    match res.value {
-        Value::Vector(v) => Ok(v
-            .into_iter()
-            .map(|s| QuerySample {
-                labels: s.labels,
-                value: s.v,
-            })
-            .collect()),
-        Value::Scalar { v, .. } => Ok(vec![QuerySample {
-            labels: Labels::empty(),
-            value: v,
-        }]),
-        _ => Err("rule result is not a vector or scalar".to_string()),
-    }
+    super::querier::local_query(ctx_engine, store, expr, t_ms)
 }
 
 /// A query function for templates (`{{ query "..." }}`) evaluating at `t_ms`.
 fn template_query<'a>(
-    ctx: &'a EvalContext<'a>,
+    querier: &'a RuleQuerier<'a>,
     t_ms: i64,
 ) -> impl Fn(&str) -> Result<Vec<QuerySample>, String> + 'a {
-    move |q: &str| {
-        let expr = Engine::parse(q).map_err(|e| e.to_string())?;
-        rule_query(ctx.engine, ctx.store, &expr, t_ms)
-    }
+    move |q: &str| querier.query_text(q, t_ms)
 }
 
 fn eval_recording(
-    ctx: &EvalContext,
+    querier: &RuleQuerier,
     rule: &Rule,
     record: &str,
     ts: i64,
     limit: usize,
 ) -> Result<Vec<(Labels, f64)>, String> {
-    let res = rule_query(ctx.engine, ctx.store, &rule.query, ts)?;
+    let res = querier.query(&rule.query, &rule.expr, ts)?;
     let mut out = Vec::with_capacity(res.len());
     let mut seen = BTreeSet::new();
     for s in res {
@@ -444,6 +451,7 @@ fn eval_recording(
 #[allow(clippy::too_many_arguments)]
 fn eval_alerting(
     ctx: &EvalContext,
+    querier: &RuleQuerier,
     rule: &Rule,
     active: &mut ActiveAlerts,
     t_ms: i64,
@@ -458,8 +466,8 @@ fn eval_alerting(
     else {
         return Ok(Vec::new());
     };
-    let res = rule_query(ctx.engine, ctx.store, &rule.query, ts)?;
-    let query = template_query(ctx, t_ms);
+    let res = querier.query(&rule.query, &rule.expr, ts)?;
+    let query = template_query(querier, t_ms);
     let mut seen = BTreeSet::new();
     let mut candidates = Vec::with_capacity(res.len());
     for s in res {

@@ -4,9 +4,11 @@
 //! line). [`group::GroupState`] evaluates one group at a time stamp over the store: recording
 //! rules append their results, alerting rules drive [`alerting`]'s state machine and append
 //! `ALERTS`/`ALERTS_FOR_STATE`, and the alerts due for notification come back in a
-//! [`GroupEval`]. Annotations and alert labels are Go templates ([`template`]). [`promtool`]
-//! runs `promtool test rules` files unchanged. Scheduling, reload, persistence and the HTTP
-//! endpoints are built on these types elsewhere (`rules::manager`, `rules::api`, `state`).
+//! [`GroupEval`]. Queries run on the local engine or, with `rule_query_url`, on a remote
+//! Prometheus-compatible API ([`querier`]). Annotations and alert labels are Go templates
+//! ([`template`]). [`promtool`] runs `promtool test rules` files unchanged. Scheduling,
+//! reload, persistence and the HTTP endpoints are built on these types elsewhere
+//! (`rules::manager`, `rules::api`, `state`).
 //!
 //! ```
 //! use redline::promql::Engine;
@@ -30,6 +32,7 @@ pub mod file;
 pub mod group;
 pub mod manager;
 pub mod promtool;
+pub mod querier;
 pub mod template;
 mod template_am;
 pub(crate) mod template_exec;

@@ -20,6 +20,7 @@
 use super::alerting::Alert;
 use super::file::{load_rule_files, RuleFileError, RuleGroup};
 use super::group::{EvalContext, GroupState, RuleHealth};
+use super::querier::RemoteQuerier;
 use crate::promql::Engine;
 use crate::state::{GroupKey, StateDb};
 use crate::store::{Labels, Store};
@@ -94,6 +95,9 @@ pub struct RuleManagerOptions {
     pub query_offset: Duration,
     /// `--rules.alert.resend-delay`.
     pub resend_delay: Duration,
+    /// `rule_query_url`: the remote query API every group evaluates against; `None`: the
+    /// local engine and store.
+    pub remote_query: Option<Arc<RemoteQuerier>>,
 }
 
 impl Default for RuleManagerOptions {
@@ -102,6 +106,7 @@ impl Default for RuleManagerOptions {
             evaluation_interval: Duration::from_secs(60),
             query_offset: Duration::ZERO,
             resend_delay: super::alerting::DEFAULT_RESEND_DELAY,
+            remote_query: None,
         }
     }
 }
@@ -289,6 +294,7 @@ impl RuleManager {
             .with_default_interval(self.deps.opts.evaluation_interval)
             .with_default_query_offset(self.deps.opts.query_offset)
             .with_resend_delay(self.deps.opts.resend_delay)
+            .with_remote_querier(self.deps.opts.remote_query.clone())
     }
 
     /// Replaces the running groups with `groups`. Groups with the same file and name keep
@@ -538,7 +544,8 @@ async fn evaluate_once(key: &GroupKey, run: GroupRun, deps: &Arc<Deps>, t_ms: i6
             let mut fresh = GroupState::new(group)
                 .with_default_interval(deps.opts.evaluation_interval)
                 .with_default_query_offset(deps.opts.query_offset)
-                .with_resend_delay(deps.opts.resend_delay);
+                .with_resend_delay(deps.opts.resend_delay)
+                .with_remote_querier(deps.opts.remote_query.clone());
             restore_from(&mut fresh, &persisted);
             return GroupRun {
                 state: fresh,
@@ -632,7 +639,8 @@ impl RuleManagerHandle {
     }
 
     /// [`Self::reload`] after a config reload: the new global settings (evaluation interval,
-    /// query offset, resend delay) apply if, and only if, the rule files load.
+    /// query offset, resend delay, remote query API) apply if, and only if, the rule files
+    /// load.
     pub async fn reload_with_options<P: AsRef<Path>>(
         &self,
         patterns: &[P],
