@@ -3,7 +3,8 @@
 //! appends (by ref and by labels) and for selections on a 100k-series store.
 //!
 //! Run with `cargo bench --bench store`. Set `STORE_BENCH_SERIES` to shrink the memory run
-//! (e.g. `STORE_BENCH_SERIES=100000`) and `STORE_BENCH_SKIP_MEMORY=1` to skip it.
+//! (e.g. `STORE_BENCH_SERIES=100000`), `STORE_BENCH_SCRAPES` to change the 480 scrapes, and
+//! `STORE_BENCH_SKIP_MEMORY=1` to skip it.
 //!
 //! The workload: 100 kubelet-like targets (`instance`), each with 50 pods of 2 containers;
 //! every container exposes 100 of ~200 metric names (the names of
@@ -331,7 +332,12 @@ fn memory_figures() {
         .unwrap_or(1_000_000);
     let targets = want.div_ceil(SERIES_PER_TARGET).max(1);
     let n_series = targets * SERIES_PER_TARGET;
-    let scrapes = 480i64;
+    // 480 scrapes (2 h) is exactly four 120-sample chunks per series; `STORE_BENCH_SCRAPES`
+    // (e.g. 540) measures with a partly filled head chunk as well.
+    let scrapes: i64 = std::env::var("STORE_BENCH_SCRAPES")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(480);
     let w = Workload::new();
     let start = Instant::now();
     // The refs and value models the "scraper" keeps are allocated inside `build` before the

@@ -324,8 +324,9 @@ async fn tls_with_ca_server_name_and_client_certificate() {
     let yaml = format!(
         "
 global:
-  scrape_interval: 500ms
-  scrape_timeout: 500ms
+  # Generous: a TLS handshake on a loaded 2-core machine must not time out.
+  scrape_interval: 2s
+  scrape_timeout: 2s
 scrape_configs:
   - job_name: mtls
     scheme: https

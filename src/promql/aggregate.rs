@@ -170,8 +170,9 @@ pub(crate) fn eval_aggregate(
     let mut index: FastMap<usize, usize> = FastMap::default();
     let mut cv_groups: Vec<(Labels, f64)> = Vec::new();
     let mut cv_index: HashMap<Labels, usize> = HashMap::new();
-    for s in input {
-        let key = ev.memo.derive(tag, &s.labels, s.drop_name, |l, d| {
+    let mut positional = ev.memo.positional(tag);
+    for (pos, s) in input.into_iter().enumerate() {
+        let key = positional.derive(&ev.memo, tag, pos, &s.labels, s.drop_name, |l, d| {
             grouping_key(l, d, &a.modifier)
         });
         if op == "count_values" {
@@ -211,6 +212,7 @@ pub(crate) fn eval_aggregate(
         };
         accumulate(&op, &mut groups[gi], s, k, param_f);
     }
+    ev.memo.put_positional(tag, positional);
     if op == "count_values" {
         return Ok(Val::Vector(
             cv_groups

@@ -30,10 +30,28 @@ pub(crate) struct Annotations {
     pub infos: Vec<String>,
 }
 
+/// A series' samples: a slice of one selector's shared buffer, in which every selected
+/// series' samples lie back to back in the selector's output (label) order. Steps walk the
+/// series in that order, so they read memory sequentially instead of hopping between one
+/// allocation per series.
+pub(crate) struct Points {
+    arena: Rc<[Point]>,
+    start: usize,
+    end: usize,
+}
+
+impl std::ops::Deref for Points {
+    type Target = [Point];
+
+    fn deref(&self) -> &[Point] {
+        self.arena.get(self.start..self.end).unwrap_or(&[])
+    }
+}
+
 /// One selected series as the evaluator keeps it for the whole query.
 pub(crate) struct CachedSeries {
     pub labels: Rc<Labels>,
-    pub samples: Vec<Point>,
+    pub samples: Points,
     /// Whether any sample is a staleness marker (most series have none, and then windows
     /// need no filtering).
     pub has_stale: bool,
@@ -59,6 +77,9 @@ pub(crate) struct Evaluator<'a> {
     text: String,
     deadline: Option<Instant>,
     step_samples: Cell<usize>,
+    /// Per selector node under `rate`/`increase`, which cached series have had their
+    /// metric name checked for the "not a counter" annotation.
+    counter_checks: RefCell<FastMap<usize, Vec<bool>>>,
 }
 
 /// Runs a query over `[start, end]` (equal for an instant query, then `step` is 0).
@@ -87,6 +108,7 @@ pub(crate) fn run(
         text: text.to_string(),
         deadline: opts.timeout.map(|d| Instant::now() + d),
         step_samples: Cell::new(0),
+        counter_checks: RefCell::new(FastMap::default()),
     };
     let mut ranges = HashMap::new();
     ev.collect_ranges(expr, start, end, &mut ranges);
@@ -405,6 +427,25 @@ impl<'a> Evaluator<'a> {
         }
     }
 
+    /// The "name checked" flags of `node`'s cached series (`len` of them), taken out for
+    /// one step; give them back with [`Evaluator::put_counter_checks`].
+    pub fn take_counter_checks(&self, node: &Expr, len: usize) -> Vec<bool> {
+        let mut v = self
+            .counter_checks
+            .borrow_mut()
+            .remove(&(node as *const Expr as usize))
+            .unwrap_or_default();
+        v.resize(len, false);
+        v
+    }
+
+    /// Returns the flags taken by [`Evaluator::take_counter_checks`].
+    pub fn put_counter_checks(&self, node: &Expr, checks: Vec<bool>) {
+        self.counter_checks
+            .borrow_mut()
+            .insert(node as *const Expr as usize, checks);
+    }
+
     pub fn series_for(&self, vs: &VectorSelector) -> EvalResult<Rc<Vec<CachedSeries>>> {
         let key = vs as *const _ as usize;
         if let Some(s) = self.cache.borrow().get(&key) {
@@ -427,11 +468,25 @@ impl<'a> Evaluator<'a> {
         if groups.len() > 1 {
             all.sort_by(|a, b| a.labels.cmp(&b.labels));
         }
+        let total = all.iter().map(|s| s.samples.len()).sum();
+        let mut buf: Vec<Point> = Vec::with_capacity(total);
+        let mut bounds = Vec::with_capacity(all.len());
+        for s in &all {
+            let start = buf.len();
+            buf.extend(s.samples.iter().map(|p| Point { t: p.t, v: p.v }));
+            bounds.push((start, buf.len()));
+        }
+        let arena: Rc<[Point]> = Rc::from(buf);
         let cached: Vec<CachedSeries> = all
             .into_iter()
-            .map(|s| CachedSeries {
+            .zip(bounds)
+            .map(|(s, (start, end))| CachedSeries {
                 has_stale: s.samples.iter().any(|p| is_stale_nan(p.v)),
-                samples: s.samples.iter().map(|p| Point { t: p.t, v: p.v }).collect(),
+                samples: Points {
+                    arena: arena.clone(),
+                    start,
+                    end,
+                },
                 labels: Rc::new(s.labels),
             })
             .collect();

@@ -76,6 +76,45 @@ pub(crate) struct LabelMemo {
     one: RefCell<FastMap<(usize, usize, bool), One>>,
     two: RefCell<FastMap<(usize, usize, usize), Two>>,
     interned: RefCell<HashMap<Labels, Rc<Labels>>>,
+    /// Per tag, the derivations of the previous step by input position (see
+    /// [`LabelMemo::positional`]).
+    by_position: RefCell<FastMap<usize, Positional>>,
+}
+
+/// The derivations a node made at its previous step, by input position: (input pointer,
+/// flag, output). A node's input usually lists the same series in the same order at every
+/// step, so a pointer comparison at the same position replaces a lookup in the (large,
+/// cache-unfriendly) derivation map.
+#[derive(Default)]
+pub(crate) struct Positional(Vec<(usize, bool, Rc<Labels>)>);
+
+impl Positional {
+    /// `memo.derive(tag, src, flag, f)` for the input at position `pos` of this step.
+    pub fn derive(
+        &mut self,
+        memo: &LabelMemo,
+        tag: usize,
+        pos: usize,
+        src: &Rc<Labels>,
+        flag: bool,
+        f: impl FnOnce(&Labels, bool) -> Labels,
+    ) -> Rc<Labels> {
+        let p = ptr(src);
+        if let Some((q, fl, out)) = self.0.get(pos) {
+            // `derive` keeps `src` alive for the whole query, so an equal pointer is the
+            // same label set.
+            if *q == p && *fl == flag {
+                return out.clone();
+            }
+        }
+        let out = memo.derive(tag, src, flag, f);
+        if pos < self.0.len() {
+            self.0[pos] = (p, flag, out.clone());
+        } else if pos == self.0.len() {
+            self.0.push((p, flag, out.clone()));
+        }
+        out
+    }
 }
 
 impl LabelMemo {
@@ -113,21 +152,18 @@ impl LabelMemo {
         out
     }
 
-    /// True the first time it is called for (`tag`, `src`) in a query: for checks that
-    /// need to run once per label set rather than at every step.
-    pub fn first_time(&self, tag: usize, src: &Rc<Labels>) -> bool {
-        let key = (tag, ptr(src), false);
-        if self.one.borrow().contains_key(&key) {
-            return false;
-        }
-        self.one.borrow_mut().insert(
-            key,
-            One {
-                _src: src.clone(),
-                out: src.clone(),
-            },
-        );
-        true
+    /// The positional cache of `tag`, taken out for one step; give it back with
+    /// [`LabelMemo::put_positional`].
+    pub fn positional(&self, tag: usize) -> Positional {
+        self.by_position
+            .borrow_mut()
+            .remove(&tag)
+            .unwrap_or_default()
+    }
+
+    /// Returns the positional cache of `tag` after a step.
+    pub fn put_positional(&self, tag: usize, p: Positional) {
+        self.by_position.borrow_mut().insert(tag, p);
     }
 
     /// `f(a, b)`, computed once per query for each (`tag`, `a`, `b`) and interned.
@@ -180,6 +216,43 @@ mod tests {
     }
 
     #[test]
+    fn positional_derivations_match_the_memo_when_inputs_move() {
+        let m = LabelMemo::default();
+        let a = Rc::new(Labels::from_pairs([("job", "x"), ("pod", "a")]));
+        let b = Rc::new(Labels::from_pairs([("job", "y"), ("pod", "b")]));
+        let only_job = |l: &Labels, _| l.only(&["job"]);
+        let mut p = m.positional(9);
+        assert_eq!(
+            p.derive(&m, 9, 0, &a, false, only_job).get("job"),
+            Some("x")
+        );
+        assert_eq!(
+            p.derive(&m, 9, 1, &b, false, only_job).get("job"),
+            Some("y")
+        );
+        m.put_positional(9, p);
+        // Next step: the series swapped places and one carries a different flag.
+        let mut p = m.positional(9);
+        assert_eq!(
+            p.derive(&m, 9, 0, &b, false, only_job).get("job"),
+            Some("y")
+        );
+        assert_eq!(
+            p.derive(&m, 9, 1, &a, false, only_job).get("job"),
+            Some("x")
+        );
+        let d = p.derive(&m, 9, 1, &a, true, |l: &Labels, d| {
+            if d {
+                Labels::empty()
+            } else {
+                l.clone()
+            }
+        });
+        assert!(d.is_empty());
+        m.put_positional(9, p);
+    }
+
+    #[test]
     fn two_input_derivations_depend_on_both_inputs() {
         let m = LabelMemo::default();
         let a = Rc::new(Labels::from_pairs([("a", "1")]));
@@ -194,14 +267,5 @@ mod tests {
         let ac = m.derive2(7, &a, &c, join);
         assert_eq!(ab.get("b"), Some("2"));
         assert_eq!(ac.get("b"), Some("3"));
-    }
-
-    #[test]
-    fn first_time_is_true_once_per_label_set() {
-        let m = LabelMemo::default();
-        let a = Rc::new(Labels::from_pairs([("a", "1")]));
-        assert!(m.first_time(3, &a));
-        assert!(!m.first_time(3, &a));
-        assert!(m.first_time(5, &a), "tags are independent");
     }
 }

@@ -177,9 +177,9 @@ fn over_selector(
     let counter_fn = name == "rate" || name == "increase";
     let keep_name = matches!(name, "last_over_time" | "first_over_time");
     let mut filtered: Vec<Point> = Vec::new();
-    let mut kept: Vec<(&Rc<Labels>, Option<f64>)> = Vec::new();
+    let mut kept: Vec<(usize, &Rc<Labels>, Option<f64>)> = Vec::new();
     let mut n = 0;
-    for s in data.iter() {
+    for (i, s) in data.iter().enumerate() {
         let lo = s.samples.partition_point(|p| p.t <= start);
         let hi = s.samples.partition_point(|p| p.t <= end);
         if lo >= hi {
@@ -196,15 +196,24 @@ fn over_selector(
             continue;
         }
         n += points.len();
-        kept.push((&s.labels, apply(name, points, &window, scalars, ts)));
+        kept.push((i, &s.labels, apply(name, points, &window, scalars, ts)));
     }
     ev.account(n)?;
     check_params(ev, name, scalars, args)?;
     let mut out = Vec::with_capacity(kept.len());
-    for (labels, v) in kept {
-        // The cached series are the same at every step: check each name once per query.
-        if counter_fn && ev.memo.first_time(args[0] as *const Expr as usize, labels) {
-            check_counter_name(ev, labels, args[0]);
+    // The cached series are the same at every step: check each name once per query, keeping
+    // a flag per cached series (by index) rather than a lookup per series per step.
+    let mut checked = if counter_fn {
+        ev.take_counter_checks(args[0], data.len())
+    } else {
+        Vec::new()
+    };
+    for (i, labels, v) in kept {
+        if let Some(flag) = checked.get_mut(i) {
+            if !*flag {
+                *flag = true;
+                check_counter_name(ev, labels, args[0]);
+            }
         }
         if let Some(v) = v {
             out.push(Sample {
@@ -214,6 +223,9 @@ fn over_selector(
                 drop_name: !keep_name,
             });
         }
+    }
+    if counter_fn {
+        ev.put_counter_checks(args[0], checked);
     }
     Ok(Val::Vector(out))
 }

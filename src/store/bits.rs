@@ -43,6 +43,13 @@ impl BitWriter {
         debug_assert!(n <= 64);
         while n > 0 {
             if self.free == 0 {
+                if self.buf.len() == self.buf.capacity() {
+                    // Grow by a quarter (at least 16 bytes) rather than doubling: a chunk
+                    // being written is held for its whole life, so slack is memory per
+                    // series, and a reallocation every ~20 % of growth is cheap.
+                    let more = (self.buf.len() / 4).max(16);
+                    self.buf.reserve_exact(more);
+                }
                 self.buf.push(0);
                 self.free = 8;
             }
@@ -98,22 +105,62 @@ impl<'a> BitReader<'a> {
     }
 
     /// Reads `n` bits (`n` ≤ 64) as the low bits of the result.
-    pub(crate) fn read_bits(&mut self, mut n: u8) -> Option<u64> {
+    ///
+    /// One big-endian word load (plus one byte when the bits straddle nine bytes) instead of
+    /// a loop per byte: decoding chunks is the hot path of every query.
+    pub(crate) fn read_bits(&mut self, n: u8) -> Option<u64> {
         debug_assert!(n <= 64);
+        if n == 0 {
+            return Some(0);
+        }
         if self.pos + usize::from(n) > self.data.len() * 8 {
             return None;
         }
-        let mut out: u64 = 0;
-        while n > 0 {
-            let byte = self.data[self.pos / 8];
-            let avail = 8 - (self.pos % 8) as u8;
-            let take = n.min(avail);
-            let bits = (byte >> (avail - take)) & (((1u16 << take) - 1) as u8);
-            out = (out << take) | u64::from(bits);
-            self.pos += usize::from(take);
-            n -= take;
+        let idx = self.pos / 8;
+        let off = (self.pos % 8) as u32;
+        let word = self.word_at(idx) << off;
+        let word = if off + u32::from(n) > 64 {
+            // `off` > 0 here, so the shift below is at most 7.
+            word | u64::from(self.data.get(idx + 8).copied().unwrap_or(0) >> (8 - off))
+        } else {
+            word
+        };
+        self.pos += usize::from(n);
+        Some(word >> (64 - u32::from(n)))
+    }
+
+    /// The eight bytes from `idx` as a big-endian word, zero-padded past the end.
+    fn word_at(&self, idx: usize) -> u64 {
+        match self.data.get(idx..idx + 8) {
+            Some(b) => {
+                let mut a = [0u8; 8];
+                a.copy_from_slice(b);
+                u64::from_be_bytes(a)
+            }
+            None => {
+                let mut a = [0u8; 8];
+                let rest = self.data.get(idx..).unwrap_or(&[]);
+                a[..rest.len()].copy_from_slice(rest);
+                u64::from_be_bytes(a)
+            }
         }
-        Some(out)
+    }
+
+    /// The number of leading one bits among the next `max` bits (stopping at the first zero,
+    /// which is consumed), as the delta-of-delta prefix `0`/`10`/`110`/`1110`/`1111` is read.
+    pub(crate) fn read_ones(&mut self, max: u8) -> Option<u8> {
+        let avail = self.data.len() * 8 - self.pos.min(self.data.len() * 8);
+        let idx = self.pos / 8;
+        let off = (self.pos % 8) as u32;
+        let word = self.word_at(idx) << off;
+        let ones = (word.leading_ones() as u8).min(max);
+        // The prefix consumes the ones and the terminating zero, unless `max` ones were read.
+        let used = if ones == max { ones } else { ones + 1 };
+        if usize::from(used) > avail {
+            return None;
+        }
+        self.pos += usize::from(used);
+        Some(ones)
     }
 
     pub(crate) fn read_byte(&mut self) -> Option<u8> {
@@ -183,6 +230,34 @@ mod tests {
             assert_eq!(r.read_varint(), Some(v));
             assert_eq!(r.read_uvarint(), Some(v as u64));
         }
+    }
+
+    #[test]
+    fn prefixes_of_ones_stop_at_a_zero_or_the_maximum() {
+        let mut w = BitWriter::default();
+        // 0, 10, 110, 1110, 1111, then a 1111 prefix that straddles a byte boundary.
+        for (v, n) in [
+            (0, 1),
+            (0b10, 2),
+            (0b110, 3),
+            (0b1110, 4),
+            (0b1111, 4),
+            (0b1111, 4),
+        ] {
+            w.write_bits(v, n);
+        }
+        let mut r = BitReader::new(w.bytes());
+        for want in [0, 1, 2, 3, 4, 4] {
+            assert_eq!(r.read_ones(4), Some(want));
+        }
+        // 18 bits used; the padding zeros of the last byte still read as a `0` prefix, but
+        // nothing past the buffer does.
+        assert_eq!(r.read_bits(6), Some(0));
+        assert_eq!(r.read_ones(4), None);
+        let mut r = BitReader::new(&[0b1110_0000]);
+        assert_eq!(r.read_bits(5), Some(0b11100));
+        assert_eq!(r.read_ones(4), Some(0));
+        assert_eq!(BitReader::new(&[0xff]).read_ones(9), None);
     }
 
     #[test]

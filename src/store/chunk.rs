@@ -33,19 +33,28 @@ pub(crate) struct HeadChunk {
     trailing: u8,
 }
 
-/// An immutable, fully written chunk in one exactly sized allocation: the newest timestamp
-/// (8 bytes, little-endian) followed by the chunk's bytes. The oldest timestamp is the
-/// chunk's first varint. 16 bytes of handle per chunk, so the per-chunk overhead stays small
-/// next to ~120–250 bytes of samples.
+/// An immutable, fully written chunk in one exactly sized allocation: the chunk's time span
+/// (newest minus oldest timestamp, as an unsigned varint: 3 bytes for a 30-minute chunk)
+/// followed by the chunk's bytes. The oldest timestamp is the chunk's first varint. 16 bytes
+/// of handle per chunk, so the per-chunk overhead stays small next to ~60–900 bytes of
+/// samples.
 #[derive(Clone, Debug)]
 pub(crate) struct ClosedChunk {
     buf: Box<[u8]>,
 }
 
 impl ClosedChunk {
+    /// Length of the leading span varint.
+    fn span_len(&self) -> usize {
+        self.buf
+            .iter()
+            .position(|b| b & 0x80 == 0)
+            .map_or(self.buf.len(), |i| i + 1)
+    }
+
     /// The encoded chunk.
     pub(crate) fn data(&self) -> &[u8] {
-        self.buf.get(8..).unwrap_or(&[])
+        self.buf.get(self.span_len()..).unwrap_or(&[])
     }
 
     /// Heap bytes of the allocation.
@@ -54,11 +63,8 @@ impl ClosedChunk {
     }
 
     pub(crate) fn max_t(&self) -> i64 {
-        let mut b = [0u8; 8];
-        if let Some(src) = self.buf.get(..8) {
-            b.copy_from_slice(src);
-        }
-        i64::from_le_bytes(b)
+        let span = BitReader::new(&self.buf).read_uvarint().unwrap_or(0);
+        self.min_t().wrapping_add(span as i64)
     }
 
     pub(crate) fn min_t(&self) -> i64 {
@@ -204,8 +210,10 @@ impl HeadChunk {
     /// Freezes the chunk into its immutable form with an exactly sized buffer.
     pub(crate) fn close(self) -> ClosedChunk {
         let data = self.w.bytes();
-        let mut buf = Vec::with_capacity(8 + data.len());
-        buf.extend_from_slice(&self.t.to_le_bytes());
+        let mut span = BitWriter::with_capacity(10);
+        span.write_uvarint(self.t.wrapping_sub(self.min_t) as u64);
+        let mut buf = Vec::with_capacity(span.bytes().len() + data.len());
+        buf.extend_from_slice(span.bytes());
         buf.extend_from_slice(data);
         ClosedChunk {
             buf: buf.into_boxed_slice(),
@@ -255,13 +263,7 @@ impl<'a> ChunkIter<'a> {
                 self.read_xor()?;
             }
             _ => {
-                let mut prefix = 0u8;
-                for _ in 0..4 {
-                    if !self.r.read_bit()? {
-                        break;
-                    }
-                    prefix += 1;
-                }
+                let prefix = self.r.read_ones(4)?;
                 let dod: i64 = match prefix {
                     0 => 0,
                     1 => self.read_signed(14)?,

@@ -68,7 +68,7 @@ pub struct GcStats {
 /// Self-monitoring figures. Counters are totals since start; memory figures are estimates.
 ///
 /// `chunk_bytes` is the exact length of every closed chunk's data plus its fixed overhead
-/// (the 8-byte newest timestamp and the 16-byte handle) and the allocated capacity of every head
+/// (the varint time span and the 16-byte handle) and the allocated capacity of every head
 /// chunk buffer. `index_bytes` is the capacity of the per-shard series and fingerprint maps
 /// times their slot size, the label-id arrays, the postings lists at 10 bytes per id (8 plus
 /// typical vector slack) plus ~48 bytes per list, and the symbol table (string bytes plus ~53

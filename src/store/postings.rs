@@ -17,6 +17,13 @@ use std::collections::HashMap;
 /// Series ids sorted ascending.
 type List = Vec<u64>;
 
+/// The outcome of [`Postings::select_deferring`]: candidate ids, sorted, and the matchers
+/// still to be checked against each candidate's labels.
+pub(crate) struct Selection<'m> {
+    pub(crate) ids: Vec<u64>,
+    pub(crate) residual: Vec<&'m Matcher>,
+}
+
 #[derive(Default)]
 pub(crate) struct Postings {
     all: List,
@@ -114,17 +121,37 @@ fn union(mut lists: Vec<&List>) -> Cow<'_, [u64]> {
     }
 }
 
-/// `a ∩ b`, both sorted.
+/// `a ∩ b`, both sorted. When one list is much longer, each id of the short one is found by
+/// galloping (exponential then binary search) forward through the long one, so the cost is
+/// `O(short × log(long / short))` rather than `O(short + long)`.
 fn intersect(a: &[u64], b: &[u64]) -> Vec<u64> {
     let (small, large) = if a.len() <= b.len() { (a, b) } else { (b, a) };
-    if large.len() > 16 * small.len() {
-        return small
-            .iter()
-            .copied()
-            .filter(|x| large.binary_search(x).is_ok())
-            .collect();
-    }
     let mut out = Vec::with_capacity(small.len());
+    if large.len() > 8 * small.len() {
+        let mut rest = large;
+        for &x in small {
+            let mut hi = 1;
+            while hi < rest.len() && rest[hi] < x {
+                hi *= 2;
+            }
+            let lo = hi / 2;
+            let end = (hi + 1).min(rest.len());
+            let Some(window) = rest.get(lo..end) else {
+                break;
+            };
+            match window.binary_search(&x) {
+                Ok(i) => {
+                    out.push(x);
+                    rest = &rest[lo + i + 1..];
+                }
+                Err(i) => rest = &rest[lo + i..],
+            }
+            if rest.is_empty() {
+                break;
+            }
+        }
+        return out;
+    }
     let (mut i, mut j) = (0, 0);
     while i < small.len() && j < large.len() {
         match small[i].cmp(&large[j]) {
@@ -206,47 +233,94 @@ impl Postings {
     }
 
     /// The sorted ids of the series matching all `matchers` (every series when empty).
-    pub(crate) fn select(&self, matchers: &[Matcher], symbols: &SymbolTable) -> Vec<u64> {
-        let mut positive: Vec<Cow<'_, [u64]>> = Vec::new();
-        let mut negative: Vec<Cow<'_, [u64]>> = Vec::new();
+    ///
+    /// With `defer`, a matcher whose postings are large next to
+    /// the candidates already found (`container!=""`, `pod=~".+"`, `job!~"x.*"` beside a
+    /// metric name) is not merged from its every value's list: it is returned in
+    /// [`Selection::residual`] for the caller to check against each candidate's labels.
+    pub(crate) fn select_deferring<'m>(
+        &self,
+        matchers: &'m [Matcher],
+        symbols: &SymbolTable,
+        defer: bool,
+    ) -> Selection<'m> {
+        struct Part<'p, 'm> {
+            m: &'m Matcher,
+            positive: bool,
+            lists: Vec<&'p List>,
+            total: usize,
+        }
+        let empty = || Selection {
+            ids: Vec::new(),
+            residual: Vec::new(),
+        };
+        let mut parts: Vec<Part<'_, 'm>> = Vec::with_capacity(matchers.len());
         for m in matchers {
             let values = symbols.lookup(&m.name).and_then(|n| self.by_name.get(&n));
-            if m.matches_empty() {
-                // Series without the label match; subtract those whose value does not.
-                let Some(values) = values else { continue };
-                let lists = self.lists_for(values, value_set(m, false), symbols);
-                if !lists.is_empty() {
-                    negative.push(union(lists));
+            let positive = !m.matches_empty();
+            let Some(values) = values else {
+                if positive {
+                    return empty();
                 }
-            } else {
-                let Some(values) = values else {
-                    return Vec::new();
-                };
-                let lists = self.lists_for(values, value_set(m, true), symbols);
-                if lists.is_empty() {
-                    return Vec::new();
+                // Nobody has the label, and a missing label matches: no constraint.
+                continue;
+            };
+            let lists = self.lists_for(values, value_set(m, positive), symbols);
+            if positive && lists.is_empty() {
+                return empty();
+            }
+            if !positive && lists.is_empty() {
+                continue;
+            }
+            let total = lists.iter().map(|l| l.len()).sum();
+            parts.push(Part {
+                m,
+                positive,
+                lists,
+                total,
+            });
+        }
+        // Cheapest constraints first: positives by size, then negatives by size.
+        parts.sort_by_key(|p| (!p.positive, p.total));
+        let mut residual = Vec::new();
+        let mut result: Option<Vec<u64>> = None;
+        for p in parts {
+            let current = result.as_ref().map_or(self.all.len(), Vec::len);
+            // Merging many lists costs about their total length (plus a sort); checking a
+            // candidate's labels costs a few comparisons. Defer only when that is clearly
+            // the cheaper side and there are candidates to check.
+            if defer && result.is_some() && p.lists.len() > 1 && p.total > 4 * current {
+                residual.push(p.m);
+                continue;
+            }
+            let list = union(p.lists);
+            result = Some(match (result, p.positive) {
+                (None, true) => list.into_owned(),
+                (None, false) => {
+                    let mut all = self.all.clone();
+                    subtract(&mut all, &list);
+                    all
                 }
-                positive.push(union(lists));
+                (Some(acc), true) => {
+                    if acc.is_empty() {
+                        acc
+                    } else {
+                        intersect(&acc, &list)
+                    }
+                }
+                (Some(mut acc), false) => {
+                    subtract(&mut acc, &list);
+                    acc
+                }
+            });
+            if result.as_ref().is_some_and(Vec::is_empty) {
+                return empty();
             }
         }
-        let mut result: Vec<u64> = if positive.is_empty() {
-            self.all.clone()
-        } else {
-            positive.sort_by_key(|l| l.len());
-            let mut it = positive.into_iter();
-            let first = it.next().map(Cow::into_owned).unwrap_or_default();
-            it.fold(first, |acc, l| {
-                if acc.is_empty() {
-                    acc
-                } else {
-                    intersect(&acc, &l)
-                }
-            })
-        };
-        for n in &negative {
-            subtract(&mut result, n);
+        Selection {
+            ids: result.unwrap_or_else(|| self.all.clone()),
+            residual,
         }
-        result
     }
 
     fn lists_for<'p>(

@@ -1,52 +1,155 @@
 //! The [`Querier`] implementation of the [`Store`]: selection by matchers and time range.
 //!
-//! Matchers are resolved to series ids under a read lock on the postings index. Then, per
-//! series, its shard's read lock is held only to copy out the handles of the chunks that
-//! overlap the range (closed chunks are shared, the open head chunk is copied); decoding
-//! happens after the lock is released, and chunks entirely outside the range are skipped.
+//! Matchers are resolved to series ids under a read lock on the postings index; a matcher
+//! that would merge many postings lists (`container!=""` beside a metric name) is instead
+//! checked against each candidate's label ids (see [`Postings::select_deferring`]). Then, per
+//! series, its shard's read lock is held only to copy out the bytes of the chunks that
+//! overlap the range (chunks entirely outside it are skipped); decoding happens after the
+//! lock is released, into a scratch buffer reused from series to series. Label ids are
+//! gathered into one flat buffer and resolved to strings, and the result sorted, under a
+//! single read lock on the symbol table at the end.
+//!
+//! [`Postings::select_deferring`]: super::postings::Postings::select_deferring
 
 use super::db::{SeriesRef, Store};
-use super::series::{decode_range, ChunkCopies};
-use super::symbols::Symbol;
-use super::{Label, Labels, Matcher, Querier, SeriesSamples};
-use std::collections::BTreeSet;
+use super::series::{decode_range_into, ChunkCopies};
+use super::shard::MixBuild;
+use super::symbols::{Resolver, Symbol};
+use super::{Label, Labels, Matcher, Querier, Sample, SeriesSamples};
+use std::cmp::Ordering;
+use std::collections::{BTreeSet, HashMap};
+use std::ops::Range;
 
-impl Store {
-    fn candidate_ids(&self, matchers: &[Matcher]) -> Vec<u64> {
-        self.postings_read().select(matchers, &self.symbols)
+/// One matcher left to check per series: the matcher, its label-name id, and its verdict per
+/// label-value id (values repeat across series, so each is resolved and matched once).
+type ResidualCheck<'m> = (&'m Matcher, Option<Symbol>, HashMap<Symbol, bool, MixBuild>);
+
+/// The matchers left to check per series.
+struct Residual<'m> {
+    checks: Vec<ResidualCheck<'m>>,
+}
+
+impl<'m> Residual<'m> {
+    fn new(store: &Store, matchers: Vec<&'m Matcher>) -> Self {
+        Residual {
+            checks: matchers
+                .into_iter()
+                .map(|m| (m, store.symbols.lookup(&m.name), HashMap::default()))
+                .collect(),
+        }
     }
 
-    fn labels_of(&self, syms: &[Symbol]) -> Labels {
-        let strs = self.symbols.resolve_many(syms);
-        let mut it = strs.into_iter();
-        let mut v = Vec::with_capacity(syms.len() / 2);
-        while let (Some(n), Some(val)) = (it.next(), it.next()) {
-            v.push(Label {
-                name: n,
-                value: val,
-            });
+    /// Whether a series with label ids `syms` passes every residual matcher. Called with
+    /// the series' shard lock held (the symbol lock is taken after it, the store's order).
+    fn accepts(&mut self, store: &Store, syms: &[Symbol]) -> bool {
+        for (m, name, cache) in &mut self.checks {
+            let value = name.and_then(|n| syms.chunks_exact(2).find(|p| p[0] == n).map(|p| p[1]));
+            let ok = match value {
+                None => m.matches(""),
+                Some(v) => match cache.get(&v) {
+                    Some(&ok) => ok,
+                    None => {
+                        let ok = store.symbols.with_resolver(|r| m.matches(r.get(v)));
+                        cache.insert(v, ok);
+                        ok
+                    }
+                },
+            };
+            if !ok {
+                return false;
+            }
         }
+        true
+    }
+}
+
+/// Orders two series' label-id arrays as their [`Labels`] would order: label by label, name
+/// then value, a prefix first. Equal ids are equal strings (ids are interned), so only
+/// differing ids are resolved and compared as strings.
+fn cmp_syms(r: &Resolver<'_>, a: &[Symbol], b: &[Symbol]) -> Ordering {
+    for (x, y) in a.iter().zip(b) {
+        if x != y {
+            return r.get(*x).cmp(r.get(*y));
+        }
+    }
+    a.len().cmp(&b.len())
+}
+
+impl Store {
+    /// Candidate ids for `matchers` and the matchers still to check per series.
+    fn candidates<'m>(&self, matchers: &'m [Matcher]) -> (Vec<u64>, Residual<'m>) {
+        let sel = self
+            .postings_read()
+            .select_deferring(matchers, &self.symbols, true);
+        (sel.ids, Residual::new(self, sel.residual))
+    }
+
+    fn label_of(r: &Resolver<'_>, syms: &[Symbol]) -> Labels {
+        let v = syms
+            .chunks_exact(2)
+            .map(|p| Label {
+                name: r.get_shared(p[0]),
+                value: r.get_shared(p[1]),
+            })
+            .collect();
         Labels::from_sorted_unchecked(v)
     }
 
-    /// Label ids of every matching series with a sample in `[mint, maxt]`, unsorted.
-    fn matching_series(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Vec<Box<[Symbol]>> {
-        let mut out = Vec::new();
-        for id in self.candidate_ids(matchers) {
+    /// Label ids of every matching series with a sample in `[mint, maxt]`, unsorted, in one
+    /// flat buffer with each series' range in it.
+    fn matching_series(
+        &self,
+        matchers: &[Matcher],
+        mint: i64,
+        maxt: i64,
+    ) -> (Vec<Symbol>, Vec<Range<usize>>) {
+        let (ids, mut residual) = self.candidates(matchers);
+        let mut syms = Vec::new();
+        let mut ranges = Vec::new();
+        for id in ids {
             let shard = self.shard_read(SeriesRef(id).shard());
             if let Some(s) = shard.get(id) {
-                if s.has_sample_in(mint, maxt) {
-                    out.push(s.labels.clone());
+                if s.has_sample_in(mint, maxt) && residual.accepts(self, &s.labels) {
+                    let start = syms.len();
+                    syms.extend_from_slice(&s.labels);
+                    ranges.push(start..syms.len());
                 }
             }
         }
-        out
+        (syms, ranges)
     }
 
     /// The labels of the series with ref `r`, if it still exists.
     pub fn series_labels(&self, r: SeriesRef) -> Option<Labels> {
         let syms = self.shard_read(r.shard()).get(r.0)?.labels.clone();
-        Some(self.labels_of(&syms))
+        Some(self.symbols.with_resolver(|res| Self::label_of(res, &syms)))
+    }
+
+    /// Distinct ids at label-pair position `pick` (0 for names, 1 for values) of the
+    /// matching series, filtered by `keep` on the name id, resolved and sorted.
+    fn distinct_strings(
+        &self,
+        matchers: &[Matcher],
+        mint: i64,
+        maxt: i64,
+        pick: usize,
+        keep: impl Fn(Symbol) -> bool,
+    ) -> Vec<String> {
+        let (syms, ranges) = self.matching_series(matchers, mint, maxt);
+        let ids: BTreeSet<Symbol> = ranges
+            .into_iter()
+            .flat_map(|r| {
+                syms[r]
+                    .chunks_exact(2)
+                    .filter(|p| keep(p[0]))
+                    .map(|p| p[pick])
+            })
+            .collect();
+        let mut out: Vec<String> = self
+            .symbols
+            .with_resolver(|r| ids.iter().map(|&id| r.get(id).to_string()).collect());
+        out.sort();
+        out
     }
 }
 
@@ -55,63 +158,64 @@ impl Querier for Store {
         if mint > maxt {
             return Vec::new();
         }
-        let mut out = Vec::new();
-        for id in self.candidate_ids(matchers) {
-            let (syms, chunks): (Box<[Symbol]>, ChunkCopies) = {
+        let (ids, mut residual) = self.candidates(matchers);
+        let mut syms: Vec<Symbol> = Vec::new();
+        let mut hits: Vec<(Range<usize>, Vec<Sample>)> = Vec::new();
+        let mut copies = ChunkCopies::default();
+        let mut scratch: Vec<Sample> = Vec::new();
+        for id in ids {
+            copies.clear();
+            let range = {
                 let shard = self.shard_read(SeriesRef(id).shard());
                 let Some(s) = shard.get(id) else {
                     continue;
                 };
-                let chunks = s.chunks_in(mint, maxt);
-                if chunks.is_empty() {
+                s.copy_chunks_in(mint, maxt, &mut copies);
+                if copies.is_empty() || !residual.accepts(self, &s.labels) {
                     continue;
                 }
-                (s.labels.clone(), chunks)
+                let start = syms.len();
+                syms.extend_from_slice(&s.labels);
+                start..syms.len()
             };
-            let samples = decode_range(&chunks, mint, maxt);
-            if samples.is_empty() {
+            scratch.clear();
+            decode_range_into(&copies, mint, maxt, &mut scratch);
+            if scratch.is_empty() {
+                syms.truncate(range.start);
                 continue;
             }
-            out.push(SeriesSamples {
-                labels: self.labels_of(&syms),
-                samples,
-            });
+            hits.push((range, scratch.as_slice().to_vec()));
         }
-        out.sort_by(|a, b| a.labels.cmp(&b.labels));
-        out
+        self.symbols.with_resolver(|r| {
+            hits.sort_unstable_by(|a, b| cmp_syms(r, &syms[a.0.clone()], &syms[b.0.clone()]));
+            hits.into_iter()
+                .map(|(range, samples)| SeriesSamples {
+                    labels: Self::label_of(r, &syms[range]),
+                    samples,
+                })
+                .collect()
+        })
     }
 
     fn series(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Vec<Labels> {
         if mint > maxt {
             return Vec::new();
         }
-        let mut out: Vec<Labels> = self
-            .matching_series(matchers, mint, maxt)
-            .iter()
-            .map(|s| self.labels_of(s))
-            .collect();
-        out.sort();
-        out
+        let (syms, mut ranges) = self.matching_series(matchers, mint, maxt);
+        self.symbols.with_resolver(|r| {
+            ranges.sort_unstable_by(|a, b| cmp_syms(r, &syms[a.clone()], &syms[b.clone()]));
+            ranges
+                .into_iter()
+                .map(|range| Self::label_of(r, &syms[range]))
+                .collect()
+        })
     }
 
     fn label_names(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Vec<String> {
         if mint > maxt {
             return Vec::new();
         }
-        let ids: BTreeSet<Symbol> = self
-            .matching_series(matchers, mint, maxt)
-            .iter()
-            .flat_map(|s| s.chunks_exact(2).map(|p| p[0]).collect::<Vec<_>>())
-            .collect();
-        let ids: Vec<Symbol> = ids.into_iter().collect();
-        let mut names: Vec<String> = self
-            .symbols
-            .resolve_many(&ids)
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
-        names.sort();
-        names
+        self.distinct_strings(matchers, mint, maxt, 0, |_| true)
     }
 
     fn label_values(&self, name: &str, matchers: &[Matcher], mint: i64, maxt: i64) -> Vec<String> {
@@ -121,19 +225,6 @@ impl Querier for Store {
         let Some(name_id) = self.symbols.lookup(name) else {
             return Vec::new();
         };
-        let ids: BTreeSet<Symbol> = self
-            .matching_series(matchers, mint, maxt)
-            .iter()
-            .filter_map(|s| s.chunks_exact(2).find(|p| p[0] == name_id).map(|p| p[1]))
-            .collect();
-        let ids: Vec<Symbol> = ids.into_iter().collect();
-        let mut values: Vec<String> = self
-            .symbols
-            .resolve_many(&ids)
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
-        values.sort();
-        values
+        self.distinct_strings(matchers, mint, maxt, 1, |n| n == name_id)
     }
 }

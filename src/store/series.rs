@@ -47,6 +47,22 @@ impl ChunkCopies {
         self.ends.is_empty()
     }
 
+    /// Empties the copies, keeping the buffers for reuse by the next series.
+    pub(crate) fn clear(&mut self) {
+        self.buf.clear();
+        self.ends.clear();
+    }
+
+    /// Upper bound of the samples held: the sum of the chunks' sample counts.
+    fn sample_count(&self) -> usize {
+        self.iter()
+            .map(|c| match c {
+                [a, b, ..] => usize::from(u16::from_be_bytes([*a, *b])),
+                _ => 0,
+            })
+            .sum()
+    }
+
     fn iter(&self) -> impl Iterator<Item = &[u8]> {
         let starts = std::iter::once(0).chain(self.ends.iter().copied());
         starts
@@ -92,22 +108,26 @@ impl Series {
             }
         }
         match &mut self.head {
-            Some(h) if !h.is_full() => {
+            Some(h) => {
                 let before = h.heap_bytes();
                 h.append(t, v);
                 acct.head_bytes = acct.head_bytes + h.heap_bytes() - before;
             }
             head => {
-                if let Some(full) = head.take() {
-                    acct.head_bytes -= full.heap_bytes();
-                    let closed = full.close();
-                    acct.closed_bytes += closed_chunk_bytes(&closed);
-                    self.chunks.push(closed);
-                }
                 acct.chunks += 1;
                 let h = HeadChunk::new(t, v);
                 acct.head_bytes += h.heap_bytes();
                 *head = Some(h);
+            }
+        }
+        // A full head is closed at once rather than when the next sample arrives, so its
+        // growth slack is given back as soon as it can no longer grow.
+        if self.head.as_ref().is_some_and(HeadChunk::is_full) {
+            if let Some(full) = self.head.take() {
+                acct.head_bytes -= full.heap_bytes();
+                let closed = full.close();
+                acct.closed_bytes += closed_chunk_bytes(&closed);
+                self.chunks.push(closed);
             }
         }
         self.last = Some((t, bits));
@@ -161,23 +181,33 @@ impl Series {
     }
 
     /// Copies of the bytes of every chunk overlapping `[mint, maxt]`, oldest first.
+    #[cfg(test)]
     pub(crate) fn chunks_in(&self, mint: i64, maxt: i64) -> ChunkCopies {
         let mut out = ChunkCopies::default();
+        self.copy_chunks_in(mint, maxt, &mut out);
+        out
+    }
+
+    /// Appends to `out` copies of the bytes of every chunk overlapping `[mint, maxt]`,
+    /// oldest first. Closed chunks are ordered by time, so the ones that end before `mint`
+    /// are skipped with a binary search.
+    pub(crate) fn copy_chunks_in(&self, mint: i64, maxt: i64, out: &mut ChunkCopies) {
         match self.bounds() {
             Some((lo, hi)) if lo <= maxt && hi >= mint => {}
-            _ => return out,
+            _ => return,
         }
-        for c in &self.chunks {
-            if c.max_t() >= mint && c.min_t() <= maxt {
-                out.push(c.data());
+        let first = self.chunks.partition_point(|c| c.max_t() < mint);
+        for c in &self.chunks[first..] {
+            if c.min_t() > maxt {
+                return;
             }
+            out.push(c.data());
         }
         if let Some(h) = &self.head {
             if h.min_t() <= maxt && h.max_t() >= mint {
                 out.push(h.bytes());
             }
         }
-        out
     }
 
     /// Whether any sample lies in `[mint, maxt]`, decoding only a chunk that spans the range.
@@ -212,19 +242,27 @@ impl Series {
 }
 
 /// Decodes the samples of `chunks` that fall in `[mint, maxt]`, oldest first.
+#[cfg(test)]
 pub(crate) fn decode_range(chunks: &ChunkCopies, mint: i64, maxt: i64) -> Vec<Sample> {
     let mut out = Vec::new();
+    decode_range_into(chunks, mint, maxt, &mut out);
+    out
+}
+
+/// Appends to `out` the samples of `chunks` that fall in `[mint, maxt]`, oldest first,
+/// reserving room for every sample the chunks hold up front.
+pub(crate) fn decode_range_into(chunks: &ChunkCopies, mint: i64, maxt: i64, out: &mut Vec<Sample>) {
+    out.reserve(chunks.sample_count());
     for c in chunks.iter() {
         for (t, v) in ChunkIter::new(c) {
             if t > maxt {
-                break;
+                return;
             }
             if t >= mint {
                 out.push(Sample { t, v });
             }
         }
     }
-    out
 }
 
 /// Running byte and chunk counts of one shard, kept under the shard lock so stats are cheap.

@@ -67,7 +67,8 @@ impl SymbolTable {
         f(&Resolver(&t))
     }
 
-    /// The shared string of `id` (cheap: an `Arc` clone).
+    /// The shared strings of `ids` (cheap: `Arc` clones).
+    #[cfg(test)]
     pub(crate) fn resolve_many(&self, ids: &[Symbol]) -> Vec<Arc<str>> {
         let t = self.inner.read().unwrap_or_else(|e| e.into_inner());
         ids.iter()
@@ -96,6 +97,15 @@ impl Resolver<'_> {
     /// The string of `id` (empty for an unknown id, which the store never produces).
     pub(crate) fn get(&self, id: Symbol) -> &str {
         self.0.strs.get(id as usize).map_or("", |s| &**s)
+    }
+
+    /// The shared string of `id` (an `Arc` clone; empty for an unknown id).
+    pub(crate) fn get_shared(&self, id: Symbol) -> Arc<str> {
+        self.0
+            .strs
+            .get(id as usize)
+            .cloned()
+            .unwrap_or_else(|| Arc::from(""))
     }
 }
 

@@ -582,3 +582,74 @@ fn many_label_values_regex_selection() {
         285
     );
 }
+
+/// Every matcher combination gives what checking each series' labels one by one gives, on
+/// a store large enough that wide matchers (`container!=""`, `pod=~".+"`) are checked per
+/// candidate instead of merging every value's postings list.
+#[test]
+fn wide_matchers_beside_a_selective_one_select_exactly_the_brute_force_set() {
+    let store = Store::new();
+    let mut all = Vec::new();
+    let mut app = store.appender();
+    for i in 0..600 {
+        let mut pairs = vec![
+            ("__name__".to_string(), format!("metric_{}", i % 6)),
+            ("pod".to_string(), format!("pod-{}", i % 150)),
+            ("namespace".to_string(), format!("ns-{}", i % 7)),
+        ];
+        if i % 3 != 0 {
+            pairs.push(("container".to_string(), format!("c{}", i % 11)));
+        }
+        let labels = Labels::from_pairs(pairs);
+        app.append(&labels, 1000, i as f64).unwrap();
+        all.push(labels);
+    }
+    app.commit();
+    use MatchOp::*;
+    let cases: Vec<Vec<Matcher>> = vec![
+        vec![
+            m(Equal, "__name__", "metric_1"),
+            m(NotEqual, "container", ""),
+        ],
+        vec![m(Equal, "__name__", "metric_2"), m(Regex, "pod", ".+")],
+        vec![m(Equal, "__name__", "metric_2"), m(Regex, "pod", "pod-1.*")],
+        vec![
+            m(Equal, "__name__", "metric_3"),
+            m(NotRegex, "pod", "pod-1.*"),
+        ],
+        vec![
+            m(Equal, "__name__", "metric_3"),
+            m(NotRegex, "container", "c1|c2"),
+        ],
+        vec![m(Equal, "__name__", "metric_4"), m(Equal, "container", "")],
+        vec![m(Equal, "pod", "pod-7"), m(Regex, "container", "c.*")],
+        vec![m(Equal, "pod", "pod-7"), m(Regex, "container", ".*")],
+        vec![
+            m(Equal, "pod", "pod-8"),
+            m(NotEqual, "namespace", "ns-1"),
+            m(NotEqual, "container", ""),
+        ],
+        vec![
+            m(Regex, "__name__", "metric_[12]"),
+            m(NotEqual, "container", "c3"),
+        ],
+        vec![m(NotEqual, "container", "")],
+        vec![m(Equal, "__name__", "metric_5"), m(Regex, "missing", ".*")],
+        vec![m(Equal, "__name__", "metric_5"), m(NotEqual, "missing", "")],
+    ];
+    for ms in &cases {
+        let mut want: Vec<Labels> = all
+            .iter()
+            .filter(|l| ms.iter().all(|m| m.matches(l.get(&m.name).unwrap_or(""))))
+            .cloned()
+            .collect();
+        want.sort();
+        let got: Vec<Labels> = store
+            .select(ms, 0, 10_000)
+            .into_iter()
+            .map(|s| s.labels)
+            .collect();
+        assert_eq!(got, want, "select() for {ms:?}");
+        assert_eq!(store.series(ms, 0, 10_000), want, "series() for {ms:?}");
+    }
+}
