@@ -8,11 +8,16 @@ query of benches/promql.rs runs through the same HTTP API on each, interleaved, 
 script prints median latencies, the ratio redline/Prometheus per query, and whether the two
 answers agree. Everything listens on 127.0.0.1 only.
 
+The client keeps one HTTP/1.1 connection open to each server, as Grafana's Prometheus data
+source does, so the figures are the servers' request latency without a TCP handshake each;
+`--new-connections` opens a connection per request instead (both servers alike).
+
 Usage: python3 benches/compare_prometheus.py [--runs N] [--workdir DIR] [--reuse-data]
-       [--redline-bin PATH]
+       [--redline-bin PATH] [--new-connections]
 """
 
 import argparse
+import http.client
 import json
 import os
 import re
@@ -23,7 +28,6 @@ import subprocess
 import sys
 import time
 import urllib.parse
-import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -40,15 +44,38 @@ def queries():
     return re.findall(r'\(\s*"([a-z0-9_]+)",\s*r#"(.*?)"#,?\s*\)', src, re.S)
 
 
-def get(base, path, params):
-    url = base + path + "?" + urllib.parse.urlencode(params)
-    t0 = time.perf_counter()
-    with urllib.request.urlopen(url, timeout=120) as r:
-        body = r.read()
-    return time.perf_counter() - t0, json.loads(body)
+class Client:
+    """One server's HTTP client: a kept-alive connection, or a new one per request."""
+
+    def __init__(self, port, keep_alive=True):
+        self.port = port
+        self.keep_alive = keep_alive
+        self.conn = None
+
+    def get(self, path, params):
+        """(seconds from sending the request to having read the body, decoded JSON)."""
+        url = path + "?" + urllib.parse.urlencode(params)
+        t0 = time.perf_counter()
+        if self.conn is None:
+            self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=120)
+        try:
+            self.conn.request("GET", url)
+            r = self.conn.getresponse()
+            body = r.read()
+        except (http.client.HTTPException, OSError):
+            self.conn.close()
+            self.conn = None
+            raise
+        elapsed = time.perf_counter() - t0
+        if not self.keep_alive or r.will_close:
+            self.conn.close()
+            self.conn = None
+        if r.status != 200:
+            raise RuntimeError(f"HTTP {r.status} from port {self.port}: {body[:200]!r}")
+        return elapsed, json.loads(body)
 
 
-def wait_ready(base, what, at, proc, log, deadline=300):
+def wait_ready(client, what, at, proc, log, deadline=300):
     """Waits until `base` answers a count of every series at `at` (seconds): the data ends
     at a fixed time, so an instant query at "now" would find nothing once the build and
     the block creation took longer than the 5 minute lookback."""
@@ -57,8 +84,8 @@ def wait_ready(base, what, at, proc, log, deadline=300):
         if proc.poll() is not None:
             sys.exit(f"{what} exited with {proc.returncode}; see {log}")
         try:
-            _, r = get(base, "/api/v1/query",
-                       {"query": "count({__name__=~\".+\"})", "time": at})
+            _, r = client.get("/api/v1/query",
+                              {"query": "count({__name__=~\".+\"})", "time": at})
             if r["data"]["result"]:
                 return r["data"]["result"][0]["value"][1]
         except Exception:
@@ -112,6 +139,9 @@ def main():
                     help="keep the OpenMetrics file and Prometheus blocks of the last run "
                          "(only rebuild redline)")
     ap.add_argument("--redline-bin", help="use this redline binary instead of building one")
+    ap.add_argument("--new-connections", action="store_true",
+                    help="open a new connection for every request (default: keep one open "
+                         "per server)")
     args = ap.parse_args()
     for tool in ("prometheus", "promtool"):
         if not shutil.which(tool):
@@ -148,9 +178,10 @@ def main():
                             "--listen", f"127.0.0.1:{rp}"],
                            stdout=subprocess.DEVNULL, stderr=open(rlog, "w"))
     try:
-        pbase, rbase = f"http://127.0.0.1:{pp}", f"http://127.0.0.1:{rp}"
-        pn = wait_ready(pbase, "prometheus", end_ms / 1000, prom, plog)
-        rn = wait_ready(rbase, "redline", end_ms / 1000, red, rlog)
+        keep = not args.new_connections
+        pc, rc = Client(pp, keep), Client(rp, keep)
+        pn = wait_ready(pc, "prometheus", end_ms / 1000, prom, plog)
+        rn = wait_ready(rc, "redline", end_ms / 1000, red, rlog)
         print(f"series: prometheus {pn}, redline {rn}")
         # Off the 30 s sample grid, so Prometheus 2.x's closed range boundary and 3.x's open
         # one select the same samples.
@@ -160,23 +191,24 @@ def main():
             for kind, params in (("instant", {"query": expr, "time": t}),
                                  ("range", {"query": expr, "start": t - 900, "end": t, "step": 30})):
                 path = "/api/v1/query" if kind == "instant" else "/api/v1/query_range"
-                _, pr = get(pbase, path, params)
-                _, rr = get(rbase, path, params)
+                _, pr = pc.get(path, params)
+                _, rr = rc.get(path, params)
                 same = agree(canonical(pr), canonical(rr))
                 if not same:
                     print("DIFF " + describe_diff(f"{name} ({kind})", canonical(pr),
                                                   canonical(rr)), file=sys.stderr)
                 pt, rt = [], []
                 for _ in range(args.runs):
-                    pt.append(get(pbase, path, params)[0])
-                    rt.append(get(rbase, path, params)[0])
+                    pt.append(pc.get(path, params)[0])
+                    rt.append(rc.get(path, params)[0])
                 pm, rm = statistics.median(pt) * 1000, statistics.median(rt) * 1000
                 rows.append((f"{name} ({kind})", pm, rm, rm / pm, same))
         print(f"\n| query | Prometheus ms | redline ms | ratio | same answer |\n|---|---|---|---|---|")
         for q, pm, rm, ratio, same in rows:
             print(f"| {q} | {pm:.2f} | {rm:.2f} | {ratio:.2f} | {'yes' if same else 'NO'} |")
         ratios = [r[3] for r in rows]
-        print(f"\nmedian ratio {statistics.median(ratios):.2f}, max ratio {max(ratios):.2f}, "
+        print(f"\nconnections: {'kept alive' if keep else 'one per request'}")
+        print(f"median ratio {statistics.median(ratios):.2f}, max ratio {max(ratios):.2f}, "
               f"answers agree on {sum(r[4] for r in rows)}/{len(rows)}")
     finally:
         for p in (prom, red):

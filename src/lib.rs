@@ -45,6 +45,7 @@ pub mod exposition;
 pub mod http;
 pub mod logging;
 pub mod promql;
+pub mod remote;
 pub mod rules;
 pub mod scrape;
 pub mod service;

@@ -41,6 +41,10 @@ enum Command {
         /// Directory of `<AlertName>.md` playbooks served at `/playbooks/<AlertName>`.
         #[arg(long, default_value = "rules/playbooks")]
         playbooks_dir: PathBuf,
+        /// Replace `${VAR}` and `${VAR:-default}` in the config file with environment
+        /// variables before parsing, at start-up and on every reload.
+        #[arg(long = "config.expand-env")]
+        expand_env: bool,
     },
     /// Run the embedded synthetic cluster and its dashboard.
     Demo {
@@ -123,7 +127,12 @@ fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
 #[derive(Subcommand)]
 enum CheckCommand {
     /// Validate a config file; errors name the field path.
-    Config { file: PathBuf },
+    Config {
+        file: PathBuf,
+        /// Replace `${VAR}` and `${VAR:-default}` with environment variables first.
+        #[arg(long = "config.expand-env")]
+        expand_env: bool,
+    },
     /// Validate Prometheus rule files, as `promtool check rules` does.
     Rules {
         #[arg(required = true)]
@@ -231,9 +240,11 @@ fn dispatch(command: Command) -> Result<ExitCode> {
             query,
             external_url,
             playbooks_dir,
+            expand_env,
         } => {
-            let cfg = redline::config::Config::load_file(&config)?;
-            runtime()?.block_on(redline::service::run(
+            let load = redline::config::LoadOptions { expand_env };
+            let cfg = load.load(&config)?;
+            runtime()?.block_on(redline::service::run_loading(
                 cfg,
                 redline::service::ServiceOptions {
                     listen,
@@ -243,6 +254,7 @@ fn dispatch(command: Command) -> Result<ExitCode> {
                     external_url,
                     playbooks_dir: Some(playbooks_dir),
                 },
+                load,
             ))?;
             Ok(ExitCode::SUCCESS)
         }
@@ -262,9 +274,9 @@ fn dispatch(command: Command) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Check {
-            what: CheckCommand::Config { file },
+            what: CheckCommand::Config { file, expand_env },
         } => {
-            let cfg = redline::config::Config::load_file(&file)?;
+            let cfg = redline::config::LoadOptions { expand_env }.load(&file)?;
             println!(
                 "{}: SUCCESS: {} scrape configs",
                 file.display(),

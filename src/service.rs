@@ -5,14 +5,14 @@
 //! and the demo start the same service in-process). [`Service::shutdown`] stops scraping
 //! first, so every target's staleness markers are written, then drains the HTTP server.
 
-use crate::config::Config;
+use crate::config::{Config, LoadOptions};
 use crate::http::{self, AppState, QueryLimits, QueryService, ReloadRequest};
 use crate::promql::{Engine, EngineOptions};
 use crate::rules::api::RuleGroupCollector;
 use crate::rules::manager::{RuleContext, RuleManagerHandle, RuleManagerOptions, SystemClock};
 use crate::rules::Alert;
 use crate::scrape::discovery::DiscoveryOptions;
-use crate::scrape::manager::{spawn_pools, ScrapeContext};
+use crate::scrape::manager::{ScrapeContext, ScrapePools};
 use crate::scrape::target::TargetSet;
 use crate::state::{StateDb, StateError};
 use crate::store::{Store, StoreOptions};
@@ -24,6 +24,8 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
+
+pub mod reload;
 
 /// Runtime knobs that are flags, not config.
 #[derive(Clone, Debug)]
@@ -67,9 +69,12 @@ pub struct Service {
     /// The SLO engine, when the config names SLO files.
     slos: Option<crate::slo::runtime::SloService>,
     db: StateDb,
+    /// The remote-write queues (`remote_write:`; restart to change them).
+    remote: crate::remote::RemoteWrite,
     stop_scrape: watch::Sender<bool>,
     stop_http: watch::Sender<bool>,
-    pools: Vec<JoinHandle<()>>,
+    /// The scrape pools, shared with the reload task.
+    scrape: Arc<tokio::sync::Mutex<ScrapePools>>,
     background: Vec<JoinHandle<()>>,
     http: JoinHandle<std::io::Result<()>>,
 }
@@ -106,6 +111,17 @@ impl Service {
         cfg: Config,
         opts: ServiceOptions,
         discovery: DiscoveryOptions,
+    ) -> Result<Service, ServiceError> {
+        Self::start_loading(cfg, opts, discovery, LoadOptions::default()).await
+    }
+
+    /// As [`Service::start_with`]; reloads read `opts.config_path` with `load`
+    /// (`--config.expand-env`).
+    pub async fn start_loading(
+        cfg: Config,
+        opts: ServiceOptions,
+        discovery: DiscoveryOptions,
+        load: LoadOptions,
     ) -> Result<Service, ServiceError> {
         std::fs::create_dir_all(&opts.state_dir).map_err(|source| ServiceError::StateDir {
             path: opts.state_dir.display().to_string(),
@@ -175,6 +191,13 @@ impl Service {
         )
         .await
         .map_err(ServiceError::Slo)?;
+        let reload_metrics = reload::ReloadMetrics::register(telemetry.registry_mut());
+        let remote = crate::remote::spawn(
+            &cfg.remote_write,
+            &cfg.global.external_labels,
+            store.clone(),
+            &mut telemetry,
+        );
         let telemetry = Arc::new(telemetry);
 
         let (stop_scrape, stop_scrape_rx) = watch::channel(false);
@@ -184,7 +207,10 @@ impl Service {
             telemetry: telemetry.clone(),
             discovery,
         };
-        let pools = spawn_pools(&cfg.scrape_configs, &ctx, &stop_scrape_rx);
+        let scrape = Arc::new(tokio::sync::Mutex::new(ScrapePools::start(
+            &cfg.scrape_configs,
+            ctx,
+        )));
         let (reload_tx, reload_rx) = tokio::sync::mpsc::channel::<ReloadRequest>(4);
         let background = vec![
             tokio::spawn(retention_task(store.clone(), stop_scrape_rx.clone())),
@@ -195,14 +221,21 @@ impl Service {
                 cfg.global.external_labels.clone(),
                 external_url.clone(),
             )),
-            tokio::spawn(reload_task(
-                opts.config_path.clone(),
-                cfg.rule_files.clone(),
-                rules.clone(),
-                pipeline.clone(),
-                cfg.alertmanager
-                    .as_ref()
-                    .and_then(|a| a.config_file.clone()),
+            tokio::spawn(reload::reload_task(
+                reload::Reloader {
+                    config_path: opts.config_path.clone(),
+                    load,
+                    rule_files: cfg.rule_files.clone(),
+                    slo_files: cfg.slo_files.clone(),
+                    alertmanager_file: cfg
+                        .alertmanager
+                        .as_ref()
+                        .and_then(|a| a.config_file.clone()),
+                    rules: rules.clone(),
+                    pipeline: pipeline.clone(),
+                    scrape: scrape.clone(),
+                    metrics: reload_metrics,
+                },
                 reload_rx,
                 stop_scrape_rx.clone(),
             )),
@@ -235,10 +268,11 @@ impl Service {
             pipeline,
             slos,
             db,
+            remote,
             local_addr,
             stop_scrape,
             stop_http,
-            pools,
+            scrape,
             background,
             http,
         })
@@ -253,16 +287,15 @@ impl Service {
     /// database, then stops the HTTP server.
     pub async fn shutdown(self) {
         let _ = self.stop_scrape.send(true);
-        for p in self.pools {
-            let _ = p.await;
-        }
         for b in self.background {
             b.abort();
         }
+        self.scrape.lock().await.stop().await;
         self.rules.shutdown().await;
         if let Some(s) = self.slos {
             s.shutdown().await;
         }
+        self.remote.shutdown(Duration::from_secs(5)).await;
         self.pipeline.shutdown().await;
         self.db.close().await;
         let _ = self.stop_http.send(true);
@@ -404,125 +437,19 @@ async fn forward_alerts(
     }
 }
 
-/// Modification times and sizes of the files a reload reads, to notice edits.
-fn file_stamps(
-    config_path: Option<&PathBuf>,
-    rule_files: &[String],
-    alertmanager_file: Option<&PathBuf>,
-) -> Vec<(PathBuf, Option<SystemTime>, u64)> {
-    let mut paths: Vec<PathBuf> = config_path.into_iter().cloned().collect();
-    paths.extend(alertmanager_file.cloned());
-    if let Ok(found) = crate::rules::file::expand_rule_patterns(rule_files) {
-        paths.extend(found);
-    }
-    paths
-        .into_iter()
-        .map(|p| {
-            let meta = std::fs::metadata(&p).ok();
-            let modified = meta.as_ref().and_then(|m| m.modified().ok());
-            let len = meta.map(|m| m.len()).unwrap_or(0);
-            (p, modified, len)
-        })
-        .collect()
-}
-
-/// Reloads the config's rule files on SIGHUP, on `POST /-/reload`, and when the config file
-/// or a rule file changes on disk (checked every 5 seconds). A config or rule file that
-/// fails to load is rejected and logged; the running rules stay.
-async fn reload_task(
-    config_path: Option<PathBuf>,
-    mut rule_files: Vec<String>,
-    rules: RuleManagerHandle,
-    pipeline: crate::alerting::Pipeline,
-    alertmanager_file: Option<PathBuf>,
-    mut requests: tokio::sync::mpsc::Receiver<ReloadRequest>,
-    mut stop: watch::Receiver<bool>,
-) {
-    #[cfg(unix)]
-    let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
-    let mut poll = tokio::time::interval(Duration::from_secs(5));
-    poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-    let mut am_file = alertmanager_file;
-    let mut stamps = file_stamps(config_path.as_ref(), &rule_files, am_file.as_ref());
-    loop {
-        #[cfg(unix)]
-        let hangup = async {
-            match hup.as_mut() {
-                Some(h) => h.recv().await,
-                None => std::future::pending().await,
-            }
-        };
-        #[cfg(not(unix))]
-        let hangup = std::future::pending::<Option<()>>();
-        let reply = tokio::select! {
-            _ = stop.changed() => return,
-            _ = hangup => None,
-            req = requests.recv() => match req {
-                Some(reply) => Some(reply),
-                None => return,
-            },
-            _ = poll.tick() => {
-                let now = file_stamps(config_path.as_ref(), &rule_files, am_file.as_ref());
-                if now == stamps {
-                    continue;
-                }
-                None
-            }
-        };
-        let outcome = reload_once(
-            config_path.as_ref(),
-            &mut rule_files,
-            &mut am_file,
-            &rules,
-            &pipeline,
-        )
-        .await;
-        match &outcome {
-            Ok(n) => tracing::info!(groups = n, "configuration reloaded"),
-            Err(e) => {
-                tracing::error!(error = %e, "reload rejected; the running configuration stays")
-            }
-        }
-        stamps = file_stamps(config_path.as_ref(), &rule_files, am_file.as_ref());
-        if let Some(reply) = reply {
-            let _ = reply.send(outcome.map(|_| ()));
-        }
-    }
-}
-
-async fn reload_once(
-    config_path: Option<&PathBuf>,
-    rule_files: &mut Vec<String>,
-    alertmanager_file: &mut Option<PathBuf>,
-    rules: &RuleManagerHandle,
-    pipeline: &crate::alerting::Pipeline,
-) -> Result<usize, String> {
-    match config_path {
-        Some(path) => {
-            let cfg = Config::load_file(path).map_err(|e| format!("loading config: {e}"))?;
-            let (am, _) = pipeline_settings(&cfg);
-            pipeline
-                .reload(am)
-                .map_err(|e| format!("alerting configuration: {e}"))?;
-            *alertmanager_file = cfg
-                .alertmanager
-                .as_ref()
-                .and_then(|a| a.config_file.clone());
-            let n = rules
-                .reload_with_options(&cfg.rule_files, rule_options(&cfg))
-                .await
-                .map_err(|e| e.to_string())?;
-            *rule_files = cfg.rule_files;
-            Ok(n)
-        }
-        None => rules.reload(rule_files).await.map_err(|e| e.to_string()),
-    }
-}
-
 /// Runs the service until SIGTERM or SIGINT, then shuts it down gracefully.
 pub async fn run(cfg: Config, opts: ServiceOptions) -> anyhow::Result<()> {
+    run_loading(cfg, opts, LoadOptions::default()).await
+}
+
+/// As [`run`]; reloads read the config file with `load` (`--config.expand-env`).
+pub async fn run_loading(
+    cfg: Config,
+    opts: ServiceOptions,
+    load: LoadOptions,
+) -> anyhow::Result<()> {
     let stop = shutdown_signal();
-    let service = Service::start(cfg, opts).await?;
+    let service = Service::start_loading(cfg, opts, DiscoveryOptions::default(), load).await?;
     stop.await;
     tracing::info!("shutting down");
     service.shutdown().await;

@@ -478,6 +478,11 @@ async fn dashboard_in_a_real_browser() {
     b.type_text(&who, "browser").await;
     let submit = b.find_in(&form, "button[type=submit]").await;
     b.click(&submit).await;
+    // The click returns once the form is submitted; the redirect's page loads after it.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !b.current_url().await.contains("/silences?created=") && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     let html = b.source().await;
     b.screenshot("silences").await;
     assert!(

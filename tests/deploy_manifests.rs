@@ -1,6 +1,7 @@
-//! CI validation of `deploy/`: every manifest parses and has what a cluster and a reviewer
-//! require, the kustomization lists every file, the StatefulSet is locked down, and the
-//! ClusterRole grants what the `kubernetes_sd_configs` of `deploy/redline.yaml` list and watch.
+//! CI validation of `deploy/`: every manifest of the base (`deploy/base/`) and of the sharding
+//! overlay beside it parses and has what a cluster and a reviewer require, the kustomization
+//! lists every file, the StatefulSet is locked down, and the ClusterRole grants what the
+//! `kubernetes_sd_configs` of `deploy/base/redline.yaml` list and watch.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -9,11 +10,17 @@ use redline::config::{Config, Scheme};
 use serde::Deserialize;
 use serde_yaml_ng::Value;
 
-fn deploy_dir() -> PathBuf {
+/// `deploy/`: the Dockerfile, the base and its overlays.
+fn deploy_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy")
 }
 
-/// The YAML files of `deploy/`, by file name.
+/// The kustomize base, `deploy/base/`.
+fn deploy_dir() -> PathBuf {
+    deploy_root().join("base")
+}
+
+/// The YAML files of `deploy/base/`, by file name.
 fn yaml_files() -> Vec<String> {
     let mut out: Vec<String> = std::fs::read_dir(deploy_dir())
         .expect("deploy/ exists")
@@ -231,7 +238,7 @@ fn grants(rules: &[Value], group: &str, resource: &str, verb: &str) -> bool {
 #[test]
 fn cluster_role_covers_what_the_shipped_config_discovers_and_scrapes() {
     let cfg = Config::load_file(&deploy_dir().join("redline.yaml"))
-        .unwrap_or_else(|e| panic!("deploy/redline.yaml: {e}"));
+        .unwrap_or_else(|e| panic!("deploy/base/redline.yaml: {e}"));
     let all = manifests();
     let roles = find(&all, "ClusterRole");
     assert_eq!(roles.len(), 1);
@@ -293,7 +300,7 @@ fn cluster_role_covers_what_the_shipped_config_discovers_and_scrapes() {
 #[test]
 fn shipped_config_scrapes_with_kube_prometheus_job_names() {
     let cfg = Config::load_file(&deploy_dir().join("redline.yaml"))
-        .unwrap_or_else(|e| panic!("deploy/redline.yaml: {e}"));
+        .unwrap_or_else(|e| panic!("deploy/base/redline.yaml: {e}"));
     let text = std::fs::read_to_string(deploy_dir().join("redline.yaml")).expect("config");
     for job in [
         "kubelet",
@@ -325,7 +332,8 @@ fn shipped_config_scrapes_with_kube_prometheus_job_names() {
 
 #[test]
 fn dockerfile_builds_static_and_runs_as_non_root() {
-    let text = std::fs::read_to_string(deploy_dir().join("Dockerfile")).expect("deploy/Dockerfile");
+    let text =
+        std::fs::read_to_string(deploy_root().join("Dockerfile")).expect("deploy/Dockerfile");
     let froms = text.lines().filter(|l| l.starts_with("FROM ")).count();
     assert!(froms >= 2, "multi-stage build");
     assert!(text.contains("unknown-linux-musl"), "static musl build");
@@ -341,5 +349,158 @@ fn dockerfile_builds_static_and_runs_as_non_root() {
     assert!(
         text.contains("/usr/share/redline/rules"),
         "the image carries the shipped rules"
+    );
+}
+
+/// Every document of a YAML file of the sharding overlay.
+fn sharding_documents(file: &str) -> Vec<Value> {
+    documents(&format!("../sharding/{file}"))
+}
+
+/// Follows a JSON pointer (RFC 6901) into a YAML value; `-` (append) needs a sequence.
+fn pointer<'a>(v: &'a Value, path: &str) -> Option<&'a Value> {
+    let mut cur = v;
+    for part in path.trim_start_matches('/').split('/') {
+        let part = part.replace("~1", "/").replace("~0", "~");
+        cur = match cur {
+            Value::Sequence(_) if part == "-" => return Some(cur),
+            Value::Sequence(s) => s.get(part.parse::<usize>().ok()?)?,
+            Value::Mapping(_) => cur.get(part.as_str())?,
+            _ => return None,
+        };
+    }
+    Some(cur)
+}
+
+#[test]
+fn sharding_overlay_patches_the_base_statefulset() {
+    let k = sharding_documents("kustomization.yaml").remove(0);
+    assert_eq!(str_at(&k, &["kind"]), Some("Kustomization"));
+    assert_eq!(
+        strings(k.get("resources")),
+        ["../base"],
+        "the overlay builds on deploy/base/"
+    );
+    let generators = k["configMapGenerator"].as_sequence().expect("generator");
+    assert_eq!(str_at(&generators[0], &["name"]), Some("redline-config"));
+    assert_eq!(str_at(&generators[0], &["behavior"]), Some("replace"));
+    assert_eq!(strings(generators[0].get("files")), ["redline.yaml"]);
+
+    let patches = k["patches"].as_sequence().expect("patches");
+    assert_eq!(patches.len(), 1);
+    let target = &patches[0]["target"];
+    let base_sets = find(&manifests(), "StatefulSet")
+        .into_iter()
+        .cloned()
+        .collect::<Vec<_>>();
+    let base = base_sets
+        .iter()
+        .find(|s| str_at(s, &["metadata", "name"]) == str_at(target, &["name"]))
+        .expect("the patch targets the base StatefulSet by name");
+    assert_eq!(str_at(target, &["kind"]), Some("StatefulSet"));
+    let ops = sharding_documents(str_at(&patches[0], &["path"]).expect("patch path")).remove(0);
+    let ops = ops
+        .as_sequence()
+        .expect("a JSON patch is a list of operations");
+    let mut replicas = None;
+    let mut args_added = Vec::new();
+    let mut env = None;
+    for op in ops {
+        let path = str_at(op, &["path"]).expect("op path");
+        let parent = path.rsplit_once('/').map(|(p, _)| p).unwrap_or("");
+        match str_at(op, &["op"]) {
+            Some("replace") => assert!(pointer(base, path).is_some(), "{path} not in the base"),
+            Some("add") => assert!(
+                pointer(base, if parent.is_empty() { "/" } else { parent }).is_some(),
+                "parent of {path} not in the base"
+            ),
+            other => panic!("unexpected op {other:?}"),
+        }
+        match path {
+            "/spec/replicas" => replicas = op["value"].as_u64(),
+            "/spec/template/spec/containers/0/args/-" => {
+                args_added.push(op["value"].as_str().unwrap_or("").to_string())
+            }
+            "/spec/template/spec/containers/0/env" => env = Some(op["value"].clone()),
+            _ => {}
+        }
+    }
+    let container = pointer(base, "/spec/template/spec/containers/0").expect("container");
+    assert_eq!(str_at(container, &["name"]), Some("redline"));
+    assert!(strings(container.get("args"))
+        .iter()
+        .any(|a| a.starts_with("--config=")));
+    assert_eq!(args_added, ["--config.expand-env"]);
+    assert_eq!(replicas, Some(3));
+    let env = env.expect("the patch sets env");
+    let shard = env
+        .as_sequence()
+        .expect("env list")
+        .iter()
+        .find(|e| str_at(e, &["name"]) == Some("SHARD"))
+        .expect("SHARD in env");
+    assert_eq!(
+        str_at(shard, &["valueFrom", "fieldRef", "fieldPath"]),
+        Some("metadata.labels['apps.kubernetes.io/pod-index']")
+    );
+}
+
+#[test]
+fn sharded_config_keeps_one_hashmod_bucket_per_replica_in_every_job() {
+    let ops = sharding_documents("statefulset-shards.yaml").remove(0);
+    let replicas = ops
+        .as_sequence()
+        .expect("ops")
+        .iter()
+        .find(|o| str_at(o, &["path"]) == Some("/spec/replicas"))
+        .and_then(|o| o["value"].as_u64())
+        .expect("replicas");
+    let path = deploy_root().join("sharding/redline.yaml");
+    for shard in 0..replicas {
+        let env = |name: &str| match name {
+            "SHARD" => Some(shard.to_string()),
+            "POD_NAME" => Some(format!("redline-{shard}")),
+            _ => None,
+        };
+        let cfg = Config::load_file_expanding(&path, &env)
+            .unwrap_or_else(|e| panic!("sharded config with SHARD={shard}: {e}"));
+        assert_eq!(
+            cfg.global.external_labels.get("shard"),
+            Some(shard.to_string().as_str())
+        );
+        assert_eq!(
+            cfg.global.external_labels.get("replica"),
+            Some(format!("redline-{shard}").as_str())
+        );
+        assert!(cfg.scrape_configs.len() >= 5);
+        for job in &cfg.scrape_configs {
+            let rules = &job.relabel_configs;
+            let hashmod = rules
+                .iter()
+                .position(|r| r.action == redline::scrape::relabel::Action::HashMod)
+                .unwrap_or_else(|| panic!("job {} has no hashmod", job.job_name));
+            let h = &rules[hashmod];
+            assert_eq!(h.source_labels, ["__address__"], "job {}", job.job_name);
+            assert_eq!(
+                h.modulus, replicas,
+                "job {}: modulus vs replicas",
+                job.job_name
+            );
+            let keep = rules.get(hashmod + 1).expect("keep after hashmod");
+            assert_eq!(keep.action, redline::scrape::relabel::Action::Keep);
+            assert_eq!(keep.source_labels, std::slice::from_ref(&h.target_label));
+            assert_eq!(
+                keep.regex.as_str(),
+                shard.to_string(),
+                "job {}",
+                job.job_name
+            );
+        }
+    }
+    let unset = Config::load_file_expanding(&path, &|_| None).expect_err("SHARD unset");
+    assert!(
+        unset.to_string().contains("POD_NAME is not set")
+            || unset.to_string().contains("SHARD is not set"),
+        "{unset}"
     );
 }

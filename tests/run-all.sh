@@ -27,7 +27,7 @@ if ! command -v cargo-nextest >/dev/null 2>&1; then
 fi
 
 cargo build --locked --all-targets
-cargo run --locked --quiet -- check config deploy/redline.yaml
+cargo run --locked --quiet -- check config deploy/base/redline.yaml
 cargo nextest run --locked --no-fail-fast
 # Doc tests are not run by nextest.
 cargo test --locked --doc

@@ -22,8 +22,11 @@
 
 pub mod alertmanager;
 mod error;
+pub mod expand;
+pub mod file_stamp;
 pub mod http_client;
 pub mod raw;
+pub mod remote_write;
 pub mod rule_query;
 pub mod slo;
 pub mod units;
@@ -35,6 +38,7 @@ use std::path::Path;
 use std::time::Duration;
 
 pub use error::{locate, ConfigError, FieldPath, InvalidConfig, Segment};
+pub use expand::LoadOptions;
 pub use http_client::{
     Auth, Authorization, BasicAuth, HttpClientSettings, Secret, SecretSource, TextSource,
     TlsSettings, TlsVersion,
@@ -64,6 +68,8 @@ pub struct Config {
     /// `rule_query_url` (with the `rule_query:` client settings): rules evaluate against this
     /// remote query API instead of the local store. `None`: locally.
     pub rule_query: Option<rule_query::RuleQueryConfig>,
+    /// `remote_write:` targets, in file order.
+    pub remote_write: Vec<remote_write::RemoteWriteConfig>,
 }
 
 /// The `global` section with defaults applied.

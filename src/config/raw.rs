@@ -106,7 +106,8 @@ pub struct RawConfig {
     pub rule_query: Option<super::rule_query::RawRuleQuery>,
     pub scrape_config_files: Option<Unsupported>,
     pub alerting: Option<Unsupported>,
-    pub remote_write: Option<Unsupported>,
+    /// Remote-write 1.0 targets (see [`super::remote_write`]).
+    pub remote_write: Option<Vec<super::remote_write::RawRemoteWrite>>,
     pub remote_read: Option<Unsupported>,
     pub otlp: Option<Unsupported>,
     pub tracing: Option<Unsupported>,

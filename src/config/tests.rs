@@ -230,8 +230,8 @@ fn unsupported_prometheus_features_are_named() {
             "scrape_configs[0].oauth2",
         ),
         (
-            "remote_write:\n  - url: http://mimir/api/v1/push\n",
-            "remote_write",
+            "remote_read:\n  - url: http://mimir/prometheus/api/v1/read\n",
+            "remote_read",
         ),
         (
             "alerting:\n  alertmanagers: [{static_configs: [{targets: [am:9093]}]}]\n",

@@ -259,10 +259,18 @@ fn build(ctx: &Ctx<'_>, raw: RawConfig) -> Result<Config, ConfigError> {
 
     let rule_query = super::rule_query::rule_query(ctx, &root, raw.rule_query_url, raw.rule_query)?;
 
+    let remote_write = super::remote_write::remote_write(
+        ctx,
+        &root.key("remote_write"),
+        raw.remote_write,
+        global.name_validation,
+    )?;
+
     Ok(Config {
         global,
         rule_files,
         rule_query,
+        remote_write,
         slo_files,
         slo,
         scrape_configs,

@@ -1,22 +1,30 @@
 //! The scrape manager: one pool per job, turning discovered target groups into running
-//! scrape loops.
+//! scrape loops, and applying new scrape configs on reload.
 //!
 //! Each pool runs its job's discovery, and on every update recomputes the job's targets
 //! (relabeling with [`target_labels`](crate::scrape::target_labels)), starts loops for new
 //! targets, stops the loops of targets that disappeared (which writes their staleness
 //! markers) and publishes the result to the shared [`TargetSet`].
+//!
+//! [`ScrapePools::apply`] applies a reloaded config as Prometheus does: a job whose
+//! effective config (after `global` defaults) is unchanged keeps running untouched; a
+//! changed job restarts its discovery with the new config, and when the new targets are
+//! known, each target still present hands its loop's series cache to a loop running the new
+//! config (no staleness markers, no gap), while targets no longer present stop with
+//! staleness markers; a removed job stops (staleness markers); a new job starts.
 
 use crate::config::ScrapeConfig;
 use crate::scrape::client::JobClient;
 use crate::scrape::discovery::{run_job_discovery, DiscoveryOptions, TargetGroup};
-use crate::scrape::scrape_loop::ScrapeLoop;
+use crate::scrape::relabel::RelabelConfig;
+use crate::scrape::scrape_loop::{LoopCarry, LoopControl, ScrapeLoop};
 use crate::scrape::target::{
     Health, PoolTargets, ScrapeLimits, Target, TargetSet, TargetSpec, TargetStatus,
 };
 use crate::scrape::target_labels::{discovered_labels, populate_target, PopulatedTarget};
 use crate::store::Store;
 use crate::telemetry::Telemetry;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -30,50 +38,260 @@ pub struct ScrapeContext {
     pub discovery: DiscoveryOptions,
 }
 
-/// Starts one pool task per scrape config. Each runs until `stop` turns true, then stops
-/// its loops (writing staleness markers) before it returns.
-pub fn spawn_pools(
-    configs: &[ScrapeConfig],
-    ctx: &ScrapeContext,
-    stop: &watch::Receiver<bool>,
-) -> Vec<JoinHandle<()>> {
-    configs
-        .iter()
-        .map(|cfg| tokio::spawn(run_pool(cfg.clone(), ctx.clone(), stop.clone())))
-        .collect()
+/// The running scrape pools, one per job, by job name.
+pub struct ScrapePools {
+    ctx: ScrapeContext,
+    pools: BTreeMap<String, PoolHandle>,
+}
+
+struct PoolHandle {
+    cfg: Arc<ScrapeConfig>,
+    update: watch::Sender<Arc<ScrapeConfig>>,
+    stop: watch::Sender<bool>,
+    task: JoinHandle<()>,
+}
+
+/// What [`ScrapePools::apply`] did, by job name.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PoolChanges {
+    /// Jobs whose effective config did not change: untouched.
+    pub unchanged: Vec<String>,
+    /// Jobs running with a new config.
+    pub changed: Vec<String>,
+    /// Jobs started.
+    pub started: Vec<String>,
+    /// Jobs stopped (their targets' series got staleness markers).
+    pub stopped: Vec<String>,
+}
+
+impl ScrapePools {
+    /// Starts one pool task per scrape config.
+    pub fn start(configs: &[ScrapeConfig], ctx: ScrapeContext) -> ScrapePools {
+        let mut pools = ScrapePools {
+            ctx,
+            pools: BTreeMap::new(),
+        };
+        for cfg in configs {
+            pools.spawn(cfg);
+        }
+        pools
+    }
+
+    fn spawn(&mut self, cfg: &ScrapeConfig) {
+        let cfg = Arc::new(cfg.clone());
+        let (update, update_rx) = watch::channel(cfg.clone());
+        let (stop, stop_rx) = watch::channel(false);
+        let task = tokio::spawn(run_pool(update_rx, self.ctx.clone(), stop_rx));
+        self.pools.insert(
+            cfg.job_name.clone(),
+            PoolHandle {
+                cfg,
+                update,
+                stop,
+                task,
+            },
+        );
+    }
+
+    /// The jobs running, by name.
+    pub fn jobs(&self) -> Vec<String> {
+        self.pools.keys().cloned().collect()
+    }
+
+    /// Applies a new set of scrape configs (validated: job names are unique). Returns once
+    /// removed jobs have stopped and written their staleness markers; changed jobs switch
+    /// over in their own tasks.
+    pub async fn apply(&mut self, configs: &[ScrapeConfig]) -> PoolChanges {
+        let mut changes = PoolChanges::default();
+        let wanted: BTreeMap<&str, &ScrapeConfig> =
+            configs.iter().map(|c| (c.job_name.as_str(), c)).collect();
+        let removed: Vec<String> = self
+            .pools
+            .keys()
+            .filter(|j| !wanted.contains_key(j.as_str()))
+            .cloned()
+            .collect();
+        let mut stopping = Vec::new();
+        for job in removed {
+            if let Some(p) = self.pools.remove(&job) {
+                let _ = p.stop.send(true);
+                stopping.push(p.task);
+                changes.stopped.push(job);
+            }
+        }
+        for cfg in configs {
+            match self.pools.get_mut(&cfg.job_name) {
+                Some(p) if same_job(&p.cfg, cfg) => changes.unchanged.push(cfg.job_name.clone()),
+                Some(p) => {
+                    p.cfg = Arc::new(cfg.clone());
+                    let _ = p.update.send(p.cfg.clone());
+                    changes.changed.push(cfg.job_name.clone());
+                }
+                None => {
+                    self.spawn(cfg);
+                    changes.started.push(cfg.job_name.clone());
+                }
+            }
+        }
+        for t in stopping {
+            let _ = t.await;
+        }
+        changes
+    }
+
+    /// Stops every pool (writing staleness markers) and waits for them.
+    pub async fn stop(&mut self) {
+        let pools = std::mem::take(&mut self.pools);
+        for p in pools.values() {
+            let _ = p.stop.send(true);
+        }
+        for (_, p) in pools {
+            let _ = p.task.await;
+        }
+    }
+}
+
+/// Whether two validated scrape configs would scrape the same way. Every field takes part
+/// (the destructuring keeps it so when fields are added); relabel rules compare as written.
+pub fn same_job(a: &ScrapeConfig, b: &ScrapeConfig) -> bool {
+    let ScrapeConfig {
+        job_name,
+        scrape_interval,
+        scrape_timeout,
+        metrics_path,
+        scheme,
+        params,
+        honor_labels,
+        honor_timestamps,
+        scrape_protocols,
+        fallback_scrape_protocol,
+        enable_compression,
+        limits,
+        http,
+        static_configs,
+        file_sd_configs,
+        kubernetes_sd_configs,
+        relabel_configs,
+        metric_relabel_configs,
+        name_validation,
+    } = a;
+    *job_name == b.job_name
+        && *scrape_interval == b.scrape_interval
+        && *scrape_timeout == b.scrape_timeout
+        && *metrics_path == b.metrics_path
+        && *scheme == b.scheme
+        && *params == b.params
+        && *honor_labels == b.honor_labels
+        && *honor_timestamps == b.honor_timestamps
+        && *scrape_protocols == b.scrape_protocols
+        && *fallback_scrape_protocol == b.fallback_scrape_protocol
+        && *enable_compression == b.enable_compression
+        && *limits == b.limits
+        && *http == b.http
+        && *static_configs == b.static_configs
+        && *file_sd_configs == b.file_sd_configs
+        && *kubernetes_sd_configs == b.kubernetes_sd_configs
+        && same_rules(relabel_configs, &b.relabel_configs)
+        && same_rules(metric_relabel_configs, &b.metric_relabel_configs)
+        && *name_validation == b.name_validation
+}
+
+fn same_rules(a: &[RelabelConfig], b: &[RelabelConfig]) -> bool {
+    a.len() == b.len()
+        && a.iter().zip(b).all(|(x, y)| {
+            x.source_labels == y.source_labels
+                && x.separator == y.separator
+                && x.target_label == y.target_label
+                && x.regex == y.regex
+                && x.modulus == y.modulus
+                && x.replacement == y.replacement
+                && x.action == y.action
+        })
+}
+
+/// Whether a loop's series cache stays valid under a new config: it maps exposed series
+/// text to stored series, so everything that decides a scraped series' labels must match.
+fn cache_reusable(old: &ScrapeConfig, new: &ScrapeConfig) -> bool {
+    old.honor_labels == new.honor_labels
+        && old.honor_timestamps == new.honor_timestamps
+        && old.limits.label_limit == new.limits.label_limit
+        && old.limits.label_name_length_limit == new.limits.label_name_length_limit
+        && old.limits.label_value_length_limit == new.limits.label_value_length_limit
+        && old.name_validation == new.name_validation
+        && same_rules(&old.metric_relabel_configs, &new.metric_relabel_configs)
 }
 
 struct RunningLoop {
     target: Arc<Target>,
-    stop: watch::Sender<bool>,
-    handle: JoinHandle<()>,
+    /// The config the loop was started with.
+    cfg: Arc<ScrapeConfig>,
+    stop: watch::Sender<LoopControl>,
+    handle: JoinHandle<Option<LoopCarry>>,
 }
 
-async fn run_pool(cfg: ScrapeConfig, ctx: ScrapeContext, mut stop: watch::Receiver<bool>) {
-    let job = cfg.job_name.clone();
-    // A client that cannot be built (unreadable CA file, bad key) leaves the job's targets
-    // visible on the targets page, down, with the reason.
+/// The job's client; one that cannot be built (unreadable CA file, bad key) leaves the
+/// job's targets visible on the targets page, down, with the reason.
+fn job_client(cfg: &ScrapeConfig) -> Result<JobClient, String> {
     let accept = crate::config::ScrapeProtocol::accept_header(&cfg.scrape_protocols);
-    let client = JobClient::new(&cfg.http, accept).map_err(|e| {
-        tracing::error!(job = %job, error = %e, "cannot build the scrape client; the job's targets are not scraped");
+    JobClient::new(&cfg.http, accept).map_err(|e| {
+        tracing::error!(job = %cfg.job_name, error = %e, "cannot build the scrape client; the job's targets are not scraped");
         e.to_string()
-    });
-    let (tx, mut rx) = watch::channel(Vec::new());
+    })
+}
+
+fn start_discovery(
+    cfg: &Arc<ScrapeConfig>,
+    opts: &DiscoveryOptions,
+) -> (watch::Receiver<Vec<TargetGroup>>, JoinHandle<()>) {
+    let (tx, rx) = watch::channel(Vec::new());
     let discovery_cfg = cfg.clone();
-    let opts = ctx.discovery.clone();
-    let discovery = tokio::spawn(async move { run_job_discovery(&discovery_cfg, &opts, tx).await });
+    let opts = opts.clone();
+    let task = tokio::spawn(async move { run_job_discovery(&discovery_cfg, &opts, tx).await });
+    (rx, task)
+}
+
+async fn run_pool(
+    mut updates: watch::Receiver<Arc<ScrapeConfig>>,
+    ctx: ScrapeContext,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut cfg = updates.borrow_and_update().clone();
+    let job = cfg.job_name.clone();
+    let mut client = job_client(&cfg);
+    let (mut rx, mut discovery) = start_discovery(&cfg, &ctx.discovery);
+    let mut discovering = true;
     let mut running: HashMap<u64, RunningLoop> = HashMap::new();
     ctx.targets.set_pool(&job, PoolTargets::default());
     loop {
+        let discovered = async {
+            if discovering {
+                rx.changed().await.is_ok()
+            } else {
+                // Discovery ended; keep the current targets until stopped or reloaded.
+                std::future::pending().await
+            }
+        };
         tokio::select! {
-            changed = rx.changed() => {
-                if changed.is_err() {
-                    // Discovery ended; keep the current targets until stopped.
-                    let _ = stop.changed().await;
-                    break;
+            alive = discovered => {
+                if !alive {
+                    discovering = false;
+                    continue;
                 }
                 let groups = rx.borrow_and_update().clone();
                 reconcile(&cfg, &ctx, &client, &groups, &mut running);
+            }
+            changed = updates.changed() => {
+                if changed.is_err() {
+                    break;
+                }
+                // The loops keep running with the old config until the new discovery
+                // reports, then switch over target by target in `reconcile`.
+                cfg = updates.borrow_and_update().clone();
+                client = job_client(&cfg);
+                discovery.abort();
+                (rx, discovery) = start_discovery(&cfg, &ctx.discovery);
+                discovering = true;
+                tracing::info!(job = %job, "scrape config changed; switching over when its targets are known");
             }
             _ = stop.changed() => break,
         }
@@ -83,8 +301,10 @@ async fn run_pool(cfg: ScrapeConfig, ctx: ScrapeContext, mut stop: watch::Receiv
     }
     drop(rx);
     discovery.abort();
+    for l in running.values() {
+        let _ = l.stop.send(LoopControl::Stop);
+    }
     for (_, l) in running.drain() {
-        let _ = l.stop.send(true);
         let _ = l.handle.await;
     }
     ctx.targets.remove_pool(&job);
@@ -121,7 +341,7 @@ fn target_key(spec: &TargetSpec) -> u64 {
 }
 
 fn reconcile(
-    cfg: &ScrapeConfig,
+    cfg: &Arc<ScrapeConfig>,
     ctx: &ScrapeContext,
     client: &Result<JobClient, String>,
     groups: &[TargetGroup],
@@ -164,7 +384,7 @@ fn reconcile(
             let message = failure.unwrap_or_default();
             tracing::warn!(job = %job, "{message}");
             for (_, l) in running.drain() {
-                let _ = l.stop.send(true);
+                let _ = l.stop.send(LoopControl::Stop);
             }
             let active = wanted
                 .into_values()
@@ -185,30 +405,56 @@ fn reconcile(
     running.retain(|key, l| {
         let keep = wanted.contains_key(key);
         if !keep {
-            let _ = l.stop.send(true);
+            let _ = l.stop.send(LoopControl::Stop);
         }
         keep
     });
     for (key, spec) in wanted {
-        if let Some(existing) = running.get(&key) {
-            existing
-                .target
-                .set_discovered_labels(spec.discovered_labels);
-            continue;
-        }
+        let predecessor = match running.remove(&key) {
+            Some(existing) if Arc::ptr_eq(&existing.cfg, cfg) => {
+                existing
+                    .target
+                    .set_discovered_labels(spec.discovered_labels);
+                running.insert(key, existing);
+                continue;
+            }
+            // Started under an older config: hand over to a loop with the new one.
+            Some(existing) => {
+                let _ = existing.stop.send(LoopControl::HandOver);
+                Some((
+                    existing.handle,
+                    cache_reusable(&existing.cfg, cfg),
+                    existing.target.status(),
+                ))
+            }
+            None => None,
+        };
         let target = Arc::new(Target::new(spec));
-        let (stop_tx, stop_rx) = watch::channel(false);
-        let lp = ScrapeLoop::new(
+        let predecessor = predecessor.map(|(handle, reuse_cache, status)| {
+            // The targets view keeps showing the last scrape until the new loop's first.
+            target.set_status(status);
+            (handle, reuse_cache)
+        });
+        let (stop_tx, stop_rx) = watch::channel(LoopControl::Run);
+        let mut lp = ScrapeLoop::new(
             target.clone(),
             client.clone(),
             ctx.store.clone(),
             ctx.telemetry.clone(),
         );
-        let handle = tokio::spawn(lp.run(stop_rx));
+        let handle = tokio::spawn(async move {
+            if let Some((old, reuse_cache)) = predecessor {
+                if let Ok(Some(carry)) = old.await {
+                    lp.adopt(carry, reuse_cache);
+                }
+            }
+            lp.run(stop_rx).await
+        });
         running.insert(
             key,
             RunningLoop {
                 target,
+                cfg: cfg.clone(),
                 stop: stop_tx,
                 handle,
             },

@@ -1,6 +1,7 @@
 //! Scraping: discovery, relabeling, the HTTP client, scrape loops and target health.
 //!
-//! [`manager::spawn_pools`] starts one pool per `scrape_configs` entry; a pool runs its job's
+//! [`manager::ScrapePools`] runs one pool per `scrape_configs` entry (and applies reloaded
+//! configs); a pool runs its job's
 //! [`discovery`], turns target groups into targets with [`target_labels`] and
 //! [`relabel`], and runs one [`scrape_loop::ScrapeLoop`] per target, which fetches with the
 //! pool's [`client::JobClient`], parses with [`crate::exposition`] and appends into the

@@ -340,6 +340,30 @@ pub struct ScrapeLoop {
     cache: SeriesCache,
     report_refs: HashMap<&'static str, SeriesRef>,
     last_body_size: usize,
+    /// Series a predecessor loop exposed, when its cache could not be reused (see
+    /// [`LoopCarry`]): those the first scrape does not expose again get staleness markers.
+    inherited: Option<Vec<SeriesRef>>,
+}
+
+/// How a running loop is told to end.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LoopControl {
+    /// Keep scraping.
+    Run,
+    /// Stop and write staleness markers for everything the target exposed.
+    Stop,
+    /// Stop without staleness markers and hand the loop's memory to a successor scraping
+    /// the same target (a reload that changed the job's config).
+    HandOver,
+}
+
+/// What a loop hands to its successor on a reload: the series cache, so series the target
+/// keeps exposing continue without a gap and those it stops exposing go stale.
+pub struct LoopCarry {
+    cache: SeriesCache,
+    inherited: Option<Vec<SeriesRef>>,
+    report_refs: HashMap<&'static str, SeriesRef>,
+    last_body_size: usize,
 }
 
 /// Names of the synthetic series written after every scrape.
@@ -366,31 +390,91 @@ impl ScrapeLoop {
             cache: SeriesCache::default(),
             report_refs: HashMap::new(),
             last_body_size: 0,
+            inherited: None,
         }
     }
 
-    /// Scrapes on the target's interval until `stop` turns true, then writes staleness
-    /// markers for everything the target exposed.
-    pub async fn run(mut self, mut stop: watch::Receiver<bool>) {
+    /// Takes over a predecessor's memory. With `reuse_cache` (the series identity did not
+    /// change: same metric relabeling, honor settings and label limits) the cache continues
+    /// as is; otherwise the cache starts empty and the series the predecessor exposed that
+    /// the first scrape does not expose get staleness markers.
+    pub fn adopt(&mut self, carry: LoopCarry, reuse_cache: bool) {
+        self.report_refs = carry.report_refs;
+        self.last_body_size = carry.last_body_size;
+        if reuse_cache {
+            self.cache = carry.cache;
+            self.inherited = carry.inherited;
+        } else {
+            let mut refs = carry.cache.last_exposed();
+            refs.extend(carry.inherited.unwrap_or_default());
+            self.inherited = Some(refs);
+        }
+    }
+
+    /// Scrapes on the target's interval until `stop` leaves [`LoopControl::Run`]. On
+    /// [`LoopControl::Stop`] it writes staleness markers for everything the target exposed
+    /// and returns `None`; on [`LoopControl::HandOver`] it returns its memory for the loop
+    /// that replaces it.
+    pub async fn run(mut self, mut stop: watch::Receiver<LoopControl>) -> Option<LoopCarry> {
         let spec = self.target.spec.clone();
         let offset = scrape_offset(&spec.labels, &spec.url, spec.interval);
-        tokio::select! {
-            _ = tokio::time::sleep(offset) => {}
-            _ = stop.changed() => { return; }
+        // The control value now; a dropped sender counts as `Stop`.
+        let control = |stop: &watch::Receiver<LoopControl>, alive: bool| {
+            if alive {
+                *stop.borrow()
+            } else {
+                LoopControl::Stop
+            }
+        };
+        let mut now = *stop.borrow_and_update();
+        if now == LoopControl::Run {
+            tokio::select! {
+                _ = tokio::time::sleep(offset) => {}
+                changed = stop.changed() => now = control(&stop, changed.is_ok()),
+            }
         }
         let mut ticker = tokio::time::interval(spec.interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
+        while now == LoopControl::Run {
             tokio::select! {
                 _ = ticker.tick() => {}
-                _ = stop.changed() => break,
+                changed = stop.changed() => {
+                    now = control(&stop, changed.is_ok());
+                    continue;
+                }
             }
-            if *stop.borrow() {
-                break;
-            }
-            let _ = self.scrape_once().await;
+            let outcome = self.scrape_once().await;
+            self.settle_inherited(outcome.is_ok());
+            now = *stop.borrow();
+        }
+        if now == LoopControl::HandOver {
+            return Some(LoopCarry {
+                cache: self.cache,
+                inherited: self.inherited,
+                report_refs: self.report_refs,
+                last_body_size: self.last_body_size,
+            });
         }
         self.mark_all_stale(unix_ms(SystemTime::now()));
+        None
+    }
+
+    /// After the first scrape following a hand-over with a fresh cache: staleness markers
+    /// for the predecessor's series this scrape did not expose (all of them if it failed).
+    fn settle_inherited(&mut self, scraped: bool) {
+        let Some(inherited) = self.inherited.take() else {
+            return;
+        };
+        let exposed: std::collections::HashSet<SeriesRef> = if scraped {
+            self.cache.last_exposed().into_iter().collect()
+        } else {
+            Default::default()
+        };
+        let gone: Vec<SeriesRef> = inherited
+            .into_iter()
+            .filter(|r| !exposed.contains(r))
+            .collect();
+        self.append_stale(&gone, unix_ms(SystemTime::now()));
     }
 
     /// Runs one scrape now and records its outcome.
@@ -528,7 +612,8 @@ impl ScrapeLoop {
     /// Staleness markers for every series of the target, its synthetic series included:
     /// called when the target goes away.
     fn mark_all_stale(&mut self, t: i64) {
-        let refs = self.cache.last_exposed();
+        let mut refs = self.cache.last_exposed();
+        refs.extend(self.inherited.take().unwrap_or_default());
         self.append_stale(&refs, t);
         let spec = self.target.spec.clone();
         if !self.report_refs.is_empty() {

@@ -12,6 +12,10 @@
 //! bit-identical repeat is dropped silently, as in Prometheus) and samples older than the last
 //! retention cutoff (out of bounds) are rejected at commit, per series, and counted in
 //! [`AppendStats`] and the store's totals. The data already stored is never touched by them.
+//!
+//! An [`AppendObserver`] set with [`Store::set_append_observer`] sees every sample a commit
+//! wrote (after the shard locks are released), as Prometheus' remote write sees its WAL.
+//! Without one a commit pays one uncontended read lock.
 
 use super::db::SHARDS;
 use super::db::{SeriesRef, Store};
@@ -20,7 +24,33 @@ use super::symbols::Symbol;
 use super::Labels;
 use std::ops::Deref;
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
+
+/// A sample a commit wrote into the store.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct CommittedSample {
+    pub series: SeriesRef,
+    pub t_ms: i64,
+    /// The value; staleness markers keep their bit pattern.
+    pub v: f64,
+}
+
+/// Sees the samples of every commit. Called on the committing thread, so it must not
+/// block: hand the samples on (or drop and count them) and return.
+pub trait AppendObserver: Send + Sync {
+    /// The samples one commit wrote, grouped by shard; samples of one series in order.
+    fn committed(&self, samples: &[CommittedSample]);
+}
+
+/// The store's observer slot.
+#[derive(Default)]
+pub(crate) struct ObserverSlot(RwLock<Option<Arc<dyn AppendObserver>>>);
+
+impl ObserverSlot {
+    fn get(&self) -> Option<Arc<dyn AppendObserver>> {
+        self.0.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
 
 /// Why a sample could not even be buffered.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -89,6 +119,11 @@ pub struct Appender<'a> {
 }
 
 impl Store {
+    /// Sets (or with `None` removes) the observer of committed samples.
+    pub fn set_append_observer(&self, observer: Option<Arc<dyn AppendObserver>>) {
+        *self.observer.0.write().unwrap_or_else(|e| e.into_inner()) = observer;
+    }
+
     /// An appender borrowing the store.
     pub fn appender(&self) -> Appender<'_> {
         Appender {
@@ -156,6 +191,11 @@ impl Appender<'_> {
         let pending = group_by_shard(std::mem::take(&mut self.pending));
         let store: &Store = &self.store;
         let min_valid = store.min_valid_time();
+        let observer = store.observer.get();
+        let mut written: Vec<CommittedSample> = Vec::new();
+        if observer.is_some() {
+            written.reserve(pending.len());
+        }
         let mut removed: Vec<(u64, Box<[Symbol]>)> = Vec::new();
         for run in pending.chunk_by(|a, b| a.r.shard() == b.r.shard()) {
             let mut shard = store.shard_write(run[0].r.shard());
@@ -165,7 +205,16 @@ impl Appender<'_> {
                 } else {
                     // A pinned series always exists; `None` cannot happen.
                     match shard.append(p.r.0, p.t, p.v) {
-                        Some(Outcome::Appended) => stats.appended += 1,
+                        Some(Outcome::Appended) => {
+                            stats.appended += 1;
+                            if observer.is_some() {
+                                written.push(CommittedSample {
+                                    series: p.r,
+                                    t_ms: p.t,
+                                    v: p.v,
+                                });
+                            }
+                        }
                         Some(Outcome::OutOfOrder) => stats.out_of_order += 1,
                         Some(Outcome::Duplicate) => stats.duplicates += 1,
                         Some(Outcome::Identical) | None => {}
@@ -177,6 +226,9 @@ impl Appender<'_> {
             }
         }
         store.unindex(&removed);
+        if let Some(o) = observer.filter(|_| !written.is_empty()) {
+            o.committed(&written);
+        }
         let t = &store.totals;
         t.appended
             .fetch_add(stats.appended as u64, Ordering::Relaxed);
@@ -236,5 +288,48 @@ impl Drop for Appender<'_> {
     /// An appender dropped without commit rolls back.
     fn drop(&mut self) {
         self.release();
+    }
+}
+
+#[cfg(test)]
+mod observer_tests {
+    use super::*;
+    use std::sync::Mutex;
+
+    #[derive(Default)]
+    struct Collect(Mutex<Vec<CommittedSample>>);
+
+    impl AppendObserver for Collect {
+        fn committed(&self, samples: &[CommittedSample]) {
+            self.0.lock().expect("collected").extend_from_slice(samples);
+        }
+    }
+
+    #[test]
+    fn observer_sees_written_samples_only() {
+        let store = Store::new();
+        let seen = Arc::new(Collect::default());
+        store.set_append_observer(Some(seen.clone()));
+        let up = Labels::from_pairs([("__name__", "up"), ("job", "a")]);
+        let mut app = store.appender();
+        let r = app.append(&up, 2_000, 1.0).expect("append");
+        app.append_ref(r, 1_000, 1.0).expect("append"); // out of order: not written
+        app.append_ref(r, 3_000, crate::store::STALE_NAN)
+            .expect("append");
+        assert_eq!(app.commit().appended, 2);
+        let got = seen.0.lock().expect("collected").clone();
+        assert_eq!(got.len(), 2);
+        assert_eq!((got[0].series, got[0].t_ms, got[0].v), (r, 2_000, 1.0));
+        assert!(crate::store::is_stale_nan(got[1].v));
+
+        // A rolled-back appender and a removed observer report nothing.
+        let mut app = store.appender();
+        app.append_ref(r, 4_000, 1.0).expect("append");
+        app.rollback();
+        store.set_append_observer(None);
+        let mut app = store.appender();
+        app.append_ref(r, 5_000, 1.0).expect("append");
+        app.commit();
+        assert_eq!(seen.0.lock().expect("collected").len(), 2);
     }
 }

@@ -109,6 +109,7 @@ pub struct Store {
     /// Samples older than this are rejected as out of bounds: the last retention cutoff.
     min_valid_t: AtomicI64,
     pub(crate) totals: Totals,
+    pub(crate) observer: super::appender::ObserverSlot,
 }
 
 impl Default for Store {
@@ -140,6 +141,7 @@ impl Store {
             retention_ms: i64::try_from(opts.retention.as_millis()).unwrap_or(i64::MAX),
             min_valid_t: AtomicI64::new(i64::MIN),
             totals: Totals::default(),
+            observer: Default::default(),
         }
     }
 

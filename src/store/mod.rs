@@ -39,7 +39,7 @@ mod symbols;
 #[cfg(test)]
 mod tests;
 
-pub use appender::{AppendError, AppendStats, Appender};
+pub use appender::{AppendError, AppendObserver, AppendStats, Appender, CommittedSample};
 pub use chunk::SAMPLES_PER_CHUNK;
 pub use db::{GcStats, SeriesRef, Store, StoreOptions, StoreStats, DEFAULT_RETENTION, SHARDS};
 pub use labels::{Label, Labels, METRIC_NAME};

@@ -6,17 +6,20 @@
 //! As in Prometheus, a file that cannot be read or parsed is reported and the targets it gave
 //! before are kept; a file that disappears takes its targets with it.
 //!
-//! [`load_file_sd`] reads once. [`run_file_sd`] re-reads when a file's modification time or
-//! size changes (checked every poll interval) and in any case every `refresh_interval`.
+//! [`load_file_sd`] reads once. [`run_file_sd`] re-reads when a file changes (its
+//! [`FileStamp`]: resolved path, inode, modification time, size, content; checked every poll
+//! interval, so a ConfigMap's `..data` link swap is seen) and in any case every
+//! `refresh_interval`.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use serde::Deserialize;
 use tokio::sync::watch;
 
 use super::{BoxFuture, Discoverer, TargetGroup, ADDRESS_LABEL};
+use crate::config::file_stamp::FileStamp;
 use crate::store::Labels;
 
 /// The label naming the file a group came from.
@@ -117,7 +120,7 @@ impl Discoverer for FileDiscoverer {
 /// What one file gave last time, and how it looked on disk then.
 #[derive(Default)]
 struct FileState {
-    stamp: Option<(SystemTime, u64)>,
+    stamp: Option<FileStamp>,
     groups: Vec<TargetGroup>,
 }
 
@@ -152,7 +155,7 @@ impl FileSdState {
         errors
     }
 
-    /// Whether the set of files or any file's modification time or size differs.
+    /// Whether the set of files or any file's stamp differs.
     fn files_changed(&self, cfg: &FileSdConfig) -> bool {
         let listed = list_files(cfg, &mut Vec::new());
         listed.len() != self.files.len()
@@ -169,9 +172,9 @@ impl FileSdState {
     }
 }
 
-fn stamp(path: &Path) -> Option<(SystemTime, u64)> {
-    let md = std::fs::metadata(path).ok()?;
-    Some((md.modified().ok()?, md.len()))
+/// How the file looks on disk; a ConfigMap's `..data` link swap counts as a change.
+fn stamp(path: &Path) -> Option<FileStamp> {
+    FileStamp::of(path)
 }
 
 /// The files matching the configured patterns, sorted and without duplicates.
