@@ -25,6 +25,9 @@ use std::time::{Duration, SystemTime};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+/// The SLO engine, shared by the service (to stop it) and the reload task (to reload it).
+pub type SharedSlos = Arc<tokio::sync::Mutex<crate::slo::runtime::SloService>>;
+
 pub mod reload;
 
 /// Runtime knobs that are flags, not config.
@@ -67,7 +70,7 @@ pub struct Service {
     /// The address the HTTP server listens on (the real port when `:0` was asked for).
     pub local_addr: SocketAddr,
     /// The SLO engine, when the config names SLO files.
-    slos: Option<crate::slo::runtime::SloService>,
+    slos: Option<SharedSlos>,
     db: StateDb,
     /// The remote-write queues (`remote_write:`; restart to change them).
     remote: crate::remote::RemoteWrite,
@@ -191,6 +194,8 @@ impl Service {
         )
         .await
         .map_err(ServiceError::Slo)?;
+        let slo_view = slos.as_ref().map(|s| s.view());
+        let slos: Option<SharedSlos> = slos.map(|s| Arc::new(tokio::sync::Mutex::new(s)));
         let reload_metrics = reload::ReloadMetrics::register(telemetry.registry_mut());
         let remote = crate::remote::spawn(
             &cfg.remote_write,
@@ -234,6 +239,7 @@ impl Service {
                     rules: rules.clone(),
                     pipeline: pipeline.clone(),
                     scrape: scrape.clone(),
+                    slos: slos.clone(),
                     metrics: reload_metrics,
                 },
                 reload_rx,
@@ -253,7 +259,7 @@ impl Service {
             playbooks_dir: opts.playbooks_dir.clone(),
             web: Arc::new(http::dashboard::WebAccess::new(cfg.web.clone())),
             alerting: Some(pipeline.clone()),
-            slos: slos.as_ref().map(|s| s.view()),
+            slos: slo_view,
         };
         let http = tokio::spawn(http::serve(listener, state, async move {
             let _ = stop_http_rx.wait_for(|stop| *stop).await;
@@ -293,7 +299,7 @@ impl Service {
         self.scrape.lock().await.stop().await;
         self.rules.shutdown().await;
         if let Some(s) = self.slos {
-            s.shutdown().await;
+            s.lock().await.shutdown().await;
         }
         self.remote.shutdown(Duration::from_secs(5)).await;
         self.pipeline.shutdown().await;

@@ -467,3 +467,101 @@ async fn changed_job_keeps_common_targets_and_marks_dropped_ones_stale() {
     assert_no_gap(&api, "a_metric", reload_began).await;
     service.shutdown().await;
 }
+
+/// An SLO spec file with one ratio SLO per name.
+fn slo_file(names: &[&str]) -> String {
+    let mut out = String::from("version: redline/v1\nservice: shop\nowner: team-shop\nslos:\n");
+    for n in names {
+        out.push_str(&format!(
+            "  - name: {n}\n    objective: 99\n    window: {{rolling: 30d}}\n    sli:\n      ratio:\n        errors: sum(rate(app_errors_total[{{{{.window}}}}]))\n        total: sum(rate(app_requests_total[{{{{.window}}}}]))\n"
+        ));
+    }
+    out
+}
+
+/// The ids on `/api/v1/slos`, sorted.
+async fn slo_ids(api: &Api) -> Option<Vec<String>> {
+    let v = api.json("/api/v1/slos").await?;
+    let mut ids: Vec<String> = v["data"]
+        .as_array()?
+        .iter()
+        .filter_map(|s| s["id"].as_str().map(str::to_string))
+        .collect();
+    ids.sort();
+    Some(ids)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reload_adds_and_removes_slos_and_rejects_a_bad_spec() {
+    use redline::service::{Service, ServiceOptions};
+    redline::install_crypto_provider();
+    let app = FixtureServer::start(
+        "app_requests_total 100\napp_errors_total 1\n",
+        "text/plain; version=0.0.4",
+    )
+    .await;
+    let dir = ConfigMapDir::new("config-reload-slos");
+    let path = dir.dir.join("redline.yml");
+    let slos = dir.dir.join("slos.yml");
+    replace_file(&slos, &slo_file(&["checkout"]));
+    replace_file(
+        &path,
+        &format!(
+            "global:\n  scrape_interval: 500ms\n  scrape_timeout: 300ms\nslo_files: ['{}']\nslo:\n  evaluation_interval: 1s\n  ledger_step: 1s\nscrape_configs:\n{}",
+            slos.display(),
+            job("app", app.addr)
+        ),
+    );
+    let cfg = redline::config::Config::load_file(&path).expect("config loads");
+    let mut opts = ServiceOptions::new("127.0.0.1:0".parse().unwrap(), dir.dir.join("state"));
+    opts.config_path = Some(path.clone());
+    let service = Service::start(cfg, opts).await.expect("service starts");
+    let api = Api {
+        client: reqwest::Client::new(),
+        base: format!("http://{}", service.local_addr),
+    };
+    let want = |ids: &[&str]| ids.iter().map(|s| format!("shop/{s}")).collect::<Vec<_>>();
+    let listed = |ids: Vec<String>| {
+        let api = &api;
+        async move { slo_ids(api).await.filter(|got| *got == ids) }
+    };
+    wait_until("the first SLO listed", Duration::from_secs(20), || {
+        listed(want(&["checkout"]))
+    })
+    .await;
+
+    // A second SLO appears and the first stays.
+    replace_file(&slos, &slo_file(&["checkout", "search"]));
+    let (status, body) = post_reload(&api).await;
+    assert_eq!(status, 200, "{body}");
+    wait_until("both SLOs listed", Duration::from_secs(20), || {
+        listed(want(&["checkout", "search"]))
+    })
+    .await;
+
+    // A spec that does not load rejects the reload whole: both SLOs stay.
+    replace_file(
+        &slos,
+        "version: redline/v1\nservice: shop\nslos:\n  - name: broken\n",
+    );
+    let (status, body) = post_reload(&api).await;
+    assert_ne!(status, 200, "a bad SLO file is rejected: {body}");
+    assert!(body.contains("SLO"), "the error says what failed: {body}");
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    assert_eq!(
+        slo_ids(&api).await.expect("SLO list"),
+        want(&["checkout", "search"])
+    );
+
+    // Removing one takes it off the list.
+    replace_file(&slos, &slo_file(&["search"]));
+    let (status, body) = post_reload(&api).await;
+    assert_eq!(status, 200, "{body}");
+    wait_until(
+        "only the remaining SLO listed",
+        Duration::from_secs(20),
+        || listed(want(&["search"])),
+    )
+    .await;
+    service.shutdown().await;
+}

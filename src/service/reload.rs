@@ -95,6 +95,8 @@ pub struct Reloader {
     pub rules: RuleManagerHandle,
     pub pipeline: crate::alerting::Pipeline,
     pub scrape: Arc<Mutex<ScrapePools>>,
+    /// The SLO engine, when the service started with SLO files.
+    pub slos: Option<super::SharedSlos>,
     pub metrics: ReloadMetrics,
 }
 
@@ -148,6 +150,13 @@ impl Reloader {
         // the whole reload.
         crate::rules::file::load_rule_files(&cfg.rule_files)
             .map_err(|e| format!("loading rule files: {e}"))?;
+        // So are the SLO specs.
+        let slo_specs = if cfg.slo_files.is_empty() {
+            Vec::new()
+        } else {
+            crate::slo::runtime::load_specs(&cfg.slo_files)
+                .map_err(|e| format!("loading SLO files: {e}"))?
+        };
         let (am, _) = super::pipeline_settings(&cfg);
         self.pipeline
             .reload(am)
@@ -165,11 +174,19 @@ impl Reloader {
             stopped = ?changes.stopped,
             "scrape configs applied"
         );
-        if cfg.slo_files != self.slo_files {
-            tracing::warn!(
-                "slo_files changed; SLO specs are read at start-up (a restart applies them)"
-            );
+        match &self.slos {
+            Some(slos) => slos
+                .lock()
+                .await
+                .reload(slo_specs)
+                .await
+                .map_err(|e| format!("reloading SLOs: {e}"))?,
+            None if !cfg.slo_files.is_empty() => tracing::warn!(
+                "slo_files added; the SLO engine starts with the service (a restart applies them)"
+            ),
+            None => {}
         }
+        self.slo_files = cfg.slo_files;
         self.alertmanager_file = cfg
             .alertmanager
             .as_ref()

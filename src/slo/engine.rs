@@ -521,10 +521,22 @@ impl SloView {
 pub struct SloEngineHandle {
     pub view: SloView,
     stop: watch::Sender<bool>,
+    /// A reloaded engine for the running task to continue with.
+    swap: mpsc::Sender<SloEngine>,
     task: Arc<Mutex<Option<JoinHandle<()>>>>,
 }
 
 impl SloEngineHandle {
+    /// Hands `next` (the reloaded SLOs, their ledgers loaded) to the running task, which
+    /// continues with it from its next round: the figures stay on the same [`SloView`] and
+    /// alerts of SLOs that are gone are resolved there.
+    pub async fn replace(&self, next: SloEngine) -> Result<(), String> {
+        self.swap
+            .send(next)
+            .await
+            .map_err(|_| "the SLO engine has stopped".to_string())
+    }
+
     /// Stops the engine after its current round.
     pub async fn shutdown(&self) {
         let _ = self.stop.send(true);
@@ -564,6 +576,7 @@ pub async fn spawn(
     let mut e = SloEngine::load(specs, store, db, engine, alerts, opts, probes).await?;
     let view = e.view.clone();
     let (stop, mut stop_rx) = watch::channel(false);
+    let (swap, mut swap_rx) = mpsc::channel::<SloEngine>(1);
     let task = tokio::spawn(async move {
         let interval = e.opts.evaluation_interval.max(Duration::from_millis(10));
         loop {
@@ -576,6 +589,12 @@ pub async fn spawn(
             tokio::select! {
                 _ = tokio::time::sleep(wait) => {}
                 _ = stop_rx.changed() => return,
+                next = swap_rx.recv() => {
+                    if let Some(next) = next {
+                        e = e.succeeded_by(next);
+                    }
+                    continue;
+                }
             }
             e.round(crate::timefmt::now_ms()).await;
         }
@@ -583,6 +602,7 @@ pub async fn spawn(
     Ok(SloEngineHandle {
         view,
         stop,
+        swap,
         task: Arc::new(Mutex::new(Some(task))),
     })
 }
@@ -648,6 +668,15 @@ impl SloEngine {
             view: SloView::default(),
             rounds: 0,
         })
+    }
+
+    /// `next` taking over from this engine on a reload: it publishes on the same view, and
+    /// keeps the active alerts so that the next round resolves those of SLOs now gone.
+    fn succeeded_by(mut self, mut next: SloEngine) -> SloEngine {
+        next.view = self.view.clone();
+        next.active = std::mem::take(&mut self.active);
+        next.rounds = self.rounds;
+        next
     }
 
     /// The figures the API reads.

@@ -2,10 +2,10 @@
 //! forwards the engine's alerts to the alerting pipeline and exposes the figures on
 //! `/metrics` ([`SloCollector`]).
 
-use super::engine::{self, SloEngineHandle, SloEngineOptions, SloView};
+use super::engine::{self, SloEngine, SloEngineHandle, SloEngineOptions, SloView};
 use super::figures::Counts;
 use super::probe::{self, Prober};
-use super::spec::Sli;
+use super::spec::{Sli, SloSpec};
 use crate::alerting::Alert;
 use crate::config::Config;
 use crate::promql::Engine;
@@ -26,6 +26,11 @@ pub struct SloService {
     probers: Vec<Prober>,
     stop_probes: watch::Sender<bool>,
     forward: JoinHandle<()>,
+    /// What a reload builds the next engine from.
+    store: Arc<Store>,
+    db: StateDb,
+    alerts: mpsc::Sender<Vec<Alert>>,
+    opts: SloEngineOptions,
 }
 
 impl SloService {
@@ -34,10 +39,36 @@ impl SloService {
         self.handle.view.clone()
     }
 
-    /// Stops the probers and the engine.
-    pub async fn shutdown(self) {
+    /// Replaces the running SLOs with `specs` (a config reload): the probers restart, the
+    /// new SLOs' ledgers are loaded from the state database as after a restart, and the
+    /// engine continues with them from its next round. SLOs that stay keep their ledgers,
+    /// since every completed step is in the database.
+    pub async fn reload(&mut self, specs: Vec<SloSpec>) -> Result<(), String> {
         let _ = self.stop_probes.send(true);
-        for p in self.probers {
+        for p in std::mem::take(&mut self.probers) {
+            let _ = p.task.await;
+        }
+        let (probers, stop_probes, probes) = spawn_probers(&specs, &self.store);
+        self.probers = probers;
+        self.stop_probes = stop_probes;
+        let next = SloEngine::load(
+            specs,
+            self.store.clone(),
+            self.db.clone(),
+            Arc::new(Engine::default()),
+            self.alerts.clone(),
+            self.opts.clone(),
+            probes,
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+        self.handle.replace(next).await
+    }
+
+    /// Stops the probers and the engine.
+    pub async fn shutdown(&mut self) {
+        let _ = self.stop_probes.send(true);
+        for p in std::mem::take(&mut self.probers) {
             let _ = p.task.await;
         }
         self.handle.shutdown().await;
@@ -67,31 +98,8 @@ where
     if cfg.slo_files.is_empty() {
         return Ok(None);
     }
-    let files = expand_slo_files(&cfg.slo_files)?;
-    let specs = super::load_files(&files).map_err(|errs| {
-        errs.iter()
-            .map(|e| e.to_string())
-            .collect::<Vec<_>>()
-            .join("\n")
-    })?;
-    let (stop_probes, stop_rx) = watch::channel(false);
-    let mut probes = HashMap::new();
-    let mut probers = Vec::new();
-    for s in &specs {
-        if let Sli::Probe(p) = &s.sli {
-            let acc: Arc<Mutex<Counts>> = Arc::default();
-            let labels =
-                Labels::from_pairs([("slo", s.name.as_str()), ("service", s.service.as_str())]);
-            probers.push(probe::spawn(
-                p.clone(),
-                labels,
-                acc.clone(),
-                store.clone(),
-                stop_rx.clone(),
-            ));
-            probes.insert(engine::slo_key(s), acc);
-        }
-    }
+    let specs = load_specs(&cfg.slo_files)?;
+    let (probers, stop_probes, probes) = spawn_probers(&specs, &store);
     let (tx, mut rx) = mpsc::channel::<Vec<Alert>>(256);
     let forward = tokio::spawn(async move {
         while let Some(batch) = rx.recv().await {
@@ -106,23 +114,67 @@ where
     };
     let handle = engine::spawn(
         specs,
-        store,
-        db,
+        store.clone(),
+        db.clone(),
         Arc::new(Engine::default()),
-        tx,
-        opts,
+        tx.clone(),
+        opts.clone(),
         probes,
     )
     .await
     .map_err(|e| e.to_string())?;
     telemetry.register_collector(Box::new(SloCollector(handle.view.clone())));
-    tracing::info!(files = files.len(), "SLO engine started");
+    tracing::info!("SLO engine started");
     Ok(Some(SloService {
         handle,
         probers,
         stop_probes,
         forward,
+        store,
+        db,
+        alerts: tx,
+        opts,
     }))
+}
+
+/// Reads and checks every SLO spec `slo_files` names; the errors of all files in one message.
+pub fn load_specs(slo_files: &[String]) -> Result<Vec<SloSpec>, String> {
+    let files = expand_slo_files(slo_files)?;
+    super::load_files(&files).map_err(|errs| {
+        errs.iter()
+            .map(|e| e.to_string())
+            .collect::<Vec<_>>()
+            .join("\n")
+    })
+}
+
+/// Accumulators by SLO key for the probe SLIs among `specs`.
+type ProbeCounts = HashMap<String, Arc<Mutex<Counts>>>;
+
+/// Starts a prober for every probe SLI in `specs`; the sender stops them all.
+fn spawn_probers(
+    specs: &[SloSpec],
+    store: &Arc<Store>,
+) -> (Vec<Prober>, watch::Sender<bool>, ProbeCounts) {
+    let (stop_probes, stop_rx) = watch::channel(false);
+    let mut probes = HashMap::new();
+    let mut probers = Vec::new();
+    for s in specs {
+        if let Sli::Probe(p) = &s.sli {
+            let acc: Arc<Mutex<Counts>> = Arc::default();
+            let labels =
+                Labels::from_pairs([("slo", s.name.as_str()), ("service", s.service.as_str())]);
+            probers.push(probe::spawn(
+                p.clone(),
+                labels,
+                acc.clone(),
+                store.clone(),
+                stop_rx.clone(),
+            ));
+            probes.insert(engine::slo_key(s), acc);
+        }
+    }
+    (probers, stop_probes, probes)
 }
 
 /// Every SLO figure on `/metrics`, as `redline_slo_*` gauges labelled `slo`, `service`
