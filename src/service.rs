@@ -73,7 +73,7 @@ pub struct Service {
     slos: Option<SharedSlos>,
     db: StateDb,
     /// The remote-write queues (`remote_write:`; restart to change them).
-    remote: crate::remote::RemoteWrite,
+    remote: Arc<tokio::sync::Mutex<crate::remote::RemoteWrite>>,
     stop_scrape: watch::Sender<bool>,
     stop_http: watch::Sender<bool>,
     /// The scrape pools, shared with the reload task.
@@ -203,6 +203,7 @@ impl Service {
             store.clone(),
             &mut telemetry,
         );
+        let remote = Arc::new(tokio::sync::Mutex::new(remote));
         let telemetry = Arc::new(telemetry);
 
         let (stop_scrape, stop_scrape_rx) = watch::channel(false);
@@ -240,6 +241,7 @@ impl Service {
                     pipeline: pipeline.clone(),
                     scrape: scrape.clone(),
                     slos: slos.clone(),
+                    remote: remote.clone(),
                     metrics: reload_metrics,
                 },
                 reload_rx,
@@ -301,7 +303,11 @@ impl Service {
         if let Some(s) = self.slos {
             s.lock().await.shutdown().await;
         }
-        self.remote.shutdown(Duration::from_secs(5)).await;
+        self.remote
+            .lock()
+            .await
+            .shutdown(Duration::from_secs(5))
+            .await;
         self.pipeline.shutdown().await;
         self.db.close().await;
         let _ = self.stop_http.send(true);

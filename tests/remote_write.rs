@@ -621,3 +621,85 @@ async fn receiver_down_keeps_the_queue_bounded_and_scraping_going() {
     let wide = vector(&redline.query("count(wide)").await);
     assert_eq!(wide[0].1, "300");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reload_moves_remote_write_to_a_new_receiver() {
+    let dir = TempDir::new("reload");
+    let fixture = FixtureServer::start(EXPOSITION, "text/plain; version=0.0.4").await;
+    let first = Receiver::start(|_| 204).await;
+    let second = Receiver::start(|_| 204).await;
+    let section = |rx: &Receiver, name: &str| {
+        format!(
+            "remote_write:\n  - url: {}\n    name: {name}\n    queue_config: {{batch_send_deadline: 200ms}}\n",
+            rx.url()
+        )
+    };
+    let redline = Redline::start(
+        &dir.0,
+        &redline_config(fixture.addr, &section(&first, "first")),
+    )
+    .await;
+    redline
+        .wait("samples at the first receiver", |_| async {
+            (!accepted_samples(&first).is_empty()).then_some(())
+        })
+        .await;
+
+    // The same section again: a reload leaves the queue running (its counters keep going).
+    let sent_before = redline
+        .metric(
+            "redline_remote_write_samples_sent_total",
+            &["remote_name=\"first\""],
+        )
+        .await;
+    let reload = |api: Api| async move {
+        api.client
+            .post(format!("{}/-/reload", api.base))
+            .send()
+            .await
+            .expect("POST /-/reload")
+            .status()
+            .as_u16()
+    };
+    assert_eq!(reload(redline.api.clone()).await, 200);
+    assert!(
+        redline
+            .metric(
+                "redline_remote_write_samples_sent_total",
+                &["remote_name=\"first\""],
+            )
+            .await
+            >= sent_before,
+        "an unchanged queue is not restarted"
+    );
+
+    // A new URL: the second receiver gets the samples from then on.
+    std::fs::write(
+        dir.0.join("redline.yml"),
+        redline_config(fixture.addr, &section(&second, "second")),
+    )
+    .expect("rewrite config");
+    assert_eq!(reload(redline.api.clone()).await, 200);
+    redline
+        .wait("samples at the second receiver", |_| async {
+            (!accepted_samples(&second).is_empty()).then_some(())
+        })
+        .await;
+    let first_total = accepted_samples(&first).len();
+    let metrics = redline.metrics().await;
+    assert!(
+        metrics.contains("remote_name=\"second\""),
+        "/metrics reports the new queue"
+    );
+    assert!(
+        !metrics.contains("remote_name=\"first\""),
+        "/metrics no longer reports the old queue"
+    );
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        accepted_samples(&first).len(),
+        first_total,
+        "the old receiver gets nothing after the reload"
+    );
+    assert!(accepted_samples(&second).len() > 1);
+}

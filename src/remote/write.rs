@@ -20,7 +20,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, SystemTime};
 
 use prometheus_client::collector::Collector;
@@ -198,25 +198,86 @@ impl AppendObserver for QueueObserver {
 /// The running remote-write queues of a service.
 pub struct RemoteWrite {
     store: Arc<Store>,
+    running: Running,
+    /// The queues `/metrics` reports: the running ones, swapped on reload.
+    listed: Arc<RwLock<Vec<Arc<Queue>>>>,
+    /// What the running queues were started from, to tell whether a reload changes them.
+    /// `RemoteWriteConfig` holds compiled relabel regexes, which have no equality; the
+    /// `Debug` rendering covers every field and the regexes' source text.
+    started_from: String,
+}
+
+/// One generation of queues with their shard tasks.
+#[derive(Default)]
+struct Running {
     queues: Vec<Arc<Queue>>,
-    stop: watch::Sender<bool>,
+    stop: Option<watch::Sender<bool>>,
     tasks: Vec<JoinHandle<()>>,
 }
 
-impl RemoteWrite {
-    /// The queues, in config order.
-    pub fn queues(&self) -> &[Arc<Queue>] {
-        &self.queues
+impl Running {
+    /// Starts one queue per entry, each with its shard tasks (nothing for no entries).
+    fn start(
+        configs: &[RemoteWriteConfig],
+        external_labels: &Labels,
+        store: &Arc<Store>,
+    ) -> Running {
+        let queues: Vec<Arc<Queue>> = configs
+            .iter()
+            .map(|c| Arc::new(Queue::new(c.clone())))
+            .collect();
+        if queues.is_empty() {
+            return Running::default();
+        }
+        crate::install_crypto_provider();
+        let (stop, stop_rx) = watch::channel(false);
+        let mut tasks = Vec::new();
+        for q in &queues {
+            if q.cfg.metadata.send {
+                tracing::info!(
+                    remote_name = %q.cfg.name,
+                    "remote write: metric metadata is not sent (redline keeps no metadata)"
+                );
+            }
+            let client = crate::scrape::client::http_client(&q.cfg.http)
+                .map_err(|e| format!("remote_write {}: {e}", q.cfg.name));
+            if let Err(e) = &client {
+                tracing::error!(remote_name = %q.cfg.name, url = %q.shown_url, error = %e,
+                    "building the remote write client; every batch is dropped until the config changes");
+            }
+            let sender = Arc::new(Sender {
+                queue: q.clone(),
+                client,
+                store: store.clone(),
+                external_labels: external_labels.clone(),
+            });
+            for i in 0..q.shards.len() {
+                tasks.push(tokio::spawn(run_shard(sender.clone(), i, stop_rx.clone())));
+            }
+        }
+        Running {
+            queues,
+            stop: Some(stop),
+            tasks,
+        }
     }
 
-    /// Stops observing the store, sends what is buffered for at most `flush` (retries
-    /// included), then abandons what is left.
-    pub async fn shutdown(self, flush: Duration) {
-        if self.queues.is_empty() {
+    /// The store observer feeding these queues, `None` when there are none.
+    fn observer(&self) -> Option<Arc<dyn AppendObserver>> {
+        (!self.queues.is_empty()).then(|| {
+            Arc::new(QueueObserver {
+                queues: self.queues.clone(),
+            }) as Arc<dyn AppendObserver>
+        })
+    }
+
+    /// Tells the shards to stop, lets them send what is buffered for at most `flush`
+    /// (retries included), then abandons what is left.
+    async fn stop(self, flush: Duration) {
+        let Some(stop) = self.stop else {
             return;
-        }
-        self.store.set_append_observer(None);
-        let _ = self.stop.send(true);
+        };
+        let _ = stop.send(true);
         let aborts: Vec<_> = self.tasks.iter().map(|t| t.abort_handle()).collect();
         let all = futures_util::future::join_all(self.tasks);
         if tokio::time::timeout(flush, all).await.is_err() {
@@ -230,9 +291,59 @@ impl RemoteWrite {
                 .sum();
             tracing::warn!(
                 samples = left,
-                "remote write: samples still unsent at shutdown were dropped"
+                "remote write: samples still unsent when the queues stopped were dropped"
             );
         }
+    }
+}
+
+fn config_key(configs: &[RemoteWriteConfig], external_labels: &Labels) -> String {
+    format!("{configs:?}{external_labels:?}")
+}
+
+impl RemoteWrite {
+    /// The queues, in config order.
+    pub fn queues(&self) -> &[Arc<Queue>] {
+        &self.running.queues
+    }
+
+    /// Applies a reloaded `remote_write` section. Unchanged (with the same external labels),
+    /// the queues keep running. Otherwise the new queues start and take over the store's
+    /// commits first, then the old ones flush what they hold for at most `flush`: no sample
+    /// committed meanwhile is skipped. Returns whether anything changed.
+    pub async fn reload(
+        &mut self,
+        configs: &[RemoteWriteConfig],
+        external_labels: &Labels,
+        flush: Duration,
+    ) -> bool {
+        let key = config_key(configs, external_labels);
+        if key == self.started_from {
+            return false;
+        }
+        let next = Running::start(configs, external_labels, &self.store);
+        self.store.set_append_observer(next.observer());
+        if let Ok(mut listed) = self.listed.write() {
+            *listed = next.queues.clone();
+        }
+        let old = std::mem::replace(&mut self.running, next);
+        self.started_from = key;
+        old.stop(flush).await;
+        tracing::info!(
+            queues = self.running.queues.len(),
+            "remote write queues reloaded"
+        );
+        true
+    }
+
+    /// Stops observing the store, sends what is buffered for at most `flush` (retries
+    /// included), then abandons what is left.
+    pub async fn shutdown(&mut self, flush: Duration) {
+        if self.running.queues.is_empty() {
+            return;
+        }
+        self.store.set_append_observer(None);
+        std::mem::take(&mut self.running).stop(flush).await;
     }
 }
 
@@ -245,47 +356,17 @@ pub fn spawn(
     store: Arc<Store>,
     telemetry: &mut crate::telemetry::Telemetry,
 ) -> RemoteWrite {
-    let (stop, stop_rx) = watch::channel(false);
-    let queues: Vec<Arc<Queue>> = configs
-        .iter()
-        .map(|c| Arc::new(Queue::new(c.clone())))
-        .collect();
-    let mut tasks = Vec::new();
-    if !queues.is_empty() {
-        crate::install_crypto_provider();
-        telemetry.register_collector(Box::new(QueueCollector(queues.clone())));
-        for q in &queues {
-            if q.cfg.metadata.send {
-                tracing::info!(
-                    remote_name = %q.cfg.name,
-                    "remote write: metric metadata is not sent (redline keeps no metadata)"
-                );
-            }
-            let client = crate::scrape::client::http_client(&q.cfg.http)
-                .map_err(|e| format!("remote_write {}: {e}", q.cfg.name));
-            if let Err(e) = &client {
-                tracing::error!(remote_name = %q.cfg.name, url = %q.shown_url, error = %e,
-                    "building the remote write client; every batch is dropped until restart");
-            }
-            let sender = Arc::new(Sender {
-                queue: q.clone(),
-                client,
-                store: store.clone(),
-                external_labels: external_labels.clone(),
-            });
-            for i in 0..q.shards.len() {
-                tasks.push(tokio::spawn(run_shard(sender.clone(), i, stop_rx.clone())));
-            }
-        }
-        store.set_append_observer(Some(Arc::new(QueueObserver {
-            queues: queues.clone(),
-        })));
+    let running = Running::start(configs, external_labels, &store);
+    let listed = Arc::new(RwLock::new(running.queues.clone()));
+    telemetry.register_collector(Box::new(QueueCollector(listed.clone())));
+    if let Some(observer) = running.observer() {
+        store.set_append_observer(Some(observer));
     }
     RemoteWrite {
         store,
-        queues,
-        stop,
-        tasks,
+        running,
+        listed,
+        started_from: config_key(configs, external_labels),
     }
 }
 
@@ -615,7 +696,7 @@ async fn run_shard(s: Arc<Sender>, i: usize, mut stop: watch::Receiver<bool>) {
 
 /// Encodes every queue's figures when `/metrics` is read.
 #[derive(Debug)]
-struct QueueCollector(Vec<Arc<Queue>>);
+struct QueueCollector(Arc<RwLock<Vec<Arc<Queue>>>>);
 
 fn labels(q: &Queue) -> Vec<(&'static str, String)> {
     vec![
@@ -634,6 +715,10 @@ fn seconds(ms: i64) -> f64 {
 
 impl Collector for QueueCollector {
     fn encode(&self, mut e: DescriptorEncoder) -> std::fmt::Result {
+        let queues = self.0.read().map(|q| q.clone()).unwrap_or_default();
+        if queues.is_empty() {
+            return Ok(());
+        }
         type Get = fn(&Counters) -> u64;
         let counters: [(&str, &str, Get); 5] = [
             (
@@ -665,7 +750,7 @@ impl Collector for QueueCollector {
         for (name, help, get) in counters {
             let mut m =
                 e.encode_descriptor(name, help, None, ConstCounter::new(0u64).metric_type())?;
-            for q in &self.0 {
+            for q in &queues {
                 ConstCounter::new(get(&q.counters)).encode(m.encode_family(&labels(q))?)?;
             }
         }
@@ -675,7 +760,7 @@ impl Collector for QueueCollector {
             None,
             ConstCounter::new(0u64).metric_type(),
         )?;
-        for q in &self.0 {
+        for q in &queues {
             let c = &q.counters;
             for (reason, v) in [
                 ("queue_full", &c.dropped_queue_full),
@@ -730,7 +815,7 @@ impl Collector for QueueCollector {
                 unit.as_ref(),
                 ConstGauge::new(0.0f64).metric_type(),
             )?;
-            for q in &self.0 {
+            for q in &queues {
                 ConstGauge::new(get(&q.counters)).encode(m.encode_family(&labels(q))?)?;
             }
         }

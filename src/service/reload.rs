@@ -83,6 +83,9 @@ impl ConfigReloadFailed {
     }
 }
 
+/// How long a reload lets replaced remote-write queues send what they hold.
+const REMOTE_WRITE_FLUSH: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Everything a reload touches.
 pub struct Reloader {
     /// The config file; `None` when the service was started from a config in memory (only
@@ -97,6 +100,8 @@ pub struct Reloader {
     pub scrape: Arc<Mutex<ScrapePools>>,
     /// The SLO engine, when the service started with SLO files.
     pub slos: Option<super::SharedSlos>,
+    /// The remote-write queues.
+    pub remote: Arc<Mutex<crate::remote::RemoteWrite>>,
     pub metrics: ReloadMetrics,
 }
 
@@ -187,6 +192,15 @@ impl Reloader {
             None => {}
         }
         self.slo_files = cfg.slo_files;
+        self.remote
+            .lock()
+            .await
+            .reload(
+                &cfg.remote_write,
+                &cfg.global.external_labels,
+                REMOTE_WRITE_FLUSH,
+            )
+            .await;
         self.alertmanager_file = cfg
             .alertmanager
             .as_ref()
