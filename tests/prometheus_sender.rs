@@ -12,8 +12,6 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-const PROMETHEUS: &str = "/usr/bin/prometheus";
-
 struct TempDir(PathBuf);
 
 impl Drop for TempDir {
@@ -130,29 +128,10 @@ alerting:
         ),
     )
     .expect("write prometheus config");
-    assert!(
-        std::path::Path::new(PROMETHEUS).exists(),
-        "Debian's prometheus is not installed: run `bash tests/run-all.sh`, which installs it"
-    );
-    let _prometheus = ProcessGuard(
-        Command::new(PROMETHEUS)
-            .arg(format!(
-                "--config.file={}",
-                dir.0.join("prometheus.yml").display()
-            ))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.0.join("tsdb").display()
-            ))
-            .arg(format!("--web.listen-address=127.0.0.1:{prom_port}"))
-            // Alerts evaluated before Prometheus has discovered its Alertmanager are resent
-            // after this delay (default 1m).
-            .arg("--rules.alert.resend-delay=1s")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start prometheus"),
-    );
+    // Alerts evaluated before Prometheus has discovered its Alertmanager are resent after
+    // this delay (default 1m).
+    let _prometheus =
+        common::start_prometheus(&dir.0, prom_port, &["--rules.alert.resend-delay=1s"]);
 
     let deadline = Instant::now() + Duration::from_secs(90);
     let payload = loop {

@@ -23,7 +23,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-const PROMETHEUS: &str = "/usr/bin/prometheus";
 const DEADLINE: Duration = Duration::from_secs(60);
 
 const EXPOSITION: &str = r#"# TYPE demo_requests_total counter
@@ -230,32 +229,13 @@ scrape_configs:
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn prometheus_receives_scraped_and_recorded_series() {
-    assert!(
-        Path::new(PROMETHEUS).exists(),
-        "Debian's prometheus is not installed: run `bash tests/run-all.sh`, which installs it"
-    );
     let dir = TempDir::new("prometheus");
     let fixture = FixtureServer::start(EXPOSITION, "text/plain; version=0.0.4").await;
 
     let prom_port = free_port();
     std::fs::write(dir.0.join("prometheus.yml"), "scrape_configs: []\n").expect("write config");
-    let _prometheus = ProcessGuard(
-        Command::new(PROMETHEUS)
-            .arg(format!(
-                "--config.file={}",
-                dir.0.join("prometheus.yml").display()
-            ))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.0.join("tsdb").display()
-            ))
-            .arg(format!("--web.listen-address=127.0.0.1:{prom_port}"))
-            .arg("--web.enable-remote-write-receiver")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start prometheus"),
-    );
+    let _prometheus =
+        common::start_prometheus(&dir.0, prom_port, &["--web.enable-remote-write-receiver"]);
     let prom_base = format!("http://127.0.0.1:{prom_port}");
 
     let redline = Redline::start(

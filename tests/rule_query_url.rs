@@ -13,7 +13,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-const PROMETHEUS: &str = "/usr/bin/prometheus";
 const DEADLINE: Duration = Duration::from_secs(60);
 
 struct TempDir(PathBuf);
@@ -56,26 +55,7 @@ async fn wait_json<T>(
 }
 
 fn start_prometheus(dir: &Path, port: u16) -> ProcessGuard {
-    assert!(
-        Path::new(PROMETHEUS).exists(),
-        "Debian's prometheus is not installed: run `bash tests/run-all.sh`, which installs it"
-    );
-    ProcessGuard(
-        Command::new(PROMETHEUS)
-            .arg(format!(
-                "--config.file={}",
-                dir.join("prometheus.yml").display()
-            ))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.join("tsdb").display()
-            ))
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start prometheus"),
-    )
+    common::start_prometheus(dir, port, &[])
 }
 
 fn redline_config(query_url: &str) -> String {

@@ -82,6 +82,33 @@ impl Drop for ProcessGuard {
     }
 }
 
+/// Starts Debian's `prometheus` on `127.0.0.1:port` with `dir/prometheus.yml` (written by the
+/// caller), its TSDB in `dir/tsdb`, and `extra` flags.
+pub fn start_prometheus(dir: &std::path::Path, port: u16, extra: &[&str]) -> ProcessGuard {
+    const PROMETHEUS: &str = "/usr/bin/prometheus";
+    assert!(
+        std::path::Path::new(PROMETHEUS).exists(),
+        "Debian's prometheus is not installed: run `bash tests/run-all.sh`, which installs it"
+    );
+    ProcessGuard(
+        std::process::Command::new(PROMETHEUS)
+            .arg(format!(
+                "--config.file={}",
+                dir.join("prometheus.yml").display()
+            ))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.join("tsdb").display()
+            ))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .args(extra)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start prometheus"),
+    )
+}
+
 /// Starts Debian's `prometheus-node-exporter` on a free loopback port.
 pub fn start_node_exporter() -> (ProcessGuard, SocketAddr) {
     let bin = [
