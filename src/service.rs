@@ -70,7 +70,7 @@ pub struct Service {
     /// The address the HTTP server listens on (the real port when `:0` was asked for).
     pub local_addr: SocketAddr,
     /// The SLO engine, when the config names SLO files.
-    slos: Option<SharedSlos>,
+    slos: SharedSlos,
     db: StateDb,
     /// The remote-write queues (`remote_write:`; restart to change them).
     remote: Arc<tokio::sync::Mutex<crate::remote::RemoteWrite>>,
@@ -194,8 +194,8 @@ impl Service {
         )
         .await
         .map_err(ServiceError::Slo)?;
-        let slo_view = slos.as_ref().map(|s| s.view());
-        let slos: Option<SharedSlos> = slos.map(|s| Arc::new(tokio::sync::Mutex::new(s)));
+        let slo_view = Some(slos.view());
+        let slos: SharedSlos = Arc::new(tokio::sync::Mutex::new(slos));
         let reload_metrics = reload::ReloadMetrics::register(telemetry.registry_mut());
         let remote = crate::remote::spawn(
             &cfg.remote_write,
@@ -300,9 +300,7 @@ impl Service {
         }
         self.scrape.lock().await.stop().await;
         self.rules.shutdown().await;
-        if let Some(s) = self.slos {
-            s.lock().await.shutdown().await;
-        }
+        self.slos.lock().await.shutdown().await;
         self.remote
             .lock()
             .await

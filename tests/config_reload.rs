@@ -504,14 +504,14 @@ async fn reload_adds_and_removes_slos_and_rejects_a_bad_spec() {
     let path = dir.dir.join("redline.yml");
     let slos = dir.dir.join("slos.yml");
     replace_file(&slos, &slo_file(&["checkout"]));
-    replace_file(
-        &path,
-        &format!(
-            "global:\n  scrape_interval: 500ms\n  scrape_timeout: 300ms\nslo_files: ['{}']\nslo:\n  evaluation_interval: 1s\n  ledger_step: 1s\nscrape_configs:\n{}",
-            slos.display(),
+    let config = |slo_files: &str| {
+        format!(
+            "global:\n  scrape_interval: 500ms\n  scrape_timeout: 300ms\n{slo_files}slo:\n  evaluation_interval: 1s\n  ledger_step: 1s\nscrape_configs:\n{}",
             job("app", app.addr)
-        ),
-    );
+        )
+    };
+    // The service starts without any SLO file.
+    replace_file(&path, &config(""));
     let cfg = redline::config::Config::load_file(&path).expect("config loads");
     let mut opts = ServiceOptions::new("127.0.0.1:0".parse().unwrap(), dir.dir.join("state"));
     opts.config_path = Some(path.clone());
@@ -525,6 +525,15 @@ async fn reload_adds_and_removes_slos_and_rejects_a_bad_spec() {
         let api = &api;
         async move { slo_ids(api).await.filter(|got| *got == ids) }
     };
+    assert_eq!(slo_ids(&api).await.expect("SLO list"), Vec::<String>::new());
+
+    // A reload that adds `slo_files` starts running their SLOs.
+    replace_file(
+        &path,
+        &config(&format!("slo_files: ['{}']\n", slos.display())),
+    );
+    let (status, body) = post_reload(&api).await;
+    assert_eq!(status, 200, "{body}");
     wait_until("the first SLO listed", Duration::from_secs(20), || {
         listed(want(&["checkout"]))
     })

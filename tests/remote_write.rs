@@ -466,6 +466,64 @@ async fn failed_requests_are_retried_and_every_sample_arrives_once() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retried_batches_shed_samples_older_than_the_age_limit() {
+    let dir = TempDir::new("age-limit");
+    let fixture = FixtureServer::start(EXPOSITION, "text/plain; version=0.0.4").await;
+    // Eight failures with backoff 0.5 s, 1 s, 1 s, ...: the first scrape's samples are
+    // retried for ~6 s, three times the age limit.
+    let rx = Receiver::start(|n| if n < 8 { 500 } else { 204 }).await;
+    let config = redline_config(
+        fixture.addr,
+        &format!(
+            r#"remote_write:
+  - url: {}
+    name: aging
+    queue_config:
+      max_shards: 1
+      batch_send_deadline: 200ms
+      min_backoff: 500ms
+      max_backoff: 1s
+      sample_age_limit: 2s
+"#,
+            rx.url()
+        ),
+    );
+    let redline = Redline::start(&dir.0, &config).await;
+
+    let first_up = redline
+        .wait("the first scrape", |r| async move {
+            let v = r.query("up[1m]").await;
+            let t = v[0]["values"][0][0].as_f64()?;
+            Some((t * 1000.0).round() as i64)
+        })
+        .await;
+    let end = Instant::now() + DEADLINE;
+    while rx.with(|seen| seen.accepted.is_empty()) {
+        assert!(Instant::now() < end, "no request was ever accepted");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let up_times: Vec<i64> = accepted_samples(&rx)
+        .into_iter()
+        .filter(|(l, _)| l["__name__"] == "up")
+        .map(|(_, t)| t)
+        .collect();
+    assert!(
+        !up_times.contains(&first_up),
+        "the first scrape's `up` outlived sample_age_limit yet was still sent: {up_times:?}"
+    );
+    rx.with(|seen| assert!(seen.errors.is_empty(), "protocol errors: {:?}", seen.errors));
+    assert!(
+        redline
+            .metric(
+                "redline_remote_write_samples_dropped_total",
+                &["remote_name=\"aging\"", "reason=\"too_old\""]
+            )
+            .await
+            > 0.0
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_request_batches_are_dropped_as_non_recoverable() {
     let dir = TempDir::new("bad-request");
     let fixture = FixtureServer::start(EXPOSITION, "text/plain; version=0.0.4").await;

@@ -51,7 +51,7 @@ fn detail(f: &SloFigures) -> Value {
 fn unavailable() -> Response {
     ApiError {
         kind: ApiErrorKind::Unavailable,
-        message: "the SLO engine is not running (no slo_files in the config)".into(),
+        message: "the SLO engine is not running".into(),
     }
     .into_response()
 }

@@ -489,12 +489,21 @@ impl Sender {
         req: &mut WriteRequest,
     ) -> i64 {
         let c = &self.queue.counters;
-        let limit = self.queue.cfg.queue.sample_age_limit;
-        let oldest = if limit.is_zero() {
-            i64::MIN
-        } else {
-            unix_ms_now().saturating_sub(i64::try_from(limit.as_millis()).unwrap_or(i64::MAX))
-        };
+        let (max_t, too_old, relabeled) = self.assemble(batch, cache, req, self.oldest_allowed());
+        c.dropped_too_old.fetch_add(too_old, Ordering::Relaxed);
+        c.dropped_relabel.fetch_add(relabeled, Ordering::Relaxed);
+        max_t
+    }
+
+    /// Builds the request for the samples of `batch` at or after `oldest`; returns the
+    /// highest timestamp sent and the samples left out as too old and as relabeled away.
+    fn assemble(
+        &self,
+        batch: &[CommittedSample],
+        cache: &mut SeriesCache,
+        req: &mut WriteRequest,
+        oldest: i64,
+    ) -> (i64, u64, u64) {
         let mut index: HashMap<u64, usize> = HashMap::new();
         let mut series: Vec<(EncodedLabels, Vec<(i64, f64)>)> = Vec::new();
         let (mut too_old, mut relabeled) = (0u64, 0u64);
@@ -518,13 +527,22 @@ impl Sender {
                 }
             }
         }
-        c.dropped_too_old.fetch_add(too_old, Ordering::Relaxed);
-        c.dropped_relabel.fetch_add(relabeled, Ordering::Relaxed);
         req.clear();
         for (labels, samples) in &series {
             req.series(labels, samples);
         }
-        max_t
+        (max_t, too_old, relabeled)
+    }
+
+    /// The oldest timestamp `sample_age_limit` still lets through now (`i64::MIN` without
+    /// a limit).
+    fn oldest_allowed(&self) -> i64 {
+        let limit = self.queue.cfg.queue.sample_age_limit;
+        if limit.is_zero() {
+            i64::MIN
+        } else {
+            unix_ms_now().saturating_sub(i64::try_from(limit.as_millis()).unwrap_or(i64::MAX))
+        }
     }
 
     async fn post(&self, body: Vec<u8>) -> Result<(), SendError> {
@@ -585,15 +603,36 @@ impl Sender {
         req: &mut WriteRequest,
         snappy: &mut snap::raw::Encoder,
     ) {
-        let max_t = self.build(batch, cache, req);
-        let n = req.samples();
+        let mut max_t = self.build(batch, cache, req);
+        let mut n = req.samples();
         if n == 0 {
             return;
         }
-        let body = compress(snappy, req.as_bytes());
+        let mut body = compress(snappy, req.as_bytes());
         let q = &self.queue;
         let mut backoff = q.cfg.queue.min_backoff;
+        let mut retrying: Option<Vec<CommittedSample>> = None;
         loop {
+            // As upstream, a retried request is rebuilt without the samples that outlived
+            // `sample_age_limit` while the receiver was failing.
+            if let Some(current) = retrying.as_mut() {
+                let oldest = self.oldest_allowed();
+                if current.iter().any(|s| s.t_ms < oldest) {
+                    current.retain(|s| s.t_ms >= oldest);
+                    // Relabel outcomes are cached, so every sample missing from the rebuilt
+                    // request aged out (or its series left the store) since the last try.
+                    let before = n;
+                    (max_t, _, _) = self.assemble(current, cache, req, oldest);
+                    n = req.samples();
+                    q.counters
+                        .dropped_too_old
+                        .fetch_add(before.saturating_sub(n) as u64, Ordering::Relaxed);
+                    if n == 0 {
+                        return;
+                    }
+                    body = compress(snappy, req.as_bytes());
+                }
+            }
             match self.post(body.clone()).await {
                 Ok(()) => {
                     let c = &q.counters;
@@ -626,6 +665,9 @@ impl Sender {
                     .emit();
                     tokio::time::sleep(retry_after.unwrap_or(backoff)).await;
                     backoff = (backoff * 2).min(q.cfg.queue.max_backoff);
+                    if retrying.is_none() && !q.cfg.queue.sample_age_limit.is_zero() {
+                        retrying = Some(batch.to_vec());
+                    }
                 }
             }
         }

@@ -98,8 +98,8 @@ pub struct Reloader {
     pub rules: RuleManagerHandle,
     pub pipeline: crate::alerting::Pipeline,
     pub scrape: Arc<Mutex<ScrapePools>>,
-    /// The SLO engine, when the service started with SLO files.
-    pub slos: Option<super::SharedSlos>,
+    /// The SLO engine.
+    pub slos: super::SharedSlos,
     /// The remote-write queues.
     pub remote: Arc<Mutex<crate::remote::RemoteWrite>>,
     pub metrics: ReloadMetrics,
@@ -179,18 +179,12 @@ impl Reloader {
             stopped = ?changes.stopped,
             "scrape configs applied"
         );
-        match &self.slos {
-            Some(slos) => slos
-                .lock()
-                .await
-                .reload(slo_specs)
-                .await
-                .map_err(|e| format!("reloading SLOs: {e}"))?,
-            None if !cfg.slo_files.is_empty() => tracing::warn!(
-                "slo_files added; the SLO engine starts with the service (a restart applies them)"
-            ),
-            None => {}
-        }
+        self.slos
+            .lock()
+            .await
+            .reload(slo_specs)
+            .await
+            .map_err(|e| format!("reloading SLOs: {e}"))?;
         self.slo_files = cfg.slo_files;
         self.remote
             .lock()

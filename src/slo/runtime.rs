@@ -81,8 +81,9 @@ pub fn expand_slo_files(patterns: &[String]) -> Result<Vec<PathBuf>, String> {
     crate::rules::file::expand_rule_patterns(patterns).map_err(|e| format!("slo_files: {e}"))
 }
 
-/// Starts the SLO engine when the config names SLO files; `None` otherwise. Alerts go to
-/// `deliver` (the pipeline's `put_alerts`).
+/// Starts the SLO engine with the SLOs the config's `slo_files` name. It runs with none too,
+/// so a reload that adds `slo_files` applies them. Alerts go to `deliver` (the pipeline's
+/// `put_alerts`).
 pub async fn start<F, Fut>(
     cfg: &Config,
     store: Arc<Store>,
@@ -90,15 +91,17 @@ pub async fn start<F, Fut>(
     external_url: &str,
     telemetry: &mut crate::telemetry::Telemetry,
     deliver: F,
-) -> Result<Option<SloService>, String>
+) -> Result<SloService, String>
 where
     F: Fn(Vec<Alert>) -> Fut + Send + 'static,
     Fut: std::future::Future<Output = ()> + Send,
 {
-    if cfg.slo_files.is_empty() {
-        return Ok(None);
-    }
-    let specs = load_specs(&cfg.slo_files)?;
+    let specs = if cfg.slo_files.is_empty() {
+        Vec::new()
+    } else {
+        load_specs(&cfg.slo_files)?
+    };
+    let specs_len = specs.len();
     let (probers, stop_probes, probes) = spawn_probers(&specs, &store);
     let (tx, mut rx) = mpsc::channel::<Vec<Alert>>(256);
     let forward = tokio::spawn(async move {
@@ -124,8 +127,8 @@ where
     .await
     .map_err(|e| e.to_string())?;
     telemetry.register_collector(Box::new(SloCollector(handle.view.clone())));
-    tracing::info!("SLO engine started");
-    Ok(Some(SloService {
+    tracing::info!(slos = specs_len, "SLO engine started");
+    Ok(SloService {
         handle,
         probers,
         stop_probes,
@@ -134,7 +137,7 @@ where
         db,
         alerts: tx,
         opts,
-    }))
+    })
 }
 
 /// Reads and checks every SLO spec `slo_files` names; the errors of all files in one message.

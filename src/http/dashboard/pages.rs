@@ -171,11 +171,11 @@ impl SloView {
     }
 }
 
-/// Every SLO's figures, fewest remaining budget first: from the SLO engine when it runs in
-/// this process, else from the series of generated SLO rules in the store.
+/// Every SLO's figures, fewest remaining budget first: from the SLO engine when it runs
+/// SLOs in this process, else from the series of generated SLO rules in the store.
 pub async fn slo_views(s: &AppState, t_ms: i64) -> Vec<SloView> {
-    let mut out = match s.slos.as_ref() {
-        Some(engine) => engine.list().iter().map(SloView::from_figures).collect(),
+    let mut out = match engine_slos(s) {
+        Some(figures) => figures.iter().map(SloView::from_figures).collect(),
         None => slo_views_from_rules(s, t_ms).await,
     };
     out.sort_by(|a, b| {
@@ -184,6 +184,15 @@ pub async fn slo_views(s: &AppState, t_ms: i64) -> Vec<SloView> {
             .then_with(|| a.name.cmp(&b.name))
     });
     out
+}
+
+/// The SLO engine's figures, when it runs any SLO (`slo_files`); `None` leaves the
+/// dashboard to the series of generated SLO rules.
+fn engine_slos(s: &AppState) -> Option<Vec<crate::slo::engine::SloFigures>> {
+    s.slos
+        .as_ref()
+        .map(|engine| engine.list())
+        .filter(|l| !l.is_empty())
 }
 
 /// Time until a budget with `remaining` (ratio) left is spent at `burn` over `period`.
@@ -429,7 +438,7 @@ pub async fn slo(State(s): State<AppState>, Path(name): Path<String>, ctx: PageC
         );
     };
     let (start, end, step, range) = time_range(&ctx, Duration::from_secs(6 * 3600));
-    let engine = s.slos.is_some();
+    let engine = engine_slos(&s).is_some();
     let (budget_expr, sli_expr) = if engine {
         let sel = format!("slo={:?},service={:?}", v.name.as_str(), v.service.as_str());
         (
