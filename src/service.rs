@@ -69,7 +69,7 @@ pub struct Service {
     pipeline: crate::alerting::Pipeline,
     /// The address the HTTP server listens on (the real port when `:0` was asked for).
     pub local_addr: SocketAddr,
-    /// The SLO engine, when the config names SLO files.
+    /// The SLO engine (running with no SLOs when the config names no SLO files).
     slos: SharedSlos,
     db: StateDb,
     /// The remote-write queues (`remote_write:`; restart to change them).

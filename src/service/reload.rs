@@ -156,12 +156,8 @@ impl Reloader {
         crate::rules::file::load_rule_files(&cfg.rule_files)
             .map_err(|e| format!("loading rule files: {e}"))?;
         // So are the SLO specs.
-        let slo_specs = if cfg.slo_files.is_empty() {
-            Vec::new()
-        } else {
-            crate::slo::runtime::load_specs(&cfg.slo_files)
-                .map_err(|e| format!("loading SLO files: {e}"))?
-        };
+        let slo_specs = crate::slo::runtime::load_specs(&cfg.slo_files)
+            .map_err(|e| format!("loading SLO files: {e}"))?;
         let (am, _) = super::pipeline_settings(&cfg);
         self.pipeline
             .reload(am)

@@ -493,6 +493,11 @@ impl SloView {
         self.figures.read().map(|g| g.clone()).unwrap_or_default()
     }
 
+    /// Whether the engine runs no SLO.
+    pub fn is_empty(&self) -> bool {
+        self.figures.read().map(|g| g.is_empty()).unwrap_or(true)
+    }
+
     /// One SLO by `service/name`, or by `name` when that is unique.
     pub fn get(&self, id: &str) -> Option<SloFigures> {
         let all = self.list();

@@ -96,11 +96,7 @@ where
     F: Fn(Vec<Alert>) -> Fut + Send + 'static,
     Fut: std::future::Future<Output = ()> + Send,
 {
-    let specs = if cfg.slo_files.is_empty() {
-        Vec::new()
-    } else {
-        load_specs(&cfg.slo_files)?
-    };
+    let specs = load_specs(&cfg.slo_files)?;
     let specs_len = specs.len();
     let (probers, stop_probes, probes) = spawn_probers(&specs, &store);
     let (tx, mut rx) = mpsc::channel::<Vec<Alert>>(256);
@@ -140,7 +136,8 @@ where
     })
 }
 
-/// Reads and checks every SLO spec `slo_files` names; the errors of all files in one message.
+/// Reads and checks every SLO spec `slo_files` names (none when it names no file); the
+/// errors of all files in one message.
 pub fn load_specs(slo_files: &[String]) -> Result<Vec<SloSpec>, String> {
     let files = expand_slo_files(slo_files)?;
     super::load_files(&files).map_err(|errs| {

@@ -438,7 +438,7 @@ pub async fn slo(State(s): State<AppState>, Path(name): Path<String>, ctx: PageC
         );
     };
     let (start, end, step, range) = time_range(&ctx, Duration::from_secs(6 * 3600));
-    let engine = engine_slos(&s).is_some();
+    let engine = s.slos.as_ref().is_some_and(|e| !e.is_empty());
     let (budget_expr, sli_expr) = if engine {
         let sel = format!("slo={:?},service={:?}", v.name.as_str(), v.service.as_str());
         (
