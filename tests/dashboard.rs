@@ -347,9 +347,10 @@ async fn dashboard_in_a_real_browser() {
         Duration::from_secs(120),
     )
     .await;
+    // Both demo services (checkout and catalog), not only the first one recorded.
     wait_series(
         &base,
-        "service:http_requests:rate5m",
+        "count(count by (service) (service:http_requests:rate5m)) >= 2",
         Duration::from_secs(120),
     )
     .await;
