@@ -75,14 +75,20 @@ scrape_configs:
         .all(|s| s.labels.get("instance") == Some(node_addr.to_string().as_str())));
     assert!(cpu.iter().any(|s| s.labels.get("mode") == Some("idle")));
 
-    let up_node = store.select(
-        &[
-            Matcher::equal("__name__", "up"),
-            Matcher::equal("job", "node"),
-        ],
-        0,
-        now(),
-    );
+    // A commit is not atomic to readers (Prometheus' is not either): the scrape's `up`
+    // may land a moment after its samples.
+    let up_node = wait_for("up for the node job", Duration::from_secs(10), || {
+        let found = store.select(
+            &[
+                Matcher::equal("__name__", "up"),
+                Matcher::equal("job", "node"),
+            ],
+            0,
+            now(),
+        );
+        (!found.is_empty()).then_some(found)
+    })
+    .await;
     assert_eq!(up_node.len(), 1, "one up series for the node job");
     assert_eq!(up_node[0].samples.last().map(|s| s.v), Some(1.0));
 

@@ -494,21 +494,38 @@ impl ScrapeLoop {
         )
         .await
         .unwrap_or(Err(ScrapeError::Timeout(spec.timeout)));
-        let result = fetched.and_then(|(body, content_type)| {
+        let store = self.store.clone();
+        let outcome = fetched.and_then(|(body, content_type)| {
             self.last_body_size = body.len();
-            self.ingest(&spec, &body, Format::from_content_type(&content_type), t)
+            let format = Format::from_content_type(&content_type);
+            ingest(&store, &mut self.cache, &spec, &body, format, t)
         });
         let duration = started.elapsed();
-        let (health, error, counts, added) = match &result {
-            Ok((counts, added)) => (Health::Up, String::new(), *counts, *added),
+        // The scrape's samples, its staleness markers and its report series are one commit,
+        // as in Prometheus: a reader that sees the scrape's data also sees its `up`.
+        let (mut app, result, counts) = match outcome {
+            Ok((app, counts)) => (app, Ok(()), counts),
             Err(e) => {
                 // Everything the target exposed is now stale.
-                let stale = self.cache.fail();
-                self.append_stale(&stale, t);
-                (Health::Down, e.to_string(), IngestCounts::default(), 0)
+                let mut app = store.appender();
+                append_stale_into(&mut app, &self.cache.fail(), t);
+                (app, Err(e), IngestCounts::default())
             }
         };
-        self.write_report(&spec, t, health == Health::Up, duration, counts, added);
+        let (health, error) = match &result {
+            Ok(()) => (Health::Up, String::new()),
+            Err(e) => (Health::Down, e.to_string()),
+        };
+        let added = app.series_created() as u64;
+        let values = [
+            if result.is_ok() { 1.0 } else { 0.0 },
+            duration.as_secs_f64(),
+            counts.scraped as f64,
+            counts.post_relabel as f64,
+            added as f64,
+        ];
+        append_report_into(&mut app, &mut self.report_refs, &spec, t, &values);
+        app.commit();
         let secs = duration.as_secs_f64();
         match &result {
             Ok(_) => ScrapeSucceeded {
@@ -531,36 +548,7 @@ impl ScrapeLoop {
             last_scrape_duration: duration,
             last_samples: counts.scraped,
         });
-        result.map(|_| ())
-    }
-
-    /// Parses `body` and appends it; all or nothing.
-    fn ingest(
-        &mut self,
-        spec: &TargetSpec,
-        body: &[u8],
-        format: Format,
-        t: i64,
-    ) -> Result<(IngestCounts, u64), ScrapeError> {
-        let store = self.store.clone();
-        let mut sink = IngestSink::new(spec, &mut self.cache, store.appender(), t);
-        let parsed = exposition::parse(body, format, &ParseOptions::default(), &mut sink);
-        let IngestSink {
-            app,
-            iteration,
-            counts,
-            ..
-        } = sink;
-        if let Err(e) = parsed {
-            app.rollback();
-            return Err(ScrapeError::Parse(e.to_string()));
-        }
-        let stats = app.commit();
-        self.cache.iteration = iteration;
-        let vanished = self.cache.vanished();
-        self.append_stale(&vanished, t);
-        self.cache.prune();
-        Ok((counts, stats.series_created as u64))
+        result
     }
 
     fn append_stale(&self, refs: &[SeriesRef], t: i64) {
@@ -568,44 +556,7 @@ impl ScrapeLoop {
             return;
         }
         let mut app = self.store.appender();
-        for r in refs {
-            let _ = app.append_ref(*r, t, STALE_NAN);
-        }
-        app.commit();
-    }
-
-    fn write_report(
-        &mut self,
-        spec: &TargetSpec,
-        t: i64,
-        up: bool,
-        duration: Duration,
-        counts: IngestCounts,
-        added: u64,
-    ) {
-        let values = [
-            if up { 1.0 } else { 0.0 },
-            duration.as_secs_f64(),
-            counts.scraped as f64,
-            counts.post_relabel as f64,
-            added as f64,
-        ];
-        self.append_report(spec, t, &values);
-    }
-
-    fn append_report(&mut self, spec: &TargetSpec, t: i64, values: &[f64; 5]) {
-        let mut app = self.store.appender();
-        for (name, v) in REPORT_SERIES.iter().zip(values) {
-            if let Some(r) = self.report_refs.get(name) {
-                if app.append_ref(*r, t, *v).is_ok() {
-                    continue;
-                }
-            }
-            let labels = spec.labels.with(METRIC_NAME, name);
-            if let Ok(r) = app.append(&labels, t, *v) {
-                self.report_refs.insert(name, r);
-            }
-        }
+        append_stale_into(&mut app, refs, t);
         app.commit();
     }
 
@@ -617,9 +568,67 @@ impl ScrapeLoop {
         self.append_stale(&refs, t);
         let spec = self.target.spec.clone();
         if !self.report_refs.is_empty() {
-            self.append_report(&spec, t, &[STALE_NAN; 5]);
+            let mut app = self.store.appender();
+            append_report_into(&mut app, &mut self.report_refs, &spec, t, &[STALE_NAN; 5]);
+            app.commit();
         }
         debug_assert!(is_stale_nan(STALE_NAN));
+    }
+}
+
+/// Parses `body` into an appender, with staleness markers for the series the last scrape
+/// exposed and this one did not; all or nothing. The caller commits.
+fn ingest<'s>(
+    store: &'s Store,
+    cache: &mut SeriesCache,
+    spec: &'s TargetSpec,
+    body: &[u8],
+    format: Format,
+    t: i64,
+) -> Result<(Appender<'s>, IngestCounts), ScrapeError> {
+    let mut sink = IngestSink::new(spec, cache, store.appender(), t);
+    let parsed = exposition::parse(body, format, &ParseOptions::default(), &mut sink);
+    let IngestSink {
+        mut app,
+        iteration,
+        counts,
+        ..
+    } = sink;
+    if let Err(e) = parsed {
+        app.rollback();
+        return Err(ScrapeError::Parse(e.to_string()));
+    }
+    cache.iteration = iteration;
+    append_stale_into(&mut app, &cache.vanished(), t);
+    cache.prune();
+    Ok((app, counts))
+}
+
+fn append_stale_into(app: &mut Appender<'_>, refs: &[SeriesRef], t: i64) {
+    for r in refs {
+        let _ = app.append_ref(*r, t, STALE_NAN);
+    }
+}
+
+/// Appends the synthetic series of one scrape (`up`, `scrape_duration_seconds`, ...),
+/// remembering their refs.
+fn append_report_into(
+    app: &mut Appender<'_>,
+    report_refs: &mut HashMap<&'static str, SeriesRef>,
+    spec: &TargetSpec,
+    t: i64,
+    values: &[f64; 5],
+) {
+    for (name, v) in REPORT_SERIES.iter().zip(values) {
+        if let Some(r) = report_refs.get(name) {
+            if app.append_ref(*r, t, *v).is_ok() {
+                continue;
+            }
+        }
+        let labels = spec.labels.with(METRIC_NAME, name);
+        if let Ok(r) = app.append(&labels, t, *v) {
+            report_refs.insert(name, r);
+        }
     }
 }
 

@@ -171,6 +171,11 @@ impl Appender<'_> {
         Ok(())
     }
 
+    /// Series this appender created so far.
+    pub fn series_created(&self) -> usize {
+        self.created
+    }
+
     /// Number of samples buffered so far.
     pub fn len(&self) -> usize {
         self.pending.len()
