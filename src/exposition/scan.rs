@@ -189,8 +189,7 @@ pub fn scan_quoted(b: &[u8], from: usize, end: usize) -> Option<(usize, bool)> {
 /// Eight bytes of `b` from `at` as a little-endian word, if there are eight.
 #[inline(always)]
 pub fn load8(b: &[u8], at: usize) -> Option<u64> {
-    // `get(at..)` then a constant length: two comparisons, no overflow check on `at + 8`.
-    let w: [u8; 8] = b.get(at..)?.get(..8)?.try_into().ok()?;
+    let w: [u8; 8] = b.get(at..at + 8)?.try_into().ok()?;
     Some(u64::from_le_bytes(w))
 }
 
@@ -222,7 +221,7 @@ fn quote_backslash_newline_mask(b: &[u8], p: usize) -> Option<u32> {
     use safe_arch::{
         cmp_eq_mask_i8_m128i, load_unaligned_m128i, move_mask_i8_m128i, set_splat_i8_m128i,
     };
-    let block: &[u8; 16] = b.get(p..)?.get(..16)?.try_into().ok()?;
+    let block: &[u8; 16] = b.get(p..p + 16)?.try_into().ok()?;
     let x = load_unaligned_m128i(block);
     let eq = |c: u8| cmp_eq_mask_i8_m128i(x, set_splat_i8_m128i(c as i8));
     let hits = eq(b'"') | eq(b'\\') | eq(b'\n');
