@@ -1,9 +1,11 @@
 //! The line-by-line parser behind [`super::parse`].
 //!
-//! The input (already checked to be UTF-8) is cut into lines with `memchr`; each line is a
-//! comment/metadata line or a sample line. A sample line is scanned once, left to right:
-//! name, optional label block (into a reused `Vec<LabelRef>`), value, optional timestamp,
-//! optional exemplar (OpenMetrics). Family state (current `# TYPE`, pending metadata, and in
+//! The input (already checked to be UTF-8) is read line by line. In the text format a line
+//! first goes to the fast path (`fast_line`), which reads the common sample line shape and
+//! finds the line's end itself; every other line (and every line in OpenMetrics) is cut with
+//! `memchr` and read here. Each line is a comment/metadata line or a sample line. A sample
+//! line is scanned once, left to right: name, optional label block (into a reused
+//! `Vec<LabelRef>`), value, optional timestamp, optional exemplar (OpenMetrics). Family state (current `# TYPE`, pending metadata, and in
 //! OpenMetrics the families already closed) gives each sample its [`MetricType`] and catches
 //! metadata that arrives too late.
 //!
