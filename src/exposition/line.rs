@@ -9,8 +9,7 @@
 use std::borrow::Cow;
 
 use super::scan::{
-    at, eq_short, is_label_start, scan_label_name, scan_plain_quoted, scan_quoted, skip_ws,
-    unescape,
+    at, eq_at, is_label_start, scan_label_name, scan_plain_quoted, scan_quoted, skip_ws, unescape,
 };
 use super::{LabelRef, ParseError, ParseErrorKind};
 
@@ -47,13 +46,8 @@ impl LineReuse {
         if !self.valid {
             return (None, 0);
         }
-        let (Some(prev), Some(cur)) = (
-            b.get(self.start..self.start + self.len),
-            b.get(line_start..end),
-        ) else {
-            return (None, 0);
-        };
-        let shared = common_prefix(prev, cur);
+        let n = self.len.min(end.saturating_sub(line_start));
+        let shared = common_prefix(b, self.start, line_start, n);
         if shared <= self.name_end {
             return (None, 0);
         }
@@ -62,31 +56,29 @@ impl LineReuse {
     }
 }
 
-/// Length of the common prefix of `a` and `b`, eight bytes at a time.
+/// Length of the common prefix of `b[p..p + n]` and `b[q..q + n]`, eight bytes at a time.
 #[inline]
-fn common_prefix(a: &[u8], b: &[u8]) -> usize {
-    let n = a.len().min(b.len());
-    let (a, b) = (
-        a.get(..n).unwrap_or_default(),
-        b.get(..n).unwrap_or_default(),
-    );
-    let mut ca = a.chunks_exact(8);
-    let mut cb = b.chunks_exact(8);
+fn common_prefix(b: &[u8], p: usize, q: usize, n: usize) -> usize {
+    let (Some(x), Some(y)) = (b.get(p..p + n), b.get(q..q + n)) else {
+        return 0;
+    };
+    let mut cx = x.chunks_exact(8);
+    let mut cy = y.chunks_exact(8);
     let mut done = 0;
-    for (x, y) in (&mut ca).zip(&mut cb) {
-        let (mut wx, mut wy) = ([0u8; 8], [0u8; 8]);
-        wx.copy_from_slice(x);
-        wy.copy_from_slice(y);
+    for (wx, wy) in (&mut cx).zip(&mut cy) {
+        let (Ok(wx), Ok(wy)) = (<[u8; 8]>::try_from(wx), <[u8; 8]>::try_from(wy)) else {
+            break;
+        };
         let d = u64::from_le_bytes(wx) ^ u64::from_le_bytes(wy);
         if d != 0 {
             return done + (d.trailing_zeros() / 8) as usize;
         }
         done += 8;
     }
-    done + ca
+    done + cx
         .remainder()
         .iter()
-        .zip(cb.remainder())
+        .zip(cy.remainder())
         .take_while(|(x, y)| x == y)
         .count()
 }
@@ -138,8 +130,10 @@ impl<'i> Cursor<'i> {
     /// escapes, no `__name__`, in one tight loop. `out[..kept]` are labels [`LineReuse`] kept
     /// from the previous line and parsing starts at `from`, the first byte after `{` or after
     /// the last kept label's `,`. `out[kept..]` still holds the previous line's other labels:
-    /// label names repeat from series to series, so each name is first compared with the
-    /// previous line's name at the same index, and only scanned byte by byte when it differs.
+    /// label names repeat from series to series, so each name (with the `="` after it) is
+    /// first compared with the previous line's name at the same index, with word loads, and
+    /// only scanned byte by byte when it differs; a name that matches is kept as it is (its
+    /// text may borrow from an earlier line). Values are scanned sixteen bytes at a time.
     /// Records in `reuse` where each label ends. Returns the position after `}`, or `None` on
     /// anything else, and the caller re-parses the block with [`Cursor::label_block`], which
     /// handles (and reports) every other case.
@@ -182,20 +176,31 @@ impl<'i> Cursor<'i> {
                 return Some(p + 1);
             }
             let ns = p;
+            // The previous line's name at this index borrows from the input, where the `="`
+            // its block required follows it: compare both with this line's bytes at once.
             let guess = match out.get(n) {
-                Some(l) if same_names => l.name.as_bytes(),
-                _ => &[],
+                Some(l) if same_names => l.name.len(),
+                _ => 0,
             };
-            let known = !guess.is_empty()
-                && b.get(p..p + guess.len())
-                    .is_some_and(|here| eq_short(here, guess))
-                && b.get(p + guess.len()..p + guess.len() + 2) == Some(b"=\"");
-            if known {
-                // A name the previous line's block accepted: sorted the same way too.
-                p += guess.len();
+            let known = guess != 0
+                && out.get(n).is_some_and(|l| {
+                    let at = (l.name.as_ptr() as usize).wrapping_sub(input.as_ptr() as usize);
+                    eq_at(b, p, at, guess + 2)
+                });
+            let close = if known {
+                // A name the previous line's block accepted: sorted the same way too. The
+                // label keeps the previous line's name (the same text, borrowed from an
+                // earlier line of the input, still followed by `="` there) and takes the new
+                // value.
+                p += guess;
                 if prev_unsorted == n {
                     unsorted_from = n;
                 }
+                let vs = p + 2;
+                let close = scan_plain_quoted(bytes, vs, end)?;
+                let value = input.get(vs..close)?;
+                out.get_mut(n)?.value = Cow::Borrowed(value);
+                close
             } else {
                 same_names = false;
                 if !is_label_start(c) {
@@ -205,9 +210,7 @@ impl<'i> Cursor<'i> {
                 if b.get(p..p + 2)? != b"=\"" {
                     return None;
                 }
-            }
-            let name = input.get(ns..p)?;
-            if !known {
+                let name = input.get(ns..p)?;
                 if name == "__name__" {
                     return None;
                 }
@@ -217,17 +220,18 @@ impl<'i> Cursor<'i> {
                         unsorted_from = n;
                     }
                 }
-            }
-            let vs = p + 2;
-            let close = scan_plain_quoted(bytes, vs, end)?;
-            let label = LabelRef {
-                name,
-                value: Cow::Borrowed(input.get(vs..close)?),
+                let vs = p + 2;
+                let close = scan_plain_quoted(bytes, vs, end)?;
+                let label = LabelRef {
+                    name,
+                    value: Cow::Borrowed(input.get(vs..close)?),
+                };
+                match out.get_mut(n) {
+                    Some(slot) => *slot = label,
+                    None => out.push(label),
+                }
+                close
             };
-            match out.get_mut(n) {
-                Some(slot) => *slot = label,
-                None => out.push(label),
-            }
             n += 1;
             p = close + 1;
             reuse.stops.push(p - line_start);

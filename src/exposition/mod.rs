@@ -26,11 +26,14 @@
 //! assert_eq!(seen, [("http_requests_total{code=\"200\"}".to_string(), 7.0, Some(1700000000000))]);
 //! ```
 
+mod fast_line;
 mod jsonl;
 mod line;
 mod parser;
 mod scan;
 
+#[cfg(test)]
+mod fast_line_tests;
 #[cfg(test)]
 mod openmetrics_tests;
 #[cfg(test)]
@@ -226,6 +229,23 @@ pub fn parse<S: Sink>(
         Err(e) => return Err(utf8_error(input, e.valid_up_to())),
     };
     parser::Parser::new(text, format, options).run(sink)
+}
+
+/// [`parse`] with the text format's fast path switched off (see `fast_line`).
+#[cfg(test)]
+fn parse_general<S: Sink>(
+    input: &[u8],
+    format: Format,
+    options: &ParseOptions,
+    sink: &mut S,
+) -> Result<ParseStats, ParseError> {
+    let text = match std::str::from_utf8(input) {
+        Ok(t) => t,
+        Err(e) => return Err(utf8_error(input, e.valid_up_to())),
+    };
+    parser::Parser::new(text, format, options)
+        .without_fast_path()
+        .run(sink)
 }
 
 fn utf8_error(input: &[u8], valid_up_to: usize) -> ParseError {

@@ -1,9 +1,11 @@
 //! The line-by-line parser behind [`super::parse`].
 //!
-//! The input (already checked to be UTF-8) is cut into lines with `memchr`; each line is a
-//! comment/metadata line or a sample line. A sample line is scanned once, left to right:
-//! name, optional label block (into a reused `Vec<LabelRef>`), value, optional timestamp,
-//! optional exemplar (OpenMetrics). Family state (current `# TYPE`, pending metadata, and in
+//! The input (already checked to be UTF-8) is read line by line. In the text format a line
+//! first goes to the fast path (`fast_line`), which reads the common sample line shape and
+//! finds the line's end itself; every other line (and every line in OpenMetrics) is cut with
+//! `memchr` and read here. Each line is a comment/metadata line or a sample line. A sample
+//! line is scanned once, left to right: name, optional label block (into a reused
+//! `Vec<LabelRef>`), value, optional timestamp, optional exemplar (OpenMetrics). Family state (current `# TYPE`, pending metadata, and in
 //! OpenMetrics the families already closed) gives each sample its [`MetricType`] and catches
 //! metadata that arrives too late.
 //!
@@ -13,6 +15,7 @@
 use std::borrow::Cow;
 use std::collections::HashSet;
 
+use super::fast_line::text_sample;
 use super::line::{Cursor, LineReuse};
 use super::scan::{
     at, canonical_nan, eq_short, is_metric_start, parse_float, parse_float_timestamp,
@@ -87,6 +90,15 @@ impl<'i> Family<'i> {
     }
 }
 
+/// The last text-format timestamp that ended its line: where its text is, and its value. A
+/// line whose rest is the same text has the same timestamp without converting it again.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct LastTimestamp {
+    pub(super) at: usize,
+    pub(super) len: usize,
+    pub(super) ms: i64,
+}
+
 /// Reads one body; see the module docs.
 pub(super) struct Parser<'i> {
     cur: Cursor<'i>,
@@ -98,8 +110,12 @@ pub(super) struct Parser<'i> {
     closed: HashSet<&'i str>,
     pending: Option<PendingMeta<'i>>,
     reuse: LineReuse,
-    /// The last text-format timestamp that ended its line: position, length, value.
-    last_ts: Option<(usize, usize, i64)>,
+    last_ts: Option<LastTimestamp>,
+    /// Whether text-format lines try [`text_sample`] first.
+    fast_text: bool,
+    /// The type of the last sample, until the next metadata line: a sample with the same
+    /// name belongs to the same family.
+    last_type: Option<MetricType>,
     samples: usize,
 }
 
@@ -121,8 +137,18 @@ impl<'i> Parser<'i> {
             pending: None,
             reuse: LineReuse::default(),
             last_ts: None,
+            fast_text: format == Format::PrometheusText,
+            last_type: None,
             samples: 0,
         }
+    }
+
+    /// The same parser with every line read by the general path: the reference the fast
+    /// path's tests compare with.
+    #[cfg(test)]
+    pub(super) fn without_fast_path(mut self) -> Self {
+        self.fast_text = false;
+        self
     }
 
     pub(super) fn run<S: Sink>(mut self, sink: &mut S) -> Result<ParseStats, ParseError> {
@@ -132,10 +158,34 @@ impl<'i> Parser<'i> {
         let mut pos = 0;
         let mut saw_eof = false;
         while pos < len {
-            let rest = b.get(pos..).unwrap_or_default();
-            let end = memchr::memchr(b'\n', rest).map_or(len, |i| pos + i);
             self.cur.line_no += 1;
             self.cur.line_start = pos;
+            if self.fast_text {
+                // Most lines: read by the fast path, which also finds where the line ends.
+                let fast = text_sample(
+                    &self.cur,
+                    &mut self.labels,
+                    &mut self.reuse,
+                    &mut self.last_ts,
+                );
+                if let Some(s) = fast {
+                    let same = s.same_name;
+                    self.emit(
+                        s.name,
+                        s.series,
+                        s.value,
+                        s.timestamp_ms,
+                        None,
+                        false,
+                        same,
+                        sink,
+                    )?;
+                    pos = s.next;
+                    continue;
+                }
+            }
+            let rest = b.get(pos..).unwrap_or_default();
+            let end = memchr::memchr(b'\n', rest).map_or(len, |i| pos + i);
             match self.format {
                 Format::PrometheusText => self.text_line(pos, end, sink)?,
                 Format::OpenMetrics => {
@@ -252,6 +302,7 @@ impl<'i> Parser<'i> {
         end: usize,
         sink: &mut S,
     ) -> Result<(), ParseError> {
+        self.last_type = None;
         let cur = &self.cur;
         let b = cur.input.as_bytes();
         let (name, after) = match at(b, name_pos, end) {
@@ -526,15 +577,15 @@ impl<'i> Parser<'i> {
         let mut exemplar = None;
         if text {
             let t = skip_ws(b, v_end, end);
-            let same_ts = self.last_ts.filter(|&(at, len, _)| {
-                end - t == len
+            let same_ts = self.last_ts.filter(|prev| {
+                end - t == prev.len
                     && b.get(t..end)
-                        .zip(b.get(at..at + len))
+                        .zip(b.get(prev.at..prev.at + prev.len))
                         .is_some_and(|(x, y)| eq_short(x, y))
             });
-            if let Some((_, _, ts)) = same_ts {
+            if let Some(prev) = same_ts {
                 // The timestamp text (the rest of the line) is the previous line's.
-                timestamp_ms = Some(ts);
+                timestamp_ms = Some(prev.ms);
             } else if t < end {
                 let (ts, t_end) = match scan_simple_uint(b, t, end) {
                     Some((v, e)) => (v as i64, e),
@@ -555,7 +606,11 @@ impl<'i> Parser<'i> {
                 };
                 timestamp_ms = Some(ts);
                 if t_end == end {
-                    self.last_ts = Some((t, end - t, ts));
+                    self.last_ts = Some(LastTimestamp {
+                        at: t,
+                        len: end - t,
+                        ms: ts,
+                    });
                 }
                 let rest = skip_ws(b, t_end, end);
                 if rest < end {
@@ -602,27 +657,43 @@ impl<'i> Parser<'i> {
                 exemplar = Some(self.exemplar(q + 3, end)?);
             }
         }
+        self.emit(
+            name,
+            series,
+            value,
+            timestamp_ms,
+            exemplar,
+            escaped_names,
+            false,
+            sink,
+        )
+    }
+
+    /// Reports a sample line read into `self.labels` (and `self.exemplar_labels`) to the sink,
+    /// after the family bookkeeping that gives it its type (the last sample's when
+    /// `same_name`: its name is the last sample's, with no metadata line since).
+    #[allow(clippy::too_many_arguments)]
+    #[inline]
+    fn emit<S: Sink>(
+        &mut self,
+        name: &'i str,
+        series: &'i str,
+        value: f64,
+        timestamp_ms: Option<i64>,
+        exemplar: Option<(f64, Option<i64>)>,
+        escaped_names: bool,
+        same_name: bool,
+        sink: &mut S,
+    ) -> Result<(), ParseError> {
         let value = canonical_nan(value);
 
         // Family bookkeeping.
         let line_no = self.cur.line_no;
-        let metric_type = match self.family.as_mut() {
-            Some(f) if f.owns(name) => {
-                f.has_samples = true;
-                f.kind
-            }
-            _ => {
-                if self.format == Format::OpenMetrics {
-                    if let Some(prev) = self.family.take() {
-                        self.closed.insert(prev.name);
-                    }
-                    let mut f = Family::new(name);
-                    f.has_samples = true;
-                    self.family = Some(f);
-                }
-                MetricType::Unknown
-            }
+        let metric_type = match self.last_type {
+            Some(t) if same_name => t,
+            _ => self.family_of_sample(name),
         };
+        self.last_type = Some(metric_type);
         if self.pending.is_some() {
             self.flush_metadata(sink);
         }
@@ -661,6 +732,28 @@ impl<'i> Parser<'i> {
             message: e.0,
             kind: ParseErrorKind::Sink,
         })
+    }
+
+    /// The type of the family a sample named `name` belongs to; in OpenMetrics a sample of no
+    /// declared family opens one of its own.
+    fn family_of_sample(&mut self, name: &'i str) -> MetricType {
+        match self.family.as_mut() {
+            Some(f) if f.owns(name) => {
+                f.has_samples = true;
+                f.kind
+            }
+            _ => {
+                if self.format == Format::OpenMetrics {
+                    if let Some(prev) = self.family.take() {
+                        self.closed.insert(prev.name);
+                    }
+                    let mut f = Family::new(name);
+                    f.has_samples = true;
+                    self.family = Some(f);
+                }
+                MetricType::Unknown
+            }
+        }
     }
 
     /// Parses an exemplar whose `{` is at `open` into `exemplar_labels`; returns value and

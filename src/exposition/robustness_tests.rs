@@ -76,10 +76,10 @@ fn own_openmetrics_data_parses() {
     assert_eq!(ok(&input, Format::OpenMetrics).samples.len(), 16);
 }
 
-struct XorShift(u64);
+pub(super) struct XorShift(pub(super) u64);
 
 impl XorShift {
-    fn next(&mut self) -> u64 {
+    pub(super) fn next(&mut self) -> u64 {
         let mut x = self.0;
         x ^= x << 13;
         x ^= x >> 7;
@@ -88,7 +88,7 @@ impl XorShift {
         x
     }
 
-    fn below(&mut self, n: usize) -> usize {
+    pub(super) fn below(&mut self, n: usize) -> usize {
         if n == 0 {
             0
         } else {
@@ -101,7 +101,7 @@ impl XorShift {
 /// breaking names.
 const INTERESTING: &[u8] = b"{}\",=\\ \t\n#_:.-+e0123456789EOFHELPTYPEUNIT\xff\xc3\x80";
 
-fn mutate(rng: &mut XorShift, input: &mut Vec<u8>) {
+pub(super) fn mutate(rng: &mut XorShift, input: &mut Vec<u8>) {
     for _ in 0..=rng.below(4) {
         let len = input.len();
         let byte = if rng.below(4) == 0 {

@@ -186,24 +186,188 @@ pub fn scan_quoted(b: &[u8], from: usize, end: usize) -> Option<(usize, bool)> {
     }
 }
 
+/// Eight bytes of `b` from `at` as a little-endian word, if there are eight.
+#[inline(always)]
+pub fn load8(b: &[u8], at: usize) -> Option<u64> {
+    let w: [u8; 8] = b.get(at..at + 8)?.try_into().ok()?;
+    Some(u64::from_le_bytes(w))
+}
+
 /// The closing quote of a label value without escapes whose opening quote is just before
-/// `from`, if it lies before `end`; `None` when there is a backslash first or no quote on the
-/// line. The search runs past `end` (to the end of `b`) so that it never needs a byte-wise
-/// tail loop; a quote found past `end` is rejected.
+/// `from`, if it lies before `end`; `None` when there is a backslash, a newline or the end of
+/// `b` first. The value is read sixteen bytes at a time (SSE2 on x86-64, two SWAR words
+/// elsewhere): a bit mask of the quotes, backslashes and newlines of each block, with no
+/// search call per value.
 #[inline]
 pub fn scan_plain_quoted(b: &[u8], from: usize, end: usize) -> Option<usize> {
-    let rest = b.get(from..)?;
-    // Many values are empty or short: one SWAR word settles those; longer ones go to the
-    // vectorised `memchr2`.
-    let i = match rest.get(..8) {
-        Some(head) => match find_quote_or_backslash(head) {
-            Some(i) => i,
-            None => 8 + memchr::memchr2(b'"', b'\\', rest.get(8..)?)?,
-        },
-        None => find_quote_or_backslash(rest)?,
+    let mut p = from;
+    loop {
+        let Some(m) = quote_backslash_newline_mask(b, p) else {
+            return scan_plain_quoted_tail(b, p, end);
+        };
+        if m != 0 {
+            let q = p + m.trailing_zeros() as usize;
+            return (q < end && b.get(q) == Some(&b'"')).then_some(q);
+        }
+        p += 16;
+    }
+}
+
+/// A mask of the `"`, `\` and `\n` bytes of `b[p..p + 16]` (bit `i` for byte `p + i`), if
+/// there are sixteen bytes.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn quote_backslash_newline_mask(b: &[u8], p: usize) -> Option<u32> {
+    use safe_arch::{
+        cmp_eq_mask_i8_m128i, load_unaligned_m128i, move_mask_i8_m128i, set_splat_i8_m128i,
     };
+    let block: &[u8; 16] = b.get(p..p + 16)?.try_into().ok()?;
+    let x = load_unaligned_m128i(block);
+    let eq = |c: u8| cmp_eq_mask_i8_m128i(x, set_splat_i8_m128i(c as i8));
+    let hits = eq(b'"') | eq(b'\\') | eq(b'\n');
+    Some(move_mask_i8_m128i(hits) as u32 & 0xffff)
+}
+
+/// A mask of the `"`, `\` and `\n` bytes of `b[p..p + 16]` (bit `i` for byte `p + i`), if
+/// there are sixteen bytes: SWAR, two words.
+#[cfg(not(target_arch = "x86_64"))]
+#[inline(always)]
+fn quote_backslash_newline_mask(b: &[u8], p: usize) -> Option<u32> {
+    let (lo, hi) = (load8(b, p)?, load8(b, p + 8)?);
+    Some(swar_specials(lo) | swar_specials(hi) << 8)
+}
+
+/// Bit `i` set for each byte `i` of `x` that is `"`, `\` or `\n` (exact: each byte is
+/// tested on its own, without borrows between bytes).
+#[cfg_attr(target_arch = "x86_64", allow(dead_code))]
+#[inline(always)]
+fn swar_specials(x: u64) -> u32 {
+    const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+    let zero_at = |y: u64| !(((y & LOW7) + LOW7) | y | LOW7);
+    let hits = zero_at(x ^ (LO * u64::from(b'"')))
+        | zero_at(x ^ (LO * u64::from(b'\\')))
+        | zero_at(x ^ (LO * u64::from(b'\n')));
+    // Gather the high bit of each byte into the low eight bits.
+    ((hits >> 7).wrapping_mul(0x0102_0408_1020_4080) >> 56) as u32
+}
+
+/// [`scan_plain_quoted`] for the last few bytes of the input, byte by byte.
+#[cold]
+fn scan_plain_quoted_tail(b: &[u8], from: usize, end: usize) -> Option<usize> {
+    let rest = b.get(from..)?;
+    let i = rest
+        .iter()
+        .position(|&c| matches!(c, b'"' | b'\\' | b'\n'))?;
     let q = from + i;
     (q < end && b.get(q) == Some(&b'"')).then_some(q)
+}
+
+const POW10_U64: [u64; 9] = [
+    1,
+    10,
+    100,
+    1_000,
+    10_000,
+    100_000,
+    1_000_000,
+    10_000_000,
+    100_000_000,
+];
+
+/// The value of eight ASCII digits, first digit in the lowest byte (fast_float's SWAR
+/// conversion: pairs, then quads, then the two halves).
+#[inline(always)]
+fn eight_digits(x: u64) -> u64 {
+    const MASK: u64 = 0x0000_00FF_0000_00FF;
+    const MUL1: u64 = 100 + (1_000_000 << 32);
+    const MUL2: u64 = 1 + (10_000 << 32);
+    let v = x.wrapping_sub(LO * u64::from(b'0'));
+    let v = v.wrapping_mul(10).wrapping_add(v >> 8);
+    (v & MASK)
+        .wrapping_mul(MUL1)
+        .wrapping_add(((v >> 16) & MASK).wrapping_mul(MUL2))
+        >> 32
+}
+
+/// The value of the first `n` (0 to 8) bytes of `x` as ASCII digits: they are moved to the
+/// top of the word and the bytes below are filled with `'0'`.
+#[inline(always)]
+fn leading_digits(x: u64, n: usize) -> u64 {
+    let shift = 8 * n as u32;
+    let top = x.checked_shl(64 - shift).unwrap_or(0);
+    eight_digits(top | (LO * u64::from(b'0')).checked_shr(shift).unwrap_or(0))
+}
+
+/// How many of the bytes of `x`, from the lowest, are ASCII digits (0 to 8).
+#[inline(always)]
+fn digit_run(x: u64) -> usize {
+    // High bit set in every byte that is not a digit; the lowest one exactly (carries and
+    // borrows only run upwards from a flagged byte).
+    let non_digit = (x.wrapping_add(LO * 0x46) | x.wrapping_sub(LO * 0x30)) & HI;
+    (non_digit.trailing_zeros() / 8) as usize
+}
+
+/// The unsigned decimal digits at `i`, eight at a time: their value and how many there are
+/// (0 when `b[i]` is not a digit). `None` for 16 or more digits, which the callers leave to
+/// their general path (values of 16 digits need not be exact integers in an `f64`).
+#[inline]
+pub fn scan_digits(b: &[u8], i: usize) -> Option<(u64, usize)> {
+    let (Some(x1), Some(x2)) = (load8(b, i), load8(b, i + 8)) else {
+        return scan_digits_tail(b, i);
+    };
+    let n1 = digit_run(x1);
+    if n1 < 8 {
+        return Some((leading_digits(x1, n1), n1));
+    }
+    let n2 = digit_run(x2);
+    if n2 == 8 {
+        return None;
+    }
+    let v = eight_digits(x1) * POW10_U64.get(n2).copied().unwrap_or(0) + leading_digits(x2, n2);
+    Some((v, 8 + n2))
+}
+
+/// [`scan_digits`] for the last bytes of the input, byte by byte.
+#[cold]
+fn scan_digits_tail(b: &[u8], i: usize) -> Option<(u64, usize)> {
+    let (mut v, mut n) = (0u64, 0usize);
+    for &c in b.get(i..).unwrap_or_default() {
+        let d = c.wrapping_sub(b'0');
+        if d > 9 {
+            break;
+        }
+        if n == 15 {
+            return None;
+        }
+        v = v * 10 + u64::from(d);
+        n += 1;
+    }
+    Some((v, n))
+}
+
+/// `b[p..p + n] == b[q..q + n]`, with word loads: the previous line's label name (and the
+/// `="` after it) against the current line's bytes.
+#[inline(always)]
+pub fn eq_at(b: &[u8], p: usize, q: usize, n: usize) -> bool {
+    if n == 0 {
+        return p <= b.len() && q <= b.len();
+    }
+    if n <= 8 {
+        if let (Some(x), Some(y)) = (load8(b, p), load8(b, q)) {
+            return ((x ^ y) << (64 - 8 * n as u32)) == 0;
+        }
+    } else if n <= 16 {
+        let tail = n - 8;
+        if let (Some(x1), Some(y1), Some(x2), Some(y2)) = (
+            load8(b, p),
+            load8(b, q),
+            load8(b, p + tail),
+            load8(b, q + tail),
+        ) {
+            return x1 == y1 && x2 == y2;
+        }
+    }
+    matches!((b.get(p..p + n), b.get(q..q + n)), (Some(x), Some(y)) if x == y)
 }
 
 /// `a == b` for short equal-length slices (label names), with overlapping word loads
@@ -290,6 +454,9 @@ pub fn parse_float(s: &str) -> Result<f64, NumberError> {
         }
         return Ok(v as f64);
     }
+    if let Some(v) = exact_decimal(b) {
+        return Ok(v);
+    }
     if b.iter().any(|&c| matches!(c, b'p' | b'P' | b'_')) {
         return Err(NumberError::Unsupported);
     }
@@ -307,6 +474,85 @@ pub fn parse_float(s: &str) -> Result<f64, NumberError> {
         Ok(v) => Ok(v),
         Err(_) => Err(NumberError::Syntax),
     }
+}
+
+const POW10_F64: [f64; 23] = [
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
+    1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
+];
+
+/// `[+-]?digits[.digits][(e|E)[+-]?digits]` whose value one float operation gives exactly
+/// (Clinger's fast path): a mantissa of at most 2^53 times or over a power of ten up to
+/// 10^22, both exact in an `f64`, so the single rounding is the correct one and the result
+/// equals `str::parse::<f64>` bit for bit. `None` for every other input, which the general
+/// path then reads (`2.687844352e+09` and `0.25` are here; `1e-30` and 20-digit mantissas
+/// are not).
+#[inline]
+fn exact_decimal(b: &[u8]) -> Option<f64> {
+    let (neg, rest) = match b.first()? {
+        b'-' => (true, b.get(1..)?),
+        b'+' => (false, b.get(1..)?),
+        _ => (false, b),
+    };
+    let mut mantissa: u64 = 0;
+    let mut digits = 0usize;
+    let mut exp: i64 = 0;
+    let mut i = 0;
+    let mut seen_point = false;
+    while let Some(&c) = rest.get(i) {
+        match c {
+            b'0'..=b'9' => {
+                if digits == 19 {
+                    return None;
+                }
+                mantissa = mantissa * 10 + u64::from(c - b'0');
+                digits += 1;
+                if seen_point {
+                    exp -= 1;
+                }
+            }
+            b'.' if !seen_point => seen_point = true,
+            _ => break,
+        }
+        i += 1;
+    }
+    if digits == 0 {
+        return None;
+    }
+    if let Some(b'e' | b'E') = rest.get(i) {
+        i += 1;
+        let exp_neg = match rest.get(i) {
+            Some(b'-') => {
+                i += 1;
+                true
+            }
+            Some(b'+') => {
+                i += 1;
+                false
+            }
+            _ => false,
+        };
+        let exp_digits = rest.get(i..)?;
+        if exp_digits.is_empty() || exp_digits.len() > 4 {
+            return None;
+        }
+        let mut e: i64 = 0;
+        for &c in exp_digits {
+            if !c.is_ascii_digit() {
+                return None;
+            }
+            e = e * 10 + i64::from(c - b'0');
+        }
+        exp += if exp_neg { -e } else { e };
+        i = rest.len();
+    }
+    if i != rest.len() || mantissa > 1 << 53 {
+        return None;
+    }
+    let scale = *POW10_F64.get(usize::try_from(exp.unsigned_abs()).ok()?)?;
+    let v = mantissa as f64;
+    let v = if exp < 0 { v / scale } else { v * scale };
+    Some(if neg { -v } else { v })
 }
 
 /// Go's `special()`: `[+-]?(inf|infinity)` and unsigned `nan`, case-insensitive, whole string.
@@ -532,5 +778,162 @@ mod tests {
         let open = br#""abc\"#;
         assert_eq!(scan_quoted(open, 1, open.len()), None);
         assert_eq!(scan_quoted(b"\"abc", 1, 4), None);
+    }
+
+    struct Rng(u64);
+
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+
+        fn pick(&mut self, from: &[u8]) -> u8 {
+            from[(self.next() % from.len() as u64) as usize]
+        }
+    }
+
+    #[test]
+    fn swar_digits_match_a_byte_loop() {
+        let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+        for _ in 0..20_000 {
+            let len = (rng.next() % 30) as usize;
+            let mut bytes: Vec<u8> = (0..len)
+                .map(|_| rng.pick(b"0123456789012345678901234567890123456789 \n.e-/:"))
+                .collect();
+            // Digits up to the end of the input too (the byte-wise tail).
+            if rng.next().is_multiple_of(4) {
+                bytes.retain(u8::is_ascii_digit);
+            }
+            let n = bytes.iter().take_while(|c| c.is_ascii_digit()).count();
+            let want = (n <= 15).then(|| {
+                let v = bytes[..n]
+                    .iter()
+                    .fold(0u64, |v, &c| v * 10 + u64::from(c - b'0'));
+                (v, n)
+            });
+            assert_eq!(
+                scan_digits(&bytes, 0),
+                want,
+                "{:?}",
+                String::from_utf8_lossy(&bytes)
+            );
+            // And from an offset.
+            let mut shifted = b"x".to_vec();
+            shifted.extend_from_slice(&bytes);
+            assert_eq!(scan_digits(&shifted, 1), want);
+        }
+        assert_eq!(scan_digits(b"9999999999999999990", 0), None);
+        assert_eq!(scan_digits(b"9999999999999999 ", 0), None);
+        assert_eq!(
+            scan_digits(b"999999999999999 ", 0),
+            Some((999_999_999_999_999, 15))
+        );
+        assert_eq!(scan_digits(b"12345678 ", 0), Some((12_345_678, 8)));
+        assert_eq!(scan_digits(b"12345678       x", 0), Some((12_345_678, 8)));
+        assert_eq!(scan_digits(b"", 0), Some((0, 0)));
+        assert_eq!(scan_digits(b"12", 5), Some((0, 0)));
+    }
+
+    #[test]
+    fn exact_decimals_equal_std_parse_bit_for_bit() {
+        let mut rng = Rng(0x2545_f491_4f6c_dd1d);
+        let mut taken = 0;
+        for _ in 0..100_000 {
+            let len = 1 + (rng.next() % 24) as usize;
+            let s: String = (0..len)
+                .map(|_| char::from(rng.pick(b"00123456789123456789.eE+-")))
+                .collect();
+            if let Some(v) = exact_decimal(s.as_bytes()) {
+                taken += 1;
+                let want: f64 = s.parse().unwrap_or_else(|e| panic!("{s:?}: {e}"));
+                assert_eq!(v.to_bits(), want.to_bits(), "{s:?}");
+                assert_eq!(parse_float(&s).map(f64::to_bits), Ok(want.to_bits()));
+            }
+        }
+        assert!(taken > 5_000, "only {taken} strings took the fast path");
+        for s in [
+            "2.687844352e+09",
+            "1.782468732e+09",
+            "0.1",
+            "-0.0",
+            "+.5",
+            "5.",
+            "9007199254740992",
+            "9007199254740993e1",
+            "1e22",
+            "1e-22",
+            "123.456e-20",
+        ] {
+            let want: f64 = s.parse().expect(s);
+            let got = exact_decimal(s.as_bytes());
+            assert!(got.is_none_or(|v| v.to_bits() == want.to_bits()), "{s}");
+        }
+        for s in [
+            "", ".", "e5", "1e", "1e+", "1.5.", "1e23", "1e-23", "nan", "1_0", "0x1",
+        ] {
+            assert_eq!(exact_decimal(s.as_bytes()), None, "{s}");
+        }
+    }
+
+    #[test]
+    fn word_comparisons_match_slice_comparisons() {
+        let mut rng = Rng(0x0bad_cafe_dead_beef);
+        for _ in 0..20_000 {
+            let len = (rng.next() % 48) as usize;
+            let b: Vec<u8> = (0..len).map(|_| rng.pick(b"aab=\"")).collect();
+            let (p, q, n) = (
+                (rng.next() % 48) as usize,
+                (rng.next() % 48) as usize,
+                (rng.next() % 20) as usize,
+            );
+            let want = matches!((b.get(p..p + n), b.get(q..q + n)), (Some(x), Some(y)) if x == y);
+            assert_eq!(eq_at(&b, p, q, n), want, "{b:?} {p} {q} {n}");
+        }
+    }
+
+    #[test]
+    fn swar_mask_matches_a_byte_loop() {
+        let mut rng = Rng(0x5151_7777_abab_0101);
+        for _ in 0..20_000 {
+            let bytes: [u8; 8] =
+                std::array::from_fn(|_| rng.pick(b"a\"\\\n\x80\xff\x22\x5d\x0b\x00"));
+            let want = bytes
+                .iter()
+                .enumerate()
+                .filter(|(_, &c)| matches!(c, b'"' | b'\\' | b'\n'))
+                .fold(0u32, |m, (i, _)| m | 1 << i);
+            assert_eq!(swar_specials(u64::from_le_bytes(bytes)), want, "{bytes:?}");
+        }
+    }
+
+    #[test]
+    fn plain_quoted_values_end_at_their_quote() {
+        let line = b"abc\", x=\"d\"";
+        assert_eq!(scan_plain_quoted(line, 0, line.len()), Some(3));
+        let spaced = b"a b c d e f g h i\"";
+        assert_eq!(scan_plain_quoted(spaced, 0, spaced.len()), Some(17));
+        assert_eq!(scan_plain_quoted(b"abcdefghij\\\"\"", 0, 14), None);
+        assert_eq!(scan_plain_quoted(b"abcdefghij\nk\"", 0, 13), None);
+        assert_eq!(
+            scan_plain_quoted(b"abc\"", 0, 3),
+            None,
+            "quote at the end bound"
+        );
+        assert_eq!(scan_plain_quoted(b"abcdefgh", 0, 8), None);
+        let mut rng = Rng(0x1234_5678_9abc_def1);
+        for _ in 0..20_000 {
+            let len = (rng.next() % 40) as usize;
+            let bytes: Vec<u8> = (0..len)
+                .map(|_| rng.pick(b"abcdefgh \t!/\"\\\n\x80\xff"))
+                .collect();
+            let want = bytes
+                .iter()
+                .position(|&c| matches!(c, b'"' | b'\\' | b'\n'))
+                .filter(|&i| bytes[i] == b'"');
+            assert_eq!(scan_plain_quoted(&bytes, 0, bytes.len()), want, "{bytes:?}");
+        }
     }
 }

@@ -1,0 +1,169 @@
+//! The fast path for the common text-format sample line.
+//!
+//! Nearly every line of a real scrape has one shape: `name{a="x",b="y"} value[ timestamp]`
+//! with an unquoted name, no whitespace but the single spaces before the value and the
+//! timestamp, no escapes, an integer or plain decimal value and an integer timestamp.
+//! [`text_sample`] reads exactly that shape in one forward pass from the line's first byte,
+//! and finds the line's end on the way (the newline after the value or timestamp), so the
+//! line needs no separate newline search. Label blocks go through
+//! [`Cursor::label_block_fast`] with the previous line's shared prefix, names and sort order
+//! ([`LineReuse`]); values and timestamps are converted eight digits at a time.
+//!
+//! Anything else — comments, metadata, blank lines, whitespace, quoted names, escapes, `NaN`
+//! written oddly, a timestamp of 19 digits, and every malformed line — makes it return `None`
+//! before anything is reported: the caller then parses the line with the general path, which
+//! holds all the format's rules and errors. So the fast path never decides that a line is
+//! wrong; it only accepts lines the general path reads the same way.
+
+use super::line::{Cursor, LineReuse};
+use super::parser::LastTimestamp;
+use super::scan::{eq_at, is_metric_start, parse_float, scan_digits, scan_metric_name};
+use super::LabelRef;
+
+/// A sample line read by the fast path; its labels are in the parser's label buffer.
+#[derive(Debug)]
+pub(super) struct FastSample<'i> {
+    pub(super) name: &'i str,
+    pub(super) series: &'i str,
+    pub(super) value: f64,
+    pub(super) timestamp_ms: Option<i64>,
+    /// Whether the metric name is the previous sample line's.
+    pub(super) same_name: bool,
+    /// Where the next line starts (the input's length after the last line).
+    pub(super) next: usize,
+}
+
+/// Reads the text-format sample line starting at `cur.line_start` if it has the common
+/// shape (see the module docs); `None` otherwise, with `reuse` marked invalid so that the
+/// general path starts afresh.
+#[inline]
+pub(super) fn text_sample<'i>(
+    cur: &Cursor<'i>,
+    labels: &mut Vec<LabelRef<'i>>,
+    reuse: &mut LineReuse,
+    last_ts: &mut Option<LastTimestamp>,
+) -> Option<FastSample<'i>> {
+    let read = read_line(cur, labels, reuse, last_ts);
+    if read.is_none() {
+        reuse.valid = false;
+    }
+    read
+}
+
+#[inline(always)]
+fn read_line<'i>(
+    cur: &Cursor<'i>,
+    labels: &mut Vec<LabelRef<'i>>,
+    reuse: &mut LineReuse,
+    last_ts: &mut Option<LastTimestamp>,
+) -> Option<FastSample<'i>> {
+    let input = cur.input;
+    let b = input.as_bytes();
+    let len = b.len();
+    let start = cur.line_start;
+
+    // Metric name: the previous line's, or scanned.
+    let (known_name_end, kept) = reuse.plan(b, start, len);
+    let name_end = match known_name_end {
+        Some(e) => e,
+        None => {
+            if !is_metric_start(*b.get(start)?) {
+                return None;
+            }
+            scan_metric_name(b, start + 1, len)
+        }
+    };
+    let name = input.get(start..name_end)?;
+
+    // Label block.
+    let series_end = match *b.get(name_end)? {
+        b'{' => {
+            if !reuse.valid {
+                labels.clear();
+            }
+            let resume = match kept.checked_sub(1).and_then(|i| reuse.stops.get(i)) {
+                Some(&stop) => start + stop,
+                None => name_end,
+            };
+            if kept == reuse.stops.len() && b.get(resume) == Some(&b'}') {
+                // The whole block is the previous line's.
+                labels.truncate(kept);
+                resume + 1
+            } else {
+                cur.label_block_fast(resume + 1, len, labels, kept, reuse)?
+            }
+        }
+        b' ' => {
+            labels.clear();
+            reuse.stops.clear();
+            name_end
+        }
+        _ => return None,
+    };
+    if b.get(series_end) != Some(&b' ') {
+        return None;
+    }
+    let series = input.get(start..series_end)?;
+
+    // Value: digits, or a token up to the next space or newline for `parse_float`.
+    let v = series_end + 1;
+    let (value, v_end) = match scan_digits(b, v) {
+        Some((x, n @ 1..=15)) if matches!(b.get(v + n), None | Some(b' ' | b'\n')) => {
+            (x as f64, v + n)
+        }
+        _ => {
+            let rest = b.get(v..)?;
+            let n = rest.iter().position(|&c| c <= b' ').unwrap_or(rest.len());
+            let v_end = v + n;
+            if n == 0 || !matches!(b.get(v_end), None | Some(b' ' | b'\n')) {
+                return None;
+            }
+            (parse_float(input.get(v..v_end)?).ok()?, v_end)
+        }
+    };
+
+    // Timestamp: the previous line's text again, or integer milliseconds.
+    let (timestamp_ms, line_end) = match b.get(v_end) {
+        None => (None, len),
+        Some(b'\n') => (None, v_end),
+        Some(_) => {
+            let t = v_end + 1;
+            match *last_ts {
+                // The same text and newline as the last timestamp (which a newline ended, or
+                // there would be no line after it).
+                Some(prev) if eq_at(b, t, prev.at, prev.len + 1) => (Some(prev.ms), t + prev.len),
+                _ => {
+                    let neg = b.get(t) == Some(&b'-');
+                    let d = t + usize::from(neg);
+                    let (x, n) = scan_digits(b, d)?;
+                    let t_end = d + n;
+                    if n == 0 || !matches!(b.get(t_end), None | Some(b'\n')) {
+                        return None;
+                    }
+                    // At most 15 digits: fits an i64 either way.
+                    let ms = i64::try_from(x).ok()?;
+                    let ms = if neg { -ms } else { ms };
+                    *last_ts = Some(LastTimestamp {
+                        at: t,
+                        len: t_end - t,
+                        ms,
+                    });
+                    (Some(ms), t_end)
+                }
+            }
+        }
+    };
+
+    reuse.valid = true;
+    reuse.start = start;
+    reuse.name_end = name_end - start;
+    reuse.len = series_end.max(name_end + 1).min(line_end) - start;
+    Some(FastSample {
+        name,
+        series,
+        value,
+        timestamp_ms,
+        same_name: known_name_end.is_some(),
+        next: (line_end + 1).min(len),
+    })
+}
