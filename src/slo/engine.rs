@@ -19,6 +19,8 @@
 //! spread evenly over the missing steps (the split inside the gap is unknown; the sum is
 //! not). When a counter went down (its process restarted too) or the SLI is not counter-based,
 //! the missing steps are stored as a gap: no events, no budget consumed, shown as a gap.
+//! The store starts empty, so that first read waits (up to [`RESTART_GRACE_STEPS`] rounds'
+//! steps) until the SLI's counters have been scraped again.
 //!
 //! **Alerts.** Multi-window multi-burn-rate, as the SRE workbook: a window pair fires when the
 //! burn rate exceeds its factor over both the long and the short window. Pairs are ordered
@@ -59,6 +61,10 @@ pub const ABSENT_STEPS: u32 = 5;
 const DETAIL_STEPS: i64 = 3 * 24 * 60 + BLOCK;
 /// The most steps one round reads one by one; a longer stretch is treated as a gap.
 const MAX_CATCH_UP: i64 = 6 * 60;
+/// Steps the back-fill after a restart waits for the SLI's counters to be scraped again (the
+/// store starts empty): a round before the first scrape would otherwise find no data and
+/// record the whole restart as a gap.
+const RESTART_GRACE_STEPS: i64 = 5;
 
 /// Runtime settings of the SLO engine.
 #[derive(Clone, Debug)]
@@ -187,6 +193,9 @@ pub struct SloRuntime {
     next_step: Option<i64>,
     /// The stored cursors are older than the next step (first round after a restart).
     after_restart: bool,
+    /// The first step a round after the restart reached: the back-fill waits for the SLI's
+    /// first scrape from there, for [`RESTART_GRACE_STEPS`].
+    restart_seen: Option<i64>,
     absent_steps: u32,
 }
 
@@ -202,6 +211,7 @@ impl SloRuntime {
             cursors: Cursors::default(),
             next_step: None,
             after_restart: false,
+            restart_seen: None,
             absent_steps: 0,
         }
     }
@@ -811,6 +821,7 @@ fn read_steps(
         rt.after_restart = false;
         if target - next > 1 {
             let backfilled = if rt.source.uses_cursors() && target - next <= 31 * 24 * 60 {
+                let stored = rt.cursors.clone();
                 let r = read_step(
                     &rt.source,
                     engine,
@@ -820,6 +831,13 @@ fn read_steps(
                     target * step_ms,
                     true,
                 );
+                let seen = *rt.restart_seen.get_or_insert(target);
+                if !r.has_data && target - seen < RESTART_GRACE_STEPS {
+                    // Not scraped since the start yet: try again next round.
+                    rt.cursors = stored;
+                    rt.after_restart = true;
+                    return w;
+                }
                 if r.has_data && !r.reset_across_gap {
                     let n = (target - next) as f64;
                     for s in next..target {

@@ -226,6 +226,48 @@ async fn gap_after_restart_is_backfilled_from_counters_or_marked() {
     assert_eq!(e.slos[0].ledger.gaps().len(), 1);
 }
 
+#[tokio::test]
+async fn backfill_after_restart_waits_for_the_first_scrape() {
+    let dir = TempDir::new("slo-restart-wait");
+    let db = StateDb::open_in_dir(&dir.path().join("state")).unwrap();
+    let s0 = base_step();
+    {
+        let store = Arc::new(Store::new());
+        let (mut e, _rx) = engine(spec(&dir), store.clone(), db.clone()).await;
+        run_minutes(&mut e, &store, s0).await;
+    }
+    // redline restarts; its store is empty and the first round comes before the first scrape.
+    let store = Arc::new(Store::new());
+    let (mut e, _rx) = engine(spec(&dir), store.clone(), db.clone()).await;
+    e.round((s0 + 13) * STEP + 1_000).await;
+    assert!(
+        e.slos[0].ledger.gaps().is_empty(),
+        "no data yet is not a gap"
+    );
+    assert_eq!(e.slos[0].ledger.last_step(), Some(s0 + 9));
+    // The scrape lands; the next round back-fills the whole stretch from the counters.
+    append(&store, "200", (s0 + 14) * STEP, 550.0);
+    append(&store, "500", (s0 + 14) * STEP, 10.0);
+    e.round((s0 + 14) * STEP + 1_000).await;
+    let l = &e.slos[0].ledger;
+    assert!(l.gaps().is_empty());
+    for s in s0 + 10..s0 + 14 {
+        assert!(close(l.sum(s, s + 1).total, 25.0), "step {s}");
+    }
+    let f = e.view().get("availability").unwrap();
+    assert!(close(f.total_events, 760.0), "{}", f.total_events);
+
+    // A source that stays silent through the grace steps: the stretch becomes a gap.
+    let store = Arc::new(Store::new());
+    let (mut e, _rx) = engine(spec(&dir), store.clone(), db.clone()).await;
+    for k in 0..=RESTART_GRACE_STEPS {
+        e.round((s0 + 20 + k) * STEP + 1_000).await;
+    }
+    let gaps = e.view().get("availability").unwrap().gaps.clone();
+    assert_eq!(gaps.len(), 1, "{gaps:?}");
+    assert_eq!(gaps[0].start_ms, (s0 + 14) * STEP);
+}
+
 #[test]
 fn calendar_month_window_starts_on_the_first() {
     // 2026-03-15T12:00Z in minutes; the window starts 2026-03-01T00:00Z and March has 31 days.
