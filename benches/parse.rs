@@ -229,7 +229,11 @@ criterion_group! {
 }
 /// `PARSE_PROFILE=<fixture> PARSE_PROFILE_ITERS=<n>` runs only the parser `n` times over one
 /// fixture and prints the sample count, for `valgrind --tool=callgrind` (deterministic
-/// instruction counts on a shared machine). Otherwise the criterion benchmarks run.
+/// instruction counts on a shared machine). With `PARSE_PROFILE_MODE=append` each iteration
+/// is a parse + append through the scrape loop's `IngestSink` and a commit instead (one
+/// untimed warm-up scrape first, so the series exist and the cache is filled, as in the
+/// `parse_append/cached` group): the append side's cost is the difference between the two
+/// modes. Otherwise the criterion benchmarks run.
 fn main() {
     if let Some(name) = std::env::var_os("PARSE_PROFILE") {
         let name = name.to_string_lossy().into_owned();
@@ -237,12 +241,27 @@ fn main() {
             .ok()
             .and_then(|s| s.parse().ok())
             .unwrap_or(1);
+        let append = std::env::var("PARSE_PROFILE_MODE").is_ok_and(|m| m == "append");
         let input = load(&name);
         let mut samples = 0;
-        for _ in 0..iters {
-            samples += parse_only(black_box(&input));
+        if append {
+            let store = Store::new();
+            let mut cache = SeriesCache::default();
+            let mut spec = TargetSpec::unlabelled(&name);
+            spec.honor_timestamps = false;
+            let mut t = 15_000;
+            parse_append(&store, Some((&spec, &mut cache)), &input, t);
+            for _ in 0..iters {
+                t += 15_000;
+                samples += parse_append(&store, Some((&spec, &mut cache)), black_box(&input), t);
+            }
+        } else {
+            for _ in 0..iters {
+                samples += parse_only(black_box(&input));
+            }
         }
-        println!("{name}: {samples} samples over {iters} iterations");
+        let mode = if append { "parse+append" } else { "parse" };
+        println!("{name} ({mode}): {samples} samples over {iters} iterations");
         return;
     }
     benches();

@@ -14,14 +14,13 @@ use crate::scrape::client::JobClient;
 use crate::scrape::relabel;
 use crate::scrape::target::{Health, Target, TargetSpec, TargetStatus};
 use crate::store::{
-    is_stale_nan, Appender, Label, Labels, SeriesRef, Store, METRIC_NAME, STALE_NAN,
+    is_stale_nan, Appender, Label, Labels, MixBuild, SeriesRef, Store, METRIC_NAME, STALE_NAN,
 };
 use crate::telemetry::{ScrapeFailed, ScrapeSucceeded, Telemetry};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::watch;
-use xxhash_rust::xxh3::Xxh3DefaultBuilder;
 
 /// Why a scrape failed; the text is what `/api/v1/targets` shows as `lastError`.
 #[derive(Debug, thiserror::Error)]
@@ -39,29 +38,90 @@ pub enum ScrapeError {
 }
 
 /// What the scrape cache knows about one exposed series text.
-#[derive(Clone, Copy)]
-enum CacheEntry {
-    /// Appended under this ref; `seen` is the iteration of the last scrape exposing it.
-    Series { r: SeriesRef, seen: u64 },
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Resolved {
+    /// Appended under this ref.
+    Series(SeriesRef),
     /// Dropped by metric relabeling.
-    Dropped { seen: u64 },
+    Dropped,
+}
+
+/// One exposed series text the cache remembers.
+struct CacheSlot {
+    /// The exposed text (`Sample::series`).
+    key: Box<str>,
+    /// The hash it is indexed under in `SeriesCache::by_hash`.
+    hash: u64,
+    resolved: Resolved,
+    /// The iteration of the last scrape exposing it (0: not exposed; [`SEEN_NEVER_STALE`]
+    /// for series exposed with explicit timestamps).
+    seen: u64,
+    /// Where the series stood in the order of the scrape that last exposed it: a hint that
+    /// lets the positional check pick up again after an insertion or removal.
+    pos: u32,
+    /// The next slot whose key has the same hash ([`NO_SLOT`] ends the chain).
+    next: u32,
+    /// The scrape (`SeriesCache::scrape`) whose appender holds this series for its next
+    /// sample; any other value: not held, append by ref (which pins).
+    held: u32,
+}
+
+/// "No slot" in the hash chains and positions.
+const NO_SLOT: u32 = u32::MAX;
+
+/// The result of looking a series text up in the cache.
+enum Lookup {
+    Hit(u32),
+    /// Not cached; carries the text's hash for the insert.
+    Miss(u64),
 }
 
 /// Per-target memory between scrapes: series refs by exposed text, for speed and staleness.
 /// Series exposed with explicit timestamps are kept out of staleness handling, as upstream.
+///
+/// A target exposes its series in the same order scrape after scrape, so the cache keeps
+/// the order of the last scrape and first checks whether sample `i` is the series the last
+/// scrape had next: one comparison of the text (which the parser just read, so it is in
+/// cache) and no hashing. Only when that fails (a series appeared or vanished, or the target
+/// reordered) is the text hashed with xxh3 and looked up in the hash index, and the position
+/// picks up again after the series found there. Slots live in a slab addressed by `u32`;
+/// the index maps a text's 64-bit hash to the first slot with that hash, and slots with the
+/// same hash (a collision: two texts, one hash) are chained, always told apart by their text.
 pub struct SeriesCache {
-    /// Keyed by series text (hundreds of bytes for cAdvisor series), hashed with xxh3: this
-    /// lookup runs for every sample of every scrape.
-    entries: HashMap<Box<str>, CacheEntry, Xxh3DefaultBuilder>,
+    slots: Vec<Option<CacheSlot>>,
+    free: Vec<u32>,
+    /// xxh3 of the text → first slot of the chain of texts with that hash.
+    by_hash: HashMap<u64, u32, MixBuild>,
+    /// The slots in the order the last scrape exposed them.
+    order: Vec<u32>,
+    /// The order of the scrape in progress.
+    next_order: Vec<u32>,
+    /// The position in `order` the next sample is expected at.
+    cursor: usize,
     /// The iteration of the last successful scrape (starts at 1; 0 marks "not exposed").
     iteration: u64,
+    /// Counts scrapes, successful or not, to mark slots held (never 0).
+    scrape: u32,
+    /// Buffers for holding the expected series, kept between scrapes.
+    hold_refs: Vec<SeriesRef>,
+    hold_slots: Vec<u32>,
+    hold_exists: Vec<bool>,
 }
 
 impl Default for SeriesCache {
     fn default() -> Self {
         SeriesCache {
-            entries: HashMap::with_hasher(Xxh3DefaultBuilder::new()),
+            slots: Vec::new(),
+            free: Vec::new(),
+            by_hash: HashMap::default(),
+            order: Vec::new(),
+            next_order: Vec::new(),
+            cursor: 0,
             iteration: 1,
+            scrape: 0,
+            hold_refs: Vec::new(),
+            hold_slots: Vec::new(),
+            hold_exists: Vec::new(),
         }
     }
 }
@@ -69,20 +129,188 @@ impl Default for SeriesCache {
 /// `seen` value of series that take no part in staleness (explicit timestamps).
 const SEEN_NEVER_STALE: u64 = u64::MAX;
 
+fn text_hash(text: &str) -> u64 {
+    xxhash_rust::xxh3::xxh3_64(text.as_bytes())
+}
+
 impl SeriesCache {
+    fn live(&self) -> impl Iterator<Item = &CacheSlot> {
+        self.slots.iter().flatten()
+    }
+
+    /// Number of series texts cached.
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.slots.len() - self.free.len()
+    }
+
+    /// Readies the cache for a scrape: the positional check starts at the first series, and
+    /// `app` holds every series the last scrape appended (one lock per shard), so their
+    /// samples are buffered without a lock each. Series collected since are not held; their
+    /// samples go through `append_ref`, which fails and has them resolved again.
+    fn begin(&mut self, app: &mut Appender<'_>) {
+        self.cursor = 0;
+        self.next_order.clear();
+        self.scrape = self.scrape.wrapping_add(1).max(1);
+        self.hold_refs.clear();
+        self.hold_slots.clear();
+        for &i in &self.order {
+            if let Some(Some(slot)) = self.slots.get(i as usize) {
+                if let Resolved::Series(r) = slot.resolved {
+                    self.hold_refs.push(r);
+                    self.hold_slots.push(i);
+                }
+            }
+        }
+        app.hold(&self.hold_refs, &mut self.hold_exists);
+        for (&i, &exists) in self.hold_slots.iter().zip(&self.hold_exists) {
+            if let (true, Some(Some(slot))) = (exists, self.slots.get_mut(i as usize)) {
+                slot.held = self.scrape;
+            }
+        }
+    }
+
+    /// Ends a scrape (successful or not): its order becomes the hint for the next one, and
+    /// holds its samples did not use are forgotten (the appender releases them all).
+    fn end(&mut self) {
+        for &i in &self.hold_slots {
+            if let Some(Some(slot)) = self.slots.get_mut(i as usize) {
+                slot.held = 0;
+            }
+        }
+        std::mem::swap(&mut self.order, &mut self.next_order);
+        self.next_order.clear();
+    }
+
+    /// Finds the slot of `text`: first where the last scrape's order expects it, then by
+    /// hash.
+    fn lookup(&mut self, text: &str) -> Lookup {
+        let pos = self.cursor;
+        if let Some(&i) = self.order.get(pos) {
+            if let Some(Some(slot)) = self.slots.get(i as usize) {
+                if *slot.key == *text {
+                    self.cursor = pos + 1;
+                    return Lookup::Hit(i);
+                }
+            }
+        }
+        self.find_hashed(text, text_hash(text))
+    }
+
+    /// Finds the slot of `text` (whose hash is `h`) in the hash index.
+    fn find_hashed(&mut self, text: &str, h: u64) -> Lookup {
+        let mut i = match self.by_hash.get(&h) {
+            Some(&i) => i,
+            None => return Lookup::Miss(h),
+        };
+        while let Some(Some(slot)) = self.slots.get(i as usize) {
+            if *slot.key == *text {
+                if slot.pos != NO_SLOT {
+                    self.cursor = slot.pos as usize + 1;
+                }
+                return Lookup::Hit(i);
+            }
+            i = slot.next;
+        }
+        Lookup::Miss(h)
+    }
+
+    /// Marks slot `i` exposed by the scrape in progress (iteration `iteration`) at the next
+    /// position of its order; returns what the slot held and whether the scrape's appender
+    /// holds its series for this sample (a hold serves one sample: a series exposed twice in
+    /// a scrape appends its second sample by ref).
+    fn expose(&mut self, i: u32, iteration: u64) -> Option<(Resolved, bool)> {
+        let pos = self.next_order.len() as u32;
+        let scrape = self.scrape;
+        let slot = self.slots.get_mut(i as usize)?.as_mut()?;
+        let held = slot.held == scrape;
+        slot.held = 0;
+        let old = (slot.resolved, held);
+        if slot.seen != SEEN_NEVER_STALE {
+            slot.seen = iteration;
+        }
+        slot.pos = pos;
+        self.next_order.push(i);
+        Some(old)
+    }
+
+    /// Sets what slot `i` holds.
+    fn set(&mut self, i: u32, resolved: Resolved, seen: u64) {
+        if let Some(Some(slot)) = self.slots.get_mut(i as usize) {
+            slot.resolved = resolved;
+            slot.seen = seen;
+        }
+    }
+
+    /// Caches a new text (`h` is its hash) exposed at the next position of the scrape in
+    /// progress.
+    fn insert(&mut self, text: &str, h: u64, resolved: Resolved, seen: u64) {
+        let next = self.by_hash.get(&h).copied().unwrap_or(NO_SLOT);
+        let slot = CacheSlot {
+            key: text.into(),
+            hash: h,
+            resolved,
+            seen,
+            pos: self.next_order.len() as u32,
+            next,
+            held: 0,
+        };
+        let i = match self.free.pop() {
+            Some(i) => {
+                self.slots[i as usize] = Some(slot);
+                i
+            }
+            None => {
+                self.slots.push(Some(slot));
+                (self.slots.len() - 1) as u32
+            }
+        };
+        self.by_hash.insert(h, i);
+        self.next_order.push(i);
+    }
+
+    /// Forgets slot `i`, unlinking it from its hash chain.
+    fn remove(&mut self, i: u32) {
+        let Some(slot) = self.slots.get_mut(i as usize).and_then(Option::take) else {
+            return;
+        };
+        self.free.push(i);
+        let h = slot.hash;
+        match self.by_hash.get(&h).copied() {
+            Some(first) if first == i => {
+                if slot.next == NO_SLOT {
+                    self.by_hash.remove(&h);
+                } else {
+                    self.by_hash.insert(h, slot.next);
+                }
+            }
+            Some(first) => {
+                let mut j = first;
+                while let Some(Some(s)) = self.slots.get_mut(j as usize) {
+                    if s.next == i {
+                        s.next = slot.next;
+                        break;
+                    }
+                    j = s.next;
+                }
+            }
+            None => {}
+        }
+    }
+
     /// After a failed scrape: the refs that were exposed (by the last successful scrape or
     /// by the aborted one), which all go stale now. They count as not exposed from here on.
     fn fail(&mut self) -> Vec<SeriesRef> {
         let last = self.iteration;
         let aborted = last.wrapping_add(1);
         let mut out = Vec::new();
-        for e in self.entries.values_mut() {
-            match e {
-                CacheEntry::Series { r, seen } if *seen == last || *seen == aborted => {
-                    out.push(*r);
-                    *seen = 0;
+        for slot in self.slots.iter_mut().flatten() {
+            match slot.resolved {
+                Resolved::Series(r) if slot.seen == last || slot.seen == aborted => {
+                    out.push(r);
+                    slot.seen = 0;
                 }
-                CacheEntry::Dropped { seen } if *seen == aborted => *seen = 0,
+                Resolved::Dropped if slot.seen == aborted => slot.seen = 0,
                 _ => {}
             }
         }
@@ -92,10 +320,9 @@ impl SeriesCache {
     /// Refs that the previous successful scrape exposed and the current one did not.
     fn vanished(&self) -> Vec<SeriesRef> {
         let prev = self.iteration.wrapping_sub(1);
-        self.entries
-            .values()
-            .filter_map(|e| match *e {
-                CacheEntry::Series { r, seen } if seen == prev => Some(r),
+        self.live()
+            .filter_map(|s| match s.resolved {
+                Resolved::Series(r) if s.seen == prev => Some(r),
                 _ => None,
             })
             .collect()
@@ -104,10 +331,9 @@ impl SeriesCache {
     /// Every ref the last successful scrape exposed.
     fn last_exposed(&self) -> Vec<SeriesRef> {
         let last = self.iteration;
-        self.entries
-            .values()
-            .filter_map(|e| match *e {
-                CacheEntry::Series { r, seen } if seen == last => Some(r),
+        self.live()
+            .filter_map(|s| match s.resolved {
+                Resolved::Series(r) if s.seen == last => Some(r),
                 _ => None,
             })
             .collect()
@@ -116,11 +342,18 @@ impl SeriesCache {
     /// Forgets entries not seen for a while so the cache tracks the target's current series.
     fn prune(&mut self) {
         let keep_after = self.iteration.saturating_sub(10);
-        self.entries.retain(|_, e| match *e {
-            CacheEntry::Series { seen, .. } | CacheEntry::Dropped { seen } => {
-                seen >= keep_after || seen == SEEN_NEVER_STALE
-            }
-        });
+        let old: Vec<u32> = self
+            .slots
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| {
+                let seen = s.as_ref()?.seen;
+                (seen < keep_after && seen != SEEN_NEVER_STALE).then_some(i as u32)
+            })
+            .collect();
+        for i in old {
+            self.remove(i);
+        }
     }
 }
 
@@ -151,6 +384,8 @@ impl<'a, 'c> IngestSink<'a, 'c> {
         default_t: i64,
     ) -> Self {
         let iteration = cache.iteration.wrapping_add(1);
+        let mut app = app;
+        cache.begin(&mut app);
         IngestSink {
             spec,
             cache,
@@ -179,8 +414,10 @@ impl<'a, 'c> IngestSink<'a, 'c> {
 }
 
 impl<'a> IngestSink<'a, '_> {
-    /// Ends the parse: the appender to commit (or roll back) and the counts.
+    /// Ends the parse: the appender to commit (or roll back) and the counts. The order in
+    /// which this scrape exposed its series becomes the cache's guess for the next one.
     pub fn finish(self) -> (Appender<'a>, IngestCounts) {
+        self.cache.end();
         (self.app, self.counts)
     }
 }
@@ -193,34 +430,26 @@ impl Sink for IngestSink<'_, '_> {
             _ => self.default_t,
         };
         let iteration = self.iteration;
-        let cached = self.cache.entries.get_mut(sample.series).map(|e| {
-            let old = *e;
-            match e {
-                CacheEntry::Series { seen, .. } | CacheEntry::Dropped { seen } => {
-                    if *seen != SEEN_NEVER_STALE {
-                        *seen = iteration;
-                    }
-                }
-            }
-            old
-        });
+        let (slot, hash) = match self.cache.lookup(sample.series) {
+            Lookup::Hit(i) => (Some(i), 0),
+            Lookup::Miss(h) => (None, h),
+        };
+        let cached = slot.and_then(|i| self.cache.expose(i, iteration));
         let r = match cached {
-            Some(CacheEntry::Dropped { .. }) => return Ok(()),
-            Some(CacheEntry::Series { r, .. }) => match self.app.append_ref(r, t, sample.value) {
+            Some((Resolved::Dropped, _)) => return Ok(()),
+            Some((Resolved::Series(r), true)) => {
+                self.app.append_held(r, t, sample.value);
+                Some(r)
+            }
+            Some((Resolved::Series(r), false)) => match self.app.append_ref(r, t, sample.value) {
                 Ok(()) => Some(r),
                 Err(_) => None, // the series was garbage-collected: resolve it again
             },
             None => None,
         };
         if r.is_none() {
-            match self.resolve(sample)? {
-                None => {
-                    self.cache.entries.insert(
-                        sample.series.into(),
-                        CacheEntry::Dropped { seen: iteration },
-                    );
-                    return Ok(());
-                }
+            let resolved = match self.resolve(sample)? {
+                None => (Resolved::Dropped, iteration),
                 Some(labels) => {
                     let r = self
                         .app
@@ -232,10 +461,17 @@ impl Sink for IngestSink<'_, '_> {
                     } else {
                         iteration
                     };
-                    self.cache
-                        .entries
-                        .insert(sample.series.into(), CacheEntry::Series { r, seen });
+                    (Resolved::Series(r), seen)
                 }
+            };
+            match slot {
+                Some(i) => self.cache.set(i, resolved.0, resolved.1),
+                None => self
+                    .cache
+                    .insert(sample.series, hash, resolved.0, resolved.1),
+            }
+            if resolved.0 == Resolved::Dropped {
+                return Ok(());
             }
         }
         self.counts.post_relabel += 1;
@@ -635,6 +871,7 @@ fn append_report_into(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::Querier;
 
     #[test]
     fn colliding_scraped_labels_become_exported() {
@@ -649,6 +886,118 @@ mod tests {
         let honored = merge_target_labels(&scraped, &target, true);
         assert_eq!(honored.get("job"), Some("app"));
         assert_eq!(honored.get("instance"), Some("h:1"));
+    }
+
+    /// Parses `body` into `store` through the scrape loop's sink and commits, as `ingest`
+    /// does (without the staleness pass).
+    fn scrape_into(
+        store: &Store,
+        spec: &TargetSpec,
+        cache: &mut SeriesCache,
+        body: &str,
+        t: i64,
+    ) -> (IngestCounts, crate::store::AppendStats) {
+        let mut sink = IngestSink::new(spec, cache, store.appender(), t);
+        let iteration = sink.iteration;
+        exposition::parse(
+            body.as_bytes(),
+            Format::PrometheusText,
+            &ParseOptions::default(),
+            &mut sink,
+        )
+        .expect("parses");
+        let (app, counts) = sink.finish();
+        let stats = app.commit();
+        cache.iteration = iteration;
+        (counts, stats)
+    }
+
+    fn values_of(store: &Store, name: &str) -> Vec<(i64, f64)> {
+        let got = store.select(
+            &[crate::store::Matcher::equal(METRIC_NAME, name)],
+            i64::MIN,
+            i64::MAX,
+        );
+        assert_eq!(got.len(), 1, "{name}");
+        got[0].samples.iter().map(|s| (s.t, s.v)).collect()
+    }
+
+    #[test]
+    fn series_cache_follows_insertions_removals_and_reordering() {
+        let store = Store::new();
+        let spec = TargetSpec::unlabelled("http://t/metrics");
+        let mut cache = SeriesCache::default();
+        let scrapes = [
+            "a 1\nb{x=\"1\"} 1\nc 1\nd 1\n",
+            // `b` vanished, `e` appeared in the middle.
+            "a 2\ne 2\nc 2\nd 2\n",
+            // Reordered, `b` back.
+            "d 3\nc 3\nb{x=\"1\"} 3\na 3\ne 3\n",
+            // A duplicate series in one scrape: the second sample is a duplicate.
+            "a 4\na 5\nc 4\n",
+        ];
+        for (i, body) in scrapes.iter().enumerate() {
+            let t = (i as i64 + 1) * 15_000;
+            let (counts, stats) = scrape_into(&store, &spec, &mut cache, body, t);
+            assert_eq!(counts.scraped as usize, body.lines().count());
+            assert_eq!(stats.appended + stats.duplicates, body.lines().count());
+        }
+        assert_eq!(store.stats().series, 5);
+        assert_eq!(cache.len(), 5);
+        assert_eq!(
+            values_of(&store, "a"),
+            vec![(15_000, 1.0), (30_000, 2.0), (45_000, 3.0), (60_000, 4.0)]
+        );
+        assert_eq!(values_of(&store, "b"), vec![(15_000, 1.0), (45_000, 3.0)]);
+        assert_eq!(values_of(&store, "e"), vec![(30_000, 2.0), (45_000, 3.0)]);
+        assert_eq!(store.stats().duplicates_total, 1);
+    }
+
+    #[test]
+    fn series_cache_tells_texts_with_one_hash_apart() {
+        let mut cache = SeriesCache::default();
+        let r = |n| Resolved::Series(SeriesRef(n));
+        // Two texts under one hash, as a real xxh3 collision would put them.
+        cache.insert("a", 42, r(1), 1);
+        cache.insert("b", 42, r(2), 1);
+        cache.insert("c", 43, r(3), 1);
+        let slot_of = |cache: &mut SeriesCache, text: &str| match cache.find_hashed(text, 42) {
+            Lookup::Hit(i) => cache.slots[i as usize].as_ref().map(|s| s.resolved),
+            Lookup::Miss(_) => None,
+        };
+        assert_eq!(slot_of(&mut cache, "a"), Some(r(1)));
+        assert_eq!(slot_of(&mut cache, "b"), Some(r(2)));
+        assert_eq!(slot_of(&mut cache, "c"), None);
+        cache.remove(0); // "a", the tail of the chain
+        assert_eq!(slot_of(&mut cache, "a"), None);
+        assert_eq!(slot_of(&mut cache, "b"), Some(r(2)));
+        cache.insert("a", 42, r(4), 1); // reuses slot 0, now the head
+        cache.remove(1); // "b", now the tail
+        assert_eq!(slot_of(&mut cache, "a"), Some(r(4)));
+        assert_eq!(slot_of(&mut cache, "b"), None);
+        cache.remove(0);
+        cache.remove(2);
+        assert!(cache.by_hash.is_empty());
+        assert_eq!(cache.len(), 0);
+    }
+
+    #[test]
+    fn cached_series_collected_by_gc_is_resolved_again() {
+        let store = Store::new();
+        let spec = TargetSpec::unlabelled("http://t/metrics");
+        let mut cache = SeriesCache::default();
+        scrape_into(&store, &spec, &mut cache, "a 1\nb 1\n", 15_000);
+        // Retention removes both series (and their refs) while the cache keeps them.
+        store.gc(15_000 + store.retention_ms() + 60_000);
+        assert_eq!(store.stats().series, 0);
+        let t = 15_000 + store.retention_ms() + 75_000;
+        let (counts, stats) = scrape_into(&store, &spec, &mut cache, "a 2\nb 2\n", t);
+        assert_eq!((counts.post_relabel, stats.appended), (2, 2));
+        assert_eq!(stats.series_created, 2);
+        assert_eq!(values_of(&store, "a"), vec![(t, 2.0)]);
+        // The new refs are cached: the next scrape creates nothing.
+        let (_, stats) = scrape_into(&store, &spec, &mut cache, "a 3\nb 3\n", t + 15_000);
+        assert_eq!((stats.appended, stats.series_created), (2, 0));
     }
 
     #[test]

@@ -5,7 +5,14 @@
 //! discards them, so a failed scrape adds nothing. New series are created, and indexed, at
 //! `append` time so the caller gets a [`SeriesRef`] to cache; each buffered sample pins its
 //! series against garbage collection until the appender finishes, and a series created by an
-//! appender that ends up with no sample is removed again.
+//! appender that ends up with no sample is removed again. A caller that knows its series in
+//! advance (the scrape loop: those of the previous scrape) can [`Appender::hold`] them in one
+//! pass, one lock per shard, and then buffer their samples with [`Appender::append_held`]
+//! without touching the store at all.
+//!
+//! [`Appender::commit`] visits the samples grouped by shard (a stable counting sort of
+//! indices), so each shard is locked once per commit and the samples of one series keep
+//! their order.
 //!
 //! Problems with individual samples are not errors of `append`: out-of-order samples
 //! (older than the series' newest), duplicates (same timestamp, different value; a
@@ -108,6 +115,9 @@ struct Pending {
     r: SeriesRef,
     t: i64,
     v: f64,
+    /// The sample pinned its series itself (released at commit); `false` for a sample of a
+    /// series the appender holds (see [`Appender::hold`]).
+    pinned: bool,
 }
 
 /// A batch of samples to write atomically with respect to failure (not visibility: other
@@ -115,6 +125,9 @@ struct Pending {
 pub struct Appender<'a> {
     store: StoreHandle<'a>,
     pending: Vec<Pending>,
+    /// Series pinned once each for the appender's life by [`Appender::hold`], grouped by
+    /// shard.
+    held: Vec<SeriesRef>,
     created: usize,
 }
 
@@ -129,6 +142,7 @@ impl Store {
         Appender {
             store: StoreHandle::Borrowed(self),
             pending: Vec::new(),
+            held: Vec::new(),
             created: 0,
         }
     }
@@ -139,6 +153,7 @@ impl Store {
         Appender {
             store: StoreHandle::Shared(self.clone()),
             pending: Vec::new(),
+            held: Vec::new(),
             created: 0,
         }
     }
@@ -157,7 +172,12 @@ impl Appender<'_> {
         if created {
             self.created += 1;
         }
-        self.pending.push(Pending { r, t: t_ms, v });
+        self.pending.push(Pending {
+            r,
+            t: t_ms,
+            v,
+            pinned: true,
+        });
         Ok(r)
     }
 
@@ -167,13 +187,63 @@ impl Appender<'_> {
         if !self.store.pin(r) {
             return Err(AppendError::UnknownSeries(r.0));
         }
-        self.pending.push(Pending { r, t: t_ms, v });
+        self.pending.push(Pending {
+            r,
+            t: t_ms,
+            v,
+            pinned: true,
+        });
         Ok(())
     }
 
     /// Series this appender created so far.
     pub fn series_created(&self) -> usize {
         self.created
+    }
+
+    /// Pins each series of `refs` once for the life of the appender, taking each shard's lock
+    /// once for all of them rather than once per sample, and reports in `exists` (one entry
+    /// per ref) which still exist. Samples for an existing held series can then be buffered
+    /// with [`Appender::append_held`], which does not touch the store. A ref may be held more
+    /// than once; every hold is released when the appender commits or rolls back.
+    ///
+    /// A caller that knows which series it is about to write (the scrape loop knows the
+    /// series of the previous scrape) thereby pays one pin per series instead of a lock per
+    /// sample, with the same guarantee: a held series is never garbage-collected before the
+    /// appender ends.
+    pub fn hold(&mut self, refs: &[SeriesRef], exists: &mut Vec<bool>) {
+        exists.clear();
+        exists.resize(refs.len(), false);
+        let store: &Store = &self.store;
+        let by_shard = shard_order(refs.len(), |i| refs[i].shard());
+        for run in by_shard.chunk_by(|a, b| refs[*a as usize].shard() == refs[*b as usize].shard())
+        {
+            let mut shard = store.shard_write(refs[run[0] as usize].shard());
+            for &i in run {
+                let r = refs[i as usize];
+                if shard.pin(r.0) {
+                    exists[i as usize] = true;
+                    self.held.push(r);
+                }
+            }
+        }
+        // Commit releases the holds shard by shard: keep them grouped across calls.
+        if !self.held.is_sorted_by_key(|r| r.shard()) {
+            self.held.sort_by_key(|r| r.shard());
+        }
+    }
+
+    /// Buffers a sample for a series this appender holds (one that [`Appender::hold`]
+    /// reported as existing): no lock, no check. A ref that is not held is a caller bug: its
+    /// sample is still applied at commit if the series exists, but it is not protected from
+    /// garbage collection meanwhile.
+    pub fn append_held(&mut self, r: SeriesRef, t_ms: i64, v: f64) {
+        self.pending.push(Pending {
+            r,
+            t: t_ms,
+            v,
+            pinned: false,
+        });
     }
 
     /// Number of samples buffered so far.
@@ -191,9 +261,8 @@ impl Appender<'_> {
             series_created: self.created,
             ..AppendStats::default()
         };
-        // Group by shard so each shard is locked once; the grouping is stable, so samples of
-        // one series keep their order.
-        let pending = group_by_shard(std::mem::take(&mut self.pending));
+        let pending = std::mem::take(&mut self.pending);
+        let held = std::mem::take(&mut self.held);
         let store: &Store = &self.store;
         let min_valid = store.min_valid_time();
         let observer = store.observer.get();
@@ -202,14 +271,34 @@ impl Appender<'_> {
             written.reserve(pending.len());
         }
         let mut removed: Vec<(u64, Box<[Symbol]>)> = Vec::new();
-        for run in pending.chunk_by(|a, b| a.r.shard() == b.r.shard()) {
-            let mut shard = store.shard_write(run[0].r.shard());
-            for p in run {
-                if p.t < min_valid {
-                    stats.out_of_bounds += 1;
-                } else {
-                    // A pinned series always exists; `None` cannot happen.
-                    match shard.append(p.r.0, p.t, p.v) {
+        // Visit the samples grouped by shard so each shard is locked once; the grouping is
+        // stable, so samples of one series keep their order. The holds (already grouped by
+        // shard) are released under the same lock, after the shard's samples.
+        let by_shard = shard_order(pending.len(), |i| pending[i].r.shard());
+        let mut runs = by_shard
+            .chunk_by(|a, b| pending[*a as usize].r.shard() == pending[*b as usize].r.shard())
+            .peekable();
+        let mut holds = held.chunk_by(|a, b| a.shard() == b.shard()).peekable();
+        loop {
+            let next_run = runs.peek().map(|run| pending[run[0] as usize].r.shard());
+            let next_hold = holds.peek().map(|h| h[0].shard());
+            let si = match (next_run, next_hold) {
+                (Some(a), Some(b)) => a.min(b),
+                (Some(a), None) | (None, Some(a)) => a,
+                (None, None) => break,
+            };
+            let mut shard = store.shard_write(si);
+            if next_run == Some(si) {
+                for &i in runs.next().unwrap_or(&[]) {
+                    let p = pending[i as usize];
+                    let outcome = if p.t < min_valid {
+                        stats.out_of_bounds += 1;
+                        None
+                    } else {
+                        // A pinned or held series always exists; `None` cannot happen.
+                        shard.append(p.r.0, p.t, p.v)
+                    };
+                    match outcome {
                         Some(Outcome::Appended) => {
                             stats.appended += 1;
                             if observer.is_some() {
@@ -224,9 +313,18 @@ impl Appender<'_> {
                         Some(Outcome::Duplicate) => stats.duplicates += 1,
                         Some(Outcome::Identical) | None => {}
                     }
+                    if p.pinned {
+                        if let Some(labels) = shard.unpin(p.r.0) {
+                            removed.push((p.r.0, labels));
+                        }
+                    }
                 }
-                if let Some(labels) = shard.unpin(p.r.0) {
-                    removed.push((p.r.0, labels));
+            }
+            if next_hold == Some(si) {
+                for r in holds.next().unwrap_or(&[]) {
+                    if let Some(labels) = shard.unpin(r.0) {
+                        removed.push((r.0, labels));
+                    }
                 }
             }
         }
@@ -251,39 +349,39 @@ impl Appender<'_> {
         self.release();
     }
 
-    /// Unpins every buffered sample's series and removes series left empty and unpinned.
+    /// Releases every pin of the buffered samples and every hold, and removes series left
+    /// empty and unpinned.
     fn release(&mut self) {
         let pending = std::mem::take(&mut self.pending);
-        if pending.is_empty() {
+        let held = std::mem::take(&mut self.held);
+        if pending.is_empty() && held.is_empty() {
             return;
         }
         let store: &Store = &self.store;
         let mut removed: Vec<(u64, Box<[Symbol]>)> = Vec::new();
-        for p in pending {
-            if let Some(labels) = store.shard_write(p.r.shard()).unpin(p.r.0) {
-                removed.push((p.r.0, labels));
+        let pinned = pending.iter().filter(|p| p.pinned).map(|p| p.r);
+        for r in pinned.chain(held) {
+            if let Some(labels) = store.shard_write(r.shard()).unpin(r.0) {
+                removed.push((r.0, labels));
             }
         }
         store.unindex(&removed);
     }
 }
 
-/// A stable counting sort of samples by shard.
-fn group_by_shard(pending: Vec<Pending>) -> Vec<Pending> {
-    if pending.len() < 2 {
-        return pending;
-    }
-    let mut starts = vec![0usize; SHARDS + 1];
-    for p in &pending {
-        starts[p.r.shard() + 1] += 1;
+/// The indices `0..n` ordered by shard (`shard_of(i)`), stably: a counting sort.
+fn shard_order(n: usize, shard_of: impl Fn(usize) -> usize) -> Vec<u32> {
+    let mut starts = [0u32; SHARDS + 1];
+    for i in 0..n {
+        starts[shard_of(i) + 1] += 1;
     }
     for i in 1..=SHARDS {
         starts[i] += starts[i - 1];
     }
-    let mut out = vec![pending[0]; pending.len()];
-    for p in pending {
-        let pos = &mut starts[p.r.shard()];
-        out[*pos] = p;
+    let mut out = vec![0u32; n];
+    for i in 0..n {
+        let pos = &mut starts[shard_of(i)];
+        out[*pos as usize] = i as u32;
         *pos += 1;
     }
     out
@@ -336,5 +434,47 @@ mod observer_tests {
         app.append_ref(r, 5_000, 1.0).expect("append");
         app.commit();
         assert_eq!(seen.0.lock().expect("collected").len(), 2);
+    }
+}
+
+#[cfg(test)]
+mod hold_tests {
+    use super::*;
+    use crate::store::Querier;
+
+    #[test]
+    fn held_series_survive_gc_until_the_appender_ends() {
+        let store = Store::new();
+        let a = Labels::from_pairs([("__name__", "a")]);
+        let b = Labels::from_pairs([("__name__", "b")]);
+        let mut app = store.appender();
+        let ra = app.append(&a, 1_000, 1.0).expect("append");
+        let rb = app.append(&b, 1_000, 1.0).expect("append");
+        app.commit();
+
+        let mut app = store.appender();
+        let mut exists = Vec::new();
+        app.hold(&[rb, ra, ra], &mut exists);
+        assert_eq!(exists, [true, true, true]);
+        // Retention empties both series; held, neither is removed.
+        store.truncate(10_000);
+        assert_eq!(store.stats().series, 2);
+        app.append_held(ra, 20_000, 2.0);
+        assert_eq!(app.commit().appended, 1);
+        // The commit released every hold: `b`, empty, is gone; `a` has its new sample.
+        assert_eq!(store.stats().series, 1);
+        let got = store.select(&[], i64::MIN, i64::MAX);
+        assert_eq!(
+            got[0].samples,
+            vec![crate::store::Sample { t: 20_000, v: 2.0 }]
+        );
+
+        // A collected ref is reported as not existing; a rollback releases the holds.
+        let mut app = store.appender();
+        app.hold(&[ra, rb], &mut exists);
+        assert_eq!(exists, [true, false]);
+        app.rollback();
+        assert_eq!(store.truncate(30_000).series_removed, 1);
+        assert_eq!(store.stats().series, 0);
     }
 }

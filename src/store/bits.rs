@@ -34,35 +34,56 @@ impl BitWriter {
         self.buf.capacity()
     }
 
+    #[cfg(test)]
     pub(crate) fn write_bit(&mut self, bit: bool) {
         self.write_bits(u64::from(bit), 1);
     }
 
     /// Writes the low `n` bits of `value` (`n` ≤ 64), most significant first.
-    pub(crate) fn write_bits(&mut self, value: u64, mut n: u8) {
+    ///
+    /// The free low bits of the last byte are filled in one step, then whole bytes are
+    /// pushed: a sample's value costs a handful of byte stores, not a loop per bit run.
+    pub(crate) fn write_bits(&mut self, value: u64, n: u8) {
         debug_assert!(n <= 64);
-        while n > 0 {
-            if self.free == 0 {
-                if self.buf.len() == self.buf.capacity() {
-                    // Grow by a quarter (at least 16 bytes) rather than doubling: a chunk
-                    // being written is held for its whole life, so slack is memory per
-                    // series, and a reallocation every ~20 % of growth is cheap.
-                    let more = (self.buf.len() / 4).max(16);
-                    self.buf.reserve_exact(more);
-                }
-                self.buf.push(0);
-                self.free = 8;
-            }
-            let take = n.min(self.free);
-            // The `take` bits of `value` just below bit `n`.
-            let chunk = ((value >> (n - take)) & ((1u64 << take) - 1)) as u8;
-            let shift = self.free - take;
+        let mut n = u32::from(n);
+        if n == 0 {
+            return;
+        }
+        let value = if n == 64 {
+            value
+        } else {
+            value & ((1u64 << n) - 1)
+        };
+        if self.free > 0 {
+            let free = u32::from(self.free);
+            let take = n.min(free);
+            // The top `take` of the `n` bits, placed just below the used bits of the byte.
+            let chunk = ((value >> (n - take)) << (free - take)) as u8;
             if let Some(last) = self.buf.last_mut() {
-                *last |= chunk << shift;
+                *last |= chunk;
             }
-            self.free -= take;
+            self.free -= take as u8;
             n -= take;
         }
+        while n >= 8 {
+            n -= 8;
+            self.push_byte((value >> n) as u8);
+        }
+        if n > 0 {
+            self.push_byte((value << (8 - n)) as u8);
+            self.free = (8 - n) as u8;
+        }
+    }
+
+    /// Appends a byte, growing the buffer by a quarter (at least 16 bytes) when full rather
+    /// than doubling: a chunk being written is held for its whole life, so slack is memory
+    /// per series, and a reallocation every ~20 % of growth is cheap.
+    fn push_byte(&mut self, b: u8) {
+        if self.buf.len() == self.buf.capacity() {
+            let more = (self.buf.len() / 4).max(16);
+            self.buf.reserve_exact(more);
+        }
+        self.buf.push(b);
     }
 
     pub(crate) fn write_byte(&mut self, b: u8) {

@@ -157,20 +157,19 @@ impl HeadChunk {
         } else {
             let delta = t.wrapping_sub(self.t) as u64;
             let dod = (delta as i64).wrapping_sub(self.t_delta as i64);
+            // Prefix and bucket in one write (`write_bits` keeps the low bits only).
+            let d = dod as u64;
             if dod == 0 {
-                self.w.write_bit(false);
+                self.w.write_bits(0, 1);
             } else if bit_range(dod, 14) {
-                self.w.write_bits(0b10, 2);
-                self.w.write_bits(dod as u64, 14);
+                self.w.write_bits((0b10 << 14) | (d & 0x3fff), 16);
             } else if bit_range(dod, 17) {
-                self.w.write_bits(0b110, 3);
-                self.w.write_bits(dod as u64, 17);
+                self.w.write_bits((0b110 << 17) | (d & 0x1_ffff), 20);
             } else if bit_range(dod, 20) {
-                self.w.write_bits(0b1110, 4);
-                self.w.write_bits(dod as u64, 20);
+                self.w.write_bits((0b1110 << 20) | (d & 0xf_ffff), 24);
             } else {
                 self.w.write_bits(0b1111, 4);
-                self.w.write_bits(dod as u64, 64);
+                self.w.write_bits(d, 64);
             }
             self.t_delta = delta;
         }
@@ -184,26 +183,31 @@ impl HeadChunk {
     fn write_xor(&mut self, vb: u64) {
         let delta = vb ^ self.v;
         if delta == 0 {
-            self.w.write_bit(false);
+            self.w.write_bits(0, 1);
             return;
         }
-        self.w.write_bit(true);
         // Clamped so the count fits 5 bits.
         let leading = (delta.leading_zeros() as u8).min(31);
         let trailing = delta.trailing_zeros() as u8;
         if self.leading != NO_WINDOW && leading >= self.leading && trailing >= self.trailing {
-            self.w.write_bit(false);
-            self.w
-                .write_bits(delta >> self.trailing, 64 - self.leading - self.trailing);
+            // `10`, then the bits inside the previous window.
+            let sig = 64 - self.leading - self.trailing;
+            let bits = delta >> self.trailing;
+            if sig <= 62 {
+                self.w.write_bits((0b10 << sig) | bits, sig + 2);
+            } else {
+                self.w.write_bits(0b10, 2);
+                self.w.write_bits(bits, sig);
+            }
             return;
         }
         self.leading = leading;
         self.trailing = trailing;
-        self.w.write_bit(true);
-        self.w.write_bits(u64::from(leading), 5);
         let sig = 64 - leading - trailing;
-        // 64 significant bits are written as 0; the reader maps it back.
-        self.w.write_bits(u64::from(sig), 6);
+        // `11`, the leading-zero count in 5 bits and the significant-bit count in 6 (64 is
+        // written as 0; the reader maps it back), then the significant bits.
+        let head = (0b11 << 11) | (u64::from(leading) << 6) | u64::from(sig & 0x3f);
+        self.w.write_bits(head, 13);
         self.w.write_bits(delta >> trailing, sig);
     }
 

@@ -45,6 +45,7 @@ pub use db::{GcStats, SeriesRef, Store, StoreOptions, StoreStats, DEFAULT_RETENT
 pub use labels::{Label, Labels, METRIC_NAME};
 pub use matcher::{anchored_regex, MatchOp, Matcher};
 pub use querier::{Querier, Sample, SeriesSamples};
+pub(crate) use shard::MixBuild;
 
 /// The bit pattern Prometheus writes as a staleness marker: a NaN distinct from the NaN a
 /// target can expose.
