@@ -231,9 +231,11 @@ pub fn parse<S: Sink>(
     parser::Parser::new(text, format, options).run(sink)
 }
 
-/// [`parse`] with the text format's fast path switched off (see `fast_line`).
-#[cfg(test)]
-fn parse_general<S: Sink>(
+/// [`parse`] with the text format's fast path switched off (see `fast_line`): the reference
+/// the fast path is compared with by the unit tests and by the fuzz target (feature
+/// `fuzzing`).
+#[cfg(any(test, feature = "fuzzing"))]
+pub fn parse_general<S: Sink>(
     input: &[u8],
     format: Format,
     options: &ParseOptions,

@@ -145,7 +145,7 @@ impl<'i> Parser<'i> {
 
     /// The same parser with every line read by the general path: the reference the fast
     /// path's tests compare with.
-    #[cfg(test)]
+    #[cfg(any(test, feature = "fuzzing"))]
     pub(super) fn without_fast_path(mut self) -> Self {
         self.fast_text = false;
         self
