@@ -6,8 +6,8 @@
 
 use super::eval::{exec_err, EvalResult, Evaluator};
 use super::memo::{ptr, FastMap};
-use super::value::{finish_labels, Sample, Val};
-use crate::store::{Labels, METRIC_NAME};
+use super::value::{Sample, Val};
+use crate::store::{Label, Labels, METRIC_NAME};
 use promql_parser::parser::{AggregateExpr, Expr, LabelModifier};
 use std::collections::HashMap;
 use std::rc::Rc;
@@ -73,20 +73,25 @@ struct Group {
     values: Vec<f64>,
 }
 
+/// The labels of `labels` (after delayed name removal when `drop_name`) that the grouping
+/// `modifier` keeps, copied straight out of the input: no intermediate copy of the whole set.
 fn grouping_key(labels: &Labels, drop_name: bool, modifier: &Option<LabelModifier>) -> Labels {
-    let l = finish_labels(labels, drop_name);
-    match modifier {
-        None => Labels::empty(),
-        Some(LabelModifier::Include(by)) => {
-            let names: Vec<&str> = by.labels.iter().map(String::as_str).collect();
-            l.only(&names)
-        }
-        Some(LabelModifier::Exclude(wo)) => {
-            let mut names: Vec<&str> = wo.labels.iter().map(String::as_str).collect();
-            names.push(METRIC_NAME);
-            l.without(&names)
-        }
-    }
+    let keep: Vec<Label> = match modifier {
+        None => return Labels::empty(),
+        Some(LabelModifier::Include(by)) => labels
+            .iter()
+            .filter(|l| {
+                !(drop_name && &*l.name == METRIC_NAME) && by.labels.iter().any(|b| *b == *l.name)
+            })
+            .cloned()
+            .collect(),
+        Some(LabelModifier::Exclude(wo)) => labels
+            .iter()
+            .filter(|l| &*l.name != METRIC_NAME && !wo.labels.iter().any(|b| *b == *l.name))
+            .cloned()
+            .collect(),
+    };
+    Labels::from_sorted_unchecked(keep)
 }
 
 pub(crate) fn eval_aggregate(

@@ -11,7 +11,7 @@ use super::{EngineOptions, InstantSample, QueryError, QueryResult, RangeSeries, 
 use crate::store::{is_stale_nan, Labels, MatchOp, Matcher, Querier};
 use promql_parser::label::MatchOp as PMatchOp;
 use promql_parser::parser::{AtModifier, Expr, Offset, SubqueryExpr, VectorSelector};
-use std::cell::{Cell, RefCell};
+use std::cell::{Cell, OnceCell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;
 use std::time::{Instant, SystemTime};
@@ -35,7 +35,7 @@ pub(crate) struct Annotations {
 /// series in that order, so they read memory sequentially instead of hopping between one
 /// allocation per series.
 pub(crate) struct Points {
-    arena: Rc<[Point]>,
+    arena: Rc<Vec<Point>>,
     start: usize,
     end: usize,
 }
@@ -73,8 +73,12 @@ pub(crate) struct Evaluator<'a> {
     /// Label sets derived per query rather than per step.
     pub memo: LabelMemo,
     annotations: RefCell<Annotations>,
-    positions: HashMap<usize, (usize, usize, usize)>,
-    text: String,
+    /// The query's AST and text, for [`Evaluator::positions`].
+    root: &'a Expr,
+    text: &'a str,
+    /// Source positions of the AST's nodes, computed on the first annotation (most queries
+    /// raise none, and finding every node's position costs a walk of the query text).
+    positions: OnceCell<HashMap<usize, (usize, usize, usize)>>,
     deadline: Option<Instant>,
     step_samples: Cell<usize>,
     /// Per selector node under `rate`/`increase`, which cached series have had their
@@ -83,11 +87,11 @@ pub(crate) struct Evaluator<'a> {
 }
 
 /// Runs a query over `[start, end]` (equal for an instant query, then `step` is 0).
-pub(crate) fn run(
-    opts: &EngineOptions,
-    q: &dyn Querier,
-    expr: &Expr,
-    text: &str,
+pub(crate) fn run<'a>(
+    opts: &'a EngineOptions,
+    q: &'a dyn Querier,
+    expr: &'a Expr,
+    text: &'a str,
     start: i64,
     end: i64,
     step: i64,
@@ -102,10 +106,15 @@ pub(crate) fn run(
         lookback,
         ranges: HashMap::new(),
         cache: RefCell::new(HashMap::new()),
-        memo: LabelMemo::default(),
+        memo: if step == 0 && !has_subquery(expr) {
+            LabelMemo::single_step()
+        } else {
+            LabelMemo::default()
+        },
         annotations: RefCell::new(Annotations::default()),
-        positions: positions::compute(text, expr),
-        text: text.to_string(),
+        root: expr,
+        text,
+        positions: OnceCell::new(),
         deadline: opts.timeout.map(|d| Instant::now() + d),
         step_samples: Cell::new(0),
         counter_checks: RefCell::new(FastMap::default()),
@@ -322,10 +331,16 @@ impl<'a> Evaluator<'a> {
         base.saturating_sub(offset_ms(offset))
     }
 
+    /// Node address to (line, column, byte offset) in the query text.
+    fn positions(&self) -> &HashMap<usize, (usize, usize, usize)> {
+        self.positions
+            .get_or_init(|| positions::compute(self.text, self.root))
+    }
+
     /// Adds an annotation about `node` (`warn` true for a warning, false for an info).
     pub fn annotate(&self, warn: bool, msg: &str, node: &Expr) {
         let pos = self
-            .positions
+            .positions()
             .get(&(node as *const Expr as usize))
             .copied()
             .unwrap_or((1, 1, 0));
@@ -347,8 +362,8 @@ impl<'a> Evaluator<'a> {
 
     /// Whether a string literal node is valid UTF-8 under Go's escape rules.
     pub fn literal_valid_utf8(&self, node: &Expr) -> bool {
-        match self.positions.get(&(node as *const Expr as usize)) {
-            Some(&(_, _, off)) => positions::literal_is_valid_utf8(&self.text, off),
+        match self.positions().get(&(node as *const Expr as usize)) {
+            Some(&(_, _, off)) => positions::literal_is_valid_utf8(self.text, off),
             None => true,
         }
     }
@@ -457,37 +472,44 @@ impl<'a> Evaluator<'a> {
             .copied()
             .unwrap_or((i64::MIN / 4, i64::MAX / 4));
         let groups = matcher_groups(vs)?;
-        let mut all: Vec<crate::store::SeriesSamples> = Vec::new();
-        for g in &groups {
-            for s in self.q.select(g, mint, maxt) {
-                if groups.len() == 1 || !all.iter().any(|x| x.labels == s.labels) {
-                    all.push(s);
+        let selection = match groups.as_slice() {
+            [one] => self.q.select_flat(one, mint, maxt),
+            _ => {
+                // `{a="1" or b="2"}`: the union of the groups' series, sorted.
+                let mut all: Vec<crate::store::SeriesSamples> = Vec::new();
+                for g in &groups {
+                    for s in self.q.select(g, mint, maxt) {
+                        if !all.iter().any(|x| x.labels == s.labels) {
+                            all.push(s);
+                        }
+                    }
                 }
+                all.sort_by(|a, b| a.labels.cmp(&b.labels));
+                let mut sel = crate::store::Selection::default();
+                for s in all {
+                    sel.push(s.labels, &s.samples);
+                }
+                sel
             }
-        }
-        if groups.len() > 1 {
-            all.sort_by(|a, b| a.labels.cmp(&b.labels));
-        }
-        let total = all.iter().map(|s| s.samples.len()).sum();
-        let mut buf: Vec<Point> = Vec::with_capacity(total);
-        let mut bounds = Vec::with_capacity(all.len());
-        for s in &all {
-            let start = buf.len();
-            buf.extend(s.samples.iter().map(|p| Point { t: p.t, v: p.v }));
-            bounds.push((start, buf.len()));
-        }
-        let arena: Rc<[Point]> = Rc::from(buf);
-        let cached: Vec<CachedSeries> = all
+        };
+        let (labels, ends, samples) = selection.into_parts();
+        let arena = Rc::new(samples);
+        let mut start = 0;
+        let cached: Vec<CachedSeries> = labels
             .into_iter()
-            .zip(bounds)
-            .map(|(s, (start, end))| CachedSeries {
-                has_stale: s.samples.iter().any(|p| is_stale_nan(p.v)),
-                samples: Points {
-                    arena: arena.clone(),
-                    start,
-                    end,
-                },
-                labels: Rc::new(s.labels),
+            .zip(ends)
+            .map(|(l, end)| {
+                let s = CachedSeries {
+                    has_stale: arena[start..end].iter().any(|p| is_stale_nan(p.v)),
+                    samples: Points {
+                        arena: arena.clone(),
+                        start,
+                        end,
+                    },
+                    labels: Rc::new(l),
+                };
+                start = end;
+                s
             })
             .collect();
         let rc = Rc::new(cached);
@@ -617,6 +639,23 @@ impl<'a> Evaluator<'a> {
         }
         self.account(n)?;
         Ok(RangeArg { series, start, end })
+    }
+}
+
+/// Whether `expr` contains a subquery (which evaluates its inner expression at many steps).
+fn has_subquery(expr: &Expr) -> bool {
+    match expr {
+        Expr::Subquery(_) => true,
+        Expr::Aggregate(a) => a.param.as_deref().is_some_and(has_subquery) || has_subquery(&a.expr),
+        Expr::Unary(u) => has_subquery(&u.expr),
+        Expr::Binary(b) => has_subquery(&b.lhs) || has_subquery(&b.rhs),
+        Expr::Paren(p) => has_subquery(&p.expr),
+        Expr::Call(c) => c.args.args.iter().any(|a| has_subquery(a)),
+        Expr::NumberLiteral(_)
+        | Expr::StringLiteral(_)
+        | Expr::VectorSelector(_)
+        | Expr::MatrixSelector(_)
+        | Expr::Extension(_) => false,
     }
 }
 

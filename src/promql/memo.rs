@@ -8,10 +8,16 @@
 //!
 //! The memo keeps every input `Rc` it has seen alive, so a pointer cannot be reused by another
 //! label set while the query runs.
+//!
+//! A query evaluated at a single step (an instant query without subqueries) evaluates every
+//! node once, so nothing derived per input is ever looked up again: made with
+//! [`LabelMemo::single_step`], the memo then only interns the per-input derivations of
+//! aggregations ([`Positional`]) instead of recording them, which spares the map inserts and,
+//! at the end of the query, dropping the map.
 
 use crate::store::Labels;
 use std::cell::RefCell;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasherDefault, Hasher};
 use std::rc::Rc;
 
@@ -73,9 +79,13 @@ struct Two {
 /// node doing the deriving plus a small discriminator.
 #[derive(Default)]
 pub(crate) struct LabelMemo {
+    /// Whether the query has one step only (see [`LabelMemo::single_step`]).
+    single_step: bool,
     one: RefCell<FastMap<(usize, usize, bool), One>>,
     two: RefCell<FastMap<(usize, usize, usize), Two>>,
-    interned: RefCell<HashMap<Labels, Rc<Labels>>>,
+    /// Interned label sets. Hashed with [`FxHasher`] over the strings: several times
+    /// cheaper than SipHash for label sets, and the map lives for one query only.
+    interned: RefCell<HashSet<Rc<Labels>, BuildHasherDefault<FxHasher>>>,
     /// Per tag, the derivations of the previous step by input position (see
     /// [`LabelMemo::positional`]).
     by_position: RefCell<FastMap<usize, Positional>>,
@@ -99,6 +109,10 @@ impl Positional {
         flag: bool,
         f: impl FnOnce(&Labels, bool) -> Labels,
     ) -> Rc<Labels> {
+        if memo.single_step {
+            // Every input is derived once: nothing to remember for a next step.
+            return memo.intern(f(src, flag));
+        }
         let p = ptr(src);
         if let Some((q, fl, out)) = self.0.get(pos) {
             // `derive` keeps `src` alive for the whole query, so an equal pointer is the
@@ -118,14 +132,23 @@ impl Positional {
 }
 
 impl LabelMemo {
+    /// A memo for a query evaluated at one step only, where [`Positional::derive`] interns
+    /// without recording (see the module documentation).
+    pub fn single_step() -> Self {
+        LabelMemo {
+            single_step: true,
+            ..LabelMemo::default()
+        }
+    }
+
     /// The interned copy of `l`.
     pub fn intern(&self, l: Labels) -> Rc<Labels> {
         let mut m = self.interned.borrow_mut();
         if let Some(r) = m.get(&l) {
             return r.clone();
         }
-        let r = Rc::new(l.clone());
-        m.insert(l, r.clone());
+        let r = Rc::new(l);
+        m.insert(r.clone());
         r
     }
 
@@ -250,6 +273,26 @@ mod tests {
         });
         assert!(d.is_empty());
         m.put_positional(9, p);
+    }
+
+    #[test]
+    fn single_step_positional_derivations_are_interned_not_recorded() {
+        let m = LabelMemo::single_step();
+        let a = Rc::new(Labels::from_pairs([("job", "x"), ("pod", "a")]));
+        let b = Rc::new(Labels::from_pairs([("job", "x"), ("pod", "b")]));
+        let only_job = |l: &Labels, _| l.only(&["job"]);
+        let mut p = m.positional(3);
+        let ka = p.derive(&m, 3, 0, &a, false, only_job);
+        let kb = p.derive(&m, 3, 1, &b, false, only_job);
+        assert_eq!(ka.get("job"), Some("x"));
+        assert_eq!(ka.get("pod"), None);
+        assert!(
+            Rc::ptr_eq(&ka, &kb),
+            "equal keys still share one allocation"
+        );
+        assert!(p.0.is_empty(), "nothing kept for a next step");
+        assert!(m.one.borrow().is_empty(), "nothing recorded in the memo");
+        m.put_positional(3, p);
     }
 
     #[test]

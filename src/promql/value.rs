@@ -8,12 +8,9 @@
 use crate::store::Labels;
 use std::rc::Rc;
 
-/// One point of a range series.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Point {
-    pub t: i64,
-    pub v: f64,
-}
+/// One point of a range series: the store's sample type, so the samples a selector reads
+/// are used as they come from [`Querier::select_flat`](crate::store::Querier::select_flat).
+pub type Point = crate::store::Sample;
 
 /// One element of an instant vector.
 #[derive(Clone, Debug, PartialEq)]

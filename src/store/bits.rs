@@ -118,6 +118,8 @@ impl<'a> BitReader<'a> {
         BitReader { data, pos: 0 }
     }
 
+    /// (Chunks are decoded with `chunk::BitBuffer`; this one is its reference in tests.)
+    #[cfg(test)]
     pub(crate) fn read_bit(&mut self) -> Option<bool> {
         let byte = *self.data.get(self.pos / 8)?;
         let bit = (byte >> (7 - (self.pos % 8))) & 1;
@@ -169,6 +171,7 @@ impl<'a> BitReader<'a> {
 
     /// The number of leading one bits among the next `max` bits (stopping at the first zero,
     /// which is consumed), as the delta-of-delta prefix `0`/`10`/`110`/`1110`/`1111` is read.
+    #[cfg(test)]
     pub(crate) fn read_ones(&mut self, max: u8) -> Option<u8> {
         let avail = self.data.len() * 8 - self.pos.min(self.data.len() * 8);
         let idx = self.pos / 8;

@@ -225,24 +225,135 @@ impl HeadChunk {
     }
 }
 
+/// The bit reader [`ChunkIter`] decodes with: the next up to 64 bits of the stream are kept
+/// in a register, refilled a whole word at a time, so most reads are a shift and a mask
+/// instead of a bounds-checked load per field (decoding is the hot path of every query).
+///
+/// Invariant: the top `len` bits of `acc` are the next bits of the stream. The bits below
+/// them are zero or, after a word refill that took only part of a byte, the following bits
+/// of the stream (that byte is loaded again, to the same position, by the next refill), so
+/// they never disagree with the data. Reading past the end yields `None`.
+#[derive(Clone, Debug)]
+struct BitBuffer<'a> {
+    data: &'a [u8],
+    /// Index of the next byte of `data` to load.
+    next: usize,
+    acc: u64,
+    len: u32,
+}
+
+impl<'a> BitBuffer<'a> {
+    fn new(data: &'a [u8]) -> Self {
+        BitBuffer {
+            data,
+            next: 0,
+            acc: 0,
+            len: 0,
+        }
+    }
+
+    /// Loads whole bytes until more than 56 bits are buffered or the data ends.
+    fn refill(&mut self) {
+        debug_assert!(self.len <= 56);
+        if let Some(&[a, b, c, d, e, f, g, h]) = self.data.get(self.next..self.next + 8) {
+            let word = u64::from_be_bytes([a, b, c, d, e, f, g, h]);
+            self.acc |= word >> self.len;
+            let bytes = (64 - self.len) / 8;
+            self.next += bytes as usize;
+            self.len += bytes * 8;
+            return;
+        }
+        while self.len <= 56 {
+            let Some(&b) = self.data.get(self.next) else {
+                return;
+            };
+            self.acc |= u64::from(b) << (56 - self.len);
+            self.next += 1;
+            self.len += 8;
+        }
+    }
+
+    /// Reads `n` bits (`n` ≤ 64) as the low bits of the result.
+    fn read_bits(&mut self, n: u32) -> Option<u64> {
+        debug_assert!(n <= 64);
+        if n > 56 {
+            let hi = self.read_bits(n - 32)?;
+            let lo = self.read_bits(32)?;
+            return Some(hi << 32 | lo);
+        }
+        if n == 0 {
+            return Some(0);
+        }
+        if self.len < n {
+            self.refill();
+            if self.len < n {
+                return None;
+            }
+        }
+        let v = self.acc >> (64 - n);
+        self.acc <<= n;
+        self.len -= n;
+        Some(v)
+    }
+
+    /// The number of leading one bits among the next `max` (≤ 8) bits, consuming them and
+    /// the zero that ends them (unless `max` ones were read): the delta-of-delta prefix
+    /// `0`/`10`/`110`/`1110`/`1111`.
+    fn read_ones(&mut self, max: u32) -> Option<u32> {
+        if self.len < max + 1 {
+            self.refill();
+        }
+        // Past the end of the data the low bits are zero, so this never counts beyond it.
+        let ones = self.acc.leading_ones().min(max);
+        let used = if ones == max { ones } else { ones + 1 };
+        if used > self.len {
+            return None;
+        }
+        self.acc <<= used;
+        self.len -= used;
+        Some(ones)
+    }
+
+    fn read_uvarint(&mut self) -> Option<u64> {
+        let mut out: u64 = 0;
+        let mut shift = 0u32;
+        loop {
+            let b = self.read_bits(8)?;
+            if shift >= 64 {
+                return None;
+            }
+            out |= (b & 0x7f) << shift;
+            if b < 0x80 {
+                return Some(out);
+            }
+            shift += 7;
+        }
+    }
+
+    fn read_varint(&mut self) -> Option<i64> {
+        let u = self.read_uvarint()?;
+        Some(((u >> 1) as i64) ^ -((u & 1) as i64))
+    }
+}
+
 /// Decodes the samples of a chunk's bytes, oldest first. A truncated or damaged buffer ends
 /// the iteration early.
 #[derive(Clone, Debug)]
 pub(crate) struct ChunkIter<'a> {
-    r: BitReader<'a>,
+    r: BitBuffer<'a>,
     total: u16,
     read: u16,
     t: i64,
     t_delta: u64,
     v: u64,
-    leading: u8,
-    trailing: u8,
+    leading: u32,
+    trailing: u32,
 }
 
 impl<'a> ChunkIter<'a> {
     pub(crate) fn new(data: &'a [u8]) -> Self {
         let total = header_count(data);
-        let r = BitReader::new(data.get(2..).unwrap_or(&[]));
+        let r = BitBuffer::new(data.get(2..).unwrap_or(&[]));
         ChunkIter {
             r,
             total,
@@ -285,7 +396,7 @@ impl<'a> ChunkIter<'a> {
     }
 
     /// Reads an `n`-bit two's-complement bucket, mirroring [`bit_range`].
-    fn read_signed(&mut self, n: u8) -> Option<i64> {
+    fn read_signed(&mut self, n: u32) -> Option<i64> {
         let bits = self.r.read_bits(n)? as i64;
         Some(if bits > (1i64 << (n - 1)) {
             bits - (1i64 << n)
@@ -295,17 +406,19 @@ impl<'a> ChunkIter<'a> {
     }
 
     fn read_xor(&mut self) -> Option<()> {
-        if !self.r.read_bit()? {
+        // `0`: same value; `10`: the previous window; `11`: a new window follows.
+        let control = self.r.read_ones(2)?;
+        if control == 0 {
             return Some(());
         }
-        if self.r.read_bit()? {
-            let leading = self.r.read_bits(5)? as u8;
-            let mut sig = self.r.read_bits(6)? as u8;
+        if control == 2 {
+            let leading = self.r.read_bits(5)? as u32;
+            let mut sig = self.r.read_bits(6)? as u32;
             if sig == 0 {
                 sig = 64;
             }
             self.leading = leading;
-            self.trailing = 64u8.checked_sub(leading + sig)?;
+            self.trailing = 64u32.checked_sub(leading + sig)?;
         }
         let sig = 64 - self.leading - self.trailing;
         let bits = self.r.read_bits(sig)?;
@@ -483,6 +596,37 @@ mod tests {
             assert!(got.len() < s.len());
             for (g, w) in got.iter().zip(&s) {
                 assert_eq!(g.0, w.0);
+            }
+        }
+    }
+
+    #[test]
+    fn bit_buffer_reads_what_the_reference_reader_reads() {
+        let mut rng = Rng(0x0123_4567_89ab_cdef);
+        for round in 0..500 {
+            let len = (rng.next() % 40) as usize;
+            let data: Vec<u8> = (0..len).map(|_| rng.next() as u8).collect();
+            let mut fast = BitBuffer::new(&data);
+            let mut reference = BitReader::new(&data);
+            for step in 0..200 {
+                let (a, b) = match rng.next() % 4 {
+                    0 => {
+                        let max = 1 + (rng.next() % 4) as u8;
+                        (
+                            fast.read_ones(u32::from(max)).map(u64::from),
+                            reference.read_ones(max).map(u64::from),
+                        )
+                    }
+                    1 => (fast.read_uvarint(), reference.read_uvarint()),
+                    _ => {
+                        let n = (rng.next() % 65) as u8;
+                        (fast.read_bits(u32::from(n)), reference.read_bits(n))
+                    }
+                };
+                assert_eq!(a, b, "round {round}, read {step}");
+                if a.is_none() {
+                    break;
+                }
             }
         }
     }

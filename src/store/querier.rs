@@ -4,6 +4,7 @@
 //! in-memory store, over a test fixture, or over a remote API without knowing which.
 
 use super::{Labels, Matcher};
+use std::ops::Range;
 
 /// A float sample: milliseconds since the epoch and a value.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -21,11 +22,116 @@ pub struct SeriesSamples {
     pub samples: Vec<Sample>,
 }
 
+/// What [`Querier::select_flat`] returns: the series of [`Querier::select`] with all their
+/// samples back to back in one buffer, in series order. A caller that keeps every selected
+/// sample for a while (the query engine keeps them for the whole query) then holds one
+/// allocation instead of one per series.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Selection {
+    labels: Vec<Labels>,
+    /// `ends[i]` is where series `i`'s samples end in `samples`; they start where series
+    /// `i - 1`'s end (or at 0).
+    ends: Vec<usize>,
+    samples: Vec<Sample>,
+}
+
+impl Selection {
+    /// An empty selection with room for `samples` samples.
+    pub fn with_capacity(series: usize, samples: usize) -> Self {
+        Selection {
+            labels: Vec::with_capacity(series),
+            ends: Vec::with_capacity(series),
+            samples: Vec::with_capacity(samples),
+        }
+    }
+
+    /// Number of series.
+    pub fn len(&self) -> usize {
+        self.labels.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty()
+    }
+
+    /// The position in [`Selection::samples`] of series `i`'s samples.
+    pub fn range(&self, i: usize) -> Range<usize> {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        start..self.ends[i]
+    }
+
+    /// The label sets, one per series.
+    pub fn labels(&self) -> &[Labels] {
+        &self.labels
+    }
+
+    /// Every series' samples, back to back.
+    pub fn samples(&self) -> &[Sample] {
+        &self.samples
+    }
+
+    /// Adds a series and its samples.
+    pub fn push(&mut self, labels: Labels, samples: &[Sample]) {
+        self.samples.extend_from_slice(samples);
+        self.ends.push(self.samples.len());
+        self.labels.push(labels);
+    }
+
+    /// The sample buffer, for a producer that decodes every series' samples into it first
+    /// and then names the series with [`Selection::add_series`].
+    pub fn samples_mut(&mut self) -> &mut Vec<Sample> {
+        &mut self.samples
+    }
+
+    /// Adds a series whose samples end at `end` in the sample buffer and start where the
+    /// previous series' end. Panics if `end` is before the previous end or past the buffer.
+    pub fn add_series(&mut self, labels: Labels, end: usize) {
+        let prev = self.ends.last().copied().unwrap_or(0);
+        assert!(
+            prev <= end && end <= self.samples.len(),
+            "series end out of order"
+        );
+        self.ends.push(end);
+        self.labels.push(labels);
+    }
+
+    /// The parts: label sets, series ends in the sample buffer, and the sample buffer.
+    pub fn into_parts(self) -> (Vec<Labels>, Vec<usize>, Vec<Sample>) {
+        (self.labels, self.ends, self.samples)
+    }
+
+    /// One [`SeriesSamples`] per series.
+    pub fn into_series(self) -> Vec<SeriesSamples> {
+        let mut start = 0;
+        self.labels
+            .into_iter()
+            .zip(self.ends)
+            .map(|(labels, end)| {
+                let samples = self.samples[start..end].to_vec();
+                start = end;
+                SeriesSamples { labels, samples }
+            })
+            .collect()
+    }
+}
+
 /// Read access to series and samples. Time ranges are inclusive milliseconds.
 pub trait Querier: Send + Sync {
     /// Every series matching all `matchers` that has at least one sample in
     /// `[mint, maxt]`, with those samples, sorted by label set.
     fn select(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Vec<SeriesSamples>;
+
+    /// What [`Querier::select`] returns, as one [`Selection`]. The default implementation
+    /// copies `select`'s answer; the store builds it directly.
+    fn select_flat(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Selection {
+        let series = self.select(matchers, mint, maxt);
+        let total = series.iter().map(|s| s.samples.len()).sum();
+        let mut out = Selection::with_capacity(series.len(), total);
+        for s in series {
+            out.push(s.labels, &s.samples);
+        }
+        out
+    }
 
     /// Label sets of the series matching all `matchers` with samples in `[mint, maxt]`,
     /// sorted. An empty `matchers` slice selects every series.

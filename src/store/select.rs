@@ -12,10 +12,10 @@
 //! [`Postings::select_deferring`]: super::postings::Postings::select_deferring
 
 use super::db::{SeriesRef, Store};
-use super::series::{decode_range_into, ChunkCopies};
+use super::series::{decode_chunks_into, ChunkCopies};
 use super::shard::MixBuild;
 use super::symbols::{Resolver, Symbol};
-use super::{Label, Labels, Matcher, Querier, Sample, SeriesSamples};
+use super::{Label, Labels, Matcher, Querier, Selection, SeriesSamples};
 use std::cmp::Ordering;
 use std::collections::{BTreeSet, HashMap};
 use std::ops::Range;
@@ -155,46 +155,62 @@ impl Store {
 
 impl Querier for Store {
     fn select(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Vec<SeriesSamples> {
+        self.select_flat(matchers, mint, maxt).into_series()
+    }
+
+    /// Three passes: under each series' shard lock, its label ids and the bytes of its
+    /// chunks overlapping the range are copied into two flat buffers; the series are sorted
+    /// by label (one symbol lock); their chunks are decoded in that order straight into the
+    /// selection's one sample buffer (no lock); the label sets of the series with samples
+    /// are resolved (one symbol lock).
+    fn select_flat(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Selection {
         if mint > maxt {
-            return Vec::new();
+            return Selection::default();
         }
         let (ids, mut residual) = self.candidates(matchers);
         let mut syms: Vec<Symbol> = Vec::new();
-        let mut hits: Vec<(Range<usize>, Vec<Sample>)> = Vec::new();
+        // Per candidate: its label ids and its chunks' indices in `copies`.
+        let mut hits: Vec<(Range<usize>, Range<usize>)> = Vec::new();
         let mut copies = ChunkCopies::default();
-        let mut scratch: Vec<Sample> = Vec::new();
         for id in ids {
-            copies.clear();
-            let range = {
-                let shard = self.shard_read(SeriesRef(id).shard());
-                let Some(s) = shard.get(id) else {
-                    continue;
-                };
-                s.copy_chunks_in(mint, maxt, &mut copies);
-                if copies.is_empty() || !residual.accepts(self, &s.labels) {
-                    continue;
-                }
-                let start = syms.len();
-                syms.extend_from_slice(&s.labels);
-                start..syms.len()
+            let shard = self.shard_read(SeriesRef(id).shard());
+            let Some(s) = shard.get(id) else {
+                continue;
             };
-            scratch.clear();
-            decode_range_into(&copies, mint, maxt, &mut scratch);
-            if scratch.is_empty() {
-                syms.truncate(range.start);
+            let first = copies.len();
+            s.copy_chunks_in(mint, maxt, &mut copies);
+            if copies.len() == first {
                 continue;
             }
-            hits.push((range, scratch.as_slice().to_vec()));
+            if !residual.accepts(self, &s.labels) {
+                copies.truncate(first);
+                continue;
+            }
+            let start = syms.len();
+            syms.extend_from_slice(&s.labels);
+            hits.push((start..syms.len(), first..copies.len()));
         }
         self.symbols.with_resolver(|r| {
-            hits.sort_unstable_by(|a, b| cmp_syms(r, &syms[a.0.clone()], &syms[b.0.clone()]));
-            hits.into_iter()
-                .map(|(range, samples)| SeriesSamples {
-                    labels: Self::label_of(r, &syms[range]),
-                    samples,
-                })
-                .collect()
-        })
+            hits.sort_unstable_by(|a, b| cmp_syms(r, &syms[a.0.clone()], &syms[b.0.clone()]))
+        });
+        let mut out = Selection::with_capacity(hits.len(), copies.sample_count());
+        let mut kept: Vec<Range<usize>> = Vec::with_capacity(hits.len());
+        let mut ends: Vec<usize> = Vec::with_capacity(hits.len());
+        let samples = out.samples_mut();
+        for (labels, chunks) in hits {
+            let before = samples.len();
+            decode_chunks_into(copies.chunks(chunks), mint, maxt, samples);
+            if samples.len() > before {
+                kept.push(labels);
+                ends.push(samples.len());
+            }
+        }
+        self.symbols.with_resolver(|r| {
+            for (labels, end) in kept.into_iter().zip(ends) {
+                out.add_series(Self::label_of(r, &syms[labels]), end);
+            }
+        });
+        out
     }
 
     fn series(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Vec<Labels> {

@@ -7,6 +7,7 @@
 use super::chunk::{ChunkIter, ClosedChunk, HeadChunk};
 use super::symbols::{Symbol, SymbolTable};
 use super::{Labels, Sample};
+use std::ops::Range;
 
 /// What happened to one sample offered to a series.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -43,18 +44,8 @@ impl ChunkCopies {
         self.ends.push(self.buf.len());
     }
 
-    pub(crate) fn is_empty(&self) -> bool {
-        self.ends.is_empty()
-    }
-
-    /// Empties the copies, keeping the buffers for reuse by the next series.
-    pub(crate) fn clear(&mut self) {
-        self.buf.clear();
-        self.ends.clear();
-    }
-
     /// Upper bound of the samples held: the sum of the chunks' sample counts.
-    fn sample_count(&self) -> usize {
+    pub(crate) fn sample_count(&self) -> usize {
         self.iter()
             .map(|c| match c {
                 [a, b, ..] => usize::from(u16::from_be_bytes([*a, *b])),
@@ -64,9 +55,30 @@ impl ChunkCopies {
     }
 
     fn iter(&self) -> impl Iterator<Item = &[u8]> {
-        let starts = std::iter::once(0).chain(self.ends.iter().copied());
-        starts
-            .zip(self.ends.iter().copied())
+        self.chunks(0..self.ends.len())
+    }
+
+    /// Number of chunks held.
+    pub(crate) fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    /// Drops the chunks from index `n` on.
+    pub(crate) fn truncate(&mut self, n: usize) {
+        self.ends.truncate(n);
+        self.buf.truncate(self.ends.last().copied().unwrap_or(0));
+    }
+
+    /// The bytes of the chunks with indices in `range`.
+    pub(crate) fn chunks(&self, range: Range<usize>) -> impl Iterator<Item = &[u8]> {
+        let ends = self.ends.get(range.clone()).unwrap_or(&[]);
+        let first = match range.start {
+            0 => 0,
+            i => self.ends.get(i - 1).copied().unwrap_or(0),
+        };
+        std::iter::once(first)
+            .chain(ends.iter().copied())
+            .zip(ends.iter().copied())
             .map(|(a, b)| &self.buf[a..b])
     }
 }
@@ -245,15 +257,19 @@ impl Series {
 #[cfg(test)]
 pub(crate) fn decode_range(chunks: &ChunkCopies, mint: i64, maxt: i64) -> Vec<Sample> {
     let mut out = Vec::new();
-    decode_range_into(chunks, mint, maxt, &mut out);
+    decode_chunks_into(chunks.iter(), mint, maxt, &mut out);
     out
 }
 
-/// Appends to `out` the samples of `chunks` that fall in `[mint, maxt]`, oldest first,
-/// reserving room for every sample the chunks hold up front.
-pub(crate) fn decode_range_into(chunks: &ChunkCopies, mint: i64, maxt: i64, out: &mut Vec<Sample>) {
-    out.reserve(chunks.sample_count());
-    for c in chunks.iter() {
+/// Appends to `out` the samples of the chunks `chunks` (oldest first) that fall in
+/// `[mint, maxt]`.
+pub(crate) fn decode_chunks_into<'c>(
+    chunks: impl Iterator<Item = &'c [u8]>,
+    mint: i64,
+    maxt: i64,
+    out: &mut Vec<Sample>,
+) {
+    for c in chunks {
         for (t, v) in ChunkIter::new(c) {
             if t > maxt {
                 return;
