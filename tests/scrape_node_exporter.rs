@@ -6,7 +6,7 @@ mod common;
 use common::{get_json, start_node_exporter, wait_for, FixtureServer};
 use redline::config::Config;
 use redline::service::{Service, ServiceOptions};
-use redline::store::{Matcher, Querier};
+use redline::store::{Matcher, Querier, SeriesSamples, Store};
 use std::time::Duration;
 
 const MALFORMED: &str = "# TYPE ok_metric gauge\nok_metric 1\nbroken_metric{a=\"1\" 2\n";
@@ -77,33 +77,11 @@ scrape_configs:
 
     // A commit is not atomic to readers (Prometheus' is not either): the scrape's `up`
     // may land a moment after its samples.
-    let up_node = wait_for("up for the node job", Duration::from_secs(10), || {
-        let found = store.select(
-            &[
-                Matcher::equal("__name__", "up"),
-                Matcher::equal("job", "node"),
-            ],
-            0,
-            now(),
-        );
-        (!found.is_empty()).then_some(found)
-    })
-    .await;
+    let up_node = wait_for_up(&store, "node").await;
     assert_eq!(up_node.len(), 1, "one up series for the node job");
     assert_eq!(up_node[0].samples.last().map(|s| s.v), Some(1.0));
 
-    let up_broken = wait_for("up for the broken job", Duration::from_secs(10), || {
-        let found = store.select(
-            &[
-                Matcher::equal("__name__", "up"),
-                Matcher::equal("job", "broken"),
-            ],
-            0,
-            now(),
-        );
-        (!found.is_empty()).then_some(found)
-    })
-    .await;
+    let up_broken = wait_for_up(&store, "broken").await;
     assert_eq!(up_broken[0].samples.last().map(|s| s.v), Some(0.0));
     // All or nothing: the valid line before the malformed one was not ingested.
     let partial = store.select(&[Matcher::equal("__name__", "ok_metric")], 0, now());
@@ -155,4 +133,22 @@ fn tempdir(name: &str) -> std::path::PathBuf {
     let d = std::env::temp_dir().join(format!("redline-test-{name}-{}", std::process::id()));
     let _ = std::fs::create_dir_all(&d);
     d
+}
+
+/// The `up` series of `job`, once the store has it.
+async fn wait_for_up(store: &Store, job: &str) -> Vec<SeriesSamples> {
+    let now = || redline::scrape::scrape_loop::unix_ms(std::time::SystemTime::now());
+    wait_for(
+        &format!("up for the {job} job"),
+        Duration::from_secs(10),
+        || {
+            let found = store.select(
+                &[Matcher::equal("__name__", "up"), Matcher::equal("job", job)],
+                0,
+                now(),
+            );
+            (!found.is_empty()).then_some(found)
+        },
+    )
+    .await
 }

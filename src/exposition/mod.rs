@@ -224,11 +224,19 @@ pub fn parse<S: Sink>(
     options: &ParseOptions,
     sink: &mut S,
 ) -> Result<ParseStats, ParseError> {
-    let text = match std::str::from_utf8(input) {
-        Ok(t) => t,
-        Err(e) => return Err(utf8_error(input, e.valid_up_to())),
-    };
-    parser::Parser::new(text, format, options).run(sink)
+    parser_for(input, format, options)?.run(sink)
+}
+
+/// The parser over `input`, once it is known to be UTF-8.
+fn parser_for<'i>(
+    input: &'i [u8],
+    format: Format,
+    options: &ParseOptions,
+) -> Result<parser::Parser<'i>, ParseError> {
+    match std::str::from_utf8(input) {
+        Ok(text) => Ok(parser::Parser::new(text, format, options)),
+        Err(e) => Err(utf8_error(input, e.valid_up_to())),
+    }
 }
 
 /// [`parse`] with the text format's fast path switched off (see `fast_line`): the reference
@@ -241,11 +249,7 @@ pub fn parse_general<S: Sink>(
     options: &ParseOptions,
     sink: &mut S,
 ) -> Result<ParseStats, ParseError> {
-    let text = match std::str::from_utf8(input) {
-        Ok(t) => t,
-        Err(e) => return Err(utf8_error(input, e.valid_up_to())),
-    };
-    parser::Parser::new(text, format, options)
+    parser_for(input, format, options)?
         .without_fast_path()
         .run(sink)
 }

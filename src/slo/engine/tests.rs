@@ -81,6 +81,15 @@ async fn run_minutes(e: &mut SloEngine, store: &Store, s0: i64) {
     }
 }
 
+/// A first life of redline that records [`run_minutes`] and stops; returns its base step.
+async fn first_life(dir: &TempDir, db: &StateDb) -> i64 {
+    let s0 = base_step();
+    let store = Arc::new(Store::new());
+    let (mut e, _rx) = engine(spec(dir), store.clone(), db.clone()).await;
+    run_minutes(&mut e, &store, s0).await;
+    s0
+}
+
 fn close(a: f64, b: f64) -> bool {
     (a - b).abs() < 1e-9 * b.abs().max(1.0)
 }
@@ -185,12 +194,7 @@ async fn figures_and_alerts_by_hand_with_reset_zero_traffic_and_restart() {
 async fn gap_after_restart_is_backfilled_from_counters_or_marked() {
     let dir = TempDir::new("slo-gap");
     let db = StateDb::open_in_dir(&dir.path().join("state")).unwrap();
-    let s0 = base_step();
-    {
-        let store = Arc::new(Store::new());
-        let (mut e, _rx) = engine(spec(&dir), store.clone(), db.clone()).await;
-        run_minutes(&mut e, &store, s0).await;
-    }
+    let s0 = first_life(&dir, &db).await;
     // redline was down for steps s0+10 … s0+12; the counters went on: 450 → 550, no reset.
     let store = Arc::new(Store::new());
     append(&store, "200", (s0 + 13) * STEP, 550.0);
@@ -230,12 +234,7 @@ async fn gap_after_restart_is_backfilled_from_counters_or_marked() {
 async fn backfill_after_restart_waits_for_the_first_scrape() {
     let dir = TempDir::new("slo-restart-wait");
     let db = StateDb::open_in_dir(&dir.path().join("state")).unwrap();
-    let s0 = base_step();
-    {
-        let store = Arc::new(Store::new());
-        let (mut e, _rx) = engine(spec(&dir), store.clone(), db.clone()).await;
-        run_minutes(&mut e, &store, s0).await;
-    }
+    let s0 = first_life(&dir, &db).await;
     // redline restarts; its store is empty and the first round comes before the first scrape.
     let store = Arc::new(Store::new());
     let (mut e, _rx) = engine(spec(&dir), store.clone(), db.clone()).await;
