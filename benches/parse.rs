@@ -1,7 +1,10 @@
 //! Exposition parser throughput, in ns/sample, on real scrapes.
 //!
 //! Groups:
-//! - `parse`: `redline::exposition::parse` into a counting sink (the parser alone);
+//! - `parse`: `redline::exposition::parse` into a counting sink (the parser alone: every line
+//!   validated, labels handed over undecoded as a scrape loop's cache hit wants them);
+//! - `parse_labels`: the same with every sample's labels decoded by the sink
+//!   (`Sample::labels.iter()`), as for a scrape whose series are all new;
 //! - `prometheus_parse`: the same inputs through `prometheus_parse::Scrape::parse`, for
 //!   comparison (the crate DESIGN.md decided against);
 //! - `parse_append`: parse and append every sample into a `Store` appender and commit, as a
@@ -33,19 +36,38 @@ struct Counting {
     samples: usize,
     labels: usize,
     sum: f64,
+    /// Decode every label (`parse_labels`) rather than count them.
+    decode: bool,
 }
 
 impl Sink for Counting {
     fn sample(&mut self, s: &Sample<'_>) -> Result<(), SinkError> {
         self.samples += 1;
-        self.labels += s.labels.len();
+        if self.decode {
+            for l in s.labels.iter() {
+                self.labels += l.name.len() + l.value.len();
+            }
+        } else {
+            self.labels += s.labels.len();
+        }
         self.sum += s.value;
         Ok(())
     }
 }
 
 fn parse_only(input: &[u8]) -> usize {
-    let mut sink = Counting::default();
+    parse_counting(input, false)
+}
+
+fn parse_labels(input: &[u8]) -> usize {
+    parse_counting(input, true)
+}
+
+fn parse_counting(input: &[u8], decode: bool) -> usize {
+    let mut sink = Counting {
+        decode,
+        ..Counting::default()
+    };
     parse(
         input,
         Format::PrometheusText,
@@ -142,6 +164,8 @@ fn bench_parse(c: &mut Criterion) {
             "parse/{name}: median {med:.1} ns/sample, best {best:.1} ({n} samples, {} bytes)",
             input.len()
         );
+        let (med, best, _) = ns_per_sample(|| parse_labels(&input));
+        println!("parse_labels/{name}: median {med:.1} ns/sample, best {best:.1}");
         let (med, best, n) = ns_per_sample(|| prometheus_parse_only(&input));
         println!(
             "prometheus_parse/{name}: median {med:.1} ns/sample, best {best:.1} ({n} samples)"
@@ -153,6 +177,16 @@ fn bench_parse(c: &mut Criterion) {
         group.throughput(Throughput::Elements(parse_only(&input) as u64));
         group.bench_with_input(BenchmarkId::from_parameter(name), &input, |b, input| {
             b.iter(|| parse_only(black_box(input)))
+        });
+    }
+    group.finish();
+
+    let mut group = c.benchmark_group("parse_labels");
+    for name in INPUTS {
+        let input = load(name);
+        group.throughput(Throughput::Elements(parse_only(&input) as u64));
+        group.bench_with_input(BenchmarkId::from_parameter(name), &input, |b, input| {
+            b.iter(|| parse_labels(black_box(input)))
         });
     }
     group.finish();
@@ -233,7 +267,8 @@ criterion_group! {
 /// is a parse + append through the scrape loop's `IngestSink` and a commit instead (one
 /// untimed warm-up scrape first, so the series exist and the cache is filled, as in the
 /// `parse_append/cached` group): the append side's cost is the difference between the two
-/// modes. Otherwise the criterion benchmarks run.
+/// modes. `PARSE_PROFILE_MODE=labels` decodes every sample's labels in the sink, as the
+/// `parse_labels` group does. Otherwise the criterion benchmarks run.
 fn main() {
     if let Some(name) = std::env::var_os("PARSE_PROFILE") {
         let name = name.to_string_lossy().into_owned();
@@ -241,7 +276,8 @@ fn main() {
             .ok()
             .and_then(|s| s.parse().ok())
             .unwrap_or(1);
-        let append = std::env::var("PARSE_PROFILE_MODE").is_ok_and(|m| m == "append");
+        let mode = std::env::var("PARSE_PROFILE_MODE").unwrap_or_default();
+        let append = mode == "append";
         let input = load(&name);
         let mut samples = 0;
         if append {
@@ -257,10 +293,14 @@ fn main() {
             }
         } else {
             for _ in 0..iters {
-                samples += parse_only(black_box(&input));
+                samples += parse_counting(black_box(&input), mode == "labels");
             }
         }
-        let mode = if append { "parse+append" } else { "parse" };
+        let mode = match mode.as_str() {
+            "append" => "parse+append",
+            "labels" => "parse+labels",
+            _ => "parse",
+        };
         println!("{name} ({mode}): {samples} samples over {iters} iterations");
         return;
     }

@@ -17,6 +17,7 @@ fn samples(
 ) -> (Vec<Seen>, Result<(), redline::exposition::ParseError>) {
     let mut seen = Vec::new();
     let mut sink = |s: &Sample<'_>| -> Result<(), SinkError> {
+        assert_eq!(s.labels.len(), s.labels.iter().count());
         seen.push((
             s.name.to_string(),
             s.series.to_string(),

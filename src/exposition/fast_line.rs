@@ -5,7 +5,7 @@
 //! timestamp, no escapes, an integer or plain decimal value and an integer timestamp.
 //! [`text_sample`] reads exactly that shape in one forward pass from the line's first byte,
 //! and finds the line's end on the way (the newline after the value or timestamp), so the
-//! line needs no separate newline search. Label blocks go through
+//! line needs no separate newline search. Label blocks are validated, not decoded, by
 //! [`Cursor::label_block_fast`] with the previous line's shared prefix, names and sort order
 //! ([`LineReuse`]); values and timestamps are converted eight digits at a time.
 //!
@@ -17,14 +17,17 @@
 
 use super::line::{Cursor, LineReuse};
 use super::parser::LastTimestamp;
-use super::scan::{eq_at, is_metric_start, parse_float, scan_digits, scan_metric_name};
-use super::LabelRef;
+use super::scan::{
+    eq_at, is_metric_start, parse_float, scan_digits, scan_metric_name, scan_plain_decimal,
+};
 
-/// A sample line read by the fast path; its labels are in the parser's label buffer.
+/// A sample line read by the fast path.
 #[derive(Debug)]
 pub(super) struct FastSample<'i> {
     pub(super) name: &'i str,
     pub(super) series: &'i str,
+    /// Whether the series has a label block (validated; its labels are in the reuse state).
+    pub(super) has_labels: bool,
     pub(super) value: f64,
     pub(super) timestamp_ms: Option<i64>,
     /// Whether the metric name is the previous sample line's.
@@ -39,13 +42,12 @@ pub(super) struct FastSample<'i> {
 #[inline]
 pub(super) fn text_sample<'i>(
     cur: &Cursor<'i>,
-    labels: &mut Vec<LabelRef<'i>>,
     reuse: &mut LineReuse,
     last_ts: &mut Option<LastTimestamp>,
 ) -> Option<FastSample<'i>> {
-    let read = read_line(cur, labels, reuse, last_ts);
+    let read = read_line(cur, reuse, last_ts);
     if read.is_none() {
-        reuse.valid = false;
+        reuse.invalidate();
     }
     read
 }
@@ -53,7 +55,6 @@ pub(super) fn text_sample<'i>(
 #[inline(always)]
 fn read_line<'i>(
     cur: &Cursor<'i>,
-    labels: &mut Vec<LabelRef<'i>>,
     reuse: &mut LineReuse,
     last_ts: &mut Option<LastTimestamp>,
 ) -> Option<FastSample<'i>> {
@@ -78,24 +79,16 @@ fn read_line<'i>(
     // Label block.
     let series_end = match *b.get(name_end)? {
         b'{' => {
-            if !reuse.valid {
-                labels.clear();
-            }
-            let resume = match kept.checked_sub(1).and_then(|i| reuse.stops.get(i)) {
-                Some(&stop) => start + stop,
-                None => name_end,
-            };
-            if kept == reuse.stops.len() && b.get(resume) == Some(&b'}') {
+            let resume = reuse.resume(kept).map_or(name_end, |stop| start + stop);
+            if kept == reuse.count && b.get(resume) == Some(&b'}') {
                 // The whole block is the previous line's.
-                labels.truncate(kept);
                 resume + 1
             } else {
-                cur.label_block_fast(resume + 1, len, labels, kept, reuse)?
+                cur.label_block_fast(resume + 1, len, kept, reuse)?
             }
         }
         b' ' => {
-            labels.clear();
-            reuse.stops.clear();
+            reuse.no_labels();
             name_end
         }
         _ => return None,
@@ -105,21 +98,18 @@ fn read_line<'i>(
     }
     let series = input.get(start..series_end)?;
 
-    // Value: digits, or a token up to the next space or newline for `parse_float`.
+    // Value: digits, a plain decimal, or a token up to the next space or newline for
+    // `parse_float`.
     let v = series_end + 1;
     let (value, v_end) = match scan_digits(b, v) {
         Some((x, n @ 1..=15)) if matches!(b.get(v + n), None | Some(b' ' | b'\n')) => {
             (x as f64, v + n)
         }
-        _ => {
-            let rest = b.get(v..)?;
-            let n = rest.iter().position(|&c| c <= b' ').unwrap_or(rest.len());
-            let v_end = v + n;
-            if n == 0 || !matches!(b.get(v_end), None | Some(b' ' | b'\n')) {
-                return None;
-            }
-            (parse_float(input.get(v..v_end)?).ok()?, v_end)
-        }
+        Some((_, 1..=15)) => match scan_plain_decimal(b, v) {
+            Some(read) => read,
+            None => token_value(input, v)?,
+        },
+        _ => token_value(input, v)?,
     };
 
     // Timestamp: the previous line's text again, or integer milliseconds.
@@ -161,9 +151,22 @@ fn read_line<'i>(
     Some(FastSample {
         name,
         series,
+        has_labels: series_end > name_end,
         value,
         timestamp_ms,
         same_name: known_name_end.is_some(),
         next: (line_end + 1).min(len),
     })
+}
+
+/// The value token at `v` (up to a space or newline) read by `parse_float`, and its end.
+#[inline(never)]
+fn token_value(input: &str, v: usize) -> Option<(f64, usize)> {
+    let rest = input.as_bytes().get(v..)?;
+    let n = rest.iter().position(|&c| c <= b' ').unwrap_or(rest.len());
+    let v_end = v + n;
+    if n == 0 || !matches!(rest.get(n), None | Some(b' ' | b'\n')) {
+        return None;
+    }
+    Some((parse_float(input.get(v..v_end)?).ok()?, v_end))
 }

@@ -9,7 +9,7 @@ use super::fast_line::text_sample;
 use super::line::{Cursor, LineReuse};
 use super::robustness_tests::{mutate, XorShift};
 use super::test_support::{Collect, OwnedMeta};
-use super::{parse, parse_general, Format, LabelRef, ParseError, ParseOptions, ParseStats};
+use super::{parse, parse_general, Format, ParseError, ParseOptions, ParseStats, SampleLabels};
 
 const T: Format = Format::PrometheusText;
 
@@ -31,18 +31,25 @@ fn fast_read(body: &str) -> Option<Read> {
         line_start: 0,
         text: true,
     };
-    let mut labels: Vec<LabelRef<'_>> = Vec::new();
     let mut reuse = LineReuse::default();
     let mut last_ts = None;
-    let s = text_sample(&cur, &mut labels, &mut reuse, &mut last_ts)?;
+    let s = text_sample(&cur, &mut reuse, &mut last_ts)?;
     assert!(reuse.valid, "a line read by the fast path can be reused");
     Some((
         s.name.to_string(),
         s.series.to_string(),
-        labels
-            .iter()
-            .map(|l| (l.name.to_string(), l.value.to_string()))
-            .collect(),
+        match s.has_labels {
+            true => SampleLabels::plain(
+                s.series,
+                s.name.len() + 1,
+                &reuse.name_len[..reuse.count],
+                &reuse.stops[..reuse.count],
+            ),
+            false => SampleLabels::none(),
+        }
+        .iter()
+        .map(|l| (l.name.to_string(), l.value.to_string()))
+        .collect(),
         s.value.to_bits(),
         s.timestamp_ms,
         s.next,
@@ -70,7 +77,7 @@ struct Outcome {
 }
 
 fn outcome(body: &[u8], general: bool) -> Result<Outcome, ParseError> {
-    let mut c = Collect::default();
+    let mut c = Collect::over(body);
     let opts = ParseOptions::default();
     let stats = if general {
         parse_general(body, T, &opts, &mut c)?
@@ -270,10 +277,85 @@ fn crafted_bodies_read_the_same_with_and_without_the_fast_path() {
         "a 1\na\n",
         "a 1 1234567890123456789\nb 1 12345678901234567890\n",
         "a 1 -9223372036854775808\nb 1 9223372036854775807\n",
+        // Values holding `="`-like text, commas and braces; a trailing comma.
+        "a{x=\"=,}\",y=\"a=b\",} 1\na{x=\"=,}\",y=\"a=c\",} 2\na{x=\"\",} 3\n",
+        // Leading whitespace: the general line path with undecoded labels.
+        "  a{x=\"1\",y=\"2\"} 1\n\ta{x=\"1\",y=\"3\"} 2\na{x=\"1\",y=\"3\"}  3\n",
     ];
     for body in bodies {
         assert_same_as_general(body.as_bytes());
     }
+}
+
+/// Label names are compared with the previous line's as one or two words (name and `="`
+/// up to 8 bytes, 9 to 16, longer byte by byte): names at each boundary, and the same
+/// length with one byte changed at its start, its end, or in the `="`.
+#[test]
+fn label_names_at_the_word_boundaries_read_the_same() {
+    for len in 1..=20 {
+        let name: String = (0..len)
+            .map(|i| char::from(b'a' + (i % 26) as u8))
+            .collect();
+        let mut first = name.clone().into_bytes();
+        first[0] = b'z';
+        let mut last = name.clone().into_bytes();
+        last[len - 1] = b'Z';
+        let (first, last) = (
+            String::from_utf8(first).unwrap(),
+            String::from_utf8(last).unwrap(),
+        );
+        let body = format!(
+            "m{{{name}=\"1\",q=\"2\"}} 1\nm{{{name}=\"1\",q=\"3\"}} 2\nm{{{first}=\"1\"}} 3\n\
+             m{{{name}=\"1\"}} 4\nm{{{last}=\"1\"}} 5\nm{{{name}=\"1\"}} 6\nm{{{name}x=\"1\"}} 7\n\
+             m{{{name}=\"1\"}} 8\nm{{{name}==\"1\"}} 9\n"
+        );
+        assert_same_as_general(body.as_bytes());
+    }
+}
+
+/// Blocks with more labels than the fast path takes (`MAX_FAST_LABELS`) are decoded by the
+/// general path; both read the same, and the sink sees every label either way.
+#[test]
+fn many_labels_read_the_same_on_either_side_of_the_fast_path_limit() {
+    for n in [63, 64, 65, 100] {
+        let block: Vec<String> = (0..n).map(|i| format!("l{i:03}=\"v{i}\"")).collect();
+        let body = format!("m{{{}}} 1\nm{{{}}} 2\n", block.join(","), block.join(","));
+        assert_same_as_general(body.as_bytes());
+        let c = super::test_support::ok(&body, T);
+        assert_eq!(c.samples[1].labels.len(), n);
+        assert_eq!(
+            c.samples[1].labels[n - 1],
+            (format!("l{:03}", n - 1), format!("v{}", n - 1))
+        );
+    }
+}
+
+/// What a sink sees through `SampleLabels`: the same labels, `len` and `get` whether the
+/// parser validated the block and left it undecoded or decoded it (escapes, whitespace).
+#[test]
+fn sample_labels_read_the_same_undecoded_and_decoded() {
+    let body = "m{a=\"1\",b=\"x,y}\"} 1\nm{a=\"1\", b=\"x,y}\"} 2\nm{a=\"1\",b=\"x,y}\",} 3\nm 4\n";
+    let mut seen = Vec::new();
+    let mut sink = |s: &super::Sample<'_>| -> Result<(), super::SinkError> {
+        let pairs: Vec<(String, String)> = s
+            .labels
+            .iter()
+            .map(|l| (l.name.to_string(), l.value.to_string()))
+            .collect();
+        seen.push((
+            pairs,
+            s.labels.len(),
+            s.labels.is_empty(),
+            s.labels.get("b").map(|v| v.to_string()),
+            s.labels.get("c").map(|v| v.to_string()),
+        ));
+        Ok(())
+    };
+    parse(body.as_bytes(), T, &ParseOptions::default(), &mut sink).unwrap();
+    let both = labels(&[("a", "1"), ("b", "x,y}")]);
+    let one = (both, 2, false, Some("x,y}".to_string()), None);
+    assert_eq!(seen[..3], [one.clone(), one.clone(), one]);
+    assert_eq!(seen[3], (vec![], 0, true, None, None));
 }
 
 fn fixture(name: &str) -> Vec<u8> {

@@ -9,22 +9,27 @@
 use std::borrow::Cow;
 
 use super::scan::{
-    at, eq_at, is_label_start, scan_label_name, scan_plain_quoted, scan_quoted, skip_ws, unescape,
+    at, eq_at, eq_mask16, is_label_start, load8, scan_label_name, scan_plain_quoted, scan_quoted,
+    skip_ws, unescape,
 };
 use super::{LabelRef, ParseError, ParseErrorKind};
+
+/// The most labels a block may have for the fast path; longer blocks take the general one.
+pub(super) const MAX_FAST_LABELS: usize = 64;
 
 /// What the previous sample line's fast path leaves for the next line to reuse.
 ///
 /// Consecutive series of a family mostly share a long prefix
 /// (`container_fs_reads_total{container="",device="/dev/vda",id="/",...`). A label block is
-/// parsed left to right, and what a label parses to depends only on its own bytes and the
-/// labels before it, so every label that ends (with its `,` or `}`) inside the bytes the two
-/// lines share parses to the same result: the next line keeps those labels, already checked,
-/// and parses only the rest. The same holds for the metric name when the byte after it is
-/// shared. Positions are relative to the line's first byte.
-#[derive(Debug, Default)]
+/// validated left to right, and whether a label is valid depends only on its own bytes and
+/// the labels before it, so every label that ends (with its `,` or `}`) inside the bytes the
+/// two lines share is valid again: the next line keeps those labels, already checked, and
+/// checks only the rest. The same holds for the metric name when the byte after it is
+/// shared. Label names repeat from series to series, so the rest is first compared with the
+/// previous line's names. Positions are relative to the line's first byte unless noted.
+#[derive(Debug)]
 pub(super) struct LineReuse {
-    /// Whether the fields below describe a line whose labels are the parser's label buffer.
+    /// Whether the fields below describe the previous line, read by the fast path.
     pub(super) valid: bool,
     /// Where the remembered line starts in the input.
     pub(super) start: usize,
@@ -32,10 +37,35 @@ pub(super) struct LineReuse {
     pub(super) len: usize,
     /// End of its unquoted metric name.
     pub(super) name_end: usize,
+    /// How many labels it has.
+    pub(super) count: usize,
     /// Position of the `,` or `}` after each of its labels.
-    pub(super) stops: Vec<usize>,
+    pub(super) stops: [usize; MAX_FAST_LABELS],
+    /// Where each of its label names is in the input (absolute; an earlier line's when the
+    /// name was the same there), and its length. The `="` follows each one there.
+    pub(super) name_at: [usize; MAX_FAST_LABELS],
+    pub(super) name_len: [usize; MAX_FAST_LABELS],
+    /// Each name with its `="`, as words to compare with.
+    pub(super) name_words: [NameWords; MAX_FAST_LABELS],
     /// Index of the first label out of sorted order (`usize::MAX` when sorted).
     pub(super) unsorted_from: usize,
+}
+
+impl Default for LineReuse {
+    fn default() -> Self {
+        LineReuse {
+            valid: false,
+            start: 0,
+            len: 0,
+            name_end: 0,
+            count: 0,
+            stops: [0; MAX_FAST_LABELS],
+            name_at: [0; MAX_FAST_LABELS],
+            name_len: [0; MAX_FAST_LABELS],
+            name_words: [NameWords::NONE; MAX_FAST_LABELS],
+            unsorted_from: usize::MAX,
+        }
+    }
 }
 
 impl LineReuse {
@@ -51,29 +81,109 @@ impl LineReuse {
         if shared <= self.name_end {
             return (None, 0);
         }
-        let kept = self.stops.iter().take_while(|&&s| s < shared).count();
+        let stops = self.stops.get(..self.count).unwrap_or_default();
+        let kept = stops.iter().take_while(|&&s| s < shared).count();
         (Some(line_start + self.name_end), kept)
+    }
+
+    /// Where the label block of the remembered line continues after its first `kept`
+    /// labels (relative to its start), if it kept any.
+    #[inline]
+    pub(super) fn resume(&self, kept: usize) -> Option<usize> {
+        kept.checked_sub(1).and_then(|i| self.stops.get(i)).copied()
+    }
+
+    /// Forgets the remembered line: the next line starts afresh.
+    #[inline]
+    pub(super) fn invalidate(&mut self) {
+        self.valid = false;
+        self.no_labels();
+    }
+
+    /// Forgets the labels (a line without a label block).
+    #[inline]
+    pub(super) fn no_labels(&mut self) {
+        self.count = 0;
+        self.unsorted_from = usize::MAX;
     }
 }
 
-/// Length of the common prefix of `b[p..p + n]` and `b[q..q + n]`, eight bytes at a time.
+/// A label name with the `="` after it as words to compare a line's bytes with: its first
+/// eight bytes (masked to its length when shorter) and, for 9 to 16 bytes, its last eight.
+/// Comparing one or two words replaces [`eq_at`]'s loads of both sides; longer names fall back
+/// to it.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct NameWords {
+    first: u64,
+    mask: u64,
+    last: u64,
+}
+
+impl NameWords {
+    /// Matches nothing.
+    const NONE: NameWords = NameWords {
+        first: 1,
+        mask: 0,
+        last: 0,
+    };
+
+    /// The words of `b[at..at + len]`.
+    #[inline]
+    fn of(b: &[u8], at: usize, len: usize) -> NameWords {
+        let mask = match len {
+            0..=7 => u64::MAX >> (64 - 8 * len as u32).min(63),
+            _ => u64::MAX,
+        };
+        let last = if (9..=16).contains(&len) {
+            load8(b, at + len - 8)
+        } else {
+            Some(0)
+        };
+        match (load8(b, at), last) {
+            (Some(first), Some(last)) if len > 0 => NameWords {
+                first: first & mask,
+                mask,
+                last,
+            },
+            _ => NameWords::NONE,
+        }
+    }
+
+    /// Whether `b[p..p + len]` is the text these words were taken from, which is at `at`.
+    #[inline(always)]
+    fn matches(&self, b: &[u8], p: usize, at: usize, len: usize) -> bool {
+        let Some(x) = load8(b, p) else {
+            return eq_at(b, p, at, len);
+        };
+        if x & self.mask != self.first {
+            return false;
+        }
+        match len {
+            0..=8 => true,
+            9..=16 => load8(b, p + len - 8) == Some(self.last),
+            _ => eq_at(b, p, at, len),
+        }
+    }
+}
+
+/// Length of the common prefix of `b[p..p + n]` and `b[q..q + n]`, sixteen bytes at a time.
 #[inline]
 fn common_prefix(b: &[u8], p: usize, q: usize, n: usize) -> usize {
     let (Some(x), Some(y)) = (b.get(p..p + n), b.get(q..q + n)) else {
         return 0;
     };
-    let mut cx = x.chunks_exact(8);
-    let mut cy = y.chunks_exact(8);
+    let mut cx = x.chunks_exact(16);
+    let mut cy = y.chunks_exact(16);
     let mut done = 0;
     for (wx, wy) in (&mut cx).zip(&mut cy) {
-        let (Ok(wx), Ok(wy)) = (<[u8; 8]>::try_from(wx), <[u8; 8]>::try_from(wy)) else {
+        let (Ok(wx), Ok(wy)) = (<&[u8; 16]>::try_from(wx), <&[u8; 16]>::try_from(wy)) else {
             break;
         };
-        let d = u64::from_le_bytes(wx) ^ u64::from_le_bytes(wy);
-        if d != 0 {
-            return done + (d.trailing_zeros() / 8) as usize;
+        let eq = eq_mask16(wx, wy);
+        if eq != 0xffff {
+            return done + (!eq).trailing_zeros() as usize;
         }
-        done += 8;
+        done += 16;
     }
     done + cx
         .remainder()
@@ -126,31 +236,28 @@ impl<'i> Cursor<'i> {
         }
     }
 
-    /// The common shape of a label block, `{a="x",b="y"}`: unquoted names, no whitespace, no
-    /// escapes, no `__name__`, in one tight loop. `out[..kept]` are labels [`LineReuse`] kept
-    /// from the previous line and parsing starts at `from`, the first byte after `{` or after
-    /// the last kept label's `,`. `out[kept..]` still holds the previous line's other labels:
-    /// label names repeat from series to series, so each name (with the `="` after it) is
-    /// first compared with the previous line's name at the same index, with word loads, and
-    /// only scanned byte by byte when it differs; a name that matches is kept as it is (its
-    /// text may borrow from an earlier line). Values are scanned sixteen bytes at a time.
-    /// Records in `reuse` where each label ends. Returns the position after `}`, or `None` on
-    /// anything else, and the caller re-parses the block with [`Cursor::label_block`], which
-    /// handles (and reports) every other case.
+    /// Validates the common shape of a label block, `{a="x",b="y"}`: unquoted names, no
+    /// whitespace, no escapes, no `__name__`, no duplicates, at most [`MAX_FAST_LABELS`]
+    /// labels, in one tight loop that decodes nothing (see [`super::SampleLabels`]). The first
+    /// `kept` labels are the previous line's ([`LineReuse`]) and checking starts at `from`,
+    /// the first byte after `{` or after the last kept label's `,`. Each further name (with
+    /// the `="` after it) is first compared with the previous line's name at the same index,
+    /// with word loads, and only scanned byte by byte when it differs. Values are scanned
+    /// sixteen bytes at a time. Records the labels in `reuse`. Returns the position after
+    /// `}`, or `None` on anything else, and the caller re-parses the block with
+    /// [`Cursor::label_block`], which handles (and reports) every other case.
     #[inline]
     pub(super) fn label_block_fast(
         &self,
         from: usize,
         end: usize,
-        out: &mut Vec<LabelRef<'i>>,
         kept: usize,
         reuse: &mut LineReuse,
     ) -> Option<usize> {
-        let input = self.input;
-        let bytes = input.as_bytes();
+        let bytes = self.input.as_bytes();
         let b = bytes.get(..end)?;
         let line_start = self.line_start;
-        let prev_len = out.len();
+        let prev_count = reuse.count;
         let prev_unsorted = reuse.unsorted_from;
         // Index of the first label out of order (the previous line's, while the names are
         // the same as its names).
@@ -162,79 +269,64 @@ impl<'i> Cursor<'i> {
         // Whether every name so far equals the previous line's name at the same index.
         let mut same_names = true;
         let mut n = kept;
-        reuse.stops.truncate(kept);
         let mut p = from;
         loop {
             let c = *b.get(p)?;
             if c == b'}' {
-                out.truncate(n);
+                reuse.count = n;
                 // The same names as a line that passed the check cannot hold duplicates.
-                if unsorted_from != usize::MAX && !(same_names && n == prev_len) {
-                    self.check_duplicates(out).ok()?;
+                if unsorted_from != usize::MAX
+                    && !(same_names && n == prev_count)
+                    && has_duplicate_names(bytes, reuse)
+                {
+                    reuse.count = 0;
+                    return None;
                 }
                 reuse.unsorted_from = unsorted_from;
                 return Some(p + 1);
             }
-            let ns = p;
-            // The previous line's name at this index borrows from the input, where the `="`
-            // its block required follows it: compare both with this line's bytes at once.
-            let guess = match out.get(n) {
-                Some(l) if same_names => l.name.len(),
-                _ => 0,
-            };
-            let known = guess != 0
-                && out.get(n).is_some_and(|l| {
-                    let at = (l.name.as_ptr() as usize).wrapping_sub(input.as_ptr() as usize);
-                    eq_at(b, p, at, guess + 2)
-                });
-            let close = if known {
-                // A name the previous line's block accepted: sorted the same way too. The
-                // label keeps the previous line's name (the same text, borrowed from an
-                // earlier line of the input, still followed by `="` there) and takes the new
-                // value.
-                p += guess;
+            if n >= MAX_FAST_LABELS {
+                return None;
+            }
+            let known = same_names
+                && n < prev_count
+                && reuse.name_words[n].matches(b, p, reuse.name_at[n], reuse.name_len[n] + 2);
+            let name_len = if known {
+                // A name the previous line's block accepted, sorted the same way too.
                 if prev_unsorted == n {
                     unsorted_from = n;
                 }
-                let vs = p + 2;
-                let close = scan_plain_quoted(bytes, vs, end)?;
-                let value = input.get(vs..close)?;
-                out.get_mut(n)?.value = Cow::Borrowed(value);
-                close
+                reuse.name_len[n]
             } else {
                 same_names = false;
                 if !is_label_start(c) {
                     return None;
                 }
-                p = scan_label_name(b, p + 1, end);
-                if b.get(p..p + 2)? != b"=\"" {
+                let name_end = scan_label_name(b, p + 1, end);
+                if b.get(name_end..name_end + 2)? != b"=\"" {
                     return None;
                 }
-                let name = input.get(ns..p)?;
-                if name == "__name__" {
+                let name = b.get(p..name_end)?;
+                if name == b"__name__" {
                     return None;
                 }
-                if let Some(last) = n.checked_sub(1).and_then(|i| out.get(i)) {
-                    let (x, y) = (name.as_bytes().first(), last.name.as_bytes().first());
-                    if unsorted_from == usize::MAX && (x < y || (x == y && name <= last.name)) {
+                if unsorted_from == usize::MAX && n > 0 {
+                    let (at, len) = (reuse.name_at[n - 1], reuse.name_len[n - 1]);
+                    let last = bytes.get(at..at + len)?;
+                    let (x, y) = (name.first(), last.first());
+                    if x < y || (x == y && name <= last) {
                         unsorted_from = n;
                     }
                 }
-                let vs = p + 2;
-                let close = scan_plain_quoted(bytes, vs, end)?;
-                let label = LabelRef {
-                    name,
-                    value: Cow::Borrowed(input.get(vs..close)?),
-                };
-                match out.get_mut(n) {
-                    Some(slot) => *slot = label,
-                    None => out.push(label),
-                }
-                close
+                reuse.name_at[n] = p;
+                reuse.name_len[n] = name.len();
+                reuse.name_words[n] = NameWords::of(b, p, name.len() + 2);
+                name.len()
             };
-            n += 1;
+            let close = scan_plain_quoted(bytes, p + name_len + 2, end)?;
             p = close + 1;
-            reuse.stops.push(p - line_start);
+            reuse.stops[n] = p - line_start;
+            n += 1;
             match b.get(p) {
                 Some(b',') => p += 1,
                 Some(b'}') => {}
@@ -421,4 +513,22 @@ impl<'i> Cursor<'i> {
             });
         Err(self.err(second, format!("duplicate label name {dup:?}")))
     }
+}
+
+/// Whether two of the labels `reuse` records have the same name: names are compared by
+/// (length, first byte) before their bytes.
+fn has_duplicate_names(b: &[u8], reuse: &LineReuse) -> bool {
+    let n = reuse.count.min(MAX_FAST_LABELS);
+    let name = |i: usize| {
+        let at = reuse.name_at.get(i).copied().unwrap_or(0);
+        let len = reuse.name_len.get(i).copied().unwrap_or(0);
+        b.get(at..at + len).unwrap_or_default()
+    };
+    (1..n).any(|i| {
+        let x = name(i);
+        (0..i).any(|j| {
+            let y = name(j);
+            y.len() == x.len() && y.first() == x.first() && y == x
+        })
+    })
 }

@@ -4,8 +4,10 @@
 //! caller-supplied [`Sink`]; nothing is collected in between. A [`Sample`] borrows from the
 //! input (zero-copy): names, the exact `series` text (`foo_bucket{le="1"}`, the key a scrape
 //! loop caches per-series work by) and label values, which are only copied when they contain
-//! escapes ([`LabelRef::value`] is a `Cow`). Family metadata (`# HELP`, `# TYPE`, `# UNIT`)
-//! goes to [`Sink::metadata`] before the family's first sample.
+//! escapes. Plain label blocks are validated but decoded only when the sink iterates them
+//! ([`SampleLabels`]), so a scrape loop that finds the series in its cache pays nothing for
+//! them. Family metadata (`# HELP`, `# TYPE`, `# UNIT`) goes to [`Sink::metadata`] before the
+//! family's first sample.
 //!
 //! Validation follows Prometheus 3.x's `textparse`: a malformed line fails the whole parse
 //! with a [`ParseError`] naming line and column, as a scrape with a bad line fails as a whole.
@@ -140,8 +142,8 @@ pub struct Sample<'a> {
     pub name: &'a str,
     /// The exact input text of the name and label block, e.g. `foo_bucket{le="1"}`.
     pub series: &'a str,
-    /// Labels in input order, without `__name__`.
-    pub labels: &'a [LabelRef<'a>],
+    /// Labels in input order, without `__name__`, decoded when iterated.
+    pub labels: SampleLabels<'a>,
     /// The value; NaN is Prometheus' canonical NaN ([`NORMAL_NAN_BITS`]).
     pub value: f64,
     /// The explicit timestamp in milliseconds, if the line had one.
@@ -150,6 +152,156 @@ pub struct Sample<'a> {
     pub exemplar: Option<&'a Exemplar<'a>>,
     /// The type of the family the line belongs to (`Unknown` when no TYPE applies).
     pub metric_type: MetricType,
+}
+
+/// The labels of a sample line.
+///
+/// Most label blocks have the plain shape `{a="x",b="y"}`: unquoted names, no escapes, no
+/// whitespace. For those the parser only validates the block (names, quotes, separators,
+/// duplicates) and hands over its text; [`SampleLabels::iter`] splits it when asked. A scrape
+/// loop that knows the series by [`Sample::series`] never asks, as Prometheus' scrape cache
+/// reads a line's labels only for a series it has not seen. Other blocks (escapes,
+/// whitespace, quoted names) are decoded by the parser.
+#[derive(Clone, Copy)]
+pub struct SampleLabels<'a>(LabelsRepr<'a>);
+
+#[derive(Clone, Copy)]
+enum LabelsRepr<'a> {
+    /// Labels the parser decoded.
+    Decoded(&'a [LabelRef<'a>]),
+    /// A validated plain block, by the positions the parser found: the line (from its
+    /// first byte), where the first name starts, and for each label the length of its name
+    /// and the position of the `,` or `}` after it.
+    Plain {
+        line: &'a str,
+        first: usize,
+        name_len: &'a [usize],
+        stops: &'a [usize],
+    },
+}
+
+impl<'a> SampleLabels<'a> {
+    /// Labels the parser has decoded.
+    pub fn decoded(labels: &'a [LabelRef<'a>]) -> Self {
+        SampleLabels(LabelsRepr::Decoded(labels))
+    }
+
+    /// No labels.
+    pub fn none() -> Self {
+        SampleLabels(LabelsRepr::Decoded(&[]))
+    }
+
+    /// A plain block validated by `line::Cursor::label_block_fast` (see [`LabelsRepr`]).
+    pub(crate) fn plain(
+        line: &'a str,
+        first: usize,
+        name_len: &'a [usize],
+        stops: &'a [usize],
+    ) -> Self {
+        SampleLabels(LabelsRepr::Plain {
+            line,
+            first,
+            name_len,
+            stops,
+        })
+    }
+
+    pub fn len(&self) -> usize {
+        match self.0 {
+            LabelsRepr::Decoded(l) => l.len(),
+            LabelsRepr::Plain { stops, .. } => stops.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The labels in input order. Values are unescaped and borrow from the input or the
+    /// parser.
+    pub fn iter(&self) -> SampleLabelsIter<'a> {
+        match self.0 {
+            LabelsRepr::Decoded(l) => SampleLabelsIter(IterRepr::Decoded(l.iter())),
+            LabelsRepr::Plain {
+                line,
+                first,
+                name_len,
+                stops,
+            } => SampleLabelsIter(IterRepr::Plain {
+                line,
+                next: first,
+                labels: name_len.iter().zip(stops),
+            }),
+        }
+    }
+
+    /// The value of the label `name`, if the line has it.
+    pub fn get(&self, name: &str) -> Option<Cow<'a, str>> {
+        self.iter().find(|l| l.name == name).map(|l| l.value)
+    }
+}
+
+impl<'a> IntoIterator for SampleLabels<'a> {
+    type Item = LabelRef<'a>;
+    type IntoIter = SampleLabelsIter<'a>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.iter()
+    }
+}
+
+impl PartialEq for SampleLabels<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.len() == other.len() && self.iter().eq(other.iter())
+    }
+}
+
+impl std::fmt::Debug for SampleLabels<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
+/// The iterator of [`SampleLabels::iter`].
+#[derive(Clone)]
+pub struct SampleLabelsIter<'a>(IterRepr<'a>);
+
+#[derive(Clone)]
+enum IterRepr<'a> {
+    Decoded(std::slice::Iter<'a, LabelRef<'a>>),
+    /// A plain block: where the next name starts, and the rest of its labels.
+    Plain {
+        line: &'a str,
+        next: usize,
+        labels: std::iter::Zip<std::slice::Iter<'a, usize>, std::slice::Iter<'a, usize>>,
+    },
+}
+
+impl<'a> Iterator for SampleLabelsIter<'a> {
+    type Item = LabelRef<'a>;
+
+    fn next(&mut self) -> Option<LabelRef<'a>> {
+        match &mut self.0 {
+            IterRepr::Decoded(it) => it.next().map(|l| LabelRef {
+                name: l.name,
+                value: Cow::Borrowed(match &l.value {
+                    Cow::Borrowed(v) => v,
+                    Cow::Owned(v) => v.as_str(),
+                }),
+            }),
+            IterRepr::Plain { line, next, labels } => {
+                // `name="value"` then `,` or `}` at `stop`.
+                let (&len, &stop) = labels.next()?;
+                let name = line.get(*next..*next + len)?;
+                let value = line.get(*next + len + 2..stop.checked_sub(1)?)?;
+                *next = stop + 1;
+                Some(LabelRef {
+                    name,
+                    value: Cow::Borrowed(value),
+                })
+            }
+        }
+    }
 }
 
 /// A sink's refusal of a sample (e.g. a sample limit); stops the parse.
@@ -233,9 +385,13 @@ fn parser_for<'i>(
     format: Format,
     options: &ParseOptions,
 ) -> Result<parser::Parser<'i>, ParseError> {
-    match std::str::from_utf8(input) {
+    // The SIMD check first; std's names the position of an error.
+    match simdutf8::basic::from_utf8(input) {
         Ok(text) => Ok(parser::Parser::new(text, format, options)),
-        Err(e) => Err(utf8_error(input, e.valid_up_to())),
+        Err(_) => match std::str::from_utf8(input) {
+            Ok(text) => Ok(parser::Parser::new(text, format, options)),
+            Err(e) => Err(utf8_error(input, e.valid_up_to())),
+        },
     }
 }
 

@@ -24,7 +24,7 @@ use super::scan::{
 };
 use super::{
     Exemplar, Format, LabelRef, MetricType, ParseError, ParseErrorKind, ParseOptions, ParseStats,
-    Sample, Sink,
+    Sample, SampleLabels, Sink,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -99,6 +99,20 @@ pub(super) struct LastTimestamp {
     pub(super) ms: i64,
 }
 
+/// Where the labels of a sample line are, for [`Parser::emit`].
+#[derive(Debug, Clone, Copy)]
+enum LineLabels<'i> {
+    None,
+    /// Validated by `Cursor::label_block_fast`, whose positions are in the reuse state:
+    /// the line from its first byte through `}`, and the position of `{` in it.
+    Plain {
+        line: &'i str,
+        open: usize,
+    },
+    /// Decoded into the parser's label buffer.
+    Decoded,
+}
+
 /// Reads one body; see the module docs.
 pub(super) struct Parser<'i> {
     cur: Cursor<'i>,
@@ -113,6 +127,9 @@ pub(super) struct Parser<'i> {
     last_ts: Option<LastTimestamp>,
     /// Whether text-format lines try [`text_sample`] first.
     fast_text: bool,
+    /// Whether label blocks are first validated by `Cursor::label_block_fast` (and handed
+    /// over undecoded) rather than decoded by `Cursor::label_block`.
+    fast_labels: bool,
     /// The type of the last sample, until the next metadata line: a sample with the same
     /// name belongs to the same family.
     last_type: Option<MetricType>,
@@ -138,16 +155,18 @@ impl<'i> Parser<'i> {
             reuse: LineReuse::default(),
             last_ts: None,
             fast_text: format == Format::PrometheusText,
+            fast_labels: true,
             last_type: None,
             samples: 0,
         }
     }
 
-    /// The same parser with every line read by the general path: the reference the fast
-    /// path's tests compare with.
+    /// The same parser with every line read by the general path, and every label block
+    /// decoded by it: the reference the fast path's tests compare with.
     #[cfg(any(test, feature = "fuzzing"))]
     pub(super) fn without_fast_path(mut self) -> Self {
         self.fast_text = false;
+        self.fast_labels = false;
         self
     }
 
@@ -162,17 +181,19 @@ impl<'i> Parser<'i> {
             self.cur.line_start = pos;
             if self.fast_text {
                 // Most lines: read by the fast path, which also finds where the line ends.
-                let fast = text_sample(
-                    &self.cur,
-                    &mut self.labels,
-                    &mut self.reuse,
-                    &mut self.last_ts,
-                );
+                let fast = text_sample(&self.cur, &mut self.reuse, &mut self.last_ts);
                 if let Some(s) = fast {
                     let same = s.same_name;
                     self.emit(
                         s.name,
                         s.series,
+                        match s.has_labels {
+                            true => LineLabels::Plain {
+                                line: s.series,
+                                open: s.name.len(),
+                            },
+                            false => LineLabels::None,
+                        },
                         s.value,
                         s.timestamp_ms,
                         None,
@@ -485,30 +506,27 @@ impl<'i> Parser<'i> {
         if text {
             p = skip_ws(b, p, end);
         }
-        // Labels the previous line shares stay in the buffer, and the rest of its labels
+        // Labels the previous line shares are not checked again, and the rest of its labels
         // serve the fast path as guesses; see `LineReuse`.
-        if !self.reuse.valid {
-            self.labels.clear();
-        }
         let mut escaped_names = false;
-        let mut fast_ok = metric.is_some();
+        let mut fast_ok = metric.is_some() && self.fast_labels;
         let has_block = at(b, p, end) == Some(b'{');
+        let mut labels = LineLabels::None;
         if !has_block {
-            self.labels.clear();
-            self.reuse.stops.clear();
+            self.reuse.no_labels();
         } else {
-            let resume = match kept.checked_sub(1).and_then(|i| self.reuse.stops.get(i)) {
-                Some(&stop) => line_start + stop,
-                None => p,
-            };
+            let open = p;
+            let resume = self
+                .reuse
+                .resume(kept)
+                .map_or(open, |stop| line_start + stop);
             let fast = if !fast_ok {
                 None
-            } else if kept == self.reuse.stops.len() && b.get(resume) == Some(&b'}') {
+            } else if kept == self.reuse.count && b.get(resume) == Some(&b'}') {
                 // The whole block is the previous line's.
-                self.labels.truncate(kept);
                 Some(resume + 1)
             } else {
-                cur.label_block_fast(resume + 1, end, &mut self.labels, kept, &mut self.reuse)
+                cur.label_block_fast(resume + 1, end, kept, &mut self.reuse)
             };
             let (close, esc) = match fast {
                 Some(close) => (close, false),
@@ -521,9 +539,18 @@ impl<'i> Parser<'i> {
             series_end = close;
             escaped_names = esc;
             p = close;
+            labels = match fast_ok {
+                true => LineLabels::Plain {
+                    line: cur.slice(line_start, close)?,
+                    open: open - line_start,
+                },
+                false => LineLabels::Decoded,
+            };
         }
         self.reuse.valid = fast_ok;
-        if fast_ok {
+        if !fast_ok {
+            self.reuse.invalidate();
+        } else {
             self.reuse.start = line_start;
             self.reuse.name_end = name_end - line_start;
             self.reuse.len = (series_end.max(name_end + 1)).min(end) - line_start;
@@ -660,6 +687,7 @@ impl<'i> Parser<'i> {
         self.emit(
             name,
             series,
+            labels,
             value,
             timestamp_ms,
             exemplar,
@@ -669,15 +697,17 @@ impl<'i> Parser<'i> {
         )
     }
 
-    /// Reports a sample line read into `self.labels` (and `self.exemplar_labels`) to the sink,
-    /// after the family bookkeeping that gives it its type (the last sample's when
-    /// `same_name`: its name is the last sample's, with no metadata line since).
+    /// Reports a sample line to the sink, with its `labels` and the exemplar in
+    /// `self.exemplar_labels`, after the family
+    /// bookkeeping that gives it its type (the last sample's when `same_name`: its name is the
+    /// last sample's, with no metadata line since).
     #[allow(clippy::too_many_arguments)]
-    #[inline]
+    #[inline(always)]
     fn emit<S: Sink>(
         &mut self,
         name: &'i str,
         series: &'i str,
+        labels: LineLabels<'i>,
         value: f64,
         timestamp_ms: Option<i64>,
         exemplar: Option<(f64, Option<i64>)>,
@@ -704,6 +734,19 @@ impl<'i> Parser<'i> {
             value,
             timestamp_ms,
         });
+        let labels = match labels {
+            LineLabels::None => SampleLabels::none(),
+            LineLabels::Plain { line, open } => {
+                let n = self.reuse.count;
+                SampleLabels::plain(
+                    line,
+                    open + 1,
+                    self.reuse.name_len.get(..n).unwrap_or_default(),
+                    self.reuse.stops.get(..n).unwrap_or_default(),
+                )
+            }
+            LineLabels::Decoded => SampleLabels::decoded(&self.labels),
+        };
         let result = if escaped_names {
             emit_unescaped(
                 sink,
@@ -719,7 +762,7 @@ impl<'i> Parser<'i> {
             sink.sample(&Sample {
                 name,
                 series,
-                labels: &self.labels,
+                labels,
                 value,
                 timestamp_ms,
                 exemplar: ex.as_ref(),
@@ -821,7 +864,7 @@ fn emit_unescaped<S: Sink>(
     sink.sample(&Sample {
         name: &name,
         series,
-        labels: &owned,
+        labels: SampleLabels::decoded(&owned),
         value,
         timestamp_ms,
         exemplar,

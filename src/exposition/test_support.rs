@@ -33,11 +33,24 @@ pub struct Collect {
     pub meta: Vec<OwnedMeta>,
     /// Order of calls: 'm' for metadata, 's' for samples.
     pub order: String,
+    /// The address range of the input, to tell values borrowed from it.
+    input: std::ops::Range<usize>,
 }
 
-fn pairs(labels: &[super::LabelRef<'_>]) -> Pairs {
+impl Collect {
+    /// A sink for a parse of `input`.
+    pub fn over(input: &[u8]) -> Self {
+        let at = input.as_ptr() as usize;
+        Collect {
+            input: at..at + input.len(),
+            ..Collect::default()
+        }
+    }
+}
+
+fn pairs<'a>(labels: impl IntoIterator<Item = super::LabelRef<'a>>) -> Pairs {
     labels
-        .iter()
+        .into_iter()
         .map(|l| (l.name.to_string(), l.value.to_string()))
         .collect()
 }
@@ -55,6 +68,7 @@ impl Sink for Collect {
 
     fn sample(&mut self, s: &Sample<'_>) -> Result<(), SinkError> {
         self.order.push('s');
+        assert_eq!(s.labels.len(), s.labels.iter().count(), "{:?}", s.series);
         self.samples.push(OwnedSample {
             name: s.name.to_string(),
             series: s.series.to_string(),
@@ -64,11 +78,11 @@ impl Sink for Collect {
             metric_type: s.metric_type,
             exemplar: s
                 .exemplar
-                .map(|e| (pairs(e.labels), e.value, e.timestamp_ms)),
+                .map(|e| (pairs(e.labels.iter().cloned()), e.value, e.timestamp_ms)),
             borrowed: s
                 .labels
                 .iter()
-                .map(|l| matches!(l.value, std::borrow::Cow::Borrowed(_)))
+                .map(|l| self.input.contains(&(l.value.as_ptr() as usize)) || l.value.is_empty())
                 .collect(),
         });
         Ok(())
@@ -80,7 +94,7 @@ pub fn parse_with(
     format: Format,
     options: &ParseOptions,
 ) -> Result<Collect, ParseError> {
-    let mut c = Collect::default();
+    let mut c = Collect::over(input.as_bytes());
     let stats = parse(input.as_bytes(), format, options, &mut c)?;
     assert_eq!(
         stats.samples,
