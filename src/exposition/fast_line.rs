@@ -39,7 +39,7 @@ pub(super) struct FastSample<'i> {
 /// Reads the text-format sample line starting at `cur.line_start` if it has the common
 /// shape (see the module docs); `None` otherwise, with `reuse` marked invalid so that the
 /// general path starts afresh.
-#[inline]
+#[inline(always)]
 pub(super) fn text_sample<'i>(
     cur: &Cursor<'i>,
     reuse: &mut LineReuse,

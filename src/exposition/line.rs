@@ -246,7 +246,7 @@ impl<'i> Cursor<'i> {
     /// sixteen bytes at a time. Records the labels in `reuse`. Returns the position after
     /// `}`, or `None` on anything else, and the caller re-parses the block with
     /// [`Cursor::label_block`], which handles (and reports) every other case.
-    #[inline]
+    #[inline(always)]
     pub(super) fn label_block_fast(
         &self,
         from: usize,
