@@ -63,16 +63,15 @@ fn read_line<'i>(
     let len = b.len();
     let start = cur.line_start;
 
-    // Metric name: the previous line's, or scanned.
+    // Metric name: the previous line's, or scanned. The first byte is checked either way:
+    // the previous line may be one the general path read, with whitespace before its name.
+    if !is_metric_start(*b.get(start)?) {
+        return None;
+    }
     let (known_name_end, kept) = reuse.plan(b, start, len);
     let name_end = match known_name_end {
         Some(e) => e,
-        None => {
-            if !is_metric_start(*b.get(start)?) {
-                return None;
-            }
-            scan_metric_name(b, start + 1, len)
-        }
+        None => scan_metric_name(b, start + 1, len),
     };
     let name = input.get(start..name_end)?;
 

@@ -287,6 +287,24 @@ fn crafted_bodies_read_the_same_with_and_without_the_fast_path() {
     }
 }
 
+/// Found by the fuzz target: a line with whitespace before its name, read by the general
+/// path, left its name's end (counted from the line's first byte, the whitespace included)
+/// for the next line to reuse, and the fast path took the same line again with the
+/// whitespace as part of the name.
+#[test]
+fn line_after_one_with_leading_whitespace_keeps_its_name() {
+    for body in [
+        " z 0 5\n z 0 5\n 7070",
+        " z 1\n z 2\nz 3\n",
+        "\tz{a=\"1\"} 1\n\tz{a=\"1\"} 2\n",
+    ] {
+        assert_same_as_general(body.as_bytes());
+    }
+    let c = super::test_support::ok(" z 1\n z 2\n", T);
+    assert_eq!(c.samples[1].name, "z");
+    assert_eq!(c.samples[1].series, "z");
+}
+
 /// Label names are compared with the previous line's as one or two words (name and `="`
 /// up to 8 bytes, 9 to 16, longer byte by byte): names at each boundary, and the same
 /// length with one byte changed at its start, its end, or in the `="`.
