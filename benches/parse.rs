@@ -55,6 +55,9 @@ impl Sink for Counting {
     }
 }
 
+/// One parse of an input, returning the samples read.
+type Run = fn(&[u8]) -> usize;
+
 fn parse_only(input: &[u8]) -> usize {
     parse_counting(input, false)
 }
@@ -171,25 +174,17 @@ fn bench_parse(c: &mut Criterion) {
             "prometheus_parse/{name}: median {med:.1} ns/sample, best {best:.1} ({n} samples)"
         );
     }
-    let mut group = c.benchmark_group("parse");
-    for name in INPUTS {
-        let input = load(name);
-        group.throughput(Throughput::Elements(parse_only(&input) as u64));
-        group.bench_with_input(BenchmarkId::from_parameter(name), &input, |b, input| {
-            b.iter(|| parse_only(black_box(input)))
-        });
+    for (group_name, run) in [("parse", parse_only as Run), ("parse_labels", parse_labels)] {
+        let mut group = c.benchmark_group(group_name);
+        for name in INPUTS {
+            let input = load(name);
+            group.throughput(Throughput::Elements(parse_only(&input) as u64));
+            group.bench_with_input(BenchmarkId::from_parameter(name), &input, |b, input| {
+                b.iter(|| run(black_box(input)))
+            });
+        }
+        group.finish();
     }
-    group.finish();
-
-    let mut group = c.benchmark_group("parse_labels");
-    for name in INPUTS {
-        let input = load(name);
-        group.throughput(Throughput::Elements(parse_only(&input) as u64));
-        group.bench_with_input(BenchmarkId::from_parameter(name), &input, |b, input| {
-            b.iter(|| parse_labels(black_box(input)))
-        });
-    }
-    group.finish();
 
     let mut group = c.benchmark_group("prometheus_parse");
     for name in INPUTS {

@@ -869,6 +869,15 @@ mod tests {
         fn pick(&mut self, from: &[u8]) -> u8 {
             from[(self.next() % from.len() as u64) as usize]
         }
+
+        /// 1 to 24 characters of number syntax, digits weighted: decimal-looking strings,
+        /// valid and not.
+        fn numeric_text(&mut self) -> String {
+            let len = 1 + (self.next() % 24) as usize;
+            (0..len)
+                .map(|_| char::from(self.pick(b"00123456789123456789.eE+-")))
+                .collect()
+        }
     }
 
     #[test]
@@ -918,10 +927,7 @@ mod tests {
         let mut rng = Rng(0x5eed_1234_abcd_0042);
         let mut taken = 0;
         for _ in 0..100_000 {
-            let len = 1 + (rng.next() % 24) as usize;
-            let s: String = (0..len)
-                .map(|_| char::from(rng.pick(b"00123456789123456789.eE+-")))
-                .collect();
+            let s = rng.numeric_text();
             let line = format!("{s} 1");
             if let Some((v, end)) = scan_plain_decimal(line.as_bytes(), 0) {
                 taken += 1;
@@ -962,10 +968,7 @@ mod tests {
         let mut rng = Rng(0x2545_f491_4f6c_dd1d);
         let mut taken = 0;
         for _ in 0..100_000 {
-            let len = 1 + (rng.next() % 24) as usize;
-            let s: String = (0..len)
-                .map(|_| char::from(rng.pick(b"00123456789123456789.eE+-")))
-                .collect();
+            let s = rng.numeric_text();
             if let Some(v) = exact_decimal(s.as_bytes()) {
                 taken += 1;
                 let want: f64 = s.parse().unwrap_or_else(|e| panic!("{s:?}: {e}"));
