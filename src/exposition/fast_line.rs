@@ -63,15 +63,17 @@ fn read_line<'i>(
     let len = b.len();
     let start = cur.line_start;
 
-    // Metric name: the previous line's, or scanned. The first byte is checked either way:
-    // the previous line may be one the general path read, with whitespace before its name.
-    if !is_metric_start(*b.get(start)?) {
-        return None;
-    }
+    // Metric name: the previous line's (which starts the line: see `LineReuse::valid`), or
+    // scanned.
     let (known_name_end, kept) = reuse.plan(b, start, len);
     let name_end = match known_name_end {
         Some(e) => e,
-        None => scan_metric_name(b, start + 1, len),
+        None => {
+            if !is_metric_start(*b.get(start)?) {
+                return None;
+            }
+            scan_metric_name(b, start + 1, len)
+        }
     };
     let name = input.get(start..name_end)?;
 
@@ -104,7 +106,7 @@ fn read_line<'i>(
         Some((x, n @ 1..=15)) if matches!(b.get(v + n), None | Some(b' ' | b'\n')) => {
             (x as f64, v + n)
         }
-        Some((_, 1..=15)) => match scan_plain_decimal(b, v) {
+        Some((x, n @ 1..=15)) => match scan_plain_decimal(b, v, x, n) {
             Some(read) => read,
             None => token_value(input, v)?,
         },

@@ -29,7 +29,11 @@ pub(super) const MAX_FAST_LABELS: usize = 64;
 /// previous line's names. Positions are relative to the line's first byte unless noted.
 #[derive(Debug)]
 pub(super) struct LineReuse {
-    /// Whether the fields below describe the previous line, read by the fast path.
+    /// Whether the fields below describe the previous line, whose label block (if any) was
+    /// validated by [`Cursor::label_block_fast`] and whose metric name starts the line. The
+    /// fast path relies on the latter: a line sharing more than the name with it starts with
+    /// the same name. The label fields may describe a line that is not valid in this sense
+    /// (one with whitespace before its name): they then only serve as guesses.
     pub(super) valid: bool,
     /// Where the remembered line starts in the input.
     pub(super) start: usize,
@@ -470,65 +474,53 @@ impl<'i> Cursor<'i> {
     }
 
     /// Full duplicate check for label blocks not in sorted order (sorted ones are checked
-    /// pairwise while parsing). Pairs are compared by (length, first byte, last byte) before
-    /// any string compare, with no allocation up to 32 labels.
+    /// pairwise while parsing); the error points at the second occurrence.
     pub(super) fn check_duplicates(&self, labels: &[LabelRef<'i>]) -> Result<(), ParseError> {
-        let key = |s: &str| {
-            let b = s.as_bytes();
-            (b.len() as u32) << 16
-                | u32::from(b.first().copied().unwrap_or(0)) << 8
-                | u32::from(b.last().copied().unwrap_or(0))
-        };
-        let dup = if labels.len() <= 32 {
-            let mut keys = [0u32; 32];
-            let mut dup = None;
-            'outer: for (i, l) in labels.iter().enumerate() {
-                let k = key(l.name);
-                for (j, &kj) in keys.iter().enumerate().take(i) {
-                    if kj == k && labels.get(j).is_some_and(|o| o.name == l.name) {
-                        dup = Some(l.name);
-                        break 'outer;
-                    }
-                }
-                if let Some(slot) = keys.get_mut(i) {
-                    *slot = k;
-                }
-            }
-            dup
-        } else {
-            let mut names: Vec<&str> = labels.iter().map(|l| l.name).collect();
-            names.sort_unstable();
-            names.windows(2).find(|w| w[0] == w[1]).map(|w| w[0])
-        };
-        let Some(dup) = dup else {
+        let name = |i: usize| labels.get(i).map_or(&b""[..], |l| l.name.as_bytes());
+        let Some(second) = second_duplicate(labels.len(), name).and_then(|i| labels.get(i)) else {
             return Ok(());
         };
-        // Point at the second occurrence: labels borrow from the input, so offsets are exact.
-        let second = labels
-            .iter()
-            .filter(|l| l.name == dup)
-            .nth(1)
-            .map_or(self.line_start, |l| {
-                (l.name.as_ptr() as usize).saturating_sub(self.input.as_ptr() as usize)
-            });
-        Err(self.err(second, format!("duplicate label name {dup:?}")))
+        // Labels borrow from the input, so the offset is exact.
+        let at = (second.name.as_ptr() as usize).saturating_sub(self.input.as_ptr() as usize);
+        Err(self.err(at, format!("duplicate label name {:?}", second.name)))
     }
 }
 
-/// Whether two of the labels `reuse` records have the same name: names are compared by
-/// (length, first byte) before their bytes.
+/// The index of the first name among `name(0..n)` that an earlier one equals. Pairs are
+/// compared by (length, first byte, last byte) before their bytes, with no allocation up to
+/// 32 names; more are sorted.
+fn second_duplicate<'s>(n: usize, name: impl Fn(usize) -> &'s [u8]) -> Option<usize> {
+    let key = |b: &[u8]| {
+        (b.len() as u32) << 16
+            | u32::from(b.first().copied().unwrap_or(0)) << 8
+            | u32::from(b.last().copied().unwrap_or(0))
+    };
+    if n <= 32 {
+        let mut keys = [0u32; 32];
+        for i in 0..n {
+            let (x, k) = (name(i), key(name(i)));
+            if (0..i).any(|j| keys.get(j) == Some(&k) && name(j) == x) {
+                return Some(i);
+            }
+            *keys.get_mut(i)? = k;
+        }
+        return None;
+    }
+    let mut order: Vec<usize> = (0..n).collect();
+    order.sort_by(|&i, &j| name(i).cmp(name(j)).then(i.cmp(&j)));
+    order
+        .windows(2)
+        .filter(|w| name(w[0]) == name(w[1]))
+        .map(|w| w[1])
+        .min()
+}
+
+/// Whether two of the labels `reuse` records have the same name.
 fn has_duplicate_names(b: &[u8], reuse: &LineReuse) -> bool {
-    let n = reuse.count.min(MAX_FAST_LABELS);
     let name = |i: usize| {
         let at = reuse.name_at.get(i).copied().unwrap_or(0);
         let len = reuse.name_len.get(i).copied().unwrap_or(0);
         b.get(at..at + len).unwrap_or_default()
     };
-    (1..n).any(|i| {
-        let x = name(i);
-        (0..i).any(|j| {
-            let y = name(j);
-            y.len() == x.len() && y.first() == x.first() && y == x
-        })
-    })
+    second_duplicate(reuse.count.min(MAX_FAST_LABELS), name).is_some()
 }

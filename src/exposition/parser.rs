@@ -547,7 +547,9 @@ impl<'i> Parser<'i> {
                 false => LineLabels::Decoded,
             };
         }
-        self.reuse.valid = fast_ok;
+        // A line with whitespace before its name keeps its labels (they are this line's) but
+        // is not offered to the next line: the fast path reads names from the line's start.
+        self.reuse.valid = fast_ok && start == line_start;
         if !fast_ok {
             self.reuse.invalidate();
         } else {

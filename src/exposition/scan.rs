@@ -352,10 +352,10 @@ pub fn scan_digits(b: &[u8], i: usize) -> Option<(u64, usize)> {
 /// makes it exact (at most 15 significant digits, so the mantissa is below 2^53, and a
 /// decimal exponent of at most 22 either way): the one multiplication or division is then
 /// correctly rounded and the value equals `str::parse::<f64>` bit for bit. `None` otherwise,
-/// and the caller reads the token the general way.
+/// and the caller reads the token the general way. `int` and `n1` are what [`scan_digits`]
+/// read at `i`: the caller has them already.
 #[inline]
-pub fn scan_plain_decimal(b: &[u8], i: usize) -> Option<(f64, usize)> {
-    let (int, n1) = scan_digits(b, i)?;
+pub fn scan_plain_decimal(b: &[u8], i: usize, int: u64, n1: usize) -> Option<(f64, usize)> {
     if n1 == 0 {
         return None;
     }
@@ -922,6 +922,12 @@ mod tests {
         assert_eq!(scan_digits(b"12", 5), Some((0, 0)));
     }
 
+    /// The plain decimal at the start of `b`, as the fast path reads it.
+    fn plain_decimal(b: &[u8]) -> Option<(f64, usize)> {
+        let (int, n) = scan_digits(b, 0)?;
+        scan_plain_decimal(b, 0, int, n)
+    }
+
     #[test]
     fn plain_decimals_equal_std_parse_bit_for_bit() {
         let mut rng = Rng(0x5eed_1234_abcd_0042);
@@ -929,7 +935,7 @@ mod tests {
         for _ in 0..100_000 {
             let s = rng.numeric_text();
             let line = format!("{s} 1");
-            if let Some((v, end)) = scan_plain_decimal(line.as_bytes(), 0) {
+            if let Some((v, end)) = plain_decimal(line.as_bytes()) {
                 taken += 1;
                 assert_eq!(end, s.len(), "{s:?}");
                 let want: f64 = s.parse().unwrap_or_else(|e| panic!("{s:?}: {e}"));
@@ -949,7 +955,7 @@ mod tests {
             "5.",
         ] {
             let want: f64 = s.parse().expect(s);
-            let got = scan_plain_decimal(s.as_bytes(), 0);
+            let got = plain_decimal(s.as_bytes());
             assert!(
                 got.is_none_or(|(v, _)| v.to_bits() == want.to_bits()),
                 "{s}"
@@ -958,9 +964,9 @@ mod tests {
         for s in [
             "", ".5", "1e", "1e+", "1.5.", "1e23", "1e-23", "1x", "1_0", "-1", "1e1234",
         ] {
-            assert_eq!(scan_plain_decimal(s.as_bytes(), 0), None, "{s}");
+            assert_eq!(plain_decimal(s.as_bytes()), None, "{s}");
         }
-        assert_eq!(scan_plain_decimal(b"2.5\n", 0), Some((2.5, 3)));
+        assert_eq!(plain_decimal(b"2.5\n"), Some((2.5, 3)));
     }
 
     #[test]
