@@ -174,27 +174,22 @@ fn bench_parse(c: &mut Criterion) {
             "prometheus_parse/{name}: median {med:.1} ns/sample, best {best:.1} ({n} samples)"
         );
     }
-    for (group_name, run) in [("parse", parse_only as Run), ("parse_labels", parse_labels)] {
+    let groups: [(&str, Run); 3] = [
+        ("parse", parse_only),
+        ("parse_labels", parse_labels),
+        ("prometheus_parse", prometheus_parse_only),
+    ];
+    for (group_name, run) in groups {
         let mut group = c.benchmark_group(group_name);
         for name in INPUTS {
             let input = load(name);
-            group.throughput(Throughput::Elements(parse_only(&input) as u64));
+            group.throughput(Throughput::Elements(run(&input) as u64));
             group.bench_with_input(BenchmarkId::from_parameter(name), &input, |b, input| {
                 b.iter(|| run(black_box(input)))
             });
         }
         group.finish();
     }
-
-    let mut group = c.benchmark_group("prometheus_parse");
-    for name in INPUTS {
-        let input = load(name);
-        group.throughput(Throughput::Elements(prometheus_parse_only(&input) as u64));
-        group.bench_with_input(BenchmarkId::from_parameter(name), &input, |b, input| {
-            b.iter(|| prometheus_parse_only(black_box(input)))
-        });
-    }
-    group.finish();
 }
 
 fn bench_parse_append(c: &mut Criterion) {
