@@ -195,16 +195,21 @@ fn duplicates(specs: &[SloSpec]) -> Vec<SloError> {
 
 /// Reads one file (any of the three formats, one or more YAML documents).
 pub fn load_file(path: &Path) -> Result<Vec<SloSpec>, Vec<SloError>> {
-    let mut d = Diag::new(path);
-    let text = match std::fs::read_to_string(path) {
-        Ok(t) => t,
+    match std::fs::read_to_string(path) {
+        Ok(text) => parse_text(path, &text),
         Err(e) => {
+            let mut d = Diag::new(path);
             d.err("(file)", format!("cannot read: {e}"));
-            return Err(d.errors);
+            Err(d.errors)
         }
-    };
+    }
+}
+
+/// Validates the text of one SLO file; `path` names it in errors.
+pub fn parse_text(path: &Path, text: &str) -> Result<Vec<SloSpec>, Vec<SloError>> {
+    let mut d = Diag::new(path);
     let mut docs = Vec::new();
-    for doc in serde_yaml_ng::Deserializer::from_str(&text) {
+    for doc in serde_yaml_ng::Deserializer::from_str(text) {
         match serde_yaml_ng::Value::deserialize(doc) {
             Ok(serde_yaml_ng::Value::Null) => {}
             Ok(v) => docs.push(v),
