@@ -8,7 +8,8 @@
 //! (dispatch, `DedupStage.needsUpdate`, the mute stages, `RetryStage`) and checked against
 //! Alertmanager itself before redline is compared with it.
 //!
-//! `REDLINE_TIMELINE_KEEP=/some/dir` keeps both servers' logs of a run that differs.
+//! `REDLINE_TIMELINE_KEEP=/some/dir` keeps both servers' logs of a run that differs;
+//! `REDLINE_TIMELINE_REPEATS=n` plays each scenario `n` times at once instead of three.
 
 mod common;
 mod timeline;
@@ -17,6 +18,13 @@ mod webhook_sink;
 use timeline::{alert, at, check, Action::*, Scenario, SINK};
 
 const REPEATS: usize = 3;
+
+fn repeats() -> usize {
+    std::env::var("REDLINE_TIMELINE_REPEATS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(REPEATS)
+}
 
 /// An Alertmanager configuration: one webhook receiver, the root route with `route_extra`
 /// (indented two spaces) and top-level `extra`.
@@ -61,7 +69,7 @@ async fn silence_before_the_first_notification() {
                 ],
             )],
         },
-        REPEATS,
+        repeats(),
     )
     .await;
 }
@@ -92,7 +100,7 @@ async fn silence_after_a_notification() {
                 vec!["firing [a] resolved []", "resolved [] resolved [a]"],
             )],
         },
-        REPEATS,
+        repeats(),
     )
     .await;
 }
@@ -138,7 +146,7 @@ async fn inhibition_starts_and_ends() {
                 ],
             )],
         },
-        REPEATS,
+        repeats(),
     )
     .await;
 }
@@ -167,7 +175,7 @@ async fn flapping_alert_is_notified_each_time() {
                 ],
             )],
         },
-        REPEATS,
+        repeats(),
     )
     .await;
 }
@@ -199,7 +207,7 @@ async fn alert_firing_again_waits_like_a_new_one() {
                 ],
             )],
         },
-        REPEATS,
+        repeats(),
     )
     .await;
 }
@@ -228,7 +236,7 @@ async fn resolve_timeout_ends_an_alert_not_refreshed() {
                 ],
             )],
         },
-        REPEATS,
+        repeats(),
     )
     .await;
 }
@@ -255,7 +263,7 @@ async fn group_by_all_labels() {
                 ),
             ],
         },
-        REPEATS,
+        repeats(),
     )
     .await;
 }
@@ -280,7 +288,7 @@ async fn send_resolved_false() {
                 vec!["firing [a b] resolved []", "firing [b c] resolved []"],
             )],
         },
-        REPEATS,
+        repeats(),
     )
     .await;
 }
@@ -304,7 +312,7 @@ async fn repeat_interval_resends_an_unchanged_group() {
                 ],
             )],
         },
-        REPEATS,
+        repeats(),
     )
     .await;
 }
@@ -336,7 +344,7 @@ async fn alerts_join_and_leave_a_group() {
                 ],
             )],
         },
-        REPEATS,
+        repeats(),
     )
     .await;
 }

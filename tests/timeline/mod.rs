@@ -252,17 +252,59 @@ fn start_redline(dir: &Path, config: &str, port: u16) -> ProcessGuard {
     )
 }
 
-async fn wait_ready(client: &reqwest::Client, base: &str, what: &str) {
-    let end = Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Ok(r) = client.get(format!("{base}/-/ready")).send().await {
-            if r.status().is_success() {
-                return;
+/// Whether process `pid` holds the socket listening on `127.0.0.1:port` (from
+/// `/proc/net/tcp` and the process's descriptors). Ports come from [`free_port`], which
+/// releases them before the server binds: with many servers starting at once another one may
+/// take the port first, and the harness must not talk to it.
+fn listens_on(pid: u32, port: u16) -> bool {
+    let Ok(tcp) = std::fs::read_to_string("/proc/net/tcp") else {
+        return false;
+    };
+    let local = format!("0100007F:{port:04X}");
+    let inodes: Vec<String> = tcp
+        .lines()
+        .skip(1)
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            (f.len() > 9 && f[1] == local && f[3] == "0A").then(|| format!("socket:[{}]", f[9]))
+        })
+        .collect();
+    let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return false;
+    };
+    fds.filter_map(Result::ok)
+        .filter_map(|e| std::fs::read_link(e.path()).ok())
+        .any(|l| inodes.iter().any(|i| l.as_os_str() == i.as_str()))
+}
+
+/// Starts a server with `start(port)` on a free loopback port and waits until this very
+/// process listens there and answers `/-/ready`; another port is tried if it lost the port.
+async fn start_ready(
+    client: &reqwest::Client,
+    what: &str,
+    start: impl Fn(u16) -> ProcessGuard,
+) -> (ProcessGuard, String) {
+    for _ in 0..5 {
+        let port = free_port();
+        let mut guard = start(port);
+        let base = format!("http://127.0.0.1:{port}");
+        let end = Instant::now() + Duration::from_secs(60);
+        loop {
+            if guard.0.try_wait().ok().flatten().is_some() {
+                break; // exited: most likely the port was taken meanwhile
             }
+            if listens_on(guard.0.id(), port) {
+                if let Ok(r) = client.get(format!("{base}/-/ready")).send().await {
+                    if r.status().is_success() {
+                        return (guard, base);
+                    }
+                }
+            }
+            assert!(Instant::now() < end, "{what} at {base} never became ready");
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        assert!(Instant::now() < end, "{what} at {base} never became ready");
-        tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    panic!("{what} could not start on a free port in 5 tries");
 }
 
 fn rfc3339(t: SystemTime) -> String {
@@ -378,21 +420,26 @@ pub async fn play(s: &Scenario) -> Run {
     let rl_dir = TempDir::new(&format!("{}-redline", s.name));
     let am_sink = WebhookSink::start(Answer::Ack).await;
     let rl_sink = WebhookSink::start(Answer::Ack).await;
-    let (am_port, rl_port) = (free_port(), free_port());
+    let am_config = s.config.replace(SINK, &am_sink.url());
+    let rl_config = s.config.replace(SINK, &rl_sink.url());
+    let ((am_process, am_base), (rl_process, rl_base)) = tokio::join!(
+        start_ready(&client, "prometheus-alertmanager", |port| {
+            start_alertmanager(&am_dir.0, &am_config, port)
+        }),
+        start_ready(&client, "redline", |port| start_redline(
+            &rl_dir.0, &rl_config, port
+        )),
+    );
     let am = Side {
-        base: format!("http://127.0.0.1:{am_port}"),
-        _process: start_alertmanager(&am_dir.0, &s.config.replace(SINK, &am_sink.url()), am_port),
+        base: am_base,
+        _process: am_process,
         sink: am_sink,
     };
     let rl = Side {
-        base: format!("http://127.0.0.1:{rl_port}"),
-        _process: start_redline(&rl_dir.0, &s.config.replace(SINK, &rl_sink.url()), rl_port),
+        base: rl_base,
+        _process: rl_process,
         sink: rl_sink,
     };
-    tokio::join!(
-        wait_ready(&client, &am.base, "prometheus-alertmanager"),
-        wait_ready(&client, &rl.base, "redline"),
-    );
     let start = Instant::now();
     let (mut am_silences, mut rl_silences) = (HashMap::new(), HashMap::new());
     for step in &s.steps {
