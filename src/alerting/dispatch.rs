@@ -879,6 +879,59 @@ mod tests {
         );
     }
 
+    /// Issue #16 (a resolved alert missed the flush after it in some runs, so the group's
+    /// last notification still listed it firing, or an uninhibited alert was not told):
+    /// `put_alerts` wrote the state database before handing the alerts to the inhibitor and
+    /// the groups, so a flush due while the write waited went out without them. As in
+    /// Alertmanager, where the dispatcher sees an alert as soon as the API has stored it, the
+    /// groups must hold the update while the write still waits for the database.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn groups_see_a_posted_resolution_while_the_database_is_busy() {
+        let dir = crate::state::test_dir::TempDir::new("pipeline-busy-db");
+        let db = crate::state::StateDb::open_in_dir(dir.path()).unwrap();
+        let rec = Recorder::new(true);
+        let p = Pipeline::start(
+            config(ROUTE),
+            PipelineOptions::default(),
+            Some(db.clone()),
+            factory(rec.clone()),
+        )
+        .await
+        .unwrap();
+        let a = alert(&p, &[("alertname", "Down"), ("instance", "a")]);
+        p.put_alerts(vec![a.clone()]).await.unwrap();
+        // Another connection holds the write lock (the pipeline waits up to its 5s busy
+        // timeout).
+        let lock = rusqlite::Connection::open(dir.path().join(crate::state::DB_FILE_NAME)).unwrap();
+        lock.execute_batch("BEGIN IMMEDIATE").unwrap();
+        let end = p.now_ms() - 1_000;
+        let put = tokio::spawn({
+            let p = p.clone();
+            async move { p.put_alerts(vec![resolved(a, end)]).await }
+        });
+        let in_group = |p: &Pipeline| {
+            p.groups()
+                .iter()
+                .flat_map(|g| g.alerts.iter())
+                .any(|a| a.ends_at_ms == end)
+        };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+        while !in_group(&p) && std::time::Instant::now() < deadline {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        let seen = in_group(&p);
+        let still_writing = !put.is_finished();
+        lock.execute_batch("COMMIT").unwrap();
+        put.await.unwrap().unwrap();
+        assert!(still_writing, "control: the write waited for the lock");
+        assert!(
+            seen,
+            "the group holds the resolution before it is persisted"
+        );
+        p.shutdown().await;
+        db.close().await;
+    }
+
     #[tokio::test(start_paused = true)]
     async fn restart_resends_an_unacknowledged_notification_once() {
         let dir = crate::state::test_dir::TempDir::new("pipeline-restart");
