@@ -2,10 +2,11 @@
 //! and the dashboard share.
 //!
 //! ```text
-//! put_alerts ─► AlertStore (merge, limit) ─► am_alert (SQLite) ─► Inhibitor.observe
-//!                                                              └► Dispatcher (groups)
-//!   flush: time intervals → silences/inhibition → nflog dedup → IntegrationQueue → Notifier
-//!                                        pending_notification ◄┘   ack: nflog + delete pending
+//! put_alerts ─► AlertStore (merge, limit) ─► Inhibitor.observe ─► Dispatcher (groups)
+//!            ─► am_alert (SQLite)
+//!   flush: time intervals → silences/inhibition (none left: stop) → nflog dedup
+//!          → IntegrationQueue → Notifier
+//!             └► pending_notification      ack: nflog + delete pending
 //! ```
 //!
 //! [`Pipeline::start`] loads what the state database holds (alerts, notification log,
