@@ -105,6 +105,100 @@ async fn silence_after_a_notification() {
     .await;
 }
 
+/// An alert resolved while silenced: the flush finds only muted alerts and sends nothing, so
+/// the receiver is not told (Alertmanager's mute stages drop resolved alerts too), and the
+/// silence's expiry finds nothing left to tell.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alert_resolved_while_silenced() {
+    check(
+        Scenario {
+            name: "resolved-while-silenced",
+            config: config(BY_NAME, "", ""),
+            steps: vec![
+                at(0.0, Fire(vec![down("a")])),
+                at(
+                    4.0,
+                    Silence {
+                        name: "a",
+                        matchers: vec![("instance", "a")],
+                    },
+                ),
+                at(8.0, Resolve(vec![down("a")])),
+                at(12.0, Expire("a")),
+                at(16.0, Fire(vec![down("b")])),
+            ],
+            end_s: 21.0,
+            expected: vec![(
+                GROUP,
+                vec!["firing [a] resolved []", "firing [b] resolved []"],
+            )],
+        },
+        repeats(),
+    )
+    .await;
+}
+
+/// One alert taking two routes (`continue: true`) to the same receiver: each route has its
+/// own group, group key and notification log entry.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alert_taking_two_routes() {
+    check(
+        Scenario {
+            name: "two-routes",
+            config: config(
+                "  group_by: [alertname]\n  repeat_interval: 1h\n  routes:\n    - matchers: ['severity=\"page\"']\n      continue: true\n    - matchers: ['team=\"db\"']",
+                "",
+                "",
+            ),
+            steps: vec![
+                at(
+                    0.0,
+                    Fire(vec![alert(&[
+                        ("alertname", "Down"),
+                        ("instance", "a"),
+                        ("severity", "page"),
+                        ("team", "db"),
+                    ])]),
+                ),
+                at(
+                    4.0,
+                    Fire(vec![alert(&[
+                        ("alertname", "Down"),
+                        ("instance", "b"),
+                        ("team", "db"),
+                    ])]),
+                ),
+                at(
+                    8.0,
+                    Resolve(vec![alert(&[
+                        ("alertname", "Down"),
+                        ("instance", "a"),
+                        ("severity", "page"),
+                        ("team", "db"),
+                    ])]),
+                ),
+            ],
+            end_s: 13.0,
+            expected: vec![
+                (
+                    r#"{}/{severity="page"}:{alertname="Down"}"#,
+                    vec!["firing [a] resolved []", "resolved [] resolved [a]"],
+                ),
+                (
+                    r#"{}/{team="db"}:{alertname="Down"}"#,
+                    vec![
+                        "firing [a] resolved []",
+                        "firing [a b] resolved []",
+                        "firing [b] resolved [a]",
+                    ],
+                ),
+            ],
+        },
+        repeats(),
+    )
+    .await;
+}
+
 /// A critical alert inhibits the warning of the same cluster; when it resolves, the warning
 /// is notified with the critical's resolution.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
