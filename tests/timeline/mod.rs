@@ -6,7 +6,8 @@
 //! A scenario is an Alertmanager configuration (without receivers' URLs, which the harness
 //! fills in) and a list of steps at offsets from the start: alerts posted to `/api/v2/alerts`
 //! (firing without `endsAt`, or resolved with `endsAt` one second in the past), silences
-//! created and expired through `/api/v2/silences`. Offsets are chosen between flush
+//! created and expired through `/api/v2/silences`, and, for redline only, a stall of its
+//! state database. Offsets are chosen between flush
 //! boundaries (with `group_wait: 2s` and `group_interval: 4s`, groups created at 0 flush at
 //! 2, 6, 10, … s: steps go at 0, 4, 8, … s), so timer differences of a few milliseconds
 //! between the two implementations cannot change what either sends.
@@ -52,6 +53,10 @@ pub enum Action {
     },
     /// Expires the silence created under `name`.
     Expire(&'static str),
+    /// redline only (Alertmanager keeps no database): another connection holds the write
+    /// lock of redline's state database for this many seconds, as a stalled disk would.
+    /// redline waits up to 5 s for it; what it notifies must not change.
+    StallDatabase(f64),
 }
 
 /// An action at an offset from the start, in seconds.
@@ -343,8 +348,23 @@ async fn act(
     base: &str,
     action: &Action,
     silences: &mut HashMap<&'static str, String>,
+    database: Option<&Path>,
 ) {
     match action {
+        Action::StallDatabase(secs) => {
+            let Some(path) = database else {
+                return;
+            };
+            let conn = rusqlite::Connection::open(path).expect("open redline's state database");
+            conn.execute_batch("BEGIN IMMEDIATE")
+                .expect("take the database's write lock");
+            let hold = Duration::from_secs_f64(*secs);
+            // The stall itself: the lock is held for `hold`, then released.
+            std::thread::spawn(move || {
+                std::thread::sleep(hold);
+                let _ = conn.execute_batch("COMMIT");
+            });
+        }
         Action::Fire(alerts) => {
             let body: Vec<Value> = alerts.iter().map(|a| alert_json(a, None)).collect();
             post(client, &format!("{base}/api/v2/alerts"), &json!(body)).await;
@@ -440,13 +460,20 @@ pub async fn play(s: &Scenario) -> Run {
         _process: rl_process,
         sink: rl_sink,
     };
+    let rl_database = rl_dir.0.join("state").join(redline::state::DB_FILE_NAME);
     let start = Instant::now();
     let (mut am_silences, mut rl_silences) = (HashMap::new(), HashMap::new());
     for step in &s.steps {
         tokio::time::sleep_until((start + Duration::from_secs_f64(step.at_s)).into()).await;
         tokio::join!(
-            act(&client, &am.base, &step.action, &mut am_silences),
-            act(&client, &rl.base, &step.action, &mut rl_silences),
+            act(&client, &am.base, &step.action, &mut am_silences, None),
+            act(
+                &client,
+                &rl.base,
+                &step.action,
+                &mut rl_silences,
+                Some(&rl_database)
+            ),
         );
     }
     // The script's end: the last flush it provokes is more than a second before it.
