@@ -6,9 +6,9 @@
 //! already held ([`Alert::merge`]) when their activity ranges overlap, as upstream (else the
 //! new copy replaces the old: an alert firing again after its resolution starts anew), and
 //! returns what is now stored, which the pipeline hands to the dispatcher and writes to the
-//! state database. The number of *active* (unresolved)
-//! alerts is bounded: a new firing alert beyond [`AlertStore::max_active`] is rejected and
-//! counted, alerts already held are always updated.
+//! state database. The number of *active* (unresolved) alerts is bounded: a new firing alert
+//! beyond [`AlertStore::max_active`] is rejected and counted, alerts already held are always
+//! updated.
 //!
 //! Resolved alerts are dropped by [`AlertStore::gc`] once no aggregation group still holds
 //! them (every group that held one has notified its resolution), or after a bounded
