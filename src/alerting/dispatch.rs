@@ -8,7 +8,9 @@
 //!
 //! 1. stops if the route is muted now (`mute_time_intervals`) or outside its
 //!    `active_time_intervals`;
-//! 2. drops silenced and inhibited alerts ([`AlertMuter`]);
+//! 2. drops silenced and inhibited alerts ([`AlertMuter`]); when none is left it stops there,
+//!    as Alertmanager's notification pipeline does: nothing is sent and the notification log
+//!    keeps what the receivers were last told;
 //! 3. keeps at most `max_alerts_per_group` alerts, dropping (and counting) the oldest;
 //! 4. sorts them as Alertmanager does (by `job`, `instance`, then the label sets) and adds
 //!    each alert's owner and playbook link;
@@ -348,6 +350,14 @@ async fn flush(s: &Shared, g: &AggrGroup) {
         .filter(|a| !s.muter.is_muted(&a.labels, now))
         .cloned()
         .collect();
+    if alerts.is_empty() {
+        // As Alertmanager's stages, which stop when the mute stages leave no alert: nothing
+        // is deduplicated or sent and the log keeps what the receivers were last told (so a
+        // silence ending later does not re-page before repeat_interval). The flush counts as
+        // done: the muted resolved alerts leave the group.
+        remove_resolved(g, &snapshot, now);
+        return;
+    }
     let max = s.opts.max_alerts_per_group.max(1);
     if alerts.len() > max {
         alerts.sort_by_key(|a| std::cmp::Reverse(a.starts_at_ms));
@@ -790,6 +800,65 @@ mod tests {
         assert_eq!(names(&sent[0]), ["b"]);
     }
 
+    fn silence_for(p: &Pipeline, matchers: &str) -> crate::alerting::silence::Silence {
+        let now = p.now_ms();
+        crate::alerting::silence::Silence {
+            matchers: crate::alerting::Matchers(crate::alerting::parse_matchers(matchers).unwrap()),
+            starts_at_ms: now,
+            ends_at_ms: now + 3_600_000,
+            created_by: "test".into(),
+            comment: "maintenance".into(),
+            id: String::new(),
+            updated_at_ms: 0,
+        }
+    }
+
+    /// Issue #16: silencing an alert already notified sent `{"status":"resolved","alerts":[]}`
+    /// at the next flush, and expiring the silence re-paged at once. As Alertmanager (its
+    /// stages stop when the mute stages leave no alert), a group whose alerts are all muted
+    /// sends nothing and keeps its log entry, so after the silence the alert is repeated only
+    /// when `repeat_interval` has passed since it was notified.
+    #[tokio::test(start_paused = true)]
+    async fn silencing_a_notified_alert_sends_nothing_and_its_expiry_does_not_repage() {
+        let rec = Recorder::new(true);
+        let p = start(config(ROUTE), rec.clone(), PipelineOptions::default()).await;
+        let a = alert(&p, &[("alertname", "Down"), ("instance", "a")]);
+        p.put_alerts(vec![a.clone()]).await.unwrap();
+        tokio::time::sleep(31 * SEC).await;
+        assert_eq!(rec.sent().len(), 1, "notified at 30s");
+        let id = p
+            .silences()
+            .upsert(silence_for(&p, r#"{instance="a"}"#), p.now_ms())
+            .await
+            .unwrap();
+        // Silenced over two flushes (5m30s, 10m30s), the alert kept firing by its sender.
+        for _ in 0..3 {
+            p.put_alerts(vec![a.clone()]).await.unwrap();
+            tokio::time::sleep(4 * 60 * SEC).await;
+        }
+        assert_eq!(
+            rec.sent().len(),
+            1,
+            "nothing is sent about a muted group: {:?}",
+            rec.sent()
+        );
+        // Expired at 12m31s; flushes at 15m30s and 20m30s see the alert again: the receiver
+        // was told at 30s and nothing changed, so nothing is sent before repeat_interval (1h).
+        p.silences().expire(&id, p.now_ms()).await.unwrap();
+        for _ in 0..3 {
+            p.put_alerts(vec![a.clone()]).await.unwrap();
+            tokio::time::sleep(3 * 60 * SEC).await;
+        }
+        assert_eq!(rec.sent().len(), 1, "no re-page before repeat_interval");
+        // Control: a resolution is still told.
+        p.put_alerts(vec![resolved(a, p.now_ms())]).await.unwrap();
+        tokio::time::sleep(5 * 60 * SEC).await;
+        let sent = rec.sent();
+        assert_eq!(sent.len(), 2);
+        assert_eq!(sent[1].reason, NotificationReason::Resolved);
+        assert_eq!(names(&sent[1]), ["a"]);
+    }
+
     #[tokio::test(start_paused = true)]
     async fn reload_keeps_alerts_and_the_log() {
         let rec = Recorder::new(true);
@@ -808,6 +877,59 @@ mod tests {
             1,
             "the log says the receiver already knows"
         );
+    }
+
+    /// Issue #16 (a resolved alert missed the flush after it in some runs, so the group's
+    /// last notification still listed it firing, or an uninhibited alert was not told):
+    /// `put_alerts` wrote the state database before handing the alerts to the inhibitor and
+    /// the groups, so a flush due while the write waited went out without them. As in
+    /// Alertmanager, where the dispatcher sees an alert as soon as the API has stored it, the
+    /// groups must hold the update while the write still waits for the database.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn groups_see_a_posted_resolution_while_the_database_is_busy() {
+        let dir = crate::state::test_dir::TempDir::new("pipeline-busy-db");
+        let db = crate::state::StateDb::open_in_dir(dir.path()).unwrap();
+        let rec = Recorder::new(true);
+        let p = Pipeline::start(
+            config(ROUTE),
+            PipelineOptions::default(),
+            Some(db.clone()),
+            factory(rec.clone()),
+        )
+        .await
+        .unwrap();
+        let a = alert(&p, &[("alertname", "Down"), ("instance", "a")]);
+        p.put_alerts(vec![a.clone()]).await.unwrap();
+        // Another connection holds the write lock (the pipeline waits up to its 5s busy
+        // timeout).
+        let lock = rusqlite::Connection::open(dir.path().join(crate::state::DB_FILE_NAME)).unwrap();
+        lock.execute_batch("BEGIN IMMEDIATE").unwrap();
+        let end = p.now_ms() - 1_000;
+        let put = tokio::spawn({
+            let p = p.clone();
+            async move { p.put_alerts(vec![resolved(a, end)]).await }
+        });
+        let in_group = |p: &Pipeline| {
+            p.groups()
+                .iter()
+                .flat_map(|g| g.alerts.iter())
+                .any(|a| a.ends_at_ms == end)
+        };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+        while !in_group(&p) && std::time::Instant::now() < deadline {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        let seen = in_group(&p);
+        let still_writing = !put.is_finished();
+        lock.execute_batch("COMMIT").unwrap();
+        put.await.unwrap().unwrap();
+        assert!(still_writing, "control: the write waited for the lock");
+        assert!(
+            seen,
+            "the group holds the resolution before it is persisted"
+        );
+        p.shutdown().await;
+        db.close().await;
     }
 
     #[tokio::test(start_paused = true)]

@@ -2,10 +2,11 @@
 //! and the dashboard share.
 //!
 //! ```text
-//! put_alerts ─► AlertStore (merge, limit) ─► am_alert (SQLite) ─► Inhibitor.observe
-//!                                                              └► Dispatcher (groups)
-//!   flush: time intervals → silences/inhibition → nflog dedup → IntegrationQueue → Notifier
-//!                                        pending_notification ◄┘   ack: nflog + delete pending
+//! put_alerts ─► AlertStore (merge, limit) ─► Inhibitor.observe ─► Dispatcher (groups)
+//!            ─► am_alert (SQLite)
+//!   flush: time intervals → silences/inhibition (none left: stop) → nflog dedup
+//!          → IntegrationQueue → Notifier
+//!             └► pending_notification      ack: nflog + delete pending
 //! ```
 //!
 //! [`Pipeline::start`] loads what the state database holds (alerts, notification log,
@@ -332,7 +333,8 @@ impl Pipeline {
 
     /// Receives alerts (from a sender's point of view, as `POST /api/v2/alerts`): a zero
     /// `starts_at_ms` means now, a zero `ends_at_ms` means `now + resolve_timeout`. They are
-    /// stored, persisted, and dispatched before this returns. Alerts beyond the active-alert
+    /// stored, seen by the inhibitor, put into their groups and persisted, in that order,
+    /// before this returns. Alerts beyond the active-alert
     /// limit are rejected with [`PipelineError::TooManyAlerts`]; the others are kept.
     pub async fn put_alerts(&self, alerts: Vec<Alert>) -> Result<(), PipelineError> {
         let _order = self.inner.put_lock.lock().await;
@@ -350,6 +352,16 @@ impl Pipeline {
             .map(|a| normalize(a, now, resolve_timeout))
             .collect();
         let outcome = self.inner.store.put(normalized, now);
+        // Inhibition first, so a source and its targets posted together are seen together;
+        // then the groups. Both before the write to the database, which may wait: a flush due
+        // meanwhile must already see what the store holds (Alertmanager's dispatcher sees an
+        // alert as soon as its API stored it). The put lock keeps the database's order.
+        for a in &outcome.stored {
+            inhibitor.observe(a, now);
+        }
+        for a in &outcome.stored {
+            dispatcher.process(a);
+        }
         if let Some(db) = &self.inner.db {
             let rows = outcome
                 .stored
@@ -361,10 +373,6 @@ impl Pipeline {
                 })
                 .collect();
             db.write_pipeline_alerts(rows, Vec::new()).await?;
-        }
-        for a in &outcome.stored {
-            inhibitor.observe(a, now);
-            dispatcher.process(a);
         }
         if outcome.rejected > 0 {
             return Err(PipelineError::TooManyAlerts {

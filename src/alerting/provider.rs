@@ -3,10 +3,12 @@
 //!
 //! [`AlertStore::put`] normalises an incoming alert as Alertmanager's API does (no start:
 //! now; no end: `now + resolve_timeout` with [`Alert::timeout`] set), merges it with the copy
-//! already held ([`Alert::merge`]) and returns what is now stored, which the pipeline hands
-//! to the dispatcher and writes to the state database. The number of *active* (unresolved)
-//! alerts is bounded: a new firing alert beyond [`AlertStore::max_active`] is rejected and
-//! counted, alerts already held are always updated.
+//! already held ([`Alert::merge`]) when their activity ranges overlap, as upstream (else the
+//! new copy replaces the old: an alert firing again after its resolution starts anew), and
+//! returns what is now stored, which the pipeline hands to the dispatcher and writes to the
+//! state database. The number of *active* (unresolved) alerts is bounded: a new firing alert
+//! beyond [`AlertStore::max_active`] is rejected and counted, alerts already held are always
+//! updated.
 //!
 //! Resolved alerts are dropped by [`AlertStore::gc`] once no aggregation group still holds
 //! them (every group that held one has notified its resolution), or after a bounded
@@ -107,6 +109,15 @@ pub fn normalize(mut a: Alert, now_ms: i64, resolve_timeout: Duration) -> Alert 
     a
 }
 
+/// Whether `new` overlaps the activity of `old` (its end or its start falls strictly
+/// inside `old`'s range), the condition on which Alertmanager's `provider/mem` merges a
+/// received alert with the copy it holds; otherwise the received alert replaces it (an alert
+/// firing again after its resolution starts anew).
+fn overlaps(old: &Alert, new: &Alert) -> bool {
+    let inside = |t: i64| t > old.starts_at_ms && t < old.ends_at_ms;
+    inside(new.ends_at_ms) || inside(new.starts_at_ms)
+}
+
 impl AlertStore {
     /// An empty store; `max_active` bounds the unresolved alerts (`None`: no bound).
     pub fn new(max_active: Option<usize>) -> AlertStore {
@@ -125,7 +136,8 @@ impl AlertStore {
         self.alerts.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Stores already normalised alerts (see [`normalize`]), merging each with the copy held.
+    /// Stores already normalised alerts (see [`normalize`]), merging each with the copy held
+    /// when their activity ranges overlap.
     pub fn put(&self, alerts: Vec<Alert>, now_ms: i64) -> PutOutcome {
         let mut held = self.lock();
         let mut active = held.values().filter(|a| !a.resolved_at(now_ms)).count();
@@ -135,7 +147,11 @@ impl AlertStore {
             let merged = match held.get(&fp) {
                 Some(old) => {
                     let was_active = !old.resolved_at(now_ms);
-                    let m = old.merge(&a, now_ms);
+                    let m = if overlaps(old, &a) {
+                        old.merge(&a, now_ms)
+                    } else {
+                        a
+                    };
                     match (was_active, m.resolved_at(now_ms)) {
                         (true, true) => active -= 1,
                         (false, false) => active += 1,
@@ -252,6 +268,25 @@ mod tests {
         assert_eq!(a.starts_at_ms, 1_000, "earliest start wins");
         assert_eq!(a.ends_at_ms, 3_000, "an explicit resolution wins");
         assert_eq!(s.counts(4_000), (0, 1));
+    }
+
+    /// Issue #16 (flapping alerts): an alert firing again after its resolution is a new
+    /// activity, as in Alertmanager's `provider/mem` (merged only when the activity ranges
+    /// overlap): it starts when it fires again, so its group waits `group_wait` as for any
+    /// new alert, instead of inheriting the first start and being flushed at once.
+    #[test]
+    fn an_alert_firing_again_after_its_resolution_starts_anew() {
+        let s = AlertStore::new(None);
+        s.put(vec![normalize(alert("A", 0, 0), 1_000, RT)], 1_000);
+        s.put(vec![normalize(alert("A", 0, 4_000), 5_000, RT)], 5_000);
+        let out = s.put(vec![normalize(alert("A", 0, 0), 10_000, RT)], 10_000);
+        let a = &out.stored[0];
+        assert_eq!(a.starts_at_ms, 10_000, "not the first activity's start");
+        assert_eq!(a.ends_at_ms, 310_000);
+        assert!(!a.resolved_at(10_000));
+        // Overlapping copies still merge: a re-send with a later start keeps the first one.
+        let out = s.put(vec![normalize(alert("A", 12_000, 0), 12_000, RT)], 12_000);
+        assert_eq!(out.stored[0].starts_at_ms, 10_000);
     }
 
     #[test]

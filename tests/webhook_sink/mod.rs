@@ -23,6 +23,8 @@ pub enum Answer {
 pub struct Received {
     pub body: serde_json::Value,
     pub answered: Answer,
+    /// When the request arrived.
+    pub at: std::time::Instant,
 }
 
 #[derive(Clone)]
@@ -54,12 +56,13 @@ impl WebhookSink {
                         1 => Answer::Unavailable,
                         _ => Answer::Hold,
                     };
+                    let at = std::time::Instant::now();
                     let body: serde_json::Value = serde_json::from_slice(&body)
                         .unwrap_or_else(|e| serde_json::json!({ "invalid_json": e.to_string() }));
                     s.received
                         .lock()
                         .expect("sink")
-                        .push(Received { body, answered });
+                        .push(Received { body, answered, at });
                     match answered {
                         Answer::Ack => StatusCode::OK,
                         Answer::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
