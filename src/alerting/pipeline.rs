@@ -482,6 +482,9 @@ impl Pipeline {
 }
 
 async fn gc_once(inner: &Inner) {
+    // Under the put lock: an alert posted again while its resolved copy is collected must not
+    // be forgotten by the inhibitor or lose its row to the collection's delete.
+    let _order = inner.put_lock.lock().await;
     let now = inner.clock.now_ms();
     let (held, inhibitor) = {
         let r = inner.running.read().unwrap_or_else(|p| p.into_inner());
