@@ -197,6 +197,8 @@ impl Service {
         let slo_view = Some(slos.view());
         let slos: SharedSlos = Arc::new(tokio::sync::Mutex::new(slos));
         let reload_metrics = reload::ReloadMetrics::register(telemetry.registry_mut());
+        let web = Arc::new(http::dashboard::WebAccess::new(cfg.web.clone()));
+        web.register_metrics(telemetry.registry_mut());
         let remote = crate::remote::spawn(
             &cfg.remote_write,
             &cfg.global.external_labels,
@@ -259,7 +261,7 @@ impl Service {
             rules: Some(rules.clone()),
             reload: Some(reload_tx),
             playbooks_dir: opts.playbooks_dir.clone(),
-            web: Arc::new(http::dashboard::WebAccess::new(cfg.web.clone())),
+            web,
             alerting: Some(pipeline.clone()),
             slos: slo_view,
         };
