@@ -666,17 +666,25 @@ impl RuleManagerHandle {
                 self.reload_groups(groups).await
             }
             Err(e) => {
-                let failure = LoadFailure {
-                    file: error_file(&e),
-                    error: e.to_string(),
-                    at: self.clock.now(),
-                };
                 tracing::error!(error = %e, "rule files rejected; the running rules stay");
-                if let Ok(mut s) = self.status.lock() {
-                    s.last_failure = Some(failure);
-                }
+                self.record_load_failure(&e);
                 Err(RuleReloadError::Load(e))
             }
+        }
+    }
+
+    /// Records that rule files were rejected (by this handle's reload, or by a reload of the
+    /// whole configuration that checked them first): `/api/v1/rules` warns and
+    /// `redline_rules_last_reload_successful` is 0 until a load succeeds. The running rules
+    /// stay.
+    pub fn record_load_failure(&self, e: &RuleFileError) {
+        let failure = LoadFailure {
+            file: error_file(e),
+            error: e.to_string(),
+            at: self.clock.now(),
+        };
+        if let Ok(mut s) = self.status.lock() {
+            s.last_failure = Some(failure);
         }
     }
 
