@@ -386,3 +386,107 @@ async fn cross_origin_pages_cannot_silence_or_reload_a_signed_in_browser() {
     assert_ne!(last_reload(&c, &base).await, reloaded_at, "reloaded");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The CSRF cookie and token of the silence form on `/silences`, signed in as alice.
+async fn csrf_of(c: &reqwest::Client, base: &str) -> (String, String) {
+    let r = c
+        .get(format!("{base}/silences"))
+        .basic_auth("alice", Some("pw"))
+        .send()
+        .await
+        .expect("GET /silences");
+    let cookie = r
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("redline_csrf="))
+        .expect("a CSRF cookie")
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    let html = r.text().await.expect("page");
+    let token = html
+        .split("name=\"csrf_token\" value=\"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .expect("a csrf_token field")
+        .to_string();
+    (cookie, token)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silence_form_creates_in_the_signed_in_users_name() {
+    let dir = temp_dir("created-by");
+    let hash = bcrypt::hash("pw", 4).expect("bcrypt hash");
+    let cfg = dir.join("redline.yml");
+    std::fs::write(
+        &cfg,
+        format!("web:\n  basic_auth_users:\n    alice: '{hash}'\n"),
+    )
+    .expect("write config");
+    let port = free_port();
+    let _redline = Proc(
+        Command::new(env!("CARGO_BIN_EXE_redline"))
+            .args(["run", "--config"])
+            .arg(&cfg)
+            .args(["--listen", &format!("127.0.0.1:{port}"), "--state-dir"])
+            .arg(dir.join("state"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start redline run"),
+    );
+    let base = format!("http://127.0.0.1:{port}");
+    wait_ready(&format!("{base}/-/healthy")).await;
+    let c = client();
+    let (cookie, token) = csrf_of(&c, &base).await;
+    let body: String = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs([
+            ("matchers", "alertname=\"Disk\""),
+            ("duration", "1h"),
+            ("created_by", "bob"),
+            ("comment", "in someone else's name"),
+            ("csrf_token", token.as_str()),
+        ])
+        .finish();
+    let r = c
+        .post(format!("{base}/silences"))
+        .basic_auth("alice", Some("pw"))
+        .header("cookie", &cookie)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body)
+        .send()
+        .await
+        .expect("POST /silences");
+    assert_eq!(r.status(), 303, "created");
+    let made = silences(&c, &base).await;
+    assert_eq!(made.len(), 1, "{made:?}");
+    assert_eq!(
+        made[0]["createdBy"], "alice",
+        "the signed-in user, not the form's"
+    );
+
+    // The API keeps Alertmanager's behaviour: createdBy as sent (amtool sets it itself).
+    let r = c
+        .post(format!("{base}/api/v2/silences"))
+        .basic_auth("alice", Some("pw"))
+        .header("content-type", "application/json")
+        .body(
+            json!({"matchers": [{"name": "a", "value": "b", "isRegex": false}],
+                "startsAt": "2026-01-01T00:00:00Z", "endsAt": "2036-01-01T00:00:00Z",
+                "createdBy": "amtool-user", "comment": "api"})
+            .to_string(),
+        )
+        .send()
+        .await
+        .expect("POST /api/v2/silences");
+    assert_eq!(r.status(), 200);
+    let made = silences(&c, &base).await;
+    assert!(
+        made.iter().any(|s| s["createdBy"] == "amtool-user"),
+        "{made:?}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
