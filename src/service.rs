@@ -172,7 +172,11 @@ impl Service {
             alerts_tx,
             Arc::new(SystemClock),
         );
-        rules.reload(&cfg.rule_files).await?;
+        // Rule files are checked first, so a bad file stops the start with one error (printed
+        // by the caller) instead of also logging it as a rejected reload.
+        let groups = crate::rules::file::load_rule_files(&cfg.rule_files)
+            .map_err(crate::rules::manager::RuleReloadError::Load)?;
+        rules.reload_groups(groups).await?;
         let mut telemetry = Telemetry::new(store.clone());
         telemetry.register_collector(Box::new(RuleGroupCollector(rules.clone())));
         pipeline.register_metrics(&mut telemetry);

@@ -168,10 +168,18 @@ pub struct ReloadStatus {
 /// Why a reload was rejected (the running rules stay).
 #[derive(Debug, thiserror::Error)]
 pub enum RuleReloadError {
+    /// The message includes the file error's, so the error is not also its `source`: a
+    /// chain printer (`{:#}`) would print the file error twice.
     #[error("loading rule files: {0}")]
-    Load(#[from] RuleFileError),
+    Load(RuleFileError),
     #[error("the rule manager has shut down")]
     ShutDown,
+}
+
+impl From<RuleFileError> for RuleReloadError {
+    fn from(e: RuleFileError) -> Self {
+        RuleReloadError::Load(e)
+    }
 }
 
 /// A group's key in the manager and the state database.
