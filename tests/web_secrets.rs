@@ -251,7 +251,8 @@ async fn no_page_api_error_or_log_shows_a_secret() {
         &cfg,
         config(
             &hash,
-            "          - to: other@example.org\n            auth_password: MARK_AM_EMAIL_PASSWORD\n            auth_pasword: typo\n",
+            // A secret written where a section belongs: the decoder's message would quote it.
+            "          - to: other@example.org\n            tls_config: MARK_AM_EMAIL_PASSWORD\n",
         ),
     )
     .expect("write bad config");
@@ -263,7 +264,7 @@ async fn no_page_api_error_or_log_shows_a_secret() {
         .expect("POST /-/reload");
     assert_eq!(r.status(), 500, "the bad config is rejected");
     let body = r.text().await.unwrap_or_default();
-    assert!(body.contains("auth_pasword"), "{body}");
+    assert!(body.contains("email_configs[1].tls_config"), "{body}");
     assert_no_marker("the rejected reload's error", &body, &hash);
 
     let logs = log_text(&log);
