@@ -11,6 +11,14 @@
 //! `Content-Security-Policy`, `X-Content-Type-Options`, `X-Frame-Options` and
 //! `Referrer-Policy` to every response.
 //!
+//! Passwords. bcrypt is slow on purpose, so [`WebAccess::authenticate`] never runs it on a
+//! runtime worker: checks go to the blocking pool behind a semaphore of
+//! `web.password_check_concurrency` slots, with at most `web.password_check_queue` waiting
+//! (more get 503, [`AuthOutcome::Busy`]). A verified password is remembered as a keyed hash
+//! of user, password and bcrypt hash, so a signed-in browser pays bcrypt once; an unknown
+//! user is checked against a stand-in hash of the users' cost, so that both take as long.
+//! Refusals count in `redline_http_auth_failures_total` and are logged per client address.
+//!
 //! CSRF scheme. The process draws a random 192-byte secret at start. A browser gets a random
 //! nonce in the cookie `redline_csrf` (`HttpOnly; SameSite=Strict`). A form carries the token
 //! `xxh3-128(identity ‖ 0 ‖ nonce)` keyed with the secret, where `identity` is who
