@@ -172,7 +172,11 @@ impl Service {
             alerts_tx,
             Arc::new(SystemClock),
         );
-        rules.reload(&cfg.rule_files).await?;
+        // Rule files are checked first, so a bad file stops the start with one error (printed
+        // by the caller) instead of also logging it as a rejected reload.
+        let groups = crate::rules::file::load_rule_files(&cfg.rule_files)
+            .map_err(crate::rules::manager::RuleReloadError::Load)?;
+        rules.reload_groups(groups).await?;
         let mut telemetry = Telemetry::new(store.clone());
         telemetry.register_collector(Box::new(RuleGroupCollector(rules.clone())));
         pipeline.register_metrics(&mut telemetry);
@@ -197,6 +201,8 @@ impl Service {
         let slo_view = Some(slos.view());
         let slos: SharedSlos = Arc::new(tokio::sync::Mutex::new(slos));
         let reload_metrics = reload::ReloadMetrics::register(telemetry.registry_mut());
+        let web = Arc::new(http::dashboard::WebAccess::new(cfg.web.clone()));
+        web.register_metrics(telemetry.registry_mut());
         let remote = crate::remote::spawn(
             &cfg.remote_write,
             &cfg.global.external_labels,
@@ -259,7 +265,7 @@ impl Service {
             rules: Some(rules.clone()),
             reload: Some(reload_tx),
             playbooks_dir: opts.playbooks_dir.clone(),
-            web: Arc::new(http::dashboard::WebAccess::new(cfg.web.clone())),
+            web,
             alerting: Some(pipeline.clone()),
             slos: slo_view,
         };

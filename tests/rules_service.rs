@@ -40,6 +40,20 @@ async fn post(url: &str) -> (u16, String) {
     (r.status().as_u16(), r.text().await.unwrap())
 }
 
+/// The value of `redline_rules_last_reload_successful` on `/metrics`.
+async fn rules_reload_metric(base: &str) -> Option<String> {
+    redline::install_crypto_provider();
+    let text = reqwest::get(format!("{base}/metrics"))
+        .await
+        .ok()?
+        .text()
+        .await
+        .ok()?;
+    text.lines()
+        .find_map(|l| l.strip_prefix("redline_rules_last_reload_successful "))
+        .map(str::to_string)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rules_run_reload_and_serve_playbooks() {
     let srv = FixtureServer::start("x 1\n", "text/plain").await;
@@ -114,6 +128,12 @@ async fn rules_run_reload_and_serve_playbooks() {
         body.contains("demo.rules.yml"),
         "the error names the file: {body}"
     );
+    // As Prometheus' prometheus_config_last_reload_successful: 0 after a rejected file.
+    assert_eq!(
+        rules_reload_metric(&base).await.as_deref(),
+        Some("0"),
+        "redline_rules_last_reload_successful after a rejected rule file"
+    );
     let still = get_json(&format!("{base}/api/v1/rules")).await;
     assert_eq!(
         still["data"]["groups"][0]["rules"]
@@ -127,6 +147,7 @@ async fn rules_run_reload_and_serve_playbooks() {
     std::fs::write(&rules, GOOD_RULES.replace("job:up:sum", "job:up:total")).unwrap();
     let (status, body) = post(&format!("{base}/-/reload")).await;
     assert_eq!(status, 200, "{body}");
+    assert_eq!(rules_reload_metric(&base).await.as_deref(), Some("1"));
     let reloaded = get_json(&format!("{base}/api/v1/rules?type=record")).await;
     assert!(
         reloaded.get("warnings").is_none(),

@@ -99,6 +99,8 @@ fn decode_error(
             message = tail.to_string();
         }
     }
+    // No value a secret may hide in is quoted back.
+    let mut message = crate::config::validate::without_value(&message);
     let field = path.to_string();
     if message == UNSUPPORTED && field.ends_with("_configs") {
         let kind = field.rsplit('.').next().unwrap_or_default();

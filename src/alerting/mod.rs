@@ -56,6 +56,7 @@ pub mod pipeline;
 pub mod provider;
 pub mod raw;
 pub mod receivers;
+pub mod redact;
 pub mod route;
 pub mod routes_test;
 pub mod silence;
@@ -101,8 +102,9 @@ pub struct AlertmanagerConfig {
     pub time_intervals: BTreeMap<String, NamedTimeInterval>,
     /// redline's `owners:` section, if present.
     pub owners: Option<Owners>,
-    /// The YAML text the configuration was read from (a section of redline's config is
-    /// re-serialized), shown by `GET /api/v2/status` as `config.original`.
+    /// The configuration as shown by `GET /api/v2/status` (`config.original`): the document
+    /// it was read from, re-serialized with every secret shown as `<secret>`
+    /// ([`redact::redacted_yaml`]). Never holds a secret.
     pub original: String,
 }
 
@@ -153,7 +155,7 @@ impl AlertmanagerConfig {
             source: source_name,
             base_dir,
         };
-        let original = serde_yaml_ng::to_string(&value).unwrap_or_default();
+        let original = redact::redacted_yaml(value.clone());
         let raw = config::parse_value(value, source_name, None)?;
         let mut cfg = config::build(&ctx, raw)?;
         cfg.original = original;
@@ -172,7 +174,7 @@ impl AlertmanagerConfig {
             base_dir,
         };
         let mut cfg = config::build(&ctx, raw)?;
-        cfg.original = text.to_string();
+        cfg.original = redact::redacted_text(text);
         Ok(cfg)
     }
 

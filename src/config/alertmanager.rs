@@ -18,7 +18,7 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 
-use super::error::{ConfigError, FieldPath, InvalidConfig};
+use super::error::{locate, ConfigError, FieldPath, InvalidConfig};
 use super::validate::Ctx;
 use crate::alerting::AlertmanagerConfig;
 
@@ -62,19 +62,38 @@ pub fn default_alertmanager_config() -> AlertmanagerConfig {
     .unwrap_or_else(|e| unreachable!("built-in alertmanager config: {e}"))
 }
 
-/// Prefixes the field path of an error from the inline config with `prefix`.
-fn under(prefix: &FieldPath, source: &str, e: ConfigError) -> ConfigError {
+/// Reads a displayed field path (`receivers[0].webhook_configs[1].url`) back into its
+/// segments. A key that itself contains `.` or `[` is split wrongly; the position found is
+/// then that of the nearest ancestor, which is still in the right place of the file.
+fn parse_field_path(text: &str) -> FieldPath {
+    let mut path = FieldPath::root();
+    for part in text.split('.').filter(|p| !p.is_empty()) {
+        let (key, mut rest) = part.split_once('[').map_or((part, ""), |(k, r)| (k, r));
+        if !key.is_empty() {
+            path = path.key(key);
+        }
+        while let Some((n, after)) = rest.split_once(']') {
+            if let Ok(i) = n.parse() {
+                path = path.index(i);
+            }
+            rest = after.strip_prefix('[').unwrap_or(after);
+        }
+    }
+    path
+}
+
+/// Prefixes the field path of an error from the inline config with `prefix` and positions
+/// it in the outer file's text (the inline document was decoded as a tree, which has no
+/// positions of its own).
+fn under(ctx: &Ctx<'_>, prefix: &FieldPath, e: ConfigError) -> ConfigError {
     match e {
         ConfigError::Invalid(inv) => {
-            let field = if inv.field.is_empty() {
-                prefix.to_string()
-            } else {
-                format!("{prefix}.{}", inv.field)
-            };
+            let mut full = prefix.clone();
+            full.0.extend(parse_field_path(&inv.field).0);
             ConfigError::Invalid(Box::new(InvalidConfig {
-                source_name: source.to_string(),
-                field,
-                position: None,
+                source_name: ctx.source.to_string(),
+                field: full.to_string(),
+                position: ctx.text.and_then(|t| locate(t, &full)),
                 message: inv.message,
             }))
         }
@@ -105,7 +124,7 @@ pub(crate) fn alertmanager(
         }
         (None, Some(v)) => {
             let cfg = AlertmanagerConfig::from_yaml_value(v, ctx.source, ctx.base_dir)
-                .map_err(|e| under(&config_path, ctx.source, e))?;
+                .map_err(|e| under(ctx, &config_path, e))?;
             (cfg, None)
         }
         (None, None) => (default_alertmanager_config(), None),
@@ -162,6 +181,27 @@ mod tests {
         assert!(e.starts_with("redline.yml"), "{e}");
         assert!(e.contains("alertmanager.config.route"), "{e}");
         assert!(e.contains("nobody"), "{e}");
+    }
+
+    #[test]
+    fn inline_errors_carry_the_line_and_column_in_the_outer_file() {
+        let text = "global:\n  scrape_interval: 15s\nalertmanager:\n  config:\n    route: {receiver: team}\n    receivers:\n      - name: team\n        webhook_configs:\n          - url: ftp://hook.example/x\n";
+        let e = Config::from_yaml_str(text, "redline.yml").unwrap_err();
+        let s = e.to_string();
+        // Line 9 (1-based), the url's value at column 18.
+        assert!(
+            s.starts_with(
+                "redline.yml:9:18: alertmanager.config.receivers[0].webhook_configs[0].url:"
+            ),
+            "{s}"
+        );
+        let e = Config::from_yaml_str(
+            "alertmanager:\n  config:\n    route: {receiver: nobody}\n    receivers: [{name: team}]\n",
+            "redline.yml",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.starts_with("redline.yml:3:"), "{e}");
     }
 
     #[test]

@@ -434,3 +434,17 @@ fn read_error_names_the_file() {
         "{e}"
     );
 }
+
+#[test]
+fn a_secret_in_the_wrong_place_is_not_echoed_by_the_error() {
+    let e = Config::from_yaml_str(
+        "scrape_configs:\n  - job_name: a\n    authorization: hunter2-token\n    static_configs: [{targets: ['x:1']}]\n",
+        "redline.yml",
+    )
+    .unwrap_err()
+    .to_string();
+    assert_eq!(
+        e,
+        "redline.yml:3:20: scrape_configs[0].authorization: invalid type: string, expected struct RawAuthorization"
+    );
+}

@@ -193,6 +193,27 @@ fn clean_message(msg: &str, position: Option<(usize, usize)>, field: &str) -> St
             m = tail;
         }
     }
+    without_value(m)
+}
+
+/// serde's "invalid type/value" messages quote the value found (`invalid type: string
+/// "hunter2", expected struct RawBasicAuth`), which echoes a secret written in the wrong
+/// place into logs and reload errors. Only the kind of value is kept; the position and
+/// field path still point at it.
+pub(crate) fn without_value(m: &str) -> String {
+    for prefix in ["invalid type: ", "invalid value: "] {
+        let Some(rest) = m.strip_prefix(prefix) else {
+            continue;
+        };
+        let Some((found, expected)) = rest.split_once(", expected ") else {
+            continue;
+        };
+        let kind = found
+            .split_once(" \"")
+            .or_else(|| found.split_once(" `"))
+            .map_or(found, |(k, _)| k);
+        return format!("{prefix}{kind}, expected {expected}");
+    }
     m.to_string()
 }
 

@@ -9,10 +9,18 @@
 //!   basic_auth_users:
 //!     alice: $2y$10$...                      # bcrypt hash, as `htpasswd -nbB` prints
 //!   read_only: true                          # no silence create/expire, no reload
+//!   password_check_concurrency: 2            # bcrypt checks running at once (default 2)
+//!   password_check_queue: 64                 # checks waiting for one at most (default 64)
 //! ```
 //!
 //! With neither a token nor users, every page and API is open (as Prometheus without a web
 //! config). `/-/healthy` and `/-/ready` always stay open for probes.
+//!
+//! bcrypt is slow on purpose (about 60 ms at cost 10), so password checks run off the request
+//! threads on a bounded pool: at most `password_check_concurrency` at once, at most
+//! `password_check_queue` more waiting; a request beyond that gets 503 at once. A password
+//! once verified is remembered (as a keyed hash) until the process ends, so a signed-in
+//! browser pays bcrypt once.
 
 use std::collections::BTreeMap;
 use std::str::FromStr;
@@ -31,10 +39,22 @@ pub struct RawWeb {
     pub bearer_token_file: Option<String>,
     pub basic_auth_users: Option<BTreeMap<String, String>>,
     pub read_only: Option<bool>,
+    pub password_check_concurrency: Option<u64>,
+    pub password_check_queue: Option<u64>,
 }
 
+/// The default of `web.password_check_concurrency`: bcrypt checks that run at once. Two keep
+/// the rest of a small host's cores free for scrapes, rules and probes, and still verify some
+/// 30 new logins a second at cost 10 (a signed-in browser is verified once, then cached).
+pub const DEFAULT_PASSWORD_CHECK_CONCURRENCY: usize = 2;
+
+/// The default of `web.password_check_queue`: password checks that may wait for a free slot.
+/// With the default concurrency a full queue drains in about 2 s at cost 10, well within a
+/// browser's patience; more callers get 503 at once instead of piling up.
+pub const DEFAULT_PASSWORD_CHECK_QUEUE: usize = 64;
+
 /// The validated `web` section.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct WebConfig {
     /// The bearer token a client may send (`Authorization: Bearer <token>`); a file is read
     /// on every check, so a rotated token takes effect at once.
@@ -43,6 +63,22 @@ pub struct WebConfig {
     pub basic_auth_users: BTreeMap<String, Secret>,
     /// Refuse every change: silence create/expire, reload.
     pub read_only: bool,
+    /// bcrypt verifications that run at once (at least 1).
+    pub password_check_concurrency: usize,
+    /// Password checks that may wait for a verification slot; more get 503.
+    pub password_check_queue: usize,
+}
+
+impl Default for WebConfig {
+    fn default() -> Self {
+        WebConfig {
+            bearer_token: None,
+            basic_auth_users: BTreeMap::new(),
+            read_only: false,
+            password_check_concurrency: DEFAULT_PASSWORD_CHECK_CONCURRENCY,
+            password_check_queue: DEFAULT_PASSWORD_CHECK_QUEUE,
+        }
+    }
 }
 
 impl WebConfig {
@@ -88,10 +124,27 @@ pub(crate) fn web(ctx: &Ctx<'_>, path: &FieldPath, raw: RawWeb) -> Result<WebCon
         }
         basic_auth_users.insert(user, Secret::new(hash));
     }
+    let password_check_concurrency = match raw.password_check_concurrency {
+        None => DEFAULT_PASSWORD_CHECK_CONCURRENCY,
+        Some(0) => {
+            return Err(ctx.err(
+                &path.key("password_check_concurrency"),
+                "must be at least 1",
+            ))
+        }
+        Some(n) => usize::try_from(n).unwrap_or(usize::MAX).min(1024),
+    };
+    let password_check_queue = raw
+        .password_check_queue
+        .map_or(DEFAULT_PASSWORD_CHECK_QUEUE, |n| {
+            usize::try_from(n).unwrap_or(usize::MAX)
+        });
     Ok(WebConfig {
         bearer_token,
         basic_auth_users,
         read_only: raw.read_only.unwrap_or(false),
+        password_check_concurrency,
+        password_check_queue,
     })
 }
 
@@ -151,6 +204,24 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(err.contains("web.bearer_token_file"), "{err}");
+    }
+
+    #[test]
+    fn password_check_limits_have_defaults_and_zero_concurrency_is_rejected() {
+        let cfg = Config::from_yaml_str("", "redline.yml").unwrap();
+        assert_eq!(cfg.web.password_check_concurrency, 2);
+        assert_eq!(cfg.web.password_check_queue, 64);
+        let cfg = Config::from_yaml_str(
+            "web:\n  password_check_concurrency: 4\n  password_check_queue: 0\n",
+            "redline.yml",
+        )
+        .unwrap();
+        assert_eq!(cfg.web.password_check_concurrency, 4);
+        assert_eq!(cfg.web.password_check_queue, 0);
+        let err = Config::from_yaml_str("web:\n  password_check_concurrency: 0\n", "r.yml")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("web.password_check_concurrency"), "{err}");
     }
 
     #[test]

@@ -132,11 +132,15 @@ pub async fn serve(
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    // `into_make_service` shares the built router with every connection; serving the
-    // `Router` directly would clone and rebuild every route for each new connection.
-    axum::serve(listener, router(state).into_make_service())
-        .with_graceful_shutdown(shutdown)
-        .await
+    // `into_make_service_with_connect_info` shares the built router with every connection
+    // (serving the `Router` directly would rebuild every route per connection) and hands
+    // handlers the client's address (authentication failures are counted per client).
+    axum::serve(
+        listener,
+        router(state).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
 }
 
 /// Binds a listener, with an error that names the address.

@@ -153,8 +153,10 @@ impl Reloader {
             .map_err(|e| format!("loading config: {e}"))?;
         // Rule files are checked before anything is applied, so a bad rule file rejects
         // the whole reload.
-        crate::rules::file::load_rule_files(&cfg.rule_files)
-            .map_err(|e| format!("loading rule files: {e}"))?;
+        crate::rules::file::load_rule_files(&cfg.rule_files).map_err(|e| {
+            self.rules.record_load_failure(&e);
+            format!("loading rule files: {e}")
+        })?;
         // So are the SLO specs.
         let slo_specs = crate::slo::runtime::load_specs(&cfg.slo_files)
             .map_err(|e| format!("loading SLO files: {e}"))?;

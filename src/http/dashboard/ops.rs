@@ -408,9 +408,11 @@ pub async fn create_silence(
             &format!("duration: expected a duration such as 30m, 2h or 1d, got {duration:?}"),
         );
     };
-    let created_by = match (field("created_by"), ctx.identity.display()) {
-        (c, _) if !c.is_empty() => c,
-        (_, Some(u)) => u,
+    // With authentication, the silence is the signed-in user's whatever the form says, so
+    // nobody creates a silence in someone else's name; without it, as sent.
+    let created_by = match (ctx.identity.display(), field("created_by")) {
+        (Some(signed_in), _) => signed_in,
+        (None, c) if !c.is_empty() => c,
         _ => {
             return ctx.message(
                 StatusCode::BAD_REQUEST,

@@ -168,10 +168,18 @@ pub struct ReloadStatus {
 /// Why a reload was rejected (the running rules stay).
 #[derive(Debug, thiserror::Error)]
 pub enum RuleReloadError {
+    /// The message includes the file error's, so the error is not also its `source`: a
+    /// chain printer (`{:#}`) would print the file error twice.
     #[error("loading rule files: {0}")]
-    Load(#[from] RuleFileError),
+    Load(RuleFileError),
     #[error("the rule manager has shut down")]
     ShutDown,
+}
+
+impl From<RuleFileError> for RuleReloadError {
+    fn from(e: RuleFileError) -> Self {
+        RuleReloadError::Load(e)
+    }
 }
 
 /// A group's key in the manager and the state database.
@@ -666,17 +674,25 @@ impl RuleManagerHandle {
                 self.reload_groups(groups).await
             }
             Err(e) => {
-                let failure = LoadFailure {
-                    file: error_file(&e),
-                    error: e.to_string(),
-                    at: self.clock.now(),
-                };
                 tracing::error!(error = %e, "rule files rejected; the running rules stay");
-                if let Ok(mut s) = self.status.lock() {
-                    s.last_failure = Some(failure);
-                }
+                self.record_load_failure(&e);
                 Err(RuleReloadError::Load(e))
             }
+        }
+    }
+
+    /// Records that rule files were rejected (by this handle's reload, or by a reload of the
+    /// whole configuration that checked them first): `/api/v1/rules` warns and
+    /// `redline_rules_last_reload_successful` is 0 until a load succeeds. The running rules
+    /// stay.
+    pub fn record_load_failure(&self, e: &RuleFileError) {
+        let failure = LoadFailure {
+            file: error_file(e),
+            error: e.to_string(),
+            at: self.clock.now(),
+        };
+        if let Ok(mut s) = self.status.lock() {
+            s.last_failure = Some(failure);
         }
     }
 
