@@ -159,6 +159,7 @@ impl Service {
             lookback_delta: opts.query.lookback_delta,
             max_samples: opts.query.max_samples,
             timeout: Some(opts.query.timeout),
+            parse_limits: opts.query.parse,
         }));
         let rules = crate::rules::manager::spawn(
             RuleContext {
@@ -547,6 +548,16 @@ pub fn load_exposition_file(path: &std::path::Path) -> Result<(Store, u64), Load
     }
     app.commit();
     Ok((store, counts.post_relabel))
+}
+
+/// The multi-threaded runtime redline runs on. Queries, rule groups and dashboards are
+/// evaluated on its worker threads (`block_in_place`) and blocking threads, so both get
+/// stacks of [`crate::promql::EVAL_STACK_SIZE`], the size the query depth limit is proven for.
+pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_stack_size(crate::promql::EVAL_STACK_SIZE)
+        .build()
 }
 
 /// Serves the Prometheus query API over an existing store until SIGTERM or SIGINT: the

@@ -14,7 +14,9 @@ mod json;
 use super::api::{labels_json, success, ApiError, ApiErrorKind};
 use super::params::{now_ms, Params, MAX_TIME_MS, MIN_TIME_MS};
 use super::AppState;
-use crate::promql::{parse_selector, Engine, EngineOptions, QueryError, QueryResult, Value};
+use crate::promql::{
+    parse_selector, Engine, EngineOptions, ParseLimits, QueryError, QueryResult, Value,
+};
 use crate::store::{Labels, Matcher, Querier};
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
@@ -42,6 +44,8 @@ pub struct QueryLimits {
     pub max_concurrency: usize,
     /// The lookback of instant selectors (`--query.lookback-delta`).
     pub lookback_delta: Duration,
+    /// Longest and deepest query text (`--query.max-length`, `--query.max-depth`).
+    pub parse: ParseLimits,
 }
 
 impl Default for QueryLimits {
@@ -51,6 +55,7 @@ impl Default for QueryLimits {
             timeout: Duration::from_secs(120),
             max_concurrency: 20,
             lookback_delta: Duration::from_secs(300),
+            parse: ParseLimits::default(),
         }
     }
 }
@@ -72,6 +77,7 @@ impl QueryService {
             lookback_delta: self.limits.lookback_delta,
             max_samples: self.limits.max_samples,
             timeout: Some(timeout),
+            parse_limits: self.limits.parse,
             ..EngineOptions::default()
         })
     }
