@@ -594,6 +594,18 @@ impl<'a> Evaluator<'a> {
         if t <= start {
             t += step;
         }
+        // Count the samples the steps will at least produce before evaluating any of them:
+        // `max_over_time(vector(1)[1d:1ms])` is refused at once instead of after building
+        // 50 million points (upstream counts as it goes and gets there after the work).
+        let steps = if t > end {
+            0
+        } else {
+            ((end - t) / step).saturating_add(1) as u64
+        };
+        let at_least = steps.saturating_mul(min_samples_per_step(&sq.expr));
+        if at_least > self.opts.max_samples as u64 {
+            return Err(QueryError::TooManySamples);
+        }
         let tag = sq as *const SubqueryExpr as usize;
         let mut index: FastMap<usize, usize> = FastMap::default();
         let mut series: Vec<Series> = Vec::new();
@@ -639,6 +651,60 @@ impl<'a> Evaluator<'a> {
         }
         self.account(n)?;
         Ok(RangeArg { series, start, end })
+    }
+}
+
+/// The fewest samples `expr` yields at any evaluation step, known without evaluating it: 1
+/// for a scalar, `vector(…)` and what keeps a non-empty vector non-empty (parentheses, unary
+/// minus, arithmetic with a scalar, most aggregations); 0 when it depends on the data.
+fn min_samples_per_step(expr: &Expr) -> u64 {
+    use promql_parser::parser::token;
+    use promql_parser::parser::value::ValueType;
+    if expr.value_type() == ValueType::Scalar {
+        return 1;
+    }
+    match expr {
+        Expr::Paren(p) => min_samples_per_step(&p.expr),
+        Expr::Unary(u) => min_samples_per_step(&u.expr),
+        Expr::Call(c) if c.func.name == "vector" => 1,
+        Expr::Binary(b) => {
+            let arithmetic = matches!(
+                b.op.id(),
+                token::T_ADD
+                    | token::T_SUB
+                    | token::T_MUL
+                    | token::T_DIV
+                    | token::T_MOD
+                    | token::T_POW
+            );
+            let (l, r) = (b.lhs.value_type(), b.rhs.value_type());
+            if !arithmetic {
+                0
+            } else if l == ValueType::Scalar {
+                min_samples_per_step(&b.rhs)
+            } else if r == ValueType::Scalar {
+                min_samples_per_step(&b.lhs)
+            } else {
+                0
+            }
+        }
+        Expr::Aggregate(a) => {
+            let keeps = matches!(
+                a.op.id(),
+                token::T_SUM
+                    | token::T_AVG
+                    | token::T_MIN
+                    | token::T_MAX
+                    | token::T_COUNT
+                    | token::T_GROUP
+            );
+            if keeps {
+                min_samples_per_step(&a.expr).min(1)
+            } else {
+                0
+            }
+        }
+        _ => 0,
     }
 }
 

@@ -77,7 +77,7 @@ pub(crate) fn eval(
             return Ok(Val::Vector(Vec::new()));
         }
         return Ok(Val::Vector(vec![Sample {
-            labels: std::rc::Rc::new(absent_labels(args[0])),
+            labels: ev.memo.intern(absent_labels(args[0])),
             v: 1.0,
             t: ts,
             drop_name: false,
