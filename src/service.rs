@@ -69,6 +69,8 @@ pub struct Service {
     pipeline: crate::alerting::Pipeline,
     /// The address the HTTP server listens on (the real port when `:0` was asked for).
     pub local_addr: SocketAddr,
+    /// The query API's limits and concurrency permits.
+    pub query: Arc<QueryService>,
     /// The SLO engine (running with no SLOs when the config names no SLO files).
     slos: SharedSlos,
     db: StateDb,
@@ -160,6 +162,7 @@ impl Service {
             max_samples: opts.query.max_samples,
             timeout: Some(opts.query.timeout),
             parse_limits: opts.query.parse,
+            cancel: None,
         }));
         let rules = crate::rules::manager::spawn(
             RuleContext {
@@ -250,12 +253,13 @@ impl Service {
             )),
         ];
 
+        let query = Arc::new(QueryService::new(opts.query.clone()));
         let (stop_http, mut stop_http_rx) = watch::channel(false);
         let state = AppState {
             store: store.clone(),
             targets: targets.clone(),
             telemetry: telemetry.clone(),
-            query: Arc::new(QueryService::new(opts.query.clone())),
+            query: query.clone(),
             ready: ready.clone(),
             rules: Some(rules.clone()),
             reload: Some(reload_tx),
@@ -279,6 +283,7 @@ impl Service {
             db,
             remote,
             local_addr,
+            query,
             stop_scrape,
             stop_http,
             scrape,

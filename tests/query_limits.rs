@@ -1,13 +1,18 @@
-//! Queries that used to take the process down (issue 16): deep nesting and long operator
-//! chains are refused with `bad_data` before they are parsed, and the deepest queries the
-//! limits accept run on a thread with the stack redline gives its runtime threads.
+//! Queries that used to take the process down or hold it (issue 16): deep nesting and long
+//! operator chains are refused with `bad_data` before they are parsed, the deepest queries the
+//! limits accept run on a thread with the stack redline gives its runtime threads, and a
+//! timeout or a client that goes away ends the evaluation and frees its concurrency permit.
 
+mod common;
+
+use common::wait_for;
 use redline::config::Config;
 use redline::promql::testing::MemQuerier;
 use redline::promql::{Engine, EngineOptions, Expr, ParseLimits, EVAL_STACK_SIZE};
 use redline::service::{Service, ServiceOptions};
 use redline::store::Labels;
 use serde_json::Value;
+use std::time::Duration;
 
 /// The four queries of issue 16 that overflowed a runtime thread's stack.
 fn attack_queries() -> Vec<(&'static str, String)> {
@@ -357,6 +362,74 @@ fn lowered_depth_limit_applies_to_the_api() {
             body["error"],
             "parse error: query is 41 bytes long, more than the limit of 40 (query.max-length)"
         );
+        svc.shutdown().await;
+    });
+}
+
+/// A query that evaluates for minutes without producing a sample: 86,400,000 steps of a
+/// selector that matches nothing.
+const SLOW_QUERY: &str = "count_over_time(nothing[1d:1ms])";
+
+async fn start_single_permit(dir: &str) -> Service {
+    let cfg = Config::from_yaml_str("global:\n  scrape_interval: 1m\n", "test.yml").unwrap();
+    let dir = std::env::temp_dir().join(format!("redline-{dir}-{}", std::process::id()));
+    let mut opts = ServiceOptions::new("127.0.0.1:0".parse().unwrap(), dir);
+    opts.query.max_concurrency = 1;
+    opts.query.timeout = Duration::from_secs(600);
+    Service::start(cfg, opts).await.unwrap()
+}
+
+#[test]
+fn client_disconnect_stops_the_query_and_frees_its_permit() {
+    use tokio::io::AsyncWriteExt;
+    runtime().block_on(async {
+        let svc = start_single_permit("query-disconnect").await;
+        assert_eq!(svc.query.free_permits(), 1);
+        let mut conn = tokio::net::TcpStream::connect(svc.local_addr)
+            .await
+            .unwrap();
+        let req = format!(
+            "GET /api/v1/query?{} HTTP/1.1\r\nHost: x\r\n\r\n",
+            form(&[("query", SLOW_QUERY), ("time", "86400")])
+        );
+        conn.write_all(req.as_bytes()).await.unwrap();
+        wait_for(
+            "the slow query to take the permit",
+            Duration::from_secs(20),
+            || (svc.query.free_permits() == 0).then_some(()),
+        )
+        .await;
+        drop(conn);
+        // The evaluation would run for minutes (timeout 10 min); the disconnect ends it.
+        wait_for(
+            "the permit to be free again",
+            Duration::from_secs(20),
+            || (svc.query.free_permits() == 1).then_some(()),
+        )
+        .await;
+        svc.shutdown().await;
+    });
+}
+
+#[test]
+fn timeout_stops_the_query_and_frees_its_permit() {
+    runtime().block_on(async {
+        redline::install_crypto_provider();
+        let svc = start_single_permit("query-timeout").await;
+        let url = format!(
+            "http://{}/api/v1/query?{}",
+            svc.local_addr,
+            form(&[
+                ("query", SLOW_QUERY),
+                ("time", "86400"),
+                ("timeout", "300ms")
+            ])
+        );
+        let (status, body) = send(reqwest::Client::new().get(url)).await;
+        assert_eq!(status, 503, "{body}");
+        assert_eq!(body["errorType"], "timeout");
+        // The permit went with the evaluation: free once the answer is out.
+        assert_eq!(svc.query.free_permits(), 1);
         svc.shutdown().await;
     });
 }

@@ -378,6 +378,11 @@ impl<'a> Evaluator<'a> {
     }
 
     fn check_deadline(&self) -> EvalResult<()> {
+        if let Some(c) = &self.opts.cancel {
+            if c.load(std::sync::atomic::Ordering::Relaxed) {
+                return Err(QueryError::Canceled);
+            }
+        }
         match self.deadline {
             Some(d) if Instant::now() > d => Err(QueryError::Timeout),
             _ => Ok(()),

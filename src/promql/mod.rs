@@ -37,6 +37,8 @@ pub use promql_parser::parser::Expr;
 pub use value::{InstantSample, Point, RangeSeries, Value};
 
 use crate::store::Querier;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Engine settings.
@@ -52,6 +54,9 @@ pub struct EngineOptions {
     pub default_subquery_step: Duration,
     /// How long and how deep the text of a query may be.
     pub parse_limits: ParseLimits,
+    /// Set from another thread to stop the query (its client went away); polled where the
+    /// deadline is.
+    pub cancel: Option<Arc<AtomicBool>>,
 }
 
 impl Default for EngineOptions {
@@ -62,6 +67,7 @@ impl Default for EngineOptions {
             timeout: Some(Duration::from_secs(120)),
             default_subquery_step: Duration::from_secs(60),
             parse_limits: ParseLimits::default(),
+            cancel: None,
         }
     }
 }
@@ -76,7 +82,8 @@ pub struct QueryResult {
 }
 
 /// Why a query failed. The HTTP API maps `Parse` to `bad_data` (400), `Execution` and
-/// `TooManySamples` to `execution` (422) and `Timeout` to `timeout` (503).
+/// `TooManySamples` to `execution` (422), `Timeout` to `timeout` and `Canceled` to
+/// `canceled` (503).
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum QueryError {
     #[error("{0}")]
@@ -87,6 +94,8 @@ pub enum QueryError {
     TooManySamples,
     #[error("query timed out in query execution")]
     Timeout,
+    #[error("query was canceled in query execution")]
+    Canceled,
 }
 
 /// Evaluates PromQL over a [`Querier`].
