@@ -96,7 +96,7 @@ pub(crate) fn run<'a>(
     end: i64,
     step: i64,
 ) -> Result<QueryResult, QueryError> {
-    let lookback = opts.lookback_delta.as_millis() as i64;
+    let lookback = millis(opts.lookback_delta);
     let mut ev = Evaluator {
         opts,
         q,
@@ -261,7 +261,7 @@ impl<'a> Evaluator<'a> {
                 let (s, e) = self.selector_span(&ms.vs, start, end);
                 put(
                     &ms.vs as *const _ as usize,
-                    s.saturating_sub(ms.range.as_millis() as i64),
+                    s.saturating_sub(millis(ms.range)),
                     e,
                 );
             }
@@ -274,7 +274,7 @@ impl<'a> Evaluator<'a> {
                     None => (start, end),
                 };
                 let off = offset_ms(&sq.offset);
-                let range = sq.range.as_millis() as i64;
+                let range = millis(sq.range);
                 self.collect_ranges(
                     &sq.expr,
                     s.saturating_sub(off).saturating_sub(range),
@@ -415,7 +415,7 @@ impl<'a> Evaluator<'a> {
             Expr::VectorSelector(vs) => Ok(Val::Vector(self.select_instant(vs, ts)?)),
             Expr::MatrixSelector(ms) => {
                 let t = self.modified_time(&ms.vs.at, &ms.vs.offset, ts);
-                let range = ms.range.as_millis() as i64;
+                let range = millis(ms.range);
                 let series = self.select_range(&ms.vs, t.saturating_sub(range), t)?;
                 Ok(Val::Matrix(RangeArg {
                     series,
@@ -589,10 +589,10 @@ impl<'a> Evaluator<'a> {
     /// Evaluates a subquery's inner expression at every aligned step in its window.
     pub fn eval_subquery(&self, sq: &SubqueryExpr, ts: i64) -> EvalResult<RangeArg> {
         let end = self.modified_time(&sq.at, &sq.offset, ts);
-        let range = sq.range.as_millis() as i64;
+        let range = millis(sq.range);
         let step = match sq.step {
-            Some(s) if !s.is_zero() => s.as_millis() as i64,
-            _ => self.opts.default_subquery_step.as_millis().max(1) as i64,
+            Some(s) if !s.is_zero() => millis(s).max(1),
+            _ => millis(self.opts.default_subquery_step).max(1),
         };
         let start = end.saturating_sub(range);
         let mut t = start.div_euclid(step) * step;
@@ -730,18 +730,24 @@ fn has_subquery(expr: &Expr) -> bool {
     }
 }
 
+/// `d` in milliseconds, at most `i64::MAX` (a `u128` cast with `as` wraps around: a huge
+/// `offset` or range would turn negative).
+pub(crate) fn millis(d: std::time::Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
 pub(crate) fn offset_ms(o: &Option<Offset>) -> i64 {
     match o {
-        Some(Offset::Pos(d)) => d.as_millis() as i64,
-        Some(Offset::Neg(d)) => -(d.as_millis() as i64),
+        Some(Offset::Pos(d)) => millis(*d),
+        Some(Offset::Neg(d)) => -millis(*d),
         None => 0,
     }
 }
 
 fn system_time_ms(t: SystemTime) -> i64 {
     match t.duration_since(SystemTime::UNIX_EPOCH) {
-        Ok(d) => d.as_millis() as i64,
-        Err(e) => -(e.duration().as_millis() as i64),
+        Ok(d) => millis(d),
+        Err(e) => -millis(e.duration()),
     }
 }
 

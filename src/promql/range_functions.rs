@@ -167,7 +167,7 @@ fn over_selector(
     ts: i64,
 ) -> EvalResult<Val> {
     let end = ev.modified_time(&ms.vs.at, &ms.vs.offset, ts);
-    let start = end.saturating_sub(ms.range.as_millis() as i64);
+    let start = end.saturating_sub(super::eval::millis(ms.range));
     let data = ev.series_for(&ms.vs)?;
     let window = RangeArg {
         series: Vec::new(),
