@@ -555,9 +555,9 @@ pub fn load_exposition_file(path: &std::path::Path) -> Result<(Store, u64), Load
     Ok((store, counts.post_relabel))
 }
 
-/// The multi-threaded runtime redline runs on. Queries, rule groups and dashboards are
-/// evaluated on its worker threads (`block_in_place`) and blocking threads, so both get
-/// stacks of [`crate::promql::EVAL_STACK_SIZE`], the size the query depth limit is proven for.
+/// The multi-threaded runtime redline runs on. API queries, rule groups, dashboards and SLO
+/// rounds evaluate PromQL on its worker and blocking threads, so both get stacks of
+/// [`crate::promql::EVAL_STACK_SIZE`], the size the query depth limit is proven for.
 pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
