@@ -107,6 +107,25 @@ struct QueryFlags {
     /// How far back an instant selector looks for a sample.
     #[arg(long = "query.lookback-delta", default_value = "5m", value_parser = parse_duration)]
     lookback_delta: std::time::Duration,
+    /// Longest query text in bytes; longer queries are refused before parsing.
+    #[arg(long = "query.max-length", default_value_t = redline::promql::DEFAULT_MAX_QUERY_LENGTH)]
+    max_length: usize,
+    /// Deepest query: nested brackets plus operators chained at one level (`a+b+c` is 2).
+    /// Deeper queries are refused before parsing. At most 256, the depth redline's thread
+    /// stacks are sized for.
+    #[arg(long = "query.max-depth", default_value_t = redline::promql::MAX_QUERY_DEPTH,
+          value_parser = parse_max_depth)]
+    max_depth: usize,
+}
+
+fn parse_max_depth(s: &str) -> Result<usize, String> {
+    let max = redline::promql::MAX_QUERY_DEPTH;
+    match s.parse::<usize>() {
+        Ok(v) if (1..=max).contains(&v) => Ok(v),
+        _ => Err(format!(
+            "expected a whole number from 1 to {max}, got {s:?}"
+        )),
+    }
 }
 
 impl QueryFlags {
@@ -116,6 +135,10 @@ impl QueryFlags {
             timeout: self.timeout,
             max_concurrency: self.max_concurrency,
             lookback_delta: self.lookback_delta,
+            parse: redline::promql::ParseLimits {
+                max_length: self.max_length,
+                max_depth: self.max_depth,
+            },
         }
     }
 }
@@ -413,10 +436,7 @@ fn exit(ok: bool) -> ExitCode {
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime")
+    redline::service::runtime().context("starting the async runtime")
 }
 
 fn parse_speed(s: &str) -> Result<f64, String> {

@@ -69,6 +69,8 @@ pub struct Service {
     pipeline: crate::alerting::Pipeline,
     /// The address the HTTP server listens on (the real port when `:0` was asked for).
     pub local_addr: SocketAddr,
+    /// The query API's limits and concurrency permits.
+    pub query: Arc<QueryService>,
     /// The SLO engine (running with no SLOs when the config names no SLO files).
     slos: SharedSlos,
     db: StateDb,
@@ -159,6 +161,8 @@ impl Service {
             lookback_delta: opts.query.lookback_delta,
             max_samples: opts.query.max_samples,
             timeout: Some(opts.query.timeout),
+            parse_limits: opts.query.parse,
+            cancel: None,
         }));
         let rules = crate::rules::manager::spawn(
             RuleContext {
@@ -255,12 +259,13 @@ impl Service {
             )),
         ];
 
+        let query = Arc::new(QueryService::new(opts.query.clone()));
         let (stop_http, mut stop_http_rx) = watch::channel(false);
         let state = AppState {
             store: store.clone(),
             targets: targets.clone(),
             telemetry: telemetry.clone(),
-            query: Arc::new(QueryService::new(opts.query.clone())),
+            query: query.clone(),
             ready: ready.clone(),
             rules: Some(rules.clone()),
             reload: Some(reload_tx),
@@ -284,6 +289,7 @@ impl Service {
             db,
             remote,
             local_addr,
+            query,
             stop_scrape,
             stop_http,
             scrape,
@@ -553,6 +559,16 @@ pub fn load_exposition_file(path: &std::path::Path) -> Result<(Store, u64), Load
     }
     app.commit();
     Ok((store, counts.post_relabel))
+}
+
+/// The multi-threaded runtime redline runs on. API queries, rule groups, dashboards and SLO
+/// rounds evaluate PromQL on its worker and blocking threads, so both get stacks of
+/// [`crate::promql::EVAL_STACK_SIZE`], the size the query depth limit is proven for.
+pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_stack_size(crate::promql::EVAL_STACK_SIZE)
+        .build()
 }
 
 /// Serves the Prometheus query API over an existing store until SIGTERM or SIGINT: the

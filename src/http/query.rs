@@ -3,10 +3,12 @@
 //!
 //! Queries run under a concurrency limit ([`QueryLimits`]), with the engine's sample limit and
 //! a timeout, so a pathological query gets an error instead of starving the scrape loops or
-//! exhausting memory. On the multi-threaded runtime a query is evaluated in place on the
-//! request's thread, which first hands its other tasks to another worker
-//! (`tokio::task::block_in_place`): the answer is not delayed by two thread wake-ups as with a
-//! hand-off to the blocking pool, which for small queries cost more than evaluating them.
+//! exhausting memory. A query is evaluated on the blocking pool; its concurrency permit goes
+//! with it and is released only when the evaluation has ended. When the client goes away, the
+//! request's future is dropped, which sets the engine's cancel flag: the evaluation stops at
+//! its next step instead of running to the timeout while holding a permit. (Evaluating in
+//! place with `block_in_place` answered small queries a few microseconds sooner, but its
+//! request future cannot be dropped while it evaluates, so a disconnect cancelled nothing.)
 //! The answer is encoded straight into bytes ([`json`]) on the same thread.
 
 mod json;
@@ -14,7 +16,9 @@ mod json;
 use super::api::{labels_json, success, ApiError, ApiErrorKind};
 use super::params::{now_ms, Params, MAX_TIME_MS, MIN_TIME_MS};
 use super::AppState;
-use crate::promql::{parse_selector, Engine, EngineOptions, QueryError, QueryResult, Value};
+use crate::promql::{
+    parse_selector, Engine, EngineOptions, ParseLimits, QueryError, QueryResult, Value,
+};
 use crate::store::{Labels, Matcher, Querier};
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
@@ -24,6 +28,7 @@ use axum::routing::get;
 use axum::Router;
 use serde_json::{json, Value as Json};
 use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Semaphore;
@@ -42,6 +47,8 @@ pub struct QueryLimits {
     pub max_concurrency: usize,
     /// The lookback of instant selectors (`--query.lookback-delta`).
     pub lookback_delta: Duration,
+    /// Longest and deepest query text (`--query.max-length`, `--query.max-depth`).
+    pub parse: ParseLimits,
 }
 
 impl Default for QueryLimits {
@@ -51,6 +58,7 @@ impl Default for QueryLimits {
             timeout: Duration::from_secs(120),
             max_concurrency: 20,
             lookback_delta: Duration::from_secs(300),
+            parse: ParseLimits::default(),
         }
     }
 }
@@ -58,22 +66,29 @@ impl Default for QueryLimits {
 /// The query side of the server: limits and the permits enforcing concurrency.
 pub struct QueryService {
     limits: QueryLimits,
-    permits: Semaphore,
+    permits: Arc<Semaphore>,
 }
 
 impl QueryService {
     pub fn new(limits: QueryLimits) -> Self {
-        let permits = Semaphore::new(limits.max_concurrency.max(1));
+        let permits = Arc::new(Semaphore::new(limits.max_concurrency.max(1)));
         QueryService { limits, permits }
     }
 
-    fn engine(&self, timeout: Duration) -> Engine {
+    fn engine(&self, timeout: Duration, cancel: Arc<AtomicBool>) -> Engine {
         Engine::new(EngineOptions {
             lookback_delta: self.limits.lookback_delta,
             max_samples: self.limits.max_samples,
             timeout: Some(timeout),
+            parse_limits: self.limits.parse,
+            cancel: Some(cancel),
             ..EngineOptions::default()
         })
+    }
+
+    /// Concurrency permits free now (for tests and self-metrics).
+    pub fn free_permits(&self) -> usize {
+        self.permits.available_permits()
     }
 
     fn timeout(&self, p: &Params) -> Result<Duration, ApiError> {
@@ -102,6 +117,7 @@ fn query_error(e: QueryError) -> ApiError {
         QueryError::Parse(_) => ApiErrorKind::BadData,
         QueryError::Execution(_) | QueryError::TooManySamples => ApiErrorKind::Execution,
         QueryError::Timeout => ApiErrorKind::Timeout,
+        QueryError::Canceled => ApiErrorKind::Canceled,
     };
     ApiError {
         kind,
@@ -109,32 +125,51 @@ fn query_error(e: QueryError) -> ApiError {
     }
 }
 
-/// Evaluates `f` once a permit is free and encodes its answer (truncated to `limit`).
+/// Sets the cancel flag when dropped: when the request's future is dropped (the client went
+/// away) before the evaluation finished.
+struct CancelOnDrop(Arc<AtomicBool>);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Evaluates `f` with an engine of `timeout` on the blocking pool once a permit is free, and
+/// encodes its answer (truncated to `limit`).
 async fn evaluate(
     s: &AppState,
     limit: usize,
-    f: impl FnOnce(&dyn Querier) -> Result<QueryResult, QueryError> + Send + 'static,
+    timeout: Duration,
+    f: impl FnOnce(&Engine, &dyn Querier) -> Result<QueryResult, QueryError> + Send + 'static,
 ) -> Result<Response, ApiError> {
-    let _permit = s.query.permits.acquire().await.map_err(|_| ApiError {
-        kind: ApiErrorKind::Unavailable,
-        message: "query service is shutting down".into(),
-    })?;
+    let permit = s
+        .query
+        .permits
+        .clone()
+        .acquire_owned()
+        .await
+        .map_err(|_| ApiError {
+            kind: ApiErrorKind::Unavailable,
+            message: "query service is shutting down".into(),
+        })?;
+    let cancel = Arc::new(AtomicBool::new(false));
+    let engine = s.query.engine(timeout, cancel.clone());
+    let _cancel_on_drop = CancelOnDrop(cancel);
     let store = s.store.clone();
     let run = move || -> Result<Vec<u8>, QueryError> {
-        let r = f(store.as_ref())?;
+        // Held until the evaluation has really ended, even if nobody waits for it any more.
+        let _permit = permit;
+        let r = f(&engine, store.as_ref())?;
         Ok(json::success_body(&r.value, limit, &r.warnings, &r.infos))
     };
-    let body = if in_place_allowed() {
-        tokio::task::block_in_place(run)
-    } else {
-        tokio::task::spawn_blocking(run)
-            .await
-            .map_err(|e| ApiError {
-                kind: ApiErrorKind::Internal,
-                message: format!("query evaluation failed: {e}"),
-            })?
-    }
-    .map_err(query_error)?;
+    let body = tokio::task::spawn_blocking(run)
+        .await
+        .map_err(|e| ApiError {
+            kind: ApiErrorKind::Internal,
+            message: format!("query evaluation failed: {e}"),
+        })?
+        .map_err(query_error)?;
     Ok((
         [(
             header::CONTENT_TYPE,
@@ -143,13 +178,6 @@ async fn evaluate(
         body,
     )
         .into_response())
-}
-
-/// Whether this task may block its thread with `block_in_place`: only on the multi-threaded
-/// runtime (a current-thread runtime, as in tests, has no other worker to take over).
-fn in_place_allowed() -> bool {
-    tokio::runtime::Handle::try_current()
-        .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread)
 }
 
 fn expr_param(p: &Params) -> Result<String, ApiError> {
@@ -168,8 +196,11 @@ async fn query(
     let expr = expr_param(&p)?;
     let t = p.time_or("time", now_ms())?;
     let limit = p.limit()?;
-    let engine = s.query.engine(s.query.timeout(&p)?);
-    evaluate(&s, limit, move |q| engine.instant_query(q, &expr, t)).await
+    let timeout = s.query.timeout(&p)?;
+    evaluate(&s, limit, timeout, move |engine, q| {
+        engine.instant_query(q, &expr, t)
+    })
+    .await
 }
 
 async fn query_range(
@@ -201,8 +232,8 @@ async fn query_range(
         ));
     }
     let limit = p.limit()?;
-    let engine = s.query.engine(s.query.timeout(&p)?);
-    evaluate(&s, limit, move |q| {
+    let timeout = s.query.timeout(&p)?;
+    evaluate(&s, limit, timeout, move |engine, q| {
         engine.range_query(q, &expr, start, end, step)
     })
     .await

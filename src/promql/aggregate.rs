@@ -223,7 +223,7 @@ pub(crate) fn eval_aggregate(
             cv_groups
                 .into_iter()
                 .map(|(labels, v)| Sample {
-                    labels: Rc::new(labels),
+                    labels: ev.memo.intern(labels),
                     v,
                     t: ts,
                     drop_name: false,

@@ -235,3 +235,27 @@ fn sum_by_in_a_range_query_groups_every_step() {
         ]
     );
 }
+
+#[test]
+fn extreme_offsets_ranges_and_at_modifiers_do_not_overflow() {
+    // Durations and `@` times beyond i64 milliseconds were cast with `as` (wrapping around)
+    // and negated (overflowing); an unoptimised build panicked. Far outside the data, every
+    // one of these selects nothing.
+    let e = Engine::default();
+    for q in [
+        "req_total @ -9223372036854775",
+        "req_total @ 9223372036854775",
+        "req_total offset 100000000y",
+        "req_total offset -100000000y",
+        "rate(req_total[100000000y] @ -9223372036854775)",
+        "max_over_time(req_total[5m:1ms] offset -100000000y)",
+        "max_over_time(req_total[5m:1ms] @ 9223372036854775)",
+    ] {
+        for t in [0, 600_000] {
+            match e.instant_query(&store(), q, t) {
+                Ok(r) => assert_eq!(r.value, Value::Vector(Vec::new()), "{q}"),
+                Err(err) => panic!("{q}: {err}"),
+            }
+        }
+    }
+}

@@ -96,7 +96,7 @@ pub(crate) fn run<'a>(
     end: i64,
     step: i64,
 ) -> Result<QueryResult, QueryError> {
-    let lookback = opts.lookback_delta.as_millis() as i64;
+    let lookback = millis(opts.lookback_delta);
     let mut ev = Evaluator {
         opts,
         q,
@@ -261,7 +261,7 @@ impl<'a> Evaluator<'a> {
                 let (s, e) = self.selector_span(&ms.vs, start, end);
                 put(
                     &ms.vs as *const _ as usize,
-                    s.saturating_sub(ms.range.as_millis() as i64),
+                    s.saturating_sub(millis(ms.range)),
                     e,
                 );
             }
@@ -274,7 +274,7 @@ impl<'a> Evaluator<'a> {
                     None => (start, end),
                 };
                 let off = offset_ms(&sq.offset);
-                let range = sq.range.as_millis() as i64;
+                let range = millis(sq.range);
                 self.collect_ranges(
                     &sq.expr,
                     s.saturating_sub(off).saturating_sub(range),
@@ -378,6 +378,11 @@ impl<'a> Evaluator<'a> {
     }
 
     fn check_deadline(&self) -> EvalResult<()> {
+        if let Some(c) = &self.opts.cancel {
+            if c.load(std::sync::atomic::Ordering::Relaxed) {
+                return Err(QueryError::Canceled);
+            }
+        }
         match self.deadline {
             Some(d) if Instant::now() > d => Err(QueryError::Timeout),
             _ => Ok(()),
@@ -410,7 +415,7 @@ impl<'a> Evaluator<'a> {
             Expr::VectorSelector(vs) => Ok(Val::Vector(self.select_instant(vs, ts)?)),
             Expr::MatrixSelector(ms) => {
                 let t = self.modified_time(&ms.vs.at, &ms.vs.offset, ts);
-                let range = ms.range.as_millis() as i64;
+                let range = millis(ms.range);
                 let series = self.select_range(&ms.vs, t.saturating_sub(range), t)?;
                 Ok(Val::Matrix(RangeArg {
                     series,
@@ -584,15 +589,27 @@ impl<'a> Evaluator<'a> {
     /// Evaluates a subquery's inner expression at every aligned step in its window.
     pub fn eval_subquery(&self, sq: &SubqueryExpr, ts: i64) -> EvalResult<RangeArg> {
         let end = self.modified_time(&sq.at, &sq.offset, ts);
-        let range = sq.range.as_millis() as i64;
+        let range = millis(sq.range);
         let step = match sq.step {
-            Some(s) if !s.is_zero() => s.as_millis() as i64,
-            _ => self.opts.default_subquery_step.as_millis().max(1) as i64,
+            Some(s) if !s.is_zero() => millis(s).max(1),
+            _ => millis(self.opts.default_subquery_step).max(1),
         };
         let start = end.saturating_sub(range);
         let mut t = start.div_euclid(step) * step;
         if t <= start {
             t += step;
+        }
+        // Count the samples the steps will at least produce before evaluating any of them:
+        // `max_over_time(vector(1)[1d:1ms])` is refused at once instead of after building
+        // 50 million points (upstream counts as it goes and gets there after the work).
+        let steps = if t > end {
+            0
+        } else {
+            ((end - t) / step).saturating_add(1) as u64
+        };
+        let at_least = steps.saturating_mul(min_samples_per_step(&sq.expr));
+        if at_least > self.opts.max_samples as u64 {
+            return Err(QueryError::TooManySamples);
         }
         let tag = sq as *const SubqueryExpr as usize;
         let mut index: FastMap<usize, usize> = FastMap::default();
@@ -642,6 +659,60 @@ impl<'a> Evaluator<'a> {
     }
 }
 
+/// The fewest samples `expr` yields at any evaluation step, known without evaluating it: 1
+/// for a scalar, `vector(…)` and what keeps a non-empty vector non-empty (parentheses, unary
+/// minus, arithmetic with a scalar, most aggregations); 0 when it depends on the data.
+fn min_samples_per_step(expr: &Expr) -> u64 {
+    use promql_parser::parser::token;
+    use promql_parser::parser::value::ValueType;
+    if expr.value_type() == ValueType::Scalar {
+        return 1;
+    }
+    match expr {
+        Expr::Paren(p) => min_samples_per_step(&p.expr),
+        Expr::Unary(u) => min_samples_per_step(&u.expr),
+        Expr::Call(c) if c.func.name == "vector" => 1,
+        Expr::Binary(b) => {
+            let arithmetic = matches!(
+                b.op.id(),
+                token::T_ADD
+                    | token::T_SUB
+                    | token::T_MUL
+                    | token::T_DIV
+                    | token::T_MOD
+                    | token::T_POW
+            );
+            let (l, r) = (b.lhs.value_type(), b.rhs.value_type());
+            if !arithmetic {
+                0
+            } else if l == ValueType::Scalar {
+                min_samples_per_step(&b.rhs)
+            } else if r == ValueType::Scalar {
+                min_samples_per_step(&b.lhs)
+            } else {
+                0
+            }
+        }
+        Expr::Aggregate(a) => {
+            let keeps = matches!(
+                a.op.id(),
+                token::T_SUM
+                    | token::T_AVG
+                    | token::T_MIN
+                    | token::T_MAX
+                    | token::T_COUNT
+                    | token::T_GROUP
+            );
+            if keeps {
+                min_samples_per_step(&a.expr).min(1)
+            } else {
+                0
+            }
+        }
+        _ => 0,
+    }
+}
+
 /// Whether `expr` contains a subquery (which evaluates its inner expression at many steps).
 fn has_subquery(expr: &Expr) -> bool {
     match expr {
@@ -659,18 +730,24 @@ fn has_subquery(expr: &Expr) -> bool {
     }
 }
 
+/// `d` in milliseconds, at most `i64::MAX` (a `u128` cast with `as` wraps around: a huge
+/// `offset` or range would turn negative).
+pub(crate) fn millis(d: std::time::Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
 pub(crate) fn offset_ms(o: &Option<Offset>) -> i64 {
     match o {
-        Some(Offset::Pos(d)) => d.as_millis() as i64,
-        Some(Offset::Neg(d)) => -(d.as_millis() as i64),
+        Some(Offset::Pos(d)) => millis(*d),
+        Some(Offset::Neg(d)) => -millis(*d),
         None => 0,
     }
 }
 
 fn system_time_ms(t: SystemTime) -> i64 {
     match t.duration_since(SystemTime::UNIX_EPOCH) {
-        Ok(d) => d.as_millis() as i64,
-        Err(e) => -(e.duration().as_millis() as i64),
+        Ok(d) => millis(d),
+        Err(e) => -millis(e.duration()),
     }
 }
 

@@ -8,7 +8,6 @@ use super::value::{finish_labels, Sample, Val};
 use crate::store::{anchored_regex, Labels, METRIC_NAME};
 use promql_parser::label::MatchOp as PMatchOp;
 use promql_parser::parser::{Call, Expr};
-use std::rc::Rc;
 
 /// Strips parentheses.
 pub(crate) fn unwrap_parens(mut e: &Expr) -> &Expr {
@@ -32,7 +31,7 @@ pub(crate) fn eval_call(ev: &Evaluator, c: &Call, node: &Expr, ts: i64) -> EvalR
         "step" => Ok(Val::Scalar(ev.step as f64 / 1000.0)),
         "range" => Ok(Val::Scalar((ev.end - ev.start) as f64 / 1000.0)),
         "vector" => Ok(Val::Vector(vec![Sample {
-            labels: Rc::new(Labels::empty()),
+            labels: ev.memo.intern(Labels::empty()),
             v: ev.eval_scalar(args[0], ts)?,
             t: ts,
             drop_name: false,
@@ -66,7 +65,7 @@ pub(crate) fn eval_call(ev: &Evaluator, c: &Call, node: &Expr, ts: i64) -> EvalR
                 return Ok(Val::Vector(Vec::new()));
             }
             Ok(Val::Vector(vec![Sample {
-                labels: Rc::new(absent_labels(args[0])),
+                labels: ev.memo.intern(absent_labels(args[0])),
                 v: 1.0,
                 t: ts,
                 drop_name: false,
@@ -153,7 +152,7 @@ pub(crate) fn eval_call(ev: &Evaluator, c: &Call, node: &Expr, ts: i64) -> EvalR
             let f = |secs: f64| date_part(name, secs);
             match args.first() {
                 None => Ok(Val::Vector(vec![Sample {
-                    labels: Rc::new(Labels::empty()),
+                    labels: ev.memo.intern(Labels::empty()),
                     v: f((ts.div_euclid(1000)) as f64),
                     t: ts,
                     drop_name: false,
@@ -381,7 +380,7 @@ fn label_replace(ev: &Evaluator, args: &[&Expr], ts: i64) -> EvalResult<Val> {
         if let Some(caps) = re.captures(&val) {
             let mut out = String::new();
             caps.expand(&repl, &mut out);
-            s.labels = Rc::new(s.labels.with(&dst, &out));
+            s.labels = ev.memo.intern(s.labels.with(&dst, &out));
             if dst == METRIC_NAME {
                 s.drop_name = false;
             }
@@ -407,7 +406,7 @@ fn label_join(ev: &Evaluator, args: &[&Expr], ts: i64) -> EvalResult<Val> {
     for s in &mut v {
         let joined: Vec<&str> = srcs.iter().map(|n| s.labels.get(n).unwrap_or("")).collect();
         let val = joined.join(&sep);
-        s.labels = Rc::new(s.labels.with(&dst, &val));
+        s.labels = ev.memo.intern(s.labels.with(&dst, &val));
         if dst == METRIC_NAME {
             s.drop_name = false;
         }

@@ -94,7 +94,7 @@ pub(crate) fn eval(ev: &Evaluator, name: &str, args: &[&Expr], ts: i64) -> EvalR
                 );
             }
             let labels = match &label {
-                Some(l) => Rc::new(g.labels.with(l, &quantile_label(q))),
+                Some(l) => ev.memo.intern(g.labels.with(l, &quantile_label(q))),
                 None => g.labels.clone(),
             };
             out.push(Sample {

@@ -12,12 +12,18 @@
 //! one by one ([`eval`]); binary operators live in [`binary`], aggregations in [`aggregate`],
 //! functions in [`functions`], [`range_functions`] and [`histogram`].
 //! [`promqltest`] runs upstream's promqltest script files against the engine.
+//!
+//! [`parse`] is redline's one way from PromQL text to an [`Expr`]: it first checks the text
+//! against [`ParseLimits`] ([`limits`]) so that no accepted query is deep enough to overflow
+//! the stack of a thread of [`EVAL_STACK_SIZE`] while it is parsed, evaluated, printed or
+//! dropped. Nothing else in redline calls `promql_parser::parser::parse`.
 
 mod aggregate;
 mod binary;
 mod eval;
 mod functions;
 mod histogram;
+mod limits;
 mod memo;
 mod positions;
 pub mod promqltest;
@@ -26,10 +32,13 @@ mod range_functions;
 pub mod testing;
 mod value;
 
+pub use limits::{ParseLimits, DEFAULT_MAX_QUERY_LENGTH, EVAL_STACK_SIZE, MAX_QUERY_DEPTH};
 pub use promql_parser::parser::Expr;
 pub use value::{InstantSample, Point, RangeSeries, Value};
 
 use crate::store::Querier;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Engine settings.
@@ -43,6 +52,11 @@ pub struct EngineOptions {
     pub timeout: Option<Duration>,
     /// The step of a subquery written without one (`x[5m:]`): the global evaluation interval.
     pub default_subquery_step: Duration,
+    /// How long and how deep the text of a query may be.
+    pub parse_limits: ParseLimits,
+    /// Set from another thread to stop the query (its client went away); polled where the
+    /// deadline is.
+    pub cancel: Option<Arc<AtomicBool>>,
 }
 
 impl Default for EngineOptions {
@@ -52,6 +66,8 @@ impl Default for EngineOptions {
             max_samples: 50_000_000,
             timeout: Some(Duration::from_secs(120)),
             default_subquery_step: Duration::from_secs(60),
+            parse_limits: ParseLimits::default(),
+            cancel: None,
         }
     }
 }
@@ -66,7 +82,8 @@ pub struct QueryResult {
 }
 
 /// Why a query failed. The HTTP API maps `Parse` to `bad_data` (400), `Execution` and
-/// `TooManySamples` to `execution` (422) and `Timeout` to `timeout` (503).
+/// `TooManySamples` to `execution` (422), `Timeout` to `timeout` and `Canceled` to
+/// `canceled` (503).
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum QueryError {
     #[error("{0}")]
@@ -77,6 +94,8 @@ pub enum QueryError {
     TooManySamples,
     #[error("query timed out in query execution")]
     Timeout,
+    #[error("query was canceled in query execution")]
+    Canceled,
 }
 
 /// Evaluates PromQL over a [`Querier`].
@@ -94,9 +113,10 @@ impl Engine {
         &self.opts
     }
 
-    /// Parses `expr` into the AST the `*_expr` methods take.
+    /// Parses `expr` into the AST the `*_expr` methods take, under the default
+    /// [`ParseLimits`] (rule files, SLO specs, dashboards).
     pub fn parse(expr: &str) -> Result<Expr, QueryError> {
-        promql_parser::parser::parse(expr).map_err(QueryError::Parse)
+        parse(expr, &ParseLimits::default())
     }
 
     /// Evaluates `expr` at `t_ms` (milliseconds since the epoch).
@@ -106,7 +126,7 @@ impl Engine {
         expr: &str,
         t_ms: i64,
     ) -> Result<QueryResult, QueryError> {
-        let ast = Self::parse(expr)?;
+        let ast = parse(expr, &self.opts.parse_limits)?;
         eval::run(&self.opts, q, &ast, expr, t_ms, t_ms, 0)
     }
 
@@ -120,7 +140,7 @@ impl Engine {
         end_ms: i64,
         step_ms: i64,
     ) -> Result<QueryResult, QueryError> {
-        let ast = Self::parse(expr)?;
+        let ast = parse(expr, &self.opts.parse_limits)?;
         check_range(&ast, start_ms, end_ms, step_ms)?;
         eval::run(&self.opts, q, &ast, expr, start_ms, end_ms, step_ms)
     }
@@ -149,6 +169,13 @@ impl Engine {
         let text = ast.to_string();
         eval::run(&self.opts, q, ast, &text, start_ms, end_ms, step_ms)
     }
+}
+
+/// Parses PromQL text into an [`Expr`] once it passes [`ParseLimits`]: the one entry to the
+/// `promql-parser` crate.
+pub fn parse(text: &str, limits: &ParseLimits) -> Result<Expr, QueryError> {
+    limits::check(text, limits)?;
+    promql_parser::parser::parse(text).map_err(QueryError::Parse)
 }
 
 fn check_range(ast: &Expr, start: i64, end: i64, step: i64) -> Result<(), QueryError> {

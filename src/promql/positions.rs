@@ -257,7 +257,7 @@ mod tests {
     #[test]
     fn positions_of_nested_calls() {
         let q = "sum(sort(series))";
-        let e = promql_parser::parser::parse(q).unwrap();
+        let e = crate::promql::Engine::parse(q).unwrap();
         let pos = compute(q, &e);
         let Expr::Aggregate(a) = &e else {
             panic!("not an aggregate")

@@ -170,7 +170,7 @@ fn uses_histograms(cmd: &EvalCmd, hist: &[Labels]) -> bool {
     if hist.is_empty() {
         return false;
     }
-    match promql_parser::parser::parse(&cmd.expr) {
+    match crate::promql::Engine::parse(&cmd.expr) {
         Ok(e) => selects_any(&e, hist),
         Err(_) => false,
     }

@@ -77,7 +77,7 @@ pub(crate) fn eval(
             return Ok(Val::Vector(Vec::new()));
         }
         return Ok(Val::Vector(vec![Sample {
-            labels: std::rc::Rc::new(absent_labels(args[0])),
+            labels: ev.memo.intern(absent_labels(args[0])),
             v: 1.0,
             t: ts,
             drop_name: false,
@@ -167,7 +167,7 @@ fn over_selector(
     ts: i64,
 ) -> EvalResult<Val> {
     let end = ev.modified_time(&ms.vs.at, &ms.vs.offset, ts);
-    let start = end.saturating_sub(ms.range.as_millis() as i64);
+    let start = end.saturating_sub(super::eval::millis(ms.range));
     let data = ev.series_for(&ms.vs)?;
     let window = RangeArg {
         series: Vec::new(),

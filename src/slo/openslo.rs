@@ -510,7 +510,7 @@ fn query(d: &mut Diag, at: &str, m: &MetricSourceHolder) -> Option<String> {
 
 /// `metric{…}` or `sum [by (…)] (metric{…})` → the same aggregation of `rate(…[{{.window}}])`.
 fn counter_to_rate(d: &mut Diag, at: &str, q: &str) -> Option<String> {
-    let expr = match promql_parser::parser::parse(q) {
+    let expr = match crate::promql::Engine::parse(q) {
         Ok(e) => e,
         Err(e) => {
             d.err(at, format!("invalid PromQL {q:?}: {e}"));

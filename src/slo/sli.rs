@@ -120,7 +120,7 @@ fn counter_terms(e: &Expr) -> Option<Terms> {
 
 fn parse_terms(query: &str) -> Option<Terms> {
     let q = super::spec::with_window(query, "1m");
-    counter_terms(&promql_parser::parser::parse(&q).ok()?)
+    counter_terms(&crate::promql::Engine::parse(&q).ok()?)
 }
 
 impl SliSource {
@@ -169,7 +169,7 @@ impl SliSource {
             Sli::Latency(l) => {
                 let sel = |suffix: &str| -> Result<Vec<Matcher>, SliError> {
                     let q = format!("{}{suffix}{{{}}}", l.metric, l.matchers);
-                    match promql_parser::parser::parse(&q) {
+                    match crate::promql::Engine::parse(&q) {
                         Ok(Expr::VectorSelector(vs)) => {
                             selector_terms(&vs).map(|mut t| t.remove(0)).map_err(err)
                         }
@@ -193,7 +193,7 @@ impl SliSource {
                     total: vec![sel("_count")?],
                 }
             }
-            Sli::Availability { query } => match promql_parser::parser::parse(query) {
+            Sli::Availability { query } => match crate::promql::Engine::parse(query) {
                 Ok(Expr::VectorSelector(vs)) => SliSource::Slices {
                     terms: selector_terms(&vs).map_err(err)?,
                 },

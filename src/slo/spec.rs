@@ -210,7 +210,7 @@ impl Sli {
 
 fn is_vector_selector(q: &str) -> bool {
     matches!(
-        promql_parser::parser::parse(q),
+        crate::promql::Engine::parse(q),
         Ok(promql_parser::parser::Expr::VectorSelector(_))
     )
 }
@@ -440,7 +440,7 @@ pub(crate) fn check_window_query(d: &mut Diag, field: &str, query: &str) -> Opti
 
 /// Checks that `query` parses as PromQL.
 pub(crate) fn check_promql(d: &mut Diag, field: &str, query: &str) -> Option<()> {
-    match promql_parser::parser::parse(query) {
+    match crate::promql::Engine::parse(query) {
         Ok(_) => Some(()),
         Err(e) => {
             d.err(field, format!("invalid PromQL {query:?}: {e}"));

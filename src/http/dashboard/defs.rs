@@ -258,7 +258,7 @@ pub fn parse(text: &str, file: &str) -> Result<Dashboard, DefsError> {
             )));
         }
         for (j, q) in queries.iter().enumerate() {
-            if let Err(e) = promql_parser::parser::parse(&q.expr) {
+            if let Err(e) = crate::promql::Engine::parse(&q.expr) {
                 return Err(invalid(format!(
                     "panels[{i}] ({}) query {j}: invalid PromQL {:?}: {e}",
                     p.title, q.expr
@@ -577,7 +577,7 @@ mod tests {
                 assert!(p["fieldConfig"]["defaults"]["unit"].is_string());
                 for t in p["targets"].as_array().unwrap() {
                     let expr = t["expr"].as_str().unwrap();
-                    promql_parser::parser::parse(expr)
+                    crate::promql::Engine::parse(expr)
                         .unwrap_or_else(|e| panic!("{}: {expr}: {e}", path.display()));
                 }
             }
