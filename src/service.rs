@@ -372,7 +372,10 @@ fn pipeline_settings(
             opts.max_request_bytes = a.max_request_bytes;
             a.config.clone()
         }
-        None => Arc::new(crate::config::alertmanager::default_alertmanager_config()),
+        None => {
+            opts.max_alerts = Some(crate::config::alertmanager::DEFAULT_MAX_ALERTS);
+            Arc::new(crate::config::alertmanager::default_alertmanager_config())
+        }
     };
     (am, opts)
 }
@@ -597,4 +600,21 @@ pub async fn serve_store(
     };
     http::serve(listener, state, shutdown_signal()).await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn max_alerts_default_applies_without_an_alertmanager_section() {
+        let cfg = Config::from_yaml_str("global: {scrape_interval: 15s}\n", "redline.yml")
+            .expect("config parses");
+        assert!(cfg.alertmanager.is_none());
+        let (_, opts) = pipeline_settings(&cfg);
+        assert_eq!(
+            opts.max_alerts,
+            Some(crate::config::alertmanager::DEFAULT_MAX_ALERTS)
+        );
+    }
 }

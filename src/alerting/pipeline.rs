@@ -388,6 +388,11 @@ impl Pipeline {
         self.inner.store.list()
     }
 
+    /// Every alert held, by fingerprint, shared instead of copied.
+    pub fn alerts_shared(&self) -> Vec<Arc<Alert>> {
+        self.inner.store.list_shared()
+    }
+
     /// The aggregation groups.
     pub fn groups(&self) -> Vec<GroupSnapshot> {
         self.running().dispatcher.groups()

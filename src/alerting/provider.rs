@@ -15,7 +15,7 @@
 //! retention whatever the groups say.
 
 use std::collections::BTreeMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -38,7 +38,9 @@ pub struct PutOutcome {
 /// The alerts the pipeline holds.
 #[derive(Debug)]
 pub struct AlertStore {
-    alerts: Mutex<BTreeMap<u64, Alert>>,
+    /// Each alert behind an `Arc`, so that listing them (the dashboard, the API) copies
+    /// pointers, not label sets.
+    alerts: Mutex<BTreeMap<u64, Arc<Alert>>>,
     max_active: Option<usize>,
 }
 
@@ -132,7 +134,7 @@ impl AlertStore {
         self.max_active
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<u64, Alert>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<u64, Arc<Alert>>> {
         self.alerts.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -170,7 +172,7 @@ impl AlertStore {
                     a
                 }
             };
-            held.insert(fp, merged.clone());
+            held.insert(fp, Arc::new(merged.clone()));
             out.stored.push(merged);
         }
         out
@@ -180,17 +182,23 @@ impl AlertStore {
     pub fn restore(&self, alerts: Vec<Alert>) {
         let mut held = self.lock();
         for a in alerts {
-            held.insert(a.fingerprint(), a);
+            held.insert(a.fingerprint(), Arc::new(a));
         }
     }
 
     /// The alert with this fingerprint.
     pub fn get(&self, fp: u64) -> Option<Alert> {
-        self.lock().get(&fp).cloned()
+        self.lock().get(&fp).map(|a| Alert::clone(a))
     }
 
     /// Every alert held, by fingerprint.
     pub fn list(&self) -> Vec<Alert> {
+        self.lock().values().map(|a| Alert::clone(a)).collect()
+    }
+
+    /// Every alert held, by fingerprint, shared: a pointer per alert instead of a copy, for
+    /// readers that go through many alerts and keep few (the dashboard's list pages).
+    pub fn list_shared(&self) -> Vec<Arc<Alert>> {
         self.lock().values().cloned().collect()
     }
 

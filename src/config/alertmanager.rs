@@ -5,7 +5,7 @@
 //! alertmanager:
 //!   config_file: alertmanager.yml   # Alertmanager's file, unchanged; relative to this file
 //!   # config: { route: …, receivers: … }   # or the same content inline (not both)
-//!   max_alerts: 50000               # active alerts held at most; default: no limit
+//!   max_alerts: 100000              # active alerts held at most; default 100000, 0: no limit
 //!   max_alerts_per_group: 1000      # alerts in one notification at most; default 1000
 //!   max_request_size: 16MiB         # largest body POST /api/v2/alerts and /silences accept
 //! ```
@@ -21,6 +21,15 @@ use serde::Deserialize;
 use super::error::{locate, ConfigError, FieldPath, InvalidConfig};
 use super::validate::Ctx;
 use crate::alerting::AlertmanagerConfig;
+
+/// The default `max_alerts`: at most 100,000 active (unresolved) alerts are held; a new
+/// firing alert beyond it is refused, alerts already held are still updated and resolved.
+/// This is redline's own default: Alertmanager holds any number of alerts (its only limit,
+/// `--alerts.per-alertname-limit` from 0.27, is per alert name and off by default). It is
+/// far above what one team's alerting normally holds, and bounds the pipeline's memory
+/// when a noisy sender posts alerts with ever new label values. `max_alerts: 0` lifts it.
+/// It applies also without an `alertmanager:` section.
+pub const DEFAULT_MAX_ALERTS: usize = 100_000;
 
 /// The default `max_request_size`: 16 MiB.
 pub const DEFAULT_MAX_REQUEST_BYTES: usize = 16 << 20;
@@ -43,7 +52,7 @@ pub struct AlertmanagerSection {
     pub config: Arc<AlertmanagerConfig>,
     /// The file it came from, when `config_file` was used (a reload reads it again).
     pub config_file: Option<PathBuf>,
-    /// `None`: no limit.
+    /// `None`: no limit (`max_alerts: 0`). Default [`DEFAULT_MAX_ALERTS`].
     pub max_alerts: Option<usize>,
     /// Default 1000.
     pub max_alerts_per_group: usize,
@@ -145,10 +154,11 @@ pub(crate) fn alertmanager(
         config: Arc::new(config),
         max_request_bytes,
         config_file,
-        max_alerts: raw
-            .max_alerts
-            .filter(|n| *n > 0)
-            .map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
+        max_alerts: match raw.max_alerts {
+            None => Some(DEFAULT_MAX_ALERTS),
+            Some(0) => None,
+            Some(n) => Some(usize::try_from(n).unwrap_or(usize::MAX)),
+        },
         max_alerts_per_group,
     })
 }
@@ -168,6 +178,23 @@ mod tests {
         assert_eq!(am.config.route.root.opts.receiver, "team");
         assert_eq!(am.max_alerts, Some(10));
         assert_eq!(am.max_alerts_per_group, 1000);
+    }
+
+    #[test]
+    fn max_alerts_defaults_to_100k_and_0_lifts_it() {
+        let am = |yaml: &str| {
+            Config::from_yaml_str(yaml, "redline.yml")
+                .unwrap()
+                .alertmanager
+                .expect("section")
+                .max_alerts
+        };
+        assert_eq!(
+            am("alertmanager:\n  max_request_size: 1MiB\n"),
+            Some(100_000)
+        );
+        assert_eq!(am("alertmanager:\n  max_alerts: 0\n"), None);
+        assert_eq!(am("alertmanager:\n  max_alerts: 250000\n"), Some(250_000));
     }
 
     #[test]

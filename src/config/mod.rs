@@ -106,6 +106,14 @@ impl Default for StorageConfig {
     }
 }
 
+/// The scrape `body_size_limit` redline applies when `global` sets none: 100 MiB of
+/// uncompressed body. This is redline's own default; Prometheus has none (0). A large
+/// kube-state-metrics or cAdvisor exposition is tens of MB, so real targets fit with room
+/// to spare, while a flooding target costs at most this much memory per scrape instead of
+/// whatever it sends. `global.body_size_limit: 0` lifts it; a job's own value overrides it
+/// (a job's 0 inherits the global value, as in Prometheus).
+pub const DEFAULT_BODY_SIZE_LIMIT: u64 = 100 << 20;
+
 /// Per-scrape limits; `None` means no limit (Prometheus' 0).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ScrapeLimits {

@@ -350,7 +350,12 @@ fn global(ctx: &Ctx<'_>, path: &FieldPath, g: RawGlobal) -> Result<GlobalConfig,
         external_labels: Labels::from_pairs(external),
         scrape_protocols,
         limits: ScrapeLimits {
-            body_size_limit: nz(g.body_size_limit.map(|b| b.0)),
+            // redline's own default, not upstream's (Prometheus has none): an explicit 0
+            // lifts it, as 0 means "no limit" in Prometheus.
+            body_size_limit: match g.body_size_limit {
+                None => Some(crate::config::DEFAULT_BODY_SIZE_LIMIT),
+                Some(b) => nz(Some(b.0)),
+            },
             sample_limit: nz(g.sample_limit),
             label_limit: nz(g.label_limit),
             label_name_length_limit: nz(g.label_name_length_limit),

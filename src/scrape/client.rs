@@ -49,7 +49,8 @@ impl JobClient {
     }
 
     /// GETs `url` and returns the body and its content type. The body is read chunk by
-    /// chunk and the read stops as soon as it exceeds `body_limit` (0 = unlimited).
+    /// chunk (decompressed, when the target sends gzip) and the read stops, failing with
+    /// [`ScrapeError::BodyTooLarge`], as soon as it reaches `body_limit` (0 = unlimited).
     pub async fn fetch(
         &self,
         url: &str,
@@ -87,7 +88,10 @@ impl JobClient {
             .await
             .map_err(|e| ScrapeError::Fetch(error_chain(&e)))?
         {
-            if body_limit > 0 && (body.len() + chunk.len()) as u64 > body_limit {
+            // As Prometheus (`n >= bodySizeLimit` after an `io.LimitReader` of the limit), a
+            // body that reaches the limit fails. The chunks are decoded bytes when the
+            // target answers gzip, so the limit bounds the decompressed size.
+            if body_limit > 0 && (body.len() + chunk.len()) as u64 >= body_limit {
                 return Err(ScrapeError::BodyTooLarge(body_limit));
             }
             body.extend_from_slice(&chunk);

@@ -29,7 +29,9 @@ pub enum ScrapeError {
     Fetch(String),
     #[error("server returned HTTP status {0}")]
     Status(String),
-    #[error("body size limit exceeded: the body is larger than {0} bytes")]
+    /// The uncompressed body reached `body_size_limit` (the limit in bytes); the text is
+    /// Prometheus' own.
+    #[error("body size limit exceeded")]
     BodyTooLarge(u64),
     #[error("parse error: {0}")]
     Parse(String),

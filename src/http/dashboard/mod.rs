@@ -4,15 +4,16 @@
 //! Pages are `handlebars` templates embedded from `templates/` and filled with view models
 //! built here; charts are SVG drawn by [`chart`] on the server; the panels of the USE, RED and
 //! SLO pages come from the dashboard definitions of [`defs`] (the same ones exported to
-//! Grafana). [`security`] guards every route (auth, read-only, CSRF, security headers).
+//! Grafana). [`security`] guards every route (auth, read-only, CSRF, security headers). List
+//! pages show one page of rows at most ([`listing`]).
 //!
 //! | page | shows |
 //! |---|---|
-//! | `/` | SLOs by remaining budget, firing alerts by owner |
+//! | `/` | SLOs by remaining budget, firing alerts: counts and the top owners |
 //! | `/slos/{name}` | budget burn-down, SLI, burn-rate table, latency, alerts, playbook |
 //! | `/use` | per node and per container: utilisation, saturation, errors |
 //! | `/red` | per service: request rate, error ratio, p50/p90/p99 |
-//! | `/alerts`, `/silences` | active/silenced/inhibited alerts; silences with create/expire forms |
+//! | `/alerts`, `/silences` | one page of alerts (filters: matchers, receiver, state); silences with create/expire forms |
 //! | `/targets`, `/rules` | scrape health; rule groups and their state |
 //! | `/playbooks`, `/playbooks/{name}` | playbooks rendered from Markdown (`.md` for the source) |
 //!
@@ -21,6 +22,7 @@
 
 pub mod chart;
 pub mod defs;
+pub mod listing;
 mod markdown;
 mod ops;
 mod pages;

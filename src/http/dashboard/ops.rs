@@ -1,10 +1,12 @@
 //! The operational pages: alerts, silences, targets, rules and playbooks.
 //!
 //! Alerts come from the alerting pipeline (firing, silenced, inhibited) and the rules runtime
-//! (pending alerts; all alerts when no pipeline runs in the process). The
+//! (pending alerts; all alerts when no pipeline runs in the process). Alert, silence and
+//! target lists render one page ([`super::listing`]) of what their filters select. The
 //! silence forms POST with the page's CSRF token ([`super::security`]); a POST without a
 //! valid token is refused with 403 before anything changes.
 
+use super::listing::{self, Paging};
 use super::markdown;
 use super::pages::urlencode;
 use super::{PageCtx, WebAccess};
@@ -17,6 +19,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::Form;
 use serde_json::{json, Value as Json};
 use std::collections::HashMap;
+use std::sync::Arc;
 
 /// One alert as the pages show it.
 #[derive(Clone, Debug, PartialEq)]
@@ -92,16 +95,146 @@ fn owner_of(labels: &Labels, receivers: &[String]) -> String {
         .unwrap_or_default()
 }
 
-/// The alerts to show, firing first: with an alerting pipeline, its unresolved alerts with
-/// their status (firing, silenced or inhibited) plus the rules' pending alerts; without one,
-/// the rules' pending and firing alerts.
-pub fn alert_views(s: &AppState, ctx: &PageCtx) -> Vec<AlertView> {
+/// Where an alert the pages list comes from.
+enum AlertSource {
+    /// The alerting pipeline's alert, shared with its store.
+    Pipeline(Arc<crate::alerting::Alert>),
+    /// A rule's alert (pending; also firing when no pipeline runs here).
+    Rule {
+        rule: String,
+        alert: crate::rules::Alert,
+    },
+}
+
+/// An alert the pages may list, before its row is built: its state and owner (what lists
+/// sort and count by) and where it comes from. Rows ([`AlertView`]) are built only for the
+/// alerts a page shows.
+pub struct AlertEntry {
+    /// `firing`, `pending`, `silenced` or `inhibited`.
+    pub state: &'static str,
+    pub owner: String,
+    source: AlertSource,
+}
+
+impl AlertEntry {
+    /// The alert's labels.
+    pub fn labels(&self) -> &Labels {
+        match &self.source {
+            AlertSource::Pipeline(a) => &a.labels,
+            AlertSource::Rule { alert, .. } => &alert.labels,
+        }
+    }
+
+    /// The alert's name: its `alertname`, or the rule's name.
+    pub fn name(&self) -> &str {
+        match &self.source {
+            AlertSource::Pipeline(a) => a.labels.get("alertname").unwrap_or(""),
+            AlertSource::Rule { rule, alert } => alert.labels.get("alertname").unwrap_or(rule),
+        }
+    }
+
+    /// The row the pages show.
+    pub fn view(&self, s: &AppState, ctx: &PageCtx) -> AlertView {
+        let name = self.name().to_string();
+        let (annotations, since, value) = match &self.source {
+            AlertSource::Pipeline(a) => (&a.annotations, a.starts_at_ms, f64::NAN),
+            AlertSource::Rule { alert, .. } => (
+                &alert.annotations,
+                alert.fired_at_ms.unwrap_or(alert.active_at_ms),
+                alert.value,
+            ),
+        };
+        AlertView {
+            playbook: playbook_link(s, &name, annotations),
+            owner: self.owner.clone(),
+            severity: self.labels().get("severity").unwrap_or("").to_string(),
+            summary: summary_of(annotations),
+            since: ctx.time(since),
+            labels: self.labels().clone(),
+            value,
+            state: self.state,
+            name,
+        }
+    }
+}
+
+/// Which alerts a list shows: Alertmanager's `filter` matchers, its `receiver` regex
+/// (anchored) and states.
+#[derive(Default)]
+pub struct AlertFilter {
+    pub matchers: Vec<crate::alerting::Matcher>,
+    pub receiver: Option<regex::Regex>,
+    /// `None`: every state.
+    pub states: Option<Vec<String>>,
+}
+
+impl AlertFilter {
+    /// The filter of a page's URL: `filter` (matchers, `{a="b", c=~"d"}` or `a="b",c=~"d"`),
+    /// `receiver` (a regex) and `state` (comma-separated: firing, pending, silenced,
+    /// inhibited). A value that does not parse is an error naming the parameter.
+    pub fn of(ctx: &PageCtx) -> Result<AlertFilter, String> {
+        let mut f = AlertFilter::default();
+        if let Some(m) = ctx.param("filter").map(str::trim).filter(|m| !m.is_empty()) {
+            f.matchers = crate::alerting::parse_matchers(m).map_err(|e| format!("filter: {e}"))?;
+        }
+        if let Some(r) = ctx.param("receiver").filter(|r| !r.is_empty()) {
+            f.receiver = Some(
+                regex::Regex::new(&format!("^(?:{r})$"))
+                    .map_err(|e| format!("receiver {r:?}: invalid regex: {e}"))?,
+            );
+        }
+        if let Some(st) = ctx.param("state").filter(|s| !s.is_empty()) {
+            let states: Vec<String> = st.split(',').map(|x| x.trim().to_string()).collect();
+            if let Some(bad) = states.iter().find(|x| !ALERT_STATES.contains(&x.as_str())) {
+                return Err(format!(
+                    "state: expected firing, pending, silenced or inhibited, got {bad:?}"
+                ));
+            }
+            f.states = Some(states);
+        }
+        Ok(f)
+    }
+
+    fn passes_labels(&self, labels: &Labels) -> bool {
+        self.matchers.iter().all(|m| m.matches_labels(labels))
+    }
+
+    fn passes_state(&self, state: &str) -> bool {
+        self.states
+            .as_ref()
+            .is_none_or(|st| st.iter().any(|x| x == state))
+    }
+}
+
+/// The states an alert list tells apart, in the order it lists them.
+pub const ALERT_STATES: [&str; 4] = ["firing", "pending", "silenced", "inhibited"];
+
+/// The alerts a filter selects, sorted as the pages list them (firing, then pending, then
+/// silenced and inhibited; by owner and name), and how many alerts of each state of
+/// [`ALERT_STATES`] pass the filter's matchers and receiver (whatever its states). With an
+/// alerting pipeline: its unresolved alerts with their status plus the rules' pending
+/// alerts; without one, the rules' pending and firing alerts.
+pub fn alert_entries(s: &AppState, filter: &AlertFilter) -> (Vec<AlertEntry>, [usize; 4]) {
     let mut out = Vec::new();
+    let mut counts = [0usize; 4];
+    let mut count = |state: &str| {
+        if let Some(i) = ALERT_STATES.iter().position(|x| *x == state) {
+            counts[i] += 1;
+        }
+    };
     if let Some(p) = s.alerting.as_ref() {
         let now = p.now_ms();
         let (config, silences, inhibitor) = (p.config(), p.silences(), p.inhibitor());
-        for a in p.alerts().into_iter().filter(|a| !a.resolved_at(now)) {
+        for a in p.alerts_shared() {
+            if a.resolved_at(now) || !filter.passes_labels(&a.labels) {
+                continue;
+            }
             let st = crate::alerting::alert_status(&a, &config, silences, &inhibitor, now);
+            if let Some(re) = &filter.receiver {
+                if !st.receivers.iter().any(|r| re.is_match(r)) {
+                    continue;
+                }
+            }
             let state = if !st.silenced_by.is_empty() {
                 "silenced"
             } else if !st.inhibited_by.is_empty() {
@@ -109,41 +242,37 @@ pub fn alert_views(s: &AppState, ctx: &PageCtx) -> Vec<AlertView> {
             } else {
                 "firing"
             };
-            let name = a.labels.get("alertname").unwrap_or("").to_string();
-            out.push(AlertView {
-                playbook: playbook_link(s, &name, &a.annotations),
-                owner: owner_of(&a.labels, &st.receivers),
-                severity: a.labels.get("severity").unwrap_or("").to_string(),
-                summary: summary_of(&a.annotations),
-                since: ctx.time(a.starts_at_ms),
-                value: f64::NAN,
-                labels: a.labels,
-                state,
-                name,
-            });
+            count(state);
+            if filter.passes_state(state) {
+                out.push(AlertEntry {
+                    owner: owner_of(&a.labels, &st.receivers),
+                    state,
+                    source: AlertSource::Pipeline(a),
+                });
+            }
         }
     }
     let pipeline = s.alerting.is_some();
-    if let Some(rules) = s.rules.as_ref() {
+    // The rules' alerts are not routed: a receiver filter leaves them out.
+    if let Some(rules) = s.rules.as_ref().filter(|_| filter.receiver.is_none()) {
         for g in rules.groups_snapshot() {
-            for (rule, a) in &g.alerts {
+            for (rule, a) in g.alerts {
                 let state = match a.state {
                     crate::rules::AlertState::Firing if !pipeline => "firing",
                     crate::rules::AlertState::Pending => "pending",
                     _ => continue,
                 };
-                let name = a.labels.get("alertname").unwrap_or(rule).to_string();
-                out.push(AlertView {
-                    playbook: playbook_link(s, &name, &a.annotations),
-                    owner: owner_of(&a.labels, &[]),
-                    severity: a.labels.get("severity").unwrap_or("").to_string(),
-                    summary: summary_of(&a.annotations),
-                    since: ctx.time(a.fired_at_ms.unwrap_or(a.active_at_ms)),
-                    labels: a.labels.clone(),
-                    value: a.value,
-                    state,
-                    name,
-                });
+                if !filter.passes_labels(&a.labels) {
+                    continue;
+                }
+                count(state);
+                if filter.passes_state(state) {
+                    out.push(AlertEntry {
+                        owner: owner_of(&a.labels, &[]),
+                        state,
+                        source: AlertSource::Rule { rule, alert: a },
+                    });
+                }
             }
         }
     }
@@ -152,8 +281,10 @@ pub fn alert_views(s: &AppState, ctx: &PageCtx) -> Vec<AlertView> {
         "pending" => 1,
         _ => 2,
     };
-    out.sort_by(|a, b| (rank(a.state), &a.owner, &a.name).cmp(&(rank(b.state), &b.owner, &b.name)));
-    out
+    out.sort_by(|a, b| {
+        (rank(a.state), &a.owner, a.name()).cmp(&(rank(b.state), &b.owner, b.name()))
+    });
+    (out, counts)
 }
 
 fn summary_of(annotations: &Labels) -> String {
@@ -164,31 +295,52 @@ fn summary_of(annotations: &Labels) -> String {
         .to_string()
 }
 
-/// `GET /alerts`: active, silenced and inhibited alerts.
+/// `GET /alerts`: one page of the alerts a filter selects (`filter`, `receiver`, `state`;
+/// `limit`, `page`), with the number of alerts of each state and the page's place in the
+/// list. Rows are built for the page only.
 pub async fn alerts(State(s): State<AppState>, ctx: PageCtx) -> Response {
-    let all = alert_views(&s, &ctx);
-    let section = |states: &[&str]| -> Vec<Json> {
-        all.iter()
-            .filter(|a| states.contains(&a.state))
-            .map(AlertView::row)
-            .collect()
+    let (filter, paging) = match (AlertFilter::of(&ctx), Paging::of(&ctx)) {
+        (Ok(f), Ok(p)) => (f, p),
+        (Err(e), _) | (_, Err(e)) => {
+            return ctx.message(StatusCode::BAD_REQUEST, "Invalid alert filter", &e)
+        }
     };
+    let (entries, counts) = alert_entries(&s, &filter);
+    let rows: Vec<Json> = entries[paging.range(entries.len())]
+        .iter()
+        .map(|e| e.view(&s, &ctx).row())
+        .collect();
+    let mut state_query = ctx.query.clone();
+    state_query.remove("page");
+    let states: Vec<Json> = ALERT_STATES
+        .iter()
+        .zip(counts)
+        .map(|(st, n)| {
+            let mut q = state_query.clone();
+            q.insert("state".into(), st.to_string());
+            json!({
+                "state": st,
+                "count": n,
+                "href": listing::href("/alerts", &q),
+                "selected": filter.states.as_ref().is_some_and(|x| x.len() == 1 && x[0] == *st),
+            })
+        })
+        .collect();
+    state_query.remove("state");
     let mut data = ctx.layout("Alerts", "/alerts", None);
-    let (active, silenced, inhibited) = (
-        section(&["firing", "pending"]),
-        section(&["silenced"]),
-        section(&["inhibited"]),
-    );
     let extra = json!({
-        "active_count": active.len(),
-        "silenced_count": silenced.len(),
-        "inhibited_count": inhibited.len(),
-        "active": active,
-        "silenced": silenced,
-        "inhibited": inhibited,
+        "alerts": rows,
+        "states": states,
+        "all_href": listing::href("/alerts", &state_query),
+        "pager": paging.model("/alerts", &ctx.query, entries.len()),
+        "filter": ctx.param("filter").unwrap_or(""),
+        "receiver": ctx.param("receiver").unwrap_or(""),
+        "state": ctx.param("state").unwrap_or(""),
+        "limit": paging.limit,
         "can_silence": !ctx.read_only && silences_available(&s),
         "deliveries": delivery_rows(&s, &ctx),
     });
+    drop(entries);
     if let (Some(a), Json::Object(b)) = (data.as_object_mut(), extra) {
         a.extend(b);
     }
@@ -243,30 +395,76 @@ fn silences_available(s: &AppState) -> bool {
     s.alerting.is_some()
 }
 
-/// The silences, active first, then newest; `None` when this process keeps no silences.
-fn silence_list(s: &AppState, ctx: &PageCtx) -> Option<Vec<SilenceView>> {
-    let p = s.alerting.as_ref()?;
+/// One page of the silences a filter selects, active and pending first, then newest, and
+/// how many the filter selects; `None` when this process keeps no silences. The filter is
+/// the page's `state` (pending, active, expired; comma-separated) and `filter` (matchers
+/// checked, as Alertmanager's API does, against the label set the silence's own matchers
+/// name: `{name: value}`).
+fn silence_list(
+    s: &AppState,
+    ctx: &PageCtx,
+    paging: &Paging,
+) -> Result<Option<(Vec<SilenceView>, usize)>, String> {
+    let Some(p) = s.alerting.as_ref() else {
+        return Ok(None);
+    };
+    let matchers = match ctx.param("filter").map(str::trim).filter(|m| !m.is_empty()) {
+        Some(m) => crate::alerting::parse_matchers(m).map_err(|e| format!("filter: {e}"))?,
+        None => Vec::new(),
+    };
+    let states: Option<Vec<&str>> = ctx
+        .param("state")
+        .filter(|x| !x.is_empty())
+        .map(|x| x.split(',').map(str::trim).collect());
+    if let Some(bad) = states
+        .iter()
+        .flatten()
+        .find(|x| !["pending", "active", "expired"].contains(x))
+    {
+        return Err(format!(
+            "state: expected pending, active or expired, got {bad:?}"
+        ));
+    }
     let now = p.now_ms();
-    let mut list = p.silences().list();
+    let mut list: Vec<crate::alerting::Silence> = p
+        .silences()
+        .list()
+        .into_iter()
+        .filter(|x| {
+            states
+                .as_ref()
+                .is_none_or(|st| st.contains(&x.state(now).as_str()))
+                && (matchers.is_empty() || {
+                    let named = Labels::from_pairs(
+                        x.matchers
+                            .0
+                            .iter()
+                            .map(|m| (m.name.clone(), m.value.clone())),
+                    );
+                    matchers.iter().all(|m| m.matches_labels(&named))
+                })
+        })
+        .collect();
+    let total = list.len();
     list.sort_by(|a, b| {
         let rank =
             |x: &crate::alerting::Silence| x.state(now) == crate::alerting::SilenceState::Expired;
         (rank(a), std::cmp::Reverse(a.updated_at_ms))
             .cmp(&(rank(b), std::cmp::Reverse(b.updated_at_ms)))
     });
-    Some(
-        list.into_iter()
-            .map(|x| SilenceView {
-                matchers: x.matchers.to_string(),
-                state: x.state(now).as_str().to_string(),
-                starts: ctx.time(x.starts_at_ms),
-                ends: ctx.time(x.ends_at_ms),
-                id: x.id,
-                created_by: x.created_by,
-                comment: x.comment,
-            })
-            .collect(),
-    )
+    let views = list
+        .drain(paging.range(total))
+        .map(|x| SilenceView {
+            matchers: x.matchers.to_string(),
+            state: x.state(now).as_str().to_string(),
+            starts: ctx.time(x.starts_at_ms),
+            ends: ctx.time(x.ends_at_ms),
+            id: x.id,
+            created_by: x.created_by,
+            comment: x.comment,
+        })
+        .collect();
+    Ok(Some((views, total)))
 }
 
 fn unavailable() -> (StatusCode, String) {
@@ -310,14 +508,28 @@ async fn silence_expire(s: &AppState, id: &str) -> Result<(), (StatusCode, Strin
         .map_err(|e| (StatusCode::BAD_REQUEST, e.to_string()))
 }
 
-/// `GET /silences`: the list, a create form (prefilled from `?matchers=`) and expire buttons.
+/// `GET /silences`: one page of the list (`state`, `filter`; `limit`, `page`), a create form
+/// (prefilled from `?matchers=`) and expire buttons.
 pub async fn silences(State(s): State<AppState>, ctx: PageCtx) -> Response {
-    let list = silence_list(&s, &ctx);
+    let paging = match Paging::of(&ctx) {
+        Ok(p) => p,
+        Err(e) => return ctx.message(StatusCode::BAD_REQUEST, "Invalid silence filter", &e),
+    };
+    let list = match silence_list(&s, &ctx, &paging) {
+        Ok(l) => l,
+        Err(e) => return ctx.message(StatusCode::BAD_REQUEST, "Invalid silence filter", &e),
+    };
     let mut data = ctx.layout("Silences", "/silences", None);
+    let available = list.is_some();
+    let (list, total) = list.unwrap_or_default();
     let extra = json!({
-        "available": list.is_some(),
-        "can_change": !ctx.read_only && list.is_some(),
-        "silences": list.unwrap_or_default().iter().map(|v| json!({
+        "available": available,
+        "can_change": !ctx.read_only && available,
+        "pager": paging.model("/silences", &ctx.query, total),
+        "filter": ctx.param("filter").unwrap_or(""),
+        "state": ctx.param("state").unwrap_or(""),
+        "limit": paging.limit,
+        "silences": list.iter().map(|v| json!({
             "id": v.id,
             "expire_href": format!("/silences/{}/expire", urlencode(&v.id)),
             "matchers": v.matchers,
@@ -462,34 +674,77 @@ fn redact_url(url: &str) -> String {
     url.to_string()
 }
 
-/// `GET /targets`: every scrape target's health, last error and scrape duration.
+/// `GET /targets`: per job, how many targets are up; and one page (`limit`, `page`) of the
+/// targets a filter selects (`job`, exact; `health`: up, down or unknown), with their health,
+/// last error and scrape duration. Rows are built for the page only.
 pub async fn targets(State(s): State<AppState>, ctx: PageCtx) -> Response {
-    let mut jobs = Vec::new();
+    let paging = match Paging::of(&ctx) {
+        Ok(p) => p,
+        Err(e) => return ctx.message(StatusCode::BAD_REQUEST, "Invalid target filter", &e),
+    };
+    let job_filter = ctx.param("job").filter(|j| !j.is_empty());
+    let health_filter = ctx.param("health").filter(|h| !h.is_empty());
+    if let Some(h) = health_filter.filter(|h| !["up", "down", "unknown"].contains(h)) {
+        return ctx.message(
+            StatusCode::BAD_REQUEST,
+            "Invalid target filter",
+            &format!("health: expected up, down or unknown, got {h:?}"),
+        );
+    }
+    let mut summaries = Vec::new();
+    let mut selected = Vec::new();
     for (job, pool) in s.targets.snapshot() {
         let mut up = 0;
-        let rows: Vec<Json> = pool
-            .active
-            .iter()
-            .map(|t| {
-                let st = t.status();
-                if st.health.as_str() == "up" {
-                    up += 1;
-                }
-                json!({
-                    "url": redact_url(&t.spec.url),
-                    "labels": t.spec.labels.iter().filter(|l| !l.name.starts_with("__")).map(|l| format!("{}={}", l.name, l.value)).collect::<Vec<_>>(),
-                    "health": st.health.as_str(),
-                    "error": st.last_error,
-                    "last": st.last_scrape.map(|t| ctx.time(crate::scrape::scrape_loop::unix_ms(t))),
-                    "duration": super::chart::Unit::Seconds.format(st.last_scrape_duration.as_secs_f64()),
-                    "samples": st.last_samples,
-                })
-            })
-            .collect();
-        jobs.push(json!({"job": job, "up": up, "total": rows.len(), "targets": rows, "dropped": pool.dropped.len()}));
+        for t in &pool.active {
+            let health = t.status().health.as_str();
+            if health == "up" {
+                up += 1;
+            }
+            if job_filter.is_none_or(|j| j == job) && health_filter.is_none_or(|h| h == health) {
+                selected.push((job.clone(), t.clone()));
+            }
+        }
+        let mut q = HashMap::new();
+        q.insert("job".to_string(), job.clone());
+        summaries.push(json!({
+            "job": job,
+            "up": up,
+            "total": pool.active.len(),
+            "dropped": pool.dropped.len(),
+            "href": listing::href("/targets", &q),
+            "selected": job_filter == Some(job.as_str()),
+        }));
     }
+    let total = selected.len();
+    // The page's rows, grouped by job in list order.
+    let mut jobs: Vec<(String, Vec<Json>)> = Vec::new();
+    for (job, t) in &selected[paging.range(total)] {
+        let st = t.status();
+        let row = json!({
+            "url": redact_url(&t.spec.url),
+            "labels": t.spec.labels.iter().filter(|l| !l.name.starts_with("__")).map(|l| format!("{}={}", l.name, l.value)).collect::<Vec<_>>(),
+            "health": st.health.as_str(),
+            "error": st.last_error,
+            "last": st.last_scrape.map(|t| ctx.time(crate::scrape::scrape_loop::unix_ms(t))),
+            "duration": super::chart::Unit::Seconds.format(st.last_scrape_duration.as_secs_f64()),
+            "samples": st.last_samples,
+        });
+        match jobs.last_mut() {
+            Some((j, rows)) if j == job => rows.push(row),
+            _ => jobs.push((job.clone(), vec![row])),
+        }
+    }
+    drop(selected);
     let mut data = ctx.layout("Targets", "/targets", Some(30));
-    data["jobs"] = json!(jobs);
+    data["summaries"] = json!(summaries);
+    data["jobs"] = json!(jobs
+        .into_iter()
+        .map(|(job, rows)| json!({"job": job, "targets": rows}))
+        .collect::<Vec<_>>());
+    data["pager"] = paging.model("/targets", &ctx.query, total);
+    data["job"] = json!(job_filter.unwrap_or(""));
+    data["health"] = json!(health_filter.unwrap_or(""));
+    data["limit"] = json!(paging.limit);
     ctx.respond("targets", &data)
 }
 

@@ -6,7 +6,8 @@
 
 use super::chart::{Chart, Series, Style, Unit};
 use super::defs::{self, Dashboard, PanelKind, Severity};
-use super::ops::{alert_views, AlertView};
+use super::listing;
+use super::ops::{alert_entries, AlertFilter, AlertView};
 use super::{instant_queries, range_queries, time_range, PageCtx};
 use crate::http::AppState;
 use crate::promql::{InstantSample, RangeSeries};
@@ -354,28 +355,77 @@ pub fn urlencode(s: &str) -> String {
         .replace('+', "%20")
 }
 
-/// The overview's view model: SLOs by remaining budget and firing alerts by owner.
-pub fn overview_model(slos: &[SloView], alerts: &[AlertView]) -> Json {
-    let mut owners: BTreeMap<&str, Vec<Json>> = BTreeMap::new();
-    for a in alerts.iter().filter(|a| a.state == "firing") {
-        owners
-            .entry(if a.owner.is_empty() {
+/// Owners the overview lists at most: those with the most firing alerts.
+pub const OVERVIEW_OWNERS: usize = 10;
+/// Firing alerts the overview lists at most per owner; the rest are counted.
+pub const OVERVIEW_ALERTS_PER_OWNER: usize = 5;
+
+/// An owner, their number of firing alerts, and the first of them.
+pub type OwnerAlerts<'a, T> = (&'a str, usize, Vec<T>);
+
+/// Firing alerts by owner, bounded: every owner's count, and for the [`OVERVIEW_OWNERS`]
+/// owners with the most firing alerts (then by name) their first
+/// [`OVERVIEW_ALERTS_PER_OWNER`] alerts. `items` are (owner, alert) in list order. Returns
+/// the number of firing alerts, the number of owners, and the owners shown.
+pub fn top_owners<'a, T>(
+    items: impl IntoIterator<Item = (&'a str, T)>,
+) -> (usize, usize, Vec<OwnerAlerts<'a, T>>) {
+    let mut owners: BTreeMap<&str, (usize, Vec<T>)> = BTreeMap::new();
+    let mut firing = 0;
+    for (owner, item) in items {
+        firing += 1;
+        let e = owners
+            .entry(if owner.is_empty() {
                 "(no owner)"
             } else {
-                a.owner.as_str()
+                owner
             })
-            .or_default()
-            .push(a.row());
+            .or_default();
+        e.0 += 1;
+        if e.1.len() < OVERVIEW_ALERTS_PER_OWNER {
+            e.1.push(item);
+        }
     }
-    let firing: usize = owners.values().map(Vec::len).sum();
+    let owner_count = owners.len();
+    let mut list: Vec<OwnerAlerts<'a, T>> =
+        owners.into_iter().map(|(o, (n, v))| (o, n, v)).collect();
+    list.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+    list.truncate(OVERVIEW_OWNERS);
+    (firing, owner_count, list)
+}
+
+/// The overview's view model: SLOs by remaining budget and firing alerts by owner (see
+/// [`top_owners`]; `alerts` may hold other states, only firing ones count).
+pub fn overview_model(slos: &[SloView], alerts: &[AlertView]) -> Json {
+    let (firing, owner_count, top) = top_owners(
+        alerts
+            .iter()
+            .filter(|a| a.state == "firing")
+            .map(|a| (a.owner.as_str(), a)),
+    );
+    let top = top
+        .into_iter()
+        .map(|(o, n, v)| (o, n, v.into_iter().map(AlertView::row).collect()))
+        .collect();
+    overview_model_of(slos, firing, owner_count, top)
+}
+
+fn overview_model_of(
+    slos: &[SloView],
+    firing: usize,
+    owner_count: usize,
+    top: Vec<(&str, usize, Vec<Json>)>,
+) -> Json {
+    let shown = top.len();
     // Built from values rather than with `json!` over vectors, which would serialize (deep
     // copy) every row once more.
-    let owners: Vec<Json> = owners
+    let owners: Vec<Json> = top
         .into_iter()
-        .map(|(o, a)| {
+        .map(|(o, n, a)| {
             let mut m = serde_json::Map::new();
             m.insert("owner".into(), Json::from(o));
-            m.insert("count".into(), Json::from(a.len()));
+            m.insert("count".into(), Json::from(n));
+            m.insert("more".into(), Json::from(n - a.len()));
             m.insert("alerts".into(), Json::Array(a));
             Json::Object(m)
         })
@@ -386,17 +436,37 @@ pub fn overview_model(slos: &[SloView], alerts: &[AlertView]) -> Json {
         Json::Array(slos.iter().map(slo_row).collect()),
     );
     m.insert("owners".into(), Json::Array(owners));
+    m.insert("owners_more".into(), Json::from(owner_count - shown));
     m.insert("firing".into(), Json::from(firing));
     Json::Object(m)
 }
 
-/// `GET /`: SLOs sorted by remaining budget, firing alerts by owner.
+/// `GET /`: SLOs sorted by remaining budget, firing alerts by owner (the owners with the
+/// most, a few alerts each; rows are built for those only).
 pub async fn overview(State(s): State<AppState>, ctx: PageCtx) -> Response {
     let now = crate::timefmt::now_ms();
     let slos = slo_views(&s, now).await;
-    let alerts = alert_views(&s, &ctx);
+    let filter = AlertFilter {
+        states: Some(vec!["firing".into()]),
+        ..AlertFilter::default()
+    };
+    let (entries, _) = alert_entries(&s, &filter);
+    let (firing, owner_count, top) = top_owners(entries.iter().map(|e| (e.owner.as_str(), e)));
+    let top = top
+        .into_iter()
+        .map(|(o, n, v)| {
+            (
+                o,
+                n,
+                v.into_iter().map(|e| e.view(&s, &ctx).row()).collect(),
+            )
+        })
+        .collect();
     let mut data = ctx.layout("Overview", "/", Some(30));
-    merge(&mut data, overview_model(&slos, &alerts));
+    merge(
+        &mut data,
+        overview_model_of(&slos, firing, owner_count, top),
+    );
     ctx.respond("overview", &data)
 }
 
@@ -530,10 +600,13 @@ pub async fn slo(State(s): State<AppState>, Path(name): Path<String>, ctx: PageC
         }
         .render()
     });
-    let alerts: Vec<Json> = alert_views(&s, &ctx)
+    // The SLO's alerts only get rows (an SLO has a handful: its burn-rate tiers).
+    let alerts: Vec<Json> = alert_entries(&s, &AlertFilter::default())
+        .0
         .iter()
-        .filter(|a| a.label("slo") == Some(v.name.as_str()))
-        .map(AlertView::row)
+        .filter(|e| e.labels().get("slo") == Some(v.name.as_str()))
+        .take(listing::MAX_PAGE_SIZE)
+        .map(|e| e.view(&s, &ctx).row())
         .collect();
     let burns: Vec<Json> = v
         .burns

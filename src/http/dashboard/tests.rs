@@ -232,7 +232,7 @@ fn alerts_page_offers_a_prefilled_silence_form_with_the_csrf_token() {
     };
     let data = with(
         layout(),
-        json!({"active": [a.row()], "active_count": 1, "silenced": [], "inhibited": [], "can_silence": true}),
+        json!({"alerts": [a.row()], "states": [{"state": "firing", "count": 1, "href": "/alerts?state=firing"}], "can_silence": true}),
     );
     let html = render("alerts", &data).unwrap();
     assert!(html.contains("href=\"/playbooks/KubePodCrashLooping\""));
@@ -242,5 +242,5 @@ fn alerts_page_offers_a_prefilled_silence_form_with_the_csrf_token() {
         "matchers prefilled: {html}"
     );
     assert!(html.contains("team-payments"));
-    assert!(html.contains("Active (1)"));
+    assert!(html.contains("firing (<span class=\"count\">1</span>)"));
 }
