@@ -197,6 +197,34 @@ pub fn check(text: &str, limits: &ParseLimits) -> Result<(), QueryError> {
     Ok(())
 }
 
+/// `text` without its comments (`#` to the end of the line, outside string literals), so it
+/// can be embedded in a larger expression (SLO rule generation) without a comment swallowing
+/// what follows it. Line breaks stay.
+pub fn strip_comments(text: &str) -> std::borrow::Cow<'_, str> {
+    let b = text.as_bytes();
+    if !b.contains(&b'#') {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len());
+    let (mut i, mut kept) = (0, 0);
+    while i < b.len() {
+        match b[i] {
+            b'"' | b'\'' | b'`' => i = skip_string(b, i),
+            b'#' => {
+                out.push_str(&text[kept..i]);
+                i = b[i..]
+                    .iter()
+                    .position(|&x| x == b'\n')
+                    .map_or(b.len(), |p| i + p);
+                kept = i;
+            }
+            _ => i += 1,
+        }
+    }
+    out.push_str(&text[kept..]);
+    std::borrow::Cow::Owned(out)
+}
+
 /// The index after the string literal that starts at `start` (quoted with `"`, `'` or a
 /// backtick; backslash escapes except in backtick strings), or the end of the text.
 fn skip_string(b: &[u8], start: usize) -> usize {
@@ -303,6 +331,21 @@ mod tests {
         let e = check(&q, &ParseLimits::default()).unwrap_err().to_string();
         // The 257th `(` opens the group that goes over: line 2, column 1 + 1 + 256.
         assert!(e.starts_with("2:258: parse error:"), "{e}");
+    }
+
+    #[test]
+    fn strip_comments_keeps_strings_and_line_breaks() {
+        assert_eq!(strip_comments("up # all targets"), "up ");
+        assert_eq!(
+            strip_comments("sum(rate(x[5m])) # errors\n/ 2 # half"),
+            "sum(rate(x[5m])) \n/ 2 "
+        );
+        assert_eq!(
+            strip_comments(r##"up{a="#x", b='#y'}"##),
+            r##"up{a="#x", b='#y'}"##
+        );
+        assert_eq!(strip_comments(r##"up{a="\"#"} # c"##), r##"up{a="\"#"} "##);
+        assert_eq!(strip_comments("no comment"), "no comment");
     }
 
     #[test]

@@ -32,7 +32,9 @@ mod range_functions;
 pub mod testing;
 mod value;
 
-pub use limits::{ParseLimits, DEFAULT_MAX_QUERY_LENGTH, EVAL_STACK_SIZE, MAX_QUERY_DEPTH};
+pub use limits::{
+    strip_comments, ParseLimits, DEFAULT_MAX_QUERY_LENGTH, EVAL_STACK_SIZE, MAX_QUERY_DEPTH,
+};
 pub use promql_parser::parser::Expr;
 pub use value::{InstantSample, Point, RangeSeries, Value};
 

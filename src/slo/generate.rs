@@ -347,3 +347,52 @@ mod tests {
         assert_eq!(num(2.0), "2");
     }
 }
+
+#[cfg(test)]
+mod comment_tests {
+    use crate::rules::parse_rule_file;
+    use std::path::Path;
+
+    /// Found by the `slo` fuzz target: a PromQL comment in an SLI query swallowed the rest of
+    /// every generated expression it was embedded in.
+    #[test]
+    fn sli_query_with_a_promql_comment_generates_loadable_rules() {
+        let spec = r#"
+version: redline/v1
+service: ingress
+owner: platform
+slos:
+  - name: edge-probe
+    objective: 99.95
+    window: {rolling: 30d}
+    sli:
+      availability:
+        query: probe_success{job="blackbox"} # blackbox_exporter's verdict
+  - name: requests
+    objective: 99.9
+    window: {rolling: 30d}
+    sli:
+      ratio:
+        errors: |
+          sum(rate(http_requests_total{code=~"5..", path="/#top"}[{{.window}}])) # 5xx only
+        total: sum(rate(http_requests_total[{{.window}}]))  # every request
+  - name: latency
+    objective: 99
+    window: {rolling: 30d}
+    sli:
+      latency:
+        metric: http_request_duration_seconds
+        selector: '{job="api"} # the API only'
+        threshold: "0.25"
+"#;
+        let specs = crate::slo::parse_text(Path::new("comments.yml"), spec).expect("spec loads");
+        let rules = super::generate_specs(&specs).expect("rules generate");
+        assert!(!rules.contains("blackbox_exporter's verdict"), "{rules}");
+        assert!(!rules.contains("5xx only") && !rules.contains("every request"));
+        assert!(!rules.contains("the API only"), "{rules}");
+        assert!(rules.contains(r#"path=\"/#top\""#) || rules.contains(r#"path="/#top""#));
+        if let Err(e) = parse_rule_file(Path::new("generated.yml"), &rules) {
+            panic!("generated rules do not load: {e:?}\n{rules}");
+        }
+    }
+}

@@ -300,8 +300,7 @@ fn native_sli(d: &mut Diag, at: &str, raw: RawSli) -> Option<Sli> {
         if !metric_ok {
             d.err(format!("{at}.latency.metric"), format!("{:?} must be a histogram's base metric name, without _bucket (e.g. http_request_duration_seconds)", l.metric));
         }
-        let matchers = l
-            .selector
+        let matchers = crate::promql::strip_comments(&l.selector)
             .trim()
             .trim_start_matches('{')
             .trim_end_matches('}')
@@ -347,10 +346,8 @@ fn native_sli(d: &mut Diag, at: &str, raw: RawSli) -> Option<Sli> {
             d.err(&field, "an availability query is a 0/1 gauge such as up{job=\"x\"} or probe_success{...}; it takes no {{.window}}");
             return None;
         }
-        check_promql(d, &field, &a.query)?;
-        return Some(Sli::Availability {
-            query: a.query.trim().to_string(),
-        });
+        let query = check_promql(d, &field, &a.query)?;
+        return Some(Sli::Availability { query });
     }
     let p = raw.probe?;
     let pat = format!("{at}.probe");

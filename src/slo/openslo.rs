@@ -497,7 +497,9 @@ fn query(d: &mut Diag, at: &str, m: &MetricSourceHolder) -> Option<String> {
         );
     }
     match ms.spec.get("query").and_then(|v| v.as_str()) {
-        Some(q) if !q.trim().is_empty() => Some(q.trim().to_string()),
+        Some(q) if !crate::promql::strip_comments(q).trim().is_empty() => {
+            Some(crate::promql::strip_comments(q).trim().to_string())
+        }
         _ => {
             d.err(
                 format!("{at}.metricSource.spec.query"),

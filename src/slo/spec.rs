@@ -422,6 +422,7 @@ pub fn with_window(query: &str, window: &str) -> String {
 
 /// Checks a query that must contain `{{.window}}` and be valid PromQL once it is filled in.
 pub(crate) fn check_window_query(d: &mut Diag, field: &str, query: &str) -> Option<String> {
+    let query = crate::promql::strip_comments(query);
     let q = query.trim();
     if q.is_empty() {
         d.err(field, "empty query");
@@ -438,10 +439,11 @@ pub(crate) fn check_window_query(d: &mut Diag, field: &str, query: &str) -> Opti
     Some(q.to_string())
 }
 
-/// Checks that `query` parses as PromQL.
-pub(crate) fn check_promql(d: &mut Diag, field: &str, query: &str) -> Option<()> {
+/// Checks that `query` parses as PromQL; returns it without comments and surrounding
+/// whitespace, ready to be embedded in generated expressions.
+pub(crate) fn check_promql(d: &mut Diag, field: &str, query: &str) -> Option<String> {
     match crate::promql::Engine::parse(query) {
-        Ok(_) => Some(()),
+        Ok(_) => Some(crate::promql::strip_comments(query).trim().to_string()),
         Err(e) => {
             d.err(field, format!("invalid PromQL {query:?}: {e}"));
             None
