@@ -10,23 +10,15 @@
 //! The HTTP-level tests run `redline run` with a `web:` section: authentication on every page
 //! and API (probes stay open), CSRF on form posts, read-only mode and the security headers.
 
+mod browser;
 mod common;
 
-use common::free_port;
+use browser::{client, wait_ready, Browser};
+use common::{free_port, ProcessGuard as Proc};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-/// A child process killed when the test ends.
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn crate_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -36,30 +28,6 @@ fn artifacts() -> PathBuf {
     let dir = crate_dir().join("target/dashboard-screenshots");
     std::fs::create_dir_all(&dir).expect("create the screenshot directory");
     dir
-}
-
-fn client() -> reqwest::Client {
-    redline::install_crypto_provider();
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .timeout(Duration::from_secs(30))
-        .build()
-        .expect("HTTP client")
-}
-
-/// Waits until `GET url` answers 200.
-async fn wait_ready(url: &str, deadline: Duration) {
-    let c = client();
-    let end = Instant::now() + deadline;
-    loop {
-        if let Ok(r) = c.get(url).send().await {
-            if r.status() == 200 {
-                return;
-            }
-        }
-        assert!(Instant::now() < end, "timed out waiting for {url}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
 }
 
 /// Waits until the instant query `q` returns at least one series.
@@ -105,200 +73,6 @@ fn urlenc(s: &str) -> String {
             _ => format!("%{b:02X}"),
         })
         .collect()
-}
-
-fn base64_decode(s: &str) -> Vec<u8> {
-    let mut out = Vec::with_capacity(s.len() * 3 / 4);
-    let (mut acc, mut bits) = (0u32, 0);
-    for c in s.bytes() {
-        let v = match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'+' => 62,
-            b'/' => 63,
-            _ => continue,
-        } as u32;
-        acc = (acc << 6) | v;
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((acc >> bits) as u8);
-            acc &= (1 << bits) - 1;
-        }
-    }
-    out
-}
-
-fn element_id(v: &Value, css: &str) -> String {
-    v[ELEMENT]
-        .as_str()
-        .or(v["ELEMENT"].as_str())
-        .unwrap_or_else(|| panic!("no element for {css:?}: {v}"))
-        .to_string()
-}
-
-/// A WebDriver session on chromedriver, driving headless Chromium.
-struct Browser {
-    http: reqwest::Client,
-    base: String,
-    session: String,
-    _driver: Proc,
-}
-
-const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
-
-impl Browser {
-    async fn start() -> Browser {
-        let driver_bin = ["/usr/bin/chromedriver", "/usr/lib/chromium/chromedriver"]
-            .into_iter()
-            .find(|p| Path::new(p).exists())
-            .expect("chromedriver is not installed: run `bash tests/run-all.sh`, which installs chromium-driver");
-        assert!(
-            Path::new("/usr/bin/chromium").exists(),
-            "chromium is not installed: run `bash tests/run-all.sh`, which installs it"
-        );
-        let port = free_port();
-        let driver = Proc(
-            Command::new(driver_bin)
-                .arg(format!("--port={port}"))
-                .arg("--allowed-ips=127.0.0.1")
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("start chromedriver"),
-        );
-        let base = format!("http://127.0.0.1:{port}");
-        wait_ready(&format!("{base}/status"), Duration::from_secs(30)).await;
-        let http = client();
-        let caps = json!({"capabilities": {"alwaysMatch": {
-            "browserName": "chrome",
-            "goog:chromeOptions": {
-                "binary": "/usr/bin/chromium",
-                "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1366,1000"]
-            }
-        }}});
-        let r: Value = http
-            .post(format!("{base}/session"))
-            .header("content-type", "application/json")
-            .body(caps.to_string())
-            .send()
-            .await
-            .expect("create a WebDriver session")
-            .text()
-            .await
-            .map(|t| serde_json::from_str(&t).expect("session JSON"))
-            .expect("session response");
-        let session = r["value"]["sessionId"]
-            .as_str()
-            .unwrap_or_else(|| panic!("no session id: {r}"))
-            .to_string();
-        Browser {
-            http,
-            base,
-            session,
-            _driver: driver,
-        }
-    }
-
-    async fn cmd(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
-        let url = format!("{}/session/{}{path}", self.base, self.session);
-        let mut req = self.http.request(method, &url);
-        if let Some(b) = body {
-            req = req
-                .header("content-type", "application/json")
-                .body(b.to_string());
-        }
-        let text = req
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("{path}: {e}"))
-            .text()
-            .await
-            .unwrap_or_else(|e| panic!("{path}: {e}"));
-        let v: Value =
-            serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}: {text}"));
-        if v["value"].get("error").is_some() {
-            panic!("WebDriver {path}: {}", v["value"]);
-        }
-        v["value"].clone()
-    }
-
-    async fn goto(&self, url: &str) {
-        self.cmd(reqwest::Method::POST, "/url", Some(json!({"url": url})))
-            .await;
-    }
-
-    async fn source(&self) -> String {
-        self.cmd(reqwest::Method::GET, "/source", None)
-            .await
-            .as_str()
-            .unwrap_or_default()
-            .to_string()
-    }
-
-    async fn current_url(&self) -> String {
-        self.cmd(reqwest::Method::GET, "/url", None)
-            .await
-            .as_str()
-            .unwrap_or_default()
-            .to_string()
-    }
-
-    async fn find(&self, css: &str) -> String {
-        let v = self
-            .cmd(
-                reqwest::Method::POST,
-                "/element",
-                Some(json!({"using": "css selector", "value": css})),
-            )
-            .await;
-        element_id(&v, css)
-    }
-
-    async fn find_in(&self, parent: &str, css: &str) -> String {
-        let v = self
-            .cmd(
-                reqwest::Method::POST,
-                &format!("/element/{parent}/element"),
-                Some(json!({"using": "css selector", "value": css})),
-            )
-            .await;
-        element_id(&v, css)
-    }
-
-    async fn click(&self, el: &str) {
-        self.cmd(
-            reqwest::Method::POST,
-            &format!("/element/{el}/click"),
-            Some(json!({})),
-        )
-        .await;
-    }
-
-    async fn type_text(&self, el: &str, text: &str) {
-        self.cmd(
-            reqwest::Method::POST,
-            &format!("/element/{el}/value"),
-            Some(json!({"text": text})),
-        )
-        .await;
-    }
-
-    async fn screenshot(&self, name: &str) {
-        let b64 = self.cmd(reqwest::Method::GET, "/screenshot", None).await;
-        let png = base64_decode(b64.as_str().unwrap_or_default());
-        assert!(png.starts_with(b"\x89PNG"), "screenshot of {name} is a PNG");
-        std::fs::write(artifacts().join(format!("{name}.png")), png).expect("save screenshot");
-    }
-
-    async fn close(&self) {
-        let _ = self
-            .http
-            .delete(format!("{}/session/{}", self.base, self.session))
-            .send()
-            .await;
-    }
 }
 
 fn start_demo(port: u16, logs: &Path) -> Proc {
@@ -366,7 +140,7 @@ async fn dashboard_in_a_real_browser() {
     // Overview: the demo's four SLOs, each with a budget bar, and the alerts by owner.
     b.goto(&format!("{base}/")).await;
     let html = b.source().await;
-    b.screenshot("overview").await;
+    b.screenshot(&artifacts(), "overview").await;
     assert!(html.contains("<h1>Overview</h1>"), "{html}");
     assert!(html.contains("Firing alerts by owner"));
     let slo_rows = html.matches("<tr class=\"slo ").count();
@@ -387,14 +161,14 @@ async fn dashboard_in_a_real_browser() {
     let link = b.find("tr.slo td a").await;
     b.click(&link).await;
     let detail = b.source().await;
-    b.screenshot("slo").await;
+    b.screenshot(&artifacts(), "slo").await;
     assert!(detail.contains("Burn rates"), "SLO detail page");
     assert!(charts_with_data(&detail) >= 1, "SLO charts carry data");
 
     // USE: every node and container, utilisation/saturation/errors side by side, sortable.
     b.goto(&format!("{base}/use")).await;
     let html = b.source().await;
-    b.screenshot("use").await;
+    b.screenshot(&artifacts(), "use").await;
     for node in ["demo-node-1", "demo-node-2", "demo-node-3"] {
         assert!(html.contains(node), "USE lists {node}");
     }
@@ -419,7 +193,7 @@ async fn dashboard_in_a_real_browser() {
     // RED: both services with rate, errors and latency charts that carry data.
     b.goto(&format!("{base}/red")).await;
     let html = b.source().await;
-    b.screenshot("red").await;
+    b.screenshot(&artifacts(), "red").await;
     assert!(html.contains("<h2>checkout") && html.contains("<h2>catalog"));
     assert!(
         charts_with_data(&html) >= 4,
@@ -433,15 +207,15 @@ async fn dashboard_in_a_real_browser() {
     // Targets and rules.
     b.goto(&format!("{base}/targets")).await;
     let html = b.source().await;
-    b.screenshot("targets").await;
+    b.screenshot(&artifacts(), "targets").await;
     assert!(html.contains("node-exporter") && html.contains("health up"));
     b.goto(&format!("{base}/rules")).await;
     let html = b.source().await;
-    b.screenshot("rules").await;
+    b.screenshot(&artifacts(), "rules").await;
     assert!(html.contains("instance:node_cpu_utilisation:rate5m"));
     b.goto(&format!("{base}/playbooks")).await;
     assert!(b.source().await.contains("KubePodCrashLooping"));
-    b.screenshot("playbooks").await;
+    b.screenshot(&artifacts(), "playbooks").await;
 
     // Alerts: wait for one with a playbook link, follow it.
     let end = Instant::now() + Duration::from_secs(240);
@@ -456,11 +230,11 @@ async fn dashboard_in_a_real_browser() {
         );
         tokio::time::sleep(Duration::from_secs(2)).await;
     }
-    b.screenshot("alerts").await;
+    b.screenshot(&artifacts(), "alerts").await;
     let link = b.find("table.alerts a.playbook").await;
     b.click(&link).await;
     let html = b.source().await;
-    b.screenshot("playbook").await;
+    b.screenshot(&artifacts(), "playbook").await;
     assert!(
         html.contains("<article class=\"playbook\">") && html.contains("<h1>"),
         "the playbook link shows the rendered playbook: {html}"
@@ -485,7 +259,7 @@ async fn dashboard_in_a_real_browser() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let html = b.source().await;
-    b.screenshot("silences").await;
+    b.screenshot(&artifacts(), "silences").await;
     assert!(
         b.current_url().await.contains("/silences?created="),
         "redirected to the silences page: {html}"

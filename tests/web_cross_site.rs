@@ -12,182 +12,15 @@
 //! makes a silence in the same browser, and a plain client (no browser headers) still
 //! reloads.
 
+mod browser;
 mod common;
 
-use common::free_port;
+use browser::{client, wait_ready, Browser};
+use common::{free_port, ProcessGuard as Proc};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn client() -> reqwest::Client {
-    redline::install_crypto_provider();
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .timeout(Duration::from_secs(30))
-        .build()
-        .expect("HTTP client")
-}
-
-async fn wait_ready(url: &str) {
-    let c = client();
-    let end = Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Ok(r) = c.get(url).send().await {
-            if r.status() == 200 {
-                return;
-            }
-        }
-        assert!(Instant::now() < end, "timed out waiting for {url}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
-
-/// A WebDriver session on chromedriver, driving headless Chromium.
-struct Browser {
-    http: reqwest::Client,
-    base: String,
-    session: String,
-    _driver: Proc,
-}
-
-impl Browser {
-    async fn start() -> Browser {
-        let driver_bin = ["/usr/bin/chromedriver", "/usr/lib/chromium/chromedriver"]
-            .into_iter()
-            .find(|p| Path::new(p).exists())
-            .expect("chromedriver is not installed (Debian package chromium-driver)");
-        let port = free_port();
-        let driver = Proc(
-            Command::new(driver_bin)
-                .arg(format!("--port={port}"))
-                .arg("--allowed-ips=127.0.0.1")
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("start chromedriver"),
-        );
-        let base = format!("http://127.0.0.1:{port}");
-        wait_ready(&format!("{base}/status")).await;
-        let http = client();
-        let caps = json!({"capabilities": {"alwaysMatch": {
-            "browserName": "chrome",
-            "goog:chromeOptions": {
-                "binary": "/usr/bin/chromium",
-                "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"]
-            }
-        }}});
-        let r: Value = http
-            .post(format!("{base}/session"))
-            .header("content-type", "application/json")
-            .body(caps.to_string())
-            .send()
-            .await
-            .expect("create a WebDriver session")
-            .text()
-            .await
-            .map(|t| serde_json::from_str(&t).expect("session JSON"))
-            .expect("session response");
-        let session = r["value"]["sessionId"]
-            .as_str()
-            .unwrap_or_else(|| panic!("no session id: {r}"))
-            .to_string();
-        Browser {
-            http,
-            base,
-            session,
-            _driver: driver,
-        }
-    }
-
-    async fn cmd(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
-        let url = format!("{}/session/{}{path}", self.base, self.session);
-        let mut req = self.http.request(method, &url);
-        if let Some(b) = body {
-            req = req
-                .header("content-type", "application/json")
-                .body(b.to_string());
-        }
-        let v: Value = req
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("{path}: {e}"))
-            .text()
-            .await
-            .map(|t| serde_json::from_str(&t).unwrap_or_else(|e| panic!("{path}: {e}: {t}")))
-            .unwrap_or_else(|e| panic!("{path}: {e}"));
-        if v["value"].get("error").is_some() {
-            panic!("WebDriver {path}: {}", v["value"]);
-        }
-        v["value"].clone()
-    }
-
-    async fn goto(&self, url: &str) {
-        self.cmd(reqwest::Method::POST, "/url", Some(json!({"url": url})))
-            .await;
-    }
-
-    async fn source(&self) -> String {
-        let v = self.cmd(reqwest::Method::GET, "/source", None).await;
-        v.as_str().unwrap_or_default().to_string()
-    }
-
-    async fn current_url(&self) -> String {
-        let v = self.cmd(reqwest::Method::GET, "/url", None).await;
-        v.as_str().unwrap_or_default().to_string()
-    }
-
-    async fn find(&self, css: &str) -> String {
-        let v = self
-            .cmd(
-                reqwest::Method::POST,
-                "/element",
-                Some(json!({"using": "css selector", "value": css})),
-            )
-            .await;
-        v[ELEMENT]
-            .as_str()
-            .unwrap_or_else(|| panic!("no element {css}: {v}"))
-            .to_string()
-    }
-
-    async fn type_text(&self, el: &str, text: &str) {
-        self.cmd(
-            reqwest::Method::POST,
-            &format!("/element/{el}/value"),
-            Some(json!({"text": text})),
-        )
-        .await;
-    }
-
-    async fn execute(&self, script: &str) -> Value {
-        self.cmd(
-            reqwest::Method::POST,
-            "/execute/sync",
-            Some(json!({"script": script, "args": []})),
-        )
-        .await
-    }
-
-    async fn close(&self) {
-        let _ = self
-            .http
-            .delete(format!("{}/session/{}", self.base, self.session))
-            .send()
-            .await;
-    }
-}
 
 /// The attacker's page: every way a page of another origin can POST to `target`.
 fn attack_page(target: &str) -> String {
@@ -316,7 +149,7 @@ async fn cross_origin_pages_cannot_silence_or_reload_a_signed_in_browser() {
             .expect("start redline run"),
     );
     let base = format!("http://127.0.0.1:{port}");
-    wait_ready(&format!("{base}/-/healthy")).await;
+    wait_ready(&format!("{base}/-/healthy"), Duration::from_secs(60)).await;
     let c = client();
     let reloaded_at = last_reload(&c, &base).await;
 
@@ -439,7 +272,7 @@ async fn silence_form_creates_in_the_signed_in_users_name() {
             .expect("start redline run"),
     );
     let base = format!("http://127.0.0.1:{port}");
-    wait_ready(&format!("{base}/-/healthy")).await;
+    wait_ready(&format!("{base}/-/healthy"), Duration::from_secs(60)).await;
     let c = client();
     let (cookie, token) = csrf_of(&c, &base).await;
     let body: String = form_urlencoded::Serializer::new(String::new())
