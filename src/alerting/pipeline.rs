@@ -188,7 +188,7 @@ fn build_running(
     silences: &Silences,
     opts: &PipelineOptions,
     clock: Clock,
-    alerts: &[Alert],
+    alerts: &[Arc<Alert>],
 ) -> Result<Running, PipelineError> {
     let mut integrations: HashMap<String, Vec<IntegrationQueue>> = HashMap::new();
     for (receiver, notifiers) in factory(&config).map_err(PipelineError::Integrations)? {
@@ -279,7 +279,7 @@ impl Pipeline {
             opts.backoff,
             DeliveryMetrics::default(),
         ));
-        let alerts = store.list();
+        let alerts = store.list_shared();
         let running = build_running(
             config,
             &integrations,
@@ -466,7 +466,7 @@ impl Pipeline {
     /// Applies a new configuration: new routes, receivers and inhibit rules; alerts,
     /// silences and the notification log stay. On error the running configuration stays.
     pub fn reload(&self, config: Arc<AlertmanagerConfig>) -> Result<(), PipelineError> {
-        let alerts = self.inner.store.list();
+        let alerts = self.inner.store.list_shared();
         let running = build_running(
             config,
             &self.inner.factory,
