@@ -395,7 +395,7 @@ async fn api_json_lists_rules_and_alerts() {
     sleep_until(clock.as_ref(), s1 + Duration::from_secs(1)).await;
     let groups = run.handle.groups_snapshot();
 
-    let rules = rules_json(&groups, &RulesQuery::default());
+    let rules = rules_json(&groups, &RulesQuery::default()).unwrap();
     let g = &rules["groups"][0];
     assert_eq!(g["name"], "node");
     assert_eq!(g["file"], rule_file.display().to_string());
@@ -422,7 +422,7 @@ async fn api_json_lists_rules_and_alerts() {
 
     let only_records = RulesQuery::from_pairs(&[("type", "record")]).unwrap();
     assert_eq!(
-        rules_json(&groups, &only_records)["groups"],
+        rules_json(&groups, &only_records).unwrap()["groups"],
         serde_json::json!([])
     );
 

@@ -117,13 +117,14 @@ struct AggrGroup {
     id: GroupId,
     group_labels: Labels,
     opts: RouteOpts,
-    alerts: Mutex<std::collections::BTreeMap<u64, Alert>>,
+    /// The store's alerts, shared: a group holds a pointer per alert, not a copy.
+    alerts: Mutex<std::collections::BTreeMap<u64, Arc<Alert>>>,
     has_flushed: AtomicBool,
     wake: Notify,
 }
 
 impl AggrGroup {
-    fn alerts(&self) -> std::sync::MutexGuard<'_, std::collections::BTreeMap<u64, Alert>> {
+    fn alerts(&self) -> std::sync::MutexGuard<'_, std::collections::BTreeMap<u64, Arc<Alert>>> {
         self.alerts.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
@@ -230,8 +231,8 @@ impl Dispatcher {
             .find(|q| q.integration() == integration)
     }
 
-    /// Puts an alert (as stored) into the groups of every route it takes.
-    pub fn process(&self, alert: &Alert) {
+    /// Puts an alert (the store's shared copy) into the groups of every route it takes.
+    pub fn process(&self, alert: &Arc<Alert>) {
         let s = &self.shared;
         let now = s.clock.now_ms();
         let fp = alert.fingerprint();
@@ -279,7 +280,7 @@ impl Dispatcher {
                 receiver: g.id.receiver.clone(),
                 group_key: g.id.group_key.clone(),
                 group_labels: g.group_labels.clone(),
-                alerts: g.alerts().values().cloned().collect(),
+                alerts: g.alerts().values().map(|a| Alert::clone(a)).collect(),
             })
             .collect();
         out.sort_by(|a, b| {
@@ -339,7 +340,7 @@ async fn run_group(s: Arc<Shared>, g: Arc<AggrGroup>) {
 /// Flushes a group once (see the module documentation).
 async fn flush(s: &Shared, g: &AggrGroup) {
     let now = s.clock.now_ms();
-    let snapshot: Vec<Alert> = g.alerts().values().cloned().collect();
+    let snapshot: Vec<Arc<Alert>> = g.alerts().values().cloned().collect();
     if muted_by_time(&s.config, &g.opts, now) {
         tracing::debug!(group_key = %g.id.group_key, "notifications muted by a time interval");
         remove_resolved(g, &snapshot, now);
@@ -348,7 +349,7 @@ async fn flush(s: &Shared, g: &AggrGroup) {
     let mut alerts: Vec<Alert> = snapshot
         .iter()
         .filter(|a| !s.muter.is_muted(&a.labels, now))
-        .cloned()
+        .map(|a| Alert::clone(a))
         .collect();
     if alerts.is_empty() {
         // As Alertmanager's stages, which stop when the mute stages leave no alert: nothing
@@ -479,7 +480,7 @@ async fn flush(s: &Shared, g: &AggrGroup) {
 }
 
 /// Drops the resolved alerts of `snapshot` that were not updated since.
-fn remove_resolved(g: &AggrGroup, snapshot: &[Alert], now: i64) {
+fn remove_resolved(g: &AggrGroup, snapshot: &[Arc<Alert>], now: i64) {
     let mut held = g.alerts();
     for a in snapshot.iter().filter(|a| a.resolved_at(now)) {
         let fp = a.fingerprint();
@@ -627,6 +628,43 @@ mod tests {
         assert_eq!(sent[0].reason, NotificationReason::NewAlerts);
         assert_eq!(sent[1].group_key, r#"{}:{alertname="Other"}"#);
         assert_eq!(p.groups().len(), 2);
+    }
+
+    // Each aggregation group used to hold its own copy of every alert (labels, annotations
+    // and URL allocated again per group): memory per active alert doubled with one route and
+    // grew with every route an alert takes.
+    #[tokio::test(start_paused = true)]
+    async fn groups_share_the_stores_alert_instead_of_copying_it() {
+        let rec = Recorder::new(true);
+        // Two routes: the alert is in two groups.
+        let route = format!(
+            "{ROUTE}
+  routes:
+    - {{receiver: team, continue: true}}
+    - {{receiver: team, group_by: [job]}}"
+        );
+        let p = start(config(&route), rec.clone(), PipelineOptions::default()).await;
+        p.put_alerts(vec![alert(&p, &[("alertname", "Down"), ("job", "api")])])
+            .await
+            .unwrap();
+        assert_eq!(p.groups().len(), 2, "one group per route");
+        let held = p.alerts_shared();
+        assert_eq!(held.len(), 1);
+        // This test's reference, the store's and one per group: nothing else holds a copy.
+        assert_eq!(Arc::strong_count(&held[0]), 1 + 1 + 2);
+        // Updated, the alert is still held once, and the groups see the update.
+        let mut again = alert(&p, &[("alertname", "Down"), ("job", "api")]);
+        again.annotations = Labels::from_pairs([("summary", "now with a summary")]);
+        drop(held);
+        p.put_alerts(vec![again]).await.unwrap();
+        let held = p.alerts_shared();
+        assert_eq!(Arc::strong_count(&held[0]), 1 + 1 + 2);
+        for g in p.groups() {
+            assert_eq!(
+                g.alerts[0].annotations.get("summary"),
+                Some("now with a summary")
+            );
+        }
     }
 
     #[tokio::test(start_paused = true)]

@@ -14,6 +14,7 @@
 //! matches, whatever the number of alerts.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::RwLock;
 
 use super::alert::{fingerprint, Alert};
@@ -48,6 +49,9 @@ pub struct Inhibitor {
     /// same `equal` list: rules often share them, and a check evaluates each once.
     same_target: Vec<usize>,
     same_equal: Vec<usize>,
+    /// Bumped after every change of the sources that may change an answer of
+    /// [`Inhibitor::inhibited_by`] ([`Inhibitor::version`]).
+    version: AtomicU64,
 }
 
 fn equal_values(rule: &InhibitRule, labels: &Labels) -> Vec<String> {
@@ -89,6 +93,7 @@ impl Inhibitor {
             index: RwLock::new(rules.iter().map(|_| RuleIndex::default()).collect()),
             same_target: first_same(&|a, b| a.target_matchers == b.target_matchers),
             same_equal: first_same(&|a, b| a.equal == b.equal),
+            version: AtomicU64::new(0),
         }
     }
 
@@ -105,15 +110,25 @@ impl Inhibitor {
             .index
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut changed = false;
         for (rule, idx) in self.rules.iter().zip(index.iter_mut()) {
             if !rule.source_matchers.matches(&alert.labels) {
                 continue;
             }
             if resolved {
-                idx.remove(fp);
+                changed |= idx.remove(fp);
                 continue;
             }
             let bucket = equal_hash(rule, &alert.labels);
+            // A source firing before and after, whose end moves no earlier, inhibits the same
+            // alerts from `now_ms` on (an end extended by a sender's re-post): no change.
+            let old_end = idx
+                .bucket_of
+                .get(&fp)
+                .and_then(|b| idx.buckets.get(b))
+                .and_then(|b| b.get(&fp))
+                .map(|s| s.ends_at_ms);
+            changed |= !matches!(old_end, Some(e) if e > now_ms && alert.ends_at_ms >= e);
             idx.bucket_of.insert(fp, bucket);
             idx.buckets.entry(bucket).or_default().insert(
                 fp,
@@ -124,6 +139,34 @@ impl Inhibitor {
                 },
             );
         }
+        if changed {
+            self.version.fetch_add(1, Ordering::Release);
+        }
+    }
+
+    /// A number that changes whenever a source alert starts, stops or ends earlier.
+    pub fn version(&self) -> u64 {
+        self.version.load(Ordering::Acquire)
+    }
+
+    /// The earliest time after which [`Inhibitor::inhibited_by`] may answer differently than
+    /// at `now_ms` for the same sources (a source's end passes): answers at `t` with
+    /// `now_ms <= t < next_change_after(now_ms)` equal the one at `now_ms`. `i64::MAX` when
+    /// no source ends after `now_ms`.
+    pub fn next_change_after(&self, now_ms: i64) -> i64 {
+        let index = self
+            .index
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        index
+            .iter()
+            .flat_map(|i| i.buckets.values())
+            .flat_map(|b| b.values())
+            // A source inhibits while `now < ends_at_ms`.
+            .map(|s| s.ends_at_ms)
+            .filter(|t| *t > now_ms)
+            .min()
+            .unwrap_or(i64::MAX)
     }
 
     /// Forgets an alert (the pipeline dropped it).
@@ -132,8 +175,12 @@ impl Inhibitor {
             .index
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut changed = false;
         for idx in index.iter_mut() {
-            idx.remove(fp);
+            changed |= idx.remove(fp);
+        }
+        if changed {
+            self.version.fetch_add(1, Ordering::Release);
         }
     }
 
@@ -156,6 +203,9 @@ impl Inhibitor {
             for fp in gone {
                 idx.remove(fp);
             }
+        }
+        if removed > 0 {
+            self.version.fetch_add(1, Ordering::Release);
         }
         removed
     }
@@ -212,15 +262,18 @@ impl Inhibitor {
 }
 
 impl RuleIndex {
-    fn remove(&mut self, fp: u64) {
-        if let Some(bucket) = self.bucket_of.remove(&fp) {
-            if let Some(b) = self.buckets.get_mut(&bucket) {
-                b.remove(&fp);
-                if b.is_empty() {
-                    self.buckets.remove(&bucket);
-                }
+    /// Removes a source; whether it was held.
+    fn remove(&mut self, fp: u64) -> bool {
+        let Some(bucket) = self.bucket_of.remove(&fp) else {
+            return false;
+        };
+        if let Some(b) = self.buckets.get_mut(&bucket) {
+            b.remove(&fp);
+            if b.is_empty() {
+                self.buckets.remove(&bucket);
             }
         }
+        true
     }
 }
 

@@ -79,13 +79,14 @@ pub use matchers::{
 pub use notify::{Notification, NotificationReason, Notifier, NotifyError};
 pub use owners::{LabelTemplate, Owners, ReceiverChoice};
 pub use pipeline::{
-    standard_integrations, IntegrationFactory, Pipeline, PipelineError, PipelineOptions,
+    standard_integrations, AlertStatuses, IntegrationFactory, Pipeline, PipelineError,
+    PipelineOptions,
 };
 pub use receivers::{EmailConfig, GlobalConfig, InhibitRule, Receiver, WebhookConfig};
 pub use route::{group_key, labelset_string, GroupBy, Route, RouteOpts, RouteTree};
 pub use routes_test::routes_test;
 pub use silence::{Silence, SilenceError, SilenceState, Silences};
-pub use status::{alert_status, AlertState, AlertStatus};
+pub use status::{alert_status, AlertState, AlertStatus, StatusCache};
 pub use time_intervals::{NamedTimeInterval, TimeInterval};
 
 /// A validated Alertmanager configuration.

@@ -39,6 +39,7 @@ use super::provider::{
     alert_from_json, alert_to_json, normalize, AlertStore, DEFAULT_RESOLVED_RETENTION,
 };
 use super::silence::{SilenceError, Silences};
+use super::status::{AlertState, AlertStatus, StatusCache};
 use super::AlertmanagerConfig;
 use crate::state::pipeline::StoredAlert;
 use crate::state::{StateDb, StateError};
@@ -120,6 +121,26 @@ struct Running {
     config: Arc<AlertmanagerConfig>,
     dispatcher: Arc<Dispatcher>,
     inhibitor: Arc<Inhibitor>,
+    /// Alert statuses under this configuration and inhibitor.
+    statuses: Arc<StatusCache>,
+}
+
+/// The statuses of the pipeline's alerts under the configuration in force when
+/// [`Pipeline::statuses`] was called; computed once per alert and kept while nothing they
+/// depend on changes (see [`StatusCache`]).
+pub struct AlertStatuses {
+    config: Arc<AlertmanagerConfig>,
+    inhibitor: Arc<Inhibitor>,
+    cache: Arc<StatusCache>,
+    silences: Silences,
+}
+
+impl AlertStatuses {
+    /// The status of `alert` at `now_ms` (as [`super::alert_status`]).
+    pub fn of(&self, alert: &Alert, now_ms: i64) -> AlertStatus {
+        self.cache
+            .status(alert, &self.config, &self.silences, &self.inhibitor, now_ms)
+    }
 }
 
 struct Inner {
@@ -167,7 +188,7 @@ fn build_running(
     silences: &Silences,
     opts: &PipelineOptions,
     clock: Clock,
-    alerts: &[Alert],
+    alerts: &[Arc<Alert>],
 ) -> Result<Running, PipelineError> {
     let mut integrations: HashMap<String, Vec<IntegrationQueue>> = HashMap::new();
     for (receiver, notifiers) in factory(&config).map_err(PipelineError::Integrations)? {
@@ -200,6 +221,7 @@ fn build_running(
         config,
         dispatcher,
         inhibitor,
+        statuses: Arc::new(StatusCache::new()),
     })
 }
 
@@ -257,7 +279,7 @@ impl Pipeline {
             opts.backoff,
             DeliveryMetrics::default(),
         ));
-        let alerts = store.list();
+        let alerts = store.list_shared();
         let running = build_running(
             config,
             &integrations,
@@ -347,6 +369,7 @@ impl Pipeline {
                 r.inhibitor.clone(),
             )
         };
+        let statuses = self.statuses();
         let normalized = alerts
             .into_iter()
             .map(|a| normalize(a, now, resolve_timeout))
@@ -361,6 +384,11 @@ impl Pipeline {
         }
         for a in &outcome.stored {
             dispatcher.process(a);
+        }
+        // Each alert's status as it arrives (Alertmanager's marker), so that lists of alerts
+        // find it computed.
+        for a in outcome.stored.iter().filter(|a| !a.resolved_at(now)) {
+            statuses.of(a, now);
         }
         if let Some(db) = &self.inner.db {
             let rows = outcome
@@ -398,6 +426,18 @@ impl Pipeline {
         self.running().dispatcher.groups()
     }
 
+    /// The statuses of alerts under the configuration in force, computed once and kept
+    /// while the silences, the inhibiting alerts and the configuration stay the same.
+    pub fn statuses(&self) -> AlertStatuses {
+        let r = self.running();
+        AlertStatuses {
+            config: r.config.clone(),
+            inhibitor: r.inhibitor.clone(),
+            cache: r.statuses.clone(),
+            silences: self.inner.silences.clone(),
+        }
+    }
+
     /// The configuration in force.
     pub fn config(&self) -> Arc<AlertmanagerConfig> {
         self.running().config.clone()
@@ -426,7 +466,7 @@ impl Pipeline {
     /// Applies a new configuration: new routes, receivers and inhibit rules; alerts,
     /// silences and the notification log stay. On error the running configuration stays.
     pub fn reload(&self, config: Arc<AlertmanagerConfig>) -> Result<(), PipelineError> {
-        let alerts = self.inner.store.list();
+        let alerts = self.inner.store.list_shared();
         let running = build_running(
             config,
             &self.inner.factory,
@@ -491,15 +531,20 @@ async fn gc_once(inner: &Inner) {
     // be forgotten by the inhibitor or lose its row to the collection's delete.
     let _order = inner.put_lock.lock().await;
     let now = inner.clock.now_ms();
-    let (held, inhibitor) = {
+    let (held, inhibitor, statuses) = {
         let r = inner.running.read().unwrap_or_else(|p| p.into_inner());
-        (r.dispatcher.held_fingerprints(), r.inhibitor.clone())
+        (
+            r.dispatcher.held_fingerprints(),
+            r.inhibitor.clone(),
+            r.statuses.clone(),
+        )
     };
     let gone = inner
         .store
         .gc(now, inner.opts.resolved_retention, |fp| held.contains(&fp));
     for fp in &gone {
         inhibitor.forget(*fp);
+        statuses.forget(*fp);
     }
     inner.delivery.nflog().gc(now);
     if let Some(db) = &inner.db {
@@ -542,12 +587,10 @@ impl Collector for AlertsCollector {
     fn encode(&self, mut e: DescriptorEncoder) -> std::fmt::Result {
         let p = &self.0;
         let now = p.now_ms();
-        let inhibitor = p.inhibitor();
+        let statuses = p.statuses();
         let (mut active, mut suppressed) = (0i64, 0i64);
-        for a in p.alerts().iter().filter(|a| !a.resolved_at(now)) {
-            if !inhibitor.inhibited_by(&a.labels, now).is_empty()
-                || !p.silences().silenced_by(&a.labels, now).is_empty()
-            {
+        for a in p.alerts_shared().iter().filter(|a| !a.resolved_at(now)) {
+            if statuses.of(a, now).state == AlertState::Suppressed {
                 suppressed += 1;
             } else {
                 active += 1;

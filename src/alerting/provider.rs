@@ -29,8 +29,9 @@ pub const DEFAULT_RESOLVED_RETENTION: Duration = Duration::from_secs(24 * 3600);
 /// What one [`AlertStore::put`] did.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct PutOutcome {
-    /// The alerts as now stored (merged), in input order.
-    pub stored: Vec<Alert>,
+    /// The alerts as now stored (merged), in input order: the store's own `Arc`s, which the
+    /// aggregation groups share instead of holding copies.
+    pub stored: Vec<Arc<Alert>>,
     /// New firing alerts refused because the active-alert limit was reached.
     pub rejected: usize,
 }
@@ -172,7 +173,8 @@ impl AlertStore {
                     a
                 }
             };
-            held.insert(fp, Arc::new(merged.clone()));
+            let merged = Arc::new(merged);
+            held.insert(fp, merged.clone());
             out.stored.push(merged);
         }
         out

@@ -194,6 +194,9 @@ struct Inner {
     /// Serializes writers, so the database and memory see writes in one order.
     write: tokio::sync::Mutex<()>,
     retention_ms: AtomicI64,
+    /// Bumped after every change of `by_id`, so that statuses computed from the silences
+    /// can tell they are stale ([`Silences::version`]).
+    version: AtomicU64,
 }
 
 /// The shared set of silences (see the module documentation).
@@ -219,6 +222,7 @@ impl Silences {
                 by_id: RwLock::new(HashMap::new()),
                 write: tokio::sync::Mutex::new(()),
                 retention_ms: AtomicI64::new(DEFAULT_RETENTION_MS),
+                version: AtomicU64::new(0),
             }),
         }
     }
@@ -239,6 +243,7 @@ impl Silences {
                 by_id: RwLock::new(by_id),
                 write: tokio::sync::Mutex::new(()),
                 retention_ms: AtomicI64::new(DEFAULT_RETENTION_MS),
+                version: AtomicU64::new(0),
             }),
         })
     }
@@ -274,6 +279,28 @@ impl Silences {
         for s in upserts {
             map.insert(s.id.clone(), s.clone());
         }
+        // After the change, under the write lock: a reader that sees the new version reads
+        // the new map.
+        self.inner.version.fetch_add(1, Ordering::Release);
+    }
+
+    /// A number that changes whenever a silence is created, updated, expired or dropped.
+    pub fn version(&self) -> u64 {
+        self.inner.version.load(Ordering::Acquire)
+    }
+
+    /// The earliest time after which [`Silences::silenced_by`] may answer differently than at
+    /// `now_ms` for the same silences (a silence starts or ends): every answer at `t` with
+    /// `now_ms <= t < next_change_after(now_ms)` equals the one at `now_ms`. `i64::MAX` when
+    /// no silence starts or ends after `now_ms`.
+    pub fn next_change_after(&self, now_ms: i64) -> i64 {
+        let map = self.read();
+        map.values()
+            // Active from `starts_at_ms` on, expired from `ends_at_ms + 1` on.
+            .flat_map(|s| [s.starts_at_ms, s.ends_at_ms.saturating_add(1)])
+            .filter(|t| *t > now_ms)
+            .min()
+            .unwrap_or(i64::MAX)
     }
 
     async fn persist(&self, upserts: &[Silence], deletes: &[String]) -> Result<(), SilenceError> {

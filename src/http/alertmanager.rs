@@ -35,7 +35,7 @@ use std::collections::BTreeMap;
 use crate::alerting::matchers::{am_regex, parse_matchers, MatchOp, Matcher};
 use crate::alerting::pipeline::Pipeline;
 use crate::alerting::silence::{ApiMatcher, Silence, SilenceError, SilenceState};
-use crate::alerting::{alert_status, fingerprint_hex, Alert, AlertState, AlertStatus, Matchers};
+use crate::alerting::{fingerprint_hex, Alert, AlertState, AlertStatus, AlertStatuses, Matchers};
 use crate::store::Labels;
 
 /// Largest accepted request body of `POST /api/v2/alerts` and `POST /api/v2/silences` when
@@ -253,12 +253,11 @@ impl AlertFilter {
     }
 
     /// Alertmanager's `alertFilter` plus the receiver filter; the status when it passes.
-    fn status(&self, api: &AlertmanagerApi, a: &Alert, now_ms: i64) -> Option<AlertStatus> {
+    fn status(&self, statuses: &AlertStatuses, a: &Alert, now_ms: i64) -> Option<AlertStatus> {
         if a.resolved_at(now_ms) {
             return None;
         }
-        let p = &api.pipeline;
-        let st = alert_status(a, &p.config(), p.silences(), &p.inhibitor(), now_ms);
+        let st = statuses.of(a, now_ms);
         if let Some(re) = &self.receiver {
             if !st.receivers.iter().any(|r| re.is_match(r)) {
                 return None;
@@ -280,11 +279,16 @@ async fn get_alerts(State(api): State<AlertmanagerApi>, RawQuery(raw): RawQuery)
         Err(e) => return bad_request(e),
     };
     let now = api.pipeline.now_ms();
-    let mut alerts = api.pipeline.alerts();
-    alerts.sort_by_key(Alert::fingerprint);
+    let statuses = api.pipeline.statuses();
+    // The store lists alerts by fingerprint.
+    let alerts = api.pipeline.alerts_shared();
     let out: Vec<Value> = alerts
         .iter()
-        .filter_map(|a| filter.status(&api, a, now).map(|st| gettable_alert(a, &st)))
+        .filter_map(|a| {
+            filter
+                .status(&statuses, a, now)
+                .map(|st| gettable_alert(a, &st))
+        })
         .collect();
     Json(Value::Array(out)).into_response()
 }
@@ -303,6 +307,7 @@ async fn get_groups(State(api): State<AlertmanagerApi>, RawQuery(raw): RawQuery)
             .then_with(|| a.receiver.cmp(&b.receiver))
     });
     let alert_filter = filter_without_receiver(&filter);
+    let statuses = api.pipeline.statuses();
     let mut out = Vec::new();
     for g in &groups {
         if let Some(re) = &filter.receiver {
@@ -315,7 +320,7 @@ async fn get_groups(State(api): State<AlertmanagerApi>, RawQuery(raw): RawQuery)
             .iter()
             .filter_map(|a| {
                 // The group's receiver decides the receiver filter, as upstream.
-                let mut st = alert_filter.status(&api, a, now)?;
+                let mut st = alert_filter.status(&statuses, a, now)?;
                 st.receivers = vec![g.receiver.clone()];
                 Some(gettable_alert(a, &st))
             })

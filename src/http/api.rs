@@ -95,7 +95,7 @@ pub(super) fn routes() -> Router<AppState> {
 }
 
 /// `GET /api/v1/rules`, with upstream's filters (`type`, `rule_name[]`, `rule_group[]`,
-/// `file[]`, `match[]`, `exclude_alerts`).
+/// `file[]`, `match[]`, `exclude_alerts`) and paging (`group_limit`, `group_next_token`).
 async fn rules(
     State(s): State<AppState>,
     axum::extract::RawQuery(q): axum::extract::RawQuery,
@@ -111,11 +111,9 @@ async fn rules(
         .as_ref()
         .map(|r| r.groups_snapshot())
         .unwrap_or_default();
-    Ok(success(
-        crate::rules::api::rules_json(&groups, &query),
-        &[],
-        &[],
-    ))
+    let data = crate::rules::api::rules_json(&groups, &query)
+        .map_err(|e| ApiError::bad_data(e.to_string()))?;
+    Ok(success(data, &[], &[]))
 }
 
 /// `GET /api/v1/alerts`: every pending and firing alert.

@@ -2,7 +2,10 @@
 //! rules runtime's [`GroupSnapshot`]s.
 //!
 //! [`RulesQuery::from_pairs`] parses the query parameters Prometheus 3.x accepts (`type`,
-//! `rule_name[]`, `rule_group[]`, `file[]`, `match[]`, `exclude_alerts`); [`rules_json`] and
+//! `rule_name[]`, `rule_group[]`, `file[]`, `match[]`, `exclude_alerts`, and the paging
+//! pair `group_limit`/`group_next_token`: at most `group_limit` groups per answer, and a
+//! `groupNextToken`, upstream's hex SHA-1 of `file;group` of the first group left out,
+//! naming where the next page starts); [`rules_json`] and
 //! [`alerts_json`] return the `data` member of the response, shaped field for field as
 //! upstream's `web/api/v1` (times RFC 3339, durations in seconds, alert values as Go's
 //! `FormatFloat(v, 'e', -1, 64)` strings). The HTTP layer wraps them in
@@ -39,6 +42,10 @@ pub struct RulesQuery {
     /// Each `match[]` selector's matcher groups; a rule passes when any group matches its labels.
     pub matchers: Vec<Vec<Matcher>>,
     pub exclude_alerts: bool,
+    /// `group_limit`: at most this many groups per answer.
+    pub group_limit: Option<u32>,
+    /// `group_next_token`: the `groupNextToken` of the previous page (empty: the first).
+    pub group_next_token: String,
 }
 
 /// A bad query parameter: the API answers 400 `bad_data` with this message.
@@ -55,6 +62,38 @@ impl RulesQuery {
         pairs: &[(K, V)],
     ) -> Result<RulesQuery, RulesParamError> {
         let mut q = RulesQuery::default();
+        // As Go's `URL.Query().Get`: the first value of each.
+        let first = |name: &str| {
+            pairs
+                .iter()
+                .find(|(k, _)| k.as_ref() == name)
+                .map(|(_, v)| v.as_ref())
+                .unwrap_or("")
+        };
+        let (limit, token) = (first("group_limit"), first("group_next_token"));
+        if !token.is_empty() && limit.is_empty() {
+            return Err(RulesParamError {
+                param: "group_next_token",
+                message: "group_limit needs to be present in order to paginate over the groups"
+                    .into(),
+            });
+        }
+        if !limit.is_empty() {
+            let n = parse_go_int32(limit).ok_or_else(|| RulesParamError {
+                param: "group_limit",
+                message: format!(
+                    "group_limit needs to be a valid number: strconv.ParseInt: parsing {limit:?}: invalid syntax"
+                ),
+            })?;
+            if n <= 0 {
+                return Err(RulesParamError {
+                    param: "group_limit",
+                    message: "group_limit needs to be greater than 0".into(),
+                });
+            }
+            q.group_limit = Some(n as u32);
+            q.group_next_token = token.to_string();
+        }
         for (k, v) in pairs {
             let v = v.as_ref();
             match k.as_ref() {
@@ -94,6 +133,72 @@ impl RulesQuery {
     }
 }
 
+/// Go's `strconv.ParseInt(s, 10, 32)` for the values it accepts (an optional sign and
+/// decimal digits within `i32`); out-of-range values are refused as well.
+fn parse_go_int32(s: &str) -> Option<i32> {
+    let digits = s.strip_prefix(['+', '-']).unwrap_or(s);
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    s.parse().ok()
+}
+
+/// Upstream's `getRuleGroupNextToken`: the hex SHA-1 of `file;group`.
+fn group_token(file: &str, group: &str) -> String {
+    sha1_hex(format!("{file};{group}").as_bytes())
+}
+
+/// SHA-1 (FIPS 180-4) of `data` as 40 hex digits; only used for the opaque page tokens
+/// Prometheus hands out, so no cryptographic strength is relied on.
+fn sha1_hex(data: &[u8]) -> String {
+    let mut h: [u32; 5] = [
+        0x6745_2301,
+        0xEFCD_AB89,
+        0x98BA_DCFE,
+        0x1032_5476,
+        0xC3D2_E1F0,
+    ];
+    let mut msg = data.to_vec();
+    msg.push(0x80);
+    while msg.len() % 64 != 56 {
+        msg.push(0);
+    }
+    msg.extend_from_slice(&((data.len() as u64).wrapping_mul(8)).to_be_bytes());
+    for block in msg.chunks_exact(64) {
+        let mut w = [0u32; 80];
+        for (i, word) in block.chunks_exact(4).enumerate() {
+            w[i] = u32::from_be_bytes([word[0], word[1], word[2], word[3]]);
+        }
+        for i in 16..80 {
+            w[i] = (w[i - 3] ^ w[i - 8] ^ w[i - 14] ^ w[i - 16]).rotate_left(1);
+        }
+        let [mut a, mut b, mut c, mut d, mut e] = h;
+        for (i, wi) in w.iter().enumerate() {
+            let (f, k) = match i {
+                0..=19 => ((b & c) | (!b & d), 0x5A82_7999),
+                20..=39 => (b ^ c ^ d, 0x6ED9_EBA1),
+                40..=59 => ((b & c) | (b & d) | (c & d), 0x8F1B_BCDC),
+                _ => (b ^ c ^ d, 0xCA62_C1D6),
+            };
+            let t = a
+                .rotate_left(5)
+                .wrapping_add(f)
+                .wrapping_add(e)
+                .wrapping_add(k)
+                .wrapping_add(*wi);
+            e = d;
+            d = c;
+            c = b.rotate_left(30);
+            b = a;
+            a = t;
+        }
+        for (x, y) in h.iter_mut().zip([a, b, c, d, e]) {
+            *x = x.wrapping_add(y);
+        }
+    }
+    h.iter().map(|x| format!("{x:08x}")).collect()
+}
+
 /// Go's `strconv.ParseBool`; the empty string is false (upstream treats a missing value so).
 fn parse_go_bool(s: &str) -> Option<bool> {
     match s {
@@ -104,11 +209,22 @@ fn parse_go_bool(s: &str) -> Option<bool> {
 }
 
 /// The `data` of `GET /api/v1/rules`: `{"groups": [...]}`. Groups left without rules by the
-/// filters are omitted, as upstream does.
-pub fn rules_json(groups: &[GroupSnapshot], q: &RulesQuery) -> Value {
+/// filters are omitted, as upstream does. With `group_limit`, as upstream: the groups from
+/// the one `group_next_token` names (an error when no group has that token: the groups
+/// changed), at most `group_limit` of them, and `groupNextToken` naming the next group that
+/// would have been listed, when there is one.
+pub fn rules_json(groups: &[GroupSnapshot], q: &RulesQuery) -> Result<Value, RulesParamError> {
     let mut out = Vec::new();
+    let mut next_token = None;
+    let mut found_token = false;
     for g in groups {
         let file = g.group.file.display().to_string();
+        if q.group_limit.is_some() && !q.group_next_token.is_empty() && !found_token {
+            if group_token(&file, &g.group.name) != q.group_next_token {
+                continue;
+            }
+            found_token = true;
+        }
         if !q.rule_groups.is_empty() && !q.rule_groups.contains(&g.group.name) {
             continue;
         }
@@ -137,6 +253,10 @@ pub fn rules_json(groups: &[GroupSnapshot], q: &RulesQuery) -> Value {
         if rules.is_empty() {
             continue;
         }
+        if q.group_limit.is_some_and(|n| out.len() == n as usize) {
+            next_token = Some(group_token(&file, &g.group.name));
+            break;
+        }
         out.push(json!({
             "name": g.group.name,
             "file": file,
@@ -147,7 +267,20 @@ pub fn rules_json(groups: &[GroupSnapshot], q: &RulesQuery) -> Value {
             "lastEvaluation": time_ms(g.stats.last_evaluation_ms),
         }));
     }
-    json!({ "groups": out })
+    if q.group_limit.is_some() && !q.group_next_token.is_empty() && !found_token {
+        return Err(RulesParamError {
+            param: "group_next_token",
+            message: format!(
+                "invalid group_next_token '{}'. were rule groups changed?",
+                q.group_next_token
+            ),
+        });
+    }
+    let mut data = json!({ "groups": out });
+    if let (Some(t), Some(m)) = (next_token, data.as_object_mut()) {
+        m.insert("groupNextToken".into(), Value::String(t));
+    }
+    Ok(data)
 }
 
 /// The `data` of `GET /api/v1/alerts`: every pending and firing alert of every group.
@@ -460,6 +593,22 @@ mod tests {
             r#"invalid parameter "type": not supported value "both""#
         );
         assert!(RulesQuery::from_pairs(&[("exclude_alerts", "yes")]).is_err());
+    }
+
+    // Expected digests from coreutils' `sha1sum` (FIPS 180-4 vectors "abc" and the empty
+    // input, and a two-block input).
+    #[test]
+    fn sha1_matches_sha1sum() {
+        assert_eq!(sha1_hex(b""), "da39a3ee5e6b4b0d3255bfef95601890afd80709");
+        assert_eq!(sha1_hex(b"abc"), "a9993e364706816aba3e25717850c26c9cd0d89d");
+        assert_eq!(
+            sha1_hex(b"abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq"),
+            "84983e441c3bd26ebaae4aa1f95129e5e54670f1"
+        );
+        assert_eq!(
+            group_token("rules/a.yml", "api"),
+            "6e1d27e702f425acf4c9fef805d1248893b023bb"
+        );
     }
 
     #[test]

@@ -224,12 +224,12 @@ pub fn alert_entries(s: &AppState, filter: &AlertFilter) -> (Vec<AlertEntry>, [u
     };
     if let Some(p) = s.alerting.as_ref() {
         let now = p.now_ms();
-        let (config, silences, inhibitor) = (p.config(), p.silences(), p.inhibitor());
+        let statuses = p.statuses();
         for a in p.alerts_shared() {
             if a.resolved_at(now) || !filter.passes_labels(&a.labels) {
                 continue;
             }
-            let st = crate::alerting::alert_status(&a, &config, silences, &inhibitor, now);
+            let st = statuses.of(&a, now);
             if let Some(re) = &filter.receiver {
                 if !st.receivers.iter().any(|r| re.is_match(r)) {
                     continue;
