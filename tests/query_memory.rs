@@ -184,6 +184,17 @@ fn selection_over_max_samples_is_refused_while_decoding() {
             "range: {range}: {peak} bytes held at the peak"
         );
     }
+    // Many short series: 2,000 × 100 samples, one chunk each, so nothing is known to be in
+    // range before it is decoded; decoding stops at the budget.
+    let wide = counters(2_000, 100);
+    let (res, peak) =
+        peak_bytes(|| engine.instant_query(&wide, "count_over_time(m[1d])", 1_000_000));
+    assert_eq!(res.unwrap_err(), QueryError::TooManySamples);
+    // As above, and 100 bytes per series for its label ids and its place in the order.
+    assert!(
+        peak < 2 * 16 * max + 256 * 1024 + 2_000 * 100,
+        "many series: {peak} bytes held at the peak"
+    );
     // Control: with room for them, all 200,000 samples are loaded (16 bytes each) and
     // counted: 5,000 per series.
     let roomy = Engine::new(EngineOptions {
@@ -197,8 +208,8 @@ fn selection_over_max_samples_is_refused_while_decoding() {
 
 #[test]
 fn deadline_inside_a_long_selection_stops_it() {
-    // 100 series × 5,000 samples: most of the query's time is the store decoding them.
-    let store = counters(100, 5_000);
+    // 200 series × 5,000 samples: most of the query's time is the store decoding them.
+    let store = counters(200, 5_000);
     let end = 50_000_000;
     let q = "count_over_time(m[1d])";
     let unlimited = Engine::new(EngineOptions {
@@ -211,11 +222,11 @@ fn deadline_inside_a_long_selection_stops_it() {
         .instant_query(&store, q, end)
         .expect("no deadline");
     let full = t0.elapsed();
-    assert_eq!(values(res.value), vec![5_000.0; 100]);
-    // A tenth of that as the timeout: it passes while the selection is loading. Before, the
-    // selection ran to its end and the query was answered after the deadline.
+    assert_eq!(values(res.value), vec![5_000.0; 200]);
+    // A twentieth of that as the timeout: it passes while the selection is loading. Before,
+    // the selection ran to its end and the query was answered after the deadline.
     let engine = Engine::new(EngineOptions {
-        timeout: Some(full / 10),
+        timeout: Some(full / 20),
         ..EngineOptions::default()
     });
     let t0 = Instant::now();
