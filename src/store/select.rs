@@ -179,8 +179,8 @@ struct Hit {
 }
 
 /// Decodes the samples of `chunks` (one series, oldest first) in `[mint, maxt]` onto `out`,
-/// which may hold at most `budget` samples: refused before the one past it is pushed.
-/// `work` counts chunks for the periodic [`SelectLimits::check`].
+/// which may hold at most `limits.max_samples` samples: the one past that is refused before
+/// it is pushed. `work` counts chunks for the periodic [`SelectLimits::check`].
 fn decode_counted<'c>(
     chunks: impl Iterator<Item = &'c [u8]>,
     mint: i64,
@@ -234,9 +234,8 @@ impl Querier for Store {
     /// copied one series at a time, into a scratch buffer, when they are decoded. The samples
     /// certainly inside the range (the chunks between a series' first and last) are counted
     /// while copying, and the selection refused once they pass the budget; decoding counts
-    /// every sample and
-    /// refuses the one past the budget before it is stored. The deadline and cancel flag are
-    /// checked every [`CHECK_EVERY`] series and chunks.
+    /// every sample and refuses the one past the budget before it is stored. The deadline
+    /// and cancel flag are checked every [`CHECK_EVERY`] series and chunks.
     fn select_flat(
         &self,
         matchers: &[Matcher],
