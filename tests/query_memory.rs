@@ -1,10 +1,14 @@
 //! Samples are counted before they are materialised (issue 16): a query that must exceed
-//! `max_samples` is refused before it allocates memory in proportion to its samples.
+//! `max_samples` is refused before it allocates memory in proportion to its samples, a
+//! selector's samples are counted while the store decodes them, and a query's memory is
+//! given back when it ends.
 
 use redline::promql::testing::MemQuerier;
-use redline::promql::{Engine, EngineOptions, QueryError};
+use redline::promql::{Engine, EngineOptions, QueryError, Value};
+use redline::store::{Labels, Store};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
+use std::time::Instant;
 
 /// Counts the bytes this thread has allocated and not freed, and their peak.
 struct ThreadCounting;
@@ -121,4 +125,158 @@ fn subquery_over_data_dependent_inner_is_still_counted_as_it_goes() {
     let store = MemQuerier::new();
     let res = engine.instant_query(&store, "count_over_time(nothing[10m:1s])", 600_000);
     assert!(res.is_ok(), "{res:?}");
+}
+
+/// `series` counters `m{i="…"}`, each with `samples` samples 10 s apart from t=10 s.
+fn counters(series: usize, samples: i64) -> Store {
+    let store = Store::new();
+    let mut app = store.appender();
+    for i in 0..series {
+        let l = Labels::from_pairs([("__name__", "m".to_string()), ("i", i.to_string())]);
+        for n in 1..=samples {
+            app.append(&l, n * 10_000, (n * 3) as f64).unwrap();
+        }
+    }
+    app.commit();
+    store
+}
+
+/// The one value of each series in an instant vector.
+fn values(v: Value) -> Vec<f64> {
+    match v {
+        Value::Vector(v) => v.into_iter().map(|s| s.v).collect(),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn selection_over_max_samples_is_refused_while_decoding() {
+    // 40 series × 5,000 samples, 10 s apart: 200,000 samples in [10 s, 50,000 s].
+    let store = counters(40, 5_000);
+    let end = 50_000_000;
+    let max = 10_000;
+    let engine = Engine::new(EngineOptions {
+        max_samples: max,
+        ..EngineOptions::default()
+    });
+    // The parser's one-time set-up, outside the measurement.
+    let _ = engine.instant_query(&store, "count_over_time(m[1m])", end);
+    // Before, the store decoded all 200,000 samples (3.2 MB) before the engine counted them.
+    // The range query's steps hold at most 40 samples each (84 steps, 3,360 in the result),
+    // but its selector loads every sample in [-5m, end] for the whole query.
+    for range in [false, true] {
+        let (res, peak) = peak_bytes(|| {
+            if range {
+                engine.range_query(&store, "m", 0, end, 600_000)
+            } else {
+                engine.instant_query(&store, "count_over_time(m[1d])", end)
+            }
+        });
+        assert_eq!(
+            res.unwrap_err(),
+            QueryError::TooManySamples,
+            "range: {range}"
+        );
+        // At most the budget's 16-byte samples, as much again for the chunk bytes copied
+        // out of the store, and 256 KiB for the query's own structures.
+        assert!(
+            peak < 2 * 16 * max + 256 * 1024,
+            "range: {range}: {peak} bytes held at the peak"
+        );
+    }
+    // Many short series: 2,000 × 100 samples, one chunk each, so nothing is known to be in
+    // range before it is decoded; decoding stops at the budget.
+    let wide = counters(2_000, 100);
+    let (res, peak) =
+        peak_bytes(|| engine.instant_query(&wide, "count_over_time(m[1d])", 1_000_000));
+    assert_eq!(res.unwrap_err(), QueryError::TooManySamples);
+    // As above, and 100 bytes per series for its label ids and its place in the order.
+    assert!(
+        peak < 2 * 16 * max + 256 * 1024 + 2_000 * 100,
+        "many series: {peak} bytes held at the peak"
+    );
+    // Control: with room for them, all 200,000 samples are loaded (16 bytes each) and
+    // counted: 5,000 per series.
+    let roomy = Engine::new(EngineOptions {
+        max_samples: 1_000_000,
+        ..EngineOptions::default()
+    });
+    let (res, peak) = peak_bytes(|| roomy.instant_query(&store, "count_over_time(m[1d])", end));
+    assert_eq!(values(res.unwrap().value), vec![5_000.0; 40]);
+    assert!(peak >= 16 * 200_000, "{peak}");
+}
+
+#[test]
+fn deadline_inside_a_long_selection_stops_it() {
+    // 200 series × 5,000 samples: most of the query's time is the store decoding them.
+    let store = counters(200, 5_000);
+    let end = 50_000_000;
+    let q = "count_over_time(m[1d])";
+    let unlimited = Engine::new(EngineOptions {
+        timeout: None,
+        ..EngineOptions::default()
+    });
+    let _ = unlimited.instant_query(&store, "count_over_time(m[1m])", end);
+    let t0 = Instant::now();
+    let res = unlimited
+        .instant_query(&store, q, end)
+        .expect("no deadline");
+    let full = t0.elapsed();
+    assert_eq!(values(res.value), vec![5_000.0; 200]);
+    // A twentieth of that as the timeout: it passes while the selection is loading. Before,
+    // the selection ran to its end and the query was answered after the deadline.
+    let engine = Engine::new(EngineOptions {
+        timeout: Some(full / 20),
+        ..EngineOptions::default()
+    });
+    let t0 = Instant::now();
+    let res = engine.instant_query(&store, q, end);
+    let took = t0.elapsed();
+    assert_eq!(res.unwrap_err(), QueryError::Timeout);
+    assert!(
+        took < full / 2,
+        "stopped after {took:?}; the whole query takes {full:?}"
+    );
+}
+
+#[test]
+fn query_memory_is_given_back_after_a_refused_or_answered_query() {
+    let store = counters(40, 1_000);
+    let end = 10_000_000;
+    let small = Engine::new(EngineOptions {
+        max_samples: 1_000,
+        timeout: None,
+        ..EngineOptions::default()
+    });
+    let roomy = Engine::new(EngineOptions {
+        timeout: None,
+        ..EngineOptions::default()
+    });
+    let queries = [
+        (&small, "count_over_time(m[1d])"),
+        (&small, "max_over_time(vector(1)[1d:1s])"),
+        (&roomy, "count_over_time(m[1d])"),
+        (
+            &roomy,
+            "sum by (i) (rate(m[5m])) / on (i) group_left count_over_time(m[1h])",
+        ),
+        (&roomy, "max_over_time(sum(m)[1h:10s])"),
+    ];
+    // One-time set-up (parser tables, regex caches) outside the measurement.
+    for (e, q) in queries {
+        let _ = e.instant_query(&store, q, end);
+        let _ = e.range_query(&store, q, end - 3_600_000, end, 60_000);
+    }
+    for (e, q) in queries {
+        let before = LIVE.with(Cell::get);
+        let (res, peak) = peak_bytes(|| e.instant_query(&store, q, end));
+        let range = e.range_query(&store, q, end - 3_600_000, end, 60_000);
+        drop((res, range));
+        assert!(peak > 0, "{q}");
+        assert_eq!(
+            LIVE.with(Cell::get),
+            before,
+            "{q}: bytes kept after the query"
+        );
+    }
 }

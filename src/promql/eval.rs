@@ -2,13 +2,15 @@
 //!
 //! [`run`] drives a query: it works out which time range every selector needs, evaluates the
 //! expression at each step with [`Evaluator::eval`] and assembles the public [`Value`].
-//! Selector data is fetched from the [`Querier`] once per selector and sliced per step.
+//! Selector data is fetched from the [`Querier`] once per selector and sliced per step; the
+//! selections of one query together may hold at most `max_samples` samples, and the
+//! [`Querier`] refuses the one that would pass that while it loads (see [`SelectLimits`]).
 
 use super::memo::{ptr, FastMap, LabelMemo};
 use super::positions;
 use super::value::{finish_labels, Point, RangeArg, Sample, Series, Val};
 use super::{EngineOptions, InstantSample, QueryError, QueryResult, RangeSeries, Value};
-use crate::store::{is_stale_nan, Labels, MatchOp, Matcher, Querier};
+use crate::store::{is_stale_nan, Labels, MatchOp, Matcher, Querier, SelectLimits};
 use promql_parser::label::MatchOp as PMatchOp;
 use promql_parser::parser::{AtModifier, Expr, Offset, SubqueryExpr, VectorSelector};
 use std::cell::{Cell, OnceCell, RefCell};
@@ -81,6 +83,9 @@ pub(crate) struct Evaluator<'a> {
     positions: OnceCell<HashMap<usize, (usize, usize, usize)>>,
     deadline: Option<Instant>,
     step_samples: Cell<usize>,
+    /// Samples held by the selections cached so far; with the next selection's they may not
+    /// pass `max_samples`.
+    loaded: Cell<usize>,
     /// Per selector node under `rate`/`increase`, which cached series have had their
     /// metric name checked for the "not a counter" annotation.
     counter_checks: RefCell<FastMap<usize, Vec<bool>>>,
@@ -117,6 +122,7 @@ pub(crate) fn run<'a>(
         positions: OnceCell::new(),
         deadline: opts.timeout.map(|d| Instant::now() + d),
         step_samples: Cell::new(0),
+        loaded: Cell::new(0),
         counter_checks: RefCell::new(FastMap::default()),
     };
     let mut ranges = HashMap::new();
@@ -477,13 +483,24 @@ impl<'a> Evaluator<'a> {
             .copied()
             .unwrap_or((i64::MIN / 4, i64::MAX / 4));
         let groups = matcher_groups(vs)?;
+        let limits = |loaded: usize| SelectLimits {
+            max_samples: self.opts.max_samples.saturating_sub(loaded),
+            deadline: self.deadline,
+            cancel: self.opts.cancel.as_deref(),
+        };
         let selection = match groups.as_slice() {
-            [one] => self.q.select_flat(one, mint, maxt),
+            [one] => self
+                .q
+                .select_flat(one, mint, maxt, &limits(self.loaded.get()))?,
             _ => {
-                // `{a="1" or b="2"}`: the union of the groups' series, sorted.
+                // `{a="1" or b="2"}`: the union of the groups' series, sorted. Every group's
+                // samples count against the budget, duplicates too.
+                let mut loaded = self.loaded.get();
                 let mut all: Vec<crate::store::SeriesSamples> = Vec::new();
                 for g in &groups {
-                    for s in self.q.select(g, mint, maxt) {
+                    let sel = self.q.select_flat(g, mint, maxt, &limits(loaded))?;
+                    loaded = loaded.saturating_add(sel.samples().len());
+                    for s in sel.into_series() {
                         if !all.iter().any(|x| x.labels == s.labels) {
                             all.push(s);
                         }
@@ -497,6 +514,9 @@ impl<'a> Evaluator<'a> {
                 sel
             }
         };
+        // The selection is kept for the whole query: its samples stay counted.
+        self.loaded
+            .set(self.loaded.get().saturating_add(selection.samples().len()));
         let (labels, ends, samples) = selection.into_parts();
         let arena = Rc::new(samples);
         let mut start = 0;

@@ -48,7 +48,9 @@ use std::time::Duration;
 pub struct EngineOptions {
     /// How far back an instant selector looks for a sample (Prometheus' `--query.lookback-delta`).
     pub lookback_delta: Duration,
-    /// The most samples a query may hold at once (Prometheus' `--query.max-samples`).
+    /// The most samples a query may hold at once (Prometheus' `--query.max-samples`). Also
+    /// the most samples the query's selectors may load together (redline keeps every
+    /// selected sample for the whole query; Prometheus streams them).
     pub max_samples: usize,
     /// Wall-clock limit for one query; `None` for no limit.
     pub timeout: Option<Duration>,
@@ -98,6 +100,17 @@ pub enum QueryError {
     Timeout,
     #[error("query was canceled in query execution")]
     Canceled,
+}
+
+impl From<crate::store::SelectError> for QueryError {
+    fn from(e: crate::store::SelectError) -> Self {
+        use crate::store::SelectError;
+        match e {
+            SelectError::TooManySamples => QueryError::TooManySamples,
+            SelectError::Timeout => QueryError::Timeout,
+            SelectError::Canceled => QueryError::Canceled,
+        }
+    }
 }
 
 /// Evaluates PromQL over a [`Querier`].

@@ -44,7 +44,7 @@ pub use chunk::SAMPLES_PER_CHUNK;
 pub use db::{GcStats, SeriesRef, Store, StoreOptions, StoreStats, DEFAULT_RETENTION, SHARDS};
 pub use labels::{Label, Labels, METRIC_NAME};
 pub use matcher::{anchored_regex, MatchOp, Matcher};
-pub use querier::{Querier, Sample, Selection, SeriesSamples};
+pub use querier::{Querier, Sample, SelectError, SelectLimits, Selection, SeriesSamples};
 pub(crate) use shard::MixBuild;
 
 /// The bit pattern Prometheus writes as a staleness marker: a NaN distinct from the NaN a

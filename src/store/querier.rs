@@ -2,9 +2,59 @@
 //!
 //! [`Querier`] is the only way query code reads samples, so the engine can run over the
 //! in-memory store, over a test fixture, or over a remote API without knowing which.
+//!
+//! [`Querier::select_flat`] loads samples under [`SelectLimits`]: a sample budget and a way
+//! to stop (deadline, cancel flag), checked while the samples are loaded, so a selection
+//! that would pass the budget is refused ([`SelectError`]) before it holds more than the
+//! budget.
 
 use super::{Labels, Matcher};
 use std::ops::Range;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+/// What one [`Querier::select_flat`] may load, and when it must stop.
+#[derive(Clone, Copy, Debug)]
+pub struct SelectLimits<'a> {
+    /// The most samples the selection may hold; one more and it is refused with
+    /// [`SelectError::TooManySamples`].
+    pub max_samples: usize,
+    /// Past this instant the selection stops with [`SelectError::Timeout`].
+    pub deadline: Option<Instant>,
+    /// Once set (from another thread), the selection stops with [`SelectError::Canceled`].
+    pub cancel: Option<&'a AtomicBool>,
+}
+
+impl SelectLimits<'_> {
+    /// No budget, no deadline, no cancel flag.
+    pub const UNLIMITED: SelectLimits<'static> = SelectLimits {
+        max_samples: usize::MAX,
+        deadline: None,
+        cancel: None,
+    };
+
+    /// Whether the selection must stop now: the cancel flag is set or the deadline passed.
+    pub fn check(&self) -> Result<(), SelectError> {
+        if self.cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
+            return Err(SelectError::Canceled);
+        }
+        match self.deadline {
+            Some(d) if Instant::now() > d => Err(SelectError::Timeout),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Why [`Querier::select_flat`] stopped before it finished.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum SelectError {
+    #[error("the selection would hold more samples than its limit")]
+    TooManySamples,
+    #[error("the selection passed its deadline")]
+    Timeout,
+    #[error("the selection was canceled")]
+    Canceled,
+}
 
 /// A float sample: milliseconds since the epoch and a value.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -121,16 +171,29 @@ pub trait Querier: Send + Sync {
     /// `[mint, maxt]`, with those samples, sorted by label set.
     fn select(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Vec<SeriesSamples>;
 
-    /// What [`Querier::select`] returns, as one [`Selection`]. The default implementation
-    /// copies `select`'s answer; the store builds it directly.
-    fn select_flat(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Selection {
+    /// What [`Querier::select`] returns, as one [`Selection`], or an error once it would
+    /// hold more than `limits.max_samples` samples or `limits` says to stop. An
+    /// implementation counts samples as it loads them, so a refused selection has held at
+    /// most the budget. The default implementation copies `select`'s answer, so only the
+    /// copy is bounded; the store decodes its chunks straight into the selection.
+    fn select_flat(
+        &self,
+        matchers: &[Matcher],
+        mint: i64,
+        maxt: i64,
+        limits: &SelectLimits<'_>,
+    ) -> Result<Selection, SelectError> {
+        limits.check()?;
         let series = self.select(matchers, mint, maxt);
-        let total = series.iter().map(|s| s.samples.len()).sum();
+        let total: usize = series.iter().map(|s| s.samples.len()).sum();
+        if total > limits.max_samples {
+            return Err(SelectError::TooManySamples);
+        }
         let mut out = Selection::with_capacity(series.len(), total);
         for s in series {
             out.push(s.labels, &s.samples);
         }
-        out
+        Ok(out)
     }
 
     /// Label sets of the series matching all `matchers` with samples in `[mint, maxt]`,

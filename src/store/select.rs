@@ -5,17 +5,23 @@
 //! checked against each candidate's label ids (see [`Postings::select_deferring`]). Then, per
 //! series, its shard's read lock is held only to copy out the bytes of the chunks that
 //! overlap the range (chunks entirely outside it are skipped); decoding happens after the
-//! lock is released, into a scratch buffer reused from series to series. Label ids are
+//! lock is released, straight into the selection's one sample buffer. Label ids are
 //! gathered into one flat buffer and resolved to strings, and the result sorted, under a
 //! single read lock on the symbol table at the end.
 //!
+//! [`Querier::select_flat`] keeps to its [`SelectLimits`]: the copied chunk bytes hold at
+//! most the sample budget's worth of samples (later series are copied one at a time when
+//! decoded), the sample buffer never holds more than the budget, and the deadline and
+//! cancel flag are polled while copying and decoding.
+//!
 //! [`Postings::select_deferring`]: super::postings::Postings::select_deferring
 
+use super::chunk::ChunkIter;
 use super::db::{SeriesRef, Store};
 use super::series::{decode_chunks_into, ChunkCopies};
 use super::shard::MixBuild;
 use super::symbols::{Resolver, Symbol};
-use super::{Label, Labels, Matcher, Querier, Selection, SeriesSamples};
+use super::{Label, Labels, Matcher, Querier, SelectError, SelectLimits, Selection, SeriesSamples};
 use std::cmp::Ordering;
 use std::collections::{BTreeSet, HashMap};
 use std::ops::Range;
@@ -153,9 +159,68 @@ impl Store {
     }
 }
 
+/// How many chunks (or, while copying, series) are handled between two checks of the
+/// deadline and cancel flag: a check costs about a clock read, a chunk ~120 samples' decoding.
+const CHECK_EVERY: usize = 16;
+
+/// The sample count in a chunk's 2-byte header: how many samples it can add, at most.
+fn header_count(chunk: &[u8]) -> usize {
+    match chunk {
+        [a, b, ..] => usize::from(u16::from_be_bytes([*a, *b])),
+        _ => 0,
+    }
+}
+
+/// One selected series before decoding: its label ids in the flat label buffer, and either
+/// its chunks' indices among the copies or, copied only when decoded, its id.
+struct Hit {
+    labels: Range<usize>,
+    chunks: Result<Range<usize>, u64>,
+}
+
+/// Decodes the samples of `chunks` (one series, oldest first) in `[mint, maxt]` onto `out`,
+/// which may hold at most `limits.max_samples` samples: the one past that is refused before
+/// it is pushed. `work` counts chunks for the periodic [`SelectLimits::check`].
+fn decode_counted<'c>(
+    chunks: impl Iterator<Item = &'c [u8]>,
+    mint: i64,
+    maxt: i64,
+    out: &mut Vec<super::Sample>,
+    limits: &SelectLimits<'_>,
+    work: &mut usize,
+) -> Result<(), SelectError> {
+    let budget = limits.max_samples;
+    for c in chunks {
+        *work += 1;
+        if (*work).is_multiple_of(CHECK_EVERY) {
+            limits.check()?;
+        }
+        if out.len().saturating_add(header_count(c)) <= budget {
+            // The whole chunk fits: the plain loop.
+            decode_chunks_into(std::iter::once(c), mint, maxt, out);
+            continue;
+        }
+        for (t, v) in ChunkIter::new(c) {
+            if t > maxt {
+                return Ok(());
+            }
+            if t >= mint {
+                if out.len() >= budget {
+                    return Err(SelectError::TooManySamples);
+                }
+                out.push(super::Sample { t, v });
+            }
+        }
+    }
+    Ok(())
+}
+
 impl Querier for Store {
     fn select(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Vec<SeriesSamples> {
-        self.select_flat(matchers, mint, maxt).into_series()
+        // Without limits nothing can stop the selection.
+        self.select_flat(matchers, mint, maxt, &SelectLimits::UNLIMITED)
+            .map(Selection::into_series)
+            .unwrap_or_default()
     }
 
     /// Three passes: under each series' shard lock, its label ids and the bytes of its
@@ -163,20 +228,53 @@ impl Querier for Store {
     /// by label (one symbol lock); their chunks are decoded in that order straight into the
     /// selection's one sample buffer (no lock); the label sets of the series with samples
     /// are resolved (one symbol lock).
-    fn select_flat(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Selection {
+    ///
+    /// The sample budget is kept in both buffers. Chunks are copied only while the samples
+    /// they hold (their headers' counts) fit in the budget; the chunks of later series are
+    /// copied one series at a time, into a scratch buffer, when they are decoded. The samples
+    /// certainly inside the range (the chunks between a series' first and last) are counted
+    /// while copying, and the selection refused once they pass the budget; decoding counts
+    /// every sample and refuses the one past the budget before it is stored. The deadline
+    /// and cancel flag are checked every [`CHECK_EVERY`] series and chunks.
+    fn select_flat(
+        &self,
+        matchers: &[Matcher],
+        mint: i64,
+        maxt: i64,
+        limits: &SelectLimits<'_>,
+    ) -> Result<Selection, SelectError> {
         if mint > maxt {
-            return Selection::default();
+            return Ok(Selection::default());
         }
+        limits.check()?;
+        let budget = limits.max_samples;
         let (ids, mut residual) = self.candidates(matchers);
         let mut syms: Vec<Symbol> = Vec::new();
-        // Per candidate: its label ids and its chunks' indices in `copies`.
-        let mut hits: Vec<(Range<usize>, Range<usize>)> = Vec::new();
+        let mut hits: Vec<Hit> = Vec::new();
         let mut copies = ChunkCopies::default();
-        for id in ids {
+        // Samples the copied chunks hold (some maybe outside the range), and of these the
+        // ones certainly inside it.
+        let mut copied = 0usize;
+        let mut certain = 0usize;
+        for (n, id) in ids.into_iter().enumerate() {
+            if n % CHECK_EVERY == CHECK_EVERY - 1 {
+                limits.check()?;
+            }
             let shard = self.shard_read(SeriesRef(id).shard());
             let Some(s) = shard.get(id) else {
                 continue;
             };
+            if copied > budget {
+                if s.has_sample_in(mint, maxt) && residual.accepts(self, &s.labels) {
+                    let start = syms.len();
+                    syms.extend_from_slice(&s.labels);
+                    hits.push(Hit {
+                        labels: start..syms.len(),
+                        chunks: Err(id),
+                    });
+                }
+                continue;
+            }
             let first = copies.len();
             s.copy_chunks_in(mint, maxt, &mut copies);
             if copies.len() == first {
@@ -186,22 +284,71 @@ impl Querier for Store {
                 copies.truncate(first);
                 continue;
             }
+            let k = copies.len() - first;
+            let (mut all, mut outer) = (0usize, 0usize);
+            for (i, c) in copies.chunks(first..copies.len()).enumerate() {
+                let n = header_count(c);
+                all += n;
+                if i == 0 || i == k - 1 {
+                    outer += n;
+                }
+            }
+            copied = copied.saturating_add(all);
+            if k >= 2 {
+                // Chunks are ordered and disjoint in time, so every chunk between the first
+                // and the last lies inside the range, and so do the first one's newest
+                // sample and the last one's oldest.
+                certain = certain.saturating_add(all - outer + 2);
+                if certain > budget {
+                    return Err(SelectError::TooManySamples);
+                }
+            }
             let start = syms.len();
             syms.extend_from_slice(&s.labels);
-            hits.push((start..syms.len(), first..copies.len()));
+            hits.push(Hit {
+                labels: start..syms.len(),
+                chunks: Ok(first..copies.len()),
+            });
         }
         self.symbols.with_resolver(|r| {
-            hits.sort_unstable_by(|a, b| cmp_syms(r, &syms[a.0.clone()], &syms[b.0.clone()]))
+            hits.sort_unstable_by(|a, b| {
+                cmp_syms(r, &syms[a.labels.clone()], &syms[b.labels.clone()])
+            })
         });
-        let mut out = Selection::with_capacity(hits.len(), copies.sample_count());
+        let mut out = Selection::with_capacity(hits.len(), copied.min(budget));
         let mut kept: Vec<Range<usize>> = Vec::with_capacity(hits.len());
         let mut ends: Vec<usize> = Vec::with_capacity(hits.len());
+        let mut scratch = ChunkCopies::default();
+        let mut work = 0usize;
         let samples = out.samples_mut();
-        for (labels, chunks) in hits {
+        for hit in hits {
             let before = samples.len();
-            decode_chunks_into(copies.chunks(chunks), mint, maxt, samples);
+            match hit.chunks {
+                Ok(chunks) => decode_counted(
+                    copies.chunks(chunks),
+                    mint,
+                    maxt,
+                    samples,
+                    limits,
+                    &mut work,
+                )?,
+                Err(id) => {
+                    scratch.truncate(0);
+                    if let Some(s) = self.shard_read(SeriesRef(id).shard()).get(id) {
+                        s.copy_chunks_in(mint, maxt, &mut scratch);
+                    }
+                    decode_counted(
+                        scratch.chunks(0..scratch.len()),
+                        mint,
+                        maxt,
+                        samples,
+                        limits,
+                        &mut work,
+                    )?
+                }
+            }
             if samples.len() > before {
-                kept.push(labels);
+                kept.push(hit.labels);
                 ends.push(samples.len());
             }
         }
@@ -210,7 +357,7 @@ impl Querier for Store {
                 out.add_series(Self::label_of(r, &syms[labels]), end);
             }
         });
-        out
+        Ok(out)
     }
 
     fn series(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Vec<Labels> {
@@ -242,5 +389,115 @@ impl Querier for Store {
             return Vec::new();
         };
         self.distinct_strings(matchers, mint, maxt, 1, |n| n == name_id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{MatchOp, SAMPLES_PER_CHUNK};
+    use super::*;
+    use std::sync::atomic::AtomicBool;
+
+    /// `series` series of metric `m`, each with a sample every second from t=1s to
+    /// t=`samples` s.
+    fn store(series: usize, samples: i64) -> Store {
+        let store = Store::new();
+        let mut app = store.appender();
+        for i in 0..series {
+            let l = Labels::from_pairs([("__name__", "m".to_string()), ("i", format!("{i:03}"))]);
+            for t in 1..=samples {
+                app.append(&l, t * 1000, t as f64).unwrap();
+            }
+        }
+        app.commit();
+        store
+    }
+
+    fn m() -> Vec<Matcher> {
+        vec![Matcher::new(MatchOp::Equal, "__name__", "m").unwrap()]
+    }
+
+    fn limit(max_samples: usize) -> SelectLimits<'static> {
+        SelectLimits {
+            max_samples,
+            ..SelectLimits::UNLIMITED
+        }
+    }
+
+    #[test]
+    fn selection_of_exactly_the_budget_is_answered_and_one_more_refused() {
+        // 10 series × 600 samples (5 chunks each): 6,000 samples in [1s, 600s].
+        let store = store(10, 600);
+        let all = store.select_flat(&m(), 0, 600_000, &limit(6_000)).unwrap();
+        assert_eq!(all.samples().len(), 6_000);
+        assert_eq!(all.len(), 10);
+        assert_eq!(
+            store.select_flat(&m(), 0, 600_000, &limit(5_999)),
+            Err(SelectError::TooManySamples)
+        );
+        // [100s, 400s] holds 301 samples per series, 3,010 in all.
+        assert_eq!(
+            store
+                .select_flat(&m(), 100_000, 400_000, &limit(3_010))
+                .unwrap()
+                .samples()
+                .len(),
+            3_010
+        );
+        assert_eq!(
+            store.select_flat(&m(), 100_000, 400_000, &limit(3_009)),
+            Err(SelectError::TooManySamples)
+        );
+    }
+
+    #[test]
+    fn series_past_the_copy_budget_are_copied_when_decoded_and_answer_the_same() {
+        // Each series' one chunk holds 120 samples, the range [1s, 60s] 60 of them: with a
+        // budget of 60 × 20 the copies' headers pass the budget after 10 series, and the
+        // other 10 are copied one by one while decoding.
+        let store = store(20, i64::from(SAMPLES_PER_CHUNK));
+        let budget = 60 * 20;
+        let got = store.select_flat(&m(), 0, 60_000, &limit(budget)).unwrap();
+        let want = store
+            .select_flat(&m(), 0, 60_000, &SelectLimits::UNLIMITED)
+            .unwrap();
+        assert_eq!(got, want);
+        assert_eq!(got.samples().len(), budget);
+        for i in 0..got.len() {
+            let ts: Vec<i64> = got.samples()[got.range(i)].iter().map(|s| s.t).collect();
+            assert_eq!(ts, (1..=60).map(|t| t * 1000).collect::<Vec<_>>());
+        }
+    }
+
+    #[test]
+    fn canceled_or_past_deadline_selection_stops() {
+        let store = store(3, 10);
+        let flag = AtomicBool::new(true);
+        let canceled = SelectLimits {
+            cancel: Some(&flag),
+            ..SelectLimits::UNLIMITED
+        };
+        assert_eq!(
+            store.select_flat(&m(), 0, 10_000, &canceled),
+            Err(SelectError::Canceled)
+        );
+        let late = SelectLimits {
+            deadline: std::time::Instant::now().checked_sub(std::time::Duration::from_secs(1)),
+            ..SelectLimits::UNLIMITED
+        };
+        assert_eq!(
+            store.select_flat(&m(), 0, 10_000, &late),
+            Err(SelectError::Timeout)
+        );
+        // Control: the flag cleared, the same selection is answered.
+        flag.store(false, std::sync::atomic::Ordering::Relaxed);
+        assert_eq!(
+            store
+                .select_flat(&m(), 0, 10_000, &canceled)
+                .unwrap()
+                .samples()
+                .len(),
+            30
+        );
     }
 }

@@ -44,16 +44,7 @@ impl ChunkCopies {
         self.ends.push(self.buf.len());
     }
 
-    /// Upper bound of the samples held: the sum of the chunks' sample counts.
-    pub(crate) fn sample_count(&self) -> usize {
-        self.iter()
-            .map(|c| match c {
-                [a, b, ..] => usize::from(u16::from_be_bytes([*a, *b])),
-                _ => 0,
-            })
-            .sum()
-    }
-
+    #[cfg(test)]
     fn iter(&self) -> impl Iterator<Item = &[u8]> {
         self.chunks(0..self.ends.len())
     }
