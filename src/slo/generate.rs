@@ -396,3 +396,23 @@ slos:
         }
     }
 }
+
+#[cfg(test)]
+mod duplicate_tests {
+    use std::path::Path;
+
+    /// Found by the `slo` fuzz target: one file naming the same SLO twice was accepted when
+    /// read on its own, and its generated rules repeated a group name.
+    #[test]
+    fn one_file_with_the_same_slo_twice_is_refused() {
+        let slo = "  - name: requests\n    objective: 99.9\n    sli:\n      events:\n        error_query: sum(rate(errors_total[{{.window}}]))\n        total_query: sum(rate(requests_total[{{.window}}]))\n    alerting: {name: HighErrorRate}\n";
+        let spec = format!("version: prometheus/v1\nservice: shop\nslos:\n{slo}{slo}");
+        let errors = crate::slo::parse_text(Path::new("twice.yml"), &spec).expect_err("refused");
+        assert!(
+            errors.iter().any(|e| e.message.contains("already defined")),
+            "{errors:?}"
+        );
+        let once = format!("version: prometheus/v1\nservice: shop\nslos:\n{slo}");
+        assert!(crate::slo::parse_text(Path::new("once.yml"), &once).is_ok());
+    }
+}

@@ -205,7 +205,8 @@ pub fn load_file(path: &Path) -> Result<Vec<SloSpec>, Vec<SloError>> {
     }
 }
 
-/// Validates the text of one SLO file; `path` names it in errors.
+/// Validates the text of one SLO file; `path` names it in errors. Two SLOs of one service
+/// with the same name in the file are an error here (across files, [`load_files`] checks).
 pub fn parse_text(path: &Path, text: &str) -> Result<Vec<SloSpec>, Vec<SloError>> {
     let mut d = Diag::new(path);
     let mut docs = Vec::new();
@@ -258,6 +259,7 @@ pub fn parse_text(path: &Path, text: &str) -> Result<Vec<SloSpec>, Vec<SloError>
     if !openslo_docs.is_empty() {
         specs.extend(openslo::from_openslo(&mut d, openslo_docs));
     }
+    d.errors.extend(duplicates(&specs));
     if d.errors.is_empty() {
         Ok(specs)
     } else {
