@@ -5,6 +5,8 @@
 //!
 //! `cargo bench --bench alerting -- --warm-up-time 1 --measurement-time 3`
 
+mod heap;
+
 use criterion::{Criterion, Throughput};
 use redline::alerting::{alert_status, parse_matchers, Matchers};
 use redline::alerting::{
@@ -12,9 +14,7 @@ use redline::alerting::{
     Silence, Silences,
 };
 use redline::store::Labels;
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
-use std::sync::atomic::{AtomicIsize, Ordering};
 use std::sync::Arc;
 
 const ALERTS: usize = 10_000;
@@ -23,41 +23,8 @@ const ROUTES_PER_TEAM: usize = 9;
 const INHIBIT_RULES: usize = 50;
 const SILENCES: usize = 100;
 
-/// Counts live heap bytes; everything else is the system allocator's.
-struct Counting;
-
-static LIVE: AtomicIsize = AtomicIsize::new(0);
-
-// SAFETY: every method forwards to `System` with the caller's arguments unchanged, so the
-// `GlobalAlloc` contract holds exactly as for `System`; the counter is only bookkeeping.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let p = unsafe { System.alloc(layout) };
-        if !p.is_null() {
-            LIVE.fetch_add(layout.size() as isize, Ordering::Relaxed);
-        }
-        p
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) };
-        LIVE.fetch_sub(layout.size() as isize, Ordering::Relaxed);
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        let p = unsafe { System.realloc(ptr, layout, new_size) };
-        if !p.is_null() {
-            LIVE.fetch_add(
-                new_size as isize - layout.size() as isize,
-                Ordering::Relaxed,
-            );
-        }
-        p
-    }
-}
-
 #[global_allocator]
-static ALLOC: Counting = Counting;
+static ALLOC: heap::Counting = heap::Counting;
 
 /// A 100-route tree (10 team routes with 9 children each), 50 inhibit rules, one receiver
 /// per route. Receivers have no integrations, and `group_wait` is long, so nothing is sent.
@@ -150,9 +117,9 @@ fn main() {
         .expect("pipeline starts")
     });
     let batch = alerts.clone();
-    let before = LIVE.load(Ordering::Relaxed);
+    let before = heap::live();
     rt.block_on(pipeline.put_alerts(batch)).expect("put");
-    let after = LIVE.load(Ordering::Relaxed);
+    let after = heap::live();
     let per_alert = (after - before) as f64 / ALERTS as f64;
     let held = pipeline.alerts().len();
     println!(

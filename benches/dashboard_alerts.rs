@@ -8,50 +8,17 @@
 //!
 //! `DASHBOARD_ALERTS=208000 cargo bench --bench dashboard_alerts`
 
+mod heap;
+
 use redline::alerting::Alert;
 use redline::config::Config;
 use redline::scrape::discovery::DiscoveryOptions;
 use redline::service::{Service, ServiceOptions};
 use redline::store::Labels;
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicIsize, Ordering};
 use std::time::{Duration, Instant};
 
-/// Counts live heap bytes; everything else is the system allocator's.
-struct Counting;
-
-static LIVE: AtomicIsize = AtomicIsize::new(0);
-
-// SAFETY: every method forwards to `System` with the caller's arguments unchanged, so the
-// `GlobalAlloc` contract holds exactly as for `System`; the counter is only bookkeeping.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let p = unsafe { System.alloc(layout) };
-        if !p.is_null() {
-            LIVE.fetch_add(layout.size() as isize, Ordering::Relaxed);
-        }
-        p
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) };
-        LIVE.fetch_sub(layout.size() as isize, Ordering::Relaxed);
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        let p = unsafe { System.realloc(ptr, layout, new_size) };
-        if !p.is_null() {
-            LIVE.fetch_add(
-                new_size as isize - layout.size() as isize,
-                Ordering::Relaxed,
-            );
-        }
-        p
-    }
-}
-
 #[global_allocator]
-static ALLOC: Counting = Counting;
+static ALLOC: heap::Counting = heap::Counting;
 
 /// A field of `/proc/self/status`, in KiB.
 fn status_kib(field: &str) -> u64 {
@@ -131,7 +98,7 @@ fn main() {
         .await
         .expect("service starts");
         let all = alerts(n);
-        let (rss0, heap0) = (status_kib("VmRSS:"), LIVE.load(Ordering::Relaxed));
+        let (rss0, heap0) = (status_kib("VmRSS:"), heap::live());
         let posted: usize = all.iter().map(|_| 1).sum();
         for chunk in all.chunks(10_000) {
             svc.pipeline()
@@ -139,7 +106,7 @@ fn main() {
                 .await
                 .expect("alerts taken");
         }
-        let (rss1, heap1) = (status_kib("VmRSS:"), LIVE.load(Ordering::Relaxed));
+        let (rss1, heap1) = (status_kib("VmRSS:"), heap::live());
         drop(all);
         println!(
             "{posted} active alerts: {:.0} bytes of RSS and {:.0} bytes of live heap per alert (pipeline, state database, in-process)",
