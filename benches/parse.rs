@@ -27,7 +27,7 @@ use redline::store::{Label, Labels, Store, METRIC_NAME};
 const INPUTS: [&str; 2] = ["kubelet-cadvisor.prom", "kube-state-metrics.prom"];
 
 fn load(name: &str) -> Vec<u8> {
-    let path = format!("{}/../shared/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
+    let path = format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
     std::fs::read(&path).unwrap_or_else(|e| panic!("reading {path}: {e}"))
 }
 

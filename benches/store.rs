@@ -8,7 +8,7 @@
 //!
 //! The workload: 100 kubelet-like targets (`instance`), each with 50 pods of 2 containers;
 //! every container exposes 100 of ~200 metric names (the names of
-//! `../shared/fixtures/kubelet-cadvisor.prom`, padded with kube-state-style names), with
+//! `tests/fixtures/kubelet-cadvisor.prom`, padded with kube-state-style names), with
 //! `namespace` (40 values), `pod` (deployment-replicaset-suffix names), `container` and
 //! `job`. Values: 30% constant (limits, start times), 30% integer counters, 10% float
 //! counters with millisecond precision (CPU seconds), 30% page-sized memory gauges that
@@ -97,7 +97,7 @@ struct Workload {
 impl Workload {
     fn new() -> Self {
         let mut metric_names: Vec<String> =
-            std::fs::read_to_string("../shared/fixtures/kubelet-cadvisor.prom")
+            std::fs::read_to_string("tests/fixtures/kubelet-cadvisor.prom")
                 .unwrap_or_default()
                 .lines()
                 .filter(|l| !l.starts_with('#') && !l.is_empty())

@@ -9,7 +9,7 @@ use std::process::Command;
 use redline::alerting::{parse_label_args, routes_test, AlertmanagerConfig};
 
 const AMTOOL: &str = "/usr/bin/amtool";
-const FIXTURE: &str = "../shared/fixtures/alertmanager_example.yml";
+const FIXTURE: &str = "tests/fixtures/alertmanager_example.yml";
 const NESTED: &str = "tests/data/alerting/nested.yml";
 const TEAMS: &str = "tests/data/alerting/teams.yml";
 const OWNERS: &str = "tests/data/alerting/redline_owners.yml";

@@ -123,7 +123,7 @@ async fn posted_alerts_read_back_as_alertmanager_025_shows_them() {
     let _redline = start_redline(&dir.0, port);
     wait_ready(port).await;
 
-    let posted = std::fs::read_to_string("../shared/fixtures/alertmanager_api_v2_alerts_post.json")
+    let posted = std::fs::read_to_string("tests/fixtures/alertmanager_api_v2_alerts_post.json")
         .expect("read fixture");
     let client = reqwest::Client::new();
     let resp = client
@@ -137,7 +137,7 @@ async fn posted_alerts_read_back_as_alertmanager_025_shows_them() {
 
     let got = get(port, "/api/v2/alerts").await;
     let want: Value = serde_json::from_str(
-        &std::fs::read_to_string("../shared/fixtures/alertmanager_0.25_api_v2_alerts_get.json")
+        &std::fs::read_to_string("tests/fixtures/alertmanager_0.25_api_v2_alerts_get.json")
             .expect("read fixture"),
     )
     .expect("fixture is JSON");

@@ -81,7 +81,7 @@ fn debug_parse_prints_one_json_object_per_sample() {
         .args([
             "debug",
             "parse",
-            "../shared/fixtures/node_exporter.prom",
+            "tests/fixtures/node_exporter.prom",
             "--format",
             "jsonl",
         ])

@@ -1,6 +1,6 @@
 //! Differential test: redline's exposition parser against Python's `prometheus_client`.
 //!
-//! Every `../shared/fixtures/*.prom` (real scrapes) and every `tests/data/exposition/*.prom`
+//! Every `tests/fixtures/*.prom` (real scrapes) and every `tests/data/exposition/*.prom`
 //! / `*.om` is parsed by both; the samples must agree one by one: name, labels, value (NaN
 //! equals NaN) and timestamp in milliseconds. The Python side is
 //! `tests/exposition_differential.py`. Without `prometheus_client` the test fails and says
@@ -158,10 +158,10 @@ fn diff(path: &Path, ours: &[Flat], theirs: &[Flat]) -> Option<String> {
 
 #[test]
 fn redline_and_python_prometheus_client_agree_on_every_sample() {
-    let fixtures = files_in(&manifest_dir().join("../shared/fixtures"), "prom");
+    let fixtures = files_in(&manifest_dir().join("tests/fixtures"), "prom");
     assert!(
         fixtures.len() >= 6,
-        "expected the real fixtures in ../shared/fixtures, found {fixtures:?}"
+        "expected the real fixtures in tests/fixtures, found {fixtures:?}"
     );
     let own = manifest_dir().join("tests/data/exposition");
     let mut cases: Vec<(PathBuf, Format)> = fixtures

@@ -1,4 +1,4 @@
-//! Runs upstream's PromQL conformance scripts (`../shared/conformance/promql/*.test`) through
+//! Runs upstream's PromQL conformance scripts (`tests/conformance/promql/*.test`) through
 //! the engine and requires every eval that is not about native histograms to pass.
 
 use redline::promql::promqltest::{run_test_file, write_summary, Summary};
@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 #[test]
 fn upstream_promql_test_files_pass() {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/conformance/promql");
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/conformance/promql");
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
         .expect("conformance directory")
         .filter_map(|e| e.ok().map(|e| e.path()))

@@ -12,7 +12,7 @@ fn run(path: &str) -> (Summary, String) {
 
 #[test]
 fn upstream_unittest_file_passes() {
-    let (s, out) = run("../shared/conformance/promtool/unittest.yml");
+    let (s, out) = run("tests/conformance/promtool/unittest.yml");
     assert_eq!(s.failed, 0, "{out}");
     assert_eq!(s.passed, 5, "{out}");
     // The native-histogram checks are skipped (the store keeps floats only).
@@ -25,7 +25,7 @@ fn upstream_unittest_file_passes() {
 
 #[test]
 fn upstream_failing_file_fails_with_promtool_messages() {
-    let (s, out) = run("../shared/conformance/promtool/failing.yml");
+    let (s, out) = run("tests/conformance/promtool/failing.yml");
     assert_eq!((s.passed, s.failed), (0, 2), "{out}");
     assert!(out.contains("  FAILED:"), "{out}");
     let expected = [
@@ -48,12 +48,12 @@ fn fixture_slo_burn_rate_test_passes() {
     let dir = std::env::temp_dir().join(format!("redline-promtool-fixture-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
     std::fs::copy(
-        "../shared/fixtures/promtool_rules_example.yml",
+        "tests/fixtures/promtool_rules_example.yml",
         dir.join("rules.yml"),
     )
     .expect("rules fixture");
     std::fs::copy(
-        "../shared/fixtures/promtool_test_example.yml",
+        "tests/fixtures/promtool_test_example.yml",
         dir.join("test.yml"),
     )
     .expect("test fixture");
@@ -65,7 +65,7 @@ fn fixture_slo_burn_rate_test_passes() {
 
 #[test]
 fn rule_files_pattern_matching_nothing_warns_like_promtool() {
-    let (s, out) = run("../shared/fixtures/promtool_test_example.yml");
+    let (s, out) = run("tests/fixtures/promtool_test_example.yml");
     assert!(
         out.contains("  WARNING: no file match pattern rules.yml"),
         "{out}"

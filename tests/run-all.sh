@@ -5,6 +5,24 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# The test data is part of the repository (tests/fixtures, tests/conformance, tests/data): stop
+# at once, naming the file, when any file the sources name or the SOURCES.md files list is gone.
+missing_data=()
+while read -r f; do
+  case $f in *'*'*) compgen -G "$f" >/dev/null || missing_data+=("$f") ;; *) [ -e "$f" ] || missing_data+=("$f") ;; esac
+done < <({
+  grep -rhoE 'tests/(fixtures|conformance|data)/[A-Za-z0-9_.*/-]*[A-Za-z0-9_*]' src tests benches docs rules README.md \
+    --exclude-dir=fixtures --exclude-dir=conformance | sort -u
+  for d in tests/fixtures tests/conformance; do
+    grep -oE '^\| *[A-Za-z0-9_./*-]+\.(prom|json|yml|test|md) *\|' "$d/SOURCES.md" | tr -d '| ' | sed "s#^#$d/#" | sed 's#, #\n#g'
+  done
+} | sort -u)
+if [ ${#missing_data[@]} -gt 0 ]; then
+  echo "tests/run-all.sh: test data missing from the repository:" >&2
+  printf '  %s\n' "${missing_data[@]}" >&2
+  exit 1
+fi
+
 # Debian packages the tests start for real.
 debs=(prometheus-node-exporter prometheus prometheus-alertmanager openssl python3-aiosmtpd chromium chromium-driver)
 missing=()
@@ -48,4 +66,4 @@ promtool test rules tests/slo/*.test.yml
 cargo run --locked --quiet -- test rules tests/slo/*.test.yml
 
 # Upstream PromQL conformance files.
-cargo run --locked --quiet -- test promql ../shared/conformance/promql/*.test
+cargo run --locked --quiet -- test promql tests/conformance/promql/*.test

@@ -198,7 +198,7 @@ struct FixtureSeries {
 fn fixture_series() -> Vec<FixtureSeries> {
     let mut out = Vec::new();
     for (file, job) in FIXTURES {
-        let path = format!("../shared/fixtures/{file}");
+        let path = format!("tests/fixtures/{file}");
         let body = std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
         let mut sink = |s: &Sample<'_>| -> Result<(), SinkError> {
             let counter = match s.metric_type {

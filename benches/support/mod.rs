@@ -1,4 +1,4 @@
-//! Bench data: the real fixtures in `../shared/fixtures/` scaled to many "nodes".
+//! Bench data: the real fixtures in `tests/fixtures/` scaled to many "nodes".
 //!
 //! Each replica is one copy of a kubelet/cAdvisor, kube-state-metrics, kube-scheduler and
 //! node_exporter scrape with its own `instance`, and pod and node names suffixed with the
@@ -63,7 +63,7 @@ pub fn base_series() -> Vec<BaseSeries> {
     let mut c = Collect(Vec::new(), "");
     for (f, job) in FIXTURES {
         c.1 = job;
-        let path = format!("../shared/fixtures/{f}");
+        let path = format!("tests/fixtures/{f}");
         let body = std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
         parse(
             &body,

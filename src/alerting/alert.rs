@@ -108,7 +108,7 @@ mod tests {
 
     #[test]
     fn fingerprint_matches_alertmanager_fixture() {
-        // `../shared/fixtures/alertmanager_0.25_webhook_firing.json`, printed by Alertmanager.
+        // `tests/fixtures/alertmanager_0.25_webhook_firing.json`, printed by Alertmanager.
         let l = Labels::from_pairs([
             ("alertname", "HighErrorBudgetBurn"),
             ("instance", "10.0.0.1:8080"),

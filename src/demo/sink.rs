@@ -146,7 +146,7 @@ mod tests {
     #[test]
     fn summary_names_receiver_status_alert_owner_and_playbook() {
         let text =
-            std::fs::read_to_string("../shared/fixtures/alertmanager_0.25_webhook_firing.json")
+            std::fs::read_to_string("tests/fixtures/alertmanager_0.25_webhook_firing.json")
                 .expect("fixture");
         let p: serde_json::Value = serde_json::from_str(&text).unwrap();
         assert_eq!(
@@ -159,7 +159,7 @@ mod tests {
     async fn sink_keeps_what_it_receives() {
         let sink = Sink::new(true);
         let addr = sink.serve().await.unwrap();
-        let body = std::fs::read("../shared/fixtures/alertmanager_0.25_webhook_resolved.json")
+        let body = std::fs::read("tests/fixtures/alertmanager_0.25_webhook_resolved.json")
             .expect("fixture");
         crate::install_crypto_provider();
         let client = reqwest::Client::new();

@@ -130,7 +130,7 @@ fn real_fixtures_parse_like_their_lines_alone() {
         "kube-state-metrics.prom",
         "node-exporter-e2e.prom",
     ] {
-        let path = format!("{}/../shared/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
+        let path = format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
         let body = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
         assert_same_as_lines_alone(&body, T);
     }

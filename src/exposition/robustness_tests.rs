@@ -8,7 +8,7 @@ use super::test_support::ok;
 use super::{parse, write_jsonl, Format, ParseErrorKind, ParseOptions, Sample, SinkError};
 
 fn fixture(name: &str) -> Vec<u8> {
-    let path = format!("{}/../shared/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
+    let path = format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
     std::fs::read(&path).unwrap_or_else(|e| panic!("reading {path}: {e}"))
 }
 
@@ -21,7 +21,7 @@ fn own_data(name: &str) -> Vec<u8> {
 }
 
 /// (fixture, samples, samples with a timestamp), counted independently with Python's
-/// prometheus_client and recorded in shared/fixtures/SOURCES.md.
+/// prometheus_client and recorded in tests/fixtures/SOURCES.md.
 const FIXTURES: [(&str, usize, usize); 6] = [
     ("cadvisor-standalone.prom", 287, 276),
     ("kube-scheduler.prom", 2334, 0),

@@ -1,5 +1,5 @@
 //! Parsing of upstream's promqltest script language (see
-//! `shared/conformance/promql/FORMAT.md`): `load`, `clear` and `eval` commands, series
+//! `tests/conformance/promql/FORMAT.md`): `load`, `clear` and `eval` commands, series
 //! descriptions with the expanding notation (`1+2x3`, `_x2`, `stale`), and `expect` lines.
 
 use crate::store::{Labels, METRIC_NAME};

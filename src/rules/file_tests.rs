@@ -148,7 +148,7 @@ fn bad_template_is_a_load_error_with_file_and_line() {
 
 #[test]
 fn upstream_conformance_rules_file_loads() {
-    let groups = super::file::load_rule_file(Path::new("../shared/conformance/promtool/rules.yml"))
+    let groups = super::file::load_rule_file(Path::new("tests/conformance/promtool/rules.yml"))
         .expect("upstream rules.yml");
     let counts: Vec<(String, usize)> = groups
         .iter()
@@ -164,14 +164,14 @@ fn upstream_conformance_rules_file_loads() {
 fn check_report_prints_like_promtool() {
     let mut out = Vec::new();
     let ok = super::file::write_check_report(
-        &["../shared/fixtures/promtool_rules_example.yml"],
+        &["tests/fixtures/promtool_rules_example.yml"],
         &mut out,
     )
     .expect("written");
     assert!(ok);
     assert_eq!(
         String::from_utf8(out).expect("utf8"),
-        "Checking ../shared/fixtures/promtool_rules_example.yml\n  SUCCESS: 3 rules found\n\n"
+        "Checking tests/fixtures/promtool_rules_example.yml\n  SUCCESS: 3 rules found\n\n"
     );
 }
 

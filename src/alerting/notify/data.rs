@@ -349,7 +349,7 @@ pub(crate) fn sample_notification(resolved_second: bool) -> Notification {
 pub(crate) mod tests {
     use super::*;
 
-    /// The notification of `../shared/fixtures/alertmanager_0.25_webhook_firing.json`,
+    /// The notification of `tests/fixtures/alertmanager_0.25_webhook_firing.json`,
     /// with owners and playbooks.
     pub(crate) fn fixture_notification(resolved_second: bool) -> Notification {
         sample_notification(resolved_second)

@@ -242,8 +242,8 @@ mod tests {
     use crate::alerting::{Alert, NotificationReason};
     use serde_json::Value;
 
-    const FIRING: &str = "../shared/fixtures/alertmanager_0.25_webhook_firing.json";
-    const RESOLVED: &str = "../shared/fixtures/alertmanager_0.25_webhook_resolved.json";
+    const FIRING: &str = "tests/fixtures/alertmanager_0.25_webhook_firing.json";
+    const RESOLVED: &str = "tests/fixtures/alertmanager_0.25_webhook_resolved.json";
     const GEN: &str = "http://prometheus.example:9090/graph?g0.expr=job%3Ahttp_errors%3Aratio_rate5m+%3E+0.0144&g0.tab=1";
     /// 2026-11-22T06:20:55Z
     const STARTS: i64 = 1_795_328_455_000;
