@@ -53,10 +53,11 @@ enum Command {
         /// Scenario seconds per real second: the incident plays out this many times faster.
         #[arg(long, default_value_t = 1.0, value_parser = parse_speed)]
         speed: f64,
-        /// Real time until the incident starts (a duration such as 1m or 30s).
+        /// Scenario time until the incident starts (a duration such as 1m or 30s); at
+        /// `--speed 30`, 1m of scenario time passes in 2 real seconds.
         #[arg(long = "incident-after", default_value = "1m", value_parser = parse_duration)]
         incident_after: std::time::Duration,
-        /// Real time the incident lasts.
+        /// Scenario time the incident lasts: 15m lasts 30 real seconds at `--speed 30`.
         #[arg(long = "incident-for", default_value = "15m", value_parser = parse_duration)]
         incident_for: std::time::Duration,
     },
@@ -149,7 +150,9 @@ fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
 
 #[derive(Subcommand)]
 enum CheckCommand {
-    /// Validate a config file; errors name the field path.
+    /// Validate a config file and every file it names (rule files, SLO files, the
+    /// Alertmanager config): what `redline run` would refuse, this refuses. Errors name the
+    /// file and the field path.
     Config {
         file: PathBuf,
         /// Replace `${VAR}` and `${VAR:-default}` with environment variables first.
@@ -195,7 +198,8 @@ enum SloCommand {
 enum RoutesCommand {
     /// Print the receivers the route tree picks for a label set, like `amtool config routes test`.
     Test {
-        /// The Alertmanager config file (or redline's alerting config).
+        /// An Alertmanager config file (`alertmanager.yml`), or redline's config file: its
+        /// `alertmanager:` section, inline `config:` or `config_file:`, is used.
         #[arg(long)]
         config: PathBuf,
         /// Exit non-zero unless the receivers are exactly these, comma-separated.
@@ -300,12 +304,12 @@ fn dispatch(command: Command) -> Result<ExitCode> {
             what: CheckCommand::Config { file, expand_env },
         } => {
             let cfg = redline::config::LoadOptions { expand_env }.load(&file)?;
-            println!(
-                "{}: SUCCESS: {} scrape configs",
-                file.display(),
-                cfg.scrape_configs.len()
-            );
-            Ok(ExitCode::SUCCESS)
+            let ok = redline::service::check::write_config_report(
+                &file,
+                &cfg,
+                &mut std::io::stdout().lock(),
+            )?;
+            Ok(exit(ok))
         }
         Command::Check {
             what: CheckCommand::Rules { files },
@@ -376,7 +380,7 @@ fn dispatch(command: Command) -> Result<ExitCode> {
                     labels,
                 },
         } => {
-            let cfg = redline::alerting::AlertmanagerConfig::load_file(&config)?;
+            let cfg = routing_config(&config)?;
             let labels = redline::alerting::matchers::parse_label_args(&labels)?;
             let verify: Option<Vec<String>> =
                 verify_receivers.map(|v| v.split(',').map(|r| r.trim().to_string()).collect());
@@ -444,4 +448,32 @@ fn parse_speed(s: &str) -> Result<f64, String> {
         Ok(v) if v.is_finite() && v > 0.0 && v <= 10_000.0 => Ok(v),
         _ => Err(format!("expected a number between 0 and 10000, got {s:?}")),
     }
+}
+
+/// The routing config of `routes test --config FILE`: FILE is an Alertmanager config, or
+/// redline's config whose `alertmanager:` section holds or names one (an Alertmanager config
+/// has no top-level `alertmanager` key, so the key tells them apart).
+fn routing_config(
+    path: &std::path::Path,
+) -> anyhow::Result<std::sync::Arc<redline::alerting::AlertmanagerConfig>> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let is_redline = serde_yaml_ng::from_str::<serde_yaml_ng::Value>(&text)
+        .ok()
+        .and_then(|v| v.as_mapping().map(|m| m.contains_key("alertmanager")))
+        .unwrap_or(false);
+    if !is_redline {
+        return Ok(std::sync::Arc::new(
+            redline::alerting::AlertmanagerConfig::load_file(path)?,
+        ));
+    }
+    let cfg = redline::config::Config::load_file(path)?;
+    cfg.alertmanager
+        .map(|section| section.config)
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "{}: `alertmanager:` is empty: expected `config:` or `config_file:`",
+                path.display()
+            )
+        })
 }

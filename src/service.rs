@@ -28,6 +28,7 @@ use tokio::task::JoinHandle;
 /// The SLO engine, shared by the service (to stop it) and the reload task (to reload it).
 pub type SharedSlos = Arc<tokio::sync::Mutex<crate::slo::runtime::SloService>>;
 
+pub mod check;
 pub mod reload;
 
 /// Runtime knobs that are flags, not config.
