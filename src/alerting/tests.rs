@@ -18,9 +18,8 @@ fn error(text: &str) -> String {
 
 #[test]
 fn shared_example_fixture_loads_with_defaults() {
-    let cfg =
-        AlertmanagerConfig::load_file(Path::new("tests/fixtures/alertmanager_example.yml"))
-            .unwrap_or_else(|e| panic!("{e}"));
+    let cfg = AlertmanagerConfig::load_file(Path::new("tests/fixtures/alertmanager_example.yml"))
+        .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(cfg.global.resolve_timeout, Duration::from_secs(300));
     let root = &cfg.route.root;
     assert_eq!(
@@ -43,11 +42,10 @@ fn shared_example_fixture_loads_with_defaults() {
 
 #[test]
 fn group_key_matches_webhook_fixture() {
-    let cfg =
-        AlertmanagerConfig::load_file(Path::new("tests/fixtures/alertmanager_example.yml"))
-            .unwrap_or_else(|e| panic!("{e}"));
-    let body = std::fs::read_to_string("tests/fixtures/alertmanager_0.25_webhook_firing.json")
-        .unwrap();
+    let cfg = AlertmanagerConfig::load_file(Path::new("tests/fixtures/alertmanager_example.yml"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let body =
+        std::fs::read_to_string("tests/fixtures/alertmanager_0.25_webhook_firing.json").unwrap();
     let json: serde_json::Value = serde_json::from_str(&body).unwrap();
     let alert = json["alerts"][0]["labels"].as_object().unwrap();
     let labels = Labels::from_pairs(

@@ -145,9 +145,8 @@ mod tests {
 
     #[test]
     fn summary_names_receiver_status_alert_owner_and_playbook() {
-        let text =
-            std::fs::read_to_string("tests/fixtures/alertmanager_0.25_webhook_firing.json")
-                .expect("fixture");
+        let text = std::fs::read_to_string("tests/fixtures/alertmanager_0.25_webhook_firing.json")
+            .expect("fixture");
         let p: serde_json::Value = serde_json::from_str(&text).unwrap();
         assert_eq!(
             summary("team-api-pager", &p),

@@ -163,11 +163,9 @@ fn upstream_conformance_rules_file_loads() {
 #[test]
 fn check_report_prints_like_promtool() {
     let mut out = Vec::new();
-    let ok = super::file::write_check_report(
-        &["tests/fixtures/promtool_rules_example.yml"],
-        &mut out,
-    )
-    .expect("written");
+    let ok =
+        super::file::write_check_report(&["tests/fixtures/promtool_rules_example.yml"], &mut out)
+            .expect("written");
     assert!(ok);
     assert_eq!(
         String::from_utf8(out).expect("utf8"),
