@@ -84,8 +84,12 @@ fn start_demo(port: u16, logs: &Path) -> Proc {
                 "demo",
                 "--listen",
                 &format!("127.0.0.1:{port}"),
+                // Scenario time: at speed 30 the incident starts after 10 real seconds and
+                // lasts two real minutes.
                 "--incident-after",
-                "10s",
+                "5m",
+                "--incident-for",
+                "60m",
                 "--speed",
                 "30",
             ])

@@ -44,11 +44,12 @@ const SHIPPED_RULES: [(&str, &str); 4] = [
 pub struct DemoOptions {
     /// Where redline (and its dashboard) listens.
     pub listen: SocketAddr,
-    /// Scenario seconds per real second.
+    /// Scenario seconds per real second: everything the scenario scripts (when the incident
+    /// starts, how long it lasts, the SLO ledger's step) happens this many times faster.
     pub speed: f64,
-    /// Real time until the incident starts.
+    /// Scenario time until the incident starts.
     pub incident_after: Duration,
-    /// Real time the incident lasts.
+    /// Scenario time the incident lasts.
     pub incident_for: Duration,
 }
 
@@ -65,10 +66,18 @@ impl DemoOptions {
 
     fn scenario(&self) -> Scenario {
         Scenario {
-            incident_at: self.incident_after.mul_f64(self.speed),
-            incident_for: self.incident_for.mul_f64(self.speed),
+            incident_at: self.incident_after,
+            incident_for: self.incident_for,
             speed: self.speed,
         }
+    }
+
+    /// The real time until the incident starts and the real time it lasts.
+    pub fn real_schedule(&self) -> (Duration, Duration) {
+        (
+            self.incident_after.div_f64(self.speed),
+            self.incident_for.div_f64(self.speed),
+        )
     }
 }
 
@@ -239,10 +248,11 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
     let cfg = Config::from_yaml_str(&yaml, "demo config")?;
     let listen = opts.listen;
     println!("redline demo: a synthetic cluster of 3 nodes, kube-state-metrics and 2 services");
+    let (starts_in, lasts) = opts.real_schedule();
     println!(
         "redline demo: the incident starts in {}s and lasts {}s (speed {}x)",
-        opts.incident_after.as_secs(),
-        opts.incident_for.as_secs(),
+        starts_in.as_secs_f64(),
+        lasts.as_secs_f64(),
         opts.speed
     );
     println!("redline demo: dashboard http://{listen}/");
@@ -259,6 +269,32 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `--speed 30` plays the whole incident thirty times faster: the default one starts
+    /// after 2 real seconds and lasts 30, not 15 real minutes.
+    #[test]
+    fn speed_plays_the_incident_out_faster_in_real_time() {
+        let opts = DemoOptions {
+            speed: 30.0,
+            ..DemoOptions::new("127.0.0.1:9090".parse().unwrap())
+        };
+        assert_eq!(
+            opts.real_schedule(),
+            (Duration::from_secs(2), Duration::from_secs(30))
+        );
+        let cluster = Cluster::new(opts.scenario());
+        // The cluster's scenario clock runs `speed` times faster than real time.
+        let at_real = |secs: f64| cluster.scenario().incident(secs * opts.speed);
+        assert!(!at_real(1.9));
+        assert!(at_real(2.1));
+        assert!(at_real(31.9));
+        assert!(!at_real(32.1), "the incident is over after 30 real seconds");
+        let slow = DemoOptions::new("127.0.0.1:9090".parse().unwrap());
+        assert_eq!(
+            slow.real_schedule(),
+            (Duration::from_secs(60), Duration::from_secs(900))
+        );
+    }
 
     #[tokio::test]
     async fn demo_config_is_valid_and_scrapes_every_endpoint() {
