@@ -135,6 +135,12 @@ async fn rules_run_reload_and_serve_playbooks() {
         "redline_rules_last_reload_successful after a rejected rule file"
     );
     let still = get_json(&format!("{base}/api/v1/rules")).await;
+    // The rejected file shows on /api/v1/rules too, as a Prometheus API warning.
+    let warning = still["warnings"][0].as_str().unwrap_or_default();
+    assert!(
+        warning.contains("demo.rules.yml") && warning.contains("unclosed left parenthesis"),
+        "the rejected rule file is a warning of /api/v1/rules: {still}"
+    );
     assert_eq!(
         still["data"]["groups"][0]["rules"]
             .as_array()

@@ -113,7 +113,21 @@ async fn rules(
         .unwrap_or_default();
     let data = crate::rules::api::rules_json(&groups, &query)
         .map_err(|e| ApiError::bad_data(e.to_string()))?;
-    Ok(success(data, &[], &[]))
+    // Rule files the last reload rejected (the groups above are the ones still running):
+    // Prometheus' `warnings` field, which clients already show beside the data.
+    let warnings: Vec<String> = s
+        .rules
+        .as_ref()
+        .and_then(|r| r.reload_status().last_failure)
+        .map(|f| {
+            vec![format!(
+                "rule files rejected at {}; the previous rules keep running: {}",
+                crate::timefmt::rfc3339_nanos(f.at),
+                f.error
+            )]
+        })
+        .unwrap_or_default();
+    Ok(success(data, &warnings, &[]))
 }
 
 /// `GET /api/v1/alerts`: every pending and firing alert.
