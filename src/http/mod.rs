@@ -9,7 +9,7 @@ pub mod alertmanager;
 mod api;
 pub mod dashboard;
 mod params;
-mod query;
+pub(crate) mod query;
 pub mod slo_api;
 
 use crate::scrape::target::TargetSet;

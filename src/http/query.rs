@@ -86,6 +86,11 @@ impl QueryService {
         })
     }
 
+    /// The longest a query may run (`--query.timeout`).
+    pub(crate) fn max_timeout(&self) -> Duration {
+        self.limits.timeout
+    }
+
     /// Concurrency permits free now (for tests and self-metrics).
     pub fn free_permits(&self) -> usize {
         self.permits.available_permits()
@@ -135,14 +140,15 @@ impl Drop for CancelOnDrop {
     }
 }
 
-/// Evaluates `f` with an engine of `timeout` on the blocking pool once a permit is free, and
-/// encodes its answer (truncated to `limit`).
-async fn evaluate(
+/// Runs `f` with an engine of `timeout` on the blocking pool once a query permit is free.
+/// The permit is held until the evaluation has ended, and dropping the returned future (the
+/// client went away) cancels the evaluation. Every query a user writes goes through here: the
+/// API's and the dashboard's `/graph` page.
+pub(crate) async fn run_query<T: Send + 'static>(
     s: &AppState,
-    limit: usize,
     timeout: Duration,
-    f: impl FnOnce(&Engine, &dyn Querier) -> Result<QueryResult, QueryError> + Send + 'static,
-) -> Result<Response, ApiError> {
+    f: impl FnOnce(&Engine, &dyn Querier) -> Result<T, QueryError> + Send + 'static,
+) -> Result<T, ApiError> {
     let permit = s
         .query
         .permits
@@ -157,19 +163,32 @@ async fn evaluate(
     let engine = s.query.engine(timeout, cancel.clone());
     let _cancel_on_drop = CancelOnDrop(cancel);
     let store = s.store.clone();
-    let run = move || -> Result<Vec<u8>, QueryError> {
+    let run = move || -> Result<T, QueryError> {
         // Held until the evaluation has really ended, even if nobody waits for it any more.
         let _permit = permit;
-        let r = f(&engine, store.as_ref())?;
-        Ok(json::success_body(&r.value, limit, &r.warnings, &r.infos))
+        f(&engine, store.as_ref())
     };
-    let body = tokio::task::spawn_blocking(run)
+    tokio::task::spawn_blocking(run)
         .await
         .map_err(|e| ApiError {
             kind: ApiErrorKind::Internal,
             message: format!("query evaluation failed: {e}"),
         })?
-        .map_err(query_error)?;
+        .map_err(query_error)
+}
+
+/// Evaluates `f` as [`run_query`] does and encodes its answer (truncated to `limit`).
+async fn evaluate(
+    s: &AppState,
+    limit: usize,
+    timeout: Duration,
+    f: impl FnOnce(&Engine, &dyn Querier) -> Result<QueryResult, QueryError> + Send + 'static,
+) -> Result<Response, ApiError> {
+    let body = run_query(s, timeout, move |engine, q| {
+        let r = f(engine, q)?;
+        Ok(json::success_body(&r.value, limit, &r.warnings, &r.infos))
+    })
+    .await?;
     Ok((
         [(
             header::CONTENT_TYPE,

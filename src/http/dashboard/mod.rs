@@ -16,12 +16,14 @@
 //! | `/alerts`, `/silences` | one page of alerts (filters: matchers, receiver, state); silences with create/expire forms |
 //! | `/targets`, `/rules` | scrape health; rule groups and their state |
 //! | `/playbooks`, `/playbooks/{name}` | playbooks rendered from Markdown (`.md` for the source) |
+//! | `/graph?g0.expr=...` | one expression: a chart and its current result (alerts' `generatorURL`) |
 //!
 //! Times on charts are shown in the viewer's zone: `?tz=Europe/Paris` (an IANA name), `?tz=local`
 //! (the server's zone) or UTC (default); the choice is kept in the `tz` cookie.
 
 pub mod chart;
 pub mod defs;
+mod graph;
 pub mod listing;
 mod markdown;
 mod ops;
@@ -50,7 +52,7 @@ use std::time::Duration;
 /// The stylesheet served at `/static/redline.css`.
 pub const CSS: &str = include_str!("templates/redline.css");
 
-const TEMPLATES: [(&str, &str); 12] = [
+const TEMPLATES: [(&str, &str); 13] = [
     ("layout", include_str!("templates/layout.hbs")),
     ("overview", include_str!("templates/overview.hbs")),
     ("slo", include_str!("templates/slo.hbs")),
@@ -63,6 +65,7 @@ const TEMPLATES: [(&str, &str); 12] = [
     ("playbooks", include_str!("templates/playbooks.hbs")),
     ("playbook", include_str!("templates/playbook.hbs")),
     ("message", include_str!("templates/message.hbs")),
+    ("graph", include_str!("templates/graph.hbs")),
 ];
 
 /// The dashboard's routes.
@@ -79,6 +82,7 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/rules", get(ops::rules))
         .route("/playbooks", get(ops::playbooks))
         .route("/playbooks/{name}", get(ops::playbook))
+        .route("/graph", get(graph::graph))
         .route("/static/redline.css", get(css))
 }
 
@@ -261,6 +265,7 @@ impl PageCtx {
             ("/targets", "Targets"),
             ("/rules", "Rules"),
             ("/playbooks", "Playbooks"),
+            ("/graph", "Graph"),
         ];
         let zones = ["UTC", "local"];
         json!({

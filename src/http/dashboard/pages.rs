@@ -470,7 +470,7 @@ pub async fn overview(State(s): State<AppState>, ctx: PageCtx) -> Response {
     ctx.respond("overview", &data)
 }
 
-fn merge(into: &mut Json, from: Json) {
+pub(super) fn merge(into: &mut Json, from: Json) {
     if let (Some(a), Json::Object(b)) = (into.as_object_mut(), from) {
         a.extend(b);
     }
