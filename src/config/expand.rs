@@ -5,9 +5,10 @@
 //! `${VAR:-default}` by the value of `VAR`, or `default` when `VAR` is unset or empty.
 //! Only names matching `[A-Za-z_][A-Za-z0-9_]*` are expanded, so relabel replacements such
 //! as `$1` and `${1}` stay as written; `$${` writes a literal `${` (for a named capture group
-//! in a replacement, `$${name}`). An unset variable without a default is an error naming the
-//! variable, the file, the line and the column. Expansion happens on every load, so a reload
-//! reads the environment again.
+//! in a replacement, `$${name}`). YAML comments are left as written, so a comment may
+//! mention `${VAR}` without setting it. An unset variable without a default is an error
+//! naming the variable, the file, the line and the column. Expansion happens on every load,
+//! so a reload reads the environment again.
 //!
 //! The expansion takes the environment as a lookup function; [`LoadOptions::load`] passes
 //! the process environment.
@@ -60,16 +61,63 @@ fn is_var_name(s: &str) -> bool {
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
-/// Replaces `${VAR}` and `${VAR:-default}` in `text` from `env`. `source_name` names the
-/// text in errors.
+/// Replaces `${VAR}` and `${VAR:-default}` in `text` from `env`, outside YAML comments.
+/// `source_name` names the text in errors.
 pub fn expand_env(
     text: &str,
     source_name: &str,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<String, ConfigError> {
     let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    let mut consumed = 0usize;
+    let mut offset = 0usize;
+    for line in text.split_inclusive('\n') {
+        let code_len = comment_start(line).unwrap_or(line.len());
+        expand_segment(&line[..code_len], offset, text, source_name, env, &mut out)?;
+        out.push_str(&line[code_len..]);
+        offset += line.len();
+    }
+    Ok(out)
+}
+
+/// Where a YAML comment starts on `line`: a `#` at the start or after a space or tab, outside
+/// single- and double-quoted scalars. (A `#` line inside a block scalar is read as a comment
+/// too, so a variable there is left as written.)
+fn comment_start(line: &str) -> Option<usize> {
+    let mut quote: Option<char> = None;
+    let mut prev: Option<char> = None;
+    let mut chars = line.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        match quote {
+            Some('"') if c == '\\' => {
+                chars.next();
+            }
+            Some('\'') if c == '\'' && chars.peek().is_some_and(|&(_, n)| n == '\'') => {
+                chars.next();
+            }
+            Some(q) if c == q => quote = None,
+            Some(_) => {}
+            None if c == '#' && prev.is_none_or(|p| p == ' ' || p == '\t') => return Some(i),
+            None if (c == '"' || c == '\'') && prev.is_none_or(|p| " \t:[{,-".contains(p)) => {
+                quote = Some(c)
+            }
+            None => {}
+        }
+        prev = Some(c);
+    }
+    None
+}
+
+/// Expands the variables of `segment`, which starts at byte `offset` of `text`, into `out`.
+fn expand_segment(
+    segment: &str,
+    offset: usize,
+    text: &str,
+    source_name: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+    out: &mut String,
+) -> Result<(), ConfigError> {
+    let mut rest = segment;
+    let mut consumed = offset;
     while let Some(i) = rest.find('$') {
         out.push_str(&rest[..i]);
         let at = &rest[i..];
@@ -111,7 +159,7 @@ pub fn expand_env(
         }
     }
     out.push_str(rest);
-    Ok(out)
+    Ok(())
 }
 
 fn unset(text: &str, offset: usize, name: &str, source_name: &str) -> ConfigError {
@@ -177,6 +225,21 @@ mod tests {
         let msg = err.to_string();
         assert!(msg.starts_with("redline.yaml:3:13: "), "{msg}");
         assert!(msg.contains("SHARD_INDEX is not set"), "{msg}");
+    }
+
+    #[test]
+    fn comments_are_left_as_written() {
+        let text = "# set ${UNSET_IN_COMMENT} before start\nshard: ${SHARD} # was ${OLD_SHARD}\nurl: 'http://h/#${SHARD}' # ${NOPE}\nhash: \"a#${SHARD}\"\n";
+        assert_eq!(
+            expand(text).unwrap(),
+            "# set ${UNSET_IN_COMMENT} before start\nshard: 2 # was ${OLD_SHARD}\nurl: 'http://h/#2' # ${NOPE}\nhash: \"a#2\"\n"
+        );
+        // Control: the same variable outside a comment is expanded, and unset it is an error
+        // at its line.
+        let err = expand("# fine\nshard: ${UNSET_IN_COMMENT}\n").unwrap_err();
+        assert_eq!(err.position(), Some((2, 8)));
+        // A `#` inside a word is not a comment.
+        assert_eq!(expand("a: x#${SHARD}\n").unwrap(), "a: x#2\n");
     }
 
     #[test]

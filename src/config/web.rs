@@ -7,7 +7,7 @@
 //! web:
 //!   bearer_token_file: /etc/redline/token   # or bearer_token: "..."
 //!   basic_auth_users:
-//!     alice: $2y$10$...                      # bcrypt hash, as `htpasswd -nbB` prints
+//!     alice: $2y$10$...                      # bcrypt hash: `htpasswd -nbBC 10 alice pw | cut -d: -f2`
 //!   read_only: true                          # no silence create/expire, no reload
 //!   password_check_concurrency: 2            # bcrypt checks running at once (default 2)
 //!   password_check_queue: 64                 # checks waiting for one at most (default 64)
@@ -117,9 +117,16 @@ pub(crate) fn web(ctx: &Ctx<'_>, path: &FieldPath, raw: RawWeb) -> Result<WebCon
             return Err(ctx.err(&p, "expected a user name without ':'"));
         }
         if bcrypt::HashParts::from_str(&hash).is_err() {
+            let pasted_line = hash
+                .split_once(':')
+                .is_some_and(|(_, h)| bcrypt::HashParts::from_str(h).is_ok());
             return Err(ctx.err(
                 &p,
-                "expected a bcrypt hash ($2a$, $2b$ or $2y$, e.g. from `htpasswd -nbBC 10 user pw`)",
+                if pasted_line {
+                    "expected the bcrypt hash only: remove the `user:` prefix `htpasswd` prints"
+                } else {
+                    "expected a bcrypt hash ($2a$, $2b$ or $2y$, e.g. `htpasswd -nbBC 10 user pw | cut -d: -f2`, Debian package apache2-utils)"
+                },
             ));
         }
         basic_auth_users.insert(user, Secret::new(hash));
@@ -193,6 +200,28 @@ mod tests {
             !err.contains("hunter2"),
             "the value must not be echoed: {err}"
         );
+    }
+
+    /// The line `htpasswd -nbB` prints is `user:hash`: pasted whole, the error says what to
+    /// remove, and the hash alone loads.
+    #[test]
+    fn an_htpasswd_line_pasted_whole_is_refused_with_what_to_remove() {
+        let hash = bcrypt::hash("pw", 4).unwrap();
+        let err = Config::from_yaml_str(
+            &format!("web:\n  basic_auth_users:\n    alice: 'alice:{hash}'\n"),
+            "redline.yml",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("web.basic_auth_users.alice"), "{err}");
+        assert!(err.contains("remove the `user:` prefix"), "{err}");
+        assert!(!err.contains(&hash), "the value must not be echoed: {err}");
+        let cfg = Config::from_yaml_str(
+            &format!("web:\n  basic_auth_users:\n    alice: '{hash}'\n"),
+            "redline.yml",
+        )
+        .unwrap();
+        assert!(cfg.web.basic_auth_users.contains_key("alice"));
     }
 
     #[test]
