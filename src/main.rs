@@ -30,7 +30,8 @@ enum Command {
         /// Address for the HTTP server.
         #[arg(long, default_value = "127.0.0.1:9090")]
         listen: SocketAddr,
-        /// Directory for state that survives restarts.
+        /// Directory for state that survives restarts (relative to the working directory,
+        /// like Prometheus' `--storage.tsdb.path=data/`).
         #[arg(long, default_value = "data")]
         state_dir: PathBuf,
         #[command(flatten)]
@@ -38,9 +39,10 @@ enum Command {
         /// The URL users reach redline at, for links in alerts (`$externalURL`).
         #[arg(long = "web.external-url")]
         external_url: Option<String>,
-        /// Directory of `<AlertName>.md` playbooks served at `/playbooks/<AlertName>`.
-        #[arg(long, default_value = "rules/playbooks")]
-        playbooks_dir: PathBuf,
+        /// Directory of your own `<AlertName>.md` playbooks, served at
+        /// `/playbooks/<AlertName>` before the playbooks redline ships (which are built in).
+        #[arg(long)]
+        playbooks_dir: Option<PathBuf>,
         /// Replace `${VAR}` and `${VAR:-default}` in the config file with environment
         /// variables before parsing, at start-up and on every reload.
         #[arg(long = "config.expand-env")]
@@ -279,7 +281,7 @@ fn dispatch(command: Command) -> Result<ExitCode> {
                     config_path: Some(config),
                     query: query.limits(),
                     external_url,
-                    playbooks_dir: Some(playbooks_dir),
+                    playbooks_dir,
                 },
                 load,
             ))?;

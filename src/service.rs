@@ -386,7 +386,8 @@ async fn start_pipeline(
     external_url: &str,
     db: StateDb,
 ) -> Result<crate::alerting::Pipeline, ServiceError> {
-    let (am, opts) = pipeline_settings(cfg);
+    let (am, mut opts) = pipeline_settings(cfg);
+    opts.playbooks_url = Some(format!("{}/playbooks", external_url.trim_end_matches('/')));
     let factory = crate::alerting::standard_integrations(external_url.to_string(), String::new());
     Ok(crate::alerting::Pipeline::start(am, opts, Some(db), factory).await?)
 }

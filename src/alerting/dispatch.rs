@@ -81,16 +81,20 @@ impl AlertMuter for NoMuter {
 }
 
 /// Dispatcher settings that are not in Alertmanager's file.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DispatchOptions {
     /// Most alerts in one notification; the oldest beyond it are dropped. Default 1000.
     pub max_alerts_per_group: usize,
+    /// Where redline serves playbooks (`<external-url>/playbooks`): an alert with no other
+    /// playbook link gets `<playbooks_url>/<alertname>`. `None`: no such fallback.
+    pub playbooks_url: Option<String>,
 }
 
 impl Default for DispatchOptions {
     fn default() -> Self {
         DispatchOptions {
             max_alerts_per_group: 1000,
+            playbooks_url: None,
         }
     }
 }
@@ -388,10 +392,22 @@ async fn flush(s: &Shared, g: &AggrGroup) {
     let notified: Vec<NotifiedAlert> = alerts
         .into_iter()
         .map(|a| NotifiedAlert {
-            owner: owners.owner_of(&a.labels).map(str::to_string),
+            // An alert without an owner label is owned by the receiver it is sent to.
+            owner: Some(
+                owners
+                    .owner_of(&a.labels)
+                    .unwrap_or(g.id.receiver.as_str())
+                    .to_string(),
+            ),
             playbook_url: s
                 .config
-                .playbook_url(&a.labels, a.annotations.get("runbook_url")),
+                .playbook_url(&a.labels, a.annotations.get("runbook_url"))
+                .or_else(|| {
+                    let base = s.opts.playbooks_url.as_deref()?;
+                    let name = a.labels.get("alertname").unwrap_or_default();
+                    let name: String = form_urlencoded::byte_serialize(name.as_bytes()).collect();
+                    Some(format!("{base}/{}", name.replace('+', "%20")))
+                }),
             alert: a,
         })
         .collect();

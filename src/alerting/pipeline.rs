@@ -86,6 +86,8 @@ pub struct PipelineOptions {
     pub gc_interval: Duration,
     /// The largest request body the Alertmanager API accepts. Default 16 MiB.
     pub max_request_bytes: usize,
+    /// See [`DispatchOptions::playbooks_url`]. Default `None`.
+    pub playbooks_url: Option<String>,
 }
 
 impl Default for PipelineOptions {
@@ -100,6 +102,7 @@ impl Default for PipelineOptions {
             replay_deadline: Duration::from_secs(3600),
             gc_interval: Duration::from_secs(60),
             max_request_bytes: crate::config::alertmanager::DEFAULT_MAX_REQUEST_BYTES,
+            playbooks_url: None,
         }
     }
 }
@@ -214,6 +217,7 @@ fn build_running(
         delivery.clone(),
         DispatchOptions {
             max_alerts_per_group: opts.max_alerts_per_group,
+            playbooks_url: opts.playbooks_url.clone(),
         },
         clock,
     ));

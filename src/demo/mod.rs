@@ -258,11 +258,8 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
     println!("redline demo: dashboard http://{listen}/");
     println!("redline demo: notifications the owners received: http://{sink_addr}/notifications");
     println!("redline demo: Ctrl-C stops");
-    let mut service_opts = ServiceOptions::new(listen, state_dir);
-    let playbooks = Path::new("rules/playbooks");
-    if playbooks.is_dir() {
-        service_opts.playbooks_dir = Some(playbooks.to_path_buf());
-    }
+    // The shipped playbooks are built in: the demo needs no directory of them.
+    let service_opts = ServiceOptions::new(listen, state_dir);
     service::run(cfg, service_opts).await
 }
 

@@ -11,6 +11,7 @@
 
 use super::template::Template;
 use crate::config::units::parse_duration;
+use crate::config::{locate, FieldPath};
 use crate::promql::{Engine, Expr};
 use crate::store::{Labels, METRIC_NAME};
 use serde::Deserialize;
@@ -229,10 +230,20 @@ pub fn parse_rule_file(path: &Path, text: &str) -> Result<Vec<RuleGroup>, Vec<Ru
     let mut groups = Vec::new();
     let mut seen: BTreeMap<String, usize> = BTreeMap::new();
     for (gi, g) in raw.groups.into_iter().enumerate() {
+        // Block-style files are indexed line by line; for others (flow style) the YAML
+        // decoder finds the position, only when there is an error to place.
+        let gpath = FieldPath::root().key("groups").index(gi);
         let gline = lines.group_line(gi);
+        let gline_err = || {
+            if gline > 0 {
+                gline
+            } else {
+                locate(text, &gpath).map_or(0, |(l, _)| l)
+            }
+        };
         let gerr = |msg: String| RuleFileError::Group {
             path: path.to_path_buf(),
-            line: gline,
+            line: gline_err(),
             msg,
         };
         if g.name.is_empty() {
@@ -273,7 +284,14 @@ pub fn parse_rule_file(path: &Path, text: &str) -> Result<Vec<RuleGroup>, Vec<Ru
             };
             let rerr = |field: &str, msg: String| RuleFileError::Rule {
                 path: path.to_path_buf(),
-                line: lines.field_line(start, end, field).unwrap_or(start),
+                line: lines.field_line(start, end, field).unwrap_or_else(|| {
+                    if start > 0 {
+                        start
+                    } else {
+                        let rpath = gpath.key("rules").index(ri);
+                        locate(text, &rpath.key(field)).map_or(0, |(l, _)| l)
+                    }
+                }),
                 group: g.name.clone(),
                 index: ri + 1,
                 rule: name.clone(),
@@ -553,7 +571,8 @@ pub fn write_check_report<P: AsRef<Path>>(
 }
 
 /// Finds the lines of groups and rules in block-style YAML (serde_yaml_ng keeps no positions
-/// for values). For flow-style files the lines are unknown (0).
+/// for values) in one pass. For flow-style files it knows none (0), and errors there are
+/// placed by [`locate`], which decodes the file again per error.
 struct LineIndex<'a> {
     lines: Vec<&'a str>,
     /// Per group: its line, and its rules' start lines (1-based).

@@ -111,6 +111,20 @@ fn bad_promql_names_the_expr_line() {
     );
 }
 
+/// Flow-style files have lines too: the error names the line of the field at fault, not 0.
+#[test]
+fn flow_style_errors_name_their_line() {
+    let e = errors(
+        "groups:\n- {name: g, rules: [{record: ok, expr: up}]}\n- name: h\n  rules: [{record: y,\n    expr: 'rate(x[5m]'}]\n- {name: '', rules: []}\n",
+    );
+    assert_eq!(e.len(), 2, "{e:?}");
+    assert!(
+        e[0].starts_with("r.yml:5: group \"h\", rule 1, \"y\": could not parse expression"),
+        "{e:?}"
+    );
+    assert!(e[1].starts_with("r.yml:6: "), "{e:?}");
+}
+
 #[test]
 fn invalid_names_are_errors() {
     let e = errors("groups:\n- name: g\n  rules:\n  - record: 'up{job=\"x\"}'\n    expr: up\n");

@@ -28,6 +28,7 @@ pub mod listing;
 mod markdown;
 mod ops;
 mod pages;
+pub mod playbooks;
 pub mod security;
 
 pub use ops::AlertView;

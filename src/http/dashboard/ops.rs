@@ -7,8 +7,8 @@
 //! valid token is refused with 403 before anything changes.
 
 use super::listing::{self, Paging};
-use super::markdown;
 use super::pages::urlencode;
+use super::{markdown, playbooks};
 use super::{PageCtx, WebAccess};
 use crate::alerting::matchers::go_quote;
 use crate::http::AppState;
@@ -79,11 +79,7 @@ fn playbook_link(s: &AppState, name: &str, annotations: &Labels) -> Option<Strin
             }
         }
     }
-    let dir = s.playbooks_dir.as_ref()?;
-    valid_name(name)
-        .then(|| dir.join(format!("{name}.md")))
-        .filter(|p| p.is_file())
-        .map(|_| format!("/playbooks/{}", urlencode(name)))
+    playbooks::exists(s, name).then(|| format!("/playbooks/{}", urlencode(name)))
 }
 
 fn owner_of(labels: &Labels, receivers: &[String]) -> String {
@@ -819,51 +815,21 @@ pub async fn rules(State(s): State<AppState>, ctx: PageCtx) -> Response {
     ctx.respond("rules", &data)
 }
 
-/// A playbook name: letters, digits, `_`, `-`, `:`.
-fn valid_name(name: &str) -> bool {
-    !name.is_empty()
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == ':')
-}
-
-/// `GET /playbooks`: the playbooks with their titles.
-pub async fn playbooks(State(s): State<AppState>, ctx: PageCtx) -> Response {
-    let mut list = Vec::new();
-    if let Some(dir) = s.playbooks_dir.as_ref() {
-        if let Ok(entries) = std::fs::read_dir(dir) {
-            for e in entries.flatten() {
-                let p = e.path();
-                let Some(name) = p
-                    .file_name()
-                    .and_then(|n| n.to_str())
-                    .and_then(|n| n.strip_suffix(".md"))
-                else {
-                    continue;
-                };
-                if !valid_name(name) {
-                    continue;
-                }
-                let title = std::fs::read_to_string(&p)
-                    .ok()
-                    .and_then(|t| {
-                        t.lines()
-                            .find_map(|l| l.strip_prefix("# ").map(|x| x.trim().to_string()))
-                    })
-                    .unwrap_or_default();
-                list.push((name.to_string(), title));
-            }
-        }
-    }
-    list.sort();
-    let mut data = ctx.layout("Playbooks", "/playbooks", None);
-    data["configured"] = json!(s.playbooks_dir.is_some());
-    data["playbooks"] = json!(list
+/// The playbook index model: every playbook with its title.
+fn playbook_index(s: &AppState, ctx: &PageCtx, title: &str) -> Json {
+    let mut data = ctx.layout(title, "/playbooks", None);
+    data["playbooks"] = json!(playbooks::list(s)
         .iter()
         .map(
             |(n, t)| json!({"name": n, "title": t, "href": format!("/playbooks/{}", urlencode(n))})
         )
         .collect::<Vec<_>>());
+    data
+}
+
+/// `GET /playbooks`: the playbooks with their titles.
+pub async fn playbooks(State(s): State<AppState>, ctx: PageCtx) -> Response {
+    let data = playbook_index(&s, &ctx, "Playbooks");
     ctx.respond("playbooks", &data)
 }
 
@@ -884,21 +850,15 @@ pub async fn playbook(
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.contains("text/html"));
     let raw = raw_suffix || ctx.param("raw").is_some_and(|v| v != "0") || !wants_html;
-    let text = match s.playbooks_dir.as_ref().filter(|_| valid_name(&name)) {
-        Some(dir) => tokio::fs::read_to_string(dir.join(format!("{name}.md")))
-            .await
-            .ok(),
-        None => None,
-    };
-    let Some(text) = text else {
+    let Some(text) = playbooks::read(&s, &name).await else {
         if raw {
             return (StatusCode::NOT_FOUND, format!("no playbook for {name}\n")).into_response();
         }
-        return ctx.message(
-            StatusCode::NOT_FOUND,
-            "No such playbook",
-            &format!("There is no playbook for {name:?}."),
-        );
+        // A link to a playbook not written yet (the fallback link every notification has)
+        // still leads somewhere useful: the index of those that exist.
+        let mut data = playbook_index(&s, &ctx, "Playbooks");
+        data["missing"] = json!(name);
+        return ctx.respond_status(StatusCode::NOT_FOUND, "playbooks", &data);
     };
     if raw {
         return (
@@ -938,8 +898,8 @@ mod tests {
 
     #[test]
     fn playbook_names_are_restricted() {
-        assert!(valid_name("KubePodCrashLooping"));
-        assert!(!valid_name("../etc/passwd"));
-        assert!(!valid_name(""));
+        assert!(playbooks::valid_name("KubePodCrashLooping"));
+        assert!(!playbooks::valid_name("../etc/passwd"));
+        assert!(!playbooks::valid_name(""));
     }
 }
