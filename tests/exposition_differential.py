@@ -51,6 +51,17 @@ def timestamp_ms(ts, fmt):
     return round(ts * 1000)
 
 
+def declared_families(text):
+    """Names that appear in `# HELP`, `# TYPE` or `# UNIT` lines: the families that declared
+    metadata (prometheus_client makes a family of every untyped sample too)."""
+    names = set()
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) >= 3 and parts[0] == "#" and parts[1] in ("HELP", "TYPE", "UNIT"):
+            names.add(parts[2])
+    return names
+
+
 def counters_typed_without_total(text):
     """Names in `# TYPE name counter` lines that do not end in _total.
 
@@ -107,6 +118,7 @@ def main():
         text = f.read()
     parse = parse_openmetrics if fmt == "openmetrics" else parse_text
     renamed = counters_typed_without_total(text) if fmt == "text" else set()
+    declared = declared_families(text)
     out = sys.stdout
     for family in parse(text):
         if families:
@@ -119,6 +131,7 @@ def main():
                 "type": family.type,
                 "help": family.documentation,
                 "unit": family.unit,
+                "declared": family_name in declared,
             }, ensure_ascii=False))
             out.write("\n")
         undo = family.type == "counter" and family.name in renamed
