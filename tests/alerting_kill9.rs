@@ -1,7 +1,8 @@
 //! kill -9 between "group due" and "webhook acknowledged": the webhook holds redline's first
 //! request unanswered, redline is killed with SIGKILL, restarted on the same state directory,
 //! and the webhook now acknowledges. The notification is acknowledged exactly once after the
-//! restart, and not repeated before `repeat_interval`.
+//! restart, and not repeated before `repeat_interval`: a control alert on a route with a
+//! short `repeat_interval`, in the same run, is repeated several times meanwhile.
 
 mod common;
 mod webhook_sink;
@@ -21,9 +22,11 @@ groups:
         expr: vector(1)
         labels:
           owner: payments
+      - alert: Control
+        expr: vector(1)
 "#;
 
-fn config(sink: &str) -> String {
+fn config(sink: &str, control: &str) -> String {
     format!(
         r#"
 rule_files: ['kill9.rules.yml']
@@ -36,9 +39,15 @@ alertmanager:
       group_wait: 1s
       group_interval: 2s
       repeat_interval: 1h
+      routes:
+        - receiver: control
+          matchers: ['alertname="Control"']
+          repeat_interval: 2s
     receivers:
       - name: team
         webhook_configs: [{{url: '{sink}', timeout: 60s}}]
+      - name: control
+        webhook_configs: [{{url: '{control}'}}]
 "#
     )
 }
@@ -61,11 +70,12 @@ fn start(dir: &Path, port: u16, log: &str) -> ProcessGuard {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_before_the_webhook_acknowledges_delivers_once_after_restart() {
     let sink = WebhookSink::start(Answer::Hold).await;
+    let control = WebhookSink::start(Answer::Ack).await;
     let dir = std::env::temp_dir().join(format!("redline-alerting-kill9-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("kill9.rules.yml"), RULES).unwrap();
-    std::fs::write(dir.join("redline.yml"), config(&sink.url())).unwrap();
+    std::fs::write(dir.join("redline.yml"), config(&sink.url(), &control.url())).unwrap();
 
     let mut first = start(&dir, free_port(), "first.log");
     wait_for(
@@ -103,9 +113,30 @@ async fn kill_9_before_the_webhook_acknowledges_delivers_once_after_restart() {
         held["alerts"][0]["startsAt"]
     );
 
-    // Several group intervals and rule re-sends later: still exactly one delivery, no repeat
-    // (repeat_interval is 1h).
-    tokio::time::sleep(Duration::from_secs(10)).await;
+    // Several group intervals later: still exactly one delivery, no repeat (repeat_interval is
+    // 1h). The control alert, flushed on the same group_interval with a 2s repeat_interval,
+    // is repeated three times after that delivery: the flushes that would have repeated
+    // AlwaysOn happened.
+    let delivered_at = sink
+        .received()
+        .iter()
+        .rev()
+        .find(|r| r.answered == Answer::Ack)
+        .map(|r| r.at)
+        .expect("the acknowledged request");
+    wait_for(
+        "three control notifications after the delivery",
+        Duration::from_secs(60),
+        || {
+            let repeats = control
+                .received()
+                .iter()
+                .filter(|r| r.at > delivered_at && r.body["status"] == "firing")
+                .count();
+            (repeats >= 3).then_some(())
+        },
+    )
+    .await;
     let after: Vec<_> = sink.received()[before_restart..].to_vec();
     assert_eq!(
         after.len(),

@@ -1,5 +1,6 @@
 //! The real binary routes a rule's alert to its owner's webhook: Alertmanager's payload with
-//! redline's owner and playbook link, then the resolution.
+//! redline's owner and playbook link, then the resolution; no repeat before `repeat_interval`
+//! while a control alert on a route with a short `repeat_interval` is repeated.
 
 mod common;
 mod webhook_sink;
@@ -22,6 +23,10 @@ groups:
         annotations:
           summary: payments is down
           runbook_url: https://runbooks.example/payments
+      - alert: PaymentsControl
+        expr: control_up == 0
+        labels:
+          owner: payments
 "#;
 
 fn config(sink: &str, target: &str) -> String {
@@ -43,6 +48,10 @@ alertmanager:
       group_wait: 1s
       group_interval: 2s
       repeat_interval: 1h
+      routes:
+        - receiver: triage
+          matchers: ['alertname="PaymentsControl"']
+          repeat_interval: 2s
     receivers:
       - name: triage
       - name: team-payments
@@ -56,7 +65,8 @@ alertmanager:
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rule_alert_reaches_the_owner_webhook_then_resolves() {
     let sink = WebhookSink::start(Answer::Ack).await;
-    let target = FixtureServer::start("payments_up 0\n", "text/plain; version=0.0.4").await;
+    let target =
+        FixtureServer::start("payments_up 0\ncontrol_up 1\n", "text/plain; version=0.0.4").await;
     let dir = std::env::temp_dir().join(format!("redline-alerting-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
@@ -152,23 +162,50 @@ async fn rule_alert_reaches_the_owner_webhook_then_resolves() {
         "{row}"
     );
 
+    // The control alert starts firing; its route repeats every 2s (one group_interval). Once
+    // it has been repeated twice, PaymentsDown (repeat_interval 1h) has been through the same
+    // flushes and is still notified once.
+    target.set_body("payments_up 0\ncontrol_up 0\n");
+    let firing_of = |name: &str| {
+        sink.acknowledged()
+            .into_iter()
+            .filter(|b| b["status"] == "firing" && b["groupLabels"]["alertname"] == name)
+            .collect::<Vec<_>>()
+    };
+    let control = wait_for(
+        "two repeats of the control alert",
+        Duration::from_secs(60),
+        || {
+            let n = firing_of("PaymentsControl");
+            (n.len() >= 3).then_some(n)
+        },
+    )
+    .await;
+    assert_eq!(control[0]["notification_reason"], "new_alerts");
+    assert_eq!(control[1]["notification_reason"], "repeat_interval");
+    assert_eq!(
+        firing_of("PaymentsDown").len(),
+        1,
+        "no repeat within repeat_interval"
+    );
+
     // The service comes back: the receiver is told the alert resolved.
-    target.set_body("payments_up 1\n");
+    target.set_body("payments_up 1\ncontrol_up 0\n");
     let resolved = wait_for("the resolved notification", Duration::from_secs(60), || {
         sink.acknowledged()
             .into_iter()
             .find(|b| b["status"] == "resolved")
     })
     .await;
+    assert_eq!(resolved["groupLabels"]["alertname"], "PaymentsDown");
     assert_eq!(resolved["notification_reason"], "resolved");
     assert_eq!(resolved["alerts"][0]["status"], "resolved");
     assert_ne!(resolved["alerts"][0]["endsAt"], "0001-01-01T00:00:00Z");
     assert_eq!(resolved["alerts"][0]["fingerprint"], a["fingerprint"]);
-    let firing_count = sink
-        .acknowledged()
-        .iter()
-        .filter(|b| b["status"] == "firing")
-        .count();
-    assert_eq!(firing_count, 1, "no repeat within repeat_interval");
+    assert_eq!(
+        firing_of("PaymentsDown").len(),
+        1,
+        "no repeat within repeat_interval"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }

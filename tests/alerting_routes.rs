@@ -101,12 +101,38 @@ fn example_configs_pass_amtool_check_config() {
         );
         load(config);
     }
-    // The owners example is redline-only: Alertmanager rejects the `owners` section.
-    let out = Command::new(amtool())
-        .args(["check-config", OWNERS])
-        .output()
-        .expect("run amtool");
-    assert!(!out.status.success());
+    // The owners example is redline-only: Alertmanager rejects the `owners` section (line 11)
+    // and, once that is gone, the templated receiver, and nothing else.
+    let check = |path: &Path| {
+        let out = Command::new(amtool())
+            .arg("check-config")
+            .arg(path)
+            .output()
+            .expect("run amtool");
+        assert!(!out.status.success());
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let said = check(Path::new(OWNERS));
+    assert!(
+        said.contains(
+            "FAILED: yaml: unmarshal errors:\n  line 11: field owners not found in type config.plain\n"
+        ),
+        "{said}"
+    );
+    let text = std::fs::read_to_string(OWNERS).expect("read the owners example");
+    let (head, rest) = text.split_once("owners:\n").expect("an owners section");
+    let tail = &rest[rest.find("\nreceivers:").expect("receivers after owners") + 1..];
+    let without = std::env::temp_dir().join(format!(
+        "redline-routes-without-owners-{}.yml",
+        std::process::id()
+    ));
+    std::fs::write(&without, format!("{head}{tail}")).expect("write the example without owners");
+    let said = check(&without);
+    let _ = std::fs::remove_file(&without);
+    assert!(
+        said.contains(r#"FAILED: undefined receiver "pager-{{ .Labels.team }}" used in route"#),
+        "{said}"
+    );
     load(OWNERS);
 }
 

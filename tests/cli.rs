@@ -97,14 +97,31 @@ fn debug_parse_prints_one_json_object_per_sample() {
         .lines()
         .map(|l| serde_json::from_str(l).expect("each line is JSON"))
         .collect();
-    assert!(lines.len() > 400, "{} samples", lines.len());
-    let load1 = lines
-        .iter()
-        .find(|v| v["name"] == "node_load1")
-        .expect("node_load1");
-    assert!(load1["value"].is_number());
+    // The fixture has 507 sample lines (`grep -vc '^#\|^$' tests/fixtures/node_exporter.prom`),
+    // one sample each in the text format.
+    assert_eq!(lines.len(), 507);
+    let find = |name: &str, labels: serde_json::Value| {
+        lines
+            .iter()
+            .find(|v| v["name"] == name && v["labels"] == labels)
+            .unwrap_or_else(|| panic!("no {name} {labels} in the output"))
+    };
+    // Line 237: `node_load1 0.39`.
+    let load1 = find("node_load1", serde_json::json!({}));
+    assert_eq!(load1["value"], 0.39);
     assert!(load1["timestamp_ms"].is_null());
-    assert!(load1["labels"].as_object().is_some_and(|m| m.is_empty()));
+    // Line 105: `node_cpu_seconds_total{cpu="0",mode="idle"} 413.1`.
+    let idle = find(
+        "node_cpu_seconds_total",
+        serde_json::json!({"cpu": "0", "mode": "idle"}),
+    );
+    assert_eq!(idle["value"], 413.1);
+    // Line 210: an exponent.
+    let avail = find(
+        "node_filesystem_avail_bytes",
+        serde_json::json!({"device": "/dev/vda", "fstype": "ext4", "mountpoint": "/"}),
+    );
+    assert_eq!(avail["value"], 83_923_623_936.0);
 }
 
 #[test]
@@ -114,6 +131,7 @@ fn debug_parse_reports_line_and_column_of_a_malformed_file() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("line 2"), "{err}");
+    assert!(err.contains("column"), "{err}");
 }
 
 #[test]

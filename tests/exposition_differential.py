@@ -3,7 +3,15 @@
 
 Parses one exposition file with the Python prometheus_client parser and prints one JSON
 object per sample: {"name", "labels": [[name, value], ...], "value": repr or NaN/+Inf/-Inf,
-"timestamp_ms": int or null}. Usage: exposition_differential.py FILE text|openmetrics
+"timestamp_ms": int or null, "type": the family's type}. Usage: exposition_differential.py FILE text|openmetrics
+
+With `--families`, a JSON object per family comes first in each family's place:
+{"family", "type", "help", "unit"}, and samples carry their "exemplar" (labels, value,
+timestamp_ms) when they have one.
+
+`exposition_differential.py --verdicts BATCH` reads JSON lines {"format", "hex"} (the input's
+bytes in hex) and prints, per input, {"ok": bool, "samples": n, "error": text}: whether
+prometheus_client's parser accepts the input as a whole (invalid UTF-8 is a rejection).
 
 Exit status 3 means prometheus_client is not installed.
 """
@@ -43,6 +51,17 @@ def timestamp_ms(ts, fmt):
     return round(ts * 1000)
 
 
+def declared_families(text):
+    """Names that appear in `# HELP`, `# TYPE` or `# UNIT` lines: the families that declared
+    metadata (prometheus_client makes a family of every untyped sample too)."""
+    names = set()
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) >= 3 and parts[0] == "#" and parts[1] in ("HELP", "TYPE", "UNIT"):
+            names.add(parts[2])
+    return names
+
+
 def counters_typed_without_total(text):
     """Names in `# TYPE name counter` lines that do not end in _total.
 
@@ -59,14 +78,62 @@ def counters_typed_without_total(text):
     return names
 
 
+def verdicts(batch):
+    out = sys.stdout
+    with open(batch, encoding="utf-8") as f:
+        for line in f:
+            case = json.loads(line)
+            fmt = case["format"]
+            parse = parse_openmetrics if fmt == "openmetrics" else parse_text
+            try:
+                text = bytes.fromhex(case["hex"]).decode("utf-8")
+                n = sum(len(fam.samples) for fam in parse(text))
+                verdict = {"ok": True, "samples": n, "error": ""}
+            except Exception as e:  # the parsers raise ValueError, KeyError, IndexError...
+                verdict = {"ok": False, "samples": 0, "error": f"{type(e).__name__}: {e}"}
+            out.write(json.dumps(verdict))
+            out.write("\n")
+
+
+def exemplar(s, fmt):
+    e = getattr(s, "exemplar", None)
+    if e is None:
+        return None
+    return {
+        "labels": [[k, v] for k, v in e.labels.items()],
+        "value": value_text(e.value),
+        "timestamp_ms": timestamp_ms(e.timestamp, fmt),
+    }
+
+
 def main():
+    if sys.argv[1] == "--verdicts":
+        verdicts(sys.argv[2])
+        return
+    families = sys.argv[1] == "--families"
+    if families:
+        del sys.argv[1]
     path, fmt = sys.argv[1], sys.argv[2]
     with open(path, encoding="utf-8") as f:
         text = f.read()
     parse = parse_openmetrics if fmt == "openmetrics" else parse_text
     renamed = counters_typed_without_total(text) if fmt == "text" else set()
+    declared = declared_families(text)
     out = sys.stdout
     for family in parse(text):
+        if families:
+            # Undo the text parser's rename of `# TYPE x_total counter` to family `x`.
+            family_name = family.name
+            if fmt == "text" and family.type == "counter" and family.name not in renamed:
+                family_name += "_total"
+            out.write(json.dumps({
+                "family": family_name,
+                "type": family.type,
+                "help": family.documentation,
+                "unit": family.unit,
+                "declared": family_name in declared,
+            }, ensure_ascii=False))
+            out.write("\n")
         undo = family.type == "counter" and family.name in renamed
         for s in family.samples:
             name = s.name
@@ -77,6 +144,8 @@ def main():
                 "labels": [[k, v] for k, v in s.labels.items()],
                 "value": value_text(s.value),
                 "timestamp_ms": timestamp_ms(s.timestamp, fmt),
+                "type": family.type,
+                "exemplar": exemplar(s, fmt),
             }, ensure_ascii=False))
             out.write("\n")
 

@@ -673,3 +673,156 @@ async fn targets_follow_the_cluster_through_watches_and_a_410_relist() {
     let all = get_json(&format!("{}/api/v1/targets", redline.base)).await;
     assert_eq!(all["status"], "success");
 }
+
+/// Prometheus' `strutil.SanitizeLabelName`: every character outside `[a-zA-Z0-9_]` becomes `_`.
+fn sanitize(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// Prometheus 3's `addObjectMetaLabels`: `<role>_name`, and for every label and annotation
+/// its value and a `*present` label.
+fn object_meta_labels(out: &mut BTreeMap<String, String>, meta: &Value, role: &str) {
+    let p = format!("__meta_kubernetes_{role}");
+    out.insert(
+        format!("{p}_name"),
+        meta["name"].as_str().unwrap_or("").into(),
+    );
+    for (kind, present) in [
+        ("label", "labelpresent"),
+        ("annotation", "annotationpresent"),
+    ] {
+        let field = if kind == "label" {
+            "labels"
+        } else {
+            "annotations"
+        };
+        for (k, v) in meta[field].as_object().into_iter().flatten() {
+            let k = sanitize(k);
+            out.insert(format!("{p}_{kind}_{k}"), v.as_str().unwrap_or("").into());
+            out.insert(format!("{p}_{present}_{k}"), "true".into());
+        }
+    }
+}
+
+/// What Prometheus adds to every discovered target from the scrape config of these jobs.
+fn job_labels(out: &mut BTreeMap<String, String>, job: &str) {
+    for (k, v) in [
+        ("job", job),
+        ("__metrics_path__", "/metrics"),
+        ("__scheme__", "http"),
+        ("__scrape_interval__", "1h"),
+        ("__scrape_timeout__", "10s"),
+    ] {
+        out.insert(k.into(), v.into());
+    }
+}
+
+/// Debian's prometheus (2.42+ds) is built without Kubernetes discovery, so it cannot be run
+/// against the fake API server. Instead every label of the node and service targets is
+/// derived from the recorded objects by the rules of Prometheus 3's `discovery/kubernetes`
+/// (node.go `nodeLabels`/`buildNode`, service.go `serviceLabels`/`buildService`,
+/// kubernetes.go `addObjectMetaLabels`), and redline's targets must carry exactly those:
+/// none missing, none added.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn node_and_service_targets_carry_exactly_prometheus_3_labels() {
+    redline::install_crypto_provider();
+    let api = FakeApi::start().await;
+    let dir = temp_dir("exact-labels");
+    let redline = start_redline(&dir, &api.url);
+
+    // node.go: provider ID, object meta, one target at the first InternalIP (then
+    // ExternalIP, legacy host IP, Hostname) and the kubelet port, `instance` the node name,
+    // and one `node_address_<type>` label per address type (its first address).
+    let node = &recorded("nodes.json")["items"][0];
+    let mut want = BTreeMap::new();
+    job_labels(&mut want, "k8s-nodes");
+    want.insert(
+        "__meta_kubernetes_node_provider_id".to_string(),
+        node["spec"]["providerID"]
+            .as_str()
+            .unwrap_or("")
+            .to_string(),
+    );
+    object_meta_labels(&mut want, &node["metadata"], "node");
+    let addresses = node["status"]["addresses"].as_array().expect("addresses");
+    for a in addresses.iter().rev() {
+        want.insert(
+            format!(
+                "__meta_kubernetes_node_address_{}",
+                sanitize(a["type"].as_str().unwrap())
+            ),
+            a["address"].as_str().unwrap().to_string(),
+        );
+    }
+    let ip = addresses
+        .iter()
+        .find(|a| a["type"] == "InternalIP")
+        .expect("an InternalIP")["address"]
+        .as_str()
+        .unwrap();
+    let port = &node["status"]["daemonEndpoints"]["kubeletEndpoint"]["Port"];
+    want.insert("__address__".into(), format!("{ip}:{port}"));
+    want.insert(
+        "instance".into(),
+        node["metadata"]["name"].as_str().unwrap().into(),
+    );
+    let nodes = wait_targets(&redline, &api, "k8s-nodes", "the node", |t| t.len() == 1).await;
+    assert_eq!(nodes[0], want, "node target");
+
+    // service.go: namespace and object meta for the service, then per port its address
+    // `<name>.<namespace>.svc:<port>`, port name, number and protocol, the service type and
+    // the cluster IP (external name for ExternalName, load balancer IP for LoadBalancer).
+    let svc = &recorded("services.json")["items"][0];
+    let spec = &svc["spec"];
+    assert_eq!(spec["type"], "ClusterIP", "the recorded service's type");
+    let name = svc["metadata"]["name"].as_str().unwrap();
+    let ns = svc["metadata"]["namespace"].as_str().unwrap();
+    let mut common = BTreeMap::new();
+    job_labels(&mut common, "k8s-services");
+    common.insert("__meta_kubernetes_namespace".to_string(), ns.to_string());
+    object_meta_labels(&mut common, &svc["metadata"], "service");
+    let mut want: Vec<BTreeMap<String, String>> = spec["ports"]
+        .as_array()
+        .expect("ports")
+        .iter()
+        .map(|p| {
+            let mut t = common.clone();
+            let number = p["port"].as_i64().expect("port").to_string();
+            for (k, v) in [
+                ("__address__", format!("{name}.{ns}.svc:{number}")),
+                (
+                    "__meta_kubernetes_service_port_name",
+                    p["name"].as_str().unwrap().into(),
+                ),
+                ("__meta_kubernetes_service_port_number", number.clone()),
+                (
+                    "__meta_kubernetes_service_port_protocol",
+                    p["protocol"].as_str().unwrap().into(),
+                ),
+                ("__meta_kubernetes_service_type", "ClusterIP".into()),
+                (
+                    "__meta_kubernetes_service_cluster_ip",
+                    spec["clusterIP"].as_str().unwrap().into(),
+                ),
+            ] {
+                t.insert(k.to_string(), v);
+            }
+            t
+        })
+        .collect();
+    want.sort();
+    let mut svcs = wait_targets(&redline, &api, "k8s-services", "the service ports", |t| {
+        t.len() == 2
+    })
+    .await;
+    svcs.sort();
+    assert_eq!(svcs, want, "service targets");
+}

@@ -683,12 +683,22 @@ async fn reload_moves_remote_write_to_a_new_receiver() {
         })
         .await;
 
-    // The same section again: a reload leaves the queue running (its counters keep going).
-    let sent_before = redline
-        .metric(
-            "redline_remote_write_samples_sent_total",
+    // The same section again: a reload leaves the queue running. A restarted queue would
+    // start its counters from zero: read right after the reload, they still hold the three
+    // requests sent before it (a new queue cannot have sent three batches in that time:
+    // one scrape a second), and the same queue keeps sending.
+    let requests = |api: Api| async move {
+        api.metric(
+            "redline_remote_write_requests_sent_total",
             &["remote_name=\"first\""],
         )
+        .await
+    };
+    let requests_before = redline
+        .wait("three requests to the first receiver", |r| async move {
+            let n = requests(r).await;
+            (n >= 3.0).then_some(n)
+        })
         .await;
     let reload = |api: Api| async move {
         api.client
@@ -700,16 +710,17 @@ async fn reload_moves_remote_write_to_a_new_receiver() {
             .as_u16()
     };
     assert_eq!(reload(redline.api.clone()).await, 200);
+    let requests_after = requests(redline.api.clone()).await;
     assert!(
-        redline
-            .metric(
-                "redline_remote_write_samples_sent_total",
-                &["remote_name=\"first\""],
-            )
-            .await
-            >= sent_before,
-        "an unchanged queue is not restarted"
+        requests_after >= requests_before,
+        "an unchanged queue is not restarted: {requests_after} requests counted after the \
+         reload, {requests_before} before"
     );
+    redline
+        .wait("the unchanged queue to send again", |r| async move {
+            (requests(r).await > requests_after).then_some(())
+        })
+        .await;
 
     // A new URL: the second receiver gets the samples from then on.
     std::fs::write(
@@ -733,7 +744,22 @@ async fn reload_moves_remote_write_to_a_new_receiver() {
         !metrics.contains("remote_name=\"first\""),
         "/metrics no longer reports the old queue"
     );
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // Two more scrapes reach the second receiver (samples stamped two scrape intervals
+    // after the newest it had): those would have gone to the first one too had its queue
+    // kept being fed.
+    let newest = |rx: &Receiver| {
+        accepted_samples(rx)
+            .iter()
+            .map(|(_, t)| *t)
+            .max()
+            .unwrap_or(i64::MIN)
+    };
+    let mark = newest(&second);
+    redline
+        .wait("two more scrapes at the second receiver", |_| async {
+            (newest(&second) >= mark + 2_000).then_some(())
+        })
+        .await;
     assert_eq!(
         accepted_samples(&first).len(),
         first_total,

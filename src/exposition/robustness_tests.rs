@@ -3,6 +3,8 @@
 //! The mutation test is the CI stand-in for `cargo fuzz` (which needs nightly): a fixed
 //! xorshift stream flips, inserts and deletes bytes and truncates windows of the real
 //! fixtures, and every result must be a clean `Ok` or a positioned `Err`, never a panic.
+//! Which of the two it must be is checked by tests/exposition_differential.rs, which feeds
+//! the same stream to Python's prometheus_client (and, where they differ, Go's text parser).
 
 use super::test_support::ok;
 use super::{parse, write_jsonl, Format, ParseErrorKind, ParseOptions, Sample, SinkError};
