@@ -62,7 +62,12 @@ fn write_value(out: &mut Vec<u8>, value: &Value, limit: usize) {
     out.extend_from_slice(b"{\"result\":");
     let kind: &[u8] = match value {
         Value::Scalar { t, v } => {
-            write_point(out, *t, *v);
+            // Unlike a sample's value, a scalar's is never written with an exponent.
+            out.push(b'[');
+            write_timestamp(out, *t);
+            out.extend_from_slice(b",\"");
+            out.extend_from_slice(super::format_scalar_value(*v).as_bytes());
+            out.extend_from_slice(b"\"]");
             b"scalar"
         }
         Value::String { t, s } => {
@@ -147,8 +152,9 @@ fn write_timestamp(out: &mut Vec<u8>, t_ms: i64) {
     let _ = serde_json::to_writer(&mut *out, &secs);
 }
 
-/// A sample value as Prometheus formats it (Go's `strconv.FormatFloat(v, 'f', -1, 64)`):
-/// the shortest decimal that reads back as `v`, never an exponent; `NaN`, `+Inf`, `-Inf`.
+/// A sample value as Prometheus formats it ([`super::format_value`]): the shortest decimal
+/// that reads back as `v`, with an exponent below 1e-6 and from 1e21 on; `NaN`, `+Inf`,
+/// `-Inf`.
 fn write_sample_value(out: &mut Vec<u8>, v: f64) {
     if v.is_nan() {
         out.extend_from_slice(b"NaN");
@@ -160,6 +166,8 @@ fn write_sample_value(out: &mut Vec<u8>, v: f64) {
         // Whole numbers (counts, byte sizes) are common; integer formatting is cheaper and
         // gives the same digits. Zero goes the general way to keep the sign of `-0`.
         let _ = write!(out, "{}", v as i64);
+    } else if super::needs_exponent(v) {
+        out.extend_from_slice(super::format_value(v).as_bytes());
     } else {
         let _ = write!(out, "{v}");
     }
