@@ -1,9 +1,11 @@
 //! Runs upstream promqltest script files against the engine (`redline test promql FILE...`).
 //!
 //! Each `eval` is one test. Failures are written as `file:line: expr: what differs`; the
-//! output ends with one line `N passed, N failed` (`, N skipped` when evals over native
-//! histograms, which redline does not store, were skipped). Values compare as upstream does:
-//! equal within a relative epsilon of 1e-6, NaN equal to NaN.
+//! output ends with one line `N passed, N failed` (`, N skipped (…)` when evals were skipped).
+//! redline stores no native histograms, so series loaded with `{{…}}` values are left out
+//! and an eval is skipped only when its answer involves histogram samples (`skip_reason`);
+//! [`RunOptions::show_skipped`] lists those. Values compare as upstream does: equal within a
+//! relative epsilon of 1e-6, NaN equal to NaN.
 
 use super::eval::matcher_groups;
 use super::promqltest_parse::{parse_script, Command, EvalCmd, EvalKind, MsgMatch, SeqValue};
