@@ -417,7 +417,18 @@ pub(crate) fn needs_exponent(v: f64) -> bool {
 }
 
 fn point(t: i64, v: f64) -> Json {
-    json!([t as f64 / 1000.0, format_value(v)])
+    json!([timestamp_json(t), format_value(v)])
+}
+
+/// A timestamp in seconds as the JSON number Prometheus writes: an integer for whole
+/// seconds (`1435781451`, not `1435781451.0`), else the fraction.
+fn timestamp_json(t: i64) -> Json {
+    let secs = t as f64 / 1000.0;
+    if secs.fract() == 0.0 && secs.abs() < 9e15 {
+        json!(secs as i64)
+    } else {
+        json!(secs)
+    }
 }
 
 /// The `data` object of a query response; `limit` (if not 0) truncates vectors and matrices.
@@ -427,10 +438,10 @@ pub fn value_json(v: &Value, limit: usize) -> Json {
     match v {
         Value::Scalar { t, v } => json!({
             "resultType": "scalar",
-            "result": [*t as f64 / 1000.0, format_scalar_value(*v)]
+            "result": [timestamp_json(*t), format_scalar_value(*v)]
         }),
         Value::String { t, s } => {
-            json!({"resultType": "string", "result": [*t as f64 / 1000.0, s]})
+            json!({"resultType": "string", "result": [timestamp_json(*t), s]})
         }
         Value::Vector(samples) => json!({
             "resultType": "vector",
