@@ -3,7 +3,8 @@
 //!
 //! `cargo bench --bench promql` runs the criterion groups. With `REDLINE_WRITE_OM=FILE` set it
 //! instead writes the same data as an OpenMetrics file and exits; `benches/compare_prometheus.py`
-//! uses that to load identical data into Prometheus and redline.
+//! uses that to load identical data into Prometheus and redline (`REDLINE_OM_END_MS` sets the
+//! last timestamp, `REDLINE_OM_REPLICAS` the number of replicas, default [`REPLICAS`]).
 
 mod support;
 
@@ -68,11 +69,17 @@ fn main() {
             .unwrap_or_else(end_ms);
         let f = std::fs::File::create(&path).expect("create OpenMetrics file");
         let mut w = std::io::BufWriter::new(f);
-        let n = support::write_openmetrics(&base, REPLICAS, SAMPLES, INTERVAL_MS, end, &mut w)
+        let replicas = match std::env::var("REDLINE_OM_REPLICAS") {
+            Ok(v) => v
+                .parse()
+                .unwrap_or_else(|_| panic!("REDLINE_OM_REPLICAS={v:?}: expected a count")),
+            Err(_) => REPLICAS,
+        };
+        let n = support::write_openmetrics(&base, replicas, SAMPLES, INTERVAL_MS, end, &mut w)
             .expect("write OpenMetrics file");
         eprintln!(
             "wrote {n} samples ({} series) ending at {end} to {path}",
-            base.len() * REPLICAS
+            base.len() * replicas
         );
         return;
     }

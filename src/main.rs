@@ -218,6 +218,9 @@ enum TestCommand {
     Promql {
         #[arg(required = true)]
         files: Vec<PathBuf>,
+        /// Also list each skipped eval (native histogram evals) with the reason.
+        #[arg(long)]
+        show_skipped: bool,
     },
     /// Run `promtool test rules` unit-test files, unchanged.
     Rules {
@@ -391,10 +394,15 @@ fn dispatch(command: Command) -> Result<ExitCode> {
             Ok(exit(ok))
         }
         Command::Test {
-            what: TestCommand::Promql { files },
+            what:
+                TestCommand::Promql {
+                    files,
+                    show_skipped,
+                },
         } => {
             let mut out = std::io::stdout().lock();
-            let summary = redline::promql::promqltest::run_test_files(&files, &mut out)?;
+            let opts = redline::promql::promqltest::RunOptions { show_skipped };
+            let summary = redline::promql::promqltest::run_test_files_with(&files, opts, &mut out)?;
             Ok(exit(summary.failed == 0))
         }
         Command::Debug {

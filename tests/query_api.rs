@@ -151,14 +151,52 @@ async fn instant_and_range_queries_have_prometheus_shapes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn series_labels_and_label_values() {
-    let (svc, _srv) = start(QueryLimits::default()).await;
+    let (svc, srv) = start(QueryLimits::default()).await;
     let (status, v) = get(
         &svc,
         "/api/v1/series?match[]=http_requests_total&match[]=temperature",
     )
     .await;
     assert_eq!(status, 200, "{v}");
-    assert_eq!(v["data"].as_array().unwrap().len(), 3);
+    // Every label set the two selectors match, as the scrape stored it (the target's
+    // `instance` and `job` added), in Prometheus' order: the union of both selectors' series,
+    // sorted by label set.
+    let instance = srv.addr.to_string();
+    let series = |name: &str, extra: &[(&str, &str)]| {
+        let mut m = serde_json::Map::new();
+        m.insert("__name__".into(), name.into());
+        for (k, v) in extra {
+            m.insert((*k).into(), (*v).into());
+        }
+        m.insert("instance".into(), instance.as_str().into());
+        m.insert("job".into(), "app".into());
+        Value::Object(m)
+    };
+    assert_eq!(
+        v["data"],
+        Value::Array(vec![
+            series(
+                "http_requests_total",
+                &[("code", "200"), ("handler", "/api")]
+            ),
+            series(
+                "http_requests_total",
+                &[("code", "500"), ("handler", "/api")]
+            ),
+            series("temperature", &[("room", "a")]),
+        ]),
+        "{v}"
+    );
+    // One selector alone returns only its own series.
+    let (_, v) = get(&svc, "/api/v1/series?match[]={code=%22500%22}").await;
+    assert_eq!(
+        v["data"],
+        Value::Array(vec![series(
+            "http_requests_total",
+            &[("code", "500"), ("handler", "/api")]
+        )]),
+        "{v}"
+    );
 
     let (_, v) = get(&svc, "/api/v1/labels").await;
     let names: Vec<&str> = v["data"]

@@ -388,8 +388,36 @@ async fn exemplars() -> Response {
     success(json!([]), &[], &[])
 }
 
-/// A sample value as Prometheus writes it: shortest round-trip decimal, `NaN`, `+Inf`, `-Inf`.
+/// A sample value as Prometheus' JSON writer (`jsonutil.MarshalFloat`) writes it: Go's
+/// `strconv.FormatFloat(v, 'f', -1, 64)`, the shortest decimal that reads back as `v`, when
+/// `v` is 0 or 1e-6 <= |v| < 1e21; otherwise the same digits with an exponent (`'e'`:
+/// `1e+21`, `1.5e-07`); `NaN`, `+Inf`, `-Inf`.
 pub fn format_value(v: f64) -> String {
+    if v.is_nan() {
+        "NaN".into()
+    } else if v == f64::INFINITY {
+        "+Inf".into()
+    } else if v == f64::NEG_INFINITY {
+        "-Inf".into()
+    } else if needs_exponent(v) {
+        // Rust's `{:e}` has the same shortest digits; Go writes the exponent with a sign and
+        // at least two digits.
+        let s = format!("{v:e}");
+        let (mantissa, exp) = s.split_once('e').unwrap_or((&s, "0"));
+        let (sign, digits) = match exp.strip_prefix('-') {
+            Some(d) => ('-', d),
+            None => ('+', exp),
+        };
+        format!("{mantissa}e{sign}{digits:0>2}")
+    } else {
+        format!("{v}")
+    }
+}
+
+/// A scalar result's value as Prometheus writes it (`promql.Scalar.MarshalJSON`): Go's
+/// `strconv.FormatFloat(v, 'f', -1, 64)` always, never an exponent (`1e21` is
+/// `"1000000000000000000000"`, unlike the same value in a vector); `NaN`, `+Inf`, `-Inf`.
+pub fn format_scalar_value(v: f64) -> String {
     if v.is_nan() {
         "NaN".into()
     } else if v == f64::INFINITY {
@@ -401,8 +429,25 @@ pub fn format_value(v: f64) -> String {
     }
 }
 
+/// Whether Prometheus writes `v` with an exponent (see [`format_value`]).
+pub(crate) fn needs_exponent(v: f64) -> bool {
+    let a = v.abs();
+    a != 0.0 && !(1e-6..1e21).contains(&a)
+}
+
 fn point(t: i64, v: f64) -> Json {
-    json!([t as f64 / 1000.0, format_value(v)])
+    json!([timestamp_json(t), format_value(v)])
+}
+
+/// A timestamp in seconds as the JSON number Prometheus writes: an integer for whole
+/// seconds (`1435781451`, not `1435781451.0`), else the fraction.
+fn timestamp_json(t: i64) -> Json {
+    let secs = t as f64 / 1000.0;
+    if secs.fract() == 0.0 && secs.abs() < 9e15 {
+        json!(secs as i64)
+    } else {
+        json!(secs)
+    }
 }
 
 /// The `data` object of a query response; `limit` (if not 0) truncates vectors and matrices.
@@ -410,9 +455,12 @@ fn point(t: i64, v: f64) -> Json {
 pub fn value_json(v: &Value, limit: usize) -> Json {
     let cap = |n: usize| if limit > 0 { n.min(limit) } else { n };
     match v {
-        Value::Scalar { t, v } => json!({"resultType": "scalar", "result": point(*t, *v)}),
+        Value::Scalar { t, v } => json!({
+            "resultType": "scalar",
+            "result": [timestamp_json(*t), format_scalar_value(*v)]
+        }),
         Value::String { t, s } => {
-            json!({"resultType": "string", "result": [*t as f64 / 1000.0, s]})
+            json!({"resultType": "string", "result": [timestamp_json(*t), s]})
         }
         Value::Vector(samples) => json!({
             "resultType": "vector",
@@ -445,8 +493,26 @@ mod tests {
     fn values_formatted_as_prometheus_does() {
         assert_eq!(format_value(1.0), "1");
         assert_eq!(format_value(0.1), "0.1");
-        assert_eq!(format_value(1e21), "1000000000000000000000");
+        // Prometheus' MarshalFloat switches to Go's 'e' format below 1e-6 and from 1e21 on
+        // (the text Debian's prometheus writes for `vector(1e21)` is "1e+21").
+        assert_eq!(format_value(1e21), "1e+21");
+        assert_eq!(
+            format_value(999_999_999_999_999_900_000.0),
+            "999999999999999900000"
+        );
+        assert_eq!(format_value(1e-6), "0.000001");
+        assert_eq!(format_value(1.5e-7), "1.5e-07");
+        assert_eq!(format_value(-2.5e300), "-2.5e+300");
+        assert_eq!(format_value(5e-324), "5e-324");
+        assert_eq!(format_value(f64::MAX), "1.7976931348623157e+308");
+        assert_eq!(format_value(-0.0), "-0");
         assert_eq!(format_value(f64::NAN), "NaN");
         assert_eq!(format_value(f64::NEG_INFINITY), "-Inf");
+        // A scalar result is written by promql.Scalar.MarshalJSON, 'f' format throughout
+        // (Debian's prometheus answers `1e21` with "1000000000000000000000").
+        assert_eq!(format_scalar_value(1e21), "1000000000000000000000");
+        assert_eq!(format_scalar_value(1.5e-7), "0.00000015");
+        assert_eq!(format_scalar_value(0.1 + 0.2), "0.30000000000000004");
+        assert_eq!(format_scalar_value(f64::INFINITY), "+Inf");
     }
 }

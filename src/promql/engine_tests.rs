@@ -1,18 +1,34 @@
 //! Engine behaviour as a caller sees it: value shapes, staleness, modifiers, limits, errors.
+//!
+//! The data lives in the real [`Store`], the one production queries, so every test here also
+//! reads through the store's own `select_flat` (chunk decoding, time bounds, matchers).
 
-use super::testing::MemQuerier;
 use super::*;
-use crate::store::{Labels, STALE_NAN};
+use crate::store::{Labels, Store, STALE_NAN};
 
-fn store() -> MemQuerier {
-    let mut q = MemQuerier::new();
+/// A store holding `points` (per series in time order), appended and committed as a scrape
+/// would.
+fn load(points: &[(&Labels, i64, f64)]) -> Store {
+    let store = Store::new();
+    let mut app = store.appender();
+    for (l, t, v) in points {
+        app.append(l, *t, *v).expect("append");
+    }
+    app.commit();
+    store
+}
+
+/// `req_total{job="a"}` rising 60 a minute and `req_total{job="b"}` 120 a minute, from 0 to
+/// 10 minutes.
+fn store() -> Store {
     let a = Labels::from_pairs([("__name__", "req_total"), ("job", "a")]);
     let b = Labels::from_pairs([("__name__", "req_total"), ("job", "b")]);
+    let mut points = Vec::new();
     for i in 0..=10 {
-        q.append(&a, i * 60_000, (i * 60) as f64);
-        q.append(&b, i * 60_000, (i * 120) as f64);
+        points.push((&a, i * 60_000, (i * 60) as f64));
+        points.push((&b, i * 60_000, (i * 120) as f64));
     }
-    q
+    load(&points)
 }
 
 fn vector(r: QueryResult) -> Vec<(String, f64)> {
@@ -38,10 +54,8 @@ fn rate_drops_the_metric_name_and_extrapolates() {
 
 #[test]
 fn stale_marker_ends_the_series_at_once() {
-    let mut q = MemQuerier::new();
     let l = Labels::from_pairs([("__name__", "up")]);
-    q.append(&l, 0, 1.0);
-    q.append(&l, 15_000, STALE_NAN);
+    let q = load(&[(&l, 0, 1.0), (&l, 15_000, STALE_NAN)]);
     let e = Engine::default();
     assert_eq!(vector(e.instant_query(&q, "up", 10_000).unwrap()).len(), 1);
     assert!(vector(e.instant_query(&q, "up", 20_000).unwrap()).is_empty());
@@ -49,8 +63,7 @@ fn stale_marker_ends_the_series_at_once() {
 
 #[test]
 fn lookback_is_open_on_the_left() {
-    let mut q = MemQuerier::new();
-    q.append(&Labels::from_pairs([("__name__", "up")]), 0, 1.0);
+    let q = load(&[(&Labels::from_pairs([("__name__", "up")]), 0, 1.0)]);
     let e = Engine::default();
     assert_eq!(vector(e.instant_query(&q, "up", 299_999).unwrap()).len(), 1);
     assert!(vector(e.instant_query(&q, "up", 300_000).unwrap()).is_empty());
@@ -189,11 +202,13 @@ fn range_query_merges_fresh_label_sets_from_label_replace() {
 /// staleness marker inside the window must still be left out.
 #[test]
 fn rate_over_a_selector_skips_staleness_markers() {
-    let mut q = MemQuerier::new();
     let l = Labels::from_pairs([("__name__", "c_total")]);
-    for (t, v) in [(0, 1.0), (30_000, 2.0), (60_000, STALE_NAN), (90_000, 4.0)] {
-        q.append(&l, t, v);
-    }
+    let q = load(&[
+        (&l, 0, 1.0),
+        (&l, 30_000, 2.0),
+        (&l, 60_000, STALE_NAN),
+        (&l, 90_000, 4.0),
+    ]);
     let e = Engine::default();
     let r = vector(e.instant_query(&q, "rate(c_total[2m])", 100_000).unwrap());
     // Window (-20 s, 100 s]: 1 @0, 2 @30, 4 @90, a rise of 3 over 90 s, extrapolated by
@@ -258,4 +273,233 @@ fn extreme_offsets_ranges_and_at_modifiers_do_not_overflow() {
             }
         }
     }
+}
+
+/// A range spanning several of the store's chunks (120 samples each) and starting and ending
+/// inside one: the engine sees exactly the samples in `(t - range, t]`, decoded from closed
+/// chunks and the open head chunk alike.
+#[test]
+fn range_over_many_chunks_sees_every_sample_in_the_window() {
+    let l = Labels::from_pairs([("__name__", "ticks_total")]);
+    // One sample a second, value = its second: 0, 1, …, 999 (8 full chunks and a head).
+    let points: Vec<(&Labels, i64, f64)> = (0..1000).map(|i| (&l, i * 1000, i as f64)).collect();
+    let q = load(&points);
+    let e = Engine::default();
+    // At 900 s over 10m: seconds 301..=900, 600 samples whose values sum to
+    // (301 + 900) * 600 / 2 = 360_300.
+    let n = vector(
+        e.instant_query(&q, "count_over_time(ticks_total[10m])", 900_000)
+            .unwrap(),
+    );
+    assert_eq!(n, vec![("{}".to_string(), 600.0)]);
+    let s = vector(
+        e.instant_query(&q, "sum_over_time(ticks_total[10m])", 900_000)
+            .unwrap(),
+    );
+    assert_eq!(s, vec![("{}".to_string(), 360_300.0)]);
+    // The window's first sample lies inside the chunk of seconds 240..=359, its last inside
+    // the one of 840..=959; the newest sample is in the open head chunk.
+    let first = vector(
+        e.instant_query(&q, "min_over_time(ticks_total[10m])", 900_000)
+            .unwrap(),
+    );
+    assert_eq!(first[0].1, 301.0);
+    let last = vector(e.instant_query(&q, "ticks_total", 999_500).unwrap());
+    assert_eq!(last[0].1, 999.0);
+}
+
+/// Equality, inequality, regex and negative regex matchers select through the store's index
+/// and its residual matchers alike.
+#[test]
+fn matchers_select_the_right_series_from_the_store() {
+    let e = Engine::default();
+    let jobs = |q: &str| -> Vec<String> {
+        vector(e.instant_query(&store(), q, 600_000).unwrap())
+            .into_iter()
+            .map(|(l, _)| l)
+            .collect()
+    };
+    let a = r#"req_total{job="a"}"#.to_string();
+    let b = r#"req_total{job="b"}"#.to_string();
+    assert_eq!(jobs(r#"req_total{job="a"}"#), vec![a.clone()]);
+    assert_eq!(jobs(r#"req_total{job!="a"}"#), vec![b.clone()]);
+    assert_eq!(jobs(r#"req_total{job=~"a|b"}"#), vec![a.clone(), b.clone()]);
+    assert_eq!(jobs(r#"req_total{job!~"b"}"#), vec![a.clone()]);
+    assert_eq!(jobs(r#"{__name__=~"req_.*", job=~".+"}"#), vec![a, b]);
+    assert!(jobs(r#"req_total{job="c"}"#).is_empty());
+    assert!(jobs(r#"req_total{instance="x"}"#).is_empty());
+}
+
+/// `x{v="…"}` holding each of the awkward floats once, at 0.
+fn awkward_values() -> Store {
+    let series: Vec<(Labels, f64)> = [
+        ("-inf", f64::NEG_INFINITY),
+        ("-50", -50.0),
+        ("-0", -0.0),
+        ("0", 0.0),
+        ("100", 100.0),
+        ("+inf", f64::INFINITY),
+        ("nan", f64::NAN),
+    ]
+    .into_iter()
+    .map(|(name, v)| (Labels::from_pairs([("__name__", "x"), ("v", name)]), v))
+    .collect();
+    let points: Vec<(&Labels, i64, f64)> = series.iter().map(|(l, v)| (l, 0, *v)).collect();
+    load(&points)
+}
+
+/// The result of `q` at 0 by the `v` label, values compared bit for bit (so `-0` is not `0`
+/// and NaN equals NaN); `want` lists (v, value).
+fn assert_by_v(q: &str, want: &[(&str, f64)]) {
+    let r = Engine::default()
+        .instant_query(&awkward_values(), q, 0)
+        .unwrap();
+    let Value::Vector(got) = r.value else {
+        panic!("{q}: expected a vector")
+    };
+    let mut got: Vec<(String, f64)> = got
+        .into_iter()
+        .map(|s| {
+            assert_eq!(s.labels.metric_name(), None, "{q} keeps the name");
+            (s.labels.get("v").unwrap_or("").to_string(), s.v)
+        })
+        .collect();
+    got.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut want: Vec<(String, f64)> = want.iter().map(|(n, v)| (n.to_string(), *v)).collect();
+    want.sort_by(|a, b| a.0.cmp(&b.0));
+    let bits = |v: &[(String, f64)]| -> Vec<(String, u64)> {
+        v.iter()
+            .map(|(n, f)| {
+                (
+                    n.clone(),
+                    if f.is_nan() {
+                        f64::NAN.to_bits()
+                    } else {
+                        f.to_bits()
+                    },
+                )
+            })
+            .collect()
+    };
+    assert_eq!(bits(&got), bits(&want), "{q}: got {got:?}");
+}
+
+const INF: f64 = f64::INFINITY;
+const NAN: f64 = f64::NAN;
+
+// Expected values by upstream's definitions: clamp(v, lo, hi) is Go's
+// math.Max(lo, math.Min(hi, v)) (NaN wins; Max(+0, -0) = +0, Min(-0, +0) = -0), clamp_min
+// is clamp(v, lo, +Inf), clamp_max is clamp(v, -Inf, hi), and clamp with hi < lo is empty.
+
+#[test]
+fn clamp_max_limits_from_above() {
+    assert_by_v(
+        "clamp_max(x, 75)",
+        &[
+            ("-inf", -INF),
+            ("-50", -50.0),
+            ("-0", -0.0),
+            ("0", 0.0),
+            ("100", 75.0),
+            ("+inf", 75.0),
+            ("nan", NAN),
+        ],
+    );
+    assert_by_v(
+        "clamp_max(x, -0)",
+        &[
+            ("-inf", -INF),
+            ("-50", -50.0),
+            ("-0", -0.0),
+            ("0", -0.0),
+            ("100", -0.0),
+            ("+inf", -0.0),
+            ("nan", NAN),
+        ],
+    );
+}
+
+#[test]
+fn clamp_min_limits_from_below() {
+    assert_by_v(
+        "clamp_min(x, -25)",
+        &[
+            ("-inf", -25.0),
+            ("-50", -25.0),
+            ("-0", -0.0),
+            ("0", 0.0),
+            ("100", 100.0),
+            ("+inf", INF),
+            ("nan", NAN),
+        ],
+    );
+    assert_by_v(
+        "clamp_min(x, 0)",
+        &[
+            ("-inf", 0.0),
+            ("-50", 0.0),
+            ("-0", 0.0),
+            ("0", 0.0),
+            ("100", 100.0),
+            ("+inf", INF),
+            ("nan", NAN),
+        ],
+    );
+}
+
+#[test]
+fn clamp_limits_both_ways() {
+    assert_by_v(
+        "clamp(x, -25, 75)",
+        &[
+            ("-inf", -25.0),
+            ("-50", -25.0),
+            ("-0", -0.0),
+            ("0", 0.0),
+            ("100", 75.0),
+            ("+inf", 75.0),
+            ("nan", NAN),
+        ],
+    );
+    // Max(+0, Min(+0, -0)) = Max(+0, -0) = +0.
+    assert_by_v(
+        "clamp(x, 0, 0)",
+        &[
+            ("-inf", 0.0),
+            ("-50", 0.0),
+            ("-0", 0.0),
+            ("0", 0.0),
+            ("100", 0.0),
+            ("+inf", 0.0),
+            ("nan", NAN),
+        ],
+    );
+    let all_nan: Vec<(&str, f64)> = ["-inf", "-50", "-0", "0", "100", "+inf", "nan"]
+        .iter()
+        .map(|n| (*n, NAN))
+        .collect();
+    assert_by_v("clamp(x, 0, NaN)", &all_nan);
+    assert_by_v("clamp(x, NaN, 0)", &all_nan);
+}
+
+#[test]
+fn clamp_with_min_above_max_is_empty() {
+    assert_by_v("clamp(x, 5, -5)", &[]);
+    assert_by_v("clamp(x, Inf, -Inf)", &[]);
+}
+
+#[test]
+fn sgn_keeps_zero_sign_and_nan() {
+    assert_by_v(
+        "sgn(x)",
+        &[
+            ("-inf", -1.0),
+            ("-50", -1.0),
+            ("-0", -0.0),
+            ("0", 0.0),
+            ("100", 1.0),
+            ("+inf", 1.0),
+            ("nan", NAN),
+        ],
+    );
 }

@@ -4,9 +4,9 @@
 //! `warnings` and `infos`. Building it as a `serde_json::Value` tree costs a map, a key string
 //! and a value string per label and per sample before a single byte is written; for a small
 //! query that cost more than evaluating it. [`success_body`] writes the same text directly
-//! into one buffer: keys in the order `serde_json`'s sorted maps put them, sample values as
-//! Prometheus formats them ([`super::format_value`]), timestamps as JSON numbers in seconds,
-//! strings escaped as `serde_json` escapes them. [`super::value_json`] stays the reference
+//! into one buffer: keys in the order `serde_json`'s sorted maps put them, sample values and
+//! timestamps as Prometheus writes them ([`super::format_value`], `1435781451.050`), strings
+//! escaped as `serde_json` escapes them. [`super::value_json`] stays the reference
 //! rendering; the tests below compare the two byte for byte.
 
 use crate::promql::Value;
@@ -62,12 +62,17 @@ fn write_value(out: &mut Vec<u8>, value: &Value, limit: usize) {
     out.extend_from_slice(b"{\"result\":");
     let kind: &[u8] = match value {
         Value::Scalar { t, v } => {
-            write_point(out, *t, *v);
+            // Unlike a sample's value, a scalar's is never written with an exponent.
+            out.push(b'[');
+            write_result_timestamp(out, *t);
+            out.extend_from_slice(b",\"");
+            out.extend_from_slice(super::format_scalar_value(*v).as_bytes());
+            out.extend_from_slice(b"\"]");
             b"scalar"
         }
         Value::String { t, s } => {
             out.push(b'[');
-            write_timestamp(out, *t);
+            write_result_timestamp(out, *t);
             out.push(b',');
             write_str(out, s);
             out.push(b']');
@@ -138,17 +143,32 @@ fn write_point(out: &mut Vec<u8>, t_ms: i64, v: f64) {
     out.extend_from_slice(b"\"]");
 }
 
-/// A timestamp in seconds as a JSON number, exactly as `serde_json` writes the `f64`
-/// `t_ms / 1000` (`1435781451.781`, `1435781451.0`).
+/// A sample's timestamp in seconds as Prometheus writes it (`jsonutil.MarshalTimestamp`):
+/// the whole seconds, then `.` and three digits of milliseconds unless those are 0
+/// (`1435781451`, `1435781451.050`, `-1.500`).
 fn write_timestamp(out: &mut Vec<u8>, t_ms: i64) {
-    let secs = t_ms as f64 / 1000.0;
-    // Serialising an `f64` into a `Vec` cannot fail: the `Vec` writer never errors and a
-    // non-finite number is written as `null`.
-    let _ = serde_json::to_writer(&mut *out, &secs);
+    if t_ms < 0 {
+        out.push(b'-');
+    }
+    let t = t_ms.unsigned_abs();
+    // Writing into a `Vec` cannot fail.
+    let _ = write!(out, "{}", t / 1000);
+    let ms = t % 1000;
+    if ms != 0 {
+        let _ = write!(out, ".{ms:03}");
+    }
 }
 
-/// A sample value as Prometheus formats it (Go's `strconv.FormatFloat(v, 'f', -1, 64)`):
-/// the shortest decimal that reads back as `v`, never an exponent; `NaN`, `+Inf`, `-Inf`.
+/// A scalar's or string's timestamp as Prometheus writes it (`promql.Scalar.MarshalJSON`:
+/// Go's `encoding/json` on the `float64` `t / 1000`): the shortest decimal, no `.0`
+/// (`1435781451`, `1435781451.05`).
+fn write_result_timestamp(out: &mut Vec<u8>, t_ms: i64) {
+    let _ = write!(out, "{}", t_ms as f64 / 1000.0);
+}
+
+/// A sample value as Prometheus formats it ([`super::format_value`]): the shortest decimal
+/// that reads back as `v`, with an exponent below 1e-6 and from 1e21 on; `NaN`, `+Inf`,
+/// `-Inf`.
 fn write_sample_value(out: &mut Vec<u8>, v: f64) {
     if v.is_nan() {
         out.extend_from_slice(b"NaN");
@@ -160,6 +180,8 @@ fn write_sample_value(out: &mut Vec<u8>, v: f64) {
         // Whole numbers (counts, byte sizes) are common; integer formatting is cheaper and
         // gives the same digits. Zero goes the general way to keep the sign of `-0`.
         let _ = write!(out, "{}", v as i64);
+    } else if super::needs_exponent(v) {
+        out.extend_from_slice(super::format_value(v).as_bytes());
     } else {
         let _ = write!(out, "{v}");
     }
@@ -265,15 +287,47 @@ mod tests {
         4_294_967_296.0,
     ];
 
+    /// Times whose text the serde reference (a JSON integer for whole seconds, else the
+    /// `f64`) writes as Prometheus does; `timestamps_are_written_as_prometheus_writes_them`
+    /// covers the ones where the two differ (`-1.500`).
     const AWKWARD_TIMES: [i64; 7] = [
         0,
         1,
-        -1_500,
+        -1_501,
         1_435_781_451_781,
         1_795_362_705_000,
         999,
-        i64::MAX / 2,
+        4_611_686_018_427_387_000,
     ];
+
+    fn text(f: impl Fn(&mut Vec<u8>, i64), t: i64) -> String {
+        let mut out = Vec::new();
+        f(&mut out, t);
+        String::from_utf8(out).unwrap()
+    }
+
+    /// Expected texts from Prometheus' writers: `jsonutil.MarshalTimestamp` for samples
+    /// (whole seconds, then three digits of milliseconds unless 0), Go's `encoding/json`
+    /// float for scalar and string results (shortest decimal, no `.0`).
+    #[test]
+    fn timestamps_are_written_as_prometheus_writes_them() {
+        for (t, sample, result) in [
+            (0, "0", "0"),
+            (1, "0.001", "0.001"),
+            (50, "0.050", "0.05"),
+            (1_500, "1.500", "1.5"),
+            (-1_500, "-1.500", "-1.5"),
+            (-1, "-0.001", "-0.001"),
+            (1_435_781_451_781, "1435781451.781", "1435781451.781"),
+            (1_796_592_180_000, "1796592180", "1796592180"),
+            (1_796_592_180_050, "1796592180.050", "1796592180.05"),
+            (i64::MAX / 2, "4611686018427387.903", "4611686018427388"),
+            (i64::MIN, "-9223372036854775.808", "-9223372036854776"),
+        ] {
+            assert_eq!(text(write_timestamp, t), sample, "sample at {t}");
+            assert_eq!(text(write_result_timestamp, t), result, "result at {t}");
+        }
+    }
 
     #[test]
     fn vector_bytes_match_the_serde_json_rendering() {
@@ -376,7 +430,7 @@ mod tests {
         // above must be the same bytes, so the query endpoints answer as they always did.
         let value = Value::Vector(vec![InstantSample {
             labels: labels(&[("job", "a\"b")]),
-            t: 1_500,
+            t: 1_501,
             v: 0.25,
         }]);
         let warnings = vec!["w".to_string()];
