@@ -130,8 +130,15 @@ fn debug_parse_reports_line_and_column_of_a_malformed_file() {
     let out = redline().args(["debug", "parse"]).arg(&p).output().unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("line 2"), "{err}");
-    assert!(err.contains("column"), "{err}");
+    // The file, the position and the reason, each once.
+    assert_eq!(
+        err.trim_end(),
+        format!(
+            "error: {}: line 2, column 11: expected label name or '}}', found '2'",
+            p.display()
+        ),
+        "{err}"
+    );
 }
 
 #[test]

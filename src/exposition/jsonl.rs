@@ -12,9 +12,10 @@ use super::{parse, Format, ParseError, ParseOptions, Sample, Sink, SinkError};
 /// Why [`write_jsonl`] failed.
 #[derive(Debug, thiserror::Error)]
 pub enum JsonlError {
-    #[error("{0}")]
+    // The messages do not repeat their source's: a chain printer (`{:#}`) prints both.
+    #[error(transparent)]
     Parse(#[from] ParseError),
-    #[error("writing output: {0}")]
+    #[error("writing output")]
     Io(#[from] std::io::Error),
 }
 

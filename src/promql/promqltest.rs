@@ -45,7 +45,7 @@ pub enum TestFileError {
         series: String,
         msg: String,
     },
-    #[error("writing output: {0}")]
+    #[error("writing output")]
     Output(#[from] std::io::Error),
 }
 

@@ -37,7 +37,7 @@ pub struct Summary {
 /// failures, printed and counted, not errors.
 #[derive(Debug, thiserror::Error)]
 pub enum TestRunError {
-    #[error("writing output: {0}")]
+    #[error("writing output")]
     Output(#[from] std::io::Error),
 }
 
