@@ -180,3 +180,24 @@ fn run_stops_cleanly_on_sigterm() {
     };
     assert!(status.success(), "exit status after SIGTERM: {status}");
 }
+
+/// Each cause of an error is printed once, also when an error type writes its source's
+/// message into its own.
+#[test]
+fn errors_print_each_cause_once() {
+    let missing = std::env::temp_dir().join("redline-cli-no-such-config.yml");
+    let out = redline()
+        .args(["check", "config"])
+        .arg(&missing)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        err.trim_end(),
+        format!(
+            "error: {}: cannot read config file: No such file or directory (os error 2)",
+            missing.display()
+        )
+    );
+}
