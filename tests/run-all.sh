@@ -68,7 +68,7 @@ cargo run --locked --quiet -- test rules tests/slo/*.test.yml
 # Upstream PromQL conformance files.
 cargo run --locked --quiet -- test promql tests/conformance/promql/*.test
 
-# --- Query answers against Debian's Prometheus (h17-promql) ---
+# Query answers against Debian's Prometheus.
 # Every query shape of benches/compare_prometheus.py (the PromQL bench queries, value
 # formats such as NaN/+Inf/1e+21, sorted results, the series/labels endpoints) over one
 # replica of the fixtures, asked of redline and of /usr/bin/prometheus on 127.0.0.1: any
