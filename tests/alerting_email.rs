@@ -3,7 +3,10 @@
 //! `email` package (an independent MIME parser) and writes what it saw as JSON.
 //!
 //! Covers: a firing then a resolved notification (headers, both MIME parts, owner, playbook,
-//! labels, dashboard link), AUTH with a password file, STARTTLS verified against a CA made by
+//! labels, dashboard link), the owner and playbook link as the real `redline run` fills them
+//! (alerts posted to its Alertmanager API, routed by the `owners:` section to the owner's
+//! email receiver, the link from `runbook_url` or `playbook_url_template`), AUTH with a
+//! password file, STARTTLS verified against a CA made by
 //! the test with `openssl`, `require_tls` against a server without STARTTLS, and how SMTP
 //! failures are classified (5xx permanent, 4xx and connection errors retryable).
 
@@ -120,6 +123,8 @@ fn email_notifier(email_config: &str) -> Arc<dyn Notifier> {
 }
 
 /// Two `HighErrorBudgetBurn` alerts of job `api`, owned by team-api; resolved when asked.
+/// Owner and playbook are filled in here as the dispatcher would: this drives the email
+/// integration alone. `owner_and_playbook_come_from_the_dispatcher` goes the whole way.
 fn notification(resolved: bool) -> Notification {
     let now = redline::timefmt::now_ms();
     let alert = |instance: &str, summary: &str| NotifiedAlert {
@@ -230,6 +235,126 @@ async fn firing_then_resolved_email_reaches_a_real_smtp_server() {
         "[RESOLVED] HighErrorBudgetBurn (api page)"
     );
     assert!(part(&msg, "text/plain").contains("Resolved (2)"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The whole path: `redline run` receives two alerts on its Alertmanager API, owned by team
+/// `api` through their `team` label only (no `owner`), routed by the root route to `triage`,
+/// which has no integration. The `owners:` section sends team `api`'s alerts to `team-api`'s
+/// email; the dispatcher's owner lookup fills the owner, and the playbook link is the
+/// alert's `runbook_url`, or else `playbook_url_template` rendered with its labels.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn owner_and_playbook_come_from_the_dispatcher() {
+    let dir = scratch("pipeline");
+    let sink = SmtpSink::start(&dir, &[]);
+    let cfg = dir.join("redline.yml");
+    std::fs::write(
+        &cfg,
+        format!(
+            r#"
+alertmanager:
+  config:
+    route:
+      receiver: triage
+      group_by: [alertname]
+      group_wait: 1s
+      group_interval: 5m
+      repeat_interval: 1h
+    receivers:
+      - name: triage
+      - name: team-api
+        email_configs:
+          - to: api-oncall@example.org
+            from: redline@example.org
+            smarthost: 127.0.0.1:{}
+            require_tls: false
+    owners:
+      labels: [owner, team]
+      receivers: {{api: team-api}}
+      playbook_url_template: 'https://playbooks.example/{{{{ .Labels.alertname }}}}'
+"#,
+            sink.port
+        ),
+    )
+    .expect("write config");
+    let port = common::free_port();
+    let _redline = common::ProcessGuard(
+        Command::new(env!("CARGO_BIN_EXE_redline"))
+            .args(["run", "--config"])
+            .arg(&cfg)
+            .args(["--listen", &format!("127.0.0.1:{port}"), "--state-dir"])
+            .arg(dir.join("state"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start redline run"),
+    );
+    redline::install_crypto_provider();
+    let alerts = serde_json::json!([
+        {
+            "labels": {"alertname": "HighErrorBudgetBurn", "team": "api", "instance": "10.0.0.1:8080", "severity": "page"},
+            "annotations": {"summary": "api burning error budget (9.091%)"}
+        },
+        {
+            "labels": {"alertname": "HighErrorBudgetBurn", "team": "api", "instance": "10.0.0.2:8080", "severity": "page"},
+            "annotations": {"summary": "api burning error budget (8.000%)", "runbook_url": "https://runbooks.example/api"}
+        }
+    ]);
+    let http = reqwest::Client::new();
+    let url = format!("http://127.0.0.1:{port}/api/v2/alerts");
+    let end = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let post = http
+            .post(&url)
+            .header("content-type", "application/json")
+            .body(alerts.to_string());
+        match post.send().await {
+            Ok(r) if r.status().is_success() => break,
+            other => assert!(
+                std::time::Instant::now() < end,
+                "redline did not accept the alerts: {other:?}"
+            ),
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    let msg = sink.message(1).await;
+    assert_eq!(
+        msg["rcpt_tos"],
+        serde_json::json!(["api-oncall@example.org"])
+    );
+    // Alertmanager's default subject: the group labels' values, then the common labels
+    // without the group labels (severity=page, team=api) in label-name order.
+    assert_eq!(
+        msg["headers"]["Subject"],
+        "[FIRING:2] HighErrorBudgetBurn (page api)"
+    );
+    // SMTP carries CRLF line ends.
+    let text = part(&msg, "text/plain").replace("\r\n", "\n");
+    assert!(text.contains("\nOwner: api\n"), "{text}");
+    // Each alert's block: "* <alertname>: <summary>", then its Owner and Playbook lines.
+    let block = |instance: &str| -> &str {
+        text.split("\n* ")
+            .find(|b| b.contains(&format!("instance = {instance}\n")))
+            .unwrap_or_else(|| panic!("no alert of {instance} in\n{text}"))
+    };
+    assert!(
+        block("10.0.0.1:8080")
+            .contains("  Owner: api\n  Playbook: https://playbooks.example/HighErrorBudgetBurn\n"),
+        "{text}"
+    );
+    assert!(
+        block("10.0.0.2:8080").contains("  Owner: api\n  Playbook: https://runbooks.example/api\n"),
+        "{text}"
+    );
+    let html = part(&msg, "text/html");
+    for want in [
+        "owner api",
+        "<a href=\"https://playbooks.example/HighErrorBudgetBurn\"",
+        "<a href=\"https://runbooks.example/api\"",
+    ] {
+        assert!(html.contains(want), "missing {want:?} in\n{html}");
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -112,6 +112,96 @@ fn charts_with_data(html: &str) -> usize {
         .count()
 }
 
+/// One overview row: SLO name → (owner, attainment, budget left), as the page shows them.
+fn overview_rows(html: &str) -> Vec<(String, String, String, String)> {
+    let cell = |row: &str, i: usize| -> String {
+        let td = row.split("<td").nth(i + 1).expect("cell");
+        let text = &td[td.find('>').expect("td") + 1..td.find("</td>").expect("/td")];
+        // Strip the link around the name.
+        let text = match text.find("\">") {
+            Some(k) => text[k + 2..].trim_end_matches("</a>"),
+            None => text,
+        };
+        text.to_string()
+    };
+    html.split("<tr class=\"slo ")
+        .skip(1)
+        .map(|row| (cell(row, 0), cell(row, 2), cell(row, 4), cell(row, 5)))
+        .collect()
+}
+
+/// `v` (a percentage as the page prints it: "87.7%") equals `ratio` (from the API) to the
+/// three significant digits the page shows.
+fn shown_as_percent(shown: &str, ratio: f64) -> bool {
+    let Some(p) = shown.strip_suffix('%').and_then(|x| x.parse::<f64>().ok()) else {
+        return false;
+    };
+    let want = ratio * 100.0;
+    if want == 0.0 {
+        return p == 0.0;
+    }
+    // Half a unit of the third significant digit, and a little for the float printing.
+    let half_unit = 0.5 * 10f64.powi(want.abs().log10().floor() as i32 - 2);
+    (p - want).abs() <= half_unit * 1.001
+}
+
+/// The overview's budget and attainment per SLO are `/api/v1/slos`'s figures for the same
+/// SLO. The engine recomputes every few seconds, so the page is compared with API answers
+/// taken just before and after it that agree with each other.
+async fn overview_budget_matches_the_slo_api(base: &str) {
+    let http = reqwest::Client::new();
+    let figures = || async {
+        let v = common::get_json(&format!("{base}/api/v1/slos")).await;
+        v["data"].as_array().expect("SLO list").clone()
+    };
+    let end = Instant::now() + Duration::from_secs(60);
+    loop {
+        let before = figures().await;
+        let html = http
+            .get(format!("{base}/"))
+            .send()
+            .await
+            .expect("overview")
+            .text()
+            .await
+            .expect("overview body");
+        let after = figures().await;
+        if before == after {
+            let rows = overview_rows(&html);
+            assert_eq!(rows.len(), after.len(), "{rows:?}\n{after:?}");
+            for f in &after {
+                let name = f["name"].as_str().unwrap();
+                let row = rows
+                    .iter()
+                    .find(|r| r.0 == name)
+                    .unwrap_or_else(|| panic!("SLO {name} not on the overview: {rows:?}"));
+                assert_eq!(
+                    row.1,
+                    f["owner"].as_str().unwrap_or_default(),
+                    "{name}: {row:?}"
+                );
+                let remaining = f["error_budget"]["remaining_ratio"].as_f64().unwrap();
+                assert!(
+                    shown_as_percent(&row.3, remaining),
+                    "{name}: the overview shows {} of the budget left, the API {remaining}",
+                    row.3
+                );
+                let attainment = f["attainment"].as_f64().unwrap();
+                assert!(
+                    shown_as_percent(&row.2, attainment),
+                    "{name}: the overview shows attainment {}, the API {attainment}",
+                    row.2
+                );
+            }
+            return;
+        }
+        assert!(
+            Instant::now() < end,
+            "the SLO figures never held still across one page load"
+        );
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dashboard_in_a_real_browser() {
     let port = free_port();
@@ -162,6 +252,7 @@ async fn dashboard_in_a_real_browser() {
         slo_rows,
         "a budget bar per SLO"
     );
+    overview_budget_matches_the_slo_api(&base).await;
     let link = b.find("tr.slo td a").await;
     b.click(&link).await;
     let detail = b.source().await;

@@ -169,7 +169,30 @@ async fn rules_run_reload_and_serve_playbooks() {
         .await
         .unwrap();
     assert_eq!(pb.status(), 200);
-    assert!(pb.text().await.unwrap().contains('#'));
+    assert_eq!(
+        pb.headers()[reqwest::header::CONTENT_TYPE],
+        "text/markdown; charset=utf-8"
+    );
+    // The playbook's own Markdown, which opens with its title.
+    let md = pb.text().await.unwrap();
+    assert!(md.starts_with("# KubePodCrashLooping\n"), "{md}");
+    assert_eq!(
+        md,
+        std::fs::read_to_string("rules/playbooks/KubePodCrashLooping.md").unwrap()
+    );
+    // A browser gets it rendered: the article opens with the title as its heading.
+    let page = reqwest::Client::new()
+        .get(format!("{base}/playbooks/KubePodCrashLooping"))
+        .header(reqwest::header::ACCEPT, "text/html")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    assert!(
+        html.contains("<article class=\"playbook\">\n<h1>KubePodCrashLooping</h1>"),
+        "{html}"
+    );
     let missing = reqwest::get(format!("{base}/playbooks/..%2Fsecret"))
         .await
         .unwrap();

@@ -57,13 +57,19 @@ promtool test rules tests/rules/*.test.yml
 cargo run --locked --quiet -- test rules tests/rules/*.test.yml
 cargo run --locked --quiet -- check rules rules/*.yml
 
-# SLO specs: the generated Prometheus rules pass promtool, and their unit test pages on a burst.
+# SLO specs: the generated Prometheus rules pass promtool, and the unit tests of the rules
+# generated from native, Sloth and OpenSLO specs (tests/slo/*.test.yml: hand-computed ratios,
+# burn rates, budgets, latency from histogram buckets, page and ticket tiers) pass under
+# promtool and under redline's runner alike.
 cargo run --locked --quiet -- check slo rules/slo/*.yml
 mkdir -p target
 cargo run --locked --quiet -- slo generate rules/slo/*.yml > target/slo.rules.yml
 promtool check rules target/slo.rules.yml
 promtool test rules tests/slo/*.test.yml
 cargo run --locked --quiet -- test rules tests/slo/*.test.yml
+# Template golden values (humanize, printf, query, …) hold under promtool, not only redline.
+promtool test rules tests/data/rules/templates_test.yml
+cargo run --locked --quiet -- test rules tests/data/rules/templates_test.yml
 
 # Upstream PromQL conformance files.
 cargo run --locked --quiet -- test promql tests/conformance/promql/*.test

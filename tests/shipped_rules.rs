@@ -2,26 +2,41 @@
 //!
 //! `promtool check rules` / `promtool test rules` prove the files are valid Prometheus and
 //! behave on synthetic series (tests/rules/). This test proves the selectors match what real
-//! exporters expose: it loads the kubelet/cAdvisor, kube-state-metrics, kube-scheduler and
-//! node_exporter fixtures as two scrapes 60 s apart (counters grown so `rate()` has data),
-//! evaluates every recording rule in file order with redline's engine, appending each result
-//! back into the store as Prometheus does, and asserts each rule yields series — except the
-//! listed ones whose metric no fixture has. It also checks every alert's labels, annotations
-//! and playbook.
+//! exporters expose: it ingests the kubelet/cAdvisor, kube-state-metrics, kube-scheduler and
+//! node_exporter fixtures as two scrapes 60 s apart (counters grown so `rate()` has data)
+//! through the scrape loop's own ingest path ([`IngestSink`] with each job's target labels
+//! from a static scrape config: `job` and `instance` added, a scraped `job`/`instance` kept as
+//! `exported_*` since `honor_labels` is false), evaluates every rule group in file order
+//! through the rule manager's evaluation ([`GroupState::eval`], which appends each recording
+//! rule's result and `ALERTS` as Prometheus does), and asserts each recording rule yields
+//! series — except the listed ones whose metric no fixture has. It also checks every alert's
+//! labels, annotations and playbook.
 
-use redline::exposition::{parse, Format, MetricType, ParseOptions, Sample, SinkError};
+use redline::config::Config;
+use redline::exposition::{parse, Format, MetricType, ParseOptions, Sample, Sink, SinkError};
 use redline::promql::{Engine, Value};
-use redline::store::{Label, Labels, Store, METRIC_NAME};
+use redline::rules::file::load_rule_file;
+use redline::rules::group::{EvalContext, GroupState};
+use redline::scrape::scrape_loop::{IngestSink, SeriesCache};
+use redline::scrape::target::{ScrapeLimits, TargetSpec};
+use redline::scrape::target_labels::populate_target;
+use redline::store::{Label, Labels, Store};
 use serde::Deserialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-/// Fixture files and the kube-prometheus job name each is scraped as.
-const FIXTURES: [(&str, &str); 4] = [
-    ("node_exporter.prom", "node-exporter"),
-    ("kubelet-cadvisor.prom", "kubelet"),
-    ("kube-state-metrics.prom", "kube-state-metrics"),
-    ("kube-scheduler.prom", "kube-scheduler"),
+/// Fixture files, the job of deploy/base/redline.yaml that scrapes such a target (`None`: no
+/// shipped job, Prometheus' defaults) and the `job` label its series get.
+const FIXTURES: [(&str, Option<&str>, &str); 4] = [
+    ("node_exporter.prom", Some("node-exporter"), "node-exporter"),
+    ("kubelet-cadvisor.prom", Some("kubelet-cadvisor"), "kubelet"),
+    (
+        "kube-state-metrics.prom",
+        Some("kube-state-metrics"),
+        "kube-state-metrics",
+    ),
+    ("kube-scheduler.prom", None, "kube-scheduler"),
 ];
 
 /// Recording rules allowed to be empty on the fixtures, and why. The test fails if one of
@@ -187,106 +202,161 @@ fn rule_files() -> Vec<(PathBuf, RuleFile)> {
         .collect()
 }
 
-/// One fixture sample: full label set (with `__name__`, `job`, `instance`) and whether it
-/// is a counter-like value that must grow between the two scrapes.
-struct FixtureSeries {
-    labels: Labels,
-    value: f64,
-    counter: bool,
-}
-
-fn fixture_series() -> Vec<FixtureSeries> {
-    let mut out = Vec::new();
-    for (file, job) in FIXTURES {
-        let path = format!("tests/fixtures/{file}");
-        let body = std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-        let mut sink = |s: &Sample<'_>| -> Result<(), SinkError> {
-            let counter = match s.metric_type {
-                MetricType::Counter | MetricType::Histogram => true,
-                MetricType::Summary => !s.labels.iter().any(|l| l.name == "quantile"),
-                MetricType::Unknown => ["_total", "_count", "_sum", "_bucket"]
-                    .iter()
-                    .any(|suf| s.name.ends_with(suf)),
-                _ => false,
-            };
-            // A scrape drops empty label values, and target labels win over none here.
-            let mut v = vec![Label::new(METRIC_NAME, s.name)];
-            for l in s.labels.iter().filter(|l| !l.value.is_empty()) {
-                if l.name != "job" && l.name != "instance" {
-                    v.push(Label::new(l.name, l.value.as_ref()));
-                }
-            }
-            v.push(Label::new("job", job));
-            v.push(Label::new("instance", format!("{job}:9100")));
-            out.push(FixtureSeries {
-                labels: Labels::from_vec(v),
-                value: s.value,
-                counter,
-            });
-            Ok(())
-        };
-        parse(
-            &body,
-            Format::PrometheusText,
-            &ParseOptions::default(),
-            &mut sink,
-        )
-        .unwrap_or_else(|e| panic!("{path}: {e}"));
+/// The target of one fixture, as the scrape manager builds it: the shipped job's scrape
+/// settings (`honor_labels`, `honor_timestamps` — cAdvisor's exposed timestamps are ignored —
+/// and `metric_relabel_configs`), or Prometheus' defaults for a static job
+/// (`honor_labels: false`: a scraped `job`/`instance` is kept as `exported_*`). The target
+/// labels are `job` and `instance`, as relabeling leaves them (the Kubernetes discovery's
+/// namespace/pod/service labels are left out: tests/kubernetes_sd.rs covers those).
+fn target(shipped_job: Option<&str>, job: &str) -> TargetSpec {
+    let address = format!("{job}:9100");
+    let yaml = format!(
+        "scrape_configs:\n  - job_name: {job}\n    static_configs:\n      - targets: ['{address}']\n"
+    );
+    let static_cfg = Config::from_yaml_str(&yaml, "shipped_rules.rs")
+        .expect("static scrape config")
+        .scrape_configs
+        .remove(0);
+    assert!(!static_cfg.honor_labels && static_cfg.honor_timestamps);
+    let cfg = match shipped_job {
+        Some(name) => Config::load_file(Path::new("deploy/base/redline.yaml"))
+            .expect("deploy/base/redline.yaml loads")
+            .scrape_configs
+            .into_iter()
+            .find(|c| c.job_name == name)
+            .unwrap_or_else(|| panic!("no job {name} in deploy/base/redline.yaml")),
+        None => static_cfg.clone(),
+    };
+    // No relabeling: the target labels of a static target, which are the `job` and
+    // `instance` every shipped job's relabeling leaves too.
+    let t = populate_target(
+        &static_cfg,
+        &Labels::empty(),
+        &Labels::from_vec(vec![Label::new("__address__", address.as_str())]),
+    )
+    .expect("valid target")
+    .expect("not dropped");
+    assert_eq!(t.labels.get("job"), Some(job));
+    assert_eq!(t.labels.get("instance"), Some(address.as_str()));
+    TargetSpec {
+        job: cfg.job_name.clone(),
+        url: t.url,
+        labels: t.labels,
+        discovered_labels: t.discovered_labels,
+        interval: cfg.scrape_interval,
+        timeout: cfg.scrape_timeout,
+        honor_labels: cfg.honor_labels,
+        honor_timestamps: cfg.honor_timestamps,
+        metric_relabel_configs: Arc::new(cfg.metric_relabel_configs.clone()),
+        limits: ScrapeLimits::default(),
     }
-    out
 }
 
-/// The fixtures as two scrapes, at `T0_MS` and `T1_MS`. Counters grow by 1% (at least 1),
+/// Whether a sample is counter-like: a value that must grow between the two scrapes.
+fn is_counter(s: &Sample<'_>) -> bool {
+    match s.metric_type {
+        MetricType::Counter | MetricType::Histogram => true,
+        MetricType::Summary => !s.labels.iter().any(|l| l.name == "quantile"),
+        MetricType::Unknown => ["_total", "_count", "_sum", "_bucket"]
+            .iter()
+            .any(|suf| s.name.ends_with(suf)),
+        _ => false,
+    }
+}
+
+/// Hands every sample to the scrape's sink, counters grown by 1 % (at least 1) when `grow`,
 /// which keeps histogram buckets cumulative.
+struct Grown<'s, S: Sink> {
+    inner: &'s mut S,
+    grow: bool,
+}
+
+impl<S: Sink> Sink for Grown<'_, S> {
+    fn sample(&mut self, s: &Sample<'_>) -> Result<(), SinkError> {
+        if self.grow && is_counter(s) && s.value.is_finite() {
+            let mut grown = s.clone();
+            grown.value = s.value + (s.value.abs() * 0.01).max(1.0);
+            self.inner.sample(&grown)
+        } else {
+            self.inner.sample(s)
+        }
+    }
+}
+
+/// The fixtures as two scrapes of their targets, at `T0_MS` and `T1_MS`, each through the
+/// scrape loop's sink (target labels merged, the series cache, staleness) and committed.
 fn fixture_store() -> Store {
     let store = Store::new();
-    let series = fixture_series();
-    for (t, grow) in [(T0_MS, false), (T1_MS, true)] {
-        let mut app = store.appender();
-        for s in &series {
-            let v = if grow && s.counter && s.value.is_finite() {
-                s.value + (s.value.abs() * 0.01).max(1.0)
-            } else {
-                s.value
-            };
-            app.append(&s.labels, t, v)
-                .unwrap_or_else(|e| panic!("append {:?}: {e}", s.labels));
+    for (file, shipped_job, job) in FIXTURES {
+        let path = format!("tests/fixtures/{file}");
+        let body = std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        let spec = target(shipped_job, job);
+        let mut cache = SeriesCache::default();
+        for (t, grow) in [(T0_MS, false), (T1_MS, true)] {
+            let mut sink = IngestSink::new(&spec, &mut cache, store.appender(), t);
+            parse(
+                &body,
+                Format::PrometheusText,
+                &ParseOptions::default(),
+                &mut Grown {
+                    inner: &mut sink,
+                    grow,
+                },
+            )
+            .unwrap_or_else(|e| panic!("{path}: {e}"));
+            let (app, counts) = sink.finish();
+            assert!(counts.post_relabel > 0, "{path}: nothing ingested");
+            app.commit();
         }
-        app.commit();
     }
     store
 }
 
-/// Evaluates every recording rule in file order at `T1_MS`, appends its result as the rule's
-/// series, and returns the number of series each produced.
-fn evaluate_recording_rules(store: &Store, files: &[(PathBuf, RuleFile)]) -> Vec<(String, usize)> {
+/// Every rule group of the shipped files, in file order, as the rule manager loads them.
+fn rule_groups(files: &[(PathBuf, RuleFile)]) -> Vec<GroupState> {
+    files
+        .iter()
+        .flat_map(|(path, _)| load_rule_file(path).unwrap_or_else(|e| panic!("{path:?}: {e:?}")))
+        .map(|g| GroupState::new(Arc::new(g)))
+        .collect()
+}
+
+/// Evaluates every rule group in file order at `T1_MS` through [`GroupState::eval`] (which
+/// appends each recording rule's result for the later rules), and returns the number of
+/// series each recording rule produced, with the groups (their alerts).
+fn evaluate_rule_groups(
+    store: &Store,
+    files: &[(PathBuf, RuleFile)],
+) -> (Vec<(String, usize)>, Vec<GroupState>) {
     let engine = Engine::default();
+    let ctx = EvalContext {
+        engine: &engine,
+        store,
+        external_labels: &Labels::empty(),
+        external_url: "https://redline.example",
+    };
+    let mut groups = rule_groups(files);
     let mut out = Vec::new();
-    for (path, file) in files {
-        for group in &file.groups {
-            for rule in &group.rules {
-                let Some(record) = &rule.record else { continue };
-                let res = engine
-                    .instant_query(store, &rule.expr, T1_MS)
-                    .unwrap_or_else(|e| panic!("{path:?} {record}: {e}"));
-                let Value::Vector(samples) = res.value else {
-                    panic!("{path:?} {record}: not an instant vector");
-                };
-                let mut app = store.appender();
-                for s in &samples {
-                    let mut labels = s.labels.with(METRIC_NAME, record);
-                    for (k, v) in &rule.labels {
-                        labels = labels.with(k, v);
-                    }
-                    app.append(&labels, T1_MS, s.v)
-                        .unwrap_or_else(|e| panic!("{record}: append {labels:?}: {e}"));
-                }
-                app.commit();
-                out.push((record.clone(), samples.len()));
+    for g in &mut groups {
+        let eval = g.eval(&ctx, T1_MS);
+        assert!(
+            eval.rule_errors.is_empty(),
+            "{}: {:?}",
+            g.group().name,
+            eval.rule_errors
+        );
+        for rule in &g.group().rules {
+            if rule.is_alerting() {
+                continue;
             }
+            let record = rule.name().to_string();
+            let n = scalar_of(store, &format!("count({{__name__=\"{record}\"}})"))
+                .first()
+                .map_or(0, |(_, v)| *v as usize);
+            out.push((record, n));
         }
     }
-    out
+    (out, groups)
 }
 
 fn scalar_of(store: &Store, expr: &str) -> Vec<(Labels, f64)> {
@@ -303,7 +373,7 @@ fn scalar_of(store: &Store, expr: &str) -> Vec<(Labels, f64)> {
 fn use_and_red_recording_rules_yield_series_on_real_fixtures() {
     let files = rule_files();
     let store = fixture_store();
-    let results = evaluate_recording_rules(&store, &files);
+    let (results, _) = evaluate_rule_groups(&store, &files);
     let exempt = exempt();
 
     let names: BTreeSet<&str> = results.iter().map(|(r, _)| r.as_str()).collect();
@@ -339,7 +409,7 @@ fn use_and_red_recording_rules_yield_series_on_real_fixtures() {
 fn recording_rules_compute_the_fixtures_known_values() {
     let files = rule_files();
     let store = fixture_store();
-    evaluate_recording_rules(&store, &files);
+    evaluate_rule_groups(&store, &files);
 
     // node_exporter.prom is a 2-core host with load1 0.39.
     let cpus = scalar_of(&store, "instance:node_num_cpu:sum");
@@ -411,24 +481,13 @@ fn recording_rules_compute_the_fixtures_known_values() {
 fn alert_expressions_evaluate_on_real_fixtures() {
     let files = rule_files();
     let store = fixture_store();
-    evaluate_recording_rules(&store, &files);
-    let engine = Engine::default();
-    let mut firing = BTreeSet::new();
-    for (path, file) in &files {
-        for rule in file.groups.iter().flat_map(|g| &g.rules) {
-            let Some(alert) = &rule.alert else { continue };
-            let res = engine
-                .instant_query(&store, &rule.expr, T1_MS)
-                .unwrap_or_else(|e| panic!("{path:?} {alert}: {e}"));
-            match res.value {
-                Value::Vector(v) if !v.is_empty() => {
-                    firing.insert(alert.clone());
-                }
-                Value::Vector(_) => {}
-                other => panic!("{path:?} {alert}: not an instant vector: {other:?}"),
-            }
-        }
-    }
+    let (_, groups) = evaluate_rule_groups(&store, &files);
+    // Alerts whose condition holds: pending (those with `for`) or firing.
+    let firing: BTreeSet<String> = groups
+        .iter()
+        .flat_map(|g| g.alerts())
+        .map(|(rule, _)| rule)
+        .collect();
     // The kube-state-metrics fixture has a pod stuck Pending (e2e-container-pending), so the
     // pod health alert's condition holds on it; the healthy node and filesystem alerts do not.
     assert!(firing.contains("KubePodNotReady"), "{firing:?}");
@@ -458,6 +517,10 @@ fn every_rule_is_well_formed_and_every_alert_routes_to_an_owner_with_a_playbook(
                 );
             }
             for rule in &group.rules {
+                assert!(
+                    !rule.expr.trim().is_empty(),
+                    "{path:?}: empty expr: {rule:?}"
+                );
                 match (&rule.record, &rule.alert) {
                     (Some(r), None) => {
                         let parts: Vec<&str> = r.split(':').collect();

@@ -5,14 +5,20 @@
 //!
 //! Time is compressed with `slo.ledger_step: 1s` (one ledger "minute" per second), so the
 //! 5m/1h/… windows are 5/60/… steps.
+//!
+//! The test holds the traffic still when it needs exact figures: redline's first scrape sees
+//! the counters at 0 and the ledger counts counters exactly, so with the traffic held at tick
+//! T the SLO has counted exactly 100·T requests and 2·T errors. That is how the restart is
+//! checked: redline is killed with the traffic held, and the first figures after the restart
+//! must already hold those 100·T requests, which a fresh ledger (it would count from the
+//! counters' values at its first scrape) cannot have.
 
 mod common;
 
 use common::{free_port, get_json, FixtureServer, ProcessGuard};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 const SLO: &str = r#"
@@ -66,6 +72,36 @@ async fn slo(port: u16) -> Option<serde_json::Value> {
     (v["status"] == "success").then(|| v["data"].clone())
 }
 
+/// The test server's request counters: while `running`, 100 more requests (2 of them
+/// failed) every 100 ms. The lock makes "hold the traffic and read the tick" one step.
+#[derive(Default)]
+struct Traffic {
+    running: bool,
+    ticks: u64,
+}
+
+/// Holds the traffic still; returns the tick it stopped at.
+fn hold(traffic: &Mutex<Traffic>) -> u64 {
+    let mut t = traffic.lock().unwrap();
+    t.running = false;
+    t.ticks
+}
+
+fn resume(traffic: &Mutex<Traffic>) {
+    traffic.lock().unwrap().running = true;
+}
+
+/// Waits until the figures hold exactly the requests of `ticks` ticks (the traffic is held).
+async fn wait_for_exact_total(port: u16, ticks: u64) -> serde_json::Value {
+    let want = 100.0 * ticks as f64;
+    wait_for_async(
+        &format!("the figures to count the {want} requests sent"),
+        Duration::from_secs(30),
+        || async move { slo(port).await.filter(|d| d["total_events"] == want) },
+    )
+    .await
+}
+
 /// Polls the async `check` until it returns `Some`, failing after `deadline`.
 async fn wait_for_async<T, F, Fut>(what: &str, deadline: Duration, mut check: F) -> T
 where
@@ -94,14 +130,18 @@ async fn get_json_opt(url: &str) -> Option<serde_json::Value> {
 async fn slo_figures_series_alerts_and_restart() {
     redline::install_crypto_provider();
     let srv = FixtureServer::start(&body(0), "text/plain").await;
-    let ticks = Arc::new(AtomicU64::new(0));
+    // Held at 0 until redline has scraped the counters once, so that the ledger counts from 0.
+    let traffic = Arc::new(Mutex::new(Traffic::default()));
     {
-        let (srv, ticks) = (srv.clone(), ticks.clone());
+        let (srv, traffic) = (srv.clone(), traffic.clone());
         tokio::spawn(async move {
             loop {
                 tokio::time::sleep(Duration::from_millis(100)).await;
-                let t = ticks.fetch_add(1, Ordering::SeqCst) + 1;
-                srv.set_body(&body(t));
+                let mut t = traffic.lock().unwrap();
+                if t.running {
+                    t.ticks += 1;
+                    srv.set_body(&body(t.ticks));
+                }
             }
         });
     }
@@ -117,6 +157,19 @@ async fn slo_figures_series_alerts_and_restart() {
     .unwrap();
     let port = free_port();
     let guard = start(&dir, port);
+    wait_for_async(
+        "the first scrape of the counters",
+        Duration::from_secs(60),
+        || async {
+            let q = get_json_opt(&format!(
+                "http://127.0.0.1:{port}/api/v1/query?query=count(http_requests_total)"
+            ))
+            .await?;
+            (q["data"]["result"][0]["value"][1] == "2").then_some(())
+        },
+    )
+    .await;
+    resume(&traffic);
 
     let f = wait_for_async(
         "SLO figures with traffic",
@@ -146,7 +199,6 @@ async fn slo_figures_series_alerts_and_restart() {
         .collect();
     // 2x burns slower than 14.4x, 6x and 3x: only the 1x ticket (3d/6h) fires.
     assert_eq!(firing, vec!["3d"], "{rows:?}");
-    assert!(f["burn_down"].as_array().is_some_and(|b| !b.is_empty()));
 
     // The list.
     let list = get_json(&format!("http://127.0.0.1:{port}/api/v1/slos")).await;
@@ -203,24 +255,81 @@ async fn slo_figures_series_alerts_and_restart() {
     assert_eq!(burn["labels"]["tier"], "3d/6h");
     assert_eq!(burn["labels"]["owner"], "team-shop");
 
-    // kill -9 and restart: the ledger is kept, and the gap is back-filled from the counters
-    // (they did not reset), so nothing is lost and no gap shows.
+    // Hold the traffic: the figures settle at exactly 100 requests and 2 errors a tick.
+    let held = hold(&traffic);
+    let f = wait_for_exact_total(port, held).await;
+    assert_eq!(f["bad_events"], 2.0 * held as f64, "{f}");
+    // The burn-down: after each stretch of the 30-day window the share of its budget (1 % of
+    // all 100·T requests) still left. It starts at 1 (the window opens 30 days before redline
+    // saw any request), only falls, and ends at 1 − 2·T / (0.01 · 100·T) = −1, today's
+    // remaining ratio.
+    let points: Vec<(f64, f64)> = f["burn_down"]
+        .as_array()
+        .expect("burn_down")
+        .iter()
+        .map(|p| (p[0].as_f64().unwrap(), p[1].as_f64().unwrap()))
+        .collect();
+    assert!(points.len() >= 2, "{points:?}");
+    for w in points.windows(2) {
+        assert!(w[0].0 < w[1].0, "time goes forward: {w:?}");
+        assert!(w[1].1 <= w[0].1 + 1e-12, "the budget only falls: {w:?}");
+    }
+    assert_eq!(points[0].1, 1.0, "{:?}", &points[..3.min(points.len())]);
+    let (last_t, last) = *points.last().unwrap();
+    assert!((last + 1.0).abs() < 1e-9, "ends at {last}");
+    let remaining = f["error_budget"]["remaining_ratio"].as_f64().unwrap();
+    assert!((remaining + 1.0).abs() < 1e-9, "{f}");
+    assert!(
+        last_t * 1000.0 <= f["window_end_ms"].as_f64().unwrap(),
+        "{f}"
+    );
+
+    // kill -9 with the traffic held, then let it run while redline is down and hold it again.
     drop(guard);
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    let _guard = start(&dir, port);
-    let after = wait_for_async(
-        "figures after the restart",
-        Duration::from_secs(60),
-        || async {
-            slo(port)
-                .await
-                .filter(|d| d["total_events"].as_f64().unwrap_or(0.0) > total + 500.0)
+    let down_from = held;
+    resume(&traffic);
+    wait_for_async(
+        "traffic while redline is down",
+        Duration::from_secs(10),
+        || {
+            let t = traffic.lock().unwrap().ticks;
+            std::future::ready((t >= down_from + 20).then_some(()))
         },
     )
     .await;
-    let t2 = after["total_events"].as_f64().unwrap();
-    let b2 = after["bad_events"].as_f64().unwrap();
-    assert!((b2 / t2 - 0.02).abs() < 1e-9, "{b2}/{t2}");
+    let held_again = hold(&traffic);
+    let _guard = start(&dir, port);
+    // The first figures after the restart already hold every request counted before the kill
+    // (100·T): a fresh ledger would count from the counters' values at its first scrape and
+    // show 0 here. They may also hold the downtime's requests if the gap was back-filled in
+    // the same round: then 100·T'.
+    let first = wait_for_async(
+        "the first figures after the restart",
+        Duration::from_secs(60),
+        || async { slo(port).await },
+    )
+    .await;
+    let (before, with_gap) = (100.0 * held as f64, 100.0 * held_again as f64);
+    let t1 = first["total_events"].as_f64().unwrap();
+    assert!(
+        t1 == before || t1 == with_gap,
+        "want {before} or {with_gap}: {first}"
+    );
+    assert_eq!(first["bad_events"].as_f64().unwrap(), t1 / 50.0, "{first}");
+    // The gap is back-filled from the counters (they did not reset): exactly the requests sent
+    // while redline was down are added, nothing is lost and no gap shows.
+    let after = wait_for_exact_total(port, held_again).await;
+    assert_eq!(after["bad_events"], 2.0 * held_again as f64, "{after}");
     assert_eq!(after["gaps"].as_array().map(Vec::len), Some(0), "{after}");
+    // And counting goes on after the restart.
+    resume(&traffic);
+    wait_for_async("traffic after the restart", Duration::from_secs(10), || {
+        let t = traffic.lock().unwrap().ticks;
+        std::future::ready((t >= held_again + 20).then_some(()))
+    })
+    .await;
+    let last = hold(&traffic);
+    let end = wait_for_exact_total(port, last).await;
+    assert_eq!(end["bad_events"], 2.0 * last as f64, "{end}");
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -1,11 +1,13 @@
 //! `redline slo generate` against Prometheus' own promtool.
 //!
 //! Every example spec (redline's rules/slo/*.yml, Sloth and OpenSLO inputs in tests/data/slo/)
-//! is generated and the output is given to `promtool check rules`. The checkout example's
-//! output is committed as tests/data/slo/generated/checkout.rules.yml (this test fails when it
-//! is stale; `REDLINE_BLESS=1` rewrites it) and tests/slo/checkout.test.yml, a promtool unit
-//! test, shows that the page alert fires on a 2 % error burst and stays quiet at 0.05 %. The
-//! same unit test runs under redline's own `test rules`. Error cases must name file and field.
+//! is generated and the output is given to `promtool check rules`. The output of the specs
+//! the unit tests use is committed in tests/data/slo/generated/ (this test fails when it is
+//! stale; `REDLINE_BLESS=1` rewrites it), and tests/slo/*.test.yml, promtool unit tests with
+//! hand-computed values, check what those rules compute: for the native format (checkout:
+//! availability, latency from histogram buckets, page and ticket tiers), Sloth (myservice) and
+//! OpenSLO (a bad/total and a good/total ratio). Each unit test runs under promtool and under
+//! redline's own `test rules`, which must agree. Error cases must name file and field.
 
 use redline::slo::{check_files, generate, load_files, SloError};
 use std::path::{Path, PathBuf};
@@ -145,48 +147,104 @@ fn probe_slo_checks_but_does_not_generate() {
     assert_eq!(e[0].field, "slos[0].sli.probe", "{}", render(&e));
 }
 
-const GENERATED: &str = "tests/data/slo/generated/checkout.rules.yml";
+/// The specs whose generated rules are committed (for the unit tests in tests/slo/), and where.
+const GENERATED: [(&str, &str); 4] = [
+    (
+        "rules/slo/checkout.yml",
+        "tests/data/slo/generated/checkout.rules.yml",
+    ),
+    (
+        "tests/data/slo/sloth/myservice.yml",
+        "tests/data/slo/generated/myservice.rules.yml",
+    ),
+    (
+        "tests/data/slo/openslo/bad-events.yml",
+        "tests/data/slo/generated/payments-errors.rules.yml",
+    ),
+    (
+        "tests/data/slo/openslo/web.yml",
+        "tests/data/slo/generated/web.rules.yml",
+    ),
+];
 
 #[test]
-fn committed_generated_checkout_rules_are_up_to_date() {
-    let yaml =
-        generate(&["rules/slo/checkout.yml".into()]).unwrap_or_else(|e| panic!("{}", render(&e)));
-    if std::env::var_os("REDLINE_BLESS").is_some() {
-        std::fs::write(GENERATED, &yaml).expect("write generated rules");
+fn committed_generated_rules_are_up_to_date() {
+    let bless = std::env::var_os("REDLINE_BLESS").is_some();
+    for (spec, generated) in GENERATED {
+        let yaml = generate(&[spec.into()]).unwrap_or_else(|e| panic!("{}", render(&e)));
+        if bless {
+            std::fs::write(generated, &yaml).expect("write generated rules");
+        }
+        let committed = std::fs::read_to_string(generated).unwrap_or_default();
+        assert!(
+            committed == yaml,
+            "{generated} (from {spec}) is stale: regenerate it with `REDLINE_BLESS=1 cargo test --test slo_generate`"
+        );
     }
-    let committed = std::fs::read_to_string(GENERATED).unwrap_or_default();
-    assert!(
-        committed == yaml,
-        "{GENERATED} is stale: regenerate it with `REDLINE_BLESS=1 cargo test --test slo_generate`"
-    );
+}
+
+/// The unit tests of the generated rules: tests/slo/*.test.yml.
+fn unit_tests() -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir("tests/slo")
+        .expect("tests/slo")
+        .map(|e| e.expect("dir entry").path())
+        .filter(|p| p.to_string_lossy().ends_with(".test.yml"))
+        .collect();
+    v.sort();
+    let names: Vec<String> = v
+        .iter()
+        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    for want in [
+        "checkout.test.yml",
+        "openslo.test.yml",
+        "sloth-myservice.test.yml",
+    ] {
+        assert!(names.iter().any(|n| n == want), "{want} missing: {names:?}");
+    }
+    v
 }
 
 #[test]
-fn promtool_unit_test_page_alert_fires_on_2_percent_burst_only() {
-    let out = Command::new(promtool())
-        .args(["test", "rules", "tests/slo/checkout.test.yml"])
-        .output()
-        .expect("run promtool");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "promtool test rules failed:\n{text}");
-    assert!(text.contains("SUCCESS"), "{text}");
+fn promtool_unit_tests_of_generated_rules_pass() {
+    for file in unit_tests() {
+        let out = Command::new(promtool())
+            .args(["test", "rules"])
+            .arg(&file)
+            .output()
+            .expect("run promtool");
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            out.status.success(),
+            "promtool test rules {file:?} failed:\n{text}"
+        );
+        assert!(text.contains("SUCCESS"), "{text}");
+    }
 }
 
 #[test]
-fn redline_runs_the_same_unit_test() {
-    let mut out = Vec::new();
-    let s = redline::rules::promtool::run_test_files(
-        &[PathBuf::from("tests/slo/checkout.test.yml")],
-        &mut out,
-    )
-    .expect("report written");
-    let text = String::from_utf8_lossy(&out);
-    assert_eq!((s.failed, s.skipped), (0, 0), "{text}");
-    assert!(s.passed >= 2, "{text}");
+fn redline_runs_the_same_unit_tests() {
+    // Test groups per file, counted in the files: checkout 7, openslo 2, sloth 2.
+    let expect = [
+        ("checkout.test.yml", 7),
+        ("openslo.test.yml", 2),
+        ("sloth-myservice.test.yml", 2),
+    ];
+    for file in unit_tests() {
+        let mut out = Vec::new();
+        let s = redline::rules::promtool::run_test_files(std::slice::from_ref(&file), &mut out)
+            .expect("report written");
+        let text = String::from_utf8_lossy(&out);
+        assert_eq!((s.failed, s.skipped), (0, 0), "{file:?}:\n{text}");
+        let name = file.file_name().unwrap().to_string_lossy().into_owned();
+        if let Some((_, n)) = expect.iter().find(|(f, _)| *f == name) {
+            assert_eq!(s.passed, *n, "{file:?}:\n{text}");
+        }
+    }
 }
 
 fn errors_of(path: &str) -> Vec<SloError> {
