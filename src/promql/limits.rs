@@ -73,6 +73,8 @@ struct Group {
     inner: usize,
     /// Whether this is a `{…}` group (label matchers: nothing in it is an operator).
     braces: bool,
+    /// Whether this is a `[…]` group (a range or a subquery's range and step).
+    brackets: bool,
 }
 
 impl Group {
@@ -106,18 +108,25 @@ pub fn check(text: &str, limits: &ParseLimits) -> Result<(), QueryError> {
     let b = text.as_bytes();
     let mut stack: Vec<Group> = vec![Group::default()];
     let mut i = 0;
+    // Whether a number here is read as a duration in seconds (after `offset`, `[` or a
+    // subquery's `:`): the parser converts it with `Duration::from_secs_f64`, which panics
+    // on a value out of range, so such a value is refused here first.
+    let mut duration_place = false;
     while i < b.len() {
         let c = b[i];
         let braces = stack.last().is_some_and(|g| g.braces);
         let mut op = false;
         let mut next = i + 1;
+        let was_duration_place = std::mem::take(&mut duration_place);
         match c {
+            c if c.is_ascii_whitespace() => duration_place = was_duration_place,
             b'"' | b'\'' | b'`' => next = skip_string(b, i),
             b'#' => {
                 next = b[i..]
                     .iter()
                     .position(|&x| x == b'\n')
-                    .map_or(b.len(), |p| i + p + 1)
+                    .map_or(b.len(), |p| i + p + 1);
+                duration_place = was_duration_place;
             }
             b'(' | b'[' | b'{' => {
                 if c == b'[' {
@@ -127,8 +136,10 @@ pub fn check(text: &str, limits: &ParseLimits) -> Result<(), QueryError> {
                 }
                 stack.push(Group {
                     braces: c == b'{',
+                    brackets: c == b'[',
                     ..Group::default()
                 });
+                duration_place = c == b'[';
                 // The root group does not count; every other open group but `{` adds 1.
                 if c != b'{' && stack.len() - 1 > max_depth {
                     return too_deep(i);
@@ -158,7 +169,17 @@ pub fn check(text: &str, limits: &ParseLimits) -> Result<(), QueryError> {
                     next = i + 2;
                 }
             }
-            c if c.is_ascii_digit() || c == b'.' => next = skip_number(b, i),
+            b':' if stack.last().is_some_and(|g| g.brackets) => duration_place = true,
+            c if c.is_ascii_digit() || c == b'.' => {
+                next = skip_number(b, i);
+                if was_duration_place && !duration_in_range(&text[i..next]) {
+                    let (line, col) = line_col(text, i);
+                    return Err(QueryError::Parse(format!(
+                        "{line}:{col}: parse error: duration {} out of range",
+                        &text[i..next]
+                    )));
+                }
+            }
             c if c.is_ascii_alphabetic() || c == b'_' || c == b':' => {
                 next = i + b[i..]
                     .iter()
@@ -168,6 +189,7 @@ pub fn check(text: &str, limits: &ParseLimits) -> Result<(), QueryError> {
                 op = ["and", "or", "unless", "atan2"]
                     .iter()
                     .any(|k| word.eq_ignore_ascii_case(k));
+                duration_place = word.eq_ignore_ascii_case("offset");
             }
             _ => {}
         }
@@ -258,6 +280,20 @@ fn skip_number(b: &[u8], start: usize) -> usize {
     i
 }
 
+/// Whether a number read as seconds fits a `Duration` (finite, not negative, below 2^64 s).
+/// Numbers with a unit (`5m`) are the parser's own duration literals, always in range.
+fn duration_in_range(number: &str) -> bool {
+    let lower = number.to_ascii_lowercase();
+    let value = match lower.strip_prefix("0x") {
+        Some(hex) => u64::from_str_radix(hex, 16).map_or(f64::INFINITY, |v| v as f64),
+        None => match lower.parse::<f64>() {
+            Ok(v) => v,
+            Err(_) => return true,
+        },
+    };
+    value.is_finite() && value >= 0.0 && value < u64::MAX as f64
+}
+
 /// 1-based line and column (in characters) of byte offset `at`.
 fn line_col(text: &str, at: usize) -> (usize, usize) {
     let before = text.get(..at).unwrap_or(text);
@@ -331,6 +367,38 @@ mod tests {
         let e = check(&q, &ParseLimits::default()).unwrap_err().to_string();
         // The 257th `(` opens the group that goes over: line 2, column 1 + 1 + 256.
         assert!(e.starts_with("2:258: parse error:"), "{e}");
+    }
+
+    /// A number read as a duration that `Duration` cannot hold made the parser panic (found
+    /// by the `promql` fuzz target): it is a parse error naming its place.
+    #[test]
+    fn durations_out_of_range_are_refused_before_the_parser() {
+        use crate::promql::parse;
+        let huge = "2".repeat(60);
+        for q in [
+            format!("temperature offset {huge} + tv"),
+            "x[1e400]".to_string(),
+            "x[5m:1e30]".to_string(),
+            "x offset # comment\n 0xffffffffffffffffffff".to_string(),
+            format!("rate(x[{huge}])"),
+        ] {
+            let err = parse(&q, &ParseLimits::default())
+                .expect_err(&q)
+                .to_string();
+            assert!(err.contains("out of range"), "{q}: {err}");
+        }
+        // Control: the same numbers elsewhere, and durations in range, parse.
+        for q in [
+            format!("x > {huge}"),
+            "x[300]".to_string(),
+            "x offset 60".to_string(),
+            "x[5m:30]".to_string(),
+            "{__name__=~\"a:1e400\"}".to_string(),
+        ] {
+            if let Err(e) = parse(&q, &ParseLimits::default()) {
+                panic!("{q}: {e}");
+            }
+        }
     }
 
     #[test]

@@ -416,3 +416,40 @@ mod duplicate_tests {
         assert!(crate::slo::parse_text(Path::new("once.yml"), &once).is_ok());
     }
 }
+
+#[cfg(test)]
+mod alert_label_tests {
+    use std::path::Path;
+
+    /// Found by the `slo` fuzz target: an alert label that is not a label name, or whose
+    /// value is not a template, was accepted, and the generated rules did not load.
+    #[test]
+    fn alert_labels_and_annotations_are_checked_as_rule_labels() {
+        let spec = |labels: &str| {
+            format!(
+                "version: prometheus/v1\nservice: shop\nslos:\n  - name: requests\n    objective: 99.9\n    sli:\n      events:\n        error_query: sum(rate(errors_total[{{{{.window}}}}]))\n        total_query: sum(rate(requests_total[{{{{.window}}}}]))\n    alerting:\n      name: HighErrorRate\n{labels}"
+            )
+        };
+        let bad = spec("      labels:\n        catego[ry: x\n      page_alert:\n        annotations:\n          summary: \"{{ $labels.job\"\n");
+        let errors = crate::slo::parse_text(Path::new("bad.yml"), &bad).expect_err("refused");
+        let text: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
+        assert!(
+            text.iter()
+                .any(|e| e.contains("alerting.labels.catego[ry")
+                    && e.contains("not a valid label name")),
+            "{text:?}"
+        );
+        assert!(
+            text.iter()
+                .any(|e| e.contains("alerting.page.annotations.summary")
+                    && e.contains("not a valid template")),
+            "{text:?}"
+        );
+        // Control: valid names and templates load, and so do their generated rules.
+        let good = spec("      labels:\n        category: availability\n      page_alert:\n        annotations:\n          summary: \"{{ $labels.job }} burns\"\n");
+        let specs = crate::slo::parse_text(Path::new("good.yml"), &good).expect("accepted");
+        let rules = super::generate_specs(&specs).expect("generated");
+        crate::rules::file::parse_rule_file(Path::new("generated.yml"), &rules)
+            .expect("the generated rules load");
+    }
+}

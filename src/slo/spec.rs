@@ -331,6 +331,19 @@ pub(crate) fn build_alerting(
             );
         }
     }
+    check_alert_labels(d, field, &input.labels, &input.annotations);
+    check_alert_labels(
+        d,
+        &format!("{field}.page"),
+        &input.page.labels,
+        &input.page.annotations,
+    );
+    check_alert_labels(
+        d,
+        &format!("{field}.ticket"),
+        &input.ticket.labels,
+        &input.ticket.annotations,
+    );
     let mut tier = |tier: &str, t: TierInput, table, default_name: String| {
         let mut windows = tier_windows(period, table);
         for (key, f) in &t.factors {
@@ -388,6 +401,37 @@ pub(crate) fn build_alerting(
         annotations: input.annotations,
         absent_alert: format!("{base}SLIDataAbsent"),
     }
+}
+
+/// The labels and annotations of generated alerting rules are rule labels and annotations:
+/// their names must be label names and their values templates that parse, as Prometheus
+/// checks them when it loads the rule file.
+fn check_alert_labels(
+    d: &mut Diag,
+    field: &str,
+    labels: &BTreeMap<String, String>,
+    annotations: &BTreeMap<String, String>,
+) {
+    for (kind, map) in [("labels", labels), ("annotations", annotations)] {
+        for (name, value) in map {
+            let path = format!("{field}.{kind}.{name}");
+            if !is_label_name(name) {
+                d.err(
+                    &path,
+                    format!("{name:?} is not a valid label name (letters, digits and _, not starting with a digit)"),
+                );
+            } else if let Err(e) = crate::rules::template::Template::parse(name, value) {
+                d.err(&path, format!("not a valid template: {e}"));
+            }
+        }
+    }
+}
+
+fn is_label_name(s: &str) -> bool {
+    let mut c = s.chars();
+    c.next()
+        .is_some_and(|f| f.is_ascii_alphabetic() || f == '_')
+        && c.all(|x| x.is_ascii_alphanumeric() || x == '_')
 }
 
 pub(crate) fn is_metric_name(s: &str) -> bool {

@@ -192,6 +192,21 @@ pub fn pod_labels(p: &Pod) -> LabelMap {
         s(status.and_then(|s| s.host_ip.as_ref())),
     );
     ls.insert(meta("pod_uid"), s(p.metadata.uid.as_ref()));
+    // `pod_ipv4` and `pod_ipv6`: the first address of each family in `status.podIPs`, an
+    // IPv4-mapped IPv6 address counting as IPv4 (Go's `To4`); unparsable entries are skipped.
+    for pod_ip in status
+        .and_then(|s| s.pod_ips.as_ref())
+        .into_iter()
+        .flatten()
+    {
+        let family = match pod_ip.ip.parse::<std::net::IpAddr>() {
+            Ok(std::net::IpAddr::V4(_)) => "pod_ipv4",
+            Ok(std::net::IpAddr::V6(v6)) if v6.to_ipv4_mapped().is_some() => "pod_ipv4",
+            Ok(std::net::IpAddr::V6(_)) => "pod_ipv6",
+            Err(_) => continue,
+        };
+        ls.entry(meta(family)).or_insert_with(|| pod_ip.ip.clone());
+    }
     add_object_meta(&mut ls, &p.metadata, "pod");
     let controller = p
         .metadata
@@ -451,7 +466,10 @@ impl<'a> SeenPods<'a> {
     }
 }
 
-/// Adds the pod's labels and, when one of its containers exposes `port`, that container's.
+/// Adds the pod's labels and, when one of its containers exposes `port`, that container's:
+/// in each container the first port that matches, and when several containers (or init
+/// containers) expose it, the last of them, as Prometheus' loops (whose `break` leaves only
+/// the loop over one container's ports) do.
 fn add_pod_target_labels(t: &mut LabelMap, pod: &Pod, port: i32, protocol: Option<&str>) {
     t.extend(pod_labels(pod));
     for (c, init) in containers(pod) {
@@ -479,7 +497,6 @@ fn add_pod_target_labels(t: &mut LabelMap, pod: &Pod, port: i32, protocol: Optio
             };
             t.insert(meta("pod_container_port_protocol"), proto);
             t.insert(meta("pod_container_init"), init.to_string());
-            break;
         }
     }
 }

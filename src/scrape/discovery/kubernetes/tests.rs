@@ -86,6 +86,7 @@ const KSM_POD_LABELS: &[(&str, &str)] = &[
     ),
     ("__meta_kubernetes_pod_host_ip", "10.0.1.23"),
     ("__meta_kubernetes_pod_ip", "10.244.1.17"),
+    ("__meta_kubernetes_pod_ipv4", "10.244.1.17"),
     (
         "__meta_kubernetes_pod_label_app_kubernetes_io_component",
         "exporter",
@@ -629,4 +630,40 @@ fn roles_watch_what_prometheus_watches() {
         Role::EndpointSlice.watched_resources(false),
         vec!["discovery.k8s.io/endpointslices", "/services", "/pods"]
     );
+}
+
+/// Two containers of one pod declare the endpoint's port number (one TCP, one UDP): like
+/// Prometheus, whose `break` leaves only the loop over one container's ports, the target
+/// carries the last such container's labels, not the first's.
+#[test]
+fn endpoint_port_declared_by_two_containers_takes_the_last_container() {
+    let mut r = recorded(false);
+    let sidecar: k8s_openapi::api::core::v1::Container =
+        serde_json::from_value(serde_json::json!({
+            "name": "statsd-sidecar",
+            "image": "prom/statsd-exporter:v0.27.1",
+            "restartPolicy": "Always",
+            "ports": [{"name": "statsd-udp", "containerPort": 8080, "protocol": "UDP"}]
+        }))
+        .expect("container");
+    r.pods[0].spec.as_mut().expect("spec").init_containers = Some(vec![sidecar]);
+    let at_8080 = |g: &crate::scrape::discovery::TargetGroup| {
+        g.targets
+            .iter()
+            .map(map)
+            .find(|t| t["__address__"] == "10.244.1.17:8080")
+            .expect("the 8080 target")
+    };
+    let eps: Vec<Endpoints> = items("endpoints.json");
+    let t = at_8080(&labels::build_endpoints(&eps[0], &r));
+    assert_eq!(t["__meta_kubernetes_pod_container_name"], "statsd-sidecar");
+    assert_eq!(t["__meta_kubernetes_pod_container_port_name"], "statsd-udp");
+    assert_eq!(t["__meta_kubernetes_pod_container_init"], "true");
+    // The endpoints role reports the endpoint port's protocol, the endpointslice role the
+    // container port's.
+    assert_eq!(t["__meta_kubernetes_pod_container_port_protocol"], "TCP");
+    let slices: Vec<EndpointSlice> = items("endpointslices.json");
+    let t = at_8080(&labels::build_endpointslice(&slices[0], &r));
+    assert_eq!(t["__meta_kubernetes_pod_container_name"], "statsd-sidecar");
+    assert_eq!(t["__meta_kubernetes_pod_container_port_protocol"], "UDP");
 }
