@@ -826,3 +826,505 @@ async fn node_and_service_targets_carry_exactly_prometheus_3_labels() {
     svcs.sort();
     assert_eq!(svcs, want, "service targets");
 }
+
+/// Polls the targets of `job` until they equal `want` (both sorted), then asserts equality,
+/// so a mismatch fails with the difference rather than a timeout. Labels with an empty value
+/// are dropped from `want` first, as Prometheus' label builder drops them from every target.
+async fn assert_targets_exactly(
+    redline: &Redline,
+    job: &str,
+    mut want: Vec<BTreeMap<String, String>>,
+) {
+    for t in &mut want {
+        t.retain(|_, v| !v.is_empty());
+    }
+    want.sort();
+    let end = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let mut got = discovered(redline, job).await.unwrap_or_default();
+        got.sort();
+        if got == want || std::time::Instant::now() > end {
+            assert_eq!(got, want, "targets of {job}");
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn s(v: &Value) -> String {
+    v.as_str().unwrap_or("").to_string()
+}
+
+fn meta_label(name: &str) -> String {
+    format!("__meta_kubernetes_{name}")
+}
+
+/// pod.go `podLabels`: IP, ready (the `Ready` condition lowercased, else `unknown`), phase,
+/// node, host IP, UID, the first IPv4 and IPv6 address of `status.podIPs`, object meta, and
+/// the controller's kind and name.
+fn pod_labels(pod: &Value) -> BTreeMap<String, String> {
+    let status = &pod["status"];
+    let mut ls = BTreeMap::new();
+    let ready = status["conditions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|c| c["type"] == "Ready")
+        .map(|c| s(&c["status"]).to_lowercase())
+        .unwrap_or_else(|| "unknown".into());
+    for (k, v) in [
+        ("pod_ip", s(&status["podIP"])),
+        ("pod_ready", ready),
+        ("pod_phase", s(&status["phase"])),
+        ("pod_node_name", s(&pod["spec"]["nodeName"])),
+        ("pod_host_ip", s(&status["hostIP"])),
+        ("pod_uid", s(&pod["metadata"]["uid"])),
+    ] {
+        ls.insert(meta_label(k), v);
+    }
+    for ip in status["podIPs"].as_array().into_iter().flatten() {
+        let ip = s(&ip["ip"]);
+        let family = match ip.parse::<std::net::IpAddr>() {
+            // Go's `To4` takes an IPv4-mapped IPv6 address for IPv4.
+            Ok(std::net::IpAddr::V4(_)) => "pod_ipv4",
+            Ok(std::net::IpAddr::V6(v6)) if v6.to_ipv4_mapped().is_some() => "pod_ipv4",
+            Ok(std::net::IpAddr::V6(_)) => "pod_ipv6",
+            Err(_) => continue,
+        };
+        ls.entry(meta_label(family)).or_insert(ip);
+    }
+    object_meta_labels(&mut ls, &pod["metadata"], "pod");
+    let controller = pod["metadata"]["ownerReferences"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|o| o["controller"] == true);
+    if let Some(c) = controller {
+        for (k, v) in [("kind", &c["kind"]), ("name", &c["name"])] {
+            if !s(v).is_empty() {
+                ls.insert(meta_label(&format!("pod_controller_{k}")), s(v));
+            }
+        }
+    }
+    ls
+}
+
+/// The pod's containers, then its init containers, each with whether it is an init container.
+fn pod_containers(pod: &Value) -> Vec<(&Value, bool)> {
+    let spec = &pod["spec"];
+    let main = spec["containers"].as_array().into_iter().flatten();
+    let init = spec["initContainers"].as_array().into_iter().flatten();
+    main.map(|c| (c, false))
+        .chain(init.map(|c| (c, true)))
+        .collect()
+}
+
+fn ports(c: &Value) -> Vec<&Value> {
+    c["ports"].as_array().into_iter().flatten().collect()
+}
+
+/// The labels of a container port target the endpoint roles add for a pod port that no
+/// endpoint port covered (endpoints.go / endpointslice.go, after the endpoint loop).
+fn uncovered_pod_ports(
+    pod: &Value,
+    covered: &[i64],
+    group: &BTreeMap<String, String>,
+) -> Vec<BTreeMap<String, String>> {
+    let ip = s(&pod["status"]["podIP"]);
+    let mut out = Vec::new();
+    if ip.is_empty() {
+        return out;
+    }
+    for (c, init) in pod_containers(pod) {
+        for p in ports(c) {
+            let number = p["containerPort"].as_i64().expect("containerPort");
+            if covered.contains(&number) {
+                continue;
+            }
+            let mut t = group.clone();
+            t.insert("__address__".into(), format!("{ip}:{number}"));
+            for (k, v) in [
+                ("pod_container_name", s(&c["name"])),
+                ("pod_container_image", s(&c["image"])),
+                ("pod_container_port_name", s(&p["name"])),
+                ("pod_container_port_number", number.to_string()),
+                ("pod_container_port_protocol", s(&p["protocol"])),
+                ("pod_container_init", init.to_string()),
+            ] {
+                t.insert(meta_label(k), v);
+            }
+            t.extend(pod_labels(pod));
+            out.push(t);
+        }
+    }
+    out
+}
+
+/// The container labels an endpoint target gets for the pod container exposing `port`.
+/// Prometheus' `break` leaves only the inner loop over one container's ports, so when several
+/// containers expose the port, the last one wins; `protocol` is the endpoint port's for the
+/// endpoints role and the container port's (None) for the endpointslice role.
+fn matching_container(
+    t: &mut BTreeMap<String, String>,
+    pod: &Value,
+    port: i64,
+    protocol: Option<String>,
+) {
+    for (c, init) in pod_containers(pod) {
+        if let Some(p) = ports(c)
+            .into_iter()
+            .find(|p| p["containerPort"].as_i64() == Some(port))
+        {
+            for (k, v) in [
+                ("pod_container_name", s(&c["name"])),
+                ("pod_container_image", s(&c["image"])),
+                ("pod_container_port_name", s(&p["name"])),
+                ("pod_container_port_number", port.to_string()),
+                (
+                    "pod_container_port_protocol",
+                    protocol.clone().unwrap_or_else(|| s(&p["protocol"])),
+                ),
+                ("pod_container_init", init.to_string()),
+            ] {
+                t.insert(meta_label(k), v);
+            }
+        }
+    }
+}
+
+/// service.go `serviceLabels`: the namespace and the service's object meta.
+fn service_group_labels(svc: &Value) -> BTreeMap<String, String> {
+    let mut ls = BTreeMap::new();
+    ls.insert(meta_label("namespace"), s(&svc["metadata"]["namespace"]));
+    object_meta_labels(&mut ls, &svc["metadata"], "service");
+    ls
+}
+
+fn find<'a>(objects: &'a [Value], ns: &str, name: &str) -> Option<&'a Value> {
+    objects
+        .iter()
+        .find(|o| o["metadata"]["namespace"] == ns && o["metadata"]["name"] == name)
+}
+
+/// Debian's prometheus is built without Kubernetes discovery, so, as for nodes and services
+/// above, every label of the pod, endpoints and endpointslice targets is derived from the
+/// objects the fake API server serves by the rules of Prometheus 3's `discovery/kubernetes`
+/// (pod.go `podLabels`/`buildPod`, endpoints.go `buildEndpoints`, endpointslice.go
+/// `buildEndpointSlice`), and redline's targets must carry exactly those. The recorded
+/// objects are extended first with what the recording lacks: an init container with a port
+/// and its status, a container without ports, a dual-stack pod, an endpoint address without
+/// a target, one whose pod is gone, a not-ready address, and a port no container exposes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pod_and_endpoint_targets_carry_exactly_prometheus_3_labels() {
+    redline::install_crypto_provider();
+    let api = FakeApi::start().await;
+
+    let mut pod = api.object("pods", KSM_POD);
+    pod["spec"]["initContainers"] = json!([{
+        "name": "config-reloader",
+        "image": "quay.io/prometheus-operator/prometheus-config-reloader:v0.76.0",
+        "restartPolicy": "Always",
+        "ports": [{"name": "reloader-web", "containerPort": 8085, "protocol": "TCP"}]
+    }]);
+    pod["spec"]["containers"]
+        .as_array_mut()
+        .expect("containers")
+        .push(json!({"name": "log-shipper", "image": "fluent/fluent-bit:3.1"}));
+    pod["status"]["initContainerStatuses"] = json!([{
+        "name": "config-reloader",
+        "containerID": "containerd://5d4c3b2a19f8e7d6c5b4a3928170f6e5d4c3b2a19f8e7d6c5b4a3928170f6e5d",
+        "ready": true, "restartCount": 0, "image": "", "imageID": ""
+    }]);
+    pod["status"]["podIPs"] = json!([
+        {"ip": "10.244.1.17"}, {"ip": "fd00:10:244:1::17"}, {"ip": "10.244.1.99"}
+    ]);
+    api.change("pods", "MODIFIED", pod, false);
+
+    let mut eps = api.object("endpoints", "kube-state-metrics");
+    let subset = &mut eps["subsets"][0];
+    subset["addresses"]
+        .as_array_mut()
+        .expect("addresses")
+        .push(json!({"ip": "10.0.7.5", "hostname": "ksm-external"}));
+    subset["notReadyAddresses"] = json!([{
+        "ip": "10.244.2.40",
+        "nodeName": "ip-10-0-2-41.eu-west-1.compute.internal",
+        "targetRef": {"kind": "Pod", "namespace": "monitoring", "name": "kube-state-metrics-6f8d9c7b5d-gone1"}
+    }]);
+    subset["ports"].as_array_mut().expect("ports").extend([
+        json!({"name": "reloader-web", "port": 8085, "protocol": "TCP"}),
+        json!({"name": "debug", "port": 6060, "protocol": "TCP"}),
+    ]);
+    api.change("endpoints", "MODIFIED", eps, false);
+
+    let mut slice = api.object("endpointslices", "kube-state-metrics-7hx2p");
+    slice["endpoints"].as_array_mut().expect("endpoints").extend([
+        json!({
+            "addresses": ["10.244.2.40"],
+            "conditions": {"ready": false, "serving": true, "terminating": true},
+            "hostname": "ksm-1",
+            "targetRef": {"kind": "Pod", "namespace": "monitoring", "name": "kube-state-metrics-6f8d9c7b5d-gone1"},
+            "deprecatedTopology": {"topology.kubernetes.io/region": "eu-west-1"}
+        }),
+        json!({"addresses": ["10.0.7.5"], "conditions": {}}),
+    ]);
+    slice["ports"].as_array_mut().expect("ports").extend([
+        json!({"name": "reloader-web", "protocol": "TCP", "port": 8085, "appProtocol": "http"}),
+        json!({"name": "debug", "protocol": "TCP", "port": 6060}),
+    ]);
+    api.change("endpointslices", "MODIFIED", slice, false);
+
+    let (pods, services, endpoints, slices) = {
+        let c = api.cluster.lock().expect("lock");
+        (
+            c.objects["pods"].clone(),
+            c.objects["services"].clone(),
+            c.objects["endpoints"].clone(),
+            c.objects["endpointslices"].clone(),
+        )
+    };
+    let dir = temp_dir("exact-pod-labels");
+    let redline = start_redline(&dir, &api.url);
+
+    // pod.go `buildPod`: nothing for a pod without an IP; otherwise the pod's labels and
+    // namespace on the group, and per container (then init container) one target per port,
+    // or one at the bare pod IP for a container without ports, with the container's name,
+    // ID (from the matching container status), image and whether it is an init container.
+    let mut want = Vec::new();
+    for pod in &pods {
+        let ip = s(&pod["status"]["podIP"]);
+        if ip.is_empty() {
+            continue;
+        }
+        let mut group = BTreeMap::new();
+        job_labels(&mut group, "k8s-pods");
+        group.extend(pod_labels(pod));
+        group.insert(meta_label("namespace"), s(&pod["metadata"]["namespace"]));
+        for (c, init) in pod_containers(pod) {
+            let statuses = if init {
+                "initContainerStatuses"
+            } else {
+                "containerStatuses"
+            };
+            let id = pod["status"][statuses]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|st| st["name"] == c["name"])
+                .map(|st| s(&st["containerID"]))
+                .unwrap_or_default();
+            let mut base = group.clone();
+            for (k, v) in [
+                ("pod_container_name", s(&c["name"])),
+                ("pod_container_id", id),
+                ("pod_container_image", s(&c["image"])),
+                ("pod_container_init", init.to_string()),
+            ] {
+                base.insert(meta_label(k), v);
+            }
+            if ports(c).is_empty() {
+                base.insert("__address__".into(), ip.clone());
+                want.push(base);
+                continue;
+            }
+            for p in ports(c) {
+                let mut t = base.clone();
+                let number = p["containerPort"].as_i64().expect("containerPort");
+                t.insert("__address__".into(), format!("{ip}:{number}"));
+                t.insert(meta_label("pod_container_port_name"), s(&p["name"]));
+                t.insert(meta_label("pod_container_port_number"), number.to_string());
+                t.insert(meta_label("pod_container_port_protocol"), s(&p["protocol"]));
+                want.push(t);
+            }
+        }
+    }
+    assert!(
+        want.iter()
+            .any(|t| t[&meta_label("pod_container_init")] == "true"),
+        "the init container is a target"
+    );
+    assert_targets_exactly(&redline, "k8s-pods", want).await;
+
+    // endpoints.go `buildEndpoints`: the namespace, the same-named service's labels and the
+    // endpoints object's meta on the group; per subset, port and address (ready, then not
+    // ready) the port's name and protocol, readiness, the address's target, node and
+    // hostname, and for an address whose target is a known pod, the pod's labels and those
+    // of the container exposing the port. Then the seen pods' uncovered container ports.
+    let mut want = Vec::new();
+    for e in &endpoints {
+        let ns = s(&e["metadata"]["namespace"]);
+        let name = s(&e["metadata"]["name"]);
+        let mut group = BTreeMap::new();
+        job_labels(&mut group, "k8s-endpoints");
+        group.insert(meta_label("namespace"), ns.clone());
+        if let Some(svc) = find(&services, &ns, &name) {
+            group.extend(service_group_labels(svc));
+        }
+        object_meta_labels(&mut group, &e["metadata"], "endpoints");
+        let mut seen: Vec<(&Value, Vec<i64>)> = Vec::new();
+        for subset in e["subsets"].as_array().into_iter().flatten() {
+            for port in subset["ports"].as_array().into_iter().flatten() {
+                let number = port["port"].as_i64().expect("port");
+                let ready = subset["addresses"].as_array().into_iter().flatten();
+                let not_ready = subset["notReadyAddresses"].as_array().into_iter().flatten();
+                let all = ready
+                    .map(|a| (a, "true"))
+                    .chain(not_ready.map(|a| (a, "false")));
+                for (addr, ready) in all {
+                    let mut t = group.clone();
+                    t.insert("__address__".into(), format!("{}:{number}", s(&addr["ip"])));
+                    t.insert(meta_label("endpoint_port_name"), s(&port["name"]));
+                    t.insert(meta_label("endpoint_port_protocol"), s(&port["protocol"]));
+                    t.insert(meta_label("endpoint_ready"), ready.into());
+                    let r = &addr["targetRef"];
+                    if r.is_object() {
+                        t.insert(meta_label("endpoint_address_target_kind"), s(&r["kind"]));
+                        t.insert(meta_label("endpoint_address_target_name"), s(&r["name"]));
+                    }
+                    if addr["nodeName"].is_string() {
+                        t.insert(meta_label("endpoint_node_name"), s(&addr["nodeName"]));
+                    }
+                    if !s(&addr["hostname"]).is_empty() {
+                        t.insert(meta_label("endpoint_hostname"), s(&addr["hostname"]));
+                    }
+                    let pod = (r["kind"] == "Pod")
+                        .then(|| find(&pods, &s(&r["namespace"]), &s(&r["name"])))
+                        .flatten();
+                    if let Some(pod) = pod {
+                        t.extend(pod_labels(pod));
+                        matching_container(&mut t, pod, number, Some(s(&port["protocol"])));
+                        match seen.iter_mut().find(|(p, _)| std::ptr::eq(*p, pod)) {
+                            Some((_, covered)) => covered.push(number),
+                            None => seen.push((pod, vec![number])),
+                        }
+                    }
+                    want.push(t);
+                }
+            }
+        }
+        for (pod, covered) in &seen {
+            want.extend(uncovered_pod_ports(pod, covered, &group));
+        }
+    }
+    assert!(want.iter().any(|t| {
+        t.get(&meta_label("endpoint_address_target_name"))
+            .map(String::as_str)
+            == Some("kube-state-metrics-6f8d9c7b5d-gone1")
+            && !t.contains_key(&meta_label("pod_name"))
+    }));
+    assert_targets_exactly(&redline, "k8s-endpoints", want).await;
+
+    // endpointslice.go `buildEndpointSlice`: the namespace, address type and slice meta on
+    // the group, with the labels of the service named by `kubernetes.io/service-name`; per
+    // endpoint, port and address the port's name, protocol, number and app protocol (each
+    // when set), the endpoint's conditions, hostname, target, node, zone and deprecated
+    // topology (each when set), then pod and container labels as for endpoints, the
+    // container port's protocol; then the seen pods' uncovered container ports.
+    let mut want = Vec::new();
+    for e in &slices {
+        let ns = s(&e["metadata"]["namespace"]);
+        let mut group = BTreeMap::new();
+        job_labels(&mut group, "k8s-slices");
+        group.insert(meta_label("namespace"), ns.clone());
+        group.insert(
+            meta_label("endpointslice_address_type"),
+            s(&e["addressType"]),
+        );
+        object_meta_labels(&mut group, &e["metadata"], "endpointslice");
+        let svc_name = s(&e["metadata"]["labels"]["kubernetes.io/service-name"]);
+        if let Some(svc) = find(&services, &ns, &svc_name) {
+            group.extend(service_group_labels(svc));
+        }
+        let mut seen: Vec<(&Value, Vec<i64>)> = Vec::new();
+        for ep in e["endpoints"].as_array().into_iter().flatten() {
+            for port in e["ports"].as_array().into_iter().flatten() {
+                for addr in ep["addresses"].as_array().into_iter().flatten() {
+                    let number = port["port"].as_i64();
+                    let mut t = group.clone();
+                    let address = match number {
+                        Some(n) => format!("{}:{n}", s(addr)),
+                        None => s(addr),
+                    };
+                    t.insert("__address__".into(), address);
+                    for (k, field) in [
+                        ("endpointslice_port_name", "name"),
+                        ("endpointslice_port_protocol", "protocol"),
+                        ("endpointslice_port_app_protocol", "appProtocol"),
+                    ] {
+                        if port[field].is_string() {
+                            t.insert(meta_label(k), s(&port[field]));
+                        }
+                    }
+                    if let Some(n) = number {
+                        t.insert(meta_label("endpointslice_port"), n.to_string());
+                    }
+                    for c in ["ready", "serving", "terminating"] {
+                        if let Some(b) = ep["conditions"][c].as_bool() {
+                            let k = format!("endpointslice_endpoint_conditions_{c}");
+                            t.insert(meta_label(&k), b.to_string());
+                        }
+                    }
+                    if ep["hostname"].is_string() {
+                        t.insert(
+                            meta_label("endpointslice_endpoint_hostname"),
+                            s(&ep["hostname"]),
+                        );
+                    }
+                    let r = &ep["targetRef"];
+                    if r.is_object() {
+                        t.insert(
+                            meta_label("endpointslice_address_target_kind"),
+                            s(&r["kind"]),
+                        );
+                        t.insert(
+                            meta_label("endpointslice_address_target_name"),
+                            s(&r["name"]),
+                        );
+                    }
+                    if ep["nodeName"].is_string() {
+                        t.insert(
+                            meta_label("endpointslice_endpoint_node_name"),
+                            s(&ep["nodeName"]),
+                        );
+                    }
+                    if ep["zone"].is_string() {
+                        t.insert(meta_label("endpointslice_endpoint_zone"), s(&ep["zone"]));
+                    }
+                    for (k, v) in ep["deprecatedTopology"].as_object().into_iter().flatten() {
+                        let k = sanitize(k);
+                        t.insert(
+                            meta_label(&format!("endpointslice_endpoint_topology_{k}")),
+                            s(v),
+                        );
+                        t.insert(
+                            meta_label(&format!("endpointslice_endpoint_topology_present_{k}")),
+                            "true".into(),
+                        );
+                    }
+                    let pod = (r["kind"] == "Pod")
+                        .then(|| find(&pods, &s(&r["namespace"]), &s(&r["name"])))
+                        .flatten();
+                    if let Some(pod) = pod {
+                        t.extend(pod_labels(pod));
+                        if let Some(n) = number {
+                            matching_container(&mut t, pod, n, None);
+                        }
+                        let entry = match seen.iter_mut().position(|(p, _)| std::ptr::eq(*p, pod)) {
+                            Some(i) => &mut seen[i].1,
+                            None => {
+                                seen.push((pod, Vec::new()));
+                                &mut seen.last_mut().expect("just pushed").1
+                            }
+                        };
+                        entry.extend(number);
+                    }
+                    want.push(t);
+                }
+            }
+        }
+        for (pod, covered) in &seen {
+            want.extend(uncovered_pod_ports(pod, covered, &group));
+        }
+    }
+    assert_targets_exactly(&redline, "k8s-slices", want).await;
+}
