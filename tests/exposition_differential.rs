@@ -484,60 +484,11 @@ fn redline_and_python_prometheus_client_agree_on_types_metadata_exemplars_and_ke
     assert!(exemplars >= 6, "{exemplars} exemplars");
 }
 
-/// The mutation stream of `src/exposition/robustness_tests.rs` (xorshift; flips, inserts,
-/// deletes, truncations and duplicated runs of bytes that matter to the grammar).
-struct XorShift(u64);
-
-impl XorShift {
-    fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.0 = x;
-        x
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        if n == 0 {
-            0
-        } else {
-            (self.next() % n as u64) as usize
-        }
-    }
-}
-
-const INTERESTING: &[u8] = b"{}\",=\\ \t\n#_:.-+e0123456789EOFHELPTYPEUNIT\xff\xc3\x80";
-
-fn mutate(rng: &mut XorShift, input: &mut Vec<u8>) {
-    for _ in 0..=rng.below(4) {
-        let len = input.len();
-        let byte = if rng.below(4) == 0 {
-            rng.next() as u8
-        } else {
-            INTERESTING[rng.below(INTERESTING.len())]
-        };
-        match rng.below(6) {
-            0 | 1 if len > 0 => {
-                let i = rng.below(len);
-                input[i] = byte;
-            }
-            2 => input.insert(rng.below(len + 1), byte),
-            3 if len > 0 => {
-                input.remove(rng.below(len));
-            }
-            4 => input.truncate(rng.below(len + 1)),
-            _ if len > 0 => {
-                let a = rng.below(len);
-                let b = (a + rng.below(64)).min(len);
-                let run = input[a..b].to_vec();
-                let at = rng.below(len + 1);
-                input.splice(at..at, run);
-            }
-            _ => input.push(byte),
-        }
-    }
-}
+/// The mutation stream of `src/exposition/robustness_tests.rs`: the same file.
+#[path = "../src/exposition/mutate.rs"]
+#[allow(dead_code)]
+mod mutate;
+use mutate::{mutate, XorShift};
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()

@@ -7,7 +7,7 @@
 
 use super::fast_line::text_sample;
 use super::line::{Cursor, LineReuse};
-use super::robustness_tests::{mutate, XorShift};
+use super::mutate::{mutate, XorShift};
 use super::test_support::{Collect, OwnedMeta};
 use super::{parse, parse_general, Format, ParseError, ParseOptions, ParseStats, SampleLabels};
 

@@ -37,6 +37,8 @@ mod scan;
 #[cfg(test)]
 mod fast_line_tests;
 #[cfg(test)]
+mod mutate;
+#[cfg(test)]
 mod openmetrics_tests;
 #[cfg(test)]
 mod reuse_tests;

@@ -6,6 +6,7 @@
 //! Which of the two it must be is checked by tests/exposition_differential.rs, which feeds
 //! the same stream to Python's prometheus_client (and, where they differ, Go's text parser).
 
+use super::mutate::{mutate, XorShift};
 use super::test_support::ok;
 use super::{parse, write_jsonl, Format, ParseErrorKind, ParseOptions, Sample, SinkError};
 
@@ -76,62 +77,6 @@ fn kube_state_metrics_families_are_typed() {
 fn own_openmetrics_data_parses() {
     let input = String::from_utf8(own_data("openmetrics.om")).expect("UTF-8");
     assert_eq!(ok(&input, Format::OpenMetrics).samples.len(), 16);
-}
-
-pub(super) struct XorShift(pub(super) u64);
-
-impl XorShift {
-    pub(super) fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.0 = x;
-        x
-    }
-
-    pub(super) fn below(&mut self, n: usize) -> usize {
-        if n == 0 {
-            0
-        } else {
-            (self.next() % n as u64) as usize
-        }
-    }
-}
-
-/// Bytes that matter to the grammar, so mutations reach deep states rather than only
-/// breaking names.
-const INTERESTING: &[u8] = b"{}\",=\\ \t\n#_:.-+e0123456789EOFHELPTYPEUNIT\xff\xc3\x80";
-
-pub(super) fn mutate(rng: &mut XorShift, input: &mut Vec<u8>) {
-    for _ in 0..=rng.below(4) {
-        let len = input.len();
-        let byte = if rng.below(4) == 0 {
-            rng.next() as u8
-        } else {
-            INTERESTING[rng.below(INTERESTING.len())]
-        };
-        match rng.below(6) {
-            0 | 1 if len > 0 => {
-                let i = rng.below(len);
-                input[i] = byte;
-            }
-            2 => input.insert(rng.below(len + 1), byte),
-            3 if len > 0 => {
-                input.remove(rng.below(len));
-            }
-            4 => input.truncate(rng.below(len + 1)),
-            _ if len > 0 => {
-                // Duplicate a short run, e.g. a label block or a line.
-                let a = rng.below(len);
-                let b = (a + rng.below(64)).min(len);
-                let run = input[a..b].to_vec();
-                let at = rng.below(len + 1);
-                input.splice(at..at, run);
-            }
-            _ => input.push(byte),
-        }
-    }
 }
 
 /// Parses and checks the invariants that hold for any input.

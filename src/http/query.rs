@@ -393,13 +393,7 @@ async fn exemplars() -> Response {
 /// `v` is 0 or 1e-6 <= |v| < 1e21; otherwise the same digits with an exponent (`'e'`:
 /// `1e+21`, `1.5e-07`); `NaN`, `+Inf`, `-Inf`.
 pub fn format_value(v: f64) -> String {
-    if v.is_nan() {
-        "NaN".into()
-    } else if v == f64::INFINITY {
-        "+Inf".into()
-    } else if v == f64::NEG_INFINITY {
-        "-Inf".into()
-    } else if needs_exponent(v) {
+    if v.is_finite() && needs_exponent(v) {
         // Rust's `{:e}` has the same shortest digits; Go writes the exponent with a sign and
         // at least two digits.
         let s = format!("{v:e}");
@@ -410,7 +404,7 @@ pub fn format_value(v: f64) -> String {
         };
         format!("{mantissa}e{sign}{digits:0>2}")
     } else {
-        format!("{v}")
+        crate::promql::format_float(v)
     }
 }
 
@@ -418,15 +412,7 @@ pub fn format_value(v: f64) -> String {
 /// `strconv.FormatFloat(v, 'f', -1, 64)` always, never an exponent (`1e21` is
 /// `"1000000000000000000000"`, unlike the same value in a vector); `NaN`, `+Inf`, `-Inf`.
 pub fn format_scalar_value(v: f64) -> String {
-    if v.is_nan() {
-        "NaN".into()
-    } else if v == f64::INFINITY {
-        "+Inf".into()
-    } else if v == f64::NEG_INFINITY {
-        "-Inf".into()
-    } else {
-        format!("{v}")
-    }
+    crate::promql::format_float(v)
 }
 
 /// Whether Prometheus writes `v` with an exponent (see [`format_value`]).
