@@ -285,7 +285,13 @@ pub fn build_pod(p: &Pod, node: Option<&Node>) -> TargetGroup {
         base.insert(meta("pod_container_init"), init.to_string());
         let ports = c.ports.as_deref().unwrap_or_default();
         if ports.is_empty() {
-            base.insert(ADDRESS_LABEL.into(), ip.to_string());
+            // The bare pod IP; an IPv6 one (not IPv4-mapped) in brackets and Go's canonical
+            // form, as pod.go writes it (RFC 3986 forbids a trailing ":" without a port).
+            let bare = match ip.parse::<std::net::IpAddr>() {
+                Ok(std::net::IpAddr::V6(v6)) if v6.to_ipv4_mapped().is_none() => format!("[{v6}]"),
+                _ => ip.to_string(),
+            };
+            base.insert(ADDRESS_LABEL.into(), bare);
             targets.push(base);
             continue;
         }

@@ -667,3 +667,15 @@ fn endpoint_port_declared_by_two_containers_takes_the_last_container() {
     assert_eq!(t["__meta_kubernetes_pod_container_name"], "statsd-sidecar");
     assert_eq!(t["__meta_kubernetes_pod_container_port_protocol"], "UDP");
 }
+
+/// pod.go: a container without ports on an IPv6 pod is one target at the bracketed pod IP
+/// (`[addr]`, the address in Go's canonical form), not the bare address.
+#[test]
+fn container_without_ports_on_an_ipv6_pod_is_at_the_bracketed_ip() {
+    let mut pod: Pod = items::<Pod>("pods.json").remove(1);
+    let status = pod.status.as_mut().expect("status");
+    status.pod_ip = Some("fd00:10:244:0:0:0:0:30".into());
+    let g = labels::build_pod(&pod, None);
+    assert_eq!(g.targets.len(), 1);
+    assert_eq!(map(&g.targets[0])["__address__"], "[fd00:10:244::30]");
+}
