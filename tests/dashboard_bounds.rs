@@ -66,14 +66,7 @@ async fn start(name: &str) -> Service {
     let cfg = Config::from_yaml_str(CONFIG, "test.yml").expect("config parses");
     Service::start_with(
         cfg,
-        ServiceOptions {
-            listen: "127.0.0.1:0".parse().unwrap(),
-            state_dir: dir,
-            config_path: None,
-            external_url: None,
-            playbooks_dir: None,
-            query: Default::default(),
-        },
+        ServiceOptions::new("127.0.0.1:0".parse().unwrap(), dir),
         DiscoveryOptions {
             file_poll_interval: Duration::from_millis(100),
         },
@@ -290,14 +283,7 @@ scrape_configs:
     let cfg = Config::from_yaml_str(&yaml, "test.yml").expect("config parses");
     let svc = Service::start_with(
         cfg,
-        ServiceOptions {
-            listen: "127.0.0.1:0".parse().unwrap(),
-            state_dir: dir,
-            config_path: None,
-            external_url: None,
-            playbooks_dir: None,
-            query: Default::default(),
-        },
+        ServiceOptions::new("127.0.0.1:0".parse().unwrap(), dir),
         DiscoveryOptions {
             file_poll_interval: Duration::from_millis(100),
         },

@@ -30,12 +30,8 @@ async fn start(limits: QueryLimits) -> (Service, FixtureServer) {
     let svc = Service::start(
         cfg,
         ServiceOptions {
-            listen: "127.0.0.1:0".parse().unwrap(),
-            state_dir: dir,
-            config_path: None,
-            external_url: None,
-            playbooks_dir: None,
             query: limits,
+            ..ServiceOptions::new("127.0.0.1:0".parse().unwrap(), dir)
         },
     )
     .await

@@ -27,14 +27,7 @@ async fn start(yaml: &str, name: &str) -> Service {
     let cfg = Config::from_yaml_str(yaml, "test.yml").expect("config parses");
     Service::start_with(
         cfg,
-        ServiceOptions {
-            listen: "127.0.0.1:0".parse().unwrap(),
-            state_dir: tempdir(name),
-            config_path: None,
-            external_url: None,
-            playbooks_dir: None,
-            query: Default::default(),
-        },
+        ServiceOptions::new("127.0.0.1:0".parse().unwrap(), tempdir(name)),
         DiscoveryOptions {
             file_poll_interval: Duration::from_millis(100),
         },

@@ -146,14 +146,7 @@ scrape_configs:
     let state_dir = tempdir("node-exporter");
     let service = Service::start(
         cfg,
-        ServiceOptions {
-            listen: "127.0.0.1:0".parse().unwrap(),
-            state_dir: state_dir.clone(),
-            config_path: None,
-            external_url: None,
-            playbooks_dir: None,
-            query: Default::default(),
-        },
+        ServiceOptions::new("127.0.0.1:0".parse().unwrap(), state_dir.clone()),
     )
     .await
     .expect("service starts");
