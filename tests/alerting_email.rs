@@ -279,13 +279,7 @@ alertmanager:
     .expect("write config");
     let port = common::free_port();
     let _redline = common::ProcessGuard(
-        Command::new(env!("CARGO_BIN_EXE_redline"))
-            .args(["run", "--config"])
-            .arg(&cfg)
-            .args(["--listen", &format!("127.0.0.1:{port}"), "--state-dir"])
-            .arg(dir.join("state"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
+        common::redline_run(&cfg, port, &dir.join("state"))
             .spawn()
             .expect("start redline run"),
     );

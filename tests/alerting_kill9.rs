@@ -9,7 +9,6 @@ mod webhook_sink;
 
 use common::{free_port, wait_for, ProcessGuard};
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 use webhook_sink::{Answer, WebhookSink};
 
@@ -55,12 +54,7 @@ alertmanager:
 fn start(dir: &Path, port: u16, log: &str) -> ProcessGuard {
     let log = std::fs::File::create(dir.join(log)).expect("log file");
     ProcessGuard(
-        Command::new(env!("CARGO_BIN_EXE_redline"))
-            .args(["run", "--config"])
-            .arg(dir.join("redline.yml"))
-            .args(["--listen", &format!("127.0.0.1:{port}"), "--state-dir"])
-            .arg(dir.join("state"))
-            .stdout(Stdio::null())
+        common::redline_run(&dir.join("redline.yml"), port, &dir.join("state"))
             .stderr(log)
             .spawn()
             .expect("start redline run"),

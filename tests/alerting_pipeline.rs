@@ -6,7 +6,6 @@ mod common;
 mod webhook_sink;
 
 use common::{free_port, wait_for, FixtureServer, ProcessGuard};
-use std::process::{Command, Stdio};
 use std::time::Duration;
 use webhook_sink::{Answer, WebhookSink};
 
@@ -76,12 +75,7 @@ async fn rule_alert_reaches_the_owner_webhook_then_resolves() {
     let port = free_port();
     let log = std::fs::File::create(dir.join("redline.log")).unwrap();
     let _redline = ProcessGuard(
-        Command::new(env!("CARGO_BIN_EXE_redline"))
-            .args(["run", "--config"])
-            .arg(&cfg)
-            .args(["--listen", &format!("127.0.0.1:{port}"), "--state-dir"])
-            .arg(dir.join("state"))
-            .stdout(Stdio::null())
+        common::redline_run(&cfg, port, &dir.join("state"))
             .stderr(log)
             .spawn()
             .expect("start redline"),

@@ -7,7 +7,7 @@ mod common;
 use common::{free_port, ProcessGuard};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 const AMTOOL: &str = "/usr/bin/amtool";
@@ -55,13 +55,7 @@ fn start_redline(dir: &Path, port: u16) -> ProcessGuard {
         "scrape_configs: []\nalertmanager:\n  config_file: alertmanager.yml\n",
     )
     .expect("write config");
-    let child = Command::new(env!("CARGO_BIN_EXE_redline"))
-        .args(["run", "--config"])
-        .arg(&config)
-        .args(["--listen", &format!("127.0.0.1:{port}"), "--state-dir"])
-        .arg(dir.join("state"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
+    let child = common::redline_run(&config, port, &dir.join("state"))
         .spawn()
         .expect("start redline run");
     ProcessGuard(child)

@@ -11,7 +11,6 @@ mod common;
 use common::{free_port, FixtureServer, ProcessGuard};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// A directory laid out and updated as the kubelet does a ConfigMap volume.
@@ -68,13 +67,7 @@ fn config(jobs: &[String]) -> String {
 }
 
 fn start(config: &Path, state: &Path, port: u16) -> ProcessGuard {
-    let child = Command::new(env!("CARGO_BIN_EXE_redline"))
-        .args(["run", "--config"])
-        .arg(config)
-        .args(["--listen", &format!("127.0.0.1:{port}"), "--state-dir"])
-        .arg(state)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
+    let child = common::redline_run(config, port, state)
         .spawn()
         .expect("start redline run");
     ProcessGuard(child)

@@ -401,11 +401,7 @@ async fn start_with_web(web: &str, name: &str) -> (Proc, String, PathBuf) {
     let cfg = dir.join("redline.yml");
     std::fs::write(&cfg, format!("web:\n{web}")).expect("write config");
     let port = free_port();
-    let child = Command::new(env!("CARGO_BIN_EXE_redline"))
-        .args(["run", "--config"])
-        .arg(&cfg)
-        .args(["--listen", &format!("127.0.0.1:{port}"), "--state-dir"])
-        .arg(dir.join("state"))
+    let child = common::redline_run(&cfg, port, &dir.join("state"))
         .arg("--playbooks-dir")
         .arg(crate_dir().join("rules/playbooks"))
         .stdout(Stdio::null())

@@ -12,7 +12,7 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -388,11 +388,7 @@ fn start_redline(dir: &Path, api_url: &str) -> Redline {
     let config_path = dir.join("redline.yml");
     write(&config_path, &config);
     let port = free_port();
-    let child = Command::new(env!("CARGO_BIN_EXE_redline"))
-        .args(["run", "--config"])
-        .arg(&config_path)
-        .args(["--listen", &format!("127.0.0.1:{port}"), "--state-dir"])
-        .arg(dir.join("state"))
+    let child = common::redline_run(&config_path, port, &dir.join("state"))
         .arg("--log-level=warn")
         .stdout(Stdio::null())
         .stderr(Stdio::null())

@@ -20,7 +20,7 @@ use receiver::{LabelSet, Receiver};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 const DEADLINE: Duration = Duration::from_secs(60);
@@ -88,13 +88,7 @@ impl Redline {
         std::fs::write(dir.join("redline.yml"), config).expect("write redline config");
         let port = free_port();
         let process = ProcessGuard(
-            Command::new(env!("CARGO_BIN_EXE_redline"))
-                .args(["run", "--config"])
-                .arg(dir.join("redline.yml"))
-                .args(["--listen", &format!("127.0.0.1:{port}"), "--state-dir"])
-                .arg(dir.join("state"))
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
+            common::redline_run(&dir.join("redline.yml"), port, &dir.join("state"))
                 .spawn()
                 .expect("start redline run"),
         );

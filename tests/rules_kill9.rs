@@ -5,7 +5,7 @@
 mod common;
 
 use common::{free_port, ProcessGuard};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 const RULES: &str = r#"
@@ -21,13 +21,7 @@ groups:
 "#;
 
 fn start(config: &std::path::Path, state: &std::path::Path, port: u16) -> ProcessGuard {
-    let child = Command::new(env!("CARGO_BIN_EXE_redline"))
-        .args(["run", "--config"])
-        .arg(config)
-        .args(["--listen", &format!("127.0.0.1:{port}"), "--state-dir"])
-        .arg(state)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
+    let child = common::redline_run(config, port, state)
         .spawn()
         .expect("start redline run");
     ProcessGuard(child)

@@ -17,7 +17,6 @@ mod common;
 
 use common::{free_port, get_json, FixtureServer, ProcessGuard};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -43,13 +42,7 @@ fn tempdir() -> PathBuf {
 }
 
 fn start(dir: &Path, port: u16) -> ProcessGuard {
-    let child = Command::new(env!("CARGO_BIN_EXE_redline"))
-        .args(["run", "--config"])
-        .arg(dir.join("redline.yml"))
-        .args(["--listen", &format!("127.0.0.1:{port}"), "--state-dir"])
-        .arg(dir.join("state"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
+    let child = common::redline_run(&dir.join("redline.yml"), port, &dir.join("state"))
         .spawn()
         .expect("start redline run");
     ProcessGuard(child)

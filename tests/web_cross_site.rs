@@ -19,7 +19,6 @@ use browser::{client, wait_ready, Browser};
 use common::{free_port, ProcessGuard as Proc};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// The attacker's page: every way a page of another origin can POST to `target`.
@@ -138,11 +137,7 @@ async fn cross_origin_pages_cannot_silence_or_reload_a_signed_in_browser() {
     let log = dir.join("redline.log");
     let out = std::fs::File::create(&log).expect("log file");
     let _redline = Proc(
-        Command::new(env!("CARGO_BIN_EXE_redline"))
-            .args(["run", "--config"])
-            .arg(&cfg)
-            .args(["--listen", &format!("127.0.0.1:{port}"), "--state-dir"])
-            .arg(dir.join("state"))
+        common::redline_run(&cfg, port, &dir.join("state"))
             .stdout(out.try_clone().expect("log file"))
             .stderr(out)
             .spawn()
@@ -261,13 +256,7 @@ async fn silence_form_creates_in_the_signed_in_users_name() {
     .expect("write config");
     let port = free_port();
     let _redline = Proc(
-        Command::new(env!("CARGO_BIN_EXE_redline"))
-            .args(["run", "--config"])
-            .arg(&cfg)
-            .args(["--listen", &format!("127.0.0.1:{port}"), "--state-dir"])
-            .arg(dir.join("state"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
+        common::redline_run(&cfg, port, &dir.join("state"))
             .spawn()
             .expect("start redline run"),
     );

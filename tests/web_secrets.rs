@@ -14,7 +14,7 @@ mod common;
 
 use common::free_port;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 struct Proc(Child);
@@ -182,11 +182,7 @@ async fn no_page_api_error_or_log_shows_a_secret() {
     let out = std::fs::File::create(&log).expect("log file");
     let port = free_port();
     let _redline = Proc(
-        Command::new(env!("CARGO_BIN_EXE_redline"))
-            .args(["run", "--config"])
-            .arg(&cfg)
-            .args(["--listen", &format!("127.0.0.1:{port}"), "--state-dir"])
-            .arg(dir.join("state"))
+        common::redline_run(&cfg, port, &dir.join("state"))
             .env("RUST_LOG", "debug")
             .stdout(out.try_clone().expect("log file"))
             .stderr(out)

@@ -159,3 +159,16 @@ pub fn openssl(dir: &std::path::Path, args: &[&str]) {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// `redline run --config CONFIG --listen 127.0.0.1:PORT --state-dir STATE` with its output
+/// discarded; a test adds `.stderr(log)`, `.env(..)` or more flags before `.spawn()`.
+pub fn redline_run(config: &std::path::Path, port: u16, state_dir: &std::path::Path) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_redline"));
+    c.args(["run", "--config"])
+        .arg(config)
+        .args(["--listen", &format!("127.0.0.1:{port}"), "--state-dir"])
+        .arg(state_dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    c
+}
