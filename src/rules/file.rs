@@ -329,6 +329,12 @@ fn parse_dur(field: &'static str, v: &Option<String>) -> Result<Duration, (&'sta
 
 /// Upstream `RuleNode.Validate` plus template parsing; errors carry the YAML field they are
 /// about so the caller can point at its line.
+/// A label name a rule may set, as Prometheus 3 checks it (UTF-8 names: any non-empty name
+/// but `__name__`; Prometheus 2's legacy `[a-zA-Z_][a-zA-Z0-9_]*` no longer applies).
+pub(crate) fn is_rule_label_name(k: &str) -> bool {
+    !k.is_empty() && k != METRIC_NAME
+}
+
 fn validate_rule(
     r: RawRule,
     group_labels: &Labels,
@@ -387,7 +393,7 @@ fn validate_rule(
         }
     }
     for k in r.labels.keys() {
-        if k.is_empty() || k == METRIC_NAME {
+        if !is_rule_label_name(k) {
             errs.push(("labels", format!("invalid label name: {k}")));
         }
     }

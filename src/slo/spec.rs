@@ -404,8 +404,8 @@ pub(crate) fn build_alerting(
 }
 
 /// The labels and annotations of generated alerting rules are rule labels and annotations:
-/// their names must be label names and their values templates that parse, as Prometheus
-/// checks them when it loads the rule file.
+/// they are checked as the rule loader checks them (label names as Prometheus 3 allows them,
+/// values templates that parse), so the generated file loads.
 fn check_alert_labels(
     d: &mut Diag,
     field: &str,
@@ -415,23 +415,18 @@ fn check_alert_labels(
     for (kind, map) in [("labels", labels), ("annotations", annotations)] {
         for (name, value) in map {
             let path = format!("{field}.{kind}.{name}");
-            if !is_label_name(name) {
+            if kind == "labels" && !crate::rules::file::is_rule_label_name(name) {
                 d.err(
                     &path,
-                    format!("{name:?} is not a valid label name (letters, digits and _, not starting with a digit)"),
+                    format!("{name:?} is not a label name a rule may set"),
                 );
+            } else if name.is_empty() {
+                d.err(&path, "an annotation name must not be empty");
             } else if let Err(e) = crate::rules::template::Template::parse(name, value) {
                 d.err(&path, format!("not a valid template: {e}"));
             }
         }
     }
-}
-
-fn is_label_name(s: &str) -> bool {
-    let mut c = s.chars();
-    c.next()
-        .is_some_and(|f| f.is_ascii_alphabetic() || f == '_')
-        && c.all(|x| x.is_ascii_alphanumeric() || x == '_')
 }
 
 pub(crate) fn is_metric_name(s: &str) -> bool {
