@@ -155,7 +155,11 @@ pub fn check(text: &str, limits: &ParseLimits) -> Result<(), QueryError> {
                     parent.inner = parent.inner.max(depth);
                 }
             }
-            b'+' | b'-' | b'*' | b'/' | b'%' | b'^' => op = true,
+            b'+' | b'-' | b'*' | b'/' | b'%' | b'^' => {
+                op = true;
+                // A sign does not end a duration's place: `offset -5m`, `offset + 60`.
+                duration_place = was_duration_place && matches!(c, b'+' | b'-');
+            }
             b'=' | b'!' | b'<' | b'>' => {
                 // `==`, `!=`, `<`, `<=`, `>`, `>=`; a lone `=` or `=~` / `!~` only appears
                 // between a label name and value.
@@ -382,6 +386,10 @@ mod tests {
             "x[5m:1e30]".to_string(),
             "x offset # comment\n 0xffffffffffffffffffff".to_string(),
             format!("rate(x[{huge}])"),
+            // A sign between `offset` and the number (found by the fuzz target).
+            format!("sorbl offset+ {huge}++++++:+++++++rbl offset+ 1+e"),
+            format!("x offset -{huge}"),
+            format!("x offset - {huge}"),
         ] {
             let err = parse(&q, &ParseLimits::default())
                 .expect_err(&q)
@@ -393,6 +401,8 @@ mod tests {
             format!("x > {huge}"),
             "x[300]".to_string(),
             "x offset 60".to_string(),
+            "x offset -60".to_string(),
+            "x offset + 60".to_string(),
             "x[5m:30]".to_string(),
             "{__name__=~\"a:1e400\"}".to_string(),
         ] {
