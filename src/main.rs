@@ -147,7 +147,7 @@ impl QueryFlags {
 }
 
 fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
-    redline::config::units::parse_duration(s)
+    redline::timefmt::parse_duration(s)
 }
 
 #[derive(Subcommand)]

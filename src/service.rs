@@ -339,7 +339,7 @@ async fn retention_task(store: Arc<Store>, mut stop: watch::Receiver<bool>) {
             _ = tick.tick() => {}
             _ = stop.changed() => return,
         }
-        let now = crate::scrape::scrape_loop::unix_ms(SystemTime::now());
+        let now = crate::timefmt::unix_ms(SystemTime::now());
         store.gc(now);
     }
 }
@@ -531,8 +531,9 @@ pub enum LoadError {
 /// store, keeping every sample whatever its age. Returns the store and the sample count.
 pub fn load_exposition_file(path: &std::path::Path) -> Result<(Store, u64), LoadError> {
     use crate::exposition::{detect_format, parse, ParseOptions};
-    use crate::scrape::scrape_loop::{unix_ms, IngestSink, SeriesCache};
+    use crate::scrape::scrape_loop::{IngestSink, SeriesCache};
     use crate::scrape::target::TargetSpec;
+    use crate::timefmt::unix_ms;
     let body = std::fs::read(path).map_err(|source| LoadError::Read {
         path: path.display().to_string(),
         source,

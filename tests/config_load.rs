@@ -7,9 +7,9 @@ use std::time::Duration;
 use redline::config::{
     check_config_file, Auth, Config, Scheme, SecretSource, TextSource, TlsVersion,
 };
+use redline::relabel;
 use redline::scrape::discovery::file::load_file_sd;
 use redline::scrape::discovery::TargetGroup;
-use redline::scrape::relabel;
 use redline::scrape::target_labels::{populate_target, PopulatedTarget};
 use redline::store::Labels;
 

@@ -82,7 +82,7 @@ async fn rules_run_reload_and_serve_playbooks() {
         "the recording rule's series",
         Duration::from_secs(15),
         || {
-            let now = redline::scrape::scrape_loop::unix_ms(SystemTime::now());
+            let now = redline::timefmt::unix_ms(SystemTime::now());
             let s = store.select(&[Matcher::equal("__name__", "job:up:sum")], 0, now);
             s.first()
                 .and_then(|s| s.samples.last())

@@ -20,7 +20,7 @@ use std::time::{Duration, SystemTime};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 fn now() -> i64 {
-    redline::scrape::scrape_loop::unix_ms(SystemTime::now())
+    redline::timefmt::unix_ms(SystemTime::now())
 }
 
 fn tempdir(name: &str) -> PathBuf {

@@ -44,9 +44,9 @@ pub use http_client::{
     TlsSettings, TlsVersion,
 };
 
+use crate::relabel::{NameValidation, RelabelConfig};
 use crate::scrape::discovery::file::FileSdConfig;
 use crate::scrape::discovery::TargetGroup;
-use crate::scrape::relabel::{NameValidation, RelabelConfig};
 use crate::store::Labels;
 
 /// A validated configuration.

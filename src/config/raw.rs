@@ -14,7 +14,7 @@ use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 
 use super::units::{ByteSize, PromDuration};
-use crate::scrape::relabel::RawRelabelConfig;
+use crate::relabel::RawRelabelConfig;
 
 /// The message for a Prometheus setting redline does not implement.
 pub const UNSUPPORTED: &str = "redline does not support this setting yet";

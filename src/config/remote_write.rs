@@ -37,7 +37,7 @@ use super::http_client::{self, HttpClientSettings, RawHttpFields};
 use super::raw::{RawAuthorization, RawBasicAuth, RawTlsConfig, Unsupported};
 use super::units::PromDuration;
 use super::validate::Ctx;
-use crate::scrape::relabel::{NameValidation, RawRelabelConfig, RelabelConfig};
+use crate::relabel::{NameValidation, RawRelabelConfig, RelabelConfig};
 
 /// The only `protobuf_message` redline sends.
 pub const WRITE_REQUEST_V1: &str = "prometheus.WriteRequest";

@@ -11,9 +11,9 @@ use super::{
     http_client, Config, GlobalConfig, Scheme, ScrapeConfig, ScrapeLimits, ScrapeProtocol,
     StorageConfig,
 };
+use crate::relabel::{NameValidation, RawRelabelConfig, RelabelConfig};
 use crate::scrape::discovery::file::FileSdConfig;
 use crate::scrape::discovery::{TargetGroup, ADDRESS_LABEL};
-use crate::scrape::relabel::{NameValidation, RawRelabelConfig, RelabelConfig};
 use crate::store::Labels;
 
 const DEFAULT_SCRAPE_INTERVAL: Duration = Duration::from_secs(60);

@@ -9,11 +9,11 @@
 //! `rule_files` globs (in the file-name part, as `filepath.Glob`) and loads the groups;
 //! [`check_rule_files`] is `redline check rules`.
 
-use super::template::Template;
-use crate::config::units::parse_duration;
 use crate::config::{locate, FieldPath};
+use crate::gotemplate::Template;
 use crate::promql::{Engine, Expr};
 use crate::store::{Labels, METRIC_NAME};
+use crate::timefmt::parse_duration;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

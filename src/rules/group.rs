@@ -12,7 +12,7 @@
 use super::alerting::{ActiveAlerts, Alert, AlertState, Candidate, DEFAULT_RESEND_DELAY};
 use super::file::{Rule, RuleGroup, RuleKind};
 use super::querier::{RemoteQuerier, RuleQuerier};
-use super::template::{QuerySample, TemplateData};
+use crate::gotemplate::{QuerySample, TemplateData};
 use crate::promql::Engine;
 use crate::store::{Labels, Store, METRIC_NAME, STALE_NAN};
 use std::collections::BTreeSet;

@@ -13,10 +13,10 @@
 
 use super::file::{expand_rule_patterns, load_rule_file, RuleGroup};
 use super::group::{rule_query, EvalContext, GroupState};
-use super::template_funcs::{format_e, go_quote};
-use crate::config::units::{format_duration, parse_duration};
+use crate::gotemplate::funcs::{format_e, go_quote};
 use crate::promql::{Engine, EngineOptions};
 use crate::store::{Labels, Store, METRIC_NAME, STALE_NAN};
+use crate::timefmt::{format_duration, parse_duration};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -319,7 +319,7 @@ enum Seq {
 }
 
 fn parse_num(s: &str) -> Result<f64, String> {
-    super::template_funcs::parse_go_float(s).map_err(|_| format!("invalid number {s:?}"))
+    crate::gotemplate::funcs::parse_go_float(s).map_err(|_| format!("invalid number {s:?}"))
 }
 
 /// Expands promqltest's series notation.

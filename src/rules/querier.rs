@@ -13,9 +13,9 @@
 //! runtime whose [`tokio::runtime::Handle`] the querier was built in, and the evaluating
 //! thread waits for its answer (bounded by the query timeout).
 
-use super::template::QuerySample;
 use crate::config::rule_query::RuleQueryConfig;
 use crate::config::Auth;
+use crate::gotemplate::QuerySample;
 use crate::promql::{Engine, Expr, Value};
 use crate::store::{Labels, Store};
 use serde::Deserialize;
@@ -250,8 +250,8 @@ impl RemoteQuerier {
     pub fn new(config: &RuleQueryConfig) -> Self {
         let endpoint = config.query_endpoint();
         crate::install_crypto_provider();
-        let client = crate::scrape::client::http_client(&config.http)
-            .map_err(|e| format!("rule_query: {e}"));
+        let client =
+            crate::httpclient::http_client(&config.http).map_err(|e| format!("rule_query: {e}"));
         if let Err(e) = &client {
             tracing::error!(url = %endpoint, error = %e, "building the rule query client; rules will fail until the config is fixed");
         }
@@ -307,16 +307,16 @@ impl RemoteQuerier {
             .header(reqwest::header::ACCEPT, "application/json")
             .timeout(timeout)
             .body(form);
-        let req = crate::scrape::client::apply_auth(req, self.auth.as_ref())
+        let req = crate::httpclient::apply_auth(req, self.auth.as_ref())
             .map_err(|e| format!("reading credentials: {e}"))?;
         let describe = |e: reqwest::Error| {
             if e.is_timeout() {
                 format!(
                     "timed out after {}",
-                    crate::timefmt::prometheus_duration(timeout)
+                    crate::timefmt::format_duration(timeout)
                 )
             } else {
-                crate::scrape::client::error_chain(&e.without_url())
+                crate::httpclient::error_chain(&e.without_url())
             }
         };
         let resp = req.send().await.map_err(describe)?;
@@ -359,7 +359,7 @@ impl RemoteQuerier {
             Ok(Err(e)) => Err(e),
             Err(_) => Err(fail(&format!(
                 "timed out after {}",
-                crate::timefmt::prometheus_duration(timeout)
+                crate::timefmt::format_duration(timeout)
             ))),
         }
     }

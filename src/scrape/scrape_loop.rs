@@ -10,16 +10,17 @@
 //! every scrape.
 
 use crate::exposition::{self, Format, ParseOptions, Sample, Sink, SinkError};
+use crate::relabel;
 use crate::scrape::client::JobClient;
-use crate::scrape::relabel;
 use crate::scrape::target::{Health, Target, TargetSpec, TargetStatus};
 use crate::store::{
     is_stale_nan, Appender, Label, Labels, MixBuild, SeriesRef, Store, METRIC_NAME, STALE_NAN,
 };
 use crate::telemetry::{ScrapeFailed, ScrapeSucceeded, Telemetry};
+use crate::timefmt::unix_ms;
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::watch;
 
 /// Why a scrape failed; the text is what `/api/v1/targets` shows as `lastError`.
@@ -550,13 +551,6 @@ fn check_label_limits(
         }
     }
     Ok(())
-}
-
-/// Milliseconds since the epoch for a wall-clock time.
-pub fn unix_ms(t: SystemTime) -> i64 {
-    t.duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }
 
 /// The offset within the interval at which a target is scraped: stable per target, so

@@ -635,7 +635,7 @@ impl SloEngine {
     ) -> Result<SloEngine, StateError> {
         let step_ms = (opts.ledger_step.as_millis() as i64).max(1);
         // PromQL fallbacks read one step of real time.
-        let step_name = crate::timefmt::prometheus_duration(opts.ledger_step);
+        let step_name = crate::timefmt::format_duration(opts.ledger_step);
         let mut slos = Vec::new();
         for spec in specs {
             let key = slo_key(&spec);

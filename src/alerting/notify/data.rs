@@ -22,8 +22,8 @@ use super::build::NotifyContext;
 use super::{Notification, NotificationReason, NotifiedAlert};
 use crate::alerting::alert::fingerprint_hex;
 use crate::alerting::Alert;
-use crate::rules::template_exec::{GoStruct, GO_ZERO_TIME_MS, V};
-use crate::rules::template_funcs::{go_time_format, RFC3339_NANO};
+use crate::gotemplate::exec::{GoStruct, GO_ZERO_TIME_MS, V};
+use crate::gotemplate::funcs::{go_time_format, RFC3339_NANO};
 use crate::store::Labels;
 
 /// A label or annotation map, sorted by name.

@@ -267,7 +267,7 @@ impl EmailNotifier {
     }
 
     fn classify(&self, e: &lettre::transport::smtp::Error) -> NotifyError {
-        let chain = crate::scrape::client::error_chain(e);
+        let chain = crate::httpclient::error_chain(e);
         if chain.contains("STARTTLS is not supported") {
             return self.fatal(format!(
                 "require_tls is true but the server does not advertise the STARTTLS extension ({chain})"

@@ -22,7 +22,7 @@ use super::{Notification, NotifiedAlert, Notifier, NotifyError};
 use crate::alerting::alert::fingerprint_hex;
 use crate::alerting::WebhookConfig;
 use crate::config::Auth;
-use crate::scrape::client::{apply_auth, error_chain, http_client, ClientError};
+use crate::httpclient::{apply_auth, error_chain, http_client, ClientError};
 use crate::store::Labels;
 
 /// The timeout of one POST when the config sets none.

@@ -405,7 +405,7 @@ pub fn time_range(ctx: &PageCtx, default: Duration) -> (i64, i64, i64, String) {
     let end = crate::timefmt::now_ms();
     let start = end - range.as_millis() as i64;
     let step = ((range.as_millis() as i64) / 240).max(1000);
-    (start, end, step, crate::timefmt::prometheus_duration(range))
+    (start, end, step, crate::timefmt::format_duration(range))
 }
 
 #[cfg(test)]

@@ -721,7 +721,7 @@ pub async fn targets(State(s): State<AppState>, ctx: PageCtx) -> Response {
             "labels": t.spec.labels.iter().filter(|l| !l.name.starts_with("__")).map(|l| format!("{}={}", l.name, l.value)).collect::<Vec<_>>(),
             "health": st.health.as_str(),
             "error": st.last_error,
-            "last": st.last_scrape.map(|t| ctx.time(crate::scrape::scrape_loop::unix_ms(t))),
+            "last": st.last_scrape.map(|t| ctx.time(crate::timefmt::unix_ms(t))),
             "duration": super::chart::Unit::Seconds.format(st.last_scrape_duration.as_secs_f64()),
             "samples": st.last_samples,
         });
@@ -803,7 +803,7 @@ pub async fn rules(State(s): State<AppState>, ctx: PageCtx) -> Response {
             groups.push(json!({
                 "name": g.group.name,
                 "file": g.group.file.display().to_string(),
-                "interval": crate::timefmt::prometheus_duration(g.interval),
+                "interval": crate::timefmt::format_duration(g.interval),
                 "rules": rules,
             }));
         }

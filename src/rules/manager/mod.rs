@@ -24,6 +24,7 @@ use super::querier::RemoteQuerier;
 use crate::promql::Engine;
 use crate::state::{GroupKey, StateDb};
 use crate::store::{Labels, Store};
+use crate::timefmt::unix_ms;
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex, RwLock};
@@ -222,13 +223,6 @@ pub fn eval_slot(now: SystemTime, interval: Duration, offset: Duration) -> Syste
         UNIX_EPOCH + Duration::from_nanos(slot as u64)
     } else {
         UNIX_EPOCH - Duration::from_nanos((-slot) as u64)
-    }
-}
-
-fn unix_ms(t: SystemTime) -> i64 {
-    match t.duration_since(UNIX_EPOCH) {
-        Ok(d) => d.as_millis() as i64,
-        Err(e) => -(e.duration().as_millis() as i64),
     }
 }
 

@@ -465,7 +465,7 @@ pub fn parse_go_float(s: &str) -> Result<f64, String> {
 
 /// `parseDuration` in templates: a Prometheus duration as float seconds.
 pub fn parse_duration_seconds(s: &str) -> Result<f64, String> {
-    crate::config::units::parse_duration(s)
+    crate::timefmt::parse_duration(s)
         .map(|d: Duration| d.as_secs_f64())
         .map_err(|e| e.to_string())
 }

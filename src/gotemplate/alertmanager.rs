@@ -2,13 +2,13 @@
 //! made of (`template.Data`/`template.Alert` structs, `template.KV` label maps with
 //! `SortedPairs`, `Names`, `Values` and `Remove`, `template.Alerts` with `Firing` and
 //! `Resolved`, `time.Time` with `Format`), and the functions Alertmanager adds to Go's
-//! builtins (`join`, `trimSpace`, `safeUrl`, `toJson`, `date`, …). `template_exec` runs the
+//! builtins (`join`, `trimSpace`, `safeUrl`, `toJson`, `date`, …). `exec` runs the
 //! templates and calls in here for these values and names.
 
 use std::sync::Arc;
 
-use super::template_exec::V;
-use super::template_funcs as f;
+use super::exec::V;
+use super::funcs as f;
 
 type R<T> = Result<T, String>;
 
@@ -281,8 +281,8 @@ pub(crate) fn escape_html(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rules::template::{parse_nodes, Defines, Dialect, Template};
-    use crate::rules::template_exec::{exec_with, Lookup};
+    use crate::gotemplate::exec::{exec_with, Lookup};
+    use crate::gotemplate::{parse_nodes, Defines, Dialect, Template};
     use std::collections::BTreeMap;
 
     fn render(text: &str, root: V) -> Result<String, String> {

@@ -1,6 +1,6 @@
 //! Template behaviour as Prometheus renders rule annotations.
 
-use super::template::{QuerySample, Template, TemplateData};
+use super::{QuerySample, Template, TemplateData};
 use crate::store::Labels;
 
 fn no_query(_: &str) -> Result<Vec<QuerySample>, String> {

@@ -8,9 +8,15 @@
 //! parsed once (parse errors are rule-file errors) and executed per alert with a
 //! [`TemplateData`] and a query callback; [`Template::expand`] renders execution errors the way
 //! Prometheus does, as `<error expanding template: …>`. Missing map keys print as empty
-//! strings (Prometheus sets `missingkey=zero`). Execution lives in `template_exec`.
+//! strings (Prometheus sets `missingkey=zero`). Execution lives in [`exec`], Prometheus' and Alertmanager's function maps in [`funcs`] and `alertmanager`.
 
-use super::template_exec::{self, Env};
+mod alertmanager;
+pub(crate) mod exec;
+pub mod funcs;
+#[cfg(test)]
+mod tests;
+
+use self::exec::Env;
 use crate::store::Labels;
 
 /// One sample of a template `query` result.
@@ -231,7 +237,7 @@ impl Template {
         }
         let mut env = Env::new(data, query);
         let mut out = String::new();
-        template_exec::exec_list(&mut env, &self.nodes, &mut out).map_err(|e| {
+        exec::exec_list(&mut env, &self.nodes, &mut out).map_err(|e| {
             TemplateError(format!(
                 "error executing template {n}: template: {n}: executing \"{n}\" {e}",
                 n = self.name

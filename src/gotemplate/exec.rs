@@ -2,13 +2,13 @@
 //!
 //! Values are dynamically typed as in Go's `reflect` world ([`V`]); printing follows `fmt`'s
 //! `%v`. Comparisons follow `text/template`'s rules (an int and a float do not compare, as in
-//! Go). See `template` for the parser and `template_funcs` for the number formatting.
+//! Go). See the module root for the parser and `funcs` for the number formatting.
 
-use super::template::{Arg, Defines, Node, Pipeline, QuerySample, TemplateData};
-use super::template_am as am;
-use super::template_am::pair;
-pub(crate) use super::template_am::{escape_html, GoStruct, GO_ZERO_TIME_MS};
-use super::template_funcs as f;
+use super::alertmanager as am;
+use super::alertmanager::pair;
+pub(crate) use super::alertmanager::{escape_html, GoStruct, GO_ZERO_TIME_MS};
+use super::funcs as f;
+use super::{Arg, Defines, Node, Pipeline, QuerySample, TemplateData};
 use crate::store::Labels;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -671,7 +671,7 @@ fn call_func(env: &mut Env, name: &str, args: Vec<V>) -> R<V> {
         "humanizePercentage" => V::Str(f::humanize_percentage(fl(0)?)),
         "humanizeTimestamp" => V::Str(f::humanize_timestamp(fl(0)?)?),
         "toTime" => V::Str(f::humanize_timestamp(fl(0)?)?),
-        "toDuration" => V::Str(crate::timefmt::prometheus_duration(
+        "toDuration" => V::Str(crate::timefmt::format_duration(
             std::time::Duration::from_secs_f64(fl(0)?.max(0.0)),
         )),
         "parseDuration" => V::Float(f::parse_duration_seconds(
