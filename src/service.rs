@@ -362,7 +362,7 @@ fn rule_options(cfg: &Config) -> RuleManagerOptions {
 fn pipeline_settings(
     cfg: &Config,
 ) -> (
-    Arc<crate::alerting::AlertmanagerConfig>,
+    Arc<crate::config::alertmanager::AlertmanagerConfig>,
     crate::alerting::PipelineOptions,
 ) {
     let mut opts = crate::alerting::PipelineOptions::default();

@@ -32,9 +32,9 @@ use super::alert::Alert;
 use super::delivery::{Begin, Delivery, DeliveryJob, DeliveryOutcome, IntegrationQueue};
 use super::nflog::{needs_update, NflogKey};
 use super::notify::{Notification, NotifiedAlert};
-use super::owners::Owners;
-use super::route::{group_key, RouteOpts};
-use super::AlertmanagerConfig;
+use crate::config::alertmanager::owners::Owners;
+use crate::config::alertmanager::route::{group_key, RouteOpts};
+use crate::config::alertmanager::AlertmanagerConfig;
 use crate::store::Labels;
 
 /// Wall-clock milliseconds that advance with tokio's clock, so tests with paused time see
@@ -511,7 +511,8 @@ mod tests {
     use super::*;
     use crate::alerting::notify::{Notifier, NotifyError};
     use crate::alerting::pipeline::{IntegrationFactory, Pipeline, PipelineOptions};
-    use crate::alerting::{NotificationReason, Receiver};
+    use crate::alerting::NotificationReason;
+    use crate::config::alertmanager::Receiver;
     use futures_util::future::BoxFuture;
     use std::sync::atomic::AtomicBool;
 
@@ -854,8 +855,8 @@ mod tests {
         let p = start(config(ROUTE), rec.clone(), PipelineOptions::default()).await;
         let now = p.now_ms();
         let silence = Silence {
-            matchers: crate::alerting::Matchers(
-                crate::alerting::parse_matchers(r#"{instance="a"}"#).unwrap(),
+            matchers: crate::config::alertmanager::Matchers(
+                crate::config::alertmanager::parse_matchers(r#"{instance="a"}"#).unwrap(),
             ),
             starts_at_ms: now,
             ends_at_ms: now + 3_600_000,
@@ -880,7 +881,9 @@ mod tests {
     fn silence_for(p: &Pipeline, matchers: &str) -> crate::alerting::silence::Silence {
         let now = p.now_ms();
         crate::alerting::silence::Silence {
-            matchers: crate::alerting::Matchers(crate::alerting::parse_matchers(matchers).unwrap()),
+            matchers: crate::config::alertmanager::Matchers(
+                crate::config::alertmanager::parse_matchers(matchers).unwrap(),
+            ),
             starts_at_ms: now,
             ends_at_ms: now + 3_600_000,
             created_by: "test".into(),

@@ -40,7 +40,7 @@ use super::provider::{
 };
 use super::silence::{SilenceError, Silences};
 use super::status::{AlertState, AlertStatus, StatusCache};
-use super::AlertmanagerConfig;
+use crate::config::alertmanager::AlertmanagerConfig;
 use crate::state::pipeline::StoredAlert;
 use crate::state::{StateDb, StateError};
 use crate::store::Labels;

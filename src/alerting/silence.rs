@@ -29,7 +29,7 @@ use std::sync::{Arc, RwLock};
 
 use serde::{Deserialize, Serialize};
 
-use super::matchers::{MatchOp, Matcher, MatcherError, Matchers};
+use crate::config::alertmanager::matchers::{MatchOp, Matcher, MatcherError, Matchers};
 use crate::state::silences::SilenceRow;
 use crate::state::{StateDb, StateError};
 use crate::store::Labels;
@@ -495,7 +495,7 @@ fn read_urandom(buf: &mut [u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::alerting::matchers::parse_matchers;
+    use crate::config::alertmanager::matchers::parse_matchers;
     use crate::state::test_dir::TempDir;
 
     const MIN: i64 = 60_000;

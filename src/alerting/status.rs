@@ -21,7 +21,7 @@ use serde::Serialize;
 use super::alert::{fingerprint_hex, Alert};
 use super::inhibit::Inhibitor;
 use super::silence::Silences;
-use super::AlertmanagerConfig;
+use crate::config::alertmanager::AlertmanagerConfig;
 
 /// Alertmanager's alert states.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -244,8 +244,8 @@ impl StatusCache {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::alerting::matchers::{parse_matchers, Matchers};
     use crate::alerting::silence::Silence;
+    use crate::config::alertmanager::matchers::{parse_matchers, Matchers};
     use crate::store::Labels;
 
     const NOW: i64 = 1_800_000_000_000;

@@ -21,10 +21,12 @@
 //! ```
 
 pub mod alertmanager;
+pub mod discovery;
 mod error;
 pub mod expand;
 pub mod file_stamp;
 pub mod http_client;
+pub mod kubernetes_sd;
 pub mod raw;
 pub mod remote_write;
 pub mod rule_query;
@@ -44,9 +46,9 @@ pub use http_client::{
     TlsSettings, TlsVersion,
 };
 
+use crate::config::discovery::FileSdConfig;
+use crate::config::discovery::TargetGroup;
 use crate::relabel::{NameValidation, RelabelConfig};
-use crate::scrape::discovery::file::FileSdConfig;
-use crate::scrape::discovery::TargetGroup;
 use crate::store::Labels;
 
 /// A validated configuration.
@@ -241,7 +243,7 @@ pub struct ScrapeConfig {
     /// `static_configs`, as groups with sources `0`, `1`, ...
     pub static_configs: Vec<TargetGroup>,
     pub file_sd_configs: Vec<FileSdConfig>,
-    pub kubernetes_sd_configs: Vec<crate::scrape::discovery::kubernetes::KubernetesSdConfig>,
+    pub kubernetes_sd_configs: Vec<crate::config::kubernetes_sd::KubernetesSdConfig>,
     pub relabel_configs: Vec<RelabelConfig>,
     pub metric_relabel_configs: Vec<RelabelConfig>,
     pub name_validation: NameValidation,

@@ -11,9 +11,9 @@ use super::{
     http_client, Config, GlobalConfig, Scheme, ScrapeConfig, ScrapeLimits, ScrapeProtocol,
     StorageConfig,
 };
+use crate::config::discovery::FileSdConfig;
+use crate::config::discovery::{TargetGroup, ADDRESS_LABEL};
 use crate::relabel::{NameValidation, RawRelabelConfig, RelabelConfig};
-use crate::scrape::discovery::file::FileSdConfig;
-use crate::scrape::discovery::{TargetGroup, ADDRESS_LABEL};
 use crate::store::Labels;
 
 const DEFAULT_SCRAPE_INTERVAL: Duration = Duration::from_secs(60);
@@ -497,7 +497,7 @@ fn scrape_config(
         .into_iter()
         .enumerate()
     {
-        kubernetes_sd_configs.push(crate::scrape::discovery::kubernetes::config::validate(
+        kubernetes_sd_configs.push(super::kubernetes_sd::validate(
             ctx,
             &path.key("kubernetes_sd_configs").index(i),
             k,

@@ -350,7 +350,7 @@ mod tests {
         let checked = crate::slo::check_files(&[slos])
             .unwrap_or_else(|e| panic!("demo SLOs are not valid: {e:?}"));
         assert_eq!(checked[0].1, 4);
-        let am = crate::alerting::AlertmanagerConfig::from_yaml_str(
+        let am = crate::config::alertmanager::AlertmanagerConfig::from_yaml_str(
             &ALERTMANAGER_CONFIG.replace("SINK", "127.0.0.1:1"),
             "demo alertmanager.yml",
         )

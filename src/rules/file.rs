@@ -498,7 +498,7 @@ pub fn expand_rule_patterns<P: AsRef<Path>>(patterns: &[P]) -> Result<Vec<PathBu
         if let Ok(entries) = std::fs::read_dir(&dir) {
             for e in entries.flatten() {
                 let fname = e.file_name().to_string_lossy().into_owned();
-                if crate::scrape::discovery::file::glob_match(&name, &fname) {
+                if crate::config::discovery::glob_match(&name, &fname) {
                     found.push(p.with_file_name(&fname));
                 }
             }

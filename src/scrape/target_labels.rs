@@ -14,9 +14,9 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::time::Duration;
 
+use crate::config::discovery::ADDRESS_LABEL;
 use crate::config::ScrapeConfig;
 use crate::relabel;
-use crate::scrape::discovery::ADDRESS_LABEL;
 use crate::store::{Label, Labels};
 use crate::timefmt::{format_duration, parse_duration};
 

@@ -13,7 +13,7 @@ use super::email::EmailNotifier;
 use super::templates::{NotificationTemplates, TemplateLoadError};
 use super::webhook::WebhookNotifier;
 use super::Notifier;
-use crate::alerting::{AlertmanagerConfig, Receiver};
+use crate::config::alertmanager::{AlertmanagerConfig, Receiver};
 
 /// What notifications need to know about where redline runs, and the templates.
 #[derive(Clone, Debug)]

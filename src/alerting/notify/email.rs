@@ -37,7 +37,7 @@ use lettre::{Address, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executo
 use super::data::TemplateData;
 use super::templates::{FieldTemplate, NotificationTemplates, TemplateLoadError};
 use super::{Notification, Notifier, NotifyError};
-use crate::alerting::EmailConfig;
+use crate::config::alertmanager::EmailConfig;
 use crate::config::{TlsSettings, TlsVersion};
 
 /// How long one SMTP exchange (connect, each command) may take.
@@ -345,7 +345,7 @@ impl Notifier for EmailNotifier {
 mod tests {
     use super::*;
     use crate::alerting::notify::data::tests::fixture_notification;
-    use crate::alerting::AlertmanagerConfig;
+    use crate::config::alertmanager::AlertmanagerConfig;
 
     fn config(extra: &str) -> EmailConfig {
         let cfg = AlertmanagerConfig::from_yaml_str(

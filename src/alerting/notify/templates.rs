@@ -453,7 +453,11 @@ mod tests {
             "[FIRING:2] HighErrorBudgetBurn api (page)"
         );
         let html = t
-            .compile("f", crate::alerting::receivers::DEFAULT_EMAIL_HTML, true)
+            .compile(
+                "f",
+                crate::config::alertmanager::receivers::DEFAULT_EMAIL_HTML,
+                true,
+            )
             .unwrap();
         assert_eq!(html.render(&t, &d).unwrap(), t.default_html(&d).unwrap());
         // Inside larger Go text too.

@@ -20,7 +20,7 @@ use serde::Serialize;
 
 use super::{Notification, NotifiedAlert, Notifier, NotifyError};
 use crate::alerting::alert::fingerprint_hex;
-use crate::alerting::WebhookConfig;
+use crate::config::alertmanager::WebhookConfig;
 use crate::config::Auth;
 use crate::httpclient::{apply_auth, error_chain, http_client, ClientError};
 use crate::store::Labels;

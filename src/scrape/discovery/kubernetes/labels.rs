@@ -10,7 +10,7 @@ use k8s_openapi::api::core::v1::{Container, Endpoints, Node, Pod, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
-use crate::scrape::discovery::{TargetGroup, ADDRESS_LABEL};
+use crate::config::discovery::{TargetGroup, ADDRESS_LABEL};
 use crate::store::Labels;
 
 /// The prefix of every label this provider sets.

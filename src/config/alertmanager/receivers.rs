@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use super::config::Ctx;
+use super::build::Ctx;
 use super::matchers::Matchers;
 use super::raw::{RawEmailConfig, RawGlobal, RawHttpConfig, RawReceiver, RawWebhookConfig};
 use crate::config::http_client::{validate as validate_http, RawHttpFields};

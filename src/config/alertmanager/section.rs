@@ -18,9 +18,9 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 
-use super::error::{locate, ConfigError, FieldPath, InvalidConfig};
-use super::validate::Ctx;
-use crate::alerting::AlertmanagerConfig;
+use super::AlertmanagerConfig;
+use crate::config::validate::Ctx;
+use crate::config::{locate, ConfigError, FieldPath, InvalidConfig};
 
 /// The default `max_alerts`: at most 100,000 active (unresolved) alerts are held; a new
 /// firing alert beyond it is refused, alerts already held are still updated and resolved.
@@ -42,7 +42,7 @@ pub struct RawAlertmanagerSection {
     pub config: Option<serde_yaml_ng::Value>,
     pub max_alerts: Option<u64>,
     pub max_alerts_per_group: Option<u64>,
-    pub max_request_size: Option<super::units::ByteSize>,
+    pub max_request_size: Option<crate::config::units::ByteSize>,
 }
 
 /// The validated section.
@@ -145,10 +145,10 @@ pub(crate) fn alertmanager(
     };
     let max_request_bytes = match raw.max_request_size {
         None => DEFAULT_MAX_REQUEST_BYTES,
-        Some(super::units::ByteSize(0)) => {
+        Some(crate::config::units::ByteSize(0)) => {
             return Err(ctx.err(&path.key("max_request_size"), "must be more than 0 bytes"))
         }
-        Some(super::units::ByteSize(n)) => usize::try_from(n).unwrap_or(usize::MAX),
+        Some(crate::config::units::ByteSize(n)) => usize::try_from(n).unwrap_or(usize::MAX),
     };
     Ok(AlertmanagerSection {
         config: Arc::new(config),
