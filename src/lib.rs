@@ -39,6 +39,8 @@
 #![forbid(unsafe_code)]
 
 pub mod alerting;
+pub mod backoff;
+pub mod clock;
 pub mod config;
 pub mod demo;
 pub mod exposition;

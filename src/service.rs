@@ -5,11 +5,12 @@
 //! and the demo start the same service in-process). [`Service::shutdown`] stops scraping
 //! first, so every target's staleness markers are written, then drains the HTTP server.
 
+use crate::clock::SystemClock;
 use crate::config::{Config, LoadOptions};
 use crate::http::{self, AppState, QueryLimits, QueryService, ReloadRequest};
 use crate::promql::{Engine, EngineOptions};
 use crate::rules::api::RuleGroupCollector;
-use crate::rules::manager::{RuleContext, RuleManagerHandle, RuleManagerOptions, SystemClock};
+use crate::rules::manager::{RuleContext, RuleManagerHandle, RuleManagerOptions};
 use crate::rules::Alert;
 use crate::scrape::discovery::DiscoveryOptions;
 use crate::scrape::manager::{ScrapeContext, ScrapePools};

@@ -3,11 +3,11 @@
 //! evaluation timestamps come from a `TokioClock` that moves with it, so every evaluation
 //! happens at a known slot.
 
+use redline::clock::{Clock, TokioClock};
 use redline::promql::Engine;
 use redline::rules::api::{alerts_json, rules_json, RuleGroupCollector, RulesQuery};
 use redline::rules::manager::{
-    eval_slot, group_offset, spawn, Clock, RuleContext, RuleManagerHandle, RuleManagerOptions,
-    TokioClock,
+    eval_slot, group_offset, spawn, RuleContext, RuleManagerHandle, RuleManagerOptions,
 };
 use redline::rules::{Alert, AlertState};
 use redline::state::{GroupKey, StateDb};

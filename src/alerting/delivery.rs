@@ -17,10 +17,8 @@
 //! crash and never acknowledged is delivered once after the restart.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -30,49 +28,17 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot, Semaphore};
 
 use super::alert::{fingerprint_hex, parse_fingerprint};
-use super::dispatch::Clock;
 use super::nflog::{NflogKey, NotificationLog};
 use super::notify::{Notification, NotificationReason, NotifiedAlert, Notifier};
 use super::provider::{alert_from_json, alert_to_json};
+use crate::backoff::Backoff;
+use crate::clock::SharedClock;
 use crate::state::pipeline::PendingRow;
 use crate::state::StateDb;
 use crate::store::Labels;
 
 /// How many jobs of one integration run at once.
 const CONCURRENT_JOBS: usize = 8;
-
-/// Retry timing.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Backoff {
-    /// Wait after the first failed attempt. Default 1s.
-    pub initial: Duration,
-    /// The longest wait between attempts. Default 5m.
-    pub max: Duration,
-}
-
-impl Default for Backoff {
-    fn default() -> Self {
-        Backoff {
-            initial: Duration::from_secs(1),
-            max: Duration::from_secs(300),
-        }
-    }
-}
-
-impl Backoff {
-    /// The wait after the `attempt`-th failure (1-based): exponential, capped, and scaled by
-    /// a random factor in [0.5, 1.0) so retries of many groups do not align.
-    pub fn wait(&self, attempt: u32) -> Duration {
-        let exp = self
-            .initial
-            .saturating_mul(1u32 << attempt.saturating_sub(1).min(20));
-        let capped = exp.min(self.max);
-        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-        h.write_u32(attempt);
-        let frac = (h.finish() % 1000) as f64 / 2000.0 + 0.5;
-        capped.mul_f64(frac)
-    }
-}
 
 type IntegrationLabels = Vec<(&'static str, String)>;
 
@@ -177,7 +143,7 @@ struct Inflight {
 pub struct Delivery {
     db: Option<StateDb>,
     nflog: Arc<NotificationLog>,
-    clock: Clock,
+    clock: SharedClock,
     backoff: Backoff,
     inflight: Mutex<HashMap<NflogKey, Inflight>>,
     generation: AtomicU64,
@@ -205,7 +171,7 @@ impl Delivery {
     pub fn new(
         db: Option<StateDb>,
         nflog: Arc<NotificationLog>,
-        clock: Clock,
+        clock: SharedClock,
         backoff: Backoff,
         metrics: DeliveryMetrics,
     ) -> Delivery {
@@ -382,7 +348,7 @@ impl Delivery {
                         s.last_error = Some(e.message.clone());
                         s.last_error_ms = Some(now);
                     });
-                    let wait = self.backoff.wait(attempt);
+                    let wait = self.backoff.jittered(attempt);
                     let give_up = !e.retryable || tokio::time::Instant::now() + wait > job.deadline;
                     tracing::warn!(
                         receiver = %job.key.receiver,
@@ -562,26 +528,7 @@ mod tests {
     use super::*;
     use crate::alerting::{Alert, NotifyError};
     use futures_util::future::BoxFuture;
-
-    #[test]
-    fn backoff_grows_and_is_capped() {
-        let b = Backoff::default();
-        let w1 = b.wait(1);
-        assert!(
-            w1 >= Duration::from_millis(500) && w1 < Duration::from_secs(1),
-            "{w1:?}"
-        );
-        let w4 = b.wait(4);
-        assert!(
-            w4 >= Duration::from_secs(4) && w4 < Duration::from_secs(8),
-            "{w4:?}"
-        );
-        let w30 = b.wait(30);
-        assert!(
-            w30 >= Duration::from_secs(150) && w30 < Duration::from_secs(300),
-            "{w30:?}"
-        );
-    }
+    use std::time::Duration;
 
     fn notification() -> Notification {
         Notification {
@@ -660,7 +607,7 @@ mod tests {
         let d = Arc::new(Delivery::new(
             None,
             nflog.clone(),
-            Clock::starting_at(1_000),
+            crate::clock::TokioClock::starting_at_ms(1_000).shared(),
             Backoff::default(),
             DeliveryMetrics::default(),
         ));
@@ -704,7 +651,7 @@ mod tests {
         let d = Arc::new(Delivery::new(
             None,
             nflog.clone(),
-            Clock::starting_at(1_000),
+            crate::clock::TokioClock::starting_at_ms(1_000).shared(),
             Backoff::default(),
             DeliveryMetrics::default(),
         ));

@@ -32,38 +32,11 @@ use super::alert::Alert;
 use super::delivery::{Begin, Delivery, DeliveryJob, DeliveryOutcome, IntegrationQueue};
 use super::nflog::{needs_update, NflogKey};
 use super::notify::{Notification, NotifiedAlert};
+use crate::clock::SharedClock;
 use crate::config::alertmanager::owners::Owners;
 use crate::config::alertmanager::route::{group_key, RouteOpts};
 use crate::config::alertmanager::AlertmanagerConfig;
 use crate::store::Labels;
-
-/// Wall-clock milliseconds that advance with tokio's clock, so tests with paused time see
-/// alert times move with timers.
-#[derive(Clone, Copy, Debug)]
-pub struct Clock {
-    base_ms: i64,
-    base: tokio::time::Instant,
-}
-
-impl Clock {
-    /// The system clock.
-    pub fn system() -> Clock {
-        Clock::starting_at(crate::timefmt::now_ms())
-    }
-
-    /// A clock that reads `ms` now.
-    pub fn starting_at(ms: i64) -> Clock {
-        Clock {
-            base_ms: ms,
-            base: tokio::time::Instant::now(),
-        }
-    }
-
-    /// Unix milliseconds now.
-    pub fn now_ms(&self) -> i64 {
-        self.base_ms + self.base.elapsed().as_millis() as i64
-    }
-}
 
 /// Decides whether an alert is silenced or inhibited.
 pub trait AlertMuter: Send + Sync {
@@ -143,7 +116,7 @@ struct Shared {
     delivery: Arc<Delivery>,
     integrations: HashMap<String, Vec<IntegrationQueue>>,
     opts: DispatchOptions,
-    clock: Clock,
+    clock: SharedClock,
 }
 
 /// The running dispatcher of one configuration.
@@ -206,7 +179,7 @@ impl Dispatcher {
         muter: Arc<dyn AlertMuter>,
         delivery: Arc<Delivery>,
         opts: DispatchOptions,
-        clock: Clock,
+        clock: SharedClock,
     ) -> Dispatcher {
         Dispatcher {
             shared: Arc::new(Shared {
@@ -588,9 +561,15 @@ mod tests {
         rec: Arc<Recorder>,
         opts: PipelineOptions,
     ) -> Pipeline {
-        Pipeline::start_with_clock(cfg, opts, None, factory(rec), Clock::starting_at(T0))
-            .await
-            .unwrap()
+        Pipeline::start_with_clock(
+            cfg,
+            opts,
+            None,
+            factory(rec),
+            crate::clock::TokioClock::starting_at_ms(T0).shared(),
+        )
+        .await
+        .unwrap()
     }
 
     fn alert(p: &Pipeline, pairs: &[(&str, &str)]) -> Alert {
@@ -1023,7 +1002,7 @@ mod tests {
             PipelineOptions::default(),
             Some(db.clone()),
             factory(hung.clone()),
-            Clock::starting_at(T0),
+            crate::clock::TokioClock::starting_at_ms(T0).shared(),
         )
         .await
         .unwrap();
@@ -1045,7 +1024,7 @@ mod tests {
             PipelineOptions::default(),
             Some(db.clone()),
             factory(rec.clone()),
-            Clock::starting_at(T0 + 40_000),
+            crate::clock::TokioClock::starting_at_ms(T0 + 40_000).shared(),
         )
         .await
         .unwrap();

@@ -27,10 +27,10 @@ use tokio::task::JoinHandle;
 
 use super::alert::Alert;
 use super::delivery::{
-    parse_pending, Backoff, Begin, Delivery, DeliveryJob, DeliveryMetrics, IntegrationQueue,
+    parse_pending, Begin, Delivery, DeliveryJob, DeliveryMetrics, IntegrationQueue,
     IntegrationStatus,
 };
-use super::dispatch::{AlertMuter, Clock, DispatchOptions, Dispatcher, GroupSnapshot};
+use super::dispatch::{AlertMuter, DispatchOptions, Dispatcher, GroupSnapshot};
 use super::inhibit::Inhibitor;
 use super::nflog::{NflogKey, NotificationLog, DEFAULT_NFLOG_RETENTION};
 use super::notify::build::{all_integrations, NotifyContext};
@@ -40,6 +40,8 @@ use super::provider::{
 };
 use super::silence::{SilenceError, Silences};
 use super::status::{AlertState, AlertStatus, StatusCache};
+use crate::backoff::Backoff;
+use crate::clock::SharedClock;
 use crate::config::alertmanager::AlertmanagerConfig;
 use crate::state::pipeline::StoredAlert;
 use crate::state::{StateDb, StateError};
@@ -147,7 +149,7 @@ impl AlertStatuses {
 }
 
 struct Inner {
-    clock: Clock,
+    clock: SharedClock,
     store: AlertStore,
     delivery: Arc<Delivery>,
     db: Option<StateDb>,
@@ -190,7 +192,7 @@ fn build_running(
     delivery: &Arc<Delivery>,
     silences: &Silences,
     opts: &PipelineOptions,
-    clock: Clock,
+    clock: SharedClock,
     alerts: &[Arc<Alert>],
 ) -> Result<Running, PipelineError> {
     let mut integrations: HashMap<String, Vec<IntegrationQueue>> = HashMap::new();
@@ -243,7 +245,7 @@ impl Pipeline {
         db: Option<StateDb>,
         integrations: IntegrationFactory,
     ) -> Result<Pipeline, PipelineError> {
-        Self::start_with_clock(config, opts, db, integrations, Clock::system()).await
+        Self::start_with_clock(config, opts, db, integrations, crate::clock::system()).await
     }
 
     /// [`Pipeline::start`] with a given clock (tests with paused time).
@@ -252,7 +254,7 @@ impl Pipeline {
         opts: PipelineOptions,
         db: Option<StateDb>,
         integrations: IntegrationFactory,
-        clock: Clock,
+        clock: SharedClock,
     ) -> Result<Pipeline, PipelineError> {
         let now = clock.now_ms();
         let nflog = Arc::new(NotificationLog::new(opts.nflog_retention));
@@ -279,7 +281,7 @@ impl Pipeline {
         let delivery = Arc::new(Delivery::new(
             db.clone(),
             nflog,
-            clock,
+            clock.clone(),
             opts.backoff,
             DeliveryMetrics::default(),
         ));
@@ -290,7 +292,7 @@ impl Pipeline {
             &delivery,
             &silences,
             &opts,
-            clock,
+            clock.clone(),
             &alerts,
         )?;
         let dispatcher = running.dispatcher.clone();
@@ -477,7 +479,7 @@ impl Pipeline {
             &self.inner.delivery,
             &self.inner.silences,
             &self.inner.opts,
-            self.inner.clock,
+            self.inner.clock.clone(),
             &alerts,
         )?;
         let new = running.dispatcher.clone();

@@ -605,7 +605,11 @@ impl Sender {
         }
         let mut body = compress(snappy, req.as_bytes());
         let q = &self.queue;
-        let mut backoff = q.cfg.queue.min_backoff;
+        let backoff = crate::backoff::Backoff {
+            initial: q.cfg.queue.min_backoff,
+            max: q.cfg.queue.max_backoff,
+        };
+        let mut failures = 0u32;
         let mut retrying: Option<Vec<CommittedSample>> = None;
         loop {
             // As upstream, a retried request is rebuilt without the samples that outlived
@@ -658,8 +662,9 @@ impl Sender {
                         retried: true,
                     }
                     .emit();
-                    tokio::time::sleep(retry_after.unwrap_or(backoff)).await;
-                    backoff = (backoff * 2).min(q.cfg.queue.max_backoff);
+                    failures = failures.saturating_add(1);
+                    tokio::time::sleep(retry_after.unwrap_or_else(|| backoff.delay(failures)))
+                        .await;
                     if retrying.is_none() && !q.cfg.queue.sample_age_limit.is_zero() {
                         retrying = Some(batch.to_vec());
                     }

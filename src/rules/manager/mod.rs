@@ -15,7 +15,8 @@
 //! kept as [`LoadFailure`] for the API.
 //!
 //! Sleeping uses `tokio::time` (tests pause it); evaluation timestamps come from an injected
-//! [`Clock`], so tests control them too ([`TokioClock`] moves with tokio's paused clock).
+//! [`Clock`], so tests control them too ([`crate::clock::TokioClock`] moves with tokio's
+//! paused clock).
 
 use super::alerting::Alert;
 use super::file::{load_rule_files, RuleFileError, RuleGroup};
@@ -37,44 +38,7 @@ mod persist;
 pub use persist::{decode_alert, encode_alert};
 use persist::{diff_alerts, restore_from};
 
-/// Where evaluation timestamps come from.
-pub trait Clock: Send + Sync + 'static {
-    fn now(&self) -> SystemTime;
-}
-
-/// The system's wall clock.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now(&self) -> SystemTime {
-        SystemTime::now()
-    }
-}
-
-/// Wall time that advances with tokio's clock from a chosen start: with paused time
-/// (`#[tokio::test(start_paused = true)]`) evaluations happen at exact, known timestamps.
-#[derive(Clone, Debug)]
-pub struct TokioClock {
-    wall: SystemTime,
-    start: tokio::time::Instant,
-}
-
-impl TokioClock {
-    /// A clock that reads `wall` now.
-    pub fn starting_at(wall: SystemTime) -> Self {
-        TokioClock {
-            wall,
-            start: tokio::time::Instant::now(),
-        }
-    }
-}
-
-impl Clock for TokioClock {
-    fn now(&self) -> SystemTime {
-        self.wall + self.start.elapsed()
-    }
-}
+use crate::clock::Clock;
 
 /// The owned inputs of every evaluation (an [`EvalContext`] is built from them each time).
 #[derive(Clone)]
