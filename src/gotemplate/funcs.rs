@@ -361,7 +361,7 @@ pub fn go_time_format(ms: i64, layout: &str) -> String {
                     "_2" => out.push_str(&format!("{:>2}", c.day)),
                     "2" => out.push_str(&c.day.to_string()),
                     "002" => {
-                        let jan1 = days_from_civil(c.year, 1, 1);
+                        let jan1 = crate::timefmt::days_from_civil(c.year, 1, 1);
                         let doy = secs.div_euclid(86_400) - jan1 + 1;
                         out.push_str(&format!("{doy:03}"));
                     }
@@ -407,17 +407,6 @@ fn fraction(s: &str) -> Option<(usize, usize, bool)> {
         return None;
     }
     Some((1 + n, n.min(9), d == b'9'))
-}
-
-/// Days since the epoch of a civil date (Howard Hinnant's `days_from_civil`).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y.rem_euclid(400);
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
 }
 
 /// Go's `strings.Title`: upper-cases the first letter of each word.
