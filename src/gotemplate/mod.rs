@@ -1,4 +1,5 @@
-//! The Go `text/template` subset Prometheus rule templates use.
+//! Go's `text/template`, as Prometheus rule templates and Alertmanager notification
+//! templates use it. A leaf: it imports only `store`'s labels and `timefmt`.
 //!
 //! Alert labels and annotations are Go templates executed with Prometheus' data and function
 //! map: `$labels`, `$value`, `$externalLabels`, `$externalURL` (and the same as `.Labels`,
@@ -8,7 +9,9 @@
 //! parsed once (parse errors are rule-file errors) and executed per alert with a
 //! [`TemplateData`] and a query callback; [`Template::expand`] renders execution errors the way
 //! Prometheus does, as `<error expanding template: …>`. Missing map keys print as empty
-//! strings (Prometheus sets `missingkey=zero`). Execution lives in [`exec`], Prometheus' and Alertmanager's function maps in [`funcs`] and `alertmanager`.
+//! strings (Prometheus sets `missingkey=zero`). Execution lives in `exec`, Prometheus' and
+//! Alertmanager's function maps in [`funcs`] and `alertmanager`. Alertmanager's notification
+//! templates (`alerting::notify`) run on the same engine in its Alertmanager dialect.
 
 mod alertmanager;
 pub(crate) mod exec;

@@ -1,6 +1,6 @@
 //! The alerting configuration: Alertmanager's `alertmanager.yml`, read unchanged, plus
 //! redline's owner routing, and redline's `alertmanager:` section that points at it
-//! ([`section`]). The runtime that acts on it is [`crate::alerting`].
+//! (`section`). The runtime that acts on it is [`crate::alerting`].
 //!
 //! Loading is two-phase, as for the rest of the config: the YAML is decoded into
 //! the raw structs of [`raw`] (unknown fields and unsupported receiver kinds such as
