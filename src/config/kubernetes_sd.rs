@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use crate::config::http_client::{self, HttpClientSettings, RawHttpFields};
+use crate::config::http_client::{self, HttpClientSettings};
 use crate::config::raw::RawKubernetesSdConfig;
 use crate::config::validate::Ctx;
 use crate::config::{ConfigError, FieldPath};
@@ -149,19 +149,7 @@ pub(crate) fn validate(
             )
         })?,
     };
-    let http = http_client::validate(
-        ctx,
-        path,
-        RawHttpFields {
-            basic_auth: raw.basic_auth.as_ref(),
-            authorization: raw.authorization.as_ref(),
-            bearer_token: raw.bearer_token.as_deref(),
-            bearer_token_file: raw.bearer_token_file.as_deref(),
-            tls_config: raw.tls_config.as_ref(),
-            follow_redirects: raw.follow_redirects,
-            enable_http2: raw.enable_http2,
-        },
-    )?;
+    let http = http_client::validate(ctx, path, raw.http_fields())?;
     let custom_http = http != HttpClientSettings::default();
     let api_server = raw.api_server.filter(|s| !s.is_empty());
     let kubeconfig = raw.kubeconfig_file.filter(|s| !s.is_empty());

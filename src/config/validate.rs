@@ -459,7 +459,7 @@ fn scrape_config(
                 .map_err(|m| ctx.err(&path.key("fallback_scrape_protocol"), m))?,
         ),
     };
-    let http = http_client::from_raw(ctx, path, &sc)?;
+    let http = http_client::validate(ctx, path, sc.http_fields())?;
 
     // As Prometheus: a URL among static targets is a mistake unless relabeling moves it
     // elsewhere (the blackbox exporter pattern).

@@ -14,7 +14,7 @@ use std::fmt;
 use serde::de::{self, Deserializer, IgnoredAny, Visitor};
 use serde::Deserialize;
 
-use crate::config::raw::{RawAuthorization, RawBasicAuth, RawTlsConfig, Unsupported};
+use crate::config::raw::{RawTlsConfig, Unsupported};
 use crate::config::units::PromDuration;
 
 /// The whole file.
@@ -71,23 +71,12 @@ pub struct RawGlobal {
     pub rocketchat_token_id_file: Option<IgnoredAny>,
 }
 
+crate::config::http_client::with_http_client_fields! {
 /// prometheus/common's `HTTPClientConfig` as Alertmanager embeds it.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawHttpConfig {
-    pub basic_auth: Option<RawBasicAuth>,
-    pub authorization: Option<RawAuthorization>,
-    pub bearer_token: Option<String>,
-    pub bearer_token_file: Option<String>,
-    pub tls_config: Option<RawTlsConfig>,
-    pub follow_redirects: Option<bool>,
-    pub enable_http2: Option<bool>,
-    pub oauth2: Option<Unsupported>,
-    pub proxy_url: Option<Unsupported>,
-    pub no_proxy: Option<Unsupported>,
-    pub proxy_from_environment: Option<Unsupported>,
-    pub proxy_connect_header: Option<Unsupported>,
-    pub http_headers: Option<Unsupported>,
+}
 }
 
 /// One node of the route tree.

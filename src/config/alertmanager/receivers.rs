@@ -11,7 +11,7 @@ use std::time::Duration;
 use super::build::Ctx;
 use super::matchers::Matchers;
 use super::raw::{RawEmailConfig, RawGlobal, RawHttpConfig, RawReceiver, RawWebhookConfig};
-use crate::config::http_client::{validate as validate_http, RawHttpFields};
+use crate::config::http_client::validate as validate_http;
 use crate::config::raw::RawTlsConfig;
 use crate::config::{
     ConfigError, FieldPath, HttpClientSettings, Secret, SecretSource, TlsSettings,
@@ -321,19 +321,7 @@ pub(crate) fn http_config(
     path: &FieldPath,
     h: RawHttpConfig,
 ) -> Result<HttpClientSettings, ConfigError> {
-    validate_http(
-        ctx,
-        path,
-        RawHttpFields {
-            basic_auth: h.basic_auth.as_ref(),
-            authorization: h.authorization.as_ref(),
-            bearer_token: h.bearer_token.as_deref(),
-            bearer_token_file: h.bearer_token_file.as_deref(),
-            tls_config: h.tls_config.as_ref(),
-            follow_redirects: h.follow_redirects,
-            enable_http2: h.enable_http2,
-        },
-    )
+    validate_http(ctx, path, h.http_fields())
 }
 
 fn tls(ctx: &Ctx<'_>, path: &FieldPath, t: RawTlsConfig) -> Result<TlsSettings, ConfigError> {
