@@ -26,8 +26,13 @@ use tokio::sync::watch;
 /// Why a scrape failed; the text is what `/api/v1/targets` shows as `lastError`.
 #[derive(Debug, thiserror::Error)]
 pub enum ScrapeError {
-    #[error("{0}")]
-    Fetch(String),
+    /// The request failed (connection, TLS, redirect, a body cut short): the error and its
+    /// causes on one line, as Prometheus shows them.
+    #[error("{}", crate::httpclient::error_chain(.0))]
+    Fetch(#[source] reqwest::Error),
+    /// A credential file (`password_file`, `credentials_file`, …) could not be read.
+    #[error("reading credentials: {0}")]
+    Credentials(#[source] std::io::Error),
     #[error("server returned HTTP status {0}")]
     Status(String),
     /// The uncompressed body reached `body_size_limit` (the limit in bytes); the text is
