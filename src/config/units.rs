@@ -31,14 +31,40 @@ const DURATION_UNITS: [(&str, u64); 7] = [
     ("ms", MS),
 ];
 
+/// Why a duration does not parse; the texts are `model.ParseDuration`'s.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DurationError {
+    #[error("empty duration string")]
+    Empty,
+    #[error("not a valid duration string: {0:?}")]
+    Invalid(String),
+    #[error("unknown unit {unit:?} in duration {input:?}")]
+    UnknownUnit { unit: String, input: String },
+    #[error("duration out of range")]
+    OutOfRange,
+}
+
+/// Why a byte size does not parse.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ByteSizeError {
+    #[error("invalid byte size {0:?}")]
+    Invalid(String),
+    #[error("byte size {0:?} must not be negative")]
+    Negative(String),
+    #[error("unknown unit {unit:?} in byte size {input:?}")]
+    UnknownUnit { unit: String, input: String },
+    #[error("byte size {0:?} is too large")]
+    TooLarge(String),
+}
+
 /// Parses a Prometheus duration such as `1h30m`. `0` is the zero duration.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
+pub fn parse_duration(s: &str) -> Result<Duration, DurationError> {
     match s {
         "0" => return Ok(Duration::ZERO),
-        "" => return Err("empty duration string".to_string()),
+        "" => return Err(DurationError::Empty),
         _ => {}
     }
-    let invalid = || format!("not a valid duration string: {s:?}");
+    let invalid = || DurationError::Invalid(s.to_string());
     let mut rest = s;
     let mut total_ms: u64 = 0;
     let mut last_unit_pos: Option<usize> = None;
@@ -56,7 +82,10 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         let unit = &rest[..unit_len];
         rest = &rest[unit_len..];
         let Some(pos) = DURATION_UNITS.iter().position(|(u, _)| *u == unit) else {
-            return Err(format!("unknown unit {unit:?} in duration {s:?}"));
+            return Err(DurationError::UnknownUnit {
+                unit: unit.to_string(),
+                input: s.to_string(),
+            });
         };
         if last_unit_pos.is_some_and(|last| pos <= last) {
             return Err(invalid());
@@ -66,7 +95,7 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
             .checked_mul(DURATION_UNITS[pos].1)
             .and_then(|v| total_ms.checked_add(v))
             .filter(|v| *v <= i64::MAX as u64 / 1_000_000)
-            .ok_or_else(|| "duration out of range".to_string())?;
+            .ok_or(DurationError::OutOfRange)?;
     }
     Ok(Duration::from_millis(total_ms))
 }
@@ -97,11 +126,11 @@ pub fn format_duration(d: Duration) -> String {
 /// Parses a byte size as Prometheus' `units.ParseBase2Bytes` does: a sequence of
 /// `<number><unit>` with units `B`, `KB`/`KiB`, `MB`/`MiB`, `GB`/`GiB`, `TB`/`TiB`,
 /// `PB`/`PiB`, `EB`/`EiB`, all powers of 1024. `0` alone needs no unit.
-pub fn parse_base2_bytes(s: &str) -> Result<u64, String> {
-    let invalid = || format!("invalid byte size {s:?}");
+pub fn parse_base2_bytes(s: &str) -> Result<u64, ByteSizeError> {
+    let invalid = || ByteSizeError::Invalid(s.to_string());
     let mut rest = s.strip_prefix('+').unwrap_or(s);
     if rest.starts_with('-') {
-        return Err(format!("byte size {s:?} must not be negative"));
+        return Err(ByteSizeError::Negative(s.to_string()));
     }
     if rest == "0" {
         return Ok(0);
@@ -135,12 +164,17 @@ pub fn parse_base2_bytes(s: &str) -> Result<u64, String> {
             "TB" | "TiB" => 4,
             "PB" | "PiB" => 5,
             "EB" | "EiB" => 6,
-            _ => return Err(format!("unknown unit {unit:?} in byte size {s:?}")),
+            _ => {
+                return Err(ByteSizeError::UnknownUnit {
+                    unit: unit.to_string(),
+                    input: s.to_string(),
+                })
+            }
         };
         total += value * 1024f64.powi(power);
     }
     if total > i64::MAX as f64 {
-        return Err(format!("byte size {s:?} is too large"));
+        return Err(ByteSizeError::TooLarge(s.to_string()));
     }
     Ok(total as u64)
 }
@@ -173,12 +207,12 @@ impl<'de> Deserialize<'de> for ByteSize {
 
 /// Reads a YAML scalar as text (Go's YAML decoder hands `5` to a string field as "5") and
 /// parses it, so the error carries the scalar's position.
-struct ScalarVisitor<T> {
+struct ScalarVisitor<T, E> {
     expecting: &'static str,
-    parse: fn(&str) -> Result<T, String>,
+    parse: fn(&str) -> Result<T, E>,
 }
 
-impl<'de, T> Visitor<'de> for ScalarVisitor<T> {
+impl<'de, T, PE: fmt::Display> Visitor<'de> for ScalarVisitor<T, PE> {
     type Value = T;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
@@ -228,7 +262,7 @@ mod tests {
             assert!(parse_duration(bad).is_err(), "{bad} should not parse");
         }
         assert_eq!(
-            parse_duration("3fortnights").unwrap_err(),
+            parse_duration("3fortnights").unwrap_err().to_string(),
             r#"unknown unit "fortnights" in duration "3fortnights""#
         );
     }

@@ -323,7 +323,7 @@ pub fn parse_rule_file(path: &Path, text: &str) -> Result<Vec<RuleGroup>, Vec<Ru
 fn parse_dur(field: &'static str, v: &Option<String>) -> Result<Duration, (&'static str, String)> {
     match v {
         None => Ok(Duration::ZERO),
-        Some(s) => parse_duration(s).map_err(|e| (field, e)),
+        Some(s) => parse_duration(s).map_err(|e| (field, e.to_string())),
     }
 }
 
