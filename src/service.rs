@@ -89,7 +89,7 @@ pub struct Service {
 #[derive(Debug, thiserror::Error)]
 pub enum ServiceError {
     #[error("{0}")]
-    Listen(std::io::Error),
+    Listen(#[source] std::io::Error),
     #[error("creating state directory {path}: {source}")]
     StateDir {
         path: String,
@@ -98,8 +98,8 @@ pub enum ServiceError {
     #[error(transparent)]
     State(#[from] StateError),
     /// An SLO file named by `slo_files` could not be loaded.
-    #[error("{0}")]
-    Slo(String),
+    #[error(transparent)]
+    Slo(#[from] crate::slo::runtime::SloRuntimeError),
     #[error(transparent)]
     Rules(#[from] crate::rules::manager::RuleReloadError),
     #[error("alerting pipeline: {0}")]
@@ -465,7 +465,7 @@ async fn forward_alerts(
 }
 
 /// Runs the service until SIGTERM or SIGINT, then shuts it down gracefully.
-pub async fn run(cfg: Config, opts: ServiceOptions) -> anyhow::Result<()> {
+pub async fn run(cfg: Config, opts: ServiceOptions) -> Result<(), ServiceError> {
     run_loading(cfg, opts, LoadOptions::default()).await
 }
 
@@ -474,7 +474,7 @@ pub async fn run_loading(
     cfg: Config,
     opts: ServiceOptions,
     load: LoadOptions,
-) -> anyhow::Result<()> {
+) -> Result<(), ServiceError> {
     let stop = shutdown_signal();
     let service = Service::start_loading(cfg, opts, DiscoveryOptions::default(), load).await?;
     stop.await;
@@ -583,7 +583,7 @@ pub async fn serve_store(
     store: Store,
     listen: SocketAddr,
     query: QueryLimits,
-) -> anyhow::Result<()> {
+) -> std::io::Result<()> {
     let store = Arc::new(store);
     let listener = http::bind(listen).await?;
     tracing::info!(listen = %listener.local_addr()?, series = store.stats().series, "serving the loaded store");
