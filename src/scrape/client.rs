@@ -66,12 +66,8 @@ impl JobClient {
                 "X-Prometheus-Scrape-Timeout-Seconds",
                 format!("{}", timeout.as_secs_f64()),
             );
-        req = apply_auth(req, self.auth.as_ref())
-            .map_err(|e| ScrapeError::Fetch(format!("reading credentials: {e}")))?;
-        let mut resp = req
-            .send()
-            .await
-            .map_err(|e| ScrapeError::Fetch(error_chain(&e)))?;
+        req = apply_auth(req, self.auth.as_ref()).map_err(ScrapeError::Credentials)?;
+        let mut resp = req.send().await.map_err(ScrapeError::Fetch)?;
         let status = resp.status();
         if !status.is_success() {
             return Err(ScrapeError::Status(status.to_string()));
@@ -83,11 +79,7 @@ impl JobClient {
             .unwrap_or("")
             .to_string();
         let mut body = Vec::with_capacity(size_hint.min(64 << 20));
-        while let Some(chunk) = resp
-            .chunk()
-            .await
-            .map_err(|e| ScrapeError::Fetch(error_chain(&e)))?
-        {
+        while let Some(chunk) = resp.chunk().await.map_err(ScrapeError::Fetch)? {
             // As Prometheus (`n >= bodySizeLimit` after an `io.LimitReader` of the limit), a
             // body that reaches the limit fails. The chunks are decoded bytes when the
             // target answers gzip, so the limit bounds the decompressed size.

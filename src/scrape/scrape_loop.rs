@@ -25,8 +25,14 @@ use tokio::sync::watch;
 /// Why a scrape failed; the text is what `/api/v1/targets` shows as `lastError`.
 #[derive(Debug, thiserror::Error)]
 pub enum ScrapeError {
-    #[error("{0}")]
-    Fetch(String),
+    /// The request failed (connect, TLS, redirect, reading the body). The text is the
+    /// error with its causes on one line, as the targets page shows it; the request error
+    /// stays the source.
+    #[error("{}", crate::scrape::client::error_chain(.0))]
+    Fetch(#[source] reqwest::Error),
+    /// A credentials file (`password_file`, `credentials_file`) could not be read.
+    #[error("reading credentials: {0}")]
+    Credentials(#[source] std::io::Error),
     #[error("server returned HTTP status {0}")]
     Status(String),
     /// The uncompressed body reached `body_size_limit` (the limit in bytes); the text is
