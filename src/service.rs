@@ -153,7 +153,7 @@ impl Service {
             .await
             .map_err(|e| ServiceError::StateDir {
                 path: opts.state_dir.display().to_string(),
-                source: std::io::Error::other(e.to_string()),
+                source: std::io::Error::other(e),
             })??;
         let pipeline = start_pipeline(&cfg, &external_url, db.clone()).await?;
         let (alerts_tx, alerts_rx) = tokio::sync::mpsc::channel::<Vec<Alert>>(1024);
