@@ -475,16 +475,20 @@ fn named_interval(
                 let (Some(Text(s)), Some(Text(e))) = (tr.start_time, tr.end_time) else {
                     return Err(ctx.err(&tp, "both start and end times must be provided"));
                 };
-                v.push(ti::parse_times(&s, &e).map_err(|m| ctx.err(&tp, m))?);
+                v.push(ti::parse_times(&s, &e).map_err(|m| ctx.err(&tp, m.to_string()))?);
             }
             ti.times = Some(v);
         }
         let ranges =
-            |field: &str, list: Option<Vec<Text>>, f: fn(&str) -> Result<ti::Range, String>| {
+            |field: &str,
+             list: Option<Vec<Text>>,
+             f: fn(&str) -> Result<ti::Range, ti::TimeIntervalError>| {
                 list.map(|l| {
                     l.iter()
                         .enumerate()
-                        .map(|(j, Text(s))| f(s).map_err(|m| ctx.err(&p.key(field).index(j), m)))
+                        .map(|(j, Text(s))| {
+                            f(s).map_err(|m| ctx.err(&p.key(field).index(j), m.to_string()))
+                        })
                         .collect::<Result<Vec<_>, _>>()
                 })
                 .transpose()
@@ -494,8 +498,9 @@ fn named_interval(
         ti.months = ranges("months", raw.months, ti::parse_months)?;
         ti.years = ranges("years", raw.years, ti::parse_years)?;
         if let Some(loc) = raw.location {
-            ti.location =
-                Some(ti::parse_location(&loc).map_err(|m| ctx.err(&p.key("location"), m))?);
+            ti.location = Some(
+                ti::parse_location(&loc).map_err(|m| ctx.err(&p.key("location"), m.to_string()))?,
+            );
         }
         intervals.push(ti);
     }
