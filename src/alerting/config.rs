@@ -262,7 +262,7 @@ fn route(
     if let Some(r) = raw.receiver.filter(|r| !r.is_empty()) {
         let rp = path.key("receiver");
         let template = if LabelTemplate::is_template(&r) {
-            Some(LabelTemplate::parse(&r).map_err(|e| ctx.err(&rp, e))?)
+            Some(LabelTemplate::parse(&r).map_err(|e| ctx.err(&rp, e.to_string()))?)
         } else {
             if !check.receivers.contains(&r) {
                 return Err(ctx.err(&rp, format!("undefined receiver {r:?} used in route")));
@@ -545,7 +545,8 @@ fn owners(
     }
     if let Some(t) = o.playbook_url_template {
         out.playbook_url_template = Some(
-            LabelTemplate::parse(&t).map_err(|e| ctx.err(&path.key("playbook_url_template"), e))?,
+            LabelTemplate::parse(&t)
+                .map_err(|e| ctx.err(&path.key("playbook_url_template"), e.to_string()))?,
         );
     }
     Ok(out)

@@ -36,7 +36,7 @@ use super::nflog::{NflogKey, NotificationLog, DEFAULT_NFLOG_RETENTION};
 use super::notify::build::{all_integrations, IntegrationError, NotifyContext};
 use super::notify::Notifier;
 use super::provider::{
-    alert_from_json, alert_to_json, normalize, AlertStore, DEFAULT_RESOLVED_RETENTION,
+    alert_from_json, alert_to_json, normalize, AlertStore, DecodeError, DEFAULT_RESOLVED_RETENTION,
 };
 use super::silence::{SilenceError, Silences};
 use super::status::{AlertState, AlertStatus, StatusCache};
@@ -262,7 +262,7 @@ impl Pipeline {
             let mut restored = Vec::new();
             for row in db.load_pipeline_alerts().await? {
                 let parsed = serde_json::from_str(&row.alert_json)
-                    .map_err(|e| e.to_string())
+                    .map_err(DecodeError::Json)
                     .and_then(alert_from_json);
                 match parsed {
                     Ok(a) => restored.push(a),
