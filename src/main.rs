@@ -146,7 +146,7 @@ impl QueryFlags {
     }
 }
 
-fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+fn parse_duration(s: &str) -> Result<std::time::Duration, redline::timefmt::DurationError> {
     redline::timefmt::parse_duration(s)
 }
 

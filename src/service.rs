@@ -90,7 +90,7 @@ pub struct Service {
 #[derive(Debug, thiserror::Error)]
 pub enum ServiceError {
     #[error("{0}")]
-    Listen(std::io::Error),
+    Listen(#[source] std::io::Error),
     #[error("creating state directory {path}: {source}")]
     StateDir {
         path: String,
@@ -99,8 +99,8 @@ pub enum ServiceError {
     #[error(transparent)]
     State(#[from] StateError),
     /// An SLO file named by `slo_files` could not be loaded.
-    #[error("{0}")]
-    Slo(String),
+    #[error(transparent)]
+    Slo(#[from] crate::slo::runtime::SloRuntimeError),
     #[error(transparent)]
     Rules(#[from] crate::rules::manager::RuleReloadError),
     #[error("alerting pipeline: {0}")]
@@ -154,7 +154,7 @@ impl Service {
             .await
             .map_err(|e| ServiceError::StateDir {
                 path: opts.state_dir.display().to_string(),
-                source: std::io::Error::other(e.to_string()),
+                source: std::io::Error::other(e),
             })??;
         let pipeline = start_pipeline(&cfg, &external_url, db.clone()).await?;
         let (alerts_tx, alerts_rx) = tokio::sync::mpsc::channel::<Vec<Alert>>(1024);
@@ -466,7 +466,7 @@ async fn forward_alerts(
 }
 
 /// Runs the service until SIGTERM or SIGINT, then shuts it down gracefully.
-pub async fn run(cfg: Config, opts: ServiceOptions) -> anyhow::Result<()> {
+pub async fn run(cfg: Config, opts: ServiceOptions) -> Result<(), ServiceError> {
     run_loading(cfg, opts, LoadOptions::default()).await
 }
 
@@ -475,7 +475,7 @@ pub async fn run_loading(
     cfg: Config,
     opts: ServiceOptions,
     load: LoadOptions,
-) -> anyhow::Result<()> {
+) -> Result<(), ServiceError> {
     let stop = shutdown_signal();
     let service = Service::start_loading(cfg, opts, DiscoveryOptions::default(), load).await?;
     stop.await;
@@ -585,7 +585,7 @@ pub async fn serve_store(
     store: Store,
     listen: SocketAddr,
     query: QueryLimits,
-) -> anyhow::Result<()> {
+) -> std::io::Result<()> {
     let store = Arc::new(store);
     let listener = http::bind(listen).await?;
     tracing::info!(listen = %listener.local_addr()?, series = store.stats().series, "serving the loaded store");

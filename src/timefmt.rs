@@ -114,14 +114,27 @@ const DURATION_UNITS: [(&str, u64); 7] = [
     ("ms", MS),
 ];
 
+/// Why a duration does not parse; the texts are `model.ParseDuration`'s.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DurationError {
+    #[error("empty duration string")]
+    Empty,
+    #[error("not a valid duration string: {0:?}")]
+    Invalid(String),
+    #[error("unknown unit {unit:?} in duration {input:?}")]
+    UnknownUnit { unit: String, input: String },
+    #[error("duration out of range")]
+    OutOfRange,
+}
+
 /// Parses a Prometheus duration such as `1h30m`. `0` is the zero duration.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
+pub fn parse_duration(s: &str) -> Result<Duration, DurationError> {
     match s {
         "0" => return Ok(Duration::ZERO),
-        "" => return Err("empty duration string".to_string()),
+        "" => return Err(DurationError::Empty),
         _ => {}
     }
-    let invalid = || format!("not a valid duration string: {s:?}");
+    let invalid = || DurationError::Invalid(s.to_string());
     let mut rest = s;
     let mut total_ms: u64 = 0;
     let mut last_unit_pos: Option<usize> = None;
@@ -139,7 +152,10 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         let unit = &rest[..unit_len];
         rest = &rest[unit_len..];
         let Some(pos) = DURATION_UNITS.iter().position(|(u, _)| *u == unit) else {
-            return Err(format!("unknown unit {unit:?} in duration {s:?}"));
+            return Err(DurationError::UnknownUnit {
+                unit: unit.to_string(),
+                input: s.to_string(),
+            });
         };
         if last_unit_pos.is_some_and(|last| pos <= last) {
             return Err(invalid());
@@ -149,7 +165,7 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
             .checked_mul(DURATION_UNITS[pos].1)
             .and_then(|v| total_ms.checked_add(v))
             .filter(|v| *v <= i64::MAX as u64 / 1_000_000)
-            .ok_or_else(|| "duration out of range".to_string())?;
+            .ok_or(DurationError::OutOfRange)?;
     }
     Ok(Duration::from_millis(total_ms))
 }
@@ -261,7 +277,7 @@ mod tests {
             assert!(parse_duration(bad).is_err(), "{bad} should not parse");
         }
         assert_eq!(
-            parse_duration("3fortnights").unwrap_err(),
+            parse_duration("3fortnights").unwrap_err().to_string(),
             r#"unknown unit "fortnights" in duration "3fortnights""#
         );
     }

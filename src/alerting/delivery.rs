@@ -30,7 +30,7 @@ use tokio::sync::{mpsc, oneshot, Semaphore};
 use super::alert::{fingerprint_hex, parse_fingerprint};
 use super::nflog::{NflogKey, NotificationLog};
 use super::notify::{Notification, NotificationReason, NotifiedAlert, Notifier};
-use super::provider::{alert_from_json, alert_to_json};
+use super::provider::{alert_from_json, alert_to_json, DecodeError};
 use crate::backoff::Backoff;
 use crate::clock::SharedClock;
 use crate::state::pipeline::PendingRow;
@@ -493,12 +493,13 @@ pub fn pending_json(n: &Notification, firing: &BTreeSet<u64>, resolved: &BTreeSe
 }
 
 /// Reads back [`pending_json`]: the notification and its firing and resolved sets.
-pub fn parse_pending(text: &str) -> Result<(Notification, BTreeSet<u64>, BTreeSet<u64>), String> {
-    let p: PendingJson =
-        serde_json::from_str(text).map_err(|e| format!("invalid pending notification: {e}"))?;
-    let fps = |v: &[String]| -> Result<BTreeSet<u64>, String> {
+pub fn parse_pending(
+    text: &str,
+) -> Result<(Notification, BTreeSet<u64>, BTreeSet<u64>), DecodeError> {
+    let p: PendingJson = serde_json::from_str(text).map_err(DecodeError::Pending)?;
+    let fps = |v: &[String]| -> Result<BTreeSet<u64>, DecodeError> {
         v.iter()
-            .map(|h| parse_fingerprint(h).ok_or_else(|| format!("invalid fingerprint {h:?}")))
+            .map(|h| parse_fingerprint(h).ok_or_else(|| DecodeError::Fingerprint(h.clone())))
             .collect()
     };
     let mut alerts = Vec::with_capacity(p.alerts.len());

@@ -75,10 +75,12 @@ fn fps_json(s: &BTreeSet<u64>) -> String {
     serde_json::to_string(&v).unwrap_or_else(|_| "[]".to_string())
 }
 
-fn fps_from_json(s: &str) -> Result<BTreeSet<u64>, String> {
-    let v: Vec<String> = serde_json::from_str(s).map_err(|e| e.to_string())?;
+fn fps_from_json(s: &str) -> Result<BTreeSet<u64>, super::provider::DecodeError> {
+    let v: Vec<String> = serde_json::from_str(s)?;
     v.iter()
-        .map(|h| parse_fingerprint(h).ok_or_else(|| format!("invalid fingerprint {h:?}")))
+        .map(|h| {
+            parse_fingerprint(h).ok_or_else(|| super::provider::DecodeError::Fingerprint(h.clone()))
+        })
         .collect()
 }
 

@@ -33,10 +33,10 @@ use super::delivery::{
 use super::dispatch::{AlertMuter, DispatchOptions, Dispatcher, GroupSnapshot};
 use super::inhibit::Inhibitor;
 use super::nflog::{NflogKey, NotificationLog, DEFAULT_NFLOG_RETENTION};
-use super::notify::build::{all_integrations, NotifyContext};
+use super::notify::build::{all_integrations, IntegrationError, NotifyContext};
 use super::notify::Notifier;
 use super::provider::{
-    alert_from_json, alert_to_json, normalize, AlertStore, DEFAULT_RESOLVED_RETENTION,
+    alert_from_json, alert_to_json, normalize, AlertStore, DecodeError, DEFAULT_RESOLVED_RETENTION,
 };
 use super::silence::{SilenceError, Silences};
 use super::status::{AlertState, AlertStatus, StatusCache};
@@ -52,7 +52,7 @@ use crate::telemetry::Telemetry;
 /// `(receiver name, integrations in config order)`. Called at start and on every reload; an
 /// error rejects the configuration.
 pub type IntegrationFactory = Arc<
-    dyn Fn(&AlertmanagerConfig) -> Result<Vec<(String, Vec<Arc<dyn Notifier>>)>, String>
+    dyn Fn(&AlertmanagerConfig) -> Result<Vec<(String, Vec<Arc<dyn Notifier>>)>, IntegrationError>
         + Send
         + Sync,
 >;
@@ -62,9 +62,8 @@ pub type IntegrationFactory = Arc<
 /// base of links back to the dashboard (empty: the external URL).
 pub fn standard_integrations(external_url: String, dashboard_url: String) -> IntegrationFactory {
     Arc::new(move |cfg: &AlertmanagerConfig| {
-        let ctx = NotifyContext::for_config(cfg, &external_url, &dashboard_url)
-            .map_err(|e| e.to_string())?;
-        all_integrations(cfg, &ctx).map_err(|e| e.to_string())
+        let ctx = NotifyContext::for_config(cfg, &external_url, &dashboard_url)?;
+        all_integrations(cfg, &ctx)
     })
 }
 
@@ -119,7 +118,7 @@ pub enum PipelineError {
     #[error(transparent)]
     Silences(#[from] SilenceError),
     #[error("building integrations: {0}")]
-    Integrations(String),
+    Integrations(#[source] IntegrationError),
 }
 
 struct Running {
@@ -265,7 +264,7 @@ impl Pipeline {
             let mut restored = Vec::new();
             for row in db.load_pipeline_alerts().await? {
                 let parsed = serde_json::from_str(&row.alert_json)
-                    .map_err(|e| e.to_string())
+                    .map_err(DecodeError::Json)
                     .and_then(alert_from_json);
                 match parsed {
                     Ok(a) => restored.push(a),

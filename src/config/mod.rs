@@ -156,6 +156,17 @@ pub enum ScrapeProtocol {
     PrometheusText0_0_4,
 }
 
+/// Why a `scrape_protocols` entry is not accepted.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ScrapeProtocolError {
+    #[error("redline does not support the PrometheusProto scrape protocol yet")]
+    Unsupported,
+    #[error(
+        "unknown scrape protocol {0:?}, supported: [OpenMetricsText0.0.1 OpenMetricsText1.0.0 PrometheusText0.0.4 PrometheusText1.0.0]"
+    )]
+    Unknown(String),
+}
+
 impl ScrapeProtocol {
     /// Prometheus 3.x's default preference order.
     pub const DEFAULT: [ScrapeProtocol; 4] = [
@@ -186,7 +197,7 @@ impl ScrapeProtocol {
     }
 
     /// Parses a config name. `PrometheusProto` is known but not supported.
-    pub fn parse(name: &str) -> Result<ScrapeProtocol, String> {
+    pub fn parse(name: &str) -> Result<ScrapeProtocol, ScrapeProtocolError> {
         let all = [
             ScrapeProtocol::OpenMetricsText1_0_0,
             ScrapeProtocol::OpenMetricsText0_0_1,
@@ -197,11 +208,9 @@ impl ScrapeProtocol {
             return Ok(p);
         }
         if name == "PrometheusProto" {
-            return Err("redline does not support the PrometheusProto scrape protocol yet".into());
+            return Err(ScrapeProtocolError::Unsupported);
         }
-        Err(format!(
-            "unknown scrape protocol {name:?}, supported: [OpenMetricsText0.0.1 OpenMetricsText1.0.0 PrometheusText0.0.4 PrometheusText1.0.0]"
-        ))
+        Err(ScrapeProtocolError::Unknown(name.to_string()))
     }
 
     /// The `Accept` header Prometheus sends for this preference list: descending q-values,

@@ -13,14 +13,27 @@ use crate::timefmt::parse_duration;
 use serde::de::{self, Deserializer, Visitor};
 use serde::Deserialize;
 
+/// Why a byte size does not parse.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ByteSizeError {
+    #[error("invalid byte size {0:?}")]
+    Invalid(String),
+    #[error("byte size {0:?} must not be negative")]
+    Negative(String),
+    #[error("unknown unit {unit:?} in byte size {input:?}")]
+    UnknownUnit { unit: String, input: String },
+    #[error("byte size {0:?} is too large")]
+    TooLarge(String),
+}
+
 /// Parses a byte size as Prometheus' `units.ParseBase2Bytes` does: a sequence of
 /// `<number><unit>` with units `B`, `KB`/`KiB`, `MB`/`MiB`, `GB`/`GiB`, `TB`/`TiB`,
 /// `PB`/`PiB`, `EB`/`EiB`, all powers of 1024. `0` alone needs no unit.
-pub fn parse_base2_bytes(s: &str) -> Result<u64, String> {
-    let invalid = || format!("invalid byte size {s:?}");
+pub fn parse_base2_bytes(s: &str) -> Result<u64, ByteSizeError> {
+    let invalid = || ByteSizeError::Invalid(s.to_string());
     let mut rest = s.strip_prefix('+').unwrap_or(s);
     if rest.starts_with('-') {
-        return Err(format!("byte size {s:?} must not be negative"));
+        return Err(ByteSizeError::Negative(s.to_string()));
     }
     if rest == "0" {
         return Ok(0);
@@ -54,12 +67,17 @@ pub fn parse_base2_bytes(s: &str) -> Result<u64, String> {
             "TB" | "TiB" => 4,
             "PB" | "PiB" => 5,
             "EB" | "EiB" => 6,
-            _ => return Err(format!("unknown unit {unit:?} in byte size {s:?}")),
+            _ => {
+                return Err(ByteSizeError::UnknownUnit {
+                    unit: unit.to_string(),
+                    input: s.to_string(),
+                })
+            }
         };
         total += value * 1024f64.powi(power);
     }
     if total > i64::MAX as f64 {
-        return Err(format!("byte size {s:?} is too large"));
+        return Err(ByteSizeError::TooLarge(s.to_string()));
     }
     Ok(total as u64)
 }
@@ -92,12 +110,12 @@ impl<'de> Deserialize<'de> for ByteSize {
 
 /// Reads a YAML scalar as text (Go's YAML decoder hands `5` to a string field as "5") and
 /// parses it, so the error carries the scalar's position.
-struct ScalarVisitor<T> {
+struct ScalarVisitor<T, E> {
     expecting: &'static str,
-    parse: fn(&str) -> Result<T, String>,
+    parse: fn(&str) -> Result<T, E>,
 }
 
-impl<'de, T> Visitor<'de> for ScalarVisitor<T> {
+impl<'de, T, PE: fmt::Display> Visitor<'de> for ScalarVisitor<T, PE> {
     type Value = T;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {

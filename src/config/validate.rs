@@ -395,7 +395,7 @@ fn protocols(
     }
     let mut out = Vec::with_capacity(names.len());
     for (i, name) in names.iter().enumerate() {
-        let p = ScrapeProtocol::parse(name).map_err(|m| ctx.err(&path.index(i), m))?;
+        let p = ScrapeProtocol::parse(name).map_err(|m| ctx.err(&path.index(i), m.to_string()))?;
         if out.contains(&p) {
             return Err(ctx.err(
                 &path.index(i),
@@ -456,7 +456,7 @@ fn scrape_config(
         None | Some("") => None,
         Some(name) => Some(
             ScrapeProtocol::parse(name)
-                .map_err(|m| ctx.err(&path.key("fallback_scrape_protocol"), m))?,
+                .map_err(|m| ctx.err(&path.key("fallback_scrape_protocol"), m.to_string()))?,
         ),
     };
     let http = http_client::validate(ctx, path, sc.http_fields())?;

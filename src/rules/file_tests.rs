@@ -203,3 +203,38 @@ fn globs_in_the_file_name_expand_sorted() {
     let names: Vec<&str> = groups.iter().map(|g| g.name.as_str()).collect();
     assert_eq!(names, ["ga", "gb"]);
 }
+
+/// A rule built in code with a bad expression or a bad annotation template fails with the
+/// field named, and keeps the parser's error as its cause (it was flattened to text).
+#[test]
+fn rules_built_in_code_keep_the_parse_error_as_source() {
+    use super::file::Rule;
+    use crate::store::Labels;
+    let e = Rule::recording("r", "sum(", Labels::empty()).expect_err("bad expression");
+    assert!(
+        e.to_string().starts_with("could not parse expression: "),
+        "{e}"
+    );
+    let source = std::error::Error::source(&e).expect("the parse error is kept");
+    assert!(
+        source.downcast_ref::<crate::promql::QueryError>().is_some(),
+        "{source:?}"
+    );
+    let e = Rule::alerting(
+        "A",
+        "up == 0",
+        Duration::ZERO,
+        Duration::ZERO,
+        Labels::empty(),
+        Labels::from_pairs([("summary", "{{ $labels.x ")]),
+    )
+    .expect_err("bad annotation template");
+    assert!(e.to_string().starts_with("annotation \"summary\": "), "{e}");
+    let source = std::error::Error::source(&e).expect("the template error is kept");
+    assert!(
+        source
+            .downcast_ref::<crate::gotemplate::TemplateError>()
+            .is_some(),
+        "{source:?}"
+    );
+}

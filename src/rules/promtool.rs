@@ -241,7 +241,9 @@ fn prepare(path: &Path) -> Result<TestFile, String> {
 fn dur(s: &Option<String>) -> Result<i64, String> {
     match s {
         None => Ok(0),
-        Some(s) => parse_duration(s).map(|d| d.as_millis() as i64),
+        Some(s) => parse_duration(s)
+            .map(|d| d.as_millis() as i64)
+            .map_err(|e| e.to_string()),
     }
 }
 

@@ -530,15 +530,17 @@ pub struct SloEngineHandle {
     task: Arc<Mutex<Option<JoinHandle<()>>>>,
 }
 
+/// The engine's task has ended, so it cannot take reloaded SLOs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the SLO engine has stopped")]
+pub struct EngineStopped;
+
 impl SloEngineHandle {
     /// Hands `next` (the reloaded SLOs, their ledgers loaded) to the running task, which
     /// continues with it from its next round: the figures stay on the same [`SloView`] and
     /// alerts of SLOs that are gone are resolved there.
-    pub async fn replace(&self, next: SloEngine) -> Result<(), String> {
-        self.swap
-            .send(next)
-            .await
-            .map_err(|_| "the SLO engine has stopped".to_string())
+    pub async fn replace(&self, next: SloEngine) -> Result<(), EngineStopped> {
+        self.swap.send(next).await.map_err(|_| EngineStopped)
     }
 
     /// Stops the engine after its current round.

@@ -532,7 +532,7 @@ pub(crate) fn check_duration(d: &mut Diag, field: &str, s: &str) -> Option<Durat
             None
         }
         Err(e) => {
-            d.err(field, e);
+            d.err(field, e.to_string());
             None
         }
     }

@@ -262,7 +262,7 @@ fn route(
     if let Some(r) = raw.receiver.filter(|r| !r.is_empty()) {
         let rp = path.key("receiver");
         let template = if LabelTemplate::is_template(&r) {
-            Some(LabelTemplate::parse(&r).map_err(|e| ctx.err(&rp, e))?)
+            Some(LabelTemplate::parse(&r).map_err(|e| ctx.err(&rp, e.to_string()))?)
         } else {
             if !check.receivers.contains(&r) {
                 return Err(ctx.err(&rp, format!("undefined receiver {r:?} used in route")));
@@ -475,16 +475,20 @@ fn named_interval(
                 let (Some(Text(s)), Some(Text(e))) = (tr.start_time, tr.end_time) else {
                     return Err(ctx.err(&tp, "both start and end times must be provided"));
                 };
-                v.push(ti::parse_times(&s, &e).map_err(|m| ctx.err(&tp, m))?);
+                v.push(ti::parse_times(&s, &e).map_err(|m| ctx.err(&tp, m.to_string()))?);
             }
             ti.times = Some(v);
         }
         let ranges =
-            |field: &str, list: Option<Vec<Text>>, f: fn(&str) -> Result<ti::Range, String>| {
+            |field: &str,
+             list: Option<Vec<Text>>,
+             f: fn(&str) -> Result<ti::Range, ti::TimeIntervalError>| {
                 list.map(|l| {
                     l.iter()
                         .enumerate()
-                        .map(|(j, Text(s))| f(s).map_err(|m| ctx.err(&p.key(field).index(j), m)))
+                        .map(|(j, Text(s))| {
+                            f(s).map_err(|m| ctx.err(&p.key(field).index(j), m.to_string()))
+                        })
                         .collect::<Result<Vec<_>, _>>()
                 })
                 .transpose()
@@ -494,8 +498,9 @@ fn named_interval(
         ti.months = ranges("months", raw.months, ti::parse_months)?;
         ti.years = ranges("years", raw.years, ti::parse_years)?;
         if let Some(loc) = raw.location {
-            ti.location =
-                Some(ti::parse_location(&loc).map_err(|m| ctx.err(&p.key("location"), m))?);
+            ti.location = Some(
+                ti::parse_location(&loc).map_err(|m| ctx.err(&p.key("location"), m.to_string()))?,
+            );
         }
         intervals.push(ti);
     }
@@ -540,7 +545,8 @@ fn owners(
     }
     if let Some(t) = o.playbook_url_template {
         out.playbook_url_template = Some(
-            LabelTemplate::parse(&t).map_err(|e| ctx.err(&path.key("playbook_url_template"), e))?,
+            LabelTemplate::parse(&t)
+                .map_err(|e| ctx.err(&path.key("playbook_url_template"), e.to_string()))?,
         );
     }
     Ok(out)

@@ -51,9 +51,21 @@ enum Part {
     Label(String),
 }
 
+/// Why a label template (`receiver: 'team-{{ .Labels.team }}'`, `playbook_url_template`)
+/// does not parse.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LabelTemplateError {
+    #[error("unclosed action in template {0:?}")]
+    Unclosed(String),
+    #[error(
+        "unsupported template action {{{{ {action} }}}} in {template:?}: expected {{{{ .Labels.name }}}} or {{{{ index .Labels \"name\" }}}}"
+    )]
+    UnsupportedAction { action: String, template: String },
+}
+
 impl LabelTemplate {
     /// Parses a template; fails on an unclosed `{{` or an action other than a label lookup.
-    pub fn parse(source: &str) -> Result<LabelTemplate, String> {
+    pub fn parse(source: &str) -> Result<LabelTemplate, LabelTemplateError> {
         let mut parts = Vec::new();
         let mut rest = source;
         while let Some(start) = rest.find("{{") {
@@ -63,15 +75,16 @@ impl LabelTemplate {
             let after = &rest[start + 2..];
             let end = after
                 .find("}}")
-                .ok_or_else(|| format!("unclosed action in template {source:?}"))?;
+                .ok_or_else(|| LabelTemplateError::Unclosed(source.to_string()))?;
             let action = after[..end]
                 .trim_start_matches('-')
                 .trim_end_matches('-')
                 .trim();
             parts.push(Part::Label(parse_action(action).ok_or_else(|| {
-                format!(
-                    "unsupported template action {{{{ {action} }}}} in {source:?}: expected {{{{ .Labels.name }}}} or {{{{ index .Labels \"name\" }}}}"
-                )
+                LabelTemplateError::UnsupportedAction {
+                    action: action.to_string(),
+                    template: source.to_string(),
+                }
             })?));
             rest = &after[end + 2..];
         }
@@ -232,7 +245,18 @@ mod tests {
             "x/Up/y"
         );
         assert!(LabelTemplate::parse("{{ .Labels.owner").is_err());
-        assert!(LabelTemplate::parse("{{ .Annotations.x }}").is_err());
+        assert_eq!(
+            LabelTemplate::parse("{{ .Annotations.x }}")
+                .unwrap_err()
+                .to_string(),
+            r#"unsupported template action {{ .Annotations.x }} in "{{ .Annotations.x }}": expected {{ .Labels.name }} or {{ index .Labels "name" }}"#
+        );
+        assert_eq!(
+            LabelTemplate::parse("{{ .Labels.owner")
+                .unwrap_err()
+                .to_string(),
+            r#"unclosed action in template "{{ .Labels.owner""#
+        );
     }
 
     #[test]

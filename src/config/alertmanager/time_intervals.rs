@@ -19,6 +19,43 @@ use std::time::SystemTime;
 
 use jiff::tz::TimeZone;
 
+/// Why a `time_intervals` field does not parse; the texts are Alertmanager's
+/// (`timeinterval` package), which amtool prints too.
+#[derive(Debug, thiserror::Error)]
+pub enum TimeIntervalError {
+    #[error("couldn't parse range {0:?}, invalid format")]
+    Range(String),
+    #[error("couldn't parse timestamp {0}, invalid format")]
+    Clock(String),
+    #[error("start time cannot be equal or greater than end time")]
+    TimesOrder,
+    #[error("{0} is not a valid weekday")]
+    Weekday(String),
+    #[error("start day cannot be before end day")]
+    WeekdaysOrder,
+    #[error("{0} is not a valid number")]
+    Number(String),
+    #[error("{0} is not a valid day of the month: out of range")]
+    DayOfMonth(i32),
+    #[error("end day must be negative if start day is negative")]
+    DaysOfMonthSigns,
+    #[error("end day {end} is always before start day {begin}")]
+    DaysOfMonthOrder { begin: i32, end: i32 },
+    #[error("{0} is not a valid month")]
+    Month(String),
+    #[error("end month {end} is before start month {begin}")]
+    MonthsOrder { begin: String, end: String },
+    #[error("end year {end} is before start year {begin}")]
+    YearsOrder { begin: i32, end: i32 },
+    /// Not `UTC`, `Local` nor a zone of the system tz database.
+    #[error("unknown time zone {name}")]
+    Location {
+        name: String,
+        #[source]
+        source: jiff::Error,
+    },
+}
+
 /// A validated named interval set.
 #[derive(Clone, Debug)]
 pub struct NamedTimeInterval {
@@ -146,18 +183,18 @@ const MONTHS: [&str; 12] = [
 ];
 
 /// Splits `a:b` (or `a`) into its two ends, lower-cased.
-fn ends(s: &str) -> Result<(String, String), String> {
+fn ends(s: &str) -> Result<(String, String), TimeIntervalError> {
     let s = s.to_lowercase();
     match s.split(':').collect::<Vec<_>>()[..] {
         [one] => Ok((one.to_string(), one.to_string())),
         [a, b] => Ok((a.to_string(), b.to_string())),
-        _ => Err(format!("couldn't parse range {s:?}, invalid format")),
+        _ => Err(TimeIntervalError::Range(s)),
     }
 }
 
 /// `HH:MM`, `00:00`..=`24:00`, as a minute of the day.
-pub fn parse_clock(s: &str) -> Result<i32, String> {
-    let bad = || format!("couldn't parse timestamp {s}, invalid format");
+pub fn parse_clock(s: &str) -> Result<i32, TimeIntervalError> {
+    let bad = || TimeIntervalError::Clock(s.to_string());
     if s == "24:00" {
         return Ok(24 * 60);
     }
@@ -180,88 +217,91 @@ pub fn parse_clock(s: &str) -> Result<i32, String> {
 }
 
 /// One `times` entry.
-pub fn parse_times(start: &str, end: &str) -> Result<Range, String> {
+pub fn parse_times(start: &str, end: &str) -> Result<Range, TimeIntervalError> {
     let (b, e) = (parse_clock(start)?, parse_clock(end)?);
     if b >= e {
-        return Err("start time cannot be equal or greater than end time".into());
+        return Err(TimeIntervalError::TimesOrder);
     }
     Ok(Range { begin: b, end: e })
 }
 
 /// One `weekdays` entry (`monday`, `monday:friday`), names only.
-pub fn parse_weekdays(s: &str) -> Result<Range, String> {
+pub fn parse_weekdays(s: &str) -> Result<Range, TimeIntervalError> {
     let (a, b) = ends(s)?;
     let day = |d: &str| {
         WEEKDAYS
             .iter()
             .position(|w| *w == d)
             .map(|i| i as i32)
-            .ok_or_else(|| format!("{d} is not a valid weekday"))
+            .ok_or_else(|| TimeIntervalError::Weekday(d.to_string()))
     };
     let (begin, end) = (day(&a)?, day(&b)?);
     if begin > end {
-        return Err("start day cannot be before end day".into());
+        return Err(TimeIntervalError::WeekdaysOrder);
     }
     Ok(Range { begin, end })
 }
 
-fn int(s: &str) -> Result<i32, String> {
+fn int(s: &str) -> Result<i32, TimeIntervalError> {
     s.parse::<i32>()
-        .map_err(|_| format!("{s} is not a valid number"))
+        .map_err(|_| TimeIntervalError::Number(s.to_string()))
 }
 
 /// One `days_of_month` entry (`1:5`, `-3:-1`, `15`).
-pub fn parse_days_of_month(s: &str) -> Result<Range, String> {
+pub fn parse_days_of_month(s: &str) -> Result<Range, TimeIntervalError> {
     let (a, b) = ends(s)?;
     let (begin, end) = (int(&a)?, int(&b)?);
     for d in [begin, end] {
         if d == 0 || !(-31..=31).contains(&d) {
-            return Err(format!("{d} is not a valid day of the month: out of range"));
+            return Err(TimeIntervalError::DayOfMonth(d));
         }
     }
     if begin < 0 && end > 0 {
-        return Err("end day must be negative if start day is negative".into());
+        return Err(TimeIntervalError::DaysOfMonthSigns);
     }
     let check = |d: i32| if d < 0 { 28 + d } else { d };
     if check(begin) > check(end) {
-        return Err(format!("end day {end} is always before start day {begin}"));
+        return Err(TimeIntervalError::DaysOfMonthOrder { begin, end });
     }
     Ok(Range { begin, end })
 }
 
 /// One `months` entry (`1:3`, `may`, `january:march`).
-pub fn parse_months(s: &str) -> Result<Range, String> {
+pub fn parse_months(s: &str) -> Result<Range, TimeIntervalError> {
     let (a, b) = ends(s)?;
     let month = |m: &str| match MONTHS.iter().position(|n| *n == m) {
         Some(i) => Ok(i as i32 + 1),
         None => match m.parse::<i32>() {
             Ok(n) if (1..=12).contains(&n) => Ok(n),
-            _ => Err(format!("{m} is not a valid month")),
+            _ => Err(TimeIntervalError::Month(m.to_string())),
         },
     };
     let (begin, end) = (month(&a)?, month(&b)?);
     if begin > end {
-        return Err(format!("end month {b} is before start month {a}"));
+        return Err(TimeIntervalError::MonthsOrder { begin: a, end: b });
     }
     Ok(Range { begin, end })
 }
 
 /// One `years` entry (`2024`, `2024:2026`).
-pub fn parse_years(s: &str) -> Result<Range, String> {
+pub fn parse_years(s: &str) -> Result<Range, TimeIntervalError> {
     let (a, b) = ends(s)?;
     let (begin, end) = (int(&a)?, int(&b)?);
     if begin > end {
-        return Err(format!("end year {end} is before start year {begin}"));
+        return Err(TimeIntervalError::YearsOrder { begin, end });
     }
     Ok(Range { begin, end })
 }
 
 /// `location`: `UTC`, `Local` or an IANA name from the system tz database.
-pub fn parse_location(name: &str) -> Result<Location, String> {
+pub fn parse_location(name: &str) -> Result<Location, TimeIntervalError> {
     let tz = match name {
         "" | "UTC" => TimeZone::UTC,
         "Local" => TimeZone::try_system().unwrap_or(TimeZone::UTC),
-        _ => TimeZone::get(name).map_err(|_| format!("unknown time zone {name}"))?,
+        _ => TimeZone::get(name).map_err(|source| TimeIntervalError::Location {
+            name: name.to_string(),
+            source,
+        })?,
     };
     Ok(Location {
         name: name.to_string(),
@@ -323,26 +363,26 @@ mod tests {
     #[test]
     fn parse_errors_match_alertmanager() {
         assert_eq!(
-            parse_weekdays("1:5").unwrap_err(),
+            parse_weekdays("1:5").unwrap_err().to_string(),
             "1 is not a valid weekday"
         );
         assert_eq!(
-            parse_days_of_month("-3:5").unwrap_err(),
+            parse_days_of_month("-3:5").unwrap_err().to_string(),
             "end day must be negative if start day is negative"
         );
         assert_eq!(
-            parse_years("2020:2019").unwrap_err(),
+            parse_years("2020:2019").unwrap_err().to_string(),
             "end year 2019 is before start year 2020"
         );
         assert_eq!(
-            parse_times("9:00", "17:00").unwrap_err(),
+            parse_times("9:00", "17:00").unwrap_err().to_string(),
             "couldn't parse timestamp 9:00, invalid format"
         );
         assert!(parse_times("10:00", "10:00").is_err());
         assert_eq!(parse_times("09:00", "24:00").unwrap().end, 1440);
         assert_eq!(parse_months("1:may").unwrap(), Range { begin: 1, end: 5 });
         assert_eq!(
-            parse_location("Mars/Base").unwrap_err(),
+            parse_location("Mars/Base").unwrap_err().to_string(),
             "unknown time zone Mars/Base"
         );
     }

@@ -116,22 +116,34 @@ fn registry() -> &'static Handlebars<'static> {
     })
 }
 
+/// A dashboard page template that failed to render, with handlebars' error as its source.
+#[derive(Debug, thiserror::Error)]
+#[error("rendering {page}: {source}")]
+pub struct RenderError {
+    pub page: String,
+    #[source]
+    pub source: handlebars::RenderError,
+}
+
 /// Renders the page template `name` with `data`.
-pub fn render(name: &str, data: &Json) -> Result<String, String> {
+pub fn render(name: &str, data: &Json) -> Result<String, RenderError> {
     render_value(name, data.clone())
 }
 
 /// [`render`] taking the data by value: handlebars then uses it as the context as it is,
 /// instead of serializing it into a new JSON value first.
-pub fn render_value(name: &str, data: Json) -> Result<String, String> {
+pub fn render_value(name: &str, data: Json) -> Result<String, RenderError> {
     registry()
         .render_with_context(name, &handlebars::Context::from(data))
-        .map_err(|e| format!("rendering {name}: {e}"))
+        .map_err(|source| RenderError {
+            page: name.to_string(),
+            source,
+        })
 }
 
 /// The overview page for `slos` and `alerts`, as `GET /` renders it (for benchmarks and
 /// tests; times in UTC, no user).
-pub fn render_overview(slos: &[SloView], alerts: &[AlertView]) -> Result<String, String> {
+pub fn render_overview(slos: &[SloView], alerts: &[AlertView]) -> Result<String, RenderError> {
     let ctx = PageCtx::new(
         &WebAccess::default(),
         &HeaderMap::new(),
