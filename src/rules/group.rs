@@ -404,16 +404,17 @@ pub(crate) fn rule_query(
     store: &Store,
     expr: &crate::promql::Expr,
     t_ms: i64,
-) -> Result<Vec<QuerySample>, String> {
+) -> Result<Vec<QuerySample>, super::querier::RuleQueryError> {
     super::querier::local_query(ctx_engine, store, expr, t_ms)
 }
 
-/// A query function for templates (`{{ query "..." }}`) evaluating at `t_ms`.
+/// A query function for templates (`{{ query "..." }}`) evaluating at `t_ms`; the
+/// template engine takes the error's text.
 fn template_query<'a>(
     querier: &'a RuleQuerier<'a>,
     t_ms: i64,
 ) -> impl Fn(&str) -> Result<Vec<QuerySample>, String> + 'a {
-    move |q: &str| querier.query_text(q, t_ms)
+    move |q: &str| querier.query_text(q, t_ms).map_err(|e| e.to_string())
 }
 
 fn eval_recording(
@@ -423,7 +424,10 @@ fn eval_recording(
     ts: i64,
     limit: usize,
 ) -> Result<Vec<(Labels, f64)>, String> {
-    let res = querier.query(&rule.query, &rule.expr, ts)?;
+    // The rule's health text (`lastError`) is the error's text.
+    let res = querier
+        .query(&rule.query, &rule.expr, ts)
+        .map_err(|e| e.to_string())?;
     let mut out = Vec::with_capacity(res.len());
     let mut seen = BTreeSet::new();
     for s in res {
@@ -466,7 +470,10 @@ fn eval_alerting(
     else {
         return Ok(Vec::new());
     };
-    let res = querier.query(&rule.query, &rule.expr, ts)?;
+    // The rule's health text (`lastError`) is the error's text.
+    let res = querier
+        .query(&rule.query, &rule.expr, ts)
+        .map_err(|e| e.to_string())?;
     let query = template_query(querier, t_ms);
     let mut seen = BTreeSet::new();
     let mut candidates = Vec::with_capacity(res.len());

@@ -604,7 +604,7 @@ fn run_group_inner(
             continue;
         }
         let got = Engine::parse(&tc.expr)
-            .map_err(|e| e.to_string())
+            .map_err(super::querier::RuleQueryError::from)
             .and_then(|q| rule_query(&engine, &store, &q, t));
         let mut got = match got {
             Ok(g) => g,

@@ -166,8 +166,15 @@ fn a_refused_connection_names_the_endpoint() {
         .block_on(q.query("up", 1_000, Duration::from_secs(5)))
         .expect_err("nothing listens");
     let want = format!("remote query http://127.0.0.1:{port}/api/v1/query: ");
-    assert!(e.starts_with(&want), "{e}");
-    assert!(e.to_lowercase().contains("refused"), "{e}");
+    let text = e.to_string();
+    assert!(text.starts_with(&want), "{text}");
+    assert!(text.to_lowercase().contains("refused"), "{text}");
+    // The request error itself is kept behind the text, as the error's cause.
+    let request = std::error::Error::source(&e)
+        .and_then(|reason| reason.source())
+        .and_then(|c| c.downcast_ref::<reqwest::Error>())
+        .expect("the request error is the cause");
+    assert!(request.is_connect(), "{request:?}");
 }
 
 /// A loopback query API whose answer (status, body) the test sets; it keeps the form bodies
