@@ -530,8 +530,8 @@ pub enum LoadError {
 /// Loads an exposition file (OpenMetrics or text, with or without timestamps) into a new
 /// store, keeping every sample whatever its age. Returns the store and the sample count.
 pub fn load_exposition_file(path: &std::path::Path) -> Result<(Store, u64), LoadError> {
-    use crate::exposition::{detect_format, parse, ParseOptions};
-    use crate::scrape::scrape_loop::{unix_ms, IngestSink, SeriesCache};
+    use crate::exposition::detect_format;
+    use crate::scrape::scrape_loop::{ingest, unix_ms, ScrapeError, SeriesCache};
     use crate::scrape::target::TargetSpec;
     let body = std::fs::read(path).map_err(|source| LoadError::Read {
         path: path.display().to_string(),
@@ -542,26 +542,21 @@ pub fn load_exposition_file(path: &std::path::Path) -> Result<(Store, u64), Load
     });
     let spec = TargetSpec::unlabelled(&path.display().to_string());
     let mut cache = SeriesCache::default();
-    let mut sink = IngestSink::new(
-        &spec,
+    let (app, counts) = ingest(
+        &store,
         &mut cache,
-        store.appender(),
-        unix_ms(SystemTime::now()),
-    );
-    let parsed = parse(
+        &spec,
         &body,
         detect_format(&body),
-        &ParseOptions::default(),
-        &mut sink,
-    );
-    let (app, counts) = sink.finish();
-    if let Err(e) = parsed {
-        app.rollback();
-        return Err(LoadError::Parse {
-            path: path.display().to_string(),
-            message: e.to_string(),
-        });
-    }
+        unix_ms(SystemTime::now()),
+    )
+    .map_err(|e| LoadError::Parse {
+        path: path.display().to_string(),
+        message: match e {
+            ScrapeError::Parse(message) => message,
+            e => e.to_string(),
+        },
+    })?;
     app.commit();
     Ok((store, counts.post_relabel))
 }
