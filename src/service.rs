@@ -10,7 +10,7 @@ use crate::http::{self, AppState, QueryLimits, QueryService, ReloadRequest};
 use crate::promql::{Engine, EngineOptions};
 use crate::rules::api::RuleGroupCollector;
 use crate::rules::manager::{RuleContext, RuleManagerHandle, RuleManagerOptions, SystemClock};
-use crate::rules::Alert;
+use crate::rules::{Alert, RuleAlerts};
 use crate::scrape::discovery::DiscoveryOptions;
 use crate::scrape::manager::{ScrapeContext, ScrapePools};
 use crate::scrape::target::TargetSet;
@@ -156,7 +156,7 @@ impl Service {
                 source: std::io::Error::other(e.to_string()),
             })??;
         let pipeline = start_pipeline(&cfg, &external_url, db.clone()).await?;
-        let (alerts_tx, alerts_rx) = tokio::sync::mpsc::channel::<Vec<Alert>>(1024);
+        let (alerts_tx, alerts_rx) = tokio::sync::mpsc::channel::<Vec<RuleAlerts>>(1024);
         let engine = Arc::new(Engine::new(EngineOptions {
             default_subquery_step: cfg.global.evaluation_interval,
             lookback_delta: opts.query.lookback_delta,
@@ -234,7 +234,6 @@ impl Service {
             tokio::spawn(forward_alerts(
                 alerts_rx,
                 pipeline.clone(),
-                rules.clone(),
                 cfg.global.external_labels.clone(),
                 external_url.clone(),
             )),
@@ -428,34 +427,21 @@ pub fn alert_for_pipeline(
     }
 }
 
-/// Alerts to notify leave the rules engine here for the alerting pipeline.
+/// Alerts to notify leave the rules engine here for the alerting pipeline, each linked to
+/// the expression of the rule that produced it (the rules engine sends them per rule).
 async fn forward_alerts(
-    mut rx: tokio::sync::mpsc::Receiver<Vec<Alert>>,
+    mut rx: tokio::sync::mpsc::Receiver<Vec<RuleAlerts>>,
     pipeline: crate::alerting::Pipeline,
-    rules: RuleManagerHandle,
     external_labels: crate::store::Labels,
     external_url: String,
 ) {
-    use crate::rules::file::RuleKind;
     while let Some(batch) = rx.recv().await {
-        let mut exprs: std::collections::HashMap<String, String> = Default::default();
-        for g in rules.groups_snapshot() {
-            for r in &g.group.rules {
-                if let RuleKind::Alerting { alert, .. } = &r.kind {
-                    exprs.entry(alert.clone()).or_insert_with(|| r.expr.clone());
-                }
-            }
-        }
         let alerts = batch
             .iter()
-            .map(|a| {
-                let name = a.labels.get("alertname").unwrap_or("");
-                alert_for_pipeline(
-                    a,
-                    &external_labels,
-                    &external_url,
-                    exprs.get(name).map(String::as_str),
-                )
+            .flat_map(|r| {
+                r.alerts
+                    .iter()
+                    .map(|a| alert_for_pipeline(a, &external_labels, &external_url, Some(&r.expr)))
             })
             .collect();
         if let Err(e) = pipeline.put_alerts(alerts).await {
