@@ -407,13 +407,11 @@ pub fn alert_for_pipeline(
         }
     }
     let generator_url = match expr {
-        Some(e) => {
-            let q: String = form_urlencoded::byte_serialize(e.as_bytes()).collect();
-            format!(
-                "{}/graph?g0.expr={q}&g0.tab=1",
-                external_url.trim_end_matches('/')
-            )
-        }
+        Some(e) => format!(
+            "{}/graph?g0.expr={}&g0.tab=1",
+            external_url.trim_end_matches('/'),
+            go_query_escape(e)
+        ),
         None => String::new(),
     };
     crate::alerting::Alert {
@@ -425,6 +423,27 @@ pub fn alert_for_pipeline(
         updated_at_ms: 0,
         timeout: false,
     }
+}
+
+/// Go's `url.QueryEscape`, with which Prometheus writes the expression into a `generatorURL`
+/// (`strutil.TableLinkForExpression`): letters, digits and `-_.~` stay, a space becomes `+`,
+/// every other byte is `%XX`. (`form_urlencoded` keeps `*` and escapes `~`, so `=~` and `*`
+/// in an expression came out differently from Prometheus'.)
+fn go_query_escape(s: &str) -> String {
+    use std::fmt::Write;
+    let mut out = String::with_capacity(s.len());
+    for &b in s.as_bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(char::from(b))
+            }
+            b' ' => out.push('+'),
+            _ => {
+                let _ = write!(out, "%{b:02X}");
+            }
+        }
+    }
+    out
 }
 
 /// Alerts to notify leave the rules engine here for the alerting pipeline, each linked to
@@ -598,6 +617,40 @@ mod tests {
         assert_eq!(
             opts.max_alerts,
             Some(crate::config::alertmanager::DEFAULT_MAX_ALERTS)
+        );
+    }
+
+    /// Regression: the expression was escaped as an HTML form does (`*` kept, `~` escaped),
+    /// not as Prometheus does with Go's `url.QueryEscape`, so a rule using `=~` or `*` got a
+    /// `generatorURL` other than Prometheus' for the same rule.
+    #[test]
+    fn generator_url_escapes_the_expression_as_prometheus_does() {
+        let alert = Alert {
+            labels: crate::store::Labels::from_pairs([("alertname", "HighErrorRate")]),
+            annotations: crate::store::Labels::empty(),
+            state: crate::rules::AlertState::Firing,
+            value: 1.0,
+            active_at_ms: 0,
+            fired_at_ms: Some(0),
+            resolved_at_ms: None,
+            last_sent_ms: Some(0),
+            valid_until_ms: 60_000,
+            keep_firing_since_ms: None,
+        };
+        let expr = r#"rate(x{job=~"a.*"}[5m]) * 100"#;
+        let sent = alert_for_pipeline(
+            &alert,
+            &crate::store::Labels::empty(),
+            "https://redline.example/",
+            Some(expr),
+        );
+        // Go's url.QueryEscape, by hand: letters, digits and `-_.~` stay, a space is `+`,
+        // ( %28, { %7B, = %3D, " %22, * %2A, } %7D, [ %5B, ] %5D, ) %29. Python's
+        // `urllib.parse.quote_plus` gives the same.
+        assert_eq!(
+            sent.generator_url,
+            "https://redline.example/graph?g0.expr=\
+             rate%28x%7Bjob%3D~%22a.%2A%22%7D%5B5m%5D%29+%2A+100&g0.tab=1"
         );
     }
 }
