@@ -11,7 +11,7 @@ use crate::http::{self, AppState, QueryLimits, QueryService, ReloadRequest};
 use crate::promql::{Engine, EngineOptions};
 use crate::rules::api::RuleGroupCollector;
 use crate::rules::manager::{RuleContext, RuleManagerHandle, RuleManagerOptions};
-use crate::rules::Alert;
+use crate::rules::{Alert, RuleAlerts};
 use crate::scrape::discovery::DiscoveryOptions;
 use crate::scrape::manager::{ScrapeContext, ScrapePools};
 use crate::scrape::target::TargetSet;
@@ -157,7 +157,7 @@ impl Service {
                 source: std::io::Error::other(e),
             })??;
         let pipeline = start_pipeline(&cfg, &external_url, db.clone()).await?;
-        let (alerts_tx, alerts_rx) = tokio::sync::mpsc::channel::<Vec<Alert>>(1024);
+        let (alerts_tx, alerts_rx) = tokio::sync::mpsc::channel::<Vec<RuleAlerts>>(1024);
         let engine = Arc::new(Engine::new(EngineOptions {
             default_subquery_step: cfg.global.evaluation_interval,
             lookback_delta: opts.query.lookback_delta,
@@ -235,7 +235,6 @@ impl Service {
             tokio::spawn(forward_alerts(
                 alerts_rx,
                 pipeline.clone(),
-                rules.clone(),
                 cfg.global.external_labels.clone(),
                 external_url.clone(),
             )),
@@ -409,13 +408,11 @@ pub fn alert_for_pipeline(
         }
     }
     let generator_url = match expr {
-        Some(e) => {
-            let q: String = form_urlencoded::byte_serialize(e.as_bytes()).collect();
-            format!(
-                "{}/graph?g0.expr={q}&g0.tab=1",
-                external_url.trim_end_matches('/')
-            )
-        }
+        Some(e) => format!(
+            "{}/graph?g0.expr={}&g0.tab=1",
+            external_url.trim_end_matches('/'),
+            go_query_escape(e)
+        ),
         None => String::new(),
     };
     crate::alerting::Alert {
@@ -429,34 +426,42 @@ pub fn alert_for_pipeline(
     }
 }
 
-/// Alerts to notify leave the rules engine here for the alerting pipeline.
+/// Go's `url.QueryEscape`, with which Prometheus writes the expression into a `generatorURL`
+/// (`strutil.TableLinkForExpression`): letters, digits and `-_.~` stay, a space becomes `+`,
+/// every other byte is `%XX`. (`form_urlencoded` keeps `*` and escapes `~`, so `=~` and `*`
+/// in an expression came out differently from Prometheus'.)
+fn go_query_escape(s: &str) -> String {
+    use std::fmt::Write;
+    let mut out = String::with_capacity(s.len());
+    for &b in s.as_bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(char::from(b))
+            }
+            b' ' => out.push('+'),
+            _ => {
+                let _ = write!(out, "%{b:02X}");
+            }
+        }
+    }
+    out
+}
+
+/// Alerts to notify leave the rules engine here for the alerting pipeline, each linked to
+/// the expression of the rule that produced it (the rules engine sends them per rule).
 async fn forward_alerts(
-    mut rx: tokio::sync::mpsc::Receiver<Vec<Alert>>,
+    mut rx: tokio::sync::mpsc::Receiver<Vec<RuleAlerts>>,
     pipeline: crate::alerting::Pipeline,
-    rules: RuleManagerHandle,
     external_labels: crate::store::Labels,
     external_url: String,
 ) {
-    use crate::rules::file::RuleKind;
     while let Some(batch) = rx.recv().await {
-        let mut exprs: std::collections::HashMap<String, String> = Default::default();
-        for g in rules.groups_snapshot() {
-            for r in &g.group.rules {
-                if let RuleKind::Alerting { alert, .. } = &r.kind {
-                    exprs.entry(alert.clone()).or_insert_with(|| r.expr.clone());
-                }
-            }
-        }
         let alerts = batch
             .iter()
-            .map(|a| {
-                let name = a.labels.get("alertname").unwrap_or("");
-                alert_for_pipeline(
-                    a,
-                    &external_labels,
-                    &external_url,
-                    exprs.get(name).map(String::as_str),
-                )
+            .flat_map(|r| {
+                r.alerts
+                    .iter()
+                    .map(|a| alert_for_pipeline(a, &external_labels, &external_url, Some(&r.expr)))
             })
             .collect();
         if let Err(e) = pipeline.put_alerts(alerts).await {
@@ -531,8 +536,8 @@ pub enum LoadError {
 /// Loads an exposition file (OpenMetrics or text, with or without timestamps) into a new
 /// store, keeping every sample whatever its age. Returns the store and the sample count.
 pub fn load_exposition_file(path: &std::path::Path) -> Result<(Store, u64), LoadError> {
-    use crate::exposition::{detect_format, parse, ParseOptions};
-    use crate::scrape::scrape_loop::{IngestSink, SeriesCache};
+    use crate::exposition::detect_format;
+    use crate::scrape::scrape_loop::{ingest, ScrapeError, SeriesCache};
     use crate::scrape::target::TargetSpec;
     use crate::timefmt::unix_ms;
     let body = std::fs::read(path).map_err(|source| LoadError::Read {
@@ -544,26 +549,21 @@ pub fn load_exposition_file(path: &std::path::Path) -> Result<(Store, u64), Load
     });
     let spec = TargetSpec::unlabelled(&path.display().to_string());
     let mut cache = SeriesCache::default();
-    let mut sink = IngestSink::new(
-        &spec,
+    let (app, counts) = ingest(
+        &store,
         &mut cache,
-        store.appender(),
-        unix_ms(SystemTime::now()),
-    );
-    let parsed = parse(
+        &spec,
         &body,
         detect_format(&body),
-        &ParseOptions::default(),
-        &mut sink,
-    );
-    let (app, counts) = sink.finish();
-    if let Err(e) = parsed {
-        app.rollback();
-        return Err(LoadError::Parse {
-            path: path.display().to_string(),
-            message: e.to_string(),
-        });
-    }
+        unix_ms(SystemTime::now()),
+    )
+    .map_err(|e| LoadError::Parse {
+        path: path.display().to_string(),
+        message: match e {
+            ScrapeError::Parse(message) => message,
+            e => e.to_string(),
+        },
+    })?;
     app.commit();
     Ok((store, counts.post_relabel))
 }
@@ -619,6 +619,40 @@ mod tests {
         assert_eq!(
             opts.max_alerts,
             Some(crate::config::alertmanager::DEFAULT_MAX_ALERTS)
+        );
+    }
+
+    /// Regression: the expression was escaped as an HTML form does (`*` kept, `~` escaped),
+    /// not as Prometheus does with Go's `url.QueryEscape`, so a rule using `=~` or `*` got a
+    /// `generatorURL` other than Prometheus' for the same rule.
+    #[test]
+    fn generator_url_escapes_the_expression_as_prometheus_does() {
+        let alert = Alert {
+            labels: crate::store::Labels::from_pairs([("alertname", "HighErrorRate")]),
+            annotations: crate::store::Labels::empty(),
+            state: crate::rules::AlertState::Firing,
+            value: 1.0,
+            active_at_ms: 0,
+            fired_at_ms: Some(0),
+            resolved_at_ms: None,
+            last_sent_ms: Some(0),
+            valid_until_ms: 60_000,
+            keep_firing_since_ms: None,
+        };
+        let expr = r#"rate(x{job=~"a.*"}[5m]) * 100"#;
+        let sent = alert_for_pipeline(
+            &alert,
+            &crate::store::Labels::empty(),
+            "https://redline.example/",
+            Some(expr),
+        );
+        // Go's url.QueryEscape, by hand: letters, digits and `-_.~` stay, a space is `+`,
+        // ( %28, { %7B, = %3D, " %22, * %2A, } %7D, [ %5B, ] %5D, ) %29. Python's
+        // `urllib.parse.quote_plus` gives the same.
+        assert_eq!(
+            sent.generator_url,
+            "https://redline.example/graph?g0.expr=\
+             rate%28x%7Bjob%3D~%22a.%2A%22%7D%5B5m%5D%29+%2A+100&g0.tab=1"
         );
     }
 }

@@ -9,7 +9,9 @@
 //! notifier. The scheduling (when to call `eval`), persistence and HTTP live elsewhere
 //! (`rules::manager`, `state`, `http`); this module has no clock and no I/O besides the store.
 
-use super::alerting::{ActiveAlerts, Alert, AlertState, Candidate, DEFAULT_RESEND_DELAY};
+use super::alerting::{
+    ActiveAlerts, Alert, AlertState, Candidate, RuleAlerts, DEFAULT_RESEND_DELAY,
+};
 use super::file::{Rule, RuleGroup, RuleKind};
 use super::querier::{RemoteQuerier, RuleQuerier};
 use crate::gotemplate::{QuerySample, TemplateData};
@@ -37,15 +39,23 @@ pub struct EvalContext<'a> {
 #[derive(Clone, Debug, Default)]
 pub struct GroupEval {
     /// Alerts to send now (firing ones due for (re)sending and resolved ones within their
-    /// retention), with `last_sent_ms` and `valid_until_ms` already updated. Send a resolved
-    /// alert with `endsAt` = [`Alert::ends_at_ms`]. External labels are not included.
-    pub to_notify: Vec<Alert>,
+    /// retention), with `last_sent_ms` and `valid_until_ms` already updated, one entry per
+    /// alerting rule that has any, with the rule's expression. Send a resolved alert with
+    /// `endsAt` = [`Alert::ends_at_ms`]. External labels are not included.
+    pub to_notify: Vec<RuleAlerts>,
     /// Wall-clock time the evaluation took.
     pub duration: Duration,
     /// Samples appended to the store (results, `ALERTS*` and staleness markers).
     pub samples_appended: usize,
     /// `(rule name, error)` for each rule that failed this time.
     pub rule_errors: Vec<(String, String)>,
+}
+
+impl GroupEval {
+    /// Every alert to send, over all rules.
+    pub fn alerts_to_notify(&self) -> impl Iterator<Item = &Alert> {
+        self.to_notify.iter().flat_map(|r| &r.alerts)
+    }
 }
 
 /// A rule's health as `/api/v1/rules` reports it.
@@ -256,11 +266,13 @@ impl GroupState {
                     st.health = Health::Ok;
                     st.last_error = None;
                     if rule.is_alerting() {
-                        out.to_notify.extend(st.active.take_to_send(
-                            t_ms,
-                            self.resend_delay,
-                            interval,
-                        ));
+                        let alerts = st.active.take_to_send(t_ms, self.resend_delay, interval);
+                        if !alerts.is_empty() {
+                            out.to_notify.push(RuleAlerts {
+                                expr: rule.expr.clone(),
+                                alerts,
+                            });
+                        }
                     }
                     let mut app = ctx.store.appender();
                     let mut now_series = BTreeSet::new();

@@ -23,7 +23,8 @@
 //! let ctx = EvalContext { engine: &engine, store: &store, external_labels: &ext, external_url: "" };
 //! let out = state.eval(&ctx, 60_000);
 //! assert_eq!(out.to_notify.len(), 1);
-//! assert_eq!(out.to_notify[0].labels.get("alertname"), Some("Always"));
+//! assert_eq!(out.to_notify[0].expr, "vector(1)");
+//! assert_eq!(out.to_notify[0].alerts[0].labels.get("alertname"), Some("Always"));
 //! ```
 
 pub mod alerting;
@@ -35,7 +36,7 @@ pub mod promtool;
 pub mod querier;
 
 pub use crate::gotemplate::{QuerySample, Template, TemplateData, TemplateError};
-pub use alerting::{Alert, AlertState, DEFAULT_RESEND_DELAY, RESOLVED_RETENTION};
+pub use alerting::{Alert, AlertState, RuleAlerts, DEFAULT_RESEND_DELAY, RESOLVED_RETENTION};
 pub use file::{
     check_rule_files, expand_rule_patterns, load_rule_file, load_rule_files, parse_rule_file,
     write_check_report, Rule, RuleFileError, RuleGroup, RuleKind,

@@ -272,9 +272,10 @@ fn a_failed_remote_evaluation_keeps_the_firing_alert_and_marks_the_rule_unhealth
     );
     let (s, out) = eval_at(state, 60_000);
     state = s;
-    assert_eq!(out.to_notify.len(), 1, "{out:?}");
-    assert_eq!(out.to_notify[0].state, AlertState::Firing);
-    assert_eq!(out.to_notify[0].labels.get("instance"), Some("a:9100"));
+    let sent: Vec<_> = out.alerts_to_notify().collect();
+    assert_eq!(sent.len(), 1, "{out:?}");
+    assert_eq!(sent[0].state, AlertState::Firing);
+    assert_eq!(sent[0].labels.get("instance"), Some("a:9100"));
     assert_eq!(state.rules_health()[0].health, Health::Ok);
     let alerts_series = local_query(
         &engine,

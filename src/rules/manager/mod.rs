@@ -18,7 +18,7 @@
 //! [`Clock`], so tests control them too ([`crate::clock::TokioClock`] moves with tokio's
 //! paused clock).
 
-use super::alerting::Alert;
+use super::alerting::{Alert, RuleAlerts};
 use super::file::{load_rule_files, RuleFileError, RuleGroup};
 use super::group::{EvalContext, GroupState, RuleHealth};
 use super::querier::RemoteQuerier;
@@ -195,7 +195,7 @@ struct Deps {
     ctx: RuleContext,
     opts: RuleManagerOptions,
     state: Option<StateDb>,
-    notify: mpsc::Sender<Vec<Alert>>,
+    notify: mpsc::Sender<Vec<RuleAlerts>>,
     clock: Arc<dyn Clock>,
 }
 
@@ -226,7 +226,7 @@ impl RuleManager {
         ctx: RuleContext,
         opts: RuleManagerOptions,
         state: Option<StateDb>,
-        notify: mpsc::Sender<Vec<Alert>>,
+        notify: mpsc::Sender<Vec<RuleAlerts>>,
         clock: Arc<dyn Clock>,
     ) -> Self {
         RuleManager {
@@ -547,7 +547,8 @@ async fn evaluate_once(key: &GroupKey, run: GroupRun, deps: &Arc<Deps>, t_ms: i6
             Ok(()) => {}
             Err(mpsc::error::TrySendError::Full(batch)) => {
                 stats.notifications_dropped_total += 1;
-                tracing::warn!(file = %key.file, group = %key.name, alerts = batch.len(), "notifier queue full; dropping alerts");
+                let alerts: usize = batch.iter().map(|r| r.alerts.len()).sum();
+                tracing::warn!(file = %key.file, group = %key.name, alerts, "notifier queue full; dropping alerts");
             }
             Err(mpsc::error::TrySendError::Closed(_)) => {
                 tracing::debug!("no notifier attached; alerts not sent");
@@ -572,12 +573,12 @@ pub struct RuleManagerHandle {
 
 /// Starts the rules runtime with no groups; call [`RuleManagerHandle::reload`] with the
 /// config's `rule_files` to load them. `notify` receives the alerts to send after every
-/// evaluation that has any (external labels not added). Must be called within a tokio runtime.
+/// evaluation that has any, per rule with the rule's expression (external labels not added). Must be called within a tokio runtime.
 pub fn spawn(
     ctx: RuleContext,
     opts: RuleManagerOptions,
     state: Option<StateDb>,
-    notify: mpsc::Sender<Vec<Alert>>,
+    notify: mpsc::Sender<Vec<RuleAlerts>>,
     clock: Arc<dyn Clock>,
 ) -> RuleManagerHandle {
     let manager = RuleManager::new(ctx, opts, state, notify, clock.clone());
