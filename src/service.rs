@@ -411,7 +411,7 @@ pub fn alert_for_pipeline(
         Some(e) => format!(
             "{}/graph?g0.expr={}&g0.tab=1",
             external_url.trim_end_matches('/'),
-            go_query_escape(e)
+            crate::gotemplate::funcs::query_escape(e)
         ),
         None => String::new(),
     };
@@ -424,27 +424,6 @@ pub fn alert_for_pipeline(
         updated_at_ms: 0,
         timeout: false,
     }
-}
-
-/// Go's `url.QueryEscape`, with which Prometheus writes the expression into a `generatorURL`
-/// (`strutil.TableLinkForExpression`): letters, digits and `-_.~` stay, a space becomes `+`,
-/// every other byte is `%XX`. (`form_urlencoded` keeps `*` and escapes `~`, so `=~` and `*`
-/// in an expression came out differently from Prometheus'.)
-fn go_query_escape(s: &str) -> String {
-    use std::fmt::Write;
-    let mut out = String::with_capacity(s.len());
-    for &b in s.as_bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                out.push(char::from(b))
-            }
-            b' ' => out.push('+'),
-            _ => {
-                let _ = write!(out, "%{b:02X}");
-            }
-        }
-    }
-    out
 }
 
 /// Alerts to notify leave the rules engine here for the alerting pipeline, each linked to

@@ -558,9 +558,8 @@ fn call_func(env: &mut Env, name: &str, args: Vec<V>) -> R<V> {
                 .replace('"', "&#34;")
                 .replace('\'', "&#39;"),
         ),
-        "urlquery" | "js" => {
-            V::Str(form_urlencoded::byte_serialize(go_sprint(&args).as_bytes()).collect())
-        }
+        "urlquery" => V::Str(f::query_escape(&go_sprint(&args))),
+        "js" => V::Str(f::js_escape(&go_sprint(&args))),
         "safeHtml" if env.lookup.is_some() => {
             nargs(&args, 1)?;
             V::Html(args[0].to_str(name)?)
@@ -659,7 +658,7 @@ fn call_func(env: &mut Env, name: &str, args: Vec<V>) -> R<V> {
         ),
         "graphLink" | "tableLink" => {
             let e = args.first().ok_or("missing argument")?.to_str(name)?;
-            let q: String = form_urlencoded::byte_serialize(e.as_bytes()).collect();
+            let q = f::query_escape(&e);
             V::Str(format!(
                 "/graph?g0.expr={q}&g0.tab={}",
                 if name == "graphLink" { 0 } else { 1 }

@@ -409,6 +409,49 @@ fn fraction(s: &str) -> Option<(usize, usize, bool)> {
     Some((1 + n, n.min(9), d == b'9'))
 }
 
+/// Go's `url.QueryEscape`: every byte but `A–Z a–z 0–9 - _ . ~` as `%XX`, a space as `+`.
+/// Prometheus escapes an alert's expression in its `generatorURL` with it, and Go's
+/// `urlquery` template function is the same.
+pub fn query_escape(s: &str) -> String {
+    use std::fmt::Write;
+    let mut out = String::with_capacity(s.len());
+    for &b in s.as_bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(char::from(b))
+            }
+            b' ' => out.push('+'),
+            _ => {
+                let _ = write!(out, "%{b:02X}");
+            }
+        }
+    }
+    out
+}
+
+/// Go's `template.JSEscapeString` (the `js` template function): `\`, `'`, `"` backslashed,
+/// `<`, `>`, `&`, `=` and control characters as `\uXXXX`, everything else as it is. Go also
+/// writes non-ASCII runes that `unicode.IsPrint` rejects as `\uXXXX`; redline does so only
+/// for control characters (category Cc), not for format characters such as U+200B.
+pub fn js_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\'' => out.push_str("\\'"),
+            '"' => out.push_str("\\\""),
+            '<' => out.push_str("\\u003C"),
+            '>' => out.push_str("\\u003E"),
+            '&' => out.push_str("\\u0026"),
+            '=' => out.push_str("\\u003D"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u00{:02X}", c as u32)),
+            c if !c.is_ascii() && c.is_control() => out.push_str(&format!("\\u{:04X}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 /// Go's `strings.Title`: upper-cases the first letter of each word.
 pub fn title(s: &str) -> String {
     let is_sep = |c: char| -> bool {

@@ -229,3 +229,32 @@ fn parse_errors_name_the_problem() {
         assert!(e.starts_with("template: __alert_X:"), "{text}: {e}");
     }
 }
+
+/// `urlquery`, `graphLink`/`tableLink` escape as Go's `url.QueryEscape` (`*` escaped, `~`
+/// kept, space as `+`) and `js` as Go's `JSEscapeString` (`\`, quotes, `<>&=` and control
+/// characters escaped), as their Go sources define them.
+#[test]
+fn url_and_js_escaping_follow_go() {
+    let cases = [
+        (
+            r#"{{ "rate(x{a=~\"b.*\"}[5m]) * 2" | urlquery }}"#,
+            "rate%28x%7Ba%3D~%22b.%2A%22%7D%5B5m%5D%29+%2A+2",
+        ),
+        (
+            r#"{{ graphLink "a * b" }}"#,
+            "/graph?g0.expr=a+%2A+b&g0.tab=0",
+        ),
+        (
+            r#"{{ tableLink "x=~\"~\"" }}"#,
+            "/graph?g0.expr=x%3D~%22~%22&g0.tab=1",
+        ),
+        (
+            r#"{{ js "<a href='x'>&\"\\" }}"#,
+            r#"\u003Ca href\u003D\'x\'\u003E\u0026\"\\"#,
+        ),
+        (r#"{{ js "tab\there" }}"#, r#"tab\u0009here"#),
+    ];
+    for (text, want) in cases {
+        assert_eq!(render_with(text, 0.0, &no_query), want, "{text}");
+    }
+}
