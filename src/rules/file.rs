@@ -692,3 +692,6 @@ impl<'a> LineIndex<'a> {
         })
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -523,3 +523,6 @@ fn eval_alerting(
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests;

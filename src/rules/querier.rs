@@ -366,5 +366,4 @@ impl RemoteQuerier {
 }
 
 #[cfg(test)]
-#[path = "querier_tests.rs"]
 mod tests;

@@ -1,6 +1,6 @@
 //! Rule files read as Prometheus reads them, and errors that name the file and line.
 
-use super::file::{parse_rule_file, RuleFileError, RuleKind};
+use super::{parse_rule_file, RuleFileError, RuleKind};
 use std::path::Path;
 use std::time::Duration;
 
@@ -162,7 +162,7 @@ fn bad_template_is_a_load_error_with_file_and_line() {
 
 #[test]
 fn upstream_conformance_rules_file_loads() {
-    let groups = super::file::load_rule_file(Path::new("tests/conformance/promtool/rules.yml"))
+    let groups = super::load_rule_file(Path::new("tests/conformance/promtool/rules.yml"))
         .expect("upstream rules.yml");
     let counts: Vec<(String, usize)> = groups
         .iter()
@@ -177,9 +177,8 @@ fn upstream_conformance_rules_file_loads() {
 #[test]
 fn check_report_prints_like_promtool() {
     let mut out = Vec::new();
-    let ok =
-        super::file::write_check_report(&["tests/fixtures/promtool_rules_example.yml"], &mut out)
-            .expect("written");
+    let ok = super::write_check_report(&["tests/fixtures/promtool_rules_example.yml"], &mut out)
+        .expect("written");
     assert!(ok);
     assert_eq!(
         String::from_utf8(out).expect("utf8"),
@@ -198,7 +197,7 @@ fn globs_in_the_file_name_expand_sorted() {
     ] {
         std::fs::write(dir.join(n), format!("groups:\n- name: {g}\n  rules: []\n")).expect("write");
     }
-    let groups = super::file::load_rule_files(&[dir.join("*.rules.yml")]).expect("loaded");
+    let groups = super::load_rule_files(&[dir.join("*.rules.yml")]).expect("loaded");
     let _ = std::fs::remove_dir_all(&dir);
     let names: Vec<&str> = groups.iter().map(|g| g.name.as_str()).collect();
     assert_eq!(names, ["ga", "gb"]);
