@@ -80,23 +80,20 @@ fn unknown_field_is_an_error_with_its_line() {
 
 #[test]
 fn repeated_group_name_is_an_error_naming_the_second_group() {
-    let e = errors("groups:\n- name: g\n  rules: []\n- name: g\n  rules: []\n");
     assert_eq!(
-        e,
+        errors("groups:\n- name: g\n  rules: []\n- name: g\n  rules: []\n"),
         ["r.yml:4: groupname: \"g\" is repeated in the same file"]
     );
 }
 
 #[test]
 fn rule_with_both_or_neither_record_and_alert() {
-    let e = errors("groups:\n- name: g\n  rules:\n  - record: a\n    alert: b\n    expr: up\n");
     assert_eq!(
-        e,
+        errors("groups:\n- name: g\n  rules:\n  - record: a\n    alert: b\n    expr: up\n"),
         ["r.yml:4: group \"g\", rule 1, \"a\": only one of 'record' and 'alert' must be set"]
     );
-    let e = errors("groups:\n- name: g\n  rules:\n  - expr: up\n");
     assert_eq!(
-        e,
+        errors("groups:\n- name: g\n  rules:\n  - expr: up\n"),
         ["r.yml:4: group \"g\", rule 1, \"\": one of 'record' or 'alert' must be set"]
     );
 }
@@ -132,11 +129,7 @@ fn invalid_names_are_errors() {
         e[0].contains("invalid recording rule name: up{job=\"x\"}"),
         "{e:?}"
     );
-    let e = errors("groups:\n- name: g\n  rules:\n  - alert: A\n    expr: up\n    labels:\n      __name__: x\n");
-    assert_eq!(
-        e,
-        ["r.yml:6: group \"g\", rule 1, \"A\": invalid label name: __name__"]
-    );
+    assert_eq!(errors("groups:\n- name: g\n  rules:\n  - alert: A\n    expr: up\n    labels:\n      __name__: x\n"), ["r.yml:6: group \"g\", rule 1, \"A\": invalid label name: __name__"]);
     let e = errors("groups:\n- name: ''\n  rules: []\n");
     assert_eq!(e, ["r.yml:2: Groupname must not be empty"]);
 }
