@@ -572,6 +572,15 @@ mod tests {
         calls: AtomicU64,
     }
 
+    impl Flaky {
+        fn failing(failures: u64) -> Arc<Flaky> {
+            Arc::new(Flaky {
+                failures: AtomicU64::new(failures),
+                calls: AtomicU64::new(0),
+            })
+        }
+    }
+
     impl Notifier for Flaky {
         fn integration(&self) -> &str {
             "webhook[0]"
@@ -594,6 +603,40 @@ mod tests {
         }
     }
 
+    /// A delivery with no state directory, on a paused clock at 1s, logging to the returned log.
+    fn delivery() -> (Arc<NotificationLog>, Arc<Delivery>) {
+        let nflog = Arc::new(NotificationLog::new(Duration::from_secs(3600)));
+        let d = Arc::new(Delivery::new(
+            None,
+            nflog.clone(),
+            crate::clock::TokioClock::starting_at_ms(1_000).shared(),
+            Backoff::default(),
+            DeliveryMetrics::default(),
+        ));
+        (nflog, d)
+    }
+
+    /// The job that sends [`notification`] for `firing` under [`key`], and the receiver of its
+    /// outcome.
+    fn job(
+        firing: BTreeSet<u64>,
+        within: Duration,
+        generation: u64,
+    ) -> (DeliveryJob, oneshot::Receiver<DeliveryOutcome>) {
+        let (tx, rx) = oneshot::channel();
+        let job = DeliveryJob {
+            key: key(),
+            notification: notification(),
+            firing,
+            resolved: BTreeSet::new(),
+            deadline: tokio::time::Instant::now() + within,
+            pending_id: None,
+            generation,
+            done: Some(tx),
+        };
+        (job, rx)
+    }
+
     fn key() -> NflogKey {
         NflogKey {
             group_key: "{}:{}".into(),
@@ -604,18 +647,8 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn retries_until_acknowledged_then_logs() {
-        let nflog = Arc::new(NotificationLog::new(Duration::from_secs(3600)));
-        let d = Arc::new(Delivery::new(
-            None,
-            nflog.clone(),
-            crate::clock::TokioClock::starting_at_ms(1_000).shared(),
-            Backoff::default(),
-            DeliveryMetrics::default(),
-        ));
-        let flaky = Arc::new(Flaky {
-            failures: AtomicU64::new(3),
-            calls: AtomicU64::new(0),
-        });
+        let (nflog, d) = delivery();
+        let flaky = Flaky::failing(3);
         let q = IntegrationQueue::spawn(d.clone(), "team", flaky.clone(), 4);
         let firing: BTreeSet<u64> = [1].into();
         let Begin::Send(generation) = d.begin(&key(), &firing, &BTreeSet::new()) else {
@@ -625,17 +658,7 @@ mod tests {
             d.begin(&key(), &firing, &BTreeSet::new()),
             Begin::InFlight
         ));
-        let (tx, rx) = oneshot::channel();
-        let job = DeliveryJob {
-            key: key(),
-            notification: notification(),
-            firing: firing.clone(),
-            resolved: BTreeSet::new(),
-            deadline: tokio::time::Instant::now() + Duration::from_secs(60),
-            pending_id: None,
-            generation,
-            done: Some(tx),
-        };
+        let (job, rx) = job(firing.clone(), Duration::from_secs(60), generation);
         assert!(q.submit(job).is_ok());
         assert_eq!(rx.await.unwrap(), DeliveryOutcome::Delivered);
         assert_eq!(flaky.calls.load(Ordering::SeqCst), 4);
@@ -648,33 +671,13 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn gives_up_at_the_deadline() {
-        let nflog = Arc::new(NotificationLog::new(Duration::from_secs(3600)));
-        let d = Arc::new(Delivery::new(
-            None,
-            nflog.clone(),
-            crate::clock::TokioClock::starting_at_ms(1_000).shared(),
-            Backoff::default(),
-            DeliveryMetrics::default(),
-        ));
-        let flaky = Arc::new(Flaky {
-            failures: AtomicU64::new(1_000),
-            calls: AtomicU64::new(0),
-        });
+        let (nflog, d) = delivery();
+        let flaky = Flaky::failing(1_000);
         let q = IntegrationQueue::spawn(d.clone(), "team", flaky.clone(), 4);
         let Begin::Send(generation) = d.begin(&key(), &[1].into(), &BTreeSet::new()) else {
             panic!("nothing in flight yet");
         };
-        let (tx, rx) = oneshot::channel();
-        let job = DeliveryJob {
-            key: key(),
-            notification: notification(),
-            firing: [1].into(),
-            resolved: BTreeSet::new(),
-            deadline: tokio::time::Instant::now() + Duration::from_secs(10),
-            pending_id: None,
-            generation,
-            done: Some(tx),
-        };
+        let (job, rx) = job([1].into(), Duration::from_secs(10), generation);
         assert!(q.submit(job).is_ok());
         assert_eq!(rx.await.unwrap(), DeliveryOutcome::Failed("503".into()));
         let calls = flaky.calls.load(Ordering::SeqCst);

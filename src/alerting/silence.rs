@@ -493,7 +493,7 @@ fn read_urandom(buf: &mut [u8]) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::config::alertmanager::matchers::parse_matchers;
     use crate::state::test_dir::TempDir;
@@ -501,7 +501,8 @@ mod tests {
     const MIN: i64 = 60_000;
     const NOW: i64 = 1_800_000_000_000;
 
-    fn sil(matchers: &str, starts: i64, ends: i64) -> Silence {
+    /// A silence of `matchers` from `starts` to `ends` (status's tests use it too).
+    pub(crate) fn sil(matchers: &str, starts: i64, ends: i64) -> Silence {
         Silence {
             id: String::new(),
             matchers: Matchers(parse_matchers(matchers).unwrap()),

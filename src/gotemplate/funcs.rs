@@ -161,22 +161,22 @@ fn g4(v: f64) -> String {
     format_g(v, Some(4), false)
 }
 
-/// Prometheus `humanize`: SI prefixes (k, M, G … and m, u, n …) with 4 significant digits.
-pub fn humanize(mut v: f64) -> String {
-    if v == 0.0 || v.is_nan() || v.is_infinite() {
-        return g4(v);
-    }
-    if v.abs() >= 1.0 {
-        let mut prefix = "";
-        for p in ["k", "M", "G", "T", "P", "E", "Z", "Y"] {
-            if v.abs() < 1000.0 {
-                break;
-            }
-            prefix = p;
-            v /= 1000.0;
+/// Divides `v` by `base` while it is at least `base` and a larger prefix is left: the value and
+/// the prefix reached (`""` when `|v| < base`).
+fn scale_down(mut v: f64, base: f64, prefixes: &[&'static str]) -> (f64, &'static str) {
+    let mut prefix = "";
+    for p in prefixes {
+        if v.abs() < base {
+            break;
         }
-        return format!("{}{prefix}", g4(v));
+        prefix = p;
+        v /= base;
     }
+    (v, prefix)
+}
+
+/// Multiplies `v` by 1000 while it is below 1 and a smaller SI prefix (m, u, n …) is left.
+fn scale_up(mut v: f64) -> (f64, &'static str) {
     let mut prefix = "";
     for p in ["m", "u", "n", "p", "f", "a", "z", "y"] {
         if v.abs() >= 1.0 {
@@ -185,22 +185,28 @@ pub fn humanize(mut v: f64) -> String {
         prefix = p;
         v *= 1000.0;
     }
+    (v, prefix)
+}
+
+/// Prometheus `humanize`: SI prefixes (k, M, G … and m, u, n …) with 4 significant digits.
+pub fn humanize(v: f64) -> String {
+    if v == 0.0 || v.is_nan() || v.is_infinite() {
+        return g4(v);
+    }
+    if v.abs() >= 1.0 {
+        let (v, prefix) = scale_down(v, 1000.0, &["k", "M", "G", "T", "P", "E", "Z", "Y"]);
+        return format!("{}{prefix}", g4(v));
+    }
+    let (v, prefix) = scale_up(v);
     format!("{}{prefix}", g4(v))
 }
 
 /// Prometheus `humanize1024`: binary prefixes (ki, Mi, Gi …).
-pub fn humanize1024(mut v: f64) -> String {
+pub fn humanize1024(v: f64) -> String {
     if v.abs() <= 1.0 || v.is_nan() || v.is_infinite() {
         return g4(v);
     }
-    let mut prefix = "";
-    for p in ["ki", "Mi", "Gi", "Ti", "Pi", "Ei", "Zi", "Yi"] {
-        if v.abs() < 1024.0 {
-            break;
-        }
-        prefix = p;
-        v /= 1024.0;
-    }
+    let (v, prefix) = scale_down(v, 1024.0, &["ki", "Mi", "Gi", "Ti", "Pi", "Ei", "Zi", "Yi"]);
     format!("{}{prefix}", g4(v))
 }
 
@@ -231,14 +237,7 @@ pub fn humanize_duration(mut v: f64) -> String {
         }
         return format!("{sign}{}s", g4(v));
     }
-    let mut prefix = "";
-    for p in ["m", "u", "n", "p", "f", "a", "z", "y"] {
-        if v.abs() >= 1.0 {
-            break;
-        }
-        prefix = p;
-        v *= 1000.0;
-    }
+    let (v, prefix) = scale_up(v);
     format!("{}{prefix}s", g4(v))
 }
 
@@ -559,53 +558,80 @@ pub fn go_quote(s: &str) -> String {
 mod tests {
     use super::*;
 
+    /// Checks `f` on each `(input, expected)` pair; a failure names the input.
+    fn each(f: impl Fn(f64) -> String, cases: &[(f64, &str)]) {
+        for &(input, want) in cases {
+            assert_eq!(f(input), want, "input {input:?}");
+        }
+    }
+
     #[test]
     fn humanize_matches_prometheus() {
-        assert_eq!(humanize(1234567.0), "1.235M");
-        assert_eq!(humanize(0.0), "0");
-        assert_eq!(humanize(1.0), "1");
-        assert_eq!(humanize(999.0), "999");
-        assert_eq!(humanize(1000.0), "1k");
-        assert_eq!(humanize(12345.0), "12.35k");
-        assert_eq!(humanize(0.1), "100m");
-        assert_eq!(humanize(0.0012), "1.2m");
-        assert_eq!(humanize(1e-9), "1n");
-        assert_eq!(humanize(-1234.0), "-1.234k");
-        assert_eq!(humanize(1.2345e27), "1235Y");
-        assert_eq!(humanize(f64::INFINITY), "+Inf");
-        assert_eq!(humanize(f64::NAN), "NaN");
+        each(
+            humanize,
+            &[
+                (1234567.0, "1.235M"),
+                (0.0, "0"),
+                (1.0, "1"),
+                (999.0, "999"),
+                (1000.0, "1k"),
+                (12345.0, "12.35k"),
+                (0.1, "100m"),
+                (0.0012, "1.2m"),
+                (1e-9, "1n"),
+                (-1234.0, "-1.234k"),
+                (1.2345e27, "1235Y"),
+                (f64::INFINITY, "+Inf"),
+                (f64::NAN, "NaN"),
+            ],
+        );
     }
 
     #[test]
     fn humanize1024_matches_prometheus() {
-        assert_eq!(humanize1024(1024.0), "1ki");
-        assert_eq!(humanize1024(1048576.0), "1Mi");
-        assert_eq!(humanize1024(1536.0), "1.5ki");
-        assert_eq!(humanize1024(0.5), "0.5");
-        assert_eq!(humanize1024(1000.0), "1000");
-        assert_eq!(humanize1024(1.3e10), "12.11Gi");
+        each(
+            humanize1024,
+            &[
+                (1024.0, "1ki"),
+                (1048576.0, "1Mi"),
+                (1536.0, "1.5ki"),
+                (0.5, "0.5"),
+                (1000.0, "1000"),
+                (1.3e10, "12.11Gi"),
+            ],
+        );
     }
 
     #[test]
     fn humanize_duration_matches_prometheus() {
-        assert_eq!(humanize_duration(90.0), "1m 30s");
-        assert_eq!(humanize_duration(0.0), "0s");
-        assert_eq!(humanize_duration(1.0), "1s");
-        assert_eq!(humanize_duration(1.5), "1.5s");
-        assert_eq!(humanize_duration(3600.0), "1h 0m 0s");
-        assert_eq!(humanize_duration(86400.0 + 3661.0), "1d 1h 1m 1s");
-        assert_eq!(humanize_duration(0.1), "100ms");
-        assert_eq!(humanize_duration(0.000_001), "1us");
-        assert_eq!(humanize_duration(-90.0), "-1m 30s");
+        each(
+            humanize_duration,
+            &[
+                (90.0, "1m 30s"),
+                (0.0, "0s"),
+                (1.0, "1s"),
+                (1.5, "1.5s"),
+                (3600.0, "1h 0m 0s"),
+                (86400.0 + 3661.0, "1d 1h 1m 1s"),
+                (0.1, "100ms"),
+                (0.000_001, "1us"),
+                (-90.0, "-1m 30s"),
+            ],
+        );
     }
 
     #[test]
     fn humanize_percentage_matches_prometheus() {
-        assert_eq!(humanize_percentage(0.1234), "12.34%");
-        assert_eq!(humanize_percentage(0.09090909090909091), "9.091%");
-        assert_eq!(humanize_percentage(1.0), "100%");
-        assert_eq!(humanize_percentage(0.0), "0%");
-        assert_eq!(humanize_percentage(0.5678912), "56.79%");
+        each(
+            humanize_percentage,
+            &[
+                (0.1234, "12.34%"),
+                (0.09090909090909091, "9.091%"),
+                (1.0, "100%"),
+                (0.0, "0%"),
+                (0.5678912, "56.79%"),
+            ],
+        );
     }
 
     #[test]
@@ -622,16 +648,21 @@ mod tests {
 
     #[test]
     fn go_v_formatting_of_floats() {
-        assert_eq!(format_v(1.0), "1");
-        assert_eq!(format_v(0.5), "0.5");
-        assert_eq!(format_v(123456.0), "123456");
-        assert_eq!(format_v(1e6), "1e+06");
-        assert_eq!(format_v(1234567.0), "1.234567e+06");
-        assert_eq!(format_v(0.0001), "0.0001");
-        assert_eq!(format_v(0.00001), "1e-05");
-        assert_eq!(format_v(0.09090909090909091), "0.09090909090909091");
-        assert_eq!(format_v(-2.5), "-2.5");
-        assert_eq!(format_v(f64::NEG_INFINITY), "-Inf");
+        each(
+            format_v,
+            &[
+                (1.0, "1"),
+                (0.5, "0.5"),
+                (123456.0, "123456"),
+                (1e6, "1e+06"),
+                (1234567.0, "1.234567e+06"),
+                (0.0001, "0.0001"),
+                (0.00001, "1e-05"),
+                (0.09090909090909091, "0.09090909090909091"),
+                (-2.5, "-2.5"),
+                (f64::NEG_INFINITY, "-Inf"),
+            ],
+        );
     }
 
     #[test]

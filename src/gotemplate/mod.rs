@@ -68,27 +68,15 @@ pub(crate) enum Dialect {
     Alertmanager,
 }
 
-/// Functions an Alertmanager notification template may call (Go builtins plus
-/// Alertmanager's `template.DefaultFuncs`).
+/// Go's builtin template functions, which both dialects may call.
+const GO_BUILTINS: &[&str] = &[
+    "and", "or", "not", "eq", "ne", "lt", "le", "gt", "ge", "len", "index", "print", "printf",
+    "println", "html", "js", "urlquery", "slice",
+];
+
+/// Functions an Alertmanager notification template may call besides [`GO_BUILTINS`]:
+/// Alertmanager's `template.DefaultFuncs`.
 pub(crate) const AM_FUNCS: &[&str] = &[
-    "and",
-    "or",
-    "not",
-    "eq",
-    "ne",
-    "lt",
-    "le",
-    "gt",
-    "ge",
-    "len",
-    "index",
-    "print",
-    "printf",
-    "println",
-    "html",
-    "js",
-    "urlquery",
-    "slice",
     "toUpper",
     "toLower",
     "title",
@@ -107,26 +95,9 @@ pub(crate) const AM_FUNCS: &[&str] = &[
     "toJson",
 ];
 
-/// Functions a template may call (Go builtins plus Prometheus' function map).
+/// Functions a Prometheus rule template may call besides [`GO_BUILTINS`]: Prometheus'
+/// function map.
 pub(crate) const FUNCS: &[&str] = &[
-    "and",
-    "or",
-    "not",
-    "eq",
-    "ne",
-    "lt",
-    "le",
-    "gt",
-    "ge",
-    "len",
-    "index",
-    "print",
-    "printf",
-    "println",
-    "html",
-    "js",
-    "urlquery",
-    "slice",
     "query",
     "first",
     "label",
@@ -887,11 +858,13 @@ impl Parser<'_> {
         Ok((cmds, i))
     }
 
-    fn funcs(&self) -> &'static [&'static str] {
-        match self.dialect {
+    /// Whether a template of this dialect may call `name`.
+    fn has_func(&self, name: &str) -> bool {
+        let dialect = match self.dialect {
             Dialect::Prometheus => FUNCS,
             Dialect::Alertmanager => AM_FUNCS,
-        }
+        };
+        GO_BUILTINS.contains(&name) || dialect.contains(&name)
     }
 
     fn operand(&self, t: &Tok) -> Result<Arg, TemplateError> {
@@ -900,7 +873,7 @@ impl Parser<'_> {
                 "true" => Arg::Bool(true),
                 "false" => Arg::Bool(false),
                 "nil" => Arg::Nil,
-                f if self.funcs().contains(&f) => Arg::Func(f.to_string()),
+                f if self.has_func(f) => Arg::Func(f.to_string()),
                 f => return Err(self.err(&format!("function {f:?} not defined"))),
             },
             Tok::Field(f) => Arg::Field(f.clone()),

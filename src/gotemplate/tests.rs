@@ -33,109 +33,122 @@ fn render(text: &str, value: f64) -> String {
     render_with(text, value, &no_query)
 }
 
+/// Renders each `(template, $value, expected)` case; a failure names the template.
+fn renders(cases: &[(&str, f64, &str)]) {
+    for &(text, value, want) in cases {
+        assert_eq!(
+            render(text, value),
+            want,
+            "template {text:?}, $value {value}"
+        );
+    }
+}
+
 #[test]
 fn variables_and_fields() {
-    assert_eq!(
-        render("{{ $labels.instance }} down", 0.0),
-        "node-1.example.com:9100 down"
-    );
-    assert_eq!(render("{{ .Labels.job }}/{{ .Value }}", 2.5), "node/2.5");
-    assert_eq!(render("{{ $value }}", 1234567.0), "1.234567e+06");
-    assert_eq!(render("{{ $externalLabels.cluster }}", 0.0), "eu-1");
-    assert_eq!(
-        render("{{ $externalURL }}", 0.0),
-        "http://prom.example:9090/prefix"
-    );
-    // Prometheus sets missingkey=zero: a missing label prints as nothing.
-    assert_eq!(render("[{{ $labels.nope }}]", 0.0), "[]");
-    assert_eq!(render("no actions at all", 0.0), "no actions at all");
+    renders(&[
+        (
+            "{{ $labels.instance }} down",
+            0.0,
+            "node-1.example.com:9100 down",
+        ),
+        ("{{ .Labels.job }}/{{ .Value }}", 2.5, "node/2.5"),
+        ("{{ $value }}", 1234567.0, "1.234567e+06"),
+        ("{{ $externalLabels.cluster }}", 0.0, "eu-1"),
+        ("{{ $externalURL }}", 0.0, "http://prom.example:9090/prefix"),
+        // Prometheus sets missingkey=zero: a missing label prints as nothing.
+        ("[{{ $labels.nope }}]", 0.0, "[]"),
+        ("no actions at all", 0.0, "no actions at all"),
+    ]);
 }
 
 #[test]
 fn humanize_functions_in_pipelines() {
-    assert_eq!(render("{{ $value | humanize }}", 1234567.0), "1.235M");
-    assert_eq!(render("{{ humanize1024 $value }}", 1073741824.0), "1Gi");
-    assert_eq!(
-        render("{{ $value | humanizePercentage }}", 0.1234),
-        "12.34%"
-    );
-    assert_eq!(render("{{ $value | humanizeDuration }}", 90.0), "1m 30s");
-    assert_eq!(
-        render("{{ $value | humanizeTimestamp }}", 1.0),
-        "1970-01-01 00:00:01 +0000 UTC"
-    );
-    assert_eq!(render("{{ \"1500\" | humanize }}", 0.0), "1.5k");
+    renders(&[
+        ("{{ $value | humanize }}", 1234567.0, "1.235M"),
+        ("{{ humanize1024 $value }}", 1073741824.0, "1Gi"),
+        ("{{ $value | humanizePercentage }}", 0.1234, "12.34%"),
+        ("{{ $value | humanizeDuration }}", 90.0, "1m 30s"),
+        (
+            "{{ $value | humanizeTimestamp }}",
+            1.0,
+            "1970-01-01 00:00:01 +0000 UTC",
+        ),
+        ("{{ \"1500\" | humanize }}", 0.0, "1.5k"),
+    ]);
 }
 
 #[test]
 fn printf_and_string_functions() {
-    assert_eq!(render("{{ printf \"%.2f\" $value }}", 1.23456), "1.23");
-    assert_eq!(render("{{ printf \"%s=%d\" \"n\" 3 }}", 0.0), "n=3");
-    assert_eq!(
-        render("{{ printf \"%5.1f|%-4s|\" $value \"ab\" }}", 2.25),
-        "  2.2|ab  |"
-    );
-    assert_eq!(
-        render("{{ printf \"%v %q\" $value \"x\" }}", 0.5),
-        "0.5 \"x\""
-    );
-    assert_eq!(
-        render("{{ printf \"%d\" $value }}", 1.5),
-        "%!d(float64=1.5)"
-    );
-    assert_eq!(render("{{ title \"hello world\" }}", 0.0), "Hello World");
-    assert_eq!(render("{{ toUpper .Labels.job }}", 0.0), "NODE");
-    assert_eq!(render("{{ toLower \"ABC\" }}", 0.0), "abc");
-    assert_eq!(
-        render(
-            "{{ reReplaceAll \"(.*):.*\" \"$1\" $labels.instance }}",
-            0.0
+    renders(&[
+        ("{{ printf \"%.2f\" $value }}", 1.23456, "1.23"),
+        ("{{ printf \"%s=%d\" \"n\" 3 }}", 0.0, "n=3"),
+        (
+            "{{ printf \"%5.1f|%-4s|\" $value \"ab\" }}",
+            2.25,
+            "  2.2|ab  |",
         ),
-        "node-1.example.com"
-    );
-    assert_eq!(
-        render("{{ $labels.instance | stripPort | stripDomain }}", 0.0),
-        "node-1"
-    );
-    assert_eq!(
-        render("{{ if match \"^node\" $labels.job }}yes{{ end }}", 0.0),
-        "yes"
-    );
+        ("{{ printf \"%v %q\" $value \"x\" }}", 0.5, "0.5 \"x\""),
+        ("{{ printf \"%d\" $value }}", 1.5, "%!d(float64=1.5)"),
+        ("{{ title \"hello world\" }}", 0.0, "Hello World"),
+        ("{{ toUpper .Labels.job }}", 0.0, "NODE"),
+        ("{{ toLower \"ABC\" }}", 0.0, "abc"),
+        (
+            "{{ reReplaceAll \"(.*):.*\" \"$1\" $labels.instance }}",
+            0.0,
+            "node-1.example.com",
+        ),
+        (
+            "{{ $labels.instance | stripPort | stripDomain }}",
+            0.0,
+            "node-1",
+        ),
+        (
+            "{{ if match \"^node\" $labels.job }}yes{{ end }}",
+            0.0,
+            "yes",
+        ),
+    ]);
 }
 
 #[test]
 fn conditionals_and_comparisons() {
     let t = "{{ if gt $value 0.9 }}high{{ else if gt $value 0.5 }}mid{{ else }}low{{ end }}";
-    assert_eq!(render(t, 0.95), "high");
-    assert_eq!(render(t, 0.6), "mid");
-    assert_eq!(render(t, 0.1), "low");
-    assert_eq!(
-        render("{{ if eq $labels.job \"node\" \"x\" }}match{{ end }}", 0.0),
-        "match"
-    );
-    assert_eq!(
-        render(
-            "{{ if and (ne $labels.job \"x\") (not false) }}ok{{ end }}",
-            0.0
+    renders(&[
+        (t, 0.95, "high"),
+        (t, 0.6, "mid"),
+        (t, 0.1, "low"),
+        (
+            "{{ if eq $labels.job \"node\" \"x\" }}match{{ end }}",
+            0.0,
+            "match",
         ),
-        "ok"
-    );
-    assert_eq!(
-        render("{{ if or \"\" \"b\" }}{{ or \"\" \"b\" }}{{ end }}", 0.0),
-        "b"
-    );
-    assert_eq!(
-        render("{{ with $labels.job }}job={{ . }}{{ end }}", 0.0),
-        "job=node"
-    );
-    assert_eq!(
-        render("{{ with $labels.nope }}x{{ else }}none{{ end }}", 0.0),
-        "none"
-    );
-    assert_eq!(
-        render("{{ if le 1 2 }}{{ if ge 2.0 2.0 }}y{{ end }}{{ end }}", 0.0),
-        "y"
-    );
+        (
+            "{{ if and (ne $labels.job \"x\") (not false) }}ok{{ end }}",
+            0.0,
+            "ok",
+        ),
+        (
+            "{{ if or \"\" \"b\" }}{{ or \"\" \"b\" }}{{ end }}",
+            0.0,
+            "b",
+        ),
+        (
+            "{{ with $labels.job }}job={{ . }}{{ end }}",
+            0.0,
+            "job=node",
+        ),
+        (
+            "{{ with $labels.nope }}x{{ else }}none{{ end }}",
+            0.0,
+            "none",
+        ),
+        (
+            "{{ if le 1 2 }}{{ if ge 2.0 2.0 }}y{{ end }}{{ end }}",
+            0.0,
+            "y",
+        ),
+    ]);
 }
 
 #[test]
@@ -150,19 +163,20 @@ fn comparing_an_int_with_a_float_is_an_error_as_in_go() {
 
 #[test]
 fn trim_markers_comments_and_variables() {
-    assert_eq!(render("a  {{- \"b\" -}}  c", 0.0), "abc");
-    assert_eq!(render("a {{/* note */}}b", 0.0), "a b");
-    assert_eq!(
-        render("{{ $x := \"v\" }}{{ $x }}{{ $x = \"w\" }}{{ $x }}", 0.0),
-        "vw"
-    );
-    assert_eq!(
-        render(
-            "{{ range $k, $v := $labels }}{{ $k }}={{ $v }};{{ end }}",
-            0.0
+    renders(&[
+        ("a  {{- \"b\" -}}  c", 0.0, "abc"),
+        ("a {{/* note */}}b", 0.0, "a b"),
+        (
+            "{{ $x := \"v\" }}{{ $x }}{{ $x = \"w\" }}{{ $x }}",
+            0.0,
+            "vw",
         ),
-        "__name__=up;instance=node-1.example.com:9100;job=node;"
-    );
+        (
+            "{{ range $k, $v := $labels }}{{ $k }}={{ $v }};{{ end }}",
+            0.0,
+            "__name__=up;instance=node-1.example.com:9100;job=node;",
+        ),
+    ]);
 }
 
 #[test]

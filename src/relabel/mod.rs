@@ -333,19 +333,22 @@ impl RelabelConfig {
                 format!("{replacement:?} is invalid 'replacement' for {action} action"),
             ));
         }
+        // The fields these actions do not take, in the order Prometheus checks them: the
+        // first one set is the error.
+        let others_set = [
+            (modulus != 0, "modulus"),
+            (separator != DEFAULT_SEPARATOR, "separator"),
+            (replacement != DEFAULT_REPLACEMENT, "replacement"),
+        ];
+        let first_set = |fields: &[(bool, &'static str)]| {
+            fields
+                .iter()
+                .chain(&others_set)
+                .find(|(set, _)| *set)
+                .map(|&(_, field)| field)
+        };
         if matches!(action, Action::KeepEqual | Action::DropEqual) {
-            let offending = if regex.as_str() != DEFAULT_REGEX {
-                Some("regex")
-            } else if modulus != 0 {
-                Some("modulus")
-            } else if separator != DEFAULT_SEPARATOR {
-                Some("separator")
-            } else if replacement != DEFAULT_REPLACEMENT {
-                Some("replacement")
-            } else {
-                None
-            };
-            if let Some(field) = offending {
+            if let Some(field) = first_set(&[(regex.as_str() != DEFAULT_REGEX, "regex")]) {
                 return Err(err(
                     field,
                     format!("{action} action requires only 'source_labels' and `target_label`, and no other fields"),
@@ -353,20 +356,10 @@ impl RelabelConfig {
             }
         }
         if matches!(action, Action::LabelDrop | Action::LabelKeep) {
-            let offending = if source_set {
-                Some("source_labels")
-            } else if !target_label.is_empty() {
-                Some("target_label")
-            } else if modulus != 0 {
-                Some("modulus")
-            } else if separator != DEFAULT_SEPARATOR {
-                Some("separator")
-            } else if replacement != DEFAULT_REPLACEMENT {
-                Some("replacement")
-            } else {
-                None
-            };
-            if let Some(field) = offending {
+            if let Some(field) = first_set(&[
+                (source_set, "source_labels"),
+                (!target_label.is_empty(), "target_label"),
+            ]) {
                 return Err(err(
                     field,
                     format!("{action} action requires only 'regex', and no other fields"),

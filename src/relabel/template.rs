@@ -135,21 +135,27 @@ mod tests {
     #[test]
     fn go_expand_forms() {
         let re = r"^(?P<first>f)(o+)$";
-        assert_eq!(expand("$1", re, "foo"), "f");
-        assert_eq!(expand("${2}x", re, "foo"), "oox");
-        assert_eq!(expand("$first-$2", re, "foo"), "f-oo");
-        assert_eq!(expand("${first}", re, "foo"), "f");
-        assert_eq!(expand("$$1", re, "foo"), "$1");
-        // `$1x` names the group "1x", which does not exist.
-        assert_eq!(expand("$1x", re, "foo"), "");
-        assert_eq!(expand("a$9b", re, "foo"), "a");
-        assert_eq!(expand("$9", re, "foo"), "");
-        // Malformed references stay literal.
-        assert_eq!(expand("cost: $", re, "foo"), "cost: $");
-        assert_eq!(expand("${1", re, "foo"), "${1");
-        assert_eq!(expand("$-", re, "foo"), "$-");
-        // Leading zeros make a name, not a number.
-        assert_eq!(expand("$01", re, "foo"), "");
+        // (template, its expansion against "foo")
+        let cases = [
+            ("$1", "f"),
+            ("${2}x", "oox"),
+            ("$first-$2", "f-oo"),
+            ("${first}", "f"),
+            ("$$1", "$1"),
+            // `$1x` names the group "1x", which does not exist.
+            ("$1x", ""),
+            ("a$9b", "a"),
+            ("$9", ""),
+            // Malformed references stay literal.
+            ("cost: $", "cost: $"),
+            ("${1", "${1"),
+            ("$-", "$-"),
+            // Leading zeros make a name, not a number.
+            ("$01", ""),
+        ];
+        for (template, want) in cases {
+            assert_eq!(expand(template, re, "foo"), want, "{template}");
+        }
     }
 
     #[test]

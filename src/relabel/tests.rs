@@ -21,6 +21,11 @@ fn ls(pairs: &[(&str, &str)]) -> Labels {
 
 const ABC: &[(&str, &str)] = &[("a", "foo"), ("b", "bar"), ("c", "baz")];
 
+/// [`ABC`] with `d` set to `d`.
+fn abc_and_d(d: &str) -> Labels {
+    ls(&[("a", "foo"), ("b", "bar"), ("c", "baz"), ("d", d)])
+}
+
 #[test]
 fn replace_with_capture_groups() {
     let r = rules(
@@ -31,15 +36,7 @@ fn replace_with_capture_groups() {
   replacement: "ch${1}-ch${1}"
 "#,
     );
-    assert_eq!(
-        process(&ls(ABC), &r),
-        Some(ls(&[
-            ("a", "foo"),
-            ("b", "bar"),
-            ("c", "baz"),
-            ("d", "choo-choo")
-        ]))
-    );
+    assert_eq!(process(&ls(ABC), &r), Some(abc_and_d("choo-choo")));
 }
 
 #[test]
@@ -175,15 +172,7 @@ fn replace_literal_with_default_regex_sets_label() {
 fn hashmod_matches_prometheus() {
     // relabel_test.go: md5("baz") → last 8 bytes big-endian % 1000 = 976.
     let r = rules("- {source_labels: [c], target_label: d, action: hashmod, modulus: 1000}");
-    assert_eq!(
-        process(&ls(ABC), &r),
-        Some(ls(&[
-            ("a", "foo"),
-            ("b", "bar"),
-            ("c", "baz"),
-            ("d", "976")
-        ]))
-    );
+    assert_eq!(process(&ls(ABC), &r), Some(abc_and_d("976")));
     // Values checked with python3 hashlib: md5("foo") → 696, md5("") → 958 (mod 1000).
     let r = rules("- {source_labels: [a], target_label: shard, action: hashmod, modulus: 1000}");
     assert_eq!(
@@ -297,44 +286,47 @@ fn action_names_are_case_insensitive() {
 
 #[test]
 fn validation_follows_prometheus() {
-    let e = invalid("{action: hashmod, source_labels: [a], target_label: b}");
-    assert_eq!(e.field, "modulus");
-    assert_eq!(
-        e.message,
-        "relabel configuration for hashmod requires non-zero modulus"
-    );
-    let e = invalid("{source_labels: [a]}");
-    assert_eq!(
-        (e.field, e.message.as_str()),
+    // (rule, the field the error names, its message where checked)
+    let cases: &[(&str, &str, Option<&str>)] = &[
         (
+            "{action: hashmod, source_labels: [a], target_label: b}",
+            "modulus",
+            Some("relabel configuration for hashmod requires non-zero modulus"),
+        ),
+        (
+            "{source_labels: [a]}",
             "target_label",
-            "relabel configuration for replace action requires 'target_label' value"
-        )
-    );
+            Some("relabel configuration for replace action requires 'target_label' value"),
+        ),
+        (
+            "{action: lowercase, source_labels: [a], target_label: b, replacement: x}",
+            "replacement",
+            None,
+        ),
+        (
+            "{action: keepequal, source_labels: [a], target_label: b, regex: x}",
+            "regex",
+            Some("keepequal action requires only 'source_labels' and `target_label`, and no other fields"),
+        ),
+        (
+            "{action: labeldrop, source_labels: [a], regex: x}",
+            "source_labels",
+            Some("labeldrop action requires only 'regex', and no other fields"),
+        ),
+        ("{action: labelkeep, regex: x, target_label: y}", "target_label", None),
+        ("{action: labelmap, regex: x, replacement: ''}", "replacement", None),
+    ];
+    for &(rule, field, message) in cases {
+        let e = invalid(rule);
+        assert_eq!(e.field, field, "{rule}");
+        if let Some(message) = message {
+            assert_eq!(e.message, message, "{rule}");
+        }
+    }
     for action in ["lowercase", "uppercase", "keepequal", "dropequal"] {
         let e = invalid(&format!("{{action: {action}, source_labels: [a]}}"));
         assert_eq!(e.field, "target_label", "{action}");
     }
-    let e = invalid("{action: lowercase, source_labels: [a], target_label: b, replacement: x}");
-    assert_eq!(e.field, "replacement");
-    let e = invalid("{action: keepequal, source_labels: [a], target_label: b, regex: x}");
-    assert_eq!(e.field, "regex");
-    assert_eq!(
-        e.message,
-        "keepequal action requires only 'source_labels' and `target_label`, and no other fields"
-    );
-    let e = invalid("{action: labeldrop, source_labels: [a], regex: x}");
-    assert_eq!(
-        (e.field, e.message.as_str()),
-        (
-            "source_labels",
-            "labeldrop action requires only 'regex', and no other fields"
-        )
-    );
-    let e = invalid("{action: labelkeep, regex: x, target_label: y}");
-    assert_eq!(e.field, "target_label");
-    let e = invalid("{action: labelmap, regex: x, replacement: ''}");
-    assert_eq!(e.field, "replacement");
 }
 
 #[test]

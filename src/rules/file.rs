@@ -716,3 +716,6 @@ impl<'a> LineIndex<'a> {
         })
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -542,3 +542,6 @@ fn eval_alerting(
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests;

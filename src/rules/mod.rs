@@ -42,8 +42,3 @@ pub use file::{
     write_check_report, Rule, RuleFileError, RuleGroup, RuleKind,
 };
 pub use group::{EvalContext, GroupEval, GroupState, Health, RuleHealth};
-
-#[cfg(test)]
-mod file_tests;
-#[cfg(test)]
-mod group_tests;

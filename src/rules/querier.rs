@@ -413,5 +413,4 @@ impl RemoteQuerier {
 }
 
 #[cfg(test)]
-#[path = "querier_tests.rs"]
 mod tests;

@@ -243,5 +243,4 @@ fn escape_path(s: &str, out: &mut String) {
 }
 
 #[cfg(test)]
-#[path = "target_labels_tests.rs"]
 mod tests;

@@ -347,34 +347,44 @@ fn engine() -> Engine {
     })
 }
 
+/// Runs `query` for each expression on a blocking thread with the dashboard's engine; a failed
+/// query gives its error text.
+async fn each_query<T: Clone + Send + 'static>(
+    s: &AppState,
+    exprs: Vec<String>,
+    query: impl Fn(&Engine, &dyn crate::store::Querier, &str) -> Result<Vec<T>, String> + Send + 'static,
+) -> Vec<Result<Vec<T>, String>> {
+    let store = s.store.clone();
+    let n = exprs.len();
+    tokio::task::spawn_blocking(move || {
+        let e = engine();
+        exprs.iter().map(|x| query(&e, store.as_ref(), x)).collect()
+    })
+    .await
+    .unwrap_or_else(|e| vec![Err(format!("query task failed: {e}")); n])
+}
+
 /// Evaluates each expression at `t_ms`; a failed query gives its error text.
 pub async fn instant_queries(
     s: &AppState,
     exprs: Vec<String>,
     t_ms: i64,
 ) -> Vec<Result<Vec<InstantSample>, String>> {
-    let store = s.store.clone();
-    let n = exprs.len();
-    tokio::task::spawn_blocking(move || {
-        let e = engine();
-        exprs
-            .iter()
-            .map(|x| match e.instant_query(store.as_ref(), x, t_ms) {
-                Ok(r) => match r.value {
-                    Value::Vector(v) => Ok(v),
-                    Value::Scalar { t, v } => Ok(vec![InstantSample {
-                        labels: crate::store::Labels::default(),
-                        t,
-                        v,
-                    }]),
-                    _ => Ok(Vec::new()),
-                },
-                Err(e) => Err(e.to_string()),
-            })
-            .collect()
+    each_query(s, exprs, move |e, store, x| {
+        match e.instant_query(store, x, t_ms) {
+            Ok(r) => match r.value {
+                Value::Vector(v) => Ok(v),
+                Value::Scalar { t, v } => Ok(vec![InstantSample {
+                    labels: crate::store::Labels::default(),
+                    t,
+                    v,
+                }]),
+                _ => Ok(Vec::new()),
+            },
+            Err(e) => Err(e.to_string()),
+        }
     })
     .await
-    .unwrap_or_else(|e| vec![Err(format!("query task failed: {e}")); n])
 }
 
 /// Evaluates each expression over `[start, end]` at `step` (ms).
@@ -385,25 +395,16 @@ pub async fn range_queries(
     end_ms: i64,
     step_ms: i64,
 ) -> Vec<Result<Vec<RangeSeries>, String>> {
-    let store = s.store.clone();
-    let n = exprs.len();
-    tokio::task::spawn_blocking(move || {
-        let e = engine();
-        exprs
-            .iter()
-            .map(
-                |x| match e.range_query(store.as_ref(), x, start_ms, end_ms, step_ms) {
-                    Ok(r) => match r.value {
-                        Value::Matrix(m) => Ok(m),
-                        _ => Ok(Vec::new()),
-                    },
-                    Err(e) => Err(e.to_string()),
-                },
-            )
-            .collect()
+    each_query(s, exprs, move |e, store, x| {
+        match e.range_query(store, x, start_ms, end_ms, step_ms) {
+            Ok(r) => match r.value {
+                Value::Matrix(m) => Ok(m),
+                _ => Ok(Vec::new()),
+            },
+            Err(e) => Err(e.to_string()),
+        }
     })
     .await
-    .unwrap_or_else(|e| vec![Err(format!("query task failed: {e}")); n])
 }
 
 /// A chart's time range from `?range=` (a Prometheus duration, default `default`), ending now,

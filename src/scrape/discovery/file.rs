@@ -258,5 +258,4 @@ fn read_file(path: &Path) -> Result<Vec<TargetGroup>, String> {
 }
 
 #[cfg(test)]
-#[path = "file_tests.rs"]
 mod tests;

@@ -1,7 +1,7 @@
 //! Prometheus text format 0.0.4: features, leniencies and every error class.
 
-use super::test_support::{assert_err, err, labels, ok, OwnedMeta};
-use super::{
+use super::support::{assert_err, err, labels, ok, OwnedMeta};
+use crate::exposition::{
     detect_format, parse, Format, MetricType, ParseErrorKind, ParseOptions, Sample, SinkError,
     NORMAL_NAN_BITS,
 };

@@ -2,8 +2,8 @@
 //! timestamp text; see `line::LineReuse`). These tests check that a line parsed after its
 //! neighbours reads exactly as the same line parsed alone, and fails the same way.
 
-use super::test_support::{err, ok, OwnedSample};
-use super::Format;
+use super::support::{err, ok, OwnedSample};
+use crate::exposition::Format;
 
 const T: Format = Format::PrometheusText;
 const OM: Format = Format::OpenMetrics;

@@ -5,11 +5,13 @@
 //! real fixtures and thousands of mutations of them — give exactly the same samples,
 //! metadata, statistics or error with the fast path as with the general path alone.
 
-use super::fast_line::text_sample;
-use super::line::{Cursor, LineReuse};
 use super::mutate::{mutate, XorShift};
-use super::test_support::{Collect, OwnedMeta};
-use super::{parse, parse_general, Format, ParseError, ParseOptions, ParseStats, SampleLabels};
+use super::support::{Collect, OwnedMeta};
+use crate::exposition::fast_line::text_sample;
+use crate::exposition::line::{Cursor, LineReuse};
+use crate::exposition::{
+    parse, parse_general, Format, ParseError, ParseOptions, ParseStats, SampleLabels,
+};
 
 const T: Format = Format::PrometheusText;
 
@@ -300,7 +302,7 @@ fn line_after_one_with_leading_whitespace_keeps_its_name() {
     ] {
         assert_same_as_general(body.as_bytes());
     }
-    let c = super::test_support::ok(" z 1\n z 2\n", T);
+    let c = super::support::ok(" z 1\n z 2\n", T);
     assert_eq!(c.samples[1].name, "z");
     assert_eq!(c.samples[1].series, "z");
 }
@@ -339,7 +341,7 @@ fn many_labels_read_the_same_on_either_side_of_the_fast_path_limit() {
         let block: Vec<String> = (0..n).map(|i| format!("l{i:03}=\"v{i}\"")).collect();
         let body = format!("m{{{}}} 1\nm{{{}}} 2\n", block.join(","), block.join(","));
         assert_same_as_general(body.as_bytes());
-        let c = super::test_support::ok(&body, T);
+        let c = super::support::ok(&body, T);
         assert_eq!(c.samples[1].labels.len(), n);
         assert_eq!(
             c.samples[1].labels[n - 1],
@@ -354,7 +356,7 @@ fn many_labels_read_the_same_on_either_side_of_the_fast_path_limit() {
 fn sample_labels_read_the_same_undecoded_and_decoded() {
     let body = "m{a=\"1\",b=\"x,y}\"} 1\nm{a=\"1\", b=\"x,y}\"} 2\nm{a=\"1\",b=\"x,y}\",} 3\nm 4\n";
     let mut seen = Vec::new();
-    let mut sink = |s: &super::Sample<'_>| -> Result<(), super::SinkError> {
+    let mut sink = |s: &crate::exposition::Sample<'_>| -> Result<(), crate::exposition::SinkError> {
         let pairs: Vec<(String, String)> = s
             .labels
             .iter()

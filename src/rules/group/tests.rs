@@ -1,9 +1,9 @@
 //! Group evaluation over a real store: recording output, ALERTS series, staleness, errors.
 
-use super::alerting::{Alert, AlertState};
-use super::file::parse_rule_file;
-use super::group::{EvalContext, GroupState, Health};
+use super::{EvalContext, GroupState, Health};
 use crate::promql::Engine;
+use crate::rules::alerting::{Alert, AlertState};
+use crate::rules::file::parse_rule_file;
 use crate::store::{is_stale_nan, Labels, Matcher, Querier, Store};
 use std::path::Path;
 use std::sync::Arc;

@@ -1,6 +1,6 @@
 //! Rule files read as Prometheus reads them, and errors that name the file and line.
 
-use super::file::{parse_rule_file, RuleFileError, RuleKind};
+use super::{parse_rule_file, RuleFileError, RuleKind};
 use std::path::Path;
 use std::time::Duration;
 
@@ -80,23 +80,20 @@ fn unknown_field_is_an_error_with_its_line() {
 
 #[test]
 fn repeated_group_name_is_an_error_naming_the_second_group() {
-    let e = errors("groups:\n- name: g\n  rules: []\n- name: g\n  rules: []\n");
     assert_eq!(
-        e,
+        errors("groups:\n- name: g\n  rules: []\n- name: g\n  rules: []\n"),
         ["r.yml:4: groupname: \"g\" is repeated in the same file"]
     );
 }
 
 #[test]
 fn rule_with_both_or_neither_record_and_alert() {
-    let e = errors("groups:\n- name: g\n  rules:\n  - record: a\n    alert: b\n    expr: up\n");
     assert_eq!(
-        e,
+        errors("groups:\n- name: g\n  rules:\n  - record: a\n    alert: b\n    expr: up\n"),
         ["r.yml:4: group \"g\", rule 1, \"a\": only one of 'record' and 'alert' must be set"]
     );
-    let e = errors("groups:\n- name: g\n  rules:\n  - expr: up\n");
     assert_eq!(
-        e,
+        errors("groups:\n- name: g\n  rules:\n  - expr: up\n"),
         ["r.yml:4: group \"g\", rule 1, \"\": one of 'record' or 'alert' must be set"]
     );
 }
@@ -132,11 +129,7 @@ fn invalid_names_are_errors() {
         e[0].contains("invalid recording rule name: up{job=\"x\"}"),
         "{e:?}"
     );
-    let e = errors("groups:\n- name: g\n  rules:\n  - alert: A\n    expr: up\n    labels:\n      __name__: x\n");
-    assert_eq!(
-        e,
-        ["r.yml:6: group \"g\", rule 1, \"A\": invalid label name: __name__"]
-    );
+    assert_eq!(errors("groups:\n- name: g\n  rules:\n  - alert: A\n    expr: up\n    labels:\n      __name__: x\n"), ["r.yml:6: group \"g\", rule 1, \"A\": invalid label name: __name__"]);
     let e = errors("groups:\n- name: ''\n  rules: []\n");
     assert_eq!(e, ["r.yml:2: Groupname must not be empty"]);
 }
@@ -162,7 +155,7 @@ fn bad_template_is_a_load_error_with_file_and_line() {
 
 #[test]
 fn upstream_conformance_rules_file_loads() {
-    let groups = super::file::load_rule_file(Path::new("tests/conformance/promtool/rules.yml"))
+    let groups = super::load_rule_file(Path::new("tests/conformance/promtool/rules.yml"))
         .expect("upstream rules.yml");
     let counts: Vec<(String, usize)> = groups
         .iter()
@@ -177,9 +170,8 @@ fn upstream_conformance_rules_file_loads() {
 #[test]
 fn check_report_prints_like_promtool() {
     let mut out = Vec::new();
-    let ok =
-        super::file::write_check_report(&["tests/fixtures/promtool_rules_example.yml"], &mut out)
-            .expect("written");
+    let ok = super::write_check_report(&["tests/fixtures/promtool_rules_example.yml"], &mut out)
+        .expect("written");
     assert!(ok);
     assert_eq!(
         String::from_utf8(out).expect("utf8"),
@@ -198,7 +190,7 @@ fn globs_in_the_file_name_expand_sorted() {
     ] {
         std::fs::write(dir.join(n), format!("groups:\n- name: {g}\n  rules: []\n")).expect("write");
     }
-    let groups = super::file::load_rule_files(&[dir.join("*.rules.yml")]).expect("loaded");
+    let groups = super::load_rule_files(&[dir.join("*.rules.yml")]).expect("loaded");
     let _ = std::fs::remove_dir_all(&dir);
     let names: Vec<&str> = groups.iter().map(|g| g.name.as_str()).collect();
     assert_eq!(names, ["ga", "gb"]);
@@ -208,7 +200,7 @@ fn globs_in_the_file_name_expand_sorted() {
 /// field named, and keeps the parser's error as its cause (it was flattened to text).
 #[test]
 fn rules_built_in_code_keep_the_parse_error_as_source() {
-    use super::file::Rule;
+    use super::Rule;
     use crate::store::Labels;
     let e = Rule::recording("r", "sum(", Labels::empty()).expect_err("bad expression");
     assert!(

@@ -1,7 +1,7 @@
 //! OpenMetrics 1.0 text: features, strictness and every error class.
 
-use super::test_support::{assert_err, labels, ok, parse_with, OwnedMeta};
-use super::{Format, MetricType, ParseOptions};
+use super::support::{assert_err, labels, ok, parse_with, OwnedMeta};
+use crate::exposition::{Format, MetricType, ParseOptions};
 
 const OM: Format = Format::OpenMetrics;
 

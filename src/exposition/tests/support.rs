@@ -1,6 +1,8 @@
 //! Helpers for the parser's unit tests: a sink that copies everything it is given.
 
-use super::{parse, Format, MetricType, ParseError, ParseOptions, Sample, Sink, SinkError};
+use crate::exposition::{
+    parse, Format, MetricType, ParseError, ParseOptions, Sample, Sink, SinkError,
+};
 
 pub type Pairs = Vec<(String, String)>;
 
@@ -48,7 +50,7 @@ impl Collect {
     }
 }
 
-fn pairs<'a>(labels: impl IntoIterator<Item = super::LabelRef<'a>>) -> Pairs {
+fn pairs<'a>(labels: impl IntoIterator<Item = crate::exposition::LabelRef<'a>>) -> Pairs {
     labels
         .into_iter()
         .map(|l| (l.name.to_string(), l.value.to_string()))

@@ -7,8 +7,10 @@
 //! the same stream to Python's prometheus_client (and, where they differ, Go's text parser).
 
 use super::mutate::{mutate, XorShift};
-use super::test_support::ok;
-use super::{parse, write_jsonl, Format, ParseErrorKind, ParseOptions, Sample, SinkError};
+use super::support::ok;
+use crate::exposition::{
+    parse, write_jsonl, Format, ParseErrorKind, ParseOptions, Sample, SinkError,
+};
 
 fn fixture(name: &str) -> Vec<u8> {
     let path = format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
@@ -64,7 +66,7 @@ fn kube_state_metrics_families_are_typed() {
     let untyped: Vec<_> = c
         .samples
         .iter()
-        .filter(|s| s.metric_type == super::MetricType::Unknown)
+        .filter(|s| s.metric_type == crate::exposition::MetricType::Unknown)
         .map(|s| s.name.as_str())
         .collect();
     assert!(

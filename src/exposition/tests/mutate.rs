@@ -1,7 +1,7 @@
 //! The mutation stream of the exposition tests: a xorshift generator and byte mutations
 //! (flips, inserts, deletes, truncations, duplicated runs) biased to the bytes the grammar
-//! cares about. One file, compiled into the unit tests (`robustness_tests`,
-//! `fast_line_tests`) and included by `tests/exposition_differential.rs`, so both walk the
+//! cares about. One file, compiled into the unit tests (`tests::robustness`,
+//! `tests::fast_line`) and included by `tests/exposition_differential.rs`, so both walk the
 //! same inputs.
 
 pub struct XorShift(pub u64);
