@@ -8,11 +8,12 @@
 mod heap;
 
 use criterion::{Criterion, Throughput};
-use redline::alerting::{alert_status, parse_matchers, Matchers};
+use redline::alerting::alert_status;
 use redline::alerting::{
-    standard_integrations, Alert, AlertmanagerConfig, Inhibitor, Pipeline, PipelineOptions,
-    Silence, Silences,
+    standard_integrations, Alert, Inhibitor, Pipeline, PipelineOptions, Silence, Silences,
 };
+use redline::config::alertmanager::AlertmanagerConfig;
+use redline::config::alertmanager::{parse_matchers, Matchers};
 use redline::store::Labels;
 use std::hint::black_box;
 use std::sync::Arc;
@@ -219,6 +220,6 @@ fn main() {
 }
 
 /// Routes below the root.
-fn count_routes(r: &redline::alerting::Route) -> usize {
+fn count_routes(r: &redline::config::alertmanager::Route) -> usize {
     r.routes.len() + r.routes.iter().map(count_routes).sum::<usize>()
 }

@@ -8,8 +8,9 @@
 //! - `prometheus_parse`: the same inputs through `prometheus_parse::Scrape::parse`, for
 //!   comparison (the crate DESIGN.md decided against);
 //! - `parse_append`: parse and append every sample into a `Store` appender and commit, as a
-//!   scrape loop does, with a series cache keyed by `Sample::series` (`cached`) and with a
-//!   `Labels` built for every sample (`labels_each`).
+//!   scrape loop does: through the scrape loop's own entry point `scrape_loop::ingest` (its
+//!   series cache keyed by `Sample::series`, the end of the parse, the staleness pass;
+//!   `ingest`), and with a `Labels` built for every sample (`labels_each`).
 //!
 //! Criterion reports elements/s (Throughput::Elements = samples); before each group the bench
 //! also prints a plain `ns/sample` median so runs can be compared at a glance:
@@ -20,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, BenchmarkId, Criterion, Throughput};
 use redline::exposition::{parse, Format, ParseOptions, Sample, Sink, SinkError};
-use redline::scrape::scrape_loop::{IngestSink, SeriesCache};
+use redline::scrape::scrape_loop::{ingest, SeriesCache};
 use redline::scrape::target::TargetSpec;
 use redline::store::{Label, Labels, Store, METRIC_NAME};
 
@@ -101,8 +102,9 @@ fn labels_of(s: &Sample<'_>) -> Labels {
     Labels::from_vec(v)
 }
 
-/// Parse + append as the scrape loop does it: the loop's own `IngestSink` with its series
-/// cache (`Some`), or a `Labels` built and looked up for every sample (`None`).
+/// Parse + append as the scrape loop does it: [`ingest`], the loop's own entry point (its
+/// sink, series cache, end of parse and staleness pass) and a commit (`Some`), or a
+/// `Labels` built and looked up for every sample (`None`).
 fn parse_append(
     store: &Store,
     cache: Option<(&TargetSpec, &mut SeriesCache)>,
@@ -111,17 +113,10 @@ fn parse_append(
 ) -> usize {
     match cache {
         Some((spec, cache)) => {
-            let mut sink = IngestSink::new(spec, cache, store.appender(), t_ms);
-            let stats = parse(
-                input,
-                Format::PrometheusText,
-                &ParseOptions::default(),
-                &mut sink,
-            )
-            .expect("fixture parses");
-            let (app, _) = sink.finish();
+            let (app, counts) = ingest(store, cache, spec, input, Format::PrometheusText, t_ms)
+                .expect("fixture parses");
             black_box(app.commit());
-            stats.samples
+            counts.scraped as usize
         }
         None => {
             let mut app = store.appender();
@@ -206,7 +201,7 @@ fn bench_parse_append(c: &mut Criterion) {
             parse_append(&store, Some((&spec, &mut cache)), &input, t)
         });
         println!(
-            "parse_append/cached/{name}: median {med:.1} ns/sample, best {best:.1} ({n} samples)"
+            "parse_append/ingest/{name}: median {med:.1} ns/sample, best {best:.1} ({n} samples)"
         );
         let store = Store::new();
         let (med, best, _) = ns_per_sample(|| {
@@ -226,7 +221,7 @@ fn bench_parse_append(c: &mut Criterion) {
         let mut spec = TargetSpec::unlabelled(name);
         spec.honor_timestamps = false;
         let mut t = 0;
-        group.bench_function(BenchmarkId::new("cached", name), |b| {
+        group.bench_function(BenchmarkId::new("ingest", name), |b| {
             b.iter(|| {
                 t += 15_000;
                 parse_append(&store, Some((&spec, &mut cache)), black_box(&input), t)
@@ -254,9 +249,9 @@ criterion_group! {
 /// `PARSE_PROFILE=<fixture> PARSE_PROFILE_ITERS=<n>` runs only the parser `n` times over one
 /// fixture and prints the sample count, for `valgrind --tool=callgrind` (deterministic
 /// instruction counts on a shared machine). With `PARSE_PROFILE_MODE=append` each iteration
-/// is a parse + append through the scrape loop's `IngestSink` and a commit instead (one
+/// is a parse + append through the scrape loop's `ingest` and a commit instead (one
 /// untimed warm-up scrape first, so the series exist and the cache is filled, as in the
-/// `parse_append/cached` group): the append side's cost is the difference between the two
+/// `parse_append/ingest` group): the append side's cost is the difference between the two
 /// modes. `PARSE_PROFILE_MODE=labels` decodes every sample's labels in the sink, as the
 /// `parse_labels` group does. Otherwise the criterion benchmarks run.
 fn main() {

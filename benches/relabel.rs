@@ -14,7 +14,7 @@ use std::hint::black_box;
 use std::time::Instant;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use redline::scrape::relabel::{process, process_cow, RawRelabelConfig, RelabelConfig};
+use redline::relabel::{process, process_cow, RawRelabelConfig, RelabelConfig};
 use redline::store::Labels;
 
 fn rules(yaml: &str) -> Vec<RelabelConfig> {

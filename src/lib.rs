@@ -1,10 +1,23 @@
 //! redline: monitoring and alerting for SRE teams running Kubernetes.
 //!
 //! One binary scrapes Prometheus-format endpoints, keeps recent samples in an embedded store,
-//! evaluates PromQL over them and serves Prometheus-compatible APIs. The modules follow the
-//! data flow: [`exposition`] parses a scrape into a sink, [`store`] keeps the samples,
-//! [`promql`] evaluates queries over the store, [`scrape`] runs the targets, [`http`] serves
-//! the APIs and [`service`] wires the tasks together.
+//! evaluates PromQL and Prometheus rule files over them, computes SLO budgets and burn rates,
+//! routes alerts to their owners and serves Prometheus- and Alertmanager-compatible APIs and
+//! a dashboard. The modules form one-way layers (docs/ARCHITECTURE.md keeps the table and
+//! `tests/architecture.rs` enforces it); from the bottom:
+//!
+//! - leaves: [`exposition`] parses a scrape into a sink; [`timefmt`] (durations, timestamps,
+//!   calendar), [`clock`], [`backoff`] and [`logging`];
+//! - [`store`] keeps the samples; [`promql`] evaluates queries over it; [`relabel`],
+//!   [`gotemplate`] (Go templates for rules and notifications), [`telemetry`] (redline's own
+//!   metrics) and [`state`] (the SQLite database) are machinery the subsystems share;
+//! - [`config`] is the typed configuration of every subsystem, [`httpclient`] the outbound
+//!   HTTP client built from it;
+//! - the subsystems: [`scrape`] runs discovery and targets, [`remote`] sends to remote-write
+//!   receivers, [`rules`] evaluates rule groups, [`alerting`] routes, groups, deduplicates
+//!   and delivers notifications; [`slo`] turns SLO specs into budgets, burn rates and alerts;
+//! - [`http`] serves the APIs and the dashboard, [`service`] wires the tasks of `redline run`
+//!   together, and [`demo`] runs it against a synthetic cluster.
 //!
 //! The main path, from an exposition body to a query answer:
 //!
@@ -39,12 +52,17 @@
 #![forbid(unsafe_code)]
 
 pub mod alerting;
+pub mod backoff;
+pub mod clock;
 pub mod config;
 pub mod demo;
 pub mod exposition;
+pub mod gotemplate;
 pub mod http;
+pub mod httpclient;
 pub mod logging;
 pub mod promql;
+pub mod relabel;
 pub mod remote;
 pub mod rules;
 pub mod scrape;

@@ -146,8 +146,8 @@ impl QueryFlags {
     }
 }
 
-fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
-    redline::config::units::parse_duration(s)
+fn parse_duration(s: &str) -> Result<std::time::Duration, redline::timefmt::DurationError> {
+    redline::timefmt::parse_duration(s)
 }
 
 #[derive(Subcommand)]
@@ -401,10 +401,11 @@ fn dispatch(command: Command) -> Result<ExitCode> {
                 },
         } => {
             let cfg = routing_config(&config)?;
-            let labels = redline::alerting::matchers::parse_label_args(&labels)?;
+            let labels = redline::config::alertmanager::matchers::parse_label_args(&labels)?;
             let verify: Option<Vec<String>> =
                 verify_receivers.map(|v| v.split(',').map(|r| r.trim().to_string()).collect());
-            let (output, ok) = redline::alerting::routes_test(&cfg, &labels, verify.as_deref());
+            let (output, ok) =
+                redline::config::alertmanager::routes_test(&cfg, &labels, verify.as_deref());
             print!("{output}");
             Ok(exit(ok))
         }
@@ -480,7 +481,7 @@ fn parse_speed(s: &str) -> Result<f64, String> {
 /// has no top-level `alertmanager` key, so the key tells them apart).
 fn routing_config(
     path: &std::path::Path,
-) -> anyhow::Result<std::sync::Arc<redline::alerting::AlertmanagerConfig>> {
+) -> anyhow::Result<std::sync::Arc<redline::config::alertmanager::AlertmanagerConfig>> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     let is_redline = serde_yaml_ng::from_str::<serde_yaml_ng::Value>(&text)
@@ -489,7 +490,7 @@ fn routing_config(
         .unwrap_or(false);
     if !is_redline {
         return Ok(std::sync::Arc::new(
-            redline::alerting::AlertmanagerConfig::load_file(path)?,
+            redline::config::alertmanager::AlertmanagerConfig::load_file(path)?,
         ));
     }
     let cfg = redline::config::Config::load_file(path)?;

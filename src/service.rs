@@ -5,12 +5,13 @@
 //! and the demo start the same service in-process). [`Service::shutdown`] stops scraping
 //! first, so every target's staleness markers are written, then drains the HTTP server.
 
+use crate::clock::SystemClock;
 use crate::config::{Config, LoadOptions};
 use crate::http::{self, AppState, QueryLimits, QueryService, ReloadRequest};
 use crate::promql::{Engine, EngineOptions};
 use crate::rules::api::RuleGroupCollector;
-use crate::rules::manager::{RuleContext, RuleManagerHandle, RuleManagerOptions, SystemClock};
-use crate::rules::Alert;
+use crate::rules::manager::{RuleContext, RuleManagerHandle, RuleManagerOptions};
+use crate::rules::{Alert, RuleAlerts};
 use crate::scrape::discovery::DiscoveryOptions;
 use crate::scrape::manager::{ScrapeContext, ScrapePools};
 use crate::scrape::target::TargetSet;
@@ -89,7 +90,7 @@ pub struct Service {
 #[derive(Debug, thiserror::Error)]
 pub enum ServiceError {
     #[error("{0}")]
-    Listen(std::io::Error),
+    Listen(#[source] std::io::Error),
     #[error("creating state directory {path}: {source}")]
     StateDir {
         path: String,
@@ -98,8 +99,8 @@ pub enum ServiceError {
     #[error(transparent)]
     State(#[from] StateError),
     /// An SLO file named by `slo_files` could not be loaded.
-    #[error("{0}")]
-    Slo(String),
+    #[error(transparent)]
+    Slo(#[from] crate::slo::runtime::SloRuntimeError),
     #[error(transparent)]
     Rules(#[from] crate::rules::manager::RuleReloadError),
     #[error("alerting pipeline: {0}")]
@@ -153,10 +154,10 @@ impl Service {
             .await
             .map_err(|e| ServiceError::StateDir {
                 path: opts.state_dir.display().to_string(),
-                source: std::io::Error::other(e.to_string()),
+                source: std::io::Error::other(e),
             })??;
         let pipeline = start_pipeline(&cfg, &external_url, db.clone()).await?;
-        let (alerts_tx, alerts_rx) = tokio::sync::mpsc::channel::<Vec<Alert>>(1024);
+        let (alerts_tx, alerts_rx) = tokio::sync::mpsc::channel::<Vec<RuleAlerts>>(1024);
         let engine = Arc::new(Engine::new(EngineOptions {
             default_subquery_step: cfg.global.evaluation_interval,
             lookback_delta: opts.query.lookback_delta,
@@ -234,7 +235,6 @@ impl Service {
             tokio::spawn(forward_alerts(
                 alerts_rx,
                 pipeline.clone(),
-                rules.clone(),
                 cfg.global.external_labels.clone(),
                 external_url.clone(),
             )),
@@ -339,7 +339,7 @@ async fn retention_task(store: Arc<Store>, mut stop: watch::Receiver<bool>) {
             _ = tick.tick() => {}
             _ = stop.changed() => return,
         }
-        let now = crate::scrape::scrape_loop::unix_ms(SystemTime::now());
+        let now = crate::timefmt::unix_ms(SystemTime::now());
         store.gc(now);
     }
 }
@@ -362,7 +362,7 @@ fn rule_options(cfg: &Config) -> RuleManagerOptions {
 fn pipeline_settings(
     cfg: &Config,
 ) -> (
-    Arc<crate::alerting::AlertmanagerConfig>,
+    Arc<crate::config::alertmanager::AlertmanagerConfig>,
     crate::alerting::PipelineOptions,
 ) {
     let mut opts = crate::alerting::PipelineOptions::default();
@@ -408,13 +408,11 @@ pub fn alert_for_pipeline(
         }
     }
     let generator_url = match expr {
-        Some(e) => {
-            let q: String = form_urlencoded::byte_serialize(e.as_bytes()).collect();
-            format!(
-                "{}/graph?g0.expr={q}&g0.tab=1",
-                external_url.trim_end_matches('/')
-            )
-        }
+        Some(e) => format!(
+            "{}/graph?g0.expr={}&g0.tab=1",
+            external_url.trim_end_matches('/'),
+            crate::gotemplate::funcs::query_escape(e)
+        ),
         None => String::new(),
     };
     crate::alerting::Alert {
@@ -428,34 +426,21 @@ pub fn alert_for_pipeline(
     }
 }
 
-/// Alerts to notify leave the rules engine here for the alerting pipeline.
+/// Alerts to notify leave the rules engine here for the alerting pipeline, each linked to
+/// the expression of the rule that produced it (the rules engine sends them per rule).
 async fn forward_alerts(
-    mut rx: tokio::sync::mpsc::Receiver<Vec<Alert>>,
+    mut rx: tokio::sync::mpsc::Receiver<Vec<RuleAlerts>>,
     pipeline: crate::alerting::Pipeline,
-    rules: RuleManagerHandle,
     external_labels: crate::store::Labels,
     external_url: String,
 ) {
-    use crate::rules::file::RuleKind;
     while let Some(batch) = rx.recv().await {
-        let mut exprs: std::collections::HashMap<String, String> = Default::default();
-        for g in rules.groups_snapshot() {
-            for r in &g.group.rules {
-                if let RuleKind::Alerting { alert, .. } = &r.kind {
-                    exprs.entry(alert.clone()).or_insert_with(|| r.expr.clone());
-                }
-            }
-        }
         let alerts = batch
             .iter()
-            .map(|a| {
-                let name = a.labels.get("alertname").unwrap_or("");
-                alert_for_pipeline(
-                    a,
-                    &external_labels,
-                    &external_url,
-                    exprs.get(name).map(String::as_str),
-                )
+            .flat_map(|r| {
+                r.alerts
+                    .iter()
+                    .map(|a| alert_for_pipeline(a, &external_labels, &external_url, Some(&r.expr)))
             })
             .collect();
         if let Err(e) = pipeline.put_alerts(alerts).await {
@@ -465,7 +450,7 @@ async fn forward_alerts(
 }
 
 /// Runs the service until SIGTERM or SIGINT, then shuts it down gracefully.
-pub async fn run(cfg: Config, opts: ServiceOptions) -> anyhow::Result<()> {
+pub async fn run(cfg: Config, opts: ServiceOptions) -> Result<(), ServiceError> {
     run_loading(cfg, opts, LoadOptions::default()).await
 }
 
@@ -474,7 +459,7 @@ pub async fn run_loading(
     cfg: Config,
     opts: ServiceOptions,
     load: LoadOptions,
-) -> anyhow::Result<()> {
+) -> Result<(), ServiceError> {
     let stop = shutdown_signal();
     let service = Service::start_loading(cfg, opts, DiscoveryOptions::default(), load).await?;
     stop.await;
@@ -530,9 +515,10 @@ pub enum LoadError {
 /// Loads an exposition file (OpenMetrics or text, with or without timestamps) into a new
 /// store, keeping every sample whatever its age. Returns the store and the sample count.
 pub fn load_exposition_file(path: &std::path::Path) -> Result<(Store, u64), LoadError> {
-    use crate::exposition::{detect_format, parse, ParseOptions};
-    use crate::scrape::scrape_loop::{unix_ms, IngestSink, SeriesCache};
+    use crate::exposition::detect_format;
+    use crate::scrape::scrape_loop::{ingest, ScrapeError, SeriesCache};
     use crate::scrape::target::TargetSpec;
+    use crate::timefmt::unix_ms;
     let body = std::fs::read(path).map_err(|source| LoadError::Read {
         path: path.display().to_string(),
         source,
@@ -542,26 +528,21 @@ pub fn load_exposition_file(path: &std::path::Path) -> Result<(Store, u64), Load
     });
     let spec = TargetSpec::unlabelled(&path.display().to_string());
     let mut cache = SeriesCache::default();
-    let mut sink = IngestSink::new(
-        &spec,
+    let (app, counts) = ingest(
+        &store,
         &mut cache,
-        store.appender(),
-        unix_ms(SystemTime::now()),
-    );
-    let parsed = parse(
+        &spec,
         &body,
         detect_format(&body),
-        &ParseOptions::default(),
-        &mut sink,
-    );
-    let (app, counts) = sink.finish();
-    if let Err(e) = parsed {
-        app.rollback();
-        return Err(LoadError::Parse {
-            path: path.display().to_string(),
-            message: e.to_string(),
-        });
-    }
+        unix_ms(SystemTime::now()),
+    )
+    .map_err(|e| LoadError::Parse {
+        path: path.display().to_string(),
+        message: match e {
+            ScrapeError::Parse(message) => message,
+            e => e.to_string(),
+        },
+    })?;
     app.commit();
     Ok((store, counts.post_relabel))
 }
@@ -583,7 +564,7 @@ pub async fn serve_store(
     store: Store,
     listen: SocketAddr,
     query: QueryLimits,
-) -> anyhow::Result<()> {
+) -> std::io::Result<()> {
     let store = Arc::new(store);
     let listener = http::bind(listen).await?;
     tracing::info!(listen = %listener.local_addr()?, series = store.stats().series, "serving the loaded store");
@@ -617,6 +598,40 @@ mod tests {
         assert_eq!(
             opts.max_alerts,
             Some(crate::config::alertmanager::DEFAULT_MAX_ALERTS)
+        );
+    }
+
+    /// Regression: the expression was escaped as an HTML form does (`*` kept, `~` escaped),
+    /// not as Prometheus does with Go's `url.QueryEscape`, so a rule using `=~` or `*` got a
+    /// `generatorURL` other than Prometheus' for the same rule.
+    #[test]
+    fn generator_url_escapes_the_expression_as_prometheus_does() {
+        let alert = Alert {
+            labels: crate::store::Labels::from_pairs([("alertname", "HighErrorRate")]),
+            annotations: crate::store::Labels::empty(),
+            state: crate::rules::AlertState::Firing,
+            value: 1.0,
+            active_at_ms: 0,
+            fired_at_ms: Some(0),
+            resolved_at_ms: None,
+            last_sent_ms: Some(0),
+            valid_until_ms: 60_000,
+            keep_firing_since_ms: None,
+        };
+        let expr = r#"rate(x{job=~"a.*"}[5m]) * 100"#;
+        let sent = alert_for_pipeline(
+            &alert,
+            &crate::store::Labels::empty(),
+            "https://redline.example/",
+            Some(expr),
+        );
+        // Go's url.QueryEscape, by hand: letters, digits and `-_.~` stay, a space is `+`,
+        // ( %28, { %7B, = %3D, " %22, * %2A, } %7D, [ %5B, ] %5D, ) %29. Python's
+        // `urllib.parse.quote_plus` gives the same.
+        assert_eq!(
+            sent.generator_url,
+            "https://redline.example/graph?g0.expr=\
+             rate%28x%7Bjob%3D~%22a.%2A%22%7D%5B5m%5D%29+%2A+100&g0.tab=1"
         );
     }
 }

@@ -1,16 +1,28 @@
-//! Time formatting in the notations Prometheus' APIs and configs use.
+//! Time: the clock reading every module uses and the notations Prometheus' APIs and configs
+//! use for time. A leaf: it imports nothing of redline's.
 //!
-//! RFC 3339 timestamps for API responses and Prometheus duration strings (`1m30s`) for
-//! intervals, written without a date-time dependency: the civil-date arithmetic is the
-//! well-known days-from-epoch conversion.
+//! [`unix_ms`] and [`now_ms`] are the one conversion of wall-clock time to the milliseconds
+//! since the epoch that samples, alerts and the state database carry. [`parse_duration`] and
+//! [`format_duration`] follow `model.ParseDuration` and `model.Duration.String` from
+//! `prometheus/common` (`1m30s`, `5m`, `1d`, `2w`, `1y`, `500ms`; units from largest to
+//! smallest, integers only, `0` allowed; years and weeks printed only when they divide the
+//! duration). [`rfc3339_nanos`] writes API timestamps; [`civil_from_unix`] and
+//! [`days_from_civil`] are the calendar arithmetic (proleptic Gregorian, UTC) that PromQL's
+//! date functions, the Go templates' time formatting, API time parsing and the SLO calendar use.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Milliseconds since the Unix epoch, now (0 if the clock is before the epoch).
 pub fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
+    unix_ms(SystemTime::now())
+}
+
+/// Milliseconds since the Unix epoch of a point in time (negative before the epoch).
+pub fn unix_ms(t: SystemTime) -> i64 {
+    match t.duration_since(UNIX_EPOCH) {
+        Ok(d) => d.as_millis() as i64,
+        Err(e) => -(e.duration().as_millis() as i64),
+    }
 }
 
 /// Calendar date and time of day in UTC for a number of seconds since the epoch.
@@ -26,18 +38,8 @@ pub struct CivilTime {
 
 /// Converts seconds since the epoch to a UTC calendar time (proleptic Gregorian).
 pub fn civil_from_unix(secs: i64) -> CivilTime {
-    let days = secs.div_euclid(86_400);
+    let (year, month, day) = civil_from_days(secs.div_euclid(86_400));
     let rem = secs.rem_euclid(86_400);
-    // Howard Hinnant's civil_from_days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let year = yoe + era * 400 + i64::from(month <= 2);
     CivilTime {
         year,
         month,
@@ -46,6 +48,32 @@ pub fn civil_from_unix(secs: i64) -> CivilTime {
         minute: (rem % 3600 / 60) as u32,
         second: (rem % 60) as u32,
     }
+}
+
+/// Days since 1970-01-01 to (year, month, day) in the proleptic Gregorian calendar (Howard
+/// Hinnant's `civil_from_days`, exact for every `i64` day count PromQL can produce).
+pub fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (yoe + era * 400 + i64::from(month <= 2), month, day)
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's
+/// `days_from_civil`); `month` is 1–12, `day` 1–31.
+pub fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let mp = (i64::from(month) + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + i64::from(day) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
 }
 
 /// `2024-05-01T12:00:00.123456789Z` for a point in time (UTC, nanosecond precision, trailing
@@ -67,26 +95,99 @@ pub fn rfc3339_nanos(t: SystemTime) -> String {
     s
 }
 
-/// A duration in Prometheus' notation: `1h30m`, `15s`, `500ms`, `0s`.
-pub fn prometheus_duration(d: Duration) -> String {
+const MS: u64 = 1;
+const SECOND: u64 = 1000 * MS;
+const MINUTE: u64 = 60 * SECOND;
+const HOUR: u64 = 60 * MINUTE;
+const DAY: u64 = 24 * HOUR;
+const WEEK: u64 = 7 * DAY;
+const YEAR: u64 = 365 * DAY;
+
+/// Units in the order they must appear, with their length in milliseconds.
+const DURATION_UNITS: [(&str, u64); 7] = [
+    ("y", YEAR),
+    ("w", WEEK),
+    ("d", DAY),
+    ("h", HOUR),
+    ("m", MINUTE),
+    ("s", SECOND),
+    ("ms", MS),
+];
+
+/// Why a duration does not parse; the texts are `model.ParseDuration`'s.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DurationError {
+    #[error("empty duration string")]
+    Empty,
+    #[error("not a valid duration string: {0:?}")]
+    Invalid(String),
+    #[error("unknown unit {unit:?} in duration {input:?}")]
+    UnknownUnit { unit: String, input: String },
+    #[error("duration out of range")]
+    OutOfRange,
+}
+
+/// Parses a Prometheus duration such as `1h30m`. `0` is the zero duration.
+pub fn parse_duration(s: &str) -> Result<Duration, DurationError> {
+    match s {
+        "0" => return Ok(Duration::ZERO),
+        "" => return Err(DurationError::Empty),
+        _ => {}
+    }
+    let invalid = || DurationError::Invalid(s.to_string());
+    let mut rest = s;
+    let mut total_ms: u64 = 0;
+    let mut last_unit_pos: Option<usize> = None;
+    while !rest.is_empty() {
+        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+        if digits == 0 {
+            return Err(invalid());
+        }
+        let value: u64 = rest[..digits].parse().map_err(|_| invalid())?;
+        rest = &rest[digits..];
+        let unit_len = rest.bytes().take_while(|b| !b.is_ascii_digit()).count();
+        if unit_len == 0 {
+            return Err(invalid());
+        }
+        let unit = &rest[..unit_len];
+        rest = &rest[unit_len..];
+        let Some(pos) = DURATION_UNITS.iter().position(|(u, _)| *u == unit) else {
+            return Err(DurationError::UnknownUnit {
+                unit: unit.to_string(),
+                input: s.to_string(),
+            });
+        };
+        if last_unit_pos.is_some_and(|last| pos <= last) {
+            return Err(invalid());
+        }
+        last_unit_pos = Some(pos);
+        total_ms = value
+            .checked_mul(DURATION_UNITS[pos].1)
+            .and_then(|v| total_ms.checked_add(v))
+            .filter(|v| *v <= i64::MAX as u64 / 1_000_000)
+            .ok_or(DurationError::OutOfRange)?;
+    }
+    Ok(Duration::from_millis(total_ms))
+}
+
+/// Formats a duration the way Prometheus prints one (`1m30s`, `90d`, `0s`); sub-millisecond
+/// parts are dropped. Years and weeks are used only when they divide the duration exactly.
+pub fn format_duration(d: Duration) -> String {
     let mut ms = d.as_millis() as u64;
     if ms == 0 {
         return "0s".to_string();
     }
-    let units: [(&str, u64); 7] = [
-        ("y", 365 * 24 * 3_600_000),
-        ("w", 7 * 24 * 3_600_000),
-        ("d", 24 * 3_600_000),
-        ("h", 3_600_000),
-        ("m", 60_000),
-        ("s", 1000),
-        ("ms", 1),
-    ];
     let mut out = String::new();
-    for (name, size) in units {
-        if ms >= size {
-            out.push_str(&format!("{}{}", ms / size, name));
-            ms %= size;
+    for (unit, mult) in DURATION_UNITS {
+        let exact_only = mult == YEAR || mult == WEEK;
+        if exact_only && !ms.is_multiple_of(mult) {
+            continue;
+        }
+        let v = ms / mult;
+        if v > 0 {
+            out.push_str(&v.to_string());
+            out.push_str(unit);
+            ms -= v * mult;
         }
     }
     out
@@ -126,6 +227,19 @@ mod tests {
     }
 
     #[test]
+    fn days_and_dates_round_trip() {
+        for days in (-1_000_000..1_000_000).step_by(997) {
+            let (y, m, d) = civil_from_days(days);
+            assert_eq!(days_from_civil(y, m, d), days, "{y}-{m}-{d}");
+        }
+        assert_eq!(
+            days_from_civil(2024, 3, 1) - days_from_civil(2024, 2, 1),
+            29
+        );
+        assert_eq!(days_from_civil(1970, 1, 1), 0);
+    }
+
+    #[test]
     fn rfc3339_trims_fraction() {
         let t = UNIX_EPOCH + Duration::from_millis(1_700_000_000_120);
         assert_eq!(rfc3339_nanos(t), "2023-11-14T22:13:20.12Z");
@@ -133,11 +247,57 @@ mod tests {
     }
 
     #[test]
-    fn durations_as_prometheus_prints_them() {
-        assert_eq!(prometheus_duration(Duration::from_secs(15)), "15s");
-        assert_eq!(prometheus_duration(Duration::from_secs(90)), "1m30s");
-        assert_eq!(prometheus_duration(Duration::from_secs(3600)), "1h");
-        assert_eq!(prometheus_duration(Duration::from_millis(1500)), "1s500ms");
-        assert_eq!(prometheus_duration(Duration::ZERO), "0s");
+    fn durations_as_prometheus_prints_them_short() {
+        assert_eq!(format_duration(Duration::from_secs(15)), "15s");
+        assert_eq!(format_duration(Duration::from_secs(90)), "1m30s");
+        assert_eq!(format_duration(Duration::from_secs(3600)), "1h");
+        assert_eq!(format_duration(Duration::from_millis(1500)), "1s500ms");
+        assert_eq!(format_duration(Duration::ZERO), "0s");
+    }
+
+    #[test]
+    fn durations_parse_like_prometheus() {
+        let ok = [
+            ("0", 0),
+            ("0s", 0),
+            ("500ms", 500),
+            ("15s", 15_000),
+            ("1m30s", 90_000),
+            ("5m", 300_000),
+            ("1h", 3_600_000),
+            ("1d", 86_400_000),
+            ("2w", 14 * 86_400_000),
+            ("1y", 365 * 86_400_000),
+            ("1h1m1s1ms", 3_661_001),
+        ];
+        for (s, ms) in ok {
+            assert_eq!(parse_duration(s), Ok(Duration::from_millis(ms)), "{s}");
+        }
+        for bad in ["", "1", "1.5s", "-1s", "1m1h", "1s1s", "1x", "s", "1 m"] {
+            assert!(parse_duration(bad).is_err(), "{bad} should not parse");
+        }
+        assert_eq!(
+            parse_duration("3fortnights").unwrap_err().to_string(),
+            r#"unknown unit "fortnights" in duration "3fortnights""#
+        );
+    }
+
+    #[test]
+    fn durations_format_like_prometheus() {
+        let cases = [
+            (0, "0s"),
+            (15_000, "15s"),
+            (90_000, "1m30s"),
+            (3_600_000, "1h"),
+            (90 * 86_400_000, "90d"),
+            (14 * 86_400_000, "2w"),
+            (365 * 86_400_000, "1y"),
+            (8 * 86_400_000, "8d"),
+            (1_500, "1s500ms"),
+        ];
+        for (ms, s) in cases {
+            assert_eq!(format_duration(Duration::from_millis(ms)), s);
+            assert_eq!(parse_duration(s), Ok(Duration::from_millis(ms)));
+        }
     }
 }

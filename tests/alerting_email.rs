@@ -21,7 +21,8 @@ use std::time::Duration;
 use redline::alerting::notify::{
     integrations, Notification, NotificationReason, NotifiedAlert, Notifier, NotifyContext,
 };
-use redline::alerting::{Alert, AlertmanagerConfig};
+use redline::alerting::Alert;
+use redline::config::alertmanager::AlertmanagerConfig;
 use redline::store::Labels;
 
 /// A Python interpreter that has aiosmtpd (Debian's python3-aiosmtpd lives in the system

@@ -6,7 +6,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use redline::alerting::{parse_label_args, routes_test, AlertmanagerConfig};
+use redline::config::alertmanager::{parse_label_args, routes_test, AlertmanagerConfig};
 
 const AMTOOL: &str = "/usr/bin/amtool";
 const FIXTURE: &str = "tests/fixtures/alertmanager_example.yml";

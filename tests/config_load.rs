@@ -4,12 +4,12 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use redline::config::discovery::TargetGroup;
 use redline::config::{
     check_config_file, Auth, Config, Scheme, SecretSource, TextSource, TlsVersion,
 };
+use redline::relabel;
 use redline::scrape::discovery::file::load_file_sd;
-use redline::scrape::discovery::TargetGroup;
-use redline::scrape::relabel;
 use redline::scrape::target_labels::{populate_target, PopulatedTarget};
 use redline::store::Labels;
 

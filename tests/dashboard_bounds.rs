@@ -8,7 +8,8 @@
 
 mod common;
 
-use redline::alerting::{parse_matchers, Alert, Matchers, Silence};
+use redline::alerting::{Alert, Silence};
+use redline::config::alertmanager::{parse_matchers, Matchers};
 use redline::config::Config;
 use redline::scrape::discovery::DiscoveryOptions;
 use redline::service::{Service, ServiceOptions};

@@ -477,7 +477,7 @@ fn sharded_config_keeps_one_hashmod_bucket_per_replica_in_every_job() {
             let rules = &job.relabel_configs;
             let hashmod = rules
                 .iter()
-                .position(|r| r.action == redline::scrape::relabel::Action::HashMod)
+                .position(|r| r.action == redline::relabel::Action::HashMod)
                 .unwrap_or_else(|| panic!("job {} has no hashmod", job.job_name));
             let h = &rules[hashmod];
             assert_eq!(h.source_labels, ["__address__"], "job {}", job.job_name);
@@ -487,7 +487,7 @@ fn sharded_config_keeps_one_hashmod_bucket_per_replica_in_every_job() {
                 job.job_name
             );
             let keep = rules.get(hashmod + 1).expect("keep after hashmod");
-            assert_eq!(keep.action, redline::scrape::relabel::Action::Keep);
+            assert_eq!(keep.action, redline::relabel::Action::Keep);
             assert_eq!(keep.source_labels, std::slice::from_ref(&h.target_label));
             assert_eq!(
                 keep.regex.as_str(),

@@ -8,7 +8,7 @@
 //! `tests/exposition_differential.py`.
 //!
 //! Invalid input too: 3000 mutations of the same files (the stream of
-//! `src/exposition/robustness_tests.rs`) must be accepted or refused by both alike, with the
+//! `src/exposition/tests/robustness.rs`) must be accepted or refused by both alike, with the
 //! same sample count; where prometheus_client is knowingly laxer or stricter than
 //! Prometheus' Go parser, which redline follows, [`known_difference`] lists the case and its
 //! reason, and for the text format asks Go's own text parser (`promtool check metrics`).
@@ -484,8 +484,8 @@ fn redline_and_python_prometheus_client_agree_on_types_metadata_exemplars_and_ke
     assert!(exemplars >= 6, "{exemplars} exemplars");
 }
 
-/// The mutation stream of `src/exposition/robustness_tests.rs`: the same file.
-#[path = "../src/exposition/mutate.rs"]
+/// The mutation stream of `src/exposition/tests/robustness.rs`: the same file.
+#[path = "../src/exposition/tests/mutate.rs"]
 #[allow(dead_code)]
 mod mutate;
 use mutate::{mutate, XorShift};

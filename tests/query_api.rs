@@ -38,7 +38,7 @@ async fn start(limits: QueryLimits) -> (Service, FixtureServer) {
     .unwrap();
     let store = svc.store.clone();
     wait_for("two scrapes", Duration::from_secs(10), || {
-        let now = redline::scrape::scrape_loop::unix_ms(SystemTime::now());
+        let now = redline::timefmt::unix_ms(SystemTime::now());
         let s = store.select(&[Matcher::equal("__name__", "temperature")], 0, now);
         s.first().filter(|s| s.samples.len() >= 2).map(|_| ())
     })

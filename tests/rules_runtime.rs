@@ -3,13 +3,13 @@
 //! evaluation timestamps come from a `TokioClock` that moves with it, so every evaluation
 //! happens at a known slot.
 
+use redline::clock::{Clock, TokioClock};
 use redline::promql::Engine;
 use redline::rules::api::{alerts_json, rules_json, RuleGroupCollector, RulesQuery};
 use redline::rules::manager::{
-    eval_slot, group_offset, spawn, Clock, RuleContext, RuleManagerHandle, RuleManagerOptions,
-    TokioClock,
+    eval_slot, group_offset, spawn, RuleContext, RuleManagerHandle, RuleManagerOptions,
 };
-use redline::rules::{Alert, AlertState};
+use redline::rules::{Alert, AlertState, RuleAlerts};
 use redline::state::{GroupKey, StateDb};
 use redline::store::{Labels, Store, StoreOptions};
 use std::path::{Path, PathBuf};
@@ -76,7 +76,7 @@ fn loaded_store() -> Arc<Store> {
 
 struct Running {
     handle: RuleManagerHandle,
-    notified: mpsc::Receiver<Vec<Alert>>,
+    notified: mpsc::Receiver<Vec<RuleAlerts>>,
 }
 
 async fn start(clock: Arc<dyn Clock>, db: Option<StateDb>, rule_file: &Path) -> Running {
@@ -126,10 +126,15 @@ fn the_alert(h: &RuleManagerHandle) -> Option<Alert> {
     groups[0].alerts.first().map(|(_, a)| a.clone())
 }
 
-fn firing_sent(rx: &mut mpsc::Receiver<Vec<Alert>>) -> Vec<Alert> {
+fn firing_sent(rx: &mut mpsc::Receiver<Vec<RuleAlerts>>) -> Vec<Alert> {
     let mut out = Vec::new();
     while let Ok(batch) = rx.try_recv() {
-        out.extend(batch.into_iter().filter(|a| a.state == AlertState::Firing));
+        out.extend(
+            batch
+                .into_iter()
+                .flat_map(|r| r.alerts)
+                .filter(|a| a.state == AlertState::Firing),
+        );
     }
     out
 }

@@ -9,7 +9,7 @@ use redline::config::Config;
 use redline::service::{Service, ServiceOptions};
 use redline::store::{Matcher, Querier};
 use std::path::PathBuf;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 const GOOD_RULES: &str = r#"
 groups:
@@ -82,7 +82,7 @@ async fn rules_run_reload_and_serve_playbooks() {
         "the recording rule's series",
         Duration::from_secs(15),
         || {
-            let now = redline::scrape::scrape_loop::unix_ms(SystemTime::now());
+            let now = redline::timefmt::unix_ms(SystemTime::now());
             let s = store.select(&[Matcher::equal("__name__", "job:up:sum")], 0, now);
             s.first()
                 .and_then(|s| s.samples.last())
@@ -207,6 +207,78 @@ async fn rules_run_reload_and_serve_playbooks() {
     assert!(
         metrics.contains("redline_rule_group_iterations_total"),
         "{metrics}"
+    );
+    svc.shutdown().await;
+}
+
+/// Regression: the forwarder from the rules engine to the alerting pipeline looked each
+/// alert's expression up by alert name, first rule winning, so of the usual warning and
+/// critical pair of rules sharing one `alert:` name, both alerts linked to the warning
+/// rule's expression.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alerts_of_rules_sharing_a_name_link_to_their_own_expression() {
+    let dir = tempdir("one-name");
+    std::fs::write(
+        dir.join("disk.rules.yml"),
+        r#"
+groups:
+  - name: disk
+    interval: 200ms
+    rules:
+      - alert: DiskFilling
+        expr: vector(0.95) > 0.8
+        labels: {severity: warning}
+      - alert: DiskFilling
+        expr: vector(0.95) > 0.9
+        labels: {severity: critical}
+"#,
+    )
+    .unwrap();
+    let config = dir.join("redline.yml");
+    std::fs::write(
+        &config,
+        "rule_files: ['disk.rules.yml']\nscrape_configs: []\n",
+    )
+    .unwrap();
+    let cfg = Config::load_file(&config).unwrap();
+    let mut opts = ServiceOptions::new("127.0.0.1:0".parse().unwrap(), dir.join("state"));
+    opts.config_path = Some(config);
+    opts.external_url = Some("https://redline.example".into());
+    let svc = Service::start(cfg, opts).await.expect("service starts");
+    let base = format!("http://{}", svc.local_addr);
+
+    // The alerts as the alerting pipeline holds them (Alertmanager's API).
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let alerts = loop {
+        let got = get_json(&format!("{base}/api/v2/alerts")).await;
+        if got.as_array().is_some_and(|a| a.len() == 2) {
+            break got;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for both alerts: {got:#}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let generator_of = |severity: &str| {
+        alerts
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|a| a["labels"]["severity"] == severity)
+            .and_then(|a| a["generatorURL"].as_str())
+            .unwrap_or_else(|| panic!("no {severity} alert with a generatorURL: {alerts:#}"))
+            .to_string()
+    };
+    // Prometheus' link (`strutil.TableLinkForExpression`: Go's `url.QueryEscape`, space as
+    // `+`, `(` `)` `>` as %28 %29 %3E), written out by hand.
+    assert_eq!(
+        generator_of("warning"),
+        "https://redline.example/graph?g0.expr=vector%280.95%29+%3E+0.8&g0.tab=1"
+    );
+    assert_eq!(
+        generator_of("critical"),
+        "https://redline.example/graph?g0.expr=vector%280.95%29+%3E+0.9&g0.tab=1"
     );
     svc.shutdown().await;
 }

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 fn now() -> i64 {
-    redline::scrape::scrape_loop::unix_ms(SystemTime::now())
+    redline::timefmt::unix_ms(SystemTime::now())
 }
 
 fn tempdir(name: &str) -> std::path::PathBuf {

@@ -20,7 +20,7 @@ use std::time::{Duration, SystemTime};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 fn now() -> i64 {
-    redline::scrape::scrape_loop::unix_ms(SystemTime::now())
+    redline::timefmt::unix_ms(SystemTime::now())
 }
 
 fn tempdir(name: &str) -> PathBuf {
@@ -369,4 +369,40 @@ scrape_configs:
         err("no-client-cert")
     );
     svc.shutdown().await;
+}
+
+/// A target that refuses the connection: the scrape error keeps the request error as its
+/// source, for callers that walk the chain, and its text (the targets page's `lastError`)
+/// is still that error with its causes on one line, naming the URL and why it failed.
+#[tokio::test]
+async fn refused_scrape_keeps_the_request_error_as_source() {
+    use redline::config::{HttpClientSettings, ScrapeProtocol};
+    use redline::scrape::client::JobClient;
+    redline::install_crypto_provider();
+    // A port nobody listens on any more.
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        l.local_addr().expect("local addr").port()
+    };
+    let client = JobClient::new(
+        &HttpClientSettings::default(),
+        ScrapeProtocol::accept_header(&ScrapeProtocol::DEFAULT),
+    )
+    .expect("client builds");
+    let url = format!("http://127.0.0.1:{port}/metrics");
+    let err = client
+        .fetch(&url, Duration::from_secs(5), 0, 0)
+        .await
+        .expect_err("nothing listens");
+    let source = std::error::Error::source(&err).expect("the scrape error keeps its source");
+    let request = source
+        .downcast_ref::<reqwest::Error>()
+        .expect("the source is the request error");
+    assert!(request.is_connect(), "{request:?}");
+    let text = err.to_string();
+    assert!(
+        text.starts_with(&format!("error sending request for url ({url})")),
+        "{text}"
+    );
+    assert!(text.contains("Connection refused"), "{text}");
 }

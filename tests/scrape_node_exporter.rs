@@ -152,7 +152,7 @@ scrape_configs:
     .expect("service starts");
     let store = service.store.clone();
 
-    let now = || redline::scrape::scrape_loop::unix_ms(std::time::SystemTime::now());
+    let now = || redline::timefmt::unix_ms(std::time::SystemTime::now());
     let cpu = wait_for(
         "node_cpu_seconds_total in the store",
         Duration::from_secs(20),
@@ -336,7 +336,7 @@ fn tempdir(name: &str) -> std::path::PathBuf {
 
 /// The `up` series of `job`, once the store has it.
 async fn wait_for_up(store: &Store, job: &str) -> Vec<SeriesSamples> {
-    let now = || redline::scrape::scrape_loop::unix_ms(std::time::SystemTime::now());
+    let now = || redline::timefmt::unix_ms(std::time::SystemTime::now());
     wait_for(
         &format!("up for the {job} job"),
         Duration::from_secs(10),

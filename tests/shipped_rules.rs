@@ -4,7 +4,7 @@
 //! behave on synthetic series (tests/rules/). This test proves the selectors match what real
 //! exporters expose: it ingests the kubelet/cAdvisor, kube-state-metrics, kube-scheduler and
 //! node_exporter fixtures as two scrapes 60 s apart (counters grown so `rate()` has data)
-//! through the scrape loop's own ingest path ([`IngestSink`] with each job's target labels
+//! through the scrape loop's own ingest path ([`ingest_with`] with each job's target labels
 //! from a static scrape config: `job` and `instance` added, a scraped `job`/`instance` kept as
 //! `exported_*` since `honor_labels` is false), evaluates every rule group in file order
 //! through the rule manager's evaluation ([`GroupState::eval`], which appends each recording
@@ -17,7 +17,7 @@ use redline::exposition::{parse, Format, MetricType, ParseOptions, Sample, Sink,
 use redline::promql::{Engine, Value};
 use redline::rules::file::load_rule_file;
 use redline::rules::group::{EvalContext, GroupState};
-use redline::scrape::scrape_loop::{IngestSink, SeriesCache};
+use redline::scrape::scrape_loop::{ingest_with, SeriesCache};
 use redline::scrape::target::{ScrapeLimits, TargetSpec};
 use redline::scrape::target_labels::populate_target;
 use redline::store::{Label, Labels, Store};
@@ -293,18 +293,15 @@ fn fixture_store() -> Store {
         let spec = target(shipped_job, job);
         let mut cache = SeriesCache::default();
         for (t, grow) in [(T0_MS, false), (T1_MS, true)] {
-            let mut sink = IngestSink::new(&spec, &mut cache, store.appender(), t);
-            parse(
-                &body,
-                Format::PrometheusText,
-                &ParseOptions::default(),
-                &mut Grown {
-                    inner: &mut sink,
-                    grow,
-                },
-            )
+            let (app, counts) = ingest_with(&store, &mut cache, &spec, t, |sink| {
+                parse(
+                    &body,
+                    Format::PrometheusText,
+                    &ParseOptions::default(),
+                    &mut Grown { inner: sink, grow },
+                )
+            })
             .unwrap_or_else(|e| panic!("{path}: {e}"));
-            let (app, counts) = sink.finish();
             assert!(counts.post_relabel > 0, "{path}: nothing ingested");
             app.commit();
         }

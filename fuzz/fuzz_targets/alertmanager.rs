@@ -4,7 +4,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use redline::alerting::AlertmanagerConfig;
+use redline::config::alertmanager::AlertmanagerConfig;
 use redline::store::Labels;
 
 fuzz_target!(|data: &[u8]| {

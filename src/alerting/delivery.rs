@@ -17,10 +17,8 @@
 //! crash and never acknowledged is delivered once after the restart.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -30,49 +28,17 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot, Semaphore};
 
 use super::alert::{fingerprint_hex, parse_fingerprint};
-use super::dispatch::Clock;
 use super::nflog::{NflogKey, NotificationLog};
 use super::notify::{Notification, NotificationReason, NotifiedAlert, Notifier};
-use super::provider::{alert_from_json, alert_to_json};
+use super::provider::{alert_from_json, alert_to_json, DecodeError};
+use crate::backoff::Backoff;
+use crate::clock::SharedClock;
 use crate::state::pipeline::PendingRow;
 use crate::state::StateDb;
 use crate::store::Labels;
 
 /// How many jobs of one integration run at once.
 const CONCURRENT_JOBS: usize = 8;
-
-/// Retry timing.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Backoff {
-    /// Wait after the first failed attempt. Default 1s.
-    pub initial: Duration,
-    /// The longest wait between attempts. Default 5m.
-    pub max: Duration,
-}
-
-impl Default for Backoff {
-    fn default() -> Self {
-        Backoff {
-            initial: Duration::from_secs(1),
-            max: Duration::from_secs(300),
-        }
-    }
-}
-
-impl Backoff {
-    /// The wait after the `attempt`-th failure (1-based): exponential, capped, and scaled by
-    /// a random factor in [0.5, 1.0) so retries of many groups do not align.
-    pub fn wait(&self, attempt: u32) -> Duration {
-        let exp = self
-            .initial
-            .saturating_mul(1u32 << attempt.saturating_sub(1).min(20));
-        let capped = exp.min(self.max);
-        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-        h.write_u32(attempt);
-        let frac = (h.finish() % 1000) as f64 / 2000.0 + 0.5;
-        capped.mul_f64(frac)
-    }
-}
 
 type IntegrationLabels = Vec<(&'static str, String)>;
 
@@ -177,7 +143,7 @@ struct Inflight {
 pub struct Delivery {
     db: Option<StateDb>,
     nflog: Arc<NotificationLog>,
-    clock: Clock,
+    clock: SharedClock,
     backoff: Backoff,
     inflight: Mutex<HashMap<NflogKey, Inflight>>,
     generation: AtomicU64,
@@ -205,7 +171,7 @@ impl Delivery {
     pub fn new(
         db: Option<StateDb>,
         nflog: Arc<NotificationLog>,
-        clock: Clock,
+        clock: SharedClock,
         backoff: Backoff,
         metrics: DeliveryMetrics,
     ) -> Delivery {
@@ -382,7 +348,7 @@ impl Delivery {
                         s.last_error = Some(e.message.clone());
                         s.last_error_ms = Some(now);
                     });
-                    let wait = self.backoff.wait(attempt);
+                    let wait = self.backoff.jittered(attempt);
                     let give_up = !e.retryable || tokio::time::Instant::now() + wait > job.deadline;
                     tracing::warn!(
                         receiver = %job.key.receiver,
@@ -527,12 +493,13 @@ pub fn pending_json(n: &Notification, firing: &BTreeSet<u64>, resolved: &BTreeSe
 }
 
 /// Reads back [`pending_json`]: the notification and its firing and resolved sets.
-pub fn parse_pending(text: &str) -> Result<(Notification, BTreeSet<u64>, BTreeSet<u64>), String> {
-    let p: PendingJson =
-        serde_json::from_str(text).map_err(|e| format!("invalid pending notification: {e}"))?;
-    let fps = |v: &[String]| -> Result<BTreeSet<u64>, String> {
+pub fn parse_pending(
+    text: &str,
+) -> Result<(Notification, BTreeSet<u64>, BTreeSet<u64>), DecodeError> {
+    let p: PendingJson = serde_json::from_str(text).map_err(DecodeError::Pending)?;
+    let fps = |v: &[String]| -> Result<BTreeSet<u64>, DecodeError> {
         v.iter()
-            .map(|h| parse_fingerprint(h).ok_or_else(|| format!("invalid fingerprint {h:?}")))
+            .map(|h| parse_fingerprint(h).ok_or_else(|| DecodeError::Fingerprint(h.clone())))
             .collect()
     };
     let mut alerts = Vec::with_capacity(p.alerts.len());
@@ -562,26 +529,7 @@ mod tests {
     use super::*;
     use crate::alerting::{Alert, NotifyError};
     use futures_util::future::BoxFuture;
-
-    #[test]
-    fn backoff_grows_and_is_capped() {
-        let b = Backoff::default();
-        let w1 = b.wait(1);
-        assert!(
-            w1 >= Duration::from_millis(500) && w1 < Duration::from_secs(1),
-            "{w1:?}"
-        );
-        let w4 = b.wait(4);
-        assert!(
-            w4 >= Duration::from_secs(4) && w4 < Duration::from_secs(8),
-            "{w4:?}"
-        );
-        let w30 = b.wait(30);
-        assert!(
-            w30 >= Duration::from_secs(150) && w30 < Duration::from_secs(300),
-            "{w30:?}"
-        );
-    }
+    use std::time::Duration;
 
     fn notification() -> Notification {
         Notification {
@@ -624,6 +572,15 @@ mod tests {
         calls: AtomicU64,
     }
 
+    impl Flaky {
+        fn failing(failures: u64) -> Arc<Flaky> {
+            Arc::new(Flaky {
+                failures: AtomicU64::new(failures),
+                calls: AtomicU64::new(0),
+            })
+        }
+    }
+
     impl Notifier for Flaky {
         fn integration(&self) -> &str {
             "webhook[0]"
@@ -646,6 +603,40 @@ mod tests {
         }
     }
 
+    /// A delivery with no state directory, on a paused clock at 1s, logging to the returned log.
+    fn delivery() -> (Arc<NotificationLog>, Arc<Delivery>) {
+        let nflog = Arc::new(NotificationLog::new(Duration::from_secs(3600)));
+        let d = Arc::new(Delivery::new(
+            None,
+            nflog.clone(),
+            crate::clock::TokioClock::starting_at_ms(1_000).shared(),
+            Backoff::default(),
+            DeliveryMetrics::default(),
+        ));
+        (nflog, d)
+    }
+
+    /// The job that sends [`notification`] for `firing` under [`key`], and the receiver of its
+    /// outcome.
+    fn job(
+        firing: BTreeSet<u64>,
+        within: Duration,
+        generation: u64,
+    ) -> (DeliveryJob, oneshot::Receiver<DeliveryOutcome>) {
+        let (tx, rx) = oneshot::channel();
+        let job = DeliveryJob {
+            key: key(),
+            notification: notification(),
+            firing,
+            resolved: BTreeSet::new(),
+            deadline: tokio::time::Instant::now() + within,
+            pending_id: None,
+            generation,
+            done: Some(tx),
+        };
+        (job, rx)
+    }
+
     fn key() -> NflogKey {
         NflogKey {
             group_key: "{}:{}".into(),
@@ -656,18 +647,8 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn retries_until_acknowledged_then_logs() {
-        let nflog = Arc::new(NotificationLog::new(Duration::from_secs(3600)));
-        let d = Arc::new(Delivery::new(
-            None,
-            nflog.clone(),
-            Clock::starting_at(1_000),
-            Backoff::default(),
-            DeliveryMetrics::default(),
-        ));
-        let flaky = Arc::new(Flaky {
-            failures: AtomicU64::new(3),
-            calls: AtomicU64::new(0),
-        });
+        let (nflog, d) = delivery();
+        let flaky = Flaky::failing(3);
         let q = IntegrationQueue::spawn(d.clone(), "team", flaky.clone(), 4);
         let firing: BTreeSet<u64> = [1].into();
         let Begin::Send(generation) = d.begin(&key(), &firing, &BTreeSet::new()) else {
@@ -677,17 +658,7 @@ mod tests {
             d.begin(&key(), &firing, &BTreeSet::new()),
             Begin::InFlight
         ));
-        let (tx, rx) = oneshot::channel();
-        let job = DeliveryJob {
-            key: key(),
-            notification: notification(),
-            firing: firing.clone(),
-            resolved: BTreeSet::new(),
-            deadline: tokio::time::Instant::now() + Duration::from_secs(60),
-            pending_id: None,
-            generation,
-            done: Some(tx),
-        };
+        let (job, rx) = job(firing.clone(), Duration::from_secs(60), generation);
         assert!(q.submit(job).is_ok());
         assert_eq!(rx.await.unwrap(), DeliveryOutcome::Delivered);
         assert_eq!(flaky.calls.load(Ordering::SeqCst), 4);
@@ -700,33 +671,13 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn gives_up_at_the_deadline() {
-        let nflog = Arc::new(NotificationLog::new(Duration::from_secs(3600)));
-        let d = Arc::new(Delivery::new(
-            None,
-            nflog.clone(),
-            Clock::starting_at(1_000),
-            Backoff::default(),
-            DeliveryMetrics::default(),
-        ));
-        let flaky = Arc::new(Flaky {
-            failures: AtomicU64::new(1_000),
-            calls: AtomicU64::new(0),
-        });
+        let (nflog, d) = delivery();
+        let flaky = Flaky::failing(1_000);
         let q = IntegrationQueue::spawn(d.clone(), "team", flaky.clone(), 4);
         let Begin::Send(generation) = d.begin(&key(), &[1].into(), &BTreeSet::new()) else {
             panic!("nothing in flight yet");
         };
-        let (tx, rx) = oneshot::channel();
-        let job = DeliveryJob {
-            key: key(),
-            notification: notification(),
-            firing: [1].into(),
-            resolved: BTreeSet::new(),
-            deadline: tokio::time::Instant::now() + Duration::from_secs(10),
-            pending_id: None,
-            generation,
-            done: Some(tx),
-        };
+        let (job, rx) = job([1].into(), Duration::from_secs(10), generation);
         assert!(q.submit(job).is_ok());
         assert_eq!(rx.await.unwrap(), DeliveryOutcome::Failed("503".into()));
         let calls = flaky.calls.load(Ordering::SeqCst);

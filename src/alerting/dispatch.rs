@@ -32,38 +32,11 @@ use super::alert::Alert;
 use super::delivery::{Begin, Delivery, DeliveryJob, DeliveryOutcome, IntegrationQueue};
 use super::nflog::{needs_update, NflogKey};
 use super::notify::{Notification, NotifiedAlert};
-use super::owners::Owners;
-use super::route::{group_key, RouteOpts};
-use super::AlertmanagerConfig;
+use crate::clock::SharedClock;
+use crate::config::alertmanager::owners::Owners;
+use crate::config::alertmanager::route::{group_key, RouteOpts};
+use crate::config::alertmanager::AlertmanagerConfig;
 use crate::store::Labels;
-
-/// Wall-clock milliseconds that advance with tokio's clock, so tests with paused time see
-/// alert times move with timers.
-#[derive(Clone, Copy, Debug)]
-pub struct Clock {
-    base_ms: i64,
-    base: tokio::time::Instant,
-}
-
-impl Clock {
-    /// The system clock.
-    pub fn system() -> Clock {
-        Clock::starting_at(crate::timefmt::now_ms())
-    }
-
-    /// A clock that reads `ms` now.
-    pub fn starting_at(ms: i64) -> Clock {
-        Clock {
-            base_ms: ms,
-            base: tokio::time::Instant::now(),
-        }
-    }
-
-    /// Unix milliseconds now.
-    pub fn now_ms(&self) -> i64 {
-        self.base_ms + self.base.elapsed().as_millis() as i64
-    }
-}
 
 /// Decides whether an alert is silenced or inhibited.
 pub trait AlertMuter: Send + Sync {
@@ -143,7 +116,7 @@ struct Shared {
     delivery: Arc<Delivery>,
     integrations: HashMap<String, Vec<IntegrationQueue>>,
     opts: DispatchOptions,
-    clock: Clock,
+    clock: SharedClock,
 }
 
 /// The running dispatcher of one configuration.
@@ -206,7 +179,7 @@ impl Dispatcher {
         muter: Arc<dyn AlertMuter>,
         delivery: Arc<Delivery>,
         opts: DispatchOptions,
-        clock: Clock,
+        clock: SharedClock,
     ) -> Dispatcher {
         Dispatcher {
             shared: Arc::new(Shared {
@@ -511,7 +484,8 @@ mod tests {
     use super::*;
     use crate::alerting::notify::{Notifier, NotifyError};
     use crate::alerting::pipeline::{IntegrationFactory, Pipeline, PipelineOptions};
-    use crate::alerting::{NotificationReason, Receiver};
+    use crate::alerting::NotificationReason;
+    use crate::config::alertmanager::Receiver;
     use futures_util::future::BoxFuture;
     use std::sync::atomic::AtomicBool;
 
@@ -582,14 +556,28 @@ mod tests {
 
     const ROUTE: &str = "  receiver: team\n  group_by: [alertname]\n  group_wait: 30s\n  group_interval: 5m\n  repeat_interval: 1h";
 
+    /// A pipeline on [`ROUTE`] with default options, sending to a recorder that takes
+    /// resolved notifications.
+    async fn start_default() -> (Arc<Recorder>, Pipeline) {
+        let rec = Recorder::new(true);
+        let p = start(config(ROUTE), rec.clone(), PipelineOptions::default()).await;
+        (rec, p)
+    }
+
     async fn start(
         cfg: Arc<AlertmanagerConfig>,
         rec: Arc<Recorder>,
         opts: PipelineOptions,
     ) -> Pipeline {
-        Pipeline::start_with_clock(cfg, opts, None, factory(rec), Clock::starting_at(T0))
-            .await
-            .unwrap()
+        Pipeline::start_with_clock(
+            cfg,
+            opts,
+            None,
+            factory(rec),
+            crate::clock::TokioClock::starting_at_ms(T0).shared(),
+        )
+        .await
+        .unwrap()
     }
 
     fn alert(p: &Pipeline, pairs: &[(&str, &str)]) -> Alert {
@@ -602,6 +590,21 @@ mod tests {
             updated_at_ms: 0,
             timeout: false,
         }
+    }
+
+    /// Puts one firing alert per label set.
+    async fn put(p: &Pipeline, label_sets: &[&[(&str, &str)]]) {
+        let alerts = label_sets.iter().map(|pairs| alert(p, pairs)).collect();
+        p.put_alerts(alerts).await.unwrap();
+    }
+
+    /// Puts one firing `Down` alert per instance.
+    async fn put_down(p: &Pipeline, instances: &[&str]) {
+        let alerts = instances
+            .iter()
+            .map(|&i| alert(p, &[("alertname", "Down"), ("instance", i)]))
+            .collect();
+        p.put_alerts(alerts).await.unwrap();
     }
 
     fn resolved(mut a: Alert, at: i64) -> Alert {
@@ -618,8 +621,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn alerts_with_the_same_group_labels_are_notified_together_after_group_wait() {
-        let rec = Recorder::new(true);
-        let p = start(config(ROUTE), rec.clone(), PipelineOptions::default()).await;
+        let (rec, p) = start_default().await;
         p.put_alerts(vec![
             alert(
                 &p,
@@ -688,12 +690,7 @@ mod tests {
         let rec = Recorder::new(true);
         let route = ROUTE.replace("[alertname]", "['...']");
         let p = start(config(&route), rec.clone(), PipelineOptions::default()).await;
-        p.put_alerts(vec![
-            alert(&p, &[("alertname", "Down"), ("instance", "a")]),
-            alert(&p, &[("alertname", "Down"), ("instance", "b")]),
-        ])
-        .await
-        .unwrap();
+        put_down(&p, &["a", "b"]).await;
         tokio::time::sleep(31 * SEC).await;
         let sent = rec.sent();
         assert_eq!(sent.len(), 2);
@@ -704,21 +701,13 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn new_alerts_wait_for_group_interval_and_repeats_wait_for_repeat_interval() {
-        let rec = Recorder::new(true);
-        let p = start(config(ROUTE), rec.clone(), PipelineOptions::default()).await;
-        p.put_alerts(vec![alert(&p, &[("alertname", "Down"), ("instance", "a")])])
-            .await
-            .unwrap();
+        let (rec, p) = start_default().await;
+        put_down(&p, &["a"]).await;
         tokio::time::sleep(31 * SEC).await;
         assert_eq!(rec.sent().len(), 1);
         // A second alert joins (the first is re-sent, as Prometheus does): told at the next
         // group_interval (30s + 5m), not before.
-        p.put_alerts(vec![
-            alert(&p, &[("alertname", "Down"), ("instance", "a")]),
-            alert(&p, &[("alertname", "Down"), ("instance", "b")]),
-        ])
-        .await
-        .unwrap();
+        put_down(&p, &["a", "b"]).await;
         tokio::time::sleep(4 * 60 * SEC).await;
         assert_eq!(rec.sent().len(), 1);
         tokio::time::sleep(60 * SEC).await;
@@ -746,8 +735,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn resolution_is_sent_when_send_resolved_and_the_group_then_goes_away() {
-        let rec = Recorder::new(true);
-        let p = start(config(ROUTE), rec.clone(), PipelineOptions::default()).await;
+        let (rec, p) = start_default().await;
         let a = alert(&p, &[("alertname", "Down"), ("instance", "a")]);
         p.put_alerts(vec![a.clone()]).await.unwrap();
         tokio::time::sleep(31 * SEC).await;
@@ -796,9 +784,7 @@ mod tests {
         };
         let p = start(config(ROUTE), rec.clone(), opts).await;
         for i in ["a", "b", "c"] {
-            p.put_alerts(vec![alert(&p, &[("alertname", "Down"), ("instance", i)])])
-                .await
-                .unwrap();
+            put_down(&p, &[i]).await;
             tokio::time::sleep(SEC).await;
         }
         tokio::time::sleep(30 * SEC).await;
@@ -818,21 +804,11 @@ mod tests {
         );
         let cfg = Arc::new(AlertmanagerConfig::from_yaml_str(&text, "am.yml").unwrap());
         let p = start(cfg, rec.clone(), PipelineOptions::default()).await;
-        p.put_alerts(vec![
-            alert(&p, &[("alertname", "Down")]),
-            alert(&p, &[("alertname", "Control")]),
-        ])
-        .await
-        .unwrap();
+        put(&p, &[&[("alertname", "Down")], &[("alertname", "Control")]]).await;
         // Both groups flush at 30s and again at 5m30s, both still firing (resolve_timeout is
         // 5m, the sender re-sends them at 4m); the control is not repeated before 1h.
         tokio::time::sleep(4 * 60 * SEC).await;
-        p.put_alerts(vec![
-            alert(&p, &[("alertname", "Down")]),
-            alert(&p, &[("alertname", "Control")]),
-        ])
-        .await
-        .unwrap();
+        put(&p, &[&[("alertname", "Down")], &[("alertname", "Control")]]).await;
         tokio::time::sleep(2 * 60 * SEC).await;
         let sent: Vec<String> = rec.sent().iter().map(|n| n.group_key.clone()).collect();
         assert_eq!(
@@ -850,12 +826,11 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn silenced_alerts_are_left_out() {
         use crate::alerting::silence::Silence;
-        let rec = Recorder::new(true);
-        let p = start(config(ROUTE), rec.clone(), PipelineOptions::default()).await;
+        let (rec, p) = start_default().await;
         let now = p.now_ms();
         let silence = Silence {
-            matchers: crate::alerting::Matchers(
-                crate::alerting::parse_matchers(r#"{instance="a"}"#).unwrap(),
+            matchers: crate::config::alertmanager::Matchers(
+                crate::config::alertmanager::parse_matchers(r#"{instance="a"}"#).unwrap(),
             ),
             starts_at_ms: now,
             ends_at_ms: now + 3_600_000,
@@ -865,12 +840,7 @@ mod tests {
             updated_at_ms: 0,
         };
         p.silences().upsert(silence, now).await.unwrap();
-        p.put_alerts(vec![
-            alert(&p, &[("alertname", "Down"), ("instance", "a")]),
-            alert(&p, &[("alertname", "Down"), ("instance", "b")]),
-        ])
-        .await
-        .unwrap();
+        put_down(&p, &["a", "b"]).await;
         tokio::time::sleep(31 * SEC).await;
         let sent = rec.sent();
         assert_eq!(sent.len(), 1);
@@ -880,7 +850,9 @@ mod tests {
     fn silence_for(p: &Pipeline, matchers: &str) -> crate::alerting::silence::Silence {
         let now = p.now_ms();
         crate::alerting::silence::Silence {
-            matchers: crate::alerting::Matchers(crate::alerting::parse_matchers(matchers).unwrap()),
+            matchers: crate::config::alertmanager::Matchers(
+                crate::config::alertmanager::parse_matchers(matchers).unwrap(),
+            ),
             starts_at_ms: now,
             ends_at_ms: now + 3_600_000,
             created_by: "test".into(),
@@ -897,8 +869,7 @@ mod tests {
     /// when `repeat_interval` has passed since it was notified.
     #[tokio::test(start_paused = true)]
     async fn silencing_a_notified_alert_sends_nothing_and_its_expiry_does_not_repage() {
-        let rec = Recorder::new(true);
-        let p = start(config(ROUTE), rec.clone(), PipelineOptions::default()).await;
+        let (rec, p) = start_default().await;
         let a = alert(&p, &[("alertname", "Down"), ("instance", "a")]);
         p.put_alerts(vec![a.clone()]).await.unwrap();
         tokio::time::sleep(31 * SEC).await;
@@ -938,11 +909,8 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn reload_keeps_alerts_and_the_log() {
-        let rec = Recorder::new(true);
-        let p = start(config(ROUTE), rec.clone(), PipelineOptions::default()).await;
-        p.put_alerts(vec![alert(&p, &[("alertname", "Down"), ("instance", "a")])])
-            .await
-            .unwrap();
+        let (rec, p) = start_default().await;
+        put_down(&p, &["a"]).await;
         tokio::time::sleep(31 * SEC).await;
         assert_eq!(rec.sent().len(), 1);
         p.reload(config(&ROUTE.replace("group_wait: 30s", "group_wait: 10s")))
@@ -1020,7 +988,7 @@ mod tests {
             PipelineOptions::default(),
             Some(db.clone()),
             factory(hung.clone()),
-            Clock::starting_at(T0),
+            crate::clock::TokioClock::starting_at_ms(T0).shared(),
         )
         .await
         .unwrap();
@@ -1042,7 +1010,7 @@ mod tests {
             PipelineOptions::default(),
             Some(db.clone()),
             factory(rec.clone()),
-            Clock::starting_at(T0 + 40_000),
+            crate::clock::TokioClock::starting_at_ms(T0 + 40_000).shared(),
         )
         .await
         .unwrap();

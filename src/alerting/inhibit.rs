@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::RwLock;
 
 use super::alert::{fingerprint, Alert};
-use super::receivers::InhibitRule;
+use crate::config::alertmanager::receivers::InhibitRule;
 use crate::store::Labels;
 
 /// A source alert held for one rule.
@@ -280,7 +280,7 @@ impl RuleIndex {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::alerting::matchers::{parse_matchers, Matchers};
+    use crate::config::alertmanager::matchers::{parse_matchers, Matchers};
 
     const NOW: i64 = 1_800_000_000_000;
 

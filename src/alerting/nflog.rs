@@ -75,10 +75,12 @@ fn fps_json(s: &BTreeSet<u64>) -> String {
     serde_json::to_string(&v).unwrap_or_else(|_| "[]".to_string())
 }
 
-fn fps_from_json(s: &str) -> Result<BTreeSet<u64>, String> {
-    let v: Vec<String> = serde_json::from_str(s).map_err(|e| e.to_string())?;
+fn fps_from_json(s: &str) -> Result<BTreeSet<u64>, super::provider::DecodeError> {
+    let v: Vec<String> = serde_json::from_str(s)?;
     v.iter()
-        .map(|h| parse_fingerprint(h).ok_or_else(|| format!("invalid fingerprint {h:?}")))
+        .map(|h| {
+            parse_fingerprint(h).ok_or_else(|| super::provider::DecodeError::Fingerprint(h.clone()))
+        })
         .collect()
 }
 
@@ -189,6 +191,24 @@ mod tests {
         v.iter().copied().collect()
     }
 
+    /// [`needs_update`] with the repeat interval [`REPEAT`].
+    fn update(
+        e: Option<&NflogEntry>,
+        firing: &[u64],
+        resolved: &[u64],
+        send_resolved: bool,
+        now_ms: i64,
+    ) -> Option<NotificationReason> {
+        needs_update(
+            e,
+            &set(firing),
+            &set(resolved),
+            send_resolved,
+            REPEAT,
+            now_ms,
+        )
+    }
+
     fn entry(firing: &[u64], resolved: &[u64], sent: i64) -> NflogEntry {
         NflogEntry {
             firing: set(firing),
@@ -200,89 +220,45 @@ mod tests {
 
     #[test]
     fn first_notification_only_with_firing_alerts() {
-        assert_eq!(
-            needs_update(None, &set(&[1]), &set(&[]), true, REPEAT, 0),
-            Some(NewAlerts)
-        );
-        assert_eq!(
-            needs_update(None, &set(&[]), &set(&[1]), true, REPEAT, 0),
-            None
-        );
+        assert_eq!(update(None, &[1], &[], true, 0), Some(NewAlerts));
+        assert_eq!(update(None, &[], &[1], true, 0), None);
     }
 
     #[test]
     fn new_firing_alert_is_notified_at_once() {
         let e = entry(&[1], &[], 0);
-        assert_eq!(
-            needs_update(Some(&e), &set(&[1, 2]), &set(&[]), true, REPEAT, 1),
-            Some(NewAlerts)
-        );
+        assert_eq!(update(Some(&e), &[1, 2], &[], true, 1), Some(NewAlerts));
         // A subset of what was notified is nothing new.
         let e = entry(&[1, 2], &[], 0);
-        assert_eq!(
-            needs_update(Some(&e), &set(&[1]), &set(&[]), false, REPEAT, 1),
-            None
-        );
+        assert_eq!(update(Some(&e), &[1], &[], false, 1), None);
     }
 
     #[test]
     fn resolved_alerts_depend_on_send_resolved() {
         let e = entry(&[1, 2], &[], 0);
-        assert_eq!(
-            needs_update(Some(&e), &set(&[1]), &set(&[2]), true, REPEAT, 1),
-            Some(Resolved)
-        );
-        assert_eq!(
-            needs_update(Some(&e), &set(&[1]), &set(&[2]), false, REPEAT, 1),
-            None
-        );
+        assert_eq!(update(Some(&e), &[1], &[2], true, 1), Some(Resolved));
+        assert_eq!(update(Some(&e), &[1], &[2], false, 1), None);
         // Already told about this resolution.
         let e = entry(&[1], &[2], 0);
-        assert_eq!(
-            needs_update(Some(&e), &set(&[1]), &set(&[2]), true, REPEAT, 1),
-            None
-        );
+        assert_eq!(update(Some(&e), &[1], &[2], true, 1), None);
     }
 
     #[test]
     fn all_resolved_clears_the_log_whatever_send_resolved_says() {
         let e = entry(&[1], &[], 0);
-        assert_eq!(
-            needs_update(Some(&e), &set(&[]), &set(&[1]), false, REPEAT, 1),
-            Some(Resolved)
-        );
+        assert_eq!(update(Some(&e), &[], &[1], false, 1), Some(Resolved));
         // Nothing was firing before: the receiver never heard of these alerts.
         let e = entry(&[], &[1], 0);
-        assert_eq!(
-            needs_update(Some(&e), &set(&[]), &set(&[1, 2]), true, REPEAT, 1),
-            None
-        );
+        assert_eq!(update(Some(&e), &[], &[1, 2], true, 1), None);
     }
 
     #[test]
     fn repeat_after_the_interval_only() {
         let e = entry(&[1], &[], 1_000);
         let repeat_ms = REPEAT.as_millis() as i64;
+        assert_eq!(update(Some(&e), &[1], &[], true, 1_000 + repeat_ms), None);
         assert_eq!(
-            needs_update(
-                Some(&e),
-                &set(&[1]),
-                &set(&[]),
-                true,
-                REPEAT,
-                1_000 + repeat_ms
-            ),
-            None
-        );
-        assert_eq!(
-            needs_update(
-                Some(&e),
-                &set(&[1]),
-                &set(&[]),
-                true,
-                REPEAT,
-                1_001 + repeat_ms
-            ),
+            update(Some(&e), &[1], &[], true, 1_001 + repeat_ms),
             Some(RepeatInterval)
         );
     }

@@ -27,20 +27,22 @@ use tokio::task::JoinHandle;
 
 use super::alert::Alert;
 use super::delivery::{
-    parse_pending, Backoff, Begin, Delivery, DeliveryJob, DeliveryMetrics, IntegrationQueue,
+    parse_pending, Begin, Delivery, DeliveryJob, DeliveryMetrics, IntegrationQueue,
     IntegrationStatus,
 };
-use super::dispatch::{AlertMuter, Clock, DispatchOptions, Dispatcher, GroupSnapshot};
+use super::dispatch::{AlertMuter, DispatchOptions, Dispatcher, GroupSnapshot};
 use super::inhibit::Inhibitor;
 use super::nflog::{NflogKey, NotificationLog, DEFAULT_NFLOG_RETENTION};
-use super::notify::build::{all_integrations, NotifyContext};
+use super::notify::build::{all_integrations, IntegrationError, NotifyContext};
 use super::notify::Notifier;
 use super::provider::{
-    alert_from_json, alert_to_json, normalize, AlertStore, DEFAULT_RESOLVED_RETENTION,
+    alert_from_json, alert_to_json, normalize, AlertStore, DecodeError, DEFAULT_RESOLVED_RETENTION,
 };
 use super::silence::{SilenceError, Silences};
 use super::status::{AlertState, AlertStatus, StatusCache};
-use super::AlertmanagerConfig;
+use crate::backoff::Backoff;
+use crate::clock::SharedClock;
+use crate::config::alertmanager::AlertmanagerConfig;
 use crate::state::pipeline::StoredAlert;
 use crate::state::{StateDb, StateError};
 use crate::store::Labels;
@@ -50,7 +52,7 @@ use crate::telemetry::Telemetry;
 /// `(receiver name, integrations in config order)`. Called at start and on every reload; an
 /// error rejects the configuration.
 pub type IntegrationFactory = Arc<
-    dyn Fn(&AlertmanagerConfig) -> Result<Vec<(String, Vec<Arc<dyn Notifier>>)>, String>
+    dyn Fn(&AlertmanagerConfig) -> Result<Vec<(String, Vec<Arc<dyn Notifier>>)>, IntegrationError>
         + Send
         + Sync,
 >;
@@ -60,9 +62,8 @@ pub type IntegrationFactory = Arc<
 /// base of links back to the dashboard (empty: the external URL).
 pub fn standard_integrations(external_url: String, dashboard_url: String) -> IntegrationFactory {
     Arc::new(move |cfg: &AlertmanagerConfig| {
-        let ctx = NotifyContext::for_config(cfg, &external_url, &dashboard_url)
-            .map_err(|e| e.to_string())?;
-        all_integrations(cfg, &ctx).map_err(|e| e.to_string())
+        let ctx = NotifyContext::for_config(cfg, &external_url, &dashboard_url)?;
+        all_integrations(cfg, &ctx)
     })
 }
 
@@ -117,7 +118,7 @@ pub enum PipelineError {
     #[error(transparent)]
     Silences(#[from] SilenceError),
     #[error("building integrations: {0}")]
-    Integrations(String),
+    Integrations(#[source] IntegrationError),
 }
 
 struct Running {
@@ -147,7 +148,7 @@ impl AlertStatuses {
 }
 
 struct Inner {
-    clock: Clock,
+    clock: SharedClock,
     store: AlertStore,
     delivery: Arc<Delivery>,
     db: Option<StateDb>,
@@ -190,7 +191,7 @@ fn build_running(
     delivery: &Arc<Delivery>,
     silences: &Silences,
     opts: &PipelineOptions,
-    clock: Clock,
+    clock: SharedClock,
     alerts: &[Arc<Alert>],
 ) -> Result<Running, PipelineError> {
     let mut integrations: HashMap<String, Vec<IntegrationQueue>> = HashMap::new();
@@ -243,7 +244,7 @@ impl Pipeline {
         db: Option<StateDb>,
         integrations: IntegrationFactory,
     ) -> Result<Pipeline, PipelineError> {
-        Self::start_with_clock(config, opts, db, integrations, Clock::system()).await
+        Self::start_with_clock(config, opts, db, integrations, crate::clock::system()).await
     }
 
     /// [`Pipeline::start`] with a given clock (tests with paused time).
@@ -252,7 +253,7 @@ impl Pipeline {
         opts: PipelineOptions,
         db: Option<StateDb>,
         integrations: IntegrationFactory,
-        clock: Clock,
+        clock: SharedClock,
     ) -> Result<Pipeline, PipelineError> {
         let now = clock.now_ms();
         let nflog = Arc::new(NotificationLog::new(opts.nflog_retention));
@@ -263,7 +264,7 @@ impl Pipeline {
             let mut restored = Vec::new();
             for row in db.load_pipeline_alerts().await? {
                 let parsed = serde_json::from_str(&row.alert_json)
-                    .map_err(|e| e.to_string())
+                    .map_err(DecodeError::Json)
                     .and_then(alert_from_json);
                 match parsed {
                     Ok(a) => restored.push(a),
@@ -279,7 +280,7 @@ impl Pipeline {
         let delivery = Arc::new(Delivery::new(
             db.clone(),
             nflog,
-            clock,
+            clock.clone(),
             opts.backoff,
             DeliveryMetrics::default(),
         ));
@@ -290,7 +291,7 @@ impl Pipeline {
             &delivery,
             &silences,
             &opts,
-            clock,
+            clock.clone(),
             &alerts,
         )?;
         let dispatcher = running.dispatcher.clone();
@@ -477,7 +478,7 @@ impl Pipeline {
             &self.inner.delivery,
             &self.inner.silences,
             &self.inner.opts,
-            self.inner.clock,
+            self.inner.clock.clone(),
             &alerts,
         )?;
         let new = running.dispatcher.clone();

@@ -77,9 +77,24 @@ pub fn alert_to_json(a: &Alert) -> serde_json::Value {
     .unwrap_or(serde_json::Value::Null)
 }
 
+/// A row of the state database (a stored alert, a pending notification, a notification log
+/// entry) that does not decode; the row is skipped and the error logged.
+#[derive(Debug, thiserror::Error)]
+pub enum DecodeError {
+    /// The row is not JSON, or not the JSON of what it should hold.
+    #[error("{0}")]
+    Json(#[from] serde_json::Error),
+    #[error("invalid alert: {0}")]
+    Alert(#[source] serde_json::Error),
+    #[error("invalid pending notification: {0}")]
+    Pending(#[source] serde_json::Error),
+    #[error("invalid fingerprint {0:?}")]
+    Fingerprint(String),
+}
+
 /// Reads back [`alert_to_json`]'s output.
-pub fn alert_from_json(v: serde_json::Value) -> Result<Alert, String> {
-    let a: AlertJson = serde_json::from_value(v).map_err(|e| format!("invalid alert: {e}"))?;
+pub fn alert_from_json(v: serde_json::Value) -> Result<Alert, DecodeError> {
+    let a: AlertJson = serde_json::from_value(v).map_err(DecodeError::Alert)?;
     Ok(Alert {
         labels: Labels::from_pairs(a.labels),
         annotations: Labels::from_pairs(a.annotations),

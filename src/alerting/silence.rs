@@ -29,7 +29,7 @@ use std::sync::{Arc, RwLock};
 
 use serde::{Deserialize, Serialize};
 
-use super::matchers::{MatchOp, Matcher, MatcherError, Matchers};
+use crate::config::alertmanager::matchers::{MatchOp, Matcher, MatcherError, Matchers};
 use crate::state::silences::SilenceRow;
 use crate::state::{StateDb, StateError};
 use crate::store::Labels;
@@ -493,15 +493,16 @@ fn read_urandom(buf: &mut [u8]) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
-    use crate::alerting::matchers::parse_matchers;
+    use crate::config::alertmanager::matchers::parse_matchers;
     use crate::state::test_dir::TempDir;
 
     const MIN: i64 = 60_000;
     const NOW: i64 = 1_800_000_000_000;
 
-    fn sil(matchers: &str, starts: i64, ends: i64) -> Silence {
+    /// A silence of `matchers` from `starts` to `ends` (status's tests use it too).
+    pub(crate) fn sil(matchers: &str, starts: i64, ends: i64) -> Silence {
         Silence {
             id: String::new(),
             matchers: Matchers(parse_matchers(matchers).unwrap()),

@@ -21,7 +21,7 @@ use serde::Serialize;
 use super::alert::{fingerprint_hex, Alert};
 use super::inhibit::Inhibitor;
 use super::silence::Silences;
-use super::AlertmanagerConfig;
+use crate::config::alertmanager::AlertmanagerConfig;
 
 /// Alertmanager's alert states.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -244,8 +244,7 @@ impl StatusCache {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::alerting::matchers::{parse_matchers, Matchers};
-    use crate::alerting::silence::Silence;
+    use crate::alerting::silence::tests::sil as silence;
     use crate::store::Labels;
 
     const NOW: i64 = 1_800_000_000_000;
@@ -302,18 +301,7 @@ receivers: [{name: default}, {name: pager}]
         assert_eq!(st.receivers, vec!["default"]);
 
         let id = silences
-            .upsert(
-                Silence {
-                    id: String::new(),
-                    matchers: Matchers(parse_matchers("alertname=Burn").unwrap()),
-                    starts_at_ms: NOW,
-                    ends_at_ms: NOW + 60_000,
-                    updated_at_ms: 0,
-                    created_by: "a".into(),
-                    comment: "c".into(),
-                },
-                NOW,
-            )
+            .upsert(silence("alertname=Burn", NOW, NOW + 60_000), NOW)
             .await
             .unwrap();
         let st = alert_status(&page, &cfg, &silences, &ih, NOW);
@@ -337,18 +325,6 @@ inhibit_rules:
     equal: [job]
 receivers: [{name: default}, {name: pager}, {name: api}]
 "#;
-
-    fn silence(matchers: &str, starts: i64, ends: i64) -> Silence {
-        Silence {
-            id: String::new(),
-            matchers: Matchers(parse_matchers(matchers).unwrap()),
-            starts_at_ms: starts,
-            ends_at_ms: ends,
-            updated_at_ms: 0,
-            created_by: "a".into(),
-            comment: "c".into(),
-        }
-    }
 
     /// Every alert's cached status against the one computed afresh, at `now`.
     fn assert_cache_agrees(

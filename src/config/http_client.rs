@@ -12,7 +12,7 @@ use std::io;
 use std::path::PathBuf;
 
 use super::error::{ConfigError, FieldPath};
-use super::raw::{RawAuthorization, RawBasicAuth, RawScrapeConfig, RawTlsConfig};
+use super::raw::{RawAuthorization, RawBasicAuth, RawTlsConfig};
 use super::validate::Ctx;
 
 /// A secret value from the config file. Never printed.
@@ -155,6 +155,56 @@ impl Default for HttpClientSettings {
     }
 }
 
+/// Declares a raw config struct with prometheus/common's `HTTPClientConfig` fields inlined
+/// after its own (as Prometheus inlines them in scrape configs, discovery entries and
+/// remote-write entries, and Alertmanager in `http_config`), and `http_fields()`, which hands
+/// them to [`validate`]. The fields redline does not implement are [`Unsupported`]: named in
+/// the error, never silently ignored.
+///
+/// [`Unsupported`]: crate::config::raw::Unsupported
+macro_rules! with_http_client_fields {
+    (
+        $(#[$meta:meta])*
+        $vis:vis struct $name:ident {
+            $($(#[$fmeta:meta])* $fvis:vis $field:ident : $ty:ty),* $(,)?
+        }
+    ) => {
+        $(#[$meta])*
+        $vis struct $name {
+            $($(#[$fmeta])* $fvis $field: $ty,)*
+            pub basic_auth: Option<$crate::config::raw::RawBasicAuth>,
+            pub authorization: Option<$crate::config::raw::RawAuthorization>,
+            pub bearer_token: Option<String>,
+            pub bearer_token_file: Option<String>,
+            pub tls_config: Option<$crate::config::raw::RawTlsConfig>,
+            pub follow_redirects: Option<bool>,
+            pub enable_http2: Option<bool>,
+            pub oauth2: Option<$crate::config::raw::Unsupported>,
+            pub proxy_url: Option<$crate::config::raw::Unsupported>,
+            pub no_proxy: Option<$crate::config::raw::Unsupported>,
+            pub proxy_from_environment: Option<$crate::config::raw::Unsupported>,
+            pub proxy_connect_header: Option<$crate::config::raw::Unsupported>,
+            pub http_headers: Option<$crate::config::raw::Unsupported>,
+        }
+
+        impl $name {
+            /// The HTTP client fields, for [`crate::config::http_client::validate`].
+            pub(crate) fn http_fields(&self) -> $crate::config::http_client::RawHttpFields<'_> {
+                $crate::config::http_client::RawHttpFields {
+                    basic_auth: self.basic_auth.as_ref(),
+                    authorization: self.authorization.as_ref(),
+                    bearer_token: self.bearer_token.as_deref(),
+                    bearer_token_file: self.bearer_token_file.as_deref(),
+                    tls_config: self.tls_config.as_ref(),
+                    follow_redirects: self.follow_redirects,
+                    enable_http2: self.enable_http2,
+                }
+            }
+        }
+    };
+}
+pub(crate) use with_http_client_fields;
+
 /// prometheus/common's `HTTPClientConfig` fields, wherever they appear: inline in a scrape
 /// config, or as an Alertmanager receiver's `http_config`.
 pub(crate) struct RawHttpFields<'a> {
@@ -165,28 +215,6 @@ pub(crate) struct RawHttpFields<'a> {
     pub tls_config: Option<&'a RawTlsConfig>,
     pub follow_redirects: Option<bool>,
     pub enable_http2: Option<bool>,
-}
-
-/// Validates the HTTP client fields of a scrape config, with the rules and messages of
-/// `HTTPClientConfig.Validate`.
-pub(crate) fn from_raw(
-    ctx: &Ctx<'_>,
-    path: &FieldPath,
-    raw: &RawScrapeConfig,
-) -> Result<HttpClientSettings, ConfigError> {
-    validate(
-        ctx,
-        path,
-        RawHttpFields {
-            basic_auth: raw.basic_auth.as_ref(),
-            authorization: raw.authorization.as_ref(),
-            bearer_token: raw.bearer_token.as_deref(),
-            bearer_token_file: raw.bearer_token_file.as_deref(),
-            tls_config: raw.tls_config.as_ref(),
-            follow_redirects: raw.follow_redirects,
-            enable_http2: raw.enable_http2,
-        },
-    )
 }
 
 /// `HTTPClientConfig.Validate` over the fields, with its rules and messages.

@@ -21,10 +21,12 @@
 //! ```
 
 pub mod alertmanager;
+pub mod discovery;
 mod error;
 pub mod expand;
 pub mod file_stamp;
 pub mod http_client;
+pub mod kubernetes_sd;
 pub mod raw;
 pub mod remote_write;
 pub mod rule_query;
@@ -44,9 +46,9 @@ pub use http_client::{
     TlsSettings, TlsVersion,
 };
 
-use crate::scrape::discovery::file::FileSdConfig;
-use crate::scrape::discovery::TargetGroup;
-use crate::scrape::relabel::{NameValidation, RelabelConfig};
+use crate::config::discovery::FileSdConfig;
+use crate::config::discovery::TargetGroup;
+use crate::relabel::{NameValidation, RelabelConfig};
 use crate::store::Labels;
 
 /// A validated configuration.
@@ -154,6 +156,17 @@ pub enum ScrapeProtocol {
     PrometheusText0_0_4,
 }
 
+/// Why a `scrape_protocols` entry is not accepted.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ScrapeProtocolError {
+    #[error("redline does not support the PrometheusProto scrape protocol yet")]
+    Unsupported,
+    #[error(
+        "unknown scrape protocol {0:?}, supported: [OpenMetricsText0.0.1 OpenMetricsText1.0.0 PrometheusText0.0.4 PrometheusText1.0.0]"
+    )]
+    Unknown(String),
+}
+
 impl ScrapeProtocol {
     /// Prometheus 3.x's default preference order.
     pub const DEFAULT: [ScrapeProtocol; 4] = [
@@ -184,7 +197,7 @@ impl ScrapeProtocol {
     }
 
     /// Parses a config name. `PrometheusProto` is known but not supported.
-    pub fn parse(name: &str) -> Result<ScrapeProtocol, String> {
+    pub fn parse(name: &str) -> Result<ScrapeProtocol, ScrapeProtocolError> {
         let all = [
             ScrapeProtocol::OpenMetricsText1_0_0,
             ScrapeProtocol::OpenMetricsText0_0_1,
@@ -195,11 +208,9 @@ impl ScrapeProtocol {
             return Ok(p);
         }
         if name == "PrometheusProto" {
-            return Err("redline does not support the PrometheusProto scrape protocol yet".into());
+            return Err(ScrapeProtocolError::Unsupported);
         }
-        Err(format!(
-            "unknown scrape protocol {name:?}, supported: [OpenMetricsText0.0.1 OpenMetricsText1.0.0 PrometheusText0.0.4 PrometheusText1.0.0]"
-        ))
+        Err(ScrapeProtocolError::Unknown(name.to_string()))
     }
 
     /// The `Accept` header Prometheus sends for this preference list: descending q-values,
@@ -241,7 +252,7 @@ pub struct ScrapeConfig {
     /// `static_configs`, as groups with sources `0`, `1`, ...
     pub static_configs: Vec<TargetGroup>,
     pub file_sd_configs: Vec<FileSdConfig>,
-    pub kubernetes_sd_configs: Vec<crate::scrape::discovery::kubernetes::KubernetesSdConfig>,
+    pub kubernetes_sd_configs: Vec<crate::config::kubernetes_sd::KubernetesSdConfig>,
     pub relabel_configs: Vec<RelabelConfig>,
     pub metric_relabel_configs: Vec<RelabelConfig>,
     pub name_validation: NameValidation,

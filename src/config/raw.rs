@@ -14,7 +14,7 @@ use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 
 use super::units::{ByteSize, PromDuration};
-use crate::scrape::relabel::RawRelabelConfig;
+use crate::relabel::RawRelabelConfig;
 
 /// The message for a Prometheus setting redline does not implement.
 pub const UNSUPPORTED: &str = "redline does not support this setting yet";
@@ -153,6 +153,7 @@ pub struct RawRuntime {
     pub gogc: Option<IgnoredAny>,
 }
 
+crate::config::http_client::with_http_client_fields! {
 /// One `scrape_configs` entry, including Prometheus' inline HTTP client settings.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -188,21 +189,6 @@ pub struct RawScrapeConfig {
     pub relabel_configs: Option<Vec<RawRelabelConfig>>,
     pub metric_relabel_configs: Option<Vec<RawRelabelConfig>>,
 
-    // HTTP client settings (prometheus/common HTTPClientConfig, inlined).
-    pub basic_auth: Option<RawBasicAuth>,
-    pub authorization: Option<RawAuthorization>,
-    pub bearer_token: Option<String>,
-    pub bearer_token_file: Option<String>,
-    pub tls_config: Option<RawTlsConfig>,
-    pub follow_redirects: Option<bool>,
-    pub enable_http2: Option<bool>,
-    pub oauth2: Option<Unsupported>,
-    pub proxy_url: Option<Unsupported>,
-    pub no_proxy: Option<Unsupported>,
-    pub proxy_from_environment: Option<Unsupported>,
-    pub proxy_connect_header: Option<Unsupported>,
-    pub http_headers: Option<Unsupported>,
-
     // Service discovery.
     pub static_configs: Option<Vec<RawStaticConfig>>,
     pub file_sd_configs: Option<Vec<RawFileSdConfig>>,
@@ -234,6 +220,7 @@ pub struct RawScrapeConfig {
     pub triton_sd_configs: Option<Unsupported>,
     pub uyuni_sd_configs: Option<Unsupported>,
     pub vultr_sd_configs: Option<Unsupported>,
+}
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -289,6 +276,7 @@ pub struct RawFileSdConfig {
     pub refresh_interval: Option<PromDuration>,
 }
 
+crate::config::http_client::with_http_client_fields! {
 /// A `kubernetes_sd_configs` entry as written (Prometheus' `kubernetes.SDConfig`).
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -299,21 +287,7 @@ pub struct RawKubernetesSdConfig {
     pub namespaces: Option<RawKubernetesNamespaces>,
     pub selectors: Option<Vec<RawKubernetesSelector>>,
     pub attach_metadata: Option<RawKubernetesAttachMetadata>,
-
-    // HTTP client settings for `api_server` (prometheus/common HTTPClientConfig, inlined).
-    pub basic_auth: Option<RawBasicAuth>,
-    pub authorization: Option<RawAuthorization>,
-    pub bearer_token: Option<String>,
-    pub bearer_token_file: Option<String>,
-    pub tls_config: Option<RawTlsConfig>,
-    pub follow_redirects: Option<bool>,
-    pub enable_http2: Option<bool>,
-    pub oauth2: Option<Unsupported>,
-    pub proxy_url: Option<Unsupported>,
-    pub no_proxy: Option<Unsupported>,
-    pub proxy_from_environment: Option<Unsupported>,
-    pub proxy_connect_header: Option<Unsupported>,
-    pub http_headers: Option<Unsupported>,
+}
 }
 
 /// `kubernetes_sd_configs[].namespaces`.

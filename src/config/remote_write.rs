@@ -33,11 +33,11 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::error::{ConfigError, FieldPath};
-use super::http_client::{self, HttpClientSettings, RawHttpFields};
-use super::raw::{RawAuthorization, RawBasicAuth, RawTlsConfig, Unsupported};
+use super::http_client::{self, HttpClientSettings};
+use super::raw::Unsupported;
 use super::units::PromDuration;
 use super::validate::Ctx;
-use crate::scrape::relabel::{NameValidation, RawRelabelConfig, RelabelConfig};
+use crate::relabel::{NameValidation, RawRelabelConfig, RelabelConfig};
 
 /// The only `protobuf_message` redline sends.
 pub const WRITE_REQUEST_V1: &str = "prometheus.WriteRequest";
@@ -61,6 +61,7 @@ const RESERVED_HEADERS: &[&str] = &[
     "X-Prometheus-Scrape-Timeout-Seconds",
 ];
 
+crate::config::http_client::with_http_client_fields! {
 /// One `remote_write` entry as written.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -79,21 +80,7 @@ pub struct RawRemoteWrite {
     pub sigv4: Option<Unsupported>,
     pub azuread: Option<Unsupported>,
     pub google_iam: Option<Unsupported>,
-
-    // HTTP client settings (prometheus/common HTTPClientConfig, inlined).
-    pub basic_auth: Option<RawBasicAuth>,
-    pub authorization: Option<RawAuthorization>,
-    pub bearer_token: Option<String>,
-    pub bearer_token_file: Option<String>,
-    pub tls_config: Option<RawTlsConfig>,
-    pub follow_redirects: Option<bool>,
-    pub enable_http2: Option<bool>,
-    pub oauth2: Option<Unsupported>,
-    pub proxy_url: Option<Unsupported>,
-    pub no_proxy: Option<Unsupported>,
-    pub proxy_from_environment: Option<Unsupported>,
-    pub proxy_connect_header: Option<Unsupported>,
-    pub http_headers: Option<Unsupported>,
+}
 }
 
 /// `queue_config` as written.
@@ -234,7 +221,7 @@ pub(crate) fn remote_write(
 fn entry(
     ctx: &Ctx<'_>,
     path: &FieldPath,
-    rw: RawRemoteWrite,
+    mut rw: RawRemoteWrite,
     names: NameValidation,
 ) -> Result<RemoteWriteConfig, ConfigError> {
     let url = rw.url.as_deref().map(str::trim).unwrap_or("");
@@ -284,7 +271,7 @@ fn entry(
         }
         Some(d) => d.0,
     };
-    let headers = rw.headers.unwrap_or_default();
+    let headers = rw.headers.take().unwrap_or_default();
     for (name, value) in &headers {
         let hp = path.key("headers").key(name);
         if RESERVED_HEADERS
@@ -305,6 +292,7 @@ fn entry(
     }
     let write_relabel_configs = rw
         .write_relabel_configs
+        .take()
         .unwrap_or_default()
         .into_iter()
         .enumerate()
@@ -317,19 +305,7 @@ fn entry(
             })
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let http = http_client::validate(
-        ctx,
-        path,
-        RawHttpFields {
-            basic_auth: rw.basic_auth.as_ref(),
-            authorization: rw.authorization.as_ref(),
-            bearer_token: rw.bearer_token.as_deref(),
-            bearer_token_file: rw.bearer_token_file.as_deref(),
-            tls_config: rw.tls_config.as_ref(),
-            follow_redirects: rw.follow_redirects,
-            enable_http2: rw.enable_http2,
-        },
-    )?;
+    let http = http_client::validate(ctx, path, rw.http_fields())?;
     let queue = queue_config(
         ctx,
         &path.key("queue_config"),

@@ -19,23 +19,17 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::error::{ConfigError, FieldPath};
-use super::http_client::{self, HttpClientSettings, RawHttpFields};
-use super::raw::{RawAuthorization, RawBasicAuth, RawTlsConfig};
+use super::http_client::{self, HttpClientSettings};
 use super::units::PromDuration;
 use super::validate::Ctx;
 
+crate::config::http_client::with_http_client_fields! {
 /// The `rule_query:` block as written.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawRuleQuery {
     pub timeout: Option<PromDuration>,
-    pub basic_auth: Option<RawBasicAuth>,
-    pub authorization: Option<RawAuthorization>,
-    pub bearer_token: Option<String>,
-    pub bearer_token_file: Option<String>,
-    pub tls_config: Option<RawTlsConfig>,
-    pub follow_redirects: Option<bool>,
-    pub enable_http2: Option<bool>,
+}
 }
 
 /// Where rules evaluate, validated.
@@ -144,19 +138,7 @@ pub(crate) fn rule_query(
         }
         Some(d) => Some(d.0),
     };
-    let http = http_client::validate(
-        ctx,
-        &block_path,
-        RawHttpFields {
-            basic_auth: raw.basic_auth.as_ref(),
-            authorization: raw.authorization.as_ref(),
-            bearer_token: raw.bearer_token.as_deref(),
-            bearer_token_file: raw.bearer_token_file.as_deref(),
-            tls_config: raw.tls_config.as_ref(),
-            follow_redirects: raw.follow_redirects,
-            enable_http2: raw.enable_http2,
-        },
-    )?;
+    let http = http_client::validate(ctx, &block_path, raw.http_fields())?;
     Ok(Some(RuleQueryConfig {
         url: url.trim_end_matches('/').to_string(),
         http,

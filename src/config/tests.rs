@@ -2,7 +2,7 @@
 //! field path (and position) a user has to fix.
 
 use super::*;
-use crate::scrape::relabel::Action;
+use crate::relabel::Action;
 
 fn load(text: &str) -> Config {
     Config::from_yaml_str(text, "prometheus.yml").unwrap_or_else(|e| panic!("{e}"))

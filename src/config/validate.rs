@@ -11,9 +11,9 @@ use super::{
     http_client, Config, GlobalConfig, Scheme, ScrapeConfig, ScrapeLimits, ScrapeProtocol,
     StorageConfig,
 };
-use crate::scrape::discovery::file::FileSdConfig;
-use crate::scrape::discovery::{TargetGroup, ADDRESS_LABEL};
-use crate::scrape::relabel::{NameValidation, RawRelabelConfig, RelabelConfig};
+use crate::config::discovery::FileSdConfig;
+use crate::config::discovery::{TargetGroup, ADDRESS_LABEL};
+use crate::relabel::{NameValidation, RawRelabelConfig, RelabelConfig};
 use crate::store::Labels;
 
 const DEFAULT_SCRAPE_INTERVAL: Duration = Duration::from_secs(60);
@@ -395,7 +395,7 @@ fn protocols(
     }
     let mut out = Vec::with_capacity(names.len());
     for (i, name) in names.iter().enumerate() {
-        let p = ScrapeProtocol::parse(name).map_err(|m| ctx.err(&path.index(i), m))?;
+        let p = ScrapeProtocol::parse(name).map_err(|m| ctx.err(&path.index(i), m.to_string()))?;
         if out.contains(&p) {
             return Err(ctx.err(
                 &path.index(i),
@@ -456,10 +456,10 @@ fn scrape_config(
         None | Some("") => None,
         Some(name) => Some(
             ScrapeProtocol::parse(name)
-                .map_err(|m| ctx.err(&path.key("fallback_scrape_protocol"), m))?,
+                .map_err(|m| ctx.err(&path.key("fallback_scrape_protocol"), m.to_string()))?,
         ),
     };
-    let http = http_client::from_raw(ctx, path, &sc)?;
+    let http = http_client::validate(ctx, path, sc.http_fields())?;
 
     // As Prometheus: a URL among static targets is a mistake unless relabeling moves it
     // elsewhere (the blackbox exporter pattern).
@@ -497,7 +497,7 @@ fn scrape_config(
         .into_iter()
         .enumerate()
     {
-        kubernetes_sd_configs.push(crate::scrape::discovery::kubernetes::config::validate(
+        kubernetes_sd_configs.push(super::kubernetes_sd::validate(
             ctx,
             &path.key("kubernetes_sd_configs").index(i),
             k,

@@ -235,8 +235,20 @@ fn write_files(dir: &Path, sink: SocketAddr, speed: f64) -> std::io::Result<Demo
     })
 }
 
+/// Why the demo could not start, or the service it runs stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum DemoError {
+    /// Serving a synthetic endpoint or the notification sink, or writing the demo's files.
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    #[error(transparent)]
+    Service(#[from] service::ServiceError),
+}
+
 /// Runs the demo until Ctrl-C.
-pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
+pub async fn run(opts: DemoOptions) -> Result<(), DemoError> {
     crate::install_crypto_provider();
     let cluster = Cluster::new(opts.scenario());
     let addrs = serve_cluster(&cluster).await?;
@@ -260,7 +272,7 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
     println!("redline demo: Ctrl-C stops");
     // The shipped playbooks are built in: the demo needs no directory of them.
     let service_opts = ServiceOptions::new(listen, state_dir);
-    service::run(cfg, service_opts).await
+    Ok(service::run(cfg, service_opts).await?)
 }
 
 #[cfg(test)]
@@ -350,7 +362,7 @@ mod tests {
         let checked = crate::slo::check_files(&[slos])
             .unwrap_or_else(|e| panic!("demo SLOs are not valid: {e:?}"));
         assert_eq!(checked[0].1, 4);
-        let am = crate::alerting::AlertmanagerConfig::from_yaml_str(
+        let am = crate::config::alertmanager::AlertmanagerConfig::from_yaml_str(
             &ALERTMANAGER_CONFIG.replace("SINK", "127.0.0.1:1"),
             "demo alertmanager.yml",
         )

@@ -34,21 +34,6 @@ mod line;
 mod parser;
 mod scan;
 
-#[cfg(test)]
-mod fast_line_tests;
-#[cfg(test)]
-mod mutate;
-#[cfg(test)]
-mod openmetrics_tests;
-#[cfg(test)]
-mod reuse_tests;
-#[cfg(test)]
-mod robustness_tests;
-#[cfg(test)]
-mod test_support;
-#[cfg(test)]
-mod text_tests;
-
 use std::borrow::Cow;
 
 pub use jsonl::{write_jsonl, JsonlError};
@@ -425,3 +410,6 @@ fn utf8_error(input: &[u8], valid_up_to: usize) -> ParseError {
         kind: ParseErrorKind::Syntax,
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -32,10 +32,11 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
 
-use crate::alerting::matchers::{am_regex, parse_matchers, MatchOp, Matcher};
 use crate::alerting::pipeline::Pipeline;
 use crate::alerting::silence::{ApiMatcher, Silence, SilenceError, SilenceState};
-use crate::alerting::{fingerprint_hex, Alert, AlertState, AlertStatus, AlertStatuses, Matchers};
+use crate::alerting::{fingerprint_hex, Alert, AlertState, AlertStatus, AlertStatuses};
+use crate::config::alertmanager::matchers::{am_regex, parse_matchers, MatchOp, Matcher};
+use crate::config::alertmanager::Matchers;
 use crate::store::Labels;
 
 /// Largest accepted request body of `POST /api/v2/alerts` and `POST /api/v2/silences` when

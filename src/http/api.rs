@@ -2,7 +2,7 @@
 
 use super::AppState;
 use crate::store::Labels;
-use crate::timefmt::{prometheus_duration, rfc3339_nanos};
+use crate::timefmt::{format_duration, rfc3339_nanos};
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -186,8 +186,8 @@ async fn targets(
                         .unwrap_or_else(|| "0001-01-01T00:00:00Z".to_string()),
                     "lastScrapeDuration": st.last_scrape_duration.as_secs_f64(),
                     "health": st.health.as_str(),
-                    "scrapeInterval": prometheus_duration(spec.interval),
-                    "scrapeTimeout": prometheus_duration(spec.timeout),
+                    "scrapeInterval": format_duration(spec.interval),
+                    "scrapeTimeout": format_duration(spec.timeout),
                 }));
             }
         }

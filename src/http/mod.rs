@@ -52,7 +52,11 @@ pub struct AppState {
 }
 
 /// A reload request: the reload's outcome is sent back on the channel.
-pub type ReloadRequest = tokio::sync::oneshot::Sender<Result<(), String>>;
+pub type ReloadRequest = tokio::sync::oneshot::Sender<Result<(), ReloadFailed>>;
+
+/// Why a reload was rejected (the service's reload error, its sources kept); `POST /-/reload`
+/// answers with its text.
+pub type ReloadFailed = Box<dyn std::error::Error + Send + Sync>;
 
 /// All routes.
 pub fn router(state: AppState) -> Router {

@@ -88,28 +88,37 @@ pub const MAX_TIME_MS: i64 = i64::MAX / 2;
 
 pub use crate::timefmt::now_ms;
 
+/// A time or duration parameter that does not parse; the texts are Prometheus' API's.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ParamError {
+    #[error("cannot parse {0:?} to a valid timestamp")]
+    Timestamp(String),
+    #[error("cannot parse {0:?} to a valid duration")]
+    Duration(String),
+}
+
 /// A time as Prometheus' API takes it: Unix seconds with an optional fraction, or RFC 3339.
-pub fn parse_time(s: &str) -> Result<i64, String> {
+pub fn parse_time(s: &str) -> Result<i64, ParamError> {
     if let Ok(secs) = s.parse::<f64>() {
         if !secs.is_finite() {
-            return Err(format!("cannot parse {s:?} to a valid timestamp"));
+            return Err(ParamError::Timestamp(s.to_string()));
         }
         return Ok((secs * 1000.0).round() as i64);
     }
-    parse_rfc3339(s).ok_or_else(|| format!("cannot parse {s:?} to a valid timestamp"))
+    parse_rfc3339(s).ok_or_else(|| ParamError::Timestamp(s.to_string()))
 }
 
 /// A duration as Prometheus' API takes it: seconds (float) or a duration string (`1m30s`).
-pub fn parse_duration_ms(s: &str) -> Result<i64, String> {
+pub fn parse_duration_ms(s: &str) -> Result<i64, ParamError> {
     if let Ok(secs) = s.parse::<f64>() {
         if !secs.is_finite() || secs.abs() * 1000.0 > i64::MAX as f64 {
-            return Err(format!("cannot parse {s:?} to a valid duration"));
+            return Err(ParamError::Duration(s.to_string()));
         }
         return Ok((secs * 1000.0).round() as i64);
     }
     promql_parser::util::parse_duration(s)
         .map(|d| d.as_millis() as i64)
-        .map_err(|_| format!("cannot parse {s:?} to a valid duration"))
+        .map_err(|_| ParamError::Duration(s.to_string()))
 }
 
 /// `2006-01-02T15:04:05.999999999Z07:00`.
@@ -153,20 +162,9 @@ fn parse_rfc3339(s: &str) -> Option<i64> {
         }
         _ => return None,
     };
-    let days = days_from_civil(year, month as u32, day as u32);
+    let days = crate::timefmt::days_from_civil(year, month as u32, day as u32);
     let secs = days * 86_400 + hour * 3600 + min * 60 + sec - offset_secs;
     Some(secs * 1000 + frac_ms)
-}
-
-/// Days since 1970-01-01 for a proleptic Gregorian date (Hinnant's days_from_civil).
-fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y.rem_euclid(400);
-    let mp = (i64::from(m) + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
 }
 
 #[cfg(test)]

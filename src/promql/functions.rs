@@ -415,20 +415,6 @@ fn label_join(ev: &Evaluator, args: &[&Expr], ts: i64) -> EvalResult<Val> {
     Ok(Val::Vector(v))
 }
 
-/// Days since 1970-01-01 to (year, month, day) in the proleptic Gregorian calendar.
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719468;
-    let era = z.div_euclid(146097);
-    let doe = z.rem_euclid(146097);
-    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (if m <= 2 { y + 1 } else { y }, m, d)
-}
-
 fn is_leap(y: i64) -> bool {
     (y % 4 == 0 && y % 100 != 0) || y % 400 == 0
 }
@@ -440,7 +426,8 @@ fn date_part(name: &str, secs: f64) -> f64 {
     let s = secs as i64;
     let days = s.div_euclid(86400);
     let sod = s.rem_euclid(86400);
-    let (y, m, d) = civil_from_days(days);
+    let (y, m, d) = crate::timefmt::civil_from_days(days);
+    let (m, d) = (i64::from(m), i64::from(d));
     let month_days = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
     match name {
         "minute" => ((sod / 60) % 60) as f64,

@@ -197,7 +197,9 @@ fn sort_coalesce(buckets: &mut Vec<Bucket>) {
     *buckets = out;
 }
 
-fn almost_equal(a: f64, b: f64, eps: f64) -> bool {
+/// Upstream's `almost.Equal`: `a` and `b` equal within the relative tolerance `eps`, NaN equal
+/// to NaN.
+pub(super) fn almost_equal(a: f64, b: f64, eps: f64) -> bool {
     const MIN_NORMAL: f64 = 2.2250738585072014e-308;
     if a.is_nan() && b.is_nan() {
         return true;
@@ -352,41 +354,23 @@ fn bucket_fraction(lower: f64, upper: f64, buckets: &mut Vec<Bucket>) -> f64 {
 mod tests {
     use super::*;
 
+    /// Buckets from `(upper bound, cumulative count)` pairs.
+    fn buckets(pairs: &[(f64, f64)]) -> Vec<Bucket> {
+        pairs
+            .iter()
+            .map(|&(upper, count)| Bucket { upper, count })
+            .collect()
+    }
+
     #[test]
     fn quantile_interpolates_within_bucket() {
-        let mut b = vec![
-            Bucket {
-                upper: 1.0,
-                count: 10.0,
-            },
-            Bucket {
-                upper: 2.0,
-                count: 20.0,
-            },
-            Bucket {
-                upper: f64::INFINITY,
-                count: 20.0,
-            },
-        ];
+        let mut b = buckets(&[(1.0, 10.0), (2.0, 20.0), (f64::INFINITY, 20.0)]);
         assert_eq!(bucket_quantile(0.75, &mut b), (1.5, false));
     }
 
     #[test]
     fn non_monotonic_buckets_are_fixed_and_reported() {
-        let mut b = vec![
-            Bucket {
-                upper: 1.0,
-                count: 10.0,
-            },
-            Bucket {
-                upper: 2.0,
-                count: 5.0,
-            },
-            Bucket {
-                upper: f64::INFINITY,
-                count: 10.0,
-            },
-        ];
+        let mut b = buckets(&[(1.0, 10.0), (2.0, 5.0), (f64::INFINITY, 10.0)]);
         let (v, forced) = bucket_quantile(0.5, &mut b);
         assert!(forced);
         assert_eq!(v, 0.5);

@@ -233,4 +233,4 @@ pub fn parse_selector(s: &str) -> Result<Vec<Vec<crate::store::Matcher>>, QueryE
 }
 
 #[cfg(test)]
-mod engine_tests;
+mod tests;

@@ -442,20 +442,7 @@ fn reach(e: &Expr, hist: &[HistSeries]) -> Reach {
 
 /// Upstream's `almost.Equal` with epsilon 1e-6.
 fn almost_equal(a: f64, b: f64) -> bool {
-    const MIN_NORMAL: f64 = 2.2250738585072014e-308;
-    const EPS: f64 = 0.000001;
-    if a.is_nan() && b.is_nan() {
-        return true;
-    }
-    if a == b {
-        return true;
-    }
-    let abs_sum = a.abs() + b.abs();
-    let diff = (a - b).abs();
-    if a == 0.0 || b == 0.0 || abs_sum < MIN_NORMAL {
-        return diff < EPS * MIN_NORMAL;
-    }
-    diff / abs_sum.min(f64::MAX) < EPS
+    super::histogram::almost_equal(a, b, 0.000001)
 }
 
 fn msg_matches(m: &MsgMatch, got: &str) -> bool {

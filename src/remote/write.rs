@@ -21,7 +21,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
@@ -94,7 +94,7 @@ impl Queue {
             counters: Counters {
                 highest_appended_ms: AtomicI64::new(i64::MIN),
                 highest_sent_ms: AtomicI64::new(i64::MIN),
-                started_ms: unix_ms_now(),
+                started_ms: crate::timefmt::now_ms(),
                 ..Counters::default()
             },
         }
@@ -239,7 +239,7 @@ impl Running {
                     "remote write: metric metadata is not sent (redline keeps no metadata)"
                 );
             }
-            let client = crate::scrape::client::http_client(&q.cfg.http)
+            let client = crate::httpclient::http_client(&q.cfg.http)
                 .map_err(|e| format!("remote_write {}: {e}", q.cfg.name));
             if let Err(e) = &client {
                 tracing::error!(remote_name = %q.cfg.name, url = %q.shown_url, error = %e,
@@ -446,10 +446,6 @@ impl RemoteWriteFailed<'_> {
     }
 }
 
-fn unix_ms_now() -> i64 {
-    crate::scrape::scrape_loop::unix_ms(SystemTime::now())
-}
-
 impl Sender {
     fn resolve(&self, r: crate::store::SeriesRef) -> Option<Resolved> {
         let mut labels = self.store.series_labels(r)?;
@@ -458,13 +454,12 @@ impl Sender {
                 labels = labels.with(&l.name, &l.value);
             }
         }
-        let out =
-            match crate::scrape::relabel::process(&labels, &self.queue.cfg.write_relabel_configs) {
-                Some(l) if !l.is_empty() => {
-                    Resolved::Send(EncodedLabels::new(l.iter().map(|l| (&*l.name, &*l.value))))
-                }
-                _ => Resolved::Dropped,
-            };
+        let out = match crate::relabel::process(&labels, &self.queue.cfg.write_relabel_configs) {
+            Some(l) if !l.is_empty() => {
+                Resolved::Send(EncodedLabels::new(l.iter().map(|l| (&*l.name, &*l.value))))
+            }
+            _ => Resolved::Dropped,
+        };
         Some(out)
     }
 
@@ -541,7 +536,8 @@ impl Sender {
         if limit.is_zero() {
             i64::MIN
         } else {
-            unix_ms_now().saturating_sub(i64::try_from(limit.as_millis()).unwrap_or(i64::MAX))
+            crate::timefmt::now_ms()
+                .saturating_sub(i64::try_from(limit.as_millis()).unwrap_or(i64::MAX))
         }
     }
 
@@ -562,13 +558,12 @@ impl Sender {
             req = req.header(k.as_str(), v.as_str());
         }
         let auth: Option<&Auth> = cfg.http.auth.as_ref();
-        let req =
-            crate::scrape::client::apply_auth(req, auth).map_err(|e| SendError::Recoverable {
-                reason: format!("reading credentials: {e}"),
-                retry_after: None,
-            })?;
+        let req = crate::httpclient::apply_auth(req, auth).map_err(|e| SendError::Recoverable {
+            reason: format!("reading credentials: {e}"),
+            retry_after: None,
+        })?;
         let resp = req.send().await.map_err(|e| SendError::Recoverable {
-            reason: crate::scrape::client::error_chain(&e.without_url()),
+            reason: crate::httpclient::error_chain(&e.without_url()),
             retry_after: None,
         })?;
         let status = resp.status();
@@ -610,7 +605,11 @@ impl Sender {
         }
         let mut body = compress(snappy, req.as_bytes());
         let q = &self.queue;
-        let mut backoff = q.cfg.queue.min_backoff;
+        let backoff = crate::backoff::Backoff {
+            initial: q.cfg.queue.min_backoff,
+            max: q.cfg.queue.max_backoff,
+        };
+        let mut failures = 0u32;
         let mut retrying: Option<Vec<CommittedSample>> = None;
         loop {
             // As upstream, a retried request is rebuilt without the samples that outlived
@@ -663,8 +662,9 @@ impl Sender {
                         retried: true,
                     }
                     .emit();
-                    tokio::time::sleep(retry_after.unwrap_or(backoff)).await;
-                    backoff = (backoff * 2).min(q.cfg.queue.max_backoff);
+                    failures = failures.saturating_add(1);
+                    tokio::time::sleep(retry_after.unwrap_or_else(|| backoff.delay(failures)))
+                        .await;
                     if retrying.is_none() && !q.cfg.queue.sample_age_limit.is_zero() {
                         retrying = Some(batch.to_vec());
                     }
@@ -681,7 +681,7 @@ fn parse_retry_after(v: &str) -> Option<Duration> {
         return Some(Duration::from_secs(secs));
     }
     let when = jiff::fmt::rfc2822::parse(v).ok()?;
-    let ms = when.timestamp().as_millisecond() - unix_ms_now();
+    let ms = when.timestamp().as_millisecond() - crate::timefmt::now_ms();
     Some(Duration::from_millis(u64::try_from(ms).unwrap_or(0)))
 }
 

@@ -49,6 +49,17 @@ impl std::fmt::Display for AlertState {
     }
 }
 
+/// The alerts of one alerting rule to send, with the rule's expression, as Prometheus' rules
+/// engine calls its notifier (`NotifyFunc(ctx, expr, alerts...)`): the notifier links each
+/// alert to its own rule's expression (`generatorURL`), even when several rules share one
+/// `alert:` name.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RuleAlerts {
+    /// The rule's expression as written in the rule file.
+    pub expr: String,
+    pub alerts: Vec<Alert>,
+}
+
 /// One alert instance. Times are milliseconds since the epoch. Serializable so the runtime can
 /// persist it (labels and annotations serialize as JSON objects).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

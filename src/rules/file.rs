@@ -9,11 +9,11 @@
 //! `rule_files` globs (in the file-name part, as `filepath.Glob`) and loads the groups;
 //! [`check_rule_files`] is `redline check rules`.
 
-use super::template::Template;
-use crate::config::units::parse_duration;
 use crate::config::{locate, FieldPath};
-use crate::promql::{Engine, Expr};
+use crate::gotemplate::{Template, TemplateError};
+use crate::promql::{Engine, Expr, QueryError};
 use crate::store::{Labels, METRIC_NAME};
+use crate::timefmt::parse_duration;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -87,8 +87,8 @@ impl Rule {
     }
 
     /// A recording rule built in code (tests, generated rules).
-    pub fn recording(record: &str, expr: &str, labels: Labels) -> Result<Rule, String> {
-        let query = Engine::parse(expr).map_err(|e| format!("could not parse expression: {e}"))?;
+    pub fn recording(record: &str, expr: &str, labels: Labels) -> Result<Rule, RuleBuildError> {
+        let query = Engine::parse(expr).map_err(RuleBuildError::Expr)?;
         Ok(Rule {
             kind: RuleKind::Recording {
                 record: record.to_string(),
@@ -110,19 +110,24 @@ impl Rule {
         keep_firing_for: Duration,
         labels: Labels,
         annotations: Labels,
-    ) -> Result<Rule, String> {
-        let query = Engine::parse(expr).map_err(|e| format!("could not parse expression: {e}"))?;
+    ) -> Result<Rule, RuleBuildError> {
+        let query = Engine::parse(expr).map_err(RuleBuildError::Expr)?;
         let tname = format!("__alert_{alert}");
         let mut label_templates = Vec::new();
         for l in labels.iter() {
-            let t = Template::parse(&tname, &l.value)
-                .map_err(|e| format!("label {:?}: {e}", &*l.name))?;
+            let t = Template::parse(&tname, &l.value).map_err(|source| RuleBuildError::Label {
+                name: l.name.to_string(),
+                source,
+            })?;
             label_templates.push((l.name.to_string(), t));
         }
         let mut anns = Vec::new();
         for l in annotations.iter() {
-            let t = Template::parse(&tname, &l.value)
-                .map_err(|e| format!("annotation {:?}: {e}", &*l.name))?;
+            let t =
+                Template::parse(&tname, &l.value).map_err(|source| RuleBuildError::Annotation {
+                    name: l.name.to_string(),
+                    source,
+                })?;
             anns.push((l.name.to_string(), t));
         }
         Ok(Rule {
@@ -139,6 +144,25 @@ impl Rule {
             label_templates,
         })
     }
+}
+
+/// Why a rule built in code ([`Rule::recording`], [`Rule::alerting`]) is not valid.
+#[derive(Debug, thiserror::Error)]
+pub enum RuleBuildError {
+    #[error("could not parse expression: {0}")]
+    Expr(#[source] QueryError),
+    #[error("label {name:?}: {source}")]
+    Label {
+        name: String,
+        #[source]
+        source: TemplateError,
+    },
+    #[error("annotation {name:?}: {source}")]
+    Annotation {
+        name: String,
+        #[source]
+        source: TemplateError,
+    },
 }
 
 /// A problem with a rule file, naming the file and (when known) the line.
@@ -323,7 +347,7 @@ pub fn parse_rule_file(path: &Path, text: &str) -> Result<Vec<RuleGroup>, Vec<Ru
 fn parse_dur(field: &'static str, v: &Option<String>) -> Result<Duration, (&'static str, String)> {
     match v {
         None => Ok(Duration::ZERO),
-        Some(s) => parse_duration(s).map_err(|e| (field, e)),
+        Some(s) => parse_duration(s).map_err(|e| (field, e.to_string())),
     }
 }
 
@@ -498,7 +522,7 @@ pub fn expand_rule_patterns<P: AsRef<Path>>(patterns: &[P]) -> Result<Vec<PathBu
         if let Ok(entries) = std::fs::read_dir(&dir) {
             for e in entries.flatten() {
                 let fname = e.file_name().to_string_lossy().into_owned();
-                if crate::scrape::discovery::file::glob_match(&name, &fname) {
+                if crate::config::discovery::glob_match(&name, &fname) {
                     found.push(p.with_file_name(&fname));
                 }
             }
@@ -692,3 +716,6 @@ impl<'a> LineIndex<'a> {
         })
     }
 }
+
+#[cfg(test)]
+mod tests;

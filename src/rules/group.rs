@@ -9,10 +9,12 @@
 //! notifier. The scheduling (when to call `eval`), persistence and HTTP live elsewhere
 //! (`rules::manager`, `state`, `http`); this module has no clock and no I/O besides the store.
 
-use super::alerting::{ActiveAlerts, Alert, AlertState, Candidate, DEFAULT_RESEND_DELAY};
+use super::alerting::{
+    ActiveAlerts, Alert, AlertState, Candidate, RuleAlerts, DEFAULT_RESEND_DELAY,
+};
 use super::file::{Rule, RuleGroup, RuleKind};
 use super::querier::{RemoteQuerier, RuleQuerier};
-use super::template::{QuerySample, TemplateData};
+use crate::gotemplate::{QuerySample, TemplateData};
 use crate::promql::Engine;
 use crate::store::{Labels, Store, METRIC_NAME, STALE_NAN};
 use std::collections::BTreeSet;
@@ -37,15 +39,23 @@ pub struct EvalContext<'a> {
 #[derive(Clone, Debug, Default)]
 pub struct GroupEval {
     /// Alerts to send now (firing ones due for (re)sending and resolved ones within their
-    /// retention), with `last_sent_ms` and `valid_until_ms` already updated. Send a resolved
-    /// alert with `endsAt` = [`Alert::ends_at_ms`]. External labels are not included.
-    pub to_notify: Vec<Alert>,
+    /// retention), with `last_sent_ms` and `valid_until_ms` already updated, one entry per
+    /// alerting rule that has any, with the rule's expression. Send a resolved alert with
+    /// `endsAt` = [`Alert::ends_at_ms`]. External labels are not included.
+    pub to_notify: Vec<RuleAlerts>,
     /// Wall-clock time the evaluation took.
     pub duration: Duration,
     /// Samples appended to the store (results, `ALERTS*` and staleness markers).
     pub samples_appended: usize,
     /// `(rule name, error)` for each rule that failed this time.
     pub rule_errors: Vec<(String, String)>,
+}
+
+impl GroupEval {
+    /// Every alert to send, over all rules.
+    pub fn alerts_to_notify(&self) -> impl Iterator<Item = &Alert> {
+        self.to_notify.iter().flat_map(|r| &r.alerts)
+    }
 }
 
 /// A rule's health as `/api/v1/rules` reports it.
@@ -256,11 +266,13 @@ impl GroupState {
                     st.health = Health::Ok;
                     st.last_error = None;
                     if rule.is_alerting() {
-                        out.to_notify.extend(st.active.take_to_send(
-                            t_ms,
-                            self.resend_delay,
-                            interval,
-                        ));
+                        let alerts = st.active.take_to_send(t_ms, self.resend_delay, interval);
+                        if !alerts.is_empty() {
+                            out.to_notify.push(RuleAlerts {
+                                expr: rule.expr.clone(),
+                                alerts,
+                            });
+                        }
                     }
                     let mut app = ctx.store.appender();
                     let mut now_series = BTreeSet::new();
@@ -404,16 +416,17 @@ pub(crate) fn rule_query(
     store: &Store,
     expr: &crate::promql::Expr,
     t_ms: i64,
-) -> Result<Vec<QuerySample>, String> {
+) -> Result<Vec<QuerySample>, super::querier::RuleQueryError> {
     super::querier::local_query(ctx_engine, store, expr, t_ms)
 }
 
-/// A query function for templates (`{{ query "..." }}`) evaluating at `t_ms`.
+/// A query function for templates (`{{ query "..." }}`) evaluating at `t_ms`; the
+/// template engine takes the error's text.
 fn template_query<'a>(
     querier: &'a RuleQuerier<'a>,
     t_ms: i64,
 ) -> impl Fn(&str) -> Result<Vec<QuerySample>, String> + 'a {
-    move |q: &str| querier.query_text(q, t_ms)
+    move |q: &str| querier.query_text(q, t_ms).map_err(|e| e.to_string())
 }
 
 fn eval_recording(
@@ -423,7 +436,10 @@ fn eval_recording(
     ts: i64,
     limit: usize,
 ) -> Result<Vec<(Labels, f64)>, String> {
-    let res = querier.query(&rule.query, &rule.expr, ts)?;
+    // The rule's health text (`lastError`) is the error's text.
+    let res = querier
+        .query(&rule.query, &rule.expr, ts)
+        .map_err(|e| e.to_string())?;
     let mut out = Vec::with_capacity(res.len());
     let mut seen = BTreeSet::new();
     for s in res {
@@ -466,7 +482,10 @@ fn eval_alerting(
     else {
         return Ok(Vec::new());
     };
-    let res = querier.query(&rule.query, &rule.expr, ts)?;
+    // The rule's health text (`lastError`) is the error's text.
+    let res = querier
+        .query(&rule.query, &rule.expr, ts)
+        .map_err(|e| e.to_string())?;
     let query = template_query(querier, t_ms);
     let mut seen = BTreeSet::new();
     let mut candidates = Vec::with_capacity(res.len());
@@ -523,3 +542,6 @@ fn eval_alerting(
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests;

@@ -6,7 +6,7 @@
 //! `ALERTS`/`ALERTS_FOR_STATE`, and the alerts due for notification come back in a
 //! [`GroupEval`]. Queries run on the local engine or, with `rule_query_url`, on a remote
 //! Prometheus-compatible API ([`querier`]). Annotations and alert labels are Go templates
-//! ([`template`]). [`promtool`] runs `promtool test rules` files unchanged. Scheduling,
+//! ([`crate::gotemplate`]). [`promtool`] runs `promtool test rules` files unchanged. Scheduling,
 //! reload, persistence and the HTTP endpoints are built on these types elsewhere
 //! (`rules::manager`, `rules::api`, `state`).
 //!
@@ -23,7 +23,8 @@
 //! let ctx = EvalContext { engine: &engine, store: &store, external_labels: &ext, external_url: "" };
 //! let out = state.eval(&ctx, 60_000);
 //! assert_eq!(out.to_notify.len(), 1);
-//! assert_eq!(out.to_notify[0].labels.get("alertname"), Some("Always"));
+//! assert_eq!(out.to_notify[0].expr, "vector(1)");
+//! assert_eq!(out.to_notify[0].alerts[0].labels.get("alertname"), Some("Always"));
 //! ```
 
 pub mod alerting;
@@ -33,22 +34,11 @@ pub mod group;
 pub mod manager;
 pub mod promtool;
 pub mod querier;
-pub mod template;
-mod template_am;
-pub(crate) mod template_exec;
-pub mod template_funcs;
 
-pub use alerting::{Alert, AlertState, DEFAULT_RESEND_DELAY, RESOLVED_RETENTION};
+pub use crate::gotemplate::{QuerySample, Template, TemplateData, TemplateError};
+pub use alerting::{Alert, AlertState, RuleAlerts, DEFAULT_RESEND_DELAY, RESOLVED_RETENTION};
 pub use file::{
     check_rule_files, expand_rule_patterns, load_rule_file, load_rule_files, parse_rule_file,
     write_check_report, Rule, RuleFileError, RuleGroup, RuleKind,
 };
 pub use group::{EvalContext, GroupEval, GroupState, Health, RuleHealth};
-pub use template::{QuerySample, Template, TemplateData, TemplateError};
-
-#[cfg(test)]
-mod file_tests;
-#[cfg(test)]
-mod group_tests;
-#[cfg(test)]
-mod template_tests;

@@ -13,10 +13,10 @@
 
 use super::file::{expand_rule_patterns, load_rule_file, RuleGroup};
 use super::group::{rule_query, EvalContext, GroupState};
-use super::template_funcs::{format_e, go_quote};
-use crate::config::units::{format_duration, parse_duration};
+use crate::gotemplate::funcs::{format_e, go_quote};
 use crate::promql::{Engine, EngineOptions};
 use crate::store::{Labels, Store, METRIC_NAME, STALE_NAN};
+use crate::timefmt::{format_duration, parse_duration};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -241,7 +241,9 @@ fn prepare(path: &Path) -> Result<TestFile, String> {
 fn dur(s: &Option<String>) -> Result<i64, String> {
     match s {
         None => Ok(0),
-        Some(s) => parse_duration(s).map(|d| d.as_millis() as i64),
+        Some(s) => parse_duration(s)
+            .map(|d| d.as_millis() as i64)
+            .map_err(|e| e.to_string()),
     }
 }
 
@@ -319,7 +321,7 @@ enum Seq {
 }
 
 fn parse_num(s: &str) -> Result<f64, String> {
-    super::template_funcs::parse_go_float(s).map_err(|_| format!("invalid number {s:?}"))
+    crate::gotemplate::funcs::parse_go_float(s).map_err(|_| format!("invalid number {s:?}"))
 }
 
 /// Expands promqltest's series notation.
@@ -602,7 +604,7 @@ fn run_group_inner(
             continue;
         }
         let got = Engine::parse(&tc.expr)
-            .map_err(|e| e.to_string())
+            .map_err(super::querier::RuleQueryError::from)
             .and_then(|q| rule_query(&engine, &store, &q, t));
         let mut got = match got {
             Ok(g) => g,

@@ -13,18 +13,60 @@
 //! runtime whose [`tokio::runtime::Handle`] the querier was built in, and the evaluating
 //! thread waits for its answer (bounded by the query timeout).
 
-use super::template::QuerySample;
 use crate::config::rule_query::RuleQueryConfig;
 use crate::config::Auth;
-use crate::promql::{Engine, Expr, Value};
+use crate::gotemplate::QuerySample;
+use crate::httpclient::ClientError;
+use crate::promql::{Engine, Expr, QueryError, Value};
 use crate::store::{Labels, Store};
 use serde::Deserialize;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// The message Prometheus' rule manager gives for a result that is neither a vector nor a
 /// scalar.
 const NOT_VECTOR_OR_SCALAR: &str = "rule result is not a vector or scalar";
+
+/// Why a rule's query failed; the text is the rule's `lastError`.
+#[derive(Debug, thiserror::Error)]
+pub enum RuleQueryError {
+    /// The local engine failed (parse, evaluation, limits).
+    #[error(transparent)]
+    Local(#[from] QueryError),
+    /// The result is a matrix or a string.
+    #[error("rule result is not a vector or scalar")]
+    NotVectorOrScalar,
+    /// The remote query API failed; the text names the endpoint.
+    #[error("remote query {endpoint}: {reason}")]
+    Remote {
+        endpoint: String,
+        #[source]
+        reason: RemoteQueryError,
+    },
+}
+
+/// Why a query to the remote API failed (without the endpoint; [`RuleQueryError::Remote`]
+/// adds it).
+#[derive(Debug, thiserror::Error)]
+pub enum RemoteQueryError {
+    /// The HTTP client could not be built from the `rule_query` settings.
+    #[error("rule_query: {0}")]
+    Client(#[source] Arc<ClientError>),
+    #[error("reading credentials: {0}")]
+    Credentials(#[source] std::io::Error),
+    #[error("timed out after {}", crate::timefmt::format_duration(*.0))]
+    Timeout(Duration),
+    /// The request failed (connect, TLS, reading the answer); the text is the error with its
+    /// causes on one line, without the URL.
+    #[error("{}", crate::httpclient::error_chain(.0))]
+    Request(#[source] reqwest::Error),
+    /// The answer is not a usable query result ([`parse_query_response`]'s message).
+    #[error("{0}")]
+    Response(String),
+    #[error("no async runtime to send the request on")]
+    NoRuntime,
+}
 
 /// Runs a rule's expression at a timestamp, locally or remotely.
 #[derive(Clone, Copy)]
@@ -44,7 +86,12 @@ pub enum RuleQuerier<'a> {
 impl RuleQuerier<'_> {
     /// Runs `expr` (whose text is `text`) at `t_ms`: an instant vector, or a scalar as one
     /// sample without labels (upstream `EngineQueryFunc`).
-    pub fn query(&self, expr: &Expr, text: &str, t_ms: i64) -> Result<Vec<QuerySample>, String> {
+    pub fn query(
+        &self,
+        expr: &Expr,
+        text: &str,
+        t_ms: i64,
+    ) -> Result<Vec<QuerySample>, RuleQueryError> {
         match self {
             RuleQuerier::Local { engine, store } => local_query(engine, store, expr, t_ms),
             RuleQuerier::Remote { querier, timeout } => {
@@ -54,10 +101,10 @@ impl RuleQuerier<'_> {
     }
 
     /// Runs the query text `q` at `t_ms` (the `query` template function).
-    pub fn query_text(&self, q: &str, t_ms: i64) -> Result<Vec<QuerySample>, String> {
+    pub fn query_text(&self, q: &str, t_ms: i64) -> Result<Vec<QuerySample>, RuleQueryError> {
         match self {
             RuleQuerier::Local { engine, store } => {
-                let expr = Engine::parse(q).map_err(|e| e.to_string())?;
+                let expr = Engine::parse(q)?;
                 local_query(engine, store, &expr, t_ms)
             }
             RuleQuerier::Remote { querier, timeout } => querier.query_blocking(q, t_ms, *timeout),
@@ -71,10 +118,8 @@ pub(crate) fn local_query(
     store: &Store,
     expr: &Expr,
     t_ms: i64,
-) -> Result<Vec<QuerySample>, String> {
-    let res = engine
-        .instant_query_expr(store, expr, t_ms)
-        .map_err(|e| e.to_string())?;
+) -> Result<Vec<QuerySample>, RuleQueryError> {
+    let res = engine.instant_query_expr(store, expr, t_ms)?;
     match res.value {
         Value::Vector(v) => Ok(v
             .into_iter()
@@ -87,7 +132,7 @@ pub(crate) fn local_query(
             labels: Labels::empty(),
             value: v,
         }]),
-        _ => Err(NOT_VECTOR_OR_SCALAR.to_string()),
+        _ => Err(RuleQueryError::NotVectorOrScalar),
     }
 }
 
@@ -228,7 +273,7 @@ pub fn format_time(t_ms: i64) -> String {
 pub struct RemoteQuerier {
     endpoint: String,
     /// The client, or why it could not be built (every query then fails with it).
-    client: Result<reqwest::Client, String>,
+    client: Result<reqwest::Client, Arc<ClientError>>,
     auth: Option<Auth>,
     config: RuleQueryConfig,
     runtime: Option<tokio::runtime::Handle>,
@@ -250,10 +295,9 @@ impl RemoteQuerier {
     pub fn new(config: &RuleQueryConfig) -> Self {
         let endpoint = config.query_endpoint();
         crate::install_crypto_provider();
-        let client = crate::scrape::client::http_client(&config.http)
-            .map_err(|e| format!("rule_query: {e}"));
+        let client = crate::httpclient::http_client(&config.http).map_err(Arc::new);
         if let Err(e) = &client {
-            tracing::error!(url = %endpoint, error = %e, "building the rule query client; rules will fail until the config is fixed");
+            tracing::error!(url = %endpoint, error = %format!("rule_query: {e}"), "building the rule query client; rules will fail until the config is fixed");
         }
         RemoteQuerier {
             endpoint,
@@ -280,10 +324,13 @@ impl RemoteQuerier {
         query: &str,
         t_ms: i64,
         timeout: Duration,
-    ) -> Result<QueryResponse, String> {
+    ) -> Result<QueryResponse, RuleQueryError> {
         self.query_inner(query, t_ms, timeout)
             .await
-            .map_err(|e| format!("remote query {}: {e}", self.endpoint))
+            .map_err(|reason| RuleQueryError::Remote {
+                endpoint: self.endpoint.clone(),
+                reason,
+            })
     }
 
     async fn query_inner(
@@ -291,8 +338,11 @@ impl RemoteQuerier {
         query: &str,
         t_ms: i64,
         timeout: Duration,
-    ) -> Result<QueryResponse, String> {
-        let client = self.client.as_ref().map_err(Clone::clone)?;
+    ) -> Result<QueryResponse, RemoteQueryError> {
+        let client = self
+            .client
+            .as_ref()
+            .map_err(|e| RemoteQueryError::Client(e.clone()))?;
         let form = form_urlencoded::Serializer::new(String::new())
             .append_pair("query", query)
             .append_pair("time", &format_time(t_ms))
@@ -307,22 +357,19 @@ impl RemoteQuerier {
             .header(reqwest::header::ACCEPT, "application/json")
             .timeout(timeout)
             .body(form);
-        let req = crate::scrape::client::apply_auth(req, self.auth.as_ref())
-            .map_err(|e| format!("reading credentials: {e}"))?;
+        let req = crate::httpclient::apply_auth(req, self.auth.as_ref())
+            .map_err(RemoteQueryError::Credentials)?;
         let describe = |e: reqwest::Error| {
             if e.is_timeout() {
-                format!(
-                    "timed out after {}",
-                    crate::timefmt::prometheus_duration(timeout)
-                )
+                RemoteQueryError::Timeout(timeout)
             } else {
-                crate::scrape::client::error_chain(&e.without_url())
+                RemoteQueryError::Request(e.without_url())
             }
         };
         let resp = req.send().await.map_err(describe)?;
         let status = resp.status().as_u16();
         let body = resp.bytes().await.map_err(describe)?;
-        parse_query_response(status, &body)
+        parse_query_response(status, &body).map_err(RemoteQueryError::Response)
     }
 
     /// [`Self::query`] from a thread outside the runtime (the blocking pool the groups
@@ -333,13 +380,16 @@ impl RemoteQuerier {
         query: &str,
         t_ms: i64,
         timeout: Duration,
-    ) -> Result<Vec<QuerySample>, String> {
-        let fail = |reason: &str| format!("remote query {}: {reason}", self.endpoint);
+    ) -> Result<Vec<QuerySample>, RuleQueryError> {
+        let fail = |reason: RemoteQueryError| RuleQueryError::Remote {
+            endpoint: self.endpoint.clone(),
+            reason,
+        };
         let runtime = match &self.runtime {
             Some(h) => h.clone(),
             None => match tokio::runtime::Handle::try_current() {
                 Ok(h) => h,
-                Err(_) => return Err(fail("no async runtime to send the request on")),
+                Err(_) => return Err(fail(RemoteQueryError::NoRuntime)),
             },
         };
         let (tx, rx) = std::sync::mpsc::sync_channel(1);
@@ -357,14 +407,10 @@ impl RemoteQuerier {
                 Ok(resp.samples)
             }
             Ok(Err(e)) => Err(e),
-            Err(_) => Err(fail(&format!(
-                "timed out after {}",
-                crate::timefmt::prometheus_duration(timeout)
-            ))),
+            Err(_) => Err(fail(RemoteQueryError::Timeout(timeout))),
         }
     }
 }
 
 #[cfg(test)]
-#[path = "querier_tests.rs"]
 mod tests;

@@ -1,31 +1,12 @@
-//! The HTTP client a scrape pool uses: authentication, TLS, content negotiation and a
-//! body read bounded by `body_size_limit`.
-//!
-//! TLS follows Prometheus' `tls_config`: `ca_file` replaces the system roots, `cert_file` +
-//! `key_file` present a client certificate, `server_name` verifies the certificate against
-//! that name instead of the URL's host, and `insecure_skip_verify` turns verification off.
-//! Credentials read from files are re-read on every scrape, so rotated service-account
-//! tokens are picked up without a reload.
+//! The HTTP client a scrape pool uses: [`crate::httpclient`]'s client with the job's
+//! content negotiation and a body read bounded by `body_size_limit`. Credentials read from
+//! files are re-read on every scrape, so rotated service-account tokens are picked up without
+//! a reload.
 
-use crate::config::{Auth, HttpClientSettings, TextSource, TlsSettings, TlsVersion};
+use crate::config::{Auth, HttpClientSettings};
+use crate::httpclient::{apply_auth, http_client, ClientError};
 use crate::scrape::scrape_loop::ScrapeError;
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
-use rustls::{DigitallySignedStruct, RootCertStore, SignatureScheme};
-use std::sync::Arc;
 use std::time::Duration;
-
-/// Errors building a client from its settings.
-#[derive(Debug, thiserror::Error)]
-pub enum ClientError {
-    #[error("tls_config: reading {path}: {message}")]
-    File { path: String, message: String },
-    #[error("tls_config: {0}")]
-    Tls(String),
-    #[error("http client: {0}")]
-    Build(String),
-}
 
 /// The HTTP client of one scrape pool.
 #[derive(Clone)]
@@ -66,12 +47,8 @@ impl JobClient {
                 "X-Prometheus-Scrape-Timeout-Seconds",
                 format!("{}", timeout.as_secs_f64()),
             );
-        req = apply_auth(req, self.auth.as_ref())
-            .map_err(|e| ScrapeError::Fetch(format!("reading credentials: {e}")))?;
-        let mut resp = req
-            .send()
-            .await
-            .map_err(|e| ScrapeError::Fetch(error_chain(&e)))?;
+        req = apply_auth(req, self.auth.as_ref()).map_err(ScrapeError::Credentials)?;
+        let mut resp = req.send().await.map_err(ScrapeError::Fetch)?;
         let status = resp.status();
         if !status.is_success() {
             return Err(ScrapeError::Status(status.to_string()));
@@ -83,11 +60,7 @@ impl JobClient {
             .unwrap_or("")
             .to_string();
         let mut body = Vec::with_capacity(size_hint.min(64 << 20));
-        while let Some(chunk) = resp
-            .chunk()
-            .await
-            .map_err(|e| ScrapeError::Fetch(error_chain(&e)))?
-        {
+        while let Some(chunk) = resp.chunk().await.map_err(ScrapeError::Fetch)? {
             // As Prometheus (`n >= bodySizeLimit` after an `io.LimitReader` of the limit), a
             // body that reaches the limit fails. The chunks are decoded bytes when the
             // target answers gzip, so the limit bounds the decompressed size.
@@ -97,267 +70,5 @@ impl JobClient {
             body.extend_from_slice(&chunk);
         }
         Ok((body, content_type))
-    }
-}
-
-/// A reqwest client with the TLS and redirect behaviour of `settings` (an `http_config`
-/// section); authentication is added per request with [`apply_auth`], so credential files
-/// are re-read on every request.
-pub fn http_client(settings: &HttpClientSettings) -> Result<reqwest::Client, ClientError> {
-    let mut builder = reqwest::Client::builder()
-        .user_agent(concat!("redline/", env!("CARGO_PKG_VERSION")))
-        .no_proxy()
-        .pool_max_idle_per_host(2);
-    if !settings.follow_redirects {
-        builder = builder.redirect(reqwest::redirect::Policy::none());
-    }
-    if settings.tls != TlsSettings::default() {
-        builder = builder.tls_backend_preconfigured(rustls_config(&settings.tls)?);
-    }
-    builder
-        .build()
-        .map_err(|e| ClientError::Build(e.to_string()))
-}
-
-/// Adds the configured authentication to a request, reading credential files now.
-pub fn apply_auth(
-    mut req: reqwest::RequestBuilder,
-    auth: Option<&Auth>,
-) -> std::io::Result<reqwest::RequestBuilder> {
-    match auth {
-        None => {}
-        Some(Auth::Basic(b)) => {
-            let user = b.username.read()?;
-            let pw = match &b.password {
-                Some(p) => Some(p.read()?),
-                None => None,
-            };
-            req = req.basic_auth(user.trim(), pw.as_ref().map(|p| p.expose().to_string()));
-        }
-        Some(Auth::Authorization(a)) => {
-            let value = a.header_value()?;
-            req = req.header(reqwest::header::AUTHORIZATION, value.expose());
-        }
-    }
-    Ok(req)
-}
-
-/// The error and its causes on one line, as the targets page shows it.
-pub fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        let text = c.to_string();
-        if !s.contains(&text) {
-            s.push_str(": ");
-            s.push_str(&text);
-        }
-        cur = c.source();
-    }
-    s
-}
-
-/// A PEM given inline or in a file, and a name for it in errors.
-fn read_pem(src: &TextSource, field: &str) -> Result<(Vec<u8>, String), ClientError> {
-    match src {
-        TextSource::Inline(s) => Ok((s.as_bytes().to_vec(), field.to_string())),
-        TextSource::File(p) => std::fs::read(p)
-            .map(|b| (b, p.display().to_string()))
-            .map_err(|e| ClientError::File {
-                path: p.display().to_string(),
-                message: e.to_string(),
-            }),
-    }
-}
-
-fn protocol_versions(
-    tls: &TlsSettings,
-) -> Result<Vec<&'static rustls::SupportedProtocolVersion>, ClientError> {
-    let min = tls.min_version.unwrap_or(TlsVersion::Tls12);
-    let max = tls.max_version.unwrap_or(TlsVersion::Tls13);
-    let mut out = Vec::new();
-    if min <= TlsVersion::Tls12 && max >= TlsVersion::Tls12 {
-        out.push(&rustls::version::TLS12);
-    }
-    if max >= TlsVersion::Tls13 && min <= TlsVersion::Tls13 {
-        out.push(&rustls::version::TLS13);
-    }
-    if out.is_empty() {
-        return Err(ClientError::Tls(
-            "min_version/max_version allow no TLS version redline speaks (TLS 1.2 and 1.3)".into(),
-        ));
-    }
-    Ok(out)
-}
-
-fn rustls_config(tls: &TlsSettings) -> Result<rustls::ClientConfig, ClientError> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
-        .with_protocol_versions(&protocol_versions(tls)?)
-        .map_err(|e| ClientError::Tls(e.to_string()))?;
-    let verifier: Arc<dyn ServerCertVerifier> = if tls.insecure_skip_verify {
-        Arc::new(NoVerification(provider.clone()))
-    } else {
-        let inner: Arc<dyn ServerCertVerifier> = match &tls.ca {
-            Some(src) => {
-                let (pem, path) = read_pem(src, "ca")?;
-                let mut roots = RootCertStore::empty();
-                for cert in CertificateDer::pem_slice_iter(&pem) {
-                    let cert = cert.map_err(|e| ClientError::File {
-                        path: path.clone(),
-                        message: format!("invalid PEM certificate: {e}"),
-                    })?;
-                    roots.add(cert).map_err(|e| ClientError::File {
-                        path: path.clone(),
-                        message: format!("unusable CA certificate: {e}"),
-                    })?;
-                }
-                if roots.is_empty() {
-                    return Err(ClientError::File {
-                        path,
-                        message: "no certificate found".into(),
-                    });
-                }
-                rustls::client::WebPkiServerVerifier::builder_with_provider(
-                    Arc::new(roots),
-                    provider.clone(),
-                )
-                .build()
-                .map_err(|e| ClientError::Tls(e.to_string()))?
-            }
-            None => Arc::new(
-                rustls_platform_verifier::Verifier::new(provider.clone())
-                    .map_err(|e| ClientError::Tls(e.to_string()))?,
-            ),
-        };
-        match &tls.server_name {
-            Some(name) => Arc::new(FixedServerName {
-                inner,
-                name: ServerName::try_from(name.clone())
-                    .map_err(|e| ClientError::Tls(format!("server_name {name:?}: {e}")))?,
-            }),
-            None => inner,
-        }
-    };
-    let builder = builder
-        .dangerous()
-        .with_custom_certificate_verifier(verifier);
-    let config = match (&tls.cert, &tls.key) {
-        (Some(cert), Some(key)) => {
-            let (cert_pem, cert_path) = read_pem(cert, "cert")?;
-            let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&cert_pem)
-                .collect::<Result<_, _>>()
-                .map_err(|e| ClientError::File {
-                    path: cert_path,
-                    message: format!("invalid PEM certificate: {e}"),
-                })?;
-            let key_pem = key
-                .read()
-                .map_err(|e| ClientError::Tls(format!("reading key: {e}")))?;
-            let key = PrivateKeyDer::from_pem_slice(key_pem.expose().as_bytes())
-                .map_err(|e| ClientError::Tls(format!("invalid PEM private key: {e}")))?;
-            builder.with_client_auth_cert(certs, key).map_err(|e| {
-                ClientError::Tls(format!("client certificate (cert_file, key_file): {e}"))
-            })?
-        }
-        (None, None) => builder.with_no_client_auth(),
-        _ => {
-            return Err(ClientError::Tls(
-                "cert_file and key_file must be given together".into(),
-            ))
-        }
-    };
-    Ok(config)
-}
-
-/// Verifies the certificate against a configured name instead of the URL's host.
-#[derive(Debug)]
-struct FixedServerName {
-    inner: Arc<dyn ServerCertVerifier>,
-    name: ServerName<'static>,
-}
-
-impl ServerCertVerifier for FixedServerName {
-    fn verify_server_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        ocsp_response: &[u8],
-        now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        self.inner
-            .verify_server_cert(end_entity, intermediates, &self.name, ocsp_response, now)
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.inner.verify_tls12_signature(message, cert, dss)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.inner.verify_tls13_signature(message, cert, dss)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.inner.supported_verify_schemes()
-    }
-}
-
-/// `insecure_skip_verify: true`: accepts any certificate, still checks handshake signatures.
-#[derive(Debug)]
-struct NoVerification(Arc<rustls::crypto::CryptoProvider>);
-
-impl ServerCertVerifier for NoVerification {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
     }
 }

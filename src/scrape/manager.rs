@@ -13,10 +13,11 @@
 //! config (no staleness markers, no gap), while targets no longer present stop with
 //! staleness markers; a removed job stops (staleness markers); a new job starts.
 
+use crate::config::discovery::TargetGroup;
 use crate::config::ScrapeConfig;
+use crate::relabel::RelabelConfig;
 use crate::scrape::client::JobClient;
-use crate::scrape::discovery::{run_job_discovery, DiscoveryOptions, TargetGroup};
-use crate::scrape::relabel::RelabelConfig;
+use crate::scrape::discovery::{run_job_discovery, DiscoveryOptions};
 use crate::scrape::scrape_loop::{LoopCarry, LoopControl, ScrapeLoop};
 use crate::scrape::target::{
     Health, PoolTargets, ScrapeLimits, Target, TargetSet, TargetSpec, TargetStatus,

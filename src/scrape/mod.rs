@@ -1,16 +1,15 @@
-//! Scraping: discovery, relabeling, the HTTP client, scrape loops and target health.
+//! Scraping: discovery, scrape loops and target health.
 //!
 //! [`manager::ScrapePools`] runs one pool per `scrape_configs` entry (and applies reloaded
 //! configs); a pool runs its job's
 //! [`discovery`], turns target groups into targets with [`target_labels`] and
-//! [`relabel`], and runs one [`scrape_loop::ScrapeLoop`] per target, which fetches with the
+//! [`crate::relabel`], and runs one [`scrape_loop::ScrapeLoop`] per target, which fetches with the
 //! pool's [`client::JobClient`], parses with [`crate::exposition`] and appends into the
 //! [`crate::store`]. [`target::TargetSet`] is what `/api/v1/targets` reads.
 
 pub mod client;
 pub mod discovery;
 pub mod manager;
-pub mod relabel;
 pub mod scrape_loop;
 pub mod target;
 pub mod target_labels;

@@ -1,32 +1,42 @@
 //! The per-target scrape loop: fetch, parse, relabel, append, report.
 //!
-//! One tokio task per target. Each scrape fetches the body (bounded by `body_size_limit`),
-//! parses it into an [`IngestSink`] that appends into a store appender, and commits only
-//! when the whole body parsed and every limit held: a malformed line or an exceeded limit
-//! fails the scrape as a whole, as in Prometheus. Series that disappear between scrapes,
+//! One tokio task per target. Each scrape fetches the body (bounded by `body_size_limit`)
+//! and hands it to [`ingest`], the one entry point from a body to the store: it parses the
+//! body into an [`IngestSink`] that appends into a store appender, ends the parse in the
+//! series cache (the scrape's order becomes the next scrape's guess), and the scrape commits
+//! only when the whole body parsed and every limit held: a malformed line or an exceeded
+//! limit fails the scrape as a whole, as in Prometheus. Series that disappear between scrapes,
 //! and every series of a failed or removed target, get staleness markers. The synthetic
 //! series `up`, `scrape_duration_seconds`, `scrape_samples_scraped`,
 //! `scrape_samples_post_metric_relabeling` and `scrape_series_added` are written after
 //! every scrape.
 
-use crate::exposition::{self, Format, ParseOptions, Sample, Sink, SinkError};
+use crate::exposition::{
+    self, Format, ParseError, ParseOptions, ParseStats, Sample, Sink, SinkError,
+};
+use crate::relabel;
 use crate::scrape::client::JobClient;
-use crate::scrape::relabel;
 use crate::scrape::target::{Health, Target, TargetSpec, TargetStatus};
 use crate::store::{
     is_stale_nan, Appender, Label, Labels, MixBuild, SeriesRef, Store, METRIC_NAME, STALE_NAN,
 };
 use crate::telemetry::{ScrapeFailed, ScrapeSucceeded, Telemetry};
+use crate::timefmt::unix_ms;
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::watch;
 
 /// Why a scrape failed; the text is what `/api/v1/targets` shows as `lastError`.
 #[derive(Debug, thiserror::Error)]
 pub enum ScrapeError {
-    #[error("{0}")]
-    Fetch(String),
+    /// The request failed (connection, TLS, redirect, a body cut short): the error and its
+    /// causes on one line, as Prometheus shows them.
+    #[error("{}", crate::httpclient::error_chain(.0))]
+    Fetch(#[source] reqwest::Error),
+    /// A credential file (`password_file`, `credentials_file`, …) could not be read.
+    #[error("reading credentials: {0}")]
+    Credentials(#[source] std::io::Error),
     #[error("server returned HTTP status {0}")]
     Status(String),
     /// The uncompressed body reached `body_size_limit` (the limit in bytes); the text is
@@ -108,6 +118,8 @@ pub struct SeriesCache {
     hold_refs: Vec<SeriesRef>,
     hold_slots: Vec<u32>,
     hold_exists: Vec<bool>,
+    /// Samples found where the last scrape's order expected them, since the cache was made.
+    positional_hits: u64,
 }
 
 impl Default for SeriesCache {
@@ -124,6 +136,7 @@ impl Default for SeriesCache {
             hold_refs: Vec::new(),
             hold_slots: Vec::new(),
             hold_exists: Vec::new(),
+            positional_hits: 0,
         }
     }
 }
@@ -144,6 +157,12 @@ impl SeriesCache {
     #[cfg(test)]
     fn len(&self) -> usize {
         self.slots.len() - self.free.len()
+    }
+
+    /// Samples found where the last scrape's order expected them (one comparison, no hash),
+    /// counted over the cache's life.
+    pub fn positional_hits(&self) -> u64 {
+        self.positional_hits
     }
 
     /// Readies the cache for a scrape: the positional check starts at the first series, and
@@ -192,6 +211,7 @@ impl SeriesCache {
             if let Some(Some(slot)) = self.slots.get(i as usize) {
                 if *slot.key == *text {
                     self.cursor = pos + 1;
+                    self.positional_hits += 1;
                     return Lookup::Hit(i);
                 }
             }
@@ -368,7 +388,8 @@ pub struct IngestCounts {
 
 /// The parser's sink during a scrape: resolves each exposed series through the cache
 /// (building labels, merging target labels and applying `metric_relabel_configs` only on a
-/// miss) and appends into the scrape's appender.
+/// miss) and appends into the scrape's appender. Only [`ingest_with`] makes one and ends it,
+/// so no parse can skip the cache's end of scrape.
 pub struct IngestSink<'a, 'c> {
     spec: &'a TargetSpec,
     cache: &'c mut SeriesCache,
@@ -379,7 +400,7 @@ pub struct IngestSink<'a, 'c> {
 }
 
 impl<'a, 'c> IngestSink<'a, 'c> {
-    pub fn new(
+    fn new(
         spec: &'a TargetSpec,
         cache: &'c mut SeriesCache,
         app: Appender<'a>,
@@ -418,7 +439,7 @@ impl<'a, 'c> IngestSink<'a, 'c> {
 impl<'a> IngestSink<'a, '_> {
     /// Ends the parse: the appender to commit (or roll back) and the counts. The order in
     /// which this scrape exposed its series becomes the cache's guess for the next one.
-    pub fn finish(self) -> (Appender<'a>, IngestCounts) {
+    fn finish(self) -> (Appender<'a>, IngestCounts) {
         self.cache.end();
         (self.app, self.counts)
     }
@@ -550,13 +571,6 @@ fn check_label_limits(
         }
     }
     Ok(())
-}
-
-/// Milliseconds since the epoch for a wall-clock time.
-pub fn unix_ms(t: SystemTime) -> i64 {
-    t.duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }
 
 /// The offset within the interval at which a target is scraped: stable per target, so
@@ -815,8 +829,10 @@ impl ScrapeLoop {
 }
 
 /// Parses `body` into an appender, with staleness markers for the series the last scrape
-/// exposed and this one did not; all or nothing. The caller commits.
-fn ingest<'s>(
+/// exposed and this one did not; all or nothing. The caller commits. This is what a scrape
+/// does with the body it fetched, and every other way into the store from an exposition
+/// body (`redline debug load`, tests, benchmarks) goes through it or [`ingest_with`].
+pub fn ingest<'s>(
     store: &'s Store,
     cache: &mut SeriesCache,
     spec: &'s TargetSpec,
@@ -824,14 +840,25 @@ fn ingest<'s>(
     format: Format,
     t: i64,
 ) -> Result<(Appender<'s>, IngestCounts), ScrapeError> {
+    ingest_with(store, cache, spec, t, |sink| {
+        exposition::parse(body, format, &ParseOptions::default(), sink)
+    })
+}
+
+/// As [`ingest`], with the parse done by `parse`, which hands the samples to the scrape's
+/// sink (a test's sink that wraps it, for instance). Whatever `parse` returns, the parse
+/// ends in the series cache before the appender is committed or rolled back.
+pub fn ingest_with<'s>(
+    store: &'s Store,
+    cache: &mut SeriesCache,
+    spec: &'s TargetSpec,
+    t: i64,
+    parse: impl FnOnce(&mut IngestSink<'s, '_>) -> Result<ParseStats, ParseError>,
+) -> Result<(Appender<'s>, IngestCounts), ScrapeError> {
     let mut sink = IngestSink::new(spec, cache, store.appender(), t);
-    let parsed = exposition::parse(body, format, &ParseOptions::default(), &mut sink);
-    let IngestSink {
-        mut app,
-        iteration,
-        counts,
-        ..
-    } = sink;
+    let parsed = parse(&mut sink);
+    let iteration = sink.iteration;
+    let (mut app, counts) = sink.finish();
     if let Err(e) = parsed {
         app.rollback();
         return Err(ScrapeError::Parse(e.to_string()));
@@ -890,8 +917,7 @@ mod tests {
         assert_eq!(honored.get("instance"), Some("h:1"));
     }
 
-    /// Parses `body` into `store` through the scrape loop's sink and commits, as `ingest`
-    /// does (without the staleness pass).
+    /// One scrape of `body` into `store` as the scrape loop takes it ([`ingest`]), committed.
     fn scrape_into(
         store: &Store,
         spec: &TargetSpec,
@@ -899,29 +925,31 @@ mod tests {
         body: &str,
         t: i64,
     ) -> (IngestCounts, crate::store::AppendStats) {
-        let mut sink = IngestSink::new(spec, cache, store.appender(), t);
-        let iteration = sink.iteration;
-        exposition::parse(
+        let (app, counts) = ingest(
+            store,
+            cache,
+            spec,
             body.as_bytes(),
             Format::PrometheusText,
-            &ParseOptions::default(),
-            &mut sink,
+            t,
         )
         .expect("parses");
-        let (app, counts) = sink.finish();
-        let stats = app.commit();
-        cache.iteration = iteration;
-        (counts, stats)
+        (counts, app.commit())
     }
 
-    fn values_of(store: &Store, name: &str) -> Vec<(i64, f64)> {
+    /// The samples of series `name`; `None` is a staleness marker.
+    fn values_of(store: &Store, name: &str) -> Vec<(i64, Option<f64>)> {
         let got = store.select(
             &[crate::store::Matcher::equal(METRIC_NAME, name)],
             i64::MIN,
             i64::MAX,
         );
         assert_eq!(got.len(), 1, "{name}");
-        got[0].samples.iter().map(|s| (s.t, s.v)).collect()
+        got[0]
+            .samples
+            .iter()
+            .map(|s| (s.t, (!is_stale_nan(s.v)).then_some(s.v)))
+            .collect()
     }
 
     #[test]
@@ -938,20 +966,42 @@ mod tests {
             // A duplicate series in one scrape: the second sample is a duplicate.
             "a 4\na 5\nc 4\n",
         ];
+        // Series the previous scrape exposed and this one does not: a staleness marker each
+        // (scrape 2: `b`; scrape 4: `b`, `d`, `e`).
+        let vanished = [0, 1, 0, 3];
         for (i, body) in scrapes.iter().enumerate() {
             let t = (i as i64 + 1) * 15_000;
             let (counts, stats) = scrape_into(&store, &spec, &mut cache, body, t);
             assert_eq!(counts.scraped as usize, body.lines().count());
-            assert_eq!(stats.appended + stats.duplicates, body.lines().count());
+            assert_eq!(
+                stats.appended + stats.duplicates,
+                body.lines().count() + vanished[i]
+            );
         }
         assert_eq!(store.stats().series, 5);
         assert_eq!(cache.len(), 5);
         assert_eq!(
             values_of(&store, "a"),
-            vec![(15_000, 1.0), (30_000, 2.0), (45_000, 3.0), (60_000, 4.0)]
+            vec![
+                (15_000, Some(1.0)),
+                (30_000, Some(2.0)),
+                (45_000, Some(3.0)),
+                (60_000, Some(4.0))
+            ]
         );
-        assert_eq!(values_of(&store, "b"), vec![(15_000, 1.0), (45_000, 3.0)]);
-        assert_eq!(values_of(&store, "e"), vec![(30_000, 2.0), (45_000, 3.0)]);
+        assert_eq!(
+            values_of(&store, "b"),
+            vec![
+                (15_000, Some(1.0)),
+                (30_000, None),
+                (45_000, Some(3.0)),
+                (60_000, None)
+            ]
+        );
+        assert_eq!(
+            values_of(&store, "e"),
+            vec![(30_000, Some(2.0)), (45_000, Some(3.0)), (60_000, None)]
+        );
         assert_eq!(store.stats().duplicates_total, 1);
     }
 
@@ -996,10 +1046,63 @@ mod tests {
         let (counts, stats) = scrape_into(&store, &spec, &mut cache, "a 2\nb 2\n", t);
         assert_eq!((counts.post_relabel, stats.appended), (2, 2));
         assert_eq!(stats.series_created, 2);
-        assert_eq!(values_of(&store, "a"), vec![(t, 2.0)]);
+        assert_eq!(values_of(&store, "a"), vec![(t, Some(2.0))]);
         // The new refs are cached: the next scrape creates nothing.
         let (_, stats) = scrape_into(&store, &spec, &mut cache, "a 3\nb 3\n", t + 15_000);
         assert_eq!((stats.appended, stats.series_created), (2, 0));
+    }
+
+    /// A loopback target answering every `GET /metrics` with `body`.
+    async fn loopback_target(body: &'static str) -> std::net::SocketAddr {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind the target");
+        let addr = listener.local_addr().expect("target address");
+        let app = axum::Router::new().route(
+            "/metrics",
+            axum::routing::get(move || async move {
+                (
+                    [(
+                        axum::http::header::CONTENT_TYPE,
+                        "text/plain; version=0.0.4",
+                    )],
+                    body,
+                )
+            }),
+        );
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        addr
+    }
+
+    /// Regression: the scrape loop took the appender out of its sink without ending the
+    /// parse in the series cache, so under `redline run` the cache never learnt the order of
+    /// a scrape and found no series by position (only tests and benches ended the parse).
+    #[tokio::test]
+    async fn scrape_loop_finds_the_third_scrapes_series_by_position() {
+        crate::install_crypto_provider();
+        let body = "a 1\nb{x=\"1\"} 1\nc 1\n";
+        let addr = loopback_target(body).await;
+        let store = Arc::new(Store::new());
+        let spec = TargetSpec::unlabelled(&format!("http://{addr}/metrics"));
+        let client = JobClient::new(
+            &crate::config::HttpClientSettings::default(),
+            crate::config::ScrapeProtocol::accept_header(&crate::config::ScrapeProtocol::DEFAULT),
+        )
+        .expect("client builds");
+        let telemetry = Arc::new(Telemetry::new(store.clone()));
+        let target = Arc::new(Target::new(spec));
+        let mut lp = ScrapeLoop::new(target.clone(), client, store.clone(), telemetry);
+        lp.scrape_once().await.expect("first scrape");
+        lp.scrape_once().await.expect("second scrape");
+        let before = lp.cache.positional_hits();
+        lp.scrape_once().await.expect("third scrape");
+        // The third scrape exposes the second's three series in the same order: each one is
+        // where the cache expects it.
+        assert_eq!(lp.cache.positional_hits() - before, 3);
+        assert_eq!(target.status().health, Health::Up);
+        assert_eq!(target.status().last_samples, 3);
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! discovery and the job's config. [`Target`] pairs a spec with its mutable
 //! [`TargetStatus`]; [`TargetSet`] is the shared view `/api/v1/targets` reads.
 
-use crate::scrape::relabel::RelabelConfig;
+use crate::relabel::RelabelConfig;
 use crate::store::Labels;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, RwLock};

@@ -14,11 +14,11 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use crate::config::units::{format_duration, parse_duration};
+use crate::config::discovery::ADDRESS_LABEL;
 use crate::config::ScrapeConfig;
-use crate::scrape::discovery::ADDRESS_LABEL;
-use crate::scrape::relabel;
+use crate::relabel;
 use crate::store::{Label, Labels};
+use crate::timefmt::{format_duration, parse_duration};
 
 pub const SCHEME_LABEL: &str = "__scheme__";
 pub const METRICS_PATH_LABEL: &str = "__metrics_path__";
@@ -243,5 +243,4 @@ fn escape_path(s: &str, out: &mut String) {
 }
 
 #[cfg(test)]
-#[path = "target_labels_tests.rs"]
 mod tests;

@@ -16,11 +16,14 @@
 //! the SLO files and the Alertmanager file every 5 seconds, which sees a ConfigMap's `..data`
 //! link swap as well as an edit in place.
 
+use crate::alerting::PipelineError;
 use crate::config::file_stamp::{stamp_all, FileStamp};
-use crate::config::LoadOptions;
+use crate::config::{ConfigError, LoadOptions};
 use crate::http::ReloadRequest;
-use crate::rules::manager::RuleManagerHandle;
+use crate::rules::file::RuleFileError;
+use crate::rules::manager::{RuleManagerHandle, RuleReloadError};
 use crate::scrape::manager::ScrapePools;
+use crate::slo::runtime::SloRuntimeError;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 use std::path::PathBuf;
@@ -68,14 +71,32 @@ impl ReloadMetrics {
     }
 }
 
-/// A reload that was rejected; the running configuration stays.
-#[derive(Debug)]
-pub struct ConfigReloadFailed {
-    /// What was wrong, naming the file and field.
-    pub error: String,
+/// Why a reload was rejected; the running configuration stays. The text names the file
+/// and field, and is what `POST /-/reload` answers.
+#[derive(Debug, thiserror::Error)]
+pub enum ReloadError {
+    #[error("loading config: {0}")]
+    Config(#[source] ConfigError),
+    #[error("loading rule files: {0}")]
+    RuleFiles(#[source] RuleFileError),
+    #[error("loading SLO files: {0}")]
+    SloFiles(#[source] SloRuntimeError),
+    #[error("alerting configuration: {0}")]
+    Alerting(#[source] PipelineError),
+    #[error(transparent)]
+    Rules(#[from] RuleReloadError),
+    #[error("reloading SLOs: {0}")]
+    Slos(#[source] SloRuntimeError),
 }
 
-impl ConfigReloadFailed {
+/// A reload that was rejected; the running configuration stays.
+#[derive(Debug)]
+pub struct ConfigReloadFailed<'a> {
+    /// What was wrong, naming the file and field.
+    pub error: &'a ReloadError,
+}
+
+impl ConfigReloadFailed<'_> {
     /// Logs the failure and sets `redline_config_last_reload_successful` to 0.
     fn emit(&self, metrics: &ReloadMetrics) {
         tracing::error!(error = %self.error, "reload rejected; the running configuration stays");
@@ -124,51 +145,38 @@ impl Reloader {
     }
 
     /// Reloads once: everything or nothing. Returns the number of rule groups running.
-    pub async fn reload_once(&mut self) -> Result<usize, String> {
+    pub async fn reload_once(&mut self) -> Result<usize, ReloadError> {
         let outcome = self.apply().await;
         match &outcome {
             Ok(groups) => {
                 self.metrics.record_success();
                 tracing::info!(groups, "configuration reloaded");
             }
-            Err(error) => ConfigReloadFailed {
-                error: error.clone(),
-            }
-            .emit(&self.metrics),
+            Err(error) => ConfigReloadFailed { error }.emit(&self.metrics),
         }
         outcome
     }
 
-    async fn apply(&mut self) -> Result<usize, String> {
+    async fn apply(&mut self) -> Result<usize, ReloadError> {
         let Some(path) = self.config_path.clone() else {
-            return self
-                .rules
-                .reload(&self.rule_files)
-                .await
-                .map_err(|e| e.to_string());
+            return Ok(self.rules.reload(&self.rule_files).await?);
         };
-        let cfg = self
-            .load
-            .load(&path)
-            .map_err(|e| format!("loading config: {e}"))?;
+        let cfg = self.load.load(&path).map_err(ReloadError::Config)?;
         // Rule files are checked before anything is applied, so a bad rule file rejects
         // the whole reload.
         crate::rules::file::load_rule_files(&cfg.rule_files).map_err(|e| {
             self.rules.record_load_failure(&e);
-            format!("loading rule files: {e}")
+            ReloadError::RuleFiles(e)
         })?;
         // So are the SLO specs.
-        let slo_specs = crate::slo::runtime::load_specs(&cfg.slo_files)
-            .map_err(|e| format!("loading SLO files: {e}"))?;
+        let slo_specs =
+            crate::slo::runtime::load_specs(&cfg.slo_files).map_err(ReloadError::SloFiles)?;
         let (am, _) = super::pipeline_settings(&cfg);
-        self.pipeline
-            .reload(am)
-            .map_err(|e| format!("alerting configuration: {e}"))?;
+        self.pipeline.reload(am).map_err(ReloadError::Alerting)?;
         let groups = self
             .rules
             .reload_with_options(&cfg.rule_files, super::rule_options(&cfg))
-            .await
-            .map_err(|e| e.to_string())?;
+            .await?;
         let changes = self.scrape.lock().await.apply(&cfg.scrape_configs).await;
         tracing::info!(
             unchanged = changes.unchanged.len(),
@@ -182,7 +190,7 @@ impl Reloader {
             .await
             .reload(slo_specs)
             .await
-            .map_err(|e| format!("reloading SLOs: {e}"))?;
+            .map_err(ReloadError::Slos)?;
         self.slo_files = cfg.slo_files;
         self.remote
             .lock()
@@ -244,7 +252,7 @@ pub async fn reload_task(
         // A rejected file is not retried until it changes again.
         stamps = reloader.stamps();
         if let Some(reply) = reply {
-            let _ = reply.send(outcome.map(|_| ()));
+            let _ = reply.send(outcome.map(|_| ()).map_err(|e| Box::new(e) as _));
         }
     }
 }

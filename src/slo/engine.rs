@@ -240,25 +240,14 @@ fn month_start_step(to: i64) -> (i64, f64) {
     // Nominal time of the step: a step is a minute of the calendar.
     let nominal_secs = (to - 1) * MINUTE;
     let c = crate::timefmt::civil_from_unix(nominal_secs);
-    let start = days_from_civil(c.year, c.month, 1) * 86_400;
+    let start = crate::timefmt::days_from_civil(c.year, c.month, 1) * 86_400;
     let (ny, nm) = if c.month == 12 {
         (c.year + 1, 1)
     } else {
         (c.year, c.month + 1)
     };
-    let end = days_from_civil(ny, nm, 1) * 86_400;
+    let end = crate::timefmt::days_from_civil(ny, nm, 1) * 86_400;
     (start / MINUTE, (end - start) as f64)
-}
-
-/// Days since the epoch of a civil date (Howard Hinnant's days_from_civil).
-fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let m = i64::from(m);
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(d) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
 }
 
 /// The window `[from, to)` in steps, and its nominal length in seconds, for a round whose
@@ -541,15 +530,17 @@ pub struct SloEngineHandle {
     task: Arc<Mutex<Option<JoinHandle<()>>>>,
 }
 
+/// The engine's task has ended, so it cannot take reloaded SLOs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the SLO engine has stopped")]
+pub struct EngineStopped;
+
 impl SloEngineHandle {
     /// Hands `next` (the reloaded SLOs, their ledgers loaded) to the running task, which
     /// continues with it from its next round: the figures stay on the same [`SloView`] and
     /// alerts of SLOs that are gone are resolved there.
-    pub async fn replace(&self, next: SloEngine) -> Result<(), String> {
-        self.swap
-            .send(next)
-            .await
-            .map_err(|_| "the SLO engine has stopped".to_string())
+    pub async fn replace(&self, next: SloEngine) -> Result<(), EngineStopped> {
+        self.swap.send(next).await.map_err(|_| EngineStopped)
     }
 
     /// Stops the engine after its current round.
@@ -635,7 +626,7 @@ impl SloEngine {
     ) -> Result<SloEngine, StateError> {
         let step_ms = (opts.ledger_step.as_millis() as i64).max(1);
         // PromQL fallbacks read one step of real time.
-        let step_name = crate::timefmt::prometheus_duration(opts.ledger_step);
+        let step_name = crate::timefmt::format_duration(opts.ledger_step);
         let mut slos = Vec::new();
         for spec in specs {
             let key = slo_key(&spec);

@@ -332,6 +332,8 @@ fn absent_alert(s: &SloSpec, sel: &str) -> Rule {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::rules::parse_rule_file;
+    use std::path::Path;
 
     #[test]
     fn guarded_ratio_never_divides_by_zero_total() {
@@ -346,12 +348,6 @@ mod tests {
         assert_eq!(num(14.4), "14.4");
         assert_eq!(num(2.0), "2");
     }
-}
-
-#[cfg(test)]
-mod comment_tests {
-    use crate::rules::parse_rule_file;
-    use std::path::Path;
 
     /// Found by the `slo` fuzz target: a PromQL comment in an SLI query swallowed the rest of
     /// every generated expression it was embedded in.
@@ -395,11 +391,6 @@ slos:
             panic!("generated rules do not load: {e:?}\n{rules}");
         }
     }
-}
-
-#[cfg(test)]
-mod duplicate_tests {
-    use std::path::Path;
 
     /// Found by the `slo` fuzz target: one file naming the same SLO twice was accepted when
     /// read on its own, and its generated rules repeated a group name.
@@ -415,11 +406,6 @@ mod duplicate_tests {
         let once = format!("version: prometheus/v1\nservice: shop\nslos:\n{slo}");
         assert!(crate::slo::parse_text(Path::new("once.yml"), &once).is_ok());
     }
-}
-
-#[cfg(test)]
-mod alert_label_tests {
-    use std::path::Path;
 
     /// Found by the `slo` fuzz target: an alert label value that is not a template was
     /// accepted, and the generated rules did not load; a name a rule may not set (`__name__`)

@@ -2,14 +2,15 @@
 //! forwards the engine's alerts to the alerting pipeline and exposes the figures on
 //! `/metrics` ([`SloCollector`]).
 
-use super::engine::{self, SloEngine, SloEngineHandle, SloEngineOptions, SloView};
+use super::engine::{self, EngineStopped, SloEngine, SloEngineHandle, SloEngineOptions, SloView};
 use super::figures::Counts;
 use super::probe::{self, Prober};
 use super::spec::{Sli, SloSpec};
 use crate::alerting::Alert;
 use crate::config::Config;
 use crate::promql::Engine;
-use crate::state::StateDb;
+use crate::rules::file::RuleFileError;
+use crate::state::{StateDb, StateError};
 use crate::store::{Labels, Store};
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
@@ -19,6 +20,30 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
+
+/// Why the SLO engine could not start or take reloaded SLOs.
+#[derive(Debug, thiserror::Error)]
+pub enum SloRuntimeError {
+    /// A `slo_files` pattern could not be expanded.
+    #[error("slo_files: {0}")]
+    Files(#[source] RuleFileError),
+    /// Every problem of every SLO file that does not load, one a line.
+    #[error("{}", join_lines(.0))]
+    Specs(Vec<super::SloError>),
+    /// The SLOs' ledgers could not be read from the state database.
+    #[error(transparent)]
+    State(#[from] StateError),
+    #[error(transparent)]
+    Stopped(#[from] EngineStopped),
+}
+
+fn join_lines(errors: &[super::SloError]) -> String {
+    errors
+        .iter()
+        .map(|e| e.to_string())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
 
 /// The running SLO engine, its probers and its alert forwarder.
 pub struct SloService {
@@ -43,7 +68,7 @@ impl SloService {
     /// new SLOs' ledgers are loaded from the state database as after a restart, and the
     /// engine continues with them from its next round. SLOs that stay keep their ledgers,
     /// since every completed step is in the database.
-    pub async fn reload(&mut self, specs: Vec<SloSpec>) -> Result<(), String> {
+    pub async fn reload(&mut self, specs: Vec<SloSpec>) -> Result<(), SloRuntimeError> {
         let _ = self.stop_probes.send(true);
         for p in std::mem::take(&mut self.probers) {
             let _ = p.task.await;
@@ -60,9 +85,8 @@ impl SloService {
             self.opts.clone(),
             probes,
         )
-        .await
-        .map_err(|e| e.to_string())?;
-        self.handle.replace(next).await
+        .await?;
+        Ok(self.handle.replace(next).await?)
     }
 
     /// Stops the probers and the engine.
@@ -77,8 +101,8 @@ impl SloService {
 }
 
 /// Expands the `slo_files` globs (a pattern without matches is not an error, as for rules).
-pub fn expand_slo_files(patterns: &[String]) -> Result<Vec<PathBuf>, String> {
-    crate::rules::file::expand_rule_patterns(patterns).map_err(|e| format!("slo_files: {e}"))
+pub fn expand_slo_files(patterns: &[String]) -> Result<Vec<PathBuf>, SloRuntimeError> {
+    crate::rules::file::expand_rule_patterns(patterns).map_err(SloRuntimeError::Files)
 }
 
 /// Starts the SLO engine with the SLOs the config's `slo_files` name. It runs with none too,
@@ -91,7 +115,7 @@ pub async fn start<F, Fut>(
     external_url: &str,
     telemetry: &mut crate::telemetry::Telemetry,
     deliver: F,
-) -> Result<SloService, String>
+) -> Result<SloService, SloRuntimeError>
 where
     F: Fn(Vec<Alert>) -> Fut + Send + 'static,
     Fut: std::future::Future<Output = ()> + Send,
@@ -120,8 +144,7 @@ where
         opts.clone(),
         probes,
     )
-    .await
-    .map_err(|e| e.to_string())?;
+    .await?;
     telemetry.register_collector(Box::new(SloCollector(handle.view.clone())));
     tracing::info!(slos = specs_len, "SLO engine started");
     Ok(SloService {
@@ -138,14 +161,9 @@ where
 
 /// Reads and checks every SLO spec `slo_files` names (none when it names no file); the
 /// errors of all files in one message.
-pub fn load_specs(slo_files: &[String]) -> Result<Vec<SloSpec>, String> {
+pub fn load_specs(slo_files: &[String]) -> Result<Vec<SloSpec>, SloRuntimeError> {
     let files = expand_slo_files(slo_files)?;
-    super::load_files(&files).map_err(|errs| {
-        errs.iter()
-            .map(|e| e.to_string())
-            .collect::<Vec<_>>()
-            .join("\n")
-    })
+    super::load_files(&files).map_err(SloRuntimeError::Specs)
 }
 
 /// Accumulators by SLO key for the probe SLIs among `specs`.

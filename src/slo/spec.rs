@@ -8,7 +8,7 @@
 //! placeholder, bucket boundaries, durations) live here too.
 
 use super::Diag;
-use crate::config::units::parse_duration;
+use crate::timefmt::parse_duration;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::OnceLock;
@@ -422,7 +422,7 @@ fn check_alert_labels(
                 );
             } else if name.is_empty() {
                 d.err(&path, "an annotation name must not be empty");
-            } else if let Err(e) = crate::rules::template::Template::parse(name, value) {
+            } else if let Err(e) = crate::gotemplate::Template::parse(name, value) {
                 d.err(&path, format!("not a valid template: {e}"));
             }
         }
@@ -532,7 +532,7 @@ pub(crate) fn check_duration(d: &mut Diag, field: &str, s: &str) -> Option<Durat
             None
         }
         Err(e) => {
-            d.err(field, e);
+            d.err(field, e.to_string());
             None
         }
     }

@@ -395,8 +395,9 @@ impl Drop for Appender<'_> {
 }
 
 #[cfg(test)]
-mod observer_tests {
+mod tests {
     use super::*;
+    use crate::store::Querier;
     use std::sync::Mutex;
 
     #[derive(Default)]
@@ -435,12 +436,6 @@ mod observer_tests {
         app.commit();
         assert_eq!(seen.0.lock().expect("collected").len(), 2);
     }
-}
-
-#[cfg(test)]
-mod hold_tests {
-    use super::*;
-    use crate::store::Querier;
 
     #[test]
     fn held_series_survive_gc_until_the_appender_ends() {

@@ -56,6 +56,13 @@ fn count(store: &Store, matchers: &[Matcher]) -> usize {
     names(store, matchers).len()
 }
 
+/// Checks how many series each matcher set selects; a failure names the matchers.
+fn counts(store: &Store, cases: &[(&[Matcher], usize)]) {
+    for (matchers, want) in cases {
+        assert_eq!(count(store, matchers), *want, "{matchers:?}");
+    }
+}
+
 #[test]
 fn append_commit_then_select_returns_samples_sorted_by_labels() {
     let store = Store::new();
@@ -238,41 +245,48 @@ fn empty_value_matchers_select_by_label_absence() {
         ]
     );
     // {code!=""}: series with `code`.
-    assert_eq!(count(&s, &[m(MatchOp::NotEqual, "code", "")]), 3);
-    // A label no series has: `=""` matches all, `!=""` none.
-    assert_eq!(count(&s, &[m(MatchOp::Equal, "missing", "")]), 6);
-    assert_eq!(count(&s, &[m(MatchOp::NotEqual, "missing", "")]), 0);
-    assert_eq!(
-        count(
-            &s,
-            &[
-                Matcher::equal("__name__", "up"),
-                m(MatchOp::Equal, "missing", "")
-            ]
-        ),
-        2
+    counts(
+        &s,
+        &[
+            (&[m(MatchOp::NotEqual, "code", "")], 3),
+            // A label no series has: `=""` matches all, `!=""` none.
+            (&[m(MatchOp::Equal, "missing", "")], 6),
+            (&[m(MatchOp::NotEqual, "missing", "")], 0),
+            (
+                &[
+                    Matcher::equal("__name__", "up"),
+                    m(MatchOp::Equal, "missing", ""),
+                ],
+                2,
+            ),
+            // `!=` on a missing label matches (the empty value differs).
+            (&[m(MatchOp::NotEqual, "missing", "x")], 6),
+        ],
     );
-    // `!=` on a missing label matches (the empty value differs).
-    assert_eq!(count(&s, &[m(MatchOp::NotEqual, "missing", "x")]), 6);
 }
 
 #[test]
 fn regex_matchers_follow_prometheus_semantics() {
     let s = fixture();
     // `.*` matches everything, including series without the label.
-    assert_eq!(count(&s, &[m(MatchOp::Regex, "code", ".*")]), 6);
-    // `.+` requires the label.
-    assert_eq!(count(&s, &[m(MatchOp::Regex, "code", ".+")]), 3);
-    assert_eq!(count(&s, &[m(MatchOp::NotRegex, "code", ".+")]), 3);
-    assert_eq!(count(&s, &[m(MatchOp::NotRegex, "code", ".*")]), 0);
-    // Alternations, literal and not.
-    assert_eq!(count(&s, &[m(MatchOp::Regex, "code", "200|500")]), 3);
-    assert_eq!(count(&s, &[m(MatchOp::Regex, "code", "5..|404")]), 1);
-    // An alternation with an empty branch also matches series without the label.
-    assert_eq!(count(&s, &[m(MatchOp::Regex, "code", "500|")]), 4);
-    assert_eq!(count(&s, &[m(MatchOp::Regex, "code", "5.*|")]), 4);
-    // Anchored: "20" does not match "200".
-    assert_eq!(count(&s, &[m(MatchOp::Regex, "code", "20")]), 0);
+    counts(
+        &s,
+        &[
+            (&[m(MatchOp::Regex, "code", ".*")], 6),
+            // `.+` requires the label.
+            (&[m(MatchOp::Regex, "code", ".+")], 3),
+            (&[m(MatchOp::NotRegex, "code", ".+")], 3),
+            (&[m(MatchOp::NotRegex, "code", ".*")], 0),
+            // Alternations, literal and not.
+            (&[m(MatchOp::Regex, "code", "200|500")], 3),
+            (&[m(MatchOp::Regex, "code", "5..|404")], 1),
+            // An alternation with an empty branch also matches series without the label.
+            (&[m(MatchOp::Regex, "code", "500|")], 4),
+            (&[m(MatchOp::Regex, "code", "5.*|")], 4),
+            // Anchored: "20" does not match "200".
+            (&[m(MatchOp::Regex, "code", "20")], 0),
+        ],
+    );
     // Negative regex keeps series without the label.
     assert_eq!(
         names(
@@ -287,27 +301,34 @@ fn regex_matchers_follow_prometheus_semantics() {
             r#"http_requests_total{job="web"}"#
         ]
     );
-    assert_eq!(count(&s, &[m(MatchOp::NotRegex, "job", "api|web")]), 0);
-    // Regex over the metric name, and a regex on a label nobody has.
-    assert_eq!(count(&s, &[m(MatchOp::Regex, "__name__", "http_.*")]), 4);
-    assert_eq!(count(&s, &[m(MatchOp::Regex, "missing", "x.*")]), 0);
-    assert_eq!(count(&s, &[m(MatchOp::NotRegex, "missing", "x.*")]), 6);
+    counts(
+        &s,
+        &[
+            (&[m(MatchOp::NotRegex, "job", "api|web")], 0),
+            // Regex over the metric name, and a regex on a label nobody has.
+            (&[m(MatchOp::Regex, "__name__", "http_.*")], 4),
+            (&[m(MatchOp::Regex, "missing", "x.*")], 0),
+            (&[m(MatchOp::NotRegex, "missing", "x.*")], 6),
+        ],
+    );
 }
 
 #[test]
 fn selectors_where_every_matcher_matches_empty_still_work() {
     let s = fixture();
-    assert_eq!(count(&s, &[]), 6);
-    assert_eq!(count(&s, &[m(MatchOp::Regex, "__name__", ".*")]), 6);
-    assert_eq!(
-        count(
-            &s,
-            &[
-                m(MatchOp::Regex, "job", ".*"),
-                m(MatchOp::NotEqual, "env", "prod")
-            ]
-        ),
-        5
+    counts(
+        &s,
+        &[
+            (&[], 6),
+            (&[m(MatchOp::Regex, "__name__", ".*")], 6),
+            (
+                &[
+                    m(MatchOp::Regex, "job", ".*"),
+                    m(MatchOp::NotEqual, "env", "prod"),
+                ],
+                5,
+            ),
+        ],
     );
 }
 
@@ -564,22 +585,21 @@ fn many_label_values_regex_selection() {
         .unwrap();
     }
     app.commit();
-    assert_eq!(count(&store, &[m(MatchOp::Regex, "pod", "api-1.*")]), 1111);
-    assert_eq!(
-        count(
-            &store,
-            &[
-                m(MatchOp::Regex, "pod", "api-1.*"),
-                Matcher::equal("namespace", "ns-0")
-            ]
-        ),
-        (0..2000)
-            .filter(|i| i.to_string().starts_with('1') && i % 7 == 0)
-            .count()
-    );
-    assert_eq!(
-        count(&store, &[m(MatchOp::NotRegex, "namespace", "ns-[0-5]")]),
-        285
+    counts(
+        &store,
+        &[
+            (&[m(MatchOp::Regex, "pod", "api-1.*")], 1111),
+            (
+                &[
+                    m(MatchOp::Regex, "pod", "api-1.*"),
+                    Matcher::equal("namespace", "ns-0"),
+                ],
+                (0..2000)
+                    .filter(|i| i.to_string().starts_with('1') && i % 7 == 0)
+                    .count(),
+            ),
+            (&[m(MatchOp::NotRegex, "namespace", "ns-[0-5]")], 285),
+        ],
     );
 }
 

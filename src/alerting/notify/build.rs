@@ -9,11 +9,12 @@
 
 use std::sync::Arc;
 
-use super::email::EmailNotifier;
+use super::email::{EmailNotifier, SmtpTlsError};
 use super::templates::{NotificationTemplates, TemplateLoadError};
 use super::webhook::WebhookNotifier;
 use super::Notifier;
-use crate::alerting::{AlertmanagerConfig, Receiver};
+use crate::config::alertmanager::{AlertmanagerConfig, Receiver};
+use crate::httpclient::ClientError;
 
 /// What notifications need to know about where redline runs, and the templates.
 #[derive(Clone, Debug)]
@@ -43,8 +44,7 @@ impl NotifyContext {
         external_url: &str,
         dashboard_url: &str,
     ) -> Result<NotifyContext, IntegrationError> {
-        let templates = NotificationTemplates::load(&cfg.templates)
-            .map_err(|e| IntegrationError(e.to_string()))?;
+        let templates = NotificationTemplates::load(&cfg.templates)?;
         Ok(NotifyContext {
             external_url: external_url.to_string(),
             dashboard_url: dashboard_url.to_string(),
@@ -54,14 +54,25 @@ impl NotifyContext {
 }
 
 /// A receiver integration that cannot be built; the message names the config field.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct IntegrationError(pub String);
-
-impl From<TemplateLoadError> for IntegrationError {
-    fn from(e: TemplateLoadError) -> Self {
-        IntegrationError(e.to_string())
-    }
+#[derive(Debug, thiserror::Error)]
+pub enum IntegrationError {
+    /// The notification templates (or an email field's template) do not load.
+    #[error(transparent)]
+    Templates(#[from] TemplateLoadError),
+    /// A webhook's `http_config` cannot be used.
+    #[error("{field}.http_config: {source}")]
+    WebhookClient {
+        field: String,
+        #[source]
+        source: ClientError,
+    },
+    /// An email's `tls_config` cannot be used.
+    #[error("{field}.tls_config: {source}")]
+    EmailTls {
+        field: String,
+        #[source]
+        source: SmtpTlsError,
+    },
 }
 
 /// A receiver's name and its integrations.
@@ -97,8 +108,11 @@ fn build(
     crate::install_crypto_provider();
     let mut out: Vec<Arc<dyn Notifier>> = Vec::new();
     for (i, w) in receiver.webhook_configs.iter().enumerate() {
-        let n = WebhookNotifier::new(i, w, &ctx.external_url).map_err(|e| {
-            IntegrationError(format!("{path}.webhook_configs[{i}].http_config: {e}"))
+        let n = WebhookNotifier::new(i, w, &ctx.external_url).map_err(|source| {
+            IntegrationError::WebhookClient {
+                field: format!("{path}.webhook_configs[{i}]"),
+                source,
+            }
         })?;
         out.push(Arc::new(n));
     }
@@ -114,8 +128,12 @@ fn build(
         )?;
         if e.tls != crate::config::TlsSettings::default() {
             // Fail on TLS files that cannot be read now, not on the first send.
-            super::email::tls_parameters(&e.tls, "localhost")
-                .map_err(|m| IntegrationError(format!("{field}.tls_config: {m}")))?;
+            super::email::tls_parameters(&e.tls, "localhost").map_err(|source| {
+                IntegrationError::EmailTls {
+                    field: field.clone(),
+                    source,
+                }
+            })?;
         }
         out.push(Arc::new(n));
     }
@@ -182,6 +200,45 @@ receivers:
             e.starts_with("receiver \"broken\".email_configs[0].html: "),
             "{e}"
         );
+    }
+
+    /// An email `ca_file` that cannot be read rejects the config with the field named, and
+    /// the error keeps the read error as its cause (it was flattened to text).
+    #[test]
+    fn unreadable_email_ca_file_keeps_the_read_error_as_source() {
+        let missing = std::env::temp_dir().join(format!(
+            "redline-build-missing-ca-{}/ca.pem",
+            std::process::id()
+        ));
+        let text = format!(
+            r#"
+route: {{receiver: mail}}
+receivers:
+  - name: mail
+    email_configs:
+      - to: x@example.org
+        from: redline@example.org
+        smarthost: 127.0.0.1:2525
+        tls_config: {{ca_file: '{}'}}
+"#,
+            missing.display()
+        );
+        let cfg = AlertmanagerConfig::from_yaml_str(&text, "am.yml").unwrap();
+        let ctx = NotifyContext::new("http://127.0.0.1:9093", "");
+        let e = all_integrations(&cfg, &ctx).map(|_| ()).unwrap_err();
+        let text = e.to_string();
+        assert!(
+            text.starts_with(
+                "receivers[0].email_configs[0].tls_config: tls_config: reading ca_file: "
+            ),
+            "{text}"
+        );
+        let tls = std::error::Error::source(&e).expect("the TLS error is the source");
+        let io = tls
+            .source()
+            .and_then(|c| c.downcast_ref::<std::io::Error>())
+            .expect("the read error is kept");
+        assert_eq!(io.kind(), std::io::ErrorKind::NotFound);
     }
 
     #[test]

@@ -22,8 +22,8 @@ use super::build::NotifyContext;
 use super::{Notification, NotificationReason, NotifiedAlert};
 use crate::alerting::alert::fingerprint_hex;
 use crate::alerting::Alert;
-use crate::rules::template_exec::{GoStruct, GO_ZERO_TIME_MS, V};
-use crate::rules::template_funcs::{go_time_format, RFC3339_NANO};
+use crate::gotemplate::exec::{GoStruct, GO_ZERO_TIME_MS, V};
+use crate::gotemplate::funcs::{go_time_format, RFC3339_NANO};
 use crate::store::Labels;
 
 /// A label or annotation map, sorted by name.
@@ -292,13 +292,16 @@ impl TemplateData {
     }
 }
 
-/// A notification shaped like Alertmanager's own example (two `HighErrorBudgetBurn` alerts of
-/// job `api`, started 2026-11-22T06:20:55Z, with owner and playbook), the second resolved
-/// when `resolved_second`. Templates are tried on it when a config is loaded.
-pub(crate) fn sample_notification(resolved_second: bool) -> Notification {
-    let starts = 1_795_328_455_000;
-    let now = starts + 600_000;
-    let alert = |instance: &str, summary: &str, ends: i64| NotifiedAlert {
+/// One alert of [`sample_notification`]: `HighErrorBudgetBurn` of job `api` on `instance`,
+/// with owner and playbook.
+pub(crate) fn sample_alert(
+    instance: &str,
+    summary: &str,
+    starts_at_ms: i64,
+    ends_at_ms: i64,
+    updated_at_ms: i64,
+) -> NotifiedAlert {
+    NotifiedAlert {
         alert: Alert {
             labels: Labels::from_pairs([
                 ("alertname", "HighErrorBudgetBurn"),
@@ -310,14 +313,25 @@ pub(crate) fn sample_notification(resolved_second: bool) -> Notification {
                 ("runbook_url", "https://runbooks.example/api"),
                 ("summary", summary),
             ]),
-            starts_at_ms: starts,
-            ends_at_ms: ends,
+            starts_at_ms,
+            ends_at_ms,
             generator_url: "http://prometheus.example:9090/graph?g0.expr=x".into(),
-            updated_at_ms: now,
+            updated_at_ms,
             timeout: false,
         },
         owner: Some("team-api".into()),
         playbook_url: Some("https://runbooks.example/api".into()),
+    }
+}
+
+/// A notification shaped like Alertmanager's own example (two `HighErrorBudgetBurn` alerts of
+/// job `api`, started 2026-11-22T06:20:55Z, with owner and playbook), the second resolved
+/// when `resolved_second`. Templates are tried on it when a config is loaded.
+pub(crate) fn sample_notification(resolved_second: bool) -> Notification {
+    let starts = 1_795_328_455_000;
+    let now = starts + 600_000;
+    let alert = |instance: &str, summary: &str, ends: i64| {
+        sample_alert(instance, summary, starts, ends, now)
     };
     let second_end = if resolved_second {
         now - 1000

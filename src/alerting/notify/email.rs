@@ -37,7 +37,7 @@ use lettre::{Address, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executo
 use super::data::TemplateData;
 use super::templates::{FieldTemplate, NotificationTemplates, TemplateLoadError};
 use super::{Notification, Notifier, NotifyError};
-use crate::alerting::EmailConfig;
+use crate::config::alertmanager::EmailConfig;
 use crate::config::{TlsSettings, TlsVersion};
 
 /// How long one SMTP exchange (connect, each command) may take.
@@ -267,7 +267,7 @@ impl EmailNotifier {
     }
 
     fn classify(&self, e: &lettre::transport::smtp::Error) -> NotifyError {
-        let chain = crate::scrape::client::error_chain(e);
+        let chain = crate::httpclient::error_chain(e);
         if chain.contains("STARTTLS is not supported") {
             return self.fatal(format!(
                 "require_tls is true but the server does not advertise the STARTTLS extension ({chain})"
@@ -293,9 +293,28 @@ impl EmailNotifier {
     }
 }
 
+/// Why a `tls_config` cannot be used for SMTP; the text names the setting.
+#[derive(Debug, thiserror::Error)]
+pub enum SmtpTlsError {
+    /// `ca_file`, `cert_file` or `key_file` could not be read.
+    #[error("tls_config: reading {file}: {source}")]
+    Read {
+        file: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("tls_config: ca_file: {0}")]
+    CaFile(#[source] lettre::transport::smtp::Error),
+    #[error("tls_config: client certificate: {0}")]
+    ClientCertificate(#[source] lettre::transport::smtp::Error),
+    #[error("tls_config: {0}")]
+    Build(#[source] lettre::transport::smtp::Error),
+}
+
 /// lettre's TLS parameters from a `tls_config` (the same settings the HTTP clients use:
 /// `ca_file` replaces the system roots).
-pub fn tls_parameters(tls: &TlsSettings, host: &str) -> Result<TlsParameters, String> {
+pub fn tls_parameters(tls: &TlsSettings, host: &str) -> Result<TlsParameters, SmtpTlsError> {
+    let read = |file: &'static str| move |source| SmtpTlsError::Read { file, source };
     let domain = tls.server_name.clone().unwrap_or_else(|| host.to_string());
     let mut b = TlsParameters::builder(domain)
         .dangerous_accept_invalid_certs(tls.insecure_skip_verify)
@@ -304,27 +323,20 @@ pub fn tls_parameters(tls: &TlsSettings, host: &str) -> Result<TlsParameters, St
             _ => SmtpTlsVersion::Tlsv12,
         });
     if let Some(ca) = &tls.ca {
-        let pem = ca
-            .read()
-            .map_err(|e| format!("tls_config: reading ca_file: {e}"))?;
-        let cert = Certificate::from_pem(pem.as_bytes())
-            .map_err(|e| format!("tls_config: ca_file: {e}"))?;
+        let pem = ca.read().map_err(read("ca_file"))?;
+        let cert = Certificate::from_pem(pem.as_bytes()).map_err(SmtpTlsError::CaFile)?;
         b = b
             .certificate_store(CertificateStore::None)
             .add_root_certificate(cert);
     }
     if let (Some(cert), Some(key)) = (&tls.cert, &tls.key) {
-        let cert = cert
-            .read()
-            .map_err(|e| format!("tls_config: reading cert_file: {e}"))?;
-        let key = key
-            .read()
-            .map_err(|e| format!("tls_config: reading key_file: {e}"))?;
+        let cert = cert.read().map_err(read("cert_file"))?;
+        let key = key.read().map_err(read("key_file"))?;
         let id = Identity::from_pem(cert.as_bytes(), key.expose().as_bytes())
-            .map_err(|e| format!("tls_config: client certificate: {e}"))?;
+            .map_err(SmtpTlsError::ClientCertificate)?;
         b = b.identify_with(id);
     }
-    b.build_rustls().map_err(|e| format!("tls_config: {e}"))
+    b.build_rustls().map_err(SmtpTlsError::Build)
 }
 
 impl Notifier for EmailNotifier {
@@ -345,7 +357,7 @@ impl Notifier for EmailNotifier {
 mod tests {
     use super::*;
     use crate::alerting::notify::data::tests::fixture_notification;
-    use crate::alerting::AlertmanagerConfig;
+    use crate::config::alertmanager::AlertmanagerConfig;
 
     fn config(extra: &str) -> EmailConfig {
         let cfg = AlertmanagerConfig::from_yaml_str(

@@ -45,7 +45,7 @@ impl NotificationReason {
 #[derive(Clone, Debug, PartialEq)]
 pub struct NotifiedAlert {
     pub alert: Alert,
-    /// The alert's owner (see [`super::owners`]), when known.
+    /// The alert's owner (see [`crate::config::alertmanager::owners`]), when known.
     pub owner: Option<String>,
     /// The alert's `runbook_url`, or the playbook link made from the owners' template.
     pub playbook_url: Option<String>,

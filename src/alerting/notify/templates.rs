@@ -25,8 +25,8 @@ use std::path::{Path, PathBuf};
 use handlebars::Handlebars;
 
 use super::data::TemplateData;
-use crate::rules::template::{called_templates, parse_nodes, Defines, Dialect, Node};
-use crate::rules::template_exec::{exec_with, Lookup, V};
+use crate::gotemplate::exec::{exec_with, Lookup, V};
+use crate::gotemplate::{called_templates, parse_nodes, Defines, Dialect, Node};
 
 /// redline's default HTML email body.
 pub const DEFAULT_HTML: &str = include_str!("templates/email.html.hbs");
@@ -453,7 +453,11 @@ mod tests {
             "[FIRING:2] HighErrorBudgetBurn api (page)"
         );
         let html = t
-            .compile("f", crate::alerting::receivers::DEFAULT_EMAIL_HTML, true)
+            .compile(
+                "f",
+                crate::config::alertmanager::receivers::DEFAULT_EMAIL_HTML,
+                true,
+            )
             .unwrap();
         assert_eq!(html.render(&t, &d).unwrap(), t.default_html(&d).unwrap());
         // Inside larger Go text too.

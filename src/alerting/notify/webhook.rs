@@ -20,9 +20,9 @@ use serde::Serialize;
 
 use super::{Notification, NotifiedAlert, Notifier, NotifyError};
 use crate::alerting::alert::fingerprint_hex;
-use crate::alerting::WebhookConfig;
+use crate::config::alertmanager::WebhookConfig;
 use crate::config::Auth;
-use crate::scrape::client::{apply_auth, error_chain, http_client, ClientError};
+use crate::httpclient::{apply_auth, error_chain, http_client, ClientError};
 use crate::store::Labels;
 
 /// The timeout of one POST when the config sets none.
@@ -248,24 +248,16 @@ mod tests {
     /// 2026-11-22T06:20:55Z
     const STARTS: i64 = 1_795_328_455_000;
 
+    /// [`sample_alert`](crate::alerting::notify::data::sample_alert) as Alertmanager's
+    /// fixture has it: no owner or playbook, its own generator URL.
     fn fixture_alert(instance: &str, summary: &str, ends_at_ms: i64) -> NotifiedAlert {
+        let sample = crate::alerting::notify::data::sample_alert(
+            instance, summary, STARTS, ends_at_ms, STARTS,
+        );
         NotifiedAlert {
             alert: Alert {
-                labels: Labels::from_pairs([
-                    ("alertname", "HighErrorBudgetBurn"),
-                    ("instance", instance),
-                    ("job", "api"),
-                    ("severity", "page"),
-                ]),
-                annotations: Labels::from_pairs([
-                    ("runbook_url", "https://runbooks.example/api"),
-                    ("summary", summary),
-                ]),
-                starts_at_ms: STARTS,
-                ends_at_ms,
                 generator_url: GEN.to_string(),
-                updated_at_ms: STARTS,
-                timeout: false,
+                ..sample.alert
             },
             owner: None,
             playbook_url: None,

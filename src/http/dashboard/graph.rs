@@ -63,7 +63,7 @@ fn rows(v: &Value, ctx: &PageCtx) -> (Vec<serde_json::Value>, usize) {
 pub async fn graph(State(s): State<AppState>, ctx: PageCtx) -> Response {
     let expr = ctx.param("g0.expr").unwrap_or("").trim().to_string();
     let range = range(&ctx);
-    let range_text = crate::timefmt::prometheus_duration(range);
+    let range_text = crate::timefmt::format_duration(range);
     let mut data = ctx.layout("Graph", "/graph", None);
     let mut model = json!({
         "expr": expr,

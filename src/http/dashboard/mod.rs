@@ -116,22 +116,34 @@ fn registry() -> &'static Handlebars<'static> {
     })
 }
 
+/// A dashboard page template that failed to render, with handlebars' error as its source.
+#[derive(Debug, thiserror::Error)]
+#[error("rendering {page}: {source}")]
+pub struct RenderError {
+    pub page: String,
+    #[source]
+    pub source: handlebars::RenderError,
+}
+
 /// Renders the page template `name` with `data`.
-pub fn render(name: &str, data: &Json) -> Result<String, String> {
+pub fn render(name: &str, data: &Json) -> Result<String, RenderError> {
     render_value(name, data.clone())
 }
 
 /// [`render`] taking the data by value: handlebars then uses it as the context as it is,
 /// instead of serializing it into a new JSON value first.
-pub fn render_value(name: &str, data: Json) -> Result<String, String> {
+pub fn render_value(name: &str, data: Json) -> Result<String, RenderError> {
     registry()
         .render_with_context(name, &handlebars::Context::from(data))
-        .map_err(|e| format!("rendering {name}: {e}"))
+        .map_err(|source| RenderError {
+            page: name.to_string(),
+            source,
+        })
 }
 
 /// The overview page for `slos` and `alerts`, as `GET /` renders it (for benchmarks and
 /// tests; times in UTC, no user).
-pub fn render_overview(slos: &[SloView], alerts: &[AlertView]) -> Result<String, String> {
+pub fn render_overview(slos: &[SloView], alerts: &[AlertView]) -> Result<String, RenderError> {
     let ctx = PageCtx::new(
         &WebAccess::default(),
         &HeaderMap::new(),
@@ -335,34 +347,44 @@ fn engine() -> Engine {
     })
 }
 
+/// Runs `query` for each expression on a blocking thread with the dashboard's engine; a failed
+/// query gives its error text.
+async fn each_query<T: Clone + Send + 'static>(
+    s: &AppState,
+    exprs: Vec<String>,
+    query: impl Fn(&Engine, &dyn crate::store::Querier, &str) -> Result<Vec<T>, String> + Send + 'static,
+) -> Vec<Result<Vec<T>, String>> {
+    let store = s.store.clone();
+    let n = exprs.len();
+    tokio::task::spawn_blocking(move || {
+        let e = engine();
+        exprs.iter().map(|x| query(&e, store.as_ref(), x)).collect()
+    })
+    .await
+    .unwrap_or_else(|e| vec![Err(format!("query task failed: {e}")); n])
+}
+
 /// Evaluates each expression at `t_ms`; a failed query gives its error text.
 pub async fn instant_queries(
     s: &AppState,
     exprs: Vec<String>,
     t_ms: i64,
 ) -> Vec<Result<Vec<InstantSample>, String>> {
-    let store = s.store.clone();
-    let n = exprs.len();
-    tokio::task::spawn_blocking(move || {
-        let e = engine();
-        exprs
-            .iter()
-            .map(|x| match e.instant_query(store.as_ref(), x, t_ms) {
-                Ok(r) => match r.value {
-                    Value::Vector(v) => Ok(v),
-                    Value::Scalar { t, v } => Ok(vec![InstantSample {
-                        labels: crate::store::Labels::default(),
-                        t,
-                        v,
-                    }]),
-                    _ => Ok(Vec::new()),
-                },
-                Err(e) => Err(e.to_string()),
-            })
-            .collect()
+    each_query(s, exprs, move |e, store, x| {
+        match e.instant_query(store, x, t_ms) {
+            Ok(r) => match r.value {
+                Value::Vector(v) => Ok(v),
+                Value::Scalar { t, v } => Ok(vec![InstantSample {
+                    labels: crate::store::Labels::default(),
+                    t,
+                    v,
+                }]),
+                _ => Ok(Vec::new()),
+            },
+            Err(e) => Err(e.to_string()),
+        }
     })
     .await
-    .unwrap_or_else(|e| vec![Err(format!("query task failed: {e}")); n])
 }
 
 /// Evaluates each expression over `[start, end]` at `step` (ms).
@@ -373,25 +395,16 @@ pub async fn range_queries(
     end_ms: i64,
     step_ms: i64,
 ) -> Vec<Result<Vec<RangeSeries>, String>> {
-    let store = s.store.clone();
-    let n = exprs.len();
-    tokio::task::spawn_blocking(move || {
-        let e = engine();
-        exprs
-            .iter()
-            .map(
-                |x| match e.range_query(store.as_ref(), x, start_ms, end_ms, step_ms) {
-                    Ok(r) => match r.value {
-                        Value::Matrix(m) => Ok(m),
-                        _ => Ok(Vec::new()),
-                    },
-                    Err(e) => Err(e.to_string()),
-                },
-            )
-            .collect()
+    each_query(s, exprs, move |e, store, x| {
+        match e.range_query(store, x, start_ms, end_ms, step_ms) {
+            Ok(r) => match r.value {
+                Value::Matrix(m) => Ok(m),
+                _ => Ok(Vec::new()),
+            },
+            Err(e) => Err(e.to_string()),
+        }
     })
     .await
-    .unwrap_or_else(|e| vec![Err(format!("query task failed: {e}")); n])
 }
 
 /// A chart's time range from `?range=` (a Prometheus duration, default `default`), ending now,
@@ -405,7 +418,7 @@ pub fn time_range(ctx: &PageCtx, default: Duration) -> (i64, i64, i64, String) {
     let end = crate::timefmt::now_ms();
     let start = end - range.as_millis() as i64;
     let step = ((range.as_millis() as i64) / 240).max(1000);
-    (start, end, step, crate::timefmt::prometheus_duration(range))
+    (start, end, step, crate::timefmt::format_duration(range))
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@ use super::listing::{self, Paging};
 use super::pages::urlencode;
 use super::{markdown, playbooks};
 use super::{PageCtx, WebAccess};
-use crate::alerting::matchers::go_quote;
+use crate::config::alertmanager::matchers::go_quote;
 use crate::http::AppState;
 use crate::store::Labels;
 use axum::extract::{Path, State};
@@ -158,7 +158,7 @@ impl AlertEntry {
 /// (anchored) and states.
 #[derive(Default)]
 pub struct AlertFilter {
-    pub matchers: Vec<crate::alerting::Matcher>,
+    pub matchers: Vec<crate::config::alertmanager::Matcher>,
     pub receiver: Option<regex::Regex>,
     /// `None`: every state.
     pub states: Option<Vec<String>>,
@@ -171,7 +171,8 @@ impl AlertFilter {
     pub fn of(ctx: &PageCtx) -> Result<AlertFilter, String> {
         let mut f = AlertFilter::default();
         if let Some(m) = ctx.param("filter").map(str::trim).filter(|m| !m.is_empty()) {
-            f.matchers = crate::alerting::parse_matchers(m).map_err(|e| format!("filter: {e}"))?;
+            f.matchers = crate::config::alertmanager::parse_matchers(m)
+                .map_err(|e| format!("filter: {e}"))?;
         }
         if let Some(r) = ctx.param("receiver").filter(|r| !r.is_empty()) {
             f.receiver = Some(
@@ -405,7 +406,9 @@ fn silence_list(
         return Ok(None);
     };
     let matchers = match ctx.param("filter").map(str::trim).filter(|m| !m.is_empty()) {
-        Some(m) => crate::alerting::parse_matchers(m).map_err(|e| format!("filter: {e}"))?,
+        Some(m) => {
+            crate::config::alertmanager::parse_matchers(m).map_err(|e| format!("filter: {e}"))?
+        }
         None => Vec::new(),
     };
     let states: Option<Vec<&str>> = ctx
@@ -473,7 +476,7 @@ fn unavailable() -> (StatusCode, String) {
 /// Creates a silence; returns its id.
 async fn silence_create(
     s: &AppState,
-    matchers: Vec<crate::alerting::Matcher>,
+    matchers: Vec<crate::config::alertmanager::Matcher>,
     duration_ms: i64,
     created_by: String,
     comment: String,
@@ -482,7 +485,7 @@ async fn silence_create(
     let now = p.now_ms();
     let silence = crate::alerting::Silence {
         id: String::new(),
-        matchers: crate::alerting::Matchers(matchers),
+        matchers: crate::config::alertmanager::Matchers(matchers),
         starts_at_ms: now,
         ends_at_ms: now + duration_ms,
         updated_at_ms: now,
@@ -567,7 +570,9 @@ fn csrf_refusal(
 }
 
 /// Parses the silence form's matchers, one per line (`name="value"`, `name=~"re"`, ...).
-pub fn parse_matcher_lines(text: &str) -> Result<Vec<crate::alerting::Matcher>, String> {
+pub fn parse_matcher_lines(
+    text: &str,
+) -> Result<Vec<crate::config::alertmanager::Matcher>, String> {
     let mut out = Vec::new();
     for (i, line) in text.lines().enumerate() {
         let line = line.trim().trim_end_matches(',');
@@ -575,7 +580,7 @@ pub fn parse_matcher_lines(text: &str) -> Result<Vec<crate::alerting::Matcher>, 
             continue;
         }
         out.push(
-            crate::alerting::matchers::parse_matcher(line)
+            crate::config::alertmanager::matchers::parse_matcher(line)
                 .map_err(|e| format!("matchers line {}: {e}", i + 1))?,
         );
     }
@@ -721,7 +726,7 @@ pub async fn targets(State(s): State<AppState>, ctx: PageCtx) -> Response {
             "labels": t.spec.labels.iter().filter(|l| !l.name.starts_with("__")).map(|l| format!("{}={}", l.name, l.value)).collect::<Vec<_>>(),
             "health": st.health.as_str(),
             "error": st.last_error,
-            "last": st.last_scrape.map(|t| ctx.time(crate::scrape::scrape_loop::unix_ms(t))),
+            "last": st.last_scrape.map(|t| ctx.time(crate::timefmt::unix_ms(t))),
             "duration": super::chart::Unit::Seconds.format(st.last_scrape_duration.as_secs_f64()),
             "samples": st.last_samples,
         });
@@ -803,7 +808,7 @@ pub async fn rules(State(s): State<AppState>, ctx: PageCtx) -> Response {
             groups.push(json!({
                 "name": g.group.name,
                 "file": g.group.file.display().to_string(),
-                "interval": crate::timefmt::prometheus_duration(g.interval),
+                "interval": crate::timefmt::format_duration(g.interval),
                 "rules": rules,
             }));
         }

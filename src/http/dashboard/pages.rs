@@ -274,7 +274,7 @@ async fn slo_views_from_rules(s: &AppState, t_ms: i64) -> Vec<SloView> {
             error_budget: eb,
             attainment: (1.0 - (1.0 - rem) * eb).clamp(0.0, 1.0),
             budget_remaining: rem,
-            window: crate::timefmt::prometheus_duration(period),
+            window: crate::timefmt::format_duration(period),
             exhaustion: exhaustion(rem, burns[0].long_burn, period),
             period,
             burns,

@@ -15,15 +15,17 @@
 //! kept as [`LoadFailure`] for the API.
 //!
 //! Sleeping uses `tokio::time` (tests pause it); evaluation timestamps come from an injected
-//! [`Clock`], so tests control them too ([`TokioClock`] moves with tokio's paused clock).
+//! [`Clock`], so tests control them too ([`crate::clock::TokioClock`] moves with tokio's
+//! paused clock).
 
-use super::alerting::Alert;
+use super::alerting::{Alert, RuleAlerts};
 use super::file::{load_rule_files, RuleFileError, RuleGroup};
 use super::group::{EvalContext, GroupState, RuleHealth};
 use super::querier::RemoteQuerier;
 use crate::promql::Engine;
 use crate::state::{GroupKey, StateDb};
 use crate::store::{Labels, Store};
+use crate::timefmt::unix_ms;
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex, RwLock};
@@ -36,44 +38,7 @@ mod persist;
 pub use persist::{decode_alert, encode_alert};
 use persist::{diff_alerts, restore_from};
 
-/// Where evaluation timestamps come from.
-pub trait Clock: Send + Sync + 'static {
-    fn now(&self) -> SystemTime;
-}
-
-/// The system's wall clock.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now(&self) -> SystemTime {
-        SystemTime::now()
-    }
-}
-
-/// Wall time that advances with tokio's clock from a chosen start: with paused time
-/// (`#[tokio::test(start_paused = true)]`) evaluations happen at exact, known timestamps.
-#[derive(Clone, Debug)]
-pub struct TokioClock {
-    wall: SystemTime,
-    start: tokio::time::Instant,
-}
-
-impl TokioClock {
-    /// A clock that reads `wall` now.
-    pub fn starting_at(wall: SystemTime) -> Self {
-        TokioClock {
-            wall,
-            start: tokio::time::Instant::now(),
-        }
-    }
-}
-
-impl Clock for TokioClock {
-    fn now(&self) -> SystemTime {
-        self.wall + self.start.elapsed()
-    }
-}
+use crate::clock::Clock;
 
 /// The owned inputs of every evaluation (an [`EvalContext`] is built from them each time).
 #[derive(Clone)]
@@ -225,19 +190,12 @@ pub fn eval_slot(now: SystemTime, interval: Duration, offset: Duration) -> Syste
     }
 }
 
-fn unix_ms(t: SystemTime) -> i64 {
-    match t.duration_since(UNIX_EPOCH) {
-        Ok(d) => d.as_millis() as i64,
-        Err(e) => -(e.duration().as_millis() as i64),
-    }
-}
-
 /// What every group task shares.
 struct Deps {
     ctx: RuleContext,
     opts: RuleManagerOptions,
     state: Option<StateDb>,
-    notify: mpsc::Sender<Vec<Alert>>,
+    notify: mpsc::Sender<Vec<RuleAlerts>>,
     clock: Arc<dyn Clock>,
 }
 
@@ -268,7 +226,7 @@ impl RuleManager {
         ctx: RuleContext,
         opts: RuleManagerOptions,
         state: Option<StateDb>,
-        notify: mpsc::Sender<Vec<Alert>>,
+        notify: mpsc::Sender<Vec<RuleAlerts>>,
         clock: Arc<dyn Clock>,
     ) -> Self {
         RuleManager {
@@ -589,7 +547,8 @@ async fn evaluate_once(key: &GroupKey, run: GroupRun, deps: &Arc<Deps>, t_ms: i6
             Ok(()) => {}
             Err(mpsc::error::TrySendError::Full(batch)) => {
                 stats.notifications_dropped_total += 1;
-                tracing::warn!(file = %key.file, group = %key.name, alerts = batch.len(), "notifier queue full; dropping alerts");
+                let alerts: usize = batch.iter().map(|r| r.alerts.len()).sum();
+                tracing::warn!(file = %key.file, group = %key.name, alerts, "notifier queue full; dropping alerts");
             }
             Err(mpsc::error::TrySendError::Closed(_)) => {
                 tracing::debug!("no notifier attached; alerts not sent");
@@ -614,12 +573,12 @@ pub struct RuleManagerHandle {
 
 /// Starts the rules runtime with no groups; call [`RuleManagerHandle::reload`] with the
 /// config's `rule_files` to load them. `notify` receives the alerts to send after every
-/// evaluation that has any (external labels not added). Must be called within a tokio runtime.
+/// evaluation that has any, per rule with the rule's expression (external labels not added). Must be called within a tokio runtime.
 pub fn spawn(
     ctx: RuleContext,
     opts: RuleManagerOptions,
     state: Option<StateDb>,
-    notify: mpsc::Sender<Vec<Alert>>,
+    notify: mpsc::Sender<Vec<RuleAlerts>>,
     clock: Arc<dyn Clock>,
 ) -> RuleManagerHandle {
     let manager = RuleManager::new(ctx, opts, state, notify, clock.clone());

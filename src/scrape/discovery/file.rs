@@ -18,21 +18,13 @@ use std::time::Duration;
 use serde::Deserialize;
 use tokio::sync::watch;
 
-use super::{BoxFuture, Discoverer, TargetGroup, ADDRESS_LABEL};
+use super::{BoxFuture, Discoverer};
+use crate::config::discovery::{glob_match, FileSdConfig, TargetGroup, ADDRESS_LABEL};
 use crate::config::file_stamp::FileStamp;
 use crate::store::Labels;
 
 /// The label naming the file a group came from.
 pub const FILEPATH_LABEL: &str = "__meta_filepath";
-
-/// A validated `file_sd_configs` entry.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct FileSdConfig {
-    /// Paths, resolved against the config file's directory; the last component may be a glob.
-    pub files: Vec<PathBuf>,
-    /// Default 5m.
-    pub refresh_interval: Duration,
-}
 
 /// A file_sd file that could not be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -217,59 +209,6 @@ fn list_files(cfg: &FileSdConfig, errors: &mut Vec<FileSdError>) -> Vec<PathBuf>
     out
 }
 
-/// Go's `filepath.Match` for one path component: `*`, `?`, `[a-z]`, `[^a-z]`, `\` escapes.
-pub(crate) fn glob_match(pattern: &str, name: &str) -> bool {
-    let p: Vec<char> = pattern.chars().collect();
-    let n: Vec<char> = name.chars().collect();
-    match_from(&p, &n)
-}
-
-fn match_from(p: &[char], n: &[char]) -> bool {
-    match p.first() {
-        None => n.is_empty(),
-        Some('*') => (0..=n.len()).any(|i| match_from(&p[1..], &n[i..])),
-        Some('?') => !n.is_empty() && match_from(&p[1..], &n[1..]),
-        Some('[') => {
-            let Some(c) = n.first() else { return false };
-            match class_match(&p[1..], *c) {
-                Some((true, rest)) => match_from(rest, &n[1..]),
-                _ => false,
-            }
-        }
-        Some('\\') if p.len() > 1 => n.first() == Some(&p[1]) && match_from(&p[2..], &n[1..]),
-        Some(c) => n.first() == Some(c) && match_from(&p[1..], &n[1..]),
-    }
-}
-
-/// Matches `c` against a class body after `[`; returns (matched, rest after `]`).
-fn class_match(p: &[char], c: char) -> Option<(bool, &[char])> {
-    let (negate, mut i) = match p.first() {
-        Some('^') => (true, 1),
-        _ => (false, 0),
-    };
-    let mut matched = false;
-    let mut first = true;
-    while i < p.len() {
-        if p[i] == ']' && !first {
-            return Some((matched != negate, &p[i + 1..]));
-        }
-        first = false;
-        let lo = p[i];
-        if i + 2 < p.len() && p[i + 1] == '-' && p[i + 2] != ']' {
-            if lo <= c && c <= p[i + 2] {
-                matched = true;
-            }
-            i += 3;
-        } else {
-            if lo == c {
-                matched = true;
-            }
-            i += 1;
-        }
-    }
-    None
-}
-
 /// Reads one file into groups.
 fn read_file(path: &Path) -> Result<Vec<TargetGroup>, String> {
     let text = std::fs::read_to_string(path).map_err(|e| e.to_string())?;
@@ -319,5 +258,4 @@ fn read_file(path: &Path) -> Result<Vec<TargetGroup>, String> {
 }
 
 #[cfg(test)]
-#[path = "file_tests.rs"]
 mod tests;

@@ -17,23 +17,8 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, watch};
 
+use crate::config::discovery::TargetGroup;
 use crate::config::ScrapeConfig;
-use crate::store::Labels;
-
-/// The label holding a target's `host:port`.
-pub const ADDRESS_LABEL: &str = "__address__";
-
-/// A set of targets sharing labels, as Prometheus' `targetgroup.Group`.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct TargetGroup {
-    /// Identifies the group within its provider (`0` for the first static config,
-    /// `path/to/file.json:0` for file_sd), stable across updates.
-    pub source: String,
-    /// One label set per target, each with at least `__address__`.
-    pub targets: Vec<Labels>,
-    /// Labels common to all targets (a target's own labels win), including `__meta_*`.
-    pub labels: Labels,
-}
 
 /// Tuning that is not in the config file.
 #[derive(Clone, Debug)]
@@ -157,6 +142,8 @@ pub async fn run_job_discovery(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::discovery::ADDRESS_LABEL;
+    use crate::store::Labels;
 
     fn group(source: &str, addr: &str) -> TargetGroup {
         TargetGroup {

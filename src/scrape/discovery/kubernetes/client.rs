@@ -9,7 +9,7 @@ use kube::config::{KubeConfigOptions, Kubeconfig};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::CertificateDer;
 
-use super::config::ApiAccess;
+use crate::config::kubernetes_sd::ApiAccess;
 use crate::config::{Auth, HttpClientSettings, SecretSource, TextSource};
 
 /// Why a client could not be built; names the file or setting at fault.

@@ -6,11 +6,11 @@
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::core::v1::{Container, Endpoints, Node, Pod, Service};
+use k8s_openapi::api::core::v1::{Container, ContainerPort, Endpoints, Node, Pod, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
-use crate::scrape::discovery::{TargetGroup, ADDRESS_LABEL};
+use crate::config::discovery::{TargetGroup, ADDRESS_LABEL};
 use crate::store::Labels;
 
 /// The prefix of every label this provider sets.
@@ -297,22 +297,7 @@ pub fn build_pod(p: &Pod, node: Option<&Node>) -> TargetGroup {
         }
         for port in ports {
             let mut t = base.clone();
-            t.insert(
-                ADDRESS_LABEL.into(),
-                join_host_port(ip, port.container_port.into()),
-            );
-            t.insert(
-                meta("pod_container_port_name"),
-                port.name.clone().unwrap_or_default(),
-            );
-            t.insert(
-                meta("pod_container_port_number"),
-                port.container_port.to_string(),
-            );
-            t.insert(
-                meta("pod_container_port_protocol"),
-                port.protocol.clone().unwrap_or_default(),
-            );
+            add_container_port(&mut t, ip, port);
             targets.push(t);
         }
     }
@@ -321,6 +306,26 @@ pub fn build_pod(p: &Pod, node: Option<&Node>) -> TargetGroup {
 
 // ---------------------------------------------------------------------------------------------
 // service
+
+/// The address `ip:port` of a container port, and the port's name, number and protocol.
+fn add_container_port(t: &mut LabelMap, ip: &str, port: &ContainerPort) {
+    t.insert(
+        ADDRESS_LABEL.into(),
+        join_host_port(ip, port.container_port.into()),
+    );
+    t.insert(
+        meta("pod_container_port_name"),
+        port.name.clone().unwrap_or_default(),
+    );
+    t.insert(
+        meta("pod_container_port_number"),
+        port.container_port.to_string(),
+    );
+    t.insert(
+        meta("pod_container_port_protocol"),
+        port.protocol.clone().unwrap_or_default(),
+    );
+}
 
 /// `serviceLabels`: the namespace and the service's name, labels and annotations.
 pub fn service_labels(s: &Service) -> LabelMap {
@@ -441,26 +446,11 @@ impl<'a> SeenPods<'a> {
                         continue;
                     }
                     let mut t = LabelMap::new();
-                    t.insert(
-                        ADDRESS_LABEL.into(),
-                        join_host_port(ip, cport.container_port.into()),
-                    );
+                    add_container_port(&mut t, ip, cport);
                     t.insert(meta("pod_container_name"), c.name.clone());
                     t.insert(
                         meta("pod_container_image"),
                         c.image.clone().unwrap_or_default(),
-                    );
-                    t.insert(
-                        meta("pod_container_port_name"),
-                        cport.name.clone().unwrap_or_default(),
-                    );
-                    t.insert(
-                        meta("pod_container_port_number"),
-                        cport.container_port.to_string(),
-                    );
-                    t.insert(
-                        meta("pod_container_port_protocol"),
-                        cport.protocol.clone().unwrap_or_default(),
                     );
                     t.insert(meta("pod_container_init"), init.to_string());
                     t.extend(pod_labels(seen.pod));
@@ -503,6 +493,30 @@ fn add_pod_target_labels(t: &mut LabelMap, pod: &Pod, port: i32, protocol: Optio
             };
             t.insert(meta("pod_container_port_protocol"), proto);
             t.insert(meta("pod_container_init"), init.to_string());
+        }
+    }
+}
+
+/// `<role>_address_target_kind` and `_name` of an address's target reference, when it has one.
+fn add_target_ref(
+    t: &mut LabelMap,
+    role: &str,
+    r: Option<&k8s_openapi::api::core::v1::ObjectReference>,
+) {
+    if let Some(r) = r {
+        let kind = r.kind.clone().unwrap_or_default();
+        let name = r.name.clone().unwrap_or_default();
+        t.insert(meta(&format!("{role}_address_target_kind")), kind);
+        t.insert(meta(&format!("{role}_address_target_name")), name);
+    }
+}
+
+/// The node an address is on, under `key`, and the node's own labels when the node is known.
+fn add_node(t: &mut LabelMap, key: &str, node_name: Option<&str>, lookup: &dyn Lookup) {
+    if let Some(n) = node_name {
+        t.insert(meta(key), n.to_string());
+        if let Some(node) = lookup.node(n) {
+            t.extend(attached_node_labels(node));
         }
     }
 }
@@ -560,22 +574,13 @@ pub fn build_endpoints(e: &Endpoints, lookup: &dyn Lookup) -> TargetGroup {
                     port.protocol.clone().unwrap_or_default(),
                 );
                 t.insert(meta("endpoint_ready"), ready.into());
-                if let Some(r) = &addr.target_ref {
-                    t.insert(
-                        meta("endpoint_address_target_kind"),
-                        r.kind.clone().unwrap_or_default(),
-                    );
-                    t.insert(
-                        meta("endpoint_address_target_name"),
-                        r.name.clone().unwrap_or_default(),
-                    );
-                }
-                if let Some(n) = &addr.node_name {
-                    t.insert(meta("endpoint_node_name"), n.clone());
-                    if let Some(node) = lookup.node(n) {
-                        t.extend(attached_node_labels(node));
-                    }
-                }
+                add_target_ref(&mut t, "endpoint", addr.target_ref.as_ref());
+                add_node(
+                    &mut t,
+                    "endpoint_node_name",
+                    addr.node_name.as_deref(),
+                    lookup,
+                );
                 if let Some(h) = addr.hostname.as_deref().filter(|h| !h.is_empty()) {
                     t.insert(meta("endpoint_hostname"), h.to_string());
                 }
@@ -655,22 +660,13 @@ pub fn build_endpointslice(e: &EndpointSlice, lookup: &dyn Lookup) -> TargetGrou
                 if let Some(h) = &ep.hostname {
                     t.insert(meta("endpointslice_endpoint_hostname"), h.clone());
                 }
-                if let Some(r) = &ep.target_ref {
-                    t.insert(
-                        meta("endpointslice_address_target_kind"),
-                        r.kind.clone().unwrap_or_default(),
-                    );
-                    t.insert(
-                        meta("endpointslice_address_target_name"),
-                        r.name.clone().unwrap_or_default(),
-                    );
-                }
-                if let Some(n) = &ep.node_name {
-                    t.insert(meta("endpointslice_endpoint_node_name"), n.clone());
-                    if let Some(node) = lookup.node(n) {
-                        t.extend(attached_node_labels(node));
-                    }
-                }
+                add_target_ref(&mut t, "endpointslice", ep.target_ref.as_ref());
+                add_node(
+                    &mut t,
+                    "endpointslice_endpoint_node_name",
+                    ep.node_name.as_deref(),
+                    lookup,
+                );
                 if let Some(z) = &ep.zone {
                     t.insert(meta("endpointslice_endpoint_zone"), z.clone());
                 }

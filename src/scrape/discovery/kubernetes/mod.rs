@@ -14,7 +14,7 @@
 //! HTTP client settings ([`client`]).
 
 pub mod client;
-pub mod config;
+
 pub mod labels;
 
 #[cfg(test)]
@@ -33,9 +33,10 @@ use kube::{Api, Resource};
 use serde::de::DeserializeOwned;
 use tokio::sync::watch;
 
-pub use config::{ApiAccess, KubernetesSdConfig, Namespaces, Role, Selector};
+pub use crate::config::kubernetes_sd::{ApiAccess, KubernetesSdConfig, Namespaces, Role, Selector};
 
-use super::{BoxFuture, Discoverer, TargetGroup};
+use super::{BoxFuture, Discoverer};
+use crate::config::discovery::TargetGroup;
 use labels::{object_key, Lookup};
 
 /// How long changes are collected before the target list is published again.

@@ -647,7 +647,7 @@ fn endpoint_port_declared_by_two_containers_takes_the_last_container() {
         }))
         .expect("container");
     r.pods[0].spec.as_mut().expect("spec").init_containers = Some(vec![sidecar]);
-    let at_8080 = |g: &crate::scrape::discovery::TargetGroup| {
+    let at_8080 = |g: &crate::config::discovery::TargetGroup| {
         g.targets
             .iter()
             .map(map)

@@ -1,0 +1,312 @@
+//! OpenMetrics 1.0 text: features, strictness and every error class.
+
+use super::support::{assert_err, labels, ok, parse_with, OwnedMeta};
+use crate::exposition::{Format, MetricType, ParseOptions};
+
+const OM: Format = Format::OpenMetrics;
+
+const SPEC_EXAMPLE: &str = "# TYPE acme_http_router_request_seconds summary\n\
+# UNIT acme_http_router_request_seconds seconds\n\
+# HELP acme_http_router_request_seconds Latency though all of ACME's global HTTP routers.\n\
+acme_http_router_request_seconds_sum{path=\"/api/v1\",method=\"GET\"} 9036.32\n\
+acme_http_router_request_seconds_count{path=\"/api/v1\",method=\"GET\"} 807283.0\n\
+acme_http_router_request_seconds_created{path=\"/api/v1\",method=\"GET\"} 1605281325.0\n\
+# TYPE go_goroutines gauge\n\
+go_goroutines 69 1605281325.123\n\
+# TYPE foo histogram\n\
+foo_bucket{le=\"0.01\"} 0 # {trace_id=\"KOO5S4vxi0o\"} 0.004 1605281325.5\n\
+foo_bucket{le=\"+Inf\"} 17 # {} 9.5\n\
+foo_count 17\n\
+foo_sum 324789.3\n\
+foo_created 1520430000.123\n\
+# TYPE build info\n\
+build_info{version=\"1.0\"} 1\n\
+# TYPE state stateset\n\
+state{state=\"a\"} 1\n\
+# TYPE gh gaugehistogram\n\
+gh_bucket{le=\"+Inf\"} 1\n\
+gh_gcount 1\n\
+gh_gsum 2\n\
+# TYPE u unknown\n\
+u 1\n\
+# EOF\n";
+
+#[test]
+fn spec_example_parses_with_types_units_and_created() {
+    let c = ok(SPEC_EXAMPLE, OM);
+    assert_eq!(c.samples.len(), 15);
+    assert_eq!(
+        c.meta[0],
+        OwnedMeta {
+            family: "acme_http_router_request_seconds".into(),
+            kind: MetricType::Summary,
+            help: Some("Latency though all of ACME's global HTTP routers.".into()),
+            unit: Some("seconds".into()),
+        }
+    );
+    let created = &c.samples[2];
+    assert_eq!(created.name, "acme_http_router_request_seconds_created");
+    assert_eq!(created.value, 1_605_281_325.0);
+    assert_eq!(created.metric_type, MetricType::Summary);
+    assert_eq!(c.samples[3].timestamp_ms, Some(1_605_281_325_123));
+    use MetricType::*;
+    let types: Vec<_> = c.samples.iter().map(|s| s.metric_type).collect();
+    assert_eq!(
+        types,
+        [
+            Summary,
+            Summary,
+            Summary,
+            Gauge,
+            Histogram,
+            Histogram,
+            Histogram,
+            Histogram,
+            Histogram,
+            Info,
+            StateSet,
+            GaugeHistogram,
+            GaugeHistogram,
+            GaugeHistogram,
+            Unknown
+        ]
+    );
+}
+
+#[test]
+fn exemplars_are_dropped_unless_asked_for() {
+    let c = ok(SPEC_EXAMPLE, OM);
+    assert!(c.samples.iter().all(|s| s.exemplar.is_none()));
+    let c = parse_with(
+        SPEC_EXAMPLE,
+        OM,
+        &ParseOptions {
+            keep_exemplars: true,
+        },
+    )
+    .expect("parses");
+    let bucket = &c.samples[4];
+    assert_eq!(
+        bucket.exemplar,
+        Some((
+            labels(&[("trace_id", "KOO5S4vxi0o")]),
+            0.004,
+            Some(1_605_281_325_500)
+        ))
+    );
+    assert_eq!(bucket.value, 0.0);
+    assert_eq!(c.samples[5].exemplar, Some((vec![], 9.5, None)));
+}
+
+#[test]
+fn exemplar_after_timestamp() {
+    let c = parse_with(
+        "a_total 1 1700000000 # {id=\"x\\\"y\"} 2 1700000000.001\n# EOF",
+        OM,
+        &ParseOptions {
+            keep_exemplars: true,
+        },
+    )
+    .expect("parses");
+    let s = &c.samples[0];
+    assert_eq!(s.timestamp_ms, Some(1_700_000_000_000));
+    assert_eq!(
+        s.exemplar,
+        Some((labels(&[("id", "x\"y")]), 2.0, Some(1_700_000_000_001)))
+    );
+}
+
+#[test]
+fn help_unescapes_quotes_in_openmetrics() {
+    let c = ok("# HELP a say \\\"hi\\\" \\\\ \\n\na 1\n# EOF\n", OM);
+    assert_eq!(c.meta[0].help.as_deref(), Some("say \"hi\" \\ \n"));
+}
+
+#[test]
+fn eof_without_final_newline_and_empty_body() {
+    assert_eq!(ok("a 1\n# EOF", OM).samples.len(), 1);
+    assert_eq!(ok("# EOF\n", OM).samples.len(), 0);
+}
+
+#[test]
+fn quoted_names_in_openmetrics() {
+    let c = ok(
+        "# TYPE \"a.b\" gauge\n{\"a.b\",\"c.d\"=\"1\"} 2\n# EOF\n",
+        OM,
+    );
+    assert_eq!(c.samples[0].name, "a.b");
+    assert_eq!(c.samples[0].labels, labels(&[("c.d", "1")]));
+    assert_eq!(c.samples[0].metric_type, MetricType::Gauge);
+}
+
+#[test]
+fn missing_eof() {
+    assert_err("a 1\n", OM, 2, 1, "data does not end with # EOF");
+    assert_err("a 1", OM, 1, 4, "data does not end with # EOF");
+    assert_err("", OM, 1, 1, "data does not end with # EOF");
+    assert_err("# TYPE a gauge\n", OM, 2, 1, "data does not end with # EOF");
+}
+
+#[test]
+fn data_after_eof() {
+    assert_err("a 1\n# EOF\nb 2\n", OM, 3, 1, "unexpected data after # EOF");
+    assert_err("# EOF\n\n", OM, 2, 1, "unexpected data after # EOF");
+    assert_err("# EOF \n", OM, 1, 1, "expected '# HELP '");
+}
+
+#[test]
+fn metadata_after_samples_of_the_family() {
+    assert_err(
+        "# TYPE a gauge\na 1\n# TYPE a gauge\n# EOF\n",
+        OM,
+        3,
+        3,
+        "TYPE for \"a\" after its samples",
+    );
+    assert_err(
+        "a 1\n# HELP a late\n# EOF\n",
+        OM,
+        2,
+        3,
+        "HELP for \"a\" after its samples",
+    );
+}
+
+#[test]
+fn repeated_and_interleaved_metadata() {
+    assert_err(
+        "# TYPE a gauge\n# TYPE a counter\n# EOF\n",
+        OM,
+        2,
+        3,
+        "second TYPE for \"a\"",
+    );
+    assert_err(
+        "# TYPE a gauge\na 1\n# TYPE b gauge\nb 1\n# HELP a again\n# EOF\n",
+        OM,
+        5,
+        3,
+        "must be together",
+    );
+}
+
+#[test]
+fn strict_whitespace_and_no_free_comments() {
+    assert_err("a  1\n# EOF\n", OM, 1, 3, "expected value");
+    assert_err("a 1 \n# EOF\n", OM, 1, 5, "expected timestamp");
+    assert_err("a\t1\n# EOF\n", OM, 1, 2, "expected ' ' and value");
+    assert_err(
+        "a{x=\"1\", y=\"2\"} 1\n# EOF\n",
+        OM,
+        1,
+        9,
+        "expected label name",
+    );
+    assert_err(
+        "a{x=\"1\" y=\"2\"} 1\n# EOF\n",
+        OM,
+        1,
+        8,
+        "expected ',' or '}'",
+    );
+    assert_err("# free comment\n# EOF\n", OM, 1, 1, "no free comments");
+    assert_err("\n# EOF\n", OM, 1, 1, "blank line");
+    assert_err(" a 1\n# EOF\n", OM, 1, 1, "expected metric name");
+    assert_err(
+        "# HELP a\n# EOF\n",
+        OM,
+        1,
+        9,
+        "expected ' ' after metric name in HELP",
+    );
+}
+
+#[test]
+fn openmetrics_types_are_exact() {
+    assert_err(
+        "# TYPE a Gauge\n# EOF\n",
+        OM,
+        1,
+        10,
+        "invalid metric type \"Gauge\"",
+    );
+    assert_err(
+        "# TYPE a untyped\n# EOF\n",
+        OM,
+        1,
+        10,
+        "invalid metric type",
+    );
+}
+
+#[test]
+fn unit_must_be_a_suffix() {
+    assert_err("# UNIT a_bytes seconds\n# EOF\n", OM, 1, 16, "not a suffix");
+    assert_err("# UNIT abytes bytes\n# EOF\n", OM, 1, 15, "not a suffix");
+    let c = ok("# UNIT a_bytes bytes\n# UNIT b \n# EOF\n", OM);
+    assert_eq!(c.meta[0].unit.as_deref(), Some("bytes"));
+    assert_eq!(c.meta[1].unit.as_deref(), Some(""));
+}
+
+#[test]
+fn float_timestamps_and_bad_timestamps() {
+    let c = ok("a 1 1.5\nb 1 -1\n# EOF\n", OM);
+    assert_eq!(c.samples[0].timestamp_ms, Some(1500));
+    assert_eq!(c.samples[1].timestamp_ms, Some(-1000));
+    assert_err("a 1 NaN\n# EOF\n", OM, 1, 5, "timestamp");
+    assert_err("a 1 +Inf\n# EOF\n", OM, 1, 5, "timestamp");
+    assert_err("a 1 x\n# EOF\n", OM, 1, 5, "timestamp");
+    assert_err("a 1 2 3\n# EOF\n", OM, 1, 6, "exemplar");
+}
+
+#[test]
+fn bad_exemplars() {
+    assert_err("a 1 # {x=\"1\"}\n# EOF\n", OM, 1, 14, "exemplar value");
+    assert_err("a 1 # {x=\"1\"} y\n# EOF\n", OM, 1, 15, "exemplar value");
+    assert_err(
+        "a 1 # {\"q\"} 1\n# EOF\n",
+        OM,
+        1,
+        11,
+        "expected '=' after exemplar label name",
+    );
+    assert_err(
+        "a 1 # {x=\"1\",x=\"2\"} 1\n# EOF\n",
+        OM,
+        1,
+        14,
+        "duplicate label name",
+    );
+    assert_err(
+        "a 1 # {x=\"1\"} 1 2 3\n# EOF\n",
+        OM,
+        1,
+        18,
+        "after exemplar timestamp",
+    );
+    assert_err(
+        "a 1 # {x=\"1\"} 1 NaN\n# EOF\n",
+        OM,
+        1,
+        17,
+        "exemplar timestamp",
+    );
+    assert_err("a 1 # x\n# EOF\n", OM, 1, 5, "timestamp");
+}
+
+#[test]
+fn counter_family_owns_total_and_created() {
+    let c = ok(
+        "# TYPE requests counter\nrequests_total 5\nrequests_created 1700000000\nrequests_other 1\n# EOF\n",
+        OM,
+    );
+    let types: Vec<_> = c.samples.iter().map(|s| s.metric_type).collect();
+    assert_eq!(
+        types,
+        [
+            MetricType::Counter,
+            MetricType::Counter,
+            MetricType::Unknown
+        ]
+    );
+}
