@@ -1,7 +1,7 @@
 //! The config file: Prometheus' `prometheus.yml`, unchanged, plus redline's `storage` section.
 //!
 //! Loading is two-phase. The YAML is first decoded into the raw structs of [`raw`], which
-//! mirror what the user wrote and reject unknown and unsupported fields; [`validate`] then
+//! mirror what the user wrote and reject unknown and unsupported fields; `validate` then
 //! applies defaults and Prometheus' rules between fields and builds the typed [`Config`] the
 //! program runs: durations are [`Duration`]s, limits are `Option<u64>` (`None` = no limit),
 //! relabel rules are compiled, file paths are resolved against the config file's directory.

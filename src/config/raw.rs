@@ -5,7 +5,7 @@
 //! accepted only when absent or empty, and otherwise fail at their own path with a message
 //! saying redline does not support them, never silently ignored. Per-value syntax (durations,
 //! byte sizes, regexes, relabel actions) is checked while deserializing, so those errors carry
-//! the exact line and column; rules between fields are checked in [`super::validate`].
+//! the exact line and column; rules between fields are checked in `config::validate`.
 
 use std::collections::BTreeMap;
 use std::fmt;

@@ -58,7 +58,7 @@ impl Default for ParseLimits {
 }
 
 impl ParseLimits {
-    /// Refuses `text` if it is longer or deeper than these limits allow ([`check`]).
+    /// Refuses `text` if it is longer or deeper than these limits allow (`check`).
     pub fn check(&self, text: &str) -> Result<(), QueryError> {
         check(text, self)
     }

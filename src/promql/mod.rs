@@ -9,12 +9,12 @@
 //! [`Engine`] is the entry point: [`Engine::instant_query`] and [`Engine::range_query`] take a
 //! query string, the `*_expr` variants an already parsed [`Expr`]. Results are a [`Value`] plus
 //! the annotations, or a typed [`QueryError`]. Evaluation steps through the query's timestamps
-//! one by one ([`eval`]); binary operators live in [`binary`], aggregations in [`aggregate`],
-//! functions in [`functions`], [`range_functions`] and [`histogram`].
+//! one by one (`eval`); binary operators live in `binary`, aggregations in `aggregate`,
+//! functions in `functions`, `range_functions` and `histogram`.
 //! [`promqltest`] runs upstream's promqltest script files against the engine.
 //!
 //! [`parse`] is redline's one way from PromQL text to an [`Expr`]: it first checks the text
-//! against [`ParseLimits`] ([`limits`]) so that no accepted query is deep enough to overflow
+//! against [`ParseLimits`] (`limits`) so that no accepted query is deep enough to overflow
 //! the stack of a thread of [`EVAL_STACK_SIZE`] while it is parsed, evaluated, printed or
 //! dropped. Nothing else in redline calls `promql_parser::parser::parse`.
 

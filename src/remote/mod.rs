@@ -2,7 +2,7 @@
 //! Receive, VictoriaMetrics or a Prometheus receiver.
 //!
 //! [`proto`] encodes `prometheus.WriteRequest` by hand (no protobuf dependency for four
-//! small messages) and compresses it with snappy; [`write`] runs the queues: an observer on
+//! small messages) and compresses it with snappy; [`mod@write`] runs the queues: an observer on
 //! the store's commit path feeds bounded per-shard buffers, and one tokio task per shard
 //! batches, sends and retries. [`spawn`] starts them for a config's `remote_write:` entries.
 //!

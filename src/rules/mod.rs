@@ -1,6 +1,6 @@
 //! Prometheus rule files: loading, evaluation, alert state, templates and promtool tests.
 //!
-//! [`file`] reads rule files as Prometheus does into [`RuleGroup`]s (errors name file and
+//! [`mod@file`] reads rule files as Prometheus does into [`RuleGroup`]s (errors name file and
 //! line). [`group::GroupState`] evaluates one group at a time stamp over the store: recording
 //! rules append their results, alerting rules drive [`alerting`]'s state machine and append
 //! `ALERTS`/`ALERTS_FOR_STATE`, and the alerts due for notification come back in a

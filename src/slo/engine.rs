@@ -19,7 +19,7 @@
 //! spread evenly over the missing steps (the split inside the gap is unknown; the sum is
 //! not). When a counter went down (its process restarted too) or the SLI is not counter-based,
 //! the missing steps are stored as a gap: no events, no budget consumed, shown as a gap.
-//! The store starts empty, so that first read waits (up to [`RESTART_GRACE_STEPS`] rounds'
+//! The store starts empty, so that first read waits (up to `RESTART_GRACE_STEPS` rounds'
 //! steps) until the SLI's counters have been scraped again.
 //!
 //! **Alerts.** Multi-window multi-burn-rate, as the SRE workbook: a window pair fires when the

@@ -3,7 +3,7 @@
 //! An SLO file is read in one of three formats and validated into one typed [`SloSpec`]:
 //! redline's own (`version: redline/v1`, [`spec`]), Sloth's `prometheus/v1` ([`sloth`]) and
 //! OpenSLO v1 `SLO`/`SLI` objects ([`openslo`]). The typed spec is what everything else runs
-//! from: [`generate`] writes an equivalent Prometheus rule file (multi-window multi-burn-rate
+//! from: [`mod@generate`] writes an equivalent Prometheus rule file (multi-window multi-burn-rate
 //! alerts, traffic-weighted windows) for teams that keep Prometheus, and the runtime (ledger,
 //! budgets, burn-rate evaluation, probes) takes the same spec, asking [`Sli::event_queries`]
 //! for the PromQL that counts bad and total events.
@@ -148,7 +148,7 @@ pub fn check_files(paths: &[PathBuf]) -> Result<Vec<(PathBuf, usize)>, Vec<SloEr
     }
 }
 
-/// Reads and validates SLO files into typed specs (for the runtime and for [`generate`]).
+/// Reads and validates SLO files into typed specs (for the runtime and for [`fn@generate`]).
 pub fn load_files(paths: &[PathBuf]) -> Result<Vec<SloSpec>, Vec<SloError>> {
     let mut all = Vec::new();
     let mut errors = Vec::new();

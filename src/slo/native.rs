@@ -1,7 +1,7 @@
 //! redline's own SLO file format, `version: redline/v1`: one service, its owner, its SLOs.
 //!
 //! The raw structs mirror the YAML (`deny_unknown_fields`, so a misspelt field is an error
-//! naming it); [`from_native`] validates them into [`SloSpec`]s. The format is documented with
+//! naming it); `from_native` validates them into [`SloSpec`]s. The format is documented with
 //! examples in `rules/slo/README.md`.
 
 use super::spec::{

@@ -235,7 +235,7 @@ impl Querier for Store {
     /// certainly inside the range (the chunks between a series' first and last) are counted
     /// while copying, and the selection refused once they pass the budget; decoding counts
     /// every sample and refuses the one past the budget before it is stored. The deadline
-    /// and cancel flag are checked every [`CHECK_EVERY`] series and chunks.
+    /// and cancel flag are checked every `CHECK_EVERY` series and chunks.
     fn select_flat(
         &self,
         matchers: &[Matcher],

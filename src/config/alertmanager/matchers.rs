@@ -17,7 +17,7 @@
 //! would change the meaning. A missing label matches as the empty string, as in both.
 //!
 //! Matchers print as Alertmanager 0.25 prints them (`name="value"` with Go's `%q` quoting),
-//! which is part of route keys and therefore of group keys ([`Matchers::to_string`]).
+//! which is part of route keys and therefore of group keys (`Matchers`' `Display`).
 
 use std::cmp::Ordering;
 use std::fmt;
