@@ -363,11 +363,22 @@ scrape_configs:
         "{}",
         err("wrong-name")
     );
-    assert!(
-        err("no-client-cert").contains("CertificateRequired"),
-        "{}",
-        err("no-client-cert")
-    );
+    // In TLS 1.3 the server checks the client certificate after the client's handshake has
+    // finished, so the client may already be sending its request when the server's alert
+    // arrives and report the connection closed instead. Every scrape is a new connection:
+    // wait (bounded) for one whose error carries the alert.
+    let last_error = wait_for(
+        "a no-client-cert scrape that reports the server's alert",
+        Duration::from_secs(20),
+        || {
+            let e = svc.targets.snapshot()["no-client-cert"].active[0]
+                .status()
+                .last_error;
+            e.contains("CertificateRequired").then_some(e)
+        },
+    )
+    .await;
+    assert!(last_error.contains("CertificateRequired"), "{last_error}");
     svc.shutdown().await;
 }
 
