@@ -126,7 +126,10 @@ fn rustls_config(tls: &TlsSettings) -> Result<rustls::ClientConfig, ClientError>
         .with_protocol_versions(&protocol_versions(tls)?)
         .map_err(|e| ClientError::Tls(e.to_string()))?;
     let verifier: Arc<dyn ServerCertVerifier> = if tls.insecure_skip_verify {
-        Arc::new(NoVerification(provider.clone()))
+        Arc::new(CustomVerifier {
+            check: CertCheck::AcceptAny,
+            provider: provider.clone(),
+        })
     } else {
         let inner: Arc<dyn ServerCertVerifier> = match &tls.ca {
             Some(src) => {
@@ -161,10 +164,13 @@ fn rustls_config(tls: &TlsSettings) -> Result<rustls::ClientConfig, ClientError>
             ),
         };
         match &tls.server_name {
-            Some(name) => Arc::new(FixedServerName {
-                inner,
-                name: ServerName::try_from(name.clone())
-                    .map_err(|e| ClientError::Tls(format!("server_name {name:?}: {e}")))?,
+            Some(name) => Arc::new(CustomVerifier {
+                check: CertCheck::FixedName {
+                    inner,
+                    name: ServerName::try_from(name.clone())
+                        .map_err(|e| ClientError::Tls(format!("server_name {name:?}: {e}")))?,
+                },
+                provider: provider.clone(),
             }),
             None => inner,
         }
@@ -200,14 +206,28 @@ fn rustls_config(tls: &TlsSettings) -> Result<rustls::ClientConfig, ClientError>
     Ok(config)
 }
 
-/// Verifies the certificate against a configured name instead of the URL's host.
+/// How a [`CustomVerifier`] checks the server's certificate.
 #[derive(Debug)]
-struct FixedServerName {
-    inner: Arc<dyn ServerCertVerifier>,
-    name: ServerName<'static>,
+enum CertCheck {
+    /// `insecure_skip_verify: true`: any certificate is accepted.
+    AcceptAny,
+    /// `server_name`: `inner` verifies the certificate against this name instead of the
+    /// URL's host.
+    FixedName {
+        inner: Arc<dyn ServerCertVerifier>,
+        name: ServerName<'static>,
+    },
 }
 
-impl ServerCertVerifier for FixedServerName {
+/// A verifier for `insecure_skip_verify` or `server_name`; handshake signatures are always
+/// checked with the provider's algorithms.
+#[derive(Debug)]
+struct CustomVerifier {
+    check: CertCheck,
+    provider: Arc<rustls::crypto::CryptoProvider>,
+}
+
+impl ServerCertVerifier for CustomVerifier {
     fn verify_server_cert(
         &self,
         end_entity: &CertificateDer<'_>,
@@ -216,47 +236,12 @@ impl ServerCertVerifier for FixedServerName {
         ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        self.inner
-            .verify_server_cert(end_entity, intermediates, &self.name, ocsp_response, now)
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.inner.verify_tls12_signature(message, cert, dss)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.inner.verify_tls13_signature(message, cert, dss)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.inner.supported_verify_schemes()
-    }
-}
-
-/// `insecure_skip_verify: true`: accepts any certificate, still checks handshake signatures.
-#[derive(Debug)]
-struct NoVerification(Arc<rustls::crypto::CryptoProvider>);
-
-impl ServerCertVerifier for NoVerification {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
+        match &self.check {
+            CertCheck::AcceptAny => Ok(ServerCertVerified::assertion()),
+            CertCheck::FixedName { inner, name } => {
+                inner.verify_server_cert(end_entity, intermediates, name, ocsp_response, now)
+            }
+        }
     }
 
     fn verify_tls12_signature(
@@ -269,7 +254,7 @@ impl ServerCertVerifier for NoVerification {
             message,
             cert,
             dss,
-            &self.0.signature_verification_algorithms,
+            &self.provider.signature_verification_algorithms,
         )
     }
 
@@ -283,11 +268,13 @@ impl ServerCertVerifier for NoVerification {
             message,
             cert,
             dss,
-            &self.0.signature_verification_algorithms,
+            &self.provider.signature_verification_algorithms,
         )
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
     }
 }

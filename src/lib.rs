@@ -7,7 +7,8 @@
 //! `tests/architecture.rs` enforces it); from the bottom:
 //!
 //! - leaves: [`exposition`] parses a scrape into a sink; [`timefmt`] (durations, timestamps,
-//!   calendar), [`clock`], [`backoff`] and [`logging`];
+//!   calendar), [`gostrconv`] (Go's number and string printing), [`clock`], [`backoff`] and
+//!   [`logging`];
 //! - [`store`] keeps the samples; [`promql`] evaluates queries over it; [`relabel`],
 //!   [`gotemplate`] (Go templates for rules and notifications), [`telemetry`] (redline's own
 //!   metrics) and [`state`] (the SQLite database) are machinery the subsystems share;
@@ -57,6 +58,7 @@ pub mod clock;
 pub mod config;
 pub mod demo;
 pub mod exposition;
+pub mod gostrconv;
 pub mod gotemplate;
 pub mod http;
 pub mod httpclient;

@@ -105,7 +105,7 @@ impl V {
             V::Nil => "<no value>".into(),
             V::Bool(b) => b.to_string(),
             V::Int(i) => i.to_string(),
-            V::Float(x) => f::format_v(*x),
+            V::Float(x) => crate::gostrconv::format_v(*x),
             V::Str(s) => s.clone(),
             V::Map(m) => {
                 let inner: Vec<String> = m.iter().map(|(k, v)| format!("{k}:{v}")).collect();
@@ -118,7 +118,7 @@ impl V {
             V::Sample(s) => format!(
                 "{{{} {}}}",
                 labels_map(&s.labels).print(),
-                f::format_v(s.value)
+                crate::gostrconv::format_v(s.value)
             ),
             V::Root => "{...}".into(),
             V::Struct(s) => {
@@ -168,7 +168,7 @@ impl V {
         match self {
             V::Float(x) => Ok(*x),
             V::Int(i) => Ok(*i as f64),
-            V::Str(s) => f::parse_go_float(s),
+            V::Str(s) => crate::gostrconv::parse_float(s).map_err(|e| e.to_string()),
             other => Err(format!("can't convert {} to float", other.type_name())),
         }
     }
@@ -761,22 +761,24 @@ pub(crate) fn sprintf(fmt: &str, args: &[V]) -> String {
         let bad = || format!("%!{verb}({}={})", arg.type_name(), arg.print());
         let mut s = match (verb, arg) {
             ('v', _) => match (arg, prec) {
-                (V::Float(x), Some(p)) => f::format_g(*x, Some(p), false),
+                (V::Float(x), Some(p)) => crate::gostrconv::format_g(*x, Some(p), false),
                 _ => arg.print(),
             },
             ('s', V::Str(s)) => match prec {
                 Some(p) => s.chars().take(p).collect(),
                 None => s.clone(),
             },
-            ('q', V::Str(s)) => f::go_quote(s),
+            ('q', V::Str(s)) => crate::gostrconv::quote(s),
             ('d', V::Int(i)) => i.to_string(),
             ('x', V::Int(i)) => format!("{i:x}"),
             ('X', V::Int(i)) => format!("{i:X}"),
             ('x', V::Str(s)) => s.bytes().map(|b| format!("{b:02x}")).collect(),
             ('t', V::Bool(b)) => b.to_string(),
-            ('f' | 'F', V::Float(x)) => f::format_f(*x, prec.unwrap_or(6)),
-            ('e' | 'E', V::Float(x)) => f::format_e(*x, Some(prec.unwrap_or(6)), verb == 'E'),
-            ('g' | 'G', V::Float(x)) => f::format_g(*x, prec, verb == 'G'),
+            ('f' | 'F', V::Float(x)) => crate::gostrconv::format_f(*x, prec.unwrap_or(6)),
+            ('e' | 'E', V::Float(x)) => {
+                crate::gostrconv::format_e(*x, Some(prec.unwrap_or(6)), verb == 'E')
+            }
+            ('g' | 'G', V::Float(x)) => crate::gostrconv::format_g(*x, prec, verb == 'G'),
             ('f' | 'F' | 'e' | 'E' | 'g' | 'G', V::Int(_)) => bad(),
             _ => bad(),
         };

@@ -1,160 +1,14 @@
-//! Go's number formatting and Prometheus' template functions, byte for byte.
+//! Prometheus' template functions, byte for byte.
 //!
-//! Rule annotations are printed by Go's `fmt`: `{{ $value }}` is `%v` of a float64
-//! (shortest digits, exponent form from 1e+06 and below 1e-04), `humanize` is `%.4g` plus an SI
-//! prefix, `printf` follows Go's verbs. These helpers reproduce that formatting so redline's
-//! annotations equal Prometheus' (promtool tests compare them as strings).
+//! Rule annotations are printed by Go's `fmt`: `humanize` is `%.4g` plus an SI prefix,
+//! `humanizeDuration` Prometheus' own units, `urlquery` Go's `url.QueryEscape`; the number
+//! formatting itself (`%v`, `%g`, `printf`'s verbs) is [`crate::gostrconv`]'s. These helpers
+//! reproduce Prometheus' output so redline's annotations equal it (promtool tests compare them
+//! as strings).
 
 use std::time::Duration;
 
-/// Decimal digits of `v` (no leading/trailing zeros) and the decimal point position, as Go's
-/// `decimalSlice`: `v = 0.d1d2d3… × 10^dp`. With `sig = None` the digits are the shortest that
-/// round-trip, else `v` rounded to `sig` significant digits.
-fn digits(v: f64, sig: Option<usize>) -> (String, i32) {
-    let a = v.abs();
-    if a == 0.0 {
-        return (String::new(), 0);
-    }
-    let s = match sig {
-        None => format!("{a:e}"),
-        Some(n) => format!("{a:.*e}", n.saturating_sub(1)),
-    };
-    let (mant, exp) = s.split_once('e').unwrap_or((&s, "0"));
-    let exp: i32 = exp.parse().unwrap_or(0);
-    let mut d: String = mant.chars().filter(|c| c.is_ascii_digit()).collect();
-    while d.ends_with('0') {
-        d.pop();
-    }
-    (d, exp + 1)
-}
-
-fn special(v: f64) -> Option<String> {
-    if v.is_nan() {
-        Some("NaN".into())
-    } else if v.is_infinite() {
-        Some(if v > 0.0 { "+Inf" } else { "-Inf" }.into())
-    } else {
-        None
-    }
-}
-
-/// Go `%e`-style output from digits: `d.ddd` with exactly `frac` fraction digits (zero padded).
-fn fmt_e(neg: bool, d: &str, dp: i32, frac: usize, upper: bool) -> String {
-    let mut s = String::new();
-    if neg {
-        s.push('-');
-    }
-    let first = d.chars().next().unwrap_or('0');
-    s.push(first);
-    if frac > 0 {
-        s.push('.');
-        let rest: String = d.chars().skip(1).take(frac).collect();
-        s.push_str(&rest);
-        for _ in rest.len()..frac {
-            s.push('0');
-        }
-    }
-    s.push(if upper { 'E' } else { 'e' });
-    let exp = if d.is_empty() { 0 } else { dp - 1 };
-    s.push(if exp < 0 { '-' } else { '+' });
-    let ea = exp.unsigned_abs();
-    if ea < 10 {
-        s.push('0');
-    }
-    s.push_str(&ea.to_string());
-    s
-}
-
-/// Go `%f`-style output from digits with exactly `frac` fraction digits.
-fn fmt_f(neg: bool, d: &str, dp: i32, frac: usize) -> String {
-    let mut s = String::new();
-    if neg {
-        s.push('-');
-    }
-    let digit = |i: i32| -> char {
-        if i >= 0 && (i as usize) < d.len() {
-            d.as_bytes()[i as usize] as char
-        } else {
-            '0'
-        }
-    };
-    if dp > 0 {
-        for i in 0..dp {
-            s.push(digit(i));
-        }
-    } else {
-        s.push('0');
-    }
-    if frac > 0 {
-        s.push('.');
-        for i in 0..frac as i32 {
-            s.push(digit(dp + i));
-        }
-    }
-    s
-}
-
-/// Go's `strconv.FormatFloat(v, 'g' or 'G', prec, 64)`; `prec = None` is `-1` (shortest).
-pub fn format_g(v: f64, prec: Option<usize>, upper: bool) -> String {
-    if let Some(s) = special(v) {
-        return s;
-    }
-    let neg = v.is_sign_negative();
-    let prec = prec.map(|p| p.max(1));
-    let (d, dp) = digits(v, prec);
-    let (d, dp) = if d.is_empty() {
-        ("0".to_string(), 1)
-    } else {
-        (d, dp)
-    };
-    let nd = d.len() as i32;
-    let mut eprec = prec.map(|p| p as i32).unwrap_or(nd);
-    if eprec > nd && nd >= dp {
-        eprec = nd;
-    }
-    if prec.is_none() {
-        eprec = 6;
-    }
-    let exp = dp - 1;
-    if exp < -4 || exp >= eprec {
-        let p = prec.map(|p| p as i32).unwrap_or(nd).min(nd);
-        return fmt_e(neg, &d, dp, (p - 1).max(0) as usize, upper);
-    }
-    let mut p = prec.map(|p| p as i32).unwrap_or(nd);
-    if p > dp {
-        p = nd;
-    }
-    fmt_f(neg, &d, dp, (p - dp).max(0) as usize)
-}
-
-/// Go's `%e` / `%E` with `prec` fraction digits (`None` = shortest).
-pub fn format_e(v: f64, prec: Option<usize>, upper: bool) -> String {
-    if let Some(s) = special(v) {
-        return s;
-    }
-    let neg = v.is_sign_negative();
-    let (d, dp) = digits(v, prec.map(|p| p + 1));
-    let (d, dp) = if d.is_empty() {
-        ("0".to_string(), 1)
-    } else {
-        (d, dp)
-    };
-    let frac = prec.unwrap_or(d.len().saturating_sub(1));
-    fmt_e(neg, &d, dp, frac, upper)
-}
-
-/// Go's `%f` with `prec` fraction digits.
-pub fn format_f(v: f64, prec: usize) -> String {
-    if let Some(s) = special(v) {
-        return s;
-    }
-    format!("{v:.prec$}")
-}
-
-/// Go's `%v` (and `fmt.Sprint`) of a float64.
-pub fn format_v(v: f64) -> String {
-    format_g(v, None, false)
-}
+use crate::gostrconv::{format_g, format_v};
 
 /// `%.4g`, the base of the humanize functions.
 fn g4(v: f64) -> String {
@@ -474,26 +328,6 @@ pub fn title(s: &str) -> String {
         .collect()
 }
 
-/// Go's `strconv.ParseFloat(s, 64)` closely enough for templates (`1e3`, `Inf`, `NaN`).
-pub fn parse_go_float(s: &str) -> Result<f64, String> {
-    let t = s.trim_start_matches(['+']);
-    match t.to_ascii_lowercase().as_str() {
-        "inf" | "infinity" => {
-            return Ok(if s.starts_with('-') {
-                f64::NEG_INFINITY
-            } else {
-                f64::INFINITY
-            })
-        }
-        "-inf" | "-infinity" => return Ok(f64::NEG_INFINITY),
-        "nan" => return Ok(f64::NAN),
-        _ => {}
-    }
-    s.replace('_', "")
-        .parse::<f64>()
-        .map_err(|_| format!("strconv.ParseFloat: parsing {s:?}: invalid syntax"))
-}
-
 /// `parseDuration` in templates: a Prometheus duration as float seconds.
 pub fn parse_duration_seconds(s: &str) -> Result<f64, String> {
     crate::timefmt::parse_duration(s)
@@ -532,26 +366,6 @@ pub fn strip_domain(s: &str) -> String {
         Some(p) => format!("{short}:{p}"),
         None => short.to_string(),
     }
-}
-
-/// Go's `%q` of a string.
-pub fn go_quote(s: &str) -> String {
-    let mut out = String::from("\"");
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\t' => out.push_str("\\t"),
-            '\r' => out.push_str("\\r"),
-            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
-                out.push_str(&format!("\\x{:02x}", c as u32))
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
 }
 
 #[cfg(test)]
@@ -644,37 +458,6 @@ mod tests {
             humanize_timestamp(1435065584.128).unwrap(),
             "2015-06-23 13:19:44.128 +0000 UTC"
         );
-    }
-
-    #[test]
-    fn go_v_formatting_of_floats() {
-        each(
-            format_v,
-            &[
-                (1.0, "1"),
-                (0.5, "0.5"),
-                (123456.0, "123456"),
-                (1e6, "1e+06"),
-                (1234567.0, "1.234567e+06"),
-                (0.0001, "0.0001"),
-                (0.00001, "1e-05"),
-                (0.09090909090909091, "0.09090909090909091"),
-                (-2.5, "-2.5"),
-                (f64::NEG_INFINITY, "-Inf"),
-            ],
-        );
-    }
-
-    #[test]
-    fn go_e_formatting() {
-        assert_eq!(format_e(1.0, None, true), "1E+00");
-        assert_eq!(format_e(60.0, None, true), "6E+01");
-        assert_eq!(
-            format_e(0.09090909090909091, None, true),
-            "9.090909090909091E-02"
-        );
-        assert_eq!(format_e(1234.5, Some(2), false), "1.23e+03");
-        assert_eq!(format_e(0.0, None, false), "0e+00");
     }
 
     #[test]

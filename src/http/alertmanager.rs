@@ -447,26 +447,37 @@ fn json_refusal(headers: &HeaderMap) -> Option<Response> {
     )
 }
 
+/// A JSON request body, or the response refusing it: a Content-Type that is not JSON, or a
+/// 400 naming the field (`where_(path)`, from the decoder's path such as `[0].labels`).
+fn json_body<T: serde::de::DeserializeOwned>(
+    headers: &HeaderMap,
+    body: &[u8],
+    where_: impl FnOnce(String) -> String,
+) -> Result<T, Box<Response>> {
+    if let Some(refused) = json_refusal(headers) {
+        return Err(Box::new(refused));
+    }
+    let de = &mut serde_json::Deserializer::from_slice(body);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = where_(e.path().to_string());
+        Box::new(bad_request(format!("{path}: {}", e.into_inner())))
+    })
+}
+
 async fn post_alerts(
     State(api): State<AlertmanagerApi>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if let Some(refused) = json_refusal(&headers) {
-        return refused;
-    }
-    let de = &mut serde_json::Deserializer::from_slice(&body);
-    let posted: Vec<PostableAlert> = match serde_path_to_error::deserialize(de) {
-        Ok(v) => v,
-        Err(e) => {
-            let path = e.path().to_string();
-            let path = if path == "." {
-                "alerts".to_string()
-            } else {
-                format!("alerts{path}")
-            };
-            return bad_request(format!("{path}: {}", e.into_inner()));
+    let posted: Vec<PostableAlert> = match json_body(&headers, &body, |path| {
+        if path == "." {
+            "alerts".to_string()
+        } else {
+            format!("alerts{path}")
         }
+    }) {
+        Ok(v) => v,
+        Err(refused) => return *refused,
     };
     let mut valid = Vec::with_capacity(posted.len());
     let mut errors = Vec::new();
@@ -577,16 +588,9 @@ async fn post_silence(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if let Some(refused) = json_refusal(&headers) {
-        return refused;
-    }
-    let de = &mut serde_json::Deserializer::from_slice(&body);
-    let p: PostableSilence = match serde_path_to_error::deserialize(de) {
+    let p: PostableSilence = match json_body(&headers, &body, |path| format!("silence: {path}")) {
         Ok(v) => v,
-        Err(e) => {
-            let path = e.path().to_string();
-            return bad_request(format!("silence: {path}: {}", e.into_inner()));
-        }
+        Err(refused) => return *refused,
     };
     let mut matchers = Vec::with_capacity(p.matchers.len());
     for (i, m) in p.matchers.iter().enumerate() {

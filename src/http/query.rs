@@ -394,17 +394,9 @@ async fn exemplars() -> Response {
 /// `1e+21`, `1.5e-07`); `NaN`, `+Inf`, `-Inf`.
 pub fn format_value(v: f64) -> String {
     if v.is_finite() && needs_exponent(v) {
-        // Rust's `{:e}` has the same shortest digits; Go writes the exponent with a sign and
-        // at least two digits.
-        let s = format!("{v:e}");
-        let (mantissa, exp) = s.split_once('e').unwrap_or((&s, "0"));
-        let (sign, digits) = match exp.strip_prefix('-') {
-            Some(d) => ('-', d),
-            None => ('+', exp),
-        };
-        format!("{mantissa}e{sign}{digits:0>2}")
+        crate::gostrconv::format_e(v, None, false)
     } else {
-        crate::promql::format_float(v)
+        crate::gostrconv::format_f_shortest(v)
     }
 }
 
@@ -412,7 +404,7 @@ pub fn format_value(v: f64) -> String {
 /// `strconv.FormatFloat(v, 'f', -1, 64)` always, never an exponent (`1e21` is
 /// `"1000000000000000000000"`, unlike the same value in a vector); `NaN`, `+Inf`, `-Inf`.
 pub fn format_scalar_value(v: f64) -> String {
-    crate::promql::format_float(v)
+    crate::gostrconv::format_f_shortest(v)
 }
 
 /// Whether Prometheus writes `v` with an exponent (see [`format_value`]).

@@ -49,19 +49,6 @@ pub(crate) fn quantile(q: f64, values: &mut [f64]) -> f64 {
     values[lower as usize] * (1.0 - weight) + values[upper as usize] * weight
 }
 
-/// Go's `strconv.FormatFloat(f, 'f', -1, 64)`.
-pub(crate) fn format_float(v: f64) -> String {
-    if v.is_nan() {
-        "NaN".into()
-    } else if v == f64::INFINITY {
-        "+Inf".into()
-    } else if v == f64::NEG_INFINITY {
-        "-Inf".into()
-    } else {
-        format!("{v}")
-    }
-}
-
 struct Group {
     labels: Rc<Labels>,
     count: f64,
@@ -157,7 +144,7 @@ pub(crate) fn eval_aggregate(
                 true,
                 &format!(
                     "quantile value should be between 0 and 1, got {}",
-                    format_float_g(param_f)
+                    crate::gostrconv::format_v(param_f)
                 ),
                 p,
             );
@@ -181,7 +168,7 @@ pub(crate) fn eval_aggregate(
             grouping_key(l, d, &a.modifier)
         });
         if op == "count_values" {
-            let l = key.with(&param_s, &format_float(s.v));
+            let l = key.with(&param_s, &crate::gostrconv::format_f_shortest(s.v));
             let i = *cv_index.entry(l.clone()).or_insert_with(|| {
                 cv_groups.push((l, 0.0));
                 cv_groups.len() - 1
@@ -511,39 +498,6 @@ fn xxh64(input: &[u8], seed: u64) -> u64 {
     h ^= h >> 29;
     h = h.wrapping_mul(P3);
     h ^ (h >> 32)
-}
-
-/// Go's `%g` for the values annotations print.
-pub(crate) fn format_float_g(v: f64) -> String {
-    if v.is_nan() {
-        return "NaN".into();
-    }
-    if v.is_infinite() {
-        return if v > 0.0 {
-            "+Inf".into()
-        } else {
-            "-Inf".into()
-        };
-    }
-    let exp = if v == 0.0 {
-        0
-    } else {
-        v.abs().log10().floor() as i32
-    };
-    if !(-4..6).contains(&exp) {
-        let s = format!("{v:e}");
-        // Go writes e+06 / e-07.
-        if let Some((m, e)) = s.split_once('e') {
-            let (sign, digits) = match e.strip_prefix('-') {
-                Some(d) => ('-', d),
-                None => ('+', e),
-            };
-            return format!("{m}e{sign}{digits:0>2}");
-        }
-        s
-    } else {
-        format!("{v}")
-    }
 }
 
 pub(crate) fn valid_label_name(s: &str) -> bool {

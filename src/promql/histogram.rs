@@ -2,11 +2,11 @@
 //! (`_bucket` series with an `le` label), with upstream's bucket coalescing, monotonicity
 //! fixes and annotations. Native histograms are not stored, so only classic buckets exist.
 
-use super::aggregate::format_float_g;
 use super::eval::{exec_err, EvalResult, Evaluator};
 use super::functions::eval_string;
 use super::memo::{ptr, FastMap};
 use super::value::{Sample, Val};
+use crate::gostrconv::format_v;
 use crate::store::{Labels, METRIC_NAME};
 use promql_parser::parser::Expr;
 use std::rc::Rc;
@@ -49,7 +49,7 @@ pub(crate) fn eval(ev: &Evaluator, name: &str, args: &[&Expr], ts: i64) -> EvalR
                 true,
                 &format!(
                     "quantile value should be between 0 and 1, got {}",
-                    format_float_g(*q)
+                    format_v(*q)
                 ),
                 q_node,
             );
@@ -112,7 +112,7 @@ fn quantile_label(q: f64) -> String {
     if q.is_finite() && q.fract() == 0.0 {
         format!("{q:.1}")
     } else {
-        format_float_g(q)
+        format_v(q)
     }
 }
 
@@ -124,7 +124,7 @@ fn group_buckets(ev: &Evaluator, input: Vec<Sample>, node: &Expr) -> Vec<Group> 
     let mut groups: Vec<Group> = Vec::new();
     for s in input {
         let le = s.labels.get("le").unwrap_or("");
-        let Some(upper) = parse_go_float(le) else {
+        let Ok(upper) = crate::gostrconv::parse_float(le) else {
             let name = s.labels.metric_name().unwrap_or("");
             ev.annotate(
                 true,
@@ -155,30 +155,6 @@ fn group_buckets(ev: &Evaluator, input: Vec<Sample>, node: &Expr) -> Vec<Group> 
         groups[i].buckets.push(Bucket { upper, count: s.v });
     }
     groups
-}
-
-/// Go's `strconv.ParseFloat` for the spellings an `le` label uses.
-fn parse_go_float(s: &str) -> Option<f64> {
-    let t = s.trim_start_matches(['+', '-']);
-    let lower = t.to_ascii_lowercase();
-    if lower == "inf" || lower == "infinity" {
-        return Some(if s.starts_with('-') {
-            f64::NEG_INFINITY
-        } else {
-            f64::INFINITY
-        });
-    }
-    if lower == "nan" {
-        return Some(f64::NAN);
-    }
-    if s.is_empty()
-        || !s
-            .bytes()
-            .all(|b| b.is_ascii_digit() || b"+-.eE_".contains(&b))
-    {
-        return None;
-    }
-    s.replace('_', "").parse().ok()
 }
 
 fn sort_coalesce(buckets: &mut Vec<Bucket>) {

@@ -32,7 +32,6 @@ mod range_functions;
 pub mod testing;
 mod value;
 
-pub(crate) use aggregate::format_float;
 pub use limits::{
     strip_comments, ParseLimits, DEFAULT_MAX_QUERY_LENGTH, EVAL_STACK_SIZE, MAX_QUERY_DEPTH,
 };

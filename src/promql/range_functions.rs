@@ -3,10 +3,11 @@
 //! `changes`, the `*_over_time` family, `absent_over_time` and
 //! `double_exponential_smoothing`.
 
-use super::aggregate::{format_float_g, kahan_sum_inc, quantile};
+use super::aggregate::{kahan_sum_inc, quantile};
 use super::eval::{exec_err, EvalResult, Evaluator};
 use super::functions::{absent_labels, unwrap_parens};
 use super::value::{Point, RangeArg, Sample, Val};
+use crate::gostrconv::format_v;
 use crate::store::{is_stale_nan, Labels};
 use promql_parser::parser::Expr;
 use std::rc::Rc;
@@ -114,7 +115,7 @@ fn check_params(ev: &Evaluator, name: &str, scalars: &[f64], args: &[&Expr]) -> 
                 true,
                 &format!(
                     "quantile value should be between 0 and 1, got {}",
-                    format_float_g(q)
+                    format_v(q)
                 ),
                 args[0],
             );

@@ -399,30 +399,7 @@ fn time_ms(ms: Option<i64>) -> String {
 
 /// Go's `strconv.FormatFloat(v, 'e', -1, 64)`: `1e+00`, `1.2345e+02`, `5e-07`, `NaN`, `+Inf`.
 pub fn format_value(v: f64) -> String {
-    if v.is_nan() {
-        return "NaN".into();
-    }
-    if v.is_infinite() {
-        return if v > 0.0 {
-            "+Inf".into()
-        } else {
-            "-Inf".into()
-        };
-    }
-    // Rust's `{:e}` is the shortest round-trip mantissa with a bare exponent (`1.5e-7`).
-    let s = format!("{v:e}");
-    let Some((mantissa, exp)) = s.split_once('e') else {
-        return s;
-    };
-    let (sign, digits) = match exp.strip_prefix('-') {
-        Some(d) => ('-', d),
-        None => ('+', exp),
-    };
-    if digits.len() < 2 {
-        format!("{mantissa}e{sign}0{digits}")
-    } else {
-        format!("{mantissa}e{sign}{digits}")
-    }
+    crate::gostrconv::format_e(v, None, false)
 }
 
 /// The rules runtime's figures for `/metrics`, read from the groups' latest snapshots at every

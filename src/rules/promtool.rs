@@ -13,7 +13,7 @@
 
 use super::file::{expand_rule_patterns, load_rule_file, RuleGroup};
 use super::group::{rule_query, EvalContext, GroupState};
-use crate::gotemplate::funcs::{format_e, go_quote};
+use crate::gostrconv::{format_e, quote as go_quote};
 use crate::promql::{Engine, EngineOptions};
 use crate::store::{Labels, Store, METRIC_NAME, STALE_NAN};
 use crate::timefmt::{format_duration, parse_duration};
@@ -321,7 +321,7 @@ enum Seq {
 }
 
 fn parse_num(s: &str) -> Result<f64, String> {
-    crate::gotemplate::funcs::parse_go_float(s).map_err(|_| format!("invalid number {s:?}"))
+    crate::gostrconv::parse_float(s).map_err(|_| format!("invalid number {s:?}"))
 }
 
 /// Expands promqltest's series notation.

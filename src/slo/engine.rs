@@ -568,18 +568,8 @@ pub struct SloEngine {
     rounds: u64,
 }
 
-/// Loads the ledgers and starts the engine's task. `probes` are the accumulators of the
-/// probe SLIs, by SLO key.
-pub async fn spawn(
-    specs: Vec<SloSpec>,
-    store: Arc<Store>,
-    db: StateDb,
-    engine: Arc<Engine>,
-    alerts: mpsc::Sender<Vec<Alert>>,
-    opts: SloEngineOptions,
-    probes: HashMap<String, Arc<Mutex<Counts>>>,
-) -> Result<SloEngineHandle, StateError> {
-    let mut e = SloEngine::load(specs, store, db, engine, alerts, opts, probes).await?;
+/// Starts the task of an engine built by [`SloEngine::load`].
+pub fn spawn(mut e: SloEngine) -> SloEngineHandle {
     let view = e.view.clone();
     let (stop, mut stop_rx) = watch::channel(false);
     let (swap, mut swap_rx) = mpsc::channel::<SloEngine>(1);
@@ -605,12 +595,12 @@ pub async fn spawn(
             e.round(crate::timefmt::now_ms()).await;
         }
     });
-    Ok(SloEngineHandle {
+    SloEngineHandle {
         view,
         stop,
         swap,
         task: Arc::new(Mutex::new(Some(task))),
-    })
+    }
 }
 
 impl SloEngine {

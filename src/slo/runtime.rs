@@ -136,15 +136,17 @@ where
         external_url: external_url.to_string(),
     };
     let handle = engine::spawn(
-        specs,
-        store.clone(),
-        db.clone(),
-        Arc::new(Engine::default()),
-        tx.clone(),
-        opts.clone(),
-        probes,
-    )
-    .await?;
+        SloEngine::load(
+            specs,
+            store.clone(),
+            db.clone(),
+            Arc::new(Engine::default()),
+            tx.clone(),
+            opts.clone(),
+            probes,
+        )
+        .await?,
+    );
     telemetry.register_collector(Box::new(SloCollector(handle.view.clone())));
     tracing::info!(slos = specs_len, "SLO engine started");
     Ok(SloService {

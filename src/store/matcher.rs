@@ -51,10 +51,22 @@ impl Matcher {
         name: impl Into<String>,
         value: impl Into<String>,
     ) -> Result<Self, regex::Error> {
+        Self::with_regex(op, name, value, anchored_regex)
+    }
+
+    /// Builds a matcher whose `=~`/`!~` pattern is compiled by `compile`: PromQL anchors it as
+    /// [`anchored_regex`] does, Alertmanager as
+    /// [`am_regex`](crate::config::alertmanager::matchers::am_regex) does.
+    pub fn with_regex<E>(
+        op: MatchOp,
+        name: impl Into<String>,
+        value: impl Into<String>,
+        compile: impl FnOnce(&str) -> Result<Regex, E>,
+    ) -> Result<Self, E> {
         let value = value.into();
         let re = match op {
-            MatchOp::Regex | MatchOp::NotRegex => Some(anchored_regex(&value)?),
-            _ => None,
+            MatchOp::Regex | MatchOp::NotRegex => Some(compile(&value)?),
+            MatchOp::Equal | MatchOp::NotEqual => None,
         };
         Ok(Matcher {
             name: name.into(),

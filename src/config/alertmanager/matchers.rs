@@ -32,22 +32,18 @@ pub use crate::store::MatchOp;
 #[error("{0}")]
 pub struct MatcherError(pub String);
 
-/// One Alertmanager label matcher.
-#[derive(Clone, Debug)]
-pub struct Matcher {
-    pub name: String,
-    pub op: MatchOp,
-    pub value: String,
-    re: Option<Regex>,
-}
+/// One Alertmanager label matcher: the store's [`crate::store::Matcher`] (name, operator,
+/// value, compiled regex) with Alertmanager's regex anchoring, printing and order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Matcher(crate::store::Matcher);
 
-impl PartialEq for Matcher {
-    fn eq(&self, other: &Self) -> bool {
-        self.name == other.name && self.op == other.op && self.value == other.value
+impl std::ops::Deref for Matcher {
+    type Target = crate::store::Matcher;
+
+    fn deref(&self) -> &crate::store::Matcher {
+        &self.0
     }
 }
-
-impl Eq for Matcher {}
 
 impl Matcher {
     /// Builds a matcher; a regex pattern is compiled as `^(?:pattern)$`.
@@ -56,50 +52,20 @@ impl Matcher {
         name: impl Into<String>,
         value: impl Into<String>,
     ) -> Result<Matcher, MatcherError> {
-        let value = value.into();
-        let re = match op {
-            MatchOp::Regex | MatchOp::NotRegex => Some(
-                am_regex(&value)
-                    .map_err(|e| MatcherError(format!("invalid regex {value:?}: {e}")))?,
-            ),
-            MatchOp::Equal | MatchOp::NotEqual => None,
-        };
-        Ok(Matcher {
-            name: name.into(),
-            op,
-            value,
-            re,
+        crate::store::Matcher::with_regex(op, name, value, |p| {
+            am_regex(p).map_err(|e| MatcherError(format!("invalid regex {p:?}: {e}")))
         })
+        .map(Matcher)
     }
 
     /// `name="value"`.
     pub fn equal(name: impl Into<String>, value: impl Into<String>) -> Matcher {
-        Matcher {
-            name: name.into(),
-            op: MatchOp::Equal,
-            value: value.into(),
-            re: None,
-        }
-    }
-
-    /// Whether a label value (empty when the label is missing) satisfies the matcher.
-    pub fn matches(&self, value: &str) -> bool {
-        match self.op {
-            MatchOp::Equal => value == self.value,
-            MatchOp::NotEqual => value != self.value,
-            MatchOp::Regex => self.re.as_ref().is_some_and(|r| r.is_match(value)),
-            MatchOp::NotRegex => !self.re.as_ref().is_some_and(|r| r.is_match(value)),
-        }
+        Matcher(crate::store::Matcher::equal(name, value))
     }
 
     /// Whether the matcher accepts the label set (a missing label is the empty string).
     pub fn matches_labels(&self, labels: &Labels) -> bool {
         self.matches(labels.get(&self.name).unwrap_or(""))
-    }
-
-    /// The compiled regex of a `=~`/`!~` matcher (`^(?:value)$`).
-    pub fn regex(&self) -> Option<&Regex> {
-        self.re.as_ref()
     }
 
     /// The PromQL-store matcher with the same name, operator and value. For regex matchers
@@ -143,7 +109,7 @@ impl fmt::Display for Matcher {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.name)?;
         f.write_str(self.op.as_str())?;
-        f.write_str(&go_quote(&self.value))
+        f.write_str(&crate::gostrconv::quote(&self.value))
     }
 }
 
@@ -186,41 +152,6 @@ impl fmt::Display for Matchers {
         }
         f.write_str("}")
     }
-}
-
-/// Quotes a string as Go's `strconv.Quote` (`%q`) does: `\"`, `\\`, the C escapes, `\x..` for
-/// other ASCII controls, `\u....` for non-printable non-ASCII characters; printable UTF-8 is
-/// kept as is.
-pub fn go_quote(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\u{7}' => out.push_str("\\a"),
-            '\u{8}' => out.push_str("\\b"),
-            '\u{c}' => out.push_str("\\f"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\u{b}' => out.push_str("\\v"),
-            c if (c as u32) < 0x20 || c == '\u{7f}' => {
-                out.push_str(&format!("\\x{:02x}", c as u32));
-            }
-            c if c.is_control() || c == '\u{feff}' => {
-                let n = c as u32;
-                if n <= 0xffff {
-                    out.push_str(&format!("\\u{n:04x}"));
-                } else {
-                    out.push_str(&format!("\\U{n:08x}"));
-                }
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
 }
 
 /// Parses a matcher list (`{a="1", b=~"x|y"}`, `a=1,b!=2`, `{}`): the new parser first, the
@@ -308,7 +239,7 @@ fn lex(s: &str) -> Result<Vec<Token>, MatcherError> {
                     }
                 }
                 let raw: String = chars[start..i].iter().collect();
-                let v = go_unquote(&raw).ok_or_else(|| {
+                let v = crate::gostrconv::unquote(&raw).ok_or_else(|| {
                     MatcherError(format!("{start}:{i}: {raw}: invalid input: {s}"))
                 })?;
                 out.push(Token::Quoted(v));
@@ -375,56 +306,6 @@ pub fn parse_matchers_new(s: &str) -> Result<Vec<Matcher>, MatcherError> {
         }
     }
     Ok(out)
-}
-
-/// Go's `strconv.Unquote` for a double-quoted string (the quotes included).
-fn go_unquote(q: &str) -> Option<String> {
-    let inner = q.strip_prefix('"')?.strip_suffix('"')?;
-    let mut out = String::with_capacity(inner.len());
-    let mut it = inner.chars().peekable();
-    while let Some(c) = it.next() {
-        if c == '\n' {
-            return None;
-        }
-        if c != '\\' {
-            out.push(c);
-            continue;
-        }
-        let e = it.next()?;
-        let hex = |it: &mut std::iter::Peekable<std::str::Chars<'_>>, n: usize| -> Option<u32> {
-            let mut v = 0u32;
-            for _ in 0..n {
-                v = v * 16 + it.next()?.to_digit(16)?;
-            }
-            Some(v)
-        };
-        match e {
-            'a' => out.push('\u{7}'),
-            'b' => out.push('\u{8}'),
-            'f' => out.push('\u{c}'),
-            'n' => out.push('\n'),
-            'r' => out.push('\r'),
-            't' => out.push('\t'),
-            'v' => out.push('\u{b}'),
-            '\\' => out.push('\\'),
-            '"' => out.push('"'),
-            'x' => out.push(char::from_u32(hex(&mut it, 2)?)?),
-            'u' => out.push(char::from_u32(hex(&mut it, 4)?)?),
-            'U' => out.push(char::from_u32(hex(&mut it, 8)?)?),
-            '0'..='7' => {
-                let mut v = e.to_digit(8)?;
-                for _ in 0..2 {
-                    v = v * 8 + it.next()?.to_digit(8)?;
-                }
-                if v > 255 {
-                    return None;
-                }
-                out.push(char::from_u32(v)?);
-            }
-            _ => return None,
-        }
-    }
-    Some(out)
 }
 
 // ---------------------------------------------------------------------------------------
@@ -539,6 +420,7 @@ pub fn parse_label_args<S: AsRef<str>>(args: &[S]) -> Result<Labels, MatcherErro
                 "labels must be specified as key=value pairs".to_string(),
             ));
         }
+        let m = m.0;
         pairs.push((m.name, m.value));
     }
     Ok(Labels::from_pairs(pairs))
@@ -611,7 +493,6 @@ mod tests {
         let mut ms = Matchers(parse_matchers(r#"{z="1",a=~"x\\d",a="é\n"}"#).unwrap());
         ms.sort();
         assert_eq!(ms.to_string(), r#"{a=~"x\\d",a="é\n",z="1"}"#);
-        assert_eq!(go_quote("\u{1}\u{85}"), r#""\x01\u0085""#);
     }
 
     #[test]

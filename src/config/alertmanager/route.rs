@@ -19,8 +19,9 @@
 
 use std::time::Duration;
 
-use super::matchers::{go_quote, Matchers};
+use super::matchers::Matchers;
 use super::owners::LabelTemplate;
+use crate::gostrconv::quote as go_quote;
 use crate::store::{Label, Labels};
 
 /// Alertmanager's defaults for the root route.

@@ -10,7 +10,7 @@ use super::listing::{self, Paging};
 use super::pages::urlencode;
 use super::{markdown, playbooks};
 use super::{PageCtx, WebAccess};
-use crate::config::alertmanager::matchers::go_quote;
+use crate::gostrconv::quote as go_quote;
 use crate::http::AppState;
 use crate::store::Labels;
 use axum::extract::{Path, State};
