@@ -28,6 +28,15 @@ pub const DEFAULT_REPLACEMENT: &str = "$1";
 /// The default separator between joined source label values.
 pub const DEFAULT_SEPARATOR: &str = ";";
 
+/// A relabel regex that does not compile, reported against the pattern as written.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("invalid regex {pattern:?}: {detail}")]
+pub struct RegexError {
+    pub pattern: String,
+    /// The regex compiler's message, on one line.
+    pub detail: String,
+}
+
 /// A regex as relabeling uses it: anchored at both ends, `.` matches `\n`.
 #[derive(Clone)]
 pub struct Regex {
@@ -38,7 +47,7 @@ pub struct Regex {
 impl Regex {
     /// Compiles `source` as `^(?s:source)$`, as Prometheus' `relabel.NewRegexp` does.
     /// The error is one line: `invalid regex "(": unclosed group`.
-    pub fn new(source: &str) -> Result<Regex, String> {
+    pub fn new(source: &str) -> Result<Regex, RegexError> {
         let re = regex::Regex::new(&format!("^(?s:{source})$")).map_err(|e| {
             // Report against the user's pattern, not the anchored one, on one line.
             let detail = match regex::Regex::new(source) {
@@ -50,7 +59,10 @@ impl Regex {
                 Err(other) => other.to_string(),
                 Ok(_) => e.to_string(),
             };
-            format!("invalid regex {source:?}: {detail}")
+            RegexError {
+                pattern: source.to_string(),
+                detail,
+            }
         })?;
         Ok(Regex {
             source: source.to_string(),
@@ -88,9 +100,9 @@ impl fmt::Debug for Regex {
 
 /// Reads a string and converts it inside the decoder's call, so errors carry the position of
 /// the value itself.
-struct ParseStr<T>(&'static str, fn(&str) -> Result<T, String>);
+struct ParseStr<T, E>(&'static str, fn(&str) -> Result<T, E>);
 
-impl<T> de::Visitor<'_> for ParseStr<T> {
+impl<T, Err: fmt::Display> de::Visitor<'_> for ParseStr<T, Err> {
     type Value = T;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
@@ -256,7 +268,7 @@ impl RelabelConfig {
         let target_label = raw.target_label.unwrap_or_default();
         let regex = match raw.regex {
             Some(r) => r,
-            None => Regex::new(DEFAULT_REGEX).map_err(|e| err("regex", e))?,
+            None => Regex::new(DEFAULT_REGEX).map_err(|e| err("regex", e.to_string()))?,
         };
         let modulus = raw.modulus.unwrap_or(0);
         let replacement = raw
