@@ -193,12 +193,14 @@ fn alertmanager(
 ) -> Result<AlertmanagerConfig, ConfigError> {
     match am.api_version.as_deref() {
         None | Some(API_VERSION_V2) => {}
-        Some(other) => return Err(ctx.err(
-            &path.key("api_version"),
-            format!(
+        Some(other) => {
+            return Err(ctx.err(
+                &path.key("api_version"),
+                format!(
                 "expected Alertmanager api version to be one of [{API_VERSION_V2}] but got {other}"
             ),
-        )),
+            ))
+        }
     }
     let scheme = match am.scheme.as_deref() {
         None | Some("") | Some("http") => Scheme::Http,
