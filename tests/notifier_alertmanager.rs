@@ -1,0 +1,339 @@
+//! prometheus.yml's `alerting:` end to end, against the real peers: redline evaluates a rule
+//! that fires and sends it, as Prometheus' notifier does, to Debian's
+//! `prometheus-alertmanager` (0.25, static_configs) and to a loopback capture server
+//! (file_sd_configs); Debian's `prometheus` (2.42) runs the same rule file with the same
+//! `alerting:` section against a second Alertmanager and capture server. What each
+//! Alertmanager shows, and what each sender POSTed, must agree: labels (external labels
+//! added, `alert_relabel_configs` applied), annotations, generatorURL, and the validity
+//! (`endsAt`) of a firing alert. A third Alertmanager of redline's that never
+//! answers holds up neither the others nor rule evaluation.
+
+mod common;
+
+use common::{free_port, ProcessGuard};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const ALERTMANAGER: &str = "/usr/bin/prometheus-alertmanager";
+
+struct TempDir(PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn start_alertmanager(dir: &Path, port: u16) -> ProcessGuard {
+    assert!(
+        Path::new(ALERTMANAGER).exists(),
+        "Debian's prometheus-alertmanager is not installed: run `bash tests/run-all.sh`, which installs it"
+    );
+    std::fs::create_dir_all(dir).expect("alertmanager dir");
+    std::fs::write(
+        dir.join("alertmanager.yml"),
+        "route: {receiver: blackhole}\nreceivers: [{name: blackhole}]\n",
+    )
+    .expect("write alertmanager.yml");
+    ProcessGuard(
+        Command::new(ALERTMANAGER)
+            .arg(format!(
+                "--config.file={}",
+                dir.join("alertmanager.yml").display()
+            ))
+            .arg(format!("--storage.path={}", dir.join("data").display()))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .arg("--cluster.listen-address=")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start prometheus-alertmanager"),
+    )
+}
+
+/// A loopback server that records every POST (path, User-Agent, JSON body) and answers
+/// 200; with `answer` false it never answers (an Alertmanager that hangs).
+async fn start_capture(answer: bool) -> (u16, Arc<Mutex<Vec<(String, String, Value)>>>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind capture");
+    let port = listener.local_addr().expect("capture address").port();
+    let got = Arc::new(Mutex::new(Vec::new()));
+    let shared = got.clone();
+    let app = axum::Router::new().fallback(
+        move |uri: axum::http::Uri, headers: axum::http::HeaderMap, body: axum::body::Bytes| {
+            let shared = shared.clone();
+            async move {
+                if !answer {
+                    std::future::pending::<()>().await;
+                }
+                let ua = headers
+                    .get("user-agent")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("")
+                    .to_string();
+                let v = serde_json::from_slice(&body).unwrap_or(Value::Null);
+                shared
+                    .lock()
+                    .expect("captured")
+                    .push((uri.path().to_string(), ua, v));
+                "ok"
+            }
+        },
+    );
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    (port, got)
+}
+
+/// Polls `check` every 100 ms until it returns `Some`, failing with `what` after `limit`.
+async fn wait<T>(what: &str, limit: Duration, mut check: impl AsyncFnMut() -> Option<T>) -> T {
+    let end = Instant::now() + limit;
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(
+            Instant::now() < end,
+            "timed out after {limit:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn get_json(url: &str) -> Option<Value> {
+    let resp = reqwest::get(url).await.ok()?;
+    serde_json::from_str(&resp.text().await.ok()?).ok()
+}
+
+/// The alert named `name` in an Alertmanager's `GET /api/v2/alerts`.
+async fn alert_in(am_port: u16, name: &str) -> Option<Value> {
+    let list = get_json(&format!("http://127.0.0.1:{am_port}/api/v2/alerts")).await?;
+    list.as_array()?
+        .iter()
+        .find(|a| a["labels"]["alertname"] == name)
+        .cloned()
+}
+
+/// RFC 3339 (`2026-12-07T03:10:00.123Z`, UTC) to milliseconds since the epoch.
+fn rfc3339_ms(s: &str) -> i64 {
+    let (date, time) = s.split_once('T').expect("date and time");
+    let d: Vec<i64> = date.split('-').map(|x| x.parse().expect("date")).collect();
+    let time = time.strip_suffix('Z').expect("UTC");
+    let (hms, frac) = time.split_once('.').unwrap_or((time, "0"));
+    let t: Vec<i64> = hms.split(':').map(|x| x.parse().expect("time")).collect();
+    let ms: i64 = format!("{frac:0<3}")[..3].parse().expect("fraction");
+    // Days from civil (Howard Hinnant), written out for the test.
+    let (y, m) = if d[1] <= 2 {
+        (d[0] - 1, d[1] + 9)
+    } else {
+        (d[0], d[1] - 3)
+    };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * m + 2) / 5 + d[2] - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    ((days * 86_400 + t[0] * 3600 + t[1] * 60 + t[2]) * 1000) + ms
+}
+
+const RULES: &str = r#"groups:
+  - name: notifier
+    rules:
+      - alert: AlwaysFiring
+        expr: vector(1) * 2 > 1
+        labels:
+          severity: page
+        annotations:
+          summary: "value {{ $value }}"
+"#;
+
+/// The shared `alerting:` section: the real Alertmanager by static_configs, the capture
+/// server by file_sd_configs, the `replica` external label dropped.
+fn alerting(am_port: u16) -> String {
+    format!(
+        r#"alerting:
+  alert_relabel_configs:
+    - {{action: labeldrop, regex: replica}}
+  alertmanagers:
+    - api_version: v2
+      static_configs: [{{targets: ['127.0.0.1:{am_port}']}}]
+    - api_version: v2
+      path_prefix: /capture
+      file_sd_configs: [{{files: [capture.json]}}]
+"#
+    )
+}
+
+fn config(dir: &Path, am_port: u16, capture_port: u16, extra_alertmanagers: &str) {
+    std::fs::create_dir_all(dir).expect("dir");
+    std::fs::write(dir.join("rules.yml"), RULES).expect("rules");
+    std::fs::write(
+        dir.join("capture.json"),
+        format!(r#"[{{"targets": ["127.0.0.1:{capture_port}"]}}]"#),
+    )
+    .expect("capture.json");
+    std::fs::write(
+        dir.join("prometheus.yml"),
+        format!(
+            "global:\n  evaluation_interval: 1s\n  external_labels: {{cluster: test-1, replica: a}}\nrule_files: [rules.yml]\n{}{extra_alertmanagers}",
+            alerting(am_port)
+        ),
+    )
+    .expect("prometheus.yml");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rule_alerts_reach_alertmanager_as_prometheus_sends_them() {
+    redline::install_crypto_provider();
+    let root =
+        TempDir(std::env::temp_dir().join(format!("redline-notifier-am-{}", std::process::id())));
+    let _ = std::fs::remove_dir_all(&root.0);
+
+    let (am_r, am_p) = (free_port(), free_port());
+    let _am_r = start_alertmanager(&root.0.join("am-redline"), am_r);
+    let _am_p = start_alertmanager(&root.0.join("am-prometheus"), am_p);
+    let (cap_r, got_r) = start_capture(true).await;
+    let (cap_p, got_p) = start_capture(true).await;
+    let (hang_port, _) = start_capture(false).await;
+
+    // Both link to the same external URL (a loopback address), so generatorURLs compare.
+    let redline_port = free_port();
+    let external = format!("http://127.0.0.1:{redline_port}");
+
+    let rdir = root.0.join("redline");
+    config(
+        &rdir,
+        am_r,
+        cap_r,
+        &format!(
+            "    - static_configs: [{{targets: ['127.0.0.1:{hang_port}']}}]\n      timeout: 30s\n"
+        ),
+    );
+    let _redline = ProcessGuard(
+        common::redline_run(
+            &rdir.join("prometheus.yml"),
+            redline_port,
+            &rdir.join("state"),
+        )
+        .arg(format!("--web.external-url={external}"))
+        .arg("--rules.alert.resend-delay=1s")
+        .spawn()
+        .expect("start redline run"),
+    );
+
+    let pdir = root.0.join("prometheus");
+    config(&pdir, am_p, cap_p, "");
+    let _prometheus = common::start_prometheus(
+        &pdir,
+        free_port(),
+        &[
+            &format!("--web.external-url={external}"),
+            "--rules.alert.resend-delay=1s",
+        ],
+    );
+
+    let limit = Duration::from_secs(90);
+    let from_redline = wait("the alert in redline's Alertmanager", limit, async || {
+        alert_in(am_r, "AlwaysFiring").await
+    })
+    .await;
+    let from_prometheus = wait("the alert in Prometheus' Alertmanager", limit, async || {
+        alert_in(am_p, "AlwaysFiring").await
+    })
+    .await;
+
+    // What Prometheus would send, by hand: the rule's labels, the external label `cluster`
+    // (`replica` dropped by alert_relabel_configs), the annotation expanded with the value
+    // 2, and Go's url.QueryEscape of the expression in the table link.
+    let want_labels = serde_json::json!({
+        "alertname": "AlwaysFiring", "severity": "page", "cluster": "test-1"
+    });
+    let want_generator = format!("{external}/graph?g0.expr=vector%281%29+%2A+2+%3E+1&g0.tab=1");
+    for (who, a) in [("redline", &from_redline), ("prometheus", &from_prometheus)] {
+        assert_eq!(a["labels"], want_labels, "{who}: {a:#}");
+        assert_eq!(
+            a["annotations"],
+            serde_json::json!({"summary": "value 2"}),
+            "{who}: {a:#}"
+        );
+        assert_eq!(a["generatorURL"], want_generator.as_str(), "{who}: {a:#}");
+        assert_eq!(a["status"]["state"], "active", "{who}: {a:#}");
+    }
+    // The same fields, whole, from both senders (Alertmanager's own fields aside).
+    for field in ["labels", "annotations", "generatorURL"] {
+        assert_eq!(from_redline[field], from_prometheus[field], "{field}");
+    }
+
+    // What each sender POSTed to its capture server (found by file_sd, under path_prefix).
+    let first = async |got: &Arc<Mutex<Vec<(String, String, Value)>>>, who: &str| {
+        wait(
+            &format!("{who}'s POST to the capture server"),
+            limit,
+            async || got.lock().expect("captured").first().cloned(),
+        )
+        .await
+    };
+    let (path_r, ua_r, body_r) = first(&got_r, "redline").await;
+    let (path_p, ua_p, body_p) = first(&got_p, "prometheus").await;
+    assert_eq!(path_r, "/capture/api/v2/alerts");
+    assert_eq!(path_p, "/capture/api/v2/alerts");
+    assert!(ua_p.starts_with("Prometheus/"), "{ua_p}");
+    assert!(ua_r.starts_with("redline/"), "{ua_r}");
+    let (ar, ap) = (&body_r[0], &body_p[0]);
+    assert_eq!(body_r.as_array().map(Vec::len), Some(1), "{body_r:#}");
+    assert_eq!(body_p.as_array().map(Vec::len), Some(1), "{body_p:#}");
+    let keys = |v: &Value| -> Vec<String> {
+        let mut k: Vec<String> = v.as_object().expect("object").keys().cloned().collect();
+        k.sort();
+        k
+    };
+    assert_eq!(keys(ar), keys(ap), "redline {ar:#}\nprometheus {ap:#}");
+    for field in ["labels", "annotations", "generatorURL"] {
+        assert_eq!(ar[field], ap[field], "{field}");
+    }
+    // A firing alert sent at evaluation `t` has endsAt = t + 4 × max(resend delay 1s,
+    // evaluation interval 1s) = t + 4s, and evaluations fall on whole intervals after the
+    // one that fired it (startsAt), so endsAt - startsAt is 4s plus a whole number of
+    // seconds (exactly 4s for the send of the firing evaluation itself, which an
+    // Alertmanager not yet discovered misses).
+    for (who, a) in [("redline", ar), ("prometheus", ap)] {
+        let starts = rfc3339_ms(a["startsAt"].as_str().expect("startsAt"));
+        let ends = rfc3339_ms(a["endsAt"].as_str().expect("endsAt"));
+        let validity = ends - starts;
+        assert!(
+            validity >= 4_000 && (validity - 4_000) % 1_000 == 0,
+            "{who}: endsAt - startsAt = {validity} ms: {a:#}"
+        );
+    }
+    // Alertmanager keeps the startsAt redline sent.
+    assert_eq!(
+        rfc3339_ms(from_redline["startsAt"].as_str().expect("startsAt")),
+        rfc3339_ms(ar["startsAt"].as_str().expect("startsAt")),
+    );
+
+    // The Alertmanager that never answers holds up neither the others nor evaluation:
+    // redline's capture server keeps receiving re-sends every second.
+    let sends = got_r.lock().expect("captured").len();
+    wait("re-sends while one Alertmanager hangs", limit, async || {
+        (got_r.lock().expect("captured").len() >= sends + 2).then_some(())
+    })
+    .await;
+    let metrics = reqwest::get(format!("http://127.0.0.1:{redline_port}/metrics"))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("metrics text");
+    let line = format!(
+        "redline_notifications_sent_total{{alertmanager=\"http://127.0.0.1:{am_r}/api/v2/alerts\"}} "
+    );
+    assert!(
+        metrics.lines().any(|l| l.starts_with(&line)),
+        "no {line} in /metrics"
+    );
+}
