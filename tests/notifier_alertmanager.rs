@@ -337,3 +337,89 @@ async fn rule_alerts_reach_alertmanager_as_prometheus_sends_them() {
         "no {line} in /metrics"
     );
 }
+
+/// A reload applies a changed `alerting:` section: alerts go to the new Alertmanager and no
+/// longer to the old one; redline's own `alertmanager:` pipeline (a webhook receiver here)
+/// keeps working beside it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_moves_alerts_to_the_new_alertmanagers_and_the_pipeline_keeps_working() {
+    redline::install_crypto_provider();
+    let dir = TempDir(
+        std::env::temp_dir().join(format!("redline-notifier-reload-{}", std::process::id())),
+    );
+    let _ = std::fs::remove_dir_all(&dir.0);
+    std::fs::create_dir_all(&dir.0).expect("dir");
+    let (old_port, old) = start_capture(true).await;
+    let (new_port, new) = start_capture(true).await;
+    let (hook_port, hook) = start_capture(true).await;
+    std::fs::write(dir.0.join("rules.yml"), RULES).expect("rules");
+    let write = |am_port: u16| {
+        std::fs::write(
+            dir.0.join("redline.yml"),
+            format!(
+                r#"global: {{evaluation_interval: 1s}}
+rule_files: [rules.yml]
+alertmanager:
+  config:
+    route: {{receiver: hook, group_by: [alertname], group_wait: 1s}}
+    receivers:
+      - name: hook
+        webhook_configs: [{{url: 'http://127.0.0.1:{hook_port}/hook'}}]
+alerting:
+  alertmanagers:
+    - static_configs: [{{targets: ['127.0.0.1:{am_port}']}}]
+"#
+            ),
+        )
+        .expect("write config")
+    };
+    write(old_port);
+    let port = free_port();
+    let _redline = ProcessGuard(
+        common::redline_run(&dir.0.join("redline.yml"), port, &dir.0.join("state"))
+            .arg("--rules.alert.resend-delay=1s")
+            .spawn()
+            .expect("start redline run"),
+    );
+    let limit = Duration::from_secs(60);
+    let count = |c: &Arc<Mutex<Vec<(String, String, Value)>>>| c.lock().expect("captured").len();
+    wait("the first Alertmanager's POST", limit, async || {
+        (count(&old) > 0).then_some(())
+    })
+    .await;
+    // Both happen: the pipeline's webhook gets Alertmanager's notification.
+    let (path, _, payload) = wait("the webhook notification", limit, async || {
+        hook.lock().expect("captured").first().cloned()
+    })
+    .await;
+    assert_eq!(path, "/hook");
+    assert_eq!(payload["alerts"][0]["labels"]["alertname"], "AlwaysFiring");
+
+    write(new_port);
+    let resp = reqwest::Client::new()
+        .post(format!("http://127.0.0.1:{port}/-/reload"))
+        .send()
+        .await
+        .expect("reload request");
+    assert!(resp.status().is_success(), "reload: {}", resp.status());
+    wait("the new Alertmanager's POST", limit, async || {
+        (count(&new) > 0).then_some(())
+    })
+    .await;
+    // The control: the new one receives three more re-sends; the old one, at the same
+    // rate before the reload, gets none of them.
+    let old_after = count(&old);
+    let new_after = count(&new);
+    wait(
+        "three more re-sends to the new Alertmanager",
+        limit,
+        async || (count(&new) >= new_after + 3).then_some(()),
+    )
+    .await;
+    assert_eq!(
+        count(&old),
+        old_after,
+        "the old Alertmanager still receives"
+    );
+    assert_eq!(new.lock().expect("captured")[0].0, "/api/v2/alerts");
+}
