@@ -19,6 +19,9 @@ use std::time::{Duration, Instant};
 
 const ALERTMANAGER: &str = "/usr/bin/prometheus-alertmanager";
 
+/// The requests a capture server received: path, User-Agent, JSON body.
+type Captured = Arc<Mutex<Vec<(String, String, Value)>>>;
+
 struct TempDir(PathBuf);
 
 impl Drop for TempDir {
@@ -56,7 +59,7 @@ fn start_alertmanager(dir: &Path, port: u16) -> ProcessGuard {
 
 /// A loopback server that records every POST (path, User-Agent, JSON body) and answers
 /// 200; with `answer` false it never answers (an Alertmanager that hangs).
-async fn start_capture(answer: bool) -> (u16, Arc<Mutex<Vec<(String, String, Value)>>>) {
+async fn start_capture(answer: bool) -> (u16, Captured) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind capture");
@@ -270,7 +273,7 @@ async fn rule_alerts_reach_alertmanager_as_prometheus_sends_them() {
     }
 
     // What each sender POSTed to its capture server (found by file_sd, under path_prefix).
-    let first = async |got: &Arc<Mutex<Vec<(String, String, Value)>>>, who: &str| {
+    let first = async |got: &Captured, who: &str| {
         wait(
             &format!("{who}'s POST to the capture server"),
             limit,
@@ -382,7 +385,7 @@ alerting:
             .expect("start redline run"),
     );
     let limit = Duration::from_secs(60);
-    let count = |c: &Arc<Mutex<Vec<(String, String, Value)>>>| c.lock().expect("captured").len();
+    let count = |c: &Captured| c.lock().expect("captured").len();
     wait("the first Alertmanager's POST", limit, async || {
         (count(&old) > 0).then_some(())
     })
