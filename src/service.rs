@@ -648,6 +648,38 @@ mod tests {
         );
     }
 
+    /// A resolved alert goes to Alertmanager with `endsAt` its resolution time, a firing
+    /// one with its validity (Prometheus' `sendAlerts`); neither carries external labels
+    /// yet (the notifier adds them).
+    #[test]
+    fn notifier_alerts_end_at_resolution_or_validity() {
+        let mut alert = Alert {
+            labels: crate::store::Labels::from_pairs([("alertname", "Down")]),
+            annotations: crate::store::Labels::empty(),
+            state: crate::rules::AlertState::Firing,
+            value: 1.0,
+            active_at_ms: 1_000,
+            fired_at_ms: Some(61_000),
+            resolved_at_ms: None,
+            last_sent_ms: Some(121_000),
+            valid_until_ms: 361_000,
+            keep_firing_since_ms: None,
+        };
+        let firing = alert_for_notifier(&alert, "http://r", "up == 0");
+        assert_eq!(firing.starts_at_ms, 61_000);
+        assert_eq!(firing.ends_at_ms, 361_000);
+        assert_eq!(firing.labels, alert.labels);
+        assert_eq!(
+            firing.generator_url,
+            "http://r/graph?g0.expr=up+%3D%3D+0&g0.tab=1"
+        );
+        alert.state = crate::rules::AlertState::Inactive;
+        alert.resolved_at_ms = Some(181_000);
+        let resolved = alert_for_notifier(&alert, "http://r", "up == 0");
+        assert_eq!(resolved.starts_at_ms, 61_000);
+        assert_eq!(resolved.ends_at_ms, 181_000);
+    }
+
     /// Regression: the expression was escaped as an HTML form does (`*` kept, `~` escaped),
     /// not as Prometheus does with Go's `url.QueryEscape`, so a rule using `=~` or `*` got a
     /// `generatorURL` other than Prometheus' for the same rule.

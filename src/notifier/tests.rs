@@ -16,6 +16,8 @@ struct Capture {
     port: u16,
     arrived: Arc<Mutex<usize>>,
     bodies: Arc<Mutex<Vec<(String, serde_json::Value)>>>,
+    /// The `Authorization` and `Content-Type` headers of each request.
+    headers: Arc<Mutex<Vec<(String, String)>>>,
     open: tokio::sync::watch::Sender<bool>,
 }
 
@@ -30,13 +32,25 @@ impl Capture {
             port,
             arrived: Arc::default(),
             bodies: Arc::default(),
+            headers: Arc::default(),
             open,
         };
         let shared = c.clone();
-        let app =
-            axum::Router::new().fallback(move |uri: axum::http::Uri, body: axum::body::Bytes| {
+        let app = axum::Router::new().fallback(
+            move |uri: axum::http::Uri, headers: axum::http::HeaderMap, body: axum::body::Bytes| {
                 let c = shared.clone();
                 async move {
+                    let header = |name: &str| {
+                        headers
+                            .get(name)
+                            .and_then(|v| v.to_str().ok())
+                            .unwrap_or("")
+                            .to_string()
+                    };
+                    c.headers
+                        .lock()
+                        .expect("headers")
+                        .push((header("authorization"), header("content-type")));
                     *c.arrived.lock().expect("arrived") += 1;
                     let mut rx = c.open.subscribe();
                     let _ = rx.wait_for(|o| *o).await;
@@ -47,7 +61,8 @@ impl Capture {
                         .push((uri.path().to_string(), v));
                     "ok"
                 }
-            });
+            },
+        );
         tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
@@ -318,4 +333,36 @@ async fn a_reload_keeps_unchanged_sets_and_their_queues() {
     // The replaced queue sends what it held before it stops.
     wait_until("both alerts delivered", || am.bodies().len() == 2).await;
     assert_eq!(ids(&am.bodies()[1].1), vec!["1"]);
+}
+
+#[tokio::test]
+async fn the_http_client_fields_authenticate_each_post() {
+    let am = Capture::start(true).await;
+    let dir = std::env::temp_dir().join(format!("redline-notifier-auth-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    std::fs::write(dir.join("password"), "s3cret\n").expect("password file");
+    let yaml = format!(
+        "alerting:\n  alertmanagers:\n    - basic_auth: {{username: prom, password_file: {}}}\n      static_configs: [{{targets: ['127.0.0.1:{}']}}]\n    - authorization: {{credentials: tok3n}}\n      static_configs: [{{targets: ['127.0.0.1:{}']}}]\n      path_prefix: /second\n",
+        dir.join("password").display(),
+        am.port,
+        am.port
+    );
+    let (n, _registry) = notifier(&yaml, NotifierOptions::default());
+    n.send(vec![alert("A", 1)]);
+    wait_until("two POSTs", || am.bodies().len() == 2).await;
+    let _ = std::fs::remove_dir_all(&dir);
+    let mut got = am.headers.lock().expect("headers").clone();
+    got.sort();
+    // "prom:s3cret" in base64 (the file's trailing newline trimmed, as Prometheus does):
+    // `printf prom:s3cret | base64` = cHJvbTpzM2NyZXQ=.
+    assert_eq!(
+        got,
+        vec![
+            (
+                "Basic cHJvbTpzM2NyZXQ=".to_string(),
+                "application/json".to_string()
+            ),
+            ("Bearer tok3n".to_string(), "application/json".to_string()),
+        ]
+    );
 }
