@@ -10,6 +10,7 @@
 
 mod common;
 
+use axum::response::IntoResponse;
 use common::{free_port, ProcessGuard};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -425,4 +426,111 @@ alerting:
         "the old Alertmanager still receives"
     );
     assert_eq!(new.lock().expect("captured")[0].0, "/api/v2/alerts");
+}
+
+/// A fake Kubernetes API server on loopback with one Running pod (IP 127.0.0.1) whose
+/// `web` port is `am_port` and whose `metrics` port is not an Alertmanager: lists answer
+/// with it, watches stay open with no events.
+async fn start_kubernetes_api(am_port: u16) -> u16 {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind api");
+    let port = listener.local_addr().expect("api address").port();
+    let pod = serde_json::json!({
+        "metadata": {"name": "alertmanager-0", "namespace": "monitoring",
+            "uid": "0d9b3c4e-0000-4000-8000-000000000001", "resourceVersion": "7",
+            "labels": {"app": "alertmanager"}},
+        "spec": {"nodeName": "node-a", "containers": [{"name": "alertmanager",
+            "ports": [{"name": "web", "containerPort": am_port, "protocol": "TCP"},
+                      {"name": "metrics", "containerPort": 1, "protocol": "TCP"}]}]},
+        "status": {"phase": "Running", "podIP": "127.0.0.1", "hostIP": "127.0.0.1",
+            "conditions": [{"type": "Ready", "status": "True"}]}
+    });
+    let app = axum::Router::new().fallback(move |uri: axum::http::Uri| {
+        let pod = pod.clone();
+        async move {
+            let watch = uri.query().unwrap_or("").contains("watch=true")
+                || uri.query().unwrap_or("").contains("watch=1");
+            if uri.path() != "/api/v1/pods" {
+                return (axum::http::StatusCode::NOT_FOUND, "not found").into_response();
+            }
+            if watch {
+                let stream = futures_util::stream::pending::<Result<String, std::io::Error>>();
+                return (
+                    [(axum::http::header::CONTENT_TYPE, "application/json")],
+                    axum::body::Body::from_stream(stream),
+                )
+                    .into_response();
+            }
+            let list = serde_json::json!({"kind": "PodList", "apiVersion": "v1",
+                    "metadata": {"resourceVersion": "7"}, "items": [pod]});
+            (
+                [(axum::http::header::CONTENT_TYPE, "application/json")],
+                list.to_string(),
+            )
+                .into_response()
+        }
+    });
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    port
+}
+
+/// `kubernetes_sd_configs` finds the Alertmanager: the pod's `web` port, kept by
+/// `relabel_configs` over the pod's `__meta_kubernetes_*` labels, receives the alerts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubernetes_sd_finds_the_alertmanager_pod() {
+    redline::install_crypto_provider();
+    let dir =
+        TempDir(std::env::temp_dir().join(format!("redline-notifier-k8s-{}", std::process::id())));
+    let _ = std::fs::remove_dir_all(&dir.0);
+    std::fs::create_dir_all(&dir.0).expect("dir");
+    let (am_port, got) = start_capture(true).await;
+    let api = start_kubernetes_api(am_port).await;
+    std::fs::write(dir.0.join("rules.yml"), RULES).expect("rules");
+    std::fs::write(
+        dir.0.join("redline.yml"),
+        format!(
+            r#"global: {{evaluation_interval: 1s}}
+rule_files: [rules.yml]
+alerting:
+  alertmanagers:
+    - kubernetes_sd_configs:
+        - {{role: pod, api_server: 'http://127.0.0.1:{api}'}}
+      relabel_configs:
+        - {{source_labels: [__meta_kubernetes_pod_label_app], regex: alertmanager, action: keep}}
+        - {{source_labels: [__meta_kubernetes_pod_container_port_name], regex: web, action: keep}}
+"#
+        ),
+    )
+    .expect("config");
+    let port = free_port();
+    let _redline = ProcessGuard(
+        common::redline_run(&dir.0.join("redline.yml"), port, &dir.0.join("state"))
+            .arg("--rules.alert.resend-delay=1s")
+            .spawn()
+            .expect("start redline run"),
+    );
+    let (path, _, body) = wait(
+        "a POST to the pod's web port",
+        Duration::from_secs(60),
+        async || got.lock().expect("captured").first().cloned(),
+    )
+    .await;
+    assert_eq!(path, "/api/v2/alerts");
+    assert_eq!(body[0]["labels"]["alertname"], "AlwaysFiring");
+    let metrics = reqwest::get(format!("http://127.0.0.1:{port}/metrics"))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("metrics text");
+    // One Alertmanager: the `metrics` port was dropped by relabeling.
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l == "redline_notifications_alertmanagers_discovered 1"),
+        "{metrics}"
+    );
 }
