@@ -232,6 +232,7 @@ impl Service {
             &mut telemetry,
         );
         let alert_notifier = notifier.notifier().clone();
+        let http_notifier = alert_notifier.clone();
         let notifier = Arc::new(tokio::sync::Mutex::new(notifier));
         let telemetry = Arc::new(telemetry);
 
@@ -294,6 +295,7 @@ impl Service {
             web,
             alerting: Some(pipeline.clone()),
             slos: slo_view,
+            notifier: Some(http_notifier),
         };
         let http = tokio::spawn(http::serve(listener, state, async move {
             let _ = stop_http_rx.wait_for(|stop| *stop).await;
@@ -627,6 +629,7 @@ pub async fn serve_store(
         web: Arc::new(http::dashboard::WebAccess::default()),
         alerting: None,
         slos: None,
+        notifier: None,
     };
     http::serve(listener, state, shutdown_signal()).await?;
     Ok(())

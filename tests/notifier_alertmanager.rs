@@ -232,9 +232,10 @@ async fn rule_alerts_reach_alertmanager_as_prometheus_sends_them() {
 
     let pdir = root.0.join("prometheus");
     config(&pdir, am_p, cap_p, "");
+    let prometheus_port = free_port();
     let _prometheus = common::start_prometheus(
         &pdir,
-        free_port(),
+        prometheus_port,
         &[
             &format!("--web.external-url={external}"),
             "--rules.alert.resend-delay=1s",
@@ -319,6 +320,45 @@ async fn rule_alerts_reach_alertmanager_as_prometheus_sends_them() {
         rfc3339_ms(from_redline["startsAt"].as_str().expect("startsAt")),
         rfc3339_ms(ar["startsAt"].as_str().expect("startsAt")),
     );
+
+    // `/api/v1/alertmanagers` in Prometheus' shape: `<scheme>://<address><path>` for each,
+    // the file_sd one under its path_prefix (redline also has the one that hangs).
+    let listed = async |port: u16| -> Vec<String> {
+        let v = get_json(&format!("http://127.0.0.1:{port}/api/v1/alertmanagers")).await;
+        let Some(v) = v else { return Vec::new() };
+        assert_eq!(v["status"], "success", "{v:#}");
+        assert_eq!(
+            v["data"]["droppedAlertmanagers"],
+            serde_json::json!([]),
+            "{v:#}"
+        );
+        let mut urls: Vec<String> = v["data"]["activeAlertmanagers"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|a| a["url"].as_str().map(str::to_string))
+            .collect();
+        urls.sort();
+        urls
+    };
+    let mut want_p = vec![
+        format!("http://127.0.0.1:{am_p}/api/v2/alerts"),
+        format!("http://127.0.0.1:{cap_p}/capture/api/v2/alerts"),
+    ];
+    want_p.sort();
+    let mut want_r = vec![
+        format!("http://127.0.0.1:{am_r}/api/v2/alerts"),
+        format!("http://127.0.0.1:{cap_r}/capture/api/v2/alerts"),
+        format!("http://127.0.0.1:{hang_port}/api/v2/alerts"),
+    ];
+    want_r.sort();
+    let got_p = wait("Prometheus' /api/v1/alertmanagers", limit, async || {
+        let l = listed(prometheus_port).await;
+        (l.len() == 2).then_some(l)
+    })
+    .await;
+    assert_eq!(got_p, want_p);
+    assert_eq!(listed(redline_port).await, want_r);
 
     // The Alertmanager that never answers holds up neither the others nor evaluation:
     // redline's capture server keeps receiving re-sends every second.
