@@ -31,6 +31,29 @@ impl Drop for TempDir {
     }
 }
 
+impl TempDir {
+    /// An empty directory for test `name` (and the crypto provider the clients need).
+    fn new(name: &str) -> TempDir {
+        redline::install_crypto_provider();
+        let dir = TempDir(
+            std::env::temp_dir().join(format!("redline-notifier-{name}-{}", std::process::id())),
+        );
+        let _ = std::fs::remove_dir_all(&dir.0);
+        std::fs::create_dir_all(&dir.0).expect("temp dir");
+        dir
+    }
+}
+
+/// redline's `/metrics` text.
+async fn metrics_text(port: u16) -> String {
+    reqwest::get(format!("http://127.0.0.1:{port}/metrics"))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("metrics text")
+}
+
 fn start_alertmanager(dir: &Path, port: u16) -> ProcessGuard {
     assert!(
         Path::new(ALERTMANAGER).exists(),
@@ -193,10 +216,7 @@ fn config(dir: &Path, am_port: u16, capture_port: u16, extra_alertmanagers: &str
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rule_alerts_reach_alertmanager_as_prometheus_sends_them() {
-    redline::install_crypto_provider();
-    let root =
-        TempDir(std::env::temp_dir().join(format!("redline-notifier-am-{}", std::process::id())));
-    let _ = std::fs::remove_dir_all(&root.0);
+    let root = TempDir::new("am");
 
     let (am_r, am_p) = (free_port(), free_port());
     let _am_r = start_alertmanager(&root.0.join("am-redline"), am_r);
@@ -367,12 +387,7 @@ async fn rule_alerts_reach_alertmanager_as_prometheus_sends_them() {
         (got_r.lock().expect("captured").len() >= sends + 2).then_some(())
     })
     .await;
-    let metrics = reqwest::get(format!("http://127.0.0.1:{redline_port}/metrics"))
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("metrics text");
+    let metrics = metrics_text(redline_port).await;
     let line = format!(
         "redline_notifications_sent_total{{alertmanager=\"http://127.0.0.1:{am_r}/api/v2/alerts\"}} "
     );
@@ -387,12 +402,7 @@ async fn rule_alerts_reach_alertmanager_as_prometheus_sends_them() {
 /// keeps working beside it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reload_moves_alerts_to_the_new_alertmanagers_and_the_pipeline_keeps_working() {
-    redline::install_crypto_provider();
-    let dir = TempDir(
-        std::env::temp_dir().join(format!("redline-notifier-reload-{}", std::process::id())),
-    );
-    let _ = std::fs::remove_dir_all(&dir.0);
-    std::fs::create_dir_all(&dir.0).expect("dir");
+    let dir = TempDir::new("reload");
     let (old_port, old) = start_capture(true).await;
     let (new_port, new) = start_capture(true).await;
     let (hook_port, hook) = start_capture(true).await;
@@ -521,11 +531,7 @@ async fn start_kubernetes_api(am_port: u16) -> u16 {
 /// `relabel_configs` over the pod's `__meta_kubernetes_*` labels, receives the alerts.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kubernetes_sd_finds_the_alertmanager_pod() {
-    redline::install_crypto_provider();
-    let dir =
-        TempDir(std::env::temp_dir().join(format!("redline-notifier-k8s-{}", std::process::id())));
-    let _ = std::fs::remove_dir_all(&dir.0);
-    std::fs::create_dir_all(&dir.0).expect("dir");
+    let dir = TempDir::new("k8s");
     let (am_port, got) = start_capture(true).await;
     let api = start_kubernetes_api(am_port).await;
     std::fs::write(dir.0.join("rules.yml"), RULES).expect("rules");
@@ -560,12 +566,7 @@ alerting:
     .await;
     assert_eq!(path, "/api/v2/alerts");
     assert_eq!(body[0]["labels"]["alertname"], "AlwaysFiring");
-    let metrics = reqwest::get(format!("http://127.0.0.1:{port}/metrics"))
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("metrics text");
+    let metrics = metrics_text(port).await;
     // One Alertmanager: the `metrics` port was dropped by relabeling.
     assert!(
         metrics
