@@ -83,14 +83,7 @@ fn main() {
         .expect("config");
         let svc = Service::start_with(
             cfg,
-            ServiceOptions {
-                listen: "127.0.0.1:0".parse().unwrap(),
-                state_dir: dir.clone(),
-                config_path: None,
-                external_url: None,
-                playbooks_dir: None,
-                query: Default::default(),
-            },
+            ServiceOptions::new("127.0.0.1:0".parse().unwrap(), dir.clone()),
             DiscoveryOptions {
                 file_poll_interval: Duration::from_secs(5),
             },

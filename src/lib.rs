@@ -16,7 +16,8 @@
 //!   HTTP client built from it;
 //! - the subsystems: [`scrape`] runs discovery and targets, [`remote`] sends to remote-write
 //!   receivers, [`rules`] evaluates rule groups, [`alerting`] routes, groups, deduplicates
-//!   and delivers notifications; [`slo`] turns SLO specs into budgets, burn rates and alerts;
+//!   and delivers notifications, [`notifier`] sends rule alerts to the Alertmanagers of
+//!   `alerting:` as Prometheus does; [`slo`] turns SLO specs into budgets, burn rates and alerts;
 //! - [`http`] serves the APIs and the dashboard, [`service`] wires the tasks of `redline run`
 //!   together, and [`demo`] runs it against a synthetic cluster.
 //!
@@ -63,6 +64,7 @@ pub mod gotemplate;
 pub mod http;
 pub mod httpclient;
 pub mod logging;
+pub mod notifier;
 pub mod promql;
 pub mod relabel;
 pub mod remote;

@@ -47,6 +47,8 @@ enum Command {
         /// variables before parsing, at start-up and on every reload.
         #[arg(long = "config.expand-env")]
         expand_env: bool,
+        #[command(flatten)]
+        notifier: NotifierFlags,
     },
     /// Run the embedded synthetic cluster and its dashboard.
     Demo {
@@ -93,6 +95,21 @@ enum Command {
         #[command(subcommand)]
         what: DebugCommand,
     },
+}
+
+/// Sending rule alerts to the Alertmanagers of `alerting:`, named as Prometheus names
+/// its flags.
+#[derive(clap::Args)]
+struct NotifierFlags {
+    /// The capacity of the queue for pending Alertmanager notifications (per Alertmanager).
+    #[arg(long = "alertmanager.notification-queue-capacity", default_value_t = redline::notifier::DEFAULT_QUEUE_CAPACITY)]
+    queue_capacity: usize,
+    /// The maximum number of notifications per batch to send to the Alertmanager.
+    #[arg(long = "alertmanager.notification-batch-size", default_value_t = redline::notifier::DEFAULT_MAX_BATCH_SIZE)]
+    batch_size: usize,
+    /// Minimum amount of time to wait before resending an alert to Alertmanager.
+    #[arg(long = "rules.alert.resend-delay", default_value = "1m", value_parser = parse_duration)]
+    resend_delay: std::time::Duration,
 }
 
 /// Query limits, named as Prometheus names its flags.
@@ -288,6 +305,7 @@ fn dispatch(command: Command) -> Result<ExitCode> {
             external_url,
             playbooks_dir,
             expand_env,
+            notifier,
         } => {
             let load = redline::config::LoadOptions { expand_env };
             let cfg = load.load(&config)?;
@@ -300,6 +318,11 @@ fn dispatch(command: Command) -> Result<ExitCode> {
                     query: query.limits(),
                     external_url,
                     playbooks_dir,
+                    notifier: redline::notifier::NotifierOptions {
+                        queue_capacity: notifier.queue_capacity,
+                        max_batch_size: notifier.batch_size,
+                    },
+                    resend_delay: notifier.resend_delay,
                 },
                 load,
             ))?;

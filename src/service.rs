@@ -30,6 +30,7 @@ use tokio::task::JoinHandle;
 pub type SharedSlos = Arc<tokio::sync::Mutex<crate::slo::runtime::SloService>>;
 
 pub mod check;
+pub mod notifier;
 pub mod reload;
 
 /// Runtime knobs that are flags, not config.
@@ -44,6 +45,10 @@ pub struct ServiceOptions {
     pub external_url: Option<String>,
     /// Where `/playbooks/<AlertName>` reads `<AlertName>.md` from.
     pub playbooks_dir: Option<PathBuf>,
+    /// The queues of the Alertmanagers of `alerting:` (Prometheus' `--alertmanager.*` flags).
+    pub notifier: crate::notifier::NotifierOptions,
+    /// `--rules.alert.resend-delay`: how often a firing alert is sent again.
+    pub resend_delay: Duration,
 }
 
 impl ServiceOptions {
@@ -56,6 +61,8 @@ impl ServiceOptions {
             query: QueryLimits::default(),
             external_url: None,
             playbooks_dir: None,
+            notifier: crate::notifier::NotifierOptions::default(),
+            resend_delay: crate::rules::DEFAULT_RESEND_DELAY,
         }
     }
 }
@@ -78,6 +85,8 @@ pub struct Service {
     db: StateDb,
     /// The remote-write queues (`remote_write:`; restart to change them).
     remote: Arc<tokio::sync::Mutex<crate::remote::RemoteWrite>>,
+    /// The Alertmanagers of `alerting:` and their queues.
+    notifier: Arc<tokio::sync::Mutex<notifier::NotifierRuntime>>,
     stop_scrape: watch::Sender<bool>,
     stop_http: watch::Sender<bool>,
     /// The scrape pools, shared with the reload task.
@@ -173,7 +182,7 @@ impl Service {
                 external_labels: cfg.global.external_labels.clone(),
                 external_url: external_url.clone(),
             },
-            rule_options(&cfg),
+            rule_options(&cfg, opts.resend_delay),
             Some(db.clone()),
             alerts_tx,
             Arc::new(SystemClock),
@@ -216,6 +225,15 @@ impl Service {
             &mut telemetry,
         );
         let remote = Arc::new(tokio::sync::Mutex::new(remote));
+        let notifier = notifier::NotifierRuntime::start(
+            &cfg,
+            opts.notifier.clone(),
+            discovery.clone(),
+            &mut telemetry,
+        );
+        let alert_notifier = notifier.notifier().clone();
+        let http_notifier = alert_notifier.clone();
+        let notifier = Arc::new(tokio::sync::Mutex::new(notifier));
         let telemetry = Arc::new(telemetry);
 
         let (stop_scrape, stop_scrape_rx) = watch::channel(false);
@@ -235,6 +253,7 @@ impl Service {
             tokio::spawn(forward_alerts(
                 alerts_rx,
                 pipeline.clone(),
+                alert_notifier,
                 cfg.global.external_labels.clone(),
                 external_url.clone(),
             )),
@@ -253,6 +272,8 @@ impl Service {
                     scrape: scrape.clone(),
                     slos: slos.clone(),
                     remote: remote.clone(),
+                    notifier: notifier.clone(),
+                    resend_delay: opts.resend_delay,
                     metrics: reload_metrics,
                 },
                 reload_rx,
@@ -274,6 +295,7 @@ impl Service {
             web,
             alerting: Some(pipeline.clone()),
             slos: slo_view,
+            notifier: Some(http_notifier),
         };
         let http = tokio::spawn(http::serve(listener, state, async move {
             let _ = stop_http_rx.wait_for(|stop| *stop).await;
@@ -289,6 +311,7 @@ impl Service {
             slos,
             db,
             remote,
+            notifier,
             local_addr,
             query,
             stop_scrape,
@@ -319,6 +342,7 @@ impl Service {
             .await
             .shutdown(Duration::from_secs(5))
             .await;
+        self.notifier.lock().await.shutdown().await;
         self.pipeline.shutdown().await;
         self.db.close().await;
         let _ = self.stop_http.send(true);
@@ -344,12 +368,12 @@ async fn retention_task(store: Arc<Store>, mut stop: watch::Receiver<bool>) {
     }
 }
 
-/// The rules runtime's settings from the config's `global` section.
-fn rule_options(cfg: &Config) -> RuleManagerOptions {
+/// The rules runtime's settings from the config's `global` section and the resend delay.
+fn rule_options(cfg: &Config, resend_delay: Duration) -> RuleManagerOptions {
     RuleManagerOptions {
         evaluation_interval: cfg.global.evaluation_interval,
         query_offset: cfg.global.rule_query_offset,
-        resend_delay: crate::rules::DEFAULT_RESEND_DELAY,
+        resend_delay,
         remote_query: cfg
             .rule_query
             .as_ref()
@@ -426,15 +450,40 @@ pub fn alert_for_pipeline(
     }
 }
 
-/// Alerts to notify leave the rules engine here for the alerting pipeline, each linked to
-/// the expression of the rule that produced it (the rules engine sends them per rule).
+/// A rules-engine alert as Prometheus' `sendAlerts` hands it to its notifier: without the
+/// external labels (the notifier adds them), linked to the rule's expression.
+pub fn alert_for_notifier(a: &Alert, external_url: &str, expr: &str) -> crate::notifier::Alert {
+    let p = alert_for_pipeline(a, &crate::store::Labels::empty(), external_url, Some(expr));
+    crate::notifier::Alert {
+        labels: p.labels,
+        annotations: p.annotations,
+        starts_at_ms: p.starts_at_ms,
+        ends_at_ms: p.ends_at_ms,
+        generator_url: p.generator_url,
+    }
+}
+
+/// Alerts to notify leave the rules engine here for the alerting pipeline and for the
+/// Alertmanagers of `alerting:`, each linked to the expression of the rule that produced
+/// it (the rules engine sends them per rule).
 async fn forward_alerts(
     mut rx: tokio::sync::mpsc::Receiver<Vec<RuleAlerts>>,
     pipeline: crate::alerting::Pipeline,
+    notifier: crate::notifier::Notifier,
     external_labels: crate::store::Labels,
     external_url: String,
 ) {
     while let Some(batch) = rx.recv().await {
+        notifier.send(
+            batch
+                .iter()
+                .flat_map(|r| {
+                    r.alerts
+                        .iter()
+                        .map(|a| alert_for_notifier(a, &external_url, &r.expr))
+                })
+                .collect(),
+        );
         let alerts = batch
             .iter()
             .flat_map(|r| {
@@ -580,6 +629,7 @@ pub async fn serve_store(
         web: Arc::new(http::dashboard::WebAccess::default()),
         alerting: None,
         slos: None,
+        notifier: None,
     };
     http::serve(listener, state, shutdown_signal()).await?;
     Ok(())
@@ -599,6 +649,38 @@ mod tests {
             opts.max_alerts,
             Some(crate::config::alertmanager::DEFAULT_MAX_ALERTS)
         );
+    }
+
+    /// A resolved alert goes to Alertmanager with `endsAt` its resolution time, a firing
+    /// one with its validity (Prometheus' `sendAlerts`); neither carries external labels
+    /// yet (the notifier adds them).
+    #[test]
+    fn notifier_alerts_end_at_resolution_or_validity() {
+        let mut alert = Alert {
+            labels: crate::store::Labels::from_pairs([("alertname", "Down")]),
+            annotations: crate::store::Labels::empty(),
+            state: crate::rules::AlertState::Firing,
+            value: 1.0,
+            active_at_ms: 1_000,
+            fired_at_ms: Some(61_000),
+            resolved_at_ms: None,
+            last_sent_ms: Some(121_000),
+            valid_until_ms: 361_000,
+            keep_firing_since_ms: None,
+        };
+        let firing = alert_for_notifier(&alert, "http://r", "up == 0");
+        assert_eq!(firing.starts_at_ms, 61_000);
+        assert_eq!(firing.ends_at_ms, 361_000);
+        assert_eq!(firing.labels, alert.labels);
+        assert_eq!(
+            firing.generator_url,
+            "http://r/graph?g0.expr=up+%3D%3D+0&g0.tab=1"
+        );
+        alert.state = crate::rules::AlertState::Inactive;
+        alert.resolved_at_ms = Some(181_000);
+        let resolved = alert_for_notifier(&alert, "http://r", "up == 0");
+        assert_eq!(resolved.starts_at_ms, 61_000);
+        assert_eq!(resolved.ends_at_ms, 181_000);
     }
 
     /// Regression: the expression was escaped as an HTML form does (`*` kept, `~` escaped),

@@ -20,6 +20,7 @@
 //! assert_eq!(cfg.scrape_configs[0].scrape_interval.as_secs(), 60);
 //! ```
 
+pub mod alerting;
 pub mod alertmanager;
 pub mod discovery;
 mod error;
@@ -72,6 +73,8 @@ pub struct Config {
     pub rule_query: Option<rule_query::RuleQueryConfig>,
     /// `remote_write:` targets, in file order.
     pub remote_write: Vec<remote_write::RemoteWriteConfig>,
+    /// Prometheus' `alerting:` section: the Alertmanagers rule alerts are also sent to.
+    pub alerting: alerting::AlertingConfig,
 }
 
 /// The `global` section with defaults applied.

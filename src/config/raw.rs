@@ -105,7 +105,8 @@ pub struct RawConfig {
     /// redline's own: client settings for `rule_query_url`.
     pub rule_query: Option<super::rule_query::RawRuleQuery>,
     pub scrape_config_files: Option<Unsupported>,
-    pub alerting: Option<Unsupported>,
+    /// Prometheus' `alerting:` (see [`super::alerting`]).
+    pub alerting: Option<super::alerting::RawAlerting>,
     /// Remote-write 1.0 targets (see [`super::remote_write`]).
     pub remote_write: Option<Vec<super::remote_write::RawRemoteWrite>>,
     pub remote_read: Option<Unsupported>,

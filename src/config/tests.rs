@@ -234,8 +234,8 @@ fn unsupported_prometheus_features_are_named() {
             "remote_read",
         ),
         (
-            "alerting:\n  alertmanagers: [{static_configs: [{targets: [am:9093]}]}]\n",
-            "alerting",
+            "alerting:\n  alertmanagers: [{sigv4: {region: eu-west-1}}]\n",
+            "alerting.alertmanagers[0].sigv4",
         ),
         ("storage:\n  tsdb:\n    out_of_order_time_window: 1h\n", "storage.tsdb"),
         ("tracing: {endpoint: 'otel:4317'}\n", "tracing"),

@@ -287,7 +287,15 @@ fn build(ctx: &Ctx<'_>, raw: RawConfig) -> Result<Config, ConfigError> {
         global.name_validation,
     )?;
 
+    let alerting = super::alerting::alerting(
+        ctx,
+        &root.key("alerting"),
+        raw.alerting,
+        global.name_validation,
+    )?;
+
     Ok(Config {
+        alerting,
         global,
         rule_files,
         rule_query,
@@ -554,7 +562,7 @@ fn scrape_config(
     })
 }
 
-fn static_config(
+pub(super) fn static_config(
     ctx: &Ctx<'_>,
     path: &FieldPath,
     index: usize,
@@ -586,7 +594,7 @@ fn static_config(
     })
 }
 
-fn file_sd(
+pub(super) fn file_sd(
     ctx: &Ctx<'_>,
     path: &FieldPath,
     f: RawFileSdConfig,

@@ -6,6 +6,7 @@
 //! clients work unchanged.
 
 pub mod alertmanager;
+mod alertmanagers;
 mod api;
 pub mod dashboard;
 mod params;
@@ -49,6 +50,8 @@ pub struct AppState {
     pub alerting: Option<crate::alerting::Pipeline>,
     /// The SLO engine's figures, when SLOs are evaluated in this process.
     pub slos: Option<crate::slo::engine::SloView>,
+    /// The notifier of `alerting:`, for `/api/v1/alertmanagers`.
+    pub notifier: Option<crate::notifier::Notifier>,
 }
 
 /// A reload request: the reload's outcome is sent back on the channel.
@@ -78,6 +81,7 @@ pub fn router(state: AppState) -> Router {
         ))
         .merge(query::routes())
         .merge(slo_api::routes())
+        .merge(alertmanagers::routes())
         .merge(dashboard::routes())
         .with_state(state)
         .layer(axum::middleware::from_fn_with_state(web, dashboard::guard))

@@ -4,9 +4,10 @@
 //! A reload reads the whole config file again (expanding environment variables with
 //! `--config.expand-env`) and applies it as Prometheus does, or not at all: the config must
 //! validate, the rule files must load and the Alertmanager configuration must build before
-//! anything changes; then the alerting pipeline, the rule groups and the scrape pools
+//! anything changes; then the alerting pipeline, the rule groups, the scrape pools
 //! ([`ScrapePools::apply`]: unchanged jobs untouched, changed jobs switched over without a
-//! gap, removed jobs stopped with staleness markers, new jobs started) take the new config.
+//! gap, removed jobs stopped with staleness markers, new jobs started) and the notifier of
+//! `alerting:` (its Alertmanager sets and their discovery) take the new config.
 //! A rejected reload is logged and leaves the running configuration in place;
 //! `redline_config_last_reload_successful` (0 or 1) and
 //! `redline_config_last_reload_success_timestamp_seconds` show the outcome on `/metrics`, as
@@ -123,6 +124,10 @@ pub struct Reloader {
     pub slos: super::SharedSlos,
     /// The remote-write queues.
     pub remote: Arc<Mutex<crate::remote::RemoteWrite>>,
+    /// The Alertmanagers of `alerting:`.
+    pub notifier: Arc<Mutex<super::notifier::NotifierRuntime>>,
+    /// `--rules.alert.resend-delay`.
+    pub resend_delay: Duration,
     pub metrics: ReloadMetrics,
 }
 
@@ -175,7 +180,10 @@ impl Reloader {
         self.pipeline.reload(am).map_err(ReloadError::Alerting)?;
         let groups = self
             .rules
-            .reload_with_options(&cfg.rule_files, super::rule_options(&cfg))
+            .reload_with_options(
+                &cfg.rule_files,
+                super::rule_options(&cfg, self.resend_delay),
+            )
             .await?;
         let changes = self.scrape.lock().await.apply(&cfg.scrape_configs).await;
         tracing::info!(
@@ -191,6 +199,7 @@ impl Reloader {
             .reload(slo_specs)
             .await
             .map_err(ReloadError::Slos)?;
+        self.notifier.lock().await.apply(&cfg);
         self.slo_files = cfg.slo_files;
         self.remote
             .lock()
