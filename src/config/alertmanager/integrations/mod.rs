@@ -166,3 +166,6 @@ pub(crate) fn http_or_global(
 pub(crate) fn text_or(v: Option<String>, default: &str) -> String {
     v.unwrap_or_else(|| default.to_string())
 }
+
+#[cfg(test)]
+mod tests;
