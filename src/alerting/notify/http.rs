@@ -127,7 +127,8 @@ impl HttpIntegration {
     }
 
     /// POSTs `body` as JSON to `url` with the `http_config` authentication and `headers`
-    /// (set after it: an integration's own `Authorization` wins, as in Alertmanager).
+    /// (an integration's own `Authorization` header replaces the `http_config` one, as in
+    /// Alertmanager).
     pub async fn post_json(
         &self,
         url: &str,
@@ -156,8 +157,14 @@ impl HttpIntegration {
         if let Some(t) = self.timeout {
             req = req.timeout(t);
         }
-        let mut req = apply_auth(req, self.auth.as_ref())
-            .map_err(|e| fatal(format!("reading credentials: {e}")))?;
+        // The integration's own Authorization wins: prometheus/common's round trippers leave
+        // a request that already has one alone.
+        let own_auth = headers
+            .iter()
+            .any(|(n, _)| n.eq_ignore_ascii_case("authorization"));
+        let auth = if own_auth { None } else { self.auth.as_ref() };
+        let mut req =
+            apply_auth(req, auth).map_err(|e| fatal(format!("reading credentials: {e}")))?;
         for (name, value) in headers {
             req = req.header(*name, value);
         }
