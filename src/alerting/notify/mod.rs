@@ -1,5 +1,6 @@
 //! Notifications: what the dispatcher hands to a receiver's integrations, and the
-//! [`Notifier`] each integration (webhook, email) implements.
+//! [`Notifier`] each integration (webhook, email, Slack, PagerDuty, Opsgenie, VictorOps, …)
+//! implements; [`http`] holds what the HTTP integrations share.
 //!
 //! The dispatcher flushes an aggregation group into one [`Notification`] per receiver; each
 //! of the receiver's integrations gets it, filters out resolved alerts when it does not
@@ -9,7 +10,12 @@
 pub mod build;
 pub mod data;
 pub mod email;
+pub mod http;
+pub mod opsgenie;
+pub mod pagerduty;
+pub mod slack;
 pub mod templates;
+pub mod victorops;
 pub mod webhook;
 
 pub use build::{all_integrations, integrations, IntegrationError, NotifyContext};

@@ -105,7 +105,7 @@ fn decode_error(
     if message == UNSUPPORTED && field.ends_with("_configs") {
         let kind = field.rsplit('.').next().unwrap_or_default();
         message = format!(
-            "receiver type {kind} is not supported by redline (supported: webhook_configs, email_configs)"
+            "receiver type {kind} is not supported by redline (supported: webhook_configs, email_configs, slack_configs, pagerduty_configs, opsgenie_configs, victorops_configs)"
         );
     }
     invalid(source, field, position, message)

@@ -4,8 +4,9 @@
 //! Every struct denies unknown fields, so a typo fails with its position. Receiver kinds and
 //! settings redline does not implement are typed [`Unsupported`]: accepted when absent or
 //! empty, an error at their own path otherwise. Global settings that only serve receiver
-//! kinds redline lacks (`slack_api_url`, `pagerduty_url`, …) are accepted and unused, so
-//! existing files keep loading; any receiver that would use them is rejected.
+//! kinds redline lacks (`wechat_api_url`, …) are accepted and unused, so existing files keep
+//! loading; any receiver that would use them is rejected. The integrations' own entries are
+//! in [`super::integrations`].
 
 use std::collections::BTreeMap;
 
@@ -14,6 +15,10 @@ use std::fmt;
 use serde::de::{self, Deserializer, IgnoredAny, Visitor};
 use serde::Deserialize;
 
+pub use super::integrations::opsgenie::RawOpsGenieConfig;
+pub use super::integrations::pagerduty::RawPagerdutyConfig;
+pub use super::integrations::slack::RawSlackConfig;
+pub use super::integrations::victorops::RawVictorOpsConfig;
 use crate::config::raw::{RawTlsConfig, Unsupported};
 use crate::config::units::PromDuration;
 
@@ -48,16 +53,17 @@ pub struct RawGlobal {
     pub smtp_auth_identity: Option<String>,
     pub smtp_require_tls: Option<bool>,
     pub smtp_tls_config: Option<RawTlsConfig>,
+    // Settings of the integrations (`integrations::IntegrationGlobals`).
+    pub slack_api_url: Option<String>,
+    pub slack_api_url_file: Option<String>,
+    pub victorops_api_key: Option<String>,
+    pub victorops_api_key_file: Option<String>,
+    pub victorops_api_url: Option<String>,
+    pub pagerduty_url: Option<String>,
+    pub opsgenie_api_key: Option<String>,
+    pub opsgenie_api_key_file: Option<String>,
+    pub opsgenie_api_url: Option<String>,
     // Settings of receiver kinds redline does not implement: accepted, unused.
-    pub slack_api_url: Option<IgnoredAny>,
-    pub slack_api_url_file: Option<IgnoredAny>,
-    pub victorops_api_key: Option<IgnoredAny>,
-    pub victorops_api_key_file: Option<IgnoredAny>,
-    pub victorops_api_url: Option<IgnoredAny>,
-    pub pagerduty_url: Option<IgnoredAny>,
-    pub opsgenie_api_key: Option<IgnoredAny>,
-    pub opsgenie_api_key_file: Option<IgnoredAny>,
-    pub opsgenie_api_url: Option<IgnoredAny>,
     pub wechat_api_url: Option<IgnoredAny>,
     pub wechat_api_secret: Option<IgnoredAny>,
     pub wechat_api_corp_id: Option<IgnoredAny>,
@@ -121,14 +127,14 @@ pub struct RawReceiver {
     pub jira_configs: Option<Unsupported>,
     pub msteams_configs: Option<Unsupported>,
     pub msteamsv2_configs: Option<Unsupported>,
-    pub opsgenie_configs: Option<Unsupported>,
-    pub pagerduty_configs: Option<Unsupported>,
+    pub opsgenie_configs: Option<Vec<RawOpsGenieConfig>>,
+    pub pagerduty_configs: Option<Vec<RawPagerdutyConfig>>,
     pub pushover_configs: Option<Unsupported>,
     pub rocketchat_configs: Option<Unsupported>,
-    pub slack_configs: Option<Unsupported>,
+    pub slack_configs: Option<Vec<RawSlackConfig>>,
     pub sns_configs: Option<Unsupported>,
     pub telegram_configs: Option<Unsupported>,
-    pub victorops_configs: Option<Unsupported>,
+    pub victorops_configs: Option<Vec<RawVictorOpsConfig>>,
     pub webex_configs: Option<Unsupported>,
     pub wechat_configs: Option<Unsupported>,
 }

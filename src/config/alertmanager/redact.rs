@@ -49,6 +49,7 @@ const SECRET_KEYS: &[&str] = &[
     "bot_token",
     "user_key",
     "webhook_url",
+    "app_token",
 ];
 
 /// Keys whose values are label names and values, never secrets.
