@@ -12,6 +12,9 @@
 //! - [`matchers`]: Alertmanager's matcher syntax (new and classic) and semantics;
 //! - [`time_intervals`]: `time_intervals` / `mute_time_intervals`;
 //! - [`receivers`]: `global`, webhook and email receivers, inhibit rules;
+//! - [`integrations`]: the chat and push receivers (`telegram_configs`, `discord_configs`,
+//!   `webex_configs`, `msteams_configs`, `msteamsv2_configs`, `pushover_configs`,
+//!   `mattermost_configs`, `rocketchat_configs`);
 //! - [`owners`]: redline's `owners:` section and templated receiver names — the rule for
 //!   choosing a receiver is documented there;
 //! - [`route_tester`]: amtool's `config routes test` ([`routes_test()`]).
@@ -45,6 +48,7 @@
 //! ```
 
 mod build;
+pub mod integrations;
 pub mod matchers;
 pub mod owners;
 pub mod raw;

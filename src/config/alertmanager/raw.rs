@@ -14,6 +14,7 @@ use std::fmt;
 use serde::de::{self, Deserializer, IgnoredAny, Visitor};
 use serde::Deserialize;
 
+use super::integrations as chat;
 use crate::config::raw::{RawTlsConfig, Unsupported};
 use crate::config::units::PromDuration;
 
@@ -61,14 +62,17 @@ pub struct RawGlobal {
     pub wechat_api_url: Option<IgnoredAny>,
     pub wechat_api_secret: Option<IgnoredAny>,
     pub wechat_api_corp_id: Option<IgnoredAny>,
-    pub telegram_api_url: Option<IgnoredAny>,
-    pub webex_api_url: Option<IgnoredAny>,
     pub jira_api_url: Option<IgnoredAny>,
-    pub rocketchat_api_url: Option<IgnoredAny>,
-    pub rocketchat_token: Option<IgnoredAny>,
-    pub rocketchat_token_file: Option<IgnoredAny>,
-    pub rocketchat_token_id: Option<IgnoredAny>,
-    pub rocketchat_token_id_file: Option<IgnoredAny>,
+    // Settings of the chat integrations (`super::integrations`).
+    pub telegram_api_url: Option<String>,
+    pub webex_api_url: Option<String>,
+    pub rocketchat_api_url: Option<String>,
+    pub rocketchat_token: Option<String>,
+    pub rocketchat_token_file: Option<String>,
+    pub rocketchat_token_id: Option<String>,
+    pub rocketchat_token_id_file: Option<String>,
+    pub mattermost_webhook_url: Option<String>,
+    pub mattermost_webhook_url_file: Option<String>,
 }
 
 crate::config::http_client::with_http_client_fields! {
@@ -117,20 +121,24 @@ pub struct RawReceiver {
     pub name: Option<String>,
     pub webhook_configs: Option<Vec<RawWebhookConfig>>,
     pub email_configs: Option<Vec<RawEmailConfig>>,
-    pub discord_configs: Option<Unsupported>,
-    pub jira_configs: Option<Unsupported>,
-    pub msteams_configs: Option<Unsupported>,
-    pub msteamsv2_configs: Option<Unsupported>,
     pub opsgenie_configs: Option<Unsupported>,
     pub pagerduty_configs: Option<Unsupported>,
-    pub pushover_configs: Option<Unsupported>,
-    pub rocketchat_configs: Option<Unsupported>,
     pub slack_configs: Option<Unsupported>,
-    pub sns_configs: Option<Unsupported>,
-    pub telegram_configs: Option<Unsupported>,
     pub victorops_configs: Option<Unsupported>,
-    pub webex_configs: Option<Unsupported>,
+    // The chat integrations (`super::integrations`).
+    pub telegram_configs: Option<Vec<chat::telegram::RawTelegramConfig>>,
+    pub discord_configs: Option<Vec<chat::discord::RawDiscordConfig>>,
+    pub webex_configs: Option<Vec<chat::webex::RawWebexConfig>>,
+    pub msteams_configs: Option<Vec<chat::msteams::RawMsTeamsConfig>>,
+    pub msteamsv2_configs: Option<Vec<chat::msteams::RawMsTeamsV2Config>>,
+    pub pushover_configs: Option<Vec<chat::pushover::RawPushoverConfig>>,
+    pub mattermost_configs: Option<Vec<chat::mattermost::RawMattermostConfig>>,
+    pub rocketchat_configs: Option<Vec<chat::rocketchat::RawRocketchatConfig>>,
+    // Left out, rejected with the reason (`chat::LEFT_OUT`).
+    pub sns_configs: Option<Unsupported>,
     pub wechat_configs: Option<Unsupported>,
+    pub jira_configs: Option<Unsupported>,
+    pub incidentio_configs: Option<Unsupported>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use super::build::Ctx;
+use super::integrations::{self as chat, ChatConfigs, ChatGlobals, RawChatConfigs, RawChatGlobals};
 use super::matchers::Matchers;
 use super::raw::{RawEmailConfig, RawGlobal, RawHttpConfig, RawReceiver, RawWebhookConfig};
 use crate::config::http_client::validate as validate_http;
@@ -40,6 +41,8 @@ pub struct GlobalConfig {
     /// Default true.
     pub smtp_require_tls: bool,
     pub smtp_tls: TlsSettings,
+    /// The chat integrations' settings (`telegram_api_url`, `rocketchat_token`, …).
+    pub chat: ChatGlobals,
 }
 
 /// A named receiver. An empty one (no configs) is valid: it drops notifications.
@@ -48,6 +51,8 @@ pub struct Receiver {
     pub name: String,
     pub webhook_configs: Vec<WebhookConfig>,
     pub email_configs: Vec<EmailConfig>,
+    /// `telegram_configs`, `discord_configs`, … ([`super::integrations`]).
+    pub chat: ChatConfigs,
 }
 
 /// One `webhook_configs` entry.
@@ -136,7 +141,23 @@ pub(crate) fn global(
             (None, Some(f)) => Some(SecretSource::File(ctx.resolve(&f))),
             (None, None) => None,
         };
+    let chat = chat::globals(
+        ctx,
+        path,
+        RawChatGlobals {
+            telegram_api_url: g.telegram_api_url,
+            webex_api_url: g.webex_api_url,
+            rocketchat_api_url: g.rocketchat_api_url,
+            rocketchat_token: g.rocketchat_token,
+            rocketchat_token_file: g.rocketchat_token_file,
+            rocketchat_token_id: g.rocketchat_token_id,
+            rocketchat_token_id_file: g.rocketchat_token_id_file,
+            mattermost_webhook_url: g.mattermost_webhook_url,
+            mattermost_webhook_url_file: g.mattermost_webhook_url_file,
+        },
+    )?;
     Ok(GlobalConfig {
+        chat,
         resolve_timeout: g.resolve_timeout.map_or(DEFAULT_RESOLVE_TIMEOUT, |d| d.0),
         http: match g.http_config {
             Some(h) => http_config(ctx, &path.key("http_config"), h)?,
@@ -185,10 +206,21 @@ pub(crate) fn receiver(
     for (i, e) in r.email_configs.unwrap_or_default().into_iter().enumerate() {
         email_configs.push(email(ctx, &path.key("email_configs").index(i), e, global)?);
     }
+    let raw_chat = RawChatConfigs {
+        telegram_configs: r.telegram_configs,
+        discord_configs: r.discord_configs,
+        webex_configs: r.webex_configs,
+        msteams_configs: r.msteams_configs,
+        msteamsv2_configs: r.msteamsv2_configs,
+        pushover_configs: r.pushover_configs,
+        mattermost_configs: r.mattermost_configs,
+        rocketchat_configs: r.rocketchat_configs,
+    };
     Ok(Receiver {
         name,
         webhook_configs,
         email_configs,
+        chat: chat::configs(ctx, path, raw_chat, global)?,
     })
 }
 
