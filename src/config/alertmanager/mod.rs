@@ -14,7 +14,7 @@
 //! - [`receivers`]: `global`, webhook and email receivers, inhibit rules;
 //! - [`integrations`]: the chat and push receivers (`telegram_configs`, `discord_configs`,
 //!   `webex_configs`, `msteams_configs`, `msteamsv2_configs`, `pushover_configs`,
-//!   `mattermost_configs`, `rocketchat_configs`);
+//!   `rocketchat_configs`);
 //! - [`owners`]: redline's `owners:` section and templated receiver names — the rule for
 //!   choosing a receiver is documented there;
 //! - [`route_tester`]: amtool's `config routes test` ([`routes_test()`]).

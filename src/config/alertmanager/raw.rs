@@ -71,8 +71,9 @@ pub struct RawGlobal {
     pub rocketchat_token_file: Option<String>,
     pub rocketchat_token_id: Option<String>,
     pub rocketchat_token_id_file: Option<String>,
-    pub mattermost_webhook_url: Option<String>,
-    pub mattermost_webhook_url_file: Option<String>,
+    // Of mattermost_configs, which redline leaves out: accepted, unused.
+    pub mattermost_webhook_url: Option<IgnoredAny>,
+    pub mattermost_webhook_url_file: Option<IgnoredAny>,
 }
 
 crate::config::http_client::with_http_client_fields! {
@@ -132,13 +133,13 @@ pub struct RawReceiver {
     pub msteams_configs: Option<Vec<chat::msteams::RawMsTeamsConfig>>,
     pub msteamsv2_configs: Option<Vec<chat::msteams::RawMsTeamsV2Config>>,
     pub pushover_configs: Option<Vec<chat::pushover::RawPushoverConfig>>,
-    pub mattermost_configs: Option<Vec<chat::mattermost::RawMattermostConfig>>,
     pub rocketchat_configs: Option<Vec<chat::rocketchat::RawRocketchatConfig>>,
     // Left out, rejected with the reason (`chat::LEFT_OUT`).
     pub sns_configs: Option<Unsupported>,
     pub wechat_configs: Option<Unsupported>,
     pub jira_configs: Option<Unsupported>,
     pub incidentio_configs: Option<Unsupported>,
+    pub mattermost_configs: Option<Unsupported>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -1,18 +1,18 @@
 //! Alertmanager's chat and push receivers, read unchanged: `telegram_configs`,
 //! `discord_configs`, `webex_configs`, `msteams_configs`, `msteamsv2_configs`,
-//! `pushover_configs`, `mattermost_configs` and `rocketchat_configs`, one file each. Each file
+//! `pushover_configs` and `rocketchat_configs`, one file each. Each file
 //! holds the raw serde struct (what the user wrote, unknown fields rejected), the typed
 //! config with Alertmanager's defaults (`send_resolved`, the default templates, global URLs
 //! and tokens), and the validation `config/notifiers.go` and `config/config.go` do, with
 //! errors naming the field path.
 //!
 //! [`ChatGlobals`] holds the `global` settings these integrations inherit
-//! (`telegram_api_url`, `webex_api_url`, `rocketchat_*`, `mattermost_webhook_url*`).
+//! (`telegram_api_url`, `webex_api_url`, `rocketchat_*`). Receiver kinds redline leaves
+//! out are rejected by the raw reader with the reason ([`left_out`]).
 //! Template fields stay text here; they are compiled when the notifiers are built.
 //! Secrets are [`SecretSource`]s: never printed, `*_file` read on every send.
 
 pub mod discord;
-pub mod mattermost;
 pub mod msteams;
 pub mod pushover;
 pub mod rocketchat;
@@ -41,8 +41,6 @@ pub struct RawChatGlobals {
     pub rocketchat_token_file: Option<String>,
     pub rocketchat_token_id: Option<String>,
     pub rocketchat_token_id_file: Option<String>,
-    pub mattermost_webhook_url: Option<String>,
-    pub mattermost_webhook_url_file: Option<String>,
 }
 
 /// The `global` settings of these integrations, with Alertmanager's defaults.
@@ -56,7 +54,6 @@ pub struct ChatGlobals {
     pub rocketchat_api_url: String,
     pub rocketchat_token: Option<SecretSource>,
     pub rocketchat_token_id: Option<SecretSource>,
-    pub mattermost_webhook_url: Option<SecretSource>,
 }
 
 impl Default for ChatGlobals {
@@ -67,7 +64,6 @@ impl Default for ChatGlobals {
             rocketchat_api_url: DEFAULT_ROCKETCHAT_API_URL.to_string(),
             rocketchat_token: None,
             rocketchat_token_id: None,
-            mattermost_webhook_url: None,
         }
     }
 }
@@ -83,15 +79,6 @@ pub(crate) fn globals(
         Some(u) => http_url(ctx, &path.key(field), &u).map(|()| u),
         None => Ok(default),
     };
-    let mattermost_webhook_url = secret(
-        ctx,
-        path,
-        ("mattermost_webhook_url", g.mattermost_webhook_url),
-        ("mattermost_webhook_url_file", g.mattermost_webhook_url_file),
-    )?;
-    if let Some(SecretSource::Inline(u)) = &mattermost_webhook_url {
-        http_url(ctx, &path.key("mattermost_webhook_url"), u.expose())?;
-    }
     Ok(ChatGlobals {
         telegram_api_url: url_or("telegram_api_url", g.telegram_api_url, d.telegram_api_url)?,
         webex_api_url: url_or("webex_api_url", g.webex_api_url, d.webex_api_url)?,
@@ -112,14 +99,12 @@ pub(crate) fn globals(
             ("rocketchat_token_id", g.rocketchat_token_id),
             ("rocketchat_token_id_file", g.rocketchat_token_id_file),
         )?,
-        mattermost_webhook_url,
     })
 }
 
 /// The receiver lists redline reads (the message of a rejected one names them).
 pub const SUPPORTED: &str = "webhook_configs, email_configs, telegram_configs, discord_configs, \
-webex_configs, msteams_configs, msteamsv2_configs, pushover_configs, mattermost_configs, \
-rocketchat_configs";
+webex_configs, msteams_configs, msteamsv2_configs, pushover_configs, rocketchat_configs";
 
 /// The error for a receiver list redline leaves out, with the reason where there is one.
 pub fn left_out(kind: &str) -> String {
@@ -128,6 +113,7 @@ pub fn left_out(kind: &str) -> String {
         "wechat_configs" => " (WeChat's access-token exchange is not implemented; use a webhook_configs bridge)",
         "jira_configs" => " (Jira issues are searched, created and transitioned through Jira's REST API, which redline does not implement; use a webhook_configs bridge)",
         "incidentio_configs" => " (incident.io is not implemented; its alert source accepts webhook_configs)",
+        "mattermost_configs" => " (Alertmanager's Mattermost integration is newer than the releases redline follows and still changing; use a webhook_configs bridge)",
         _ => "",
     };
     format!("receiver type {kind} is not supported by redline{why} (supported: {SUPPORTED})")
@@ -232,7 +218,6 @@ pub struct ChatConfigs {
     pub msteams_configs: Vec<msteams::MsTeamsConfig>,
     pub msteamsv2_configs: Vec<msteams::MsTeamsV2Config>,
     pub pushover_configs: Vec<pushover::PushoverConfig>,
-    pub mattermost_configs: Vec<mattermost::MattermostConfig>,
     pub rocketchat_configs: Vec<rocketchat::RocketchatConfig>,
 }
 
@@ -245,7 +230,6 @@ pub struct RawChatConfigs {
     pub msteams_configs: Option<Vec<msteams::RawMsTeamsConfig>>,
     pub msteamsv2_configs: Option<Vec<msteams::RawMsTeamsV2Config>>,
     pub pushover_configs: Option<Vec<pushover::RawPushoverConfig>>,
-    pub mattermost_configs: Option<Vec<mattermost::RawMattermostConfig>>,
     pub rocketchat_configs: Option<Vec<rocketchat::RawRocketchatConfig>>,
 }
 
@@ -274,9 +258,6 @@ pub(crate) fn configs(
         })?,
         pushover_configs: each(path, "pushover_configs", r.pushover_configs, |p, c| {
             pushover::build(ctx, p, c, global)
-        })?,
-        mattermost_configs: each(path, "mattermost_configs", r.mattermost_configs, |p, c| {
-            mattermost::build(ctx, p, c, global)
         })?,
         rocketchat_configs: each(path, "rocketchat_configs", r.rocketchat_configs, |p, c| {
             rocketchat::build(ctx, p, c, global)

@@ -51,8 +51,6 @@ receivers:
     pushover_configs:
       - user_key: uk
         token_file: secrets/pushover-token
-    mattermost_configs:
-      - webhook_url: http://127.0.0.1:9/mm
     rocketchat_configs:
       - token: rc-token
         token_id: rc-id
@@ -123,25 +121,6 @@ fn every_chat_integration_loads_with_alertmanagers_defaults() {
     assert_eq!(p.ttl, Duration::ZERO);
     assert!(!p.html && !p.monospace);
 
-    // notify/mattermost/config.go DefaultMattermostConfig.
-    let m = &chat.mattermost_configs[0];
-    assert!(m.send_resolved);
-    assert_eq!(
-        m.username,
-        r#"{{ template "mattermost.default.username" . }}"#
-    );
-    assert_eq!(m.color, r#"{{ template "mattermost.default.color" . }}"#);
-    assert_eq!(m.text, r#"{{ template "mattermost.default.text" . }}"#);
-    assert_eq!(m.title, r#"{{ template "mattermost.default.title" . }}"#);
-    assert_eq!(
-        m.title_link,
-        r#"{{ template "mattermost.default.titlelink" . }}"#
-    );
-    assert_eq!(
-        m.fallback,
-        r#"{{ template "mattermost.default.fallback" . }}"#
-    );
-
     // DefaultRocketchatConfig: send_resolved false (the code's default; the docs say true);
     // global rocketchat_api_url defaults to https://open.rocket.chat/.
     let rc = &chat.rocketchat_configs[0];
@@ -176,7 +155,6 @@ global:
   rocketchat_api_url: http://127.0.0.1:9/rc
   rocketchat_token_file: rc-token
   rocketchat_token_id: rc-id
-  mattermost_webhook_url_file: mm-url
   http_config: {basic_auth: {username: u, password: p}}
 route: {receiver: r}
 receivers:
@@ -184,7 +162,6 @@ receivers:
     telegram_configs: [{bot_token_file: tg, chat_id: 1}]
     webex_configs: [{room_id: x, http_config: {authorization: {credentials: c}}}]
     rocketchat_configs: [{channel: '#ops'}]
-    mattermost_configs: [{channel: team-x}, {channel: team-y, webhook_url: 'http://127.0.0.1:9/y'}]
     discord_configs: [{webhook_url: 'http://127.0.0.1:9/d'}]
 "#,
     );
@@ -210,14 +187,6 @@ receivers:
         SecretSource::File(PathBuf::from("/etc/am/rc-token"))
     );
     assert_eq!(inline(&rc.token_id), "rc-id");
-    assert_eq!(
-        chat.mattermost_configs[0].webhook_url,
-        SecretSource::File(PathBuf::from("/etc/am/mm-url"))
-    );
-    assert_eq!(
-        inline(&chat.mattermost_configs[1].webhook_url),
-        "http://127.0.0.1:9/y"
-    );
 }
 
 #[test]
@@ -309,16 +278,6 @@ fn missing_and_conflicting_fields_are_rejected_with_their_path() {
             "time: unknown unit \"d\" in duration \"1d\"",
         ),
         (
-            "mattermost_configs: [{channel: x}]",
-            "receivers[0].mattermost_configs[0]",
-            "missing webhook_url or webhook_url_file on mattermost_config",
-        ),
-        (
-            "mattermost_configs: [{webhook_url: 'http://127.0.0.1:9/m', fields: [{title: t}]}]",
-            "receivers[0].mattermost_configs[0].fields[0]",
-            "missing value in Mattermost field configuration",
-        ),
-        (
             "rocketchat_configs: [{token_id: i}]",
             "receivers[0].rocketchat_configs[0]",
             "no global Rocketchat Token set either inline or in a file",
@@ -352,9 +311,9 @@ fn unknown_fields_and_bad_globals_are_rejected_with_their_path() {
         e.contains("receivers[0].telegram_configs[0]") && e.contains("unknown field `chatid`"),
         "{e}"
     );
-    let e = error("global: {mattermost_webhook_url: 'http://127.0.0.1:9/x', mattermost_webhook_url_file: f}\nroute: {receiver: r}\nreceivers: [{name: r}]");
+    let e = error("global: {rocketchat_token: t, rocketchat_token_file: f}\nroute: {receiver: r}\nreceivers: [{name: r}]");
     assert!(
-        e.contains("global.mattermost_webhook_url_file: at most one of mattermost_webhook_url & mattermost_webhook_url_file must be configured"),
+        e.contains("global.rocketchat_token_file: at most one of rocketchat_token & rocketchat_token_file must be configured"),
         "{e}"
     );
     let e = error("global: {telegram_api_url: 'api.telegram.org'}\nroute: {receiver: r}\nreceivers: [{name: r}]");
@@ -371,6 +330,7 @@ fn left_out_receiver_types_are_rejected_naming_the_field_and_the_reason() {
         ("wechat_configs", "access-token"),
         ("jira_configs", "Jira's REST API"),
         ("incidentio_configs", "incident.io"),
+        ("mattermost_configs", "Mattermost"),
     ] {
         let e = error(&receiver(&format!("{kind}: [{{message: x}}]")));
         assert!(
