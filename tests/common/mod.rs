@@ -1,6 +1,9 @@
 //! Helpers shared by the integration tests: loopback servers, real processes, deadlines.
 #![allow(dead_code)]
 
+pub mod am_differential;
+pub mod fake_http;
+
 use axum::http::header;
 use axum::response::IntoResponse;
 use axum::routing::get;

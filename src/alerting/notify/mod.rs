@@ -9,6 +9,7 @@
 pub mod build;
 pub mod data;
 pub mod email;
+pub mod http;
 pub mod templates;
 pub mod webhook;
 

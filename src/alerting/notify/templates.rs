@@ -1,6 +1,12 @@
-//! Notification templates: redline's default email (handlebars, embedded), users'
-//! `templates:` files, and the template text of an email config's `html`, `text` and
-//! `headers` fields.
+//! Notification templates: redline's default email (handlebars, embedded), Alertmanager
+//! 0.25's `default.tmpl` (embedded), users' `templates:` files, and the template text of the
+//! integrations' templated fields (an email's `html`, `text` and `headers`, a Slack `title`,
+//! a PagerDuty `description`, …).
+//!
+//! Alertmanager's `default.tmpl` is parsed first and the user's files after it, as Alertmanager
+//! does: `{{ template "slack.default.title" . }}` works in any field, a user's file can call
+//! the defaults and override any of their `define`s (an overridden `__subject` changes every
+//! default that calls it).
 //!
 //! [`NotificationTemplates`] holds the defaults and the user's files: `*.hbs` files are
 //! registered as handlebars partials named after the file (`team.hbs` → `{{> team}}`; a file
@@ -36,6 +42,24 @@ pub const DEFAULT_ALERT_HTML: &str = include_str!("templates/email.alert.html.hb
 pub const DEFAULT_TEXT: &str = include_str!("templates/email.text.hbs");
 /// One alert of the default text body (partial `email.alert.text`).
 pub const DEFAULT_ALERT_TEXT: &str = include_str!("templates/email.alert.text.hbs");
+/// Alertmanager 0.25's `default.tmpl`: the `define`s its integrations' default fields call
+/// (`slack.default.title`, `pagerduty.default.description`, `__subject`, …).
+pub const ALERTMANAGER_DEFAULT_TMPL: &str = include_str!("templates/alertmanager-default.tmpl");
+
+/// The `define`s of [`ALERTMANAGER_DEFAULT_TMPL`], parsed once.
+fn alertmanager_defaults() -> &'static Defines {
+    static DEFAULTS: std::sync::OnceLock<Defines> = std::sync::OnceLock::new();
+    DEFAULTS.get_or_init(|| {
+        // Fixed text: a unit test proves it parses and renders.
+        parse_nodes(
+            "default.tmpl",
+            ALERTMANAGER_DEFAULT_TMPL,
+            Dialect::Alertmanager,
+        )
+        .map(|(_, d)| d)
+        .unwrap_or_default()
+    })
+}
 
 /// Alertmanager template names that map to redline's defaults.
 const BUILTIN_NAMES: &[&str] = &[
@@ -168,12 +192,13 @@ pub fn expand_glob(pattern: &Path) -> Result<Vec<PathBuf>, TemplateLoadError> {
 }
 
 impl NotificationTemplates {
-    /// The defaults only.
+    /// The defaults only: redline's email and Alertmanager's `default.tmpl`, whose
+    /// `define`s a user's file may override (Alertmanager parses its defaults first).
     pub fn new() -> NotificationTemplates {
         NotificationTemplates {
             html: registry(true),
             text: registry(false),
-            go: Defines::new(),
+            go: alertmanager_defaults().clone(),
         }
     }
 
@@ -564,6 +589,96 @@ mod tests {
         assert!(e.contains("\"query\" not defined"), "{e}");
         let e = t.compile(field, "{{ if }", true).unwrap_err().to_string();
         assert!(e.starts_with(field), "{e}");
+    }
+
+    /// Every `define` of Alertmanager's `default.tmpl` renders over Alertmanager's data,
+    /// firing and resolved; the texts integrations send by default are Alertmanager 0.25's
+    /// (the differential test in tests/integrations_differential.rs compares them with
+    /// Debian's binary).
+    #[test]
+    fn alertmanager_default_templates_render_as_alertmanager_renders_them() {
+        let t = NotificationTemplates::new();
+        let (_, defines) = parse_nodes(
+            "default.tmpl",
+            ALERTMANAGER_DEFAULT_TMPL,
+            Dialect::Alertmanager,
+        )
+        .unwrap();
+        assert_eq!(defines.len(), 39);
+        for resolved in [false, true] {
+            let d = data(resolved);
+            for name in defines.keys() {
+                // The alert lists take a list of alerts as dot, the others the data.
+                let dot = if name.ends_with("alert_list") || name.ends_with(".instances") {
+                    ".Alerts"
+                } else {
+                    "."
+                };
+                let f = t
+                    .compile("f", &format!("{{{{ template {name:?} {dot} }}}}"), false)
+                    .unwrap_or_else(|e| panic!("{name}: {e}"));
+                f.render(&t, &d).unwrap_or_else(|e| panic!("{name}: {e}"));
+            }
+        }
+        let render = |text: &str, d: &TemplateData| {
+            t.compile("f", text, false).unwrap().render(&t, d).unwrap()
+        };
+        let d = data(true);
+        assert_eq!(
+            render(r#"{{ template "slack.default.fallback" . }}"#, &d),
+            "[FIRING:1] HighErrorBudgetBurn api (page) | http://127.0.0.1:19093/#/alerts?receiver=team-api-pager"
+        );
+        assert_eq!(
+            render(r#"{{ template "slack.default.username" . }}"#, &d),
+            "Alertmanager"
+        );
+        let alert = |instance: &str, summary: &str| {
+            format!(
+                "Labels:\n - alertname = HighErrorBudgetBurn\n - instance = {instance}\n - job = api\n - severity = page\nAnnotations:\n - runbook_url = https://runbooks.example/api\n - summary = {summary}\nSource: http://prometheus.example:9090/graph?g0.expr=x\n"
+            )
+        };
+        assert_eq!(
+            render(r#"{{ template "opsgenie.default.description" . }}"#, &d),
+            format!(
+                "https://runbooks.example/api\nAlerts Firing:\n{}\nAlerts Resolved:\n{}",
+                alert("10.0.0.1:8080", "api burning error budget (9.091%)"),
+                alert("10.0.0.2:8080", "api burning error budget (8.000%)")
+            )
+        );
+        assert_eq!(
+            render(
+                r#"{{ template "pagerduty.default.instances" .Alerts.Firing }}"#,
+                &d
+            ),
+            alert("10.0.0.1:8080", "api burning error budget (9.091%)")
+        );
+        // The receiver name is query-escaped in the link.
+        let mut n = super::super::data::sample_notification(false);
+        n.receiver = "team a/b".into();
+        let d = TemplateData::new(&n, &ctx());
+        assert_eq!(
+            render(r#"{{ template "slack.default.titlelink" . }}"#, &d),
+            "http://127.0.0.1:19093/#/alerts?receiver=team+a%2Fb"
+        );
+    }
+
+    /// A user's file overrides a default `define`, and the defaults that call it use the
+    /// override, as in Alertmanager (its defaults are parsed first, the user's files after).
+    #[test]
+    fn user_files_override_alertmanager_defaults() {
+        let mut t = NotificationTemplates::new();
+        t.add(
+            Path::new("custom.tmpl"),
+            r#"{{ define "__subject" }}custom {{ .Status }}{{ end }}"#,
+        )
+        .unwrap();
+        let f = t
+            .compile("f", r#"{{ template "slack.default.fallback" . }}"#, false)
+            .unwrap();
+        assert_eq!(
+            f.render(&t, &data(false)).unwrap(),
+            "custom firing | http://127.0.0.1:19093/#/alerts?receiver=team-api-pager"
+        );
     }
 
     #[test]

@@ -18,11 +18,11 @@ use std::time::{Duration, UNIX_EPOCH};
 use futures_util::future::BoxFuture;
 use serde::Serialize;
 
+use super::http::{read_secret, HttpIntegration, Retrier};
 use super::{Notification, NotifiedAlert, Notifier, NotifyError};
 use crate::alerting::alert::fingerprint_hex;
 use crate::config::alertmanager::WebhookConfig;
-use crate::config::Auth;
-use crate::httpclient::{apply_auth, error_chain, http_client, ClientError};
+use crate::httpclient::ClientError;
 use crate::store::Labels;
 
 /// The timeout of one POST when the config sets none.
@@ -35,10 +35,15 @@ pub const GO_ZERO_TIME: &str = "0001-01-01T00:00:00Z";
 pub struct WebhookNotifier {
     integration: String,
     config: WebhookConfig,
-    client: reqwest::Client,
-    auth: Option<Auth>,
+    http: HttpIntegration,
     external_url: String,
 }
+
+/// The webhook's answers: 5xx and 429 are retried; the body is not reported.
+const RETRIER: Retrier = Retrier {
+    retry_codes: &[429],
+    with_body: false,
+};
 
 impl WebhookNotifier {
     /// The integration `webhook[index]` of a receiver; `external_url` is the payload's
@@ -50,52 +55,18 @@ impl WebhookNotifier {
     ) -> Result<WebhookNotifier, ClientError> {
         Ok(WebhookNotifier {
             integration: format!("webhook[{index}]"),
-            client: http_client(&config.http)?,
-            auth: config.http.auth.clone(),
+            http: HttpIntegration::new(&config.http)?
+                .with_timeout(config.timeout.unwrap_or(DEFAULT_WEBHOOK_TIMEOUT)),
             config: config.clone(),
             external_url: external_url.to_string(),
         })
     }
 
     async fn send(&self, n: &Notification) -> Result<(), NotifyError> {
-        let fatal = |message: String| NotifyError {
-            retryable: false,
-            message,
-        };
-        let retry = |message: String| NotifyError {
-            retryable: true,
-            message,
-        };
-        let url = self
-            .config
-            .url
-            .read()
-            .map_err(|e| fatal(format!("reading url_file: {e}")))?;
-        let body = serde_json::to_vec(&payload(n, &self.external_url, self.config.max_alerts))
-            .map_err(|e| fatal(format!("encoding the payload: {e}")))?;
-        let req = self
-            .client
-            .post(url.expose())
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .timeout(self.config.timeout.unwrap_or(DEFAULT_WEBHOOK_TIMEOUT))
-            .body(body);
-        let req = apply_auth(req, self.auth.as_ref())
-            .map_err(|e| fatal(format!("reading credentials: {e}")))?;
-        // The URL may carry a token: errors show the host only.
-        let resp = req
-            .send()
-            .await
-            .map_err(|e| retry(error_chain(&e.without_url())))?;
-        let status = resp.status();
-        if status.is_success() {
-            return Ok(());
-        }
-        let message = format!("unexpected status code {}", status.as_u16());
-        if status.is_server_error() || status.as_u16() == 429 {
-            Err(retry(message))
-        } else {
-            Err(fatal(message))
-        }
+        let url = read_secret(&self.config.url, "url_file")?;
+        let body = payload(n, &self.external_url, self.config.max_alerts);
+        let resp = self.http.post_json(url.expose(), &body, &[]).await?;
+        RETRIER.check(&resp)
     }
 }
 
