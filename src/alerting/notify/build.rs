@@ -1,6 +1,6 @@
 //! From a receiver's config to its integrations: `webhook[i]` for each `webhook_configs`
 //! entry and `email[i]` for each `email_configs` entry, named as Alertmanager names them in
-//! its logs and notification log.
+//! its logs and notification log; then the chat and push integrations ([`super::chat`]).
 //!
 //! Building is part of loading a config: an email template that cannot render, or a TLS or
 //! HTTP client setting that cannot be used, is an [`IntegrationError`] naming the field
@@ -137,6 +137,7 @@ fn build(
         }
         out.push(Arc::new(n));
     }
+    super::chat::build(&receiver.chat, path, ctx, &mut out)?;
     Ok(out)
 }
 

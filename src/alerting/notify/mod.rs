@@ -1,5 +1,6 @@
 //! Notifications: what the dispatcher hands to a receiver's integrations, and the
-//! [`Notifier`] each integration (webhook, email) implements.
+//! [`Notifier`] each integration (webhook, email, and the chat and push integrations of
+//! [`chat`]) implements.
 //!
 //! The dispatcher flushes an aggregation group into one [`Notification`] per receiver; each
 //! of the receiver's integrations gets it, filters out resolved alerts when it does not
@@ -7,10 +8,18 @@
 //! the dispatcher owns retries, backoff and the notification log.
 
 pub mod build;
+pub mod chat;
 pub mod data;
+pub mod discord;
 pub mod email;
 pub mod http;
+pub mod msteams;
+pub mod msteamsv2;
+pub mod pushover;
+pub mod rocketchat;
+pub mod telegram;
 pub mod templates;
+pub mod webex;
 pub mod webhook;
 
 pub use build::{all_integrations, integrations, IntegrationError, NotifyContext};

@@ -31,7 +31,7 @@ pub struct WebexConfig {
     /// Carries the `Authorization` header (the bot token).
     pub http: HttpClientSettings,
     pub api_url: String,
-    /// Template text.
+    /// Sent as written (Alertmanager 0.25 does not template it).
     pub room_id: String,
     /// Template text.
     pub message: String,
