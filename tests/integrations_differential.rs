@@ -58,3 +58,186 @@ async fn webhook_requests_match_alertmanager() {
     assert_same_requests("webhook resolved", &am[1..2], &rl[1..2], &pair);
     assert_eq!(rl[1].json()["status"], "resolved");
 }
+
+/// A user's template file: defines that call Alertmanager's defaults and the data.
+const CUSTOM_TMPL: &str = r#"{{ define "custom.title" }}[{{ .Status | toUpper }}] {{ .CommonLabels.alertname }} on {{ .CommonLabels.job }}{{ end }}
+{{ define "custom.text" }}{{ range .Alerts }}* {{ .Annotations.summary }} ({{ .Labels.instance }}, since {{ .StartsAt.Format "15:04:05" }})
+{{ end }}{{ template "slack.default.fallback" . }}{{ end }}
+"#;
+
+/// Every field of the four integrations, defaults and templates, in one receiver.
+const ALL_INTEGRATIONS: &str = r#"
+global:
+  slack_api_url: FAKE/slack0
+  opsgenie_api_key: og-global-key
+  opsgenie_api_url: FAKE/og0/
+  victorops_api_key: vo-global-key
+  victorops_api_url: FAKE/vo0/
+templates: ['*.tmpl']
+receivers:
+  - name: all
+    slack_configs:
+      - send_resolved: true
+        channel: '#ops'
+      - api_url: FAKE/slack1
+        send_resolved: false
+        channel: '#{{ .CommonLabels.job }}-alerts'
+        username: 'redline for {{ .Receiver }}'
+        color: '{{ if eq .Status "firing" }}#ff0000{{ else }}#00ff00{{ end }}'
+        title: '{{ template "custom.title" . }}'
+        title_link: 'https://dash.example/{{ .GroupLabels.alertname }}'
+        pretext: 'pre {{ len .Alerts }}'
+        text: '{{ template "custom.text" . }}'
+        fields:
+          - title: Instances
+            value: '{{ range .Alerts }}{{ .Labels.instance }} {{ end }}'
+          - title: Severity
+            value: '{{ .CommonLabels.severity }}'
+            short: false
+        short_fields: true
+        footer: 'footer {{ .Status }}'
+        fallback: 'fb {{ template "slack.default.title" . }}'
+        callback_id: 'cb-{{ .GroupLabels.alertname }}'
+        icon_emoji: ':fire:'
+        image_url: 'https://img.example/{{ .CommonLabels.job }}.png'
+        thumb_url: 'https://img.example/thumb.png'
+        link_names: true
+        mrkdwn_in: [text, title]
+        actions:
+          - type: button
+            text: 'Runbook {{ .CommonLabels.alertname }}'
+            url: '{{ .CommonAnnotations.runbook_url }}'
+            style: primary
+          - type: button
+            text: Ack
+            name: ack
+            value: '{{ .GroupLabels.alertname }}'
+            confirm:
+              text: 'Really?'
+              title: Confirm
+              ok_text: 'Yes'
+              dismiss_text: 'No'
+    pagerduty_configs:
+      - routing_key: rk-default
+        url: FAKE/pd0
+      - routing_key: rk-custom
+        url: FAKE/pd1
+        client: 'redline {{ .Receiver }}'
+        client_url: 'https://dash.example/{{ .Receiver }}'
+        description: '{{ template "custom.title" . }}'
+        details:
+          job: '{{ .CommonLabels.job }}'
+          firing: 'overridden {{ .Alerts.Firing | len }}'
+        images:
+          - src: 'https://img.example/{{ .CommonLabels.job }}.png'
+            alt: graph
+            href: 'https://dash.example'
+          - src: ''
+            alt: dropped
+        links:
+          - href: '{{ .CommonAnnotations.runbook_url }}'
+            text: Runbook
+          - href: ''
+            text: dropped
+        source: 'src-{{ .CommonLabels.job }}'
+        severity: '{{ if eq .CommonLabels.severity "page" }}critical{{ else }}warning{{ end }}'
+        class: 'cls'
+        component: '{{ .CommonLabels.job }}'
+        group: 'grp'
+    opsgenie_configs:
+      - {}
+      - api_key: og-own-key
+        api_url: FAKE/og1/
+        message: '{{ template "custom.title" . }}'
+        description: 'desc {{ len .Alerts }}'
+        source: 'src {{ .Receiver }}'
+        details:
+          team: '{{ .CommonLabels.job }}'
+          severity: overridden
+        entity: '{{ .CommonLabels.job }}'
+        responders:
+          - name: 'ops,{{ .CommonLabels.job }}'
+            type: teams
+          - username: 'oncall@example.org'
+            type: User
+          - id: '{{ .CommonLabels.nosuchlabel }}'
+            type: '{{ .CommonLabels.nosuchlabel }}'
+        actions: 'restart, page ,'
+        tags: '{{ .CommonLabels.job }},{{ .CommonLabels.severity }}, extra'
+        note: 'note {{ .Status }}'
+        priority: P1
+        update_alerts: true
+    victorops_configs:
+      - routing_key: team-a
+      - routing_key: 'team-{{ .CommonLabels.job }}'
+        api_key: vo-own-key
+        api_url: FAKE/vo1/
+        message_type: '{{ if eq .CommonLabels.severity "page" }}WARNING{{ else }}BOGUS{{ end }}'
+        state_message: '{{ template "custom.title" . }}'
+        entity_display_name: 'edn {{ .GroupLabels.alertname }}'
+        monitoring_tool: 'redline'
+        custom_fields:
+          team: '{{ .CommonLabels.job }}'
+          static: value
+"#;
+
+/// Slack, PagerDuty, Opsgenie and VictorOps: every request redline sends carries what
+/// Alertmanager 0.25's carries (defaults from default.tmpl, custom templates, every field),
+/// firing then resolved, with send_resolved false sending nothing on resolve.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slack_pagerduty_opsgenie_victorops_match_alertmanager() {
+    let config = format!("{ROUTE}{}", ALL_INTEGRATIONS.trim_start());
+    let pair = Pair::start("diff-all", &config, &[("custom.tmpl", CUSTOM_TMPL)]).await;
+    pair.post_alerts(&alerts(false)).await;
+    // Firing: one request per entry, three for Opsgenie with update_alerts.
+    let firing: [(&str, usize); 8] = [
+        ("/slack0", 1),
+        ("/slack1", 1),
+        ("/pd0", 1),
+        ("/pd1", 1),
+        ("/og0/", 1),
+        ("/og1/", 3),
+        ("/vo0/", 1),
+        ("/vo1/", 1),
+    ];
+    for (path, count) in firing {
+        let (am, rl) = pair.requests(path, count).await;
+        assert_same_requests(&format!("{path} firing"), &am, &rl, &pair);
+        for (a, r) in am.iter().zip(&rl) {
+            for h in ["authorization", "content-type"] {
+                assert_eq!(a.header(h), r.header(h), "{path} header {h}");
+            }
+        }
+    }
+    // What redline adds: the playbook button and link.
+    let (_, rl) = pair.requests("/slack0", 1).await;
+    let actions = &rl[0].json()["attachments"][0]["actions"];
+    assert_eq!(
+        actions[0]["url"], "https://runbooks.example/api",
+        "{actions}"
+    );
+    let (_, rl) = pair.requests("/pd0", 1).await;
+    assert_eq!(
+        rl[0].json()["links"][0]["href"],
+        "https://runbooks.example/api"
+    );
+
+    pair.post_alerts(&alerts(true)).await;
+    let resolved: [(&str, usize); 7] = [
+        ("/slack0", 2),
+        ("/pd0", 2),
+        ("/pd1", 2),
+        ("/og0/", 2),
+        ("/og1/", 4),
+        ("/vo0/", 2),
+        ("/vo1/", 2),
+    ];
+    for (path, count) in resolved {
+        let (am, rl) = pair.requests(path, count).await;
+        assert_same_requests(&format!("{path} resolved"), &am, &rl, &pair);
+    }
+    // send_resolved: false — neither sends the resolved Slack message (both already sent
+    // every other resolved request, so it would have arrived by now).
+    assert_eq!(pair.am_fake.requests_to("/slack1").len(), 1);
+    assert_eq!(pair.rl_fake.requests_to("/slack1").len(), 1);
+}

@@ -1,6 +1,7 @@
 //! From a receiver's config to its integrations: `webhook[i]` for each `webhook_configs`
-//! entry and `email[i]` for each `email_configs` entry, named as Alertmanager names them in
-//! its logs and notification log; then the chat and push integrations ([`super::chat`]).
+//! entry, `email[i]` for each `email_configs` entry, `slack[i]`, `pagerduty[i]`,
+//! `opsgenie[i]`, `victorops[i]`, …, named as Alertmanager names them in its logs and
+//! notification log; then the chat and push integrations ([`super::chat`]).
 //!
 //! Building is part of loading a config: an email template that cannot render, or a TLS or
 //! HTTP client setting that cannot be used, is an [`IntegrationError`] naming the field
@@ -10,7 +11,11 @@
 use std::sync::Arc;
 
 use super::email::{EmailNotifier, SmtpTlsError};
+use super::opsgenie::OpsGenieNotifier;
+use super::pagerduty::PagerdutyNotifier;
+use super::slack::SlackNotifier;
 use super::templates::{NotificationTemplates, TemplateLoadError};
+use super::victorops::VictorOpsNotifier;
 use super::webhook::WebhookNotifier;
 use super::Notifier;
 use crate::config::alertmanager::{AlertmanagerConfig, Receiver};
@@ -62,6 +67,13 @@ pub enum IntegrationError {
     /// A webhook's `http_config` cannot be used.
     #[error("{field}.http_config: {source}")]
     WebhookClient {
+        field: String,
+        #[source]
+        source: ClientError,
+    },
+    /// An HTTP integration's `http_config` cannot be used.
+    #[error("{field}.http_config: {source}")]
+    Client {
         field: String,
         #[source]
         source: ClientError,
@@ -136,6 +148,23 @@ fn build(
             })?;
         }
         out.push(Arc::new(n));
+    }
+    // The other HTTP integrations, each built by its own module.
+    for (i, c) in receiver.slack_configs.iter().enumerate() {
+        let field = format!("{path}.slack_configs[{i}]");
+        out.push(Arc::new(SlackNotifier::new(i, &field, c, ctx)?));
+    }
+    for (i, c) in receiver.pagerduty_configs.iter().enumerate() {
+        let field = format!("{path}.pagerduty_configs[{i}]");
+        out.push(Arc::new(PagerdutyNotifier::new(i, &field, c, ctx)?));
+    }
+    for (i, c) in receiver.opsgenie_configs.iter().enumerate() {
+        let field = format!("{path}.opsgenie_configs[{i}]");
+        out.push(Arc::new(OpsGenieNotifier::new(i, &field, c, ctx)?));
+    }
+    for (i, c) in receiver.victorops_configs.iter().enumerate() {
+        let field = format!("{path}.victorops_configs[{i}]");
+        out.push(Arc::new(VictorOpsNotifier::new(i, &field, c, ctx)?));
     }
     super::chat::build(&receiver.chat, path, ctx, &mut out)?;
     Ok(out)

@@ -25,7 +25,7 @@ use crate::httpclient::ClientError;
 
 /// An `http_config` that cannot be used, named by the entry's path.
 pub(crate) fn client_error(path: &str, source: ClientError) -> IntegrationError {
-    IntegrationError::WebhookClient {
+    IntegrationError::Client {
         field: path.to_string(),
         source,
     }

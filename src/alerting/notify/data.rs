@@ -195,6 +195,18 @@ impl TemplateData {
         }
     }
 
+    /// The alerts' distinct playbook links, in notification order (what integrations add
+    /// as a button or link).
+    pub fn playbook_urls(&self) -> Vec<&str> {
+        let mut out: Vec<&str> = Vec::new();
+        for p in self.alerts.iter().filter_map(|a| a.playbook_url.as_deref()) {
+            if !p.is_empty() && !out.contains(&p) {
+                out.push(p);
+            }
+        }
+        out
+    }
+
     /// The firing alerts, in notification order.
     pub fn firing(&self) -> impl Iterator<Item = &AlertData> {
         self.alerts.iter().filter(|a| a.status == "firing")

@@ -95,11 +95,23 @@ impl HttpIntegration {
         body: &impl serde::Serialize,
         headers: &[(&str, String)],
     ) -> Result<HttpResponse, NotifyError> {
+        self.send_json(reqwest::Method::POST, url, body, headers)
+            .await
+    }
+
+    /// As [`HttpIntegration::post_json`], with another method (Opsgenie's updates `PUT`).
+    pub async fn send_json(
+        &self,
+        method: reqwest::Method,
+        url: &str,
+        body: &impl serde::Serialize,
+        headers: &[(&str, String)],
+    ) -> Result<HttpResponse, NotifyError> {
         let body =
             serde_json::to_vec(body).map_err(|e| fatal(format!("encoding the payload: {e}")))?;
         let mut req = self
             .client
-            .post(url)
+            .request(method, url)
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .body(body);
         if let Some(t) = self.timeout {

@@ -1,6 +1,7 @@
 //! Notifications: what the dispatcher hands to a receiver's integrations, and the
-//! [`Notifier`] each integration (webhook, email, and the chat and push integrations of
-//! [`chat`]) implements.
+//! [`Notifier`] each integration (webhook, email, Slack, PagerDuty, Opsgenie, VictorOps, and
+//! the chat and push integrations of [`chat`]) implements; [`http`] holds what the HTTP
+//! integrations share.
 //!
 //! The dispatcher flushes an aggregation group into one [`Notification`] per receiver; each
 //! of the receiver's integrations gets it, filters out resolved alerts when it does not
@@ -15,10 +16,14 @@ pub mod email;
 pub mod http;
 pub mod msteams;
 pub mod msteamsv2;
+pub mod opsgenie;
+pub mod pagerduty;
 pub mod pushover;
 pub mod rocketchat;
+pub mod slack;
 pub mod telegram;
 pub mod templates;
+pub mod victorops;
 pub mod webex;
 pub mod webhook;
 

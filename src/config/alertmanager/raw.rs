@@ -4,8 +4,9 @@
 //! Every struct denies unknown fields, so a typo fails with its position. Receiver kinds and
 //! settings redline does not implement are typed [`Unsupported`]: accepted when absent or
 //! empty, an error at their own path otherwise. Global settings that only serve receiver
-//! kinds redline lacks (`slack_api_url`, `pagerduty_url`, …) are accepted and unused, so
-//! existing files keep loading; any receiver that would use them is rejected.
+//! kinds redline lacks (`wechat_api_url`, …) are accepted and unused, so existing files keep
+//! loading; any receiver that would use them is rejected. The integrations' own entries are
+//! in [`super::integrations`].
 
 use std::collections::BTreeMap;
 
@@ -15,6 +16,10 @@ use serde::de::{self, Deserializer, IgnoredAny, Visitor};
 use serde::Deserialize;
 
 use super::integrations as chat;
+pub use super::integrations::opsgenie::RawOpsGenieConfig;
+pub use super::integrations::pagerduty::RawPagerdutyConfig;
+pub use super::integrations::slack::RawSlackConfig;
+pub use super::integrations::victorops::RawVictorOpsConfig;
 use crate::config::raw::{RawTlsConfig, Unsupported};
 use crate::config::units::PromDuration;
 
@@ -49,16 +54,17 @@ pub struct RawGlobal {
     pub smtp_auth_identity: Option<String>,
     pub smtp_require_tls: Option<bool>,
     pub smtp_tls_config: Option<RawTlsConfig>,
+    // Settings of the integrations (`integrations::IntegrationGlobals`).
+    pub slack_api_url: Option<String>,
+    pub slack_api_url_file: Option<String>,
+    pub victorops_api_key: Option<String>,
+    pub victorops_api_key_file: Option<String>,
+    pub victorops_api_url: Option<String>,
+    pub pagerduty_url: Option<String>,
+    pub opsgenie_api_key: Option<String>,
+    pub opsgenie_api_key_file: Option<String>,
+    pub opsgenie_api_url: Option<String>,
     // Settings of receiver kinds redline does not implement: accepted, unused.
-    pub slack_api_url: Option<IgnoredAny>,
-    pub slack_api_url_file: Option<IgnoredAny>,
-    pub victorops_api_key: Option<IgnoredAny>,
-    pub victorops_api_key_file: Option<IgnoredAny>,
-    pub victorops_api_url: Option<IgnoredAny>,
-    pub pagerduty_url: Option<IgnoredAny>,
-    pub opsgenie_api_key: Option<IgnoredAny>,
-    pub opsgenie_api_key_file: Option<IgnoredAny>,
-    pub opsgenie_api_url: Option<IgnoredAny>,
     pub wechat_api_url: Option<IgnoredAny>,
     pub wechat_api_secret: Option<IgnoredAny>,
     pub wechat_api_corp_id: Option<IgnoredAny>,
@@ -122,10 +128,10 @@ pub struct RawReceiver {
     pub name: Option<String>,
     pub webhook_configs: Option<Vec<RawWebhookConfig>>,
     pub email_configs: Option<Vec<RawEmailConfig>>,
-    pub opsgenie_configs: Option<Unsupported>,
-    pub pagerduty_configs: Option<Unsupported>,
-    pub slack_configs: Option<Unsupported>,
-    pub victorops_configs: Option<Unsupported>,
+    pub opsgenie_configs: Option<Vec<RawOpsGenieConfig>>,
+    pub pagerduty_configs: Option<Vec<RawPagerdutyConfig>>,
+    pub slack_configs: Option<Vec<RawSlackConfig>>,
+    pub victorops_configs: Option<Vec<RawVictorOpsConfig>>,
     // The chat integrations (`super::integrations`).
     pub telegram_configs: Option<Vec<chat::telegram::RawTelegramConfig>>,
     pub discord_configs: Option<Vec<chat::discord::RawDiscordConfig>>,
@@ -134,7 +140,7 @@ pub struct RawReceiver {
     pub msteamsv2_configs: Option<Vec<chat::msteams::RawMsTeamsV2Config>>,
     pub pushover_configs: Option<Vec<chat::pushover::RawPushoverConfig>>,
     pub rocketchat_configs: Option<Vec<chat::rocketchat::RawRocketchatConfig>>,
-    // Left out, rejected with the reason (`chat::LEFT_OUT`).
+    // Left out, rejected with the reason (`chat::left_out`).
     pub sns_configs: Option<Unsupported>,
     pub wechat_configs: Option<Unsupported>,
     pub jira_configs: Option<Unsupported>,

@@ -9,7 +9,14 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use super::build::Ctx;
-use super::integrations::{self as chat, ChatConfigs, ChatGlobals, RawChatConfigs, RawChatGlobals};
+use super::integrations::opsgenie::{opsgenie, OpsGenieConfig};
+use super::integrations::pagerduty::{pagerduty, PagerdutyConfig};
+use super::integrations::slack::{slack, SlackConfig};
+use super::integrations::victorops::{victorops, VictorOpsConfig};
+use super::integrations::{
+    self as chat, globals, ChatConfigs, ChatGlobals, IntegrationGlobals, RawChatConfigs,
+    RawChatGlobals, RawIntegrationGlobals,
+};
 use super::matchers::Matchers;
 use super::raw::{RawEmailConfig, RawGlobal, RawHttpConfig, RawReceiver, RawWebhookConfig};
 use crate::config::http_client::validate as validate_http;
@@ -41,6 +48,8 @@ pub struct GlobalConfig {
     /// Default true.
     pub smtp_require_tls: bool,
     pub smtp_tls: TlsSettings,
+    /// The integrations' settings (`slack_api_url`, `pagerduty_url`, …).
+    pub integrations: IntegrationGlobals,
     /// The chat integrations' settings (`telegram_api_url`, `rocketchat_token`, …).
     pub chat: ChatGlobals,
 }
@@ -51,6 +60,10 @@ pub struct Receiver {
     pub name: String,
     pub webhook_configs: Vec<WebhookConfig>,
     pub email_configs: Vec<EmailConfig>,
+    pub slack_configs: Vec<SlackConfig>,
+    pub pagerduty_configs: Vec<PagerdutyConfig>,
+    pub opsgenie_configs: Vec<OpsGenieConfig>,
+    pub victorops_configs: Vec<VictorOpsConfig>,
     /// `telegram_configs`, `discord_configs`, … ([`super::integrations`]).
     pub chat: ChatConfigs,
 }
@@ -125,6 +138,21 @@ pub(crate) fn global(
     path: &FieldPath,
     g: RawGlobal,
 ) -> Result<GlobalConfig, ConfigError> {
+    let integrations = globals(
+        ctx,
+        path,
+        RawIntegrationGlobals {
+            slack_api_url: g.slack_api_url,
+            slack_api_url_file: g.slack_api_url_file,
+            pagerduty_url: g.pagerduty_url,
+            opsgenie_api_url: g.opsgenie_api_url,
+            opsgenie_api_key: g.opsgenie_api_key,
+            opsgenie_api_key_file: g.opsgenie_api_key_file,
+            victorops_api_url: g.victorops_api_url,
+            victorops_api_key: g.victorops_api_key,
+            victorops_api_key_file: g.victorops_api_key_file,
+        },
+    )?;
     if let Some(sh) = g.smtp_smarthost.as_deref().filter(|s| !s.is_empty()) {
         host_port(ctx, &path.key("smtp_smarthost"), sh)?;
     }
@@ -141,7 +169,7 @@ pub(crate) fn global(
             (None, Some(f)) => Some(SecretSource::File(ctx.resolve(&f))),
             (None, None) => None,
         };
-    let chat = chat::globals(
+    let chat = chat::chat_globals(
         ctx,
         path,
         RawChatGlobals {
@@ -173,6 +201,7 @@ pub(crate) fn global(
             Some(t) => tls(ctx, &path.key("smtp_tls_config"), t)?,
             None => TlsSettings::default(),
         },
+        integrations,
     })
 }
 
@@ -204,6 +233,48 @@ pub(crate) fn receiver(
     for (i, e) in r.email_configs.unwrap_or_default().into_iter().enumerate() {
         email_configs.push(email(ctx, &path.key("email_configs").index(i), e, global)?);
     }
+    // The other integrations, each entry built by its own module.
+    let (http, ig) = (&global.http, &global.integrations);
+    let mut slack_configs = Vec::new();
+    for (i, c) in r.slack_configs.unwrap_or_default().into_iter().enumerate() {
+        slack_configs.push(slack(
+            ctx,
+            &path.key("slack_configs").index(i),
+            c,
+            http,
+            ig,
+        )?);
+    }
+    let mut pagerduty_configs = Vec::new();
+    for (i, c) in r
+        .pagerduty_configs
+        .unwrap_or_default()
+        .into_iter()
+        .enumerate()
+    {
+        let p = path.key("pagerduty_configs").index(i);
+        pagerduty_configs.push(pagerduty(ctx, &p, c, http, ig)?);
+    }
+    let mut opsgenie_configs = Vec::new();
+    for (i, c) in r
+        .opsgenie_configs
+        .unwrap_or_default()
+        .into_iter()
+        .enumerate()
+    {
+        let p = path.key("opsgenie_configs").index(i);
+        opsgenie_configs.push(opsgenie(ctx, &p, c, http, ig)?);
+    }
+    let mut victorops_configs = Vec::new();
+    for (i, c) in r
+        .victorops_configs
+        .unwrap_or_default()
+        .into_iter()
+        .enumerate()
+    {
+        let p = path.key("victorops_configs").index(i);
+        victorops_configs.push(victorops(ctx, &p, c, http, ig)?);
+    }
     let raw_chat = RawChatConfigs {
         telegram_configs: r.telegram_configs,
         discord_configs: r.discord_configs,
@@ -217,6 +288,10 @@ pub(crate) fn receiver(
         name,
         webhook_configs,
         email_configs,
+        slack_configs,
+        pagerduty_configs,
+        opsgenie_configs,
+        victorops_configs,
         chat: chat::configs(ctx, path, raw_chat, global)?,
     })
 }

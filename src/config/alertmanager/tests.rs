@@ -179,11 +179,13 @@ fn alertmanager_validation_rules() {
 
 #[test]
 fn unsupported_receiver_kind_is_named() {
-    let e = error("route: {receiver: a}\nreceivers:\n  - name: a\n    slack_configs:\n      - channel: '#x'\n");
-    assert!(e.contains("receivers[0].slack_configs"), "{e}");
-    assert!(e.contains("slack_configs is not supported"), "{e}");
+    let e = error(
+        "route: {receiver: a}\nreceivers:\n  - name: a\n    wechat_configs:\n      - message: x\n",
+    );
+    assert!(e.contains("receivers[0].wechat_configs"), "{e}");
+    assert!(e.contains("wechat_configs is not supported"), "{e}");
     // Empty lists ask for nothing and load.
-    load("route: {receiver: a}\nreceivers: [{name: a, slack_configs: []}]");
+    load("route: {receiver: a}\nreceivers: [{name: a, wechat_configs: []}]");
 }
 
 #[test]

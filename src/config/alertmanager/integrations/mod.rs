@@ -1,28 +1,126 @@
-//! Alertmanager's chat and push receivers, read unchanged: `telegram_configs`,
-//! `discord_configs`, `webex_configs`, `msteams_configs`, `msteamsv2_configs`,
-//! `pushover_configs` and `rocketchat_configs`, one file each. Each file
-//! holds the raw serde struct (what the user wrote, unknown fields rejected), the typed
-//! config with Alertmanager's defaults (`send_resolved`, the default templates, global URLs
-//! and tokens), and the validation `config/notifiers.go` and `config/config.go` do, with
-//! errors naming the field path.
+//! The receiver integrations beyond webhook and email, one file each: their raw
+//! `*_configs` entries as written, their typed configs with Alertmanager's defaults
+//! (`config/notifiers.go`) and the rules between fields, and the `global` settings they
+//! inherit (`slack_api_url`, `pagerduty_url`, `opsgenie_api_url`, …).
 //!
-//! [`ChatGlobals`] holds the `global` settings these integrations inherit
-//! (`telegram_api_url`, `webex_api_url`, `rocketchat_*`). Receiver kinds redline leaves
-//! out are rejected by the raw reader with the reason ([`left_out`]).
-//! Template fields stay text here; they are compiled when the notifiers are built.
-//! Secrets are [`SecretSource`]s: never printed, `*_file` read on every send.
+//! The chat and push integrations (`telegram_configs`, `discord_configs`, `webex_configs`,
+//! `msteams_configs`, `msteamsv2_configs`, `pushover_configs`, `rocketchat_configs`) are
+//! grouped as [`ChatConfigs`], with the globals they inherit in [`ChatGlobals`]
+//! (`telegram_api_url`, `webex_api_url`, `rocketchat_*`). Receiver kinds redline leaves out
+//! are rejected by the raw reader with the reason ([`left_out`]).
+//!
+//! What every integration shares lives here: a secret given inline or as `*_file` (at most one
+//! of them; files are resolved against the config file's directory and read on use), URL
+//! validation as Alertmanager's `URL`/`SecretURL` types do it, and the entry's `http_config`
+//! falling back to the global one. Templated fields stay text here; they are compiled when
+//! the notifiers are built (`alerting::notify`), which names the field of a template that
+//! does not compile.
 
 pub mod discord;
 pub mod msteams;
+pub mod opsgenie;
+pub mod pagerduty;
 pub mod pushover;
 pub mod rocketchat;
+pub mod slack;
 pub mod telegram;
+pub mod victorops;
 pub mod webex;
 
 use super::build::Ctx;
 use super::raw::RawHttpConfig;
 use super::receivers::{http_config, GlobalConfig};
 use crate::config::{ConfigError, FieldPath, HttpClientSettings, Secret, SecretSource};
+
+/// Alertmanager's default `global.pagerduty_url`.
+pub const DEFAULT_PAGERDUTY_URL: &str = "https://events.pagerduty.com/v2/enqueue";
+/// Alertmanager's default `global.opsgenie_api_url`.
+pub const DEFAULT_OPSGENIE_API_URL: &str = "https://api.opsgenie.com/";
+/// Alertmanager's default `global.victorops_api_url`.
+pub const DEFAULT_VICTOROPS_API_URL: &str =
+    "https://alert.victorops.com/integrations/generic/20131114/alert/";
+
+/// The `global` settings the integrations inherit.
+#[derive(Clone, Debug, Default)]
+pub struct IntegrationGlobals {
+    pub slack_api_url: Option<SecretSource>,
+    /// Default [`DEFAULT_PAGERDUTY_URL`].
+    pub pagerduty_url: String,
+    /// Default [`DEFAULT_OPSGENIE_API_URL`].
+    pub opsgenie_api_url: String,
+    pub opsgenie_api_key: Option<SecretSource>,
+    /// Default [`DEFAULT_VICTOROPS_API_URL`].
+    pub victorops_api_url: String,
+    pub victorops_api_key: Option<SecretSource>,
+}
+
+/// The raw `global` fields of [`IntegrationGlobals`].
+#[derive(Debug, Default)]
+pub struct RawIntegrationGlobals {
+    pub slack_api_url: Option<String>,
+    pub slack_api_url_file: Option<String>,
+    pub pagerduty_url: Option<String>,
+    pub opsgenie_api_url: Option<String>,
+    pub opsgenie_api_key: Option<String>,
+    pub opsgenie_api_key_file: Option<String>,
+    pub victorops_api_url: Option<String>,
+    pub victorops_api_key: Option<String>,
+    pub victorops_api_key_file: Option<String>,
+}
+
+pub(crate) fn globals(
+    ctx: &Ctx<'_>,
+    path: &FieldPath,
+    g: RawIntegrationGlobals,
+) -> Result<IntegrationGlobals, ConfigError> {
+    let url_or = |key: &str, v: Option<String>, default: &str| -> Result<String, ConfigError> {
+        match non_empty(v) {
+            Some(u) => {
+                check_url(ctx, &path.key(key), &u)?;
+                Ok(u)
+            }
+            None => Ok(default.to_string()),
+        }
+    };
+    let slack_api_url = secret_or_file(
+        ctx,
+        path,
+        "slack_api_url",
+        g.slack_api_url,
+        g.slack_api_url_file,
+    )?;
+    if let Some(SecretSource::Inline(u)) = &slack_api_url {
+        check_url(ctx, &path.key("slack_api_url"), u.expose())?;
+    }
+    Ok(IntegrationGlobals {
+        slack_api_url,
+        pagerduty_url: url_or("pagerduty_url", g.pagerduty_url, DEFAULT_PAGERDUTY_URL)?,
+        opsgenie_api_url: url_or(
+            "opsgenie_api_url",
+            g.opsgenie_api_url,
+            DEFAULT_OPSGENIE_API_URL,
+        )?,
+        opsgenie_api_key: secret_or_file(
+            ctx,
+            path,
+            "opsgenie_api_key",
+            g.opsgenie_api_key,
+            g.opsgenie_api_key_file,
+        )?,
+        victorops_api_url: url_or(
+            "victorops_api_url",
+            g.victorops_api_url,
+            DEFAULT_VICTOROPS_API_URL,
+        )?,
+        victorops_api_key: secret_or_file(
+            ctx,
+            path,
+            "victorops_api_key",
+            g.victorops_api_key,
+            g.victorops_api_key_file,
+        )?,
+    })
+}
 
 /// Alertmanager's default `telegram_api_url`.
 pub const DEFAULT_TELEGRAM_API_URL: &str = "https://api.telegram.org";
@@ -69,14 +167,14 @@ impl Default for ChatGlobals {
 }
 
 /// Validates the globals; `path` is the `global` section's.
-pub(crate) fn globals(
+pub(crate) fn chat_globals(
     ctx: &Ctx<'_>,
     path: &FieldPath,
     g: RawChatGlobals,
 ) -> Result<ChatGlobals, ConfigError> {
     let d = ChatGlobals::default();
     let url_or = |field: &str, v: Option<String>, default: String| match non_empty(v) {
-        Some(u) => http_url(ctx, &path.key(field), &u).map(|()| u),
+        Some(u) => check_url(ctx, &path.key(field), &u).map(|()| u),
         None => Ok(default),
     };
     Ok(ChatGlobals {
@@ -87,24 +185,26 @@ pub(crate) fn globals(
             g.rocketchat_api_url,
             d.rocketchat_api_url,
         )?,
-        rocketchat_token: secret(
+        rocketchat_token: secret_or_file(
             ctx,
             path,
-            ("rocketchat_token", g.rocketchat_token),
-            ("rocketchat_token_file", g.rocketchat_token_file),
+            "rocketchat_token",
+            g.rocketchat_token,
+            g.rocketchat_token_file,
         )?,
-        rocketchat_token_id: secret(
+        rocketchat_token_id: secret_or_file(
             ctx,
             path,
-            ("rocketchat_token_id", g.rocketchat_token_id),
-            ("rocketchat_token_id_file", g.rocketchat_token_id_file),
+            "rocketchat_token_id",
+            g.rocketchat_token_id,
+            g.rocketchat_token_id_file,
         )?,
     })
 }
 
 /// The receiver lists redline reads (the message of a rejected one names them).
-pub const SUPPORTED: &str = "webhook_configs, email_configs, telegram_configs, discord_configs, \
-webex_configs, msteams_configs, msteamsv2_configs, pushover_configs, rocketchat_configs";
+pub const SUPPORTED: &str = "webhook_configs, email_configs, slack_configs, pagerduty_configs, \
+opsgenie_configs, victorops_configs, telegram_configs, discord_configs, webex_configs, msteams_configs, msteamsv2_configs, pushover_configs, rocketchat_configs";
 
 /// The error for a receiver list redline leaves out, with the reason where there is one.
 pub fn left_out(kind: &str) -> String {
@@ -123,18 +223,19 @@ pub(crate) fn non_empty(s: Option<String>) -> Option<String> {
     s.filter(|s| !s.is_empty())
 }
 
-/// A secret given inline or as a file, at most one of them (Alertmanager: "at most one of
-/// `x` & `x_file` must be configured"); files resolve against the config's directory.
-pub(crate) fn secret(
+/// `NAME` inline or `NAME_file` (a path resolved against the config's directory), at most
+/// one of them, as Alertmanager requires.
+pub(crate) fn secret_or_file(
     ctx: &Ctx<'_>,
     path: &FieldPath,
-    (inline_field, inline): (&str, Option<String>),
-    (file_field, file): (&str, Option<String>),
+    name: &str,
+    inline: Option<String>,
+    file: Option<String>,
 ) -> Result<Option<SecretSource>, ConfigError> {
     match (non_empty(inline), non_empty(file)) {
         (Some(_), Some(_)) => Err(ctx.err(
-            &path.key(file_field),
-            format!("at most one of {inline_field} & {file_field} must be configured"),
+            &path.key(&format!("{name}_file")),
+            format!("at most one of {name} & {name}_file must be configured"),
         )),
         (Some(s), None) => Ok(Some(SecretSource::Inline(Secret::new(s)))),
         (None, Some(f)) => Ok(Some(SecretSource::File(ctx.resolve(&f)))),
@@ -142,9 +243,8 @@ pub(crate) fn secret(
     }
 }
 
-/// An `http`/`https` URL with a host, as Alertmanager's `URL` and `SecretURL` types demand.
-/// The value is never quoted back (it may carry a token).
-pub(crate) fn http_url(ctx: &Ctx<'_>, path: &FieldPath, u: &str) -> Result<(), ConfigError> {
+/// Alertmanager's URL rules: an `http` or `https` scheme and a host.
+pub(crate) fn check_url(ctx: &Ctx<'_>, path: &FieldPath, u: &str) -> Result<(), ConfigError> {
     let rest = u
         .strip_prefix("http://")
         .or_else(|| u.strip_prefix("https://"))
@@ -158,6 +258,24 @@ pub(crate) fn http_url(ctx: &Ctx<'_>, path: &FieldPath, u: &str) -> Result<(), C
     Ok(())
 }
 
+/// The entry's `http_config`, or the global one.
+pub(crate) fn http_or_global(
+    ctx: &Ctx<'_>,
+    path: &FieldPath,
+    h: Option<RawHttpConfig>,
+    global: &HttpClientSettings,
+) -> Result<HttpClientSettings, ConfigError> {
+    match h {
+        Some(h) => http_config(ctx, &path.key("http_config"), h),
+        None => Ok(global.clone()),
+    }
+}
+
+/// A template text, or the default when absent (an empty text stays empty, as in Go).
+pub(crate) fn text_or(v: Option<String>, default: &str) -> String {
+    v.unwrap_or_else(|| default.to_string())
+}
+
 /// A required secret URL (`webhook_url` / `webhook_url_file`), validated when inline.
 pub(crate) fn webhook_url(
     ctx: &Ctx<'_>,
@@ -165,29 +283,11 @@ pub(crate) fn webhook_url(
     url: Option<String>,
     file: Option<String>,
 ) -> Result<Option<SecretSource>, ConfigError> {
-    let s = secret(ctx, path, ("webhook_url", url), ("webhook_url_file", file))?;
+    let s = secret_or_file(ctx, path, "webhook_url", url, file)?;
     if let Some(SecretSource::Inline(u)) = &s {
-        http_url(ctx, &path.key("webhook_url"), u.expose())?;
+        check_url(ctx, &path.key("webhook_url"), u.expose())?;
     }
     Ok(s)
-}
-
-/// The entry's `http_config`, or the global one.
-pub(crate) fn http(
-    ctx: &Ctx<'_>,
-    path: &FieldPath,
-    h: Option<RawHttpConfig>,
-    global: &GlobalConfig,
-) -> Result<HttpClientSettings, ConfigError> {
-    match h {
-        Some(h) => http_config(ctx, &path.key("http_config"), h),
-        None => Ok(global.http.clone()),
-    }
-}
-
-/// A template field with Alertmanager's default when absent or empty.
-pub(crate) fn tmpl(v: Option<String>, default: &str) -> String {
-    non_empty(v).unwrap_or_else(|| default.to_string())
 }
 
 /// `{{ template "NAME" . }}`, as Alertmanager writes a field's default.

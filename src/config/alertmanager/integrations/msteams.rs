@@ -7,7 +7,7 @@
 
 use serde::Deserialize;
 
-use super::{default_template, http, tmpl, webhook_url};
+use super::{default_template, http_or_global, text_or, webhook_url};
 use crate::config::alertmanager::build::Ctx;
 use crate::config::alertmanager::raw::RawHttpConfig;
 use crate::config::alertmanager::receivers::GlobalConfig;
@@ -73,11 +73,11 @@ pub(crate) fn build(
         .ok_or_else(|| ctx.err(path, MISSING_URL))?;
     Ok(MsTeamsConfig {
         send_resolved: c.send_resolved.unwrap_or(true),
-        http: http(ctx, path, c.http_config, global)?,
+        http: http_or_global(ctx, path, c.http_config, &global.http)?,
         webhook_url: url,
-        title: tmpl(c.title, &default_template("msteams.default.title")),
-        summary: tmpl(c.summary, &default_template("msteams.default.summary")),
-        text: tmpl(c.text, &default_template("msteams.default.text")),
+        title: text_or(c.title, &default_template("msteams.default.title")),
+        summary: text_or(c.summary, &default_template("msteams.default.summary")),
+        text: text_or(c.text, &default_template("msteams.default.text")),
     })
 }
 
@@ -91,9 +91,9 @@ pub(crate) fn build_v2(
         .ok_or_else(|| ctx.err(path, MISSING_URL))?;
     Ok(MsTeamsV2Config {
         send_resolved: c.send_resolved.unwrap_or(true),
-        http: http(ctx, path, c.http_config, global)?,
+        http: http_or_global(ctx, path, c.http_config, &global.http)?,
         webhook_url: url,
-        title: tmpl(c.title, &default_template("msteamsv2.default.title")),
-        text: tmpl(c.text, &default_template("msteamsv2.default.text")),
+        title: text_or(c.title, &default_template("msteamsv2.default.title")),
+        text: text_or(c.text, &default_template("msteamsv2.default.text")),
     })
 }

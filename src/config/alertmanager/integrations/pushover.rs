@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::{default_template, http, non_empty, secret, tmpl};
+use super::{default_template, http_or_global, non_empty, secret_or_file, text_or};
 use crate::config::alertmanager::build::Ctx;
 use crate::config::alertmanager::raw::{RawHttpConfig, Text};
 use crate::config::alertmanager::receivers::GlobalConfig;
@@ -76,14 +76,9 @@ pub(crate) fn build(
     c: RawPushoverConfig,
     global: &GlobalConfig,
 ) -> Result<PushoverConfig, ConfigError> {
-    let user_key = secret(
-        ctx,
-        path,
-        ("user_key", c.user_key),
-        ("user_key_file", c.user_key_file),
-    )?
-    .ok_or_else(|| ctx.err(path, "one of user_key or user_key_file must be configured"))?;
-    let token = secret(ctx, path, ("token", c.token), ("token_file", c.token_file))?
+    let user_key = secret_or_file(ctx, path, "user_key", c.user_key, c.user_key_file)?
+        .ok_or_else(|| ctx.err(path, "one of user_key or user_key_file must be configured"))?;
+    let token = secret_or_file(ctx, path, "token", c.token, c.token_file)?
         .ok_or_else(|| ctx.err(path, "one of token or token_file must be configured"))?;
     let html = c.html.unwrap_or(false);
     let monospace = c.monospace.unwrap_or(false);
@@ -98,16 +93,16 @@ pub(crate) fn build(
     };
     Ok(PushoverConfig {
         send_resolved: c.send_resolved.unwrap_or(true),
-        http: http(ctx, path, c.http_config, global)?,
+        http: http_or_global(ctx, path, c.http_config, &global.http)?,
         user_key,
         token,
-        title: tmpl(c.title, &default_template("pushover.default.title")),
-        message: tmpl(c.message, &default_template("pushover.default.message")),
-        url: tmpl(c.url, &default_template("pushover.default.url")),
+        title: text_or(c.title, &default_template("pushover.default.title")),
+        message: text_or(c.message, &default_template("pushover.default.message")),
+        url: text_or(c.url, &default_template("pushover.default.url")),
         url_title: non_empty(c.url_title).unwrap_or_default(),
         device: non_empty(c.device).unwrap_or_default(),
         sound: non_empty(c.sound).unwrap_or_default(),
-        priority: tmpl(c.priority, DEFAULT_PRIORITY),
+        priority: text_or(c.priority, DEFAULT_PRIORITY),
         retry: duration("retry", c.retry, Duration::from_secs(60))?,
         expire: duration("expire", c.expire, Duration::from_secs(3600))?,
         ttl: duration("ttl", c.ttl, Duration::ZERO)?,

@@ -10,7 +10,7 @@
 
 use serde::Deserialize;
 
-use super::{default_template, http, http_url, non_empty, secret, tmpl};
+use super::{check_url, default_template, http_or_global, non_empty, secret_or_file, text_or};
 use crate::config::alertmanager::build::Ctx;
 use crate::config::alertmanager::raw::RawHttpConfig;
 use crate::config::alertmanager::receivers::GlobalConfig;
@@ -95,7 +95,7 @@ pub(crate) fn build(
     c: RawRocketchatConfig,
     global: &GlobalConfig,
 ) -> Result<RocketchatConfig, ConfigError> {
-    let token = match secret(ctx, path, ("token", c.token), ("token_file", c.token_file))? {
+    let token = match secret_or_file(ctx, path, "token", c.token, c.token_file)? {
         Some(t) => t,
         None => global.chat.rocketchat_token.clone().ok_or_else(|| {
             ctx.err(
@@ -104,12 +104,7 @@ pub(crate) fn build(
             )
         })?,
     };
-    let token_id = match secret(
-        ctx,
-        path,
-        ("token_id", c.token_id),
-        ("token_id_file", c.token_id_file),
-    )? {
+    let token_id = match secret_or_file(ctx, path, "token_id", c.token_id, c.token_id_file)? {
         Some(t) => t,
         None => global.chat.rocketchat_token_id.clone().ok_or_else(|| {
             ctx.err(
@@ -120,7 +115,7 @@ pub(crate) fn build(
     };
     let api_url = match non_empty(c.api_url) {
         Some(u) => {
-            http_url(ctx, &path.key("api_url"), &u)?;
+            check_url(ctx, &path.key("api_url"), &u)?;
             u
         }
         None => global.chat.rocketchat_api_url.clone(),
@@ -128,22 +123,22 @@ pub(crate) fn build(
     let text = |v: Option<String>| non_empty(v).unwrap_or_default();
     Ok(RocketchatConfig {
         send_resolved: c.send_resolved.unwrap_or(false),
-        http: http(ctx, path, c.http_config, global)?,
+        http: http_or_global(ctx, path, c.http_config, &global.http)?,
         api_url,
         token_id,
         token,
         channel: text(c.channel),
-        color: tmpl(c.color, DEFAULT_COLOR),
-        title: tmpl(c.title, &default_template("rocketchat.default.title")),
-        title_link: tmpl(
+        color: text_or(c.color, DEFAULT_COLOR),
+        title: text_or(c.title, &default_template("rocketchat.default.title")),
+        title_link: text_or(
             c.title_link,
             &default_template("rocketchat.default.titlelink"),
         ),
-        text: tmpl(c.text, &default_template("rocketchat.default.text")),
+        text: text_or(c.text, &default_template("rocketchat.default.text")),
         fields: c.fields.unwrap_or_default(),
         short_fields: c.short_fields.unwrap_or(false),
-        emoji: tmpl(c.emoji, &default_template("rocketchat.default.emoji")),
-        icon_url: tmpl(c.icon_url, &default_template("rocketchat.default.iconurl")),
+        emoji: text_or(c.emoji, &default_template("rocketchat.default.emoji")),
+        icon_url: text_or(c.icon_url, &default_template("rocketchat.default.iconurl")),
         image_url: text(c.image_url),
         thumb_url: text(c.thumb_url),
         link_names: c.link_names.unwrap_or(false),

@@ -7,7 +7,7 @@
 
 use serde::Deserialize;
 
-use super::{default_template, http, http_url, non_empty, secret, tmpl};
+use super::{check_url, default_template, http_or_global, non_empty, secret_or_file, text_or};
 use crate::config::alertmanager::build::Ctx;
 use crate::config::alertmanager::raw::RawHttpConfig;
 use crate::config::alertmanager::receivers::GlobalConfig;
@@ -53,18 +53,13 @@ pub(crate) fn build(
     c: RawTelegramConfig,
     global: &GlobalConfig,
 ) -> Result<TelegramConfig, ConfigError> {
-    let bot_token = secret(
-        ctx,
-        path,
-        ("bot_token", c.bot_token),
-        ("bot_token_file", c.bot_token_file),
-    )?
-    .ok_or_else(|| {
-        ctx.err(
-            path,
-            "missing bot_token or bot_token_file on telegram_config",
-        )
-    })?;
+    let bot_token = secret_or_file(ctx, path, "bot_token", c.bot_token, c.bot_token_file)?
+        .ok_or_else(|| {
+            ctx.err(
+                path,
+                "missing bot_token or bot_token_file on telegram_config",
+            )
+        })?;
     let chat_id = c.chat_id.unwrap_or(0);
     if chat_id == 0 {
         return Err(ctx.err(path, "missing chat_id on telegram_config"));
@@ -78,19 +73,19 @@ pub(crate) fn build(
     }
     let api_url = match non_empty(c.api_url) {
         Some(u) => {
-            http_url(ctx, &path.key("api_url"), &u)?;
+            check_url(ctx, &path.key("api_url"), &u)?;
             u
         }
         None => global.chat.telegram_api_url.clone(),
     };
     Ok(TelegramConfig {
         send_resolved: c.send_resolved.unwrap_or(true),
-        http: http(ctx, path, c.http_config, global)?,
+        http: http_or_global(ctx, path, c.http_config, &global.http)?,
         api_url,
         bot_token,
         chat_id,
         message_thread_id: c.message_thread_id.unwrap_or(0),
-        message: tmpl(c.message, &default_template("telegram.default.message")),
+        message: text_or(c.message, &default_template("telegram.default.message")),
         disable_notifications: c.disable_notifications.unwrap_or(false),
         parse_mode,
     })

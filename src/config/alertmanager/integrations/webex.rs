@@ -7,7 +7,7 @@
 
 use serde::Deserialize;
 
-use super::{default_template, http, http_url, non_empty, tmpl};
+use super::{check_url, default_template, http_or_global, non_empty, text_or};
 use crate::config::alertmanager::build::Ctx;
 use crate::config::alertmanager::raw::RawHttpConfig;
 use crate::config::alertmanager::receivers::GlobalConfig;
@@ -46,7 +46,7 @@ pub(crate) fn build(
     let room_id =
         non_empty(c.room_id).ok_or_else(|| ctx.err(path, "missing room_id on webex_config"))?;
     let has_auth = c.http_config.is_some();
-    let http = http(ctx, path, c.http_config, global)?;
+    let http = http_or_global(ctx, path, c.http_config, &global.http)?;
     if !has_auth || !matches!(http.auth, Some(Auth::Authorization(_))) {
         return Err(ctx.err(
             &path.key("http_config"),
@@ -55,7 +55,7 @@ pub(crate) fn build(
     }
     let api_url = match non_empty(c.api_url) {
         Some(u) => {
-            http_url(ctx, &path.key("api_url"), &u)?;
+            check_url(ctx, &path.key("api_url"), &u)?;
             u
         }
         None => global.chat.webex_api_url.clone(),
@@ -65,6 +65,6 @@ pub(crate) fn build(
         http,
         api_url,
         room_id,
-        message: tmpl(c.message, &default_template("webex.default.message")),
+        message: text_or(c.message, &default_template("webex.default.message")),
     })
 }

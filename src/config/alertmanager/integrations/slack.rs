@@ -1,0 +1,263 @@
+//! `slack_configs`: Slack's incoming webhooks (`api_url`, `api_url_file`, or the global
+//! `slack_api_url` / `slack_api_url_file`), with Alertmanager's defaults: `send_resolved`
+//! false, the `slack.default.*` templates for username, title, title_link, pretext, text,
+//! fallback, callback_id, icon_emoji, icon_url and footer, and a color of `danger` while
+//! firing and `good` once resolved.
+//!
+//! Newer Alertmanager releases also post with an app token (`app_token`, `app_token_file`,
+//! `app_url`, default `https://slack.com/api/chat.postMessage`): the token is sent as
+//! `Authorization: Bearer …` to `app_url`, and the rest of the message is the same.
+
+use serde::Deserialize;
+
+use super::{check_url, http_or_global, non_empty, secret_or_file, text_or, IntegrationGlobals};
+use crate::config::alertmanager::build::Ctx;
+use crate::config::alertmanager::raw::RawHttpConfig;
+use crate::config::{ConfigError, FieldPath, HttpClientSettings, SecretSource};
+
+/// Slack's Web API method for posting with an app token.
+pub const DEFAULT_SLACK_APP_URL: &str = "https://slack.com/api/chat.postMessage";
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSlackConfig {
+    pub send_resolved: Option<bool>,
+    pub http_config: Option<RawHttpConfig>,
+    pub api_url: Option<String>,
+    pub api_url_file: Option<String>,
+    pub app_token: Option<String>,
+    pub app_token_file: Option<String>,
+    pub app_url: Option<String>,
+    pub channel: Option<String>,
+    pub username: Option<String>,
+    pub color: Option<String>,
+    pub title: Option<String>,
+    pub title_link: Option<String>,
+    pub pretext: Option<String>,
+    pub text: Option<String>,
+    pub fields: Option<Vec<RawSlackField>>,
+    pub short_fields: Option<bool>,
+    pub footer: Option<String>,
+    pub fallback: Option<String>,
+    pub callback_id: Option<String>,
+    pub icon_emoji: Option<String>,
+    pub icon_url: Option<String>,
+    pub image_url: Option<String>,
+    pub thumb_url: Option<String>,
+    pub link_names: Option<bool>,
+    pub mrkdwn_in: Option<Vec<String>>,
+    pub actions: Option<Vec<RawSlackAction>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSlackField {
+    pub title: Option<String>,
+    pub value: Option<String>,
+    pub short: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSlackAction {
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+    pub text: Option<String>,
+    pub url: Option<String>,
+    pub style: Option<String>,
+    pub name: Option<String>,
+    pub value: Option<String>,
+    pub confirm: Option<RawSlackConfirm>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSlackConfirm {
+    pub text: Option<String>,
+    pub title: Option<String>,
+    pub ok_text: Option<String>,
+    pub dismiss_text: Option<String>,
+}
+
+/// Where a Slack message goes.
+#[derive(Clone, Debug)]
+pub enum SlackTarget {
+    /// An incoming webhook URL (a secret: it carries the token).
+    Webhook(SecretSource),
+    /// `chat.postMessage` (or `app_url`) with an app token.
+    App { url: String, token: SecretSource },
+}
+
+/// One `slack_configs` entry. Text fields are template text.
+#[derive(Clone, Debug)]
+pub struct SlackConfig {
+    /// Default false.
+    pub send_resolved: bool,
+    pub http: HttpClientSettings,
+    pub target: SlackTarget,
+    pub channel: String,
+    pub username: String,
+    pub color: String,
+    pub title: String,
+    pub title_link: String,
+    pub pretext: String,
+    pub text: String,
+    pub fields: Vec<SlackField>,
+    pub short_fields: bool,
+    pub footer: String,
+    pub fallback: String,
+    pub callback_id: String,
+    pub icon_emoji: String,
+    pub icon_url: String,
+    pub image_url: String,
+    pub thumb_url: String,
+    pub link_names: bool,
+    /// Empty means Alertmanager's `["fallback", "pretext", "text"]`.
+    pub mrkdwn_in: Vec<String>,
+    pub actions: Vec<SlackAction>,
+}
+
+#[derive(Clone, Debug)]
+pub struct SlackField {
+    pub title: String,
+    pub value: String,
+    /// `None`: the entry's `short_fields`.
+    pub short: Option<bool>,
+}
+
+#[derive(Clone, Debug)]
+pub struct SlackAction {
+    pub kind: String,
+    pub text: String,
+    pub url: String,
+    pub style: String,
+    pub name: String,
+    pub value: String,
+    pub confirm: Option<SlackConfirm>,
+}
+
+#[derive(Clone, Debug)]
+pub struct SlackConfirm {
+    pub text: String,
+    pub title: String,
+    pub ok_text: String,
+    pub dismiss_text: String,
+}
+
+pub(crate) fn slack(
+    ctx: &Ctx<'_>,
+    path: &FieldPath,
+    s: RawSlackConfig,
+    http_global: &HttpClientSettings,
+    g: &IntegrationGlobals,
+) -> Result<SlackConfig, ConfigError> {
+    let own_url = secret_or_file(ctx, path, "api_url", s.api_url, s.api_url_file)?;
+    if let Some(SecretSource::Inline(u)) = &own_url {
+        check_url(ctx, &path.key("api_url"), u.expose())?;
+    }
+    let token = secret_or_file(ctx, path, "app_token", s.app_token, s.app_token_file)?;
+    let target =
+        match (own_url, token) {
+            (Some(_), Some(_)) => return Err(ctx.err(
+                path,
+                "at most one of api_url/api_url_file & app_token/app_token_file must be configured",
+            )),
+            (None, Some(token)) => {
+                let url = match non_empty(s.app_url) {
+                    Some(u) => {
+                        check_url(ctx, &path.key("app_url"), &u)?;
+                        u
+                    }
+                    None => DEFAULT_SLACK_APP_URL.to_string(),
+                };
+                SlackTarget::App { url, token }
+            }
+            (Some(u), None) => SlackTarget::Webhook(u),
+            (None, None) => SlackTarget::Webhook(g.slack_api_url.clone().ok_or_else(|| {
+                ctx.err(
+                    path,
+                    "no global Slack API URL set either inline or in a file",
+                )
+            })?),
+        };
+    let mut fields = Vec::new();
+    for (i, f) in s.fields.unwrap_or_default().into_iter().enumerate() {
+        let p = path.key("fields").index(i);
+        let title = non_empty(f.title)
+            .ok_or_else(|| ctx.err(&p, "missing title in Slack field configuration"))?;
+        let value = non_empty(f.value)
+            .ok_or_else(|| ctx.err(&p, "missing value in Slack field configuration"))?;
+        fields.push(SlackField {
+            title,
+            value,
+            short: f.short,
+        });
+    }
+    let mut actions = Vec::new();
+    for (i, a) in s.actions.unwrap_or_default().into_iter().enumerate() {
+        let p = path.key("actions").index(i);
+        let kind = non_empty(a.kind)
+            .ok_or_else(|| ctx.err(&p, "missing type in Slack action configuration"))?;
+        let text = non_empty(a.text)
+            .ok_or_else(|| ctx.err(&p, "missing text in Slack action configuration"))?;
+        let confirm = match a.confirm {
+            Some(c) => Some(SlackConfirm {
+                text: non_empty(c.text).ok_or_else(|| {
+                    ctx.err(
+                        &p.key("confirm"),
+                        "missing text in Slack confirmation configuration",
+                    )
+                })?,
+                title: c.title.unwrap_or_default(),
+                ok_text: c.ok_text.unwrap_or_default(),
+                dismiss_text: c.dismiss_text.unwrap_or_default(),
+            }),
+            None => None,
+        };
+        // A URL button drops the message-action fields; otherwise a name is required.
+        let (url, name, value, confirm) = match (non_empty(a.url), non_empty(a.name)) {
+            (Some(url), _) => (url, String::new(), String::new(), None),
+            (None, Some(name)) => (String::new(), name, a.value.unwrap_or_default(), confirm),
+            (None, None) => {
+                return Err(ctx.err(&p, "missing name or url in Slack action configuration"))
+            }
+        };
+        actions.push(SlackAction {
+            kind,
+            text,
+            url,
+            style: a.style.unwrap_or_default(),
+            name,
+            value,
+            confirm,
+        });
+    }
+    let default = |name: &str| format!("{{{{ template \"slack.default.{name}\" . }}}}");
+    Ok(SlackConfig {
+        send_resolved: s.send_resolved.unwrap_or(false),
+        http: http_or_global(ctx, path, s.http_config, http_global)?,
+        target,
+        channel: s.channel.unwrap_or_default(),
+        username: text_or(s.username, &default("username")),
+        color: text_or(
+            s.color,
+            r#"{{ if eq .Status "firing" }}danger{{ else }}good{{ end }}"#,
+        ),
+        title: text_or(s.title, &default("title")),
+        title_link: text_or(s.title_link, &default("titlelink")),
+        pretext: text_or(s.pretext, &default("pretext")),
+        text: text_or(s.text, &default("text")),
+        fields,
+        short_fields: s.short_fields.unwrap_or(false),
+        footer: text_or(s.footer, &default("footer")),
+        fallback: text_or(s.fallback, &default("fallback")),
+        callback_id: text_or(s.callback_id, &default("callbackid")),
+        icon_emoji: text_or(s.icon_emoji, &default("iconemoji")),
+        icon_url: text_or(s.icon_url, &default("iconurl")),
+        image_url: s.image_url.unwrap_or_default(),
+        thumb_url: s.thumb_url.unwrap_or_default(),
+        link_names: s.link_names.unwrap_or(false),
+        mrkdwn_in: s.mrkdwn_in.unwrap_or_default(),
+        actions,
+    })
+}
