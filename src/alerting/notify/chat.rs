@@ -11,7 +11,6 @@ use std::sync::Arc;
 
 use super::build::{IntegrationError, NotifyContext};
 use super::discord::DiscordNotifier;
-use super::http::HttpIntegration;
 use super::msteams::MsTeamsNotifier;
 use super::msteamsv2::MsTeamsV2Notifier;
 use super::pushover::PushoverNotifier;
@@ -20,24 +19,6 @@ use super::telegram::TelegramNotifier;
 use super::webex::WebexNotifier;
 use super::Notifier;
 use crate::config::alertmanager::integrations::ChatConfigs;
-use crate::config::HttpClientSettings;
-use crate::httpclient::ClientError;
-
-/// An `http_config` that cannot be used, named by the entry's path.
-pub(crate) fn client_error(path: &str, source: ClientError) -> IntegrationError {
-    IntegrationError::Client {
-        field: path.to_string(),
-        source,
-    }
-}
-
-/// The HTTP client of the entry at `path`.
-pub(crate) fn http_integration(
-    path: &str,
-    http: &HttpClientSettings,
-) -> Result<HttpIntegration, IntegrationError> {
-    HttpIntegration::new(http).map_err(|source| client_error(path, source))
-}
 
 /// Builds the chat integrations of a receiver at `path` (`receivers[2]`) into `out`.
 pub fn build(

@@ -8,12 +8,11 @@
 //! A 2xx answer succeeds, 5xx and connection errors are retried, anything else is not
 //! (Alertmanager's default retrier). `webhook_url_file` is read on every send.
 
-use futures_util::future::BoxFuture;
 use serde::Serialize;
 
 use super::build::{IntegrationError, NotifyContext};
-use super::http::{read_secret, truncate, Fields, HttpIntegration, Retrier};
-use super::{Notification, Notifier, NotifyError};
+use super::http::{impl_notifier, read_secret, truncate, Fields, HttpIntegration, Retrier};
+use super::{Notification, NotifyError};
 use crate::config::alertmanager::integrations::discord::DiscordConfig;
 
 /// The embed color while any alert fires.
@@ -60,16 +59,18 @@ impl DiscordNotifier {
         ctx: &NotifyContext,
     ) -> Result<DiscordNotifier, IntegrationError> {
         let mut fields = Fields::new(ctx);
-        for (name, text) in [
-            ("title", &config.title),
-            ("message", &config.message),
-            ("content", &config.content),
-        ] {
-            fields.add(path, name, text)?;
-        }
+        fields.add_all(
+            path,
+            "",
+            &[
+                ("title", &config.title),
+                ("message", &config.message),
+                ("content", &config.content),
+            ],
+        )?;
         Ok(DiscordNotifier {
             integration: format!("discord[{index}]"),
-            http: super::chat::http_integration(path, &config.http)?,
+            http: HttpIntegration::for_entry(path, &config.http)?,
             fields,
             config: config.clone(),
         })
@@ -97,16 +98,4 @@ impl DiscordNotifier {
     }
 }
 
-impl Notifier for DiscordNotifier {
-    fn integration(&self) -> &str {
-        &self.integration
-    }
-
-    fn send_resolved(&self) -> bool {
-        self.config.send_resolved
-    }
-
-    fn notify<'a>(&'a self, n: &'a Notification) -> BoxFuture<'a, Result<(), NotifyError>> {
-        Box::pin(self.send(n))
-    }
-}
+impl_notifier!(DiscordNotifier);

@@ -70,7 +70,46 @@ pub struct HttpIntegration {
     timeout: Option<Duration>,
 }
 
+/// Implements [`super::Notifier`] for an integration struct that has `integration: String`,
+/// `config.send_resolved` and `async fn send(&self, &Notification) -> Result<(), NotifyError>`.
+macro_rules! impl_notifier {
+    ($t:ty) => {
+        impl $crate::alerting::notify::Notifier for $t {
+            fn integration(&self) -> &str {
+                &self.integration
+            }
+
+            fn send_resolved(&self) -> bool {
+                self.config.send_resolved
+            }
+
+            fn notify<'a>(
+                &'a self,
+                n: &'a $crate::alerting::notify::Notification,
+            ) -> futures_util::future::BoxFuture<
+                'a,
+                Result<(), $crate::alerting::notify::NotifyError>,
+            > {
+                Box::pin(self.send(n))
+            }
+        }
+    };
+}
+pub(crate) use impl_notifier;
+
 impl HttpIntegration {
+    /// The client of the entry at `path` (`receivers[0].slack_configs[1]`); an unusable
+    /// `http_config` is an error naming it.
+    pub fn for_entry(
+        path: &str,
+        http: &HttpClientSettings,
+    ) -> Result<HttpIntegration, IntegrationError> {
+        HttpIntegration::new(http).map_err(|source| IntegrationError::Client {
+            field: path.to_string(),
+            source,
+        })
+    }
+
     /// The client for an `http_config`.
     pub fn new(http: &HttpClientSettings) -> Result<HttpIntegration, ClientError> {
         Ok(HttpIntegration {
@@ -222,6 +261,46 @@ impl Fields {
             .compile(&format!("{path}.{name}"), text, false)?;
         self.fields.insert(name.to_string(), t);
         Ok(())
+    }
+
+    /// Compiles each `(name, text)` as the field `{prefix}{name}` (`prefix` is empty, or
+    /// names a list item: `responders[0].`).
+    pub fn add_all(
+        &mut self,
+        path: &str,
+        prefix: &str,
+        texts: &[(&str, &String)],
+    ) -> Result<(), IntegrationError> {
+        for (name, text) in texts {
+            self.add(path, &format!("{prefix}{name}"), text)?;
+        }
+        Ok(())
+    }
+
+    /// Compiles each value of a map of templates (`details`, `custom_fields`) as the field
+    /// `{map}.{key}`.
+    pub fn add_map(
+        &mut self,
+        path: &str,
+        map: &str,
+        texts: &BTreeMap<String, String>,
+    ) -> Result<(), IntegrationError> {
+        for (k, v) in texts {
+            self.add(path, &format!("{map}.{k}"), v)?;
+        }
+        Ok(())
+    }
+
+    /// Renders each field of a map added with [`Fields::add_map`].
+    pub fn render_map(
+        &self,
+        map: &str,
+        keys: &BTreeMap<String, String>,
+        data: &TemplateData,
+    ) -> Result<BTreeMap<String, String>, NotifyError> {
+        keys.keys()
+            .map(|k| Ok((k.clone(), self.render(&format!("{map}.{k}"), data)?)))
+            .collect()
     }
 
     /// The template data of one notification.

@@ -6,12 +6,11 @@
 //! while firing, `2DC72D` once resolved. A 2xx answer succeeds, 5xx and connection errors
 //! are retried, anything else (429 included) is not: Alertmanager's default retrier.
 
-use futures_util::future::BoxFuture;
 use serde::Serialize;
 
 use super::build::{IntegrationError, NotifyContext};
-use super::http::{read_secret, Fields, HttpIntegration, Retrier};
-use super::{Notification, Notifier, NotifyError};
+use super::http::{impl_notifier, read_secret, Fields, HttpIntegration, Retrier};
+use super::{Notification, NotifyError};
 use crate::config::alertmanager::integrations::msteams::MsTeamsConfig;
 
 /// `themeColor` while any alert fires.
@@ -54,16 +53,18 @@ impl MsTeamsNotifier {
         ctx: &NotifyContext,
     ) -> Result<MsTeamsNotifier, IntegrationError> {
         let mut fields = Fields::new(ctx);
-        for (name, text) in [
-            ("title", &config.title),
-            ("summary", &config.summary),
-            ("text", &config.text),
-        ] {
-            fields.add(path, name, text)?;
-        }
+        fields.add_all(
+            path,
+            "",
+            &[
+                ("title", &config.title),
+                ("summary", &config.summary),
+                ("text", &config.text),
+            ],
+        )?;
         Ok(MsTeamsNotifier {
             integration: format!("msteams[{index}]"),
-            http: super::chat::http_integration(path, &config.http)?,
+            http: HttpIntegration::for_entry(path, &config.http)?,
             fields,
             config: config.clone(),
         })
@@ -89,16 +90,4 @@ impl MsTeamsNotifier {
     }
 }
 
-impl Notifier for MsTeamsNotifier {
-    fn integration(&self) -> &str {
-        &self.integration
-    }
-
-    fn send_resolved(&self) -> bool {
-        self.config.send_resolved
-    }
-
-    fn notify<'a>(&'a self, n: &'a Notification) -> BoxFuture<'a, Result<(), NotifyError>> {
-        Box::pin(self.send(n))
-    }
-}
+impl_notifier!(MsTeamsNotifier);

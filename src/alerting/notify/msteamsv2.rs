@@ -7,13 +7,12 @@
 //! `heading`, color `Attention` while firing, `Good` once resolved) and the rendered `text`
 //! (wrapped), and `msteams.width` `full`. Retries as `msteams_configs`.
 
-use futures_util::future::BoxFuture;
 use serde::Serialize;
 
 use super::build::{IntegrationError, NotifyContext};
-use super::http::{read_secret, Fields, HttpIntegration};
+use super::http::{impl_notifier, read_secret, Fields, HttpIntegration};
 use super::msteams::RETRIER;
-use super::{Notification, Notifier, NotifyError};
+use super::{Notification, NotifyError};
 use crate::config::alertmanager::integrations::msteams::MsTeamsV2Config;
 
 /// One `msteamsv2_configs` entry of a receiver.
@@ -86,7 +85,7 @@ impl MsTeamsV2Notifier {
         fields.add(path, "text", &config.text)?;
         Ok(MsTeamsV2Notifier {
             integration: format!("msteamsv2[{index}]"),
-            http: super::chat::http_integration(path, &config.http)?,
+            http: HttpIntegration::for_entry(path, &config.http)?,
             fields,
             config: config.clone(),
         })
@@ -133,16 +132,4 @@ impl MsTeamsV2Notifier {
     }
 }
 
-impl Notifier for MsTeamsV2Notifier {
-    fn integration(&self) -> &str {
-        &self.integration
-    }
-
-    fn send_resolved(&self) -> bool {
-        self.config.send_resolved
-    }
-
-    fn notify<'a>(&'a self, n: &'a Notification) -> BoxFuture<'a, Result<(), NotifyError>> {
-        Box::pin(self.send(n))
-    }
-}
+impl_notifier!(MsTeamsV2Notifier);

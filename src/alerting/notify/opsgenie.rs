@@ -17,12 +17,13 @@
 
 use std::collections::BTreeMap;
 
-use futures_util::future::BoxFuture;
 use serde::Serialize;
 
 use super::build::{IntegrationError, NotifyContext};
-use super::http::{group_key_hash, read_secret, truncate, Fields, HttpIntegration, Retrier};
-use super::{Notification, Notifier, NotifyError};
+use super::http::{
+    group_key_hash, impl_notifier, read_secret, truncate, Fields, HttpIntegration, Retrier,
+};
+use super::{Notification, NotifyError};
 use crate::config::alertmanager::integrations::opsgenie::OpsGenieConfig;
 
 /// Opsgenie's limit on a message, in characters.
@@ -101,37 +102,36 @@ impl OpsGenieNotifier {
     ) -> Result<OpsGenieNotifier, IntegrationError> {
         let c = config;
         let mut fields = Fields::new(ctx);
-        for (name, text) in [
-            ("message", &c.message),
-            ("description", &c.description),
-            ("source", &c.source),
-            ("entity", &c.entity),
-            ("actions", &c.actions),
-            ("tags", &c.tags),
-            ("note", &c.note),
-            ("priority", &c.priority),
-        ] {
-            fields.add(path, name, text)?;
-        }
-        for (k, v) in &c.details {
-            fields.add(path, &format!("details.{k}"), v)?;
-        }
+        fields.add_all(
+            path,
+            "",
+            &[
+                ("message", &c.message),
+                ("description", &c.description),
+                ("source", &c.source),
+                ("entity", &c.entity),
+                ("actions", &c.actions),
+                ("tags", &c.tags),
+                ("note", &c.note),
+                ("priority", &c.priority),
+            ],
+        )?;
+        fields.add_map(path, "details", &c.details)?;
         for (i, r) in c.responders.iter().enumerate() {
-            for (name, text) in [
-                ("id", &r.id),
-                ("name", &r.name),
-                ("username", &r.username),
-                ("type", &r.kind),
-            ] {
-                fields.add(path, &format!("responders[{i}].{name}"), text)?;
-            }
+            fields.add_all(
+                path,
+                &format!("responders[{i}]."),
+                &[
+                    ("id", &r.id),
+                    ("name", &r.name),
+                    ("username", &r.username),
+                    ("type", &r.kind),
+                ],
+            )?;
         }
         Ok(OpsGenieNotifier {
             integration: format!("opsgenie[{index}]"),
-            http: HttpIntegration::new(&c.http).map_err(|source| IntegrationError::Client {
-                field: path.to_string(),
-                source,
-            })?,
+            http: HttpIntegration::for_entry(path, &c.http)?,
             config: c.clone(),
             fields,
         })
@@ -151,9 +151,7 @@ impl OpsGenieNotifier {
             }]);
         }
         let mut details: BTreeMap<String, String> = data.common_labels.clone();
-        for k in c.details.keys() {
-            details.insert(k.clone(), r(&format!("details.{k}"))?);
-        }
+        details.extend(self.fields.render_map("details", &c.details, &data)?);
         if let Some(owner) = &data.owner {
             details
                 .entry("owner".to_string())
@@ -257,16 +255,4 @@ impl OpsGenieNotifier {
     }
 }
 
-impl Notifier for OpsGenieNotifier {
-    fn integration(&self) -> &str {
-        &self.integration
-    }
-
-    fn send_resolved(&self) -> bool {
-        self.config.send_resolved
-    }
-
-    fn notify<'a>(&'a self, n: &'a Notification) -> BoxFuture<'a, Result<(), NotifyError>> {
-        Box::pin(self.send(n))
-    }
-}
+impl_notifier!(OpsGenieNotifier);

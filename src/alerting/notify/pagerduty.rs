@@ -18,14 +18,14 @@
 
 use std::collections::BTreeMap;
 
-use futures_util::future::BoxFuture;
 use serde::Serialize;
 
 use super::build::{IntegrationError, NotifyContext};
 use super::http::{
-    group_key_hash, read_secret, truncate, Fields, HttpIntegration, HttpResponse, Retrier,
+    group_key_hash, impl_notifier, read_secret, truncate, Fields, HttpIntegration, HttpResponse,
+    Retrier,
 };
-use super::{Notification, Notifier, NotifyError};
+use super::{Notification, NotifyError};
 use crate::config::alertmanager::integrations::pagerduty::{PagerdutyConfig, PagerdutyKey};
 
 /// PagerDuty's limit on a summary / description, in characters.
@@ -114,36 +114,32 @@ impl PagerdutyNotifier {
     ) -> Result<PagerdutyNotifier, IntegrationError> {
         let c = config;
         let mut fields = Fields::new(ctx);
-        for (name, text) in [
-            ("client", &c.client),
-            ("client_url", &c.client_url),
-            ("description", &c.description),
-            ("source", &c.source),
-            ("severity", &c.severity),
-            ("class", &c.class),
-            ("component", &c.component),
-            ("group", &c.group),
-        ] {
-            fields.add(path, name, text)?;
-        }
-        for (k, v) in &c.details {
-            fields.add(path, &format!("details.{k}"), v)?;
-        }
+        fields.add_all(
+            path,
+            "",
+            &[
+                ("client", &c.client),
+                ("client_url", &c.client_url),
+                ("description", &c.description),
+                ("source", &c.source),
+                ("severity", &c.severity),
+                ("class", &c.class),
+                ("component", &c.component),
+                ("group", &c.group),
+            ],
+        )?;
+        fields.add_map(path, "details", &c.details)?;
         for (i, im) in c.images.iter().enumerate() {
-            fields.add(path, &format!("images[{i}].src"), &im.src)?;
-            fields.add(path, &format!("images[{i}].alt"), &im.alt)?;
-            fields.add(path, &format!("images[{i}].href"), &im.href)?;
+            let texts = [("src", &im.src), ("alt", &im.alt), ("href", &im.href)];
+            fields.add_all(path, &format!("images[{i}]."), &texts)?;
         }
         for (i, l) in c.links.iter().enumerate() {
-            fields.add(path, &format!("links[{i}].href"), &l.href)?;
-            fields.add(path, &format!("links[{i}].text"), &l.text)?;
+            let texts = [("href", &l.href), ("text", &l.text)];
+            fields.add_all(path, &format!("links[{i}]."), &texts)?;
         }
         Ok(PagerdutyNotifier {
             integration: format!("pagerduty[{index}]"),
-            http: HttpIntegration::new(&c.http).map_err(|source| IntegrationError::Client {
-                field: path.to_string(),
-                source,
-            })?,
+            http: HttpIntegration::for_entry(path, &c.http)?,
             config: c.clone(),
             fields,
         })
@@ -154,10 +150,7 @@ impl PagerdutyNotifier {
         let r = |name: &str| self.fields.render(name, &data);
         let c = &self.config;
         let trigger = n.is_firing();
-        let mut details = BTreeMap::new();
-        for k in c.details.keys() {
-            details.insert(k.clone(), r(&format!("details.{k}"))?);
-        }
+        let mut details = self.fields.render_map("details", &c.details, &data)?;
         if let Some(owner) = &data.owner {
             details
                 .entry("owner".to_string())
@@ -283,16 +276,4 @@ fn error_details(resp: &HttpResponse) -> String {
     }
 }
 
-impl Notifier for PagerdutyNotifier {
-    fn integration(&self) -> &str {
-        &self.integration
-    }
-
-    fn send_resolved(&self) -> bool {
-        self.config.send_resolved
-    }
-
-    fn notify<'a>(&'a self, n: &'a Notification) -> BoxFuture<'a, Result<(), NotifyError>> {
-        Box::pin(self.send(n))
-    }
-}
+impl_notifier!(PagerdutyNotifier);

@@ -14,12 +14,12 @@
 
 use std::sync::Arc;
 
-use futures_util::future::BoxFuture;
-
 use super::build::{IntegrationError, NotifyContext};
-use super::http::{fatal, read_secret, retryable, truncate, Fields, HttpResponse, Retrier};
+use super::http::{
+    fatal, impl_notifier, read_secret, retryable, truncate, Fields, HttpResponse, Retrier,
+};
 use super::templates::{FieldTemplate, NotificationTemplates};
-use super::{Notification, Notifier, NotifyError};
+use super::{Notification, NotifyError};
 use crate::config::alertmanager::integrations::pushover::PushoverConfig;
 use crate::config::Auth;
 use crate::httpclient::{apply_auth, error_chain, http_client};
@@ -54,21 +54,25 @@ impl PushoverNotifier {
         ctx: &NotifyContext,
     ) -> Result<PushoverNotifier, IntegrationError> {
         let mut fields = Fields::new(ctx);
-        for (name, text) in [
-            ("title", &config.title),
-            ("url", &config.url),
-            ("url_title", &config.url_title),
-            ("priority", &config.priority),
-            ("device", &config.device),
-            ("sound", &config.sound),
-        ] {
-            fields.add(path, name, text)?;
-        }
+        fields.add_all(
+            path,
+            "",
+            &[
+                ("title", &config.title),
+                ("url", &config.url),
+                ("url_title", &config.url_title),
+                ("priority", &config.priority),
+                ("device", &config.device),
+                ("sound", &config.sound),
+            ],
+        )?;
         let message =
             ctx.templates
                 .compile(&format!("{path}.message"), &config.message, config.html)?;
-        let client =
-            http_client(&config.http).map_err(|source| super::chat::client_error(path, source))?;
+        let client = http_client(&config.http).map_err(|source| IntegrationError::Client {
+            field: path.to_string(),
+            source,
+        })?;
         Ok(PushoverNotifier {
             integration: format!("pushover[{index}]"),
             client,
@@ -161,16 +165,4 @@ impl PushoverNotifier {
     }
 }
 
-impl Notifier for PushoverNotifier {
-    fn integration(&self) -> &str {
-        &self.integration
-    }
-
-    fn send_resolved(&self) -> bool {
-        self.config.send_resolved
-    }
-
-    fn notify<'a>(&'a self, n: &'a Notification) -> BoxFuture<'a, Result<(), NotifyError>> {
-        Box::pin(self.send(n))
-    }
-}
+impl_notifier!(PushoverNotifier);

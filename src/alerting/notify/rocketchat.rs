@@ -11,12 +11,13 @@
 //! not, except that Alertmanager retries an unparsable body, and so does redline. Errors
 //! name the channel.
 
-use futures_util::future::BoxFuture;
 use serde::Serialize;
 
 use super::build::{IntegrationError, NotifyContext};
-use super::http::{fatal, read_secret, retryable, truncate, Fields, HttpIntegration, Retrier};
-use super::{Notification, Notifier, NotifyError};
+use super::http::{
+    fatal, impl_notifier, read_secret, retryable, truncate, Fields, HttpIntegration, Retrier,
+};
+use super::{Notification, NotifyError};
 use crate::config::alertmanager::integrations::rocketchat::RocketchatConfig;
 
 const RETRIER: Retrier = Retrier {
@@ -95,19 +96,21 @@ impl RocketchatNotifier {
         ctx: &NotifyContext,
     ) -> Result<RocketchatNotifier, IntegrationError> {
         let mut fields = Fields::new(ctx);
-        for (name, text) in [
-            ("title", &config.title),
-            ("title_link", &config.title_link),
-            ("text", &config.text),
-            ("image_url", &config.image_url),
-            ("thumb_url", &config.thumb_url),
-            ("color", &config.color),
-            ("channel", &config.channel),
-            ("emoji", &config.emoji),
-            ("icon_url", &config.icon_url),
-        ] {
-            fields.add(path, name, text)?;
-        }
+        fields.add_all(
+            path,
+            "",
+            &[
+                ("title", &config.title),
+                ("title_link", &config.title_link),
+                ("text", &config.text),
+                ("image_url", &config.image_url),
+                ("thumb_url", &config.thumb_url),
+                ("color", &config.color),
+                ("channel", &config.channel),
+                ("emoji", &config.emoji),
+                ("icon_url", &config.icon_url),
+            ],
+        )?;
         for (i, f) in config.fields.iter().enumerate() {
             for (name, text) in [("title", &f.title), ("value", &f.value)] {
                 let text = text.as_deref().unwrap_or_default();
@@ -122,7 +125,7 @@ impl RocketchatNotifier {
         }
         Ok(RocketchatNotifier {
             integration: format!("rocketchat[{index}]"),
-            http: super::chat::http_integration(path, &config.http)?,
+            http: HttpIntegration::for_entry(path, &config.http)?,
             fields,
             config: config.clone(),
         })
@@ -212,19 +215,7 @@ fn check_answer(body: &str) -> Result<(), NotifyError> {
     }
 }
 
-impl Notifier for RocketchatNotifier {
-    fn integration(&self) -> &str {
-        &self.integration
-    }
-
-    fn send_resolved(&self) -> bool {
-        self.config.send_resolved
-    }
-
-    fn notify<'a>(&'a self, n: &'a Notification) -> BoxFuture<'a, Result<(), NotifyError>> {
-        Box::pin(self.send(n))
-    }
-}
+impl_notifier!(RocketchatNotifier);
 
 #[cfg(test)]
 mod tests {

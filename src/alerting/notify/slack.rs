@@ -16,12 +16,13 @@
 //! API, as current Alertmanager checks; 0.25 did not look at the body); 5xx is retried,
 //! other statuses are not. Errors name the channel.
 
-use futures_util::future::BoxFuture;
 use serde::Serialize;
 
 use super::build::{IntegrationError, NotifyContext};
-use super::http::{fatal, read_secret, retryable, truncate, Fields, HttpIntegration, Retrier};
-use super::{Notification, Notifier, NotifyError};
+use super::http::{
+    fatal, impl_notifier, read_secret, retryable, truncate, Fields, HttpIntegration, Retrier,
+};
+use super::{Notification, NotifyError};
 use crate::config::alertmanager::integrations::slack::{SlackConfig, SlackTarget};
 
 /// Slack's limit on an attachment title, in characters.
@@ -171,33 +172,34 @@ impl SlackNotifier {
             fields.add(path, &format!("fields[{i}].value"), &f.value)?;
         }
         for (i, a) in c.actions.iter().enumerate() {
-            for (name, text) in [
-                ("type", &a.kind),
-                ("text", &a.text),
-                ("url", &a.url),
-                ("style", &a.style),
-                ("name", &a.name),
-                ("value", &a.value),
-            ] {
-                fields.add(path, &format!("actions[{i}].{name}"), text)?;
-            }
+            fields.add_all(
+                path,
+                &format!("actions[{i}]."),
+                &[
+                    ("type", &a.kind),
+                    ("text", &a.text),
+                    ("url", &a.url),
+                    ("style", &a.style),
+                    ("name", &a.name),
+                    ("value", &a.value),
+                ],
+            )?;
             if let Some(cf) = &a.confirm {
-                for (name, text) in [
-                    ("title", &cf.title),
-                    ("text", &cf.text),
-                    ("ok_text", &cf.ok_text),
-                    ("dismiss_text", &cf.dismiss_text),
-                ] {
-                    fields.add(path, &format!("actions[{i}].confirm.{name}"), text)?;
-                }
+                fields.add_all(
+                    path,
+                    &format!("actions[{i}].confirm."),
+                    &[
+                        ("title", &cf.title),
+                        ("text", &cf.text),
+                        ("ok_text", &cf.ok_text),
+                        ("dismiss_text", &cf.dismiss_text),
+                    ],
+                )?;
             }
         }
         Ok(SlackNotifier {
             integration: format!("slack[{index}]"),
-            http: HttpIntegration::new(&c.http).map_err(|source| IntegrationError::Client {
-                field: path.to_string(),
-                source,
-            })?,
+            http: HttpIntegration::for_entry(path, &c.http)?,
             config: c.clone(),
             fields,
         })
@@ -340,16 +342,4 @@ impl SlackNotifier {
     }
 }
 
-impl Notifier for SlackNotifier {
-    fn integration(&self) -> &str {
-        &self.integration
-    }
-
-    fn send_resolved(&self) -> bool {
-        self.config.send_resolved
-    }
-
-    fn notify<'a>(&'a self, n: &'a Notification) -> BoxFuture<'a, Result<(), NotifyError>> {
-        Box::pin(self.send(n))
-    }
-}
+impl_notifier!(SlackNotifier);

@@ -13,13 +13,12 @@
 
 use std::sync::Arc;
 
-use futures_util::future::BoxFuture;
 use serde::Serialize;
 
 use super::build::{IntegrationError, NotifyContext};
-use super::http::{read_secret, retryable, truncate, Fields, HttpIntegration};
+use super::http::{impl_notifier, read_secret, retryable, truncate, Fields, HttpIntegration};
 use super::templates::{FieldTemplate, NotificationTemplates};
-use super::{Notification, Notifier, NotifyError};
+use super::{Notification, NotifyError};
 use crate::config::alertmanager::integrations::telegram::TelegramConfig;
 
 /// Telegram's limit on a message's length, in characters.
@@ -65,7 +64,7 @@ impl TelegramNotifier {
         )?;
         Ok(TelegramNotifier {
             integration: format!("telegram[{index}]"),
-            http: super::chat::http_integration(path, &config.http)?,
+            http: HttpIntegration::for_entry(path, &config.http)?,
             fields: Fields::new(ctx),
             templates: ctx.templates.clone(),
             message,
@@ -116,19 +115,7 @@ fn check(status: u16, body: &str) -> Result<(), NotifyError> {
     }
 }
 
-impl Notifier for TelegramNotifier {
-    fn integration(&self) -> &str {
-        &self.integration
-    }
-
-    fn send_resolved(&self) -> bool {
-        self.config.send_resolved
-    }
-
-    fn notify<'a>(&'a self, n: &'a Notification) -> BoxFuture<'a, Result<(), NotifyError>> {
-        Box::pin(self.send(n))
-    }
-}
+impl_notifier!(TelegramNotifier);
 
 #[cfg(test)]
 mod tests {

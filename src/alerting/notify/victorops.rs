@@ -12,11 +12,11 @@
 
 use std::collections::BTreeMap;
 
-use futures_util::future::BoxFuture;
-
 use super::build::{IntegrationError, NotifyContext};
-use super::http::{group_key_hash, read_secret, truncate, Fields, HttpIntegration, Retrier};
-use super::{Notification, Notifier, NotifyError};
+use super::http::{
+    group_key_hash, impl_notifier, read_secret, truncate, Fields, HttpIntegration, Retrier,
+};
+use super::{Notification, NotifyError};
 use crate::config::alertmanager::integrations::victorops::VictorOpsConfig;
 
 /// VictorOps' limit on a state message, in characters.
@@ -45,24 +45,21 @@ impl VictorOpsNotifier {
     ) -> Result<VictorOpsNotifier, IntegrationError> {
         let c = config;
         let mut fields = Fields::new(ctx);
-        for (name, text) in [
-            ("routing_key", &c.routing_key),
-            ("message_type", &c.message_type),
-            ("state_message", &c.state_message),
-            ("entity_display_name", &c.entity_display_name),
-            ("monitoring_tool", &c.monitoring_tool),
-        ] {
-            fields.add(path, name, text)?;
-        }
-        for (k, v) in &c.custom_fields {
-            fields.add(path, &format!("custom_fields.{k}"), v)?;
-        }
+        fields.add_all(
+            path,
+            "",
+            &[
+                ("routing_key", &c.routing_key),
+                ("message_type", &c.message_type),
+                ("state_message", &c.state_message),
+                ("entity_display_name", &c.entity_display_name),
+                ("monitoring_tool", &c.monitoring_tool),
+            ],
+        )?;
+        fields.add_map(path, "custom_fields", &c.custom_fields)?;
         Ok(VictorOpsNotifier {
             integration: format!("victorops[{index}]"),
-            http: HttpIntegration::new(&c.http).map_err(|source| IntegrationError::Client {
-                field: path.to_string(),
-                source,
-            })?,
+            http: HttpIntegration::for_entry(path, &c.http)?,
             config: c.clone(),
             fields,
         })
@@ -78,10 +75,9 @@ impl VictorOpsNotifier {
         } else if !["CRITICAL", "WARNING", "INFO"].contains(&message_type.as_str()) {
             message_type = "CRITICAL".into();
         }
-        let mut event = BTreeMap::new();
-        for k in self.config.custom_fields.keys() {
-            event.insert(k.clone(), r(&format!("custom_fields.{k}"))?);
-        }
+        let mut event =
+            self.fields
+                .render_map("custom_fields", &self.config.custom_fields, &data)?;
         event.insert("message_type".into(), message_type);
         event.insert("entity_id".into(), group_key_hash(&n.group_key));
         event.insert("entity_display_name".into(), r("entity_display_name")?);
@@ -102,16 +98,4 @@ impl VictorOpsNotifier {
     }
 }
 
-impl Notifier for VictorOpsNotifier {
-    fn integration(&self) -> &str {
-        &self.integration
-    }
-
-    fn send_resolved(&self) -> bool {
-        self.config.send_resolved
-    }
-
-    fn notify<'a>(&'a self, n: &'a Notification) -> BoxFuture<'a, Result<(), NotifyError>> {
-        Box::pin(self.send(n))
-    }
-}
+impl_notifier!(VictorOpsNotifier);

@@ -6,12 +6,11 @@
 //! render it as a template (the differential test shows it). A 2xx answer succeeds, 5xx and connection errors are
 //! retried, anything else is not.
 
-use futures_util::future::BoxFuture;
 use serde::Serialize;
 
 use super::build::{IntegrationError, NotifyContext};
-use super::http::{Fields, HttpIntegration, Retrier};
-use super::{Notification, Notifier, NotifyError};
+use super::http::{impl_notifier, Fields, HttpIntegration, Retrier};
+use super::{Notification, NotifyError};
 use crate::config::alertmanager::integrations::webex::WebexConfig;
 
 /// Webex's limit on a message, in bytes.
@@ -63,7 +62,7 @@ impl WebexNotifier {
         fields.add(path, "message", &config.message)?;
         Ok(WebexNotifier {
             integration: format!("webex[{index}]"),
-            http: super::chat::http_integration(path, &config.http)?,
+            http: HttpIntegration::for_entry(path, &config.http)?,
             fields,
             config: config.clone(),
         })
@@ -83,19 +82,7 @@ impl WebexNotifier {
     }
 }
 
-impl Notifier for WebexNotifier {
-    fn integration(&self) -> &str {
-        &self.integration
-    }
-
-    fn send_resolved(&self) -> bool {
-        self.config.send_resolved
-    }
-
-    fn notify<'a>(&'a self, n: &'a Notification) -> BoxFuture<'a, Result<(), NotifyError>> {
-        Box::pin(self.send(n))
-    }
-}
+impl_notifier!(WebexNotifier);
 
 #[cfg(test)]
 mod tests {

@@ -51,6 +51,7 @@ const SECRET_KEYS: &[&str] = &[
     "webhook_url",
     "token_id",
     "mattermost_webhook_url",
+    "app_token",
 ];
 
 /// Keys whose values are label names and values, never secrets.

@@ -366,4 +366,6 @@ pub(crate) fn configs(
 }
 
 #[cfg(test)]
+mod chat_tests;
+#[cfg(test)]
 mod tests;

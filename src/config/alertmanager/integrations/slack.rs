@@ -4,9 +4,11 @@
 //! fallback, callback_id, icon_emoji, icon_url and footer, and a color of `danger` while
 //! firing and `good` once resolved.
 //!
-//! Newer Alertmanager releases also post with an app token (`app_token`, `app_token_file`,
-//! `app_url`, default `https://slack.com/api/chat.postMessage`): the token is sent as
-//! `Authorization: Bearer …` to `app_url`, and the rest of the message is the same.
+//! redline also posts with a Slack app token (`app_token`, `app_token_file`, `app_url`,
+//! default `https://slack.com/api/chat.postMessage`), as issue #19 names the fields: the token
+//! is sent as `Authorization: Bearer …` to `app_url`, and the message is the same. These
+//! fields are not in Alertmanager 0.25; Alertmanager's documented way, `api_url:
+//! https://slack.com/api/chat.postMessage` with `http_config.authorization`, works as well.
 
 use serde::Deserialize;
 
