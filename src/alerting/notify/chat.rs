@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use super::build::{IntegrationError, NotifyContext};
 use super::discord::DiscordNotifier;
+use super::http::{Fields, HttpIntegration};
 use super::msteams::MsTeamsNotifier;
 use super::msteamsv2::MsTeamsV2Notifier;
 use super::pushover::PushoverNotifier;
@@ -19,6 +20,34 @@ use super::telegram::TelegramNotifier;
 use super::webex::WebexNotifier;
 use super::Notifier;
 use crate::config::alertmanager::integrations::ChatConfigs;
+use crate::config::HttpClientSettings;
+
+/// What each chat integration is built from: its name as Alertmanager gives it
+/// (`discord[0]`), its HTTP client and its compiled template fields.
+pub(crate) struct Parts {
+    pub integration: String,
+    pub http: HttpIntegration,
+    pub fields: Fields,
+}
+
+/// The [`Parts`] of the entry `kind[index]` at `path`, its templated fields `texts`
+/// compiled (errors name the field).
+pub(crate) fn parts(
+    kind: &str,
+    index: usize,
+    path: &str,
+    http: &HttpClientSettings,
+    ctx: &NotifyContext,
+    texts: &[(&str, &String)],
+) -> Result<Parts, IntegrationError> {
+    let mut fields = Fields::new(ctx);
+    fields.add_all(path, "", texts)?;
+    Ok(Parts {
+        integration: format!("{kind}[{index}]"),
+        http: HttpIntegration::for_entry(path, http)?,
+        fields,
+    })
+}
 
 /// Builds the chat integrations of a receiver at `path` (`receivers[2]`) into `out`.
 pub fn build(

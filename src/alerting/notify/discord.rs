@@ -11,6 +11,7 @@
 use serde::Serialize;
 
 use super::build::{IntegrationError, NotifyContext};
+use super::chat::{parts, Parts};
 use super::http::{impl_notifier, read_secret, truncate, Fields, HttpIntegration, Retrier};
 use super::{Notification, NotifyError};
 use crate::config::alertmanager::integrations::discord::DiscordConfig;
@@ -58,10 +59,16 @@ impl DiscordNotifier {
         config: &DiscordConfig,
         ctx: &NotifyContext,
     ) -> Result<DiscordNotifier, IntegrationError> {
-        let mut fields = Fields::new(ctx);
-        fields.add_all(
+        let Parts {
+            integration,
+            http,
+            fields,
+        } = parts(
+            "discord",
+            index,
             path,
-            "",
+            &config.http,
+            ctx,
             &[
                 ("title", &config.title),
                 ("message", &config.message),
@@ -69,8 +76,8 @@ impl DiscordNotifier {
             ],
         )?;
         Ok(DiscordNotifier {
-            integration: format!("discord[{index}]"),
-            http: HttpIntegration::for_entry(path, &config.http)?,
+            integration,
+            http,
             fields,
             config: config.clone(),
         })

@@ -9,6 +9,7 @@
 use serde::Serialize;
 
 use super::build::{IntegrationError, NotifyContext};
+use super::chat::{parts, Parts};
 use super::http::{impl_notifier, read_secret, Fields, HttpIntegration, Retrier};
 use super::{Notification, NotifyError};
 use crate::config::alertmanager::integrations::msteams::MsTeamsConfig;
@@ -52,10 +53,16 @@ impl MsTeamsNotifier {
         config: &MsTeamsConfig,
         ctx: &NotifyContext,
     ) -> Result<MsTeamsNotifier, IntegrationError> {
-        let mut fields = Fields::new(ctx);
-        fields.add_all(
+        let Parts {
+            integration,
+            http,
+            fields,
+        } = parts(
+            "msteams",
+            index,
             path,
-            "",
+            &config.http,
+            ctx,
             &[
                 ("title", &config.title),
                 ("summary", &config.summary),
@@ -63,8 +70,8 @@ impl MsTeamsNotifier {
             ],
         )?;
         Ok(MsTeamsNotifier {
-            integration: format!("msteams[{index}]"),
-            http: HttpIntegration::for_entry(path, &config.http)?,
+            integration,
+            http,
             fields,
             config: config.clone(),
         })

@@ -10,6 +10,7 @@
 use serde::Serialize;
 
 use super::build::{IntegrationError, NotifyContext};
+use super::chat::{parts, Parts};
 use super::http::{impl_notifier, read_secret, Fields, HttpIntegration};
 use super::msteams::RETRIER;
 use super::{Notification, NotifyError};
@@ -80,12 +81,21 @@ impl MsTeamsV2Notifier {
         config: &MsTeamsV2Config,
         ctx: &NotifyContext,
     ) -> Result<MsTeamsV2Notifier, IntegrationError> {
-        let mut fields = Fields::new(ctx);
-        fields.add(path, "title", &config.title)?;
-        fields.add(path, "text", &config.text)?;
+        let Parts {
+            integration,
+            http,
+            fields,
+        } = parts(
+            "msteamsv2",
+            index,
+            path,
+            &config.http,
+            ctx,
+            &[("title", &config.title), ("text", &config.text)],
+        )?;
         Ok(MsTeamsV2Notifier {
-            integration: format!("msteamsv2[{index}]"),
-            http: HttpIntegration::for_entry(path, &config.http)?,
+            integration,
+            http,
             fields,
             config: config.clone(),
         })

@@ -14,6 +14,7 @@
 use serde::Serialize;
 
 use super::build::{IntegrationError, NotifyContext};
+use super::chat::{parts, Parts};
 use super::http::{
     fatal, impl_notifier, read_secret, retryable, truncate, Fields, HttpIntegration, Retrier,
 };
@@ -95,10 +96,16 @@ impl RocketchatNotifier {
         config: &RocketchatConfig,
         ctx: &NotifyContext,
     ) -> Result<RocketchatNotifier, IntegrationError> {
-        let mut fields = Fields::new(ctx);
-        fields.add_all(
+        let Parts {
+            integration,
+            http,
+            mut fields,
+        } = parts(
+            "rocketchat",
+            index,
             path,
-            "",
+            &config.http,
+            ctx,
             &[
                 ("title", &config.title),
                 ("title_link", &config.title_link),
@@ -124,8 +131,8 @@ impl RocketchatNotifier {
             }
         }
         Ok(RocketchatNotifier {
-            integration: format!("rocketchat[{index}]"),
-            http: HttpIntegration::for_entry(path, &config.http)?,
+            integration,
+            http,
             fields,
             config: config.clone(),
         })

@@ -9,6 +9,7 @@
 use serde::Serialize;
 
 use super::build::{IntegrationError, NotifyContext};
+use super::chat::{parts, Parts};
 use super::http::{impl_notifier, Fields, HttpIntegration, Retrier};
 use super::{Notification, NotifyError};
 use crate::config::alertmanager::integrations::webex::WebexConfig;
@@ -58,11 +59,21 @@ impl WebexNotifier {
         config: &WebexConfig,
         ctx: &NotifyContext,
     ) -> Result<WebexNotifier, IntegrationError> {
-        let mut fields = Fields::new(ctx);
-        fields.add(path, "message", &config.message)?;
+        let Parts {
+            integration,
+            http,
+            fields,
+        } = parts(
+            "webex",
+            index,
+            path,
+            &config.http,
+            ctx,
+            &[("message", &config.message)],
+        )?;
         Ok(WebexNotifier {
-            integration: format!("webex[{index}]"),
-            http: HttpIntegration::for_entry(path, &config.http)?,
+            integration,
+            http,
             fields,
             config: config.clone(),
         })
