@@ -73,6 +73,8 @@ global:
   opsgenie_api_url: FAKE/og0/
   victorops_api_key: vo-global-key
   victorops_api_url: FAKE/vo0/
+  http_config:
+    basic_auth: {username: relay, password: relay-pass}
 templates: ['*.tmpl']
 receivers:
   - name: all
@@ -122,6 +124,8 @@ receivers:
         url: FAKE/pd0
       - routing_key: rk-custom
         url: FAKE/pd1
+        http_config:
+          authorization: {credentials: pd-relay-token}
         client: 'redline {{ .Receiver }}'
         client_url: 'https://dash.example/{{ .Receiver }}'
         description: '{{ template "custom.title" . }}'
@@ -183,7 +187,8 @@ receivers:
 
 /// Slack, PagerDuty, Opsgenie and VictorOps: every request redline sends carries what
 /// Alertmanager 0.25's carries (defaults from default.tmpl, custom templates, every field),
-/// firing then resolved, with send_resolved false sending nothing on resolve.
+/// firing then resolved, with send_resolved false sending nothing on resolve; the global
+/// `http_config` (basic auth) applies where an entry has none, an entry's own replaces it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slack_pagerduty_opsgenie_victorops_match_alertmanager() {
     let config = format!("{ROUTE}{}", ALL_INTEGRATIONS.trim_start());

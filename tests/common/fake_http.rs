@@ -18,7 +18,7 @@ pub struct Recorded {
     pub method: String,
     /// Path and query, e.g. `/slack/T0/B0?x=1`.
     pub path: String,
-    /// Header names lower-cased.
+    /// Header names lower-cased; a repeated header's values joined with `, `.
     pub headers: BTreeMap<String, String>,
     pub body: String,
 }
@@ -98,12 +98,15 @@ impl FakeReceiver {
                         method: method.to_string(),
                         path: path.clone(),
                         headers: headers
-                            .iter()
-                            .map(|(k, v)| {
-                                (
-                                    k.as_str().to_ascii_lowercase(),
-                                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                                )
+                            .keys()
+                            .map(|k| {
+                                // A repeated header shows all its values, joined with ", ".
+                                let values: Vec<String> = headers
+                                    .get_all(k)
+                                    .iter()
+                                    .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+                                    .collect();
+                                (k.as_str().to_ascii_lowercase(), values.join(", "))
                             })
                             .collect(),
                         body: String::from_utf8_lossy(&body).into_owned(),

@@ -127,7 +127,8 @@ impl HttpIntegration {
     }
 
     /// POSTs `body` as JSON to `url` with the `http_config` authentication and `headers`
-    /// (set after it: an integration's own `Authorization` wins, as in Alertmanager).
+    /// (an integration's own `Authorization` header replaces the `http_config` one, as in
+    /// Alertmanager).
     pub async fn post_json(
         &self,
         url: &str,
@@ -156,8 +157,14 @@ impl HttpIntegration {
         if let Some(t) = self.timeout {
             req = req.timeout(t);
         }
-        let mut req = apply_auth(req, self.auth.as_ref())
-            .map_err(|e| fatal(format!("reading credentials: {e}")))?;
+        // The integration's own Authorization wins: prometheus/common's round trippers leave
+        // a request that already has one alone.
+        let own_auth = headers
+            .iter()
+            .any(|(n, _)| n.eq_ignore_ascii_case("authorization"));
+        let auth = if own_auth { None } else { self.auth.as_ref() };
+        let mut req =
+            apply_auth(req, auth).map_err(|e| fatal(format!("reading credentials: {e}")))?;
         for (name, value) in headers {
             req = req.header(*name, value);
         }
@@ -381,6 +388,45 @@ mod tests {
             pd.check(&resp(400, "bad")).unwrap_err().message,
             "unexpected status code 400"
         );
+    }
+
+    /// A loopback server answering one request with `status` and a body of `len` bytes.
+    async fn answer_once(status: u16, len: usize) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let (mut sock, _) = listener.accept().await.unwrap();
+            let mut buf = vec![0u8; 65536];
+            let _ = sock.read(&mut buf).await;
+            let head = format!(
+                "HTTP/1.1 {status} X\r\ncontent-type: text/plain\r\ncontent-length: {len}\r\nconnection: close\r\n\r\n"
+            );
+            let _ = sock.write_all(head.as_bytes()).await;
+            let _ = sock.write_all(&vec![b'x'; len]).await;
+        });
+        format!("http://{addr}/hook/SECRET-TOKEN")
+    }
+
+    #[tokio::test]
+    async fn answers_are_read_with_a_bound_and_errors_hide_the_url() {
+        crate::install_crypto_provider();
+        let http = HttpIntegration::new(&HttpClientSettings::default()).unwrap();
+        let url = answer_once(500, 3 * MAX_RESPONSE_BODY).await;
+        let resp = http.post_json(&url, &"{}", &[]).await.unwrap();
+        assert_eq!(resp.status, 500);
+        assert_eq!(resp.body.len(), MAX_RESPONSE_BODY);
+        let e = Retrier {
+            retry_codes: &[],
+            with_body: true,
+        }
+        .check(&resp)
+        .unwrap_err();
+        assert!(e.retryable);
+        // Nothing listens any more: a connection error, retryable, without the URL.
+        let e = http.post_json(&url, &"{}", &[]).await.unwrap_err();
+        assert!(e.retryable, "{e:?}");
+        assert!(!e.message.contains("SECRET-TOKEN"), "{}", e.message);
     }
 
     #[test]
