@@ -1,7 +1,7 @@
 //! From a receiver's config to its integrations: `webhook[i]` for each `webhook_configs`
 //! entry, `email[i]` for each `email_configs` entry, `slack[i]`, `pagerduty[i]`,
 //! `opsgenie[i]`, `victorops[i]`, …, named as Alertmanager names them in its logs and
-//! notification log.
+//! notification log; then the chat and push integrations ([`super::chat`]).
 //!
 //! Building is part of loading a config: an email template that cannot render, or a TLS or
 //! HTTP client setting that cannot be used, is an [`IntegrationError`] naming the field
@@ -166,6 +166,7 @@ fn build(
         let field = format!("{path}.victorops_configs[{i}]");
         out.push(Arc::new(VictorOpsNotifier::new(i, &field, c, ctx)?));
     }
+    super::chat::build(&receiver.chat, path, ctx, &mut out)?;
     Ok(out)
 }
 

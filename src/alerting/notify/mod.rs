@@ -1,6 +1,7 @@
 //! Notifications: what the dispatcher hands to a receiver's integrations, and the
-//! [`Notifier`] each integration (webhook, email, Slack, PagerDuty, Opsgenie, VictorOps, …)
-//! implements; [`http`] holds what the HTTP integrations share.
+//! [`Notifier`] each integration (webhook, email, Slack, PagerDuty, Opsgenie, VictorOps, and
+//! the chat and push integrations of [`chat`]) implements; [`http`] holds what the HTTP
+//! integrations share.
 //!
 //! The dispatcher flushes an aggregation group into one [`Notification`] per receiver; each
 //! of the receiver's integrations gets it, filters out resolved alerts when it does not
@@ -8,14 +9,22 @@
 //! the dispatcher owns retries, backoff and the notification log.
 
 pub mod build;
+pub mod chat;
 pub mod data;
+pub mod discord;
 pub mod email;
 pub mod http;
+pub mod msteams;
+pub mod msteamsv2;
 pub mod opsgenie;
 pub mod pagerduty;
+pub mod pushover;
+pub mod rocketchat;
 pub mod slack;
+pub mod telegram;
 pub mod templates;
 pub mod victorops;
+pub mod webex;
 pub mod webhook;
 
 pub use build::{all_integrations, integrations, IntegrationError, NotifyContext};

@@ -46,18 +46,31 @@ pub const DEFAULT_ALERT_TEXT: &str = include_str!("templates/email.alert.text.hb
 /// (`slack.default.title`, `pagerduty.default.description`, `__subject`, …).
 pub const ALERTMANAGER_DEFAULT_TMPL: &str = include_str!("templates/alertmanager-default.tmpl");
 
-/// The `define`s of [`ALERTMANAGER_DEFAULT_TMPL`], parsed once.
+/// The `define`s later Alertmanager releases added to `default.tmpl` for integrations newer
+/// than 0.25 (`msteams.default.*`, `msteamsv2.default.*`, `rocketchat.default.*`,
+/// `__text_alert_list_markdown`); source in `templates/SOURCES.md`.
+pub const ALERTMANAGER_NEWER_TMPL: &str = include_str!("templates/alertmanager-newer.tmpl");
+
+/// The `define`s of [`ALERTMANAGER_DEFAULT_TMPL`] and [`ALERTMANAGER_NEWER_TMPL`], parsed once.
 fn alertmanager_defaults() -> &'static Defines {
     static DEFAULTS: std::sync::OnceLock<Defines> = std::sync::OnceLock::new();
     DEFAULTS.get_or_init(|| {
         // Fixed text: a unit test proves it parses and renders.
-        parse_nodes(
+        let mut defines = parse_nodes(
             "default.tmpl",
             ALERTMANAGER_DEFAULT_TMPL,
             Dialect::Alertmanager,
         )
         .map(|(_, d)| d)
-        .unwrap_or_default()
+        .unwrap_or_default();
+        if let Ok((_, newer)) = parse_nodes(
+            "default.tmpl",
+            ALERTMANAGER_NEWER_TMPL,
+            Dialect::Alertmanager,
+        ) {
+            defines.extend(newer);
+        }
+        defines
     })
 }
 

@@ -104,9 +104,7 @@ fn decode_error(
     let field = path.to_string();
     if message == UNSUPPORTED && field.ends_with("_configs") {
         let kind = field.rsplit('.').next().unwrap_or_default();
-        message = format!(
-            "receiver type {kind} is not supported by redline (supported: webhook_configs, email_configs, slack_configs, pagerduty_configs, opsgenie_configs, victorops_configs)"
-        );
+        message = super::integrations::left_out(kind);
     }
     invalid(source, field, position, message)
 }

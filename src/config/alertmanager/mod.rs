@@ -12,7 +12,10 @@
 //! - [`matchers`]: Alertmanager's matcher syntax (new and classic) and semantics;
 //! - [`time_intervals`]: `time_intervals` / `mute_time_intervals`;
 //! - [`receivers`]: `global`, webhook and email receivers, inhibit rules;
-//! - [`integrations`]: the other receiver kinds (Slack, PagerDuty, Opsgenie, VictorOps, …);
+//! - [`integrations`]: the other receiver kinds (Slack, PagerDuty, Opsgenie, VictorOps,
+//!   and the chat and push receivers `telegram_configs`, `discord_configs`,
+//!   `webex_configs`, `msteams_configs`, `msteamsv2_configs`, `pushover_configs`,
+//!   `rocketchat_configs`);
 //! - [`owners`]: redline's `owners:` section and templated receiver names — the rule for
 //!   choosing a receiver is documented there;
 //! - [`route_tester`]: amtool's `config routes test` ([`routes_test()`]).

@@ -15,6 +15,7 @@ use std::fmt;
 use serde::de::{self, Deserializer, IgnoredAny, Visitor};
 use serde::Deserialize;
 
+use super::integrations as chat;
 pub use super::integrations::opsgenie::RawOpsGenieConfig;
 pub use super::integrations::pagerduty::RawPagerdutyConfig;
 pub use super::integrations::slack::RawSlackConfig;
@@ -67,14 +68,18 @@ pub struct RawGlobal {
     pub wechat_api_url: Option<IgnoredAny>,
     pub wechat_api_secret: Option<IgnoredAny>,
     pub wechat_api_corp_id: Option<IgnoredAny>,
-    pub telegram_api_url: Option<IgnoredAny>,
-    pub webex_api_url: Option<IgnoredAny>,
     pub jira_api_url: Option<IgnoredAny>,
-    pub rocketchat_api_url: Option<IgnoredAny>,
-    pub rocketchat_token: Option<IgnoredAny>,
-    pub rocketchat_token_file: Option<IgnoredAny>,
-    pub rocketchat_token_id: Option<IgnoredAny>,
-    pub rocketchat_token_id_file: Option<IgnoredAny>,
+    // Settings of the chat integrations (`super::integrations`).
+    pub telegram_api_url: Option<String>,
+    pub webex_api_url: Option<String>,
+    pub rocketchat_api_url: Option<String>,
+    pub rocketchat_token: Option<String>,
+    pub rocketchat_token_file: Option<String>,
+    pub rocketchat_token_id: Option<String>,
+    pub rocketchat_token_id_file: Option<String>,
+    // Of mattermost_configs, which redline leaves out: accepted, unused.
+    pub mattermost_webhook_url: Option<IgnoredAny>,
+    pub mattermost_webhook_url_file: Option<IgnoredAny>,
 }
 
 crate::config::http_client::with_http_client_fields! {
@@ -123,20 +128,24 @@ pub struct RawReceiver {
     pub name: Option<String>,
     pub webhook_configs: Option<Vec<RawWebhookConfig>>,
     pub email_configs: Option<Vec<RawEmailConfig>>,
-    pub discord_configs: Option<Unsupported>,
-    pub jira_configs: Option<Unsupported>,
-    pub msteams_configs: Option<Unsupported>,
-    pub msteamsv2_configs: Option<Unsupported>,
     pub opsgenie_configs: Option<Vec<RawOpsGenieConfig>>,
     pub pagerduty_configs: Option<Vec<RawPagerdutyConfig>>,
-    pub pushover_configs: Option<Unsupported>,
-    pub rocketchat_configs: Option<Unsupported>,
     pub slack_configs: Option<Vec<RawSlackConfig>>,
-    pub sns_configs: Option<Unsupported>,
-    pub telegram_configs: Option<Unsupported>,
     pub victorops_configs: Option<Vec<RawVictorOpsConfig>>,
-    pub webex_configs: Option<Unsupported>,
+    // The chat integrations (`super::integrations`).
+    pub telegram_configs: Option<Vec<chat::telegram::RawTelegramConfig>>,
+    pub discord_configs: Option<Vec<chat::discord::RawDiscordConfig>>,
+    pub webex_configs: Option<Vec<chat::webex::RawWebexConfig>>,
+    pub msteams_configs: Option<Vec<chat::msteams::RawMsTeamsConfig>>,
+    pub msteamsv2_configs: Option<Vec<chat::msteams::RawMsTeamsV2Config>>,
+    pub pushover_configs: Option<Vec<chat::pushover::RawPushoverConfig>>,
+    pub rocketchat_configs: Option<Vec<chat::rocketchat::RawRocketchatConfig>>,
+    // Left out, rejected with the reason (`chat::left_out`).
+    pub sns_configs: Option<Unsupported>,
     pub wechat_configs: Option<Unsupported>,
+    pub jira_configs: Option<Unsupported>,
+    pub incidentio_configs: Option<Unsupported>,
+    pub mattermost_configs: Option<Unsupported>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -13,7 +13,10 @@ use super::integrations::opsgenie::{opsgenie, OpsGenieConfig};
 use super::integrations::pagerduty::{pagerduty, PagerdutyConfig};
 use super::integrations::slack::{slack, SlackConfig};
 use super::integrations::victorops::{victorops, VictorOpsConfig};
-use super::integrations::{globals, IntegrationGlobals, RawIntegrationGlobals};
+use super::integrations::{
+    self as chat, globals, ChatConfigs, ChatGlobals, IntegrationGlobals, RawChatConfigs,
+    RawChatGlobals, RawIntegrationGlobals,
+};
 use super::matchers::Matchers;
 use super::raw::{RawEmailConfig, RawGlobal, RawHttpConfig, RawReceiver, RawWebhookConfig};
 use crate::config::http_client::validate as validate_http;
@@ -47,6 +50,8 @@ pub struct GlobalConfig {
     pub smtp_tls: TlsSettings,
     /// The integrations' settings (`slack_api_url`, `pagerduty_url`, …).
     pub integrations: IntegrationGlobals,
+    /// The chat integrations' settings (`telegram_api_url`, `rocketchat_token`, …).
+    pub chat: ChatGlobals,
 }
 
 /// A named receiver. An empty one (no configs) is valid: it drops notifications.
@@ -59,6 +64,8 @@ pub struct Receiver {
     pub pagerduty_configs: Vec<PagerdutyConfig>,
     pub opsgenie_configs: Vec<OpsGenieConfig>,
     pub victorops_configs: Vec<VictorOpsConfig>,
+    /// `telegram_configs`, `discord_configs`, … ([`super::integrations`]).
+    pub chat: ChatConfigs,
 }
 
 /// One `webhook_configs` entry.
@@ -162,7 +169,21 @@ pub(crate) fn global(
             (None, Some(f)) => Some(SecretSource::File(ctx.resolve(&f))),
             (None, None) => None,
         };
+    let chat = chat::chat_globals(
+        ctx,
+        path,
+        RawChatGlobals {
+            telegram_api_url: g.telegram_api_url,
+            webex_api_url: g.webex_api_url,
+            rocketchat_api_url: g.rocketchat_api_url,
+            rocketchat_token: g.rocketchat_token,
+            rocketchat_token_file: g.rocketchat_token_file,
+            rocketchat_token_id: g.rocketchat_token_id,
+            rocketchat_token_id_file: g.rocketchat_token_id_file,
+        },
+    )?;
     Ok(GlobalConfig {
+        chat,
         resolve_timeout: g.resolve_timeout.map_or(DEFAULT_RESOLVE_TIMEOUT, |d| d.0),
         http: match g.http_config {
             Some(h) => http_config(ctx, &path.key("http_config"), h)?,
@@ -254,6 +275,15 @@ pub(crate) fn receiver(
         let p = path.key("victorops_configs").index(i);
         victorops_configs.push(victorops(ctx, &p, c, http, ig)?);
     }
+    let raw_chat = RawChatConfigs {
+        telegram_configs: r.telegram_configs,
+        discord_configs: r.discord_configs,
+        webex_configs: r.webex_configs,
+        msteams_configs: r.msteams_configs,
+        msteamsv2_configs: r.msteamsv2_configs,
+        pushover_configs: r.pushover_configs,
+        rocketchat_configs: r.rocketchat_configs,
+    };
     Ok(Receiver {
         name,
         webhook_configs,
@@ -262,6 +292,7 @@ pub(crate) fn receiver(
         pagerduty_configs,
         opsgenie_configs,
         victorops_configs,
+        chat: chat::configs(ctx, path, raw_chat, global)?,
     })
 }
 

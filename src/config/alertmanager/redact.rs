@@ -49,6 +49,8 @@ const SECRET_KEYS: &[&str] = &[
     "bot_token",
     "user_key",
     "webhook_url",
+    "token_id",
+    "mattermost_webhook_url",
     "app_token",
 ];
 
