@@ -93,6 +93,7 @@ fn main() {
             },
             DiscoveryOptions {
                 file_poll_interval: Duration::from_secs(5),
+                ..DiscoveryOptions::default()
             },
         )
         .await

@@ -16,6 +16,7 @@ pub enum Role {
     Service,
     Endpoints,
     EndpointSlice,
+    Ingress,
 }
 
 impl Role {
@@ -27,6 +28,7 @@ impl Role {
             Role::Service => "service",
             Role::Endpoints => "endpoints",
             Role::EndpointSlice => "endpointslice",
+            Role::Ingress => "ingress",
         }
     }
 
@@ -38,6 +40,7 @@ impl Role {
             "service" => Role::Service,
             "endpoints" => Role::Endpoints,
             "endpointslice" => Role::EndpointSlice,
+            "ingress" => Role::Ingress,
             _ => return None,
         })
     }
@@ -50,6 +53,7 @@ impl Role {
             Role::Service => &[Role::Service],
             Role::Endpoints => &[Role::Pod, Role::Service, Role::Endpoints],
             Role::EndpointSlice => &[Role::Pod, Role::Service, Role::EndpointSlice],
+            Role::Ingress => &[Role::Ingress],
         }
     }
 
@@ -64,8 +68,9 @@ impl Role {
             Role::EndpointSlice => {
                 vec!["discovery.k8s.io/endpointslices", "/services", "/pods"]
             }
+            Role::Ingress => vec!["networking.k8s.io/ingresses"],
         };
-        if attach_node && self != Role::Node && self != Role::Service {
+        if attach_node && matches!(self, Role::Pod | Role::Endpoints | Role::EndpointSlice) {
             out.push("/nodes");
         }
         out
@@ -124,7 +129,7 @@ impl KubernetesSdConfig {
     }
 }
 
-const ROLES: &str = "one of: pod, service, endpoints, endpointslice, node";
+const ROLES: &str = "one of: pod, service, endpoints, endpointslice, node, ingress";
 
 /// Validates one entry at `path`.
 pub(crate) fn validate(
@@ -135,12 +140,6 @@ pub(crate) fn validate(
     let role = match raw.role.as_deref() {
         None | Some("") => {
             return Err(ctx.err(&path.key("role"), format!("role missing ({ROLES})")))
-        }
-        Some("ingress") => {
-            return Err(ctx.err(
-                &path.key("role"),
-                "redline does not support the ingress role yet",
-            ))
         }
         Some(r) => Role::parse(r).ok_or_else(|| {
             ctx.err(

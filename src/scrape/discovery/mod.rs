@@ -12,6 +12,7 @@ pub mod file;
 pub mod kubernetes;
 
 use std::future::Future;
+use std::path::PathBuf;
 use std::pin::Pin;
 use std::time::Duration;
 
@@ -25,12 +26,16 @@ use crate::config::ScrapeConfig;
 pub struct DiscoveryOptions {
     /// How often file_sd checks its files' modification times (Prometheus uses inotify).
     pub file_poll_interval: Duration,
+    /// The file `kubernetes_sd_configs` with `namespaces.own_namespace` read the pod's
+    /// namespace from (the service account volume's `namespace`).
+    pub kubernetes_namespace_file: PathBuf,
 }
 
 impl Default for DiscoveryOptions {
     fn default() -> Self {
         DiscoveryOptions {
             file_poll_interval: Duration::from_secs(5),
+            kubernetes_namespace_file: PathBuf::from(kubernetes::DEFAULT_NAMESPACE_FILE),
         }
     }
 }
@@ -81,7 +86,10 @@ pub fn discoverers_for(cfg: &ScrapeConfig, opts: &DiscoveryOptions) -> Vec<Box<d
         )));
     }
     for ksd in &cfg.kubernetes_sd_configs {
-        out.push(Box::new(kubernetes::KubernetesDiscoverer::new(ksd.clone())));
+        out.push(Box::new(kubernetes::KubernetesDiscoverer::new(
+            ksd.clone(),
+            opts.kubernetes_namespace_file.clone(),
+        )));
     }
     out
 }
