@@ -503,6 +503,26 @@ fn scrape_config(
             k,
         )?);
     }
+    let mut http_sd_configs = Vec::new();
+    for (i, h) in sc
+        .http_sd_configs
+        .unwrap_or_default()
+        .into_iter()
+        .enumerate()
+    {
+        let hpath = path.key("http_sd_configs").index(i);
+        http_sd_configs.push(super::discovery::validate_http_sd(ctx, &hpath, h)?);
+    }
+    let mut dns_sd_configs = Vec::new();
+    for (i, d) in sc
+        .dns_sd_configs
+        .unwrap_or_default()
+        .into_iter()
+        .enumerate()
+    {
+        let dpath = path.key("dns_sd_configs").index(i);
+        dns_sd_configs.push(super::discovery::validate_dns_sd(ctx, &dpath, d)?);
+    }
     let relabel_configs = relabels(
         ctx,
         &path.key("relabel_configs"),
@@ -548,6 +568,8 @@ fn scrape_config(
         static_configs,
         file_sd_configs,
         kubernetes_sd_configs,
+        http_sd_configs,
+        dns_sd_configs,
         relabel_configs,
         metric_relabel_configs,
         name_validation,

@@ -1,0 +1,633 @@
+//! `http_sd_configs` and `dns_sd_configs` end to end: redline discovers targets from an HTTP
+//! endpoint and from a DNS server, both on loopback and started by the test, and the test
+//! reads `/api/v1/targets` as a user would. The DNS server is a small UDP responder written
+//! here (its own encoder, independent of redline's decoder); redline is pointed at it through
+//! `DiscoveryOptions::dns_resolver` (a resolv.conf naming 127.0.0.1 and the responder's port).
+//!
+//! Expected labels are Prometheus' (`discovery/http`, `discovery/dns`), written out by hand.
+
+mod common;
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use redline::config::Config;
+use redline::scrape::discovery::dns::ResolverConfig;
+use redline::scrape::discovery::DiscoveryOptions;
+use redline::service::{Service, ServiceOptions};
+
+type TargetLabels = BTreeMap<String, String>;
+
+fn tempdir(name: &str) -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!("redline-sd-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).expect("temp dir");
+    d
+}
+
+/// One scrape job per discovery entry; every scrape goes to a closed loopback port and
+/// `instance` keeps the discovered address.
+fn job(name: &str, sd: &str, sink: SocketAddr) -> String {
+    format!(
+        "  - job_name: {name}\n    scrape_interval: 1h\n    {sd}\n    relabel_configs:\n      \
+         - source_labels: [__address__]\n        target_label: instance\n      \
+         - target_label: __address__\n        replacement: '{sink}'\n"
+    )
+}
+
+async fn start(yaml: &str, name: &str, opts: DiscoveryOptions) -> Service {
+    let cfg = Config::from_yaml_str(yaml, "test.yml").expect("config parses");
+    Service::start_with(
+        cfg,
+        ServiceOptions::new("127.0.0.1:0".parse().expect("addr"), tempdir(name)),
+        opts,
+    )
+    .await
+    .expect("service starts")
+}
+
+async fn discovered(svc: &Service, job: &str) -> Vec<TargetLabels> {
+    let v = common::get_json(&format!("http://{}/api/v1/targets", svc.local_addr)).await;
+    let mut out: Vec<TargetLabels> = v["data"]["activeTargets"]
+        .as_array()
+        .expect("activeTargets")
+        .iter()
+        .filter(|t| t["scrapePool"] == job)
+        .map(|t| serde_json::from_value(t["discoveredLabels"].clone()).expect("labels"))
+        .collect();
+    out.sort_by(|a, b| a["__address__"].cmp(&b["__address__"]));
+    out
+}
+
+async fn wait_targets(
+    svc: &Service,
+    job: &str,
+    what: &str,
+    check: impl Fn(&[TargetLabels]) -> bool,
+) -> Vec<TargetLabels> {
+    let end = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let t = discovered(svc, job).await;
+        if check(&t) {
+            return t;
+        }
+        assert!(
+            std::time::Instant::now() < end,
+            "timed out waiting for {job}: {what}; last: {t:#?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn labels(pairs: &[(&str, &str)], job: &str) -> TargetLabels {
+    let mut t: TargetLabels = pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    for (k, v) in [
+        ("job", job),
+        ("__metrics_path__", "/metrics"),
+        ("__scheme__", "http"),
+        ("__scrape_interval__", "1h"),
+        ("__scrape_timeout__", "10s"),
+    ] {
+        t.insert(k.into(), v.into());
+    }
+    t
+}
+
+// ---------------------------------------------------------------------------------------------
+// http_sd
+
+/// What the HTTP SD endpoint answers, and what it has seen.
+struct Endpoint {
+    status: StatusCode,
+    content_type: &'static str,
+    body: String,
+    requests: Vec<HeaderMap>,
+}
+
+async fn serve_targets(State(ep): State<Arc<Mutex<Endpoint>>>, headers: HeaderMap) -> Response {
+    let mut ep = ep.lock().expect("lock");
+    ep.requests.push(headers);
+    (
+        ep.status,
+        [(axum::http::header::CONTENT_TYPE, ep.content_type)],
+        ep.body.clone(),
+    )
+        .into_response()
+}
+
+/// Waits until the endpoint has answered `n` more requests than `since`.
+async fn wait_requests(ep: &Arc<Mutex<Endpoint>>, since: usize, n: usize) {
+    common::wait_for("http_sd refreshes", Duration::from_secs(20), || {
+        (ep.lock().expect("lock").requests.len() >= since + n).then_some(())
+    })
+    .await;
+}
+
+/// The endpoint's groups become targets with `__meta_url` and their labels; a new answer
+/// replaces them (a group that disappeared takes its targets); an answer with a wrong status,
+/// content type or body keeps the previous targets; every request says what it accepts and
+/// the refresh interval.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_sd_follows_the_endpoint_and_keeps_targets_on_errors() {
+    redline::install_crypto_provider();
+    let ep = Arc::new(Mutex::new(Endpoint {
+        status: StatusCode::OK,
+        content_type: "application/json; charset=utf-8",
+        body: r#"[{"targets": ["10.1.0.1:9100", "10.1.0.2:9100"], "labels": {"team": "red", "__scheme__": "http"}},
+                  {"targets": ["10.1.0.3:9100"]}]"#
+            .into(),
+        requests: Vec::new(),
+    }));
+    let app = Router::new()
+        .route("/sd", axum::routing::get(serve_targets))
+        .with_state(ep.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(listener, app).await.expect("serve") });
+    let url = format!("http://{addr}/sd");
+    let sink: SocketAddr = format!("127.0.0.1:{}", common::free_port())
+        .parse()
+        .expect("addr");
+    let yaml = format!(
+        "scrape_configs:\n{}",
+        job(
+            "http",
+            &format!("http_sd_configs:\n      - url: '{url}'\n        refresh_interval: 200ms"),
+            sink
+        )
+    );
+    let svc = start(&yaml, "http", DiscoveryOptions::default()).await;
+
+    let t = wait_targets(&svc, "http", "three targets", |t| t.len() == 3).await;
+    let url_l = ("__meta_url", url.as_str());
+    assert_eq!(
+        t,
+        vec![
+            labels(
+                &[("__address__", "10.1.0.1:9100"), ("team", "red"), url_l],
+                "http"
+            ),
+            labels(
+                &[("__address__", "10.1.0.2:9100"), ("team", "red"), url_l],
+                "http"
+            ),
+            labels(&[("__address__", "10.1.0.3:9100"), url_l], "http"),
+        ]
+    );
+    {
+        let e = ep.lock().expect("lock");
+        let h = &e.requests[0];
+        assert_eq!(h["accept"], "application/json");
+        assert_eq!(h["x-prometheus-refresh-interval-seconds"], "0.2");
+    }
+
+    // A new answer with one group: the second group's target goes.
+    ep.lock().expect("lock").body = r#"[{"targets": ["10.1.0.9:9100"]}]"#.into();
+    let t = wait_targets(&svc, "http", "the new answer", |t| t.len() == 1).await;
+    assert_eq!(
+        t,
+        vec![labels(&[("__address__", "10.1.0.9:9100"), url_l], "http")]
+    );
+
+    // Errors keep the previous targets: a refresh happens (two more requests answered) and
+    // the targets are unchanged.
+    let failures: [(StatusCode, &'static str, &str); 4] = [
+        (
+            StatusCode::OK,
+            "text/plain",
+            r#"[{"targets": ["10.1.0.5:1"]}]"#,
+        ),
+        (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "application/json",
+            r#"[{"targets": ["10.1.0.5:1"]}]"#,
+        ),
+        (
+            StatusCode::OK,
+            "application/json",
+            r#"{"targets": ["10.1.0.5:1"]}"#,
+        ),
+        (StatusCode::OK, "application/json", r#"[null]"#),
+    ];
+    for (status, ctype, body) in failures {
+        let since = {
+            let mut e = ep.lock().expect("lock");
+            e.status = status;
+            e.content_type = ctype;
+            e.body = body.into();
+            e.requests.len()
+        };
+        wait_requests(&ep, since, 2).await;
+        assert_eq!(
+            discovered(&svc, "http").await,
+            vec![labels(&[("__address__", "10.1.0.9:9100"), url_l], "http")],
+            "{status} {ctype} {body}"
+        );
+    }
+    // The control: a good answer again is picked up.
+    {
+        let mut e = ep.lock().expect("lock");
+        e.status = StatusCode::OK;
+        e.content_type = "application/json";
+        e.body = r#"[{"targets": ["10.1.0.7:9100"]}]"#.into();
+    }
+    wait_targets(&svc, "http", "recovered", |t| {
+        t.len() == 1 && t[0]["__address__"] == "10.1.0.7:9100"
+    })
+    .await;
+    svc.shutdown().await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// dns_sd
+
+/// The DNS server's zone: answers by (lowercase name with final dot, qtype), rcode for names
+/// it does not know (NXDOMAIN) or that are set to fail (SERVFAIL).
+#[derive(Default)]
+struct Zone {
+    answers: HashMap<(String, u16), Vec<Rdata>>,
+    servfail: Vec<String>,
+    queries: Vec<(String, u16)>,
+}
+
+/// An answer record's type and data.
+type Rdata = (u16, Vec<u8>);
+
+const A: u16 = 1;
+const NS: u16 = 2;
+const MX: u16 = 15;
+const AAAA: u16 = 28;
+const SRV: u16 = 33;
+const CNAME: u16 = 5;
+
+fn wire_name(name: &str) -> Vec<u8> {
+    let mut out = Vec::new();
+    for l in name.trim_end_matches('.').split('.') {
+        out.push(l.len() as u8);
+        out.extend_from_slice(l.as_bytes());
+    }
+    out.push(0);
+    out
+}
+
+fn srv(prio: u16, weight: u16, port: u16, target: &str) -> Rdata {
+    let mut d = Vec::new();
+    for v in [prio, weight, port] {
+        d.extend_from_slice(&v.to_be_bytes());
+    }
+    d.extend(wire_name(target));
+    (SRV, d)
+}
+
+fn a(ip: [u8; 4]) -> Rdata {
+    (A, ip.to_vec())
+}
+
+/// Answers one query from `zone` (RFC 1035 layout: header, the question echoed, answers with
+/// a pointer to the question's name).
+fn respond(zone: &Mutex<Zone>, q: &[u8]) -> Option<Vec<u8>> {
+    let mut pos = 12;
+    let mut name = String::new();
+    loop {
+        let l = *q.get(pos)? as usize;
+        if l == 0 {
+            break;
+        }
+        name.push_str(&String::from_utf8_lossy(q.get(pos + 1..pos + 1 + l)?).to_lowercase());
+        name.push('.');
+        pos += 1 + l;
+    }
+    let qtype = u16::from_be_bytes([*q.get(pos + 1)?, *q.get(pos + 2)?]);
+    let question = q.get(12..pos + 5)?;
+    let mut z = zone.lock().expect("lock");
+    z.queries.push((name.clone(), qtype));
+    let (rcode, answers) = if z.servfail.contains(&name) {
+        (2u8, Vec::new())
+    } else if let Some(a) = z.answers.get(&(name.clone(), qtype)) {
+        (0, a.clone())
+    } else if z.answers.keys().any(|(n, _)| *n == name) {
+        (0, Vec::new())
+    } else {
+        (3, Vec::new())
+    };
+    let mut r = Vec::new();
+    r.extend_from_slice(&q[0..2]);
+    r.extend_from_slice(&[0x81, 0x80 | rcode]);
+    r.extend_from_slice(&1u16.to_be_bytes());
+    r.extend_from_slice(&(answers.len() as u16).to_be_bytes());
+    r.extend_from_slice(&[0, 0, 0, 0]);
+    r.extend_from_slice(question);
+    for (t, data) in answers {
+        r.extend_from_slice(&[0xC0, 0x0C]);
+        r.extend_from_slice(&t.to_be_bytes());
+        r.extend_from_slice(&1u16.to_be_bytes());
+        r.extend_from_slice(&30u32.to_be_bytes());
+        r.extend_from_slice(&(data.len() as u16).to_be_bytes());
+        r.extend_from_slice(&data);
+    }
+    Some(r)
+}
+
+async fn dns_server(zone: Arc<Mutex<Zone>>) -> SocketAddr {
+    let sock = tokio::net::UdpSocket::bind("127.0.0.1:0")
+        .await
+        .expect("bind udp");
+    let addr = sock.local_addr().expect("addr");
+    tokio::spawn(async move {
+        let mut buf = vec![0u8; 4096];
+        loop {
+            let Ok((n, from)) = sock.recv_from(&mut buf).await else {
+                return;
+            };
+            if let Some(r) = respond(&zone, &buf[..n]) {
+                let _ = sock.send_to(&r, from).await;
+            }
+        }
+    });
+    addr
+}
+
+/// SRV, A (through the search list), AAAA, MX and NS names become targets with Prometheus'
+/// `__meta_dns_*` labels; a changed record set changes the targets; a name whose server
+/// fails keeps its targets while a name that no longer exists (NXDOMAIN) loses them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dns_sd_follows_the_records_of_a_loopback_server() {
+    redline::install_crypto_provider();
+    let zone = Arc::new(Mutex::new(Zone::default()));
+    {
+        let mut z = zone.lock().expect("lock");
+        z.answers.insert(
+            ("_metrics._tcp.svc.example.".into(), SRV),
+            vec![
+                srv(10, 5, 9100, "node-1.svc.example"),
+                srv(10, 5, 9101, "node-2.svc.example"),
+            ],
+        );
+        // "web" has one dot fewer than ndots: the search domain is tried first.
+        z.answers.insert(
+            ("web.corp.example.".into(), A),
+            vec![(CNAME, wire_name("web-lb.corp.example")), a([127, 0, 0, 7])],
+        );
+        let mut v6 = vec![0u8; 16];
+        v6[0] = 0xfd;
+        v6[15] = 0x42;
+        z.answers
+            .insert(("web6.example.".into(), AAAA), vec![(AAAA, v6)]);
+        let mut mx = 10u16.to_be_bytes().to_vec();
+        mx.extend(wire_name("mail.example"));
+        z.answers.insert(("example.".into(), MX), vec![(MX, mx)]);
+        z.answers.insert(
+            ("example.".into(), NS),
+            vec![(NS, wire_name("ns1.example"))],
+        );
+    }
+    let server = dns_server(zone.clone()).await;
+    let dir = tempdir("dns");
+    let resolv = dir.join("resolv.conf");
+    std::fs::write(
+        &resolv,
+        "# the test's DNS server\nnameserver 127.0.0.1\nsearch corp.example\noptions ndots:1\n",
+    )
+    .expect("resolv.conf");
+    let opts = DiscoveryOptions {
+        dns_resolver: ResolverConfig {
+            resolv_conf: resolv,
+            port: server.port(),
+        },
+        ..DiscoveryOptions::default()
+    };
+    let sink: SocketAddr = format!("127.0.0.1:{}", common::free_port())
+        .parse()
+        .expect("addr");
+    let sd = |entry: &str| format!("dns_sd_configs:\n      - {entry}");
+    let yaml = format!(
+        "scrape_configs:\n{}{}{}{}{}",
+        job(
+            "srv",
+            &sd("{names: ['_metrics._tcp.svc.example'], refresh_interval: 200ms}"),
+            sink
+        ),
+        job(
+            "a",
+            &sd("{names: [web, gone.example], type: A, port: 9100, refresh_interval: 200ms}"),
+            sink
+        ),
+        job(
+            "aaaa",
+            &sd("{names: [web6.example], type: AAAA, port: 9100}"),
+            sink
+        ),
+        job("mx", &sd("{names: [example], type: mx, port: 25}"), sink),
+        job("ns", &sd("{names: [example], type: NS, port: 53}"), sink),
+    );
+    let svc = start(&yaml, "dns-state", opts).await;
+
+    let name = ("__meta_dns_name", "_metrics._tcp.svc.example");
+    let t = wait_targets(&svc, "srv", "two SRV targets", |t| t.len() == 2).await;
+    assert_eq!(
+        t,
+        vec![
+            labels(
+                &[
+                    ("__address__", "node-1.svc.example:9100"),
+                    name,
+                    ("__meta_dns_srv_record_target", "node-1.svc.example."),
+                    ("__meta_dns_srv_record_port", "9100"),
+                ],
+                "srv"
+            ),
+            labels(
+                &[
+                    ("__address__", "node-2.svc.example:9101"),
+                    name,
+                    ("__meta_dns_srv_record_target", "node-2.svc.example."),
+                    ("__meta_dns_srv_record_port", "9101"),
+                ],
+                "srv"
+            ),
+        ]
+    );
+    let t = wait_targets(&svc, "a", "the A record", |t| t.len() == 1).await;
+    assert_eq!(
+        t,
+        vec![labels(
+            &[
+                ("__address__", "127.0.0.7:9100"),
+                ("__meta_dns_name", "web")
+            ],
+            "a"
+        )]
+    );
+    let t = wait_targets(&svc, "aaaa", "the AAAA record", |t| t.len() == 1).await;
+    assert_eq!(
+        t,
+        vec![labels(
+            &[
+                ("__address__", "[fd00::42]:9100"),
+                ("__meta_dns_name", "web6.example")
+            ],
+            "aaaa"
+        )]
+    );
+    let t = wait_targets(&svc, "mx", "the MX record", |t| t.len() == 1).await;
+    assert_eq!(
+        t,
+        vec![labels(
+            &[
+                ("__address__", "mail.example:25"),
+                ("__meta_dns_name", "example"),
+                ("__meta_dns_mx_record_target", "mail.example."),
+            ],
+            "mx"
+        )]
+    );
+    let t = wait_targets(&svc, "ns", "the NS record", |t| t.len() == 1).await;
+    assert_eq!(
+        t,
+        vec![labels(
+            &[
+                ("__address__", "ns1.example:53"),
+                ("__meta_dns_name", "example"),
+                ("__meta_dns_ns_record_target", "ns1.example."),
+            ],
+            "ns"
+        )]
+    );
+    {
+        let z = zone.lock().expect("lock");
+        let web: Vec<&String> = z
+            .queries
+            .iter()
+            .filter(|(n, t)| n.starts_with("web.") && *t == A)
+            .map(|(n, _)| n)
+            .collect();
+        assert_eq!(web.first().map(|s| s.as_str()), Some("web.corp.example."));
+    }
+
+    // The SRV set changes: one target goes, another comes.
+    zone.lock().expect("lock").answers.insert(
+        ("_metrics._tcp.svc.example.".into(), SRV),
+        vec![srv(10, 5, 9102, "node-3.svc.example")],
+    );
+    wait_targets(&svc, "srv", "the new SRV set", |t| {
+        t.len() == 1 && t[0]["__address__"] == "node-3.svc.example:9102"
+    })
+    .await;
+
+    // SERVFAIL for web's names keeps its target; the control is gone.example (NXDOMAIN from
+    // the start) never having one, and a new A record for it appearing.
+    let since = {
+        let mut z = zone.lock().expect("lock");
+        z.servfail = vec!["web.corp.example.".into(), "web.".into()];
+        z.queries.len()
+    };
+    common::wait_for("web queried twice more", Duration::from_secs(20), || {
+        let z = zone.lock().expect("lock");
+        (z.queries[since..]
+            .iter()
+            .filter(|(n, _)| n == "web.corp.example.")
+            .count()
+            >= 2)
+            .then_some(())
+    })
+    .await;
+    let t = discovered(&svc, "a").await;
+    assert_eq!(addresses(&t), ["127.0.0.7:9100"]);
+    zone.lock()
+        .expect("lock")
+        .answers
+        .insert(("gone.example.".into(), A), vec![a([127, 0, 0, 8])]);
+    let t = wait_targets(&svc, "a", "gone.example resolving", |t| t.len() == 2).await;
+    assert_eq!(addresses(&t), ["127.0.0.7:9100", "127.0.0.8:9100"]);
+    // web now answers NXDOMAIN everywhere: its target goes.
+    {
+        let mut z = zone.lock().expect("lock");
+        z.servfail.clear();
+        z.answers.remove(&("web.corp.example.".to_string(), A));
+    }
+    let t = wait_targets(&svc, "a", "web gone", |t| t.len() == 1).await;
+    assert_eq!(addresses(&t), ["127.0.0.8:9100"]);
+    svc.shutdown().await;
+}
+
+fn addresses(t: &[TargetLabels]) -> Vec<&str> {
+    t.iter().map(|l| l["__address__"].as_str()).collect()
+}
+
+/// Prometheus' validation of the two entries, with the field path.
+#[test]
+fn http_and_dns_entries_are_validated_like_prometheus() {
+    let cases = [
+        (
+            "http_sd_configs: [{refresh_interval: 1m}]",
+            "http_sd_configs[0].url",
+            "URL is missing",
+        ),
+        (
+            "http_sd_configs: [{url: 'ftp://h/x'}]",
+            "http_sd_configs[0].url",
+            "URL scheme must be 'http' or 'https'",
+        ),
+        (
+            "http_sd_configs: [{url: 'http:///x'}]",
+            "http_sd_configs[0].url",
+            "host is missing in URL",
+        ),
+        (
+            "dns_sd_configs: [{names: []}]",
+            "dns_sd_configs[0].names",
+            "DNS-SD config must contain at least one SRV record name",
+        ),
+        (
+            "dns_sd_configs: [{names: [a.example], type: A}]",
+            "dns_sd_configs[0].port",
+            "a port is required in DNS-SD configs for all record types except SRV",
+        ),
+        (
+            "dns_sd_configs: [{names: [a.example], type: TXT}]",
+            "dns_sd_configs[0].type",
+            "invalid DNS-SD records type TXT",
+        ),
+        (
+            "dns_sd_configs: [{names: [a.example], timeout: 1s}]",
+            "dns_sd_configs[0].timeout",
+            "unknown field",
+        ),
+    ];
+    for (entry, path, msg) in cases {
+        let yaml = format!("scrape_configs:\n  - job_name: j\n    {entry}\n");
+        let e = Config::from_yaml_str(&yaml, "t.yml").expect_err(entry);
+        let text = e.to_string();
+        assert!(
+            text.contains(&format!("scrape_configs[0].{path}")),
+            "{entry}: {text}"
+        );
+        assert!(text.contains(msg), "{entry}: {text}");
+    }
+    let ok = "scrape_configs:\n  - job_name: j\n    http_sd_configs: [{url: 'https://sd.example/targets', basic_auth: {username: u, password: p}}]\n    dns_sd_configs: [{names: ['_x._tcp.example']}]\n";
+    let cfg = Config::from_yaml_str(ok, "t.yml").expect("valid");
+    let job = &cfg.scrape_configs[0];
+    assert_eq!(
+        job.http_sd_configs[0].refresh_interval,
+        Duration::from_secs(60)
+    );
+    assert_eq!(
+        job.dns_sd_configs[0].refresh_interval,
+        Duration::from_secs(30)
+    );
+    assert_eq!(
+        job.dns_sd_configs[0].record_type,
+        redline::config::discovery::DnsRecordType::Srv
+    );
+}
