@@ -68,6 +68,7 @@ fn list_kind(resource: &str) -> (&'static str, &'static str) {
         "services" => ("ServiceList", "v1"),
         "endpoints" => ("EndpointsList", "v1"),
         "ingresses" => ("IngressList", "networking.k8s.io/v1"),
+        "namespaces" => ("NamespaceList", "v1"),
         _ => ("EndpointSliceList", "discovery.k8s.io/v1"),
     }
 }
@@ -79,6 +80,7 @@ fn item_kind(resource: &str) -> (&'static str, &'static str) {
         "services" => ("Service", "v1"),
         "endpoints" => ("Endpoints", "v1"),
         "ingresses" => ("Ingress", "networking.k8s.io/v1"),
+        "namespaces" => ("Namespace", "v1"),
         _ => ("EndpointSlice", "discovery.k8s.io/v1"),
     }
 }
@@ -292,6 +294,7 @@ impl FakeApi {
             ("endpoints", "endpoints.json"),
             ("endpointslices", "endpointslices.json"),
             ("ingresses", "ingresses.json"),
+            ("namespaces", "namespaces.json"),
         ] {
             let list = recorded(file);
             let items = list["items"].as_array().expect("items").clone();
@@ -1433,9 +1436,10 @@ fn sorted(mut t: Vec<BTreeMap<String, String>>) -> Vec<BTreeMap<String, String>>
 /// whose `http` lists no paths; the selectors reach the API server as `labelSelector` and
 /// `fieldSelector` on every list and watch, so an ingress they exclude never becomes a target,
 /// before or after a watch event. `attach_metadata.node` with pod and node selectors gives pod
-/// targets their node's labels, and a node's change reaches them through the node watch.
+/// targets their node's labels, and a node's change reaches them through the node watch;
+/// `attach_metadata.namespace` does the same with a service's namespace.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn ingress_targets_selectors_and_attached_node_labels() {
+async fn ingress_targets_selectors_and_attached_metadata() {
     redline::install_crypto_provider();
     let api = FakeApi::start().await;
     let dir = temp_dir("ingress");
@@ -1455,6 +1459,10 @@ async fn ingress_targets_selectors_and_attached_node_labels() {
                  label: 'team=observability', field: 'metadata.namespace=monitoring'}]}",
             ),
             ("k8s-pods-on-node", &pods_entry),
+            (
+                "k8s-services-ns",
+                "{role: service, kubeconfig_file: kubeconfig, attach_metadata: {namespace: true}}",
+            ),
         ],
     );
 
@@ -1581,6 +1589,64 @@ async fn ingress_targets_selectors_and_attached_node_labels() {
                     t.get("__meta_kubernetes_node_label_node_kubernetes_io_pool")
                         .map(String::as_str)
                         == Some("monitoring")
+                })
+        },
+    )
+    .await;
+
+    // attach_metadata.namespace: the service's group carries its namespace's labels and
+    // annotations (no name label beyond __meta_kubernetes_namespace), and a namespace's
+    // change reaches it through the namespace watch.
+    let services = wait_targets(&redline, &api, "k8s-services-ns", "services", |t| {
+        !t.is_empty()
+    })
+    .await;
+    let ns_labels: Vec<(String, String)> = services[0]
+        .iter()
+        .filter(|(k, _)| k.starts_with("__meta_kubernetes_namespace"))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let want: Vec<(String, String)> = [
+        ("__meta_kubernetes_namespace", "monitoring"),
+        (
+            "__meta_kubernetes_namespace_annotation_owner_example_com_slack",
+            "#observability",
+        ),
+        (
+            "__meta_kubernetes_namespace_annotationpresent_owner_example_com_slack",
+            "true",
+        ),
+        (
+            "__meta_kubernetes_namespace_label_kubernetes_io_metadata_name",
+            "monitoring",
+        ),
+        (
+            "__meta_kubernetes_namespace_labelpresent_kubernetes_io_metadata_name",
+            "true",
+        ),
+        ("__meta_kubernetes_namespace_label_team", "observability"),
+        ("__meta_kubernetes_namespace_labelpresent_team", "true"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect::<BTreeMap<_, _>>()
+    .into_iter()
+    .collect();
+    assert_eq!(ns_labels, want);
+    let mut ns = api.object("namespaces", "monitoring");
+    ns["metadata"]["labels"]["team"] = json!("platform");
+    api.change("namespaces", "MODIFIED", ns, true);
+    wait_targets(
+        &redline,
+        &api,
+        "k8s-services-ns",
+        "the namespace's new label",
+        |t| {
+            !t.is_empty()
+                && t.iter().all(|t| {
+                    t.get("__meta_kubernetes_namespace_label_team")
+                        .map(String::as_str)
+                        == Some("platform")
                 })
         },
     )

@@ -120,12 +120,31 @@ pub struct KubernetesSdConfig {
     pub selectors: Vec<Selector>,
     /// `attach_metadata.node`: add the node's labels to pod (and endpoint) targets.
     pub attach_node: bool,
+    /// `attach_metadata.namespace` (Prometheus 3.6): add the labels and annotations of the
+    /// object's namespace to pod, service, endpoints, endpointslice and ingress groups.
+    pub attach_namespace: bool,
 }
 
 impl KubernetesSdConfig {
     /// The selector configured for objects of `role`, if any.
     pub fn selector(&self, role: Role) -> Option<&Selector> {
         self.selectors.iter().find(|s| s.role == Some(role))
+    }
+
+    /// Whether groups get their namespace's metadata (`attach_metadata.namespace` on a role
+    /// whose objects are namespaced).
+    pub fn namespace_metadata(&self) -> bool {
+        self.attach_namespace && self.role != Role::Node
+    }
+
+    /// Every API resource this entry lists and watches: the role's
+    /// ([`Role::watched_resources`]) and `/namespaces` for namespace metadata.
+    pub fn watched_resources(&self) -> Vec<&'static str> {
+        let mut out = self.role.watched_resources(self.attach_node);
+        if self.namespace_metadata() {
+            out.push("/namespaces");
+        }
+        out
     }
 }
 
@@ -250,7 +269,9 @@ pub(crate) fn validate(
             field,
         });
     }
-    let attach_node = raw.attach_metadata.and_then(|a| a.node).unwrap_or(false);
+    let attach = raw.attach_metadata.unwrap_or_default();
+    let attach_node = attach.node.unwrap_or(false);
+    let attach_namespace = attach.namespace.unwrap_or(false);
     Ok(KubernetesSdConfig {
         role,
         access,
@@ -260,6 +281,7 @@ pub(crate) fn validate(
         },
         selectors,
         attach_node,
+        attach_namespace,
     })
 }
 

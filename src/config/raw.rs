@@ -333,5 +333,5 @@ pub struct RawKubernetesSelector {
 #[serde(deny_unknown_fields)]
 pub struct RawKubernetesAttachMetadata {
     pub node: Option<bool>,
-    pub namespace: Option<Unsupported>,
+    pub namespace: Option<bool>,
 }

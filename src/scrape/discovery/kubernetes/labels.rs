@@ -6,7 +6,9 @@
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::core::v1::{Container, ContainerPort, Endpoints, Node, Pod, Service};
+use k8s_openapi::api::core::v1::{
+    Container, ContainerPort, Endpoints, Namespace, Node, Pod, Service,
+};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::api::networking::v1::Ingress;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
@@ -47,6 +49,11 @@ fn add_object_meta(ls: &mut LabelMap, m: &ObjectMeta, role: &str) {
         meta(&format!("{role}_name")),
         m.name.clone().unwrap_or_default(),
     );
+    add_labels_and_annotations(ls, m, role);
+}
+
+/// `<kind>_label_*`, `<kind>_labelpresent_*`, `<kind>_annotation_*`, `<kind>_annotationpresent_*`.
+fn add_labels_and_annotations(ls: &mut LabelMap, m: &ObjectMeta, role: &str) {
     for (k, v) in m.labels.iter().flatten() {
         let n = sanitize_label_name(k);
         ls.insert(meta(&format!("{role}_label_{n}")), v.clone());
@@ -115,6 +122,16 @@ pub fn node_labels(n: &Node) -> LabelMap {
 pub fn attached_node_labels(n: &Node) -> LabelMap {
     let mut ls = LabelMap::new();
     add_object_meta(&mut ls, &n.metadata, "node");
+    ls
+}
+
+/// What `attach_metadata.namespace` adds to a group: the labels and annotations of its
+/// namespace as `__meta_kubernetes_namespace_label_*`, `..._labelpresent_*`,
+/// `..._annotation_*` and `..._annotationpresent_*` (no name label: the group has
+/// `__meta_kubernetes_namespace` already).
+pub fn namespace_metadata_labels(ns: &Namespace) -> LabelMap {
+    let mut ls = LabelMap::new();
+    add_labels_and_annotations(&mut ls, &ns.metadata, "namespace");
     ls
 }
 

@@ -30,7 +30,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use futures_util::stream::{self, BoxStream, StreamExt};
-use k8s_openapi::api::core::v1::{Endpoints, Node, Pod, Service};
+use k8s_openapi::api::core::v1::{Endpoints, Namespace, Node, Pod, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::api::networking::v1::Ingress;
 use kube::runtime::watcher::{self, Event};
@@ -117,6 +117,7 @@ enum Change {
     Endpoints(usize, Box<Event<Endpoints>>),
     Slice(usize, Box<Event<EndpointSlice>>),
     Ingress(usize, Box<Event<Ingress>>),
+    Namespace(usize, Box<Event<Namespace>>),
     /// A watch stream failed; it retries by itself.
     Failed(String),
 }
@@ -185,7 +186,9 @@ struct Cluster {
     endpoints: Objects<Endpoints>,
     slices: Objects<EndpointSlice>,
     ingresses: Objects<Ingress>,
+    namespaces: Objects<Namespace>,
     attach_node: bool,
+    attach_namespace: bool,
 }
 
 impl Lookup for Cluster {
@@ -215,12 +218,36 @@ impl Cluster {
             Change::Endpoints(s, e) => self.endpoints.apply(s, *e),
             Change::Slice(s, e) => self.slices.apply(s, *e),
             Change::Ingress(s, e) => self.ingresses.apply(s, *e),
+            Change::Namespace(s, e) => self.namespaces.apply(s, *e),
             Change::Failed(_) => false,
         }
     }
 
-    /// The groups of every object of `role`.
+    /// The groups of every object of `role`, with their namespace's metadata when attached.
     fn groups(&self, role: Role) -> Vec<TargetGroup> {
+        let groups = self.role_groups(role);
+        if !self.attach_namespace || role == Role::Node {
+            return groups;
+        }
+        groups
+            .into_iter()
+            .map(|mut g| {
+                let ns = g.labels.get(labels::NAMESPACE_LABEL).unwrap_or_default();
+                if let Some(ns) = self.namespaces.get("", ns) {
+                    let mut all: Vec<(String, String)> = g
+                        .labels
+                        .iter()
+                        .map(|l| (l.name.to_string(), l.value.to_string()))
+                        .collect();
+                    all.extend(labels::namespace_metadata_labels(ns));
+                    g.labels = crate::store::Labels::from_pairs(all);
+                }
+                g
+            })
+            .collect()
+    }
+
+    fn role_groups(&self, role: Role) -> Vec<TargetGroup> {
         match role {
             Role::Node => self.nodes.iter().map(labels::build_node).collect(),
             Role::Pod => self
@@ -346,11 +373,16 @@ fn watches(
         next += 1;
         next - 1
     };
-    let needs = |r: Role| {
-        cfg.role
-            .watched_resources(cfg.attach_node)
-            .contains(&r.resource())
-    };
+    let resources = cfg.watched_resources();
+    let needs = |r: Role| resources.contains(&r.resource());
+    if resources.contains(&"/namespaces") {
+        out.push(watch_stream(
+            Api::<Namespace>::all(client.clone()),
+            watcher::Config::default(),
+            id(),
+            Change::Namespace,
+        ));
+    }
     if needs(Role::Node) {
         out.push(watch_stream(
             Api::<Node>::all(client.clone()),
@@ -406,6 +438,7 @@ impl Change {
             Change::Endpoints(s, e) => (*s, matches!(**e, Event::InitDone)),
             Change::Slice(s, e) => (*s, matches!(**e, Event::InitDone)),
             Change::Ingress(s, e) => (*s, matches!(**e, Event::InitDone)),
+            Change::Namespace(s, e) => (*s, matches!(**e, Event::InitDone)),
             Change::Failed(_) => (0, false),
         };
         done.then_some(s)
@@ -461,6 +494,7 @@ pub async fn run_kubernetes_sd(
     let mut events = stream::select_all(streams);
     let mut cluster = Cluster {
         attach_node: cfg.attach_node,
+        attach_namespace: cfg.namespace_metadata(),
         ..Cluster::default()
     };
     let started = tokio::time::Instant::now();
