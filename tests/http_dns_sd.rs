@@ -258,7 +258,10 @@ async fn http_sd_follows_the_endpoint_and_keeps_targets_on_errors() {
 struct Zone {
     answers: HashMap<(String, u16), Vec<Rdata>>,
     servfail: Vec<String>,
-    queries: Vec<(String, u16)>,
+    /// Names whose UDP answer is truncated (TC set, no records); TCP answers in full.
+    truncate_udp: Vec<String>,
+    /// (name, qtype, over TCP) of every query.
+    queries: Vec<(String, u16, bool)>,
 }
 
 /// An answer record's type and data.
@@ -296,7 +299,7 @@ fn a(ip: [u8; 4]) -> Rdata {
 
 /// Answers one query from `zone` (RFC 1035 layout: header, the question echoed, answers with
 /// a pointer to the question's name).
-fn respond(zone: &Mutex<Zone>, q: &[u8]) -> Option<Vec<u8>> {
+fn respond(zone: &Mutex<Zone>, q: &[u8], tcp: bool) -> Option<Vec<u8>> {
     let mut pos = 12;
     let mut name = String::new();
     loop {
@@ -311,19 +314,20 @@ fn respond(zone: &Mutex<Zone>, q: &[u8]) -> Option<Vec<u8>> {
     let qtype = u16::from_be_bytes([*q.get(pos + 1)?, *q.get(pos + 2)?]);
     let question = q.get(12..pos + 5)?;
     let mut z = zone.lock().expect("lock");
-    z.queries.push((name.clone(), qtype));
+    z.queries.push((name.clone(), qtype, tcp));
+    let truncated = !tcp && z.truncate_udp.contains(&name);
     let (rcode, answers) = if z.servfail.contains(&name) {
         (2u8, Vec::new())
-    } else if let Some(a) = z.answers.get(&(name.clone(), qtype)) {
+    } else if let Some(a) = z.answers.get(&(name.clone(), qtype)).filter(|_| !truncated) {
         (0, a.clone())
-    } else if z.answers.keys().any(|(n, _)| *n == name) {
+    } else if truncated || z.answers.keys().any(|(n, _)| *n == name) {
         (0, Vec::new())
     } else {
         (3, Vec::new())
     };
     let mut r = Vec::new();
     r.extend_from_slice(&q[0..2]);
-    r.extend_from_slice(&[0x81, 0x80 | rcode]);
+    r.extend_from_slice(&[if truncated { 0x83 } else { 0x81 }, 0x80 | rcode]);
     r.extend_from_slice(&1u16.to_be_bytes());
     r.extend_from_slice(&(answers.len() as u16).to_be_bytes());
     r.extend_from_slice(&[0, 0, 0, 0]);
@@ -339,18 +343,41 @@ fn respond(zone: &Mutex<Zone>, q: &[u8]) -> Option<Vec<u8>> {
     Some(r)
 }
 
+/// A UDP and a TCP listener on one loopback port, answering from `zone`.
 async fn dns_server(zone: Arc<Mutex<Zone>>) -> SocketAddr {
     let sock = tokio::net::UdpSocket::bind("127.0.0.1:0")
         .await
         .expect("bind udp");
     let addr = sock.local_addr().expect("addr");
+    let tcp = tokio::net::TcpListener::bind(addr).await.expect("bind tcp");
+    let tcp_zone = zone.clone();
+    tokio::spawn(async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        while let Ok((mut conn, _)) = tcp.accept().await {
+            let zone = tcp_zone.clone();
+            tokio::spawn(async move {
+                let Ok(len) = conn.read_u16().await else {
+                    return;
+                };
+                let mut q = vec![0u8; len as usize];
+                if conn.read_exact(&mut q).await.is_err() {
+                    return;
+                }
+                if let Some(r) = respond(&zone, &q, true) {
+                    let mut framed = (r.len() as u16).to_be_bytes().to_vec();
+                    framed.extend_from_slice(&r);
+                    let _ = conn.write_all(&framed).await;
+                }
+            });
+        }
+    });
     tokio::spawn(async move {
         let mut buf = vec![0u8; 4096];
         loop {
             let Ok((n, from)) = sock.recv_from(&mut buf).await else {
                 return;
             };
-            if let Some(r) = respond(&zone, &buf[..n]) {
+            if let Some(r) = respond(&zone, &buf[..n], false) {
                 let _ = sock.send_to(&r, from).await;
             }
         }
@@ -360,7 +387,8 @@ async fn dns_server(zone: Arc<Mutex<Zone>>) -> SocketAddr {
 
 /// SRV, A (through the search list), AAAA, MX and NS names become targets with Prometheus'
 /// `__meta_dns_*` labels; a changed record set changes the targets; a name whose server
-/// fails keeps its targets while a name that no longer exists (NXDOMAIN) loses them.
+/// fails keeps its targets while a name that no longer exists (NXDOMAIN) loses them; a
+/// truncated UDP answer is retried over TCP.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dns_sd_follows_the_records_of_a_loopback_server() {
     redline::install_crypto_provider();
@@ -391,6 +419,14 @@ async fn dns_sd_follows_the_records_of_a_loopback_server() {
             ("example.".into(), NS),
             vec![(NS, wire_name("ns1.example"))],
         );
+        // Too large for UDP: only TCP has the records.
+        z.answers.insert(
+            ("_big._tcp.svc.example.".into(), SRV),
+            (1..=40)
+                .map(|i| srv(0, 0, 9000 + i, &format!("replica-{i}.svc.example")))
+                .collect(),
+        );
+        z.truncate_udp = vec!["_big._tcp.svc.example.".into()];
     }
     let server = dns_server(zone.clone()).await;
     let dir = tempdir("dns");
@@ -412,7 +448,7 @@ async fn dns_sd_follows_the_records_of_a_loopback_server() {
         .expect("addr");
     let sd = |entry: &str| format!("dns_sd_configs:\n      - {entry}");
     let yaml = format!(
-        "scrape_configs:\n{}{}{}{}{}",
+        "scrape_configs:\n{}{}{}{}{}{}",
         job(
             "srv",
             &sd("{names: ['_metrics._tcp.svc.example'], refresh_interval: 200ms}"),
@@ -430,6 +466,7 @@ async fn dns_sd_follows_the_records_of_a_loopback_server() {
         ),
         job("mx", &sd("{names: [example], type: mx, port: 25}"), sink),
         job("ns", &sd("{names: [example], type: NS, port: 53}"), sink),
+        job("big", &sd("{names: ['_big._tcp.svc.example']}"), sink),
     );
     let svc = start(&yaml, "dns-state", opts).await;
 
@@ -504,13 +541,29 @@ async fn dns_sd_follows_the_records_of_a_loopback_server() {
             "ns"
         )]
     );
+    // A truncated UDP answer is asked again over TCP.
+    let t = wait_targets(&svc, "big", "40 SRV targets over TCP", |t| t.len() == 40).await;
+    assert!(t
+        .iter()
+        .any(|t| t["__address__"] == "replica-40.svc.example:9040"));
     {
         let z = zone.lock().expect("lock");
+        let big: Vec<bool> = z
+            .queries
+            .iter()
+            .filter(|(n, _, _)| n == "_big._tcp.svc.example.")
+            .map(|(_, _, tcp)| *tcp)
+            .collect();
+        assert_eq!(
+            big.get(..2),
+            Some(&[false, true][..]),
+            "UDP first, then TCP"
+        );
         let web: Vec<&String> = z
             .queries
             .iter()
-            .filter(|(n, t)| n.starts_with("web.") && *t == A)
-            .map(|(n, _)| n)
+            .filter(|(n, t, _)| n.starts_with("web.") && *t == A)
+            .map(|(n, _, _)| n)
             .collect();
         assert_eq!(web.first().map(|s| s.as_str()), Some("web.corp.example."));
     }
@@ -536,7 +589,7 @@ async fn dns_sd_follows_the_records_of_a_loopback_server() {
         let z = zone.lock().expect("lock");
         (z.queries[since..]
             .iter()
-            .filter(|(n, _)| n == "web.corp.example.")
+            .filter(|(n, _, _)| n == "web.corp.example.")
             .count()
             >= 2)
             .then_some(())
