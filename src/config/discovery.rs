@@ -155,8 +155,9 @@ pub(crate) fn validate_dns_sd(
     })
 }
 
-/// A `refresh_interval`, which must be positive when given (a zero interval would spin).
-fn positive_interval(
+/// A discovery entry's `refresh_interval`, which must be positive when given (a zero
+/// interval would spin).
+pub(crate) fn positive_interval(
     ctx: &Ctx<'_>,
     path: &FieldPath,
     d: Option<Duration>,

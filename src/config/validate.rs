@@ -633,16 +633,9 @@ fn file_sd(
         }
         out.push(ctx.resolve(name));
     }
-    let refresh_interval = match f.refresh_interval {
-        None => DEFAULT_FILE_SD_REFRESH,
-        Some(d) if d.0.is_zero() => {
-            return Err(ctx.err(
-                &path.key("refresh_interval"),
-                "refresh_interval must be greater than 0",
-            ))
-        }
-        Some(d) => d.0,
-    };
+    let refresh_interval =
+        super::discovery::positive_interval(ctx, path, f.refresh_interval.map(|d| d.0))?
+            .unwrap_or(DEFAULT_FILE_SD_REFRESH);
     Ok(FileSdConfig {
         files: out,
         refresh_interval,
