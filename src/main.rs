@@ -47,6 +47,14 @@ enum Command {
         /// variables before parsing, at start-up and on every reload.
         #[arg(long = "config.expand-env")]
         expand_env: bool,
+        /// The resolver configuration `dns_sd_configs` read (nameservers, search list,
+        /// ndots), in resolv.conf format.
+        #[arg(long = "discovery.dns-resolv-conf", default_value = "/etc/resolv.conf")]
+        dns_resolv_conf: PathBuf,
+        /// The port of the nameservers in `--discovery.dns-resolv-conf` (resolv.conf cannot
+        /// name one).
+        #[arg(long = "discovery.dns-port", default_value_t = 53)]
+        dns_port: u16,
     },
     /// Run the embedded synthetic cluster and its dashboard.
     Demo {
@@ -288,10 +296,19 @@ fn dispatch(command: Command) -> Result<ExitCode> {
             external_url,
             playbooks_dir,
             expand_env,
+            dns_resolv_conf,
+            dns_port,
         } => {
             let load = redline::config::LoadOptions { expand_env };
             let cfg = load.load(&config)?;
-            runtime()?.block_on(redline::service::run_loading(
+            let discovery = redline::scrape::discovery::DiscoveryOptions {
+                dns_resolver: redline::scrape::discovery::dns::ResolverConfig {
+                    resolv_conf: dns_resolv_conf,
+                    port: dns_port,
+                },
+                ..Default::default()
+            };
+            runtime()?.block_on(redline::service::run_discovering(
                 cfg,
                 redline::service::ServiceOptions {
                     listen,
@@ -301,6 +318,7 @@ fn dispatch(command: Command) -> Result<ExitCode> {
                     external_url,
                     playbooks_dir,
                 },
+                discovery,
                 load,
             ))?;
             Ok(ExitCode::SUCCESS)

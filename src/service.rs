@@ -460,8 +460,18 @@ pub async fn run_loading(
     opts: ServiceOptions,
     load: LoadOptions,
 ) -> Result<(), ServiceError> {
+    run_discovering(cfg, opts, DiscoveryOptions::default(), load).await
+}
+
+/// As [`run_loading`], with discovery settings from the command line (the DNS resolver).
+pub async fn run_discovering(
+    cfg: Config,
+    opts: ServiceOptions,
+    discovery: DiscoveryOptions,
+    load: LoadOptions,
+) -> Result<(), ServiceError> {
     let stop = shutdown_signal();
-    let service = Service::start_loading(cfg, opts, DiscoveryOptions::default(), load).await?;
+    let service = Service::start_loading(cfg, opts, discovery, load).await?;
     stop.await;
     tracing::info!("shutting down");
     service.shutdown().await;

@@ -684,3 +684,60 @@ fn http_and_dns_entries_are_validated_like_prometheus() {
         redline::config::discovery::DnsRecordType::Srv
     );
 }
+
+/// The binary takes its resolver from `--discovery.dns-resolv-conf` and
+/// `--discovery.dns-port`, so a user (or this test) can name the DNS server dns_sd asks.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_binary_asks_the_resolver_named_on_the_command_line() {
+    redline::install_crypto_provider();
+    let zone = Arc::new(Mutex::new(Zone::default()));
+    zone.lock()
+        .expect("lock")
+        .answers
+        .insert(("db.example.".into(), A), vec![a([127, 0, 0, 9])]);
+    let server = dns_server(zone.clone()).await;
+    let dir = tempdir("dns-cli");
+    let resolv = dir.join("resolv.conf");
+    std::fs::write(&resolv, "nameserver 127.0.0.1\n").expect("resolv.conf");
+    let sink: SocketAddr = format!("127.0.0.1:{}", common::free_port())
+        .parse()
+        .expect("addr");
+    let config = dir.join("redline.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "scrape_configs:\n{}",
+            job(
+                "db",
+                "dns_sd_configs:\n      - {names: [db.example], type: A, port: 5432}",
+                sink
+            )
+        ),
+    )
+    .expect("config");
+    let port = common::free_port();
+    let child = common::redline_run(&config, port, &dir.join("state"))
+        .arg("--discovery.dns-resolv-conf")
+        .arg(&resolv)
+        .args(["--discovery.dns-port", &server.port().to_string()])
+        .spawn()
+        .expect("start redline run");
+    let _guard = common::ProcessGuard(child);
+    let url = format!("http://127.0.0.1:{port}/api/v1/targets");
+    let end = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let body = match reqwest::get(&url).await {
+            Ok(r) => r.text().await.unwrap_or_default(),
+            Err(_) => String::new(),
+        };
+        if body.contains("\"__address__\":\"127.0.0.9:5432\"") {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < end,
+            "no target from the named resolver; last answer: {body}; queries: {:?}",
+            zone.lock().expect("lock").queries
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

@@ -2,7 +2,8 @@
 //! `discovery/dns` looks them up.
 //!
 //! Like Prometheus (which uses miekg/dns, not the system resolver), redline reads the resolver
-//! configuration itself ([`ResolverConfig`]: `/etc/resolv.conf` by default, its `nameserver`,
+//! configuration itself ([`ResolverConfig`]: `/etc/resolv.conf` and port 53 by default, or
+//! `redline run --discovery.dns-resolv-conf FILE --discovery.dns-port N`; its `nameserver`,
 //! `search`/`domain` and `options ndots:`), expands each name with the search list as
 //! `ClientConfig.NameList` does, and asks the servers in order: UDP with EDNS0 first, TCP when
 //! the answer is truncated. The first search name answered `NOERROR` wins; when every search
