@@ -185,6 +185,7 @@ impl Service {
         rules.reload_groups(groups).await?;
         let mut telemetry = Telemetry::new(store.clone());
         telemetry.register_collector(Box::new(RuleGroupCollector(rules.clone())));
+        telemetry.register_collector(Box::new(crate::scrape::discovery::metrics::SdCollector));
         pipeline.register_metrics(&mut telemetry);
         let slo_pipeline = pipeline.clone();
         let slos = crate::slo::runtime::start(

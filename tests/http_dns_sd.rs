@@ -85,6 +85,19 @@ async fn wait_targets(
     }
 }
 
+/// A counter's value on redline's `/metrics`.
+async fn counter(svc: &Service, name: &str) -> u64 {
+    let text = reqwest::get(format!("http://{}/metrics", svc.local_addr))
+        .await
+        .expect("GET /metrics")
+        .text()
+        .await
+        .expect("body");
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or_else(|| panic!("{name} not on /metrics:\n{text}"))
+}
+
 fn labels(pairs: &[(&str, &str)], job: &str) -> TargetLabels {
     let mut t: TargetLabels = pairs
         .iter()
@@ -235,6 +248,8 @@ async fn http_sd_follows_the_endpoint_and_keeps_targets_on_errors() {
             "{status} {ctype} {body}"
         );
     }
+    // Each failed refresh was counted (at least two per kind of failure).
+    assert!(counter(&svc, "redline_sd_http_failures_total").await >= 8);
     // The control: a good answer again is picked up.
     {
         let mut e = ep.lock().expect("lock");
@@ -597,6 +612,8 @@ async fn dns_sd_follows_the_records_of_a_loopback_server() {
     .await;
     let t = discovered(&svc, "a").await;
     assert_eq!(addresses(&t), ["127.0.0.7:9100"]);
+    assert!(counter(&svc, "redline_sd_dns_lookup_failures_total").await >= 2);
+    assert!(counter(&svc, "redline_sd_dns_lookups_total").await >= 10);
     zone.lock()
         .expect("lock")
         .answers

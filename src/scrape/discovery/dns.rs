@@ -24,6 +24,7 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::watch;
 
+use super::metrics::DnsLookup;
 use super::{BoxFuture, Discoverer};
 use crate::config::discovery::{DnsRecordType, DnsSdConfig, TargetGroup, ADDRESS_LABEL};
 use crate::store::Labels;
@@ -452,11 +453,17 @@ pub async fn run_dns_sd(
             .map(|n| lookup(&resolver, n, cfg.record_type));
         let results = futures_util::future::join_all(lookups).await;
         for (i, r) in results.into_iter().enumerate() {
+            let name = &cfg.names[i];
             match r {
-                Ok(records) => groups[i] = Some(group_of(&cfg.names[i], cfg.port, &records)),
-                Err(e) => {
-                    tracing::error!(name = %cfg.names[i], error = %e, "dns_sd: error refreshing DNS targets; keeping the previous ones");
+                Ok(records) => {
+                    DnsLookup { name, error: None }.emit();
+                    groups[i] = Some(group_of(name, cfg.port, &records));
                 }
+                Err(e) => DnsLookup {
+                    name,
+                    error: Some(&e),
+                }
+                .emit(),
             }
         }
         let now: Vec<TargetGroup> = groups.iter().flatten().cloned().collect();

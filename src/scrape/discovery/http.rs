@@ -122,9 +122,11 @@ pub async fn run_http_sd(cfg: HttpSdConfig, tx: watch::Sender<Vec<TargetGroup>>)
                 }
                 first = false;
             }
-            Err(e) => {
-                tracing::error!(url = %cfg.url, error = %e, "http_sd: unable to refresh target groups; keeping the previous ones");
+            Err(e) => super::metrics::HttpSdFailed {
+                url: &cfg.url,
+                error: &e,
             }
+            .emit(),
         }
         tokio::select! {
             _ = tx.closed() => return,

@@ -13,6 +13,7 @@ pub mod dns;
 pub mod file;
 pub mod http;
 pub mod kubernetes;
+pub mod metrics;
 
 use std::future::Future;
 use std::path::PathBuf;
