@@ -758,3 +758,61 @@ async fn the_binary_asks_the_resolver_named_on_the_command_line() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// Differential: Debian's `promtool check config` (Prometheus 2.42, which has http_sd and
+/// dns_sd) and `redline check config` accept and reject the same entries, and redline's
+/// error carries promtool's message.
+#[test]
+fn validation_agrees_with_promtool() {
+    let dir = tempdir("promtool");
+    let entries = [
+        "dns_sd_configs: [{names: [a.example], type: A}]",
+        "dns_sd_configs: [{names: []}]",
+        "dns_sd_configs: [{names: [a.example], type: TXT}]",
+        "dns_sd_configs: [{names: [a.example], type: a, port: 1}]",
+        "dns_sd_configs: [{names: ['_x._tcp.example'], refresh_interval: 5s}]",
+        "dns_sd_configs: [{names: [a.example], type: MX, port: 25}]",
+        "http_sd_configs: [{refresh_interval: 1m}]",
+        "http_sd_configs: [{url: 'ftp://h/x'}]",
+        "http_sd_configs: [{url: 'http:///x'}]",
+        "http_sd_configs: [{url: 'https://sd.example:8443/targets', refresh_interval: 15s, bearer_token: t}]",
+    ];
+    for (i, entry) in entries.iter().enumerate() {
+        let file = dir.join(format!("c{i}.yml"));
+        std::fs::write(
+            &file,
+            format!("scrape_configs:\n  - job_name: j\n    {entry}\n"),
+        )
+        .expect("write");
+        let run = |bin: &str| {
+            let out = std::process::Command::new(bin)
+                .args(["check", "config"])
+                .arg(&file)
+                .output()
+                .unwrap_or_else(|e| panic!("{bin}: {e}"));
+            let text = format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            (out.status.success(), text)
+        };
+        let (prom_ok, prom) = run("/usr/bin/promtool");
+        let (ours_ok, ours) = run(env!("CARGO_BIN_EXE_redline"));
+        assert_eq!(
+            ours_ok, prom_ok,
+            "{entry}\npromtool: {prom}\nredline: {ours}"
+        );
+        if !prom_ok {
+            let marker = format!("parsing YAML file {}: ", file.display());
+            let message = prom
+                .lines()
+                .find_map(|l| l.split_once(&marker).map(|(_, m)| m.trim().to_string()))
+                .unwrap_or_else(|| panic!("no message from promtool: {prom}"));
+            assert!(
+                ours.contains(&message),
+                "{entry}: want {message:?} in {ours}"
+            );
+        }
+    }
+}
