@@ -103,15 +103,7 @@ fn labels(pairs: &[(&str, &str)], job: &str) -> TargetLabels {
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
-    for (k, v) in [
-        ("job", job),
-        ("__metrics_path__", "/metrics"),
-        ("__scheme__", "http"),
-        ("__scrape_interval__", "1h"),
-        ("__scrape_timeout__", "10s"),
-    ] {
-        t.insert(k.into(), v.into());
-    }
+    common::hourly_job_labels(&mut t, job);
     t
 }
 

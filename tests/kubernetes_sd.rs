@@ -21,6 +21,7 @@ use axum::extract::{Query, State};
 use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
+use common::hourly_job_labels as job_labels;
 use common::{free_port, get_json, ProcessGuard};
 use serde_json::{json, Value};
 use tokio::sync::broadcast;
@@ -774,19 +775,6 @@ fn object_meta_labels(out: &mut BTreeMap<String, String>, meta: &Value, role: &s
             out.insert(format!("{p}_{kind}_{k}"), v.as_str().unwrap_or("").into());
             out.insert(format!("{p}_{present}_{k}"), "true".into());
         }
-    }
-}
-
-/// What Prometheus adds to every discovered target from the scrape config of these jobs.
-fn job_labels(out: &mut BTreeMap<String, String>, job: &str) {
-    for (k, v) in [
-        ("job", job),
-        ("__metrics_path__", "/metrics"),
-        ("__scheme__", "http"),
-        ("__scrape_interval__", "1h"),
-        ("__scrape_timeout__", "10s"),
-    ] {
-        out.insert(k.into(), v.into());
     }
 }
 
