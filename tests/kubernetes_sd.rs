@@ -1,6 +1,8 @@
 //! `kubernetes_sd_configs` end to end: the real `redline` binary watches a fake Kubernetes
-//! API server on loopback that serves recorded objects (`tests/data/kubernetes/`) in the real
-//! wire format — JSON lists with `metadata.resourceVersion`, chunked watch streams with one
+//! API server on loopback that serves recorded objects (`tests/data/kubernetes/`; the
+//! ingresses and namespaces there are written by hand in the same form) in the real wire
+//! format — JSON lists with `metadata.resourceVersion`, `labelSelector`/`fieldSelector`
+//! applied to lists and watches, chunked watch streams with one
 //! `{"type": ..., "object": ...}` event per line kept open, and `410 Gone` for a
 //! resourceVersion that has expired — and the test reads `/api/v1/targets` as a user would.
 //!
