@@ -1,6 +1,6 @@
 //! What service discovery is configured with and what it yields: the validated
 //! `file_sd_configs`, `http_sd_configs` and `dns_sd_configs` entries (with Prometheus' rules
-//! and messages, [`validate_http_sd`], [`validate_dns_sd`]), the [`TargetGroup`] every provider
+//! and messages, `validate_http_sd`, `validate_dns_sd`), the [`TargetGroup`] every provider
 //! publishes (static configs are target groups from the start), and Go's `filepath.Match`
 //! ([`glob_match`]) that file_sd and `rule_files` patterns use. The entries do not depend on
 //! where they appear (a scrape job, an `alertmanagers` entry). The providers that run them are
