@@ -1,6 +1,8 @@
 //! Helpers shared by the integration tests: loopback servers, real processes, deadlines.
 #![allow(dead_code)]
 
+pub mod discovery;
+
 use axum::http::header;
 use axum::response::IntoResponse;
 use axum::routing::get;
