@@ -86,6 +86,7 @@ fn main() {
             ServiceOptions::new("127.0.0.1:0".parse().unwrap(), dir.clone()),
             DiscoveryOptions {
                 file_poll_interval: Duration::from_secs(5),
+                ..DiscoveryOptions::default()
             },
         )
         .await

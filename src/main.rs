@@ -49,6 +49,14 @@ enum Command {
         expand_env: bool,
         #[command(flatten)]
         notifier: NotifierFlags,
+        /// The resolver configuration `dns_sd_configs` read (nameservers, search list,
+        /// ndots), in resolv.conf format.
+        #[arg(long = "discovery.dns-resolv-conf", default_value = "/etc/resolv.conf")]
+        dns_resolv_conf: PathBuf,
+        /// The port of the nameservers in `--discovery.dns-resolv-conf` (resolv.conf cannot
+        /// name one).
+        #[arg(long = "discovery.dns-port", default_value_t = 53)]
+        dns_port: u16,
     },
     /// Run the embedded synthetic cluster and its dashboard.
     Demo {
@@ -306,10 +314,19 @@ fn dispatch(command: Command) -> Result<ExitCode> {
             playbooks_dir,
             expand_env,
             notifier,
+            dns_resolv_conf,
+            dns_port,
         } => {
             let load = redline::config::LoadOptions { expand_env };
             let cfg = load.load(&config)?;
-            runtime()?.block_on(redline::service::run_loading(
+            let discovery = redline::scrape::discovery::DiscoveryOptions {
+                dns_resolver: redline::scrape::discovery::dns::ResolverConfig {
+                    resolv_conf: dns_resolv_conf,
+                    port: dns_port,
+                },
+                ..Default::default()
+            };
+            runtime()?.block_on(redline::service::run_discovering(
                 cfg,
                 redline::service::ServiceOptions {
                     listen,
@@ -324,6 +341,7 @@ fn dispatch(command: Command) -> Result<ExitCode> {
                     },
                     resend_delay: notifier.resend_delay,
                 },
+                discovery,
                 load,
             ))?;
             Ok(ExitCode::SUCCESS)

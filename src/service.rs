@@ -194,6 +194,7 @@ impl Service {
         rules.reload_groups(groups).await?;
         let mut telemetry = Telemetry::new(store.clone());
         telemetry.register_collector(Box::new(RuleGroupCollector(rules.clone())));
+        telemetry.register_collector(Box::new(crate::scrape::discovery::metrics::SdCollector));
         pipeline.register_metrics(&mut telemetry);
         let slo_pipeline = pipeline.clone();
         let slos = crate::slo::runtime::start(
@@ -509,8 +510,18 @@ pub async fn run_loading(
     opts: ServiceOptions,
     load: LoadOptions,
 ) -> Result<(), ServiceError> {
+    run_discovering(cfg, opts, DiscoveryOptions::default(), load).await
+}
+
+/// As [`run_loading`], with discovery settings from the command line (the DNS resolver).
+pub async fn run_discovering(
+    cfg: Config,
+    opts: ServiceOptions,
+    discovery: DiscoveryOptions,
+    load: LoadOptions,
+) -> Result<(), ServiceError> {
     let stop = shutdown_signal();
-    let service = Service::start_loading(cfg, opts, DiscoveryOptions::default(), load).await?;
+    let service = Service::start_loading(cfg, opts, discovery, load).await?;
     stop.await;
     tracing::info!("shutting down");
     service.shutdown().await;

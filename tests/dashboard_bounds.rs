@@ -70,6 +70,7 @@ async fn start(name: &str) -> Service {
         ServiceOptions::new("127.0.0.1:0".parse().unwrap(), dir),
         DiscoveryOptions {
             file_poll_interval: Duration::from_millis(100),
+            ..DiscoveryOptions::default()
         },
     )
     .await
@@ -287,6 +288,7 @@ scrape_configs:
         ServiceOptions::new("127.0.0.1:0".parse().unwrap(), dir),
         DiscoveryOptions {
             file_poll_interval: Duration::from_millis(100),
+            ..DiscoveryOptions::default()
         },
     )
     .await

@@ -1,6 +1,8 @@
 //! `kubernetes_sd_configs` end to end: the real `redline` binary watches a fake Kubernetes
-//! API server on loopback that serves recorded objects (`tests/data/kubernetes/`) in the real
-//! wire format — JSON lists with `metadata.resourceVersion`, chunked watch streams with one
+//! API server on loopback that serves recorded objects (`tests/data/kubernetes/`; the
+//! ingresses and namespaces there are written by hand in the same form) in the real wire
+//! format — JSON lists with `metadata.resourceVersion`, `labelSelector`/`fieldSelector`
+//! applied to lists and watches, chunked watch streams with one
 //! `{"type": ..., "object": ...}` event per line kept open, and `410 Gone` for a
 //! resourceVersion that has expired — and the test reads `/api/v1/targets` as a user would.
 //!
@@ -21,6 +23,7 @@ use axum::extract::{Query, State};
 use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
+use common::hourly_job_labels as job_labels;
 use common::{free_port, get_json, ProcessGuard};
 use serde_json::{json, Value};
 use tokio::sync::broadcast;
@@ -67,6 +70,8 @@ fn list_kind(resource: &str) -> (&'static str, &'static str) {
         "pods" => ("PodList", "v1"),
         "services" => ("ServiceList", "v1"),
         "endpoints" => ("EndpointsList", "v1"),
+        "ingresses" => ("IngressList", "networking.k8s.io/v1"),
+        "namespaces" => ("NamespaceList", "v1"),
         _ => ("EndpointSliceList", "discovery.k8s.io/v1"),
     }
 }
@@ -77,6 +82,8 @@ fn item_kind(resource: &str) -> (&'static str, &'static str) {
         "pods" => ("Pod", "v1"),
         "services" => ("Service", "v1"),
         "endpoints" => ("Endpoints", "v1"),
+        "ingresses" => ("Ingress", "networking.k8s.io/v1"),
+        "namespaces" => ("Namespace", "v1"),
         _ => ("EndpointSlice", "discovery.k8s.io/v1"),
     }
 }
@@ -87,7 +94,7 @@ fn parse_path(path: &str) -> Option<(String, Option<String>)> {
     let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
     let rest = match parts.as_slice() {
         ["api", "v1", rest @ ..] => rest,
-        ["apis", "discovery.k8s.io", "v1", rest @ ..] => rest,
+        ["apis", "discovery.k8s.io" | "networking.k8s.io", "v1", rest @ ..] => rest,
         _ => return None,
     };
     match rest {
@@ -101,6 +108,48 @@ fn in_namespace(o: &Value, ns: &Option<String>) -> bool {
     match ns {
         None => true,
         Some(ns) => o["metadata"]["namespace"].as_str() == Some(ns),
+    }
+}
+
+/// The object's value at a dotted field path (`metadata.name`, `spec.nodeName`).
+fn field_value<'a>(o: &'a Value, path: &str) -> Option<&'a str> {
+    path.split('.').try_fold(o, |v, k| v.get(k))?.as_str()
+}
+
+/// Whether `o` satisfies a label or field selector as the API server evaluates the forms the
+/// tests use: comma-separated `key=value`, `key==value`, `key!=value` and (labels) `key`.
+fn selected(o: &Value, selector: Option<&String>, labels: bool) -> bool {
+    let Some(selector) = selector.filter(|s| !s.is_empty()) else {
+        return true;
+    };
+    let value = |key: &str| {
+        if labels {
+            o["metadata"]["labels"][key].as_str()
+        } else {
+            field_value(o, key)
+        }
+    };
+    selector.split(',').all(|term| {
+        if let Some((k, v)) = term.split_once("!=") {
+            value(k.trim()) != Some(v.trim())
+        } else if let Some((k, v)) = term.split_once("==").or_else(|| term.split_once('=')) {
+            value(k.trim()) == Some(v.trim())
+        } else {
+            value(term.trim()).is_some()
+        }
+    })
+}
+
+/// The label and field selectors of a request, as the fake records them.
+#[derive(Clone, Debug, Default)]
+struct Selectors {
+    label: Option<String>,
+    field: Option<String>,
+}
+
+impl Selectors {
+    fn admit(&self, o: &Value) -> bool {
+        selected(o, self.label.as_ref(), true) && selected(o, self.field.as_ref(), false)
     }
 }
 
@@ -125,18 +174,24 @@ async fn api(
         return (StatusCode::NOT_FOUND, "not found").into_response();
     };
     let watch = matches!(q.get("watch").map(String::as_str), Some("true" | "1"));
+    let sel = Selectors {
+        label: q.get("labelSelector").cloned(),
+        field: q.get("fieldSelector").cloned(),
+    };
     let mut c = cluster.lock().expect("lock");
-    c.requests.push(format!(
-        "{} {}",
-        if watch { "WATCH" } else { "LIST" },
-        uri.path()
-    ));
+    let mut request = format!("{} {}", if watch { "WATCH" } else { "LIST" }, uri.path());
+    for (name, value) in [("labelSelector", &sel.label), ("fieldSelector", &sel.field)] {
+        if let Some(v) = value {
+            request.push_str(&format!(" {name}={v}"));
+        }
+    }
+    c.requests.push(request);
     let items: Vec<Value> = c
         .objects
         .get(&resource)
         .into_iter()
         .flatten()
-        .filter(|o| in_namespace(o, &ns))
+        .filter(|o| in_namespace(o, &ns) && sel.admit(o))
         .cloned()
         .collect();
     if !watch {
@@ -189,7 +244,7 @@ async fn api(
             object,
         } = push
         {
-            if *rv > from && *r == resource && in_namespace(object, &ns) {
+            if *rv > from && *r == resource && in_namespace(object, &ns) && sel.admit(object) {
                 let line = format!("{}\n", json!({"type": kind, "object": object}));
                 first_lines.push(Ok::<_, std::io::Error>(line));
             }
@@ -201,6 +256,7 @@ async fn api(
     let live = futures_util::stream::unfold(rx, move |mut rx| {
         let resource = resource.clone();
         let ns = ns.clone();
+        let sel = sel.clone();
         async move {
             loop {
                 match rx.recv().await {
@@ -208,7 +264,7 @@ async fn api(
                         resource: r,
                         kind,
                         object,
-                    }) if r == resource && in_namespace(&object, &ns) => {
+                    }) if r == resource && in_namespace(&object, &ns) && sel.admit(&object) => {
                         let line = format!("{}\n", json!({"type": kind, "object": object}));
                         return Some((Ok(line), rx));
                     }
@@ -240,6 +296,8 @@ impl FakeApi {
             ("services", "services.json"),
             ("endpoints", "endpoints.json"),
             ("endpointslices", "endpointslices.json"),
+            ("ingresses", "ingresses.json"),
+            ("namespaces", "namespaces.json"),
         ] {
             let list = recorded(file);
             let items = list["items"].as_array().expect("items").clone();
@@ -349,6 +407,30 @@ struct Redline {
 }
 
 fn start_redline(dir: &Path, api_url: &str) -> Redline {
+    let endpoints =
+        format!("{{role: endpoints, api_server: '{api_url}', bearer_token: recorded-token}}");
+    start_redline_jobs(
+        dir,
+        api_url,
+        &[
+            ("k8s-nodes", "{role: node, kubeconfig_file: kubeconfig}"),
+            ("k8s-pods", "{role: pod, kubeconfig_file: kubeconfig}"),
+            (
+                "k8s-services",
+                "{role: service, kubeconfig_file: kubeconfig, namespaces: {names: [monitoring]}}",
+            ),
+            (
+                "k8s-slices",
+                "{role: endpointslice, kubeconfig_file: kubeconfig, namespaces: {names: [monitoring]}}",
+            ),
+            ("k8s-endpoints", &endpoints),
+        ],
+    )
+}
+
+/// Starts redline with one scrape job per `(job name, kubernetes_sd_configs entry)`; the
+/// entries may use `kubeconfig_file: kubeconfig`, written here for the fake API server.
+fn start_redline_jobs(dir: &Path, api_url: &str, jobs: &[(&str, &str)]) -> Redline {
     write(
         &dir.join("kubeconfig"),
         &format!(
@@ -359,32 +441,22 @@ fn start_redline(dir: &Path, api_url: &str) -> Redline {
         ),
     );
     // Targets are real cluster addresses: every scrape goes to a closed loopback port instead,
-    // and `instance` keeps the discovered address so the targets stay distinct.
+    // and `instance` keeps the discovered address (and an ingress target's path) so the
+    // targets stay distinct.
     let sink = format!("127.0.0.1:{}", free_port());
     let job = |name: &str, sd: &str| {
         format!(
             "  - job_name: {name}\n    scrape_interval: 1h\n    kubernetes_sd_configs:\n      - {sd}\n    \
              relabel_configs:\n      - source_labels: [__address__]\n        target_label: instance\n      \
+             - source_labels: [__address__, __meta_kubernetes_ingress_path]\n        regex: '(.+);(.+)'\n        \
+             target_label: instance\n        replacement: '$1$2'\n      \
              - target_label: __address__\n        replacement: '{sink}'\n"
         )
     };
-    let config = format!(
-        "scrape_configs:\n{}{}{}{}{}",
-        job("k8s-nodes", "{role: node, kubeconfig_file: kubeconfig}"),
-        job("k8s-pods", "{role: pod, kubeconfig_file: kubeconfig}"),
-        job(
-            "k8s-services",
-            "{role: service, kubeconfig_file: kubeconfig, namespaces: {names: [monitoring]}}"
-        ),
-        job(
-            "k8s-slices",
-            "{role: endpointslice, kubeconfig_file: kubeconfig, namespaces: {names: [monitoring]}}"
-        ),
-        job(
-            "k8s-endpoints",
-            &format!("{{role: endpoints, api_server: '{api_url}', bearer_token: recorded-token}}")
-        ),
-    );
+    let mut config = "scrape_configs:\n".to_string();
+    for (name, sd) in jobs {
+        config.push_str(&job(name, sd));
+    }
     let config_path = dir.join("redline.yml");
     write(&config_path, &config);
     let port = free_port();
@@ -705,19 +777,6 @@ fn object_meta_labels(out: &mut BTreeMap<String, String>, meta: &Value, role: &s
             out.insert(format!("{p}_{kind}_{k}"), v.as_str().unwrap_or("").into());
             out.insert(format!("{p}_{present}_{k}"), "true".into());
         }
-    }
-}
-
-/// What Prometheus adds to every discovered target from the scrape config of these jobs.
-fn job_labels(out: &mut BTreeMap<String, String>, job: &str) {
-    for (k, v) in [
-        ("job", job),
-        ("__metrics_path__", "/metrics"),
-        ("__scheme__", "http"),
-        ("__scrape_interval__", "1h"),
-        ("__scrape_timeout__", "10s"),
-    ] {
-        out.insert(k.into(), v.into());
     }
 }
 
@@ -1323,4 +1382,293 @@ async fn pod_and_endpoint_targets_carry_exactly_prometheus_3_labels() {
         }
     }
     assert_targets_exactly(&redline, "k8s-slices", want).await;
+}
+
+fn labels_of(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+/// The discovered labels of one ingress target as Prometheus 3's `ingress.go` builds them,
+/// written out by hand: the group's labels (namespace, name, class, labels and annotations
+/// with their `present` twins) and the target's (address = host, scheme, host, path), plus
+/// what the scrape config adds.
+fn ingress_target(
+    job: &str,
+    group: &[(&str, &str)],
+    host: &str,
+    scheme: &str,
+    path: &str,
+) -> BTreeMap<String, String> {
+    let mut t = labels_of(group);
+    t.extend(labels_of(&[
+        ("__address__", host),
+        ("__meta_kubernetes_ingress_host", host),
+        ("__meta_kubernetes_ingress_scheme", scheme),
+        ("__meta_kubernetes_ingress_path", path),
+    ]));
+    job_labels(&mut t, job);
+    t
+}
+
+fn sorted(mut t: Vec<BTreeMap<String, String>>) -> Vec<BTreeMap<String, String>> {
+    t.sort_by(|a, b| {
+        (&a["__address__"], &a["__meta_kubernetes_ingress_path"])
+            .cmp(&(&b["__address__"], &b["__meta_kubernetes_ingress_path"]))
+    });
+    t
+}
+
+/// `role: ingress` with an ingress selector: one target per rule host and path, `https` for
+/// hosts in a TLS section (wildcards too), `/` for a rule without paths, nothing for a rule
+/// whose `http` lists no paths; the selectors reach the API server as `labelSelector` and
+/// `fieldSelector` on every list and watch, so an ingress they exclude never becomes a target,
+/// before or after a watch event. `attach_metadata.node` with pod and node selectors gives pod
+/// targets their node's labels, and a node's change reaches them through the node watch;
+/// `attach_metadata.namespace` does the same with a service's namespace.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ingress_targets_selectors_and_attached_metadata() {
+    redline::install_crypto_provider();
+    let api = FakeApi::start().await;
+    let dir = temp_dir("ingress");
+    const NODE: &str = "ip-10-0-1-23.eu-west-1.compute.internal";
+    let pods_entry = format!(
+        "{{role: pod, kubeconfig_file: kubeconfig, attach_metadata: {{node: true}}, \
+         selectors: [{{role: pod, field: 'spec.nodeName={NODE}'}}, \
+         {{role: node, label: 'kubernetes.io/os=linux'}}]}}"
+    );
+    let redline = start_redline_jobs(
+        &dir,
+        &api.url,
+        &[
+            (
+                "k8s-ingresses",
+                "{role: ingress, kubeconfig_file: kubeconfig, selectors: [{role: ingress, \
+                 label: 'team=observability', field: 'metadata.namespace=monitoring'}]}",
+            ),
+            ("k8s-pods-on-node", &pods_entry),
+            (
+                "k8s-services-ns",
+                "{role: service, kubeconfig_file: kubeconfig, attach_metadata: {namespace: true}}",
+            ),
+        ],
+    );
+
+    let grafana: &[(&str, &str)] = &[
+        ("__meta_kubernetes_namespace", "monitoring"),
+        ("__meta_kubernetes_ingress_name", "grafana"),
+        ("__meta_kubernetes_ingress_class_name", "nginx"),
+        (
+            "__meta_kubernetes_ingress_label_app_kubernetes_io_name",
+            "grafana",
+        ),
+        (
+            "__meta_kubernetes_ingress_labelpresent_app_kubernetes_io_name",
+            "true",
+        ),
+        ("__meta_kubernetes_ingress_label_team", "observability"),
+        ("__meta_kubernetes_ingress_labelpresent_team", "true"),
+        (
+            "__meta_kubernetes_ingress_annotation_nginx_ingress_kubernetes_io_backend_protocol",
+            "HTTP",
+        ),
+        (
+            "__meta_kubernetes_ingress_annotationpresent_nginx_ingress_kubernetes_io_backend_protocol",
+            "true",
+        ),
+    ];
+    let alertmanager: &[(&str, &str)] = &[
+        ("__meta_kubernetes_namespace", "monitoring"),
+        ("__meta_kubernetes_ingress_name", "alertmanager"),
+        ("__meta_kubernetes_ingress_label_team", "observability"),
+        ("__meta_kubernetes_ingress_labelpresent_team", "true"),
+    ];
+    let job = "k8s-ingresses";
+    let want = sorted(vec![
+        ingress_target(job, alertmanager, "alerts.example.com", "https", "/"),
+        ingress_target(job, grafana, "grafana.example.com", "https", "/"),
+        ingress_target(job, grafana, "grafana.example.com", "https", "/api/health"),
+        ingress_target(job, grafana, "grafana.internal.example.com", "http", "/"),
+    ]);
+    let got = wait_targets(&redline, &api, job, "the selected ingresses", |t| {
+        t.len() == want.len()
+    })
+    .await;
+    assert_eq!(sorted(got), want);
+
+    // Watch events: the selected ingress gains a TLS host and a path; a new ingress the
+    // label selector excludes is added at the same time and never shows up.
+    let mut changed = api.object("ingresses", "grafana");
+    changed["spec"]["tls"][0]["hosts"] = json!(["grafana.example.com", "*.internal.example.com"]);
+    changed["spec"]["rules"][1]["http"]["paths"]
+        .as_array_mut()
+        .expect("paths")
+        .push(json!({"path": "/metrics", "pathType": "Exact",
+                     "backend": {"service": {"name": "grafana", "port": {"number": 3000}}}}));
+    api.change("ingresses", "MODIFIED", changed, true);
+    let mut other_team = api.object("ingresses", "alertmanager");
+    other_team["metadata"]["name"] = json!("billing");
+    other_team["metadata"]["labels"] = json!({"team": "billing"});
+    api.change("ingresses", "ADDED", other_team, true);
+    let want = sorted(vec![
+        ingress_target(job, alertmanager, "alerts.example.com", "https", "/"),
+        ingress_target(job, grafana, "grafana.example.com", "https", "/"),
+        ingress_target(job, grafana, "grafana.example.com", "https", "/api/health"),
+        ingress_target(job, grafana, "grafana.internal.example.com", "https", "/"),
+        ingress_target(
+            job,
+            grafana,
+            "grafana.internal.example.com",
+            "https",
+            "/metrics",
+        ),
+    ]);
+    let got = wait_targets(&redline, &api, job, "the modified ingress", |t| {
+        t.len() == want.len()
+    })
+    .await;
+    assert_eq!(sorted(got), want);
+    // Deleting the selected ingress removes its targets.
+    api.change(
+        "ingresses",
+        "DELETED",
+        api.object("ingresses", "alertmanager"),
+        true,
+    );
+    let got = wait_targets(&redline, &api, job, "alertmanager deleted", |t| {
+        t.len() == 4
+    })
+    .await;
+    assert!(got
+        .iter()
+        .all(|t| t["__meta_kubernetes_ingress_name"] == "grafana"));
+
+    // Pods on the selected node, with the node's labels attached.
+    let pods = wait_targets(
+        &redline,
+        &api,
+        "k8s-pods-on-node",
+        "pods with node labels",
+        |t| !t.is_empty(),
+    )
+    .await;
+    assert!(pods.iter().all(|t| {
+        t["__meta_kubernetes_pod_node_name"] == NODE
+            && t["__meta_kubernetes_node_name"] == NODE
+            && t["__meta_kubernetes_node_label_topology_kubernetes_io_zone"] == "eu-west-1a"
+            && t["__meta_kubernetes_node_labelpresent_topology_kubernetes_io_zone"] == "true"
+    }));
+    assert!(
+        pods.iter()
+            .all(|t| t["__meta_kubernetes_pod_name"] == KSM_POD),
+        "the field selector keeps only the pod scheduled on {NODE}: {pods:#?}"
+    );
+    let mut node = api.object("nodes", NODE);
+    node["metadata"]["labels"]["node.kubernetes.io/pool"] = json!("monitoring");
+    api.change("nodes", "MODIFIED", node, true);
+    wait_targets(
+        &redline,
+        &api,
+        "k8s-pods-on-node",
+        "the node's new label on its pods",
+        |t| {
+            !t.is_empty()
+                && t.iter().all(|t| {
+                    t.get("__meta_kubernetes_node_label_node_kubernetes_io_pool")
+                        .map(String::as_str)
+                        == Some("monitoring")
+                })
+        },
+    )
+    .await;
+
+    // attach_metadata.namespace: the service's group carries its namespace's labels and
+    // annotations (no name label beyond __meta_kubernetes_namespace), and a namespace's
+    // change reaches it through the namespace watch.
+    let services = wait_targets(&redline, &api, "k8s-services-ns", "services", |t| {
+        !t.is_empty()
+    })
+    .await;
+    let ns_labels: Vec<(String, String)> = services[0]
+        .iter()
+        .filter(|(k, _)| k.starts_with("__meta_kubernetes_namespace"))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let want: Vec<(String, String)> = [
+        ("__meta_kubernetes_namespace", "monitoring"),
+        (
+            "__meta_kubernetes_namespace_annotation_owner_example_com_slack",
+            "#observability",
+        ),
+        (
+            "__meta_kubernetes_namespace_annotationpresent_owner_example_com_slack",
+            "true",
+        ),
+        (
+            "__meta_kubernetes_namespace_label_kubernetes_io_metadata_name",
+            "monitoring",
+        ),
+        (
+            "__meta_kubernetes_namespace_labelpresent_kubernetes_io_metadata_name",
+            "true",
+        ),
+        ("__meta_kubernetes_namespace_label_team", "observability"),
+        ("__meta_kubernetes_namespace_labelpresent_team", "true"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect::<BTreeMap<_, _>>()
+    .into_iter()
+    .collect();
+    assert_eq!(ns_labels, want);
+    let mut ns = api.object("namespaces", "monitoring");
+    ns["metadata"]["labels"]["team"] = json!("platform");
+    api.change("namespaces", "MODIFIED", ns, true);
+    wait_targets(
+        &redline,
+        &api,
+        "k8s-services-ns",
+        "the namespace's new label",
+        |t| {
+            !t.is_empty()
+                && t.iter().all(|t| {
+                    t.get("__meta_kubernetes_namespace_label_team")
+                        .map(String::as_str)
+                        == Some("platform")
+                })
+        },
+    )
+    .await;
+
+    // Every list and watch carried the configured selectors for its kind.
+    let requests = api.requests();
+    let with = |prefix: &str, path: &str, params: &str| {
+        let hits: Vec<&String> = requests
+            .iter()
+            .filter(|r| r.starts_with(prefix) && r.split(' ').nth(1) == Some(path))
+            .collect();
+        assert!(!hits.is_empty(), "no {prefix} {path}: {requests:#?}");
+        for r in hits {
+            assert!(r.ends_with(params), "{r} lacks {params}");
+        }
+    };
+    let ingress_sel =
+        "labelSelector=team=observability fieldSelector=metadata.namespace=monitoring";
+    with("LIST", "/apis/networking.k8s.io/v1/ingresses", ingress_sel);
+    with("WATCH", "/apis/networking.k8s.io/v1/ingresses", ingress_sel);
+    let pod_sel = format!("fieldSelector=spec.nodeName={NODE}");
+    with("LIST", "/api/v1/pods", &pod_sel);
+    with("WATCH", "/api/v1/pods", &pod_sel);
+    with(
+        "LIST",
+        "/api/v1/nodes",
+        "labelSelector=kubernetes.io/os=linux",
+    );
+    with(
+        "WATCH",
+        "/api/v1/nodes",
+        "labelSelector=kubernetes.io/os=linux",
+    );
 }

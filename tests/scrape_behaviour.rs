@@ -30,6 +30,7 @@ async fn start(yaml: &str, name: &str) -> Service {
         ServiceOptions::new("127.0.0.1:0".parse().unwrap(), tempdir(name)),
         DiscoveryOptions {
             file_poll_interval: Duration::from_millis(100),
+            ..DiscoveryOptions::default()
         },
     )
     .await

@@ -16,6 +16,7 @@ pub enum Role {
     Service,
     Endpoints,
     EndpointSlice,
+    Ingress,
 }
 
 impl Role {
@@ -27,6 +28,7 @@ impl Role {
             Role::Service => "service",
             Role::Endpoints => "endpoints",
             Role::EndpointSlice => "endpointslice",
+            Role::Ingress => "ingress",
         }
     }
 
@@ -38,6 +40,7 @@ impl Role {
             "service" => Role::Service,
             "endpoints" => Role::Endpoints,
             "endpointslice" => Role::EndpointSlice,
+            "ingress" => Role::Ingress,
             _ => return None,
         })
     }
@@ -50,6 +53,7 @@ impl Role {
             Role::Service => &[Role::Service],
             Role::Endpoints => &[Role::Pod, Role::Service, Role::Endpoints],
             Role::EndpointSlice => &[Role::Pod, Role::Service, Role::EndpointSlice],
+            Role::Ingress => &[Role::Ingress],
         }
     }
 
@@ -64,8 +68,9 @@ impl Role {
             Role::EndpointSlice => {
                 vec!["discovery.k8s.io/endpointslices", "/services", "/pods"]
             }
+            Role::Ingress => vec!["networking.k8s.io/ingresses"],
         };
-        if attach_node && self != Role::Node && self != Role::Service {
+        if attach_node && matches!(self, Role::Pod | Role::Endpoints | Role::EndpointSlice) {
             out.push("/nodes");
         }
         out
@@ -115,6 +120,9 @@ pub struct KubernetesSdConfig {
     pub selectors: Vec<Selector>,
     /// `attach_metadata.node`: add the node's labels to pod (and endpoint) targets.
     pub attach_node: bool,
+    /// `attach_metadata.namespace` (Prometheus 3.6): add the labels and annotations of the
+    /// object's namespace to pod, service, endpoints, endpointslice and ingress groups.
+    pub attach_namespace: bool,
 }
 
 impl KubernetesSdConfig {
@@ -122,9 +130,25 @@ impl KubernetesSdConfig {
     pub fn selector(&self, role: Role) -> Option<&Selector> {
         self.selectors.iter().find(|s| s.role == Some(role))
     }
+
+    /// Whether groups get their namespace's metadata (`attach_metadata.namespace` on a role
+    /// whose objects are namespaced).
+    pub fn namespace_metadata(&self) -> bool {
+        self.attach_namespace && self.role != Role::Node
+    }
+
+    /// Every API resource this entry lists and watches: the role's
+    /// ([`Role::watched_resources`]) and `/namespaces` for namespace metadata.
+    pub fn watched_resources(&self) -> Vec<&'static str> {
+        let mut out = self.role.watched_resources(self.attach_node);
+        if self.namespace_metadata() {
+            out.push("/namespaces");
+        }
+        out
+    }
 }
 
-const ROLES: &str = "one of: pod, service, endpoints, endpointslice, node";
+const ROLES: &str = "one of: pod, service, endpoints, endpointslice, node, ingress";
 
 /// Validates one entry at `path`.
 pub(crate) fn validate(
@@ -135,12 +159,6 @@ pub(crate) fn validate(
     let role = match raw.role.as_deref() {
         None | Some("") => {
             return Err(ctx.err(&path.key("role"), format!("role missing ({ROLES})")))
-        }
-        Some("ingress") => {
-            return Err(ctx.err(
-                &path.key("role"),
-                "redline does not support the ingress role yet",
-            ))
         }
         Some(r) => Role::parse(r).ok_or_else(|| {
             ctx.err(
@@ -251,7 +269,9 @@ pub(crate) fn validate(
             field,
         });
     }
-    let attach_node = raw.attach_metadata.and_then(|a| a.node).unwrap_or(false);
+    let attach = raw.attach_metadata.unwrap_or_default();
+    let attach_node = attach.node.unwrap_or(false);
+    let attach_namespace = attach.namespace.unwrap_or(false);
     Ok(KubernetesSdConfig {
         role,
         access,
@@ -261,6 +281,7 @@ pub(crate) fn validate(
         },
         selectors,
         attach_node,
+        attach_namespace,
     })
 }
 

@@ -256,6 +256,8 @@ pub struct ScrapeConfig {
     pub static_configs: Vec<TargetGroup>,
     pub file_sd_configs: Vec<FileSdConfig>,
     pub kubernetes_sd_configs: Vec<crate::config::kubernetes_sd::KubernetesSdConfig>,
+    pub http_sd_configs: Vec<crate::config::discovery::HttpSdConfig>,
+    pub dns_sd_configs: Vec<crate::config::discovery::DnsSdConfig>,
     pub relabel_configs: Vec<RelabelConfig>,
     pub metric_relabel_configs: Vec<RelabelConfig>,
     pub name_validation: NameValidation,

@@ -199,12 +199,12 @@ pub struct RawScrapeConfig {
     pub digitalocean_sd_configs: Option<Unsupported>,
     pub docker_sd_configs: Option<Unsupported>,
     pub dockerswarm_sd_configs: Option<Unsupported>,
-    pub dns_sd_configs: Option<Unsupported>,
+    pub dns_sd_configs: Option<Vec<RawDnsSdConfig>>,
     pub ec2_sd_configs: Option<Unsupported>,
     pub eureka_sd_configs: Option<Unsupported>,
     pub gce_sd_configs: Option<Unsupported>,
     pub hetzner_sd_configs: Option<Unsupported>,
-    pub http_sd_configs: Option<Unsupported>,
+    pub http_sd_configs: Option<Vec<RawHttpSdConfig>>,
     pub ionos_sd_configs: Option<Unsupported>,
     pub kuma_sd_configs: Option<Unsupported>,
     pub lightsail_sd_configs: Option<Unsupported>,
@@ -278,6 +278,27 @@ pub struct RawFileSdConfig {
 }
 
 crate::config::http_client::with_http_client_fields! {
+/// An `http_sd_configs` entry as written (Prometheus' `http.SDConfig`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHttpSdConfig {
+    pub url: Option<String>,
+    pub refresh_interval: Option<PromDuration>,
+}
+}
+
+/// A `dns_sd_configs` entry as written (Prometheus' `dns.SDConfig`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDnsSdConfig {
+    pub names: Option<Vec<String>>,
+    #[serde(rename = "type")]
+    pub r#type: Option<String>,
+    pub port: Option<u16>,
+    pub refresh_interval: Option<PromDuration>,
+}
+
+crate::config::http_client::with_http_client_fields! {
 /// A `kubernetes_sd_configs` entry as written (Prometheus' `kubernetes.SDConfig`).
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -313,5 +334,5 @@ pub struct RawKubernetesSelector {
 #[serde(deny_unknown_fields)]
 pub struct RawKubernetesAttachMetadata {
     pub node: Option<bool>,
-    pub namespace: Option<Unsupported>,
+    pub namespace: Option<bool>,
 }

@@ -511,6 +511,26 @@ fn scrape_config(
             k,
         )?);
     }
+    let mut http_sd_configs = Vec::new();
+    for (i, h) in sc
+        .http_sd_configs
+        .unwrap_or_default()
+        .into_iter()
+        .enumerate()
+    {
+        let hpath = path.key("http_sd_configs").index(i);
+        http_sd_configs.push(super::discovery::validate_http_sd(ctx, &hpath, h)?);
+    }
+    let mut dns_sd_configs = Vec::new();
+    for (i, d) in sc
+        .dns_sd_configs
+        .unwrap_or_default()
+        .into_iter()
+        .enumerate()
+    {
+        let dpath = path.key("dns_sd_configs").index(i);
+        dns_sd_configs.push(super::discovery::validate_dns_sd(ctx, &dpath, d)?);
+    }
     let relabel_configs = relabels(
         ctx,
         &path.key("relabel_configs"),
@@ -556,6 +576,8 @@ fn scrape_config(
         static_configs,
         file_sd_configs,
         kubernetes_sd_configs,
+        http_sd_configs,
+        dns_sd_configs,
         relabel_configs,
         metric_relabel_configs,
         name_validation,
@@ -619,16 +641,9 @@ pub(super) fn file_sd(
         }
         out.push(ctx.resolve(name));
     }
-    let refresh_interval = match f.refresh_interval {
-        None => DEFAULT_FILE_SD_REFRESH,
-        Some(d) if d.0.is_zero() => {
-            return Err(ctx.err(
-                &path.key("refresh_interval"),
-                "refresh_interval must be greater than 0",
-            ))
-        }
-        Some(d) => d.0,
-    };
+    let refresh_interval =
+        super::discovery::positive_interval(ctx, path, f.refresh_interval.map(|d| d.0))?
+            .unwrap_or(DEFAULT_FILE_SD_REFRESH);
     Ok(FileSdConfig {
         files: out,
         refresh_interval,

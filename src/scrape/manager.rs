@@ -172,6 +172,8 @@ pub fn same_job(a: &ScrapeConfig, b: &ScrapeConfig) -> bool {
         static_configs,
         file_sd_configs,
         kubernetes_sd_configs,
+        http_sd_configs,
+        dns_sd_configs,
         relabel_configs,
         metric_relabel_configs,
         name_validation,
@@ -192,6 +194,8 @@ pub fn same_job(a: &ScrapeConfig, b: &ScrapeConfig) -> bool {
         && *static_configs == b.static_configs
         && *file_sd_configs == b.file_sd_configs
         && *kubernetes_sd_configs == b.kubernetes_sd_configs
+        && *http_sd_configs == b.http_sd_configs
+        && *dns_sd_configs == b.dns_sd_configs
         && same_rules(relabel_configs, &b.relabel_configs)
         && same_rules(metric_relabel_configs, &b.metric_relabel_configs)
         && *name_validation == b.name_validation

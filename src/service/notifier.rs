@@ -86,7 +86,10 @@ fn start_discovery(
             )));
         }
         for k in &am.kubernetes_sd_configs {
-            providers.push(Box::new(KubernetesDiscoverer::new(k.clone())));
+            providers.push(Box::new(KubernetesDiscoverer::new(
+                k.clone(),
+                opts.kubernetes_namespace_file.clone(),
+            )));
         }
         let (tx, mut rx) = tokio::sync::watch::channel(Vec::new());
         tasks.push(tokio::spawn(run_providers(providers, tx)));

@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod am_differential;
+pub mod discovery;
 pub mod fake_http;
 
 use axum::http::header;
@@ -174,4 +175,18 @@ pub fn redline_run(config: &std::path::Path, port: u16, state_dir: &std::path::P
         .stdout(Stdio::null())
         .stderr(Stdio::null());
     c
+}
+
+/// What Prometheus adds to every discovered target of a job with the default metrics path and
+/// scheme, `scrape_interval: 1h` and the default timeout (the discovery tests' jobs).
+pub fn hourly_job_labels(out: &mut std::collections::BTreeMap<String, String>, job: &str) {
+    for (k, v) in [
+        ("job", job),
+        ("__metrics_path__", "/metrics"),
+        ("__scheme__", "http"),
+        ("__scrape_interval__", "1h"),
+        ("__scrape_timeout__", "10s"),
+    ] {
+        out.insert(k.into(), v.into());
+    }
 }

@@ -34,9 +34,9 @@ pub struct FileSdError {
     pub message: String,
 }
 
-/// One group as written in a file.
+/// One group as written in a file or served by an http_sd endpoint.
 #[derive(Debug, Deserialize)]
-struct RawGroup {
+pub(super) struct RawGroup {
     #[serde(default)]
     targets: Vec<String>,
     #[serde(default)]
@@ -235,6 +235,17 @@ fn read_file(path: &Path) -> Result<Vec<TargetGroup>, String> {
         other => return Err(format!("unsupported file extension {other:?}")),
     };
     let file_label = path.to_string_lossy().into_owned();
+    build_groups(raw, &file_label, FILEPATH_LABEL)
+}
+
+/// Groups as Prometheus' `targetgroup.Group` decodes them, each with the source
+/// `<origin>:<index>` and the label `meta_label` = `origin` (`__meta_filepath`, `__meta_url`).
+/// A `null` group or an empty label name fails the whole list.
+pub(super) fn build_groups(
+    raw: Vec<Option<RawGroup>>,
+    origin: &str,
+    meta_label: &str,
+) -> Result<Vec<TargetGroup>, String> {
     let mut groups = Vec::with_capacity(raw.len());
     for (i, g) in raw.into_iter().enumerate() {
         let g = g.ok_or_else(|| format!("group {i}: nil target group item found"))?;
@@ -243,9 +254,9 @@ fn read_file(path: &Path) -> Result<Vec<TargetGroup>, String> {
             return Err(format!("group {i}: {name:?} is not a valid label name"));
         }
         let mut labels: Vec<(String, String)> = labels.into_iter().collect();
-        labels.push((FILEPATH_LABEL.to_string(), file_label.clone()));
+        labels.push((meta_label.to_string(), origin.to_string()));
         groups.push(TargetGroup {
-            source: format!("{file_label}:{i}"),
+            source: format!("{origin}:{i}"),
             targets: g
                 .targets
                 .into_iter()

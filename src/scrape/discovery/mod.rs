@@ -5,13 +5,18 @@
 //! [`run_job_discovery`] runs every provider of one scrape job and publishes their union on
 //! the job's channel, which the scrape manager turns into targets with
 //! [`crate::scrape::target_labels`]. Providers: `static_configs` ([`StaticDiscoverer`]),
-//! `file_sd_configs` ([`file::FileDiscoverer`]) and `kubernetes_sd_configs`
-//! ([`kubernetes::KubernetesDiscoverer`]).
+//! `file_sd_configs` ([`file::FileDiscoverer`]), `kubernetes_sd_configs`
+//! ([`kubernetes::KubernetesDiscoverer`]), `http_sd_configs` ([`http::HttpDiscoverer`]) and
+//! `dns_sd_configs` ([`dns::DnsDiscoverer`]).
 
+pub mod dns;
 pub mod file;
+pub mod http;
 pub mod kubernetes;
+pub mod metrics;
 
 use std::future::Future;
+use std::path::PathBuf;
 use std::pin::Pin;
 use std::time::Duration;
 
@@ -25,12 +30,19 @@ use crate::config::ScrapeConfig;
 pub struct DiscoveryOptions {
     /// How often file_sd checks its files' modification times (Prometheus uses inotify).
     pub file_poll_interval: Duration,
+    /// The file `kubernetes_sd_configs` with `namespaces.own_namespace` read the pod's
+    /// namespace from (the service account volume's `namespace`).
+    pub kubernetes_namespace_file: PathBuf,
+    /// The resolver configuration `dns_sd_configs` use (default `/etc/resolv.conf`, port 53).
+    pub dns_resolver: dns::ResolverConfig,
 }
 
 impl Default for DiscoveryOptions {
     fn default() -> Self {
         DiscoveryOptions {
             file_poll_interval: Duration::from_secs(5),
+            kubernetes_namespace_file: PathBuf::from(kubernetes::DEFAULT_NAMESPACE_FILE),
+            dns_resolver: dns::ResolverConfig::default(),
         }
     }
 }
@@ -81,7 +93,19 @@ pub fn discoverers_for(cfg: &ScrapeConfig, opts: &DiscoveryOptions) -> Vec<Box<d
         )));
     }
     for ksd in &cfg.kubernetes_sd_configs {
-        out.push(Box::new(kubernetes::KubernetesDiscoverer::new(ksd.clone())));
+        out.push(Box::new(kubernetes::KubernetesDiscoverer::new(
+            ksd.clone(),
+            opts.kubernetes_namespace_file.clone(),
+        )));
+    }
+    for hsd in &cfg.http_sd_configs {
+        out.push(Box::new(http::HttpDiscoverer::new(hsd.clone())));
+    }
+    for dsd in &cfg.dns_sd_configs {
+        out.push(Box::new(dns::DnsDiscoverer::new(
+            dsd.clone(),
+            opts.dns_resolver.clone(),
+        )));
     }
     out
 }

@@ -6,8 +6,11 @@
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::core::v1::{Container, ContainerPort, Endpoints, Node, Pod, Service};
+use k8s_openapi::api::core::v1::{
+    Container, ContainerPort, Endpoints, Namespace, Node, Pod, Service,
+};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
+use k8s_openapi::api::networking::v1::Ingress;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 use crate::config::discovery::{TargetGroup, ADDRESS_LABEL};
@@ -46,6 +49,11 @@ fn add_object_meta(ls: &mut LabelMap, m: &ObjectMeta, role: &str) {
         meta(&format!("{role}_name")),
         m.name.clone().unwrap_or_default(),
     );
+    add_labels_and_annotations(ls, m, role);
+}
+
+/// `<kind>_label_*`, `<kind>_labelpresent_*`, `<kind>_annotation_*`, `<kind>_annotationpresent_*`.
+fn add_labels_and_annotations(ls: &mut LabelMap, m: &ObjectMeta, role: &str) {
     for (k, v) in m.labels.iter().flatten() {
         let n = sanitize_label_name(k);
         ls.insert(meta(&format!("{role}_label_{n}")), v.clone());
@@ -114,6 +122,16 @@ pub fn node_labels(n: &Node) -> LabelMap {
 pub fn attached_node_labels(n: &Node) -> LabelMap {
     let mut ls = LabelMap::new();
     add_object_meta(&mut ls, &n.metadata, "node");
+    ls
+}
+
+/// What `attach_metadata.namespace` adds to a group: the labels and annotations of its
+/// namespace as `__meta_kubernetes_namespace_label_*`, `..._labelpresent_*`,
+/// `..._annotation_*` and `..._annotationpresent_*` (no name label: the group has
+/// `__meta_kubernetes_namespace` already).
+pub fn namespace_metadata_labels(ns: &Namespace) -> LabelMap {
+    let mut ls = LabelMap::new();
+    add_labels_and_annotations(&mut ls, &ns.metadata, "namespace");
     ls
 }
 
@@ -695,4 +713,73 @@ pub fn build_endpointslice(e: &EndpointSlice, lookup: &dyn Lookup) -> TargetGrou
     }
     targets.extend(seen.leftover_targets());
     group(format!("endpointslice/{ns}/{name}"), labels, targets)
+}
+
+// ---------------------------------------------------------------------------------------------
+// ingress
+
+/// `matchesHostnamePattern`: a TLS host matches a rule's host when equal, or when it is a
+/// wildcard (`*.example.com`) with as many dot-separated parts as the host, all but the first
+/// equal.
+fn tls_host_matches(pattern: &str, host: &str) -> bool {
+    if pattern == host {
+        return true;
+    }
+    let p: Vec<&str> = pattern.split('.').collect();
+    let h: Vec<&str> = host.split('.').collect();
+    p[0] == "*" && p.len() == h.len() && p[1..] == h[1..]
+}
+
+/// Role `ingress` (`networking.k8s.io/v1`): one target per rule host and path at the host
+/// itself, source `ingress/<namespace>/<name>`. A rule without an `http` section has the one
+/// path `/`; an empty path is `/`; a rule whose `http` section lists no paths has no targets.
+/// The scheme is `https` when a TLS section names the host (wildcards match one label).
+pub fn build_ingress(i: &Ingress) -> TargetGroup {
+    let m = &i.metadata;
+    let mut labels = LabelMap::new();
+    labels.insert(NAMESPACE_LABEL.into(), namespace_of(m).to_string());
+    let spec = i.spec.as_ref();
+    if let Some(class) = spec.and_then(|s| s.ingress_class_name.as_ref()) {
+        labels.insert(meta("ingress_class_name"), class.clone());
+    }
+    add_object_meta(&mut labels, m, "ingress");
+    let tls_hosts: Vec<&str> = spec
+        .and_then(|s| s.tls.as_ref())
+        .into_iter()
+        .flatten()
+        .flat_map(|t| t.hosts.iter().flatten().map(String::as_str))
+        .collect();
+    let mut targets = Vec::new();
+    for rule in spec.and_then(|s| s.rules.as_ref()).into_iter().flatten() {
+        let host = rule.host.clone().unwrap_or_default();
+        let scheme = if tls_hosts.iter().any(|p| tls_host_matches(p, &host)) {
+            "https"
+        } else {
+            "http"
+        };
+        let paths: Vec<String> = match &rule.http {
+            None => vec!["/".to_string()],
+            Some(http) => http
+                .paths
+                .iter()
+                .map(|p| match p.path.as_deref() {
+                    None | Some("") => "/".to_string(),
+                    Some(p) => p.to_string(),
+                })
+                .collect(),
+        };
+        for path in paths {
+            let mut t = LabelMap::new();
+            t.insert(ADDRESS_LABEL.into(), host.clone());
+            t.insert(meta("ingress_scheme"), scheme.into());
+            t.insert(meta("ingress_host"), host.clone());
+            t.insert(meta("ingress_path"), path);
+            targets.push(t);
+        }
+    }
+    group(
+        format!("ingress/{}/{}", namespace_of(m), name_of(m)),
+        labels,
+        targets,
+    )
 }

@@ -1,7 +1,9 @@
 //! `kubernetes_sd_configs`: targets from the Kubernetes API, as Prometheus discovers them.
 //!
 //! A [`KubernetesDiscoverer`] lists and watches the objects its [`Role`] needs (nodes; pods;
-//! services; endpoints or endpointslices together with the services and pods they refer to)
+//! services; ingresses; endpoints or endpointslices together with the services and pods they
+//! refer to; the nodes too with `attach_metadata.node`), each with the entry's label and field
+//! selector for that kind,
 //! with `kube::runtime::watcher`, which resumes a dropped watch from the last
 //! `resourceVersion`, re-lists when the server answers `410 Gone`, and backs off on errors.
 //! Objects are kept in per-kind stores; after a change settles (a short debounce) every
@@ -11,7 +13,9 @@
 //!
 //! The API server is reached in-cluster with the pod's service account, through a kubeconfig
 //! file (`kubeconfig_file`, the utility-cluster case) or at `api_server` with the entry's
-//! HTTP client settings ([`client`]).
+//! HTTP client settings ([`client`]). With `namespaces.own_namespace` the pod's namespace is
+//! read from the service account's `namespace` file, as Prometheus does
+//! ([`DEFAULT_NAMESPACE_FILE`], or the file given to [`KubernetesDiscoverer::new`]).
 
 pub mod client;
 
@@ -22,11 +26,13 @@ mod tests;
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Debug;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use futures_util::stream::{self, BoxStream, StreamExt};
-use k8s_openapi::api::core::v1::{Endpoints, Node, Pod, Service};
+use k8s_openapi::api::core::v1::{Endpoints, Namespace, Node, Pod, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
+use k8s_openapi::api::networking::v1::Ingress;
 use kube::runtime::watcher::{self, Event};
 use kube::runtime::WatchStreamExt;
 use kube::{Api, Resource};
@@ -46,16 +52,51 @@ const INITIAL_SYNC_WAIT: Duration = Duration::from_secs(15);
 /// Wait before retrying a client that could not be built (bad kubeconfig, missing token).
 const CLIENT_RETRY: Duration = Duration::from_secs(10);
 
+/// Where a pod finds the name of its namespace (the service account volume).
+pub const DEFAULT_NAMESPACE_FILE: &str = "/var/run/secrets/kubernetes.io/serviceaccount/namespace";
+
 /// Runs one `kubernetes_sd_configs` entry as a [`Discoverer`].
 pub struct KubernetesDiscoverer {
     cfg: KubernetesSdConfig,
+    namespace_file: PathBuf,
 }
 
 impl KubernetesDiscoverer {
-    /// A discoverer for one validated entry.
-    pub fn new(cfg: KubernetesSdConfig) -> KubernetesDiscoverer {
-        KubernetesDiscoverer { cfg }
+    /// A discoverer for one validated entry; `namespace_file` holds the pod's own namespace
+    /// (read only with `namespaces.own_namespace`, normally [`DEFAULT_NAMESPACE_FILE`]).
+    pub fn new(cfg: KubernetesSdConfig, namespace_file: PathBuf) -> KubernetesDiscoverer {
+        KubernetesDiscoverer {
+            cfg,
+            namespace_file,
+        }
     }
+}
+
+/// Why the pod's own namespace is unknown (Prometheus' messages).
+#[derive(Debug, thiserror::Error)]
+pub enum OwnNamespaceError {
+    #[error("could not determine the pod's namespace: {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("could not read own namespace name (empty file {path})")]
+    Empty { path: String },
+}
+
+/// The pod's namespace from the service account's `namespace` file, as Prometheus reads it
+/// (the file's whole contents, which must not be empty).
+pub fn read_own_namespace(path: &Path) -> Result<String, OwnNamespaceError> {
+    let text = std::fs::read_to_string(path).map_err(|source| OwnNamespaceError::Read {
+        path: path.display().to_string(),
+        source,
+    })?;
+    if text.is_empty() {
+        return Err(OwnNamespaceError::Empty {
+            path: path.display().to_string(),
+        });
+    }
+    Ok(text)
 }
 
 impl Discoverer for KubernetesDiscoverer {
@@ -64,7 +105,7 @@ impl Discoverer for KubernetesDiscoverer {
     }
 
     fn run(self: Box<Self>, updates: watch::Sender<Vec<TargetGroup>>) -> BoxFuture {
-        Box::pin(run_kubernetes_sd(self.cfg, updates))
+        Box::pin(run_kubernetes_sd(self.cfg, self.namespace_file, updates))
     }
 }
 
@@ -75,6 +116,8 @@ enum Change {
     Service(usize, Box<Event<Service>>),
     Endpoints(usize, Box<Event<Endpoints>>),
     Slice(usize, Box<Event<EndpointSlice>>),
+    Ingress(usize, Box<Event<Ingress>>),
+    Namespace(usize, Box<Event<Namespace>>),
     /// A watch stream failed; it retries by itself.
     Failed(String),
 }
@@ -142,7 +185,10 @@ struct Cluster {
     services: Objects<Service>,
     endpoints: Objects<Endpoints>,
     slices: Objects<EndpointSlice>,
+    ingresses: Objects<Ingress>,
+    namespaces: Objects<Namespace>,
     attach_node: bool,
+    attach_namespace: bool,
 }
 
 impl Lookup for Cluster {
@@ -171,12 +217,37 @@ impl Cluster {
             Change::Service(s, e) => self.services.apply(s, *e),
             Change::Endpoints(s, e) => self.endpoints.apply(s, *e),
             Change::Slice(s, e) => self.slices.apply(s, *e),
+            Change::Ingress(s, e) => self.ingresses.apply(s, *e),
+            Change::Namespace(s, e) => self.namespaces.apply(s, *e),
             Change::Failed(_) => false,
         }
     }
 
-    /// The groups of every object of `role`.
+    /// The groups of every object of `role`, with their namespace's metadata when attached.
     fn groups(&self, role: Role) -> Vec<TargetGroup> {
+        let groups = self.role_groups(role);
+        if !self.attach_namespace || role == Role::Node {
+            return groups;
+        }
+        groups
+            .into_iter()
+            .map(|mut g| {
+                let ns = g.labels.get(labels::NAMESPACE_LABEL).unwrap_or_default();
+                if let Some(ns) = self.namespaces.get("", ns) {
+                    let mut all: Vec<(String, String)> = g
+                        .labels
+                        .iter()
+                        .map(|l| (l.name.to_string(), l.value.to_string()))
+                        .collect();
+                    all.extend(labels::namespace_metadata_labels(ns));
+                    g.labels = crate::store::Labels::from_pairs(all);
+                }
+                g
+            })
+            .collect()
+    }
+
+    fn role_groups(&self, role: Role) -> Vec<TargetGroup> {
         match role {
             Role::Node => self.nodes.iter().map(labels::build_node).collect(),
             Role::Pod => self
@@ -202,15 +273,19 @@ impl Cluster {
                 .iter()
                 .map(|e| labels::build_endpointslice(e, self))
                 .collect(),
+            Role::Ingress => self.ingresses.iter().map(labels::build_ingress).collect(),
         }
     }
 }
 
-/// The namespaces to watch; empty means all.
-fn namespaces(cfg: &KubernetesSdConfig, own: &str) -> Vec<String> {
+/// The namespaces to watch (`getNamespaces`); empty means all. `own` is the pod's namespace
+/// when `own_namespace` is set.
+fn namespaces(cfg: &KubernetesSdConfig, own: Option<&str>) -> Vec<String> {
     let mut out = cfg.namespaces.names.clone();
-    if cfg.namespaces.own_namespace && !out.iter().any(|n| n == own) {
-        out.push(own.to_string());
+    if let Some(own) = own.filter(|_| cfg.namespaces.own_namespace) {
+        if !out.iter().any(|n| n == own) {
+            out.push(own.to_string());
+        }
     }
     out
 }
@@ -286,19 +361,28 @@ where
 }
 
 /// Every watch the role needs, merged.
-fn watches(cfg: &KubernetesSdConfig, client: &kube::Client) -> Vec<BoxStream<'static, Change>> {
-    let ns = namespaces(cfg, client.default_namespace());
+fn watches(
+    cfg: &KubernetesSdConfig,
+    client: &kube::Client,
+    own_namespace: Option<&str>,
+) -> Vec<BoxStream<'static, Change>> {
+    let ns = namespaces(cfg, own_namespace);
     let mut out = Vec::new();
     let mut next = 0usize;
     let mut id = || {
         next += 1;
         next - 1
     };
-    let needs = |r: Role| {
-        cfg.role
-            .watched_resources(cfg.attach_node)
-            .contains(&r.resource())
-    };
+    let resources = cfg.watched_resources();
+    let needs = |r: Role| resources.contains(&r.resource());
+    if resources.contains(&"/namespaces") {
+        out.push(watch_stream(
+            Api::<Namespace>::all(client.clone()),
+            watcher::Config::default(),
+            id(),
+            Change::Namespace,
+        ));
+    }
     if needs(Role::Node) {
         out.push(watch_stream(
             Api::<Node>::all(client.clone()),
@@ -335,6 +419,12 @@ fn watches(cfg: &KubernetesSdConfig, client: &kube::Client) -> Vec<BoxStream<'st
             out.push(watch_stream(api, wc, id(), Change::Slice));
         }
     }
+    if needs(Role::Ingress) {
+        for api in apis::<Ingress>(client, &ns) {
+            let wc = watcher_config(cfg, Role::Ingress);
+            out.push(watch_stream(api, wc, id(), Change::Ingress));
+        }
+    }
     out
 }
 
@@ -347,6 +437,8 @@ impl Change {
             Change::Service(s, e) => (*s, matches!(**e, Event::InitDone)),
             Change::Endpoints(s, e) => (*s, matches!(**e, Event::InitDone)),
             Change::Slice(s, e) => (*s, matches!(**e, Event::InitDone)),
+            Change::Ingress(s, e) => (*s, matches!(**e, Event::InitDone)),
+            Change::Namespace(s, e) => (*s, matches!(**e, Event::InitDone)),
             Change::Failed(_) => (0, false),
         };
         done.then_some(s)
@@ -362,15 +454,31 @@ impl Role {
             Role::Service => "/services",
             Role::Endpoints => "/endpoints",
             Role::EndpointSlice => "discovery.k8s.io/endpointslices",
+            Role::Ingress => "networking.k8s.io/ingresses",
         }
     }
 }
 
 /// Runs one entry, publishing its groups on `tx` until `tx` has no receiver.
-pub async fn run_kubernetes_sd(cfg: KubernetesSdConfig, tx: watch::Sender<Vec<TargetGroup>>) {
+pub async fn run_kubernetes_sd(
+    cfg: KubernetesSdConfig,
+    namespace_file: PathBuf,
+    tx: watch::Sender<Vec<TargetGroup>>,
+) {
     crate::install_crypto_provider();
-    let client = loop {
-        match client::build(&cfg.access).await {
+    let (client, own_namespace) = loop {
+        let attempt = async {
+            let own = if cfg.namespaces.own_namespace {
+                Some(read_own_namespace(&namespace_file).map_err(|e| e.to_string())?)
+            } else {
+                None
+            };
+            let client = client::build(&cfg.access)
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok::<_, String>((client, own))
+        };
+        match attempt.await {
             Ok(c) => break c,
             Err(e) => {
                 tracing::error!(role = cfg.role.as_str(), error = %e, "kubernetes_sd: cannot create the API client; retrying");
@@ -381,11 +489,12 @@ pub async fn run_kubernetes_sd(cfg: KubernetesSdConfig, tx: watch::Sender<Vec<Ta
             }
         }
     };
-    let streams = watches(&cfg, &client);
+    let streams = watches(&cfg, &client, own_namespace.as_deref());
     let mut unsynced: Vec<bool> = vec![true; streams.len()];
     let mut events = stream::select_all(streams);
     let mut cluster = Cluster {
         attach_node: cfg.attach_node,
+        attach_namespace: cfg.namespace_metadata(),
         ..Cluster::default()
     };
     let started = tokio::time::Instant::now();

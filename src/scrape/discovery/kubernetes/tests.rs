@@ -562,7 +562,11 @@ fn config_errors_name_the_field() {
             "role",
             "unknown Kubernetes SD role \"pods\"",
         ),
-        ("{role: ingress}", "role", "ingress role"),
+        (
+            "{role: ingress, selectors: [{role: service, label: 'a=b'}]}",
+            "selectors[0].role",
+            "ingress role supports only ingress selectors",
+        ),
         (
             "{role: pod, api_server: 'https://k:6443', kubeconfig_file: k.yml}",
             "kubeconfig_file",
@@ -678,4 +682,83 @@ fn container_without_ports_on_an_ipv6_pod_is_at_the_bracketed_ip() {
     let g = labels::build_pod(&pod, None);
     assert_eq!(g.targets.len(), 1);
     assert_eq!(map(&g.targets[0])["__address__"], "[fd00:10:244::30]");
+}
+
+/// `namespaces.own_namespace`: the pod's namespace comes from the service account's
+/// `namespace` file, is added to the listed names, and an unreadable or empty file is an
+/// error with Prometheus' wording, not an empty namespace (which would mean "all").
+#[test]
+fn own_namespace_is_read_from_the_service_account_file() {
+    let dir = std::env::temp_dir().join(format!("redline-own-ns-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let file = dir.join("namespace");
+    std::fs::write(&file, "payments").expect("write");
+    let own = read_own_namespace(&file).expect("readable");
+    assert_eq!(own, "payments");
+    let c =
+        sd("{role: pod, namespaces: {own_namespace: true, names: [monitoring]}}").expect("valid");
+    assert_eq!(namespaces(&c, Some(&own)), vec!["monitoring", "payments"]);
+    let alone = sd("{role: pod, namespaces: {own_namespace: true}}").expect("valid");
+    assert_eq!(namespaces(&alone, Some(&own)), vec!["payments"]);
+    let without = sd("{role: pod, namespaces: {names: [monitoring]}}").expect("valid");
+    assert_eq!(namespaces(&without, Some(&own)), vec!["monitoring"]);
+
+    std::fs::write(&file, "").expect("write");
+    let e = read_own_namespace(&file).expect_err("empty file");
+    assert!(
+        e.to_string()
+            .contains("could not read own namespace name (empty file"),
+        "{e}"
+    );
+    let e = read_own_namespace(&dir.join("missing")).expect_err("missing file");
+    assert!(
+        e.to_string()
+            .contains("could not determine the pod's namespace"),
+        "{e}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `matchesHostnamePattern`: a wildcard TLS host covers one label, not more, not fewer.
+#[test]
+fn ingress_scheme_follows_tls_hosts_and_wildcards() {
+    let ing: k8s_openapi::api::networking::v1::Ingress = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "web", "namespace": "shop"},
+        "spec": {
+            "tls": [{"hosts": ["*.example.com", "exact.example.org"]}],
+            "rules": [
+                {"host": "a.example.com"},
+                {"host": "a.b.example.com"},
+                {"host": "example.com"},
+                {"host": "exact.example.org", "http": {"paths": [{"path": "", "pathType": "Prefix", "backend": {}}]}}
+            ]
+        }
+    }))
+    .expect("ingress");
+    let g = labels::build_ingress(&ing);
+    assert_eq!(g.source, "ingress/shop/web");
+    let schemes: Vec<(String, String, String)> = g
+        .targets
+        .iter()
+        .map(map)
+        .map(|t| {
+            (
+                t["__address__"].clone(),
+                t["__meta_kubernetes_ingress_scheme"].clone(),
+                t["__meta_kubernetes_ingress_path"].clone(),
+            )
+        })
+        .collect();
+    let want = [
+        ("a.example.com", "https", "/"),
+        ("a.b.example.com", "http", "/"),
+        ("example.com", "http", "/"),
+        ("exact.example.org", "https", "/"),
+    ];
+    let want: Vec<(String, String, String)> = want
+        .iter()
+        .map(|(a, s, p)| (a.to_string(), s.to_string(), p.to_string()))
+        .collect();
+    assert_eq!(schemes, want);
+    assert!(!map(&g.labels).contains_key("__meta_kubernetes_ingress_class_name"));
 }
