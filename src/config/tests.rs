@@ -237,8 +237,7 @@ fn unsupported_prometheus_features_are_named() {
             "alerting:\n  alertmanagers: [{static_configs: [{targets: [am:9093]}]}]\n",
             "alerting",
         ),
-        ("storage:\n  tsdb:\n    out_of_order_time_window: 1h\n", "storage.tsdb"),
-        ("tracing: {endpoint: 'otel:4317'}\n", "tracing"),
+        ("global:\n  query_log_file: /q.log\n", "global.query_log_file"),
     ];
     for (text, field) in cases {
         let e = error(text);
@@ -402,7 +401,9 @@ fn secrets_never_print() {
 fn accept_header_matches_prometheus_weights() {
     assert_eq!(
         ScrapeProtocol::accept_header(&ScrapeProtocol::DEFAULT),
-        "application/openmetrics-text;version=1.0.0;q=0.5,application/openmetrics-text;version=0.0.1;q=0.4,text/plain;version=1.0.0;q=0.3,text/plain;version=0.0.4;q=0.2,*/*;q=0.1"
+        // Prometheus 3's `acceptHeader` (scrape/scrape.go): weights start at one more than
+        // the five protocols it knows, and the 1.0.0 text formats carry `escaping`.
+        "application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.6,application/openmetrics-text;version=0.0.1;q=0.5,text/plain;version=1.0.0;escaping=allow-utf-8;q=0.4,text/plain;version=0.0.4;q=0.3,*/*;q=0.2"
     );
 }
 
