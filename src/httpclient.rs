@@ -8,10 +8,15 @@
 //! [`error_chain`] prints an error and its causes on one line, as targets pages and
 //! notification logs show them.
 //!
+//! Proxies follow prometheus/common: `proxy_url` (plain requests go to the proxy with the
+//! absolute URL, https ones through `CONNECT`) except for `no_proxy` hosts, or the
+//! environment's proxy variables with `proxy_from_environment`; without either, none.
+//!
 //! TLS follows Prometheus' `tls_config`: `ca_file` replaces the system roots, `cert_file` +
 //! `key_file` present a client certificate, `server_name` verifies the certificate against
 //! that name instead of the URL's host, and `insecure_skip_verify` turns verification off.
 
+use crate::config::http_client::ProxySettings;
 use crate::config::{Auth, HttpClientSettings, TextSource, TlsSettings, TlsVersion};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::pki_types::pem::PemObject;
@@ -36,8 +41,8 @@ pub enum ClientError {
 pub fn http_client(settings: &HttpClientSettings) -> Result<reqwest::Client, ClientError> {
     let mut builder = reqwest::Client::builder()
         .user_agent(concat!("redline/", env!("CARGO_PKG_VERSION")))
-        .no_proxy()
         .pool_max_idle_per_host(2);
+    builder = with_proxy(builder, &settings.proxy)?;
     if !settings.follow_redirects {
         builder = builder.redirect(reqwest::redirect::Policy::none());
     }
@@ -47,6 +52,61 @@ pub fn http_client(settings: &HttpClientSettings) -> Result<reqwest::Client, Cli
     builder
         .build()
         .map_err(|e| ClientError::Build(e.to_string()))
+}
+
+/// The proxy settings: `proxy_url` (with `no_proxy` and `proxy_connect_header`), the
+/// environment's `HTTP_PROXY`/`HTTPS_PROXY`/`NO_PROXY` with `proxy_from_environment`, or
+/// no proxy at all (environment variables are ignored unless asked for, as in Prometheus).
+fn with_proxy(
+    builder: reqwest::ClientBuilder,
+    proxy: &ProxySettings,
+) -> Result<reqwest::ClientBuilder, ClientError> {
+    let mut headers = reqwest::header::HeaderMap::new();
+    for (name, values) in &proxy.connect_headers {
+        let name = reqwest::header::HeaderName::from_bytes(name.as_bytes())
+            .map_err(|e| ClientError::Build(format!("proxy_connect_header {name:?}: {e}")))?;
+        for v in values {
+            let value = reqwest::header::HeaderValue::from_str(v.expose())
+                .map_err(|e| ClientError::Build(format!("proxy_connect_header {name}: {e}")))?;
+            headers.append(name.clone(), value);
+        }
+    }
+    match &proxy.url {
+        Some(url) => {
+            let p = reqwest::Proxy::all(url.as_str())
+                .map_err(|e| ClientError::Build(format!("proxy_url: {e}")))?
+                .no_proxy(
+                    proxy
+                        .no_proxy
+                        .as_deref()
+                        .and_then(reqwest::NoProxy::from_string),
+                )
+                .headers(headers);
+            Ok(builder.proxy(p))
+        }
+        None if proxy.from_environment => {
+            let mut b = builder;
+            for (var, https) in [("HTTP_PROXY", false), ("HTTPS_PROXY", true)] {
+                let value = std::env::var(var)
+                    .or_else(|_| std::env::var(var.to_ascii_lowercase()))
+                    .ok()
+                    .filter(|v| !v.is_empty());
+                if let Some(v) = value {
+                    let p = if https {
+                        reqwest::Proxy::https(v.as_str())
+                    } else {
+                        reqwest::Proxy::http(v.as_str())
+                    }
+                    .map_err(|e| ClientError::Build(format!("{var}: {e}")))?
+                    .no_proxy(reqwest::NoProxy::from_env())
+                    .headers(headers.clone());
+                    b = b.proxy(p);
+                }
+            }
+            Ok(b)
+        }
+        None => Ok(builder.no_proxy()),
+    }
 }
 
 /// Adds the configured authentication to a request, reading credential files now.

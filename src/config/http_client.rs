@@ -142,6 +142,8 @@ pub struct HttpClientSettings {
     pub follow_redirects: bool,
     /// Default true; a preference only (redline may speak HTTP/1.1 regardless).
     pub enable_http2: bool,
+    /// Boxed: most clients have none, and it is the largest part.
+    pub proxy: Box<ProxySettings>,
 }
 
 impl Default for HttpClientSettings {
@@ -151,8 +153,22 @@ impl Default for HttpClientSettings {
             tls: TlsSettings::default(),
             follow_redirects: true,
             enable_http2: true,
+            proxy: Box::default(),
         }
     }
+}
+
+/// prometheus/common's `ProxyConfig`: where requests go through, if anywhere.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ProxySettings {
+    /// `proxy_url`: every request goes through this HTTP proxy (`CONNECT` for https).
+    pub url: Option<String>,
+    /// `no_proxy`: comma-separated hosts, domains and CIDRs reached directly.
+    pub no_proxy: Option<String>,
+    /// `proxy_from_environment`: `HTTP_PROXY`, `HTTPS_PROXY` and `NO_PROXY`.
+    pub from_environment: bool,
+    /// `proxy_connect_header`: headers sent to the proxy.
+    pub connect_headers: std::collections::BTreeMap<String, Vec<Secret>>,
 }
 
 /// Declares a raw config struct with prometheus/common's `HTTPClientConfig` fields inlined
@@ -180,10 +196,10 @@ macro_rules! with_http_client_fields {
             pub follow_redirects: Option<bool>,
             pub enable_http2: Option<bool>,
             pub oauth2: Option<$crate::config::raw::Unsupported>,
-            pub proxy_url: Option<$crate::config::raw::Unsupported>,
-            pub no_proxy: Option<$crate::config::raw::Unsupported>,
-            pub proxy_from_environment: Option<$crate::config::raw::Unsupported>,
-            pub proxy_connect_header: Option<$crate::config::raw::Unsupported>,
+            pub proxy_url: Option<String>,
+            pub no_proxy: Option<String>,
+            pub proxy_from_environment: Option<bool>,
+            pub proxy_connect_header: Option<std::collections::BTreeMap<String, Vec<String>>>,
             pub http_headers: Option<$crate::config::raw::Unsupported>,
         }
 
@@ -198,6 +214,10 @@ macro_rules! with_http_client_fields {
                     tls_config: self.tls_config.as_ref(),
                     follow_redirects: self.follow_redirects,
                     enable_http2: self.enable_http2,
+                    proxy_url: self.proxy_url.as_deref(),
+                    no_proxy: self.no_proxy.as_deref(),
+                    proxy_from_environment: self.proxy_from_environment,
+                    proxy_connect_header: self.proxy_connect_header.as_ref(),
                 }
             }
         }
@@ -215,6 +235,10 @@ pub(crate) struct RawHttpFields<'a> {
     pub tls_config: Option<&'a RawTlsConfig>,
     pub follow_redirects: Option<bool>,
     pub enable_http2: Option<bool>,
+    pub proxy_url: Option<&'a str>,
+    pub no_proxy: Option<&'a str>,
+    pub proxy_from_environment: Option<bool>,
+    pub proxy_connect_header: Option<&'a std::collections::BTreeMap<String, Vec<String>>>,
 }
 
 /// `HTTPClientConfig.Validate` over the fields, with its rules and messages.
@@ -278,11 +302,69 @@ pub(crate) fn validate(
         Some(t) => tls(ctx, &path.key("tls_config"), t)?,
         None => TlsSettings::default(),
     };
+    let proxy = Box::new(proxy(ctx, path, &raw)?);
     Ok(HttpClientSettings {
         auth,
         tls,
         follow_redirects: raw.follow_redirects.unwrap_or(true),
         enable_http2: raw.enable_http2.unwrap_or(true),
+        proxy,
+    })
+}
+
+/// prometheus/common's `ProxyConfig.Validate`, with its messages.
+fn proxy(
+    ctx: &Ctx<'_>,
+    path: &FieldPath,
+    raw: &RawHttpFields<'_>,
+) -> Result<ProxySettings, ConfigError> {
+    let url = raw.proxy_url.filter(|u| !u.is_empty());
+    let no_proxy = raw.no_proxy.filter(|n| !n.is_empty());
+    let from_environment = raw.proxy_from_environment.unwrap_or(false);
+    let headers = raw.proxy_connect_header.cloned().unwrap_or_default();
+    if let Some(u) = url {
+        match reqwest::Url::parse(u) {
+            Ok(parsed) if matches!(parsed.scheme(), "http" | "https") => {}
+            _ => {
+                return Err(ctx.err(
+                    &path.key("proxy_url"),
+                    format!("invalid proxy_url {u:?}: expected an http:// or https:// URL"),
+                ))
+            }
+        }
+    }
+    if !headers.is_empty() && !from_environment && url.is_none() {
+        return Err(ctx.err(
+            &path.key("proxy_connect_header"),
+            "if proxy_connect_header is configured, proxy_url or proxy_from_environment must also be configured",
+        ));
+    }
+    if from_environment && url.is_some() {
+        return Err(ctx.err(
+            &path.key("proxy_from_environment"),
+            "if proxy_from_environment is configured, proxy_url must not be configured",
+        ));
+    }
+    if from_environment && no_proxy.is_some() {
+        return Err(ctx.err(
+            &path.key("proxy_from_environment"),
+            "if proxy_from_environment is configured, no_proxy must not be configured",
+        ));
+    }
+    if url.is_none() && no_proxy.is_some() {
+        return Err(ctx.err(
+            &path.key("no_proxy"),
+            "if no_proxy is configured, proxy_url must also be configured",
+        ));
+    }
+    Ok(ProxySettings {
+        url: url.map(str::to_string),
+        no_proxy: no_proxy.map(str::to_string),
+        from_environment,
+        connect_headers: headers
+            .into_iter()
+            .map(|(k, v)| (k, v.into_iter().map(Secret::new).collect()))
+            .collect(),
     })
 }
 

@@ -222,8 +222,8 @@ fn unsupported_prometheus_features_are_named() {
             "scrape_configs[0].consul_sd_configs",
         ),
         (
-            "scrape_configs:\n  - job_name: p\n    proxy_url: http://proxy:3128\n",
-            "scrape_configs[0].proxy_url",
+            "scrape_configs:\n  - job_name: p\n    http_headers: {X-A: {values: [b]}}\n",
+            "scrape_configs[0].http_headers",
         ),
         (
             "scrape_configs:\n  - job_name: o\n    oauth2: {client_id: x}\n",
