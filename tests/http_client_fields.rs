@@ -1,6 +1,6 @@
-//! The HTTP client's proxy settings (prometheus/common's `proxy_url`, `no_proxy`,
-//! `proxy_connect_header`) against a loopback HTTP proxy the test runs, and their
-//! validation messages (prometheus/common's `ProxyConfig.Validate`).
+//! prometheus/common's HTTP client fields at work: the proxy settings (`proxy_url`,
+//! `no_proxy`, `proxy_connect_header`) against a loopback HTTP proxy the test runs, with
+//! their validation messages (`ProxyConfig.Validate`), and `follow_redirects`.
 
 mod common;
 
@@ -158,4 +158,73 @@ fn proxy_settings_are_validated_as_prometheus_does() {
         "p.yml",
     );
     assert!(cfg.is_ok(), "{:?}", cfg.err().map(|e| e.to_string()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redirects_are_followed_unless_follow_redirects_is_false() {
+    let app = Router::new()
+        .route(
+            "/metrics",
+            get(|| async { axum::response::Redirect::to("/real") }),
+        )
+        .route(
+            "/real",
+            get(|| async {
+                (
+                    [(
+                        axum::http::header::CONTENT_TYPE,
+                        "text/plain; version=0.0.4",
+                    )],
+                    "redirected 1\n",
+                )
+            }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    let yaml = format!(
+        "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: follows\n    static_configs: [{{targets: ['{addr}']}}]\n  - job_name: stays\n    follow_redirects: false\n    static_configs: [{{targets: ['{addr}']}}]\n"
+    );
+    let cfg = Config::from_yaml_str(&yaml, "r.yml").unwrap_or_else(|e| panic!("{e}"));
+    let dir = std::env::temp_dir().join(format!("redline-redirect-{}", std::process::id()));
+    let svc = Service::start(
+        cfg,
+        ServiceOptions::new("127.0.0.1:0".parse().unwrap(), dir),
+    )
+    .await
+    .expect("service starts");
+    let targets = svc.targets.clone();
+    let status = |job: &'static str| {
+        let targets = targets.clone();
+        async move {
+            wait_for(
+                &format!("a scrape of {job}"),
+                Duration::from_secs(10),
+                || {
+                    targets
+                        .snapshot()
+                        .get(job)
+                        .and_then(|p| p.active.first().cloned())
+                        .and_then(|t| {
+                            let s = t.status();
+                            s.last_scrape
+                                .map(|_| (s.health.as_str().to_string(), s.last_error.clone()))
+                        })
+                },
+            )
+            .await
+        }
+    };
+    assert_eq!(status("follows").await, ("up".into(), "".into()));
+    // As Prometheus: the redirect itself is the answer, and it is not a 2xx.
+    assert_eq!(
+        status("stays").await,
+        (
+            "down".into(),
+            "server returned HTTP status 303 See Other".into()
+        )
+    );
+    svc.shutdown().await;
 }
