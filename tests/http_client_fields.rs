@@ -228,3 +228,224 @@ async fn redirects_are_followed_unless_follow_redirects_is_false() {
     );
     svc.shutdown().await;
 }
+
+/// What the token endpoint saw: (Authorization header, Content-Type, body) per request.
+type TokenRequests = Arc<Mutex<Vec<(String, String, String)>>>;
+
+/// A loopback OAuth 2.0 token endpoint handing out `tok-N` (N counting requests), valid for
+/// `expires_in` seconds, and a target that answers only `Bearer tok-…`.
+async fn oauth2_servers(expires_in: u64) -> (SocketAddr, TokenRequests, SocketAddr) {
+    let seen: TokenRequests = Arc::new(Mutex::new(Vec::new()));
+    let s2 = seen.clone();
+    let token = Router::new().route(
+        "/oauth2/token",
+        axum::routing::post(move |headers: axum::http::HeaderMap, body: String| {
+            let seen = s2.clone();
+            async move {
+                let h = |n: axum::http::HeaderName| {
+                    headers
+                        .get(n)
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or_default()
+                        .to_string()
+                };
+                let mut seen = seen.lock().unwrap();
+                seen.push((
+                    h(axum::http::header::AUTHORIZATION),
+                    h(axum::http::header::CONTENT_TYPE),
+                    body,
+                ));
+                axum::Json(serde_json::json!({
+                    "access_token": format!("tok-{}", seen.len()),
+                    "token_type": "bearer",
+                    "expires_in": expires_in,
+                }))
+            }
+        }),
+    );
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let token_addr = l.local_addr().unwrap();
+    tokio::spawn(async move {
+        let _ = axum::serve(l, token).await;
+    });
+    let target = Router::new().route(
+        "/metrics",
+        get(|headers: axum::http::HeaderMap| async move {
+            let auth = headers
+                .get(axum::http::header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_string();
+            if auth.starts_with("Bearer tok-") {
+                (
+                    axum::http::StatusCode::OK,
+                    [(
+                        axum::http::header::CONTENT_TYPE,
+                        "text/plain; version=0.0.4",
+                    )],
+                    format!("authorized{{token=\"{}\"}} 1\n", &auth[7..]),
+                )
+            } else {
+                (
+                    axum::http::StatusCode::UNAUTHORIZED,
+                    [(axum::http::header::CONTENT_TYPE, "text/plain")],
+                    String::new(),
+                )
+            }
+        }),
+    );
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let target_addr = l.local_addr().unwrap();
+    tokio::spawn(async move {
+        let _ = axum::serve(l, target).await;
+    });
+    (token_addr, seen, target_addr)
+}
+
+async fn tokens_used(svc: &Service, job: &str, at_least: usize) -> Vec<String> {
+    let store = svc.store.clone();
+    wait_for(
+        &format!("{at_least} tokens used by {job}"),
+        Duration::from_secs(15),
+        || {
+            let s = store.select(
+                &[
+                    Matcher::equal("__name__", "authorized"),
+                    Matcher::equal("job", job),
+                ],
+                0,
+                now(),
+            );
+            let tokens: Vec<String> = s
+                .iter()
+                .map(|s| s.labels.get("token").unwrap_or_default().to_string())
+                .collect();
+            (tokens.len() >= at_least).then_some(tokens)
+        },
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oauth2_client_credentials_token_is_fetched_as_prometheus_does_and_cached() {
+    let (token_addr, seen, target) = oauth2_servers(3600).await;
+    let dir = std::env::temp_dir().join(format!("redline-oauth2-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("secret"), "s3cr:t/x\n").unwrap();
+    let yaml = format!(
+        "global:\n  scrape_interval: 200ms\n  scrape_timeout: 200ms\nscrape_configs:\n  - job_name: oauth\n    oauth2:\n      client_id: redline id\n      client_secret_file: secret\n      scopes: [metrics.read, 'team:sre']\n      token_url: http://{token_addr}/oauth2/token\n      endpoint_params: {{audience: 'https://api.example.test'}}\n    static_configs: [{{targets: ['{target}']}}]\n"
+    );
+    let cfg = Config::from_yaml_str_in(&yaml, "o.yml", &dir).unwrap_or_else(|e| panic!("{e}"));
+    let svc = Service::start(
+        cfg,
+        ServiceOptions::new("127.0.0.1:0".parse().unwrap(), dir.join("state")),
+    )
+    .await
+    .expect("service starts");
+    // Several scrapes use the one token.
+    let store = svc.store.clone();
+    wait_for("five authorized scrapes", Duration::from_secs(15), || {
+        let s = store.select(
+            &[
+                Matcher::equal("__name__", "up"),
+                Matcher::equal("job", "oauth"),
+            ],
+            0,
+            now(),
+        );
+        s.first()
+            .filter(|s| s.samples.iter().filter(|p| p.v == 1.0).count() >= 5)
+            .map(|_| ())
+    })
+    .await;
+    assert_eq!(tokens_used(&svc, "oauth", 1).await, ["tok-1"]);
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 1, "the token is cached: {seen:?}");
+    let (auth, content_type, body) = &seen[0];
+    // Go's clientcredentials: basic auth of the URL-query-escaped id and secret (the file's
+    // contents, trimmed), a form body with keys sorted and values query-escaped.
+    let expected_auth = format!("Basic {}", base64_std("redline+id:s3cr%3At%2Fx"));
+    assert_eq!(auth, &expected_auth);
+    assert_eq!(content_type, "application/x-www-form-urlencoded");
+    assert_eq!(
+        body,
+        "audience=https%3A%2F%2Fapi.example.test&grant_type=client_credentials&scope=metrics.read+team%3Asre"
+    );
+    svc.shutdown().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oauth2_token_is_renewed_when_it_expires() {
+    // A 5-second token is within the 10-second renewal margin at once: every scrape
+    // fetches a new one.
+    let (token_addr, seen, target) = oauth2_servers(5).await;
+    let yaml = format!(
+        "global:\n  scrape_interval: 200ms\n  scrape_timeout: 200ms\nscrape_configs:\n  - job_name: short\n    oauth2:\n      client_id: a\n      client_secret: b\n      token_url: http://{token_addr}/oauth2/token\n    static_configs: [{{targets: ['{target}']}}]\n"
+    );
+    let cfg = Config::from_yaml_str(&yaml, "o.yml").unwrap_or_else(|e| panic!("{e}"));
+    let dir = std::env::temp_dir().join(format!("redline-oauth2s-{}", std::process::id()));
+    let svc = Service::start(
+        cfg,
+        ServiceOptions::new("127.0.0.1:0".parse().unwrap(), dir),
+    )
+    .await
+    .expect("service starts");
+    let tokens = tokens_used(&svc, "short", 3).await;
+    assert!(tokens.contains(&"tok-3".to_string()), "{tokens:?}");
+    assert!(seen.lock().unwrap().len() >= 3);
+    assert_eq!(seen.lock().unwrap()[0].2, "grant_type=client_credentials");
+    svc.shutdown().await;
+}
+
+/// Standard base64 with padding, written out so the expected header does not come from the
+/// code under test.
+fn base64_std(s: &str) -> String {
+    const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let b = s.as_bytes();
+    let mut out = String::new();
+    for c in b.chunks(3) {
+        let n = (c[0] as u32) << 16
+            | (*c.get(1).unwrap_or(&0) as u32) << 8
+            | *c.get(2).unwrap_or(&0) as u32;
+        for i in 0..4 {
+            if i <= c.len() {
+                out.push(A[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn oauth2_settings_are_validated_as_prometheus_does() {
+    let err = |yaml: &str| {
+        Config::from_yaml_str(yaml, "o.yml")
+            .map(|_| ())
+            .unwrap_err()
+            .to_string()
+    };
+    assert_eq!(
+        err("scrape_configs:\n  - job_name: a\n    oauth2: {token_url: 'http://t'}\n"),
+        "o.yml:3:13: scrape_configs[0].oauth2.client_id: oauth2 client_id must be configured"
+    );
+    assert_eq!(
+        err("scrape_configs:\n  - job_name: a\n    oauth2: {client_id: x}\n"),
+        "o.yml:3:13: scrape_configs[0].oauth2.token_url: oauth2 token_url must be configured"
+    );
+    assert_eq!(
+        err("scrape_configs:\n  - job_name: a\n    basic_auth: {username: u}\n    oauth2: {client_id: x, token_url: 'http://t'}\n"),
+        "o.yml:4:13: scrape_configs[0].oauth2: at most one of basic_auth, oauth2 & authorization must be configured"
+    );
+    assert_eq!(
+        err("scrape_configs:\n  - job_name: a\n    bearer_token: t\n    oauth2: {client_id: x, token_url: 'http://t'}\n"),
+        "o.yml:3:19: scrape_configs[0].bearer_token: at most one of basic_auth, oauth2, bearer_token & bearer_token_file must be configured"
+    );
+    assert_eq!(
+        err("scrape_configs:\n  - job_name: a\n    oauth2: {client_id: x, token_url: 'http://t', client_secret: s, client_secret_file: f}\n"),
+        "o.yml:3:89: scrape_configs[0].oauth2.client_secret_file: at most one of oauth2 client_secret, client_secret_file & client_secret_ref must be configured"
+    );
+}

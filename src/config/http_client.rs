@@ -107,6 +107,8 @@ impl Authorization {
 pub enum Auth {
     Basic(BasicAuth),
     Authorization(Authorization),
+    /// A token from the OAuth 2.0 client credentials grant, as `Authorization: Bearer`.
+    OAuth2(Box<super::oauth2::OAuth2>),
 }
 
 /// A TLS protocol version name (`TLS12`).
@@ -195,7 +197,7 @@ macro_rules! with_http_client_fields {
             pub tls_config: Option<$crate::config::raw::RawTlsConfig>,
             pub follow_redirects: Option<bool>,
             pub enable_http2: Option<bool>,
-            pub oauth2: Option<$crate::config::raw::Unsupported>,
+            pub oauth2: Option<$crate::config::oauth2::RawOAuth2>,
             pub proxy_url: Option<String>,
             pub no_proxy: Option<String>,
             pub proxy_from_environment: Option<bool>,
@@ -218,6 +220,7 @@ macro_rules! with_http_client_fields {
                     no_proxy: self.no_proxy.as_deref(),
                     proxy_from_environment: self.proxy_from_environment,
                     proxy_connect_header: self.proxy_connect_header.as_ref(),
+                    oauth2: self.oauth2.as_ref(),
                 }
             }
         }
@@ -239,6 +242,7 @@ pub(crate) struct RawHttpFields<'a> {
     pub no_proxy: Option<&'a str>,
     pub proxy_from_environment: Option<bool>,
     pub proxy_connect_header: Option<&'a std::collections::BTreeMap<String, Vec<String>>>,
+    pub oauth2: Option<&'a super::oauth2::RawOAuth2>,
 }
 
 /// `HTTPClientConfig.Validate` over the fields, with its rules and messages.
@@ -261,7 +265,7 @@ pub(crate) fn validate(
         "bearer_token_file"
     };
     let has_bearer = bearer.is_some() || bearer_file.is_some();
-    if raw.basic_auth.is_some() && has_bearer {
+    if (raw.basic_auth.is_some() || raw.oauth2.is_some()) && has_bearer {
         return Err(ctx.err(
             &path.key(bearer_field),
             "at most one of basic_auth, oauth2, bearer_token & bearer_token_file must be configured",
@@ -281,7 +285,7 @@ pub(crate) fn validate(
                 ));
             }
             let authz = authorization(ctx, &apath, a)?;
-            if basic.is_some() {
+            if basic.is_some() || raw.oauth2.is_some() {
                 return Err(ctx.err(
                     &apath,
                     "at most one of basic_auth, oauth2 & authorization must be configured",
@@ -296,7 +300,21 @@ pub(crate) fn validate(
                 None => SecretSource::File(ctx.resolve(bearer_file.unwrap_or_default())),
             }),
         })),
-        None => basic.map(Auth::Basic),
+        None => match raw.oauth2 {
+            Some(o) => {
+                let opath = path.key("oauth2");
+                if basic.is_some() {
+                    return Err(ctx.err(
+                        &opath,
+                        "at most one of basic_auth, oauth2 & authorization must be configured",
+                    ));
+                }
+                Some(Auth::OAuth2(Box::new(super::oauth2::validate(
+                    ctx, &opath, o,
+                )?)))
+            }
+            None => basic.map(Auth::Basic),
+        },
     };
     let tls = match raw.tls_config {
         Some(t) => tls(ctx, &path.key("tls_config"), t)?,
@@ -313,7 +331,7 @@ pub(crate) fn validate(
 }
 
 /// prometheus/common's `ProxyConfig.Validate`, with its messages.
-fn proxy(
+pub(crate) fn proxy(
     ctx: &Ctx<'_>,
     path: &FieldPath,
     raw: &RawHttpFields<'_>,

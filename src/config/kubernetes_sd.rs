@@ -151,10 +151,15 @@ pub(crate) fn validate(
         })?,
     };
     let http = http_client::validate(ctx, path, raw.http_fields())?;
-    // The Kubernetes API client does not go through a proxy yet: say so rather than ignore it.
+    // The Kubernetes API client has no proxy or OAuth 2.0 support yet: say so rather than
+    // ignore it.
     for (field, set) in [
         ("proxy_url", http.proxy.url.is_some()),
         ("proxy_from_environment", http.proxy.from_environment),
+        (
+            "oauth2",
+            matches!(http.auth, Some(crate::config::Auth::OAuth2(_))),
+        ),
     ] {
         if set {
             return Err(ctx.err(&path.key(field), crate::config::raw::UNSUPPORTED));

@@ -28,6 +28,7 @@ pub mod file_stamp;
 pub mod http_client;
 pub mod ignored;
 pub mod kubernetes_sd;
+pub mod oauth2;
 pub mod raw;
 pub mod remote_write;
 pub mod rule_query;

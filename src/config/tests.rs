@@ -226,10 +226,6 @@ fn unsupported_prometheus_features_are_named() {
             "scrape_configs[0].http_headers",
         ),
         (
-            "scrape_configs:\n  - job_name: o\n    oauth2: {client_id: x}\n",
-            "scrape_configs[0].oauth2",
-        ),
-        (
             "remote_read:\n  - url: http://mimir/prometheus/api/v1/read\n",
             "remote_read",
         ),

@@ -113,7 +113,9 @@ impl JobClient {
                 "X-Prometheus-Scrape-Timeout-Seconds",
                 format!("{}", timeout.as_secs_f64()),
             );
-        req = apply_auth(req, self.auth.as_ref()).map_err(ScrapeError::Credentials)?;
+        req = apply_auth(req, self.auth.as_ref())
+            .await
+            .map_err(ScrapeError::Credentials)?;
         let mut resp = req.send().await.map_err(ScrapeError::Fetch)?;
         let status = resp.status();
         if !status.is_success() {

@@ -80,6 +80,7 @@ impl WebhookNotifier {
             .timeout(self.config.timeout.unwrap_or(DEFAULT_WEBHOOK_TIMEOUT))
             .body(body);
         let req = apply_auth(req, self.auth.as_ref())
+            .await
             .map_err(|e| fatal(format!("reading credentials: {e}")))?;
         // The URL may carry a token: errors show the host only.
         let resp = req
