@@ -195,32 +195,13 @@ async fn redirects_are_followed_unless_follow_redirects_is_false() {
     )
     .await
     .expect("service starts");
-    let targets = svc.targets.clone();
-    let status = |job: &'static str| {
-        let targets = targets.clone();
-        async move {
-            wait_for(
-                &format!("a scrape of {job}"),
-                Duration::from_secs(10),
-                || {
-                    targets
-                        .snapshot()
-                        .get(job)
-                        .and_then(|p| p.active.first().cloned())
-                        .and_then(|t| {
-                            let s = t.status();
-                            s.last_scrape
-                                .map(|_| (s.health.as_str().to_string(), s.last_error.clone()))
-                        })
-                },
-            )
-            .await
-        }
-    };
-    assert_eq!(status("follows").await, ("up".into(), "".into()));
+    assert_eq!(
+        common::target_health(&svc, "follows").await,
+        ("up".into(), "".into())
+    );
     // As Prometheus: the redirect itself is the answer, and it is not a 2xx.
     assert_eq!(
-        status("stays").await,
+        common::target_health(&svc, "stays").await,
         (
             "down".into(),
             "server returned HTTP status 303 See Other".into()

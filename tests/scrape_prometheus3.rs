@@ -11,7 +11,7 @@ use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use common::wait_for;
+use common::{target_health as health, wait_for};
 use redline::config::Config;
 use redline::service::{Service, ServiceOptions};
 use redline::store::{Matcher, Querier};
@@ -60,27 +60,6 @@ async fn target(
         let _ = axum::serve(listener, app).await;
     });
     (addr, seen)
-}
-
-/// The target's health and last error, once it has been scraped.
-async fn health(svc: &Service, job: &str) -> (String, String) {
-    let targets = svc.targets.clone();
-    wait_for(
-        &format!("a scrape of {job}"),
-        Duration::from_secs(10),
-        || {
-            let pools = targets.snapshot();
-            pools
-                .get(job)
-                .and_then(|p| p.active.first().cloned())
-                .and_then(|t| {
-                    let s = t.status();
-                    s.last_scrape
-                        .map(|_| (s.health.as_str().to_string(), s.last_error.clone()))
-                })
-        },
-    )
-    .await
 }
 
 fn text(body: &'static str) -> impl Fn(usize) -> Response {

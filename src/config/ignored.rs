@@ -123,20 +123,22 @@ pub struct RawOtlp {
     pub label_name_preserve_multiple_underscores: Option<bool>,
 }
 
-/// Prometheus 3's native-histogram settings of a scrape config or of `global`.
+/// The scrape settings of a scrape config or of `global` that redline reads and does not
+/// act on: Prometheus 3's native-histogram settings and `scrape_failure_log_file`.
 #[derive(Clone, Copy, Debug, Default)]
-pub(crate) struct NativeHistogramFields {
+pub(crate) struct IgnoredScrapeFields<'a> {
     pub scrape_native_histograms: Option<bool>,
     pub convert_classic_histograms_to_nhcb: Option<bool>,
     pub always_scrape_classic_histograms: Option<bool>,
     pub native_histogram_bucket_limit: Option<u64>,
     pub native_histogram_min_bucket_factor: Option<f64>,
+    pub scrape_failure_log_file: Option<&'a str>,
 }
 
-impl NativeHistogramFields {
+impl IgnoredScrapeFields<'_> {
     /// The settings among these that ask for something, with why redline does not.
-    pub(crate) fn ignored(&self, path: &FieldPath) -> Vec<(FieldPath, &'static str)> {
-        let mut out = Vec::new();
+    pub(crate) fn settings(&self, ctx: &Ctx<'_>, path: &FieldPath) -> Vec<IgnoredSetting> {
+        let mut out: Vec<(FieldPath, &'static str)> = Vec::new();
         if self.scrape_native_histograms == Some(true) {
             out.push((path.key("scrape_native_histograms"), NATIVE_HISTOGRAMS));
         }
@@ -158,7 +160,12 @@ impl NativeHistogramFields {
                 NATIVE_HISTOGRAMS,
             ));
         }
-        out
+        if self.scrape_failure_log_file.is_some_and(|f| !f.is_empty()) {
+            out.push((path.key("scrape_failure_log_file"), FAILURE_LOG));
+        }
+        out.into_iter()
+            .map(|(p, reason)| ctx.ignored(&p, reason))
+            .collect()
     }
 }
 

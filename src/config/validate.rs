@@ -334,26 +334,15 @@ fn build(ctx: &Ctx<'_>, raw: RawConfig) -> Result<Config, ConfigError> {
 
 /// The `global` settings redline reads and does not act on.
 fn global_ignored(ctx: &Ctx<'_>, path: &FieldPath, g: &RawGlobal) -> Vec<IgnoredSetting> {
-    let native = super::ignored::NativeHistogramFields {
+    super::ignored::IgnoredScrapeFields {
         scrape_native_histograms: g.scrape_native_histograms,
         convert_classic_histograms_to_nhcb: g.convert_classic_histograms_to_nhcb,
         always_scrape_classic_histograms: g.always_scrape_classic_histograms,
         native_histogram_bucket_limit: None,
         native_histogram_min_bucket_factor: None,
-    };
-    let mut out = native.ignored(path);
-    if g.scrape_failure_log_file
-        .as_deref()
-        .is_some_and(|f| !f.is_empty())
-    {
-        out.push((
-            path.key("scrape_failure_log_file"),
-            super::ignored::FAILURE_LOG,
-        ));
+        scrape_failure_log_file: g.scrape_failure_log_file.as_deref(),
     }
-    out.into_iter()
-        .map(|(p, reason)| ctx.ignored(&p, reason))
-        .collect()
+    .settings(ctx, path)
 }
 
 /// A scrape config's settings redline reads and does not act on.
@@ -362,27 +351,15 @@ pub(crate) fn scrape_ignored(
     path: &FieldPath,
     sc: &RawScrapeConfig,
 ) -> Vec<IgnoredSetting> {
-    let native = super::ignored::NativeHistogramFields {
+    super::ignored::IgnoredScrapeFields {
         scrape_native_histograms: sc.scrape_native_histograms,
         convert_classic_histograms_to_nhcb: sc.convert_classic_histograms_to_nhcb,
         always_scrape_classic_histograms: sc.always_scrape_classic_histograms,
         native_histogram_bucket_limit: sc.native_histogram_bucket_limit,
         native_histogram_min_bucket_factor: sc.native_histogram_min_bucket_factor,
-    };
-    let mut out = native.ignored(path);
-    if sc
-        .scrape_failure_log_file
-        .as_deref()
-        .is_some_and(|f| !f.is_empty())
-    {
-        out.push((
-            path.key("scrape_failure_log_file"),
-            super::ignored::FAILURE_LOG,
-        ));
+        scrape_failure_log_file: sc.scrape_failure_log_file.as_deref(),
     }
-    out.into_iter()
-        .map(|(p, reason)| ctx.ignored(&p, reason))
-        .collect()
+    .settings(ctx, path)
 }
 
 fn global(ctx: &Ctx<'_>, path: &FieldPath, g: RawGlobal) -> Result<GlobalConfig, ConfigError> {
