@@ -15,8 +15,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
-/// A plain HTTP proxy that answers every request itself with a metric, recording each
-/// request's head (request line and headers).
+/// An HTTP proxy that answers every plain request itself with a metric and accepts every
+/// `CONNECT` (then closes the tunnel), recording each request's head (request line and
+/// headers).
 async fn proxy() -> (SocketAddr, Arc<Mutex<Vec<String>>>) {
     let seen = Arc::new(Mutex::new(Vec::new()));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -40,7 +41,16 @@ async fn proxy() -> (SocketAddr, Arc<Mutex<Vec<String>>>) {
                         }
                         head.push_str(&line);
                     }
+                    let connect = head.starts_with("CONNECT ");
                     seen.lock().unwrap().push(head);
+                    if connect {
+                        // Tunnel accepted, then closed: the TLS handshake behind it fails,
+                        // which is enough to see what the client sent the proxy.
+                        let _ = w
+                            .write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")
+                            .await;
+                        return;
+                    }
                     let body = "via_proxy 1\n";
                     let resp = format!("HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\n\r\n{body}", body.len());
                     if w.write_all(resp.as_bytes()).await.is_err() {
@@ -80,7 +90,7 @@ fn now() -> i64 {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn scrapes_go_through_proxy_url_except_no_proxy_hosts() {
+async fn scrapes_go_through_proxy_url_except_no_proxy_hosts_and_https_through_connect() {
     let (proxy_addr, seen) = proxy().await;
     let direct = direct_target().await;
     // Nothing listens at the proxied target's address: only the proxy can answer for it.
@@ -88,7 +98,7 @@ async fn scrapes_go_through_proxy_url_except_no_proxy_hosts() {
     let target = unreachable.local_addr().unwrap();
     drop(unreachable);
     let yaml = format!(
-        "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: proxied\n    proxy_url: http://{proxy_addr}\n    proxy_connect_header:\n      X-Proxy-Token: [secret-1]\n    static_configs: [{{targets: ['{target}']}}]\n  - job_name: bypass\n    proxy_url: http://{proxy_addr}\n    no_proxy: 127.0.0.1\n    static_configs: [{{targets: ['{direct}']}}]\n"
+        "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: proxied\n    proxy_url: http://{proxy_addr}\n    static_configs: [{{targets: ['{target}']}}]\n  - job_name: bypass\n    proxy_url: http://{proxy_addr}\n    no_proxy: 127.0.0.1\n    static_configs: [{{targets: ['{direct}']}}]\n  - job_name: tunnelled\n    scheme: https\n    proxy_url: http://{proxy_addr}\n    proxy_connect_header:\n      X-Proxy-Token: [secret-1]\n    static_configs: [{{targets: ['{target}']}}]\n"
     );
     let cfg = Config::from_yaml_str(&yaml, "p.yml").unwrap_or_else(|e| panic!("{e}"));
     let dir = std::env::temp_dir().join(format!("redline-proxy-{}", std::process::id()));
@@ -119,10 +129,34 @@ async fn scrapes_go_through_proxy_url_except_no_proxy_hosts() {
         )
         .await;
     }
+    // The https job's scrape goes through a CONNECT tunnel, with the connect header.
+    let connect = wait_for("a CONNECT at the proxy", Duration::from_secs(10), || {
+        seen.lock()
+            .unwrap()
+            .iter()
+            .find(|h| h.starts_with("CONNECT "))
+            .cloned()
+    })
+    .await;
+    assert!(
+        connect.starts_with(&format!("CONNECT {target} HTTP/1.1\r\n")),
+        "{connect}"
+    );
+    assert!(
+        connect
+            .to_ascii_lowercase()
+            .contains("\r\nx-proxy-token: secret-1\r\n"),
+        "{connect}"
+    );
     let heads = seen.lock().unwrap().clone();
-    // Every request the proxy saw is the proxied job's, in absolute form.
-    assert!(!heads.is_empty());
-    for head in &heads {
+    // Every plain request the proxy saw is the proxied job's, in absolute form: none from
+    // the `no_proxy` job.
+    let plain: Vec<&String> = heads
+        .iter()
+        .filter(|h| !h.starts_with("CONNECT "))
+        .collect();
+    assert!(!plain.is_empty());
+    for head in plain {
         assert!(
             head.starts_with(&format!("GET http://{target}/metrics HTTP/1.1\r\n")),
             "{head}"
