@@ -3,15 +3,21 @@
 //! [`crate::config`] (an `http_config` section as prometheus/common defines it).
 //!
 //! [`http_client`] builds a reqwest client with the section's TLS and redirect behaviour;
-//! [`apply_auth`] adds basic auth or an `Authorization` header per request, reading
-//! credential files each time (rotated tokens are picked up without a reload);
+//! [`apply_auth`] adds basic auth, an `Authorization` header or an OAuth 2.0 token (client
+//! credentials grant, cached until it expires) per request, reading credential files each
+//! time (rotated tokens are picked up without a reload);
 //! [`error_chain`] prints an error and its causes on one line, as targets pages and
 //! notification logs show them.
+//!
+//! Proxies follow prometheus/common: `proxy_url` (plain requests go to the proxy with the
+//! absolute URL, https ones through `CONNECT`) except for `no_proxy` hosts, or the
+//! environment's proxy variables with `proxy_from_environment`; without either, none.
 //!
 //! TLS follows Prometheus' `tls_config`: `ca_file` replaces the system roots, `cert_file` +
 //! `key_file` present a client certificate, `server_name` verifies the certificate against
 //! that name instead of the URL's host, and `insecure_skip_verify` turns verification off.
 
+use crate::config::http_client::ProxySettings;
 use crate::config::{Auth, HttpClientSettings, TextSource, TlsSettings, TlsVersion};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::pki_types::pem::PemObject;
@@ -36,8 +42,8 @@ pub enum ClientError {
 pub fn http_client(settings: &HttpClientSettings) -> Result<reqwest::Client, ClientError> {
     let mut builder = reqwest::Client::builder()
         .user_agent(concat!("redline/", env!("CARGO_PKG_VERSION")))
-        .no_proxy()
         .pool_max_idle_per_host(2);
+    builder = with_proxy(builder, &settings.proxy)?;
     if !settings.follow_redirects {
         builder = builder.redirect(reqwest::redirect::Policy::none());
     }
@@ -49,8 +55,65 @@ pub fn http_client(settings: &HttpClientSettings) -> Result<reqwest::Client, Cli
         .map_err(|e| ClientError::Build(e.to_string()))
 }
 
-/// Adds the configured authentication to a request, reading credential files now.
-pub fn apply_auth(
+/// The proxy settings: `proxy_url` (with `no_proxy` and `proxy_connect_header`), the
+/// environment's `HTTP_PROXY`/`HTTPS_PROXY`/`NO_PROXY` with `proxy_from_environment`, or
+/// no proxy at all (environment variables are ignored unless asked for, as in Prometheus).
+fn with_proxy(
+    builder: reqwest::ClientBuilder,
+    proxy: &ProxySettings,
+) -> Result<reqwest::ClientBuilder, ClientError> {
+    let mut headers = reqwest::header::HeaderMap::new();
+    for (name, values) in &proxy.connect_headers {
+        let name = reqwest::header::HeaderName::from_bytes(name.as_bytes())
+            .map_err(|e| ClientError::Build(format!("proxy_connect_header {name:?}: {e}")))?;
+        for v in values {
+            let value = reqwest::header::HeaderValue::from_str(v.expose())
+                .map_err(|e| ClientError::Build(format!("proxy_connect_header {name}: {e}")))?;
+            headers.append(name.clone(), value);
+        }
+    }
+    match &proxy.url {
+        Some(url) => {
+            let p = reqwest::Proxy::all(url.as_str())
+                .map_err(|e| ClientError::Build(format!("proxy_url: {e}")))?
+                .no_proxy(
+                    proxy
+                        .no_proxy
+                        .as_deref()
+                        .and_then(reqwest::NoProxy::from_string),
+                )
+                .headers(headers);
+            Ok(builder.proxy(p))
+        }
+        None if proxy.from_environment => {
+            let mut b = builder;
+            for (var, https) in [("HTTP_PROXY", false), ("HTTPS_PROXY", true)] {
+                let value = std::env::var(var)
+                    .or_else(|_| std::env::var(var.to_ascii_lowercase()))
+                    .ok()
+                    .filter(|v| !v.is_empty());
+                if let Some(v) = value {
+                    let p = if https {
+                        reqwest::Proxy::https(v.as_str())
+                    } else {
+                        reqwest::Proxy::http(v.as_str())
+                    }
+                    .map_err(|e| ClientError::Build(format!("{var}: {e}")))?
+                    .no_proxy(reqwest::NoProxy::from_env())
+                    .headers(headers.clone());
+                    b = b.proxy(p);
+                }
+            }
+            Ok(b)
+        }
+        None => Ok(builder.no_proxy()),
+    }
+}
+
+/// Adds the configured authentication to a request, reading credential files now; with
+/// `oauth2`, a token from the cache or, when there is none or it expires within 10 seconds
+/// (the Go `oauth2` package's margin), from the token endpoint.
+pub async fn apply_auth(
     mut req: reqwest::RequestBuilder,
     auth: Option<&Auth>,
 ) -> std::io::Result<reqwest::RequestBuilder> {
@@ -68,8 +131,166 @@ pub fn apply_auth(
             let value = a.header_value()?;
             req = req.header(reqwest::header::AUTHORIZATION, value.expose());
         }
+        Some(Auth::OAuth2(o)) => {
+            let value = oauth2::header_value(o)
+                .await
+                .map_err(std::io::Error::other)?;
+            req = req.header(reqwest::header::AUTHORIZATION, value);
+        }
     }
     Ok(req)
+}
+
+/// The OAuth 2.0 client credentials grant as Go's `golang.org/x/oauth2/clientcredentials`
+/// performs it for prometheus/common: a form POST of `grant_type=client_credentials`, the
+/// scopes (space-separated) and the endpoint parameters, keys sorted, with the client's
+/// id and secret as basic auth (each URL-query-escaped), retried once with them in the body
+/// when the endpoint refuses that. Tokens are cached per settings and secret until they
+/// expire.
+mod oauth2 {
+    use crate::config::oauth2::OAuth2;
+    use crate::config::HttpClientSettings;
+    use std::collections::HashMap;
+    use std::sync::{LazyLock, Mutex};
+    use std::time::{Duration, Instant};
+
+    /// Tokens by settings (and secret): shared by every client with the same settings, as
+    /// they would fetch the same token.
+    static TOKENS: LazyLock<Mutex<HashMap<u64, CachedToken>>> = LazyLock::new(Default::default);
+
+    /// A token's `Authorization` value and when it expires (`None`: never).
+    type CachedToken = (String, Option<Instant>);
+
+    /// How long before its expiry a token is renewed.
+    const EXPIRY_DELTA: Duration = Duration::from_secs(10);
+
+    /// Go's `url.QueryEscape`.
+    fn query_escape(s: &str) -> String {
+        let mut out = String::with_capacity(s.len());
+        for b in s.bytes() {
+            match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                    out.push(b as char)
+                }
+                b' ' => out.push('+'),
+                _ => out.push_str(&format!("%{b:02X}")),
+            }
+        }
+        out
+    }
+
+    /// Go's `url.Values.Encode` of single values: keys sorted.
+    fn encode(values: &std::collections::BTreeMap<String, String>) -> String {
+        values
+            .iter()
+            .map(|(k, v)| format!("{}={}", query_escape(k), query_escape(v)))
+            .collect::<Vec<_>>()
+            .join("&")
+    }
+
+    /// The `Authorization` header value for `o`'s current token.
+    pub(super) async fn header_value(o: &OAuth2) -> Result<String, String> {
+        let secret = match &o.client_secret {
+            Some(s) => s
+                .read()
+                .map_err(|e| format!("oauth2: reading client_secret_file: {e}"))?
+                .expose()
+                .to_string(),
+            None => String::new(),
+        };
+        let key = xxhash_rust::xxh3::xxh3_64(format!("{o:?}\0{secret}").as_bytes());
+        if let Some((value, expiry)) = TOKENS.lock().ok().and_then(|t| t.get(&key).cloned()) {
+            if expiry.is_none_or(|e| Instant::now() + EXPIRY_DELTA < e) {
+                return Ok(value);
+            }
+        }
+        let (value, expiry) = fetch(o, &secret).await?;
+        if let Ok(mut t) = TOKENS.lock() {
+            t.insert(key, (value.clone(), expiry));
+        }
+        Ok(value)
+    }
+
+    async fn fetch(o: &OAuth2, secret: &str) -> Result<(String, Option<Instant>), String> {
+        let settings = HttpClientSettings {
+            tls: o.tls.clone(),
+            proxy: Box::new(o.proxy.clone()),
+            ..Default::default()
+        };
+        let client = super::http_client(&settings).map_err(|e| format!("oauth2: {e}"))?;
+        let mut form = std::collections::BTreeMap::new();
+        form.insert("grant_type".to_string(), "client_credentials".to_string());
+        if !o.scopes.is_empty() {
+            form.insert("scope".to_string(), o.scopes.join(" "));
+        }
+        for (k, v) in &o.endpoint_params {
+            form.insert(k.clone(), v.clone());
+        }
+        let post = |body: String| {
+            client
+                .post(&o.token_url)
+                .header(
+                    reqwest::header::CONTENT_TYPE,
+                    "application/x-www-form-urlencoded",
+                )
+                .body(body)
+        };
+        let started = Instant::now();
+        let header_style = post(encode(&form))
+            .basic_auth(query_escape(&o.client_id), Some(query_escape(secret)))
+            .send()
+            .await
+            .map_err(|e| format!("oauth2: {}", super::error_chain(&e.without_url())))?;
+        let resp = if header_style.status().is_success() {
+            header_style
+        } else {
+            let mut in_body = form.clone();
+            in_body.insert("client_id".to_string(), o.client_id.clone());
+            if !secret.is_empty() {
+                in_body.insert("client_secret".to_string(), secret.to_string());
+            }
+            post(encode(&in_body))
+                .send()
+                .await
+                .map_err(|e| format!("oauth2: {}", super::error_chain(&e.without_url())))?
+        };
+        let status = resp.status();
+        let body = resp.text().await.map_err(|e| format!("oauth2: {e}"))?;
+        if !status.is_success() {
+            return Err(format!("oauth2: cannot fetch token: {status}"));
+        }
+        let token: serde_json::Value = serde_json::from_str(&body)
+            .map_err(|e| format!("oauth2: token response is not JSON: {e}"))?;
+        let access = token["access_token"]
+            .as_str()
+            .filter(|t| !t.is_empty())
+            .ok_or("oauth2: server response missing access_token")?;
+        let kind = match token["token_type"].as_str().unwrap_or("") {
+            t if t.is_empty() || t.eq_ignore_ascii_case("bearer") => "Bearer",
+            t if t.eq_ignore_ascii_case("mac") => "MAC",
+            t if t.eq_ignore_ascii_case("basic") => "Basic",
+            t => t,
+        };
+        let expiry = token["expires_in"]
+            .as_f64()
+            .filter(|s| *s > 0.0)
+            .map(|s| started + Duration::from_secs_f64(s));
+        Ok((format!("{kind} {access}"), expiry))
+    }
+
+    #[cfg(test)]
+    mod tests {
+        #[test]
+        fn form_encoding_is_gos() {
+            let mut m = std::collections::BTreeMap::new();
+            m.insert("scope".to_string(), "read write:all".to_string());
+            m.insert("grant_type".to_string(), "client_credentials".to_string());
+            assert_eq!(
+                super::encode(&m),
+                "grant_type=client_credentials&scope=read+write%3Aall"
+            );
+        }
+    }
 }
 
 /// The error and its causes on one line, as the targets page shows it.

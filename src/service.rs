@@ -139,6 +139,7 @@ impl Service {
         discovery: DiscoveryOptions,
         load: LoadOptions,
     ) -> Result<Service, ServiceError> {
+        crate::config::ignored::log_ignored(&cfg.ignored);
         std::fs::create_dir_all(&opts.state_dir).map_err(|source| ServiceError::StateDir {
             path: opts.state_dir.display().to_string(),
             source,
@@ -264,6 +265,7 @@ impl Service {
                     load,
                     rule_files: cfg.rule_files.clone(),
                     slo_files: cfg.slo_files.clone(),
+                    scrape_config_files: cfg.scrape_config_files.clone(),
                     alertmanager_file: cfg
                         .alertmanager
                         .as_ref()

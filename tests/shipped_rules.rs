@@ -247,6 +247,7 @@ fn target(shipped_job: Option<&str>, job: &str) -> TargetSpec {
         timeout: cfg.scrape_timeout,
         honor_labels: cfg.honor_labels,
         honor_timestamps: cfg.honor_timestamps,
+        track_timestamps_staleness: cfg.track_timestamps_staleness,
         metric_relabel_configs: Arc::new(cfg.metric_relabel_configs.clone()),
         limits: ScrapeLimits::default(),
     }

@@ -107,6 +107,8 @@ impl Authorization {
 pub enum Auth {
     Basic(BasicAuth),
     Authorization(Authorization),
+    /// A token from the OAuth 2.0 client credentials grant, as `Authorization: Bearer`.
+    OAuth2(Box<super::oauth2::OAuth2>),
 }
 
 /// A TLS protocol version name (`TLS12`).
@@ -142,6 +144,8 @@ pub struct HttpClientSettings {
     pub follow_redirects: bool,
     /// Default true; a preference only (redline may speak HTTP/1.1 regardless).
     pub enable_http2: bool,
+    /// Boxed: most clients have none, and it is the largest part.
+    pub proxy: Box<ProxySettings>,
 }
 
 impl Default for HttpClientSettings {
@@ -151,8 +155,22 @@ impl Default for HttpClientSettings {
             tls: TlsSettings::default(),
             follow_redirects: true,
             enable_http2: true,
+            proxy: Box::default(),
         }
     }
+}
+
+/// prometheus/common's `ProxyConfig`: where requests go through, if anywhere.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ProxySettings {
+    /// `proxy_url`: every request goes through this HTTP proxy (`CONNECT` for https).
+    pub url: Option<String>,
+    /// `no_proxy`: comma-separated hosts, domains and CIDRs reached directly.
+    pub no_proxy: Option<String>,
+    /// `proxy_from_environment`: `HTTP_PROXY`, `HTTPS_PROXY` and `NO_PROXY`.
+    pub from_environment: bool,
+    /// `proxy_connect_header`: headers sent to the proxy.
+    pub connect_headers: std::collections::BTreeMap<String, Vec<Secret>>,
 }
 
 /// Declares a raw config struct with prometheus/common's `HTTPClientConfig` fields inlined
@@ -179,11 +197,11 @@ macro_rules! with_http_client_fields {
             pub tls_config: Option<$crate::config::raw::RawTlsConfig>,
             pub follow_redirects: Option<bool>,
             pub enable_http2: Option<bool>,
-            pub oauth2: Option<$crate::config::raw::Unsupported>,
-            pub proxy_url: Option<$crate::config::raw::Unsupported>,
-            pub no_proxy: Option<$crate::config::raw::Unsupported>,
-            pub proxy_from_environment: Option<$crate::config::raw::Unsupported>,
-            pub proxy_connect_header: Option<$crate::config::raw::Unsupported>,
+            pub oauth2: Option<$crate::config::oauth2::RawOAuth2>,
+            pub proxy_url: Option<String>,
+            pub no_proxy: Option<String>,
+            pub proxy_from_environment: Option<bool>,
+            pub proxy_connect_header: Option<std::collections::BTreeMap<String, Vec<String>>>,
             pub http_headers: Option<$crate::config::raw::Unsupported>,
         }
 
@@ -198,6 +216,11 @@ macro_rules! with_http_client_fields {
                     tls_config: self.tls_config.as_ref(),
                     follow_redirects: self.follow_redirects,
                     enable_http2: self.enable_http2,
+                    proxy_url: self.proxy_url.as_deref(),
+                    no_proxy: self.no_proxy.as_deref(),
+                    proxy_from_environment: self.proxy_from_environment,
+                    proxy_connect_header: self.proxy_connect_header.as_ref(),
+                    oauth2: self.oauth2.as_ref(),
                 }
             }
         }
@@ -215,6 +238,11 @@ pub(crate) struct RawHttpFields<'a> {
     pub tls_config: Option<&'a RawTlsConfig>,
     pub follow_redirects: Option<bool>,
     pub enable_http2: Option<bool>,
+    pub proxy_url: Option<&'a str>,
+    pub no_proxy: Option<&'a str>,
+    pub proxy_from_environment: Option<bool>,
+    pub proxy_connect_header: Option<&'a std::collections::BTreeMap<String, Vec<String>>>,
+    pub oauth2: Option<&'a super::oauth2::RawOAuth2>,
 }
 
 /// `HTTPClientConfig.Validate` over the fields, with its rules and messages.
@@ -237,7 +265,7 @@ pub(crate) fn validate(
         "bearer_token_file"
     };
     let has_bearer = bearer.is_some() || bearer_file.is_some();
-    if raw.basic_auth.is_some() && has_bearer {
+    if (raw.basic_auth.is_some() || raw.oauth2.is_some()) && has_bearer {
         return Err(ctx.err(
             &path.key(bearer_field),
             "at most one of basic_auth, oauth2, bearer_token & bearer_token_file must be configured",
@@ -257,7 +285,7 @@ pub(crate) fn validate(
                 ));
             }
             let authz = authorization(ctx, &apath, a)?;
-            if basic.is_some() {
+            if basic.is_some() || raw.oauth2.is_some() {
                 return Err(ctx.err(
                     &apath,
                     "at most one of basic_auth, oauth2 & authorization must be configured",
@@ -272,17 +300,89 @@ pub(crate) fn validate(
                 None => SecretSource::File(ctx.resolve(bearer_file.unwrap_or_default())),
             }),
         })),
-        None => basic.map(Auth::Basic),
+        None => match raw.oauth2 {
+            Some(o) => {
+                let opath = path.key("oauth2");
+                if basic.is_some() {
+                    return Err(ctx.err(
+                        &opath,
+                        "at most one of basic_auth, oauth2 & authorization must be configured",
+                    ));
+                }
+                Some(Auth::OAuth2(Box::new(super::oauth2::validate(
+                    ctx, &opath, o,
+                )?)))
+            }
+            None => basic.map(Auth::Basic),
+        },
     };
     let tls = match raw.tls_config {
         Some(t) => tls(ctx, &path.key("tls_config"), t)?,
         None => TlsSettings::default(),
     };
+    let proxy = Box::new(proxy(ctx, path, &raw)?);
     Ok(HttpClientSettings {
         auth,
         tls,
         follow_redirects: raw.follow_redirects.unwrap_or(true),
         enable_http2: raw.enable_http2.unwrap_or(true),
+        proxy,
+    })
+}
+
+/// prometheus/common's `ProxyConfig.Validate`, with its messages.
+pub(crate) fn proxy(
+    ctx: &Ctx<'_>,
+    path: &FieldPath,
+    raw: &RawHttpFields<'_>,
+) -> Result<ProxySettings, ConfigError> {
+    let url = raw.proxy_url.filter(|u| !u.is_empty());
+    let no_proxy = raw.no_proxy.filter(|n| !n.is_empty());
+    let from_environment = raw.proxy_from_environment.unwrap_or(false);
+    let headers = raw.proxy_connect_header.cloned().unwrap_or_default();
+    if let Some(u) = url {
+        match reqwest::Url::parse(u) {
+            Ok(parsed) if matches!(parsed.scheme(), "http" | "https") => {}
+            _ => {
+                return Err(ctx.err(
+                    &path.key("proxy_url"),
+                    format!("invalid proxy_url {u:?}: expected an http:// or https:// URL"),
+                ))
+            }
+        }
+    }
+    if !headers.is_empty() && !from_environment && url.is_none() {
+        return Err(ctx.err(
+            &path.key("proxy_connect_header"),
+            "if proxy_connect_header is configured, proxy_url or proxy_from_environment must also be configured",
+        ));
+    }
+    if from_environment && url.is_some() {
+        return Err(ctx.err(
+            &path.key("proxy_from_environment"),
+            "if proxy_from_environment is configured, proxy_url must not be configured",
+        ));
+    }
+    if from_environment && no_proxy.is_some() {
+        return Err(ctx.err(
+            &path.key("proxy_from_environment"),
+            "if proxy_from_environment is configured, no_proxy must not be configured",
+        ));
+    }
+    if url.is_none() && no_proxy.is_some() {
+        return Err(ctx.err(
+            &path.key("no_proxy"),
+            "if no_proxy is configured, proxy_url must also be configured",
+        ));
+    }
+    Ok(ProxySettings {
+        url: url.map(str::to_string),
+        no_proxy: no_proxy.map(str::to_string),
+        from_environment,
+        connect_headers: headers
+            .into_iter()
+            .map(|(k, v)| (k, v.into_iter().map(Secret::new).collect()))
+            .collect(),
     })
 }
 

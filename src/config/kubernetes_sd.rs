@@ -98,6 +98,7 @@ pub struct Namespaces {
 
 /// How to reach the API server.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[allow(clippy::large_enum_variant)] // one per discovery entry, built once per load
 pub enum ApiAccess {
     /// The pod's service account (`KUBERNETES_SERVICE_HOST`, the mounted token and CA).
     InCluster,
@@ -168,6 +169,20 @@ pub(crate) fn validate(
         })?,
     };
     let http = http_client::validate(ctx, path, raw.http_fields())?;
+    // The Kubernetes API client has no proxy or OAuth 2.0 support yet: say so rather than
+    // ignore it.
+    for (field, set) in [
+        ("proxy_url", http.proxy.url.is_some()),
+        ("proxy_from_environment", http.proxy.from_environment),
+        (
+            "oauth2",
+            matches!(http.auth, Some(crate::config::Auth::OAuth2(_))),
+        ),
+    ] {
+        if set {
+            return Err(ctx.err(&path.key(field), crate::config::raw::UNSUPPORTED));
+        }
+    }
     let custom_http = http != HttpClientSettings::default();
     let api_server = raw.api_server.filter(|s| !s.is_empty());
     let kubeconfig = raw.kubeconfig_file.filter(|s| !s.is_empty());

@@ -27,10 +27,13 @@ mod error;
 pub mod expand;
 pub mod file_stamp;
 pub mod http_client;
+pub mod ignored;
 pub mod kubernetes_sd;
+pub mod oauth2;
 pub mod raw;
 pub mod remote_write;
 pub mod rule_query;
+pub mod scrape_files;
 pub mod slo;
 pub mod units;
 pub(crate) mod validate;
@@ -75,6 +78,10 @@ pub struct Config {
     pub remote_write: Vec<remote_write::RemoteWriteConfig>,
     /// Prometheus' `alerting:` section: the Alertmanagers rule alerts are also sent to.
     pub alerting: alerting::AlertingConfig,
+    /// The files `scrape_config_files` matched, in the order their jobs were read.
+    pub scrape_config_files: Vec<std::path::PathBuf>,
+    /// Settings read and not acted on, each with why (see [`ignored`]).
+    pub ignored: Vec<ignored::IgnoredSetting>,
 }
 
 /// The `global` section with defaults applied.
@@ -94,6 +101,8 @@ pub struct GlobalConfig {
     /// Global limits; jobs inherit those they do not set.
     pub limits: ScrapeLimits,
     pub name_validation: NameValidation,
+    /// `metric_name_escaping_scheme`; `None`: from the name validation scheme.
+    pub metric_name_escaping_scheme: Option<EscapingScheme>,
 }
 
 /// redline's `storage` section.
@@ -216,17 +225,70 @@ impl ScrapeProtocol {
         Err(ScrapeProtocolError::Unknown(name.to_string()))
     }
 
-    /// The `Accept` header Prometheus sends for this preference list: descending q-values,
-    /// then `*/*`.
+    /// The `Accept` header Prometheus sends for this preference list with UTF-8 names
+    /// allowed (its default): see [`ScrapeProtocol::accept_header_escaping`].
     pub fn accept_header(protocols: &[ScrapeProtocol]) -> String {
-        let mut weight = protocols.len() + 1;
+        Self::accept_header_escaping(protocols, EscapingScheme::AllowUtf8)
+    }
+
+    /// The `Accept` header Prometheus 3 sends: each protocol's media type, with
+    /// `escaping=<scheme>` on the 1.0.0 text formats (the only ones that define it), and
+    /// q-values descending from 0.6 (one more than the five protocols Prometheus knows,
+    /// `PrometheusProto` included), then `*/*`.
+    pub fn accept_header_escaping(
+        protocols: &[ScrapeProtocol],
+        escaping: EscapingScheme,
+    ) -> String {
+        let mut weight = 5 + 1;
         let mut parts = Vec::with_capacity(protocols.len() + 1);
         for p in protocols {
-            parts.push(format!("{};q=0.{weight}", p.media_type()));
+            let mut part = p.media_type().to_string();
+            if matches!(
+                p,
+                ScrapeProtocol::PrometheusText1_0_0 | ScrapeProtocol::OpenMetricsText1_0_0
+            ) {
+                part.push_str(";escaping=");
+                part.push_str(escaping.name());
+            }
+            parts.push(format!("{part};q=0.{weight}"));
             weight -= 1;
         }
         parts.push(format!("*/*;q=0.{weight}"));
         parts.join(",")
+    }
+}
+
+/// `metric_name_escaping_scheme`: how a target is asked to escape names that are not valid
+/// legacy names (the `escaping` parameter of the `Accept` header).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EscapingScheme {
+    AllowUtf8,
+    Underscores,
+    Dots,
+    Values,
+}
+
+impl EscapingScheme {
+    /// The name in config files and in the `Accept` header.
+    pub fn name(self) -> &'static str {
+        match self {
+            EscapingScheme::AllowUtf8 => "allow-utf-8",
+            EscapingScheme::Underscores => "underscores",
+            EscapingScheme::Dots => "dots",
+            EscapingScheme::Values => "values",
+        }
+    }
+
+    /// Parses a config name.
+    pub fn parse(name: &str) -> Option<EscapingScheme> {
+        [
+            EscapingScheme::AllowUtf8,
+            EscapingScheme::Underscores,
+            EscapingScheme::Dots,
+            EscapingScheme::Values,
+        ]
+        .into_iter()
+        .find(|e| e.name() == name)
     }
 }
 
@@ -250,6 +312,10 @@ pub struct ScrapeConfig {
     pub fallback_scrape_protocol: Option<ScrapeProtocol>,
     /// Ask for gzip. Default true.
     pub enable_compression: bool,
+    /// `metric_name_escaping_scheme`, with Prometheus' defaults applied.
+    pub metric_name_escaping_scheme: EscapingScheme,
+    /// Staleness markers also for series exposed with explicit timestamps. Default false.
+    pub track_timestamps_staleness: bool,
     pub limits: ScrapeLimits,
     pub http: HttpClientSettings,
     /// `static_configs`, as groups with sources `0`, `1`, ...

@@ -99,19 +99,22 @@ pub struct RawConfig {
     /// redline's own section: the Alertmanager configuration (see [`super::alertmanager`]).
     pub alertmanager: Option<super::alertmanager::RawAlertmanagerSection>,
     /// Go runtime tuning (`gogc`): meaningless for redline, accepted so files load unchanged.
-    pub runtime: Option<RawRuntime>,
+    pub runtime: Option<super::ignored::RawRuntime>,
     /// redline's own: the query API rules evaluate against (see [`super::rule_query`]).
     pub rule_query_url: Option<String>,
     /// redline's own: client settings for `rule_query_url`.
     pub rule_query: Option<super::rule_query::RawRuleQuery>,
-    pub scrape_config_files: Option<Unsupported>,
+    /// Files of further `scrape_configs` (see [`super::scrape_files`]).
+    pub scrape_config_files: Option<Vec<String>>,
     /// Prometheus' `alerting:` (see [`super::alerting`]).
     pub alerting: Option<super::alerting::RawAlerting>,
     /// Remote-write 1.0 targets (see [`super::remote_write`]).
     pub remote_write: Option<Vec<super::remote_write::RawRemoteWrite>>,
     pub remote_read: Option<Unsupported>,
-    pub otlp: Option<Unsupported>,
-    pub tracing: Option<Unsupported>,
+    /// Accepted and ignored (see [`super::ignored`]).
+    pub otlp: Option<super::ignored::RawOtlp>,
+    /// Accepted and ignored (see [`super::ignored`]).
+    pub tracing: Option<super::ignored::RawTracing>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -131,12 +134,12 @@ pub struct RawGlobal {
     pub keep_dropped_targets: Option<u64>,
     pub scrape_protocols: Option<Vec<String>>,
     pub metric_name_validation_scheme: Option<String>,
-    pub metric_name_escaping_scheme: Option<Unsupported>,
+    pub metric_name_escaping_scheme: Option<String>,
     pub query_log_file: Option<Unsupported>,
-    pub scrape_failure_log_file: Option<Unsupported>,
-    pub always_scrape_classic_histograms: Option<Unsupported>,
-    pub convert_classic_histograms_to_nhcb: Option<Unsupported>,
-    pub scrape_native_histograms: Option<Unsupported>,
+    pub scrape_failure_log_file: Option<String>,
+    pub always_scrape_classic_histograms: Option<bool>,
+    pub convert_classic_histograms_to_nhcb: Option<bool>,
+    pub scrape_native_histograms: Option<bool>,
     pub extra_scrape_metrics: Option<Unsupported>,
 }
 
@@ -144,14 +147,10 @@ pub struct RawGlobal {
 #[serde(deny_unknown_fields)]
 pub struct RawStorage {
     pub retention: Option<PromDuration>,
-    pub tsdb: Option<Unsupported>,
-    pub exemplars: Option<Unsupported>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawRuntime {
-    pub gogc: Option<IgnoredAny>,
+    /// Prometheus' own: accepted and ignored (see [`super::ignored`]).
+    pub tsdb: Option<super::ignored::RawTsdb>,
+    /// Prometheus' own: accepted and ignored (see [`super::ignored`]).
+    pub exemplars: Option<super::ignored::RawExemplars>,
 }
 
 crate::config::http_client::with_http_client_fields! {
@@ -162,7 +161,7 @@ pub struct RawScrapeConfig {
     pub job_name: Option<String>,
     pub honor_labels: Option<bool>,
     pub honor_timestamps: Option<bool>,
-    pub track_timestamps_staleness: Option<Unsupported>,
+    pub track_timestamps_staleness: Option<bool>,
     pub params: Option<BTreeMap<String, Vec<String>>>,
     pub scrape_interval: Option<PromDuration>,
     pub scrape_timeout: Option<PromDuration>,
@@ -179,14 +178,14 @@ pub struct RawScrapeConfig {
     pub label_value_length_limit: Option<u64>,
     pub keep_dropped_targets: Option<u64>,
     pub metric_name_validation_scheme: Option<String>,
-    pub metric_name_escaping_scheme: Option<Unsupported>,
-    pub scrape_failure_log_file: Option<Unsupported>,
-    pub always_scrape_classic_histograms: Option<Unsupported>,
+    pub metric_name_escaping_scheme: Option<String>,
+    pub scrape_failure_log_file: Option<String>,
+    pub always_scrape_classic_histograms: Option<bool>,
     pub scrape_classic_histograms: Option<Unsupported>,
-    pub convert_classic_histograms_to_nhcb: Option<Unsupported>,
-    pub scrape_native_histograms: Option<Unsupported>,
-    pub native_histogram_bucket_limit: Option<Unsupported>,
-    pub native_histogram_min_bucket_factor: Option<Unsupported>,
+    pub convert_classic_histograms_to_nhcb: Option<bool>,
+    pub scrape_native_histograms: Option<bool>,
+    pub native_histogram_bucket_limit: Option<u64>,
+    pub native_histogram_min_bucket_factor: Option<f64>,
     pub relabel_configs: Option<Vec<RawRelabelConfig>>,
     pub metric_relabel_configs: Option<Vec<RawRelabelConfig>>,
 

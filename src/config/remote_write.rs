@@ -535,14 +535,6 @@ remote_write:
                 "remote_write[0].google_iam",
             ),
             (
-                "remote_write:\n  - url: http://a/push\n    oauth2: {client_id: x}\n",
-                "remote_write[0].oauth2",
-            ),
-            (
-                "remote_write:\n  - url: http://a/push\n    proxy_url: http://proxy:3128\n",
-                "remote_write[0].proxy_url",
-            ),
-            (
                 "remote_write:\n  - url: http://a/push\n    send_native_histograms: true\n",
                 "remote_write[0].send_native_histograms",
             ),

@@ -222,12 +222,8 @@ fn unsupported_prometheus_features_are_named() {
             "scrape_configs[0].consul_sd_configs",
         ),
         (
-            "scrape_configs:\n  - job_name: p\n    proxy_url: http://proxy:3128\n",
-            "scrape_configs[0].proxy_url",
-        ),
-        (
-            "scrape_configs:\n  - job_name: o\n    oauth2: {client_id: x}\n",
-            "scrape_configs[0].oauth2",
+            "scrape_configs:\n  - job_name: p\n    http_headers: {X-A: {values: [b]}}\n",
+            "scrape_configs[0].http_headers",
         ),
         (
             "remote_read:\n  - url: http://mimir/prometheus/api/v1/read\n",
@@ -237,8 +233,7 @@ fn unsupported_prometheus_features_are_named() {
             "alerting:\n  alertmanagers: [{sigv4: {region: eu-west-1}}]\n",
             "alerting.alertmanagers[0].sigv4",
         ),
-        ("storage:\n  tsdb:\n    out_of_order_time_window: 1h\n", "storage.tsdb"),
-        ("tracing: {endpoint: 'otel:4317'}\n", "tracing"),
+        ("global:\n  query_log_file: /q.log\n", "global.query_log_file"),
     ];
     for (text, field) in cases {
         let e = error(text);
@@ -402,7 +397,9 @@ fn secrets_never_print() {
 fn accept_header_matches_prometheus_weights() {
     assert_eq!(
         ScrapeProtocol::accept_header(&ScrapeProtocol::DEFAULT),
-        "application/openmetrics-text;version=1.0.0;q=0.5,application/openmetrics-text;version=0.0.1;q=0.4,text/plain;version=1.0.0;q=0.3,text/plain;version=0.0.4;q=0.2,*/*;q=0.1"
+        // Prometheus 3's `acceptHeader` (scrape/scrape.go): weights start at one more than
+        // the five protocols it knows, and the 1.0.0 text formats carry `escaping`.
+        "application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.6,application/openmetrics-text;version=0.0.1;q=0.5,text/plain;version=1.0.0;escaping=allow-utf-8;q=0.4,text/plain;version=0.0.4;q=0.3,*/*;q=0.2"
     );
 }
 

@@ -6,10 +6,11 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::error::{locate, ConfigError, FieldPath, InvalidConfig};
+use super::ignored::IgnoredSetting;
 use super::raw::{RawConfig, RawFileSdConfig, RawGlobal, RawScrapeConfig, RawStaticConfig};
 use super::{
-    http_client, Config, GlobalConfig, Scheme, ScrapeConfig, ScrapeLimits, ScrapeProtocol,
-    StorageConfig,
+    http_client, Config, EscapingScheme, GlobalConfig, Scheme, ScrapeConfig, ScrapeLimits,
+    ScrapeProtocol, StorageConfig,
 };
 use crate::config::discovery::FileSdConfig;
 use crate::config::discovery::{TargetGroup, ADDRESS_LABEL};
@@ -41,6 +42,15 @@ impl Ctx<'_> {
         }))
     }
 
+    /// A setting at `path` read and not acted on, for [`Config::ignored`].
+    pub(crate) fn ignored(&self, path: &FieldPath, reason: &'static str) -> IgnoredSetting {
+        IgnoredSetting {
+            source: self.source.to_string(),
+            field: path.to_string(),
+            reason,
+        }
+    }
+
     /// `p` relative to the config file's directory, unless absolute.
     pub(crate) fn resolve(&self, p: &str) -> PathBuf {
         let path = PathBuf::from(p);
@@ -57,7 +67,7 @@ pub(crate) fn load(
     source: &str,
     base_dir: Option<&Path>,
 ) -> Result<Config, ConfigError> {
-    let raw = parse(text, source)?;
+    let raw: RawConfig = parse(text, source)?;
     let ctx = Ctx {
         text: Some(text),
         source,
@@ -66,9 +76,12 @@ pub(crate) fn load(
     build(&ctx, raw)
 }
 
-fn parse(text: &str, source: &str) -> Result<RawConfig, ConfigError> {
+pub(crate) fn parse<T: serde::de::DeserializeOwned + Default>(
+    text: &str,
+    source: &str,
+) -> Result<T, ConfigError> {
     let de = serde_yaml_ng::Deserializer::from_str(text);
-    let err = match serde_path_to_error::deserialize::<_, Option<RawConfig>>(de) {
+    let err = match serde_path_to_error::deserialize::<_, Option<T>>(de) {
         Ok(c) => return Ok(c.unwrap_or_default()),
         Err(e) => e,
     };
@@ -81,7 +94,10 @@ fn parse(text: &str, source: &str) -> Result<RawConfig, ConfigError> {
     Err(decode_error(err, source, None))
 }
 
-fn parse_merged(text: &str, source: &str) -> Result<RawConfig, ConfigError> {
+fn parse_merged<T: serde::de::DeserializeOwned + Default>(
+    text: &str,
+    source: &str,
+) -> Result<T, ConfigError> {
     let mut value: serde_yaml_ng::Value = serde_yaml_ng::from_str(text).map_err(|e| {
         let position = e.location().map(|l| (l.line(), l.column()));
         ConfigError::Invalid(Box::new(InvalidConfig {
@@ -99,7 +115,7 @@ fn parse_merged(text: &str, source: &str) -> Result<RawConfig, ConfigError> {
             message: e.to_string(),
         }))
     })?;
-    serde_path_to_error::deserialize::<_, Option<RawConfig>>(value)
+    serde_path_to_error::deserialize::<_, Option<T>>(value)
         .map(Option::unwrap_or_default)
         .map_err(|e| decode_error(e, source, Some(text)))
 }
@@ -219,7 +235,11 @@ pub(crate) fn without_value(m: &str) -> String {
 
 fn build(ctx: &Ctx<'_>, raw: RawConfig) -> Result<Config, ConfigError> {
     let root = FieldPath::root();
-    let global = global(ctx, &root.key("global"), raw.global.unwrap_or_default())?;
+    let sections = super::ignored::sections(ctx, &root, &raw)?;
+    let raw_global = raw.global.unwrap_or_default();
+    let mut ignored = global_ignored(ctx, &root.key("global"), &raw_global);
+    ignored.extend(sections);
+    let global = global(ctx, &root.key("global"), raw_global)?;
 
     let storage = match raw.storage.and_then(|s| s.retention) {
         None => StorageConfig::default(),
@@ -252,6 +272,7 @@ fn build(ctx: &Ctx<'_>, raw: RawConfig) -> Result<Config, ConfigError> {
     {
         let path = root.key("scrape_configs").index(i);
         let sc = sc.ok_or_else(|| ctx.err(&path, "empty or null scrape config section"))?;
+        ignored.extend(scrape_ignored(ctx, &path, &sc));
         let job = scrape_config(ctx, &path, sc, &global)?;
         if scrape_configs.iter().any(|j| j.job_name == job.job_name) {
             return Err(ctx.err(
@@ -264,6 +285,14 @@ fn build(ctx: &Ctx<'_>, raw: RawConfig) -> Result<Config, ConfigError> {
         }
         scrape_configs.push(job);
     }
+    let scrape_config_files = super::scrape_files::load(
+        ctx,
+        &root.key("scrape_config_files"),
+        raw.scrape_config_files.unwrap_or_default(),
+        &global,
+        &mut scrape_configs,
+        &mut ignored,
+    )?;
 
     let web = super::web::web(ctx, &root.key("web"), raw.web.unwrap_or_default())?;
 
@@ -306,7 +335,39 @@ fn build(ctx: &Ctx<'_>, raw: RawConfig) -> Result<Config, ConfigError> {
         storage,
         web,
         alertmanager,
+        scrape_config_files,
+        ignored,
     })
+}
+
+/// The `global` settings redline reads and does not act on.
+fn global_ignored(ctx: &Ctx<'_>, path: &FieldPath, g: &RawGlobal) -> Vec<IgnoredSetting> {
+    super::ignored::IgnoredScrapeFields {
+        scrape_native_histograms: g.scrape_native_histograms,
+        convert_classic_histograms_to_nhcb: g.convert_classic_histograms_to_nhcb,
+        always_scrape_classic_histograms: g.always_scrape_classic_histograms,
+        native_histogram_bucket_limit: None,
+        native_histogram_min_bucket_factor: None,
+        scrape_failure_log_file: g.scrape_failure_log_file.as_deref(),
+    }
+    .settings(ctx, path)
+}
+
+/// A scrape config's settings redline reads and does not act on.
+pub(crate) fn scrape_ignored(
+    ctx: &Ctx<'_>,
+    path: &FieldPath,
+    sc: &RawScrapeConfig,
+) -> Vec<IgnoredSetting> {
+    super::ignored::IgnoredScrapeFields {
+        scrape_native_histograms: sc.scrape_native_histograms,
+        convert_classic_histograms_to_nhcb: sc.convert_classic_histograms_to_nhcb,
+        always_scrape_classic_histograms: sc.always_scrape_classic_histograms,
+        native_histogram_bucket_limit: sc.native_histogram_bucket_limit,
+        native_histogram_min_bucket_factor: sc.native_histogram_min_bucket_factor,
+        scrape_failure_log_file: sc.scrape_failure_log_file.as_deref(),
+    }
+    .settings(ctx, path)
 }
 
 fn global(ctx: &Ctx<'_>, path: &FieldPath, g: RawGlobal) -> Result<GlobalConfig, ConfigError> {
@@ -349,8 +410,18 @@ fn global(ctx: &Ctx<'_>, path: &FieldPath, g: RawGlobal) -> Result<GlobalConfig,
         Some(names) => protocols(ctx, &path.key("scrape_protocols"), &names)?,
         None => ScrapeProtocol::DEFAULT.to_vec(),
     };
+    let metric_name_escaping_scheme = match g.metric_name_escaping_scheme.as_deref() {
+        None | Some("") => None,
+        Some(name) => Some(escaping(
+            ctx,
+            &path.key("metric_name_escaping_scheme"),
+            name,
+            "global",
+        )?),
+    };
     let nz = |v: Option<u64>| v.filter(|v| *v > 0);
     Ok(GlobalConfig {
+        metric_name_escaping_scheme,
         scrape_interval,
         scrape_timeout,
         evaluation_interval,
@@ -393,6 +464,20 @@ fn name_validation(
     }
 }
 
+fn escaping(
+    ctx: &Ctx<'_>,
+    path: &FieldPath,
+    name: &str,
+    what: &str,
+) -> Result<EscapingScheme, ConfigError> {
+    EscapingScheme::parse(name).ok_or_else(|| {
+        ctx.err(
+            path,
+            format!("unknown {what} name escaping method specified, must be one of 'allow-utf-8', 'underscores', 'dots', or 'values', got {name:?}"),
+        )
+    })
+}
+
 fn protocols(
     ctx: &Ctx<'_>,
     path: &FieldPath,
@@ -415,7 +500,7 @@ fn protocols(
     Ok(out)
 }
 
-fn scrape_config(
+pub(crate) fn scrape_config(
     ctx: &Ctx<'_>,
     path: &FieldPath,
     sc: RawScrapeConfig,
@@ -456,6 +541,38 @@ fn scrape_config(
         "scrape config",
         global.name_validation,
     )?;
+    // As Prometheus: a job without its own escaping scheme takes the global one when it
+    // has no validation scheme of its own either, and otherwise follows its own validation
+    // scheme; UTF-8 names cannot be asked for under legacy validation.
+    let escaping_path = path.key("metric_name_escaping_scheme");
+    let metric_name_escaping_scheme = match sc.metric_name_escaping_scheme.as_deref() {
+        Some(name) if !name.is_empty() => escaping(ctx, &escaping_path, name, "scrape config")?,
+        _ if sc
+            .metric_name_validation_scheme
+            .as_deref()
+            .unwrap_or("")
+            .is_empty() =>
+        {
+            global
+                .metric_name_escaping_scheme
+                .unwrap_or(match global.name_validation {
+                    NameValidation::Legacy => EscapingScheme::Underscores,
+                    NameValidation::Utf8 => EscapingScheme::AllowUtf8,
+                })
+        }
+        _ => match name_validation {
+            NameValidation::Legacy => EscapingScheme::Underscores,
+            NameValidation::Utf8 => EscapingScheme::AllowUtf8,
+        },
+    };
+    if metric_name_escaping_scheme == EscapingScheme::AllowUtf8
+        && name_validation != NameValidation::Utf8
+    {
+        return Err(ctx.err(
+            &escaping_path,
+            "utf8 metric names requested but validation scheme is not set to UTF8",
+        ));
+    }
     let scrape_protocols = match &sc.scrape_protocols {
         Some(names) => protocols(ctx, &path.key("scrape_protocols"), names)?,
         None => global.scrape_protocols.clone(),
@@ -571,6 +688,8 @@ fn scrape_config(
         scrape_protocols,
         fallback_scrape_protocol,
         enable_compression: sc.enable_compression.unwrap_or(true),
+        metric_name_escaping_scheme,
+        track_timestamps_staleness: sc.track_timestamps_staleness.unwrap_or(false),
         limits,
         http,
         static_configs,
@@ -666,7 +785,7 @@ fn relabels(
 }
 
 /// Prometheus' `^[^*]*(\*[^/]*)?$`: wildcards only in the last path component.
-fn glob_only_in_last_component(p: &str) -> bool {
+pub(crate) fn glob_only_in_last_component(p: &str) -> bool {
     match p.find('*') {
         None => true,
         Some(i) => !p[i + 1..].contains('/'),

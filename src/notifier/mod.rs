@@ -494,6 +494,7 @@ fn config_key(cfg: &AlertmanagerConfig) -> String {
     match &cfg.http.auth {
         Some(Auth::Basic(b)) => b.password.iter().for_each(&mut secret),
         Some(Auth::Authorization(a)) => a.credentials.iter().for_each(&mut secret),
+        Some(Auth::OAuth2(o)) => o.client_secret.iter().for_each(&mut secret),
         None => {}
     }
     if let Some(k) = &cfg.http.tls.key {

@@ -211,6 +211,7 @@ impl SendLoop {
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .body(body);
         let req = crate::httpclient::apply_auth(req, sender.auth.as_ref())
+            .await
             .map_err(SendError::Credentials)?;
         let resp = req.send().await.map_err(SendError::Request)?;
         let status = resp.status();

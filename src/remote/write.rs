@@ -558,10 +558,12 @@ impl Sender {
             req = req.header(k.as_str(), v.as_str());
         }
         let auth: Option<&Auth> = cfg.http.auth.as_ref();
-        let req = crate::httpclient::apply_auth(req, auth).map_err(|e| SendError::Recoverable {
-            reason: format!("reading credentials: {e}"),
-            retry_after: None,
-        })?;
+        let req = crate::httpclient::apply_auth(req, auth)
+            .await
+            .map_err(|e| SendError::Recoverable {
+                reason: format!("reading credentials: {e}"),
+                retry_after: None,
+            })?;
         let resp = req.send().await.map_err(|e| SendError::Recoverable {
             reason: crate::httpclient::error_chain(&e.without_url()),
             retry_after: None,

@@ -358,6 +358,7 @@ impl RemoteQuerier {
             .timeout(timeout)
             .body(form);
         let req = crate::httpclient::apply_auth(req, self.auth.as_ref())
+            .await
             .map_err(RemoteQueryError::Credentials)?;
         let describe = |e: reqwest::Error| {
             if e.is_timeout() {

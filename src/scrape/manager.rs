@@ -167,6 +167,8 @@ pub fn same_job(a: &ScrapeConfig, b: &ScrapeConfig) -> bool {
         scrape_protocols,
         fallback_scrape_protocol,
         enable_compression,
+        metric_name_escaping_scheme,
+        track_timestamps_staleness,
         limits,
         http,
         static_configs,
@@ -189,6 +191,8 @@ pub fn same_job(a: &ScrapeConfig, b: &ScrapeConfig) -> bool {
         && *scrape_protocols == b.scrape_protocols
         && *fallback_scrape_protocol == b.fallback_scrape_protocol
         && *enable_compression == b.enable_compression
+        && *metric_name_escaping_scheme == b.metric_name_escaping_scheme
+        && *track_timestamps_staleness == b.track_timestamps_staleness
         && *limits == b.limits
         && *http == b.http
         && *static_configs == b.static_configs
@@ -219,6 +223,7 @@ fn same_rules(a: &[RelabelConfig], b: &[RelabelConfig]) -> bool {
 fn cache_reusable(old: &ScrapeConfig, new: &ScrapeConfig) -> bool {
     old.honor_labels == new.honor_labels
         && old.honor_timestamps == new.honor_timestamps
+        && old.track_timestamps_staleness == new.track_timestamps_staleness
         && old.limits.label_limit == new.limits.label_limit
         && old.limits.label_name_length_limit == new.limits.label_name_length_limit
         && old.limits.label_value_length_limit == new.limits.label_value_length_limit
@@ -237,8 +242,13 @@ struct RunningLoop {
 /// The job's client; one that cannot be built (unreadable CA file, bad key) leaves the
 /// job's targets visible on the targets page, down, with the reason.
 fn job_client(cfg: &ScrapeConfig) -> Result<JobClient, String> {
-    let accept = crate::config::ScrapeProtocol::accept_header(&cfg.scrape_protocols);
-    JobClient::new(&cfg.http, accept).map_err(|e| {
+    let accept = crate::config::ScrapeProtocol::accept_header_escaping(
+        &cfg.scrape_protocols,
+        cfg.metric_name_escaping_scheme,
+    );
+    JobClient::new(&cfg.http, accept)
+        .map(|c| c.negotiating(cfg.enable_compression, cfg.fallback_scrape_protocol))
+        .map_err(|e| {
         tracing::error!(job = %cfg.job_name, error = %e, "cannot build the scrape client; the job's targets are not scraped");
         e.to_string()
     })
@@ -330,6 +340,7 @@ fn target_spec(cfg: &ScrapeConfig, t: PopulatedTarget) -> TargetSpec {
         timeout: t.timeout,
         honor_labels: cfg.honor_labels,
         honor_timestamps: cfg.honor_timestamps,
+        track_timestamps_staleness: cfg.track_timestamps_staleness,
         metric_relabel_configs: Arc::new(cfg.metric_relabel_configs.clone()),
         limits: ScrapeLimits {
             body_size_bytes: l.body_size_limit.unwrap_or(0),

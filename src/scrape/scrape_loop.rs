@@ -45,6 +45,10 @@ pub enum ScrapeError {
     BodyTooLarge(u64),
     #[error("parse error: {0}")]
     Parse(String),
+    /// The response's `Content-Type` names no format redline reads and the job has no
+    /// `fallback_scrape_protocol`; the text is Prometheus 3's.
+    #[error("{0}")]
+    ContentType(String),
     #[error("context deadline exceeded: scrape timeout of {0:?} reached")]
     Timeout(Duration),
 }
@@ -478,8 +482,12 @@ impl Sink for IngestSink<'_, '_> {
                         .app
                         .append(&labels, t, sample.value)
                         .map_err(|e| SinkError(e.to_string()))?;
-                    // Series with explicit timestamps do not take part in staleness.
-                    let seen = if sample.timestamp_ms.is_some() && self.spec.honor_timestamps {
+                    // Series with explicit timestamps do not take part in staleness,
+                    // unless `track_timestamps_staleness` asks for it.
+                    let seen = if sample.timestamp_ms.is_some()
+                        && self.spec.honor_timestamps
+                        && !self.spec.track_timestamps_staleness
+                    {
                         SEEN_NEVER_STALE
                     } else {
                         iteration
@@ -749,7 +757,7 @@ impl ScrapeLoop {
         let store = self.store.clone();
         let outcome = fetched.and_then(|(body, content_type)| {
             self.last_body_size = body.len();
-            let format = Format::from_content_type(&content_type);
+            let format = self.client.format(&content_type)?;
             ingest(&store, &mut self.cache, &spec, &body, format, t)
         });
         let duration = started.elapsed();

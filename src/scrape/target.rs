@@ -35,6 +35,9 @@ pub struct TargetSpec {
     pub timeout: Duration,
     pub honor_labels: bool,
     pub honor_timestamps: bool,
+    /// `track_timestamps_staleness`: series exposed with explicit timestamps get staleness
+    /// markers too when they disappear.
+    pub track_timestamps_staleness: bool,
     pub metric_relabel_configs: Arc<Vec<RelabelConfig>>,
     pub limits: ScrapeLimits,
 }
@@ -52,6 +55,7 @@ impl TargetSpec {
             timeout: Duration::from_secs(60),
             honor_labels: true,
             honor_timestamps: true,
+            track_timestamps_staleness: false,
             metric_relabel_configs: Arc::new(Vec::new()),
             limits: ScrapeLimits::default(),
         }

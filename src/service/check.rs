@@ -36,6 +36,9 @@ pub fn write_config_report(
             Vec::new()
         }
     };
+    for setting in &cfg.ignored {
+        writeln!(out, "  NOTE: {setting}")?;
+    }
     writeln!(
         out,
         "  SUCCESS: {} scrape configs, {} rule files, {} SLO files found",

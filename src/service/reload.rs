@@ -116,6 +116,8 @@ pub struct Reloader {
     pub load: LoadOptions,
     pub rule_files: Vec<String>,
     pub slo_files: Vec<String>,
+    /// The files `scrape_config_files` matched at the last load.
+    pub scrape_config_files: Vec<PathBuf>,
     pub alertmanager_file: Option<PathBuf>,
     pub rules: RuleManagerHandle,
     pub pipeline: crate::alerting::Pipeline,
@@ -136,6 +138,7 @@ impl Reloader {
     fn watched(&self) -> Vec<PathBuf> {
         let mut paths: Vec<PathBuf> = self.config_path.iter().cloned().collect();
         paths.extend(self.alertmanager_file.iter().cloned());
+        paths.extend(self.scrape_config_files.iter().cloned());
         if let Ok(found) = crate::rules::file::expand_rule_patterns(&self.rule_files) {
             paths.extend(found);
         }
@@ -167,6 +170,7 @@ impl Reloader {
             return Ok(self.rules.reload(&self.rule_files).await?);
         };
         let cfg = self.load.load(&path).map_err(ReloadError::Config)?;
+        crate::config::ignored::log_ignored(&cfg.ignored);
         // Rule files are checked before anything is applied, so a bad rule file rejects
         // the whole reload.
         crate::rules::file::load_rule_files(&cfg.rule_files).map_err(|e| {
@@ -215,6 +219,7 @@ impl Reloader {
             .as_ref()
             .and_then(|a| a.config_file.clone());
         self.rule_files = cfg.rule_files;
+        self.scrape_config_files = cfg.scrape_config_files;
         Ok(groups)
     }
 }

@@ -32,6 +32,28 @@ pub async fn wait_for<T>(
     }
 }
 
+/// The first target of `job` once it has been scraped: its health (`up`, `down`) and last
+/// error.
+pub async fn target_health(svc: &redline::service::Service, job: &str) -> (String, String) {
+    let targets = svc.targets.clone();
+    wait_for(
+        &format!("a scrape of {job}"),
+        Duration::from_secs(10),
+        || {
+            targets
+                .snapshot()
+                .get(job)
+                .and_then(|p| p.active.first().cloned())
+                .and_then(|t| {
+                    let s = t.status();
+                    s.last_scrape
+                        .map(|_| (s.health.as_str().to_string(), s.last_error.clone()))
+                })
+        },
+    )
+    .await
+}
+
 /// A free loopback port (bound and released; good enough for a test's own processes).
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")

@@ -163,8 +163,9 @@ impl HttpIntegration {
             .iter()
             .any(|(n, _)| n.eq_ignore_ascii_case("authorization"));
         let auth = if own_auth { None } else { self.auth.as_ref() };
-        let mut req =
-            apply_auth(req, auth).map_err(|e| fatal(format!("reading credentials: {e}")))?;
+        let mut req = apply_auth(req, auth)
+            .await
+            .map_err(|e| fatal(format!("reading credentials: {e}")))?;
         for (name, value) in headers {
             req = req.header(*name, value);
         }

@@ -149,6 +149,7 @@ impl PushoverNotifier {
             .post(url)
             .header(reqwest::header::CONTENT_TYPE, "text/plain");
         let req = apply_auth(req, self.auth.as_ref())
+            .await
             .map_err(|e| fatal(format!("reading credentials: {e}")))?;
         // The URL carries the token and user key: errors never show it.
         let resp = req

@@ -69,7 +69,9 @@ pub async fn fetch(
             format_seconds(cfg.refresh_interval),
         )
         .timeout(cfg.refresh_interval);
-    let req = apply_auth(req, cfg.http.auth.as_ref()).map_err(HttpSdError::Credentials)?;
+    let req = apply_auth(req, cfg.http.auth.as_ref())
+        .await
+        .map_err(HttpSdError::Credentials)?;
     let resp = req
         .send()
         .await

@@ -77,6 +77,9 @@ fn server_config(url: &str, http: &HttpClientSettings) -> Result<kube::Config, S
     let mut config = kube::Config::new(uri);
     match &http.auth {
         None => {}
+        Some(Auth::OAuth2(_)) => {
+            return Err("oauth2 is not supported for the Kubernetes API client yet".into())
+        }
         Some(Auth::Basic(b)) => {
             config.auth_info.username = Some(
                 read_text(&b.username, "basic_auth username")?
