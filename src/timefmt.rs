@@ -193,6 +193,33 @@ pub fn format_duration(d: Duration) -> String {
     out
 }
 
+/// Go's `time.Duration.String()` (`5m0s`, `1h0m0s`, `1.5s`, `0s`).
+pub fn go_duration(ms: i64) -> String {
+    if ms == 0 {
+        return "0s".into();
+    }
+    let neg = ms < 0;
+    let ms = ms.unsigned_abs();
+    let mut s = String::new();
+    if neg {
+        s.push('-');
+    }
+    if ms < 1000 {
+        s.push_str(&format!("{ms}ms"));
+        return s;
+    }
+    let (h, m) = (ms / 3_600_000, (ms / 60_000) % 60);
+    let sec = (ms % 60_000) as f64 / 1000.0;
+    if h > 0 {
+        s.push_str(&format!("{h}h"));
+    }
+    if h > 0 || m > 0 {
+        s.push_str(&format!("{m}m"));
+    }
+    s.push_str(&format!("{sec}s"));
+    s
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

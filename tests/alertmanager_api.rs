@@ -192,7 +192,11 @@ async fn posted_alerts_read_back_as_alertmanager_025_shows_them() {
     let receivers = get(port, "/api/v2/receivers").await;
     assert_eq!(
         receivers,
-        serde_json::json!([{"name": "default"}, {"name": "team-api-pager"}])
+        // Alertmanager's `name`, and redline's `integrations` (none configured here).
+        serde_json::json!([
+            {"name": "default", "integrations": []},
+            {"name": "team-api-pager", "integrations": []}
+        ])
     );
     let status = get(port, "/api/v2/status").await;
     assert_eq!(status["cluster"]["status"], "disabled");

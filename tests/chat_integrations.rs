@@ -557,3 +557,64 @@ async fn pushover_html_ttl_and_files() {
     assert!(!q.contains_key("monospace"));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Two fields (one overriding `short_fields`) and two actions (one with `msg`): every
+/// templated field and action renders, the rest of the body is the recorded one.
+#[tokio::test]
+async fn rocketchat_renders_several_fields_and_actions() {
+    redline::install_crypto_provider();
+    let fake = FakeReceiver::start().await;
+    let path = "/chat/api/v1/chat.postMessage";
+    fake.answer(
+        path,
+        Answer::new(200, "application/json", r#"{"success":true}"#),
+    );
+    let cfg = config(
+        r#"    rocketchat_configs:
+      - api_url: FAKE/chat
+        token: rc-token
+        token_id: rc-user
+        channel: '#ops'
+        short_fields: true
+        fields:
+          - {title: job, value: '{{ .CommonLabels.job }}'}
+          - {title: '{{ len .Alerts }} alerts', value: '{{ .GroupLabels.alertname }}', short: false}
+        actions:
+          - {type: link, text: Runbook, url: '{{ .CommonAnnotations.runbook_url }}'}
+          - {text: 'Ack {{ .Status }}', url: 'http://ack.example/{{ .CommonLabels.severity }}', msg: 'ack {{ .CommonLabels.job }}'}
+"#,
+        &fake,
+    );
+    let ctx = NotifyContext::new(EXTERNAL_URL, "");
+    let ns = integrations(cfg.receiver("team").unwrap(), &ctx).unwrap();
+    ns[0]
+        .notify(&notification(false))
+        .await
+        .unwrap_or_else(|e| panic!("rocketchat with fields and actions: {e}"));
+    let body = fake.requests()[0].json();
+    let att = &body["attachments"][0];
+    assert_eq!(
+        att["fields"],
+        json!([
+            {"short": true, "title": "job", "value": "api"},
+            {"short": false, "title": "2 alerts", "value": "HighErrorRate"},
+        ])
+    );
+    assert_eq!(
+        att["actions"],
+        json!([
+            {"type": "button", "text": "Runbook", "url": "https://runbooks.example/api",
+             "is_webview": false, "msg_in_chat_window": false},
+            {"type": "button", "text": "Ack firing", "url": "http://ack.example/page",
+             "msg": "ack api", "is_webview": false, "msg_in_chat_window": false},
+        ])
+    );
+    // Everything else as in the recorded body (which has one field and one action).
+    let want = fixture("rocketchat.firing.json");
+    assert_eq!(att["fields"][0], want["attachments"][0]["fields"][0]);
+    assert_eq!(att["actions"][0], want["attachments"][0]["actions"][0]);
+    for key in ["title", "title_link", "color"] {
+        assert_eq!(att[key], want["attachments"][0][key], "{key}");
+    }
+    assert_eq!(body["channel"], want["channel"]);
+}

@@ -2,8 +2,8 @@
 //! compared on (tests/integrations_differential.rs compares the rest): PagerDuty's v1 events
 //! (0.25 always posts them to PagerDuty's public endpoint), Slack's app token with
 //! `chat.postMessage` (newer than 0.25), `*_file` secrets read on use, retries on 429, and
-//! what the dashboard's alerts page shows per integration — delivery counts and the last
-//! error, which never shows a secret URL.
+//! what the dashboard's alerts page and `/api/v2/receivers` show per integration — delivery
+//! counts and the last error, which never shows a secret URL.
 
 mod common;
 
@@ -77,6 +77,10 @@ receivers:
         url: {fake}/pd-retry
       - routing_key: rk-invalid
         url: {fake}/pd-invalid
+  - name: quiet
+    webhook_configs:
+      - url: {fake}/never
+        send_resolved: false
 "#,
         fake = fake.url()
     );
@@ -217,7 +221,104 @@ receivers:
         "{page}"
     );
 
-    // /api/v2/receivers lists the receiver, as Alertmanager does.
+    // /api/v2/receivers lists the receivers, as Alertmanager does, each with its
+    // integrations: kind, send_resolved, the last attempt, its error when it failed, and
+    // redline's counts.
     let receivers = common::get_json(&format!("http://127.0.0.1:{port}/api/v2/receivers")).await;
-    assert_eq!(receivers, json!([{"name": "team"}]));
+    let list = receivers.as_array().expect("an array of receivers");
+    let names: Vec<&str> = list.iter().filter_map(|r| r["name"].as_str()).collect();
+    assert_eq!(names, ["team", "quiet"], "{receivers}");
+    let team = list[0]["integrations"]
+        .as_array()
+        .expect("team's integrations");
+    let mut ids: Vec<&str> = team
+        .iter()
+        .filter_map(|i| i["redline_integration"].as_str())
+        .collect();
+    ids.sort_unstable();
+    assert_eq!(
+        ids,
+        [
+            "pagerduty[0]",
+            "pagerduty[1]",
+            "pagerduty[2]",
+            "slack[0]",
+            "slack[1]",
+            "slack[2]"
+        ],
+        "{receivers}"
+    );
+    let by_id = |id: &str| {
+        team.iter()
+            .find(|i| i["redline_integration"] == id)
+            .unwrap_or_else(|| panic!("{id} in {receivers}"))
+    };
+    let attempted = |i: &serde_json::Value| {
+        let at = i["lastNotifyAttempt"].as_str().unwrap_or_default();
+        assert!(at.starts_with("20") && at.ends_with('Z'), "{i}");
+        let took = i["lastNotifyAttemptDuration"].as_str().unwrap_or_default();
+        assert!(
+            took.ends_with('s') && took.chars().next().is_some_and(|c| c.is_ascii_digit()),
+            "{i}"
+        );
+    };
+    for (id, kind, send_resolved) in [
+        ("pagerduty[0]", "pagerduty", true),
+        ("pagerduty[1]", "pagerduty", true),
+        ("slack[0]", "slack", false),
+        ("slack[1]", "slack", false),
+    ] {
+        let i = by_id(id);
+        assert_eq!(i["name"], kind, "{i}");
+        assert_eq!(i["sendResolved"], send_resolved, "{i}");
+        assert_eq!(i["redline_delivered"], 1, "{i}");
+        attempted(i);
+        assert!(i.get("lastNotifyAttemptError").is_none(), "{i}");
+    }
+    // pagerduty[1]: 429 once, then delivered: the last attempt has no error, the earlier
+    // one is counted and kept.
+    let retried = by_id("pagerduty[1]");
+    assert_eq!(retried["redline_failed_attempts"], 1, "{retried}");
+    assert!(
+        retried["redline_last_error"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("unexpected status code 429"),
+        "{retried}"
+    );
+    // pagerduty[2] and slack[2] never delivered: the last attempt's error.
+    let invalid = by_id("pagerduty[2]");
+    assert_eq!(invalid["redline_delivered"], 0);
+    attempted(invalid);
+    let e = invalid["lastNotifyAttemptError"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        e.contains("unexpected status code 400") && e.contains("Event object is invalid"),
+        "{invalid}"
+    );
+    assert_eq!(invalid["redline_last_error"], e);
+    let dead = by_id("slack[2]");
+    assert_eq!(dead["name"], "slack");
+    assert_eq!(dead["redline_delivered"], 0);
+    let failures = dead["redline_failed_attempts"].as_u64().unwrap_or_default();
+    assert!(failures >= 1, "{dead}");
+    attempted(dead);
+    let e = dead["lastNotifyAttemptError"].as_str().unwrap_or_default();
+    assert!(!e.is_empty(), "{dead}");
+    assert!(
+        !receivers.to_string().contains("SECRET-TOKEN"),
+        "{receivers}"
+    );
+    // A receiver nothing routes to: its integration, never attempted.
+    assert_eq!(
+        list[1]["integrations"],
+        json!([{
+            "name": "webhook",
+            "sendResolved": false,
+            "redline_integration": "webhook[0]",
+            "redline_delivered": 0,
+            "redline_failed_attempts": 0
+        }])
+    );
 }

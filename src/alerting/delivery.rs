@@ -105,6 +105,8 @@ pub struct IntegrationStatus {
     pub last_success_ms: Option<i64>,
     pub last_error: Option<String>,
     pub last_error_ms: Option<i64>,
+    /// How long the last attempt (delivered or failed) took, milliseconds.
+    pub last_attempt_duration_ms: Option<u64>,
 }
 
 /// How a job ended.
@@ -310,7 +312,9 @@ impl Delivery {
             }
             attempt += 1;
             self.metrics.notifications.get_or_create(&labels).inc();
+            let attempt_started = tokio::time::Instant::now();
             let result = notifier.notify(&job.notification).await;
+            let took = Some(attempt_started.elapsed().as_millis() as u64);
             let now = self.clock.now_ms();
             match result {
                 Ok(()) => {
@@ -331,6 +335,7 @@ impl Delivery {
                     self.update_status(&job.key, |s| {
                         s.delivered += 1;
                         s.last_success_ms = Some(now);
+                        s.last_attempt_duration_ms = took;
                     });
                     tracing::debug!(
                         receiver = %job.key.receiver,
@@ -347,6 +352,7 @@ impl Delivery {
                         s.failed_attempts += 1;
                         s.last_error = Some(e.message.clone());
                         s.last_error_ms = Some(now);
+                        s.last_attempt_duration_ms = took;
                     });
                     let wait = self.backoff.jittered(attempt);
                     let give_up = !e.retryable || tokio::time::Instant::now() + wait > job.deadline;

@@ -16,7 +16,7 @@
 //! Alertmanager does. A background task drops resolved alerts no group holds any more and
 //! expired log entries.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
@@ -127,6 +127,17 @@ struct Running {
     inhibitor: Arc<Inhibitor>,
     /// Alert statuses under this configuration and inhibitor.
     statuses: Arc<StatusCache>,
+    /// Each receiver's integrations, in configuration order.
+    integrations: BTreeMap<String, Vec<IntegrationInfo>>,
+}
+
+/// One integration of a receiver as configured.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IntegrationInfo {
+    /// redline's name for it: `slack[0]`.
+    pub integration: String,
+    /// `send_resolved`.
+    pub send_resolved: bool,
 }
 
 /// The statuses of the pipeline's alerts under the configuration in force when
@@ -195,7 +206,16 @@ fn build_running(
     alerts: &[Arc<Alert>],
 ) -> Result<Running, PipelineError> {
     let mut integrations: HashMap<String, Vec<IntegrationQueue>> = HashMap::new();
+    let mut infos = BTreeMap::new();
     for (receiver, notifiers) in factory(&config).map_err(PipelineError::Integrations)? {
+        let info = notifiers
+            .iter()
+            .map(|n| IntegrationInfo {
+                integration: n.integration().to_string(),
+                send_resolved: n.send_resolved(),
+            })
+            .collect();
+        infos.insert(receiver.clone(), info);
         let queues = notifiers
             .into_iter()
             .map(|n| IntegrationQueue::spawn(delivery.clone(), &receiver, n, opts.queue_capacity))
@@ -227,6 +247,7 @@ fn build_running(
         dispatcher,
         inhibitor,
         statuses: Arc::new(StatusCache::new()),
+        integrations: infos,
     })
 }
 
@@ -461,6 +482,12 @@ impl Pipeline {
     /// The pipeline's clock, unix milliseconds.
     pub fn now_ms(&self) -> i64 {
         self.inner.clock.now_ms()
+    }
+
+    /// Each receiver's integrations under the configuration in force, in configuration
+    /// order (a receiver without any is absent).
+    pub fn receiver_integrations(&self) -> BTreeMap<String, Vec<IntegrationInfo>> {
+        self.running().integrations.clone()
     }
 
     /// How each integration fares: deliveries, failed attempts, the last error.

@@ -9,10 +9,14 @@
 //! | `GET /api/v2/silences`, `POST /api/v2/silences` | list (`filter`), create or update |
 //! | `GET /api/v2/silence/{id}`, `DELETE /api/v2/silence/{id}` | one silence; expire it |
 //! | `GET /api/v2/status` | single node (cluster `disabled`), the configuration text, version, start time |
-//! | `GET /api/v2/receivers` | receiver names |
+//! | `GET /api/v2/receivers` | receiver names, each with its integrations and how they fare |
 //!
 //! Shapes, defaults, filters, sort orders and status codes are Alertmanager 0.25's (its
-//! OpenAPI spec and `api/v2/api.go`); times print as `2006-01-02T15:04:05.000Z`. Error bodies
+//! OpenAPI spec and `api/v2/api.go`); times print as `2006-01-02T15:04:05.000Z`. One
+//! addition: each receiver of `/api/v2/receivers` also carries `integrations`, in the shape
+//! Grafana's Alertmanager gives them (`name`, `sendResolved`, `lastNotifyAttempt`,
+//! `lastNotifyAttemptDuration`, `lastNotifyAttemptError`) plus redline's `redline_*` counts;
+//! clients that read only `name` (amtool among them) are unaffected. Error bodies
 //! are JSON strings, as Alertmanager's, because amtool decodes them as such. Validation
 //! errors of `POST /api/v2/alerts` name the alert's index and field
 //! (`alerts[2].labels: at least one label pair required`); the valid alerts of a request
@@ -32,7 +36,8 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
 
-use crate::alerting::pipeline::Pipeline;
+use crate::alerting::delivery::IntegrationStatus;
+use crate::alerting::pipeline::{IntegrationInfo, Pipeline};
 use crate::alerting::silence::{ApiMatcher, Silence, SilenceError, SilenceState};
 use crate::alerting::{fingerprint_hex, Alert, AlertState, AlertStatus, AlertStatuses};
 use crate::config::alertmanager::matchers::{am_regex, parse_matchers, MatchOp, Matcher};
@@ -657,13 +662,68 @@ async fn get_status(State(api): State<AlertmanagerApi>) -> Response {
 
 async fn get_receivers(State(api): State<AlertmanagerApi>) -> Response {
     let cfg = api.pipeline.config();
+    let mut integrations = api.pipeline.receiver_integrations();
+    let mut statuses: BTreeMap<(String, String), IntegrationStatus> = api
+        .pipeline
+        .integration_statuses()
+        .into_iter()
+        .map(|s| ((s.receiver.clone(), s.integration.clone()), s))
+        .collect();
     Json(Value::Array(
         cfg.receivers
             .iter()
-            .map(|r| json!({"name": r.name}))
+            .map(|r| {
+                let list: Vec<Value> = integrations
+                    .remove(&r.name)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|i| {
+                        let key = (r.name.clone(), i.integration.clone());
+                        let status = statuses.remove(&key).unwrap_or_default();
+                        integration_json(&i, &status)
+                    })
+                    .collect();
+                json!({"name": r.name, "integrations": list})
+            })
             .collect(),
     ))
     .into_response()
+}
+
+/// One integration of `GET /api/v2/receivers`: the fields of the `integration` object of
+/// the Alertmanager API as Grafana's Alertmanager extends it (`name` the integration's
+/// kind, `sendResolved`; `lastNotifyAttempt`, `lastNotifyAttemptDuration` in Go's duration
+/// format and `lastNotifyAttemptError`, the error of the last attempt when it failed, only
+/// after an attempt), then redline's own: `redline_integration` (`slack[0]`),
+/// `redline_delivered`, `redline_failed_attempts`, `redline_last_error` (the last error,
+/// also when a later attempt succeeded) and `redline_last_error_at`.
+fn integration_json(i: &IntegrationInfo, s: &IntegrationStatus) -> Value {
+    let kind = i.integration.split('[').next().unwrap_or_default();
+    let mut o = Map::new();
+    o.insert("name".into(), json!(kind));
+    o.insert("sendResolved".into(), json!(i.send_resolved));
+    let last_ok = s.last_success_ms.unwrap_or(i64::MIN);
+    let last_err = s.last_error_ms.unwrap_or(i64::MIN);
+    if let Some(at) = s.last_success_ms.max(s.last_error_ms) {
+        o.insert("lastNotifyAttempt".into(), json!(am_time(at)));
+        let took = s.last_attempt_duration_ms.unwrap_or_default();
+        o.insert(
+            "lastNotifyAttemptDuration".into(),
+            json!(crate::timefmt::go_duration(took as i64)),
+        );
+        if last_err > last_ok {
+            let e = s.last_error.clone().unwrap_or_default();
+            o.insert("lastNotifyAttemptError".into(), json!(e));
+        }
+    }
+    o.insert("redline_integration".into(), json!(i.integration));
+    o.insert("redline_delivered".into(), json!(s.delivered));
+    o.insert("redline_failed_attempts".into(), json!(s.failed_attempts));
+    if let (Some(e), Some(at)) = (&s.last_error, s.last_error_ms) {
+        o.insert("redline_last_error".into(), json!(e));
+        o.insert("redline_last_error_at".into(), json!(am_time(at)));
+    }
+    Value::Object(o)
 }
 
 #[cfg(test)]

@@ -16,7 +16,7 @@ use super::group::{rule_query, EvalContext, GroupState};
 use crate::gostrconv::{format_e, quote as go_quote};
 use crate::promql::{Engine, EngineOptions};
 use crate::store::{Labels, Store, METRIC_NAME, STALE_NAN};
-use crate::timefmt::{format_duration, parse_duration};
+use crate::timefmt::{format_duration, go_duration, parse_duration};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -249,33 +249,6 @@ fn dur(s: &Option<String>) -> Result<i64, String> {
 
 fn model_duration(ms: i64) -> String {
     format_duration(Duration::from_millis(ms.max(0) as u64))
-}
-
-/// Go's `time.Duration.String()` (`5m0s`, `1h0m0s`, `1.5s`, `0s`).
-fn go_duration(ms: i64) -> String {
-    if ms == 0 {
-        return "0s".into();
-    }
-    let neg = ms < 0;
-    let ms = ms.unsigned_abs();
-    let mut s = String::new();
-    if neg {
-        s.push('-');
-    }
-    if ms < 1000 {
-        s.push_str(&format!("{ms}ms"));
-        return s;
-    }
-    let (h, m) = (ms / 3_600_000, (ms / 60_000) % 60);
-    let sec = (ms % 60_000) as f64 / 1000.0;
-    if h > 0 {
-        s.push_str(&format!("{h}h"));
-    }
-    if h > 0 || m > 0 {
-        s.push_str(&format!("{m}m"));
-    }
-    s.push_str(&format!("{sec}s"));
-    s
 }
 
 /// Go's `labels.Labels.String()`: `{a="1", b="2"}` including `__name__`.
