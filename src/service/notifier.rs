@@ -10,9 +10,7 @@ use tokio::task::JoinHandle;
 use crate::config::alerting::AlertingConfig;
 use crate::config::Config;
 use crate::notifier::{Notifier, NotifierOptions};
-use crate::scrape::discovery::file::FileDiscoverer;
-use crate::scrape::discovery::kubernetes::KubernetesDiscoverer;
-use crate::scrape::discovery::{run_providers, Discoverer, DiscoveryOptions, StaticDiscoverer};
+use crate::scrape::discovery::{discoverers, run_providers, DiscoveryEntries, DiscoveryOptions};
 use crate::telemetry::Telemetry;
 
 /// The notifier and the discovery tasks of its Alertmanager sets.
@@ -73,24 +71,16 @@ fn start_discovery(
 ) -> Vec<JoinHandle<()>> {
     let mut tasks = Vec::new();
     for (i, am) in cfg.alertmanagers.iter().enumerate() {
-        let mut providers: Vec<Box<dyn Discoverer>> = Vec::new();
-        if !am.static_configs.is_empty() {
-            providers.push(Box::new(StaticDiscoverer {
-                groups: am.static_configs.clone(),
-            }));
-        }
-        for f in &am.file_sd_configs {
-            providers.push(Box::new(FileDiscoverer::new(
-                f.clone(),
-                opts.file_poll_interval,
-            )));
-        }
-        for k in &am.kubernetes_sd_configs {
-            providers.push(Box::new(KubernetesDiscoverer::new(
-                k.clone(),
-                opts.kubernetes_namespace_file.clone(),
-            )));
-        }
+        let providers = discoverers(
+            DiscoveryEntries {
+                static_configs: &am.static_configs,
+                file_sd_configs: &am.file_sd_configs,
+                kubernetes_sd_configs: &am.kubernetes_sd_configs,
+                http_sd_configs: &[],
+                dns_sd_configs: &[],
+            },
+            opts,
+        );
         let (tx, mut rx) = tokio::sync::watch::channel(Vec::new());
         tasks.push(tokio::spawn(run_providers(providers, tx)));
         let n = notifier.clone();

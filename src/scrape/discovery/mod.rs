@@ -22,7 +22,8 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, watch};
 
-use crate::config::discovery::TargetGroup;
+use crate::config::discovery::{DnsSdConfig, FileSdConfig, HttpSdConfig, TargetGroup};
+use crate::config::kubernetes_sd::KubernetesSdConfig;
 use crate::config::ScrapeConfig;
 
 /// Tuning that is not in the config file.
@@ -78,30 +79,58 @@ impl Discoverer for StaticDiscoverer {
     }
 }
 
+/// The discovery entries of a scrape job or of an `alerting.alertmanagers` entry.
+#[derive(Clone, Copy)]
+pub struct DiscoveryEntries<'a> {
+    pub static_configs: &'a [TargetGroup],
+    pub file_sd_configs: &'a [FileSdConfig],
+    pub kubernetes_sd_configs: &'a [KubernetesSdConfig],
+    pub http_sd_configs: &'a [HttpSdConfig],
+    pub dns_sd_configs: &'a [DnsSdConfig],
+}
+
+impl<'a> DiscoveryEntries<'a> {
+    /// A scrape job's entries.
+    pub fn of_job(cfg: &'a ScrapeConfig) -> DiscoveryEntries<'a> {
+        DiscoveryEntries {
+            static_configs: &cfg.static_configs,
+            file_sd_configs: &cfg.file_sd_configs,
+            kubernetes_sd_configs: &cfg.kubernetes_sd_configs,
+            http_sd_configs: &cfg.http_sd_configs,
+            dns_sd_configs: &cfg.dns_sd_configs,
+        }
+    }
+}
+
 /// The providers a scrape job configures, in config order.
 pub fn discoverers_for(cfg: &ScrapeConfig, opts: &DiscoveryOptions) -> Vec<Box<dyn Discoverer>> {
+    discoverers(DiscoveryEntries::of_job(cfg), opts)
+}
+
+/// The providers of a set of discovery entries, in config order.
+pub fn discoverers(e: DiscoveryEntries<'_>, opts: &DiscoveryOptions) -> Vec<Box<dyn Discoverer>> {
     let mut out: Vec<Box<dyn Discoverer>> = Vec::new();
-    if !cfg.static_configs.is_empty() {
+    if !e.static_configs.is_empty() {
         out.push(Box::new(StaticDiscoverer {
-            groups: cfg.static_configs.clone(),
+            groups: e.static_configs.to_vec(),
         }));
     }
-    for fsd in &cfg.file_sd_configs {
+    for fsd in e.file_sd_configs {
         out.push(Box::new(file::FileDiscoverer::new(
             fsd.clone(),
             opts.file_poll_interval,
         )));
     }
-    for ksd in &cfg.kubernetes_sd_configs {
+    for ksd in e.kubernetes_sd_configs {
         out.push(Box::new(kubernetes::KubernetesDiscoverer::new(
             ksd.clone(),
             opts.kubernetes_namespace_file.clone(),
         )));
     }
-    for hsd in &cfg.http_sd_configs {
+    for hsd in e.http_sd_configs {
         out.push(Box::new(http::HttpDiscoverer::new(hsd.clone())));
     }
-    for dsd in &cfg.dns_sd_configs {
+    for dsd in e.dns_sd_configs {
         out.push(Box::new(dns::DnsDiscoverer::new(
             dsd.clone(),
             opts.dns_resolver.clone(),
