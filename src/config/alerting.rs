@@ -18,7 +18,8 @@
 //! ```
 //!
 //! Each `alertmanagers` entry finds its Alertmanagers with `static_configs`,
-//! `file_sd_configs` or `kubernetes_sd_configs` (validated as in a scrape job) and talks to
+//! `file_sd_configs`, `kubernetes_sd_configs`, `http_sd_configs` or `dns_sd_configs`
+//! (validated as in a scrape job, by the same function) and talks to
 //! them with the HTTP client settings of [`super::http_client`]. Differences from
 //! Prometheus, deliberate: a `scheme` other than `http` or `https` is an error here
 //! (Prometheus accepts it and then fails every send), and the other service discoveries and
@@ -29,11 +30,14 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::discovery::{FileSdConfig, TargetGroup};
+use super::discovery::{DnsSdConfig, FileSdConfig, HttpSdConfig, TargetGroup};
 use super::error::{ConfigError, FieldPath};
 use super::http_client::{self, HttpClientSettings};
 use super::kubernetes_sd::KubernetesSdConfig;
-use super::raw::{RawFileSdConfig, RawKubernetesSdConfig, RawStaticConfig, Unsupported};
+use super::raw::{
+    RawDnsSdConfig, RawFileSdConfig, RawHttpSdConfig, RawKubernetesSdConfig, RawStaticConfig,
+    Unsupported,
+};
 use super::units::PromDuration;
 use super::validate::Ctx;
 use super::Scheme;
@@ -73,12 +77,12 @@ pub struct RawAlertmanager {
     pub digitalocean_sd_configs: Option<Unsupported>,
     pub docker_sd_configs: Option<Unsupported>,
     pub dockerswarm_sd_configs: Option<Unsupported>,
-    pub dns_sd_configs: Option<Unsupported>,
+    pub dns_sd_configs: Option<Vec<RawDnsSdConfig>>,
     pub ec2_sd_configs: Option<Unsupported>,
     pub eureka_sd_configs: Option<Unsupported>,
     pub gce_sd_configs: Option<Unsupported>,
     pub hetzner_sd_configs: Option<Unsupported>,
-    pub http_sd_configs: Option<Unsupported>,
+    pub http_sd_configs: Option<Vec<RawHttpSdConfig>>,
     pub ionos_sd_configs: Option<Unsupported>,
     pub kuma_sd_configs: Option<Unsupported>,
     pub lightsail_sd_configs: Option<Unsupported>,
@@ -114,6 +118,8 @@ pub struct AlertmanagerConfig {
     pub static_configs: Vec<TargetGroup>,
     pub file_sd_configs: Vec<FileSdConfig>,
     pub kubernetes_sd_configs: Vec<KubernetesSdConfig>,
+    pub http_sd_configs: Vec<HttpSdConfig>,
+    pub dns_sd_configs: Vec<DnsSdConfig>,
     /// Authentication and TLS.
     pub http: HttpClientSettings,
     /// The initial `__scheme__` of every discovered Alertmanager. Default `http`.
@@ -229,52 +235,25 @@ fn alertmanager(
     )?;
     // As Prometheus: a URL among static targets is a mistake unless relabeling moves it.
     let check_addresses = relabel_configs.is_empty();
-    let mut static_configs = Vec::new();
-    for (i, st) in am
-        .static_configs
-        .unwrap_or_default()
-        .into_iter()
-        .enumerate()
-    {
-        static_configs.push(super::validate::static_config(
-            ctx,
-            &path.key("static_configs").index(i),
-            i,
-            st,
-            names,
-            check_addresses,
-        )?);
-    }
-    let mut file_sd_configs = Vec::new();
-    for (i, f) in am
-        .file_sd_configs
-        .unwrap_or_default()
-        .into_iter()
-        .enumerate()
-    {
-        file_sd_configs.push(super::validate::file_sd(
-            ctx,
-            &path.key("file_sd_configs").index(i),
-            f,
-        )?);
-    }
-    let mut kubernetes_sd_configs = Vec::new();
-    for (i, k) in am
-        .kubernetes_sd_configs
-        .unwrap_or_default()
-        .into_iter()
-        .enumerate()
-    {
-        kubernetes_sd_configs.push(super::kubernetes_sd::validate(
-            ctx,
-            &path.key("kubernetes_sd_configs").index(i),
-            k,
-        )?);
-    }
+    let discovery = super::validate::discovery(
+        ctx,
+        path,
+        super::validate::RawDiscovery {
+            static_configs: am.static_configs,
+            file_sd_configs: am.file_sd_configs,
+            kubernetes_sd_configs: am.kubernetes_sd_configs,
+            http_sd_configs: am.http_sd_configs,
+            dns_sd_configs: am.dns_sd_configs,
+        },
+        names,
+        check_addresses,
+    )?;
     Ok(AlertmanagerConfig {
-        static_configs,
-        file_sd_configs,
-        kubernetes_sd_configs,
+        static_configs: discovery.static_configs,
+        file_sd_configs: discovery.file_sd_configs,
+        kubernetes_sd_configs: discovery.kubernetes_sd_configs,
+        http_sd_configs: discovery.http_sd_configs,
+        dns_sd_configs: discovery.dns_sd_configs,
         http,
         scheme,
         path_prefix: am.path_prefix.unwrap_or_default(),

@@ -7,13 +7,18 @@ use std::time::Duration;
 
 use super::error::{locate, ConfigError, FieldPath, InvalidConfig};
 use super::ignored::IgnoredSetting;
-use super::raw::{RawConfig, RawFileSdConfig, RawGlobal, RawScrapeConfig, RawStaticConfig};
+use super::kubernetes_sd::KubernetesSdConfig;
+use super::raw::{
+    RawConfig, RawDnsSdConfig, RawFileSdConfig, RawGlobal, RawHttpSdConfig, RawKubernetesSdConfig,
+    RawScrapeConfig, RawStaticConfig,
+};
 use super::{
     http_client, Config, EscapingScheme, GlobalConfig, Scheme, ScrapeConfig, ScrapeLimits,
     ScrapeProtocol, StorageConfig,
 };
-use crate::config::discovery::FileSdConfig;
-use crate::config::discovery::{TargetGroup, ADDRESS_LABEL};
+use crate::config::discovery::{
+    DnsSdConfig, FileSdConfig, HttpSdConfig, TargetGroup, ADDRESS_LABEL,
+};
 use crate::relabel::{NameValidation, RawRelabelConfig, RelabelConfig};
 use crate::store::Labels;
 
@@ -589,65 +594,25 @@ pub(crate) fn scrape_config(
     // As Prometheus: a URL among static targets is a mistake unless relabeling moves it
     // elsewhere (the blackbox exporter pattern).
     let check_addresses = sc.relabel_configs.as_ref().is_none_or(Vec::is_empty);
-    let mut static_configs = Vec::new();
-    for (i, st) in sc
-        .static_configs
-        .unwrap_or_default()
-        .into_iter()
-        .enumerate()
-    {
-        let spath = path.key("static_configs").index(i);
-        static_configs.push(static_config(
-            ctx,
-            &spath,
-            i,
-            st,
-            name_validation,
-            check_addresses,
-        )?);
-    }
-    let mut file_sd_configs = Vec::new();
-    for (i, f) in sc
-        .file_sd_configs
-        .unwrap_or_default()
-        .into_iter()
-        .enumerate()
-    {
-        file_sd_configs.push(file_sd(ctx, &path.key("file_sd_configs").index(i), f)?);
-    }
-    let mut kubernetes_sd_configs = Vec::new();
-    for (i, k) in sc
-        .kubernetes_sd_configs
-        .unwrap_or_default()
-        .into_iter()
-        .enumerate()
-    {
-        kubernetes_sd_configs.push(super::kubernetes_sd::validate(
-            ctx,
-            &path.key("kubernetes_sd_configs").index(i),
-            k,
-        )?);
-    }
-    let mut http_sd_configs = Vec::new();
-    for (i, h) in sc
-        .http_sd_configs
-        .unwrap_or_default()
-        .into_iter()
-        .enumerate()
-    {
-        let hpath = path.key("http_sd_configs").index(i);
-        http_sd_configs.push(super::discovery::validate_http_sd(ctx, &hpath, h)?);
-    }
-    let mut dns_sd_configs = Vec::new();
-    for (i, d) in sc
-        .dns_sd_configs
-        .unwrap_or_default()
-        .into_iter()
-        .enumerate()
-    {
-        let dpath = path.key("dns_sd_configs").index(i);
-        dns_sd_configs.push(super::discovery::validate_dns_sd(ctx, &dpath, d)?);
-    }
+    let Discovery {
+        static_configs,
+        file_sd_configs,
+        kubernetes_sd_configs,
+        http_sd_configs,
+        dns_sd_configs,
+    } = discovery(
+        ctx,
+        path,
+        RawDiscovery {
+            static_configs: sc.static_configs,
+            file_sd_configs: sc.file_sd_configs,
+            kubernetes_sd_configs: sc.kubernetes_sd_configs,
+            http_sd_configs: sc.http_sd_configs,
+            dns_sd_configs: sc.dns_sd_configs,
+        },
+        name_validation,
+        check_addresses,
+    )?;
     let relabel_configs = relabels(
         ctx,
         &path.key("relabel_configs"),
@@ -700,6 +665,68 @@ pub(crate) fn scrape_config(
         relabel_configs,
         metric_relabel_configs,
         name_validation,
+    })
+}
+
+/// The discovery entries of a scrape job or an `alerting.alertmanagers` entry, as written.
+pub(super) struct RawDiscovery {
+    pub static_configs: Option<Vec<RawStaticConfig>>,
+    pub file_sd_configs: Option<Vec<RawFileSdConfig>>,
+    pub kubernetes_sd_configs: Option<Vec<RawKubernetesSdConfig>>,
+    pub http_sd_configs: Option<Vec<RawHttpSdConfig>>,
+    pub dns_sd_configs: Option<Vec<RawDnsSdConfig>>,
+}
+
+/// The discovery entries, validated.
+pub(super) struct Discovery {
+    pub static_configs: Vec<TargetGroup>,
+    pub file_sd_configs: Vec<FileSdConfig>,
+    pub kubernetes_sd_configs: Vec<KubernetesSdConfig>,
+    pub http_sd_configs: Vec<HttpSdConfig>,
+    pub dns_sd_configs: Vec<DnsSdConfig>,
+}
+
+/// Validates the discovery entries under `path` (`scrape_configs[0]`,
+/// `alerting.alertmanagers[1]`); `check_addresses` refuses URLs among static targets, as
+/// Prometheus does when no relabeling could move them.
+pub(super) fn discovery(
+    ctx: &Ctx<'_>,
+    path: &FieldPath,
+    raw: RawDiscovery,
+    names: NameValidation,
+    check_addresses: bool,
+) -> Result<Discovery, ConfigError> {
+    fn each<R, T>(
+        path: &FieldPath,
+        key: &str,
+        raw: Option<Vec<R>>,
+        mut f: impl FnMut(&FieldPath, usize, R) -> Result<T, ConfigError>,
+    ) -> Result<Vec<T>, ConfigError> {
+        raw.unwrap_or_default()
+            .into_iter()
+            .enumerate()
+            .map(|(i, r)| f(&path.key(key).index(i), i, r))
+            .collect()
+    }
+    Ok(Discovery {
+        static_configs: each(path, "static_configs", raw.static_configs, |p, i, st| {
+            static_config(ctx, p, i, st, names, check_addresses)
+        })?,
+        file_sd_configs: each(path, "file_sd_configs", raw.file_sd_configs, |p, _, f| {
+            file_sd(ctx, p, f)
+        })?,
+        kubernetes_sd_configs: each(
+            path,
+            "kubernetes_sd_configs",
+            raw.kubernetes_sd_configs,
+            |p, _, k| super::kubernetes_sd::validate(ctx, p, k),
+        )?,
+        http_sd_configs: each(path, "http_sd_configs", raw.http_sd_configs, |p, _, h| {
+            super::discovery::validate_http_sd(ctx, p, h)
+        })?,
+        dns_sd_configs: each(path, "dns_sd_configs", raw.dns_sd_configs, |p, _, d| {
+            super::discovery::validate_dns_sd(ctx, p, d)
+        })?,
     })
 }
 

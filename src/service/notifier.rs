@@ -1,6 +1,6 @@
 //! The notifier's place in `redline run`: one [`Notifier`] for the service's life, fed the
 //! rules engine's alerts by `forward_alerts`, and per `alerting.alertmanagers` entry one
-//! discovery run (static, file_sd and Kubernetes, the providers scrape jobs use) whose
+//! discovery run (static, file, Kubernetes, HTTP and DNS: the providers scrape jobs use) whose
 //! target groups reach [`Notifier::sync`], as Prometheus' notifier discovery manager
 //! feeds its notifier. A reload hands the notifier the new `alerting:` section and
 //! external labels and restarts the discovery runs.
@@ -76,8 +76,8 @@ fn start_discovery(
                 static_configs: &am.static_configs,
                 file_sd_configs: &am.file_sd_configs,
                 kubernetes_sd_configs: &am.kubernetes_sd_configs,
-                http_sd_configs: &[],
-                dns_sd_configs: &[],
+                http_sd_configs: &am.http_sd_configs,
+                dns_sd_configs: &am.dns_sd_configs,
             },
             opts,
         );

@@ -191,9 +191,20 @@ fn bad_entries_name_their_field() {
         r#"invalid regex "(": unclosed group"#,
     );
     assert_error(
-        "alerting:\n  alertmanagers:\n    - dns_sd_configs: [{names: [am.example]}]\n",
-        "alerting.alertmanagers[0].dns_sd_configs",
+        "alerting:\n  alertmanagers:\n    - consul_sd_configs: [{server: consul:8500}]\n",
+        "alerting.alertmanagers[0].consul_sd_configs",
         "redline does not support this setting yet",
+    );
+    // http_sd and dns_sd entries are validated as in a scrape job.
+    assert_error(
+        "alerting:\n  alertmanagers:\n    - dns_sd_configs: [{names: [am.example], type: A}]\n",
+        "alerting.alertmanagers[0].dns_sd_configs[0].port",
+        "a port is required in DNS-SD configs for all record types except SRV",
+    );
+    assert_error(
+        "alerting:\n  alertmanagers:\n    - http_sd_configs: [{url: 'ftp://sd.example/targets'}]\n",
+        "alerting.alertmanagers[0].http_sd_configs[0].url",
+        "URL scheme must be 'http' or 'https'",
     );
     assert_error(
         "alerting:\n  alertmanagers:\n    - bearer_token: a\n      bearer_token_file: b\n",
