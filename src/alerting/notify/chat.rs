@@ -49,6 +49,42 @@ pub(crate) fn parts(
     })
 }
 
+/// A chat integration whose request is made from its config and its template fields alone
+/// (Discord, Teams, Webex, Rocket.Chat): each kind is a `ChatNotifier<ItsConfig>` with its own
+/// `send`.
+pub struct ChatNotifier<C> {
+    pub(crate) integration: String,
+    pub(crate) config: C,
+    pub(crate) http: HttpIntegration,
+    pub(crate) fields: Fields,
+}
+
+impl<C: Clone> ChatNotifier<C> {
+    /// The integration `kind[index]` of `config` at `path`, its templated fields `texts`
+    /// compiled (errors name the field).
+    pub(crate) fn build(
+        kind: &str,
+        index: usize,
+        path: &str,
+        config: &C,
+        http: &HttpClientSettings,
+        ctx: &NotifyContext,
+        texts: &[(&str, &String)],
+    ) -> Result<ChatNotifier<C>, IntegrationError> {
+        let Parts {
+            integration,
+            http,
+            fields,
+        } = parts(kind, index, path, http, ctx, texts)?;
+        Ok(ChatNotifier {
+            integration,
+            config: config.clone(),
+            http,
+            fields,
+        })
+    }
+}
+
 /// Builds the chat integrations of a receiver at `path` (`receivers[2]`) into `out`.
 pub fn build(
     c: &ChatConfigs,

@@ -11,8 +11,8 @@
 use serde::Serialize;
 
 use super::build::{IntegrationError, NotifyContext};
-use super::chat::{parts, Parts};
-use super::http::{impl_notifier, read_secret, truncate, Fields, HttpIntegration, Retrier};
+use super::chat::ChatNotifier;
+use super::http::{impl_notifier, read_secret, truncate, Retrier};
 use super::{Notification, NotifyError};
 use crate::config::alertmanager::integrations::discord::DiscordConfig;
 
@@ -27,12 +27,7 @@ const RETRIER: Retrier = Retrier {
 };
 
 /// One `discord_configs` entry of a receiver.
-pub struct DiscordNotifier {
-    integration: String,
-    config: DiscordConfig,
-    http: HttpIntegration,
-    fields: Fields,
-}
+pub type DiscordNotifier = ChatNotifier<DiscordConfig>;
 
 #[derive(Debug, Serialize)]
 struct Webhook {
@@ -59,14 +54,11 @@ impl DiscordNotifier {
         config: &DiscordConfig,
         ctx: &NotifyContext,
     ) -> Result<DiscordNotifier, IntegrationError> {
-        let Parts {
-            integration,
-            http,
-            fields,
-        } = parts(
+        ChatNotifier::build(
             "discord",
             index,
             path,
+            config,
             &config.http,
             ctx,
             &[
@@ -74,13 +66,7 @@ impl DiscordNotifier {
                 ("message", &config.message),
                 ("content", &config.content),
             ],
-        )?;
-        Ok(DiscordNotifier {
-            integration,
-            http,
-            fields,
-            config: config.clone(),
-        })
+        )
     }
 
     async fn send(&self, n: &Notification) -> Result<(), NotifyError> {

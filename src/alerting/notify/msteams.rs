@@ -9,8 +9,8 @@
 use serde::Serialize;
 
 use super::build::{IntegrationError, NotifyContext};
-use super::chat::{parts, Parts};
-use super::http::{impl_notifier, read_secret, Fields, HttpIntegration, Retrier};
+use super::chat::ChatNotifier;
+use super::http::{impl_notifier, read_secret, Retrier};
 use super::{Notification, NotifyError};
 use crate::config::alertmanager::integrations::msteams::MsTeamsConfig;
 
@@ -25,12 +25,7 @@ pub(crate) const RETRIER: Retrier = Retrier {
 };
 
 /// One `msteams_configs` entry of a receiver.
-pub struct MsTeamsNotifier {
-    integration: String,
-    config: MsTeamsConfig,
-    http: HttpIntegration,
-    fields: Fields,
-}
+pub type MsTeamsNotifier = ChatNotifier<MsTeamsConfig>;
 
 #[derive(Debug, Serialize)]
 struct MessageCard {
@@ -53,14 +48,11 @@ impl MsTeamsNotifier {
         config: &MsTeamsConfig,
         ctx: &NotifyContext,
     ) -> Result<MsTeamsNotifier, IntegrationError> {
-        let Parts {
-            integration,
-            http,
-            fields,
-        } = parts(
+        ChatNotifier::build(
             "msteams",
             index,
             path,
+            config,
             &config.http,
             ctx,
             &[
@@ -68,13 +60,7 @@ impl MsTeamsNotifier {
                 ("summary", &config.summary),
                 ("text", &config.text),
             ],
-        )?;
-        Ok(MsTeamsNotifier {
-            integration,
-            http,
-            fields,
-            config: config.clone(),
-        })
+        )
     }
 
     async fn send(&self, n: &Notification) -> Result<(), NotifyError> {

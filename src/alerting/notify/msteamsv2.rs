@@ -10,19 +10,14 @@
 use serde::Serialize;
 
 use super::build::{IntegrationError, NotifyContext};
-use super::chat::{parts, Parts};
-use super::http::{impl_notifier, read_secret, Fields, HttpIntegration};
+use super::chat::ChatNotifier;
+use super::http::{impl_notifier, read_secret};
 use super::msteams::RETRIER;
 use super::{Notification, NotifyError};
 use crate::config::alertmanager::integrations::msteams::MsTeamsV2Config;
 
 /// One `msteamsv2_configs` entry of a receiver.
-pub struct MsTeamsV2Notifier {
-    integration: String,
-    config: MsTeamsV2Config,
-    http: HttpIntegration,
-    fields: Fields,
-}
+pub type MsTeamsV2Notifier = ChatNotifier<MsTeamsV2Config>;
 
 #[derive(Debug, Serialize)]
 struct Message {
@@ -81,24 +76,15 @@ impl MsTeamsV2Notifier {
         config: &MsTeamsV2Config,
         ctx: &NotifyContext,
     ) -> Result<MsTeamsV2Notifier, IntegrationError> {
-        let Parts {
-            integration,
-            http,
-            fields,
-        } = parts(
+        ChatNotifier::build(
             "msteamsv2",
             index,
             path,
+            config,
             &config.http,
             ctx,
             &[("title", &config.title), ("text", &config.text)],
-        )?;
-        Ok(MsTeamsV2Notifier {
-            integration,
-            http,
-            fields,
-            config: config.clone(),
-        })
+        )
     }
 
     async fn send(&self, n: &Notification) -> Result<(), NotifyError> {

@@ -14,10 +14,8 @@
 use serde::Serialize;
 
 use super::build::{IntegrationError, NotifyContext};
-use super::chat::{parts, Parts};
-use super::http::{
-    fatal, impl_notifier, read_secret, retryable, truncate, Fields, HttpIntegration, Retrier,
-};
+use super::chat::ChatNotifier;
+use super::http::{fatal, impl_notifier, read_secret, retryable, truncate, Retrier};
 use super::{Notification, NotifyError};
 use crate::config::alertmanager::integrations::rocketchat::RocketchatConfig;
 
@@ -27,12 +25,7 @@ const RETRIER: Retrier = Retrier {
 };
 
 /// One `rocketchat_configs` entry of a receiver.
-pub struct RocketchatNotifier {
-    integration: String,
-    config: RocketchatConfig,
-    http: HttpIntegration,
-    fields: Fields,
-}
+pub type RocketchatNotifier = ChatNotifier<RocketchatConfig>;
 
 #[derive(Debug, Serialize)]
 struct PostMessage {
@@ -96,14 +89,11 @@ impl RocketchatNotifier {
         config: &RocketchatConfig,
         ctx: &NotifyContext,
     ) -> Result<RocketchatNotifier, IntegrationError> {
-        let Parts {
-            integration,
-            http,
-            mut fields,
-        } = parts(
+        let mut n = ChatNotifier::build(
             "rocketchat",
             index,
             path,
+            config,
             &config.http,
             ctx,
             &[
@@ -121,21 +111,16 @@ impl RocketchatNotifier {
         for (i, f) in config.fields.iter().enumerate() {
             for (name, text) in [("title", &f.title), ("value", &f.value)] {
                 let text = text.as_deref().unwrap_or_default();
-                fields.add(path, &format!("fields[{i}].{name}"), text)?;
+                n.fields.add(path, &format!("fields[{i}].{name}"), text)?;
             }
         }
         for (i, a) in config.actions.iter().enumerate() {
             for (name, text) in [("text", &a.text), ("url", &a.url), ("msg", &a.msg)] {
                 let text = text.as_deref().unwrap_or_default();
-                fields.add(path, &format!("actions[{i}].{name}"), text)?;
+                n.fields.add(path, &format!("actions[{i}].{name}"), text)?;
             }
         }
-        Ok(RocketchatNotifier {
-            integration,
-            http,
-            fields,
-            config: config.clone(),
-        })
+        Ok(n)
     }
 
     async fn send(&self, n: &Notification) -> Result<(), NotifyError> {

@@ -9,8 +9,8 @@
 use serde::Serialize;
 
 use super::build::{IntegrationError, NotifyContext};
-use super::chat::{parts, Parts};
-use super::http::{impl_notifier, Fields, HttpIntegration, Retrier};
+use super::chat::ChatNotifier;
+use super::http::{impl_notifier, Retrier};
 use super::{Notification, NotifyError};
 use crate::config::alertmanager::integrations::webex::WebexConfig;
 
@@ -23,12 +23,7 @@ const RETRIER: Retrier = Retrier {
 };
 
 /// One `webex_configs` entry of a receiver.
-pub struct WebexNotifier {
-    integration: String,
-    config: WebexConfig,
-    http: HttpIntegration,
-    fields: Fields,
-}
+pub type WebexNotifier = ChatNotifier<WebexConfig>;
 
 #[derive(Debug, Serialize)]
 struct Message {
@@ -59,24 +54,15 @@ impl WebexNotifier {
         config: &WebexConfig,
         ctx: &NotifyContext,
     ) -> Result<WebexNotifier, IntegrationError> {
-        let Parts {
-            integration,
-            http,
-            fields,
-        } = parts(
+        ChatNotifier::build(
             "webex",
             index,
             path,
+            config,
             &config.http,
             ctx,
             &[("message", &config.message)],
-        )?;
-        Ok(WebexNotifier {
-            integration,
-            http,
-            fields,
-            config: config.clone(),
-        })
+        )
     }
 
     async fn send(&self, n: &Notification) -> Result<(), NotifyError> {
