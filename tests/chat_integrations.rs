@@ -15,7 +15,7 @@ mod common;
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use common::am_differential::{assert_same_requests, Pair};
+use common::am_differential::{alerts_started_at, assert_same_requests, now_rfc3339, Pair};
 use common::fake_http::{Answer, FakeReceiver, Recorded};
 use redline::alerting::alert::Alert;
 use redline::alerting::notify::pushover::PushoverNotifier;
@@ -36,11 +36,11 @@ fn alerts(resolved: bool, extra: bool) -> Value {
         let mut a = json!({
             "labels": {"alertname": "HighErrorRate", "severity": "page", "job": "api", "instance": instance},
             "annotations": {"summary": summary, "runbook_url": "https://runbooks.example/api"},
-            "startsAt": "2026-01-01T00:00:00Z",
+            "startsAt": alerts_started_at(),
             "generatorURL": "http://prometheus.example:9090/graph?g0.expr=up"
         });
         if resolved {
-            a["endsAt"] = json!("2026-01-01T00:10:00Z");
+            a["endsAt"] = json!(now_rfc3339());
         }
         a
     };

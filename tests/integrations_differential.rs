@@ -6,13 +6,14 @@
 
 mod common;
 
-use common::am_differential::{assert_same_requests, Pair};
+use common::am_differential::{alerts_started_at, assert_same_requests, now_rfc3339, Pair};
 use serde_json::{json, Value};
 
-/// Two alerts of one group, started at a fixed time; `resolved` ends them in the past.
+/// Two alerts of one group, started when the test first posts (see `alerts_started_at`); `resolved` ends
+/// them now.
 fn alerts(resolved: bool) -> Value {
     let ends = if resolved {
-        json!("2026-01-01T00:10:00Z")
+        json!(now_rfc3339())
     } else {
         Value::Null
     };
@@ -20,7 +21,7 @@ fn alerts(resolved: bool) -> Value {
         let mut a = json!({
             "labels": {"alertname": "HighErrorRate", "severity": "page", "job": "api", "instance": instance},
             "annotations": {"summary": summary, "runbook_url": "https://runbooks.example/api"},
-            "startsAt": "2026-01-01T00:00:00Z",
+            "startsAt": alerts_started_at(),
             "generatorURL": "http://prometheus.example:9090/graph?g0.expr=up"
         });
         if !ends.is_null() {

@@ -254,3 +254,19 @@ pub fn assert_same_requests(what: &str, am: &[Recorded], rl: &[Recorded], pair: 
 pub async fn poll<T>(what: &str, check: impl FnMut() -> Option<T>) -> T {
     wait_for(what, DEADLINE, check).await
 }
+
+/// When the test's alerts started: the first time a test asks, as RFC 3339. An alert that
+/// started longer than `group_wait` ago makes its group flush at once (in Alertmanager and in
+/// redline alike), and Alertmanager may then flush before it has taken the second alert of the
+/// same POST; alerts that start now make both wait `group_wait` for the whole batch.
+pub fn alerts_started_at() -> &'static str {
+    static AT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    AT.get_or_init(now_rfc3339)
+}
+
+/// Now, to the millisecond (the precision senders such as Prometheus use and redline keeps),
+/// as RFC 3339 (also the end of alerts that resolve now).
+pub fn now_rfc3339() -> String {
+    let ms = redline::timefmt::now_ms() as u64;
+    redline::timefmt::rfc3339_nanos(std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms))
+}
