@@ -11,7 +11,6 @@ use std::sync::Arc;
 
 use super::build::{IntegrationError, NotifyContext};
 use super::discord::DiscordNotifier;
-use super::http::{Fields, HttpIntegration};
 use super::msteams::MsTeamsNotifier;
 use super::msteamsv2::MsTeamsV2Notifier;
 use super::pushover::PushoverNotifier;
@@ -20,70 +19,6 @@ use super::telegram::TelegramNotifier;
 use super::webex::WebexNotifier;
 use super::Notifier;
 use crate::config::alertmanager::integrations::ChatConfigs;
-use crate::config::HttpClientSettings;
-
-/// What each chat integration is built from: its name as Alertmanager gives it
-/// (`discord[0]`), its HTTP client and its compiled template fields.
-pub(crate) struct Parts {
-    pub integration: String,
-    pub http: HttpIntegration,
-    pub fields: Fields,
-}
-
-/// The [`Parts`] of the entry `kind[index]` at `path`, its templated fields `texts`
-/// compiled (errors name the field).
-pub(crate) fn parts(
-    kind: &str,
-    index: usize,
-    path: &str,
-    http: &HttpClientSettings,
-    ctx: &NotifyContext,
-    texts: &[(&str, &String)],
-) -> Result<Parts, IntegrationError> {
-    let mut fields = Fields::new(ctx);
-    fields.add_all(path, "", texts)?;
-    Ok(Parts {
-        integration: format!("{kind}[{index}]"),
-        http: HttpIntegration::for_entry(path, http)?,
-        fields,
-    })
-}
-
-/// A chat integration whose request is made from its config and its template fields alone
-/// (Discord, Teams, Webex, Rocket.Chat): each kind is a `ChatNotifier<ItsConfig>` with its own
-/// `send`.
-pub struct ChatNotifier<C> {
-    pub(crate) integration: String,
-    pub(crate) config: C,
-    pub(crate) http: HttpIntegration,
-    pub(crate) fields: Fields,
-}
-
-impl<C: Clone> ChatNotifier<C> {
-    /// The integration `kind[index]` of `config` at `path`, its templated fields `texts`
-    /// compiled (errors name the field).
-    pub(crate) fn build(
-        kind: &str,
-        index: usize,
-        path: &str,
-        config: &C,
-        http: &HttpClientSettings,
-        ctx: &NotifyContext,
-        texts: &[(&str, &String)],
-    ) -> Result<ChatNotifier<C>, IntegrationError> {
-        let Parts {
-            integration,
-            http,
-            fields,
-        } = parts(kind, index, path, http, ctx, texts)?;
-        Ok(ChatNotifier {
-            integration,
-            config: config.clone(),
-            http,
-            fields,
-        })
-    }
-}
 
 /// Builds the chat integrations of a receiver at `path` (`receivers[2]`) into `out`.
 pub fn build(

@@ -11,8 +11,7 @@
 use serde::Serialize;
 
 use super::build::{IntegrationError, NotifyContext};
-use super::chat::ChatNotifier;
-use super::http::{impl_notifier, read_secret, truncate, Retrier};
+use super::http::{impl_notifier, read_secret, truncate, HttpNotifier, Retrier};
 use super::{Notification, NotifyError};
 use crate::config::alertmanager::integrations::discord::DiscordConfig;
 
@@ -27,7 +26,7 @@ const RETRIER: Retrier = Retrier {
 };
 
 /// One `discord_configs` entry of a receiver.
-pub type DiscordNotifier = ChatNotifier<DiscordConfig>;
+pub type DiscordNotifier = HttpNotifier<DiscordConfig>;
 
 #[derive(Debug, Serialize)]
 struct Webhook {
@@ -54,7 +53,7 @@ impl DiscordNotifier {
         config: &DiscordConfig,
         ctx: &NotifyContext,
     ) -> Result<DiscordNotifier, IntegrationError> {
-        ChatNotifier::build(
+        HttpNotifier::with_texts(
             "discord",
             index,
             path,

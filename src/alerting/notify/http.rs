@@ -97,6 +97,51 @@ macro_rules! impl_notifier {
 }
 pub(crate) use impl_notifier;
 
+/// An HTTP integration whose request is made from its config and its template fields (Slack,
+/// PagerDuty, Opsgenie, VictorOps, Discord, Teams, Webex, Rocket.Chat): each kind is an
+/// `HttpNotifier<ItsConfig>` with its own `send`.
+pub struct HttpNotifier<C> {
+    pub(crate) integration: String,
+    pub(crate) config: C,
+    pub(crate) http: HttpIntegration,
+    pub(crate) fields: Fields,
+}
+
+impl<C: Clone> HttpNotifier<C> {
+    /// The integration `kind[index]` of the entry `config` at `path`, with its compiled
+    /// template `fields`; an unusable `http_config` is an error naming the entry.
+    pub(crate) fn with_fields(
+        kind: &str,
+        index: usize,
+        path: &str,
+        config: &C,
+        http: &HttpClientSettings,
+        fields: Fields,
+    ) -> Result<HttpNotifier<C>, IntegrationError> {
+        Ok(HttpNotifier {
+            integration: format!("{kind}[{index}]"),
+            config: config.clone(),
+            http: HttpIntegration::for_entry(path, http)?,
+            fields,
+        })
+    }
+
+    /// [`HttpNotifier::with_fields`] with the fields `texts` compiled (errors name the field).
+    pub(crate) fn with_texts(
+        kind: &str,
+        index: usize,
+        path: &str,
+        config: &C,
+        http: &HttpClientSettings,
+        ctx: &NotifyContext,
+        texts: &[(&str, &String)],
+    ) -> Result<HttpNotifier<C>, IntegrationError> {
+        let mut fields = Fields::new(ctx);
+        fields.add_all(path, "", texts)?;
+        HttpNotifier::with_fields(kind, index, path, config, http, fields)
+    }
+}
+
 impl HttpIntegration {
     /// The client of the entry at `path` (`receivers[0].slack_configs[1]`); an unusable
     /// `http_config` is an error naming it.

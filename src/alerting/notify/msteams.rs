@@ -9,8 +9,7 @@
 use serde::Serialize;
 
 use super::build::{IntegrationError, NotifyContext};
-use super::chat::ChatNotifier;
-use super::http::{impl_notifier, read_secret, Retrier};
+use super::http::{impl_notifier, read_secret, HttpNotifier, Retrier};
 use super::{Notification, NotifyError};
 use crate::config::alertmanager::integrations::msteams::MsTeamsConfig;
 
@@ -25,7 +24,7 @@ pub(crate) const RETRIER: Retrier = Retrier {
 };
 
 /// One `msteams_configs` entry of a receiver.
-pub type MsTeamsNotifier = ChatNotifier<MsTeamsConfig>;
+pub type MsTeamsNotifier = HttpNotifier<MsTeamsConfig>;
 
 #[derive(Debug, Serialize)]
 struct MessageCard {
@@ -48,7 +47,7 @@ impl MsTeamsNotifier {
         config: &MsTeamsConfig,
         ctx: &NotifyContext,
     ) -> Result<MsTeamsNotifier, IntegrationError> {
-        ChatNotifier::build(
+        HttpNotifier::with_texts(
             "msteams",
             index,
             path,

@@ -10,14 +10,13 @@
 use serde::Serialize;
 
 use super::build::{IntegrationError, NotifyContext};
-use super::chat::ChatNotifier;
-use super::http::{impl_notifier, read_secret};
+use super::http::{impl_notifier, read_secret, HttpNotifier};
 use super::msteams::RETRIER;
 use super::{Notification, NotifyError};
 use crate::config::alertmanager::integrations::msteams::MsTeamsV2Config;
 
 /// One `msteamsv2_configs` entry of a receiver.
-pub type MsTeamsV2Notifier = ChatNotifier<MsTeamsV2Config>;
+pub type MsTeamsV2Notifier = HttpNotifier<MsTeamsV2Config>;
 
 #[derive(Debug, Serialize)]
 struct Message {
@@ -76,7 +75,7 @@ impl MsTeamsV2Notifier {
         config: &MsTeamsV2Config,
         ctx: &NotifyContext,
     ) -> Result<MsTeamsV2Notifier, IntegrationError> {
-        ChatNotifier::build(
+        HttpNotifier::with_texts(
             "msteamsv2",
             index,
             path,

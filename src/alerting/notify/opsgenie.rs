@@ -21,7 +21,7 @@ use serde::Serialize;
 
 use super::build::{IntegrationError, NotifyContext};
 use super::http::{
-    group_key_hash, impl_notifier, read_secret, truncate, Fields, HttpIntegration, Retrier,
+    group_key_hash, impl_notifier, read_secret, truncate, Fields, HttpNotifier, Retrier,
 };
 use super::{Notification, NotifyError};
 use crate::config::alertmanager::integrations::opsgenie::OpsGenieConfig;
@@ -78,12 +78,7 @@ fn safe_split(s: &str) -> Vec<String> {
 }
 
 /// One `opsgenie_configs` entry of a receiver.
-pub struct OpsGenieNotifier {
-    integration: String,
-    config: OpsGenieConfig,
-    http: HttpIntegration,
-    fields: Fields,
-}
+pub type OpsGenieNotifier = HttpNotifier<OpsGenieConfig>;
 
 /// One request of a notification.
 struct Request {
@@ -129,12 +124,7 @@ impl OpsGenieNotifier {
                 ],
             )?;
         }
-        Ok(OpsGenieNotifier {
-            integration: format!("opsgenie[{index}]"),
-            http: HttpIntegration::for_entry(path, &c.http)?,
-            config: c.clone(),
-            fields,
-        })
+        HttpNotifier::with_fields("opsgenie", index, path, c, &c.http, fields)
     }
 
     fn requests(&self, n: &Notification) -> Result<Vec<Request>, NotifyError> {

@@ -22,7 +22,7 @@ use serde::Serialize;
 
 use super::build::{IntegrationError, NotifyContext};
 use super::http::{
-    group_key_hash, impl_notifier, read_secret, truncate, Fields, HttpIntegration, HttpResponse,
+    group_key_hash, impl_notifier, read_secret, truncate, Fields, HttpNotifier, HttpResponse,
     Retrier,
 };
 use super::{Notification, NotifyError};
@@ -97,12 +97,7 @@ struct Link {
 }
 
 /// One `pagerduty_configs` entry of a receiver.
-pub struct PagerdutyNotifier {
-    integration: String,
-    config: PagerdutyConfig,
-    http: HttpIntegration,
-    fields: Fields,
-}
+pub type PagerdutyNotifier = HttpNotifier<PagerdutyConfig>;
 
 impl PagerdutyNotifier {
     /// The integration `pagerduty[index]`; `path` names the entry in errors.
@@ -137,12 +132,7 @@ impl PagerdutyNotifier {
             let texts = [("href", &l.href), ("text", &l.text)];
             fields.add_all(path, &format!("links[{i}]."), &texts)?;
         }
-        Ok(PagerdutyNotifier {
-            integration: format!("pagerduty[{index}]"),
-            http: HttpIntegration::for_entry(path, &c.http)?,
-            config: c.clone(),
-            fields,
-        })
+        HttpNotifier::with_fields("pagerduty", index, path, c, &c.http, fields)
     }
 
     fn message(&self, n: &Notification) -> Result<Message, NotifyError> {

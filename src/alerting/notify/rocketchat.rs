@@ -14,8 +14,7 @@
 use serde::Serialize;
 
 use super::build::{IntegrationError, NotifyContext};
-use super::chat::ChatNotifier;
-use super::http::{fatal, impl_notifier, read_secret, retryable, truncate, Retrier};
+use super::http::{fatal, impl_notifier, read_secret, retryable, truncate, HttpNotifier, Retrier};
 use super::{Notification, NotifyError};
 use crate::config::alertmanager::integrations::rocketchat::RocketchatConfig;
 
@@ -25,7 +24,7 @@ const RETRIER: Retrier = Retrier {
 };
 
 /// One `rocketchat_configs` entry of a receiver.
-pub type RocketchatNotifier = ChatNotifier<RocketchatConfig>;
+pub type RocketchatNotifier = HttpNotifier<RocketchatConfig>;
 
 #[derive(Debug, Serialize)]
 struct PostMessage {
@@ -89,7 +88,7 @@ impl RocketchatNotifier {
         config: &RocketchatConfig,
         ctx: &NotifyContext,
     ) -> Result<RocketchatNotifier, IntegrationError> {
-        let mut n = ChatNotifier::build(
+        let mut n = HttpNotifier::with_texts(
             "rocketchat",
             index,
             path,

@@ -20,7 +20,7 @@ use serde::Serialize;
 
 use super::build::{IntegrationError, NotifyContext};
 use super::http::{
-    fatal, impl_notifier, read_secret, retryable, truncate, Fields, HttpIntegration, Retrier,
+    fatal, impl_notifier, read_secret, retryable, truncate, Fields, HttpNotifier, Retrier,
 };
 use super::{Notification, NotifyError};
 use crate::config::alertmanager::integrations::slack::{SlackConfig, SlackTarget};
@@ -132,12 +132,7 @@ const TEXTS: [&str; 14] = [
 ];
 
 /// One `slack_configs` entry of a receiver.
-pub struct SlackNotifier {
-    integration: String,
-    config: SlackConfig,
-    http: HttpIntegration,
-    fields: Fields,
-}
+pub type SlackNotifier = HttpNotifier<SlackConfig>;
 
 impl SlackNotifier {
     /// The integration `slack[index]`; `path` names the entry in errors.
@@ -197,12 +192,7 @@ impl SlackNotifier {
                 )?;
             }
         }
-        Ok(SlackNotifier {
-            integration: format!("slack[{index}]"),
-            http: HttpIntegration::for_entry(path, &c.http)?,
-            config: c.clone(),
-            fields,
-        })
+        HttpNotifier::with_fields("slack", index, path, c, &c.http, fields)
     }
 
     fn message(&self, n: &Notification) -> Result<Message, NotifyError> {

@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 
 use super::build::{IntegrationError, NotifyContext};
 use super::http::{
-    group_key_hash, impl_notifier, read_secret, truncate, Fields, HttpIntegration, Retrier,
+    group_key_hash, impl_notifier, read_secret, truncate, Fields, HttpNotifier, Retrier,
 };
 use super::{Notification, NotifyError};
 use crate::config::alertmanager::integrations::victorops::VictorOpsConfig;
@@ -28,12 +28,7 @@ const RETRIER: Retrier = Retrier {
 };
 
 /// One `victorops_configs` entry of a receiver.
-pub struct VictorOpsNotifier {
-    integration: String,
-    config: VictorOpsConfig,
-    http: HttpIntegration,
-    fields: Fields,
-}
+pub type VictorOpsNotifier = HttpNotifier<VictorOpsConfig>;
 
 impl VictorOpsNotifier {
     /// The integration `victorops[index]`; `path` names the entry in errors.
@@ -57,12 +52,7 @@ impl VictorOpsNotifier {
             ],
         )?;
         fields.add_map(path, "custom_fields", &c.custom_fields)?;
-        Ok(VictorOpsNotifier {
-            integration: format!("victorops[{index}]"),
-            http: HttpIntegration::for_entry(path, &c.http)?,
-            config: c.clone(),
-            fields,
-        })
+        HttpNotifier::with_fields("victorops", index, path, c, &c.http, fields)
     }
 
     /// The event and the routing key.

@@ -9,8 +9,7 @@
 use serde::Serialize;
 
 use super::build::{IntegrationError, NotifyContext};
-use super::chat::ChatNotifier;
-use super::http::{impl_notifier, Retrier};
+use super::http::{impl_notifier, HttpNotifier, Retrier};
 use super::{Notification, NotifyError};
 use crate::config::alertmanager::integrations::webex::WebexConfig;
 
@@ -23,7 +22,7 @@ const RETRIER: Retrier = Retrier {
 };
 
 /// One `webex_configs` entry of a receiver.
-pub type WebexNotifier = ChatNotifier<WebexConfig>;
+pub type WebexNotifier = HttpNotifier<WebexConfig>;
 
 #[derive(Debug, Serialize)]
 struct Message {
@@ -54,7 +53,7 @@ impl WebexNotifier {
         config: &WebexConfig,
         ctx: &NotifyContext,
     ) -> Result<WebexNotifier, IntegrationError> {
-        ChatNotifier::build(
+        HttpNotifier::with_texts(
             "webex",
             index,
             path,
