@@ -575,3 +575,58 @@ alerting:
         "{metrics}"
     );
 }
+
+/// `http_sd_configs` finds the Alertmanager: the address a loopback HTTP SD endpoint lists
+/// receives the alerts (the discovery providers are the scrape jobs'; this checks that an
+/// `alertmanagers` entry hands its http_sd entries to them).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_sd_finds_the_alertmanager() {
+    let dir = TempDir::new("httpsd");
+    let (am_port, got) = start_capture(true).await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind sd");
+    let sd = listener.local_addr().expect("sd address").port();
+    let app = axum::Router::new().route(
+        "/targets",
+        axum::routing::get(move || async move {
+            (
+                [(axum::http::header::CONTENT_TYPE, "application/json")],
+                format!(r#"[{{"targets": ["127.0.0.1:{am_port}"], "labels": {{"team": "sre"}}}}]"#),
+            )
+        }),
+    );
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    std::fs::write(dir.0.join("rules.yml"), RULES).expect("rules");
+    std::fs::write(
+        dir.0.join("redline.yml"),
+        format!(
+            r#"global: {{evaluation_interval: 1s}}
+rule_files: [rules.yml]
+alerting:
+  alertmanagers:
+    - http_sd_configs: [{{url: 'http://127.0.0.1:{sd}/targets'}}]
+      relabel_configs:
+        - {{source_labels: [team], regex: sre, action: keep}}
+"#
+        ),
+    )
+    .expect("config");
+    let port = free_port();
+    let _redline = ProcessGuard(
+        common::redline_run(&dir.0.join("redline.yml"), port, &dir.0.join("state"))
+            .arg("--rules.alert.resend-delay=1s")
+            .spawn()
+            .expect("start redline run"),
+    );
+    let (path, _, body) = wait(
+        "a POST to the Alertmanager http_sd lists",
+        Duration::from_secs(60),
+        async || got.lock().expect("captured").first().cloned(),
+    )
+    .await;
+    assert_eq!(path, "/api/v2/alerts");
+    assert_eq!(body[0]["labels"]["alertname"], "AlwaysFiring");
+}
