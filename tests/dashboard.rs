@@ -15,6 +15,7 @@ mod common;
 
 use browser::{client, wait_ready, Browser};
 use common::{free_port, ProcessGuard as Proc};
+use redline::testdir::TempDir;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -393,11 +394,10 @@ async fn dashboard_in_a_real_browser() {
     assert!(bytes.len() > 10_000, "the PDF has content");
 }
 
-/// `redline run` with a `web:` section; returns the process, its base URL and the temp dir.
-async fn start_with_web(web: &str, name: &str) -> (Proc, String, PathBuf) {
-    let dir = std::env::temp_dir().join(format!("redline-dashboard-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("temp dir");
+/// `redline run` with a `web:` section; returns the temp dir, the process and its base URL
+/// (in that order, so the process is stopped before its dir is removed).
+async fn start_with_web(web: &str, name: &str) -> (TempDir, Proc, String) {
+    let dir = TempDir::new(&format!("dashboard-{name}"));
     let cfg = dir.join("redline.yml");
     std::fs::write(&cfg, format!("web:\n{web}")).expect("write config");
     let port = free_port();
@@ -410,7 +410,7 @@ async fn start_with_web(web: &str, name: &str) -> (Proc, String, PathBuf) {
         .expect("start redline run");
     let base = format!("http://127.0.0.1:{port}");
     wait_ready(&format!("{base}/-/healthy"), Duration::from_secs(60)).await;
-    (Proc(child), base, dir)
+    (dir, Proc(child), base)
 }
 
 fn assert_security_headers(r: &reqwest::Response, what: &str) {
@@ -440,7 +440,7 @@ const TOKEN: &str = "t0ken-that-must-never-show";
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn auth_guards_every_page_and_api_but_not_the_probes() {
     let hash = bcrypt::hash("pw", 4).expect("bcrypt hash");
-    let (_p, base, dir) = start_with_web(
+    let (_dir, _p, base) = start_with_web(
         &format!("  bearer_token: {TOKEN}\n  basic_auth_users:\n    alice: '{hash}'\n"),
         "auth",
     )
@@ -497,7 +497,6 @@ async fn auth_guards_every_page_and_api_but_not_the_probes() {
         assert_eq!(r.status(), 200, "{probe} stays open");
         assert_security_headers(&r, probe);
     }
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 /// The CSRF cookie and the token of the silence form on `/silences`.
@@ -529,7 +528,7 @@ async fn csrf_of(c: &reqwest::Client, base: &str) -> (String, String) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn silence_form_requires_its_csrf_token() {
-    let (_p, base, dir) = start_with_web("  read_only: false\n", "csrf").await;
+    let (_dir, _p, base) = start_with_web("  read_only: false\n", "csrf").await;
     let c = client();
     let (cookie, token) = csrf_of(&c, &base).await;
     let form = |token: &str| {
@@ -623,12 +622,11 @@ async fn silence_form_requires_its_csrf_token() {
         .find(|s| s["id"] == id.as_str())
         .cloned();
     assert_eq!(s.unwrap()["status"]["state"], "expired");
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn read_only_mode_refuses_silences_and_reload() {
-    let (_p, base, dir) = start_with_web("  read_only: true\n", "ro").await;
+    let (_dir, _p, base) = start_with_web("  read_only: true\n", "ro").await;
     let c = client();
     let r = c.get(format!("{base}/silences")).send().await.unwrap();
     let html = r.text().await.unwrap();
@@ -676,5 +674,4 @@ async fn read_only_mode_refuses_silences_and_reload() {
         .await
         .unwrap();
     assert_eq!(r.status(), 200, "reads still work");
-    let _ = std::fs::remove_dir_all(dir);
 }

@@ -7,8 +7,9 @@
 
 mod common;
 
-use common::am_differential::{TempDir, DEADLINE};
+use common::am_differential::DEADLINE;
 use common::fake_http::{Answer, FakeReceiver};
+use common::TempDir;
 use common::{free_port, redline_run, wait_for, ProcessGuard};
 use serde_json::json;
 use std::time::{Duration, Instant};
@@ -45,12 +46,8 @@ async fn integrations_send_retry_and_show_on_the_dashboard() {
     let dir = TempDir::new("integrations-fake");
     // A URL with a token, on a port nothing listens on: the error must not show it.
     let dead = format!("http://127.0.0.1:{}{SLACK_TOKEN_PATH}", free_port());
-    std::fs::write(
-        dir.0.join("slack_url"),
-        format!("{}/from-file\n", fake.url()),
-    )
-    .unwrap();
-    std::fs::write(dir.0.join("pd_key"), "v1-service-key-from-file\n").unwrap();
+    std::fs::write(dir.join("slack_url"), format!("{}/from-file\n", fake.url())).unwrap();
+    std::fs::write(dir.join("pd_key"), "v1-service-key-from-file\n").unwrap();
     let external = "http://redline.example:9090";
     let config = format!(
         r#"
@@ -84,9 +81,9 @@ receivers:
 "#,
         fake = fake.url()
     );
-    std::fs::write(dir.0.join("alertmanager.yml"), config).unwrap();
+    std::fs::write(dir.join("alertmanager.yml"), config).unwrap();
     std::fs::write(
-        dir.0.join("redline.yml"),
+        dir.join("redline.yml"),
         "scrape_configs: []\nalertmanager:\n  config_file: alertmanager.yml\n",
     )
     .unwrap();
@@ -108,7 +105,7 @@ receivers:
     );
     let port = free_port();
     let _redline = ProcessGuard(
-        redline_run(&dir.0.join("redline.yml"), port, &dir.0.join("state"))
+        redline_run(&dir.join("redline.yml"), port, &dir.join("state"))
             .arg(format!("--web.external-url={external}"))
             .spawn()
             .expect("start redline"),
