@@ -76,7 +76,8 @@ fn urlenc(s: &str) -> String {
         .collect()
 }
 
-fn start_demo(port: u16, logs: &Path) -> Proc {
+/// `redline demo` on `port`, logging to `logs`; it keeps its state under `tmp` (its TMPDIR).
+fn start_demo(port: u16, logs: &Path, tmp: &Path) -> Proc {
     let out = std::fs::File::create(logs).expect("demo log file");
     let err = out.try_clone().expect("demo log file");
     Proc(
@@ -95,6 +96,7 @@ fn start_demo(port: u16, logs: &Path) -> Proc {
                 "30",
             ])
             .current_dir(crate_dir())
+            .env("TMPDIR", tmp)
             .stdout(out)
             .stderr(err)
             .spawn()
@@ -208,7 +210,8 @@ async fn dashboard_in_a_real_browser() {
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
     let logs = artifacts().join("demo.log");
-    let _demo = start_demo(port, &logs);
+    let demo_tmp = TempDir::new("dashboard-demo");
+    let _demo = start_demo(port, &logs, &demo_tmp);
     wait_ready(&format!("{base}/-/ready"), Duration::from_secs(120)).await;
     wait_series(
         &base,
@@ -376,6 +379,7 @@ async fn dashboard_in_a_real_browser() {
     let pdf = artifacts().join("red.pdf");
     let _ = std::fs::remove_file(&pdf);
     let status = Command::new("/usr/bin/chromium")
+        .env("TMPDIR", demo_tmp.path())
         .args([
             "--headless=new",
             "--no-sandbox",
