@@ -4,6 +4,7 @@
 pub mod am_differential;
 pub mod discovery;
 pub mod fake_http;
+pub mod recorded;
 
 use axum::http::header;
 use axum::response::IntoResponse;
@@ -156,6 +157,22 @@ pub fn start_node_exporter() -> (ProcessGuard, SocketAddr) {
         .spawn()
         .expect("start prometheus-node-exporter");
     (ProcessGuard(child), addr)
+}
+
+/// Waits until the redline on `127.0.0.1:port` answers `/-/ready` with a 2xx, for at most
+/// 30 seconds.
+pub async fn wait_ready(port: u16) {
+    let url = format!("http://127.0.0.1:{port}/-/ready");
+    let end = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(r) = reqwest::get(&url).await {
+            if r.status().is_success() {
+                return;
+            }
+        }
+        assert!(Instant::now() < end, "redline did not become ready");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 /// GETs a loopback URL and parses JSON.
