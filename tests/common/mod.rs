@@ -175,6 +175,31 @@ pub async fn wait_ready(port: u16) {
     }
 }
 
+/// Starts `redline run` in `dir` (its state in `dir/state`) on a free loopback port with
+/// `alertmanager_yml` as its Alertmanager config, no scrape jobs and the `extra` flags, and
+/// waits until it is ready.
+pub async fn run_with_alertmanager(
+    dir: &std::path::Path,
+    alertmanager_yml: &str,
+    extra: &[&str],
+) -> (ProcessGuard, u16) {
+    std::fs::write(dir.join("alertmanager.yml"), alertmanager_yml).expect("write alertmanager.yml");
+    std::fs::write(
+        dir.join("redline.yml"),
+        "scrape_configs: []\nalertmanager:\n  config_file: alertmanager.yml\n",
+    )
+    .expect("write redline.yml");
+    let port = free_port();
+    let guard = ProcessGuard(
+        redline_run(&dir.join("redline.yml"), port, &dir.join("state"))
+            .args(extra)
+            .spawn()
+            .expect("start redline"),
+    );
+    wait_ready(port).await;
+    (guard, port)
+}
+
 /// GETs a loopback URL and parses JSON.
 pub async fn get_json(url: &str) -> serde_json::Value {
     redline::install_crypto_provider();
