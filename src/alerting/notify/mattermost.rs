@@ -319,6 +319,27 @@ impl_notifier!(MattermostNotifier);
 mod tests {
     use super::*;
 
+    /// The defaults live in the embedded newer-integrations file, which is dropped whole if
+    /// it does not parse: it parses, and defines all six.
+    #[test]
+    fn redlines_mattermost_defaults_are_defined() {
+        use crate::gotemplate::{parse_nodes, Dialect};
+        let newer = super::super::templates::ALERTMANAGER_NEWER_TMPL;
+        let (_, defines) = parse_nodes("default.tmpl", newer, Dialect::Alertmanager)
+            .unwrap_or_else(|e| panic!("{e}"));
+        for name in [
+            "username",
+            "title",
+            "titlelink",
+            "fallback",
+            "color",
+            "text",
+        ] {
+            let name = format!("mattermost.default.{name}");
+            assert!(defines.contains_key(&name), "{name}");
+        }
+    }
+
     #[test]
     fn priority_follows_alertmanagers_rules() {
         let p = |level: &str, ack: bool, persistent: bool| {
