@@ -58,7 +58,8 @@ pub const ALERTMANAGER_DEFAULT_TMPL: &str = include_str!("templates/alertmanager
 
 /// The `define`s later Alertmanager releases added to `default.tmpl` for integrations newer
 /// than 0.25 (`msteams.default.*`, `msteamsv2.default.*`, `rocketchat.default.*`,
-/// `__text_alert_list_markdown`); source in `templates/SOURCES.md`.
+/// `__text_alert_list_markdown`), and redline's own `mattermost.default.*` (Alertmanager's
+/// could not be found); sources in `templates/SOURCES.md`.
 pub const ALERTMANAGER_NEWER_TMPL: &str = include_str!("templates/alertmanager-newer.tmpl");
 
 /// The `define`s of [`ALERTMANAGER_DEFAULT_TMPL`] and [`ALERTMANAGER_NEWER_TMPL`], parsed once.
