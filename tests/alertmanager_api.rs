@@ -4,12 +4,11 @@
 
 mod common;
 
-use common::{free_port, ProcessGuard};
+use common::{free_port, wait_ready, ProcessGuard};
 use redline::testdir::TempDir;
 use serde_json::Value;
 use std::path::Path;
 use std::process::{Command, Output};
-use std::time::{Duration, Instant};
 
 const AMTOOL: &str = "/usr/bin/amtool";
 
@@ -47,20 +46,6 @@ fn start_redline(dir: &Path, port: u16) -> ProcessGuard {
 
 fn base(port: u16) -> String {
     format!("http://127.0.0.1:{port}")
-}
-
-async fn wait_ready(port: u16) {
-    let url = format!("{}/-/ready", base(port));
-    let end = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Ok(r) = reqwest::get(&url).await {
-            if r.status().is_success() {
-                return;
-            }
-        }
-        assert!(Instant::now() < end, "redline did not become ready");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 fn amtool(port: u16, args: &[&str]) -> Output {

@@ -354,6 +354,20 @@ fn lex(name: &str, text: &str) -> Result<Vec<Item>, TemplateError> {
 
 /// Position of the `}}` closing an action, skipping quoted strings.
 fn find_close(s: &str) -> Option<usize> {
+    // A comment runs to the first `*/`, which must close the action (`*/}}`, `*/ -}}`);
+    // quotes in it are text, as in Go's lexer.
+    let t = s.trim_start();
+    if t.starts_with("/*") {
+        let end = s.len() - t.len() + t.find("*/")? + 2;
+        let after = &s[end..];
+        return if after.starts_with("}}") {
+            Some(end)
+        } else if after.starts_with(" -}}") {
+            Some(end + 2)
+        } else {
+            None
+        };
+    }
     let b = s.as_bytes();
     let mut i = 0;
     while i < b.len() {

@@ -4,6 +4,7 @@
 pub mod am_differential;
 pub mod discovery;
 pub mod fake_http;
+pub mod recorded;
 
 pub use redline::testdir::TempDir;
 
@@ -194,6 +195,47 @@ pub fn start_node_exporter() -> (ProcessGuard, SocketAddr) {
         .spawn()
         .expect("start prometheus-node-exporter");
     (ProcessGuard(child), addr)
+}
+
+/// Waits until the redline on `127.0.0.1:port` answers `/-/ready` with a 2xx, for at most
+/// 30 seconds.
+pub async fn wait_ready(port: u16) {
+    let url = format!("http://127.0.0.1:{port}/-/ready");
+    let end = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(r) = reqwest::get(&url).await {
+            if r.status().is_success() {
+                return;
+            }
+        }
+        assert!(Instant::now() < end, "redline did not become ready");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Starts `redline run` in `dir` (its state in `dir/state`) on a free loopback port with
+/// `alertmanager_yml` as its Alertmanager config, no scrape jobs and the `extra` flags, and
+/// waits until it is ready.
+pub async fn run_with_alertmanager(
+    dir: &std::path::Path,
+    alertmanager_yml: &str,
+    extra: &[&str],
+) -> (ProcessGuard, u16) {
+    std::fs::write(dir.join("alertmanager.yml"), alertmanager_yml).expect("write alertmanager.yml");
+    std::fs::write(
+        dir.join("redline.yml"),
+        "scrape_configs: []\nalertmanager:\n  config_file: alertmanager.yml\n",
+    )
+    .expect("write redline.yml");
+    let port = free_port();
+    let guard = ProcessGuard(
+        redline_run(&dir.join("redline.yml"), port, &dir.join("state"))
+            .args(extra)
+            .spawn()
+            .expect("start redline"),
+    );
+    wait_ready(port).await;
+    (guard, port)
 }
 
 /// GETs a loopback URL and parses JSON.

@@ -1,16 +1,17 @@
 //! The chat and push integrations of a receiver (Alertmanager's `telegram_configs`,
 //! `discord_configs`, `webex_configs`, `msteams_configs`, `msteamsv2_configs`,
-//! `pushover_configs`, `rocketchat_configs`), built from
+//! `pushover_configs`, `rocketchat_configs`, `mattermost_configs`), built from
 //! [`crate::config::alertmanager::integrations`]: one notifier each, named as Alertmanager
 //! names them (`telegram[0]`, `msteamsv2[1]`, …), in Alertmanager's order of integration
 //! kinds (after webhook and email: pushover, telegram, discord, webex, msteams, msteamsv2,
-//! rocketchat). Templates and HTTP clients that cannot be used are [`IntegrationError`]s naming
+//! rocketchat, mattermost). Templates and HTTP clients that cannot be used are [`IntegrationError`]s naming
 //! the field, at config load.
 
 use std::sync::Arc;
 
 use super::build::{IntegrationError, NotifyContext};
 use super::discord::DiscordNotifier;
+use super::mattermost::MattermostNotifier;
 use super::msteams::MsTeamsNotifier;
 use super::msteamsv2::MsTeamsV2Notifier;
 use super::pushover::PushoverNotifier;
@@ -54,6 +55,10 @@ pub fn build(
     }
     for (i, x) in c.rocketchat_configs.iter().enumerate() {
         let n = RocketchatNotifier::new(i, &p("rocketchat_configs", i), x, ctx)?;
+        out.push(Arc::new(n));
+    }
+    for (i, x) in c.mattermost_configs.iter().enumerate() {
+        let n = MattermostNotifier::new(i, &p("mattermost_configs", i), x, ctx)?;
         out.push(Arc::new(n));
     }
     Ok(())

@@ -180,6 +180,8 @@ pub(crate) fn global(
             rocketchat_token_file: g.rocketchat_token_file,
             rocketchat_token_id: g.rocketchat_token_id,
             rocketchat_token_id_file: g.rocketchat_token_id_file,
+            mattermost_webhook_url: g.mattermost_webhook_url,
+            mattermost_webhook_url_file: g.mattermost_webhook_url_file,
         },
     )?;
     Ok(GlobalConfig {
@@ -283,6 +285,7 @@ pub(crate) fn receiver(
         msteamsv2_configs: r.msteamsv2_configs,
         pushover_configs: r.pushover_configs,
         rocketchat_configs: r.rocketchat_configs,
+        mattermost_configs: r.mattermost_configs,
     };
     Ok(Receiver {
         name,

@@ -4,9 +4,10 @@
 //! inherit (`slack_api_url`, `pagerduty_url`, `opsgenie_api_url`, …).
 //!
 //! The chat and push integrations (`telegram_configs`, `discord_configs`, `webex_configs`,
-//! `msteams_configs`, `msteamsv2_configs`, `pushover_configs`, `rocketchat_configs`) are
-//! grouped as [`ChatConfigs`], with the globals they inherit in [`ChatGlobals`]
-//! (`telegram_api_url`, `webex_api_url`, `rocketchat_*`). Receiver kinds redline leaves out
+//! `msteams_configs`, `msteamsv2_configs`, `pushover_configs`, `rocketchat_configs`,
+//! `mattermost_configs`) are grouped as [`ChatConfigs`], with the globals they inherit in
+//! [`ChatGlobals`] (`telegram_api_url`, `webex_api_url`, `rocketchat_*`,
+//! `mattermost_webhook_url*`). Receiver kinds redline leaves out
 //! are rejected by the raw reader with the reason ([`left_out`]).
 //!
 //! What every integration shares lives here: a secret given inline or as `*_file` (at most one
@@ -17,6 +18,7 @@
 //! does not compile.
 
 pub mod discord;
+pub mod mattermost;
 pub mod msteams;
 pub mod opsgenie;
 pub mod pagerduty;
@@ -139,6 +141,8 @@ pub struct RawChatGlobals {
     pub rocketchat_token_file: Option<String>,
     pub rocketchat_token_id: Option<String>,
     pub rocketchat_token_id_file: Option<String>,
+    pub mattermost_webhook_url: Option<String>,
+    pub mattermost_webhook_url_file: Option<String>,
 }
 
 /// The `global` settings of these integrations, with Alertmanager's defaults.
@@ -152,6 +156,8 @@ pub struct ChatGlobals {
     pub rocketchat_api_url: String,
     pub rocketchat_token: Option<SecretSource>,
     pub rocketchat_token_id: Option<SecretSource>,
+    /// No default: an entry without its own URL needs it.
+    pub mattermost_webhook_url: Option<SecretSource>,
 }
 
 impl Default for ChatGlobals {
@@ -162,6 +168,7 @@ impl Default for ChatGlobals {
             rocketchat_api_url: DEFAULT_ROCKETCHAT_API_URL.to_string(),
             rocketchat_token: None,
             rocketchat_token_id: None,
+            mattermost_webhook_url: None,
         }
     }
 }
@@ -199,12 +206,19 @@ pub(crate) fn chat_globals(
             g.rocketchat_token_id,
             g.rocketchat_token_id_file,
         )?,
+        mattermost_webhook_url: secret_url(
+            ctx,
+            path,
+            "mattermost_webhook_url",
+            g.mattermost_webhook_url,
+            g.mattermost_webhook_url_file,
+        )?,
     })
 }
 
 /// The receiver lists redline reads (the message of a rejected one names them).
 pub const SUPPORTED: &str = "webhook_configs, email_configs, slack_configs, pagerduty_configs, \
-opsgenie_configs, victorops_configs, telegram_configs, discord_configs, webex_configs, msteams_configs, msteamsv2_configs, pushover_configs, rocketchat_configs";
+opsgenie_configs, victorops_configs, telegram_configs, discord_configs, webex_configs, msteams_configs, msteamsv2_configs, pushover_configs, rocketchat_configs, mattermost_configs";
 
 /// The error for a receiver list redline leaves out, with the reason where there is one.
 pub fn left_out(kind: &str) -> String {
@@ -213,7 +227,6 @@ pub fn left_out(kind: &str) -> String {
         "wechat_configs" => " (WeChat's access-token exchange is not implemented; use a webhook_configs bridge)",
         "jira_configs" => " (Jira issues are searched, created and transitioned through Jira's REST API, which redline does not implement; use a webhook_configs bridge)",
         "incidentio_configs" => " (incident.io is not implemented; its alert source accepts webhook_configs)",
-        "mattermost_configs" => " (Alertmanager's Mattermost integration is newer than the releases redline follows and still changing; use a webhook_configs bridge)",
         _ => "",
     };
     format!("receiver type {kind} is not supported by redline{why} (supported: {SUPPORTED})")
@@ -283,9 +296,20 @@ pub(crate) fn webhook_url(
     url: Option<String>,
     file: Option<String>,
 ) -> Result<Option<SecretSource>, ConfigError> {
-    let s = secret_or_file(ctx, path, "webhook_url", url, file)?;
+    secret_url(ctx, path, "webhook_url", url, file)
+}
+
+/// A secret URL `NAME` / `NAME_file` ([`secret_or_file`]), validated when inline.
+pub(crate) fn secret_url(
+    ctx: &Ctx<'_>,
+    path: &FieldPath,
+    name: &str,
+    url: Option<String>,
+    file: Option<String>,
+) -> Result<Option<SecretSource>, ConfigError> {
+    let s = secret_or_file(ctx, path, name, url, file)?;
     if let Some(SecretSource::Inline(u)) = &s {
-        check_url(ctx, &path.key("webhook_url"), u.expose())?;
+        check_url(ctx, &path.key(name), u.expose())?;
     }
     Ok(s)
 }
@@ -319,6 +343,7 @@ pub struct ChatConfigs {
     pub msteamsv2_configs: Vec<msteams::MsTeamsV2Config>,
     pub pushover_configs: Vec<pushover::PushoverConfig>,
     pub rocketchat_configs: Vec<rocketchat::RocketchatConfig>,
+    pub mattermost_configs: Vec<mattermost::MattermostConfig>,
 }
 
 /// The raw lists of one receiver.
@@ -331,6 +356,7 @@ pub struct RawChatConfigs {
     pub msteamsv2_configs: Option<Vec<msteams::RawMsTeamsV2Config>>,
     pub pushover_configs: Option<Vec<pushover::RawPushoverConfig>>,
     pub rocketchat_configs: Option<Vec<rocketchat::RawRocketchatConfig>>,
+    pub mattermost_configs: Option<Vec<mattermost::RawMattermostConfig>>,
 }
 
 /// Builds a receiver's chat integrations; `path` is the receiver's.
@@ -361,6 +387,9 @@ pub(crate) fn configs(
         })?,
         rocketchat_configs: each(path, "rocketchat_configs", r.rocketchat_configs, |p, c| {
             rocketchat::build(ctx, p, c, global)
+        })?,
+        mattermost_configs: each(path, "mattermost_configs", r.mattermost_configs, |p, c| {
+            mattermost::build(ctx, p, c, global)
         })?,
     })
 }
