@@ -1,8 +1,9 @@
 //! Go's `strconv` as Prometheus and Alertmanager print and read numbers and strings: float
 //! formatting (`%v`, `%g`, `%e`, `%f`, `FormatFloat`), `ParseFloat`, `Quote` (`%q`) and
-//! `Unquote`. A leaf: rule annotations (Go templates), PromQL's `quantile`/`le` labels,
-//! promtool's output, the rules API and Alertmanager's matchers all print through it, so each
-//! prints a value the way its upstream does.
+//! `Unquote`, and where a quoted literal ends as Go's lexer reads it ([`literal_end`], for the
+//! template and PromQL scanners). A leaf: rule annotations (Go templates), PromQL's
+//! `quantile`/`le` labels, promtool's output, the rules API and Alertmanager's matchers all
+//! print through it, so each prints a value the way its upstream does.
 
 /// Decimal digits of `v` (no leading/trailing zeros) and the decimal point position, as Go's
 /// `decimalSlice`: `v = 0.d1d2d3… × 10^dp`. With `sig = None` the digits are the shortest that
