@@ -5,8 +5,9 @@
 mod common;
 
 use common::{free_port, wait_ready, ProcessGuard};
+use redline::testdir::TempDir;
 use serde_json::Value;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
 const AMTOOL: &str = "/usr/bin/amtool";
@@ -28,23 +29,6 @@ receivers:
   - name: default
   - name: team-api-pager
 "#;
-
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        let p = std::env::temp_dir().join(format!("redline-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&p);
-        std::fs::create_dir_all(&p).expect("create temp dir");
-        TempDir(p)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 fn start_redline(dir: &Path, port: u16) -> ProcessGuard {
     std::fs::write(dir.join("alertmanager.yml"), ALERTMANAGER_YML).expect("write config");
@@ -99,7 +83,7 @@ async fn posted_alerts_read_back_as_alertmanager_025_shows_them() {
     redline::install_crypto_provider();
     let dir = TempDir::new("am-api-fixture");
     let port = free_port();
-    let _redline = start_redline(&dir.0, port);
+    let _redline = start_redline(&dir, port);
     wait_ready(port).await;
 
     let posted = std::fs::read_to_string("tests/fixtures/alertmanager_api_v2_alerts_post.json")
@@ -234,7 +218,7 @@ async fn amtool_adds_queries_silences_and_expires() {
     redline::install_crypto_provider();
     let dir = TempDir::new("am-api-amtool");
     let port = free_port();
-    let _redline = start_redline(&dir.0, port);
+    let _redline = start_redline(&dir, port);
     wait_ready(port).await;
 
     // Alerts.

@@ -12,6 +12,7 @@
 
 mod common;
 
+use redline::testdir::TempDir;
 use std::collections::BTreeMap;
 
 use common::am_differential::{alerts_started_at, assert_same_requests, now_rfc3339, Pair};
@@ -395,8 +396,7 @@ async fn msteams_retries_5xx_only_and_never_shows_the_url() {
 async fn custom_templates_work_in_msteams_fields() {
     redline::install_crypto_provider();
     let fake = FakeReceiver::start().await;
-    let dir = std::env::temp_dir().join(format!("redline-chat-tmpl-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = TempDir::new("chat-tmpl");
     std::fs::write(dir.join("custom.tmpl"), CUSTOM_TMPL).unwrap();
     let text = format!(
         "templates: ['*.tmpl']\nroute: {{receiver: team}}\nreceivers:\n  - name: team\n    msteams_configs:\n      - webhook_url: {}/t\n        title: '{{{{ template \"team.title\" . }}}}'\n        text: '{{{{ template \"team.message\" . }}}}'\n",
@@ -414,7 +414,6 @@ async fn custom_templates_work_in_msteams_fields() {
     );
     // The summary keeps its default.
     assert_eq!(body["summary"], "[RESOLVED] HighErrorRate (api page)");
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 fn query(r: &Recorded) -> BTreeMap<String, String> {
@@ -463,8 +462,7 @@ async fn pushover_sends_alertmanagers_parameters() {
 async fn pushover_html_ttl_and_files() {
     redline::install_crypto_provider();
     let fake = FakeReceiver::start().await;
-    let dir = std::env::temp_dir().join(format!("redline-pushover-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = TempDir::new("pushover");
     std::fs::write(dir.join("token"), "file-token\n").unwrap();
     let text = "route: {receiver: team}\nreceivers:\n  - name: team\n    pushover_configs:\n      - {user_key: u, token_file: token, html: true, ttl: 90s, retry: 1m30s, expire: 2h, message: '{{ .CommonAnnotations.summary }} <b>', sound: siren}\n";
     let cfg = AlertmanagerConfig::from_yaml_str_in(text, "am.yml", &dir).unwrap();
@@ -488,7 +486,6 @@ async fn pushover_html_ttl_and_files() {
     );
     assert_eq!(q["sound"], "siren");
     assert!(!q.contains_key("monospace"));
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 /// Two fields (one overriding `short_fields`) and two actions (one with `msg`): every

@@ -7,8 +7,9 @@
 
 mod common;
 
-use common::am_differential::{TempDir, DEADLINE};
+use common::am_differential::DEADLINE;
 use common::fake_http::{Answer, FakeReceiver};
+use common::TempDir;
 use common::{free_port, wait_for};
 use serde_json::json;
 
@@ -30,12 +31,8 @@ async fn integrations_send_retry_and_show_on_the_dashboard() {
     let dir = TempDir::new("integrations-fake");
     // A URL with a token, on a port nothing listens on: the error must not show it.
     let dead = format!("http://127.0.0.1:{}{SLACK_TOKEN_PATH}", free_port());
-    std::fs::write(
-        dir.0.join("slack_url"),
-        format!("{}/from-file\n", fake.url()),
-    )
-    .unwrap();
-    std::fs::write(dir.0.join("pd_key"), "v1-service-key-from-file\n").unwrap();
+    std::fs::write(dir.join("slack_url"), format!("{}/from-file\n", fake.url())).unwrap();
+    std::fs::write(dir.join("pd_key"), "v1-service-key-from-file\n").unwrap();
     let external = "http://redline.example:9090";
     let config = format!(
         r#"
@@ -86,7 +83,7 @@ receivers:
         ),
     );
     let flag = format!("--web.external-url={external}");
-    let (_redline, port) = common::run_with_alertmanager(&dir.0, &config, &[&flag]).await;
+    let (_redline, port) = common::run_with_alertmanager(&dir, &config, &[&flag]).await;
     let alerts = json!([{
         "labels": {"alertname": "Down", "job": "api", "severity": "page"},
         "annotations": {"summary": "api is down"},

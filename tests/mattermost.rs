@@ -14,10 +14,11 @@
 
 mod common;
 
-use common::am_differential::{TempDir, DEADLINE};
+use common::am_differential::DEADLINE;
 use common::fake_http::{Answer, FakeReceiver};
 use common::free_port;
 use common::recorded::{config, fixture, notification, EXTERNAL_URL};
+use common::TempDir;
 use redline::alerting::notify::{integrations, Notifier, NotifyContext};
 use redline::config::alertmanager::AlertmanagerConfig;
 use serde_json::json;
@@ -66,7 +67,7 @@ async fn mattermost_sends_the_bodies_of_alertmanagers_notifier_test() {
     redline::install_crypto_provider();
     let fake = FakeReceiver::start().await;
     let dir = TempDir::new("mattermost-upstream");
-    let url_file = dir.0.join("webhook_url");
+    let url_file = dir.join("webhook_url");
     std::fs::write(&url_file, format!("{}/hooks/upstream", fake.url())).unwrap();
     let want = fixture("mattermost.notify-cases.json");
     assert_eq!(
@@ -130,7 +131,7 @@ async fn mattermost_defaults_render_redlines_templates_which_a_file_overrides() 
     // A templates: file's define replaces redline's, and fallback follows the new title.
     let dir = TempDir::new("mattermost-tmpl");
     std::fs::write(
-        dir.0.join("team.tmpl"),
+        dir.join("team.tmpl"),
         r#"{{ define "mattermost.default.title" }}{{ .CommonLabels.alertname }} is {{ .Status }}{{ end }}"#,
     )
     .unwrap();
@@ -138,7 +139,7 @@ async fn mattermost_defaults_render_redlines_templates_which_a_file_overrides() 
         "templates: ['*.tmpl']\nroute: {{receiver: team}}\nreceivers:\n  - name: team\n    mattermost_configs:\n      - webhook_url: {}/hooks/custom\n",
         fake.url()
     );
-    let cfg = AlertmanagerConfig::from_yaml_str_in(&text, "am.yml", &dir.0).unwrap();
+    let cfg = AlertmanagerConfig::from_yaml_str_in(&text, "am.yml", &dir).unwrap();
     let ctx = NotifyContext::for_config(&cfg, EXTERNAL_URL, "").unwrap();
     let ns = integrations(cfg.receiver("team").unwrap(), &ctx).unwrap();
     ns[0].notify(&notification(false)).await.unwrap();
@@ -281,7 +282,7 @@ async fn mattermost_retries_5xx_only_reads_the_url_file_on_each_send_and_hides_i
     redline::install_crypto_provider();
     let fake = FakeReceiver::start().await;
     let dir = TempDir::new("mattermost-retry");
-    let url_file = dir.0.join("webhook_url");
+    let url_file = dir.join("webhook_url");
     let write_url = |path: &str| {
         std::fs::write(&url_file, format!("{}{path}\n", fake.url())).unwrap();
     };
@@ -350,7 +351,7 @@ async fn mattermost_in_a_running_redline_shows_in_receivers_and_hides_its_urls()
     redline::install_crypto_provider();
     let fake = FakeReceiver::start().await;
     let dir = TempDir::new("mattermost-api");
-    let url_file = dir.0.join("mm_url");
+    let url_file = dir.join("mm_url");
     std::fs::write(&url_file, format!("{}/hooks/first-token\n", fake.url())).unwrap();
     let config = format!(
         r#"
@@ -371,7 +372,7 @@ receivers:
 "#,
         fake = fake.url()
     );
-    let (_redline, port) = common::run_with_alertmanager(&dir.0, &config, &[]).await;
+    let (_redline, port) = common::run_with_alertmanager(&dir, &config, &[]).await;
     let post = |name: &'static str| async move {
         let alerts = json!([{"labels": {"alertname": "Down", "instance": name}, "startsAt": "2026-01-01T00:00:00Z"}]);
         let r = reqwest::Client::new()

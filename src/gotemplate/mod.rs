@@ -372,22 +372,7 @@ fn find_close(s: &str) -> Option<usize> {
     let mut i = 0;
     while i < b.len() {
         match b[i] {
-            b'"' | b'\'' => {
-                let q = b[i];
-                i += 1;
-                while i < b.len() && b[i] != q {
-                    if b[i] == b'\\' {
-                        i += 1;
-                    }
-                    i += 1;
-                }
-            }
-            b'`' => {
-                i += 1;
-                while i < b.len() && b[i] != b'`' {
-                    i += 1;
-                }
-            }
+            b'"' | b'\'' | b'`' => i += crate::gostrconv::literal_end(&b[i..]),
             b'}' if b.get(i + 1) == Some(&b'}') => return Some(i),
             _ => {}
         }

@@ -6,6 +6,8 @@ pub mod discovery;
 pub mod fake_http;
 pub mod recorded;
 
+pub use redline::testdir::TempDir;
+
 use axum::http::header;
 use axum::response::IntoResponse;
 use axum::routing::get;
@@ -14,6 +16,42 @@ use std::net::{SocketAddr, TcpListener};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+/// An in-process service and the temp dir that holds its state, removed after the service
+/// has stopped. It dereferences to the [`Service`](redline::service::Service).
+pub struct ServiceInDir {
+    svc: redline::service::Service,
+    _dir: TempDir,
+}
+
+impl ServiceInDir {
+    /// Starts the service with `opts`' state dir set to a fresh `TempDir` tagged `tag`.
+    pub async fn start(
+        cfg: redline::config::Config,
+        tag: &str,
+        opts: impl FnOnce(std::path::PathBuf) -> redline::service::ServiceOptions,
+        discovery: redline::scrape::discovery::DiscoveryOptions,
+    ) -> ServiceInDir {
+        let dir = TempDir::new(tag);
+        let svc = redline::service::Service::start_with(cfg, opts(dir.to_path_buf()), discovery)
+            .await
+            .expect("service starts");
+        ServiceInDir { svc, _dir: dir }
+    }
+
+    /// Stops the service, then removes its dir.
+    pub async fn shutdown(self) {
+        self.svc.shutdown().await;
+    }
+}
+
+impl std::ops::Deref for ServiceInDir {
+    type Target = redline::service::Service;
+
+    fn deref(&self) -> &redline::service::Service {
+        &self.svc
+    }
+}
 
 /// Polls `check` until it returns `Some`, failing the test with `what` after `deadline`.
 pub async fn wait_for<T>(
