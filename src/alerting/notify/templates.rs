@@ -707,8 +707,7 @@ mod tests {
 
     #[test]
     fn template_globs_expand_in_the_file_name() {
-        let dir = std::env::temp_dir().join(format!("redline-tmpl-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = crate::testdir::TempDir::new("tmpl");
         std::fs::write(dir.join("a.tmpl"), r#"{{ define "a" }}A{{ end }}"#).unwrap();
         std::fs::write(dir.join("b.tmpl"), r#"{{ define "b" }}B{{ end }}"#).unwrap();
         std::fs::write(dir.join("c.txt"), "x").unwrap();
@@ -719,6 +718,5 @@ mod tests {
             .compile("f", r#"{{ template "a" . }}{{ template "b" . }}"#, false)
             .unwrap();
         assert_eq!(f.render(&t, &data(false)).unwrap(), "AB");
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -1,33 +1,12 @@
 use super::*;
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use crate::testdir::TempDir;
 
-/// A fresh directory under the system temp dir, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new() -> TempDir {
-        static N: AtomicUsize = AtomicUsize::new(0);
-        let p = std::env::temp_dir().join(format!(
-            "redline-file-sd-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::SeqCst)
-        ));
-        std::fs::create_dir_all(&p).expect("create temp dir");
-        TempDir(p)
-    }
-
-    fn write(&self, name: &str, text: &str) -> PathBuf {
-        let p = self.0.join(name);
-        std::fs::write(&p, text).expect("write file");
-        p
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
+/// Writes `text` to `dir/name`, returning the path.
+fn write(dir: &TempDir, name: &str, text: &str) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, text).expect("write file");
+    p
 }
 
 fn addresses(groups: &[TargetGroup]) -> Vec<String> {
@@ -60,18 +39,20 @@ fn go_filepath_match() {
 
 #[test]
 fn reads_json_and_yaml_with_meta_filepath() {
-    let dir = TempDir::new();
-    let json = dir.write(
+    let dir = TempDir::new("file-sd");
+    let json = write(
+        &dir,
         "a.json",
         r#"[{"targets": ["10.0.0.1:9100", "10.0.0.2:9100"], "labels": {"env": "prod"}},
             {"targets": ["10.0.0.3:9100"]}]"#,
     );
-    let yaml = dir.write(
+    let yaml = write(
+        &dir,
         "b.yml",
         "- targets: ['db:9187']\n  labels:\n    team: data\n",
     );
-    dir.write("ignored.txt", "not a target file");
-    let (groups, errors) = load_file_sd(&cfg(vec![dir.0.join("*.json"), yaml.clone()]));
+    write(&dir, "ignored.txt", "not a target file");
+    let (groups, errors) = load_file_sd(&cfg(vec![dir.join("*.json"), yaml.clone()]));
     assert!(errors.is_empty(), "{errors:?}");
     assert_eq!(
         addresses(&groups),
@@ -94,10 +75,10 @@ fn reads_json_and_yaml_with_meta_filepath() {
 
 #[test]
 fn bad_file_is_reported() {
-    let dir = TempDir::new();
-    let bad = dir.write("bad.json", "[{\"targets\": [\"a:1\"]");
-    dir.write("typo.yml", "- targets: ['a:1']\n  lables: {x: y}\n");
-    let (groups, errors) = load_file_sd(&cfg(vec![dir.0.join("*.json"), dir.0.join("*.yml")]));
+    let dir = TempDir::new("file-sd");
+    let bad = write(&dir, "bad.json", "[{\"targets\": [\"a:1\"]");
+    write(&dir, "typo.yml", "- targets: ['a:1']\n  lables: {x: y}\n");
+    let (groups, errors) = load_file_sd(&cfg(vec![dir.join("*.json"), dir.join("*.yml")]));
     assert!(groups.is_empty());
     assert_eq!(errors.len(), 2, "{errors:?}");
     assert_eq!(errors[0].path, bad);
@@ -109,8 +90,8 @@ fn bad_file_is_reported() {
 
 #[test]
 fn bad_file_keeps_previous_targets() {
-    let dir = TempDir::new();
-    let f = dir.write("t.json", r#"[{"targets": ["a:1"]}]"#);
+    let dir = TempDir::new("file-sd");
+    let f = write(&dir, "t.json", r#"[{"targets": ["a:1"]}]"#);
     let c = cfg(vec![f.clone()]);
     let mut state = FileSdState::default();
     assert!(state.refresh(&c).is_empty());
@@ -161,25 +142,25 @@ async fn wait_for(
 
 #[tokio::test]
 async fn runner_picks_up_changes_and_keeps_targets_of_bad_files() {
-    let dir = TempDir::new();
-    dir.write("a.json", r#"[{"targets": ["a:1"]}]"#);
-    let c = cfg(vec![dir.0.join("*.json")]);
+    let dir = TempDir::new("file-sd");
+    write(&dir, "a.json", r#"[{"targets": ["a:1"]}]"#);
+    let c = cfg(vec![dir.join("*.json")]);
     let (tx, mut rx) = watch::channel(Vec::new());
     let runner = tokio::spawn(run_file_sd(c, Duration::from_millis(100), tx));
 
     wait_for(&mut rx, "initial targets", |g| addresses(g) == ["a:1"]).await;
 
     // A changed file and a new file matching the glob are both picked up.
-    dir.write("a.json", r#"[{"targets": ["a:1", "a:2"]}]"#);
-    dir.write("b.json", r#"[{"targets": ["b:1"]}]"#);
+    write(&dir, "a.json", r#"[{"targets": ["a:1", "a:2"]}]"#);
+    write(&dir, "b.json", r#"[{"targets": ["b:1"]}]"#);
     wait_for(&mut rx, "changed targets", |g| {
         addresses(g) == ["a:1", "a:2", "b:1"]
     })
     .await;
 
     // A broken a.json keeps its targets while b.json's change still goes through.
-    dir.write("a.json", "[{\"targets\": [\"a:9\"");
-    dir.write("b.json", r#"[{"targets": ["b:1", "b:2"]}]"#);
+    write(&dir, "a.json", "[{\"targets\": [\"a:9\"");
+    write(&dir, "b.json", r#"[{"targets": ["b:1", "b:2"]}]"#);
     let groups = wait_for(&mut rx, "b.json's change", |g| {
         addresses(g).contains(&"b:2".to_string())
     })

@@ -689,8 +689,7 @@ fn container_without_ports_on_an_ipv6_pod_is_at_the_bracketed_ip() {
 /// error with Prometheus' wording, not an empty namespace (which would mean "all").
 #[test]
 fn own_namespace_is_read_from_the_service_account_file() {
-    let dir = std::env::temp_dir().join(format!("redline-own-ns-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
+    let dir = crate::testdir::TempDir::new("own-ns");
     let file = dir.join("namespace");
     std::fs::write(&file, "payments").expect("write");
     let own = read_own_namespace(&file).expect("readable");
@@ -716,7 +715,6 @@ fn own_namespace_is_read_from_the_service_account_file() {
             .contains("could not determine the pod's namespace"),
         "{e}"
     );
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// `matchesHostnamePattern`: a wildcard TLS host covers one label, not more, not fewer.
