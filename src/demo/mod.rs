@@ -247,7 +247,7 @@ pub enum DemoError {
     Service(#[from] service::ServiceError),
 }
 
-/// Runs the demo until Ctrl-C.
+/// Runs the demo until Ctrl-C, then removes its state directory.
 pub async fn run(opts: DemoOptions) -> Result<(), DemoError> {
     crate::install_crypto_provider();
     let cluster = Cluster::new(opts.scenario());
@@ -271,8 +271,11 @@ pub async fn run(opts: DemoOptions) -> Result<(), DemoError> {
     println!("redline demo: notifications the owners received: http://{sink_addr}/notifications");
     println!("redline demo: Ctrl-C stops");
     // The shipped playbooks are built in: the demo needs no directory of them.
-    let service_opts = ServiceOptions::new(listen, state_dir);
-    Ok(service::run(cfg, service_opts).await?)
+    let service_opts = ServiceOptions::new(listen, state_dir.clone());
+    let result = service::run(cfg, service_opts).await;
+    // The demo's state is throwaway: it leaves nothing behind in the temporary directory.
+    let _ = std::fs::remove_dir_all(&state_dir);
+    Ok(result?)
 }
 
 #[cfg(test)]
