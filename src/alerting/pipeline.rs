@@ -89,6 +89,8 @@ pub struct PipelineOptions {
     pub max_request_bytes: usize,
     /// See [`DispatchOptions::playbooks_url`]. Default `None`.
     pub playbooks_url: Option<String>,
+    /// Whether this replica may send (high availability). Default: always open.
+    pub send_gate: crate::alerting::replica::SendGate,
 }
 
 impl Default for PipelineOptions {
@@ -104,6 +106,7 @@ impl Default for PipelineOptions {
             gc_interval: Duration::from_secs(60),
             max_request_bytes: crate::config::alertmanager::DEFAULT_MAX_REQUEST_BYTES,
             playbooks_url: None,
+            send_gate: crate::alerting::replica::SendGate::always(),
         }
     }
 }
@@ -298,13 +301,16 @@ impl Pipeline {
             pending = db.load_pending_notifications().await?;
         }
         let silences = Silences::load(db.clone()).await?;
-        let delivery = Arc::new(Delivery::new(
-            db.clone(),
-            nflog,
-            clock.clone(),
-            opts.backoff,
-            DeliveryMetrics::default(),
-        ));
+        let delivery = Arc::new(
+            Delivery::new(
+                db.clone(),
+                nflog,
+                clock.clone(),
+                opts.backoff,
+                DeliveryMetrics::default(),
+            )
+            .with_gate(opts.send_gate.clone()),
+        );
         let alerts = store.list_shared();
         let running = build_running(
             config,
