@@ -52,6 +52,8 @@ pub struct AppState {
     pub slos: Option<crate::slo::engine::SloView>,
     /// The notifier of `alerting:`, for `/api/v1/alertmanagers`.
     pub notifier: Option<crate::notifier::Notifier>,
+    /// This replica's part in a cluster (`cluster:`), for `/api/v2/status`.
+    pub cluster: Option<crate::cluster::Cluster>,
 }
 
 /// A reload request: the reload's outcome is sent back on the channel.
@@ -72,6 +74,7 @@ pub fn router(state: AppState) -> Router {
         .merge(api::routes())
         .merge(alertmanager::routes(
             state.alerting.clone(),
+            state.cluster.clone(),
             state
                 .alerting
                 .as_ref()

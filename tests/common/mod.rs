@@ -4,6 +4,7 @@
 pub mod am_differential;
 pub mod discovery;
 pub mod fake_http;
+pub mod fake_lease;
 
 use axum::http::header;
 use axum::response::IntoResponse;

@@ -1,0 +1,266 @@
+//! High availability with real processes: two `redline run` replicas, a fake Kubernetes API
+//! server serving the Lease (tests/common/fake_lease.rs, with resourceVersion and 409
+//! semantics) and a webhook receiver that records every delivery. Each replica's external URL
+//! (its own listen address) is the payload's `externalURL`, so every delivery names its
+//! sender. Lease timings are short: 2 s duration, 1.5 s renew deadline, 0.5 s retry period.
+
+mod common;
+
+use common::fake_http::{FakeReceiver, Recorded};
+use common::fake_lease::FakeLeaseApi;
+use common::{free_port, wait_for, ProcessGuard};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+const RULES: &str = r#"
+groups:
+  - name: ha
+    interval: 500ms
+    rules:
+      - alert: AlwaysOn
+        expr: vector(1)
+      - alert: Control
+        expr: vector(1)
+"#;
+
+/// The config of replica `i` of two, whose peer listens on `peer_port`.
+fn config(i: usize, peer_port: u16, sink: &str) -> String {
+    format!(
+        r#"
+rule_files: ['ha.rules.yml']
+scrape_configs: []
+alertmanager:
+  config:
+    route:
+      receiver: team
+      group_by: [alertname]
+      group_wait: 500ms
+      group_interval: 1s
+      repeat_interval: 1h
+      routes:
+        - receiver: control
+          matchers: ['alertname="Control"']
+          repeat_interval: 1s
+    receivers:
+      - name: team
+        webhook_configs: [{{url: '{sink}/team'}}]
+      - name: control
+        webhook_configs: [{{url: '{sink}/control'}}]
+cluster:
+  replica: r{i}
+  peers: ['http://127.0.0.1:{peer_port}']
+  lease:
+    namespace: monitoring
+    name: redline-notifications
+    duration: 2s
+    renew_deadline: 1500ms
+    retry_period: 500ms
+    kubeconfig_file: kubeconfig-{i}
+"#
+    )
+}
+
+struct Replicas {
+    dir: PathBuf,
+    ports: [u16; 2],
+    procs: Vec<Option<ProcessGuard>>,
+}
+
+impl Replicas {
+    fn start(tag: &str, api: &FakeLeaseApi, sink: &FakeReceiver) -> Replicas {
+        let dir = std::env::temp_dir().join(format!("redline-ha-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("ha.rules.yml"), RULES).unwrap();
+        let ports = [free_port(), free_port()];
+        let mut procs = Vec::new();
+        for i in 0..2 {
+            std::fs::write(dir.join(format!("kubeconfig-{i}")), api.kubeconfig(i)).unwrap();
+            let d = dir.join(format!("r{i}"));
+            std::fs::create_dir_all(&d).unwrap();
+            std::fs::write(
+                dir.join(format!("redline-{i}.yml")),
+                config(i, ports[1 - i], &sink.url()),
+            )
+            .unwrap();
+            procs.push(Some(start(&dir, i, ports[i])));
+        }
+        Replicas { dir, ports, procs }
+    }
+
+    fn external_url(&self, i: usize) -> String {
+        format!("http://127.0.0.1:{}", self.ports[i])
+    }
+
+    /// Which replica sent `r`.
+    fn sender(&self, r: &Recorded) -> usize {
+        let url = r.json()["externalURL"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        (0..2)
+            .find(|i| self.external_url(*i) == url)
+            .unwrap_or_else(|| panic!("a delivery from an unknown sender {url}"))
+    }
+
+    async fn status(&self, i: usize) -> serde_json::Value {
+        common::get_json(&format!("{}/api/v2/status", self.external_url(i))).await
+    }
+}
+
+impl Drop for Replicas {
+    fn drop(&mut self) {
+        self.procs.clear();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn start(dir: &Path, i: usize, port: u16) -> ProcessGuard {
+    let log = std::fs::File::create(dir.join(format!("r{i}.log"))).expect("log file");
+    ProcessGuard(
+        common::redline_run(
+            &dir.join(format!("redline-{i}.yml")),
+            port,
+            &dir.join(format!("r{i}")),
+        )
+        .stderr(log)
+        .spawn()
+        .expect("start redline run"),
+    )
+}
+
+fn firing(reqs: &[Recorded]) -> Vec<&Recorded> {
+    reqs.iter()
+        .filter(|r| r.json()["status"] == "firing")
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_page_once_with_one_idempotency_key() {
+    let api = FakeLeaseApi::start(2).await;
+    let sink = FakeReceiver::start().await;
+    let replicas = Replicas::start("once", &api, &sink);
+
+    let first = sink
+        .wait_for("/team", 1, Duration::from_secs(60))
+        .await
+        .remove(0);
+    let sender = replicas.sender(&first);
+    // The sender is the replica the Lease names.
+    let lease = api
+        .lease("monitoring", "redline-notifications")
+        .expect("the Lease was created");
+    assert_eq!(lease["spec"]["holderIdentity"], format!("r{sender}"));
+    assert_eq!(lease["spec"]["leaseDurationSeconds"], 2);
+
+    // The idempotency key: the header and the payload field agree, 64 hex digits.
+    let key = first
+        .header("Idempotency-Key")
+        .expect("an Idempotency-Key header")
+        .to_string();
+    assert_eq!(first.json()["idempotencyKey"], key.as_str());
+    assert_eq!(key.len(), 64);
+    assert!(key.bytes().all(|b| b.is_ascii_hexdigit()));
+
+    // Control: the Control alert, flushed on the same group_interval with a 1 s
+    // repeat_interval, is sent three more times; every flush that could have sent AlwaysOn
+    // again (from either replica) happened meanwhile.
+    let before = sink.requests_to("/control").len();
+    sink.wait_for("/control", before + 3, Duration::from_secs(60))
+        .await;
+    let team = sink.requests_to("/team");
+    assert_eq!(
+        team.len(),
+        1,
+        "AlwaysOn paged exactly once by two replicas, got {:#?}",
+        team
+    );
+    // The other replica holds the same group, ready to take over, and says it does not send.
+    let other = 1 - sender;
+    let groups = common::get_json(&format!(
+        "{}/api/v2/alerts/groups",
+        replicas.external_url(other)
+    ))
+    .await;
+    let names: Vec<&str> = groups
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|g| g["alerts"].as_array().unwrap())
+        .filter_map(|a| a["labels"]["alertname"].as_str())
+        .collect();
+    assert!(names.contains(&"AlwaysOn"), "standby groups: {groups}");
+    let status = replicas.status(other).await;
+    assert_eq!(status["cluster"]["name"], format!("r{other}"));
+    assert_eq!(
+        status["cluster"]["redline_lease"]["holder"],
+        format!("r{sender}")
+    );
+    assert_eq!(status["cluster"]["redline_lease"]["is_holder"], false);
+    let status = replicas.status(sender).await;
+    assert_eq!(status["cluster"]["redline_lease"]["is_holder"], true);
+    assert_eq!(status["cluster"]["status"], "ready");
+    assert_eq!(
+        status["cluster"]["peers"][0]["address"],
+        replicas.external_url(other)
+    );
+    // Every delivery, control included, came from the holder.
+    assert!(sink.requests().iter().all(|r| replicas.sender(r) == sender));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_holder_cut_off_from_the_api_server_stops_before_the_other_sends() {
+    let api = FakeLeaseApi::start(2).await;
+    let sink = FakeReceiver::start().await;
+    let replicas = Replicas::start("fence", &api, &sink);
+
+    let first = sink
+        .wait_for("/control", 1, Duration::from_secs(60))
+        .await
+        .remove(0);
+    let old = replicas.sender(&first);
+    let new = 1 - old;
+    api.set_reachable(old, false);
+    // The other replica takes the Lease once it expired and sends (the Control alert repeats
+    // every second, so it is due at once).
+    let took_over = wait_for(
+        "a delivery from the other replica",
+        Duration::from_secs(60),
+        || {
+            let reqs = sink.requests();
+            reqs.iter()
+                .position(|r| replicas.sender(r) == new)
+                .map(|i| (i, reqs))
+        },
+    )
+    .await;
+    let (first_new, reqs) = took_over;
+    // Never two senders: nothing from the old holder after the new one's first delivery.
+    let late: Vec<&Recorded> = reqs[first_new..]
+        .iter()
+        .filter(|r| replicas.sender(r) == old)
+        .collect();
+    assert!(late.is_empty(), "the cut-off holder still sent: {late:#?}");
+    // Control: the old holder was sending before the cut.
+    assert!(!firing(&reqs[..first_new]).is_empty());
+    // Some more deliveries later, still only the new holder sends.
+    let n = sink.requests().len();
+    wait_for("two more deliveries", Duration::from_secs(60), || {
+        (sink.requests().len() >= n + 2).then_some(())
+    })
+    .await;
+    let reqs = sink.requests();
+    assert!(reqs[first_new..].iter().all(|r| replicas.sender(r) == new));
+    // The Lease passed once, to the new holder.
+    let lease = api.lease("monitoring", "redline-notifications").unwrap();
+    assert_eq!(lease["spec"]["holderIdentity"], format!("r{new}"));
+    assert_eq!(lease["spec"]["leaseTransitions"], 1);
+    let status = replicas.status(old).await;
+    assert_eq!(status["cluster"]["redline_lease"]["is_holder"], false);
+    assert!(
+        status["cluster"]["redline_lease"]["last_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("redline-notifications")),
+        "{status}"
+    );
+}
