@@ -318,7 +318,7 @@ impl Service {
             let _ = stop_http_rx.wait_for(|stop| *stop).await;
         }));
         if let Some(c) = &cluster {
-            c.start();
+            c.start(pipeline.clone());
         }
         ready.store(true, Ordering::Release);
         tracing::info!(listen = %local_addr, jobs = cfg.scrape_configs.len(), "redline started");

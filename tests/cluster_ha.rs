@@ -2,7 +2,8 @@
 //! server serving the Lease (tests/common/fake_lease.rs, with resourceVersion and 409
 //! semantics) and a webhook receiver that records every delivery. Each replica's external URL
 //! (its own listen address) is the payload's `externalURL`, so every delivery names its
-//! sender. Lease timings are short: 2 s duration, 1.5 s renew deadline, 0.5 s retry period.
+//! sender. Lease timings are short: 2 s duration, 1.5 s renew deadline, 0.5 s retry period;
+//! replicas pull each other's state every 500 ms (the default).
 
 mod common;
 
@@ -20,6 +21,8 @@ groups:
       - alert: AlwaysOn
         expr: vector(1)
       - alert: Control
+        expr: vector(1)
+      - alert: Heartbeat
         expr: vector(1)
 "#;
 
@@ -41,7 +44,12 @@ alertmanager:
         - receiver: control
           matchers: ['alertname="Control"']
           repeat_interval: 1s
+        - receiver: heartbeat
+          matchers: ['alertname="Heartbeat"']
+          repeat_interval: 1s
     receivers:
+      - name: heartbeat
+        webhook_configs: [{{url: '{sink}/heartbeat'}}]
       - name: team
         webhook_configs: [{{url: '{sink}/team'}}]
       - name: control
@@ -263,4 +271,136 @@ async fn a_holder_cut_off_from_the_api_server_stops_before_the_other_sends() {
             .is_some_and(|e| e.contains("redline-notifications")),
         "{status}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silence_set_on_the_standby_mutes_the_holder() {
+    let api = FakeLeaseApi::start(2).await;
+    let sink = FakeReceiver::start().await;
+    let replicas = Replicas::start("silence", &api, &sink);
+    let first = sink
+        .wait_for("/control", 1, Duration::from_secs(60))
+        .await
+        .remove(0);
+    let holder = replicas.sender(&first);
+    let standby = 1 - holder;
+    redline::install_crypto_provider();
+    let client = reqwest::Client::new();
+    let resp = client
+        .post(format!("{}/api/v2/silences", replicas.external_url(standby)))
+        .header("content-type", "application/json")
+        .body(serde_json::to_vec(&serde_json::json!({
+            "matchers": [{"name": "alertname", "value": "Control", "isRegex": false, "isEqual": true}],
+            "startsAt": common::am_differential::now_rfc3339(),
+            "endsAt": "2099-01-01T00:00:00Z",
+            "createdBy": "test",
+            "comment": "set on the standby",
+        }))
+        .unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let body: serde_json::Value = serde_json::from_slice(&resp.bytes().await.unwrap()).unwrap();
+    let id = body["silenceID"].as_str().unwrap().to_string();
+    // Visible on the holder within a second or two (by the same id), and in force there.
+    let holder_url = replicas.external_url(holder);
+    let visible = std::time::Instant::now();
+    let mut seen = false;
+    while visible.elapsed() < Duration::from_secs(30) {
+        let silences = common::get_json(&format!("{holder_url}/api/v2/silences")).await;
+        if silences
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["id"] == id.as_str())
+        {
+            seen = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(seen, "the silence never reached the holder");
+    let lag = visible.elapsed();
+    assert!(lag < Duration::from_secs(2), "replicated in {lag:?}");
+    let alerts = common::get_json(&format!(
+        "{holder_url}/api/v2/alerts?filter=alertname%3D%22Control%22"
+    ))
+    .await;
+    assert_eq!(alerts[0]["status"]["state"], "suppressed", "{alerts}");
+    assert_eq!(alerts[0]["status"]["silencedBy"][0], id.as_str());
+    // Once a heartbeat (repeated every second on the same group_interval) was sent after the
+    // silence arrived, no Control notification follows, while three more heartbeats do.
+    let hb = sink.requests_to("/heartbeat").len();
+    sink.wait_for("/heartbeat", hb + 1, Duration::from_secs(60))
+        .await;
+    let control_then = sink.requests_to("/control").len();
+    sink.wait_for("/heartbeat", hb + 4, Duration::from_secs(60))
+        .await;
+    assert_eq!(
+        sink.requests_to("/control").len(),
+        control_then,
+        "the holder kept sending a silenced alert"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_the_holder_and_the_other_takes_over_without_repeating() {
+    let api = FakeLeaseApi::start(2).await;
+    let sink = FakeReceiver::start().await;
+    let mut replicas = Replicas::start("kill9", &api, &sink);
+    let first = sink
+        .wait_for("/team", 1, Duration::from_secs(60))
+        .await
+        .remove(0);
+    let old = replicas.sender(&first);
+    let new = 1 - old;
+    // The standby has the holder's log entry for AlwaysOn (what it serves its own peers).
+    let state_url = format!("{}/api/cluster/v1/state", replicas.external_url(new));
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let state = common::get_json(&state_url).await;
+        let rows = state["nflog"].as_array().cloned().unwrap_or_default();
+        if rows.iter().any(|r| r["receiver"] == "team") {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the standby never replicated the log: {state}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mut holder = replicas.procs[old].take().unwrap();
+    holder.0.kill().expect("SIGKILL");
+    let _ = holder.0.wait();
+    let killed = std::time::Instant::now();
+    // The other replica takes over: its heartbeats arrive.
+    let took_over = wait_for(
+        "a heartbeat from the new holder",
+        Duration::from_secs(60),
+        || {
+            sink.requests_to("/heartbeat")
+                .iter()
+                .any(|r| replicas.sender(r) == new)
+                .then(std::time::Instant::now)
+        },
+    )
+    .await;
+    eprintln!(
+        "failover: kill -9 to the new holder's first delivery {:?}",
+        took_over - killed
+    );
+    // Three more heartbeats from the new holder: its flushes ran, and AlwaysOn, delivered
+    // once by the old holder with a 1h repeat_interval, was not sent again.
+    let hb = sink.requests_to("/heartbeat").len();
+    sink.wait_for("/heartbeat", hb + 3, Duration::from_secs(60))
+        .await;
+    let team = sink.requests_to("/team");
+    assert_eq!(
+        team.len(),
+        1,
+        "AlwaysOn repeated after the failover: {team:#?}"
+    );
+    let lease = api.lease("monitoring", "redline-notifications").unwrap();
+    assert_eq!(lease["spec"]["holderIdentity"], format!("r{new}"));
 }

@@ -255,6 +255,26 @@ fn build_running(
 }
 
 impl Pipeline {
+    /// The notification log's entries, for other replicas (HA).
+    pub fn nflog_rows(&self) -> Vec<crate::state::pipeline::NflogRow> {
+        self.inner.delivery.nflog().rows()
+    }
+
+    /// Merges notification-log entries of another replica (HA): newer ones are taken and
+    /// persisted; returns how many.
+    pub async fn merge_nflog(&self, rows: Vec<crate::state::pipeline::NflogRow>) -> usize {
+        let taken = self.inner.delivery.nflog().merge(rows);
+        let n = taken.len();
+        if let Some(db) = &self.inner.db {
+            for row in taken {
+                if let Err(e) = db.ack_notification(None, row).await {
+                    tracing::error!(error = %e, "recording a replicated notification log entry");
+                }
+            }
+        }
+        n
+    }
+
     /// The largest request body the Alertmanager API accepts for this pipeline.
     pub fn max_request_bytes(&self) -> usize {
         self.inner.opts.max_request_bytes

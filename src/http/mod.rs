@@ -8,6 +8,7 @@
 pub mod alertmanager;
 mod alertmanagers;
 mod api;
+pub mod cluster;
 pub mod dashboard;
 mod params;
 pub(crate) mod query;
@@ -66,6 +67,7 @@ pub type ReloadFailed = Box<dyn std::error::Error + Send + Sync>;
 /// All routes.
 pub fn router(state: AppState) -> Router {
     let web = state.web.clone();
+    let cluster = state.cluster.clone();
     Router::new()
         .route("/-/healthy", get(healthy))
         .route("/-/ready", get(ready))
@@ -88,6 +90,8 @@ pub fn router(state: AppState) -> Router {
         .merge(dashboard::routes())
         .with_state(state)
         .layer(axum::middleware::from_fn_with_state(web, dashboard::guard))
+        // HA: peers authenticate with the peer secret, not web: credentials.
+        .merge(cluster::routes(cluster))
 }
 
 async fn healthy() -> &'static str {
