@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::fake_http::{FakeReceiver, Recorded};
+use common::fake_http::{Answer, FakeReceiver, Recorded};
 use common::fake_lease::FakeLeaseApi;
 use common::{free_port, wait_for, ProcessGuard};
 use std::path::{Path, PathBuf};
@@ -27,7 +27,7 @@ groups:
 "#;
 
 /// The config of replica `i` of two, whose peer listens on `peer_port`.
-fn config(i: usize, peer_port: u16, sink: &str) -> String {
+fn config(i: usize, peer_port: u16, sink: &str, replication_interval: &str) -> String {
     format!(
         r#"
 rule_files: ['ha.rules.yml']
@@ -57,6 +57,7 @@ alertmanager:
 cluster:
   replica: r{i}
   peers: ['http://127.0.0.1:{peer_port}']
+  replication_interval: {replication_interval}
   lease:
     namespace: monitoring
     name: redline-notifications
@@ -76,6 +77,19 @@ struct Replicas {
 
 impl Replicas {
     fn start(tag: &str, api: &FakeLeaseApi, sink: &FakeReceiver) -> Replicas {
+        let mut r = Replicas::prepare(tag, api, sink, ["500ms", "500ms"]);
+        r.start_one(0);
+        r.start_one(1);
+        r
+    }
+
+    /// Writes the files of both replicas (with their replication intervals); starts none.
+    fn prepare(
+        tag: &str,
+        api: &FakeLeaseApi,
+        sink: &FakeReceiver,
+        intervals: [&str; 2],
+    ) -> Replicas {
         let dir = std::env::temp_dir().join(format!("redline-ha-{tag}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
@@ -88,12 +102,16 @@ impl Replicas {
             std::fs::create_dir_all(&d).unwrap();
             std::fs::write(
                 dir.join(format!("redline-{i}.yml")),
-                config(i, ports[1 - i], &sink.url()),
+                config(i, ports[1 - i], &sink.url(), intervals[i]),
             )
             .unwrap();
-            procs.push(Some(start(&dir, i, ports[i])));
+            procs.push(None);
         }
         Replicas { dir, ports, procs }
+    }
+
+    fn start_one(&mut self, i: usize) {
+        self.procs[i] = Some(start(&self.dir, i, self.ports[i]));
     }
 
     fn external_url(&self, i: usize) -> String {
@@ -403,4 +421,63 @@ async fn kill_9_the_holder_and_the_other_takes_over_without_repeating() {
     );
     let lease = api.lease("monitoring", "redline-notifications").unwrap();
     assert_eq!(lease["spec"]["holderIdentity"], format!("r{new}"));
+}
+
+/// The window the idempotency key is for: the holder's delivery is acknowledged but the other
+/// replica has not pulled the log entry when the holder dies. Provoked by giving r1 a 1h
+/// replication interval (it pulls only while catching up at start) and by failing r0's first
+/// attempts until r1 has caught up. The notification then arrives twice, with one key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledged_but_not_replicated_repeats_once_with_the_same_key() {
+    let api = FakeLeaseApi::start(2).await;
+    let sink = FakeReceiver::start().await;
+    sink.answer("/team", Answer::new(503, "text/plain", "not yet"));
+    let mut replicas = Replicas::prepare("window", &api, &sink, ["500ms", "1h"]);
+    replicas.start_one(0);
+    // r0 holds the Lease and tries to page (refused, so nothing is logged yet).
+    sink.wait_for("/team", 1, Duration::from_secs(60)).await;
+    replicas.start_one(1);
+    redline::install_crypto_provider();
+    let status_url = format!("{}/api/v2/status", replicas.external_url(1));
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        // r1 may not listen yet: a refused connection is "not yet".
+        let ready = match reqwest::get(&status_url).await {
+            Ok(resp) => resp.text().await.is_ok_and(|t| {
+                serde_json::from_str::<serde_json::Value>(&t)
+                    .is_ok_and(|s| s["cluster"]["status"] == "ready")
+            }),
+            Err(_) => false,
+        };
+        if ready {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "r1 never caught up");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let refused = sink.requests_to("/team").len();
+    sink.answer("/team", Answer::new(200, "text/plain", "ok"));
+    let acked = sink
+        .wait_for("/team", refused + 1, Duration::from_secs(60))
+        .await
+        .remove(refused);
+    assert_eq!(replicas.sender(&acked), 0);
+    let mut holder = replicas.procs[0].take().unwrap();
+    holder.0.kill().expect("SIGKILL");
+    let _ = holder.0.wait();
+    // r1 takes over and, without r0's log entry, pages again.
+    let again = wait_for("the new holder's page", Duration::from_secs(60), || {
+        sink.requests_to("/team")
+            .into_iter()
+            .find(|r| replicas.sender(r) == 1)
+    })
+    .await;
+    let key = acked.header("Idempotency-Key").expect("a key").to_string();
+    assert_eq!(again.header("Idempotency-Key"), Some(key.as_str()));
+    assert_eq!(again.json()["idempotencyKey"], key.as_str());
+    assert_eq!(again.json()["groupKey"], acked.json()["groupKey"]);
+    // The refused attempts carried the same key too: one notification, one key.
+    for r in &sink.requests_to("/team")[..refused] {
+        assert_eq!(r.header("Idempotency-Key"), Some(key.as_str()));
+    }
 }
