@@ -340,6 +340,7 @@ async fn a_silence_set_on_the_standby_mutes_the_holder() {
     }
     assert!(seen, "the silence never reached the holder");
     let lag = visible.elapsed();
+    eprintln!("replication: silence created on the standby, visible on the holder after {lag:?}");
     assert!(lag < Duration::from_secs(2), "replicated in {lag:?}");
     let alerts = common::get_json(&format!(
         "{holder_url}/api/v2/alerts?filter=alertname%3D%22Control%22"
