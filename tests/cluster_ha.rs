@@ -155,6 +155,19 @@ fn start(dir: &Path, i: usize, port: u16) -> ProcessGuard {
     )
 }
 
+/// Two replicas on a fresh fake API server and receiver, once the first delivery to `path`
+/// arrived: the server, the receiver, the replicas and that delivery.
+async fn two_replicas(tag: &str, path: &str) -> (FakeLeaseApi, FakeReceiver, Replicas, Recorded) {
+    let api = FakeLeaseApi::start(2).await;
+    let sink = FakeReceiver::start().await;
+    let replicas = Replicas::start(tag, &api, &sink);
+    let first = sink
+        .wait_for(path, 1, Duration::from_secs(60))
+        .await
+        .remove(0);
+    (api, sink, replicas, first)
+}
+
 fn firing(reqs: &[Recorded]) -> Vec<&Recorded> {
     reqs.iter()
         .filter(|r| r.json()["status"] == "firing")
@@ -163,14 +176,7 @@ fn firing(reqs: &[Recorded]) -> Vec<&Recorded> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_replicas_page_once_with_one_idempotency_key() {
-    let api = FakeLeaseApi::start(2).await;
-    let sink = FakeReceiver::start().await;
-    let replicas = Replicas::start("once", &api, &sink);
-
-    let first = sink
-        .wait_for("/team", 1, Duration::from_secs(60))
-        .await
-        .remove(0);
+    let (api, sink, replicas, first) = two_replicas("once", "/team").await;
     let sender = replicas.sender(&first);
     // The sender is the replica the Lease names.
     let lease = api
@@ -236,14 +242,7 @@ async fn two_replicas_page_once_with_one_idempotency_key() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_holder_cut_off_from_the_api_server_stops_before_the_other_sends() {
-    let api = FakeLeaseApi::start(2).await;
-    let sink = FakeReceiver::start().await;
-    let replicas = Replicas::start("fence", &api, &sink);
-
-    let first = sink
-        .wait_for("/control", 1, Duration::from_secs(60))
-        .await
-        .remove(0);
+    let (api, sink, replicas, first) = two_replicas("fence", "/control").await;
     let old = replicas.sender(&first);
     let new = 1 - old;
     api.set_reachable(old, false);
@@ -293,13 +292,7 @@ async fn a_holder_cut_off_from_the_api_server_stops_before_the_other_sends() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_silence_set_on_the_standby_mutes_the_holder() {
-    let api = FakeLeaseApi::start(2).await;
-    let sink = FakeReceiver::start().await;
-    let replicas = Replicas::start("silence", &api, &sink);
-    let first = sink
-        .wait_for("/control", 1, Duration::from_secs(60))
-        .await
-        .remove(0);
+    let (_api, sink, replicas, first) = two_replicas("silence", "/control").await;
     let holder = replicas.sender(&first);
     let standby = 1 - holder;
     redline::install_crypto_provider();
@@ -365,13 +358,7 @@ async fn a_silence_set_on_the_standby_mutes_the_holder() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_the_holder_and_the_other_takes_over_without_repeating() {
-    let api = FakeLeaseApi::start(2).await;
-    let sink = FakeReceiver::start().await;
-    let mut replicas = Replicas::start("kill9", &api, &sink);
-    let first = sink
-        .wait_for("/team", 1, Duration::from_secs(60))
-        .await
-        .remove(0);
+    let (api, sink, mut replicas, first) = two_replicas("kill9", "/team").await;
     let old = replicas.sender(&first);
     let new = 1 - old;
     // The standby has the holder's log entry for AlwaysOn (what it serves its own peers).

@@ -84,6 +84,19 @@ fn fps_from_json(s: &str) -> Result<BTreeSet<u64>, super::provider::DecodeError>
         .collect()
 }
 
+/// The database row of an entry.
+fn row(key: &NflogKey, e: &NflogEntry) -> NflogRow {
+    NflogRow {
+        group_key: key.group_key.clone(),
+        receiver: key.receiver.clone(),
+        integration: key.integration.clone(),
+        firing_json: fps_json(&e.firing),
+        resolved_json: fps_json(&e.resolved),
+        sent_at_ms: e.sent_at_ms,
+        expires_at_ms: e.expires_at_ms,
+    }
+}
+
 impl NotificationLog {
     /// An empty log whose entries expire `retention` after their notification.
     pub fn new(retention: Duration) -> NotificationLog {
@@ -119,17 +132,9 @@ impl NotificationLog {
             sent_at_ms: now_ms,
             expires_at_ms: now_ms.saturating_add(self.retention.as_millis() as i64),
         };
-        let row = NflogRow {
-            group_key: key.group_key.clone(),
-            receiver: key.receiver.clone(),
-            integration: key.integration.clone(),
-            firing_json: fps_json(&entry.firing),
-            resolved_json: fps_json(&entry.resolved),
-            sent_at_ms: entry.sent_at_ms,
-            expires_at_ms: entry.expires_at_ms,
-        };
+        let r = row(key, &entry);
         self.lock().insert(key.clone(), entry);
-        row
+        r
     }
 
     /// Loads rows read from the state database; invalid rows are skipped and logged.
@@ -166,19 +171,7 @@ impl NotificationLog {
 
     /// Every entry as a row (for replication to other replicas).
     pub fn rows(&self) -> Vec<NflogRow> {
-        let mut rows: Vec<NflogRow> = self
-            .lock()
-            .iter()
-            .map(|(k, e)| NflogRow {
-                group_key: k.group_key.clone(),
-                receiver: k.receiver.clone(),
-                integration: k.integration.clone(),
-                firing_json: fps_json(&e.firing),
-                resolved_json: fps_json(&e.resolved),
-                sent_at_ms: e.sent_at_ms,
-                expires_at_ms: e.expires_at_ms,
-            })
-            .collect();
+        let mut rows: Vec<NflogRow> = self.lock().iter().map(|(k, e)| row(k, e)).collect();
         rows.sort_by(|a, b| {
             (&a.group_key, &a.receiver, &a.integration).cmp(&(
                 &b.group_key,
