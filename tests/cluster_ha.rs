@@ -129,6 +129,19 @@ impl Replicas {
             .unwrap_or_else(|| panic!("a delivery from an unknown sender {url}"))
     }
 
+    /// The value of the sample `series` (name with labels) on replica `i`'s `/metrics`.
+    async fn metric(&self, i: usize, series: &str) -> Option<f64> {
+        redline::install_crypto_provider();
+        let text = reqwest::get(format!("{}/metrics", self.external_url(i)))
+            .await
+            .ok()?
+            .text()
+            .await
+            .ok()?;
+        text.lines()
+            .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+    }
+
     async fn status(&self, i: usize) -> serde_json::Value {
         common::get_json(&format!("{}/api/v2/status", self.external_url(i))).await
     }
@@ -236,6 +249,34 @@ async fn two_replicas_page_once_with_one_idempotency_key() {
         status["cluster"]["peers"][0]["address"],
         replicas.external_url(other)
     );
+    assert_eq!(
+        replicas
+            .metric(sender, "redline_cluster_lease_holder")
+            .await,
+        Some(1.0)
+    );
+    assert_eq!(
+        replicas.metric(other, "redline_cluster_lease_holder").await,
+        Some(0.0)
+    );
+    assert_eq!(
+        replicas
+            .metric(other, "redline_cluster_lease_transitions")
+            .await,
+        Some(0.0)
+    );
+    let pulled = replicas
+        .metric(
+            other,
+            &format!(
+                "redline_cluster_peer_last_pull_timestamp_seconds{{peer=\"{}\"}}",
+                replicas.external_url(sender)
+            ),
+        )
+        .await
+        .expect("the standby pulled from the holder");
+    let now = redline::timefmt::now_ms() as f64 / 1000.0;
+    assert!((now - pulled).abs() < 5.0, "last pull {pulled}, now {now}");
     // Every delivery, control included, came from the holder.
     assert!(sink.requests().iter().all(|r| replicas.sender(r) == sender));
 }
@@ -406,6 +447,20 @@ async fn kill_9_the_holder_and_the_other_takes_over_without_repeating() {
         team.len(),
         1,
         "AlwaysOn repeated after the failover: {team:#?}"
+    );
+    // The dead peer's calls fail, and /metrics counts them.
+    let failed = replicas
+        .metric(
+            new,
+            &format!(
+                "redline_cluster_peer_calls_failed_total{{peer=\"{}\"}}",
+                replicas.external_url(old)
+            ),
+        )
+        .await;
+    assert!(
+        failed.is_some_and(|f| f >= 1.0),
+        "failed peer calls: {failed:?}"
     );
     let lease = api.lease("monitoring", "redline-notifications").unwrap();
     assert_eq!(lease["spec"]["holderIdentity"], format!("r{new}"));

@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 use serde::{Deserialize, Serialize};
 
@@ -60,6 +61,9 @@ pub struct ReplicationMetrics {
     pub failed: Family<PeerLabels, Counter>,
     /// `redline_cluster_peer_calls_total{peer}`.
     pub calls: Family<PeerLabels, Counter>,
+    /// `redline_cluster_peer_last_pull_timestamp_seconds{peer}`: when the peer's state was
+    /// last merged (the replication lag is `time()` minus this).
+    pub last_pull: Family<PeerLabels, Gauge<f64, std::sync::atomic::AtomicU64>>,
     /// `redline_cluster_replicated_silences_total`: silences taken from peers.
     pub silences: Counter,
     /// `redline_cluster_replicated_nflog_entries_total`: log entries taken from peers.
@@ -78,6 +82,11 @@ impl ReplicationMetrics {
             "cluster_peer_calls_failed",
             "Calls to peers for their state that failed",
             self.failed.clone(),
+        );
+        r.register(
+            "cluster_peer_last_pull_timestamp_seconds",
+            "When each peer's state was last pulled and merged, unix seconds",
+            self.last_pull.clone(),
         );
         r.register(
             "cluster_replicated_silences",
@@ -184,6 +193,8 @@ impl Replicator {
                 Ok(state) => {
                     answered += 1;
                     self.merge(pipeline, state).await;
+                    let now = pipeline.now_ms() as f64 / 1000.0;
+                    self.metrics.last_pull.get_or_create(&labels).set(now);
                 }
                 Err(e) => {
                     self.metrics.failed.get_or_create(&labels).inc();
