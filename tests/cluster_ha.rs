@@ -277,6 +277,17 @@ async fn two_replicas_page_once_with_one_idempotency_key() {
         .expect("the standby pulled from the holder");
     let now = redline::timefmt::now_ms() as f64 / 1000.0;
     assert!((now - pulled).abs() < 5.0, "last pull {pulled}, now {now}");
+    // The dashboard says who sends, on both replicas.
+    let page = |i: usize| {
+        let url = format!("{}/alerts", replicas.external_url(i));
+        async move { reqwest::get(url).await.unwrap().text().await.unwrap() }
+    };
+    assert!(page(sender).await.contains(&format!(
+        "This replica (r{sender}) holds the Lease and sends the notifications."
+    )));
+    assert!(page(other).await.contains(&format!(
+        "Replica r{sender} holds the Lease and sends the notifications; this replica (r{other}) stands by."
+    )));
     // Every delivery, control included, came from the holder.
     assert!(sink.requests().iter().all(|r| replicas.sender(r) == sender));
 }
