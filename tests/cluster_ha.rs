@@ -535,3 +535,55 @@ async fn acknowledged_but_not_replicated_repeats_once_with_the_same_key() {
         assert_eq!(r.header("Idempotency-Key"), Some(key.as_str()));
     }
 }
+
+/// A clean shutdown (SIGTERM) hands the Lease back at once (client-go's ReleaseOnCancel:
+/// empty holder, 1 s), so the other replica takes it without waiting for it to expire.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_releases_the_lease_to_the_other_replica() {
+    let (api, sink, mut replicas, first) = two_replicas("release", "/control").await;
+    let old = replicas.sender(&first);
+    let new = 1 - old;
+    let mut holder = replicas.procs[old].take().unwrap();
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &holder.0.id().to_string()])
+        .status()
+        .expect("kill -TERM");
+    assert!(status.success());
+    let exited = holder.0.wait().expect("the holder exits");
+    assert!(exited.success(), "{exited:?}");
+    let writes = api.writes();
+    let release = writes
+        .iter()
+        .rposition(|w| w.listener == old)
+        .map(|i| writes[i].clone())
+        .expect("the old holder wrote the Lease");
+    assert_eq!(
+        release.holder, "",
+        "the last write of the old holder releases the Lease"
+    );
+    let lease = api.lease("monitoring", "redline-notifications").unwrap();
+    assert_eq!(lease["spec"]["leaseDurationSeconds"], 1);
+    // The other replica takes it: one more transition, and it sends.
+    let taken = wait_for(
+        "the other replica takes the Lease",
+        Duration::from_secs(60),
+        || {
+            api.writes()
+                .into_iter()
+                .find(|w| w.listener == new && w.holder == format!("r{new}"))
+        },
+    )
+    .await;
+    assert_eq!(taken.transitions, release.transitions + 1);
+    wait_for(
+        "a delivery from the new holder",
+        Duration::from_secs(60),
+        || {
+            sink.requests()
+                .iter()
+                .any(|r| replicas.sender(r) == new)
+                .then_some(())
+        },
+    )
+    .await;
+}

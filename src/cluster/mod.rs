@@ -172,12 +172,13 @@ impl Cluster {
 
     /// Stops sending and releases the Lease if held.
     pub async fn stop(&self) {
-        self.gate.close();
+        // The elector closes the gate before it releases the Lease.
         let _ = self.stop.send(true);
         let task = self.task.lock().unwrap_or_else(|p| p.into_inner()).take();
         if let Some(t) = task {
             let _ = t.await;
         }
+        self.gate.close();
     }
 
     /// The cluster as this replica sees it.
