@@ -56,6 +56,7 @@
 pub mod alerting;
 pub mod backoff;
 pub mod clock;
+pub mod cluster;
 pub mod config;
 pub mod demo;
 pub mod exposition;

@@ -76,6 +76,8 @@ pub struct Service {
     pub rules: RuleManagerHandle,
     /// The alerting pipeline: routing, grouping, notifications.
     pipeline: crate::alerting::Pipeline,
+    /// This replica's part in a cluster (`cluster:`), if any.
+    cluster: Option<crate::cluster::Cluster>,
     /// The address the HTTP server listens on (the real port when `:0` was asked for).
     pub local_addr: SocketAddr,
     /// The query API's limits and concurrency permits.
@@ -114,6 +116,8 @@ pub enum ServiceError {
     Rules(#[from] crate::rules::manager::RuleReloadError),
     #[error("alerting pipeline: {0}")]
     Pipeline(#[from] crate::alerting::PipelineError),
+    #[error(transparent)]
+    Cluster(#[from] crate::cluster::ClusterError),
 }
 
 impl Service {
@@ -166,7 +170,13 @@ impl Service {
                 path: opts.state_dir.display().to_string(),
                 source: std::io::Error::other(e),
             })??;
-        let pipeline = start_pipeline(&cfg, &external_url, db.clone()).await?;
+        // HA (cluster:): the Lease decides which replica sends; started once all runs.
+        let cluster = match &cfg.cluster {
+            Some(c) => Some(crate::cluster::Cluster::new(c).await?),
+            None => None,
+        };
+        let gate = cluster.as_ref().map(crate::cluster::Cluster::gate);
+        let pipeline = start_pipeline(&cfg, &external_url, db.clone(), gate).await?;
         let (alerts_tx, alerts_rx) = tokio::sync::mpsc::channel::<Vec<RuleAlerts>>(1024);
         let engine = Arc::new(Engine::new(EngineOptions {
             default_subquery_step: cfg.global.evaluation_interval,
@@ -197,6 +207,9 @@ impl Service {
         telemetry.register_collector(Box::new(RuleGroupCollector(rules.clone())));
         telemetry.register_collector(Box::new(crate::scrape::discovery::metrics::SdCollector));
         pipeline.register_metrics(&mut telemetry);
+        if let Some(c) = &cluster {
+            c.register_metrics(&mut telemetry);
+        }
         let slo_pipeline = pipeline.clone();
         let slos = crate::slo::runtime::start(
             &cfg,
@@ -299,13 +312,18 @@ impl Service {
             alerting: Some(pipeline.clone()),
             slos: slo_view,
             notifier: Some(http_notifier),
+            cluster: cluster.clone(),
         };
         let http = tokio::spawn(http::serve(listener, state, async move {
             let _ = stop_http_rx.wait_for(|stop| *stop).await;
         }));
+        if let Some(c) = &cluster {
+            c.start(pipeline.clone());
+        }
         ready.store(true, Ordering::Release);
         tracing::info!(listen = %local_addr, jobs = cfg.scrape_configs.len(), "redline started");
         Ok(Service {
+            cluster,
             store,
             targets,
             telemetry,
@@ -346,6 +364,10 @@ impl Service {
             .shutdown(Duration::from_secs(5))
             .await;
         self.notifier.lock().await.shutdown().await;
+        // HA: stop sending and hand the Lease to another replica first.
+        if let Some(c) = &self.cluster {
+            c.stop().await;
+        }
         self.pipeline.shutdown().await;
         self.db.close().await;
         let _ = self.stop_http.send(true);
@@ -412,8 +434,12 @@ async fn start_pipeline(
     cfg: &Config,
     external_url: &str,
     db: StateDb,
+    gate: Option<crate::alerting::replica::SendGate>,
 ) -> Result<crate::alerting::Pipeline, ServiceError> {
     let (am, mut opts) = pipeline_settings(cfg);
+    if let Some(gate) = gate {
+        opts.send_gate = gate;
+    }
     opts.playbooks_url = Some(format!("{}/playbooks", external_url.trim_end_matches('/')));
     let factory = crate::alerting::standard_integrations(external_url.to_string(), String::new());
     Ok(crate::alerting::Pipeline::start(am, opts, Some(db), factory).await?)
@@ -640,6 +666,7 @@ pub async fn serve_store(
         reload: None,
         playbooks_dir: None,
         web: Arc::new(http::dashboard::WebAccess::default()),
+        cluster: None,
         alerting: None,
         slos: None,
         notifier: None,

@@ -1,7 +1,9 @@
 //! CI validation of `deploy/`: every manifest of the base (`deploy/base/`) and of the sharding
 //! overlay beside it parses and has what a cluster and a reviewer require, the kustomization
 //! lists every file, the StatefulSet is locked down, and the ClusterRole grants what the
-//! `kubernetes_sd_configs` of `deploy/base/redline.yaml` list and watch.
+//! `kubernetes_sd_configs` of `deploy/base/redline.yaml` list and watch; the HA overlay
+//! (`deploy/ha/`) runs two replicas with the Lease RBAC, a headless Service and a config whose
+//! `cluster:` section names them.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -503,4 +505,139 @@ fn sharded_config_keeps_one_hashmod_bucket_per_replica_in_every_job() {
             || unset.to_string().contains("SHARD is not set"),
         "{unset}"
     );
+}
+
+fn ha_documents(file: &str) -> Vec<Value> {
+    documents(&format!("../ha/{file}"))
+}
+
+#[test]
+fn ha_overlay_runs_two_replicas_that_share_one_lease() {
+    let k = ha_documents("kustomization.yaml").remove(0);
+    assert_eq!(strings(k.get("resources"))[0], "../base");
+    let mut files: Vec<String> = std::fs::read_dir(deploy_root().join("ha"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|f| f.ends_with(".yaml") && f != "kustomization.yaml")
+        .collect();
+    files.sort();
+    let mut listed: Vec<String> = strings(k.get("resources"))[1..].to_vec();
+    let patch_path = str_at(&k["patches"][0], &["path"]).unwrap().to_string();
+    listed.push(patch_path.clone());
+    listed.push("redline.yaml".into());
+    listed.sort();
+    assert_eq!(
+        listed, files,
+        "kustomization.yaml vs the files in deploy/ha/"
+    );
+
+    // The patch: 2 replicas, named through the headless Service, POD_NAME, expand-env.
+    let base = find(&manifests(), "StatefulSet")[0].clone();
+    let mut replicas = None;
+    let mut service_name = None;
+    let mut args = Vec::new();
+    let mut pod_name_env = None;
+    for op in ha_documents(&patch_path).remove(0).as_sequence().unwrap() {
+        let path = str_at(op, &["path"]).unwrap();
+        let parent = path.rsplit_once('/').map(|(p, _)| p).unwrap_or("/");
+        match str_at(op, &["op"]) {
+            Some("replace") => assert!(pointer(&base, path).is_some(), "{path} not in the base"),
+            Some("add") => assert!(pointer(&base, parent).is_some(), "{parent} not in the base"),
+            other => panic!("unexpected op {other:?}"),
+        }
+        match path {
+            "/spec/replicas" => replicas = op["value"].as_u64(),
+            "/spec/serviceName" => service_name = str_at(op, &["value"]).map(String::from),
+            "/spec/template/spec/containers/0/args/-" => {
+                args.push(str_at(op, &["value"]).unwrap().to_string())
+            }
+            "/spec/template/spec/containers/0/env" => {
+                pod_name_env = op["value"]
+                    .as_sequence()
+                    .unwrap()
+                    .iter()
+                    .find(|e| str_at(e, &["name"]) == Some("POD_NAME"))
+                    .and_then(|e| str_at(e, &["valueFrom", "fieldRef", "fieldPath"]))
+                    .map(String::from)
+            }
+            _ => {}
+        }
+    }
+    let replicas = replicas.expect("the patch sets replicas");
+    assert_eq!(replicas, 2);
+    assert_eq!(args, ["--config.expand-env"]);
+    assert_eq!(pod_name_env.as_deref(), Some("metadata.name"));
+    let headless = ha_documents("headless-service.yaml").remove(0);
+    assert_eq!(
+        str_at(&headless, &["metadata", "name"]),
+        service_name.as_deref()
+    );
+    assert_eq!(str_at(&headless, &["spec", "clusterIP"]), Some("None"));
+
+    // The config, expanded as in pod redline-1: every pod is a peer, by its headless name.
+    let text = std::fs::read_to_string(deploy_root().join("ha/redline.yaml")).unwrap();
+    let env = |v: &str| (v == "POD_NAME").then(|| "redline-1".to_string());
+    let expanded =
+        redline::config::expand::expand_env(&text, "deploy/ha/redline.yaml", &env).unwrap();
+    let cfg = Config::from_yaml_str(&expanded, "deploy/ha/redline.yaml")
+        .unwrap_or_else(|e| panic!("{e}"));
+    let cluster = cfg.cluster.clone().expect("a cluster: section");
+    assert_eq!(cluster.replica, "redline-1");
+    let ns = str_at(&base, &["metadata", "namespace"]).unwrap();
+    let expected_peers: Vec<String> = (0..replicas)
+        .map(|i| {
+            format!(
+                "http://redline-{i}.{}.{ns}.svc:9090",
+                service_name.as_deref().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(cluster.peers, expected_peers);
+    // The rest is the base config: the same jobs.
+    let base_cfg = Config::from_yaml_str(
+        &std::fs::read_to_string(deploy_dir().join("redline.yaml")).unwrap(),
+        "deploy/base/redline.yaml",
+    )
+    .unwrap();
+    let jobs = |c: &Config| -> Vec<String> {
+        c.scrape_configs
+            .iter()
+            .map(|j| j.job_name.clone())
+            .collect()
+    };
+    assert_eq!(jobs(&cfg), jobs(&base_cfg));
+    assert_eq!(cfg.rule_files, base_cfg.rule_files);
+
+    // The Role grants exactly what the elector does on that Lease, in its namespace, to the
+    // StatefulSet's service account.
+    let role = ha_documents("lease-role.yaml").remove(0);
+    assert_eq!(
+        str_at(&role, &["metadata", "namespace"]),
+        Some(cluster.lease.namespace.as_str())
+    );
+    let rules = role["rules"].as_sequence().unwrap();
+    let allows = |verb: &str| {
+        rules.iter().any(|r| {
+            strings(r.get("apiGroups")) == ["coordination.k8s.io"]
+                && strings(r.get("resources")) == ["leases"]
+                && strings(r.get("verbs")).iter().any(|v| v == verb)
+                && r.get("resourceNames")
+                    .is_none_or(|n| strings(Some(n)).contains(&cluster.lease.name))
+        })
+    };
+    for verb in ["get", "create", "update"] {
+        assert!(allows(verb), "the Role must allow {verb} on the Lease");
+    }
+    let binding = ha_documents("lease-rolebinding.yaml").remove(0);
+    assert_eq!(
+        str_at(&binding, &["roleRef", "name"]),
+        str_at(&role, &["metadata", "name"])
+    );
+    let sa = str_at(&base, &["spec", "template", "spec", "serviceAccountName"]).unwrap();
+    assert_eq!(str_at(&binding["subjects"][0], &["name"]), Some(sa));
+
+    // A drain takes at most one replica: the other keeps the Lease or takes it.
+    let pdb = find(&manifests(), "PodDisruptionBudget")[0].clone();
+    let max_unavailable = pdb["spec"]["maxUnavailable"].as_u64().unwrap();
+    assert!(max_unavailable < replicas);
 }

@@ -13,6 +13,11 @@
 //! 3. on acknowledgement, in one transaction, deletes the pending row and records the
 //!    notification in the log ([`crate::state::StateDb::ack_notification`]).
 //!
+//! Before the pending row and before every attempt the job asks the [`SendGate`]
+//! (high availability: only the Lease holder sends); a closed gate ends the job as
+//! [`DeliveryOutcome::Standby`], with nothing sent or logged. Each attempt runs with the
+//! notification's idempotency key ([`super::replica`]).
+//!
 //! At start-up the pipeline replays the pending rows, so a notification decided before a
 //! crash and never acknowledged is delivered once after the restart.
 
@@ -31,6 +36,7 @@ use super::alert::{fingerprint_hex, parse_fingerprint};
 use super::nflog::{NflogKey, NotificationLog};
 use super::notify::{Notification, NotificationReason, NotifiedAlert, Notifier};
 use super::provider::{alert_from_json, alert_to_json, DecodeError};
+use super::replica::{idempotency_key, with_idempotency_key, SendGate};
 use crate::backoff::Backoff;
 use crate::clock::SharedClock;
 use crate::state::pipeline::PendingRow;
@@ -117,6 +123,8 @@ pub enum DeliveryOutcome {
     Failed(String),
     /// A newer notification for the same group and integration took over.
     Superseded,
+    /// This replica may not send (it does not hold the Lease): the holder sends.
+    Standby,
 }
 
 /// One notification for one integration.
@@ -150,6 +158,8 @@ pub struct Delivery {
     inflight: Mutex<HashMap<NflogKey, Inflight>>,
     generation: AtomicU64,
     status: Mutex<BTreeMap<(String, String), IntegrationStatus>>,
+    /// Whether this replica may send (HA); always open when redline runs alone.
+    gate: SendGate,
     /// The metrics.
     pub metrics: DeliveryMetrics,
 }
@@ -185,8 +195,20 @@ impl Delivery {
             inflight: Mutex::new(HashMap::new()),
             generation: AtomicU64::new(1),
             status: Mutex::new(BTreeMap::new()),
+            gate: SendGate::always(),
             metrics,
         }
+    }
+
+    /// The delivery with a send gate (high availability: only the Lease holder sends).
+    pub fn with_gate(mut self, gate: SendGate) -> Delivery {
+        self.gate = gate;
+        self
+    }
+
+    /// Whether this replica may send now.
+    pub fn may_send(&self) -> bool {
+        self.gate.may_send()
     }
 
     /// The notification log.
@@ -248,6 +270,10 @@ impl Delivery {
         firing: BTreeSet<u64>,
         resolved: BTreeSet<u64>,
     ) {
+        // Only the sending replica writes the log; the others receive its entries.
+        if !self.gate.may_send() {
+            return;
+        }
         let row = self
             .nflog
             .record(key, firing, resolved, self.clock.now_ms());
@@ -286,6 +312,21 @@ impl Delivery {
             ("integration", job.key.integration.clone()),
             ("receiver", job.key.receiver.clone()),
         ];
+        if !self.gate.may_send() {
+            self.finish(&job.key, job.generation);
+            if let Some(done) = job.done.take() {
+                let _ = done.send(DeliveryOutcome::Standby);
+            }
+            return;
+        }
+        let idempotency = idempotency_key(
+            &job.key,
+            &job.firing,
+            &job.resolved,
+            self.nflog
+                .get(&job.key, self.clock.now_ms())
+                .map(|e| e.sent_at_ms),
+        );
         if job.pending_id.is_none() {
             if let Some(db) = &self.db {
                 let now = self.clock.now_ms();
@@ -310,10 +351,20 @@ impl Delivery {
             if !self.is_current(&job.key, job.generation) {
                 break DeliveryOutcome::Superseded;
             }
+            if !self.gate.may_send() {
+                // The Lease was lost while retrying: the new holder sends from its groups.
+                if let (Some(db), Some(id)) = (&self.db, job.pending_id) {
+                    if let Err(e) = db.drop_pending_notification(id).await {
+                        tracing::error!(error = %e, "dropping a pending notification");
+                    }
+                }
+                break DeliveryOutcome::Standby;
+            }
             attempt += 1;
             self.metrics.notifications.get_or_create(&labels).inc();
             let attempt_started = tokio::time::Instant::now();
-            let result = notifier.notify(&job.notification).await;
+            let result =
+                with_idempotency_key(idempotency.clone(), notifier.notify(&job.notification)).await;
             let took = Some(attempt_started.elapsed().as_millis() as u64);
             let now = self.clock.now_ms();
             match result {
@@ -576,6 +627,8 @@ mod tests {
     struct Flaky {
         failures: AtomicU64,
         calls: AtomicU64,
+        /// The idempotency key each call saw.
+        keys: Mutex<Vec<Option<String>>>,
     }
 
     impl Flaky {
@@ -583,6 +636,7 @@ mod tests {
             Arc::new(Flaky {
                 failures: AtomicU64::new(failures),
                 calls: AtomicU64::new(0),
+                keys: Mutex::new(Vec::new()),
             })
         }
     }
@@ -597,6 +651,8 @@ mod tests {
         fn notify<'a>(&'a self, _n: &'a Notification) -> BoxFuture<'a, Result<(), NotifyError>> {
             Box::pin(async move {
                 self.calls.fetch_add(1, Ordering::SeqCst);
+                let key = crate::alerting::replica::current_idempotency_key();
+                self.keys.lock().unwrap().push(key);
                 if self.failures.load(Ordering::SeqCst) > 0 {
                     self.failures.fetch_sub(1, Ordering::SeqCst);
                     return Err(NotifyError {
@@ -700,5 +756,39 @@ mod tests {
             d.begin(&key(), &[1].into(), &BTreeSet::new()),
             Begin::Send(_)
         ));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn standby_replica_neither_sends_nor_logs_and_retries_keep_one_key() {
+        let (nflog, d) = delivery();
+        let gate = crate::alerting::replica::SendGate::replica();
+        let d = Arc::new(Arc::try_unwrap(d).unwrap().with_gate(gate.clone()));
+        let flaky = Flaky::failing(1);
+        let q = IntegrationQueue::spawn(d.clone(), "team", flaky.clone(), 4);
+        let firing: BTreeSet<u64> = [1].into();
+        let Begin::Send(generation) = d.begin(&key(), &firing, &BTreeSet::new()) else {
+            panic!("nothing in flight yet");
+        };
+        let (j, rx) = job(firing.clone(), Duration::from_secs(60), generation);
+        assert!(q.submit(j).is_ok());
+        assert_eq!(rx.await.unwrap(), DeliveryOutcome::Standby);
+        assert_eq!(
+            flaky.calls.load(Ordering::SeqCst),
+            0,
+            "a standby sends nothing"
+        );
+        assert!(nflog.get(&key(), 0).is_none(), "and logs nothing");
+        // Control: the same job once the gate is open is sent (after one retry).
+        gate.open_until(tokio::time::Instant::now() + Duration::from_secs(3600));
+        let Begin::Send(generation) = d.begin(&key(), &firing, &BTreeSet::new()) else {
+            panic!("the standby job finished");
+        };
+        let (j, rx) = job(firing.clone(), Duration::from_secs(60), generation);
+        assert!(q.submit(j).is_ok());
+        assert_eq!(rx.await.unwrap(), DeliveryOutcome::Delivered);
+        let keys = flaky.keys.lock().unwrap().clone();
+        let expected =
+            crate::alerting::replica::idempotency_key(&key(), &firing, &BTreeSet::new(), None);
+        assert_eq!(keys, vec![Some(expected.clone()), Some(expected)]);
     }
 }

@@ -6,7 +6,8 @@
 //! [`silence`] mute them, [`dispatch`] groups them per route into aggregation groups with
 //! their timers, [`nflog`] decides per integration whether a notification is due,
 //! [`delivery`] sends through [`notify`]'s integrations (webhook, email) with retries, and
-//! [`status`] answers what state an alert is in. Everything that must survive a restart is
+//! [`status`] answers what state an alert is in; [`replica`] is what running as one of
+//! several replicas adds (the send gate, idempotency keys). Everything that must survive a restart is
 //! written through to [`crate::state`].
 
 pub mod alert;
@@ -17,6 +18,7 @@ pub mod nflog;
 pub mod notify;
 pub mod pipeline;
 pub mod provider;
+pub mod replica;
 pub mod silence;
 pub mod status;
 

@@ -84,6 +84,19 @@ fn fps_from_json(s: &str) -> Result<BTreeSet<u64>, super::provider::DecodeError>
         .collect()
 }
 
+/// The database row of an entry.
+fn row(key: &NflogKey, e: &NflogEntry) -> NflogRow {
+    NflogRow {
+        group_key: key.group_key.clone(),
+        receiver: key.receiver.clone(),
+        integration: key.integration.clone(),
+        firing_json: fps_json(&e.firing),
+        resolved_json: fps_json(&e.resolved),
+        sent_at_ms: e.sent_at_ms,
+        expires_at_ms: e.expires_at_ms,
+    }
+}
+
 impl NotificationLog {
     /// An empty log whose entries expire `retention` after their notification.
     pub fn new(retention: Duration) -> NotificationLog {
@@ -119,17 +132,9 @@ impl NotificationLog {
             sent_at_ms: now_ms,
             expires_at_ms: now_ms.saturating_add(self.retention.as_millis() as i64),
         };
-        let row = NflogRow {
-            group_key: key.group_key.clone(),
-            receiver: key.receiver.clone(),
-            integration: key.integration.clone(),
-            firing_json: fps_json(&entry.firing),
-            resolved_json: fps_json(&entry.resolved),
-            sent_at_ms: entry.sent_at_ms,
-            expires_at_ms: entry.expires_at_ms,
-        };
+        let r = row(key, &entry);
         self.lock().insert(key.clone(), entry);
-        row
+        r
     }
 
     /// Loads rows read from the state database; invalid rows are skipped and logged.
@@ -162,6 +167,42 @@ impl NotificationLog {
                 ),
             }
         }
+    }
+
+    /// Every entry as a row (for replication to other replicas).
+    pub fn rows(&self) -> Vec<NflogRow> {
+        let mut rows: Vec<NflogRow> = self.lock().iter().map(|(k, e)| row(k, e)).collect();
+        rows.sort_by(|a, b| {
+            (&a.group_key, &a.receiver, &a.integration).cmp(&(
+                &b.group_key,
+                &b.receiver,
+                &b.integration,
+            ))
+        });
+        rows
+    }
+
+    /// Merges rows from another replica: a row replaces the entry for its key only when its
+    /// notification was sent later (as Alertmanager's nflog merges gossip); invalid rows are
+    /// skipped. Returns the rows taken, to persist.
+    pub fn merge(&self, rows: Vec<NflogRow>) -> Vec<NflogRow> {
+        let newer: Vec<NflogRow> = {
+            let entries = self.lock();
+            rows.into_iter()
+                .filter(|r| {
+                    let key = NflogKey {
+                        group_key: r.group_key.clone(),
+                        receiver: r.receiver.clone(),
+                        integration: r.integration.clone(),
+                    };
+                    entries
+                        .get(&key)
+                        .is_none_or(|e| e.sent_at_ms < r.sent_at_ms)
+                })
+                .collect()
+        };
+        self.load(newer.clone());
+        newer
     }
 
     /// Drops entries expired at `now_ms`.
@@ -261,6 +302,25 @@ mod tests {
             update(Some(&e), &[1], &[], true, 1_001 + repeat_ms),
             Some(RepeatInterval)
         );
+    }
+
+    #[test]
+    fn merge_keeps_the_later_notification() {
+        let key = NflogKey {
+            group_key: "{}:{}".into(),
+            receiver: "r".into(),
+            integration: "webhook[0]".into(),
+        };
+        let a = NotificationLog::new(Duration::from_secs(10));
+        let b = NotificationLog::new(Duration::from_secs(10));
+        a.record(&key, set(&[1]), set(&[]), 1_000);
+        assert_eq!(b.merge(a.rows()).len(), 1);
+        assert_eq!(b.get(&key, 1_500), a.get(&key, 1_500));
+        // b notified later: a's older entry does not replace it, and b's wins on a.
+        b.record(&key, set(&[1, 2]), set(&[]), 2_000);
+        assert!(b.merge(a.rows()).is_empty());
+        assert_eq!(a.merge(b.rows()).len(), 1);
+        assert_eq!(a.get(&key, 2_500).unwrap().firing, set(&[1, 2]));
     }
 
     #[test]

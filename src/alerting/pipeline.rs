@@ -89,6 +89,8 @@ pub struct PipelineOptions {
     pub max_request_bytes: usize,
     /// See [`DispatchOptions::playbooks_url`]. Default `None`.
     pub playbooks_url: Option<String>,
+    /// Whether this replica may send (high availability). Default: always open.
+    pub send_gate: crate::alerting::replica::SendGate,
 }
 
 impl Default for PipelineOptions {
@@ -104,6 +106,7 @@ impl Default for PipelineOptions {
             gc_interval: Duration::from_secs(60),
             max_request_bytes: crate::config::alertmanager::DEFAULT_MAX_REQUEST_BYTES,
             playbooks_url: None,
+            send_gate: crate::alerting::replica::SendGate::always(),
         }
     }
 }
@@ -252,6 +255,26 @@ fn build_running(
 }
 
 impl Pipeline {
+    /// The notification log's entries, for other replicas (HA).
+    pub fn nflog_rows(&self) -> Vec<crate::state::pipeline::NflogRow> {
+        self.inner.delivery.nflog().rows()
+    }
+
+    /// Merges notification-log entries of another replica (HA): newer ones are taken and
+    /// persisted; returns how many.
+    pub async fn merge_nflog(&self, rows: Vec<crate::state::pipeline::NflogRow>) -> usize {
+        let taken = self.inner.delivery.nflog().merge(rows);
+        let n = taken.len();
+        if let Some(db) = &self.inner.db {
+            for row in taken {
+                if let Err(e) = db.ack_notification(None, row).await {
+                    tracing::error!(error = %e, "recording a replicated notification log entry");
+                }
+            }
+        }
+        n
+    }
+
     /// The largest request body the Alertmanager API accepts for this pipeline.
     pub fn max_request_bytes(&self) -> usize {
         self.inner.opts.max_request_bytes
@@ -298,13 +321,16 @@ impl Pipeline {
             pending = db.load_pending_notifications().await?;
         }
         let silences = Silences::load(db.clone()).await?;
-        let delivery = Arc::new(Delivery::new(
-            db.clone(),
-            nflog,
-            clock.clone(),
-            opts.backoff,
-            DeliveryMetrics::default(),
-        ));
+        let delivery = Arc::new(
+            Delivery::new(
+                db.clone(),
+                nflog,
+                clock.clone(),
+                opts.backoff,
+                DeliveryMetrics::default(),
+            )
+            .with_gate(opts.send_gate.clone()),
+        );
         let alerts = store.list_shared();
         let running = build_running(
             config,

@@ -391,6 +391,39 @@ impl Silences {
         self.persist(&[expired_copy(prev, now_ms)], &[]).await
     }
 
+    /// Every silence as a row (for replication to other replicas).
+    pub fn rows(&self) -> Vec<SilenceRow> {
+        self.list().iter().map(Silence::to_row).collect()
+    }
+
+    /// Merges silences from another replica: a row is taken when its id is unknown here or it
+    /// was written later than ours (`updated_at_ms`, as Alertmanager merges gossiped
+    /// silences), unless it ended more than the retention before `now_ms`. Taken rows are
+    /// committed to the database before they are in force. Returns how many were taken.
+    pub async fn merge(&self, rows: Vec<SilenceRow>, now_ms: i64) -> Result<usize, SilenceError> {
+        let _writer = self.inner.write.lock().await;
+        let retention = self.retention_ms();
+        let mut upserts = Vec::new();
+        for row in rows {
+            let s = Silence::from_row(row)?;
+            if s.ends_at_ms.saturating_add(retention) < now_ms {
+                continue;
+            }
+            let newer = self
+                .read()
+                .get(&s.id)
+                .is_none_or(|ours| ours.updated_at_ms < s.updated_at_ms);
+            if newer {
+                upserts.push(s);
+            }
+        }
+        let n = upserts.len();
+        if n > 0 {
+            self.persist(&upserts, &[]).await?;
+        }
+        Ok(n)
+    }
+
     /// Removes silences that ended more than the retention before `now_ms`; returns how many.
     pub async fn gc(&self, now_ms: i64) -> Result<usize, SilenceError> {
         let _writer = self.inner.write.lock().await;
@@ -544,6 +577,30 @@ pub(crate) mod tests {
         .unwrap();
         assert!(re.is_match(&id), "{id}");
         assert_ne!(new_uuid_v4(), id);
+    }
+
+    #[tokio::test]
+    async fn merge_takes_unknown_and_later_written_silences_only() {
+        let a = Silences::in_memory();
+        let b = Silences::in_memory();
+        let id = a
+            .upsert(sil("job=api", NOW, NOW + 60 * MIN), NOW)
+            .await
+            .unwrap();
+        assert_eq!(b.merge(a.rows(), NOW).await.unwrap(), 1);
+        let page = labels(&[("job", "api")]);
+        assert_eq!(b.silenced_by(&page, NOW + MIN), vec![id.clone()]);
+        // Nothing new: nothing taken.
+        assert_eq!(b.merge(a.rows(), NOW).await.unwrap(), 0);
+        // Expired on b later: b's version wins on a, a's older one does not win on b.
+        b.expire(&id, NOW + MIN).await.unwrap();
+        assert_eq!(b.merge(a.rows(), NOW + MIN).await.unwrap(), 0);
+        assert_eq!(a.merge(b.rows(), NOW + MIN).await.unwrap(), 1);
+        assert!(a.silenced_by(&page, NOW + 2 * MIN).is_empty());
+        // Beyond the retention: not taken back.
+        let c = Silences::in_memory();
+        let later = NOW + MIN + DEFAULT_RETENTION_MS + 1;
+        assert_eq!(c.merge(a.rows(), later).await.unwrap(), 0);
     }
 
     #[tokio::test]

@@ -22,6 +22,7 @@
 
 pub mod alerting;
 pub mod alertmanager;
+pub mod cluster;
 pub mod discovery;
 mod error;
 pub mod expand;
@@ -82,6 +83,8 @@ pub struct Config {
     pub scrape_config_files: Vec<std::path::PathBuf>,
     /// Settings read and not acted on, each with why (see [`ignored`]).
     pub ignored: Vec<ignored::IgnoredSetting>,
+    /// The `cluster:` section (high availability), when present.
+    pub cluster: Option<cluster::ClusterConfig>,
 }
 
 /// The `global` section with defaults applied.

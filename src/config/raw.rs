@@ -115,6 +115,8 @@ pub struct RawConfig {
     pub otlp: Option<super::ignored::RawOtlp>,
     /// Accepted and ignored (see [`super::ignored`]).
     pub tracing: Option<super::ignored::RawTracing>,
+    /// redline's own: high availability (see [`super::cluster`]).
+    pub cluster: Option<super::cluster::RawCluster>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -300,6 +300,18 @@ fn build(ctx: &Ctx<'_>, raw: RawConfig) -> Result<Config, ConfigError> {
     )?;
 
     let web = super::web::web(ctx, &root.key("web"), raw.web.unwrap_or_default())?;
+    let cluster = match raw.cluster {
+        Some(c) => Some(super::cluster::cluster(ctx, &root.key("cluster"), c)?),
+        None => None,
+    };
+    if let Some(c) = &cluster {
+        if web.requires_auth() && c.peer_secret_file.is_none() {
+            return Err(ctx.err(
+                &root.key("cluster").key("peer_secret_file"),
+                "required when web: sets credentials, so that peers can read each other's state",
+            ));
+        }
+    }
 
     let (slo_files, slo) = super::slo::slo(ctx, &root, raw.slo_files, raw.slo.unwrap_or_default())?;
 
@@ -330,6 +342,7 @@ fn build(ctx: &Ctx<'_>, raw: RawConfig) -> Result<Config, ConfigError> {
 
     Ok(Config {
         alerting,
+        cluster,
         global,
         rule_files,
         rule_query,

@@ -52,6 +52,8 @@ pub const DEFAULT_MAX_BODY_BYTES: usize = crate::config::alertmanager::DEFAULT_M
 #[derive(Clone)]
 struct AlertmanagerApi {
     pipeline: Pipeline,
+    /// This replica's cluster (HA), for `/api/v2/status`.
+    cluster: Option<crate::cluster::Cluster>,
     /// When the API was set up (at start-up), unix milliseconds: `uptime` of `/status`.
     started_at_ms: i64,
 }
@@ -59,7 +61,11 @@ struct AlertmanagerApi {
 /// The `/api/v2` routes over the alerting pipeline; without one, every `/api/v2` path answers
 /// 404 saying that the configuration has no alerting section. `max_body_bytes` bounds the
 /// request bodies (posted alerts and silences).
-pub fn routes<S>(pipeline: Option<Pipeline>, max_body_bytes: usize) -> Router<S>
+pub fn routes<S>(
+    pipeline: Option<Pipeline>,
+    cluster: Option<crate::cluster::Cluster>,
+    max_body_bytes: usize,
+) -> Router<S>
 where
     S: Clone + Send + Sync + 'static,
 {
@@ -69,6 +75,7 @@ where
     };
     let api = AlertmanagerApi {
         pipeline,
+        cluster,
         started_at_ms: *STARTED_AT_MS.get_or_init(crate::timefmt::now_ms),
     };
     Router::new()
@@ -645,7 +652,7 @@ async fn delete_silence(State(api): State<AlertmanagerApi>, Path(id): Path<Strin
 
 async fn get_status(State(api): State<AlertmanagerApi>) -> Response {
     Json(json!({
-        "cluster": {"name": "", "peers": [], "status": "disabled"},
+        "cluster": cluster_json(api.cluster.as_ref()),
         "config": {"original": api.pipeline.config().original},
         "uptime": am_time(api.started_at_ms),
         "versionInfo": {
@@ -658,6 +665,32 @@ async fn get_status(State(api): State<AlertmanagerApi>) -> Response {
         },
     }))
     .into_response()
+}
+
+/// `cluster` of `/api/v2/status`: Alertmanager's `{name, status, peers: [{name, address}]}`
+/// (`disabled` when redline runs alone), plus `redline_lease`: who holds the Lease, whether
+/// this replica sends, the Lease's `leaseTransitions` and the last error reaching it.
+fn cluster_json(cluster: Option<&crate::cluster::Cluster>) -> Value {
+    let Some(c) = cluster else {
+        return json!({"name": "", "peers": [], "status": "disabled"});
+    };
+    let s = c.status();
+    let peers: Vec<Value> = s
+        .peers
+        .iter()
+        .map(|p| json!({"name": p, "address": p}))
+        .collect();
+    json!({
+        "name": s.name,
+        "status": s.status,
+        "peers": peers,
+        "redline_lease": {
+            "holder": s.lease.holder,
+            "is_holder": s.lease.is_holder,
+            "transitions": s.lease.transitions,
+            "last_error": s.lease.last_error,
+        },
+    })
 }
 
 async fn get_receivers(State(api): State<AlertmanagerApi>) -> Response {

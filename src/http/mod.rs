@@ -8,6 +8,7 @@
 pub mod alertmanager;
 mod alertmanagers;
 mod api;
+pub mod cluster;
 pub mod dashboard;
 mod params;
 pub(crate) mod query;
@@ -52,6 +53,8 @@ pub struct AppState {
     pub slos: Option<crate::slo::engine::SloView>,
     /// The notifier of `alerting:`, for `/api/v1/alertmanagers`.
     pub notifier: Option<crate::notifier::Notifier>,
+    /// This replica's part in a cluster (`cluster:`), for `/api/v2/status`.
+    pub cluster: Option<crate::cluster::Cluster>,
 }
 
 /// A reload request: the reload's outcome is sent back on the channel.
@@ -64,6 +67,7 @@ pub type ReloadFailed = Box<dyn std::error::Error + Send + Sync>;
 /// All routes.
 pub fn router(state: AppState) -> Router {
     let web = state.web.clone();
+    let cluster = state.cluster.clone();
     Router::new()
         .route("/-/healthy", get(healthy))
         .route("/-/ready", get(ready))
@@ -72,6 +76,7 @@ pub fn router(state: AppState) -> Router {
         .merge(api::routes())
         .merge(alertmanager::routes(
             state.alerting.clone(),
+            state.cluster.clone(),
             state
                 .alerting
                 .as_ref()
@@ -85,6 +90,8 @@ pub fn router(state: AppState) -> Router {
         .merge(dashboard::routes())
         .with_state(state)
         .layer(axum::middleware::from_fn_with_state(web, dashboard::guard))
+        // HA: peers authenticate with the peer secret, not web: credentials.
+        .merge(cluster::routes(cluster))
 }
 
 async fn healthy() -> &'static str {

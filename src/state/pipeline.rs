@@ -20,7 +20,8 @@ pub struct StoredAlert {
 }
 
 /// One row of `nflog`: what one integration of one receiver was last told about a group.
-#[derive(Clone, Debug, PartialEq)]
+/// Also what replicas send each other (`crate::cluster`), hence serde.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct NflogRow {
     pub group_key: String,
     pub receiver: String,

@@ -9,8 +9,8 @@
 use super::{sql, StateDb, StateError};
 use rusqlite::params;
 
-/// One row of `silence`.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// One row of `silence`; also what replicas send each other (`crate::cluster`), hence serde.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SilenceRow {
     pub id: String,
     /// JSON array of `{name, value, isRegex, isEqual}`.

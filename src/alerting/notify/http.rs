@@ -214,6 +214,10 @@ impl HttpIntegration {
         for (name, value) in headers {
             req = req.header(*name, value);
         }
+        // HA: every HTTP integration carries the notification's idempotency key.
+        if let Some(key) = crate::alerting::replica::current_idempotency_key() {
+            req = req.header(crate::alerting::replica::IDEMPOTENCY_HEADER, key);
+        }
         // The URL may carry a token: errors never show it.
         let mut resp = req
             .send()

@@ -148,6 +148,11 @@ impl PushoverNotifier {
             .client
             .post(url)
             .header(reqwest::header::CONTENT_TYPE, "text/plain");
+        // HA: the notification's idempotency key, as on every HTTP integration.
+        let req = match crate::alerting::replica::current_idempotency_key() {
+            Some(key) => req.header(crate::alerting::replica::IDEMPOTENCY_HEADER, key),
+            None => req,
+        };
         let req = apply_auth(req, self.auth.as_ref())
             .await
             .map_err(|e| fatal(format!("reading credentials: {e}")))?;

@@ -5,8 +5,9 @@
 //! `externalURL`, `version`, `groupKey`, `truncatedAlerts`), times are printed as Go prints a
 //! `time.Time` (RFC 3339, UTC, fraction trimmed of trailing zeros), and a firing alert's
 //! `endsAt` is Go's zero time `0001-01-01T00:00:00Z`. redline adds fields that existing
-//! receivers ignore: the top-level `notification_reason`, and per alert `owner` and
-//! `playbookURL` (omitted when unknown).
+//! receivers ignore: the top-level `notification_reason` and `idempotencyKey` (the
+//! notification's key, the same on every replica; omitted outside a delivery), and per alert
+//! `owner` and `playbookURL` (omitted when unknown).
 //!
 //! A 2xx answer acknowledges the notification; 5xx, 429 and connection errors are
 //! retryable; any other status is not. `url_file` is read on every send, as credential files
@@ -106,6 +107,10 @@ pub struct WebhookPayload {
     /// redline: why the group is notified now.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub notification_reason: Option<&'static str>,
+    /// redline: the notification's idempotency key, the same on every replica (HA; see
+    /// [`crate::alerting::replica`]); also sent as the `Idempotency-Key` header.
+    #[serde(rename = "idempotencyKey", skip_serializing_if = "Option::is_none")]
+    pub idempotency_key: Option<String>,
 }
 
 /// One alert of a [`WebhookPayload`].
@@ -204,6 +209,7 @@ pub fn payload(n: &Notification, external_url: &str, max_alerts: u64) -> Webhook
         group_key: n.group_key.clone(),
         truncated_alerts: total - kept as u64,
         notification_reason: Some(n.reason.as_str()),
+        idempotency_key: crate::alerting::replica::current_idempotency_key(),
     }
 }
 

@@ -336,6 +336,11 @@ pub async fn alerts(State(s): State<AppState>, ctx: PageCtx) -> Response {
         "limit": paging.limit,
         "can_silence": !ctx.read_only && silences_available(&s),
         "deliveries": delivery_rows(&s, &ctx),
+        // HA: which replica sends (absent when redline runs alone).
+        "cluster": s.cluster.as_ref().map(|c| {
+            let st = c.status();
+            json!({"name": st.name, "holder": st.lease.holder, "is_holder": st.lease.is_holder})
+        }),
     });
     drop(entries);
     if let (Some(a), Json::Object(b)) = (data.as_object_mut(), extra) {

@@ -1,0 +1,587 @@
+//! High availability with real processes: two `redline run` replicas, a fake Kubernetes API
+//! server serving the Lease (tests/common/fake_lease.rs, with resourceVersion and 409
+//! semantics) and a webhook receiver that records every delivery. Each replica's external URL
+//! (its own listen address) is the payload's `externalURL`, so every delivery names its
+//! sender. Lease timings are short: 2 s duration, 1.5 s renew deadline, 0.5 s retry period;
+//! replicas pull each other's state every 500 ms (the default).
+
+mod common;
+
+use common::fake_http::{Answer, FakeReceiver, Recorded};
+use common::fake_lease::FakeLeaseApi;
+use common::{free_port, wait_for, ProcessGuard};
+use std::path::Path;
+use std::time::Duration;
+
+const RULES: &str = r#"
+groups:
+  - name: ha
+    interval: 500ms
+    rules:
+      - alert: AlwaysOn
+        expr: vector(1)
+      - alert: Control
+        expr: vector(1)
+      - alert: Heartbeat
+        expr: vector(1)
+"#;
+
+/// The config of replica `i` of two, whose peer listens on `peer_port`.
+fn config(i: usize, peer_port: u16, sink: &str, replication_interval: &str) -> String {
+    format!(
+        r#"
+rule_files: ['ha.rules.yml']
+scrape_configs: []
+alertmanager:
+  config:
+    route:
+      receiver: team
+      group_by: [alertname]
+      group_wait: 500ms
+      group_interval: 1s
+      repeat_interval: 1h
+      routes:
+        - receiver: control
+          matchers: ['alertname="Control"']
+          repeat_interval: 1s
+        - receiver: heartbeat
+          matchers: ['alertname="Heartbeat"']
+          repeat_interval: 1s
+    receivers:
+      - name: heartbeat
+        webhook_configs: [{{url: '{sink}/heartbeat'}}]
+      - name: team
+        webhook_configs: [{{url: '{sink}/team'}}]
+      - name: control
+        webhook_configs: [{{url: '{sink}/control'}}]
+cluster:
+  replica: r{i}
+  peers: ['http://127.0.0.1:{peer_port}']
+  replication_interval: {replication_interval}
+  lease:
+    namespace: monitoring
+    name: redline-notifications
+    duration: 2s
+    renew_deadline: 1500ms
+    retry_period: 500ms
+    kubeconfig_file: kubeconfig-{i}
+"#
+    )
+}
+
+struct Replicas {
+    dir: common::TempDir,
+    ports: [u16; 2],
+    procs: Vec<Option<ProcessGuard>>,
+}
+
+impl Replicas {
+    fn start(tag: &str, api: &FakeLeaseApi, sink: &FakeReceiver) -> Replicas {
+        let mut r = Replicas::prepare(tag, api, sink, ["500ms", "500ms"]);
+        r.start_one(0);
+        r.start_one(1);
+        r
+    }
+
+    /// Writes the files of both replicas (with their replication intervals); starts none.
+    fn prepare(
+        tag: &str,
+        api: &FakeLeaseApi,
+        sink: &FakeReceiver,
+        intervals: [&str; 2],
+    ) -> Replicas {
+        let dir = common::TempDir::new(&format!("ha-{tag}"));
+        std::fs::write(dir.join("ha.rules.yml"), RULES).unwrap();
+        let ports = [free_port(), free_port()];
+        let mut procs = Vec::new();
+        for i in 0..2 {
+            std::fs::write(dir.join(format!("kubeconfig-{i}")), api.kubeconfig(i)).unwrap();
+            let d = dir.join(format!("r{i}"));
+            std::fs::create_dir_all(&d).unwrap();
+            std::fs::write(
+                dir.join(format!("redline-{i}.yml")),
+                config(i, ports[1 - i], &sink.url(), intervals[i]),
+            )
+            .unwrap();
+            procs.push(None);
+        }
+        Replicas { dir, ports, procs }
+    }
+
+    fn start_one(&mut self, i: usize) {
+        self.procs[i] = Some(start(&self.dir, i, self.ports[i]));
+    }
+
+    fn external_url(&self, i: usize) -> String {
+        format!("http://127.0.0.1:{}", self.ports[i])
+    }
+
+    /// Which replica sent `r`.
+    fn sender(&self, r: &Recorded) -> usize {
+        let url = r.json()["externalURL"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        (0..2)
+            .find(|i| self.external_url(*i) == url)
+            .unwrap_or_else(|| panic!("a delivery from an unknown sender {url}"))
+    }
+
+    /// The value of the sample `series` (name with labels) on replica `i`'s `/metrics`.
+    async fn metric(&self, i: usize, series: &str) -> Option<f64> {
+        redline::install_crypto_provider();
+        let text = reqwest::get(format!("{}/metrics", self.external_url(i)))
+            .await
+            .ok()?
+            .text()
+            .await
+            .ok()?;
+        text.lines()
+            .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+    }
+
+    async fn status(&self, i: usize) -> serde_json::Value {
+        common::get_json(&format!("{}/api/v2/status", self.external_url(i))).await
+    }
+}
+
+impl Drop for Replicas {
+    fn drop(&mut self) {
+        // The processes stop before their directory (a field, dropped after this) goes.
+        self.procs.clear();
+    }
+}
+
+fn start(dir: &Path, i: usize, port: u16) -> ProcessGuard {
+    let log = std::fs::File::create(dir.join(format!("r{i}.log"))).expect("log file");
+    ProcessGuard(
+        common::redline_run(
+            &dir.join(format!("redline-{i}.yml")),
+            port,
+            &dir.join(format!("r{i}")),
+        )
+        .stderr(log)
+        .spawn()
+        .expect("start redline run"),
+    )
+}
+
+/// Two replicas on a fresh fake API server and receiver, once the first delivery to `path`
+/// arrived: the server, the receiver, the replicas and that delivery.
+async fn two_replicas(tag: &str, path: &str) -> (FakeLeaseApi, FakeReceiver, Replicas, Recorded) {
+    let api = FakeLeaseApi::start(2).await;
+    let sink = FakeReceiver::start().await;
+    let replicas = Replicas::start(tag, &api, &sink);
+    let first = sink
+        .wait_for(path, 1, Duration::from_secs(60))
+        .await
+        .remove(0);
+    (api, sink, replicas, first)
+}
+
+fn firing(reqs: &[Recorded]) -> Vec<&Recorded> {
+    reqs.iter()
+        .filter(|r| r.json()["status"] == "firing")
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_page_once_with_one_idempotency_key() {
+    let (api, sink, replicas, first) = two_replicas("once", "/team").await;
+    let sender = replicas.sender(&first);
+    // The sender is the replica the Lease names.
+    let lease = api
+        .lease("monitoring", "redline-notifications")
+        .expect("the Lease was created");
+    assert_eq!(lease["spec"]["holderIdentity"], format!("r{sender}"));
+    assert_eq!(lease["spec"]["leaseDurationSeconds"], 2);
+
+    // The idempotency key: the header and the payload field agree, 64 hex digits.
+    let key = first
+        .header("Idempotency-Key")
+        .expect("an Idempotency-Key header")
+        .to_string();
+    assert_eq!(first.json()["idempotencyKey"], key.as_str());
+    assert_eq!(key.len(), 64);
+    assert!(key.bytes().all(|b| b.is_ascii_hexdigit()));
+
+    // Control: the Control alert, flushed on the same group_interval with a 1 s
+    // repeat_interval, is sent three more times; every flush that could have sent AlwaysOn
+    // again (from either replica) happened meanwhile.
+    let before = sink.requests_to("/control").len();
+    sink.wait_for("/control", before + 3, Duration::from_secs(60))
+        .await;
+    let team = sink.requests_to("/team");
+    assert_eq!(
+        team.len(),
+        1,
+        "AlwaysOn paged exactly once by two replicas, got {:#?}",
+        team
+    );
+    // The other replica holds the same group, ready to take over, and says it does not send.
+    let other = 1 - sender;
+    let groups = common::get_json(&format!(
+        "{}/api/v2/alerts/groups",
+        replicas.external_url(other)
+    ))
+    .await;
+    let names: Vec<&str> = groups
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|g| g["alerts"].as_array().unwrap())
+        .filter_map(|a| a["labels"]["alertname"].as_str())
+        .collect();
+    assert!(names.contains(&"AlwaysOn"), "standby groups: {groups}");
+    let status = replicas.status(other).await;
+    assert_eq!(status["cluster"]["name"], format!("r{other}"));
+    assert_eq!(
+        status["cluster"]["redline_lease"]["holder"],
+        format!("r{sender}")
+    );
+    assert_eq!(status["cluster"]["redline_lease"]["is_holder"], false);
+    let status = replicas.status(sender).await;
+    assert_eq!(status["cluster"]["redline_lease"]["is_holder"], true);
+    assert_eq!(status["cluster"]["status"], "ready");
+    assert_eq!(
+        status["cluster"]["peers"][0]["address"],
+        replicas.external_url(other)
+    );
+    assert_eq!(
+        replicas
+            .metric(sender, "redline_cluster_lease_holder")
+            .await,
+        Some(1.0)
+    );
+    assert_eq!(
+        replicas.metric(other, "redline_cluster_lease_holder").await,
+        Some(0.0)
+    );
+    assert_eq!(
+        replicas
+            .metric(other, "redline_cluster_lease_transitions")
+            .await,
+        Some(0.0)
+    );
+    let pulled = replicas
+        .metric(
+            other,
+            &format!(
+                "redline_cluster_peer_last_pull_timestamp_seconds{{peer=\"{}\"}}",
+                replicas.external_url(sender)
+            ),
+        )
+        .await
+        .expect("the standby pulled from the holder");
+    let now = redline::timefmt::now_ms() as f64 / 1000.0;
+    assert!((now - pulled).abs() < 5.0, "last pull {pulled}, now {now}");
+    // The dashboard says who sends, on both replicas.
+    let page = |i: usize| {
+        let url = format!("{}/alerts", replicas.external_url(i));
+        async move { reqwest::get(url).await.unwrap().text().await.unwrap() }
+    };
+    assert!(page(sender).await.contains(&format!(
+        "This replica (r{sender}) holds the Lease and sends the notifications."
+    )));
+    assert!(page(other).await.contains(&format!(
+        "Replica r{sender} holds the Lease and sends the notifications; this replica (r{other}) stands by."
+    )));
+    // Every delivery, control included, came from the holder.
+    assert!(sink.requests().iter().all(|r| replicas.sender(r) == sender));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_holder_cut_off_from_the_api_server_stops_before_the_other_sends() {
+    let (api, sink, replicas, first) = two_replicas("fence", "/control").await;
+    let old = replicas.sender(&first);
+    let new = 1 - old;
+    api.set_reachable(old, false);
+    // The other replica takes the Lease once it expired and sends (the Control alert repeats
+    // every second, so it is due at once).
+    let took_over = wait_for(
+        "a delivery from the other replica",
+        Duration::from_secs(60),
+        || {
+            let reqs = sink.requests();
+            reqs.iter()
+                .position(|r| replicas.sender(r) == new)
+                .map(|i| (i, reqs))
+        },
+    )
+    .await;
+    let (first_new, reqs) = took_over;
+    // Never two senders: nothing from the old holder after the new one's first delivery.
+    let late: Vec<&Recorded> = reqs[first_new..]
+        .iter()
+        .filter(|r| replicas.sender(r) == old)
+        .collect();
+    assert!(late.is_empty(), "the cut-off holder still sent: {late:#?}");
+    // Control: the old holder was sending before the cut.
+    assert!(!firing(&reqs[..first_new]).is_empty());
+    // Some more deliveries later, still only the new holder sends.
+    let n = sink.requests().len();
+    wait_for("two more deliveries", Duration::from_secs(60), || {
+        (sink.requests().len() >= n + 2).then_some(())
+    })
+    .await;
+    let reqs = sink.requests();
+    assert!(reqs[first_new..].iter().all(|r| replicas.sender(r) == new));
+    // The Lease passed once, to the new holder.
+    let lease = api.lease("monitoring", "redline-notifications").unwrap();
+    assert_eq!(lease["spec"]["holderIdentity"], format!("r{new}"));
+    assert_eq!(lease["spec"]["leaseTransitions"], 1);
+    let status = replicas.status(old).await;
+    assert_eq!(status["cluster"]["redline_lease"]["is_holder"], false);
+    assert!(
+        status["cluster"]["redline_lease"]["last_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("redline-notifications")),
+        "{status}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silence_set_on_the_standby_mutes_the_holder() {
+    let (_api, sink, replicas, first) = two_replicas("silence", "/control").await;
+    let holder = replicas.sender(&first);
+    let standby = 1 - holder;
+    redline::install_crypto_provider();
+    let client = reqwest::Client::new();
+    let resp = client
+        .post(format!("{}/api/v2/silences", replicas.external_url(standby)))
+        .header("content-type", "application/json")
+        .body(serde_json::to_vec(&serde_json::json!({
+            "matchers": [{"name": "alertname", "value": "Control", "isRegex": false, "isEqual": true}],
+            "startsAt": common::am_differential::now_rfc3339(),
+            "endsAt": "2099-01-01T00:00:00Z",
+            "createdBy": "test",
+            "comment": "set on the standby",
+        }))
+        .unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let body: serde_json::Value = serde_json::from_slice(&resp.bytes().await.unwrap()).unwrap();
+    let id = body["silenceID"].as_str().unwrap().to_string();
+    // Visible on the holder within a second or two (by the same id), and in force there.
+    let holder_url = replicas.external_url(holder);
+    let visible = std::time::Instant::now();
+    let mut seen = false;
+    while visible.elapsed() < Duration::from_secs(30) {
+        let silences = common::get_json(&format!("{holder_url}/api/v2/silences")).await;
+        if silences
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["id"] == id.as_str())
+        {
+            seen = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(seen, "the silence never reached the holder");
+    let lag = visible.elapsed();
+    eprintln!("replication: silence created on the standby, visible on the holder after {lag:?}");
+    assert!(lag < Duration::from_secs(2), "replicated in {lag:?}");
+    let alerts = common::get_json(&format!(
+        "{holder_url}/api/v2/alerts?filter=alertname%3D%22Control%22"
+    ))
+    .await;
+    assert_eq!(alerts[0]["status"]["state"], "suppressed", "{alerts}");
+    assert_eq!(alerts[0]["status"]["silencedBy"][0], id.as_str());
+    // Once a heartbeat (repeated every second on the same group_interval) was sent after the
+    // silence arrived, no Control notification follows, while three more heartbeats do.
+    let hb = sink.requests_to("/heartbeat").len();
+    sink.wait_for("/heartbeat", hb + 1, Duration::from_secs(60))
+        .await;
+    let control_then = sink.requests_to("/control").len();
+    sink.wait_for("/heartbeat", hb + 4, Duration::from_secs(60))
+        .await;
+    assert_eq!(
+        sink.requests_to("/control").len(),
+        control_then,
+        "the holder kept sending a silenced alert"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_the_holder_and_the_other_takes_over_without_repeating() {
+    let (api, sink, mut replicas, first) = two_replicas("kill9", "/team").await;
+    let old = replicas.sender(&first);
+    let new = 1 - old;
+    // The standby has the holder's log entry for AlwaysOn (what it serves its own peers).
+    let state_url = format!("{}/api/cluster/v1/state", replicas.external_url(new));
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let state = common::get_json(&state_url).await;
+        let rows = state["nflog"].as_array().cloned().unwrap_or_default();
+        if rows.iter().any(|r| r["receiver"] == "team") {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the standby never replicated the log: {state}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mut holder = replicas.procs[old].take().unwrap();
+    holder.0.kill().expect("SIGKILL");
+    let _ = holder.0.wait();
+    let killed = std::time::Instant::now();
+    // The other replica takes over: its heartbeats arrive.
+    let took_over = wait_for(
+        "a heartbeat from the new holder",
+        Duration::from_secs(60),
+        || {
+            sink.requests_to("/heartbeat")
+                .iter()
+                .any(|r| replicas.sender(r) == new)
+                .then(std::time::Instant::now)
+        },
+    )
+    .await;
+    eprintln!(
+        "failover: kill -9 to the new holder's first delivery {:?}",
+        took_over - killed
+    );
+    // Three more heartbeats from the new holder: its flushes ran, and AlwaysOn, delivered
+    // once by the old holder with a 1h repeat_interval, was not sent again.
+    let hb = sink.requests_to("/heartbeat").len();
+    sink.wait_for("/heartbeat", hb + 3, Duration::from_secs(60))
+        .await;
+    let team = sink.requests_to("/team");
+    assert_eq!(
+        team.len(),
+        1,
+        "AlwaysOn repeated after the failover: {team:#?}"
+    );
+    // The dead peer's calls fail, and /metrics counts them.
+    let failed = replicas
+        .metric(
+            new,
+            &format!(
+                "redline_cluster_peer_calls_failed_total{{peer=\"{}\"}}",
+                replicas.external_url(old)
+            ),
+        )
+        .await;
+    assert!(
+        failed.is_some_and(|f| f >= 1.0),
+        "failed peer calls: {failed:?}"
+    );
+    let lease = api.lease("monitoring", "redline-notifications").unwrap();
+    assert_eq!(lease["spec"]["holderIdentity"], format!("r{new}"));
+}
+
+/// The window the idempotency key is for: the holder's delivery is acknowledged but the other
+/// replica has not pulled the log entry when the holder dies. Provoked by giving r1 a 1h
+/// replication interval (it pulls only while catching up at start) and by failing r0's first
+/// attempts until r1 has caught up. The notification then arrives twice, with one key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledged_but_not_replicated_repeats_once_with_the_same_key() {
+    let api = FakeLeaseApi::start(2).await;
+    let sink = FakeReceiver::start().await;
+    sink.answer("/team", Answer::new(503, "text/plain", "not yet"));
+    let mut replicas = Replicas::prepare("window", &api, &sink, ["500ms", "1h"]);
+    replicas.start_one(0);
+    // r0 holds the Lease and tries to page (refused, so nothing is logged yet).
+    sink.wait_for("/team", 1, Duration::from_secs(60)).await;
+    replicas.start_one(1);
+    redline::install_crypto_provider();
+    let status_url = format!("{}/api/v2/status", replicas.external_url(1));
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        // r1 may not listen yet: a refused connection is "not yet".
+        let ready = match reqwest::get(&status_url).await {
+            Ok(resp) => resp.text().await.is_ok_and(|t| {
+                serde_json::from_str::<serde_json::Value>(&t)
+                    .is_ok_and(|s| s["cluster"]["status"] == "ready")
+            }),
+            Err(_) => false,
+        };
+        if ready {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "r1 never caught up");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let refused = sink.requests_to("/team").len();
+    sink.answer("/team", Answer::new(200, "text/plain", "ok"));
+    let acked = sink
+        .wait_for("/team", refused + 1, Duration::from_secs(60))
+        .await
+        .remove(refused);
+    assert_eq!(replicas.sender(&acked), 0);
+    let mut holder = replicas.procs[0].take().unwrap();
+    holder.0.kill().expect("SIGKILL");
+    let _ = holder.0.wait();
+    // r1 takes over and, without r0's log entry, pages again.
+    let again = wait_for("the new holder's page", Duration::from_secs(60), || {
+        sink.requests_to("/team")
+            .into_iter()
+            .find(|r| replicas.sender(r) == 1)
+    })
+    .await;
+    let key = acked.header("Idempotency-Key").expect("a key").to_string();
+    assert_eq!(again.header("Idempotency-Key"), Some(key.as_str()));
+    assert_eq!(again.json()["idempotencyKey"], key.as_str());
+    assert_eq!(again.json()["groupKey"], acked.json()["groupKey"]);
+    // The refused attempts carried the same key too: one notification, one key.
+    for r in &sink.requests_to("/team")[..refused] {
+        assert_eq!(r.header("Idempotency-Key"), Some(key.as_str()));
+    }
+}
+
+/// A clean shutdown (SIGTERM) hands the Lease back at once (client-go's ReleaseOnCancel:
+/// empty holder, 1 s), so the other replica takes it without waiting for it to expire.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_releases_the_lease_to_the_other_replica() {
+    let (api, sink, mut replicas, first) = two_replicas("release", "/control").await;
+    let old = replicas.sender(&first);
+    let new = 1 - old;
+    let mut holder = replicas.procs[old].take().unwrap();
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &holder.0.id().to_string()])
+        .status()
+        .expect("kill -TERM");
+    assert!(status.success());
+    let exited = holder.0.wait().expect("the holder exits");
+    assert!(exited.success(), "{exited:?}");
+    let writes = api.writes();
+    let release = writes
+        .iter()
+        .rposition(|w| w.listener == old)
+        .map(|i| writes[i].clone())
+        .expect("the old holder wrote the Lease");
+    assert_eq!(
+        release.holder, "",
+        "the last write of the old holder releases the Lease"
+    );
+    let lease = api.lease("monitoring", "redline-notifications").unwrap();
+    assert_eq!(lease["spec"]["leaseDurationSeconds"], 1);
+    // The other replica takes it: one more transition, and it sends.
+    let taken = wait_for(
+        "the other replica takes the Lease",
+        Duration::from_secs(60),
+        || {
+            api.writes()
+                .into_iter()
+                .find(|w| w.listener == new && w.holder == format!("r{new}"))
+        },
+    )
+    .await;
+    assert_eq!(taken.transitions, release.transitions + 1);
+    wait_for(
+        "a delivery from the new holder",
+        Duration::from_secs(60),
+        || {
+            sink.requests()
+                .iter()
+                .any(|r| replicas.sender(r) == new)
+                .then_some(())
+        },
+    )
+    .await;
+}
