@@ -34,10 +34,7 @@ use super::discovery::{DnsSdConfig, FileSdConfig, HttpSdConfig, TargetGroup};
 use super::error::{ConfigError, FieldPath};
 use super::http_client::{self, HttpClientSettings};
 use super::kubernetes_sd::KubernetesSdConfig;
-use super::raw::{
-    RawDnsSdConfig, RawFileSdConfig, RawHttpSdConfig, RawKubernetesSdConfig, RawStaticConfig,
-    Unsupported,
-};
+use super::raw::Unsupported;
 use super::units::PromDuration;
 use super::validate::Ctx;
 use super::Scheme;
@@ -57,10 +54,8 @@ pub struct RawAlerting {
     pub alertmanagers: Option<Vec<Option<RawAlertmanager>>>,
 }
 
-crate::config::http_client::with_http_client_fields! {
+super::raw::with_discovery_fields! {
 /// One `alerting.alertmanagers` entry as written (Prometheus' `AlertmanagerConfig`).
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct RawAlertmanager {
     pub scheme: Option<String>,
     pub path_prefix: Option<String>,
@@ -69,36 +64,6 @@ pub struct RawAlertmanager {
     pub relabel_configs: Option<Vec<Option<RawRelabelConfig>>>,
     pub alert_relabel_configs: Option<Vec<Option<RawRelabelConfig>>>,
     pub sigv4: Option<Unsupported>,
-    pub static_configs: Option<Vec<RawStaticConfig>>,
-    pub file_sd_configs: Option<Vec<RawFileSdConfig>>,
-    pub kubernetes_sd_configs: Option<Vec<RawKubernetesSdConfig>>,
-    pub azure_sd_configs: Option<Unsupported>,
-    pub consul_sd_configs: Option<Unsupported>,
-    pub digitalocean_sd_configs: Option<Unsupported>,
-    pub docker_sd_configs: Option<Unsupported>,
-    pub dockerswarm_sd_configs: Option<Unsupported>,
-    pub dns_sd_configs: Option<Vec<RawDnsSdConfig>>,
-    pub ec2_sd_configs: Option<Unsupported>,
-    pub eureka_sd_configs: Option<Unsupported>,
-    pub gce_sd_configs: Option<Unsupported>,
-    pub hetzner_sd_configs: Option<Unsupported>,
-    pub http_sd_configs: Option<Vec<RawHttpSdConfig>>,
-    pub ionos_sd_configs: Option<Unsupported>,
-    pub kuma_sd_configs: Option<Unsupported>,
-    pub lightsail_sd_configs: Option<Unsupported>,
-    pub linode_sd_configs: Option<Unsupported>,
-    pub marathon_sd_configs: Option<Unsupported>,
-    pub nerve_sd_configs: Option<Unsupported>,
-    pub nomad_sd_configs: Option<Unsupported>,
-    pub openstack_sd_configs: Option<Unsupported>,
-    pub ovhcloud_sd_configs: Option<Unsupported>,
-    pub puppetdb_sd_configs: Option<Unsupported>,
-    pub scaleway_sd_configs: Option<Unsupported>,
-    pub serverset_sd_configs: Option<Unsupported>,
-    pub stackit_sd_configs: Option<Unsupported>,
-    pub triton_sd_configs: Option<Unsupported>,
-    pub uyuni_sd_configs: Option<Unsupported>,
-    pub vultr_sd_configs: Option<Unsupported>,
 }
 }
 
@@ -194,9 +159,10 @@ pub(crate) fn alerting(
 fn alertmanager(
     ctx: &Ctx<'_>,
     path: &FieldPath,
-    am: RawAlertmanager,
+    mut am: RawAlertmanager,
     names: NameValidation,
 ) -> Result<AlertmanagerConfig, ConfigError> {
+    let raw_discovery = am.discovery();
     match am.api_version.as_deref() {
         None | Some(API_VERSION_V2) => {}
         Some(other) => {
@@ -235,19 +201,7 @@ fn alertmanager(
     )?;
     // As Prometheus: a URL among static targets is a mistake unless relabeling moves it.
     let check_addresses = relabel_configs.is_empty();
-    let discovery = super::validate::discovery(
-        ctx,
-        path,
-        super::validate::RawDiscovery {
-            static_configs: am.static_configs,
-            file_sd_configs: am.file_sd_configs,
-            kubernetes_sd_configs: am.kubernetes_sd_configs,
-            http_sd_configs: am.http_sd_configs,
-            dns_sd_configs: am.dns_sd_configs,
-        },
-        names,
-        check_addresses,
-    )?;
+    let discovery = super::validate::discovery(ctx, path, raw_discovery, names, check_addresses)?;
     Ok(AlertmanagerConfig {
         static_configs: discovery.static_configs,
         file_sd_configs: discovery.file_sd_configs,

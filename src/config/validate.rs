@@ -9,8 +9,7 @@ use super::error::{locate, ConfigError, FieldPath, InvalidConfig};
 use super::ignored::IgnoredSetting;
 use super::kubernetes_sd::KubernetesSdConfig;
 use super::raw::{
-    RawConfig, RawDnsSdConfig, RawFileSdConfig, RawGlobal, RawHttpSdConfig, RawKubernetesSdConfig,
-    RawScrapeConfig, RawStaticConfig,
+    RawConfig, RawDiscovery, RawFileSdConfig, RawGlobal, RawScrapeConfig, RawStaticConfig,
 };
 use super::{
     http_client, Config, EscapingScheme, GlobalConfig, Scheme, ScrapeConfig, ScrapeLimits,
@@ -508,9 +507,10 @@ fn protocols(
 pub(crate) fn scrape_config(
     ctx: &Ctx<'_>,
     path: &FieldPath,
-    sc: RawScrapeConfig,
+    mut sc: RawScrapeConfig,
     global: &GlobalConfig,
 ) -> Result<ScrapeConfig, ConfigError> {
+    let raw_discovery = sc.discovery();
     let job_name = sc.job_name.clone().unwrap_or_default();
     if job_name.is_empty() {
         return Err(ctx.err(&path.key("job_name"), "job_name is empty"));
@@ -600,19 +600,7 @@ pub(crate) fn scrape_config(
         kubernetes_sd_configs,
         http_sd_configs,
         dns_sd_configs,
-    } = discovery(
-        ctx,
-        path,
-        RawDiscovery {
-            static_configs: sc.static_configs,
-            file_sd_configs: sc.file_sd_configs,
-            kubernetes_sd_configs: sc.kubernetes_sd_configs,
-            http_sd_configs: sc.http_sd_configs,
-            dns_sd_configs: sc.dns_sd_configs,
-        },
-        name_validation,
-        check_addresses,
-    )?;
+    } = discovery(ctx, path, raw_discovery, name_validation, check_addresses)?;
     let relabel_configs = relabels(
         ctx,
         &path.key("relabel_configs"),
@@ -666,15 +654,6 @@ pub(crate) fn scrape_config(
         metric_relabel_configs,
         name_validation,
     })
-}
-
-/// The discovery entries of a scrape job or an `alerting.alertmanagers` entry, as written.
-pub(super) struct RawDiscovery {
-    pub static_configs: Option<Vec<RawStaticConfig>>,
-    pub file_sd_configs: Option<Vec<RawFileSdConfig>>,
-    pub kubernetes_sd_configs: Option<Vec<RawKubernetesSdConfig>>,
-    pub http_sd_configs: Option<Vec<RawHttpSdConfig>>,
-    pub dns_sd_configs: Option<Vec<RawDnsSdConfig>>,
 }
 
 /// The discovery entries, validated.
