@@ -215,66 +215,7 @@ pub(crate) fn receiver(
     if name.is_empty() {
         return Err(ctx.err(path, "missing name in receiver"));
     }
-    let mut webhook_configs = Vec::new();
-    for (i, w) in r
-        .webhook_configs
-        .unwrap_or_default()
-        .into_iter()
-        .enumerate()
-    {
-        webhook_configs.push(webhook(
-            ctx,
-            &path.key("webhook_configs").index(i),
-            w,
-            global,
-        )?);
-    }
-    let mut email_configs = Vec::new();
-    for (i, e) in r.email_configs.unwrap_or_default().into_iter().enumerate() {
-        email_configs.push(email(ctx, &path.key("email_configs").index(i), e, global)?);
-    }
-    // The other integrations, each entry built by its own module.
-    let (http, ig) = (&global.http, &global.integrations);
-    let mut slack_configs = Vec::new();
-    for (i, c) in r.slack_configs.unwrap_or_default().into_iter().enumerate() {
-        slack_configs.push(slack(
-            ctx,
-            &path.key("slack_configs").index(i),
-            c,
-            http,
-            ig,
-        )?);
-    }
-    let mut pagerduty_configs = Vec::new();
-    for (i, c) in r
-        .pagerduty_configs
-        .unwrap_or_default()
-        .into_iter()
-        .enumerate()
-    {
-        let p = path.key("pagerduty_configs").index(i);
-        pagerduty_configs.push(pagerduty(ctx, &p, c, http, ig)?);
-    }
-    let mut opsgenie_configs = Vec::new();
-    for (i, c) in r
-        .opsgenie_configs
-        .unwrap_or_default()
-        .into_iter()
-        .enumerate()
-    {
-        let p = path.key("opsgenie_configs").index(i);
-        opsgenie_configs.push(opsgenie(ctx, &p, c, http, ig)?);
-    }
-    let mut victorops_configs = Vec::new();
-    for (i, c) in r
-        .victorops_configs
-        .unwrap_or_default()
-        .into_iter()
-        .enumerate()
-    {
-        let p = path.key("victorops_configs").index(i);
-        victorops_configs.push(victorops(ctx, &p, c, http, ig)?);
-    }
+    let entries = chat::Entries { ctx, path, global };
     let raw_chat = RawChatConfigs {
         telegram_configs: r.telegram_configs,
         discord_configs: r.discord_configs,
@@ -284,15 +225,16 @@ pub(crate) fn receiver(
         pushover_configs: r.pushover_configs,
         rocketchat_configs: r.rocketchat_configs,
     };
+    // Webhook and email here; the other integrations, each entry built by its own module.
     Ok(Receiver {
         name,
-        webhook_configs,
-        email_configs,
-        slack_configs,
-        pagerduty_configs,
-        opsgenie_configs,
-        victorops_configs,
-        chat: chat::configs(ctx, path, raw_chat, global)?,
+        webhook_configs: entries.build("webhook_configs", r.webhook_configs, webhook)?,
+        email_configs: entries.build("email_configs", r.email_configs, email)?,
+        slack_configs: entries.build("slack_configs", r.slack_configs, slack)?,
+        pagerduty_configs: entries.build("pagerduty_configs", r.pagerduty_configs, pagerduty)?,
+        opsgenie_configs: entries.build("opsgenie_configs", r.opsgenie_configs, opsgenie)?,
+        victorops_configs: entries.build("victorops_configs", r.victorops_configs, victorops)?,
+        chat: chat::configs(&entries, raw_chat)?,
     })
 }
 

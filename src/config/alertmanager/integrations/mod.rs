@@ -295,18 +295,34 @@ pub(crate) fn default_template(name: &str) -> String {
     format!("{{{{ template \"{name}\" . }}}}")
 }
 
-/// Builds every entry of one `*_configs` list.
-pub(crate) fn each<R, T>(
-    path: &FieldPath,
-    field: &str,
-    list: Option<Vec<R>>,
-    mut build: impl FnMut(&FieldPath, R) -> Result<T, ConfigError>,
-) -> Result<Vec<T>, ConfigError> {
-    let mut out = Vec::new();
-    for (i, r) in list.unwrap_or_default().into_iter().enumerate() {
-        out.push(build(&path.key(field).index(i), r)?);
+/// Builds a receiver's `*_configs` lists: every entry of one list by the same function,
+/// each at its own path (`receivers[0].slack_configs[1]`).
+pub(crate) struct Entries<'a> {
+    pub ctx: &'a Ctx<'a>,
+    /// The receiver's path.
+    pub path: &'a FieldPath,
+    pub global: &'a GlobalConfig,
+}
+
+/// How one kind of entry is built from what was written.
+pub(crate) type EntryBuilder<R, T> =
+    fn(&Ctx<'_>, &FieldPath, R, &GlobalConfig) -> Result<T, ConfigError>;
+
+impl Entries<'_> {
+    /// Builds every entry of the list `field`.
+    pub(crate) fn build<R, T>(
+        &self,
+        field: &str,
+        list: Option<Vec<R>>,
+        build: EntryBuilder<R, T>,
+    ) -> Result<Vec<T>, ConfigError> {
+        let mut out = Vec::new();
+        for (i, r) in list.unwrap_or_default().into_iter().enumerate() {
+            let path = self.path.key(field).index(i);
+            out.push(build(self.ctx, &path, r, self.global)?);
+        }
+        Ok(out)
     }
-    Ok(out)
 }
 
 /// The receiver's chat integrations, built from its raw lists.
@@ -333,35 +349,20 @@ pub struct RawChatConfigs {
     pub rocketchat_configs: Option<Vec<rocketchat::RawRocketchatConfig>>,
 }
 
-/// Builds a receiver's chat integrations; `path` is the receiver's.
-pub(crate) fn configs(
-    ctx: &Ctx<'_>,
-    path: &FieldPath,
-    r: RawChatConfigs,
-    global: &GlobalConfig,
-) -> Result<ChatConfigs, ConfigError> {
+/// Builds a receiver's chat integrations.
+pub(crate) fn configs(e: &Entries<'_>, r: RawChatConfigs) -> Result<ChatConfigs, ConfigError> {
     Ok(ChatConfigs {
-        telegram_configs: each(path, "telegram_configs", r.telegram_configs, |p, c| {
-            telegram::build(ctx, p, c, global)
-        })?,
-        discord_configs: each(path, "discord_configs", r.discord_configs, |p, c| {
-            discord::build(ctx, p, c, global)
-        })?,
-        webex_configs: each(path, "webex_configs", r.webex_configs, |p, c| {
-            webex::build(ctx, p, c, global)
-        })?,
-        msteams_configs: each(path, "msteams_configs", r.msteams_configs, |p, c| {
-            msteams::build(ctx, p, c, global)
-        })?,
-        msteamsv2_configs: each(path, "msteamsv2_configs", r.msteamsv2_configs, |p, c| {
-            msteams::build_v2(ctx, p, c, global)
-        })?,
-        pushover_configs: each(path, "pushover_configs", r.pushover_configs, |p, c| {
-            pushover::build(ctx, p, c, global)
-        })?,
-        rocketchat_configs: each(path, "rocketchat_configs", r.rocketchat_configs, |p, c| {
-            rocketchat::build(ctx, p, c, global)
-        })?,
+        telegram_configs: e.build("telegram_configs", r.telegram_configs, telegram::build)?,
+        discord_configs: e.build("discord_configs", r.discord_configs, discord::build)?,
+        webex_configs: e.build("webex_configs", r.webex_configs, webex::build)?,
+        msteams_configs: e.build("msteams_configs", r.msteams_configs, msteams::build)?,
+        msteamsv2_configs: e.build("msteamsv2_configs", r.msteamsv2_configs, msteams::build_v2)?,
+        pushover_configs: e.build("pushover_configs", r.pushover_configs, pushover::build)?,
+        rocketchat_configs: e.build(
+            "rocketchat_configs",
+            r.rocketchat_configs,
+            rocketchat::build,
+        )?,
     })
 }
 

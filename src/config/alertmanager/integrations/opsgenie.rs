@@ -9,9 +9,10 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-use super::{check_url, http_or_global, non_empty, secret_or_file, text_or, IntegrationGlobals};
+use super::{check_url, http_or_global, non_empty, secret_or_file, text_or};
 use crate::config::alertmanager::build::Ctx;
 use crate::config::alertmanager::raw::RawHttpConfig;
+use crate::config::alertmanager::receivers::GlobalConfig;
 use crate::config::{ConfigError, FieldPath, HttpClientSettings, SecretSource};
 
 #[derive(Debug, Default, Deserialize)]
@@ -84,9 +85,9 @@ pub(crate) fn opsgenie(
     ctx: &Ctx<'_>,
     path: &FieldPath,
     o: RawOpsGenieConfig,
-    http_global: &HttpClientSettings,
-    g: &IntegrationGlobals,
+    global: &GlobalConfig,
 ) -> Result<OpsGenieConfig, ConfigError> {
+    let g = &global.integrations;
     let api_key = match secret_or_file(ctx, path, "api_key", o.api_key, o.api_key_file)? {
         Some(k) => k,
         None => g.opsgenie_api_key.clone().ok_or_else(|| {
@@ -134,7 +135,7 @@ pub(crate) fn opsgenie(
     }
     Ok(OpsGenieConfig {
         send_resolved: o.send_resolved.unwrap_or(true),
-        http: http_or_global(ctx, path, o.http_config, http_global)?,
+        http: http_or_global(ctx, path, o.http_config, &global.http)?,
         api_key,
         api_url,
         message: text_or(o.message, r#"{{ template "opsgenie.default.message" . }}"#),

@@ -12,9 +12,10 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-use super::{check_url, http_or_global, non_empty, secret_or_file, text_or, IntegrationGlobals};
+use super::{check_url, http_or_global, non_empty, secret_or_file, text_or};
 use crate::config::alertmanager::build::Ctx;
 use crate::config::alertmanager::raw::RawHttpConfig;
+use crate::config::alertmanager::receivers::GlobalConfig;
 use crate::config::{ConfigError, FieldPath, HttpClientSettings, SecretSource};
 
 /// PagerDuty's Events API v1 endpoint, where Alertmanager sends `service_key` events.
@@ -125,9 +126,9 @@ pub(crate) fn pagerduty(
     ctx: &Ctx<'_>,
     path: &FieldPath,
     p: RawPagerdutyConfig,
-    http_global: &HttpClientSettings,
-    g: &IntegrationGlobals,
+    global: &GlobalConfig,
 ) -> Result<PagerdutyConfig, ConfigError> {
+    let g = &global.integrations;
     let routing = secret_or_file(ctx, path, "routing_key", p.routing_key, p.routing_key_file)?;
     let service = secret_or_file(ctx, path, "service_key", p.service_key, p.service_key_file)?;
     let own_url = match non_empty(p.url) {
@@ -161,7 +162,7 @@ pub(crate) fn pagerduty(
     let source = non_empty(p.source).unwrap_or_else(|| client.clone());
     Ok(PagerdutyConfig {
         send_resolved: p.send_resolved.unwrap_or(true),
-        http: http_or_global(ctx, path, p.http_config, http_global)?,
+        http: http_or_global(ctx, path, p.http_config, &global.http)?,
         key,
         url,
         client,

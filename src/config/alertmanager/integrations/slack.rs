@@ -12,9 +12,10 @@
 
 use serde::Deserialize;
 
-use super::{check_url, http_or_global, non_empty, secret_or_file, text_or, IntegrationGlobals};
+use super::{check_url, http_or_global, non_empty, secret_or_file, text_or};
 use crate::config::alertmanager::build::Ctx;
 use crate::config::alertmanager::raw::RawHttpConfig;
+use crate::config::alertmanager::receivers::GlobalConfig;
 use crate::config::{ConfigError, FieldPath, HttpClientSettings, SecretSource};
 
 /// Slack's Web API method for posting with an app token.
@@ -150,9 +151,9 @@ pub(crate) fn slack(
     ctx: &Ctx<'_>,
     path: &FieldPath,
     s: RawSlackConfig,
-    http_global: &HttpClientSettings,
-    g: &IntegrationGlobals,
+    global: &GlobalConfig,
 ) -> Result<SlackConfig, ConfigError> {
+    let g = &global.integrations;
     let own_url = secret_or_file(ctx, path, "api_url", s.api_url, s.api_url_file)?;
     if let Some(SecretSource::Inline(u)) = &own_url {
         check_url(ctx, &path.key("api_url"), u.expose())?;
@@ -237,7 +238,7 @@ pub(crate) fn slack(
     let default = |name: &str| format!("{{{{ template \"slack.default.{name}\" . }}}}");
     Ok(SlackConfig {
         send_resolved: s.send_resolved.unwrap_or(false),
-        http: http_or_global(ctx, path, s.http_config, http_global)?,
+        http: http_or_global(ctx, path, s.http_config, &global.http)?,
         target,
         channel: s.channel.unwrap_or_default(),
         username: text_or(s.username, &default("username")),

@@ -9,9 +9,10 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-use super::{check_url, http_or_global, non_empty, secret_or_file, text_or, IntegrationGlobals};
+use super::{check_url, http_or_global, non_empty, secret_or_file, text_or};
 use crate::config::alertmanager::build::Ctx;
 use crate::config::alertmanager::raw::RawHttpConfig;
+use crate::config::alertmanager::receivers::GlobalConfig;
 use crate::config::{ConfigError, FieldPath, HttpClientSettings, SecretSource};
 
 #[derive(Debug, Default, Deserialize)]
@@ -62,9 +63,9 @@ pub(crate) fn victorops(
     ctx: &Ctx<'_>,
     path: &FieldPath,
     v: RawVictorOpsConfig,
-    http_global: &HttpClientSettings,
-    g: &IntegrationGlobals,
+    global: &GlobalConfig,
 ) -> Result<VictorOpsConfig, ConfigError> {
+    let g = &global.integrations;
     let routing_key = non_empty(v.routing_key)
         .ok_or_else(|| ctx.err(path, "missing Routing key in VictorOps config"))?;
     let api_key = match secret_or_file(ctx, path, "api_key", v.api_key, v.api_key_file)? {
@@ -94,7 +95,7 @@ pub(crate) fn victorops(
     }
     Ok(VictorOpsConfig {
         send_resolved: v.send_resolved.unwrap_or(true),
-        http: http_or_global(ctx, path, v.http_config, http_global)?,
+        http: http_or_global(ctx, path, v.http_config, &global.http)?,
         api_key,
         api_url,
         routing_key,
