@@ -14,8 +14,8 @@ use super::integrations::pagerduty::{pagerduty, PagerdutyConfig};
 use super::integrations::slack::{slack, SlackConfig};
 use super::integrations::victorops::{victorops, VictorOpsConfig};
 use super::integrations::{
-    self as chat, globals, ChatConfigs, ChatGlobals, IntegrationGlobals, RawChatConfigs,
-    RawChatGlobals, RawIntegrationGlobals,
+    self as chat, globals, secret_or_file, ChatConfigs, ChatGlobals, IntegrationGlobals,
+    RawChatConfigs,
 };
 use super::matchers::Matchers;
 use super::raw::{RawEmailConfig, RawGlobal, RawHttpConfig, RawReceiver, RawWebhookConfig};
@@ -138,50 +138,18 @@ pub(crate) fn global(
     path: &FieldPath,
     g: RawGlobal,
 ) -> Result<GlobalConfig, ConfigError> {
-    let integrations = globals(
-        ctx,
-        path,
-        RawIntegrationGlobals {
-            slack_api_url: g.slack_api_url,
-            slack_api_url_file: g.slack_api_url_file,
-            pagerduty_url: g.pagerduty_url,
-            opsgenie_api_url: g.opsgenie_api_url,
-            opsgenie_api_key: g.opsgenie_api_key,
-            opsgenie_api_key_file: g.opsgenie_api_key_file,
-            victorops_api_url: g.victorops_api_url,
-            victorops_api_key: g.victorops_api_key,
-            victorops_api_key_file: g.victorops_api_key_file,
-        },
-    )?;
+    let integrations = globals(ctx, path, &g)?;
     if let Some(sh) = g.smtp_smarthost.as_deref().filter(|s| !s.is_empty()) {
         host_port(ctx, &path.key("smtp_smarthost"), sh)?;
     }
-    let password =
-        match (
-            non_empty(g.smtp_auth_password),
-            non_empty(g.smtp_auth_password_file),
-        ) {
-            (Some(_), Some(_)) => return Err(ctx.err(
-                &path.key("smtp_auth_password_file"),
-                "at most one of smtp_auth_password & smtp_auth_password_file must be configured",
-            )),
-            (Some(p), None) => Some(SecretSource::Inline(Secret::new(p))),
-            (None, Some(f)) => Some(SecretSource::File(ctx.resolve(&f))),
-            (None, None) => None,
-        };
-    let chat = chat::chat_globals(
+    let password = secret_or_file(
         ctx,
         path,
-        RawChatGlobals {
-            telegram_api_url: g.telegram_api_url,
-            webex_api_url: g.webex_api_url,
-            rocketchat_api_url: g.rocketchat_api_url,
-            rocketchat_token: g.rocketchat_token,
-            rocketchat_token_file: g.rocketchat_token_file,
-            rocketchat_token_id: g.rocketchat_token_id,
-            rocketchat_token_id_file: g.rocketchat_token_id_file,
-        },
+        "smtp_auth_password",
+        g.smtp_auth_password.clone(),
+        g.smtp_auth_password_file.clone(),
     )?;
+    let chat = chat::chat_globals(ctx, path, &g)?;
     Ok(GlobalConfig {
         chat,
         resolve_timeout: g.resolve_timeout.map_or(DEFAULT_RESOLVE_TIMEOUT, |d| d.0),
@@ -326,17 +294,14 @@ fn email(
             .clone()
             .ok_or_else(|| ctx.err(path, "no global SMTP from set"))?,
     };
-    let auth_password = match (non_empty(e.auth_password), non_empty(e.auth_password_file)) {
-        (Some(_), Some(_)) => {
-            return Err(ctx.err(
-                &path.key("auth_password_file"),
-                "at most one of auth_password & auth_password_file must be configured",
-            ))
-        }
-        (Some(p), None) => Some(SecretSource::Inline(Secret::new(p))),
-        (None, Some(f)) => Some(SecretSource::File(ctx.resolve(&f))),
-        (None, None) => global.smtp_auth_password.clone(),
-    };
+    let auth_password = secret_or_file(
+        ctx,
+        path,
+        "auth_password",
+        e.auth_password,
+        e.auth_password_file,
+    )?
+    .or_else(|| global.smtp_auth_password.clone());
     Ok(EmailConfig {
         send_resolved: e.send_resolved.unwrap_or(false),
         to,

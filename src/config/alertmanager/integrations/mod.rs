@@ -28,7 +28,7 @@ pub mod victorops;
 pub mod webex;
 
 use super::build::Ctx;
-use super::raw::RawHttpConfig;
+use super::raw::{RawGlobal, RawHttpConfig};
 use super::receivers::{http_config, GlobalConfig};
 use crate::config::{ConfigError, FieldPath, HttpClientSettings, Secret, SecretSource};
 
@@ -54,70 +54,52 @@ pub struct IntegrationGlobals {
     pub victorops_api_key: Option<SecretSource>,
 }
 
-/// The raw `global` fields of [`IntegrationGlobals`].
-#[derive(Debug, Default)]
-pub struct RawIntegrationGlobals {
-    pub slack_api_url: Option<String>,
-    pub slack_api_url_file: Option<String>,
-    pub pagerduty_url: Option<String>,
-    pub opsgenie_api_url: Option<String>,
-    pub opsgenie_api_key: Option<String>,
-    pub opsgenie_api_key_file: Option<String>,
-    pub victorops_api_url: Option<String>,
-    pub victorops_api_key: Option<String>,
-    pub victorops_api_key_file: Option<String>,
-}
-
+/// Validates the integrations' globals; `path` is the `global` section's.
 pub(crate) fn globals(
     ctx: &Ctx<'_>,
     path: &FieldPath,
-    g: RawIntegrationGlobals,
+    g: &RawGlobal,
 ) -> Result<IntegrationGlobals, ConfigError> {
-    let url_or = |key: &str, v: Option<String>, default: &str| -> Result<String, ConfigError> {
-        match non_empty(v) {
-            Some(u) => {
-                check_url(ctx, &path.key(key), &u)?;
-                Ok(u)
-            }
-            None => Ok(default.to_string()),
-        }
+    let url_or = |key: &str, v: Option<String>, default: &str| {
+        Ok(checked_url(ctx, path, key, v)?.unwrap_or_else(|| default.to_string()))
     };
-    let slack_api_url = secret_or_file(
+    let slack_api_url = secret_url(
         ctx,
         path,
         "slack_api_url",
-        g.slack_api_url,
-        g.slack_api_url_file,
+        g.slack_api_url.clone(),
+        g.slack_api_url_file.clone(),
     )?;
-    if let Some(SecretSource::Inline(u)) = &slack_api_url {
-        check_url(ctx, &path.key("slack_api_url"), u.expose())?;
-    }
     Ok(IntegrationGlobals {
         slack_api_url,
-        pagerduty_url: url_or("pagerduty_url", g.pagerduty_url, DEFAULT_PAGERDUTY_URL)?,
+        pagerduty_url: url_or(
+            "pagerduty_url",
+            g.pagerduty_url.clone(),
+            DEFAULT_PAGERDUTY_URL,
+        )?,
         opsgenie_api_url: url_or(
             "opsgenie_api_url",
-            g.opsgenie_api_url,
+            g.opsgenie_api_url.clone(),
             DEFAULT_OPSGENIE_API_URL,
         )?,
         opsgenie_api_key: secret_or_file(
             ctx,
             path,
             "opsgenie_api_key",
-            g.opsgenie_api_key,
-            g.opsgenie_api_key_file,
+            g.opsgenie_api_key.clone(),
+            g.opsgenie_api_key_file.clone(),
         )?,
         victorops_api_url: url_or(
             "victorops_api_url",
-            g.victorops_api_url,
+            g.victorops_api_url.clone(),
             DEFAULT_VICTOROPS_API_URL,
         )?,
         victorops_api_key: secret_or_file(
             ctx,
             path,
             "victorops_api_key",
-            g.victorops_api_key,
-            g.victorops_api_key_file,
+            g.victorops_api_key.clone(),
+            g.victorops_api_key_file.clone(),
         )?,
     })
 }
@@ -128,18 +110,6 @@ pub const DEFAULT_TELEGRAM_API_URL: &str = "https://api.telegram.org";
 pub const DEFAULT_WEBEX_API_URL: &str = "https://webexapis.com/v1/messages";
 /// Alertmanager's default `rocketchat_api_url`.
 pub const DEFAULT_ROCKETCHAT_API_URL: &str = "https://open.rocket.chat/";
-
-/// The `global` settings of these integrations, as written.
-#[derive(Debug, Default)]
-pub struct RawChatGlobals {
-    pub telegram_api_url: Option<String>,
-    pub webex_api_url: Option<String>,
-    pub rocketchat_api_url: Option<String>,
-    pub rocketchat_token: Option<String>,
-    pub rocketchat_token_file: Option<String>,
-    pub rocketchat_token_id: Option<String>,
-    pub rocketchat_token_id_file: Option<String>,
-}
 
 /// The `global` settings of these integrations, with Alertmanager's defaults.
 #[derive(Clone, Debug)]
@@ -170,34 +140,37 @@ impl Default for ChatGlobals {
 pub(crate) fn chat_globals(
     ctx: &Ctx<'_>,
     path: &FieldPath,
-    g: RawChatGlobals,
+    g: &RawGlobal,
 ) -> Result<ChatGlobals, ConfigError> {
     let d = ChatGlobals::default();
-    let url_or = |field: &str, v: Option<String>, default: String| match non_empty(v) {
-        Some(u) => check_url(ctx, &path.key(field), &u).map(|()| u),
-        None => Ok(default),
+    let url_or = |key: &str, v: Option<String>, default: String| {
+        checked_url(ctx, path, key, v).map(|u| u.unwrap_or(default))
     };
     Ok(ChatGlobals {
-        telegram_api_url: url_or("telegram_api_url", g.telegram_api_url, d.telegram_api_url)?,
-        webex_api_url: url_or("webex_api_url", g.webex_api_url, d.webex_api_url)?,
+        telegram_api_url: url_or(
+            "telegram_api_url",
+            g.telegram_api_url.clone(),
+            d.telegram_api_url,
+        )?,
+        webex_api_url: url_or("webex_api_url", g.webex_api_url.clone(), d.webex_api_url)?,
         rocketchat_api_url: url_or(
             "rocketchat_api_url",
-            g.rocketchat_api_url,
+            g.rocketchat_api_url.clone(),
             d.rocketchat_api_url,
         )?,
         rocketchat_token: secret_or_file(
             ctx,
             path,
             "rocketchat_token",
-            g.rocketchat_token,
-            g.rocketchat_token_file,
+            g.rocketchat_token.clone(),
+            g.rocketchat_token_file.clone(),
         )?,
         rocketchat_token_id: secret_or_file(
             ctx,
             path,
             "rocketchat_token_id",
-            g.rocketchat_token_id,
-            g.rocketchat_token_id_file,
+            g.rocketchat_token_id.clone(),
+            g.rocketchat_token_id_file.clone(),
         )?,
     })
 }
@@ -258,6 +231,19 @@ pub(crate) fn check_url(ctx: &Ctx<'_>, path: &FieldPath, u: &str) -> Result<(), 
     Ok(())
 }
 
+/// The URL in field `field` of `path`, checked as [`check_url`] does, if one is given.
+pub(crate) fn checked_url(
+    ctx: &Ctx<'_>,
+    path: &FieldPath,
+    field: &str,
+    v: Option<String>,
+) -> Result<Option<String>, ConfigError> {
+    match non_empty(v) {
+        Some(u) => check_url(ctx, &path.key(field), &u).map(|()| Some(u)),
+        None => Ok(None),
+    }
+}
+
 /// The entry's `http_config`, or the global one.
 pub(crate) fn http_or_global(
     ctx: &Ctx<'_>,
@@ -276,18 +262,34 @@ pub(crate) fn text_or(v: Option<String>, default: &str) -> String {
     v.unwrap_or_else(|| default.to_string())
 }
 
-/// A required secret URL (`webhook_url` / `webhook_url_file`), validated when inline.
+/// A template text, or Alertmanager's default for the field, `{{ template "NAME" . }}`.
+pub(crate) fn template_or(v: Option<String>, name: &str) -> String {
+    v.unwrap_or_else(|| default_template(name))
+}
+
+/// A secret URL given as `NAME` or `NAME_file` (at most one), validated when inline.
+pub(crate) fn secret_url(
+    ctx: &Ctx<'_>,
+    path: &FieldPath,
+    name: &str,
+    url: Option<String>,
+    file: Option<String>,
+) -> Result<Option<SecretSource>, ConfigError> {
+    let s = secret_or_file(ctx, path, name, url, file)?;
+    if let Some(SecretSource::Inline(u)) = &s {
+        check_url(ctx, &path.key(name), u.expose())?;
+    }
+    Ok(s)
+}
+
+/// `webhook_url` / `webhook_url_file`, validated when inline.
 pub(crate) fn webhook_url(
     ctx: &Ctx<'_>,
     path: &FieldPath,
     url: Option<String>,
     file: Option<String>,
 ) -> Result<Option<SecretSource>, ConfigError> {
-    let s = secret_or_file(ctx, path, "webhook_url", url, file)?;
-    if let Some(SecretSource::Inline(u)) = &s {
-        check_url(ctx, &path.key("webhook_url"), u.expose())?;
-    }
-    Ok(s)
+    secret_url(ctx, path, "webhook_url", url, file)
 }
 
 /// `{{ template "NAME" . }}`, as Alertmanager writes a field's default.

@@ -12,7 +12,7 @@
 
 use serde::Deserialize;
 
-use super::{check_url, http_or_global, non_empty, secret_or_file, text_or};
+use super::{checked_url, http_or_global, non_empty, secret_or_file, secret_url, text_or};
 use crate::config::alertmanager::build::Ctx;
 use crate::config::alertmanager::raw::RawHttpConfig;
 use crate::config::alertmanager::receivers::GlobalConfig;
@@ -154,10 +154,7 @@ pub(crate) fn slack(
     global: &GlobalConfig,
 ) -> Result<SlackConfig, ConfigError> {
     let g = &global.integrations;
-    let own_url = secret_or_file(ctx, path, "api_url", s.api_url, s.api_url_file)?;
-    if let Some(SecretSource::Inline(u)) = &own_url {
-        check_url(ctx, &path.key("api_url"), u.expose())?;
-    }
+    let own_url = secret_url(ctx, path, "api_url", s.api_url, s.api_url_file)?;
     let token = secret_or_file(ctx, path, "app_token", s.app_token, s.app_token_file)?;
     let target =
         match (own_url, token) {
@@ -166,13 +163,8 @@ pub(crate) fn slack(
                 "at most one of api_url/api_url_file & app_token/app_token_file must be configured",
             )),
             (None, Some(token)) => {
-                let url = match non_empty(s.app_url) {
-                    Some(u) => {
-                        check_url(ctx, &path.key("app_url"), &u)?;
-                        u
-                    }
-                    None => DEFAULT_SLACK_APP_URL.to_string(),
-                };
+                let url = checked_url(ctx, path, "app_url", s.app_url)?
+                    .unwrap_or_else(|| DEFAULT_SLACK_APP_URL.to_string());
                 SlackTarget::App { url, token }
             }
             (Some(u), None) => SlackTarget::Webhook(u),

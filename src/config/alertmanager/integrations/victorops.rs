@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-use super::{check_url, http_or_global, non_empty, secret_or_file, text_or};
+use super::{checked_url, http_or_global, non_empty, secret_or_file, template_or, text_or};
 use crate::config::alertmanager::build::Ctx;
 use crate::config::alertmanager::raw::RawHttpConfig;
 use crate::config::alertmanager::receivers::GlobalConfig;
@@ -77,13 +77,8 @@ pub(crate) fn victorops(
             )
         })?,
     };
-    let api_url = match non_empty(v.api_url) {
-        Some(u) => {
-            check_url(ctx, &path.key("api_url"), &u)?;
-            u
-        }
-        None => g.victorops_api_url.clone(),
-    };
+    let api_url = checked_url(ctx, path, "api_url", v.api_url)?
+        .unwrap_or_else(|| g.victorops_api_url.clone());
     let custom_fields = v.custom_fields.unwrap_or_default();
     for r in RESERVED {
         if custom_fields.contains_key(r) {
@@ -100,18 +95,12 @@ pub(crate) fn victorops(
         api_url,
         routing_key,
         message_type: text_or(v.message_type, "CRITICAL"),
-        state_message: text_or(
-            v.state_message,
-            r#"{{ template "victorops.default.state_message" . }}"#,
-        ),
-        entity_display_name: text_or(
+        state_message: template_or(v.state_message, "victorops.default.state_message"),
+        entity_display_name: template_or(
             v.entity_display_name,
-            r#"{{ template "victorops.default.entity_display_name" . }}"#,
+            "victorops.default.entity_display_name",
         ),
-        monitoring_tool: text_or(
-            v.monitoring_tool,
-            r#"{{ template "victorops.default.monitoring_tool" . }}"#,
-        ),
+        monitoring_tool: template_or(v.monitoring_tool, "victorops.default.monitoring_tool"),
         custom_fields,
     })
 }
