@@ -140,14 +140,13 @@ pub(crate) fn alerting(
         "empty or null alert relabeling rule",
     )?;
     let mut alertmanagers = Vec::new();
-    for (i, am) in raw
-        .alertmanagers
-        .unwrap_or_default()
-        .into_iter()
-        .enumerate()
-    {
-        let p = path.key("alertmanagers").index(i);
-        let am = am.ok_or_else(|| ctx.err(&p, "empty or null alertmanager config"))?;
+    let list = path.key("alertmanagers");
+    for entry in ctx.entries(
+        &list,
+        raw.alertmanagers,
+        "empty or null alertmanager config",
+    ) {
+        let (p, am) = entry?;
         alertmanagers.push(alertmanager(ctx, &p, am, names)?);
     }
     Ok(AlertingConfig {
@@ -228,11 +227,10 @@ fn relabels(
     null_message: &str,
 ) -> Result<Vec<RelabelConfig>, ConfigError> {
     let mut out = Vec::new();
-    for (i, r) in raw.unwrap_or_default().into_iter().enumerate() {
-        let r = r.ok_or_else(|| ctx.err(&path.index(i), null_message))?;
+    for entry in ctx.entries(path, raw, null_message) {
+        let (p, r) = entry?;
         out.push(
-            RelabelConfig::from_raw(r, names)
-                .map_err(|e| ctx.err(&path.index(i).key(e.field), e.message))?,
+            RelabelConfig::from_raw(r, names).map_err(|e| ctx.err(&p.key(e.field), e.message))?,
         );
     }
     Ok(out)

@@ -35,7 +35,28 @@ pub(crate) struct Ctx<'a> {
     pub(crate) base_dir: Option<&'a Path>,
 }
 
+/// The error for a `scrape_configs` entry that is null.
+pub(crate) const NULL_SCRAPE_CONFIG: &str = "empty or null scrape config section";
+
 impl Ctx<'_> {
+    /// The entries of the list at `path` (which YAML lets hold nulls) with their paths, in
+    /// order; a null entry is the error `null_message` at its path, met when reached.
+    pub(crate) fn entries<'s, T: 's>(
+        &'s self,
+        path: &'s FieldPath,
+        list: Option<Vec<Option<T>>>,
+        null_message: &'s str,
+    ) -> impl Iterator<Item = Result<(FieldPath, T), ConfigError>> + 's {
+        let list = list.unwrap_or_default().into_iter().enumerate();
+        list.map(move |(i, entry)| {
+            let p = path.index(i);
+            match entry {
+                Some(e) => Ok((p, e)),
+                None => Err(self.err(&p, null_message)),
+            }
+        })
+    }
+
     /// An error about the value at `path`, positioned in the text.
     pub(crate) fn err(&self, path: &FieldPath, message: impl Into<String>) -> ConfigError {
         ConfigError::Invalid(Box::new(InvalidConfig {
@@ -268,14 +289,9 @@ fn build(ctx: &Ctx<'_>, raw: RawConfig) -> Result<Config, ConfigError> {
     }
 
     let mut scrape_configs: Vec<ScrapeConfig> = Vec::new();
-    for (i, sc) in raw
-        .scrape_configs
-        .unwrap_or_default()
-        .into_iter()
-        .enumerate()
-    {
-        let path = root.key("scrape_configs").index(i);
-        let sc = sc.ok_or_else(|| ctx.err(&path, "empty or null scrape config section"))?;
+    let list = root.key("scrape_configs");
+    for entry in ctx.entries(&list, raw.scrape_configs, NULL_SCRAPE_CONFIG) {
+        let (path, sc) = entry?;
         ignored.extend(scrape_ignored(ctx, &path, &sc));
         let job = scrape_config(ctx, &path, sc, &global)?;
         if scrape_configs.iter().any(|j| j.job_name == job.job_name) {
