@@ -173,16 +173,7 @@ fn alertmanager(
             ))
         }
     }
-    let scheme = match am.scheme.as_deref() {
-        None | Some("") | Some("http") => Scheme::Http,
-        Some("https") => Scheme::Https,
-        Some(other) => {
-            return Err(ctx.err(
-                &path.key("scheme"),
-                format!("unsupported scheme {other:?} (expected \"http\" or \"https\")"),
-            ))
-        }
-    };
+    let scheme = super::validate::scheme(ctx, path, am.scheme.as_deref())?;
     let http = http_client::validate(ctx, path, am.http_fields())?;
     let relabel_configs = relabels(
         ctx,

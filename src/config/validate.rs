@@ -35,6 +35,22 @@ pub(crate) struct Ctx<'a> {
     pub(crate) base_dir: Option<&'a Path>,
 }
 
+/// The `scheme` field of the entry at `path`: `http` (the default) or `https`.
+pub(super) fn scheme(
+    ctx: &Ctx<'_>,
+    path: &FieldPath,
+    scheme: Option<&str>,
+) -> Result<Scheme, ConfigError> {
+    match scheme {
+        None | Some("") | Some("http") => Ok(Scheme::Http),
+        Some("https") => Ok(Scheme::Https),
+        Some(other) => Err(ctx.err(
+            &path.key("scheme"),
+            format!("unsupported scheme {other:?} (expected \"http\" or \"https\")"),
+        )),
+    }
+}
+
 /// The error for a `scrape_configs` entry that is null.
 pub(crate) const NULL_SCRAPE_CONFIG: &str = "empty or null scrape config section";
 
@@ -545,16 +561,7 @@ pub(crate) fn scrape_config(
         Some(d) if !d.0.is_zero() => d.0,
         _ => global.scrape_timeout.min(scrape_interval),
     };
-    let scheme = match sc.scheme.as_deref() {
-        None | Some("") | Some("http") => Scheme::Http,
-        Some("https") => Scheme::Https,
-        Some(other) => {
-            return Err(ctx.err(
-                &path.key("scheme"),
-                format!("unsupported scheme {other:?} (expected \"http\" or \"https\")"),
-            ))
-        }
-    };
+    let scheme = scheme(ctx, path, sc.scheme.as_deref())?;
     let name_validation = name_validation(
         ctx,
         &path.key("metric_name_validation_scheme"),
