@@ -1,8 +1,9 @@
 //! Go's `strconv` as Prometheus and Alertmanager print and read numbers and strings: float
 //! formatting (`%v`, `%g`, `%e`, `%f`, `FormatFloat`), `ParseFloat`, `Quote` (`%q`) and
-//! `Unquote`. A leaf: rule annotations (Go templates), PromQL's `quantile`/`le` labels,
-//! promtool's output, the rules API and Alertmanager's matchers all print through it, so each
-//! prints a value the way its upstream does.
+//! `Unquote`, and where a quoted literal ends as Go's lexer reads it ([`literal_end`], for the
+//! template and PromQL scanners). A leaf: rule annotations (Go templates), PromQL's
+//! `quantile`/`le` labels, promtool's output, the rules API and Alertmanager's matchers all
+//! print through it, so each prints a value the way its upstream does.
 
 /// Decimal digits of `v` (no leading/trailing zeros) and the decimal point position, as Go's
 /// `decimalSlice`: `v = 0.d1d2d3… × 10^dp`. With `sig = None` the digits are the shortest that
@@ -225,6 +226,23 @@ pub fn quote(s: &str) -> String {
     out
 }
 
+/// Where the quoted literal that opens `b` (at `"`, `'` or a backquote) ends, as Go's and
+/// PromQL's lexers read it: the index of its closing quote, or `b.len()` when it is not
+/// closed. A backslash escapes the next byte, except in a raw (backquoted) string.
+pub fn literal_end(b: &[u8]) -> usize {
+    let Some(&q) = b.first() else {
+        return 0;
+    };
+    let mut i = 1;
+    while i < b.len() && b[i] != q {
+        if b[i] == b'\\' && q != b'`' {
+            i += 1;
+        }
+        i += 1;
+    }
+    i.min(b.len())
+}
+
 /// Go's `strconv.Unquote` for a double-quoted string (the quotes included).
 pub fn unquote(q: &str) -> Option<String> {
     let inner = q.strip_prefix('"')?.strip_suffix('"')?;
@@ -278,6 +296,19 @@ pub fn unquote(q: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn literal_end_skips_escapes_except_in_raw_strings() {
+        // Index of the closing quote, counted by hand.
+        assert_eq!(literal_end(br#""a\"b" rest"#), 5);
+        assert_eq!(literal_end(br"'\'' x"), 3);
+        assert_eq!(literal_end(br"`a\` x"), 3);
+        assert_eq!(literal_end(br#""}}""#), 3);
+        // Unclosed, also with a trailing backslash: the end of the input.
+        assert_eq!(literal_end(br#""abc"#), 4);
+        assert_eq!(literal_end(br#""ab\"#), 4);
+        assert_eq!(literal_end(b""), 0);
+    }
 
     fn each(f: impl Fn(f64) -> String, cases: &[(f64, &str)]) {
         for (v, want) in cases {

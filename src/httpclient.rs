@@ -26,7 +26,7 @@ use rustls::{DigitallySignedStruct, RootCertStore, SignatureScheme};
 use std::sync::Arc;
 
 /// Errors building a client from its settings.
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 pub enum ClientError {
     #[error("tls_config: reading {path}: {message}")]
     File { path: String, message: String },
@@ -34,6 +34,25 @@ pub enum ClientError {
     Tls(String),
     #[error("http client: {0}")]
     Build(String),
+}
+
+/// Errors getting an OAuth 2.0 token (the `oauth2` section of an `http_config`).
+#[derive(Debug, thiserror::Error)]
+pub enum OAuth2Error {
+    #[error("oauth2: reading client_secret_file: {0}")]
+    SecretFile(#[source] std::io::Error),
+    #[error("oauth2: {0}")]
+    Client(#[source] ClientError),
+    /// The token request failed (the message is [`error_chain`] of the request error, its
+    /// URL left out: a token URL may carry credentials).
+    #[error("oauth2: {0}")]
+    Request(String),
+    #[error("oauth2: cannot fetch token: {0}")]
+    Status(reqwest::StatusCode),
+    #[error("oauth2: token response is not JSON: {0}")]
+    NotJson(#[source] serde_json::Error),
+    #[error("oauth2: server response missing access_token")]
+    NoAccessToken,
 }
 
 /// A reqwest client with the TLS and redirect behaviour of `settings` (an `http_config`
@@ -148,6 +167,7 @@ pub async fn apply_auth(
 /// when the endpoint refuses that. Tokens are cached per settings and secret until they
 /// expire.
 mod oauth2 {
+    use super::OAuth2Error;
     use crate::config::oauth2::OAuth2;
     use crate::config::HttpClientSettings;
     use std::collections::HashMap;
@@ -188,12 +208,16 @@ mod oauth2 {
             .join("&")
     }
 
+    fn request_error(e: reqwest::Error) -> OAuth2Error {
+        OAuth2Error::Request(super::error_chain(&e.without_url()))
+    }
+
     /// The `Authorization` header value for `o`'s current token.
-    pub(super) async fn header_value(o: &OAuth2) -> Result<String, String> {
+    pub(super) async fn header_value(o: &OAuth2) -> Result<String, OAuth2Error> {
         let secret = match &o.client_secret {
             Some(s) => s
                 .read()
-                .map_err(|e| format!("oauth2: reading client_secret_file: {e}"))?
+                .map_err(OAuth2Error::SecretFile)?
                 .expose()
                 .to_string(),
             None => String::new(),
@@ -211,13 +235,13 @@ mod oauth2 {
         Ok(value)
     }
 
-    async fn fetch(o: &OAuth2, secret: &str) -> Result<(String, Option<Instant>), String> {
+    async fn fetch(o: &OAuth2, secret: &str) -> Result<(String, Option<Instant>), OAuth2Error> {
         let settings = HttpClientSettings {
             tls: o.tls.clone(),
             proxy: Box::new(o.proxy.clone()),
             ..Default::default()
         };
-        let client = super::http_client(&settings).map_err(|e| format!("oauth2: {e}"))?;
+        let client = super::http_client(&settings).map_err(OAuth2Error::Client)?;
         let mut form = std::collections::BTreeMap::new();
         form.insert("grant_type".to_string(), "client_credentials".to_string());
         if !o.scopes.is_empty() {
@@ -240,7 +264,7 @@ mod oauth2 {
             .basic_auth(query_escape(&o.client_id), Some(query_escape(secret)))
             .send()
             .await
-            .map_err(|e| format!("oauth2: {}", super::error_chain(&e.without_url())))?;
+            .map_err(request_error)?;
         let resp = if header_style.status().is_success() {
             header_style
         } else {
@@ -249,22 +273,18 @@ mod oauth2 {
             if !secret.is_empty() {
                 in_body.insert("client_secret".to_string(), secret.to_string());
             }
-            post(encode(&in_body))
-                .send()
-                .await
-                .map_err(|e| format!("oauth2: {}", super::error_chain(&e.without_url())))?
+            post(encode(&in_body)).send().await.map_err(request_error)?
         };
         let status = resp.status();
-        let body = resp.text().await.map_err(|e| format!("oauth2: {e}"))?;
+        let body = resp.text().await.map_err(request_error)?;
         if !status.is_success() {
-            return Err(format!("oauth2: cannot fetch token: {status}"));
+            return Err(OAuth2Error::Status(status));
         }
-        let token: serde_json::Value = serde_json::from_str(&body)
-            .map_err(|e| format!("oauth2: token response is not JSON: {e}"))?;
+        let token: serde_json::Value = serde_json::from_str(&body).map_err(OAuth2Error::NotJson)?;
         let access = token["access_token"]
             .as_str()
             .filter(|t| !t.is_empty())
-            .ok_or("oauth2: server response missing access_token")?;
+            .ok_or(OAuth2Error::NoAccessToken)?;
         let kind = match token["token_type"].as_str().unwrap_or("") {
             t if t.is_empty() || t.eq_ignore_ascii_case("bearer") => "Bearer",
             t if t.eq_ignore_ascii_case("mac") => "MAC",

@@ -7,8 +7,8 @@
 //! `tests/architecture.rs` enforces it); from the bottom:
 //!
 //! - leaves: [`exposition`] parses a scrape into a sink; [`timefmt`] (durations, timestamps,
-//!   calendar), [`gostrconv`] (Go's number and string printing), [`clock`], [`backoff`] and
-//!   [`logging`];
+//!   calendar), [`gostrconv`] (Go's number and string printing), [`clock`], [`backoff`],
+//!   [`logging`] and [`testdir`] (the tests' self-removing temporary directory);
 //! - [`store`] keeps the samples; [`promql`] evaluates queries over it; [`relabel`],
 //!   [`gotemplate`] (Go templates for rules and notifications), [`telemetry`] (redline's own
 //!   metrics) and [`state`] (the SQLite database) are machinery the subsystems share;
@@ -75,6 +75,7 @@ pub mod slo;
 pub mod state;
 pub mod store;
 pub mod telemetry;
+pub mod testdir;
 pub mod timefmt;
 
 /// Installs the process-wide rustls crypto provider (ring) once; later calls are no-ops.

@@ -12,6 +12,7 @@
 
 mod common;
 
+use redline::testdir::TempDir;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -41,11 +42,8 @@ fn python() -> &'static str {
     panic!("no python3 with aiosmtpd: install Debian's python3-aiosmtpd");
 }
 
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("redline-email-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("scratch dir");
-    dir
+fn scratch(name: &str) -> TempDir {
+    TempDir::new(&format!("email-{name}"))
 }
 
 /// The SMTP server process; killed when dropped.
@@ -236,7 +234,6 @@ async fn firing_then_resolved_email_reaches_a_real_smtp_server() {
         "[RESOLVED] HighErrorBudgetBurn (api page)"
     );
     assert!(part(&msg, "text/plain").contains("Resolved (2)"));
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// The whole path: `redline run` receives two alerts on its Alertmanager API, owned by team
@@ -350,7 +347,6 @@ alertmanager:
     ] {
         assert!(html.contains(want), "missing {want:?} in\n{html}");
     }
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[tokio::test]
@@ -372,7 +368,6 @@ async fn user_templates_shape_subject_and_body() {
         part(&msg, "text/html").trim_end(),
         "<p>HighErrorBudgetBurn</p>"
     );
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[tokio::test]
@@ -404,7 +399,6 @@ async fn email_authenticates_with_a_password_file() {
         "{err:?}"
     );
     assert_eq!(sink.received(), 1);
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// A CA and a server certificate for `localhost` / 127.0.0.1, made with `openssl`.
@@ -498,7 +492,6 @@ async fn starttls_is_used_and_verified_against_the_configured_ca() {
         "{err:?}"
     );
     assert_eq!(sink.received(), 1);
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[tokio::test]
@@ -522,7 +515,6 @@ async fn require_tls_against_a_server_without_starttls_fails_clearly() {
         "{err:?}"
     );
     assert_eq!(sink.received(), 0, "nothing may be sent in the clear");
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[tokio::test]
@@ -561,5 +553,4 @@ async fn smtp_failures_are_classified_for_retry() {
         err.message.contains(&format!("127.0.0.1:{port}")),
         "{err:?}"
     );
-    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -8,6 +8,7 @@ mod common;
 mod webhook_sink;
 
 use common::{free_port, wait_for, ProcessGuard};
+use redline::testdir::TempDir;
 use std::path::Path;
 use std::time::Duration;
 use webhook_sink::{Answer, WebhookSink};
@@ -65,9 +66,7 @@ fn start(dir: &Path, port: u16, log: &str) -> ProcessGuard {
 async fn kill_9_before_the_webhook_acknowledges_delivers_once_after_restart() {
     let sink = WebhookSink::start(Answer::Hold).await;
     let control = WebhookSink::start(Answer::Ack).await;
-    let dir = std::env::temp_dir().join(format!("redline-alerting-kill9-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = TempDir::new("alerting-kill9");
     std::fs::write(dir.join("kill9.rules.yml"), RULES).unwrap();
     std::fs::write(dir.join("redline.yml"), config(&sink.url(), &control.url())).unwrap();
 
@@ -143,5 +142,4 @@ async fn kill_9_before_the_webhook_acknowledges_delivers_once_after_restart() {
             .collect::<Vec<_>>()
     );
     assert_eq!(sink.acknowledged().len(), 1);
-    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -8,6 +8,7 @@ mod webhook_sink;
 
 use redline::config::Config;
 use redline::service::{Service, ServiceOptions};
+use redline::testdir::TempDir;
 use std::time::{Duration, Instant};
 use webhook_sink::{Answer, WebhookSink};
 
@@ -37,9 +38,7 @@ async fn get(url: &str) -> (u16, String) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_alert_without_owner_or_runbook_gets_both_from_the_fallbacks() {
     let sink = WebhookSink::start(Answer::Ack).await;
-    let dir = std::env::temp_dir().join(format!("redline-owner-fb-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("temp dir");
+    let dir = TempDir::new("owner-fb");
     let yaml = format!(
         "alertmanager:\n  config:\n    route:\n      receiver: sre-triage\n      group_by: [alertname]\n      group_wait: 100ms\n      group_interval: 1s\n    receivers:\n      - name: sre-triage\n        webhook_configs: [{{url: '{}'}}]\n",
         sink.url()
@@ -115,5 +114,4 @@ async fn an_alert_without_owner_or_runbook_gets_both_from_the_fallbacks() {
     );
 
     svc.shutdown().await;
-    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -6,6 +6,7 @@ mod common;
 mod webhook_sink;
 
 use common::{free_port, wait_for, FixtureServer, ProcessGuard};
+use redline::testdir::TempDir;
 use std::time::Duration;
 use webhook_sink::{Answer, WebhookSink};
 
@@ -66,9 +67,7 @@ async fn rule_alert_reaches_the_owner_webhook_then_resolves() {
     let sink = WebhookSink::start(Answer::Ack).await;
     let target =
         FixtureServer::start("payments_up 0\ncontrol_up 1\n", "text/plain; version=0.0.4").await;
-    let dir = std::env::temp_dir().join(format!("redline-alerting-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = TempDir::new("alerting");
     std::fs::write(dir.join("alerts.rules.yml"), RULES).unwrap();
     let cfg = dir.join("redline.yml");
     std::fs::write(&cfg, config(&sink.url(), &target.addr.to_string())).unwrap();
@@ -201,5 +200,4 @@ async fn rule_alert_reaches_the_owner_webhook_then_resolves() {
         1,
         "no repeat within repeat_interval"
     );
-    let _ = std::fs::remove_dir_all(&dir);
 }

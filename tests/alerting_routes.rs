@@ -3,6 +3,7 @@
 //! receivers for the same config and labels, and `amtool check-config` must accept the
 //! example configs in tests/data/alerting/ (all but the redline-only owners example).
 
+use redline::testdir::TempDir;
 use std::path::Path;
 use std::process::Command;
 
@@ -122,13 +123,10 @@ fn example_configs_pass_amtool_check_config() {
     let text = std::fs::read_to_string(OWNERS).expect("read the owners example");
     let (head, rest) = text.split_once("owners:\n").expect("an owners section");
     let tail = &rest[rest.find("\nreceivers:").expect("receivers after owners") + 1..];
-    let without = std::env::temp_dir().join(format!(
-        "redline-routes-without-owners-{}.yml",
-        std::process::id()
-    ));
+    let dir = TempDir::new("routes-without-owners");
+    let without = dir.join("alertmanager.yml");
     std::fs::write(&without, format!("{head}{tail}")).expect("write the example without owners");
     let said = check(&without);
-    let _ = std::fs::remove_file(&without);
     assert!(
         said.contains(r#"FAILED: undefined receiver "pager-{{ .Labels.team }}" used in route"#),
         "{said}"

@@ -4,11 +4,11 @@
 
 mod common;
 
-use common::{free_port, ProcessGuard};
+use common::{free_port, wait_ready, ProcessGuard};
+use redline::testdir::TempDir;
 use serde_json::Value;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
-use std::time::{Duration, Instant};
 
 const AMTOOL: &str = "/usr/bin/amtool";
 
@@ -30,23 +30,6 @@ receivers:
   - name: team-api-pager
 "#;
 
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        let p = std::env::temp_dir().join(format!("redline-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&p);
-        std::fs::create_dir_all(&p).expect("create temp dir");
-        TempDir(p)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 fn start_redline(dir: &Path, port: u16) -> ProcessGuard {
     std::fs::write(dir.join("alertmanager.yml"), ALERTMANAGER_YML).expect("write config");
     let config = dir.join("redline.yml");
@@ -63,20 +46,6 @@ fn start_redline(dir: &Path, port: u16) -> ProcessGuard {
 
 fn base(port: u16) -> String {
     format!("http://127.0.0.1:{port}")
-}
-
-async fn wait_ready(port: u16) {
-    let url = format!("{}/-/ready", base(port));
-    let end = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Ok(r) = reqwest::get(&url).await {
-            if r.status().is_success() {
-                return;
-            }
-        }
-        assert!(Instant::now() < end, "redline did not become ready");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 fn amtool(port: u16, args: &[&str]) -> Output {
@@ -114,7 +83,7 @@ async fn posted_alerts_read_back_as_alertmanager_025_shows_them() {
     redline::install_crypto_provider();
     let dir = TempDir::new("am-api-fixture");
     let port = free_port();
-    let _redline = start_redline(&dir.0, port);
+    let _redline = start_redline(&dir, port);
     wait_ready(port).await;
 
     let posted = std::fs::read_to_string("tests/fixtures/alertmanager_api_v2_alerts_post.json")
@@ -249,7 +218,7 @@ async fn amtool_adds_queries_silences_and_expires() {
     redline::install_crypto_provider();
     let dir = TempDir::new("am-api-amtool");
     let port = free_port();
-    let _redline = start_redline(&dir.0, port);
+    let _redline = start_redline(&dir, port);
     wait_ready(port).await;
 
     // Alerts.

@@ -12,18 +12,15 @@
 
 mod common;
 
+use redline::testdir::TempDir;
 use std::collections::BTreeMap;
-use std::path::Path;
 
 use common::am_differential::{alerts_started_at, assert_same_requests, now_rfc3339, Pair};
 use common::fake_http::{Answer, FakeReceiver, Recorded};
-use redline::alerting::alert::Alert;
+use common::recorded::{config, fixture, notification, EXTERNAL_URL};
 use redline::alerting::notify::pushover::PushoverNotifier;
-use redline::alerting::notify::{
-    integrations, Notification, NotificationReason, NotifiedAlert, NotifyContext,
-};
+use redline::alerting::notify::{integrations, NotifyContext};
 use redline::config::alertmanager::AlertmanagerConfig;
-use redline::store::Labels;
 use serde_json::{json, Value};
 
 // ---------------------------------------------------------------------------------------
@@ -232,69 +229,6 @@ async fn retries_follow_alertmanager_per_status_code() {
 // ---------------------------------------------------------------------------------------
 // Recorded bodies: msteams, msteamsv2, rocketchat, pushover.
 
-const EXTERNAL_URL: &str = "http://am.example:9093";
-const T0: i64 = 1_767_225_600_000; // 2026-01-01T00:00:00Z
-
-fn fixture(name: &str) -> Value {
-    let path = Path::new("tests/fixtures/alertmanager-notifiers").join(name);
-    let text =
-        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
-
-/// The notification the fixtures were recorded for (SOURCES.md): receiver `team`, grouped
-/// by `alertname`, two alerts started at 2026-01-01T00:00:00Z, resolved at 00:10.
-fn notification(resolved: bool) -> Notification {
-    let alert = |instance: &str, summary: &str| NotifiedAlert {
-        alert: Alert {
-            labels: Labels::from_pairs([
-                ("alertname", "HighErrorRate"),
-                ("instance", instance),
-                ("job", "api"),
-                ("severity", "page"),
-            ]),
-            annotations: Labels::from_pairs([
-                ("runbook_url", "https://runbooks.example/api"),
-                ("summary", summary),
-            ]),
-            starts_at_ms: T0,
-            ends_at_ms: if resolved {
-                T0 + 600_000
-            } else {
-                T0 + 3_600_000
-            },
-            generator_url: "http://prometheus.example:9090/graph?g0.expr=up".into(),
-            updated_at_ms: T0,
-            timeout: false,
-        },
-        owner: None,
-        playbook_url: None,
-    };
-    Notification {
-        receiver: "team".into(),
-        group_key: r#"{}:{alertname="HighErrorRate"}"#.into(),
-        group_labels: Labels::from_pairs([("alertname", "HighErrorRate")]),
-        alerts: vec![
-            alert("10.0.0.1:8080", "api errors at 5%"),
-            alert("10.0.0.2:8080", "api errors at 7%"),
-        ],
-        now_ms: T0 + 900_000,
-        reason: if resolved {
-            NotificationReason::Resolved
-        } else {
-            NotificationReason::NewAlerts
-        },
-    }
-}
-
-fn config(receiver_lists: &str, fake: &FakeReceiver) -> AlertmanagerConfig {
-    let text = format!(
-        "route: {{receiver: team}}\nreceivers:\n  - name: team\n{}",
-        receiver_lists.replace("FAKE", &fake.url())
-    );
-    AlertmanagerConfig::from_yaml_str(&text, "alertmanager.yml").unwrap_or_else(|e| panic!("{e}"))
-}
-
 /// Sends the firing and the resolved notification through the receiver's only integration
 /// (the fake answering `answer` at `path`) and checks each JSON body equals the recorded one.
 async fn check_json_fixture(kind: &str, lists: &str, path: &str, answer: Answer) {
@@ -462,8 +396,7 @@ async fn msteams_retries_5xx_only_and_never_shows_the_url() {
 async fn custom_templates_work_in_msteams_fields() {
     redline::install_crypto_provider();
     let fake = FakeReceiver::start().await;
-    let dir = std::env::temp_dir().join(format!("redline-chat-tmpl-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = TempDir::new("chat-tmpl");
     std::fs::write(dir.join("custom.tmpl"), CUSTOM_TMPL).unwrap();
     let text = format!(
         "templates: ['*.tmpl']\nroute: {{receiver: team}}\nreceivers:\n  - name: team\n    msteams_configs:\n      - webhook_url: {}/t\n        title: '{{{{ template \"team.title\" . }}}}'\n        text: '{{{{ template \"team.message\" . }}}}'\n",
@@ -481,7 +414,6 @@ async fn custom_templates_work_in_msteams_fields() {
     );
     // The summary keeps its default.
     assert_eq!(body["summary"], "[RESOLVED] HighErrorRate (api page)");
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 fn query(r: &Recorded) -> BTreeMap<String, String> {
@@ -530,8 +462,7 @@ async fn pushover_sends_alertmanagers_parameters() {
 async fn pushover_html_ttl_and_files() {
     redline::install_crypto_provider();
     let fake = FakeReceiver::start().await;
-    let dir = std::env::temp_dir().join(format!("redline-pushover-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = TempDir::new("pushover");
     std::fs::write(dir.join("token"), "file-token\n").unwrap();
     let text = "route: {receiver: team}\nreceivers:\n  - name: team\n    pushover_configs:\n      - {user_key: u, token_file: token, html: true, ttl: 90s, retry: 1m30s, expire: 2h, message: '{{ .CommonAnnotations.summary }} <b>', sound: siren}\n";
     let cfg = AlertmanagerConfig::from_yaml_str_in(text, "am.yml", &dir).unwrap();
@@ -555,7 +486,6 @@ async fn pushover_html_ttl_and_files() {
     );
     assert_eq!(q["sound"], "siren");
     assert!(!q.contains_key("monospace"));
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 /// Two fields (one overriding `short_fields`) and two actions (one with `msg`): every

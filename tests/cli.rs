@@ -4,6 +4,7 @@
 mod common;
 
 use common::{free_port, ProcessGuard};
+use redline::testdir::TempDir;
 use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -12,17 +13,19 @@ fn redline() -> Command {
     Command::new(env!("CARGO_BIN_EXE_redline"))
 }
 
-fn temp_file(name: &str, text: &str) -> std::path::PathBuf {
-    let p = std::env::temp_dir().join(format!("redline-cli-{}-{name}", std::process::id()));
+/// `text` written to a file `name` in a fresh temp dir, which goes when the dir is dropped.
+fn temp_file(name: &str, text: &str) -> (TempDir, std::path::PathBuf) {
+    let dir = TempDir::new("cli");
+    let p = dir.join(name);
     std::fs::File::create(&p)
         .and_then(|mut f| f.write_all(text.as_bytes()))
         .expect("write temp file");
-    p
+    (dir, p)
 }
 
 #[test]
 fn check_config_accepts_a_valid_file() {
-    let p = temp_file(
+    let (_dir, p) = temp_file(
         "ok.yml",
         "scrape_configs:\n  - job_name: node\n    static_configs:\n      - targets: ['127.0.0.1:9100']\n",
     );
@@ -41,7 +44,7 @@ fn check_config_accepts_a_valid_file() {
 
 #[test]
 fn check_config_names_the_field_of_a_bad_regex() {
-    let p = temp_file(
+    let (_dir, p) = temp_file(
         "bad.yml",
         "scrape_configs:\n  - job_name: node\n    relabel_configs:\n      - source_labels: [a]\n        regex: '('\n        target_label: b\n    static_configs:\n      - targets: ['127.0.0.1:9100']\n",
     );
@@ -61,7 +64,7 @@ fn check_config_names_the_field_of_a_bad_regex() {
 
 #[test]
 fn check_config_rejects_unsupported_fields() {
-    let p = temp_file(
+    let (_dir, p) = temp_file(
         "unsupported.yml",
         "scrape_configs:\n  - job_name: node\n    consul_sd_configs:\n      - server: 'localhost:8500'\n",
     );
@@ -126,7 +129,7 @@ fn debug_parse_prints_one_json_object_per_sample() {
 
 #[test]
 fn debug_parse_reports_line_and_column_of_a_malformed_file() {
-    let p = temp_file("bad.prom", "ok 1\nbad{a=\"1\" 2\n");
+    let (_dir, p) = temp_file("bad.prom", "ok 1\nbad{a=\"1\" 2\n");
     let out = redline().args(["debug", "parse"]).arg(&p).output().unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
@@ -144,16 +147,16 @@ fn debug_parse_reports_line_and_column_of_a_malformed_file() {
 #[test]
 fn run_stops_cleanly_on_sigterm() {
     let port = free_port();
-    let cfg = temp_file(
+    let (_dir, cfg) = temp_file(
         "run.yml",
         "global:\n  scrape_interval: 1s\nscrape_configs: []\n",
     );
-    let state = std::env::temp_dir().join(format!("redline-cli-state-{}", std::process::id()));
+    let state = TempDir::new("cli-state");
     let child = redline()
         .args(["run", "--config"])
         .arg(&cfg)
         .args(["--listen", &format!("127.0.0.1:{port}"), "--state-dir"])
-        .arg(&state)
+        .arg(state.path())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()

@@ -2,7 +2,8 @@
 //! files do not load fails the check, and `run` refuses the same config (the control that
 //! the check and the start agree).
 
-use std::path::{Path, PathBuf};
+use redline::testdir::TempDir;
+use std::path::Path;
 use std::process::{Command, Output};
 
 fn redline() -> Command {
@@ -17,11 +18,8 @@ fn repo(path: &str) -> String {
 }
 
 /// A fresh directory for one test's files.
-fn dir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("redline-check-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).expect("temp dir");
-    d
+fn dir(name: &str) -> TempDir {
+    TempDir::new(&format!("check-{name}"))
 }
 
 fn check(config: &Path) -> (Output, String) {
@@ -96,7 +94,6 @@ fn check_config_loads_the_rule_and_slo_files_it_names() {
             "{f}: {text}"
         );
     }
-    let _ = std::fs::remove_dir_all(&d);
 }
 
 #[test]
@@ -118,7 +115,6 @@ fn check_config_fails_on_a_rule_file_run_refuses() {
     assert!(text.contains("unclosed left parenthesis"), "{text}");
     let stderr = run_refuses(&config, &d.join("state"));
     assert!(stderr.contains("unclosed left parenthesis"), "{stderr}");
-    let _ = std::fs::remove_dir_all(&d);
 }
 
 #[test]
@@ -136,7 +132,6 @@ fn check_config_fails_on_an_slo_file_run_refuses() {
     assert!(text.contains("objective"), "names the field: {text}");
     let stderr = run_refuses(&config, &d.join("state"));
     assert!(stderr.contains("objective"), "{stderr}");
-    let _ = std::fs::remove_dir_all(&d);
 }
 
 #[test]
@@ -154,7 +149,6 @@ fn check_config_fails_on_the_same_slo_in_two_files() {
         "{text}"
     );
     run_refuses(&config, &d.join("state"));
-    let _ = std::fs::remove_dir_all(&d);
 }
 
 /// amtool's answer for `labels` under the Alertmanager config `am`: the reference.
@@ -218,5 +212,4 @@ fn routes_test_reads_the_alertmanager_section_of_a_redline_config() {
     }
     // The cases route differently, so the comparison is not of one constant answer.
     assert_ne!(amtool_routes(&am, cases[0]), amtool_routes(&am, cases[2]));
-    let _ = std::fs::remove_dir_all(&d);
 }

@@ -3,15 +3,13 @@
 //! one notice naming the field and why it does not apply). Expected messages are Prometheus
 //! 3's own, from its `config/config.go`.
 
-use std::path::{Path, PathBuf};
+use redline::testdir::TempDir;
+use std::path::Path;
 
 use redline::config::{Config, EscapingScheme};
 
-fn tempdir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("redline-p3cfg-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).expect("temp dir");
-    d
+fn tempdir(name: &str) -> TempDir {
+    TempDir::new(&format!("p3cfg-{name}"))
 }
 
 fn write(path: &Path, text: &str) {
@@ -88,7 +86,6 @@ fn scrape_config_files_add_jobs_from_globbed_files_relative_to_the_config() {
             dir.join("extra.yaml")
         ]
     );
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -147,7 +144,6 @@ fn scrape_config_files_errors_name_the_file_and_the_first_job() {
         err.starts_with(&format!("{b}:1:1: rule_files: unknown field `rule_files`")),
         "{err}"
     );
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -178,7 +174,6 @@ fn a_reload_reads_the_scrape_config_files_again() {
         .load(&main)
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(after.scrape_configs[0].job_name, "second");
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// Every Prometheus 3 scrape and global field loads; those that need native histograms

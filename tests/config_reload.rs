@@ -9,21 +9,20 @@
 mod common;
 
 use common::{free_port, FixtureServer, ProcessGuard};
+use redline::testdir::TempDir;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// A directory laid out and updated as the kubelet does a ConfigMap volume.
 struct ConfigMapDir {
-    dir: PathBuf,
+    dir: TempDir,
     generation: u32,
 }
 
 impl ConfigMapDir {
     fn new(name: &str) -> ConfigMapDir {
-        let dir = std::env::temp_dir().join(format!("redline-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("config dir");
+        let dir = TempDir::new(name);
         ConfigMapDir { dir, generation: 0 }
     }
 
@@ -46,12 +45,6 @@ impl ConfigMapDir {
 
     fn config_path(&self) -> PathBuf {
         self.dir.join("redline.yaml")
-    }
-}
-
-impl Drop for ConfigMapDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 

@@ -15,6 +15,7 @@ mod common;
 
 use browser::{client, wait_ready, Browser};
 use common::{free_port, ProcessGuard as Proc};
+use redline::testdir::TempDir;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -75,7 +76,8 @@ fn urlenc(s: &str) -> String {
         .collect()
 }
 
-fn start_demo(port: u16, logs: &Path) -> Proc {
+/// `redline demo` on `port`, logging to `logs`; it keeps its state under `tmp` (its TMPDIR).
+fn start_demo(port: u16, logs: &Path, tmp: &Path) -> Proc {
     let out = std::fs::File::create(logs).expect("demo log file");
     let err = out.try_clone().expect("demo log file");
     Proc(
@@ -94,6 +96,7 @@ fn start_demo(port: u16, logs: &Path) -> Proc {
                 "30",
             ])
             .current_dir(crate_dir())
+            .env("TMPDIR", tmp)
             .stdout(out)
             .stderr(err)
             .spawn()
@@ -207,7 +210,8 @@ async fn dashboard_in_a_real_browser() {
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
     let logs = artifacts().join("demo.log");
-    let _demo = start_demo(port, &logs);
+    let demo_tmp = TempDir::new("dashboard-demo");
+    let _demo = start_demo(port, &logs, &demo_tmp);
     wait_ready(&format!("{base}/-/ready"), Duration::from_secs(120)).await;
     wait_series(
         &base,
@@ -375,6 +379,7 @@ async fn dashboard_in_a_real_browser() {
     let pdf = artifacts().join("red.pdf");
     let _ = std::fs::remove_file(&pdf);
     let status = Command::new("/usr/bin/chromium")
+        .env("TMPDIR", demo_tmp.path())
         .args([
             "--headless=new",
             "--no-sandbox",
@@ -393,11 +398,10 @@ async fn dashboard_in_a_real_browser() {
     assert!(bytes.len() > 10_000, "the PDF has content");
 }
 
-/// `redline run` with a `web:` section; returns the process, its base URL and the temp dir.
-async fn start_with_web(web: &str, name: &str) -> (Proc, String, PathBuf) {
-    let dir = std::env::temp_dir().join(format!("redline-dashboard-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("temp dir");
+/// `redline run` with a `web:` section; returns the temp dir, the process and its base URL
+/// (in that order, so the process is stopped before its dir is removed).
+async fn start_with_web(web: &str, name: &str) -> (TempDir, Proc, String) {
+    let dir = TempDir::new(&format!("dashboard-{name}"));
     let cfg = dir.join("redline.yml");
     std::fs::write(&cfg, format!("web:\n{web}")).expect("write config");
     let port = free_port();
@@ -410,7 +414,7 @@ async fn start_with_web(web: &str, name: &str) -> (Proc, String, PathBuf) {
         .expect("start redline run");
     let base = format!("http://127.0.0.1:{port}");
     wait_ready(&format!("{base}/-/healthy"), Duration::from_secs(60)).await;
-    (Proc(child), base, dir)
+    (dir, Proc(child), base)
 }
 
 fn assert_security_headers(r: &reqwest::Response, what: &str) {
@@ -440,7 +444,7 @@ const TOKEN: &str = "t0ken-that-must-never-show";
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn auth_guards_every_page_and_api_but_not_the_probes() {
     let hash = bcrypt::hash("pw", 4).expect("bcrypt hash");
-    let (_p, base, dir) = start_with_web(
+    let (_dir, _p, base) = start_with_web(
         &format!("  bearer_token: {TOKEN}\n  basic_auth_users:\n    alice: '{hash}'\n"),
         "auth",
     )
@@ -497,7 +501,6 @@ async fn auth_guards_every_page_and_api_but_not_the_probes() {
         assert_eq!(r.status(), 200, "{probe} stays open");
         assert_security_headers(&r, probe);
     }
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 /// The CSRF cookie and the token of the silence form on `/silences`.
@@ -529,7 +532,7 @@ async fn csrf_of(c: &reqwest::Client, base: &str) -> (String, String) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn silence_form_requires_its_csrf_token() {
-    let (_p, base, dir) = start_with_web("  read_only: false\n", "csrf").await;
+    let (_dir, _p, base) = start_with_web("  read_only: false\n", "csrf").await;
     let c = client();
     let (cookie, token) = csrf_of(&c, &base).await;
     let form = |token: &str| {
@@ -623,12 +626,11 @@ async fn silence_form_requires_its_csrf_token() {
         .find(|s| s["id"] == id.as_str())
         .cloned();
     assert_eq!(s.unwrap()["status"]["state"], "expired");
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn read_only_mode_refuses_silences_and_reload() {
-    let (_p, base, dir) = start_with_web("  read_only: true\n", "ro").await;
+    let (_dir, _p, base) = start_with_web("  read_only: true\n", "ro").await;
     let c = client();
     let r = c.get(format!("{base}/silences")).send().await.unwrap();
     let html = r.text().await.unwrap();
@@ -676,5 +678,4 @@ async fn read_only_mode_refuses_silences_and_reload() {
         .await
         .unwrap();
     assert_eq!(r.status(), 200, "reads still work");
-    let _ = std::fs::remove_dir_all(dir);
 }

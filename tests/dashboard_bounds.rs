@@ -8,12 +8,15 @@
 
 mod common;
 
+use common::ServiceInDir;
+
 use redline::alerting::{Alert, Silence};
 use redline::config::alertmanager::{parse_matchers, Matchers};
 use redline::config::Config;
 use redline::scrape::discovery::DiscoveryOptions;
 use redline::service::{Service, ServiceOptions};
 use redline::store::Labels;
+use redline::testdir::TempDir;
 use std::time::Duration;
 
 const N: usize = 50_000;
@@ -60,21 +63,18 @@ alertmanager:
     receivers: [{name: team-a}, {name: team-b}]
 ";
 
-async fn start(name: &str) -> Service {
-    let dir = std::env::temp_dir().join(format!("redline-test-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("state dir");
+async fn start(name: &str) -> ServiceInDir {
     let cfg = Config::from_yaml_str(CONFIG, "test.yml").expect("config parses");
-    Service::start_with(
+    ServiceInDir::start(
         cfg,
-        ServiceOptions::new("127.0.0.1:0".parse().unwrap(), dir),
+        &format!("dash-{name}"),
+        |dir| ServiceOptions::new("127.0.0.1:0".parse().unwrap(), dir),
         DiscoveryOptions {
             file_poll_interval: Duration::from_millis(100),
             ..DiscoveryOptions::default()
         },
     )
     .await
-    .expect("service starts")
 }
 
 async fn page(svc: &Service, path_and_query: &str) -> String {
@@ -279,13 +279,11 @@ scrape_configs:
         list(150, 1),
         list(30, 2)
     );
-    let dir =
-        std::env::temp_dir().join(format!("redline-test-dash-targets-{}", std::process::id()));
-    let _ = std::fs::create_dir_all(&dir);
+    let dir = TempDir::new("dash-targets");
     let cfg = Config::from_yaml_str(&yaml, "test.yml").expect("config parses");
     let svc = Service::start_with(
         cfg,
-        ServiceOptions::new("127.0.0.1:0".parse().unwrap(), dir),
+        ServiceOptions::new("127.0.0.1:0".parse().unwrap(), dir.to_path_buf()),
         DiscoveryOptions {
             file_poll_interval: Duration::from_millis(100),
             ..DiscoveryOptions::default()

@@ -17,6 +17,7 @@
 //! Without `prometheus_client` the test fails and says how to install it: it never passes
 //! without having compared anything.
 
+use redline::testdir::TempDir;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -496,10 +497,8 @@ fn hex(bytes: &[u8]) -> String {
 
 /// `prometheus_client`'s verdict on each input: `(accepted, samples, error)`.
 fn python_verdicts(cases: &[(Vec<u8>, Format)]) -> Vec<(bool, usize, String)> {
-    let batch = std::env::temp_dir().join(format!(
-        "redline-exposition-verdicts-{}.jsonl",
-        std::process::id()
-    ));
+    let dir = TempDir::new("exposition-verdicts");
+    let batch = dir.join("batch.jsonl");
     let mut text = String::new();
     for (input, format) in cases {
         let fmt = match format {
@@ -516,7 +515,6 @@ fn python_verdicts(cases: &[(Vec<u8>, Format)]) -> Vec<(bool, usize, String)> {
         .arg(&batch)
         .output()
         .expect("python3 runs");
-    let _ = std::fs::remove_file(&batch);
     assert!(
         output.status.success(),
         "{}",

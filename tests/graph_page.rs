@@ -7,6 +7,7 @@ mod common;
 use common::{get_json, FixtureServer};
 use redline::config::Config;
 use redline::service::{Service, ServiceOptions};
+use redline::testdir::TempDir;
 use std::time::Duration;
 
 const RULES: &str = r#"
@@ -44,9 +45,7 @@ async fn an_alerts_generator_url_opens_the_graph_of_its_expression() {
         "text/plain; version=0.0.4",
     )
     .await;
-    let dir = std::env::temp_dir().join(format!("redline-graph-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("temp dir");
+    let dir = TempDir::new("graph");
     std::fs::write(dir.join("load.rules.yml"), RULES).expect("write rules");
     std::fs::write(
         dir.join("redline.yml"),
@@ -129,5 +128,4 @@ async fn an_alerts_generator_url_opens_the_graph_of_its_expression() {
     assert!(none.contains("Empty result"), "{none}");
 
     svc.shutdown().await;
-    let _ = std::fs::remove_dir_all(&dir);
 }

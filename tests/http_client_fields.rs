@@ -10,6 +10,7 @@ use common::wait_for;
 use redline::config::Config;
 use redline::service::{Service, ServiceOptions};
 use redline::store::{Matcher, Querier};
+use redline::testdir::TempDir;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
@@ -101,10 +102,10 @@ async fn scrapes_go_through_proxy_url_except_no_proxy_hosts_and_https_through_co
         "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: proxied\n    proxy_url: http://{proxy_addr}\n    static_configs: [{{targets: ['{target}']}}]\n  - job_name: bypass\n    proxy_url: http://{proxy_addr}\n    no_proxy: 127.0.0.1\n    static_configs: [{{targets: ['{direct}']}}]\n  - job_name: tunnelled\n    scheme: https\n    proxy_url: http://{proxy_addr}\n    proxy_connect_header:\n      X-Proxy-Token: [secret-1]\n    static_configs: [{{targets: ['{target}']}}]\n"
     );
     let cfg = Config::from_yaml_str(&yaml, "p.yml").unwrap_or_else(|e| panic!("{e}"));
-    let dir = std::env::temp_dir().join(format!("redline-proxy-{}", std::process::id()));
+    let dir = TempDir::new("proxy");
     let svc = Service::start(
         cfg,
-        ServiceOptions::new("127.0.0.1:0".parse().unwrap(), dir),
+        ServiceOptions::new("127.0.0.1:0".parse().unwrap(), dir.to_path_buf()),
     )
     .await
     .expect("service starts");
@@ -222,10 +223,10 @@ async fn redirects_are_followed_unless_follow_redirects_is_false() {
         "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: follows\n    static_configs: [{{targets: ['{addr}']}}]\n  - job_name: stays\n    follow_redirects: false\n    static_configs: [{{targets: ['{addr}']}}]\n"
     );
     let cfg = Config::from_yaml_str(&yaml, "r.yml").unwrap_or_else(|e| panic!("{e}"));
-    let dir = std::env::temp_dir().join(format!("redline-redirect-{}", std::process::id()));
+    let dir = TempDir::new("redirect");
     let svc = Service::start(
         cfg,
-        ServiceOptions::new("127.0.0.1:0".parse().unwrap(), dir),
+        ServiceOptions::new("127.0.0.1:0".parse().unwrap(), dir.to_path_buf()),
     )
     .await
     .expect("service starts");
@@ -344,9 +345,7 @@ async fn tokens_used(svc: &Service, job: &str, at_least: usize) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oauth2_client_credentials_token_is_fetched_as_prometheus_does_and_cached() {
     let (token_addr, seen, target) = oauth2_servers(3600).await;
-    let dir = std::env::temp_dir().join(format!("redline-oauth2-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = TempDir::new("oauth2");
     std::fs::write(dir.join("secret"), "s3cr:t/x\n").unwrap();
     let yaml = format!(
         "global:\n  scrape_interval: 200ms\n  scrape_timeout: 200ms\nscrape_configs:\n  - job_name: oauth\n    oauth2:\n      client_id: redline id\n      client_secret_file: secret\n      scopes: [metrics.read, 'team:sre']\n      token_url: http://{token_addr}/oauth2/token\n      endpoint_params: {{audience: 'https://api.example.test'}}\n    static_configs: [{{targets: ['{target}']}}]\n"
@@ -388,7 +387,6 @@ async fn oauth2_client_credentials_token_is_fetched_as_prometheus_does_and_cache
         "audience=https%3A%2F%2Fapi.example.test&grant_type=client_credentials&scope=metrics.read+team%3Asre"
     );
     svc.shutdown().await;
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -400,10 +398,10 @@ async fn oauth2_token_is_renewed_when_it_expires() {
         "global:\n  scrape_interval: 200ms\n  scrape_timeout: 200ms\nscrape_configs:\n  - job_name: short\n    oauth2:\n      client_id: a\n      client_secret: b\n      token_url: http://{token_addr}/oauth2/token\n    static_configs: [{{targets: ['{target}']}}]\n"
     );
     let cfg = Config::from_yaml_str(&yaml, "o.yml").unwrap_or_else(|e| panic!("{e}"));
-    let dir = std::env::temp_dir().join(format!("redline-oauth2s-{}", std::process::id()));
+    let dir = TempDir::new("oauth2s");
     let svc = Service::start(
         cfg,
-        ServiceOptions::new("127.0.0.1:0".parse().unwrap(), dir),
+        ServiceOptions::new("127.0.0.1:0".parse().unwrap(), dir.to_path_buf()),
     )
     .await
     .expect("service starts");

@@ -7,25 +7,11 @@
 
 mod common;
 
-use common::am_differential::{TempDir, DEADLINE};
+use common::am_differential::DEADLINE;
 use common::fake_http::{Answer, FakeReceiver};
-use common::{free_port, redline_run, wait_for, ProcessGuard};
+use common::TempDir;
+use common::{free_port, wait_for};
 use serde_json::json;
-use std::time::{Duration, Instant};
-
-async fn wait_ready(port: u16) {
-    let url = format!("http://127.0.0.1:{port}/-/ready");
-    let end = Instant::now() + DEADLINE;
-    loop {
-        if let Ok(r) = reqwest::get(&url).await {
-            if r.status().is_success() {
-                return;
-            }
-        }
-        assert!(Instant::now() < end, "redline did not become ready");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
 
 async fn get_text(url: &str) -> String {
     reqwest::get(url)
@@ -45,12 +31,8 @@ async fn integrations_send_retry_and_show_on_the_dashboard() {
     let dir = TempDir::new("integrations-fake");
     // A URL with a token, on a port nothing listens on: the error must not show it.
     let dead = format!("http://127.0.0.1:{}{SLACK_TOKEN_PATH}", free_port());
-    std::fs::write(
-        dir.0.join("slack_url"),
-        format!("{}/from-file\n", fake.url()),
-    )
-    .unwrap();
-    std::fs::write(dir.0.join("pd_key"), "v1-service-key-from-file\n").unwrap();
+    std::fs::write(dir.join("slack_url"), format!("{}/from-file\n", fake.url())).unwrap();
+    std::fs::write(dir.join("pd_key"), "v1-service-key-from-file\n").unwrap();
     let external = "http://redline.example:9090";
     let config = format!(
         r#"
@@ -84,12 +66,6 @@ receivers:
 "#,
         fake = fake.url()
     );
-    std::fs::write(dir.0.join("alertmanager.yml"), config).unwrap();
-    std::fs::write(
-        dir.0.join("redline.yml"),
-        "scrape_configs: []\nalertmanager:\n  config_file: alertmanager.yml\n",
-    )
-    .unwrap();
     fake.answer(
         "/api/chat.postMessage",
         Answer::new(200, "application/json", r#"{"ok":true,"ts":"1.2"}"#),
@@ -106,14 +82,8 @@ receivers:
             r#"{"status":"invalid event","message":"Event object is invalid","errors":["Length of 'routing_key' is incorrect"]}"#,
         ),
     );
-    let port = free_port();
-    let _redline = ProcessGuard(
-        redline_run(&dir.0.join("redline.yml"), port, &dir.0.join("state"))
-            .arg(format!("--web.external-url={external}"))
-            .spawn()
-            .expect("start redline"),
-    );
-    wait_ready(port).await;
+    let flag = format!("--web.external-url={external}");
+    let (_redline, port) = common::run_with_alertmanager(&dir, &config, &[&flag]).await;
     let alerts = json!([{
         "labels": {"alertname": "Down", "job": "api", "severity": "page"},
         "annotations": {"summary": "api is down"},

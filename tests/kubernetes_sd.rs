@@ -12,8 +12,9 @@
 
 mod common;
 
+use redline::testdir::TempDir;
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -389,11 +390,8 @@ impl FakeApi {
     }
 }
 
-fn temp_dir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("redline-k8s-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).expect("temp dir");
-    d
+fn temp_dir(name: &str) -> TempDir {
+    TempDir::new(&format!("k8s-{name}"))
 }
 
 fn write(path: &Path, text: &str) {

@@ -12,8 +12,9 @@ mod common;
 
 use axum::response::IntoResponse;
 use common::{free_port, ProcessGuard};
+use redline::testdir::TempDir;
 use serde_json::Value;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -22,27 +23,6 @@ const ALERTMANAGER: &str = "/usr/bin/prometheus-alertmanager";
 
 /// The requests a capture server received: path, User-Agent, JSON body.
 type Captured = Arc<Mutex<Vec<(String, String, Value)>>>;
-
-struct TempDir(PathBuf);
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-impl TempDir {
-    /// An empty directory for test `name` (and the crypto provider the clients need).
-    fn new(name: &str) -> TempDir {
-        redline::install_crypto_provider();
-        let dir = TempDir(
-            std::env::temp_dir().join(format!("redline-notifier-{name}-{}", std::process::id())),
-        );
-        let _ = std::fs::remove_dir_all(&dir.0);
-        std::fs::create_dir_all(&dir.0).expect("temp dir");
-        dir
-    }
-}
 
 /// redline's `/metrics` text.
 async fn metrics_text(port: u16) -> String {
@@ -216,11 +196,12 @@ fn config(dir: &Path, am_port: u16, capture_port: u16, extra_alertmanagers: &str
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rule_alerts_reach_alertmanager_as_prometheus_sends_them() {
-    let root = TempDir::new("am");
+    redline::install_crypto_provider();
+    let root = TempDir::new("notifier-am");
 
     let (am_r, am_p) = (free_port(), free_port());
-    let _am_r = start_alertmanager(&root.0.join("am-redline"), am_r);
-    let _am_p = start_alertmanager(&root.0.join("am-prometheus"), am_p);
+    let _am_r = start_alertmanager(&root.join("am-redline"), am_r);
+    let _am_p = start_alertmanager(&root.join("am-prometheus"), am_p);
     let (cap_r, got_r) = start_capture(true).await;
     let (cap_p, got_p) = start_capture(true).await;
     let (hang_port, _) = start_capture(false).await;
@@ -229,7 +210,7 @@ async fn rule_alerts_reach_alertmanager_as_prometheus_sends_them() {
     let redline_port = free_port();
     let external = format!("http://127.0.0.1:{redline_port}");
 
-    let rdir = root.0.join("redline");
+    let rdir = root.join("redline");
     config(
         &rdir,
         am_r,
@@ -250,7 +231,7 @@ async fn rule_alerts_reach_alertmanager_as_prometheus_sends_them() {
         .expect("start redline run"),
     );
 
-    let pdir = root.0.join("prometheus");
+    let pdir = root.join("prometheus");
     config(&pdir, am_p, cap_p, "");
     let prometheus_port = free_port();
     let _prometheus = common::start_prometheus(
@@ -402,14 +383,15 @@ async fn rule_alerts_reach_alertmanager_as_prometheus_sends_them() {
 /// keeps working beside it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reload_moves_alerts_to_the_new_alertmanagers_and_the_pipeline_keeps_working() {
-    let dir = TempDir::new("reload");
+    redline::install_crypto_provider();
+    let dir = TempDir::new("notifier-reload");
     let (old_port, old) = start_capture(true).await;
     let (new_port, new) = start_capture(true).await;
     let (hook_port, hook) = start_capture(true).await;
-    std::fs::write(dir.0.join("rules.yml"), RULES).expect("rules");
+    std::fs::write(dir.join("rules.yml"), RULES).expect("rules");
     let write = |am_port: u16| {
         std::fs::write(
-            dir.0.join("redline.yml"),
+            dir.join("redline.yml"),
             format!(
                 r#"global: {{evaluation_interval: 1s}}
 rule_files: [rules.yml]
@@ -430,7 +412,7 @@ alerting:
     write(old_port);
     let port = free_port();
     let _redline = ProcessGuard(
-        common::redline_run(&dir.0.join("redline.yml"), port, &dir.0.join("state"))
+        common::redline_run(&dir.join("redline.yml"), port, &dir.join("state"))
             .arg("--rules.alert.resend-delay=1s")
             .spawn()
             .expect("start redline run"),
@@ -531,12 +513,13 @@ async fn start_kubernetes_api(am_port: u16) -> u16 {
 /// `relabel_configs` over the pod's `__meta_kubernetes_*` labels, receives the alerts.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kubernetes_sd_finds_the_alertmanager_pod() {
-    let dir = TempDir::new("k8s");
+    redline::install_crypto_provider();
+    let dir = TempDir::new("notifier-k8s");
     let (am_port, got) = start_capture(true).await;
     let api = start_kubernetes_api(am_port).await;
-    std::fs::write(dir.0.join("rules.yml"), RULES).expect("rules");
+    std::fs::write(dir.join("rules.yml"), RULES).expect("rules");
     std::fs::write(
-        dir.0.join("redline.yml"),
+        dir.join("redline.yml"),
         format!(
             r#"global: {{evaluation_interval: 1s}}
 rule_files: [rules.yml]
@@ -553,7 +536,7 @@ alerting:
     .expect("config");
     let port = free_port();
     let _redline = ProcessGuard(
-        common::redline_run(&dir.0.join("redline.yml"), port, &dir.0.join("state"))
+        common::redline_run(&dir.join("redline.yml"), port, &dir.join("state"))
             .arg("--rules.alert.resend-delay=1s")
             .spawn()
             .expect("start redline run"),
@@ -581,7 +564,8 @@ alerting:
 /// `alertmanagers` entry hands its http_sd entries to them).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn http_sd_finds_the_alertmanager() {
-    let dir = TempDir::new("httpsd");
+    redline::install_crypto_provider();
+    let dir = TempDir::new("notifier-httpsd");
     let (am_port, got) = start_capture(true).await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
@@ -599,9 +583,9 @@ async fn http_sd_finds_the_alertmanager() {
     tokio::spawn(async move {
         let _ = axum::serve(listener, app).await;
     });
-    std::fs::write(dir.0.join("rules.yml"), RULES).expect("rules");
+    std::fs::write(dir.join("rules.yml"), RULES).expect("rules");
     std::fs::write(
-        dir.0.join("redline.yml"),
+        dir.join("redline.yml"),
         format!(
             r#"global: {{evaluation_interval: 1s}}
 rule_files: [rules.yml]
@@ -616,7 +600,7 @@ alerting:
     .expect("config");
     let port = free_port();
     let _redline = ProcessGuard(
-        common::redline_run(&dir.0.join("redline.yml"), port, &dir.0.join("state"))
+        common::redline_run(&dir.join("redline.yml"), port, &dir.join("state"))
             .arg("--rules.alert.resend-delay=1s")
             .spawn()
             .expect("start redline run"),

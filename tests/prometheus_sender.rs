@@ -6,19 +6,11 @@
 mod common;
 
 use common::{free_port, ProcessGuard};
+use redline::testdir::TempDir;
 use serde_json::Value;
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-
-struct TempDir(PathBuf);
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 /// A webhook receiver on loopback that keeps every JSON body posted to `/hook`.
 async fn start_sink() -> (u16, Arc<Mutex<Vec<Value>>>) {
@@ -49,17 +41,13 @@ async fn start_sink() -> (u16, Arc<Mutex<Vec<Value>>>) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn prometheus_posts_alerts_that_redline_routes_to_the_webhook() {
     redline::install_crypto_provider();
-    let dir = TempDir(
-        std::env::temp_dir().join(format!("redline-prometheus-sender-{}", std::process::id())),
-    );
-    let _ = std::fs::remove_dir_all(&dir.0);
-    std::fs::create_dir_all(&dir.0).expect("temp dir");
+    let dir = TempDir::new("prometheus-sender");
     let (sink_port, received) = start_sink().await;
 
     // redline, routing severity=page to the sink.
     let redline_port = free_port();
     std::fs::write(
-        dir.0.join("redline.yml"),
+        dir.join("redline.yml"),
         format!(
             r#"scrape_configs: []
 alertmanager:
@@ -83,13 +71,13 @@ alertmanager:
     let _redline = ProcessGuard(
         Command::new(env!("CARGO_BIN_EXE_redline"))
             .args(["run", "--config"])
-            .arg(dir.0.join("redline.yml"))
+            .arg(dir.join("redline.yml"))
             .args([
                 "--listen",
                 &format!("127.0.0.1:{redline_port}"),
                 "--state-dir",
             ])
-            .arg(dir.0.join("state"))
+            .arg(dir.join("state"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -99,7 +87,7 @@ alertmanager:
     // Prometheus, sending to redline.
     let prom_port = free_port();
     std::fs::write(
-        dir.0.join("rules.yml"),
+        dir.join("rules.yml"),
         r#"groups:
   - name: sender
     rules:
@@ -114,7 +102,7 @@ alertmanager:
     )
     .expect("write rules");
     std::fs::write(
-        dir.0.join("prometheus.yml"),
+        dir.join("prometheus.yml"),
         format!(
             r#"global:
   evaluation_interval: 1s
@@ -130,8 +118,7 @@ alerting:
     .expect("write prometheus config");
     // Alerts evaluated before Prometheus has discovered its Alertmanager are resent after
     // this delay (default 1m).
-    let _prometheus =
-        common::start_prometheus(&dir.0, prom_port, &["--rules.alert.resend-delay=1s"]);
+    let _prometheus = common::start_prometheus(&dir, prom_port, &["--rules.alert.resend-delay=1s"]);
 
     let deadline = Instant::now() + Duration::from_secs(90);
     let payload = loop {

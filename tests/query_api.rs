@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{wait_for, FixtureServer};
+use common::{wait_for, FixtureServer, ServiceInDir};
 use redline::config::Config;
 use redline::http::QueryLimits;
 use redline::service::{Service, ServiceOptions};
@@ -19,23 +19,18 @@ http_requests_total{code=\"500\",handler=\"/api\"} 2
 temperature{room=\"a\"} 21.5
 ";
 
-async fn start(limits: QueryLimits) -> (Service, FixtureServer) {
+async fn start(limits: QueryLimits) -> (ServiceInDir, FixtureServer) {
     let srv = FixtureServer::start(BODY, "text/plain; version=0.0.4").await;
     let yaml = format!(
         "global:\n  scrape_interval: 200ms\n  scrape_timeout: 200ms\nscrape_configs:\n  - job_name: app\n    static_configs:\n      - targets: ['{}']\n",
         srv.addr
     );
     let cfg = Config::from_yaml_str(&yaml, "test.yml").unwrap();
-    let dir = std::env::temp_dir().join(format!("redline-query-{}", std::process::id()));
-    let svc = Service::start(
-        cfg,
-        ServiceOptions {
-            query: limits,
-            ..ServiceOptions::new("127.0.0.1:0".parse().unwrap(), dir)
-        },
-    )
-    .await
-    .unwrap();
+    let at = |dir| ServiceOptions {
+        query: limits,
+        ..ServiceOptions::new("127.0.0.1:0".parse().unwrap(), dir)
+    };
+    let svc = ServiceInDir::start(cfg, "query", at, Default::default()).await;
     let store = svc.store.clone();
     wait_for("two scrapes", Duration::from_secs(10), || {
         let now = redline::timefmt::unix_ms(SystemTime::now());

@@ -5,12 +5,13 @@
 
 mod common;
 
-use common::wait_for;
+use common::{wait_for, ServiceInDir};
 use redline::config::Config;
 use redline::promql::testing::MemQuerier;
 use redline::promql::{Engine, EngineOptions, Expr, ParseLimits, EVAL_STACK_SIZE};
 use redline::service::{Service, ServiceOptions};
 use redline::store::Labels;
+use redline::testdir::TempDir;
 use serde_json::Value;
 use std::time::Duration;
 
@@ -210,15 +211,10 @@ fn runtime() -> tokio::runtime::Runtime {
     redline::service::runtime().expect("runtime")
 }
 
-async fn start_service() -> Service {
+async fn start_service() -> ServiceInDir {
     let cfg = Config::from_yaml_str("global:\n  scrape_interval: 1m\n", "test.yml").unwrap();
-    let dir = std::env::temp_dir().join(format!("redline-query-limits-{}", std::process::id()));
-    Service::start(
-        cfg,
-        ServiceOptions::new("127.0.0.1:0".parse().unwrap(), dir),
-    )
-    .await
-    .unwrap()
+    let at = |dir| ServiceOptions::new("127.0.0.1:0".parse().unwrap(), dir);
+    ServiceInDir::start(cfg, "query-limits", at, Default::default()).await
 }
 
 /// `application/x-www-form-urlencoded` text of `pairs`, for a URL's query or a POST body.
@@ -337,8 +333,8 @@ fn lowered_depth_limit_applies_to_the_api() {
     runtime().block_on(async {
         redline::install_crypto_provider();
         let cfg = Config::from_yaml_str("global:\n  scrape_interval: 1m\n", "test.yml").unwrap();
-        let dir = std::env::temp_dir().join(format!("redline-query-depth-{}", std::process::id()));
-        let mut opts = ServiceOptions::new("127.0.0.1:0".parse().unwrap(), dir);
+        let dir = TempDir::new("query-depth");
+        let mut opts = ServiceOptions::new("127.0.0.1:0".parse().unwrap(), dir.to_path_buf());
         opts.query.parse = ParseLimits {
             max_depth: 3,
             max_length: 40,
@@ -370,13 +366,15 @@ fn lowered_depth_limit_applies_to_the_api() {
 /// selector that matches nothing.
 const SLOW_QUERY: &str = "count_over_time(nothing[1d:1ms])";
 
-async fn start_single_permit(dir: &str) -> Service {
+async fn start_single_permit(tag: &str) -> ServiceInDir {
     let cfg = Config::from_yaml_str("global:\n  scrape_interval: 1m\n", "test.yml").unwrap();
-    let dir = std::env::temp_dir().join(format!("redline-{dir}-{}", std::process::id()));
-    let mut opts = ServiceOptions::new("127.0.0.1:0".parse().unwrap(), dir);
-    opts.query.max_concurrency = 1;
-    opts.query.timeout = Duration::from_secs(600);
-    Service::start(cfg, opts).await.unwrap()
+    let at = |dir| {
+        let mut opts = ServiceOptions::new("127.0.0.1:0".parse().unwrap(), dir);
+        opts.query.max_concurrency = 1;
+        opts.query.timeout = Duration::from_secs(600);
+        opts
+    };
+    ServiceInDir::start(cfg, tag, at, Default::default()).await
 }
 
 #[test]

@@ -17,9 +17,10 @@ mod receiver;
 
 use common::{free_port, FixtureServer, ProcessGuard};
 use receiver::{LabelSet, Receiver};
+use redline::testdir::TempDir;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -39,26 +40,6 @@ const RULES: &str = r#"groups:
       - record: job:demo_requests:sum
         expr: sum by (job) (demo_requests_total)
 "#;
-
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> TempDir {
-        let dir = std::env::temp_dir().join(format!(
-            "redline-remote-write-{name}-{}",
-            std::process::id()
-        ));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("temp dir");
-        TempDir(dir)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 /// A running `redline run`.
 struct Redline {
@@ -223,17 +204,17 @@ scrape_configs:
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn prometheus_receives_scraped_and_recorded_series() {
-    let dir = TempDir::new("prometheus");
+    let dir = TempDir::new("remote-write-prometheus");
     let fixture = FixtureServer::start(EXPOSITION, "text/plain; version=0.0.4").await;
 
     let prom_port = free_port();
-    std::fs::write(dir.0.join("prometheus.yml"), "scrape_configs: []\n").expect("write config");
+    std::fs::write(dir.join("prometheus.yml"), "scrape_configs: []\n").expect("write config");
     let _prometheus =
-        common::start_prometheus(&dir.0, prom_port, &["--web.enable-remote-write-receiver"]);
+        common::start_prometheus(&dir, prom_port, &["--web.enable-remote-write-receiver"]);
     let prom_base = format!("http://127.0.0.1:{prom_port}");
 
     let redline = Redline::start(
-        &dir.0,
+        &dir,
         &redline_config(
             fixture.addr,
             &format!(
@@ -307,7 +288,7 @@ fn accepted_samples(rx: &Receiver) -> Vec<(LabelSet, i64)> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failed_requests_are_retried_and_every_sample_arrives_once() {
-    let dir = TempDir::new("retry");
+    let dir = TempDir::new("remote-write-retry");
     let fixture = FixtureServer::start(EXPOSITION, "text/plain; version=0.0.4").await;
     // The first three requests fail with 500, then everything is accepted.
     let rx = Receiver::start(|n| if n < 3 { 500 } else { 204 }).await;
@@ -330,7 +311,7 @@ async fn failed_requests_are_retried_and_every_sample_arrives_once() {
         ),
     )
     .replace("global:\n", "global:\n  external_labels: {cluster: eu-1}\n");
-    let redline = Redline::start(&dir.0, &config).await;
+    let redline = Redline::start(&dir, &config).await;
 
     // Let a few scrapes and evaluations pass, then take what redline stored.
     redline
@@ -461,7 +442,7 @@ async fn failed_requests_are_retried_and_every_sample_arrives_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retried_batches_shed_samples_older_than_the_age_limit() {
-    let dir = TempDir::new("age-limit");
+    let dir = TempDir::new("remote-write-age-limit");
     let fixture = FixtureServer::start(EXPOSITION, "text/plain; version=0.0.4").await;
     // Eight failures with backoff 0.5 s, 1 s, 1 s, ...: the first scrape's samples are
     // retried for ~6 s, three times the age limit.
@@ -482,7 +463,7 @@ async fn retried_batches_shed_samples_older_than_the_age_limit() {
             rx.url()
         ),
     );
-    let redline = Redline::start(&dir.0, &config).await;
+    let redline = Redline::start(&dir, &config).await;
 
     let first_up = redline
         .wait("the first scrape", |r| async move {
@@ -519,11 +500,11 @@ async fn retried_batches_shed_samples_older_than_the_age_limit() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_request_batches_are_dropped_as_non_recoverable() {
-    let dir = TempDir::new("bad-request");
+    let dir = TempDir::new("remote-write-bad-request");
     let fixture = FixtureServer::start(EXPOSITION, "text/plain; version=0.0.4").await;
     let rx = Receiver::start(|_| 400).await;
     let redline = Redline::start(
-        &dir.0,
+        &dir,
         &redline_config(
             fixture.addr,
             &format!(
@@ -577,7 +558,7 @@ async fn bad_request_batches_are_dropped_as_non_recoverable() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn receiver_down_keeps_the_queue_bounded_and_scraping_going() {
-    let dir = TempDir::new("down");
+    let dir = TempDir::new("remote-write-down");
     let mut body = String::from("# TYPE wide gauge\n");
     for i in 0..300 {
         body.push_str(&format!("wide{{i=\"{i}\"}} {i}\n"));
@@ -586,7 +567,7 @@ async fn receiver_down_keeps_the_queue_bounded_and_scraping_going() {
     // Nothing listens on this port.
     let url = format!("http://127.0.0.1:{}/api/v1/write", free_port());
     let redline = Redline::start(
-        &dir.0,
+        &dir,
         &redline_config(
             fixture.addr,
             &format!(
@@ -656,7 +637,7 @@ async fn receiver_down_keeps_the_queue_bounded_and_scraping_going() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reload_moves_remote_write_to_a_new_receiver() {
-    let dir = TempDir::new("reload");
+    let dir = TempDir::new("remote-write-reload");
     let fixture = FixtureServer::start(EXPOSITION, "text/plain; version=0.0.4").await;
     let first = Receiver::start(|_| 204).await;
     let second = Receiver::start(|_| 204).await;
@@ -667,7 +648,7 @@ async fn reload_moves_remote_write_to_a_new_receiver() {
         )
     };
     let redline = Redline::start(
-        &dir.0,
+        &dir,
         &redline_config(fixture.addr, &section(&first, "first")),
     )
     .await;
@@ -718,7 +699,7 @@ async fn reload_moves_remote_write_to_a_new_receiver() {
 
     // A new URL: the second receiver gets the samples from then on.
     std::fs::write(
-        dir.0.join("redline.yml"),
+        dir.join("redline.yml"),
         redline_config(fixture.addr, &section(&second, "second")),
     )
     .expect("rewrite config");

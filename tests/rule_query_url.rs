@@ -8,20 +8,13 @@
 mod common;
 
 use common::{free_port, FixtureServer, ProcessGuard};
+use redline::testdir::TempDir;
 use serde_json::Value;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 const DEADLINE: Duration = Duration::from_secs(60);
-
-struct TempDir(PathBuf);
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 /// GETs a loopback URL as JSON; `None` while the server is not answering.
 async fn try_json(client: &reqwest::Client, url: &str) -> Option<Value> {
@@ -112,11 +105,7 @@ async fn rules_evaluate_against_a_real_prometheus() {
         .timeout(Duration::from_secs(5))
         .build()
         .expect("client");
-    let dir = TempDir(
-        std::env::temp_dir().join(format!("redline-rule-query-url-{}", std::process::id())),
-    );
-    let _ = std::fs::remove_dir_all(&dir.0);
-    std::fs::create_dir_all(&dir.0).expect("temp dir");
+    let dir = TempDir::new("rule-query-url");
 
     // Prometheus scrapes the fixture every second.
     let fixture = FixtureServer::start(
@@ -126,19 +115,19 @@ async fn rules_evaluate_against_a_real_prometheus() {
     .await;
     let prom_port = free_port();
     std::fs::write(
-        dir.0.join("prometheus.yml"),
+        dir.join("prometheus.yml"),
         format!(
             "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: fixture\n    static_configs:\n      - targets: ['{}']\n",
             fixture.addr
         ),
     )
     .expect("write prometheus config");
-    let prometheus = start_prometheus(&dir.0, prom_port);
+    let prometheus = start_prometheus(&dir, prom_port);
     let prom_url = format!("http://127.0.0.1:{prom_port}");
 
     // redline has no scrape configs: every sample it has comes from its rules.
     std::fs::write(
-        dir.0.join("rules.yml"),
+        dir.join("rules.yml"),
         r#"groups:
   - name: remote
     rules:
@@ -154,19 +143,19 @@ async fn rules_evaluate_against_a_real_prometheus() {
 "#,
     )
     .expect("write rules");
-    std::fs::write(dir.0.join("redline.yml"), redline_config(&prom_url))
+    std::fs::write(dir.join("redline.yml"), redline_config(&prom_url))
         .expect("write redline config");
     let redline_port = free_port();
     let _redline = ProcessGuard(
         Command::new(env!("CARGO_BIN_EXE_redline"))
             .args(["run", "--config"])
-            .arg(dir.0.join("redline.yml"))
+            .arg(dir.join("redline.yml"))
             .args([
                 "--listen",
                 &format!("127.0.0.1:{redline_port}"),
                 "--state-dir",
             ])
-            .arg(dir.0.join("state"))
+            .arg(dir.join("state"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -251,7 +240,7 @@ async fn rules_evaluate_against_a_real_prometheus() {
     );
 
     // Prometheus comes back on the same port: healthy again, still one firing alert.
-    let _prometheus = start_prometheus(&dir.0, prom_port);
+    let _prometheus = start_prometheus(&dir, prom_port);
     wait_json(&client, &rules_url, "rules healthy again", |v| {
         rules_health(v, "ok", str::is_empty)
     })
@@ -262,7 +251,7 @@ async fn rules_evaluate_against_a_real_prometheus() {
 
     // A reload that changes rule_query_url takes effect.
     let dead_url = format!("http://127.0.0.1:{}", free_port());
-    std::fs::write(dir.0.join("redline.yml"), redline_config(&dead_url))
+    std::fs::write(dir.join("redline.yml"), redline_config(&dead_url))
         .expect("rewrite redline config");
     let reload = client
         .post(format!("{redline}/-/reload"))

@@ -8,9 +8,9 @@ mod common;
 use common::get_json;
 use redline::config::Config;
 use redline::service::{Service, ServiceOptions};
+use redline::testdir::TempDir;
 use serde_json::Value;
 use std::io::Write;
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
 const RULES: &str = r#"
@@ -22,11 +22,8 @@ groups:
   - {name: g5, interval: 1h, rules: [{record: r5, expr: vector(5)}]}
 "#;
 
-fn tempdir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("redline-rules-page-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+fn tempdir(name: &str) -> TempDir {
+    TempDir::new(&format!("rules-page-{name}"))
 }
 
 /// The token Prometheus gives a group, computed by coreutils' `sha1sum`.
@@ -131,5 +128,4 @@ async fn rules_api_pages_groups_with_group_limit_and_next_token() {
         r#"invalid parameter "group_next_token": invalid group_next_token 'abc'. were rule groups changed?"#,
     );
     svc.shutdown().await;
-    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -5,6 +5,7 @@
 mod common;
 
 use common::{free_port, ProcessGuard};
+use redline::testdir::TempDir;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -68,9 +69,7 @@ fn wait_alert(
 
 #[test]
 fn kill_9_mid_for_keeps_the_for_clock() {
-    let dir = std::env::temp_dir().join(format!("redline-kill9-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = TempDir::new("kill9");
     std::fs::write(dir.join("kill9.rules.yml"), RULES).unwrap();
     let config = dir.join("redline.yml");
     std::fs::write(

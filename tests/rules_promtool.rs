@@ -2,6 +2,7 @@
 //! behave as under `promtool test rules`.
 
 use redline::rules::promtool::{run_test_files, Summary};
+use redline::testdir::TempDir;
 use std::path::PathBuf;
 
 fn run(path: &str) -> (Summary, String) {
@@ -45,8 +46,7 @@ fn upstream_failing_file_fails_with_promtool_messages() {
 /// directory, as a user would have them.
 #[test]
 fn fixture_slo_burn_rate_test_passes() {
-    let dir = std::env::temp_dir().join(format!("redline-promtool-fixture-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
+    let dir = TempDir::new("promtool-fixture");
     std::fs::copy(
         "tests/fixtures/promtool_rules_example.yml",
         dir.join("rules.yml"),
@@ -58,7 +58,6 @@ fn fixture_slo_burn_rate_test_passes() {
     )
     .expect("test fixture");
     let (s, out) = run(dir.join("test.yml").to_str().expect("utf8 path"));
-    let _ = std::fs::remove_dir_all(&dir);
     assert_eq!((s.passed, s.failed, s.skipped), (1, 0, 0), "{out}");
     assert!(out.ends_with("1 passed, 0 failed\n"), "{out}");
 }

@@ -12,7 +12,8 @@ use redline::rules::manager::{
 use redline::rules::{Alert, AlertState, RuleAlerts};
 use redline::state::{GroupKey, StateDb};
 use redline::store::{Labels, Store, StoreOptions};
-use std::path::{Path, PathBuf};
+use redline::testdir::TempDir;
+use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -21,28 +22,6 @@ use tokio::sync::mpsc;
 /// Wall time when the tests start: 2023-11-14T22:13:20Z.
 const T0_SECS: u64 = 1_700_000_000;
 const INTERVAL: Duration = Duration::from_secs(10);
-
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        static N: AtomicU64 = AtomicU64::new(0);
-        let p = std::env::temp_dir().join(format!(
-            "redline-rules-runtime-{tag}-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        ));
-        let _ = std::fs::remove_dir_all(&p);
-        std::fs::create_dir_all(&p).expect("create temp dir");
-        TempDir(p)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 const RULES: &str = r#"groups:
   - name: node
@@ -152,10 +131,10 @@ fn crash_copy(from: &Path, to: &Path) {
 
 #[tokio::test(start_paused = true)]
 async fn kill_mid_for_then_restart_fires_on_time_once() {
-    let dir = TempDir::new("kill");
-    let rule_file = dir.0.join("node.yml");
+    let dir = TempDir::new("rules-runtime-kill");
+    let rule_file = dir.join("node.yml");
     std::fs::write(&rule_file, RULES).unwrap();
-    let state1 = dir.0.join("state1");
+    let state1 = dir.join("state1");
     let clock: Arc<dyn Clock> = Arc::new(TokioClock::starting_at(
         UNIX_EPOCH + Duration::from_secs(T0_SECS),
     ));
@@ -171,7 +150,7 @@ async fn kill_mid_for_then_restart_fires_on_time_once() {
     assert_eq!(a.active_at_ms, ms(s1));
 
     // kill -9 mid-`for` (25 s of 60 s): the files as they are now, nothing closed.
-    let state2 = dir.0.join("state2");
+    let state2 = dir.join("state2");
     std::fs::create_dir_all(&state2).unwrap();
     crash_copy(&state1, &state2);
     assert!(firing_sent(&mut run.notified).is_empty());
@@ -208,7 +187,7 @@ async fn kill_mid_for_then_restart_fires_on_time_once() {
     // Killed again after the page went out; the restarted redline must not page again
     // within the resend delay (1m).
     sleep_until(clock.as_ref(), fire_at + Duration::from_secs(15)).await;
-    let state3 = dir.0.join("state3");
+    let state3 = dir.join("state3");
     std::fs::create_dir_all(&state3).unwrap();
     crash_copy(&state2, &state3);
     assert!(firing_sent(&mut run.notified).is_empty());
@@ -238,8 +217,8 @@ async fn kill_mid_for_then_restart_fires_on_time_once() {
 async fn without_persisted_state_a_restart_resets_the_for_clock() {
     // The control for the test above: the same restart from an empty state directory
     // starts the `for` clock again, so the persisted state is what made the difference.
-    let dir = TempDir::new("control");
-    let rule_file = dir.0.join("node.yml");
+    let dir = TempDir::new("rules-runtime-control");
+    let rule_file = dir.join("node.yml");
     std::fs::write(&rule_file, RULES).unwrap();
     let clock: Arc<dyn Clock> = Arc::new(TokioClock::starting_at(
         UNIX_EPOCH + Duration::from_secs(T0_SECS),
@@ -257,14 +236,14 @@ async fn without_persisted_state_a_restart_resets_the_for_clock() {
 
 #[tokio::test(start_paused = true)]
 async fn reload_keeps_pending_timers() {
-    let dir = TempDir::new("reload");
-    let rule_file = dir.0.join("node.yml");
+    let dir = TempDir::new("rules-runtime-reload");
+    let rule_file = dir.join("node.yml");
     std::fs::write(&rule_file, RULES).unwrap();
     let clock: Arc<dyn Clock> = Arc::new(TokioClock::starting_at(
         UNIX_EPOCH + Duration::from_secs(T0_SECS),
     ));
     let s1 = first_slot(&rule_file);
-    let db = StateDb::open_in_dir(&dir.0.join("state")).unwrap();
+    let db = StateDb::open_in_dir(&dir.join("state")).unwrap();
     let mut run = start(clock.clone(), Some(db), &rule_file).await;
     sleep_until(clock.as_ref(), s1 + Duration::from_secs(25)).await;
     assert_eq!(the_alert(&run.handle).unwrap().active_at_ms, ms(s1));
@@ -298,8 +277,8 @@ async fn reload_keeps_pending_timers() {
 
 #[tokio::test(start_paused = true)]
 async fn bad_rule_file_on_reload_keeps_the_running_rules() {
-    let dir = TempDir::new("bad");
-    let rule_file = dir.0.join("node.yml");
+    let dir = TempDir::new("rules-runtime-bad");
+    let rule_file = dir.join("node.yml");
     std::fs::write(&rule_file, RULES).unwrap();
     let clock: Arc<dyn Clock> = Arc::new(TokioClock::starting_at(
         UNIX_EPOCH + Duration::from_secs(T0_SECS),
@@ -357,8 +336,8 @@ impl Clock for SkewClock {
 
 #[tokio::test(start_paused = true)]
 async fn overrun_skips_and_counts_missed_slots() {
-    let dir = TempDir::new("overrun");
-    let rule_file = dir.0.join("node.yml");
+    let dir = TempDir::new("rules-runtime-overrun");
+    let rule_file = dir.join("node.yml");
     std::fs::write(&rule_file, RULES).unwrap();
     let clock = Arc::new(SkewClock {
         inner: TokioClock::starting_at(UNIX_EPOCH + Duration::from_secs(T0_SECS)),
@@ -389,8 +368,8 @@ async fn overrun_skips_and_counts_missed_slots() {
 
 #[tokio::test(start_paused = true)]
 async fn api_json_lists_rules_and_alerts() {
-    let dir = TempDir::new("api");
-    let rule_file = dir.0.join("node.yml");
+    let dir = TempDir::new("rules-runtime-api");
+    let rule_file = dir.join("node.yml");
     std::fs::write(&rule_file, RULES).unwrap();
     let clock: Arc<dyn Clock> = Arc::new(TokioClock::starting_at(
         UNIX_EPOCH + Duration::from_secs(T0_SECS),
@@ -460,8 +439,8 @@ async fn api_json_lists_rules_and_alerts() {
 
 #[tokio::test(start_paused = true)]
 async fn config_reload_changes_the_global_evaluation_interval() {
-    let dir = TempDir::new("options");
-    let rule_file = dir.0.join("node.yml");
+    let dir = TempDir::new("rules-runtime-options");
+    let rule_file = dir.join("node.yml");
     std::fs::write(&rule_file, RULES.replace("    interval: 10s\n", "")).unwrap();
     let clock: Arc<dyn Clock> = Arc::new(TokioClock::starting_at(
         UNIX_EPOCH + Duration::from_secs(T0_SECS),

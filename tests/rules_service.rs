@@ -8,6 +8,7 @@ use common::{get_json, wait_for, FixtureServer};
 use redline::config::Config;
 use redline::service::{Service, ServiceOptions};
 use redline::store::{Matcher, Querier};
+use redline::testdir::TempDir;
 use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -27,11 +28,8 @@ groups:
           runbook_url: '{{ $externalURL }}/playbooks/TargetUp'
 "#;
 
-fn tempdir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("redline-rules-svc-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+fn tempdir(name: &str) -> TempDir {
+    TempDir::new(&format!("rules-svc-{name}"))
 }
 
 async fn post(url: &str) -> (u16, String) {

@@ -4,11 +4,12 @@
 
 mod common;
 
-use common::{get_json, wait_for, FixtureServer};
+use common::{get_json, wait_for, FixtureServer, ServiceInDir};
 use redline::config::Config;
 use redline::scrape::discovery::DiscoveryOptions;
-use redline::service::{Service, ServiceOptions};
+use redline::service::ServiceOptions;
 use redline::store::{is_stale_nan, Matcher, Querier, Store};
+use redline::testdir::TempDir;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -17,24 +18,18 @@ fn now() -> i64 {
     redline::timefmt::unix_ms(SystemTime::now())
 }
 
-fn tempdir(name: &str) -> std::path::PathBuf {
-    let d = std::env::temp_dir().join(format!("redline-test-{name}-{}", std::process::id()));
-    let _ = std::fs::create_dir_all(&d);
-    d
-}
-
-async fn start(yaml: &str, name: &str) -> Service {
+async fn start(yaml: &str, name: &str) -> ServiceInDir {
     let cfg = Config::from_yaml_str(yaml, "test.yml").expect("config parses");
-    Service::start_with(
+    ServiceInDir::start(
         cfg,
-        ServiceOptions::new("127.0.0.1:0".parse().unwrap(), tempdir(name)),
+        &format!("scrape-{name}"),
+        |dir| ServiceOptions::new("127.0.0.1:0".parse().unwrap(), dir),
         DiscoveryOptions {
             file_poll_interval: Duration::from_millis(100),
             ..DiscoveryOptions::default()
         },
     )
     .await
-    .expect("service starts")
 }
 
 fn job_yaml(job: &str, addr: SocketAddr, extra: &str) -> String {
@@ -195,7 +190,7 @@ scrape_configs:
 async fn file_sd_changes_start_and_stop_targets() {
     let a = FixtureServer::start("from_a 1\n", "text/plain").await;
     let b = FixtureServer::start("from_b 1\n", "text/plain").await;
-    let dir = tempdir("filesd");
+    let dir = TempDir::new("scrape-filesd");
     let file = dir.join("targets.json");
     std::fs::write(
         &file,

@@ -8,13 +8,14 @@ use axum::http::{header, HeaderMap};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::Router;
-use common::wait_for;
+use common::{wait_for, ServiceInDir};
 use redline::config::Config;
 use redline::service::{Service, ServiceOptions};
 use redline::store::{Matcher, Querier};
+use redline::testdir::TempDir;
 use std::io::Write;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -23,21 +24,10 @@ fn now() -> i64 {
     redline::timefmt::unix_ms(SystemTime::now())
 }
 
-fn tempdir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("redline-http-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).expect("temp dir");
-    d
-}
-
-async fn start(yaml: &str, name: &str) -> Service {
+async fn start(yaml: &str, name: &str) -> ServiceInDir {
     let cfg = Config::from_yaml_str(yaml, "test.yml").unwrap_or_else(|e| panic!("{e}"));
-    Service::start(
-        cfg,
-        ServiceOptions::new("127.0.0.1:0".parse().unwrap(), tempdir(name)),
-    )
-    .await
-    .expect("service starts")
+    let at = |dir| ServiceOptions::new("127.0.0.1:0".parse().unwrap(), dir);
+    ServiceInDir::start(cfg, &format!("http-{name}"), at, Default::default()).await
 }
 
 async fn up_of(svc: &Service, job: &str) -> f64 {
@@ -159,7 +149,7 @@ async fn basic_auth_and_bearer_token_file() {
         }
     })
     .await;
-    let dir = tempdir("auth-files");
+    let dir = TempDir::new("http-auth-files");
     let token = dir.join("token");
     std::fs::write(&token, "token-from-file\n").unwrap();
     let yaml = format!(
@@ -310,7 +300,7 @@ async fn tls_server(dir: &Path) -> SocketAddr {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tls_with_ca_server_name_and_client_certificate() {
-    let dir = tempdir("pki");
+    let dir = TempDir::new("http-pki");
     make_pki(&dir);
     let addr = tls_server(&dir).await;
     let d = dir.display();

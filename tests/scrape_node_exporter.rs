@@ -12,6 +12,7 @@ use common::{get_json, start_node_exporter, wait_for, FixtureServer};
 use redline::config::Config;
 use redline::service::{Service, ServiceOptions};
 use redline::store::{Matcher, Querier, SeriesSamples, Store};
+use redline::testdir::TempDir;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
@@ -146,7 +147,7 @@ scrape_configs:
     let state_dir = tempdir("node-exporter");
     let service = Service::start(
         cfg,
-        ServiceOptions::new("127.0.0.1:0".parse().unwrap(), state_dir.clone()),
+        ServiceOptions::new("127.0.0.1:0".parse().unwrap(), state_dir.to_path_buf()),
     )
     .await
     .expect("service starts");
@@ -328,10 +329,8 @@ scrape_configs:
     service.shutdown().await;
 }
 
-fn tempdir(name: &str) -> std::path::PathBuf {
-    let d = std::env::temp_dir().join(format!("redline-test-{name}-{}", std::process::id()));
-    let _ = std::fs::create_dir_all(&d);
-    d
+fn tempdir(name: &str) -> TempDir {
+    TempDir::new(&format!("test-{name}"))
 }
 
 /// The `up` series of `job`, once the store has it.

@@ -11,9 +11,9 @@ use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use common::{target_health as health, wait_for};
+use common::{target_health as health, wait_for, ServiceInDir};
 use redline::config::Config;
-use redline::service::{Service, ServiceOptions};
+use redline::service::ServiceOptions;
 use redline::store::{Matcher, Querier};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -24,16 +24,10 @@ fn now() -> i64 {
     redline::timefmt::unix_ms(SystemTime::now())
 }
 
-async fn start(yaml: &str, name: &str) -> Service {
+async fn start(yaml: &str, name: &str) -> ServiceInDir {
     let cfg = Config::from_yaml_str(yaml, "test.yml").unwrap_or_else(|e| panic!("{e}"));
-    let dir = std::env::temp_dir().join(format!("redline-p3-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    Service::start(
-        cfg,
-        ServiceOptions::new("127.0.0.1:0".parse().unwrap(), dir),
-    )
-    .await
-    .expect("service starts")
+    let at = |dir| ServiceOptions::new("127.0.0.1:0".parse().unwrap(), dir);
+    ServiceInDir::start(cfg, &format!("p3-{name}"), at, Default::default()).await
 }
 
 /// A target answering from `respond` (given how many scrapes came before), recording each

@@ -5,6 +5,7 @@
 mod common;
 
 use common::{free_port, FixtureServer, ProcessGuard};
+use redline::testdir::TempDir;
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -117,9 +118,7 @@ async fn two_replicas_split_targets_as_prometheus_hashmod_does() {
         expected.contains(&0) && expected.contains(&1),
         "ten loopback ports all hashed to one shard: {expected:?}"
     );
-    let dir = std::env::temp_dir().join(format!("redline-sharding-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("temp dir");
+    let dir = TempDir::new("sharding");
     let list: Vec<String> = addresses.iter().map(|a| format!("'{a}'")).collect();
     let config = dir.join("redline.yaml");
     std::fs::write(&config, CONFIG.replace("TARGETS", &list.join(", "))).expect("config");
@@ -155,5 +154,4 @@ async fn two_replicas_split_targets_as_prometheus_hashmod_does() {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
-    let _ = std::fs::remove_dir_all(&dir);
 }

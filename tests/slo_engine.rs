@@ -16,7 +16,8 @@
 mod common;
 
 use common::{free_port, get_json, FixtureServer, ProcessGuard};
-use std::path::{Path, PathBuf};
+use redline::testdir::TempDir;
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -34,11 +35,8 @@ slos:
         total: sum(rate(http_requests_total{job="app"}[{{.window}}]))
 "#;
 
-fn tempdir() -> PathBuf {
-    let d = std::env::temp_dir().join(format!("redline-slo-engine-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+fn tempdir() -> TempDir {
+    TempDir::new("slo-engine")
 }
 
 fn start(dir: &Path, port: u16) -> ProcessGuard {
@@ -324,5 +322,4 @@ async fn slo_figures_series_alerts_and_restart() {
     let last = hold(&traffic);
     let end = wait_for_exact_total(port, last).await;
     assert_eq!(end["bad_events"], 2.0 * last as f64, "{end}");
-    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -10,6 +10,7 @@
 //! redline's own `test rules`, which must agree. Error cases must name file and field.
 
 use redline::slo::{check_files, generate, load_files, SloError};
+use redline::testdir::TempDir;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -36,10 +37,8 @@ fn promtool() -> &'static str {
     "promtool"
 }
 
-fn temp_dir(tag: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("redline-slo-{tag}-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    dir
+fn temp_dir(tag: &str) -> TempDir {
+    TempDir::new(&format!("slo-{tag}"))
 }
 
 fn promtool_check(rules: &Path) {
@@ -71,7 +70,6 @@ fn check_dir_with_promtool(dir: &str, tag: &str) {
         std::fs::write(&out, yaml).expect("write rules");
         promtool_check(&out);
     }
-    let _ = std::fs::remove_dir_all(&tmp);
 }
 
 fn render(errors: &[SloError]) -> String {
@@ -107,7 +105,6 @@ fn all_examples_generate_into_one_file_promtool_accepts() {
     let out = tmp.join("all.rules.yml");
     std::fs::write(&out, yaml).expect("write");
     promtool_check(&out);
-    let _ = std::fs::remove_dir_all(&tmp);
 }
 
 #[test]

@@ -1,12 +1,11 @@
 //! What `redline run` prints when it cannot start: each error once.
 
+use redline::testdir::TempDir;
 use std::process::Command;
 
 #[test]
 fn rule_file_error_at_start_up_is_printed_once() {
-    let dir = std::env::temp_dir().join(format!("redline-start-err-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("temp dir");
+    let dir = TempDir::new("start-err");
     std::fs::write(
         dir.join("bad.rules.yml"),
         "groups:\n  - name: g\n    rules:\n      - record: x\n        expr: sum(\n",
@@ -29,5 +28,4 @@ fn rule_file_error_at_start_up_is_printed_once() {
         "the rule file's error once:\n{stderr}"
     );
     assert!(stderr.contains("bad.rules.yml:5"), "{stderr}");
-    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -5,6 +5,7 @@
 //! `pagerduty_configs` included); where Debian's promtool or amtool can read the same file,
 //! it must accept it too.
 
+use redline::testdir::TempDir;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -14,11 +15,8 @@ fn upstream(name: &str) -> PathBuf {
         .join(name)
 }
 
-fn dir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("redline-upstream-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).expect("temp dir");
-    d
+fn dir(name: &str) -> TempDir {
+    TempDir::new(&format!("upstream-{name}"))
 }
 
 /// Runs `redline check config FILE`: (success, stdout + stderr).
@@ -140,5 +138,4 @@ fn alertmanager_simple_example_yml() {
     );
     let (ok, text) = check(&redline_yml);
     assert!(ok, "{text}");
-    let _ = std::fs::remove_dir_all(&d);
 }

@@ -17,8 +17,9 @@ mod common;
 
 use browser::{client, wait_ready, Browser};
 use common::{free_port, ProcessGuard as Proc};
+use redline::testdir::TempDir;
 use serde_json::{json, Value};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 /// The attacker's page: every way a page of another origin can POST to `target`.
@@ -77,11 +78,8 @@ async fn serve_attacker(page: String) -> u16 {
     port
 }
 
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("redline-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    dir
+fn temp_dir(name: &str) -> TempDir {
+    TempDir::new(name)
 }
 
 /// `redline_config_last_reload_success_timestamp_seconds` from `/metrics`.
@@ -212,7 +210,6 @@ async fn cross_origin_pages_cannot_silence_or_reload_a_signed_in_browser() {
         .expect("POST /-/reload");
     assert_eq!(r.status(), 200);
     assert_ne!(last_reload(&c, &base).await, reloaded_at, "reloaded");
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// The CSRF cookie and token of the silence form on `/silences`, signed in as alice.
@@ -310,5 +307,4 @@ async fn silence_form_creates_in_the_signed_in_users_name() {
         made.iter().any(|s| s["createdBy"] == "amtool-user"),
         "{made:?}"
     );
-    let _ = std::fs::remove_dir_all(&dir);
 }

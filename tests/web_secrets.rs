@@ -13,6 +13,7 @@
 mod common;
 
 use common::free_port;
+use redline::testdir::TempDir;
 use std::path::{Path, PathBuf};
 use std::process::Child;
 use std::time::{Duration, Instant};
@@ -172,9 +173,7 @@ fn log_text(p: &Path) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_page_api_error_or_log_shows_a_secret() {
     redline::install_crypto_provider();
-    let dir = std::env::temp_dir().join(format!("redline-secrets-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("temp dir");
+    let dir = TempDir::new("secrets");
     let hash = bcrypt::hash("pw", 4).expect("bcrypt hash");
     let cfg = dir.join("redline.yml");
     std::fs::write(&cfg, config(&hash, "")).expect("write config");
@@ -269,5 +268,4 @@ async fn no_page_api_error_or_log_shows_a_secret() {
         "{logs}"
     );
     assert_no_marker("the log", &logs, &hash);
-    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -251,8 +251,7 @@ mod tests {
 
     #[test]
     fn expanded_config_loads() {
-        let dir = std::env::temp_dir().join(format!("redline-expand-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = crate::testdir::TempDir::new("expand");
         let path = dir.join("redline.yaml");
         std::fs::write(
             &path,
@@ -262,6 +261,5 @@ mod tests {
         let cfg = Config::load_file_expanding(&path, &env).expect("expanded config loads");
         assert_eq!(cfg.global.external_labels.get("shard"), Some("2"));
         assert_eq!(cfg.scrape_configs[0].relabel_configs[1].regex.as_str(), "2");
-        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -84,12 +84,8 @@ mod tests {
     use super::*;
     use std::fs;
 
-    fn tempdir(name: &str) -> PathBuf {
-        let d =
-            std::env::temp_dir().join(format!("redline-file-stamp-{name}-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&d);
-        fs::create_dir_all(&d).expect("temp dir");
-        d
+    fn tempdir(name: &str) -> crate::testdir::TempDir {
+        crate::testdir::TempDir::new(&format!("file-stamp-{name}"))
     }
 
     /// Writes one ConfigMap generation: `..<version>/redline.yaml`, and points `..data` at
@@ -137,7 +133,6 @@ mod tests {
             Some(after),
             "stable when nothing changes"
         );
-        let _ = fs::remove_dir_all(&dir);
     }
 
     #[test]
@@ -156,7 +151,6 @@ mod tests {
             .unwrap();
         assert_eq!(fs::metadata(&path).unwrap().len(), 14);
         assert_ne!(Some(before), FileStamp::of(&path));
-        let _ = fs::remove_dir_all(&dir);
     }
 
     #[test]
@@ -167,6 +161,5 @@ mod tests {
         assert_eq!(before, vec![(path.clone(), None)]);
         fs::write(&path, "x").unwrap();
         assert_ne!(before, stamp_all([&path]));
-        let _ = fs::remove_dir_all(&dir);
     }
 }

@@ -1,5 +1,5 @@
 //! The `oauth2` section of prometheus/common's `HTTPClientConfig`: the OAuth 2.0 client
-//! credentials grant. [`RawOAuth2`] is what the user wrote; [`validate`] checks it with
+//! credentials grant. [`RawOAuth2`] is what the user wrote; `validate` checks it with
 //! prometheus/common's rules and messages and builds the [`OAuth2`] settings
 //! [`crate::httpclient`] fetches tokens with (through the section's own `tls_config` and
 //! proxy).

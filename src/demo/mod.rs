@@ -309,7 +309,7 @@ mod tests {
     async fn demo_config_is_valid_and_scrapes_every_endpoint() {
         let cluster = Cluster::new(Scenario::default());
         let addrs = serve_cluster(&cluster).await.unwrap();
-        let dir = std::env::temp_dir().join(format!("redline-demo-test-{}", std::process::id()));
+        let dir = crate::testdir::TempDir::new("demo-test");
         let files = write_files(&dir, "127.0.0.1:1".parse().unwrap(), 60.0).unwrap();
         assert_eq!(files.ledger_step, Duration::from_secs(1));
         let cfg = Config::from_yaml_str(
@@ -350,13 +350,11 @@ mod tests {
             .await
             .unwrap();
         assert!(body.contains("container_cpu_usage_seconds_total{container=\"checkout\""));
-        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
     fn the_demo_slos_and_routing_config_are_valid() {
-        let dir = std::env::temp_dir().join(format!("redline-demo-slo-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = crate::testdir::TempDir::new("demo-slo");
         let slos = dir.join("slos.yml");
         std::fs::write(&slos, SLOS).unwrap();
         let checked = crate::slo::check_files(&[slos])
@@ -370,6 +368,5 @@ mod tests {
         let labels =
             crate::store::Labels::from_pairs([("alertname", "X"), ("owner", "team-catalog")]);
         assert_eq!(am.destinations(&labels)[0].receiver, "catalog-oncall");
-        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -282,11 +282,11 @@ pub(crate) fn escape_html(s: &str) -> String {
 mod tests {
     use super::*;
     use crate::gotemplate::exec::{exec_with, Lookup};
-    use crate::gotemplate::{parse_nodes, Defines, Dialect, Template};
+    use crate::gotemplate::{parse_nodes, Defines, Dialect, Template, TemplateError};
     use std::collections::BTreeMap;
 
-    fn render(text: &str, root: V) -> Result<String, String> {
-        let (nodes, local) = parse_nodes("t", text, Dialect::Alertmanager).map_err(|e| e.0)?;
+    fn render(text: &str, root: V) -> Result<String, TemplateError> {
+        let (nodes, local) = parse_nodes("t", text, Dialect::Alertmanager)?;
         let set = Defines::new();
         let builtin = |_: &str, _: &V| None;
         exec_with(
@@ -338,13 +338,13 @@ mod tests {
         .unwrap();
         assert_eq!(out, "[api]<2>");
         let e = render(r#"{{ template "missing" . }}"#, root.clone()).unwrap_err();
-        assert!(e.contains("no such template \"missing\""), "{e}");
+        assert!(e.0.contains("no such template \"missing\""), "{e}");
         let e = render(
             r#"{{ define "r" }}{{ template "r" . }}{{ end }}{{ template "r" . }}"#,
             root,
         )
         .unwrap_err();
-        assert!(e.contains("maximum template depth"), "{e}");
+        assert!(e.0.contains("maximum template depth"), "{e}");
         // Rule templates keep Prometheus' behaviour.
         let e = Template::parse("rule", r#"{{ define "x" }}{{ end }}"#).unwrap_err();
         assert!(e.0.contains("is not supported"), "{e}");

@@ -8,7 +8,7 @@ use super::alertmanager as am;
 use super::alertmanager::pair;
 pub(crate) use super::alertmanager::{escape_html, GoStruct, GO_ZERO_TIME_MS};
 use super::funcs as f;
-use super::{Arg, Defines, Node, Pipeline, QuerySample, TemplateData};
+use super::{Arg, Defines, Node, Pipeline, QuerySample, TemplateData, TemplateError};
 use crate::store::Labels;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -47,7 +47,7 @@ pub(crate) struct Lookup<'a> {
     pub local: &'a Defines,
     pub set: &'a Defines,
     #[allow(clippy::type_complexity)]
-    pub builtin: &'a dyn Fn(&str, &V) -> Option<Result<String, String>>,
+    pub builtin: &'a dyn Fn(&str, &V) -> Option<Result<String, TemplateError>>,
 }
 
 /// Go's limit on nested template calls (`maxExecDepth`), lower: recursion fails cleanly.
@@ -951,9 +951,9 @@ pub(crate) fn exec_with(
     nodes: &[Node],
     lookup: Lookup<'_>,
     html: bool,
-) -> Result<String, String> {
+) -> Result<String, TemplateError> {
     let mut env = Env::for_value(root, lookup, html);
     let mut out = String::new();
-    exec_list(&mut env, nodes, &mut out)?;
+    exec_list(&mut env, nodes, &mut out).map_err(TemplateError)?;
     Ok(out)
 }

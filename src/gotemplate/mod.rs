@@ -354,26 +354,25 @@ fn lex(name: &str, text: &str) -> Result<Vec<Item>, TemplateError> {
 
 /// Position of the `}}` closing an action, skipping quoted strings.
 fn find_close(s: &str) -> Option<usize> {
+    // A comment runs to the first `*/`, which must close the action (`*/}}`, `*/ -}}`);
+    // quotes in it are text, as in Go's lexer.
+    let t = s.trim_start();
+    if t.starts_with("/*") {
+        let end = s.len() - t.len() + t.find("*/")? + 2;
+        let after = &s[end..];
+        return if after.starts_with("}}") {
+            Some(end)
+        } else if after.starts_with(" -}}") {
+            Some(end + 2)
+        } else {
+            None
+        };
+    }
     let b = s.as_bytes();
     let mut i = 0;
     while i < b.len() {
         match b[i] {
-            b'"' | b'\'' => {
-                let q = b[i];
-                i += 1;
-                while i < b.len() && b[i] != q {
-                    if b[i] == b'\\' {
-                        i += 1;
-                    }
-                    i += 1;
-                }
-            }
-            b'`' => {
-                i += 1;
-                while i < b.len() && b[i] != b'`' {
-                    i += 1;
-                }
-            }
+            b'"' | b'\'' | b'`' => i += crate::gostrconv::literal_end(&b[i..]),
             b'}' if b.get(i + 1) == Some(&b'}') => return Some(i),
             _ => {}
         }

@@ -166,6 +166,9 @@ fn trim_markers_comments_and_variables() {
     renders(&[
         ("a  {{- \"b\" -}}  c", 0.0, "abc"),
         ("a {{/* note */}}b", 0.0, "a b"),
+        // Quotes in a comment are text (a comment with an apostrophe failed to parse).
+        ("a {{/* it's \"one\" note\n on two lines */}}b", 0.0, "a b"),
+        ("a {{- /* it's */ -}} b", 0.0, "ab"),
         (
             "{{ $x := \"v\" }}{{ $x }}{{ $x = \"w\" }}{{ $x }}",
             0.0,

@@ -1,9 +1,12 @@
 //! Request parameters of the Prometheus API: the query string merged with a POSTed form,
-//! repeated keys (`match[]`), and Prometheus' notations for times and durations.
+//! repeated keys (`match[]`), and Prometheus' notations for times and durations. A handler
+//! takes [`Params`] as its last argument (it reads the body).
 
 use super::api::ApiError;
 use axum::body::Bytes;
+use axum::extract::{FromRequest, Request};
 use axum::http::{header, HeaderMap};
+use axum::response::{IntoResponse, Response};
 
 /// All parameters of a request, in order, from the URL and (for form POSTs) the body.
 #[derive(Debug, Default)]
@@ -11,7 +14,7 @@ pub struct Params(Vec<(String, String)>);
 
 impl Params {
     /// Parses the query string and, when the body is a URL-encoded form, the body too.
-    pub fn from_request(query: Option<&str>, headers: &HeaderMap, body: &Bytes) -> Params {
+    pub fn parse(query: Option<&str>, headers: &HeaderMap, body: &Bytes) -> Params {
         let mut v: Vec<(String, String)> = Vec::new();
         if let Some(q) = query {
             v.extend(form_urlencoded::parse(q.as_bytes()).into_owned());
@@ -165,6 +168,20 @@ fn parse_rfc3339(s: &str) -> Option<i64> {
     let days = crate::timefmt::days_from_civil(year, month as u32, day as u32);
     let secs = days * 86_400 + hour * 3600 + min * 60 + sec - offset_secs;
     Some(secs * 1000 + frac_ms)
+}
+
+/// The parameters of an API request, from its query string and form body.
+impl<S: Send + Sync> FromRequest<S> for Params {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let query = req.uri().query().map(str::to_string);
+        let headers = req.headers().clone();
+        let body = Bytes::from_request(req, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        Ok(Params::parse(query.as_deref(), &headers, &body))
+    }
 }
 
 #[cfg(test)]

@@ -205,13 +205,7 @@ fn expr_param(p: &Params) -> Result<String, ApiError> {
         .ok_or_else(|| ApiError::bad_data("invalid parameter \"query\": query must not be empty"))
 }
 
-async fn query(
-    State(s): State<AppState>,
-    RawQuery(q): RawQuery,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<Response, ApiError> {
-    let p = Params::from_request(q.as_deref(), &headers, &body);
+async fn query(State(s): State<AppState>, p: Params) -> Result<Response, ApiError> {
     let expr = expr_param(&p)?;
     let t = p.time_or("time", now_ms())?;
     let limit = p.limit()?;
@@ -222,13 +216,7 @@ async fn query(
     .await
 }
 
-async fn query_range(
-    State(s): State<AppState>,
-    RawQuery(q): RawQuery,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<Response, ApiError> {
-    let p = Params::from_request(q.as_deref(), &headers, &body);
+async fn query_range(State(s): State<AppState>, p: Params) -> Result<Response, ApiError> {
     let expr = expr_param(&p)?;
     let start = p.time("start")?;
     let end = p.time("end")?;
@@ -277,13 +265,7 @@ fn time_range(p: &Params) -> Result<(i64, i64), ApiError> {
     ))
 }
 
-async fn series(
-    State(s): State<AppState>,
-    RawQuery(q): RawQuery,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<Response, ApiError> {
-    let p = Params::from_request(q.as_deref(), &headers, &body);
+async fn series(State(s): State<AppState>, p: Params) -> Result<Response, ApiError> {
     let groups = match_groups(&p)?;
     if groups.is_empty() {
         return Err(ApiError::bad_data("no match[] parameter provided"));
@@ -321,13 +303,7 @@ fn limited(values: BTreeSet<String>, limit: usize) -> (Json, Vec<String>) {
     (json!(v), warnings)
 }
 
-async fn labels(
-    State(s): State<AppState>,
-    RawQuery(q): RawQuery,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<Response, ApiError> {
-    let p = Params::from_request(q.as_deref(), &headers, &body);
+async fn labels(State(s): State<AppState>, p: Params) -> Result<Response, ApiError> {
     let groups = match_groups(&p)?;
     let (start, end) = time_range(&p)?;
     let mut names: BTreeSet<String> = BTreeSet::new();
@@ -346,7 +322,7 @@ async fn label_values(
     Path(name): Path<String>,
     RawQuery(q): RawQuery,
 ) -> Result<Response, ApiError> {
-    let p = Params::from_request(q.as_deref(), &HeaderMap::new(), &Bytes::new());
+    let p = Params::parse(q.as_deref(), &HeaderMap::new(), &Bytes::new());
     // Prometheus 3 accepts `U__`-escaped UTF-8 names; plain legacy names are the common case.
     if name.is_empty() {
         return Err(ApiError::bad_data(format!("invalid label name: {name:?}")));

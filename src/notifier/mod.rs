@@ -196,7 +196,7 @@ struct AlertmanagerSet {
     cfg: AlertmanagerConfig,
     /// Identifies the configuration (secrets included), to keep a set across a reload.
     key: String,
-    client: Result<reqwest::Client, String>,
+    client: Result<reqwest::Client, crate::httpclient::ClientError>,
     targets: RwLock<SetTargets>,
 }
 
@@ -254,8 +254,7 @@ impl Notifier {
             let set = match old.iter().position(|s| s.key == key) {
                 Some(i) => old.remove(i),
                 None => Arc::new(AlertmanagerSet {
-                    client: crate::httpclient::http_client(&am.http)
-                        .map_err(|e| crate::httpclient::error_chain(&e)),
+                    client: crate::httpclient::http_client(&am.http),
                     cfg: am.clone(),
                     key,
                     targets: RwLock::new(SetTargets::default()),

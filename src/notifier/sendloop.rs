@@ -14,10 +14,11 @@ use tokio::task::JoinHandle;
 use super::{am_labels, Alert, Metrics, NotifierOptions};
 use crate::config::alerting::AlertmanagerConfig;
 use crate::config::Auth;
+use crate::httpclient::ClientError;
 
 /// What a send loop needs to POST.
 struct Sender {
-    client: Result<reqwest::Client, String>,
+    client: Result<reqwest::Client, ClientError>,
     auth: Option<Auth>,
     timeout: Duration,
 }
@@ -39,7 +40,7 @@ pub(crate) struct SendLoop {
 #[derive(Debug, thiserror::Error)]
 enum SendError {
     #[error("{0}")]
-    Client(String),
+    Client(#[source] ClientError),
     #[error("reading credentials: {0}")]
     Credentials(#[source] std::io::Error),
     #[error("{}", crate::httpclient::error_chain(.0))]
@@ -56,7 +57,7 @@ impl SendLoop {
     /// tokio runtime.
     pub(crate) fn start(
         url: String,
-        client: Result<reqwest::Client, String>,
+        client: Result<reqwest::Client, ClientError>,
         cfg: &AlertmanagerConfig,
         opts: &NotifierOptions,
         metrics: Metrics,

@@ -338,8 +338,7 @@ async fn a_reload_keeps_unchanged_sets_and_their_queues() {
 #[tokio::test]
 async fn the_http_client_fields_authenticate_each_post() {
     let am = Capture::start(true).await;
-    let dir = std::env::temp_dir().join(format!("redline-notifier-auth-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("dir");
+    let dir = crate::testdir::TempDir::new("notifier-auth");
     std::fs::write(dir.join("password"), "s3cret\n").expect("password file");
     let yaml = format!(
         "alerting:\n  alertmanagers:\n    - basic_auth: {{username: prom, password_file: {}}}\n      static_configs: [{{targets: ['127.0.0.1:{}']}}]\n    - authorization: {{credentials: tok3n}}\n      static_configs: [{{targets: ['127.0.0.1:{}']}}]\n      path_prefix: /second\n",
@@ -350,7 +349,6 @@ async fn the_http_client_fields_authenticate_each_post() {
     let (n, _registry) = notifier(&yaml, NotifierOptions::default());
     n.send(vec![alert("A", 1)]);
     wait_until("two POSTs", || am.bodies().len() == 2).await;
-    let _ = std::fs::remove_dir_all(&dir);
     let mut got = am.headers.lock().expect("headers").clone();
     got.sort();
     // "prom:s3cret" in base64 (the file's trailing newline trimmed, as Prometheus does):

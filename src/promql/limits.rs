@@ -22,6 +22,7 @@
 //! accepted expression is given (the runtime's workers and blocking threads); a test builds the
 //! deepest expression of each kind the default limits accept and runs it on such a thread.
 
+use super::positions::skip_string;
 use super::QueryError;
 
 /// Default of [`ParseLimits::max_depth`], and the most it may be set to: the stacks of
@@ -250,21 +251,6 @@ pub fn strip_comments(text: &str) -> std::borrow::Cow<'_, str> {
     }
     out.push_str(&text[kept..]);
     std::borrow::Cow::Owned(out)
-}
-
-/// The index after the string literal that starts at `start` (quoted with `"`, `'` or a
-/// backtick; backslash escapes except in backtick strings), or the end of the text.
-fn skip_string(b: &[u8], start: usize) -> usize {
-    let quote = b[start];
-    let mut i = start + 1;
-    while i < b.len() {
-        match b[i] {
-            b'\\' if quote != b'`' => i += 2,
-            x if x == quote => return i + 1,
-            _ => i += 1,
-        }
-    }
-    b.len()
 }
 
 /// The index after the number or duration that starts at `start` (`1`, `0x1f`, `1.5e-3`,

@@ -233,21 +233,10 @@ pub(crate) fn literal_is_valid_utf8(text: &str, off: usize) -> bool {
     std::str::from_utf8(&bytes).is_ok()
 }
 
-/// Index just past the string literal starting at `i`.
-fn skip_string(t: &[u8], i: usize) -> usize {
-    let q = t[i];
-    let mut j = i + 1;
-    while j < t.len() {
-        if t[j] == b'\\' && q != b'`' {
-            j += 2;
-            continue;
-        }
-        if t[j] == q {
-            return j + 1;
-        }
-        j += 1;
-    }
-    t.len()
+/// The index after the string literal that starts at `i` (quoted with `"`, `'` or a
+/// backtick), or the end of the text.
+pub(super) fn skip_string(t: &[u8], i: usize) -> usize {
+    (i + crate::gostrconv::literal_end(&t[i..]) + 1).min(t.len())
 }
 
 #[cfg(test)]

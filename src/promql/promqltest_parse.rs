@@ -413,16 +413,7 @@ fn find_close_brace(s: &str) -> Option<usize> {
     let mut i = 1;
     while i < b.len() {
         match b[i] {
-            b'"' | b'\'' | b'`' => {
-                let q = b[i];
-                i += 1;
-                while i < b.len() && b[i] != q {
-                    if b[i] == b'\\' {
-                        i += 1;
-                    }
-                    i += 1;
-                }
-            }
+            b'"' | b'\'' | b'`' => i += crate::gostrconv::literal_end(&b[i..]),
             b'}' => return Some(i),
             _ => {}
         }
@@ -472,13 +463,7 @@ fn take_string(s: &str) -> Result<(String, &str), String> {
     if !matches!(q, b'"' | b'\'' | b'`') {
         return Err(format!("expected quoted string at {s:?}"));
     }
-    let mut i = 1;
-    while i < b.len() && b[i] != q {
-        if b[i] == b'\\' && q != b'`' {
-            i += 1;
-        }
-        i += 1;
-    }
+    let i = crate::gostrconv::literal_end(b);
     if i >= b.len() {
         return Err("unterminated string".into());
     }

@@ -15,6 +15,7 @@
 
 use crate::config::discovery::TargetGroup;
 use crate::config::ScrapeConfig;
+use crate::httpclient::ClientError;
 use crate::scrape::client::JobClient;
 use crate::scrape::discovery::{run_job_discovery, DiscoveryOptions};
 use crate::scrape::scrape_loop::{LoopCarry, LoopControl, ScrapeLoop};
@@ -180,7 +181,7 @@ struct RunningLoop {
 
 /// The job's client; one that cannot be built (unreadable CA file, bad key) leaves the
 /// job's targets visible on the targets page, down, with the reason.
-fn job_client(cfg: &ScrapeConfig) -> Result<JobClient, String> {
+fn job_client(cfg: &ScrapeConfig) -> Result<JobClient, ClientError> {
     let accept = crate::config::ScrapeProtocol::accept_header_escaping(
         &cfg.scrape_protocols,
         cfg.metric_name_escaping_scheme,
@@ -189,7 +190,7 @@ fn job_client(cfg: &ScrapeConfig) -> Result<JobClient, String> {
         .map(|c| c.negotiating(cfg.enable_compression, cfg.fallback_scrape_protocol))
         .map_err(|e| {
         tracing::error!(job = %cfg.job_name, error = %e, "cannot build the scrape client; the job's targets are not scraped");
-        e.to_string()
+        e
     })
 }
 
@@ -298,7 +299,7 @@ fn target_key(spec: &TargetSpec) -> u64 {
 fn reconcile(
     cfg: &Arc<ScrapeConfig>,
     ctx: &ScrapeContext,
-    client: &Result<JobClient, String>,
+    client: &Result<JobClient, ClientError>,
     groups: &[TargetGroup],
     running: &mut HashMap<u64, RunningLoop>,
 ) {
@@ -325,7 +326,7 @@ fn reconcile(
     }
     let limit = cfg.limits.target_limit.unwrap_or(0);
     let failure = match client {
-        Err(e) => Some(e.clone()),
+        Err(e) => Some(e.to_string()),
         // As Prometheus: every target of the pool fails instead of a partial set.
         Ok(_) if limit > 0 && wanted.len() as u64 > limit => Some(format!(
             "target_limit exceeded (number of targets: {}, limit: {limit})",

@@ -133,7 +133,7 @@ pub struct SloFigures {
     pub total_events: f64,
     /// Share of good events over the window; 1 without events.
     pub attainment: f64,
-    pub error_budget: ErrorBudgetJson,
+    pub error_budget: ErrorBudget,
     /// Burn rate over the fastest configured long window (1h by default).
     pub current_burn_rate: f64,
     pub current_burn_window: String,
@@ -149,37 +149,6 @@ pub struct SloFigures {
     pub gaps: Vec<GapRange>,
     /// Names of the alerts firing now (`SLOBurnRate`, …).
     pub firing_alerts: Vec<String>,
-}
-
-/// [`ErrorBudget`] as the API shows it.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
-pub struct ErrorBudgetJson {
-    /// Error budget as a ratio of events (0.001 for 99.9 %).
-    pub ratio: f64,
-    pub total_events: f64,
-    pub consumed_events: f64,
-    pub remaining_events: f64,
-    pub consumed_ratio: f64,
-    pub remaining_ratio: f64,
-    pub total_seconds: f64,
-    pub consumed_seconds: f64,
-    pub remaining_seconds: f64,
-}
-
-impl ErrorBudgetJson {
-    fn new(ratio: f64, b: ErrorBudget) -> Self {
-        ErrorBudgetJson {
-            ratio,
-            total_events: b.total_events,
-            consumed_events: b.consumed_events,
-            remaining_events: b.remaining_events,
-            consumed_ratio: b.consumed_ratio,
-            remaining_ratio: b.remaining_ratio,
-            total_seconds: b.total_seconds,
-            consumed_seconds: b.consumed_seconds,
-            remaining_seconds: b.remaining_seconds,
-        }
-    }
 }
 
 /// One SLO's runtime state.
@@ -347,7 +316,7 @@ pub fn compute_figures(rt: &SloRuntime, to: i64, step_ms: i64) -> SloFigures {
         bad_events: counts.bad,
         total_events: counts.total,
         attainment: figures::attainment(counts),
-        error_budget: ErrorBudgetJson::new(eb, budget),
+        error_budget: budget,
         current_burn_rate: current,
         current_burn_window: window_name(fastest),
         time_to_exhaustion_seconds: figures::time_to_exhaustion(

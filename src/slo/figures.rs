@@ -63,9 +63,12 @@ pub fn burn_rate(c: Counts, error_budget: f64) -> f64 {
     }
 }
 
-/// The error budget of a window, in events, as a ratio and in time.
-#[derive(Clone, Copy, Debug, PartialEq)]
+/// The error budget of a window, in events, as a ratio and in time; serialized as the API
+/// shows it.
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
 pub struct ErrorBudget {
+    /// Error budget as a ratio of events (0.001 for 99.9 %).
+    pub ratio: f64,
     /// Bad events the window may have: error budget × total events.
     pub total_events: f64,
     pub consumed_events: f64,
@@ -92,6 +95,7 @@ pub fn error_budget(c: Counts, error_budget: f64, window_seconds: f64) -> ErrorB
     };
     let total_seconds = error_budget * window_seconds;
     ErrorBudget {
+        ratio: error_budget,
         total_events,
         consumed_events: c.bad,
         remaining_events: total_events - c.bad,

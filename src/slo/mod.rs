@@ -12,8 +12,8 @@
 //! naming the file and the field path (`slos[0].sli.plugin: …`).
 //!
 //! ```
-//! let dir = std::env::temp_dir().join(format!("redline-slo-doc-{}", std::process::id()));
-//! std::fs::create_dir_all(&dir).unwrap();
+//! // A scratch directory, removed at the end (a test helper of the crate).
+//! let dir = redline::testdir::TempDir::new("slo-doc");
 //! let file = dir.join("checkout.yml");
 //! std::fs::write(&file, r#"
 //! version: redline/v1
@@ -33,7 +33,6 @@
 //! let rules = redline::slo::generate(&[file]).unwrap();
 //! assert!(rules.contains("slo:sli_error:ratio_rate5m"));
 //! assert!(rules.contains("CheckoutRequestsAvailabilityBurnRatePage"));
-//! std::fs::remove_dir_all(&dir).unwrap();
 //! ```
 
 pub mod engine;

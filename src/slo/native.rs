@@ -6,8 +6,8 @@
 
 use super::spec::{
     build_alerting, check_bucket_boundary, check_duration, check_ident, check_promql,
-    check_window_query, is_metric_name, AlertingInput, LatencySli, Objective, ProbeSpec,
-    RatioEvents, Sli, SloSpec, SloWindow, SpecFormat, TierInput,
+    check_window_query, each_slo, is_metric_name, AlertingInput, LatencySli, Objective, ProbeSpec,
+    RatioEvents, Sli, SloSpec, SloWindow, SpecFormat,
 };
 use super::Diag;
 use serde::Deserialize;
@@ -40,7 +40,7 @@ struct RawSlo {
     labels: BTreeMap<String, String>,
     sli: RawSli,
     #[serde(default)]
-    alerting: RawAlerting,
+    alerting: AlertingInput,
 }
 
 #[derive(Debug, Deserialize)]
@@ -109,33 +109,6 @@ fn default_interval() -> String {
     "1m".into()
 }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawAlerting {
-    name: Option<String>,
-    #[serde(default)]
-    labels: BTreeMap<String, String>,
-    #[serde(default)]
-    annotations: BTreeMap<String, String>,
-    #[serde(default)]
-    page: RawTier,
-    #[serde(default)]
-    ticket: RawTier,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawTier {
-    #[serde(default)]
-    disable: bool,
-    #[serde(default)]
-    labels: BTreeMap<String, String>,
-    #[serde(default)]
-    annotations: BTreeMap<String, String>,
-    #[serde(default)]
-    factors: BTreeMap<String, f64>,
-}
-
 /// Validates one `redline/v1` document.
 pub(crate) fn from_native(d: &mut Diag, doc: serde_yaml_ng::Value) -> Vec<SloSpec> {
     let Some(file) = d.decode::<RawFile>("", doc) else {
@@ -143,20 +116,9 @@ pub(crate) fn from_native(d: &mut Diag, doc: serde_yaml_ng::Value) -> Vec<SloSpe
     };
     check_ident(d, "service", &file.service);
     check_ident(d, "owner", &file.owner);
-    if file.slos.is_empty() {
-        d.err("slos", "no SLOs listed");
-    }
-    let mut out = Vec::new();
-    for (i, v) in file.slos.into_iter().enumerate() {
-        let at = format!("slos[{i}]");
-        let Some(raw) = d.decode::<RawSlo>(&at, v) else {
-            continue;
-        };
-        if let Some(s) = native_slo(d, &at, &file.service, &file.owner, &file.labels, raw) {
-            out.push(s);
-        }
-    }
-    out
+    each_slo(d, file.slos, |d, at, raw: RawSlo| {
+        native_slo(d, at, &file.service, &file.owner, &file.labels, raw)
+    })
 }
 
 fn native_slo(
@@ -196,20 +158,6 @@ fn native_slo(
     let mut labels = file_labels.clone();
     labels.extend(raw.labels);
     let (objective, window, sli) = (objective?, window?, sli?);
-    let a = raw.alerting;
-    let tier = |t: RawTier| TierInput {
-        disable: t.disable,
-        labels: t.labels,
-        annotations: t.annotations,
-        factors: t.factors,
-    };
-    let input = AlertingInput {
-        name: a.name,
-        labels: a.labels,
-        annotations: a.annotations,
-        page: tier(a.page),
-        ticket: tier(a.ticket),
-    };
     let alerting = build_alerting(
         d,
         &format!("{at}.alerting"),
@@ -217,7 +165,7 @@ fn native_slo(
         &raw.name,
         window,
         objective,
-        input,
+        raw.alerting,
     );
     if d.errors.len() > before {
         return None;

@@ -259,6 +259,29 @@ pub struct Reading {
     pub reset_across_gap: bool,
 }
 
+impl Reading {
+    /// Slices or probe results counted in `c`: data when there was at least one.
+    fn of_counts(c: Counts) -> Reading {
+        Reading {
+            counts: c,
+            has_data: c.total > 0.0,
+            reset_across_gap: false,
+        }
+    }
+
+    /// One time slice per value: bad when the value is 0 or less.
+    fn of_slices(values: impl Iterator<Item = f64>) -> Reading {
+        let mut c = Counts::default();
+        for v in values {
+            c.total += 1.0;
+            if v <= 0.0 {
+                c.bad += 1.0;
+            }
+        }
+        Reading::of_counts(c)
+    }
+}
+
 /// Cursors not moved for this long are dropped (the series is gone).
 const CURSOR_TTL_MS: i64 = 15 * 60 * 1000;
 /// How far back a reading looks for samples newer than a cursor.
@@ -408,44 +431,19 @@ pub fn read_step(
             },
             _ => Reading::default(),
         },
-        SliSource::Slices { terms } => {
-            let mut c = Counts::default();
-            for term in terms {
-                for s in q.select(term, start_ms + 1, end_ms) {
-                    for p in &s.samples {
-                        if is_stale_nan(p.v) || p.v.is_nan() {
-                            continue;
-                        }
-                        c.total += 1.0;
-                        if p.v <= 0.0 {
-                            c.bad += 1.0;
-                        }
-                    }
-                }
-            }
-            Reading {
-                counts: c,
-                has_data: c.total > 0.0,
-                reset_across_gap: false,
-            }
-        }
+        SliSource::Slices { terms } => Reading::of_slices(
+            terms
+                .iter()
+                .flat_map(|term| q.select(term, start_ms + 1, end_ms))
+                .flat_map(|s| s.samples)
+                .map(|p| p.v)
+                .filter(|v| !is_stale_nan(*v) && !v.is_nan()),
+        ),
         SliSource::SlicesQuery { query } => match engine.instant_query(q, query, end_ms) {
-            Ok(r) => {
-                let mut c = Counts::default();
-                if let Value::Vector(v) = r.value {
-                    for s in v {
-                        c.total += 1.0;
-                        if s.v <= 0.0 {
-                            c.bad += 1.0;
-                        }
-                    }
-                }
-                Reading {
-                    counts: c,
-                    has_data: c.total > 0.0,
-                    reset_across_gap: false,
-                }
-            }
+            Ok(r) => match r.value {
+                Value::Vector(v) => Reading::of_slices(v.into_iter().map(|s| s.v)),
+                _ => Reading::of_slices(std::iter::empty()),
+            },
             Err(e) => {
                 tracing::warn!(query = %query, error = %e, "SLI query failed");
                 Reading::default()
@@ -456,11 +454,7 @@ pub fn read_step(
                 Ok(mut g) => std::mem::take(&mut *g),
                 Err(p) => std::mem::take(&mut *p.into_inner()),
             };
-            Reading {
-                counts: c,
-                has_data: c.total > 0.0,
-                reset_across_gap: false,
-            }
+            Reading::of_counts(c)
         }
     }
 }

@@ -6,8 +6,8 @@
 //! supported and say so. Unknown fields are errors, as in Sloth's strict loader.
 
 use super::spec::{
-    build_alerting, check_ident, check_window_query, AlertingInput, Objective, RatioEvents, Sli,
-    SloSpec, SloWindow, SpecFormat, TierInput,
+    build_alerting, check_ident, check_window_query, each_slo, AlertingInput, Objective,
+    RatioEvents, Sli, SloSpec, SloWindow, SpecFormat, TierInput,
 };
 use super::Diag;
 use serde::Deserialize;
@@ -133,26 +133,15 @@ pub(crate) fn from_sloth(d: &mut Diag, doc: serde_yaml_ng::Value) -> Vec<SloSpec
         return Vec::new();
     };
     check_ident(d, "service", &file.service);
-    if file.slos.is_empty() {
-        d.err("slos", "no SLOs listed");
-    }
     let owner = file
         .labels
         .get("owner")
         .or_else(|| file.labels.get("team"))
         .cloned()
         .unwrap_or_else(|| file.service.clone());
-    let mut out = Vec::new();
-    for (i, v) in file.slos.into_iter().enumerate() {
-        let at = format!("slos[{i}]");
-        let Some(raw) = d.decode::<SlothSlo>(&at, v) else {
-            continue;
-        };
-        if let Some(s) = sloth_slo(d, &at, &file.service, &owner, &file.labels, raw) {
-            out.push(s);
-        }
-    }
-    out
+    each_slo(d, file.slos, |d, at, raw: SlothSlo| {
+        sloth_slo(d, at, &file.service, &owner, &file.labels, raw)
+    })
 }
 
 fn sloth_slo(

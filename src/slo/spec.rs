@@ -9,6 +9,7 @@
 
 use super::Diag;
 use crate::timefmt::parse_duration;
+use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::OnceLock;
@@ -271,8 +272,10 @@ fn tier_windows(period: Duration, table: [(u64, u64, f64); 2]) -> [BurnRateWindo
     })
 }
 
-/// What a format says about one alert tier; `None` fields take defaults.
-#[derive(Debug, Default, Clone)]
+/// What a format says about one alert tier; `None` fields take defaults. Read as written by
+/// the native format's `alerting.page` and `alerting.ticket`.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub(crate) struct TierInput {
     pub disable: bool,
     pub labels: BTreeMap<String, String>,
@@ -281,8 +284,9 @@ pub(crate) struct TierInput {
     pub factors: BTreeMap<String, f64>,
 }
 
-/// What a format says about alerting.
-#[derive(Debug, Default, Clone)]
+/// What a format says about alerting. Read as written by the native format's `alerting`.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub(crate) struct AlertingInput {
     /// One name for both tiers (Sloth's `alerting.name`); default `<Service><Name>BurnRate…`.
     pub name: Option<String>,
@@ -290,6 +294,26 @@ pub(crate) struct AlertingInput {
     pub annotations: BTreeMap<String, String>,
     pub page: TierInput,
     pub ticket: TierInput,
+}
+
+/// Decodes each entry of a file's `slos` list as `R` and builds it with
+/// `build(d, "slos[i]", raw)`; an empty list is an error.
+pub(crate) fn each_slo<R: for<'de> Deserialize<'de>>(
+    d: &mut Diag,
+    slos: Vec<serde_yaml_ng::Value>,
+    mut build: impl FnMut(&mut Diag, &str, R) -> Option<SloSpec>,
+) -> Vec<SloSpec> {
+    if slos.is_empty() {
+        d.err("slos", "no SLOs listed");
+    }
+    let mut out = Vec::new();
+    for (i, v) in slos.into_iter().enumerate() {
+        let at = format!("slos[{i}]");
+        if let Some(s) = d.decode::<R>(&at, v).and_then(|raw| build(d, &at, raw)) {
+            out.push(s);
+        }
+    }
+    out
 }
 
 /// `checkout` + `requests-availability` → `CheckoutRequestsAvailability`.

@@ -2,7 +2,7 @@
 //! (loopback only), with the few commands the tests use, and the HTTP helpers it needs.
 #![allow(dead_code)]
 
-use super::common::{free_port, ProcessGuard};
+use super::common::{free_port, ProcessGuard, TempDir};
 use serde_json::{json, Value};
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -72,6 +72,8 @@ pub struct Browser {
     base: String,
     session: String,
     _driver: ProcessGuard,
+    /// The driver's and the browser's TMPDIR, removed after the driver has stopped.
+    _tmp: TempDir,
 }
 
 impl Browser {
@@ -85,8 +87,10 @@ impl Browser {
             "chromium is not installed: run `bash tests/run-all.sh`, which installs it"
         );
         let port = free_port();
+        let tmp = TempDir::new("browser");
         let driver = ProcessGuard(
             Command::new(driver_bin)
+                .env("TMPDIR", tmp.path())
                 .arg(format!("--port={port}"))
                 .arg("--allowed-ips=127.0.0.1")
                 .stdout(Stdio::null())
@@ -124,6 +128,7 @@ impl Browser {
             base,
             session,
             _driver: driver,
+            _tmp: tmp,
         }
     }
 

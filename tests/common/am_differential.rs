@@ -10,8 +10,9 @@
 //! 127.0.0.1; both processes are killed when the [`Pair`] drops.
 
 use super::fake_http::{FakeReceiver, Recorded};
+use super::TempDir;
 use super::{free_port, wait_for, ProcessGuard};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -25,24 +26,6 @@ pub const DEADLINE: Duration = Duration::from_secs(30);
 pub enum Side {
     Alertmanager,
     Redline,
-}
-
-/// A temp dir removed on drop.
-pub struct TempDir(pub PathBuf);
-
-impl TempDir {
-    pub fn new(tag: &str) -> TempDir {
-        let p = std::env::temp_dir().join(format!("redline-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&p);
-        std::fs::create_dir_all(&p).expect("create temp dir");
-        TempDir(p)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }
 
 /// Alertmanager and redline side by side, each with its fake receiver.
@@ -97,44 +80,41 @@ impl Pair {
         let external_url = format!("http://127.0.0.1:{}", free_port());
         for (side, fake) in [("am", &am_fake), ("rl", &rl_fake)] {
             write(
-                &dir.0.join(side).join("alertmanager.yml"),
+                &dir.join(side).join("alertmanager.yml"),
                 &config.replace("FAKE", &fake.url()),
             );
             for (name, text) in files {
-                write(&dir.0.join(side).join(name), text);
+                write(&dir.join(side).join(name), text);
             }
         }
         let am_port = free_port();
         let am = Command::new(ALERTMANAGER)
             .arg(format!(
                 "--config.file={}",
-                dir.0.join("am/alertmanager.yml").display()
+                dir.join("am/alertmanager.yml").display()
             ))
             .arg(format!("--web.listen-address=127.0.0.1:{am_port}"))
             .arg("--cluster.listen-address=")
-            .arg(format!(
-                "--storage.path={}",
-                dir.0.join("am/data").display()
-            ))
+            .arg(format!("--storage.path={}", dir.join("am/data").display()))
             .arg(format!("--web.external-url={external_url}"))
             .stdout(Stdio::null())
             .stderr(
-                std::fs::File::create(dir.0.join("am/alertmanager.log"))
+                std::fs::File::create(dir.join("am/alertmanager.log"))
                     .map_or_else(|_| Stdio::null(), Stdio::from),
             )
             .spawn()
             .expect("start prometheus-alertmanager");
         let am = ProcessGuard(am);
         let rl_port = free_port();
-        let redline_yml = dir.0.join("rl/redline.yml");
+        let redline_yml = dir.join("rl/redline.yml");
         write(
             &redline_yml,
             "scrape_configs: []\nalertmanager:\n  config_file: alertmanager.yml\n",
         );
-        let rl = super::redline_run(&redline_yml, rl_port, &dir.0.join("rl/state"))
+        let rl = super::redline_run(&redline_yml, rl_port, &dir.join("rl/state"))
             .arg(format!("--web.external-url={external_url}"))
             .stderr(
-                std::fs::File::create(dir.0.join("rl/redline.log"))
+                std::fs::File::create(dir.join("rl/redline.log"))
                     .map_or_else(|_| Stdio::null(), Stdio::from),
             )
             .spawn()
@@ -187,7 +167,7 @@ impl Pair {
 
     /// The logs of both processes, for failure messages.
     pub fn logs(&self) -> String {
-        let read = |p: &str| std::fs::read_to_string(self.dir.0.join(p)).unwrap_or_default();
+        let read = |p: &str| std::fs::read_to_string(self.dir.join(p)).unwrap_or_default();
         format!(
             "--- alertmanager.log\n{}\n--- redline.log\n{}",
             read("am/alertmanager.log"),

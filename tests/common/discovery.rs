@@ -2,6 +2,7 @@
 //! discovery options, its discovered targets as `/api/v1/targets` shows them, and the labels
 //! the tests' scrape jobs add to every target.
 
+use redline::testdir::TempDir;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -12,11 +13,8 @@ use redline::service::{Service, ServiceOptions};
 
 pub type TargetLabels = BTreeMap<String, String>;
 
-pub fn tempdir(name: &str) -> std::path::PathBuf {
-    let d = std::env::temp_dir().join(format!("redline-sd-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).expect("temp dir");
-    d
+pub fn tempdir(name: &str) -> TempDir {
+    TempDir::new(&format!("sd-{name}"))
 }
 
 /// One scrape job per discovery entry; every scrape goes to a closed loopback port and
@@ -29,15 +27,10 @@ pub fn job(name: &str, sd: &str, sink: SocketAddr) -> String {
     )
 }
 
-pub async fn start(yaml: &str, name: &str, opts: DiscoveryOptions) -> Service {
+pub async fn start(yaml: &str, name: &str, opts: DiscoveryOptions) -> super::ServiceInDir {
     let cfg = Config::from_yaml_str(yaml, "test.yml").expect("config parses");
-    Service::start_with(
-        cfg,
-        ServiceOptions::new("127.0.0.1:0".parse().expect("addr"), tempdir(name)),
-        opts,
-    )
-    .await
-    .expect("service starts")
+    let at = |dir| ServiceOptions::new("127.0.0.1:0".parse().expect("addr"), dir);
+    super::ServiceInDir::start(cfg, &format!("sd-{name}"), at, opts).await
 }
 
 pub async fn discovered(svc: &Service, job: &str) -> Vec<TargetLabels> {

@@ -4,6 +4,9 @@
 pub mod am_differential;
 pub mod discovery;
 pub mod fake_http;
+pub mod recorded;
+
+pub use redline::testdir::TempDir;
 
 use axum::http::header;
 use axum::response::IntoResponse;
@@ -13,6 +16,42 @@ use std::net::{SocketAddr, TcpListener};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+/// An in-process service and the temp dir that holds its state, removed after the service
+/// has stopped. It dereferences to the [`Service`](redline::service::Service).
+pub struct ServiceInDir {
+    svc: redline::service::Service,
+    _dir: TempDir,
+}
+
+impl ServiceInDir {
+    /// Starts the service with `opts`' state dir set to a fresh `TempDir` tagged `tag`.
+    pub async fn start(
+        cfg: redline::config::Config,
+        tag: &str,
+        opts: impl FnOnce(std::path::PathBuf) -> redline::service::ServiceOptions,
+        discovery: redline::scrape::discovery::DiscoveryOptions,
+    ) -> ServiceInDir {
+        let dir = TempDir::new(tag);
+        let svc = redline::service::Service::start_with(cfg, opts(dir.to_path_buf()), discovery)
+            .await
+            .expect("service starts");
+        ServiceInDir { svc, _dir: dir }
+    }
+
+    /// Stops the service, then removes its dir.
+    pub async fn shutdown(self) {
+        self.svc.shutdown().await;
+    }
+}
+
+impl std::ops::Deref for ServiceInDir {
+    type Target = redline::service::Service;
+
+    fn deref(&self) -> &redline::service::Service {
+        &self.svc
+    }
+}
 
 /// Polls `check` until it returns `Some`, failing the test with `what` after `deadline`.
 pub async fn wait_for<T>(
@@ -156,6 +195,47 @@ pub fn start_node_exporter() -> (ProcessGuard, SocketAddr) {
         .spawn()
         .expect("start prometheus-node-exporter");
     (ProcessGuard(child), addr)
+}
+
+/// Waits until the redline on `127.0.0.1:port` answers `/-/ready` with a 2xx, for at most
+/// 30 seconds.
+pub async fn wait_ready(port: u16) {
+    let url = format!("http://127.0.0.1:{port}/-/ready");
+    let end = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(r) = reqwest::get(&url).await {
+            if r.status().is_success() {
+                return;
+            }
+        }
+        assert!(Instant::now() < end, "redline did not become ready");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Starts `redline run` in `dir` (its state in `dir/state`) on a free loopback port with
+/// `alertmanager_yml` as its Alertmanager config, no scrape jobs and the `extra` flags, and
+/// waits until it is ready.
+pub async fn run_with_alertmanager(
+    dir: &std::path::Path,
+    alertmanager_yml: &str,
+    extra: &[&str],
+) -> (ProcessGuard, u16) {
+    std::fs::write(dir.join("alertmanager.yml"), alertmanager_yml).expect("write alertmanager.yml");
+    std::fs::write(
+        dir.join("redline.yml"),
+        "scrape_configs: []\nalertmanager:\n  config_file: alertmanager.yml\n",
+    )
+    .expect("write redline.yml");
+    let port = free_port();
+    let guard = ProcessGuard(
+        redline_run(&dir.join("redline.yml"), port, &dir.join("state"))
+            .args(extra)
+            .spawn()
+            .expect("start redline"),
+    );
+    wait_ready(port).await;
+    (guard, port)
 }
 
 /// GETs a loopback URL and parses JSON.

@@ -15,9 +15,10 @@
 
 use crate::common::{free_port, ProcessGuard};
 use crate::webhook_sink::{Answer, WebhookSink};
+use redline::testdir::TempDir;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -180,26 +181,6 @@ pub fn render(t: &Timeline) -> String {
         }
     }
     s
-}
-
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let p =
-            std::env::temp_dir().join(format!("redline-timeline-{tag}-{}-{n}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&p);
-        std::fs::create_dir_all(&p).expect("create temp dir");
-        TempDir(p)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }
 
 /// One side of the comparison: a running Alertmanager-compatible server and its sink.
@@ -444,10 +425,10 @@ pub async fn play(s: &Scenario) -> Run {
     let rl_config = s.config.replace(SINK, &rl_sink.url());
     let ((am_process, am_base), (rl_process, rl_base)) = tokio::join!(
         start_ready(&client, "prometheus-alertmanager", |port| {
-            start_alertmanager(&am_dir.0, &am_config, port)
+            start_alertmanager(&am_dir, &am_config, port)
         }),
         start_ready(&client, "redline", |port| start_redline(
-            &rl_dir.0, &rl_config, port
+            &rl_dir, &rl_config, port
         )),
     );
     let am = Side {
@@ -460,7 +441,7 @@ pub async fn play(s: &Scenario) -> Run {
         _process: rl_process,
         sink: rl_sink,
     };
-    let rl_database = rl_dir.0.join("state").join(redline::state::DB_FILE_NAME);
+    let rl_database = rl_dir.join("state").join(redline::state::DB_FILE_NAME);
     let start = Instant::now();
     let (mut am_silences, mut rl_silences) = (HashMap::new(), HashMap::new());
     for step in &s.steps {
@@ -486,8 +467,8 @@ pub async fn play(s: &Scenario) -> Run {
         if let Ok(dir) = std::env::var("REDLINE_TIMELINE_KEEP") {
             let keep = Path::new(&dir).join(format!("{}-{}", s.name, std::process::id()));
             let _ = std::fs::create_dir_all(&keep);
-            let _ = std::fs::copy(am_dir.0.join("alertmanager.log"), keep.join("am.log"));
-            let _ = std::fs::copy(rl_dir.0.join("redline.log"), keep.join("redline.log"));
+            let _ = std::fs::copy(am_dir.join("alertmanager.log"), keep.join("am.log"));
+            let _ = std::fs::copy(rl_dir.join("redline.log"), keep.join("redline.log"));
         }
     }
     run

@@ -309,8 +309,7 @@ receivers:
 
     #[test]
     fn templates_from_config_files_are_used() {
-        let dir = std::env::temp_dir().join(format!("redline-build-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = crate::testdir::TempDir::new("build");
         std::fs::write(
             dir.join("custom.tmpl"),
             r#"{{ define "email.custom" }}<p>{{ .CommonLabels.alertname }}</p>{{ end }}"#,
@@ -322,6 +321,5 @@ receivers:
         let all = all_integrations(&cfg, &ctx).unwrap();
         assert_eq!(all.len(), 3);
         assert_eq!(all[2].0, "broken");
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

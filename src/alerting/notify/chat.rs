@@ -1,16 +1,17 @@
 //! The chat and push integrations of a receiver (Alertmanager's `telegram_configs`,
 //! `discord_configs`, `webex_configs`, `msteams_configs`, `msteamsv2_configs`,
-//! `pushover_configs`, `rocketchat_configs`), built from
+//! `pushover_configs`, `rocketchat_configs`, `mattermost_configs`), built from
 //! [`crate::config::alertmanager::integrations`]: one notifier each, named as Alertmanager
 //! names them (`telegram[0]`, `msteamsv2[1]`, …), in Alertmanager's order of integration
 //! kinds (after webhook and email: pushover, telegram, discord, webex, msteams, msteamsv2,
-//! rocketchat). Templates and HTTP clients that cannot be used are [`IntegrationError`]s naming
+//! rocketchat, mattermost). Templates and HTTP clients that cannot be used are [`IntegrationError`]s naming
 //! the field, at config load.
 
 use std::sync::Arc;
 
 use super::build::{entries, IntegrationError, NotifyContext};
 use super::discord::DiscordNotifier;
+use super::mattermost::MattermostNotifier;
 use super::msteams::MsTeamsNotifier;
 use super::msteamsv2::MsTeamsV2Notifier;
 use super::pushover::PushoverNotifier;
@@ -84,6 +85,15 @@ pub fn build(
         rc,
         ctx,
         RocketchatNotifier::new,
+    )?;
+    let mm = &c.mattermost_configs;
+    entries(
+        out,
+        path,
+        "mattermost_configs",
+        mm,
+        ctx,
+        MattermostNotifier::new,
     )?;
     Ok(())
 }

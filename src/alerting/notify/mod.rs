@@ -14,6 +14,7 @@ pub mod data;
 pub mod discord;
 pub mod email;
 pub mod http;
+pub mod mattermost;
 pub mod msteams;
 pub mod msteamsv2;
 pub mod opsgenie;

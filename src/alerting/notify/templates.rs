@@ -32,7 +32,17 @@ use handlebars::Handlebars;
 
 use super::data::TemplateData;
 use crate::gotemplate::exec::{exec_with, Lookup, V};
-use crate::gotemplate::{called_templates, parse_nodes, Defines, Dialect, Node};
+use crate::gotemplate::{called_templates, parse_nodes, Defines, Dialect, Node, TemplateError};
+
+/// A notification template that failed to render (the message says where, as the template
+/// engine words it).
+#[derive(Debug, thiserror::Error)]
+pub enum RenderError {
+    #[error("{0}")]
+    Handlebars(#[from] handlebars::RenderError),
+    #[error("{0}")]
+    Go(#[from] TemplateError),
+}
 
 /// redline's default HTML email body.
 pub const DEFAULT_HTML: &str = include_str!("templates/email.html.hbs");
@@ -48,7 +58,8 @@ pub const ALERTMANAGER_DEFAULT_TMPL: &str = include_str!("templates/alertmanager
 
 /// The `define`s later Alertmanager releases added to `default.tmpl` for integrations newer
 /// than 0.25 (`msteams.default.*`, `msteamsv2.default.*`, `rocketchat.default.*`,
-/// `__text_alert_list_markdown`); source in `templates/SOURCES.md`.
+/// `__text_alert_list_markdown`), and redline's own `mattermost.default.*` (Alertmanager's
+/// could not be found); sources in `templates/SOURCES.md`.
 pub const ALERTMANAGER_NEWER_TMPL: &str = include_str!("templates/alertmanager-newer.tmpl");
 
 /// The `define`s of [`ALERTMANAGER_DEFAULT_TMPL`] and [`ALERTMANAGER_NEWER_TMPL`], parsed once.
@@ -273,35 +284,37 @@ impl NotificationTemplates {
         name: &str,
         data: &TemplateData,
         html: bool,
-    ) -> Result<String, String> {
-        self.registry(html)
-            .render(name, &data.to_handlebars())
-            .map_err(|e| e.to_string())
+    ) -> Result<String, RenderError> {
+        Ok(self.registry(html).render(name, &data.to_handlebars())?)
     }
 
     /// redline's HTML body.
-    pub fn default_html(&self, data: &TemplateData) -> Result<String, String> {
+    pub fn default_html(&self, data: &TemplateData) -> Result<String, RenderError> {
         self.render_named("email.html", data, true)
     }
 
     /// redline's text body.
-    pub fn default_text(&self, data: &TemplateData) -> Result<String, String> {
+    pub fn default_text(&self, data: &TemplateData) -> Result<String, RenderError> {
         self.render_named("email.text", data, false)
     }
 
     /// The default subject (Alertmanager's `__subject`, or a user's `email.subject.hbs`).
-    pub fn default_subject(&self, data: &TemplateData) -> Result<String, String> {
+    pub fn default_subject(&self, data: &TemplateData) -> Result<String, RenderError> {
         self.render_named("email.subject", data, false)
     }
 
     /// The built-in templates Go text can call, rendered for `data`.
-    fn builtin(&self, name: &str, data: &TemplateData) -> Option<Result<String, String>> {
-        Some(match name {
+    fn builtin(&self, name: &str, data: &TemplateData) -> Option<Result<String, TemplateError>> {
+        let rendered = match name {
             "email.default.html" => self.default_html(data),
             "email.default.text" => self.default_text(data),
             "email.default.subject" | "__subject" => self.default_subject(data),
             _ => return None,
-        })
+        };
+        Some(rendered.map_err(|e| match e {
+            RenderError::Go(e) => e,
+            e => TemplateError(e.to_string()),
+        }))
     }
 
     /// Compiles a field's template text; `field` names it in errors
@@ -370,7 +383,7 @@ impl NotificationTemplates {
                 "http://redline.example",
                 "",
             );
-            t.render(self, &sample).map_err(ferr)?;
+            t.render(self, &sample).map_err(|e| ferr(e.to_string()))?;
         }
         Ok(t)
     }
@@ -415,14 +428,12 @@ impl FieldTemplate {
         &self,
         templates: &NotificationTemplates,
         data: &TemplateData,
-    ) -> Result<String, String> {
-        match &self.kind {
-            Kind::Builtin(Builtin::Html) => templates.default_html(data),
-            Kind::Builtin(Builtin::Text) => templates.default_text(data),
-            Kind::Builtin(Builtin::Subject) => templates.default_subject(data),
-            Kind::Handlebars(reg) => reg
-                .render("field", &data.to_handlebars())
-                .map_err(|e| e.to_string()),
+    ) -> Result<String, RenderError> {
+        Ok(match &self.kind {
+            Kind::Builtin(Builtin::Html) => templates.default_html(data)?,
+            Kind::Builtin(Builtin::Text) => templates.default_text(data)?,
+            Kind::Builtin(Builtin::Subject) => templates.default_subject(data)?,
+            Kind::Handlebars(reg) => reg.render("field", &data.to_handlebars())?,
             Kind::Go { nodes, defines } => {
                 let builtin = |name: &str, _dot: &V| templates.builtin(name, data);
                 let lookup = Lookup {
@@ -430,9 +441,9 @@ impl FieldTemplate {
                     set: &templates.go,
                     builtin: &builtin,
                 };
-                exec_with(data.to_go(), nodes, lookup, self.html)
+                exec_with(data.to_go(), nodes, lookup, self.html)?
             }
-        }
+        })
     }
 }
 

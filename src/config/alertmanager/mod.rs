@@ -15,7 +15,7 @@
 //! - [`integrations`]: the other receiver kinds (Slack, PagerDuty, Opsgenie, VictorOps,
 //!   and the chat and push receivers `telegram_configs`, `discord_configs`,
 //!   `webex_configs`, `msteams_configs`, `msteamsv2_configs`, `pushover_configs`,
-//!   `rocketchat_configs`);
+//!   `rocketchat_configs`, `mattermost_configs`);
 //! - [`owners`]: redline's `owners:` section and templated receiver names — the rule for
 //!   choosing a receiver is documented there;
 //! - [`route_tester`]: amtool's `config routes test` ([`routes_test()`]).

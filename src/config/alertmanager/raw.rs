@@ -77,9 +77,8 @@ pub struct RawGlobal {
     pub rocketchat_token_file: Option<String>,
     pub rocketchat_token_id: Option<String>,
     pub rocketchat_token_id_file: Option<String>,
-    // Of mattermost_configs, which redline leaves out: accepted, unused.
-    pub mattermost_webhook_url: Option<IgnoredAny>,
-    pub mattermost_webhook_url_file: Option<IgnoredAny>,
+    pub mattermost_webhook_url: Option<String>,
+    pub mattermost_webhook_url_file: Option<String>,
 }
 
 crate::config::http_client::with_http_client_fields! {
@@ -138,12 +137,12 @@ pub struct RawReceiver {
     pub msteamsv2_configs: Option<Vec<chat::msteams::RawMsTeamsV2Config>>,
     pub pushover_configs: Option<Vec<chat::pushover::RawPushoverConfig>>,
     pub rocketchat_configs: Option<Vec<chat::rocketchat::RawRocketchatConfig>>,
+    pub mattermost_configs: Option<Vec<chat::mattermost::RawMattermostConfig>>,
     // Left out, rejected with the reason (`chat::left_out`).
     pub sns_configs: Option<Unsupported>,
     pub wechat_configs: Option<Unsupported>,
     pub jira_configs: Option<Unsupported>,
     pub incidentio_configs: Option<Unsupported>,
-    pub mattermost_configs: Option<Unsupported>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -192,6 +192,7 @@ pub(crate) fn receiver(
         msteamsv2_configs: r.msteamsv2_configs,
         pushover_configs: r.pushover_configs,
         rocketchat_configs: r.rocketchat_configs,
+        mattermost_configs: r.mattermost_configs,
     };
     // Webhook and email here; the other integrations, each entry built by its own module.
     Ok(Receiver {

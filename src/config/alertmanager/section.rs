@@ -240,8 +240,7 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(e.contains("alertmanager.config_file"), "{e}");
-        let dir = std::env::temp_dir().join(format!("redline-amcfg-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = crate::testdir::TempDir::new("amcfg");
         std::fs::write(
             dir.join("am.yml"),
             "route: {receiver: pager}\nreceivers: [{name: pager}]\n",
@@ -274,7 +273,6 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("alertmanager.max_request_size"), "{e}");
-        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! OpenMetrics 1.0 text: features, strictness and every error class.
 
-use super::support::{assert_err, labels, ok, parse_with, OwnedMeta};
+use super::support::{assert_errs, labels, ok, parse_with, OwnedMeta};
 use crate::exposition::{Format, MetricType, ParseOptions};
 
 const OM: Format = Format::OpenMetrics;
@@ -141,108 +141,124 @@ fn quoted_names_in_openmetrics() {
 
 #[test]
 fn missing_eof() {
-    assert_err("a 1\n", OM, 2, 1, "data does not end with # EOF");
-    assert_err("a 1", OM, 1, 4, "data does not end with # EOF");
-    assert_err("", OM, 1, 1, "data does not end with # EOF");
-    assert_err("# TYPE a gauge\n", OM, 2, 1, "data does not end with # EOF");
+    assert_errs(
+        OM,
+        &[
+            ("a 1\n", 2, 1, "data does not end with # EOF"),
+            ("a 1", 1, 4, "data does not end with # EOF"),
+            ("", 1, 1, "data does not end with # EOF"),
+            ("# TYPE a gauge\n", 2, 1, "data does not end with # EOF"),
+        ],
+    );
 }
 
 #[test]
 fn data_after_eof() {
-    assert_err("a 1\n# EOF\nb 2\n", OM, 3, 1, "unexpected data after # EOF");
-    assert_err("# EOF\n\n", OM, 2, 1, "unexpected data after # EOF");
-    assert_err("# EOF \n", OM, 1, 1, "expected '# HELP '");
+    assert_errs(
+        OM,
+        &[
+            ("a 1\n# EOF\nb 2\n", 3, 1, "unexpected data after # EOF"),
+            ("# EOF\n\n", 2, 1, "unexpected data after # EOF"),
+            ("# EOF \n", 1, 1, "expected '# HELP '"),
+        ],
+    );
 }
 
 #[test]
 fn metadata_after_samples_of_the_family() {
-    assert_err(
-        "# TYPE a gauge\na 1\n# TYPE a gauge\n# EOF\n",
+    assert_errs(
         OM,
-        3,
-        3,
-        "TYPE for \"a\" after its samples",
-    );
-    assert_err(
-        "a 1\n# HELP a late\n# EOF\n",
-        OM,
-        2,
-        3,
-        "HELP for \"a\" after its samples",
+        &[
+            (
+                "# TYPE a gauge\na 1\n# TYPE a gauge\n# EOF\n",
+                3,
+                3,
+                "TYPE for \"a\" after its samples",
+            ),
+            (
+                "a 1\n# HELP a late\n# EOF\n",
+                2,
+                3,
+                "HELP for \"a\" after its samples",
+            ),
+        ],
     );
 }
 
 #[test]
 fn repeated_and_interleaved_metadata() {
-    assert_err(
-        "# TYPE a gauge\n# TYPE a counter\n# EOF\n",
+    assert_errs(
         OM,
-        2,
-        3,
-        "second TYPE for \"a\"",
-    );
-    assert_err(
-        "# TYPE a gauge\na 1\n# TYPE b gauge\nb 1\n# HELP a again\n# EOF\n",
-        OM,
-        5,
-        3,
-        "must be together",
+        &[
+            (
+                "# TYPE a gauge\n# TYPE a counter\n# EOF\n",
+                2,
+                3,
+                "second TYPE for \"a\"",
+            ),
+            (
+                "# TYPE a gauge\na 1\n# TYPE b gauge\nb 1\n# HELP a again\n# EOF\n",
+                5,
+                3,
+                "must be together",
+            ),
+        ],
     );
 }
 
 #[test]
 fn strict_whitespace_and_no_free_comments() {
-    assert_err("a  1\n# EOF\n", OM, 1, 3, "expected value");
-    assert_err("a 1 \n# EOF\n", OM, 1, 5, "expected timestamp");
-    assert_err("a\t1\n# EOF\n", OM, 1, 2, "expected ' ' and value");
-    assert_err(
-        "a{x=\"1\", y=\"2\"} 1\n# EOF\n",
+    assert_errs(
         OM,
-        1,
-        9,
-        "expected label name",
-    );
-    assert_err(
-        "a{x=\"1\" y=\"2\"} 1\n# EOF\n",
-        OM,
-        1,
-        8,
-        "expected ',' or '}'",
-    );
-    assert_err("# free comment\n# EOF\n", OM, 1, 1, "no free comments");
-    assert_err("\n# EOF\n", OM, 1, 1, "blank line");
-    assert_err(" a 1\n# EOF\n", OM, 1, 1, "expected metric name");
-    assert_err(
-        "# HELP a\n# EOF\n",
-        OM,
-        1,
-        9,
-        "expected ' ' after metric name in HELP",
+        &[
+            ("a  1\n# EOF\n", 1, 3, "expected value"),
+            ("a 1 \n# EOF\n", 1, 5, "expected timestamp"),
+            ("a\t1\n# EOF\n", 1, 2, "expected ' ' and value"),
+            (
+                "a{x=\"1\", y=\"2\"} 1\n# EOF\n",
+                1,
+                9,
+                "expected label name",
+            ),
+            ("a{x=\"1\" y=\"2\"} 1\n# EOF\n", 1, 8, "expected ',' or '}'"),
+            ("# free comment\n# EOF\n", 1, 1, "no free comments"),
+            ("\n# EOF\n", 1, 1, "blank line"),
+            (" a 1\n# EOF\n", 1, 1, "expected metric name"),
+            (
+                "# HELP a\n# EOF\n",
+                1,
+                9,
+                "expected ' ' after metric name in HELP",
+            ),
+        ],
     );
 }
 
 #[test]
 fn openmetrics_types_are_exact() {
-    assert_err(
-        "# TYPE a Gauge\n# EOF\n",
+    assert_errs(
         OM,
-        1,
-        10,
-        "invalid metric type \"Gauge\"",
-    );
-    assert_err(
-        "# TYPE a untyped\n# EOF\n",
-        OM,
-        1,
-        10,
-        "invalid metric type",
+        &[
+            (
+                "# TYPE a Gauge\n# EOF\n",
+                1,
+                10,
+                "invalid metric type \"Gauge\"",
+            ),
+            ("# TYPE a untyped\n# EOF\n", 1, 10, "invalid metric type"),
+        ],
     );
 }
 
 #[test]
 fn unit_must_be_a_suffix() {
-    assert_err("# UNIT a_bytes seconds\n# EOF\n", OM, 1, 16, "not a suffix");
-    assert_err("# UNIT abytes bytes\n# EOF\n", OM, 1, 15, "not a suffix");
+    assert_errs(
+        OM,
+        &[
+            ("# UNIT a_bytes seconds\n# EOF\n", 1, 16, "not a suffix"),
+            ("# UNIT abytes bytes\n# EOF\n", 1, 15, "not a suffix"),
+        ],
+    );
     let c = ok("# UNIT a_bytes bytes\n# UNIT b \n# EOF\n", OM);
     assert_eq!(c.meta[0].unit.as_deref(), Some("bytes"));
     assert_eq!(c.meta[1].unit.as_deref(), Some(""));
@@ -253,45 +269,51 @@ fn float_timestamps_and_bad_timestamps() {
     let c = ok("a 1 1.5\nb 1 -1\n# EOF\n", OM);
     assert_eq!(c.samples[0].timestamp_ms, Some(1500));
     assert_eq!(c.samples[1].timestamp_ms, Some(-1000));
-    assert_err("a 1 NaN\n# EOF\n", OM, 1, 5, "timestamp");
-    assert_err("a 1 +Inf\n# EOF\n", OM, 1, 5, "timestamp");
-    assert_err("a 1 x\n# EOF\n", OM, 1, 5, "timestamp");
-    assert_err("a 1 2 3\n# EOF\n", OM, 1, 6, "exemplar");
+    assert_errs(
+        OM,
+        &[
+            ("a 1 NaN\n# EOF\n", 1, 5, "timestamp"),
+            ("a 1 +Inf\n# EOF\n", 1, 5, "timestamp"),
+            ("a 1 x\n# EOF\n", 1, 5, "timestamp"),
+            ("a 1 2 3\n# EOF\n", 1, 6, "exemplar"),
+        ],
+    );
 }
 
 #[test]
 fn bad_exemplars() {
-    assert_err("a 1 # {x=\"1\"}\n# EOF\n", OM, 1, 14, "exemplar value");
-    assert_err("a 1 # {x=\"1\"} y\n# EOF\n", OM, 1, 15, "exemplar value");
-    assert_err(
-        "a 1 # {\"q\"} 1\n# EOF\n",
+    assert_errs(
         OM,
-        1,
-        11,
-        "expected '=' after exemplar label name",
+        &[
+            ("a 1 # {x=\"1\"}\n# EOF\n", 1, 14, "exemplar value"),
+            ("a 1 # {x=\"1\"} y\n# EOF\n", 1, 15, "exemplar value"),
+            (
+                "a 1 # {\"q\"} 1\n# EOF\n",
+                1,
+                11,
+                "expected '=' after exemplar label name",
+            ),
+            (
+                "a 1 # {x=\"1\",x=\"2\"} 1\n# EOF\n",
+                1,
+                14,
+                "duplicate label name",
+            ),
+            (
+                "a 1 # {x=\"1\"} 1 2 3\n# EOF\n",
+                1,
+                18,
+                "after exemplar timestamp",
+            ),
+            (
+                "a 1 # {x=\"1\"} 1 NaN\n# EOF\n",
+                1,
+                17,
+                "exemplar timestamp",
+            ),
+            ("a 1 # x\n# EOF\n", 1, 5, "timestamp"),
+        ],
     );
-    assert_err(
-        "a 1 # {x=\"1\",x=\"2\"} 1\n# EOF\n",
-        OM,
-        1,
-        14,
-        "duplicate label name",
-    );
-    assert_err(
-        "a 1 # {x=\"1\"} 1 2 3\n# EOF\n",
-        OM,
-        1,
-        18,
-        "after exemplar timestamp",
-    );
-    assert_err(
-        "a 1 # {x=\"1\"} 1 NaN\n# EOF\n",
-        OM,
-        1,
-        17,
-        "exemplar timestamp",
-    );
-    assert_err("a 1 # x\n# EOF\n", OM, 1, 5, "timestamp");
 }
 
 #[test]

@@ -138,6 +138,14 @@ pub fn assert_err(input: &str, format: Format, line: usize, column: usize, needl
     );
 }
 
+/// [`assert_err`] for each `(input, line, column, needle)` of `cases`.
+#[track_caller]
+pub fn assert_errs(format: Format, cases: &[(&str, usize, usize, &str)]) {
+    for &(input, line, column, needle) in cases {
+        assert_err(input, format, line, column, needle);
+    }
+}
+
 pub fn labels(pairs: &[(&str, &str)]) -> Pairs {
     pairs
         .iter()

@@ -1,6 +1,6 @@
 //! Prometheus text format 0.0.4: features, leniencies and every error class.
 
-use super::support::{assert_err, err, labels, ok, OwnedMeta};
+use super::support::{assert_err, assert_errs, err, labels, ok, OwnedMeta};
 use crate::exposition::{
     detect_format, parse, Format, MetricType, ParseErrorKind, ParseOptions, Sample, SinkError,
     NORMAL_NAN_BITS,
@@ -306,115 +306,128 @@ fn error_display_names_line_and_column() {
 
 #[test]
 fn invalid_metric_names() {
-    assert_err("0abc 1\n", T, 1, 1, "expected metric name");
-    assert_err("a-b 1\n", T, 1, 2, "whitespace after metric name");
-    assert_err("a.b 1\n", T, 1, 2, "whitespace after metric name");
-    assert_err("{\"\"} 1\n", T, 1, 2, "empty metric name");
+    assert_errs(
+        T,
+        &[
+            ("0abc 1\n", 1, 1, "expected metric name"),
+            ("a-b 1\n", 1, 2, "whitespace after metric name"),
+            ("a.b 1\n", 1, 2, "whitespace after metric name"),
+            ("{\"\"} 1\n", 1, 2, "empty metric name"),
+        ],
+    );
 }
 
 #[test]
 fn invalid_label_names() {
-    assert_err("a{1x=\"v\"} 1\n", T, 1, 3, "expected label name");
-    assert_err("a{x:y=\"v\"} 1\n", T, 1, 4, "expected '='");
-    assert_err("a{=\"v\"} 1\n", T, 1, 3, "expected label name");
-    assert_err("a{\"\"=\"v\"} 1\n", T, 1, 3, "empty label name");
-    assert_err("a{__name__=\"b\"} 1\n", T, 1, 3, "__name__");
+    assert_errs(
+        T,
+        &[
+            ("a{1x=\"v\"} 1\n", 1, 3, "expected label name"),
+            ("a{x:y=\"v\"} 1\n", 1, 4, "expected '='"),
+            ("a{=\"v\"} 1\n", 1, 3, "expected label name"),
+            ("a{\"\"=\"v\"} 1\n", 1, 3, "empty label name"),
+            ("a{__name__=\"b\"} 1\n", 1, 3, "__name__"),
+        ],
+    );
 }
 
 #[test]
 fn duplicate_label_names() {
-    assert_err(
-        "a{x=\"1\",x=\"2\"} 1\n",
+    assert_errs(
         T,
-        1,
-        9,
-        "duplicate label name \"x\"",
-    );
-    assert_err(
-        "a{y=\"1\",x=\"2\",y=\"3\"} 1\n",
-        T,
-        1,
-        15,
-        "duplicate label name \"y\"",
-    );
-    assert_err(
-        "a{x=\"1\",\"x\"=\"2\"} 1\n",
-        T,
-        1,
-        9,
-        "duplicate label name \"x\"",
+        &[
+            ("a{x=\"1\",x=\"2\"} 1\n", 1, 9, "duplicate label name \"x\""),
+            (
+                "a{y=\"1\",x=\"2\",y=\"3\"} 1\n",
+                1,
+                15,
+                "duplicate label name \"y\"",
+            ),
+            (
+                "a{x=\"1\",\"x\"=\"2\"} 1\n",
+                1,
+                9,
+                "duplicate label name \"x\"",
+            ),
+        ],
     );
 }
 
 #[test]
 fn metric_name_set_twice_or_not_at_all() {
-    assert_err("a{\"b\"} 1\n", T, 1, 3, "metric name already set");
-    assert_err("{\"a\",\"b\"} 1\n", T, 1, 6, "metric name already set");
-    assert_err("{x=\"ok\"} 1\n", T, 1, 1, "metric name not set");
+    assert_errs(
+        T,
+        &[
+            ("a{\"b\"} 1\n", 1, 3, "metric name already set"),
+            ("{\"a\",\"b\"} 1\n", 1, 6, "metric name already set"),
+            ("{x=\"ok\"} 1\n", 1, 1, "metric name not set"),
+        ],
+    );
 }
 
 #[test]
 fn unterminated_label_block_and_values() {
-    assert_err("a{x=\"1\" 2\n", T, 1, 9, "expected label name");
-    assert_err("a{x=\"1\"\n", T, 1, 8, "found end of line");
-    assert_err("a{x=\"abc} 1\n", T, 1, 5, "unterminated label value");
-    assert_err("a{x=\"abc\\\"} 1\n", T, 1, 5, "unterminated label value");
-    assert_err("a{x=} 1\n", T, 1, 5, "expected quoted label value");
-    assert_err("a{x='v'} 1\n", T, 1, 5, "expected quoted label value");
+    assert_errs(
+        T,
+        &[
+            ("a{x=\"1\" 2\n", 1, 9, "expected label name"),
+            ("a{x=\"1\"\n", 1, 8, "found end of line"),
+            ("a{x=\"abc} 1\n", 1, 5, "unterminated label value"),
+            ("a{x=\"abc\\\"} 1\n", 1, 5, "unterminated label value"),
+            ("a{x=} 1\n", 1, 5, "expected quoted label value"),
+            ("a{x='v'} 1\n", 1, 5, "expected quoted label value"),
+        ],
+    );
 }
 
 #[test]
 fn missing_or_bad_value() {
-    assert_err("a\n", T, 1, 2, "expected value");
-    assert_err("a{x=\"1\"}\n", T, 1, 9, "expected value");
-    assert_err("a{x=\"1\"}   \n", T, 1, 12, "expected value");
-    assert_err(
-        "a true\n",
+    assert_errs(
         T,
-        1,
-        3,
-        "invalid number syntax in value \"true\"",
+        &[
+            ("a\n", 1, 2, "expected value"),
+            ("a{x=\"1\"}\n", 1, 9, "expected value"),
+            ("a{x=\"1\"}   \n", 1, 12, "expected value"),
+            ("a true\n", 1, 3, "invalid number syntax in value \"true\""),
+            ("a 1_000\n", 1, 3, "unsupported character"),
+            ("a 0x1p-3\n", 1, 3, "unsupported character"),
+            ("a 1e400\n", 1, 3, "out of range"),
+            ("a +nan\n", 1, 3, "invalid number"),
+            ("a 1\r\n", 1, 3, "invalid number"),
+        ],
     );
-    assert_err("a 1_000\n", T, 1, 3, "unsupported character");
-    assert_err("a 0x1p-3\n", T, 1, 3, "unsupported character");
-    assert_err("a 1e400\n", T, 1, 3, "out of range");
-    assert_err("a +nan\n", T, 1, 3, "invalid number");
-    assert_err("a 1\r\n", T, 1, 3, "invalid number");
 }
 
 #[test]
 fn garbage_after_timestamp() {
-    assert_err("a 1 2 3\n", T, 1, 7, "expected end of line after timestamp");
-    assert_err("a 1 123abc\n", T, 1, 5, "timestamp");
-    assert_err("a 1 1.5\n", T, 1, 5, "integer milliseconds");
-    assert_err("a 1 99999999999999999999\n", T, 1, 5, "out of range");
+    assert_errs(
+        T,
+        &[
+            ("a 1 2 3\n", 1, 7, "expected end of line after timestamp"),
+            ("a 1 123abc\n", 1, 5, "timestamp"),
+            ("a 1 1.5\n", 1, 5, "integer milliseconds"),
+            ("a 1 99999999999999999999\n", 1, 5, "out of range"),
+        ],
+    );
 }
 
 #[test]
 fn bad_metadata_lines() {
-    assert_err(
-        "# TYPE a gauge\n# TYPE b fancy\n",
+    assert_errs(
         T,
-        2,
-        10,
-        "invalid metric type \"fancy\"",
-    );
-    assert_err(
-        "# TYPE a  gauge\n",
-        T,
-        1,
-        10,
-        "invalid metric type \" gauge\"",
-    );
-    assert_err("# TYPE a info\n", T, 1, 10, "invalid metric type");
-    assert_err("# TYPE a\n", T, 1, 9, "expected metric type");
-    assert_err("# HELP 0a x\n", T, 1, 8, "expected metric name after HELP");
-    assert_err(
-        "# TYPE a-b gauge\n",
-        T,
-        1,
-        9,
-        "expected ' ' after metric name",
+        &[
+            (
+                "# TYPE a gauge\n# TYPE b fancy\n",
+                2,
+                10,
+                "invalid metric type \"fancy\"",
+            ),
+            ("# TYPE a  gauge\n", 1, 10, "invalid metric type \" gauge\""),
+            ("# TYPE a info\n", 1, 10, "invalid metric type"),
+            ("# TYPE a\n", 1, 9, "expected metric type"),
+            ("# HELP 0a x\n", 1, 8, "expected metric name after HELP"),
+            ("# TYPE a-b gauge\n", 1, 9, "expected ' ' after metric name"),
+        ],
     );
 }
 
@@ -448,6 +461,11 @@ fn invalid_utf8_is_an_error_with_position() {
 
 #[test]
 fn line_start_garbage() {
-    assert_err("a 1\n} 2\n", T, 2, 1, "expected metric name, '{' or '#'");
-    assert_err("a 1\n  = 2\n", T, 2, 3, "expected metric name");
+    assert_errs(
+        T,
+        &[
+            ("a 1\n} 2\n", 2, 1, "expected metric name, '{' or '#'"),
+            ("a 1\n  = 2\n", 2, 3, "expected metric name"),
+        ],
+    );
 }

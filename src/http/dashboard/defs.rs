@@ -560,7 +560,7 @@ mod tests {
 
     #[test]
     fn grafana_export_parses_and_every_panel_query_is_valid_promql() {
-        let dir = std::env::temp_dir().join(format!("redline-grafana-{}", std::process::id()));
+        let dir = crate::testdir::TempDir::new("grafana");
         let written = export_grafana(builtin(), &dir).unwrap();
         assert_eq!(written.len(), builtin().len());
         for path in &written {
@@ -582,7 +582,6 @@ mod tests {
                 }
             }
         }
-        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -799,41 +799,83 @@ async fn table_for(s: &AppState, d: &Dashboard, now: i64) -> SignalTable {
 /// Charts for the line panels of `d` over the page's range.
 async fn line_charts(s: &AppState, ctx: &PageCtx, d: &Dashboard, default: Duration) -> Vec<Json> {
     let (start, end, step, _) = time_range(ctx, default);
-    let panels: Vec<_> = d
-        .panels
-        .iter()
-        .filter(|p| p.kind == PanelKind::Line)
-        .collect();
-    let queries: Vec<Vec<defs::Target>> = panels.iter().map(|p| p.queries()).collect();
-    let exprs: Vec<String> = queries.iter().flatten().map(|q| q.expr.clone()).collect();
-    let results = range_queries(s, exprs, start, end, step).await;
+    let lines = LinePanels::query(s, d, start, end, step).await;
     let mut i = 0;
     let mut out = Vec::new();
-    for (p, qs) in panels.iter().zip(&queries) {
+    for (p, qs) in lines.panels.iter().zip(&lines.queries) {
         let mut series = Vec::new();
         for q in qs {
-            series.extend(series_of(&results[i], q.legend.as_deref().unwrap_or("")));
+            series.extend(series_of(
+                &lines.results[i],
+                q.legend.as_deref().unwrap_or(""),
+            ));
             i += 1;
         }
-        let levels = p.threshold_levels();
         let include: &[f64] = if p.unit == Unit::Percent { &[0.0] } else { &[] };
-        out.push(json!({
-            "title": p.title,
-            "svg": Chart {
-                title: &p.title,
-                unit: p.unit,
-                style: Style::Line,
-                series: &series,
-                start_ms: start,
-                end_ms: end,
-                thresholds: &levels,
-                include,
-                max_gap_ms: step * 3,
-                tz: &ctx.tz,
-            }.render(),
-        }));
+        out.push(line_chart(
+            p,
+            &p.title,
+            &series,
+            include,
+            (start, end, step),
+            ctx,
+        ));
     }
     out
+}
+
+/// The line panels of a dashboard, their queries, and each query's range result, in the
+/// order of the queries, panel by panel.
+struct LinePanels<'d> {
+    panels: Vec<&'d defs::Panel>,
+    queries: Vec<Vec<defs::Target>>,
+    results: Vec<Result<Vec<RangeSeries>, String>>,
+}
+
+impl<'d> LinePanels<'d> {
+    async fn query(s: &AppState, d: &'d Dashboard, start: i64, end: i64, step: i64) -> Self {
+        let panels: Vec<_> = d
+            .panels
+            .iter()
+            .filter(|p| p.kind == PanelKind::Line)
+            .collect();
+        let queries: Vec<Vec<defs::Target>> = panels.iter().map(|p| p.queries()).collect();
+        let exprs: Vec<String> = queries.iter().flatten().map(|q| q.expr.clone()).collect();
+        let results = range_queries(s, exprs, start, end, step).await;
+        LinePanels {
+            panels,
+            queries,
+            results,
+        }
+    }
+}
+
+/// A line panel's chart over `(start, end, step)`, titled `title`: the page's `title` and
+/// `svg`.
+fn line_chart(
+    p: &defs::Panel,
+    title: &str,
+    series: &[Series],
+    include: &[f64],
+    (start, end, step): (i64, i64, i64),
+    ctx: &PageCtx,
+) -> Json {
+    let levels = p.threshold_levels();
+    json!({
+        "title": p.title,
+        "svg": Chart {
+            title,
+            unit: p.unit,
+            style: Style::Line,
+            series,
+            start_ms: start,
+            end_ms: end,
+            thresholds: &levels,
+            include,
+            max_gap_ms: step * 3,
+            tz: &ctx.tz,
+        }.render(),
+    })
 }
 
 /// `GET /use`: per node and per container, utilisation, saturation and errors side by side.
@@ -885,14 +927,11 @@ pub async fn red(State(s): State<AppState>, ctx: PageCtx) -> Response {
         );
     };
     let (start, end, step, range) = time_range(&ctx, Duration::from_secs(3600));
-    let panels: Vec<_> = d
-        .panels
-        .iter()
-        .filter(|p| p.kind == PanelKind::Line)
-        .collect();
-    let queries: Vec<Vec<defs::Target>> = panels.iter().map(|p| p.queries()).collect();
-    let exprs: Vec<String> = queries.iter().flatten().map(|q| q.expr.clone()).collect();
-    let results = range_queries(&s, exprs, start, end, step).await;
+    let LinePanels {
+        panels,
+        queries,
+        results,
+    } = LinePanels::query(&s, d, start, end, step).await;
     // service key → panel → series
     let mut services: BTreeMap<Vec<String>, Vec<Vec<Series>>> = BTreeMap::new();
     let mut i = 0;
@@ -926,22 +965,8 @@ pub async fn red(State(s): State<AppState>, ctx: PageCtx) -> Response {
                 .iter()
                 .zip(per_panel)
                 .map(|(p, series)| {
-                    let levels = p.threshold_levels();
-                    json!({
-                        "title": p.title,
-                        "svg": Chart {
-                            title: &format!("{} — {}", key.join("/"), p.title),
-                            unit: p.unit,
-                            style: Style::Line,
-                            series,
-                            start_ms: start,
-                            end_ms: end,
-                            thresholds: &levels,
-                            include: &[0.0],
-                            max_gap_ms: step * 3,
-                            tz: &ctx.tz,
-                        }.render(),
-                    })
+                    let title = format!("{} — {}", key.join("/"), p.title);
+                    line_chart(p, &title, series, &[0.0], (start, end, step), &ctx)
                 })
                 .collect();
             json!({

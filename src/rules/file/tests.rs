@@ -181,8 +181,7 @@ fn check_report_prints_like_promtool() {
 
 #[test]
 fn globs_in_the_file_name_expand_sorted() {
-    let dir = std::env::temp_dir().join(format!("redline-rules-glob-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("dir");
+    let dir = crate::testdir::TempDir::new("rules-glob");
     for (n, g) in [
         ("b.rules.yml", "gb"),
         ("a.rules.yml", "ga"),
@@ -191,7 +190,6 @@ fn globs_in_the_file_name_expand_sorted() {
         std::fs::write(dir.join(n), format!("groups:\n- name: {g}\n  rules: []\n")).expect("write");
     }
     let groups = super::load_rule_files(&[dir.join("*.rules.yml")]).expect("loaded");
-    let _ = std::fs::remove_dir_all(&dir);
     let names: Vec<&str> = groups.iter().map(|g| g.name.as_str()).collect();
     assert_eq!(names, ["ga", "gb"]);
 }

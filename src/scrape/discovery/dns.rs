@@ -20,6 +20,7 @@
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
+use ExchangeError::Malformed;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::watch;
@@ -183,13 +184,37 @@ fn encode_query(id: u16, name: &str, qtype: u16, edns: bool) -> Vec<u8> {
     m
 }
 
+/// Why one exchange with one DNS server failed.
+#[derive(Debug, thiserror::Error)]
+enum ExchangeError {
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    #[error("i/o timeout")]
+    Timeout,
+    #[error("answer to another query (id mismatch)")]
+    IdMismatch,
+    /// The answer cannot be decoded; the text says where it breaks.
+    #[error("{0}")]
+    Malformed(&'static str),
+    #[error("got truncated message on TCP (64kiB limit exceeded?)")]
+    TruncatedOverTcp,
+}
+
+impl From<tokio::time::error::Elapsed> for ExchangeError {
+    fn from(_: tokio::time::error::Elapsed) -> Self {
+        ExchangeError::Timeout
+    }
+}
+
 /// Reads a (possibly compressed) name at `pos`, returning it with its final dot and the
 /// position after it.
-fn read_name(msg: &[u8], mut pos: usize) -> Result<(String, usize), String> {
+fn read_name(msg: &[u8], mut pos: usize) -> Result<(String, usize), ExchangeError> {
     let mut name = String::new();
     let mut end = None;
     for _ in 0..128 {
-        let len = *msg.get(pos).ok_or("name runs past the message")? as usize;
+        let len = *msg
+            .get(pos)
+            .ok_or(Malformed("name runs past the message"))? as usize;
         match len {
             0 => {
                 if name.is_empty() {
@@ -198,35 +223,38 @@ fn read_name(msg: &[u8], mut pos: usize) -> Result<(String, usize), String> {
                 return Ok((name, end.unwrap_or(pos + 1)));
             }
             l if l & 0xC0 == 0xC0 => {
-                let lo = *msg.get(pos + 1).ok_or("pointer runs past the message")? as usize;
+                let lo = *msg
+                    .get(pos + 1)
+                    .ok_or(Malformed("pointer runs past the message"))?
+                    as usize;
                 end.get_or_insert(pos + 2);
                 pos = ((l & 0x3F) << 8) | lo;
             }
             l => {
                 let label = msg
                     .get(pos + 1..pos + 1 + l)
-                    .ok_or("label runs past the message")?;
+                    .ok_or(Malformed("label runs past the message"))?;
                 name.push_str(&String::from_utf8_lossy(label));
                 name.push('.');
                 pos += 1 + l;
             }
         }
     }
-    Err("too many labels or a compression loop".into())
+    Err(Malformed("too many labels or a compression loop"))
 }
 
-fn u16_at(msg: &[u8], pos: usize) -> Result<u16, String> {
+fn u16_at(msg: &[u8], pos: usize) -> Result<u16, ExchangeError> {
     msg.get(pos..pos + 2)
         .map(|b| u16::from_be_bytes([b[0], b[1]]))
-        .ok_or_else(|| "message too short".to_string())
+        .ok_or(Malformed("message too short"))
 }
 
-fn decode_answer(msg: &[u8], id: u16) -> Result<Answer, String> {
+fn decode_answer(msg: &[u8], id: u16) -> Result<Answer, ExchangeError> {
     if msg.len() < 12 {
-        return Err("message shorter than a header".into());
+        return Err(Malformed("message shorter than a header"));
     }
     if u16_at(msg, 0)? != id {
-        return Err("answer to another query (id mismatch)".into());
+        return Err(ExchangeError::IdMismatch);
     }
     let mut a = Answer {
         rcode: msg[3] & 0x0F,
@@ -248,7 +276,7 @@ fn decode_answer(msg: &[u8], id: u16) -> Result<Answer, String> {
         let rd = p + 10;
         let data = msg
             .get(rd..rd + rdlen)
-            .ok_or("record data runs past the message")?;
+            .ok_or(Malformed("record data runs past the message"))?;
         let rec = match (rtype, rdlen) {
             (1, 4) => Record::A(Ipv4Addr::new(data[0], data[1], data[2], data[3])),
             (28, 16) => {
@@ -273,39 +301,35 @@ fn decode_answer(msg: &[u8], id: u16) -> Result<Answer, String> {
 /// How long one exchange with one server may take (miekg's default dial/read timeout).
 const EXCHANGE_TIMEOUT: Duration = Duration::from_secs(2);
 
-async fn exchange_udp(server: SocketAddr, query: &[u8], id: u16) -> Result<Answer, String> {
+async fn exchange_udp(server: SocketAddr, query: &[u8], id: u16) -> Result<Answer, ExchangeError> {
     let bind: SocketAddr = if server.is_ipv4() {
         "0.0.0.0:0".parse().expect("literal")
     } else {
         "[::]:0".parse().expect("literal")
     };
-    let sock = tokio::net::UdpSocket::bind(bind)
-        .await
-        .map_err(|e| e.to_string())?;
-    sock.connect(server).await.map_err(|e| e.to_string())?;
-    sock.send(query).await.map_err(|e| e.to_string())?;
+    let sock = tokio::net::UdpSocket::bind(bind).await?;
+    sock.connect(server).await?;
+    sock.send(query).await?;
     let mut buf = vec![0u8; 65535];
     loop {
-        let n = sock.recv(&mut buf).await.map_err(|e| e.to_string())?;
+        let n = sock.recv(&mut buf).await?;
         // A datagram for an older query on this socket cannot happen (fresh socket), but an
         // answer with the wrong id is not ours: keep waiting for the right one.
         match decode_answer(&buf[..n], id) {
-            Err(e) if e.contains("id mismatch") => continue,
+            Err(ExchangeError::IdMismatch) => continue,
             other => return other,
         }
     }
 }
 
-async fn exchange_tcp(server: SocketAddr, query: &[u8], id: u16) -> Result<Answer, String> {
-    let mut s = tokio::net::TcpStream::connect(server)
-        .await
-        .map_err(|e| e.to_string())?;
+async fn exchange_tcp(server: SocketAddr, query: &[u8], id: u16) -> Result<Answer, ExchangeError> {
+    let mut s = tokio::net::TcpStream::connect(server).await?;
     let mut framed = (query.len() as u16).to_be_bytes().to_vec();
     framed.extend_from_slice(query);
-    s.write_all(&framed).await.map_err(|e| e.to_string())?;
-    let len = s.read_u16().await.map_err(|e| e.to_string())? as usize;
+    s.write_all(&framed).await?;
+    let len = s.read_u16().await? as usize;
     let mut buf = vec![0u8; len];
-    s.read_exact(&mut buf).await.map_err(|e| e.to_string())?;
+    s.read_exact(&mut buf).await?;
     decode_answer(&buf, id)
 }
 
@@ -322,14 +346,13 @@ fn query_id() -> u16 {
 }
 
 /// `askServerForName`: UDP with EDNS0, then TCP without when the answer is truncated.
-async fn ask(server: SocketAddr, name: &str, qt: u16) -> Result<Answer, String> {
+async fn ask(server: SocketAddr, name: &str, qt: u16) -> Result<Answer, ExchangeError> {
     let id = query_id();
     let udp = tokio::time::timeout(
         EXCHANGE_TIMEOUT,
         exchange_udp(server, &encode_query(id, name, qt, true), id),
     )
-    .await
-    .map_err(|_| "i/o timeout".to_string())??;
+    .await??;
     if !udp.truncated {
         return Ok(udp);
     }
@@ -337,10 +360,9 @@ async fn ask(server: SocketAddr, name: &str, qt: u16) -> Result<Answer, String> 
         EXCHANGE_TIMEOUT,
         exchange_tcp(server, &encode_query(id, name, qt, false), id),
     )
-    .await
-    .map_err(|_| "i/o timeout".to_string())??;
+    .await??;
     if tcp.truncated {
-        return Err("got truncated message on TCP (64kiB limit exceeded?)".into());
+        return Err(ExchangeError::TruncatedOverTcp);
     }
     Ok(tcp)
 }

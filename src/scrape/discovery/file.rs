@@ -34,6 +34,30 @@ pub struct FileSdError {
     pub message: String,
 }
 
+/// Why a list of target groups (a file_sd file, an http_sd answer) was refused as a whole.
+#[derive(Debug, thiserror::Error)]
+pub enum GroupsError {
+    #[error("group {0}: nil target group item found")]
+    Nil(usize),
+    #[error("group {0}: {1:?} is not a valid label name")]
+    LabelName(usize, String),
+}
+
+/// Why one file_sd file could not be read.
+#[derive(Debug, thiserror::Error)]
+enum ReadError {
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    #[error("{0}")]
+    Json(#[from] serde_json::Error),
+    #[error("{0}")]
+    Yaml(#[from] serde_yaml_ng::Error),
+    #[error("unsupported file extension {0:?}")]
+    Extension(String),
+    #[error(transparent)]
+    Groups(#[from] GroupsError),
+}
+
 /// One group as written in a file or served by an http_sd endpoint.
 #[derive(Debug, Deserialize)]
 pub(super) struct RawGroup {
@@ -132,11 +156,11 @@ impl FileSdState {
                 Ok(groups) => {
                     next.insert(path, FileState { stamp, groups });
                 }
-                Err(message) => {
+                Err(e) => {
                     let prev = self.files.remove(&path).unwrap_or_default();
                     errors.push(FileSdError {
                         path: path.clone(),
-                        message,
+                        message: e.to_string(),
                     });
                     // Keep the old groups; the file is read again once it changes.
                     next.insert(path, FileState { stamp, ..prev });
@@ -210,17 +234,16 @@ fn list_files(cfg: &FileSdConfig, errors: &mut Vec<FileSdError>) -> Vec<PathBuf>
 }
 
 /// Reads one file into groups.
-fn read_file(path: &Path) -> Result<Vec<TargetGroup>, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| e.to_string())?;
+fn read_file(path: &Path) -> Result<Vec<TargetGroup>, ReadError> {
+    let text = std::fs::read_to_string(path)?;
     let ext = path
         .extension()
         .map(|e| e.to_string_lossy().to_lowercase())
         .unwrap_or_default();
     let raw: Vec<Option<RawGroup>> = match ext.as_str() {
-        "json" => serde_json::from_str(&text).map_err(|e| e.to_string())?,
+        "json" => serde_json::from_str(&text)?,
         "yml" | "yaml" => {
-            let strict: Option<Vec<Option<StrictRawGroup>>> =
-                serde_yaml_ng::from_str(&text).map_err(|e| e.to_string())?;
+            let strict: Option<Vec<Option<StrictRawGroup>>> = serde_yaml_ng::from_str(&text)?;
             strict
                 .unwrap_or_default()
                 .into_iter()
@@ -232,10 +255,10 @@ fn read_file(path: &Path) -> Result<Vec<TargetGroup>, String> {
                 })
                 .collect()
         }
-        other => return Err(format!("unsupported file extension {other:?}")),
+        other => return Err(ReadError::Extension(other.to_string())),
     };
     let file_label = path.to_string_lossy().into_owned();
-    build_groups(raw, &file_label, FILEPATH_LABEL)
+    Ok(build_groups(raw, &file_label, FILEPATH_LABEL)?)
 }
 
 /// Groups as Prometheus' `targetgroup.Group` decodes them, each with the source
@@ -245,13 +268,13 @@ pub(super) fn build_groups(
     raw: Vec<Option<RawGroup>>,
     origin: &str,
     meta_label: &str,
-) -> Result<Vec<TargetGroup>, String> {
+) -> Result<Vec<TargetGroup>, GroupsError> {
     let mut groups = Vec::with_capacity(raw.len());
     for (i, g) in raw.into_iter().enumerate() {
-        let g = g.ok_or_else(|| format!("group {i}: nil target group item found"))?;
+        let g = g.ok_or(GroupsError::Nil(i))?;
         let labels = g.labels.unwrap_or_default();
         if let Some(name) = labels.keys().find(|k| k.is_empty()) {
-            return Err(format!("group {i}: {name:?} is not a valid label name"));
+            return Err(GroupsError::LabelName(i, name.clone()));
         }
         let mut labels: Vec<(String, String)> = labels.into_iter().collect();
         labels.push((meta_label.to_string(), origin.to_string()));

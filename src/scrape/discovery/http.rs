@@ -25,7 +25,7 @@ pub const URL_LABEL: &str = "__meta_url";
 #[derive(Debug, thiserror::Error)]
 pub enum HttpSdError {
     #[error("building the HTTP client: {0}")]
-    Client(String),
+    Client(#[source] crate::httpclient::ClientError),
     #[error("reading credentials: {0}")]
     Credentials(std::io::Error),
     #[error("{0}")]
@@ -35,7 +35,9 @@ pub enum HttpSdError {
     #[error("unsupported content type {0:?}")]
     ContentType(String),
     #[error("decoding the response: {0}")]
-    Decode(String),
+    Decode(#[source] serde_json::Error),
+    #[error("decoding the response: {0}")]
+    Groups(#[from] super::file::GroupsError),
 }
 
 /// Prometheus' `^(?i:application\/json(;\s*charset=("utf-8"|utf-8))?)$`, after trimming.
@@ -92,9 +94,8 @@ pub async fn fetch(
         .bytes()
         .await
         .map_err(|e| HttpSdError::Request(error_chain(&e)))?;
-    let raw: Vec<Option<RawGroup>> =
-        serde_json::from_slice(&body).map_err(|e| HttpSdError::Decode(e.to_string()))?;
-    build_groups(raw, &cfg.url, URL_LABEL).map_err(HttpSdError::Decode)
+    let raw: Vec<Option<RawGroup>> = serde_json::from_slice(&body).map_err(HttpSdError::Decode)?;
+    Ok(build_groups(raw, &cfg.url, URL_LABEL)?)
 }
 
 /// Go's `strconv.FormatFloat(seconds, 'f', -1, 64)`: `60`, `0.5`.
@@ -110,12 +111,12 @@ fn format_seconds(d: Duration) -> String {
 /// Runs one entry, publishing its groups on `tx` until `tx` has no receiver.
 pub async fn run_http_sd(cfg: HttpSdConfig, tx: watch::Sender<Vec<TargetGroup>>) {
     crate::install_crypto_provider();
-    let client = http_client(&cfg.http).map_err(|e| HttpSdError::Client(e.to_string()));
+    let client = http_client(&cfg.http);
     let mut first = true;
     loop {
         let result = match &client {
             Ok(c) => fetch(c, &cfg).await,
-            Err(e) => Err(HttpSdError::Client(e.to_string())),
+            Err(e) => Err(HttpSdError::Client(e.clone())),
         };
         match result {
             Ok(groups) => {

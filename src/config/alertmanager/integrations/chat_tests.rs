@@ -330,7 +330,6 @@ fn left_out_receiver_types_are_rejected_naming_the_field_and_the_reason() {
         ("wechat_configs", "access-token"),
         ("jira_configs", "Jira's REST API"),
         ("incidentio_configs", "incident.io"),
-        ("mattermost_configs", "Mattermost"),
     ] {
         let e = error(&receiver(&format!("{kind}: [{{message: x}}]")));
         assert!(
@@ -362,4 +361,207 @@ fn secrets_of_chat_integrations_never_show_in_the_original() {
             cfg.original
         );
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// mattermost_configs (notify/mattermost/config.go, config/config.go).
+
+#[test]
+fn mattermost_loads_with_alertmanagers_defaults() {
+    use crate::config::alertmanager::integrations::mattermost::{
+        MattermostAttachment, MattermostField, MattermostPriority,
+    };
+    let cfg = load(&receiver(
+        "mattermost_configs: [{webhook_url: 'http://127.0.0.1:9/hooks/abc'}]",
+    ));
+    let m = &cfg.receiver("r").unwrap().chat.mattermost_configs[0];
+    // DefaultMattermostConfig: send_resolved true, six fields from mattermost.default.*.
+    assert!(m.send_resolved);
+    assert_eq!(inline(&m.webhook_url), "http://127.0.0.1:9/hooks/abc");
+    assert_eq!(
+        m.username,
+        r#"{{ template "mattermost.default.username" . }}"#
+    );
+    let a = &m.message;
+    assert_eq!(a.color, r#"{{ template "mattermost.default.color" . }}"#);
+    assert_eq!(a.text, r#"{{ template "mattermost.default.text" . }}"#);
+    assert_eq!(a.title, r#"{{ template "mattermost.default.title" . }}"#);
+    assert_eq!(
+        a.title_link,
+        r#"{{ template "mattermost.default.titlelink" . }}"#
+    );
+    assert_eq!(
+        a.fallback,
+        r#"{{ template "mattermost.default.fallback" . }}"#
+    );
+    // Everything else empty: not sent.
+    assert_eq!((a.pretext.as_str(), a.footer.as_str()), ("", ""));
+    assert_eq!((m.channel.as_str(), m.kind.as_str()), ("", ""));
+    assert!(m.attachments.is_empty() && m.props.is_none() && m.priority.is_none());
+
+    // Every field read; an explicitly empty default stays empty, as in Go.
+    let cfg = load(&receiver(
+        r#"mattermost_configs:
+      - webhook_url_file: mm-url
+        send_resolved: false
+        channel: ops
+        username: ''
+        text: hi
+        icon_emoji: ':fire:'
+        type: custom_alert
+        fields: [{title: a, value: b, short: true}]
+        attachments: [{title: t, fields: [{title: c, value: d}]}]
+        props: {card: '**card**'}
+        priority: {priority: Urgent, requested_ack: true, persistent_notifications: true}"#,
+    ));
+    let m = &cfg.receiver("r").unwrap().chat.mattermost_configs[0];
+    assert!(!m.send_resolved);
+    assert_eq!(
+        m.webhook_url,
+        SecretSource::File(PathBuf::from("/etc/am/mm-url"))
+    );
+    assert_eq!(m.username, "");
+    assert_eq!(m.message.text, "hi");
+    assert_eq!(
+        m.message.fields,
+        [MattermostField {
+            title: "a".into(),
+            value: "b".into(),
+            short: Some(true)
+        }]
+    );
+    assert_eq!(
+        m.attachments,
+        [MattermostAttachment {
+            title: "t".into(),
+            fields: vec![MattermostField {
+                title: "c".into(),
+                value: "d".into(),
+                short: None
+            }],
+            ..Default::default()
+        }]
+    );
+    assert_eq!(m.props.as_ref().map(|p| p.card.as_str()), Some("**card**"));
+    assert_eq!(
+        m.priority,
+        Some(MattermostPriority {
+            priority: "Urgent".into(),
+            requested_ack: true,
+            persistent_notifications: true
+        })
+    );
+    // An empty card or priority is not sent (Alertmanager checks for "").
+    let cfg = load(&receiver(
+        "mattermost_configs: [{webhook_url: 'http://h/x', props: {card: ''}, priority: {requested_ack: true}}]",
+    ));
+    let m = &cfg.receiver("r").unwrap().chat.mattermost_configs[0];
+    assert!(m.props.is_none() && m.priority.is_none());
+}
+
+#[test]
+fn mattermost_takes_the_global_webhook_url_when_it_has_none() {
+    let with_global = |global: &str, list: &str| {
+        let cfg = load(&format!(
+            "global: {global}\n{}",
+            receiver(&format!("mattermost_configs: {list}"))
+        ));
+        cfg.receiver("r").unwrap().chat.mattermost_configs.clone()
+    };
+    let ms = with_global(
+        "{mattermost_webhook_url: 'http://127.0.0.1:9/hooks/global'}",
+        "[{channel: a}, {webhook_url: 'http://127.0.0.1:9/hooks/own'}, {webhook_url_file: own}]",
+    );
+    assert_eq!(
+        inline(&ms[0].webhook_url),
+        "http://127.0.0.1:9/hooks/global"
+    );
+    assert_eq!(inline(&ms[1].webhook_url), "http://127.0.0.1:9/hooks/own");
+    assert_eq!(
+        ms[2].webhook_url,
+        SecretSource::File(PathBuf::from("/etc/am/own"))
+    );
+    let ms = with_global("{mattermost_webhook_url_file: mm}", "[{channel: a}]");
+    assert_eq!(
+        ms[0].webhook_url,
+        SecretSource::File(PathBuf::from("/etc/am/mm"))
+    );
+    // The URL is a secret in the config shown to users, global and per entry.
+    let cfg = load(&format!(
+        "global: {{mattermost_webhook_url: 'http://127.0.0.1:9/hooks/g-token'}}\n{}",
+        receiver("mattermost_configs: [{webhook_url: 'http://127.0.0.1:9/hooks/e-token'}]")
+    ));
+    for secret in ["g-token", "e-token"] {
+        assert!(!cfg.original.contains(secret), "{}", cfg.original);
+    }
+}
+
+#[test]
+fn mattermost_errors_name_the_field() {
+    let cases: &[(&str, &str, &str)] = &[
+        (
+            "mattermost_configs: [{channel: a}]",
+            "receivers[0].mattermost_configs[0]",
+            "missing webhook_url or webhook_url_file on mattermost_config",
+        ),
+        (
+            "mattermost_configs: [{webhook_url: 'http://h/x', webhook_url_file: f}]",
+            "receivers[0].mattermost_configs[0].webhook_url_file",
+            "at most one of webhook_url & webhook_url_file must be configured",
+        ),
+        (
+            "mattermost_configs: [{webhook_url: 'mattermost.example/hooks/x'}]",
+            "receivers[0].mattermost_configs[0].webhook_url",
+            "unsupported scheme",
+        ),
+        (
+            "mattermost_configs: [{webhook_url: 'http://h/x', fields: [{title: a, value: b}, {title: c}]}]",
+            "receivers[0].mattermost_configs[0].fields[1].value",
+            "missing value in Mattermost field configuration",
+        ),
+        (
+            "mattermost_configs: [{webhook_url: 'http://h/x', attachments: [{}, {fields: [{value: v}]}]}]",
+            "receivers[0].mattermost_configs[0].attachments[1].fields[0].title",
+            "missing title in Mattermost field configuration",
+        ),
+    ];
+    for (list, field, message) in cases {
+        let e = error(&receiver(list));
+        assert!(
+            e.contains(&format!("{field}: {message}")),
+            "{list}\nwant {field}: {message}\ngot  {e}"
+        );
+    }
+    for (list, unknown) in [
+        (
+            "mattermost_configs: [{webhook_url: 'http://h/x', icon: x}]",
+            "icon",
+        ),
+        (
+            "mattermost_configs: [{webhook_url: 'http://h/x', attachments: [{titel: x}]}]",
+            "titel",
+        ),
+        (
+            "mattermost_configs: [{webhook_url: 'http://h/x', priority: {level: urgent}}]",
+            "level",
+        ),
+    ] {
+        let e = error(&receiver(list));
+        assert!(
+            e.contains("receivers[0].mattermost_configs[0]")
+                && e.contains(&format!("unknown field `{unknown}`")),
+            "{list}\n{e}"
+        );
+    }
+    let global = |g: &str| error(&format!("global: {g}\n{}", receiver("")));
+    let e = global("{mattermost_webhook_url: 'http://h/x', mattermost_webhook_url_file: f}");
+    assert!(
+        e.contains("global.mattermost_webhook_url_file: at most one of mattermost_webhook_url & mattermost_webhook_url_file must be configured"),
+        "{e}"
+    );
+    let e = global("{mattermost_webhook_url: 'ftp://h/x'}");
+    assert!(
+        e.contains("global.mattermost_webhook_url: unsupported scheme"),
+        "{e}"
+    );
 }

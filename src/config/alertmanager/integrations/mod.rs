@@ -4,9 +4,10 @@
 //! inherit (`slack_api_url`, `pagerduty_url`, `opsgenie_api_url`, …).
 //!
 //! The chat and push integrations (`telegram_configs`, `discord_configs`, `webex_configs`,
-//! `msteams_configs`, `msteamsv2_configs`, `pushover_configs`, `rocketchat_configs`) are
-//! grouped as [`ChatConfigs`], with the globals they inherit in [`ChatGlobals`]
-//! (`telegram_api_url`, `webex_api_url`, `rocketchat_*`). Receiver kinds redline leaves out
+//! `msteams_configs`, `msteamsv2_configs`, `pushover_configs`, `rocketchat_configs`,
+//! `mattermost_configs`) are grouped as [`ChatConfigs`], with the globals they inherit in
+//! [`ChatGlobals`] (`telegram_api_url`, `webex_api_url`, `rocketchat_*`,
+//! `mattermost_webhook_url*`). Receiver kinds redline leaves out
 //! are rejected by the raw reader with the reason ([`left_out`]).
 //!
 //! What every integration shares lives here: a secret given inline or as `*_file` (at most one
@@ -17,6 +18,7 @@
 //! does not compile.
 
 pub mod discord;
+pub mod mattermost;
 pub mod msteams;
 pub mod opsgenie;
 pub mod pagerduty;
@@ -122,6 +124,8 @@ pub struct ChatGlobals {
     pub rocketchat_api_url: String,
     pub rocketchat_token: Option<SecretSource>,
     pub rocketchat_token_id: Option<SecretSource>,
+    /// No default: an entry without its own URL needs it.
+    pub mattermost_webhook_url: Option<SecretSource>,
 }
 
 impl Default for ChatGlobals {
@@ -132,6 +136,7 @@ impl Default for ChatGlobals {
             rocketchat_api_url: DEFAULT_ROCKETCHAT_API_URL.to_string(),
             rocketchat_token: None,
             rocketchat_token_id: None,
+            mattermost_webhook_url: None,
         }
     }
 }
@@ -172,12 +177,19 @@ pub(crate) fn chat_globals(
             g.rocketchat_token_id.clone(),
             g.rocketchat_token_id_file.clone(),
         )?,
+        mattermost_webhook_url: secret_url(
+            ctx,
+            path,
+            "mattermost_webhook_url",
+            g.mattermost_webhook_url.clone(),
+            g.mattermost_webhook_url_file.clone(),
+        )?,
     })
 }
 
 /// The receiver lists redline reads (the message of a rejected one names them).
 pub const SUPPORTED: &str = "webhook_configs, email_configs, slack_configs, pagerduty_configs, \
-opsgenie_configs, victorops_configs, telegram_configs, discord_configs, webex_configs, msteams_configs, msteamsv2_configs, pushover_configs, rocketchat_configs";
+opsgenie_configs, victorops_configs, telegram_configs, discord_configs, webex_configs, msteams_configs, msteamsv2_configs, pushover_configs, rocketchat_configs, mattermost_configs";
 
 /// The error for a receiver list redline leaves out, with the reason where there is one.
 pub fn left_out(kind: &str) -> String {
@@ -186,7 +198,6 @@ pub fn left_out(kind: &str) -> String {
         "wechat_configs" => " (WeChat's access-token exchange is not implemented; use a webhook_configs bridge)",
         "jira_configs" => " (Jira issues are searched, created and transitioned through Jira's REST API, which redline does not implement; use a webhook_configs bridge)",
         "incidentio_configs" => " (incident.io is not implemented; its alert source accepts webhook_configs)",
-        "mattermost_configs" => " (Alertmanager's Mattermost integration is newer than the releases redline follows and still changing; use a webhook_configs bridge)",
         _ => "",
     };
     format!("receiver type {kind} is not supported by redline{why} (supported: {SUPPORTED})")
@@ -337,6 +348,7 @@ pub struct ChatConfigs {
     pub msteamsv2_configs: Vec<msteams::MsTeamsV2Config>,
     pub pushover_configs: Vec<pushover::PushoverConfig>,
     pub rocketchat_configs: Vec<rocketchat::RocketchatConfig>,
+    pub mattermost_configs: Vec<mattermost::MattermostConfig>,
 }
 
 /// The raw lists of one receiver.
@@ -349,6 +361,7 @@ pub struct RawChatConfigs {
     pub msteamsv2_configs: Option<Vec<msteams::RawMsTeamsV2Config>>,
     pub pushover_configs: Option<Vec<pushover::RawPushoverConfig>>,
     pub rocketchat_configs: Option<Vec<rocketchat::RawRocketchatConfig>>,
+    pub mattermost_configs: Option<Vec<mattermost::RawMattermostConfig>>,
 }
 
 /// Builds a receiver's chat integrations.
@@ -364,6 +377,11 @@ pub(crate) fn configs(e: &Entries<'_>, r: RawChatConfigs) -> Result<ChatConfigs,
             "rocketchat_configs",
             r.rocketchat_configs,
             rocketchat::build,
+        )?,
+        mattermost_configs: e.build(
+            "mattermost_configs",
+            r.mattermost_configs,
+            mattermost::build,
         )?,
     })
 }
