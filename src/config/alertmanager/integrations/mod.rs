@@ -12,8 +12,10 @@
 //!
 //! What every integration shares lives here: a secret given inline or as `*_file` (at most one
 //! of them; files are resolved against the config file's directory and read on use), URL
-//! validation as Alertmanager's `URL`/`SecretURL` types do it, and the entry's `http_config`
-//! falling back to the global one. Templated fields stay text here; they are compiled when
+//! validation as Alertmanager's `URL`/`SecretURL` types do it, the entry's `http_config`
+//! falling back to the global one, the `{{ template "NAME" . }}` defaults, and `Entries`,
+//! which builds every entry of a receiver's `*_configs` list (webhook and email included)
+//! with one builder signature. Templated fields stay text here; they are compiled when
 //! the notifiers are built (`alerting::notify`), which names the field of a template that
 //! does not compile.
 
