@@ -12,7 +12,9 @@
 
 use serde::Deserialize;
 
-use super::{checked_url, http_or_global, non_empty, secret_or_file, secret_url, text_or};
+use super::{
+    checked_url, http_or_global, non_empty, secret_or_file, secret_url, template_or, text_or,
+};
 use crate::config::alertmanager::build::Ctx;
 use crate::config::alertmanager::raw::RawHttpConfig;
 use crate::config::alertmanager::receivers::GlobalConfig;
@@ -227,28 +229,27 @@ pub(crate) fn slack(
             confirm,
         });
     }
-    let default = |name: &str| format!("{{{{ template \"slack.default.{name}\" . }}}}");
     Ok(SlackConfig {
         send_resolved: s.send_resolved.unwrap_or(false),
         http: http_or_global(ctx, path, s.http_config, &global.http)?,
         target,
         channel: s.channel.unwrap_or_default(),
-        username: text_or(s.username, &default("username")),
+        username: template_or(s.username, "slack.default.username"),
         color: text_or(
             s.color,
             r#"{{ if eq .Status "firing" }}danger{{ else }}good{{ end }}"#,
         ),
-        title: text_or(s.title, &default("title")),
-        title_link: text_or(s.title_link, &default("titlelink")),
-        pretext: text_or(s.pretext, &default("pretext")),
-        text: text_or(s.text, &default("text")),
+        title: template_or(s.title, "slack.default.title"),
+        title_link: template_or(s.title_link, "slack.default.titlelink"),
+        pretext: template_or(s.pretext, "slack.default.pretext"),
+        text: template_or(s.text, "slack.default.text"),
         fields,
         short_fields: s.short_fields.unwrap_or(false),
-        footer: text_or(s.footer, &default("footer")),
-        fallback: text_or(s.fallback, &default("fallback")),
-        callback_id: text_or(s.callback_id, &default("callbackid")),
-        icon_emoji: text_or(s.icon_emoji, &default("iconemoji")),
-        icon_url: text_or(s.icon_url, &default("iconurl")),
+        footer: template_or(s.footer, "slack.default.footer"),
+        fallback: template_or(s.fallback, "slack.default.fallback"),
+        callback_id: template_or(s.callback_id, "slack.default.callbackid"),
+        icon_emoji: template_or(s.icon_emoji, "slack.default.iconemoji"),
+        icon_url: template_or(s.icon_url, "slack.default.iconurl"),
         image_url: s.image_url.unwrap_or_default(),
         thumb_url: s.thumb_url.unwrap_or_default(),
         link_names: s.link_names.unwrap_or(false),
