@@ -34,10 +34,7 @@ use super::discovery::{DnsSdConfig, FileSdConfig, HttpSdConfig, TargetGroup};
 use super::error::{ConfigError, FieldPath};
 use super::http_client::{self, HttpClientSettings};
 use super::kubernetes_sd::KubernetesSdConfig;
-use super::raw::{
-    RawDnsSdConfig, RawFileSdConfig, RawHttpSdConfig, RawKubernetesSdConfig, RawStaticConfig,
-    Unsupported,
-};
+use super::raw::Unsupported;
 use super::units::PromDuration;
 use super::validate::Ctx;
 use super::Scheme;
@@ -57,10 +54,8 @@ pub struct RawAlerting {
     pub alertmanagers: Option<Vec<Option<RawAlertmanager>>>,
 }
 
-crate::config::http_client::with_http_client_fields! {
+super::raw::with_discovery_fields! {
 /// One `alerting.alertmanagers` entry as written (Prometheus' `AlertmanagerConfig`).
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct RawAlertmanager {
     pub scheme: Option<String>,
     pub path_prefix: Option<String>,
@@ -69,36 +64,6 @@ pub struct RawAlertmanager {
     pub relabel_configs: Option<Vec<Option<RawRelabelConfig>>>,
     pub alert_relabel_configs: Option<Vec<Option<RawRelabelConfig>>>,
     pub sigv4: Option<Unsupported>,
-    pub static_configs: Option<Vec<RawStaticConfig>>,
-    pub file_sd_configs: Option<Vec<RawFileSdConfig>>,
-    pub kubernetes_sd_configs: Option<Vec<RawKubernetesSdConfig>>,
-    pub azure_sd_configs: Option<Unsupported>,
-    pub consul_sd_configs: Option<Unsupported>,
-    pub digitalocean_sd_configs: Option<Unsupported>,
-    pub docker_sd_configs: Option<Unsupported>,
-    pub dockerswarm_sd_configs: Option<Unsupported>,
-    pub dns_sd_configs: Option<Vec<RawDnsSdConfig>>,
-    pub ec2_sd_configs: Option<Unsupported>,
-    pub eureka_sd_configs: Option<Unsupported>,
-    pub gce_sd_configs: Option<Unsupported>,
-    pub hetzner_sd_configs: Option<Unsupported>,
-    pub http_sd_configs: Option<Vec<RawHttpSdConfig>>,
-    pub ionos_sd_configs: Option<Unsupported>,
-    pub kuma_sd_configs: Option<Unsupported>,
-    pub lightsail_sd_configs: Option<Unsupported>,
-    pub linode_sd_configs: Option<Unsupported>,
-    pub marathon_sd_configs: Option<Unsupported>,
-    pub nerve_sd_configs: Option<Unsupported>,
-    pub nomad_sd_configs: Option<Unsupported>,
-    pub openstack_sd_configs: Option<Unsupported>,
-    pub ovhcloud_sd_configs: Option<Unsupported>,
-    pub puppetdb_sd_configs: Option<Unsupported>,
-    pub scaleway_sd_configs: Option<Unsupported>,
-    pub serverset_sd_configs: Option<Unsupported>,
-    pub stackit_sd_configs: Option<Unsupported>,
-    pub triton_sd_configs: Option<Unsupported>,
-    pub uyuni_sd_configs: Option<Unsupported>,
-    pub vultr_sd_configs: Option<Unsupported>,
 }
 }
 
@@ -175,14 +140,13 @@ pub(crate) fn alerting(
         "empty or null alert relabeling rule",
     )?;
     let mut alertmanagers = Vec::new();
-    for (i, am) in raw
-        .alertmanagers
-        .unwrap_or_default()
-        .into_iter()
-        .enumerate()
-    {
-        let p = path.key("alertmanagers").index(i);
-        let am = am.ok_or_else(|| ctx.err(&p, "empty or null alertmanager config"))?;
+    let list = path.key("alertmanagers");
+    for entry in ctx.entries(
+        &list,
+        raw.alertmanagers,
+        "empty or null alertmanager config",
+    ) {
+        let (p, am) = entry?;
         alertmanagers.push(alertmanager(ctx, &p, am, names)?);
     }
     Ok(AlertingConfig {
@@ -194,9 +158,10 @@ pub(crate) fn alerting(
 fn alertmanager(
     ctx: &Ctx<'_>,
     path: &FieldPath,
-    am: RawAlertmanager,
+    mut am: RawAlertmanager,
     names: NameValidation,
 ) -> Result<AlertmanagerConfig, ConfigError> {
+    let raw_discovery = am.discovery();
     match am.api_version.as_deref() {
         None | Some(API_VERSION_V2) => {}
         Some(other) => {
@@ -208,16 +173,7 @@ fn alertmanager(
             ))
         }
     }
-    let scheme = match am.scheme.as_deref() {
-        None | Some("") | Some("http") => Scheme::Http,
-        Some("https") => Scheme::Https,
-        Some(other) => {
-            return Err(ctx.err(
-                &path.key("scheme"),
-                format!("unsupported scheme {other:?} (expected \"http\" or \"https\")"),
-            ))
-        }
-    };
+    let scheme = super::validate::scheme(ctx, path, am.scheme.as_deref())?;
     let http = http_client::validate(ctx, path, am.http_fields())?;
     let relabel_configs = relabels(
         ctx,
@@ -235,19 +191,7 @@ fn alertmanager(
     )?;
     // As Prometheus: a URL among static targets is a mistake unless relabeling moves it.
     let check_addresses = relabel_configs.is_empty();
-    let discovery = super::validate::discovery(
-        ctx,
-        path,
-        super::validate::RawDiscovery {
-            static_configs: am.static_configs,
-            file_sd_configs: am.file_sd_configs,
-            kubernetes_sd_configs: am.kubernetes_sd_configs,
-            http_sd_configs: am.http_sd_configs,
-            dns_sd_configs: am.dns_sd_configs,
-        },
-        names,
-        check_addresses,
-    )?;
+    let discovery = super::validate::discovery(ctx, path, raw_discovery, names, check_addresses)?;
     Ok(AlertmanagerConfig {
         static_configs: discovery.static_configs,
         file_sd_configs: discovery.file_sd_configs,
@@ -274,11 +218,10 @@ fn relabels(
     null_message: &str,
 ) -> Result<Vec<RelabelConfig>, ConfigError> {
     let mut out = Vec::new();
-    for (i, r) in raw.unwrap_or_default().into_iter().enumerate() {
-        let r = r.ok_or_else(|| ctx.err(&path.index(i), null_message))?;
+    for entry in ctx.entries(path, raw, null_message) {
+        let (p, r) = entry?;
         out.push(
-            RelabelConfig::from_raw(r, names)
-                .map_err(|e| ctx.err(&path.index(i).key(e.field), e.message))?,
+            RelabelConfig::from_raw(r, names).map_err(|e| ctx.err(&p.key(e.field), e.message))?,
         );
     }
     Ok(out)

@@ -173,10 +173,10 @@ pub struct ProxySettings {
     pub connect_headers: std::collections::BTreeMap<String, Vec<Secret>>,
 }
 
-/// Declares a raw config struct with prometheus/common's `HTTPClientConfig` fields inlined
-/// after its own (as Prometheus inlines them in scrape configs, discovery entries and
-/// remote-write entries, and Alertmanager in `http_config`), and `http_fields()`, which hands
-/// them to [`validate`]. The fields redline does not implement are [`Unsupported`]: named in
+/// Declares a raw config struct (`Debug`, `Default`, `Deserialize`, unknown fields denied)
+/// with prometheus/common's `HTTPClientConfig` fields inlined after its own (as Prometheus
+/// inlines them in scrape configs, discovery entries and remote-write entries, and
+/// Alertmanager in `http_config`), and `http_fields()`, which hands them to [`validate`]. The fields redline does not implement are [`Unsupported`]: named in
 /// the error, never silently ignored.
 ///
 /// [`Unsupported`]: crate::config::raw::Unsupported
@@ -188,6 +188,8 @@ macro_rules! with_http_client_fields {
         }
     ) => {
         $(#[$meta])*
+        #[derive(Debug, Default, serde::Deserialize)]
+        #[serde(deny_unknown_fields)]
         $vis struct $name {
             $($(#[$fmeta])* $fvis $field: $ty,)*
             pub basic_auth: Option<$crate::config::raw::RawBasicAuth>,

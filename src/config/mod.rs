@@ -296,7 +296,7 @@ impl EscapingScheme {
 }
 
 /// One validated scrape job.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct ScrapeConfig {
     pub job_name: String,
     pub scrape_interval: Duration,

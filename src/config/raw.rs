@@ -81,6 +81,81 @@ impl<'de> Visitor<'de> for UnsupportedVisitor {
     }
 }
 
+/// Declares a raw config struct that finds its targets the way a scrape job does: its own
+/// fields, then every `*_sd_configs` list Prometheus knows (the ones redline does not
+/// implement are [`Unsupported`], rejected with their path), then prometheus/common's HTTP
+/// client fields (see `with_http_client_fields!`). A scrape config and an
+/// `alerting.alertmanagers` entry are such structs. `discovery()` takes out the lists redline
+/// validates, for `config::validate::discovery`.
+macro_rules! with_discovery_fields {
+    (
+        $(#[$meta:meta])*
+        $vis:vis struct $name:ident {
+            $($(#[$fmeta:meta])* $fvis:vis $field:ident : $ty:ty),* $(,)?
+        }
+    ) => {
+        $crate::config::http_client::with_http_client_fields! {
+        $(#[$meta])*
+        $vis struct $name {
+            $($(#[$fmeta])* $fvis $field: $ty,)*
+            pub static_configs: Option<Vec<$crate::config::raw::RawStaticConfig>>,
+            pub file_sd_configs: Option<Vec<$crate::config::raw::RawFileSdConfig>>,
+            pub kubernetes_sd_configs: Option<Vec<$crate::config::raw::RawKubernetesSdConfig>>,
+            pub azure_sd_configs: Option<$crate::config::raw::Unsupported>,
+            pub consul_sd_configs: Option<$crate::config::raw::Unsupported>,
+            pub digitalocean_sd_configs: Option<$crate::config::raw::Unsupported>,
+            pub docker_sd_configs: Option<$crate::config::raw::Unsupported>,
+            pub dockerswarm_sd_configs: Option<$crate::config::raw::Unsupported>,
+            pub dns_sd_configs: Option<Vec<$crate::config::raw::RawDnsSdConfig>>,
+            pub ec2_sd_configs: Option<$crate::config::raw::Unsupported>,
+            pub eureka_sd_configs: Option<$crate::config::raw::Unsupported>,
+            pub gce_sd_configs: Option<$crate::config::raw::Unsupported>,
+            pub hetzner_sd_configs: Option<$crate::config::raw::Unsupported>,
+            pub http_sd_configs: Option<Vec<$crate::config::raw::RawHttpSdConfig>>,
+            pub ionos_sd_configs: Option<$crate::config::raw::Unsupported>,
+            pub kuma_sd_configs: Option<$crate::config::raw::Unsupported>,
+            pub lightsail_sd_configs: Option<$crate::config::raw::Unsupported>,
+            pub linode_sd_configs: Option<$crate::config::raw::Unsupported>,
+            pub marathon_sd_configs: Option<$crate::config::raw::Unsupported>,
+            pub nerve_sd_configs: Option<$crate::config::raw::Unsupported>,
+            pub nomad_sd_configs: Option<$crate::config::raw::Unsupported>,
+            pub openstack_sd_configs: Option<$crate::config::raw::Unsupported>,
+            pub ovhcloud_sd_configs: Option<$crate::config::raw::Unsupported>,
+            pub puppetdb_sd_configs: Option<$crate::config::raw::Unsupported>,
+            pub scaleway_sd_configs: Option<$crate::config::raw::Unsupported>,
+            pub serverset_sd_configs: Option<$crate::config::raw::Unsupported>,
+            pub stackit_sd_configs: Option<$crate::config::raw::Unsupported>,
+            pub triton_sd_configs: Option<$crate::config::raw::Unsupported>,
+            pub uyuni_sd_configs: Option<$crate::config::raw::Unsupported>,
+            pub vultr_sd_configs: Option<$crate::config::raw::Unsupported>,
+        }
+        }
+
+        impl $name {
+            /// Takes out the discovery lists redline implements.
+            pub(crate) fn discovery(&mut self) -> $crate::config::raw::RawDiscovery {
+                $crate::config::raw::RawDiscovery {
+                    static_configs: self.static_configs.take(),
+                    file_sd_configs: self.file_sd_configs.take(),
+                    kubernetes_sd_configs: self.kubernetes_sd_configs.take(),
+                    http_sd_configs: self.http_sd_configs.take(),
+                    dns_sd_configs: self.dns_sd_configs.take(),
+                }
+            }
+        }
+    };
+}
+pub(crate) use with_discovery_fields;
+
+/// The discovery entries of a scrape job or an `alerting.alertmanagers` entry, as written.
+pub struct RawDiscovery {
+    pub static_configs: Option<Vec<RawStaticConfig>>,
+    pub file_sd_configs: Option<Vec<RawFileSdConfig>>,
+    pub kubernetes_sd_configs: Option<Vec<RawKubernetesSdConfig>>,
+    pub http_sd_configs: Option<Vec<RawHttpSdConfig>>,
+    pub dns_sd_configs: Option<Vec<RawDnsSdConfig>>,
+}
+
 /// The whole file.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -155,10 +230,9 @@ pub struct RawStorage {
     pub exemplars: Option<super::ignored::RawExemplars>,
 }
 
-crate::config::http_client::with_http_client_fields! {
-/// One `scrape_configs` entry, including Prometheus' inline HTTP client settings.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+with_discovery_fields! {
+/// One `scrape_configs` entry, including Prometheus' inline HTTP client settings and its
+/// service discovery entries.
 pub struct RawScrapeConfig {
     pub job_name: Option<String>,
     pub honor_labels: Option<bool>,
@@ -190,38 +264,6 @@ pub struct RawScrapeConfig {
     pub native_histogram_min_bucket_factor: Option<f64>,
     pub relabel_configs: Option<Vec<RawRelabelConfig>>,
     pub metric_relabel_configs: Option<Vec<RawRelabelConfig>>,
-
-    // Service discovery.
-    pub static_configs: Option<Vec<RawStaticConfig>>,
-    pub file_sd_configs: Option<Vec<RawFileSdConfig>>,
-    pub kubernetes_sd_configs: Option<Vec<RawKubernetesSdConfig>>,
-    pub azure_sd_configs: Option<Unsupported>,
-    pub consul_sd_configs: Option<Unsupported>,
-    pub digitalocean_sd_configs: Option<Unsupported>,
-    pub docker_sd_configs: Option<Unsupported>,
-    pub dockerswarm_sd_configs: Option<Unsupported>,
-    pub dns_sd_configs: Option<Vec<RawDnsSdConfig>>,
-    pub ec2_sd_configs: Option<Unsupported>,
-    pub eureka_sd_configs: Option<Unsupported>,
-    pub gce_sd_configs: Option<Unsupported>,
-    pub hetzner_sd_configs: Option<Unsupported>,
-    pub http_sd_configs: Option<Vec<RawHttpSdConfig>>,
-    pub ionos_sd_configs: Option<Unsupported>,
-    pub kuma_sd_configs: Option<Unsupported>,
-    pub lightsail_sd_configs: Option<Unsupported>,
-    pub linode_sd_configs: Option<Unsupported>,
-    pub marathon_sd_configs: Option<Unsupported>,
-    pub nerve_sd_configs: Option<Unsupported>,
-    pub nomad_sd_configs: Option<Unsupported>,
-    pub openstack_sd_configs: Option<Unsupported>,
-    pub ovhcloud_sd_configs: Option<Unsupported>,
-    pub puppetdb_sd_configs: Option<Unsupported>,
-    pub scaleway_sd_configs: Option<Unsupported>,
-    pub serverset_sd_configs: Option<Unsupported>,
-    pub stackit_sd_configs: Option<Unsupported>,
-    pub triton_sd_configs: Option<Unsupported>,
-    pub uyuni_sd_configs: Option<Unsupported>,
-    pub vultr_sd_configs: Option<Unsupported>,
 }
 }
 
@@ -280,8 +322,6 @@ pub struct RawFileSdConfig {
 
 crate::config::http_client::with_http_client_fields! {
 /// An `http_sd_configs` entry as written (Prometheus' `http.SDConfig`).
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct RawHttpSdConfig {
     pub url: Option<String>,
     pub refresh_interval: Option<PromDuration>,
@@ -301,8 +341,6 @@ pub struct RawDnsSdConfig {
 
 crate::config::http_client::with_http_client_fields! {
 /// A `kubernetes_sd_configs` entry as written (Prometheus' `kubernetes.SDConfig`).
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct RawKubernetesSdConfig {
     pub role: Option<String>,
     pub api_server: Option<String>,

@@ -63,8 +63,6 @@ const RESERVED_HEADERS: &[&str] = &[
 
 crate::config::http_client::with_http_client_fields! {
 /// One `remote_write` entry as written.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct RawRemoteWrite {
     pub url: Option<String>,
     pub name: Option<String>,

@@ -16,8 +16,6 @@
 
 use std::time::Duration;
 
-use serde::Deserialize;
-
 use super::error::{ConfigError, FieldPath};
 use super::http_client::{self, HttpClientSettings};
 use super::units::PromDuration;
@@ -25,8 +23,6 @@ use super::validate::Ctx;
 
 crate::config::http_client::with_http_client_fields! {
 /// The `rule_query:` block as written.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct RawRuleQuery {
     pub timeout: Option<PromDuration>,
 }

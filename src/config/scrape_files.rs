@@ -80,14 +80,13 @@ fn load_file(
         base_dir: file.parent().filter(|d| !d.as_os_str().is_empty()),
     };
     let here = format!("{:?}", absolute(file).display().to_string());
-    for (i, sc) in raw
-        .scrape_configs
-        .unwrap_or_default()
-        .into_iter()
-        .enumerate()
-    {
-        let path = FieldPath::root().key("scrape_configs").index(i);
-        let sc = sc.ok_or_else(|| ctx.err(&path, "empty or null scrape config section"))?;
+    let list = FieldPath::root().key("scrape_configs");
+    for entry in ctx.entries(
+        &list,
+        raw.scrape_configs,
+        super::validate::NULL_SCRAPE_CONFIG,
+    ) {
+        let (path, sc) = entry?;
         let notes = scrape_ignored(&ctx, &path, &sc);
         let job = scrape_config(&ctx, &path, sc, global)?;
         if let Some(first) = origin.get(&job.job_name) {

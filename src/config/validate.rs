@@ -9,8 +9,7 @@ use super::error::{locate, ConfigError, FieldPath, InvalidConfig};
 use super::ignored::IgnoredSetting;
 use super::kubernetes_sd::KubernetesSdConfig;
 use super::raw::{
-    RawConfig, RawDnsSdConfig, RawFileSdConfig, RawGlobal, RawHttpSdConfig, RawKubernetesSdConfig,
-    RawScrapeConfig, RawStaticConfig,
+    RawConfig, RawDiscovery, RawFileSdConfig, RawGlobal, RawScrapeConfig, RawStaticConfig,
 };
 use super::{
     http_client, Config, EscapingScheme, GlobalConfig, Scheme, ScrapeConfig, ScrapeLimits,
@@ -36,7 +35,44 @@ pub(crate) struct Ctx<'a> {
     pub(crate) base_dir: Option<&'a Path>,
 }
 
+/// The `scheme` field of the entry at `path`: `http` (the default) or `https`.
+pub(super) fn scheme(
+    ctx: &Ctx<'_>,
+    path: &FieldPath,
+    scheme: Option<&str>,
+) -> Result<Scheme, ConfigError> {
+    match scheme {
+        None | Some("") | Some("http") => Ok(Scheme::Http),
+        Some("https") => Ok(Scheme::Https),
+        Some(other) => Err(ctx.err(
+            &path.key("scheme"),
+            format!("unsupported scheme {other:?} (expected \"http\" or \"https\")"),
+        )),
+    }
+}
+
+/// The error for a `scrape_configs` entry that is null.
+pub(crate) const NULL_SCRAPE_CONFIG: &str = "empty or null scrape config section";
+
 impl Ctx<'_> {
+    /// The entries of the list at `path` (which YAML lets hold nulls) with their paths, in
+    /// order; a null entry is the error `null_message` at its path, met when reached.
+    pub(crate) fn entries<'s, T: 's>(
+        &'s self,
+        path: &'s FieldPath,
+        list: Option<Vec<Option<T>>>,
+        null_message: &'s str,
+    ) -> impl Iterator<Item = Result<(FieldPath, T), ConfigError>> + 's {
+        let list = list.unwrap_or_default().into_iter().enumerate();
+        list.map(move |(i, entry)| {
+            let p = path.index(i);
+            match entry {
+                Some(e) => Ok((p, e)),
+                None => Err(self.err(&p, null_message)),
+            }
+        })
+    }
+
     /// An error about the value at `path`, positioned in the text.
     pub(crate) fn err(&self, path: &FieldPath, message: impl Into<String>) -> ConfigError {
         ConfigError::Invalid(Box::new(InvalidConfig {
@@ -269,14 +305,9 @@ fn build(ctx: &Ctx<'_>, raw: RawConfig) -> Result<Config, ConfigError> {
     }
 
     let mut scrape_configs: Vec<ScrapeConfig> = Vec::new();
-    for (i, sc) in raw
-        .scrape_configs
-        .unwrap_or_default()
-        .into_iter()
-        .enumerate()
-    {
-        let path = root.key("scrape_configs").index(i);
-        let sc = sc.ok_or_else(|| ctx.err(&path, "empty or null scrape config section"))?;
+    let list = root.key("scrape_configs");
+    for entry in ctx.entries(&list, raw.scrape_configs, NULL_SCRAPE_CONFIG) {
+        let (path, sc) = entry?;
         ignored.extend(scrape_ignored(ctx, &path, &sc));
         let job = scrape_config(ctx, &path, sc, &global)?;
         if scrape_configs.iter().any(|j| j.job_name == job.job_name) {
@@ -521,9 +552,10 @@ fn protocols(
 pub(crate) fn scrape_config(
     ctx: &Ctx<'_>,
     path: &FieldPath,
-    sc: RawScrapeConfig,
+    mut sc: RawScrapeConfig,
     global: &GlobalConfig,
 ) -> Result<ScrapeConfig, ConfigError> {
+    let raw_discovery = sc.discovery();
     let job_name = sc.job_name.clone().unwrap_or_default();
     if job_name.is_empty() {
         return Err(ctx.err(&path.key("job_name"), "job_name is empty"));
@@ -542,16 +574,7 @@ pub(crate) fn scrape_config(
         Some(d) if !d.0.is_zero() => d.0,
         _ => global.scrape_timeout.min(scrape_interval),
     };
-    let scheme = match sc.scheme.as_deref() {
-        None | Some("") | Some("http") => Scheme::Http,
-        Some("https") => Scheme::Https,
-        Some(other) => {
-            return Err(ctx.err(
-                &path.key("scheme"),
-                format!("unsupported scheme {other:?} (expected \"http\" or \"https\")"),
-            ))
-        }
-    };
+    let scheme = scheme(ctx, path, sc.scheme.as_deref())?;
     let name_validation = name_validation(
         ctx,
         &path.key("metric_name_validation_scheme"),
@@ -613,19 +636,7 @@ pub(crate) fn scrape_config(
         kubernetes_sd_configs,
         http_sd_configs,
         dns_sd_configs,
-    } = discovery(
-        ctx,
-        path,
-        RawDiscovery {
-            static_configs: sc.static_configs,
-            file_sd_configs: sc.file_sd_configs,
-            kubernetes_sd_configs: sc.kubernetes_sd_configs,
-            http_sd_configs: sc.http_sd_configs,
-            dns_sd_configs: sc.dns_sd_configs,
-        },
-        name_validation,
-        check_addresses,
-    )?;
+    } = discovery(ctx, path, raw_discovery, name_validation, check_addresses)?;
     let relabel_configs = relabels(
         ctx,
         &path.key("relabel_configs"),
@@ -679,15 +690,6 @@ pub(crate) fn scrape_config(
         metric_relabel_configs,
         name_validation,
     })
-}
-
-/// The discovery entries of a scrape job or an `alerting.alertmanagers` entry, as written.
-pub(super) struct RawDiscovery {
-    pub static_configs: Option<Vec<RawStaticConfig>>,
-    pub file_sd_configs: Option<Vec<RawFileSdConfig>>,
-    pub kubernetes_sd_configs: Option<Vec<RawKubernetesSdConfig>>,
-    pub http_sd_configs: Option<Vec<RawHttpSdConfig>>,
-    pub dns_sd_configs: Option<Vec<RawDnsSdConfig>>,
 }
 
 /// The discovery entries, validated.

@@ -254,6 +254,19 @@ pub struct RelabelConfig {
     replace: Template,
 }
 
+/// Two rules are equal when they were written the same (their compiled forms follow).
+impl PartialEq for RelabelConfig {
+    fn eq(&self, other: &Self) -> bool {
+        self.source_labels == other.source_labels
+            && self.separator == other.separator
+            && self.target_label == other.target_label
+            && self.regex == other.regex
+            && self.modulus == other.modulus
+            && self.replacement == other.replacement
+            && self.action == other.action
+    }
+}
+
 impl RelabelConfig {
     /// Validates a rule as Prometheus does and compiles it.
     pub fn from_raw(

@@ -16,7 +16,6 @@
 use crate::config::discovery::TargetGroup;
 use crate::config::ScrapeConfig;
 use crate::httpclient::ClientError;
-use crate::relabel::RelabelConfig;
 use crate::scrape::client::JobClient;
 use crate::scrape::discovery::{run_job_discovery, DiscoveryOptions};
 use crate::scrape::scrape_loop::{LoopCarry, LoopControl, ScrapeLoop};
@@ -153,70 +152,10 @@ impl ScrapePools {
     }
 }
 
-/// Whether two validated scrape configs would scrape the same way. Every field takes part
-/// (the destructuring keeps it so when fields are added); relabel rules compare as written.
+/// Whether two validated scrape configs would scrape the same way: every field equal
+/// (`ScrapeConfig`'s `PartialEq`; relabel rules compare as written).
 pub fn same_job(a: &ScrapeConfig, b: &ScrapeConfig) -> bool {
-    let ScrapeConfig {
-        job_name,
-        scrape_interval,
-        scrape_timeout,
-        metrics_path,
-        scheme,
-        params,
-        honor_labels,
-        honor_timestamps,
-        scrape_protocols,
-        fallback_scrape_protocol,
-        enable_compression,
-        metric_name_escaping_scheme,
-        track_timestamps_staleness,
-        limits,
-        http,
-        static_configs,
-        file_sd_configs,
-        kubernetes_sd_configs,
-        http_sd_configs,
-        dns_sd_configs,
-        relabel_configs,
-        metric_relabel_configs,
-        name_validation,
-    } = a;
-    *job_name == b.job_name
-        && *scrape_interval == b.scrape_interval
-        && *scrape_timeout == b.scrape_timeout
-        && *metrics_path == b.metrics_path
-        && *scheme == b.scheme
-        && *params == b.params
-        && *honor_labels == b.honor_labels
-        && *honor_timestamps == b.honor_timestamps
-        && *scrape_protocols == b.scrape_protocols
-        && *fallback_scrape_protocol == b.fallback_scrape_protocol
-        && *enable_compression == b.enable_compression
-        && *metric_name_escaping_scheme == b.metric_name_escaping_scheme
-        && *track_timestamps_staleness == b.track_timestamps_staleness
-        && *limits == b.limits
-        && *http == b.http
-        && *static_configs == b.static_configs
-        && *file_sd_configs == b.file_sd_configs
-        && *kubernetes_sd_configs == b.kubernetes_sd_configs
-        && *http_sd_configs == b.http_sd_configs
-        && *dns_sd_configs == b.dns_sd_configs
-        && same_rules(relabel_configs, &b.relabel_configs)
-        && same_rules(metric_relabel_configs, &b.metric_relabel_configs)
-        && *name_validation == b.name_validation
-}
-
-fn same_rules(a: &[RelabelConfig], b: &[RelabelConfig]) -> bool {
-    a.len() == b.len()
-        && a.iter().zip(b).all(|(x, y)| {
-            x.source_labels == y.source_labels
-                && x.separator == y.separator
-                && x.target_label == y.target_label
-                && x.regex == y.regex
-                && x.modulus == y.modulus
-                && x.replacement == y.replacement
-                && x.action == y.action
-        })
+    a == b
 }
 
 /// Whether a loop's series cache stays valid under a new config: it maps exposed series
@@ -229,7 +168,7 @@ fn cache_reusable(old: &ScrapeConfig, new: &ScrapeConfig) -> bool {
         && old.limits.label_name_length_limit == new.limits.label_name_length_limit
         && old.limits.label_value_length_limit == new.limits.label_value_length_limit
         && old.name_validation == new.name_validation
-        && same_rules(&old.metric_relabel_configs, &new.metric_relabel_configs)
+        && old.metric_relabel_configs == new.metric_relabel_configs
 }
 
 struct RunningLoop {

@@ -150,24 +150,60 @@ fn build(
         out.push(Arc::new(n));
     }
     // The other HTTP integrations, each built by its own module.
-    for (i, c) in receiver.slack_configs.iter().enumerate() {
-        let field = format!("{path}.slack_configs[{i}]");
-        out.push(Arc::new(SlackNotifier::new(i, &field, c, ctx)?));
-    }
-    for (i, c) in receiver.pagerduty_configs.iter().enumerate() {
-        let field = format!("{path}.pagerduty_configs[{i}]");
-        out.push(Arc::new(PagerdutyNotifier::new(i, &field, c, ctx)?));
-    }
-    for (i, c) in receiver.opsgenie_configs.iter().enumerate() {
-        let field = format!("{path}.opsgenie_configs[{i}]");
-        out.push(Arc::new(OpsGenieNotifier::new(i, &field, c, ctx)?));
-    }
-    for (i, c) in receiver.victorops_configs.iter().enumerate() {
-        let field = format!("{path}.victorops_configs[{i}]");
-        out.push(Arc::new(VictorOpsNotifier::new(i, &field, c, ctx)?));
-    }
+    let r = receiver;
+    entries(
+        &mut out,
+        path,
+        "slack_configs",
+        &r.slack_configs,
+        ctx,
+        SlackNotifier::new,
+    )?;
+    let pd = &r.pagerduty_configs;
+    entries(
+        &mut out,
+        path,
+        "pagerduty_configs",
+        pd,
+        ctx,
+        PagerdutyNotifier::new,
+    )?;
+    let og = &r.opsgenie_configs;
+    entries(
+        &mut out,
+        path,
+        "opsgenie_configs",
+        og,
+        ctx,
+        OpsGenieNotifier::new,
+    )?;
+    let vo = &r.victorops_configs;
+    entries(
+        &mut out,
+        path,
+        "victorops_configs",
+        vo,
+        ctx,
+        VictorOpsNotifier::new,
+    )?;
     super::chat::build(&receiver.chat, path, ctx, &mut out)?;
     Ok(out)
+}
+
+/// One notifier per entry of the list `field` of the receiver at `path`, into `out`; `new`
+/// gets the entry's index and path (`receivers[2].discord_configs[1]`).
+pub(crate) fn entries<C, N: Notifier + 'static>(
+    out: &mut Vec<Arc<dyn Notifier>>,
+    path: &str,
+    field: &str,
+    list: &[C],
+    ctx: &NotifyContext,
+    new: fn(usize, &str, &C, &NotifyContext) -> Result<N, IntegrationError>,
+) -> Result<(), IntegrationError> {
+    for (i, c) in list.iter().enumerate() {
+        out.push(Arc::new(new(i, &format!("{path}.{field}[{i}]"), c, ctx)?));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

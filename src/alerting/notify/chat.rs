@@ -9,7 +9,7 @@
 
 use std::sync::Arc;
 
-use super::build::{IntegrationError, NotifyContext};
+use super::build::{entries, IntegrationError, NotifyContext};
 use super::discord::DiscordNotifier;
 use super::mattermost::MattermostNotifier;
 use super::msteams::MsTeamsNotifier;
@@ -28,38 +28,72 @@ pub fn build(
     ctx: &NotifyContext,
     out: &mut Vec<Arc<dyn Notifier>>,
 ) -> Result<(), IntegrationError> {
-    let p = |kind: &str, i: usize| format!("{path}.{kind}[{i}]");
-    for (i, x) in c.pushover_configs.iter().enumerate() {
-        let n = PushoverNotifier::new(i, &p("pushover_configs", i), x, ctx)?;
-        out.push(Arc::new(n));
-    }
-    for (i, x) in c.telegram_configs.iter().enumerate() {
-        let n = TelegramNotifier::new(i, &p("telegram_configs", i), x, ctx)?;
-        out.push(Arc::new(n));
-    }
-    for (i, x) in c.discord_configs.iter().enumerate() {
-        let n = DiscordNotifier::new(i, &p("discord_configs", i), x, ctx)?;
-        out.push(Arc::new(n));
-    }
-    for (i, x) in c.webex_configs.iter().enumerate() {
-        let n = WebexNotifier::new(i, &p("webex_configs", i), x, ctx)?;
-        out.push(Arc::new(n));
-    }
-    for (i, x) in c.msteams_configs.iter().enumerate() {
-        let n = MsTeamsNotifier::new(i, &p("msteams_configs", i), x, ctx)?;
-        out.push(Arc::new(n));
-    }
-    for (i, x) in c.msteamsv2_configs.iter().enumerate() {
-        let n = MsTeamsV2Notifier::new(i, &p("msteamsv2_configs", i), x, ctx)?;
-        out.push(Arc::new(n));
-    }
-    for (i, x) in c.rocketchat_configs.iter().enumerate() {
-        let n = RocketchatNotifier::new(i, &p("rocketchat_configs", i), x, ctx)?;
-        out.push(Arc::new(n));
-    }
-    for (i, x) in c.mattermost_configs.iter().enumerate() {
-        let n = MattermostNotifier::new(i, &p("mattermost_configs", i), x, ctx)?;
-        out.push(Arc::new(n));
-    }
+    entries(
+        out,
+        path,
+        "pushover_configs",
+        &c.pushover_configs,
+        ctx,
+        PushoverNotifier::new,
+    )?;
+    entries(
+        out,
+        path,
+        "telegram_configs",
+        &c.telegram_configs,
+        ctx,
+        TelegramNotifier::new,
+    )?;
+    entries(
+        out,
+        path,
+        "discord_configs",
+        &c.discord_configs,
+        ctx,
+        DiscordNotifier::new,
+    )?;
+    entries(
+        out,
+        path,
+        "webex_configs",
+        &c.webex_configs,
+        ctx,
+        WebexNotifier::new,
+    )?;
+    entries(
+        out,
+        path,
+        "msteams_configs",
+        &c.msteams_configs,
+        ctx,
+        MsTeamsNotifier::new,
+    )?;
+    let v2 = &c.msteamsv2_configs;
+    entries(
+        out,
+        path,
+        "msteamsv2_configs",
+        v2,
+        ctx,
+        MsTeamsV2Notifier::new,
+    )?;
+    let rc = &c.rocketchat_configs;
+    entries(
+        out,
+        path,
+        "rocketchat_configs",
+        rc,
+        ctx,
+        RocketchatNotifier::new,
+    )?;
+    let mm = &c.mattermost_configs;
+    entries(
+        out,
+        path,
+        "mattermost_configs",
+        mm,
+        ctx,
+        MattermostNotifier::new,
+    )?;
     Ok(())
 }

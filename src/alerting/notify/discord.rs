@@ -20,11 +20,6 @@ pub const COLOR_FIRING: u32 = 0x992D22;
 /// The embed color once all alerts resolved.
 pub const COLOR_RESOLVED: u32 = 0x2ECC71;
 
-const RETRIER: Retrier = Retrier {
-    retry_codes: &[],
-    with_body: true,
-};
-
 /// One `discord_configs` entry of a receiver.
 pub type DiscordNotifier = HttpNotifier<DiscordConfig>;
 
@@ -86,7 +81,7 @@ impl DiscordNotifier {
             avatar_url: self.config.avatar_url.clone(),
         };
         let resp = self.http.post_json(url.expose(), &body, &[]).await?;
-        RETRIER.check(&resp)
+        Retrier::STANDARD.check(&resp)
     }
 }
 

@@ -24,7 +24,6 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures_util::future::BoxFuture;
 use lettre::message::header::{ContentType, HeaderName, HeaderValue};
 use lettre::message::{Mailbox, Mailboxes, MultiPart, SinglePart};
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
@@ -35,8 +34,9 @@ use lettre::transport::smtp::extension::ClientId;
 use lettre::{Address, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
 use super::data::TemplateData;
+use super::http::impl_notifier;
 use super::templates::{FieldTemplate, NotificationTemplates, TemplateLoadError};
-use super::{Notification, Notifier, NotifyError};
+use super::{Notification, NotifyError};
 use crate::config::alertmanager::EmailConfig;
 use crate::config::{TlsSettings, TlsVersion};
 
@@ -339,24 +339,13 @@ pub fn tls_parameters(tls: &TlsSettings, host: &str) -> Result<TlsParameters, Sm
     b.build_rustls().map_err(SmtpTlsError::Build)
 }
 
-impl Notifier for EmailNotifier {
-    fn integration(&self) -> &str {
-        &self.integration
-    }
-
-    fn send_resolved(&self) -> bool {
-        self.config.send_resolved
-    }
-
-    fn notify<'a>(&'a self, n: &'a Notification) -> BoxFuture<'a, Result<(), NotifyError>> {
-        Box::pin(self.send(n))
-    }
-}
+impl_notifier!(EmailNotifier);
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::alerting::notify::data::tests::fixture_notification;
+    use crate::alerting::notify::Notifier;
     use crate::config::alertmanager::AlertmanagerConfig;
 
     fn config(extra: &str) -> EmailConfig {

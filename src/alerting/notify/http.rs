@@ -258,6 +258,13 @@ pub struct Retrier {
 }
 
 impl Retrier {
+    /// 5xx retried, the body reported: what most of Alertmanager's integrations do (Slack,
+    /// VictorOps, Discord, Teams, Webex, Pushover, Rocket.Chat).
+    pub const STANDARD: Retrier = Retrier {
+        retry_codes: &[],
+        with_body: true,
+    };
+
     /// `Ok` for 2xx; otherwise the error, retryable for 5xx and the extra codes.
     pub fn check(&self, resp: &HttpResponse) -> Result<(), NotifyError> {
         self.check_with(resp, |r| {

@@ -29,11 +29,6 @@ use crate::config::alertmanager::integrations::mattermost::{
 /// Mattermost's limit on a post's text, in characters.
 pub const MAX_TEXT_CHARS: usize = 16383;
 
-const RETRIER: Retrier = Retrier {
-    retry_codes: &[],
-    with_body: true,
-};
-
 /// One `mattermost_configs` entry of a receiver.
 pub type MattermostNotifier = HttpNotifier<MattermostConfig>;
 
@@ -306,7 +301,7 @@ impl MattermostNotifier {
             priority,
         };
         let resp = self.http.post_json(url.expose(), &body, &[]).await?;
-        RETRIER.check(&resp).map_err(|e| NotifyError {
+        Retrier::STANDARD.check(&resp).map_err(|e| NotifyError {
             message: format!("channel {:?}: {}", body.channel, e.message),
             ..e
         })

@@ -18,11 +18,6 @@ pub const COLOR_FIRING: &str = "8C1A1A";
 /// `themeColor` once all alerts resolved.
 pub const COLOR_RESOLVED: &str = "2DC72D";
 
-pub(crate) const RETRIER: Retrier = Retrier {
-    retry_codes: &[],
-    with_body: true,
-};
-
 /// One `msteams_configs` entry of a receiver.
 pub type MsTeamsNotifier = HttpNotifier<MsTeamsConfig>;
 
@@ -78,7 +73,7 @@ impl MsTeamsNotifier {
             },
         };
         let resp = self.http.post_json(url.expose(), &body, &[]).await?;
-        RETRIER.check(&resp)
+        Retrier::STANDARD.check(&resp)
     }
 }
 

@@ -10,8 +10,7 @@
 use serde::Serialize;
 
 use super::build::{IntegrationError, NotifyContext};
-use super::http::{impl_notifier, read_secret, HttpNotifier};
-use super::msteams::RETRIER;
+use super::http::{impl_notifier, read_secret, HttpNotifier, Retrier};
 use super::{Notification, NotifyError};
 use crate::config::alertmanager::integrations::msteams::MsTeamsV2Config;
 
@@ -123,7 +122,7 @@ impl MsTeamsV2Notifier {
             }],
         };
         let resp = self.http.post_json(url.expose(), &body, &[]).await?;
-        RETRIER.check(&resp)
+        Retrier::STANDARD.check(&resp)
     }
 }
 

@@ -27,11 +27,6 @@ use crate::httpclient::{apply_auth, error_chain, http_client};
 /// Pushover's messages API.
 pub const API_URL: &str = "https://api.pushover.net/1/messages.json";
 
-const RETRIER: Retrier = Retrier {
-    retry_codes: &[],
-    with_body: true,
-};
-
 /// One `pushover_configs` entry of a receiver.
 pub struct PushoverNotifier {
     integration: String,
@@ -163,7 +158,7 @@ impl PushoverNotifier {
             .map_err(|e| retryable(error_chain(&e.without_url())))?;
         let status = resp.status().as_u16();
         let body = resp.text().await.unwrap_or_default();
-        RETRIER.check(&HttpResponse {
+        Retrier::STANDARD.check(&HttpResponse {
             status,
             content_type: String::new(),
             body,

@@ -18,11 +18,6 @@ use super::http::{fatal, impl_notifier, read_secret, retryable, truncate, HttpNo
 use super::{Notification, NotifyError};
 use crate::config::alertmanager::integrations::rocketchat::RocketchatConfig;
 
-const RETRIER: Retrier = Retrier {
-    retry_codes: &[],
-    with_body: true,
-};
-
 /// One `rocketchat_configs` entry of a receiver.
 pub type RocketchatNotifier = HttpNotifier<RocketchatConfig>;
 
@@ -180,7 +175,7 @@ impl RocketchatNotifier {
             message: format!("channel {:?}: {}", body.channel, e.message),
             ..e
         };
-        RETRIER.check(&resp).map_err(channel)?;
+        Retrier::STANDARD.check(&resp).map_err(channel)?;
         check_answer(&resp.body).map_err(channel)
     }
 }

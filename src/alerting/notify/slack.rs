@@ -28,11 +28,6 @@ use crate::config::alertmanager::integrations::slack::{SlackConfig, SlackTarget}
 /// Slack's limit on an attachment title, in characters.
 const MAX_TITLE_CHARS: usize = 1024;
 
-const RETRIER: Retrier = Retrier {
-    retry_codes: &[],
-    with_body: true,
-};
-
 #[derive(Serialize)]
 struct Message {
     #[serde(skip_serializing_if = "String::is_empty")]
@@ -300,7 +295,7 @@ impl SlackNotifier {
                     .await
             }
         }?;
-        RETRIER.check(&resp).map_err(in_channel)?;
+        Retrier::STANDARD.check(&resp).map_err(in_channel)?;
         // Slack's Web API answers errors with 200 and `"ok": false`; a webhook answers `ok`.
         if resp.content_type.starts_with("application/json") {
             #[derive(serde::Deserialize)]

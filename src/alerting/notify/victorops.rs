@@ -22,11 +22,6 @@ use crate::config::alertmanager::integrations::victorops::VictorOpsConfig;
 /// VictorOps' limit on a state message, in characters.
 const MAX_STATE_MESSAGE_CHARS: usize = 20480;
 
-const RETRIER: Retrier = Retrier {
-    retry_codes: &[],
-    with_body: true,
-};
-
 /// One `victorops_configs` entry of a receiver.
 pub type VictorOpsNotifier = HttpNotifier<VictorOpsConfig>;
 
@@ -84,7 +79,7 @@ impl VictorOpsNotifier {
         let key = read_secret(&self.config.api_key, "api_key")?;
         let url = format!("{}{}/{routing_key}", self.config.api_url, key.expose());
         let resp = self.http.post_json(&url, &event, &[]).await?;
-        RETRIER.check(&resp)
+        Retrier::STANDARD.check(&resp)
     }
 }
 

@@ -16,11 +16,6 @@ use crate::config::alertmanager::integrations::webex::WebexConfig;
 /// Webex's limit on a message, in bytes.
 pub const MAX_MESSAGE_BYTES: usize = 7439;
 
-const RETRIER: Retrier = Retrier {
-    retry_codes: &[],
-    with_body: true,
-};
-
 /// One `webex_configs` entry of a receiver.
 pub type WebexNotifier = HttpNotifier<WebexConfig>;
 
@@ -74,7 +69,7 @@ impl WebexNotifier {
             .http
             .post_json(&self.config.api_url, &body, &[])
             .await?;
-        RETRIER.check(&resp)
+        Retrier::STANDARD.check(&resp)
     }
 }
 

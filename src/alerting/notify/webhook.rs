@@ -16,11 +16,10 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, UNIX_EPOCH};
 
-use futures_util::future::BoxFuture;
 use serde::Serialize;
 
-use super::http::{read_secret, HttpIntegration, Retrier};
-use super::{Notification, NotifiedAlert, Notifier, NotifyError};
+use super::http::{impl_notifier, read_secret, HttpIntegration, Retrier};
+use super::{Notification, NotifiedAlert, NotifyError};
 use crate::alerting::alert::fingerprint_hex;
 use crate::config::alertmanager::WebhookConfig;
 use crate::httpclient::ClientError;
@@ -71,19 +70,7 @@ impl WebhookNotifier {
     }
 }
 
-impl Notifier for WebhookNotifier {
-    fn integration(&self) -> &str {
-        &self.integration
-    }
-
-    fn send_resolved(&self) -> bool {
-        self.config.send_resolved
-    }
-
-    fn notify<'a>(&'a self, n: &'a Notification) -> BoxFuture<'a, Result<(), NotifyError>> {
-        Box::pin(self.send(n))
-    }
-}
+impl_notifier!(WebhookNotifier);
 
 /// Alertmanager's webhook message, version "4", with redline's additive fields.
 #[derive(Clone, Debug, Serialize)]
@@ -216,6 +203,7 @@ pub fn payload(n: &Notification, external_url: &str, max_alerts: u64) -> Webhook
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::alerting::notify::Notifier;
     use crate::alerting::{Alert, NotificationReason};
     use serde_json::Value;
 

@@ -83,8 +83,6 @@ pub struct RawGlobal {
 
 crate::config::http_client::with_http_client_fields! {
 /// prometheus/common's `HTTPClientConfig` as Alertmanager embeds it.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct RawHttpConfig {
 }
 }

@@ -14,8 +14,8 @@ use super::integrations::pagerduty::{pagerduty, PagerdutyConfig};
 use super::integrations::slack::{slack, SlackConfig};
 use super::integrations::victorops::{victorops, VictorOpsConfig};
 use super::integrations::{
-    self as chat, globals, ChatConfigs, ChatGlobals, IntegrationGlobals, RawChatConfigs,
-    RawChatGlobals, RawIntegrationGlobals,
+    self as chat, globals, secret_or_file, ChatConfigs, ChatGlobals, IntegrationGlobals,
+    RawChatConfigs,
 };
 use super::matchers::Matchers;
 use super::raw::{RawEmailConfig, RawGlobal, RawHttpConfig, RawReceiver, RawWebhookConfig};
@@ -138,52 +138,18 @@ pub(crate) fn global(
     path: &FieldPath,
     g: RawGlobal,
 ) -> Result<GlobalConfig, ConfigError> {
-    let integrations = globals(
-        ctx,
-        path,
-        RawIntegrationGlobals {
-            slack_api_url: g.slack_api_url,
-            slack_api_url_file: g.slack_api_url_file,
-            pagerduty_url: g.pagerduty_url,
-            opsgenie_api_url: g.opsgenie_api_url,
-            opsgenie_api_key: g.opsgenie_api_key,
-            opsgenie_api_key_file: g.opsgenie_api_key_file,
-            victorops_api_url: g.victorops_api_url,
-            victorops_api_key: g.victorops_api_key,
-            victorops_api_key_file: g.victorops_api_key_file,
-        },
-    )?;
+    let integrations = globals(ctx, path, &g)?;
     if let Some(sh) = g.smtp_smarthost.as_deref().filter(|s| !s.is_empty()) {
         host_port(ctx, &path.key("smtp_smarthost"), sh)?;
     }
-    let password =
-        match (
-            non_empty(g.smtp_auth_password),
-            non_empty(g.smtp_auth_password_file),
-        ) {
-            (Some(_), Some(_)) => return Err(ctx.err(
-                &path.key("smtp_auth_password_file"),
-                "at most one of smtp_auth_password & smtp_auth_password_file must be configured",
-            )),
-            (Some(p), None) => Some(SecretSource::Inline(Secret::new(p))),
-            (None, Some(f)) => Some(SecretSource::File(ctx.resolve(&f))),
-            (None, None) => None,
-        };
-    let chat = chat::chat_globals(
+    let password = secret_or_file(
         ctx,
         path,
-        RawChatGlobals {
-            telegram_api_url: g.telegram_api_url,
-            webex_api_url: g.webex_api_url,
-            rocketchat_api_url: g.rocketchat_api_url,
-            rocketchat_token: g.rocketchat_token,
-            rocketchat_token_file: g.rocketchat_token_file,
-            rocketchat_token_id: g.rocketchat_token_id,
-            rocketchat_token_id_file: g.rocketchat_token_id_file,
-            mattermost_webhook_url: g.mattermost_webhook_url,
-            mattermost_webhook_url_file: g.mattermost_webhook_url_file,
-        },
+        "smtp_auth_password",
+        g.smtp_auth_password.clone(),
+        g.smtp_auth_password_file.clone(),
     )?;
+    let chat = chat::chat_globals(ctx, path, &g)?;
     Ok(GlobalConfig {
         chat,
         resolve_timeout: g.resolve_timeout.map_or(DEFAULT_RESOLVE_TIMEOUT, |d| d.0),
@@ -217,66 +183,7 @@ pub(crate) fn receiver(
     if name.is_empty() {
         return Err(ctx.err(path, "missing name in receiver"));
     }
-    let mut webhook_configs = Vec::new();
-    for (i, w) in r
-        .webhook_configs
-        .unwrap_or_default()
-        .into_iter()
-        .enumerate()
-    {
-        webhook_configs.push(webhook(
-            ctx,
-            &path.key("webhook_configs").index(i),
-            w,
-            global,
-        )?);
-    }
-    let mut email_configs = Vec::new();
-    for (i, e) in r.email_configs.unwrap_or_default().into_iter().enumerate() {
-        email_configs.push(email(ctx, &path.key("email_configs").index(i), e, global)?);
-    }
-    // The other integrations, each entry built by its own module.
-    let (http, ig) = (&global.http, &global.integrations);
-    let mut slack_configs = Vec::new();
-    for (i, c) in r.slack_configs.unwrap_or_default().into_iter().enumerate() {
-        slack_configs.push(slack(
-            ctx,
-            &path.key("slack_configs").index(i),
-            c,
-            http,
-            ig,
-        )?);
-    }
-    let mut pagerduty_configs = Vec::new();
-    for (i, c) in r
-        .pagerduty_configs
-        .unwrap_or_default()
-        .into_iter()
-        .enumerate()
-    {
-        let p = path.key("pagerduty_configs").index(i);
-        pagerduty_configs.push(pagerduty(ctx, &p, c, http, ig)?);
-    }
-    let mut opsgenie_configs = Vec::new();
-    for (i, c) in r
-        .opsgenie_configs
-        .unwrap_or_default()
-        .into_iter()
-        .enumerate()
-    {
-        let p = path.key("opsgenie_configs").index(i);
-        opsgenie_configs.push(opsgenie(ctx, &p, c, http, ig)?);
-    }
-    let mut victorops_configs = Vec::new();
-    for (i, c) in r
-        .victorops_configs
-        .unwrap_or_default()
-        .into_iter()
-        .enumerate()
-    {
-        let p = path.key("victorops_configs").index(i);
-        victorops_configs.push(victorops(ctx, &p, c, http, ig)?);
-    }
+    let entries = chat::Entries { ctx, path, global };
     let raw_chat = RawChatConfigs {
         telegram_configs: r.telegram_configs,
         discord_configs: r.discord_configs,
@@ -287,15 +194,16 @@ pub(crate) fn receiver(
         rocketchat_configs: r.rocketchat_configs,
         mattermost_configs: r.mattermost_configs,
     };
+    // Webhook and email here; the other integrations, each entry built by its own module.
     Ok(Receiver {
         name,
-        webhook_configs,
-        email_configs,
-        slack_configs,
-        pagerduty_configs,
-        opsgenie_configs,
-        victorops_configs,
-        chat: chat::configs(ctx, path, raw_chat, global)?,
+        webhook_configs: entries.build("webhook_configs", r.webhook_configs, webhook)?,
+        email_configs: entries.build("email_configs", r.email_configs, email)?,
+        slack_configs: entries.build("slack_configs", r.slack_configs, slack)?,
+        pagerduty_configs: entries.build("pagerduty_configs", r.pagerduty_configs, pagerduty)?,
+        opsgenie_configs: entries.build("opsgenie_configs", r.opsgenie_configs, opsgenie)?,
+        victorops_configs: entries.build("victorops_configs", r.victorops_configs, victorops)?,
+        chat: chat::configs(&entries, raw_chat)?,
     })
 }
 
@@ -387,17 +295,14 @@ fn email(
             .clone()
             .ok_or_else(|| ctx.err(path, "no global SMTP from set"))?,
     };
-    let auth_password = match (non_empty(e.auth_password), non_empty(e.auth_password_file)) {
-        (Some(_), Some(_)) => {
-            return Err(ctx.err(
-                &path.key("auth_password_file"),
-                "at most one of auth_password & auth_password_file must be configured",
-            ))
-        }
-        (Some(p), None) => Some(SecretSource::Inline(Secret::new(p))),
-        (None, Some(f)) => Some(SecretSource::File(ctx.resolve(&f))),
-        (None, None) => global.smtp_auth_password.clone(),
-    };
+    let auth_password = secret_or_file(
+        ctx,
+        path,
+        "auth_password",
+        e.auth_password,
+        e.auth_password_file,
+    )?
+    .or_else(|| global.smtp_auth_password.clone());
     Ok(EmailConfig {
         send_resolved: e.send_resolved.unwrap_or(false),
         to,

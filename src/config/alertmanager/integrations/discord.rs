@@ -6,7 +6,7 @@
 
 use serde::Deserialize;
 
-use super::{default_template, http_or_global, non_empty, text_or, webhook_url};
+use super::{http_or_global, non_empty, template_or, webhook_url};
 use crate::config::alertmanager::build::Ctx;
 use crate::config::alertmanager::raw::RawHttpConfig;
 use crate::config::alertmanager::receivers::GlobalConfig;
@@ -59,8 +59,8 @@ pub(crate) fn build(
         send_resolved: c.send_resolved.unwrap_or(true),
         http: http_or_global(ctx, path, c.http_config, &global.http)?,
         webhook_url,
-        title: text_or(c.title, &default_template("discord.default.title")),
-        message: text_or(c.message, &default_template("discord.default.message")),
+        title: template_or(c.title, "discord.default.title"),
+        message: template_or(c.message, "discord.default.message"),
         content: non_empty(c.content).unwrap_or_default(),
         username: non_empty(c.username).unwrap_or_default(),
         avatar_url: non_empty(c.avatar_url).unwrap_or_default(),

@@ -14,7 +14,7 @@
 
 use serde::Deserialize;
 
-use super::{default_template, http_or_global, non_empty, text_or, webhook_url};
+use super::{http_or_global, non_empty, template_or, webhook_url};
 use crate::config::alertmanager::build::Ctx;
 use crate::config::alertmanager::raw::RawHttpConfig;
 use crate::config::alertmanager::receivers::GlobalConfig;
@@ -148,9 +148,8 @@ pub(crate) fn build(
         )?;
     }
     let text = |v: Option<String>| non_empty(v).unwrap_or_default();
-    let default = |v: Option<String>, name: &str| {
-        text_or(v, &default_template(&format!("mattermost.default.{name}")))
-    };
+    let default =
+        |v: Option<String>, name: &str| template_or(v, &format!("mattermost.default.{name}"));
     Ok(MattermostConfig {
         send_resolved: c.send_resolved.unwrap_or(true),
         http: http_or_global(ctx, path, c.http_config, &global.http)?,

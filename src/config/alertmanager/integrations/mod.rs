@@ -12,8 +12,10 @@
 //!
 //! What every integration shares lives here: a secret given inline or as `*_file` (at most one
 //! of them; files are resolved against the config file's directory and read on use), URL
-//! validation as Alertmanager's `URL`/`SecretURL` types do it, and the entry's `http_config`
-//! falling back to the global one. Templated fields stay text here; they are compiled when
+//! validation as Alertmanager's `URL`/`SecretURL` types do it, the entry's `http_config`
+//! falling back to the global one, the `{{ template "NAME" . }}` defaults, and `Entries`,
+//! which builds every entry of a receiver's `*_configs` list (webhook and email included)
+//! with one builder signature. Templated fields stay text here; they are compiled when
 //! the notifiers are built (`alerting::notify`), which names the field of a template that
 //! does not compile.
 
@@ -30,7 +32,7 @@ pub mod victorops;
 pub mod webex;
 
 use super::build::Ctx;
-use super::raw::RawHttpConfig;
+use super::raw::{RawGlobal, RawHttpConfig};
 use super::receivers::{http_config, GlobalConfig};
 use crate::config::{ConfigError, FieldPath, HttpClientSettings, Secret, SecretSource};
 
@@ -56,70 +58,52 @@ pub struct IntegrationGlobals {
     pub victorops_api_key: Option<SecretSource>,
 }
 
-/// The raw `global` fields of [`IntegrationGlobals`].
-#[derive(Debug, Default)]
-pub struct RawIntegrationGlobals {
-    pub slack_api_url: Option<String>,
-    pub slack_api_url_file: Option<String>,
-    pub pagerduty_url: Option<String>,
-    pub opsgenie_api_url: Option<String>,
-    pub opsgenie_api_key: Option<String>,
-    pub opsgenie_api_key_file: Option<String>,
-    pub victorops_api_url: Option<String>,
-    pub victorops_api_key: Option<String>,
-    pub victorops_api_key_file: Option<String>,
-}
-
+/// Validates the integrations' globals; `path` is the `global` section's.
 pub(crate) fn globals(
     ctx: &Ctx<'_>,
     path: &FieldPath,
-    g: RawIntegrationGlobals,
+    g: &RawGlobal,
 ) -> Result<IntegrationGlobals, ConfigError> {
-    let url_or = |key: &str, v: Option<String>, default: &str| -> Result<String, ConfigError> {
-        match non_empty(v) {
-            Some(u) => {
-                check_url(ctx, &path.key(key), &u)?;
-                Ok(u)
-            }
-            None => Ok(default.to_string()),
-        }
+    let url_or = |key: &str, v: Option<String>, default: &str| {
+        Ok(checked_url(ctx, path, key, v)?.unwrap_or_else(|| default.to_string()))
     };
-    let slack_api_url = secret_or_file(
+    let slack_api_url = secret_url(
         ctx,
         path,
         "slack_api_url",
-        g.slack_api_url,
-        g.slack_api_url_file,
+        g.slack_api_url.clone(),
+        g.slack_api_url_file.clone(),
     )?;
-    if let Some(SecretSource::Inline(u)) = &slack_api_url {
-        check_url(ctx, &path.key("slack_api_url"), u.expose())?;
-    }
     Ok(IntegrationGlobals {
         slack_api_url,
-        pagerduty_url: url_or("pagerduty_url", g.pagerduty_url, DEFAULT_PAGERDUTY_URL)?,
+        pagerduty_url: url_or(
+            "pagerduty_url",
+            g.pagerduty_url.clone(),
+            DEFAULT_PAGERDUTY_URL,
+        )?,
         opsgenie_api_url: url_or(
             "opsgenie_api_url",
-            g.opsgenie_api_url,
+            g.opsgenie_api_url.clone(),
             DEFAULT_OPSGENIE_API_URL,
         )?,
         opsgenie_api_key: secret_or_file(
             ctx,
             path,
             "opsgenie_api_key",
-            g.opsgenie_api_key,
-            g.opsgenie_api_key_file,
+            g.opsgenie_api_key.clone(),
+            g.opsgenie_api_key_file.clone(),
         )?,
         victorops_api_url: url_or(
             "victorops_api_url",
-            g.victorops_api_url,
+            g.victorops_api_url.clone(),
             DEFAULT_VICTOROPS_API_URL,
         )?,
         victorops_api_key: secret_or_file(
             ctx,
             path,
             "victorops_api_key",
-            g.victorops_api_key,
-            g.victorops_api_key_file,
+            g.victorops_api_key.clone(),
+            g.victorops_api_key_file.clone(),
         )?,
     })
 }
@@ -130,20 +114,6 @@ pub const DEFAULT_TELEGRAM_API_URL: &str = "https://api.telegram.org";
 pub const DEFAULT_WEBEX_API_URL: &str = "https://webexapis.com/v1/messages";
 /// Alertmanager's default `rocketchat_api_url`.
 pub const DEFAULT_ROCKETCHAT_API_URL: &str = "https://open.rocket.chat/";
-
-/// The `global` settings of these integrations, as written.
-#[derive(Debug, Default)]
-pub struct RawChatGlobals {
-    pub telegram_api_url: Option<String>,
-    pub webex_api_url: Option<String>,
-    pub rocketchat_api_url: Option<String>,
-    pub rocketchat_token: Option<String>,
-    pub rocketchat_token_file: Option<String>,
-    pub rocketchat_token_id: Option<String>,
-    pub rocketchat_token_id_file: Option<String>,
-    pub mattermost_webhook_url: Option<String>,
-    pub mattermost_webhook_url_file: Option<String>,
-}
 
 /// The `global` settings of these integrations, with Alertmanager's defaults.
 #[derive(Clone, Debug)]
@@ -177,41 +147,44 @@ impl Default for ChatGlobals {
 pub(crate) fn chat_globals(
     ctx: &Ctx<'_>,
     path: &FieldPath,
-    g: RawChatGlobals,
+    g: &RawGlobal,
 ) -> Result<ChatGlobals, ConfigError> {
     let d = ChatGlobals::default();
-    let url_or = |field: &str, v: Option<String>, default: String| match non_empty(v) {
-        Some(u) => check_url(ctx, &path.key(field), &u).map(|()| u),
-        None => Ok(default),
+    let url_or = |key: &str, v: Option<String>, default: String| {
+        checked_url(ctx, path, key, v).map(|u| u.unwrap_or(default))
     };
     Ok(ChatGlobals {
-        telegram_api_url: url_or("telegram_api_url", g.telegram_api_url, d.telegram_api_url)?,
-        webex_api_url: url_or("webex_api_url", g.webex_api_url, d.webex_api_url)?,
+        telegram_api_url: url_or(
+            "telegram_api_url",
+            g.telegram_api_url.clone(),
+            d.telegram_api_url,
+        )?,
+        webex_api_url: url_or("webex_api_url", g.webex_api_url.clone(), d.webex_api_url)?,
         rocketchat_api_url: url_or(
             "rocketchat_api_url",
-            g.rocketchat_api_url,
+            g.rocketchat_api_url.clone(),
             d.rocketchat_api_url,
         )?,
         rocketchat_token: secret_or_file(
             ctx,
             path,
             "rocketchat_token",
-            g.rocketchat_token,
-            g.rocketchat_token_file,
+            g.rocketchat_token.clone(),
+            g.rocketchat_token_file.clone(),
         )?,
         rocketchat_token_id: secret_or_file(
             ctx,
             path,
             "rocketchat_token_id",
-            g.rocketchat_token_id,
-            g.rocketchat_token_id_file,
+            g.rocketchat_token_id.clone(),
+            g.rocketchat_token_id_file.clone(),
         )?,
         mattermost_webhook_url: secret_url(
             ctx,
             path,
             "mattermost_webhook_url",
-            g.mattermost_webhook_url,
-            g.mattermost_webhook_url_file,
+            g.mattermost_webhook_url.clone(),
+            g.mattermost_webhook_url_file.clone(),
         )?,
     })
 }
@@ -271,6 +244,19 @@ pub(crate) fn check_url(ctx: &Ctx<'_>, path: &FieldPath, u: &str) -> Result<(), 
     Ok(())
 }
 
+/// The URL in field `field` of `path`, checked as [`check_url`] does, if one is given.
+pub(crate) fn checked_url(
+    ctx: &Ctx<'_>,
+    path: &FieldPath,
+    field: &str,
+    v: Option<String>,
+) -> Result<Option<String>, ConfigError> {
+    match non_empty(v) {
+        Some(u) => check_url(ctx, &path.key(field), &u).map(|()| Some(u)),
+        None => Ok(None),
+    }
+}
+
 /// The entry's `http_config`, or the global one.
 pub(crate) fn http_or_global(
     ctx: &Ctx<'_>,
@@ -289,17 +275,12 @@ pub(crate) fn text_or(v: Option<String>, default: &str) -> String {
     v.unwrap_or_else(|| default.to_string())
 }
 
-/// A required secret URL (`webhook_url` / `webhook_url_file`), validated when inline.
-pub(crate) fn webhook_url(
-    ctx: &Ctx<'_>,
-    path: &FieldPath,
-    url: Option<String>,
-    file: Option<String>,
-) -> Result<Option<SecretSource>, ConfigError> {
-    secret_url(ctx, path, "webhook_url", url, file)
+/// A template text, or Alertmanager's default for the field, `{{ template "NAME" . }}`.
+pub(crate) fn template_or(v: Option<String>, name: &str) -> String {
+    v.unwrap_or_else(|| default_template(name))
 }
 
-/// A secret URL `NAME` / `NAME_file` ([`secret_or_file`]), validated when inline.
+/// A secret URL given as `NAME` or `NAME_file` (at most one), validated when inline.
 pub(crate) fn secret_url(
     ctx: &Ctx<'_>,
     path: &FieldPath,
@@ -314,23 +295,49 @@ pub(crate) fn secret_url(
     Ok(s)
 }
 
+/// `webhook_url` / `webhook_url_file`, validated when inline.
+pub(crate) fn webhook_url(
+    ctx: &Ctx<'_>,
+    path: &FieldPath,
+    url: Option<String>,
+    file: Option<String>,
+) -> Result<Option<SecretSource>, ConfigError> {
+    secret_url(ctx, path, "webhook_url", url, file)
+}
+
 /// `{{ template "NAME" . }}`, as Alertmanager writes a field's default.
 pub(crate) fn default_template(name: &str) -> String {
     format!("{{{{ template \"{name}\" . }}}}")
 }
 
-/// Builds every entry of one `*_configs` list.
-pub(crate) fn each<R, T>(
-    path: &FieldPath,
-    field: &str,
-    list: Option<Vec<R>>,
-    mut build: impl FnMut(&FieldPath, R) -> Result<T, ConfigError>,
-) -> Result<Vec<T>, ConfigError> {
-    let mut out = Vec::new();
-    for (i, r) in list.unwrap_or_default().into_iter().enumerate() {
-        out.push(build(&path.key(field).index(i), r)?);
+/// Builds a receiver's `*_configs` lists: every entry of one list by the same function,
+/// each at its own path (`receivers[0].slack_configs[1]`).
+pub(crate) struct Entries<'a> {
+    pub ctx: &'a Ctx<'a>,
+    /// The receiver's path.
+    pub path: &'a FieldPath,
+    pub global: &'a GlobalConfig,
+}
+
+/// How one kind of entry is built from what was written.
+pub(crate) type EntryBuilder<R, T> =
+    fn(&Ctx<'_>, &FieldPath, R, &GlobalConfig) -> Result<T, ConfigError>;
+
+impl Entries<'_> {
+    /// Builds every entry of the list `field`.
+    pub(crate) fn build<R, T>(
+        &self,
+        field: &str,
+        list: Option<Vec<R>>,
+        build: EntryBuilder<R, T>,
+    ) -> Result<Vec<T>, ConfigError> {
+        let mut out = Vec::new();
+        for (i, r) in list.unwrap_or_default().into_iter().enumerate() {
+            let path = self.path.key(field).index(i);
+            out.push(build(self.ctx, &path, r, self.global)?);
+        }
+        Ok(out)
     }
-    Ok(out)
 }
 
 /// The receiver's chat integrations, built from its raw lists.
@@ -359,38 +366,25 @@ pub struct RawChatConfigs {
     pub mattermost_configs: Option<Vec<mattermost::RawMattermostConfig>>,
 }
 
-/// Builds a receiver's chat integrations; `path` is the receiver's.
-pub(crate) fn configs(
-    ctx: &Ctx<'_>,
-    path: &FieldPath,
-    r: RawChatConfigs,
-    global: &GlobalConfig,
-) -> Result<ChatConfigs, ConfigError> {
+/// Builds a receiver's chat integrations.
+pub(crate) fn configs(e: &Entries<'_>, r: RawChatConfigs) -> Result<ChatConfigs, ConfigError> {
     Ok(ChatConfigs {
-        telegram_configs: each(path, "telegram_configs", r.telegram_configs, |p, c| {
-            telegram::build(ctx, p, c, global)
-        })?,
-        discord_configs: each(path, "discord_configs", r.discord_configs, |p, c| {
-            discord::build(ctx, p, c, global)
-        })?,
-        webex_configs: each(path, "webex_configs", r.webex_configs, |p, c| {
-            webex::build(ctx, p, c, global)
-        })?,
-        msteams_configs: each(path, "msteams_configs", r.msteams_configs, |p, c| {
-            msteams::build(ctx, p, c, global)
-        })?,
-        msteamsv2_configs: each(path, "msteamsv2_configs", r.msteamsv2_configs, |p, c| {
-            msteams::build_v2(ctx, p, c, global)
-        })?,
-        pushover_configs: each(path, "pushover_configs", r.pushover_configs, |p, c| {
-            pushover::build(ctx, p, c, global)
-        })?,
-        rocketchat_configs: each(path, "rocketchat_configs", r.rocketchat_configs, |p, c| {
-            rocketchat::build(ctx, p, c, global)
-        })?,
-        mattermost_configs: each(path, "mattermost_configs", r.mattermost_configs, |p, c| {
-            mattermost::build(ctx, p, c, global)
-        })?,
+        telegram_configs: e.build("telegram_configs", r.telegram_configs, telegram::build)?,
+        discord_configs: e.build("discord_configs", r.discord_configs, discord::build)?,
+        webex_configs: e.build("webex_configs", r.webex_configs, webex::build)?,
+        msteams_configs: e.build("msteams_configs", r.msteams_configs, msteams::build)?,
+        msteamsv2_configs: e.build("msteamsv2_configs", r.msteamsv2_configs, msteams::build_v2)?,
+        pushover_configs: e.build("pushover_configs", r.pushover_configs, pushover::build)?,
+        rocketchat_configs: e.build(
+            "rocketchat_configs",
+            r.rocketchat_configs,
+            rocketchat::build,
+        )?,
+        mattermost_configs: e.build(
+            "mattermost_configs",
+            r.mattermost_configs,
+            mattermost::build,
+        )?,
     })
 }
 

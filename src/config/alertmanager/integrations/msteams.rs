@@ -7,7 +7,7 @@
 
 use serde::Deserialize;
 
-use super::{default_template, http_or_global, text_or, webhook_url};
+use super::{http_or_global, template_or, webhook_url};
 use crate::config::alertmanager::build::Ctx;
 use crate::config::alertmanager::raw::RawHttpConfig;
 use crate::config::alertmanager::receivers::GlobalConfig;
@@ -75,9 +75,9 @@ pub(crate) fn build(
         send_resolved: c.send_resolved.unwrap_or(true),
         http: http_or_global(ctx, path, c.http_config, &global.http)?,
         webhook_url: url,
-        title: text_or(c.title, &default_template("msteams.default.title")),
-        summary: text_or(c.summary, &default_template("msteams.default.summary")),
-        text: text_or(c.text, &default_template("msteams.default.text")),
+        title: template_or(c.title, "msteams.default.title"),
+        summary: template_or(c.summary, "msteams.default.summary"),
+        text: template_or(c.text, "msteams.default.text"),
     })
 }
 
@@ -93,7 +93,7 @@ pub(crate) fn build_v2(
         send_resolved: c.send_resolved.unwrap_or(true),
         http: http_or_global(ctx, path, c.http_config, &global.http)?,
         webhook_url: url,
-        title: text_or(c.title, &default_template("msteamsv2.default.title")),
-        text: text_or(c.text, &default_template("msteamsv2.default.text")),
+        title: template_or(c.title, "msteamsv2.default.title"),
+        text: template_or(c.text, "msteamsv2.default.text"),
     })
 }

@@ -9,9 +9,10 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-use super::{check_url, http_or_global, non_empty, secret_or_file, text_or, IntegrationGlobals};
+use super::{checked_url, http_or_global, secret_or_file, template_or};
 use crate::config::alertmanager::build::Ctx;
 use crate::config::alertmanager::raw::RawHttpConfig;
+use crate::config::alertmanager::receivers::GlobalConfig;
 use crate::config::{ConfigError, FieldPath, HttpClientSettings, SecretSource};
 
 #[derive(Debug, Default, Deserialize)]
@@ -84,9 +85,9 @@ pub(crate) fn opsgenie(
     ctx: &Ctx<'_>,
     path: &FieldPath,
     o: RawOpsGenieConfig,
-    http_global: &HttpClientSettings,
-    g: &IntegrationGlobals,
+    global: &GlobalConfig,
 ) -> Result<OpsGenieConfig, ConfigError> {
+    let g = &global.integrations;
     let api_key = match secret_or_file(ctx, path, "api_key", o.api_key, o.api_key_file)? {
         Some(k) => k,
         None => g.opsgenie_api_key.clone().ok_or_else(|| {
@@ -96,13 +97,8 @@ pub(crate) fn opsgenie(
             )
         })?,
     };
-    let api_url = match non_empty(o.api_url) {
-        Some(u) => {
-            check_url(ctx, &path.key("api_url"), &u)?;
-            u
-        }
-        None => g.opsgenie_api_url.clone(),
-    };
+    let api_url =
+        checked_url(ctx, path, "api_url", o.api_url)?.unwrap_or_else(|| g.opsgenie_api_url.clone());
     let mut responders = Vec::new();
     for (i, r) in o.responders.unwrap_or_default().into_iter().enumerate() {
         let p = path.key("responders").index(i);
@@ -134,15 +130,12 @@ pub(crate) fn opsgenie(
     }
     Ok(OpsGenieConfig {
         send_resolved: o.send_resolved.unwrap_or(true),
-        http: http_or_global(ctx, path, o.http_config, http_global)?,
+        http: http_or_global(ctx, path, o.http_config, &global.http)?,
         api_key,
         api_url,
-        message: text_or(o.message, r#"{{ template "opsgenie.default.message" . }}"#),
-        description: text_or(
-            o.description,
-            r#"{{ template "opsgenie.default.description" . }}"#,
-        ),
-        source: text_or(o.source, r#"{{ template "opsgenie.default.source" . }}"#),
+        message: template_or(o.message, "opsgenie.default.message"),
+        description: template_or(o.description, "opsgenie.default.description"),
+        source: template_or(o.source, "opsgenie.default.source"),
         details: o.details.unwrap_or_default(),
         entity: o.entity.unwrap_or_default(),
         responders,

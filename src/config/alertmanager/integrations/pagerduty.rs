@@ -12,9 +12,10 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-use super::{check_url, http_or_global, non_empty, secret_or_file, text_or, IntegrationGlobals};
+use super::{checked_url, http_or_global, non_empty, secret_or_file, template_or, text_or};
 use crate::config::alertmanager::build::Ctx;
 use crate::config::alertmanager::raw::RawHttpConfig;
+use crate::config::alertmanager::receivers::GlobalConfig;
 use crate::config::{ConfigError, FieldPath, HttpClientSettings, SecretSource};
 
 /// PagerDuty's Events API v1 endpoint, where Alertmanager sends `service_key` events.
@@ -125,18 +126,12 @@ pub(crate) fn pagerduty(
     ctx: &Ctx<'_>,
     path: &FieldPath,
     p: RawPagerdutyConfig,
-    http_global: &HttpClientSettings,
-    g: &IntegrationGlobals,
+    global: &GlobalConfig,
 ) -> Result<PagerdutyConfig, ConfigError> {
+    let g = &global.integrations;
     let routing = secret_or_file(ctx, path, "routing_key", p.routing_key, p.routing_key_file)?;
     let service = secret_or_file(ctx, path, "service_key", p.service_key, p.service_key_file)?;
-    let own_url = match non_empty(p.url) {
-        Some(u) => {
-            check_url(ctx, &path.key("url"), &u)?;
-            Some(u)
-        }
-        None => None,
-    };
+    let own_url = checked_url(ctx, path, "url", p.url)?;
     // Alertmanager picks v1 when a service key is set.
     let (key, url) = match (service, routing) {
         (Some(s), _) => (
@@ -157,18 +152,15 @@ pub(crate) fn pagerduty(
             .entry(k.to_string())
             .or_insert_with(|| v.to_string());
     }
-    let client = text_or(p.client, r#"{{ template "pagerduty.default.client" . }}"#);
+    let client = template_or(p.client, "pagerduty.default.client");
     let source = non_empty(p.source).unwrap_or_else(|| client.clone());
     Ok(PagerdutyConfig {
         send_resolved: p.send_resolved.unwrap_or(true),
-        http: http_or_global(ctx, path, p.http_config, http_global)?,
+        http: http_or_global(ctx, path, p.http_config, &global.http)?,
         key,
         url,
         client,
-        client_url: text_or(
-            p.client_url,
-            r#"{{ template "pagerduty.default.clientURL" . }}"#,
-        ),
+        client_url: template_or(p.client_url, "pagerduty.default.clientURL"),
         description: text_or(
             p.description,
             r#"{{ template "pagerduty.default.description" .}}"#,

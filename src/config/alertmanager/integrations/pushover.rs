@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::{default_template, http_or_global, non_empty, secret_or_file, text_or};
+use super::{http_or_global, non_empty, secret_or_file, template_or, text_or};
 use crate::config::alertmanager::build::Ctx;
 use crate::config::alertmanager::raw::{RawHttpConfig, Text};
 use crate::config::alertmanager::receivers::GlobalConfig;
@@ -96,9 +96,9 @@ pub(crate) fn build(
         http: http_or_global(ctx, path, c.http_config, &global.http)?,
         user_key,
         token,
-        title: text_or(c.title, &default_template("pushover.default.title")),
-        message: text_or(c.message, &default_template("pushover.default.message")),
-        url: text_or(c.url, &default_template("pushover.default.url")),
+        title: template_or(c.title, "pushover.default.title"),
+        message: template_or(c.message, "pushover.default.message"),
+        url: template_or(c.url, "pushover.default.url"),
         url_title: non_empty(c.url_title).unwrap_or_default(),
         device: non_empty(c.device).unwrap_or_default(),
         sound: non_empty(c.sound).unwrap_or_default(),

@@ -10,7 +10,7 @@
 
 use serde::Deserialize;
 
-use super::{check_url, default_template, http_or_global, non_empty, secret_or_file, text_or};
+use super::{checked_url, http_or_global, non_empty, secret_or_file, template_or, text_or};
 use crate::config::alertmanager::build::Ctx;
 use crate::config::alertmanager::raw::RawHttpConfig;
 use crate::config::alertmanager::receivers::GlobalConfig;
@@ -113,13 +113,8 @@ pub(crate) fn build(
             )
         })?,
     };
-    let api_url = match non_empty(c.api_url) {
-        Some(u) => {
-            check_url(ctx, &path.key("api_url"), &u)?;
-            u
-        }
-        None => global.chat.rocketchat_api_url.clone(),
-    };
+    let api_url = checked_url(ctx, path, "api_url", c.api_url)?
+        .unwrap_or_else(|| global.chat.rocketchat_api_url.clone());
     let text = |v: Option<String>| non_empty(v).unwrap_or_default();
     Ok(RocketchatConfig {
         send_resolved: c.send_resolved.unwrap_or(false),
@@ -129,16 +124,13 @@ pub(crate) fn build(
         token,
         channel: text(c.channel),
         color: text_or(c.color, DEFAULT_COLOR),
-        title: text_or(c.title, &default_template("rocketchat.default.title")),
-        title_link: text_or(
-            c.title_link,
-            &default_template("rocketchat.default.titlelink"),
-        ),
-        text: text_or(c.text, &default_template("rocketchat.default.text")),
+        title: template_or(c.title, "rocketchat.default.title"),
+        title_link: template_or(c.title_link, "rocketchat.default.titlelink"),
+        text: template_or(c.text, "rocketchat.default.text"),
         fields: c.fields.unwrap_or_default(),
         short_fields: c.short_fields.unwrap_or(false),
-        emoji: text_or(c.emoji, &default_template("rocketchat.default.emoji")),
-        icon_url: text_or(c.icon_url, &default_template("rocketchat.default.iconurl")),
+        emoji: template_or(c.emoji, "rocketchat.default.emoji"),
+        icon_url: template_or(c.icon_url, "rocketchat.default.iconurl"),
         image_url: text(c.image_url),
         thumb_url: text(c.thumb_url),
         link_names: c.link_names.unwrap_or(false),

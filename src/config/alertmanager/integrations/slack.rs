@@ -12,9 +12,12 @@
 
 use serde::Deserialize;
 
-use super::{check_url, http_or_global, non_empty, secret_or_file, text_or, IntegrationGlobals};
+use super::{
+    checked_url, http_or_global, non_empty, secret_or_file, secret_url, template_or, text_or,
+};
 use crate::config::alertmanager::build::Ctx;
 use crate::config::alertmanager::raw::RawHttpConfig;
+use crate::config::alertmanager::receivers::GlobalConfig;
 use crate::config::{ConfigError, FieldPath, HttpClientSettings, SecretSource};
 
 /// Slack's Web API method for posting with an app token.
@@ -150,13 +153,10 @@ pub(crate) fn slack(
     ctx: &Ctx<'_>,
     path: &FieldPath,
     s: RawSlackConfig,
-    http_global: &HttpClientSettings,
-    g: &IntegrationGlobals,
+    global: &GlobalConfig,
 ) -> Result<SlackConfig, ConfigError> {
-    let own_url = secret_or_file(ctx, path, "api_url", s.api_url, s.api_url_file)?;
-    if let Some(SecretSource::Inline(u)) = &own_url {
-        check_url(ctx, &path.key("api_url"), u.expose())?;
-    }
+    let g = &global.integrations;
+    let own_url = secret_url(ctx, path, "api_url", s.api_url, s.api_url_file)?;
     let token = secret_or_file(ctx, path, "app_token", s.app_token, s.app_token_file)?;
     let target =
         match (own_url, token) {
@@ -165,13 +165,8 @@ pub(crate) fn slack(
                 "at most one of api_url/api_url_file & app_token/app_token_file must be configured",
             )),
             (None, Some(token)) => {
-                let url = match non_empty(s.app_url) {
-                    Some(u) => {
-                        check_url(ctx, &path.key("app_url"), &u)?;
-                        u
-                    }
-                    None => DEFAULT_SLACK_APP_URL.to_string(),
-                };
+                let url = checked_url(ctx, path, "app_url", s.app_url)?
+                    .unwrap_or_else(|| DEFAULT_SLACK_APP_URL.to_string());
                 SlackTarget::App { url, token }
             }
             (Some(u), None) => SlackTarget::Webhook(u),
@@ -234,28 +229,27 @@ pub(crate) fn slack(
             confirm,
         });
     }
-    let default = |name: &str| format!("{{{{ template \"slack.default.{name}\" . }}}}");
     Ok(SlackConfig {
         send_resolved: s.send_resolved.unwrap_or(false),
-        http: http_or_global(ctx, path, s.http_config, http_global)?,
+        http: http_or_global(ctx, path, s.http_config, &global.http)?,
         target,
         channel: s.channel.unwrap_or_default(),
-        username: text_or(s.username, &default("username")),
+        username: template_or(s.username, "slack.default.username"),
         color: text_or(
             s.color,
             r#"{{ if eq .Status "firing" }}danger{{ else }}good{{ end }}"#,
         ),
-        title: text_or(s.title, &default("title")),
-        title_link: text_or(s.title_link, &default("titlelink")),
-        pretext: text_or(s.pretext, &default("pretext")),
-        text: text_or(s.text, &default("text")),
+        title: template_or(s.title, "slack.default.title"),
+        title_link: template_or(s.title_link, "slack.default.titlelink"),
+        pretext: template_or(s.pretext, "slack.default.pretext"),
+        text: template_or(s.text, "slack.default.text"),
         fields,
         short_fields: s.short_fields.unwrap_or(false),
-        footer: text_or(s.footer, &default("footer")),
-        fallback: text_or(s.fallback, &default("fallback")),
-        callback_id: text_or(s.callback_id, &default("callbackid")),
-        icon_emoji: text_or(s.icon_emoji, &default("iconemoji")),
-        icon_url: text_or(s.icon_url, &default("iconurl")),
+        footer: template_or(s.footer, "slack.default.footer"),
+        fallback: template_or(s.fallback, "slack.default.fallback"),
+        callback_id: template_or(s.callback_id, "slack.default.callbackid"),
+        icon_emoji: template_or(s.icon_emoji, "slack.default.iconemoji"),
+        icon_url: template_or(s.icon_url, "slack.default.iconurl"),
         image_url: s.image_url.unwrap_or_default(),
         thumb_url: s.thumb_url.unwrap_or_default(),
         link_names: s.link_names.unwrap_or(false),

@@ -7,7 +7,7 @@
 
 use serde::Deserialize;
 
-use super::{check_url, default_template, http_or_global, non_empty, secret_or_file, text_or};
+use super::{checked_url, http_or_global, secret_or_file, template_or};
 use crate::config::alertmanager::build::Ctx;
 use crate::config::alertmanager::raw::RawHttpConfig;
 use crate::config::alertmanager::receivers::GlobalConfig;
@@ -71,13 +71,8 @@ pub(crate) fn build(
             "unknown parse_mode on telegram_config, must be Markdown, MarkdownV2, HTML or empty string",
         ));
     }
-    let api_url = match non_empty(c.api_url) {
-        Some(u) => {
-            check_url(ctx, &path.key("api_url"), &u)?;
-            u
-        }
-        None => global.chat.telegram_api_url.clone(),
-    };
+    let api_url = checked_url(ctx, path, "api_url", c.api_url)?
+        .unwrap_or_else(|| global.chat.telegram_api_url.clone());
     Ok(TelegramConfig {
         send_resolved: c.send_resolved.unwrap_or(true),
         http: http_or_global(ctx, path, c.http_config, &global.http)?,
@@ -85,7 +80,7 @@ pub(crate) fn build(
         bot_token,
         chat_id,
         message_thread_id: c.message_thread_id.unwrap_or(0),
-        message: text_or(c.message, &default_template("telegram.default.message")),
+        message: template_or(c.message, "telegram.default.message"),
         disable_notifications: c.disable_notifications.unwrap_or(false),
         parse_mode,
     })

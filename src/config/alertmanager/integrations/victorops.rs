@@ -9,9 +9,10 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-use super::{check_url, http_or_global, non_empty, secret_or_file, text_or, IntegrationGlobals};
+use super::{checked_url, http_or_global, non_empty, secret_or_file, template_or, text_or};
 use crate::config::alertmanager::build::Ctx;
 use crate::config::alertmanager::raw::RawHttpConfig;
+use crate::config::alertmanager::receivers::GlobalConfig;
 use crate::config::{ConfigError, FieldPath, HttpClientSettings, SecretSource};
 
 #[derive(Debug, Default, Deserialize)]
@@ -62,9 +63,9 @@ pub(crate) fn victorops(
     ctx: &Ctx<'_>,
     path: &FieldPath,
     v: RawVictorOpsConfig,
-    http_global: &HttpClientSettings,
-    g: &IntegrationGlobals,
+    global: &GlobalConfig,
 ) -> Result<VictorOpsConfig, ConfigError> {
+    let g = &global.integrations;
     let routing_key = non_empty(v.routing_key)
         .ok_or_else(|| ctx.err(path, "missing Routing key in VictorOps config"))?;
     let api_key = match secret_or_file(ctx, path, "api_key", v.api_key, v.api_key_file)? {
@@ -76,13 +77,8 @@ pub(crate) fn victorops(
             )
         })?,
     };
-    let api_url = match non_empty(v.api_url) {
-        Some(u) => {
-            check_url(ctx, &path.key("api_url"), &u)?;
-            u
-        }
-        None => g.victorops_api_url.clone(),
-    };
+    let api_url = checked_url(ctx, path, "api_url", v.api_url)?
+        .unwrap_or_else(|| g.victorops_api_url.clone());
     let custom_fields = v.custom_fields.unwrap_or_default();
     for r in RESERVED {
         if custom_fields.contains_key(r) {
@@ -94,23 +90,17 @@ pub(crate) fn victorops(
     }
     Ok(VictorOpsConfig {
         send_resolved: v.send_resolved.unwrap_or(true),
-        http: http_or_global(ctx, path, v.http_config, http_global)?,
+        http: http_or_global(ctx, path, v.http_config, &global.http)?,
         api_key,
         api_url,
         routing_key,
         message_type: text_or(v.message_type, "CRITICAL"),
-        state_message: text_or(
-            v.state_message,
-            r#"{{ template "victorops.default.state_message" . }}"#,
-        ),
-        entity_display_name: text_or(
+        state_message: template_or(v.state_message, "victorops.default.state_message"),
+        entity_display_name: template_or(
             v.entity_display_name,
-            r#"{{ template "victorops.default.entity_display_name" . }}"#,
+            "victorops.default.entity_display_name",
         ),
-        monitoring_tool: text_or(
-            v.monitoring_tool,
-            r#"{{ template "victorops.default.monitoring_tool" . }}"#,
-        ),
+        monitoring_tool: template_or(v.monitoring_tool, "victorops.default.monitoring_tool"),
         custom_fields,
     })
 }

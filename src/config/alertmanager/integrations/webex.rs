@@ -7,7 +7,7 @@
 
 use serde::Deserialize;
 
-use super::{check_url, default_template, http_or_global, non_empty, text_or};
+use super::{checked_url, http_or_global, non_empty, template_or};
 use crate::config::alertmanager::build::Ctx;
 use crate::config::alertmanager::raw::RawHttpConfig;
 use crate::config::alertmanager::receivers::GlobalConfig;
@@ -53,18 +53,13 @@ pub(crate) fn build(
             "missing webex_configs.http_config.authorization",
         ));
     }
-    let api_url = match non_empty(c.api_url) {
-        Some(u) => {
-            check_url(ctx, &path.key("api_url"), &u)?;
-            u
-        }
-        None => global.chat.webex_api_url.clone(),
-    };
+    let api_url = checked_url(ctx, path, "api_url", c.api_url)?
+        .unwrap_or_else(|| global.chat.webex_api_url.clone());
     Ok(WebexConfig {
         send_resolved: c.send_resolved.unwrap_or(true),
         http,
         api_url,
         room_id,
-        message: text_or(c.message, &default_template("webex.default.message")),
+        message: template_or(c.message, "webex.default.message"),
     })
 }
