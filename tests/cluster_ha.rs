@@ -26,8 +26,20 @@ groups:
         expr: vector(1)
 "#;
 
-/// The config of replica `i` of two, whose peer listens on `peer_port`.
-fn config(i: usize, peer_port: u16, sink: &str, replication_interval: &str) -> String {
+/// The config of replica `i`, whose peers listen on `peer_ports`; AlwaysOn's group is
+/// flushed every `group_interval`, Control's and Heartbeat's every second.
+fn config(
+    i: usize,
+    peer_ports: &[u16],
+    sink: &str,
+    replication_interval: &str,
+    group_interval: &str,
+) -> String {
+    let peers: Vec<String> = peer_ports
+        .iter()
+        .map(|p| format!("'http://127.0.0.1:{p}'"))
+        .collect();
+    let peers = peers.join(", ");
     format!(
         r#"
 rule_files: ['ha.rules.yml']
@@ -38,14 +50,16 @@ alertmanager:
       receiver: team
       group_by: [alertname]
       group_wait: 500ms
-      group_interval: 1s
+      group_interval: {group_interval}
       repeat_interval: 1h
       routes:
         - receiver: control
           matchers: ['alertname="Control"']
+          group_interval: 1s
           repeat_interval: 1s
         - receiver: heartbeat
           matchers: ['alertname="Heartbeat"']
+          group_interval: 1s
           repeat_interval: 1s
     receivers:
       - name: heartbeat
@@ -56,7 +70,7 @@ alertmanager:
         webhook_configs: [{{url: '{sink}/control'}}]
 cluster:
   replica: r{i}
-  peers: ['http://127.0.0.1:{peer_port}']
+  peers: [{peers}]
   replication_interval: {replication_interval}
   lease:
     namespace: monitoring
@@ -71,36 +85,44 @@ cluster:
 
 struct Replicas {
     dir: common::TempDir,
-    ports: [u16; 2],
+    ports: Vec<u16>,
     procs: Vec<Option<ProcessGuard>>,
 }
 
 impl Replicas {
-    fn start(tag: &str, api: &FakeLeaseApi, sink: &FakeReceiver) -> Replicas {
-        let mut r = Replicas::prepare(tag, api, sink, ["500ms", "500ms"]);
-        r.start_one(0);
-        r.start_one(1);
+    /// As many replicas as `api` has listeners, started.
+    fn start(tag: &str, api: &FakeLeaseApi, sink: &FakeReceiver, group_interval: &str) -> Replicas {
+        let intervals = vec!["500ms"; api.listeners()];
+        let mut r = Replicas::prepare(tag, api, sink, &intervals, group_interval);
+        for i in 0..intervals.len() {
+            r.start_one(i);
+        }
         r
     }
 
-    /// Writes the files of both replicas (with their replication intervals); starts none.
+    /// Writes the files of one replica per replication interval; starts none.
     fn prepare(
         tag: &str,
         api: &FakeLeaseApi,
         sink: &FakeReceiver,
-        intervals: [&str; 2],
+        intervals: &[&str],
+        group_interval: &str,
     ) -> Replicas {
         let dir = common::TempDir::new(&format!("ha-{tag}"));
         std::fs::write(dir.join("ha.rules.yml"), RULES).unwrap();
-        let ports = [free_port(), free_port()];
+        let ports: Vec<u16> = intervals.iter().map(|_| free_port()).collect();
         let mut procs = Vec::new();
-        for i in 0..2 {
+        for (i, interval) in intervals.iter().enumerate() {
             std::fs::write(dir.join(format!("kubeconfig-{i}")), api.kubeconfig(i)).unwrap();
             let d = dir.join(format!("r{i}"));
             std::fs::create_dir_all(&d).unwrap();
+            let peers: Vec<u16> = (0..ports.len())
+                .filter(|p| *p != i)
+                .map(|p| ports[p])
+                .collect();
             std::fs::write(
                 dir.join(format!("redline-{i}.yml")),
-                config(i, ports[1 - i], &sink.url(), intervals[i]),
+                config(i, &peers, &sink.url(), interval, group_interval),
             )
             .unwrap();
             procs.push(None);
@@ -122,7 +144,7 @@ impl Replicas {
             .as_str()
             .unwrap_or_default()
             .to_string();
-        (0..2)
+        (0..self.ports.len())
             .find(|i| self.external_url(*i) == url)
             .unwrap_or_else(|| panic!("a delivery from an unknown sender {url}"))
     }
@@ -171,7 +193,7 @@ fn start(dir: &Path, i: usize, port: u16) -> ProcessGuard {
 async fn two_replicas(tag: &str, path: &str) -> (FakeLeaseApi, FakeReceiver, Replicas, Recorded) {
     let api = FakeLeaseApi::start(2).await;
     let sink = FakeReceiver::start().await;
-    let replicas = Replicas::start(tag, &api, &sink);
+    let replicas = Replicas::start(tag, &api, &sink, "1s");
     let first = sink
         .wait_for(path, 1, Duration::from_secs(60))
         .await
@@ -484,7 +506,7 @@ async fn acknowledged_but_not_replicated_repeats_once_with_the_same_key() {
     let api = FakeLeaseApi::start(2).await;
     let sink = FakeReceiver::start().await;
     sink.answer("/team", Answer::new(503, "text/plain", "not yet"));
-    let mut replicas = Replicas::prepare("window", &api, &sink, ["500ms", "1h"]);
+    let mut replicas = Replicas::prepare("window", &api, &sink, &["500ms", "1h"], "1s");
     replicas.start_one(0);
     // r0 holds the Lease and tries to page (refused, so nothing is logged yet).
     sink.wait_for("/team", 1, Duration::from_secs(60)).await;
@@ -584,4 +606,117 @@ async fn sigterm_releases_the_lease_to_the_other_replica() {
         },
     )
     .await;
+}
+
+/// Polls replica `i`'s state for its peers until `check` accepts it.
+async fn wait_for_state(
+    replicas: &Replicas,
+    i: usize,
+    what: &str,
+    check: impl Fn(&serde_json::Value) -> bool,
+) {
+    let url = format!("{}/api/cluster/v1/state", replicas.external_url(i));
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let state = common::get_json(&url).await;
+        if check(&state) {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "replica r{i} never had {what}: {state}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn has_row(state: &serde_json::Value, list: &str, receiver: &str) -> bool {
+    state[list]
+        .as_array()
+        .is_some_and(|rows| rows.iter().any(|r| r["receiver"] == receiver))
+}
+
+/// The holder is killed while its page is in flight (the receiver holds the request open).
+/// The page was pending on the holder, the standby saw it pending, and after the takeover
+/// the new holder sends it at once — within the Lease's duration plus one retry period of
+/// the kill, long before AlwaysOn's next group flush 30 s on — with the same idempotency key,
+/// and only once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_with_a_page_in_flight_the_new_holder_sends_it_at_once() {
+    let api = FakeLeaseApi::start(2).await;
+    let sink = FakeReceiver::start().await;
+    let _held = sink.hold_next("/team");
+    let mut replicas = Replicas::start("inflight", &api, &sink, "30s");
+    let in_flight = sink
+        .wait_for("/team", 1, Duration::from_secs(60))
+        .await
+        .remove(0);
+    let old = replicas.sender(&in_flight);
+    let new = 1 - old;
+    // The page is pending on the holder, and the standby has it from there.
+    wait_for_state(&replicas, old, "the page pending", |s| {
+        has_row(s, "pending", "team")
+    })
+    .await;
+    let nflog_empty = |s: &serde_json::Value| !has_row(s, "nflog", "team");
+    let standby_url = format!("{}/api/cluster/v1/state", replicas.external_url(new));
+    // One replication interval (500 ms) after the holder showed it, the standby pulled it:
+    // wait for the standby's next pull of the holder to be later than that.
+    let shown = redline::timefmt::now_ms() as f64 / 1000.0;
+    let series = format!(
+        "redline_cluster_peer_last_pull_timestamp_seconds{{peer=\"{}\"}}",
+        replicas.external_url(old)
+    );
+    wait_for_pull(&replicas, new, &series, shown).await;
+    assert!(nflog_empty(&common::get_json(&standby_url).await));
+    assert_eq!(sink.requests_to("/team").len(), 1);
+    let mut holder = replicas.procs[old].take().unwrap();
+    holder.0.kill().expect("SIGKILL");
+    let _ = holder.0.wait();
+    let killed = std::time::Instant::now();
+    let again = wait_for("the new holder's page", Duration::from_secs(60), || {
+        sink.requests_to("/team")
+            .into_iter()
+            .find(|r| replicas.sender(r) == new)
+    })
+    .await;
+    let after = killed.elapsed();
+    // Lease duration 2 s + retry period 500 ms, plus 1.5 s for the machine.
+    assert!(
+        after < Duration::from_secs(4),
+        "the new holder sent the pending page {after:?} after the kill (its own group \
+         flushes only every 30 s)"
+    );
+    let key = in_flight.header("Idempotency-Key").expect("a key");
+    assert_eq!(again.header("Idempotency-Key"), Some(key));
+    assert_eq!(again.json()["idempotencyKey"], key);
+    assert_eq!(again.json()["groupKey"], in_flight.json()["groupKey"]);
+    // Nothing repeats: three more heartbeats from the new holder, still two pages.
+    let hb = sink.requests_to("/heartbeat").len();
+    sink.wait_for("/heartbeat", hb + 3, Duration::from_secs(60))
+        .await;
+    let team = sink.requests_to("/team");
+    assert_eq!(team.len(), 2, "the page repeated: {team:#?}");
+    wait_for_state(
+        &replicas,
+        new,
+        "the page logged and no longer pending",
+        |s| has_row(s, "nflog", "team") && !has_row(s, "pending", "team"),
+    )
+    .await;
+}
+
+/// Waits until replica `i`'s `/metrics` sample `series` is later than `after`.
+async fn wait_for_pull(replicas: &Replicas, i: usize, series: &str, after: f64) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        if replicas.metric(i, series).await.is_some_and(|t| t > after) {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "replica r{i} never pulled again ({series})"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
