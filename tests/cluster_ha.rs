@@ -636,6 +636,65 @@ fn has_row(state: &serde_json::Value, list: &str, receiver: &str) -> bool {
         .is_some_and(|rows| rows.iter().any(|r| r["receiver"] == receiver))
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_replicas_one_takes_over_once_after_kill_9() {
+    let api = FakeLeaseApi::start(3).await;
+    let sink = FakeReceiver::start().await;
+    let mut replicas = Replicas::start("three", &api, &sink, "1s");
+    let first = sink
+        .wait_for("/team", 1, Duration::from_secs(60))
+        .await
+        .remove(0);
+    let old = replicas.sender(&first);
+    let others: Vec<usize> = (0..3).filter(|i| *i != old).collect();
+    for &i in &others {
+        wait_for_state(&replicas, i, "the holder's log entry", |s| {
+            has_row(s, "nflog", "team")
+        })
+        .await;
+    }
+    let mut holder = replicas.procs[old].take().unwrap();
+    holder.0.kill().expect("SIGKILL");
+    let _ = holder.0.wait();
+    let heartbeats_before = sink.requests_to("/heartbeat").len();
+    let new = wait_for(
+        "a heartbeat from a new holder",
+        Duration::from_secs(60),
+        || {
+            sink.requests_to("/heartbeat")[heartbeats_before..]
+                .iter()
+                .map(|r| replicas.sender(r))
+                .find(|s| *s != old)
+        },
+    )
+    .await;
+    // Three more heartbeats: all of them, since the kill, from that one replica, and
+    // AlwaysOn (1h repeat_interval) was not paged again.
+    let hb = sink.requests_to("/heartbeat").len();
+    sink.wait_for("/heartbeat", hb + 3, Duration::from_secs(60))
+        .await;
+    let senders: std::collections::BTreeSet<usize> = sink.requests_to("/heartbeat")
+        [heartbeats_before..]
+        .iter()
+        .map(|r| replicas.sender(r))
+        .filter(|s| *s != old)
+        .collect();
+    assert_eq!(senders, [new].into(), "more than one replica took over");
+    let team = sink.requests_to("/team");
+    assert_eq!(
+        team.len(),
+        1,
+        "AlwaysOn repeated after the failover: {team:#?}"
+    );
+    // The Lease's holder changed once: from the killed replica to the new one.
+    let lease = api.lease("monitoring", "redline-notifications").unwrap();
+    assert_eq!(lease["spec"]["holderIdentity"], format!("r{new}"));
+    assert_eq!(lease["spec"]["leaseTransitions"], 1);
+    let mut holders: Vec<String> = api.writes().into_iter().map(|w| w.holder).collect();
+    holders.dedup();
+    assert_eq!(holders, [format!("r{old}"), format!("r{new}")]);
+}
+
 /// The holder is killed while its page is in flight (the receiver holds the request open).
 /// The page was pending on the holder, the standby saw it pending, and after the takeover
 /// the new holder sends it at once — within the Lease's duration plus one retry period of
