@@ -499,14 +499,16 @@ async fn kill_9_with_a_page_in_flight_the_new_holder_sends_it_at_once() {
     .await;
     let nflog_empty = |s: &serde_json::Value| !has_row(s, "nflog", "team");
     let standby_url = format!("{}/api/cluster/v1/state", replicas.external_url(new));
-    // One replication interval (500 ms) after the holder showed it, the standby pulled it:
-    // wait for the standby's next pull of the holder to be later than that.
+    // Wait until the standby pulled the holder's state after the holder showed it pending.
     let shown = redline::timefmt::now_ms() as f64 / 1000.0;
     let series = format!(
         "redline_cluster_peer_last_pull_timestamp_seconds{{peer=\"{}\"}}",
         replicas.external_url(old)
     );
-    wait_for_pull(&replicas, new, &series, shown).await;
+    // A pull that ended after `shown` may have been answered before it; the one after it
+    // was asked after it.
+    let first = wait_for_pull(&replicas, new, &series, shown).await;
+    wait_for_pull(&replicas, new, &series, first).await;
     assert!(nflog_empty(&common::get_json(&standby_url).await));
     assert_eq!(sink.requests_to("/team").len(), 1);
     let mut holder = replicas.procs[old].take().unwrap();
@@ -545,12 +547,12 @@ async fn kill_9_with_a_page_in_flight_the_new_holder_sends_it_at_once() {
     .await;
 }
 
-/// Waits until replica `i`'s `/metrics` sample `series` is later than `after`.
-async fn wait_for_pull(replicas: &Replicas, i: usize, series: &str, after: f64) {
+/// Waits until replica `i`'s `/metrics` sample `series` is later than `after`; returns it.
+async fn wait_for_pull(replicas: &Replicas, i: usize, series: &str, after: f64) -> f64 {
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     loop {
-        if replicas.metric(i, series).await.is_some_and(|t| t > after) {
-            return;
+        if let Some(t) = replicas.metric(i, series).await.filter(|t| *t > after) {
+            return t;
         }
         assert!(
             std::time::Instant::now() < deadline,
