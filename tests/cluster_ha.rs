@@ -1,177 +1,23 @@
-//! High availability with real processes: two `redline run` replicas, a fake Kubernetes API
-//! server serving the Lease (tests/common/fake_lease.rs, with resourceVersion and 409
-//! semantics) and a webhook receiver that records every delivery. Each replica's external URL
-//! (its own listen address) is the payload's `externalURL`, so every delivery names its
-//! sender. Lease timings are short: 2 s duration, 1.5 s renew deadline, 0.5 s retry period;
-//! replicas pull each other's state every 500 ms (the default).
+//! High availability with real processes: two or three `redline run` replicas, a fake
+//! Kubernetes API server serving the Lease (tests/common/fake_lease.rs, with resourceVersion
+//! and 409 semantics) and a webhook receiver that records every delivery, set up by
+//! tests/common/ha.rs (Lease 2 s, renew deadline 1.5 s, retry period 0.5 s); replicas pull
+//! each other's state every 500 ms (the default) unless a test says otherwise.
 
 mod common;
 
 use common::fake_http::{Answer, FakeReceiver, Recorded};
 use common::fake_lease::FakeLeaseApi;
-use common::{free_port, wait_for, ProcessGuard};
-use std::path::Path;
+use common::ha::{has_row, wait_for_state, Replicas};
+use common::wait_for;
 use std::time::Duration;
-
-const RULES: &str = r#"
-groups:
-  - name: ha
-    interval: 500ms
-    rules:
-      - alert: AlwaysOn
-        expr: vector(1)
-      - alert: Control
-        expr: vector(1)
-      - alert: Heartbeat
-        expr: vector(1)
-"#;
-
-/// The config of replica `i` of two, whose peer listens on `peer_port`.
-fn config(i: usize, peer_port: u16, sink: &str, replication_interval: &str) -> String {
-    format!(
-        r#"
-rule_files: ['ha.rules.yml']
-scrape_configs: []
-alertmanager:
-  config:
-    route:
-      receiver: team
-      group_by: [alertname]
-      group_wait: 500ms
-      group_interval: 1s
-      repeat_interval: 1h
-      routes:
-        - receiver: control
-          matchers: ['alertname="Control"']
-          repeat_interval: 1s
-        - receiver: heartbeat
-          matchers: ['alertname="Heartbeat"']
-          repeat_interval: 1s
-    receivers:
-      - name: heartbeat
-        webhook_configs: [{{url: '{sink}/heartbeat'}}]
-      - name: team
-        webhook_configs: [{{url: '{sink}/team'}}]
-      - name: control
-        webhook_configs: [{{url: '{sink}/control'}}]
-cluster:
-  replica: r{i}
-  peers: ['http://127.0.0.1:{peer_port}']
-  replication_interval: {replication_interval}
-  lease:
-    namespace: monitoring
-    name: redline-notifications
-    duration: 2s
-    renew_deadline: 1500ms
-    retry_period: 500ms
-    kubeconfig_file: kubeconfig-{i}
-"#
-    )
-}
-
-struct Replicas {
-    dir: common::TempDir,
-    ports: [u16; 2],
-    procs: Vec<Option<ProcessGuard>>,
-}
-
-impl Replicas {
-    fn start(tag: &str, api: &FakeLeaseApi, sink: &FakeReceiver) -> Replicas {
-        let mut r = Replicas::prepare(tag, api, sink, ["500ms", "500ms"]);
-        r.start_one(0);
-        r.start_one(1);
-        r
-    }
-
-    /// Writes the files of both replicas (with their replication intervals); starts none.
-    fn prepare(
-        tag: &str,
-        api: &FakeLeaseApi,
-        sink: &FakeReceiver,
-        intervals: [&str; 2],
-    ) -> Replicas {
-        let dir = common::TempDir::new(&format!("ha-{tag}"));
-        std::fs::write(dir.join("ha.rules.yml"), RULES).unwrap();
-        let ports = [free_port(), free_port()];
-        let mut procs = Vec::new();
-        for i in 0..2 {
-            std::fs::write(dir.join(format!("kubeconfig-{i}")), api.kubeconfig(i)).unwrap();
-            let d = dir.join(format!("r{i}"));
-            std::fs::create_dir_all(&d).unwrap();
-            std::fs::write(
-                dir.join(format!("redline-{i}.yml")),
-                config(i, ports[1 - i], &sink.url(), intervals[i]),
-            )
-            .unwrap();
-            procs.push(None);
-        }
-        Replicas { dir, ports, procs }
-    }
-
-    fn start_one(&mut self, i: usize) {
-        self.procs[i] = Some(start(&self.dir, i, self.ports[i]));
-    }
-
-    fn external_url(&self, i: usize) -> String {
-        format!("http://127.0.0.1:{}", self.ports[i])
-    }
-
-    /// Which replica sent `r`.
-    fn sender(&self, r: &Recorded) -> usize {
-        let url = r.json()["externalURL"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string();
-        (0..2)
-            .find(|i| self.external_url(*i) == url)
-            .unwrap_or_else(|| panic!("a delivery from an unknown sender {url}"))
-    }
-
-    /// The value of the sample `series` (name with labels) on replica `i`'s `/metrics`.
-    async fn metric(&self, i: usize, series: &str) -> Option<f64> {
-        redline::install_crypto_provider();
-        let text = reqwest::get(format!("{}/metrics", self.external_url(i)))
-            .await
-            .ok()?
-            .text()
-            .await
-            .ok()?;
-        text.lines()
-            .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
-    }
-
-    async fn status(&self, i: usize) -> serde_json::Value {
-        common::get_json(&format!("{}/api/v2/status", self.external_url(i))).await
-    }
-}
-
-impl Drop for Replicas {
-    fn drop(&mut self) {
-        // The processes stop before their directory (a field, dropped after this) goes.
-        self.procs.clear();
-    }
-}
-
-fn start(dir: &Path, i: usize, port: u16) -> ProcessGuard {
-    let log = std::fs::File::create(dir.join(format!("r{i}.log"))).expect("log file");
-    ProcessGuard(
-        common::redline_run(
-            &dir.join(format!("redline-{i}.yml")),
-            port,
-            &dir.join(format!("r{i}")),
-        )
-        .stderr(log)
-        .spawn()
-        .expect("start redline run"),
-    )
-}
 
 /// Two replicas on a fresh fake API server and receiver, once the first delivery to `path`
 /// arrived: the server, the receiver, the replicas and that delivery.
 async fn two_replicas(tag: &str, path: &str) -> (FakeLeaseApi, FakeReceiver, Replicas, Recorded) {
     let api = FakeLeaseApi::start(2).await;
     let sink = FakeReceiver::start().await;
-    let replicas = Replicas::start(tag, &api, &sink);
+    let replicas = Replicas::start(tag, &api, &sink, "1s");
     let first = sink
         .wait_for(path, 1, Duration::from_secs(60))
         .await
@@ -383,7 +229,6 @@ async fn a_silence_set_on_the_standby_mutes_the_holder() {
     }
     assert!(seen, "the silence never reached the holder");
     let lag = visible.elapsed();
-    eprintln!("replication: silence created on the standby, visible on the holder after {lag:?}");
     assert!(lag < Duration::from_secs(2), "replicated in {lag:?}");
     let alerts = common::get_json(&format!(
         "{holder_url}/api/v2/alerts?filter=alertname%3D%22Control%22"
@@ -412,40 +257,25 @@ async fn kill_9_the_holder_and_the_other_takes_over_without_repeating() {
     let old = replicas.sender(&first);
     let new = 1 - old;
     // The standby has the holder's log entry for AlwaysOn (what it serves its own peers).
-    let state_url = format!("{}/api/cluster/v1/state", replicas.external_url(new));
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        let state = common::get_json(&state_url).await;
-        let rows = state["nflog"].as_array().cloned().unwrap_or_default();
-        if rows.iter().any(|r| r["receiver"] == "team") {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the standby never replicated the log: {state}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_for_state(&replicas, new, "the holder's log entry", |s| {
+        has_row(s, "nflog", "team")
+    })
+    .await;
     let mut holder = replicas.procs[old].take().unwrap();
     holder.0.kill().expect("SIGKILL");
     let _ = holder.0.wait();
-    let killed = std::time::Instant::now();
     // The other replica takes over: its heartbeats arrive.
-    let took_over = wait_for(
+    wait_for(
         "a heartbeat from the new holder",
         Duration::from_secs(60),
         || {
             sink.requests_to("/heartbeat")
                 .iter()
                 .any(|r| replicas.sender(r) == new)
-                .then(std::time::Instant::now)
+                .then_some(())
         },
     )
     .await;
-    eprintln!(
-        "failover: kill -9 to the new holder's first delivery {:?}",
-        took_over - killed
-    );
     // Three more heartbeats from the new holder: its flushes ran, and AlwaysOn, delivered
     // once by the old holder with a 1h repeat_interval, was not sent again.
     let hb = sink.requests_to("/heartbeat").len();
@@ -484,7 +314,7 @@ async fn acknowledged_but_not_replicated_repeats_once_with_the_same_key() {
     let api = FakeLeaseApi::start(2).await;
     let sink = FakeReceiver::start().await;
     sink.answer("/team", Answer::new(503, "text/plain", "not yet"));
-    let mut replicas = Replicas::prepare("window", &api, &sink, ["500ms", "1h"]);
+    let mut replicas = Replicas::prepare("window", &api, &sink, &["500ms", "1h"], "1s");
     replicas.start_one(0);
     // r0 holds the Lease and tries to page (refused, so nothing is logged yet).
     sink.wait_for("/team", 1, Duration::from_secs(60)).await;
@@ -584,4 +414,150 @@ async fn sigterm_releases_the_lease_to_the_other_replica() {
         },
     )
     .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_replicas_one_takes_over_once_after_kill_9() {
+    let api = FakeLeaseApi::start(3).await;
+    let sink = FakeReceiver::start().await;
+    let mut replicas = Replicas::start("three", &api, &sink, "1s");
+    let first = sink
+        .wait_for("/team", 1, Duration::from_secs(60))
+        .await
+        .remove(0);
+    let old = replicas.sender(&first);
+    let others: Vec<usize> = (0..3).filter(|i| *i != old).collect();
+    for &i in &others {
+        wait_for_state(&replicas, i, "the holder's log entry", |s| {
+            has_row(s, "nflog", "team")
+        })
+        .await;
+    }
+    let mut holder = replicas.procs[old].take().unwrap();
+    holder.0.kill().expect("SIGKILL");
+    let _ = holder.0.wait();
+    let heartbeats_before = sink.requests_to("/heartbeat").len();
+    let new = wait_for(
+        "a heartbeat from a new holder",
+        Duration::from_secs(60),
+        || {
+            sink.requests_to("/heartbeat")[heartbeats_before..]
+                .iter()
+                .map(|r| replicas.sender(r))
+                .find(|s| *s != old)
+        },
+    )
+    .await;
+    // Three more heartbeats: all of them, since the kill, from that one replica, and
+    // AlwaysOn (1h repeat_interval) was not paged again.
+    let hb = sink.requests_to("/heartbeat").len();
+    sink.wait_for("/heartbeat", hb + 3, Duration::from_secs(60))
+        .await;
+    let senders: std::collections::BTreeSet<usize> = sink.requests_to("/heartbeat")
+        [heartbeats_before..]
+        .iter()
+        .map(|r| replicas.sender(r))
+        .filter(|s| *s != old)
+        .collect();
+    assert_eq!(senders, [new].into(), "more than one replica took over");
+    let team = sink.requests_to("/team");
+    assert_eq!(
+        team.len(),
+        1,
+        "AlwaysOn repeated after the failover: {team:#?}"
+    );
+    // The Lease's holder changed once: from the killed replica to the new one.
+    let lease = api.lease("monitoring", "redline-notifications").unwrap();
+    assert_eq!(lease["spec"]["holderIdentity"], format!("r{new}"));
+    assert_eq!(lease["spec"]["leaseTransitions"], 1);
+    let mut holders: Vec<String> = api.writes().into_iter().map(|w| w.holder).collect();
+    holders.dedup();
+    assert_eq!(holders, [format!("r{old}"), format!("r{new}")]);
+}
+
+/// The holder is killed while its page is in flight (the receiver holds the request open).
+/// The page was pending on the holder, the standby saw it pending, and after the takeover
+/// the new holder sends it at once — within the Lease's duration plus one retry period of
+/// the kill, long before AlwaysOn's next group flush 30 s on — with the same idempotency key,
+/// and only once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_with_a_page_in_flight_the_new_holder_sends_it_at_once() {
+    let api = FakeLeaseApi::start(2).await;
+    let sink = FakeReceiver::start().await;
+    let _held = sink.hold_next("/team");
+    let mut replicas = Replicas::start("inflight", &api, &sink, "30s");
+    let in_flight = sink
+        .wait_for("/team", 1, Duration::from_secs(60))
+        .await
+        .remove(0);
+    let old = replicas.sender(&in_flight);
+    let new = 1 - old;
+    // The page is pending on the holder, and the standby has it from there.
+    wait_for_state(&replicas, old, "the page pending", |s| {
+        has_row(s, "pending", "team")
+    })
+    .await;
+    let nflog_empty = |s: &serde_json::Value| !has_row(s, "nflog", "team");
+    let standby_url = format!("{}/api/cluster/v1/state", replicas.external_url(new));
+    // Wait until the standby pulled the holder's state after the holder showed it pending.
+    let shown = redline::timefmt::now_ms() as f64 / 1000.0;
+    let series = format!(
+        "redline_cluster_peer_last_pull_timestamp_seconds{{peer=\"{}\"}}",
+        replicas.external_url(old)
+    );
+    // A pull that ended after `shown` may have been answered before it; the one after it
+    // was asked after it.
+    let first = wait_for_pull(&replicas, new, &series, shown).await;
+    wait_for_pull(&replicas, new, &series, first).await;
+    assert!(nflog_empty(&common::get_json(&standby_url).await));
+    assert_eq!(sink.requests_to("/team").len(), 1);
+    let mut holder = replicas.procs[old].take().unwrap();
+    holder.0.kill().expect("SIGKILL");
+    let _ = holder.0.wait();
+    let killed = std::time::Instant::now();
+    let again = wait_for("the new holder's page", Duration::from_secs(60), || {
+        sink.requests_to("/team")
+            .into_iter()
+            .find(|r| replicas.sender(r) == new)
+    })
+    .await;
+    let after = killed.elapsed();
+    // Lease duration 2 s + retry period 500 ms, plus 1.5 s for the machine.
+    assert!(
+        after < Duration::from_secs(4),
+        "the new holder sent the pending page {after:?} after the kill (its own group \
+         flushes only every 30 s)"
+    );
+    let key = in_flight.header("Idempotency-Key").expect("a key");
+    assert_eq!(again.header("Idempotency-Key"), Some(key));
+    assert_eq!(again.json()["idempotencyKey"], key);
+    assert_eq!(again.json()["groupKey"], in_flight.json()["groupKey"]);
+    // Nothing repeats: three more heartbeats from the new holder, still two pages.
+    let hb = sink.requests_to("/heartbeat").len();
+    sink.wait_for("/heartbeat", hb + 3, Duration::from_secs(60))
+        .await;
+    let team = sink.requests_to("/team");
+    assert_eq!(team.len(), 2, "the page repeated: {team:#?}");
+    wait_for_state(
+        &replicas,
+        new,
+        "the page logged and no longer pending",
+        |s| has_row(s, "nflog", "team") && !has_row(s, "pending", "team"),
+    )
+    .await;
+}
+
+/// Waits until replica `i`'s `/metrics` sample `series` is later than `after`; returns it.
+async fn wait_for_pull(replicas: &Replicas, i: usize, series: &str, after: f64) -> f64 {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(t) = replicas.metric(i, series).await.filter(|t| *t > after) {
+            return t;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "replica r{i} never pulled again ({series})"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }

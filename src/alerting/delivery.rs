@@ -16,7 +16,9 @@
 //! Before the pending row and before every attempt the job asks the [`SendGate`]
 //! (high availability: only the Lease holder sends); a closed gate ends the job as
 //! [`DeliveryOutcome::Standby`], with nothing sent or logged. Each attempt runs with the
-//! notification's idempotency key ([`super::replica`]).
+//! notification's idempotency key ([`super::replica`]). A job between its first attempt and
+//! its end is also kept in memory as a [`PendingNotification`], which peers replicate, and
+//! what peers report pending is kept for the takeover ([`Delivery::take_peer_pending`]).
 //!
 //! At start-up the pipeline replays the pending rows, so a notification decided before a
 //! crash and never acknowledged is delivered once after the restart.
@@ -143,6 +145,19 @@ pub struct DeliveryJob {
     pub done: Option<oneshot::Sender<DeliveryOutcome>>,
 }
 
+/// A notification this replica decided to send and has not had acknowledged, as its peers
+/// see it (high availability: a new Lease holder sends it at once, [`Delivery::take_over`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingNotification {
+    pub group_key: String,
+    pub receiver: String,
+    pub integration: String,
+    /// The notification as [`pending_json`] writes it.
+    pub notification: String,
+    /// When it was decided (the sender's clock), unix milliseconds.
+    pub created_at_ms: i64,
+}
+
 struct Inflight {
     generation: u64,
     firing: BTreeSet<u64>,
@@ -160,6 +175,10 @@ pub struct Delivery {
     status: Mutex<BTreeMap<(String, String), IntegrationStatus>>,
     /// Whether this replica may send (HA); always open when redline runs alone.
     gate: SendGate,
+    /// This replica's jobs between their first attempt and their end, with their generation.
+    pending: Mutex<HashMap<NflogKey, (u64, PendingNotification)>>,
+    /// What each peer (by replica name) last reported pending.
+    peer_pending: Mutex<BTreeMap<String, Vec<PendingNotification>>>,
     /// The metrics.
     pub metrics: DeliveryMetrics,
 }
@@ -196,6 +215,8 @@ impl Delivery {
             generation: AtomicU64::new(1),
             status: Mutex::new(BTreeMap::new()),
             gate: SendGate::always(),
+            pending: Mutex::new(HashMap::new()),
+            peer_pending: Mutex::new(BTreeMap::new()),
             metrics,
         }
     }
@@ -219,6 +240,44 @@ impl Delivery {
     /// The state database, if any.
     pub fn db(&self) -> Option<&StateDb> {
         self.db.as_ref()
+    }
+
+    /// What this replica has decided to send and not had acknowledged (for its peers).
+    pub fn pending(&self) -> Vec<PendingNotification> {
+        let pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+        let mut out: Vec<PendingNotification> = pending.values().map(|(_, p)| p.clone()).collect();
+        out.sort_by_key(|p| p.created_at_ms);
+        out
+    }
+
+    /// Records what peer `replica` reported pending, replacing its previous report.
+    pub fn set_peer_pending(&self, replica: &str, pending: Vec<PendingNotification>) {
+        self.peer_pending
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(replica.to_string(), pending);
+    }
+
+    /// Takes every peer's pending notifications (once): those the notification log does not
+    /// show delivered since they were decided, for [`crate::alerting::Pipeline`] to send.
+    pub fn take_peer_pending(&self) -> Vec<PendingNotification> {
+        let taken =
+            std::mem::take(&mut *self.peer_pending.lock().unwrap_or_else(|p| p.into_inner()));
+        let now = self.clock.now_ms();
+        taken
+            .into_values()
+            .flatten()
+            .filter(|p| {
+                let key = NflogKey {
+                    group_key: p.group_key.clone(),
+                    receiver: p.receiver.clone(),
+                    integration: p.integration.clone(),
+                };
+                self.nflog
+                    .get(&key, now)
+                    .is_none_or(|e| e.sent_at_ms < p.created_at_ms)
+            })
+            .collect()
     }
 
     fn inflight(&self) -> std::sync::MutexGuard<'_, HashMap<NflogKey, Inflight>> {
@@ -327,6 +386,23 @@ impl Delivery {
                 .get(&job.key, self.clock.now_ms())
                 .map(|e| e.sent_at_ms),
         );
+        let decided = pending_json(&job.notification, &job.firing, &job.resolved);
+        self.pending
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(
+                job.key.clone(),
+                (
+                    job.generation,
+                    PendingNotification {
+                        group_key: job.key.group_key.clone(),
+                        receiver: job.key.receiver.clone(),
+                        integration: job.key.integration.clone(),
+                        notification: decided.clone(),
+                        created_at_ms: self.clock.now_ms(),
+                    },
+                ),
+            );
         if job.pending_id.is_none() {
             if let Some(db) = &self.db {
                 let now = self.clock.now_ms();
@@ -335,7 +411,7 @@ impl Delivery {
                     group_key: job.key.group_key.clone(),
                     receiver: job.key.receiver.clone(),
                     integration: job.key.integration.clone(),
-                    notification_json: pending_json(&job.notification, &job.firing, &job.resolved),
+                    notification_json: decided,
                     created_at_ms: now,
                     attempts: 0,
                     next_attempt_ms: now,
@@ -436,6 +512,15 @@ impl Delivery {
             }
         };
         self.finish(&job.key, job.generation);
+        {
+            let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+            if pending
+                .get(&job.key)
+                .is_some_and(|(g, _)| *g == job.generation)
+            {
+                pending.remove(&job.key);
+            }
+        }
         if let Some(done) = job.done.take() {
             let _ = done.send(outcome);
         }
@@ -729,6 +814,42 @@ mod tests {
         assert_eq!(s[0].delivered, 1);
         assert_eq!(s[0].failed_attempts, 3);
         assert_eq!(s[0].last_error.as_deref(), Some("503"));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn pending_while_unacknowledged_and_peers_pending_taken_once() {
+        let (nflog, d) = delivery();
+        let flaky = Flaky::failing(1_000);
+        let q = IntegrationQueue::spawn(d.clone(), "team", flaky.clone(), 4);
+        let firing: BTreeSet<u64> = [1].into();
+        let Begin::Send(generation) = d.begin(&key(), &firing, &BTreeSet::new()) else {
+            panic!("nothing in flight yet");
+        };
+        let (job, rx) = job(firing.clone(), Duration::from_secs(10), generation);
+        assert!(q.submit(job).is_ok());
+        // Retrying: pending, as peers see it.
+        while flaky.calls.load(Ordering::SeqCst) < 2 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let pending = d.pending();
+        assert_eq!(pending.len(), 1);
+        assert_eq!(pending[0].receiver, "team");
+        let (n, f, _) = parse_pending(&pending[0].notification).unwrap();
+        assert_eq!((n, f), (notification(), firing.clone()));
+        // Given up: no longer pending.
+        assert_eq!(rx.await.unwrap(), DeliveryOutcome::Failed("503".into()));
+        assert!(d.pending().is_empty());
+
+        // A peer's report: one notification the log shows delivered since (at 1000 ms,
+        // decided at 900 ms), one it does not. Only the latter is taken, and only once.
+        nflog.record(&key(), firing.clone(), BTreeSet::new(), 1_000);
+        let mut other = pending[0].clone();
+        other.receiver = "other".into();
+        let mut delivered = pending[0].clone();
+        delivered.created_at_ms = 900;
+        d.set_peer_pending("r1", vec![delivered, other.clone()]);
+        assert_eq!(d.take_peer_pending(), vec![other]);
+        assert!(d.take_peer_pending().is_empty());
     }
 
     #[tokio::test(start_paused = true)]

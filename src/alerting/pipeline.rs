@@ -28,7 +28,7 @@ use tokio::task::JoinHandle;
 use super::alert::Alert;
 use super::delivery::{
     parse_pending, Begin, Delivery, DeliveryJob, DeliveryMetrics, IntegrationQueue,
-    IntegrationStatus,
+    IntegrationStatus, PendingNotification,
 };
 use super::dispatch::{AlertMuter, DispatchOptions, Dispatcher, GroupSnapshot};
 use super::inhibit::Inhibitor;
@@ -254,6 +254,38 @@ fn build_running(
     })
 }
 
+/// Queues the notification `json` ([`parse_pending`]'s input) for `key` again, unless its
+/// integration is gone or an identical one is in flight; whether it was queued.
+fn resubmit(
+    dispatcher: &Dispatcher,
+    delivery: &Delivery,
+    key: NflogKey,
+    json: &str,
+    pending_id: Option<i64>,
+    deadline: tokio::time::Instant,
+) -> bool {
+    let Ok((notification, firing, resolved)) = parse_pending(json) else {
+        return false;
+    };
+    let Some(q) = dispatcher.queue(&key.receiver, &key.integration) else {
+        return false;
+    };
+    let Begin::Send(generation) = delivery.begin(&key, &firing, &resolved) else {
+        return false;
+    };
+    q.submit(DeliveryJob {
+        key,
+        notification,
+        firing,
+        resolved,
+        deadline,
+        pending_id,
+        generation,
+        done: None,
+    })
+    .is_ok()
+}
+
 impl Pipeline {
     /// The notification log's entries, for other replicas (HA).
     pub fn nflog_rows(&self) -> Vec<crate::state::pipeline::NflogRow> {
@@ -273,6 +305,45 @@ impl Pipeline {
             }
         }
         n
+    }
+
+    /// What this replica has decided to send and not had acknowledged, for its peers (HA).
+    pub fn pending_notifications(&self) -> Vec<PendingNotification> {
+        self.inner.delivery.pending()
+    }
+
+    /// Records what peer `replica` reported pending (HA), replacing its previous report.
+    pub fn set_peer_pending(&self, replica: &str, pending: Vec<PendingNotification>) {
+        self.inner.delivery.set_peer_pending(replica, pending);
+    }
+
+    /// On taking the Lease (HA): sends at once what the peers last reported pending and the
+    /// notification log does not show delivered, instead of waiting for the groups' next
+    /// flush; one identical to a notification already in flight here is not sent twice.
+    /// Returns how many were sent.
+    pub fn take_over_pending(&self) -> usize {
+        let dispatcher = self.running().dispatcher.clone();
+        let deadline = tokio::time::Instant::now() + self.inner.opts.replay_deadline;
+        let mut sent = 0;
+        for p in self.inner.delivery.take_peer_pending() {
+            let key = NflogKey {
+                group_key: p.group_key,
+                receiver: p.receiver,
+                integration: p.integration,
+            };
+            if resubmit(
+                &dispatcher,
+                &self.inner.delivery,
+                key.clone(),
+                &p.notification,
+                None,
+                deadline,
+            ) {
+                tracing::info!(receiver = %key.receiver, integration = %key.integration, group_key = %key.group_key, "taking over a notification a peer left pending");
+                sent += 1;
+            }
+        }
+        sent
     }
 
     /// The largest request body the Alertmanager API accepts for this pipeline.
@@ -358,31 +429,19 @@ impl Pipeline {
         };
         // Replays first, so the groups rebuilt below find them in flight.
         for row in pending {
-            let replayed = parse_pending(&row.notification_json)
-                .ok()
-                .and_then(|(n, f, r)| {
-                    let q = dispatcher.queue(&row.receiver, &row.integration)?;
-                    let key = NflogKey {
-                        group_key: row.group_key.clone(),
-                        receiver: row.receiver.clone(),
-                        integration: row.integration.clone(),
-                    };
-                    let Begin::Send(generation) = delivery.begin(&key, &f, &r) else {
-                        return None;
-                    };
-                    let job = DeliveryJob {
-                        key,
-                        notification: n,
-                        firing: f,
-                        resolved: r,
-                        deadline: tokio::time::Instant::now() + opts.replay_deadline,
-                        pending_id: Some(row.id),
-                        generation,
-                        done: None,
-                    };
-                    q.submit(job).ok()
-                });
-            if replayed.is_some() {
+            let replayed = resubmit(
+                &dispatcher,
+                &delivery,
+                NflogKey {
+                    group_key: row.group_key.clone(),
+                    receiver: row.receiver.clone(),
+                    integration: row.integration.clone(),
+                },
+                &row.notification_json,
+                Some(row.id),
+                tokio::time::Instant::now() + opts.replay_deadline,
+            );
+            if replayed {
                 tracing::info!(receiver = %row.receiver, integration = %row.integration, group_key = %row.group_key, "resending a notification not acknowledged before the restart");
             } else if let Some(db) = &db {
                 tracing::warn!(receiver = %row.receiver, integration = %row.integration, "dropping a pending notification whose receiver or integration no longer exists");

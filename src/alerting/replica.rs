@@ -42,6 +42,8 @@ enum Gate {
 #[derive(Clone, Debug)]
 pub struct SendGate {
     gate: Arc<Mutex<Gate>>,
+    /// Notified each time a closed replica gate opens (this replica took the Lease).
+    opened: Arc<tokio::sync::Notify>,
 }
 
 impl Default for SendGate {
@@ -55,6 +57,7 @@ impl SendGate {
     pub fn always() -> SendGate {
         SendGate {
             gate: Arc::new(Mutex::new(Gate::Always)),
+            opened: Arc::new(tokio::sync::Notify::new()),
         }
     }
 
@@ -62,6 +65,7 @@ impl SendGate {
     pub fn replica() -> SendGate {
         SendGate {
             gate: Arc::new(Mutex::new(Gate::Until(None))),
+            opened: Arc::new(tokio::sync::Notify::new()),
         }
     }
 
@@ -73,8 +77,18 @@ impl SendGate {
     /// deadline); no effect on an always-open gate.
     pub fn open_until(&self, until: Instant) {
         if let Gate::Until(u) = &mut *self.lock() {
+            let was_closed = !u.is_some_and(|u| Instant::now() < u);
             *u = Some(until);
+            if was_closed {
+                self.opened.notify_one();
+            }
         }
+    }
+
+    /// Completes once a closed replica gate has opened since the last call (a takeover: the
+    /// new holder sends what its peers left pending). Never completes on an always-open gate.
+    pub async fn opened(&self) {
+        self.opened.notified().await;
     }
 
     /// Closes a replica's gate at once (the Lease is lost or released).
@@ -195,6 +209,29 @@ mod tests {
         g.open_until(Instant::now() + Duration::from_secs(1));
         g.close();
         assert!(!g.may_send());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn opening_a_closed_gate_is_announced_once() {
+        let g = SendGate::replica();
+        g.open_until(Instant::now() + Duration::from_secs(2));
+        tokio::time::timeout(Duration::from_millis(1), g.opened())
+            .await
+            .expect("the takeover is announced");
+        // A renewal while open is no takeover.
+        g.open_until(Instant::now() + Duration::from_secs(2));
+        assert!(
+            tokio::time::timeout(Duration::from_millis(1), g.opened())
+                .await
+                .is_err(),
+            "a renewal is no takeover"
+        );
+        // Lapsed, then renewed: a takeover again.
+        tokio::time::advance(Duration::from_secs(3)).await;
+        g.open_until(Instant::now() + Duration::from_secs(2));
+        tokio::time::timeout(Duration::from_millis(1), g.opened())
+            .await
+            .expect("the second takeover is announced");
     }
 
     #[tokio::test]

@@ -3,9 +3,9 @@
 //!
 //! Every replica runs the whole pipeline; [`Cluster`] keeps the Lease ([`lease`]) and opens
 //! the alerting pipeline's [`SendGate`] only while this replica holds it, so one replica
-//! sends, and pulls its peers' notification log and silences ([`replication`]), so the
-//! holder honours silences set elsewhere and a new holder does not resend what was
-//! delivered. It is started after the pipeline ([`Cluster::start`]: catch up from the peers,
+//! sends, and pulls its peers' notification log, silences and pending notifications
+//! ([`replication`]), so the holder honours silences set elsewhere, a new holder does not
+//! resend what was delivered and sends at once what the old one left unacknowledged. It is started after the pipeline ([`Cluster::start`]: catch up from the peers,
 //! then join the election) and stopped before it ([`Cluster::stop`], which releases the
 //! Lease). Without a `cluster:` section there is no `Cluster` and the gate is always open.
 
@@ -135,6 +135,7 @@ impl Cluster {
         let electing = self.electing.clone();
         let config = self.config.clone();
         let mut stop = self.stop.subscribe();
+        let gate = self.gate.clone();
         let task = tokio::spawn(async move {
             let interval = config.replication_interval;
             tokio::select! {
@@ -148,6 +149,11 @@ impl Cluster {
             loop {
                 tokio::select! {
                     _ = tick.tick() => {}
+                    // Taken over: send what the old holder left pending, then pull on.
+                    _ = gate.opened() => {
+                        pipeline.take_over_pending();
+                        continue;
+                    }
                     _ = stop.changed() => break,
                 }
                 replicator.pull_all(&pipeline).await;

@@ -1,10 +1,13 @@
-//! Replication between replicas over HTTP: each replica pulls every peer's notification log
-//! and silences (`GET <peer>/api/cluster/v1/state`) every `replication_interval` and merges
-//! them, the newer entry winning (Alertmanager's merge rules: a log entry sent later, a
-//! silence written later). So a silence created or expired on any replica is in force on the
-//! others within about one interval, and a new Lease holder does not send again what the old
-//! one delivered and logged. At start a replica pulls once from every peer before it may take
-//! the Lease ([`Replicator::catch_up`]).
+//! Replication between replicas over HTTP: each replica pulls every peer's notification log,
+//! silences and pending notifications (`GET <peer>/api/cluster/v1/state`) every
+//! `replication_interval`. Log entries and silences are merged, the newer entry winning
+//! (Alertmanager's merge rules: a log entry sent later, a silence written later). So a
+//! silence created or expired on any replica is in force on the others within about one
+//! interval, and a new Lease holder does not send again what the old one delivered and
+//! logged. A peer's pending notifications (decided, not yet acknowledged) replace what it
+//! reported before; a replica that takes the Lease sends them at once
+//! ([`crate::alerting::Pipeline::take_over_pending`]). At start a replica pulls once from
+//! every peer before it may take the Lease ([`Replicator::catch_up`]).
 //!
 //! With `peer_secret_file`, calls carry `Authorization: Bearer <secret>` and the state is
 //! served only to callers that send it; without, the state is served to anyone who can reach
@@ -19,6 +22,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 use serde::{Deserialize, Serialize};
 
+use crate::alerting::delivery::PendingNotification;
 use crate::alerting::Pipeline;
 use crate::state::pipeline::NflogRow;
 use crate::state::silences::SilenceRow;
@@ -37,6 +41,9 @@ pub struct ReplicaState {
     pub replica: String,
     pub silences: Vec<SilenceRow>,
     pub nflog: Vec<NflogRow>,
+    /// What the serving replica decided to send and has not had acknowledged.
+    #[serde(default)]
+    pub pending: Vec<PendingNotification>,
 }
 
 /// Why a call to a peer failed.
@@ -142,6 +149,7 @@ impl Replicator {
             replica: self.replica.clone(),
             silences: pipeline.silences().rows(),
             nflog: pipeline.nflog_rows(),
+            pending: pipeline.pending_notifications(),
         }
     }
 
@@ -220,6 +228,9 @@ impl Replicator {
         };
         let n = pipeline.merge_nflog(state.nflog).await;
         self.metrics.nflog.inc_by(n as u64);
+        // After the log of the same snapshot, so a notification acknowledged meanwhile is
+        // not taken for pending.
+        pipeline.set_peer_pending(&state.replica, state.pending);
     }
 
     /// Before taking part in the election: pulls every peer, retrying those that do not

@@ -1,7 +1,7 @@
 //! The receiving end of HTTP integrations in tests: a loopback server that records every
 //! request (method, path with query, headers, body) and answers each path with a status,
 //! content type and body the test sets (by default `200 ok`, as a Slack incoming webhook
-//! answers).
+//! answers), at once or, for a request the test holds open, on the test's signal.
 
 use axum::body::Bytes;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
@@ -69,6 +69,8 @@ struct State {
     queued: BTreeMap<String, VecDeque<Answer>>,
     /// Per path: the answer once the queue is empty.
     standing: BTreeMap<String, Answer>,
+    /// Per path: requests to hold open (recorded at once, answered on a signal), in order.
+    held: BTreeMap<String, VecDeque<tokio::sync::oneshot::Receiver<()>>>,
 }
 
 /// The fake receiver.
@@ -93,31 +95,39 @@ impl FakeReceiver {
                     let path = uri
                         .path_and_query()
                         .map_or_else(|| uri.path().to_string(), |p| p.to_string());
-                    let mut st = shared.lock().expect("fake receiver state");
-                    st.requests.push(Recorded {
-                        method: method.to_string(),
-                        path: path.clone(),
-                        headers: headers
-                            .keys()
-                            .map(|k| {
-                                // A repeated header shows all its values, joined with ", ".
-                                let values: Vec<String> = headers
-                                    .get_all(k)
-                                    .iter()
-                                    .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
-                                    .collect();
-                                (k.as_str().to_ascii_lowercase(), values.join(", "))
-                            })
-                            .collect(),
-                        body: String::from_utf8_lossy(&body).into_owned(),
-                    });
-                    let bare = uri.path().to_string();
-                    let answer = st
-                        .queued
-                        .get_mut(&bare)
-                        .and_then(VecDeque::pop_front)
-                        .or_else(|| st.standing.get(&bare).cloned())
-                        .unwrap_or_else(|| Answer::new(200, "text/plain", "ok"));
+                    let (answer, hold) = {
+                        let mut st = shared.lock().expect("fake receiver state");
+                        st.requests.push(Recorded {
+                            method: method.to_string(),
+                            path: path.clone(),
+                            headers: headers
+                                .keys()
+                                .map(|k| {
+                                    // A repeated header shows all its values, joined with ", ".
+                                    let values: Vec<String> = headers
+                                        .get_all(k)
+                                        .iter()
+                                        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+                                        .collect();
+                                    (k.as_str().to_ascii_lowercase(), values.join(", "))
+                                })
+                                .collect(),
+                            body: String::from_utf8_lossy(&body).into_owned(),
+                        });
+                        let bare = uri.path().to_string();
+                        let answer = st
+                            .queued
+                            .get_mut(&bare)
+                            .and_then(VecDeque::pop_front)
+                            .or_else(|| st.standing.get(&bare).cloned())
+                            .unwrap_or_else(|| Answer::new(200, "text/plain", "ok"));
+                        let hold = st.held.get_mut(&bare).and_then(VecDeque::pop_front);
+                        (answer, hold)
+                    };
+                    if let Some(signal) = hold {
+                        // Answers once the test signals (or drops the sender).
+                        let _ = signal.await;
+                    }
                     let mut resp = (
                         StatusCode::from_u16(answer.status).expect("valid status"),
                         [(axum::http::header::CONTENT_TYPE, answer.content_type)],
@@ -163,6 +173,20 @@ impl FakeReceiver {
             .entry(path.to_string())
             .or_default()
             .push_back(answer);
+    }
+
+    /// Holds the next request to `path` (without query) open: it is recorded on arrival and
+    /// answered only once the returned sender is used or dropped.
+    pub fn hold_next(&self, path: &str) -> tokio::sync::oneshot::Sender<()> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.state
+            .lock()
+            .expect("fake receiver state")
+            .held
+            .entry(path.to_string())
+            .or_default()
+            .push_back(rx);
+        tx
     }
 
     /// Every request so far, in arrival order.

@@ -201,6 +201,11 @@ impl FakeLeaseApi {
         }
     }
 
+    /// How many listeners (replicas) the server has.
+    pub fn listeners(&self) -> usize {
+        self.urls.len()
+    }
+
     /// The base URL of listener `i`.
     pub fn url(&self, i: usize) -> &str {
         &self.urls[i]

@@ -5,6 +5,7 @@ pub mod am_differential;
 pub mod discovery;
 pub mod fake_http;
 pub mod fake_lease;
+pub mod ha;
 pub mod recorded;
 
 pub use redline::testdir::TempDir;
