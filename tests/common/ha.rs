@@ -218,3 +218,25 @@ pub fn has_row(state: &serde_json::Value, list: &str, receiver: &str) -> bool {
         .as_array()
         .is_some_and(|rows| rows.iter().any(|r| r["receiver"] == receiver))
 }
+
+/// Waits until replica `i` reports its cluster status `ready` in `/api/v2/status` (it has
+/// caught up from its peers); a replica that does not listen yet is "not yet".
+pub async fn wait_ready(replicas: &Replicas, i: usize) {
+    redline::install_crypto_provider();
+    let url = format!("{}/api/v2/status", replicas.external_url(i));
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let ready = match reqwest::get(&url).await {
+            Ok(resp) => resp.text().await.is_ok_and(|t| {
+                serde_json::from_str::<serde_json::Value>(&t)
+                    .is_ok_and(|s| s["cluster"]["status"] == "ready")
+            }),
+            Err(_) => false,
+        };
+        if ready {
+            return;
+        }
+        assert!(std::time::Instant::now() < deadline, "r{i} never caught up");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
