@@ -198,16 +198,28 @@ impl EmailNotifier {
             };
         }
         let domain = envelope_from.email.domain().to_string();
-        let id = format!(
-            "<{}.{:016x}@{}>",
-            crate::timefmt::now_ms(),
-            xxhash_rust::xxh3::xxh3_64(format!("{}{}", n.group_key, n.now_ms).as_bytes()),
-            if domain.is_empty() {
-                "redline"
-            } else {
-                &domain
+        let domain = if domain.is_empty() {
+            "redline"
+        } else {
+            &domain
+        };
+        // With the notification's idempotency key (the same on every replica, and on every
+        // retry of one notification), the Message-ID is derived from it and the key is sent as
+        // a header, so a mail system that drops repeated Message-IDs drops a failover's repeat.
+        let id = match crate::alerting::replica::current_idempotency_key() {
+            Some(key) => {
+                b = b.raw_header(HeaderValue::new(
+                    HeaderName::new_from_ascii_str(crate::alerting::replica::IDEMPOTENCY_HEADER),
+                    key.clone(),
+                ));
+                format!("<{key}@{domain}>")
             }
-        );
+            None => format!(
+                "<{}.{:016x}@{domain}>",
+                crate::timefmt::now_ms(),
+                xxhash_rust::xxh3::xxh3_64(format!("{}{}", n.group_key, n.now_ms).as_bytes()),
+            ),
+        };
         let body = MultiPart::alternative()
             .singlepart(
                 SinglePart::builder()
@@ -398,6 +410,35 @@ receivers:
         assert!(raw.contains("Message-ID: <") && raw.contains("@example.org>"));
         assert!(raw.contains("multipart/alternative"));
         assert!(raw.contains("text/plain") && raw.contains("text/html"));
+        assert!(!raw.contains("Idempotency-Key"), "{raw}");
+    }
+
+    /// Sent with an idempotency key (every delivery; the same on every replica), the message
+    /// carries it as a header and its Message-ID is made of it, so one notification sent
+    /// twice (a retry, a failover) has one Message-ID.
+    #[tokio::test]
+    async fn the_idempotency_key_makes_the_message_id() {
+        let n = notifier(&config(""));
+        let raw = |key: &'static str| {
+            let n = &n;
+            crate::alerting::replica::with_idempotency_key(key.to_string(), async move {
+                String::from_utf8(n.message(&fixture_notification(false)).unwrap().formatted())
+                    .unwrap()
+            })
+        };
+        let one = raw("0123abcd").await;
+        assert!(one.contains("Message-ID: <0123abcd@example.org>"), "{one}");
+        assert!(one.contains("Idempotency-Key: 0123abcd"), "{one}");
+        let again = raw("0123abcd").await;
+        assert_eq!(
+            one.lines().find(|l| l.starts_with("Message-ID")),
+            again.lines().find(|l| l.starts_with("Message-ID"))
+        );
+        let other = raw("ffff0000").await;
+        assert!(
+            other.contains("Message-ID: <ffff0000@example.org>"),
+            "{other}"
+        );
     }
 
     #[test]
