@@ -15,8 +15,8 @@
 //! clock or timers, so a notification the old holder sent but could not replicate gets the
 //! same key when the new holder sends it again. [`with_idempotency_key`] makes the key
 //! visible to the integration sending the notification ([`current_idempotency_key`]), which
-//! sends it as the HTTP header `Idempotency-Key` (and the webhook as `idempotencyKey` in its
-//! payload).
+//! sends it as the HTTP header `Idempotency-Key` (the webhook also as `idempotencyKey` in its
+//! payload; an email as an `Idempotency-Key` header and its Message-ID `<key@domain>`).
 
 use std::collections::BTreeSet;
 use std::future::Future;
