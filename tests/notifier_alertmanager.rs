@@ -517,38 +517,20 @@ async fn kubernetes_sd_finds_the_alertmanager_pod() {
     let dir = TempDir::new("notifier-k8s");
     let (am_port, got) = start_capture(true).await;
     let api = start_kubernetes_api(am_port).await;
-    std::fs::write(dir.join("rules.yml"), RULES).expect("rules");
-    std::fs::write(
-        dir.join("redline.yml"),
-        format!(
-            r#"global: {{evaluation_interval: 1s}}
-rule_files: [rules.yml]
-alerting:
-  alertmanagers:
-    - kubernetes_sd_configs:
+    let (_redline, port) = run_until_first_post(
+        &dir,
+        &format!(
+            r#"    - kubernetes_sd_configs:
         - {{role: pod, api_server: 'http://127.0.0.1:{api}'}}
       relabel_configs:
         - {{source_labels: [__meta_kubernetes_pod_label_app], regex: alertmanager, action: keep}}
         - {{source_labels: [__meta_kubernetes_pod_container_port_name], regex: web, action: keep}}
 "#
         ),
-    )
-    .expect("config");
-    let port = free_port();
-    let _redline = ProcessGuard(
-        common::redline_run(&dir.join("redline.yml"), port, &dir.join("state"))
-            .arg("--rules.alert.resend-delay=1s")
-            .spawn()
-            .expect("start redline run"),
-    );
-    let (path, _, body) = wait(
         "a POST to the pod's web port",
-        Duration::from_secs(60),
-        async || got.lock().expect("captured").first().cloned(),
+        &got,
     )
     .await;
-    assert_eq!(path, "/api/v2/alerts");
-    assert_eq!(body[0]["labels"]["alertname"], "AlwaysFiring");
     let metrics = metrics_text(port).await;
     // One Alertmanager: the `metrics` port was dropped by relabeling.
     assert!(
@@ -583,34 +565,49 @@ async fn http_sd_finds_the_alertmanager() {
     tokio::spawn(async move {
         let _ = axum::serve(listener, app).await;
     });
-    std::fs::write(dir.join("rules.yml"), RULES).expect("rules");
-    std::fs::write(
-        dir.join("redline.yml"),
-        format!(
-            r#"global: {{evaluation_interval: 1s}}
-rule_files: [rules.yml]
-alerting:
-  alertmanagers:
-    - http_sd_configs: [{{url: 'http://127.0.0.1:{sd}/targets'}}]
+    let _ = run_until_first_post(
+        &dir,
+        &format!(
+            r#"    - http_sd_configs: [{{url: 'http://127.0.0.1:{sd}/targets'}}]
       relabel_configs:
         - {{source_labels: [team], regex: sre, action: keep}}
 "#
         ),
+        "a POST to the Alertmanager http_sd lists",
+        &got,
+    )
+    .await;
+}
+
+/// Starts `redline run` with the always-firing rule, `alertmanagers` (the entries of
+/// `alerting.alertmanagers`, indented under it) and a resend delay of 1 s; waits for the
+/// first POST `got` captures and checks it is the alert, on API v2. The process and its port.
+async fn run_until_first_post(
+    dir: &TempDir,
+    alertmanagers: &str,
+    what: &str,
+    got: &Captured,
+) -> (ProcessGuard, u16) {
+    std::fs::write(dir.join("rules.yml"), RULES).expect("rules");
+    std::fs::write(
+        dir.join("redline.yml"),
+        format!(
+            "global: {{evaluation_interval: 1s}}\nrule_files: [rules.yml]\nalerting:\n  alertmanagers:\n{alertmanagers}"
+        ),
     )
     .expect("config");
     let port = free_port();
-    let _redline = ProcessGuard(
+    let redline = ProcessGuard(
         common::redline_run(&dir.join("redline.yml"), port, &dir.join("state"))
             .arg("--rules.alert.resend-delay=1s")
             .spawn()
             .expect("start redline run"),
     );
-    let (path, _, body) = wait(
-        "a POST to the Alertmanager http_sd lists",
-        Duration::from_secs(60),
-        async || got.lock().expect("captured").first().cloned(),
-    )
+    let (path, _, body) = wait(what, Duration::from_secs(60), async || {
+        got.lock().expect("captured").first().cloned()
+    })
     .await;
     assert_eq!(path, "/api/v2/alerts");
     assert_eq!(body[0]["labels"]["alertname"], "AlwaysFiring");
+    (redline, port)
 }
