@@ -17,9 +17,12 @@ use std::collections::BTreeMap;
 
 use common::am_differential::{alerts_started_at, assert_same_requests, now_rfc3339, Pair};
 use common::fake_http::{Answer, FakeReceiver, Recorded};
-use common::recorded::{config, fixture, notification, EXTERNAL_URL};
+use common::recorded::{
+    config, fixture, notification, team_integrations, team_integrations_with_templates,
+    EXTERNAL_URL,
+};
 use redline::alerting::notify::pushover::PushoverNotifier;
-use redline::alerting::notify::{integrations, NotifyContext};
+use redline::alerting::notify::NotifyContext;
 use redline::config::alertmanager::AlertmanagerConfig;
 use serde_json::{json, Value};
 
@@ -236,8 +239,7 @@ async fn check_json_fixture(kind: &str, lists: &str, path: &str, answer: Answer)
     let fake = FakeReceiver::start().await;
     fake.answer(path, answer);
     let cfg = config(lists, &fake);
-    let ctx = NotifyContext::new(EXTERNAL_URL, "");
-    let ns = integrations(cfg.receiver("team").unwrap(), &ctx).unwrap_or_else(|e| panic!("{e}"));
+    let ns = team_integrations(&cfg);
     assert_eq!(ns.len(), 1);
     for (i, state) in ["firing", "resolved"].into_iter().enumerate() {
         ns[0]
@@ -303,8 +305,7 @@ async fn rocketchat_auth_headers_and_answers() {
         "    rocketchat_configs:\n      - {api_url: FAKE, token: rc-token, token_id: rc-user, channel: '#ops'}\n",
         &fake,
     );
-    let ctx = NotifyContext::new(EXTERNAL_URL, "");
-    let ns = integrations(cfg.receiver("team").unwrap(), &ctx).unwrap();
+    let ns = team_integrations(&cfg);
     assert!(
         !ns[0].send_resolved(),
         "rocketchat does not send resolved by default"
@@ -361,8 +362,7 @@ async fn msteams_retries_5xx_only_and_never_shows_the_url() {
         "    msteams_configs:\n      - webhook_url: FAKE/webhookb2/secret-token\n    msteamsv2_configs:\n      - webhook_url: FAKE/workflows/secret-sig\n",
         &fake,
     );
-    let ctx = NotifyContext::new(EXTERNAL_URL, "");
-    let ns = integrations(cfg.receiver("team").unwrap(), &ctx).unwrap();
+    let ns = team_integrations(&cfg);
     let names: Vec<&str> = ns.iter().map(|n| n.integration()).collect();
     assert_eq!(names, ["msteams[0]", "msteamsv2[0]"]);
     for (n, path) in ns
@@ -385,7 +385,7 @@ async fn msteams_retries_5xx_only_and_never_shows_the_url() {
         "am.yml",
     )
     .unwrap();
-    let ns = integrations(cfg.receiver("team").unwrap(), &ctx).unwrap();
+    let ns = team_integrations(&cfg);
     let e = ns[0].notify(&notification(false)).await.unwrap_err();
     assert!(e.retryable);
     assert!(!e.message.contains("secret-token"), "{}", e.message);
@@ -402,9 +402,7 @@ async fn custom_templates_work_in_msteams_fields() {
         "templates: ['*.tmpl']\nroute: {{receiver: team}}\nreceivers:\n  - name: team\n    msteams_configs:\n      - webhook_url: {}/t\n        title: '{{{{ template \"team.title\" . }}}}'\n        text: '{{{{ template \"team.message\" . }}}}'\n",
         fake.url()
     );
-    let cfg = AlertmanagerConfig::from_yaml_str_in(&text, "am.yml", &dir).unwrap();
-    let ctx = NotifyContext::for_config(&cfg, EXTERNAL_URL, "").unwrap();
-    let ns = integrations(cfg.receiver("team").unwrap(), &ctx).unwrap();
+    let ns = team_integrations_with_templates(&text, &dir);
     ns[0].notify(&notification(true)).await.unwrap();
     let body = fake.requests()[0].json();
     assert_eq!(body["title"], "[resolved] HighErrorRate for api");
@@ -515,8 +513,7 @@ async fn rocketchat_renders_several_fields_and_actions() {
 "#,
         &fake,
     );
-    let ctx = NotifyContext::new(EXTERNAL_URL, "");
-    let ns = integrations(cfg.receiver("team").unwrap(), &ctx).unwrap();
+    let ns = team_integrations(&cfg);
     ns[0]
         .notify(&notification(false))
         .await

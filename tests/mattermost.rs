@@ -17,7 +17,10 @@ mod common;
 use common::am_differential::DEADLINE;
 use common::fake_http::{Answer, FakeReceiver};
 use common::free_port;
-use common::recorded::{config, fixture, notification, EXTERNAL_URL};
+use common::recorded::{
+    config, fixture, notification, team_integrations, team_integrations_with_templates,
+    EXTERNAL_URL,
+};
 use common::TempDir;
 use redline::alerting::notify::{integrations, Notifier, NotifyContext};
 use redline::config::alertmanager::AlertmanagerConfig;
@@ -27,9 +30,7 @@ use std::sync::Arc;
 /// The receiver `team`'s only integration, built from `lists`.
 fn mattermost(lists: &str, fake: &FakeReceiver) -> Arc<dyn Notifier> {
     let cfg = config(lists, fake);
-    let ctx = NotifyContext::new(EXTERNAL_URL, "");
-    let mut ns =
-        integrations(cfg.receiver("team").unwrap(), &ctx).unwrap_or_else(|e| panic!("{e}"));
+    let mut ns = team_integrations(&cfg);
     assert_eq!(ns.len(), 1);
     ns.remove(0)
 }
@@ -139,9 +140,7 @@ async fn mattermost_defaults_render_redlines_templates_which_a_file_overrides() 
         "templates: ['*.tmpl']\nroute: {{receiver: team}}\nreceivers:\n  - name: team\n    mattermost_configs:\n      - webhook_url: {}/hooks/custom\n",
         fake.url()
     );
-    let cfg = AlertmanagerConfig::from_yaml_str_in(&text, "am.yml", &dir).unwrap();
-    let ctx = NotifyContext::for_config(&cfg, EXTERNAL_URL, "").unwrap();
-    let ns = integrations(cfg.receiver("team").unwrap(), &ctx).unwrap();
+    let ns = team_integrations_with_templates(&text, &dir);
     ns[0].notify(&notification(false)).await.unwrap();
     let att = &fake.requests_to("/hooks/custom")[0].json()["attachments"][0];
     assert_eq!(att["title"], "HighErrorRate is firing");

@@ -5,7 +5,9 @@
 use std::path::Path;
 
 use redline::alerting::alert::Alert;
-use redline::alerting::notify::{Notification, NotificationReason, NotifiedAlert};
+use redline::alerting::notify::{
+    integrations, Notification, NotificationReason, NotifiedAlert, Notifier, NotifyContext,
+};
 use redline::config::alertmanager::AlertmanagerConfig;
 use redline::store::Labels;
 use serde_json::Value;
@@ -77,4 +79,25 @@ pub fn config(receiver_lists: &str, fake: &FakeReceiver) -> AlertmanagerConfig {
         receiver_lists.replace("FAKE", &fake.url())
     );
     AlertmanagerConfig::from_yaml_str(&text, "alertmanager.yml").unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// The integrations of receiver `team` in `cfg`, with Alertmanager's default templates and
+/// [`EXTERNAL_URL`]; a build error fails the test with its message.
+pub fn team_integrations(cfg: &AlertmanagerConfig) -> Vec<std::sync::Arc<dyn Notifier>> {
+    let ctx = NotifyContext::new(EXTERNAL_URL, "");
+    integrations(cfg.receiver("team").expect("receiver team"), &ctx)
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// [`team_integrations`] of the Alertmanager config `text` read in `dir`, whose `templates:`
+/// files (relative to `dir`) are loaded too.
+pub fn team_integrations_with_templates(
+    text: &str,
+    dir: &Path,
+) -> Vec<std::sync::Arc<dyn Notifier>> {
+    let cfg =
+        AlertmanagerConfig::from_yaml_str_in(text, "am.yml", dir).unwrap_or_else(|e| panic!("{e}"));
+    let ctx = NotifyContext::for_config(&cfg, EXTERNAL_URL, "").unwrap_or_else(|e| panic!("{e}"));
+    integrations(cfg.receiver("team").expect("receiver team"), &ctx)
+        .unwrap_or_else(|e| panic!("{e}"))
 }
