@@ -118,6 +118,91 @@ pub enum ServiceError {
     Pipeline(#[from] crate::alerting::PipelineError),
     #[error(transparent)]
     Cluster(#[from] crate::cluster::ClusterError),
+    #[error("opening the store: {0}")]
+    Store(#[from] crate::store::DurableError),
+}
+
+/// The store: durable under `<state-dir>/tsdb` (restored from what is there) unless
+/// `storage.wal.enabled` is false.
+async fn open_store(cfg: &Config, state_dir: &std::path::Path) -> Result<Store, ServiceError> {
+    let opts = StoreOptions {
+        retention: cfg.storage.retention,
+    };
+    let Some(wal) = &cfg.storage.wal else {
+        return Ok(Store::with_options(opts));
+    };
+    let durable = crate::store::DurableOptions {
+        fsync: wal.fsync,
+        ..crate::store::DurableOptions::new(state_dir.join("tsdb"))
+    };
+    let (store, report) = tokio::task::spawn_blocking(move || Store::open(opts, durable))
+        .await
+        .map_err(|e| ServiceError::StateDir {
+            path: state_dir.display().to_string(),
+            source: std::io::Error::other(e),
+        })??;
+    tracing::info!(
+        series = store.stats().series,
+        snapshot = report.snapshot.as_deref().unwrap_or("none"),
+        wal_segments = report.wal_segments,
+        samples_replayed = report.samples_replayed,
+        chunks_on_disk = report.chunk_files_chunks,
+        repairs = report.repairs(),
+        seconds = report.duration.as_secs_f64(),
+        "store restored"
+    );
+    Ok(store)
+}
+
+/// How often closed chunks are moved to disk.
+const PERSIST_EVERY: Duration = Duration::from_secs(10);
+
+/// Keeps a durable store's files current: syncs the log (`storage.wal.fsync`), moves closed
+/// chunks to disk, and checkpoints (`storage.wal.checkpoint_interval`).
+async fn durability_task(
+    store: Arc<Store>,
+    wal: crate::config::WalConfig,
+    mut stop: watch::Receiver<bool>,
+) {
+    let step = match wal.fsync {
+        crate::store::FsyncPolicy::Interval(d) => d.min(PERSIST_EVERY),
+        _ => PERSIST_EVERY,
+    };
+    let mut tick = tokio::time::interval(step);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let start = tokio::time::Instant::now();
+    let (mut last_persist, mut last_checkpoint) = (start, start);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop.changed() => return,
+        }
+        let now = tokio::time::Instant::now();
+        let checkpoint = now - last_checkpoint >= wal.checkpoint_interval;
+        let persist = now - last_persist >= PERSIST_EVERY;
+        let s = store.clone();
+        let done = tokio::task::spawn_blocking(move || {
+            if checkpoint {
+                s.checkpoint().map(|_| ())
+            } else if persist {
+                s.persist_chunks().map(|_| ())
+            } else {
+                s.sync()
+            }
+        })
+        .await;
+        match done {
+            Ok(Err(e)) => tracing::error!(error = %e, "keeping the store's files current"),
+            Err(e) => tracing::error!(error = %e, "store maintenance task failed"),
+            Ok(Ok(())) => {}
+        }
+        if checkpoint {
+            last_checkpoint = now;
+        }
+        if checkpoint || persist {
+            last_persist = now;
+        }
+    }
 }
 
 impl Service {
@@ -153,9 +238,7 @@ impl Service {
             .map_err(ServiceError::Listen)?;
         let local_addr = listener.local_addr().map_err(ServiceError::Listen)?;
         crate::install_crypto_provider();
-        let store = Arc::new(Store::with_options(StoreOptions {
-            retention: cfg.storage.retention,
-        }));
+        let store = Arc::new(open_store(&cfg, &opts.state_dir).await?);
         let targets = Arc::new(TargetSet::new());
         let ready = Arc::new(AtomicBool::new(false));
         let external_url = opts
@@ -263,7 +346,7 @@ impl Service {
             ctx,
         )));
         let (reload_tx, reload_rx) = tokio::sync::mpsc::channel::<ReloadRequest>(4);
-        let background = vec![
+        let mut background = vec![
             tokio::spawn(retention_task(store.clone(), stop_scrape_rx.clone())),
             tokio::spawn(forward_alerts(
                 alerts_rx,
@@ -297,6 +380,13 @@ impl Service {
             )),
         ];
 
+        if let Some(wal) = cfg.storage.wal.clone() {
+            background.push(tokio::spawn(durability_task(
+                store.clone(),
+                wal,
+                stop_scrape_rx.clone(),
+            )));
+        }
         let query = Arc::new(QueryService::new(opts.query.clone()));
         let (stop_http, mut stop_http_rx) = watch::channel(false);
         let state = AppState {
@@ -364,6 +454,14 @@ impl Service {
             .shutdown(Duration::from_secs(5))
             .await;
         self.notifier.lock().await.shutdown().await;
+        // Everything that writes samples has stopped: checkpoint, so the next start replays
+        // almost no log.
+        let store = self.store.clone();
+        match tokio::task::spawn_blocking(move || store.close(true)).await {
+            Ok(Err(e)) => tracing::error!(error = %e, "writing the shutdown checkpoint"),
+            Err(e) => tracing::error!(error = %e, "shutdown checkpoint task failed"),
+            Ok(Ok(())) => {}
+        }
         // HA: stop sending and hand the Lease to another replica first.
         if let Some(c) = &self.cluster {
             c.stop().await;

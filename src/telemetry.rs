@@ -111,6 +111,111 @@ fn encode_gauge(
     g.encode(m)
 }
 
+fn encode_seconds(e: &mut DescriptorEncoder, name: &str, help: &str, v: f64) -> std::fmt::Result {
+    let g = ConstGauge::new(v);
+    let m = e.encode_descriptor(name, help, Some(&Unit::Seconds), g.metric_type())?;
+    g.encode(m)
+}
+
+/// The durable store's figures (`redline_tsdb_*`), named after Prometheus'
+/// `prometheus_tsdb_*` where one exists.
+fn encode_durable(e: &mut DescriptorEncoder, d: &crate::store::DurableStats) -> std::fmt::Result {
+    let gauges: [(&str, &str, Option<&Unit>, i64); 6] = [
+        (
+            "tsdb_wal_segments",
+            "Segments of the write-ahead log on disk",
+            None,
+            d.wal_segments as i64,
+        ),
+        (
+            "tsdb_wal_storage_size",
+            "Size of the write-ahead log on disk",
+            Some(&Unit::Bytes),
+            d.wal_bytes as i64,
+        ),
+        (
+            "tsdb_wal_segment_current",
+            "Number of the log segment being written",
+            None,
+            d.wal_current_segment as i64,
+        ),
+        (
+            "tsdb_chunk_files",
+            "Chunk files on disk",
+            None,
+            d.chunk_files as i64,
+        ),
+        (
+            "tsdb_chunk_files_size",
+            "Size of the chunk files on disk",
+            Some(&Unit::Bytes),
+            d.chunk_file_bytes as i64,
+        ),
+        (
+            "tsdb_chunks_on_disk",
+            "Closed chunks held in chunk files rather than in memory",
+            None,
+            d.chunks_on_disk as i64,
+        ),
+    ];
+    for (name, help, unit, v) in gauges {
+        encode_gauge(e, name, help, unit, v)?;
+    }
+    let counters: [(&str, &str, u64); 6] = [
+        (
+            "tsdb_wal_fsyncs",
+            "Syncs of the write-ahead log to disk",
+            d.wal_fsyncs_total,
+        ),
+        (
+            "tsdb_wal_write_errors",
+            "Failed writes to the write-ahead log",
+            d.wal_write_errors_total,
+        ),
+        (
+            "tsdb_chunk_read_errors",
+            "Chunks that could not be read back from disk",
+            d.chunk_read_errors_total,
+        ),
+        (
+            "tsdb_checkpoints",
+            "Checkpoints (snapshot of the head, log cut) written",
+            d.checkpoints_total,
+        ),
+        (
+            "tsdb_checkpoint_failures",
+            "Checkpoints that failed",
+            d.checkpoint_failures_total,
+        ),
+        (
+            "tsdb_corruptions_repaired",
+            "Torn or damaged log records, chunk files and snapshots found and repaired at start",
+            d.repairs_total,
+        ),
+    ];
+    for (name, help, v) in counters {
+        encode_counter(e, name, help, v)?;
+    }
+    encode_seconds(
+        e,
+        "tsdb_wal_fsync_duration_seconds_total",
+        "Time spent syncing the write-ahead log",
+        d.wal_fsync_seconds_total,
+    )?;
+    encode_seconds(
+        e,
+        "tsdb_checkpoint_duration",
+        "Duration of the last checkpoint",
+        d.last_checkpoint_seconds,
+    )?;
+    encode_seconds(
+        e,
+        "tsdb_data_replay_duration",
+        "Time the start took to restore the store from disk",
+        d.replay_seconds,
+    )
+}
+
 impl Collector for StoreCollector {
     fn encode(&self, mut e: DescriptorEncoder) -> std::fmt::Result {
         let s = self.0.stats();
@@ -178,6 +283,9 @@ impl Collector for StoreCollector {
             Some(&Unit::Bytes),
             s.index_bytes as i64,
         )?;
+        if let Some(d) = self.0.durable_stats() {
+            encode_durable(&mut e, &d)?;
+        }
         if let Some(rss) = resident_memory_bytes() {
             encode_gauge(
                 &mut e,

@@ -111,14 +111,37 @@ pub struct GlobalConfig {
 /// redline's `storage` section.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StorageConfig {
-    /// How long samples are kept in memory. Default 6h.
+    /// How long samples are kept. Default 6h.
     pub retention: Duration,
+    /// The write-ahead log, chunk files and snapshots under `--state-dir`; `None` keeps
+    /// samples in memory only (`storage.wal.enabled: false`).
+    pub wal: Option<WalConfig>,
+}
+
+/// `storage.wal`: how the store keeps its samples across restarts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WalConfig {
+    /// `storage.wal.fsync`: default every second.
+    pub fsync: crate::store::FsyncPolicy,
+    /// `storage.wal.checkpoint_interval`: how often the head is snapshotted and the log cut;
+    /// default 10m. A start replays at most about two intervals of log.
+    pub checkpoint_interval: Duration,
+}
+
+impl Default for WalConfig {
+    fn default() -> Self {
+        WalConfig {
+            fsync: crate::store::FsyncPolicy::default(),
+            checkpoint_interval: Duration::from_secs(600),
+        }
+    }
 }
 
 impl Default for StorageConfig {
     fn default() -> Self {
         StorageConfig {
             retention: Duration::from_secs(6 * 3600),
+            wal: Some(WalConfig::default()),
         }
     }
 }

@@ -224,10 +224,21 @@ pub struct RawGlobal {
 #[serde(deny_unknown_fields)]
 pub struct RawStorage {
     pub retention: Option<PromDuration>,
+    /// redline's own: the write-ahead log and snapshots under `--state-dir`.
+    pub wal: Option<RawWal>,
     /// Prometheus' own: accepted and ignored (see [`super::ignored`]).
     pub tsdb: Option<super::ignored::RawTsdb>,
     /// Prometheus' own: accepted and ignored (see [`super::ignored`]).
     pub exemplars: Option<super::ignored::RawExemplars>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawWal {
+    pub enabled: Option<bool>,
+    /// `always`, `never`, or a duration.
+    pub fsync: Option<String>,
+    pub checkpoint_interval: Option<PromDuration>,
 }
 
 with_discovery_fields! {

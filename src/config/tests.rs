@@ -31,6 +31,7 @@ fn empty_file_is_all_defaults() {
         assert_eq!(c.global.scrape_timeout, Duration::from_secs(10));
         assert_eq!(c.global.evaluation_interval, Duration::from_secs(60));
         assert_eq!(c.storage.retention, Duration::from_secs(6 * 3600));
+        assert_eq!(c.storage.wal, Some(crate::config::WalConfig::default()));
         assert!(c.scrape_configs.is_empty());
         assert_eq!(c.global.scrape_protocols, ScrapeProtocol::DEFAULT.to_vec());
     }
@@ -287,6 +288,16 @@ fn bad_values_name_their_path() {
         "retention must be greater than 0",
     );
     assert_error(
+        "storage: {wal: {fsync: sometimes}}",
+        "storage.wal.fsync",
+        "expected `always`, `never` or a duration greater than 0 (like `1s`), got \"sometimes\"",
+    );
+    assert_error(
+        "storage: {wal: {checkpoint_interval: 0s}}",
+        "storage.wal.checkpoint_interval",
+        "checkpoint_interval must be greater than 0",
+    );
+    assert_error(
         "rule_files: ['rules/*/x.yml']",
         "rule_files[0]",
         r#"invalid rule file path "rules/*/x.yml""#,
@@ -444,4 +455,18 @@ fn a_secret_in_the_wrong_place_is_not_echoed_by_the_error() {
         e,
         "redline.yml:3:20: scrape_configs[0].authorization: invalid type: string, expected struct RawAuthorization"
     );
+}
+
+#[test]
+fn storage_wal_settings() {
+    let c = load("storage:\n  wal:\n    fsync: always\n    checkpoint_interval: 2m\n");
+    let w = c.storage.wal.expect("durable");
+    assert_eq!(w.fsync, crate::store::FsyncPolicy::Always);
+    assert_eq!(w.checkpoint_interval, Duration::from_secs(120));
+    let c = load("storage: {wal: {fsync: 250ms}}");
+    assert_eq!(
+        c.storage.wal.expect("durable").fsync,
+        crate::store::FsyncPolicy::Interval(Duration::from_millis(250))
+    );
+    assert_eq!(load("storage: {wal: {enabled: false}}").storage.wal, None);
 }

@@ -274,6 +274,56 @@ pub(crate) fn without_value(m: &str) -> String {
     m.to_string()
 }
 
+/// redline's `storage` section.
+fn storage(
+    ctx: &Ctx<'_>,
+    path: &FieldPath,
+    raw: super::raw::RawStorage,
+) -> Result<StorageConfig, ConfigError> {
+    let mut out = StorageConfig::default();
+    match raw.retention {
+        Some(r) if r.0.is_zero() => {
+            return Err(ctx.err(&path.key("retention"), "retention must be greater than 0"))
+        }
+        Some(r) => out.retention = r.0,
+        None => {}
+    }
+    let Some(w) = raw.wal else { return Ok(out) };
+    if w.enabled == Some(false) {
+        out.wal = None;
+        return Ok(out);
+    }
+    let mut wal = super::WalConfig::default();
+    let wpath = path.key("wal");
+    if let Some(f) = w.fsync {
+        wal.fsync = match f.as_str() {
+            "always" => crate::store::FsyncPolicy::Always,
+            "never" => crate::store::FsyncPolicy::Never,
+            d => match crate::timefmt::parse_duration(d) {
+                Ok(d) if !d.is_zero() => crate::store::FsyncPolicy::Interval(d),
+                _ => {
+                    return Err(ctx.err(
+                        &wpath.key("fsync"),
+                        format!("expected `always`, `never` or a duration greater than 0 (like `1s`), got {f:?}"),
+                    ))
+                }
+            },
+        };
+    }
+    match w.checkpoint_interval {
+        Some(d) if d.0.is_zero() => {
+            return Err(ctx.err(
+                &wpath.key("checkpoint_interval"),
+                "checkpoint_interval must be greater than 0",
+            ))
+        }
+        Some(d) => wal.checkpoint_interval = d.0,
+        None => {}
+    }
+    out.wal = Some(wal);
+    Ok(out)
+}
+
 fn build(ctx: &Ctx<'_>, raw: RawConfig) -> Result<Config, ConfigError> {
     let root = FieldPath::root();
     let sections = super::ignored::sections(ctx, &root, &raw)?;
@@ -282,16 +332,7 @@ fn build(ctx: &Ctx<'_>, raw: RawConfig) -> Result<Config, ConfigError> {
     ignored.extend(sections);
     let global = global(ctx, &root.key("global"), raw_global)?;
 
-    let storage = match raw.storage.and_then(|s| s.retention) {
-        None => StorageConfig::default(),
-        Some(r) if r.0.is_zero() => {
-            return Err(ctx.err(
-                &root.key("storage").key("retention"),
-                "retention must be greater than 0",
-            ))
-        }
-        Some(r) => StorageConfig { retention: r.0 },
-    };
+    let storage = storage(ctx, &root.key("storage"), raw.storage.unwrap_or_default())?;
 
     let mut rule_files = Vec::new();
     for (i, rf) in raw.rule_files.unwrap_or_default().into_iter().enumerate() {

@@ -20,6 +20,9 @@
 //! retention cutoff (out of bounds) are rejected at commit, per series, and counted in
 //! [`AppendStats`] and the store's totals. The data already stored is never touched by them.
 //!
+//! A durable store ([`Store::open`]) writes the samples a commit wrote to its write-ahead log
+//! once the shard locks are released, in one write.
+//!
 //! An [`AppendObserver`] set with [`Store::set_append_observer`] sees every sample a commit
 //! wrote (after the shard locks are released), as Prometheus' remote write sees its WAL.
 //! Without one a commit pays one uncontended read lock.
@@ -266,8 +269,10 @@ impl Appender<'_> {
         let store: &Store = &self.store;
         let min_valid = store.min_valid_time();
         let observer = store.observer.get();
+        // The samples written, for the observer and the write-ahead log.
+        let collect = observer.is_some() || store.is_durable();
         let mut written: Vec<CommittedSample> = Vec::new();
-        if observer.is_some() {
+        if collect {
             written.reserve(pending.len());
         }
         let mut removed: Vec<(u64, Box<[Symbol]>)> = Vec::new();
@@ -301,7 +306,7 @@ impl Appender<'_> {
                     match outcome {
                         Some(Outcome::Appended) => {
                             stats.appended += 1;
-                            if observer.is_some() {
+                            if collect {
                                 written.push(CommittedSample {
                                     series: p.r,
                                     t_ms: p.t,
@@ -329,6 +334,9 @@ impl Appender<'_> {
             }
         }
         store.unindex(&removed);
+        if !written.is_empty() {
+            store.log_samples(&written);
+        }
         if let Some(o) = observer.filter(|_| !written.is_empty()) {
             o.committed(&written);
         }

@@ -52,6 +52,16 @@ impl ClosedChunk {
             .map_or(self.buf.len(), |i| i + 1)
     }
 
+    /// A chunk from the bytes [`ClosedChunk::raw`] gave (a snapshot's copy).
+    pub(crate) fn from_raw(buf: Box<[u8]>) -> Self {
+        ClosedChunk { buf }
+    }
+
+    /// The span varint and the encoded chunk, as kept in memory.
+    pub(crate) fn raw(&self) -> &[u8] {
+        &self.buf
+    }
+
     /// The encoded chunk.
     pub(crate) fn data(&self) -> &[u8] {
         self.buf.get(self.span_len()..).unwrap_or(&[])

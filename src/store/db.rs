@@ -110,6 +110,8 @@ pub struct Store {
     min_valid_t: AtomicI64,
     pub(crate) totals: Totals,
     pub(crate) observer: super::appender::ObserverSlot,
+    /// The log and chunk files of a durable store ([`Store::open`]); `None` in memory.
+    pub(crate) durable: Option<super::durable::Durable>,
 }
 
 impl Default for Store {
@@ -142,6 +144,7 @@ impl Store {
             min_valid_t: AtomicI64::new(i64::MIN),
             totals: Totals::default(),
             observer: Default::default(),
+            durable: None,
         }
     }
 
@@ -170,6 +173,14 @@ impl Store {
 
     fn postings_write(&self) -> RwLockWriteGuard<'_, Postings> {
         self.postings.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn set_next_seq(&self, next: u64) {
+        self.next_seq.store(next.max(1), Ordering::Relaxed);
+    }
+
+    pub(crate) fn postings_add(&self, id: u64, syms: &[Symbol]) {
+        self.postings_write().add(id, syms);
     }
 
     pub(crate) fn shard_of_fingerprint(fp: u64) -> usize {
@@ -204,7 +215,11 @@ impl Store {
                     break seq;
                 }
             };
-            shard.insert(si, seq, Series::new(syms.clone(), fp))?
+            let id = shard.insert(si, seq, Series::new(syms.clone(), fp))?;
+            // Logged under the shard lock, so the record is buffered before any commit
+            // that can find the series.
+            self.log_series(id, labels);
+            id
         };
         self.postings_write().add(id, &syms);
         self.totals.created.fetch_add(1, Ordering::Relaxed);
@@ -241,7 +256,14 @@ impl Store {
         }
         stats.series_removed = removed.len();
         self.unindex(&removed);
+        self.remove_chunk_files_before(before_ms);
         stats
+    }
+
+    /// Rejects appends older than `before_ms` from now on, without dropping anything (a
+    /// restored store takes over its predecessor's last cutoff).
+    pub(crate) fn truncate_bound(&self, before_ms: i64) {
+        self.min_valid_t.fetch_max(before_ms, Ordering::Relaxed);
     }
 
     /// Applies retention as of `now_ms` (the caller's clock): `truncate(now_ms - retention)`.

@@ -27,7 +27,9 @@
 mod appender;
 mod bits;
 mod chunk;
+mod chunkfile;
 mod db;
+mod durable;
 mod labels;
 mod matcher;
 mod postings;
@@ -38,14 +40,17 @@ mod shard;
 mod symbols;
 #[cfg(test)]
 mod tests;
+mod wal;
 
 pub use appender::{AppendError, AppendObserver, AppendStats, Appender, CommittedSample};
 pub use chunk::SAMPLES_PER_CHUNK;
 pub use db::{GcStats, SeriesRef, Store, StoreOptions, StoreStats, DEFAULT_RETENTION, SHARDS};
+pub use durable::{DurableError, DurableOptions, DurableStats, ReplayReport};
 pub use labels::{Label, Labels, METRIC_NAME};
 pub use matcher::{anchored_regex, MatchOp, Matcher};
 pub use querier::{Querier, Sample, SelectError, SelectLimits, Selection, SeriesSamples};
 pub(crate) use shard::MixBuild;
+pub use wal::{FsyncPolicy, WalRepair};
 
 /// The bit pattern Prometheus writes as a staleness marker: a NaN distinct from the NaN a
 /// target can expose.

@@ -115,7 +115,9 @@ impl Store {
         for id in ids {
             let shard = self.shard_read(SeriesRef(id).shard());
             if let Some(s) = shard.get(id) {
-                if s.has_sample_in(mint, maxt) && residual.accepts(self, &s.labels) {
+                if s.has_sample_in(mint, maxt, self.chunk_files())
+                    && residual.accepts(self, &s.labels)
+                {
                     let start = syms.len();
                     syms.extend_from_slice(&s.labels);
                     ranges.push(start..syms.len());
@@ -265,7 +267,9 @@ impl Querier for Store {
                 continue;
             };
             if copied > budget {
-                if s.has_sample_in(mint, maxt) && residual.accepts(self, &s.labels) {
+                if s.has_sample_in(mint, maxt, self.chunk_files())
+                    && residual.accepts(self, &s.labels)
+                {
                     let start = syms.len();
                     syms.extend_from_slice(&s.labels);
                     hits.push(Hit {
@@ -276,7 +280,7 @@ impl Querier for Store {
                 continue;
             }
             let first = copies.len();
-            s.copy_chunks_in(mint, maxt, &mut copies);
+            s.copy_chunks_in(mint, maxt, &mut copies, self.chunk_files());
             if copies.len() == first {
                 continue;
             }
@@ -335,7 +339,7 @@ impl Querier for Store {
                 Err(id) => {
                     scratch.truncate(0);
                     if let Some(s) = self.shard_read(SeriesRef(id).shard()).get(id) {
-                        s.copy_chunks_in(mint, maxt, &mut scratch);
+                        s.copy_chunks_in(mint, maxt, &mut scratch, self.chunk_files());
                     }
                     decode_counted(
                         scratch.chunks(0..scratch.len()),

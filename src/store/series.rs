@@ -5,6 +5,7 @@
 //! them.
 
 use super::chunk::{ChunkIter, ClosedChunk, HeadChunk};
+use super::chunkfile::{ChunkFiles, DiskChunk};
 use super::symbols::{Symbol, SymbolTable};
 use super::{Labels, Sample};
 use std::ops::Range;
@@ -24,6 +25,9 @@ pub(crate) struct Series {
     /// `[name, value, name, value, ...]`, ordered by name.
     pub(crate) labels: Box<[Symbol]>,
     pub(crate) fingerprint: u64,
+    /// Closed chunks written to disk (durable stores), oldest first; all older than `chunks`.
+    pub(crate) disk: Vec<DiskChunk>,
+    /// Closed chunks still in memory, oldest first.
     pub(crate) chunks: Vec<ClosedChunk>,
     pub(crate) head: Option<HeadChunk>,
     /// Timestamp and value bits of the newest sample ever appended (kept even when retention
@@ -42,6 +46,18 @@ impl ChunkCopies {
     fn push(&mut self, bytes: &[u8]) {
         self.buf.extend_from_slice(bytes);
         self.ends.push(self.buf.len());
+    }
+
+    /// Reads a chunk from disk. A chunk that cannot be read is left out and counted: the
+    /// query answers with the rest rather than failing on one unreadable chunk.
+    fn push_disk(&mut self, files: Option<&ChunkFiles>, c: &DiskChunk) {
+        match files.map(|f| f.read_into(c, &mut self.buf)) {
+            Some(Ok(())) => self.ends.push(self.buf.len()),
+            Some(Err(e)) => {
+                super::chunkfile::note_read_error(&e);
+            }
+            None => {}
+        }
     }
 
     #[cfg(test)]
@@ -84,6 +100,7 @@ impl Series {
         Series {
             labels,
             fingerprint,
+            disk: Vec::new(),
             chunks: Vec::new(),
             head: None,
             last: None,
@@ -91,7 +108,7 @@ impl Series {
     }
 
     pub(crate) fn has_samples(&self) -> bool {
-        self.head.is_some() || !self.chunks.is_empty()
+        self.head.is_some() || !self.chunks.is_empty() || !self.disk.is_empty()
     }
 
     /// Appends a sample after the out-of-order and duplicate checks, cutting a new chunk when
@@ -139,11 +156,18 @@ impl Series {
 
     /// Drops chunks whose newest sample is older than `before`; returns how many.
     pub(crate) fn truncate(&mut self, before: i64, acct: &mut ShardAccounts) -> usize {
+        let disk_from = self.disk.partition_point(|c| c.max_t() < before);
+        for c in self.disk.drain(..disk_from) {
+            acct.forget_disk(&c);
+        }
+        if disk_from > 0 && self.disk.capacity() > 2 * self.disk.len() + 2 {
+            self.disk.shrink_to_fit();
+        }
         let keep_from = self.chunks.partition_point(|c| c.max_t() < before);
         for c in self.chunks.drain(..keep_from) {
             acct.closed_bytes -= closed_chunk_bytes(&c);
         }
-        let mut removed = keep_from;
+        let mut removed = keep_from + disk_from;
         if self.head.as_ref().is_some_and(|h| h.max_t() < before) {
             if let Some(h) = self.head.take() {
                 acct.head_bytes -= h.heap_bytes();
@@ -159,6 +183,10 @@ impl Series {
 
     /// Drops every chunk (the series is being removed).
     pub(crate) fn drop_chunks(&mut self, acct: &mut ShardAccounts) {
+        for c in self.disk.drain(..) {
+            acct.forget_disk(&c);
+            acct.chunks -= 1;
+        }
         for c in self.chunks.drain(..) {
             acct.closed_bytes -= closed_chunk_bytes(&c);
             acct.chunks -= 1;
@@ -171,15 +199,17 @@ impl Series {
 
     fn bounds(&self) -> Option<(i64, i64)> {
         let min = self
-            .chunks
+            .disk
             .first()
-            .map(|c| c.min_t())
+            .map(|c| c.min_t)
+            .or(self.chunks.first().map(|c| c.min_t()))
             .or(self.head.as_ref().map(|h| h.min_t()))?;
         let max = self
             .head
             .as_ref()
             .map(|h| h.max_t())
-            .or(self.chunks.last().map(|c| c.max_t()))?;
+            .or(self.chunks.last().map(|c| c.max_t()))
+            .or(self.disk.last().map(|c| c.max_t()))?;
         Some((min, max))
     }
 
@@ -187,17 +217,30 @@ impl Series {
     #[cfg(test)]
     pub(crate) fn chunks_in(&self, mint: i64, maxt: i64) -> ChunkCopies {
         let mut out = ChunkCopies::default();
-        self.copy_chunks_in(mint, maxt, &mut out);
+        self.copy_chunks_in(mint, maxt, &mut out, None);
         out
     }
 
     /// Appends to `out` copies of the bytes of every chunk overlapping `[mint, maxt]`,
     /// oldest first. Closed chunks are ordered by time, so the ones that end before `mint`
-    /// are skipped with a binary search.
-    pub(crate) fn copy_chunks_in(&self, mint: i64, maxt: i64, out: &mut ChunkCopies) {
+    /// are skipped with a binary search. Chunks on disk are read from `files`.
+    pub(crate) fn copy_chunks_in(
+        &self,
+        mint: i64,
+        maxt: i64,
+        out: &mut ChunkCopies,
+        files: Option<&ChunkFiles>,
+    ) {
         match self.bounds() {
             Some((lo, hi)) if lo <= maxt && hi >= mint => {}
             _ => return,
+        }
+        let first = self.disk.partition_point(|c| c.max_t() < mint);
+        for c in &self.disk[first..] {
+            if c.min_t > maxt {
+                return;
+            }
+            out.push_disk(files, c);
         }
         let first = self.chunks.partition_point(|c| c.max_t() < mint);
         for c in &self.chunks[first..] {
@@ -214,16 +257,29 @@ impl Series {
     }
 
     /// Whether any sample lies in `[mint, maxt]`, decoding only a chunk that spans the range.
-    pub(crate) fn has_sample_in(&self, mint: i64, maxt: i64) -> bool {
+    pub(crate) fn has_sample_in(&self, mint: i64, maxt: i64, files: Option<&ChunkFiles>) -> bool {
         let spans = |lo: i64, hi: i64| lo <= maxt && hi >= mint;
         let certain = |lo: i64, hi: i64| (mint..=maxt).contains(&lo) || (mint..=maxt).contains(&hi);
         let check = |lo: i64, hi: i64, data: &[u8]| {
             spans(lo, hi)
                 && (certain(lo, hi) || ChunkIter::new(data).any(|(t, _)| t >= mint && t <= maxt))
         };
-        self.chunks
-            .iter()
-            .any(|c| check(c.min_t(), c.max_t(), c.data()))
+        let on_disk = |c: &DiskChunk| {
+            spans(c.min_t, c.max_t())
+                && (certain(c.min_t, c.max_t()) || {
+                    let mut buf = ChunkCopies::default();
+                    buf.push_disk(files, c);
+                    let found = buf
+                        .chunks(0..buf.len())
+                        .any(|d| ChunkIter::new(d).any(|(t, _)| t >= mint && t <= maxt));
+                    found
+                })
+        };
+        self.disk.iter().any(on_disk)
+            || self
+                .chunks
+                .iter()
+                .any(|c| check(c.min_t(), c.max_t(), c.data()))
             || self
                 .head
                 .as_ref()
@@ -282,6 +338,33 @@ pub(crate) struct ShardAccounts {
     pub(crate) head_bytes: usize,
     /// Bytes of the series' label-id arrays.
     pub(crate) label_bytes: usize,
+    /// Chunks on disk, and the bytes they take there.
+    pub(crate) disk_chunks: usize,
+    pub(crate) disk_bytes: usize,
+}
+
+impl ShardAccounts {
+    pub(crate) fn merge(&mut self, o: &ShardAccounts) {
+        self.chunks += o.chunks;
+        self.closed_bytes += o.closed_bytes;
+        self.head_bytes += o.head_bytes;
+        self.label_bytes += o.label_bytes;
+        self.disk_chunks += o.disk_chunks;
+        self.disk_bytes += o.disk_bytes;
+    }
+
+    /// Counts a chunk handed to disk (its handle stays in memory).
+    pub(crate) fn add_disk(&mut self, c: &DiskChunk) {
+        self.disk_chunks += 1;
+        self.disk_bytes += c.disk_bytes();
+        self.closed_bytes += std::mem::size_of::<DiskChunk>();
+    }
+
+    fn forget_disk(&mut self, c: &DiskChunk) {
+        self.disk_chunks -= 1;
+        self.disk_bytes -= c.disk_bytes();
+        self.closed_bytes -= std::mem::size_of::<DiskChunk>();
+    }
 }
 
 #[cfg(test)]
@@ -309,10 +392,10 @@ mod tests {
             decode_range(&s.chunks_in(0, i64::MAX), 0, i64::MAX)[0].t,
             120_000
         );
-        assert!(s.has_sample_in(299_000, 400_000));
-        assert!(!s.has_sample_in(300_000, 400_000));
-        assert!(s.has_sample_in(150_500, 151_000));
-        assert!(!s.has_sample_in(150_500, 150_900));
+        assert!(s.has_sample_in(299_000, 400_000, None));
+        assert!(!s.has_sample_in(300_000, 400_000, None));
+        assert!(s.has_sample_in(150_500, 151_000, None));
+        assert!(!s.has_sample_in(150_500, 150_900, None));
         assert_eq!(s.truncate(300_000, &mut acct), 2);
         assert!(!s.has_samples());
         assert_eq!((acct.chunks, acct.closed_bytes, acct.head_bytes), (0, 0, 0));

@@ -170,6 +170,107 @@ impl Shard {
         Some(id)
     }
 
+    /// Stores a replayed series under its own ref (`seq << 32 | slot << 8 | shard`), growing
+    /// the slab to reach its slot; nothing pins it. Returns false when the ref's slot is
+    /// taken or out of range. Call [`Shard::rebuild_free`] once replay is done.
+    pub(crate) fn insert_at(&mut self, id: u64, series: Series) -> bool {
+        let (seq, slot) = ref_parts(id);
+        if seq == 0 || slot >= MAX_SLOTS {
+            return false;
+        }
+        if self.slots.len() <= slot {
+            self.slots.resize_with(slot + 1, || None);
+            self.meta.resize(slot + 1, Meta::default());
+        }
+        if self.slots[slot].is_some() {
+            return false;
+        }
+        let fp = series.fingerprint;
+        self.acct.label_bytes += series.labels.len() * std::mem::size_of::<Symbol>();
+        match self.by_fp.entry(fp) {
+            std::collections::hash_map::Entry::Vacant(e) => {
+                e.insert(id);
+            }
+            std::collections::hash_map::Entry::Occupied(_) => {
+                self.collisions.entry(fp).or_default().push(id);
+            }
+        }
+        self.meta[slot] = Meta { seq, pending: 0 };
+        self.slots[slot] = Some(series);
+        self.live += 1;
+        true
+    }
+
+    /// The free list after replay: every empty slot.
+    pub(crate) fn rebuild_free(&mut self) {
+        self.free = (0..self.slots.len() as u32)
+            .rev()
+            .filter(|&i| self.slots[i as usize].is_none())
+            .collect();
+    }
+
+    pub(crate) fn get_mut(&mut self, id: u64) -> Option<(&mut Series, &mut ShardAccounts)> {
+        let slot = self.slot_of(id)?;
+        Some((self.slots[slot].as_mut()?, &mut self.acct))
+    }
+
+    /// Every live series with its ref.
+    pub(crate) fn iter(&self, shard: usize) -> impl Iterator<Item = (u64, &Series)> + '_ {
+        self.slots.iter().enumerate().filter_map(move |(slot, s)| {
+            let s = s.as_ref()?;
+            let seq = self.meta[slot].seq;
+            Some((
+                (u64::from(seq) << 32) | ((slot as u64) << 8) | shard as u64,
+                s,
+            ))
+        })
+    }
+
+    /// Writes every closed chunk still in memory to `files` in one append and swaps it for
+    /// its disk handle; returns how many chunks moved.
+    pub(crate) fn persist(
+        &mut self,
+        shard: usize,
+        files: &super::chunkfile::ChunkFiles,
+        buf: &mut Vec<u8>,
+    ) -> std::io::Result<usize> {
+        buf.clear();
+        let mut newest = i64::MIN;
+        for (slot, s) in self.slots.iter().enumerate() {
+            let Some(s) = s else { continue };
+            let id = (u64::from(self.meta[slot].seq) << 32) | ((slot as u64) << 8) | shard as u64;
+            for c in &s.chunks {
+                super::chunkfile::encode_record(buf, id, c.min_t(), c.max_t(), c.data());
+                newest = newest.max(c.max_t());
+            }
+        }
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        let (file, mut at) = files.append(buf, newest)?;
+        let mut moved = 0;
+        for s in self.slots.iter_mut().flatten() {
+            for c in s.chunks.drain(..) {
+                let d = super::chunkfile::ChunkFiles::handle(
+                    file,
+                    at,
+                    c.min_t(),
+                    c.max_t(),
+                    c.data().len(),
+                );
+                at += super::chunkfile::ChunkFiles::record_len(c.data().len()) as u64;
+                self.acct.closed_bytes -= super::series::closed_chunk_bytes(&c);
+                self.acct.add_disk(&d);
+                s.disk.push(d);
+                moved += 1;
+            }
+            if s.chunks.capacity() > 0 {
+                s.chunks = Vec::new();
+            }
+        }
+        Ok(moved)
+    }
+
     /// Removes series `id`, returning its labels for the postings index.
     pub(crate) fn remove(&mut self, id: u64) -> Option<Box<[Symbol]>> {
         let slot = self.slot_of(id)?;

@@ -94,6 +94,11 @@ impl SymbolTable {
 pub(crate) struct Resolver<'a>(&'a Table);
 
 impl Resolver<'_> {
+    /// Number of interned strings (ids are `0..len`).
+    pub(crate) fn len(&self) -> usize {
+        self.0.strs.len()
+    }
+
     /// The string of `id` (empty for an unknown id, which the store never produces).
     pub(crate) fn get(&self, id: Symbol) -> &str {
         self.0.strs.get(id as usize).map_or("", |s| &**s)

@@ -1,0 +1,985 @@
+//! The durable store: a [`Store`] whose samples survive a restart.
+//!
+//! [`Store::open`] keeps three things under its directory (`redline run` uses
+//! `<state-dir>/tsdb`):
+//! - `wal/`: the write-ahead log (`wal.rs`) of series creations and committed samples;
+//! - `chunks/`: chunk files (`chunkfile.rs`) holding every closed chunk, so closed chunks do
+//!   not stay on the heap: [`Store::persist_chunks`] moves them there (the service calls it
+//!   every few seconds);
+//! - `snapshot.NNNNNNNN`: a checkpoint of the head (each series' labels, newest sample, open
+//!   chunk and closed chunks not yet on disk) covering the log before segment `NNNNNNNN`.
+//!
+//! [`Store::checkpoint`] cuts the log, moves closed chunks to disk, writes a snapshot and
+//! removes what it made redundant: the log segments before the previous snapshot (two are
+//! kept, so a damaged newest one falls back to the one before and a longer stretch of log).
+//! Series that retention removed are in no later snapshot, which is how the log forgets them.
+//! A clean shutdown ([`Store::close`]) writes one, so the next start replays almost no log.
+//!
+//! Start ([`Store::open`]): the chunk files are scanned (handles per series ref), the newest
+//! readable snapshot restores the series under their own refs, then the log from the
+//! snapshot's segment on is replayed. Chunks on disk win over a snapshot's copy of the same
+//! samples; a logged sample not newer than its series' newest is skipped (it is already
+//! there), so replay is idempotent and a snapshot taken while commits go on is consistent.
+//! A torn or damaged log, chunk file or snapshot is repaired and reported
+//! ([`ReplayReport`]), never fatal.
+
+use super::chunk::{ChunkIter, ClosedChunk, HeadChunk};
+use super::chunkfile::{ChunkFiles, DiskChunk};
+use super::db::{SeriesRef, Store, StoreOptions, SHARDS};
+use super::series::Series;
+use super::shard::ref_parts;
+use super::wal::{self, FsyncPolicy, Record, Wal, WalRepair};
+use super::{Label, Labels};
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const SNAP_MAGIC: &[u8; 4] = b"RLSN";
+
+/// Where and how a store keeps its data on disk.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DurableOptions {
+    pub dir: PathBuf,
+    pub fsync: FsyncPolicy,
+    /// A log segment is cut once it passes this size.
+    pub segment_bytes: u64,
+    /// A chunk file is cut once it passes this size.
+    pub chunk_file_bytes: u64,
+}
+
+impl DurableOptions {
+    /// 128 MiB log segments and chunk files (Prometheus' sizes), fsync every second.
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        DurableOptions {
+            dir: dir.into(),
+            fsync: FsyncPolicy::default(),
+            segment_bytes: 128 << 20,
+            chunk_file_bytes: 128 << 20,
+        }
+    }
+}
+
+/// Why a durable store could not be opened or written.
+#[derive(Debug, thiserror::Error)]
+pub enum DurableError {
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> DurableError + '_ {
+    move |source| DurableError::Io {
+        path: path.display().to_string(),
+        source,
+    }
+}
+
+/// What a start found on disk and did with it.
+#[derive(Debug, Default, Clone)]
+pub struct ReplayReport {
+    /// The snapshot restored, if any (its file name).
+    pub snapshot: Option<String>,
+    /// Snapshots that could not be read (name and why), newest first.
+    pub snapshots_skipped: Vec<String>,
+    pub series: usize,
+    pub wal_segments: usize,
+    pub wal_records: u64,
+    pub wal_bytes: u64,
+    /// Logged samples applied, and those skipped because the store already had them.
+    pub samples_replayed: u64,
+    pub samples_skipped: u64,
+    pub chunk_files_chunks: usize,
+    /// Chunks on disk whose series no longer exists (removed by retention before the crash).
+    pub orphan_chunks: usize,
+    pub wal_repair: Option<WalRepair>,
+    /// Chunk files cut at a torn or damaged record.
+    pub chunk_files_repaired: Vec<String>,
+    pub duration: Duration,
+}
+
+impl ReplayReport {
+    /// Repairs made: a cut log, cut chunk files, unreadable snapshots.
+    pub fn repairs(&self) -> usize {
+        usize::from(self.wal_repair.is_some())
+            + self.chunk_files_repaired.len()
+            + self.snapshots_skipped.len()
+    }
+}
+
+/// Running figures of the durable parts, for `/metrics`.
+#[derive(Debug, Default, Clone, Copy, PartialEq)]
+pub struct DurableStats {
+    pub wal_segments: usize,
+    pub wal_bytes: u64,
+    pub wal_current_segment: u64,
+    pub wal_fsyncs_total: u64,
+    pub wal_fsync_seconds_total: f64,
+    pub wal_write_errors_total: u64,
+    pub chunk_files: usize,
+    pub chunk_file_bytes: u64,
+    pub chunks_on_disk: usize,
+    pub chunk_read_errors_total: u64,
+    pub checkpoints_total: u64,
+    pub checkpoint_failures_total: u64,
+    pub last_checkpoint_seconds: f64,
+    pub replay_seconds: f64,
+    pub repairs_total: u64,
+}
+
+pub(crate) struct Durable {
+    dir: PathBuf,
+    pub(crate) wal: Wal,
+    pub(crate) chunks: ChunkFiles,
+    checkpoints: AtomicU64,
+    checkpoint_failures: AtomicU64,
+    last_checkpoint_nanos: AtomicU64,
+    replay_nanos: u64,
+    repairs: u64,
+    /// Serialises checkpoints and chunk persistence.
+    maintenance: std::sync::Mutex<Vec<u8>>,
+}
+
+fn snapshot_name(seg: u64) -> String {
+    format!("snapshot.{seg:08}")
+}
+
+/// The snapshots in `dir`, newest first.
+fn snapshots(dir: &Path) -> std::io::Result<Vec<u64>> {
+    let mut v: Vec<u64> = std::fs::read_dir(dir)?
+        .filter_map(|e| {
+            let name = e.ok()?.file_name();
+            name.to_str()?.strip_prefix("snapshot.")?.parse().ok()
+        })
+        .collect();
+    v.sort_unstable_by(|a, b| b.cmp(a));
+    Ok(v)
+}
+
+fn put_uvarint(buf: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        buf.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    buf.push(v as u8);
+}
+
+/// A reader over a snapshot's bytes; `None` on any overrun.
+struct Rd<'a> {
+    b: &'a [u8],
+    i: usize,
+}
+
+impl<'a> Rd<'a> {
+    fn uvarint(&mut self) -> Option<u64> {
+        let mut v = 0u64;
+        let mut shift = 0;
+        loop {
+            let byte = *self.b.get(self.i)?;
+            self.i += 1;
+            if shift >= 64 {
+                return None;
+            }
+            v |= u64::from(byte & 0x7f) << shift;
+            if byte & 0x80 == 0 {
+                return Some(v);
+            }
+            shift += 7;
+        }
+    }
+    fn bytes(&mut self, n: usize) -> Option<&'a [u8]> {
+        let s = self.b.get(self.i..self.i.checked_add(n)?)?;
+        self.i += n;
+        Some(s)
+    }
+    fn u64(&mut self) -> Option<u64> {
+        let mut a = [0u8; 8];
+        a.copy_from_slice(self.bytes(8)?);
+        Some(u64::from_le_bytes(a))
+    }
+    fn u8(&mut self) -> Option<u8> {
+        Some(self.bytes(1)?[0])
+    }
+}
+
+/// One series as a snapshot holds it.
+struct SnapSeries<'a> {
+    r: u64,
+    syms: Vec<u32>,
+    last: Option<(i64, u64)>,
+    mem: Vec<&'a [u8]>,
+    head: &'a [u8],
+}
+
+impl Store {
+    /// Opens (creating) the durable store in `durable.dir` and restores what is there.
+    pub fn open(
+        opts: StoreOptions,
+        durable: DurableOptions,
+    ) -> Result<(Store, ReplayReport), DurableError> {
+        let start = Instant::now();
+        let dir = durable.dir.clone();
+        std::fs::create_dir_all(&dir).map_err(io_err(&dir))?;
+        let chunk_dir = dir.join("chunks");
+        let wal_dir = dir.join("wal");
+        let (chunks, scan) =
+            ChunkFiles::open(&chunk_dir, durable.chunk_file_bytes).map_err(io_err(&chunk_dir))?;
+        let mut report = ReplayReport {
+            chunk_files_chunks: scan.chunks,
+            chunk_files_repaired: scan.repaired,
+            ..ReplayReport::default()
+        };
+        for f in &report.chunk_files_repaired {
+            tracing::warn!(file = %f, "chunk file cut at a torn or damaged record");
+        }
+        let mut on_disk = scan.by_series;
+        let mut store = Store::with_options(opts);
+        let mut max_seq = 0u32;
+        let mut from_seg = 0u64;
+        std::fs::create_dir_all(&wal_dir).map_err(io_err(&wal_dir))?;
+        for seg in snapshots(&dir).map_err(io_err(&dir))? {
+            let path = dir.join(snapshot_name(seg));
+            match std::fs::read(&path)
+                .map_err(|e| e.to_string())
+                .and_then(|b| {
+                    restore_snapshot(&store, &b, &mut on_disk, &mut max_seq).map(|n| (n, b.len()))
+                }) {
+                Ok((n, _)) => {
+                    report.snapshot = Some(snapshot_name(seg));
+                    report.series = n;
+                    from_seg = seg;
+                    break;
+                }
+                Err(why) => {
+                    tracing::warn!(file = %path.display(), error = %why, "skipping an unreadable snapshot");
+                    report
+                        .snapshots_skipped
+                        .push(format!("{}: {why}", snapshot_name(seg)));
+                    // Start again from an empty store for the next candidate.
+                    store = Store::with_options(StoreOptions {
+                        retention: Duration::from_millis(store.retention_ms() as u64),
+                    });
+                    max_seq = 0;
+                }
+            }
+        }
+        let (mut applied, mut skipped) = (0u64, 0u64);
+        let rep = wal::replay(&wal_dir, from_seg, |rec| match rec {
+            Record::Series(r, labels) => {
+                if restore_series(&store, r, &labels, &mut on_disk) {
+                    report.series += 1;
+                    max_seq = max_seq.max(ref_parts(r).0);
+                }
+            }
+            Record::Samples(samples) => {
+                for &(r, t, v) in samples {
+                    let mut shard = store.shard_write(SeriesRef(r).shard());
+                    match shard.get_mut(r) {
+                        Some((s, acct)) if s.last.is_none_or(|(lt, _)| t > lt) => {
+                            s.append(t, f64::from_bits(v), acct);
+                            applied += 1;
+                        }
+                        _ => skipped += 1,
+                    }
+                }
+            }
+        })
+        .map_err(io_err(&wal_dir))?;
+        report.wal_segments = rep.segments;
+        report.wal_records = rep.records;
+        report.wal_bytes = rep.bytes;
+        report.samples_replayed = applied;
+        report.samples_skipped = skipped;
+        if let Some(r) = &rep.repair {
+            tracing::warn!(segment = r.segment, offset = r.offset, reason = %r.reason, removed = r.segments_removed, "write-ahead log cut");
+        }
+        report.wal_repair = rep.repair;
+        report.orphan_chunks = on_disk.values().map(Vec::len).sum();
+        for refs in on_disk.keys() {
+            max_seq = max_seq.max(ref_parts(*refs).0);
+        }
+        store.finish_replay(max_seq, &chunks);
+        let wal =
+            Wal::open(&wal_dir, durable.segment_bytes, durable.fsync).map_err(io_err(&wal_dir))?;
+        report.duration = start.elapsed();
+        store.durable = Some(Durable {
+            dir,
+            wal,
+            chunks,
+            checkpoints: AtomicU64::new(0),
+            checkpoint_failures: AtomicU64::new(0),
+            last_checkpoint_nanos: AtomicU64::new(0),
+            replay_nanos: report.duration.as_nanos() as u64,
+            repairs: report.repairs() as u64,
+            maintenance: std::sync::Mutex::new(Vec::new()),
+        });
+        Ok((store, report))
+    }
+
+    /// After replay: the free slots, the creation counter past every ref seen, the newest
+    /// sample of each series restored from disk where only a chunk file had it, and no series
+    /// left without samples.
+    fn finish_replay(&self, max_seq: u32, files: &ChunkFiles) {
+        let mut removed = Vec::new();
+        for si in 0..SHARDS {
+            let mut shard = self.shard_write(si);
+            shard.rebuild_free();
+            let ids: Vec<u64> = shard.iter(si).map(|(id, _)| id).collect();
+            for id in ids {
+                let Some((s, _)) = shard.get_mut(id) else {
+                    continue;
+                };
+                if !s.has_samples() {
+                    if let Some(l) = shard.remove(id) {
+                        removed.push((id, l));
+                    }
+                    continue;
+                }
+                // A series whose newest sample is only in a chunk file: read its value.
+                let from_disk = s.head.is_none()
+                    && s.chunks.is_empty()
+                    && s.last.is_some_and(|(t, v)| {
+                        v == 0 && Some(t) == s.disk.last().map(DiskChunk::max_t)
+                    });
+                if let (true, Some(files), Some(c)) = (from_disk, Some(files), s.disk.last()) {
+                    let mut buf = Vec::new();
+                    if files.read_into(c, &mut buf).is_ok() {
+                        if let Some((t, v)) = ChunkIter::new(&buf).last() {
+                            s.last = Some((t, v.to_bits()));
+                        }
+                    }
+                }
+            }
+        }
+        self.unindex(&removed);
+        self.set_next_seq(u64::from(max_seq) + 1);
+    }
+
+    pub(crate) fn chunk_files(&self) -> Option<&ChunkFiles> {
+        self.durable.as_ref().map(|d| &d.chunks)
+    }
+
+    /// Moves every closed chunk still in memory to the chunk files (a no-op for an in-memory
+    /// store); returns how many moved.
+    pub fn persist_chunks(&self) -> Result<usize, DurableError> {
+        let Some(d) = &self.durable else { return Ok(0) };
+        let mut buf = d.maintenance.lock().unwrap_or_else(|e| e.into_inner());
+        self.persist_locked(d, &mut buf)
+    }
+
+    fn persist_locked(&self, d: &Durable, buf: &mut Vec<u8>) -> Result<usize, DurableError> {
+        let mut moved = 0;
+        for si in 0..SHARDS {
+            moved += self
+                .shard_write(si)
+                .persist(si, &d.chunks, buf)
+                .map_err(io_err(&d.dir.join("chunks")))?;
+        }
+        if buf.capacity() > 4 << 20 {
+            *buf = Vec::new();
+        }
+        Ok(moved)
+    }
+
+    /// Writes buffered log records and syncs the log and the chunk file being written.
+    pub fn sync(&self) -> Result<(), DurableError> {
+        let Some(d) = &self.durable else {
+            return Ok(());
+        };
+        d.wal.sync().map_err(io_err(&d.dir.join("wal")))?;
+        d.chunks.sync().map_err(io_err(&d.dir.join("chunks")))
+    }
+
+    /// Cuts the log, moves closed chunks to disk, writes a snapshot of the head and removes
+    /// the log segments and snapshots it made redundant (see the module doc).
+    pub fn checkpoint(&self) -> Result<(), DurableError> {
+        let Some(d) = &self.durable else {
+            return Ok(());
+        };
+        let start = Instant::now();
+        let r = self.checkpoint_inner(d);
+        match &r {
+            Ok(()) => {
+                d.checkpoints.fetch_add(1, Ordering::Relaxed);
+                d.last_checkpoint_nanos
+                    .store(start.elapsed().as_nanos() as u64, Ordering::Relaxed);
+            }
+            Err(e) => {
+                d.checkpoint_failures.fetch_add(1, Ordering::Relaxed);
+                tracing::error!(error = %e, "store checkpoint failed");
+            }
+        }
+        r
+    }
+
+    fn checkpoint_inner(&self, d: &Durable) -> Result<(), DurableError> {
+        let mut buf = d.maintenance.lock().unwrap_or_else(|e| e.into_inner());
+        let wal_dir = d.dir.join("wal");
+        let seg = d.wal.rotate().map_err(io_err(&wal_dir))?;
+        self.persist_locked(d, &mut buf)?;
+        d.chunks.sync().map_err(io_err(&d.dir.join("chunks")))?;
+        let path = d.dir.join(snapshot_name(seg));
+        let tmp = d.dir.join("snapshot.tmp");
+        self.write_snapshot(&tmp, seg).map_err(io_err(&tmp))?;
+        std::fs::rename(&tmp, &path).map_err(io_err(&path))?;
+        std::fs::File::open(&d.dir)
+            .and_then(|f| f.sync_all())
+            .map_err(io_err(&d.dir))?;
+        // Keep this snapshot and the one before it, and the log since the older one.
+        let snaps = snapshots(&d.dir).map_err(io_err(&d.dir))?;
+        let keep_from = snaps.get(1).copied().unwrap_or(seg);
+        for old in snaps.iter().skip(2) {
+            let p = d.dir.join(snapshot_name(*old));
+            std::fs::remove_file(&p).map_err(io_err(&p))?;
+        }
+        d.wal.remove_before(keep_from).map_err(io_err(&wal_dir))?;
+        Ok(())
+    }
+
+    fn write_snapshot(&self, path: &Path, seg: u64) -> std::io::Result<()> {
+        let file = std::fs::File::create(path)?;
+        let mut w = std::io::BufWriter::with_capacity(1 << 20, file);
+        let mut crc = crc32fast::Hasher::new();
+        let mut buf: Vec<u8> = Vec::with_capacity(1 << 16);
+        buf.extend_from_slice(SNAP_MAGIC);
+        buf.extend_from_slice(&[1, 0, 0, 0]);
+        buf.extend_from_slice(&seg.to_le_bytes());
+        buf.extend_from_slice(&self.min_valid_time().to_le_bytes());
+        for si in 0..SHARDS {
+            {
+                let shard = self.shard_read(si);
+                for (id, s) in shard.iter(si) {
+                    buf.push(1);
+                    buf.extend_from_slice(&id.to_le_bytes());
+                    put_uvarint(&mut buf, s.labels.len() as u64);
+                    for sym in s.labels.iter() {
+                        put_uvarint(&mut buf, u64::from(*sym));
+                    }
+                    match s.last {
+                        Some((t, v)) => {
+                            buf.push(1);
+                            buf.extend_from_slice(&t.to_le_bytes());
+                            buf.extend_from_slice(&v.to_le_bytes());
+                        }
+                        None => buf.push(0),
+                    }
+                    put_uvarint(&mut buf, s.chunks.len() as u64);
+                    for c in &s.chunks {
+                        put_uvarint(&mut buf, c.raw().len() as u64);
+                        buf.extend_from_slice(c.raw());
+                    }
+                    let head = s.head.as_ref().map_or(&[][..], HeadChunk::bytes);
+                    put_uvarint(&mut buf, head.len() as u64);
+                    buf.extend_from_slice(head);
+                }
+            }
+            if buf.len() >= 1 << 16 {
+                crc.update(&buf);
+                w.write_all(&buf)?;
+                buf.clear();
+            }
+        }
+        buf.push(0);
+        // The symbol table last: it holds every symbol a series above refers to.
+        self.symbols.with_resolver(|r| {
+            let n = r.len();
+            put_uvarint(&mut buf, n as u64);
+            for id in 0..n {
+                let s = r.get(id as u32);
+                put_uvarint(&mut buf, s.len() as u64);
+                buf.extend_from_slice(s.as_bytes());
+            }
+        });
+        crc.update(&buf);
+        w.write_all(&buf)?;
+        w.write_all(&crc.finalize().to_le_bytes())?;
+        let file = w.into_inner().map_err(|e| e.into_error())?;
+        file.sync_all()
+    }
+
+    /// Flushes the log and, with `snapshot`, writes a shutdown checkpoint so the next start
+    /// replays almost no log.
+    pub fn close(&self, snapshot: bool) -> Result<(), DurableError> {
+        if snapshot {
+            self.checkpoint()?;
+        }
+        self.sync()
+    }
+
+    /// Figures of the durable parts; `None` for an in-memory store.
+    pub fn durable_stats(&self) -> Option<DurableStats> {
+        let d = self.durable.as_ref()?;
+        let (wal_segments, wal_bytes, wal_current_segment) = d.wal.usage();
+        let (chunk_files, chunk_file_bytes) = d.chunks.usage();
+        let mut chunks_on_disk = 0;
+        for si in 0..SHARDS {
+            chunks_on_disk += self.shard_read(si).acct.disk_chunks;
+        }
+        let c = &d.wal.counters;
+        Some(DurableStats {
+            wal_segments,
+            wal_bytes,
+            wal_current_segment,
+            wal_fsyncs_total: c.fsyncs.load(Ordering::Relaxed),
+            wal_fsync_seconds_total: c.fsync_nanos.load(Ordering::Relaxed) as f64 / 1e9,
+            wal_write_errors_total: c.write_errors.load(Ordering::Relaxed),
+            chunk_files,
+            chunk_file_bytes,
+            chunks_on_disk,
+            chunk_read_errors_total: super::chunkfile::read_errors(),
+            checkpoints_total: d.checkpoints.load(Ordering::Relaxed),
+            checkpoint_failures_total: d.checkpoint_failures.load(Ordering::Relaxed),
+            last_checkpoint_seconds: d.last_checkpoint_nanos.load(Ordering::Relaxed) as f64 / 1e9,
+            replay_seconds: d.replay_nanos as f64 / 1e9,
+            repairs_total: d.repairs,
+        })
+    }
+
+    /// Removes the chunk files retention emptied (after [`Store::truncate`] dropped their
+    /// handles).
+    pub(crate) fn remove_chunk_files_before(&self, before: i64) {
+        if let Some(d) = &self.durable {
+            if let Err(e) = d.chunks.remove_before(before) {
+                tracing::error!(error = %e, "removing chunk files past retention");
+            }
+        }
+    }
+
+    /// Logs the record of a series just created.
+    pub(crate) fn log_series(&self, r: u64, labels: &Labels) {
+        if let Some(d) = &self.durable {
+            d.wal.log_series(r, labels);
+        }
+    }
+
+    /// Logs the samples of one commit.
+    pub(crate) fn log_samples(&self, samples: &[super::CommittedSample]) {
+        if let Some(d) = &self.durable {
+            d.wal.log_samples(
+                samples
+                    .iter()
+                    .map(|s| (s.series.as_u64(), s.t_ms, s.v.to_bits())),
+            );
+        }
+    }
+
+    pub(crate) fn is_durable(&self) -> bool {
+        self.durable.is_some()
+    }
+}
+
+/// Creates the series `r` with `labels` (unless it exists) and gives it its chunks on disk.
+fn restore_series(
+    store: &Store,
+    r: u64,
+    labels: &Labels,
+    on_disk: &mut HashMap<u64, Vec<DiskChunk>>,
+) -> bool {
+    let syms = store.symbols.intern_labels(labels);
+    let mut series = Series::new(syms.clone(), labels.fingerprint());
+    let mut shard = store.shard_write(SeriesRef(r).shard());
+    if shard.get_mut(r).is_some() {
+        return false;
+    }
+    let disk = on_disk.remove(&r).unwrap_or_default();
+    let mut acct = super::series::ShardAccounts::default();
+    attach_disk(&mut series, disk, &mut acct);
+    if !shard.insert_at(r, series) {
+        return false;
+    }
+    shard.acct.merge(&acct);
+    drop(shard);
+    store.postings_add(r, &syms);
+    true
+}
+
+fn attach_disk(series: &mut Series, disk: Vec<DiskChunk>, acct: &mut super::series::ShardAccounts) {
+    for c in &disk {
+        acct.add_disk(c);
+        acct.chunks += 1;
+    }
+    if let Some(last) = disk.last() {
+        // The value is read back in `finish_replay` if nothing newer turns up.
+        series.last = Some((last.max_t(), 0));
+    }
+    series.disk = disk;
+}
+
+/// Restores the series of a snapshot; returns how many. Any damage is an error (the caller
+/// falls back to an older snapshot).
+fn restore_snapshot(
+    store: &Store,
+    bytes: &[u8],
+    on_disk: &mut HashMap<u64, Vec<DiskChunk>>,
+    max_seq: &mut u32,
+) -> Result<usize, String> {
+    if bytes.len() < 20 || &bytes[..4] != SNAP_MAGIC || bytes[4] != 1 {
+        return Err("not a redline snapshot (bad header)".into());
+    }
+    let (body, tail) = bytes.split_at(bytes.len() - 4);
+    let want = u32::from_le_bytes([tail[0], tail[1], tail[2], tail[3]]);
+    if crc32fast::hash(body) != want {
+        return Err("checksum mismatch".into());
+    }
+    let bad = || "truncated or malformed".to_string();
+    let mut rd = Rd { b: body, i: 8 };
+    let _seg = rd.u64().ok_or_else(bad)?;
+    // Retention's last cutoff: chunks on disk older than it were dropped before the snapshot
+    // (their file may live on for younger chunks in it).
+    let cutoff = rd.u64().ok_or_else(bad)? as i64;
+    store.truncate_bound(cutoff);
+    for chunks in on_disk.values_mut() {
+        chunks.retain(|c| c.max_t() >= cutoff);
+    }
+    let mut entries = Vec::new();
+    loop {
+        match rd.u8().ok_or_else(bad)? {
+            0 => break,
+            1 => {}
+            _ => return Err(bad()),
+        }
+        let r = rd.u64().ok_or_else(bad)?;
+        let n = rd.uvarint().ok_or_else(bad)? as usize;
+        let syms = (0..n)
+            .map(|_| rd.uvarint().map(|x| x as u32))
+            .collect::<Option<Vec<u32>>>()
+            .ok_or_else(bad)?;
+        let last = match rd.u8().ok_or_else(bad)? {
+            1 => Some((rd.u64().ok_or_else(bad)? as i64, rd.u64().ok_or_else(bad)?)),
+            _ => None,
+        };
+        let nmem = rd.uvarint().ok_or_else(bad)? as usize;
+        let mut mem = Vec::with_capacity(nmem.min(64));
+        for _ in 0..nmem {
+            let len = rd.uvarint().ok_or_else(bad)? as usize;
+            mem.push(rd.bytes(len).ok_or_else(bad)?);
+        }
+        let hlen = rd.uvarint().ok_or_else(bad)? as usize;
+        let head = rd.bytes(hlen).ok_or_else(bad)?;
+        entries.push(SnapSeries {
+            r,
+            syms,
+            last,
+            mem,
+            head,
+        });
+    }
+    let nsym = rd.uvarint().ok_or_else(bad)? as usize;
+    let mut strs: Vec<Arc<str>> = Vec::with_capacity(nsym.min(1 << 24));
+    for _ in 0..nsym {
+        let len = rd.uvarint().ok_or_else(bad)? as usize;
+        let s = std::str::from_utf8(rd.bytes(len).ok_or_else(bad)?).map_err(|_| bad())?;
+        strs.push(Arc::from(s));
+    }
+    let mut restored = 0;
+    for e in entries {
+        let pairs: Option<Vec<Label>> = e
+            .syms
+            .chunks_exact(2)
+            .map(|p| {
+                Some(Label {
+                    name: strs.get(p[0] as usize)?.clone(),
+                    value: strs.get(p[1] as usize)?.clone(),
+                })
+            })
+            .collect();
+        let labels = Labels::from_sorted_unchecked(pairs.ok_or_else(bad)?);
+        if !restore_series(store, e.r, &labels, on_disk) {
+            continue;
+        }
+        restored += 1;
+        *max_seq = (*max_seq).max(ref_parts(e.r).0);
+        let mut shard = store.shard_write(SeriesRef(e.r).shard());
+        let Some((s, acct)) = shard.get_mut(e.r) else {
+            continue;
+        };
+        let disk_max = s.disk.last().map_or(i64::MIN, DiskChunk::max_t);
+        for raw in e.mem {
+            let c = ClosedChunk::from_raw(raw.into());
+            if c.min_t() > disk_max && s.chunks.last().is_none_or(|p| c.min_t() > p.max_t()) {
+                acct.closed_bytes += super::series::closed_chunk_bytes(&c);
+                acct.chunks += 1;
+                s.last = Some((c.max_t(), 0));
+                s.chunks.push(c);
+            }
+        }
+        // The open chunk is rebuilt sample by sample (the encoding is deterministic).
+        for (t, v) in ChunkIter::new(e.head) {
+            if s.last.is_none_or(|(lt, _)| t > lt) && t > disk_max {
+                s.append(t, v, acct);
+            }
+        }
+        if let Some((t, v)) = e.last {
+            if s.last.is_none_or(|(lt, _)| t >= lt) {
+                s.last = Some((t, v));
+            }
+        }
+    }
+    Ok(restored)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{Matcher, Querier, SeriesSamples};
+    use crate::testdir::TempDir;
+
+    fn small(dir: &Path) -> DurableOptions {
+        DurableOptions {
+            segment_bytes: 4 << 10,
+            chunk_file_bytes: 8 << 10,
+            fsync: FsyncPolicy::Never,
+            ..DurableOptions::new(dir)
+        }
+    }
+
+    fn open(dir: &Path) -> (Store, ReplayReport) {
+        Store::open(
+            StoreOptions {
+                retention: Duration::from_secs(365 * 86_400),
+            },
+            small(dir),
+        )
+        .unwrap()
+    }
+
+    fn labels(i: usize) -> Labels {
+        Labels::from_pairs([("__name__", "x".to_string()), ("i", i.to_string())])
+    }
+
+    /// Scrapes of `series` series at `t`, values varying with both.
+    fn scrape(store: &Store, series: usize, t: i64) {
+        let mut app = store.appender();
+        for i in 0..series {
+            app.append(&labels(i), t, (t / 1000) as f64 * 1.5 + i as f64)
+                .unwrap();
+        }
+        app.commit();
+    }
+
+    fn all(store: &Store) -> Vec<SeriesSamples> {
+        store.select(&[Matcher::equal("__name__", "x")], i64::MIN, i64::MAX)
+    }
+
+    #[test]
+    fn a_store_dropped_without_shutdown_comes_back_whole() {
+        let dir = TempDir::new("durable");
+        let want = {
+            let (store, rep) = open(dir.path());
+            assert!(rep.snapshot.is_none() && rep.series == 0);
+            for k in 0..300 {
+                scrape(&store, 20, k * 15_000);
+                if k == 130 {
+                    assert!(store.persist_chunks().unwrap() > 0);
+                }
+            }
+            let all = all(&store);
+            assert_eq!(all.len(), 20);
+            assert_eq!(all[0].samples.len(), 300);
+            all
+        };
+        let (store, rep) = open(dir.path());
+        assert!(all(&store) == want, "every sample, value and timestamp");
+        assert_eq!(rep.series, 20);
+        assert_eq!(
+            rep.samples_replayed as usize,
+            20 * 300 - 20 * 120,
+            "the first chunk came from disk"
+        );
+        assert!(rep.wal_repair.is_none());
+        // Appending goes on after the newest sample, and a repeat of it is not stored twice.
+        scrape(&store, 20, 299 * 15_000);
+        scrape(&store, 20, 300 * 15_000);
+        assert_eq!(all(&store)[0].samples.len(), 301);
+    }
+
+    #[test]
+    fn checkpoints_cut_the_log_and_a_clean_close_needs_no_replay() {
+        let dir = TempDir::new("durable");
+        let want = {
+            let (store, _) = open(dir.path());
+            for k in 0..400 {
+                scrape(&store, 10, k * 15_000);
+                if k % 100 == 99 {
+                    store.checkpoint().unwrap();
+                }
+            }
+            let segs = wal::segments(&dir.path().join("wal")).unwrap();
+            let snaps = snapshots(dir.path()).unwrap();
+            assert_eq!(snaps.len(), 2, "two snapshots kept");
+            assert!(
+                segs[0] >= snaps[1],
+                "log before the older snapshot removed: {segs:?} {snaps:?}"
+            );
+            store.close(true).unwrap();
+            all(&store)
+        };
+        let (store, rep) = open(dir.path());
+        assert!(all(&store) == want, "the same samples after the restart");
+        assert_eq!(rep.samples_replayed, 0, "{rep:?}");
+        assert!(rep.snapshot.is_some());
+        assert_eq!(
+            store.stats().chunks,
+            want.len() * 4,
+            "3 closed chunks and a head each"
+        );
+        assert!(store.durable_stats().unwrap().chunks_on_disk >= want.len() * 3);
+    }
+
+    #[test]
+    fn a_damaged_snapshot_falls_back_to_the_one_before() {
+        let dir = TempDir::new("durable");
+        let want = {
+            let (store, _) = open(dir.path());
+            for k in 0..250 {
+                scrape(&store, 5, k * 15_000);
+                if k == 100 || k == 200 {
+                    store.checkpoint().unwrap();
+                }
+            }
+            all(&store)
+        };
+        let newest = snapshots(dir.path()).unwrap()[0];
+        let path = dir.path().join(snapshot_name(newest));
+        let mut bytes = std::fs::read(&path).unwrap();
+        let mid = bytes.len() / 2;
+        bytes[mid] ^= 0x55;
+        std::fs::write(&path, bytes).unwrap();
+        let (store, rep) = open(dir.path());
+        assert_eq!(rep.snapshots_skipped.len(), 1, "{rep:?}");
+        assert!(rep.snapshots_skipped[0].contains("checksum"));
+        assert!(all(&store) == want, "the same samples after the restart");
+    }
+
+    #[test]
+    fn retention_removes_whole_chunk_files_and_segments_over_a_day() {
+        let dir = TempDir::new("durable");
+        let (store, _) = Store::open(
+            StoreOptions {
+                retention: Duration::from_secs(3600),
+            },
+            small(dir.path()),
+        )
+        .unwrap();
+        let du = |d: &Path| -> u64 {
+            std::fs::read_dir(d)
+                .unwrap()
+                .map(|e| e.unwrap().metadata().unwrap().len())
+                .sum()
+        };
+        let mut peak_after_first_hours = 0;
+        // A day at a 60 s interval; every 10 minutes a checkpoint and a retention pass.
+        for k in 0..1440i64 {
+            let t = k * 60_000;
+            scrape(&store, 8, t);
+            if k % 10 == 9 {
+                store.checkpoint().unwrap();
+                store.gc(t);
+                let used = du(&dir.path().join("chunks")) + du(&dir.path().join("wal"));
+                // Steady state once retention (1 h) plus a chunk's span (2 h) have passed.
+                if k < 360 {
+                    peak_after_first_hours = peak_after_first_hours.max(used);
+                } else {
+                    assert!(
+                        used <= peak_after_first_hours * 3 / 2,
+                        "disk use grows: {used} at minute {k}, {peak_after_first_hours} in the first six hours"
+                    );
+                }
+            }
+        }
+        let got = all(&store);
+        let oldest = got[0].samples[0].t;
+        assert!(
+            oldest >= 1439 * 60_000 - 3_600_000 - 120 * 60_000,
+            "{oldest}"
+        );
+        assert!(store.durable_stats().unwrap().chunk_files < 20);
+        drop(store);
+        let (store, _) = open(dir.path());
+        // The service applies retention at start, as the last pass before the stop did.
+        store.gc(1439 * 60_000);
+        assert!(
+            all(&store) == got,
+            "the reopened store holds what retention left"
+        );
+    }
+
+    #[test]
+    fn damage_in_a_middle_segment_keeps_everything_before_it() {
+        let dir = TempDir::new("durable");
+        {
+            let (store, _) = open(dir.path());
+            for k in 0..400 {
+                scrape(&store, 4, k * 15_000);
+            }
+        }
+        let wal_dir = dir.path().join("wal");
+        let segs = wal::segments(&wal_dir).unwrap();
+        assert!(segs.len() >= 3, "{segs:?}");
+        let middle = segs[segs.len() / 2];
+        // What the segments before the damaged one hold, read before the damage.
+        let mut before = 0;
+        wal::replay(&wal_dir, 0, |rec| {
+            if let Record::Samples(s) = rec {
+                before += s.len();
+            }
+        })
+        .unwrap();
+        let path = wal_dir.join(wal::segment_name(middle));
+        let mut bytes = std::fs::read(&path).unwrap();
+        let n = bytes.len();
+        bytes[n / 2] ^= 0xff;
+        std::fs::write(&path, bytes).unwrap();
+        let (store, rep) = open(dir.path());
+        let repair = rep.wal_repair.clone().unwrap();
+        assert!(repair.reason.starts_with("damaged"), "{repair:?}");
+        assert_eq!(repair.segment, middle);
+        assert_eq!(repair.segments_removed, segs.len() - segs.len() / 2 - 1);
+        let got = all(&store);
+        let kept: usize = got.iter().map(|s| s.samples.len()).sum();
+        assert!(kept > 0 && kept < before, "{kept} of {before}");
+        assert_eq!(kept as u64, rep.samples_replayed);
+        // What is kept is the start of each series, unchanged.
+        for s in &got {
+            for (k, smp) in s.samples.iter().enumerate() {
+                assert_eq!(smp.t, k as i64 * 15_000);
+            }
+        }
+    }
+
+    #[test]
+    fn a_torn_log_tail_is_cut_and_reported() {
+        let dir = TempDir::new("durable");
+        {
+            let (store, _) = open(dir.path());
+            for k in 0..10 {
+                scrape(&store, 3, k * 15_000);
+            }
+        }
+        let wal_dir = dir.path().join("wal");
+        let last = *wal::segments(&wal_dir).unwrap().last().unwrap();
+        let path = wal_dir.join(wal::segment_name(last));
+        let len = std::fs::metadata(&path).unwrap().len();
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_len(len - 5)
+            .unwrap();
+        let (store, rep) = open(dir.path());
+        let repair = rep.wal_repair.clone().unwrap();
+        assert!(repair.reason.starts_with("torn"), "{repair:?}");
+        let got = all(&store);
+        assert_eq!(got.len(), 3);
+        assert!(
+            got.iter().all(|s| s.samples.len() == 9),
+            "the last commit is lost, no more"
+        );
+        assert_eq!(store.durable_stats().unwrap().repairs_total, 1);
+    }
+}
