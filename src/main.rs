@@ -458,7 +458,10 @@ fn dispatch(command: Command) -> Result<ExitCode> {
                 },
         } => {
             let mut out = std::io::stdout().lock();
-            let opts = redline::promql::promqltest::RunOptions { show_skipped };
+            let opts = redline::promql::promqltest::RunOptions {
+                show_skipped,
+                ..Default::default()
+            };
             let summary = redline::promql::promqltest::run_test_files_with(&files, opts, &mut out)?;
             Ok(exit(summary.failed == 0))
         }

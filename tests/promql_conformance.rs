@@ -9,11 +9,25 @@
 //! `absent(h)`, a series mixing floats and histograms whose float lookback a histogram
 //! sample ends, ...). `redline test promql --show-skipped` lists each with its reason.
 
-use redline::promql::promqltest::{run_test_file, write_summary, Summary};
+use redline::promql::promqltest::{run_test_file_with, write_summary, RunOptions, Summary};
 use std::path::PathBuf;
 
 #[test]
 fn upstream_promql_test_files_pass() {
+    run_all(RunOptions::default());
+}
+
+/// The same files on the durable store: after every `load` all chunks go to disk and the
+/// store is reopened from its files, so every eval reads samples restored from disk.
+#[test]
+fn upstream_promql_test_files_pass_on_the_durable_store() {
+    run_all(RunOptions {
+        on_disk: true,
+        ..RunOptions::default()
+    });
+}
+
+fn run_all(opts: RunOptions) {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/conformance/promql");
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
         .expect("conformance directory")
@@ -25,7 +39,7 @@ fn upstream_promql_test_files_pass() {
     let mut total = Summary::default();
     let mut out = Vec::new();
     for f in &files {
-        let s = run_test_file(f, &mut out).expect("test file runs");
+        let s = run_test_file_with(f, opts, &mut out).expect("test file runs");
         println!(
             "{}: {} passed, {} failed, {} skipped",
             f.file_name().unwrap_or_default().to_string_lossy(),

@@ -35,8 +35,13 @@ fn start(config: &Path, state: &Path, port: u16) -> ProcessGuard {
 
 /// The raw samples of `ticks` over the last hour: (timestamp in ms, value).
 async fn samples(port: u16) -> Vec<(i64, String)> {
+    samples_of(port, "ticks").await
+}
+
+/// The raw samples of `metric` over the last hour: (timestamp in ms, value).
+async fn samples_of(port: u16, metric: &str) -> Vec<(i64, String)> {
     let v = common::get_json(&format!(
-        "http://127.0.0.1:{port}/api/v1/query?query=ticks%5B1h%5D"
+        "http://127.0.0.1:{port}/api/v1/query?query={metric}%5B1h%5D"
     ))
     .await;
     assert_eq!(v["status"], "success", "{v}");
@@ -209,4 +214,57 @@ async fn a_clean_stop_writes_a_snapshot_and_the_restart_restores_from_it() {
         !snapshots.is_empty(),
         "the stop wrote a snapshot: {snapshots:?}"
     );
+}
+
+/// The instant value of `query` now: `None` when the result is empty.
+async fn instant(port: u16, query: &str) -> Option<String> {
+    let v = common::get_json(&format!(
+        "http://127.0.0.1:{port}/api/v1/query?query={query}"
+    ))
+    .await;
+    assert_eq!(v["status"], "success", "{v}");
+    v["data"]["result"][0]["value"][1]
+        .as_str()
+        .map(str::to_string)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_kill_9_series_the_target_no_longer_exposes_go_stale() {
+    redline::install_crypto_provider();
+    let dir = TempDir::new("store-restart");
+    let target = FixtureServer::start("kept 1\ngone 2\n", "text/plain; version=0.0.4").await;
+    let cfg = config(dir.path(), target.addr);
+    let state = dir.path().join("state");
+    let port = free_port();
+    let mut first = start(&cfg, &state, port);
+    wait_ready(port).await;
+    let end = Instant::now() + Duration::from_secs(30);
+    while instant(port, "gone").await.is_none() {
+        assert!(Instant::now() < end, "gone was never scraped");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    first.0.kill().expect("SIGKILL");
+    first.0.wait().expect("reaped");
+    // While redline is down the target stops exposing `gone`.
+    target.set_body("kept 1\n");
+    let port = free_port();
+    let _second = start(&cfg, &state, port);
+    wait_ready(port).await;
+    // Without a staleness marker `gone` would answer for five more minutes (the lookback).
+    let end = Instant::now() + Duration::from_secs(30);
+    while instant(port, "gone").await.is_some() {
+        assert!(
+            Instant::now() < end,
+            "`gone` got no staleness marker after the restart"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // What the target still exposes, and the scrape's own series, stay live.
+    for _ in 0..5 {
+        assert_eq!(instant(port, "kept").await.as_deref(), Some("1"));
+        assert_eq!(instant(port, "up").await.as_deref(), Some("1"));
+        tokio::time::sleep(Duration::from_millis(INTERVAL_MS as u64)).await;
+    }
+    // `gone`'s samples from before the restart are all still stored.
+    assert!(!samples_of(port, "gone").await.is_empty());
 }

@@ -54,6 +54,54 @@ pub enum TestFileError {
 pub struct RunOptions {
     /// Write a line for each skipped eval, with the reason.
     pub show_skipped: bool,
+    /// Run on a durable store in a temporary directory: after each `load` every chunk is
+    /// closed and moved to disk and the store is reopened from its files, so every query
+    /// reads samples restored from disk.
+    pub on_disk: bool,
+}
+
+/// The store a script runs on: in memory, or durable in a temporary directory.
+struct ScriptStore {
+    dir: Option<crate::testdir::TempDir>,
+    store: Store,
+}
+
+impl ScriptStore {
+    fn new(on_disk: bool) -> Result<ScriptStore, String> {
+        if !on_disk {
+            return Ok(ScriptStore {
+                dir: None,
+                store: Store::new(),
+            });
+        }
+        let dir = crate::testdir::TempDir::new("promqltest");
+        let store = Self::open(&dir)?;
+        Ok(ScriptStore {
+            dir: Some(dir),
+            store,
+        })
+    }
+
+    fn open(dir: &crate::testdir::TempDir) -> Result<Store, String> {
+        let opts = crate::store::StoreOptions {
+            retention: std::time::Duration::from_secs(100 * 365 * 86_400),
+        };
+        let durable = crate::store::DurableOptions::new(dir.path());
+        Store::open(opts, durable)
+            .map(|(s, _)| s)
+            .map_err(|e| e.to_string())
+    }
+
+    /// After a load: every sample to disk, and the store reopened from its files.
+    fn settle(&mut self) -> Result<(), String> {
+        let Some(dir) = &self.dir else { return Ok(()) };
+        self.store
+            .flush_heads_to_disk()
+            .map_err(|e| e.to_string())?;
+        self.store.sync().map_err(|e| e.to_string())?;
+        self.store = Self::open(dir)?;
+        Ok(())
+    }
 }
 
 /// Runs every file, writes failures and the closing summary line to `out`.
@@ -136,13 +184,20 @@ pub fn run_script_with(
         timeout: None,
         ..EngineOptions::default()
     });
-    let mut store = Store::new();
+    let store_err = |line: usize, msg: String| TestFileError::Load {
+        path: name.to_string(),
+        line,
+        series: "the store".to_string(),
+        msg,
+    };
+    let mut script_store = ScriptStore::new(opts.on_disk).map_err(|m| store_err(0, m))?;
     let mut hist_series: Vec<HistSeries> = Vec::new();
     let mut summary = Summary::default();
     for (line, cmd) in cmds {
+        let store = &script_store.store;
         match cmd {
             Command::Clear => {
-                store = Store::new();
+                script_store = ScriptStore::new(opts.on_disk).map_err(|m| store_err(line, m))?;
                 hist_series.clear();
             }
             Command::Load {
@@ -197,6 +252,8 @@ pub fn run_script_with(
                     }
                 }
                 app.commit();
+                script_store.settle().map_err(|m| store_err(line, m))?;
+                let store = &script_store.store;
                 // A series loaded with floats in one block and histograms in another mixes
                 // the two as much as one described with both.
                 for h in hist_series.iter_mut().filter(|h| !h.floats_too) {
@@ -223,7 +280,7 @@ pub fn run_script_with(
                     }
                     continue;
                 }
-                match check_eval(&engine, &store, &cmd) {
+                match check_eval(&engine, store, &cmd) {
                     Ok(()) => summary.passed += 1,
                     Err(msg) => {
                         summary.failed += 1;
@@ -667,7 +724,10 @@ eval instant at 5m clamp(mixed, 0, 1)
   {} 1
 ";
         let mut out = Vec::new();
-        let opts = RunOptions { show_skipped: true };
+        let opts = RunOptions {
+            show_skipped: true,
+            ..RunOptions::default()
+        };
         let s = run_script_with("t", script, opts, &mut out).unwrap();
         let text = String::from_utf8(out).unwrap();
         assert_eq!(

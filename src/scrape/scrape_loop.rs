@@ -158,7 +158,6 @@ impl SeriesCache {
     }
 
     /// Number of series texts cached.
-    #[cfg(test)]
     fn len(&self) -> usize {
         self.slots.len() - self.free.len()
     }
@@ -349,6 +348,16 @@ impl SeriesCache {
         self.live()
             .filter_map(|s| match s.resolved {
                 Resolved::Series(r) if s.seen == prev => Some(r),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Every ref cached as exposed with explicit timestamps (no staleness for those).
+    fn never_stale(&self) -> Vec<SeriesRef> {
+        self.live()
+            .filter_map(|s| match s.resolved {
+                Resolved::Series(r) if s.seen == SEEN_NEVER_STALE => Some(r),
                 _ => None,
             })
             .collect()
@@ -626,6 +635,11 @@ pub struct LoopCarry {
     last_body_size: usize,
 }
 
+/// How far back a loop with no predecessor looks for its target's series left live in the
+/// store: Prometheus' default lookback, past which a series without samples is absent from
+/// queries anyway.
+const RESTORED_LOOKBACK: Duration = Duration::from_secs(300);
+
 /// Names of the synthetic series written after every scrape.
 const REPORT_SERIES: [&str; 5] = [
     "up",
@@ -693,6 +707,7 @@ impl ScrapeLoop {
                 changed = stop.changed() => now = control(&stop, changed.is_ok()),
             }
         }
+        self.inherit_from_store();
         let mut ticker = tokio::time::interval(spec.interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         while now == LoopControl::Run {
@@ -719,14 +734,47 @@ impl ScrapeLoop {
         None
     }
 
-    /// After the first scrape following a hand-over with a fresh cache: staleness markers
-    /// for the predecessor's series this scrape did not expose (all of them if it failed).
+    /// A loop with no predecessor (the first after a start, or a new target) takes the
+    /// target's series the store still holds as live, ended by no staleness marker within
+    /// the last [`RESTORED_LOOKBACK`]: after a restart without a clean stop (which would have
+    /// written the markers) they are what the last scrape before it exposed, and the ones
+    /// the first scrape does not expose again get their staleness markers, as they would
+    /// have without the restart.
+    fn inherit_from_store(&mut self) {
+        if self.inherited.is_some() || self.cache.len() > 0 {
+            return;
+        }
+        let matchers: Vec<crate::store::Matcher> = self
+            .target
+            .spec
+            .labels
+            .iter()
+            .map(|l| crate::store::Matcher::equal(&*l.name, &*l.value))
+            .collect();
+        if matchers.is_empty() {
+            return;
+        }
+        let now = unix_ms(SystemTime::now());
+        let lookback = RESTORED_LOOKBACK.as_millis() as i64;
+        let refs = self.store.unfinished_series(&matchers, now - lookback, now);
+        if !refs.is_empty() {
+            self.inherited = Some(refs);
+        }
+    }
+
+    /// After the first scrape following a hand-over with a fresh cache (or a start on a
+    /// restored store): staleness markers for the predecessor's series this scrape did not
+    /// expose (all of them if it failed).
     fn settle_inherited(&mut self, scraped: bool) {
         let Some(inherited) = self.inherited.take() else {
             return;
         };
         let exposed: std::collections::HashSet<SeriesRef> = if scraped {
-            self.cache.last_exposed().into_iter().collect()
+            let mut e = self.cache.last_exposed();
+            e.extend(self.cache.never_stale());
+            // The scrape's own series (`up`, `scrape_*`) were just written too.
+            e.extend(self.report_refs.values().copied());
+            e.into_iter().collect()
         } else {
             Default::default()
         };

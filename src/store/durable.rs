@@ -386,6 +386,16 @@ impl Store {
         Ok(moved)
     }
 
+    /// Closes every open chunk early and moves all closed chunks to disk, so every sample
+    /// stored so far is read back from the chunk files. For tests and benchmarks that must
+    /// read through the disk path; the service never calls it.
+    pub fn flush_heads_to_disk(&self) -> Result<usize, DurableError> {
+        for si in 0..SHARDS {
+            self.shard_write(si).close_heads();
+        }
+        self.persist_chunks()
+    }
+
     /// Writes buffered log records and syncs the log and the chunk file being written.
     pub fn sync(&self) -> Result<(), DurableError> {
         let Some(d) = &self.durable else {

@@ -127,6 +127,26 @@ impl Store {
         (syms, ranges)
     }
 
+    /// Series matching `matchers` whose newest sample lies in `[mint, maxt]` and is not a
+    /// staleness marker: series still "live" as far as the data says. A scrape loop that
+    /// starts on a restored store treats its target's as exposed by the last scrape, so the
+    /// ones the target no longer exposes get their staleness markers.
+    pub fn unfinished_series(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Vec<SeriesRef> {
+        let (ids, mut residual) = self.candidates(matchers);
+        let mut out = Vec::new();
+        for id in ids {
+            let shard = self.shard_read(SeriesRef(id).shard());
+            let Some(s) = shard.get(id) else { continue };
+            let open = s
+                .last
+                .is_some_and(|(t, v)| t >= mint && t <= maxt && v != super::STALE_NAN_BITS);
+            if open && residual.accepts(self, &s.labels) {
+                out.push(SeriesRef(id));
+            }
+        }
+        out
+    }
+
     /// The labels of the series with ref `r`, if it still exists.
     pub fn series_labels(&self, r: SeriesRef) -> Option<Labels> {
         let syms = self.shard_read(r.shard()).get(r.0)?.labels.clone();

@@ -154,6 +154,17 @@ impl Series {
         Outcome::Appended
     }
 
+    /// Closes the open chunk early (it becomes a closed chunk with fewer samples); the next
+    /// sample starts a new one.
+    pub(crate) fn close_head(&mut self, acct: &mut ShardAccounts) {
+        if let Some(h) = self.head.take() {
+            acct.head_bytes -= h.heap_bytes();
+            let closed = h.close();
+            acct.closed_bytes += closed_chunk_bytes(&closed);
+            self.chunks.push(closed);
+        }
+    }
+
     /// Drops chunks whose newest sample is older than `before`; returns how many.
     pub(crate) fn truncate(&mut self, before: i64, acct: &mut ShardAccounts) -> usize {
         let disk_from = self.disk.partition_point(|c| c.max_t() < before);

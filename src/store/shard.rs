@@ -201,6 +201,13 @@ impl Shard {
         true
     }
 
+    /// Closes every series' open chunk early.
+    pub(crate) fn close_heads(&mut self) {
+        for s in self.slots.iter_mut().flatten() {
+            s.close_head(&mut self.acct);
+        }
+    }
+
     /// The free list after replay: every empty slot.
     pub(crate) fn rebuild_free(&mut self) {
         self.free = (0..self.slots.len() as u32)
