@@ -9,7 +9,11 @@
 //!   is compared value by value, and by name wherever the value is not tied at the cut. The
 //!   complete lists are compared with what Prometheus' own query API says about the same
 //!   series (`count by (<label>)` for every label name), sorted highest first with ties by
-//!   name, as redline documents.
+//!   name, as redline documents. 2.42's `memoryInBytesByLabelName` sums each distinct value
+//!   once (Prometheus 3, like redline, weighs it by its series): its top 10 is checked
+//!   against that formula over the same query results.
+//! - An empty store: the answer is Debian's Prometheus' byte for byte (field order, the empty
+//!   head's `minTime`/`maxTime`, `[]` lists).
 
 mod common;
 
@@ -449,5 +453,38 @@ async fn same_figures_as_debian_prometheus_on_the_same_scrapes() {
     }
     // The fixtures are big enough that every list is cut at 10.
     assert!(sizes.values().all(|n| *n > 10), "{sizes:?}");
+    svc.shutdown().await;
+}
+
+/// With nothing stored, redline's answer is Debian's Prometheus' byte for byte: the empty
+/// head's `minTime` is the largest int64 and its `maxTime` the smallest, the lists `[]`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_empty_store_answers_as_prometheus_byte_for_byte() {
+    let yaml = "scrape_configs: []\n";
+    let dir = TempDir::new("status-tsdb-empty");
+    std::fs::write(dir.join("prometheus.yml"), yaml).expect("write prometheus.yml");
+    let port = free_port();
+    let _prometheus = common::start_prometheus(&dir, port, &[]);
+    let cfg = Config::from_yaml_str(yaml, "redline.yml").expect("config");
+    let at = |dir| ServiceOptions::new("127.0.0.1:0".parse().expect("addr"), dir);
+    let svc = ServiceInDir::start(cfg, "status-tsdb-empty", at, Default::default()).await;
+
+    let end = Instant::now() + DEADLINE;
+    let prom = loop {
+        if let Ok(r) = reqwest::get(format!("http://127.0.0.1:{port}/api/v1/status/tsdb")).await {
+            if r.status().is_success() {
+                break r.text().await.expect("prometheus body");
+            }
+        }
+        assert!(Instant::now() < end, "Debian's prometheus never answered");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let (status, ours) = get(&format!("http://{}/api/v1/status/tsdb", svc.local_addr)).await;
+    assert_eq!(status, 200, "{ours}");
+    assert_eq!(ours, prom);
+    assert!(
+        prom.contains(r#""minTime":9223372036854775807,"maxTime":-9223372036854775808"#),
+        "{prom}"
+    );
     svc.shutdown().await;
 }
