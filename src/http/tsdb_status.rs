@@ -9,7 +9,7 @@
 //! the oldest and newest sample held (`i64::MAX` and `i64::MIN` when there is none, as an
 //! empty Prometheus head). The figures are computed by
 //! [`Store::cardinality`](crate::store::Store::cardinality) on the blocking pool at every
-//! call; Prometheus caches its lists for 30 seconds.
+//! call, one call at a time; Prometheus caches its lists for 30 seconds.
 
 use super::api::{ApiError, ApiErrorKind};
 use super::AppState;
@@ -22,6 +22,10 @@ use serde::Serialize;
 
 /// Entries per list when the request names no `limit`, as Prometheus.
 const DEFAULT_LIMIT: usize = 10;
+
+/// One computation at a time: each copies the postings' pairs and ids (about 24 bytes per
+/// pair and series), so concurrent callers wait their turn instead of multiplying that.
+static COMPUTING: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(1);
 
 pub(super) fn routes() -> Router<AppState> {
     Router::new().route("/api/v1/status/tsdb", get(tsdb_status))
@@ -106,13 +110,21 @@ async fn tsdb_status(
     RawQuery(q): RawQuery,
 ) -> Result<Response, ApiError> {
     let limit = parse_limit(q.as_deref())?;
+    let turn = COMPUTING.acquire().await.map_err(|_| ApiError {
+        kind: ApiErrorKind::Unavailable,
+        message: "the TSDB status is not available".into(),
+    })?;
     let store = s.store.clone();
-    let figures = tokio::task::spawn_blocking(move || store.cardinality(limit))
-        .await
-        .map_err(|e| ApiError {
-            kind: ApiErrorKind::Internal,
-            message: format!("computing the TSDB status failed: {e}"),
-        })?;
+    // The turn ends with the computation, even when the client has gone away.
+    let figures = tokio::task::spawn_blocking(move || {
+        let _turn = turn;
+        store.cardinality(limit)
+    })
+    .await
+    .map_err(|e| ApiError {
+        kind: ApiErrorKind::Internal,
+        message: format!("computing the TSDB status failed: {e}"),
+    })?;
     Ok(Json(Envelope {
         status: "success",
         data: status(&figures),
