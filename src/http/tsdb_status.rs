@@ -13,12 +13,13 @@
 
 use super::api::{ApiError, ApiErrorKind};
 use super::AppState;
-use crate::store::{Cardinality, CardinalityStat};
+use crate::store::{Cardinality, CardinalityStat, Store};
 use axum::extract::{RawQuery, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::Serialize;
+use std::sync::Arc;
 
 /// Entries per list when the request names no `limit`, as Prometheus.
 const DEFAULT_LIMIT: usize = 10;
@@ -105,18 +106,14 @@ fn status(c: &Cardinality) -> TsdbStatus<'_> {
     }
 }
 
-async fn tsdb_status(
-    State(s): State<AppState>,
-    RawQuery(q): RawQuery,
-) -> Result<Response, ApiError> {
-    let limit = parse_limit(q.as_deref())?;
+/// Computes the figures on the blocking pool once it is this call's turn.
+async fn figures(store: Arc<Store>, limit: usize) -> Result<Cardinality, ApiError> {
     let turn = COMPUTING.acquire().await.map_err(|_| ApiError {
         kind: ApiErrorKind::Unavailable,
         message: "the TSDB status is not available".into(),
     })?;
-    let store = s.store.clone();
     // The turn ends with the computation, even when the client has gone away.
-    let figures = tokio::task::spawn_blocking(move || {
+    tokio::task::spawn_blocking(move || {
         let _turn = turn;
         store.cardinality(limit)
     })
@@ -124,7 +121,15 @@ async fn tsdb_status(
     .map_err(|e| ApiError {
         kind: ApiErrorKind::Internal,
         message: format!("computing the TSDB status failed: {e}"),
-    })?;
+    })
+}
+
+async fn tsdb_status(
+    State(s): State<AppState>,
+    RawQuery(q): RawQuery,
+) -> Result<Response, ApiError> {
+    let limit = parse_limit(q.as_deref())?;
+    let figures = figures(s.store.clone(), limit).await?;
     Ok(Json(Envelope {
         status: "success",
         data: status(&figures),
@@ -149,5 +154,23 @@ mod tests {
             assert_eq!(e.kind, ApiErrorKind::BadData, "{bad}");
             assert_eq!(e.message, "limit must be a positive number", "{bad}");
         }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn one_computation_at_a_time() {
+        let store = Arc::new(Store::new());
+        let held = COMPUTING.acquire().await.expect("the turn");
+        let mut waiting = tokio::spawn(figures(store, 10));
+        // While another computation has the turn, this one waits...
+        let early = tokio::time::timeout(std::time::Duration::from_millis(300), &mut waiting);
+        assert!(early.await.is_err(), "computed while another had the turn");
+        // ...and runs once the turn is free.
+        drop(held);
+        let done = tokio::time::timeout(std::time::Duration::from_secs(30), waiting)
+            .await
+            .expect("computed once the turn was free")
+            .expect("the task ends")
+            .expect("figures");
+        assert_eq!(done.num_series, 0);
     }
 }
