@@ -1,6 +1,8 @@
 //! Store benchmark: memory per series and per sample on a 1,000,000-series kube-style
 //! workload (measured once with a counting global allocator), then criterion timings for
-//! appends (by ref and by labels) and for selections on a 100k-series store.
+//! appends (by ref and by labels) and for selections on a 100k-series store. The memory run
+//! also times a few selections and the cardinality figures of `/api/v1/status/tsdb` once on
+//! the 1,000,000-series store.
 //!
 //! Run with `cargo bench --bench store`. Set `STORE_BENCH_SERIES` to shrink the memory run
 //! (e.g. `STORE_BENCH_SERIES=100000`), `STORE_BENCH_SCRAPES` to change the 480 scrapes, and
@@ -408,6 +410,15 @@ fn memory_figures() {
             t.elapsed()
         );
     }
+    // `/api/v1/status/tsdb` on the big store, timed once.
+    let t = Instant::now();
+    let c = store.cardinality(10);
+    println!(
+        "  cardinality (/api/v1/status/tsdb, limit 10): {} series, {} label pairs in {:.2?}",
+        c.num_series,
+        c.num_label_pairs,
+        t.elapsed()
+    );
     drop(store);
 }
 

@@ -13,6 +13,7 @@ pub mod dashboard;
 mod params;
 pub(crate) mod query;
 pub mod slo_api;
+mod tsdb_status;
 
 use crate::scrape::target::TargetSet;
 use crate::store::Store;
@@ -87,6 +88,7 @@ pub fn router(state: AppState) -> Router {
         .merge(query::routes())
         .merge(slo_api::routes())
         .merge(alertmanagers::routes())
+        .merge(tsdb_status::routes())
         .merge(dashboard::routes())
         .with_state(state)
         .layer(axum::middleware::from_fn_with_state(web, dashboard::guard))

@@ -22,10 +22,12 @@
 //! Inside: [`Store`] (`db.rs`) shards series by fingerprint; `shard.rs` is a slab of series with
 //! its fingerprint map; `series.rs` holds a series' chunks; `chunk.rs` and `bits.rs` are the XOR (Gorilla) encoding; `symbols.rs` interns label
 //! strings; `postings.rs` is the inverted index that answers matchers; `appender.rs` buffers
-//! writes until commit; `select.rs` implements [`Querier`].
+//! writes until commit; `select.rs` implements [`Querier`]; `cardinality.rs` computes the
+//! [`Cardinality`] figures of `/api/v1/status/tsdb`.
 
 mod appender;
 mod bits;
+mod cardinality;
 mod chunk;
 mod chunkfile;
 mod db;
@@ -43,6 +45,7 @@ mod tests;
 mod wal;
 
 pub use appender::{AppendError, AppendObserver, AppendStats, Appender, CommittedSample};
+pub use cardinality::{Cardinality, CardinalityStat};
 pub use chunk::SAMPLES_PER_CHUNK;
 pub use db::{GcStats, SeriesRef, Store, StoreOptions, StoreStats, DEFAULT_RETENTION, SHARDS};
 pub use durable::{DurableError, DurableOptions, DurableStats, ReplayReport};

@@ -355,6 +355,24 @@ impl Postings {
         }
     }
 
+    /// The ids of every indexed series, sorted.
+    pub(crate) fn all(&self) -> &[u64] {
+        &self.all
+    }
+
+    /// Number of label pairs (name and value) with at least one series.
+    pub(crate) fn pair_count(&self) -> usize {
+        self.lists
+    }
+
+    /// Every label pair with the number of series carrying it: `(name, value, series)`, the
+    /// pairs of one name next to each other.
+    pub(crate) fn pairs(&self) -> impl Iterator<Item = (Symbol, Symbol, usize)> + '_ {
+        self.by_name
+            .iter()
+            .flat_map(|(&n, values)| values.iter().map(move |(&v, l)| (n, v, l.len())))
+    }
+
     /// Approximate heap bytes: 8 bytes per id (plus ~25% vector slack), and per list its
     /// vector header and hash-map slot (~48 bytes).
     pub(crate) fn heap_bytes(&self) -> usize {

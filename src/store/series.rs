@@ -208,7 +208,8 @@ impl Series {
         }
     }
 
-    fn bounds(&self) -> Option<(i64, i64)> {
+    /// The timestamps of the oldest and the newest sample held; `None` without samples.
+    pub(crate) fn bounds(&self) -> Option<(i64, i64)> {
         let min = self
             .disk
             .first()
