@@ -591,21 +591,35 @@ fn restore_series(
     on_disk: &mut HashMap<u64, Vec<DiskChunk>>,
 ) -> bool {
     let syms = store.symbols.intern_labels(labels);
-    let mut series = Series::new(syms.clone(), labels.fingerprint());
+    let fp = labels.fingerprint();
+    let mut series = Series::new(syms.clone(), fp);
     let mut shard = store.shard_write(SeriesRef(r).shard());
     if shard.get_mut(r).is_some() {
         return false;
     }
+    // A later record wins over what the store already holds under the same labels or in the
+    // same slot: that series was removed (by retention) before this one was created, as two
+    // live series never share labels and a slot is reused only once free.
+    let mut evicted = Vec::new();
+    if let Some(old) = shard.find(fp, labels, &store.symbols) {
+        evicted.extend(shard.remove(old).map(|l| (old, l)));
+    }
+    if let Some(old) = shard.occupant(r) {
+        evicted.extend(shard.remove(old).map(|l| (old, l)));
+    }
     let disk = on_disk.remove(&r).unwrap_or_default();
     let mut acct = super::series::ShardAccounts::default();
     attach_disk(&mut series, disk, &mut acct);
-    if !shard.insert_at(r, series) {
-        return false;
+    let inserted = shard.insert_at(r, series);
+    if inserted {
+        shard.acct.merge(&acct);
     }
-    shard.acct.merge(&acct);
     drop(shard);
-    store.postings_add(r, &syms);
-    true
+    store.unindex(&evicted);
+    if inserted {
+        store.postings_add(r, &syms);
+    }
+    inserted
 }
 
 fn attach_disk(series: &mut Series, disk: Vec<DiskChunk>, acct: &mut super::series::ShardAccounts) {
@@ -960,6 +974,33 @@ mod tests {
                 assert_eq!(smp.t, k as i64 * 15_000);
             }
         }
+    }
+
+    #[test]
+    fn a_series_removed_by_retention_and_created_again_comes_back_once() {
+        let dir = TempDir::new("durable");
+        let want = {
+            let (store, _) = open(dir.path());
+            for k in 0..10 {
+                scrape(&store, 3, k * 15_000);
+            }
+            // Retention removes every series; the same label sets come back later (new refs,
+            // the freed slots reused).
+            store.truncate(1_000_000);
+            assert_eq!(store.stats().series, 0);
+            for k in 100..110 {
+                scrape(&store, 3, k * 15_000);
+            }
+            all(&store)
+        };
+        assert_eq!(want.len(), 3);
+        let (store, _) = open(dir.path());
+        let got = all(&store);
+        assert!(
+            got == want,
+            "one series per label set, with its later samples only"
+        );
+        assert_eq!(store.stats().series, 3);
     }
 
     #[test]

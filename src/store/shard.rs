@@ -208,6 +208,14 @@ impl Shard {
         }
     }
 
+    /// The ref of the live series in the slot `id` names, if any (whatever its `seq`).
+    pub(crate) fn occupant(&self, id: u64) -> Option<u64> {
+        let (_, slot) = ref_parts(id);
+        let seq = self.meta.get(slot)?.seq;
+        self.slots.get(slot)?.as_ref()?;
+        Some((u64::from(seq) << 32) | (id & 0xffff_ffff))
+    }
+
     /// The free list after replay: every empty slot.
     pub(crate) fn rebuild_free(&mut self) {
         self.free = (0..self.slots.len() as u32)
