@@ -176,6 +176,24 @@ async fn restart_keeps_samples(kill: impl FnOnce(&mut ProcessGuard)) -> TempDir 
         .expect("int");
     assert_eq!(counted, later.len());
     only_the_real_gap(&later, stop_ms, ready_ms);
+    // The restore and the log are on /metrics.
+    let metrics = reqwest::get(format!("http://127.0.0.1:{port}/metrics"))
+        .await
+        .expect("GET /metrics")
+        .text()
+        .await
+        .expect("metrics text");
+    let value = |name: &str| -> f64 {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or_else(|| panic!("{name} missing from /metrics:\n{metrics}"))
+    };
+    assert!(value("redline_tsdb_data_replay_duration_seconds") > 0.0);
+    assert!(value("redline_tsdb_wal_segments") >= 1.0);
+    assert!(value("redline_tsdb_wal_storage_size_bytes") > 0.0);
+    // A kill during a write can leave one torn record, cut at the start; nothing else.
+    assert!(value("redline_tsdb_corruptions_repaired_total") <= 1.0);
     dir
 }
 
