@@ -277,14 +277,18 @@ impl Store {
                 }
             }
             Record::Samples(samples) => {
-                for &(r, t, v) in samples {
-                    let mut shard = store.shard_write(SeriesRef(r).shard());
-                    match shard.get_mut(r) {
-                        Some((s, acct)) if s.last.is_none_or(|(lt, _)| t > lt) => {
-                            s.append(t, f64::from_bits(v), acct);
-                            applied += 1;
+                // A commit logs its samples grouped by shard: one lock per run.
+                for run in samples.chunk_by(|a, b| SeriesRef(a.0).shard() == SeriesRef(b.0).shard())
+                {
+                    let mut shard = store.shard_write(SeriesRef(run[0].0).shard());
+                    for &(r, t, v) in run {
+                        match shard.get_mut(r) {
+                            Some((s, acct)) if s.last.is_none_or(|(lt, _)| t > lt) => {
+                                s.append(t, f64::from_bits(v), acct);
+                                applied += 1;
+                            }
+                            _ => skipped += 1,
                         }
-                        _ => skipped += 1,
                     }
                 }
             }
