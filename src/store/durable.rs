@@ -65,6 +65,9 @@ impl DurableOptions {
 /// Why a durable store could not be opened or written.
 #[derive(Debug, thiserror::Error)]
 pub enum DurableError {
+    /// Another process (or another store in this one) has the directory open.
+    #[error("{path} is locked by another redline using the same --state-dir")]
+    Locked { path: String },
     #[error("{path}: {source}")]
     Io {
         path: String,
@@ -134,6 +137,8 @@ pub struct DurableStats {
 
 pub(crate) struct Durable {
     dir: PathBuf,
+    /// Held (an exclusive `flock`) while the store is open.
+    _lock: std::fs::File,
     pub(crate) wal: Wal,
     pub(crate) chunks: ChunkFiles,
     checkpoints: AtomicU64,
@@ -225,6 +230,22 @@ impl Store {
         let start = Instant::now();
         let dir = durable.dir.clone();
         std::fs::create_dir_all(&dir).map_err(io_err(&dir))?;
+        let lock_path = dir.join("lock");
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(io_err(&lock_path))?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(DurableError::Locked {
+                    path: dir.display().to_string(),
+                })
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(io_err(&lock_path)(e)),
+        }
         let chunk_dir = dir.join("chunks");
         let wal_dir = dir.join("wal");
         let (chunks, scan) =
@@ -313,6 +334,7 @@ impl Store {
         report.duration = start.elapsed();
         store.durable = Some(Durable {
             dir,
+            _lock: lock,
             wal,
             chunks,
             checkpoints: AtomicU64::new(0),
@@ -1005,6 +1027,20 @@ mod tests {
             "one series per label set, with its later samples only"
         );
         assert_eq!(store.stats().series, 3);
+    }
+
+    #[test]
+    fn a_directory_is_open_in_one_store_at_a_time() {
+        let dir = TempDir::new("durable");
+        let (first, _) = open(dir.path());
+        match Store::open(StoreOptions::default(), small(dir.path())) {
+            Err(DurableError::Locked { path }) => {
+                assert_eq!(path, dir.path().display().to_string())
+            }
+            other => panic!("a second open must be refused: {:?}", other.map(|_| ())),
+        }
+        drop(first);
+        let (_again, _) = open(dir.path());
     }
 
     #[test]
