@@ -14,6 +14,9 @@
 //!   zig-zag varint deltas from the previous sample's (the first from 0) and the value's 64 bits
 //!   LE (staleness markers keep their bit pattern).
 //!
+//! A payload that Snappy (raw format) makes smaller is stored compressed, its type with the high
+//! bit set (`0x82`), as Prometheus compresses its WAL records; the CRC covers the stored bytes.
+//!
 //! A series record is buffered when the series is created and written with the next commit's
 //! samples (which is always before any sample that refers to it). Each commit's records
 //! reach the file in one `write`, so a process killed at any moment leaves at most a torn
@@ -35,6 +38,10 @@ use std::time::{Duration, Instant};
 
 const REC_SERIES: u8 = 1;
 const REC_SAMPLES: u8 = 2;
+/// Set in the type of a record whose payload is Snappy-compressed.
+const COMPRESSED: u8 = 0x80;
+/// Payloads shorter than this are stored as they are.
+const COMPRESS_FROM: usize = 256;
 const FRAME: usize = 9;
 /// The largest payload a record may declare; anything larger is damage.
 const MAX_PAYLOAD: u32 = 256 << 20;
@@ -126,6 +133,17 @@ fn frame(buf: &mut Vec<u8>, kind: u8, body: impl FnOnce(&mut Vec<u8>)) {
     let start = buf.len();
     buf.extend_from_slice(&[kind, 0, 0, 0, 0, 0, 0, 0, 0]);
     body(buf);
+    let raw_len = buf.len() - start - FRAME;
+    if raw_len >= COMPRESS_FROM {
+        let mut z = vec![0u8; snap::raw::max_compress_len(raw_len)];
+        if let Ok(n) = snap::raw::Encoder::new().compress(&buf[start + FRAME..], &mut z) {
+            if n < raw_len {
+                buf.truncate(start + FRAME);
+                buf.extend_from_slice(&z[..n]);
+                buf[start] = kind | COMPRESSED;
+            }
+        }
+    }
     let payload = &buf[start + FRAME..];
     let len = payload.len() as u32;
     let crc = crc32fast::hash(payload);
@@ -441,6 +459,7 @@ pub(crate) fn replay(
     let segs: Vec<u64> = segments(dir)?.into_iter().filter(|&s| s >= from).collect();
     let mut out = WalReplay::default();
     let mut payload = Vec::new();
+    let mut raw = Vec::new();
     let mut samples = Vec::new();
     for (k, &seg) in segs.iter().enumerate() {
         let path = dir.join(segment_name(seg));
@@ -462,7 +481,8 @@ pub(crate) fn replay(
             let kind = frame[0];
             let len = u32::from_le_bytes([frame[1], frame[2], frame[3], frame[4]]);
             let want = u32::from_le_bytes([frame[5], frame[6], frame[7], frame[8]]);
-            if !(kind == REC_SERIES || kind == REC_SAMPLES) || len > MAX_PAYLOAD {
+            let base = kind & !COMPRESSED;
+            if !(base == REC_SERIES || base == REC_SAMPLES) || len > MAX_PAYLOAD {
                 break Some(format!("bad record header (type {kind}, length {len})"));
             }
             if size - at - (FRAME as u64) < u64::from(len) {
@@ -473,11 +493,24 @@ pub(crate) fn replay(
             if crc32fast::hash(&payload) != want {
                 break Some("checksum mismatch".to_string());
             }
-            let ok = match kind {
-                REC_SERIES => decode_series(&payload).map(|(r, l)| visit(Record::Series(r, l))),
-                _ => decode_samples(&payload, &mut samples)
-                    .map(|()| visit(Record::Samples(&samples))),
+            let body: Option<&[u8]> = if kind & COMPRESSED == 0 {
+                Some(&payload)
+            } else {
+                snap::raw::decompress_len(&payload)
+                    .ok()
+                    .filter(|n| *n <= MAX_PAYLOAD as usize)
+                    .and_then(|n| {
+                        raw.resize(n, 0);
+                        snap::raw::Decoder::new()
+                            .decompress(&payload, &mut raw)
+                            .ok()
+                    })
+                    .map(|n| &raw[..n])
             };
+            let ok = body.and_then(|body| match base {
+                REC_SERIES => decode_series(body).map(|(r, l)| visit(Record::Series(r, l))),
+                _ => decode_samples(body, &mut samples).map(|()| visit(Record::Samples(&samples))),
+            });
             if ok.is_none() {
                 break Some("undecodable record".to_string());
             }
@@ -559,6 +592,33 @@ mod tests {
                 (5, 2000, 2.5f64.to_bits())
             ]
         );
+        assert!(rep.repair.is_none());
+    }
+
+    #[test]
+    fn large_commits_are_stored_compressed_and_read_back_exactly() {
+        let dir = crate::testdir::TempDir::new("wal");
+        let wal = Wal::open(dir.path(), 1 << 20, FsyncPolicy::Never).unwrap();
+        let want: Vec<(u64, i64, u64)> = (0..500u64)
+            .map(|i| {
+                (
+                    (i << 32) | (i % 7) << 8 | (i % 256),
+                    60_000,
+                    (i as f64 * 1.25).to_bits(),
+                )
+            })
+            .collect();
+        wal.log_samples(want.iter().copied());
+        wal.sync().unwrap();
+        let bytes = std::fs::read(dir.path().join(segment_name(1))).unwrap();
+        assert_eq!(bytes[0], REC_SAMPLES | COMPRESSED);
+        assert!(
+            bytes.len() < 500 * 17,
+            "{} bytes for 500 samples",
+            bytes.len()
+        );
+        let (_, got, rep) = read_all(dir.path());
+        assert_eq!(got, want);
         assert!(rep.repair.is_none());
     }
 
