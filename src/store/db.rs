@@ -247,6 +247,7 @@ impl Store {
     /// appends older than `before_ms` as out of bounds.
     pub fn truncate(&self, before_ms: i64) -> GcStats {
         self.min_valid_t.fetch_max(before_ms, Ordering::Relaxed);
+        self.log_truncate(before_ms);
         let mut stats = GcStats::default();
         let mut removed: Vec<(u64, Box<[Symbol]>)> = Vec::new();
         for si in 0..SHARDS {

@@ -38,6 +38,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const SNAP_MAGIC: &[u8; 4] = b"RLSN";
+const SNAP_VERSION: u8 = 2;
 
 /// Where and how a store keeps its data on disk.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -174,53 +175,6 @@ fn put_uvarint(buf: &mut Vec<u8>, mut v: u64) {
     buf.push(v as u8);
 }
 
-/// A reader over a snapshot's bytes; `None` on any overrun.
-struct Rd<'a> {
-    b: &'a [u8],
-    i: usize,
-}
-
-impl<'a> Rd<'a> {
-    fn uvarint(&mut self) -> Option<u64> {
-        let mut v = 0u64;
-        let mut shift = 0;
-        loop {
-            let byte = *self.b.get(self.i)?;
-            self.i += 1;
-            if shift >= 64 {
-                return None;
-            }
-            v |= u64::from(byte & 0x7f) << shift;
-            if byte & 0x80 == 0 {
-                return Some(v);
-            }
-            shift += 7;
-        }
-    }
-    fn bytes(&mut self, n: usize) -> Option<&'a [u8]> {
-        let s = self.b.get(self.i..self.i.checked_add(n)?)?;
-        self.i += n;
-        Some(s)
-    }
-    fn u64(&mut self) -> Option<u64> {
-        let mut a = [0u8; 8];
-        a.copy_from_slice(self.bytes(8)?);
-        Some(u64::from_le_bytes(a))
-    }
-    fn u8(&mut self) -> Option<u8> {
-        Some(self.bytes(1)?[0])
-    }
-}
-
-/// One series as a snapshot holds it.
-struct SnapSeries<'a> {
-    r: u64,
-    syms: Vec<u32>,
-    last: Option<(i64, u64)>,
-    mem: Vec<&'a [u8]>,
-    head: &'a [u8],
-}
-
 impl Store {
     /// Opens (creating) the durable store in `durable.dir` and restores what is there.
     pub fn open(
@@ -265,12 +219,8 @@ impl Store {
         std::fs::create_dir_all(&wal_dir).map_err(io_err(&wal_dir))?;
         for seg in snapshots(&dir).map_err(io_err(&dir))? {
             let path = dir.join(snapshot_name(seg));
-            match std::fs::read(&path)
-                .map_err(|e| e.to_string())
-                .and_then(|b| {
-                    restore_snapshot(&store, &b, &mut on_disk, &mut max_seq).map(|n| (n, b.len()))
-                }) {
-                Ok((n, _)) => {
+            match restore_snapshot(&store, &path, &mut on_disk, &mut max_seq) {
+                Ok(n) => {
                     report.snapshot = Some(snapshot_name(seg));
                     report.series = n;
                     from_seg = seg;
@@ -290,6 +240,7 @@ impl Store {
             }
         }
         let (mut applied, mut skipped) = (0u64, 0u64);
+        let mut cutoff = i64::MIN;
         let rep = wal::replay(&wal_dir, from_seg, |rec| match rec {
             Record::Series(r, labels) => {
                 if restore_series(&store, r, &labels, &mut on_disk) {
@@ -313,6 +264,7 @@ impl Store {
                     }
                 }
             }
+            Record::Truncate(c) => cutoff = cutoff.max(c),
         })
         .map_err(io_err(&wal_dir))?;
         report.wal_segments = rep.segments;
@@ -324,6 +276,11 @@ impl Store {
             tracing::warn!(segment = r.segment, offset = r.offset, reason = %r.reason, removed = r.segments_removed, "write-ahead log cut");
         }
         report.wal_repair = rep.repair;
+        // Retention passes since the snapshot: samples appended after a pass are never older
+        // than its cutoff, so applying the last one at the end drops what they dropped.
+        if cutoff > i64::MIN {
+            store.truncate(cutoff);
+        }
         report.orphan_chunks = on_disk.values().map(Vec::len).sum();
         for refs in on_disk.keys() {
             max_seq = max_seq.max(ref_parts(*refs).0);
@@ -477,19 +434,48 @@ impl Store {
         Ok(())
     }
 
+    /// Writes the snapshot (format in [`restore_snapshot`]): the symbol table as it is now,
+    /// then each series, preceded by any symbol it uses that was interned since.
     fn write_snapshot(&self, path: &Path, seg: u64) -> std::io::Result<()> {
         let file = std::fs::File::create(path)?;
         let mut w = std::io::BufWriter::with_capacity(1 << 20, file);
         let mut crc = crc32fast::Hasher::new();
         let mut buf: Vec<u8> = Vec::with_capacity(1 << 16);
         buf.extend_from_slice(SNAP_MAGIC);
-        buf.extend_from_slice(&[1, 0, 0, 0]);
+        buf.extend_from_slice(&[SNAP_VERSION, 0, 0, 0]);
         buf.extend_from_slice(&seg.to_le_bytes());
         buf.extend_from_slice(&self.min_valid_time().to_le_bytes());
+        let table_len = self.symbols.with_resolver(|r| -> std::io::Result<u32> {
+            let n = r.len();
+            put_uvarint(&mut buf, n as u64);
+            for id in 0..n {
+                let s = r.get(id as u32);
+                put_uvarint(&mut buf, s.len() as u64);
+                buf.extend_from_slice(s.as_bytes());
+                if buf.len() >= 1 << 16 {
+                    crc.update(&buf);
+                    w.write_all(&buf)?;
+                    buf.clear();
+                }
+            }
+            Ok(n as u32)
+        })?;
+        let mut later: std::collections::HashSet<u32> = Default::default();
         for si in 0..SHARDS {
             {
                 let shard = self.shard_read(si);
                 for (id, s) in shard.iter(si) {
+                    for &sym in s.labels.iter().filter(|&&y| y >= table_len) {
+                        if later.insert(sym) {
+                            buf.push(2);
+                            put_uvarint(&mut buf, u64::from(sym));
+                            self.symbols.with_resolver(|r| {
+                                let text = r.get(sym);
+                                put_uvarint(&mut buf, text.len() as u64);
+                                buf.extend_from_slice(text.as_bytes());
+                            });
+                        }
+                    }
                     buf.push(1);
                     buf.extend_from_slice(&id.to_le_bytes());
                     put_uvarint(&mut buf, s.labels.len() as u64);
@@ -521,16 +507,6 @@ impl Store {
             }
         }
         buf.push(0);
-        // The symbol table last: it holds every symbol a series above refers to.
-        self.symbols.with_resolver(|r| {
-            let n = r.len();
-            put_uvarint(&mut buf, n as u64);
-            for id in 0..n {
-                let s = r.get(id as u32);
-                put_uvarint(&mut buf, s.len() as u64);
-                buf.extend_from_slice(s.as_bytes());
-            }
-        });
         crc.update(&buf);
         w.write_all(&buf)?;
         w.write_all(&crc.finalize().to_le_bytes())?;
@@ -590,6 +566,13 @@ impl Store {
     pub(crate) fn log_series(&self, r: u64, labels: &Labels) {
         if let Some(d) = &self.durable {
             d.wal.log_series(r, labels);
+        }
+    }
+
+    /// Logs a retention pass.
+    pub(crate) fn log_truncate(&self, cutoff: i64) {
+        if let Some(d) = &self.durable {
+            d.wal.log_truncate(cutoff);
         }
     }
 
@@ -660,24 +643,119 @@ fn attach_disk(series: &mut Series, disk: Vec<DiskChunk>, acct: &mut super::seri
     series.disk = disk;
 }
 
-/// Restores the series of a snapshot; returns how many. Any damage is an error (the caller
-/// falls back to an older snapshot).
+/// Reads a snapshot file as a stream, never past `left` bytes (the CRC at its end).
+struct SnapReader {
+    r: std::io::BufReader<std::fs::File>,
+    left: u64,
+}
+
+impl SnapReader {
+    fn fill(&mut self, out: &mut [u8]) -> Option<()> {
+        use std::io::Read;
+        if (out.len() as u64) > self.left {
+            return None;
+        }
+        self.r.read_exact(out).ok()?;
+        self.left -= out.len() as u64;
+        Some(())
+    }
+    fn u8(&mut self) -> Option<u8> {
+        let mut b = [0u8; 1];
+        self.fill(&mut b)?;
+        Some(b[0])
+    }
+    fn u64(&mut self) -> Option<u64> {
+        let mut b = [0u8; 8];
+        self.fill(&mut b)?;
+        Some(u64::from_le_bytes(b))
+    }
+    fn uvarint(&mut self) -> Option<u64> {
+        let mut v = 0u64;
+        let mut shift = 0;
+        loop {
+            let byte = self.u8()?;
+            if shift >= 64 {
+                return None;
+            }
+            v |= u64::from(byte & 0x7f) << shift;
+            if byte & 0x80 == 0 {
+                return Some(v);
+            }
+            shift += 7;
+        }
+    }
+    /// A length-prefixed byte string into `out` (replacing its contents).
+    fn bytes_into(&mut self, out: &mut Vec<u8>) -> Option<()> {
+        let n = usize::try_from(self.uvarint()?).ok()?;
+        if n as u64 > self.left {
+            return None;
+        }
+        out.clear();
+        out.resize(n, 0);
+        self.fill(out)
+    }
+    fn string(&mut self, scratch: &mut Vec<u8>) -> Option<Arc<str>> {
+        self.bytes_into(scratch)?;
+        std::str::from_utf8(scratch).ok().map(Arc::from)
+    }
+}
+
+/// Checks a snapshot's CRC in one streaming pass.
+fn snapshot_crc_ok(path: &Path) -> Result<(), String> {
+    use std::io::Read;
+    let mut f = std::fs::File::open(path).map_err(|e| e.to_string())?;
+    let size = f.metadata().map_err(|e| e.to_string())?.len();
+    if size < 28 {
+        return Err("not a redline snapshot (too short)".into());
+    }
+    let mut crc = crc32fast::Hasher::new();
+    let mut left = size - 4;
+    let mut buf = vec![0u8; 1 << 20];
+    while left > 0 {
+        let n = (left as usize).min(buf.len());
+        f.read_exact(&mut buf[..n]).map_err(|e| e.to_string())?;
+        crc.update(&buf[..n]);
+        left -= n as u64;
+    }
+    let mut tail = [0u8; 4];
+    f.read_exact(&mut tail).map_err(|e| e.to_string())?;
+    if crc.finalize() != u32::from_le_bytes(tail) {
+        return Err("checksum mismatch".into());
+    }
+    Ok(())
+}
+
+/// Restores the series of the snapshot at `path`; returns how many. The file is checked
+/// whole (its CRC) before anything is restored, then read as a stream, so restoring holds one
+/// series' bytes at a time. Any damage is an error (the caller falls back to an older
+/// snapshot).
+///
+/// Format: `RLSN`, version 2, three zero bytes; the log segment it covers up to (u64 LE);
+/// retention's last cutoff (i64 LE); the symbol table (count, then each string as a uvarint
+/// length and bytes); entries, each led by a type byte: 1 a series (ref u64 LE, label symbol
+/// count and ids, a newest-sample flag [+ t i64 + value bits u64], closed chunks still in
+/// memory (count, then each length-prefixed: span varint and chunk bytes), the open chunk
+/// (length-prefixed)), 2 a symbol interned after the table was written (id, string), 0 the
+/// end; then the CRC-32 of all before.
 fn restore_snapshot(
     store: &Store,
-    bytes: &[u8],
+    path: &Path,
     on_disk: &mut HashMap<u64, Vec<DiskChunk>>,
     max_seq: &mut u32,
 ) -> Result<usize, String> {
-    if bytes.len() < 20 || &bytes[..4] != SNAP_MAGIC || bytes[4] != 1 {
-        return Err("not a redline snapshot (bad header)".into());
-    }
-    let (body, tail) = bytes.split_at(bytes.len() - 4);
-    let want = u32::from_le_bytes([tail[0], tail[1], tail[2], tail[3]]);
-    if crc32fast::hash(body) != want {
-        return Err("checksum mismatch".into());
-    }
+    snapshot_crc_ok(path)?;
+    let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
+    let size = file.metadata().map_err(|e| e.to_string())?.len();
+    let mut rd = SnapReader {
+        r: std::io::BufReader::with_capacity(1 << 20, file),
+        left: size - 4,
+    };
     let bad = || "truncated or malformed".to_string();
-    let mut rd = Rd { b: body, i: 8 };
+    let mut header = [0u8; 8];
+    rd.fill(&mut header).ok_or_else(bad)?;
+    if &header[..4] != SNAP_MAGIC || header[4] != SNAP_VERSION {
+        return Err("not a redline snapshot of this version (bad header)".into());
+    }
     let _seg = rd.u64().ok_or_else(bad)?;
     // Retention's last cutoff: chunks on disk older than it were dropped before the snapshot
     // (their file may live on for younger chunks in it).
@@ -686,50 +764,56 @@ fn restore_snapshot(
     for chunks in on_disk.values_mut() {
         chunks.retain(|c| c.max_t() >= cutoff);
     }
-    let mut entries = Vec::new();
+    let mut scratch = Vec::new();
+    let nsym = rd.uvarint().ok_or_else(bad)?;
+    let mut strs: Vec<Arc<str>> = Vec::with_capacity(nsym.min(1 << 24) as usize);
+    for _ in 0..nsym {
+        strs.push(rd.string(&mut scratch).ok_or_else(bad)?);
+    }
+    let mut restored = 0;
+    let mut syms: Vec<u32> = Vec::new();
+    let mut mem: Vec<Vec<u8>> = Vec::new();
+    let mut head: Vec<u8> = Vec::new();
     loop {
         match rd.u8().ok_or_else(bad)? {
             0 => break,
             1 => {}
+            2 => {
+                let id = usize::try_from(rd.uvarint().ok_or_else(bad)?).map_err(|_| bad())?;
+                let text = rd.string(&mut scratch).ok_or_else(bad)?;
+                if id > u32::MAX as usize {
+                    return Err(bad());
+                }
+                if strs.len() <= id {
+                    strs.resize(id + 1, Arc::from(""));
+                }
+                strs[id] = text;
+                continue;
+            }
             _ => return Err(bad()),
         }
         let r = rd.u64().ok_or_else(bad)?;
-        let n = rd.uvarint().ok_or_else(bad)? as usize;
-        let syms = (0..n)
-            .map(|_| rd.uvarint().map(|x| x as u32))
-            .collect::<Option<Vec<u32>>>()
-            .ok_or_else(bad)?;
+        let n = rd.uvarint().ok_or_else(bad)?;
+        syms.clear();
+        for _ in 0..n {
+            syms.push(rd.uvarint().ok_or_else(bad)? as u32);
+        }
         let last = match rd.u8().ok_or_else(bad)? {
             1 => Some((rd.u64().ok_or_else(bad)? as i64, rd.u64().ok_or_else(bad)?)),
             _ => None,
         };
         let nmem = rd.uvarint().ok_or_else(bad)? as usize;
-        let mut mem = Vec::with_capacity(nmem.min(64));
-        for _ in 0..nmem {
-            let len = rd.uvarint().ok_or_else(bad)? as usize;
-            mem.push(rd.bytes(len).ok_or_else(bad)?);
+        if nmem > 1 << 16 {
+            return Err(bad());
         }
-        let hlen = rd.uvarint().ok_or_else(bad)? as usize;
-        let head = rd.bytes(hlen).ok_or_else(bad)?;
-        entries.push(SnapSeries {
-            r,
-            syms,
-            last,
-            mem,
-            head,
-        });
-    }
-    let nsym = rd.uvarint().ok_or_else(bad)? as usize;
-    let mut strs: Vec<Arc<str>> = Vec::with_capacity(nsym.min(1 << 24));
-    for _ in 0..nsym {
-        let len = rd.uvarint().ok_or_else(bad)? as usize;
-        let s = std::str::from_utf8(rd.bytes(len).ok_or_else(bad)?).map_err(|_| bad())?;
-        strs.push(Arc::from(s));
-    }
-    let mut restored = 0;
-    for e in entries {
-        let pairs: Option<Vec<Label>> = e
-            .syms
+        if mem.len() < nmem {
+            mem.resize_with(nmem, Vec::new);
+        }
+        for m in mem.iter_mut().take(nmem) {
+            rd.bytes_into(m).ok_or_else(bad)?;
+        }
+        rd.bytes_into(&mut head).ok_or_else(bad)?;
+        let pairs: Option<Vec<Label>> = syms
             .chunks_exact(2)
             .map(|p| {
                 Some(Label {
@@ -739,18 +823,18 @@ fn restore_snapshot(
             })
             .collect();
         let labels = Labels::from_sorted_unchecked(pairs.ok_or_else(bad)?);
-        if !restore_series(store, e.r, &labels, on_disk) {
+        if !restore_series(store, r, &labels, on_disk) {
             continue;
         }
         restored += 1;
-        *max_seq = (*max_seq).max(ref_parts(e.r).0);
-        let mut shard = store.shard_write(SeriesRef(e.r).shard());
-        let Some((s, acct)) = shard.get_mut(e.r) else {
+        *max_seq = (*max_seq).max(ref_parts(r).0);
+        let mut shard = store.shard_write(SeriesRef(r).shard());
+        let Some((s, acct)) = shard.get_mut(r) else {
             continue;
         };
         let disk_max = s.disk.last().map_or(i64::MIN, DiskChunk::max_t);
-        for raw in e.mem {
-            let c = ClosedChunk::from_raw(raw.into());
+        for raw in mem.iter().take(nmem) {
+            let c = ClosedChunk::from_raw(raw.clone().into_boxed_slice());
             if c.min_t() > disk_max && s.chunks.last().is_none_or(|p| c.min_t() > p.max_t()) {
                 acct.closed_bytes += super::series::closed_chunk_bytes(&c);
                 acct.chunks += 1;
@@ -759,12 +843,12 @@ fn restore_snapshot(
             }
         }
         // The open chunk is rebuilt sample by sample (the encoding is deterministic).
-        for (t, v) in ChunkIter::new(e.head) {
+        for (t, v) in ChunkIter::new(&head) {
             if s.last.is_none_or(|(lt, _)| t > lt) && t > disk_max {
                 s.append(t, v, acct);
             }
         }
-        if let Some((t, v)) = e.last {
+        if let Some((t, v)) = last {
             if s.last.is_none_or(|(lt, _)| t >= lt) {
                 s.last = Some((t, v));
             }

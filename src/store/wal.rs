@@ -13,6 +13,7 @@
 //! - type 2, samples of one commit: count (uvarint), then per sample the ref and timestamp as
 //!   zig-zag varint deltas from the previous sample's (the first from 0) and the value's 64 bits
 //!   LE (staleness markers keep their bit pattern).
+//! - type 3, a retention pass: its cutoff (i64 LE); samples older than it were dropped then.
 //!
 //! A payload that Snappy (raw format) makes smaller is stored compressed, its type with the high
 //! bit set (`0x82`), as Prometheus compresses its WAL records; the CRC covers the stored bytes.
@@ -38,6 +39,7 @@ use std::time::{Duration, Instant};
 
 const REC_SERIES: u8 = 1;
 const REC_SAMPLES: u8 = 2;
+const REC_TRUNCATE: u8 = 3;
 /// Set in the type of a record whose payload is Snappy-compressed.
 const COMPRESSED: u8 = 0x80;
 /// Payloads shorter than this are stored as they are.
@@ -219,6 +221,19 @@ impl Wal {
         encode_series(&mut self.lock().buf, r, labels);
     }
 
+    /// Logs a retention pass (with any series records buffered before it), so a replay drops
+    /// what the pass dropped.
+    pub(crate) fn log_truncate(&self, cutoff: i64) {
+        let mut w = self.lock();
+        frame(&mut w.buf, REC_TRUNCATE, |b| {
+            b.extend_from_slice(&cutoff.to_le_bytes())
+        });
+        if let Err(e) = self.write_out(&mut w) {
+            self.counters.write_errors.fetch_add(1, Ordering::Relaxed);
+            tracing::error!(error = %e, "writing the write-ahead log");
+        }
+    }
+
     /// Writes the samples of one commit (with any series records buffered before them).
     /// `(ref, t, value bits)`.
     pub(crate) fn log_samples(&self, samples: impl ExactSizeIterator<Item = (u64, i64, u64)>) {
@@ -353,6 +368,8 @@ pub(crate) enum Record<'a> {
     Series(u64, Labels),
     /// The decoded samples `(ref, t, value bits)` of one commit.
     Samples(&'a [(u64, i64, u64)]),
+    /// A retention pass with this cutoff.
+    Truncate(i64),
 }
 
 /// What replay found wrong, and repaired.
@@ -482,7 +499,7 @@ pub(crate) fn replay(
             let len = u32::from_le_bytes([frame[1], frame[2], frame[3], frame[4]]);
             let want = u32::from_le_bytes([frame[5], frame[6], frame[7], frame[8]]);
             let base = kind & !COMPRESSED;
-            if !(base == REC_SERIES || base == REC_SAMPLES) || len > MAX_PAYLOAD {
+            if !(REC_SERIES..=REC_TRUNCATE).contains(&base) || len > MAX_PAYLOAD {
                 break Some(format!("bad record header (type {kind}, length {len})"));
             }
             if size - at - (FRAME as u64) < u64::from(len) {
@@ -509,6 +526,9 @@ pub(crate) fn replay(
             };
             let ok = body.and_then(|body| match base {
                 REC_SERIES => decode_series(body).map(|(r, l)| visit(Record::Series(r, l))),
+                REC_TRUNCATE => <[u8; 8]>::try_from(body)
+                    .ok()
+                    .map(|b| visit(Record::Truncate(i64::from_le_bytes(b)))),
                 _ => decode_samples(body, &mut samples).map(|()| visit(Record::Samples(&samples))),
             });
             if ok.is_none() {
@@ -561,6 +581,7 @@ mod tests {
         let rep = replay(dir, 0, |rec| match rec {
             Record::Series(r, l) => series.push((r, l)),
             Record::Samples(s) => samples.extend_from_slice(s),
+            Record::Truncate(_) => {}
         })
         .unwrap();
         (series, samples, rep)
