@@ -6,7 +6,7 @@
 //! moves every sample written so far to the chunk files and reopens the store from its files
 //! before the test reads, so reads go through the chunk files and the restore. Counters in
 //! [`StoreStats`] count since the store was opened, so they are read after
-//! [`TestStore::persist`] (to disk, no reopen). Two tests run in memory only; each says why.
+//! [`TestStore::persist`] (to disk, no reopen). One test runs in memory only; it says why.
 
 use super::*;
 use crate::testdir::TempDir;
@@ -567,15 +567,7 @@ fn retention_drops_old_chunks_and_empty_series(backing: Backing) {
     store.persist();
     assert_eq!(store.stats().out_of_bounds_total, 1);
 }
-/// In memory only for now: on disk this fails at its first read after the reopen, because a
-/// durable store reopened after a retention pass and before a checkpoint replays the log
-/// from before the pass and restores what it removed (the pass itself is not logged).
-mod retention_drops_old_chunks_and_empty_series {
-    #[test]
-    fn in_memory() {
-        super::retention_drops_old_chunks_and_empty_series(super::Backing::Memory);
-    }
-}
+on_both_stores!(retention_drops_old_chunks_and_empty_series);
 
 fn gc_never_removes_a_series_an_open_appender_holds_samples_for(backing: Backing) {
     let mut store = TestStore::new(backing);
