@@ -99,6 +99,8 @@ impl ScriptStore {
             .flush_heads_to_disk()
             .map_err(|e| e.to_string())?;
         self.store.sync().map_err(|e| e.to_string())?;
+        // The directory is locked while a store has it open: close this one first.
+        drop(std::mem::replace(&mut self.store, Store::new()));
         self.store = Self::open(dir)?;
         Ok(())
     }
