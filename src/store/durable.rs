@@ -28,7 +28,7 @@ use super::chunkfile::{ChunkFiles, DiskChunk};
 use super::db::{SeriesRef, Store, StoreOptions, SHARDS};
 use super::series::Series;
 use super::shard::ref_parts;
-use super::wal::{self, FsyncPolicy, Record, Wal, WalRepair};
+use super::wal::{self, put_uvarint, FsyncPolicy, Record, Wal, WalRepair};
 use super::{Label, Labels};
 use std::collections::HashMap;
 use std::io::Write;
@@ -165,14 +165,6 @@ fn snapshots(dir: &Path) -> std::io::Result<Vec<u64>> {
         .collect();
     v.sort_unstable_by(|a, b| b.cmp(a));
     Ok(v)
-}
-
-fn put_uvarint(buf: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        buf.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    buf.push(v as u8);
 }
 
 impl Store {

@@ -154,6 +154,12 @@ impl Shard {
             None => return None,
         };
         let id = (u64::from(seq) << 32) | ((slot as u64) << 8) | shard as u64;
+        self.place(id, slot, Meta { seq, pending: 1 }, series);
+        Some(id)
+    }
+
+    /// Puts `series` in the free `slot` under `id` and indexes its fingerprint.
+    fn place(&mut self, id: u64, slot: usize, meta: Meta, series: Series) {
         let fp = series.fingerprint;
         self.acct.label_bytes += series.labels.len() * std::mem::size_of::<Symbol>();
         match self.by_fp.entry(fp) {
@@ -164,10 +170,9 @@ impl Shard {
                 self.collisions.entry(fp).or_default().push(id);
             }
         }
-        self.meta[slot] = Meta { seq, pending: 1 };
+        self.meta[slot] = meta;
         self.slots[slot] = Some(series);
         self.live += 1;
-        Some(id)
     }
 
     /// Stores a replayed series under its own ref (`seq << 32 | slot << 8 | shard`), growing
@@ -185,19 +190,7 @@ impl Shard {
         if self.slots[slot].is_some() {
             return false;
         }
-        let fp = series.fingerprint;
-        self.acct.label_bytes += series.labels.len() * std::mem::size_of::<Symbol>();
-        match self.by_fp.entry(fp) {
-            std::collections::hash_map::Entry::Vacant(e) => {
-                e.insert(id);
-            }
-            std::collections::hash_map::Entry::Occupied(_) => {
-                self.collisions.entry(fp).or_default().push(id);
-            }
-        }
-        self.meta[slot] = Meta { seq, pending: 0 };
-        self.slots[slot] = Some(series);
-        self.live += 1;
+        self.place(id, slot, Meta { seq, pending: 0 }, series);
         true
     }
 

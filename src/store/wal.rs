@@ -119,7 +119,7 @@ pub(crate) fn segments(dir: &Path) -> std::io::Result<Vec<u64>> {
     Ok(v)
 }
 
-fn put_uvarint(buf: &mut Vec<u8>, mut v: u64) {
+pub(crate) fn put_uvarint(buf: &mut Vec<u8>, mut v: u64) {
     while v >= 0x80 {
         buf.push((v as u8) | 0x80);
         v >>= 7;
