@@ -100,7 +100,7 @@ impl ScriptStore {
             .map_err(|e| e.to_string())?;
         self.store.sync().map_err(|e| e.to_string())?;
         // The directory is locked while a store has it open: close this one first.
-        drop(std::mem::replace(&mut self.store, Store::new()));
+        drop(std::mem::take(&mut self.store));
         self.store = Self::open(dir)?;
         Ok(())
     }

@@ -662,19 +662,7 @@ impl SnapReader {
         Some(u64::from_le_bytes(b))
     }
     fn uvarint(&mut self) -> Option<u64> {
-        let mut v = 0u64;
-        let mut shift = 0;
-        loop {
-            let byte = self.u8()?;
-            if shift >= 64 {
-                return None;
-            }
-            v |= u64::from(byte & 0x7f) << shift;
-            if byte & 0x80 == 0 {
-                return Some(v);
-            }
-            shift += 7;
-        }
+        wal::read_uvarint(|| self.u8())
     }
     /// A length-prefixed byte string into `out` (replacing its contents).
     fn bytes_into(&mut self, out: &mut Vec<u8>) -> Option<()> {

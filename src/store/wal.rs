@@ -398,22 +398,31 @@ struct Cursor<'a> {
     i: usize,
 }
 
+/// Reads an unsigned LEB128 varint from the bytes `next` yields; `None` when they run out or
+/// the value passes 64 bits.
+pub(crate) fn read_uvarint(mut next: impl FnMut() -> Option<u8>) -> Option<u64> {
+    let mut v = 0u64;
+    let mut shift = 0;
+    loop {
+        let byte = next()?;
+        if shift >= 64 {
+            return None;
+        }
+        v |= u64::from(byte & 0x7f) << shift;
+        if byte & 0x80 == 0 {
+            return Some(v);
+        }
+        shift += 7;
+    }
+}
+
 impl Cursor<'_> {
     fn uvarint(&mut self) -> Option<u64> {
-        let mut v = 0u64;
-        let mut shift = 0;
-        loop {
+        read_uvarint(|| {
             let byte = *self.b.get(self.i)?;
             self.i += 1;
-            if shift >= 64 {
-                return None;
-            }
-            v |= u64::from(byte & 0x7f) << shift;
-            if byte & 0x80 == 0 {
-                return Some(v);
-            }
-            shift += 7;
-        }
+            Some(byte)
+        })
     }
 
     fn varint(&mut self) -> Option<i64> {
