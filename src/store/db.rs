@@ -179,8 +179,14 @@ impl Store {
         self.next_seq.store(next.max(1), Ordering::Relaxed);
     }
 
-    pub(crate) fn postings_add(&self, id: u64, syms: &[Symbol]) {
-        self.postings_write().add(id, syms);
+    /// Indexes a restored series (unsorted; see [`Store::postings_sort`]).
+    pub(crate) fn postings_push_unsorted(&self, id: u64, syms: &[Symbol]) {
+        self.postings_write().push_unsorted(id, syms);
+    }
+
+    /// Sorts the index after a restore.
+    pub(crate) fn postings_sort(&self) {
+        self.postings_write().sort_all();
     }
 
     pub(crate) fn shard_of_fingerprint(fp: u64) -> usize {

@@ -208,10 +208,12 @@ impl Store {
         let mut store = Store::with_options(opts);
         let mut max_seq = 0u32;
         let mut from_seg = 0u64;
+        // Earlier incarnations of re-created series, removed from the index once it is sorted.
+        let mut evicted = Vec::new();
         std::fs::create_dir_all(&wal_dir).map_err(io_err(&wal_dir))?;
         for seg in snapshots(&dir).map_err(io_err(&dir))? {
             let path = dir.join(snapshot_name(seg));
-            match restore_snapshot(&store, &path, &mut on_disk, &mut max_seq) {
+            match restore_snapshot(&store, &path, &mut on_disk, &mut max_seq, &mut evicted) {
                 Ok(n) => {
                     report.snapshot = Some(snapshot_name(seg));
                     report.series = n;
@@ -228,6 +230,7 @@ impl Store {
                         retention: Duration::from_millis(store.retention_ms() as u64),
                     });
                     max_seq = 0;
+                    evicted.clear();
                 }
             }
         }
@@ -235,7 +238,7 @@ impl Store {
         let mut cutoff = i64::MIN;
         let rep = wal::replay(&wal_dir, from_seg, |rec| match rec {
             Record::Series(r, labels) => {
-                if restore_series(&store, r, &labels, &mut on_disk) {
+                if restore_series(&store, r, &labels, &mut on_disk, &mut evicted) {
                     report.series += 1;
                     max_seq = max_seq.max(ref_parts(r).0);
                 }
@@ -268,6 +271,9 @@ impl Store {
             tracing::warn!(segment = r.segment, offset = r.offset, reason = %r.reason, removed = r.segments_removed, "write-ahead log cut");
         }
         report.wal_repair = rep.repair;
+        // The index was filled unsorted; sort it, then drop the evicted incarnations.
+        store.postings_sort();
+        store.unindex(&evicted);
         // Retention passes since the snapshot: samples appended after a pass are never older
         // than its cutoff, so applying the last one at the end drops what they dropped.
         if cutoff > i64::MIN {
@@ -590,6 +596,7 @@ fn restore_series(
     r: u64,
     labels: &Labels,
     on_disk: &mut HashMap<u64, Vec<DiskChunk>>,
+    evicted: &mut Vec<(u64, Box<[super::symbols::Symbol]>)>,
 ) -> bool {
     let syms = store.symbols.intern_labels(labels);
     let fp = labels.fingerprint();
@@ -601,12 +608,12 @@ fn restore_series(
     // A later record wins over what the store already holds under the same labels or in the
     // same slot: that series was removed (by retention) before this one was created, as two
     // live series never share labels and a slot is reused only once free.
-    let mut evicted = Vec::new();
+    let mut gone = Vec::new();
     if let Some(old) = shard.find(fp, labels, &store.symbols) {
-        evicted.extend(shard.remove(old).map(|l| (old, l)));
+        gone.extend(shard.remove(old).map(|l| (old, l)));
     }
     if let Some(old) = shard.occupant(r) {
-        evicted.extend(shard.remove(old).map(|l| (old, l)));
+        gone.extend(shard.remove(old).map(|l| (old, l)));
     }
     let disk = on_disk.remove(&r).unwrap_or_default();
     let mut acct = super::series::ShardAccounts::default();
@@ -616,9 +623,9 @@ fn restore_series(
         shard.acct.merge(&acct);
     }
     drop(shard);
-    store.unindex(&evicted);
+    evicted.extend(gone);
     if inserted {
-        store.postings_add(r, &syms);
+        store.postings_push_unsorted(r, &syms);
     }
     inserted
 }
@@ -722,6 +729,7 @@ fn restore_snapshot(
     path: &Path,
     on_disk: &mut HashMap<u64, Vec<DiskChunk>>,
     max_seq: &mut u32,
+    evicted: &mut Vec<(u64, Box<[super::symbols::Symbol]>)>,
 ) -> Result<usize, String> {
     snapshot_crc_ok(path)?;
     let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
@@ -803,7 +811,7 @@ fn restore_snapshot(
             })
             .collect();
         let labels = Labels::from_sorted_unchecked(pairs.ok_or_else(bad)?);
-        if !restore_series(store, r, &labels, on_disk) {
+        if !restore_series(store, r, &labels, on_disk, evicted) {
             continue;
         }
         restored += 1;

@@ -196,6 +196,33 @@ impl Postings {
         }
     }
 
+    /// Indexes series `id` without keeping the lists sorted: for a bulk load (a restore adds
+    /// series in no particular ref order, where [`Postings::add`]'s sorted insert would move
+    /// half a list per series). Call [`Postings::sort_all`] before the index is read or
+    /// anything is removed.
+    pub(crate) fn push_unsorted(&mut self, id: u64, labels: &[Symbol]) {
+        self.all.push(id);
+        for pair in labels.chunks_exact(2) {
+            let values = self.by_name.entry(pair[0]).or_default();
+            let list = values.entry(pair[1]).or_insert_with(|| {
+                self.lists += 1;
+                Vec::new()
+            });
+            list.push(id);
+            self.entries += 1;
+        }
+    }
+
+    /// Sorts every list after [`Postings::push_unsorted`] (ids are unique, so no dedup).
+    pub(crate) fn sort_all(&mut self) {
+        self.all.sort_unstable();
+        for values in self.by_name.values_mut() {
+            for list in values.values_mut() {
+                list.sort_unstable();
+            }
+        }
+    }
+
     /// Removes a batch of series (id and labels) from the index, one pass per touched list.
     pub(crate) fn remove(&mut self, removed: &[(u64, Box<[Symbol]>)]) {
         if removed.is_empty() {
