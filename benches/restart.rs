@@ -370,6 +370,16 @@ impl Server {
     }
 }
 
+impl Drop for Server {
+    /// A server left running by a failed run is killed with the bench, never left behind.
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
 /// One timed start.
 struct Restart {
     what: String,
@@ -813,10 +823,12 @@ fn main() {
     );
     let mut sides: Vec<(&str, Side)> = Vec::new();
     if a.prometheus {
-        sides.push((
-            "prometheus",
-            prometheus_side(&w, &a.workdir.join("prometheus"), retention_h),
-        ));
+        let dir = a.workdir.join("prometheus");
+        sides.push(("prometheus", prometheus_side(&w, &dir, retention_h)));
+        // Its figures are taken: free the disk before redline's side writes.
+        if !a.keep {
+            let _ = std::fs::remove_dir_all(&dir);
+        }
     }
     if a.redline {
         sides.push((
