@@ -554,36 +554,17 @@ fn prometheus_side(w: &Workload, dir: &Path, retention_h: usize) -> Side {
     first.kill9();
     let disk_after_ingest = disk_bytes(&data);
 
-    let mut restarts = Vec::new();
-    let (s, r) = timed_start(
-        PROM_KILL,
-        prometheus_cmd(dir, port, false, retention_h),
-        port,
-        &log,
-        w,
-    );
-    restarts.push(r);
-    s.terminate();
-    // Started with the snapshot feature so that its own shutdown writes one; this start
-    // still replays the WAL (the previous process wrote no snapshot).
-    let (s, r) = timed_start(
-        PROM_TERM,
-        prometheus_cmd(dir, port, true, retention_h),
-        port,
-        &log,
-        w,
-    );
-    restarts.push(r);
-    s.terminate();
-    let (s, r) = timed_start(
-        PROM_SNAPSHOT,
-        prometheus_cmd(dir, port, true, retention_h),
-        port,
-        &log,
-        w,
-    );
-    restarts.push(r);
-    s.terminate();
+    // Each start ends with SIGTERM. The second is started with the snapshot feature so that
+    // its own shutdown writes one; it still replays the WAL (the first wrote no snapshot).
+    let restarts = [(PROM_KILL, false), (PROM_TERM, true), (PROM_SNAPSHOT, true)]
+        .into_iter()
+        .map(|(what, snapshot)| {
+            let cmd = prometheus_cmd(dir, port, snapshot, retention_h);
+            let (s, r) = timed_start(what, cmd, port, &log, w);
+            s.terminate();
+            r
+        })
+        .collect();
     Side {
         ingest,
         note: String::new(),
@@ -710,13 +691,15 @@ fn redline_side(w: &Workload, dir: &Path, retention_h: usize) -> Side {
         ingest.as_secs_f64()
     );
     let disk_after_ingest = disk_bytes(&tsdb);
-    let mut restarts = Vec::new();
-    let (s, r) = timed_start(RED_KILL, redline_cmd(dir, port), port, &log, w);
-    restarts.push(r);
-    s.terminate();
-    let (s, r) = timed_start(RED_TERM, redline_cmd(dir, port), port, &log, w);
-    restarts.push(r);
-    s.terminate();
+    // The first start's SIGTERM writes the shutdown snapshot the second starts from.
+    let restarts = [RED_KILL, RED_TERM]
+        .into_iter()
+        .map(|what| {
+            let (s, r) = timed_start(what, redline_cmd(dir, port), port, &log, w);
+            s.terminate();
+            r
+        })
+        .collect();
     Side {
         ingest,
         note,
@@ -783,7 +766,6 @@ fn report(w: &Workload, sides: &[(&str, &Side)]) {
             .flat_map(|(_, s)| &s.restarts)
             .find(|r| r.what == what)
     };
-    let ratio = |a: f64, b: f64| a / b;
     for (red, prom) in [
         (RED_KILL, PROM_KILL),
         (RED_TERM, PROM_TERM),
@@ -795,17 +777,17 @@ fn report(w: &Workload, sides: &[(&str, &Side)]) {
         println!(
             "ratio redline / Prometheus, {red} / {prom}: ready {:.2}, all data queried {:.2}, \
              VmHWM at ready {:.2}, VmRSS at ready {:.2}, VmHWM after the proof {:.2}",
-            ratio(r.ready.as_secs_f64(), p.ready.as_secs_f64()),
-            ratio(r.proof.as_secs_f64(), p.proof.as_secs_f64()),
-            ratio(r.hwm_ready_kib as f64, p.hwm_ready_kib as f64),
-            ratio(r.rss_ready_kib as f64, p.rss_ready_kib as f64),
-            ratio(r.hwm_end_kib as f64, p.hwm_end_kib as f64),
+            r.ready.as_secs_f64() / p.ready.as_secs_f64(),
+            r.proof.as_secs_f64() / p.proof.as_secs_f64(),
+            r.hwm_ready_kib as f64 / p.hwm_ready_kib as f64,
+            r.rss_ready_kib as f64 / p.rss_ready_kib as f64,
+            r.hwm_end_kib as f64 / p.hwm_end_kib as f64,
         );
     }
     if let [(_, a), (_, b)] = sides {
         println!(
             "ratio redline / Prometheus, bytes on disk after ingest: {:.2}",
-            ratio(b.disk_after_ingest as f64, a.disk_after_ingest as f64)
+            b.disk_after_ingest as f64 / a.disk_after_ingest as f64
         );
     }
 }
