@@ -196,12 +196,15 @@ fn encode_durable(e: &mut DescriptorEncoder, d: &crate::store::DurableStats) -> 
     for (name, help, v) in counters {
         encode_counter(e, name, help, v)?;
     }
-    encode_seconds(
-        e,
-        "tsdb_wal_fsync_duration_seconds_total",
+    // A float counter: `redline_tsdb_wal_fsync_duration_seconds_total`.
+    let fsync_seconds = ConstCounter::new(d.wal_fsync_seconds_total);
+    let m = e.encode_descriptor(
+        "tsdb_wal_fsync_duration",
         "Time spent syncing the write-ahead log",
-        d.wal_fsync_seconds_total,
+        Some(&Unit::Seconds),
+        fsync_seconds.metric_type(),
     )?;
+    fsync_seconds.encode(m)?;
     encode_seconds(
         e,
         "tsdb_checkpoint_duration",

@@ -192,6 +192,11 @@ async fn restart_keeps_samples(kill: impl FnOnce(&mut ProcessGuard)) -> TempDir 
     assert!(value("redline_tsdb_data_replay_duration_seconds") > 0.0);
     assert!(value("redline_tsdb_wal_segments") >= 1.0);
     assert!(value("redline_tsdb_wal_storage_size_bytes") > 0.0);
+    assert!(value("redline_tsdb_wal_fsync_duration_seconds_total") >= 0.0);
+    assert!(
+        metrics.contains("# TYPE redline_tsdb_wal_fsync_duration_seconds counter"),
+        "{metrics}"
+    );
     // A kill during a write can leave one torn record, cut at the start; nothing else.
     assert!(value("redline_tsdb_corruptions_repaired_total") <= 1.0);
     dir
