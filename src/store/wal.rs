@@ -229,8 +229,7 @@ impl Wal {
             b.extend_from_slice(&cutoff.to_le_bytes())
         });
         if let Err(e) = self.write_out(&mut w) {
-            self.counters.write_errors.fetch_add(1, Ordering::Relaxed);
-            tracing::error!(error = %e, "writing the write-ahead log");
+            self.write_failed(&e);
         }
     }
 
@@ -242,8 +241,16 @@ impl Wal {
             encode_samples(&mut w.buf, samples);
         }
         if let Err(e) = self.write_out(&mut w) {
-            self.counters.write_errors.fetch_add(1, Ordering::Relaxed);
-            tracing::error!(error = %e, "writing the write-ahead log");
+            self.write_failed(&e);
+        }
+    }
+
+    /// Counts a failed write (a full disk fails every commit: the log says so at the 1st,
+    /// 2nd, 4th, 8th... failure, not at each).
+    fn write_failed(&self, e: &std::io::Error) {
+        let n = self.counters.write_errors.fetch_add(1, Ordering::Relaxed) + 1;
+        if n.is_power_of_two() {
+            tracing::error!(error = %e, failures = n, "writing the write-ahead log; the samples stay in memory");
         }
     }
 
