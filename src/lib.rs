@@ -62,6 +62,7 @@ pub mod demo;
 pub mod exposition;
 pub mod gostrconv;
 pub mod gotemplate;
+pub mod histogram;
 pub mod http;
 pub mod httpclient;
 pub mod logging;

@@ -56,6 +56,7 @@ impl Querier for MemQuerier {
             .map(|(l, s)| SeriesSamples {
                 labels: l.clone(),
                 samples: s.to_vec(),
+                histograms: Vec::new(),
             })
             .collect()
     }

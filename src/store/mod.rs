@@ -51,7 +51,9 @@ pub use db::{GcStats, SeriesRef, Store, StoreOptions, StoreStats, DEFAULT_RETENT
 pub use durable::{DurableError, DurableOptions, DurableStats, ReplayReport};
 pub use labels::{Label, Labels, METRIC_NAME};
 pub use matcher::{anchored_regex, MatchOp, Matcher};
-pub use querier::{Querier, Sample, SelectError, SelectLimits, Selection, SeriesSamples};
+pub use querier::{
+    HistogramSample, Querier, Sample, SelectError, SelectLimits, Selection, SeriesSamples,
+};
 pub(crate) use shard::MixBuild;
 pub use wal::{FsyncPolicy, WalRepair};
 

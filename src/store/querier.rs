@@ -9,8 +9,10 @@
 //! budget.
 
 use super::{Labels, Matcher};
+use crate::histogram::FloatHistogram;
 use std::ops::Range;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Instant;
 
 /// What one [`Querier::select_flat`] may load, and when it must stop.
@@ -63,13 +65,25 @@ pub struct Sample {
     pub v: f64,
 }
 
-/// One series and its samples in a requested time range, oldest first. Staleness markers
-/// are included as samples whose value is [`STALE_NAN`](super::STALE_NAN) (test with
-/// [`is_stale_nan`](super::is_stale_nan)); the query engine interprets them.
+/// A native histogram sample: milliseconds since the epoch and a histogram, shared so that
+/// a selection, the evaluator's steps and a result can hold it without copying its buckets.
 #[derive(Clone, Debug, PartialEq)]
+pub struct HistogramSample {
+    pub t: i64,
+    pub h: Arc<FloatHistogram>,
+}
+
+/// One series and its samples in a requested time range, oldest first. A series may hold
+/// float samples, histogram samples or both (a series that changed type): `samples` are the
+/// floats and `histograms` the histograms, each oldest first, never two at one timestamp.
+/// Staleness markers are float samples whose value is [`STALE_NAN`](super::STALE_NAN) (test
+/// with [`is_stale_nan`](super::is_stale_nan)), also for histogram series; the query engine
+/// interprets them.
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct SeriesSamples {
     pub labels: Labels,
     pub samples: Vec<Sample>,
+    pub histograms: Vec<HistogramSample>,
 }
 
 /// What [`Querier::select_flat`] returns: the series of [`Querier::select`] with all their
@@ -83,6 +97,10 @@ pub struct Selection {
     /// `i - 1`'s end (or at 0).
     ends: Vec<usize>,
     samples: Vec<Sample>,
+    /// `hist_ends[i]` is where series `i`'s histogram samples end in `histograms`; empty
+    /// while no series of the selection has histogram samples.
+    hist_ends: Vec<usize>,
+    histograms: Vec<HistogramSample>,
 }
 
 impl Selection {
@@ -92,6 +110,8 @@ impl Selection {
             labels: Vec::with_capacity(series),
             ends: Vec::with_capacity(series),
             samples: Vec::with_capacity(samples),
+            hist_ends: Vec::new(),
+            histograms: Vec::new(),
         }
     }
 
@@ -125,6 +145,46 @@ impl Selection {
         self.samples.extend_from_slice(samples);
         self.ends.push(self.samples.len());
         self.labels.push(labels);
+        self.note_histograms_end();
+    }
+
+    /// Adds a series with its float and histogram samples.
+    pub fn push_with_histograms(
+        &mut self,
+        labels: Labels,
+        samples: &[Sample],
+        histograms: &[HistogramSample],
+    ) {
+        if !histograms.is_empty() && self.hist_ends.len() < self.labels.len() {
+            // The first histogram: earlier series had none.
+            self.hist_ends
+                .resize(self.labels.len(), self.histograms.len());
+        }
+        self.histograms.extend_from_slice(histograms);
+        self.push(labels, samples);
+    }
+
+    /// Keeps `hist_ends` one per series once any series has histograms.
+    fn note_histograms_end(&mut self) {
+        if !self.hist_ends.is_empty() || !self.histograms.is_empty() {
+            self.hist_ends
+                .resize(self.labels.len() - 1, self.histograms.len());
+            self.hist_ends.push(self.histograms.len());
+        }
+    }
+
+    /// Whether any series of the selection has histogram samples.
+    pub fn has_histograms(&self) -> bool {
+        !self.histograms.is_empty()
+    }
+
+    /// Series `i`'s histogram samples, oldest first (empty for a float series).
+    pub fn histograms_of(&self, i: usize) -> &[HistogramSample] {
+        if self.hist_ends.is_empty() {
+            return &[];
+        }
+        let start = if i == 0 { 0 } else { self.hist_ends[i - 1] };
+        &self.histograms[start..self.hist_ends[i]]
     }
 
     /// The sample buffer, for a producer that decodes every series' samples into it first
@@ -143,6 +203,17 @@ impl Selection {
         );
         self.ends.push(end);
         self.labels.push(labels);
+        self.note_histograms_end();
+    }
+
+    /// Adds histogram samples for the next series before [`Selection::add_series`] names
+    /// it (a producer that decodes into [`Selection::samples_mut`]).
+    pub fn extend_histograms(&mut self, histograms: impl IntoIterator<Item = HistogramSample>) {
+        let before = self.histograms.len();
+        self.histograms.extend(histograms);
+        if self.histograms.len() > before && self.hist_ends.len() < self.labels.len() {
+            self.hist_ends.resize(self.labels.len(), before);
+        }
     }
 
     /// The parts: label sets, series ends in the sample buffer, and the sample buffer.
@@ -153,13 +224,21 @@ impl Selection {
     /// One [`SeriesSamples`] per series.
     pub fn into_series(self) -> Vec<SeriesSamples> {
         let mut start = 0;
+        let hists: Vec<Vec<HistogramSample>> = (0..self.labels.len())
+            .map(|i| self.histograms_of(i).to_vec())
+            .collect();
         self.labels
             .into_iter()
             .zip(self.ends)
-            .map(|(labels, end)| {
+            .zip(hists)
+            .map(|((labels, end), histograms)| {
                 let samples = self.samples[start..end].to_vec();
                 start = end;
-                SeriesSamples { labels, samples }
+                SeriesSamples {
+                    labels,
+                    samples,
+                    histograms,
+                }
             })
             .collect()
     }
@@ -185,13 +264,16 @@ pub trait Querier: Send + Sync {
     ) -> Result<Selection, SelectError> {
         limits.check()?;
         let series = self.select(matchers, mint, maxt);
-        let total: usize = series.iter().map(|s| s.samples.len()).sum();
+        let total: usize = series
+            .iter()
+            .map(|s| s.samples.len() + s.histograms.len())
+            .sum();
         if total > limits.max_samples {
             return Err(SelectError::TooManySamples);
         }
         let mut out = Selection::with_capacity(series.len(), total);
         for s in series {
-            out.push(s.labels, &s.samples);
+            out.push_with_histograms(s.labels, &s.samples, &s.histograms);
         }
         Ok(out)
     }
