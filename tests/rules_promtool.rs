@@ -43,20 +43,33 @@ fn upstream_failing_file_fails_with_promtool_messages() {
 
 /// The fixture test names its rules `rules.yml` (as it was run with promtool 2.42); the rules
 /// are the fixture `promtool_rules_example.yml`. Both are put side by side in a fresh temporary
-/// directory, as a user would have them.
+/// directory, as a user would have them. Its expected ratio is promtool 2.42's
+/// (0.09090909090909091); Prometheus 3 evaluates the rule to the float one ULP below
+/// (0.0909090909090909), so promtool 3, which compares with `==`, fails the file, and passes it
+/// with `fuzzy_compare: true`. redline gives promtool 3's verdicts.
 #[test]
-fn fixture_slo_burn_rate_test_passes() {
+fn fixture_slo_burn_rate_test_passes_with_fuzzy_compare_as_under_promtool_3() {
     let dir = TempDir::new("promtool-fixture");
     std::fs::copy(
         "tests/fixtures/promtool_rules_example.yml",
         dir.join("rules.yml"),
     )
     .expect("rules fixture");
-    std::fs::copy(
-        "tests/fixtures/promtool_test_example.yml",
-        dir.join("test.yml"),
-    )
-    .expect("test fixture");
+    let test =
+        std::fs::read_to_string("tests/fixtures/promtool_test_example.yml").expect("test fixture");
+    std::fs::write(dir.join("test.yml"), &test).expect("test written");
+    let (s, out) = run(dir.join("test.yml").to_str().expect("utf8 path"));
+    assert_eq!((s.passed, s.failed, s.skipped), (0, 1, 0), "{out}");
+    assert!(
+        out.contains(
+            "exp: {__name__=\"job:http_errors:ratio_rate5m\", job=\"api\"} 9.090909090909091E-02\n        \
+             got: {__name__=\"job:http_errors:ratio_rate5m\", job=\"api\"} 9.09090909090909E-02"
+        ),
+        "{out}"
+    );
+
+    std::fs::write(dir.join("test.yml"), format!("fuzzy_compare: true\n{test}"))
+        .expect("test written");
     let (s, out) = run(dir.join("test.yml").to_str().expect("utf8 path"));
     assert_eq!((s.passed, s.failed, s.skipped), (1, 0, 0), "{out}");
     assert!(out.ends_with("1 passed, 0 failed\n"), "{out}");
@@ -95,4 +108,122 @@ fn template_golden_values_pass_promtool() {
     );
     assert!(out.status.success(), "promtool test rules failed:\n{text}");
     assert!(text.contains("  SUCCESS"), "{text}");
+}
+
+/// Writes a rule file and a test file into a fresh directory and runs the test file.
+fn run_written(rules: &str, test: &str) -> (Summary, String) {
+    let dir = TempDir::new("promtool-written");
+    std::fs::write(dir.join("rules.yml"), rules).expect("rules written");
+    std::fs::write(dir.join("test.yml"), test).expect("test written");
+    run(dir.join("test.yml").to_str().expect("utf8 path"))
+}
+
+const NO_RULES: &str = "groups: []\n";
+
+/// promtool 3's `start_timestamp`: the test group's time zero. Samples are laid out from it,
+/// `eval_time` counts from it, and `time()` and `timestamp()` see absolute times. Expected
+/// values are worked out by hand: 2024-01-01T00:00:00Z is 1704067200 s.
+#[test]
+fn start_timestamp_moves_the_test_group_in_time() {
+    let test = r#"
+rule_files: [rules.yml]
+evaluation_interval: 1m
+tests:
+  - name: rfc3339
+    interval: 1m
+    start_timestamp: "2024-01-01T00:00:00Z"
+    input_series:
+      - series: 'reqs{job="api"}'
+        values: "10+10x15"
+    promql_expr_test:
+      - expr: time()
+        eval_time: 5m
+        exp_samples:
+          - value: 1704067500
+      - expr: reqs @ 1704067320
+        eval_time: 5m
+        exp_samples:
+          - labels: 'reqs{job="api"}'
+            value: 30
+      - expr: timestamp(reqs)
+        eval_time: 5m
+        exp_samples:
+          - labels: '{job="api"}'
+            value: 1704067500
+  - name: unix seconds
+    interval: 1m
+    start_timestamp: 1609459200
+    promql_expr_test:
+      - expr: time()
+        eval_time: 10m
+        exp_samples:
+          - value: 1609459800
+  - name: epoch by default
+    interval: 1m
+    promql_expr_test:
+      - expr: time()
+        eval_time: 5m
+        exp_samples:
+          - value: 300
+"#;
+    let (s, out) = run_written(NO_RULES, test);
+    assert_eq!((s.passed, s.failed), (3, 0), "{out}");
+}
+
+#[test]
+fn start_timestamp_that_is_not_a_time_fails_with_promtools_message() {
+    let test = r#"
+rule_files: [rules.yml]
+tests:
+  - interval: 1m
+    start_timestamp: "next tuesday"
+    promql_expr_test:
+      - expr: time()
+        eval_time: 0m
+        exp_samples:
+          - value: 0
+"#;
+    let (s, out) = run_written(NO_RULES, test);
+    assert_eq!(s.failed, 1, "{out}");
+    assert!(
+        out.contains("cannot parse \"next tuesday\" to a valid timestamp"),
+        "{out}"
+    );
+}
+
+/// promtool 3 compares sample values with `==`; `fuzzy_compare: true` also accepts the next
+/// float above or below (one ULP), nothing wider. 0.1 + 0.2 is 0.30000000000000004, one ULP
+/// above 0.3 and two above 0.29999999999999993 (hand-checked with the bit patterns).
+#[test]
+fn float_comparison_is_exact_or_within_one_ulp_with_fuzzy_compare() {
+    let case = |fuzzy: bool, expr: &str, expected: &str| {
+        format!(
+            r#"
+rule_files: [rules.yml]
+fuzzy_compare: {fuzzy}
+tests:
+  - interval: 1m
+    promql_expr_test:
+      - expr: {expr}
+        eval_time: 0m
+        exp_samples:
+          - value: {expected}
+"#
+        )
+    };
+    let verdict = |fuzzy, expected| {
+        let (s, out) = run_written(NO_RULES, &case(fuzzy, "0.1 + 0.2", expected));
+        (s.passed, s.failed, out)
+    };
+    let (p, f, out) = verdict(false, "0.30000000000000004");
+    assert_eq!((p, f), (1, 0), "exact value: {out}");
+    let (p, f, out) = verdict(false, "0.3");
+    assert_eq!((p, f), (0, 1), "one ULP off without fuzzy_compare: {out}");
+    let (p, f, out) = verdict(true, "0.3");
+    assert_eq!((p, f), (1, 0), "one ULP off with fuzzy_compare: {out}");
+    let (p, f, out) = verdict(true, "0.29999999999999993");
+    assert_eq!((p, f), (0, 1), "two ULPs off with fuzzy_compare: {out}");
+    // A test cannot expect NaN: promtool compares with ==.
+    let (s, out) = run_written(NO_RULES, &case(true, "0 / 0", ".nan"));
+    assert_eq!((s.passed, s.failed), (0, 1), "NaN: {out}");
 }

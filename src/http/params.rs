@@ -102,13 +102,7 @@ pub enum ParamError {
 
 /// A time as Prometheus' API takes it: Unix seconds with an optional fraction, or RFC 3339.
 pub fn parse_time(s: &str) -> Result<i64, ParamError> {
-    if let Ok(secs) = s.parse::<f64>() {
-        if !secs.is_finite() {
-            return Err(ParamError::Timestamp(s.to_string()));
-        }
-        return Ok((secs * 1000.0).round() as i64);
-    }
-    parse_rfc3339(s).ok_or_else(|| ParamError::Timestamp(s.to_string()))
+    crate::timefmt::parse_unix_or_rfc3339(s).ok_or_else(|| ParamError::Timestamp(s.to_string()))
 }
 
 /// A duration as Prometheus' API takes it: seconds (float) or a duration string (`1m30s`).
@@ -122,52 +116,6 @@ pub fn parse_duration_ms(s: &str) -> Result<i64, ParamError> {
     promql_parser::util::parse_duration(s)
         .map(|d| d.as_millis() as i64)
         .map_err(|_| ParamError::Duration(s.to_string()))
-}
-
-/// `2006-01-02T15:04:05.999999999Z07:00`.
-fn parse_rfc3339(s: &str) -> Option<i64> {
-    let b = s.as_bytes();
-    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't') {
-        return None;
-    }
-    let num = |r: std::ops::Range<usize>| -> Option<i64> { s.get(r)?.parse().ok() };
-    let (year, month, day) = (num(0..4)?, num(5..7)?, num(8..10)?);
-    let (hour, min, sec) = (num(11..13)?, num(14..16)?, num(17..19)?);
-    if b[13] != b':' || b[16] != b':' || !(1..=12).contains(&month) || !(1..=31).contains(&day) {
-        return None;
-    }
-    let mut i = 19;
-    let mut frac_ms = 0i64;
-    if b.get(i) == Some(&b'.') {
-        i += 1;
-        let start = i;
-        while b.get(i).is_some_and(|c| c.is_ascii_digit()) {
-            i += 1;
-        }
-        let digits = s.get(start..i)?;
-        if digits.is_empty() {
-            return None;
-        }
-        let ms: String = digits.chars().chain("000".chars()).take(3).collect();
-        frac_ms = ms.parse().ok()?;
-    }
-    let offset_secs = match b.get(i)? {
-        b'Z' | b'z' if i + 1 == b.len() => 0,
-        sign @ (b'+' | b'-') if i + 6 == b.len() && b[i + 3] == b':' => {
-            let h = num(i + 1..i + 3)?;
-            let m = num(i + 4..i + 6)?;
-            let o = h * 3600 + m * 60;
-            if *sign == b'-' {
-                -o
-            } else {
-                o
-            }
-        }
-        _ => return None,
-    };
-    let days = crate::timefmt::days_from_civil(year, month as u32, day as u32);
-    let secs = days * 86_400 + hour * 3600 + min * 60 + sec - offset_secs;
-    Some(secs * 1000 + frac_ms)
 }
 
 /// The parameters of an API request, from its query string and form body.

@@ -71,6 +71,26 @@ struct RawTestGroup {
     external_url: String,
     #[serde(default)]
     name: String,
+    /// The test's time zero (promtool 3): Unix seconds or RFC 3339; the epoch when absent.
+    start_timestamp: Option<serde_yaml_ng::Value>,
+}
+
+impl RawTestGroup {
+    /// `start_timestamp` in ms: samples are laid out and `eval_time`s counted from it.
+    fn start_ms(&self) -> Result<i64, String> {
+        let text = match &self.start_timestamp {
+            None => return Ok(0),
+            Some(serde_yaml_ng::Value::String(s)) => s.clone(),
+            Some(serde_yaml_ng::Value::Number(n)) => n.to_string(),
+            Some(other) => {
+                return Err(format!(
+                    "start_timestamp: expected Unix seconds or an RFC 3339 time, got {other:?}"
+                ))
+            }
+        };
+        crate::timefmt::parse_unix_or_rfc3339(&text)
+            .ok_or_else(|| format!("cannot parse {text:?} to a valid timestamp"))
+    }
 }
 
 #[derive(Deserialize)]
@@ -381,21 +401,11 @@ fn sort_alerts(v: &mut [ExpAlert]) {
     });
 }
 
-/// Sample values compare exactly (NaN equal to NaN) up to 2 ULPs: Prometheus 2.x and 3.x
-/// themselves differ by one ULP on common rate ratios (2.x selected ranges closed on the left),
-/// so a test written against either passes here. `fuzzy_compare: true` widens this to a
-/// relative 1e-6, as promtool's option does.
+/// Sample values compare as promtool 3 compares them: with `==` (so NaN never equals NaN, and
+/// a test cannot expect NaN), and with `fuzzy_compare: true` also equal when one is the next
+/// float above or below the other (Go's `math.Nextafter`: one unit in the last place).
 fn floats_equal(a: f64, b: f64, fuzzy: bool) -> bool {
-    if a == b || (a.is_nan() && b.is_nan()) {
-        return true;
-    }
-    if a.is_finite() && b.is_finite() && a.signum() == b.signum() {
-        let ulps = (a.to_bits() as i64 - b.to_bits() as i64).unsigned_abs();
-        if ulps <= 2 {
-            return true;
-        }
-    }
-    fuzzy && ((a - b).abs() <= 1e-6 * a.abs().max(b.abs()))
+    a == b || (fuzzy && (a.next_down() == b || a.next_up() == b))
 }
 
 /// Runs one test group; returns its failures (empty = passed).
@@ -418,6 +428,7 @@ fn run_group_inner(
     };
     let interval_ms = (interval.as_millis() as i64).max(1);
     let eval_ms = file.eval_interval.as_millis() as i64;
+    let start = tg.start_ms()?;
     let store = Store::new();
     let mut app = store.appender();
     for s in &tg.input_series {
@@ -432,7 +443,7 @@ fn run_group_inner(
             .into_iter()
             .enumerate()
         {
-            let t = i as i64 * interval_ms;
+            let t = start + i as i64 * interval_ms;
             let v = match v {
                 Seq::Value(v) => v,
                 Seq::Stale => STALE_NAN,
@@ -501,8 +512,9 @@ fn run_group_inner(
         format!("    name: {},\n", tg.name)
     };
 
-    let mut ts = 0i64;
-    while ts <= max_t {
+    // `ts` runs in absolute time from `start`; `eval_time`s are relative to `start`.
+    let mut ts = start;
+    while ts <= start + max_t {
         let mut eval_errs = Vec::new();
         for g in states.iter_mut() {
             let r = g.eval(&ctx, ts);
@@ -518,8 +530,8 @@ fn run_group_inner(
             return Ok(errs);
         }
         while curr < alert_times.len()
-            && ts <= alert_times[curr]
-            && alert_times[curr] < ts + eval_ms
+            && ts - start <= alert_times[curr]
+            && alert_times[curr] < ts - start + eval_ms
         {
             let t = alert_times[curr];
             for tc in &alert_tests[&t] {
@@ -578,7 +590,7 @@ fn run_group_inner(
         }
         let got = Engine::parse(&tc.expr)
             .map_err(super::querier::RuleQueryError::from)
-            .and_then(|q| rule_query(&engine, &store, &q, t));
+            .and_then(|q| rule_query(&engine, &store, &q, start + t));
         let mut got = match got {
             Ok(g) => g,
             Err(e) => {
@@ -669,12 +681,13 @@ mod tests {
     }
 
     #[test]
-    fn sample_values_compare_exactly_up_to_two_ulps() {
-        // Prometheus 3.x computes this ratio as 0.0909090909090909, 2.42 as …091.
-        assert!(floats_equal(0.0909090909090909, 0.09090909090909091, false));
-        assert!(!floats_equal(0.1, 0.1000001, false));
-        assert!(floats_equal(0.1, 0.1000001, true));
-        assert!(floats_equal(f64::NAN, f64::NAN, false));
+    fn sample_values_compare_with_eq_or_one_ulp_when_fuzzy() {
+        assert!(floats_equal(0.5, 0.5, false));
+        assert!(!floats_equal(0.3, 0.1 + 0.2, false));
+        assert!(floats_equal(0.3, 0.1 + 0.2, true));
+        assert!(floats_equal(0.1 + 0.2, 0.3, true));
+        assert!(!floats_equal(0.29999999999999993, 0.1 + 0.2, true));
+        assert!(!floats_equal(f64::NAN, f64::NAN, true));
     }
 
     #[test]
