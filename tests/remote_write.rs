@@ -742,3 +742,84 @@ async fn reload_moves_remote_write_to_a_new_receiver() {
     );
     assert!(accepted_samples(&second).len() > 1);
 }
+
+/// redline's encoding of a native histogram, decoded by Debian's Prometheus (2.42, native
+/// histograms enabled): the histogram it stores and serves is the one redline sent. The
+/// expected buckets are worked out by hand: schema -1 has base 4, so bucket -2 is
+/// (4^-3, 4^-2] and bucket -1 is (4^-2, 4^-1]; the zero bucket is [-0.001, 0.001].
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prometheus_decodes_redlines_native_histograms() {
+    use redline::histogram::{FloatHistogram, Span};
+    use redline::remote::proto::{compress, EncodedLabels, WriteRequest};
+
+    let dir = TempDir::new("remote-write-histogram");
+    let prom_port = free_port();
+    std::fs::write(dir.join("prometheus.yml"), "scrape_configs: []\n").expect("write config");
+    let _prometheus = common::start_prometheus(
+        &dir,
+        prom_port,
+        &[
+            "--web.enable-remote-write-receiver",
+            "--enable-feature=native-histograms",
+        ],
+    );
+    let prom_base = format!("http://127.0.0.1:{prom_port}");
+
+    let h = FloatHistogram {
+        schema: -1,
+        zero_threshold: 0.001,
+        zero_count: 1.0,
+        count: 6.0,
+        sum: 2.5,
+        positive_spans: vec![Span {
+            offset: -2,
+            length: 2,
+        }],
+        positive_buckets: vec![3.0, 2.0],
+        ..FloatHistogram::default()
+    };
+    let now_ms = redline::timefmt::now_ms();
+    let mut req = WriteRequest::new();
+    req.histogram_series(
+        &EncodedLabels::new([("__name__", "rpc_duration_seconds"), ("job", "api")]),
+        &[(now_ms, &h)],
+    );
+    let body = compress(&mut snap::raw::Encoder::new(), req.as_bytes());
+
+    redline::install_crypto_provider();
+    let client = reqwest::Client::new();
+    let end = Instant::now() + DEADLINE;
+    loop {
+        let sent = client
+            .post(format!("{prom_base}/api/v1/write"))
+            .header("Content-Encoding", "snappy")
+            .header("Content-Type", "application/x-protobuf")
+            .header("X-Prometheus-Remote-Write-Version", "0.1.0")
+            .body(body.clone())
+            .send()
+            .await;
+        match sent {
+            Ok(r) if r.status().is_success() => break,
+            Ok(r) => panic!("Prometheus refused the request: {}", r.status()),
+            Err(_) => {
+                assert!(Instant::now() < end, "Prometheus did not start");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+    }
+    let result = query(&client, &prom_base, "rpc_duration_seconds").await;
+    let sample = &result[0];
+    assert_eq!(sample["metric"]["job"], "api", "{result}");
+    let hist = &sample["histogram"][1];
+    assert_eq!(hist["count"], "6", "{result}");
+    assert_eq!(hist["sum"], "2.5", "{result}");
+    assert_eq!(
+        hist["buckets"],
+        serde_json::json!([
+            [3, "-0.001", "0.001", "1"],
+            [0, "0.015625", "0.0625", "3"],
+            [0, "0.0625", "0.25", "2"]
+        ]),
+        "{result}"
+    );
+}
