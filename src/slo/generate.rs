@@ -392,6 +392,47 @@ slos:
         }
     }
 
+    /// A latency SLI over a native histogram takes any threshold (0.3 lies between the
+    /// usual 0.25 and 0.5 boundaries) and counts good events with `histogram_fraction`; the
+    /// generated rules load. A classic-histogram SLI still refuses a threshold that is not a
+    /// plain `le` value, naming the field.
+    #[test]
+    fn native_histogram_latency_takes_any_threshold() {
+        let spec = |threshold: &str, native: bool| {
+            format!(
+                "version: redline/v1\nservice: shop\nowner: team-shop\nslos:\n  - name: latency\n    objective: 99\n    window: {{rolling: 30d}}\n    sli:\n      latency:\n        metric: http_request_duration_seconds\n        selector: '{{job=\"api\"}}'\n        threshold: {threshold}\n        native: {native}\n"
+            )
+        };
+        let specs = crate::slo::parse_text(Path::new("native.yml"), &spec("0.3", true))
+            .expect("spec loads");
+        let rules = super::generate_specs(&specs).expect("rules generate");
+        assert!(
+            rules.contains(r#"histogram_fraction(0, 0.3, rate(http_request_duration_seconds{job=\"api\"}[5m]))"#)
+                || rules.contains(r#"histogram_fraction(0, 0.3, rate(http_request_duration_seconds{job="api"}[5m]))"#),
+            "{rules}"
+        );
+        assert!(!rules.contains("_bucket"), "{rules}");
+        if let Err(e) = parse_rule_file(Path::new("generated.yml"), &rules) {
+            panic!("generated rules do not load: {e:?}\n{rules}");
+        }
+        let errors = crate::slo::parse_text(Path::new("native.yml"), &spec("-1", true))
+            .expect_err("a negative threshold is refused");
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.to_string().contains("latency.threshold")),
+            "{errors:?}"
+        );
+        let errors = crate::slo::parse_text(Path::new("classic.yml"), &spec("300ms", false))
+            .expect_err("not an le value");
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.to_string().contains("latency.threshold")),
+            "{errors:?}"
+        );
+    }
+
     /// Found by the `slo` fuzz target: one file naming the same SLO twice was accepted when
     /// read on its own, and its generated rules repeated a group name.
     #[test]

@@ -5,9 +5,9 @@
 //! examples in `rules/slo/README.md`.
 
 use super::spec::{
-    build_alerting, check_bucket_boundary, check_duration, check_ident, check_promql,
-    check_window_query, each_slo, is_metric_name, AlertingInput, LatencySli, Objective, ProbeSpec,
-    RatioEvents, Sli, SloSpec, SloWindow, SpecFormat,
+    build_alerting, check_bucket_boundary, check_duration, check_ident, check_native_threshold,
+    check_promql, check_window_query, each_slo, is_metric_name, AlertingInput, LatencySli,
+    Objective, ProbeSpec, RatioEvents, Sli, SloSpec, SloWindow, SpecFormat,
 };
 use super::Diag;
 use serde::Deserialize;
@@ -74,6 +74,9 @@ struct RawLatency {
     #[serde(default)]
     selector: String,
     threshold: serde_yaml_ng::Value,
+    /// `metric` is a native histogram.
+    #[serde(default)]
+    native: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -244,8 +247,13 @@ fn native_sli(d: &mut Diag, at: &str, raw: RawSli) -> Option<Sli> {
         });
     }
     if let Some(l) = raw.latency {
-        let metric_ok = is_metric_name(&l.metric) && !l.metric.ends_with("_bucket");
-        if !metric_ok {
+        let metric_ok = is_metric_name(&l.metric) && (l.native || !l.metric.ends_with("_bucket"));
+        if !metric_ok && l.native {
+            d.err(
+                format!("{at}.latency.metric"),
+                format!("{:?} must be a native histogram's metric name", l.metric),
+            );
+        } else if !metric_ok {
             d.err(format!("{at}.latency.metric"), format!("{:?} must be a histogram's base metric name, without _bucket (e.g. http_request_duration_seconds)", l.metric));
         }
         let matchers = crate::promql::strip_comments(&l.selector)
@@ -254,10 +262,11 @@ fn native_sli(d: &mut Diag, at: &str, raw: RawSli) -> Option<Sli> {
             .trim_end_matches('}')
             .trim()
             .to_string();
+        let suffix = if l.native { "" } else { "_count" };
         let selector_ok = check_promql(
             d,
             &format!("{at}.latency.selector"),
-            &format!("{}_count{{{matchers}}}", l.metric),
+            &format!("{}{suffix}{{{matchers}}}", l.metric),
         )
         .is_some();
         if matchers.contains("le=") || matchers.contains("le!") || matchers.contains("le =") {
@@ -278,7 +287,13 @@ fn native_sli(d: &mut Diag, at: &str, raw: RawSli) -> Option<Sli> {
                 None
             }
         };
-        let threshold = written.and_then(|w| check_bucket_boundary(d, &field, &w));
+        let threshold = written.and_then(|w| {
+            if l.native {
+                check_native_threshold(d, &field, &w)
+            } else {
+                check_bucket_boundary(d, &field, &w)
+            }
+        });
         if !metric_ok || !selector_ok {
             return None;
         }
@@ -286,6 +301,7 @@ fn native_sli(d: &mut Diag, at: &str, raw: RawSli) -> Option<Sli> {
             metric: l.metric,
             matchers,
             threshold: threshold?,
+            native: l.native,
         }));
     }
     if let Some(a) = raw.availability {

@@ -166,6 +166,15 @@ impl SliSource {
                     }
                 }
             }
+            Sli::Latency(l) if l.native => {
+                let q = sli
+                    .event_queries(step)
+                    .ok_or_else(|| err("the latency SLI has no event queries".to_string()))?;
+                SliSource::Rates {
+                    errors: q.errors,
+                    total: q.total,
+                }
+            }
             Sli::Latency(l) => {
                 let sel = |suffix: &str| -> Result<Vec<Matcher>, SliError> {
                     let q = format!("{}{suffix}{{{}}}", l.metric, l.matchers);

@@ -115,14 +115,20 @@ pub enum RatioEvents {
     Good(String),
 }
 
-/// Share of requests faster than a threshold, from a classic histogram.
+/// Share of requests faster than a threshold, from a classic histogram (the `_bucket` series
+/// whose `le` is the threshold against `_count`) or, with `native`, from a native histogram
+/// (`histogram_fraction(0, threshold, …)` of its rate: any threshold, no bucket boundary
+/// needed; requests are counted exactly up to the threshold's bucket and estimated within it,
+/// as Prometheus interpolates).
 #[derive(Debug, Clone, PartialEq)]
 pub struct LatencySli {
-    /// Histogram base name, without `_bucket`/`_count`.
+    /// Histogram name; for a classic histogram without `_bucket`/`_count`.
     pub metric: String,
     /// Label matchers without braces, e.g. `job="checkout"`; may be empty.
     pub matchers: String,
     pub threshold: BucketBoundary,
+    /// The metric is a native histogram.
+    pub native: bool,
 }
 
 /// A classic histogram bucket boundary (`le` label value).
@@ -178,6 +184,18 @@ impl Sli {
                     RatioEvents::Good(g) => format!("({t}) - (({}) or (({t}) * 0))", w(g)),
                 };
                 Some(EventQueries { errors, total: t })
+            }
+            Sli::Latency(l) if l.native => {
+                let rate = format!("rate({}{{{}}}[{window}])", l.metric, l.matchers);
+                let t = format!("sum(histogram_count({rate}))");
+                let g = format!(
+                    "sum(histogram_fraction(0, {}, {rate}) * histogram_count({rate}))",
+                    l.threshold.written
+                );
+                Some(EventQueries {
+                    errors: format!("({t}) - (({g}) or (({t}) * 0))"),
+                    total: t,
+                })
             }
             Sli::Latency(l) => {
                 let sep = if l.matchers.is_empty() { "" } else { "," };
@@ -515,6 +533,27 @@ pub(crate) fn check_promql(d: &mut Diag, field: &str, query: &str) -> Option<Str
 }
 
 /// Validates a histogram bucket boundary written as a plain decimal number (`0.25`, `1`, `2.5`).
+/// The threshold of a native-histogram latency SLI: any positive finite number of seconds.
+pub(crate) fn check_native_threshold(
+    d: &mut Diag,
+    field: &str,
+    written: &str,
+) -> Option<BucketBoundary> {
+    match written.parse::<f64>() {
+        Ok(v) if v > 0.0 && v.is_finite() => Some(BucketBoundary {
+            written: written.to_string(),
+            seconds: v,
+        }),
+        _ => {
+            d.err(
+                field,
+                format!("{written:?} must be a positive finite number of seconds (e.g. 0.3)"),
+            );
+            None
+        }
+    }
+}
+
 pub(crate) fn check_bucket_boundary(
     d: &mut Diag,
     field: &str,
