@@ -823,3 +823,91 @@ async fn prometheus_decodes_redlines_native_histograms() {
         "{result}"
     );
 }
+
+/// Native histograms committed to the store go through the remote-write queue (the one
+/// `redline run` starts, beside a float sample of the same commit) to Debian's Prometheus,
+/// whose query API then serves the histogram bucket by bucket (schema 0: bucket 1 is (1, 2],
+/// bucket 2 is (2, 4]).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn remote_write_queue_sends_native_histograms() {
+    use redline::histogram::{FloatHistogram, Span};
+    use redline::store::{Labels, Store};
+
+    let dir = TempDir::new("remote-write-queue-histogram");
+    let prom_port = free_port();
+    std::fs::write(dir.join("prometheus.yml"), "scrape_configs: []\n").expect("write config");
+    let _prometheus = common::start_prometheus(
+        &dir,
+        prom_port,
+        &[
+            "--web.enable-remote-write-receiver",
+            "--enable-feature=native-histograms",
+        ],
+    );
+    let prom_base = format!("http://127.0.0.1:{prom_port}");
+    let cfg = redline::config::Config::from_yaml_str(
+        &format!(
+            "remote_write:\n  - url: {prom_base}/api/v1/write\n    queue_config: {{batch_send_deadline: 200ms, min_backoff: 100ms, max_backoff: 200ms}}\n"
+        ),
+        "redline.yml",
+    )
+    .expect("config loads");
+    let store = std::sync::Arc::new(Store::new());
+    let mut telemetry = redline::telemetry::Telemetry::new(store.clone());
+    let mut rw = redline::remote::spawn(
+        &cfg.remote_write,
+        &Labels::empty(),
+        store.clone(),
+        &mut telemetry,
+    );
+
+    let now_ms = redline::timefmt::now_ms();
+    let h = FloatHistogram {
+        schema: 0,
+        count: 7.0,
+        sum: 11.5,
+        positive_spans: vec![Span {
+            offset: 1,
+            length: 2,
+        }],
+        positive_buckets: vec![4.0, 3.0],
+        ..FloatHistogram::default()
+    };
+    let mut app = store.appender();
+    app.append_histogram(
+        &Labels::from_pairs([("__name__", "rpc_seconds"), ("job", "api")]),
+        now_ms,
+        h,
+    )
+    .expect("buffered");
+    app.append(
+        &Labels::from_pairs([("__name__", "up"), ("job", "api")]),
+        now_ms,
+        1.0,
+    )
+    .expect("buffered");
+    app.commit();
+
+    let client = reqwest::Client::new();
+    let end = Instant::now() + DEADLINE;
+    let result = loop {
+        let r = query(&client, &prom_base, "rpc_seconds").await;
+        if r.as_array().is_some_and(|a| !a.is_empty()) {
+            break r;
+        }
+        assert!(
+            Instant::now() < end,
+            "Prometheus did not receive the histogram"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let hist = &result[0]["histogram"][1];
+    assert_eq!(hist["count"], "7", "{result}");
+    assert_eq!(hist["sum"], "11.5", "{result}");
+    assert_eq!(
+        hist["buckets"],
+        serde_json::json!([[0, "1", "2", "4"], [0, "2", "4", "3"]]),
+        "{result}"
+    );
+    rw.shutdown(Duration::from_secs(1)).await;
+}

@@ -1,8 +1,8 @@
 //! Outbound integrations with remote engines: Prometheus remote-write 1.0 to Mimir, Thanos
 //! Receive, VictoriaMetrics or a Prometheus receiver.
 //!
-//! [`proto`] encodes `prometheus.WriteRequest` by hand (no protobuf dependency for four
-//! small messages) and compresses it with snappy; [`mod@write`] runs the queues: an observer on
+//! [`proto`] encodes `prometheus.WriteRequest` by hand (no protobuf dependency for a few
+//! small messages; native histograms included) and compresses it with snappy; [`mod@write`] runs the queues: an observer on
 //! the store's commit path feeds bounded per-shard buffers, and one tokio task per shard
 //! batches, sends and retries. [`spawn`] starts them for a config's `remote_write:` entries.
 //!

@@ -34,7 +34,8 @@ use tokio::task::JoinHandle;
 use super::proto::{compress, EncodedLabels, WriteRequest};
 use crate::config::remote_write::RemoteWriteConfig;
 use crate::config::Auth;
-use crate::store::{AppendObserver, CommittedSample, Labels, Store};
+use crate::histogram::FloatHistogram;
+use crate::store::{AppendObserver, CommittedHistogram, CommittedSample, Labels, SeriesRef, Store};
 
 /// How long a resolved series stays cached without a sample (one to two of these).
 const CACHE_GENERATION: Duration = Duration::from_secs(10 * 60);
@@ -60,15 +61,49 @@ struct Counters {
     started_ms: i64,
 }
 
+/// A sample waiting in a shard: a float or a native histogram of a series.
+#[derive(Clone, Debug)]
+struct Queued {
+    series: SeriesRef,
+    t_ms: i64,
+    value: QueuedValue,
+}
+
+#[derive(Clone, Debug)]
+enum QueuedValue {
+    Float(f64),
+    Histogram(Arc<FloatHistogram>),
+}
+
+impl From<&CommittedSample> for Queued {
+    fn from(s: &CommittedSample) -> Queued {
+        Queued {
+            series: s.series,
+            t_ms: s.t_ms,
+            value: QueuedValue::Float(s.v),
+        }
+    }
+}
+
+impl From<&CommittedHistogram> for Queued {
+    fn from(s: &CommittedHistogram) -> Queued {
+        Queued {
+            series: s.series,
+            t_ms: s.t_ms,
+            value: QueuedValue::Histogram(s.h.clone()),
+        }
+    }
+}
+
 /// One shard: a bounded buffer and the signal that it holds a full batch.
 #[derive(Debug, Default)]
 struct Shard {
-    buf: Mutex<VecDeque<CommittedSample>>,
+    buf: Mutex<VecDeque<Queued>>,
     full: Notify,
 }
 
 impl Shard {
-    fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<CommittedSample>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<Queued>> {
         self.buf.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
@@ -123,13 +158,16 @@ impl Queue {
         n
     }
 
-    fn shard_of(&self, s: &CommittedSample) -> usize {
-        let h = s.series.as_u64().wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 32;
+    fn shard_of(&self, series: SeriesRef) -> usize {
+        let h = series.as_u64().wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 32;
         (h as usize) % self.shards.len()
     }
 
     /// Buffers the samples of one commit, dropping what does not fit.
-    fn push(&self, samples: &[CommittedSample], max_t: i64) {
+    fn push<'a, T>(&self, samples: &'a [T], max_t: i64)
+    where
+        &'a T: Into<Queued>,
+    {
         let c = &self.counters;
         c.highest_appended_ms.fetch_max(max_t, Ordering::Relaxed);
         let cap = self.cfg.queue.capacity;
@@ -139,11 +177,12 @@ impl Queue {
             let mut buf = shard.lock();
             let before = buf.len();
             for s in samples {
-                if self.shards.len() > 1 && self.shard_of(s) != i {
+                let s: Queued = s.into();
+                if self.shards.len() > 1 && self.shard_of(s.series) != i {
                     continue;
                 }
                 if buf.len() < cap {
-                    buf.push_back(*s);
+                    buf.push_back(s);
                 } else {
                     dropped += 1;
                 }
@@ -188,6 +227,13 @@ impl QueueObserver {
 
 impl AppendObserver for QueueObserver {
     fn committed(&self, samples: &[CommittedSample]) {
+        let max_t = samples.iter().map(|s| s.t_ms).max().unwrap_or(i64::MIN);
+        for q in &self.queues {
+            q.push(samples, max_t);
+        }
+    }
+
+    fn committed_histograms(&self, samples: &[CommittedHistogram]) {
         let max_t = samples.iter().map(|s| s.t_ms).max().unwrap_or(i64::MIN);
         for q in &self.queues {
             q.push(samples, max_t);
@@ -477,12 +523,7 @@ impl Sender {
     }
 
     /// Builds the request for `batch` into `req`; returns its highest timestamp.
-    fn build(
-        &self,
-        batch: &[CommittedSample],
-        cache: &mut SeriesCache,
-        req: &mut WriteRequest,
-    ) -> i64 {
+    fn build(&self, batch: &[Queued], cache: &mut SeriesCache, req: &mut WriteRequest) -> i64 {
         let c = &self.queue.counters;
         let (max_t, too_old, relabeled) = self.assemble(batch, cache, req, self.oldest_allowed());
         c.dropped_too_old.fetch_add(too_old, Ordering::Relaxed);
@@ -494,13 +535,15 @@ impl Sender {
     /// highest timestamp sent and the samples left out as too old and as relabeled away.
     fn assemble(
         &self,
-        batch: &[CommittedSample],
+        batch: &[Queued],
         cache: &mut SeriesCache,
         req: &mut WriteRequest,
         oldest: i64,
     ) -> (i64, u64, u64) {
+        /// A series' labels, float samples and histogram samples in the request.
+        type Entry<'b> = (EncodedLabels, Vec<(i64, f64)>, Vec<(i64, &'b FloatHistogram)>);
         let mut index: HashMap<u64, usize> = HashMap::new();
-        let mut series: Vec<(EncodedLabels, Vec<(i64, f64)>)> = Vec::new();
+        let mut series: Vec<Entry<'_>> = Vec::new();
         let (mut too_old, mut relabeled) = (0u64, 0u64);
         let mut max_t = i64::MIN;
         for s in batch {
@@ -514,17 +557,25 @@ impl Sender {
                 Some(Resolved::Dropped) => relabeled += 1,
                 Some(Resolved::Send(labels)) => {
                     let i = *index.entry(s.series.as_u64()).or_insert_with(|| {
-                        series.push((labels, Vec::new()));
+                        series.push((labels, Vec::new(), Vec::new()));
                         series.len() - 1
                     });
-                    series[i].1.push((s.t_ms, s.v));
+                    match &s.value {
+                        QueuedValue::Float(v) => series[i].1.push((s.t_ms, *v)),
+                        QueuedValue::Histogram(h) => series[i].2.push((s.t_ms, h)),
+                    }
                     max_t = max_t.max(s.t_ms);
                 }
             }
         }
         req.clear();
-        for (labels, samples) in &series {
-            req.series(labels, samples);
+        for (labels, samples, histograms) in &series {
+            if !samples.is_empty() {
+                req.series(labels, samples);
+            }
+            if !histograms.is_empty() {
+                req.histogram_series(labels, histograms);
+            }
         }
         (max_t, too_old, relabeled)
     }
@@ -595,7 +646,7 @@ impl Sender {
     /// Sends one batch, retrying recoverable failures until it is accepted.
     async fn send(
         &self,
-        batch: &[CommittedSample],
+        batch: &[Queued],
         cache: &mut SeriesCache,
         req: &mut WriteRequest,
         snappy: &mut snap::raw::Encoder,
@@ -612,7 +663,7 @@ impl Sender {
             max: q.cfg.queue.max_backoff,
         };
         let mut failures = 0u32;
-        let mut retrying: Option<Vec<CommittedSample>> = None;
+        let mut retrying: Option<Vec<Queued>> = None;
         loop {
             // As upstream, a retried request is rebuilt without the samples that outlived
             // `sample_age_limit` while the receiver was failing.
@@ -688,7 +739,7 @@ fn parse_retry_after(v: &str) -> Option<Duration> {
 }
 
 /// Takes up to `n` samples from the front of a shard.
-fn take(shard: &Shard, n: usize) -> Vec<CommittedSample> {
+fn take(shard: &Shard, n: usize) -> Vec<Queued> {
     let mut buf = shard.lock();
     let k = n.min(buf.len());
     buf.drain(..k).collect()
@@ -919,7 +970,7 @@ mod tests {
         for (i, shard) in q.shards.iter().enumerate() {
             let buf = shard.lock();
             used += usize::from(!buf.is_empty());
-            assert!(buf.iter().all(|x| q.shard_of(x) == i));
+            assert!(buf.iter().all(|x| q.shard_of(x.series) == i));
         }
         assert!(used > 1, "all series in one shard");
     }

@@ -52,11 +52,24 @@ pub struct CommittedSample {
     pub v: f64,
 }
 
+/// A native histogram sample a commit wrote into the store.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CommittedHistogram {
+    pub series: SeriesRef,
+    pub t_ms: i64,
+    pub h: Arc<FloatHistogram>,
+}
+
 /// Sees the samples of every commit. Called on the committing thread, so it must not
 /// block: hand the samples on (or drop and count them) and return.
 pub trait AppendObserver: Send + Sync {
-    /// The samples one commit wrote, grouped by shard; samples of one series in order.
+    /// The float samples one commit wrote, grouped by shard; samples of one series in order.
     fn committed(&self, samples: &[CommittedSample]);
+
+    /// The native histogram samples one commit wrote (after [`AppendObserver::committed`]
+    /// got its floats), grouped by shard; samples of one series in order. Ignored unless
+    /// implemented.
+    fn committed_histograms(&self, _samples: &[CommittedHistogram]) {}
 }
 
 /// The store's observer slot.
@@ -342,6 +355,7 @@ impl Appender<'_> {
         if collect {
             written.reserve(pending.len());
         }
+        let mut written_histograms: Vec<CommittedHistogram> = Vec::new();
         let mut removed: Vec<(u64, Box<[Symbol]>)> = Vec::new();
         // Visit the samples grouped by shard so each shard is locked once; the grouping is
         // stable, so samples of one series keep their order. The holds (already grouped by
@@ -376,6 +390,13 @@ impl Appender<'_> {
                     match outcome {
                         Some(Outcome::Appended) if p.histogram.is_some() => {
                             stats.appended += 1;
+                            if let (Some(i), true) = (p.histogram, observer.is_some()) {
+                                written_histograms.push(CommittedHistogram {
+                                    series: p.r,
+                                    t_ms: p.t,
+                                    h: Arc::new(histograms[i.get() as usize - 1].clone()),
+                                });
+                            }
                         }
                         Some(Outcome::Appended) => {
                             stats.appended += 1;
@@ -410,8 +431,13 @@ impl Appender<'_> {
         if !written.is_empty() {
             store.log_samples(&written);
         }
-        if let Some(o) = observer.filter(|_| !written.is_empty()) {
-            o.committed(&written);
+        if let Some(o) = observer {
+            if !written.is_empty() {
+                o.committed(&written);
+            }
+            if !written_histograms.is_empty() {
+                o.committed_histograms(&written_histograms);
+            }
         }
         let t = &store.totals;
         t.appended

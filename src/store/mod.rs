@@ -47,7 +47,9 @@ mod symbols;
 mod tests;
 mod wal;
 
-pub use appender::{AppendError, AppendObserver, AppendStats, Appender, CommittedSample};
+pub use appender::{
+    AppendError, AppendObserver, AppendStats, Appender, CommittedHistogram, CommittedSample,
+};
 pub use cardinality::{Cardinality, CardinalityStat};
 pub use chunk::SAMPLES_PER_CHUNK;
 pub use db::{GcStats, SeriesRef, Store, StoreOptions, StoreStats, DEFAULT_RETENTION, SHARDS};
