@@ -14,6 +14,8 @@ const FIXTURE: &str = "tests/fixtures/alertmanager_example.yml";
 const NESTED: &str = "tests/data/alerting/nested.yml";
 const TEAMS: &str = "tests/data/alerting/teams.yml";
 const OWNERS: &str = "tests/data/alerting/redline_owners.yml";
+const DISAGREEMENT: &str = "tests/data/alerting/matcher_disagreement.yml";
+const UTF8_NAMES: &str = "tests/data/alerting/utf8_names.yml";
 
 fn amtool() -> &'static str {
     assert!(
@@ -90,7 +92,7 @@ fn assert_same_receivers(config: &str, sets: &[Vec<String>]) -> usize {
 
 #[test]
 fn example_configs_pass_amtool_check_config() {
-    for config in [FIXTURE, NESTED, TEAMS] {
+    for config in [FIXTURE, NESTED, TEAMS, DISAGREEMENT] {
         let out = Command::new(amtool())
             .args(["check-config", config])
             .output()
@@ -276,4 +278,76 @@ fn owners_example_routes_unowned_alerts_to_owner_or_fallback() {
         receivers(&["alertname=Watchdog", "team=payments"]),
         "deadman\n"
     );
+}
+
+/// Where Alertmanager's two matcher parsers read a matcher differently, 0.27's default
+/// (fallback) mode takes the classic reading, which is the only one 0.25 has: amtool 0.25 is
+/// the oracle for these.
+#[test]
+fn matchers_the_parsers_disagree_on_route_like_amtool() {
+    let picked: &[&[(&str, &str)]] = &[
+        &[("path", r"C:\temp")],
+        &[("path", "C:\temp")],
+        &[("name", r"caf\u00e9")],
+        &[("name", "café")],
+        &[("code", "503")],
+        &[("code", r"5\d\d")],
+    ];
+    let sets = label_sets(&[], picked, 0);
+    assert_eq!(assert_same_receivers(DISAGREEMENT, &sets), 6);
+    // The classic readings, spelt out: backslashes kept.
+    let cfg = load(DISAGREEMENT);
+    let route = |args: &[&str]| {
+        let labels = parse_label_args(args).unwrap_or_else(|e| panic!("{e}"));
+        routes_test(&cfg, &labels, None).0
+    };
+    assert_eq!(route(&[r"path=C:\temp"]), "windows-path\n");
+    assert_eq!(route(&[r"name=caf\u00e9"]), "escaped-name\n");
+    assert_eq!(route(&["code=503"]), "server-errors\n");
+}
+
+/// UTF-8 label names in routes, `group_by` and inhibit rules' `equal` (Alertmanager 0.27+;
+/// 0.25 rejects this config, so the expected receivers are read off the config by hand).
+#[test]
+fn utf8_label_names_route_and_group() {
+    let cfg = load(UTF8_NAMES);
+    let route = |args: &[&str]| {
+        let labels = parse_label_args(args).unwrap_or_else(|e| panic!("{args:?}: {e}"));
+        routes_test(&cfg, &labels, None).0
+    };
+    // "service.name" api|web with severity page: the first route.
+    assert_eq!(
+        route(&[r#""service.name"=api"#, "severity=page"]),
+        "frontend-pager\n"
+    );
+    assert_eq!(
+        route(&["service.name=web", "severity=page"]),
+        "frontend-pager\n"
+    );
+    assert_eq!(route(&["service.name=web", "severity=info"]), "default\n");
+    // The braced list with a second dotted name: db outside namespace test.
+    assert_eq!(route(&["service.name=db"]), "dba\n");
+    assert_eq!(
+        route(&["service.name=db", "k8s.namespace=test"]),
+        "default\n"
+    );
+    // A name with a space, quoted.
+    assert_eq!(route(&[r#""deployment environment"=prod"#]), "prod\n");
+    assert_eq!(route(&["deployment=prod"]), "default\n");
+
+    let labels = parse_label_args(&["service.name=api", "severity=page"]).unwrap();
+    let dest = cfg.destinations(&labels);
+    assert_eq!(dest.len(), 1);
+    // The route inherits the root's group_by, and prints its matchers so that they parse
+    // back (the quoted name of Alertmanager 0.27's `Matcher.String`).
+    let group_by = format!("{:?}", dest[0].route.opts.group_by);
+    assert_eq!(group_by, r#"Labels(["service.name", "alertname"])"#);
+    let prod = cfg
+        .destinations(&parse_label_args(&[r#""deployment environment"=prod"#]).unwrap())
+        .remove(0);
+    assert_eq!(
+        prod.route.matchers.to_string(),
+        r#"{"deployment environment"="prod"}"#
+    );
+    assert_eq!(cfg.inhibit_rules[0].equal, ["service.name"]);
 }

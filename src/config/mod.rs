@@ -25,6 +25,7 @@ pub mod alertmanager;
 pub mod cluster;
 pub mod discovery;
 mod error;
+mod escaping;
 pub mod expand;
 pub mod file_stamp;
 pub mod http_client;

@@ -40,7 +40,9 @@ use crate::alerting::delivery::IntegrationStatus;
 use crate::alerting::pipeline::{IntegrationInfo, Pipeline};
 use crate::alerting::silence::{ApiMatcher, Silence, SilenceError, SilenceState};
 use crate::alerting::{fingerprint_hex, Alert, AlertState, AlertStatus, AlertStatuses};
-use crate::config::alertmanager::matchers::{am_regex, parse_matchers, MatchOp, Matcher};
+use crate::config::alertmanager::matchers::{
+    am_regex, is_valid_label_name, parse_matchers, MatchOp, Matcher,
+};
 use crate::config::alertmanager::Matchers;
 use crate::store::Labels;
 
@@ -372,12 +374,6 @@ struct PostableAlert {
     generator_url: Option<String>,
 }
 
-fn valid_label_name(n: &str) -> bool {
-    let mut chars = n.chars();
-    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
-}
-
 /// Alertmanager's `types.Alert.Validate` after the API's defaults, naming the field.
 fn validate_postable(i: usize, p: PostableAlert) -> Result<Alert, String> {
     let time = |field: &str, v: &Option<String>| -> Result<i64, String> {
@@ -394,7 +390,8 @@ fn validate_postable(i: usize, p: PostableAlert) -> Result<Alert, String> {
         ));
     }
     for (field, set) in [("labels", &p.labels), ("annotations", &p.annotations)] {
-        if let Some(bad) = set.keys().find(|n| !valid_label_name(n)) {
+        // Alertmanager 0.27's `validateLs`: UTF-8 names (`compat.IsValidLabelName`).
+        if let Some(bad) = set.keys().find(|n| !is_valid_label_name(n)) {
             let what = if field == "labels" {
                 "invalid label set"
             } else {
@@ -841,12 +838,20 @@ mod tests {
             "alerts[2].labels: at least one label pair required"
         );
         let p: PostableAlert =
-            serde_json::from_str(r#"{"labels":{"1a":"x"},"startsAt":"2026-11-22T06:20:55Z"}"#)
+            serde_json::from_str(r#"{"labels":{"":"x"},"startsAt":"2026-11-22T06:20:55Z"}"#)
                 .unwrap();
         assert_eq!(
             validate_postable(0, p).unwrap_err(),
-            "alerts[0].labels: invalid label set: invalid name \"1a\""
+            "alerts[0].labels: invalid label set: invalid name \"\""
         );
+        // UTF-8 names are valid (Alertmanager 0.27's fallback mode).
+        let p: PostableAlert = serde_json::from_str(
+            r#"{"labels":{"service.name":"api","1a":"x"},"annotations":{"runbook url":"u"},"startsAt":"2026-11-22T06:20:55Z"}"#,
+        )
+        .unwrap();
+        let a = validate_postable(0, p).unwrap();
+        assert_eq!(a.labels.get("service.name"), Some("api"));
+        assert_eq!(a.annotations.get("runbook url"), Some("u"));
         let p: PostableAlert = serde_json::from_str(
             r#"{"labels":{"a":"x"},"startsAt":"2026-11-22T06:20:55Z","endsAt":"2026-11-22T06:00:00Z"}"#,
         )

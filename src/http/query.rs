@@ -323,7 +323,14 @@ async fn label_values(
     RawQuery(q): RawQuery,
 ) -> Result<Response, ApiError> {
     let p = Params::parse(q.as_deref(), &HeaderMap::new(), &Bytes::new());
-    // Prometheus 3 accepts `U__`-escaped UTF-8 names; plain legacy names are the common case.
+    // Prometheus 3 reads a `U__` name as escaped with the `values` scheme (`U__a_2e_b` is
+    // `a.b`), so clients can ask for any UTF-8 name in the path; one that does not decode
+    // is taken as it is.
+    let name = if name.starts_with("U__") {
+        crate::config::EscapingScheme::Values.unescape(&name)
+    } else {
+        name
+    };
     if name.is_empty() {
         return Err(ApiError::bad_data(format!("invalid label name: {name:?}")));
     }

@@ -206,6 +206,31 @@ impl NameValidation {
             NameValidation::Legacy => is_legacy_label_name(name),
         }
     }
+
+    /// Whether `name` is a valid metric name under this scheme (legacy names may also
+    /// contain `:`).
+    pub fn is_valid_metric_name(self, name: &str) -> bool {
+        match self {
+            NameValidation::Utf8 => !name.is_empty(),
+            NameValidation::Legacy => is_legacy_metric_name(name),
+        }
+    }
+
+    /// Prometheus' `labels.Labels.IsValid`: the metric name (if any) and every label name
+    /// valid under this scheme. Label values are Rust strings, so always valid UTF-8.
+    pub fn labels_valid(self, labels: &Labels) -> bool {
+        labels.iter().all(|l| {
+            self.is_valid(&l.name)
+                && (&*l.name != crate::store::METRIC_NAME || self.is_valid_metric_name(&l.value))
+        })
+    }
+}
+
+/// `[a-zA-Z_:][a-zA-Z0-9_:]*`.
+pub fn is_legacy_metric_name(name: &str) -> bool {
+    let mut bytes = name.bytes();
+    matches!(bytes.next(), Some(b) if b.is_ascii_alphabetic() || b == b'_' || b == b':')
+        && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b':')
 }
 
 /// `[a-zA-Z_][a-zA-Z0-9_]*`.

@@ -444,6 +444,7 @@ impl<'a, 'c> IngestSink<'a, 'c> {
         let Some(out) = relabel::process(&merged, &self.spec.metric_relabel_configs) else {
             return Ok(None);
         };
+        check_names(&out, self.spec.name_validation)?;
         check_label_limits(&out, &self.spec.limits)?;
         Ok(Some(out))
     }
@@ -549,6 +550,44 @@ pub fn merge_target_labels(scraped: &Labels, target: &Labels, honor_labels: bool
         }
     }
     Labels::from_vec(out)
+}
+
+/// Prometheus' checks of a series after metric relabeling, with its messages: a metric
+/// name must be left, and every name must be valid under `metric_name_validation_scheme`.
+fn check_names(labels: &Labels, names: relabel::NameValidation) -> Result<(), SinkError> {
+    if labels.metric_name().is_none() {
+        return Err(SinkError(format!(
+            "missing metric name ({METRIC_NAME} label)"
+        )));
+    }
+    if !names.labels_valid(labels) {
+        return Err(SinkError(format!(
+            "invalid metric name or label names: {}",
+            labels_string(labels)
+        )));
+    }
+    Ok(())
+}
+
+/// A label set as Prometheus 3 prints it (`labels.Labels.String`):
+/// `{__name__="a.b", "c.d"="x", job="y"}`, names quoted when they are not legacy names,
+/// names and values quoted as Go's `strconv.Quote`.
+fn labels_string(labels: &Labels) -> String {
+    let mut out = String::from("{");
+    for (i, l) in labels.iter().enumerate() {
+        if i > 0 {
+            out.push_str(", ");
+        }
+        if relabel::is_legacy_label_name(&l.name) {
+            out.push_str(&l.name);
+        } else {
+            out.push_str(&crate::gostrconv::quote(&l.name));
+        }
+        out.push('=');
+        out.push_str(&crate::gostrconv::quote(&l.value));
+    }
+    out.push('}');
+    out
 }
 
 fn check_label_limits(
@@ -991,6 +1030,103 @@ mod tests {
         )
         .expect("parses");
         (counts, app.commit())
+    }
+
+    #[test]
+    fn legacy_validation_fails_the_scrape_on_a_utf8_name() {
+        // Prometheus 3 (scrape.go): after metric relabeling, `lset.IsValid(scheme)` or the
+        // scrape fails with "invalid metric name or label names: " and the label set as
+        // `labels.Labels.String` prints it (non-legacy names quoted, ", " between labels).
+        let body = "{\"http.server.duration\", \"service.name\"=\"api\"} 1\nok_metric 2\n";
+        let mut spec = TargetSpec::unlabelled("http://127.0.0.1:1/metrics");
+        spec.name_validation = relabel::NameValidation::Legacy;
+        let store = Store::new();
+        let mut cache = SeriesCache::default();
+        let e = ingest(
+            &store,
+            &mut cache,
+            &spec,
+            body.as_bytes(),
+            Format::PrometheusText,
+            1000,
+        )
+        .err()
+        .expect("legacy validation rejects the dotted names");
+        let want = r#"invalid metric name or label names: {__name__="http.server.duration", "service.name"="api"}"#;
+        assert!(e.to_string().ends_with(want), "{e}");
+        assert!(store
+            .select(
+                &[crate::store::Matcher::equal(METRIC_NAME, "ok_metric")],
+                0,
+                2000
+            )
+            .is_empty());
+
+        // Control: the same body under UTF-8 validation (Prometheus 3's default) is stored.
+        spec.name_validation = relabel::NameValidation::Utf8;
+        scrape_into(&store, &spec, &mut cache, body, 1000);
+        assert_eq!(
+            values_of(&store, "http.server.duration"),
+            [(1000, Some(1.0))]
+        );
+        let got = store.select(
+            &[crate::store::Matcher::equal(
+                METRIC_NAME,
+                "http.server.duration",
+            )],
+            0,
+            2000,
+        );
+        assert_eq!(got[0].labels.get("service.name"), Some("api"));
+    }
+
+    #[test]
+    fn legacy_validation_accepts_colons_in_metric_names_only() {
+        let mut spec = TargetSpec::unlabelled("http://127.0.0.1:1/metrics");
+        spec.name_validation = relabel::NameValidation::Legacy;
+        let store = Store::new();
+        let mut cache = SeriesCache::default();
+        scrape_into(&store, &spec, &mut cache, "job:rate5m 1\n", 1000);
+        assert_eq!(values_of(&store, "job:rate5m"), [(1000, Some(1.0))]);
+        let e = ingest(
+            &store,
+            &mut cache,
+            &spec,
+            b"m{\"a:b\"=\"x\"} 1\n",
+            Format::PrometheusText,
+            2000,
+        )
+        .err()
+        .expect("a colon is not legacy in a label name");
+        assert!(
+            e.to_string()
+                .ends_with(r#"invalid metric name or label names: {__name__="m", "a:b"="x"}"#),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn relabeling_away_the_metric_name_fails_the_scrape() {
+        let mut spec = TargetSpec::unlabelled("http://127.0.0.1:1/metrics");
+        let drop_name: crate::relabel::RawRelabelConfig =
+            serde_yaml_ng::from_str("{action: labeldrop, regex: __name__}").unwrap();
+        spec.metric_relabel_configs =
+            Arc::new(vec![crate::relabel::RelabelConfig::new(drop_name).unwrap()]);
+        let e = ingest(
+            &Store::new(),
+            &mut SeriesCache::default(),
+            &spec,
+            b"m{a=\"x\"} 1\n",
+            Format::PrometheusText,
+            1000,
+        )
+        .err()
+        .expect("no metric name left");
+        assert!(
+            e.to_string()
+                .ends_with("missing metric name (__name__ label)"),
+            "{e}"
+        );
     }
 
     /// The samples of series `name`; `None` is a staleness marker.

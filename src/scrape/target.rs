@@ -4,7 +4,7 @@
 //! discovery and the job's config. [`Target`] pairs a spec with its mutable
 //! [`TargetStatus`]; [`TargetSet`] is the shared view `/api/v1/targets` reads.
 
-use crate::relabel::RelabelConfig;
+use crate::relabel::{NameValidation, RelabelConfig};
 use crate::store::Labels;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, RwLock};
@@ -40,6 +40,9 @@ pub struct TargetSpec {
     pub track_timestamps_staleness: bool,
     pub metric_relabel_configs: Arc<Vec<RelabelConfig>>,
     pub limits: ScrapeLimits,
+    /// `metric_name_validation_scheme`: a scraped series whose names this scheme rejects
+    /// (after metric relabeling) fails the scrape.
+    pub name_validation: NameValidation,
 }
 
 impl TargetSpec {
@@ -58,6 +61,7 @@ impl TargetSpec {
             track_timestamps_staleness: false,
             metric_relabel_configs: Arc::new(Vec::new()),
             limits: ScrapeLimits::default(),
+            name_validation: NameValidation::Utf8,
         }
     }
 }

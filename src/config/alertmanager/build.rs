@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use std::time::Duration;
 
-use super::matchers::{am_regex, parse_matchers, Matcher, Matchers};
+use super::matchers::{am_regex, is_valid_label_name, parse_matchers, Matcher, Matchers};
 use super::owners::{LabelTemplate, Owners};
 use super::raw::*;
 use super::receivers::{self, InhibitRule, Receiver};
@@ -109,7 +109,9 @@ fn decode_error(
     invalid(source, field, position, message)
 }
 
-/// Go's `model.LabelName.IsValid` (classic names).
+/// Go's `model.LabelName.IsValid` (classic names): the keys of the deprecated `match`,
+/// `match_re`, `source_match*` and `target_match*` maps, which Alertmanager 0.27 still checks
+/// with `model.LabelNameRE`, and redline's owner labels.
 pub(crate) fn valid_label_name(n: &str) -> bool {
     let mut chars = n.chars();
     matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
@@ -276,7 +278,7 @@ fn route(
         for (i, l) in list.into_iter().enumerate() {
             if l == "..." {
                 all = true;
-            } else if !valid_label_name(&l) {
+            } else if !is_valid_label_name(&l) {
                 return Err(ctx.err(
                     &gp.index(i),
                     format!("invalid label name {l:?} in group_by list"),
@@ -438,10 +440,10 @@ fn inhibit_rule(
     )?);
     let mut equal = Vec::new();
     for (i, l) in r.equal.unwrap_or_default().into_iter().enumerate() {
-        if !valid_label_name(&l) {
+        if !is_valid_label_name(&l) {
             return Err(ctx.err(
                 &path.key("equal").index(i),
-                format!("{l:?} is not a valid label name"),
+                format!("invalid label name {l:?} in equal list"),
             ));
         }
         equal.push(l);

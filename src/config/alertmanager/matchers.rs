@@ -104,10 +104,17 @@ pub fn am_regex(pattern: &str) -> Result<Regex, regex::Error> {
     Regex::new(&format!("^(?:{pattern})$"))
 }
 
-/// `name="value"` with the value quoted like Go's `%q` (Alertmanager 0.25's `String()`).
+/// `name="value"` with the value quoted like Go's `%q` (Alertmanager 0.25's `String()`). A
+/// name with a character the UTF-8 matcher syntax reserves (a space, `{}!=~,\"'` or a
+/// backquote) is quoted too, as Alertmanager 0.27 prints it: 0.25 could not hold such a name,
+/// and unquoted it would not parse back.
 impl fmt::Display for Matcher {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.name)?;
+        if self.name.chars().any(is_reserved) {
+            f.write_str(&crate::gostrconv::quote(&self.name))?;
+        } else {
+            f.write_str(&self.name)?;
+        }
         f.write_str(self.op.as_str())?;
         f.write_str(&crate::gostrconv::quote(&self.value))
     }
@@ -154,13 +161,26 @@ impl fmt::Display for Matchers {
     }
 }
 
-/// Parses a matcher list (`{a="1", b=~"x|y"}`, `a=1,b!=2`, `{}`): the new parser first, the
-/// classic parser when the new one fails. The error is the new parser's.
+/// Parses a matcher list (`{a="1", b=~"x|y"}`, `a=1,b!=2`, `{}`) as Alertmanager 0.27's
+/// fallback mode does (`compat.FallbackMatchersParser`): with both parsers; the new parser's
+/// matchers when only it succeeds or both agree, the classic parser's when only it succeeds
+/// or the two disagree (`foo="\t"` is a tab to the new parser and a backslash and a `t` to
+/// the classic one), and the classic parser's error when both fail.
 pub fn parse_matchers(s: &str) -> Result<Vec<Matcher>, MatcherError> {
-    match parse_matchers_new(s) {
-        Ok(m) => Ok(m),
-        Err(e) => parse_matchers_classic(s).map_err(|_| e),
+    match (parse_matchers_new(s), parse_matchers_classic(s)) {
+        (Ok(new), Ok(classic)) if new != classic => Ok(classic),
+        (Ok(new), _) => Ok(new),
+        (Err(_), Ok(classic)) => Ok(classic),
+        (Err(_), Err(e)) => Err(e),
     }
+}
+
+/// Whether `name` may be a label name where Alertmanager 0.27 (fallback mode) checks one with
+/// `compat.IsValidLabelName`: any non-empty UTF-8 string (`group_by`, inhibit rules' `equal`,
+/// the labels and annotations of posted alerts). The deprecated `match`/`match_re` maps keep
+/// the classic rule.
+pub fn is_valid_label_name(name: &str) -> bool {
+    !name.is_empty()
 }
 
 // ---------------------------------------------------------------------------------------
@@ -409,12 +429,33 @@ pub fn parse_matcher(s: &str) -> Result<Matcher, MatcherError> {
     Matcher::new(op, name, value)
 }
 
-/// Parses amtool-style label arguments (`severity=page`, `team="db"`) into a label set: each
-/// argument is a classic matcher that must use `=`.
+/// Parses one matcher as Alertmanager 0.27's fallback mode does (`compat.Matcher`, behind
+/// amtool's label arguments and the API's `filter`): no braces, exactly one matcher, and
+/// the two parsers combined as in [`parse_matchers`].
+pub fn parse_one_matcher(s: &str) -> Result<Matcher, MatcherError> {
+    if s.starts_with('{') || s.ends_with('}') {
+        return Err(MatcherError(format!("unexpected open or close brace: {s}")));
+    }
+    let new = parse_matchers_new(s).and_then(|mut v| match v.len() {
+        1 => Ok(v.remove(0)),
+        0 => Err(MatcherError("no matchers".to_string())),
+        n => Err(MatcherError(format!("expected 1 matcher, found {n}"))),
+    });
+    match (new, parse_matcher(s)) {
+        (Ok(new), Ok(classic)) if new != classic => Ok(classic),
+        (Ok(new), _) => Ok(new),
+        (Err(_), Ok(classic)) => Ok(classic),
+        (Err(_), Err(e)) => Err(e),
+    }
+}
+
+/// Parses amtool-style label arguments (`severity=page`, `team="db"`,
+/// `"service.name"=api`) into a label set: each argument is one matcher
+/// ([`parse_one_matcher`]) that must use `=`.
 pub fn parse_label_args<S: AsRef<str>>(args: &[S]) -> Result<Labels, MatcherError> {
     let mut pairs = Vec::with_capacity(args.len());
     for a in args {
-        let m = parse_matcher(a.as_ref())?;
+        let m = parse_one_matcher(a.as_ref())?;
         if m.op != MatchOp::Equal {
             return Err(MatcherError(
                 "labels must be specified as key=value pairs".to_string(),
@@ -454,7 +495,51 @@ mod tests {
         );
         // Quoted UTF-8 label names and values.
         assert_eq!(one(r#""föö bar"="bäz""#), Matcher::equal("föö bar", "bäz"));
-        assert_eq!(one(r#"a="tab\there""#).value, "tab\there");
+        assert_eq!(
+            one(r#"{"service.name"="api"}"#),
+            Matcher::equal("service.name", "api")
+        );
+        assert_eq!(
+            one("service.name=api"),
+            Matcher::equal("service.name", "api")
+        );
+        assert_eq!(one("foo🙂=bar"), Matcher::equal("foo🙂", "bar"));
+        // A quoted name only the new parser reads, so its Go escapes count (`\u00e9` is é).
+        assert_eq!(one(r#""a b"="caf\u00e9""#).value, "café");
+    }
+
+    // The cases of Alertmanager's compat tests (`TestFallbackMatchersParser`), restated.
+    #[test]
+    fn fallback_mode_prefers_the_classic_parser_on_disagreement() {
+        // Both parse, differently: the classic parser's reading wins. `\t` and `\x..` are
+        // escapes only to the new parser; the classic one keeps the backslash.
+        assert_eq!(one(r#"a="tab\there""#).value, r"tab\there");
+        assert_eq!(
+            one(r#"{foo="\xf0\x9f\x99\x82"}"#).value,
+            r"\xf0\x9f\x99\x82"
+        );
+        // Only the classic parser reads it.
+        let v = parse_matchers(r"{foo=!bar,bar=$baz\n}").unwrap();
+        assert_eq!(
+            v,
+            vec![
+                Matcher::equal("foo", "!bar"),
+                Matcher::equal("bar", "$baz\n")
+            ]
+        );
+        // Neither: the classic parser's error.
+        assert_eq!(
+            parse_matchers("{foo!bar}").unwrap_err().to_string(),
+            "bad matcher format: foo!bar"
+        );
+    }
+
+    #[test]
+    fn reserved_characters_in_names_print_quoted() {
+        let ms = Matchers(parse_matchers(r#"{"service name"="a b", service.name="x"}"#).unwrap());
+        assert_eq!(ms.to_string(), r#"{"service name"="a b",service.name="x"}"#);
+        // What prints parses back to the same matchers.
+        assert_eq!(parse_matchers(&ms.to_string()).unwrap(), ms.0);
     }
 
     #[test]
@@ -499,6 +584,15 @@ mod tests {
     fn label_args_like_amtool() {
         let l = parse_label_args(&["severity=page", r#"team="db""#]).unwrap();
         assert_eq!(l.get("team"), Some("db"));
+        let l = parse_label_args(&[r#""service.name"=api"#, "host=a b"]).unwrap();
+        assert_eq!(l.get("service.name"), Some("api"));
+        // Only the classic parser reads a value with a space; it needs a classic name.
+        assert_eq!(l.get("host"), Some("a b"));
+        assert!(parse_label_args(&["host.name=a b"]).is_err());
+        assert_eq!(
+            parse_label_args(&["{a=b}"]).unwrap_err().to_string(),
+            "unexpected open or close brace: {a=b}"
+        );
         assert!(parse_label_args(&["team=~a"]).is_err());
         assert!(parse_label_args(&["foo"]).is_err());
     }
