@@ -212,6 +212,7 @@ pub(crate) fn eval_aggregate(
                 .map(|(labels, v)| Sample {
                     labels: ev.memo.intern(labels),
                     v,
+                    h: None,
                     t: ts,
                     drop_name: false,
                 })
@@ -250,6 +251,7 @@ pub(crate) fn eval_aggregate(
         out.push(Sample {
             labels: g.labels,
             v,
+            h: None,
             t: ts,
             drop_name: false,
         });

@@ -266,6 +266,7 @@ fn vector_vector(
         out.push(Sample {
             labels: metric,
             v,
+            h: None,
             t: ls.t,
             drop_name: ls.drop_name || rb || !cmp,
         });

@@ -33,6 +33,7 @@ pub(crate) fn eval_call(ev: &Evaluator, c: &Call, node: &Expr, ts: i64) -> EvalR
         "vector" => Ok(Val::Vector(vec![Sample {
             labels: ev.memo.intern(Labels::empty()),
             v: ev.eval_scalar(args[0], ts)?,
+            h: None,
             t: ts,
             drop_name: false,
         }])),
@@ -67,6 +68,7 @@ pub(crate) fn eval_call(ev: &Evaluator, c: &Call, node: &Expr, ts: i64) -> EvalR
             Ok(Val::Vector(vec![Sample {
                 labels: ev.memo.intern(absent_labels(args[0])),
                 v: 1.0,
+                h: None,
                 t: ts,
                 drop_name: false,
             }]))
@@ -154,6 +156,7 @@ pub(crate) fn eval_call(ev: &Evaluator, c: &Call, node: &Expr, ts: i64) -> EvalR
                 None => Ok(Val::Vector(vec![Sample {
                     labels: ev.memo.intern(Labels::empty()),
                     v: f((ts.div_euclid(1000)) as f64),
+                    h: None,
                     t: ts,
                     drop_name: false,
                 }])),

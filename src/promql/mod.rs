@@ -29,6 +29,7 @@ mod positions;
 pub mod promqltest;
 mod promqltest_parse;
 mod range_functions;
+pub mod series_notation;
 pub mod testing;
 mod value;
 
@@ -231,5 +232,7 @@ pub fn parse_selector(s: &str) -> Result<Vec<Vec<crate::store::Matcher>>, QueryE
     }
 }
 
+#[cfg(test)]
+mod nh_tests;
 #[cfg(test)]
 mod tests;

@@ -80,6 +80,7 @@ pub(crate) fn eval(
         return Ok(Val::Vector(vec![Sample {
             labels: ev.memo.intern(absent_labels(args[0])),
             v: 1.0,
+            h: None,
             t: ts,
             drop_name: false,
         }]));
@@ -97,6 +98,7 @@ pub(crate) fn eval(
             out.push(Sample {
                 labels: s.labels.clone(),
                 v,
+                h: None,
                 t: ts,
                 drop_name: s.drop_name || !keep_name,
             });
@@ -220,6 +222,7 @@ fn over_selector(
             out.push(Sample {
                 labels: labels.clone(),
                 v,
+                h: None,
                 t: ts,
                 drop_name: !keep_name,
             });

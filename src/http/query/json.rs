@@ -349,6 +349,7 @@ mod tests {
                 ]),
                 t,
                 v,
+                h: None,
             })
             .collect();
         let value = Value::Vector(samples);
@@ -367,6 +368,7 @@ mod tests {
                     .zip(AWKWARD_VALUES.iter().skip(i))
                     .map(|(&t, &v)| Point { t, v })
                     .collect(),
+                histograms: Vec::new(),
             })
             .collect();
         let value = Value::Matrix(series);
@@ -376,6 +378,7 @@ mod tests {
             &Value::Matrix(vec![RangeSeries {
                 labels: Labels::empty(),
                 samples: Vec::new(),
+                histograms: Vec::new(),
             }]),
             0,
             &[],
@@ -432,6 +435,7 @@ mod tests {
             labels: labels(&[("job", "a\"b")]),
             t: 1_501,
             v: 0.25,
+            h: None,
         }]);
         let warnings = vec!["w".to_string()];
         let infos = vec!["i".to_string()];
