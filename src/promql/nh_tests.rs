@@ -86,3 +86,133 @@ fn range_query_results_hold_histogram_points() {
     let hs: Vec<i64> = m[0].histograms.iter().map(|p| p.t).collect();
     assert_eq!(hs, vec![60_000]);
 }
+
+/// `m{k="h"}` a histogram (count 4, sum 8), `m{k="f"}` the float 7.
+fn one_of_each() -> MemQuerier {
+    let mut q = MemQuerier::new();
+    q.append_histogram(
+        &Labels::from_pairs([("__name__", "m"), ("k", "h")]),
+        0,
+        hist(4.0),
+    );
+    q.append(&Labels::from_pairs([("__name__", "m"), ("k", "f")]), 0, 7.0);
+    q
+}
+
+fn floats(v: Vec<InstantSample>) -> Vec<(String, f64)> {
+    v.into_iter()
+        .map(|s| {
+            assert!(s.h.is_none(), "{s:?}");
+            (s.labels.to_string(), s.v)
+        })
+        .collect()
+}
+
+#[test]
+fn histogram_count_sum_avg_read_histograms_and_ignore_floats() {
+    let q = one_of_each();
+    let at = |e: &str| floats(instant(&q, e, 0));
+    assert_eq!(at("histogram_count(m)"), vec![("{k=\"h\"}".into(), 4.0)]);
+    assert_eq!(at("histogram_sum(m)"), vec![("{k=\"h\"}".into(), 8.0)]);
+    assert_eq!(at("histogram_avg(m)"), vec![("{k=\"h\"}".into(), 2.0)]);
+}
+
+#[test]
+fn float_functions_drop_histogram_samples() {
+    let q = one_of_each();
+    for e in [
+        "abs(m)",
+        "clamp(m, 0, 100)",
+        "round(m)",
+        "sort(m)",
+        "year(m)",
+    ] {
+        let got = instant(&q, e, 0);
+        assert_eq!(got.len(), 1, "{e}: {got:?}");
+        assert_eq!(got[0].labels.get("k"), Some("f"), "{e}");
+    }
+    let r = Engine::default().instant_query(&q, "scalar(m)", 0).unwrap();
+    assert_eq!(r.value, Value::Scalar { t: 0, v: 7.0 });
+    // timestamp() reads a histogram sample's time like a float's.
+    assert_eq!(
+        floats(instant(&q, "timestamp(m)", 10_000)).len(),
+        2,
+        "timestamp keeps both"
+    );
+}
+
+fn bucketed(count: f64) -> FloatHistogram {
+    FloatHistogram {
+        count,
+        sum: count,
+        positive_spans: vec![crate::histogram::Span {
+            offset: 0,
+            length: 1,
+        }],
+        positive_buckets: vec![count],
+        ..FloatHistogram::default()
+    }
+}
+
+#[test]
+fn sum_and_avg_add_histograms_and_drop_mixed_groups() {
+    let mut q = MemQuerier::new();
+    for (k, c) in [("a", 2.0), ("b", 4.0)] {
+        q.append_histogram(
+            &Labels::from_pairs([("__name__", "h"), ("k", k)]),
+            0,
+            bucketed(c),
+        );
+    }
+    q.append(&Labels::from_pairs([("__name__", "h"), ("k", "f")]), 0, 1.0);
+    let s = instant(&q, "sum(h{k!=\"f\"})", 0);
+    assert_eq!(
+        s[0].h
+            .as_deref()
+            .map(|h| (h.count, h.positive_buckets.clone())),
+        Some((6.0, vec![6.0]))
+    );
+    let s = instant(&q, "avg(h{k!=\"f\"})", 0);
+    assert_eq!(s[0].h.as_deref().map(|h| h.count), Some(3.0));
+    let r = Engine::default().instant_query(&q, "sum(h)", 0).unwrap();
+    assert_eq!(r.value, Value::Vector(Vec::new()));
+    assert_eq!(
+        r.warnings,
+        vec!["PromQL warning: encountered a mix of histograms and floats for aggregation (1:5)"]
+    );
+    // count takes histograms like floats; max ignores them with an info.
+    assert_eq!(instant(&q, "count(h)", 0)[0].v, 3.0);
+    let r = Engine::default().instant_query(&q, "max(h)", 0).unwrap();
+    assert_eq!(
+        r.infos,
+        vec!["PromQL info: ignored histogram in max aggregation (1:5)"]
+    );
+}
+
+#[test]
+fn rate_of_a_histogram_counter_is_a_histogram() {
+    // Count grows by 60 a minute from 0: every bucket's rate is 1/s, with no extrapolation
+    // past the samples at both window ends.
+    let l = Labels::from_pairs([("__name__", "h")]);
+    let mut q = MemQuerier::new();
+    for i in 0..=5 {
+        q.append_histogram(&l, i * 60_000, bucketed(60.0 * i as f64));
+    }
+    let s = instant(&q, "rate(h[5m])", 300_000);
+    let h = s[0].h.as_deref().expect("a histogram");
+    assert!((h.count - 1.0).abs() < 1e-9, "{h:?}");
+    assert!((h.positive_buckets[0] - 1.0).abs() < 1e-9, "{h:?}");
+    let s = instant(&q, "increase(h[5m])", 300_000);
+    assert!((s[0].h.as_deref().unwrap().count - 300.0).abs() < 1e-9);
+    // A float sample in the window: no result, a warning.
+    q.append(&l, 330_000, 1.0);
+    let r = Engine::default()
+        .instant_query(&q, "rate(h[5m])", 360_000)
+        .unwrap();
+    assert_eq!(r.value, Value::Vector(Vec::new()));
+    assert_eq!(
+        r.warnings,
+        vec!["PromQL warning: encountered a mix of histograms and floats for metric name \"h\" (1:6)"]
+    );
+    assert_eq!(instant(&q, "count_over_time(h[5m])", 360_000)[0].v, 5.0);
+}
