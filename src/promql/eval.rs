@@ -422,6 +422,9 @@ impl<'a> Evaluator<'a> {
                 Val::Vector(mut vec) => {
                     for s in &mut vec {
                         s.v = -s.v;
+                        if let Some(h) = &mut s.h {
+                            Arc::make_mut(h).negate();
+                        }
                         s.drop_name = true;
                     }
                     Ok(Val::Vector(vec))
@@ -431,7 +434,7 @@ impl<'a> Evaluator<'a> {
                     other.type_name()
                 )),
             },
-            Expr::Binary(b) => super::binary::eval_binary(self, b, ts),
+            Expr::Binary(b) => super::binary::eval_binary(self, b, expr, ts),
             Expr::Aggregate(a) => super::aggregate::eval_aggregate(self, a, expr, ts),
             Expr::Call(c) => super::functions::eval_call(self, c, expr, ts),
             Expr::VectorSelector(vs) => Ok(Val::Vector(self.select_instant(vs, ts)?)),

@@ -26,6 +26,7 @@ mod histogram;
 mod limits;
 mod memo;
 mod nh_aggregate;
+mod nh_binary;
 mod nh_functions;
 mod nh_range;
 mod positions;

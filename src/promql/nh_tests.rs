@@ -216,3 +216,33 @@ fn rate_of_a_histogram_counter_is_a_histogram() {
     );
     assert_eq!(instant(&q, "count_over_time(h[5m])", 360_000)[0].v, 5.0);
 }
+
+#[test]
+fn binary_operators_on_histograms() {
+    let mut q = MemQuerier::new();
+    q.append_histogram(&Labels::from_pairs([("__name__", "a")]), 0, bucketed(4.0));
+    q.append_histogram(&Labels::from_pairs([("__name__", "b")]), 0, bucketed(1.0));
+    let h = |e: &str| {
+        let s = instant(&q, e, 0);
+        assert_eq!(s.len(), 1, "{e}: {s:?}");
+        s[0].h.as_deref().cloned().expect("a histogram")
+    };
+    assert_eq!(h("a * 2").count, 8.0);
+    assert_eq!(h("2 * a").positive_buckets, vec![8.0]);
+    assert_eq!(h("a / 4").count, 1.0);
+    assert_eq!(h("a + ignoring(__name__) b").count, 5.0);
+    let d = h("a - ignoring(__name__) b");
+    assert_eq!(
+        (d.count, d.counter_reset_hint),
+        (3.0, crate::histogram::CounterResetHint::Gauge)
+    );
+    assert_eq!(h("-a").count, -4.0);
+    let r = Engine::default().instant_query(&q, "a + 1", 0).unwrap();
+    assert_eq!(r.value, Value::Vector(Vec::new()));
+    assert_eq!(
+        r.infos,
+        vec!["PromQL info: incompatible sample types encountered for binary operator \"+\": histogram + float (1:1)"]
+    );
+    assert!(instant(&q, "a == ignoring(__name__) b", 0).is_empty());
+    assert_eq!(instant(&q, "a != ignoring(__name__) b", 0).len(), 1);
+}

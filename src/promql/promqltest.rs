@@ -12,7 +12,7 @@ use super::promqltest_parse::{parse_script, Command, EvalCmd, EvalKind, MsgMatch
 use super::series_notation::{test_expression, HistogramDesc};
 use super::{Engine, EngineOptions, QueryResult, Value};
 use crate::histogram::{FloatHistogram, Span};
-use crate::store::{Labels, Matcher, Querier, Store, METRIC_NAME, STALE_NAN};
+use crate::store::{is_stale_nan, Labels, Matcher, Querier, Store, METRIC_NAME, STALE_NAN};
 use promql_parser::parser::Expr;
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -219,7 +219,6 @@ pub fn run_script_with(
                             labels: s.labels.clone(),
                             floats_too: s.floats_too,
                         });
-                        continue;
                     }
                     if nhcb {
                         // `load_with_nhcb` adds a native histogram with custom buckets beside
@@ -239,7 +238,8 @@ pub fn run_script_with(
                         match v {
                             SeqValue::Value(f) => points.insert(t, LoadValue::F(*f)),
                             SeqValue::Stale => points.insert(t, LoadValue::F(STALE_NAN)),
-                            SeqValue::Histogram(_) | SeqValue::Omitted => continue,
+                            SeqValue::Histogram(h) => points.insert(t, LoadValue::H(h.h.clone())),
+                            SeqValue::Omitted => continue,
                         };
                     }
                 }
@@ -249,6 +249,7 @@ pub fn run_script_with(
                     for (t, v) in points {
                         let r = match v {
                             LoadValue::F(v) => app.append(&labels, t, v).map(|_| ()),
+                            LoadValue::H(h) => app.append_histogram(&labels, t, h).map(|_| ()),
                         };
                         if let Err(e) = r {
                             return Err(TestFileError::Load {
@@ -271,7 +272,9 @@ pub fn run_script_with(
                         .iter()
                         .map(|l| Matcher::equal(&*l.name, &*l.value))
                         .collect();
-                    h.floats_too = store.series(&exact, i64::MIN, i64::MAX).contains(&h.labels);
+                    h.floats_too = store.select(&exact, i64::MIN, i64::MAX).iter().any(|x| {
+                        x.labels == h.labels && x.samples.iter().any(|p| !is_stale_nan(p.v))
+                    });
                 }
             }
             Command::Eval(cmd) => {
@@ -318,6 +321,7 @@ enum Skip {
 /// One value a `load` appends.
 enum LoadValue {
     F(f64),
+    H(crate::histogram::FloatHistogram),
 }
 
 /// A series loaded as a native histogram: its labels, and whether it holds float samples
