@@ -246,6 +246,9 @@ enum TestCommand {
         /// Also list each skipped eval (native histogram evals) with the reason.
         #[arg(long)]
         show_skipped: bool,
+        /// Run every eval, also those that would be skipped.
+        #[arg(long)]
+        no_skip: bool,
     },
     /// Run `promtool test rules` unit-test files, unchanged.
     Rules {
@@ -455,11 +458,13 @@ fn dispatch(command: Command) -> Result<ExitCode> {
                 TestCommand::Promql {
                     files,
                     show_skipped,
+                    no_skip,
                 },
         } => {
             let mut out = std::io::stdout().lock();
             let opts = redline::promql::promqltest::RunOptions {
                 show_skipped,
+                no_skip,
                 ..Default::default()
             };
             let summary = redline::promql::promqltest::run_test_files_with(&files, opts, &mut out)?;

@@ -212,8 +212,6 @@ fn check_custom_bounds(
 mod tests {
     use super::*;
 
-    type Breakage = Box<dyn Fn(&mut FloatHistogram)>;
-
     fn s(offset: i32, length: u32) -> Span {
         Span { offset, length }
     }
@@ -249,7 +247,7 @@ mod tests {
 
     #[test]
     fn names_what_is_inconsistent() {
-        let cases: Vec<(Breakage, HistogramError)> = vec![
+        let cases: Vec<(Box<dyn Fn(&mut FloatHistogram)>, HistogramError)> = vec![
             (Box::new(|h| h.schema = 9), HistogramError::InvalidSchema(9)),
             (
                 Box::new(|h| h.schema = -5),
@@ -325,7 +323,7 @@ mod tests {
             positive_buckets: vec![1.0, 1.0],
             ..Default::default()
         };
-        let cases: Vec<(Breakage, HistogramError)> = vec![
+        let cases: Vec<(Box<dyn Fn(&mut FloatHistogram)>, HistogramError)> = vec![
             (
                 Box::new(|h| h.custom_values = vec![2.0, 1.0]),
                 HistogramError::CustomBoundsNotIncreasing {

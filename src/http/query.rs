@@ -11,6 +11,7 @@
 //! request future cannot be dropped while it evaluates, so a disconnect cancelled nothing.)
 //! The answer is encoded straight into bytes ([`json`]) on the same thread.
 
+mod histogram_json;
 mod json;
 
 use super::api::{labels_json, success, ApiError, ApiErrorKind};
@@ -427,17 +428,36 @@ pub fn value_json(v: &Value, limit: usize) -> Json {
             "resultType": "vector",
             "result": samples[..cap(samples.len())]
                 .iter()
-                .map(|s| json!({"metric": labels_json(&s.labels), "value": point(s.t, s.v)}))
+                .map(|s| match &s.h {
+                    Some(h) => json!({
+                        "metric": labels_json(&s.labels),
+                        "histogram": [timestamp_json(s.t), histogram_json::histogram_json(h)],
+                    }),
+                    None => json!({"metric": labels_json(&s.labels), "value": point(s.t, s.v)}),
+                })
                 .collect::<Vec<_>>(),
         }),
         Value::Matrix(series) => json!({
             "resultType": "matrix",
             "result": series[..cap(series.len())]
                 .iter()
-                .map(|s| json!({
-                    "metric": labels_json(&s.labels),
-                    "values": s.samples.iter().map(|p| point(p.t, p.v)).collect::<Vec<_>>(),
-                }))
+                .map(|s| {
+                    let mut o = serde_json::Map::new();
+                    o.insert("metric".into(), labels_json(&s.labels));
+                    if !s.samples.is_empty() || s.histograms.is_empty() {
+                        let values = s.samples.iter().map(|p| point(p.t, p.v)).collect();
+                        o.insert("values".into(), Json::Array(values));
+                    }
+                    if !s.histograms.is_empty() {
+                        let hs = s
+                            .histograms
+                            .iter()
+                            .map(|p| json!([timestamp_json(p.t), histogram_json::histogram_json(&p.h)]))
+                            .collect();
+                        o.insert("histograms".into(), Json::Array(hs));
+                    }
+                    Json::Object(o)
+                })
                 .collect::<Vec<_>>(),
         }),
     }

@@ -62,7 +62,11 @@ struct Group {
 
 /// The labels of `labels` (after delayed name removal when `drop_name`) that the grouping
 /// `modifier` keeps, copied straight out of the input: no intermediate copy of the whole set.
-fn grouping_key(labels: &Labels, drop_name: bool, modifier: &Option<LabelModifier>) -> Labels {
+pub(crate) fn grouping_key(
+    labels: &Labels,
+    drop_name: bool,
+    modifier: &Option<LabelModifier>,
+) -> Labels {
     let keep: Vec<Label> = match modifier {
         None => return Labels::empty(),
         Some(LabelModifier::Include(by)) => labels
@@ -102,7 +106,14 @@ pub(crate) fn eval_aggregate(
             }
         }
     }
-    let input = ev.eval_vector(&a.expr, ts)?;
+    let mut input = ev.eval_vector(&a.expr, ts)?;
+    if input.iter().any(|s| s.h.is_some()) {
+        use super::nh_aggregate::{prepare, Prepared};
+        match prepare(ev, &op, a, input, ts)? {
+            Prepared::Done(v) => return Ok(v),
+            Prepared::Floats(v) => input = v,
+        }
+    }
     let mut k = 0usize;
     match op.as_str() {
         "topk" | "bottomk" | "limitk" => {
@@ -212,6 +223,7 @@ pub(crate) fn eval_aggregate(
                 .map(|(labels, v)| Sample {
                     labels: ev.memo.intern(labels),
                     v,
+                    h: None,
                     t: ts,
                     drop_name: false,
                 })
@@ -250,6 +262,7 @@ pub(crate) fn eval_aggregate(
         out.push(Sample {
             labels: g.labels,
             v,
+            h: None,
             t: ts,
             drop_name: false,
         });

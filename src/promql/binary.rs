@@ -7,11 +7,12 @@ use super::eval::{exec_err, EvalResult, Evaluator};
 use super::memo::{ptr, FastMap};
 use super::value::{Sample, Val};
 use crate::store::{Labels, METRIC_NAME};
-use promql_parser::parser::{BinModifier, BinaryExpr, LabelModifier, VectorMatchCardinality};
+use promql_parser::parser::{BinModifier, BinaryExpr, Expr, LabelModifier, VectorMatchCardinality};
 use std::collections::HashSet;
 use std::rc::Rc;
 
-pub(crate) fn eval_binary(ev: &Evaluator, b: &BinaryExpr, ts: i64) -> EvalResult<Val> {
+pub(crate) fn eval_binary(ev: &Evaluator, b: &BinaryExpr, node: &Expr, ts: i64) -> EvalResult<Val> {
+    let nh = (ev, node);
     let op = b.op.to_string();
     let return_bool = b.return_bool();
     let lhs = ev.eval(&b.lhs, ts)?;
@@ -25,11 +26,16 @@ pub(crate) fn eval_binary(ev: &Evaluator, b: &BinaryExpr, ts: i64) -> EvalResult
                 Ok(Val::Scalar(v))
             }
         }
-        (Val::Vector(l), Val::Scalar(r)) => {
-            Ok(Val::Vector(vector_scalar(&op, l, r, false, return_bool)))
-        }
+        (Val::Vector(l), Val::Scalar(r)) => Ok(Val::Vector(vector_scalar(
+            nh,
+            &op,
+            l,
+            r,
+            false,
+            return_bool,
+        ))),
         (Val::Scalar(l), Val::Vector(r)) => {
-            Ok(Val::Vector(vector_scalar(&op, r, l, true, return_bool)))
+            Ok(Val::Vector(vector_scalar(nh, &op, r, l, true, return_bool)))
         }
         (Val::Vector(l), Val::Vector(r)) => {
             let m = Matching::from(b.modifier.as_ref());
@@ -42,7 +48,7 @@ pub(crate) fn eval_binary(ev: &Evaluator, b: &BinaryExpr, ts: i64) -> EvalResult
                 "and" => Ok(Val::Vector(vector_and(l, r, &sig))),
                 "or" => Ok(Val::Vector(vector_or(l, r, &sig))),
                 "unless" => Ok(Val::Vector(vector_unless(l, r, &sig))),
-                _ => vector_vector(&op, l, r, &sig, return_bool).map(Val::Vector),
+                _ => vector_vector(nh, &op, l, r, &sig, return_bool).map(Val::Vector),
             }
         }
         (l, r) => exec_err(format!(
@@ -77,10 +83,35 @@ pub(crate) fn elem_binop(op: &str, l: f64, r: f64) -> (f64, bool) {
     }
 }
 
-fn vector_scalar(op: &str, vec: Vec<Sample>, s: f64, swap: bool, rb: bool) -> Vec<Sample> {
+/// The evaluator and the binary expression's node, for histogram operands' annotations.
+type NhCtx<'e, 'a> = (&'e Evaluator<'a>, &'e Expr);
+
+fn vector_scalar(
+    nh: NhCtx,
+    op: &str,
+    vec: Vec<Sample>,
+    s: f64,
+    swap: bool,
+    rb: bool,
+) -> Vec<Sample> {
     let cmp = is_comparison(op);
     let mut out = Vec::with_capacity(vec.len());
     for mut x in vec {
+        if x.h.is_some() {
+            let none = None;
+            let (l, r) = if swap {
+                ((s, &none), (x.v, &x.h))
+            } else {
+                ((x.v, &x.h), (s, &none))
+            };
+            if let Some((v, h, true)) = super::nh_binary::binop(nh.0, nh.1, op, l, r) {
+                x.v = v;
+                x.h = h;
+                x.drop_name = true;
+                out.push(x);
+            }
+            continue;
+        }
         let (l, r) = if swap { (s, x.v) } else { (x.v, s) };
         let (mut v, mut keep) = elem_binop(op, l, r);
         if cmp && swap {
@@ -200,6 +231,7 @@ fn vector_unless(l: Vec<Sample>, r: Vec<Sample>, sig: &Sig) -> Vec<Sample> {
 }
 
 fn vector_vector(
+    nh: NhCtx,
     op: &str,
     lhs: Vec<Sample>,
     rhs: Vec<Sample>,
@@ -245,7 +277,21 @@ fn vector_vector(
         } else {
             (ls.v, rs.v)
         };
-        let (mut v, keep) = elem_binop(op, vl, vr);
+        let mut h = None;
+        let (mut v, keep) = if ls.h.is_some() || rs.h.is_some() {
+            let (l, r) = if one_to_many {
+                ((rs.v, &rs.h), (ls.v, &ls.h))
+            } else {
+                ((ls.v, &ls.h), (rs.v, &rs.h))
+            };
+            let Some((v, hv, keep)) = super::nh_binary::binop(nh.0, nh.1, op, l, r) else {
+                continue;
+            };
+            h = hv;
+            (v, keep)
+        } else {
+            elem_binop(op, vl, vr)
+        };
         if rb {
             v = if keep { 1.0 } else { 0.0 };
         } else if !keep {
@@ -266,6 +312,7 @@ fn vector_vector(
         out.push(Sample {
             labels: metric,
             v,
+            h: if rb { None } else { h },
             t: ls.t,
             drop_name: ls.drop_name || rb || !cmp,
         });

@@ -10,12 +10,16 @@ use super::memo::{ptr, FastMap, LabelMemo};
 use super::positions;
 use super::value::{finish_labels, Point, RangeArg, Sample, Series, Val};
 use super::{EngineOptions, InstantSample, QueryError, QueryResult, RangeSeries, Value};
-use crate::store::{is_stale_nan, Labels, MatchOp, Matcher, Querier, SelectLimits};
+use crate::histogram::FloatHistogram;
+use crate::store::{
+    is_stale_nan, HistogramSample, Labels, MatchOp, Matcher, Querier, SelectLimits,
+};
 use promql_parser::label::MatchOp as PMatchOp;
 use promql_parser::parser::{AtModifier, Expr, Offset, SubqueryExpr, VectorSelector};
 use std::cell::{Cell, OnceCell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
 pub(crate) type EvalResult<T> = Result<T, QueryError>;
@@ -57,6 +61,8 @@ pub(crate) struct CachedSeries {
     /// Whether any sample is a staleness marker (most series have none, and then windows
     /// need no filtering).
     pub has_stale: bool,
+    /// Native histogram samples, oldest first (empty for a float series).
+    pub hists: Vec<HistogramSample>,
 }
 
 /// Tag of the memo entry that turns a step's output labels into the result's.
@@ -141,6 +147,7 @@ pub(crate) fn run<'a>(
                         labels: finish_labels(&s.labels, s.drop_name),
                         t: start,
                         v: s.v,
+                        h: s.h,
                     })
                     .collect();
                 check_unique(out.iter().map(|s| &s.labels))?;
@@ -153,6 +160,7 @@ pub(crate) fn run<'a>(
                     .map(|s| RangeSeries {
                         labels: finish_labels(&s.labels, s.drop_name),
                         samples: s.points,
+                        histograms: s.hists,
                     })
                     .collect();
                 check_unique(out.iter().map(|s| &s.labels))?;
@@ -187,21 +195,23 @@ impl<'a> Evaluator<'a> {
         let mut index: FastMap<usize, usize> = FastMap::default();
         let mut labels_of: Vec<Rc<Labels>> = Vec::new();
         let mut points: Vec<Vec<Point>> = Vec::new();
+        let mut hists: Vec<Vec<HistogramSample>> = Vec::new();
         let mut seen: FastMap<usize, i64> = FastMap::default();
         let mut total = 0usize;
         let mut ts = self.start;
         while ts <= self.end {
             self.step_samples.set(0);
             let val = self.eval(expr, ts)?;
-            let samples: Vec<(Rc<Labels>, f64)> = match val {
-                Val::Scalar(v) => vec![(self.memo.intern(Labels::empty()), v)],
+            type StepSample = (Rc<Labels>, f64, Option<Arc<FloatHistogram>>);
+            let samples: Vec<StepSample> = match val {
+                Val::Scalar(v) => vec![(self.memo.intern(Labels::empty()), v, None)],
                 Val::Vector(v) => v
                     .into_iter()
                     .map(|s| {
                         let l = self
                             .memo
                             .derive(RESULT_TAG, &s.labels, s.drop_name, finish_labels);
-                        (l, s.v)
+                        (l, s.v, s.h)
                     })
                     .collect(),
                 other => {
@@ -211,7 +221,7 @@ impl<'a> Evaluator<'a> {
                     ))
                 }
             };
-            for (l, _) in &samples {
+            for (l, _, _) in &samples {
                 if seen.insert(ptr(l), ts) == Some(ts) {
                     return exec_err("vector cannot contain metrics with the same labelset");
                 }
@@ -220,13 +230,17 @@ impl<'a> Evaluator<'a> {
             if total > self.opts.max_samples {
                 return Err(QueryError::TooManySamples);
             }
-            for (labels, v) in samples {
+            for (labels, v, h) in samples {
                 let i = *index.entry(ptr(&labels)).or_insert_with(|| {
                     labels_of.push(labels);
                     points.push(Vec::new());
+                    hists.push(Vec::new());
                     points.len() - 1
                 });
-                points[i].push(Point { t: ts, v });
+                match h {
+                    Some(h) => hists[i].push(HistogramSample { t: ts, h }),
+                    None => points[i].push(Point { t: ts, v }),
+                }
             }
             ts = match ts.checked_add(self.step) {
                 Some(n) => n,
@@ -236,9 +250,11 @@ impl<'a> Evaluator<'a> {
         let mut series: Vec<RangeSeries> = labels_of
             .into_iter()
             .zip(points)
-            .map(|(l, samples)| RangeSeries {
+            .zip(hists)
+            .map(|((l, samples), histograms)| RangeSeries {
                 labels: Rc::unwrap_or_clone(l),
                 samples,
+                histograms,
             })
             .collect();
         series.sort_by(|a, b| a.labels.cmp(&b.labels));
@@ -406,6 +422,9 @@ impl<'a> Evaluator<'a> {
                 Val::Vector(mut vec) => {
                     for s in &mut vec {
                         s.v = -s.v;
+                        if let Some(h) = &mut s.h {
+                            Arc::make_mut(h).negate();
+                        }
                         s.drop_name = true;
                     }
                     Ok(Val::Vector(vec))
@@ -415,7 +434,7 @@ impl<'a> Evaluator<'a> {
                     other.type_name()
                 )),
             },
-            Expr::Binary(b) => super::binary::eval_binary(self, b, ts),
+            Expr::Binary(b) => super::binary::eval_binary(self, b, expr, ts),
             Expr::Aggregate(a) => super::aggregate::eval_aggregate(self, a, expr, ts),
             Expr::Call(c) => super::functions::eval_call(self, c, expr, ts),
             Expr::VectorSelector(vs) => Ok(Val::Vector(self.select_instant(vs, ts)?)),
@@ -509,7 +528,7 @@ impl<'a> Evaluator<'a> {
                 all.sort_by(|a, b| a.labels.cmp(&b.labels));
                 let mut sel = crate::store::Selection::default();
                 for s in all {
-                    sel.push(s.labels, &s.samples);
+                    sel.push_with_histograms(s.labels, &s.samples, &s.histograms);
                 }
                 sel
             }
@@ -517,6 +536,14 @@ impl<'a> Evaluator<'a> {
         // The selection is kept for the whole query: its samples stay counted.
         self.loaded
             .set(self.loaded.get().saturating_add(selection.samples().len()));
+        let mut hists: Vec<Vec<HistogramSample>> = if selection.has_histograms() {
+            (0..selection.len())
+                .map(|i| selection.histograms_of(i).to_vec())
+                .collect()
+        } else {
+            Vec::new()
+        };
+        hists.reverse();
         let (labels, ends, samples) = selection.into_parts();
         let arena = Rc::new(samples);
         let mut start = 0;
@@ -532,6 +559,7 @@ impl<'a> Evaluator<'a> {
                         end,
                     },
                     labels: Rc::new(l),
+                    hists: hists.pop().unwrap_or_default(),
                 };
                 start = end;
                 s
@@ -549,17 +577,26 @@ impl<'a> Evaluator<'a> {
         let mut out = Vec::new();
         for s in data.iter() {
             let idx = s.samples.partition_point(|p| p.t <= t);
-            if idx == 0 {
-                continue;
-            }
-            let p = s.samples[idx - 1];
-            if p.t <= t.saturating_sub(self.lookback) || is_stale_nan(p.v) {
+            let float = idx.checked_sub(1).map(|i| s.samples[i]);
+            // The newest sample at or before `t`, float or histogram.
+            let hist = match s.hists.partition_point(|p| p.t <= t) {
+                0 => None,
+                i => s.hists.get(i - 1),
+            };
+            let (pt, v, h) = match (float, hist) {
+                (Some(p), Some(hp)) if hp.t > p.t => (hp.t, 0.0, Some(hp.h.clone())),
+                (Some(p), _) => (p.t, p.v, None),
+                (None, Some(hp)) => (hp.t, 0.0, Some(hp.h.clone())),
+                (None, None) => continue,
+            };
+            if pt <= t.saturating_sub(self.lookback) || (h.is_none() && is_stale_nan(v)) {
                 continue;
             }
             out.push(Sample {
                 labels: s.labels.clone(),
-                v: p.v,
-                t: p.t,
+                v,
+                h,
+                t: pt,
                 drop_name: false,
             });
         }
@@ -580,9 +617,12 @@ impl<'a> Evaluator<'a> {
         for s in data.iter() {
             let lo = s.samples.partition_point(|p| p.t <= start);
             let hi = s.samples.partition_point(|p| p.t <= end);
-            if lo >= hi {
+            let hlo = s.hists.partition_point(|p| p.t <= start);
+            let hhi = s.hists.partition_point(|p| p.t <= end);
+            if lo >= hi && hlo >= hhi {
                 continue;
             }
+            let hists = s.hists[hlo..hhi].to_vec();
             let points: Vec<Point> = if s.has_stale {
                 s.samples[lo..hi]
                     .iter()
@@ -592,13 +632,14 @@ impl<'a> Evaluator<'a> {
             } else {
                 s.samples[lo..hi].to_vec()
             };
-            if points.is_empty() {
+            if points.is_empty() && hists.is_empty() {
                 continue;
             }
-            n += points.len();
+            n += points.len() + hists.len();
             out.push(Series {
                 labels: s.labels.clone(),
                 points,
+                hists,
                 drop_name: false,
             });
         }
@@ -641,6 +682,7 @@ impl<'a> Evaluator<'a> {
                 Val::Scalar(v) => vec![Sample {
                     labels: self.memo.intern(Labels::empty()),
                     v,
+                    h: None,
                     t,
                     drop_name: false,
                 }],
@@ -663,11 +705,15 @@ impl<'a> Evaluator<'a> {
                     series.push(Series {
                         labels: l.clone(),
                         points: Vec::new(),
+                        hists: Vec::new(),
                         drop_name: s.drop_name,
                     });
                     series.len() - 1
                 });
-                series[i].points.push(Point { t, v: s.v });
+                match s.h {
+                    Some(h) => series[i].hists.push(HistogramSample { t, h }),
+                    None => series[i].points.push(Point { t, v: s.v }),
+                }
             }
             t = match t.checked_add(step) {
                 Some(n) => n,

@@ -4,6 +4,7 @@
 
 use super::aggregate::valid_label_name;
 use super::eval::{exec_err, EvalResult, Evaluator};
+use super::nh_functions::floats_only;
 use super::value::{finish_labels, Sample, Val};
 use crate::store::{anchored_regex, Labels, METRIC_NAME};
 use promql_parser::label::MatchOp as PMatchOp;
@@ -33,11 +34,13 @@ pub(crate) fn eval_call(ev: &Evaluator, c: &Call, node: &Expr, ts: i64) -> EvalR
         "vector" => Ok(Val::Vector(vec![Sample {
             labels: ev.memo.intern(Labels::empty()),
             v: ev.eval_scalar(args[0], ts)?,
+            h: None,
             t: ts,
             drop_name: false,
         }])),
         "scalar" => {
-            let v = ev.eval_vector(args[0], ts)?;
+            let mut v = ev.eval_vector(args[0], ts)?;
+            floats_only(&mut v);
             Ok(Val::Scalar(if v.len() == 1 { v[0].v } else { f64::NAN }))
         }
         "max_of" | "min_of" => {
@@ -55,6 +58,7 @@ pub(crate) fn eval_call(ev: &Evaluator, c: &Call, node: &Expr, ts: i64) -> EvalR
             let real = matches!(inner, Expr::VectorSelector(_));
             for s in &mut v {
                 s.v = if real { s.t } else { ts } as f64 / 1000.0;
+                s.h = None;
                 s.drop_name = true;
             }
             Ok(Val::Vector(v))
@@ -67,6 +71,7 @@ pub(crate) fn eval_call(ev: &Evaluator, c: &Call, node: &Expr, ts: i64) -> EvalR
             Ok(Val::Vector(vec![Sample {
                 labels: ev.memo.intern(absent_labels(args[0])),
                 v: 1.0,
+                h: None,
                 t: ts,
                 drop_name: false,
             }]))
@@ -82,6 +87,9 @@ pub(crate) fn eval_call(ev: &Evaluator, c: &Call, node: &Expr, ts: i64) -> EvalR
                 );
             }
             let mut v = ev.eval_vector(args[0], ts)?;
+            if matches!(name, "sort" | "sort_desc") {
+                floats_only(&mut v);
+            }
             match name {
                 "sort" => v.sort_by(|a, b| cmp_nan_last(a.v, b.v, false)),
                 "sort_desc" => v.sort_by(|a, b| cmp_nan_last(a.v, b.v, true)),
@@ -106,14 +114,17 @@ pub(crate) fn eval_call(ev: &Evaluator, c: &Call, node: &Expr, ts: i64) -> EvalR
         "histogram_quantile" | "histogram_fraction" | "histogram_quantiles" => {
             super::histogram::eval(ev, name, &args, ts)
         }
-        "histogram_count" | "histogram_sum" | "histogram_avg" | "histogram_stddev"
-        | "histogram_stdvar" => {
+        _ if super::nh_functions::is_native_histogram_function(name) => {
+            super::nh_functions::eval(ev, name, &args, ts)
+        }
+        "histogram_stddev" | "histogram_stdvar" => {
             // Only native histograms have these; float samples are ignored.
             ev.eval_vector(args[0], ts)?;
             Ok(Val::Vector(Vec::new()))
         }
         "clamp" | "clamp_min" | "clamp_max" => {
             let mut v = ev.eval_vector(args[0], ts)?;
+            floats_only(&mut v);
             let a = ev.eval_scalar(args[1], ts)?;
             let (lo, hi) = match name {
                 "clamp" => (a, ev.eval_scalar(args[2], ts)?),
@@ -136,6 +147,7 @@ pub(crate) fn eval_call(ev: &Evaluator, c: &Call, node: &Expr, ts: i64) -> EvalR
         }
         "round" => {
             let mut v = ev.eval_vector(args[0], ts)?;
+            floats_only(&mut v);
             let to = match args.get(1) {
                 Some(a) => ev.eval_scalar(a, ts)?,
                 None => 1.0,
@@ -154,11 +166,13 @@ pub(crate) fn eval_call(ev: &Evaluator, c: &Call, node: &Expr, ts: i64) -> EvalR
                 None => Ok(Val::Vector(vec![Sample {
                     labels: ev.memo.intern(Labels::empty()),
                     v: f((ts.div_euclid(1000)) as f64),
+                    h: None,
                     t: ts,
                     drop_name: false,
                 }])),
                 Some(a) => {
                     let mut v = ev.eval_vector(a, ts)?;
+                    floats_only(&mut v);
                     for s in &mut v {
                         s.v = f(s.v);
                         s.drop_name = true;
@@ -170,6 +184,7 @@ pub(crate) fn eval_call(ev: &Evaluator, c: &Call, node: &Expr, ts: i64) -> EvalR
         _ => match math_fn(name) {
             Some(f) => {
                 let mut v = ev.eval_vector(args[0], ts)?;
+                floats_only(&mut v);
                 for s in &mut v {
                     s.v = f(s.v);
                     s.drop_name = true;

@@ -75,6 +75,7 @@ pub(crate) fn eval(ev: &Evaluator, name: &str, args: &[&Expr], ts: i64) -> EvalR
             out.push(Sample {
                 labels: g.labels.clone(),
                 v: bucket_fraction(lower, upper, &mut g.buckets),
+                h: None,
                 t: ts,
                 drop_name: true,
             });
@@ -100,6 +101,7 @@ pub(crate) fn eval(ev: &Evaluator, name: &str, args: &[&Expr], ts: i64) -> EvalR
             out.push(Sample {
                 labels,
                 v,
+                h: None,
                 t: ts,
                 drop_name: true,
             });

@@ -25,10 +25,15 @@ mod functions;
 mod histogram;
 mod limits;
 mod memo;
+mod nh_aggregate;
+mod nh_binary;
+mod nh_functions;
+mod nh_range;
 mod positions;
 pub mod promqltest;
 mod promqltest_parse;
 mod range_functions;
+pub mod series_notation;
 pub mod testing;
 mod value;
 
@@ -231,5 +236,7 @@ pub fn parse_selector(s: &str) -> Result<Vec<Vec<crate::store::Matcher>>, QueryE
     }
 }
 
+#[cfg(test)]
+mod nh_tests;
 #[cfg(test)]
 mod tests;

@@ -9,8 +9,10 @@
 
 use super::eval::matcher_groups;
 use super::promqltest_parse::{parse_script, Command, EvalCmd, EvalKind, MsgMatch, SeqValue};
+use super::series_notation::{test_expression, HistogramDesc};
 use super::{Engine, EngineOptions, QueryResult, Value};
-use crate::store::{Labels, Matcher, Querier, Store, METRIC_NAME, STALE_NAN};
+use crate::histogram::{FloatHistogram, Span};
+use crate::store::{is_stale_nan, Labels, Matcher, Querier, Store, METRIC_NAME, STALE_NAN};
 use promql_parser::parser::Expr;
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -54,6 +56,8 @@ pub enum TestFileError {
 pub struct RunOptions {
     /// Write a line for each skipped eval, with the reason.
     pub show_skipped: bool,
+    /// Run every eval, also those [`skip_reason`] would skip.
+    pub no_skip: bool,
     /// Run on a durable store in a temporary directory: after each `load` every chunk is
     /// closed and moved to disk and the store is reopened from its files, so every query
     /// reads samples restored from disk.
@@ -207,7 +211,7 @@ pub fn run_script_with(
                 series,
                 nhcb,
             } => {
-                let mut block: BTreeMap<Labels, BTreeMap<i64, f64>> = BTreeMap::new();
+                let mut block: BTreeMap<Labels, BTreeMap<i64, LoadValue>> = BTreeMap::new();
                 for s in series {
                     let metric = s.labels.metric_name().unwrap_or("").to_string();
                     if s.histogram {
@@ -215,7 +219,6 @@ pub fn run_script_with(
                             labels: s.labels.clone(),
                             floats_too: s.floats_too,
                         });
-                        continue;
                     }
                     if nhcb {
                         // `load_with_nhcb` adds a native histogram with custom buckets beside
@@ -233,8 +236,9 @@ pub fn run_script_with(
                     for (i, v) in s.values.iter().enumerate() {
                         let t = interval * i as i64;
                         match v {
-                            SeqValue::Value(f) => points.insert(t, *f),
-                            SeqValue::Stale => points.insert(t, STALE_NAN),
+                            SeqValue::Value(f) => points.insert(t, LoadValue::F(*f)),
+                            SeqValue::Stale => points.insert(t, LoadValue::F(STALE_NAN)),
+                            SeqValue::Histogram(h) => points.insert(t, LoadValue::H(h.h.clone())),
                             SeqValue::Omitted => continue,
                         };
                     }
@@ -243,7 +247,11 @@ pub fn run_script_with(
                 let mut app = store.appender();
                 for (labels, points) in block {
                     for (t, v) in points {
-                        if let Err(e) = app.append(&labels, t, v) {
+                        let r = match v {
+                            LoadValue::F(v) => app.append(&labels, t, v).map(|_| ()),
+                            LoadValue::H(h) => app.append_histogram(&labels, t, h).map(|_| ()),
+                        };
+                        if let Err(e) = r {
                             return Err(TestFileError::Load {
                                 path: name.to_string(),
                                 line,
@@ -264,11 +272,13 @@ pub fn run_script_with(
                         .iter()
                         .map(|l| Matcher::equal(&*l.name, &*l.value))
                         .collect();
-                    h.floats_too = store.series(&exact, i64::MIN, i64::MAX).contains(&h.labels);
+                    h.floats_too = store.select(&exact, i64::MIN, i64::MAX).iter().any(|x| {
+                        x.labels == h.labels && x.samples.iter().any(|p| !is_stale_nan(p.v))
+                    });
                 }
             }
             Command::Eval(cmd) => {
-                if let Some(why) = skip_reason(&cmd, &hist_series) {
+                if let Some(why) = skip_reason(&cmd, &hist_series).filter(|_| !opts.no_skip) {
                     summary.skipped += 1;
                     let what = match why {
                         Skip::ExpectsHistograms => "expects histogram results or annotations",
@@ -306,6 +316,12 @@ enum Skip {
     /// example `histogram_count(h)`, `count(h)`, `rate(h[5m])`, or a series that mixes
     /// floats and histograms over time, whose float lookback a histogram sample ends).
     HistogramInputs,
+}
+
+/// One value a `load` appends.
+enum LoadValue {
+    F(f64),
+    H(crate::histogram::FloatHistogram),
 }
 
 /// A series loaded as a native histogram: its labels, and whether it holds float samples
@@ -582,24 +598,21 @@ fn check_value(cmd: &EvalCmd, res: &QueryResult) -> Result<(), String> {
             if cmd.string.is_some() || cmd.scalar.is_some() {
                 return Err("expected a string or scalar, got a vector".into());
             }
+            let show = |s: &crate::promql::InstantSample| match &s.h {
+                Some(h) => format!("{} {}", fmt_labels(&s.labels), test_expression(h)),
+                None => format!("{} {}", fmt_labels(&s.labels), s.v),
+            };
             if vec.len() != cmd.series.len() {
                 return Err(format!(
                     "expected {} samples, got {}: {}",
                     cmd.series.len(),
                     vec.len(),
-                    vec.iter()
-                        .map(|s| format!("{} {}", fmt_labels(&s.labels), s.v))
-                        .collect::<Vec<_>>()
-                        .join(", ")
+                    vec.iter().map(show).collect::<Vec<_>>().join(", ")
                 ));
             }
             for (i, s) in vec.iter().enumerate() {
                 let Some(pos) = cmd.series.iter().position(|e| e.labels == s.labels) else {
-                    return Err(format!(
-                        "unexpected sample {} {}",
-                        fmt_labels(&s.labels),
-                        s.v
-                    ));
+                    return Err(format!("unexpected sample {}", show(s)));
                 };
                 if cmd.ordered && pos != i {
                     return Err(format!(
@@ -607,16 +620,19 @@ fn check_value(cmd: &EvalCmd, res: &QueryResult) -> Result<(), String> {
                         fmt_labels(&s.labels)
                     ));
                 }
-                let want = match cmd.series[pos].values.first() {
-                    Some(SeqValue::Value(v)) => *v,
+                match (cmd.series[pos].values.first(), &s.h) {
+                    (Some(SeqValue::Value(want)), None) if almost_equal(*want, s.v) => {}
+                    (Some(SeqValue::Histogram(want)), Some(got)) if histograms_match(want, got) => {
+                    }
+                    (Some(SeqValue::Value(_) | SeqValue::Histogram(_)), _) => {
+                        return Err(format!(
+                            "{}: expected {}, got {}",
+                            fmt_labels(&s.labels),
+                            show_seq(&cmd.series[pos].values[0]),
+                            show(s)
+                        ))
+                    }
                     _ => return Err(format!("no expected value for {}", fmt_labels(&s.labels))),
-                };
-                if !almost_equal(want, s.v) {
-                    return Err(format!(
-                        "{}: expected {want}, got {}",
-                        fmt_labels(&s.labels),
-                        s.v
-                    ));
                 }
             }
             Ok(())
@@ -644,12 +660,22 @@ fn check_value(cmd: &EvalCmd, res: &QueryResult) -> Result<(), String> {
                 let Some(e) = cmd.series.iter().find(|e| e.labels == s.labels) else {
                     return Err(format!("unexpected series {}", fmt_labels(&s.labels)));
                 };
+                let at = |i: usize| start + step * i as i64;
                 let want: Vec<(i64, f64)> = e
                     .values
                     .iter()
                     .enumerate()
                     .filter_map(|(i, v)| match v {
-                        SeqValue::Value(f) => Some((start + step * i as i64, *f)),
+                        SeqValue::Value(f) => Some((at(i), *f)),
+                        _ => None,
+                    })
+                    .collect();
+                let want_h: Vec<(i64, &HistogramDesc)> = e
+                    .values
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(i, v)| match v {
+                        SeqValue::Histogram(h) => Some((at(i), &**h)),
                         _ => None,
                     })
                     .collect();
@@ -657,11 +683,25 @@ fn check_value(cmd: &EvalCmd, res: &QueryResult) -> Result<(), String> {
                     && want
                         .iter()
                         .zip(&s.samples)
-                        .all(|(w, g)| w.0 == g.t && almost_equal(w.1, g.v));
+                        .all(|(w, g)| w.0 == g.t && almost_equal(w.1, g.v))
+                    && want_h.len() == s.histograms.len()
+                    && want_h
+                        .iter()
+                        .zip(&s.histograms)
+                        .all(|(w, g)| w.0 == g.t && histograms_match(w.1, &g.h));
                 if !ok {
                     let got: Vec<(i64, f64)> = s.samples.iter().map(|p| (p.t, p.v)).collect();
+                    let got_h: Vec<String> = s
+                        .histograms
+                        .iter()
+                        .map(|p| format!("{} @[{}]", test_expression(&p.h), p.t))
+                        .collect();
+                    let want_h: Vec<String> = want_h
+                        .iter()
+                        .map(|(t, h)| format!("{} @[{t}]", test_expression(&h.h)))
+                        .collect();
                     return Err(format!(
-                        "{}: expected {want:?}, got {got:?}",
+                        "{}: expected floats {want:?} and histograms {want_h:?}, got {got:?} and {got_h:?}",
                         fmt_labels(&s.labels)
                     ));
                 }
@@ -669,6 +709,60 @@ fn check_value(cmd: &EvalCmd, res: &QueryResult) -> Result<(), String> {
             Ok(())
         }
     }
+}
+
+fn show_seq(v: &SeqValue) -> String {
+    match v {
+        SeqValue::Value(f) => f.to_string(),
+        SeqValue::Histogram(h) => test_expression(&h.h),
+        SeqValue::Omitted => "_".into(),
+        SeqValue::Stale => "stale".into(),
+    }
+}
+
+/// Upstream's `compareNativeHistogram` on both sides compacted: schema, custom bounds, zero
+/// threshold, spans exactly; count, sum, zero count and bucket counts within the epsilon;
+/// the counter-reset hint only when the expectation names one.
+fn histograms_match(want: &HistogramDesc, got: &FloatHistogram) -> bool {
+    let mut e = want.h.clone();
+    e.compact(0);
+    let mut g = got.clone();
+    g.compact(0);
+    let floats_match = |a: &[f64], b: &[f64]| {
+        a.len() == b.len() && a.iter().zip(b).all(|(x, y)| almost_equal(*x, *y))
+    };
+    e.schema == g.schema
+        && almost_equal(e.count, g.count)
+        && almost_equal(e.sum, g.sum)
+        && (!e.uses_custom_buckets() || e.custom_values == g.custom_values)
+        && e.zero_threshold == g.zero_threshold
+        && almost_equal(e.zero_count, g.zero_count)
+        && spans_match(&e.negative_spans, &g.negative_spans)
+        && floats_match(&e.negative_buckets, &g.negative_buckets)
+        && spans_match(&e.positive_spans, &g.positive_spans)
+        && floats_match(&e.positive_buckets, &g.positive_buckets)
+        && (!want.hint_set || e.counter_reset_hint == g.counter_reset_hint)
+}
+
+/// Span lists equal once zero-length spans are folded into the next one.
+fn spans_match(a: &[Span], b: &[Span]) -> bool {
+    fn folded(s: &[Span]) -> Vec<Span> {
+        let mut out: Vec<Span> = Vec::new();
+        let mut carry = 0;
+        for sp in s {
+            if sp.length == 0 {
+                carry += sp.offset;
+                continue;
+            }
+            out.push(Span {
+                offset: sp.offset + carry,
+                length: sp.length,
+            });
+            carry = 0;
+        }
+        out
+    }
+    folded(a) == folded(b)
 }
 
 #[cfg(test)]

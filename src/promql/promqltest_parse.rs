@@ -2,14 +2,29 @@
 //! `tests/conformance/promql/FORMAT.md`): `load`, `clear` and `eval` commands, series
 //! descriptions with the expanding notation (`1+2x3`, `_x2`, `stale`), and `expect` lines.
 
+use super::series_notation::{expand_histogram, HistogramDesc};
+use crate::histogram::FloatHistogram;
 use crate::store::{Labels, METRIC_NAME};
 
 /// One value of a series description.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 pub(crate) enum SeqValue {
     Value(f64),
     Omitted,
     Stale,
+    Histogram(Box<HistogramDesc>),
+}
+
+/// `{{a}}+{{b}}` and `{{a}}-{{b}}` of the series notation: the histogram sum or difference.
+pub(crate) fn combine_histograms(
+    a: &FloatHistogram,
+    b: &FloatHistogram,
+    add: bool,
+) -> Result<FloatHistogram, String> {
+    let mut h = a.clone();
+    let r = if add { h.add(b) } else { h.sub(b) };
+    r.map_err(|e| format!("error combining histograms: {e}"))?;
+    Ok(h)
 }
 
 #[derive(Clone, Debug)]
@@ -355,23 +370,30 @@ pub(crate) fn parse_series(line: &str) -> Result<SeriesDesc, String> {
     }
     let labels = Labels::from_pairs(pairs);
     let rest = rest.trim();
-    if rest.contains("{{") {
-        return Ok(SeriesDesc {
-            labels,
-            values: Vec::new(),
-            histogram: true,
-            floats_too: has_float_values(rest),
-        });
-    }
+    let histogram = rest.contains("{{");
+    let floats_too = histogram && has_float_values(rest);
     let mut values = Vec::new();
-    for tok in rest.split_whitespace() {
-        expand_token(tok, &mut values)?;
+    let mut r = rest;
+    loop {
+        r = r.trim_start();
+        if r.is_empty() {
+            break;
+        }
+        if r.starts_with("{{") {
+            let mut hs = Vec::new();
+            r = expand_histogram(r, &combine_histograms, &mut hs)?;
+            values.extend(hs.into_iter().map(|h| SeqValue::Histogram(Box::new(h))));
+            continue;
+        }
+        let end = r.find(char::is_whitespace).unwrap_or(r.len());
+        expand_token(&r[..end], &mut values)?;
+        r = &r[end..];
     }
     Ok(SeriesDesc {
         labels,
         values,
-        histogram: false,
-        floats_too: false,
+        histogram,
+        floats_too,
     })
 }
 

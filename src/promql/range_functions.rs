@@ -61,7 +61,9 @@ pub(crate) fn eval(
     }
     if name != "absent_over_time" {
         if let Expr::MatrixSelector(ms) = unwrap_parens(args[mi]) {
-            return over_selector(ev, name, args, ms, &scalars, ts);
+            if !ev.series_for(&ms.vs)?.iter().any(|s| !s.hists.is_empty()) {
+                return over_selector(ev, name, args, ms, &scalars, ts);
+            }
         }
     }
     let m = match ev.eval(args[mi], ts)? {
@@ -74,17 +76,30 @@ pub(crate) fn eval(
         }
     };
     if name == "absent_over_time" {
-        if m.series.iter().any(|s| !s.points.is_empty()) {
+        if m.series
+            .iter()
+            .any(|s| !s.points.is_empty() || !s.hists.is_empty())
+        {
             return Ok(Val::Vector(Vec::new()));
         }
         return Ok(Val::Vector(vec![Sample {
             labels: ev.memo.intern(absent_labels(args[0])),
             v: 1.0,
+            h: None,
             t: ts,
             drop_name: false,
         }]));
     }
     check_params(ev, name, &scalars, args)?;
+    if m.series.iter().any(|s| !s.hists.is_empty()) {
+        if name == "rate" || name == "increase" {
+            for s in m.series.iter().filter(|s| s.hists.is_empty()) {
+                check_counter_name(ev, &s.labels, args[0]);
+            }
+        }
+        let float = |p: &[Point]| apply(name, p, &m, &scalars, ts);
+        return super::nh_range::eval_matrix(ev, name, &m, args[mi], ts, &float);
+    }
     if name == "rate" || name == "increase" {
         for s in &m.series {
             check_counter_name(ev, &s.labels, args[0]);
@@ -97,6 +112,7 @@ pub(crate) fn eval(
             out.push(Sample {
                 labels: s.labels.clone(),
                 v,
+                h: None,
                 t: ts,
                 drop_name: s.drop_name || !keep_name,
             });
@@ -220,6 +236,7 @@ fn over_selector(
             out.push(Sample {
                 labels: labels.clone(),
                 v,
+                h: None,
                 t: ts,
                 drop_name: !keep_name,
             });

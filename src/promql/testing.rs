@@ -1,14 +1,25 @@
 //! [`MemQuerier`]: a small in-memory [`Querier`] over plain vectors, for tests of code that
-//! queries (the engine's own tests, rule tests) without the real store.
+//! queries (the engine's own tests, rule tests) without the real store. It holds float and
+//! native histogram samples.
 
-use crate::store::{Labels, Matcher, Querier, Sample, SeriesSamples};
+use crate::histogram::FloatHistogram;
+use crate::store::{HistogramSample, Labels, Matcher, Querier, Sample, SeriesSamples};
 use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// One series' samples: floats and histograms, each sorted by time, never both at one
+/// timestamp.
+#[derive(Clone, Debug, Default)]
+struct MemSeries {
+    floats: Vec<Sample>,
+    hists: Vec<HistogramSample>,
+}
 
 /// Series kept in a sorted map; samples are kept sorted by time, a later append at the same
-/// timestamp replaces the earlier value.
+/// timestamp replaces the earlier value (also one of the other type).
 #[derive(Clone, Debug, Default)]
 pub struct MemQuerier {
-    series: BTreeMap<Labels, Vec<Sample>>,
+    series: BTreeMap<Labels, MemSeries>,
 }
 
 impl MemQuerier {
@@ -19,9 +30,25 @@ impl MemQuerier {
     /// Adds one sample.
     pub fn append(&mut self, labels: &Labels, t: i64, v: f64) {
         let s = self.series.entry(labels.clone()).or_default();
-        match s.binary_search_by(|p| p.t.cmp(&t)) {
-            Ok(i) => s[i].v = v,
-            Err(i) => s.insert(i, Sample { t, v }),
+        if let Ok(i) = s.hists.binary_search_by(|p| p.t.cmp(&t)) {
+            s.hists.remove(i);
+        }
+        match s.floats.binary_search_by(|p| p.t.cmp(&t)) {
+            Ok(i) => s.floats[i].v = v,
+            Err(i) => s.floats.insert(i, Sample { t, v }),
+        }
+    }
+
+    /// Adds one native histogram sample.
+    pub fn append_histogram(&mut self, labels: &Labels, t: i64, h: FloatHistogram) {
+        let s = self.series.entry(labels.clone()).or_default();
+        if let Ok(i) = s.floats.binary_search_by(|p| p.t.cmp(&t)) {
+            s.floats.remove(i);
+        }
+        let h = Arc::new(h);
+        match s.hists.binary_search_by(|p| p.t.cmp(&t)) {
+            Ok(i) => s.hists[i].h = h,
+            Err(i) => s.hists.insert(i, HistogramSample { t, h }),
         }
     }
 
@@ -35,7 +62,7 @@ impl MemQuerier {
         matchers: &'a [Matcher],
         mint: i64,
         maxt: i64,
-    ) -> impl Iterator<Item = (&'a Labels, &'a [Sample])> + 'a {
+    ) -> impl Iterator<Item = (&'a Labels, &'a [Sample], &'a [HistogramSample])> + 'a {
         self.series.iter().filter_map(move |(l, s)| {
             if !matchers
                 .iter()
@@ -43,9 +70,11 @@ impl MemQuerier {
             {
                 return None;
             }
-            let lo = s.partition_point(|p| p.t < mint);
-            let hi = s.partition_point(|p| p.t <= maxt);
-            (lo < hi).then(|| (l, &s[lo..hi]))
+            let lo = s.floats.partition_point(|p| p.t < mint);
+            let hi = s.floats.partition_point(|p| p.t <= maxt);
+            let hlo = s.hists.partition_point(|p| p.t < mint);
+            let hhi = s.hists.partition_point(|p| p.t <= maxt);
+            (lo < hi || hlo < hhi).then(|| (l, &s.floats[lo..hi], &s.hists[hlo..hhi]))
         })
     }
 }
@@ -53,24 +82,24 @@ impl MemQuerier {
 impl Querier for MemQuerier {
     fn select(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Vec<SeriesSamples> {
         self.matching(matchers, mint, maxt)
-            .map(|(l, s)| SeriesSamples {
+            .map(|(l, s, h)| SeriesSamples {
                 labels: l.clone(),
                 samples: s.to_vec(),
-                histograms: Vec::new(),
+                histograms: h.to_vec(),
             })
             .collect()
     }
 
     fn series(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Vec<Labels> {
         self.matching(matchers, mint, maxt)
-            .map(|(l, _)| l.clone())
+            .map(|(l, _, _)| l.clone())
             .collect()
     }
 
     fn label_names(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Vec<String> {
         let mut names: Vec<String> = self
             .matching(matchers, mint, maxt)
-            .flat_map(|(l, _)| l.iter().map(|x| x.name.to_string()).collect::<Vec<_>>())
+            .flat_map(|(l, _, _)| l.iter().map(|x| x.name.to_string()).collect::<Vec<_>>())
             .collect();
         names.sort();
         names.dedup();
@@ -80,7 +109,7 @@ impl Querier for MemQuerier {
     fn label_values(&self, name: &str, matchers: &[Matcher], mint: i64, maxt: i64) -> Vec<String> {
         let mut vals: Vec<String> = self
             .matching(matchers, mint, maxt)
-            .filter_map(|(l, _)| l.get(name).map(str::to_string))
+            .filter_map(|(l, _, _)| l.get(name).map(str::to_string))
             .collect();
         vals.sort();
         vals.dedup();

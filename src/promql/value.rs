@@ -5,26 +5,31 @@
 //! at the end of evaluation ("delayed name removal"), so that `label_replace` can still set it
 //! and a later function can still see it.
 
-use crate::store::Labels;
+use crate::histogram::FloatHistogram;
+use crate::store::{HistogramSample, Labels};
 use std::rc::Rc;
+use std::sync::Arc;
 
 /// One point of a range series: the store's sample type, so the samples a selector reads
 /// are used as they come from [`Querier::select_flat`](crate::store::Querier::select_flat).
 pub type Point = crate::store::Sample;
 
-/// One element of an instant vector.
+/// One element of an instant vector: a float `v`, or a native histogram `h` (then `v` is 0).
 #[derive(Clone, Debug, PartialEq)]
 pub struct InstantSample {
     pub labels: Labels,
     pub t: i64,
     pub v: f64,
+    pub h: Option<Arc<FloatHistogram>>,
 }
 
-/// One series of a range vector (a matrix).
+/// One series of a range vector (a matrix): its float points and its histogram points,
+/// each oldest first, never two at one timestamp.
 #[derive(Clone, Debug, PartialEq)]
 pub struct RangeSeries {
     pub labels: Labels,
     pub samples: Vec<Point>,
+    pub histograms: Vec<HistogramSample>,
 }
 
 /// The result of a query.
@@ -43,6 +48,8 @@ pub(crate) struct Sample {
     /// label sets can be memoised by pointer ([`super::memo`]).
     pub labels: Rc<Labels>,
     pub v: f64,
+    /// A native histogram value (then `v` is unused).
+    pub h: Option<Arc<FloatHistogram>>,
     /// The sample's own timestamp (only meaningful right after a selector).
     pub t: i64,
     pub drop_name: bool,
@@ -53,6 +60,8 @@ pub(crate) struct Sample {
 pub(crate) struct Series {
     pub labels: Rc<Labels>,
     pub points: Vec<Point>,
+    /// Histogram points, oldest first.
+    pub hists: Vec<HistogramSample>,
     pub drop_name: bool,
 }
 

@@ -41,6 +41,7 @@ fn rows(v: &Value, ctx: &PageCtx) -> (Vec<serde_json::Value>, usize) {
             labels: Default::default(),
             t: *t,
             v: *v,
+            h: None,
         }],
         _ => Vec::new(),
     };

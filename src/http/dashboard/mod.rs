@@ -378,6 +378,7 @@ pub async fn instant_queries(
                     labels: crate::store::Labels::default(),
                     t,
                     v,
+                    h: None,
                 }]),
                 _ => Ok(Vec::new()),
             },

@@ -111,6 +111,7 @@ fn sample(pairs: &[(&str, &str)], v: f64) -> InstantSample {
         labels: Labels::from_pairs(pairs.iter().copied()),
         t: 0,
         v,
+        h: None,
     }
 }
 

@@ -86,8 +86,16 @@ fn write_value(out: &mut Vec<u8>, value: &Value, limit: usize) {
                 }
                 out.extend_from_slice(b"{\"metric\":");
                 write_labels(out, &s.labels);
-                out.extend_from_slice(b",\"value\":");
-                write_point(out, s.t, s.v);
+                match &s.h {
+                    Some(h) => {
+                        out.extend_from_slice(b",\"histogram\":");
+                        write_histogram_point(out, s.t, h);
+                    }
+                    None => {
+                        out.extend_from_slice(b",\"value\":");
+                        write_point(out, s.t, s.v);
+                    }
+                }
                 out.push(b'}');
             }
             out.push(b']');
@@ -101,14 +109,29 @@ fn write_value(out: &mut Vec<u8>, value: &Value, limit: usize) {
                 }
                 out.extend_from_slice(b"{\"metric\":");
                 write_labels(out, &s.labels);
-                out.extend_from_slice(b",\"values\":[");
-                for (j, p) in s.samples.iter().enumerate() {
-                    if j > 0 {
-                        out.push(b',');
+                // As Prometheus: `values` only with float points, `histograms` only with
+                // histogram points (an empty series keeps `values`).
+                if !s.samples.is_empty() || s.histograms.is_empty() {
+                    out.extend_from_slice(b",\"values\":[");
+                    for (j, p) in s.samples.iter().enumerate() {
+                        if j > 0 {
+                            out.push(b',');
+                        }
+                        write_point(out, p.t, p.v);
                     }
-                    write_point(out, p.t, p.v);
+                    out.push(b']');
                 }
-                out.extend_from_slice(b"]}");
+                if !s.histograms.is_empty() {
+                    out.extend_from_slice(b",\"histograms\":[");
+                    for (j, p) in s.histograms.iter().enumerate() {
+                        if j > 0 {
+                            out.push(b',');
+                        }
+                        write_histogram_point(out, p.t, &p.h);
+                    }
+                    out.push(b']');
+                }
+                out.push(b'}');
             }
             out.push(b']');
             b"matrix"
@@ -141,6 +164,15 @@ fn write_point(out: &mut Vec<u8>, t_ms: i64, v: f64) {
     out.extend_from_slice(b",\"");
     write_sample_value(out, v);
     out.extend_from_slice(b"\"]");
+}
+
+/// `[<seconds>,{"count":…,"sum":…,"buckets":…}]`.
+fn write_histogram_point(out: &mut Vec<u8>, t_ms: i64, h: &crate::histogram::FloatHistogram) {
+    out.push(b'[');
+    write_timestamp(out, t_ms);
+    out.push(b',');
+    super::histogram_json::write_histogram(out, h);
+    out.push(b']');
 }
 
 /// A sample's timestamp in seconds as Prometheus writes it (`jsonutil.MarshalTimestamp`):
@@ -349,6 +381,7 @@ mod tests {
                 ]),
                 t,
                 v,
+                h: None,
             })
             .collect();
         let value = Value::Vector(samples);
@@ -367,6 +400,7 @@ mod tests {
                     .zip(AWKWARD_VALUES.iter().skip(i))
                     .map(|(&t, &v)| Point { t, v })
                     .collect(),
+                histograms: Vec::new(),
             })
             .collect();
         let value = Value::Matrix(series);
@@ -376,6 +410,7 @@ mod tests {
             &Value::Matrix(vec![RangeSeries {
                 labels: Labels::empty(),
                 samples: Vec::new(),
+                histograms: Vec::new(),
             }]),
             0,
             &[],
@@ -432,6 +467,7 @@ mod tests {
             labels: labels(&[("job", "a\"b")]),
             t: 1_501,
             v: 0.25,
+            h: None,
         }]);
         let warnings = vec!["w".to_string()];
         let infos = vec!["i".to_string()];
