@@ -14,6 +14,24 @@
 //! This is the one histogram type of redline: the scrape decodes integer and float native
 //! histograms into it, the store keeps it, PromQL computes with it and the APIs render it.
 //! It is a leaf module: it imports nothing of redline's.
+//!
+//! The operations follow Prometheus 3's `model/histogram` and the histogram parts of
+//! `promql`: [`FloatHistogram::validate`]; bucket iterators yielding [`Bucket`]s with bounds
+//! for every schema ([`bounds`]); `compact`, `equals` and `Display` (Prometheus' `String`);
+//! arithmetic ([`arith`]: `mul`, `div`, `add`, `sub` across schemas, zero thresholds and
+//! custom bounds, `reduce_resolution`, `detect_reset`).
+
+pub mod arith;
+pub mod bounds;
+mod format;
+mod iter;
+mod layout;
+mod validate;
+
+pub use arith::ArithOutcome;
+pub use bounds::{bucket_bound, exponential_bound, is_exponential_schema};
+pub use iter::{AllBucketIter, Bucket, BucketIter, ReverseBucketIter};
+pub use validate::{HistogramError, Side};
 
 /// The schema of native histograms with custom bucket boundaries (NHCB).
 pub const CUSTOM_BUCKETS_SCHEMA: i32 = -53;
