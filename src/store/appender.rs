@@ -14,6 +14,11 @@
 //! indices), so each shard is locked once per commit and the samples of one series keep
 //! their order.
 //!
+//! Native histogram samples ([`Appender::append_histogram`]) are buffered beside the floats,
+//! in the same order, and follow the same rules; a series may change from floats to
+//! histograms and back (each change starts a new chunk). Staleness markers are float
+//! samples, for histogram series too.
+//!
 //! Problems with individual samples are not errors of `append`: out-of-order samples
 //! (older than the series' newest), duplicates (same timestamp, different value; a
 //! bit-identical repeat is dropped silently, as in Prometheus) and samples older than the last
@@ -32,6 +37,8 @@ use super::db::{SeriesRef, Store};
 use super::series::Outcome;
 use super::symbols::Symbol;
 use super::Labels;
+use crate::histogram::FloatHistogram;
+use std::num::NonZeroU32;
 use std::ops::Deref;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, RwLock};
@@ -74,6 +81,9 @@ pub enum AppendError {
     /// The store cannot hold more series (2^24 per shard, ~4 billion in all).
     #[error("series limit of the store reached")]
     StoreFull,
+    /// One appender cannot buffer more than 2^32 - 1 histogram samples.
+    #[error("histogram limit of one appender reached")]
+    TooManyHistograms,
 }
 
 /// What a commit did.
@@ -121,6 +131,9 @@ struct Pending {
     /// The sample pinned its series itself (released at commit); `false` for a sample of a
     /// series the appender holds (see [`Appender::hold`]).
     pinned: bool,
+    /// For a histogram sample (`v` unused), its position in the appender's histograms plus
+    /// one.
+    histogram: Option<NonZeroU32>,
 }
 
 /// A batch of samples to write atomically with respect to failure (not visibility: other
@@ -131,6 +144,8 @@ pub struct Appender<'a> {
     /// Series pinned once each for the appender's life by [`Appender::hold`], grouped by
     /// shard.
     held: Vec<SeriesRef>,
+    /// The histograms of the buffered histogram samples.
+    histograms: Vec<FloatHistogram>,
     created: usize,
 }
 
@@ -146,6 +161,7 @@ impl Store {
             store: StoreHandle::Borrowed(self),
             pending: Vec::new(),
             held: Vec::new(),
+            histograms: Vec::new(),
             created: 0,
         }
     }
@@ -157,6 +173,7 @@ impl Store {
             store: StoreHandle::Shared(self.clone()),
             pending: Vec::new(),
             held: Vec::new(),
+            histograms: Vec::new(),
             created: 0,
         }
     }
@@ -180,6 +197,7 @@ impl Appender<'_> {
             t: t_ms,
             v,
             pinned: true,
+            histogram: None,
         });
         Ok(r)
     }
@@ -195,8 +213,55 @@ impl Appender<'_> {
             t: t_ms,
             v,
             pinned: true,
+            histogram: None,
         });
         Ok(())
+    }
+
+    /// Buffers a native histogram sample for the series `labels`, creating the series if it
+    /// is new. At commit it follows the rules of float samples: out of order, out of bounds,
+    /// or a duplicate (at the series' newest timestamp, unless it equals the histogram there)
+    /// are rejected and counted.
+    pub fn append_histogram(
+        &mut self,
+        labels: &Labels,
+        t_ms: i64,
+        h: FloatHistogram,
+    ) -> Result<SeriesRef, AppendError> {
+        let index = self.histogram_slot()?;
+        let r = self.append(labels, t_ms, 0.0)?;
+        self.mark_histogram(index, h);
+        Ok(r)
+    }
+
+    /// Buffers a native histogram sample for a series known by ref (see
+    /// [`Appender::append_ref`]).
+    pub fn append_histogram_ref(
+        &mut self,
+        r: SeriesRef,
+        t_ms: i64,
+        h: FloatHistogram,
+    ) -> Result<(), AppendError> {
+        let index = self.histogram_slot()?;
+        self.append_ref(r, t_ms, 0.0)?;
+        self.mark_histogram(index, h);
+        Ok(())
+    }
+
+    /// The tag the next buffered histogram gets.
+    fn histogram_slot(&self) -> Result<NonZeroU32, AppendError> {
+        u32::try_from(self.histograms.len() + 1)
+            .ok()
+            .and_then(NonZeroU32::new)
+            .ok_or(AppendError::TooManyHistograms)
+    }
+
+    /// Turns the sample just buffered into the histogram sample `h`.
+    fn mark_histogram(&mut self, index: NonZeroU32, h: FloatHistogram) {
+        if let Some(p) = self.pending.last_mut() {
+            p.histogram = Some(index);
+            self.histograms.push(h);
+        }
     }
 
     /// Series this appender created so far.
@@ -246,6 +311,7 @@ impl Appender<'_> {
             t: t_ms,
             v,
             pinned: false,
+            histogram: None,
         });
     }
 
@@ -266,6 +332,7 @@ impl Appender<'_> {
         };
         let pending = std::mem::take(&mut self.pending);
         let held = std::mem::take(&mut self.held);
+        let histograms = std::mem::take(&mut self.histograms);
         let store: &Store = &self.store;
         let min_valid = store.min_valid_time();
         let observer = store.observer.get();
@@ -299,11 +366,17 @@ impl Appender<'_> {
                     let outcome = if p.t < min_valid {
                         stats.out_of_bounds += 1;
                         None
+                    } else if let Some(i) = p.histogram {
+                        let h = &histograms[i.get() as usize - 1];
+                        shard.append_histogram(p.r.0, p.t, h)
                     } else {
                         // A pinned or held series always exists; `None` cannot happen.
                         shard.append(p.r.0, p.t, p.v)
                     };
                     match outcome {
+                        Some(Outcome::Appended) if p.histogram.is_some() => {
+                            stats.appended += 1;
+                        }
                         Some(Outcome::Appended) => {
                             stats.appended += 1;
                             if collect {
@@ -362,6 +435,7 @@ impl Appender<'_> {
     fn release(&mut self) {
         let pending = std::mem::take(&mut self.pending);
         let held = std::mem::take(&mut self.held);
+        self.histograms.clear();
         if pending.is_empty() && held.is_empty() {
             return;
         }

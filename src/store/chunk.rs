@@ -18,7 +18,7 @@ use super::bits::{BitReader, BitWriter};
 pub const SAMPLES_PER_CHUNK: u16 = 120;
 
 /// `leading` value meaning "no window chosen yet".
-const NO_WINDOW: u8 = 0xff;
+pub(super) const NO_WINDOW: u8 = 0xff;
 
 /// The open chunk of a series.
 #[derive(Clone, Debug)]
@@ -57,6 +57,18 @@ impl ClosedChunk {
         ClosedChunk { buf }
     }
 
+    /// A chunk of the bytes `data` spanning `span` milliseconds, in an exactly sized buffer.
+    pub(crate) fn from_parts(span: u64, data: &[u8]) -> Self {
+        let mut head = BitWriter::with_capacity(10);
+        head.write_uvarint(span);
+        let mut buf = Vec::with_capacity(head.bytes().len() + data.len());
+        buf.extend_from_slice(head.bytes());
+        buf.extend_from_slice(data);
+        ClosedChunk {
+            buf: buf.into_boxed_slice(),
+        }
+    }
+
     /// The span varint and the encoded chunk, as kept in memory.
     pub(crate) fn raw(&self) -> &[u8] {
         &self.buf
@@ -89,11 +101,22 @@ impl ClosedChunk {
     }
 }
 
-fn header_count(data: &[u8]) -> u16 {
+/// The top bit of a chunk's 2-byte sample count marks a chunk of histogram samples
+/// (`histchunk.rs`); a float chunk holds at most [`SAMPLES_PER_CHUNK`] samples, so the bit is
+/// clear in every float chunk, also in those written before histograms existed.
+pub(crate) const HISTOGRAM_CHUNK_FLAG: u16 = 0x8000;
+
+/// The number of samples in the chunk `data`, of either kind.
+pub(crate) fn header_count(data: &[u8]) -> u16 {
     match data {
-        [a, b, ..] => u16::from_be_bytes([*a, *b]),
+        [a, b, ..] => u16::from_be_bytes([*a, *b]) & !HISTOGRAM_CHUNK_FLAG,
         _ => 0,
     }
+}
+
+/// Whether the chunk `data` holds histogram samples rather than floats.
+pub(crate) fn is_histogram_chunk(data: &[u8]) -> bool {
+    data.first().is_some_and(|b| b & 0x80 != 0)
 }
 
 /// Whether `x` fits the `nbits` bucket of the delta-of-delta encoding (Prometheus' `bitRange`).
@@ -166,21 +189,10 @@ impl HeadChunk {
             self.t_delta = delta;
         } else {
             let delta = t.wrapping_sub(self.t) as u64;
-            let dod = (delta as i64).wrapping_sub(self.t_delta as i64);
-            // Prefix and bucket in one write (`write_bits` keeps the low bits only).
-            let d = dod as u64;
-            if dod == 0 {
-                self.w.write_bits(0, 1);
-            } else if bit_range(dod, 14) {
-                self.w.write_bits((0b10 << 14) | (d & 0x3fff), 16);
-            } else if bit_range(dod, 17) {
-                self.w.write_bits((0b110 << 17) | (d & 0x1_ffff), 20);
-            } else if bit_range(dod, 20) {
-                self.w.write_bits((0b1110 << 20) | (d & 0xf_ffff), 24);
-            } else {
-                self.w.write_bits(0b1111, 4);
-                self.w.write_bits(d, 64);
-            }
+            write_dod(
+                &mut self.w,
+                (delta as i64).wrapping_sub(self.t_delta as i64),
+            );
             self.t_delta = delta;
         }
         self.write_xor(vb);
@@ -191,48 +203,123 @@ impl HeadChunk {
     }
 
     fn write_xor(&mut self, vb: u64) {
-        let delta = vb ^ self.v;
-        if delta == 0 {
-            self.w.write_bits(0, 1);
-            return;
-        }
-        // Clamped so the count fits 5 bits.
-        let leading = (delta.leading_zeros() as u8).min(31);
-        let trailing = delta.trailing_zeros() as u8;
-        if self.leading != NO_WINDOW && leading >= self.leading && trailing >= self.trailing {
-            // `10`, then the bits inside the previous window.
-            let sig = 64 - self.leading - self.trailing;
-            let bits = delta >> self.trailing;
-            if sig <= 62 {
-                self.w.write_bits((0b10 << sig) | bits, sig + 2);
-            } else {
-                self.w.write_bits(0b10, 2);
-                self.w.write_bits(bits, sig);
-            }
-            return;
-        }
-        self.leading = leading;
-        self.trailing = trailing;
-        let sig = 64 - leading - trailing;
-        // `11`, the leading-zero count in 5 bits and the significant-bit count in 6 (64 is
-        // written as 0; the reader maps it back), then the significant bits.
-        let head = (0b11 << 11) | (u64::from(leading) << 6) | u64::from(sig & 0x3f);
-        self.w.write_bits(head, 13);
-        self.w.write_bits(delta >> trailing, sig);
+        write_xor(
+            &mut self.w,
+            vb ^ self.v,
+            &mut self.leading,
+            &mut self.trailing,
+        );
     }
 
     /// Freezes the chunk into its immutable form with an exactly sized buffer.
     pub(crate) fn close(self) -> ClosedChunk {
-        let data = self.w.bytes();
-        let mut span = BitWriter::with_capacity(10);
-        span.write_uvarint(self.t.wrapping_sub(self.min_t) as u64);
-        let mut buf = Vec::with_capacity(span.bytes().len() + data.len());
-        buf.extend_from_slice(span.bytes());
-        buf.extend_from_slice(data);
-        ClosedChunk {
-            buf: buf.into_boxed_slice(),
-        }
+        ClosedChunk::from_parts(self.t.wrapping_sub(self.min_t) as u64, self.w.bytes())
     }
+}
+
+/// Writes a timestamp's delta of deltas in its `0` / `10`+14 / `110`+17 / `1110`+20 /
+/// `1111`+64 bit bucket, prefix and bucket in one write where they fit.
+#[inline(always)]
+pub(super) fn write_dod(w: &mut BitWriter, dod: i64) {
+    // `write_bits` keeps the low bits only.
+    let d = dod as u64;
+    if dod == 0 {
+        w.write_bits(0, 1);
+    } else if bit_range(dod, 14) {
+        w.write_bits((0b10 << 14) | (d & 0x3fff), 16);
+    } else if bit_range(dod, 17) {
+        w.write_bits((0b110 << 17) | (d & 0x1_ffff), 20);
+    } else if bit_range(dod, 20) {
+        w.write_bits((0b1110 << 20) | (d & 0xf_ffff), 24);
+    } else {
+        w.write_bits(0b1111, 4);
+        w.write_bits(d, 64);
+    }
+}
+
+/// Writes the XOR `delta` of a value with the previous one's bits, in the previous
+/// leading/trailing-zero window (`leading`/`trailing`, [`NO_WINDOW`] before the first) when
+/// it fits, else in a new window it records.
+#[inline(always)]
+pub(super) fn write_xor(w: &mut BitWriter, delta: u64, leading_w: &mut u8, trailing_w: &mut u8) {
+    if delta == 0 {
+        w.write_bits(0, 1);
+        return;
+    }
+    // Clamped so the count fits 5 bits.
+    let leading = (delta.leading_zeros() as u8).min(31);
+    let trailing = delta.trailing_zeros() as u8;
+    if *leading_w != NO_WINDOW && leading >= *leading_w && trailing >= *trailing_w {
+        // `10`, then the bits inside the previous window.
+        let sig = 64 - *leading_w - *trailing_w;
+        let bits = delta >> *trailing_w;
+        if sig <= 62 {
+            w.write_bits((0b10 << sig) | bits, sig + 2);
+        } else {
+            w.write_bits(0b10, 2);
+            w.write_bits(bits, sig);
+        }
+        return;
+    }
+    *leading_w = leading;
+    *trailing_w = trailing;
+    let sig = 64 - leading - trailing;
+    // `11`, the leading-zero count in 5 bits and the significant-bit count in 6 (64 is
+    // written as 0; the reader maps it back), then the significant bits.
+    let head = (0b11 << 11) | (u64::from(leading) << 6) | u64::from(sig & 0x3f);
+    w.write_bits(head, 13);
+    w.write_bits(delta >> trailing, sig);
+}
+
+/// Reads what [`write_dod`] wrote.
+#[inline(always)]
+pub(super) fn read_dod(r: &mut BitBuffer<'_>) -> Option<i64> {
+    Some(match r.read_ones(4)? {
+        0 => 0,
+        1 => read_signed(r, 14)?,
+        2 => read_signed(r, 17)?,
+        3 => read_signed(r, 20)?,
+        _ => r.read_bits(64)? as i64,
+    })
+}
+
+/// Reads an `n`-bit two's-complement bucket, mirroring [`bit_range`].
+#[inline(always)]
+fn read_signed(r: &mut BitBuffer<'_>, n: u32) -> Option<i64> {
+    let bits = r.read_bits(n)? as i64;
+    Some(if bits > (1i64 << (n - 1)) {
+        bits - (1i64 << n)
+    } else {
+        bits
+    })
+}
+
+/// Reads what [`write_xor`] wrote, applying it to the previous value's bits `v`.
+#[inline(always)]
+pub(super) fn read_xor(
+    r: &mut BitBuffer<'_>,
+    v: &mut u64,
+    leading_w: &mut u32,
+    trailing_w: &mut u32,
+) -> Option<()> {
+    // `0`: same value; `10`: the previous window; `11`: a new window follows.
+    let control = r.read_ones(2)?;
+    if control == 0 {
+        return Some(());
+    }
+    if control == 2 {
+        let leading = r.read_bits(5)? as u32;
+        let mut sig = r.read_bits(6)? as u32;
+        if sig == 0 {
+            sig = 64;
+        }
+        *leading_w = leading;
+        *trailing_w = 64u32.checked_sub(leading + sig)?;
+    }
+    let sig = 64 - *leading_w - *trailing_w;
+    let bits = r.read_bits(sig)?;
+    *v ^= bits << *trailing_w;
+    Some(())
 }
 
 /// The bit reader [`ChunkIter`] decodes with: the next up to 64 bits of the stream are kept
@@ -244,7 +331,7 @@ impl HeadChunk {
 /// of the stream (that byte is loaded again, to the same position, by the next refill), so
 /// they never disagree with the data. Reading past the end yields `None`.
 #[derive(Clone, Debug)]
-struct BitBuffer<'a> {
+pub(super) struct BitBuffer<'a> {
     data: &'a [u8],
     /// Index of the next byte of `data` to load.
     next: usize,
@@ -253,7 +340,7 @@ struct BitBuffer<'a> {
 }
 
 impl<'a> BitBuffer<'a> {
-    fn new(data: &'a [u8]) -> Self {
+    pub(super) fn new(data: &'a [u8]) -> Self {
         BitBuffer {
             data,
             next: 0,
@@ -284,7 +371,7 @@ impl<'a> BitBuffer<'a> {
     }
 
     /// Reads `n` bits (`n` ≤ 64) as the low bits of the result.
-    fn read_bits(&mut self, n: u32) -> Option<u64> {
+    pub(super) fn read_bits(&mut self, n: u32) -> Option<u64> {
         debug_assert!(n <= 64);
         if n > 56 {
             let hi = self.read_bits(n - 32)?;
@@ -309,7 +396,7 @@ impl<'a> BitBuffer<'a> {
     /// The number of leading one bits among the next `max` (≤ 8) bits, consuming them and
     /// the zero that ends them (unless `max` ones were read): the delta-of-delta prefix
     /// `0`/`10`/`110`/`1110`/`1111`.
-    fn read_ones(&mut self, max: u32) -> Option<u32> {
+    pub(super) fn read_ones(&mut self, max: u32) -> Option<u32> {
         if self.len < max + 1 {
             self.refill();
         }
@@ -324,7 +411,7 @@ impl<'a> BitBuffer<'a> {
         Some(ones)
     }
 
-    fn read_uvarint(&mut self) -> Option<u64> {
+    pub(super) fn read_uvarint(&mut self) -> Option<u64> {
         let mut out: u64 = 0;
         let mut shift = 0u32;
         loop {
@@ -340,7 +427,7 @@ impl<'a> BitBuffer<'a> {
         }
     }
 
-    fn read_varint(&mut self) -> Option<i64> {
+    pub(super) fn read_varint(&mut self) -> Option<i64> {
         let u = self.read_uvarint()?;
         Some(((u >> 1) as i64) ^ -((u & 1) as i64))
     }
@@ -361,8 +448,13 @@ pub(crate) struct ChunkIter<'a> {
 }
 
 impl<'a> ChunkIter<'a> {
+    /// An iterator over a float chunk's samples; a histogram chunk yields none.
     pub(crate) fn new(data: &'a [u8]) -> Self {
-        let total = header_count(data);
+        let total = if is_histogram_chunk(data) {
+            0
+        } else {
+            header_count(data)
+        };
         let r = BitBuffer::new(data.get(2..).unwrap_or(&[]));
         ChunkIter {
             r,
@@ -388,14 +480,7 @@ impl<'a> ChunkIter<'a> {
                 self.read_xor()?;
             }
             _ => {
-                let prefix = self.r.read_ones(4)?;
-                let dod: i64 = match prefix {
-                    0 => 0,
-                    1 => self.read_signed(14)?,
-                    2 => self.read_signed(17)?,
-                    3 => self.read_signed(20)?,
-                    _ => self.r.read_bits(64)? as i64,
-                };
+                let dod = read_dod(&mut self.r)?;
                 self.t_delta = (self.t_delta as i64).wrapping_add(dod) as u64;
                 self.t = self.t.wrapping_add(self.t_delta as i64);
                 self.read_xor()?;
@@ -405,35 +490,13 @@ impl<'a> ChunkIter<'a> {
         Some((self.t, f64::from_bits(self.v)))
     }
 
-    /// Reads an `n`-bit two's-complement bucket, mirroring [`bit_range`].
-    fn read_signed(&mut self, n: u32) -> Option<i64> {
-        let bits = self.r.read_bits(n)? as i64;
-        Some(if bits > (1i64 << (n - 1)) {
-            bits - (1i64 << n)
-        } else {
-            bits
-        })
-    }
-
     fn read_xor(&mut self) -> Option<()> {
-        // `0`: same value; `10`: the previous window; `11`: a new window follows.
-        let control = self.r.read_ones(2)?;
-        if control == 0 {
-            return Some(());
-        }
-        if control == 2 {
-            let leading = self.r.read_bits(5)? as u32;
-            let mut sig = self.r.read_bits(6)? as u32;
-            if sig == 0 {
-                sig = 64;
-            }
-            self.leading = leading;
-            self.trailing = 64u32.checked_sub(leading + sig)?;
-        }
-        let sig = 64 - self.leading - self.trailing;
-        let bits = self.r.read_bits(sig)?;
-        self.v ^= bits << self.trailing;
-        Some(())
+        read_xor(
+            &mut self.r,
+            &mut self.v,
+            &mut self.leading,
+            &mut self.trailing,
+        )
     }
 }
 

@@ -23,10 +23,10 @@
 //! A torn or damaged log, chunk file or snapshot is repaired and reported
 //! ([`ReplayReport`]), never fatal.
 
-use super::chunk::{ChunkIter, ClosedChunk, HeadChunk};
+use super::chunk::{ChunkIter, ClosedChunk};
 use super::chunkfile::{ChunkFiles, DiskChunk};
 use super::db::{SeriesRef, Store, StoreOptions, SHARDS};
-use super::series::Series;
+use super::series::{Head, Last, Series};
 use super::shard::ref_parts;
 use super::wal::{self, put_uvarint, FsyncPolicy, Record, Wal, WalRepair};
 use super::{Label, Labels};
@@ -250,7 +250,7 @@ impl Store {
                     let mut shard = store.shard_write(SeriesRef(run[0].0).shard());
                     for &(r, t, v) in run {
                         match shard.get_mut(r) {
-                            Some((s, acct)) if s.last.is_none_or(|(lt, _)| t > lt) => {
+                            Some((s, acct)) if s.last.is_none_or(|l| t > l.t) => {
                                 s.append(t, f64::from_bits(v), acct);
                                 applied += 1;
                             }
@@ -324,14 +324,14 @@ impl Store {
                 // A series whose newest sample is only in a chunk file: read its value.
                 let from_disk = s.head.is_none()
                     && s.chunks.is_empty()
-                    && s.last.is_some_and(|(t, v)| {
-                        v == 0 && Some(t) == s.disk.last().map(DiskChunk::max_t)
+                    && s.last.is_some_and(|l| {
+                        l.value == 0 && Some(l.t) == s.disk.last().map(DiskChunk::max_t)
                     });
                 if let (true, Some(files), Some(c)) = (from_disk, Some(files), s.disk.last()) {
                     let mut buf = Vec::new();
                     if files.read_into(c, &mut buf).is_ok() {
                         if let Some((t, v)) = ChunkIter::new(&buf).last() {
-                            s.last = Some((t, v.to_bits()));
+                            s.last = Some(Last::float(t, v.to_bits()));
                         }
                     }
                 }
@@ -481,10 +481,10 @@ impl Store {
                         put_uvarint(&mut buf, u64::from(*sym));
                     }
                     match s.last {
-                        Some((t, v)) => {
+                        Some(l) => {
                             buf.push(1);
-                            buf.extend_from_slice(&t.to_le_bytes());
-                            buf.extend_from_slice(&v.to_le_bytes());
+                            buf.extend_from_slice(&l.t.to_le_bytes());
+                            buf.extend_from_slice(&l.value.to_le_bytes());
                         }
                         None => buf.push(0),
                     }
@@ -493,7 +493,7 @@ impl Store {
                         put_uvarint(&mut buf, c.raw().len() as u64);
                         buf.extend_from_slice(c.raw());
                     }
-                    let head = s.head.as_ref().map_or(&[][..], HeadChunk::bytes);
+                    let head = s.head.as_ref().map_or(&[][..], Head::bytes);
                     put_uvarint(&mut buf, head.len() as u64);
                     buf.extend_from_slice(head);
                 }
@@ -637,7 +637,7 @@ fn attach_disk(series: &mut Series, disk: Vec<DiskChunk>, acct: &mut super::seri
     }
     if let Some(last) = disk.last() {
         // The value is read back in `finish_replay` if nothing newer turns up.
-        series.last = Some((last.max_t(), 0));
+        series.last = Some(Last::float(last.max_t(), 0));
     }
     series.disk = disk;
 }
@@ -826,19 +826,19 @@ fn restore_snapshot(
             if c.min_t() > disk_max && s.chunks.last().is_none_or(|p| c.min_t() > p.max_t()) {
                 acct.closed_bytes += super::series::closed_chunk_bytes(&c);
                 acct.chunks += 1;
-                s.last = Some((c.max_t(), 0));
+                s.last = Some(Last::float(c.max_t(), 0));
                 s.chunks.push(c);
             }
         }
         // The open chunk is rebuilt sample by sample (the encoding is deterministic).
         for (t, v) in ChunkIter::new(&head) {
-            if s.last.is_none_or(|(lt, _)| t > lt) && t > disk_max {
+            if s.last.is_none_or(|l| t > l.t) && t > disk_max {
                 s.append(t, v, acct);
             }
         }
         if let Some((t, v)) = last {
-            if s.last.is_none_or(|(lt, _)| t >= lt) {
-                s.last = Some((t, v));
+            if s.last.is_none_or(|l| t >= l.t) {
+                s.last = Some(Last::float(t, v));
             }
         }
     }

@@ -1,7 +1,8 @@
 //! The embedded in-memory time-series store.
 //!
-//! Series are identified by their [`Labels`]; samples are float values at millisecond
-//! timestamps. Writers go through an appender; readers through the [`Querier`] trait.
+//! Series are identified by their [`Labels`]; samples are float values or native histograms
+//! ([`FloatHistogram`](crate::histogram::FloatHistogram)) at millisecond timestamps. Writers
+//! go through an appender; readers through the [`Querier`] trait.
 //!
 //! ```
 //! use redline::store::{Labels, Matcher, Querier, Store};
@@ -20,7 +21,8 @@
 //! ```
 //!
 //! Inside: [`Store`] (`db.rs`) shards series by fingerprint; `shard.rs` is a slab of series with
-//! its fingerprint map; `series.rs` holds a series' chunks; `chunk.rs` and `bits.rs` are the XOR (Gorilla) encoding; `symbols.rs` interns label
+//! its fingerprint map; `series.rs` holds a series' chunks; `chunk.rs` and `bits.rs` are the XOR (Gorilla) encoding of floats, `histchunk.rs` the
+//! chunks of histogram samples; `symbols.rs` interns label
 //! strings; `postings.rs` is the inverted index that answers matchers; `appender.rs` buffers
 //! writes until commit; `select.rs` implements [`Querier`]; `cardinality.rs` computes the
 //! [`Cardinality`] figures of `/api/v1/status/tsdb`.
@@ -32,6 +34,7 @@ mod chunk;
 mod chunkfile;
 mod db;
 mod durable;
+mod histchunk;
 mod labels;
 mod matcher;
 mod postings;

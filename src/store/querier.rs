@@ -19,7 +19,8 @@ use std::time::Instant;
 #[derive(Clone, Copy, Debug)]
 pub struct SelectLimits<'a> {
     /// The most samples the selection may hold; one more and it is refused with
-    /// [`SelectError::TooManySamples`].
+    /// [`SelectError::TooManySamples`]. A histogram sample counts as
+    /// [`HistogramSample::size`] samples.
     pub max_samples: usize,
     /// Past this instant the selection stops with [`SelectError::Timeout`].
     pub deadline: Option<Instant>,
@@ -71,6 +72,26 @@ pub struct Sample {
 pub struct HistogramSample {
     pub t: i64,
     pub h: Arc<FloatHistogram>,
+}
+
+impl HistogramSample {
+    /// How many float samples this sample counts as against a sample budget
+    /// ([`SelectLimits::max_samples`]): its size in bytes over a float sample's 16, as
+    /// Prometheus' `HPoint.size()` computes it from `FloatHistogram.Size()` (168 bytes of
+    /// struct, 8 per span, bucket and custom bound, plus 8 of timestamp). At least 11.
+    pub fn size(&self) -> usize {
+        histogram_size(&self.h)
+    }
+}
+
+/// [`HistogramSample::size`] of a histogram.
+pub(crate) fn histogram_size(h: &FloatHistogram) -> usize {
+    let items = h.positive_spans.len()
+        + h.negative_spans.len()
+        + h.positive_buckets.len()
+        + h.negative_buckets.len()
+        + h.custom_values.len();
+    (168 + 8 * items + 8) / 16
 }
 
 /// One series and its samples in a requested time range, oldest first. A series may hold
@@ -266,7 +287,13 @@ pub trait Querier: Send + Sync {
         let series = self.select(matchers, mint, maxt);
         let total: usize = series
             .iter()
-            .map(|s| s.samples.len() + s.histograms.len())
+            .map(|s| {
+                s.samples.len()
+                    + s.histograms
+                        .iter()
+                        .map(HistogramSample::size)
+                        .sum::<usize>()
+            })
             .sum();
         if total > limits.max_samples {
             return Err(SelectError::TooManySamples);

@@ -16,15 +16,21 @@
 //!
 //! [`Postings::select_deferring`]: super::postings::Postings::select_deferring
 
-use super::chunk::ChunkIter;
+use super::chunk::{header_count, is_histogram_chunk, ChunkIter};
 use super::db::{SeriesRef, Store};
+use super::histchunk::HistIter;
+use super::querier::histogram_size;
 use super::series::{decode_chunks_into, ChunkCopies};
 use super::shard::MixBuild;
 use super::symbols::{Resolver, Symbol};
-use super::{Label, Labels, Matcher, Querier, SelectError, SelectLimits, Selection, SeriesSamples};
+use super::{
+    HistogramSample, Label, Labels, Matcher, Querier, SelectError, SelectLimits, Selection,
+    SeriesSamples,
+};
 use std::cmp::Ordering;
 use std::collections::{BTreeSet, HashMap};
 use std::ops::Range;
+use std::sync::Arc;
 
 /// One matcher left to check per series: the matcher, its label-name id, and its verdict per
 /// label-value id (values repeat across series, so each is resolved and matched once).
@@ -139,7 +145,7 @@ impl Store {
             let Some(s) = shard.get(id) else { continue };
             let open = s
                 .last
-                .is_some_and(|(t, v)| t >= mint && t <= maxt && v != super::STALE_NAN_BITS);
+                .is_some_and(|l| l.t >= mint && l.t <= maxt && !l.is_stale_marker());
             if open && residual.accepts(self, &s.labels) {
                 out.push(SeriesRef(id));
             }
@@ -185,12 +191,10 @@ impl Store {
 /// deadline and cancel flag: a check costs about a clock read, a chunk ~120 samples' decoding.
 const CHECK_EVERY: usize = 16;
 
-/// The sample count in a chunk's 2-byte header: how many samples it can add, at most.
-fn header_count(chunk: &[u8]) -> usize {
-    match chunk {
-        [a, b, ..] => usize::from(u16::from_be_bytes([*a, *b])),
-        _ => 0,
-    }
+/// The sample count in a chunk's 2-byte header: how many samples it can add, at most (a
+/// histogram sample adds its [`HistogramSample::size`]).
+fn chunk_count(chunk: &[u8]) -> usize {
+    usize::from(header_count(chunk))
 }
 
 /// One selected series before decoding: its label ids in the flat label buffer, and either
@@ -200,6 +204,21 @@ struct Hit {
     chunks: Result<Range<usize>, u64>,
 }
 
+/// Where [`decode_counted`] puts what it decodes: the float samples, the histogram samples
+/// and the budget the histograms used so far.
+struct Decoded<'o> {
+    floats: &'o mut Vec<super::Sample>,
+    histograms: Vec<HistogramSample>,
+    histogram_size: usize,
+}
+
+impl Decoded<'_> {
+    /// Samples held so far, against the budget.
+    fn used(&self) -> usize {
+        self.floats.len() + self.histogram_size
+    }
+}
+
 /// Decodes the samples of `chunks` (one series, oldest first) in `[mint, maxt]` onto `out`,
 /// which may hold at most `limits.max_samples` samples: the one past that is refused before
 /// it is pushed. `work` counts chunks for the periodic [`SelectLimits::check`].
@@ -207,7 +226,7 @@ fn decode_counted<'c>(
     chunks: impl Iterator<Item = &'c [u8]>,
     mint: i64,
     maxt: i64,
-    out: &mut Vec<super::Sample>,
+    out: &mut Decoded<'_>,
     limits: &SelectLimits<'_>,
     work: &mut usize,
 ) -> Result<(), SelectError> {
@@ -217,9 +236,13 @@ fn decode_counted<'c>(
         if (*work).is_multiple_of(CHECK_EVERY) {
             limits.check()?;
         }
-        if out.len().saturating_add(header_count(c)) <= budget {
+        if is_histogram_chunk(c) {
+            decode_histograms(c, mint, maxt, out, budget)?;
+            continue;
+        }
+        if out.used().saturating_add(chunk_count(c)) <= budget {
             // The whole chunk fits: the plain loop.
-            decode_chunks_into(std::iter::once(c), mint, maxt, out);
+            decode_chunks_into(std::iter::once(c), mint, maxt, out.floats);
             continue;
         }
         for (t, v) in ChunkIter::new(c) {
@@ -227,12 +250,40 @@ fn decode_counted<'c>(
                 return Ok(());
             }
             if t >= mint {
-                if out.len() >= budget {
+                if out.used() >= budget {
                     return Err(SelectError::TooManySamples);
                 }
-                out.push(super::Sample { t, v });
+                out.floats.push(super::Sample { t, v });
             }
         }
+    }
+    Ok(())
+}
+
+/// Decodes the histogram samples of the histogram chunk `c` in `[mint, maxt]` onto `out`,
+/// refusing the one that would take it past `budget`.
+fn decode_histograms(
+    c: &[u8],
+    mint: i64,
+    maxt: i64,
+    out: &mut Decoded<'_>,
+    budget: usize,
+) -> Result<(), SelectError> {
+    let mut it = HistIter::new(c);
+    while let Some(t) = it.next_t() {
+        if t > maxt {
+            break;
+        }
+        if t < mint {
+            continue;
+        }
+        let h = it.histogram();
+        let size = histogram_size(&h);
+        if out.used().saturating_add(size) > budget {
+            return Err(SelectError::TooManySamples);
+        }
+        out.histogram_size += size;
+        out.histograms.push(HistogramSample { t, h: Arc::new(h) });
     }
     Ok(())
 }
@@ -311,7 +362,7 @@ impl Querier for Store {
             let k = copies.len() - first;
             let (mut all, mut outer) = (0usize, 0usize);
             for (i, c) in copies.chunks(first..copies.len()).enumerate() {
-                let n = header_count(c);
+                let n = chunk_count(c);
                 all += n;
                 if i == 0 || i == k - 1 {
                     outer += n;
@@ -342,17 +393,22 @@ impl Querier for Store {
         let mut out = Selection::with_capacity(hits.len(), copied.min(budget));
         let mut kept: Vec<Range<usize>> = Vec::with_capacity(hits.len());
         let mut ends: Vec<usize> = Vec::with_capacity(hits.len());
+        let mut hist_ends: Vec<usize> = Vec::new();
         let mut scratch = ChunkCopies::default();
         let mut work = 0usize;
-        let samples = out.samples_mut();
+        let mut decoded = Decoded {
+            floats: out.samples_mut(),
+            histograms: Vec::new(),
+            histogram_size: 0,
+        };
         for hit in hits {
-            let before = samples.len();
+            let before = (decoded.floats.len(), decoded.histograms.len());
             match hit.chunks {
                 Ok(chunks) => decode_counted(
                     copies.chunks(chunks),
                     mint,
                     maxt,
-                    samples,
+                    &mut decoded,
                     limits,
                     &mut work,
                 )?,
@@ -365,19 +421,24 @@ impl Querier for Store {
                         scratch.chunks(0..scratch.len()),
                         mint,
                         maxt,
-                        samples,
+                        &mut decoded,
                         limits,
                         &mut work,
                     )?
                 }
             }
-            if samples.len() > before {
+            if (decoded.floats.len(), decoded.histograms.len()) != before {
                 kept.push(hit.labels);
-                ends.push(samples.len());
+                ends.push(decoded.floats.len());
+                hist_ends.push(decoded.histograms.len());
             }
         }
+        let mut histograms = std::mem::take(&mut decoded.histograms).into_iter();
+        let mut hist_start = 0;
         self.symbols.with_resolver(|r| {
-            for (labels, end) in kept.into_iter().zip(ends) {
+            for ((labels, end), hist_end) in kept.into_iter().zip(ends).zip(hist_ends) {
+                out.extend_histograms(histograms.by_ref().take(hist_end - hist_start));
+                hist_start = hist_end;
                 out.add_series(Self::label_of(r, &syms[labels]), end);
             }
         });

@@ -2,12 +2,16 @@
 //!
 //! A [`Series`] holds its labels as interned symbol ids, its closed chunks, its open head
 //! chunk and the last sample (for out-of-order and duplicate checks); shards (`shard.rs`) own
-//! them.
+//! them. A series holds float samples, native histogram samples, or both in turn: the head
+//! is a float chunk or a histogram chunk ([`Head`]), and a sample of the other kind closes it
+//! and starts one of its own kind, so chunks stay ordered in time whatever their kind.
 
 use super::chunk::{ChunkIter, ClosedChunk, HeadChunk};
 use super::chunkfile::{ChunkFiles, DiskChunk};
+use super::histchunk::{chunk_times, histogram_digest, HistHeadChunk, Placement, ResetHeader};
 use super::symbols::{Symbol, SymbolTable};
 use super::{Labels, Sample};
+use crate::histogram::FloatHistogram;
 use std::ops::Range;
 
 /// What happened to one sample offered to a series.
@@ -21,6 +25,75 @@ pub(crate) enum Outcome {
     Identical,
 }
 
+/// The open chunk of a series: floats or histograms.
+#[derive(Clone, Debug)]
+pub(crate) enum Head {
+    Float(HeadChunk),
+    Histogram(Box<HistHeadChunk>),
+}
+
+impl Head {
+    pub(crate) fn min_t(&self) -> i64 {
+        match self {
+            Head::Float(h) => h.min_t(),
+            Head::Histogram(h) => h.min_t(),
+        }
+    }
+
+    pub(crate) fn max_t(&self) -> i64 {
+        match self {
+            Head::Float(h) => h.max_t(),
+            Head::Histogram(h) => h.max_t(),
+        }
+    }
+
+    pub(crate) fn bytes(&self) -> &[u8] {
+        match self {
+            Head::Float(h) => h.bytes(),
+            Head::Histogram(h) => h.bytes(),
+        }
+    }
+
+    pub(crate) fn heap_bytes(&self) -> usize {
+        match self {
+            Head::Float(h) => h.heap_bytes(),
+            Head::Histogram(h) => h.heap_bytes(),
+        }
+    }
+
+    fn close(self) -> ClosedChunk {
+        match self {
+            Head::Float(h) => h.close(),
+            Head::Histogram(h) => h.close(),
+        }
+    }
+}
+
+/// The newest sample a series was given: its timestamp and, to tell a repeat from a
+/// different sample at that timestamp, a float's bits or a histogram's digest
+/// ([`histogram_digest`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Last {
+    pub(crate) t: i64,
+    pub(crate) value: u64,
+    pub(crate) histogram: bool,
+}
+
+impl Last {
+    pub(crate) fn float(t: i64, bits: u64) -> Self {
+        Last {
+            t,
+            value: bits,
+            histogram: false,
+        }
+    }
+
+    /// Whether the sample is a float staleness marker.
+    pub(crate) fn is_stale_marker(&self) -> bool {
+        !self.histogram && self.value == super::STALE_NAN_BITS
+    }
+}
+
 pub(crate) struct Series {
     /// `[name, value, name, value, ...]`, ordered by name.
     pub(crate) labels: Box<[Symbol]>,
@@ -29,10 +102,10 @@ pub(crate) struct Series {
     pub(crate) disk: Vec<DiskChunk>,
     /// Closed chunks still in memory, oldest first.
     pub(crate) chunks: Vec<ClosedChunk>,
-    pub(crate) head: Option<HeadChunk>,
-    /// Timestamp and value bits of the newest sample ever appended (kept even when retention
-    /// removes its chunk, so a late sample is still recognised as out of order).
-    pub(crate) last: Option<(i64, u64)>,
+    pub(crate) head: Option<Head>,
+    /// The newest sample ever appended (kept even when retention removes its chunk, so a
+    /// late sample is still recognised as out of order).
+    pub(crate) last: Option<Last>,
 }
 
 /// Chunk bytes a query copies out of the shard lock, to decode after releasing it.
@@ -112,45 +185,93 @@ impl Series {
     }
 
     /// Appends a sample after the out-of-order and duplicate checks, cutting a new chunk when
-    /// the head is full. Updates the shard's chunk counters.
+    /// the head is full or holds histograms. Updates the shard's chunk counters.
     pub(crate) fn append(&mut self, t: i64, v: f64, acct: &mut ShardAccounts) -> Outcome {
         let bits = v.to_bits();
-        if let Some((lt, lv)) = self.last {
-            if t < lt {
+        if let Some(last) = self.last {
+            if t < last.t {
                 return Outcome::OutOfOrder;
             }
-            if t == lt {
-                return if bits == lv {
+            if t == last.t {
+                return if bits == last.value && !last.histogram {
                     Outcome::Identical
                 } else {
                     Outcome::Duplicate
                 };
             }
         }
+        if let Some(Head::Float(h)) = &mut self.head {
+            let before = h.heap_bytes();
+            h.append(t, v);
+            acct.head_bytes = acct.head_bytes + h.heap_bytes() - before;
+            // A full head is closed at once rather than when the next sample arrives, so its
+            // growth slack is given back as soon as it can no longer grow.
+            if h.is_full() {
+                self.close_head(acct);
+            }
+        } else {
+            self.close_head(acct);
+            acct.chunks += 1;
+            let h = HeadChunk::new(t, v);
+            acct.head_bytes += h.heap_bytes();
+            self.head = Some(Head::Float(h));
+        }
+        self.last = Some(Last::float(t, bits));
+        Outcome::Appended
+    }
+
+    /// Appends a histogram sample after the same checks as [`Series::append`] (a histogram
+    /// at the newest sample's timestamp is a duplicate unless it equals that sample, which
+    /// must be a histogram). A new chunk is cut when the head holds floats, or when the
+    /// histogram chunk says (a counter reset, a new layout, full). A full histogram chunk
+    /// stays open until the next sample, so the next chunk's header records whether that
+    /// sample was a counter reset.
+    pub(crate) fn append_histogram(
+        &mut self,
+        t: i64,
+        h: &FloatHistogram,
+        acct: &mut ShardAccounts,
+    ) -> Outcome {
+        let digest = histogram_digest(h);
+        if let Some(last) = self.last {
+            if t < last.t {
+                return Outcome::OutOfOrder;
+            }
+            if t == last.t {
+                return if digest == last.value && last.histogram {
+                    Outcome::Identical
+                } else {
+                    Outcome::Duplicate
+                };
+            }
+        }
+        let placement = match &self.head {
+            Some(Head::Histogram(c)) => c.placement(h),
+            _ => Placement::Cut(ResetHeader::for_first(h)),
+        };
         match &mut self.head {
-            Some(h) => {
-                let before = h.heap_bytes();
-                h.append(t, v);
-                acct.head_bytes = acct.head_bytes + h.heap_bytes() - before;
+            Some(Head::Histogram(c)) if placement == Placement::Append => {
+                let before = c.heap_bytes();
+                c.append(t, h);
+                acct.head_bytes = acct.head_bytes + c.heap_bytes() - before;
             }
-            head => {
+            _ => {
+                let header = match placement {
+                    Placement::Cut(header) => header,
+                    Placement::Append => ResetHeader::for_first(h),
+                };
+                self.close_head(acct);
                 acct.chunks += 1;
-                let h = HeadChunk::new(t, v);
-                acct.head_bytes += h.heap_bytes();
-                *head = Some(h);
+                let c = Box::new(HistHeadChunk::new(t, h, header));
+                acct.head_bytes += c.heap_bytes();
+                self.head = Some(Head::Histogram(c));
             }
         }
-        // A full head is closed at once rather than when the next sample arrives, so its
-        // growth slack is given back as soon as it can no longer grow.
-        if self.head.as_ref().is_some_and(HeadChunk::is_full) {
-            if let Some(full) = self.head.take() {
-                acct.head_bytes -= full.heap_bytes();
-                let closed = full.close();
-                acct.closed_bytes += closed_chunk_bytes(&closed);
-                self.chunks.push(closed);
-            }
-        }
-        self.last = Some((t, bits));
+        self.last = Some(Last {
+            t,
+            value: digest,
+            histogram: true,
+        });
         Outcome::Appended
     }
 
@@ -273,8 +394,7 @@ impl Series {
         let spans = |lo: i64, hi: i64| lo <= maxt && hi >= mint;
         let certain = |lo: i64, hi: i64| (mint..=maxt).contains(&lo) || (mint..=maxt).contains(&hi);
         let check = |lo: i64, hi: i64, data: &[u8]| {
-            spans(lo, hi)
-                && (certain(lo, hi) || ChunkIter::new(data).any(|(t, _)| t >= mint && t <= maxt))
+            spans(lo, hi) && (certain(lo, hi) || chunk_times(data).any(|t| t >= mint && t <= maxt))
         };
         let on_disk = |c: &DiskChunk| {
             spans(c.min_t, c.max_t())
@@ -283,7 +403,7 @@ impl Series {
                     buf.push_disk(files, c);
                     let found = buf
                         .chunks(0..buf.len())
-                        .any(|d| ChunkIter::new(d).any(|(t, _)| t >= mint && t <= maxt));
+                        .any(|d| chunk_times(d).any(|t| t >= mint && t <= maxt));
                     found
                 })
         };

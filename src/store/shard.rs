@@ -101,6 +101,18 @@ impl Shard {
         Some(s.append(t, v, &mut self.acct))
     }
 
+    /// Offers a histogram sample to series `id`; `None` when it does not exist.
+    pub(crate) fn append_histogram(
+        &mut self,
+        id: u64,
+        t: i64,
+        h: &crate::histogram::FloatHistogram,
+    ) -> Option<Outcome> {
+        let slot = self.slot_of(id)?;
+        let s = self.slots[slot].as_mut()?;
+        Some(s.append_histogram(t, h, &mut self.acct))
+    }
+
     /// Adds one pending sample to series `id`; false when it does not exist.
     pub(crate) fn pin(&mut self, id: u64) -> bool {
         match self.slot_of(id) {

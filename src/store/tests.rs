@@ -806,3 +806,5 @@ fn wide_matchers_beside_a_selective_one_select_exactly_the_brute_force_set(backi
     }
 }
 on_both_stores!(wide_matchers_beside_a_selective_one_select_exactly_the_brute_force_set);
+
+mod histograms;
