@@ -250,6 +250,7 @@ fn target(shipped_job: Option<&str>, job: &str) -> TargetSpec {
         track_timestamps_staleness: cfg.track_timestamps_staleness,
         metric_relabel_configs: Arc::new(cfg.metric_relabel_configs.clone()),
         limits: ScrapeLimits::default(),
+        histograms: Default::default(),
     }
 }
 

@@ -289,6 +289,7 @@ fn target_spec(cfg: &ScrapeConfig, t: PopulatedTarget) -> TargetSpec {
             label_name_length_limit: l.label_name_length_limit.unwrap_or(0),
             label_value_length_limit: l.label_value_length_limit.unwrap_or(0),
         },
+        histograms: cfg.histograms,
     }
 }
 

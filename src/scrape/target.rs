@@ -40,6 +40,8 @@ pub struct TargetSpec {
     pub track_timestamps_staleness: bool,
     pub metric_relabel_configs: Arc<Vec<RelabelConfig>>,
     pub limits: ScrapeLimits,
+    /// The job's native-histogram settings.
+    pub histograms: crate::config::HistogramConfig,
 }
 
 impl TargetSpec {
@@ -58,6 +60,7 @@ impl TargetSpec {
             track_timestamps_staleness: false,
             metric_relabel_configs: Arc::new(Vec::new()),
             limits: ScrapeLimits::default(),
+            histograms: crate::config::HistogramConfig::default(),
         }
     }
 }
