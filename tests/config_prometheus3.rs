@@ -176,9 +176,9 @@ fn a_reload_reads_the_scrape_config_files_again() {
     assert_eq!(after.scrape_configs[0].job_name, "second");
 }
 
-/// Every Prometheus 3 scrape and global field loads; those that need native histograms
-/// (redline stores classic histograms only, as Prometheus does for a target exposing no
-/// native ones) are listed as ignored, each with its path.
+/// Every Prometheus 3 scrape and global field loads; those redline does not act on
+/// (`convert_classic_histograms_to_nhcb`, `scrape_failure_log_file`) are listed as ignored,
+/// each with its path.
 #[test]
 fn prometheus_3_scrape_fields_load() {
     let yaml = r#"
@@ -225,14 +225,16 @@ scrape_configs:
     assert_eq!(
         ignored_fields(&cfg),
         [
-            "global.scrape_native_histograms",
-            "global.always_scrape_classic_histograms",
             "global.scrape_failure_log_file",
             "scrape_configs[0].convert_classic_histograms_to_nhcb",
-            "scrape_configs[0].native_histogram_bucket_limit",
-            "scrape_configs[0].native_histogram_min_bucket_factor",
         ]
     );
+    // The native-histogram settings are acted on: the job's own, else global's.
+    assert!(!app.histograms.scrape_native_histograms);
+    assert_eq!(app.histograms.bucket_limit, Some(160));
+    assert_eq!(app.histograms.min_bucket_factor, Some(1.1));
+    assert!(inherits.histograms.scrape_native_histograms);
+    assert!(inherits.histograms.always_scrape_classic_histograms);
     // Settings that ask for nothing are not reported.
     let quiet = Config::from_yaml_str(
         "global:\n  scrape_native_histograms: false\nscrape_configs:\n  - job_name: a\n    always_scrape_classic_histograms: false\n",

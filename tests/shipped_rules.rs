@@ -251,6 +251,7 @@ fn target(shipped_job: Option<&str>, job: &str) -> TargetSpec {
         metric_relabel_configs: Arc::new(cfg.metric_relabel_configs.clone()),
         limits: ScrapeLimits::default(),
         name_validation: cfg.name_validation,
+        histograms: Default::default(),
     }
 }
 

@@ -3,12 +3,10 @@
 //! Two kinds. Sections that only tune Prometheus' own process (`storage.tsdb`,
 //! `storage.exemplars`, `tracing`, `runtime`, `otlp`) are read with their upstream fields
 //! (a typo is still an error at its path) and ignored: redline's store, its tracing and its
-//! runtime are its own. Prometheus 3's native-histogram scrape settings
-//! (`scrape_native_histograms`, `convert_classic_histograms_to_nhcb`,
-//! `always_scrape_classic_histograms`, `native_histogram_bucket_limit`,
-//! `native_histogram_min_bucket_factor`) are accepted because redline scrapes as Prometheus
-//! does a target that exposes only classic histograms: the `_bucket`, `_sum` and `_count`
-//! series are stored as they are (native histograms are future work).
+//! runtime are its own. `convert_classic_histograms_to_nhcb` is accepted and classic
+//! histograms stay their `_bucket`, `_sum` and `_count` series (the conversion is future
+//! work); the other native-histogram settings are acted on (see
+//! [`super::HistogramConfig`]).
 //!
 //! Each such setting that asks for something becomes one [`IgnoredSetting`] in
 //! [`super::Config::ignored`]; [`log_ignored`] logs one line for each (at start-up and on every
@@ -59,10 +57,7 @@ pub(crate) const TRACING: &str =
 pub(crate) const RUNTIME: &str = "it tunes the Go runtime; redline is not a Go program";
 pub(crate) const OTLP: &str =
     "it configures Prometheus' OTLP receiver; redline does not receive OTLP metrics";
-pub(crate) const NATIVE_HISTOGRAMS: &str = "redline does not store native histograms yet; it scrapes the text formats, which carry classic histograms only, and stores their _bucket, _sum and _count series as Prometheus does for a target without native histograms";
-pub(crate) const NHCB: &str = "redline does not store native histograms yet, so classic histograms are kept as their _bucket, _sum and _count series instead of being converted";
-pub(crate) const ALWAYS_CLASSIC: &str =
-    "redline always stores classic histograms (it does not store native histograms yet)";
+pub(crate) const NHCB: &str = "redline does not convert classic histograms to native histograms with custom buckets yet; they are kept as their _bucket, _sum and _count series";
 
 /// Prometheus' `storage.tsdb`.
 #[derive(Debug, Default, Deserialize)]
@@ -124,14 +119,10 @@ pub struct RawOtlp {
 }
 
 /// The scrape settings of a scrape config or of `global` that redline reads and does not
-/// act on: Prometheus 3's native-histogram settings and `scrape_failure_log_file`.
+/// act on: `convert_classic_histograms_to_nhcb` and `scrape_failure_log_file`.
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct IgnoredScrapeFields<'a> {
-    pub scrape_native_histograms: Option<bool>,
     pub convert_classic_histograms_to_nhcb: Option<bool>,
-    pub always_scrape_classic_histograms: Option<bool>,
-    pub native_histogram_bucket_limit: Option<u64>,
-    pub native_histogram_min_bucket_factor: Option<f64>,
     pub scrape_failure_log_file: Option<&'a str>,
 }
 
@@ -139,26 +130,8 @@ impl IgnoredScrapeFields<'_> {
     /// The settings among these that ask for something, with why redline does not.
     pub(crate) fn settings(&self, ctx: &Ctx<'_>, path: &FieldPath) -> Vec<IgnoredSetting> {
         let mut out: Vec<(FieldPath, &'static str)> = Vec::new();
-        if self.scrape_native_histograms == Some(true) {
-            out.push((path.key("scrape_native_histograms"), NATIVE_HISTOGRAMS));
-        }
         if self.convert_classic_histograms_to_nhcb == Some(true) {
             out.push((path.key("convert_classic_histograms_to_nhcb"), NHCB));
-        }
-        if self.always_scrape_classic_histograms == Some(true) {
-            out.push((path.key("always_scrape_classic_histograms"), ALWAYS_CLASSIC));
-        }
-        if self.native_histogram_bucket_limit.is_some_and(|v| v > 0) {
-            out.push((path.key("native_histogram_bucket_limit"), NATIVE_HISTOGRAMS));
-        }
-        if self
-            .native_histogram_min_bucket_factor
-            .is_some_and(|v| v != 0.0)
-        {
-            out.push((
-                path.key("native_histogram_min_bucket_factor"),
-                NATIVE_HISTOGRAMS,
-            ));
         }
         if self.scrape_failure_log_file.is_some_and(|f| !f.is_empty()) {
             out.push((path.key("scrape_failure_log_file"), FAILURE_LOG));

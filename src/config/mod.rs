@@ -100,8 +100,13 @@ pub struct GlobalConfig {
     /// Default 0.
     pub rule_query_offset: Duration,
     pub external_labels: Labels,
-    /// Default [`ScrapeProtocol::DEFAULT`].
-    pub scrape_protocols: Vec<ScrapeProtocol>,
+    /// `scrape_protocols` as written; `None`: each job picks Prometheus' default for its
+    /// `scrape_native_histograms` ([`ScrapeProtocol::defaults_for`]).
+    pub scrape_protocols: Option<Vec<ScrapeProtocol>>,
+    /// `scrape_native_histograms`, `always_scrape_classic_histograms` and
+    /// `convert_classic_histograms_to_nhcb` (all default false); jobs inherit what they do
+    /// not set.
+    pub histograms: GlobalHistogramConfig,
     /// Global limits; jobs inherit those they do not set.
     pub limits: ScrapeLimits,
     pub name_validation: NameValidation,
@@ -189,6 +194,7 @@ impl Scheme {
 /// An exposition format a scrape may ask for, as named in `scrape_protocols`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ScrapeProtocol {
+    PrometheusProto,
     OpenMetricsText1_0_0,
     OpenMetricsText0_0_1,
     PrometheusText1_0_0,
@@ -198,10 +204,8 @@ pub enum ScrapeProtocol {
 /// Why a `scrape_protocols` entry is not accepted.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ScrapeProtocolError {
-    #[error("redline does not support the PrometheusProto scrape protocol yet")]
-    Unsupported,
     #[error(
-        "unknown scrape protocol {0:?}, supported: [OpenMetricsText0.0.1 OpenMetricsText1.0.0 PrometheusText0.0.4 PrometheusText1.0.0]"
+        "unknown scrape protocol {0:?}, supported: [OpenMetricsText0.0.1 OpenMetricsText1.0.0 PrometheusProto PrometheusText0.0.4 PrometheusText1.0.0]"
     )]
     Unknown(String),
 }
@@ -215,9 +219,31 @@ impl ScrapeProtocol {
         ScrapeProtocol::PrometheusText0_0_4,
     ];
 
+    /// Prometheus 3.x's default for a job that scrapes native histograms
+    /// (`DefaultProtoFirstScrapeProtocols`): protobuf first, the only format that carries
+    /// them.
+    pub const DEFAULT_PROTO_FIRST: [ScrapeProtocol; 5] = [
+        ScrapeProtocol::PrometheusProto,
+        ScrapeProtocol::OpenMetricsText1_0_0,
+        ScrapeProtocol::OpenMetricsText0_0_1,
+        ScrapeProtocol::PrometheusText1_0_0,
+        ScrapeProtocol::PrometheusText0_0_4,
+    ];
+
+    /// The protocols of a job that sets none, when `global` sets none either: as Prometheus
+    /// 3.8, protobuf first when the job scrapes native histograms.
+    pub fn defaults_for(scrape_native_histograms: bool) -> Vec<ScrapeProtocol> {
+        if scrape_native_histograms {
+            Self::DEFAULT_PROTO_FIRST.to_vec()
+        } else {
+            Self::DEFAULT.to_vec()
+        }
+    }
+
     /// The name used in config files.
     pub fn name(self) -> &'static str {
         match self {
+            ScrapeProtocol::PrometheusProto => "PrometheusProto",
             ScrapeProtocol::OpenMetricsText1_0_0 => "OpenMetricsText1.0.0",
             ScrapeProtocol::OpenMetricsText0_0_1 => "OpenMetricsText0.0.1",
             ScrapeProtocol::PrometheusText1_0_0 => "PrometheusText1.0.0",
@@ -228,6 +254,9 @@ impl ScrapeProtocol {
     /// The media type for the `Accept` header.
     pub fn media_type(self) -> &'static str {
         match self {
+            ScrapeProtocol::PrometheusProto => {
+                "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited"
+            }
             ScrapeProtocol::OpenMetricsText1_0_0 => "application/openmetrics-text;version=1.0.0",
             ScrapeProtocol::OpenMetricsText0_0_1 => "application/openmetrics-text;version=0.0.1",
             ScrapeProtocol::PrometheusText1_0_0 => "text/plain;version=1.0.0",
@@ -235,21 +264,12 @@ impl ScrapeProtocol {
         }
     }
 
-    /// Parses a config name. `PrometheusProto` is known but not supported.
+    /// Parses a config name.
     pub fn parse(name: &str) -> Result<ScrapeProtocol, ScrapeProtocolError> {
-        let all = [
-            ScrapeProtocol::OpenMetricsText1_0_0,
-            ScrapeProtocol::OpenMetricsText0_0_1,
-            ScrapeProtocol::PrometheusText1_0_0,
-            ScrapeProtocol::PrometheusText0_0_4,
-        ];
-        if let Some(p) = all.into_iter().find(|p| p.name() == name) {
-            return Ok(p);
-        }
-        if name == "PrometheusProto" {
-            return Err(ScrapeProtocolError::Unsupported);
-        }
-        Err(ScrapeProtocolError::Unknown(name.to_string()))
+        Self::DEFAULT_PROTO_FIRST
+            .into_iter()
+            .find(|p| p.name() == name)
+            .ok_or_else(|| ScrapeProtocolError::Unknown(name.to_string()))
     }
 
     /// The `Accept` header Prometheus sends for this preference list with UTF-8 names
@@ -259,7 +279,8 @@ impl ScrapeProtocol {
     }
 
     /// The `Accept` header Prometheus 3 sends: each protocol's media type, with
-    /// `escaping=<scheme>` on the 1.0.0 text formats (the only ones that define it), and
+    /// `escaping=<scheme>` on the 1.0.0 text formats (the only ones that define it; not on
+    /// protobuf), and
     /// q-values descending from 0.6 (one more than the five protocols Prometheus knows,
     /// `PrometheusProto` included), then `*/*`.
     pub fn accept_header_escaping(
@@ -319,6 +340,36 @@ impl EscapingScheme {
     }
 }
 
+/// The native-histogram settings of `global`, which jobs inherit.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct GlobalHistogramConfig {
+    pub scrape_native_histograms: bool,
+    pub always_scrape_classic_histograms: bool,
+    pub convert_classic_histograms_to_nhcb: bool,
+}
+
+/// How a job scrapes histograms (Prometheus 3.8's settings).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct HistogramConfig {
+    /// `scrape_native_histograms`: store native histograms of protobuf scrapes as
+    /// histogram samples; without it they are read as classic histograms. Default false.
+    pub scrape_native_histograms: bool,
+    /// `always_scrape_classic_histograms`: also keep the classic series of a histogram
+    /// that has a native part. Default false.
+    pub always_scrape_classic_histograms: bool,
+    /// `convert_classic_histograms_to_nhcb`, read and not acted on (see
+    /// [`ignored`]). Default false.
+    pub convert_classic_histograms_to_nhcb: bool,
+    /// `native_histogram_bucket_limit`: more buckets than this and the histogram's
+    /// resolution is halved until it fits; a histogram that still does not fails the
+    /// scrape. `None`: no limit (Prometheus' 0).
+    pub bucket_limit: Option<u64>,
+    /// `native_histogram_min_bucket_factor`: the schema a histogram is reduced to at most
+    /// (Prometheus' `pickSchema`). `None` (0 or unset): no reduction beyond the largest
+    /// schema, 8.
+    pub min_bucket_factor: Option<f64>,
+}
+
 /// One validated scrape job.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ScrapeConfig {
@@ -334,7 +385,11 @@ pub struct ScrapeConfig {
     pub honor_labels: bool,
     /// Default true.
     pub honor_timestamps: bool,
+    /// `scrape_protocols`, or `global`'s, or [`ScrapeProtocol::defaults_for`] the job's
+    /// `scrape_native_histograms`.
     pub scrape_protocols: Vec<ScrapeProtocol>,
+    /// Native histograms: `scrape_native_histograms` and the settings with it.
+    pub histograms: HistogramConfig,
     /// The format to assume when a target's `Content-Type` is missing or unknown.
     pub fallback_scrape_protocol: Option<ScrapeProtocol>,
     /// Ask for gzip. Default true.

@@ -33,7 +33,7 @@ fn empty_file_is_all_defaults() {
         assert_eq!(c.storage.retention, Duration::from_secs(6 * 3600));
         assert_eq!(c.storage.wal, Some(crate::config::WalConfig::default()));
         assert!(c.scrape_configs.is_empty());
-        assert_eq!(c.global.scrape_protocols, ScrapeProtocol::DEFAULT.to_vec());
+        assert_eq!(c.global.scrape_protocols, None);
     }
 }
 
@@ -273,9 +273,14 @@ fn bad_values_name_their_path() {
         r#""http://x:1" is not a valid hostname"#,
     );
     assert_error(
-        "scrape_configs: [{job_name: a, scrape_protocols: [PrometheusText0.0.4, PrometheusProto]}]",
+        "scrape_configs: [{job_name: a, scrape_protocols: [PrometheusText0.0.4, PrometheusProtobuf]}]",
         "scrape_configs[0].scrape_protocols[1]",
-        "redline does not support the PrometheusProto scrape protocol yet",
+        r#"unknown scrape protocol "PrometheusProtobuf", supported: [OpenMetricsText0.0.1 OpenMetricsText1.0.0 PrometheusProto PrometheusText0.0.4 PrometheusText1.0.0]"#,
+    );
+    assert_error(
+        "scrape_configs: [{job_name: a, native_histogram_min_bucket_factor: .nan}]",
+        "scrape_configs[0].native_histogram_min_bucket_factor",
+        "native_histogram_min_bucket_factor must be a finite number, got NaN",
     );
     assert_error(
         "global: {external_labels: {__name__: x}}",
@@ -412,6 +417,77 @@ fn accept_header_matches_prometheus_weights() {
         // the five protocols it knows, and the 1.0.0 text formats carry `escaping`.
         "application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.6,application/openmetrics-text;version=0.0.1;q=0.5,text/plain;version=1.0.0;escaping=allow-utf-8;q=0.4,text/plain;version=0.0.4;q=0.3,*/*;q=0.2"
     );
+    // Prometheus 3's scrape test `TestAcceptHeader` ("default proto first scrape protocols
+    // with underscore escaping", with dots): protobuf carries no `escaping`.
+    assert_eq!(
+        ScrapeProtocol::accept_header_escaping(
+            &ScrapeProtocol::DEFAULT_PROTO_FIRST,
+            crate::config::EscapingScheme::Dots
+        ),
+        "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited;q=0.6,application/openmetrics-text;version=1.0.0;escaping=dots;q=0.5,application/openmetrics-text;version=0.0.1;q=0.4,text/plain;version=1.0.0;escaping=dots;q=0.3,text/plain;version=0.0.4;q=0.2,*/*;q=0.1"
+    );
+}
+
+/// Prometheus 3.8: a job that scrapes native histograms and names no protocols (nor does
+/// `global`) asks for protobuf first; `global`'s list wins over that default; the
+/// histogram settings are inherited from `global` and the job's own win.
+#[test]
+fn native_histogram_jobs_prefer_protobuf() {
+    let c = load(
+        r#"
+global:
+  always_scrape_classic_histograms: true
+scrape_configs:
+  - job_name: classic
+  - job_name: native
+    scrape_native_histograms: true
+    native_histogram_bucket_limit: 160
+    native_histogram_min_bucket_factor: 1.1
+  - job_name: own
+    scrape_native_histograms: true
+    always_scrape_classic_histograms: false
+    scrape_protocols: [PrometheusText0.0.4]
+"#,
+    );
+    let job = |n: &str| c.scrape_config(n).expect("job");
+    assert_eq!(
+        job("classic").scrape_protocols,
+        ScrapeProtocol::DEFAULT.to_vec()
+    );
+    assert!(!job("classic").histograms.scrape_native_histograms);
+    assert!(job("classic").histograms.always_scrape_classic_histograms);
+    assert_eq!(
+        job("native").scrape_protocols,
+        ScrapeProtocol::DEFAULT_PROTO_FIRST.to_vec()
+    );
+    assert_eq!(
+        job("native").histograms,
+        crate::config::HistogramConfig {
+            scrape_native_histograms: true,
+            always_scrape_classic_histograms: true,
+            convert_classic_histograms_to_nhcb: false,
+            bucket_limit: Some(160),
+            min_bucket_factor: Some(1.1),
+        }
+    );
+    assert_eq!(
+        job("own").scrape_protocols,
+        vec![ScrapeProtocol::PrometheusText0_0_4]
+    );
+    assert!(!job("own").histograms.always_scrape_classic_histograms);
+    let c = load(
+        "global:
+  scrape_protocols: [OpenMetricsText1.0.0]
+  scrape_native_histograms: true
+scrape_configs:
+  - job_name: a
+",
+    );
+    assert_eq!(
+        c.scrape_configs[0].scrape_protocols,
+        vec![ScrapeProtocol::OpenMetricsText1_0_0]
+    );
+    assert!(c.scrape_configs[0].histograms.scrape_native_histograms);
 }
 
 #[test]

@@ -433,11 +433,7 @@ fn build(ctx: &Ctx<'_>, raw: RawConfig) -> Result<Config, ConfigError> {
 /// The `global` settings redline reads and does not act on.
 fn global_ignored(ctx: &Ctx<'_>, path: &FieldPath, g: &RawGlobal) -> Vec<IgnoredSetting> {
     super::ignored::IgnoredScrapeFields {
-        scrape_native_histograms: g.scrape_native_histograms,
         convert_classic_histograms_to_nhcb: g.convert_classic_histograms_to_nhcb,
-        always_scrape_classic_histograms: g.always_scrape_classic_histograms,
-        native_histogram_bucket_limit: None,
-        native_histogram_min_bucket_factor: None,
         scrape_failure_log_file: g.scrape_failure_log_file.as_deref(),
     }
     .settings(ctx, path)
@@ -450,11 +446,7 @@ pub(crate) fn scrape_ignored(
     sc: &RawScrapeConfig,
 ) -> Vec<IgnoredSetting> {
     super::ignored::IgnoredScrapeFields {
-        scrape_native_histograms: sc.scrape_native_histograms,
         convert_classic_histograms_to_nhcb: sc.convert_classic_histograms_to_nhcb,
-        always_scrape_classic_histograms: sc.always_scrape_classic_histograms,
-        native_histogram_bucket_limit: sc.native_histogram_bucket_limit,
-        native_histogram_min_bucket_factor: sc.native_histogram_min_bucket_factor,
         scrape_failure_log_file: sc.scrape_failure_log_file.as_deref(),
     }
     .settings(ctx, path)
@@ -497,8 +489,13 @@ fn global(ctx: &Ctx<'_>, path: &FieldPath, g: RawGlobal) -> Result<GlobalConfig,
         external.push((name, value));
     }
     let scrape_protocols = match g.scrape_protocols {
-        Some(names) => protocols(ctx, &path.key("scrape_protocols"), &names)?,
-        None => ScrapeProtocol::DEFAULT.to_vec(),
+        Some(names) => Some(protocols(ctx, &path.key("scrape_protocols"), &names)?),
+        None => None,
+    };
+    let histograms = crate::config::GlobalHistogramConfig {
+        scrape_native_histograms: g.scrape_native_histograms.unwrap_or(false),
+        always_scrape_classic_histograms: g.always_scrape_classic_histograms.unwrap_or(false),
+        convert_classic_histograms_to_nhcb: g.convert_classic_histograms_to_nhcb.unwrap_or(false),
     };
     let metric_name_escaping_scheme = match g.metric_name_escaping_scheme.as_deref() {
         None | Some("") => None,
@@ -518,6 +515,7 @@ fn global(ctx: &Ctx<'_>, path: &FieldPath, g: RawGlobal) -> Result<GlobalConfig,
         rule_query_offset: g.rule_query_offset.map(|d| d.0).unwrap_or_default(),
         external_labels: Labels::from_pairs(external),
         scrape_protocols,
+        histograms,
         limits: ScrapeLimits {
             // redline's own default, not upstream's (Prometheus has none): an explicit 0
             // lifts it, as 0 means "no limit" in Prometheus.
@@ -565,6 +563,39 @@ fn escaping(
             path,
             format!("unknown {what} name escaping method specified, must be one of 'allow-utf-8', 'underscores', 'dots', or 'values', got {name:?}"),
         )
+    })
+}
+
+/// A job's native-histogram settings, inheriting `global`'s. The bucket limit and the
+/// minimum bucket factor are per job only; 0 means "not set", as in Prometheus.
+fn histogram_config(
+    ctx: &Ctx<'_>,
+    path: &FieldPath,
+    sc: &RawScrapeConfig,
+    global: &crate::config::GlobalHistogramConfig,
+) -> Result<crate::config::HistogramConfig, ConfigError> {
+    let min_bucket_factor = match sc.native_histogram_min_bucket_factor {
+        Some(f) if !f.is_finite() => {
+            return Err(ctx.err(
+                &path.key("native_histogram_min_bucket_factor"),
+                format!("native_histogram_min_bucket_factor must be a finite number, got {f}"),
+            ))
+        }
+        Some(f) if f != 0.0 => Some(f),
+        _ => None,
+    };
+    Ok(crate::config::HistogramConfig {
+        scrape_native_histograms: sc
+            .scrape_native_histograms
+            .unwrap_or(global.scrape_native_histograms),
+        always_scrape_classic_histograms: sc
+            .always_scrape_classic_histograms
+            .unwrap_or(global.always_scrape_classic_histograms),
+        convert_classic_histograms_to_nhcb: sc
+            .convert_classic_histograms_to_nhcb
+            .unwrap_or(global.convert_classic_histograms_to_nhcb),
+        bucket_limit: sc.native_histogram_bucket_limit.filter(|&l| l > 0),
+        min_bucket_factor,
     })
 }
 
@@ -655,9 +686,13 @@ pub(crate) fn scrape_config(
             "utf8 metric names requested but validation scheme is not set to UTF8",
         ));
     }
-    let scrape_protocols = match &sc.scrape_protocols {
-        Some(names) => protocols(ctx, &path.key("scrape_protocols"), names)?,
-        None => global.scrape_protocols.clone(),
+    let histograms = histogram_config(ctx, path, &sc, &global.histograms)?;
+    // Prometheus 3.8: the job's list, else global's, else protobuf first when the job
+    // scrapes native histograms.
+    let scrape_protocols = match (&sc.scrape_protocols, &global.scrape_protocols) {
+        (Some(names), _) => protocols(ctx, &path.key("scrape_protocols"), names)?,
+        (None, Some(global)) => global.clone(),
+        (None, None) => ScrapeProtocol::defaults_for(histograms.scrape_native_histograms),
     };
     let fallback_scrape_protocol = match sc.fallback_scrape_protocol.as_deref() {
         None | Some("") => None,
@@ -716,6 +751,7 @@ pub(crate) fn scrape_config(
         honor_labels: sc.honor_labels.unwrap_or(false),
         honor_timestamps: sc.honor_timestamps.unwrap_or(true),
         scrape_protocols,
+        histograms,
         fallback_scrape_protocol,
         enable_compression: sc.enable_compression.unwrap_or(true),
         metric_name_escaping_scheme,

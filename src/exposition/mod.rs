@@ -1,4 +1,5 @@
-//! The exposition parser: Prometheus text format 0.0.4 and OpenMetrics 1.0 text.
+//! The exposition parser: Prometheus text format 0.0.4, OpenMetrics 1.0 text and the
+//! Prometheus protobuf format ([`protobuf`]).
 //!
 //! [`parse`] reads one scrape body and pushes every sample, one at a time, into a
 //! caller-supplied [`Sink`]; nothing is collected in between. A [`Sample`] borrows from the
@@ -12,7 +13,9 @@
 //! Validation follows Prometheus 3.x's `textparse`: a malformed line fails the whole parse
 //! with a [`ParseError`] naming line and column, as a scrape with a bad line fails as a whole.
 //! [`detect_format`] and [`Format::from_content_type`] pick the format; [`write_jsonl`] is
-//! `redline debug parse --format jsonl`.
+//! `redline debug parse --format jsonl`. The protobuf format ([`Format::Protobuf`]) goes
+//! through the same [`Sink`], with native histograms pushed to [`Sink::histogram`]; its errors
+//! name the metric family and the field instead of a line.
 //!
 //! ```
 //! use redline::exposition::{parse, Format, ParseOptions, Sample, SinkError};
@@ -32,30 +35,42 @@ mod fast_line;
 mod jsonl;
 mod line;
 mod parser;
+pub mod protobuf;
 mod scan;
 
 use std::borrow::Cow;
 
 pub use jsonl::{write_jsonl, JsonlError};
+pub use protobuf::{BucketSpan, HistogramCounts, HistogramSample, NativeHistogram, ResetHint};
 pub use scan::NORMAL_NAN_BITS;
 
-/// Which text format a body is in.
+/// Which exposition format a body is in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Format {
     /// Prometheus text exposition format 0.0.4 (`text/plain; version=0.0.4`).
     PrometheusText,
     /// OpenMetrics 1.0 text (`application/openmetrics-text`).
     OpenMetrics,
+    /// The Prometheus protobuf format, delimited `MetricFamily` messages
+    /// (`application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily;
+    /// encoding=delimited`).
+    Protobuf,
 }
+
+/// The media type of the protobuf format, without its parameters.
+pub const PROTOBUF_MEDIA_TYPE: &str = "application/vnd.google.protobuf";
 
 impl Format {
     /// The format a scrape response's `Content-Type` announces: OpenMetrics for
-    /// `application/openmetrics-text` (any parameters), the Prometheus text format otherwise,
-    /// as Prometheus falls back to it.
+    /// `application/openmetrics-text`, protobuf for `application/vnd.google.protobuf` (any
+    /// parameters, as Prometheus reads it), the Prometheus text format otherwise, as
+    /// Prometheus falls back to it.
     pub fn from_content_type(content_type: &str) -> Format {
         let media = content_type.split(';').next().unwrap_or_default().trim();
         if media.eq_ignore_ascii_case("application/openmetrics-text") {
             Format::OpenMetrics
+        } else if media.eq_ignore_ascii_case(PROTOBUF_MEDIA_TYPE) {
+            Format::Protobuf
         } else {
             Format::PrometheusText
         }
@@ -311,6 +326,16 @@ pub trait Sink {
     /// Called for every sample; an error stops the parse and is returned as a
     /// [`ParseError`] of kind [`ParseErrorKind::Sink`].
     fn sample(&mut self, sample: &Sample<'_>) -> Result<(), SinkError>;
+
+    /// Called for every native histogram (only the protobuf format carries them, and only
+    /// with [`ParseOptions::native_histograms`]). A sink that does not take them refuses,
+    /// which stops the parse.
+    fn histogram(&mut self, histogram: &HistogramSample<'_>) -> Result<(), SinkError> {
+        Err(SinkError(format!(
+            "native histogram {}: this reader takes float samples only",
+            histogram.series
+        )))
+    }
 }
 
 /// Any `FnMut(&Sample) -> Result<(), SinkError>` is a sink that ignores metadata.
@@ -328,6 +353,12 @@ where
 pub struct ParseOptions {
     /// Pass exemplars to the sink (they are always parsed and validated).
     pub keep_exemplars: bool,
+    /// Protobuf: push native histograms to [`Sink::histogram`] (`scrape_native_histograms`);
+    /// without it every histogram is read as a classic one.
+    pub native_histograms: bool,
+    /// Protobuf: with `native_histograms`, also push the classic series of a histogram that
+    /// has both (`always_scrape_classic_histograms`).
+    pub keep_classic_histograms: bool,
 }
 
 /// What a successful parse read.
@@ -345,9 +376,10 @@ pub enum ParseErrorKind {
 }
 
 /// Where and why a parse failed. `line` and `column` are 1-based; the column counts
-/// characters.
+/// characters. The protobuf format has no lines: there both are 0 and the message names the
+/// metric family and field.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("line {line}, column {column}: {message}")]
+#[error("{}", render_parse_error(*.line, *.column, .message))]
 pub struct ParseError {
     pub line: usize,
     pub column: usize,
@@ -355,14 +387,26 @@ pub struct ParseError {
     pub kind: ParseErrorKind,
 }
 
+fn render_parse_error(line: usize, column: usize, message: &str) -> String {
+    if line == 0 {
+        message.to_string()
+    } else {
+        format!("line {line}, column {column}: {message}")
+    }
+}
+
 /// Parses `input` in `format`, pushing each sample into `sink`. Stops at the first malformed
-/// line (or sink error); samples pushed before it are the caller's to roll back.
+/// line or message (or sink error); samples pushed before it are the caller's to roll back.
+/// For the protobuf format [`ParseStats::lines`] counts metric families.
 pub fn parse<S: Sink>(
     input: &[u8],
     format: Format,
     options: &ParseOptions,
     sink: &mut S,
 ) -> Result<ParseStats, ParseError> {
+    if format == Format::Protobuf {
+        return protobuf::parse(input, options, sink);
+    }
     parser_for(input, format, options)?.run(sink)
 }
 
@@ -392,6 +436,9 @@ pub fn parse_general<S: Sink>(
     options: &ParseOptions,
     sink: &mut S,
 ) -> Result<ParseStats, ParseError> {
+    if format == Format::Protobuf {
+        return protobuf::parse(input, options, sink);
+    }
     parser_for(input, format, options)?
         .without_fast_path()
         .run(sink)

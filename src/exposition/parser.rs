@@ -208,7 +208,8 @@ impl<'i> Parser<'i> {
             let rest = b.get(pos..).unwrap_or_default();
             let end = memchr::memchr(b'\n', rest).map_or(len, |i| pos + i);
             match self.format {
-                Format::PrometheusText => self.text_line(pos, end, sink)?,
+                // `exposition::parse` hands protobuf bodies to `protobuf`, never here.
+                Format::PrometheusText | Format::Protobuf => self.text_line(pos, end, sink)?,
                 Format::OpenMetrics => {
                     if self.om_line(pos, end, sink)? {
                         saw_eof = true;

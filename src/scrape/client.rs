@@ -5,7 +5,8 @@
 //!
 //! Content negotiation is Prometheus 3's: the `Accept` header from `scrape_protocols` and
 //! `metric_name_escaping_scheme`, `Accept-Encoding: gzip` (or `identity` with
-//! `enable_compression: false`), and a response format read from its `Content-Type`, where a
+//! `enable_compression: false`), and a response format read from its `Content-Type` (text,
+//! OpenMetrics or `application/vnd.google.protobuf`), where a
 //! missing, unparsable or unknown one fails the scrape unless the job names a
 //! `fallback_scrape_protocol`.
 
@@ -60,6 +61,7 @@ impl JobClient {
             ScrapeProtocol::PrometheusText1_0_0 | ScrapeProtocol::PrometheusText0_0_4 => {
                 Format::PrometheusText
             }
+            ScrapeProtocol::PrometheusProto => Format::Protobuf,
         });
         let fail = |message: String| match fallback {
             Some(f) => Ok(f),
@@ -90,6 +92,7 @@ impl JobClient {
         match media.as_str() {
             "application/openmetrics-text" => Ok(Format::OpenMetrics),
             "text/plain" => Ok(Format::PrometheusText),
+            crate::exposition::PROTOBUF_MEDIA_TYPE => Ok(Format::Protobuf),
             _ => fail(format!("received unsupported Content-Type {content_type:?} and no fallback_scrape_protocol specified for target")),
         }
     }

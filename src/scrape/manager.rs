@@ -290,6 +290,7 @@ fn target_spec(cfg: &ScrapeConfig, t: PopulatedTarget) -> TargetSpec {
             label_value_length_limit: l.label_value_length_limit.unwrap_or(0),
         },
         name_validation: cfg.name_validation,
+        histograms: cfg.histograms,
     }
 }
 

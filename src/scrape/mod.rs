@@ -4,11 +4,12 @@
 //! configs); a pool runs its job's
 //! [`discovery`], turns target groups into targets with [`target_labels`] and
 //! [`crate::relabel`], and runs one [`scrape_loop::ScrapeLoop`] per target, which fetches with the
-//! pool's [`client::JobClient`], parses with [`crate::exposition`] and appends into the
-//! [`crate::store`]. [`target::TargetSet`] is what `/api/v1/targets` reads.
+//! pool's [`client::JobClient`], parses with [`crate::exposition`] (native histograms of
+//! protobuf scrapes converted by [`histogram`]) and appends into the [`crate::store`]. [`target::TargetSet`] is what `/api/v1/targets` reads.
 
 pub mod client;
 pub mod discovery;
+pub mod histogram;
 pub mod manager;
 pub mod scrape_loop;
 pub mod target;

@@ -12,8 +12,10 @@
 //! every scrape.
 
 use crate::exposition::{
-    self, Format, ParseError, ParseOptions, ParseStats, Sample, Sink, SinkError,
+    self, Format, HistogramSample, ParseError, ParseOptions, ParseStats, Sample, SampleLabels,
+    Sink, SinkError,
 };
+use crate::histogram::FloatHistogram;
 use crate::relabel;
 use crate::scrape::client::JobClient;
 use crate::scrape::target::{Health, Target, TargetSpec, TargetStatus};
@@ -432,11 +434,10 @@ impl<'a, 'c> IngestSink<'a, 'c> {
         }
     }
 
-    fn resolve(&self, sample: &Sample<'_>) -> Result<Option<Labels>, SinkError> {
-        let mut v: Vec<Label> =
-            Vec::with_capacity(sample.labels.len() + self.spec.labels.len() + 1);
-        v.push(Label::new(METRIC_NAME, sample.name));
-        for l in sample.labels {
+    fn resolve(&self, name: &str, labels: SampleLabels<'_>) -> Result<Option<Labels>, SinkError> {
+        let mut v: Vec<Label> = Vec::with_capacity(labels.len() + self.spec.labels.len() + 1);
+        v.push(Label::new(METRIC_NAME, name));
+        for l in labels {
             v.push(Label::new(l.name, &*l.value));
         }
         let scraped = Labels::from_vec(v);
@@ -459,42 +460,67 @@ impl<'a> IngestSink<'a, '_> {
     }
 }
 
-impl Sink for IngestSink<'_, '_> {
-    fn sample(&mut self, sample: &Sample<'_>) -> Result<(), SinkError> {
+/// A scraped value: a float sample or a native histogram.
+enum Value {
+    Float(f64),
+    Histogram(FloatHistogram),
+}
+
+impl IngestSink<'_, '_> {
+    /// Appends one exposed series' value: by the cached ref when the cache knows the
+    /// series text, else by labels (built, merged with the target's and relabeled only
+    /// here), caching the outcome; then counts it against `sample_limit`.
+    fn ingest_value(
+        &mut self,
+        name: &str,
+        series: &str,
+        labels: SampleLabels<'_>,
+        timestamp_ms: Option<i64>,
+        value: Value,
+    ) -> Result<(), SinkError> {
         self.counts.scraped += 1;
-        let t = match sample.timestamp_ms {
+        let t = match timestamp_ms {
             Some(ts) if self.spec.honor_timestamps => ts,
             _ => self.default_t,
         };
         let iteration = self.iteration;
-        let (slot, hash) = match self.cache.lookup(sample.series) {
+        let (slot, hash) = match self.cache.lookup(series) {
             Lookup::Hit(i) => (Some(i), 0),
             Lookup::Miss(h) => (None, h),
         };
         let cached = slot.and_then(|i| self.cache.expose(i, iteration));
-        let r = match cached {
-            Some((Resolved::Dropped, _)) => return Ok(()),
-            Some((Resolved::Series(r), true)) => {
-                self.app.append_held(r, t, sample.value);
+        let r = match (cached, &value) {
+            (Some((Resolved::Dropped, _)), _) => return Ok(()),
+            (Some((Resolved::Series(r), true)), Value::Float(v)) => {
+                self.app.append_held(r, t, *v);
                 Some(r)
             }
-            Some((Resolved::Series(r), false)) => match self.app.append_ref(r, t, sample.value) {
-                Ok(()) => Some(r),
-                Err(_) => None, // the series was garbage-collected: resolve it again
-            },
-            None => None,
+            (Some((Resolved::Series(r), false)), Value::Float(v)) => {
+                match self.app.append_ref(r, t, *v) {
+                    Ok(()) => Some(r),
+                    Err(_) => None, // the series was garbage-collected: resolve it again
+                }
+            }
+            (Some((Resolved::Series(r), _)), Value::Histogram(h)) => {
+                match self.app.append_histogram_ref(r, t, h.clone()) {
+                    Ok(()) => Some(r),
+                    Err(_) => None,
+                }
+            }
+            (None, _) => None,
         };
         if r.is_none() {
-            let resolved = match self.resolve(sample)? {
+            let resolved = match self.resolve(name, labels)? {
                 None => (Resolved::Dropped, iteration),
                 Some(labels) => {
-                    let r = self
-                        .app
-                        .append(&labels, t, sample.value)
-                        .map_err(|e| SinkError(e.to_string()))?;
+                    let r = match value {
+                        Value::Float(v) => self.app.append(&labels, t, v),
+                        Value::Histogram(h) => self.app.append_histogram(&labels, t, h),
+                    }
+                    .map_err(|e| SinkError(e.to_string()))?;
                     // Series with explicit timestamps do not take part in staleness,
                     // unless `track_timestamps_staleness` asks for it.
-                    let seen = if sample.timestamp_ms.is_some()
+                    let seen = if timestamp_ms.is_some()
                         && self.spec.honor_timestamps
                         && !self.spec.track_timestamps_staleness
                     {
@@ -507,9 +533,7 @@ impl Sink for IngestSink<'_, '_> {
             };
             match slot {
                 Some(i) => self.cache.set(i, resolved.0, resolved.1),
-                None => self
-                    .cache
-                    .insert(sample.series, hash, resolved.0, resolved.1),
+                None => self.cache.insert(series, hash, resolved.0, resolved.1),
             }
             if resolved.0 == Resolved::Dropped {
                 return Ok(());
@@ -523,6 +547,33 @@ impl Sink for IngestSink<'_, '_> {
             )));
         }
         Ok(())
+    }
+}
+
+impl Sink for IngestSink<'_, '_> {
+    fn sample(&mut self, sample: &Sample<'_>) -> Result<(), SinkError> {
+        self.ingest_value(
+            sample.name,
+            sample.series,
+            sample.labels,
+            sample.timestamp_ms,
+            Value::Float(sample.value),
+        )
+    }
+
+    /// A native histogram (protobuf scrapes with `scrape_native_histograms`): converted
+    /// under the job's limits ([`super::histogram`]) and appended as a histogram sample.
+    /// It counts as one sample for `sample_limit`, as in Prometheus.
+    fn histogram(&mut self, h: &HistogramSample<'_>) -> Result<(), SinkError> {
+        let fh = super::histogram::to_float_histogram(h.histogram, h.series, &self.spec.histograms)
+            .map_err(|e| SinkError(e.to_string()))?;
+        self.ingest_value(
+            h.name,
+            h.series,
+            h.labels,
+            h.timestamp_ms,
+            Value::Histogram(fh),
+        )
     }
 }
 
@@ -935,8 +986,13 @@ pub fn ingest<'s>(
     format: Format,
     t: i64,
 ) -> Result<(Appender<'s>, IngestCounts), ScrapeError> {
+    let options = ParseOptions {
+        native_histograms: spec.histograms.scrape_native_histograms,
+        keep_classic_histograms: spec.histograms.always_scrape_classic_histograms,
+        ..ParseOptions::default()
+    };
     ingest_with(store, cache, spec, t, |sink| {
-        exposition::parse(body, format, &ParseOptions::default(), sink)
+        exposition::parse(body, format, &options, sink)
     })
 }
 

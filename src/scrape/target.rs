@@ -43,6 +43,8 @@ pub struct TargetSpec {
     /// `metric_name_validation_scheme`: a scraped series whose names this scheme rejects
     /// (after metric relabeling) fails the scrape.
     pub name_validation: NameValidation,
+    /// The job's native-histogram settings.
+    pub histograms: crate::config::HistogramConfig,
 }
 
 impl TargetSpec {
@@ -62,6 +64,7 @@ impl TargetSpec {
             metric_relabel_configs: Arc::new(Vec::new()),
             limits: ScrapeLimits::default(),
             name_validation: NameValidation::Utf8,
+            histograms: crate::config::HistogramConfig::default(),
         }
     }
 }

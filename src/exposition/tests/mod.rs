@@ -4,6 +4,7 @@
 mod fast_line;
 mod mutate;
 mod openmetrics;
+mod protobuf;
 mod reuse;
 mod robustness;
 mod support;

@@ -82,6 +82,7 @@ fn exemplars_are_dropped_unless_asked_for() {
         OM,
         &ParseOptions {
             keep_exemplars: true,
+            ..ParseOptions::default()
         },
     )
     .expect("parses");
@@ -105,6 +106,7 @@ fn exemplar_after_timestamp() {
         OM,
         &ParseOptions {
             keep_exemplars: true,
+            ..ParseOptions::default()
         },
     )
     .expect("parses");

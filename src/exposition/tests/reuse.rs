@@ -30,7 +30,7 @@ fn assert_same_as_lines_alone(body: &str, format: Format) {
     assert_eq!(whole.samples.len(), lines.len(), "one sample per line");
     for (line, got) in lines.iter().zip(&whole.samples) {
         let alone_body = match format {
-            Format::PrometheusText => format!("{line}\n"),
+            Format::PrometheusText | Format::Protobuf => format!("{line}\n"),
             Format::OpenMetrics => format!("{line}\n# EOF\n"),
         };
         let alone = ok(&alone_body, format);

@@ -90,7 +90,10 @@ fn check(input: &[u8], format: Format, keep_exemplars: bool) {
         assert!(s.series.len() <= input.len());
         Ok(())
     };
-    let opts = ParseOptions { keep_exemplars };
+    let opts = ParseOptions {
+        keep_exemplars,
+        ..ParseOptions::default()
+    };
     let lines = input.iter().filter(|&&b| b == b'\n').count() + 1;
     match parse(input, format, &opts, &mut sink) {
         Ok(stats) => {

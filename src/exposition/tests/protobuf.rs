@@ -1,0 +1,1016 @@
+//! The protobuf format through [`parse`]: bodies are encoded here, field by field, from
+//! `metrics.proto` (`prometheus/client_model`), and the expected samples are what
+//! Prometheus' `protobufparse` makes of them (series order, `_count`/`_sum`/`_bucket`
+//! names, `le`/`quantile` values, the added `+Inf` bucket).
+
+use crate::exposition::protobuf::format_openmetrics_float;
+use crate::exposition::{
+    parse, BucketSpan, Format, HistogramCounts, HistogramSample, MetricType, ParseError,
+    ParseErrorKind, ParseOptions, ResetHint, Sample, Sink, SinkError,
+};
+
+/// A protobuf message under construction.
+#[derive(Clone, Default)]
+pub(super) struct Msg(pub Vec<u8>);
+
+fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+fn zigzag(v: i64) -> u64 {
+    ((v << 1) ^ (v >> 63)) as u64
+}
+
+impl Msg {
+    pub fn new() -> Self {
+        Msg(Vec::new())
+    }
+    fn key(&mut self, field: u64, wire: u64) {
+        put_varint(&mut self.0, field << 3 | wire);
+    }
+    pub fn varint(mut self, field: u64, v: u64) -> Self {
+        self.key(field, 0);
+        put_varint(&mut self.0, v);
+        self
+    }
+    pub fn sint(self, field: u64, v: i64) -> Self {
+        self.varint(field, zigzag(v))
+    }
+    pub fn double(mut self, field: u64, v: f64) -> Self {
+        self.key(field, 1);
+        self.0.extend_from_slice(&v.to_le_bytes());
+        self
+    }
+    pub fn bytes(mut self, field: u64, b: &[u8]) -> Self {
+        self.key(field, 2);
+        put_varint(&mut self.0, b.len() as u64);
+        self.0.extend_from_slice(b);
+        self
+    }
+    pub fn str(self, field: u64, s: &str) -> Self {
+        self.bytes(field, s.as_bytes())
+    }
+    pub fn msg(self, field: u64, m: Msg) -> Self {
+        self.bytes(field, &m.0)
+    }
+    pub fn packed_sint(self, field: u64, vs: &[i64]) -> Self {
+        let mut p = Vec::new();
+        for &v in vs {
+            put_varint(&mut p, zigzag(v));
+        }
+        self.bytes(field, &p)
+    }
+    pub fn packed_double(self, field: u64, vs: &[f64]) -> Self {
+        let p: Vec<u8> = vs.iter().flat_map(|v| v.to_le_bytes()).collect();
+        self.bytes(field, &p)
+    }
+}
+
+// Field numbers of metrics.proto.
+const MF_NAME: u64 = 1;
+const MF_HELP: u64 = 2;
+const MF_TYPE: u64 = 3;
+const MF_METRIC: u64 = 4;
+const MF_UNIT: u64 = 5;
+const M_LABEL: u64 = 1;
+const M_GAUGE: u64 = 2;
+const M_COUNTER: u64 = 3;
+const M_SUMMARY: u64 = 4;
+const M_UNTYPED: u64 = 5;
+const M_TIMESTAMP_MS: u64 = 6;
+const M_HISTOGRAM: u64 = 7;
+const COUNTER: u64 = 0;
+const GAUGE: u64 = 1;
+const SUMMARY: u64 = 2;
+const UNTYPED: u64 = 3;
+const HISTOGRAM: u64 = 4;
+const GAUGE_HISTOGRAM: u64 = 5;
+
+pub(super) fn label(name: &str, value: &str) -> Msg {
+    Msg::new().str(1, name).str(2, value)
+}
+
+pub(super) fn family(name: &str, help: &str, kind: u64, metrics: Vec<Msg>) -> Msg {
+    let mut f = Msg::new()
+        .str(MF_NAME, name)
+        .str(MF_HELP, help)
+        .varint(MF_TYPE, kind);
+    for m in metrics {
+        f = f.msg(MF_METRIC, m);
+    }
+    f
+}
+
+/// The delimited body: each family's length as a varint, then the family.
+pub(super) fn body(families: &[Msg]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for f in families {
+        put_varint(&mut out, f.0.len() as u64);
+        out.extend_from_slice(&f.0);
+    }
+    out
+}
+
+fn timestamp(seconds: i64, nanos: i32) -> Msg {
+    Msg::new()
+        .varint(1, seconds as u64)
+        .varint(2, nanos as i64 as u64)
+}
+
+fn exemplar(labels: &[(&str, &str)], value: f64, ts: Option<(i64, i32)>) -> Msg {
+    let mut e = Msg::new();
+    for (n, v) in labels {
+        e = e.msg(1, label(n, v));
+    }
+    e = e.double(2, value);
+    if let Some((s, n)) = ts {
+        e = e.msg(3, timestamp(s, n));
+    }
+    e
+}
+
+fn bucket(cumulative: u64, upper: f64) -> Msg {
+    Msg::new().varint(1, cumulative).double(2, upper)
+}
+
+fn span(offset: i64, length: u64) -> Msg {
+    Msg::new().sint(1, offset).varint(2, length)
+}
+
+type Pairs = Vec<(String, String)>;
+
+/// What a sink received, in order.
+#[derive(Debug, Clone, PartialEq)]
+enum Got {
+    Meta(String, MetricType, Option<String>, Option<String>),
+    Float {
+        series: String,
+        name: String,
+        labels: Vec<(String, String)>,
+        value: f64,
+        ts: Option<i64>,
+        exemplar: Option<(Pairs, f64, Option<i64>)>,
+    },
+    Hist(OwnedHistogram),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+struct OwnedHistogram {
+    series: String,
+    labels: Vec<(String, String)>,
+    ts: Option<i64>,
+    kind: MetricType,
+    schema: i32,
+    zero_threshold: f64,
+    sum: f64,
+    positive_spans: Vec<BucketSpan>,
+    negative_spans: Vec<BucketSpan>,
+    /// (count, zero_count, positive, negative) with integer deltas as f64.
+    counts: (f64, f64, Vec<f64>, Vec<f64>),
+    float: bool,
+    reset_hint: ResetHint,
+}
+
+#[derive(Default)]
+struct Collect(Vec<Got>);
+
+impl Sink for Collect {
+    fn metadata(&mut self, f: &str, k: MetricType, h: Option<&str>, u: Option<&str>) {
+        self.0
+            .push(Got::Meta(f.into(), k, h.map(Into::into), u.map(Into::into)));
+    }
+
+    fn sample(&mut self, s: &Sample<'_>) -> Result<(), SinkError> {
+        self.0.push(Got::Float {
+            series: s.series.into(),
+            name: s.name.into(),
+            labels: s
+                .labels
+                .iter()
+                .map(|l| (l.name.to_string(), l.value.to_string()))
+                .collect(),
+            value: s.value,
+            ts: s.timestamp_ms,
+            exemplar: s.exemplar.map(|e| {
+                (
+                    e.labels
+                        .iter()
+                        .map(|l| (l.name.to_string(), l.value.to_string()))
+                        .collect(),
+                    e.value,
+                    e.timestamp_ms,
+                )
+            }),
+        });
+        Ok(())
+    }
+
+    fn histogram(&mut self, h: &HistogramSample<'_>) -> Result<(), SinkError> {
+        let w = h.histogram;
+        let (counts, float) = match w.counts {
+            HistogramCounts::Integer {
+                count,
+                zero_count,
+                positive_deltas,
+                negative_deltas,
+            } => (
+                (
+                    count as f64,
+                    zero_count as f64,
+                    positive_deltas.iter().map(|&d| d as f64).collect(),
+                    negative_deltas.iter().map(|&d| d as f64).collect(),
+                ),
+                false,
+            ),
+            HistogramCounts::Float {
+                count,
+                zero_count,
+                positive_counts,
+                negative_counts,
+            } => (
+                (
+                    count,
+                    zero_count,
+                    positive_counts.to_vec(),
+                    negative_counts.to_vec(),
+                ),
+                true,
+            ),
+        };
+        self.0.push(Got::Hist(OwnedHistogram {
+            series: h.series.into(),
+            labels: h
+                .labels
+                .iter()
+                .map(|l| (l.name.to_string(), l.value.to_string()))
+                .collect(),
+            ts: h.timestamp_ms,
+            kind: h.metric_type,
+            schema: w.schema,
+            zero_threshold: w.zero_threshold,
+            sum: w.sum,
+            positive_spans: w.positive_spans.to_vec(),
+            negative_spans: w.negative_spans.to_vec(),
+            counts,
+            float,
+            reset_hint: w.reset_hint,
+        }));
+        Ok(())
+    }
+}
+
+fn run(input: &[u8], options: &ParseOptions) -> Result<Vec<Got>, ParseError> {
+    let mut sink = Collect::default();
+    parse(input, Format::Protobuf, options, &mut sink)?;
+    Ok(sink.0)
+}
+
+fn floats(got: &[Got]) -> Vec<(String, f64, Option<i64>)> {
+    got.iter()
+        .filter_map(|g| match g {
+            Got::Float {
+                series, value, ts, ..
+            } => Some((series.clone(), *value, *ts)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn s(series: &str, v: f64, ts: Option<i64>) -> (String, f64, Option<i64>) {
+    (series.to_string(), v, ts)
+}
+
+fn native_opts() -> ParseOptions {
+    ParseOptions {
+        native_histograms: true,
+        ..ParseOptions::default()
+    }
+}
+
+#[test]
+fn counter_gauge_untyped_with_labels_timestamps_and_metadata() {
+    let input = body(&[
+        family(
+            "http_requests_total",
+            "Requests.",
+            COUNTER,
+            vec![
+                Msg::new()
+                    .msg(M_LABEL, label("code", "200"))
+                    .msg(M_LABEL, label("path", "/a \"b\"\n"))
+                    .msg(M_COUNTER, Msg::new().double(1, 7.0)),
+                Msg::new()
+                    .msg(M_LABEL, label("code", "500"))
+                    .msg(M_COUNTER, Msg::new().double(1, 1.5))
+                    .varint(M_TIMESTAMP_MS, 1_700_000_000_123),
+            ],
+        ),
+        family(
+            "temp_celsius",
+            "",
+            GAUGE,
+            vec![Msg::new().msg(M_GAUGE, Msg::new().double(1, -3.25))],
+        )
+        .str(MF_UNIT, "celsius"),
+        family(
+            "something_untyped",
+            "Untyped.",
+            UNTYPED,
+            vec![Msg::new().msg(M_UNTYPED, Msg::new().double(1, 42.0))],
+        ),
+    ]);
+    let got = run(&input, &ParseOptions::default()).expect("parses");
+    assert_eq!(
+        got[0],
+        Got::Meta(
+            "http_requests_total".into(),
+            MetricType::Counter,
+            Some("Requests.".into()),
+            None
+        )
+    );
+    assert_eq!(
+        got[1],
+        Got::Float {
+            series: r#"http_requests_total{code="200",path="/a \"b\"\n"}"#.into(),
+            name: "http_requests_total".into(),
+            labels: vec![
+                ("code".into(), "200".into()),
+                ("path".into(), "/a \"b\"\n".into())
+            ],
+            value: 7.0,
+            ts: None,
+            exemplar: None,
+        }
+    );
+    assert_eq!(
+        floats(&got),
+        vec![
+            s(
+                r#"http_requests_total{code="200",path="/a \"b\"\n"}"#,
+                7.0,
+                None
+            ),
+            s(
+                r#"http_requests_total{code="500"}"#,
+                1.5,
+                Some(1_700_000_000_123)
+            ),
+            s("temp_celsius", -3.25, None),
+            s("something_untyped", 42.0, None),
+        ]
+    );
+    assert_eq!(
+        got[3],
+        Got::Meta(
+            "temp_celsius".into(),
+            MetricType::Gauge,
+            Some(String::new()),
+            Some("celsius".into())
+        )
+    );
+    assert_eq!(
+        got[5],
+        Got::Meta(
+            "something_untyped".into(),
+            MetricType::Unknown,
+            Some("Untyped.".into()),
+            None
+        )
+    );
+}
+
+#[test]
+fn counter_exemplar_only_when_kept() {
+    let input = body(&[family(
+        "c_total",
+        "",
+        COUNTER,
+        vec![Msg::new().msg(
+            M_COUNTER,
+            Msg::new().double(1, 3.0).msg(
+                2,
+                exemplar(
+                    &[("trace_id", "abc")],
+                    0.5,
+                    Some((1_625_851_151, 233_181_499)),
+                ),
+            ),
+        )],
+    )]);
+    let plain = run(&input, &ParseOptions::default()).expect("parses");
+    assert!(matches!(&plain[1], Got::Float { exemplar: None, .. }));
+    let kept = run(
+        &input,
+        &ParseOptions {
+            keep_exemplars: true,
+            ..ParseOptions::default()
+        },
+    )
+    .expect("parses");
+    // 1625851151 s + 233181499 ns = 1625851151233 ms (nanoseconds truncated to ms).
+    let Got::Float { exemplar, .. } = &kept[1] else {
+        panic!("a float sample: {kept:?}");
+    };
+    assert_eq!(
+        exemplar,
+        &Some((
+            vec![("trace_id".into(), "abc".into())],
+            0.5,
+            Some(1_625_851_151_233)
+        ))
+    );
+}
+
+#[test]
+fn summary_is_count_sum_and_quantiles() {
+    let input = body(&[family(
+        "rpc_seconds",
+        "RPC latency.",
+        SUMMARY,
+        vec![Msg::new().msg(M_LABEL, label("service", "a")).msg(
+            M_SUMMARY,
+            Msg::new()
+                .varint(1, 262)
+                .double(2, 0.25)
+                .msg(3, Msg::new().double(1, 0.5).double(2, 0.01))
+                .msg(3, Msg::new().double(1, 0.99).double(2, 0.2))
+                .msg(3, Msg::new().double(1, 1.0).double(2, 0.3))
+                .msg(4, timestamp(100, 0)),
+        )],
+    )]);
+    let got = run(&input, &ParseOptions::default()).expect("parses");
+    // No `_created` series: the created timestamp is not a sample in Prometheus' protobuf
+    // parser.
+    assert_eq!(
+        floats(&got),
+        vec![
+            s(r#"rpc_seconds_count{service="a"}"#, 262.0, None),
+            s(r#"rpc_seconds_sum{service="a"}"#, 0.25, None),
+            s(r#"rpc_seconds{service="a",quantile="0.5"}"#, 0.01, None),
+            s(r#"rpc_seconds{service="a",quantile="0.99"}"#, 0.2, None),
+            s(r#"rpc_seconds{service="a",quantile="1.0"}"#, 0.3, None),
+        ]
+    );
+    let Got::Float { name, labels, .. } = &got[3] else {
+        panic!("{got:?}")
+    };
+    assert_eq!(name, "rpc_seconds");
+    assert_eq!(
+        labels,
+        &vec![
+            ("service".into(), "a".into()),
+            ("quantile".into(), "0.5".into())
+        ]
+    );
+}
+
+#[test]
+fn classic_histogram_gets_an_inf_bucket_when_it_has_none() {
+    let input = body(&[family(
+        "req_seconds",
+        "",
+        HISTOGRAM,
+        vec![Msg::new().varint(M_TIMESTAMP_MS, 1234568).msg(
+            M_HISTOGRAM,
+            Msg::new()
+                .varint(1, 175)
+                .double(2, 0.000828)
+                .msg(3, bucket(2, -0.00048))
+                .msg(3, bucket(4, -0.00038))
+                .msg(3, bucket(16, 1.0)),
+        )],
+    )]);
+    let got = run(&input, &native_opts()).expect("parses");
+    let t = Some(1234568);
+    assert_eq!(
+        floats(&got),
+        vec![
+            s("req_seconds_count", 175.0, t),
+            s("req_seconds_sum", 0.000828, t),
+            s(r#"req_seconds_bucket{le="-0.00048"}"#, 2.0, t),
+            s(r#"req_seconds_bucket{le="-0.00038"}"#, 4.0, t),
+            s(r#"req_seconds_bucket{le="1.0"}"#, 16.0, t),
+            s(r#"req_seconds_bucket{le="+Inf"}"#, 175.0, t),
+        ]
+    );
+}
+
+#[test]
+fn classic_histogram_stops_at_its_inf_bucket_and_prefers_float_counts() {
+    let input = body(&[family(
+        "h",
+        "",
+        GAUGE_HISTOGRAM,
+        vec![Msg::new().msg(
+            M_HISTOGRAM,
+            Msg::new()
+                .varint(1, 9)
+                .double(4, 6.5) // sample_count_float overrides sample_count
+                .double(2, 10.0)
+                .msg(3, bucket(1, 0.5).double(4, 1.5))
+                .msg(3, bucket(6, f64::INFINITY))
+                .msg(3, bucket(7, 100.0)), // after +Inf: not read
+        )],
+    )]);
+    let got = run(&input, &ParseOptions::default()).expect("parses");
+    assert_eq!(
+        floats(&got),
+        vec![
+            s("h_count", 6.5, None),
+            s("h_sum", 10.0, None),
+            s(r#"h_bucket{le="0.5"}"#, 1.5, None),
+            s(r#"h_bucket{le="+Inf"}"#, 6.0, None),
+        ]
+    );
+}
+
+/// The integer native histogram of Prometheus' `protobufparse` tests, reduced: schema 3,
+/// zero threshold 2.938735877055719e-39, deltas per span.
+fn native_integer_family(with_classic_buckets: bool) -> Msg {
+    let mut h = Msg::new()
+        .varint(1, 175)
+        .double(2, 0.0008280461746287094)
+        .sint(5, 3)
+        .double(6, 2.938735877055719e-39)
+        .varint(7, 2)
+        .msg(9, span(-162, 1))
+        .msg(9, span(23, 4))
+        .packed_sint(10, &[1, 3, -2, -1, 1])
+        .msg(12, span(-161, 1))
+        .msg(12, span(8, 3))
+        // Unpacked deltas read the same as packed ones.
+        .sint(13, 1)
+        .sint(13, 2)
+        .sint(13, -1)
+        .sint(13, -1);
+    if with_classic_buckets {
+        h = h.msg(3, bucket(2, -0.0004899999999999998));
+    }
+    family(
+        "test_histogram",
+        "Test histogram.",
+        HISTOGRAM,
+        vec![Msg::new()
+            .msg(M_LABEL, label("svc", "x"))
+            .varint(M_TIMESTAMP_MS, 1234568)
+            .msg(M_HISTOGRAM, h)],
+    )
+}
+
+fn expected_native_integer() -> OwnedHistogram {
+    OwnedHistogram {
+        series: r#"test_histogram{svc="x"}"#.into(),
+        labels: vec![("svc".into(), "x".into())],
+        ts: Some(1234568),
+        kind: MetricType::Histogram,
+        schema: 3,
+        zero_threshold: 2.938735877055719e-39,
+        sum: 0.0008280461746287094,
+        positive_spans: vec![
+            BucketSpan {
+                offset: -161,
+                length: 1,
+            },
+            BucketSpan {
+                offset: 8,
+                length: 3,
+            },
+        ],
+        negative_spans: vec![
+            BucketSpan {
+                offset: -162,
+                length: 1,
+            },
+            BucketSpan {
+                offset: 23,
+                length: 4,
+            },
+        ],
+        counts: (
+            175.0,
+            2.0,
+            vec![1.0, 2.0, -1.0, -1.0],
+            vec![1.0, 3.0, -2.0, -1.0, 1.0],
+        ),
+        float: false,
+        reset_hint: ResetHint::Unknown,
+    }
+}
+
+#[test]
+fn native_histogram_goes_to_the_histogram_sink() {
+    let input = body(&[native_integer_family(true)]);
+    let got = run(&input, &native_opts()).expect("parses");
+    assert_eq!(got.len(), 2, "metadata and one histogram: {got:?}");
+    assert_eq!(got[1], Got::Hist(expected_native_integer()));
+}
+
+#[test]
+fn native_histogram_keeps_its_classic_series_when_asked() {
+    let input = body(&[native_integer_family(true)]);
+    let opts = ParseOptions {
+        native_histograms: true,
+        keep_classic_histograms: true,
+        ..ParseOptions::default()
+    };
+    let got = run(&input, &opts).expect("parses");
+    assert_eq!(got[1], Got::Hist(expected_native_integer()));
+    let t = Some(1234568);
+    assert_eq!(
+        floats(&got),
+        vec![
+            s(r#"test_histogram_count{svc="x"}"#, 175.0, t),
+            s(r#"test_histogram_sum{svc="x"}"#, 0.0008280461746287094, t),
+            s(
+                r#"test_histogram_bucket{svc="x",le="-0.0004899999999999998"}"#,
+                2.0,
+                t
+            ),
+            s(r#"test_histogram_bucket{svc="x",le="+Inf"}"#, 175.0, t),
+        ]
+    );
+    // Without classic buckets there is no classic histogram to keep.
+    let got = run(&body(&[native_integer_family(false)]), &opts).expect("parses");
+    assert_eq!(got.len(), 2, "{got:?}");
+}
+
+#[test]
+fn native_histograms_off_reads_every_histogram_as_classic() {
+    let got = run(
+        &body(&[native_integer_family(false)]),
+        &ParseOptions::default(),
+    )
+    .expect("parses");
+    let t = Some(1234568);
+    assert_eq!(
+        floats(&got),
+        vec![
+            s(r#"test_histogram_count{svc="x"}"#, 175.0, t),
+            s(r#"test_histogram_sum{svc="x"}"#, 0.0008280461746287094, t),
+            s(r#"test_histogram_bucket{svc="x",le="+Inf"}"#, 175.0, t),
+        ]
+    );
+}
+
+#[test]
+fn float_gauge_histogram_and_the_no_op_span() {
+    let input = body(&[
+        family(
+            "fh",
+            "",
+            GAUGE_HISTOGRAM,
+            vec![Msg::new().msg(
+                M_HISTOGRAM,
+                Msg::new()
+                    .varint(1, 99) // ignored: sample_count_float > 0 makes it a float histogram
+                    .double(4, 5.5)
+                    .double(2, 12.1)
+                    .sint(5, 0)
+                    .double(8, 0.5)
+                    .msg(12, span(1, 2))
+                    .packed_double(14, &[2.0, 3.0]),
+            )],
+        ),
+        // An empty native histogram: only the no-op span (offset 0, length 0) says so.
+        family(
+            "empty",
+            "",
+            HISTOGRAM,
+            vec![Msg::new().msg(M_HISTOGRAM, Msg::new().msg(12, span(0, 0)))],
+        ),
+    ]);
+    let got = run(&input, &native_opts()).expect("parses");
+    let Got::Hist(fh) = &got[1] else {
+        panic!("{got:?}")
+    };
+    assert!(fh.float);
+    assert_eq!(fh.reset_hint, ResetHint::Gauge);
+    assert_eq!(fh.kind, MetricType::GaugeHistogram);
+    assert_eq!(fh.counts, (5.5, 0.5, vec![2.0, 3.0], vec![]));
+    let Got::Hist(empty) = &got[3] else {
+        panic!("{got:?}")
+    };
+    assert!(!empty.float);
+    assert_eq!(empty.counts, (0.0, 0.0, vec![], vec![]));
+    assert_eq!(
+        empty.positive_spans,
+        vec![BucketSpan {
+            offset: 0,
+            length: 0
+        }]
+    );
+}
+
+#[test]
+fn the_first_metric_decides_whether_a_family_is_native() {
+    // Metric 0 is classic (no spans, threshold or zero count): the family is classic, so the
+    // native histogram after it is read as a classic one too, as Prometheus does.
+    let input = body(&[family(
+        "mixed",
+        "",
+        HISTOGRAM,
+        vec![
+            Msg::new()
+                .msg(M_LABEL, label("i", "0"))
+                .msg(M_HISTOGRAM, Msg::new().varint(1, 1).double(2, 1.0)),
+            Msg::new().msg(M_LABEL, label("i", "1")).msg(
+                M_HISTOGRAM,
+                Msg::new()
+                    .varint(1, 2)
+                    .double(2, 2.0)
+                    .msg(12, span(0, 1))
+                    .sint(13, 2),
+            ),
+        ],
+    )]);
+    let got = run(&input, &native_opts()).expect("parses");
+    assert!(!got.iter().any(|g| matches!(g, Got::Hist(_))), "{got:?}");
+    assert_eq!(floats(&got).len(), 6);
+}
+
+#[test]
+fn empty_families_are_skipped_without_metadata_and_unknown_fields_ignored() {
+    let input = body(&[
+        family("nothing", "No metrics.", COUNTER, vec![]),
+        family(
+            "g",
+            "",
+            GAUGE,
+            vec![Msg::new()
+                .varint(99, 7) // unknown varint field
+                .msg(M_GAUGE, Msg::new().double(1, 1.0).str(42, "unknown"))],
+        )
+        .double(77, 1.0),
+    ]);
+    let got = run(&input, &ParseOptions::default()).expect("parses");
+    assert_eq!(got.len(), 2, "{got:?}");
+    assert_eq!(floats(&got), vec![s("g", 1.0, None)]);
+}
+
+#[test]
+fn utf8_names_are_quoted_in_the_series_text() {
+    let input = body(&[family(
+        "http.server.duration",
+        "",
+        GAUGE,
+        vec![Msg::new()
+            .msg(M_LABEL, label("service.name", "api"))
+            .msg(M_LABEL, label("code", "200"))
+            .msg(M_GAUGE, Msg::new().double(1, 1.0))],
+    )]);
+    let got = run(&input, &ParseOptions::default()).expect("parses");
+    assert_eq!(
+        floats(&got),
+        vec![s(
+            r#"{"http.server.duration","service.name"="api",code="200"}"#,
+            1.0,
+            None
+        )]
+    );
+}
+
+#[test]
+fn nan_values_become_the_canonical_nan() {
+    // The staleness marker's bit pattern, sent by a target, is not kept.
+    let stale = f64::from_bits(0x7ff0_0000_0000_0002);
+    let input = body(&[family(
+        "g",
+        "",
+        GAUGE,
+        vec![Msg::new().msg(M_GAUGE, Msg::new().double(1, stale))],
+    )]);
+    let got = run(&input, &ParseOptions::default()).expect("parses");
+    let Got::Float { value, .. } = &got[1] else {
+        panic!("{got:?}")
+    };
+    assert_eq!(value.to_bits(), crate::exposition::NORMAL_NAN_BITS);
+}
+
+fn error_of(input: &[u8], options: &ParseOptions) -> String {
+    let e = run(input, options).expect_err("fails");
+    assert_eq!(e.kind, ParseErrorKind::Syntax);
+    e.to_string()
+}
+
+#[test]
+fn errors_name_the_family_and_the_field() {
+    let gauge = |m: Msg| body(&[family("g", "", GAUGE, vec![m])]);
+    // A double sent as a varint.
+    assert_eq!(
+        error_of(
+            &gauge(Msg::new().msg(M_GAUGE, Msg::new().varint(1, 5))),
+            &ParseOptions::default()
+        ),
+        "metric family 1 \"g\": metric[0].gauge: wrong wire type 0 for field value (want 1)"
+    );
+    // A label value that is not UTF-8, in the second label of the second metric.
+    let bad_label = Msg::new().bytes(1, b"a").bytes(2, b"\xff");
+    let input = body(&[family(
+        "g",
+        "",
+        GAUGE,
+        vec![
+            Msg::new().msg(M_GAUGE, Msg::new().double(1, 1.0)),
+            Msg::new()
+                .msg(M_LABEL, label("ok", "1"))
+                .msg(M_LABEL, bad_label),
+        ],
+    )]);
+    assert_eq!(
+        error_of(&input, &ParseOptions::default()),
+        "metric family 1 \"g\": metric[1].label[1]: invalid label value: \u{fffd}"
+    );
+    // Spans that need more buckets than were sent.
+    let input = body(&[family(
+        "h",
+        "",
+        HISTOGRAM,
+        vec![Msg::new().msg(
+            M_HISTOGRAM,
+            Msg::new().msg(12, span(0, 3)).packed_sint(13, &[1, 1]),
+        )],
+    )]);
+    assert_eq!(
+        error_of(&input, &native_opts()),
+        "metric family 1 \"h\": metric[0].histogram: positive spans cover 3 buckets but positive_delta has 2"
+    );
+    // Duplicate label names.
+    assert_eq!(
+        error_of(
+            &gauge(
+                Msg::new()
+                    .msg(M_LABEL, label("a", "1"))
+                    .msg(M_LABEL, label("a", "2"))
+            ),
+            &ParseOptions::default()
+        ),
+        "metric family 1 \"g\": metric[0].label[1]: label name \"a\" is not unique"
+    );
+    // The second family, cut short inside a span: a tag without its value.
+    let good = family("g", "", GAUGE, vec![Msg::new()]);
+    let cut = family(
+        "h",
+        "",
+        HISTOGRAM,
+        vec![Msg::new().msg(M_HISTOGRAM, Msg::new().msg(12, Msg(vec![0x08])))],
+    );
+    assert_eq!(
+        error_of(&body(&[good, cut]), &native_opts()),
+        "metric family 2 \"h\": metric[0].histogram.positive_span[0]: unexpected end of message in a varint"
+    );
+}
+
+#[test]
+fn family_level_errors_are_upstreams() {
+    let one = |f: Msg| error_of(&body(&[f]), &ParseOptions::default());
+    let metric = || vec![Msg::new()];
+    assert_eq!(
+        one(family("", "", GAUGE, metric())),
+        "metric family 1: invalid metric name: "
+    );
+    assert_eq!(
+        one(family("x", "", 9, metric())),
+        "metric family 1: unknown metric type for metric \"x\": 9"
+    );
+    assert_eq!(
+        one(family("x_total", "", COUNTER, metric()).str(MF_UNIT, "seconds")),
+        "metric family 1: unit \"seconds\" not a suffix of counter \"x_total\""
+    );
+    assert_eq!(
+        one(family("x_bytes", "", GAUGE, metric()).str(MF_UNIT, "seconds")),
+        "metric family 1: unit \"seconds\" not a suffix of metric \"x_bytes\""
+    );
+    // A unit that is the suffix: fine (before `_total` for a counter).
+    assert!(run(
+        &body(&[family("x_seconds_total", "", COUNTER, metric()).str(MF_UNIT, "seconds")]),
+        &ParseOptions::default()
+    )
+    .is_ok());
+    // The length prefix says more than the body has.
+    let mut input = body(&[family("g", "", GAUGE, metric())]);
+    input.truncate(input.len() - 1);
+    assert_eq!(
+        error_of(&input, &ParseOptions::default()),
+        format!(
+            "metric family 1: insufficient length of buffer, expected at least {} bytes, got {} bytes",
+            input.len() + 1,
+            input.len()
+        )
+    );
+}
+
+#[test]
+fn hostile_lengths_fail_without_allocating_them() {
+    // A family claiming 2^31 bytes, and a metric inside a family claiming 2^62 bytes.
+    assert!(run(&[0x80, 0x80, 0x80, 0x80, 0x08], &ParseOptions::default()).is_err());
+    let mut m = vec![0x22]; // field 4 (metric), wire type 2
+    m.extend_from_slice(&[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x3f]);
+    let mut input = vec![m.len() as u8];
+    input.extend_from_slice(&m);
+    let e = error_of(&input, &ParseOptions::default());
+    assert!(
+        e.starts_with("metric family 1: length 4611686018427387903 exceeds"),
+        "{e}"
+    );
+}
+
+/// Every prefix and every one-byte change of a body with every message type parses or fails
+/// with an error; none panics.
+#[test]
+fn truncations_and_mutations_never_panic() {
+    let input = body(&[
+        native_integer_family(true),
+        family(
+            "c_total",
+            "h",
+            COUNTER,
+            vec![Msg::new().msg(
+                M_COUNTER,
+                Msg::new()
+                    .double(1, 1.0)
+                    .msg(2, exemplar(&[("a", "b")], 1.0, Some((1, 2)))),
+            )],
+        ),
+        family(
+            "s",
+            "",
+            SUMMARY,
+            vec![Msg::new().msg(
+                M_SUMMARY,
+                Msg::new().varint(1, 1).msg(3, Msg::new().double(1, 0.5)),
+            )],
+        ),
+    ]);
+    let opts = ParseOptions {
+        keep_exemplars: true,
+        native_histograms: true,
+        keep_classic_histograms: true,
+    };
+    for n in 0..input.len() {
+        let _ = run(&input[..n], &opts);
+    }
+    for i in 0..input.len() {
+        for b in [0x00, 0x01, 0x7f, 0x80, 0xff, input[i] ^ 0x08] {
+            let mut m = input.clone();
+            m[i] = b;
+            let _ = run(&m, &opts);
+        }
+    }
+}
+
+#[test]
+fn a_sink_without_histograms_refuses_them() {
+    let input = body(&[native_integer_family(false)]);
+    let mut seen = 0;
+    let mut sink = |_: &Sample<'_>| -> Result<(), SinkError> {
+        seen += 1;
+        Ok(())
+    };
+    let e = parse(&input, Format::Protobuf, &native_opts(), &mut sink).expect_err("refused");
+    assert_eq!(e.kind, ParseErrorKind::Sink);
+    assert!(e.to_string().contains(r#"test_histogram{svc="x"}"#), "{e}");
+    assert_eq!(seen, 0);
+}
+
+#[test]
+fn le_and_quantile_values_print_as_go_prints_them() {
+    // Go's strconv.FormatFloat(f, 'g', -1, 64), then ".0" when there is no '.' or 'e'.
+    let cases = [
+        (1.0, "1.0"),
+        (0.0, "0.0"),
+        (-1.0, "-1.0"),
+        (0.25, "0.25"),
+        (0.99, "0.99"),
+        (100000.0, "100000.0"),
+        (123456.0, "123456.0"),
+        (1e6, "1e+06"),
+        (1234567.0, "1.234567e+06"),
+        (0.0001, "0.0001"),
+        (0.00001, "1e-05"),
+        (-0.00048, "-0.00048"),
+        (2.5e-7, "2.5e-07"),
+        (1e21, "1e+21"),
+        (1.7976931348623157e308, "1.7976931348623157e+308"),
+        (f64::INFINITY, "+Inf"),
+        (f64::NEG_INFINITY, "-Inf"),
+        (f64::NAN, "NaN"),
+    ];
+    for (f, want) in cases {
+        assert_eq!(format_openmetrics_float(f), want, "{f:e}");
+    }
+}
+
+#[test]
+fn content_type_picks_protobuf() {
+    assert_eq!(
+        Format::from_content_type(
+            "application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited"
+        ),
+        Format::Protobuf
+    );
+}
