@@ -17,6 +17,7 @@ Exit status 3 means prometheus_client is not installed.
 """
 import json
 import math
+import re
 import sys
 
 try:
@@ -51,12 +52,26 @@ def timestamp_ms(ts, fmt):
     return round(ts * 1000)
 
 
+QUOTED_META = re.compile(r'^#\s+(HELP|TYPE|UNIT)\s+"((?:[^"\\]|\\.)*)"(.*)$')
+
+
+def meta_parts(line):
+    """A line split on whitespace, but a quoted metric name in a HELP, TYPE or UNIT line
+    (`# TYPE "http.server.duration" gauge`, Prometheus 3's UTF-8 names) is one part,
+    without its quotes."""
+    m = QUOTED_META.match(line)
+    if m:
+        name = re.sub(r"\\(.)", lambda e: "\n" if e.group(1) == "n" else e.group(1), m.group(2))
+        return ["#", m.group(1), name] + m.group(3).split()
+    return line.split()
+
+
 def declared_families(text):
     """Names that appear in `# HELP`, `# TYPE` or `# UNIT` lines: the families that declared
     metadata (prometheus_client makes a family of every untyped sample too)."""
     names = set()
     for line in text.splitlines():
-        parts = line.split()
+        parts = meta_parts(line)
         if len(parts) >= 3 and parts[0] == "#" and parts[1] in ("HELP", "TYPE", "UNIT"):
             names.add(parts[2])
     return names
@@ -71,7 +86,7 @@ def counters_typed_without_total(text):
     """
     names = set()
     for line in text.splitlines():
-        parts = line.split()
+        parts = meta_parts(line)
         if len(parts) == 4 and parts[:2] == ["#", "TYPE"] and parts[3] == "counter":
             if not parts[2].endswith("_total"):
                 names.add(parts[2])
