@@ -541,7 +541,11 @@ impl Sender {
         oldest: i64,
     ) -> (i64, u64, u64) {
         /// A series' labels, float samples and histogram samples in the request.
-        type Entry<'b> = (EncodedLabels, Vec<(i64, f64)>, Vec<(i64, &'b FloatHistogram)>);
+        type Entry<'b> = (
+            EncodedLabels,
+            Vec<(i64, f64)>,
+            Vec<(i64, &'b FloatHistogram)>,
+        );
         let mut index: HashMap<u64, usize> = HashMap::new();
         let mut series: Vec<Entry<'_>> = Vec::new();
         let (mut too_old, mut relabeled) = (0u64, 0u64);
