@@ -62,3 +62,19 @@ fn run_all(opts: RunOptions) {
         "(passed, skipped, skipped for histogram inputs) changed:\n{text}"
     );
 }
+
+/// redline's own file for Prometheus 3 duration expressions (expected values worked out by
+/// hand in the file's comments), on the in-memory store.
+#[test]
+fn duration_expressions_test_file_passes() {
+    let f = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/conformance/promql-3/duration_expressions.test");
+    let mut out = Vec::new();
+    let s = run_test_file_with(&f, RunOptions::default(), &mut out).expect("test file runs");
+    let text = String::from_utf8_lossy(&out);
+    assert_eq!(
+        (s.passed, s.failed, s.skipped),
+        (26, 0, 0),
+        "(passed, failed, skipped):\n{text}"
+    );
+}

@@ -97,8 +97,26 @@ pub(crate) struct Evaluator<'a> {
     counter_checks: RefCell<FastMap<usize, Vec<bool>>>,
 }
 
-/// Runs a query over `[start, end]` (equal for an instant query, then `step` is 0).
-pub(crate) fn run<'a>(
+/// Runs a query over `[start, end]` (equal for an instant query, then `step` is 0), its
+/// duration expressions resolved first (`durations`); `anchored`/`smoothed` selectors are
+/// refused (`extended_range`).
+pub(crate) fn run(
+    opts: &EngineOptions,
+    q: &dyn Querier,
+    expr: &Expr,
+    text: &str,
+    start: i64,
+    end: i64,
+    step: i64,
+) -> Result<QueryResult, QueryError> {
+    super::extended_range::refuse(expr)?;
+    match super::durations::resolve(expr, start, end, step)? {
+        Some(resolved) => run_resolved(opts, q, &resolved, text, start, end, step),
+        None => run_resolved(opts, q, expr, text, start, end, step),
+    }
+}
+
+fn run_resolved<'a>(
     opts: &'a EngineOptions,
     q: &'a dyn Querier,
     expr: &'a Expr,
@@ -450,6 +468,13 @@ impl<'a> Evaluator<'a> {
             }
             Expr::Subquery(sq) => Ok(Val::Matrix(self.eval_subquery(sq, ts)?)),
             Expr::Extension(_) => exec_err("extension expressions are not supported"),
+            Expr::Duration(d) => {
+                let secs = d.seconds(
+                    std::time::Duration::from_millis(self.step.max(0) as u64),
+                    std::time::Duration::from_millis((self.end - self.start).max(0) as u64),
+                );
+                secs.map(Val::Scalar).map_err(QueryError::Execution)
+            }
         }
     }
 
@@ -792,7 +817,8 @@ fn has_subquery(expr: &Expr) -> bool {
         | Expr::StringLiteral(_)
         | Expr::VectorSelector(_)
         | Expr::MatrixSelector(_)
-        | Expr::Extension(_) => false,
+        | Expr::Extension(_)
+        | Expr::Duration(_) => false,
     }
 }
 

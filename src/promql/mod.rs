@@ -10,7 +10,9 @@
 //! query string, the `*_expr` variants an already parsed [`Expr`]. Results are a [`Value`] plus
 //! the annotations, or a typed [`QueryError`]. Evaluation steps through the query's timestamps
 //! one by one (`eval`); binary operators live in `binary`, aggregations in `aggregate`,
-//! functions in `functions`, `range_functions` and `histogram`.
+//! functions in `functions`, `range_functions` and `histogram`. Before that, `durations`
+//! resolves Prometheus 3 duration expressions (`x[5m + step()]`) for the query's step and
+//! range, and `extended_range` refuses the `anchored`/`smoothed` modifiers.
 //! [`promqltest`] runs upstream's promqltest script files against the engine.
 //!
 //! [`parse`] is redline's one way from PromQL text to an [`Expr`]: it first checks the text
@@ -20,7 +22,9 @@
 
 mod aggregate;
 mod binary;
+mod durations;
 mod eval;
+mod extended_range;
 mod functions;
 mod histogram;
 mod limits;

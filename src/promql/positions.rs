@@ -143,7 +143,9 @@ impl Walker<'_> {
                 }
                 p
             }
-            Expr::NumberLiteral(_) | Expr::Extension(_) => self.next_non_space(),
+            Expr::NumberLiteral(_) | Expr::Extension(_) | Expr::Duration(_) => {
+                self.next_non_space()
+            }
         };
         self.mark(e, pos);
         pos

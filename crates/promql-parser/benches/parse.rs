@@ -1,8 +1,7 @@
 //! Parse time of a realistic query set: the 106 expressions of redline's shipped rule files
 //! (`benches/queries.txt`, taken from `rules/*.yml` with
 //! `python3 -c 'import yaml,glob; [print(" ".join(str(r["expr"]).split())) for f in sorted(glob.glob("rules/*.yml")) for g in yaml.safe_load(open(f))["groups"] for r in g["rules"]]'`),
-//! plus the same set with Prometheus 3 duration expressions and range-selector modifiers once
-//! the grammar reads them.
+//! and the same set with every literal range written as a duration expression.
 //!
 //! `cargo bench -p promql-parser --bench parse` prints the mean µs per query of each set.
 
@@ -41,6 +40,18 @@ fn main() {
         qs.len(),
         per_query_us(&qs)
     );
+    // The same expressions with every literal range written as a duration expression
+    // (`[5m]` becomes `[5m + step()]`).
+    let ranges = regex::Regex::new(r"\[(\d+[smhdwy])\]").expect("pattern");
+    let with_exprs: Vec<String> = qs
+        .iter()
+        .map(|q| ranges.replace_all(q, "[$1 + step()]").into_owned())
+        .collect();
+    let changed = with_exprs.iter().zip(&qs).filter(|(a, b)| a != b).count();
+    println!(
+        "shipped rules, ranges as duration expressions ({changed} queries changed): {:.2} µs per query",
+        per_query_us(&with_exprs)
+    );
     let mut c = Criterion::default()
         .configure_from_args()
         .sample_size(30)
@@ -48,6 +59,13 @@ fn main() {
     c.bench_function("parse_shipped_rules", |b| {
         b.iter(|| {
             for q in &qs {
+                black_box(promql_parser::parser::parse(q).unwrap());
+            }
+        })
+    });
+    c.bench_function("parse_shipped_rules_duration_exprs", |b| {
+        b.iter(|| {
+            for q in &with_exprs {
                 black_box(promql_parser::parser::parse(q).unwrap());
             }
         })

@@ -13,11 +13,13 @@
 // limitations under the License.
 
 use crate::label::{Labels, Matchers, METRIC_NAME};
+use crate::parser::duration_expr::literal_duration;
 use crate::parser::token::{
     self, token_display, T_BOTTOMK, T_COUNT_VALUES, T_END, T_QUANTILE, T_START, T_TOPK,
 };
 use crate::parser::token::{Token, TokenId, TokenType};
 use crate::parser::value::ValueType;
+use crate::parser::DurationExpr;
 use crate::parser::{indent, Function, FunctionArgs, Prettier, MAX_CHARACTERS_PER_LINE};
 use crate::util::{display_duration, escape_string};
 use chrono::{DateTime, Utc};
@@ -762,15 +764,29 @@ pub struct SubqueryExpr {
         serde(serialize_with = "crate::util::duration::serialize_duration_opt")
     )]
     pub step: Option<Duration>,
+    /// The range when written as a duration expression (`[5m + step():]`); `range` is then
+    /// zero until the engine resolves it.
+    #[cfg_attr(feature = "ser", serde(skip))]
+    pub range_expr: Option<DurationExpr>,
+    /// The step when written as a duration expression (`[1h:step() * 2]`).
+    #[cfg_attr(feature = "ser", serde(skip))]
+    pub step_expr: Option<DurationExpr>,
+    /// The offset when written as a duration expression (`offset -(1h)`).
+    #[cfg_attr(feature = "ser", serde(skip))]
+    pub offset_expr: Option<DurationExpr>,
 }
 
 impl SubqueryExpr {
     fn get_time_suffix_string(&self) -> String {
-        let step = match &self.step {
-            Some(step) => display_duration(step),
-            None => String::from(""),
+        let step = match (&self.step_expr, &self.step) {
+            (Some(e), _) => e.to_string(),
+            (None, Some(step)) => display_duration(step),
+            (None, None) => String::from(""),
         };
-        let range = display_duration(&self.range);
+        let range = match &self.range_expr {
+            Some(e) => e.to_string(),
+            None => display_duration(&self.range),
+        };
 
         let mut s = format!("[{range}:{step}]");
 
@@ -778,7 +794,9 @@ impl SubqueryExpr {
             write!(s, " {at}").unwrap();
         }
 
-        if let Some(offset) = &self.offset {
+        if let Some(e) = &self.offset_expr {
+            write!(s, " offset {}", OffsetExprDisplay(e)).unwrap();
+        } else if let Some(offset) = &self.offset {
             write!(s, " offset {offset}").unwrap();
         }
         s
@@ -891,6 +909,16 @@ pub struct VectorSelector {
     #[cfg_attr(feature = "ser", serde(flatten))]
     #[cfg_attr(feature = "ser", serde(serialize_with = "serialize_at_modifier"))]
     pub at: Option<AtModifier>,
+    /// The offset when written as a duration expression (`offset -(1h)`); `offset` is then
+    /// `None` until the engine resolves it.
+    #[cfg_attr(feature = "ser", serde(skip))]
+    pub offset_expr: Option<DurationExpr>,
+    /// The `anchored` modifier (Prometheus 3, `promql-extended-range-selectors`).
+    #[cfg_attr(feature = "ser", serde(skip))]
+    pub anchored: bool,
+    /// The `smoothed` modifier (Prometheus 3, `promql-extended-range-selectors`).
+    #[cfg_attr(feature = "ser", serde(skip))]
+    pub smoothed: bool,
 }
 
 impl VectorSelector {
@@ -898,9 +926,26 @@ impl VectorSelector {
         VectorSelector {
             name,
             matchers,
-            offset: None,
-            at: None,
+            ..Default::default()
         }
+    }
+
+    /// ` anchored`/` smoothed` as printed after the selector, or nothing.
+    fn modifier_suffix(&self) -> &'static str {
+        match (self.anchored, self.smoothed) {
+            (true, _) => " anchored",
+            (_, true) => " smoothed",
+            _ => "",
+        }
+    }
+
+    fn write_offset(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        if let Some(e) = &self.offset_expr {
+            write!(f, " offset {}", OffsetExprDisplay(e))?;
+        } else if let Some(offset) = &self.offset {
+            write!(f, " offset {offset}")?;
+        }
+        Ok(())
     }
 }
 
@@ -911,6 +956,9 @@ impl Default for VectorSelector {
             matchers: Matchers::empty(),
             offset: None,
             at: None,
+            offset_expr: None,
+            anchored: false,
+            smoothed: false,
         }
     }
 }
@@ -919,9 +967,20 @@ impl From<String> for VectorSelector {
     fn from(name: String) -> Self {
         VectorSelector {
             name: Some(name),
-            offset: None,
-            at: None,
-            matchers: Matchers::empty(),
+            ..Default::default()
+        }
+    }
+}
+
+/// An offset duration expression as written after `offset`: anything but a literal, `step()`,
+/// `range()` or `min`/`max` in parentheses, so that it reads back as one offset.
+struct OffsetExprDisplay<'a>(&'a DurationExpr);
+
+impl fmt::Display for OffsetExprDisplay<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        match self.0 {
+            DurationExpr::Binary { .. } => write!(f, "({})", self.0),
+            e => write!(f, "{e}"),
         }
     }
 }
@@ -938,9 +997,8 @@ impl From<String> for VectorSelector {
 ///
 /// let vs = VectorSelector {
 ///     name: Some(String::from("foo")),
-///     offset: None,
-///     at: None,
 ///     matchers: Matchers::empty(),
+///     ..Default::default()
 /// };
 ///
 /// assert_eq!(VectorSelector::from("foo"), vs);
@@ -972,10 +1030,8 @@ impl fmt::Display for VectorSelector {
         if let Some(at) = &self.at {
             write!(f, " {at}")?;
         }
-        if let Some(offset) = &self.offset {
-            write!(f, " offset {offset}")?;
-        }
-        Ok(())
+        self.write_offset(f)?;
+        f.write_str(self.modifier_suffix())
     }
 }
 
@@ -995,6 +1051,10 @@ pub struct MatrixSelector {
         serde(serialize_with = "crate::util::duration::serialize_duration")
     )]
     pub range: Duration,
+    /// The range when written as a duration expression (`[5m + step()]`); `range` is then
+    /// zero until the engine resolves it.
+    #[cfg_attr(feature = "ser", serde(skip))]
+    pub range_expr: Option<DurationExpr>,
 }
 
 impl fmt::Display for MatrixSelector {
@@ -1008,17 +1068,17 @@ impl fmt::Display for MatrixSelector {
             write!(f, "{{{matchers}}}")?;
         }
 
-        write!(f, "[{}]", display_duration(&self.range))?;
+        match &self.range_expr {
+            Some(e) => write!(f, "[{e}]")?,
+            None => write!(f, "[{}]", display_duration(&self.range))?,
+        }
 
         if let Some(at) = &self.vs.at {
             write!(f, " {at}")?;
         }
 
-        if let Some(offset) = &self.vs.offset {
-            write!(f, " offset {offset}")?;
-        }
-
-        Ok(())
+        self.vs.write_offset(f)?;
+        f.write_str(self.vs.modifier_suffix())
     }
 }
 
@@ -1164,6 +1224,11 @@ pub enum Expr {
     /// information to the AST. This parser won't generate Extension node.
     #[cfg_attr(feature = "ser", serde(skip))]
     Extension(Extension),
+
+    /// A duration expression standing as a scalar expression of its own: `step()`, `range()`
+    /// (Prometheus 3). Its value in seconds depends on the query.
+    #[cfg_attr(feature = "ser", serde(skip))]
+    Duration(DurationExpr),
 }
 
 impl Expr {
@@ -1194,6 +1259,9 @@ impl Expr {
             at: None,
             range,
             step,
+            range_expr: None,
+            step_expr: None,
+            offset_expr: None,
         });
         Ok(se)
     }
@@ -1210,12 +1278,20 @@ impl Expr {
         match expr {
             Expr::VectorSelector(VectorSelector {
                 offset: Some(_), ..
+            })
+            | Expr::VectorSelector(VectorSelector {
+                offset_expr: Some(_),
+                ..
             }) => Err("no offset modifiers allowed before range".into()),
             Expr::VectorSelector(VectorSelector { at: Some(_), .. }) => {
                 Err("no @ modifiers allowed before range".into())
             }
             Expr::VectorSelector(vs) => {
-                let ms = Expr::MatrixSelector(MatrixSelector { vs, range });
+                let ms = Expr::MatrixSelector(MatrixSelector {
+                    vs,
+                    range,
+                    range_expr: None,
+                });
                 Ok(ms)
             }
             _ => Err("ranges only allowed for vector selectors".into()),
@@ -1255,6 +1331,15 @@ impl Expr {
     /// set offset field for specified Expr, but CAN ONLY be set once.
     pub(crate) fn offset_expr(self, offset: Offset) -> Result<Self, String> {
         let already_set_err = Err("offset may not be set multiple times".into());
+        let has_offset_expr = match &self {
+            Expr::VectorSelector(vs) => vs.offset_expr.is_some(),
+            Expr::MatrixSelector(ms) => ms.vs.offset_expr.is_some(),
+            Expr::Subquery(s) => s.offset_expr.is_some(),
+            _ => false,
+        };
+        if has_offset_expr {
+            return already_set_err;
+        }
         match self {
             Expr::VectorSelector(mut vs) => match vs.offset {
                 None => {
@@ -1280,6 +1365,135 @@ impl Expr {
             _ => {
                 Err("offset modifier must be preceded by an vector selector or matrix selector or a subquery".into())
             }
+        }
+    }
+
+    /// A range selector whose range is a duration expression: a literal must be above zero
+    /// (upstream's message), anything else is resolved by the engine.
+    pub(crate) fn new_matrix_selector_expr(
+        expr: Expr,
+        range: DurationExpr,
+    ) -> Result<Self, String> {
+        match range.literal() {
+            Some(secs) => {
+                if secs <= 0.0 {
+                    return Err("duration must be greater than 0".into());
+                }
+                Expr::new_matrix_selector(expr, literal_duration(secs)?)
+            }
+            None => match Expr::new_matrix_selector(expr, Duration::ZERO)? {
+                Expr::MatrixSelector(mut ms) => {
+                    ms.range_expr = Some(range);
+                    Ok(Expr::MatrixSelector(ms))
+                }
+                other => Ok(other),
+            },
+        }
+    }
+
+    /// A subquery whose range and step are duration expressions (literals above zero).
+    pub(crate) fn new_subquery_duration_expr(
+        expr: Expr,
+        range: DurationExpr,
+        step: Option<DurationExpr>,
+    ) -> Result<Self, String> {
+        fn split(d: DurationExpr) -> Result<(Duration, Option<DurationExpr>), String> {
+            match d.literal() {
+                Some(secs) if secs <= 0.0 => Err("duration must be greater than 0".into()),
+                Some(secs) => Ok((literal_duration(secs)?, None)),
+                None => Ok((Duration::ZERO, Some(d))),
+            }
+        }
+        let (range, range_expr) = split(range)?;
+        let (step, step_expr) = match step {
+            Some(s) => {
+                let (d, e) = split(s)?;
+                (if e.is_none() { Some(d) } else { None }, e)
+            }
+            None => (None, None),
+        };
+        match Expr::new_subquery_expr(expr, range, step)? {
+            Expr::Subquery(mut sq) => {
+                sq.range_expr = range_expr;
+                sq.step_expr = step_expr;
+                Ok(Expr::Subquery(sq))
+            }
+            other => Ok(other),
+        }
+    }
+
+    /// `offset <duration expression>`: a (signed) literal is an [`Offset`] as before,
+    /// anything else is kept for the engine. An offset may be set once.
+    pub(crate) fn offset_duration_expr(self, offset: DurationExpr) -> Result<Self, String> {
+        let literal = match &offset {
+            DurationExpr::Literal { secs, .. } => Some(*secs),
+            DurationExpr::Neg(e) => e.literal().map(|v| -v),
+            _ => None,
+        };
+        if let Some(secs) = literal {
+            let d = literal_duration(secs)?;
+            let o = if secs < 0.0 {
+                Offset::Neg(d)
+            } else {
+                Offset::Pos(d)
+            };
+            return self.offset_expr(o);
+        }
+        let already_set_err = Err("offset may not be set multiple times".into());
+        match self {
+            Expr::VectorSelector(mut vs) => {
+                if vs.offset.is_some() || vs.offset_expr.is_some() {
+                    return already_set_err;
+                }
+                vs.offset_expr = Some(offset);
+                Ok(Expr::VectorSelector(vs))
+            }
+            Expr::MatrixSelector(mut ms) => {
+                if ms.vs.offset.is_some() || ms.vs.offset_expr.is_some() {
+                    return already_set_err;
+                }
+                ms.vs.offset_expr = Some(offset);
+                Ok(Expr::MatrixSelector(ms))
+            }
+            Expr::Subquery(mut s) => {
+                if s.offset.is_some() || s.offset_expr.is_some() {
+                    return already_set_err;
+                }
+                s.offset_expr = Some(offset);
+                Ok(Expr::Subquery(s))
+            }
+            _ => {
+                Err("offset modifier must be preceded by an instant vector selector or range vector selector or a subquery".into())
+            }
+        }
+    }
+
+    /// The `anchored` (`anchored == true`) or `smoothed` modifier, with upstream's messages
+    /// for misuse.
+    pub(crate) fn range_modifier(self, anchored: bool) -> Result<Self, String> {
+        let name = if anchored { "anchored" } else { "smoothed" };
+        let set = |vs: &mut VectorSelector| -> Result<(), String> {
+            if anchored {
+                vs.anchored = true;
+            } else {
+                vs.smoothed = true;
+            }
+            if vs.anchored && vs.smoothed {
+                return Err("anchored and smoothed modifiers cannot be used together".into());
+            }
+            Ok(())
+        };
+        match self {
+            Expr::VectorSelector(mut vs) => {
+                set(&mut vs)?;
+                Ok(Expr::VectorSelector(vs))
+            }
+            Expr::MatrixSelector(mut ms) => {
+                set(&mut ms.vs)?;
+                Ok(Expr::MatrixSelector(ms))
+            }
+            Expr::Subquery(_) => Err(format!("{name} modifier is not supported for subqueries")),
+            _ => Err(format!("{name} modifier not implemented")),
         }
     }
 
@@ -1362,6 +1576,7 @@ impl Expr {
             Expr::MatrixSelector(_) => ValueType::Matrix,
             Expr::Call(ex) => ex.func.return_type,
             Expr::Extension(ex) => ex.expr.value_type(),
+            Expr::Duration(_) => ValueType::Scalar,
         }
     }
 
@@ -1444,6 +1659,7 @@ impl fmt::Display for Expr {
             Expr::MatrixSelector(ex) => write!(f, "{ex}"),
             Expr::Call(ex) => write!(f, "{ex}"),
             Expr::Extension(ext) => write!(f, "{ext:?}"),
+            Expr::Duration(d) => write!(f, "{d}"),
         }
     }
 }
@@ -1462,6 +1678,7 @@ impl Prettier for Expr {
             Expr::MatrixSelector(ex) => ex.pretty(level, max),
             Expr::Call(ex) => ex.pretty(level, max),
             Expr::Extension(ext) => format!("{ext:?}"),
+            Expr::Duration(d) => format!("{}{d}", indent(level)),
         }
     }
 }
@@ -1481,6 +1698,7 @@ pub(crate) fn check_ast(expr: Expr) -> Result<Expr, String> {
         Expr::StringLiteral(_) => Ok(expr),
         Expr::MatrixSelector(_) => Ok(expr),
         Expr::Extension(_) => Ok(expr),
+        Expr::Duration(_) => Ok(expr),
     }
 }
 

@@ -411,9 +411,14 @@ impl Lexer {
         let s_lower = s.to_lowercase();
         match get_keyword_token(&s_lower) {
             Some(token_id) => {
-                // fill, fill_left, fill_right can be used as metric identifiers
+                // fill, fill_left, fill_right, step and range can be used as metric identifiers
                 // if not followed by a left parenthesis
-                if token_id == T_FILL || token_id == T_FILL_LEFT || token_id == T_FILL_RIGHT {
+                if token_id == T_FILL
+                    || token_id == T_FILL_LEFT
+                    || token_id == T_FILL_RIGHT
+                    || token_id == T_STEP
+                    || token_id == T_RANGE
+                {
                     // Look ahead to see if next non-whitespace char is '('
                     let mut idx = self.ctx.idx;
                     let mut found_lparen = false;
@@ -654,6 +659,48 @@ impl Lexer {
                 State::Lexeme(T_COLON)
             }
             Some(ch) if ch.is_ascii_digit() => self.accept_number_or_duration(),
+            // Duration expressions (Prometheus 3): arithmetic, parentheses, `step()`,
+            // `range()`, `min(…, …)` and `max(…, …)` inside the brackets.
+            Some('.') if matches!(self.peek(), Some(ch) if ch.is_ascii_digit()) => {
+                self.accept_number_or_duration()
+            }
+            Some('+') => State::Lexeme(T_ADD),
+            Some('-') => State::Lexeme(T_SUB),
+            Some('*') => State::Lexeme(T_MUL),
+            Some('/') => State::Lexeme(T_DIV),
+            Some('%') => State::Lexeme(T_MOD),
+            Some('^') => State::Lexeme(T_POW),
+            Some(',') => State::Lexeme(T_COMMA),
+            Some('(') => {
+                if self.inc_paren_depth() {
+                    return State::Lexeme(T_LEFT_PAREN);
+                }
+                State::Err("too many left parentheses".into())
+            }
+            Some(')') => {
+                if !self.is_paren_balanced() && self.dec_paren_depth() {
+                    return State::Lexeme(T_RIGHT_PAREN);
+                }
+                State::Err("unexpected right parenthesis ')'".into())
+            }
+            Some(ch) if is_alpha(ch) => {
+                while let Some(c) = self.peek() {
+                    if is_alpha_numeric(c) {
+                        self.pop();
+                    } else {
+                        break;
+                    }
+                }
+                match self.lexeme_string().to_lowercase().as_str() {
+                    "step" => State::Lexeme(T_STEP),
+                    "range" => State::Lexeme(T_RANGE),
+                    "min" => State::Lexeme(T_MIN),
+                    "max" => State::Lexeme(T_MAX),
+                    other => {
+                        State::Err(format!("unexpected identifier inside brackets: '{other}'"))
+                    }
+                }
+            }
             Some(']') => {
                 self.jump_outof_brackets();
                 self.reset_colon_scanned();

@@ -106,6 +106,7 @@ WITHOUT
 START
 END
 STEP
+RANGE
 %token PREPROCESSOR_END
 
 // Start symbols for the generated parser.
@@ -119,9 +120,8 @@ START_METRIC_SELECTOR
 %expect-unused 'BLANK' 'COMMENT' 'ERROR' 'SEMICOLON' 'SPACE' 'TIMES' 'OPEN_HIST' 'CLOSE_HIST'
 %expect-unused 'OPERATORS_START' 'OPERATORS_END' 'AGGREGATORS_START' 'AGGREGATORS_END'
 %expect-unused 'KEYWORDS_START' 'KEYWORDS_END' 'PREPROCESSOR_START' 'PREPROCESSOR_END'
-%expect-unused 'STEP' 'STARTSYMBOLS_START'
+%expect-unused 'STARTSYMBOLS_START'
 %expect-unused 'START_METRIC' 'START_SERIES_DESCRIPTION' 'START_EXPRESSION' 'START_METRIC_SELECTOR' 'STARTSYMBOLS_END'
-%expect-unused 'SMOOTHED' 'ANCHORED'
 
 %expect 5
 
@@ -136,7 +136,7 @@ START_METRIC_SELECTOR
 %right POW
 
 // Offset and At modifiers do not have associativity.
-%nonassoc OFFSET AT GROUP_LEFT GROUP_RIGHT
+%nonassoc OFFSET AT GROUP_LEFT GROUP_RIGHT ANCHORED SMOOTHED
 
 // This ensures that it is always attempted to parse range or subquery selectors when a left
 // bracket is encountered.
@@ -167,6 +167,9 @@ expr -> Result<Expr, String>:
         |       subquery_expr { check_ast($1?) }
         |       unary_expr  { check_ast($1?) }
         |       vector_selector  { check_ast($1?) }
+        |       range_modifier_expr { check_ast($1?) }
+        |       STEP LEFT_PAREN RIGHT_PAREN { Ok(Expr::Duration(DurationExpr::Step)) }
+        |       RANGE LEFT_PAREN RIGHT_PAREN { Ok(Expr::Duration(DurationExpr::Range)) }
 ;
 
 /*
@@ -388,10 +391,16 @@ paren_expr -> Result<Expr, String>:
  * Offset modifiers.
  */
 offset_expr -> Result<Expr, String>:
-                expr OFFSET duration { $1?.offset_expr(Offset::Pos($3?)) }
-        |       expr OFFSET ADD duration { $1?.offset_expr(Offset::Pos($4?)) }
-        |       expr OFFSET SUB duration { $1?.offset_expr(Offset::Neg($4?)) }
+                expr OFFSET offset_duration_expr { $1?.offset_duration_expr($3?) }
         |       expr OFFSET EOF { Err("unexpected end of input in offset, expected duration".into()) }
+;
+
+/*
+ * The anchored and smoothed range-selector modifiers (Prometheus 3).
+ */
+range_modifier_expr -> Result<Expr, String>:
+                expr ANCHORED { $1?.range_modifier(true) }
+        |       expr SMOOTHED { $1?.range_modifier(false) }
 ;
 
 /*
@@ -427,9 +436,9 @@ at_modifier_preprocessors -> Result<Token, String>:
  * Subquery and range selectors.
  */
 matrix_selector -> Result<Expr, String>:
-                expr LEFT_BRACKET duration RIGHT_BRACKET
+                expr LEFT_BRACKET duration_expr RIGHT_BRACKET
                 {
-                        Expr::new_matrix_selector($1?, $3?)
+                        Expr::new_matrix_selector_expr($1?, $3?)
                 }
         |       expr LEFT_BRACKET RIGHT_BRACKET
                 {
@@ -438,9 +447,13 @@ matrix_selector -> Result<Expr, String>:
 ;
 
 subquery_expr -> Result<Expr, String>:
-                expr LEFT_BRACKET duration COLON maybe_duration RIGHT_BRACKET
+                expr LEFT_BRACKET duration_expr COLON duration_expr RIGHT_BRACKET
                 {
-                        Expr::new_subquery_expr($1?, $3?, $5?)
+                        Expr::new_subquery_duration_expr($1?, $3?, Some($5?))
+                }
+        |       expr LEFT_BRACKET duration_expr COLON RIGHT_BRACKET
+                {
+                        Expr::new_subquery_duration_expr($1?, $3?, None)
                 }
 ;
 
@@ -683,28 +696,64 @@ string_identifier -> Result<String, String>:
                 }
 ;
 
-duration -> Result<Duration, String>:
-                DURATION { parse_duration($lexer.span_str($span)) }
+/*
+ * Duration expressions (Prometheus 3): ranges, subquery ranges and steps, offsets.
+ */
+duration_literal -> Result<DurationExpr, String>:
+                DURATION
+                {
+                        let secs = parse_duration($lexer.span_str($span))?.as_secs_f64();
+                        Ok(DurationExpr::Literal { secs, is_duration: true })
+                }
         |       NUMBER
                 {
-                        let num = parse_str_radix($lexer.span_str($span))?;
-                        Ok(Duration::from_secs_f64(num))
+                        let secs = parse_str_radix($lexer.span_str($span))?;
+                        Ok(DurationExpr::Literal { secs, is_duration: false })
                 }
 ;
 
-/*
- * Wrappers for optional arguments.
- */
-maybe_duration -> Result<Option<Duration>, String>:
-                { Ok(None) }
-        |       duration { $1.map(Some) }
+duration_fn -> Result<DurationExpr, String>:
+                STEP LEFT_PAREN RIGHT_PAREN { Ok(DurationExpr::Step) }
+        |       RANGE LEFT_PAREN RIGHT_PAREN { Ok(DurationExpr::Range) }
+        |       MIN LEFT_PAREN duration_expr COMMA duration_expr RIGHT_PAREN
+                { Ok(DurationExpr::Min(Box::new($3?), Box::new($5?))) }
+        |       MAX LEFT_PAREN duration_expr COMMA duration_expr RIGHT_PAREN
+                { Ok(DurationExpr::Max(Box::new($3?), Box::new($5?))) }
+;
+
+duration_expr -> Result<DurationExpr, String>:
+                duration_literal { $1 }
+        |       duration_fn { $1 }
+        |       LEFT_PAREN duration_expr RIGHT_PAREN { Ok(DurationExpr::Paren(Box::new($2?))) }
+        |       ADD duration_expr %prec MUL { $2 }
+        |       SUB duration_expr %prec MUL { Ok(negate_duration($2?)) }
+        |       duration_expr ADD duration_expr { duration_binary(DurationOp::Add, $1?, $3?) }
+        |       duration_expr SUB duration_expr { duration_binary(DurationOp::Sub, $1?, $3?) }
+        |       duration_expr MUL duration_expr { duration_binary(DurationOp::Mul, $1?, $3?) }
+        |       duration_expr DIV duration_expr { duration_binary(DurationOp::Div, $1?, $3?) }
+        |       duration_expr MOD duration_expr { duration_binary(DurationOp::Mod, $1?, $3?) }
+        |       duration_expr POW duration_expr { duration_binary(DurationOp::Pow, $1?, $3?) }
+;
+
+// After `offset` a bare literal, `step()`, `range()`, `min`/`max` or a parenthesised
+// expression, each optionally signed: `foo offset 1m + 1m` is `(foo offset 1m) + 1m` and
+// `foo offset -2 ^ 2` is `(foo offset -2) ^ 2`, as in Prometheus.
+offset_duration_expr -> Result<DurationExpr, String>:
+                offset_duration_term { $1 }
+        |       ADD offset_duration_term { $2 }
+        |       SUB offset_duration_term { Ok(negate_duration($2?)) }
+;
+
+offset_duration_term -> Result<DurationExpr, String>:
+                duration_literal { $1 }
+        |       duration_fn { $1 }
+        |       LEFT_PAREN duration_expr RIGHT_PAREN { Ok(DurationExpr::Paren(Box::new($2?))) }
 ;
 
 %%
 
-use std::time::Duration;
 use crate::label::{Labels, Matcher, Matchers};
-use crate::parser::{AtModifier, BinModifier, Expr, FunctionArgs, LabelModifier, Offset, VectorMatchCardinality, VectorMatchFillValues};
+use crate::parser::{AtModifier, BinModifier, DurationExpr, DurationOp, Expr, FunctionArgs, LabelModifier, VectorMatchCardinality, VectorMatchFillValues};
 use crate::parser::ast::check_ast;
 use crate::parser::function::get_function;
 use crate::parser::lex::is_label;
@@ -734,4 +783,25 @@ fn update_optional_fill(
 ) -> Option<BinModifier> {
     let modifier = modifier.unwrap_or_default();
     Some(modifier.with_fill_values(fill))
+}
+
+/// Unary minus on a duration expression: a literal is folded (`-5m` is -300 s), as Prometheus
+/// folds it.
+fn negate_duration(e: DurationExpr) -> DurationExpr {
+    match e {
+        DurationExpr::Literal { secs, is_duration } => DurationExpr::Literal { secs: -secs, is_duration },
+        other => DurationExpr::Neg(Box::new(other)),
+    }
+}
+
+/// `lhs op rhs`, refusing a literal zero divisor at parse time as Prometheus does.
+fn duration_binary(op: DurationOp, lhs: DurationExpr, rhs: DurationExpr) -> Result<DurationExpr, String> {
+    if rhs.literal() == Some(0.0) {
+        match op {
+            DurationOp::Div => return Err("division by zero".into()),
+            DurationOp::Mod => return Err("modulo by zero".into()),
+            _ => {}
+        }
+    }
+    Ok(DurationExpr::Binary { op, lhs: Box::new(lhs), rhs: Box::new(rhs) })
 }

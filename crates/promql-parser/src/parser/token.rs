@@ -77,6 +77,8 @@ lazy_static! {
             // Preprocessors.
             ("start", T_START),
             ("end", T_END),
+            ("step", T_STEP),
+            ("range", T_RANGE),
 
             // Special numbers.
             ("inf", T_NUMBER),
@@ -176,6 +178,7 @@ pub(crate) fn token_display(id: TokenId) -> &'static str {
         T_START => "start",
         T_END => "end",
         T_STEP => "step",
+        T_RANGE => "range",
         T_PREPROCESSOR_END => "preprocessors_end",
 
         T_STARTSYMBOLS_START
@@ -340,16 +343,17 @@ mod tests {
         assert_eq!(token_display(T_START), "start");
         assert_eq!(token_display(T_END), "end");
         assert_eq!(token_display(T_STEP), "step");
+        assert_eq!(token_display(T_RANGE), "range");
         assert_eq!(token_display(T_PREPROCESSOR_END), "preprocessors_end");
 
         // if new token added in promql.y, this has to be updated
-        for i in 80..=85 {
+        for i in 81..=86 {
             assert_eq!(token_display(i), "not used");
         }
 
         // All tokens are now tested individually above
 
-        for i in 86..=u16::MAX {
+        for i in 87..=u16::MAX {
             assert_eq!(token_display(i), "unknown token");
         }
     }

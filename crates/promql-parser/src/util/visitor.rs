@@ -88,7 +88,8 @@ pub fn walk_expr<V: ExprVisitor>(visitor: &mut V, expr: &Expr) -> Result<bool, V
         Expr::NumberLiteral(_)
         | Expr::StringLiteral(_)
         | Expr::VectorSelector(_)
-        | Expr::MatrixSelector(_) => true,
+        | Expr::MatrixSelector(_)
+        | Expr::Duration(_) => true,
     };
 
     if !recurse {
@@ -145,7 +146,8 @@ pub fn walk_expr_mut<V: ExprVisitorMut>(
         Expr::NumberLiteral(_)
         | Expr::StringLiteral(_)
         | Expr::VectorSelector(_)
-        | Expr::MatrixSelector(_) => true,
+        | Expr::MatrixSelector(_)
+        | Expr::Duration(_) => true,
     };
 
     if !recurse {
