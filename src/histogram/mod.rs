@@ -21,10 +21,13 @@
 //! arithmetic ([`arith`]: `mul`, `div`, `add`, `sub` across schemas, zero thresholds and
 //! custom bounds, `reduce_resolution`, `detect_reset`) and compensated summation
 //! ([`KahanSum`]); and the PromQL functions' math ([`stats`]: `histogram_quantile`,
-//! `histogram_fraction`, `histogram_stddev`/`_stdvar`).
+//! `histogram_fraction`, `histogram_stddev`/`_stdvar`); and histograms coming in
+//! ([`convert`]: the integer wire form, classic histograms as custom buckets, the scrape
+//! bucket limits).
 
 pub mod arith;
 pub mod bounds;
+pub mod convert;
 mod format;
 mod iter;
 mod kahan;
@@ -34,6 +37,7 @@ mod validate;
 
 pub use arith::ArithOutcome;
 pub use bounds::{bucket_bound, exponential_bound, is_exponential_schema};
+pub use convert::{max_schema_for_bucket_factor, IntegerHistogram};
 pub use iter::{AllBucketIter, Bucket, BucketIter, ReverseBucketIter};
 pub use kahan::KahanSum;
 pub use stats::{Fraction, Quantile, QuantileNanEffect};

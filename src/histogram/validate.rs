@@ -67,6 +67,12 @@ pub enum HistogramError {
     CannotReduceResolution { from: i32, to: i32 },
     #[error("histogram has {buckets} buckets, more than the limit of {limit} even at the lowest resolution")]
     BucketLimitExceeded { buckets: usize, limit: usize },
+    #[error("bucket count must be non-negative: le={le}, count={count}")]
+    ClassicNegativeBucketCount { le: f64, count: f64 },
+    #[error("count is not cumulative: le={le} has {count}, a neighbouring bucket {neighbour}")]
+    ClassicNotCumulative { le: f64, count: f64, neighbour: f64 },
+    #[error("count mismatch: count={count} != le=+Inf count={inf_count}")]
+    ClassicCountMismatch { count: f64, inf_count: f64 },
 }
 
 impl FloatHistogram {
