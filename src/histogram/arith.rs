@@ -218,7 +218,7 @@ impl FloatHistogram {
 
     /// Sets the hint of a sum or difference: equal hints stay, a gauge wins, unknown wins
     /// next; `CounterReset` against `NotCounterReset` becomes `Unknown` and is reported.
-    fn adjust_counter_reset(&mut self, other: &FloatHistogram) -> bool {
+    pub(super) fn adjust_counter_reset(&mut self, other: &FloatHistogram) -> bool {
         use CounterResetHint::*;
         match (self.counter_reset_hint, other.counter_reset_hint) {
             (a, b) if a == b => false,
@@ -305,7 +305,7 @@ impl FloatHistogram {
     /// Widens the zero buckets of `self` and (virtually) `other` to a threshold that covers
     /// both and lies in no populated bucket of either; updates `self` and returns the zero
     /// count `other` would have.
-    fn reconcile_zero_buckets(&mut self, other: &FloatHistogram) -> f64 {
+    pub(super) fn reconcile_zero_buckets(&mut self, other: &FloatHistogram) -> f64 {
         let mut other_count = other.zero_count;
         let mut other_threshold = other.zero_threshold;
         // Each round only raises thresholds to bucket bounds, so this ends; NaN thresholds

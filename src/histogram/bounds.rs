@@ -174,8 +174,8 @@ pub(super) fn frexp(x: f64) -> (f64, i32) {
     (f64::from_bits((bits & !(0x7ff << 52)) | (1022 << 52)), exp)
 }
 
-/// Go's `math.Log2`: exact for powers of two, `ln(frac)/ln 2 + exp` otherwise.
-#[allow(dead_code)] // Used by the quantile functions (next change).
+/// Go's `math.Log2`: exact for powers of two, `ln(frac)·log2(e) + exp` otherwise, with
+/// Go's `Log`.
 pub(super) fn go_log2(x: f64) -> f64 {
     if x.is_nan() || x <= 0.0 || x.is_infinite() {
         return x.ln();
@@ -184,14 +184,52 @@ pub(super) fn go_log2(x: f64) -> f64 {
     if frac == 0.5 {
         return f64::from(exp - 1);
     }
-    frac.ln() * (1.0 / std::f64::consts::LN_2) + f64::from(exp)
+    go_log(frac) * std::f64::consts::LOG2_E + f64::from(exp)
+}
+
+/// Go's `math.Log` (the FreeBSD algorithm): `ln(x)` from `x = f1·2^k` with `f1` in
+/// `[√2/2, √2)` and a polynomial in `s = f/(2+f)`, `f = f1 - 1`.
+#[allow(clippy::excessive_precision)] // Go's constants, as written there.
+fn go_log(x: f64) -> f64 {
+    const LN2_HI: f64 = 6.93147180369123816490e-01;
+    const LN2_LO: f64 = 1.90821492927058770002e-10;
+    const L1: f64 = 6.666666666666735130e-01;
+    const L2: f64 = 3.999999999940941908e-01;
+    const L3: f64 = 2.857142874366239149e-01;
+    const L4: f64 = 2.222219843214978396e-01;
+    const L5: f64 = 1.818357216161805012e-01;
+    const L6: f64 = 1.531383769920937332e-01;
+    const L7: f64 = 1.479819860511658591e-01;
+    if x.is_nan() || x == f64::INFINITY {
+        return x;
+    }
+    if x < 0.0 {
+        return f64::NAN;
+    }
+    if x == 0.0 {
+        return f64::NEG_INFINITY;
+    }
+    let (mut f1, mut ki) = frexp(x);
+    if f1 < std::f64::consts::SQRT_2 / 2.0 {
+        f1 *= 2.0;
+        ki -= 1;
+    }
+    let f = f1 - 1.0;
+    let k = f64::from(ki);
+    let s = f / (2.0 + f);
+    let s2 = s * s;
+    let s4 = s2 * s2;
+    let t1 = s2 * (L1 + s4 * (L3 + s4 * (L5 + s4 * L7)));
+    let t2 = s4 * (L2 + s4 * (L4 + s4 * L6));
+    let r = t1 + t2;
+    let hfsq = 0.5 * f * f;
+    k * LN2_HI - ((hfsq - (s * (hfsq + r) + k * LN2_LO)) - f)
 }
 
 /// Go's `math.Exp2` (the FreeBSD algorithm Go uses): quantile interpolation on exponential
 /// buckets returns its results, e.g. `2^-0.5` as 0.7071067811865475, one ULP below the
 /// correctly rounded value that `f64::exp2` returns.
 #[allow(clippy::excessive_precision)] // Go's constants, as written there.
-#[allow(dead_code)]
 pub(super) fn go_exp2(x: f64) -> f64 {
     const LN2_HI: f64 = 6.931_471_803_691_238_164_90e-01;
     const LN2_LO: f64 = 1.908_214_929_270_587_700_02e-10;

@@ -19,18 +19,24 @@
 //! `promql`: [`FloatHistogram::validate`]; bucket iterators yielding [`Bucket`]s with bounds
 //! for every schema ([`bounds`]); `compact`, `equals` and `Display` (Prometheus' `String`);
 //! arithmetic ([`arith`]: `mul`, `div`, `add`, `sub` across schemas, zero thresholds and
-//! custom bounds, `reduce_resolution`, `detect_reset`).
+//! custom bounds, `reduce_resolution`, `detect_reset`) and compensated summation
+//! ([`KahanSum`]); and the PromQL functions' math ([`stats`]: `histogram_quantile`,
+//! `histogram_fraction`, `histogram_stddev`/`_stdvar`).
 
 pub mod arith;
 pub mod bounds;
 mod format;
 mod iter;
+mod kahan;
 mod layout;
+pub mod stats;
 mod validate;
 
 pub use arith::ArithOutcome;
 pub use bounds::{bucket_bound, exponential_bound, is_exponential_schema};
 pub use iter::{AllBucketIter, Bucket, BucketIter, ReverseBucketIter};
+pub use kahan::KahanSum;
+pub use stats::{Fraction, Quantile, QuantileNanEffect};
 pub use validate::{HistogramError, Side};
 
 /// The schema of native histograms with custom bucket boundaries (NHCB).

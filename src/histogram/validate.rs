@@ -212,6 +212,8 @@ fn check_custom_bounds(
 mod tests {
     use super::*;
 
+    type Breakage = Box<dyn Fn(&mut FloatHistogram)>;
+
     fn s(offset: i32, length: u32) -> Span {
         Span { offset, length }
     }
@@ -247,7 +249,7 @@ mod tests {
 
     #[test]
     fn names_what_is_inconsistent() {
-        let cases: Vec<(Box<dyn Fn(&mut FloatHistogram)>, HistogramError)> = vec![
+        let cases: Vec<(Breakage, HistogramError)> = vec![
             (Box::new(|h| h.schema = 9), HistogramError::InvalidSchema(9)),
             (
                 Box::new(|h| h.schema = -5),
@@ -323,7 +325,7 @@ mod tests {
             positive_buckets: vec![1.0, 1.0],
             ..Default::default()
         };
-        let cases: Vec<(Box<dyn Fn(&mut FloatHistogram)>, HistogramError)> = vec![
+        let cases: Vec<(Breakage, HistogramError)> = vec![
             (
                 Box::new(|h| h.custom_values = vec![2.0, 1.0]),
                 HistogramError::CustomBoundsNotIncreasing {
