@@ -117,11 +117,6 @@ pub(crate) fn eval_call(ev: &Evaluator, c: &Call, node: &Expr, ts: i64) -> EvalR
         _ if super::nh_functions::is_native_histogram_function(name) => {
             super::nh_functions::eval(ev, name, &args, ts)
         }
-        "histogram_stddev" | "histogram_stdvar" => {
-            // Only native histograms have these; float samples are ignored.
-            ev.eval_vector(args[0], ts)?;
-            Ok(Val::Vector(Vec::new()))
-        }
         "clamp" | "clamp_min" | "clamp_max" => {
             let mut v = ev.eval_vector(args[0], ts)?;
             floats_only(&mut v);

@@ -1,6 +1,7 @@
 //! `histogram_quantile`, `histogram_quantiles` and `histogram_fraction` over classic histograms
 //! (`_bucket` series with an `le` label), with upstream's bucket coalescing, monotonicity
-//! fixes and annotations. Native histograms are not stored, so only classic buckets exist.
+//! fixes and annotations. Native histogram samples in the argument are answered by
+//! [`super::nh_functions::native_quantiles`].
 
 use super::eval::{exec_err, EvalResult, Evaluator};
 use super::functions::eval_string;
@@ -61,8 +62,21 @@ pub(crate) fn eval(ev: &Evaluator, name: &str, args: &[&Expr], ts: i64) -> EvalR
         (0.0, 0.0)
     };
     let input = ev.eval_vector(vec_arg, ts)?;
+    // Native histogram samples answer on their own; the rest are classic buckets.
+    let (native, input): (Vec<Sample>, Vec<Sample>) =
+        input.into_iter().partition(|s| s.h.is_some());
+    let fraction = name == "histogram_fraction";
+    let mut out = super::nh_functions::native_quantiles(
+        ev,
+        native,
+        fraction,
+        &qs,
+        label.as_deref(),
+        (lower, upper),
+        vec_arg,
+        ts,
+    )?;
     let groups = group_buckets(ev, input, vec_arg);
-    let mut out = Vec::new();
     for mut g in groups {
         if let Some(l) = &label {
             if g.labels.get(l).is_some() {
@@ -110,7 +124,7 @@ pub(crate) fn eval(ev: &Evaluator, name: &str, args: &[&Expr], ts: i64) -> EvalR
     Ok(Val::Vector(out))
 }
 
-fn quantile_label(q: f64) -> String {
+pub(crate) fn quantile_label(q: f64) -> String {
     if q.is_finite() && q.fract() == 0.0 {
         format!("{q:.1}")
     } else {

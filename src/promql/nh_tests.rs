@@ -246,3 +246,28 @@ fn binary_operators_on_histograms() {
     assert!(instant(&q, "a == ignoring(__name__) b", 0).is_empty());
     assert_eq!(instant(&q, "a != ignoring(__name__) b", 0).len(), 1);
 }
+
+#[test]
+fn quantile_and_fraction_of_native_histograms() {
+    // Schema 0, 4 observations: bucket (0.5,1]:1, (1,2]:2, (2,4]:1. The median lies in
+    // (1,2], at its exponential midpoint sqrt(2); half the observations are in (1,2].
+    let mut q = MemQuerier::new();
+    q.append_histogram(
+        &Labels::from_pairs([("__name__", "h")]),
+        0,
+        FloatHistogram {
+            count: 4.0,
+            sum: 5.0,
+            positive_spans: vec![crate::histogram::Span {
+                offset: 0,
+                length: 3,
+            }],
+            positive_buckets: vec![1.0, 2.0, 1.0],
+            ..FloatHistogram::default()
+        },
+    );
+    let v = |e: &str| floats(instant(&q, e, 0))[0].1;
+    assert!((v("histogram_quantile(0.5, h)") - 2f64.sqrt()).abs() < 1e-12);
+    assert!((v("histogram_fraction(1, 2, h)") - 0.5).abs() < 1e-12);
+    assert!(v("histogram_stddev(h)") > 0.0);
+}
