@@ -268,6 +268,7 @@ impl Service {
             timeout: Some(opts.query.timeout),
             parse_limits: opts.query.parse,
             cancel: None,
+            ..EngineOptions::default()
         }));
         let rules = crate::rules::manager::spawn(
             RuleContext {

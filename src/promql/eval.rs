@@ -101,6 +101,12 @@ pub(crate) fn run<'a>(
     end: i64,
     step: i64,
 ) -> Result<QueryResult, QueryError> {
+    super::experimental::check_features(
+        expr,
+        text,
+        opts.experimental_functions,
+        opts.binop_fill_modifiers,
+    )?;
     let lookback = millis(opts.lookback_delta);
     let mut ev = Evaluator {
         opts,

@@ -21,6 +21,7 @@
 mod aggregate;
 mod binary;
 mod eval;
+mod experimental;
 mod functions;
 mod histogram;
 mod limits;
@@ -32,6 +33,7 @@ mod range_functions;
 pub mod testing;
 mod value;
 
+pub use experimental::{check_features, BINOP_FILL_MODIFIERS_FLAG, EXPERIMENTAL_FUNCTIONS_FLAG};
 pub use limits::{
     strip_comments, ParseLimits, DEFAULT_MAX_QUERY_LENGTH, EVAL_STACK_SIZE, MAX_QUERY_DEPTH,
 };
@@ -61,6 +63,12 @@ pub struct EngineOptions {
     /// Set from another thread to stop the query (its client went away); polled where the
     /// deadline is.
     pub cancel: Option<Arc<AtomicBool>>,
+    /// Prometheus' `promql-experimental-functions` feature: `limitk`, `limit_ratio`,
+    /// `info`, `sort_by_label`, … (see [`check_features`]). Off by default, as upstream.
+    pub experimental_functions: bool,
+    /// Prometheus' `promql-binop-fill-modifiers` feature: `fill`, `fill_left`,
+    /// `fill_right`. Off by default, as upstream.
+    pub binop_fill_modifiers: bool,
 }
 
 impl Default for EngineOptions {
@@ -72,6 +80,8 @@ impl Default for EngineOptions {
             default_subquery_step: Duration::from_secs(60),
             parse_limits: ParseLimits::default(),
             cancel: None,
+            experimental_functions: false,
+            binop_fill_modifiers: false,
         }
     }
 }
