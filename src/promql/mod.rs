@@ -10,7 +10,8 @@
 //! query string, the `*_expr` variants an already parsed [`Expr`]. Results are a [`Value`] plus
 //! the annotations, or a typed [`QueryError`]. Evaluation steps through the query's timestamps
 //! one by one (`eval`); binary operators live in `binary`, aggregations in `aggregate`,
-//! functions in `functions`, `range_functions` and `histogram`.
+//! functions in `functions`, `range_functions` and `histogram`. [`check_features`]
+//! (`experimental`) refuses Prometheus' experimental PromQL unless the engine's flags allow it.
 //! [`promqltest`] runs upstream's promqltest script files against the engine.
 //!
 //! [`parse`] is redline's one way from PromQL text to an [`Expr`]: it first checks the text
