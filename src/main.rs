@@ -144,6 +144,12 @@ struct QueryFlags {
     #[arg(long = "query.max-depth", default_value_t = redline::promql::MAX_QUERY_DEPTH,
           value_parser = parse_max_depth)]
     max_depth: usize,
+    /// Prometheus' feature flags, comma-separated or repeated:
+    /// `promql-experimental-functions` (limitk, limit_ratio, sort_by_label, …),
+    /// `promql-binop-fill-modifiers` (fill, fill_left, fill_right). Flags for what redline
+    /// does always (native-histograms, promql-duration-expr, …) are accepted and change nothing.
+    #[arg(long = "enable-feature", value_delimiter = ',')]
+    enable_feature: Vec<String>,
 }
 
 fn parse_max_depth(s: &str) -> Result<usize, String> {
@@ -167,7 +173,13 @@ impl QueryFlags {
                 max_length: self.max_length,
                 max_depth: self.max_depth,
             },
+            experimental_functions: self.feature("promql-experimental-functions"),
+            binop_fill_modifiers: self.feature("promql-binop-fill-modifiers"),
         }
+    }
+
+    fn feature(&self, name: &str) -> bool {
+        self.enable_feature.iter().any(|f| f.trim() == name)
     }
 }
 

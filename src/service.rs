@@ -268,6 +268,8 @@ impl Service {
             timeout: Some(opts.query.timeout),
             parse_limits: opts.query.parse,
             cancel: None,
+            experimental_functions: opts.query.experimental_functions,
+            binop_fill_modifiers: opts.query.binop_fill_modifiers,
         }));
         let rules = crate::rules::manager::spawn(
             RuleContext {

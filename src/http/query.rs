@@ -50,6 +50,10 @@ pub struct QueryLimits {
     pub lookback_delta: Duration,
     /// Longest and deepest query text (`--query.max-length`, `--query.max-depth`).
     pub parse: ParseLimits,
+    /// `--enable-feature=promql-experimental-functions`.
+    pub experimental_functions: bool,
+    /// `--enable-feature=promql-binop-fill-modifiers`.
+    pub binop_fill_modifiers: bool,
 }
 
 impl Default for QueryLimits {
@@ -60,6 +64,8 @@ impl Default for QueryLimits {
             max_concurrency: 20,
             lookback_delta: Duration::from_secs(300),
             parse: ParseLimits::default(),
+            experimental_functions: false,
+            binop_fill_modifiers: false,
         }
     }
 }
@@ -83,6 +89,8 @@ impl QueryService {
             timeout: Some(timeout),
             parse_limits: self.limits.parse,
             cancel: Some(cancel),
+            experimental_functions: self.limits.experimental_functions,
+            binop_fill_modifiers: self.limits.binop_fill_modifiers,
             ..EngineOptions::default()
         })
     }

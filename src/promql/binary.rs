@@ -48,7 +48,16 @@ pub(crate) fn eval_binary(ev: &Evaluator, b: &BinaryExpr, node: &Expr, ts: i64) 
                 "and" => Ok(Val::Vector(vector_and(l, r, &sig))),
                 "or" => Ok(Val::Vector(vector_or(l, r, &sig))),
                 "unless" => Ok(Val::Vector(vector_unless(l, r, &sig))),
-                _ => vector_vector(nh, &op, l, r, &sig, return_bool).map(Val::Vector),
+                _ => vector_vector(
+                    nh,
+                    &op,
+                    l,
+                    r,
+                    &sig,
+                    return_bool,
+                    Fill::of(b.modifier.as_ref()),
+                )
+                .map(Val::Vector),
             }
         }
         (l, r) => exec_err(format!(
@@ -230,6 +239,34 @@ fn vector_unless(l: Vec<Sample>, r: Vec<Sample>, sig: &Sig) -> Vec<Sample> {
         .collect()
 }
 
+/// The values `fill`, `fill_left` and `fill_right` stand in with for a missing left- or
+/// right-hand sample (none when the modifier is absent).
+#[derive(Clone, Copy, Default)]
+struct Fill {
+    lhs: Option<f64>,
+    rhs: Option<f64>,
+}
+
+impl Fill {
+    fn of(m: Option<&BinModifier>) -> Fill {
+        m.map_or(Fill::default(), |m| Fill {
+            lhs: m.fill_values.lhs,
+            rhs: m.fill_values.rhs,
+        })
+    }
+
+    fn any(self) -> bool {
+        self.lhs.is_some() || self.rhs.is_some()
+    }
+}
+
+/// Arithmetic and comparison between two vectors, as upstream's `VectorBinop`: every sample
+/// of the "many" side (the left, or the right with `group_right`) meets the sample of the
+/// "one" side with its matching signature. With a fill modifier a missing partner is a
+/// sample of the fill value whose labels are the signature: `fill.rhs` stands in on the "one"
+/// side for an unmatched "many" sample, then `fill.lhs` on the "many" side for each "one"
+/// sample nothing matched (upstream applies the two values to the sides as swapped for
+/// `group_right`, and so does this).
 fn vector_vector(
     nh: NhCtx,
     op: &str,
@@ -237,7 +274,11 @@ fn vector_vector(
     rhs: Vec<Sample>,
     sig: &Sig,
     rb: bool,
+    fill: Fill,
 ) -> EvalResult<Vec<Sample>> {
+    if (lhs.is_empty() && rhs.is_empty()) || ((lhs.is_empty() || rhs.is_empty()) && !fill.any()) {
+        return Ok(Vec::new());
+    }
     let m = sig.m;
     let one_to_many = matches!(m.card, VectorMatchCardinality::OneToMany(_));
     let one_to_one = matches!(m.card, VectorMatchCardinality::OneToOne);
@@ -263,15 +304,15 @@ fn vector_vector(
         }
         _ => Vec::new(),
     };
+    // Signatures some "many" sample met (kept or not), and the result label sets made.
     let mut matched = IdSet::default();
     let mut inserted = IdSet::default();
     let mut out = Vec::new();
-    for ls in &many {
-        let sig_id = sig.id(&ls.labels);
-        let Some(&ri) = right_sigs.get(&sig_id) else {
-            continue;
-        };
-        let rs = &one[ri];
+    let mut pair = |matched: &mut IdSet,
+                    ls: &Sample,
+                    rs: &Sample,
+                    sig_id: usize|
+     -> EvalResult<()> {
         let (vl, vr) = if one_to_many {
             (rs.v, ls.v)
         } else {
@@ -284,8 +325,10 @@ fn vector_vector(
             } else {
                 ((ls.v, &ls.h), (rs.v, &rs.h))
             };
+            // No result for this pair (an annotation says why); the signature still met.
             let Some((v, hv, keep)) = super::nh_binary::binop(nh.0, nh.1, op, l, r) else {
-                continue;
+                matched.insert(sig_id);
+                return Ok(());
             };
             h = hv;
             (v, keep)
@@ -294,12 +337,11 @@ fn vector_vector(
         };
         if rb {
             v = if keep { 1.0 } else { 0.0 };
-        } else if !keep {
-            continue;
         }
         let metric = sig.result(&ls.labels, &rs.labels, one_to_one, &include);
+        let first = matched.insert(sig_id);
         if one_to_one {
-            if !matched.insert(sig_id) {
+            if !first {
                 return exec_err(
                     "multiple matches for labels: many-to-one matching must be explicit (group_left/group_right)",
                 );
@@ -309,15 +351,58 @@ fn vector_vector(
                 "multiple matches for labels: grouping labels must ensure unique matches",
             );
         }
-        out.push(Sample {
-            labels: metric,
-            v,
-            h: if rb { None } else { h },
-            t: ls.t,
-            drop_name: ls.drop_name || rb || !cmp,
-        });
+        if keep || rb {
+            out.push(Sample {
+                labels: metric,
+                v,
+                h: if rb { None } else { h },
+                t: ls.t,
+                drop_name: ls.drop_name || rb || !cmp,
+            });
+        }
+        Ok(())
+    };
+    for ls in &many {
+        let sig_id = sig.id(&ls.labels);
+        match right_sigs.get(&sig_id) {
+            Some(&ri) => pair(&mut matched, ls, &one[ri], sig_id)?,
+            None => {
+                if let Some(f) = fill.rhs {
+                    pair(
+                        &mut matched,
+                        ls,
+                        &filled(sig.of(&ls.labels), f, ls.t),
+                        sig_id,
+                    )?;
+                }
+            }
+        }
+    }
+    if let Some(f) = fill.lhs {
+        for rs in &one {
+            let sig_id = sig.id(&rs.labels);
+            if !matched.contains(&sig_id) {
+                pair(
+                    &mut matched,
+                    &filled(sig.of(&rs.labels), f, rs.t),
+                    rs,
+                    sig_id,
+                )?;
+            }
+        }
     }
     Ok(out)
+}
+
+/// The stand-in for a missing sample: the fill value under the match signature's labels.
+fn filled(labels: Rc<Labels>, v: f64, t: i64) -> Sample {
+    Sample {
+        labels,
+        v,
+        h: None,
+        t,
+        drop_name: false,
+    }
 }
 
 fn result_metric(

@@ -125,6 +125,12 @@ fn run_resolved<'a>(
     end: i64,
     step: i64,
 ) -> Result<QueryResult, QueryError> {
+    super::experimental::check_features(
+        expr,
+        text,
+        opts.experimental_functions,
+        opts.binop_fill_modifiers,
+    )?;
     let lookback = millis(opts.lookback_delta);
     let mut ev = Evaluator {
         opts,

@@ -12,7 +12,9 @@
 //! one by one (`eval`); binary operators live in `binary`, aggregations in `aggregate`,
 //! functions in `functions`, `range_functions` and `histogram`. Before that, `durations`
 //! resolves Prometheus 3 duration expressions (`x[5m + step()]`) for the query's step and
-//! range, and `extended_range` refuses the `anchored`/`smoothed` modifiers.
+//! range, `extended_range` refuses the `anchored`/`smoothed` modifiers, and
+//! [`check_features`] (`experimental`) refuses Prometheus' experimental PromQL unless the
+//! engine's flags allow it.
 //! [`promqltest`] runs upstream's promqltest script files against the engine.
 //!
 //! [`parse`] is redline's one way from PromQL text to an [`Expr`]: it first checks the text
@@ -24,6 +26,7 @@ mod aggregate;
 mod binary;
 mod durations;
 mod eval;
+mod experimental;
 mod extended_range;
 mod functions;
 mod histogram;
@@ -41,6 +44,7 @@ pub mod series_notation;
 pub mod testing;
 mod value;
 
+pub use experimental::{check_features, BINOP_FILL_MODIFIERS_FLAG, EXPERIMENTAL_FUNCTIONS_FLAG};
 pub use limits::{
     strip_comments, ParseLimits, DEFAULT_MAX_QUERY_LENGTH, EVAL_STACK_SIZE, MAX_QUERY_DEPTH,
 };
@@ -70,6 +74,12 @@ pub struct EngineOptions {
     /// Set from another thread to stop the query (its client went away); polled where the
     /// deadline is.
     pub cancel: Option<Arc<AtomicBool>>,
+    /// Prometheus' `promql-experimental-functions` feature: `limitk`, `limit_ratio`,
+    /// `info`, `sort_by_label`, … (see [`check_features`]). Off by default, as upstream.
+    pub experimental_functions: bool,
+    /// Prometheus' `promql-binop-fill-modifiers` feature: `fill`, `fill_left`,
+    /// `fill_right`. Off by default, as upstream.
+    pub binop_fill_modifiers: bool,
 }
 
 impl Default for EngineOptions {
@@ -81,6 +91,8 @@ impl Default for EngineOptions {
             default_subquery_step: Duration::from_secs(60),
             parse_limits: ParseLimits::default(),
             cancel: None,
+            experimental_functions: false,
+            binop_fill_modifiers: false,
         }
     }
 }

@@ -186,8 +186,11 @@ pub fn run_script_with(
         path: name.to_string(),
         msg,
     })?;
+    // As upstream's promqltest: every experimental PromQL feature on.
     let engine = Engine::new(EngineOptions {
         timeout: None,
+        experimental_functions: true,
+        binop_fill_modifiers: true,
         ..EngineOptions::default()
     });
     let store_err = |line: usize, msg: String| TestFileError::Load {
