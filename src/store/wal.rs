@@ -538,7 +538,13 @@ fn decode_series(payload: &[u8]) -> Option<(u64, Labels)> {
     Some((r, Labels::from_pairs(pairs)))
 }
 
-fn decode_samples(payload: &[u8], out: &mut Vec<(u64, i64, u64)>) -> Option<()> {
+/// Decodes a samples or histogram samples record: a count, then per sample the ref and
+/// timestamp deltas and the value `value` reads.
+fn decode_logged<T>(
+    payload: &[u8],
+    out: &mut Vec<(u64, i64, T)>,
+    mut value: impl FnMut(&mut Cursor<'_>) -> Option<T>,
+) -> Option<()> {
     let mut c = Cursor { b: payload, i: 0 };
     let n = c.uvarint()?;
     out.clear();
@@ -546,7 +552,7 @@ fn decode_samples(payload: &[u8], out: &mut Vec<(u64, i64, u64)>) -> Option<()> 
     for _ in 0..n {
         r = r.wrapping_add(c.varint()? as u64);
         t = t.wrapping_add(c.varint()?);
-        out.push((r, t, c.u64()?));
+        out.push((r, t, value(&mut c)?));
     }
     Some(())
 }
@@ -600,19 +606,6 @@ impl Cursor<'_> {
             custom_values: self.f64s()?,
         })
     }
-}
-
-fn decode_histograms(payload: &[u8], out: &mut Vec<(u64, i64, FloatHistogram)>) -> Option<()> {
-    let mut c = Cursor { b: payload, i: 0 };
-    let n = c.uvarint()?;
-    out.clear();
-    let (mut r, mut t) = (0u64, 0i64);
-    for _ in 0..n {
-        r = r.wrapping_add(c.varint()? as u64);
-        t = t.wrapping_add(c.varint()?);
-        out.push((r, t, c.histogram()?));
-    }
-    Some(())
 }
 
 /// Reads the log in `dir` from segment `from` on, calling `visit` with each record in order.
@@ -679,9 +672,10 @@ pub(crate) fn replay(
                 REC_TRUNCATE => <[u8; 8]>::try_from(body)
                     .ok()
                     .map(|b| visit(Record::Truncate(i64::from_le_bytes(b)))),
-                REC_HISTOGRAMS => decode_histograms(body, &mut histograms)
+                REC_HISTOGRAMS => decode_logged(body, &mut histograms, |c| c.histogram())
                     .map(|()| visit(Record::Histograms(&histograms))),
-                _ => decode_samples(body, &mut samples).map(|()| visit(Record::Samples(&samples))),
+                _ => decode_logged(body, &mut samples, |c| c.u64())
+                    .map(|()| visit(Record::Samples(&samples))),
             });
             if ok.is_none() {
                 break Some("undecodable record".to_string());
