@@ -1,6 +1,10 @@
 //! The real binary scraping a loopback target, killed with SIGKILL (or stopped with SIGTERM)
 //! and restarted on the same state directory: every sample it had committed is still there
 //! with the same value and timestamp, and the only gap in the series is the restart.
+//!
+//! Native histogram samples get the same test at the store's level: this test binary runs
+//! itself as a child process that writes histograms into a durable store until it is killed
+//! with SIGKILL, and the store reopened in the test holds every one it reported committed.
 
 mod common;
 
@@ -290,4 +294,160 @@ async fn after_kill_9_series_the_target_no_longer_exposes_go_stale() {
     }
     // `gone`'s samples from before the restart are all still stored.
     assert!(!samples_of(port, "gone").await.is_empty());
+}
+
+/// In the environment of the child process of
+/// `histogram_samples_survive_kill_9_of_the_writing_process`: the store directory to write.
+const HISTOGRAM_WRITER_DIR: &str = "REDLINE_TEST_HISTOGRAM_WRITER_DIR";
+
+/// Scrapes between counter resets of the written histograms.
+const RESET_EVERY: i64 = 150;
+
+/// The histogram series `s` has at step `k`: a request-latency histogram of schema 3 with 30
+/// populated buckets in two spans, counts growing every step and restarting from zero every
+/// [`RESET_EVERY`] steps (a restarted server).
+fn latency(s: i64, k: i64) -> redline::histogram::FloatHistogram {
+    use redline::histogram::{FloatHistogram, Span};
+    let n = k % RESET_EVERY + 1;
+    let buckets: Vec<f64> = (0..30).map(|i| (n * ((i + s) % 5 + 1)) as f64).collect();
+    let count = buckets.iter().sum::<f64>() + n as f64;
+    FloatHistogram {
+        schema: 3,
+        zero_threshold: 1e-128,
+        zero_count: n as f64,
+        count,
+        sum: count * 0.125 + s as f64,
+        positive_spans: vec![
+            Span {
+                offset: -20,
+                length: 18,
+            },
+            Span {
+                offset: 2,
+                length: 12,
+            },
+        ],
+        positive_buckets: buckets,
+        ..FloatHistogram::default()
+    }
+}
+
+/// The child: commits a histogram per series and a float every step, checkpoints and moves
+/// chunks to disk now and then, and prints `committed <k>` after each commit, until killed
+/// (or, should the test be gone, for at most a minute).
+fn write_histograms_until_killed(dir: &Path) {
+    use redline::store::{DurableOptions, FsyncPolicy, Labels, Store, StoreOptions};
+    use std::io::Write;
+    let opts = DurableOptions {
+        fsync: FsyncPolicy::Never,
+        segment_bytes: 64 << 10,
+        chunk_file_bytes: 256 << 10,
+        ..DurableOptions::new(dir)
+    };
+    let (store, _) = Store::open(StoreOptions::default(), opts).expect("open the store");
+    let series: Vec<Labels> = (0..3)
+        .map(|s| Labels::from_pairs([("__name__", "latency".to_string()), ("s", s.to_string())]))
+        .collect();
+    let up = Labels::from_pairs([("__name__", "up")]);
+    let end = Instant::now() + Duration::from_secs(60);
+    let mut out = std::io::stdout().lock();
+    for k in 0.. {
+        let mut app = store.appender();
+        for (s, l) in series.iter().enumerate() {
+            app.append_histogram(l, k * 15_000, latency(s as i64, k))
+                .expect("append");
+        }
+        app.append(&up, k * 15_000, 1.0).expect("append");
+        app.commit();
+        if k % 97 == 96 {
+            store.checkpoint().expect("checkpoint");
+        } else if k % 31 == 30 {
+            store.persist_chunks().expect("persist");
+        }
+        writeln!(out, "committed {k}").expect("stdout");
+        out.flush().expect("stdout");
+        if Instant::now() > end {
+            return;
+        }
+    }
+}
+
+#[test]
+fn histogram_samples_survive_kill_9_of_the_writing_process() {
+    use redline::histogram::CounterResetHint;
+    use redline::store::{DurableOptions, Querier, Store, StoreOptions};
+    use std::io::BufRead;
+    if let Some(dir) = std::env::var_os(HISTOGRAM_WRITER_DIR) {
+        write_histograms_until_killed(Path::new(&dir));
+        return;
+    }
+    let dir = TempDir::new("histogram-kill9");
+    let mut child = ProcessGuard(
+        std::process::Command::new(std::env::current_exe().expect("test binary"))
+            .args([
+                "--exact",
+                "histogram_samples_survive_kill_9_of_the_writing_process",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env(HISTOGRAM_WRITER_DIR, dir.path())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("start the writer"),
+    );
+    let stdout = child.0.stdout.take().expect("stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines() {
+            let Ok(line) = line else { return };
+            if let Some(k) = line.strip_prefix("committed ") {
+                if tx.send(k.parse::<i64>().expect("step")).is_err() {
+                    return;
+                }
+            }
+        }
+    });
+    // Past two counter resets, several checkpoints and chunk moves; killed mid-stream.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut reported = -1;
+    while reported < 2 * RESET_EVERY + 40 {
+        let left = deadline.saturating_duration_since(Instant::now());
+        reported = rx.recv_timeout(left).expect("the writer reports commits");
+    }
+    child.0.kill().expect("SIGKILL");
+    child.0.wait().expect("reaped");
+    // Commits reported after the last one read may exist too.
+    while let Ok(k) = rx.try_recv() {
+        reported = k;
+    }
+
+    let opts = DurableOptions::new(dir.path());
+    let (store, report) = Store::open(StoreOptions::default(), opts).expect("reopen");
+    assert!(
+        report.repairs() <= 1,
+        "at most a torn last record: {report:?}"
+    );
+    let got = store.select(&[], i64::MIN, i64::MAX);
+    assert_eq!(got.len(), 4, "three histogram series and up");
+    for (s, series) in got.iter().filter(|s| !s.histograms.is_empty()).enumerate() {
+        assert_eq!(series.labels.get("s"), Some(s.to_string().as_str()));
+        let n = series.histograms.len() as i64;
+        assert!(n > reported, "{n} histograms, {reported} commits reported");
+        for (k, hs) in series.histograms.iter().enumerate() {
+            let k = k as i64;
+            assert_eq!(hs.t, k * 15_000);
+            let mut want = latency(s as i64, k);
+            want.counter_reset_hint = hs.h.counter_reset_hint;
+            assert_eq!(*hs.h, want, "series {s} step {k}");
+            if k > 0 && k % RESET_EVERY == 0 {
+                assert_eq!(
+                    hs.h.counter_reset_hint,
+                    CounterResetHint::CounterReset,
+                    "step {k}"
+                );
+            }
+        }
+    }
+    let up = got.iter().find(|s| s.histograms.is_empty()).expect("up");
+    assert!(up.samples.len() as i64 > reported);
 }

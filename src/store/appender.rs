@@ -28,8 +28,8 @@
 //! A durable store ([`Store::open`]) writes the samples a commit wrote to its write-ahead log
 //! once the shard locks are released, in one write.
 //!
-//! An [`AppendObserver`] set with [`Store::set_append_observer`] sees every sample a commit
-//! wrote (after the shard locks are released), as Prometheus' remote write sees its WAL.
+//! An [`AppendObserver`] set with [`Store::set_append_observer`] sees every float sample a
+//! commit wrote (after the shard locks are released), as Prometheus' remote write sees its WAL.
 //! Without one a commit pays one uncontended read lock.
 
 use super::db::SHARDS;
@@ -50,6 +50,17 @@ pub struct CommittedSample {
     pub t_ms: i64,
     /// The value; staleness markers keep their bit pattern.
     pub v: f64,
+}
+
+/// A histogram sample a commit wrote, for the write-ahead log: `after` float samples of
+/// the commit's written ones came before it.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct WrittenHistogram {
+    pub(crate) after: usize,
+    pub(crate) series: SeriesRef,
+    pub(crate) t_ms: i64,
+    /// Its position in the commit's histograms.
+    pub(crate) index: usize,
 }
 
 /// A native histogram sample a commit wrote into the store.
@@ -352,10 +363,10 @@ impl Appender<'_> {
         // The samples written, for the observer and the write-ahead log.
         let collect = observer.is_some() || store.is_durable();
         let mut written: Vec<CommittedSample> = Vec::new();
+        let mut written_histograms: Vec<WrittenHistogram> = Vec::new();
         if collect {
             written.reserve(pending.len());
         }
-        let mut written_histograms: Vec<CommittedHistogram> = Vec::new();
         let mut removed: Vec<(u64, Box<[Symbol]>)> = Vec::new();
         // Visit the samples grouped by shard so each shard is locked once; the grouping is
         // stable, so samples of one series keep their order. The holds (already grouped by
@@ -388,24 +399,22 @@ impl Appender<'_> {
                         shard.append(p.r.0, p.t, p.v)
                     };
                     match outcome {
-                        Some(Outcome::Appended) if p.histogram.is_some() => {
-                            stats.appended += 1;
-                            if let (Some(i), true) = (p.histogram, observer.is_some()) {
-                                written_histograms.push(CommittedHistogram {
-                                    series: p.r,
-                                    t_ms: p.t,
-                                    h: Arc::new(histograms[i.get() as usize - 1].clone()),
-                                });
-                            }
-                        }
                         Some(Outcome::Appended) => {
                             stats.appended += 1;
                             if collect {
-                                written.push(CommittedSample {
-                                    series: p.r,
-                                    t_ms: p.t,
-                                    v: p.v,
-                                });
+                                match p.histogram {
+                                    None => written.push(CommittedSample {
+                                        series: p.r,
+                                        t_ms: p.t,
+                                        v: p.v,
+                                    }),
+                                    Some(i) => written_histograms.push(WrittenHistogram {
+                                        after: written.len(),
+                                        series: p.r,
+                                        t_ms: p.t,
+                                        index: i.get() as usize - 1,
+                                    }),
+                                }
                             }
                         }
                         Some(Outcome::OutOfOrder) => stats.out_of_order += 1,
@@ -428,7 +437,9 @@ impl Appender<'_> {
             }
         }
         store.unindex(&removed);
-        if !written.is_empty() {
+        if !written_histograms.is_empty() {
+            store.log_commit(&written, &written_histograms, &histograms);
+        } else if !written.is_empty() {
             store.log_samples(&written);
         }
         if let Some(o) = observer {
@@ -436,7 +447,15 @@ impl Appender<'_> {
                 o.committed(&written);
             }
             if !written_histograms.is_empty() {
-                o.committed_histograms(&written_histograms);
+                let committed: Vec<CommittedHistogram> = written_histograms
+                    .iter()
+                    .map(|w| CommittedHistogram {
+                        series: w.series,
+                        t_ms: w.t_ms,
+                        h: Arc::new(histograms[w.index].clone()),
+                    })
+                    .collect();
+                o.committed_histograms(&committed);
             }
         }
         let t = &store.totals;

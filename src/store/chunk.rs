@@ -517,7 +517,7 @@ impl Iterator for ChunkIter<'_> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::store::{is_stale_nan, STALE_NAN};
 
@@ -546,9 +546,9 @@ mod tests {
     }
 
     /// A small deterministic generator (xorshift64*), so the tests need no dependency.
-    struct Rng(u64);
+    pub(in crate::store) struct Rng(pub(in crate::store) u64);
     impl Rng {
-        fn next(&mut self) -> u64 {
+        pub(in crate::store) fn next(&mut self) -> u64 {
             self.0 ^= self.0 >> 12;
             self.0 ^= self.0 << 25;
             self.0 ^= self.0 >> 27;

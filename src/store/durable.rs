@@ -23,13 +23,17 @@
 //! A torn or damaged log, chunk file or snapshot is repaired and reported
 //! ([`ReplayReport`]), never fatal.
 
+use super::appender::WrittenHistogram;
+use super::chunk::is_histogram_chunk;
 use super::chunk::{ChunkIter, ClosedChunk};
 use super::chunkfile::{ChunkFiles, DiskChunk};
 use super::db::{SeriesRef, Store, StoreOptions, SHARDS};
+use super::histchunk::{histogram_digest, HistIter};
 use super::series::{Head, Last, Series};
 use super::shard::ref_parts;
 use super::wal::{self, put_uvarint, FsyncPolicy, Record, Wal, WalRepair};
 use super::{Label, Labels};
+use crate::histogram::FloatHistogram;
 use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -38,7 +42,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const SNAP_MAGIC: &[u8; 4] = b"RLSN";
-const SNAP_VERSION: u8 = 2;
+/// Version 3 marks a series' newest sample as a float (1) or a histogram (2); version 2,
+/// floats only, is still read.
+const SNAP_VERSION: u8 = 3;
 
 /// Where and how a store keeps its data on disk.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -244,20 +250,16 @@ impl Store {
                 }
             }
             Record::Samples(samples) => {
-                // A commit logs its samples grouped by shard: one lock per run.
-                for run in samples.chunk_by(|a, b| SeriesRef(a.0).shard() == SeriesRef(b.0).shard())
-                {
-                    let mut shard = store.shard_write(SeriesRef(run[0].0).shard());
-                    for &(r, t, v) in run {
-                        match shard.get_mut(r) {
-                            Some((s, acct)) if s.last.is_none_or(|l| t > l.t) => {
-                                s.append(t, f64::from_bits(v), acct);
-                                applied += 1;
-                            }
-                            _ => skipped += 1,
-                        }
-                    }
-                }
+                let (a, k) = apply_logged(&store, samples, |s, acct, t, v| {
+                    s.append(t, f64::from_bits(*v), acct);
+                });
+                (applied, skipped) = (applied + a, skipped + k);
+            }
+            Record::Histograms(samples) => {
+                let (a, k) = apply_logged(&store, samples, |s, acct, t, h| {
+                    s.append_histogram(t, h, acct);
+                });
+                (applied, skipped) = (applied + a, skipped + k);
             }
             Record::Truncate(c) => cutoff = cutoff.max(c),
         })
@@ -330,9 +332,7 @@ impl Store {
                 if let (true, Some(files), Some(c)) = (from_disk, Some(files), s.disk.last()) {
                     let mut buf = Vec::new();
                     if files.read_into(c, &mut buf).is_ok() {
-                        if let Some((t, v)) = ChunkIter::new(&buf).last() {
-                            s.last = Some(Last::float(t, v.to_bits()));
-                        }
+                        s.last = last_of_chunk(&buf).or(s.last);
                     }
                 }
             }
@@ -482,7 +482,7 @@ impl Store {
                     }
                     match s.last {
                         Some(l) => {
-                            buf.push(1);
+                            buf.push(if l.histogram { 2 } else { 1 });
                             buf.extend_from_slice(&l.t.to_le_bytes());
                             buf.extend_from_slice(&l.value.to_le_bytes());
                         }
@@ -585,9 +585,76 @@ impl Store {
         }
     }
 
+    /// Logs the samples of a commit that wrote histograms: alternating float and histogram
+    /// records, a new pair started before a float whose series has a histogram in the
+    /// current pair, so replay applies each series' samples in commit order.
+    pub(crate) fn log_commit(
+        &self,
+        floats: &[super::CommittedSample],
+        histograms: &[WrittenHistogram],
+        values: &[FloatHistogram],
+    ) {
+        let Some(d) = &self.durable else { return };
+        let pair = |buf: &mut Vec<u8>, f: &[super::CommittedSample], h: &[WrittenHistogram]| {
+            if !f.is_empty() {
+                wal::encode_samples(
+                    buf,
+                    f.iter().map(|s| (s.series.as_u64(), s.t_ms, s.v.to_bits())),
+                );
+            }
+            if !h.is_empty() {
+                wal::encode_histograms(
+                    buf,
+                    h.iter()
+                        .map(|w| (w.series.as_u64(), w.t_ms, &values[w.index])),
+                );
+            }
+        };
+        d.wal.log_records(|buf| {
+            let mut in_pair: std::collections::HashSet<SeriesRef> = Default::default();
+            let (mut f0, mut h0, mut hi) = (0, 0, 0);
+            for (fi, f) in floats.iter().enumerate() {
+                while let Some(h) = histograms.get(hi).filter(|h| h.after <= fi) {
+                    in_pair.insert(h.series);
+                    hi += 1;
+                }
+                if in_pair.contains(&f.series) {
+                    pair(buf, &floats[f0..fi], &histograms[h0..hi]);
+                    (f0, h0) = (fi, hi);
+                    in_pair.clear();
+                }
+            }
+            pair(buf, &floats[f0..], &histograms[h0..]);
+        });
+    }
+
     pub(crate) fn is_durable(&self) -> bool {
         self.durable.is_some()
     }
+}
+
+/// Applies logged samples `(ref, t, value)` with `append`, skipping those not newer than
+/// their series' newest (already there); one lock per run of one shard (a commit logs its
+/// samples grouped by shard). Returns the samples applied and skipped.
+fn apply_logged<T>(
+    store: &Store,
+    samples: &[(u64, i64, T)],
+    mut append: impl FnMut(&mut Series, &mut super::series::ShardAccounts, i64, &T),
+) -> (u64, u64) {
+    let (mut applied, mut skipped) = (0, 0);
+    for run in samples.chunk_by(|a, b| SeriesRef(a.0).shard() == SeriesRef(b.0).shard()) {
+        let mut shard = store.shard_write(SeriesRef(run[0].0).shard());
+        for (r, t, v) in run {
+            match shard.get_mut(*r) {
+                Some((s, acct)) if s.last.is_none_or(|l| *t > l.t) => {
+                    append(s, acct, *t, v);
+                    applied += 1;
+                }
+                _ => skipped += 1,
+            }
+        }
+    }
+    (applied, skipped)
 }
 
 /// Creates the series `r` with `labels` (unless it exists) and gives it its chunks on disk.
@@ -640,6 +707,21 @@ fn attach_disk(series: &mut Series, disk: Vec<DiskChunk>, acct: &mut super::seri
         series.last = Some(Last::float(last.max_t(), 0));
     }
     series.disk = disk;
+}
+
+/// The newest sample of the chunk `data`, of either kind.
+fn last_of_chunk(data: &[u8]) -> Option<Last> {
+    if is_histogram_chunk(data) {
+        HistIter::new(data).last().map(|(t, h)| Last {
+            t,
+            value: histogram_digest(&h),
+            histogram: true,
+        })
+    } else {
+        ChunkIter::new(data)
+            .last()
+            .map(|(t, v)| Last::float(t, v.to_bits()))
+    }
 }
 
 /// Reads a snapshot file as a stream, never past `left` bytes (the CRC at its end).
@@ -741,7 +823,7 @@ fn restore_snapshot(
     let bad = || "truncated or malformed".to_string();
     let mut header = [0u8; 8];
     rd.fill(&mut header).ok_or_else(bad)?;
-    if &header[..4] != SNAP_MAGIC || header[4] != SNAP_VERSION {
+    if &header[..4] != SNAP_MAGIC || !(2..=SNAP_VERSION).contains(&header[4]) {
         return Err("not a redline snapshot of this version (bad header)".into());
     }
     let _seg = rd.u64().ok_or_else(bad)?;
@@ -787,8 +869,13 @@ fn restore_snapshot(
             syms.push(rd.uvarint().ok_or_else(bad)? as u32);
         }
         let last = match rd.u8().ok_or_else(bad)? {
-            1 => Some((rd.u64().ok_or_else(bad)? as i64, rd.u64().ok_or_else(bad)?)),
-            _ => None,
+            0 => None,
+            tag @ (1 | 2) => Some(Last {
+                t: rd.u64().ok_or_else(bad)? as i64,
+                value: rd.u64().ok_or_else(bad)?,
+                histogram: tag == 2,
+            }),
+            _ => return Err(bad()),
         };
         let nmem = rd.uvarint().ok_or_else(bad)? as usize;
         if nmem > 1 << 16 {
@@ -830,15 +917,25 @@ fn restore_snapshot(
                 s.chunks.push(c);
             }
         }
-        // The open chunk is rebuilt sample by sample (the encoding is deterministic).
-        for (t, v) in ChunkIter::new(&head) {
-            if s.last.is_none_or(|l| t > l.t) && t > disk_max {
-                s.append(t, v, acct);
+        // The open chunk is rebuilt sample by sample (the encoding is deterministic; a
+        // histogram chunk's first sample keeps its reset header through its hint).
+        let fresh = |s: &Series, t: i64| s.last.is_none_or(|l| t > l.t) && t > disk_max;
+        if is_histogram_chunk(&head) {
+            for (t, h) in HistIter::new(&head) {
+                if fresh(s, t) {
+                    s.append_histogram(t, &h, acct);
+                }
+            }
+        } else {
+            for (t, v) in ChunkIter::new(&head) {
+                if fresh(s, t) {
+                    s.append(t, v, acct);
+                }
             }
         }
-        if let Some((t, v)) = last {
-            if s.last.is_none_or(|l| t >= l.t) {
-                s.last = Some(Last::float(t, v));
+        if let Some(l) = last {
+            if s.last.is_none_or(|sl| l.t >= sl.t) {
+                s.last = Some(l);
             }
         }
     }

@@ -576,18 +576,8 @@ pub(crate) fn histogram_digest(h: &FloatHistogram) -> u64 {
 
 #[cfg(test)]
 mod tests {
+    use super::super::chunk::tests::Rng;
     use super::*;
-
-    /// A deterministic generator (xorshift64*), so the tests need no dependency.
-    struct Rng(u64);
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 >> 12;
-            self.0 ^= self.0 << 25;
-            self.0 ^= self.0 >> 27;
-            self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-        }
-    }
 
     /// A request-latency histogram as a server exposes it over time: schema 3, 30 populated
     /// positive buckets in two spans, counts growing by a few observations a scrape.
@@ -766,6 +756,10 @@ mod tests {
         chunks.push(c);
         let bytes: usize = chunks.iter().map(|c| c.bytes().len()).sum();
         let per_sample = bytes as f64 / samples.len() as f64;
+        println!(
+            "{per_sample:.1} bytes per histogram sample of 33 values in {} chunks",
+            chunks.len()
+        );
         // 33 values a sample: 64-bit raw values would be 264 bytes; the XOR of counts that
         // grow by 0..3 takes about 8 to 20 bits each.
         assert!(per_sample < 90.0, "{per_sample} bytes per sample");

@@ -14,6 +14,14 @@
 //!   zig-zag varint deltas from the previous sample's (the first from 0) and the value's 64 bits
 //!   LE (staleness markers keep their bit pattern).
 //! - type 3, a retention pass: its cutoff (i64 LE); samples older than it were dropped then.
+//! - type 4, native histogram samples of one commit: count (uvarint), then per sample the ref
+//!   and timestamp as in type 2 and the histogram: counter reset hint (u8: 0 unknown, 1 reset,
+//!   2 not a reset, 3 gauge), schema (zig-zag varint), zero threshold, zero count, count and
+//!   sum (64 bits LE each), positive then negative spans (uvarint count, then zig-zag offset
+//!   and uvarint length each), positive then negative bucket counts and the custom bounds
+//!   (uvarint count, then 64 bits LE each). A commit with both kinds of samples logs them as
+//!   alternating type 2 and type 4 records, cut so that each series' samples replay in their
+//!   commit order.
 //!
 //! A payload that Snappy (raw format) makes smaller is stored compressed, its type with the high
 //! bit set (`0x82`), as Prometheus compresses its WAL records; the CRC covers the stored bytes.
@@ -30,6 +38,7 @@
 //! last good record and the later segments are removed. Both are reported, never fatal.
 
 use super::Labels;
+use crate::histogram::{CounterResetHint, FloatHistogram, Span};
 use std::fs::{File, OpenOptions};
 use std::io::{BufReader, Read, Write};
 use std::path::{Path, PathBuf};
@@ -40,6 +49,7 @@ use std::time::{Duration, Instant};
 const REC_SERIES: u8 = 1;
 const REC_SAMPLES: u8 = 2;
 const REC_TRUNCATE: u8 = 3;
+const REC_HISTOGRAMS: u8 = 4;
 /// Set in the type of a record whose payload is Snappy-compressed.
 const COMPRESSED: u8 = 0x80;
 /// Payloads shorter than this are stored as they are.
@@ -185,6 +195,53 @@ pub(crate) fn encode_samples(
     });
 }
 
+fn put_f64s(b: &mut Vec<u8>, v: &[f64]) {
+    put_uvarint(b, v.len() as u64);
+    for x in v {
+        b.extend_from_slice(&x.to_bits().to_le_bytes());
+    }
+}
+
+fn put_spans(b: &mut Vec<u8>, spans: &[Span]) {
+    put_uvarint(b, spans.len() as u64);
+    for s in spans {
+        put_varint(b, i64::from(s.offset));
+        put_uvarint(b, u64::from(s.length));
+    }
+}
+
+/// Encodes a histogram samples record onto `buf`: `(ref, t, histogram)`.
+pub(crate) fn encode_histograms<'h>(
+    buf: &mut Vec<u8>,
+    samples: impl ExactSizeIterator<Item = (u64, i64, &'h FloatHistogram)>,
+) {
+    frame(buf, REC_HISTOGRAMS, |b| {
+        put_uvarint(b, samples.len() as u64);
+        let (mut pr, mut pt) = (0u64, 0i64);
+        for (r, t, h) in samples {
+            put_varint(b, r.wrapping_sub(pr) as i64);
+            put_varint(b, t.wrapping_sub(pt));
+            b.push(match h.counter_reset_hint {
+                CounterResetHint::Unknown => 0,
+                CounterResetHint::CounterReset => 1,
+                CounterResetHint::NotCounterReset => 2,
+                CounterResetHint::Gauge => 3,
+            });
+            put_varint(b, i64::from(h.schema));
+            for v in [h.zero_threshold, h.zero_count, h.count, h.sum] {
+                b.extend_from_slice(&v.to_bits().to_le_bytes());
+            }
+            put_spans(b, &h.positive_spans);
+            put_spans(b, &h.negative_spans);
+            put_f64s(b, &h.positive_buckets);
+            put_f64s(b, &h.negative_buckets);
+            put_f64s(b, &h.custom_values);
+            pr = r;
+            pt = t;
+        }
+    });
+}
+
 impl Wal {
     /// Opens the log in `dir` for appending: a new segment after the newest one.
     pub(crate) fn open(
@@ -240,6 +297,16 @@ impl Wal {
         if samples.len() > 0 {
             encode_samples(&mut w.buf, samples);
         }
+        if let Err(e) = self.write_out(&mut w) {
+            self.write_failed(&e);
+        }
+    }
+
+    /// Writes the records `encode` puts in the buffer (after any series records buffered
+    /// before them) in one write: the samples of one commit.
+    pub(crate) fn log_records(&self, encode: impl FnOnce(&mut Vec<u8>)) {
+        let mut w = self.lock();
+        encode(&mut w.buf);
         if let Err(e) = self.write_out(&mut w) {
             self.write_failed(&e);
         }
@@ -375,6 +442,8 @@ pub(crate) enum Record<'a> {
     Series(u64, Labels),
     /// The decoded samples `(ref, t, value bits)` of one commit.
     Samples(&'a [(u64, i64, u64)]),
+    /// Decoded histogram samples `(ref, t, histogram)` of one commit.
+    Histograms(&'a [(u64, i64, FloatHistogram)]),
     /// A retention pass with this cutoff.
     Truncate(i64),
 }
@@ -469,7 +538,13 @@ fn decode_series(payload: &[u8]) -> Option<(u64, Labels)> {
     Some((r, Labels::from_pairs(pairs)))
 }
 
-fn decode_samples(payload: &[u8], out: &mut Vec<(u64, i64, u64)>) -> Option<()> {
+/// Decodes a samples or histogram samples record: a count, then per sample the ref and
+/// timestamp deltas and the value `value` reads.
+fn decode_logged<T>(
+    payload: &[u8],
+    out: &mut Vec<(u64, i64, T)>,
+    mut value: impl FnMut(&mut Cursor<'_>) -> Option<T>,
+) -> Option<()> {
     let mut c = Cursor { b: payload, i: 0 };
     let n = c.uvarint()?;
     out.clear();
@@ -477,9 +552,60 @@ fn decode_samples(payload: &[u8], out: &mut Vec<(u64, i64, u64)>) -> Option<()> 
     for _ in 0..n {
         r = r.wrapping_add(c.varint()? as u64);
         t = t.wrapping_add(c.varint()?);
-        out.push((r, t, c.u64()?));
+        out.push((r, t, value(&mut c)?));
     }
     Some(())
+}
+
+impl Cursor<'_> {
+    fn f64s(&mut self) -> Option<Vec<f64>> {
+        let n = usize::try_from(self.uvarint()?).ok()?;
+        if n > self.b.len() / 8 {
+            return None;
+        }
+        (0..n).map(|_| Some(f64::from_bits(self.u64()?))).collect()
+    }
+
+    fn spans(&mut self) -> Option<Vec<Span>> {
+        let n = usize::try_from(self.uvarint()?).ok()?;
+        if n > self.b.len() {
+            return None;
+        }
+        (0..n)
+            .map(|_| {
+                Some(Span {
+                    offset: i32::try_from(self.varint()?).ok()?,
+                    length: u32::try_from(self.uvarint()?).ok()?,
+                })
+            })
+            .collect()
+    }
+
+    fn histogram(&mut self) -> Option<FloatHistogram> {
+        let hint = match self.bytes(1)?[0] {
+            0 => CounterResetHint::Unknown,
+            1 => CounterResetHint::CounterReset,
+            2 => CounterResetHint::NotCounterReset,
+            3 => CounterResetHint::Gauge,
+            _ => return None,
+        };
+        let schema = i32::try_from(self.varint()?).ok()?;
+        let mut f = || Some(f64::from_bits(self.u64()?));
+        let (zero_threshold, zero_count, count, sum) = (f()?, f()?, f()?, f()?);
+        Some(FloatHistogram {
+            counter_reset_hint: hint,
+            schema,
+            zero_threshold,
+            zero_count,
+            count,
+            sum,
+            positive_spans: self.spans()?,
+            negative_spans: self.spans()?,
+            positive_buckets: self.f64s()?,
+            negative_buckets: self.f64s()?,
+            custom_values: self.f64s()?,
+        })
+    }
 }
 
 /// Reads the log in `dir` from segment `from` on, calling `visit` with each record in order.
@@ -494,6 +620,7 @@ pub(crate) fn replay(
     let mut payload = Vec::new();
     let mut raw = Vec::new();
     let mut samples = Vec::new();
+    let mut histograms = Vec::new();
     for (k, &seg) in segs.iter().enumerate() {
         let path = dir.join(segment_name(seg));
         let file = File::open(&path)?;
@@ -515,7 +642,7 @@ pub(crate) fn replay(
             let len = u32::from_le_bytes([frame[1], frame[2], frame[3], frame[4]]);
             let want = u32::from_le_bytes([frame[5], frame[6], frame[7], frame[8]]);
             let base = kind & !COMPRESSED;
-            if !(REC_SERIES..=REC_TRUNCATE).contains(&base) || len > MAX_PAYLOAD {
+            if !(REC_SERIES..=REC_HISTOGRAMS).contains(&base) || len > MAX_PAYLOAD {
                 break Some(format!("bad record header (type {kind}, length {len})"));
             }
             if size - at - (FRAME as u64) < u64::from(len) {
@@ -545,7 +672,10 @@ pub(crate) fn replay(
                 REC_TRUNCATE => <[u8; 8]>::try_from(body)
                     .ok()
                     .map(|b| visit(Record::Truncate(i64::from_le_bytes(b)))),
-                _ => decode_samples(body, &mut samples).map(|()| visit(Record::Samples(&samples))),
+                REC_HISTOGRAMS => decode_logged(body, &mut histograms, |c| c.histogram())
+                    .map(|()| visit(Record::Histograms(&histograms))),
+                _ => decode_logged(body, &mut samples, |c| c.u64())
+                    .map(|()| visit(Record::Samples(&samples))),
             });
             if ok.is_none() {
                 break Some("undecodable record".to_string());
@@ -597,7 +727,7 @@ mod tests {
         let rep = replay(dir, 0, |rec| match rec {
             Record::Series(r, l) => series.push((r, l)),
             Record::Samples(s) => samples.extend_from_slice(s),
-            Record::Truncate(_) => {}
+            Record::Truncate(_) | Record::Histograms(_) => {}
         })
         .unwrap();
         (series, samples, rep)

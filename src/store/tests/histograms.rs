@@ -1,20 +1,9 @@
 //! Native histogram samples in the store: append rules, type changes, selection, the sample
-//! budget, counter reset hints, retention. Expected histograms are written out by hand.
+//! budget, counter reset hints, retention; in memory and through the chunk files, snapshot
+//! and log of the durable store. Expected histograms are written out by hand.
 
 use super::*;
 use crate::histogram::{CounterResetHint, FloatHistogram, Span};
-
-/// Runs the test body in memory only (until the durable store keeps histograms).
-macro_rules! on_memory_store {
-    ($name:ident) => {
-        mod $name {
-            #[test]
-            fn in_memory() {
-                super::$name(super::Backing::Memory);
-            }
-        }
-    };
-}
 
 /// A schema-0 counter histogram with buckets at indexes 0.. (one span) and zero count 1;
 /// its count is the buckets' sum plus the zero count, its sum `10 * count`.
@@ -96,7 +85,7 @@ fn histogram_samples_are_selected_in_order_with_their_hints(backing: Backing) {
     );
     assert!(store.series(&[], 4_000, 10_000).is_empty());
 }
-on_memory_store!(histogram_samples_are_selected_in_order_with_their_hints);
+on_both_stores!(histogram_samples_are_selected_in_order_with_their_hints);
 
 fn histogram_duplicates_and_out_of_order_follow_the_float_rules(backing: Backing) {
     let mut store = TestStore::new(backing);
@@ -127,7 +116,7 @@ fn histogram_duplicates_and_out_of_order_follow_the_float_rules(backing: Backing
     assert_eq!(hists(&got[0]), vec![(10_000, hist(&[1.0]))]);
     assert_eq!(got[0].samples, vec![Sample { t: 20_000, v: 3.0 }]);
 }
-on_memory_store!(histogram_duplicates_and_out_of_order_follow_the_float_rules);
+on_both_stores!(histogram_duplicates_and_out_of_order_follow_the_float_rules);
 
 fn a_series_changes_from_floats_to_histograms_and_back(backing: Backing) {
     let mut store = TestStore::new(backing);
@@ -162,7 +151,7 @@ fn a_series_changes_from_floats_to_histograms_and_back(backing: Backing) {
         ]
     );
 }
-on_memory_store!(a_series_changes_from_floats_to_histograms_and_back);
+on_both_stores!(a_series_changes_from_floats_to_histograms_and_back);
 
 fn counter_resets_layout_changes_and_gauges_start_chunks_with_their_hints(backing: Backing) {
     let mut store = TestStore::new(backing);
@@ -203,7 +192,7 @@ fn counter_resets_layout_changes_and_gauges_start_chunks_with_their_hints(backin
         ]
     );
 }
-on_memory_store!(counter_resets_layout_changes_and_gauges_start_chunks_with_their_hints);
+on_both_stores!(counter_resets_layout_changes_and_gauges_start_chunks_with_their_hints);
 
 fn histogram_samples_count_against_the_budget_by_their_size(backing: Backing) {
     let mut store = TestStore::new(backing);
@@ -238,7 +227,7 @@ fn histogram_samples_count_against_the_budget_by_their_size(backing: Backing) {
         Err(SelectError::TooManySamples)
     );
 }
-on_memory_store!(histogram_samples_count_against_the_budget_by_their_size);
+on_both_stores!(histogram_samples_count_against_the_budget_by_their_size);
 
 fn retention_drops_histogram_chunks(backing: Backing) {
     let mut store = TestStore::with_options(
@@ -273,4 +262,131 @@ fn retention_drops_histogram_chunks(backing: Backing) {
     assert!(first <= 2 * 3_600_000 && first > 0, "{first}");
     assert_eq!(got[0].histograms.last().map(|h| h.t), Some(179 * 60_000));
 }
-on_memory_store!(retention_drops_histogram_chunks);
+on_both_stores!(retention_drops_histogram_chunks);
+
+/// The durable store in `dir`, with a long retention.
+fn durable(dir: &TempDir) -> (Store, ReplayReport) {
+    let opts = DurableOptions {
+        fsync: FsyncPolicy::Never,
+        ..DurableOptions::new(dir.path())
+    };
+    Store::open(StoreOptions::default(), opts).expect("open the store")
+}
+
+#[test]
+fn the_log_replays_a_commit_mixing_kinds_in_each_series_order() {
+    let dir = TempDir::new("hist-wal");
+    let x = l(&[("__name__", "x")]);
+    let y = l(&[("__name__", "y")]);
+    let want = {
+        let (store, _) = durable(&dir);
+        let mut app = store.appender();
+        // One commit: x changes kind twice, y holds histograms only.
+        let rx = app.append(&x, 1_000, 1.0).unwrap();
+        app.append_histogram(&y, 1_000, hist(&[1.0])).unwrap();
+        app.append_histogram_ref(rx, 2_000, hist(&[2.0])).unwrap();
+        app.append_ref(rx, 3_000, STALE_NAN).unwrap();
+        app.append_histogram_ref(rx, 4_000, hist(&[3.0])).unwrap();
+        assert_eq!(app.commit().appended, 5);
+        // Dropped without a checkpoint or chunk files: only the log has the samples.
+        store.select(&[], 0, 10_000)
+    };
+    let (store, rep) = durable(&dir);
+    assert_eq!(rep.samples_replayed, 5, "{rep:?}");
+    let got = store.select(&[], 0, 10_000);
+    // Float values by their bits: the staleness marker is a NaN.
+    type Bits = (Labels, Vec<(i64, u64)>, Vec<HistogramSample>);
+    let bits = |s: &[SeriesSamples]| -> Vec<Bits> {
+        s.iter()
+            .map(|s| {
+                let f = s.samples.iter().map(|x| (x.t, x.v.to_bits())).collect();
+                (s.labels.clone(), f, s.histograms.clone())
+            })
+            .collect()
+    };
+    assert_eq!(bits(&got), bits(&want));
+    assert_eq!(
+        hists(&got[0]),
+        vec![(2_000, hist(&[2.0])), (4_000, hist(&[3.0]))]
+    );
+    assert_eq!(
+        bits(&got)[0].1,
+        vec![(1_000, 1f64.to_bits()), (3_000, STALE_NAN_BITS)]
+    );
+    assert_eq!(hists(&got[1]), vec![(1_000, hist(&[1.0]))]);
+}
+
+#[test]
+fn a_snapshot_keeps_the_open_histogram_chunk_and_the_newest_histogram() {
+    let dir = TempDir::new("hist-snap");
+    let x = l(&[("__name__", "x")]);
+    let want = {
+        let (store, _) = durable(&dir);
+        let mut app = store.appender();
+        let r = app.append_histogram(&x, 1_000, hist(&[5.0])).unwrap();
+        // A reset starts the open chunk: its header must survive the snapshot.
+        app.append_histogram_ref(r, 2_000, hist(&[1.0])).unwrap();
+        app.append_histogram_ref(r, 3_000, hist(&[2.0])).unwrap();
+        app.commit();
+        store.close(true).unwrap();
+        store.select(&[], 0, 10_000)
+    };
+    let (store, rep) = durable(&dir);
+    assert!(rep.snapshot.is_some());
+    assert_eq!(rep.samples_replayed, 0, "{rep:?}");
+    let got = store.select(&[], 0, 10_000);
+    assert_eq!(got, want);
+    assert_eq!(
+        got[0].histograms[1].h.counter_reset_hint,
+        CounterResetHint::CounterReset
+    );
+    // The newest sample is known to be that histogram: an equal repeat is no duplicate, a
+    // different one, or a float, is.
+    let r = store.appender().append(&x, 9_000, 1.0).unwrap();
+    let mut app = store.appender();
+    app.append_histogram_ref(r, 3_000, hist(&[2.0])).unwrap();
+    app.append_histogram_ref(r, 3_000, hist(&[3.0])).unwrap();
+    app.append_ref(r, 3_000, 2.0).unwrap();
+    let st = app.commit();
+    assert_eq!((st.appended, st.duplicates), (0, 2), "{st:?}");
+}
+
+#[test]
+fn a_snapshot_of_the_float_only_version_is_still_read() {
+    let dir = TempDir::new("hist-snap-v2");
+    let x = l(&[("__name__", "x")]);
+    let want = {
+        let (store, _) = durable(&dir);
+        let mut app = store.appender();
+        for t in 1..=5 {
+            app.append(&x, t * 1_000, t as f64).unwrap();
+        }
+        app.commit();
+        store.close(true).unwrap();
+        store.select(&[], 0, 10_000)
+    };
+    // A float-only snapshot is byte for byte what version 2 wrote but for the version byte:
+    // make it version 2, with its checksum.
+    let snap = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| {
+            p.file_name()
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .starts_with("snapshot.")
+        })
+        .expect("a snapshot");
+    let mut bytes = std::fs::read(&snap).unwrap();
+    assert_eq!(&bytes[..5], b"RLSN\x03");
+    bytes[4] = 2;
+    let n = bytes.len() - 4;
+    let crc = crc32fast::hash(&bytes[..n]);
+    bytes[n..].copy_from_slice(&crc.to_le_bytes());
+    std::fs::write(&snap, &bytes).unwrap();
+    let (store, rep) = durable(&dir);
+    assert!(rep.snapshots_skipped.is_empty(), "{rep:?}");
+    assert!(rep.snapshot.is_some());
+    assert_eq!(store.select(&[], 0, 10_000), want);
+}
