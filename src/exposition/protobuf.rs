@@ -3,7 +3,8 @@
 //! `MetricFamily` messages of `prometheus/client_model`'s `metrics.proto`, each preceded by
 //! its length as a varint.
 //!
-//! The decoder is hand-written ([`wire`]) and hands the sink what Prometheus' `protobufparse`
+//! The decoder is hand-written (`wire`; [`encode`] writes the format for tests and
+//! benchmarks) and hands the sink what Prometheus' `protobufparse`
 //! makes of each family, so a scrape stores the same series whichever format the target
 //! answers in: family metadata first ([`Sink::metadata`], for families with at least one
 //! metric), then per metric its samples. Counters, gauges and untyped metrics are one sample
@@ -33,6 +34,7 @@
 //! message in a varint`. Nothing is allocated from a length the input states: every
 //! repeated field is bounded by the bytes it was read from.
 
+pub mod encode;
 mod wire;
 
 use std::borrow::Cow;

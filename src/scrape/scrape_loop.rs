@@ -1353,6 +1353,154 @@ mod tests {
         assert_eq!(target.status().last_samples, 3);
     }
 
+    /// A loopback target answering `GET /metrics` with the protobuf body `body` holds
+    /// at the time of the request.
+    async fn protobuf_target(body: Arc<std::sync::Mutex<Vec<u8>>>) -> std::net::SocketAddr {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind the target");
+        let addr = listener.local_addr().expect("target address");
+        let app = axum::Router::new().route(
+            "/metrics",
+            axum::routing::get(move || {
+                let bytes = body.lock().map(|b| b.clone()).unwrap_or_default();
+                async move {
+                    (
+                        [(
+                            axum::http::header::CONTENT_TYPE,
+                            "application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited",
+                        )],
+                        bytes,
+                    )
+                }
+            }),
+        );
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        addr
+    }
+
+    /// `rpc_seconds`, a native histogram with classic buckets too, and the gauge `g`.
+    fn native_body(with_histogram: bool) -> Vec<u8> {
+        use crate::exposition::protobuf::encode::{delimited, Message as M};
+        // metrics.proto: Histogram{sample_count=1, sample_sum=2, bucket=3, schema=5,
+        // zero_threshold=6, zero_count=7, positive_span=12, positive_delta=13}.
+        let h = M::new()
+            .varint(1, 6)
+            .double(2, 12.5)
+            .message(3, M::new().varint(1, 3).double(2, 1.0))
+            .sint(5, 0)
+            .double(6, 0.001)
+            .varint(7, 1)
+            .message(12, M::new().sint(1, 0).varint(2, 2))
+            .packed_sint(13, &[2, 1]);
+        let hist = M::new()
+            .str(1, "rpc_seconds")
+            .varint(3, 4)
+            .message(4, M::new().message(7, h));
+        let gauge = M::new()
+            .str(1, "g")
+            .varint(3, 1)
+            .message(4, M::new().message(2, M::new().double(1, 1.0)));
+        if with_histogram {
+            delimited(&[hist, gauge])
+        } else {
+            delimited(&[gauge])
+        }
+    }
+
+    fn select_name(store: &Store, name: &str) -> Vec<crate::store::SeriesSamples> {
+        store.select(
+            &[crate::store::Matcher::equal(METRIC_NAME, name)],
+            i64::MIN,
+            i64::MAX,
+        )
+    }
+
+    /// A protobuf scrape with `scrape_native_histograms` stores the native histogram as a
+    /// histogram sample (and not its classic series); when the target stops exposing it,
+    /// the series gets a staleness marker. Without the setting the same body gives the
+    /// classic series.
+    #[tokio::test]
+    async fn protobuf_scrape_stores_native_histograms() {
+        crate::install_crypto_provider();
+        let body = Arc::new(std::sync::Mutex::new(native_body(true)));
+        let addr = protobuf_target(body.clone()).await;
+        let store = Arc::new(Store::new());
+        let telemetry = Arc::new(Telemetry::new(store.clone()));
+        let mut spec = TargetSpec::unlabelled(&format!("http://{addr}/metrics"));
+        spec.histograms.scrape_native_histograms = true;
+        let client = JobClient::new(
+            &crate::config::HttpClientSettings::default(),
+            crate::config::ScrapeProtocol::accept_header(
+                &crate::config::ScrapeProtocol::DEFAULT_PROTO_FIRST,
+            ),
+        )
+        .expect("client builds");
+        let target = Arc::new(Target::new(spec.clone()));
+        let mut lp = ScrapeLoop::new(
+            target.clone(),
+            client.clone(),
+            store.clone(),
+            telemetry.clone(),
+        );
+        lp.scrape_once().await.expect("first scrape");
+        let got = select_name(&store, "rpc_seconds");
+        assert_eq!(got.len(), 1);
+        assert!(got[0].samples.is_empty(), "{:?}", got[0].samples);
+        assert_eq!(got[0].histograms.len(), 1);
+        // Deltas 2, +1 are counts 2 and 3 in buckets 0 and 1 (spans: offset 0, length 2);
+        // zero bucket 1; count 6, sum 12.5 as sent.
+        let want = FloatHistogram {
+            counter_reset_hint: crate::histogram::CounterResetHint::Unknown,
+            schema: 0,
+            zero_threshold: 0.001,
+            zero_count: 1.0,
+            count: 6.0,
+            sum: 12.5,
+            positive_spans: vec![crate::histogram::Span {
+                offset: 0,
+                length: 2,
+            }],
+            negative_spans: vec![],
+            positive_buckets: vec![2.0, 3.0],
+            negative_buckets: vec![],
+            custom_values: vec![],
+        };
+        assert_eq!(*got[0].histograms[0].h, want);
+        assert!(select_name(&store, "rpc_seconds_bucket").is_empty());
+        assert_eq!(target.status().last_samples, 2);
+
+        *body.lock().expect("body") = native_body(false);
+        lp.scrape_once().await.expect("second scrape");
+        let got = select_name(&store, "rpc_seconds");
+        assert_eq!(got[0].histograms.len(), 1);
+        assert_eq!(got[0].samples.len(), 1, "one staleness marker");
+        assert!(is_stale_nan(got[0].samples[0].v));
+        assert!(got[0].samples[0].t > got[0].histograms[0].t);
+
+        // Control: the same body without `scrape_native_histograms` is a classic histogram.
+        let classic_store = Arc::new(Store::new());
+        let mut spec = spec;
+        spec.histograms.scrape_native_histograms = false;
+        *body.lock().expect("body") = native_body(true);
+        let mut lp = ScrapeLoop::new(
+            Arc::new(Target::new(spec)),
+            client,
+            classic_store.clone(),
+            telemetry,
+        );
+        lp.scrape_once().await.expect("classic scrape");
+        assert_eq!(values_of(&classic_store, "rpc_seconds_count").len(), 1);
+        let les: Vec<_> = select_name(&classic_store, "rpc_seconds_bucket")
+            .iter()
+            .map(|s| (s.labels.get("le").unwrap_or("").to_string(), s.samples[0].v))
+            .collect();
+        assert_eq!(les, [("+Inf".to_string(), 6.0), ("1.0".to_string(), 3.0)]);
+        assert!(select_name(&classic_store, "rpc_seconds").is_empty());
+    }
+
     #[test]
     fn offsets_fall_inside_the_interval() {
         let l = Labels::from_pairs([("job", "a")]);

@@ -9,66 +9,7 @@ use crate::exposition::{
     ParseErrorKind, ParseOptions, ResetHint, Sample, Sink, SinkError,
 };
 
-/// A protobuf message under construction.
-#[derive(Clone, Default)]
-pub(super) struct Msg(pub Vec<u8>);
-
-fn put_varint(out: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        out.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
-}
-
-fn zigzag(v: i64) -> u64 {
-    ((v << 1) ^ (v >> 63)) as u64
-}
-
-impl Msg {
-    pub fn new() -> Self {
-        Msg(Vec::new())
-    }
-    fn key(&mut self, field: u64, wire: u64) {
-        put_varint(&mut self.0, field << 3 | wire);
-    }
-    pub fn varint(mut self, field: u64, v: u64) -> Self {
-        self.key(field, 0);
-        put_varint(&mut self.0, v);
-        self
-    }
-    pub fn sint(self, field: u64, v: i64) -> Self {
-        self.varint(field, zigzag(v))
-    }
-    pub fn double(mut self, field: u64, v: f64) -> Self {
-        self.key(field, 1);
-        self.0.extend_from_slice(&v.to_le_bytes());
-        self
-    }
-    pub fn bytes(mut self, field: u64, b: &[u8]) -> Self {
-        self.key(field, 2);
-        put_varint(&mut self.0, b.len() as u64);
-        self.0.extend_from_slice(b);
-        self
-    }
-    pub fn str(self, field: u64, s: &str) -> Self {
-        self.bytes(field, s.as_bytes())
-    }
-    pub fn msg(self, field: u64, m: Msg) -> Self {
-        self.bytes(field, &m.0)
-    }
-    pub fn packed_sint(self, field: u64, vs: &[i64]) -> Self {
-        let mut p = Vec::new();
-        for &v in vs {
-            put_varint(&mut p, zigzag(v));
-        }
-        self.bytes(field, &p)
-    }
-    pub fn packed_double(self, field: u64, vs: &[f64]) -> Self {
-        let p: Vec<u8> = vs.iter().flat_map(|v| v.to_le_bytes()).collect();
-        self.bytes(field, &p)
-    }
-}
+use crate::exposition::protobuf::encode::{delimited, Message as Msg};
 
 // Field numbers of metrics.proto.
 const MF_NAME: u64 = 1;
@@ -100,19 +41,13 @@ pub(super) fn family(name: &str, help: &str, kind: u64, metrics: Vec<Msg>) -> Ms
         .str(MF_HELP, help)
         .varint(MF_TYPE, kind);
     for m in metrics {
-        f = f.msg(MF_METRIC, m);
+        f = f.message(MF_METRIC, m);
     }
     f
 }
 
-/// The delimited body: each family's length as a varint, then the family.
 pub(super) fn body(families: &[Msg]) -> Vec<u8> {
-    let mut out = Vec::new();
-    for f in families {
-        put_varint(&mut out, f.0.len() as u64);
-        out.extend_from_slice(&f.0);
-    }
-    out
+    delimited(families)
 }
 
 fn timestamp(seconds: i64, nanos: i32) -> Msg {
@@ -124,11 +59,11 @@ fn timestamp(seconds: i64, nanos: i32) -> Msg {
 fn exemplar(labels: &[(&str, &str)], value: f64, ts: Option<(i64, i32)>) -> Msg {
     let mut e = Msg::new();
     for (n, v) in labels {
-        e = e.msg(1, label(n, v));
+        e = e.message(1, label(n, v));
     }
     e = e.double(2, value);
     if let Some((s, n)) = ts {
-        e = e.msg(3, timestamp(s, n));
+        e = e.message(3, timestamp(s, n));
     }
     e
 }
@@ -300,12 +235,12 @@ fn counter_gauge_untyped_with_labels_timestamps_and_metadata() {
             COUNTER,
             vec![
                 Msg::new()
-                    .msg(M_LABEL, label("code", "200"))
-                    .msg(M_LABEL, label("path", "/a \"b\"\n"))
-                    .msg(M_COUNTER, Msg::new().double(1, 7.0)),
+                    .message(M_LABEL, label("code", "200"))
+                    .message(M_LABEL, label("path", "/a \"b\"\n"))
+                    .message(M_COUNTER, Msg::new().double(1, 7.0)),
                 Msg::new()
-                    .msg(M_LABEL, label("code", "500"))
-                    .msg(M_COUNTER, Msg::new().double(1, 1.5))
+                    .message(M_LABEL, label("code", "500"))
+                    .message(M_COUNTER, Msg::new().double(1, 1.5))
                     .varint(M_TIMESTAMP_MS, 1_700_000_000_123),
             ],
         ),
@@ -313,14 +248,14 @@ fn counter_gauge_untyped_with_labels_timestamps_and_metadata() {
             "temp_celsius",
             "",
             GAUGE,
-            vec![Msg::new().msg(M_GAUGE, Msg::new().double(1, -3.25))],
+            vec![Msg::new().message(M_GAUGE, Msg::new().double(1, -3.25))],
         )
         .str(MF_UNIT, "celsius"),
         family(
             "something_untyped",
             "Untyped.",
             UNTYPED,
-            vec![Msg::new().msg(M_UNTYPED, Msg::new().double(1, 42.0))],
+            vec![Msg::new().message(M_UNTYPED, Msg::new().double(1, 42.0))],
         ),
     ]);
     let got = run(&input, &ParseOptions::default()).expect("parses");
@@ -390,9 +325,9 @@ fn counter_exemplar_only_when_kept() {
         "c_total",
         "",
         COUNTER,
-        vec![Msg::new().msg(
+        vec![Msg::new().message(
             M_COUNTER,
-            Msg::new().double(1, 3.0).msg(
+            Msg::new().double(1, 3.0).message(
                 2,
                 exemplar(
                     &[("trace_id", "abc")],
@@ -432,15 +367,15 @@ fn summary_is_count_sum_and_quantiles() {
         "rpc_seconds",
         "RPC latency.",
         SUMMARY,
-        vec![Msg::new().msg(M_LABEL, label("service", "a")).msg(
+        vec![Msg::new().message(M_LABEL, label("service", "a")).message(
             M_SUMMARY,
             Msg::new()
                 .varint(1, 262)
                 .double(2, 0.25)
-                .msg(3, Msg::new().double(1, 0.5).double(2, 0.01))
-                .msg(3, Msg::new().double(1, 0.99).double(2, 0.2))
-                .msg(3, Msg::new().double(1, 1.0).double(2, 0.3))
-                .msg(4, timestamp(100, 0)),
+                .message(3, Msg::new().double(1, 0.5).double(2, 0.01))
+                .message(3, Msg::new().double(1, 0.99).double(2, 0.2))
+                .message(3, Msg::new().double(1, 1.0).double(2, 0.3))
+                .message(4, timestamp(100, 0)),
         )],
     )]);
     let got = run(&input, &ParseOptions::default()).expect("parses");
@@ -475,14 +410,14 @@ fn classic_histogram_gets_an_inf_bucket_when_it_has_none() {
         "req_seconds",
         "",
         HISTOGRAM,
-        vec![Msg::new().varint(M_TIMESTAMP_MS, 1234568).msg(
+        vec![Msg::new().varint(M_TIMESTAMP_MS, 1234568).message(
             M_HISTOGRAM,
             Msg::new()
                 .varint(1, 175)
                 .double(2, 0.000828)
-                .msg(3, bucket(2, -0.00048))
-                .msg(3, bucket(4, -0.00038))
-                .msg(3, bucket(16, 1.0)),
+                .message(3, bucket(2, -0.00048))
+                .message(3, bucket(4, -0.00038))
+                .message(3, bucket(16, 1.0)),
         )],
     )]);
     let got = run(&input, &native_opts()).expect("parses");
@@ -506,15 +441,15 @@ fn classic_histogram_stops_at_its_inf_bucket_and_prefers_float_counts() {
         "h",
         "",
         GAUGE_HISTOGRAM,
-        vec![Msg::new().msg(
+        vec![Msg::new().message(
             M_HISTOGRAM,
             Msg::new()
                 .varint(1, 9)
                 .double(4, 6.5) // sample_count_float overrides sample_count
                 .double(2, 10.0)
-                .msg(3, bucket(1, 0.5).double(4, 1.5))
-                .msg(3, bucket(6, f64::INFINITY))
-                .msg(3, bucket(7, 100.0)), // after +Inf: not read
+                .message(3, bucket(1, 0.5).double(4, 1.5))
+                .message(3, bucket(6, f64::INFINITY))
+                .message(3, bucket(7, 100.0)), // after +Inf: not read
         )],
     )]);
     let got = run(&input, &ParseOptions::default()).expect("parses");
@@ -538,27 +473,27 @@ fn native_integer_family(with_classic_buckets: bool) -> Msg {
         .sint(5, 3)
         .double(6, 2.938735877055719e-39)
         .varint(7, 2)
-        .msg(9, span(-162, 1))
-        .msg(9, span(23, 4))
+        .message(9, span(-162, 1))
+        .message(9, span(23, 4))
         .packed_sint(10, &[1, 3, -2, -1, 1])
-        .msg(12, span(-161, 1))
-        .msg(12, span(8, 3))
+        .message(12, span(-161, 1))
+        .message(12, span(8, 3))
         // Unpacked deltas read the same as packed ones.
         .sint(13, 1)
         .sint(13, 2)
         .sint(13, -1)
         .sint(13, -1);
     if with_classic_buckets {
-        h = h.msg(3, bucket(2, -0.0004899999999999998));
+        h = h.message(3, bucket(2, -0.0004899999999999998));
     }
     family(
         "test_histogram",
         "Test histogram.",
         HISTOGRAM,
         vec![Msg::new()
-            .msg(M_LABEL, label("svc", "x"))
+            .message(M_LABEL, label("svc", "x"))
             .varint(M_TIMESTAMP_MS, 1234568)
-            .msg(M_HISTOGRAM, h)],
+            .message(M_HISTOGRAM, h)],
     )
 }
 
@@ -664,7 +599,7 @@ fn float_gauge_histogram_and_the_no_op_span() {
             "fh",
             "",
             GAUGE_HISTOGRAM,
-            vec![Msg::new().msg(
+            vec![Msg::new().message(
                 M_HISTOGRAM,
                 Msg::new()
                     .varint(1, 99) // ignored: sample_count_float > 0 makes it a float histogram
@@ -672,7 +607,7 @@ fn float_gauge_histogram_and_the_no_op_span() {
                     .double(2, 12.1)
                     .sint(5, 0)
                     .double(8, 0.5)
-                    .msg(12, span(1, 2))
+                    .message(12, span(1, 2))
                     .packed_double(14, &[2.0, 3.0]),
             )],
         ),
@@ -681,7 +616,7 @@ fn float_gauge_histogram_and_the_no_op_span() {
             "empty",
             "",
             HISTOGRAM,
-            vec![Msg::new().msg(M_HISTOGRAM, Msg::new().msg(12, span(0, 0)))],
+            vec![Msg::new().message(M_HISTOGRAM, Msg::new().message(12, span(0, 0)))],
         ),
     ]);
     let got = run(&input, &native_opts()).expect("parses");
@@ -716,14 +651,14 @@ fn the_first_metric_decides_whether_a_family_is_native() {
         HISTOGRAM,
         vec![
             Msg::new()
-                .msg(M_LABEL, label("i", "0"))
-                .msg(M_HISTOGRAM, Msg::new().varint(1, 1).double(2, 1.0)),
-            Msg::new().msg(M_LABEL, label("i", "1")).msg(
+                .message(M_LABEL, label("i", "0"))
+                .message(M_HISTOGRAM, Msg::new().varint(1, 1).double(2, 1.0)),
+            Msg::new().message(M_LABEL, label("i", "1")).message(
                 M_HISTOGRAM,
                 Msg::new()
                     .varint(1, 2)
                     .double(2, 2.0)
-                    .msg(12, span(0, 1))
+                    .message(12, span(0, 1))
                     .sint(13, 2),
             ),
         ],
@@ -743,7 +678,7 @@ fn empty_families_are_skipped_without_metadata_and_unknown_fields_ignored() {
             GAUGE,
             vec![Msg::new()
                 .varint(99, 7) // unknown varint field
-                .msg(M_GAUGE, Msg::new().double(1, 1.0).str(42, "unknown"))],
+                .message(M_GAUGE, Msg::new().double(1, 1.0).str(42, "unknown"))],
         )
         .double(77, 1.0),
     ]);
@@ -759,9 +694,9 @@ fn utf8_names_are_quoted_in_the_series_text() {
         "",
         GAUGE,
         vec![Msg::new()
-            .msg(M_LABEL, label("service.name", "api"))
-            .msg(M_LABEL, label("code", "200"))
-            .msg(M_GAUGE, Msg::new().double(1, 1.0))],
+            .message(M_LABEL, label("service.name", "api"))
+            .message(M_LABEL, label("code", "200"))
+            .message(M_GAUGE, Msg::new().double(1, 1.0))],
     )]);
     let got = run(&input, &ParseOptions::default()).expect("parses");
     assert_eq!(
@@ -782,7 +717,7 @@ fn nan_values_become_the_canonical_nan() {
         "g",
         "",
         GAUGE,
-        vec![Msg::new().msg(M_GAUGE, Msg::new().double(1, stale))],
+        vec![Msg::new().message(M_GAUGE, Msg::new().double(1, stale))],
     )]);
     let got = run(&input, &ParseOptions::default()).expect("parses");
     let Got::Float { value, .. } = &got[1] else {
@@ -803,7 +738,7 @@ fn errors_name_the_family_and_the_field() {
     // A double sent as a varint.
     assert_eq!(
         error_of(
-            &gauge(Msg::new().msg(M_GAUGE, Msg::new().varint(1, 5))),
+            &gauge(Msg::new().message(M_GAUGE, Msg::new().varint(1, 5))),
             &ParseOptions::default()
         ),
         "metric family 1 \"g\": metric[0].gauge: wrong wire type 0 for field value (want 1)"
@@ -815,10 +750,10 @@ fn errors_name_the_family_and_the_field() {
         "",
         GAUGE,
         vec![
-            Msg::new().msg(M_GAUGE, Msg::new().double(1, 1.0)),
+            Msg::new().message(M_GAUGE, Msg::new().double(1, 1.0)),
             Msg::new()
-                .msg(M_LABEL, label("ok", "1"))
-                .msg(M_LABEL, bad_label),
+                .message(M_LABEL, label("ok", "1"))
+                .message(M_LABEL, bad_label),
         ],
     )]);
     assert_eq!(
@@ -830,9 +765,9 @@ fn errors_name_the_family_and_the_field() {
         "h",
         "",
         HISTOGRAM,
-        vec![Msg::new().msg(
+        vec![Msg::new().message(
             M_HISTOGRAM,
-            Msg::new().msg(12, span(0, 3)).packed_sint(13, &[1, 1]),
+            Msg::new().message(12, span(0, 3)).packed_sint(13, &[1, 1]),
         )],
     )]);
     assert_eq!(
@@ -844,8 +779,8 @@ fn errors_name_the_family_and_the_field() {
         error_of(
             &gauge(
                 Msg::new()
-                    .msg(M_LABEL, label("a", "1"))
-                    .msg(M_LABEL, label("a", "2"))
+                    .message(M_LABEL, label("a", "1"))
+                    .message(M_LABEL, label("a", "2"))
             ),
             &ParseOptions::default()
         ),
@@ -857,7 +792,10 @@ fn errors_name_the_family_and_the_field() {
         "h",
         "",
         HISTOGRAM,
-        vec![Msg::new().msg(M_HISTOGRAM, Msg::new().msg(12, Msg(vec![0x08])))],
+        vec![Msg::new().message(
+            M_HISTOGRAM,
+            Msg::new().message(12, Msg::from_bytes(vec![0x08])),
+        )],
     );
     assert_eq!(
         error_of(&body(&[good, cut]), &native_opts()),
@@ -929,20 +867,22 @@ fn truncations_and_mutations_never_panic() {
             "c_total",
             "h",
             COUNTER,
-            vec![Msg::new().msg(
+            vec![Msg::new().message(
                 M_COUNTER,
                 Msg::new()
                     .double(1, 1.0)
-                    .msg(2, exemplar(&[("a", "b")], 1.0, Some((1, 2)))),
+                    .message(2, exemplar(&[("a", "b")], 1.0, Some((1, 2)))),
             )],
         ),
         family(
             "s",
             "",
             SUMMARY,
-            vec![Msg::new().msg(
+            vec![Msg::new().message(
                 M_SUMMARY,
-                Msg::new().varint(1, 1).msg(3, Msg::new().double(1, 0.5)),
+                Msg::new()
+                    .varint(1, 1)
+                    .message(3, Msg::new().double(1, 0.5)),
             )],
         ),
     ]);
