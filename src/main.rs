@@ -266,6 +266,10 @@ enum TestCommand {
     Rules {
         #[arg(required = true)]
         files: Vec<PathBuf>,
+        /// Prometheus' feature flags, as promtool takes them: `promql-experimental-functions`,
+        /// `promql-binop-fill-modifiers` (comma-separated or repeated).
+        #[arg(long = "enable-feature", value_delimiter = ',')]
+        enable_feature: Vec<String>,
     },
 }
 
@@ -442,10 +446,22 @@ fn dispatch(command: Command) -> Result<ExitCode> {
             }
         },
         Command::Test {
-            what: TestCommand::Rules { files },
+            what:
+                TestCommand::Rules {
+                    files,
+                    enable_feature,
+                },
         } => {
-            let summary =
-                redline::rules::promtool::run_test_files(&files, &mut std::io::stdout().lock())?;
+            let on = |name: &str| enable_feature.iter().any(|f| f.trim() == name);
+            let features = redline::rules::promtool::Features {
+                experimental_functions: on("promql-experimental-functions"),
+                binop_fill_modifiers: on("promql-binop-fill-modifiers"),
+            };
+            let summary = redline::rules::promtool::run_test_files_with(
+                &files,
+                features,
+                &mut std::io::stdout().lock(),
+            )?;
             Ok(exit(summary.failed == 0))
         }
         Command::Routes {

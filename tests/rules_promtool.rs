@@ -227,3 +227,53 @@ tests:
     let (s, out) = run_written(NO_RULES, &case(true, "0 / 0", ".nan"));
     assert_eq!((s.passed, s.failed), (0, 1), "NaN: {out}");
 }
+
+/// promtool's `--enable-feature`: an experimental function in a rule test fails with
+/// upstream's error unless `promql-experimental-functions` is on.
+#[test]
+fn experimental_functions_in_rule_tests_need_their_feature_flag() {
+    use redline::rules::promtool::{run_test_files_with, Features};
+    let dir = TempDir::new("promtool-features");
+    std::fs::write(dir.join("rules.yml"), NO_RULES).expect("rules written");
+    std::fs::write(
+        dir.join("test.yml"),
+        r#"
+rule_files: [rules.yml]
+tests:
+  - interval: 1m
+    input_series:
+      - series: 'up{job="b"}'
+        values: "1"
+      - series: 'up{job="a"}'
+        values: "1"
+    promql_expr_test:
+      - expr: sort_by_label(up, "job")
+        eval_time: 0m
+        exp_samples:
+          - labels: 'up{job="a"}'
+            value: 1
+          - labels: 'up{job="b"}'
+            value: 1
+"#,
+    )
+    .expect("test written");
+    let path = dir.join("test.yml");
+    let run = |features| {
+        let mut out = Vec::new();
+        let s = run_test_files_with(std::slice::from_ref(&path), features, &mut out)
+            .expect("report written");
+        (s.passed, s.failed, String::from_utf8(out).expect("utf8"))
+    };
+    let (p, f, out) = run(Features::default());
+    assert_eq!((p, f), (0, 1), "{out}");
+    assert!(
+        out.contains(r#"function \"sort_by_label\" is not enabled"#)
+            || out.contains(r#"function "sort_by_label" is not enabled"#),
+        "{out}"
+    );
+    let (p, f, out) = run(Features {
+        experimental_functions: true,
+        ..Features::default()
+    });
+    assert_eq!((p, f), (1, 0), "{out}");
+}

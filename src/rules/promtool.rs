@@ -138,11 +138,30 @@ struct RawExpSample {
     histogram: Option<String>,
 }
 
+/// Prometheus feature flags a run of test files evaluates with (promtool's
+/// `--enable-feature`); all off by default, as in promtool.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Features {
+    /// `promql-experimental-functions`.
+    pub experimental_functions: bool,
+    /// `promql-binop-fill-modifiers`.
+    pub binop_fill_modifiers: bool,
+}
+
 /// Runs every file, writes each file's report and the closing `N passed, N failed` line.
 pub fn run_test_files(paths: &[PathBuf], out: &mut impl Write) -> Result<Summary, TestRunError> {
+    run_test_files_with(paths, Features::default(), out)
+}
+
+/// [`run_test_files`] with feature flags.
+pub fn run_test_files_with(
+    paths: &[PathBuf],
+    features: Features,
+    out: &mut impl Write,
+) -> Result<Summary, TestRunError> {
     let mut total = Summary::default();
     for p in paths {
-        let s = run_test_file(p, out)?;
+        let s = run_test_file_with(p, features, out)?;
         total.passed += s.passed;
         total.failed += s.failed;
         total.skipped += s.skipped;
@@ -163,9 +182,21 @@ pub fn run_test_files(paths: &[PathBuf], out: &mut impl Write) -> Result<Summary
 /// or `  FAILED:` and the failures). A file that cannot be read or loaded counts as one
 /// failed test.
 pub fn run_test_file(path: &Path, out: &mut impl Write) -> Result<Summary, TestRunError> {
+    run_test_file_with(path, Features::default(), out)
+}
+
+/// [`run_test_file`] with feature flags.
+pub fn run_test_file_with(
+    path: &Path,
+    features: Features,
+    out: &mut impl Write,
+) -> Result<Summary, TestRunError> {
     writeln!(out, "Unit Testing:  {}", path.display())?;
     let mut summary = Summary::default();
-    let errs = match prepare(path) {
+    let errs = match prepare(path).map(|mut f| {
+        f.features = features;
+        f
+    }) {
         Err(e) => {
             summary.failed = 1;
             vec![e]
@@ -203,6 +234,7 @@ pub fn run_test_file(path: &Path, out: &mut impl Write) -> Result<Summary, TestR
 }
 
 struct TestFile {
+    features: Features,
     raw: RawTestFile,
     warnings: Vec<String>,
     eval_interval: Duration,
@@ -250,6 +282,7 @@ fn prepare(path: &Path) -> Result<TestFile, String> {
         }
     }
     Ok(TestFile {
+        features: Features::default(),
         raw,
         warnings,
         eval_interval,
@@ -457,6 +490,8 @@ fn run_group_inner(
     let engine = Engine::new(EngineOptions {
         timeout: None,
         default_subquery_step: file.eval_interval,
+        experimental_functions: file.features.experimental_functions,
+        binop_fill_modifiers: file.features.binop_fill_modifiers,
         ..EngineOptions::default()
     });
     let ext = Labels::from_pairs(tg.external_labels.clone());
