@@ -7,6 +7,9 @@
 //! Grafana's heatmap panel reads (`[t, {count, sum, buckets: [[boundary, lower, upper,
 //! count], …]}]`).
 //!
+//! A latency SLO over the same histogram at 300 ms (no bucket boundary there) counts one
+//! request in ten as bad.
+//!
 //! The target observes 9 requests at 50 ms and 1 at 500 ms every 100 ms. Expected values are
 //! worked out from schema 3's boundaries (each a factor 2^(1/8) above the last): 0.5 = 2^-1 is
 //! a boundary, so the 500 ms requests fall in the bucket (2^(-9/8), 2^-1] = (0.4585, 0.5], and
@@ -120,13 +123,37 @@ async fn protobuf_native_histogram_flows_to_an_alert_and_a_heatmap_query() {
 "#,
     )
     .expect("write rules");
+    // A latency SLO at 300 ms, a threshold between the histogram's buckets.
+    std::fs::write(
+        dir.join("slo.yml"),
+        r#"version: redline/v1
+service: rpc
+owner: team-rpc
+slos:
+  - name: latency
+    objective: 95
+    window: {rolling: 30d}
+    sli:
+      latency:
+        metric: rpc_duration_seconds
+        selector: '{job="rpc"}'
+        threshold: 0.3
+        native: true
+"#,
+    )
+    .expect("write slo");
     std::fs::write(
         dir.join("redline.yml"),
         format!(
             r#"global:
-  scrape_interval: 1s
+  scrape_interval: 200ms
+  scrape_timeout: 200ms
   evaluation_interval: 1s
 rule_files: [rules.yml]
+slo_files: [slo.yml]
+slo:
+  evaluation_interval: 1s
+  ledger_step: 1s
 scrape_configs:
   - job_name: rpc
     scrape_native_histograms: true
@@ -254,5 +281,20 @@ scrape_configs:
         .expect("count");
     assert_eq!(slow_n * 10.0, count, "{h}");
     assert_eq!(fast_n, count - slow_n, "{h}");
+
+    // The SLO counts the 500 ms requests as bad: one in ten. No bucket boundary lies at
+    // 300 ms, and none is needed: every observation is far from it.
+    let slo = wait("the latency SLO to count requests", || {
+        let (client, base) = (client.clone(), base.clone());
+        async move {
+            let body = get_json(&client, &format!("{base}/api/v1/slos/rpc/latency")).await;
+            let d = &body["data"];
+            (d["total_events"].as_f64().unwrap_or(0.0) >= 100.0).then(|| d.clone())
+        }
+    })
+    .await;
+    let total = slo["total_events"].as_f64().expect("total");
+    let bad = slo["bad_events"].as_f64().expect("bad");
+    assert!((bad / total - 0.1).abs() < 1e-9, "{bad}/{total}: {slo}");
     observer.abort();
 }
