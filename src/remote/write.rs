@@ -75,22 +75,34 @@ enum QueuedValue {
     Histogram(Arc<FloatHistogram>),
 }
 
-impl From<&CommittedSample> for Queued {
-    fn from(s: &CommittedSample) -> Queued {
+/// A sample a commit wrote, as a shard buffers it.
+trait Committed {
+    fn series(&self) -> SeriesRef;
+    fn queued(&self) -> Queued;
+}
+
+impl Committed for CommittedSample {
+    fn series(&self) -> SeriesRef {
+        self.series
+    }
+    fn queued(&self) -> Queued {
         Queued {
-            series: s.series,
-            t_ms: s.t_ms,
-            value: QueuedValue::Float(s.v),
+            series: self.series,
+            t_ms: self.t_ms,
+            value: QueuedValue::Float(self.v),
         }
     }
 }
 
-impl From<&CommittedHistogram> for Queued {
-    fn from(s: &CommittedHistogram) -> Queued {
+impl Committed for CommittedHistogram {
+    fn series(&self) -> SeriesRef {
+        self.series
+    }
+    fn queued(&self) -> Queued {
         Queued {
-            series: s.series,
-            t_ms: s.t_ms,
-            value: QueuedValue::Histogram(s.h.clone()),
+            series: self.series,
+            t_ms: self.t_ms,
+            value: QueuedValue::Histogram(self.h.clone()),
         }
     }
 }
@@ -164,10 +176,7 @@ impl Queue {
     }
 
     /// Buffers the samples of one commit, dropping what does not fit.
-    fn push<'a, T>(&self, samples: &'a [T], max_t: i64)
-    where
-        &'a T: Into<Queued>,
-    {
+    fn push<T: Committed>(&self, samples: &[T], max_t: i64) {
         let c = &self.counters;
         c.highest_appended_ms.fetch_max(max_t, Ordering::Relaxed);
         let cap = self.cfg.queue.capacity;
@@ -177,12 +186,11 @@ impl Queue {
             let mut buf = shard.lock();
             let before = buf.len();
             for s in samples {
-                let s: Queued = s.into();
-                if self.shards.len() > 1 && self.shard_of(s.series) != i {
+                if self.shards.len() > 1 && self.shard_of(s.series()) != i {
                     continue;
                 }
                 if buf.len() < cap {
-                    buf.push_back(s);
+                    buf.push_back(s.queued());
                 } else {
                     dropped += 1;
                 }
