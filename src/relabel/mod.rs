@@ -226,19 +226,7 @@ impl NameValidation {
     }
 }
 
-/// `[a-zA-Z_:][a-zA-Z0-9_:]*`.
-pub fn is_legacy_metric_name(name: &str) -> bool {
-    let mut bytes = name.bytes();
-    matches!(bytes.next(), Some(b) if b.is_ascii_alphabetic() || b == b'_' || b == b':')
-        && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b':')
-}
-
-/// `[a-zA-Z_][a-zA-Z0-9_]*`.
-pub fn is_legacy_label_name(name: &str) -> bool {
-    let mut bytes = name.bytes();
-    matches!(bytes.next(), Some(b) if b.is_ascii_alphabetic() || b == b'_')
-        && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_')
-}
+pub use crate::store::{is_legacy_label_name, is_legacy_metric_name};
 
 /// One relabel rule as written in YAML. Absent fields take Prometheus' defaults.
 #[derive(Clone, Debug, Default, Deserialize)]

@@ -5,6 +5,7 @@
 //! query produced them in. Names and values are `Arc<str>` so the store can hand out its
 //! interned strings and query results can clone label sets cheaply.
 
+use crate::gostrconv;
 use std::fmt;
 use std::sync::Arc;
 
@@ -174,35 +175,53 @@ impl<'a> IntoIterator for &'a Labels {
     }
 }
 
-/// Prometheus' notation: `name{a="1", b="2"}`, with `\\`, `\"` and `\n` escaped in values.
+/// `[a-zA-Z_:][a-zA-Z0-9_:]*`: a metric name that PromQL and the text format take unquoted.
+pub fn is_legacy_metric_name(name: &str) -> bool {
+    let mut bytes = name.bytes();
+    matches!(bytes.next(), Some(b) if b.is_ascii_alphabetic() || b == b'_' || b == b':')
+        && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b':')
+}
+
+/// `[a-zA-Z_][a-zA-Z0-9_]*`: a label name that PromQL and the text format take unquoted.
+pub fn is_legacy_label_name(name: &str) -> bool {
+    let mut bytes = name.bytes();
+    matches!(bytes.next(), Some(b) if b.is_ascii_alphabetic() || b == b'_')
+        && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
+/// PromQL's notation: `name{a="1", b="2"}`, values quoted as Go's `strconv.Quote` does. Names
+/// outside the legacy character set are quoted as Prometheus 3 prints them: a metric name
+/// `http.server.duration` moves into the braces (`{"http.server.duration", a="1"}`), a label
+/// name `service.name` is written `"service.name"="api"`.
 impl fmt::Display for Labels {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let name = self.metric_name();
-        if let Some(n) = name {
-            f.write_str(n)?;
-        }
-        let mut first = true;
-        let mut any = false;
-        for l in self.0.iter().filter(|l| &*l.name != METRIC_NAME) {
-            if first {
+        let mut open = false;
+        match name {
+            Some(n) if is_legacy_metric_name(n) => f.write_str(n)?,
+            Some(n) => {
                 f.write_str("{")?;
-                first = false;
-            } else {
-                f.write_str(", ")?;
+                f.write_str(&gostrconv::quote(n))?;
+                open = true;
             }
-            any = true;
-            write!(f, "{}=\"", l.name)?;
-            for c in l.value.chars() {
-                match c {
-                    '\\' => f.write_str("\\\\")?,
-                    '"' => f.write_str("\\\"")?,
-                    '\n' => f.write_str("\\n")?,
-                    c => write!(f, "{c}")?,
-                }
-            }
-            f.write_str("\"")?;
+            None => {}
         }
-        if any {
+        for l in self.0.iter().filter(|l| &*l.name != METRIC_NAME) {
+            if open {
+                f.write_str(", ")?;
+            } else {
+                f.write_str("{")?;
+                open = true;
+            }
+            if is_legacy_label_name(&l.name) {
+                f.write_str(&l.name)?;
+            } else {
+                f.write_str(&gostrconv::quote(&l.name))?;
+            }
+            f.write_str("=")?;
+            f.write_str(&gostrconv::quote(&l.value))?;
+        }
+        if open {
             f.write_str("}")?;
         } else if name.is_none() {
             f.write_str("{}")?;
@@ -235,5 +254,22 @@ mod tests {
         let l = Labels::from_pairs([("__name__", "up"), ("job", "a\"b\\c\nd")]);
         assert_eq!(l.to_string(), r#"up{job="a\"b\\c\nd"}"#);
         assert_eq!(Labels::empty().to_string(), "{}");
+    }
+
+    #[test]
+    fn display_quotes_names_outside_the_legacy_set() {
+        let l = Labels::from_pairs([
+            ("__name__", "http.server.duration"),
+            ("service.name", "api"),
+            ("job", "x"),
+        ]);
+        assert_eq!(
+            l.to_string(),
+            r#"{"http.server.duration", job="x", "service.name"="api"}"#
+        );
+        let no_name = Labels::from_pairs([("k8s.pod", "p\tq")]);
+        assert_eq!(no_name.to_string(), r#"{"k8s.pod"="p\tq"}"#);
+        let control = Labels::from_pairs([("a", "x\u{1}y")]);
+        assert_eq!(control.to_string(), r#"{a="x\x01y"}"#);
     }
 }
