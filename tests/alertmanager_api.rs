@@ -146,6 +146,28 @@ async fn posted_alerts_read_back_as_alertmanager_025_shows_them() {
     )
     .await;
     assert_eq!(filtered[0]["fingerprint"], "5d47baa1121516eb");
+    // Each `filter` parameter is one matcher, as Alertmanager reads it: the commas of
+    // `alertname=X,severity=page` belong to the value (so nothing matches), and a quoted value
+    // followed by a second matcher is a bad matcher (400).
+    let both = get(
+        port,
+        "/api/v2/alerts?filter=alertname%3DHighErrorBudgetBurn%2Cseverity%3Dpage",
+    )
+    .await;
+    assert_eq!(both, serde_json::json!([]));
+    let control = get(
+        port,
+        "/api/v2/alerts?filter=alertname%3DHighErrorBudgetBurn",
+    )
+    .await;
+    assert_eq!(control.as_array().unwrap().len(), 2, "{control:#}");
+    let two_quoted = reqwest::get(format!(
+        "{}/api/v2/alerts?filter=alertname%3D%22HighErrorBudgetBurn%22%2Cseverity%3D%22page%22",
+        base(port)
+    ))
+    .await
+    .expect("GET");
+    assert_eq!(two_quoted.status(), 400);
 
     // Groups: one per alertname and receiver.
     let groups = get(port, "/api/v2/alerts/groups").await;

@@ -41,7 +41,7 @@ use crate::alerting::pipeline::{IntegrationInfo, Pipeline};
 use crate::alerting::silence::{ApiMatcher, Silence, SilenceError, SilenceState};
 use crate::alerting::{fingerprint_hex, Alert, AlertState, AlertStatus, AlertStatuses};
 use crate::config::alertmanager::matchers::{
-    am_regex, is_valid_label_name, parse_matchers, MatchOp, Matcher,
+    am_regex, is_valid_label_name, parse_one_matcher, MatchOp, Matcher,
 };
 use crate::config::alertmanager::Matchers;
 use crate::store::Labels;
@@ -178,14 +178,12 @@ impl QueryParams {
         }
     }
 
-    /// The `filter` matchers (each parameter one or more matchers).
+    /// The `filter` matchers: each parameter exactly one matcher, read as Alertmanager's
+    /// `parseFilter` reads it (`compat.Matcher`): `a=b,c=d` is the one matcher `a="b,c=d"`.
     fn filter(&self) -> Result<Vec<Matcher>, String> {
-        let mut out = Vec::new();
-        for f in self.all("filter") {
-            let ms = parse_matchers(f).map_err(|e| format!("filter {f:?}: {e}"))?;
-            out.extend(ms);
-        }
-        Ok(out)
+        self.all("filter")
+            .map(|f| parse_one_matcher(f).map_err(|e| format!("filter {f:?}: {e}")))
+            .collect()
     }
 
     /// The `receiver` regex, anchored.
@@ -759,6 +757,7 @@ fn integration_json(i: &IntegrationInfo, s: &IntegrationStatus) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::alertmanager::parse_matchers;
 
     #[test]
     fn times_print_as_go_openapi_does() {
