@@ -665,6 +665,41 @@ mod tests {
         }
     }
 
+    /// What Prometheus' reader gives back: the first sample of a chunk carries the header's
+    /// hint (a reset chunk: `CounterReset`, a gauge chunk: `Gauge`, otherwise `Unknown`); the
+    /// later ones are `NotCounterReset`, or `Gauge` in a gauge chunk.
+    #[test]
+    fn hints_read_back_from_the_chunk_header() {
+        let mut rng = Rng(7);
+        let first = latency(0, &mut rng, None);
+        let second = latency(1, &mut rng, Some(&first));
+        let cases = [
+            (
+                ResetHeader::CounterReset,
+                [
+                    CounterResetHint::CounterReset,
+                    CounterResetHint::NotCounterReset,
+                ],
+            ),
+            (
+                ResetHeader::Unknown,
+                [CounterResetHint::Unknown, CounterResetHint::NotCounterReset],
+            ),
+            (
+                ResetHeader::Gauge,
+                [CounterResetHint::Gauge, CounterResetHint::Gauge],
+            ),
+        ];
+        for (header, want) in cases {
+            let mut c = HistHeadChunk::new(0, &first, header);
+            c.append(15_000, &second);
+            let got: Vec<_> = HistIter::new(c.bytes())
+                .map(|(_, h)| h.counter_reset_hint)
+                .collect();
+            assert_eq!(got, want, "{header:?}");
+        }
+    }
+
     #[test]
     fn special_values_negative_buckets_and_custom_buckets_round_trip() {
         let nhcb = FloatHistogram {
