@@ -6,18 +6,19 @@
 //! selections of one query together may hold at most `max_samples` samples, and the
 //! [`Querier`] refuses the one that would pass that while it loads (see [`SelectLimits`]).
 
+use super::hist_stats;
 use super::memo::{ptr, FastMap, LabelMemo};
 use super::positions;
 use super::value::{finish_labels, Point, RangeArg, Sample, Series, Val};
 use super::{EngineOptions, InstantSample, QueryError, QueryResult, RangeSeries, Value};
-use crate::histogram::FloatHistogram;
+use crate::histogram::{CounterResetHint, FloatHistogram};
 use crate::store::{
     is_stale_nan, HistogramSample, Labels, MatchOp, Matcher, Querier, SelectLimits,
 };
 use promql_parser::label::MatchOp as PMatchOp;
 use promql_parser::parser::{AtModifier, Expr, Offset, SubqueryExpr, VectorSelector};
 use std::cell::{Cell, OnceCell, RefCell};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
@@ -95,6 +96,8 @@ pub(crate) struct Evaluator<'a> {
     /// Per selector node under `rate`/`increase`, which cached series have had their
     /// metric name checked for the "not a counter" annotation.
     counter_checks: RefCell<FastMap<usize, Vec<bool>>>,
+    /// Selectors that read histograms as count and sum only ([`super::hist_stats`]).
+    stats_selectors: HashSet<usize>,
 }
 
 /// Runs a query over `[start, end]` (equal for an instant query, then `step` is 0), its
@@ -154,6 +157,7 @@ fn run_resolved<'a>(
         step_samples: Cell::new(0),
         loaded: Cell::new(0),
         counter_checks: RefCell::new(FastMap::default()),
+        stats_selectors: super::hist_stats::stats_selectors(expr),
     };
     let mut ranges = HashMap::new();
     ev.collect_ranges(expr, start, end, &mut ranges);
@@ -604,6 +608,7 @@ impl<'a> Evaluator<'a> {
     /// The instant vector a selector yields at step `ts`.
     pub fn select_instant(&self, vs: &VectorSelector, ts: i64) -> EvalResult<Vec<Sample>> {
         let t = self.modified_time(&vs.at, &vs.offset, ts);
+        let stats_from = self.stats_read_from(vs, self.lookback, t);
         let data = self.series_for(vs)?;
         let mut out = Vec::new();
         for s in data.iter() {
@@ -620,6 +625,18 @@ impl<'a> Evaluator<'a> {
                 (None, Some(hp)) => (hp.t, 0.0, Some(hp.h.clone())),
                 (None, None) => continue,
             };
+            let h = match (h, stats_from) {
+                (Some(h), Some(from)) => {
+                    // The histogram read before it, if the iteration read one.
+                    let i = s.hists.partition_point(|p| p.t < pt);
+                    let prev = i
+                        .checked_sub(1)
+                        .and_then(|j| s.hists.get(j))
+                        .filter(|p| p.t > from);
+                    Some(Arc::new(hist_stats::stats_only(&h, prev.map(|p| &*p.h))))
+                }
+                (h, _) => h,
+            };
             if pt <= t.saturating_sub(self.lookback) || (h.is_none() && is_stale_nan(v)) {
                 continue;
             }
@@ -635,6 +652,23 @@ impl<'a> Evaluator<'a> {
         Ok(out)
     }
 
+    /// For a selector that decodes histogram statistics only, the time after which its
+    /// samples have been read by the time the window `(t - range, t]` is: the window's start
+    /// for an instant query; for a range query whose steps are no longer than `range`, the
+    /// first step's window start, since upstream reads such a series through in one pass.
+    /// `None` for any other selector.
+    fn stats_read_from(&self, vs: &VectorSelector, range: i64, t: i64) -> Option<i64> {
+        if !self.stats_selectors.contains(&(vs as *const _ as usize)) {
+            return None;
+        }
+        let from = if self.step > 0 && self.step <= range {
+            self.modified_time(&vs.at, &vs.offset, self.start)
+        } else {
+            t
+        };
+        Some(from.saturating_sub(range))
+    }
+
     /// The series of a selector with their samples in `(start, end]`, stale markers dropped.
     pub fn select_range(
         &self,
@@ -643,6 +677,7 @@ impl<'a> Evaluator<'a> {
         end: i64,
     ) -> EvalResult<Vec<Series>> {
         let data = self.series_for(vs)?;
+        let stats_from = self.stats_read_from(vs, end - start, end);
         let mut out = Vec::new();
         let mut n = 0;
         for s in data.iter() {
@@ -653,7 +688,21 @@ impl<'a> Evaluator<'a> {
             if lo >= hi && hlo >= hhi {
                 continue;
             }
-            let hists = s.hists[hlo..hhi].to_vec();
+            let hists = match stats_from {
+                None => s.hists[hlo..hhi].to_vec(),
+                Some(from) => (hlo..hhi)
+                    .map(|i| {
+                        let prev = i
+                            .checked_sub(1)
+                            .and_then(|j| s.hists.get(j))
+                            .filter(|p| p.t > from);
+                        HistogramSample {
+                            t: s.hists[i].t,
+                            h: Arc::new(hist_stats::stats_only(&s.hists[i].h, prev.map(|p| &*p.h))),
+                        }
+                    })
+                    .collect(),
+            };
             let points: Vec<Point> = if s.has_stale {
                 s.samples[lo..hi]
                     .iter()
@@ -742,7 +791,10 @@ impl<'a> Evaluator<'a> {
                     series.len() - 1
                 });
                 match s.h {
-                    Some(h) => series[i].hists.push(HistogramSample { t, h }),
+                    Some(h) => series[i].hists.push(HistogramSample {
+                        t,
+                        h: without_reset_hint(h),
+                    }),
                     None => series[i].points.push(Point { t, v: s.v }),
                 }
             }
@@ -754,6 +806,20 @@ impl<'a> Evaluator<'a> {
         self.account(n)?;
         Ok(RangeArg { series, start, end })
     }
+}
+
+/// A subquery step's histogram without a counter-reset hint: `CounterReset` and
+/// `NotCounterReset` speak of the sample before it in storage, not of the previous step, so
+/// they become `Unknown` and the range functions compare the steps themselves (as
+/// Prometheus' subquery evaluation does); `Gauge` stays.
+fn without_reset_hint(mut h: Arc<FloatHistogram>) -> Arc<FloatHistogram> {
+    if matches!(
+        h.counter_reset_hint,
+        CounterResetHint::CounterReset | CounterResetHint::NotCounterReset
+    ) {
+        Arc::make_mut(&mut h).counter_reset_hint = CounterResetHint::Unknown;
+    }
+    h
 }
 
 /// The fewest samples `expr` yields at any evaluation step, known without evaluating it: 1

@@ -29,6 +29,7 @@ mod eval;
 mod experimental;
 mod extended_range;
 mod functions;
+mod hist_stats;
 mod histogram;
 mod limits;
 mod memo;

@@ -63,39 +63,7 @@ pub(crate) fn apply(
                 None => Out::None,
             }
         }
-        "irate" | "idelta" => {
-            let Some(last) = newest_two(f, h) else {
-                return Out::None;
-            };
-            match last {
-                (Either::H(prev), Either::H(cur)) => {
-                    let mut r = (*cur.h).clone();
-                    let reset = name == "irate" && cur.h.detect_reset(&prev.h);
-                    if !reset {
-                        if let Err(e) = r.sub(&prev.h) {
-                            note_error(ev, &e, &metric, node);
-                            return Out::None;
-                        }
-                    }
-                    if name == "irate" {
-                        let dt = (cur.t - prev.t) as f64 / 1000.0;
-                        if dt == 0.0 {
-                            return Out::None;
-                        }
-                        r.div(dt);
-                    } else {
-                        r.counter_reset_hint = CounterResetHint::Gauge;
-                    }
-                    r.compact(0);
-                    Out::H(r)
-                }
-                (Either::F(_), Either::F(_)) => float(f).map_or(Out::None, Out::F),
-                _ => {
-                    ev.annotate(true, &mixed_floats_histograms(&metric), node);
-                    Out::None
-                }
-            }
-        }
+        "irate" | "idelta" => instant_value(ev, name == "irate", f, h, &metric, node, float),
         "sum_over_time" | "avg_over_time" => {
             if mixed {
                 ev.annotate(true, &mixed_floats_histograms(&metric), node);
@@ -216,6 +184,77 @@ fn newest_two<'a>(f: &'a [Point], h: &'a [HistogramSample]) -> Option<(Either<'a
     Some((a, b))
 }
 
+/// `irate`/`idelta` of a series with histograms (upstream's `instantValue`): the difference
+/// of the newest two samples, per second for `irate`. For histograms the result is a gauge
+/// histogram; `irate` takes the newest one as it is after a counter reset and warns when
+/// either is a gauge, `idelta` warns when either is not.
+fn instant_value(
+    ev: &Evaluator,
+    rate: bool,
+    f: &[Point],
+    h: &[HistogramSample],
+    metric: &str,
+    node: &Expr,
+    float: &dyn Fn(&[Point]) -> Option<f64>,
+) -> Out {
+    let Some(last) = newest_two(f, h) else {
+        return Out::None;
+    };
+    let dt = (t_of(&last.1) - t_of(&last.0)) as f64 / 1000.0;
+    if dt == 0.0 {
+        return Out::None;
+    }
+    match last {
+        (Either::H(prev), Either::H(cur)) => {
+            let gauge = |p: &HistogramSample| p.h.counter_reset_hint == CounterResetHint::Gauge;
+            if rate && (gauge(cur) || gauge(prev)) {
+                ev.annotate(true, &not_a_counter(metric), node);
+            }
+            if !rate && (!gauge(cur) || !gauge(prev)) {
+                ev.annotate(
+                    true,
+                    &format!("this native histogram metric is not a gauge: {metric:?}"),
+                    node,
+                );
+            }
+            let mut r = (*cur.h).clone();
+            if !rate || !cur.h.detect_reset(&prev.h) {
+                match r.sub(&prev.h) {
+                    // A counter-reset conflict is deliberate here: resets are handled above.
+                    Ok(o) => note_outcome(
+                        ev,
+                        ArithOutcome {
+                            counter_reset_collision: false,
+                            ..o
+                        },
+                        "subtraction",
+                        node,
+                    ),
+                    Err(e) => {
+                        note_error(ev, &e, metric, node);
+                        return Out::None;
+                    }
+                }
+            }
+            r.counter_reset_hint = CounterResetHint::Gauge;
+            r.compact(0);
+            if rate {
+                r.div(dt);
+            }
+            Out::H(r)
+        }
+        (Either::F(_), Either::F(_)) => float(f).map_or(Out::None, Out::F),
+        _ => {
+            ev.annotate(true, &mixed_floats_histograms(metric), node);
+            Out::None
+        }
+    }
+}
+
+fn not_a_counter(metric: &str) -> String {
+    format!("this native histogram metric is not a counter: {metric:?}")
+}
+
 /// Raises the annotation for an incompatible-histograms error.
 fn note_error(ev: &Evaluator, e: &HistogramError, metric: &str, node: &Expr) {
     if matches!(e, HistogramError::IncompatibleSchema) {
@@ -258,11 +297,7 @@ fn histogram_rate(
         && (first.counter_reset_hint == CounterResetHint::Gauge
             || last.counter_reset_hint == CounterResetHint::Gauge)
     {
-        ev.annotate(
-            true,
-            &format!("this native histogram metric is not a counter: {metric:?}"),
-            node,
-        );
+        ev.annotate(true, &not_a_counter(metric), node);
     }
     let mut prev: FloatHistogram = (**first).clone();
     if counter && points.len() > 1 && points[1].h.detect_reset(first) {
@@ -283,11 +318,7 @@ fn histogram_rate(
             continue;
         }
         if p.h.counter_reset_hint == CounterResetHint::Gauge {
-            ev.annotate(
-                true,
-                &format!("this native histogram metric is not a counter: {metric:?}"),
-                node,
-            );
+            ev.annotate(true, &not_a_counter(metric), node);
         }
         min_schema = min_schema.min(p.h.schema);
         if p.h.uses_custom_buckets() != prev.uses_custom_buckets() {

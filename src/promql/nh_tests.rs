@@ -4,7 +4,7 @@
 
 use super::testing::MemQuerier;
 use super::*;
-use crate::histogram::FloatHistogram;
+use crate::histogram::{CounterResetHint, FloatHistogram};
 use crate::store::{Labels, STALE_NAN};
 
 fn hist(count: f64) -> FloatHistogram {
@@ -270,4 +270,174 @@ fn quantile_and_fraction_of_native_histograms() {
     assert!((v("histogram_quantile(0.5, h)") - 2f64.sqrt()).abs() < 1e-12);
     assert!((v("histogram_fraction(1, 2, h)") - 0.5).abs() < 1e-12);
     assert!(v("histogram_stddev(h)") > 0.0);
+}
+
+/// A custom-bucket histogram with the given upper bounds and bucket counts.
+fn nhcb(bounds: &[f64], buckets: &[f64], hint: CounterResetHint) -> FloatHistogram {
+    let count = buckets.iter().sum();
+    FloatHistogram {
+        counter_reset_hint: hint,
+        schema: crate::histogram::CUSTOM_BUCKETS_SCHEMA,
+        count,
+        sum: count,
+        custom_values: bounds.to_vec(),
+        positive_spans: vec![crate::histogram::Span {
+            offset: 0,
+            length: buckets.len() as u32,
+        }],
+        positive_buckets: buckets.to_vec(),
+        ..FloatHistogram::default()
+    }
+}
+
+#[test]
+fn irate_and_idelta_of_histograms_are_gauges_and_report_reconciled_bounds() {
+    use CounterResetHint::*;
+    let l = Labels::from_pairs([("__name__", "h")]);
+    let mut q = MemQuerier::new();
+    // Bounds [1 2 4] then [2 4]: on the shared bounds [2 4] the buckets are 1+2=3, 3, 4
+    // before and 5, 6, 7 after; no bucket fell, so no reset.
+    q.append_histogram(
+        &l,
+        0,
+        nhcb(&[1.0, 2.0, 4.0], &[1.0, 2.0, 3.0, 4.0], Unknown),
+    );
+    q.append_histogram(&l, 60_000, nhcb(&[2.0, 4.0], &[5.0, 6.0, 7.0], Unknown));
+    let r = Engine::default()
+        .instant_query(&q, "irate(h[2m])", 60_000)
+        .unwrap();
+    let Value::Vector(v) = &r.value else {
+        panic!("expected a vector")
+    };
+    let h = v[0].h.as_deref().expect("a histogram");
+    // (5-3, 6-3, 7-4) per 60 s; count (18-10)/60.
+    assert_eq!(h.custom_values, vec![2.0, 4.0]);
+    assert_eq!(h.positive_buckets, vec![2.0 / 60.0, 3.0 / 60.0, 3.0 / 60.0]);
+    assert_eq!(h.count, 8.0 / 60.0);
+    assert_eq!(h.counter_reset_hint, Gauge);
+    assert_eq!(
+        r.infos,
+        vec!["PromQL info: mismatched custom buckets were reconciled during subtraction (1:7)"]
+    );
+    assert!(r.warnings.is_empty(), "{:?}", r.warnings);
+    // idelta of counter histograms: the same difference, unscaled, and a warning.
+    let r = Engine::default()
+        .instant_query(&q, "idelta(h[2m])", 60_000)
+        .unwrap();
+    let Value::Vector(v) = &r.value else {
+        panic!("expected a vector")
+    };
+    assert_eq!(v[0].h.as_deref().map(|h| h.count), Some(8.0));
+    assert_eq!(
+        r.warnings,
+        vec!["PromQL warning: this native histogram metric is not a gauge: \"h\" (1:8)"]
+    );
+}
+
+#[test]
+fn irate_after_a_bucket_reset_takes_the_newest_histogram() {
+    use CounterResetHint::*;
+    let l = Labels::from_pairs([("__name__", "h")]);
+    let mut q = MemQuerier::new();
+    // Bucket (2,4] falls from 2 to 1 under the shared bounds [2 4]: a reset, so the result
+    // is the newest histogram over 60 s, without a subtraction (and no info).
+    q.append_histogram(&l, 0, nhcb(&[2.0, 4.0], &[1.0, 2.0, 0.0], Unknown));
+    q.append_histogram(
+        &l,
+        60_000,
+        nhcb(&[2.0, 3.0, 4.0], &[1.0, 0.0, 1.0, 7.0], Unknown),
+    );
+    let r = Engine::default()
+        .instant_query(&q, "irate(h[2m])", 60_000)
+        .unwrap();
+    let Value::Vector(v) = &r.value else {
+        panic!("expected a vector")
+    };
+    let h = v[0].h.as_deref().expect("a histogram");
+    assert_eq!(h.custom_values, vec![2.0, 3.0, 4.0]);
+    // Compacted: the empty (2,3] bucket is left out.
+    assert_eq!(h.positive_buckets, vec![1.0 / 60.0, 1.0 / 60.0, 7.0 / 60.0]);
+    assert_eq!(h.count, 9.0 / 60.0);
+    assert_eq!(h.counter_reset_hint, Gauge);
+    assert!(r.infos.is_empty() && r.warnings.is_empty(), "{r:?}");
+}
+
+#[test]
+fn a_subquery_detects_resets_its_steps_show_whatever_the_stored_hints_say() {
+    use CounterResetHint::*;
+    // Count 1 in bucket 0 until 20m, then count 1 in bucket 1: a reset only the buckets
+    // show. The stored hints say NotCounterReset throughout (as inside one chunk).
+    let l = Labels::from_pairs([("__name__", "h")]);
+    let mut q = MemQuerier::new();
+    for m in 0..=41 {
+        let buckets: &[f64] = if m <= 20 { &[1.0] } else { &[0.0, 1.0] };
+        let mut h = bucketed(1.0);
+        h.positive_spans = vec![crate::histogram::Span {
+            offset: 0,
+            length: buckets.len() as u32,
+        }];
+        h.positive_buckets = buckets.to_vec();
+        h.counter_reset_hint = NotCounterReset;
+        q.append_histogram(&l, m * 60_000, h);
+    }
+    // Steps at 9, 18, 27 and 36 minutes; the reset between 18 and 27 adds the 18m
+    // histogram back: increase = 1 in bucket 1. Extrapolated from the 27 minutes sampled by
+    // 8 minutes to the window start (1m) and 5 to its end: factor 40/27.
+    let s = instant(&q, "increase(h[40m:9m])", 41 * 60_000);
+    let h = s[0].h.as_deref().expect("a histogram");
+    let factor = 40.0 / 27.0;
+    assert!((h.count - factor).abs() < 1e-12, "{h:?}");
+    assert_eq!(h.positive_spans[0].offset, 1);
+    assert!((h.positive_buckets[0] - factor).abs() < 1e-12, "{h:?}");
+    assert_eq!(h.counter_reset_hint, Gauge);
+}
+
+#[test]
+fn histogram_count_settles_unknown_hints_against_the_previous_sample() {
+    use CounterResetHint::*;
+    // Two counters at 60s: `a` grew (NotCounterReset), `b`'s newest sample starts a new
+    // chunk after a reset and is stored as Unknown. Read for histogram_count, `b`'s sample
+    // is compared with its predecessor, found to be a reset, and the sum of a reset and a
+    // not-reset hint is a conflict.
+    let (a, b) = (
+        Labels::from_pairs([("__name__", "m"), ("x", "a")]),
+        Labels::from_pairs([("__name__", "m"), ("x", "b")]),
+    );
+    let mut q = MemQuerier::new();
+    let with = |count: f64, hint| FloatHistogram {
+        counter_reset_hint: hint,
+        ..hist(count)
+    };
+    q.append_histogram(&a, 0, with(1.0, Unknown));
+    q.append_histogram(&a, 60_000, with(2.0, NotCounterReset));
+    q.append_histogram(&b, 0, with(5.0, Unknown));
+    q.append_histogram(&b, 60_000, with(3.0, Unknown));
+    let r = Engine::default()
+        .instant_query(&q, "histogram_count(sum(m))", 60_000)
+        .unwrap();
+    assert_eq!(
+        r.warnings,
+        vec!["PromQL warning: conflicting counter resets during histogram aggregation (1:21)"]
+    );
+    let Value::Vector(v) = &r.value else {
+        panic!("expected a vector")
+    };
+    assert_eq!(v[0].v, 5.0);
+    // Without histogram_count the buckets are read and the hints are taken as stored:
+    // NotCounterReset + Unknown is Unknown, no conflict.
+    let r = Engine::default()
+        .instant_query(&q, "sum(m)", 60_000)
+        .unwrap();
+    assert!(r.warnings.is_empty(), "{:?}", r.warnings);
+    // The predecessor must have been read: past the lookback it is not, and b stays
+    // Unknown.
+    let mut q = MemQuerier::new();
+    q.append_histogram(&a, 0, with(2.0, NotCounterReset));
+    q.append_histogram(&b, 0, with(5.0, Unknown));
+    q.append_histogram(&b, 301_000, with(3.0, Unknown));
+    q.append_histogram(&a, 301_000, with(2.0, NotCounterReset));
+    let r = Engine::default()
+        .instant_query(&q, "histogram_count(sum(m))", 301_000)
+        .unwrap();
+    assert!(r.warnings.is_empty(), "{:?}", r.warnings);
 }

@@ -23,9 +23,9 @@
 //! Counter resets (a counter histogram whose count, zero count or any bucket went down, or
 //! a used bucket disappeared, or the producer's [`CounterResetHint::CounterReset`]) start a
 //! new chunk whose header says so; gauge histograms live in gauge chunks. Reading back, as
-//! Prometheus does, a chunk's first sample is hinted [`CounterResetHint::CounterReset`] after
-//! a reset, [`CounterResetHint::Gauge`] in a gauge chunk and
-//! [`CounterResetHint::Unknown`] otherwise; later samples are `NotCounterReset` (or `Gauge`).
+//! Prometheus 3 does, a chunk's first sample is hinted [`CounterResetHint::Gauge`] in a gauge
+//! chunk and [`CounterResetHint::Unknown`] otherwise, even after a reset (the previous chunk
+//! may be gone, or have come in later); later samples are `NotCounterReset` (or `Gauge`).
 //! A chunk is cut at [`SAMPLES_PER_CHUNK`] samples, or once it passes [`TARGET_BYTES`] with
 //! at least [`MIN_SAMPLES`] samples (Prometheus' `TargetBytesPerHistogramChunk` and
 //! `MinSamplesPerHistogramChunk`).
@@ -475,9 +475,10 @@ impl<'a> HistIter<'a> {
 
     /// The histogram of the sample [`HistIter::next_t`] just decoded.
     pub(crate) fn histogram(&self) -> FloatHistogram {
+        // As Prometheus 3's `counterResetHint`: a chunk's first sample is `Unknown` even after
+        // a reset, since the chunk before it may be gone or have come in later.
         let hint = match (self.header, self.read) {
             (ResetHeader::Gauge, _) => CounterResetHint::Gauge,
-            (ResetHeader::CounterReset, 1) => CounterResetHint::CounterReset,
             (_, 1) => CounterResetHint::Unknown,
             _ => CounterResetHint::NotCounterReset,
         };
