@@ -666,9 +666,9 @@ mod tests {
         }
     }
 
-    /// What Prometheus' reader gives back: the first sample of a chunk carries the header's
-    /// hint (a reset chunk: `CounterReset`, a gauge chunk: `Gauge`, otherwise `Unknown`); the
-    /// later ones are `NotCounterReset`, or `Gauge` in a gauge chunk.
+    /// What Prometheus 3's reader gives back: the first sample of a chunk is `Unknown`, also
+    /// in a chunk cut by a reset, and `Gauge` in a gauge chunk; the later ones are
+    /// `NotCounterReset`, or `Gauge` in a gauge chunk.
     #[test]
     fn hints_read_back_from_the_chunk_header() {
         let mut rng = Rng(7);
@@ -677,10 +677,7 @@ mod tests {
         let cases = [
             (
                 ResetHeader::CounterReset,
-                [
-                    CounterResetHint::CounterReset,
-                    CounterResetHint::NotCounterReset,
-                ],
+                [CounterResetHint::Unknown, CounterResetHint::NotCounterReset],
             ),
             (
                 ResetHeader::Unknown,
