@@ -6,6 +6,7 @@
 //! selections of one query together may hold at most `max_samples` samples, and the
 //! [`Querier`] refuses the one that would pass that while it loads (see [`SelectLimits`]).
 
+use super::histogram_hints::{stats_view, StatsSelectors};
 use super::memo::{ptr, FastMap, LabelMemo};
 use super::positions;
 use super::value::{finish_labels, Point, RangeArg, Sample, Series, Val};
@@ -77,6 +78,8 @@ pub(crate) struct Evaluator<'a> {
     pub step: i64,
     pub lookback: i64,
     ranges: HashMap<usize, (i64, i64)>,
+    /// Selectors whose histograms are read for count and sum only.
+    stats: StatsSelectors,
     cache: RefCell<HashMap<usize, Rc<Vec<CachedSeries>>>>,
     /// Label sets derived per query rather than per step.
     pub memo: LabelMemo,
@@ -140,6 +143,7 @@ fn run_resolved<'a>(
         step,
         lookback,
         ranges: HashMap::new(),
+        stats: StatsSelectors::default(),
         cache: RefCell::new(HashMap::new()),
         memo: if step == 0 && !has_subquery(expr) {
             LabelMemo::single_step()
@@ -158,6 +162,7 @@ fn run_resolved<'a>(
     let mut ranges = HashMap::new();
     ev.collect_ranges(expr, start, end, &mut ranges);
     ev.ranges = ranges;
+    ev.stats = StatsSelectors::find(expr);
 
     let value = if step == 0 {
         ev.step_samples.set(0);
@@ -569,7 +574,7 @@ impl<'a> Evaluator<'a> {
             .set(self.loaded.get().saturating_add(selection.samples().len()));
         let mut hists: Vec<Vec<HistogramSample>> = if selection.has_histograms() {
             (0..selection.len())
-                .map(|i| selection.histograms_of(i).to_vec())
+                .map(|i| super::histogram_hints::as_queried(selection.histograms_of(i)))
                 .collect()
         } else {
             Vec::new()
@@ -605,20 +610,27 @@ impl<'a> Evaluator<'a> {
     pub fn select_instant(&self, vs: &VectorSelector, ts: i64) -> EvalResult<Vec<Sample>> {
         let t = self.modified_time(&vs.at, &vs.offset, ts);
         let data = self.series_for(vs)?;
+        let stats = self.stats.contains(vs as *const _ as usize);
         let mut out = Vec::new();
         for s in data.iter() {
             let idx = s.samples.partition_point(|p| p.t <= t);
             let float = idx.checked_sub(1).map(|i| s.samples[i]);
             // The newest sample at or before `t`, float or histogram.
-            let hist = match s.hists.partition_point(|p| p.t <= t) {
-                0 => None,
-                i => s.hists.get(i - 1),
-            };
+            let hi = s.hists.partition_point(|p| p.t <= t);
+            let hist = hi.checked_sub(1).and_then(|i| s.hists.get(i));
             let (pt, v, h) = match (float, hist) {
                 (Some(p), Some(hp)) if hp.t > p.t => (hp.t, 0.0, Some(hp.h.clone())),
                 (Some(p), _) => (p.t, p.v, None),
                 (None, Some(hp)) => (hp.t, 0.0, Some(hp.h.clone())),
                 (None, None) => continue,
+            };
+            let h = match h {
+                Some(_) if stats => Some(Arc::new(stats_view(
+                    &s.hists,
+                    hi - 1,
+                    t.saturating_sub(self.lookback),
+                ))),
+                h => h,
             };
             if pt <= t.saturating_sub(self.lookback) || (h.is_none() && is_stale_nan(v)) {
                 continue;
@@ -643,6 +655,7 @@ impl<'a> Evaluator<'a> {
         end: i64,
     ) -> EvalResult<Vec<Series>> {
         let data = self.series_for(vs)?;
+        let stats = self.stats.contains(vs as *const _ as usize);
         let mut out = Vec::new();
         let mut n = 0;
         for s in data.iter() {
@@ -653,7 +666,16 @@ impl<'a> Evaluator<'a> {
             if lo >= hi && hlo >= hhi {
                 continue;
             }
-            let hists = s.hists[hlo..hhi].to_vec();
+            let hists = if stats {
+                (hlo..hhi)
+                    .map(|i| HistogramSample {
+                        t: s.hists[i].t,
+                        h: Arc::new(stats_view(&s.hists, i, start)),
+                    })
+                    .collect()
+            } else {
+                s.hists[hlo..hhi].to_vec()
+            };
             let points: Vec<Point> = if s.has_stale {
                 s.samples[lo..hi]
                     .iter()

@@ -30,6 +30,7 @@ mod experimental;
 mod extended_range;
 mod functions;
 mod histogram;
+mod histogram_hints;
 mod limits;
 mod memo;
 mod nh_aggregate;
