@@ -160,6 +160,31 @@ impl KahanSum {
         }
     }
 
+    /// Scales the running sum and its compensation by `factor` (upstream scales both
+    /// histograms for the incremental mean of `avg`).
+    pub fn mul(&mut self, factor: f64) {
+        self.sum.mul(factor);
+        self.comp.mul(factor);
+    }
+
+    /// Divides the running sum and its compensation by `divisor`.
+    pub fn div(&mut self, divisor: f64) {
+        self.sum.div(divisor);
+        self.comp.div(divisor);
+    }
+
+    /// Whether the running sum (not its compensation) holds an infinite count, sum, zero
+    /// count or bucket: upstream's `HasOverflow`, the signal for `avg` and `avg_over_time`
+    /// to continue with an incremental mean.
+    pub fn has_overflow(&self) -> bool {
+        let h = &self.sum;
+        [h.count, h.sum, h.zero_count]
+            .iter()
+            .chain(&h.positive_buckets)
+            .chain(&h.negative_buckets)
+            .any(|v| v.is_infinite())
+    }
+
     /// The compensated total.
     pub fn value(&self) -> FloatHistogram {
         let mut v = self.sum.clone();

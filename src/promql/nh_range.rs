@@ -7,6 +7,7 @@
 //! ([`super::range_functions`]).
 
 use super::eval::{EvalResult, Evaluator};
+use super::nh_aggregate::{note_hints, HistogramMean};
 use super::value::{Point, RangeArg, Sample, Series, Val};
 use crate::histogram::{ArithOutcome, CounterResetHint, FloatHistogram, HistogramError};
 use crate::store::HistogramSample;
@@ -69,21 +70,26 @@ pub(crate) fn apply(
                 ev.annotate(true, &mixed_floats_histograms(&metric), node);
                 return Out::None;
             }
-            let mut sum = (*h[0].h).clone();
+            let mut acc = HistogramMean::new(&h[0].h);
             for p in &h[1..] {
-                match sum.add(&p.h) {
-                    Ok(o) => note_outcome(ev, o, "aggregation", node),
-                    Err(e) => {
-                        note_error(ev, &e, &metric, node);
-                        return Out::None;
-                    }
+                let added = if name == "avg_over_time" {
+                    acc.add_to_mean(&p.h)
+                } else {
+                    acc.add_to_sum(&p.h)
+                };
+                if let Err(e) = added {
+                    note_error(ev, &e, &metric, node);
+                    return Out::None;
                 }
             }
-            if name == "avg_over_time" {
-                sum.div(h.len() as f64);
-            }
-            sum.compact(0);
-            Out::H(sum)
+            note_hints(ev, &acc, node);
+            let mut r = if name == "avg_over_time" {
+                acc.mean()
+            } else {
+                acc.sum()
+            };
+            r.compact(0);
+            Out::H(r)
         }
         "count_over_time" => Out::F((f.len() + h.len()) as f64),
         "present_over_time" => Out::F(1.0),
