@@ -5,7 +5,9 @@
 //! Series loaded with `{{…}}` values are stored as native histograms; since redline does not
 //! yet evaluate them as upstream does in every case, an eval whose answer involves histogram
 //! samples is skipped unless [`RunOptions::no_skip`] is set (`skip_reason`);
-//! [`RunOptions::show_skipped`] lists those. Values compare as upstream does: equal within a
+//! [`RunOptions::show_skipped`] lists those. `load_with_nhcb` also stores each classic
+//! histogram of its block as a native histogram with custom buckets
+//! (`promqltest_nhcb`). Values compare as upstream does: equal within a
 //! relative epsilon of 1e-6, NaN equal to NaN.
 
 use super::eval::matcher_groups;
