@@ -107,7 +107,8 @@ pub(crate) fn eval_aggregate(
         }
     }
     let mut input = ev.eval_vector(&a.expr, ts)?;
-    if input.iter().any(|s| s.h.is_some()) {
+    // count_values counts a histogram sample by its printed form, as upstream does.
+    if op != "count_values" && input.iter().any(|s| s.h.is_some()) {
         use super::nh_aggregate::{prepare, Prepared};
         match prepare(ev, &op, a, input, ts)? {
             Prepared::Done(v) => return Ok(v),
@@ -160,8 +161,21 @@ pub(crate) fn eval_aggregate(
                 p,
             );
         }
-        "count_values" if !valid_label_name(&param_s) => {
-            return exec_err(format!("invalid label name {param_s:?}"));
+        "count_values" => {
+            // The parameter as upstream reads it: `\xNN` escapes are bytes, which may not be
+            // UTF-8 (`"a\xc5z"`), and then it is no label name.
+            let p = a.param.as_deref().map(super::functions::unwrap_parens);
+            let go_bytes = p.and_then(|p| ev.literal_go_bytes(p));
+            let go_utf8 = go_bytes
+                .as_deref()
+                .is_none_or(|b| std::str::from_utf8(b).is_ok());
+            if !valid_label_name(&param_s) || !go_utf8 {
+                let shown = match &go_bytes {
+                    Some(b) => quote_go_bytes(b),
+                    None => crate::gostrconv::quote(&param_s),
+                };
+                return exec_err(format!("invalid label name {shown}"));
+            }
         }
         _ => {}
     }
@@ -179,7 +193,11 @@ pub(crate) fn eval_aggregate(
             grouping_key(l, d, &a.modifier)
         });
         if op == "count_values" {
-            let l = key.with(&param_s, &crate::gostrconv::format_f_shortest(s.v));
+            let value = match &s.h {
+                Some(h) => h.to_string(),
+                None => crate::gostrconv::format_f_shortest(s.v),
+            };
+            let l = key.with(&param_s, &value);
             let i = *cv_index.entry(l.clone()).or_insert_with(|| {
                 cv_groups.push((l, 0.0));
                 cv_groups.len() - 1
@@ -517,9 +535,84 @@ pub(crate) fn valid_label_name(s: &str) -> bool {
     !s.is_empty() && std::str::from_utf8(s.as_bytes()).is_ok()
 }
 
+/// Go's `%q` of `bytes`: valid UTF-8 runs as [`crate::gostrconv::quote`] writes them, each
+/// other byte as `\xNN`.
+fn quote_go_bytes(bytes: &[u8]) -> String {
+    let mut out = String::from("\"");
+    for chunk in bytes.utf8_chunks() {
+        let q = crate::gostrconv::quote(chunk.valid());
+        out.push_str(&q[1..q.len() - 1]);
+        for b in chunk.invalid() {
+            out.push_str(&format!("\\x{b:02x}"));
+        }
+    }
+    out.push('"');
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Go's `%q` keeps printable UTF-8 and writes a byte that is no UTF-8 as `\xNN`.
+    #[test]
+    fn go_quoting_of_bytes_that_are_not_utf8() {
+        assert_eq!(quote_go_bytes(b"a\xc5z"), r#""a\xc5z""#);
+        assert_eq!(quote_go_bytes("é\"".as_bytes()), "\"é\\\"\"");
+    }
+
+    /// count_values counts a histogram by its printed form (upstream's `FloatHistogram.String`:
+    /// schema 0 buckets 0 and 1 are (0.5,1] and (1,2]), beside floats by theirs; a name
+    /// literal whose escapes spell no UTF-8 is an error that shows the bytes as Go does.
+    #[test]
+    fn count_values_counts_histograms_by_their_string() {
+        use crate::histogram::{FloatHistogram, Span};
+        use crate::promql::testing::MemQuerier;
+        use crate::promql::{Engine, QueryError, Value};
+        let h = FloatHistogram {
+            count: 20.0,
+            sum: 10.0,
+            positive_spans: vec![Span {
+                offset: 0,
+                length: 2,
+            }],
+            positive_buckets: vec![1.0, 2.0],
+            ..FloatHistogram::default()
+        };
+        let mut q = MemQuerier::new();
+        for (i, v) in ["a", "b", "c"].iter().enumerate() {
+            let l = Labels::from_pairs([("__name__", "version"), ("i", *v)]);
+            if i == 0 {
+                q.append(&l, 0, 6.0);
+            } else {
+                q.append_histogram(&l, 0, h.clone());
+            }
+        }
+        let r = Engine::default()
+            .instant_query(&q, "count_values(\"v\", version)", 0)
+            .unwrap();
+        assert!(r.infos.is_empty() && r.warnings.is_empty(), "{r:?}");
+        let Value::Vector(v) = r.value else {
+            panic!("expected a vector");
+        };
+        let mut got: Vec<(String, f64)> = v.iter().map(|s| (s.labels.to_string(), s.v)).collect();
+        got.sort_by(|a, b| a.0.cmp(&b.0));
+        assert_eq!(
+            got,
+            vec![
+                ("{v=\"6\"}".to_string(), 1.0),
+                (
+                    "{v=\"{count:20, sum:10, (0.5,1]:1, (1,2]:2}\"}".to_string(),
+                    2.0
+                ),
+            ]
+        );
+        let e = Engine::default().instant_query(&q, r#"count_values("a\xc5z", version)"#, 0);
+        match e {
+            Err(QueryError::Execution(m)) => assert_eq!(m, r#"invalid label name "a\xc5z""#),
+            other => panic!("expected an execution error, got {other:?}"),
+        }
+    }
 
     #[test]
     fn xxh64_known_vectors() {

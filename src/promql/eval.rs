@@ -418,6 +418,13 @@ impl<'a> Evaluator<'a> {
         }
     }
 
+    /// The bytes of the string literal `node` as Go reads them (see
+    /// [`positions::literal_go_bytes`]), when `node` is one.
+    pub fn literal_go_bytes(&self, node: &Expr) -> Option<Vec<u8>> {
+        let &(_, _, off) = self.positions().get(&(node as *const Expr as usize))?;
+        positions::literal_go_bytes(self.text, off)
+    }
+
     pub fn account(&self, n: usize) -> EvalResult<()> {
         let cur = self.step_samples.get() + n;
         self.step_samples.set(cur);

@@ -19,6 +19,9 @@ struct Bucket {
 }
 
 struct Group {
+    /// The bucket series' labels without `le` (and without the name when it is to be
+    /// dropped): what the buckets of one histogram share.
+    key: Rc<Labels>,
     labels: Rc<Labels>,
     name: String,
     buckets: Vec<Bucket>,
@@ -66,6 +69,8 @@ pub(crate) fn eval(ev: &Evaluator, name: &str, args: &[&Expr], ts: i64) -> EvalR
     let (native, input): (Vec<Sample>, Vec<Sample>) =
         input.into_iter().partition(|s| s.h.is_some());
     let fraction = name == "histogram_fraction";
+    let mut groups = group_buckets(ev, input, vec_arg);
+    let native = drop_mixed_histograms(ev, native, &mut groups, vec_arg);
     let mut out = super::nh_functions::native_quantiles(
         ev,
         native,
@@ -76,7 +81,6 @@ pub(crate) fn eval(ev: &Evaluator, name: &str, args: &[&Expr], ts: i64) -> EvalR
         vec_arg,
         ts,
     )?;
-    let groups = group_buckets(ev, input, vec_arg);
     for mut g in groups {
         if let Some(l) = &label {
             if g.labels.get(l).is_some() {
@@ -160,6 +164,7 @@ fn group_buckets(ev: &Evaluator, input: Vec<Sample>, node: &Expr) -> Vec<Group> 
         });
         let i = *index.entry(ptr(&key)).or_insert_with(|| {
             groups.push(Group {
+                key: key.clone(),
                 labels: ev.memo.derive(out_tag, &s.labels, false, |l, _| {
                     l.without(&["le", METRIC_NAME])
                 }),
@@ -171,6 +176,56 @@ fn group_buckets(ev: &Evaluator, input: Vec<Sample>, node: &Expr) -> Vec<Group> 
         groups[i].buckets.push(Bucket { upper, count: s.v });
     }
     groups
+}
+
+/// Upstream's treatment of a native histogram sample whose labels are those of a classic
+/// histogram's buckets without `le`: neither is evaluated, and a warning names the metric.
+/// Returns the native samples that remain; the conflicting classic groups are removed.
+fn drop_mixed_histograms(
+    ev: &Evaluator,
+    native: Vec<Sample>,
+    groups: &mut Vec<Group>,
+    node: &Expr,
+) -> Vec<Sample> {
+    if native.is_empty() || groups.is_empty() {
+        return native;
+    }
+    let by_key: std::collections::HashMap<&Labels, usize> = groups
+        .iter()
+        .enumerate()
+        .map(|(i, g)| (&*g.key, i))
+        .collect();
+    let mut conflicting = vec![false; groups.len()];
+    let mut kept = Vec::with_capacity(native.len());
+    for s in native {
+        let stripped;
+        let key: &Labels = if s.drop_name {
+            stripped = s.labels.without(&[METRIC_NAME]);
+            &stripped
+        } else {
+            &s.labels
+        };
+        match by_key.get(key) {
+            Some(&i) if !groups[i].buckets.is_empty() && !conflicting[i] => {
+                conflicting[i] = true;
+                ev.annotate(
+                    true,
+                    &format!(
+                        "vector contains a mix of classic and native histograms for metric name {:?}",
+                        s.labels.metric_name().unwrap_or("")
+                    ),
+                    node,
+                );
+            }
+            _ => kept.push(s),
+        }
+    }
+    let mut i = 0;
+    groups.retain(|_| {
+        i += 1;
+        !conflicting[i - 1]
+    });
+    kept
 }
 
 fn sort_coalesce(buckets: &mut Vec<Bucket>) {
@@ -352,6 +407,61 @@ mod tests {
             .iter()
             .map(|&(upper, count)| Bucket { upper, count })
             .collect()
+    }
+
+    /// `series{host="a"}` is both a classic histogram (buckets le=1: 2, le=+Inf: 4) and a
+    /// native one: neither is evaluated, and a warning names the metric. Host b has only the
+    /// classic buckets: q=0.5 is rank 2 of 4, the top of bucket (0, 1], so 1. Host c has only
+    /// the native histogram (count 4, one custom bucket up to 10 holding all 4; upstream reads
+    /// the first custom bucket with a positive bound as starting at 0): rank 2 of 4 is halfway
+    /// through (0, 10], so 5.
+    #[test]
+    fn classic_and_native_histogram_with_one_labelset_are_not_evaluated() {
+        use crate::histogram::{Span, CUSTOM_BUCKETS_SCHEMA};
+        use crate::promql::testing::MemQuerier;
+        use crate::promql::{Engine, Value};
+        let native = crate::histogram::FloatHistogram {
+            schema: CUSTOM_BUCKETS_SCHEMA,
+            count: 4.0,
+            sum: 8.0,
+            positive_spans: vec![Span {
+                offset: 0,
+                length: 1,
+            }],
+            positive_buckets: vec![4.0],
+            custom_values: vec![10.0],
+            ..Default::default()
+        };
+        let mut q = MemQuerier::new();
+        for host in ["a", "b"] {
+            for (le, c) in [("1", 2.0), ("+Inf", 4.0)] {
+                let l = Labels::from_pairs([("__name__", "series"), ("host", host), ("le", le)]);
+                q.append(&l, 0, c);
+            }
+        }
+        for host in ["a", "c"] {
+            let l = Labels::from_pairs([("__name__", "series"), ("host", host)]);
+            q.append_histogram(&l, 0, native.clone());
+        }
+        let r = Engine::default()
+            .instant_query(&q, "histogram_quantile(0.5, series)", 0)
+            .unwrap();
+        assert_eq!(
+            r.warnings,
+            vec!["PromQL warning: vector contains a mix of classic and native histograms for metric name \"series\" (1:25)".to_string()]
+        );
+        let Value::Vector(mut v) = r.value else {
+            panic!("expected a vector, got {:?}", r.value);
+        };
+        v.sort_by(|a, b| a.labels.cmp(&b.labels));
+        let got: Vec<(String, f64)> = v.iter().map(|s| (s.labels.to_string(), s.v)).collect();
+        assert_eq!(
+            got,
+            vec![
+                ("{host=\"b\"}".to_string(), 1.0),
+                ("{host=\"c\"}".to_string(), 5.0)
+            ]
+        );
     }
 
     #[test]

@@ -39,6 +39,7 @@ mod nh_functions;
 mod nh_range;
 mod positions;
 pub mod promqltest;
+mod promqltest_nhcb;
 mod promqltest_parse;
 mod range_functions;
 pub mod series_notation;

@@ -186,9 +186,16 @@ impl Walker<'_> {
 /// (`\xNN` and octal escapes are raw bytes), to valid UTF-8. `promql-parser` turns `"\xff"` into
 /// `ÿ`, where upstream gets the invalid byte 0xff and rejects it as a label name.
 pub(crate) fn literal_is_valid_utf8(text: &str, off: usize) -> bool {
+    literal_go_bytes(text, off).is_none_or(|b| std::str::from_utf8(&b).is_ok())
+}
+
+/// The bytes Go reads from the `"`- or `'`-quoted string literal starting at byte `off` of
+/// `text` (`\xNN` and octal escapes are raw bytes), or `None` when no such literal starts
+/// there.
+pub(crate) fn literal_go_bytes(text: &str, off: usize) -> Option<Vec<u8>> {
     let t = text.as_bytes();
     if off >= t.len() || !matches!(t[off], b'"' | b'\'') {
-        return true;
+        return None;
     }
     let end = skip_string(t, off);
     let body = &t[off + 1..end.saturating_sub(1).max(off + 1)];
@@ -227,12 +234,21 @@ pub(crate) fn literal_is_valid_utf8(text: &str, off: usize) -> bool {
                 i = end;
             }
             _ => {
-                bytes.push(b'a');
+                bytes.push(match c {
+                    b'a' => 0x07,
+                    b'b' => 0x08,
+                    b'f' => 0x0c,
+                    b'n' => b'\n',
+                    b'r' => b'\r',
+                    b't' => b'\t',
+                    b'v' => 0x0b,
+                    other => other,
+                });
                 i += 2;
             }
         }
     }
-    std::str::from_utf8(&bytes).is_ok()
+    Some(bytes)
 }
 
 /// The index after the string literal that starts at `i` (quoted with `"`, `'` or a

@@ -5,10 +5,13 @@
 //! Series loaded with `{{…}}` values are stored as native histograms; since redline does not
 //! yet evaluate them as upstream does in every case, an eval whose answer involves histogram
 //! samples is skipped unless [`RunOptions::no_skip`] is set (`skip_reason`);
-//! [`RunOptions::show_skipped`] lists those. Values compare as upstream does: equal within a
+//! [`RunOptions::show_skipped`] lists those. `load_with_nhcb` also stores each classic
+//! histogram of its block as a native histogram with custom buckets
+//! (`promqltest_nhcb`). Values compare as upstream does: equal within a
 //! relative epsilon of 1e-6, NaN equal to NaN.
 
 use super::eval::matcher_groups;
+use super::promqltest_nhcb::custom_bucket_twins;
 use super::promqltest_parse::{parse_script, Command, EvalCmd, EvalKind, MsgMatch, SeqValue};
 use super::series_notation::{test_expression, HistogramDesc};
 use super::{Engine, EngineOptions, QueryResult, Value};
@@ -249,11 +252,13 @@ pub fn run_script_with(
                 }
                 // A series listed twice in one block: the later value at a timestamp wins.
                 let mut app = store.appender();
-                for (labels, points) in block {
+                for (labels, points) in &block {
                     for (t, v) in points {
                         let r = match v {
-                            LoadValue::F(v) => app.append(&labels, t, v).map(|_| ()),
-                            LoadValue::H(h) => app.append_histogram(&labels, t, h).map(|_| ()),
+                            LoadValue::F(v) => app.append(labels, *t, *v).map(|_| ()),
+                            LoadValue::H(h) => {
+                                app.append_histogram(labels, *t, h.clone()).map(|_| ())
+                            }
                         };
                         if let Err(e) = r {
                             return Err(TestFileError::Load {
@@ -262,6 +267,36 @@ pub fn run_script_with(
                                 series: labels.to_string(),
                                 msg: e.to_string(),
                             });
+                        }
+                    }
+                }
+                if nhcb {
+                    let floats = block.iter().map(|(labels, points)| {
+                        let fs = points
+                            .iter()
+                            .filter_map(|(t, v)| match v {
+                                LoadValue::F(f) => Some((*t, *f)),
+                                LoadValue::H(_) => None,
+                            })
+                            .collect();
+                        (labels, fs)
+                    });
+                    let twins = custom_bucket_twins(floats).map_err(|e| TestFileError::Load {
+                        path: name.to_string(),
+                        line,
+                        series: "a classic histogram".to_string(),
+                        msg: e.to_string(),
+                    })?;
+                    for (labels, samples) in twins {
+                        for (t, h) in samples {
+                            if let Err(e) = app.append_histogram(&labels, t, h) {
+                                return Err(TestFileError::Load {
+                                    path: name.to_string(),
+                                    line,
+                                    series: labels.to_string(),
+                                    msg: e.to_string(),
+                                });
+                            }
                         }
                     }
                 }
