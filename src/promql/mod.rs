@@ -262,3 +262,5 @@ pub fn parse_selector(s: &str) -> Result<Vec<Vec<crate::store::Matcher>>, QueryE
 mod nh_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod type_unit_tests;
