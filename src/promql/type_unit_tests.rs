@@ -43,8 +43,11 @@ fn engine(type_and_unit_labels: bool) -> Engine {
     })
 }
 
-/// The result at 10 minutes as (labels including the name, value) pairs.
-fn at_10m(e: &Engine, q: &str) -> (Vec<(Vec<(String, String)>, f64)>, Vec<String>) {
+/// A result element: its labels (the name included) as pairs, and its value.
+type Element = (Vec<(String, String)>, f64);
+
+/// The result at 10 minutes, and the infos the query raised.
+fn at_10m(e: &Engine, q: &str) -> (Vec<Element>, Vec<String>) {
     let r = e.instant_query(&store(), q, 600_000).expect(q);
     let Value::Vector(v) = r.value else {
         panic!("{q}: expected a vector")
