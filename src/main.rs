@@ -146,7 +146,8 @@ struct QueryFlags {
     max_depth: usize,
     /// Prometheus' feature flags, comma-separated or repeated:
     /// `promql-experimental-functions` (limitk, limit_ratio, sort_by_label, …),
-    /// `promql-binop-fill-modifiers` (fill, fill_left, fill_right). Flags for what redline
+    /// `promql-binop-fill-modifiers` (fill, fill_left, fill_right), `type-and-unit-labels`
+    /// (scraped series get `__type__`/`__unit__` from their metadata). Flags for what redline
     /// does always (native-histograms, promql-duration-expr, …) are accepted and change nothing.
     #[arg(long = "enable-feature", value_delimiter = ',')]
     enable_feature: Vec<String>,
@@ -175,6 +176,7 @@ impl QueryFlags {
             },
             experimental_functions: self.feature("promql-experimental-functions"),
             binop_fill_modifiers: self.feature("promql-binop-fill-modifiers"),
+            type_and_unit_labels: self.feature("type-and-unit-labels"),
         }
     }
 

@@ -270,6 +270,7 @@ impl Service {
             cancel: None,
             experimental_functions: opts.query.experimental_functions,
             binop_fill_modifiers: opts.query.binop_fill_modifiers,
+            type_and_unit_labels: opts.query.type_and_unit_labels,
         }));
         let rules = crate::rules::manager::spawn(
             RuleContext {
@@ -342,6 +343,7 @@ impl Service {
             targets: targets.clone(),
             telemetry: telemetry.clone(),
             discovery,
+            type_and_unit_labels: opts.query.type_and_unit_labels,
         };
         let scrape = Arc::new(tokio::sync::Mutex::new(ScrapePools::start(
             &cfg.scrape_configs,

@@ -154,6 +154,9 @@ pub struct Sample<'a> {
     pub exemplar: Option<&'a Exemplar<'a>>,
     /// The type of the family the line belongs to (`Unknown` when no TYPE applies).
     pub metric_type: MetricType,
+    /// The unit of the family the line belongs to (OpenMetrics `# UNIT`, the protobuf
+    /// family's `unit`); empty when it has none.
+    pub unit: &'a str,
 }
 
 /// The labels of a sample line.

@@ -57,6 +57,8 @@ struct PendingMeta<'i> {
 struct Family<'i> {
     name: &'i str,
     kind: MetricType,
+    /// The family's `# UNIT` (OpenMetrics only), empty when it has none.
+    unit: &'i str,
     seen: [bool; 3],
     has_samples: bool,
 }
@@ -66,6 +68,7 @@ impl<'i> Family<'i> {
         Family {
             name,
             kind: MetricType::Unknown,
+            unit: "",
             seen: [false; 3],
             has_samples: false,
         }
@@ -132,7 +135,7 @@ pub(super) struct Parser<'i> {
     fast_labels: bool,
     /// The type of the last sample, until the next metadata line: a sample with the same
     /// name belongs to the same family.
-    last_type: Option<MetricType>,
+    last_type: Option<(MetricType, &'i str)>,
     samples: usize,
 }
 
@@ -400,6 +403,9 @@ impl<'i> Parser<'i> {
         if let Some(fam) = self.family.as_mut() {
             if let Some(t) = meta_type {
                 fam.kind = t;
+            }
+            if let Some(u) = unit {
+                fam.unit = u;
             }
         }
         if self.pending.as_ref().is_some_and(|p| p.family != name) {
@@ -722,11 +728,11 @@ impl<'i> Parser<'i> {
 
         // Family bookkeeping.
         let line_no = self.cur.line_no;
-        let metric_type = match self.last_type {
+        let (metric_type, unit) = match self.last_type {
             Some(t) if same_name => t,
             _ => self.family_of_sample(name),
         };
-        self.last_type = Some(metric_type);
+        self.last_type = Some((metric_type, unit));
         if self.pending.is_some() {
             self.flush_metadata(sink);
         }
@@ -760,6 +766,7 @@ impl<'i> Parser<'i> {
                 timestamp_ms,
                 ex.as_ref(),
                 metric_type,
+                unit,
             )
         } else {
             sink.sample(&Sample {
@@ -770,6 +777,7 @@ impl<'i> Parser<'i> {
                 timestamp_ms,
                 exemplar: ex.as_ref(),
                 metric_type,
+                unit,
             })
         };
         result.map_err(|e| ParseError {
@@ -780,13 +788,13 @@ impl<'i> Parser<'i> {
         })
     }
 
-    /// The type of the family a sample named `name` belongs to; in OpenMetrics a sample of no
-    /// declared family opens one of its own.
-    fn family_of_sample(&mut self, name: &'i str) -> MetricType {
+    /// The type and unit of the family a sample named `name` belongs to; in OpenMetrics a
+    /// sample of no declared family opens one of its own.
+    fn family_of_sample(&mut self, name: &'i str) -> (MetricType, &'i str) {
         match self.family.as_mut() {
             Some(f) if f.owns(name) => {
                 f.has_samples = true;
-                f.kind
+                (f.kind, f.unit)
             }
             _ => {
                 if self.format == Format::OpenMetrics {
@@ -797,7 +805,7 @@ impl<'i> Parser<'i> {
                     f.has_samples = true;
                     self.family = Some(f);
                 }
-                MetricType::Unknown
+                (MetricType::Unknown, "")
             }
         }
     }
@@ -853,6 +861,7 @@ fn emit_unescaped<S: Sink>(
     timestamp_ms: Option<i64>,
     exemplar: Option<&Exemplar<'_>>,
     metric_type: MetricType,
+    unit: &str,
 ) -> Result<(), super::SinkError> {
     let name = unescape(name, true);
     let names: Vec<Cow<'_, str>> = labels.iter().map(|l| unescape(l.name, true)).collect();
@@ -872,6 +881,7 @@ fn emit_unescaped<S: Sink>(
         timestamp_ms,
         exemplar,
         metric_type,
+        unit,
     })
 }
 

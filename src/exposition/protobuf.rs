@@ -105,6 +105,8 @@ pub struct HistogramSample<'a> {
     pub timestamp_ms: Option<i64>,
     /// `Histogram` or `GaugeHistogram`.
     pub metric_type: MetricType,
+    /// The family's unit; empty when it has none.
+    pub unit: &'a str,
     pub histogram: &'a NativeHistogram<'a>,
 }
 
@@ -183,6 +185,7 @@ struct Family<'a> {
     index: usize,
     name: &'a str,
     kind: MetricType,
+    unit: &'a str,
     /// Whether its histograms go to the sink as native histograms.
     native: bool,
 }
@@ -268,6 +271,7 @@ impl<'a, 'o> Decoder<'a, 'o> {
             index,
             name,
             kind,
+            unit,
             native: false,
         };
         let metrics = std::mem::take(&mut self.metrics);
@@ -454,6 +458,7 @@ impl<'a, 'o> Decoder<'a, 'o> {
             timestamp_ms,
             exemplar: ex.as_ref(),
             metric_type: family.kind,
+            unit: family.unit,
         })
         .map_err(MetricError::Sink)
     }
@@ -525,6 +530,7 @@ impl<'a, 'o> Decoder<'a, 'o> {
             labels: SampleLabels::decoded(&self.labels),
             timestamp_ms,
             metric_type: family.kind,
+            unit: family.unit,
             histogram: &native,
         })
         .map_err(MetricError::Sink)

@@ -54,6 +54,9 @@ pub struct QueryLimits {
     pub experimental_functions: bool,
     /// `--enable-feature=promql-binop-fill-modifiers`.
     pub binop_fill_modifiers: bool,
+    /// `--enable-feature=type-and-unit-labels`: the engine side (`rate`/`increase` read
+    /// `__type__`); `service` also hands it to the scrape loops, which attach the labels.
+    pub type_and_unit_labels: bool,
 }
 
 impl Default for QueryLimits {
@@ -66,6 +69,7 @@ impl Default for QueryLimits {
             parse: ParseLimits::default(),
             experimental_functions: false,
             binop_fill_modifiers: false,
+            type_and_unit_labels: false,
         }
     }
 }
@@ -91,6 +95,7 @@ impl QueryService {
             cancel: Some(cancel),
             experimental_functions: self.limits.experimental_functions,
             binop_fill_modifiers: self.limits.binop_fill_modifiers,
+            type_and_unit_labels: self.limits.type_and_unit_labels,
             ..EngineOptions::default()
         })
     }

@@ -7,7 +7,7 @@
 use super::eval::{exec_err, EvalResult, Evaluator};
 use super::memo::{ptr, FastMap};
 use super::value::{Sample, Val};
-use crate::store::{Label, Labels, METRIC_NAME};
+use crate::store::{Label, Labels, METADATA_LABELS, METRIC_NAME};
 use promql_parser::parser::{AggregateExpr, Expr, LabelModifier};
 use std::collections::HashMap;
 use std::rc::Rc;
@@ -60,25 +60,31 @@ struct Group {
     values: Vec<f64>,
 }
 
-/// The labels of `labels` (after delayed name removal when `drop_name`) that the grouping
-/// `modifier` keeps, copied straight out of the input: no intermediate copy of the whole set.
+/// The labels of `labels` (after delayed name removal when `drop_name`: without `__name__`,
+/// `__type__` and `__unit__`) that the grouping `modifier` keeps, copied straight out of the
+/// input: no intermediate copy of the whole set. `without` always removes `__name__` but keeps
+/// `__type__` and `__unit__` of a series whose name stays, as Prometheus'
+/// `generateGroupingLabels` does.
 pub(crate) fn grouping_key(
     labels: &Labels,
     drop_name: bool,
     modifier: &Option<LabelModifier>,
 ) -> Labels {
+    let dropped = |name: &str| drop_name && METADATA_LABELS.contains(&name);
     let keep: Vec<Label> = match modifier {
         None => return Labels::empty(),
         Some(LabelModifier::Include(by)) => labels
             .iter()
-            .filter(|l| {
-                !(drop_name && &*l.name == METRIC_NAME) && by.labels.iter().any(|b| *b == *l.name)
-            })
+            .filter(|l| !dropped(&l.name) && by.labels.iter().any(|b| *b == *l.name))
             .cloned()
             .collect(),
         Some(LabelModifier::Exclude(wo)) => labels
             .iter()
-            .filter(|l| &*l.name != METRIC_NAME && !wo.labels.iter().any(|b| *b == *l.name))
+            .filter(|l| {
+                &*l.name != METRIC_NAME
+                    && !dropped(&l.name)
+                    && !wo.labels.iter().any(|b| *b == *l.name)
+            })
             .cloned()
             .collect(),
     };

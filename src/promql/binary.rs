@@ -43,6 +43,7 @@ pub(crate) fn eval_binary(ev: &Evaluator, b: &BinaryExpr, node: &Expr, ts: i64) 
                 ev,
                 m: &m,
                 tag: b as *const BinaryExpr as usize,
+                changes_schema: changes_metric_schema(&op),
             };
             match op.as_str() {
                 "and" => Ok(Val::Vector(vector_and(l, r, &sig))),
@@ -70,6 +71,12 @@ pub(crate) fn eval_binary(ev: &Evaluator, b: &BinaryExpr, node: &Expr, ts: i64) 
 
 pub(crate) fn is_comparison(op: &str) -> bool {
     matches!(op, "==" | "!=" | ">" | "<" | ">=" | "<=")
+}
+
+/// Whether `op` changes what the result measures (Prometheus' `changesMetricSchema`): a
+/// vector-vector result of it loses `__name__`, `__type__` and `__unit__` at once.
+fn changes_metric_schema(op: &str) -> bool {
+    matches!(op, "+" | "-" | "*" | "/" | "%" | "^" | "atan2")
 }
 
 /// Applies `op`; the flag says whether a comparison holds (always true for arithmetic).
@@ -189,6 +196,8 @@ struct Sig<'e, 'a> {
     ev: &'e Evaluator<'a>,
     m: &'e Matching,
     tag: usize,
+    /// The operator changes the metric's schema ([`changes_metric_schema`]).
+    changes_schema: bool,
 }
 
 impl Sig<'_, '_> {
@@ -211,7 +220,7 @@ impl Sig<'_, '_> {
         include: &[String],
     ) -> Rc<Labels> {
         self.ev.memo.derive2(self.tag, l, r, |l, r| {
-            result_metric(l, r, self.m, one_to_one, include)
+            result_metric(l, r, self.m, one_to_one, include, self.changes_schema)
         })
     }
 }
@@ -411,8 +420,13 @@ fn result_metric(
     m: &Matching,
     one_to_one: bool,
     include: &[String],
+    changes_schema: bool,
 ) -> Labels {
-    let mut out = l.clone();
+    let mut out = if changes_schema {
+        l.without_metadata_labels()
+    } else {
+        l.clone()
+    };
     if one_to_one {
         let names: Vec<&str> = m.names.iter().map(String::as_str).collect();
         out = if m.on {

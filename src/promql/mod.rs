@@ -82,6 +82,11 @@ pub struct EngineOptions {
     /// Prometheus' `promql-binop-fill-modifiers` feature: `fill`, `fill_left`,
     /// `fill_right`. Off by default, as upstream.
     pub binop_fill_modifiers: bool,
+    /// Prometheus' `type-and-unit-labels` feature: `rate` and `increase` judge whether a
+    /// series is a counter by its `__type__` label instead of its name's suffix. (Dropping
+    /// `__type__` and `__unit__` with the name happens either way, as upstream.) Off by
+    /// default, as upstream and its promqltest runner.
+    pub type_and_unit_labels: bool,
 }
 
 impl Default for EngineOptions {
@@ -95,6 +100,7 @@ impl Default for EngineOptions {
             cancel: None,
             experimental_functions: false,
             binop_fill_modifiers: false,
+            type_and_unit_labels: false,
         }
     }
 }
@@ -258,3 +264,5 @@ pub fn parse_selector(s: &str) -> Result<Vec<Vec<crate::store::Matcher>>, QueryE
 mod nh_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod type_unit_tests;

@@ -7,8 +7,8 @@ use super::aggregate::{kahan_sum_inc, quantile};
 use super::eval::{exec_err, EvalResult, Evaluator};
 use super::functions::{absent_labels, unwrap_parens};
 use super::value::{Point, RangeArg, Sample, Val};
-use crate::gostrconv::format_v;
-use crate::store::{is_stale_nan, Labels};
+use crate::gostrconv::{format_v, quote};
+use crate::store::{is_stale_nan, Labels, METRIC_TYPE};
 use promql_parser::parser::Expr;
 use std::rc::Rc;
 
@@ -153,11 +153,26 @@ fn check_params(ev: &Evaluator, name: &str, scalars: &[f64], args: &[&Expr]) -> 
     Ok(())
 }
 
-/// The info annotation `rate` and `increase` raise for a metric name that does not look
-/// like a counter's.
+/// The info annotation `rate` and `increase` raise for a named series that may not be a
+/// counter: with the `type-and-unit-labels` feature, one whose `__type__` is neither
+/// `counter` nor `histogram` (or missing); without it, one whose name does not end in a
+/// counter's suffix.
 fn check_counter_name(ev: &Evaluator, labels: &Labels, node: &Expr) {
-    if let Some(n) = labels.metric_name() {
-        if !["_total", "_sum", "_count", "_bucket"]
+    if let Some(n) = labels.metric_name().filter(|n| !n.is_empty()) {
+        if ev.opts.type_and_unit_labels {
+            let t = labels.get(METRIC_TYPE).unwrap_or("");
+            if t != "counter" && t != "histogram" {
+                ev.annotate(
+                    false,
+                    &format!(
+                        "metric might not be a counter, __type__ label is not set to \"counter\" or \"histogram\", got {}: {}",
+                        quote(t),
+                        quote(n)
+                    ),
+                    node,
+                );
+            }
+        } else if !["_total", "_sum", "_count", "_bucket"]
             .iter()
             .any(|suf| n.ends_with(suf))
         {

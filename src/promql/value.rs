@@ -3,7 +3,8 @@
 //!
 //! Internally every sample carries a `drop_name` flag: Prometheus 3.x removes `__name__` only
 //! at the end of evaluation ("delayed name removal"), so that `label_replace` can still set it
-//! and a later function can still see it.
+//! and a later function can still see it. The metric's type and unit labels (`__type__`,
+//! `__unit__`, attached at scrape by the `type-and-unit-labels` feature) go with the name.
 
 use crate::histogram::FloatHistogram;
 use crate::store::{HistogramSample, Labels};
@@ -100,10 +101,12 @@ impl Val {
     }
 }
 
-/// Removes `__name__` from a label set when the flag says so.
+/// Removes `__name__`, `__type__` and `__unit__` from a label set when the flag says so, as
+/// Prometheus' `cleanupMetricLabels` does at the end of a query (whether or not the
+/// `type-and-unit-labels` feature is on).
 pub(crate) fn finish_labels(labels: &Labels, drop_name: bool) -> Labels {
     if drop_name {
-        labels.without_metric_name()
+        labels.without_metadata_labels()
     } else {
         labels.clone()
     }

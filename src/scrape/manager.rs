@@ -37,6 +37,9 @@ pub struct ScrapeContext {
     pub targets: Arc<TargetSet>,
     pub telemetry: Arc<Telemetry>,
     pub discovery: DiscoveryOptions,
+    /// `--enable-feature=type-and-unit-labels`: scraped series get `__type__` and
+    /// `__unit__` from their metadata ([`TargetSpec::type_and_unit_labels`]).
+    pub type_and_unit_labels: bool,
 }
 
 /// The running scrape pools, one per job, by job name.
@@ -269,7 +272,7 @@ async fn run_pool(
         .set(0);
 }
 
-fn target_spec(cfg: &ScrapeConfig, t: PopulatedTarget) -> TargetSpec {
+fn target_spec(cfg: &ScrapeConfig, ctx: &ScrapeContext, t: PopulatedTarget) -> TargetSpec {
     let l = &cfg.limits;
     TargetSpec {
         job: cfg.job_name.clone(),
@@ -291,6 +294,7 @@ fn target_spec(cfg: &ScrapeConfig, t: PopulatedTarget) -> TargetSpec {
         },
         name_validation: cfg.name_validation,
         histograms: cfg.histograms,
+        type_and_unit_labels: ctx.type_and_unit_labels,
     }
 }
 
@@ -312,7 +316,7 @@ fn reconcile(
         for t in &group.targets {
             match populate_target(cfg, &group.labels, t) {
                 Ok(Some(p)) => {
-                    let spec = target_spec(cfg, p);
+                    let spec = target_spec(cfg, ctx, p);
                     wanted.entry(target_key(&spec)).or_insert(spec);
                 }
                 Ok(None) => dropped.push(discovered_labels(cfg, &group.labels, t)),

@@ -11,6 +11,7 @@ pub mod client;
 pub mod discovery;
 pub mod histogram;
 pub mod manager;
+pub mod metadata_labels;
 pub mod scrape_loop;
 pub mod target;
 pub mod target_labels;

@@ -18,6 +18,7 @@ use crate::exposition::{
 use crate::histogram::FloatHistogram;
 use crate::relabel;
 use crate::scrape::client::JobClient;
+use crate::scrape::metadata_labels::{scraped_labels, SeriesMetadata};
 use crate::scrape::target::{Health, Target, TargetSpec, TargetStatus};
 use crate::store::{
     is_stale_nan, Appender, Label, Labels, MixBuild, SeriesRef, Store, METRIC_NAME, STALE_NAN,
@@ -434,13 +435,14 @@ impl<'a, 'c> IngestSink<'a, 'c> {
         }
     }
 
-    fn resolve(&self, name: &str, labels: SampleLabels<'_>) -> Result<Option<Labels>, SinkError> {
-        let mut v: Vec<Label> = Vec::with_capacity(labels.len() + self.spec.labels.len() + 1);
-        v.push(Label::new(METRIC_NAME, name));
-        for l in labels {
-            v.push(Label::new(l.name, &*l.value));
-        }
-        let scraped = Labels::from_vec(v);
+    fn resolve(
+        &self,
+        name: &str,
+        labels: SampleLabels<'_>,
+        metadata: SeriesMetadata<'_>,
+    ) -> Result<Option<Labels>, SinkError> {
+        let metadata = self.spec.type_and_unit_labels.then_some(metadata);
+        let scraped = scraped_labels(name, labels, metadata, self.spec.labels.len());
         let merged = merge_target_labels(&scraped, &self.spec.labels, self.spec.honor_labels);
         let Some(out) = relabel::process(&merged, &self.spec.metric_relabel_configs) else {
             return Ok(None);
@@ -475,6 +477,7 @@ impl IngestSink<'_, '_> {
         name: &str,
         series: &str,
         labels: SampleLabels<'_>,
+        metadata: SeriesMetadata<'_>,
         timestamp_ms: Option<i64>,
         value: Value,
     ) -> Result<(), SinkError> {
@@ -510,7 +513,7 @@ impl IngestSink<'_, '_> {
             (None, _) => None,
         };
         if r.is_none() {
-            let resolved = match self.resolve(name, labels)? {
+            let resolved = match self.resolve(name, labels, metadata)? {
                 None => (Resolved::Dropped, iteration),
                 Some(labels) => {
                     let r = match value {
@@ -556,6 +559,10 @@ impl Sink for IngestSink<'_, '_> {
             sample.name,
             sample.series,
             sample.labels,
+            SeriesMetadata {
+                metric_type: sample.metric_type,
+                unit: sample.unit,
+            },
             sample.timestamp_ms,
             Value::Float(sample.value),
         )
@@ -571,6 +578,10 @@ impl Sink for IngestSink<'_, '_> {
             h.name,
             h.series,
             h.labels,
+            SeriesMetadata {
+                metric_type: h.metric_type,
+                unit: h.unit,
+            },
             h.timestamp_ms,
             Value::Histogram(fh),
         )

@@ -45,6 +45,9 @@ pub struct TargetSpec {
     pub name_validation: NameValidation,
     /// The job's native-histogram settings.
     pub histograms: crate::config::HistogramConfig,
+    /// Prometheus' `type-and-unit-labels` feature: each series gets its family's type and
+    /// unit as `__type__` and `__unit__` (see [`crate::scrape::metadata_labels`]).
+    pub type_and_unit_labels: bool,
 }
 
 impl TargetSpec {
@@ -65,6 +68,7 @@ impl TargetSpec {
             limits: ScrapeLimits::default(),
             name_validation: NameValidation::Utf8,
             histograms: crate::config::HistogramConfig::default(),
+            type_and_unit_labels: false,
         }
     }
 }

@@ -12,6 +12,19 @@ use std::sync::Arc;
 /// The reserved label that holds the metric name.
 pub const METRIC_NAME: &str = "__name__";
 
+/// The reserved label that holds the metric type (`counter`, `gauge`, …) when Prometheus'
+/// `type-and-unit-labels` feature attaches it at scrape; never `unknown` (absent instead).
+pub const METRIC_TYPE: &str = "__type__";
+
+/// The reserved label that holds the metric unit (`seconds`, `bytes`, …) when the
+/// `type-and-unit-labels` feature attaches it at scrape; absent for a unitless metric.
+pub const METRIC_UNIT: &str = "__unit__";
+
+/// The schema metadata labels (Prometheus' `schema.IsMetadataLabel`): the name, type and
+/// unit, which describe what a series measures and go together wherever PromQL drops the
+/// metric name.
+pub const METADATA_LABELS: [&str; 3] = [METRIC_NAME, METRIC_TYPE, METRIC_UNIT];
+
 /// One `name="value"` pair.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Label {
@@ -148,9 +161,10 @@ impl Labels {
         )
     }
 
-    /// A copy without `__name__`.
-    pub fn without_metric_name(&self) -> Labels {
-        self.without(&[METRIC_NAME])
+    /// A copy without the schema metadata labels `__name__`, `__type__` and `__unit__`
+    /// (Prometheus' `DropReserved(schema.IsMetadataLabel)`).
+    pub fn without_metadata_labels(&self) -> Labels {
+        self.without(&METADATA_LABELS)
     }
 
     /// The xxh3 fingerprint of the set: a hash over `name 0xff value 0xff` for each label in

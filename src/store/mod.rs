@@ -54,7 +54,10 @@ pub use cardinality::{Cardinality, CardinalityStat};
 pub use chunk::SAMPLES_PER_CHUNK;
 pub use db::{GcStats, SeriesRef, Store, StoreOptions, StoreStats, DEFAULT_RETENTION, SHARDS};
 pub use durable::{DurableError, DurableOptions, DurableStats, ReplayReport};
-pub use labels::{is_legacy_label_name, is_legacy_metric_name, Label, Labels, METRIC_NAME};
+pub use labels::{
+    is_legacy_label_name, is_legacy_metric_name, Label, Labels, METADATA_LABELS, METRIC_NAME,
+    METRIC_TYPE, METRIC_UNIT,
+};
 pub use matcher::{anchored_regex, MatchOp, Matcher};
 pub use querier::{
     HistogramSample, Querier, Sample, SelectError, SelectLimits, Selection, SeriesSamples,

@@ -334,3 +334,45 @@ fn counter_family_owns_total_and_created() {
         ]
     );
 }
+
+/// Every sample carries the unit of the family it belongs to (what the type-and-unit
+/// feature labels it with): the spec example's summary is in seconds, every other family of
+/// it has no `# UNIT`. A sample of no declared family, right after a family with a unit,
+/// has none.
+#[test]
+fn samples_carry_their_familys_unit() {
+    let c = ok(SPEC_EXAMPLE, OM);
+    let units: Vec<&str> = c.samples.iter().map(|s| s.unit.as_str()).collect();
+    let mut want = vec!["seconds"; 3];
+    want.extend([""; 12]);
+    assert_eq!(units, want);
+
+    let c = ok(
+        "# TYPE rpc_bytes histogram\n\
+         # UNIT rpc_bytes bytes\n\
+         rpc_bytes_bucket{le=\"+Inf\"} 2\n\
+         rpc_bytes_count 2\n\
+         rpc_bytes_sum 10\n\
+         other 1\n\
+         # TYPE up_seconds gauge\n\
+         # UNIT up_seconds seconds\n\
+         up_seconds 3\n\
+         # EOF\n",
+        OM,
+    );
+    let got: Vec<(&str, MetricType, &str)> = c
+        .samples
+        .iter()
+        .map(|s| (s.name.as_str(), s.metric_type, s.unit.as_str()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("rpc_bytes_bucket", MetricType::Histogram, "bytes"),
+            ("rpc_bytes_count", MetricType::Histogram, "bytes"),
+            ("rpc_bytes_sum", MetricType::Histogram, "bytes"),
+            ("other", MetricType::Unknown, ""),
+            ("up_seconds", MetricType::Gauge, "seconds"),
+        ]
+    );
+}

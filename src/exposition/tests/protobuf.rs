@@ -954,3 +954,79 @@ fn content_type_picks_protobuf() {
         Format::Protobuf
     );
 }
+
+/// Each sample and native histogram carries its family's type and unit (what the
+/// type-and-unit feature labels series with): the `unit` field, empty when the family has
+/// none; a classic histogram's `_bucket`/`_sum`/`_count` series all carry the family's.
+#[test]
+fn samples_carry_their_familys_type_and_unit() {
+    #[derive(Default)]
+    struct Meta(Vec<(String, MetricType, String)>);
+    impl Sink for Meta {
+        fn sample(&mut self, s: &Sample<'_>) -> Result<(), SinkError> {
+            self.0.push((s.series.into(), s.metric_type, s.unit.into()));
+            Ok(())
+        }
+        fn histogram(&mut self, h: &HistogramSample<'_>) -> Result<(), SinkError> {
+            self.0.push((h.series.into(), h.metric_type, h.unit.into()));
+            Ok(())
+        }
+    }
+    let input = body(&[
+        family(
+            "temp_celsius",
+            "",
+            GAUGE,
+            vec![Msg::new().message(M_GAUGE, Msg::new().double(1, -3.25))],
+        )
+        .str(MF_UNIT, "celsius"),
+        family(
+            "jobs_total",
+            "",
+            COUNTER,
+            vec![Msg::new().message(M_COUNTER, Msg::new().double(1, 2.0))],
+        ),
+        family(
+            "size_bytes",
+            "",
+            HISTOGRAM,
+            vec![Msg::new().message(
+                M_HISTOGRAM,
+                Msg::new()
+                    .varint(1, 1)
+                    .double(2, 3.0)
+                    .message(3, bucket(1, 4.0)),
+            )],
+        )
+        .str(MF_UNIT, "bytes"),
+        native_integer_family(false).str(MF_UNIT, "histogram"),
+    ]);
+    let mut got = Meta::default();
+    parse(&input, Format::Protobuf, &native_opts(), &mut got).expect("parses");
+    let t =
+        |series: &str, kind: MetricType, unit: &str| (series.to_string(), kind, unit.to_string());
+    assert_eq!(
+        got.0,
+        [
+            t("temp_celsius", MetricType::Gauge, "celsius"),
+            t("jobs_total", MetricType::Counter, ""),
+            t("size_bytes_count", MetricType::Histogram, "bytes"),
+            t("size_bytes_sum", MetricType::Histogram, "bytes"),
+            t(
+                "size_bytes_bucket{le=\"4.0\"}",
+                MetricType::Histogram,
+                "bytes"
+            ),
+            t(
+                "size_bytes_bucket{le=\"+Inf\"}",
+                MetricType::Histogram,
+                "bytes"
+            ),
+            t(
+                "test_histogram{svc=\"x\"}",
+                MetricType::Histogram,
+                "histogram"
+            ),
+        ]
+    );
+}

@@ -15,6 +15,8 @@ pub struct OwnedSample {
     pub value: f64,
     pub timestamp_ms: Option<i64>,
     pub metric_type: MetricType,
+    /// The family's unit, empty when it has none.
+    pub unit: String,
     pub exemplar: Option<(Pairs, f64, Option<i64>)>,
     /// Whether each label value was borrowed from the input (no escapes).
     pub borrowed: Vec<bool>,
@@ -78,6 +80,7 @@ impl Sink for Collect {
             value: s.value,
             timestamp_ms: s.timestamp_ms,
             metric_type: s.metric_type,
+            unit: s.unit.to_string(),
             exemplar: s
                 .exemplar
                 .map(|e| (pairs(e.labels.iter().cloned()), e.value, e.timestamp_ms)),

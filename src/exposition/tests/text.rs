@@ -469,3 +469,20 @@ fn line_start_garbage() {
         ],
     );
 }
+
+/// The Prometheus text format has no units: `# UNIT` is a comment there, and no sample
+/// carries a unit (Prometheus' `PromParser.Unit` returns nothing).
+#[test]
+fn text_format_has_no_units() {
+    let c = ok(
+        "# TYPE req_seconds_total counter\n\
+         # UNIT req_seconds_total seconds\n\
+         req_seconds_total 3\n",
+        T,
+    );
+    assert_eq!(c.meta.len(), 1);
+    assert_eq!(c.meta[0].unit, None);
+    assert_eq!(c.samples.len(), 1);
+    assert_eq!(c.samples[0].metric_type, MetricType::Counter);
+    assert_eq!(c.samples[0].unit, "");
+}
