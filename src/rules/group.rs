@@ -409,17 +409,6 @@ impl GroupState {
     }
 }
 
-/// Runs `expr` at `t_ms` as a rule query on the local engine: an instant vector, or a scalar
-/// as one sample without labels (upstream `EngineQueryFunc`).
-pub(crate) fn rule_query(
-    ctx_engine: &Engine,
-    store: &Store,
-    expr: &crate::promql::Expr,
-    t_ms: i64,
-) -> Result<Vec<QuerySample>, super::querier::RuleQueryError> {
-    super::querier::local_query(ctx_engine, store, expr, t_ms)
-}
-
 /// A query function for templates (`{{ query "..." }}`) evaluating at `t_ms`; the
 /// template engine takes the error's text.
 fn template_query<'a>(
