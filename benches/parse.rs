@@ -12,15 +12,27 @@
 //!   series cache keyed by `Sample::series`, the end of the parse, the staleness pass;
 //!   `ingest`), and with a `Labels` built for every sample (`labels_each`).
 //!
+//! - `protobuf_parse`, `protobuf_parse_append`: the protobuf decoder through the same entry
+//!   points (`parse` with `Format::Protobuf`, and the scrape loop's `ingest`) on the same
+//!   fixtures re-encoded as delimited `MetricFamily` messages (`protobuf/`), beside the text
+//!   parser on the text fixture in the same run (`text/`), and on a body of native
+//!   histograms (`native_histograms`: 200 latency histograms of 32 buckets, schema 3, read
+//!   with `scrape_native_histograms`), where a sample is one histogram.
+//!
 //! Criterion reports elements/s (Throughput::Elements = samples); before each group the bench
 //! also prints a plain `ns/sample` median so runs can be compared at a glance:
-//! `cargo bench --bench parse`.
+//! `cargo bench --bench parse` (`cargo bench --bench parse -- protobuf` for the protobuf
+//! groups only; the plain medians of every group are printed anyway).
+
+mod latency;
+mod protobuf_body;
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, BenchmarkId, Criterion, Throughput};
-use redline::exposition::{parse, Format, ParseOptions, Sample, Sink, SinkError};
+use redline::exposition::{parse, Format, HistogramSample, ParseOptions, Sample, Sink, SinkError};
+use redline::histogram::FloatHistogram;
 use redline::scrape::scrape_loop::{ingest, SeriesCache};
 use redline::scrape::target::TargetSpec;
 use redline::store::{Label, Labels, Store, METRIC_NAME};
@@ -54,6 +66,19 @@ impl Sink for Counting {
         self.sum += s.value;
         Ok(())
     }
+
+    fn histogram(&mut self, h: &HistogramSample<'_>) -> Result<(), SinkError> {
+        self.samples += 1;
+        if self.decode {
+            for l in h.labels.iter() {
+                self.labels += l.name.len() + l.value.len();
+            }
+        } else {
+            self.labels += h.labels.len();
+        }
+        self.sum += h.histogram.sum;
+        Ok(())
+    }
 }
 
 /// One parse of an input, returning the samples read.
@@ -68,17 +93,20 @@ fn parse_labels(input: &[u8]) -> usize {
 }
 
 fn parse_counting(input: &[u8], decode: bool) -> usize {
+    parse_counting_as(
+        input,
+        Format::PrometheusText,
+        &ParseOptions::default(),
+        decode,
+    )
+}
+
+fn parse_counting_as(input: &[u8], format: Format, options: &ParseOptions, decode: bool) -> usize {
     let mut sink = Counting {
         decode,
         ..Counting::default()
     };
-    parse(
-        input,
-        Format::PrometheusText,
-        &ParseOptions::default(),
-        &mut sink,
-    )
-    .expect("fixture parses");
+    parse(input, format, options, &mut sink).expect("fixture parses");
     black_box(sink.sum);
     black_box(sink.labels);
     sink.samples
@@ -238,13 +266,146 @@ fn bench_parse_append(c: &mut Criterion) {
     group.finish();
 }
 
+/// The parse options of a scrape with `scrape_native_histograms`, as `ingest` sets them.
+fn native_options() -> ParseOptions {
+    ParseOptions {
+        native_histograms: true,
+        ..ParseOptions::default()
+    }
+}
+
+/// One sample as a parse hands it over: name, labels, value bits.
+type OwnedSample = (String, Vec<(String, String)>, u64);
+
+/// The float samples a parse hands its sink, in order, to check that the protobuf body holds
+/// what the text fixture holds.
+fn samples_of(input: &[u8], format: Format) -> Vec<OwnedSample> {
+    let mut out = Vec::new();
+    let mut sink = |s: &Sample<'_>| -> Result<(), SinkError> {
+        let labels = s
+            .labels
+            .iter()
+            .map(|l| (l.name.to_string(), l.value.to_string()))
+            .collect();
+        out.push((s.name.to_string(), labels, s.value.to_bits()));
+        Ok(())
+    };
+    parse(input, format, &ParseOptions::default(), &mut sink).expect("body parses");
+    out
+}
+
+/// One scrape through the scrape loop's `ingest` and a commit, in `format`.
+fn ingest_scrape(
+    store: &Store,
+    spec: &TargetSpec,
+    cache: &mut SeriesCache,
+    input: &[u8],
+    format: Format,
+    t_ms: i64,
+) -> usize {
+    let (app, counts) = ingest(store, cache, spec, input, format, t_ms).expect("body parses");
+    black_box(app.commit());
+    counts.scraped as usize
+}
+
+/// A target spec as the bench scrapes: its own timestamps, native histograms on.
+fn bench_spec(name: &str) -> TargetSpec {
+    let mut spec = TargetSpec::unlabelled(name);
+    spec.honor_timestamps = false;
+    spec.histograms.scrape_native_histograms = true;
+    spec
+}
+
+/// The 200 latency histograms of the `native_histograms` body, one scrape in.
+fn latency_histograms() -> Vec<FloatHistogram> {
+    let mut rng = latency::Rng(11);
+    (0..200)
+        .map(|i| {
+            let mut h = latency::initial(i);
+            latency::advance(&mut h, &mut rng);
+            h
+        })
+        .collect()
+}
+
+/// The inputs of the protobuf groups: (id, body, format).
+fn protobuf_inputs() -> Vec<(String, Vec<u8>, Format)> {
+    let mut out = Vec::new();
+    for name in INPUTS {
+        let text = load(name);
+        let (proto, n) = protobuf_body::from_text(&text);
+        let (a, b) = (
+            samples_of(&text, Format::PrometheusText),
+            samples_of(&proto, Format::Protobuf),
+        );
+        assert_eq!(a.len(), n);
+        assert!(
+            a == b,
+            "{name}: the protobuf body does not hold the text's samples"
+        );
+        out.push((format!("text/{name}"), text, Format::PrometheusText));
+        out.push((format!("protobuf/{name}"), proto, Format::Protobuf));
+    }
+    let body = protobuf_body::native_histograms(&latency_histograms());
+    out.push(("protobuf/native_histograms".into(), body, Format::Protobuf));
+    out
+}
+
+fn bench_protobuf(c: &mut Criterion) {
+    let inputs = protobuf_inputs();
+    let options = native_options();
+    for (id, input, format) in &inputs {
+        let (med, best, n) = ns_per_sample(|| parse_counting_as(input, *format, &options, false));
+        println!(
+            "protobuf_parse/{id}: median {med:.1} ns/sample, best {best:.1} ({n} samples, {} bytes)",
+            input.len()
+        );
+        let store = Store::new();
+        let mut cache = SeriesCache::default();
+        let spec = bench_spec(id);
+        let mut t = 0;
+        let (med, best, n) = ns_per_sample(|| {
+            t += 15_000;
+            ingest_scrape(&store, &spec, &mut cache, input, *format, t)
+        });
+        println!(
+            "protobuf_parse_append/{id}: median {med:.1} ns/sample, best {best:.1} ({n} samples)"
+        );
+    }
+    let mut group = c.benchmark_group("protobuf_parse");
+    for (id, input, format) in &inputs {
+        let n = parse_counting_as(input, *format, &options, false);
+        group.throughput(Throughput::Elements(n as u64));
+        group.bench_function(BenchmarkId::from_parameter(id), |b| {
+            b.iter(|| parse_counting_as(black_box(input), *format, &options, false))
+        });
+    }
+    group.finish();
+    let mut group = c.benchmark_group("protobuf_parse_append");
+    for (id, input, format) in &inputs {
+        let n = parse_counting_as(input, *format, &options, false);
+        group.throughput(Throughput::Elements(n as u64));
+        let store = Store::new();
+        let mut cache = SeriesCache::default();
+        let spec = bench_spec(id);
+        let mut t = 0;
+        group.bench_function(BenchmarkId::from_parameter(id), |b| {
+            b.iter(|| {
+                t += 15_000;
+                ingest_scrape(&store, &spec, &mut cache, black_box(input), *format, t)
+            })
+        });
+    }
+    group.finish();
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default()
         .sample_size(30)
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(3));
-    targets = bench_parse, bench_parse_append
+    targets = bench_parse, bench_parse_append, bench_protobuf
 }
 /// `PARSE_PROFILE=<fixture> PARSE_PROFILE_ITERS=<n>` runs only the parser `n` times over one
 /// fixture and prints the sample count, for `valgrind --tool=callgrind` (deterministic

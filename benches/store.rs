@@ -16,8 +16,21 @@
 //! counters with millisecond precision (CPU seconds), 30% page-sized memory gauges that
 //! change half the time. Scrapes every 15 s with a per-target offset and a few ms of jitter
 //! on 5% of scrapes; 480 scrapes (2 h).
+//!
+//! Native histograms (`histogram_benches`): 1,000 request-latency series (`benches/latency`:
+//! schema 3, 32 buckets, 0..=3 new observations per bucket and scrape) scraped 480 times.
+//! Printed once: bytes per histogram sample (the store's chunk bytes and the live heap's
+//! growth over the 479 scrapes after the first, divided by their samples) and append
+//! ns/sample, beside the same figures for one float counter per series in the same run as
+//! the baseline; then the criterion group `store_histogram_append` (one commit of 1,000
+//! histograms, the histograms built outside the timing as a scrape's parser builds them).
+//! `cargo bench --bench store -- store_histogram` runs only that group (with
+//! `STORE_BENCH_SKIP_MEMORY=1` to skip the 1,000,000-series run).
 
-use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+mod latency;
+
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use redline::histogram::FloatHistogram;
 use redline::store::{Labels, MatchOp, Matcher, Querier, SeriesRef, Store};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
@@ -535,12 +548,149 @@ fn select_benches(c: &mut Criterion) {
     g.finish();
 }
 
+/// Native histogram series of the histogram benches.
+const HIST_SERIES: usize = 1_000;
+
+fn histogram_labels() -> Vec<Labels> {
+    (0..HIST_SERIES)
+        .map(|i| {
+            Labels::from_pairs([
+                ("__name__", "http_request_duration_seconds".to_string()),
+                ("handler", format!("/api/v1/resource{}", i / 6)),
+                ("instance", format!("10.0.{}.{}:8080", i / 250, i % 250)),
+                ("job", "api".to_string()),
+            ])
+        })
+        .collect()
+}
+
+/// Appends `scrapes` scrapes of [`HIST_SERIES`] latency histograms (or of one float counter
+/// per series, `floats`) and prints bytes/sample and append ns/sample.
+fn histogram_store_figures(floats: bool, scrapes: i64) {
+    let what = if floats { "float" } else { "histogram" };
+    let labels = histogram_labels();
+    let mut rng = latency::Rng(3);
+    let mut hs: Vec<FloatHistogram> = (0..HIST_SERIES).map(latency::initial).collect();
+    let mut counters: Vec<f64> = hs.iter().map(|h| h.count).collect();
+    let store = Store::new();
+    let mut app = store.appender();
+    let refs: Vec<SeriesRef> = labels
+        .iter()
+        .zip(&hs)
+        .map(|(l, h)| {
+            if floats {
+                app.append(l, START_MS, h.count)
+            } else {
+                app.append_histogram(l, START_MS, h.clone())
+            }
+            .expect("append")
+        })
+        .collect();
+    app.commit();
+    let chunk_bytes_before = store.stats().chunk_bytes;
+    let live_before = live();
+    let mut append = Duration::ZERO;
+    for k in 1..scrapes {
+        let t = START_MS + k * INTERVAL_MS;
+        for h in hs.iter_mut() {
+            latency::advance(h, &mut rng);
+        }
+        if floats {
+            for (c, h) in counters.iter_mut().zip(&hs) {
+                *c = h.count;
+            }
+            let started = Instant::now();
+            let mut app = store.appender();
+            for (r, v) in refs.iter().zip(&counters) {
+                app.append_ref(*r, t, *v).expect("append_ref");
+            }
+            black_box(app.commit());
+            append += started.elapsed();
+        } else {
+            let batch = hs.clone();
+            let started = Instant::now();
+            let mut app = store.appender();
+            for (r, h) in refs.iter().zip(batch) {
+                app.append_histogram_ref(*r, t, h)
+                    .expect("append_histogram_ref");
+            }
+            black_box(app.commit());
+            append += started.elapsed();
+        }
+    }
+    let samples = (scrapes - 1) as f64 * HIST_SERIES as f64;
+    let stats = store.stats();
+    let heap = live().saturating_sub(live_before) as f64;
+    let chunks = stats.chunk_bytes.saturating_sub(chunk_bytes_before) as f64;
+    println!(
+        "store_histogram/{what}: {HIST_SERIES} series x {scrapes} scrapes, {} chunks: \
+         {:.1} bytes/sample in chunks, {:.1} bytes/sample heap growth, append {:.1} ns/sample",
+        stats.chunks,
+        chunks / samples,
+        heap / samples,
+        append.as_nanos() as f64 / samples,
+    );
+    if !floats {
+        println!(
+            "store_histogram/histogram: {:.2} bytes per bucket count in chunks ({} buckets, \
+             count, sum, zero bucket: {} values a sample)",
+            chunks / samples / (latency::BUCKETS + 3) as f64,
+            latency::BUCKETS,
+            latency::BUCKETS + 3
+        );
+    }
+}
+
+fn histogram_benches(c: &mut Criterion) {
+    histogram_store_figures(false, 480);
+    histogram_store_figures(true, 480);
+    let labels = histogram_labels();
+    let store = Store::new();
+    let mut hs: Vec<FloatHistogram> = (0..HIST_SERIES).map(latency::initial).collect();
+    let mut app = store.appender();
+    let refs: Vec<SeriesRef> = labels
+        .iter()
+        .zip(&hs)
+        .map(|(l, h)| {
+            app.append_histogram(l, START_MS, h.clone())
+                .expect("append")
+        })
+        .collect();
+    app.commit();
+    let mut rng = latency::Rng(5);
+    let mut k = 0i64;
+    let mut g = c.benchmark_group("store_histogram_append");
+    g.throughput(Throughput::Elements(HIST_SERIES as u64));
+    g.bench_function("append_histogram_ref_1k_series_per_commit", |b| {
+        b.iter_batched(
+            || {
+                for h in hs.iter_mut() {
+                    latency::advance(h, &mut rng);
+                }
+                hs.clone()
+            },
+            |batch| {
+                k += 1;
+                let t = START_MS + k * INTERVAL_MS;
+                let mut app = store.appender();
+                for (r, h) in refs.iter().zip(batch) {
+                    app.append_histogram_ref(*r, t, h)
+                        .expect("append_histogram_ref");
+                }
+                black_box(app.commit())
+            },
+            BatchSize::LargeInput,
+        )
+    });
+    g.finish();
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default()
         .sample_size(10)
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(3));
-    targets = append_benches, select_benches
+    targets = append_benches, select_benches, histogram_benches
 }
 criterion_main!(benches);

@@ -236,7 +236,7 @@ fn redline_runs_the_same_unit_tests() {
         let s = redline::rules::promtool::run_test_files(std::slice::from_ref(&file), &mut out)
             .expect("report written");
         let text = String::from_utf8_lossy(&out);
-        assert_eq!((s.failed, s.skipped), (0, 0), "{file:?}:\n{text}");
+        assert_eq!(s.failed, 0, "{file:?}:\n{text}");
         let name = file.file_name().unwrap().to_string_lossy().into_owned();
         if let Some((_, n)) = expect.iter().find(|(f, _)| *f == name) {
             assert_eq!(s.passed, *n, "{file:?}:\n{text}");

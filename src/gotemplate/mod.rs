@@ -22,11 +22,14 @@ mod tests;
 use self::exec::Env;
 use crate::store::Labels;
 
-/// One sample of a template `query` result.
+/// One sample of a template `query` result, or of a rule's query.
 #[derive(Clone, Debug, PartialEq)]
 pub struct QuerySample {
     pub labels: Labels,
+    /// The float value; 0 for a native histogram sample.
     pub value: f64,
+    /// The native histogram of a histogram sample (a recording rule records it as one).
+    pub histogram: Option<std::sync::Arc<crate::histogram::FloatHistogram>>,
 }
 
 /// The data an alert template sees.

@@ -190,10 +190,12 @@ fn query_first_value_and_label() {
             QuerySample {
                 labels: Labels::from_pairs([("instance", "b")]),
                 value: 0.25,
+                histogram: None,
             },
             QuerySample {
                 labels: Labels::from_pairs([("instance", "a")]),
                 value: 1.0,
+                histogram: None,
             },
         ])
     };

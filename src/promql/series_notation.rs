@@ -189,7 +189,9 @@ fn times(s: &str) -> Result<(u64, &str), String> {
 }
 
 /// A histogram in series notation, as upstream's `TestExpression` prints it: only the fields
-/// that are not zero, the spans flattened into one bucket list each (the gaps filled with 0).
+/// that are not zero, each sign's buckets compacted as `Compact(math.MaxInt)` does (empty
+/// buckets at either end dropped, the offset moved past the leading ones, the spans merged
+/// into one bucket list with the gaps filled with 0).
 pub fn test_expression(h: &FloatHistogram) -> String {
     let mut parts: Vec<String> = Vec::new();
     if h.schema != 0 {
@@ -231,7 +233,14 @@ pub fn test_expression(h: &FloatHistogram) -> String {
                 bi += 1;
             }
         }
-        (first, out)
+        let Some(lead) = out.iter().position(|&c| c != 0.0) else {
+            return (0, Vec::new());
+        };
+        let end = out
+            .iter()
+            .rposition(|&c| c != 0.0)
+            .map_or(out.len(), |i| i + 1);
+        (first + lead as i32, out[lead..end].to_vec())
     };
     let (off, bs) = flat(&h.positive_spans, &h.positive_buckets);
     if off != 0 {
@@ -367,5 +376,19 @@ mod tests {
             "{{schema:1 count:4 sum:5 z_bucket:1 z_bucket_w:0.5 offset:-1 buckets:[1 2]}}"
         );
         assert_eq!(test_expression(&FloatHistogram::default()), "{{}}");
+    }
+
+    /// Upstream compacts before printing: `{{buckets:[0 1 0 0 2 0] offset:3}}` holds the
+    /// buckets 3..=8; the non-empty ones are 4 and 7, so it prints as offset 4, buckets
+    /// [1 0 0 2]; a histogram whose buckets are all empty prints none.
+    #[test]
+    fn test_expression_drops_empty_buckets_at_either_end() {
+        let (d, _) = parse_histogram("{{count:3 offset:3 buckets:[0 1 0 0 2 0]}}").unwrap();
+        assert_eq!(
+            test_expression(&d.h),
+            "{{count:3 offset:4 buckets:[1 0 0 2]}}"
+        );
+        let (d, _) = parse_histogram("{{buckets:[0 0 0] n_buckets:[0 3]}}").unwrap();
+        assert_eq!(test_expression(&d.h), "{{n_offset:1 n_buckets:[3]}}");
     }
 }

@@ -254,7 +254,8 @@ impl GroupState {
                     *for_,
                     *keep_firing_for,
                     group.limit,
-                ),
+                )
+                .map(|samples| samples.into_iter().map(|(l, v)| (l, v, None)).collect()),
             };
             match result {
                 Err(e) => {
@@ -276,8 +277,12 @@ impl GroupState {
                     }
                     let mut app = ctx.store.appender();
                     let mut now_series = BTreeSet::new();
-                    for (labels, v) in samples {
-                        if app.append(&labels, ts, v).is_ok() {
+                    for (labels, v, h) in samples {
+                        let appended = match h {
+                            Some(h) => app.append_histogram(&labels, ts, (*h).clone()).is_ok(),
+                            None => app.append(&labels, ts, v).is_ok(),
+                        };
+                        if appended {
                             out.samples_appended += 1;
                         }
                         now_series.insert(labels);
@@ -409,17 +414,6 @@ impl GroupState {
     }
 }
 
-/// Runs `expr` at `t_ms` as a rule query on the local engine: an instant vector, or a scalar
-/// as one sample without labels (upstream `EngineQueryFunc`).
-pub(crate) fn rule_query(
-    ctx_engine: &Engine,
-    store: &Store,
-    expr: &crate::promql::Expr,
-    t_ms: i64,
-) -> Result<Vec<QuerySample>, super::querier::RuleQueryError> {
-    super::querier::local_query(ctx_engine, store, expr, t_ms)
-}
-
 /// A query function for templates (`{{ query "..." }}`) evaluating at `t_ms`; the
 /// template engine takes the error's text.
 fn template_query<'a>(
@@ -429,13 +423,17 @@ fn template_query<'a>(
     move |q: &str| querier.query_text(q, t_ms).map_err(|e| e.to_string())
 }
 
+/// A sample a rule writes: labels, float value, and for a recording rule whose result is a
+/// native histogram, the histogram (recorded as a histogram sample, as Prometheus does).
+type RuleSample = (Labels, f64, Option<Arc<crate::histogram::FloatHistogram>>);
+
 fn eval_recording(
     querier: &RuleQuerier,
     rule: &Rule,
     record: &str,
     ts: i64,
     limit: usize,
-) -> Result<Vec<(Labels, f64)>, String> {
+) -> Result<Vec<RuleSample>, String> {
     // The rule's health text (`lastError`) is the error's text.
     let res = querier
         .query(&rule.query, &rule.expr, ts)
@@ -453,7 +451,7 @@ fn eval_recording(
                     .to_string(),
             );
         }
-        out.push((l, s.value));
+        out.push((l, s.value, s.histogram));
     }
     if limit > 0 && out.len() > limit {
         return Err(format!(

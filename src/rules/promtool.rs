@@ -2,19 +2,25 @@
 //!
 //! A test file names `rule_files` (relative to the test file), an `evaluation_interval`
 //! (default 1m), an optional `group_eval_order` and `tests`. Each test group loads its
-//! `input_series` (expanding notation: `1+2x3`, `5-1x2`, `1x3`, `_`, `_x3`, `stale`) at its
+//! `input_series` (expanding notation: `1+2x3`, `5-1x2`, `1x3`, `_`, `_x3`, `stale`, and
+//! native histograms in promqltest's notation, `{{schema:0 sum:5 count:4 buckets:[1 2 1]}}`,
+//! `{{…}}x3`, `{{…}}+{{…}}x3`, read by [`crate::promql::series_notation`]) at its
 //! `interval`, evaluates every rule group at every evaluation interval from 0 up to the latest
 //! `eval_time` (in `group_eval_order`, else file order), compares the firing alerts at each
 //! `alert_rule_test`'s time (as sets of labels and annotations) and finally runs the
 //! `promql_expr_test` queries, exactly as promtool 3.x (`cmd/promtool/unittest.go`) does.
 //! Failures are printed in promtool's words; the output ends with `N passed, N failed` where
-//! each test group is one test. Native histogram inputs and expectations (`{{…}}`) are
-//! skipped and counted as skipped, since redline's store keeps float samples only.
+//! each test group is one test. An expected sample may be a native histogram (`histogram:
+//! '{{…}}'`); as promtool does, it is compared by its series notation
+//! ([`test_expression`], upstream's `TestExpression`), so the counter reset hint counts when
+//! either side has one, and its `value` must equal the histogram sample's float value, 0.
 
 use super::file::{expand_rule_patterns, load_rule_file, RuleGroup};
-use super::group::{rule_query, EvalContext, GroupState};
+use super::group::{EvalContext, GroupState};
 use crate::gostrconv::{format_e, quote as go_quote};
-use crate::promql::{Engine, EngineOptions};
+use crate::histogram::FloatHistogram;
+use crate::promql::series_notation::{expand_histogram, test_expression, HistogramDesc};
+use crate::promql::{Engine, EngineOptions, Value};
 use crate::store::{Labels, Store, METRIC_NAME, STALE_NAN};
 use crate::timefmt::{format_duration, go_duration, parse_duration};
 use serde::Deserialize;
@@ -24,13 +30,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Counts of one run: each test group is one test; `skipped` counts native-histogram checks
-/// that were not run.
+/// Counts of one run: each test group is one test.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Summary {
     pub passed: usize,
     pub failed: usize,
-    pub skipped: usize,
 }
 
 /// Why a run could not write its report. Problems with the test files themselves are test
@@ -164,17 +168,8 @@ pub fn run_test_files_with(
         let s = run_test_file_with(p, features, out)?;
         total.passed += s.passed;
         total.failed += s.failed;
-        total.skipped += s.skipped;
     }
-    if total.skipped > 0 {
-        writeln!(
-            out,
-            "{} passed, {} failed, {} skipped",
-            total.passed, total.failed, total.skipped
-        )?;
-    } else {
-        writeln!(out, "{} passed, {} failed", total.passed, total.failed)?;
-    }
+    writeln!(out, "{} passed, {} failed", total.passed, total.failed)?;
     Ok(total)
 }
 
@@ -206,10 +201,8 @@ pub fn run_test_file_with(
                 writeln!(out, "{w}")?;
             }
             let mut errs = Vec::new();
-            for (i, tg) in file.raw.tests.iter().enumerate() {
-                let mut skipped = 0;
-                let e = run_group(&file, tg, i, &mut skipped);
-                summary.skipped += skipped;
+            for tg in &file.raw.tests {
+                let e = run_group(&file, tg);
                 if e.is_empty() {
                     summary.passed += 1;
                 } else {
@@ -339,9 +332,10 @@ fn parse_metric(s: &str) -> Result<Labels, String> {
     }
 }
 
-#[derive(Clone, Copy)]
+#[derive(Clone)]
 enum Seq {
     Value(f64),
+    Histogram(Box<FloatHistogram>),
     Omitted,
     Stale,
 }
@@ -350,7 +344,115 @@ fn parse_num(s: &str) -> Result<f64, String> {
     crate::gostrconv::parse_float(s).map_err(|_| format!("invalid number {s:?}"))
 }
 
-/// Expands promqltest's series notation.
+/// `{{a}}+{{b}}xN` / `{{a}}-{{b}}xN`: `a` plus or minus `b`, as promqltest's loader combines
+/// them.
+fn combine_histograms(
+    a: &FloatHistogram,
+    b: &FloatHistogram,
+    add: bool,
+) -> Result<FloatHistogram, String> {
+    let mut h = a.clone();
+    let r = if add { h.add(b) } else { h.sub(b) };
+    r.map_err(|e| format!("error combining histograms: {e}"))?;
+    Ok(h)
+}
+
+/// Expands a `values` string of promqltest's series notation: float tokens
+/// ([`expand_values`]) and native histograms (`{{…}}`, `{{…}}xN`, `{{…}}+{{…}}xN`), in any
+/// mix, as promtool hands the string to promqltest's loader.
+fn expand_series_values(text: &str) -> Result<Vec<Seq>, String> {
+    let mut out = Vec::new();
+    let mut rest = text;
+    loop {
+        rest = rest.trim_start();
+        if rest.is_empty() {
+            return Ok(out);
+        }
+        if rest.starts_with("{{") {
+            let mut hs: Vec<HistogramDesc> = Vec::new();
+            rest = expand_histogram(rest, &combine_histograms, &mut hs)?;
+            out.extend(hs.into_iter().map(|d| Seq::Histogram(Box::new(d.h))));
+            continue;
+        }
+        let end = rest.find(char::is_whitespace).unwrap_or(rest.len());
+        out.extend(expand_values(&rest[..end])?);
+        rest = &rest[end..];
+    }
+}
+
+/// The histogram of an expected sample's `histogram:` string, which must be exactly one
+/// native histogram (promtool's errors otherwise).
+fn expected_histogram(text: &str) -> Result<FloatHistogram, String> {
+    let mut values = expand_series_values(text)?;
+    if values.len() != 1 {
+        return Err(format!("expected 1 value, got {}", values.len()));
+    }
+    // The value as upstream's `SequenceValue.String()` prints it (`%f`, `_`).
+    let got = match values.pop() {
+        Some(Seq::Histogram(h)) => return Ok(*h),
+        Some(Seq::Value(v)) if v.is_infinite() => if v > 0.0 { "+Inf" } else { "-Inf" }.into(),
+        Some(Seq::Value(v)) => format!("{v:.6}"),
+        Some(Seq::Stale) => "NaN".to_string(),
+        Some(Seq::Omitted) | None => "_".to_string(),
+    };
+    Err(format!("expected histogram, got {got}"))
+}
+
+/// One sample of a `promql_expr_test`, expected or got: its labels, float value, and the
+/// series notation of its histogram (empty for a float sample), as promtool compares them.
+struct ExprSample {
+    labels: Labels,
+    value: f64,
+    histogram: String,
+}
+
+impl ExprSample {
+    /// promtool's `parsedSample.String()`.
+    fn show(&self) -> String {
+        if self.histogram.is_empty() {
+            format!(
+                "{} {}",
+                labels_string(&self.labels),
+                format_e(self.value, None, true)
+            )
+        } else {
+            format!("{} {}", labels_string(&self.labels), self.histogram)
+        }
+    }
+}
+
+/// The instant query of a `promql_expr_test` (promtool's `query`): a vector, or a scalar as
+/// one sample without labels.
+fn expr_query(
+    engine: &Engine,
+    store: &Store,
+    expr: &str,
+    t_ms: i64,
+) -> Result<Vec<ExprSample>, super::querier::RuleQueryError> {
+    use super::querier::RuleQueryError;
+    let ast = Engine::parse(expr).map_err(RuleQueryError::from)?;
+    let res = engine
+        .instant_query_expr(store, &ast, t_ms)
+        .map_err(RuleQueryError::from)?;
+    match res.value {
+        Value::Vector(v) => Ok(v
+            .into_iter()
+            .map(|s| ExprSample {
+                labels: s.labels,
+                value: if s.h.is_some() { 0.0 } else { s.v },
+                histogram: s.h.map(|h| test_expression(&h)).unwrap_or_default(),
+            })
+            .collect()),
+        Value::Scalar { v, .. } => Ok(vec![ExprSample {
+            labels: Labels::empty(),
+            value: v,
+            histogram: String::new(),
+        }]),
+        _ => Err(RuleQueryError::NotVectorOrScalar),
+    }
+}
+
+/// Expands promqltest's series notation for floats.
 fn expand_values(text: &str) -> Result<Vec<Seq>, String> {
     let mut out = Vec::new();
     for tok in text.split_whitespace() {
@@ -442,19 +544,14 @@ fn floats_equal(a: f64, b: f64, fuzzy: bool) -> bool {
 }
 
 /// Runs one test group; returns its failures (empty = passed).
-fn run_group(file: &TestFile, tg: &RawTestGroup, index: usize, skipped: &mut usize) -> Vec<String> {
-    match run_group_inner(file, tg, index, skipped) {
+fn run_group(file: &TestFile, tg: &RawTestGroup) -> Vec<String> {
+    match run_group_inner(file, tg) {
         Ok(errs) => errs,
         Err(e) => vec![e],
     }
 }
 
-fn run_group_inner(
-    file: &TestFile,
-    tg: &RawTestGroup,
-    _index: usize,
-    skipped: &mut usize,
-) -> Result<Vec<String>, String> {
+fn run_group_inner(file: &TestFile, tg: &RawTestGroup) -> Result<Vec<String>, String> {
     let interval = match &tg.interval {
         None => file.eval_interval,
         Some(s) => parse_duration(s).map_err(|e| format!("interval: {e}"))?,
@@ -467,22 +564,19 @@ fn run_group_inner(
     for s in &tg.input_series {
         let values = s.values.clone().unwrap_or_default();
         let labels = parse_metric(&s.series).map_err(|e| format!("series {:?}: {e}", s.series))?;
-        if values.contains("{{") {
-            *skipped += 1;
-            continue;
-        }
-        for (i, v) in expand_values(&values)
+        for (i, v) in expand_series_values(&values)
             .map_err(|e| format!("series {:?}: {e}", s.series))?
             .into_iter()
             .enumerate()
         {
             let t = start + i as i64 * interval_ms;
-            let v = match v {
-                Seq::Value(v) => v,
-                Seq::Stale => STALE_NAN,
+            let appended = match v {
+                Seq::Value(v) => app.append(&labels, t, v),
+                Seq::Stale => app.append(&labels, t, STALE_NAN),
+                Seq::Histogram(h) => app.append_histogram(&labels, t, *h),
                 Seq::Omitted => continue,
             };
-            app.append(&labels, t, v).map_err(|e| e.to_string())?;
+            appended.map_err(|e| e.to_string())?;
         }
     }
     app.commit();
@@ -619,14 +713,7 @@ fn run_group_inner(
     'outer: for tc in &tg.promql_expr_test {
         let t = dur(&tc.eval_time)?;
         let expr_q = go_quote(&tc.expr);
-        if tc.exp_samples.iter().any(|s| s.histogram.is_some()) {
-            *skipped += 1;
-            continue;
-        }
-        let got = Engine::parse(&tc.expr)
-            .map_err(super::querier::RuleQueryError::from)
-            .and_then(|q| rule_query(&engine, &store, &q, start + t));
-        let mut got = match got {
+        let mut got = match expr_query(&engine, &store, &tc.expr, start + t) {
             Ok(g) => g,
             Err(e) => {
                 errs.push(format!(
@@ -638,8 +725,19 @@ fn run_group_inner(
         };
         let mut exp = Vec::new();
         for s in &tc.exp_samples {
-            match parse_metric(&s.labels) {
-                Ok(l) => exp.push((l, s.value)),
+            let parsed = parse_metric(&s.labels).and_then(|labels| {
+                let histogram = match s.histogram.as_deref() {
+                    None | Some("") => String::new(),
+                    Some(text) => test_expression(&expected_histogram(text)?),
+                };
+                Ok(ExprSample {
+                    labels,
+                    value: s.value,
+                    histogram,
+                })
+            });
+            match parsed {
+                Ok(sample) => exp.push(sample),
                 Err(e) => {
                     errs.push(format!(
                         "    expr: {expr_q}, time: {}, err: labels {}: {e}",
@@ -650,39 +748,30 @@ fn run_group_inner(
                 }
             }
         }
-        exp.sort_by(|a, b| a.0.cmp(&b.0));
+        exp.sort_by(|a, b| a.labels.cmp(&b.labels));
         got.sort_by(|a, b| a.labels.cmp(&b.labels));
         let same = exp.len() == got.len()
             && exp.iter().zip(&got).all(|(e, g)| {
-                e.0 == g.labels && floats_equal(e.1, g.value, file.raw.fuzzy_compare)
+                e.labels == g.labels
+                    && floats_equal(e.value, g.value, file.raw.fuzzy_compare)
+                    && e.histogram == g.histogram
             });
         if !same {
-            let show = |v: Vec<String>| {
+            let show = |v: &[ExprSample]| {
                 if v.is_empty() {
                     "nil".to_string()
                 } else {
-                    v.join(", ")
+                    v.iter()
+                        .map(ExprSample::show)
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 }
             };
-            let exp_s = show(
-                exp.iter()
-                    .map(|(l, v)| format!("{} {}", labels_string(l), format_e(*v, None, true)))
-                    .collect(),
-            );
-            let got_s = show(
-                got.iter()
-                    .map(|s| {
-                        format!(
-                            "{} {}",
-                            labels_string(&s.labels),
-                            format_e(s.value, None, true)
-                        )
-                    })
-                    .collect(),
-            );
             errs.push(format!(
-                "    expr: {expr_q}, time: {},\n        exp: {exp_s}\n        got: {got_s}",
-                model_duration(t)
+                "    expr: {expr_q}, time: {},\n        exp: {}\n        got: {}",
+                model_duration(t),
+                show(&exp),
+                show(&got)
             ));
         }
     }
@@ -699,6 +788,7 @@ mod tests {
             .into_iter()
             .map(|v| match v {
                 Seq::Value(v) => v.to_string(),
+                Seq::Histogram(h) => test_expression(&h),
                 Seq::Omitted => "_".into(),
                 Seq::Stale => "stale".into(),
             })

@@ -125,12 +125,14 @@ pub(crate) fn local_query(
             .into_iter()
             .map(|s| QuerySample {
                 labels: s.labels,
-                value: s.v,
+                value: if s.h.is_some() { 0.0 } else { s.v },
+                histogram: s.h,
             })
             .collect()),
         Value::Scalar { v, .. } => Ok(vec![QuerySample {
             labels: Labels::empty(),
             value: v,
+            histogram: None,
         }]),
         _ => Err(RuleQueryError::NotVectorOrScalar),
     }
@@ -241,6 +243,7 @@ pub fn parse_query_response(status: u16, body: &[u8]) -> Result<QueryResponse, S
                 out.push(QuerySample {
                     labels: Labels::from_pairs(s.metric),
                     value,
+                    histogram: None,
                 });
             }
             out
@@ -251,6 +254,7 @@ pub fn parse_query_response(status: u16, body: &[u8]) -> Result<QueryResponse, S
             vec![QuerySample {
                 labels: Labels::empty(),
                 value: parse_value(&v)?,
+                histogram: None,
             }]
         }
         other => return Err(format!("{NOT_VECTOR_OR_SCALAR} (got {other})")),

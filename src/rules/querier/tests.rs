@@ -50,7 +50,8 @@ fn scalar_is_one_sample_without_labels() {
         r.samples,
         vec![QuerySample {
             labels: Labels::empty(),
-            value: 42.0
+            value: 42.0,
+            histogram: None,
         }]
     );
     let r = ok(
