@@ -270,6 +270,7 @@ impl Service {
             cancel: None,
             experimental_functions: opts.query.experimental_functions,
             binop_fill_modifiers: opts.query.binop_fill_modifiers,
+            extended_range_selectors: opts.query.extended_range_selectors,
         }));
         let rules = crate::rules::manager::spawn(
             RuleContext {

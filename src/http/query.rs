@@ -54,6 +54,8 @@ pub struct QueryLimits {
     pub experimental_functions: bool,
     /// `--enable-feature=promql-binop-fill-modifiers`.
     pub binop_fill_modifiers: bool,
+    /// `--enable-feature=promql-extended-range-selectors`.
+    pub extended_range_selectors: bool,
 }
 
 impl Default for QueryLimits {
@@ -66,6 +68,7 @@ impl Default for QueryLimits {
             parse: ParseLimits::default(),
             experimental_functions: false,
             binop_fill_modifiers: false,
+            extended_range_selectors: false,
         }
     }
 }
@@ -91,6 +94,7 @@ impl QueryService {
             cancel: Some(cancel),
             experimental_functions: self.limits.experimental_functions,
             binop_fill_modifiers: self.limits.binop_fill_modifiers,
+            extended_range_selectors: self.limits.extended_range_selectors,
             ..EngineOptions::default()
         })
     }

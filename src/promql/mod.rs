@@ -12,7 +12,8 @@
 //! one by one (`eval`); binary operators live in `binary`, aggregations in `aggregate`,
 //! functions in `functions`, `range_functions` and `histogram`. Before that, `durations`
 //! resolves Prometheus 3 duration expressions (`x[5m + step()]`) for the query's step and
-//! range, `extended_range` refuses the `anchored`/`smoothed` modifiers, and
+//! range, `extended_range` evaluates the `anchored`/`smoothed` modifiers, `info` the `info()`
+//! function, and
 //! [`check_features`] (`experimental`) refuses Prometheus' experimental PromQL unless the
 //! engine's flags allow it.
 //! [`promqltest`] runs upstream's promqltest script files against the engine.
@@ -30,6 +31,7 @@ mod experimental;
 mod extended_range;
 mod functions;
 mod histogram;
+mod info;
 mod limits;
 mod memo;
 mod nh_aggregate;
@@ -44,7 +46,10 @@ pub mod series_notation;
 pub mod testing;
 mod value;
 
-pub use experimental::{check_features, BINOP_FILL_MODIFIERS_FLAG, EXPERIMENTAL_FUNCTIONS_FLAG};
+pub use experimental::{
+    check_features, FeatureFlags, BINOP_FILL_MODIFIERS_FLAG, EXPERIMENTAL_FUNCTIONS_FLAG,
+    EXTENDED_RANGE_SELECTORS_FLAG,
+};
 pub use limits::{
     strip_comments, ParseLimits, DEFAULT_MAX_QUERY_LENGTH, EVAL_STACK_SIZE, MAX_QUERY_DEPTH,
 };
@@ -80,6 +85,9 @@ pub struct EngineOptions {
     /// Prometheus' `promql-binop-fill-modifiers` feature: `fill`, `fill_left`,
     /// `fill_right`. Off by default, as upstream.
     pub binop_fill_modifiers: bool,
+    /// Prometheus' `promql-extended-range-selectors` feature: the `anchored` and `smoothed`
+    /// selector modifiers. Off by default, as upstream.
+    pub extended_range_selectors: bool,
 }
 
 impl Default for EngineOptions {
@@ -93,6 +101,7 @@ impl Default for EngineOptions {
             cancel: None,
             experimental_functions: false,
             binop_fill_modifiers: false,
+            extended_range_selectors: false,
         }
     }
 }

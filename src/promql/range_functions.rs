@@ -53,6 +53,11 @@ pub(crate) fn eval(
     ts: i64,
 ) -> EvalResult<Val> {
     let mi = usize::from(name == "quantile_over_time");
+    if let Expr::MatrixSelector(ms) = unwrap_parens(args[mi]) {
+        if ms.vs.anchored || ms.vs.smoothed {
+            return super::extended_range::eval_call(ev, name, args, ms, ts);
+        }
+    }
     let mut scalars = Vec::new();
     for (i, a) in args.iter().enumerate() {
         if i != mi {
@@ -155,7 +160,7 @@ fn check_params(ev: &Evaluator, name: &str, scalars: &[f64], args: &[&Expr]) -> 
 
 /// The info annotation `rate` and `increase` raise for a metric name that does not look
 /// like a counter's.
-fn check_counter_name(ev: &Evaluator, labels: &Labels, node: &Expr) {
+pub(crate) fn check_counter_name(ev: &Evaluator, labels: &Labels, node: &Expr) {
     if let Some(n) = labels.metric_name() {
         if !["_total", "_sum", "_count", "_bucket"]
             .iter()
