@@ -457,4 +457,60 @@ mod tests {
             pts(&[(60_000, 1.5), (90_000, 2.0), (120_000, 2.0)])
         );
     }
+
+    fn engine() -> crate::promql::Engine {
+        crate::promql::Engine::new(crate::promql::EngineOptions {
+            extended_range_selectors: true,
+            ..crate::promql::EngineOptions::default()
+        })
+    }
+
+    /// gauge 1@0s 3@60s 2@120s; `gauge[1m] anchored` at 150 s is the range (90s, 150s]:
+    /// 3 (the sample at 60 s) at 90 s, 2 at 120 s, and 2 again at 150 s.
+    #[test]
+    fn a_bare_anchored_range_selector_has_boundary_samples() {
+        let l = Labels::from_pairs([("__name__", "gauge")]);
+        let mut q = crate::promql::testing::MemQuerier::new();
+        for (t, v) in [(0, 1.0), (60_000, 3.0), (120_000, 2.0)] {
+            q.append(&l, t, v);
+        }
+        let r = engine()
+            .instant_query(&q, "gauge[1m] anchored", 150_000)
+            .expect("evaluates");
+        let crate::promql::Value::Matrix(m) = r.value else {
+            panic!("expected a matrix, got {:?}", r.value);
+        };
+        assert_eq!(m.len(), 1);
+        assert_eq!(
+            m[0].samples,
+            pts(&[(90_000, 3.0), (120_000, 2.0), (150_000, 2.0)])
+        );
+    }
+
+    #[test]
+    fn native_histograms_are_refused_with_upstreams_errors() {
+        use crate::histogram::FloatHistogram;
+        let l = Labels::from_pairs([("__name__", "h")]);
+        let mut q = crate::promql::testing::MemQuerier::new();
+        for t in [0, 60_000] {
+            let h = FloatHistogram {
+                count: 1.0,
+                sum: 1.0,
+                ..FloatHistogram::default()
+            };
+            q.append_histogram(&l, t, h);
+        }
+        let err = |query: &str| match engine().instant_query(&q, query, 60_000) {
+            Err(crate::promql::QueryError::Execution(m)) => m,
+            other => panic!("{query}: expected an execution error, got {other:?}"),
+        };
+        assert_eq!(err("rate(h[1m] anchored)"), HISTOGRAMS_IN_CALL);
+        assert_eq!(err("delta(h[1m] smoothed)"), HISTOGRAMS_IN_CALL);
+        assert_eq!(err("h smoothed"), HISTOGRAMS_IN_CALL);
+        assert_eq!(err("h[1m] anchored"), HISTOGRAMS_IN_SELECTOR);
+        // Control: the same histograms without a modifier evaluate.
+        engine()
+            .instant_query(&q, "rate(h[1m])", 60_000)
+            .expect("rate of histograms");
+    }
 }

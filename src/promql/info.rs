@@ -380,3 +380,56 @@ fn combine(
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::histogram::FloatHistogram;
+    use crate::promql::testing::MemQuerier;
+    use crate::promql::{Engine, EngineOptions, QueryError, Value};
+    use crate::store::Labels;
+
+    fn engine() -> Engine {
+        Engine::new(EngineOptions {
+            experimental_functions: true,
+            ..EngineOptions::default()
+        })
+    }
+
+    /// An info series whose sample is a native histogram is an error (upstream's
+    /// `evalSeries` with `recordOrigT`); the same series with a float sample is joined.
+    #[test]
+    fn a_histogram_info_sample_is_an_error() {
+        let base = Labels::from_pairs([("__name__", "up"), ("instance", "a"), ("job", "j")]);
+        let info = Labels::from_pairs([
+            ("__name__", "target_info"),
+            ("instance", "a"),
+            ("job", "j"),
+            ("region", "eu"),
+        ]);
+        let mut q = MemQuerier::new();
+        q.append(&base, 0, 1.0);
+        q.append(&info, 0, 1.0);
+        let r = engine().instant_query(&q, "info(up)", 0).expect("joins");
+        let Value::Vector(v) = r.value else {
+            panic!("expected a vector");
+        };
+        assert_eq!(v.len(), 1);
+        assert_eq!(v[0].labels.get("region"), Some("eu"));
+
+        q.append_histogram(
+            &info,
+            30_000,
+            FloatHistogram {
+                count: 1.0,
+                ..FloatHistogram::default()
+            },
+        );
+        assert_eq!(
+            engine().instant_query(&q, "info(up)", 30_000),
+            Err(QueryError::Execution(
+                "this should be an info metric, with float samples: {__name__=\"target_info\", instance=\"a\", job=\"j\", region=\"eu\"}"
+                    .into()
+            ))
+        );
+    }
+}
