@@ -281,7 +281,8 @@ pub(crate) fn eval_call(
             "changes" => anchored_count(f, r.start, true),
             _ => anchored_count(f, r.start, false),
         };
-        if name == "rate" || name == "increase" {
+        // Upstream checks the name of a series that gave a result.
+        if v.is_some() && (name == "rate" || name == "increase") {
             super::range_functions::check_counter_name(ev, labels, args[0]);
         }
         if let Some(v) = v {
