@@ -146,7 +146,8 @@ struct QueryFlags {
     max_depth: usize,
     /// Prometheus' feature flags, comma-separated or repeated:
     /// `promql-experimental-functions` (limitk, limit_ratio, sort_by_label, …),
-    /// `promql-binop-fill-modifiers` (fill, fill_left, fill_right), `type-and-unit-labels`
+    /// `promql-binop-fill-modifiers` (fill, fill_left, fill_right),
+    /// `promql-extended-range-selectors` (anchored, smoothed), `type-and-unit-labels`
     /// (scraped series get `__type__`/`__unit__` from their metadata). Flags for what redline
     /// does always (native-histograms, promql-duration-expr, …) are accepted and change nothing.
     #[arg(long = "enable-feature", value_delimiter = ',')]
@@ -177,6 +178,7 @@ impl QueryFlags {
             experimental_functions: self.feature("promql-experimental-functions"),
             binop_fill_modifiers: self.feature("promql-binop-fill-modifiers"),
             type_and_unit_labels: self.feature("type-and-unit-labels"),
+            extended_range_selectors: self.feature("promql-extended-range-selectors"),
         }
     }
 
@@ -269,7 +271,8 @@ enum TestCommand {
         #[arg(required = true)]
         files: Vec<PathBuf>,
         /// Prometheus' feature flags, as promtool takes them: `promql-experimental-functions`,
-        /// `promql-binop-fill-modifiers` (comma-separated or repeated).
+        /// `promql-binop-fill-modifiers`, `promql-extended-range-selectors` (comma-separated or
+        /// repeated).
         #[arg(long = "enable-feature", value_delimiter = ',')]
         enable_feature: Vec<String>,
     },
@@ -458,6 +461,7 @@ fn dispatch(command: Command) -> Result<ExitCode> {
             let features = redline::rules::promtool::Features {
                 experimental_functions: on("promql-experimental-functions"),
                 binop_fill_modifiers: on("promql-binop-fill-modifiers"),
+                extended_range_selectors: on("promql-extended-range-selectors"),
             };
             let summary = redline::rules::promtool::run_test_files_with(
                 &files,

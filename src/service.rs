@@ -271,6 +271,7 @@ impl Service {
             experimental_functions: opts.query.experimental_functions,
             binop_fill_modifiers: opts.query.binop_fill_modifiers,
             type_and_unit_labels: opts.query.type_and_unit_labels,
+            extended_range_selectors: opts.query.extended_range_selectors,
         }));
         let rules = crate::rules::manager::spawn(
             RuleContext {

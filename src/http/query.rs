@@ -57,6 +57,8 @@ pub struct QueryLimits {
     /// `--enable-feature=type-and-unit-labels`: the engine side (`rate`/`increase` read
     /// `__type__`); `service` also hands it to the scrape loops, which attach the labels.
     pub type_and_unit_labels: bool,
+    /// `--enable-feature=promql-extended-range-selectors`.
+    pub extended_range_selectors: bool,
 }
 
 impl Default for QueryLimits {
@@ -70,6 +72,7 @@ impl Default for QueryLimits {
             experimental_functions: false,
             binop_fill_modifiers: false,
             type_and_unit_labels: false,
+            extended_range_selectors: false,
         }
     }
 }
@@ -96,6 +99,7 @@ impl QueryService {
             experimental_functions: self.limits.experimental_functions,
             binop_fill_modifiers: self.limits.binop_fill_modifiers,
             type_and_unit_labels: self.limits.type_and_unit_labels,
+            extended_range_selectors: self.limits.extended_range_selectors,
             ..EngineOptions::default()
         })
     }

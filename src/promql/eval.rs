@@ -98,11 +98,22 @@ pub(crate) struct Evaluator<'a> {
     counter_checks: RefCell<FastMap<usize, Vec<bool>>>,
     /// Selectors that read histograms as count and sum only ([`super::hist_stats`]).
     stats_selectors: HashSet<usize>,
+    /// The steps the current node is evaluated at, as upstream's evaluator has them
+    /// (`startTimestamp`, `endTimestamp`, `interval`): the query's, or inside a subquery the
+    /// subquery's over all the steps of the query. `info()` works over all of them at once.
+    frame: Cell<Frame>,
+    /// `info()` results per call node and frame: every step's vector.
+    pub info_results: RefCell<HashMap<(usize, Frame), Rc<StepVectors>>>,
 }
 
+/// First step, last step and step width of an evaluation (width 0 for a single step).
+pub(crate) type Frame = (i64, i64, i64);
+
+/// A node's instant vector at each step of a frame.
+pub(crate) type StepVectors = FastMap<i64, Vec<Sample>>;
+
 /// Runs a query over `[start, end]` (equal for an instant query, then `step` is 0), its
-/// duration expressions resolved first (`durations`); `anchored`/`smoothed` selectors are
-/// refused (`extended_range`).
+/// duration expressions resolved first (`durations`).
 pub(crate) fn run(
     opts: &EngineOptions,
     q: &dyn Querier,
@@ -112,7 +123,6 @@ pub(crate) fn run(
     end: i64,
     step: i64,
 ) -> Result<QueryResult, QueryError> {
-    super::extended_range::refuse(expr)?;
     match super::durations::resolve(expr, start, end, step)? {
         Some(resolved) => run_resolved(opts, q, &resolved, text, start, end, step),
         None => run_resolved(opts, q, expr, text, start, end, step),
@@ -131,8 +141,11 @@ fn run_resolved<'a>(
     super::experimental::check_features(
         expr,
         text,
-        opts.experimental_functions,
-        opts.binop_fill_modifiers,
+        super::FeatureFlags {
+            experimental_functions: opts.experimental_functions,
+            binop_fill_modifiers: opts.binop_fill_modifiers,
+            extended_range_selectors: opts.extended_range_selectors,
+        },
     )?;
     let lookback = millis(opts.lookback_delta);
     let mut ev = Evaluator {
@@ -158,6 +171,8 @@ fn run_resolved<'a>(
         loaded: Cell::new(0),
         counter_checks: RefCell::new(FastMap::default()),
         stats_selectors: super::hist_stats::stats_selectors(expr),
+        frame: Cell::new((start, end, step)),
+        info_results: RefCell::new(HashMap::new()),
     };
     let mut ranges = HashMap::new();
     ev.collect_ranges(expr, start, end, &mut ranges);
@@ -305,15 +320,22 @@ impl<'a> Evaluator<'a> {
         match expr {
             Expr::VectorSelector(vs) => {
                 let (s, e) = self.selector_span(vs, start, end);
-                put(vs as *const _ as usize, s.saturating_sub(self.lookback), e);
+                let s = s.saturating_sub(self.lookback);
+                let (s, e) = match vs.smoothed {
+                    true => (s, e.saturating_add(self.lookback)),
+                    false => (s, e),
+                };
+                put(vs as *const _ as usize, s, e);
             }
             Expr::MatrixSelector(ms) => {
                 let (s, e) = self.selector_span(&ms.vs, start, end);
-                put(
-                    &ms.vs as *const _ as usize,
+                let (s, e) = super::extended_range::widen(
+                    &ms.vs,
                     s.saturating_sub(millis(ms.range)),
                     e,
+                    self.lookback,
                 );
+                put(&ms.vs as *const _ as usize, s, e);
             }
             Expr::Subquery(sq) => {
                 let (s, e) = match &sq.at {
@@ -434,6 +456,40 @@ impl<'a> Evaluator<'a> {
         Ok(())
     }
 
+    /// The samples counted for the current step so far, for a node that evaluates its
+    /// argument at other steps and then restores the count ([`Evaluator::set_step_samples`]).
+    pub fn step_samples(&self) -> usize {
+        self.step_samples.get()
+    }
+
+    pub fn set_step_samples(&self, n: usize) {
+        self.step_samples.set(n);
+    }
+
+    /// See [`Evaluator::frame`](Evaluator).
+    pub fn frame(&self) -> Frame {
+        self.frame.get()
+    }
+
+    /// The series matching `matchers` with their samples in `[mint, maxt]`, counted against
+    /// the query's sample budget as a selector's are (`info()` selects its info series so).
+    pub fn select_matching(
+        &self,
+        matchers: &[Matcher],
+        mint: i64,
+        maxt: i64,
+    ) -> EvalResult<Vec<crate::store::SeriesSamples>> {
+        let limits = SelectLimits {
+            max_samples: self.opts.max_samples.saturating_sub(self.loaded.get()),
+            deadline: self.deadline,
+            cancel: self.opts.cancel.as_deref(),
+        };
+        let sel = self.q.select_flat(matchers, mint, maxt, &limits)?;
+        self.loaded
+            .set(self.loaded.get().saturating_add(sel.samples().len()));
+        Ok(sel.into_series())
+    }
+
     fn check_deadline(&self) -> EvalResult<()> {
         if let Some(c) = &self.opts.cancel {
             if c.load(std::sync::atomic::Ordering::Relaxed) {
@@ -472,7 +528,13 @@ impl<'a> Evaluator<'a> {
             Expr::Binary(b) => super::binary::eval_binary(self, b, expr, ts),
             Expr::Aggregate(a) => super::aggregate::eval_aggregate(self, a, expr, ts),
             Expr::Call(c) => super::functions::eval_call(self, c, expr, ts),
+            Expr::VectorSelector(vs) if vs.smoothed => Ok(Val::Vector(
+                super::extended_range::smoothed_instant(self, vs, ts)?,
+            )),
             Expr::VectorSelector(vs) => Ok(Val::Vector(self.select_instant(vs, ts)?)),
+            Expr::MatrixSelector(ms) if ms.vs.anchored || ms.vs.smoothed => Ok(Val::Matrix(
+                super::extended_range::select_matrix(self, ms, ts)?,
+            )),
             Expr::MatrixSelector(ms) => {
                 let t = self.modified_time(&ms.vs.at, &ms.vs.offset, ts);
                 let range = millis(ms.range);
@@ -759,6 +821,37 @@ impl<'a> Evaluator<'a> {
         if at_least > self.opts.max_samples as u64 {
             return Err(QueryError::TooManySamples);
         }
+        // Upstream evaluates the inner expression once over the steps of all the outer ones:
+        // from the first aligned step after the outer start's window to the outer end.
+        let outer = self.frame.get();
+        let (first, last) = match &sq.at {
+            Some(_) => (start, end),
+            None => {
+                let off = offset_ms(&sq.offset);
+                (
+                    outer.0.saturating_sub(off).saturating_sub(range),
+                    outer.1.saturating_sub(off),
+                )
+            }
+        };
+        let mut inner_start = first.div_euclid(step) * step;
+        if inner_start <= first {
+            inner_start += step;
+        }
+        self.frame.set((inner_start, last, step));
+        let res = self.subquery_steps(sq, t, end, step, start);
+        self.frame.set(outer);
+        res
+    }
+
+    fn subquery_steps(
+        &self,
+        sq: &SubqueryExpr,
+        mut t: i64,
+        end: i64,
+        step: i64,
+        start: i64,
+    ) -> EvalResult<RangeArg> {
         let tag = sq as *const SubqueryExpr as usize;
         let mut index: FastMap<usize, usize> = FastMap::default();
         let mut series: Vec<Series> = Vec::new();

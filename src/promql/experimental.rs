@@ -3,13 +3,14 @@
 //! Prometheus 3 parses the functions its function table marks experimental
 //! (`sort_by_label`, `double_exponential_smoothing`, `info`, `mad_over_time`,
 //! `first_over_time`, the `ts_of_*_over_time` family, …) and the aggregations `limitk` and
-//! `limit_ratio` only with `--enable-feature=promql-experimental-functions`, and the binary
+//! `limit_ratio` only with `--enable-feature=promql-experimental-functions`, the binary
 //! operator modifiers `fill`, `fill_left` and `fill_right` only with
-//! `--enable-feature=promql-binop-fill-modifiers`. Without the flag a query using them is a
-//! parse error with upstream's text, at the position upstream reports. [`check_features`] is
-//! that gate: the evaluator calls it before running a query, with the engine's
-//! [`EngineOptions`](super::EngineOptions) flags; the promqltest runner turns both on, as
-//! upstream's does.
+//! `--enable-feature=promql-binop-fill-modifiers`, and the selector modifiers `anchored` and
+//! `smoothed` only with `--enable-feature=promql-extended-range-selectors`. Without the flag a
+//! query using them is a parse error with upstream's text, at the position upstream reports.
+//! [`check_features`] is that gate: the evaluator calls it before running a query, with the
+//! engine's [`EngineOptions`](super::EngineOptions) flags gathered in a [`FeatureFlags`]; the
+//! promqltest runner turns all of them on, as upstream's does.
 
 use super::QueryError;
 use promql_parser::parser::{token, Expr};
@@ -18,26 +19,35 @@ use promql_parser::parser::{token, Expr};
 pub const EXPERIMENTAL_FUNCTIONS_FLAG: &str = "promql-experimental-functions";
 /// The `--enable-feature` name of the `fill*` binary operator modifiers.
 pub const BINOP_FILL_MODIFIERS_FLAG: &str = "promql-binop-fill-modifiers";
+/// The `--enable-feature` name of the `anchored` and `smoothed` selector modifiers.
+pub const EXTENDED_RANGE_SELECTORS_FLAG: &str = "promql-extended-range-selectors";
+
+/// Which experimental parts of PromQL a query may use.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FeatureFlags {
+    /// [`EXPERIMENTAL_FUNCTIONS_FLAG`].
+    pub experimental_functions: bool,
+    /// [`BINOP_FILL_MODIFIERS_FLAG`].
+    pub binop_fill_modifiers: bool,
+    /// [`EXTENDED_RANGE_SELECTORS_FLAG`].
+    pub extended_range_selectors: bool,
+}
+
+impl FeatureFlags {
+    fn all(&self) -> bool {
+        self.experimental_functions && self.binop_fill_modifiers && self.extended_range_selectors
+    }
+}
 
 /// Returns the parse error upstream gives for the first construct in `expr` whose feature is
 /// off, or `Ok` when every one used is enabled. `text` is the query the AST was parsed from,
 /// for the error's `line:column`.
-pub fn check_features(
-    expr: &Expr,
-    text: &str,
-    experimental_functions: bool,
-    binop_fill_modifiers: bool,
-) -> Result<(), QueryError> {
-    if experimental_functions && binop_fill_modifiers {
+pub fn check_features(expr: &Expr, text: &str, flags: FeatureFlags) -> Result<(), QueryError> {
+    if flags.all() {
         return Ok(());
     }
     let mut found: Option<(&Expr, String)> = None;
-    first_disabled(
-        expr,
-        experimental_functions,
-        binop_fill_modifiers,
-        &mut found,
-    );
+    first_disabled(expr, flags, &mut found);
     let Some((node, msg)) = found else {
         return Ok(());
     };
@@ -50,16 +60,26 @@ pub fn check_features(
     )))
 }
 
+/// Upstream's parse error for a selector carrying `anchored` or `smoothed` with the feature
+/// off, reported at the selector the modifier follows.
+fn range_modifier_disabled(vs: &promql_parser::parser::VectorSelector) -> Option<String> {
+    let m = if vs.anchored {
+        "anchored"
+    } else if vs.smoothed {
+        "smoothed"
+    } else {
+        return None;
+    };
+    Some(format!("{m} modifier is experimental and not enabled"))
+}
+
 /// Walks `e` in source order and records the first node a disabled feature rejects.
-fn first_disabled<'e>(
-    e: &'e Expr,
-    functions: bool,
-    fill: bool,
-    found: &mut Option<(&'e Expr, String)>,
-) {
+fn first_disabled<'e>(e: &'e Expr, flags: FeatureFlags, found: &mut Option<(&'e Expr, String)>) {
     if found.is_some() {
         return;
     }
+    let functions = flags.experimental_functions;
+    let fill = flags.binop_fill_modifiers;
     match e {
         Expr::Aggregate(a) => {
             let id = a.op.id();
@@ -74,9 +94,9 @@ fn first_disabled<'e>(
                 return;
             }
             if let Some(p) = &a.param {
-                first_disabled(p, functions, fill, found);
+                first_disabled(p, flags, found);
             }
-            first_disabled(&a.expr, functions, fill, found);
+            first_disabled(&a.expr, flags, found);
         }
         Expr::Call(c) => {
             if !functions && is_experimental_function(c.func.name) {
@@ -84,11 +104,11 @@ fn first_disabled<'e>(
                 return;
             }
             for a in &c.args.args {
-                first_disabled(a, functions, fill, found);
+                first_disabled(a, flags, found);
             }
         }
         Expr::Binary(b) => {
-            first_disabled(&b.lhs, functions, fill, found);
+            first_disabled(&b.lhs, flags, found);
             if found.is_some() {
                 return;
             }
@@ -103,11 +123,17 @@ fn first_disabled<'e>(
                 ));
                 return;
             }
-            first_disabled(&b.rhs, functions, fill, found);
+            first_disabled(&b.rhs, flags, found);
         }
-        Expr::Unary(u) => first_disabled(&u.expr, functions, fill, found),
-        Expr::Paren(p) => first_disabled(&p.expr, functions, fill, found),
-        Expr::Subquery(s) => first_disabled(&s.expr, functions, fill, found),
+        Expr::Unary(u) => first_disabled(&u.expr, flags, found),
+        Expr::Paren(p) => first_disabled(&p.expr, flags, found),
+        Expr::Subquery(s) => first_disabled(&s.expr, flags, found),
+        Expr::VectorSelector(vs) if !flags.extended_range_selectors => {
+            *found = range_modifier_disabled(vs).map(|m| (e, m));
+        }
+        Expr::MatrixSelector(ms) if !flags.extended_range_selectors => {
+            *found = range_modifier_disabled(&ms.vs).map(|m| (e, m));
+        }
         Expr::NumberLiteral(_)
         | Expr::StringLiteral(_)
         | Expr::VectorSelector(_)
@@ -144,8 +170,19 @@ mod tests {
     use super::*;
 
     fn check(q: &str, functions: bool, fill: bool) -> Result<(), QueryError> {
+        check_with(
+            q,
+            FeatureFlags {
+                experimental_functions: functions,
+                binop_fill_modifiers: fill,
+                extended_range_selectors: true,
+            },
+        )
+    }
+
+    fn check_with(q: &str, flags: FeatureFlags) -> Result<(), QueryError> {
         let e = promql_parser::parser::parse(q).expect("parses");
-        check_features(&e, q, functions, fill)
+        check_features(&e, q, flags)
     }
 
     fn parse_err(r: Result<(), QueryError>) -> String {
@@ -196,6 +233,27 @@ mod tests {
         );
         check("a + on(x) fill(1) b", false, true).expect("fill enabled");
         check("a + on(x) b", false, false).expect("matching without fill is stable");
+    }
+
+    /// Upstream's `setAnchored`/`setSmoothed` report at the expression the modifier follows:
+    /// `foo[5m]` starts at byte 5 of `rate(foo[5m] smoothed)`, column 6.
+    #[test]
+    fn anchored_and_smoothed_need_their_flag() {
+        let off = FeatureFlags {
+            experimental_functions: true,
+            binop_fill_modifiers: true,
+            extended_range_selectors: false,
+        };
+        assert_eq!(
+            parse_err(check_with("foo anchored", off)),
+            "1:1: parse error: anchored modifier is experimental and not enabled"
+        );
+        assert_eq!(
+            parse_err(check_with("rate(foo[5m] smoothed)", off)),
+            "1:6: parse error: smoothed modifier is experimental and not enabled"
+        );
+        check_with("rate(foo[5m])", off).expect("a plain range selector is stable");
+        check("rate(foo[5m] anchored)", false, false).expect("enabled");
     }
 
     #[test]

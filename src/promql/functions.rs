@@ -76,6 +76,7 @@ pub(crate) fn eval_call(ev: &Evaluator, c: &Call, node: &Expr, ts: i64) -> EvalR
                 drop_name: false,
             }]))
         }
+        "info" => super::info::eval(ev, &args, node, ts),
         "label_replace" => label_replace(ev, &args, ts),
         "label_join" => label_join(ev, &args, ts),
         "sort" | "sort_desc" | "sort_by_label" | "sort_by_label_desc" => {

@@ -12,7 +12,8 @@
 //! one by one (`eval`); binary operators live in `binary`, aggregations in `aggregate`,
 //! functions in `functions`, `range_functions` and `histogram`. Before that, `durations`
 //! resolves Prometheus 3 duration expressions (`x[5m + step()]`) for the query's step and
-//! range, `extended_range` refuses the `anchored`/`smoothed` modifiers, and
+//! range, `extended_range` evaluates the `anchored`/`smoothed` modifiers, `info` the `info()`
+//! function, and
 //! [`check_features`] (`experimental`) refuses Prometheus' experimental PromQL unless the
 //! engine's flags allow it.
 //! [`promqltest`] runs upstream's promqltest script files against the engine.
@@ -31,6 +32,7 @@ mod extended_range;
 mod functions;
 mod hist_stats;
 mod histogram;
+mod info;
 mod limits;
 mod memo;
 mod nh_aggregate;
@@ -46,7 +48,10 @@ pub mod series_notation;
 pub mod testing;
 mod value;
 
-pub use experimental::{check_features, BINOP_FILL_MODIFIERS_FLAG, EXPERIMENTAL_FUNCTIONS_FLAG};
+pub use experimental::{
+    check_features, FeatureFlags, BINOP_FILL_MODIFIERS_FLAG, EXPERIMENTAL_FUNCTIONS_FLAG,
+    EXTENDED_RANGE_SELECTORS_FLAG,
+};
 pub use limits::{
     strip_comments, ParseLimits, DEFAULT_MAX_QUERY_LENGTH, EVAL_STACK_SIZE, MAX_QUERY_DEPTH,
 };
@@ -87,6 +92,9 @@ pub struct EngineOptions {
     /// `__type__` and `__unit__` with the name happens either way, as upstream.) Off by
     /// default, as upstream and its promqltest runner.
     pub type_and_unit_labels: bool,
+    /// Prometheus' `promql-extended-range-selectors` feature: the `anchored` and `smoothed`
+    /// selector modifiers. Off by default, as upstream.
+    pub extended_range_selectors: bool,
 }
 
 impl Default for EngineOptions {
@@ -101,6 +109,7 @@ impl Default for EngineOptions {
             experimental_functions: false,
             binop_fill_modifiers: false,
             type_and_unit_labels: false,
+            extended_range_selectors: false,
         }
     }
 }

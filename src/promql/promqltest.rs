@@ -195,6 +195,7 @@ pub fn run_script_with(
         timeout: None,
         experimental_functions: true,
         binop_fill_modifiers: true,
+        extended_range_selectors: true,
         ..EngineOptions::default()
     });
     let store_err = |line: usize, msg: String| TestFileError::Load {

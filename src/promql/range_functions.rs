@@ -53,6 +53,11 @@ pub(crate) fn eval(
     ts: i64,
 ) -> EvalResult<Val> {
     let mi = usize::from(name == "quantile_over_time");
+    if let Expr::MatrixSelector(ms) = unwrap_parens(args[mi]) {
+        if ms.vs.anchored || ms.vs.smoothed {
+            return super::extended_range::eval_call(ev, name, args, ms, ts);
+        }
+    }
     let mut scalars = Vec::new();
     for (i, a) in args.iter().enumerate() {
         if i != mi {
@@ -157,7 +162,7 @@ fn check_params(ev: &Evaluator, name: &str, scalars: &[f64], args: &[&Expr]) -> 
 /// counter: with the `type-and-unit-labels` feature, one whose `__type__` is neither
 /// `counter` nor `histogram` (or missing); without it, one whose name does not end in a
 /// counter's suffix.
-fn check_counter_name(ev: &Evaluator, labels: &Labels, node: &Expr) {
+pub(crate) fn check_counter_name(ev: &Evaluator, labels: &Labels, node: &Expr) {
     if let Some(n) = labels.metric_name().filter(|n| !n.is_empty()) {
         if ev.opts.type_and_unit_labels {
             let t = labels.get(METRIC_TYPE).unwrap_or("");

@@ -150,6 +150,8 @@ pub struct Features {
     pub experimental_functions: bool,
     /// `promql-binop-fill-modifiers`.
     pub binop_fill_modifiers: bool,
+    /// `promql-extended-range-selectors`.
+    pub extended_range_selectors: bool,
 }
 
 /// Runs every file, writes each file's report and the closing `N passed, N failed` line.
@@ -586,6 +588,7 @@ fn run_group_inner(file: &TestFile, tg: &RawTestGroup) -> Result<Vec<String>, St
         default_subquery_step: file.eval_interval,
         experimental_functions: file.features.experimental_functions,
         binop_fill_modifiers: file.features.binop_fill_modifiers,
+        extended_range_selectors: file.features.extended_range_selectors,
         ..EngineOptions::default()
     });
     let ext = Labels::from_pairs(tg.external_labels.clone());
