@@ -52,7 +52,7 @@ fn native_histogram_evals_pass_as_counted() {
     let (next, text) = run_dir("promql-next", no_skip());
     assert_eq!(
         (next.passed, next.failed, next.skipped),
-        (373, 149, 0),
+        (483, 39, 0),
         "promql-next (passed, failed, skipped) changed:\n{text}"
     );
     let (all, text) = run_dir("promql", no_skip());
