@@ -21,7 +21,8 @@
 //! arithmetic ([`arith`]: `mul`, `div`, `add`, `sub` across schemas, zero thresholds and
 //! custom bounds, `reduce_resolution`, `detect_reset`) and compensated summation
 //! ([`KahanSum`]); and the PromQL functions' math ([`stats`]: `histogram_quantile`,
-//! `histogram_fraction`, `histogram_stddev`/`_stdvar`); and histograms coming in
+//! `histogram_fraction`, `histogram_stddev`/`_stdvar`); trimming at a value (`trim`, the
+//! `</` and `>/` operators); and histograms coming in
 //! ([`convert`]: the integer wire form, classic histograms as custom buckets, the scrape
 //! bucket limits).
 
@@ -33,6 +34,7 @@ mod iter;
 mod kahan;
 mod layout;
 pub mod stats;
+mod trim;
 mod validate;
 
 pub use arith::ArithOutcome;
@@ -41,6 +43,7 @@ pub use convert::{max_schema_for_bucket_factor, IntegerHistogram};
 pub use iter::{AllBucketIter, Bucket, BucketIter, ReverseBucketIter};
 pub use kahan::KahanSum;
 pub use stats::{Fraction, Quantile, QuantileNanEffect};
+pub use trim::TrimSide;
 pub use validate::{HistogramError, Side};
 
 /// The schema of native histograms with custom bucket boundaries (NHCB).

@@ -1,5 +1,6 @@
 //! Binary operators: arithmetic, comparisons (filtering or `bool`), the set operators
-//! `and`/`or`/`unless`, and vector matching with `on`/`ignoring` and `group_left`/`group_right`.
+//! `and`/`or`/`unless`, the histogram trim operators `</`/`>/` (in [`super::nh_binary`]),
+//! and vector matching with `on`/`ignoring` and `group_left`/`group_right`.
 //!
 //! The error messages for ambiguous matches are upstream's, word for word.
 
@@ -18,6 +19,9 @@ pub(crate) fn eval_binary(ev: &Evaluator, b: &BinaryExpr, node: &Expr, ts: i64) 
     let lhs = ev.eval(&b.lhs, ts)?;
     let rhs = ev.eval(&b.rhs, ts)?;
     match (lhs, rhs) {
+        (Val::Scalar(_), Val::Scalar(_)) if is_trim(&op) => {
+            exec_err(format!("operator {op:?} not allowed for Scalar operations"))
+        }
         (Val::Scalar(l), Val::Scalar(r)) => {
             let (v, keep) = elem_binop(&op, l, r);
             if is_comparison(&op) {
@@ -73,8 +77,15 @@ pub(crate) fn is_comparison(op: &str) -> bool {
     matches!(op, "==" | "!=" | ">" | "<" | ">=" | "<=")
 }
 
-/// Whether `op` changes what the result measures (Prometheus' `changesMetricSchema`): a
-/// vector-vector result of it loses `__name__`, `__type__` and `__unit__` at once.
+/// The native histogram trim operators: defined for a histogram on the left and a float on
+/// the right only.
+pub(crate) fn is_trim(op: &str) -> bool {
+    matches!(op, "</" | ">/")
+}
+
+/// Whether `op` changes what the result measures (Prometheus' `changesMetricSchema`): the
+/// arithmetic operators do (a vector-vector result loses `__name__`, `__type__` and
+/// `__unit__` at once), comparisons and the trim operators keep the name.
 fn changes_metric_schema(op: &str) -> bool {
     matches!(op, "+" | "-" | "*" | "/" | "%" | "^" | "atan2")
 }
@@ -113,7 +124,7 @@ fn vector_scalar(
     let cmp = is_comparison(op);
     let mut out = Vec::with_capacity(vec.len());
     for mut x in vec {
-        if x.h.is_some() {
+        if x.h.is_some() || is_trim(op) {
             let none = None;
             let (l, r) = if swap {
                 ((s, &none), (x.v, &x.h))
@@ -123,7 +134,7 @@ fn vector_scalar(
             if let Some((v, h, true)) = super::nh_binary::binop(nh.0, nh.1, op, l, r) {
                 x.v = v;
                 x.h = h;
-                x.drop_name = true;
+                x.drop_name |= changes_metric_schema(op);
                 out.push(x);
             }
             continue;
@@ -292,7 +303,6 @@ fn vector_vector(
     let one_to_many = matches!(m.card, VectorMatchCardinality::OneToMany(_));
     let one_to_one = matches!(m.card, VectorMatchCardinality::OneToOne);
     let (many, one) = if one_to_many { (rhs, lhs) } else { (lhs, rhs) };
-    let cmp = is_comparison(op);
 
     let mut right_sigs: FastMap<usize, usize> = FastMap::default();
     for (i, s) in one.iter().enumerate() {
@@ -328,7 +338,7 @@ fn vector_vector(
             (ls.v, rs.v)
         };
         let mut h = None;
-        let (mut v, keep) = if ls.h.is_some() || rs.h.is_some() {
+        let (mut v, keep) = if ls.h.is_some() || rs.h.is_some() || is_trim(op) {
             let (l, r) = if one_to_many {
                 ((rs.v, &rs.h), (ls.v, &ls.h))
             } else {
@@ -366,7 +376,7 @@ fn vector_vector(
                 v,
                 h: if rb { None } else { h },
                 t: ls.t,
-                drop_name: ls.drop_name || rb || !cmp,
+                drop_name: ls.drop_name || rb || changes_metric_schema(op),
             });
         }
         Ok(())

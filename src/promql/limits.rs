@@ -162,15 +162,16 @@ pub fn check(text: &str, limits: &ParseLimits) -> Result<(), QueryError> {
                 duration_place = was_duration_place && matches!(c, b'+' | b'-');
             }
             b'=' | b'!' | b'<' | b'>' => {
-                // `==`, `!=`, `<`, `<=`, `>`, `>=`; a lone `=` or `=~` / `!~` only appears
-                // between a label name and value.
+                // `==`, `!=`, `<`, `<=`, `>`, `>=` and the trim operators `</`, `>/`; a lone
+                // `=` or `=~` / `!~` only appears between a label name and value.
                 let second = b.get(i + 1).copied();
                 op = match c {
                     b'=' => second == Some(b'='),
                     b'!' => second == Some(b'='),
                     _ => true,
                 };
-                if matches!(second, Some(b'=' | b'~')) {
+                let trim = matches!(c, b'<' | b'>') && second == Some(b'/');
+                if matches!(second, Some(b'=' | b'~')) || trim {
                     next = i + 2;
                 }
             }
@@ -333,6 +334,8 @@ mod tests {
         assert_eq!(estimate("1.5e-3"), 0);
         assert_eq!(estimate("0x1e-1"), 1);
         assert_eq!(estimate("a AND b Or c"), 2);
+        // A trim operator is one operator, not `<` and `/`.
+        assert_eq!(estimate("h </ 1 >/ 0"), 2); // Binary, Binary
     }
 
     #[test]

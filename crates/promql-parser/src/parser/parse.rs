@@ -656,6 +656,49 @@ mod tests {
                     Expr::from(VectorSelector::from("method:http_requests:rate5m")),
                 ),
             ),
+            // The trim operators share the comparison operators' precedence (Prometheus 3's
+            // grammar): `+` binds tighter, and they associate to the left among themselves.
+            (
+                "h </ 1 + 1",
+                Expr::new_binary_expr(Expr::from(1.0), token::T_ADD, None, Expr::from(1.0))
+                    .and_then(|ex| {
+                        Expr::new_binary_expr(
+                            Expr::from(VectorSelector::from("h")),
+                            token::T_TRIM_UPPER,
+                            None,
+                            ex,
+                        )
+                    }),
+            ),
+            (
+                "h >/ 1 </ 2",
+                Expr::new_binary_expr(
+                    Expr::from(VectorSelector::from("h")),
+                    token::T_TRIM_LOWER,
+                    None,
+                    Expr::from(1.0),
+                )
+                .and_then(|ex| {
+                    Expr::new_binary_expr(ex, token::T_TRIM_UPPER, None, Expr::from(2.0))
+                }),
+            ),
+            (
+                "h >/ on(l) f",
+                Expr::new_binary_expr(
+                    Expr::from(VectorSelector::from("h")),
+                    token::T_TRIM_LOWER,
+                    Some(
+                        BinModifier::default()
+                            .with_matching(Some(LabelModifier::include(vec!["l"]))),
+                    ),
+                    Expr::from(VectorSelector::from("f")),
+                ),
+            ),
+            // Unlike a comparison, a trim between two scalars parses (the engine rejects it).
+            (
+                "1 </ 2",
+                Expr::new_binary_expr(Expr::from(1.0), token::T_TRIM_UPPER, None, Expr::from(2.0)),
+            ),
         ];
         assert_cases(Case::new_result_cases(cases));
 
@@ -749,6 +792,10 @@ mod tests {
             (
                 "1 unless 1",
                 "set operator 'unless' not allowed in binary scalar expression",
+            ),
+            (
+                "h </ bool 1",
+                "bool modifier can only be used on comparison operators",
             ),
         ];
         assert_cases(Case::new_fail_cases(fail_cases));

@@ -51,6 +51,10 @@ EQLC
 EQL_REGEX
 GTE
 GTR
+// The native histogram trim operators `</` and `>/` (Prometheus 3's TRIM_UPPER and
+// TRIM_LOWER).
+TRIM_UPPER
+TRIM_LOWER
 LAND
 LOR
 LSS
@@ -130,7 +134,7 @@ START_METRIC_SELECTOR
 // Operators are listed with increasing precedence.
 %left LOR
 %left LAND LUNLESS
-%left EQLC GTE GTR LSS LTE NEQ
+%left EQLC GTE GTR LSS LTE NEQ TRIM_UPPER TRIM_LOWER
 %left ADD SUB
 %left MUL DIV MOD ATAN2
 %right POW
@@ -216,6 +220,8 @@ binary_expr -> Result<Expr, String>:
         |       expr NEQ     bin_modifier expr { Expr::new_binary_expr($1?, lexeme_to_token($lexer, $2)?.id(), $3?, $4?) }
         |       expr POW     bin_modifier expr { Expr::new_binary_expr($1?, lexeme_to_token($lexer, $2)?.id(), $3?, $4?) }
         |       expr SUB     bin_modifier expr { Expr::new_binary_expr($1?, lexeme_to_token($lexer, $2)?.id(), $3?, $4?) }
+        |       expr TRIM_LOWER bin_modifier expr { Expr::new_binary_expr($1?, lexeme_to_token($lexer, $2)?.id(), $3?, $4?) }
+        |       expr TRIM_UPPER bin_modifier expr { Expr::new_binary_expr($1?, lexeme_to_token($lexer, $2)?.id(), $3?, $4?) }
 ;
 
 // Using left recursion for the modifier rules, helps to keep the parser stack small and

@@ -123,6 +123,8 @@ pub(crate) fn token_display(id: TokenId) -> &'static str {
         T_EQL_REGEX => "=~",
         T_GTE => ">=",
         T_GTR => ">",
+        T_TRIM_UPPER => "</",
+        T_TRIM_LOWER => ">/",
         T_LAND => "and",
         T_LOR => "or",
         T_LSS => "<",
@@ -243,6 +245,11 @@ impl TokenType {
         matches!(self.0, T_EQLC | T_NEQ | T_LTE | T_LSS | T_GTE | T_GTR)
     }
 
+    /// Whether the token is one of the native histogram trim operators `</` and `>/`.
+    pub fn is_trim_operator(&self) -> bool {
+        matches!(self.0, T_TRIM_UPPER | T_TRIM_LOWER)
+    }
+
     pub fn is_set_operator(&self) -> bool {
         matches!(self.0, T_LAND | T_LOR | T_LUNLESS)
     }
@@ -294,6 +301,8 @@ mod tests {
         assert_eq!(token_display(T_EQL_REGEX), "=~");
         assert_eq!(token_display(T_GTE), ">=");
         assert_eq!(token_display(T_GTR), ">");
+        assert_eq!(token_display(T_TRIM_UPPER), "</");
+        assert_eq!(token_display(T_TRIM_LOWER), ">/");
         assert_eq!(token_display(T_LAND), "and");
         assert_eq!(token_display(T_LOR), "or");
         assert_eq!(token_display(T_LSS), "<");
@@ -347,13 +356,13 @@ mod tests {
         assert_eq!(token_display(T_PREPROCESSOR_END), "preprocessors_end");
 
         // if new token added in promql.y, this has to be updated
-        for i in 81..=86 {
+        for i in 83..=88 {
             assert_eq!(token_display(i), "not used");
         }
 
         // All tokens are now tested individually above
 
-        for i in 87..=u16::MAX {
+        for i in 89..=u16::MAX {
             assert_eq!(token_display(i), "unknown token");
         }
     }
@@ -455,6 +464,11 @@ mod tests {
         assert!(TokenType(T_EQL_REGEX).is_operator());
         assert!(TokenType(T_GTE).is_operator());
         assert!(TokenType(T_GTR).is_operator());
+        assert!(TokenType(T_TRIM_UPPER).is_operator());
+        assert!(TokenType(T_TRIM_LOWER).is_operator());
+        assert!(TokenType(T_TRIM_UPPER).is_trim_operator());
+        assert!(!TokenType(T_TRIM_LOWER).is_comparison_operator());
+        assert!(!TokenType(T_LSS).is_trim_operator());
         assert!(TokenType(T_LAND).is_operator());
         assert!(TokenType(T_LOR).is_operator());
         assert!(TokenType(T_LSS).is_operator());
