@@ -146,7 +146,9 @@ struct QueryFlags {
     max_depth: usize,
     /// Prometheus' feature flags, comma-separated or repeated:
     /// `promql-experimental-functions` (limitk, limit_ratio, sort_by_label, …),
-    /// `promql-binop-fill-modifiers` (fill, fill_left, fill_right). Flags for what redline
+    /// `promql-binop-fill-modifiers` (fill, fill_left, fill_right),
+    /// `created-timestamp-zero-ingestion` (a zero sample at each scraped series' created
+    /// timestamp; OpenMetrics `_created` series are not stored). Flags for what redline
     /// does always (native-histograms, promql-duration-expr, …) are accepted and change nothing.
     #[arg(long = "enable-feature", value_delimiter = ',')]
     enable_feature: Vec<String>,
@@ -180,6 +182,13 @@ impl QueryFlags {
 
     fn feature(&self, name: &str) -> bool {
         self.enable_feature.iter().any(|f| f.trim() == name)
+    }
+
+    /// The feature flags that change scraping.
+    fn scrape_features(&self) -> redline::scrape::target::ScrapeFeatures {
+        redline::scrape::target::ScrapeFeatures {
+            created_timestamp_zero_ingestion: self.feature("created-timestamp-zero-ingestion"),
+        }
     }
 }
 
@@ -359,6 +368,7 @@ fn dispatch(command: Command) -> Result<ExitCode> {
                         max_batch_size: notifier.batch_size,
                     },
                     resend_delay: notifier.resend_delay,
+                    scrape_features: query.scrape_features(),
                 },
                 discovery,
                 load,

@@ -252,6 +252,7 @@ fn target(shipped_job: Option<&str>, job: &str) -> TargetSpec {
         limits: ScrapeLimits::default(),
         name_validation: cfg.name_validation,
         histograms: Default::default(),
+        created_timestamp_zero_ingestion: false,
     }
 }
 

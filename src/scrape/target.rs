@@ -20,6 +20,15 @@ pub struct ScrapeLimits {
     pub label_value_length_limit: u64,
 }
 
+/// Prometheus' `--enable-feature` flags that change scraping.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ScrapeFeatures {
+    /// `created-timestamp-zero-ingestion`: a series with a created timestamp (protobuf
+    /// `created_timestamp`, OpenMetrics `_created`) gets a zero sample at that timestamp
+    /// before its first sample, and OpenMetrics `_created` series are not stored.
+    pub created_timestamp_zero_ingestion: bool,
+}
+
 /// What a scrape loop needs to scrape one target.
 #[derive(Clone, Debug)]
 pub struct TargetSpec {
@@ -45,6 +54,8 @@ pub struct TargetSpec {
     pub name_validation: NameValidation,
     /// The job's native-histogram settings.
     pub histograms: crate::config::HistogramConfig,
+    /// See [`ScrapeFeatures::created_timestamp_zero_ingestion`].
+    pub created_timestamp_zero_ingestion: bool,
 }
 
 impl TargetSpec {
@@ -65,6 +76,7 @@ impl TargetSpec {
             limits: ScrapeLimits::default(),
             name_validation: NameValidation::Utf8,
             histograms: crate::config::HistogramConfig::default(),
+            created_timestamp_zero_ingestion: false,
         }
     }
 }
