@@ -18,3 +18,6 @@ pub mod nhcb;
 pub mod scrape_loop;
 pub mod target;
 pub mod target_labels;
+
+#[cfg(test)]
+mod created_tests;

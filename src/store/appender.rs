@@ -658,4 +658,35 @@ mod tests {
         assert_eq!(store.truncate(30_000).series_removed, 1);
         assert_eq!(store.stats().series, 0);
     }
+
+    #[test]
+    fn start_zero_samples_out_of_order_are_dropped_uncounted() {
+        let store = Store::new();
+        let c = Labels::from_pairs([("__name__", "c_total")]);
+        // First scrape: zero at the created timestamp 1000, then the value at 2000.
+        let mut app = store.appender();
+        let r = app.append_start_zero_labels(&c, 1_000, None).expect("zero");
+        app.append_ref(r, 2_000, 5.0).expect("value");
+        let stats = app.commit();
+        assert_eq!((stats.appended, stats.out_of_order), (2, 0));
+        // Second scrape: the zero at 1000 is behind 2000 and is dropped, not counted.
+        let mut app = store.appender();
+        app.append_start_zero(r, 1_000, None).expect("zero");
+        app.append_ref(r, 3_000, 6.0).expect("value");
+        let stats = app.commit();
+        assert_eq!((stats.appended, stats.rejected()), (1, 0));
+        assert_eq!(store.stats().out_of_order_total, 0);
+        // Control: the same sample appended as an ordinary one is counted out of order.
+        let mut app = store.appender();
+        app.append_ref(r, 1_000, 0.0).expect("sample");
+        assert_eq!(app.commit().out_of_order, 1);
+        assert_eq!(store.stats().out_of_order_total, 1);
+        let got = store.select(
+            &[crate::store::Matcher::equal("__name__", "c_total")],
+            0,
+            10_000,
+        );
+        let values: Vec<(i64, f64)> = got[0].samples.iter().map(|s| (s.t, s.v)).collect();
+        assert_eq!(values, [(1_000, 0.0), (2_000, 5.0), (3_000, 6.0)]);
+    }
 }
