@@ -416,3 +416,51 @@ fn protobuf_classic_histograms_convert_and_fail_loudly() {
         Err(HistogramScrapeError::Invalid { .. })
     ));
 }
+
+/// A protobuf classic histogram scraped with `convert_classic_histograms_to_nhcb` is stored
+/// as one histogram under the family name, its classic series only with
+/// `always_scrape_classic_histograms`.
+#[test]
+fn protobuf_scrape_stores_the_converted_histogram() {
+    use crate::exposition::protobuf::encode::{delimited, Message as M};
+    // metrics.proto: MetricFamily{name=1, type=3 (4: HISTOGRAM), metric=4}; Metric{histogram=7};
+    // Histogram{sample_count=1, sample_sum=2, bucket=3}; Bucket{cumulative_count=1,
+    // upper_bound=2}. Buckets 2 at le=0.5, 5 at le=1; count 5: buckets 2 and 3, +Inf empty.
+    let h = M::new()
+        .varint(1, 5)
+        .double(2, 3.5)
+        .message(3, M::new().varint(1, 2).double(2, 0.5))
+        .message(3, M::new().varint(1, 5).double(2, 1.0));
+    let body = delimited(&[M::new()
+        .str(1, "rpc_seconds")
+        .varint(3, 4)
+        .message(4, M::new().message(7, h))]);
+    for keep in [false, true] {
+        let store = Store::new();
+        let mut spec = TargetSpec::unlabelled("http://t/metrics");
+        spec.histograms.convert_classic_histograms_to_nhcb = true;
+        spec.histograms.always_scrape_classic_histograms = keep;
+        let (app, counts) = ingest(
+            &store,
+            &mut SeriesCache::default(),
+            &spec,
+            &body,
+            Format::Protobuf,
+            1000,
+        )
+        .expect("ingests");
+        app.commit();
+        // The histogram, plus _count, _sum and three buckets when kept.
+        assert_eq!(counts.scraped, if keep { 6 } else { 1 });
+        let got = store.select(
+            &[Matcher::equal(METRIC_NAME, "rpc_seconds")],
+            i64::MIN,
+            i64::MAX,
+        );
+        let h = &got[0].histograms[0].h;
+        assert_eq!(h.custom_values, vec![0.5, 1.0]);
+        assert_eq!(h.positive_buckets, vec![2.0, 3.0]);
+        assert_eq!((h.count, h.sum), (5.0, 3.5));
+        assert_eq!(stored(&store, "rpc_seconds_count"), keep);
+    }
+}
