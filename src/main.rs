@@ -148,7 +148,9 @@ struct QueryFlags {
     /// `promql-experimental-functions` (limitk, limit_ratio, sort_by_label, …),
     /// `promql-binop-fill-modifiers` (fill, fill_left, fill_right),
     /// `promql-extended-range-selectors` (anchored, smoothed), `type-and-unit-labels`
-    /// (scraped series get `__type__`/`__unit__` from their metadata). Flags for what redline
+    /// (scraped series get `__type__`/`__unit__` from their metadata),
+    /// `created-timestamp-zero-ingestion` (a zero sample at each scraped series' created
+    /// timestamp; OpenMetrics `_created` series are not stored). Flags for what redline
     /// does always (native-histograms, promql-duration-expr, …) are accepted and change nothing.
     #[arg(long = "enable-feature", value_delimiter = ',')]
     enable_feature: Vec<String>,
@@ -184,6 +186,14 @@ impl QueryFlags {
 
     fn feature(&self, name: &str) -> bool {
         self.enable_feature.iter().any(|f| f.trim() == name)
+    }
+
+    /// The feature flags that change scraping.
+    fn scrape_features(&self) -> redline::scrape::target::ScrapeFeatures {
+        redline::scrape::target::ScrapeFeatures {
+            created_timestamp_zero_ingestion: self.feature("created-timestamp-zero-ingestion"),
+            type_and_unit_labels: self.feature("type-and-unit-labels"),
+        }
     }
 }
 
@@ -364,6 +374,7 @@ fn dispatch(command: Command) -> Result<ExitCode> {
                         max_batch_size: notifier.batch_size,
                     },
                     resend_delay: notifier.resend_delay,
+                    scrape_features: query.scrape_features(),
                 },
                 discovery,
                 load,

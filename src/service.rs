@@ -49,6 +49,8 @@ pub struct ServiceOptions {
     pub notifier: crate::notifier::NotifierOptions,
     /// `--rules.alert.resend-delay`: how often a firing alert is sent again.
     pub resend_delay: Duration,
+    /// The `--enable-feature` flags for scraping (`created-timestamp-zero-ingestion`).
+    pub scrape_features: crate::scrape::target::ScrapeFeatures,
 }
 
 impl ServiceOptions {
@@ -63,6 +65,7 @@ impl ServiceOptions {
             playbooks_dir: None,
             notifier: crate::notifier::NotifierOptions::default(),
             resend_delay: crate::rules::DEFAULT_RESEND_DELAY,
+            scrape_features: Default::default(),
         }
     }
 }
@@ -344,7 +347,7 @@ impl Service {
             targets: targets.clone(),
             telemetry: telemetry.clone(),
             discovery,
-            type_and_unit_labels: opts.query.type_and_unit_labels,
+            features: opts.scrape_features,
         };
         let scrape = Arc::new(tokio::sync::Mutex::new(ScrapePools::start(
             &cfg.scrape_configs,

@@ -176,9 +176,8 @@ fn a_reload_reads_the_scrape_config_files_again() {
     assert_eq!(after.scrape_configs[0].job_name, "second");
 }
 
-/// Every Prometheus 3 scrape and global field loads; those redline does not act on
-/// (`convert_classic_histograms_to_nhcb`, `scrape_failure_log_file`) are listed as ignored,
-/// each with its path.
+/// Every Prometheus 3 scrape and global field loads; the one redline does not act on
+/// (`scrape_failure_log_file`) is listed as ignored, with its path.
 #[test]
 fn prometheus_3_scrape_fields_load() {
     let yaml = r#"
@@ -222,13 +221,9 @@ scrape_configs:
     assert_eq!(inherits.metric_name_escaping_scheme, EscapingScheme::Dots);
     assert!(inherits.enable_compression);
     assert!(!inherits.track_timestamps_staleness);
-    assert_eq!(
-        ignored_fields(&cfg),
-        [
-            "global.scrape_failure_log_file",
-            "scrape_configs[0].convert_classic_histograms_to_nhcb",
-        ]
-    );
+    assert_eq!(ignored_fields(&cfg), ["global.scrape_failure_log_file"]);
+    assert!(app.histograms.convert_classic_histograms_to_nhcb);
+    assert!(!inherits.histograms.convert_classic_histograms_to_nhcb);
     // The native-histogram settings are acted on: the job's own, else global's.
     assert!(!app.histograms.scrape_native_histograms);
     assert_eq!(app.histograms.bucket_limit, Some(160));

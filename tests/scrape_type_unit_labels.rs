@@ -47,6 +47,7 @@ scrape_configs:
         |dir| {
             let mut opts = ServiceOptions::new("127.0.0.1:0".parse().unwrap(), dir);
             opts.query.type_and_unit_labels = feature;
+            opts.scrape_features.type_and_unit_labels = feature;
             opts
         },
         DiscoveryOptions::default(),

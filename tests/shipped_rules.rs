@@ -253,6 +253,7 @@ fn target(shipped_job: Option<&str>, job: &str) -> TargetSpec {
         name_validation: cfg.name_validation,
         histograms: Default::default(),
         type_and_unit_labels: false,
+        created_timestamp_zero_ingestion: false,
     }
 }
 

@@ -3,9 +3,8 @@
 //! Two kinds. Sections that only tune Prometheus' own process (`storage.tsdb`,
 //! `storage.exemplars`, `tracing`, `runtime`, `otlp`) are read with their upstream fields
 //! (a typo is still an error at its path) and ignored: redline's store, its tracing and its
-//! runtime are its own. `convert_classic_histograms_to_nhcb` is accepted and classic
-//! histograms stay their `_bucket`, `_sum` and `_count` series (the conversion is future
-//! work); the other native-histogram settings are acted on (see
+//! runtime are its own. Of the scrape settings only `scrape_failure_log_file` is not acted
+//! on; the native-histogram settings, `convert_classic_histograms_to_nhcb` included, are (see
 //! [`super::HistogramConfig`]).
 //!
 //! Each such setting that asks for something becomes one [`IgnoredSetting`] in
@@ -57,7 +56,6 @@ pub(crate) const TRACING: &str =
 pub(crate) const RUNTIME: &str = "it tunes the Go runtime; redline is not a Go program";
 pub(crate) const OTLP: &str =
     "it configures Prometheus' OTLP receiver; redline does not receive OTLP metrics";
-pub(crate) const NHCB: &str = "redline does not convert classic histograms to native histograms with custom buckets yet; they are kept as their _bucket, _sum and _count series";
 
 /// Prometheus' `storage.tsdb`.
 #[derive(Debug, Default, Deserialize)]
@@ -119,10 +117,9 @@ pub struct RawOtlp {
 }
 
 /// The scrape settings of a scrape config or of `global` that redline reads and does not
-/// act on: `convert_classic_histograms_to_nhcb` and `scrape_failure_log_file`.
+/// act on: `scrape_failure_log_file`.
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct IgnoredScrapeFields<'a> {
-    pub convert_classic_histograms_to_nhcb: Option<bool>,
     pub scrape_failure_log_file: Option<&'a str>,
 }
 
@@ -130,9 +127,6 @@ impl IgnoredScrapeFields<'_> {
     /// The settings among these that ask for something, with why redline does not.
     pub(crate) fn settings(&self, ctx: &Ctx<'_>, path: &FieldPath) -> Vec<IgnoredSetting> {
         let mut out: Vec<(FieldPath, &'static str)> = Vec::new();
-        if self.convert_classic_histograms_to_nhcb == Some(true) {
-            out.push((path.key("convert_classic_histograms_to_nhcb"), NHCB));
-        }
         if self.scrape_failure_log_file.is_some_and(|f| !f.is_empty()) {
             out.push((path.key("scrape_failure_log_file"), FAILURE_LOG));
         }

@@ -357,8 +357,9 @@ pub struct HistogramConfig {
     /// `always_scrape_classic_histograms`: also keep the classic series of a histogram
     /// that has a native part. Default false.
     pub always_scrape_classic_histograms: bool,
-    /// `convert_classic_histograms_to_nhcb`, read and not acted on (see
-    /// [`ignored`]). Default false.
+    /// `convert_classic_histograms_to_nhcb`: classic histograms become native histograms
+    /// with custom buckets under their family name (`crate::scrape::nhcb`); their classic
+    /// series are kept only with `always_scrape_classic_histograms`. Default false.
     pub convert_classic_histograms_to_nhcb: bool,
     /// `native_histogram_bucket_limit`: more buckets than this and the histogram's
     /// resolution is halved until it fits; a histogram that still does not fails the

@@ -433,7 +433,6 @@ fn build(ctx: &Ctx<'_>, raw: RawConfig) -> Result<Config, ConfigError> {
 /// The `global` settings redline reads and does not act on.
 fn global_ignored(ctx: &Ctx<'_>, path: &FieldPath, g: &RawGlobal) -> Vec<IgnoredSetting> {
     super::ignored::IgnoredScrapeFields {
-        convert_classic_histograms_to_nhcb: g.convert_classic_histograms_to_nhcb,
         scrape_failure_log_file: g.scrape_failure_log_file.as_deref(),
     }
     .settings(ctx, path)
@@ -446,7 +445,6 @@ pub(crate) fn scrape_ignored(
     sc: &RawScrapeConfig,
 ) -> Vec<IgnoredSetting> {
     super::ignored::IgnoredScrapeFields {
-        convert_classic_histograms_to_nhcb: sc.convert_classic_histograms_to_nhcb,
         scrape_failure_log_file: sc.scrape_failure_log_file.as_deref(),
     }
     .settings(ctx, path)

@@ -157,6 +157,10 @@ pub struct Sample<'a> {
     /// The unit of the family the line belongs to (OpenMetrics `# UNIT`, the protobuf
     /// family's `unit`); empty when it has none.
     pub unit: &'a str,
+    /// The series' created (start) timestamp in milliseconds, when the exposition gives one:
+    /// the protobuf `created_timestamp` of a counter, summary or histogram (every series of
+    /// it), or with [`ParseOptions::created_timestamps`] an OpenMetrics `_created` line.
+    pub created_timestamp_ms: Option<i64>,
 }
 
 /// The labels of a sample line.
@@ -339,6 +343,37 @@ pub trait Sink {
             histogram.series
         )))
     }
+
+    /// Called, with [`ParseOptions::classic_histograms`], for every classic histogram of a
+    /// protobuf body as a whole (after its classic series, if those are pushed too). Ignored
+    /// unless implemented.
+    fn classic_histogram(&mut self, _histogram: &ClassicHistogram<'_>) -> Result<(), SinkError> {
+        Ok(())
+    }
+}
+
+/// One classic histogram of a protobuf body as a whole, valid for the duration of one
+/// [`Sink::classic_histogram`] call: what Prometheus' protobuf parser converts into a native
+/// histogram with custom buckets.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ClassicHistogram<'a> {
+    /// The family name (no suffix).
+    pub name: &'a str,
+    /// The series as text under the family name (`name{a="x"}`), as
+    /// [`HistogramSample::series`] would be.
+    pub series: &'a str,
+    /// Labels in input order, without `__name__`.
+    pub labels: SampleLabels<'a>,
+    pub timestamp_ms: Option<i64>,
+    pub created_timestamp_ms: Option<i64>,
+    /// `Histogram` or `GaugeHistogram`.
+    pub metric_type: MetricType,
+    /// `sample_count_float` when positive, else `sample_count`.
+    pub count: f64,
+    pub sum: f64,
+    /// Every bucket as sent: upper bound and cumulative count (`cumulative_count_float`
+    /// when positive, else `cumulative_count`).
+    pub buckets: &'a [(f64, f64)],
 }
 
 /// Any `FnMut(&Sample) -> Result<(), SinkError>` is a sink that ignores metadata.
@@ -360,8 +395,17 @@ pub struct ParseOptions {
     /// without it every histogram is read as a classic one.
     pub native_histograms: bool,
     /// Protobuf: with `native_histograms`, also push the classic series of a histogram that
-    /// has both (`always_scrape_classic_histograms`).
+    /// has both (`always_scrape_classic_histograms`); with `classic_histograms`, also push
+    /// the classic series of a histogram handed to [`Sink::classic_histogram`].
     pub keep_classic_histograms: bool,
+    /// Protobuf: hand every classic histogram to [`Sink::classic_histogram`] as a whole,
+    /// instead of its series (`convert_classic_histograms_to_nhcb`; see
+    /// `keep_classic_histograms`).
+    pub classic_histograms: bool,
+    /// OpenMetrics: give each sample of a counter, summary or histogram family the
+    /// created timestamp of its `_created` line ([`Sample::created_timestamp_ms`]), and push
+    /// no `_created` series (Prometheus' `created-timestamp-zero-ingestion`).
+    pub created_timestamps: bool,
 }
 
 /// What a successful parse read.

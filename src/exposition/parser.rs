@@ -15,6 +15,8 @@
 use std::borrow::Cow;
 use std::collections::HashSet;
 
+mod created;
+
 use super::fast_line::text_sample;
 use super::line::{Cursor, LineReuse};
 use super::scan::{
@@ -137,6 +139,10 @@ pub(super) struct Parser<'i> {
     /// name belongs to the same family.
     last_type: Option<(MetricType, &'i str)>,
     samples: usize,
+    /// OpenMetrics: created timestamps from `_created` lines, which are not pushed
+    /// ([`ParseOptions::created_timestamps`]).
+    created_timestamps: bool,
+    created: Option<created::CreatedLookup>,
 }
 
 impl<'i> Parser<'i> {
@@ -161,6 +167,8 @@ impl<'i> Parser<'i> {
             fast_labels: true,
             last_type: None,
             samples: 0,
+            created_timestamps: options.created_timestamps && format == Format::OpenMetrics,
+            created: None,
         }
     }
 
@@ -736,6 +744,39 @@ impl<'i> Parser<'i> {
         if self.pending.is_some() {
             self.flush_metadata(sink);
         }
+        let mut created = None;
+        if self.created_timestamps && created::has_created(metric_type) {
+            if name.ends_with("_created") {
+                // Prometheus' parser skips `_created` series when it reads them as created
+                // timestamps.
+                return Ok(());
+            }
+            let family = self.family.as_ref().map_or("", |f| f.name);
+            let key = match labels {
+                LineLabels::None => created::series_key(family, metric_type, std::iter::empty()),
+                LineLabels::Decoded => created::series_key(
+                    family,
+                    metric_type,
+                    self.labels.iter().map(|l| (l.name, l.value.as_ref())),
+                ),
+                LineLabels::Plain { line, open } => {
+                    let n = self.reuse.count;
+                    let plain = SampleLabels::plain(
+                        line,
+                        open + 1,
+                        self.reuse.name_len.get(..n).unwrap_or_default(),
+                        self.reuse.stops.get(..n).unwrap_or_default(),
+                    );
+                    let pairs: Vec<_> = plain.iter().collect();
+                    created::series_key(
+                        family,
+                        metric_type,
+                        pairs.iter().map(|l| (l.name, l.value.as_ref())),
+                    )
+                }
+            };
+            created = self.created_timestamp(family, metric_type, key);
+        }
         self.samples += 1;
         let ex = exemplar.filter(|_| self.keep_exemplars);
         let ex = ex.map(|(value, timestamp_ms)| Exemplar {
@@ -767,6 +808,7 @@ impl<'i> Parser<'i> {
                 ex.as_ref(),
                 metric_type,
                 unit,
+                created,
             )
         } else {
             sink.sample(&Sample {
@@ -778,6 +820,7 @@ impl<'i> Parser<'i> {
                 exemplar: ex.as_ref(),
                 metric_type,
                 unit,
+                created_timestamp_ms: created,
             })
         };
         result.map_err(|e| ParseError {
@@ -862,6 +905,7 @@ fn emit_unescaped<S: Sink>(
     exemplar: Option<&Exemplar<'_>>,
     metric_type: MetricType,
     unit: &str,
+    created: Option<i64>,
 ) -> Result<(), super::SinkError> {
     let name = unescape(name, true);
     let names: Vec<Cow<'_, str>> = labels.iter().map(|l| unescape(l.name, true)).collect();
@@ -882,6 +926,7 @@ fn emit_unescaped<S: Sink>(
         exemplar,
         metric_type,
         unit,
+        created_timestamp_ms: created,
     })
 }
 

@@ -13,10 +13,17 @@
 //! `_bucket` sample per bucket with an `le` label, up to the first `+Inf` bucket or, when the
 //! target sent none, a `+Inf` bucket holding the count. `le` and `quantile` values are
 //! printed as Prometheus prints them (`1.0`, `0.25`, `1e+06`, `+Inf`). Created timestamps
-//! are decoded and not turned into samples: Prometheus' protobuf parser emits no `_created`
-//! series (it keeps the timestamp for its `created-timestamp-zero-ingestion` feature, which
-//! redline does not have). A timestamp of 0 means "none", as in Prometheus (proto3 cannot
-//! tell unset from 0).
+//! are not turned into samples (Prometheus' protobuf parser emits no `_created` series):
+//! every series of a counter, summary or histogram carries its metric's `created_timestamp`
+//! ([`Sample::created_timestamp_ms`]), for the scrape's `created-timestamp-zero-ingestion`.
+//! A timestamp of 0 means "none", as in Prometheus (proto3 cannot tell unset from 0), and so
+//! does a created timestamp of 0.
+//!
+//! With [`ParseOptions::classic_histograms`] (`convert_classic_histograms_to_nhcb`) each
+//! histogram read as a classic one goes to [`Sink::classic_histogram`] as a whole, with every
+//! bucket as sent, after its classic series when [`ParseOptions::keep_classic_histograms`]
+//! is set and instead of them otherwise, as Prometheus' protobuf parser emits the converted
+//! histogram.
 //!
 //! A histogram family whose first metric has a native part (a span, a zero threshold or a
 //! zero count, Prometheus' `isNativeHistogram`) is a native histogram family when
@@ -108,6 +115,8 @@ pub struct HistogramSample<'a> {
     /// The family's unit; empty when it has none.
     pub unit: &'a str,
     pub histogram: &'a NativeHistogram<'a>,
+    /// The histogram's `created_timestamp`.
+    pub created_timestamp_ms: Option<i64>,
 }
 
 /// Parses a delimited protobuf body into `sink`.
@@ -178,6 +187,10 @@ struct Decoder<'a, 'o> {
     labels: Vec<LabelRef<'a>>,
     exemplar_labels: Vec<(&'a str, &'a str)>,
     exemplar_refs: Vec<LabelRef<'a>>,
+    /// The created timestamp of the metric being read.
+    created: Option<i64>,
+    /// A classic histogram's buckets for [`Sink::classic_histogram`].
+    buckets: Vec<(f64, f64)>,
 }
 
 /// The family being read.
@@ -216,6 +229,8 @@ impl<'a, 'o> Decoder<'a, 'o> {
             labels: Vec::new(),
             exemplar_labels: Vec::new(),
             exemplar_refs: Vec::new(),
+            created: None,
+            buckets: Vec::new(),
         }
     }
 
@@ -307,6 +322,13 @@ impl<'a, 'o> Decoder<'a, 'o> {
         check_labels(&self.metric.labels)?;
         let m = &self.metric;
         let ts = (m.timestamp_ms != 0).then_some(m.timestamp_ms);
+        let created = match family.kind {
+            MetricType::Counter => m.counter.created_timestamp_ms,
+            MetricType::Summary => m.summary.created_timestamp_ms,
+            MetricType::Histogram | MetricType::GaugeHistogram => m.histogram.created_timestamp_ms,
+            _ => None,
+        };
+        self.created = created.filter(|&t| t != 0);
         let mut n = 0;
         match family.kind {
             MetricType::Counter => {
@@ -344,6 +366,11 @@ impl<'a, 'o> Decoder<'a, 'o> {
                     {
                         n += self.classic(family, ts, sink)?;
                     }
+                } else if self.options.classic_histograms {
+                    if self.options.keep_classic_histograms {
+                        n += self.classic(family, ts, sink)?;
+                    }
+                    self.whole_classic(family, ts, sink)?;
                 } else {
                     n += self.classic(family, ts, sink)?;
                 }
@@ -387,6 +414,43 @@ impl<'a, 'o> Decoder<'a, 'o> {
         let le = ("le", Cow::Borrowed("+Inf"));
         self.float(family, "_bucket", Some(le), count, ts, None, sink)?;
         Ok(n + 1)
+    }
+
+    /// The metric's classic histogram as a whole, for [`Sink::classic_histogram`].
+    fn whole_classic<S: Sink>(
+        &mut self,
+        family: &Family<'a>,
+        ts: Option<i64>,
+        sink: &mut S,
+    ) -> Result<(), MetricError> {
+        self.label_set(family.name, "", None);
+        let h = &self.metric.histogram;
+        let count = if h.sample_count_float > 0.0 {
+            h.sample_count_float
+        } else {
+            h.sample_count as f64
+        };
+        self.buckets.clear();
+        self.buckets.extend(h.buckets.iter().map(|b| {
+            let v = if b.cumulative_count_float > 0.0 {
+                b.cumulative_count_float
+            } else {
+                b.cumulative_count as f64
+            };
+            (b.upper_bound, v)
+        }));
+        sink.classic_histogram(&super::ClassicHistogram {
+            name: &self.name,
+            series: &self.series,
+            labels: SampleLabels::decoded(&self.labels),
+            timestamp_ms: ts,
+            created_timestamp_ms: self.created,
+            metric_type: family.kind,
+            count,
+            sum: h.sample_sum,
+            buckets: &self.buckets,
+        })
+        .map_err(MetricError::Sink)
     }
 
     /// Fills `self.labels` with the metric's labels and `magic`, `self.name` with the name,
@@ -459,6 +523,7 @@ impl<'a, 'o> Decoder<'a, 'o> {
             exemplar: ex.as_ref(),
             metric_type: family.kind,
             unit: family.unit,
+            created_timestamp_ms: self.created,
         })
         .map_err(MetricError::Sink)
     }
@@ -532,6 +597,7 @@ impl<'a, 'o> Decoder<'a, 'o> {
             metric_type: family.kind,
             unit: family.unit,
             histogram: &native,
+            created_timestamp_ms: self.created,
         })
         .map_err(MetricError::Sink)
     }

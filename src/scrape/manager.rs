@@ -20,7 +20,7 @@ use crate::scrape::client::JobClient;
 use crate::scrape::discovery::{run_job_discovery, DiscoveryOptions};
 use crate::scrape::scrape_loop::{LoopCarry, LoopControl, ScrapeLoop};
 use crate::scrape::target::{
-    Health, PoolTargets, ScrapeLimits, Target, TargetSet, TargetSpec, TargetStatus,
+    Health, PoolTargets, ScrapeFeatures, ScrapeLimits, Target, TargetSet, TargetSpec, TargetStatus,
 };
 use crate::scrape::target_labels::{discovered_labels, populate_target, PopulatedTarget};
 use crate::store::Store;
@@ -37,9 +37,8 @@ pub struct ScrapeContext {
     pub targets: Arc<TargetSet>,
     pub telemetry: Arc<Telemetry>,
     pub discovery: DiscoveryOptions,
-    /// `--enable-feature=type-and-unit-labels`: scraped series get `__type__` and
-    /// `__unit__` from their metadata ([`TargetSpec::type_and_unit_labels`]).
-    pub type_and_unit_labels: bool,
+    /// The `--enable-feature` flags for scraping.
+    pub features: ScrapeFeatures,
 }
 
 /// The running scrape pools, one per job, by job name.
@@ -272,7 +271,7 @@ async fn run_pool(
         .set(0);
 }
 
-fn target_spec(cfg: &ScrapeConfig, ctx: &ScrapeContext, t: PopulatedTarget) -> TargetSpec {
+fn target_spec(cfg: &ScrapeConfig, t: PopulatedTarget, features: ScrapeFeatures) -> TargetSpec {
     let l = &cfg.limits;
     TargetSpec {
         job: cfg.job_name.clone(),
@@ -294,7 +293,8 @@ fn target_spec(cfg: &ScrapeConfig, ctx: &ScrapeContext, t: PopulatedTarget) -> T
         },
         name_validation: cfg.name_validation,
         histograms: cfg.histograms,
-        type_and_unit_labels: ctx.type_and_unit_labels,
+        type_and_unit_labels: features.type_and_unit_labels,
+        created_timestamp_zero_ingestion: features.created_timestamp_zero_ingestion,
     }
 }
 
@@ -316,7 +316,7 @@ fn reconcile(
         for t in &group.targets {
             match populate_target(cfg, &group.labels, t) {
                 Ok(Some(p)) => {
-                    let spec = target_spec(cfg, ctx, p);
+                    let spec = target_spec(cfg, p, ctx.features);
                     wanted.entry(target_key(&spec)).or_insert(spec);
                 }
                 Ok(None) => dropped.push(discovered_labels(cfg, &group.labels, t)),

@@ -12,13 +12,14 @@
 //! every scrape.
 
 use crate::exposition::{
-    self, Format, HistogramSample, ParseError, ParseOptions, ParseStats, Sample, SampleLabels,
-    Sink, SinkError,
+    self, ClassicHistogram, Format, HistogramSample, LabelRef, MetricType, ParseError,
+    ParseErrorKind, ParseOptions, ParseStats, Sample, SampleLabels, Sink, SinkError,
 };
 use crate::histogram::FloatHistogram;
 use crate::relabel;
 use crate::scrape::client::JobClient;
 use crate::scrape::metadata_labels::{scraped_labels, SeriesMetadata};
+use crate::scrape::nhcb::{self, Converted, TextCollector};
 use crate::scrape::target::{Health, Target, TargetSpec, TargetStatus};
 use crate::store::{
     is_stale_nan, Appender, Label, Labels, MixBuild, SeriesRef, Store, METRIC_NAME, STALE_NAN,
@@ -413,6 +414,11 @@ pub struct IngestSink<'a, 'c> {
     default_t: i64,
     iteration: u64,
     counts: IngestCounts,
+    /// `convert_classic_histograms_to_nhcb` in the text formats.
+    nhcb: Option<TextCollector>,
+    /// A failure while ingesting a converted histogram at a metadata line, which cannot
+    /// fail the parse there: it fails it at the next sample or at the end.
+    deferred: Option<SinkError>,
 }
 
 impl<'a, 'c> IngestSink<'a, 'c> {
@@ -432,6 +438,8 @@ impl<'a, 'c> IngestSink<'a, 'c> {
             default_t,
             iteration,
             counts: IngestCounts::default(),
+            nhcb: None,
+            deferred: None,
         }
     }
 
@@ -468,10 +476,25 @@ enum Value {
     Histogram(FloatHistogram),
 }
 
+impl Value {
+    /// The zero sample written at the series' created timestamp before this value: 0, or an
+    /// empty histogram like this one ([`nhcb::start_zero`]).
+    fn start_zero(&self) -> Option<FloatHistogram> {
+        match self {
+            Value::Float(_) => None,
+            Value::Histogram(h) => Some(nhcb::start_zero(h)),
+        }
+    }
+}
+
 impl IngestSink<'_, '_> {
     /// Appends one exposed series' value: by the cached ref when the cache knows the
     /// series text, else by labels (built, merged with the target's and relabeled only
     /// here), caching the outcome; then counts it against `sample_limit`.
+    ///
+    /// With `created-timestamp-zero-ingestion`, a value whose series has a created timestamp
+    /// before the value's timestamp is preceded by a zero sample at the created timestamp
+    /// ([`Appender::append_start_zero`]), as Prometheus' scrape loop appends it.
     fn ingest_value(
         &mut self,
         name: &str,
@@ -480,18 +503,25 @@ impl IngestSink<'_, '_> {
         metadata: SeriesMetadata<'_>,
         timestamp_ms: Option<i64>,
         value: Value,
+        created_ms: Option<i64>,
     ) -> Result<(), SinkError> {
         self.counts.scraped += 1;
         let t = match timestamp_ms {
             Some(ts) if self.spec.honor_timestamps => ts,
             _ => self.default_t,
         };
+        let zero_at = created_ms.filter(|&c| self.spec.created_timestamp_zero_ingestion && c < t);
         let iteration = self.iteration;
         let (slot, hash) = match self.cache.lookup(series) {
             Lookup::Hit(i) => (Some(i), 0),
             Lookup::Miss(h) => (None, h),
         };
         let cached = slot.and_then(|i| self.cache.expose(i, iteration));
+        if let (Some(ct), Some((Resolved::Series(r), _))) = (zero_at, cached) {
+            // A series collected since it was cached fails here and below, and is resolved
+            // again with its zero sample.
+            let _ = self.app.append_start_zero(r, ct, value.start_zero());
+        }
         let r = match (cached, &value) {
             (Some((Resolved::Dropped, _)), _) => return Ok(()),
             (Some((Resolved::Series(r), true)), Value::Float(v)) => {
@@ -516,9 +546,22 @@ impl IngestSink<'_, '_> {
             let resolved = match self.resolve(name, labels, metadata)? {
                 None => (Resolved::Dropped, iteration),
                 Some(labels) => {
-                    let r = match value {
-                        Value::Float(v) => self.app.append(&labels, t, v),
-                        Value::Histogram(h) => self.app.append_histogram(&labels, t, h),
+                    let r = match zero_at {
+                        Some(ct) => {
+                            let zero = value.start_zero();
+                            self.app
+                                .append_start_zero_labels(&labels, ct, zero)
+                                .and_then(|r| match value {
+                                    Value::Float(v) => self.app.append_ref(r, t, v).map(|_| r),
+                                    Value::Histogram(h) => {
+                                        self.app.append_histogram_ref(r, t, h).map(|_| r)
+                                    }
+                                })
+                        }
+                        None => match value {
+                            Value::Float(v) => self.app.append(&labels, t, v),
+                            Value::Histogram(h) => self.app.append_histogram(&labels, t, h),
+                        },
                     }
                     .map_err(|e| SinkError(e.to_string()))?;
                     // Series with explicit timestamps do not take part in staleness,
@@ -553,8 +596,74 @@ impl IngestSink<'_, '_> {
     }
 }
 
+impl IngestSink<'_, '_> {
+    /// A histogram converted from classic series of the text formats.
+    fn ingest_converted(&mut self, c: Converted) -> Result<(), SinkError> {
+        nhcb::check_bucket_limit(&c.histogram, self.spec.histograms.bucket_limit)
+            .map_err(|e| SinkError(e.to_string()))?;
+        let labels: Vec<LabelRef<'_>> = c
+            .labels
+            .iter()
+            .map(|(n, v)| LabelRef {
+                name: n,
+                value: std::borrow::Cow::Borrowed(v),
+            })
+            .collect();
+        self.ingest_value(
+            &c.name,
+            &c.series,
+            SampleLabels::decoded(&labels),
+            c.timestamp_ms,
+            Value::Histogram(c.histogram),
+            c.created_timestamp_ms,
+        )
+    }
+
+    /// Ends the body: the histogram the text formats' conversion still collects.
+    fn end_of_body(&mut self) -> Result<(), ParseError> {
+        let sink_error = |e: SinkError| ParseError {
+            line: 0,
+            column: 0,
+            message: e.0,
+            kind: ParseErrorKind::Sink,
+        };
+        if let Some(e) = self.deferred.take() {
+            return Err(sink_error(e));
+        }
+        if let Some(c) = self.nhcb.as_mut().and_then(TextCollector::end) {
+            self.ingest_converted(c).map_err(sink_error)?;
+        }
+        Ok(())
+    }
+}
+
 impl Sink for IngestSink<'_, '_> {
+    fn metadata(
+        &mut self,
+        _family: &str,
+        _kind: MetricType,
+        _help: Option<&str>,
+        _unit: Option<&str>,
+    ) {
+        if let Some(c) = self.nhcb.as_mut().and_then(TextCollector::end) {
+            if let Err(e) = self.ingest_converted(c) {
+                self.deferred.get_or_insert(e);
+            }
+        }
+    }
+
     fn sample(&mut self, sample: &Sample<'_>) -> Result<(), SinkError> {
+        if let Some(e) = self.deferred.take() {
+            return Err(e);
+        }
+        if self.nhcb.is_some() {
+            if let Some(c) = self.nhcb.as_mut().and_then(|n| n.before(sample)) {
+                self.ingest_converted(c)?;
+            }
+            if !self.nhcb.as_mut().is_none_or(|n| n.take(sample)) {
+                return Ok(());
+            }
+        }
         self.ingest_value(
             sample.name,
             sample.series,
@@ -565,6 +674,27 @@ impl Sink for IngestSink<'_, '_> {
             },
             sample.timestamp_ms,
             Value::Float(sample.value),
+            sample.created_timestamp_ms,
+        )
+    }
+
+    /// A classic histogram of a protobuf body (`convert_classic_histograms_to_nhcb`):
+    /// converted ([`nhcb::from_protobuf`]; a histogram that does not convert fails the
+    /// scrape) and appended as a histogram sample under the family name.
+    fn classic_histogram(&mut self, c: &ClassicHistogram<'_>) -> Result<(), SinkError> {
+        let h = nhcb::from_protobuf(c)
+            .and_then(|h| {
+                nhcb::check_bucket_limit(&h, self.spec.histograms.bucket_limit)?;
+                Ok(h)
+            })
+            .map_err(|e| SinkError(e.to_string()))?;
+        self.ingest_value(
+            c.name,
+            c.series,
+            c.labels,
+            c.timestamp_ms,
+            Value::Histogram(h),
+            c.created_timestamp_ms,
         )
     }
 
@@ -584,6 +714,7 @@ impl Sink for IngestSink<'_, '_> {
             },
             h.timestamp_ms,
             Value::Histogram(fh),
+            h.created_timestamp_ms,
         )
     }
 }
@@ -997,13 +1128,22 @@ pub fn ingest<'s>(
     format: Format,
     t: i64,
 ) -> Result<(Appender<'s>, IngestCounts), ScrapeError> {
+    let convert = spec.histograms.convert_classic_histograms_to_nhcb;
+    let keep_classic = spec.histograms.always_scrape_classic_histograms;
     let options = ParseOptions {
         native_histograms: spec.histograms.scrape_native_histograms,
-        keep_classic_histograms: spec.histograms.always_scrape_classic_histograms,
+        keep_classic_histograms: keep_classic,
+        classic_histograms: convert,
+        created_timestamps: spec.created_timestamp_zero_ingestion,
         ..ParseOptions::default()
     };
     ingest_with(store, cache, spec, t, |sink| {
-        exposition::parse(body, format, &options, sink)
+        if convert && format != Format::Protobuf {
+            sink.nhcb = Some(TextCollector::new(keep_classic));
+        }
+        let stats = exposition::parse(body, format, &options, sink)?;
+        sink.end_of_body()?;
+        Ok(stats)
     })
 }
 

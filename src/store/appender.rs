@@ -24,6 +24,10 @@
 //! bit-identical repeat is dropped silently, as in Prometheus) and samples older than the last
 //! retention cutoff (out of bounds) are rejected at commit, per series, and counted in
 //! [`AppendStats`] and the store's totals. The data already stored is never touched by them.
+//! The zero sample a scrape writes at a series' created timestamp
+//! ([`Appender::append_start_zero`]) follows the same rules, except that its rejection is
+//! not counted: Prometheus' `AppendSTZeroSample` drops it without a word, as it does after
+//! every first scrape of a long-lived counter.
 //!
 //! A durable store ([`Store::open`]) writes the samples a commit wrote to its write-ahead log
 //! once the shard locks are released, in one write.
@@ -158,6 +162,8 @@ struct Pending {
     /// For a histogram sample (`v` unused), its position in the appender's histograms plus
     /// one.
     histogram: Option<NonZeroU32>,
+    /// A created-timestamp zero sample: rejected without being counted.
+    quiet: bool,
 }
 
 /// A batch of samples to write atomically with respect to failure (not visibility: other
@@ -222,6 +228,7 @@ impl Appender<'_> {
             v,
             pinned: true,
             histogram: None,
+            quiet: false,
         });
         Ok(r)
     }
@@ -238,6 +245,7 @@ impl Appender<'_> {
             v,
             pinned: true,
             histogram: None,
+            quiet: false,
         });
         Ok(())
     }
@@ -270,6 +278,53 @@ impl Appender<'_> {
         self.append_ref(r, t_ms, 0.0)?;
         self.mark_histogram(index, h);
         Ok(())
+    }
+
+    /// Buffers the zero sample Prometheus writes at a series' created (start) timestamp
+    /// `t_ms`, before the series' first sample (`created-timestamp-zero-ingestion`): the
+    /// float 0, or for a histogram series the empty histogram `zero`. At commit it is
+    /// written only where it would be in order; when it is not (every scrape after the
+    /// first, for a series whose created timestamp stays the same) it is dropped without
+    /// being counted, as Prometheus drops it. Fails as [`Appender::append_ref`].
+    pub fn append_start_zero(
+        &mut self,
+        r: SeriesRef,
+        t_ms: i64,
+        zero: Option<FloatHistogram>,
+    ) -> Result<(), AppendError> {
+        let index = match zero {
+            Some(_) => Some(self.histogram_slot()?),
+            None => None,
+        };
+        self.append_ref(r, t_ms, 0.0)?;
+        if let Some(p) = self.pending.last_mut() {
+            p.quiet = true;
+        }
+        if let (Some(index), Some(h)) = (index, zero) {
+            self.mark_histogram(index, h);
+        }
+        Ok(())
+    }
+
+    /// As [`Appender::append_start_zero`] for the series `labels`, creating it if it is new.
+    pub fn append_start_zero_labels(
+        &mut self,
+        labels: &Labels,
+        t_ms: i64,
+        zero: Option<FloatHistogram>,
+    ) -> Result<SeriesRef, AppendError> {
+        let index = match zero {
+            Some(_) => Some(self.histogram_slot()?),
+            None => None,
+        };
+        let r = self.append(labels, t_ms, 0.0)?;
+        if let Some(p) = self.pending.last_mut() {
+            p.quiet = true;
+        }
+        if let (Some(index), Some(h)) = (index, zero) {
+            self.mark_histogram(index, h);
+        }
+        Ok(r)
     }
 
     /// The tag the next buffered histogram gets.
@@ -336,6 +391,7 @@ impl Appender<'_> {
             v,
             pinned: false,
             histogram: None,
+            quiet: false,
         });
     }
 
@@ -389,7 +445,9 @@ impl Appender<'_> {
                 for &i in runs.next().unwrap_or(&[]) {
                     let p = pending[i as usize];
                     let outcome = if p.t < min_valid {
-                        stats.out_of_bounds += 1;
+                        if !p.quiet {
+                            stats.out_of_bounds += 1;
+                        }
                         None
                     } else if let Some(i) = p.histogram {
                         let h = &histograms[i.get() as usize - 1];
@@ -417,6 +475,7 @@ impl Appender<'_> {
                                 }
                             }
                         }
+                        Some(Outcome::OutOfOrder | Outcome::Duplicate) if p.quiet => {}
                         Some(Outcome::OutOfOrder) => stats.out_of_order += 1,
                         Some(Outcome::Duplicate) => stats.duplicates += 1,
                         Some(Outcome::Identical) | None => {}
@@ -598,5 +657,36 @@ mod tests {
         app.rollback();
         assert_eq!(store.truncate(30_000).series_removed, 1);
         assert_eq!(store.stats().series, 0);
+    }
+
+    #[test]
+    fn start_zero_samples_out_of_order_are_dropped_uncounted() {
+        let store = Store::new();
+        let c = Labels::from_pairs([("__name__", "c_total")]);
+        // First scrape: zero at the created timestamp 1000, then the value at 2000.
+        let mut app = store.appender();
+        let r = app.append_start_zero_labels(&c, 1_000, None).expect("zero");
+        app.append_ref(r, 2_000, 5.0).expect("value");
+        let stats = app.commit();
+        assert_eq!((stats.appended, stats.out_of_order), (2, 0));
+        // Second scrape: the zero at 1000 is behind 2000 and is dropped, not counted.
+        let mut app = store.appender();
+        app.append_start_zero(r, 1_000, None).expect("zero");
+        app.append_ref(r, 3_000, 6.0).expect("value");
+        let stats = app.commit();
+        assert_eq!((stats.appended, stats.rejected()), (1, 0));
+        assert_eq!(store.stats().out_of_order_total, 0);
+        // Control: the same sample appended as an ordinary one is counted out of order.
+        let mut app = store.appender();
+        app.append_ref(r, 1_000, 0.0).expect("sample");
+        assert_eq!(app.commit().out_of_order, 1);
+        assert_eq!(store.stats().out_of_order_total, 1);
+        let got = store.select(
+            &[crate::store::Matcher::equal("__name__", "c_total")],
+            0,
+            10_000,
+        );
+        let values: Vec<(i64, f64)> = got[0].samples.iter().map(|s| (s.t, s.v)).collect();
+        assert_eq!(values, [(1_000, 0.0), (2_000, 5.0), (3_000, 6.0)]);
     }
 }

@@ -890,6 +890,8 @@ fn truncations_and_mutations_never_panic() {
         keep_exemplars: true,
         native_histograms: true,
         keep_classic_histograms: true,
+        classic_histograms: true,
+        created_timestamps: true,
     };
     for n in 0..input.len() {
         let _ = run(&input[..n], &opts);
