@@ -269,12 +269,6 @@ enum TestCommand {
     Promql {
         #[arg(required = true)]
         files: Vec<PathBuf>,
-        /// Also list each skipped eval (native histogram evals) with the reason.
-        #[arg(long)]
-        show_skipped: bool,
-        /// Run every eval, also those that would be skipped.
-        #[arg(long)]
-        no_skip: bool,
     },
     /// Run `promtool test rules` unit-test files, unchanged.
     Rules {
@@ -499,20 +493,10 @@ fn dispatch(command: Command) -> Result<ExitCode> {
             Ok(exit(ok))
         }
         Command::Test {
-            what:
-                TestCommand::Promql {
-                    files,
-                    show_skipped,
-                    no_skip,
-                },
+            what: TestCommand::Promql { files },
         } => {
             let mut out = std::io::stdout().lock();
-            let opts = redline::promql::promqltest::RunOptions {
-                show_skipped,
-                no_skip,
-                ..Default::default()
-            };
-            let summary = redline::promql::promqltest::run_test_files_with(&files, opts, &mut out)?;
+            let summary = redline::promql::promqltest::run_test_files(&files, &mut out)?;
             Ok(exit(summary.failed == 0))
         }
         Command::Debug {

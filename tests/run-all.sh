@@ -71,8 +71,9 @@ cargo run --locked --quiet -- test rules tests/slo/*.test.yml
 promtool test rules tests/data/rules/templates_test.yml
 cargo run --locked --quiet -- test rules tests/data/rules/templates_test.yml
 
-# Upstream PromQL conformance files.
-cargo run --locked --quiet -- test promql tests/conformance/promql/*.test
+# Upstream PromQL conformance files: the shared ones and upstream's native histogram file.
+# Every eval runs; any failure fails the run.
+cargo run --locked --quiet -- test promql tests/conformance/promql/*.test tests/conformance/promql-next/*.test
 
 # Query answers against Debian's Prometheus.
 # Every query shape of benches/compare_prometheus.py (the PromQL bench queries, value

@@ -368,6 +368,8 @@ pub struct ClassicHistogram<'a> {
     pub created_timestamp_ms: Option<i64>,
     /// `Histogram` or `GaugeHistogram`.
     pub metric_type: MetricType,
+    /// The family's unit, empty for none.
+    pub unit: &'a str,
     /// `sample_count_float` when positive, else `sample_count`.
     pub count: f64,
     pub sum: f64,

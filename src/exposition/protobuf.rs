@@ -446,6 +446,7 @@ impl<'a, 'o> Decoder<'a, 'o> {
             timestamp_ms: ts,
             created_timestamp_ms: self.created,
             metric_type: family.kind,
+            unit: family.unit,
             count,
             sum: h.sample_sum,
             buckets: &self.buckets,

@@ -1,23 +1,19 @@
 //! Runs upstream promqltest script files against the engine (`redline test promql FILE...`).
 //!
-//! Each `eval` is one test. Failures are written as `file:line: expr: what differs`; the
-//! output ends with one line `N passed, N failed` (`, N skipped (…)` when evals were skipped).
-//! Series loaded with `{{…}}` values are stored as native histograms; since redline does not
-//! yet evaluate them as upstream does in every case, an eval whose answer involves histogram
-//! samples is skipped unless [`RunOptions::no_skip`] is set (`skip_reason`);
-//! [`RunOptions::show_skipped`] lists those. `load_with_nhcb` also stores each classic
+//! Each `eval` is one test, and every one runs. Failures are written as
+//! `file:line: expr: what differs`; the output ends with one line `N passed, N failed`.
+//! Series loaded with `{{…}}` values are stored as native histograms; `load_with_nhcb` also
+//! stores each classic
 //! histogram of its block as a native histogram with custom buckets
 //! (`promqltest_nhcb`). Values compare as upstream does: equal within a
 //! relative epsilon of 1e-6, NaN equal to NaN.
 
-use super::eval::matcher_groups;
 use super::promqltest_nhcb::custom_bucket_twins;
 use super::promqltest_parse::{parse_script, Command, EvalCmd, EvalKind, MsgMatch, SeqValue};
 use super::series_notation::{test_expression, HistogramDesc};
 use super::{Engine, EngineOptions, QueryResult, Value};
 use crate::histogram::{FloatHistogram, Span};
-use crate::store::{is_stale_nan, Labels, Matcher, Querier, Store, METRIC_NAME, STALE_NAN};
-use promql_parser::parser::Expr;
+use crate::store::{Labels, Querier, Store, STALE_NAN};
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::PathBuf;
@@ -27,11 +23,6 @@ use std::path::PathBuf;
 pub struct Summary {
     pub passed: usize,
     pub failed: usize,
-    /// Evals not run because their answer involves native histograms, which redline does
-    /// not store ...
-    pub skipped: usize,
-    /// ... of which this many expect float results computed from histogram samples.
-    pub skipped_histogram_inputs: usize,
 }
 
 /// Why a run could not happen at all (individual test failures are counted, not errors).
@@ -58,10 +49,6 @@ pub enum TestFileError {
 /// What a run writes besides failures and the summary.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct RunOptions {
-    /// Write a line for each skipped eval, with the reason.
-    pub show_skipped: bool,
-    /// Run every eval, also those [`skip_reason`] would skip.
-    pub no_skip: bool,
     /// Run on a durable store in a temporary directory: after each `load` every chunk is
     /// closed and moved to disk and the store is reopened from its files, so every query
     /// reads samples restored from disk.
@@ -130,29 +117,14 @@ pub fn run_test_files_with(
         let s = run_test_file_with(p, opts, out)?;
         total.passed += s.passed;
         total.failed += s.failed;
-        total.skipped += s.skipped;
-        total.skipped_histogram_inputs += s.skipped_histogram_inputs;
     }
     write_summary(&total, out)?;
     Ok(total)
 }
 
-/// Writes the closing `N passed, N failed[, N skipped (…)]` line.
+/// Writes the closing `N passed, N failed` line.
 pub fn write_summary(s: &Summary, out: &mut impl Write) -> std::io::Result<()> {
-    if s.skipped > 0 {
-        writeln!(
-            out,
-            "{} passed, {} failed, {} skipped ({} expect histogram results or annotations, {} \
-             compute floats from histogram samples)",
-            s.passed,
-            s.failed,
-            s.skipped,
-            s.skipped - s.skipped_histogram_inputs,
-            s.skipped_histogram_inputs
-        )
-    } else {
-        writeln!(out, "{} passed, {} failed", s.passed, s.failed)
-    }
+    writeln!(out, "{} passed, {} failed", s.passed, s.failed)
 }
 
 /// Runs one file without writing the summary line.
@@ -205,14 +177,12 @@ pub fn run_script_with(
         msg,
     };
     let mut script_store = ScriptStore::new(opts.on_disk).map_err(|m| store_err(0, m))?;
-    let mut hist_series: Vec<HistSeries> = Vec::new();
     let mut summary = Summary::default();
     for (line, cmd) in cmds {
         let store = &script_store.store;
         match cmd {
             Command::Clear => {
                 script_store = ScriptStore::new(opts.on_disk).map_err(|m| store_err(line, m))?;
-                hist_series.clear();
             }
             Command::Load {
                 interval,
@@ -221,25 +191,6 @@ pub fn run_script_with(
             } => {
                 let mut block: BTreeMap<Labels, BTreeMap<i64, LoadValue>> = BTreeMap::new();
                 for s in series {
-                    let metric = s.labels.metric_name().unwrap_or("").to_string();
-                    if s.histogram {
-                        hist_series.push(HistSeries {
-                            labels: s.labels.clone(),
-                            floats_too: s.floats_too,
-                        });
-                    }
-                    if nhcb {
-                        // `load_with_nhcb` adds a native histogram with custom buckets beside
-                        // the classic series.
-                        for suf in ["_bucket", "_count", "_sum"] {
-                            if let Some(base) = metric.strip_suffix(suf) {
-                                hist_series.push(HistSeries {
-                                    labels: s.labels.without(&["le"]).with(METRIC_NAME, base),
-                                    floats_too: false,
-                                });
-                            }
-                        }
-                    }
                     let points = block.entry(s.labels.clone()).or_default();
                     for (i, v) in s.values.iter().enumerate() {
                         let t = interval * i as i64;
@@ -303,256 +254,23 @@ pub fn run_script_with(
                 }
                 app.commit();
                 script_store.settle().map_err(|m| store_err(line, m))?;
-                let store = &script_store.store;
-                // A series loaded with floats in one block and histograms in another mixes
-                // the two as much as one described with both.
-                for h in hist_series.iter_mut().filter(|h| !h.floats_too) {
-                    let exact: Vec<Matcher> = h
-                        .labels
-                        .iter()
-                        .map(|l| Matcher::equal(&*l.name, &*l.value))
-                        .collect();
-                    h.floats_too = store.select(&exact, i64::MIN, i64::MAX).iter().any(|x| {
-                        x.labels == h.labels && x.samples.iter().any(|p| !is_stale_nan(p.v))
-                    });
-                }
             }
-            Command::Eval(cmd) => {
-                if let Some(why) = skip_reason(&cmd, &hist_series).filter(|_| !opts.no_skip) {
-                    summary.skipped += 1;
-                    let what = match why {
-                        Skip::ExpectsHistograms => "expects histogram results or annotations",
-                        Skip::HistogramInputs => {
-                            summary.skipped_histogram_inputs += 1;
-                            "computes floats from histogram samples"
-                        }
-                    };
-                    if opts.show_skipped {
-                        writeln!(out, "{name}:{}: {}: skipped: {what}", cmd.line, cmd.expr)?;
-                    }
-                    continue;
+            Command::Eval(cmd) => match check_eval(&engine, store, &cmd) {
+                Ok(()) => summary.passed += 1,
+                Err(msg) => {
+                    summary.failed += 1;
+                    writeln!(out, "{name}:{}: {}: {msg}", cmd.line, cmd.expr)?;
                 }
-                match check_eval(&engine, store, &cmd) {
-                    Ok(()) => summary.passed += 1,
-                    Err(msg) => {
-                        summary.failed += 1;
-                        writeln!(out, "{name}:{}: {}: {msg}", cmd.line, cmd.expr)?;
-                    }
-                }
-            }
+            },
         }
     }
     Ok(summary)
-}
-
-/// Why an eval is not run by default: its answer depends on native histogram samples, which
-/// redline does not yet evaluate as upstream does in every case (`--no-skip` runs it).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Skip {
-    /// The expected output has histogram values (`{{…}}`), or an expected annotation or
-    /// error is about histograms.
-    ExpectsHistograms,
-    /// The expected output is floats, but they are computed from histogram samples (for
-    /// example `histogram_count(h)`, `count(h)`, `rate(h[5m])`, or a series that mixes
-    /// floats and histograms over time, whose float lookback a histogram sample ends).
-    HistogramInputs,
 }
 
 /// One value a `load` appends.
 enum LoadValue {
     F(f64),
     H(crate::histogram::FloatHistogram),
-}
-
-/// A series loaded as a native histogram: its labels, and whether it holds float samples
-/// too (at other timestamps).
-struct HistSeries {
-    labels: Labels,
-    floats_too: bool,
-}
-
-/// Whether an eval must be skipped, and why. An eval runs when its expected output and
-/// annotations are free of histograms and every histogram sample its selectors could reach
-/// is dropped, as Prometheus drops it, before it can change a float result: then the
-/// histogram series being absent from redline's store gives the same answer.
-fn skip_reason(cmd: &EvalCmd, hist: &[HistSeries]) -> Option<Skip> {
-    if cmd.series.iter().any(|s| s.histogram) {
-        return Some(Skip::ExpectsHistograms);
-    }
-    let about_histograms = |m: &MsgMatch| match m {
-        MsgMatch::Any => false,
-        MsgMatch::Exact(s) | MsgMatch::Regex(s) => s.to_ascii_lowercase().contains("histogram"),
-    };
-    if cmd
-        .warn
-        .iter()
-        .chain(&cmd.info)
-        .chain(&cmd.fail)
-        .any(about_histograms)
-    {
-        return Some(Skip::ExpectsHistograms);
-    }
-    if hist.is_empty() {
-        return None;
-    }
-    let Ok(e) = crate::promql::Engine::parse(&cmd.expr) else {
-        return None;
-    };
-    match reach(&e, hist) {
-        Reach::None => None,
-        // An expected annotation on an eval that histogram samples reach is the annotation
-        // upstream writes for them ("ignored histograms", "mixed floats and histograms").
-        _ if !cmd.warn.is_empty() || !cmd.info.is_empty() => Some(Skip::ExpectsHistograms),
-        Reach::WholeSeries => None,
-        Reach::Tainted => Some(Skip::HistogramInputs),
-    }
-}
-
-/// How histogram samples can reach an expression's result.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-enum Reach {
-    /// No histogram sample is selected.
-    None,
-    /// Histogram samples may be in the result, each as its own element from a series that
-    /// has no float samples; a float-only consumer drops them, leaving what redline computes.
-    WholeSeries,
-    /// Histogram samples may change float results.
-    Tainted,
-}
-
-/// Functions that drop histogram elements of their vector argument (the first) and compute
-/// every float element on its own: upstream's `simpleFloatFunc` users, `round`, the `clamp`
-/// family, `sort`/`sort_desc` (`filterFloats`), `scalar` (which looks at floats only) and the
-/// date functions (functions.test: `day_of_month(histogram_sample)` is empty).
-const DROPS_HISTOGRAMS: &[&str] = &[
-    "abs",
-    "ceil",
-    "floor",
-    "exp",
-    "sqrt",
-    "ln",
-    "log2",
-    "log10",
-    "sin",
-    "cos",
-    "tan",
-    "asin",
-    "acos",
-    "atan",
-    "sinh",
-    "cosh",
-    "tanh",
-    "asinh",
-    "acosh",
-    "atanh",
-    "rad",
-    "deg",
-    "sgn",
-    "round",
-    "clamp",
-    "clamp_min",
-    "clamp_max",
-    "sort",
-    "sort_desc",
-    "scalar",
-    "minute",
-    "hour",
-    "day_of_month",
-    "day_of_week",
-    "day_of_year",
-    "days_in_month",
-    "month",
-    "year",
-];
-
-/// Range functions that return nothing (and annotate nothing) for a series without float
-/// samples in the range, and use only the float samples otherwise.
-const FLOATS_OVER_TIME: &[&str] = &[
-    "min_over_time",
-    "max_over_time",
-    "stddev_over_time",
-    "stdvar_over_time",
-    "quantile_over_time",
-    "mad_over_time",
-    "deriv",
-    "predict_linear",
-    "double_exponential_smoothing",
-    "ts_of_min_over_time",
-    "ts_of_max_over_time",
-];
-
-fn reach(e: &Expr, hist: &[HistSeries]) -> Reach {
-    let selector = |vs: &promql_parser::parser::VectorSelector| {
-        let Ok(groups) = matcher_groups(vs) else {
-            return Reach::None;
-        };
-        let mut r = Reach::None;
-        for h in hist {
-            if groups.iter().any(|g| {
-                g.iter()
-                    .all(|m| m.matches(h.labels.get(&m.name).unwrap_or("")))
-            }) {
-                r = r.max(if h.floats_too {
-                    Reach::Tainted
-                } else {
-                    Reach::WholeSeries
-                });
-            }
-        }
-        r
-    };
-    // Anything histograms reach, other than a dropping consumer, is conservatively tainted.
-    let taint = |r: Reach| {
-        if r == Reach::None {
-            Reach::None
-        } else {
-            Reach::Tainted
-        }
-    };
-    match e {
-        Expr::VectorSelector(vs) => selector(vs),
-        Expr::MatrixSelector(ms) => selector(&ms.vs),
-        Expr::Paren(p) => reach(&p.expr, hist),
-        Expr::Subquery(s) => reach(&s.expr, hist),
-        Expr::Call(c) => {
-            let name = c.func.name;
-            let args: Vec<Reach> = c.args.args.iter().map(|a| reach(a, hist)).collect();
-            let rest = args
-                .iter()
-                .skip(1)
-                .copied()
-                .map(taint)
-                .max()
-                .unwrap_or(Reach::None);
-            let first = args.first().copied().unwrap_or(Reach::None);
-            let dropped = DROPS_HISTOGRAMS.contains(&name) || FLOATS_OVER_TIME.contains(&name);
-            let first = if dropped && first == Reach::WholeSeries {
-                Reach::None
-            } else {
-                taint(first)
-            };
-            // The range functions with a scalar first (quantile_over_time) or later vector
-            // argument take the series from the matrix argument.
-            if name == "quantile_over_time" {
-                let m = args.get(1).copied().unwrap_or(Reach::None);
-                let m = if m == Reach::WholeSeries {
-                    Reach::None
-                } else {
-                    taint(m)
-                };
-                return taint(args[0]).max(m);
-            }
-            first.max(rest)
-        }
-        Expr::Aggregate(a) => taint(reach(&a.expr, hist)).max(
-            a.param
-                .as_ref()
-                .map_or(Reach::None, |p| taint(reach(p, hist))),
-        ),
-        Expr::Unary(u) => taint(reach(&u.expr, hist)),
-        Expr::Binary(b) => taint(reach(&b.lhs, hist)).max(taint(reach(&b.rhs, hist))),
-        _ => Reach::None,
-    }
 }
 
 /// Upstream's `almost.Equal` with epsilon 1e-6.
@@ -825,68 +543,6 @@ mod tests {
         let script = "load 5m\n  a{x=\"1\"} 0\n  b{x=\"1\"} 1\n\neval instant at 0m ceil({__name__=~'a|b'})\n  expect fail\n";
         let s = run_script("t", script, &mut Vec::new()).unwrap();
         assert_eq!((s.passed, s.failed), (1, 0));
-    }
-
-    /// A float eval beside a histogram series runs (and must pass): only evals whose answer
-    /// involves histogram samples are skipped, each counted once with its reason.
-    #[test]
-    fn only_evals_involving_histograms_are_skipped() {
-        let script = "load 5m
-  m{src=\"a\"} -50
-  m{src=\"b\"} 100
-  m{src=\"h\"} {{schema:0 sum:1 count:1}}
-  mixed {{schema:0 sum:1 count:1}} 1 2
-
-eval instant at 0m clamp_max(m, 75)
-  {src=\"a\"} -50
-  {src=\"b\"} 75
-
-eval instant at 0m sort_desc(sgn(m))
-  expect ordered
-  {src=\"b\"} 1
-  {src=\"a\"} -1
-
-eval instant at 0m m{src=\"h\"}
-  {src=\"h\"} {{schema:0 sum:1 count:1}}
-
-eval instant at 0m max(m)
-  expect info
-  {} 100
-
-eval instant at 0m count(m)
-  {} 3
-
-eval instant at 5m clamp(mixed, 0, 1)
-  {} 1
-";
-        let mut out = Vec::new();
-        let opts = RunOptions {
-            show_skipped: true,
-            ..RunOptions::default()
-        };
-        let s = run_script_with("t", script, opts, &mut out).unwrap();
-        let text = String::from_utf8(out).unwrap();
-        assert_eq!(
-            (s.passed, s.failed, s.skipped, s.skipped_histogram_inputs),
-            (2, 0, 4, 2),
-            "{text}"
-        );
-        assert!(
-            text.contains("t:16: m{src=\"h\"}: skipped: expects histogram"),
-            "{text}"
-        );
-        assert!(
-            text.contains("t:19: max(m): skipped: expects histogram"),
-            "{text}"
-        );
-        assert!(
-            text.contains("t:23: count(m): skipped: computes floats"),
-            "{text}"
-        );
-        assert!(
-            text.contains("t:26: clamp(mixed, 0, 1): skipped: computes floats"),
-            "{text}"
-        );
     }
 
     #[test]

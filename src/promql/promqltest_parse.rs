@@ -31,11 +31,6 @@ pub(crate) fn combine_histograms(
 pub(crate) struct SeriesDesc {
     pub labels: Labels,
     pub values: Vec<SeqValue>,
-    /// The description used native histogram notation (`{{…}}`).
-    pub histogram: bool,
-    /// A histogram description that also has float values (a series whose samples mix
-    /// floats and native histograms over time).
-    pub floats_too: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -370,8 +365,6 @@ pub(crate) fn parse_series(line: &str) -> Result<SeriesDesc, String> {
     }
     let labels = Labels::from_pairs(pairs);
     let rest = rest.trim();
-    let histogram = rest.contains("{{");
-    let floats_too = histogram && has_float_values(rest);
     let mut values = Vec::new();
     let mut r = rest;
     loop {
@@ -389,45 +382,7 @@ pub(crate) fn parse_series(line: &str) -> Result<SeriesDesc, String> {
         expand_token(&r[..end], &mut values)?;
         r = &r[end..];
     }
-    Ok(SeriesDesc {
-        labels,
-        values,
-        histogram,
-        floats_too,
-    })
-}
-
-/// Whether a value sequence that uses histogram notation also holds float values: what is
-/// left once every `{{…}}` is taken out has a number (`1`, `-2`, `1+1x3`, `Inf`, `NaN`), not
-/// only the expansion parts of histogram values (`x3`, `+`, `-`), `_` or `stale`.
-fn has_float_values(seq: &str) -> bool {
-    let mut rest = String::new();
-    let mut depth = 0usize;
-    let b = seq.as_bytes();
-    let mut i = 0;
-    while i < b.len() {
-        if b[i..].starts_with(b"{{") {
-            depth += 1;
-            i += 2;
-        } else if depth > 0 && b[i..].starts_with(b"}}") {
-            depth -= 1;
-            i += 2;
-            rest.push(' ');
-        } else {
-            if depth == 0 {
-                rest.push(b[i] as char);
-            }
-            i += 1;
-        }
-    }
-    rest.split_whitespace().any(|tok| {
-        let t = tok.trim_start_matches(['+', '-']);
-        t.starts_with(|c: char| c.is_ascii_digit() || c == '.')
-            || t.starts_with("Inf")
-            || t.starts_with("inf")
-            || t.starts_with("NaN")
-            || t.starts_with("nan")
-    })
+    Ok(SeriesDesc { labels, values })
 }
 
 fn find_close_brace(s: &str) -> Option<usize> {
@@ -565,28 +520,5 @@ mod tests {
         assert_eq!(parse_time("1m30s").unwrap(), 90_000);
         assert_eq!(parse_time("0").unwrap(), 0);
         assert_eq!(parse_time("10s53ms").unwrap(), 10_053);
-    }
-
-    #[test]
-    fn histogram_series_with_float_values_are_told_apart() {
-        for (desc, floats) in [
-            ("m {{schema:0 sum:1 count:1}}", false),
-            ("m {{schema:0 sum:1 count:1}}x5", false),
-            (
-                "m {{schema:0 sum:1 count:1}}+{{schema:0 sum:1 count:1}}x3 _ stale",
-                false,
-            ),
-            (
-                "m {{schema:0 sum:5 count:4 buckets:[1 2 1]}} 1 2 3 {{schema:0 count:1}}",
-                true,
-            ),
-            ("m 1 {{schema:0 sum:1 count:1}}", true),
-            ("m {{count:1}} -1+1x2", true),
-            ("m {{count:1}} NaN", true),
-        ] {
-            let s = parse_series(desc).unwrap();
-            assert!(s.histogram, "{desc}");
-            assert_eq!(s.floats_too, floats, "{desc}");
-        }
     }
 }

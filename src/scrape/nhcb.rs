@@ -121,6 +121,8 @@ struct Group {
     count: Option<f64>,
     sum: f64,
     created: Option<i64>,
+    /// The family's unit (empty for none).
+    unit: String,
 }
 
 /// A histogram converted from classic series, ready to ingest.
@@ -135,6 +137,8 @@ pub struct Converted {
     pub labels: Vec<(String, String)>,
     pub timestamp_ms: Option<i64>,
     pub created_timestamp_ms: Option<i64>,
+    /// The family's unit (OpenMetrics `# UNIT`), empty for none.
+    pub unit: String,
     pub histogram: FloatHistogram,
 }
 
@@ -216,6 +220,7 @@ impl TextCollector {
             count: None,
             sum: 0.0,
             created: s.created_timestamp_ms,
+            unit: s.unit.to_string(),
         });
         match part {
             Part::Bucket(le) => g.buckets.push((le, s.value)),
@@ -249,6 +254,7 @@ impl TextCollector {
             labels: g.key,
             timestamp_ms: self.last_ts,
             created_timestamp_ms: g.created,
+            unit: g.unit,
             histogram,
         })
     }

@@ -501,10 +501,13 @@ impl IngestSink<'_, '_> {
         series: &str,
         labels: SampleLabels<'_>,
         metadata: SeriesMetadata<'_>,
-        timestamp_ms: Option<i64>,
+        stamps: Stamps,
         value: Value,
-        created_ms: Option<i64>,
     ) -> Result<(), SinkError> {
+        let Stamps {
+            timestamp_ms,
+            created_ms,
+        } = stamps;
         self.counts.scraped += 1;
         let t = match timestamp_ms {
             Some(ts) if self.spec.honor_timestamps => ts,
@@ -596,6 +599,12 @@ impl IngestSink<'_, '_> {
     }
 }
 
+/// A sample's own timestamp and its series' created timestamp, as the exposition gave them.
+struct Stamps {
+    timestamp_ms: Option<i64>,
+    created_ms: Option<i64>,
+}
+
 impl IngestSink<'_, '_> {
     /// A histogram converted from classic series of the text formats.
     fn ingest_converted(&mut self, c: Converted) -> Result<(), SinkError> {
@@ -613,9 +622,15 @@ impl IngestSink<'_, '_> {
             &c.name,
             &c.series,
             SampleLabels::decoded(&labels),
-            c.timestamp_ms,
+            SeriesMetadata {
+                metric_type: MetricType::Histogram,
+                unit: &c.unit,
+            },
+            Stamps {
+                timestamp_ms: c.timestamp_ms,
+                created_ms: c.created_timestamp_ms,
+            },
             Value::Histogram(c.histogram),
-            c.created_timestamp_ms,
         )
     }
 
@@ -672,9 +687,11 @@ impl Sink for IngestSink<'_, '_> {
                 metric_type: sample.metric_type,
                 unit: sample.unit,
             },
-            sample.timestamp_ms,
+            Stamps {
+                timestamp_ms: sample.timestamp_ms,
+                created_ms: sample.created_timestamp_ms,
+            },
             Value::Float(sample.value),
-            sample.created_timestamp_ms,
         )
     }
 
@@ -692,9 +709,15 @@ impl Sink for IngestSink<'_, '_> {
             c.name,
             c.series,
             c.labels,
-            c.timestamp_ms,
+            SeriesMetadata {
+                metric_type: c.metric_type,
+                unit: c.unit,
+            },
+            Stamps {
+                timestamp_ms: c.timestamp_ms,
+                created_ms: c.created_timestamp_ms,
+            },
             Value::Histogram(h),
-            c.created_timestamp_ms,
         )
     }
 
@@ -712,9 +735,11 @@ impl Sink for IngestSink<'_, '_> {
                 metric_type: h.metric_type,
                 unit: h.unit,
             },
-            h.timestamp_ms,
+            Stamps {
+                timestamp_ms: h.timestamp_ms,
+                created_ms: h.created_timestamp_ms,
+            },
             Value::Histogram(fh),
-            h.created_timestamp_ms,
         )
     }
 }

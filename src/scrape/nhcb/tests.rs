@@ -397,6 +397,7 @@ fn protobuf_classic_histograms_convert_and_fail_loudly() {
         timestamp_ms: None,
         created_timestamp_ms: None,
         metric_type: MetricType::GaugeHistogram,
+        unit: "",
         count: 4.0,
         sum: 2.0,
         // Buckets as sent: 1 at le=1, 4 at le=2; +Inf is added with the count, 4, and its
