@@ -91,13 +91,14 @@ async fn created_timestamps_become_zero_samples() {
     assert!(series(&store, "req_created").is_empty());
     assert!(series(&store, "lat_seconds_created").is_empty());
     // The histogram (converted to custom buckets): an empty one at the created timestamp,
-    // marked as a counter reset, with the bounds of the one that follows.
+    // appended as a counter reset, with the bounds of the one that follows. It opens a chunk,
+    // and a chunk's first histogram reads back `Unknown`, as from Prometheus 3's chunks.
     let lat = series(&store, "lat_seconds");
     assert_eq!(lat.len(), 1);
     let hs = &lat[0].histograms;
     assert_eq!(hs.len(), 2);
     assert_eq!(hs[0].t, created_ms);
-    assert_eq!(hs[0].h.counter_reset_hint, CounterResetHint::CounterReset);
+    assert_eq!(hs[0].h.counter_reset_hint, CounterResetHint::Unknown);
     assert_eq!(
         (hs[0].h.schema, hs[0].h.custom_values.clone(), hs[0].h.count),
         (CUSTOM_BUCKETS_SCHEMA, vec![1.0], 0.0)
