@@ -703,20 +703,18 @@ fn is_legacy_name(name: &str) -> bool {
 /// copied whole.
 fn push_quoted(out: &mut String, s: &str) {
     out.push('"');
-    let mut start = 0;
-    for (i, b) in s.bytes().enumerate() {
-        let escaped = match b {
+    let mut rest = s;
+    while let Some(i) = memchr::memchr3(b'\\', b'"', b'\n', rest.as_bytes()) {
+        // `i` is at an ASCII byte, so both slices end on character boundaries.
+        out.push_str(&rest[..i]);
+        out.push_str(match rest.as_bytes()[i] {
             b'\\' => "\\\\",
             b'"' => "\\\"",
-            b'\n' => "\\n",
-            _ => continue,
-        };
-        // `i` is at an ASCII byte, so both slices end on character boundaries.
-        out.push_str(&s[start..i]);
-        out.push_str(escaped);
-        start = i + 1;
+            _ => "\\n",
+        });
+        rest = &rest[i + 1..];
     }
-    out.push_str(&s[start..]);
+    out.push_str(rest);
     out.push('"');
 }
 
