@@ -176,7 +176,8 @@ fn syntax(message: String) -> ParseError {
     }
 }
 
-/// The decoder's buffers, reused from family to family.
+/// The decoder's buffers, reused from family to family, so a warmed-up decoder allocates
+/// nothing per sample.
 struct Decoder<'a, 'o> {
     options: &'o ParseOptions,
     metrics: Vec<&'a [u8]>,
@@ -184,7 +185,17 @@ struct Decoder<'a, 'o> {
     /// The sample's name (family name plus suffix).
     name: String,
     series: String,
+    /// The metric's labels in input order, written once per metric; a sample's `le` or
+    /// `quantile` label is pushed after them for its sink call and popped after.
     labels: Vec<LabelRef<'a>>,
+    /// The metric's labels as the series text writes them (`a="x",b="y"`, empty without
+    /// labels), written once per metric and copied into each of its samples' series.
+    label_text: String,
+    /// The buffer of the pushed `le`/`quantile` label's value, taken back after each sample.
+    magic_value: String,
+    /// `le`/`quantile` values as printed, by position in the metric (bucket or quantile
+    /// index) with the bits they print: the metrics of a family mostly share them.
+    bound_texts: Vec<(u64, String)>,
     exemplar_labels: Vec<(&'a str, &'a str)>,
     exemplar_refs: Vec<LabelRef<'a>>,
     /// The created timestamp of the metric being read.
@@ -201,6 +212,8 @@ struct Family<'a> {
     unit: &'a str,
     /// Whether its histograms go to the sink as native histograms.
     native: bool,
+    /// Whether the family name is a legacy name (then so is the name with any suffix).
+    legacy_name: bool,
 }
 
 impl Family<'_> {
@@ -227,6 +240,9 @@ impl<'a, 'o> Decoder<'a, 'o> {
             name: String::new(),
             series: String::new(),
             labels: Vec::new(),
+            label_text: String::new(),
+            magic_value: String::new(),
+            bound_texts: Vec::new(),
             exemplar_labels: Vec::new(),
             exemplar_refs: Vec::new(),
             created: None,
@@ -288,6 +304,7 @@ impl<'a, 'o> Decoder<'a, 'o> {
             kind,
             unit,
             native: false,
+            legacy_name: is_legacy_name(name),
         };
         let metrics = std::mem::take(&mut self.metrics);
         let mut samples = 0;
@@ -320,6 +337,7 @@ impl<'a, 'o> Decoder<'a, 'o> {
         sink: &mut S,
     ) -> Result<usize, MetricError> {
         check_labels(&self.metric.labels)?;
+        self.metric_labels();
         let m = &self.metric;
         let ts = (m.timestamp_ms != 0).then_some(m.timestamp_ms);
         let created = match family.kind {
@@ -352,8 +370,8 @@ impl<'a, 'o> Decoder<'a, 'o> {
                 n += 2;
                 for qi in 0..self.metric.summary.quantiles.len() {
                     let q = self.metric.summary.quantiles[qi];
-                    let label = ("quantile", format_openmetrics_float(q.quantile));
-                    self.float(family, "", Some(label), q.value, ts, None, sink)?;
+                    let label = Some(("quantile", qi, q.quantile));
+                    self.float(family, "", label, q.value, ts, None, sink)?;
                     n += 1;
                 }
             }
@@ -404,15 +422,16 @@ impl<'a, 'o> Decoder<'a, 'o> {
             } else {
                 b.cumulative_count as f64
             };
-            let le = ("le", format_openmetrics_float(b.upper_bound));
-            self.float(family, "_bucket", Some(le), v, ts, b.exemplar, sink)?;
+            let le = Some(("le", bi, b.upper_bound));
+            self.float(family, "_bucket", le, v, ts, b.exemplar, sink)?;
             n += 1;
             if b.upper_bound == f64::INFINITY {
                 return Ok(n);
             }
         }
-        let le = ("le", Cow::Borrowed("+Inf"));
-        self.float(family, "_bucket", Some(le), count, ts, None, sink)?;
+        let position = self.metric.histogram.buckets.len();
+        let le = Some(("le", position, f64::INFINITY));
+        self.float(family, "_bucket", le, count, ts, None, sink)?;
         Ok(n + 1)
     }
 
@@ -423,7 +442,7 @@ impl<'a, 'o> Decoder<'a, 'o> {
         ts: Option<i64>,
         sink: &mut S,
     ) -> Result<(), MetricError> {
-        self.label_set(family.name, "", None);
+        self.label_set(family, "", None);
         let h = &self.metric.histogram;
         let count = if h.sample_count_float > 0.0 {
             h.sample_count_float
@@ -454,28 +473,88 @@ impl<'a, 'o> Decoder<'a, 'o> {
         .map_err(MetricError::Sink)
     }
 
-    /// Fills `self.labels` with the metric's labels and `magic`, `self.name` with the name,
-    /// and `self.series` with the series text.
-    fn label_set(
-        &mut self,
-        family: &str,
-        suffix: &str,
-        magic: Option<(&'static str, Cow<'a, str>)>,
-    ) {
-        self.name.clear();
-        self.name.push_str(family);
-        self.name.push_str(suffix);
+    /// Writes the decoded metric's labels into `self.labels` and `self.label_text`, once for
+    /// all its samples.
+    fn metric_labels(&mut self) {
         self.labels.clear();
+        self.label_text.clear();
         for &(name, value) in &self.metric.labels {
             self.labels.push(LabelRef {
                 name,
                 value: Cow::Borrowed(value),
             });
+            if !self.label_text.is_empty() {
+                self.label_text.push(',');
+            }
+            push_label(&mut self.label_text, name, value);
         }
-        if let Some((name, value)) = magic {
-            self.labels.push(LabelRef { name, value });
+    }
+
+    /// Sets `self.name` to the family name and `suffix`, `self.series` to the series text
+    /// and, when there is one, pushes the `le`/`quantile` label `magic` (its name, its
+    /// position in the metric and its value) onto `self.labels`; [`Decoder::pop_magic`]
+    /// takes it off again.
+    fn label_set(
+        &mut self,
+        family: &Family<'_>,
+        suffix: &str,
+        magic: Option<(&'static str, usize, f64)>,
+    ) {
+        self.name.clear();
+        self.name.push_str(family.name);
+        self.name.push_str(suffix);
+        let mut value = std::mem::take(&mut self.magic_value);
+        let magic = magic.map(|(name, position, bound)| {
+            value.clear();
+            value.push_str(self.bound_text(position, bound));
+            name
+        });
+        write_series(
+            &mut self.series,
+            &self.name,
+            family.legacy_name,
+            &self.label_text,
+            magic.map(|name| (name, value.as_str())),
+        );
+        match magic {
+            Some(name) => self.labels.push(LabelRef {
+                name,
+                value: Cow::Owned(value),
+            }),
+            None => self.magic_value = value,
         }
-        write_series(&mut self.series, &self.name, &self.labels);
+    }
+
+    /// Takes the label [`Decoder::label_set`] pushed, if any, back off `self.labels`,
+    /// keeping its value's buffer.
+    fn pop_magic(&mut self, pushed: bool) {
+        if pushed {
+            if let Some(LabelRef {
+                value: Cow::Owned(value),
+                ..
+            }) = self.labels.pop()
+            {
+                self.magic_value = value;
+            }
+        }
+    }
+
+    /// `bound` as Prometheus prints an `le` or `quantile` value, from the texts of the
+    /// previous metric when the bound at `position` is the same.
+    fn bound_text(&mut self, position: usize, bound: f64) -> &str {
+        let bits = bound.to_bits();
+        // Positions count up from 0 within a metric, each at most one past the last
+        // (the added `+Inf` bucket), so this pushes at most one entry.
+        while self.bound_texts.len() <= position {
+            self.bound_texts.push((!bits, String::new()));
+        }
+        let (cached, text) = &mut self.bound_texts[position];
+        if *cached != bits {
+            *cached = bits;
+            text.clear();
+            text.push_str(&format_openmetrics_float(bound));
+        }
+        text
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -483,13 +562,13 @@ impl<'a, 'o> Decoder<'a, 'o> {
         &mut self,
         family: &Family<'a>,
         suffix: &str,
-        magic: Option<(&'static str, Cow<'a, str>)>,
+        magic: Option<(&'static str, usize, f64)>,
         value: f64,
         timestamp_ms: Option<i64>,
         exemplar: Option<ExemplarMsg<'a>>,
         sink: &mut S,
     ) -> Result<(), MetricError> {
-        self.label_set(family.name, suffix, magic);
+        self.label_set(family, suffix, magic);
         let value = if value.is_nan() {
             f64::from_bits(NORMAL_NAN_BITS)
         } else {
@@ -515,18 +594,21 @@ impl<'a, 'o> Decoder<'a, 'o> {
             }
             _ => None,
         };
-        sink.sample(&Sample {
-            name: &self.name,
-            series: &self.series,
-            labels: SampleLabels::decoded(&self.labels),
-            value,
-            timestamp_ms,
-            exemplar: ex.as_ref(),
-            metric_type: family.kind,
-            unit: family.unit,
-            created_timestamp_ms: self.created,
-        })
-        .map_err(MetricError::Sink)
+        let result = sink
+            .sample(&Sample {
+                name: &self.name,
+                series: &self.series,
+                labels: SampleLabels::decoded(&self.labels),
+                value,
+                timestamp_ms,
+                exemplar: ex.as_ref(),
+                metric_type: family.kind,
+                unit: family.unit,
+                created_timestamp_ms: self.created,
+            })
+            .map_err(MetricError::Sink);
+        self.pop_magic(magic.is_some());
+        result
     }
 
     /// The metric's native histogram.
@@ -536,7 +618,7 @@ impl<'a, 'o> Decoder<'a, 'o> {
         timestamp_ms: Option<i64>,
         sink: &mut S,
     ) -> Result<(), MetricError> {
-        self.label_set(family.name, "", None);
+        self.label_set(family, "", None);
         let h = &self.metric.histogram;
         let counts = if h.is_float() {
             check_spans(
@@ -684,27 +766,54 @@ fn is_legacy_name(name: &str) -> bool {
         && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b':')
 }
 
+/// `s` in double quotes, with `\\`, `"` and newline escaped; the runs between them are
+/// copied whole.
 fn push_quoted(out: &mut String, s: &str) {
     out.push('"');
-    for c in s.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '"' => out.push_str("\\\""),
-            '\n' => out.push_str("\\n"),
-            c => out.push(c),
-        }
+    let mut rest = s;
+    while let Some(i) = memchr::memchr3(b'\\', b'"', b'\n', rest.as_bytes()) {
+        // `i` is at an ASCII byte, so both slices end on character boundaries.
+        out.push_str(&rest[..i]);
+        out.push_str(match rest.as_bytes()[i] {
+            b'\\' => "\\\\",
+            b'"' => "\\\"",
+            _ => "\\n",
+        });
+        rest = &rest[i + 1..];
     }
+    out.push_str(rest);
     out.push('"');
 }
 
+/// One label as the series text writes it: `a="x"`, a name that is not a legacy name
+/// quoted (`"a.b"="x"`).
+fn push_label(out: &mut String, name: &str, value: &str) {
+    if is_legacy_name(name) {
+        out.push_str(name);
+    } else {
+        push_quoted(out, name);
+    }
+    out.push('=');
+    push_quoted(out, value);
+}
+
 /// The series as the text format writes it: `name{a="x",b="y"}`, names that are not legacy
-/// names quoted (`{"my.metric","a.b"="x"}`). Distinct label sets give distinct texts.
-fn write_series(out: &mut String, name: &str, labels: &[LabelRef<'_>]) {
+/// names quoted (`{"my.metric","a.b"="x"}`), from the name (`legacy` tells whether it is a
+/// legacy name), the metric's labels as [`push_label`] writes them, comma-separated
+/// (`labels`), and a last label `magic`. Distinct label sets give distinct texts.
+fn write_series(
+    out: &mut String,
+    name: &str,
+    legacy: bool,
+    labels: &str,
+    magic: Option<(&str, &str)>,
+) {
     out.clear();
-    let legacy = is_legacy_name(name);
+    // Whether a label written next is the first thing inside the braces.
+    let mut first = legacy;
     if legacy {
         out.push_str(name);
-        if labels.is_empty() {
+        if labels.is_empty() && magic.is_none() {
             return;
         }
         out.push('{');
@@ -712,17 +821,18 @@ fn write_series(out: &mut String, name: &str, labels: &[LabelRef<'_>]) {
         out.push('{');
         push_quoted(out, name);
     }
-    for (i, l) in labels.iter().enumerate() {
-        if i > 0 || !legacy {
+    if !labels.is_empty() {
+        if !first {
             out.push(',');
         }
-        if is_legacy_name(l.name) {
-            out.push_str(l.name);
-        } else {
-            push_quoted(out, l.name);
+        out.push_str(labels);
+        first = false;
+    }
+    if let Some((name, value)) = magic {
+        if !first {
+            out.push(',');
         }
-        out.push('=');
-        push_quoted(out, &l.value);
+        push_label(out, name, value);
     }
     out.push('}');
 }

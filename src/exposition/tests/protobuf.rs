@@ -1032,3 +1032,130 @@ fn samples_carry_their_familys_type_and_unit() {
         ]
     );
 }
+
+/// Series texts and labels of the float samples, in order.
+fn series_and_labels(got: &[Got]) -> Vec<(String, Pairs)> {
+    got.iter()
+        .filter_map(|g| match g {
+            Got::Float { series, labels, .. } => Some((series.clone(), labels.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+fn pairs(labels: &[(&str, &str)]) -> Pairs {
+    labels
+        .iter()
+        .map(|(n, v)| (n.to_string(), v.to_string()))
+        .collect()
+}
+
+#[test]
+fn bucket_bounds_and_labels_of_each_metric_are_its_own() {
+    // Two metrics of one family with different bucket bounds: the second's `le` values
+    // are its own, and no sample keeps the `le` label of the one before.
+    let input = body(&[family(
+        "req_seconds",
+        "",
+        HISTOGRAM,
+        vec![
+            Msg::new()
+                .message(M_LABEL, label("path", "/a\\b \"q\"\nz"))
+                .message(
+                    M_HISTOGRAM,
+                    Msg::new()
+                        .varint(1, 3)
+                        .double(2, 1.5)
+                        .message(3, bucket(1, 0.5))
+                        .message(3, bucket(2, 1.0)),
+                ),
+            Msg::new().message(M_LABEL, label("path", "/b")).message(
+                M_HISTOGRAM,
+                Msg::new()
+                    .varint(1, 4)
+                    .double(2, 2.5)
+                    .message(3, bucket(1, 0.5))
+                    .message(3, bucket(3, 2.5e6))
+                    .message(3, bucket(4, f64::INFINITY)),
+            ),
+        ],
+    )]);
+    let got = run(&input, &ParseOptions::default()).expect("parses");
+    let a = r#"path="/a\\b \"q\"\nz""#;
+    let a_value = "/a\\b \"q\"\nz";
+    assert_eq!(
+        series_and_labels(&got),
+        vec![
+            (
+                format!("req_seconds_count{{{a}}}"),
+                pairs(&[("path", a_value)])
+            ),
+            (
+                format!("req_seconds_sum{{{a}}}"),
+                pairs(&[("path", a_value)])
+            ),
+            (
+                format!(r#"req_seconds_bucket{{{a},le="0.5"}}"#),
+                pairs(&[("path", a_value), ("le", "0.5")])
+            ),
+            (
+                format!(r#"req_seconds_bucket{{{a},le="1.0"}}"#),
+                pairs(&[("path", a_value), ("le", "1.0")])
+            ),
+            // No `+Inf` bucket sent: one holding the count is added.
+            (
+                format!(r#"req_seconds_bucket{{{a},le="+Inf"}}"#),
+                pairs(&[("path", a_value), ("le", "+Inf")])
+            ),
+            (
+                r#"req_seconds_count{path="/b"}"#.into(),
+                pairs(&[("path", "/b")])
+            ),
+            (
+                r#"req_seconds_sum{path="/b"}"#.into(),
+                pairs(&[("path", "/b")])
+            ),
+            (
+                r#"req_seconds_bucket{path="/b",le="0.5"}"#.into(),
+                pairs(&[("path", "/b"), ("le", "0.5")])
+            ),
+            // Go's %g of 2.5e6: 2.5e+06.
+            (
+                r#"req_seconds_bucket{path="/b",le="2.5e+06"}"#.into(),
+                pairs(&[("path", "/b"), ("le", "2.5e+06")])
+            ),
+            (
+                r#"req_seconds_bucket{path="/b",le="+Inf"}"#.into(),
+                pairs(&[("path", "/b"), ("le", "+Inf")])
+            ),
+        ]
+    );
+}
+
+#[test]
+fn utf8_summary_name_without_labels_is_quoted_alone() {
+    let input = body(&[family(
+        "rpc.seconds",
+        "",
+        SUMMARY,
+        vec![Msg::new().message(
+            M_SUMMARY,
+            Msg::new()
+                .varint(1, 2)
+                .double(2, 0.5)
+                .message(3, Msg::new().double(1, 0.5).double(2, 0.2)),
+        )],
+    )]);
+    let got = run(&input, &ParseOptions::default()).expect("parses");
+    assert_eq!(
+        series_and_labels(&got),
+        vec![
+            (r#"{"rpc.seconds_count"}"#.into(), pairs(&[])),
+            (r#"{"rpc.seconds_sum"}"#.into(), pairs(&[])),
+            (
+                r#"{"rpc.seconds",quantile="0.5"}"#.into(),
+                pairs(&[("quantile", "0.5")])
+            ),
+        ]
+    );
+}
