@@ -9,7 +9,7 @@ use super::{ArithOutcome, FloatHistogram, HistogramError};
 
 /// Adds `inc` to the compensated sum `(sum, c)` (Neumaier's variant, as Prometheus'
 /// `kahansum.Inc`); an infinite sum drops the compensation.
-pub(super) fn kahan_inc(inc: f64, sum: f64, c: f64) -> (f64, f64) {
+pub fn kahan_inc(inc: f64, sum: f64, c: f64) -> (f64, f64) {
     let t = sum + inc;
     let c = if t.is_infinite() {
         0.0

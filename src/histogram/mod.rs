@@ -41,7 +41,7 @@ pub use arith::ArithOutcome;
 pub use bounds::{bucket_bound, exponential_bound, is_exponential_schema};
 pub use convert::{max_schema_for_bucket_factor, IntegerHistogram};
 pub use iter::{AllBucketIter, Bucket, BucketIter, ReverseBucketIter};
-pub use kahan::KahanSum;
+pub use kahan::{kahan_inc, KahanSum};
 pub use stats::{Fraction, Quantile, QuantileNanEffect};
 pub use trim::TrimSide;
 pub use validate::{HistogramError, Side};

@@ -12,17 +12,8 @@ use promql_parser::parser::{AggregateExpr, Expr, LabelModifier};
 use std::collections::HashMap;
 use std::rc::Rc;
 
-pub(crate) fn kahan_sum_inc(inc: f64, sum: f64, c: f64) -> (f64, f64) {
-    let t = sum + inc;
-    let c = if t.is_infinite() {
-        0.0
-    } else if sum.abs() >= inc.abs() {
-        c + ((sum - t) + inc)
-    } else {
-        c + ((inc - t) + sum)
-    };
-    (t, c)
-}
+/// Prometheus' `kahansum.Inc`, shared with the histogram sums.
+pub(crate) use crate::histogram::kahan_inc as kahan_sum_inc;
 
 /// Upstream's quantile over a set of values (linear interpolation between closest ranks).
 pub(crate) fn quantile(q: f64, values: &mut [f64]) -> f64 {
