@@ -60,6 +60,7 @@ pub mod cluster;
 pub mod config;
 pub mod demo;
 pub mod exposition;
+pub mod features;
 pub mod gostrconv;
 pub mod gotemplate;
 pub mod histogram;

@@ -149,9 +149,11 @@ struct QueryFlags {
     /// `promql-binop-fill-modifiers` (fill, fill_left, fill_right),
     /// `promql-extended-range-selectors` (anchored, smoothed), `type-and-unit-labels`
     /// (scraped series get `__type__`/`__unit__` from their metadata),
+    /// `promql-delayed-name-removal` (`__name__` removed at the end of evaluation),
     /// `created-timestamp-zero-ingestion` (a zero sample at each scraped series' created
-    /// timestamp; OpenMetrics `_created` series are not stored). Flags for what redline
-    /// does always (native-histograms, promql-duration-expr, …) are accepted and change nothing.
+    /// timestamp; OpenMetrics `_created` series are not stored; protobuf first for jobs
+    /// without `scrape_protocols`). Other Prometheus flags (native-histograms,
+    /// promql-duration-expr, …) are accepted with a warning saying why they change nothing.
     #[arg(long = "enable-feature", value_delimiter = ',')]
     enable_feature: Vec<String>,
 }
@@ -177,24 +179,23 @@ impl QueryFlags {
                 max_length: self.max_length,
                 max_depth: self.max_depth,
             },
-            experimental_functions: self.feature("promql-experimental-functions"),
-            binop_fill_modifiers: self.feature("promql-binop-fill-modifiers"),
-            type_and_unit_labels: self.feature("type-and-unit-labels"),
-            extended_range_selectors: self.feature("promql-extended-range-selectors"),
+            features: features(&self.enable_feature),
         }
     }
+}
 
-    fn feature(&self, name: &str) -> bool {
-        self.enable_feature.iter().any(|f| f.trim() == name)
+/// Reads `--enable-feature` values and logs what Prometheus logs for them: the switches
+/// turned on, flags that change nothing, unknown names.
+fn features(values: &[String]) -> redline::features::Features {
+    let (f, notes) = redline::features::Features::parse(values);
+    for note in notes {
+        tracing::warn!("{note}");
     }
-
-    /// The feature flags that change scraping.
-    fn scrape_features(&self) -> redline::scrape::target::ScrapeFeatures {
-        redline::scrape::target::ScrapeFeatures {
-            created_timestamp_zero_ingestion: self.feature("created-timestamp-zero-ingestion"),
-            type_and_unit_labels: self.feature("type-and-unit-labels"),
-        }
+    let on = f.enabled();
+    if !on.is_empty() {
+        tracing::info!(features = ?on, "experimental features enabled");
     }
+    f
 }
 
 fn parse_duration(s: &str) -> Result<std::time::Duration, redline::timefmt::DurationError> {
@@ -275,8 +276,8 @@ enum TestCommand {
         #[arg(required = true)]
         files: Vec<PathBuf>,
         /// Prometheus' feature flags, as promtool takes them: `promql-experimental-functions`,
-        /// `promql-binop-fill-modifiers`, `promql-extended-range-selectors` (comma-separated or
-        /// repeated).
+        /// `promql-binop-fill-modifiers`, `promql-extended-range-selectors`,
+        /// `promql-delayed-name-removal` (comma-separated or repeated).
         #[arg(long = "enable-feature", value_delimiter = ',')]
         enable_feature: Vec<String>,
     },
@@ -368,7 +369,6 @@ fn dispatch(command: Command) -> Result<ExitCode> {
                         max_batch_size: notifier.batch_size,
                     },
                     resend_delay: notifier.resend_delay,
-                    scrape_features: query.scrape_features(),
                 },
                 discovery,
                 load,
@@ -462,12 +462,7 @@ fn dispatch(command: Command) -> Result<ExitCode> {
                     enable_feature,
                 },
         } => {
-            let on = |name: &str| enable_feature.iter().any(|f| f.trim() == name);
-            let features = redline::rules::promtool::Features {
-                experimental_functions: on("promql-experimental-functions"),
-                binop_fill_modifiers: on("promql-binop-fill-modifiers"),
-                extended_range_selectors: on("promql-extended-range-selectors"),
-            };
+            let features = features(&enable_feature);
             let summary = redline::rules::promtool::run_test_files_with(
                 &files,
                 features,

@@ -49,8 +49,6 @@ pub struct ServiceOptions {
     pub notifier: crate::notifier::NotifierOptions,
     /// `--rules.alert.resend-delay`: how often a firing alert is sent again.
     pub resend_delay: Duration,
-    /// The `--enable-feature` flags for scraping (`created-timestamp-zero-ingestion`).
-    pub scrape_features: crate::scrape::target::ScrapeFeatures,
 }
 
 impl ServiceOptions {
@@ -65,7 +63,6 @@ impl ServiceOptions {
             playbooks_dir: None,
             notifier: crate::notifier::NotifierOptions::default(),
             resend_delay: crate::rules::DEFAULT_RESEND_DELAY,
-            scrape_features: Default::default(),
         }
     }
 }
@@ -271,14 +268,11 @@ impl Service {
             timeout: Some(opts.query.timeout),
             parse_limits: opts.query.parse,
             cancel: None,
-            experimental_functions: opts.query.experimental_functions,
-            binop_fill_modifiers: opts.query.binop_fill_modifiers,
-            type_and_unit_labels: opts.query.type_and_unit_labels,
-            extended_range_selectors: opts.query.extended_range_selectors,
+            features: opts.query.features,
         }));
         let rules = crate::rules::manager::spawn(
             RuleContext {
-                engine,
+                engine: engine.clone(),
                 store: store.clone(),
                 external_labels: cfg.global.external_labels.clone(),
                 external_url: external_url.clone(),
@@ -305,6 +299,7 @@ impl Service {
             &cfg,
             store.clone(),
             db.clone(),
+            engine,
             &external_url,
             &mut telemetry,
             move |batch| {
@@ -347,7 +342,7 @@ impl Service {
             targets: targets.clone(),
             telemetry: telemetry.clone(),
             discovery,
-            features: opts.scrape_features,
+            features: opts.query.features,
         };
         let scrape = Arc::new(tokio::sync::Mutex::new(ScrapePools::start(
             &cfg.scrape_configs,

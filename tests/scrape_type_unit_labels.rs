@@ -46,8 +46,7 @@ scrape_configs:
         &format!("type-unit-{name}"),
         |dir| {
             let mut opts = ServiceOptions::new("127.0.0.1:0".parse().unwrap(), dir);
-            opts.query.type_and_unit_labels = feature;
-            opts.scrape_features.type_and_unit_labels = feature;
+            opts.query.features.type_and_unit_labels = feature;
             opts
         },
         DiscoveryOptions::default(),

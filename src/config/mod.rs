@@ -389,6 +389,10 @@ pub struct ScrapeConfig {
     /// `scrape_protocols`, or `global`'s, or [`ScrapeProtocol::defaults_for`] the job's
     /// `scrape_native_histograms`.
     pub scrape_protocols: Vec<ScrapeProtocol>,
+    /// Neither the job nor `global` sets `scrape_protocols`: `scrape_protocols` is the
+    /// default, which `--enable-feature=created-timestamp-zero-ingestion` turns protobuf-first
+    /// ([`ScrapeConfig::protocols`]).
+    pub scrape_protocols_defaulted: bool,
     /// Native histograms: `scrape_native_histograms` and the settings with it.
     pub histograms: HistogramConfig,
     /// The format to assume when a target's `Content-Type` is missing or unknown.
@@ -410,6 +414,19 @@ pub struct ScrapeConfig {
     pub relabel_configs: Vec<RelabelConfig>,
     pub metric_relabel_configs: Vec<RelabelConfig>,
     pub name_validation: NameValidation,
+}
+
+impl ScrapeConfig {
+    /// The protocols to ask for: `scrape_protocols`, except that a job on the default list
+    /// asks for protobuf first when `proto_first_default` (Prometheus'
+    /// `created-timestamp-zero-ingestion` feature changes the default so).
+    pub fn protocols(&self, proto_first_default: bool) -> Vec<ScrapeProtocol> {
+        if proto_first_default && self.scrape_protocols_defaulted {
+            ScrapeProtocol::DEFAULT_PROTO_FIRST.to_vec()
+        } else {
+            self.scrape_protocols.clone()
+        }
+    }
 }
 
 impl Config {

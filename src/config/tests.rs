@@ -456,6 +456,20 @@ scrape_configs:
     );
     assert!(!job("classic").histograms.scrape_native_histograms);
     assert!(job("classic").histograms.always_scrape_classic_histograms);
+    // `--enable-feature=created-timestamp-zero-ingestion` makes the default protobuf-first;
+    // a list the job writes stays as written.
+    assert_eq!(
+        job("classic").protocols(true),
+        ScrapeProtocol::DEFAULT_PROTO_FIRST.to_vec()
+    );
+    assert_eq!(
+        job("classic").protocols(false),
+        ScrapeProtocol::DEFAULT.to_vec()
+    );
+    assert_eq!(
+        job("own").protocols(true),
+        vec![ScrapeProtocol::PrometheusText0_0_4]
+    );
     assert_eq!(
         job("native").scrape_protocols,
         ScrapeProtocol::DEFAULT_PROTO_FIRST.to_vec()

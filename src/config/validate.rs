@@ -748,6 +748,8 @@ pub(crate) fn scrape_config(
         params: sc.params.unwrap_or_default(),
         honor_labels: sc.honor_labels.unwrap_or(false),
         honor_timestamps: sc.honor_timestamps.unwrap_or(true),
+        scrape_protocols_defaulted: sc.scrape_protocols.is_none()
+            && global.scrape_protocols.is_none(),
         scrape_protocols,
         histograms,
         fallback_scrape_protocol,

@@ -50,15 +50,8 @@ pub struct QueryLimits {
     pub lookback_delta: Duration,
     /// Longest and deepest query text (`--query.max-length`, `--query.max-depth`).
     pub parse: ParseLimits,
-    /// `--enable-feature=promql-experimental-functions`.
-    pub experimental_functions: bool,
-    /// `--enable-feature=promql-binop-fill-modifiers`.
-    pub binop_fill_modifiers: bool,
-    /// `--enable-feature=type-and-unit-labels`: the engine side (`rate`/`increase` read
-    /// `__type__`); `service` also hands it to the scrape loops, which attach the labels.
-    pub type_and_unit_labels: bool,
-    /// `--enable-feature=promql-extended-range-selectors`.
-    pub extended_range_selectors: bool,
+    /// `--enable-feature`: the engine's switches.
+    pub features: crate::features::Features,
 }
 
 impl Default for QueryLimits {
@@ -69,10 +62,7 @@ impl Default for QueryLimits {
             max_concurrency: 20,
             lookback_delta: Duration::from_secs(300),
             parse: ParseLimits::default(),
-            experimental_functions: false,
-            binop_fill_modifiers: false,
-            type_and_unit_labels: false,
-            extended_range_selectors: false,
+            features: crate::features::Features::default(),
         }
     }
 }
@@ -96,12 +86,14 @@ impl QueryService {
             timeout: Some(timeout),
             parse_limits: self.limits.parse,
             cancel: Some(cancel),
-            experimental_functions: self.limits.experimental_functions,
-            binop_fill_modifiers: self.limits.binop_fill_modifiers,
-            type_and_unit_labels: self.limits.type_and_unit_labels,
-            extended_range_selectors: self.limits.extended_range_selectors,
+            features: self.limits.features,
             ..EngineOptions::default()
         })
+    }
+
+    /// The limits and `--enable-feature` switches queries run with.
+    pub(crate) fn limits(&self) -> &QueryLimits {
+        &self.limits
     }
 
     /// The longest a query may run (`--query.timeout`).

@@ -138,15 +138,7 @@ fn run_resolved<'a>(
     end: i64,
     step: i64,
 ) -> Result<QueryResult, QueryError> {
-    super::experimental::check_features(
-        expr,
-        text,
-        super::FeatureFlags {
-            experimental_functions: opts.experimental_functions,
-            binop_fill_modifiers: opts.binop_fill_modifiers,
-            extended_range_selectors: opts.extended_range_selectors,
-        },
-    )?;
+    super::experimental::check_features(expr, text, opts.features)?;
     let lookback = millis(opts.lookback_delta);
     let mut ev = Evaluator {
         opts,
@@ -504,6 +496,41 @@ impl<'a> Evaluator<'a> {
 
     pub fn eval(&self, expr: &Expr, ts: i64) -> EvalResult<Val> {
         self.check_deadline()?;
+        let v = self.eval_node(expr, ts)?;
+        match v {
+            Val::Vector(mut vec)
+                if !self.opts.features.delayed_name_removal
+                    && matches!(expr, Expr::Unary(_) | Expr::Binary(_) | Expr::Call(_)) =>
+            {
+                self.drop_names_now(&mut vec)?;
+                Ok(Val::Vector(vec))
+            }
+            v => Ok(v),
+        }
+    }
+
+    /// Without `promql-delayed-name-removal`, as Prometheus' default engine: the node that
+    /// drops the metric name (with `__type__` and `__unit__`) drops it at once, and two
+    /// series that end up with one label set are an error there.
+    fn drop_names_now(&self, vec: &mut [Sample]) -> EvalResult<()> {
+        let mut dropped = false;
+        for s in vec.iter_mut().filter(|s| s.drop_name) {
+            s.drop_name = false;
+            if crate::store::METADATA_LABELS
+                .iter()
+                .any(|n| s.labels.get(n).is_some())
+            {
+                s.labels = self.memo.derive(RESULT_TAG, &s.labels, true, finish_labels);
+                dropped = true;
+            }
+        }
+        if dropped {
+            check_unique(vec.iter().map(|s| &*s.labels))?;
+        }
+        Ok(())
+    }
+
+    fn eval_node(&self, expr: &Expr, ts: i64) -> EvalResult<Val> {
         match expr {
             Expr::NumberLiteral(n) => Ok(Val::Scalar(n.val)),
             Expr::StringLiteral(s) => Ok(Val::Str(s.val.clone())),

@@ -9,41 +9,23 @@
 //! `smoothed` only with `--enable-feature=promql-extended-range-selectors`. Without the flag a
 //! query using them is a parse error with upstream's text, at the position upstream reports.
 //! [`check_features`] is that gate: the evaluator calls it before running a query, with the
-//! engine's [`EngineOptions`](super::EngineOptions) flags gathered in a [`FeatureFlags`]; the
+//! engine's [`EngineOptions`](super::EngineOptions) [`Features`]; the
 //! promqltest runner turns all of them on, as upstream's does.
 
 use super::QueryError;
 use promql_parser::parser::{token, Expr};
 
-/// The `--enable-feature` name of the experimental functions and aggregations.
-pub const EXPERIMENTAL_FUNCTIONS_FLAG: &str = "promql-experimental-functions";
-/// The `--enable-feature` name of the `fill*` binary operator modifiers.
-pub const BINOP_FILL_MODIFIERS_FLAG: &str = "promql-binop-fill-modifiers";
-/// The `--enable-feature` name of the `anchored` and `smoothed` selector modifiers.
-pub const EXTENDED_RANGE_SELECTORS_FLAG: &str = "promql-extended-range-selectors";
+use crate::features::{Features, EXPERIMENTAL_FUNCTIONS as EXPERIMENTAL_FUNCTIONS_FLAG};
 
-/// Which experimental parts of PromQL a query may use.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct FeatureFlags {
-    /// [`EXPERIMENTAL_FUNCTIONS_FLAG`].
-    pub experimental_functions: bool,
-    /// [`BINOP_FILL_MODIFIERS_FLAG`].
-    pub binop_fill_modifiers: bool,
-    /// [`EXTENDED_RANGE_SELECTORS_FLAG`].
-    pub extended_range_selectors: bool,
-}
-
-impl FeatureFlags {
-    fn all(&self) -> bool {
-        self.experimental_functions && self.binop_fill_modifiers && self.extended_range_selectors
-    }
+fn all_parser_features(flags: Features) -> bool {
+    flags.experimental_functions && flags.binop_fill_modifiers && flags.extended_range_selectors
 }
 
 /// Returns the parse error upstream gives for the first construct in `expr` whose feature is
 /// off, or `Ok` when every one used is enabled. `text` is the query the AST was parsed from,
 /// for the error's `line:column`.
-pub fn check_features(expr: &Expr, text: &str, flags: FeatureFlags) -> Result<(), QueryError> {
-    if flags.all() {
+pub fn check_features(expr: &Expr, text: &str, flags: Features) -> Result<(), QueryError> {
+    if all_parser_features(flags) {
         return Ok(());
     }
     let mut found: Option<(&Expr, String)> = None;
@@ -74,7 +56,7 @@ fn range_modifier_disabled(vs: &promql_parser::parser::VectorSelector) -> Option
 }
 
 /// Walks `e` in source order and records the first node a disabled feature rejects.
-fn first_disabled<'e>(e: &'e Expr, flags: FeatureFlags, found: &mut Option<(&'e Expr, String)>) {
+fn first_disabled<'e>(e: &'e Expr, flags: Features, found: &mut Option<(&'e Expr, String)>) {
     if found.is_some() {
         return;
     }
@@ -172,15 +154,16 @@ mod tests {
     fn check(q: &str, functions: bool, fill: bool) -> Result<(), QueryError> {
         check_with(
             q,
-            FeatureFlags {
+            Features {
                 experimental_functions: functions,
                 binop_fill_modifiers: fill,
                 extended_range_selectors: true,
+                ..Features::default()
             },
         )
     }
 
-    fn check_with(q: &str, flags: FeatureFlags) -> Result<(), QueryError> {
+    fn check_with(q: &str, flags: Features) -> Result<(), QueryError> {
         let e = promql_parser::parser::parse(q).expect("parses");
         check_features(&e, q, flags)
     }
@@ -239,10 +222,10 @@ mod tests {
     /// `foo[5m]` starts at byte 5 of `rate(foo[5m] smoothed)`, column 6.
     #[test]
     fn anchored_and_smoothed_need_their_flag() {
-        let off = FeatureFlags {
+        let off = Features {
             experimental_functions: true,
             binop_fill_modifiers: true,
-            extended_range_selectors: false,
+            ..Features::default()
         };
         assert_eq!(
             parse_err(check_with("foo anchored", off)),
@@ -280,7 +263,10 @@ mod tests {
             ))
         );
         let on = Engine::new(EngineOptions {
-            experimental_functions: true,
+            features: Features {
+                experimental_functions: true,
+                ..Features::default()
+            },
             ..EngineOptions::default()
         });
         let Value::Vector(v) = on.instant_query(&q, query, 0).expect("enabled").value else {

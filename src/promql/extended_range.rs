@@ -461,7 +461,10 @@ mod tests {
 
     fn engine() -> crate::promql::Engine {
         crate::promql::Engine::new(crate::promql::EngineOptions {
-            extended_range_selectors: true,
+            features: crate::features::Features {
+                extended_range_selectors: true,
+                ..Default::default()
+            },
             ..crate::promql::EngineOptions::default()
         })
     }

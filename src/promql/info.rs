@@ -390,7 +390,10 @@ mod tests {
 
     fn engine() -> Engine {
         Engine::new(EngineOptions {
-            experimental_functions: true,
+            features: crate::features::Features {
+                experimental_functions: true,
+                ..Default::default()
+            },
             ..EngineOptions::default()
         })
     }

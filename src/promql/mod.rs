@@ -48,10 +48,7 @@ pub mod series_notation;
 pub mod testing;
 mod value;
 
-pub use experimental::{
-    check_features, FeatureFlags, BINOP_FILL_MODIFIERS_FLAG, EXPERIMENTAL_FUNCTIONS_FLAG,
-    EXTENDED_RANGE_SELECTORS_FLAG,
-};
+pub use experimental::check_features;
 pub use limits::{
     strip_comments, ParseLimits, DEFAULT_MAX_QUERY_LENGTH, EVAL_STACK_SIZE, MAX_QUERY_DEPTH,
 };
@@ -81,20 +78,13 @@ pub struct EngineOptions {
     /// Set from another thread to stop the query (its client went away); polled where the
     /// deadline is.
     pub cancel: Option<Arc<AtomicBool>>,
-    /// Prometheus' `promql-experimental-functions` feature: `limitk`, `limit_ratio`,
-    /// `info`, `sort_by_label`, … (see [`check_features`]). Off by default, as upstream.
-    pub experimental_functions: bool,
-    /// Prometheus' `promql-binop-fill-modifiers` feature: `fill`, `fill_left`,
-    /// `fill_right`. Off by default, as upstream.
-    pub binop_fill_modifiers: bool,
-    /// Prometheus' `type-and-unit-labels` feature: `rate` and `increase` judge whether a
-    /// series is a counter by its `__type__` label instead of its name's suffix. (Dropping
-    /// `__type__` and `__unit__` with the name happens either way, as upstream.) Off by
-    /// default, as upstream and its promqltest runner.
-    pub type_and_unit_labels: bool,
-    /// Prometheus' `promql-extended-range-selectors` feature: the `anchored` and `smoothed`
-    /// selector modifiers. Off by default, as upstream.
-    pub extended_range_selectors: bool,
+    /// Prometheus' `--enable-feature` switches the engine reads: the experimental functions,
+    /// operator modifiers and selector modifiers [`check_features`] gates, delayed name
+    /// removal, and `type-and-unit-labels` (`rate` and `increase` judge whether a series is a
+    /// counter by its `__type__` label instead of its name's suffix; dropping `__type__` and
+    /// `__unit__` with the name happens either way, as upstream). All off by default, as
+    /// upstream.
+    pub features: crate::features::Features,
 }
 
 impl Default for EngineOptions {
@@ -106,10 +96,7 @@ impl Default for EngineOptions {
             default_subquery_step: Duration::from_secs(60),
             parse_limits: ParseLimits::default(),
             cancel: None,
-            experimental_functions: false,
-            binop_fill_modifiers: false,
-            type_and_unit_labels: false,
-            extended_range_selectors: false,
+            features: crate::features::Features::default(),
         }
     }
 }

@@ -162,12 +162,14 @@ pub fn run_script_with(
         path: name.to_string(),
         msg,
     })?;
-    // As upstream's promqltest: every experimental PromQL feature on.
+    // As upstream's promqltest: every experimental PromQL feature and delayed name removal
+    // on; `type-and-unit-labels` off.
     let engine = Engine::new(EngineOptions {
         timeout: None,
-        experimental_functions: true,
-        binop_fill_modifiers: true,
-        extended_range_selectors: true,
+        features: crate::features::Features {
+            type_and_unit_labels: false,
+            ..crate::features::Features::all()
+        },
         ..EngineOptions::default()
     });
     let store_err = |line: usize, msg: String| TestFileError::Load {

@@ -164,7 +164,7 @@ fn check_params(ev: &Evaluator, name: &str, scalars: &[f64], args: &[&Expr]) -> 
 /// counter's suffix.
 pub(crate) fn check_counter_name(ev: &Evaluator, labels: &Labels, node: &Expr) {
     if let Some(n) = labels.metric_name().filter(|n| !n.is_empty()) {
-        if ev.opts.type_and_unit_labels {
+        if ev.opts.features.type_and_unit_labels {
             let t = labels.get(METRIC_TYPE).unwrap_or("");
             if t != "counter" && t != "histogram" {
                 ev.annotate(

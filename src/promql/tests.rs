@@ -513,3 +513,44 @@ fn sgn_keeps_zero_sign_and_nan() {
         ],
     );
 }
+
+/// Prometheus' default engine drops the name where a function or operator drops it, so two
+/// series that differ only by name collide there; with `promql-delayed-name-removal` the
+/// name stays until the end of evaluation, so an aggregation above still tells them apart
+/// and `label_replace` can still read it.
+#[test]
+fn the_name_goes_at_once_unless_delayed_name_removal_is_on() {
+    let a = Labels::from_pairs([("__name__", "a"), ("x", "1")]);
+    let b = Labels::from_pairs([("__name__", "b"), ("x", "1")]);
+    let q = load(&[(&a, 0, 1.0), (&b, 0, 2.0)]);
+    let immediate = Engine::default();
+    let delayed = Engine::new(EngineOptions {
+        features: crate::features::Features {
+            delayed_name_removal: true,
+            ..Default::default()
+        },
+        ..EngineOptions::default()
+    });
+    let collide = r#"sum(-{__name__=~"a|b"})"#;
+    assert_eq!(
+        immediate.instant_query(&q, collide, 0),
+        Err(QueryError::Execution(
+            "vector cannot contain metrics with the same labelset".into()
+        ))
+    );
+    // -1 + -2.
+    assert_eq!(
+        vector(delayed.instant_query(&q, collide, 0).unwrap()),
+        vec![("{}".to_string(), -3.0)]
+    );
+    let read_name = r#"label_replace(-a, "n", "$1", "__name__", "(.*)")"#;
+    // The name is gone before label_replace reads it: `n` would be empty, so it is not set.
+    assert_eq!(
+        vector(immediate.instant_query(&q, read_name, 0).unwrap()),
+        vec![("{x=\"1\"}".to_string(), -1.0)]
+    );
+    assert_eq!(
+        vector(delayed.instant_query(&q, read_name, 0).unwrap()),
+        vec![("{n=\"a\", x=\"1\"}".to_string(), -1.0)]
+    );
+}

@@ -38,7 +38,10 @@ fn store() -> Store {
 
 fn engine(type_and_unit_labels: bool) -> Engine {
     Engine::new(EngineOptions {
-        type_and_unit_labels,
+        features: crate::features::Features {
+            type_and_unit_labels,
+            ..Default::default()
+        },
         ..EngineOptions::default()
     })
 }

@@ -1,9 +1,10 @@
 //! Query values: the public result types ([`Value`]) and the per-step values the evaluator
 //! passes between nodes ([`Val`]).
 //!
-//! Internally every sample carries a `drop_name` flag: Prometheus 3.x removes `__name__` only
-//! at the end of evaluation ("delayed name removal"), so that `label_replace` can still set it
-//! and a later function can still see it. The metric's type and unit labels (`__type__`,
+//! Internally every sample carries a `drop_name` flag: with `promql-delayed-name-removal`
+//! Prometheus 3.x removes `__name__` only at the end of evaluation, so that `label_replace`
+//! can still set it and a later function can still see it; without it (the default) the
+//! evaluator drops the name right after the node that set the flag (`Evaluator::eval`). The metric's type and unit labels (`__type__`,
 //! `__unit__`, attached at scrape by the `type-and-unit-labels` feature) go with the name.
 
 use crate::histogram::FloatHistogram;

@@ -144,15 +144,7 @@ struct RawExpSample {
 
 /// Prometheus feature flags a run of test files evaluates with (promtool's
 /// `--enable-feature`); all off by default, as in promtool.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct Features {
-    /// `promql-experimental-functions`.
-    pub experimental_functions: bool,
-    /// `promql-binop-fill-modifiers`.
-    pub binop_fill_modifiers: bool,
-    /// `promql-extended-range-selectors`.
-    pub extended_range_selectors: bool,
-}
+pub use crate::features::Features;
 
 /// Runs every file, writes each file's report and the closing `N passed, N failed` line.
 pub fn run_test_files(paths: &[PathBuf], out: &mut impl Write) -> Result<Summary, TestRunError> {
@@ -586,9 +578,7 @@ fn run_group_inner(file: &TestFile, tg: &RawTestGroup) -> Result<Vec<String>, St
     let engine = Engine::new(EngineOptions {
         timeout: None,
         default_subquery_step: file.eval_interval,
-        experimental_functions: file.features.experimental_functions,
-        binop_fill_modifiers: file.features.binop_fill_modifiers,
-        extended_range_selectors: file.features.extended_range_selectors,
+        features: file.features,
         ..EngineOptions::default()
     });
     let ext = Labels::from_pairs(tg.external_labels.clone());

@@ -15,12 +15,13 @@
 
 use crate::config::discovery::TargetGroup;
 use crate::config::ScrapeConfig;
+use crate::features::Features;
 use crate::httpclient::ClientError;
 use crate::scrape::client::JobClient;
 use crate::scrape::discovery::{run_job_discovery, DiscoveryOptions};
 use crate::scrape::scrape_loop::{LoopCarry, LoopControl, ScrapeLoop};
 use crate::scrape::target::{
-    Health, PoolTargets, ScrapeFeatures, ScrapeLimits, Target, TargetSet, TargetSpec, TargetStatus,
+    Health, PoolTargets, ScrapeLimits, Target, TargetSet, TargetSpec, TargetStatus,
 };
 use crate::scrape::target_labels::{discovered_labels, populate_target, PopulatedTarget};
 use crate::store::Store;
@@ -37,8 +38,9 @@ pub struct ScrapeContext {
     pub targets: Arc<TargetSet>,
     pub telemetry: Arc<Telemetry>,
     pub discovery: DiscoveryOptions,
-    /// The `--enable-feature` flags for scraping.
-    pub features: ScrapeFeatures,
+    /// The `--enable-feature` switches (scraping reads `created-timestamp-zero-ingestion`
+    /// and `type-and-unit-labels`).
+    pub features: Features,
 }
 
 /// The running scrape pools, one per job, by job name.
@@ -183,9 +185,9 @@ struct RunningLoop {
 
 /// The job's client; one that cannot be built (unreadable CA file, bad key) leaves the
 /// job's targets visible on the targets page, down, with the reason.
-fn job_client(cfg: &ScrapeConfig) -> Result<JobClient, ClientError> {
+fn job_client(cfg: &ScrapeConfig, features: Features) -> Result<JobClient, ClientError> {
     let accept = crate::config::ScrapeProtocol::accept_header_escaping(
-        &cfg.scrape_protocols,
+        &cfg.protocols(features.created_timestamp_zero_ingestion),
         cfg.metric_name_escaping_scheme,
     );
     JobClient::new(&cfg.http, accept)
@@ -214,7 +216,7 @@ async fn run_pool(
 ) {
     let mut cfg = updates.borrow_and_update().clone();
     let job = cfg.job_name.clone();
-    let mut client = job_client(&cfg);
+    let mut client = job_client(&cfg, ctx.features);
     let (mut rx, mut discovery) = start_discovery(&cfg, &ctx.discovery);
     let mut discovering = true;
     let mut running: HashMap<u64, RunningLoop> = HashMap::new();
@@ -244,7 +246,7 @@ async fn run_pool(
                 // The loops keep running with the old config until the new discovery
                 // reports, then switch over target by target in `reconcile`.
                 cfg = updates.borrow_and_update().clone();
-                client = job_client(&cfg);
+                client = job_client(&cfg, ctx.features);
                 discovery.abort();
                 (rx, discovery) = start_discovery(&cfg, &ctx.discovery);
                 discovering = true;
@@ -271,7 +273,7 @@ async fn run_pool(
         .set(0);
 }
 
-fn target_spec(cfg: &ScrapeConfig, t: PopulatedTarget, features: ScrapeFeatures) -> TargetSpec {
+fn target_spec(cfg: &ScrapeConfig, t: PopulatedTarget, features: Features) -> TargetSpec {
     let l = &cfg.limits;
     TargetSpec {
         job: cfg.job_name.clone(),

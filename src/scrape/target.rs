@@ -20,18 +20,6 @@ pub struct ScrapeLimits {
     pub label_value_length_limit: u64,
 }
 
-/// Prometheus' `--enable-feature` flags that change scraping.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct ScrapeFeatures {
-    /// `created-timestamp-zero-ingestion`: a series with a created timestamp (protobuf
-    /// `created_timestamp`, OpenMetrics `_created`) gets a zero sample at that timestamp
-    /// before its first sample, and OpenMetrics `_created` series are not stored.
-    pub created_timestamp_zero_ingestion: bool,
-    /// `type-and-unit-labels`: each scraped series gets its family's type and unit as
-    /// `__type__` and `__unit__` (see [`crate::scrape::metadata_labels`]).
-    pub type_and_unit_labels: bool,
-}
-
 /// What a scrape loop needs to scrape one target.
 #[derive(Clone, Debug)]
 pub struct TargetSpec {
@@ -60,7 +48,10 @@ pub struct TargetSpec {
     /// Prometheus' `type-and-unit-labels` feature: each series gets its family's type and
     /// unit as `__type__` and `__unit__` (see [`crate::scrape::metadata_labels`]).
     pub type_and_unit_labels: bool,
-    /// See [`ScrapeFeatures::created_timestamp_zero_ingestion`].
+    /// Prometheus' `created-timestamp-zero-ingestion` feature: a series with a created
+    /// timestamp (protobuf `created_timestamp`, OpenMetrics `_created`) gets a zero sample at
+    /// that timestamp before its first sample, and OpenMetrics `_created` series are not
+    /// stored.
     pub created_timestamp_zero_ingestion: bool,
 }
 

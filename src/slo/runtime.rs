@@ -56,6 +56,8 @@ pub struct SloService {
     db: StateDb,
     alerts: mpsc::Sender<Vec<Alert>>,
     opts: SloEngineOptions,
+    /// The PromQL engine SLI queries run on (the rule engine's limits and feature switches).
+    engine: Arc<Engine>,
 }
 
 impl SloService {
@@ -80,7 +82,7 @@ impl SloService {
             specs,
             self.store.clone(),
             self.db.clone(),
-            Arc::new(Engine::default()),
+            self.engine.clone(),
             self.alerts.clone(),
             self.opts.clone(),
             probes,
@@ -107,11 +109,12 @@ pub fn expand_slo_files(patterns: &[String]) -> Result<Vec<PathBuf>, SloRuntimeE
 
 /// Starts the SLO engine with the SLOs the config's `slo_files` name. It runs with none too,
 /// so a reload that adds `slo_files` applies them. Alerts go to `deliver` (the pipeline's
-/// `put_alerts`).
+/// `put_alerts`); SLI queries run on `engine`.
 pub async fn start<F, Fut>(
     cfg: &Config,
     store: Arc<Store>,
     db: StateDb,
+    engine: Arc<Engine>,
     external_url: &str,
     telemetry: &mut crate::telemetry::Telemetry,
     deliver: F,
@@ -140,7 +143,7 @@ where
             specs,
             store.clone(),
             db.clone(),
-            Arc::new(Engine::default()),
+            engine.clone(),
             tx.clone(),
             opts.clone(),
             probes,
@@ -158,6 +161,7 @@ where
         db,
         alerts: tx,
         opts,
+        engine,
     })
 }
 

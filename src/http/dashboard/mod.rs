@@ -338,11 +338,14 @@ impl PageCtx {
     }
 }
 
-/// The engine dashboard queries run with: a short timeout, the usual lookback.
-fn engine() -> Engine {
+/// The engine dashboard queries run with: a short timeout, the query API's lookback and
+/// feature switches.
+fn engine(limits: &crate::http::QueryLimits) -> Engine {
     Engine::new(EngineOptions {
         timeout: Some(Duration::from_secs(10)),
         max_samples: 5_000_000,
+        lookback_delta: limits.lookback_delta,
+        features: limits.features,
         ..EngineOptions::default()
     })
 }
@@ -356,8 +359,8 @@ async fn each_query<T: Clone + Send + 'static>(
 ) -> Vec<Result<Vec<T>, String>> {
     let store = s.store.clone();
     let n = exprs.len();
+    let e = engine(s.query.limits());
     tokio::task::spawn_blocking(move || {
-        let e = engine();
         exprs.iter().map(|x| query(&e, store.as_ref(), x)).collect()
     })
     .await
