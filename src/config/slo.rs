@@ -7,6 +7,8 @@
 //!   evaluation_interval: 1m   # how often figures and burn-rate alerts are recomputed
 //!   ledger_retention: 31d     # default: each SLO's period plus one day
 //!   ledger_step: 1m           # tests and demos only: the real time one ledger minute takes
+//!   min_events: 10            # default low-traffic guard of every SLO's burn-rate alerts
+//!   min_rate: 0.05            # (events in the short window; events per second over it)
 //! ```
 
 use super::error::{ConfigError, FieldPath};
@@ -22,10 +24,52 @@ pub struct RawSlo {
     pub evaluation_interval: Option<PromDuration>,
     pub ledger_retention: Option<PromDuration>,
     pub ledger_step: Option<PromDuration>,
+    pub min_events: Option<f64>,
+    pub min_rate: Option<f64>,
+}
+
+/// The least traffic a burn-rate alert needs in its short window to fire: three failed
+/// requests of three at night are a 100 % error ratio, and no reason to page.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct MinTraffic {
+    /// Events (requests, probe results, gauge samples) in the short window.
+    pub events: Option<f64>,
+    /// Events per second over the short window.
+    pub rate: Option<f64>,
+}
+
+impl MinTraffic {
+    /// Each unset bound taken from `fallback`.
+    pub fn or(self, fallback: MinTraffic) -> MinTraffic {
+        MinTraffic {
+            events: self.events.or(fallback.events),
+            rate: self.rate.or(fallback.rate),
+        }
+    }
+
+    /// Whether `events` counted over `seconds` meet every bound that is set.
+    pub fn met(self, events: f64, seconds: f64) -> bool {
+        self.events.is_none_or(|n| events >= n)
+            && self
+                .rate
+                .is_none_or(|r| seconds > 0.0 && events / seconds >= r)
+    }
+
+    /// Checks that each bound is a number ≥ 0; the message names the bound.
+    pub fn check(self) -> Result<(), (&'static str, String)> {
+        for (field, v) in [("min_events", self.events), ("min_rate", self.rate)] {
+            if let Some(v) = v {
+                if !v.is_finite() || v < 0.0 {
+                    return Err((field, format!("must be a number ≥ 0, got {v}")));
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
 /// The validated `slo` section.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct SloConfig {
     /// Default 1m.
     pub evaluation_interval: Duration,
@@ -34,6 +78,8 @@ pub struct SloConfig {
     /// The real time of one ledger minute. 1m; shorter only for tests and demos, where it
     /// compresses time (a step of 1s makes a 30d window last 12 hours).
     pub ledger_step: Duration,
+    /// The low-traffic guard of SLOs that set none (`min_events`, `min_rate`).
+    pub min_traffic: MinTraffic,
 }
 
 impl Default for SloConfig {
@@ -42,6 +88,7 @@ impl Default for SloConfig {
             evaluation_interval: Duration::from_secs(60),
             ledger_retention: None,
             ledger_step: Duration::from_secs(60),
+            min_traffic: MinTraffic::default(),
         }
     }
 }
@@ -94,12 +141,20 @@ pub(crate) fn slo(
         }
         Some(d) => Some(d.0),
     };
+    let min_traffic = MinTraffic {
+        events: raw.min_events,
+        rate: raw.min_rate,
+    };
+    if let Err((field, msg)) = min_traffic.check() {
+        return Err(ctx.err(&path.key(field), msg));
+    }
     Ok((
         slo_files,
         SloConfig {
             evaluation_interval,
             ledger_retention,
             ledger_step,
+            min_traffic,
         },
     ))
 }
@@ -143,5 +198,11 @@ mod tests {
         .unwrap();
         assert_eq!(cfg.slo.ledger_step.as_secs(), 1);
         assert_eq!(cfg.slo.ledger_retention.unwrap().as_secs(), 40 * 86_400);
+        let e = Config::from_yaml_str("slo:\n  min_events: -1\n", "r.yml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("slo.min_events"), "{e}");
+        let cfg = Config::from_yaml_str("slo:\n  min_events: 10\n", "r.yml").unwrap();
+        assert_eq!(cfg.slo.min_traffic.events, Some(10.0));
     }
 }

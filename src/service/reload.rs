@@ -178,8 +178,7 @@ impl Reloader {
             ReloadError::RuleFiles(e)
         })?;
         // So are the SLO specs.
-        let slo_specs =
-            crate::slo::runtime::load_specs(&cfg.slo_files).map_err(ReloadError::SloFiles)?;
+        let slo_specs = crate::slo::runtime::load_specs(&cfg).map_err(ReloadError::SloFiles)?;
         let (am, _) = super::pipeline_settings(&cfg);
         self.pipeline.reload(am).map_err(ReloadError::Alerting)?;
         let groups = self

@@ -106,6 +106,11 @@ pub struct BurnRateRow {
     pub firing: bool,
     /// Above its threshold but held back by a faster firing pair.
     pub held_back: bool,
+    /// Events counted in the short window.
+    pub short_window_events: f64,
+    /// Above its threshold but held back because the short window holds less traffic than
+    /// `min_events`/`min_rate` ask for; a slower pair may fire instead.
+    pub held_low_traffic: bool,
 }
 
 /// A stretch without data, in ms since the epoch.
@@ -250,13 +255,20 @@ pub fn compute_figures(rt: &SloRuntime, to: i64, step_ms: i64) -> SloFigures {
     ] {
         for w in &tier.windows {
             let long = figures::burn_rate(rt.ledger.sum(to - dur_steps(w.long), to), eb);
-            let short = figures::burn_rate(rt.ledger.sum(to - dur_steps(w.short), to), eb);
+            let short_counts = rt.ledger.sum(to - dur_steps(w.short), to);
+            let short = figures::burn_rate(short_counts, eb);
             window_burn_rates.insert(window_name(w.long), long);
             window_burn_rates.insert(window_name(w.short), short);
             if !tier.enabled {
                 continue;
             }
             let above = long > w.factor && short > w.factor;
+            let low_traffic = !spec
+                .alerting
+                .min_traffic
+                .met(short_counts.total, w.short.as_secs_f64());
+            let held_low_traffic = above && low_traffic;
+            let above = above && !low_traffic;
             let firing = above && !fired;
             rows.push(BurnRateRow {
                 severity: severity.to_string(),
@@ -265,9 +277,11 @@ pub fn compute_figures(rt: &SloRuntime, to: i64, step_ms: i64) -> SloFigures {
                 factor: w.factor,
                 long_burn_rate: long,
                 short_burn_rate: short,
-                above_threshold: above,
+                above_threshold: above || held_low_traffic,
                 firing,
                 held_back: above && fired,
+                short_window_events: short_counts.total,
+                held_low_traffic,
             });
             fired |= above;
         }

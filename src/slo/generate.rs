@@ -74,6 +74,15 @@ pub fn generate_specs(specs: &[SloSpec]) -> Result<String, Vec<SloError>> {
             });
             continue;
         }
+        let guarded = s.alerting.min_traffic != Default::default();
+        if guarded && s.sli.event_queries("5m").is_none() {
+            errors.push(SloError {
+                file: s.file.clone(),
+                field: format!("{}.alerting.min_events", s.field),
+                message: "a raw error-ratio SLI has no event count, so Prometheus rules cannot check a minimum of traffic; redline's own engine counts its minutes".into(),
+            });
+            continue;
+        }
         groups.extend(slo_groups(s));
     }
     if !errors.is_empty() {
@@ -237,9 +246,10 @@ fn burn_rate_alert(s: &SloSpec, tier: &str, t: &AlertTier, severity: &str, sel: 
         let w = &t.windows[i];
         let f = num(w.factor);
         format!(
-            "(\n  (slo:sli_error:ratio_rate{}{sel} > ({f} * {budget}))\n  and\n  (slo:sli_error:ratio_rate{}{sel} > ({f} * {budget}))\n)",
+            "(\n  (slo:sli_error:ratio_rate{}{sel} > ({f} * {budget}))\n  and\n  (slo:sli_error:ratio_rate{}{sel} > ({f} * {budget})){}\n)",
             window_name(w.long),
-            window_name(w.short)
+            window_name(w.short),
+            traffic_guard(s, w.short, sel)
         )
     };
     let expr = format!("{}\nor\n{}", pair(0), pair(1));
@@ -288,6 +298,33 @@ fn burn_rate_alert(s: &SloSpec, tier: &str, t: &AlertTier, severity: &str, sel: 
         annotations,
         ..Rule::default()
     }
+}
+
+/// The low-traffic guard of a burn-rate pair: the events of its short window, estimated as
+/// the mean of the recorded 5m event rate over the window times its length, against
+/// `min_events`, and that mean against `min_rate`. Empty without a guard. (redline's own
+/// engine counts the short window's events exactly.)
+fn traffic_guard(s: &SloSpec, short: Duration, sel: &str) -> String {
+    let m = s.alerting.min_traffic;
+    let secs = short.as_secs();
+    let mean = format!(
+        "avg_over_time(slo:sli_total_events:rate5m{sel}[{}])",
+        window_name(short)
+    );
+    // An availability SLI records the samples of each 5m, not a per-second rate.
+    let rate = if matches!(s.sli, Sli::Availability { .. }) {
+        format!("({mean} / 300)")
+    } else {
+        mean
+    };
+    let mut out = String::new();
+    if let Some(n) = m.events {
+        out.push_str(&format!("\n  and\n  ({rate} * {secs} >= {})", num(n)));
+    }
+    if let Some(r) = m.rate {
+        out.push_str(&format!("\n  and\n  ({rate} >= {})", num(r)));
+    }
+    out
 }
 
 fn window_label(w: SloWindow) -> String {
@@ -390,6 +427,39 @@ slos:
         if let Err(e) = parse_rule_file(Path::new("generated.yml"), &rules) {
             panic!("generated rules do not load: {e:?}\n{rules}");
         }
+    }
+
+    /// `alerting.min_events` puts the short window's estimated events into each burn-rate
+    /// pair (`avg_over_time` of the recorded 5m rate × the window's seconds); a raw
+    /// error-ratio SLI, which has no event count, is refused with the field path.
+    #[test]
+    fn min_events_guard_each_burn_rate_pair() {
+        let spec = "version: redline/v1\nservice: shop\nowner: team-shop\nslos:\n  - name: avail\n    objective: 99.9\n    window: {rolling: 30d}\n    alerting: {min_events: 10, min_rate: 0.5}\n    sli:\n      ratio:\n        errors: sum(rate(req_total{code=~\"5..\"}[{{.window}}]))\n        total: sum(rate(req_total[{{.window}}]))\n";
+        let specs = crate::slo::parse_text(Path::new("guard.yml"), spec).expect("spec loads");
+        assert_eq!(specs[0].alerting.min_traffic.events, Some(10.0));
+        let rules = super::generate_specs(&specs).expect("rules generate");
+        for (window, secs) in [("5m", 300), ("30m", 1800), ("2h", 7200), ("6h", 21600)] {
+            let mean = format!(
+                "avg_over_time(slo:sli_total_events:rate5m{{slo_service=\"shop\",slo_name=\"avail\"}}[{window}])"
+            );
+            let plain = rules.replace("\\\"", "\"");
+            assert!(
+                plain.contains(&format!("{mean} * {secs} >= 10")),
+                "{window}: {rules}"
+            );
+            assert!(
+                plain.contains(&format!("{mean} >= 0.5")),
+                "{window}: {rules}"
+            );
+        }
+        if let Err(e) = parse_rule_file(Path::new("generated.yml"), &rules) {
+            panic!("generated rules do not load: {e:?}\n{rules}");
+        }
+        let raw = "version: prometheus/v1\nservice: shop\nslos:\n  - name: avail\n    objective: 99.9\n    sli:\n      raw:\n        error_ratio_query: sum(rate(e[{{.window}}])) / sum(rate(t[{{.window}}]))\n    alerting:\n      page_alert: {}\n      ticket_alert: {}\n";
+        let mut specs = crate::slo::parse_text(Path::new("raw.yml"), raw).expect("spec loads");
+        specs[0].alerting.min_traffic.events = Some(10.0);
+        let errors = super::generate_specs(&specs).expect_err("no event count");
+        assert_eq!(errors[0].field, "slos[0].alerting.min_events");
     }
 
     /// A latency SLI over a native histogram takes any threshold (0.3 lies between the

@@ -123,7 +123,7 @@ where
     F: Fn(Vec<Alert>) -> Fut + Send + 'static,
     Fut: std::future::Future<Output = ()> + Send,
 {
-    let specs = load_specs(&cfg.slo_files)?;
+    let specs = load_specs(cfg)?;
     let specs_len = specs.len();
     let (probers, stop_probes, probes) = spawn_probers(&specs, &store);
     let (tx, mut rx) = mpsc::channel::<Vec<Alert>>(256);
@@ -165,11 +165,16 @@ where
     })
 }
 
-/// Reads and checks every SLO spec `slo_files` names (none when it names no file); the
-/// errors of all files in one message.
-pub fn load_specs(slo_files: &[String]) -> Result<Vec<SloSpec>, SloRuntimeError> {
-    let files = expand_slo_files(slo_files)?;
-    super::load_files(&files).map_err(SloRuntimeError::Specs)
+/// Reads and checks every SLO spec the config's `slo_files` names (none when it names no
+/// file), the errors of all files in one message; the `slo` section's low-traffic guard
+/// fills the bounds an SLO leaves unset.
+pub fn load_specs(cfg: &Config) -> Result<Vec<SloSpec>, SloRuntimeError> {
+    let files = expand_slo_files(&cfg.slo_files)?;
+    let mut specs = super::load_files(&files).map_err(SloRuntimeError::Specs)?;
+    for s in &mut specs {
+        s.alerting.min_traffic = s.alerting.min_traffic.or(cfg.slo.min_traffic);
+    }
+    Ok(specs)
 }
 
 /// Accumulators by SLO key for the probe SLIs among `specs`.

@@ -244,6 +244,9 @@ pub struct Alerting {
     pub annotations: BTreeMap<String, String>,
     /// Name of the alert that fires when the SLI has no data.
     pub absent_alert: String,
+    /// The least traffic a burn-rate pair needs in its short window to fire (`min_events`,
+    /// `min_rate`); the config's `slo` section fills the bounds an SLO leaves unset.
+    pub min_traffic: crate::config::slo::MinTraffic,
 }
 
 /// One alert tier (page or ticket): two burn-rate windows, either of which fires it.
@@ -312,6 +315,10 @@ pub(crate) struct AlertingInput {
     pub annotations: BTreeMap<String, String>,
     pub page: TierInput,
     pub ticket: TierInput,
+    /// Events the short window of a burn-rate pair must hold for it to fire.
+    pub min_events: Option<f64>,
+    /// Events per second over the short window of a burn-rate pair for it to fire.
+    pub min_rate: Option<f64>,
 }
 
 /// Decodes each entry of a file's `slos` list as `R` and builds it with
@@ -436,7 +443,15 @@ pub(crate) fn build_alerting(
     };
     let page = tier("page", input.page, PAGE_WINDOWS, page_name);
     let ticket = tier("ticket", input.ticket, TICKET_WINDOWS, ticket_name);
+    let min_traffic = crate::config::slo::MinTraffic {
+        events: input.min_events,
+        rate: input.min_rate,
+    };
+    if let Err((bound, msg)) = min_traffic.check() {
+        d.err(format!("{field}.{bound}"), msg);
+    }
     Alerting {
+        min_traffic,
         page,
         ticket,
         labels: input.labels,

@@ -294,3 +294,62 @@ fn zero_traffic_slo_has_full_budget_and_no_alerts() {
     assert!(decide_alerts(&s, &f, "").is_empty());
     assert!(series_of(&f).iter().all(|(_, v)| !v.is_nan()));
 }
+
+/// A night with three requests, all failed, in the last five minutes: the error ratio is
+/// 100 % over every window, a burn rate of 1 / 0.001 = 1000, above every factor (14.4, 6, 3,
+/// 1), so today's engine pages. With `min_events: 10` no pair's short window (5m, 30m, 2h,
+/// 6h) holds 10 events, so nothing fires; with 50 failed requests the page fires again.
+#[test]
+fn the_low_traffic_guard_holds_back_a_page_on_three_requests() {
+    let dir = TempDir::new("slo-guard");
+    let plain = spec(&dir).remove(0);
+    let mut guarded = plain.clone();
+    guarded.alerting.min_traffic.events = Some(10.0);
+    let night = |s: &SloSpec, failed: f64| {
+        let mut rt = SloRuntime::new(s.clone(), SliSource::Probe(Arc::default()));
+        // Quiet, then the failures in the minute before `to`.
+        for step in 1_000..1_119 {
+            rt.ledger.record(step, Counts::new(0.0, 0.0));
+        }
+        rt.ledger.record(1_119, Counts::new(failed, failed));
+        compute_figures(&rt, 1_120, STEP)
+    };
+
+    // Three failures also spend the whole budget of three requests: the budget alert fires
+    // either way; the guard is about the burn-rate page.
+    let burning = |f: &SloFigures| f.firing_alerts.iter().any(|a| a == BURN_RATE_ALERT);
+    let f = night(&plain, 3.0);
+    assert!(burning(&f), "{:?}", f.firing_alerts);
+    assert!(f.burn_rates[0].firing && f.burn_rates[0].long_burn_rate == 1000.0);
+
+    let f = night(&guarded, 3.0);
+    assert!(!burning(&f), "{:?}", f.firing_alerts);
+    assert!(f
+        .burn_rates
+        .iter()
+        .all(|r| r.held_low_traffic && !r.firing && r.short_window_events == 3.0));
+    assert!(decide_alerts(&guarded, &f, "")
+        .iter()
+        .all(|a| a.labels.get("alertname") != Some(BURN_RATE_ALERT)));
+
+    let f = night(&guarded, 50.0);
+    assert!(burning(&f), "{:?}", f.firing_alerts);
+    assert!(f.burn_rates[0].firing && !f.burn_rates[0].held_low_traffic);
+}
+
+/// `min_rate` bounds events per second over the short window: 3 events in 5m are 0.01/s.
+#[test]
+fn min_rate_is_events_per_second_of_the_short_window() {
+    let m = crate::config::slo::MinTraffic {
+        events: None,
+        rate: Some(0.01),
+    };
+    assert!(m.met(3.0, 300.0));
+    assert!(!m.met(2.0, 300.0));
+    let both = crate::config::slo::MinTraffic {
+        events: Some(5.0),
+        ..m
+    };
+    assert!(!both.met(3.0, 300.0));
+    assert!(both.met(5.0, 300.0));
+}
