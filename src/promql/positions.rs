@@ -107,6 +107,7 @@ impl Walker<'_> {
             }
             Expr::Aggregate(a) => {
                 let p = self.token(&a.op.to_string(), true, true);
+                self.skip_leading_grouping();
                 if let Some(param) = &a.param {
                     self.walk(param);
                 }
@@ -143,12 +144,72 @@ impl Walker<'_> {
                 }
                 p
             }
-            Expr::NumberLiteral(_) | Expr::Extension(_) | Expr::Duration(_) => {
-                self.next_non_space()
-            }
+            Expr::NumberLiteral(_) => self.number(),
+            Expr::Extension(_) | Expr::Duration(_) => self.next_non_space(),
         };
         self.mark(e, pos);
         pos
+    }
+
+    /// Moves the cursor past a `by (...)`/`without (...)` clause written before an
+    /// aggregation's parenthesised arguments, so its label names are not taken for them.
+    fn skip_leading_grouping(&mut self) {
+        let t = self.text;
+        let i = self.next_non_space();
+        let rest = &t[i..];
+        let starts = |kw: &[u8]| {
+            rest.len() >= kw.len()
+                && rest[..kw.len()].eq_ignore_ascii_case(kw)
+                && rest.get(kw.len()).is_none_or(|&b| !is_ident(b))
+        };
+        if starts(b"by") || starts(b"without") {
+            if let Some(close) = rest.iter().position(|&b| b == b')') {
+                self.cursor = i + close + 1;
+            }
+        }
+    }
+
+    /// The start of the number literal at or after the cursor, which then moves past it.
+    /// Upstream folds a unary sign into the literal (`-1.1` is one literal that starts at
+    /// its `-`), so signs in operand position count; a sign after an operand is the binary
+    /// operator.
+    fn number(&mut self) -> usize {
+        let t = self.text;
+        let mut i = self.cursor;
+        while i < t.len() && !(t[i].is_ascii_alphanumeric() || t[i] == b'.') {
+            i += 1;
+        }
+        let mut start = i;
+        loop {
+            let mut k = start;
+            while k > self.cursor && t[k - 1].is_ascii_whitespace() {
+                k -= 1;
+            }
+            if k == self.cursor || !matches!(t[k - 1], b'-' | b'+') {
+                break;
+            }
+            let mut m = k - 1;
+            while m > 0 && t[m - 1].is_ascii_whitespace() {
+                m -= 1;
+            }
+            let after_operand = m > 0
+                && (is_ident(t[m - 1])
+                    || matches!(t[m - 1], b')' | b'}' | b']' | b'"' | b'\'' | b'`'));
+            if after_operand {
+                break;
+            }
+            start = k - 1;
+        }
+        let mut end = i;
+        while end < t.len()
+            && (t[end].is_ascii_alphanumeric()
+                || t[end] == b'.'
+                || (matches!(t[end], b'+' | b'-') && matches!(t[end - 1], b'e' | b'E')))
+        {
+            end += 1;
+        }
+        self.cursor = end;
+        start.min(t.len())
     }
 
     fn selector(&mut self, name: Option<&str>) -> usize {
@@ -271,5 +332,60 @@ mod tests {
         };
         assert_eq!(pos[&(&e as *const Expr as usize)], (1, 1, 0));
         assert_eq!(pos[&(&*a.expr as *const Expr as usize)], (1, 5, 4));
+    }
+
+    /// The column of an aggregation's parameter: `limit_ratio(` ends at byte 17, so the
+    /// literal starts at byte 18, column 19 — not at the `(` before it.
+    #[test]
+    fn aggregation_parameter_literal_starts_at_its_first_character() {
+        for q in [
+            "count(limit_ratio(1.1, x))",
+            "count(limit_ratio(-1.1, x))",
+            "count(limit_ratio( -1.1 , x))",
+        ] {
+            let e = crate::promql::Engine::parse(q).unwrap();
+            let pos = compute(q, &e);
+            let Expr::Aggregate(count) = &e else {
+                panic!("not an aggregate: {q}")
+            };
+            let Expr::Aggregate(limit) = &*count.expr else {
+                panic!("not an aggregate inside: {q}")
+            };
+            let param = limit.param.as_deref().unwrap();
+            let want = q.find(|c: char| c == '-' || c.is_ascii_digit()).unwrap();
+            assert_eq!(
+                pos[&(param as *const Expr as usize)],
+                (1, want + 1, want),
+                "{q}"
+            );
+        }
+    }
+
+    /// A grouping clause before the arguments is skipped: in `topk by (l1) (3, x)` the
+    /// parameter is the `3` at byte 14, not the `l1` label name.
+    #[test]
+    fn parameter_after_leading_grouping_clause() {
+        let q = "topk by (l1) (3, x)";
+        let e = crate::promql::Engine::parse(q).unwrap();
+        let pos = compute(q, &e);
+        let Expr::Aggregate(a) = &e else {
+            panic!("not an aggregate")
+        };
+        let param = a.param.as_deref().unwrap();
+        assert_eq!(pos[&(param as *const Expr as usize)], (1, 15, 14));
+    }
+
+    /// A sign after an operand is the binary operator, not part of the literal: in
+    /// `x - 1` the literal is at byte 4; in `x - -1` the folded `-1` starts at byte 4 too.
+    #[test]
+    fn binary_minus_is_not_part_of_the_literal() {
+        for (q, want) in [("x - 1", 4), ("x - -1", 4), ("x -1", 3)] {
+            let e = crate::promql::Engine::parse(q).unwrap();
+            let pos = compute(q, &e);
+            let Expr::Binary(b) = &e else {
+                panic!("not binary: {q}")
+            };
+            assert_eq!(pos[&(&*b.rhs as *const Expr as usize)].2, want, "{q}");
+        }
     }
 }
