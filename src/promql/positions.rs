@@ -108,6 +108,8 @@ impl Walker<'_> {
             Expr::Aggregate(a) => {
                 let p = self.token(&a.op.to_string(), true, true);
                 self.skip_leading_grouping();
+                // The aggregation's own parenthesis, so a parenthesised parameter finds its own.
+                self.token("(", false, false);
                 if let Some(param) = &a.param {
                     self.walk(param);
                 }
@@ -116,6 +118,7 @@ impl Walker<'_> {
             }
             Expr::Call(c) => {
                 let p = self.token(c.func.name, true, false);
+                self.token("(", false, false);
                 for a in &c.args.args {
                     self.walk(a);
                 }
@@ -373,6 +376,33 @@ mod tests {
         };
         let param = a.param.as_deref().unwrap();
         assert_eq!(pos[&(param as *const Expr as usize)], (1, 15, 14));
+    }
+
+    /// A parenthesised parameter points at its own `(`, not at the aggregation's or the
+    /// call's: in `sum(quantile by (a) ((2), m))` that is byte 21; in `round((x), 1)` the
+    /// argument's `(` is byte 6.
+    #[test]
+    fn parenthesised_argument_points_at_its_own_parenthesis() {
+        let q = "sum(quantile by (a) ((2), m))";
+        let e = crate::promql::Engine::parse(q).unwrap();
+        let pos = compute(q, &e);
+        let Expr::Aggregate(sum) = &e else {
+            panic!("not an aggregate")
+        };
+        let Expr::Aggregate(quantile) = &*sum.expr else {
+            panic!("not an aggregate inside")
+        };
+        let param = quantile.param.as_deref().unwrap();
+        assert_eq!(pos[&(param as *const Expr as usize)].2, 21);
+
+        let q = "round((x), 1)";
+        let e = crate::promql::Engine::parse(q).unwrap();
+        let pos = compute(q, &e);
+        let Expr::Call(c) = &e else {
+            panic!("not a call")
+        };
+        assert_eq!(pos[&(&*c.args.args[0] as *const Expr as usize)].2, 6);
+        assert_eq!(pos[&(&*c.args.args[1] as *const Expr as usize)].2, 11);
     }
 
     /// A sign after an operand is the binary operator, not part of the literal: in
