@@ -337,6 +337,42 @@ mod tests {
         assert_eq!(pos[&(&*a.expr as *const Expr as usize)], (1, 5, 4));
     }
 
+    /// The (line, column, byte offset) of the node `pick` chooses in the parsed `q`.
+    fn position_of(q: &str, pick: impl Fn(&Expr) -> Option<&Expr>) -> (usize, usize, usize) {
+        let e = crate::promql::Engine::parse(q).unwrap();
+        let pos = compute(q, &e);
+        let node = pick(&e).unwrap_or_else(|| panic!("no such node in {q}"));
+        pos[&(node as *const Expr as usize)]
+    }
+
+    fn inner(e: &Expr) -> Option<&Expr> {
+        match e {
+            Expr::Aggregate(a) => Some(&a.expr),
+            _ => None,
+        }
+    }
+
+    fn param(e: &Expr) -> Option<&Expr> {
+        match e {
+            Expr::Aggregate(a) => a.param.as_deref(),
+            _ => None,
+        }
+    }
+
+    fn rhs(e: &Expr) -> Option<&Expr> {
+        match e {
+            Expr::Binary(b) => Some(&b.rhs),
+            _ => None,
+        }
+    }
+
+    fn arg(e: &Expr, i: usize) -> Option<&Expr> {
+        match e {
+            Expr::Call(c) => c.args.args.get(i).map(|a| &**a),
+            _ => None,
+        }
+    }
+
     /// The column of an aggregation's parameter: `limit_ratio(` ends at byte 17, so the
     /// literal starts at byte 18, column 19 — not at the `(` before it.
     #[test]
@@ -346,21 +382,9 @@ mod tests {
             "count(limit_ratio(-1.1, x))",
             "count(limit_ratio( -1.1 , x))",
         ] {
-            let e = crate::promql::Engine::parse(q).unwrap();
-            let pos = compute(q, &e);
-            let Expr::Aggregate(count) = &e else {
-                panic!("not an aggregate: {q}")
-            };
-            let Expr::Aggregate(limit) = &*count.expr else {
-                panic!("not an aggregate inside: {q}")
-            };
-            let param = limit.param.as_deref().unwrap();
             let want = q.find(|c: char| c == '-' || c.is_ascii_digit()).unwrap();
-            assert_eq!(
-                pos[&(param as *const Expr as usize)],
-                (1, want + 1, want),
-                "{q}"
-            );
+            let got = position_of(q, |e| inner(e).and_then(param));
+            assert_eq!(got, (1, want + 1, want), "{q}");
         }
     }
 
@@ -368,14 +392,7 @@ mod tests {
     /// parameter is the `3` at byte 14, not the `l1` label name.
     #[test]
     fn parameter_after_leading_grouping_clause() {
-        let q = "topk by (l1) (3, x)";
-        let e = crate::promql::Engine::parse(q).unwrap();
-        let pos = compute(q, &e);
-        let Expr::Aggregate(a) = &e else {
-            panic!("not an aggregate")
-        };
-        let param = a.param.as_deref().unwrap();
-        assert_eq!(pos[&(param as *const Expr as usize)], (1, 15, 14));
+        assert_eq!(position_of("topk by (l1) (3, x)", param), (1, 15, 14));
     }
 
     /// A parenthesised parameter points at its own `(`, not at the aggregation's or the
@@ -384,25 +401,9 @@ mod tests {
     #[test]
     fn parenthesised_argument_points_at_its_own_parenthesis() {
         let q = "sum(quantile by (a) ((2), m))";
-        let e = crate::promql::Engine::parse(q).unwrap();
-        let pos = compute(q, &e);
-        let Expr::Aggregate(sum) = &e else {
-            panic!("not an aggregate")
-        };
-        let Expr::Aggregate(quantile) = &*sum.expr else {
-            panic!("not an aggregate inside")
-        };
-        let param = quantile.param.as_deref().unwrap();
-        assert_eq!(pos[&(param as *const Expr as usize)].2, 21);
-
-        let q = "round((x), 1)";
-        let e = crate::promql::Engine::parse(q).unwrap();
-        let pos = compute(q, &e);
-        let Expr::Call(c) = &e else {
-            panic!("not a call")
-        };
-        assert_eq!(pos[&(&*c.args.args[0] as *const Expr as usize)].2, 6);
-        assert_eq!(pos[&(&*c.args.args[1] as *const Expr as usize)].2, 11);
+        assert_eq!(position_of(q, |e| inner(e).and_then(param)).2, 21);
+        assert_eq!(position_of("round((x), 1)", |e| arg(e, 0)).2, 6);
+        assert_eq!(position_of("round((x), 1)", |e| arg(e, 1)).2, 11);
     }
 
     /// A sign after an operand is the binary operator, not part of the literal: in
@@ -410,12 +411,7 @@ mod tests {
     #[test]
     fn binary_minus_is_not_part_of_the_literal() {
         for (q, want) in [("x - 1", 4), ("x - -1", 4), ("x -1", 3)] {
-            let e = crate::promql::Engine::parse(q).unwrap();
-            let pos = compute(q, &e);
-            let Expr::Binary(b) = &e else {
-                panic!("not binary: {q}")
-            };
-            assert_eq!(pos[&(&*b.rhs as *const Expr as usize)].2, want, "{q}");
+            assert_eq!(position_of(q, rhs).2, want, "{q}");
         }
     }
 }
