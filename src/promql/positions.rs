@@ -107,6 +107,9 @@ impl Walker<'_> {
             }
             Expr::Aggregate(a) => {
                 let p = self.token(&a.op.to_string(), true, true);
+                self.skip_leading_grouping();
+                // The aggregation's own parenthesis, so a parenthesised parameter finds its own.
+                self.token("(", false, false);
                 if let Some(param) = &a.param {
                     self.walk(param);
                 }
@@ -115,6 +118,7 @@ impl Walker<'_> {
             }
             Expr::Call(c) => {
                 let p = self.token(c.func.name, true, false);
+                self.token("(", false, false);
                 for a in &c.args.args {
                     self.walk(a);
                 }
@@ -143,12 +147,72 @@ impl Walker<'_> {
                 }
                 p
             }
-            Expr::NumberLiteral(_) | Expr::Extension(_) | Expr::Duration(_) => {
-                self.next_non_space()
-            }
+            Expr::NumberLiteral(_) => self.number(),
+            Expr::Extension(_) | Expr::Duration(_) => self.next_non_space(),
         };
         self.mark(e, pos);
         pos
+    }
+
+    /// Moves the cursor past a `by (...)`/`without (...)` clause written before an
+    /// aggregation's parenthesised arguments, so its label names are not taken for them.
+    fn skip_leading_grouping(&mut self) {
+        let t = self.text;
+        let i = self.next_non_space();
+        let rest = &t[i..];
+        let starts = |kw: &[u8]| {
+            rest.len() >= kw.len()
+                && rest[..kw.len()].eq_ignore_ascii_case(kw)
+                && rest.get(kw.len()).is_none_or(|&b| !is_ident(b))
+        };
+        if starts(b"by") || starts(b"without") {
+            if let Some(close) = rest.iter().position(|&b| b == b')') {
+                self.cursor = i + close + 1;
+            }
+        }
+    }
+
+    /// The start of the number literal at or after the cursor, which then moves past it.
+    /// Upstream folds a unary sign into the literal (`-1.1` is one literal that starts at
+    /// its `-`), so signs in operand position count; a sign after an operand is the binary
+    /// operator.
+    fn number(&mut self) -> usize {
+        let t = self.text;
+        let mut i = self.cursor;
+        while i < t.len() && !(t[i].is_ascii_alphanumeric() || t[i] == b'.') {
+            i += 1;
+        }
+        let mut start = i;
+        loop {
+            let mut k = start;
+            while k > self.cursor && t[k - 1].is_ascii_whitespace() {
+                k -= 1;
+            }
+            if k == self.cursor || !matches!(t[k - 1], b'-' | b'+') {
+                break;
+            }
+            let mut m = k - 1;
+            while m > 0 && t[m - 1].is_ascii_whitespace() {
+                m -= 1;
+            }
+            let after_operand = m > 0
+                && (is_ident(t[m - 1])
+                    || matches!(t[m - 1], b')' | b'}' | b']' | b'"' | b'\'' | b'`'));
+            if after_operand {
+                break;
+            }
+            start = k - 1;
+        }
+        let mut end = i;
+        while end < t.len()
+            && (t[end].is_ascii_alphanumeric()
+                || t[end] == b'.'
+                || (matches!(t[end], b'+' | b'-') && matches!(t[end - 1], b'e' | b'E')))
+        {
+            end += 1;
+        }
+        self.cursor = end;
+        start.min(t.len())
     }
 
     fn selector(&mut self, name: Option<&str>) -> usize {
@@ -271,5 +335,83 @@ mod tests {
         };
         assert_eq!(pos[&(&e as *const Expr as usize)], (1, 1, 0));
         assert_eq!(pos[&(&*a.expr as *const Expr as usize)], (1, 5, 4));
+    }
+
+    /// The (line, column, byte offset) of the node `pick` chooses in the parsed `q`.
+    fn position_of(q: &str, pick: impl Fn(&Expr) -> Option<&Expr>) -> (usize, usize, usize) {
+        let e = crate::promql::Engine::parse(q).unwrap();
+        let pos = compute(q, &e);
+        let node = pick(&e).unwrap_or_else(|| panic!("no such node in {q}"));
+        pos[&(node as *const Expr as usize)]
+    }
+
+    fn inner(e: &Expr) -> Option<&Expr> {
+        match e {
+            Expr::Aggregate(a) => Some(&a.expr),
+            _ => None,
+        }
+    }
+
+    fn param(e: &Expr) -> Option<&Expr> {
+        match e {
+            Expr::Aggregate(a) => a.param.as_deref(),
+            _ => None,
+        }
+    }
+
+    fn rhs(e: &Expr) -> Option<&Expr> {
+        match e {
+            Expr::Binary(b) => Some(&b.rhs),
+            _ => None,
+        }
+    }
+
+    fn arg(e: &Expr, i: usize) -> Option<&Expr> {
+        match e {
+            Expr::Call(c) => c.args.args.get(i).map(|a| &**a),
+            _ => None,
+        }
+    }
+
+    /// The column of an aggregation's parameter: `limit_ratio(` ends at byte 17, so the
+    /// literal starts at byte 18, column 19 — not at the `(` before it.
+    #[test]
+    fn aggregation_parameter_literal_starts_at_its_first_character() {
+        for q in [
+            "count(limit_ratio(1.1, x))",
+            "count(limit_ratio(-1.1, x))",
+            "count(limit_ratio( -1.1 , x))",
+        ] {
+            let want = q.find(|c: char| c == '-' || c.is_ascii_digit()).unwrap();
+            let got = position_of(q, |e| inner(e).and_then(param));
+            assert_eq!(got, (1, want + 1, want), "{q}");
+        }
+    }
+
+    /// A grouping clause before the arguments is skipped: in `topk by (l1) (3, x)` the
+    /// parameter is the `3` at byte 14, not the `l1` label name.
+    #[test]
+    fn parameter_after_leading_grouping_clause() {
+        assert_eq!(position_of("topk by (l1) (3, x)", param), (1, 15, 14));
+    }
+
+    /// A parenthesised parameter points at its own `(`, not at the aggregation's or the
+    /// call's: in `sum(quantile by (a) ((2), m))` that is byte 21; in `round((x), 1)` the
+    /// argument's `(` is byte 6.
+    #[test]
+    fn parenthesised_argument_points_at_its_own_parenthesis() {
+        let q = "sum(quantile by (a) ((2), m))";
+        assert_eq!(position_of(q, |e| inner(e).and_then(param)).2, 21);
+        assert_eq!(position_of("round((x), 1)", |e| arg(e, 0)).2, 6);
+        assert_eq!(position_of("round((x), 1)", |e| arg(e, 1)).2, 11);
+    }
+
+    /// A sign after an operand is the binary operator, not part of the literal: in
+    /// `x - 1` the literal is at byte 4; in `x - -1` the folded `-1` starts at byte 4 too.
+    #[test]
+    fn binary_minus_is_not_part_of_the_literal() {
+        for (q, want) in [("x - 1", 4), ("x - -1", 4), ("x -1", 3)] {
+            assert_eq!(position_of(q, rhs).2, want, "{q}");
+        }
     }
 }
