@@ -80,6 +80,9 @@ enum Command {
     },
     /// Run test files.
     Test {
+        /// Write the results of `test rules` as JUnit XML to this file (promtool's `test --junit`).
+        #[arg(long)]
+        junit: Option<PathBuf>,
         #[command(subcommand)]
         what: TestCommand,
     },
@@ -280,6 +283,13 @@ enum TestCommand {
         /// `promql-delayed-name-removal` (comma-separated or repeated).
         #[arg(long = "enable-feature", value_delimiter = ',')]
         enable_feature: Vec<String>,
+        /// Only run the test groups whose name matches this regular expression (repeatable:
+        /// any of them).
+        #[arg(long)]
+        run: Vec<String>,
+        /// Ignore fields of the rule files that Prometheus does not know.
+        #[arg(long = "ignore-unknown-fields")]
+        ignore_unknown_fields: bool,
     },
 }
 
@@ -456,17 +466,31 @@ fn dispatch(command: Command) -> Result<ExitCode> {
             }
         },
         Command::Test {
+            junit,
             what:
                 TestCommand::Rules {
                     files,
                     enable_feature,
+                    run,
+                    ignore_unknown_fields,
                 },
         } => {
-            let features = features(&enable_feature);
-            let summary = redline::rules::promtool::run_test_files_with(
+            let opts = redline::rules::promtool::TestRunOptions {
+                features: features(&enable_feature),
+                run,
+                ignore_unknown_fields,
+            };
+            let mut junit_file = match &junit {
+                Some(p) => Some(
+                    std::fs::File::create(p).with_context(|| format!("--junit {}", p.display()))?,
+                ),
+                None => None,
+            };
+            let summary = redline::rules::promtool::run_test_files_opts(
                 &files,
-                features,
+                &opts,
                 &mut std::io::stdout().lock(),
+                junit_file.as_mut().map(|f| f as &mut dyn std::io::Write),
             )?;
             Ok(exit(summary.failed == 0))
         }
@@ -489,6 +513,7 @@ fn dispatch(command: Command) -> Result<ExitCode> {
         }
         Command::Test {
             what: TestCommand::Promql { files },
+            ..
         } => {
             let mut out = std::io::stdout().lock();
             let summary = redline::promql::promqltest::run_test_files(&files, &mut out)?;

@@ -72,11 +72,18 @@ fn fixture_slo_burn_rate_test_passes_with_fuzzy_compare_as_under_promtool_3() {
     assert!(out.ends_with("1 passed, 0 failed\n"), "{out}");
 }
 
+/// promtool names the pattern joined to the test file's directory (Go's `filepath.Join`, so
+/// `./` is cleaned away), as promtool 2.42 prints for this file too.
 #[test]
 fn rule_files_pattern_matching_nothing_warns_like_promtool() {
     let (s, out) = run("tests/fixtures/promtool_test_example.yml");
     assert!(
-        out.contains("  WARNING: no file match pattern rules.yml"),
+        out.contains("  WARNING: no file match pattern tests/fixtures/rules.yml"),
+        "{out}"
+    );
+    let (_, out) = run("./tests/fixtures/promtool_test_example.yml");
+    assert!(
+        out.contains("  WARNING: no file match pattern tests/fixtures/rules.yml"),
         "{out}"
     );
     assert_eq!(s.failed, 1, "{out}");
@@ -345,4 +352,158 @@ fn expected_histograms_compare_by_series_notation() {
     for e in expected {
         assert!(out.contains(&e), "missing:\n{e}\n--- in:\n{out}");
     }
+}
+
+/// Runs files with promtool's `test rules` flags; returns (passed, failed, output, JUnit XML).
+fn run_opts(
+    files: &[&str],
+    opts: &redline::rules::promtool::TestRunOptions,
+) -> (usize, usize, String, String) {
+    let paths: Vec<PathBuf> = files.iter().map(PathBuf::from).collect();
+    let mut out = Vec::new();
+    let mut xml = Vec::new();
+    let s = redline::rules::promtool::run_test_files_opts(&paths, opts, &mut out, Some(&mut xml))
+        .expect("report written");
+    (
+        s.passed,
+        s.failed,
+        String::from_utf8(out).expect("utf8 output"),
+        String::from_utf8(xml).expect("utf8 xml"),
+    )
+}
+
+/// `--run`: only the test groups whose name matches one of the expressions run; the others
+/// (the unnamed one too) are not counted. Verdicts worked out in the file's comment; without
+/// `--run`, promtool 2.42 gives the same 2 passed, 1 failed.
+#[test]
+fn run_filter_selects_test_groups_by_name() {
+    use redline::rules::promtool::TestRunOptions;
+    let file = "tests/data/rules/promtool_run_filter_test.yml";
+    let with = |run: &[&str]| {
+        let opts = TestRunOptions {
+            run: run.iter().map(|r| r.to_string()).collect(),
+            ..TestRunOptions::default()
+        };
+        let (p, f, out, _) = run_opts(&[file], &opts);
+        (p, f, out)
+    };
+    let (p, f, out) = with(&[]);
+    assert_eq!((p, f), (2, 1), "{out}");
+    let (p, f, out) = with(&["alpha"]);
+    assert_eq!((p, f), (1, 0), "{out}");
+    assert!(out.contains("  SUCCESS"), "{out}");
+    let (p, f, out) = with(&["beta"]);
+    assert_eq!((p, f), (0, 1), "{out}");
+    let (p, f, out) = with(&["alpha", "beta"]);
+    assert_eq!((p, f), (1, 1), "{out}");
+    let (p, f, out) = with(&["^a"]);
+    assert_eq!((p, f), (1, 0), "{out}");
+    let (p, f, out) = with(&["gamma"]);
+    assert_eq!((p, f), (0, 0), "{out}");
+    let opts = TestRunOptions {
+        run: vec!["(".into()],
+        ..TestRunOptions::default()
+    };
+    let mut out = Vec::new();
+    let err = redline::rules::promtool::run_test_files_opts(
+        &[PathBuf::from(file)],
+        &opts,
+        &mut out,
+        None,
+    );
+    assert!(err.is_err(), "an invalid --run expression is an error");
+}
+
+/// `--ignore-unknown-fields` skips fields Prometheus does not know in rule files; without it
+/// they fail the test group, as under promtool 2.42 (which names both fields). The ratio is
+/// 3/12 = 0.25, worked out in the file.
+#[test]
+fn unknown_rule_file_fields_fail_unless_ignored() {
+    use redline::rules::promtool::TestRunOptions;
+    let file = "tests/data/rules/promtool_unknown_fields_test.yml";
+    let (p, f, out, _) = run_opts(&[file], &TestRunOptions::default());
+    assert_eq!((p, f), (0, 1), "{out}");
+    assert!(out.contains("unknown field `owner`"), "{out}");
+    let opts = TestRunOptions {
+        ignore_unknown_fields: true,
+        ..TestRunOptions::default()
+    };
+    let (p, f, out, _) = run_opts(&[file], &opts);
+    assert_eq!((p, f), (1, 0), "{out}");
+
+    let (ok, out) = promtool_test_rules(file);
+    assert!(!ok, "{out}");
+    assert!(out.contains("field owner not found"), "{out}");
+    assert!(out.contains("field runbook not found"), "{out}");
+}
+
+/// Test files may use YAML anchors and merge keys, a key after `<<` overriding the merged
+/// one (promtool 3's YAML decoder; promtool 2.42's strict decoder rejected the override).
+#[test]
+fn test_files_apply_yaml_merge_keys() {
+    let (s, out) = run("tests/data/rules/promtool_merge_keys_test.yml");
+    assert_eq!((s.passed, s.failed), (2, 0), "{out}");
+}
+
+/// Each test group loads the rule files: a rule that does not parse fails every group that
+/// runs, and a file without test groups passes. promtool 2.42 gives the same verdicts.
+#[test]
+fn rule_files_are_loaded_by_each_test_group() {
+    let broken = "tests/data/rules/promtool_broken_rules_test.yml";
+    let (s, out) = run(broken);
+    assert_eq!((s.passed, s.failed), (0, 2), "{out}");
+    assert_eq!(
+        out.matches("could not parse expression").count(),
+        2,
+        "{out}"
+    );
+    let no_tests = "tests/data/rules/promtool_broken_rules_no_tests_test.yml";
+    let (s, out) = run(no_tests);
+    assert_eq!((s.passed, s.failed), (0, 0), "{out}");
+    assert!(out.contains("  SUCCESS"), "{out}");
+
+    let (ok, out) = promtool_test_rules(broken);
+    assert!(!ok, "{out}");
+    let (ok, out) = promtool_test_rules(no_tests);
+    assert!(ok, "{out}");
+}
+
+/// `group_eval_order` may name only some groups; a zero `interval` is the evaluation
+/// interval. promtool 2.42 passes the file too.
+#[test]
+fn group_eval_order_is_partial() {
+    let file = "tests/data/rules/promtool_partial_order_test.yml";
+    let (s, out) = run(file);
+    assert_eq!((s.passed, s.failed), (1, 0), "{out}");
+    let (ok, out) = promtool_test_rules(file);
+    assert!(ok, "{out}");
+}
+
+/// `--junit`: one suite per file with a case per test group that ran and a failure per
+/// failed check; a file that cannot be run is one `unknown` case with an error.
+#[test]
+fn junit_report_has_a_suite_per_file_and_a_case_per_group() {
+    use redline::rules::promtool::TestRunOptions;
+    let dir = TempDir::new("promtool-junit");
+    std::fs::write(dir.join("unreadable.yml"), "tests: [").expect("written");
+    let unreadable = dir.join("unreadable.yml");
+    let files = [
+        "tests/data/rules/promtool_run_filter_test.yml",
+        "tests/data/rules/promtool_broken_rules_test.yml",
+        unreadable.to_str().expect("utf8 path"),
+    ];
+    let (p, f, out, xml) = run_opts(&files, &TestRunOptions::default());
+    assert_eq!((p, f), (2, 4), "{out}");
+    assert!(xml.starts_with("<testsuites><testsuite name=\"tests/data/rules/promtool_run_filter_test.yml\" tests=\"3\" failures=\"1\" errors=\"0\" skipped=\"0\" timestamp=\""), "{xml}");
+    assert!(xml.contains("<testcase name=\"alpha\"></testcase><testcase name=\"beta\"><failure>    expr: &#34;up&#34;, time: 0s,&#xA;        exp: {__name__=&#34;up&#34;} 2E+00&#xA;        got: {__name__=&#34;up&#34;} 1E+00</failure></testcase><testcase name=\"unnamed#2\"></testcase></testsuite>"), "{xml}");
+    assert!(
+        xml.contains("tests=\"2\" failures=\"2\" errors=\"0\""),
+        "{xml}"
+    );
+    assert!(xml.contains("<testcase name=\"first\"><failure>"), "{xml}");
+    assert!(xml.contains("tests=\"1\" failures=\"0\" errors=\"1\" skipped=\"0\" timestamp=\"\"><testcase name=\"unknown\"><error>"), "{xml}");
+    assert!(
+        xml.ends_with("</error></testcase></testsuite></testsuites>"),
+        "{xml}"
+    );
 }

@@ -239,15 +239,29 @@ struct RawRule {
 /// Parses one rule file's text. `path` is used in errors and stored in the groups. All
 /// problems are returned, as `promtool check rules` lists them.
 pub fn parse_rule_file(path: &Path, text: &str) -> Result<Vec<RuleGroup>, Vec<RuleFileError>> {
+    parse_rule_file_with(path, text, false)
+}
+
+/// [`parse_rule_file`]; with `ignore_unknown_fields`, fields Prometheus does not know are
+/// skipped instead of being errors (promtool's `--ignore-unknown-fields`, upstream's
+/// `rulefmt.Parse(content, ignoreUnknownFields)`).
+pub fn parse_rule_file_with(
+    path: &Path,
+    text: &str,
+    ignore_unknown_fields: bool,
+) -> Result<Vec<RuleGroup>, Vec<RuleFileError>> {
+    let yaml_err = |msg: String| {
+        vec![RuleFileError::Yaml {
+            path: path.to_path_buf(),
+            msg,
+        }]
+    };
     let raw: RawFile = if text.trim().is_empty() {
         RawFile { groups: Vec::new() }
+    } else if ignore_unknown_fields {
+        decode_ignoring_unknown_fields(text).map_err(yaml_err)?
     } else {
-        serde_yaml_ng::from_str(text).map_err(|e| {
-            vec![RuleFileError::Yaml {
-                path: path.to_path_buf(),
-                msg: e.to_string(),
-            }]
-        })?
+        serde_yaml_ng::from_str(text).map_err(|e| yaml_err(e.to_string()))?
     };
     let lines = LineIndex::new(text);
     let mut errs = Vec::new();
@@ -477,13 +491,84 @@ fn validate_rule(
 
 /// Reads and parses one rule file.
 pub fn load_rule_file(path: &Path) -> Result<Vec<RuleGroup>, Vec<RuleFileError>> {
+    load_rule_file_with(path, false)
+}
+
+/// [`load_rule_file`], skipping unknown fields when asked ([`parse_rule_file_with`]).
+pub fn load_rule_file_with(
+    path: &Path,
+    ignore_unknown_fields: bool,
+) -> Result<Vec<RuleGroup>, Vec<RuleFileError>> {
     let text = std::fs::read_to_string(path).map_err(|e| {
         vec![RuleFileError::Read {
             path: path.to_path_buf(),
             msg: e.to_string(),
         }]
     })?;
-    parse_rule_file(path, &text)
+    parse_rule_file_with(path, &text, ignore_unknown_fields)
+}
+
+/// Decodes a rule file, dropping every mapping key the schema does not know: each unknown
+/// field the strict decoder reports is removed from the document and decoding runs again, so
+/// the schema stays written once (in the `Raw*` types). The document is decoded from text
+/// each time, so scalars decode as they do from the file (`expr: 1` is the string "1").
+fn decode_ignoring_unknown_fields(text: &str) -> Result<RawFile, String> {
+    let mut value: serde_yaml_ng::Value =
+        serde_yaml_ng::from_str(text).map_err(|e| e.to_string())?;
+    let mut doc = text.to_string();
+    loop {
+        let de = serde_yaml_ng::Deserializer::from_str(&doc);
+        let err = match serde_path_to_error::deserialize::<_, RawFile>(de) {
+            Ok(raw) => return Ok(raw),
+            Err(e) => e,
+        };
+        let removed = unknown_field_name(&err.inner().to_string())
+            .is_some_and(|field| remove_field(&mut value, err.path(), field));
+        if !removed {
+            return Err(err.to_string());
+        }
+        doc = serde_yaml_ng::to_string(&value).map_err(|e| e.to_string())?;
+    }
+}
+
+/// The field a serde `unknown field `x`, expected …` error names (the YAML decoder puts the
+/// path of the mapping before it).
+fn unknown_field_name(msg: &str) -> Option<&str> {
+    let (_, rest) = msg.split_once("unknown field `")?;
+    rest.split_once('`').map(|(name, _)| name)
+}
+
+/// Removes `field` from the mapping at `path` (or the mapping holding it, when the path
+/// already ends at the field); false when there is no such key.
+fn remove_field(
+    value: &mut serde_yaml_ng::Value,
+    path: &serde_path_to_error::Path,
+    field: &str,
+) -> bool {
+    use serde_path_to_error::Segment;
+    let segments: Vec<&Segment> = path.iter().collect();
+    let segments = match segments.split_last() {
+        Some((Segment::Map { key }, parent)) if key == field => parent,
+        _ => &segments[..],
+    };
+    let mut at = value;
+    for seg in segments {
+        let next = match (seg, at) {
+            (Segment::Seq { index }, serde_yaml_ng::Value::Sequence(items)) => {
+                items.get_mut(*index)
+            }
+            (Segment::Map { key }, serde_yaml_ng::Value::Mapping(m)) => m.get_mut(key.as_str()),
+            _ => None,
+        };
+        match next {
+            Some(v) => at = v,
+            None => return false,
+        }
+    }
+    match at {
+        serde_yaml_ng::Value::Mapping(m) => m.remove(field).is_some(),
+        _ => false,
+    }
 }
 
 /// Expands `rule_files` patterns as Prometheus does (`filepath.Glob`: wildcards in the last

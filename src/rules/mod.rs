@@ -38,7 +38,8 @@ pub mod querier;
 pub use crate::gotemplate::{QuerySample, Template, TemplateData, TemplateError};
 pub use alerting::{Alert, AlertState, RuleAlerts, DEFAULT_RESEND_DELAY, RESOLVED_RETENTION};
 pub use file::{
-    check_rule_files, expand_rule_patterns, load_rule_file, load_rule_files, parse_rule_file,
-    write_check_report, Rule, RuleFileError, RuleGroup, RuleKind,
+    check_rule_files, expand_rule_patterns, load_rule_file, load_rule_file_with, load_rule_files,
+    parse_rule_file, parse_rule_file_with, write_check_report, Rule, RuleFileError, RuleGroup,
+    RuleKind,
 };
 pub use group::{EvalContext, GroupEval, GroupState, Health, RuleHealth};

@@ -14,21 +14,30 @@
 //! '{{…}}'`); as promtool does, it is compared by its series notation
 //! ([`test_expression`], upstream's `TestExpression`), so the counter reset hint counts when
 //! either side has one, and its `value` must equal the histogram sample's float value, 0.
+//! promtool's flags are [`TestRunOptions`]: `--run` picks test groups by name,
+//! `--ignore-unknown-fields` lets rule files carry extra fields, and [`junit`] writes the
+//! `--junit` report. As in promtool, each test group loads the rule files (a file without test
+//! groups never does) and test files may use YAML merge keys.
 
-use super::file::{expand_rule_patterns, load_rule_file, RuleGroup};
+use super::file::{expand_rule_patterns, load_rule_file_with, RuleGroup};
 use super::group::{EvalContext, GroupState};
 use crate::gostrconv::{format_e, quote as go_quote};
-use crate::histogram::FloatHistogram;
-use crate::promql::series_notation::{expand_histogram, test_expression, HistogramDesc};
+use crate::promql::series_notation::test_expression;
 use crate::promql::{Engine, EngineOptions, Value};
-use crate::store::{Labels, Store, METRIC_NAME, STALE_NAN};
+use crate::store::{Labels, Store, STALE_NAN};
 use crate::timefmt::{format_duration, go_duration, parse_duration};
 use serde::Deserialize;
+use series::{expand_series_values, expected_histogram, parse_metric, Seq};
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
+
+pub mod junit;
+mod series;
+
+use junit::JUnitReport;
 
 /// Counts of one run: each test group is one test.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -43,9 +52,12 @@ pub struct Summary {
 pub enum TestRunError {
     #[error("writing output")]
     Output(#[from] std::io::Error),
+    /// A `--run` expression that is not a regular expression.
+    #[error("--run: {0}")]
+    Run(#[from] regex::Error),
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 struct RawTestFile {
     #[serde(default)]
@@ -146,6 +158,19 @@ struct RawExpSample {
 /// `--enable-feature`); all off by default, as in promtool.
 pub use crate::features::Features;
 
+/// How a run of test files goes: promtool's `test rules` flags.
+#[derive(Clone, Debug, Default)]
+pub struct TestRunOptions {
+    /// `--enable-feature`.
+    pub features: Features,
+    /// `--run`: only the test groups whose name matches one of these regular expressions (an
+    /// unnamed group's name is empty); all groups when empty.
+    pub run: Vec<String>,
+    /// `--ignore-unknown-fields`: rule files may carry fields Prometheus does not know
+    /// (the test files themselves stay strict, as in promtool).
+    pub ignore_unknown_fields: bool,
+}
+
 /// Runs every file, writes each file's report and the closing `N passed, N failed` line.
 pub fn run_test_files(paths: &[PathBuf], out: &mut impl Write) -> Result<Summary, TestRunError> {
     run_test_files_with(paths, Features::default(), out)
@@ -157,13 +182,38 @@ pub fn run_test_files_with(
     features: Features,
     out: &mut impl Write,
 ) -> Result<Summary, TestRunError> {
+    let opts = TestRunOptions {
+        features,
+        ..TestRunOptions::default()
+    };
+    run_test_files_opts(paths, &opts, out, None)
+}
+
+/// [`run_test_files`] with promtool's flags; with `junit`, also writes the `--junit` XML
+/// report there.
+pub fn run_test_files_opts(
+    paths: &[PathBuf],
+    opts: &TestRunOptions,
+    out: &mut impl Write,
+    junit: Option<&mut dyn Write>,
+) -> Result<Summary, TestRunError> {
+    let run = if opts.run.is_empty() {
+        None
+    } else {
+        Some(regex::Regex::new(&opts.run.join("|"))?)
+    };
+    let mut report = JUnitReport::default();
     let mut total = Summary::default();
     for p in paths {
-        let s = run_test_file_with(p, features, out)?;
+        let suite = report.suite(&p.display().to_string());
+        let s = run_test_file_opts(p, opts, run.as_ref(), suite, out)?;
         total.passed += s.passed;
         total.failed += s.failed;
     }
     writeln!(out, "{} passed, {} failed", total.passed, total.failed)?;
+    if let Some(w) = junit {
+        report.write_xml(w)?;
+    }
     Ok(total)
 }
 
@@ -180,27 +230,53 @@ pub fn run_test_file_with(
     features: Features,
     out: &mut impl Write,
 ) -> Result<Summary, TestRunError> {
+    let opts = TestRunOptions {
+        features,
+        ..TestRunOptions::default()
+    };
+    let mut report = JUnitReport::default();
+    let suite = report.suite(&path.display().to_string());
+    run_test_file_opts(path, &opts, None, suite, out)
+}
+
+fn run_test_file_opts(
+    path: &Path,
+    opts: &TestRunOptions,
+    run: Option<&regex::Regex>,
+    suite: &mut junit::TestSuite,
+    out: &mut impl Write,
+) -> Result<Summary, TestRunError> {
     writeln!(out, "Unit Testing:  {}", path.display())?;
     let mut summary = Summary::default();
-    let errs = match prepare(path).map(|mut f| {
-        f.features = features;
-        f
-    }) {
+    let errs = match prepare(path, opts) {
         Err(e) => {
             summary.failed = 1;
+            suite.abort(&e);
             vec![e]
         }
         Ok(file) => {
+            suite.set_time(crate::timefmt::now_ms().div_euclid(1000));
             for w in &file.warnings {
                 writeln!(out, "{w}")?;
             }
             let mut errs = Vec::new();
-            for tg in &file.raw.tests {
+            for (i, tg) in file.raw.tests.iter().enumerate() {
+                if run.is_some_and(|re| !re.is_match(&tg.name)) {
+                    continue;
+                }
+                if tg.name.is_empty() {
+                    suite.case(&format!("unnamed#{i}"));
+                } else {
+                    suite.case(&tg.name);
+                }
                 let e = run_group(&file, tg);
                 if e.is_empty() {
                     summary.passed += 1;
                 } else {
                     summary.failed += 1;
+                    for msg in &e {
+                        suite.fail(msg);
+                    }
                     errs.extend(e);
                 }
             }
@@ -225,14 +301,59 @@ struct TestFile {
     raw: RawTestFile,
     warnings: Vec<String>,
     eval_interval: Duration,
-    groups: Vec<RuleGroup>,
+    /// The rule groups, or why they could not be loaded: as in promtool, each test group
+    /// loads them, so a file whose rules do not load fails every test group it runs (and
+    /// none when it has none).
+    groups: Result<Vec<RuleGroup>, String>,
     order: BTreeMap<String, usize>,
 }
 
-fn prepare(path: &Path) -> Result<TestFile, String> {
+/// Decodes a test file as promtool does (`yaml.UnmarshalStrict`: unknown fields are errors,
+/// merge keys `<<` are applied, an empty document has no tests).
+fn decode_test_file(text: &str) -> Result<RawTestFile, String> {
+    let direct = match serde_yaml_ng::from_str::<Option<RawTestFile>>(text) {
+        Ok(raw) => return Ok(raw.unwrap_or_default()),
+        Err(e) => e.to_string(),
+    };
+    // A document with merge keys decodes once they are applied. It is written back to text
+    // so that scalars keep decoding as they do from the file (`values: 1` is the string "1").
+    let mut value: serde_yaml_ng::Value =
+        serde_yaml_ng::from_str(text).map_err(|_| direct.clone())?;
+    let before = value.clone();
+    value.apply_merge().map_err(|e| e.to_string())?;
+    if value == before {
+        return Err(direct);
+    }
+    let merged = serde_yaml_ng::to_string(&value).map_err(|e| e.to_string())?;
+    serde_yaml_ng::from_str::<Option<RawTestFile>>(&merged)
+        .map(Option::unwrap_or_default)
+        .map_err(|e| e.to_string())
+}
+
+/// Go's `filepath.Join(dir, name)` for a relative `name`: the lexically cleaned path, as
+/// promtool names rule files in its warnings.
+fn join_clean(dir: &Path, name: &str) -> PathBuf {
+    use std::path::Component;
+    let joined = dir.join(name);
+    let mut parts: Vec<Component> = Vec::new();
+    for c in joined.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir if matches!(parts.last(), Some(Component::Normal(_))) => {
+                parts.pop();
+            }
+            c => parts.push(c),
+        }
+    }
+    if parts.is_empty() {
+        return PathBuf::from(".");
+    }
+    parts.iter().collect()
+}
+
+fn prepare(path: &Path, opts: &TestRunOptions) -> Result<TestFile, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let raw: RawTestFile =
-        serde_yaml_ng::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    let raw = decode_test_file(&text).map_err(|e| format!("{}: {e}", path.display()))?;
     let eval_interval = match &raw.evaluation_interval {
         None => Duration::from_secs(60),
         Some(s) => parse_duration(s).map_err(|e| format!("evaluation_interval: {e}"))?,
@@ -245,22 +366,17 @@ fn prepare(path: &Path) -> Result<TestFile, String> {
     let base = path.parent().unwrap_or(Path::new("."));
     let mut files = Vec::new();
     let mut warnings = Vec::new();
-    for f in &raw.rule_files {
-        let found = expand_rule_patterns(&[base.join(f)]).map_err(|e| e.to_string())?;
+    for f in raw.rule_files.iter().filter(|f| !f.is_empty()) {
+        let pattern = join_clean(base, f);
+        let found =
+            expand_rule_patterns(std::slice::from_ref(&pattern)).map_err(|e| e.to_string())?;
         if found.is_empty() {
-            warnings.push(format!("  WARNING: no file match pattern {f}"));
+            warnings.push(format!(
+                "  WARNING: no file match pattern {}",
+                pattern.display()
+            ));
         }
         files.extend(found);
-    }
-    let mut groups = Vec::new();
-    for f in files {
-        match load_rule_file(&f) {
-            Ok(g) => groups.extend(g),
-            Err(errs) => {
-                let msgs: Vec<String> = errs.iter().map(|e| e.to_string()).collect();
-                return Err(msgs.join("\n"));
-            }
-        }
     }
     let mut order = BTreeMap::new();
     for (i, g) in raw.group_eval_order.iter().enumerate() {
@@ -268,14 +384,29 @@ fn prepare(path: &Path) -> Result<TestFile, String> {
             return Err(format!("group name repeated in evaluation order: {g}"));
         }
     }
+    let groups = load_groups(&files, opts.ignore_unknown_fields);
     Ok(TestFile {
-        features: Features::default(),
+        features: opts.features,
         raw,
         warnings,
         eval_interval,
         groups,
         order,
     })
+}
+
+fn load_groups(files: &[PathBuf], ignore_unknown_fields: bool) -> Result<Vec<RuleGroup>, String> {
+    let mut groups = Vec::new();
+    for f in files {
+        match load_rule_file_with(f, ignore_unknown_fields) {
+            Ok(g) => groups.extend(g),
+            Err(errs) => {
+                let msgs: Vec<String> = errs.iter().map(|e| e.to_string()).collect();
+                return Err(msgs.join("\n"));
+            }
+        }
+    }
+    Ok(groups)
 }
 
 fn dur(s: &Option<String>) -> Result<i64, String> {
@@ -298,98 +429,6 @@ fn labels_string(l: &Labels) -> String {
         .map(|l| format!("{}={}", l.name, go_quote(&l.value)))
         .collect();
     format!("{{{}}}", parts.join(", "))
-}
-
-/// Parses a series/labels string as `parser.ParseMetric` does (`name{a="b"}`, `{a="b"}`).
-fn parse_metric(s: &str) -> Result<Labels, String> {
-    let s = s.trim();
-    if s.is_empty() || s == "{}" {
-        return Ok(Labels::empty());
-    }
-    match Engine::parse(s).map_err(|e| e.to_string())? {
-        crate::promql::Expr::VectorSelector(vs) => {
-            let mut pairs: Vec<(String, String)> = Vec::new();
-            if let Some(n) = &vs.name {
-                pairs.push((METRIC_NAME.to_string(), n.clone()));
-            }
-            for m in &vs.matchers.matchers {
-                if m.op != promql_parser::label::MatchOp::Equal {
-                    return Err(format!(
-                        "{s}: only equality matchers are allowed in a metric"
-                    ));
-                }
-                pairs.push((m.name.clone(), m.value.clone()));
-            }
-            Ok(Labels::from_pairs(pairs))
-        }
-        _ => Err(format!("{s}: not a series description")),
-    }
-}
-
-#[derive(Clone)]
-enum Seq {
-    Value(f64),
-    Histogram(Box<FloatHistogram>),
-    Omitted,
-    Stale,
-}
-
-fn parse_num(s: &str) -> Result<f64, String> {
-    crate::gostrconv::parse_float(s).map_err(|_| format!("invalid number {s:?}"))
-}
-
-/// `{{a}}+{{b}}xN` / `{{a}}-{{b}}xN`: `a` plus or minus `b`, as promqltest's loader combines
-/// them.
-fn combine_histograms(
-    a: &FloatHistogram,
-    b: &FloatHistogram,
-    add: bool,
-) -> Result<FloatHistogram, String> {
-    let mut h = a.clone();
-    let r = if add { h.add(b) } else { h.sub(b) };
-    r.map_err(|e| format!("error combining histograms: {e}"))?;
-    Ok(h)
-}
-
-/// Expands a `values` string of promqltest's series notation: float tokens
-/// ([`expand_values`]) and native histograms (`{{…}}`, `{{…}}xN`, `{{…}}+{{…}}xN`), in any
-/// mix, as promtool hands the string to promqltest's loader.
-fn expand_series_values(text: &str) -> Result<Vec<Seq>, String> {
-    let mut out = Vec::new();
-    let mut rest = text;
-    loop {
-        rest = rest.trim_start();
-        if rest.is_empty() {
-            return Ok(out);
-        }
-        if rest.starts_with("{{") {
-            let mut hs: Vec<HistogramDesc> = Vec::new();
-            rest = expand_histogram(rest, &combine_histograms, &mut hs)?;
-            out.extend(hs.into_iter().map(|d| Seq::Histogram(Box::new(d.h))));
-            continue;
-        }
-        let end = rest.find(char::is_whitespace).unwrap_or(rest.len());
-        out.extend(expand_values(&rest[..end])?);
-        rest = &rest[end..];
-    }
-}
-
-/// The histogram of an expected sample's `histogram:` string, which must be exactly one
-/// native histogram (promtool's errors otherwise).
-fn expected_histogram(text: &str) -> Result<FloatHistogram, String> {
-    let mut values = expand_series_values(text)?;
-    if values.len() != 1 {
-        return Err(format!("expected 1 value, got {}", values.len()));
-    }
-    // The value as upstream's `SequenceValue.String()` prints it (`%f`, `_`).
-    let got = match values.pop() {
-        Some(Seq::Histogram(h)) => return Ok(*h),
-        Some(Seq::Value(v)) if v.is_infinite() => if v > 0.0 { "+Inf" } else { "-Inf" }.into(),
-        Some(Seq::Value(v)) => format!("{v:.6}"),
-        Some(Seq::Stale) => "NaN".to_string(),
-        Some(Seq::Omitted) | None => "_".to_string(),
-    };
-    Err(format!("expected histogram, got {got}"))
 }
 
 /// One sample of a `promql_expr_test`, expected or got: its labels, float value, and the
@@ -446,52 +485,6 @@ fn expr_query(
     }
 }
 
-/// Expands promqltest's series notation for floats.
-fn expand_values(text: &str) -> Result<Vec<Seq>, String> {
-    let mut out = Vec::new();
-    for tok in text.split_whitespace() {
-        match tok {
-            "_" => out.push(Seq::Omitted),
-            "stale" => out.push(Seq::Stale),
-            _ => {
-                let (head, times) = match tok.rsplit_once('x') {
-                    Some((h, n))
-                        if !h.is_empty()
-                            && n.bytes().all(|b| b.is_ascii_digit())
-                            && !n.is_empty() =>
-                    {
-                        (h, Some(n.parse::<u64>().map_err(|e| e.to_string())?))
-                    }
-                    _ => (tok, None),
-                };
-                let Some(n) = times else {
-                    out.push(Seq::Value(parse_num(tok)?));
-                    continue;
-                };
-                if head == "_" {
-                    out.extend((0..n).map(|_| Seq::Omitted));
-                    continue;
-                }
-                // `a+b` / `a-b`: split at the last sign that is not part of an exponent or
-                // the leading sign.
-                let bytes = head.as_bytes();
-                let split = (1..bytes.len()).rev().find(|&i| {
-                    (bytes[i] == b'+' || bytes[i] == b'-') && !matches!(bytes[i - 1], b'e' | b'E')
-                });
-                let (mut start, step) = match split {
-                    Some(i) => (parse_num(&head[..i])?, parse_num(&head[i..])?),
-                    None => (parse_num(head)?, 0.0),
-                };
-                for _ in 0..=n {
-                    out.push(Seq::Value(start));
-                    start += step;
-                }
-            }
-        }
-    }
-    Ok(out)
-}
-
 struct ExpAlert {
     labels: Labels,
     annotations: Labels,
@@ -546,9 +539,15 @@ fn run_group(file: &TestFile, tg: &RawTestGroup) -> Vec<String> {
 }
 
 fn run_group_inner(file: &TestFile, tg: &RawTestGroup) -> Result<Vec<String>, String> {
+    // An absent or zero `interval` is the file's `evaluation_interval`.
     let interval = match &tg.interval {
         None => file.eval_interval,
         Some(s) => parse_duration(s).map_err(|e| format!("interval: {e}"))?,
+    };
+    let interval = if interval.is_zero() {
+        file.eval_interval
+    } else {
+        interval
     };
     let interval_ms = (interval.as_millis() as i64).max(1);
     let eval_ms = file.eval_interval.as_millis() as i64;
@@ -589,14 +588,10 @@ fn run_group_inner(file: &TestFile, tg: &RawTestGroup) -> Result<Vec<String>, St
         external_url: &tg.external_url,
     };
 
-    if !file.order.is_empty() {
-        for g in &file.groups {
-            if !file.order.contains_key(&g.name) {
-                return Err(format!("group {:?} not found in group_eval_order", g.name));
-            }
-        }
-    }
-    let mut ordered: Vec<&RuleGroup> = file.groups.iter().collect();
+    let groups = file.groups.as_ref().map_err(Clone::clone)?;
+    // promtool's `orderedGroups`: a partial order, groups not named in `group_eval_order`
+    // rank as its first entry.
+    let mut ordered: Vec<&RuleGroup> = groups.iter().collect();
     ordered.sort_by_key(|g| file.order.get(&g.name).copied().unwrap_or(0));
     let mut states: Vec<GroupState> = ordered
         .into_iter()
@@ -775,29 +770,6 @@ fn run_group_inner(file: &TestFile, tg: &RawTestGroup) -> Result<Vec<String>, St
 mod tests {
     use super::*;
 
-    fn vals(s: &str) -> Vec<String> {
-        expand_values(s)
-            .unwrap()
-            .into_iter()
-            .map(|v| match v {
-                Seq::Value(v) => v.to_string(),
-                Seq::Histogram(h) => test_expression(&h),
-                Seq::Omitted => "_".into(),
-                Seq::Stale => "stale".into(),
-            })
-            .collect()
-    }
-
-    #[test]
-    fn expanding_notation() {
-        assert_eq!(vals("1+1x2"), ["1", "2", "3"]);
-        assert_eq!(vals("1x2"), ["1", "1", "1"]);
-        assert_eq!(vals("10-2x2"), ["10", "8", "6"]);
-        assert_eq!(vals("-1+1x2"), ["-1", "0", "1"]);
-        assert_eq!(vals("0 _x2 stale 5"), ["0", "_", "_", "stale", "5"]);
-        assert_eq!(vals("1e3+1e3x1"), ["1000", "2000"]);
-    }
-
     #[test]
     fn sample_values_compare_with_eq_or_one_ulp_when_fuzzy() {
         assert!(floats_equal(0.5, 0.5, false));
@@ -816,16 +788,5 @@ mod tests {
         assert_eq!(go_duration(1500), "1.5s");
         assert_eq!(model_duration(600_000), "10m");
         assert_eq!(model_duration(0), "0s");
-    }
-
-    #[test]
-    fn metric_strings_parse_like_parse_metric() {
-        let l = parse_metric(r#"up{job="a", instance="b"}"#).unwrap();
-        assert_eq!(
-            labels_string(&l),
-            r#"{__name__="up", instance="b", job="a"}"#
-        );
-        assert_eq!(parse_metric("").unwrap(), Labels::empty());
-        assert!(parse_metric(r#"up{job=~"a"}"#).is_err());
     }
 }
