@@ -87,7 +87,10 @@ pub(crate) fn is_trim(op: &str) -> bool {
 /// arithmetic operators do (a vector-vector result loses `__name__`, `__type__` and
 /// `__unit__` at once), comparisons and the trim operators keep the name.
 fn changes_metric_schema(op: &str) -> bool {
-    matches!(op, "+" | "-" | "*" | "/" | "%" | "^" | "atan2")
+    matches!(
+        op,
+        "+" | "-" | "*" | "/" | "%" | "^" | "atan2" | "bitand" | "bitor" | "bitxor"
+    )
 }
 
 /// Applies `op`; the flag says whether a comparison holds (always true for arithmetic).
@@ -100,6 +103,9 @@ pub(crate) fn elem_binop(op: &str, l: f64, r: f64) -> (f64, bool) {
         "%" => (l % r, true),
         "^" => (l.powf(r), true),
         "atan2" => (l.atan2(r), true),
+        "bitand" => (bitwise(l, r, |a, b| a & b), true),
+        "bitor" => (bitwise(l, r, |a, b| a | b), true),
+        "bitxor" => (bitwise(l, r, |a, b| a ^ b), true),
         "==" => (l, l == r),
         "!=" => (l, l != r),
         ">" => (l, l > r),
@@ -107,6 +113,21 @@ pub(crate) fn elem_binop(op: &str, l: f64, r: f64) -> (f64, bool) {
         ">=" => (l, l >= r),
         "<=" => (l, l <= r),
         _ => (f64::NAN, false),
+    }
+}
+
+/// The largest integer a float holds exactly together with all smaller ones: 2^53 - 1.
+const MAX_EXACT_INTEGER: f64 = 9_007_199_254_740_991.0;
+
+/// A bitwise operator on two floats: defined when both are integers in `0..=2^53-1`
+/// (`-0` is `0`), so every bit of the operands and of the result is exact; NaN otherwise.
+fn bitwise(l: f64, r: f64, f: impl Fn(u64, u64) -> u64) -> f64 {
+    let exact = |v: f64| (0.0..=MAX_EXACT_INTEGER).contains(&v) && v.fract() == 0.0;
+    if exact(l) && exact(r) {
+        // Both are integers below 2^53, so the casts are exact.
+        f(l as u64, r as u64) as f64
+    } else {
+        f64::NAN
     }
 }
 

@@ -193,7 +193,7 @@ pub fn check(text: &str, limits: &ParseLimits) -> Result<(), QueryError> {
                     .position(|&x| !(x.is_ascii_alphanumeric() || x == b'_' || x == b':'))
                     .unwrap_or(b.len() - i);
                 let word = &text[i..next];
-                op = ["and", "or", "unless", "atan2"]
+                op = ["and", "or", "unless", "atan2", "bitand", "bitor", "bitxor"]
                     .iter()
                     .any(|k| word.eq_ignore_ascii_case(k));
                 duration_place = word.eq_ignore_ascii_case("offset");

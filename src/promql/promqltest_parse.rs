@@ -261,9 +261,24 @@ fn parse_eval(
             cmd.scalar = Some(v);
             continue;
         }
+        if let Some(s) = bare_string_literal(l) {
+            cmd.string = Some(s);
+            continue;
+        }
         cmd.series.push(parse_series(l).map_err(|m| lerr(&m))?);
     }
     Ok(cmd)
+}
+
+/// A result line that is one quoted string literal and nothing else: the earlier spelling of
+/// `expect string` (`"Foo"` under `eval instant at 50m "Foo"`), which some script files still
+/// use. No series description starts with a quote, so the two cannot be confused.
+fn bare_string_literal(line: &str) -> Option<String> {
+    let l = line.trim();
+    if !(l.starts_with('"') || l.starts_with('`')) {
+        return None;
+    }
+    promql_parser::util::unquote_string(l).ok()
 }
 
 fn parse_msg(rest: &str) -> Result<MsgMatch, String> {

@@ -68,6 +68,10 @@ POW
 SUB
 AT
 ATAN2
+// The bitwise operators on exact nonnegative integers, at atan2's precedence.
+BITAND
+BITOR
+BITXOR
 %token OPERATORS_END
 
 // Aggregators.
@@ -136,7 +140,7 @@ START_METRIC_SELECTOR
 %left LAND LUNLESS
 %left EQLC GTE GTR LSS LTE NEQ TRIM_UPPER TRIM_LOWER
 %left ADD SUB
-%left MUL DIV MOD ATAN2
+%left MUL DIV MOD ATAN2 BITAND BITOR BITXOR
 %right POW
 
 // Offset and At modifiers do not have associativity.
@@ -206,6 +210,9 @@ aggregate_modifier -> Result<LabelModifier, String>:
 binary_expr -> Result<Expr, String>:
                 expr ADD       bin_modifier expr { Expr::new_binary_expr($1?, lexeme_to_token($lexer, $2)?.id(), $3?, $4?) }
         |       expr ATAN2   bin_modifier expr { Expr::new_binary_expr($1?, lexeme_to_token($lexer, $2)?.id(), $3?, $4?) }
+        |       expr BITAND  bin_modifier expr { Expr::new_binary_expr($1?, lexeme_to_token($lexer, $2)?.id(), $3?, $4?) }
+        |       expr BITOR   bin_modifier expr { Expr::new_binary_expr($1?, lexeme_to_token($lexer, $2)?.id(), $3?, $4?) }
+        |       expr BITXOR  bin_modifier expr { Expr::new_binary_expr($1?, lexeme_to_token($lexer, $2)?.id(), $3?, $4?) }
         |       expr DIV     bin_modifier expr { Expr::new_binary_expr($1?, lexeme_to_token($lexer, $2)?.id(), $3?, $4?) }
         |       expr EQLC    bin_modifier expr { Expr::new_binary_expr($1?, lexeme_to_token($lexer, $2)?.id(), $3?, $4?) }
         |       expr GTE     bin_modifier expr { Expr::new_binary_expr($1?, lexeme_to_token($lexer, $2)?.id(), $3?, $4?) }
@@ -666,6 +673,9 @@ maybe_label -> Result<Token, String>:
         |       START { lexeme_to_token($lexer, $1) }
         |       END { lexeme_to_token($lexer, $1) }
         |       ATAN2 { lexeme_to_token($lexer, $1) }
+        |       BITAND { lexeme_to_token($lexer, $1) }
+        |       BITOR { lexeme_to_token($lexer, $1) }
+        |       BITXOR { lexeme_to_token($lexer, $1) }
 ;
 
 match_op -> Result<Token, String>:

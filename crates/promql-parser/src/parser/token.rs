@@ -42,6 +42,9 @@ lazy_static! {
             ("or", T_LOR),
             ("unless", T_LUNLESS),
             ("atan2", T_ATAN2),
+            ("bitand", T_BITAND),
+            ("bitor", T_BITOR),
+            ("bitxor", T_BITXOR),
 
             // Aggregators.
             ("sum", T_SUM),
@@ -138,6 +141,9 @@ pub(crate) fn token_display(id: TokenId) -> &'static str {
         T_SUB => "-",
         T_AT => "@",
         T_ATAN2 => "atan2",
+        T_BITAND => "bitand",
+        T_BITOR => "bitor",
+        T_BITXOR => "bitxor",
         T_OPERATORS_END => "operators_end",
 
         // Aggregators.
@@ -316,6 +322,9 @@ mod tests {
         assert_eq!(token_display(T_SUB), "-");
         assert_eq!(token_display(T_AT), "@");
         assert_eq!(token_display(T_ATAN2), "atan2");
+        assert_eq!(token_display(T_BITAND), "bitand");
+        assert_eq!(token_display(T_BITOR), "bitor");
+        assert_eq!(token_display(T_BITXOR), "bitxor");
         assert_eq!(token_display(T_OPERATORS_END), "operators_end");
         assert_eq!(token_display(T_AGGREGATORS_START), "aggregators_start");
         assert_eq!(token_display(T_AVG), "avg");
@@ -356,13 +365,13 @@ mod tests {
         assert_eq!(token_display(T_PREPROCESSOR_END), "preprocessors_end");
 
         // if new token added in promql.y, this has to be updated
-        for i in 83..=88 {
+        for i in 86..=91 {
             assert_eq!(token_display(i), "not used");
         }
 
         // All tokens are now tested individually above
 
-        for i in 89..=u16::MAX {
+        for i in 92..=u16::MAX {
             assert_eq!(token_display(i), "unknown token");
         }
     }
@@ -373,6 +382,9 @@ mod tests {
         assert!(matches!(get_keyword_token("or"), Some(T_LOR)));
         assert!(matches!(get_keyword_token("unless"), Some(T_LUNLESS)));
         assert!(matches!(get_keyword_token("atan2"), Some(T_ATAN2)));
+        assert!(matches!(get_keyword_token("bitand"), Some(T_BITAND)));
+        assert!(matches!(get_keyword_token("bitor"), Some(T_BITOR)));
+        assert!(matches!(get_keyword_token("bitxor"), Some(T_BITXOR)));
         assert!(matches!(get_keyword_token("sum"), Some(T_SUM)));
         assert!(matches!(get_keyword_token("avg"), Some(T_AVG)));
         assert!(matches!(get_keyword_token("count"), Some(T_COUNT)));
@@ -482,6 +494,8 @@ mod tests {
         assert!(TokenType(T_SUB).is_operator());
         assert!(TokenType(T_AT).is_operator());
         assert!(TokenType(T_ATAN2).is_operator());
+        assert!(TokenType(T_BITAND).is_operator());
+        assert!(TokenType(T_BITXOR).is_operator());
 
         assert!(!TokenType(T_SUM).is_operator());
         assert!(!TokenType(T_OPERATORS_START).is_operator());
