@@ -115,6 +115,7 @@ impl Walker<'_> {
             }
             Expr::Call(c) => {
                 let p = self.token(c.func.name, true, false);
+                self.token("(", false, false);
                 for a in &c.args.args {
                     self.walk(a);
                 }
@@ -143,12 +144,36 @@ impl Walker<'_> {
                 }
                 p
             }
-            Expr::NumberLiteral(_) | Expr::Extension(_) | Expr::Duration(_) => {
-                self.next_non_space()
-            }
+            Expr::NumberLiteral(_) | Expr::Duration(_) => self.literal(),
+            Expr::Extension(_) => self.next_non_space(),
         };
         self.mark(e, pos);
         pos
+    }
+
+    /// A number or duration literal: its first character after the spaces, the call's
+    /// opening parenthesis or an argument comma before it; the cursor moves past it, so the
+    /// next literal argument is found after it.
+    fn literal(&mut self) -> usize {
+        let t = self.text;
+        let mut i = self.cursor;
+        while i < t.len() && (t[i].is_ascii_whitespace() || t[i] == b'(' || t[i] == b',') {
+            i += 1;
+        }
+        let start = i;
+        if i < t.len() && (t[i] == b'+' || t[i] == b'-') {
+            i += 1;
+        }
+        while i < t.len() && (t[i].is_ascii_alphanumeric() || t[i] == b'.' || t[i] == b'_') {
+            let exponent_sign = (t[i] == b'e' || t[i] == b'E')
+                && t.get(i + 1).is_some_and(|&b| b == b'+' || b == b'-')
+                && t[start..i]
+                    .iter()
+                    .all(|b| !b.is_ascii_alphabetic() || b == &b'.');
+            i += if exponent_sign { 2 } else { 1 };
+        }
+        self.cursor = i.min(t.len());
+        start
     }
 
     fn selector(&mut self, name: Option<&str>) -> usize {
@@ -271,5 +296,35 @@ mod tests {
         };
         assert_eq!(pos[&(&e as *const Expr as usize)], (1, 1, 0));
         assert_eq!(pos[&(&*a.expr as *const Expr as usize)], (1, 5, 4));
+    }
+
+    #[test]
+    fn positions_of_number_arguments() {
+        // Upstream reports a literal argument at its own first character: "2" is byte 19
+        // (column 20); in the second query "1e-3" is byte 20 and "0.5" byte 26.
+        let q = "histogram_quantile(2, m)";
+        let e = crate::promql::Engine::parse(q).unwrap();
+        let pos = compute(q, &e);
+        let Expr::Call(c) = &e else {
+            panic!("not a call")
+        };
+        assert_eq!(
+            pos[&(&*c.args.args[0] as *const Expr as usize)],
+            (1, 20, 19)
+        );
+        let q = "histogram_fraction( 1e-3, 0.5, m)";
+        let e = crate::promql::Engine::parse(q).unwrap();
+        let pos = compute(q, &e);
+        let Expr::Call(c) = &e else {
+            panic!("not a call")
+        };
+        assert_eq!(
+            pos[&(&*c.args.args[0] as *const Expr as usize)],
+            (1, 21, 20)
+        );
+        assert_eq!(
+            pos[&(&*c.args.args[1] as *const Expr as usize)],
+            (1, 27, 26)
+        );
     }
 }
