@@ -145,12 +145,18 @@ fn first_disabled<'e>(e: &'e Expr, flags: FeatureFlags, found: &mut Option<(&'e 
 
 /// The functions upstream's function table (`promql/parser/functions.go`) marks
 /// `Experimental`, except `start()`, `end()`, `step()` and `range()`, which belong to the
-/// duration expressions (`promql-duration-expr`) that the parser gates. Kept here rather than
-/// read from `promql-parser`'s table, which does not mark `first_over_time`.
+/// duration expressions (`promql-duration-expr`) that the parser gates, plus the
+/// delta-temporality functions ([`super::delta_temporality`]), which no Prometheus release
+/// has yet. Kept here rather than read from `promql-parser`'s table, which does not mark
+/// `first_over_time`.
 fn is_experimental_function(name: &str) -> bool {
     matches!(
         name,
-        "double_exponential_smoothing"
+        "direct_delta_increase"
+            | "direct_delta_rate"
+            | "double_exponential_smoothing"
+            | "extrapolated_delta_increase"
+            | "extrapolated_delta_rate"
             | "first_over_time"
             | "histogram_quantiles"
             | "info"
