@@ -191,6 +191,16 @@ mod tests {
         check_features(&e, q, flags)
     }
 
+    #[test]
+    fn delta_temporality_functions_are_experimental() {
+        let q = "direct_delta_rate(m[5m])";
+        assert!(parse_err(check(q, false, true)).contains("direct_delta_rate"));
+        assert!(check(q, true, true).is_ok());
+        let q = "extrapolated_delta_increase(m[5m])";
+        assert!(parse_err(check(q, false, true)).contains("extrapolated_delta_increase"));
+        assert!(check(q, true, true).is_ok());
+    }
+
     fn parse_err(r: Result<(), QueryError>) -> String {
         match r {
             Err(QueryError::Parse(m)) => m,
