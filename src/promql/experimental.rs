@@ -127,12 +127,18 @@ fn first_disabled<'e>(e: &'e Expr, flags: Features, found: &mut Option<(&'e Expr
 
 /// The functions upstream's function table (`promql/parser/functions.go`) marks
 /// `Experimental`, except `start()`, `end()`, `step()` and `range()`, which belong to the
-/// duration expressions (`promql-duration-expr`) that the parser gates. Kept here rather than
-/// read from `promql-parser`'s table, which does not mark `first_over_time`.
+/// duration expressions (`promql-duration-expr`) that the parser gates, plus the
+/// delta-temporality functions ([`super::delta_temporality`]), which no Prometheus release
+/// has yet. Kept here rather than read from `promql-parser`'s table, which does not mark
+/// `first_over_time`.
 fn is_experimental_function(name: &str) -> bool {
     matches!(
         name,
-        "double_exponential_smoothing"
+        "direct_delta_increase"
+            | "direct_delta_rate"
+            | "double_exponential_smoothing"
+            | "extrapolated_delta_increase"
+            | "extrapolated_delta_rate"
             | "first_over_time"
             | "histogram_quantiles"
             | "info"
@@ -166,6 +172,16 @@ mod tests {
     fn check_with(q: &str, flags: Features) -> Result<(), QueryError> {
         let e = promql_parser::parser::parse(q).expect("parses");
         check_features(&e, q, flags)
+    }
+
+    #[test]
+    fn delta_temporality_functions_are_experimental() {
+        let q = "direct_delta_rate(m[5m])";
+        assert!(parse_err(check(q, false, true)).contains("direct_delta_rate"));
+        assert!(check(q, true, true).is_ok());
+        let q = "extrapolated_delta_increase(m[5m])";
+        assert!(parse_err(check(q, false, true)).contains("extrapolated_delta_increase"));
+        assert!(check(q, true, true).is_ok());
     }
 
     fn parse_err(r: Result<(), QueryError>) -> String {

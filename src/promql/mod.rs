@@ -25,6 +25,7 @@
 
 mod aggregate;
 mod binary;
+mod delta_temporality;
 mod durations;
 mod eval;
 mod experimental;

@@ -64,6 +64,35 @@ pub(crate) fn apply(
                 None => Out::None,
             }
         }
+        "extrapolated_delta_increase" | "extrapolated_delta_rate" => {
+            if mixed {
+                ev.annotate(true, &mixed_floats_histograms(&metric), node);
+                return Out::None;
+            }
+            match super::delta_temporality::extrapolated_histograms(name, h, m) {
+                Ok(Some(r)) => Out::H(r),
+                Ok(None) => Out::None,
+                Err(e) => {
+                    note_error(ev, &e, &metric, node);
+                    Out::None
+                }
+            }
+        }
+        "direct_delta_increase" | "direct_delta_rate" => {
+            // sum_over_time of the window, whose annotations these functions do not pass on.
+            if mixed {
+                return Out::None;
+            }
+            let mut acc = HistogramMean::new(&h[0].h);
+            for p in &h[1..] {
+                if acc.add_to_sum(&p.h).is_err() {
+                    return Out::None;
+                }
+            }
+            let mut r = acc.sum();
+            r.compact(0);
+            Out::H(super::delta_temporality::direct_histogram(name, r, m))
+        }
         "irate" | "idelta" => instant_value(ev, name == "irate", f, h, &metric, node, float),
         "sum_over_time" | "avg_over_time" => {
             if mixed {

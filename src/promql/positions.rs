@@ -414,4 +414,23 @@ mod tests {
             assert_eq!(position_of(q, rhs).2, want, "{q}");
         }
     }
+
+    /// The position of argument `i` of the call `q`.
+    fn arg_position(q: &str, i: usize) -> (usize, usize, usize) {
+        let e = crate::promql::Engine::parse(q).unwrap();
+        let Expr::Call(c) = &e else {
+            panic!("not a call")
+        };
+        compute(q, &e)[&(&*c.args.args[i] as *const Expr as usize)]
+    }
+
+    #[test]
+    fn positions_of_number_arguments() {
+        // Upstream reports a literal argument at its own first character: "2" is byte 19
+        // (column 20); in the second query "1e-3" is byte 20 and "0.5" byte 26.
+        assert_eq!(arg_position("histogram_quantile(2, m)", 0), (1, 20, 19));
+        let q = "histogram_fraction( 1e-3, 0.5, m)";
+        assert_eq!(arg_position(q, 0), (1, 21, 20));
+        assert_eq!(arg_position(q, 1), (1, 27, 26));
+    }
 }

@@ -13,36 +13,37 @@ use promql_parser::parser::Expr;
 use std::rc::Rc;
 
 pub(crate) fn is_range_function(name: &str) -> bool {
-    matches!(
-        name,
-        "rate"
-            | "increase"
-            | "delta"
-            | "irate"
-            | "idelta"
-            | "deriv"
-            | "predict_linear"
-            | "resets"
-            | "changes"
-            | "avg_over_time"
-            | "min_over_time"
-            | "max_over_time"
-            | "sum_over_time"
-            | "count_over_time"
-            | "quantile_over_time"
-            | "stddev_over_time"
-            | "stdvar_over_time"
-            | "last_over_time"
-            | "first_over_time"
-            | "present_over_time"
-            | "mad_over_time"
-            | "absent_over_time"
-            | "double_exponential_smoothing"
-            | "ts_of_min_over_time"
-            | "ts_of_max_over_time"
-            | "ts_of_last_over_time"
-            | "ts_of_first_over_time"
-    )
+    super::delta_temporality::is_delta_function(name)
+        || matches!(
+            name,
+            "rate"
+                | "increase"
+                | "delta"
+                | "irate"
+                | "idelta"
+                | "deriv"
+                | "predict_linear"
+                | "resets"
+                | "changes"
+                | "avg_over_time"
+                | "min_over_time"
+                | "max_over_time"
+                | "sum_over_time"
+                | "count_over_time"
+                | "quantile_over_time"
+                | "stddev_over_time"
+                | "stdvar_over_time"
+                | "last_over_time"
+                | "first_over_time"
+                | "present_over_time"
+                | "mad_over_time"
+                | "absent_over_time"
+                | "double_exponential_smoothing"
+                | "ts_of_min_over_time"
+                | "ts_of_max_over_time"
+                | "ts_of_last_over_time"
+                | "ts_of_first_over_time"
+        )
 }
 
 pub(crate) fn eval(
@@ -407,6 +408,10 @@ fn apply(name: &str, p: &[Point], m: &RangeArg, sc: &[f64], ts: i64) -> Option<f
                 s1 = xv + y;
             }
             s1
+        }
+        n if super::delta_temporality::is_delta_function(n) => {
+            let sum = apply("sum_over_time", p, m, sc, ts)?;
+            super::delta_temporality::apply_floats(n, p, m, sum)?
         }
         _ => return None,
     })

@@ -296,8 +296,36 @@ lazy_static! {
             ValueType::Vector,
             false
         ),
+        function!(
+            "direct_delta_increase",
+            vec![ValueType::Matrix],
+            0,
+            ValueType::Vector,
+            true
+        ),
+        function!(
+            "direct_delta_rate",
+            vec![ValueType::Matrix],
+            0,
+            ValueType::Vector,
+            true
+        ),
         function!("end", vec![], 0, ValueType::Scalar, true),
         function!("exp", vec![ValueType::Vector], 0, ValueType::Vector, false),
+        function!(
+            "extrapolated_delta_increase",
+            vec![ValueType::Matrix],
+            0,
+            ValueType::Vector,
+            true
+        ),
+        function!(
+            "extrapolated_delta_rate",
+            vec![ValueType::Matrix],
+            0,
+            ValueType::Vector,
+            true
+        ),
         function!(
             "first_over_time",
             vec![ValueType::Matrix],
