@@ -190,6 +190,9 @@ struct Decoder<'a, 'o> {
     series: String,
     /// Where the labels start in `series`.
     labels_at: usize,
+    /// Whether `series` is the series of the metric's one sample (a counter, gauge or
+    /// untyped metric), written with its labels instead of `label_text`.
+    series_ready: bool,
     /// The metric's labels as the series text writes them (`a="x",b="y"`, empty without
     /// labels), written once per metric and copied into each of its samples' series.
     /// Writing it is what checks that the labels are UTF-8: the text is checked as a whole.
@@ -257,6 +260,7 @@ impl<'a, 'o> Decoder<'a, 'o> {
             quoted_name: String::new(),
             series: String::new(),
             labels_at: 0,
+            series_ready: false,
             label_text: String::new(),
             plain: true,
             name_lens: Vec::new(),
@@ -367,7 +371,7 @@ impl<'a, 'o> Decoder<'a, 'o> {
         family: &Family<'a>,
         sink: &mut S,
     ) -> Result<usize, MetricError> {
-        self.metric_labels()?;
+        self.metric_labels(family)?;
         check_labels(&self.metric.labels)?;
         let m = &self.metric;
         let ts = (m.timestamp_ms != 0).then_some(m.timestamp_ms);
@@ -507,16 +511,44 @@ impl<'a, 'o> Decoder<'a, 'o> {
     /// Writes the decoded metric's labels as series text into `self.label_text`, once for
     /// all its samples, checking that they are UTF-8 and no name is empty; and when they
     /// are not plain, as text into `self.labels`.
-    fn metric_labels(&mut self) -> Result<(), WireError> {
-        let mut text = std::mem::take(&mut self.label_text).into_bytes();
+    ///
+    /// The one sample of a counter, gauge or untyped metric takes this text as its series:
+    /// it is written into `self.series` with the series' name and braces around it.
+    fn metric_labels(&mut self, family: &Family<'_>) -> Result<(), WireError> {
+        let single = matches!(
+            family.kind,
+            MetricType::Counter | MetricType::Gauge | MetricType::Unknown
+        );
+        let buffer = if single {
+            &mut self.series
+        } else {
+            &mut self.label_text
+        };
+        let mut text = std::mem::take(buffer).into_bytes();
         text.clear();
         self.name_lens.clear();
         self.stops.clear();
         self.labels.clear();
+        let bare = self.metric.labels.is_empty();
+        if single {
+            let head = if family.legacy_name {
+                family.name
+            } else {
+                &self.quoted_name
+            };
+            series_head(
+                |s| text.extend_from_slice(s.as_bytes()),
+                head,
+                "",
+                family.legacy_name,
+                bare,
+            );
+        }
+        let at = text.len();
         let mut plain = true;
         let mut named = true;
         for l in &self.metric.labels {
-            if !text.is_empty() {
+            if text.len() > at {
                 text.push(b',');
             }
             named &= !l.name.is_empty();
@@ -529,22 +561,28 @@ impl<'a, 'o> Decoder<'a, 'o> {
             text.push(b'=');
             plain &= !push_quoted(&mut text, l.value);
             self.name_lens.push(l.name.len());
-            self.stops.push(text.len());
+            self.stops.push(text.len() - at);
+        }
+        if single && !(bare && family.legacy_name) {
+            text.push(b'}');
         }
         // The text is UTF-8 exactly when every name and value is: escapes and separators
         // are ASCII, which no UTF-8 sequence holds inside itself.
-        let utf8 = match String::from_utf8(text) {
-            Ok(t) => {
-                self.label_text = t;
-                true
-            }
+        let (text, utf8) = match String::from_utf8(text) {
+            Ok(t) => (t, true),
             Err(e) => {
                 let mut buf = e.into_bytes();
                 buf.clear();
-                self.label_text = String::from_utf8(buf).unwrap_or_default();
-                false
+                (String::from_utf8(buf).unwrap_or_default(), false)
             }
         };
+        if single {
+            self.series = text;
+            self.labels_at = at;
+        } else {
+            self.label_text = text;
+        }
+        self.series_ready = single;
         self.plain = plain;
         if utf8 && named && plain {
             return Ok(());
@@ -585,6 +623,10 @@ impl<'a, 'o> Decoder<'a, 'o> {
         self.name.clear();
         self.name.push_str(family.name);
         self.name.push_str(suffix);
+        if self.series_ready {
+            // The one sample of its metric: no suffix, no `le` or `quantile`.
+            return;
+        }
         let magic = magic.map(|(name, position, bound)| {
             (name, bound_text(&mut self.bound_texts, position, bound))
         });
@@ -808,7 +850,13 @@ fn check_spans(
 /// gives).
 fn check_labels(labels: &[LabelBytes<'_>]) -> Result<(), WireError> {
     // Client libraries sort their labels: names in increasing order are unique.
-    let sorted = labels.windows(2).all(|w| w[0].name < w[1].name);
+    // Most names differ in their first byte, which decides without a call to `memcmp`.
+    let sorted = labels
+        .windows(2)
+        .all(|w| match (w[0].name.first(), w[1].name.first()) {
+            (Some(a), Some(b)) if a != b => a < b,
+            _ => w[0].name < w[1].name,
+        });
     for (i, l) in labels.iter().enumerate() {
         if l.name == b"__name__" || (!sorted && labels[..i].iter().any(|p| p.name == l.name)) {
             let name = wire::lossy(l.name);
@@ -904,21 +952,9 @@ fn write_series(
 ) -> usize {
     out.clear();
     let bare = labels.is_empty() && magic.is_none();
-    if legacy {
-        out.push_str(head);
-        out.push_str(suffix);
-        if bare {
-            return out.len();
-        }
-        out.push('{');
-    } else {
-        out.push('{');
-        out.push_str(head);
-        out.push_str(suffix);
-        out.push('"');
-        if !bare {
-            out.push(',');
-        }
+    series_head(|s| out.push_str(s), head, suffix, legacy, bare);
+    if legacy && bare {
+        return out.len();
     }
     let at = out.len();
     out.push_str(labels);
@@ -933,6 +969,24 @@ fn write_series(
     }
     out.push('}');
     at
+}
+
+/// The series text up to its first label, through `push`: `name{`, or `{"name",` for a
+/// name that is not a legacy name (see [`write_series`]); without labels (`bare`) `name`
+/// or `{"name"` (the closing brace is the caller's).
+fn series_head(mut push: impl FnMut(&str), head: &str, suffix: &str, legacy: bool, bare: bool) {
+    if legacy {
+        push(head);
+        push(suffix);
+        if !bare {
+            push("{");
+        }
+    } else {
+        push("{");
+        push(head);
+        push(suffix);
+        push(if bare { "\"" } else { "\"," });
+    }
 }
 
 /// `bound` as Prometheus prints an `le` or `quantile` value, from `texts`, the texts of the
