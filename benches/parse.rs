@@ -19,6 +19,9 @@
 //!   histograms (`native_histograms`: 200 latency histograms of 32 buckets, schema 3, read
 //!   with `scrape_native_histograms`), where a sample is one histogram.
 //!
+//! - `nhcb`: text ingest of a body of classic histograms with and without
+//!   `convert_classic_histograms_to_nhcb`.
+//!
 //! Criterion reports elements/s (Throughput::Elements = samples); before each group the bench
 //! also prints a plain `ns/sample` median so runs can be compared at a glance:
 //! `cargo bench --bench parse` (`cargo bench --bench parse -- protobuf` for the protobuf
@@ -399,22 +402,71 @@ fn bench_protobuf(c: &mut Criterion) {
     group.finish();
 }
 
+/// Text ingest of a scrape of classic histograms (`kube-scheduler.prom`: 1,656 `_bucket`
+/// series) with `convert_classic_histograms_to_nhcb` (`convert`) and without (`classic`),
+/// in ns per sample line of the body.
+fn bench_nhcb(c: &mut Criterion) {
+    let name = "kube-scheduler.prom";
+    let input = load(name);
+    let lines = parse_only(&input);
+    let spec = |convert: bool| {
+        let mut spec = TargetSpec::unlabelled(name);
+        spec.honor_timestamps = false;
+        spec.histograms.convert_classic_histograms_to_nhcb = convert;
+        spec
+    };
+    for (id, convert) in [("classic", false), ("convert", true)] {
+        let (store, spec) = (Store::new(), spec(convert));
+        let mut cache = SeriesCache::default();
+        let mut t = 0;
+        let (med, best, _) = ns_per_sample(|| {
+            t += 15_000;
+            ingest_scrape(&store, &spec, &mut cache, &input, Format::PrometheusText, t);
+            lines
+        });
+        println!("nhcb/{id}/{name}: median {med:.1} ns/sample, best {best:.1} ({lines} samples)");
+    }
+    let mut group = c.benchmark_group("nhcb");
+    group.throughput(Throughput::Elements(lines as u64));
+    for (id, convert) in [("classic", false), ("convert", true)] {
+        let (store, spec) = (Store::new(), spec(convert));
+        let mut cache = SeriesCache::default();
+        let mut t = 0;
+        group.bench_function(BenchmarkId::new(id, name), |b| {
+            b.iter(|| {
+                t += 15_000;
+                ingest_scrape(
+                    &store,
+                    &spec,
+                    &mut cache,
+                    black_box(&input),
+                    Format::PrometheusText,
+                    t,
+                )
+            })
+        });
+    }
+    group.finish();
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default()
         .sample_size(30)
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(3));
-    targets = bench_parse, bench_parse_append, bench_protobuf
+    targets = bench_parse, bench_parse_append, bench_protobuf, bench_nhcb
 }
 /// `PARSE_PROFILE=<fixture> PARSE_PROFILE_ITERS=<n>` runs only the parser `n` times over one
 /// fixture and prints the sample count, for `valgrind --tool=callgrind` (deterministic
-/// instruction counts on a shared machine). With `PARSE_PROFILE_MODE=append` each iteration
-/// is a parse + append through the scrape loop's `ingest` and a commit instead (one
-/// untimed warm-up scrape first, so the series exist and the cache is filled, as in the
+/// instruction counts on a shared machine) or `perf record`. With `PARSE_PROFILE_MODE=append`
+/// each iteration is a parse + append through the scrape loop's `ingest` and a commit instead
+/// (one untimed warm-up scrape first, so the series exist and the cache is filled, as in the
 /// `parse_append/ingest` group): the append side's cost is the difference between the two
 /// modes. `PARSE_PROFILE_MODE=labels` decodes every sample's labels in the sink, as the
-/// `parse_labels` group does. Otherwise the criterion benchmarks run.
+/// `parse_labels` group does. `PARSE_PROFILE_FORMAT=protobuf` reads the fixture re-encoded as
+/// delimited `MetricFamily` messages, as the `protobuf_parse` groups do. Otherwise the
+/// criterion benchmarks run.
 fn main() {
     if let Some(name) = std::env::var_os("PARSE_PROFILE") {
         let name = name.to_string_lossy().into_owned();
@@ -424,7 +476,10 @@ fn main() {
             .unwrap_or(1);
         let mode = std::env::var("PARSE_PROFILE_MODE").unwrap_or_default();
         let append = mode == "append";
-        let input = load(&name);
+        let (input, format) = match std::env::var("PARSE_PROFILE_FORMAT").as_deref() {
+            Ok("protobuf") => (protobuf_body::from_text(&load(&name)).0, Format::Protobuf),
+            _ => (load(&name), Format::PrometheusText),
+        };
         let mut samples = 0;
         if append {
             let store = Store::new();
@@ -432,14 +487,15 @@ fn main() {
             let mut spec = TargetSpec::unlabelled(&name);
             spec.honor_timestamps = false;
             let mut t = 15_000;
-            parse_append(&store, Some((&spec, &mut cache)), &input, t);
+            ingest_scrape(&store, &spec, &mut cache, &input, format, t);
             for _ in 0..iters {
                 t += 15_000;
-                samples += parse_append(&store, Some((&spec, &mut cache)), black_box(&input), t);
+                samples += ingest_scrape(&store, &spec, &mut cache, black_box(&input), format, t);
             }
         } else {
+            let options = ParseOptions::default();
             for _ in 0..iters {
-                samples += parse_counting(black_box(&input), mode == "labels");
+                samples += parse_counting_as(black_box(&input), format, &options, mode == "labels");
             }
         }
         let mode = match mode.as_str() {
@@ -447,7 +503,7 @@ fn main() {
             "labels" => "parse+labels",
             _ => "parse",
         };
-        println!("{name} ({mode}): {samples} samples over {iters} iterations");
+        println!("{name} ({mode}, {format:?}): {samples} samples over {iters} iterations");
         return;
     }
     benches();

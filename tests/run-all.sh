@@ -45,6 +45,8 @@ if ! command -v cargo-nextest >/dev/null 2>&1; then
 fi
 
 cargo build --locked --all-targets
+# The fuzz targets (own workspace, built by cargo-fuzz on nightly) compile on stable too.
+cargo check --locked --manifest-path fuzz/Cargo.toml
 cargo run --locked --quiet -- check config deploy/base/redline.yaml
 cargo nextest run --locked --no-fail-fast
 # Doc tests are not run by nextest.

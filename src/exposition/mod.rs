@@ -200,7 +200,8 @@ impl<'a> SampleLabels<'a> {
         SampleLabels(LabelsRepr::Decoded(&[]))
     }
 
-    /// A plain block validated by `line::Cursor::label_block_fast` (see [`LabelsRepr`]).
+    /// A plain block validated by `line::Cursor::label_block_fast`, or the labels of a
+    /// protobuf series text the decoder wrote plainly (see [`LabelsRepr`]).
     pub(crate) fn plain(
         line: &'a str,
         first: usize,

@@ -51,7 +51,7 @@ use super::{
     Exemplar, LabelRef, MetricType, ParseError, ParseErrorKind, ParseOptions, ParseStats, Sample,
     SampleLabels, Sink, SinkError,
 };
-use wire::{ExemplarMsg, MetricMsg, WireError};
+use wire::{ExemplarMsg, LabelBytes, MetricMsg, WireError};
 
 pub use wire::BucketSpan;
 
@@ -184,13 +184,32 @@ struct Decoder<'a, 'o> {
     metric: MetricMsg<'a>,
     /// The sample's name (family name plus suffix).
     name: String,
+    /// For a family whose name is not a legacy name: `"` and the escaped name, the way the
+    /// series text starts (the suffix and the closing quote follow).
+    quoted_name: String,
     series: String,
-    /// The metric's labels in input order, written once per metric; a sample's `le` or
-    /// `quantile` label is pushed after them for its sink call and popped after.
-    labels: Vec<LabelRef<'a>>,
+    /// Where the labels start in `series`.
+    labels_at: usize,
+    /// Whether `series` is the series of the metric's one sample (a counter, gauge or
+    /// untyped metric), written with its labels instead of `label_text`.
+    series_ready: bool,
     /// The metric's labels as the series text writes them (`a="x",b="y"`, empty without
     /// labels), written once per metric and copied into each of its samples' series.
+    /// Writing it is what checks that the labels are UTF-8: the text is checked as a whole.
     label_text: String,
+    /// Whether the series text holds the metric's labels plainly (legacy names, no escapes
+    /// in values): then a sample's labels are read back from its series when a sink asks
+    /// ([`SampleLabels::plain`], with `name_lens` and `stops`), and `labels` is not written.
+    plain: bool,
+    /// Plain labels: each label's name length and the position of the `,` or `}` after it,
+    /// from where the labels start in the series; a sample's `le` or `quantile` label is
+    /// pushed after them for its sink call and popped after.
+    name_lens: Vec<usize>,
+    stops: Vec<usize>,
+    /// Labels that are not plain, decoded, in input order, written once per metric; a
+    /// sample's `le` or `quantile` label is pushed after them as for `stops`.
+    labels: Vec<LabelRef<'a>>,
+    label_strs: Vec<(&'a str, &'a str)>,
     /// The buffer of the pushed `le`/`quantile` label's value, taken back after each sample.
     magic_value: String,
     /// `le`/`quantile` values as printed, by position in the metric (bucket or quantile
@@ -238,9 +257,16 @@ impl<'a, 'o> Decoder<'a, 'o> {
             metrics: Vec::new(),
             metric: MetricMsg::default(),
             name: String::new(),
+            quoted_name: String::new(),
             series: String::new(),
-            labels: Vec::new(),
+            labels_at: 0,
+            series_ready: false,
             label_text: String::new(),
+            plain: true,
+            name_lens: Vec::new(),
+            stops: Vec::new(),
+            labels: Vec::new(),
+            label_strs: Vec::new(),
             magic_value: String::new(),
             bound_texts: Vec::new(),
             exemplar_labels: Vec::new(),
@@ -304,8 +330,17 @@ impl<'a, 'o> Decoder<'a, 'o> {
             kind,
             unit,
             native: false,
-            legacy_name: is_legacy_name(name),
+            legacy_name: is_legacy_name(name.as_bytes()),
         };
+        if !family.legacy_name {
+            let mut quoted = std::mem::take(&mut self.quoted_name).into_bytes();
+            quoted.clear();
+            push_quoted(&mut quoted, name.as_bytes());
+            quoted.pop();
+            // Escaping keeps UTF-8 text UTF-8.
+            self.quoted_name = String::from_utf8(quoted)
+                .map_err(|_| unnamed(WireError::new(format!("invalid metric name: {name:?}"))))?;
+        }
         let metrics = std::mem::take(&mut self.metrics);
         let mut samples = 0;
         let result = (|| {
@@ -336,8 +371,8 @@ impl<'a, 'o> Decoder<'a, 'o> {
         family: &Family<'a>,
         sink: &mut S,
     ) -> Result<usize, MetricError> {
+        self.metric_labels(family)?;
         check_labels(&self.metric.labels)?;
-        self.metric_labels();
         let m = &self.metric;
         let ts = (m.timestamp_ms != 0).then_some(m.timestamp_ms);
         let created = match family.kind {
@@ -461,7 +496,7 @@ impl<'a, 'o> Decoder<'a, 'o> {
         sink.classic_histogram(&super::ClassicHistogram {
             name: &self.name,
             series: &self.series,
-            labels: SampleLabels::decoded(&self.labels),
+            labels: self.sample_labels(),
             timestamp_ms: ts,
             created_timestamp_ms: self.created,
             metric_type: family.kind,
@@ -473,27 +508,112 @@ impl<'a, 'o> Decoder<'a, 'o> {
         .map_err(MetricError::Sink)
     }
 
-    /// Writes the decoded metric's labels into `self.labels` and `self.label_text`, once for
-    /// all its samples.
-    fn metric_labels(&mut self) {
+    /// Writes the decoded metric's labels as series text into `self.label_text`, once for
+    /// all its samples, checking that they are UTF-8 and no name is empty; and when they
+    /// are not plain, as text into `self.labels`.
+    ///
+    /// The one sample of a counter, gauge or untyped metric takes this text as its series:
+    /// it is written into `self.series` with the series' name and braces around it.
+    fn metric_labels(&mut self, family: &Family<'_>) -> Result<(), WireError> {
+        let single = matches!(
+            family.kind,
+            MetricType::Counter | MetricType::Gauge | MetricType::Unknown
+        );
+        let buffer = if single {
+            &mut self.series
+        } else {
+            &mut self.label_text
+        };
+        let mut text = std::mem::take(buffer).into_bytes();
+        text.clear();
+        self.name_lens.clear();
+        self.stops.clear();
         self.labels.clear();
-        self.label_text.clear();
-        for &(name, value) in &self.metric.labels {
-            self.labels.push(LabelRef {
+        let bare = self.metric.labels.is_empty();
+        if single {
+            let head = if family.legacy_name {
+                family.name
+            } else {
+                &self.quoted_name
+            };
+            series_head(
+                |s| text.extend_from_slice(s.as_bytes()),
+                head,
+                "",
+                family.legacy_name,
+                bare,
+            );
+        }
+        let at = text.len();
+        let mut plain = true;
+        let mut named = true;
+        for l in &self.metric.labels {
+            if text.len() > at {
+                text.push(b',');
+            }
+            named &= !l.name.is_empty();
+            if is_legacy_name(l.name) {
+                text.extend_from_slice(l.name);
+            } else {
+                plain = false;
+                push_quoted(&mut text, l.name);
+            }
+            text.push(b'=');
+            plain &= !push_quoted(&mut text, l.value);
+            self.name_lens.push(l.name.len());
+            self.stops.push(text.len() - at);
+        }
+        if single && !(bare && family.legacy_name) {
+            text.push(b'}');
+        }
+        // The text is UTF-8 exactly when every name and value is: escapes and separators
+        // are ASCII, which no UTF-8 sequence holds inside itself.
+        let (text, utf8) = match String::from_utf8(text) {
+            Ok(t) => (t, true),
+            Err(e) => {
+                let mut buf = e.into_bytes();
+                buf.clear();
+                (String::from_utf8(buf).unwrap_or_default(), false)
+            }
+        };
+        if single {
+            self.series = text;
+            self.labels_at = at;
+        } else {
+            self.label_text = text;
+        }
+        self.series_ready = single;
+        self.plain = plain;
+        if utf8 && named && plain {
+            return Ok(());
+        }
+        // The first label that is not text, or the labels as text.
+        wire::label_strs(&self.metric.labels, &mut self.label_strs)?;
+        if !(utf8 && named) {
+            return Err(WireError::new("invalid label"));
+        }
+        self.labels
+            .extend(self.label_strs.iter().map(|&(name, value)| LabelRef {
                 name,
                 value: Cow::Borrowed(value),
-            });
-            if !self.label_text.is_empty() {
-                self.label_text.push(',');
-            }
-            push_label(&mut self.label_text, name, value);
+            }));
+        Ok(())
+    }
+
+    /// The labels of the sample `label_set` wrote.
+    fn sample_labels(&self) -> SampleLabels<'_> {
+        if self.plain {
+            let line = self.series.get(self.labels_at..).unwrap_or_default();
+            SampleLabels::plain(line, 0, &self.name_lens, &self.stops)
+        } else {
+            SampleLabels::decoded(&self.labels)
         }
     }
 
     /// Sets `self.name` to the family name and `suffix`, `self.series` to the series text
     /// and, when there is one, pushes the `le`/`quantile` label `magic` (its name, its
-    /// position in the metric and its value) onto `self.labels`; [`Decoder::pop_magic`]
-    /// takes it off again.
+    /// position in the metric and its value) after the metric's labels;
+    /// [`Decoder::pop_magic`] takes it off again.
     fn label_set(
         &mut self,
         family: &Family<'_>,
@@ -503,58 +623,60 @@ impl<'a, 'o> Decoder<'a, 'o> {
         self.name.clear();
         self.name.push_str(family.name);
         self.name.push_str(suffix);
-        let mut value = std::mem::take(&mut self.magic_value);
+        if self.series_ready {
+            // The one sample of its metric: no suffix, no `le` or `quantile`.
+            return;
+        }
         let magic = magic.map(|(name, position, bound)| {
-            value.clear();
-            value.push_str(self.bound_text(position, bound));
-            name
+            (name, bound_text(&mut self.bound_texts, position, bound))
         });
-        write_series(
+        let head = if family.legacy_name {
+            family.name
+        } else {
+            &self.quoted_name
+        };
+        self.labels_at = write_series(
             &mut self.series,
-            &self.name,
+            head,
+            suffix,
             family.legacy_name,
             &self.label_text,
-            magic.map(|name| (name, value.as_str())),
+            magic,
         );
-        match magic {
-            Some(name) => self.labels.push(LabelRef {
+        let Some((name, value)) = magic else {
+            return;
+        };
+        if self.plain {
+            let start = self.label_text.len() + usize::from(!self.label_text.is_empty());
+            self.name_lens.push(name.len());
+            self.stops.push(start + name.len() + value.len() + 3);
+        } else {
+            let mut owned = std::mem::take(&mut self.magic_value);
+            owned.clear();
+            owned.push_str(value);
+            self.labels.push(LabelRef {
                 name,
-                value: Cow::Owned(value),
-            }),
-            None => self.magic_value = value,
+                value: Cow::Owned(owned),
+            });
         }
     }
 
-    /// Takes the label [`Decoder::label_set`] pushed, if any, back off `self.labels`,
-    /// keeping its value's buffer.
+    /// Takes the label [`Decoder::label_set`] pushed, if any, back off, keeping its value's
+    /// buffer.
     fn pop_magic(&mut self, pushed: bool) {
-        if pushed {
-            if let Some(LabelRef {
-                value: Cow::Owned(value),
-                ..
-            }) = self.labels.pop()
-            {
-                self.magic_value = value;
-            }
+        if !pushed {
+            return;
         }
-    }
-
-    /// `bound` as Prometheus prints an `le` or `quantile` value, from the texts of the
-    /// previous metric when the bound at `position` is the same.
-    fn bound_text(&mut self, position: usize, bound: f64) -> &str {
-        let bits = bound.to_bits();
-        // Positions count up from 0 within a metric, each at most one past the last
-        // (the added `+Inf` bucket), so this pushes at most one entry.
-        while self.bound_texts.len() <= position {
-            self.bound_texts.push((!bits, String::new()));
+        if self.plain {
+            self.name_lens.pop();
+            self.stops.pop();
+        } else if let Some(LabelRef {
+            value: Cow::Owned(value),
+            ..
+        }) = self.labels.pop()
+        {
+            self.magic_value = value;
         }
-        let (cached, text) = &mut self.bound_texts[position];
-        if *cached != bits {
-            *cached = bits;
-            text.clear();
-            text.push_str(&format_openmetrics_float(bound));
-        }
-        text
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -598,7 +720,7 @@ impl<'a, 'o> Decoder<'a, 'o> {
             .sample(&Sample {
                 name: &self.name,
                 series: &self.series,
-                labels: SampleLabels::decoded(&self.labels),
+                labels: self.sample_labels(),
                 value,
                 timestamp_ms,
                 exemplar: ex.as_ref(),
@@ -675,7 +797,7 @@ impl<'a, 'o> Decoder<'a, 'o> {
         sink.histogram(&HistogramSample {
             name: &self.name,
             series: &self.series,
-            labels: SampleLabels::decoded(&self.labels),
+            labels: self.sample_labels(),
             timestamp_ms,
             metric_type: family.kind,
             unit: family.unit,
@@ -726,9 +848,18 @@ fn check_spans(
 
 /// Label names are unique within a metric (and none is `__name__`, which the family name
 /// gives).
-fn check_labels(labels: &[(&str, &str)]) -> Result<(), WireError> {
-    for (i, &(name, _)) in labels.iter().enumerate() {
-        if name == "__name__" || labels[..i].iter().any(|&(n, _)| n == name) {
+fn check_labels(labels: &[LabelBytes<'_>]) -> Result<(), WireError> {
+    // Client libraries sort their labels: names in increasing order are unique.
+    // Most names differ in their first byte, which decides without a call to `memcmp`.
+    let sorted = labels
+        .windows(2)
+        .all(|w| match (w[0].name.first(), w[1].name.first()) {
+            (Some(a), Some(b)) if a != b => a < b,
+            _ => w[0].name < w[1].name,
+        });
+    for (i, l) in labels.iter().enumerate() {
+        if l.name == b"__name__" || (!sorted && labels[..i].iter().any(|p| p.name == l.name)) {
+            let name = wire::lossy(l.name);
             return Err(WireError::new(format!("label name {name:?} is not unique"))
                 .at(format!("label[{i}]")));
         }
@@ -760,81 +891,120 @@ fn check_unit(name: &str, kind: MetricType, unit: &str) -> Result<(), WireError>
 
 /// Whether `name` is a legacy metric or label name (`[a-zA-Z_:][a-zA-Z0-9_:]*`; colons are
 /// allowed in label names here too, which only changes quoting in the series text).
-fn is_legacy_name(name: &str) -> bool {
-    let mut bytes = name.bytes();
+fn is_legacy_name(name: &[u8]) -> bool {
+    let mut bytes = name.iter();
     matches!(bytes.next(), Some(b'a'..=b'z' | b'A'..=b'Z' | b'_' | b':'))
-        && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b':')
+        && bytes.all(|&b| b.is_ascii_alphanumeric() || b == b'_' || b == b':')
 }
 
-/// `s` in double quotes, with `\\`, `"` and newline escaped; the runs between them are
-/// copied whole.
-fn push_quoted(out: &mut String, s: &str) {
-    out.push('"');
+/// Whether `s` holds a byte the series text escapes: `\`, `"` or a newline. Eight bytes at
+/// a time: a byte of the word `w` equal to `b` is a zero byte of `w ^ (b × 0x0101…)`, which
+/// the classic `(x - 0x0101…) & !x & 0x8080…` test finds exactly.
+fn needs_escape(s: &[u8]) -> bool {
+    const ONES: u64 = u64::from_ne_bytes([1; 8]);
+    const HIGH: u64 = ONES << 7;
+    let has = |w: u64, b: u8| {
+        let x = w ^ (ONES * u64::from(b));
+        x.wrapping_sub(ONES) & !x & HIGH != 0
+    };
+    let (words, tail) = s.as_chunks::<8>();
+    words.iter().any(|w| {
+        let w = u64::from_ne_bytes(*w);
+        has(w, b'\\') | has(w, b'"') | has(w, b'\n')
+    }) || tail.iter().any(|b| matches!(b, b'\\' | b'"' | b'\n'))
+}
+
+/// `s` in double quotes, with `\\`, `"` and newline escaped, the runs between them copied
+/// whole; returns whether anything was escaped.
+fn push_quoted(out: &mut Vec<u8>, s: &[u8]) -> bool {
+    out.push(b'"');
+    let escaped = needs_escape(s);
     let mut rest = s;
-    while let Some(i) = memchr::memchr3(b'\\', b'"', b'\n', rest.as_bytes()) {
-        // `i` is at an ASCII byte, so both slices end on character boundaries.
-        out.push_str(&rest[..i]);
-        out.push_str(match rest.as_bytes()[i] {
-            b'\\' => "\\\\",
-            b'"' => "\\\"",
-            _ => "\\n",
-        });
-        rest = &rest[i + 1..];
+    if escaped {
+        while let Some(i) = memchr::memchr3(b'\\', b'"', b'\n', rest) {
+            out.extend_from_slice(&rest[..i]);
+            out.extend_from_slice(match rest[i] {
+                b'\\' => b"\\\\",
+                b'"' => b"\\\"",
+                _ => b"\\n",
+            });
+            rest = &rest[i + 1..];
+        }
     }
-    out.push_str(rest);
-    out.push('"');
+    out.extend_from_slice(rest);
+    out.push(b'"');
+    escaped
 }
 
-/// One label as the series text writes it: `a="x"`, a name that is not a legacy name
-/// quoted (`"a.b"="x"`).
-fn push_label(out: &mut String, name: &str, value: &str) {
-    if is_legacy_name(name) {
-        out.push_str(name);
-    } else {
-        push_quoted(out, name);
-    }
-    out.push('=');
-    push_quoted(out, value);
-}
-
-/// The series as the text format writes it: `name{a="x",b="y"}`, names that are not legacy
-/// names quoted (`{"my.metric","a.b"="x"}`), from the name (`legacy` tells whether it is a
-/// legacy name), the metric's labels as [`push_label`] writes them, comma-separated
-/// (`labels`), and a last label `magic`. Distinct label sets give distinct texts.
+/// Writes the series as the text format writes it into `out`: `name{a="x",b="y"}`, a name
+/// that is not a legacy name (`legacy`) quoted (`{"my.metric","a.b"="x"}`), from the
+/// family name (`head`: as is, or for a quoted name its opening quote and escaped text),
+/// the sample's `suffix`, the metric's labels as the series text writes them,
+/// comma-separated (`labels`), and a last label `magic` (a legacy name, a value without
+/// escapes). Distinct label sets give distinct texts. Returns where the labels start.
 fn write_series(
     out: &mut String,
-    name: &str,
+    head: &str,
+    suffix: &str,
     legacy: bool,
     labels: &str,
     magic: Option<(&str, &str)>,
-) {
+) -> usize {
     out.clear();
-    // Whether a label written next is the first thing inside the braces.
-    let mut first = legacy;
-    if legacy {
-        out.push_str(name);
-        if labels.is_empty() && magic.is_none() {
-            return;
-        }
-        out.push('{');
-    } else {
-        out.push('{');
-        push_quoted(out, name);
+    let bare = labels.is_empty() && magic.is_none();
+    series_head(|s| out.push_str(s), head, suffix, legacy, bare);
+    if legacy && bare {
+        return out.len();
     }
-    if !labels.is_empty() {
-        if !first {
-            out.push(',');
-        }
-        out.push_str(labels);
-        first = false;
-    }
+    let at = out.len();
+    out.push_str(labels);
     if let Some((name, value)) = magic {
-        if !first {
+        if !labels.is_empty() {
             out.push(',');
         }
-        push_label(out, name, value);
+        out.push_str(name);
+        out.push_str("=\"");
+        out.push_str(value);
+        out.push('"');
     }
     out.push('}');
+    at
+}
+
+/// The series text up to its first label, through `push`: `name{`, or `{"name",` for a
+/// name that is not a legacy name (see [`write_series`]); without labels (`bare`) `name`
+/// or `{"name"` (the closing brace is the caller's).
+fn series_head(mut push: impl FnMut(&str), head: &str, suffix: &str, legacy: bool, bare: bool) {
+    if legacy {
+        push(head);
+        push(suffix);
+        if !bare {
+            push("{");
+        }
+    } else {
+        push("{");
+        push(head);
+        push(suffix);
+        push(if bare { "\"" } else { "\"," });
+    }
+}
+
+/// `bound` as Prometheus prints an `le` or `quantile` value, from `texts`, the texts of the
+/// previous metric by position, when the bound at `position` is the same.
+fn bound_text(texts: &mut Vec<(u64, String)>, position: usize, bound: f64) -> &str {
+    let bits = bound.to_bits();
+    // Positions count up from 0 within a metric, each at most one past the last (the added
+    // `+Inf` bucket), so this pushes at most one entry.
+    while texts.len() <= position {
+        texts.push((!bits, String::new()));
+    }
+    let (cached, text) = &mut texts[position];
+    if *cached != bits {
+        *cached = bits;
+        text.clear();
+        text.push_str(&format_openmetrics_float(bound));
+    }
+    text
 }
 
 /// Prometheus' `formatOpenMetricsFloat`: Go's `strconv.FormatFloat(f, 'g', -1, 64)`, with

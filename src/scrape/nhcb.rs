@@ -184,6 +184,25 @@ fn key_of(s: &Sample<'_>) -> Vec<(String, String)> {
     key
 }
 
+/// Whether the labels of `s` without `le` are `key` (what [`key_of`] makes of them),
+/// without writing them out: label names are unique within a sample (the text parsers
+/// reject duplicates), so every one found in `key` with its value, and as many, is the
+/// same set.
+fn has_key(s: &Sample<'_>, key: &[(String, String)]) -> bool {
+    let mut n = 0;
+    for l in s.labels.iter() {
+        if l.name == "le" {
+            continue;
+        }
+        n += 1;
+        match key.binary_search_by(|(name, _)| name.as_str().cmp(l.name)) {
+            Ok(i) if key[i].1 == l.value => {}
+            _ => return false,
+        }
+    }
+    n == key.len()
+}
+
 impl TextCollector {
     /// A collector; `keep_classic` (`always_scrape_classic_histograms`) passes the classic
     /// series on too.
@@ -200,7 +219,7 @@ impl TextCollector {
     pub fn before(&mut self, s: &Sample<'_>) -> Option<Converted> {
         self.last_ts = s.timestamp_ms;
         let g = self.group.as_ref()?;
-        let same = part_of(s).is_some_and(|(base, _)| base == g.base) && key_of(s) == g.key;
+        let same = part_of(s).is_some_and(|(base, _)| base == g.base) && has_key(s, &g.key);
         if same {
             return None;
         }

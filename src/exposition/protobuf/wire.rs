@@ -69,9 +69,11 @@ pub(super) const FIXED64: u8 = 1;
 pub(super) const LEN: u8 = 2;
 pub(super) const FIXED32: u8 = 5;
 
-/// A cursor over one message's bytes.
+/// A cursor over one message's bytes. The common cases (a one-byte varint, a one-byte tag)
+/// take the inlined fast paths; everything else, and every error, is out of line.
 pub(super) struct Reader<'a> {
     buf: &'a [u8],
+    /// Never past `buf.len()`.
     pos: usize,
 }
 
@@ -80,11 +82,24 @@ impl<'a> Reader<'a> {
         Reader { buf, pos: 0 }
     }
 
+    #[inline]
     pub(super) fn at_end(&self) -> bool {
         self.pos >= self.buf.len()
     }
 
+    #[inline]
     pub(super) fn varint(&mut self) -> Result<u64> {
+        match self.buf.get(self.pos) {
+            Some(&b) if b < 0x80 => {
+                self.pos += 1;
+                Ok(u64::from(b))
+            }
+            _ => self.long_varint(),
+        }
+    }
+
+    #[inline(never)]
+    fn long_varint(&mut self) -> Result<u64> {
         let mut v: u64 = 0;
         for shift in (0..64).step_by(7) {
             let Some(&b) = self.buf.get(self.pos) else {
@@ -99,30 +114,33 @@ impl<'a> Reader<'a> {
         Err(WireError::new("varint longer than 10 bytes"))
     }
 
+    #[inline]
     fn fixed<const N: usize>(&mut self) -> Result<[u8; N]> {
-        let bytes = self
+        match self
             .buf
             .get(self.pos..self.pos.saturating_add(N))
             .and_then(|s| <[u8; N]>::try_from(s).ok())
-            .ok_or_else(|| {
-                WireError::new(format!("unexpected end of message in a {N}-byte value"))
-            })?;
-        self.pos += N;
-        Ok(bytes)
+        {
+            Some(bytes) => {
+                self.pos += N;
+                Ok(bytes)
+            }
+            None => Err(truncated(N)),
+        }
     }
 
+    #[inline]
     pub(super) fn double(&mut self) -> Result<f64> {
         Ok(f64::from_le_bytes(self.fixed::<8>()?))
     }
 
     /// A length-delimited field's bytes.
+    #[inline]
     pub(super) fn bytes(&mut self) -> Result<&'a [u8]> {
         let len = self.varint()?;
         let rest = self.buf.len() - self.pos.min(self.buf.len());
         if len > rest as u64 {
-            return Err(WireError::new(format!(
-                "length {len} exceeds the {rest} bytes left in the message"
-            )));
+            return Err(too_long(len, rest));
         }
         let start = self.pos;
         self.pos += len as usize;
@@ -131,17 +149,13 @@ impl<'a> Reader<'a> {
 
     /// The next field's number and wire type. Wire types 3 and 4 (groups, which
     /// `metrics.proto` never uses) and field number 0 are errors.
+    #[inline]
     pub(super) fn tag(&mut self) -> Result<(u64, u8)> {
         let key = self.varint()?;
         let field = key >> 3;
         let wire = (key & 7) as u8;
-        if field == 0 {
-            return Err(WireError::new(format!("illegal tag 0 (wire type {wire})")));
-        }
-        if !matches!(wire, VARINT | FIXED64 | LEN | FIXED32) {
-            return Err(WireError::new(format!(
-                "field {field}: unsupported wire type {wire}"
-            )));
+        if field == 0 || !matches!(wire, VARINT | FIXED64 | LEN | FIXED32) {
+            return Err(bad_tag(field, wire));
         }
         Ok((field, wire))
     }
@@ -155,17 +169,106 @@ impl<'a> Reader<'a> {
             _ => self.fixed::<4>().map(drop),
         }
     }
+
+    /// A `VARINT` field's value; `name` names the field when it came with another wire
+    /// type.
+    #[inline]
+    pub(super) fn varint_field(&mut self, name: &'static str, wire: u8) -> Result<u64> {
+        expect(name, wire, VARINT)?;
+        self.varint()
+    }
+
+    /// A `double` field's value.
+    #[inline]
+    pub(super) fn double_field(&mut self, name: &'static str, wire: u8) -> Result<f64> {
+        expect(name, wire, FIXED64)?;
+        self.double()
+    }
+
+    /// A length-delimited field's bytes (a string, a message, a packed field).
+    #[inline]
+    pub(super) fn bytes_field(&mut self, name: &'static str, wire: u8) -> Result<&'a [u8]> {
+        expect(name, wire, LEN)?;
+        self.bytes()
+    }
+}
+
+#[cold]
+fn truncated(n: usize) -> WireError {
+    WireError::new(format!("unexpected end of message in a {n}-byte value"))
+}
+
+#[cold]
+fn too_long(len: u64, rest: usize) -> WireError {
+    WireError::new(format!(
+        "length {len} exceeds the {rest} bytes left in the message"
+    ))
+}
+
+#[cold]
+fn bad_tag(field: u64, wire: u8) -> WireError {
+    if field == 0 {
+        WireError::new(format!("illegal tag 0 (wire type {wire})"))
+    } else {
+        WireError::new(format!("field {field}: unsupported wire type {wire}"))
+    }
+}
+
+/// Reads the message `buf` field by field: `read` gets the reader at each field's value
+/// with the field's number and wire type, reads the value of a field it knows and says so
+/// (`Ok(true)`); the fields it leaves (`Ok(false)`) are skipped.
+#[inline]
+pub(super) fn fields<'a>(
+    buf: &'a [u8],
+    mut read: impl FnMut(&mut Reader<'a>, u64, u8) -> Result<bool>,
+) -> Result<()> {
+    let mut r = Reader::new(buf);
+    while !r.at_end() {
+        let (field, wire) = r.tag()?;
+        if !read(&mut r, field, wire)? {
+            r.skip(wire)?;
+        }
+    }
+    Ok(())
+}
+
+/// Reads one element of a repeated message field `name` into `out` with `decode`; an error
+/// inside it is at `name[i]`.
+fn push_message<'a, T>(
+    r: &mut Reader<'a>,
+    name: &'static str,
+    wire: u8,
+    out: &mut Vec<T>,
+    decode: impl FnOnce(&'a [u8]) -> Result<T>,
+) -> Result<()> {
+    let i = out.len();
+    out.push(decode(r.bytes_field(name, wire)?).map_err(|e| e.at(format!("{name}[{i}]")))?);
+    Ok(())
+}
+
+/// A `created_timestamp` field (of `Counter`, `Summary`, `Histogram`).
+fn created_timestamp(r: &mut Reader<'_>, wire: u8) -> Result<Option<i64>> {
+    let buf = r.bytes_field("created_timestamp", wire)?;
+    Ok(Some(
+        timestamp_ms(buf).map_err(|e| e.at("created_timestamp"))?,
+    ))
 }
 
 /// Checks that `field` came with wire type `want`.
+#[inline]
 pub(super) fn expect(name: &'static str, wire: u8, want: u8) -> Result<()> {
     if wire == want {
         Ok(())
     } else {
-        Err(WireError::new(format!(
-            "wrong wire type {wire} for field {name} (want {want})"
-        )))
+        Err(wrong_wire(name, wire, want))
     }
+}
+
+#[cold]
+fn wrong_wire(name: &'static str, wire: u8, want: u8) -> WireError {
+    WireError::new(format!(
+        "wrong wire type {wire} for field {name} (want {want})"
+    ))
 }
 
 /// `sint32`/`sint64` zig-zag decoding; `sint32` truncates to 32 bits first, as Go does.
@@ -227,33 +330,17 @@ pub(super) struct FamilyMsg<'a> {
 /// Decodes a `MetricFamily`; the bytes of each `metric` go to `metrics`.
 pub(super) fn family<'a>(buf: &'a [u8], metrics: &mut Vec<&'a [u8]>) -> Result<FamilyMsg<'a>> {
     let mut m = FamilyMsg::default();
-    let mut r = Reader::new(buf);
-    while !r.at_end() {
-        let (field, wire) = r.tag()?;
+    fields(buf, |r, field, wire| {
         match field {
-            1 => {
-                expect("name", wire, LEN)?;
-                m.name = r.bytes()?;
-            }
-            2 => {
-                expect("help", wire, LEN)?;
-                m.help = r.bytes()?;
-            }
-            3 => {
-                expect("type", wire, VARINT)?;
-                m.kind = r.varint()? as i32;
-            }
-            4 => {
-                expect("metric", wire, LEN)?;
-                metrics.push(r.bytes()?);
-            }
-            5 => {
-                expect("unit", wire, LEN)?;
-                m.unit = r.bytes()?;
-            }
-            _ => r.skip(wire)?,
+            1 => m.name = r.bytes_field("name", wire)?,
+            2 => m.help = r.bytes_field("help", wire)?,
+            3 => m.kind = r.varint_field("type", wire)? as i32,
+            4 => metrics.push(r.bytes_field("metric", wire)?),
+            5 => m.unit = r.bytes_field("unit", wire)?,
+            _ => return Ok(false),
         }
-    }
+        Ok(true)
+    })?;
     Ok(m)
 }
 
@@ -261,21 +348,14 @@ pub(super) fn family<'a>(buf: &'a [u8], metrics: &mut Vec<&'a [u8]>) -> Result<F
 /// converts it, wrapping where Go's int64 arithmetic wraps).
 fn timestamp_ms(buf: &[u8]) -> Result<i64> {
     let (mut seconds, mut nanos) = (0i64, 0i32);
-    let mut r = Reader::new(buf);
-    while !r.at_end() {
-        let (field, wire) = r.tag()?;
+    fields(buf, |r, field, wire| {
         match field {
-            1 => {
-                expect("seconds", wire, VARINT)?;
-                seconds = r.varint()? as i64;
-            }
-            2 => {
-                expect("nanos", wire, VARINT)?;
-                nanos = r.varint()? as i32;
-            }
-            _ => r.skip(wire)?,
+            1 => seconds = r.varint_field("seconds", wire)? as i64,
+            2 => nanos = r.varint_field("nanos", wire)? as i32,
+            _ => return Ok(false),
         }
-    }
+        Ok(true)
+    })?;
     Ok(seconds
         .wrapping_mul(1000)
         .wrapping_add(i64::from(nanos / 1_000_000)))
@@ -296,71 +376,105 @@ pub(super) fn exemplar(buf: &[u8]) -> Result<ExemplarMsg<'_>> {
         labels: buf,
         ..ExemplarMsg::default()
     };
-    let mut r = Reader::new(buf);
-    while !r.at_end() {
-        let (field, wire) = r.tag()?;
+    fields(buf, |r, field, wire| {
         match field {
             1 => {
-                expect("label", wire, LEN)?;
-                label_pair(r.bytes()?).map_err(|e| e.at("label"))?;
+                let pair = r.bytes_field("label", wire)?;
+                label_pair(pair).map_err(|e| e.at("label"))?;
             }
-            2 => {
-                expect("value", wire, FIXED64)?;
-                m.value = r.double()?;
-            }
+            2 => m.value = r.double_field("value", wire)?,
             3 => {
-                expect("timestamp", wire, LEN)?;
-                m.timestamp_ms = Some(timestamp_ms(r.bytes()?).map_err(|e| e.at("timestamp"))?);
+                let buf = r.bytes_field("timestamp", wire)?;
+                m.timestamp_ms = Some(timestamp_ms(buf).map_err(|e| e.at("timestamp"))?);
             }
-            _ => r.skip(wire)?,
+            _ => return Ok(false),
+        }
+        Ok(true)
+    })?;
+    Ok(m)
+}
+
+/// A `LabelPair` as sent: name and value bytes, not yet checked for UTF-8
+/// ([`label_strs`] checks them).
+#[derive(Clone, Copy, Debug)]
+pub(super) struct LabelBytes<'a> {
+    pub name: &'a [u8],
+    pub value: &'a [u8],
+}
+
+/// Decodes a `LabelPair`'s fields.
+#[inline]
+fn label_bytes(buf: &[u8]) -> Result<LabelBytes<'_>> {
+    // What every client library writes: the name (field 1) then the value (field 2), each
+    // shorter than 128 bytes, so each with a one-byte tag and a one-byte length.
+    if let [0x0a, n, rest @ ..] = buf {
+        let n = usize::from(*n);
+        if n < 0x80 && rest.len() >= n + 2 {
+            let (name, rest) = rest.split_at(n);
+            if let [0x12, v, value @ ..] = rest {
+                if *v < 0x80 && usize::from(*v) == value.len() {
+                    return Ok(LabelBytes { name, value });
+                }
+            }
         }
     }
-    Ok(m)
+    let mut l = LabelBytes {
+        name: b"",
+        value: b"",
+    };
+    fields(buf, |r, field, wire| {
+        match field {
+            1 => l.name = r.bytes_field("name", wire)?,
+            2 => l.value = r.bytes_field("value", wire)?,
+            _ => return Ok(false),
+        }
+        Ok(true)
+    })?;
+    Ok(l)
+}
+
+/// A label's name and value as text: both must be UTF-8, and the name not empty.
+fn label_str(l: LabelBytes<'_>) -> Result<(&str, &str)> {
+    let name = std::str::from_utf8(l.name)
+        .map_err(|_| WireError::new(format!("invalid label name: {}", lossy(l.name))))?;
+    if name.is_empty() {
+        return Err(WireError::new("invalid label name: empty"));
+    }
+    let value = std::str::from_utf8(l.value)
+        .map_err(|_| WireError::new(format!("invalid label value: {}", lossy(l.value))))?;
+    Ok((name, value))
 }
 
 /// Decodes a `LabelPair` (name, value); both must be UTF-8.
 pub(super) fn label_pair(buf: &[u8]) -> Result<(&str, &str)> {
-    let (mut name, mut value): (&[u8], &[u8]) = (b"", b"");
-    let mut r = Reader::new(buf);
-    while !r.at_end() {
-        let (field, wire) = r.tag()?;
-        match field {
-            1 => {
-                expect("name", wire, LEN)?;
-                name = r.bytes()?;
-            }
-            2 => {
-                expect("value", wire, LEN)?;
-                value = r.bytes()?;
-            }
-            _ => r.skip(wire)?,
-        }
+    label_str(label_bytes(buf)?)
+}
+
+/// A metric's labels as text, into `out`; the first that is not UTF-8 or has an empty name
+/// is an error at `label[i]`.
+pub(super) fn label_strs<'a>(
+    labels: &[LabelBytes<'a>],
+    out: &mut Vec<(&'a str, &'a str)>,
+) -> Result<()> {
+    out.clear();
+    for (i, &l) in labels.iter().enumerate() {
+        out.push(label_str(l).map_err(|e| e.at(format!("label[{i}]")))?);
     }
-    let name = std::str::from_utf8(name)
-        .map_err(|_| WireError::new(format!("invalid label name: {}", lossy(name))))?;
-    if name.is_empty() {
-        return Err(WireError::new("invalid label name: empty"));
-    }
-    let value = std::str::from_utf8(value)
-        .map_err(|_| WireError::new(format!("invalid label value: {}", lossy(value))))?;
-    Ok((name, value))
+    Ok(())
 }
 
 /// The `label` fields of a message whose label pairs are field 1 (`Metric`, `Exemplar`),
 /// decoded into `out`.
 pub(super) fn label_pairs<'a>(buf: &'a [u8], out: &mut Vec<(&'a str, &'a str)>) -> Result<()> {
-    let mut r = Reader::new(buf);
     let mut i = 0;
-    while !r.at_end() {
-        let (field, wire) = r.tag()?;
-        if field == 1 && wire == LEN {
-            out.push(label_pair(r.bytes()?).map_err(|e| e.at(format!("label[{i}]")))?);
-            i += 1;
-        } else {
-            r.skip(wire)?;
+    fields(buf, |r, field, wire| {
+        if field != 1 || wire != LEN {
+            return Ok(false);
         }
-    }
-    Ok(())
+        out.push(label_pair(r.bytes()?).map_err(|e| e.at(format!("label[{i}]")))?);
+        i += 1;
+        Ok(true)
+    })
 }
 
 pub(super) fn lossy(b: &[u8]) -> std::borrow::Cow<'_, str> {
@@ -445,121 +559,59 @@ impl HistogramMsg<'_> {
 
 fn span(buf: &[u8]) -> Result<BucketSpan> {
     let mut s = BucketSpan::default();
-    let mut r = Reader::new(buf);
-    while !r.at_end() {
-        let (field, wire) = r.tag()?;
+    fields(buf, |r, field, wire| {
         match field {
-            1 => {
-                expect("offset", wire, VARINT)?;
-                s.offset = zigzag32(r.varint()?);
-            }
-            2 => {
-                expect("length", wire, VARINT)?;
-                s.length = r.varint()? as u32;
-            }
-            _ => r.skip(wire)?,
+            1 => s.offset = zigzag32(r.varint_field("offset", wire)?),
+            2 => s.length = r.varint_field("length", wire)? as u32,
+            _ => return Ok(false),
         }
-    }
+        Ok(true)
+    })?;
     Ok(s)
 }
 
 fn bucket(buf: &[u8]) -> Result<BucketMsg<'_>> {
     let mut b = BucketMsg::default();
-    let mut r = Reader::new(buf);
-    while !r.at_end() {
-        let (field, wire) = r.tag()?;
+    fields(buf, |r, field, wire| {
         match field {
-            1 => {
-                expect("cumulative_count", wire, VARINT)?;
-                b.cumulative_count = r.varint()?;
-            }
-            2 => {
-                expect("upper_bound", wire, FIXED64)?;
-                b.upper_bound = r.double()?;
-            }
+            1 => b.cumulative_count = r.varint_field("cumulative_count", wire)?,
+            2 => b.upper_bound = r.double_field("upper_bound", wire)?,
             3 => {
-                expect("exemplar", wire, LEN)?;
-                b.exemplar = Some(exemplar(r.bytes()?).map_err(|e| e.at("exemplar"))?);
+                let buf = r.bytes_field("exemplar", wire)?;
+                b.exemplar = Some(exemplar(buf).map_err(|e| e.at("exemplar"))?);
             }
-            4 => {
-                expect("cumulative_count_float", wire, FIXED64)?;
-                b.cumulative_count_float = r.double()?;
-            }
-            _ => r.skip(wire)?,
+            4 => b.cumulative_count_float = r.double_field("cumulative_count_float", wire)?,
+            _ => return Ok(false),
         }
-    }
+        Ok(true)
+    })?;
     Ok(b)
 }
 
 /// Merges a `Histogram` message into `h`.
 fn histogram<'a>(buf: &'a [u8], h: &mut HistogramMsg<'a>) -> Result<()> {
-    let mut r = Reader::new(buf);
-    while !r.at_end() {
-        let (field, wire) = r.tag()?;
+    fields(buf, |r, field, wire| {
         match field {
-            1 => {
-                expect("sample_count", wire, VARINT)?;
-                h.sample_count = r.varint()?;
-            }
-            2 => {
-                expect("sample_sum", wire, FIXED64)?;
-                h.sample_sum = r.double()?;
-            }
-            3 => {
-                expect("bucket", wire, LEN)?;
-                let i = h.buckets.len();
-                h.buckets
-                    .push(bucket(r.bytes()?).map_err(|e| e.at(format!("bucket[{i}]")))?);
-            }
-            4 => {
-                expect("sample_count_float", wire, FIXED64)?;
-                h.sample_count_float = r.double()?;
-            }
-            5 => {
-                expect("schema", wire, VARINT)?;
-                h.schema = zigzag32(r.varint()?);
-            }
-            6 => {
-                expect("zero_threshold", wire, FIXED64)?;
-                h.zero_threshold = r.double()?;
-            }
-            7 => {
-                expect("zero_count", wire, VARINT)?;
-                h.zero_count = r.varint()?;
-            }
-            8 => {
-                expect("zero_count_float", wire, FIXED64)?;
-                h.zero_count_float = r.double()?;
-            }
-            9 | 12 => {
-                let (name, spans) = if field == 9 {
-                    ("negative_span", &mut h.negative_spans)
-                } else {
-                    ("positive_span", &mut h.positive_spans)
-                };
-                expect(name, wire, LEN)?;
-                let i = spans.len();
-                spans.push(span(r.bytes()?).map_err(|e| e.at(format!("{name}[{i}]")))?);
-            }
-            10 => sint64s(&mut r, wire, "negative_delta", &mut h.negative_deltas)?,
-            11 => doubles(&mut r, wire, "negative_count", &mut h.negative_counts)?,
-            13 => sint64s(&mut r, wire, "positive_delta", &mut h.positive_deltas)?,
-            14 => doubles(&mut r, wire, "positive_count", &mut h.positive_counts)?,
-            15 => {
-                expect("created_timestamp", wire, LEN)?;
-                h.created_timestamp_ms =
-                    Some(timestamp_ms(r.bytes()?).map_err(|e| e.at("created_timestamp"))?);
-            }
-            16 => {
-                expect("exemplars", wire, LEN)?;
-                let i = h.exemplars.len();
-                h.exemplars
-                    .push(exemplar(r.bytes()?).map_err(|e| e.at(format!("exemplars[{i}]")))?);
-            }
-            _ => r.skip(wire)?,
+            1 => h.sample_count = r.varint_field("sample_count", wire)?,
+            2 => h.sample_sum = r.double_field("sample_sum", wire)?,
+            3 => push_message(r, "bucket", wire, &mut h.buckets, bucket)?,
+            4 => h.sample_count_float = r.double_field("sample_count_float", wire)?,
+            5 => h.schema = zigzag32(r.varint_field("schema", wire)?),
+            6 => h.zero_threshold = r.double_field("zero_threshold", wire)?,
+            7 => h.zero_count = r.varint_field("zero_count", wire)?,
+            8 => h.zero_count_float = r.double_field("zero_count_float", wire)?,
+            9 => push_message(r, "negative_span", wire, &mut h.negative_spans, span)?,
+            10 => sint64s(r, wire, "negative_delta", &mut h.negative_deltas)?,
+            11 => doubles(r, wire, "negative_count", &mut h.negative_counts)?,
+            12 => push_message(r, "positive_span", wire, &mut h.positive_spans, span)?,
+            13 => sint64s(r, wire, "positive_delta", &mut h.positive_deltas)?,
+            14 => doubles(r, wire, "positive_count", &mut h.positive_counts)?,
+            15 => h.created_timestamp_ms = created_timestamp(r, wire)?,
+            16 => push_message(r, "exemplars", wire, &mut h.exemplars, exemplar)?,
+            _ => return Ok(false),
         }
-    }
-    Ok(())
+        Ok(true)
+    })
 }
 
 /// A summary quantile.
@@ -580,52 +632,28 @@ pub(super) struct SummaryMsg {
 
 fn quantile(buf: &[u8]) -> Result<QuantileMsg> {
     let mut q = QuantileMsg::default();
-    let mut r = Reader::new(buf);
-    while !r.at_end() {
-        let (field, wire) = r.tag()?;
+    fields(buf, |r, field, wire| {
         match field {
-            1 => {
-                expect("quantile", wire, FIXED64)?;
-                q.quantile = r.double()?;
-            }
-            2 => {
-                expect("value", wire, FIXED64)?;
-                q.value = r.double()?;
-            }
-            _ => r.skip(wire)?,
+            1 => q.quantile = r.double_field("quantile", wire)?,
+            2 => q.value = r.double_field("value", wire)?,
+            _ => return Ok(false),
         }
-    }
+        Ok(true)
+    })?;
     Ok(q)
 }
 
 fn summary(buf: &[u8], s: &mut SummaryMsg) -> Result<()> {
-    let mut r = Reader::new(buf);
-    while !r.at_end() {
-        let (field, wire) = r.tag()?;
+    fields(buf, |r, field, wire| {
         match field {
-            1 => {
-                expect("sample_count", wire, VARINT)?;
-                s.sample_count = r.varint()?;
-            }
-            2 => {
-                expect("sample_sum", wire, FIXED64)?;
-                s.sample_sum = r.double()?;
-            }
-            3 => {
-                expect("quantile", wire, LEN)?;
-                let i = s.quantiles.len();
-                s.quantiles
-                    .push(quantile(r.bytes()?).map_err(|e| e.at(format!("quantile[{i}]")))?);
-            }
-            4 => {
-                expect("created_timestamp", wire, LEN)?;
-                s.created_timestamp_ms =
-                    Some(timestamp_ms(r.bytes()?).map_err(|e| e.at("created_timestamp"))?);
-            }
-            _ => r.skip(wire)?,
+            1 => s.sample_count = r.varint_field("sample_count", wire)?,
+            2 => s.sample_sum = r.double_field("sample_sum", wire)?,
+            3 => push_message(r, "quantile", wire, &mut s.quantiles, quantile)?,
+            4 => s.created_timestamp_ms = created_timestamp(r, wire)?,
+            _ => return Ok(false),
         }
-    }
-    Ok(())
+        Ok(true)
+    })
 }
 
 /// `Counter`.
@@ -637,42 +665,29 @@ pub(super) struct CounterMsg<'a> {
 }
 
 fn counter<'a>(buf: &'a [u8], c: &mut CounterMsg<'a>) -> Result<()> {
-    let mut r = Reader::new(buf);
-    while !r.at_end() {
-        let (field, wire) = r.tag()?;
+    fields(buf, |r, field, wire| {
         match field {
-            1 => {
-                expect("value", wire, FIXED64)?;
-                c.value = r.double()?;
-            }
+            1 => c.value = r.double_field("value", wire)?,
             2 => {
-                expect("exemplar", wire, LEN)?;
-                c.exemplar = Some(exemplar(r.bytes()?).map_err(|e| e.at("exemplar"))?);
+                let buf = r.bytes_field("exemplar", wire)?;
+                c.exemplar = Some(exemplar(buf).map_err(|e| e.at("exemplar"))?);
             }
-            3 => {
-                expect("created_timestamp", wire, LEN)?;
-                c.created_timestamp_ms =
-                    Some(timestamp_ms(r.bytes()?).map_err(|e| e.at("created_timestamp"))?);
-            }
-            _ => r.skip(wire)?,
+            3 => c.created_timestamp_ms = created_timestamp(r, wire)?,
+            _ => return Ok(false),
         }
-    }
-    Ok(())
+        Ok(true)
+    })
 }
 
 /// `Gauge` and `Untyped`: one `double value = 1`.
 fn single_value(buf: &[u8], v: &mut f64) -> Result<()> {
-    let mut r = Reader::new(buf);
-    while !r.at_end() {
-        let (field, wire) = r.tag()?;
-        if field == 1 {
-            expect("value", wire, FIXED64)?;
-            *v = r.double()?;
-        } else {
-            r.skip(wire)?;
+    fields(buf, |r, field, wire| {
+        if field != 1 {
+            return Ok(false);
         }
-    }
-    Ok(())
+        *v = r.double_field("value", wire)?;
+        Ok(true)
+    })
 }
 
 /// `Metric`: labels, one value per metric type (a reader takes the one its family's type
@@ -680,7 +695,9 @@ fn single_value(buf: &[u8], v: &mut f64) -> Result<()> {
 /// metric.
 #[derive(Default)]
 pub(super) struct MetricMsg<'a> {
-    pub labels: Vec<(&'a str, &'a str)>,
+    /// As sent: the reader checks them for UTF-8 ([`label_strs`]) when it writes them out,
+    /// which is before it looks at anything else of the metric.
+    pub labels: Vec<LabelBytes<'a>>,
     pub gauge: f64,
     pub counter: CounterMsg<'a>,
     pub summary: SummaryMsg,
@@ -702,43 +719,39 @@ impl<'a> MetricMsg<'a> {
         self.untyped = 0.0;
         self.histogram.clear();
         self.timestamp_ms = 0;
-        let mut r = Reader::new(buf);
-        while !r.at_end() {
-            let (field, wire) = r.tag()?;
+        let read = fields(buf, |r, field, wire| {
             match field {
-                1 => {
-                    expect("label", wire, LEN)?;
-                    let i = self.labels.len();
-                    self.labels
-                        .push(label_pair(r.bytes()?).map_err(|e| e.at(format!("label[{i}]")))?);
-                }
+                1 => push_message(r, "label", wire, &mut self.labels, label_bytes)?,
                 2 => {
-                    expect("gauge", wire, LEN)?;
-                    single_value(r.bytes()?, &mut self.gauge).map_err(|e| e.at("gauge"))?;
+                    let buf = r.bytes_field("gauge", wire)?;
+                    single_value(buf, &mut self.gauge).map_err(|e| e.at("gauge"))?;
                 }
                 3 => {
-                    expect("counter", wire, LEN)?;
-                    counter(r.bytes()?, &mut self.counter).map_err(|e| e.at("counter"))?;
+                    let buf = r.bytes_field("counter", wire)?;
+                    counter(buf, &mut self.counter).map_err(|e| e.at("counter"))?;
                 }
                 4 => {
-                    expect("summary", wire, LEN)?;
-                    summary(r.bytes()?, &mut self.summary).map_err(|e| e.at("summary"))?;
+                    let buf = r.bytes_field("summary", wire)?;
+                    summary(buf, &mut self.summary).map_err(|e| e.at("summary"))?;
                 }
                 5 => {
-                    expect("untyped", wire, LEN)?;
-                    single_value(r.bytes()?, &mut self.untyped).map_err(|e| e.at("untyped"))?;
+                    let buf = r.bytes_field("untyped", wire)?;
+                    single_value(buf, &mut self.untyped).map_err(|e| e.at("untyped"))?;
                 }
-                6 => {
-                    expect("timestamp_ms", wire, VARINT)?;
-                    self.timestamp_ms = r.varint()? as i64;
-                }
+                6 => self.timestamp_ms = r.varint_field("timestamp_ms", wire)? as i64,
                 7 => {
-                    expect("histogram", wire, LEN)?;
-                    histogram(r.bytes()?, &mut self.histogram).map_err(|e| e.at("histogram"))?;
+                    let buf = r.bytes_field("histogram", wire)?;
+                    histogram(buf, &mut self.histogram).map_err(|e| e.at("histogram"))?;
                 }
-                _ => r.skip(wire)?,
+                _ => return Ok(false),
             }
+            Ok(true)
+        });
+        if read.is_err() {
+            // A label that is not UTF-8 is the first error when it comes before the one
+            // that stopped the decoding.
+            label_strs(&self.labels, &mut Vec::new())?;
         }
-        Ok(())
+        read
     }
 }

@@ -1159,3 +1159,103 @@ fn utf8_summary_name_without_labels_is_quoted_alone() {
         ]
     );
 }
+
+#[test]
+fn a_label_that_is_not_utf8_is_the_error_before_a_later_field_s() {
+    // The label comes first in the metric, the gauge sent with the wrong wire type after
+    // it: the label is what a reader meets first.
+    let input = body(&[family(
+        "g",
+        "",
+        GAUGE,
+        vec![Msg::new()
+            .message(M_LABEL, Msg::new().bytes(1, b"a").bytes(2, b"\xff"))
+            .message(M_GAUGE, Msg::new().varint(1, 5))],
+    )]);
+    assert_eq!(
+        error_of(&input, &ParseOptions::default()),
+        "metric family 1 \"g\": metric[0].label[0]: invalid label value: \u{fffd}"
+    );
+    // An empty label name, in the same place.
+    let input = body(&[family(
+        "g",
+        "",
+        GAUGE,
+        vec![Msg::new()
+            .message(M_LABEL, label("", "x"))
+            .message(M_GAUGE, Msg::new().double(1, 1.0))],
+    )]);
+    assert_eq!(
+        error_of(&input, &ParseOptions::default()),
+        "metric family 1 \"g\": metric[0].label[0]: invalid label name: empty"
+    );
+}
+
+#[test]
+fn duplicate_label_names_are_found_in_any_order() {
+    let gauge = |labels: &[(&str, &str)]| {
+        let mut m = Msg::new();
+        for (n, v) in labels {
+            m = m.message(M_LABEL, label(n, v));
+        }
+        body(&[family(
+            "g",
+            "",
+            GAUGE,
+            vec![m.message(M_GAUGE, Msg::new().double(1, 1.0))],
+        )])
+    };
+    assert_eq!(
+        error_of(
+            &gauge(&[("b", "1"), ("a", "2"), ("b", "3")]),
+            &ParseOptions::default()
+        ),
+        "metric family 1 \"g\": metric[0].label[2]: label name \"b\" is not unique"
+    );
+    assert_eq!(
+        error_of(
+            &gauge(&[("__name__", "x"), ("a", "2")]),
+            &ParseOptions::default()
+        ),
+        "metric family 1 \"g\": metric[0].label[0]: label name \"__name__\" is not unique"
+    );
+    // Unsorted but unique labels are read in input order.
+    let got = run(&gauge(&[("b", "1"), ("a", "2")]), &ParseOptions::default()).expect("parses");
+    assert_eq!(
+        series_and_labels(&got),
+        vec![(r#"g{b="1",a="2"}"#.into(), pairs(&[("b", "1"), ("a", "2")]))]
+    );
+}
+
+#[test]
+fn label_values_of_128_bytes_and_more_and_a_short_length_prefix() {
+    // A value of 200 bytes has a two-byte length.
+    let long = "v".repeat(200);
+    let input = body(&[family(
+        "g",
+        "",
+        GAUGE,
+        vec![Msg::new()
+            .message(M_LABEL, label("a", &long))
+            .message(M_GAUGE, Msg::new().double(1, 1.0))],
+    )]);
+    let got = run(&input, &ParseOptions::default()).expect("parses");
+    assert_eq!(
+        series_and_labels(&got),
+        vec![(format!(r#"g{{a="{long}"}}"#), pairs(&[("a", &long)]))]
+    );
+    // A value whose length is the varint 0x85 0x01 (133) with 0x01 and 132 bytes after the
+    // first length byte: 133 bytes follow `0x85`, but the value is one byte short.
+    let mut pair = vec![0x0a, 1, b'a', 0x12, 0x85, 0x01];
+    pair.extend(std::iter::repeat_n(b'v', 132));
+    let input = body(&[family(
+        "g",
+        "",
+        GAUGE,
+        vec![Msg::new().message(M_LABEL, Msg::from_bytes(pair))],
+    )]);
+    assert_eq!(
+        error_of(&input, &ParseOptions::default()),
+        "metric family 1 \"g\": metric[0].label[0]: length 133 exceeds the 132 bytes left in the message"
+    );
+}

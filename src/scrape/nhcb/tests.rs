@@ -465,3 +465,28 @@ fn protobuf_scrape_stores_the_converted_histogram() {
         assert_eq!(stored(&store, "rpc_seconds_count"), keep);
     }
 }
+
+#[test]
+fn series_of_one_histogram_may_list_their_labels_in_any_order() {
+    // The same label set in another order is the same histogram; a label more or less, or
+    // another value, is another one (each emitted as soon as the next begins). The `_sum`
+    // alone, without a count or buckets, does not convert; a `_count` alone is one `+Inf`
+    // bucket holding the count.
+    let body = "\
+# TYPE rpc_seconds histogram
+rpc_seconds_bucket{b=\"1\",a=\"2\",le=\"0.1\"} 1
+rpc_seconds_bucket{le=\"+Inf\",a=\"2\",b=\"1\"} 3
+rpc_seconds_count{a=\"2\",b=\"1\"} 3
+rpc_seconds_sum{a=\"2\"} 0.7
+rpc_seconds_count{a=\"2\",b=\"1\",c=\"3\"} 4
+rpc_seconds_count{a=\"2\",b=\"9\"} 5
+";
+    assert_eq!(
+        collect(body, false),
+        [
+            "H rpc_seconds{a=\"2\",b=\"1\"} None 3 0 [1.0, 2.0]",
+            "H rpc_seconds{a=\"2\",b=\"1\",c=\"3\"} None 4 0 [4.0]",
+            "H rpc_seconds{a=\"2\",b=\"9\"} None 5 0 [5.0]",
+        ]
+    );
+}
