@@ -89,5 +89,5 @@ fn duration_expressions_test_file_passes() {
     let mut out = Vec::new();
     let s = run_test_file_with(&f, RunOptions::default(), &mut out).expect("test file runs");
     let text = String::from_utf8_lossy(&out);
-    assert_eq!((s.passed, s.failed), (24, 0), "(passed, failed):\n{text}");
+    assert_eq!((s.passed, s.failed), (27, 0), "(passed, failed):\n{text}");
 }

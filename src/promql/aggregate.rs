@@ -7,7 +7,7 @@
 use super::eval::{exec_err, EvalResult, Evaluator};
 use super::memo::{ptr, FastMap};
 use super::value::{Sample, Val};
-use crate::store::{Label, Labels, METADATA_LABELS, METRIC_NAME};
+use crate::store::{Label, Labels, METRIC_NAME};
 use promql_parser::parser::{AggregateExpr, Expr, LabelModifier};
 use std::collections::HashMap;
 use std::rc::Rc;
@@ -49,33 +49,29 @@ struct Group {
     incremental: bool,
     members: Vec<Sample>,
     values: Vec<f64>,
+    /// Whether any aggregated sample's name is to be dropped: then so is the group's (its
+    /// `__name__`, kept by `by (__name__)`, goes at the end of the query), as upstream's
+    /// `groupedAggregation.dropName`.
+    drop_name: bool,
 }
 
-/// The labels of `labels` (after delayed name removal when `drop_name`: without `__name__`,
-/// `__type__` and `__unit__`) that the grouping `modifier` keeps, copied straight out of the
-/// input: no intermediate copy of the whole set. `without` always removes `__name__` but keeps
-/// `__type__` and `__unit__` of a series whose name stays, as Prometheus'
-/// `generateGroupingLabels` does.
-pub(crate) fn grouping_key(
-    labels: &Labels,
-    drop_name: bool,
-    modifier: &Option<LabelModifier>,
-) -> Labels {
-    let dropped = |name: &str| drop_name && METADATA_LABELS.contains(&name);
+/// The labels of `labels` that the grouping `modifier` keeps, copied straight out of the
+/// input: no intermediate copy of the whole set. As in Prometheus' `generateGroupingLabels`,
+/// the grouping sees a series' labels before delayed name removal: `by (__name__)` keeps the
+/// name even of a series whose name is to be dropped (the group then drops it at the end, see
+/// [`Group::drop_name`]), and `without` always removes `__name__` but keeps `__type__` and
+/// `__unit__`.
+pub(crate) fn grouping_key(labels: &Labels, modifier: &Option<LabelModifier>) -> Labels {
     let keep: Vec<Label> = match modifier {
         None => return Labels::empty(),
         Some(LabelModifier::Include(by)) => labels
             .iter()
-            .filter(|l| !dropped(&l.name) && by.labels.iter().any(|b| *b == *l.name))
+            .filter(|l| by.labels.iter().any(|b| *b == *l.name))
             .cloned()
             .collect(),
         Some(LabelModifier::Exclude(wo)) => labels
             .iter()
-            .filter(|l| {
-                &*l.name != METRIC_NAME
-                    && !dropped(&l.name)
-                    && !wo.labels.iter().any(|b| *b == *l.name)
-            })
+            .filter(|l| &*l.name != METRIC_NAME && !wo.labels.iter().any(|b| *b == *l.name))
             .cloned()
             .collect(),
     };
@@ -186,8 +182,8 @@ pub(crate) fn eval_aggregate(
     let mut cv_index: HashMap<Labels, usize> = HashMap::new();
     let mut positional = ev.memo.positional(tag);
     for (pos, s) in input.into_iter().enumerate() {
-        let key = positional.derive(&ev.memo, tag, pos, &s.labels, s.drop_name, |l, d| {
-            grouping_key(l, d, &a.modifier)
+        let key = positional.derive(&ev.memo, tag, pos, &s.labels, false, |l, _| {
+            grouping_key(l, &a.modifier)
         });
         if op == "count_values" {
             let value = match &s.h {
@@ -200,6 +196,20 @@ pub(crate) fn eval_aggregate(
                 cv_groups.len() - 1
             });
             cv_groups[i].1 += 1.0;
+            continue;
+        }
+        if s.h.is_some()
+            && matches!(
+                op.as_str(),
+                "min" | "max" | "stddev" | "stdvar" | "quantile"
+            )
+        {
+            // A histogram an aggregation of floats ignores (`min`, `quantile`, …): it opens
+            // no group, but one it falls into drops its name if the histogram's would be
+            // dropped, as upstream's loop marks the group before it skips the sample.
+            if let Some(&i) = index.get(&ptr(&key)) {
+                groups[i].drop_name |= s.drop_name;
+            }
             continue;
         }
         let gi = match index.get(&ptr(&key)) {
@@ -224,10 +234,12 @@ pub(crate) fn eval_aggregate(
                     incremental: false,
                     members: Vec::new(),
                     values: Vec::new(),
+                    drop_name: false,
                 });
                 groups.len() - 1
             }
         };
+        groups[gi].drop_name |= s.drop_name;
         accumulate(&op, &mut groups[gi], s, k, param_f);
     }
     ev.memo.put_positional(tag, positional);
@@ -279,7 +291,7 @@ pub(crate) fn eval_aggregate(
             v,
             h: None,
             t: ts,
-            drop_name: false,
+            drop_name: g.drop_name,
         });
     }
     Ok(Val::Vector(out))

@@ -38,6 +38,8 @@ struct Group {
     has_hist: bool,
     floats: bool,
     broken: bool,
+    /// Whether any member's name is to be dropped (see the float aggregation's group).
+    drop_name: bool,
 }
 
 /// Which counter-reset hints the inputs of a histogram sum carried. Upstream warns about
@@ -180,16 +182,18 @@ pub(crate) fn prepare(
         "count" | "group" | "limitk" | "limit_ratio" => Ok(Prepared::Floats(input)),
         "sum" | "avg" => Ok(Prepared::Done(sum_or_avg(ev, op, a, input, ts))),
         _ => {
-            let n = input.len();
-            let floats: Vec<Sample> = input.into_iter().filter(|s| s.h.is_none()).collect();
-            if floats.len() < n {
-                ev.annotate(
-                    false,
-                    &format!("ignored histogram in {op} aggregation"),
-                    &a.expr,
-                );
-            }
-            Ok(Prepared::Floats(floats))
+            ev.annotate(
+                false,
+                &format!("ignored histogram in {op} aggregation"),
+                &a.expr,
+            );
+            // `topk`/`bottomk` keep each member's own name flag, so their histograms can go
+            // now; the other aggregations of floats skip them group by group.
+            let input = match op {
+                "topk" | "bottomk" => input.into_iter().filter(|s| s.h.is_none()).collect(),
+                _ => input,
+            };
+            Ok(Prepared::Floats(input))
         }
     }
 }
@@ -200,9 +204,9 @@ fn sum_or_avg(ev: &Evaluator, op: &str, a: &AggregateExpr, input: Vec<Sample>, t
     let mut index: FastMap<usize, usize> = FastMap::default();
     let tag = a as *const AggregateExpr as usize;
     for s in input {
-        let key = ev.memo.derive(tag, &s.labels, s.drop_name, |l, d| {
-            grouping_key(l, d, &a.modifier)
-        });
+        let key = ev
+            .memo
+            .derive(tag, &s.labels, false, |l, _| grouping_key(l, &a.modifier));
         let gi = *index.entry(ptr(&key)).or_insert_with(|| {
             groups.push(Group {
                 labels: key.clone(),
@@ -213,10 +217,14 @@ fn sum_or_avg(ev: &Evaluator, op: &str, a: &AggregateExpr, input: Vec<Sample>, t
                 has_hist: false,
                 floats: false,
                 broken: false,
+                drop_name: false,
             });
             groups.len() - 1
         });
         let g = &mut groups[gi];
+        if !g.broken {
+            g.drop_name |= s.drop_name;
+        }
         let first = g.count == 0.0;
         g.count += 1.0;
         if g.broken {
@@ -283,7 +291,7 @@ fn sum_or_avg(ev: &Evaluator, op: &str, a: &AggregateExpr, input: Vec<Sample>, t
             v,
             h,
             t: ts,
-            drop_name: false,
+            drop_name: g.drop_name,
         });
     }
     Val::Vector(out)

@@ -1686,6 +1686,7 @@ impl Prettier for Expr {
 /// check_ast checks the validity of the provided AST. This includes type checking.
 /// Recursively check correct typing for child nodes and raise errors in case of bad typing.
 pub(crate) fn check_ast(expr: Expr) -> Result<Expr, String> {
+    check_operand_selectors(&expr)?;
     match expr {
         Expr::Binary(ex) => check_ast_for_binary_expr(ex),
         Expr::Aggregate(ex) => check_ast_for_aggregate_expr(ex),
@@ -1939,12 +1940,63 @@ fn check_ast_for_vector_selector(ex: VectorSelector) -> Result<Expr, String> {
             )),
             None => Ok(Expr::VectorSelector(ex)),
         },
-        None if ex.matchers.is_empty_matchers() => {
-            // When name is None, a vector selector must contain at least one non-empty matcher
-            // to prevent implicit selection of all metrics (e.g. by a typo).
-            Err("vector selector must contain at least one non-empty matcher".into())
+        // Whether it has a matcher that does not match "" is checked once the whole query is
+        // parsed (`check_selectors_not_empty`): `info()`'s second argument may lack one.
+        None => Ok(Expr::VectorSelector(ex)),
+    }
+}
+
+/// Prometheus' check that a vector selector without a metric name has at least one matcher
+/// that does not match the empty string, to prevent implicit selection of all metrics (e.g. by
+/// a typo). It is made on a selector where the node holding it is checked (and on the whole
+/// query), not on the selector alone, because `info()`'s second argument is exempt, as in
+/// upstream's parser: its label selectors pick data labels, which a matcher such as
+/// `{data=~".*"}` accepts even when absent.
+pub(crate) fn check_selector_not_empty(expr: &Expr) -> Result<(), String> {
+    let vs = match expr {
+        Expr::VectorSelector(vs) => vs,
+        Expr::MatrixSelector(ms) => &ms.vs,
+        _ => return Ok(()),
+    };
+    if vs.name.is_none() && vs.matchers.is_empty_matchers() {
+        Err("vector selector must contain at least one non-empty matcher".into())
+    } else {
+        Ok(())
+    }
+}
+
+/// [`check_selector_not_empty`] on the operands of `expr`.
+fn check_operand_selectors(expr: &Expr) -> Result<(), String> {
+    match expr {
+        Expr::Aggregate(a) => {
+            if let Some(p) = &a.param {
+                check_selector_not_empty(p)?;
+            }
+            check_selector_not_empty(&a.expr)
         }
-        _ => Ok(Expr::VectorSelector(ex)),
+        Expr::Unary(u) => check_selector_not_empty(&u.expr),
+        Expr::Binary(b) => {
+            check_selector_not_empty(&b.lhs)?;
+            check_selector_not_empty(&b.rhs)
+        }
+        Expr::Paren(p) => check_selector_not_empty(&p.expr),
+        Expr::Subquery(s) => check_selector_not_empty(&s.expr),
+        Expr::Call(c) => {
+            for (i, arg) in c.args.args.iter().enumerate() {
+                let info_labels =
+                    c.func.name == "info" && i == 1 && matches!(**arg, Expr::VectorSelector(_));
+                if !info_labels {
+                    check_selector_not_empty(arg)?;
+                }
+            }
+            Ok(())
+        }
+        Expr::MatrixSelector(_) => check_selector_not_empty(expr),
+        Expr::VectorSelector(_)
+        | Expr::NumberLiteral(_)
+        | Expr::StringLiteral(_)
+        | Expr::Extension(_)
+        | Expr::Duration(_) => Ok(()),
     }
 }
 
@@ -3056,6 +3108,20 @@ or
             func,
             args: FunctionArgs { args },
         }
+    }
+
+    #[test]
+    fn info_label_selectors_may_all_accept_the_empty_value() {
+        use crate::parser::parse;
+        let msg = "vector selector must contain at least one non-empty matcher";
+        assert!(parse(r#"info(up, {data=~".*"})"#).is_ok());
+        // Anywhere else such a selector is refused, however deep it sits.
+        assert_eq!(parse(r#"info({data=~".*"})"#), Err(msg.to_string()));
+        assert_eq!(
+            parse(r#"sum(rate({a=~".*"}[5m])) + 1"#),
+            Err(msg.to_string())
+        );
+        assert_eq!(parse(r#"topk(scalar({a=""}), up)"#), Err(msg.to_string()));
     }
 
     #[test]

@@ -435,6 +435,25 @@ mod tests {
     }
 
     #[test]
+    fn zero_duration_literal_inside_an_expression() {
+        // Only the value of a duration expression must be positive: 30m + 0s is 30m.
+        let ms = matrix("x[30m + 0s]");
+        let range = ms
+            .range_expr
+            .as_ref()
+            .map(|e| e.seconds(Duration::ZERO, Duration::ZERO));
+        assert_eq!(range, Some(Ok(1800.0)));
+        // A zero literal is a number like any other outside selectors.
+        assert_eq!(
+            parse("1 + 0s").map(|e| e.to_string()),
+            Ok("1 + 0".to_string())
+        );
+        // A range or subquery step that is a lone zero literal is still refused.
+        assert_eq!(err("x[0s]"), "duration must be greater than 0");
+        assert_eq!(err("x[5m:0m]"), "duration must be greater than 0");
+    }
+
+    #[test]
     fn printing_reads_back_the_same() {
         for q in [
             "rate(x[5m + step()])",

@@ -696,7 +696,7 @@ number_literal -> Result<Expr, String>:
                 }
         |       DURATION
                 {
-                        let duration = parse_duration($lexer.span_str($span))?;
+                        let duration = parse_duration_or_zero($lexer.span_str($span))?;
                         Ok(Expr::from(duration.as_secs_f64()))
                 }
 ;
@@ -718,7 +718,7 @@ string_identifier -> Result<String, String>:
 duration_literal -> Result<DurationExpr, String>:
                 DURATION
                 {
-                        let secs = parse_duration($lexer.span_str($span))?.as_secs_f64();
+                        let secs = parse_duration_or_zero($lexer.span_str($span))?.as_secs_f64();
                         Ok(DurationExpr::Literal { secs, is_duration: true })
                 }
         |       NUMBER
@@ -775,7 +775,7 @@ use crate::parser::function::get_function;
 use crate::parser::lex::is_label;
 use crate::parser::production::{lexeme_to_string, lexeme_to_token, span_to_string};
 use crate::parser::token::{Token, T_IDENTIFIER};
-use crate::util::{parse_duration, parse_str_radix, unquote_string};
+use crate::util::{parse_duration_or_zero, parse_str_radix, unquote_string};
 
 fn update_optional_matching(
     modifier: Option<BinModifier>,

@@ -67,25 +67,45 @@ const ALL_CAPS: [(&str, Duration); 7] = [
 /// assert_eq!(util::parse_duration("4d1h").unwrap(), Duration::from_secs(3600 * 97));
 /// ```
 pub fn parse_duration(ds: &str) -> Result<Duration, String> {
+    if ds == "0" {
+        return Err("duration must be greater than 0".into());
+    }
+    let dur = parse_duration_or_zero(ds)?;
+    if dur == Duration::ZERO && DURATION_RE.is_match(ds) {
+        Err("duration must be greater than 0".into())
+    } else {
+        Ok(dur)
+    }
+}
+
+/// Parses a duration literal of a PromQL expression as Prometheus 3's parser does: a zero
+/// duration (`0s`) is a valid literal there, since a duration expression checks only its
+/// result (`[30m + 0s]` is 30 minutes); a range or subquery step written as a lone literal
+/// is checked for a positive value where the selector is built.
+///
+/// ```
+/// use std::time::Duration;
+/// use promql_parser::util;
+///
+/// assert_eq!(util::parse_duration_or_zero("0s").unwrap(), Duration::ZERO);
+/// assert_eq!(util::parse_duration_or_zero("1m30s").unwrap(), Duration::from_secs(90));
+/// assert!(util::parse_duration_or_zero("1s1m").is_err());
+/// ```
+pub fn parse_duration_or_zero(ds: &str) -> Result<Duration, String> {
     if ds.is_empty() {
         return Err("empty duration string".into());
     }
 
-    if ds == "0" {
-        return Err("duration must be greater than 0".into());
-    }
-
     // the duration is float number of seconds
     if let Ok(float_duration) = ds.parse::<f64>() {
-        return Ok(Duration::from_secs_f64(float_duration));
+        return Duration::try_from_secs_f64(float_duration)
+            .map_err(|_| format!("not a valid duration string: {ds}"));
     }
 
-    if !DURATION_RE.is_match(ds) {
+    let Some(caps) = DURATION_RE.captures(ds) else {
         return Err(format!("not a valid duration string: {ds}"));
-    }
-
-    let caps = DURATION_RE.captures(ds).unwrap();
-    let dur = ALL_CAPS
+    };
+    ALL_CAPS
         .into_iter()
         // map captured string to Option<Duration> iterator
         // FIXME: None is ignored in closure. It is better to tell users which part is wrong.
@@ -97,13 +117,7 @@ pub fn parse_duration(ds: &str) -> Result<Duration, String> {
         .try_fold(Duration::ZERO, |acc, x| {
             acc.checked_add(x.unwrap_or(Duration::ZERO))
                 .ok_or_else(|| "duration overflowed".into())
-        });
-
-    if matches!(dur, Ok(d) if d == Duration::ZERO) {
-        Err("duration must be greater than 0".into())
-    } else {
-        dur
-    }
+        })
 }
 
 /// display Duration in Prometheus format
