@@ -271,7 +271,11 @@ async fn backfill_after_restart_waits_for_the_first_scrape() {
 fn calendar_month_window_starts_on_the_first() {
     // 2026-03-15T12:00Z in minutes; the window starts 2026-03-01T00:00Z and March has 31 days.
     let mid_march = 1_773_576_000 / 60;
-    let (from, to, len) = window_steps(&SloWindow::CalendarMonth, mid_march, STEP);
+    let (from, to, len) = window_steps(
+        &SloWindow::Calendar(crate::slo::calendar::CalendarWindow::month_utc()),
+        mid_march,
+        STEP,
+    );
     assert_eq!(from * 60, 1_772_323_200);
     assert_eq!(to, mid_march);
     assert_eq!(len, 31.0 * 86_400.0);
