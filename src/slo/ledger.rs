@@ -435,4 +435,109 @@ mod tests {
             ]
         );
     }
+
+    /// Five 5-step slices; the good ratio each needs is 0.95.
+    /// - A [0,5): 100 events a step, 1 bad each: 5/500 bad, good 99 % → good.
+    /// - B [5,10): 10 bad in step 7: 10/500, good 98 % → good.
+    /// - C [10,15): 30 bad in step 12: 30/500, good 94 % → bad.
+    /// - D [15,20): no traffic → good for Timeslices, no ratio for RatioTimeslices.
+    /// - E [20,25): 20 a step, 5 bad: 5/100, good exactly 95 % → good (≥ the target).
+    fn five_slices(rule: SliceRule) -> Ledger {
+        let mut l = Ledger::new(3 * BLOCK, 30 * BLOCK).with_slices(Some(rule));
+        for s in 0..5 {
+            l.record(s, Counts::new(1.0, 100.0));
+        }
+        for s in 5..15 {
+            let bad = match s {
+                7 => 10.0,
+                12 => 30.0,
+                _ => 0.0,
+            };
+            l.record(s, Counts::new(bad, 100.0));
+        }
+        for s in 20..25 {
+            l.record(s, Counts::new(if s == 22 { 5.0 } else { 0.0 }, 20.0));
+        }
+        l
+    }
+
+    #[test]
+    fn time_slices_with_a_threshold() {
+        let l = five_slices(SliceRule::Good {
+            steps: 5,
+            target: 0.95,
+        });
+        // One bad slice (C) of five.
+        assert_eq!(l.budget_counts(0, 25), Counts::new(1.0, 5.0));
+        // A window ending inside E holds the slices ending in (0, 23]: A–D.
+        assert_eq!(l.budget_counts(0, 23), Counts::new(1.0, 4.0));
+        // A 5-step window ending at 12 holds its last complete slice, B.
+        assert_eq!(l.budget_counts(7, 12), Counts::new(0.0, 1.0));
+        assert_eq!(l.budget_counts(10, 15), Counts::new(1.0, 1.0));
+        // The events themselves are unchanged.
+        assert_eq!(l.sum(0, 25), Counts::new(5.0 + 10.0 + 30.0 + 5.0, 1600.0));
+    }
+
+    #[test]
+    fn ratio_time_slices_average_the_slices_ratios() {
+        let l = five_slices(SliceRule::Ratio { steps: 5 });
+        // Bad ratios A 0.01, B 0.02, C 0.06, E 0.05; D has no events and no ratio.
+        // Sum 0.14 over 4 slices: attainment 1 − 0.14 / 4 = 0.965 = mean(0.99, 0.98, 0.94, 0.95).
+        let c = l.budget_counts(0, 25);
+        assert!((c.bad - 0.14).abs() < 1e-12, "{c:?}");
+        assert_eq!(c.total, 4.0);
+        assert!((crate::slo::figures::attainment(c) - 0.965).abs() < 1e-12);
+    }
+
+    #[test]
+    fn slice_sums_across_blocks_match_judging_each_slice() {
+        // Three hours of 1-step… 4-step slices with a bad spell every 7 steps; the sums
+        // through the blocks equal judging every slice of the window one by one.
+        let steps: Vec<(i64, Counts)> = (0..3 * BLOCK)
+            .map(|s| (s, Counts::new(if s % 7 == 0 { 9.0 } else { 0.0 }, 100.0)))
+            .collect();
+        for n in [1, 4, 5, 15] {
+            let rule = SliceRule::Good {
+                steps: n,
+                target: 0.95,
+            };
+            let mut l = Ledger::new(3 * BLOCK, 30 * BLOCK).with_slices(Some(rule));
+            for (s, c) in &steps {
+                l.record(*s, *c);
+            }
+            for (from, to) in [(0, 3 * BLOCK), (13, 2 * BLOCK + 7), (BLOCK, 2 * BLOCK)] {
+                let (a, b) = (from / n * n, to / n * n);
+                let mut bad = 0.0;
+                for s0 in (a..b).step_by(n as usize) {
+                    let c = steps[s0 as usize..(s0 + n) as usize]
+                        .iter()
+                        .fold(Counts::default(), |x, (_, c)| x + *c);
+                    if c.good() / c.total < 0.95 {
+                        bad += 1.0;
+                    }
+                }
+                let want = Counts::new(bad, ((b - a) / n) as f64);
+                assert_eq!(l.budget_counts(from, to), want, "slice {n}, {from}..{to}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_window_with_no_traffic_has_good_slices_and_no_ratios() {
+        let mut good = Ledger::new(3 * BLOCK, 30 * BLOCK).with_slices(Some(SliceRule::Good {
+            steps: 1,
+            target: 0.9,
+        }));
+        good.record(0, Counts::default());
+        // 60 empty one-step slices: all good, none bad.
+        assert_eq!(good.budget_counts(0, 60), Counts::new(0.0, 60.0));
+        let mut ratio =
+            Ledger::new(3 * BLOCK, 30 * BLOCK).with_slices(Some(SliceRule::Ratio { steps: 1 }));
+        ratio.record(0, Counts::default());
+        assert_eq!(ratio.budget_counts(0, 60), Counts::default());
+        assert_eq!(
+            crate::slo::figures::attainment(ratio.budget_counts(0, 60)),
+            1.0
+        );
+    }
 }

@@ -502,3 +502,80 @@ fn native_sli(d: &mut Diag, at: &str, raw: RawSli) -> Option<Sli> {
         interval: interval?,
     }))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    fn errors(window: &str, budgeting: &str) -> Vec<(String, String)> {
+        let text = format!(
+            "version: redline/v1\nservice: s\nowner: o\nslos:\n  - name: n\n    objective: 99\n    window: {window}\n{budgeting}    sli:\n      availability: {{query: up}}\n"
+        );
+        match crate::slo::parse_text(Path::new("f.yml"), &text) {
+            Ok(_) => Vec::new(),
+            Err(e) => e.into_iter().map(|e| (e.field, e.message)).collect(),
+        }
+    }
+
+    #[test]
+    fn calendar_and_budgeting_errors_name_the_field() {
+        assert!(errors(
+            "{calendar: week, start_day: sunday, time_zone: Asia/Tokyo}",
+            ""
+        )
+        .is_empty());
+        assert!(errors(
+            "{calendar: month, start_day: 28}",
+            "    budgeting: {method: ratio_timeslices, slice: 5m}\n"
+        )
+        .is_empty());
+        let cases = [
+            (
+                "{calendar: month, time_zone: Europe/Berlim}",
+                "",
+                "slos[0].window.time_zone",
+            ),
+            (
+                "{calendar: month, start_day: 29}",
+                "",
+                "slos[0].window.start_day",
+            ),
+            (
+                "{calendar: week, start_day: 1}",
+                "",
+                "slos[0].window.start_day",
+            ),
+            ("{calendar: quarter}", "", "slos[0].window.calendar"),
+            (
+                "{rolling: 30d, time_zone: UTC}",
+                "",
+                "slos[0].window.time_zone",
+            ),
+            (
+                "{rolling: 30d}",
+                "    budgeting: {method: timeslices, slice: 7m, slice_target: 0.9}\n",
+                "slos[0].budgeting.slice",
+            ),
+            (
+                "{rolling: 30d}",
+                "    budgeting: {method: timeslices, slice: 10m, slice_target: 0.9}\n",
+                "slos[0].budgeting.slice",
+            ),
+            (
+                "{rolling: 30d}",
+                "    budgeting: {method: timeslices, slice: 1m}\n",
+                "slos[0].budgeting.slice_target",
+            ),
+            (
+                "{rolling: 30d}",
+                "    budgeting: {method: minutes}\n",
+                "slos[0].budgeting.method",
+            ),
+        ];
+        for (window, budgeting, field) in cases {
+            let e = errors(window, budgeting);
+            assert_eq!(e.len(), 1, "{window} {budgeting}: {e:?}");
+            assert_eq!(e[0].0, field, "{e:?}");
+        }
+    }
+}
