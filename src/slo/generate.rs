@@ -113,9 +113,14 @@ pub fn generate_specs(specs: &[SloSpec]) -> Result<String, Vec<SloError>> {
 
 /// Why an SLO has no faithful Prometheus rules, with the field path, if it has none.
 pub fn not_expressible(s: &SloSpec) -> Option<SloError> {
+    // OpenSLO's fields sit in the SLO's `spec`, beside the objective the spec came from.
+    let at = |native: &str, openslo: &str| match (s.format, s.field.find("spec.objectives")) {
+        (super::SpecFormat::OpenSlo, Some(i)) => format!("{}spec.{openslo}", &s.field[..i]),
+        _ => format!("{}.{native}", s.field),
+    };
     let (field, message) = match (&s.window, &s.budgeting) {
         (SloWindow::Calendar(c), _) => (
-            format!("{}.window", s.field),
+            at("window", "timeWindow[0]"),
             format!(
                 "Prometheus rules cannot express a calendar {} (a range selector has a fixed length and no time zone); redline's SLO engine measures it, `slo generate` writes rolling windows only",
                 c.unit_name()
@@ -123,7 +128,7 @@ pub fn not_expressible(s: &SloSpec) -> Option<SloError> {
         ),
         (_, Budgeting::Occurrences) => return None,
         (_, b) => (
-            format!("{}.budgeting", s.field),
+            at("budgeting", "budgetingMethod"),
             format!(
                 "Prometheus rules cannot express {} budgeting (counting good time slices over the period needs a series per slice); redline's SLO engine measures it, `slo generate` writes occurrences only",
                 b.name()

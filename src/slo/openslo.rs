@@ -704,3 +704,84 @@ fn grouping(a: &promql_parser::parser::AggregateExpr) -> String {
         _ => "sum".to_string(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::slo::calendar::CalendarUnit;
+    use crate::slo::{Budgeting, SloWindow};
+
+    fn slo(window: &str, budgeting: &str, objective: &str) -> Result<crate::slo::SloSpec, String> {
+        let text = format!(
+            "apiVersion: openslo/v1\nkind: SLO\nmetadata: {{name: api}}\nspec:\n  service: api\n  indicator:\n    metadata: {{name: api-errors}}\n    spec:\n      ratioMetric:\n        counter: true\n        good: {{metricSource: {{type: Prometheus, spec: {{query: 'ok_total'}}}}}}\n        total: {{metricSource: {{type: Prometheus, spec: {{query: 'all_total'}}}}}}\n  timeWindow:\n{window}  budgetingMethod: {budgeting}\n  objectives:\n    - {{target: 0.99{objective}}}\n"
+        );
+        crate::slo::parse_text(std::path::Path::new("o.yml"), &text)
+            .map(|mut v| v.remove(0))
+            .map_err(|e| {
+                e.iter()
+                    .map(|e| e.to_string())
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            })
+    }
+
+    #[test]
+    fn calendar_week_from_start_time_with_time_slices() {
+        // 2024-01-03 is a Wednesday: weeks start on Wednesdays in Berlin.
+        let s = slo(
+            "    - duration: 1w\n      calendar: {startTime: '2024-01-03 00:00:00', timeZone: Europe/Berlin}\n",
+            "Timeslices",
+            ", timeSliceTarget: 0.95, timeSliceWindow: 1m",
+        )
+        .unwrap();
+        let SloWindow::Calendar(c) = &s.window else {
+            panic!("{:?}", s.window)
+        };
+        assert_eq!(
+            c.unit,
+            CalendarUnit::Week {
+                start_day: jiff::civil::Weekday::Wednesday
+            }
+        );
+        assert_eq!(c.zone.name(), "Europe/Berlin");
+        assert_eq!(
+            s.budgeting,
+            Budgeting::Timeslices {
+                slice: std::time::Duration::from_secs(60),
+                target: 0.95
+            }
+        );
+        // A bare number of minutes, and a month from the 15th.
+        let s = slo(
+            "    - duration: 1M\n      calendar: {startTime: '2024-01-15 00:00:00', timeZone: UTC}\n",
+            "RatioTimeslices",
+            ", timeSliceWindow: 5",
+        )
+        .unwrap();
+        assert!(
+            matches!(&s.window, SloWindow::Calendar(c) if c.unit == CalendarUnit::Month { start_day: 15 })
+        );
+        assert_eq!(
+            s.budgeting,
+            Budgeting::RatioTimeslices {
+                slice: std::time::Duration::from_secs(300)
+            }
+        );
+    }
+
+    #[test]
+    fn what_redline_cannot_measure_is_refused_with_the_field_path() {
+        let cases = [
+            ("    - duration: 1Q\n      calendar: {timeZone: UTC}\n", "Occurrences", "", "spec.timeWindow[0].duration"),
+            ("    - duration: 1M\n      calendar: {startTime: '2024-01-31 00:00:00', timeZone: UTC}\n", "Occurrences", "", "spec.timeWindow[0].calendar.startTime"),
+            ("    - duration: 1M\n      calendar: {startTime: '2024-01-01 12:30:00', timeZone: UTC}\n", "Occurrences", "", "spec.timeWindow[0].calendar.startTime"),
+            ("    - duration: 1M\n      calendar: {timeZone: Mars/Base}\n", "Occurrences", "", "spec.timeWindow[0].calendar.timeZone"),
+            ("    - {duration: 30d, isRolling: true}\n", "Timeslices", ", timeSliceWindow: 1m", "spec.objectives[0].timeSliceTarget"),
+            ("    - {duration: 30d, isRolling: true}\n", "RatioTimeslices", "", "spec.objectives[0].timeSliceWindow"),
+            ("    - {duration: 30d, isRolling: true}\n", "Occurrences", ", timeSliceTarget: 0.9", "spec.objectives[0].timeSliceTarget"),
+        ];
+        for (window, budgeting, objective, field) in cases {
+            let e = slo(window, budgeting, objective).unwrap_err();
+            assert!(e.contains(&format!("o.yml: {field}: ")), "{field}: {e}");
+        }
+    }
+}
