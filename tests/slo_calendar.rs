@@ -39,6 +39,7 @@ const MINUTE_MS: i64 = 60_000;
 const MARCH: i64 = 20_147 * 1440 + 23 * 60;
 
 async fn get(port: u16, path: &str) -> String {
+    redline::install_crypto_provider();
     reqwest::get(format!("http://127.0.0.1:{port}{path}"))
         .await
         .expect("GET")
