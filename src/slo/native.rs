@@ -7,8 +7,9 @@
 use super::calendar::{weekday_named, CalendarUnit, CalendarWindow, Zone};
 use super::spec::{
     build_alerting, check_bucket_boundary, check_duration, check_ident, check_native_threshold,
-    check_promql, check_slice, check_window_query, each_slo, is_metric_name, AlertingInput,
-    Budgeting, LatencySli, Objective, ProbeSpec, RatioEvents, Sli, SloSpec, SloWindow, SpecFormat,
+    check_promql, check_slice, check_slice_target, check_window_query, each_slo, is_metric_name,
+    AlertingInput, Budgeting, LatencySli, Objective, ProbeSpec, RatioEvents, Sli, SloSpec,
+    SloWindow, SpecFormat,
 };
 use super::Diag;
 use serde::Deserialize;
@@ -298,22 +299,7 @@ fn native_budgeting(
         }
         "timeslices" => {
             let slice = slice(d);
-            let target = match raw.slice_target {
-                Some(t) if t > 0.0 && t <= 1.0 => Some(t),
-                Some(t) => {
-                    d.err(
-                        format!("{at}.slice_target"),
-                        format!(
-                            "the share of good events a slice needs, in (0, 1], e.g. 0.95; got {t}"
-                        ),
-                    );
-                    None
-                }
-                None => {
-                    d.err(format!("{at}.slice_target"), "timeslices need the share of good events that makes a slice good, e.g. `slice_target: 0.95`");
-                    None
-                }
-            };
+            let target = check_slice_target(d, &format!("{at}.slice_target"), raw.slice_target);
             Some(Budgeting::Timeslices {
                 slice: slice?,
                 target: target?,

@@ -22,9 +22,9 @@
 
 use super::calendar::{CalendarUnit, CalendarWindow, Zone};
 use super::spec::{
-    build_alerting, check_duration, check_ident, check_promql, check_slice, check_window_query,
-    Alerting, AlertingInput, Budgeting, Objective, RatioEvents, Sli, SloSpec, SloWindow,
-    SpecFormat,
+    build_alerting, check_duration, check_ident, check_promql, check_slice, check_slice_target,
+    check_window_query, Alerting, AlertingInput, Budgeting, Objective, RatioEvents, Sli, SloSpec,
+    SloWindow, SpecFormat,
 };
 use super::Diag;
 use promql_parser::parser::{token, Expr};
@@ -508,20 +508,8 @@ fn budgeting(
         }
         "Timeslices" => {
             let slice = slice(d);
-            let target = match o.time_slice_target {
-                Some(t) if t > 0.0 && t <= 1.0 => Some(t),
-                Some(t) => {
-                    d.err(
-                        format!("{at}.timeSliceTarget"),
-                        format!("the share of good events a slice needs, in (0, 1]; got {t}"),
-                    );
-                    None
-                }
-                None => {
-                    d.err(format!("{at}.timeSliceTarget"), "Timeslices need timeSliceTarget: the share of good events that makes a slice good, e.g. 0.95");
-                    None
-                }
-            };
+            let target =
+                check_slice_target(d, &format!("{at}.timeSliceTarget"), o.time_slice_target);
             Some(Budgeting::Timeslices {
                 slice: slice?,
                 target: target?,

@@ -132,6 +132,27 @@ impl Budgeting {
     }
 }
 
+/// Checks `Timeslices`' slice target: the share of good events a slice needs, in (0, 1].
+pub(crate) fn check_slice_target(d: &mut Diag, field: &str, target: Option<f64>) -> Option<f64> {
+    match target {
+        Some(t) if t > 0.0 && t <= 1.0 => Some(t),
+        Some(t) => {
+            d.err(
+                field,
+                format!("the share of good events a slice needs, in (0, 1], e.g. 0.95; got {t}"),
+            );
+            None
+        }
+        None => {
+            d.err(
+                field,
+                "time slices need the share of good events that makes a slice good, e.g. 0.95",
+            );
+            None
+        }
+    }
+}
+
 /// Checks a slice length for the time-slice methods: whole minutes (the ledger's step), a
 /// divisor of an hour (slices never straddle the ledger's hour blocks), and no longer than
 /// the shortest burn-rate window of an enabled alert tier (a window must hold a slice).
