@@ -32,6 +32,7 @@ fn slos(n: usize) -> Vec<SloView> {
                     .then(|| Duration::from_secs_f64(remaining.max(0.0) * 30.0 * 86400.0 / burn)),
                 burn_down: Vec::new(),
                 window_start_ms: None,
+                calendar: None,
             }
         })
         .collect()

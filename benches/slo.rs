@@ -3,16 +3,22 @@
 //! - `slo_full_round_1000`: one full round of figures (attainment, error budget, every
 //!   burn-rate window, time to exhaustion, burn-down) and burn-rate alert decisions for every
 //!   SLO, from the in-memory window sums. Target: under 100 ms.
+//! - `slo_full_round_1000_mixed`: the same round over 1,000 SLOs of which a quarter each are
+//!   rolling 30d with occurrences (as above), calendar months in Europe/Berlin, rolling 30d
+//!   counted in 1m time slices (`Timeslices`, target 0.95) and calendar weeks counted in 5m
+//!   `RatioTimeslices`; the first benchmark is its baseline from the same run.
 //! - The ledger's size on disk per SLO: 30 days of one-minute rows written to SQLite as the
 //!   engine writes them, for a handful of SLOs with realistic counts. Target: under 1 MiB.
 //!
 //! `cargo bench --bench slo`
 
 use criterion::Criterion;
+use redline::slo::calendar::{CalendarUnit, CalendarWindow, Zone};
 use redline::slo::engine::{compute_figures, decide_alerts, SloRuntime};
 use redline::slo::figures::Counts;
 use redline::slo::ledger::BLOCK;
 use redline::slo::sli::SliSource;
+use redline::slo::{Budgeting, SloSpec, SloWindow};
 use redline::state::ledger::{register_sync, write_sync, LedgerMinute, LedgerWrite};
 use std::hint::black_box;
 use std::path::PathBuf;
@@ -38,6 +44,63 @@ fn minute(slo: usize, s: i64) -> (f64, f64) {
     (bad as f64, total as f64)
 }
 
+/// SLO `i` with 30 days of traffic up to `to`; in the mixed set, every fourth SLO keeps the
+/// base's rolling window and occurrences, the others are a Berlin calendar month, 1m time
+/// slices, and a calendar week in 5m ratio slices.
+fn runtime(base: &SloSpec, i: usize, mixed: bool, from: i64, to: i64) -> SloRuntime {
+    let mut spec = base.clone();
+    spec.name = format!("slo-{i}");
+    if mixed {
+        let berlin = Zone::named("Europe/Berlin").expect("Europe/Berlin");
+        match i % 4 {
+            1 => {
+                spec.window = SloWindow::Calendar(CalendarWindow {
+                    unit: CalendarUnit::Month { start_day: 1 },
+                    zone: berlin,
+                })
+            }
+            2 => {
+                spec.budgeting = Budgeting::Timeslices {
+                    slice: std::time::Duration::from_secs(60),
+                    target: 0.95,
+                }
+            }
+            3 => {
+                spec.window = SloWindow::Calendar(CalendarWindow {
+                    unit: CalendarUnit::Week {
+                        start_day: jiff::civil::Weekday::Monday,
+                    },
+                    zone: berlin,
+                });
+                spec.budgeting = Budgeting::RatioTimeslices {
+                    slice: std::time::Duration::from_secs(300),
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut rt = SloRuntime::new(spec, SliSource::Probe(Arc::default()));
+    for s in from..to {
+        let (bad, total) = minute(i, s);
+        rt.ledger.record(s, Counts::new(bad, total));
+    }
+    let (wfrom, _, _) = redline::slo::engine::window_steps(&rt.spec.window, to, STEP_MS);
+    if let Some(b) = rt.ledger.edge_needed(wfrom) {
+        let edge: Vec<LedgerMinute> = (b * BLOCK..(b + 1) * BLOCK)
+            .map(|s| {
+                let (bad, total) = minute(i, s);
+                LedgerMinute {
+                    minute: s,
+                    bad,
+                    total,
+                }
+            })
+            .collect();
+        rt.ledger.set_edge(b, &edge);
+    }
+    rt
+}
+
 fn main() {
     let specs = redline::slo::load_files(&[PathBuf::from("rules/slo/checkout.yml")])
         .expect("rules/slo/checkout.yml loads");
@@ -46,57 +109,44 @@ fn main() {
     let to = now - now % BLOCK;
     let from = to - STEPS;
 
-    // In memory: 1,000 runtimes with 30 full days each.
-    let started = std::time::Instant::now();
-    let mut slos: Vec<SloRuntime> = (0..SLOS)
-        .map(|i| {
-            let mut spec = base.clone();
-            spec.name = format!("slo-{i}");
-            let mut rt = SloRuntime::new(spec, SliSource::Probe(Arc::default()));
-            for s in from..to {
-                let (bad, total) = minute(i, s);
-                rt.ledger.record(s, Counts::new(bad, total));
-            }
-            let (wfrom, _, _) = redline::slo::engine::window_steps(&rt.spec.window, to, STEP_MS);
-            if let Some(b) = rt.ledger.edge_needed(wfrom) {
-                let edge: Vec<LedgerMinute> = (b * BLOCK..(b + 1) * BLOCK)
-                    .map(|s| {
-                        let (bad, total) = minute(i, s);
-                        LedgerMinute {
-                            minute: s,
-                            bad,
-                            total,
-                        }
-                    })
-                    .collect();
-                rt.ledger.set_edge(b, &edge);
-            }
-            rt
-        })
-        .collect();
-    println!(
-        "slo bench: {SLOS} SLOs × {STEPS} minutes loaded in {:.1} s",
-        started.elapsed().as_secs_f64()
-    );
-
     let mut c = Criterion::default().configure_from_args().sample_size(20);
-    c.bench_function("slo_full_round_1000", |b| {
-        b.iter(|| {
-            let mut alerts = 0;
-            for rt in &slos {
-                let f = compute_figures(rt, to, STEP_MS);
-                alerts += decide_alerts(&rt.spec, &f, "http://redline").len();
-                black_box(&f);
-            }
-            black_box(alerts)
-        })
-    });
-    let f = compute_figures(&slos[0], to, STEP_MS);
-    println!(
-        "slo bench: SLO 0 attainment {:.5}, budget remaining {:.3}, burn 1h {:.2}",
-        f.attainment, f.error_budget.remaining_ratio, f.window_burn_rates["1h"]
-    );
-    slos.truncate(0);
+    for (name, mixed) in [
+        ("slo_full_round_1000", false),
+        ("slo_full_round_1000_mixed", true),
+    ] {
+        // In memory: 1,000 runtimes with 30 full days each.
+        let started = std::time::Instant::now();
+        let slos: Vec<SloRuntime> = (0..SLOS)
+            .map(|i| runtime(&base, i, mixed, from, to))
+            .collect();
+        println!(
+            "slo bench: {name}: {SLOS} SLOs × {STEPS} minutes loaded in {:.1} s",
+            started.elapsed().as_secs_f64()
+        );
+        c.bench_function(name, |b| {
+            b.iter(|| {
+                let mut alerts = 0;
+                for rt in &slos {
+                    let f = compute_figures(rt, to, STEP_MS);
+                    alerts += decide_alerts(&rt.spec, &f, "http://redline").len();
+                    black_box(&f);
+                }
+                black_box(alerts)
+            })
+        });
+        for rt in slos.iter().take(4) {
+            let f = compute_figures(rt, to, STEP_MS);
+            println!(
+                "slo bench: {name}: {} ({}, {}): attainment {:.5}, budget remaining {:.3}, burn 1h {:.2}",
+                rt.spec.name,
+                f.window,
+                f.budgeting,
+                f.attainment,
+                f.error_budget.remaining_ratio,
+                f.window_burn_rates["1h"]
+            );
+        }
+    }
 
     // On disk: DISK_SLOS SLOs × 30 days, written as the engine writes them: one transaction
     // per round holding one new minute of every SLO (WAL; fsync off only to keep the bench

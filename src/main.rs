@@ -455,6 +455,13 @@ fn dispatch(command: Command) -> Result<ExitCode> {
             what: SloCommand::Generate { files },
         } => match redline::slo::generate(&files) {
             Ok(yaml) => {
+                // SLOs Prometheus rules cannot express are named in the file's header.
+                for note in yaml
+                    .lines()
+                    .filter_map(|l| l.strip_prefix("# not generated: "))
+                {
+                    eprintln!("warning: not generated: {note}");
+                }
                 print!("{yaml}");
                 Ok(ExitCode::SUCCESS)
             }

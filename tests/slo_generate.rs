@@ -64,8 +64,17 @@ fn promtool_check(rules: &Path) {
 fn check_dir_with_promtool(dir: &str, tag: &str) {
     let tmp = temp_dir(tag);
     for p in paths(dir) {
-        let yaml =
-            generate(std::slice::from_ref(&p)).unwrap_or_else(|e| panic!("{p:?}: {}", render(&e)));
+        let yaml = match generate(std::slice::from_ref(&p)) {
+            Ok(yaml) => yaml,
+            // Engine-only SLOs (calendar windows, time slices): nothing to check.
+            Err(e)
+                if e.iter()
+                    .all(|e| e.message.contains("Prometheus rules cannot express")) =>
+            {
+                continue
+            }
+            Err(e) => panic!("{p:?}: {}", render(&e)),
+        };
         let out = tmp.join(p.file_name().expect("file name"));
         std::fs::write(&out, yaml).expect("write rules");
         promtool_check(&out);
@@ -325,5 +334,40 @@ fn duplicate_slo_across_files() {
             .any(|e| e.field == "slos[0].name" && e.message.contains("already defined")),
         "{}",
         render(&e)
+    );
+}
+
+/// Calendar windows and time slices have no faithful PromQL form: `slo generate` names them
+/// with their field path and writes no rules for them (a file of nothing else is an error).
+#[test]
+fn calendar_windows_and_time_slices_are_refused_with_the_field_path() {
+    let e = generate(&["rules/slo/platform.yml".into()]).expect_err("calendar only");
+    let fields: Vec<&str> = e.iter().map(|e| e.field.as_str()).collect();
+    assert_eq!(
+        fields,
+        ["slos[0].window", "slos[1].window"],
+        "{}",
+        render(&e)
+    );
+    assert!(
+        e[0].message.contains("cannot express a calendar month"),
+        "{}",
+        e[0]
+    );
+    // A file mixing both: the rolling SLO's rules, and a note naming the other.
+    let dir = temp_dir("refused");
+    let f = dir.join("mixed.yml");
+    std::fs::write(
+        &f,
+        "version: redline/v1\nservice: s\nowner: o\nslos:\n  - name: rolling\n    objective: 99\n    window: {rolling: 30d}\n    sli: {availability: {query: up}}\n  - name: sliced\n    objective: 99\n    window: {rolling: 30d}\n    budgeting: {method: timeslices, slice: 1m, slice_target: 0.9}\n    sli: {availability: {query: up}}\n",
+    )
+    .expect("write spec");
+    let yaml = generate(std::slice::from_ref(&f)).unwrap_or_else(|e| panic!("{}", render(&e)));
+    assert!(yaml.contains("slo_name: rolling"), "{yaml}");
+    assert!(!yaml.contains("slo_name: sliced"), "{yaml}");
+    assert!(
+        yaml.contains("# not generated: ")
+            && yaml.contains("slos[1].budgeting: Prometheus rules cannot express Timeslices"),
+        "{yaml}"
     );
 }

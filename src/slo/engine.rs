@@ -31,9 +31,9 @@
 //! resolved ones once with `ends_at = now`.
 
 use super::figures::{self, Counts, ErrorBudget};
-use super::ledger::{Ledger, BLOCK};
+use super::ledger::{Ledger, SliceRule, BLOCK};
 use super::sli::{read_step, Cursors, SliSource};
-use super::spec::{window_name, SloSpec, SloWindow};
+use super::spec::{window_name, Budgeting, SloSpec, SloWindow};
 use crate::alerting::Alert;
 use crate::promql::Engine;
 use crate::state::ledger::{LedgerGap, LedgerMinute, LedgerWrite};
@@ -129,8 +129,17 @@ pub struct SloFigures {
     pub description: String,
     /// Percent, e.g. 99.9.
     pub objective: f64,
-    /// `30d`, `28d`, or `calendar month`.
+    /// `30d`, `28d`, `calendar month` or `calendar week`.
     pub window: String,
+    /// The compliance period: for a calendar window the month or week now running, which
+    /// ends in the future; for a rolling window the window up to now.
+    pub period: Period,
+    /// `Occurrences`, `Timeslices` or `RatioTimeslices`; with a time-slice method the
+    /// events, attainment, budget and burn rates count slices (see `rules/slo/README.md`).
+    pub budgeting: String,
+    /// The slice length (`1m`) of a time-slice method.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub time_slice: Option<String>,
     pub window_start_ms: i64,
     pub window_end_ms: i64,
     pub good_events: f64,
@@ -156,6 +165,23 @@ pub struct SloFigures {
     pub firing_alerts: Vec<String>,
 }
 
+/// The compliance period of an SLO's figures.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Period {
+    /// `rolling` or `calendar`.
+    pub kind: String,
+    /// RFC 3339, UTC.
+    pub start: String,
+    pub end: String,
+    #[serde(skip)]
+    pub start_ms: i64,
+    #[serde(skip)]
+    pub end_ms: i64,
+    /// The IANA zone of a calendar period.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub time_zone: Option<String>,
+}
+
 /// One SLO's runtime state.
 pub struct SloRuntime {
     pub spec: SloSpec,
@@ -179,7 +205,7 @@ impl SloRuntime {
         let keep = period_steps(&spec.window) + 31 * 24 * 60;
         SloRuntime {
             key: slo_key(&spec),
-            ledger: Ledger::new(DETAIL_STEPS, keep),
+            ledger: Ledger::new(DETAIL_STEPS, keep).with_slices(slice_rule(&spec.budgeting)),
             spec,
             source,
             cursors: Cursors::default(),
@@ -196,10 +222,29 @@ pub fn slo_key(s: &SloSpec) -> String {
     format!("{}/{}", s.service, s.name)
 }
 
+/// The ledger's slice rule for a budgeting method.
+pub fn slice_rule(b: &Budgeting) -> Option<SliceRule> {
+    match *b {
+        Budgeting::Occurrences => None,
+        Budgeting::Timeslices { slice, target } => Some(SliceRule::Good {
+            steps: dur_steps(slice),
+            target,
+        }),
+        Budgeting::RatioTimeslices { slice } => Some(SliceRule::Ratio {
+            steps: dur_steps(slice),
+        }),
+    }
+}
+
+/// The most steps a window spans (a calendar period's longest month or week, with an hour
+/// of daylight saving).
 fn period_steps(w: &SloWindow) -> i64 {
     match w {
         SloWindow::Rolling(d) => (d.as_secs() as i64 / MINUTE).max(1),
-        SloWindow::CalendarMonth => 31 * 24 * 60,
+        SloWindow::Calendar(c) => match c.unit {
+            super::calendar::CalendarUnit::Month { .. } => 31 * 24 * 60 + 60,
+            super::calendar::CalendarUnit::Week { .. } => 7 * 24 * 60 + 60,
+        },
     }
 }
 
@@ -207,35 +252,34 @@ fn dur_steps(d: Duration) -> i64 {
     (d.as_secs() as i64 / MINUTE).max(1)
 }
 
-/// The first step of the calendar month (UTC) that step `to − 1` lies in, and the month's
-/// length in seconds. Steps are read as minutes of the calendar (with a test step shorter
-/// than a minute, the calendar runs faster than the clock).
-fn month_start_step(to: i64) -> (i64, f64) {
-    // Nominal time of the step: a step is a minute of the calendar.
-    let nominal_secs = (to - 1) * MINUTE;
-    let c = crate::timefmt::civil_from_unix(nominal_secs);
-    let start = crate::timefmt::days_from_civil(c.year, c.month, 1) * 86_400;
-    let (ny, nm) = if c.month == 12 {
-        (c.year + 1, 1)
-    } else {
-        (c.year, c.month + 1)
-    };
-    let end = crate::timefmt::days_from_civil(ny, nm, 1) * 86_400;
-    (start / MINUTE, (end - start) as f64)
-}
-
-/// The window `[from, to)` in steps, and its nominal length in seconds, for a round whose
-/// last complete step is `to − 1`.
+/// The window `[from, to)` in steps, and its length in seconds, for a round whose last
+/// complete step is `to − 1`. A calendar window is the period step `to − 1` lies in, from its
+/// start to `to`, and its length is the whole period's (a DST month is an hour shorter or
+/// longer). Steps are read as minutes of the calendar: with a test step shorter than a minute,
+/// the calendar runs faster than the clock.
 pub fn window_steps(w: &SloWindow, to: i64, _step_ms: i64) -> (i64, i64, f64) {
     match w {
         SloWindow::Rolling(d) => {
             let n = dur_steps(*d);
             (to - n, to, d.as_secs_f64())
         }
-        SloWindow::CalendarMonth => {
-            let (start, len) = month_start_step(to);
-            (start.min(to), to, len)
+        SloWindow::Calendar(_) => {
+            let (start, end) = calendar_period_steps(w, to);
+            (start.min(to), to, ((end - start) * MINUTE) as f64)
         }
+    }
+}
+
+/// The calendar period `[start, end)` in steps that step `to − 1` lies in; for a rolling
+/// window, the window ending at `to`.
+pub fn calendar_period_steps(w: &SloWindow, to: i64) -> (i64, i64) {
+    match w {
+        SloWindow::Rolling(d) => (to - dur_steps(*d), to),
+        SloWindow::Calendar(c) => match c.period_at((to - 1) * MINUTE) {
+            Some((start, end)) => (start.div_euclid(MINUTE), end.div_euclid(MINUTE)),
+            // Only outside the years −9999…9999: an empty period.
+            None => (to, to),
+        },
     }
 }
 
@@ -244,8 +288,15 @@ pub fn compute_figures(rt: &SloRuntime, to: i64, step_ms: i64) -> SloFigures {
     let spec = &rt.spec;
     let eb = spec.objective.error_budget();
     let (from, to, window_secs) = window_steps(&spec.window, to, step_ms);
-    let counts = rt.ledger.sum(from, to);
-    let budget = figures::error_budget(counts, eb, window_secs);
+    let counts = rt.ledger.budget_counts(from, to);
+    // Time slices: the budget is a share of every slice of the period, not of those so far.
+    let budget_base = match (spec.budgeting, spec.budgeting.slice()) {
+        (Budgeting::Timeslices { .. }, Some(slice)) => {
+            Counts::new(counts.bad, (window_secs / slice.as_secs_f64()).floor())
+        }
+        _ => counts,
+    };
+    let budget = figures::error_budget(budget_base, eb, window_secs);
     let mut window_burn_rates = BTreeMap::new();
     let mut rows = Vec::new();
     let mut fired = false;
@@ -254,9 +305,11 @@ pub fn compute_figures(rt: &SloRuntime, to: i64, step_ms: i64) -> SloFigures {
         ("ticket", &spec.alerting.ticket),
     ] {
         for w in &tier.windows {
-            let long = figures::burn_rate(rt.ledger.sum(to - dur_steps(w.long), to), eb);
+            let long = figures::burn_rate(rt.ledger.budget_counts(to - dur_steps(w.long), to), eb);
+            let short =
+                figures::burn_rate(rt.ledger.budget_counts(to - dur_steps(w.short), to), eb);
+            // The guard counts events, whatever the budget counts.
             let short_counts = rt.ledger.sum(to - dur_steps(w.short), to);
-            let short = figures::burn_rate(short_counts, eb);
             window_burn_rates.insert(window_name(w.long), long);
             window_burn_rates.insert(window_name(w.short), short);
             if !tier.enabled {
@@ -295,10 +348,9 @@ pub fn compute_figures(rt: &SloRuntime, to: i64, step_ms: i64) -> SloFigures {
         .map(|w| w.long)
         .min()
         .unwrap_or(Duration::from_secs(3600));
-    let current = figures::burn_rate(rt.ledger.sum(to - dur_steps(fastest), to), eb);
-    let period_secs = spec.window.period().as_secs_f64();
+    let current = figures::burn_rate(rt.ledger.budget_counts(to - dur_steps(fastest), to), eb);
     let stretches = rt.ledger.stretches(from, to);
-    let burn_down = figures::burn_down(&stretches, eb, counts)
+    let burn_down = figures::burn_down(&stretches, eb, budget_base)
         .into_iter()
         .map(|(s, r)| (s * step_ms, r))
         .collect();
@@ -320,10 +372,10 @@ pub fn compute_figures(rt: &SloRuntime, to: i64, step_ms: i64) -> SloFigures {
         owner: spec.owner.clone(),
         description: spec.description.clone(),
         objective: spec.objective.0,
-        window: match spec.window {
-            SloWindow::Rolling(d) => window_name(d),
-            SloWindow::CalendarMonth => "calendar month".into(),
-        },
+        window: spec.window.name(),
+        period: period(&spec.window, to, step_ms),
+        budgeting: spec.budgeting.name().to_string(),
+        time_slice: spec.budgeting.slice().map(window_name),
         window_start_ms: from * step_ms,
         window_end_ms: to * step_ms,
         good_events: counts.good(),
@@ -336,7 +388,7 @@ pub fn compute_figures(rt: &SloRuntime, to: i64, step_ms: i64) -> SloFigures {
         time_to_exhaustion_seconds: figures::time_to_exhaustion(
             budget.remaining_ratio,
             current,
-            period_secs,
+            window_secs,
         ),
         burn_rates: rows,
         window_burn_rates,
@@ -354,6 +406,28 @@ pub fn compute_figures(rt: &SloRuntime, to: i64, step_ms: i64) -> SloFigures {
             })
             .collect(),
         firing_alerts,
+    }
+}
+
+/// The period of a round whose first incomplete step is `to`.
+fn period(w: &SloWindow, to: i64, step_ms: i64) -> Period {
+    let (start, end) = calendar_period_steps(w, to);
+    let rfc = |ms: i64| {
+        crate::timefmt::rfc3339_nanos(
+            std::time::UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64),
+        )
+    };
+    let (kind, time_zone) = match w {
+        SloWindow::Rolling(_) => ("rolling", None),
+        SloWindow::Calendar(c) => ("calendar", Some(c.zone.name().to_string())),
+    };
+    Period {
+        kind: kind.into(),
+        start: rfc(start * step_ms),
+        end: rfc(end * step_ms),
+        start_ms: start * step_ms,
+        end_ms: end * step_ms,
+        time_zone,
     }
 }
 

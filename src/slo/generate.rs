@@ -20,8 +20,14 @@
 //! error ratio is above factor × budget over both windows of a pair (1h and 5m, 6h and 30m),
 //! the ticket alert (warning) likewise for (1d, 2h) and (3d, 6h); factors come from
 //! [`burn_rate_factor`](super::spec::burn_rate_factor) for the SLO's period.
+//!
+//! Some SLOs have no faithful PromQL form, and get no rules rather than wrong ones
+//! ([`not_expressible`]): a calendar window (a range selector cannot start at the 1st of the
+//! month in Berlin) and the time-slice budgeting methods (a rule cannot count the minutes whose
+//! ratio met a target over 30 days without a recording rule per slice). Each is named in the
+//! output's header with its field path; only when no SLO is left is it an error.
 
-use super::spec::{window_name, AlertTier, Sli, SloSpec, SloWindow};
+use super::spec::{window_name, AlertTier, Budgeting, Sli, SloSpec, SloWindow};
 use super::SloError;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -65,7 +71,12 @@ struct Rule {
 pub fn generate_specs(specs: &[SloSpec]) -> Result<String, Vec<SloError>> {
     let mut groups = Vec::new();
     let mut errors = Vec::new();
+    let mut skipped = Vec::new();
     for s in specs {
+        if let Some(e) = not_expressible(s) {
+            skipped.push(e);
+            continue;
+        }
         if matches!(s.sli, Sli::Probe(_)) {
             errors.push(SloError {
                 file: s.file.clone(),
@@ -88,6 +99,9 @@ pub fn generate_specs(specs: &[SloSpec]) -> Result<String, Vec<SloError>> {
     if !errors.is_empty() {
         return Err(errors);
     }
+    if groups.is_empty() && !skipped.is_empty() {
+        return Err(skipped);
+    }
     let body = serde_yaml_ng::to_string(&RuleFile { groups }).map_err(|e| {
         vec![SloError {
             file: Default::default(),
@@ -96,11 +110,45 @@ pub fn generate_specs(specs: &[SloSpec]) -> Result<String, Vec<SloError>> {
         }]
     })?;
     let mut out = RULES_HEADER.to_string();
-    if specs.iter().any(|s| s.window == SloWindow::CalendarMonth) {
-        out.push_str("# Calendar-month SLOs use a rolling 30d period here; redline's own ledger measures the month.\n");
+    for e in &skipped {
+        out.push_str(&format!(
+            "# not generated: {}\n",
+            e.to_string().replace('\n', " ")
+        ));
     }
     out.push_str(&body);
     Ok(out)
+}
+
+/// Why an SLO has no faithful Prometheus rules, with the field path, if it has none.
+pub fn not_expressible(s: &SloSpec) -> Option<SloError> {
+    // OpenSLO's fields sit in the SLO's `spec`, beside the objective the spec came from.
+    let at = |native: &str, openslo: &str| match (s.format, s.field.find("spec.objectives")) {
+        (super::SpecFormat::OpenSlo, Some(i)) => format!("{}spec.{openslo}", &s.field[..i]),
+        _ => format!("{}.{native}", s.field),
+    };
+    let (field, message) = match (&s.window, &s.budgeting) {
+        (SloWindow::Calendar(c), _) => (
+            at("window", "timeWindow[0]"),
+            format!(
+                "Prometheus rules cannot express a calendar {} (a range selector has a fixed length and no time zone); redline's SLO engine measures it, `slo generate` writes rolling windows only",
+                c.unit_name()
+            ),
+        ),
+        (_, Budgeting::Occurrences) => return None,
+        (_, b) => (
+            at("budgeting", "budgetingMethod"),
+            format!(
+                "Prometheus rules cannot express {} budgeting (counting good time slices over the period needs a series per slice); redline's SLO engine measures it, `slo generate` writes occurrences only",
+                b.name()
+            ),
+        ),
+    };
+    Some(SloError {
+        file: s.file.clone(),
+        field,
+        message,
+    })
 }
 
 /// Formats a number for PromQL: shortest form, no float noise.
@@ -193,13 +241,7 @@ fn slo_groups(s: &SloSpec) -> [Group; 2] {
     let mut info = record("slo:info".into(), "vector(1)".into());
     info.labels
         .insert("slo_objective".into(), num(s.objective.0));
-    info.labels.insert(
-        "slo_window".into(),
-        match s.window {
-            SloWindow::Rolling(d) => window_name(d),
-            SloWindow::CalendarMonth => "calendar month".into(),
-        },
-    );
+    info.labels.insert("slo_window".into(), s.window.name());
     rules.push(info);
 
     let mut alerts = Vec::new();
@@ -279,7 +321,7 @@ fn burn_rate_alert(s: &SloSpec, tier: &str, t: &AlertTier, severity: &str, sel: 
                 s.service,
                 s.name,
                 num(s.objective.0),
-                window_label(s.window),
+                s.window.name(),
                 describe(0),
                 describe(1)
             ),
@@ -325,13 +367,6 @@ fn traffic_guard(s: &SloSpec, short: Duration, sel: &str) -> String {
         out.push_str(&format!("\n  and\n  ({rate} >= {})", num(r)));
     }
     out
-}
-
-fn window_label(w: SloWindow) -> String {
-    match w {
-        SloWindow::Rolling(d) => window_name(d),
-        SloWindow::CalendarMonth => "the calendar month".into(),
-    }
 }
 
 fn absent_alert(s: &SloSpec, sel: &str) -> Rule {

@@ -35,6 +35,7 @@
 //! assert!(rules.contains("CheckoutRequestsAvailabilityBurnRatePage"));
 //! ```
 
+pub mod calendar;
 pub mod engine;
 pub mod figures;
 pub mod generate;
@@ -49,7 +50,7 @@ pub mod spec;
 
 pub use generate::{generate_specs, RULES_HEADER};
 pub use spec::{
-    burn_rate_factor, AlertTier, Alerting, BucketBoundary, BurnRateWindow, EventQueries,
+    burn_rate_factor, AlertTier, Alerting, BucketBoundary, Budgeting, BurnRateWindow, EventQueries,
     LatencySli, Objective, ProbeSpec, RatioEvents, Sli, SloSpec, SloWindow, SpecFormat,
 };
 

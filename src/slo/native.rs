@@ -4,10 +4,12 @@
 //! naming it); `from_native` validates them into [`SloSpec`]s. The format is documented with
 //! examples in `rules/slo/README.md`.
 
+use super::calendar::{weekday_named, CalendarUnit, CalendarWindow, Zone};
 use super::spec::{
     build_alerting, check_bucket_boundary, check_duration, check_ident, check_native_threshold,
-    check_promql, check_window_query, each_slo, is_metric_name, AlertingInput, LatencySli,
-    Objective, ProbeSpec, RatioEvents, Sli, SloSpec, SloWindow, SpecFormat,
+    check_promql, check_slice, check_slice_target, check_window_query, each_slo, is_metric_name,
+    AlertingInput, Budgeting, LatencySli, Objective, ProbeSpec, RatioEvents, Sli, SloSpec,
+    SloWindow, SpecFormat,
 };
 use super::Diag;
 use serde::Deserialize;
@@ -36,6 +38,7 @@ struct RawSlo {
     owner: Option<String>,
     objective: f64,
     window: RawWindow,
+    budgeting: Option<RawBudgeting>,
     #[serde(default)]
     labels: BTreeMap<String, String>,
     sli: RawSli,
@@ -48,6 +51,20 @@ struct RawSlo {
 struct RawWindow {
     rolling: Option<String>,
     calendar: Option<String>,
+    /// IANA name; default UTC.
+    time_zone: Option<String>,
+    /// Month: 1–28 (default 1); week: a weekday name (default monday).
+    start_day: Option<serde_yaml_ng::Value>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawBudgeting {
+    /// `occurrences`, `timeslices` or `ratio_timeslices`.
+    method: String,
+    slice: Option<String>,
+    /// Timeslices: the good ratio a slice needs, in (0, 1].
+    slice_target: Option<f64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -137,26 +154,7 @@ fn native_slo(
     let owner = raw.owner.unwrap_or_else(|| owner.to_string());
     check_ident(d, &format!("{at}.owner"), &owner);
     let objective = native_objective(d, &format!("{at}.objective"), raw.objective);
-    let window = match (&raw.window.rolling, &raw.window.calendar) {
-        (Some(r), None) => {
-            check_duration(d, &format!("{at}.window.rolling"), r).map(SloWindow::Rolling)
-        }
-        (None, Some(c)) if c == "month" => Some(SloWindow::CalendarMonth),
-        (None, Some(c)) => {
-            d.err(
-                format!("{at}.window.calendar"),
-                format!("{c:?} is not supported; use `calendar: month` or a rolling window"),
-            );
-            None
-        }
-        _ => {
-            d.err(
-                format!("{at}.window"),
-                "give exactly one of `rolling: <duration>` (e.g. 28d) or `calendar: month`",
-            );
-            None
-        }
-    };
+    let window = native_window(d, &format!("{at}.window"), &raw.window);
     let sli = native_sli(d, &format!("{at}.sli"), raw.sli);
     let mut labels = file_labels.clone();
     labels.extend(raw.labels);
@@ -166,10 +164,11 @@ fn native_slo(
         &format!("{at}.alerting"),
         service,
         &raw.name,
-        window,
+        &window,
         objective,
         raw.alerting,
     );
+    let budgeting = native_budgeting(d, &format!("{at}.budgeting"), raw.budgeting, &alerting);
     if d.errors.len() > before {
         return None;
     }
@@ -183,10 +182,143 @@ fn native_slo(
         description: raw.description,
         objective,
         window,
+        budgeting: budgeting?,
         sli,
         labels,
         alerting,
     })
+}
+
+/// `window: {rolling: 28d}` or `window: {calendar: month|week, time_zone, start_day}`.
+fn native_window(d: &mut Diag, at: &str, w: &RawWindow) -> Option<SloWindow> {
+    match (&w.rolling, &w.calendar) {
+        (Some(r), None) => {
+            for (set, f) in [
+                (w.time_zone.is_some(), "time_zone"),
+                (w.start_day.is_some(), "start_day"),
+            ] {
+                if set {
+                    d.err(format!("{at}.{f}"), "a rolling window has no calendar; remove it or use `calendar: month` or `calendar: week`");
+                }
+            }
+            check_duration(d, &format!("{at}.rolling"), r).map(SloWindow::Rolling)
+        }
+        (None, Some(c)) => {
+            let zone = match &w.time_zone {
+                None => Some(Zone::utc()),
+                Some(name) => Zone::named(name)
+                    .map_err(|e| d.err(format!("{at}.time_zone"), e))
+                    .ok(),
+            };
+            let field = format!("{at}.start_day");
+            let unit = match (c.as_str(), &w.start_day) {
+                ("month", None) => Some(CalendarUnit::Month { start_day: 1 }),
+                ("month", Some(v)) => match v.as_u64() {
+                    Some(n @ 1..=28) => Some(CalendarUnit::Month { start_day: n as u8 }),
+                    _ => {
+                        d.err(field, format!("a month's start day is a day of the month from 1 to 28 (every month has it); got {}", yaml_text(v)));
+                        None
+                    }
+                },
+                ("week", None) => Some(CalendarUnit::Week {
+                    start_day: jiff::civil::Weekday::Monday,
+                }),
+                ("week", Some(v)) => {
+                    match v.as_str().and_then(weekday_named) {
+                        Some(day) => Some(CalendarUnit::Week { start_day: day }),
+                        None => {
+                            d.err(field, format!("a week's start day is a weekday name (monday … sunday); got {}", yaml_text(v)));
+                            None
+                        }
+                    }
+                }
+                (other, _) => {
+                    d.err(
+                        format!("{at}.calendar"),
+                        format!("{other:?} is not supported; use `calendar: month`, `calendar: week` or a rolling window"),
+                    );
+                    None
+                }
+            };
+            Some(SloWindow::Calendar(CalendarWindow {
+                unit: unit?,
+                zone: zone?,
+            }))
+        }
+        _ => {
+            d.err(
+                at,
+                "give exactly one of `rolling: <duration>` (e.g. 28d) or `calendar: month` / `calendar: week`",
+            );
+            None
+        }
+    }
+}
+
+fn yaml_text(v: &serde_yaml_ng::Value) -> String {
+    serde_yaml_ng::to_string(v)
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default()
+}
+
+/// `budgeting: {method: timeslices, slice: 1m, slice_target: 0.95}`; default occurrences.
+fn native_budgeting(
+    d: &mut Diag,
+    at: &str,
+    raw: Option<RawBudgeting>,
+    alerting: &super::spec::Alerting,
+) -> Option<Budgeting> {
+    let Some(raw) = raw else {
+        return Some(Budgeting::Occurrences);
+    };
+    let slice = |d: &mut Diag| {
+        let field = format!("{at}.slice");
+        let Some(s) = &raw.slice else {
+            d.err(
+                &field,
+                "a time-slice method needs the slice length, e.g. `slice: 1m`",
+            );
+            return None;
+        };
+        let slice = check_duration(d, &field, s)?;
+        let n = d.errors.len();
+        check_slice(d, &field, slice, alerting);
+        (d.errors.len() == n).then_some(slice)
+    };
+    match raw.method.as_str() {
+        "occurrences" => {
+            for (set, f) in [
+                (raw.slice.is_some(), "slice"),
+                (raw.slice_target.is_some(), "slice_target"),
+            ] {
+                if set {
+                    d.err(format!("{at}.{f}"), "occurrences count events, not time slices; remove it or use `method: timeslices`");
+                }
+            }
+            Some(Budgeting::Occurrences)
+        }
+        "timeslices" => {
+            let slice = slice(d);
+            let target = check_slice_target(d, &format!("{at}.slice_target"), raw.slice_target);
+            Some(Budgeting::Timeslices {
+                slice: slice?,
+                target: target?,
+            })
+        }
+        "ratio_timeslices" => {
+            if raw.slice_target.is_some() {
+                d.err(format!("{at}.slice_target"), "ratio_timeslices average the slices' ratios and have no slice target; remove it or use `method: timeslices`");
+            }
+            Some(Budgeting::RatioTimeslices { slice: slice(d)? })
+        }
+        other => {
+            d.err(
+                format!("{at}.method"),
+                format!("{other:?} is not a budgeting method: occurrences, timeslices or ratio_timeslices"),
+            );
+            None
+        }
+    }
 }
 
 fn native_objective(d: &mut Diag, field: &str, v: f64) -> Option<Objective> {
@@ -355,4 +487,81 @@ fn native_sli(d: &mut Diag, at: &str, raw: RawSli) -> Option<Sli> {
         timeout: timeout?,
         interval: interval?,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    fn errors(window: &str, budgeting: &str) -> Vec<(String, String)> {
+        let text = format!(
+            "version: redline/v1\nservice: s\nowner: o\nslos:\n  - name: n\n    objective: 99\n    window: {window}\n{budgeting}    sli:\n      availability: {{query: up}}\n"
+        );
+        match crate::slo::parse_text(Path::new("f.yml"), &text) {
+            Ok(_) => Vec::new(),
+            Err(e) => e.into_iter().map(|e| (e.field, e.message)).collect(),
+        }
+    }
+
+    #[test]
+    fn calendar_and_budgeting_errors_name_the_field() {
+        assert!(errors(
+            "{calendar: week, start_day: sunday, time_zone: Asia/Tokyo}",
+            ""
+        )
+        .is_empty());
+        assert!(errors(
+            "{calendar: month, start_day: 28}",
+            "    budgeting: {method: ratio_timeslices, slice: 5m}\n"
+        )
+        .is_empty());
+        let cases = [
+            (
+                "{calendar: month, time_zone: Europe/Berlim}",
+                "",
+                "slos[0].window.time_zone",
+            ),
+            (
+                "{calendar: month, start_day: 29}",
+                "",
+                "slos[0].window.start_day",
+            ),
+            (
+                "{calendar: week, start_day: 1}",
+                "",
+                "slos[0].window.start_day",
+            ),
+            ("{calendar: quarter}", "", "slos[0].window.calendar"),
+            (
+                "{rolling: 30d, time_zone: UTC}",
+                "",
+                "slos[0].window.time_zone",
+            ),
+            (
+                "{rolling: 30d}",
+                "    budgeting: {method: timeslices, slice: 7m, slice_target: 0.9}\n",
+                "slos[0].budgeting.slice",
+            ),
+            (
+                "{rolling: 30d}",
+                "    budgeting: {method: timeslices, slice: 10m, slice_target: 0.9}\n",
+                "slos[0].budgeting.slice",
+            ),
+            (
+                "{rolling: 30d}",
+                "    budgeting: {method: timeslices, slice: 1m}\n",
+                "slos[0].budgeting.slice_target",
+            ),
+            (
+                "{rolling: 30d}",
+                "    budgeting: {method: minutes}\n",
+                "slos[0].budgeting.method",
+            ),
+        ];
+        for (window, budgeting, field) in cases {
+            let e = errors(window, budgeting);
+            assert_eq!(e.len(), 1, "{window} {budgeting}: {e:?}");
+            assert_eq!(e[0].0, field, "{e:?}");
+        }
+    }
 }

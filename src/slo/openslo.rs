@@ -3,8 +3,12 @@
 //! `SLO` objects are read with their SLI inline (`indicator`) or referenced by name
 //! (`indicatorRef`, resolved against the `SLI` objects of the same file). Supported:
 //! `ratioMetric` (good/total or bad/total) and `thresholdMetric` over Prometheus
-//! `metricSource.spec.query`, `objectives[].target` (0.999) or `targetPercent` (99.9), and a
-//! `timeWindow` that is rolling (`duration: 28d`) or a calendar month (`duration: 1M`).
+//! `metricSource.spec.query`, `objectives[].target` (0.999) or `targetPercent` (99.9), a
+//! `timeWindow` that is rolling (`duration: 28d`) or calendar-aligned (`duration: 1M` or `1w`,
+//! with `calendar.timeZone` and a `calendar.startTime` at midnight whose day starts each
+//! month, or whose weekday starts each week), and the three budgeting methods
+//! (`Occurrences`; `Timeslices` with `timeSliceTarget` and `timeSliceWindow`;
+//! `RatioTimeslices` with `timeSliceWindow`).
 //! Each objective becomes one SLO, named `<slo>` or, with several objectives,
 //! `<slo>-<objective displayName or index>`.
 //!
@@ -16,9 +20,11 @@
 //! accepted and carry nothing redline uses; alert policies, data sources and composite SLOs are
 //! errors naming the field. The owner is the SLO's `owner` (or `team`) label, else the service.
 
+use super::calendar::{CalendarUnit, CalendarWindow, Zone};
 use super::spec::{
-    build_alerting, check_duration, check_ident, check_promql, check_window_query, AlertingInput,
-    Objective, RatioEvents, Sli, SloSpec, SloWindow, SpecFormat,
+    build_alerting, check_duration, check_ident, check_promql, check_slice, check_slice_target,
+    check_window_query, Alerting, AlertingInput, Budgeting, Objective, RatioEvents, Sli, SloSpec,
+    SloWindow, SpecFormat,
 };
 use super::Diag;
 use promql_parser::parser::{token, Expr};
@@ -127,7 +133,7 @@ struct ObjectiveRaw {
     target: Option<f64>,
     target_percent: Option<f64>,
     time_slice_target: Option<f64>,
-    time_slice_window: Option<String>,
+    time_slice_window: Option<serde_yaml_ng::Value>,
     indicator: Option<serde_yaml_ng::Value>,
     indicator_ref: Option<String>,
     composite_weight: Option<f64>,
@@ -248,8 +254,6 @@ fn slo(
     for (i, o) in spec.objectives.into_iter().enumerate() {
         let at = format!("spec.objectives[{i}]");
         for (set, f) in [
-            (o.time_slice_target.is_some(), "timeSliceTarget"),
-            (o.time_slice_window.is_some(), "timeSliceWindow"),
             (
                 o.indicator.is_some() || o.indicator_ref.is_some(),
                 "indicator",
@@ -257,7 +261,7 @@ fn slo(
             (o.composite_weight.is_some(), "compositeWeight"),
         ] {
             if set {
-                d.err(format!("{at}.{f}"), "not supported by redline (composite SLOs and time-slice targets); the objective is a share of events or of evaluations");
+                d.err(format!("{at}.{f}"), "not supported by redline (composite SLOs); the objective is a share of events or of time slices");
             }
         }
         let objective = match (o.target, o.target_percent) {
@@ -303,8 +307,8 @@ fn slo(
         let threshold = (o.op.clone(), o.value);
         let s = sli
             .as_ref()
-            .and_then(|(field, s)| indicator(d, field, s, &spec.budgeting_method, &at, threshold));
-        let (Some(objective), Some(window), Some(s)) = (objective, window, s) else {
+            .and_then(|(field, s)| indicator(d, field, s, &at, threshold));
+        let (Some(objective), Some(window), Some(s)) = (objective, window.clone(), s) else {
             continue;
         };
         let alerting = build_alerting(
@@ -312,10 +316,23 @@ fn slo(
             "spec",
             &spec.service,
             &slo_name,
-            window,
+            &window,
             objective,
             AlertingInput::default(),
         );
+        let threshold_metric = sli
+            .as_ref()
+            .is_some_and(|(_, s)| s.threshold_metric.is_some());
+        let Some(budgeting) = budgeting(
+            d,
+            &at,
+            &spec.budgeting_method,
+            &o,
+            threshold_metric,
+            &alerting,
+        ) else {
+            continue;
+        };
         out.push(SloSpec {
             format: SpecFormat::OpenSlo,
             file: d.file.to_path_buf(),
@@ -326,6 +343,7 @@ fn slo(
             description: spec.description.clone(),
             objective,
             window,
+            budgeting,
             sli: s,
             labels: labels.clone(),
             alerting,
@@ -356,10 +374,153 @@ fn time_window(d: &mut Diag, tw: &[TimeWindow]) -> Option<SloWindow> {
         }
         return check_duration(d, field, &w.duration).map(SloWindow::Rolling);
     }
-    match w.duration.as_str() {
-        "1M" => Some(SloWindow::CalendarMonth),
+    let zone = match w.calendar.as_ref().and_then(|c| c.get("timeZone")) {
+        None => Some(Zone::utc()),
+        Some(v) => match v.as_str().map(Zone::named) {
+            Some(Ok(z)) => Some(z),
+            Some(Err(e)) => {
+                d.err("spec.timeWindow[0].calendar.timeZone", e);
+                None
+            }
+            None => {
+                d.err(
+                    "spec.timeWindow[0].calendar.timeZone",
+                    "an IANA time zone name, e.g. Europe/Berlin",
+                );
+                None
+            }
+        },
+    };
+    if let Some(c) = w.calendar.as_ref().and_then(|c| c.as_mapping()) {
+        for k in c.keys().filter_map(|k| k.as_str()) {
+            if k != "startTime" && k != "timeZone" {
+                d.err(
+                    format!("spec.timeWindow[0].calendar.{k}"),
+                    "unknown field; a calendar has startTime and timeZone",
+                );
+            }
+        }
+    }
+    let start = match w.calendar.as_ref().and_then(|c| c.get("startTime")) {
+        None => None,
+        Some(v) => {
+            let field = "spec.timeWindow[0].calendar.startTime";
+            let text = v.as_str().unwrap_or_default();
+            match text.replace(' ', "T").parse::<jiff::civil::DateTime>() {
+                Ok(dt) if dt.time() == jiff::civil::Time::midnight() => Some(dt.date()),
+                Ok(_) => {
+                    d.err(field, format!("{text:?}: redline's calendar periods start at local midnight; give a start time of 00:00:00"));
+                    return None;
+                }
+                Err(e) => {
+                    d.err(
+                        field,
+                        format!(
+                            "{text:?} is not a date and time such as \"2024-01-01 00:00:00\": {e}"
+                        ),
+                    );
+                    return None;
+                }
+            }
+        }
+    };
+    let unit = match w.duration.as_str() {
+        "1M" => match start.map(|s| s.day()) {
+            None => CalendarUnit::Month { start_day: 1 },
+            Some(day @ 1..=28) => CalendarUnit::Month {
+                start_day: day as u8,
+            },
+            Some(day) => {
+                d.err("spec.timeWindow[0].calendar.startTime", format!("a month starting on day {day} does not exist in every month; start on a day from 1 to 28"));
+                return None;
+            }
+        },
+        "1w" => CalendarUnit::Week {
+            start_day: start.map_or(jiff::civil::Weekday::Monday, |s| s.weekday()),
+        },
         other => {
-            d.err(field, format!("calendar window {other:?} is not supported; redline supports the calendar month (1M) and rolling windows"));
+            d.err(field, format!("calendar window {other:?} is not supported; redline supports the calendar month (1M), the calendar week (1w) and rolling windows"));
+            return None;
+        }
+    };
+    Some(SloWindow::Calendar(CalendarWindow { unit, zone: zone? }))
+}
+
+/// The objective's budgeting method. A `thresholdMetric` with `Timeslices` and no slice
+/// fields keeps redline's reading of it before time slices: each evaluation of the
+/// threshold is one slice.
+fn budgeting(
+    d: &mut Diag,
+    at: &str,
+    method: &str,
+    o: &ObjectiveRaw,
+    threshold_metric: bool,
+    alerting: &Alerting,
+) -> Option<Budgeting> {
+    let slice = |d: &mut Diag| -> Option<std::time::Duration> {
+        let field = format!("{at}.timeSliceWindow");
+        let text = match &o.time_slice_window {
+            None => {
+                d.err(
+                    &field,
+                    format!("{method} needs the slice length, e.g. timeSliceWindow: 1m"),
+                );
+                return None;
+            }
+            // A bare number is minutes.
+            Some(serde_yaml_ng::Value::Number(n)) => format!("{n}m"),
+            Some(serde_yaml_ng::Value::String(s)) => s.clone(),
+            Some(_) => {
+                d.err(&field, "a duration such as 1m, or a number of minutes");
+                return None;
+            }
+        };
+        let slice = check_duration(d, &field, &text)?;
+        let n = d.errors.len();
+        check_slice(d, &field, slice, alerting);
+        (d.errors.len() == n).then_some(slice)
+    };
+    let no_target = |d: &mut Diag| {
+        if o.time_slice_target.is_some() {
+            d.err(
+                format!("{at}.timeSliceTarget"),
+                format!("timeSliceTarget applies to Timeslices, not {method}"),
+            );
+        }
+    };
+    match method {
+        "Occurrences" => {
+            no_target(d);
+            if o.time_slice_window.is_some() {
+                d.err(
+                    format!("{at}.timeSliceWindow"),
+                    "timeSliceWindow applies to Timeslices and RatioTimeslices, not Occurrences",
+                );
+            }
+            Some(Budgeting::Occurrences)
+        }
+        "Timeslices"
+            if threshold_metric
+                && o.time_slice_window.is_none()
+                && o.time_slice_target.is_none() =>
+        {
+            Some(Budgeting::Occurrences)
+        }
+        "Timeslices" => {
+            let slice = slice(d);
+            let target =
+                check_slice_target(d, &format!("{at}.timeSliceTarget"), o.time_slice_target);
+            Some(Budgeting::Timeslices {
+                slice: slice?,
+                target: target?,
+            })
+        }
+        "RatioTimeslices" => {
+            no_target(d);
+            Some(Budgeting::RatioTimeslices { slice: slice(d)? })
+        }
+        other => {
+            d.err("spec.budgetingMethod", format!("{other:?} is not a budgeting method: Occurrences, Timeslices or RatioTimeslices"));
             None
         }
     }
@@ -369,16 +530,11 @@ fn indicator(
     d: &mut Diag,
     field: &str,
     s: &SliSpecRaw,
-    budgeting: &str,
     objective_at: &str,
     (op, value): (Option<String>, Option<f64>),
 ) -> Option<Sli> {
     match (&s.ratio_metric, &s.threshold_metric) {
         (Some(r), None) => {
-            if budgeting != "Occurrences" {
-                d.err("spec.budgetingMethod", format!("{budgeting:?} is not supported for a ratioMetric; redline counts events (Occurrences)"));
-                return None;
-            }
             if op.is_some() || value.is_some() {
                 d.err(
                     format!("{objective_at}.op"),
@@ -389,13 +545,6 @@ fn indicator(
             ratio(d, &format!("{field}.ratioMetric"), r)
         }
         (None, Some(t)) => {
-            if !["Occurrences", "Timeslices"].contains(&budgeting) {
-                d.err(
-                    "spec.budgetingMethod",
-                    format!("{budgeting:?} is not supported for a thresholdMetric; use Timeslices"),
-                );
-                return None;
-            }
             let q = query(d, &format!("{field}.thresholdMetric"), t)?;
             let cmp = match op.as_deref() {
                 Some("lt") => "<",
@@ -541,5 +690,86 @@ fn grouping(a: &promql_parser::parser::AggregateExpr) -> String {
         Some(LabelModifier::Include(ls)) if !ls.is_empty() => format!("sum by ({ls}) "),
         Some(LabelModifier::Exclude(ls)) => format!("sum without ({ls}) "),
         _ => "sum".to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::slo::calendar::CalendarUnit;
+    use crate::slo::{Budgeting, SloWindow};
+
+    fn slo(window: &str, budgeting: &str, objective: &str) -> Result<crate::slo::SloSpec, String> {
+        let text = format!(
+            "apiVersion: openslo/v1\nkind: SLO\nmetadata: {{name: api}}\nspec:\n  service: api\n  indicator:\n    metadata: {{name: api-errors}}\n    spec:\n      ratioMetric:\n        counter: true\n        good: {{metricSource: {{type: Prometheus, spec: {{query: 'ok_total'}}}}}}\n        total: {{metricSource: {{type: Prometheus, spec: {{query: 'all_total'}}}}}}\n  timeWindow:\n{window}  budgetingMethod: {budgeting}\n  objectives:\n    - {{target: 0.99{objective}}}\n"
+        );
+        crate::slo::parse_text(std::path::Path::new("o.yml"), &text)
+            .map(|mut v| v.remove(0))
+            .map_err(|e| {
+                e.iter()
+                    .map(|e| e.to_string())
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            })
+    }
+
+    #[test]
+    fn calendar_week_from_start_time_with_time_slices() {
+        // 2024-01-03 is a Wednesday: weeks start on Wednesdays in Berlin.
+        let s = slo(
+            "    - duration: 1w\n      calendar: {startTime: '2024-01-03 00:00:00', timeZone: Europe/Berlin}\n",
+            "Timeslices",
+            ", timeSliceTarget: 0.95, timeSliceWindow: 1m",
+        )
+        .unwrap();
+        let SloWindow::Calendar(c) = &s.window else {
+            panic!("{:?}", s.window)
+        };
+        assert_eq!(
+            c.unit,
+            CalendarUnit::Week {
+                start_day: jiff::civil::Weekday::Wednesday
+            }
+        );
+        assert_eq!(c.zone.name(), "Europe/Berlin");
+        assert_eq!(
+            s.budgeting,
+            Budgeting::Timeslices {
+                slice: std::time::Duration::from_secs(60),
+                target: 0.95
+            }
+        );
+        // A bare number of minutes, and a month from the 15th.
+        let s = slo(
+            "    - duration: 1M\n      calendar: {startTime: '2024-01-15 00:00:00', timeZone: UTC}\n",
+            "RatioTimeslices",
+            ", timeSliceWindow: 5",
+        )
+        .unwrap();
+        assert!(
+            matches!(&s.window, SloWindow::Calendar(c) if c.unit == CalendarUnit::Month { start_day: 15 })
+        );
+        assert_eq!(
+            s.budgeting,
+            Budgeting::RatioTimeslices {
+                slice: std::time::Duration::from_secs(300)
+            }
+        );
+    }
+
+    #[test]
+    fn what_redline_cannot_measure_is_refused_with_the_field_path() {
+        let cases = [
+            ("    - duration: 1Q\n      calendar: {timeZone: UTC}\n", "Occurrences", "", "spec.timeWindow[0].duration"),
+            ("    - duration: 1M\n      calendar: {startTime: '2024-01-31 00:00:00', timeZone: UTC}\n", "Occurrences", "", "spec.timeWindow[0].calendar.startTime"),
+            ("    - duration: 1M\n      calendar: {startTime: '2024-01-01 12:30:00', timeZone: UTC}\n", "Occurrences", "", "spec.timeWindow[0].calendar.startTime"),
+            ("    - duration: 1M\n      calendar: {timeZone: Mars/Base}\n", "Occurrences", "", "spec.timeWindow[0].calendar.timeZone"),
+            ("    - {duration: 30d, isRolling: true}\n", "Timeslices", ", timeSliceWindow: 1m", "spec.objectives[0].timeSliceTarget"),
+            ("    - {duration: 30d, isRolling: true}\n", "RatioTimeslices", "", "spec.objectives[0].timeSliceWindow"),
+            ("    - {duration: 30d, isRolling: true}\n", "Occurrences", ", timeSliceTarget: 0.9", "spec.objectives[0].timeSliceTarget"),
+        ];
+        for (window, budgeting, objective, field) in cases {
+            let e = slo(window, budgeting, objective).unwrap_err();
+            assert!(e.contains(&format!("o.yml: {field}: ")), "{field}: {e}");
+        }
     }
 }

@@ -6,7 +6,7 @@
 //! supported and say so. Unknown fields are errors, as in Sloth's strict loader.
 
 use super::spec::{
-    build_alerting, check_ident, check_window_query, each_slo, AlertingInput, Objective,
+    build_alerting, check_ident, check_window_query, each_slo, AlertingInput, Budgeting, Objective,
     RatioEvents, Sli, SloSpec, SloWindow, SpecFormat, TierInput,
 };
 use super::Diag;
@@ -191,7 +191,7 @@ fn sloth_slo(
         &format!("{at}.alerting"),
         service,
         &raw.name,
-        window,
+        &window,
         objective,
         input,
     );
@@ -209,6 +209,7 @@ fn sloth_slo(
         description: raw.description,
         objective,
         window,
+        budgeting: Budgeting::Occurrences,
         sli,
         labels,
         alerting,

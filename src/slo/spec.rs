@@ -1,12 +1,14 @@
 //! The typed SLO spec ([`SloSpec`]) every input format is validated into.
 //!
-//! [`SloSpec`] says which service, who owns it, the objective, the window (rolling or calendar
-//! month), the SLI ([`Sli`]: ratio of counters, latency from a classic histogram bucket,
+//! [`SloSpec`] says which service, who owns it, the objective, the window (rolling, or a
+//! calendar month or week in a time zone: [`CalendarWindow`]), how the budget is counted
+//! ([`Budgeting`]: events, or good time slices), the SLI ([`Sli`]: ratio of counters, latency from a classic histogram bucket,
 //! availability from a 0/1 gauge, or an HTTP probe) and the multi-window multi-burn-rate
 //! alerting ([`Alerting`]), whose factors are derived from the window by [`burn_rate_factor`]
 //! unless overridden. The checks shared by the three readers (PromQL with a `{{.window}}`
 //! placeholder, bucket boundaries, durations) live here too.
 
+use super::calendar::CalendarWindow;
 use super::Diag;
 use crate::timefmt::parse_duration;
 use serde::Deserialize;
@@ -38,6 +40,7 @@ pub struct SloSpec {
     pub description: String,
     pub objective: Objective,
     pub window: SloWindow,
+    pub budgeting: Budgeting,
     pub sli: Sli,
     /// Extra labels put on every generated series and alert.
     pub labels: BTreeMap<String, String>,
@@ -68,21 +71,118 @@ pub(crate) fn round12(v: f64) -> f64 {
 }
 
 /// The period the objective is measured over.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SloWindow {
     Rolling(Duration),
-    /// The calendar month (UTC). Burn-rate factors and generated Prometheus rules use a 30-day
-    /// period for it; redline's ledger measures the month itself.
-    CalendarMonth,
+    /// A calendar month or week in a time zone; the budget is full again at each period start.
+    /// Burn-rate factors use its nominal length (30 or 7 days); the ledger measures the
+    /// period itself.
+    Calendar(CalendarWindow),
 }
 
 impl SloWindow {
     /// The length used for burn-rate factors and the generated period window.
-    pub fn period(self) -> Duration {
+    pub fn period(&self) -> Duration {
         match self {
-            SloWindow::Rolling(d) => d,
-            SloWindow::CalendarMonth => Duration::from_secs(30 * DAY),
+            SloWindow::Rolling(d) => *d,
+            SloWindow::Calendar(c) => Duration::from_secs(c.nominal_seconds()),
         }
+    }
+
+    /// `30d`, `calendar month`, `calendar week`: the API's and the `slo:` series' name for
+    /// the window.
+    pub fn name(&self) -> String {
+        match self {
+            SloWindow::Rolling(d) => window_name(*d),
+            SloWindow::Calendar(c) => format!("calendar {}", c.unit_name()),
+        }
+    }
+}
+
+/// How the error budget is counted (OpenSLO's `budgetingMethod`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Budgeting {
+    /// Bad events against all events.
+    Occurrences,
+    /// Bad time slices against all time slices of the window: a slice is good when its share
+    /// of good events is at least `target` (a slice without events is good).
+    Timeslices { slice: Duration, target: f64 },
+    /// The average of the slices' good ratios (slices without events left out).
+    RatioTimeslices { slice: Duration },
+}
+
+impl Budgeting {
+    /// `Occurrences`, `Timeslices`, `RatioTimeslices`: OpenSLO's names.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Budgeting::Occurrences => "Occurrences",
+            Budgeting::Timeslices { .. } => "Timeslices",
+            Budgeting::RatioTimeslices { .. } => "RatioTimeslices",
+        }
+    }
+
+    /// The slice length, for the slice methods.
+    pub fn slice(&self) -> Option<Duration> {
+        match self {
+            Budgeting::Occurrences => None,
+            Budgeting::Timeslices { slice, .. } | Budgeting::RatioTimeslices { slice } => {
+                Some(*slice)
+            }
+        }
+    }
+}
+
+/// Checks `Timeslices`' slice target: the share of good events a slice needs, in (0, 1].
+pub(crate) fn check_slice_target(d: &mut Diag, field: &str, target: Option<f64>) -> Option<f64> {
+    match target {
+        Some(t) if t > 0.0 && t <= 1.0 => Some(t),
+        Some(t) => {
+            d.err(
+                field,
+                format!("the share of good events a slice needs, in (0, 1], e.g. 0.95; got {t}"),
+            );
+            None
+        }
+        None => {
+            d.err(
+                field,
+                "time slices need the share of good events that makes a slice good, e.g. 0.95",
+            );
+            None
+        }
+    }
+}
+
+/// Checks a slice length for the time-slice methods: whole minutes (the ledger's step), a
+/// divisor of an hour (slices never straddle the ledger's hour blocks), and no longer than
+/// the shortest burn-rate window of an enabled alert tier (a window must hold a slice).
+pub(crate) fn check_slice(d: &mut Diag, field: &str, slice: Duration, alerting: &Alerting) {
+    let s = slice.as_secs();
+    if slice.subsec_nanos() != 0 || s == 0 || !s.is_multiple_of(60) || !3600u64.is_multiple_of(s) {
+        d.err(
+            field,
+            format!(
+                "a time slice is a whole number of minutes that divides an hour (1m, 2m, 5m, 10m, 15m, 30m, 1h); got {}",
+                crate::timefmt::format_duration(slice)
+            ),
+        );
+        return;
+    }
+    let shortest = [&alerting.page, &alerting.ticket]
+        .into_iter()
+        .filter(|t| t.enabled)
+        .flat_map(|t| t.windows.iter().map(|w| w.short))
+        .min();
+    if let Some(w) = shortest.filter(|w| *w < slice) {
+        d.err(
+            field,
+            format!(
+                "a time slice of {} is longer than the {} burn-rate window, which would never hold a whole slice; use a slice of at most {}",
+                window_name(slice),
+                window_name(w),
+                window_name(w)
+            ),
+        );
     }
 }
 
@@ -366,7 +466,7 @@ pub(crate) fn build_alerting(
     field: &str,
     service: &str,
     name: &str,
-    window: SloWindow,
+    window: &SloWindow,
     objective: Objective,
     input: AlertingInput,
 ) -> Alerting {
@@ -656,16 +756,10 @@ mod tests {
 
     #[test]
     fn calendar_month_uses_30_days() {
+        let month = SloWindow::Calendar(CalendarWindow::month_utc());
+        assert_eq!(month.period(), Duration::from_secs(30 * DAY));
         assert_eq!(
-            SloWindow::CalendarMonth.period(),
-            Duration::from_secs(30 * DAY)
-        );
-        assert_eq!(
-            burn_rate_factor(
-                SloWindow::CalendarMonth.period(),
-                Duration::from_secs(H),
-                2.0
-            ),
+            burn_rate_factor(month.period(), Duration::from_secs(H), 2.0),
             14.4
         );
     }
@@ -733,7 +827,7 @@ mod tests {
             "slos[0].alerting",
             "svc",
             "slo",
-            SloWindow::Rolling(Duration::from_secs(30 * DAY)),
+            &SloWindow::Rolling(Duration::from_secs(30 * DAY)),
             Objective(90.0),
             AlertingInput::default(),
         );
@@ -758,7 +852,7 @@ mod tests {
             "alerting",
             "svc",
             "slo",
-            SloWindow::Rolling(Duration::from_secs(28 * DAY)),
+            &SloWindow::Rolling(Duration::from_secs(28 * DAY)),
             Objective(99.9),
             input,
         );

@@ -11,9 +11,9 @@
 //! runs in UTC, as containers normally do.
 //!
 //! IANA zones come from the system tz database (`/usr/share/zoneinfo`) through the `jiff`
-//! crate: a small, dependency-free and well-maintained date-time library; chrono alone
-//! cannot resolve IANA names and chrono-tz compiles a copy of the whole database into the
-//! binary.
+//! crate, a small, dependency-free and well-maintained date-time library (chrono alone
+//! cannot resolve IANA names), with jiff's bundled copy as the fallback on hosts without one
+//! (see docs/ARCHITECTURE.md).
 
 use std::time::SystemTime;
 

@@ -119,6 +119,39 @@ pub struct SloView {
     /// Remaining budget over the window (ms, ratio), when the SLO engine keeps it.
     pub burn_down: Vec<(i64, f64)>,
     pub window_start_ms: Option<i64>,
+    /// The calendar period now running, for a calendar window.
+    pub calendar: Option<CalendarPeriod>,
+}
+
+/// A calendar compliance period: `[start, end)` in ms and the SLO's IANA zone.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CalendarPeriod {
+    pub start_ms: i64,
+    pub end_ms: i64,
+    pub time_zone: String,
+}
+
+impl CalendarPeriod {
+    /// Start, end (both in the SLO's zone) and the time left at `now_ms`, for the SLO page.
+    pub fn model(&self, now_ms: i64) -> Json {
+        let tz = jiff::tz::TimeZone::get(&self.time_zone).unwrap_or(jiff::tz::TimeZone::UTC);
+        let local = |ms: i64| {
+            jiff::Timestamp::from_millisecond(ms)
+                .map(|t| {
+                    t.to_zoned(tz.clone())
+                        .strftime("%Y-%m-%d %H:%M")
+                        .to_string()
+                })
+                .unwrap_or_default()
+        };
+        let left = Duration::from_millis((self.end_ms - now_ms).max(0) as u64);
+        json!({
+            "start": local(self.start_ms),
+            "end": local(self.end_ms),
+            "time_zone": self.time_zone,
+            "left": human_duration(left),
+        })
+    }
 }
 
 impl SloView {
@@ -168,6 +201,11 @@ impl SloView {
                 .map(|s| Duration::from_secs_f64(s.min(1e12))),
             burn_down: f.burn_down.clone(),
             window_start_ms: Some(f.window_start_ms),
+            calendar: f.period.time_zone.as_ref().map(|tz| CalendarPeriod {
+                start_ms: f.period.start_ms,
+                end_ms: f.period.end_ms,
+                time_zone: tz.clone(),
+            }),
         }
     }
 }
@@ -280,6 +318,7 @@ async fn slo_views_from_rules(s: &AppState, t_ms: i64) -> Vec<SloView> {
             burns,
             burn_down: Vec::new(),
             window_start_ms: None,
+            calendar: None,
         });
     }
     out
@@ -628,6 +667,7 @@ pub async fn slo(State(s): State<AppState>, Path(name): Path<String>, ctx: PageC
         json!({
             "slo": slo_row(&v),
             "period": v.window,
+            "calendar": v.calendar.as_ref().map(|c| c.model(now)),
             "range": range,
             "budget_chart": budget_chart,
             "sli_chart": sli_chart,

@@ -26,6 +26,7 @@ fn slo(name: &str, remaining: f64, burn_1h: f64) -> SloView {
         exhaustion: pages::exhaustion(remaining, Some(burn_1h), period),
         burn_down: Vec::new(),
         window_start_ms: None,
+        calendar: None,
     }
 }
 

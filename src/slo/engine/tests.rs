@@ -271,7 +271,11 @@ async fn backfill_after_restart_waits_for_the_first_scrape() {
 fn calendar_month_window_starts_on_the_first() {
     // 2026-03-15T12:00Z in minutes; the window starts 2026-03-01T00:00Z and March has 31 days.
     let mid_march = 1_773_576_000 / 60;
-    let (from, to, len) = window_steps(&SloWindow::CalendarMonth, mid_march, STEP);
+    let (from, to, len) = window_steps(
+        &SloWindow::Calendar(crate::slo::calendar::CalendarWindow::month_utc()),
+        mid_march,
+        STEP,
+    );
     assert_eq!(from * 60, 1_772_323_200);
     assert_eq!(to, mid_march);
     assert_eq!(len, 31.0 * 86_400.0);
@@ -352,4 +356,100 @@ fn min_rate_is_events_per_second_of_the_short_window() {
     };
     assert!(!both.met(3.0, 300.0));
     assert!(both.met(5.0, 300.0));
+}
+
+/// A probe SLO (its ledger is filled by hand here) with the given window and budgeting.
+fn probe_runtime(dir: &TempDir, window: &str, budgeting: &str) -> SloRuntime {
+    let f = dir.path().join("cal.yml");
+    let text = format!(
+        "version: redline/v1\nservice: shop\nowner: team-shop\nslos:\n  - name: cal\n    objective: 99\n    window: {window}\n{budgeting}    sli:\n      probe: {{url: 'http://127.0.0.1:9/'}}\n"
+    );
+    std::fs::write(&f, text).unwrap();
+    let spec = crate::slo::load_file(&f).unwrap().remove(0);
+    SloRuntime::new(spec, SliSource::Probe(Arc::default()))
+}
+
+/// Minutes since the epoch of a UTC date and hour.
+fn minute(y: i64, m: u32, d: u32, h: i64) -> i64 {
+    (crate::timefmt::days_from_civil(y, m, d) * 86_400 + h * 3600) / 60
+}
+
+#[test]
+fn calendar_month_budget_resets_at_midnight_in_its_zone() {
+    let dir = TempDir::new("slo-cal-reset");
+    let mut rt = probe_runtime(&dir, "{calendar: month, time_zone: Europe/Berlin}", "");
+    // March starts in Berlin at 1 March 00:00 CET = 28 February 23:00 UTC.
+    let march = minute(2025, 2, 28, 23);
+    // The last hour of February: 100 events a minute, 2 bad in each of its last 10 minutes.
+    for s in march - 60..march {
+        let bad = if s >= march - 10 { 2.0 } else { 0.0 };
+        rt.ledger.record(s, Counts::new(bad, 100.0));
+    }
+    let feb = compute_figures(&rt, march, STEP);
+    // February: 6000 events, 20 bad; budget 1 % of 6000 = 60 events, a third spent.
+    assert_eq!(feb.total_events, 6000.0);
+    assert_eq!(feb.bad_events, 20.0);
+    assert!((feb.error_budget.remaining_ratio - 2.0 / 3.0).abs() < 1e-12);
+    // February 2025 has 28 days: 1 % of them is 24,192 s of budget.
+    assert!((feb.error_budget.total_seconds - 24_192.0).abs() < 1e-6);
+    assert_eq!(feb.period.start, "2025-01-31T23:00:00Z");
+    assert_eq!(feb.period.end, "2025-02-28T23:00:00Z");
+    // The first minute of March: the budget is full again.
+    rt.ledger.record(march, Counts::new(0.0, 100.0));
+    let mar = compute_figures(&rt, march + 1, STEP);
+    assert_eq!(mar.total_events, 100.0);
+    assert_eq!(mar.error_budget.remaining_ratio, 1.0);
+    assert_eq!(mar.window_start_ms, march * STEP);
+    // March ends at 1 April 00:00 CEST = 31 March 22:00 UTC: 31 days less the DST hour,
+    // 2,674,800 s; 1 % of it is the budget.
+    assert!((mar.error_budget.total_seconds - 26_748.0).abs() < 1e-6);
+    let api = serde_json::to_value(&mar).unwrap();
+    assert_eq!(api["period"]["kind"], "calendar");
+    assert_eq!(api["period"]["start"], "2025-02-28T23:00:00Z");
+    assert_eq!(api["period"]["end"], "2025-03-31T22:00:00Z");
+    assert_eq!(api["period"]["time_zone"], "Europe/Berlin");
+    assert_eq!(api["window"], "calendar month");
+    // Burn-rate windows stay rolling: the 1h window [march − 59, march + 1) still holds
+    // February's 20 bad of 6000 events: (20 / 6000) / 0.01 = 1/3.
+    assert!((mar.current_burn_rate - 1.0 / 3.0).abs() < 1e-12);
+}
+
+#[test]
+fn time_slice_budget_is_counted_in_minutes_of_the_week() {
+    let dir = TempDir::new("slo-cal-slices");
+    let mut rt = probe_runtime(
+        &dir,
+        "{calendar: week, start_day: monday}",
+        "    budgeting: {method: timeslices, slice: 1m, slice_target: 0.9}\n",
+    );
+    // Monday 6 January 2025 00:00 UTC; 10 events a minute for two hours, 2 of them bad in
+    // 30 minutes (good 80 % < 90 %: a bad slice).
+    let week = minute(2025, 1, 6, 0);
+    for s in week..week + 120 {
+        let bad = if (week + 10..week + 40).contains(&s) {
+            2.0
+        } else {
+            0.0
+        };
+        rt.ledger.record(s, Counts::new(bad, 10.0));
+    }
+    let f = compute_figures(&rt, week + 120, STEP);
+    assert_eq!(f.budgeting, "Timeslices");
+    assert_eq!(f.time_slice.as_deref(), Some("1m"));
+    // 120 slices so far, 30 bad: attainment 90 / 120.
+    assert_eq!((f.bad_events, f.total_events), (30.0, 120.0));
+    assert_eq!(f.attainment, 0.75);
+    // The budget is 1 % of the week's 10,080 minutes: 100.8 slices = 6048 s; 30 spent.
+    assert!((f.error_budget.total_events - 100.8).abs() < 1e-9);
+    assert!((f.error_budget.total_seconds - 6048.0).abs() < 1e-9);
+    assert!((f.error_budget.consumed_seconds - 1800.0).abs() < 1e-9);
+    assert!((f.error_budget.remaining_seconds - 4248.0).abs() < 1e-9);
+    // The last hour had no bad slice.
+    assert_eq!(f.window_burn_rates["1h"], 0.0);
+    // Forty minutes in, the 1h window holds 60 slices (20 before the week), 30 bad:
+    // (30 / 60) / 0.01 = 50.
+    let f = compute_figures(&rt, week + 40, STEP);
+    assert!((f.window_burn_rates["1h"] - 50.0).abs() < 1e-9);
+    assert_eq!(f.period.start, "2025-01-06T00:00:00Z");
+    assert_eq!(f.period.end, "2025-01-13T00:00:00Z");
 }
