@@ -35,6 +35,7 @@
 //! assert!(rules.contains("CheckoutRequestsAvailabilityBurnRatePage"));
 //! ```
 
+pub mod backfill;
 pub mod engine;
 pub mod figures;
 pub mod generate;
@@ -42,6 +43,7 @@ pub mod ledger;
 pub mod native;
 pub mod openslo;
 pub mod probe;
+pub mod report;
 pub mod runtime;
 pub mod sli;
 pub mod sloth;
