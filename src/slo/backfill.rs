@@ -47,7 +47,7 @@ pub enum BackfillSource {
     /// The local store, through the live round's per-step reading.
     Store,
     /// A remote query API (`rule_query_url`), through `query_range`.
-    Remote(RemoteQuerier),
+    Remote(Box<RemoteQuerier>),
 }
 
 impl BackfillSource {
@@ -83,7 +83,13 @@ pub struct BackfillJob {
 impl BackfillJob {
     /// The job for a new SLO whose live reading starts at step `to`: its period before that.
     /// `None` for a probe SLI, which has no history to read.
-    pub fn for_new_slo(spec: &SloSpec, key: &str, source: &SliSource, from: i64, to: i64) -> Option<Self> {
+    pub fn for_new_slo(
+        spec: &SloSpec,
+        key: &str,
+        source: &SliSource,
+        from: i64,
+        to: i64,
+    ) -> Option<Self> {
         if matches!(source, SliSource::Probe(_)) || from >= to {
             return None;
         }
@@ -145,13 +151,22 @@ fn gap_ranges(steps: impl IntoIterator<Item = i64>) -> Vec<LedgerGap> {
     for s in steps {
         match out.last_mut() {
             Some(g) if g.end == s => g.end = s + 1,
-            _ => out.push(LedgerGap { start: s, end: s + 1 }),
+            _ => out.push(LedgerGap {
+                start: s,
+                end: s + 1,
+            }),
         }
     }
     out
 }
 
-fn mark(job: &BackfillJob, ctx: &BackfillContext, start: i64, end: i64, complete: bool) -> Backfilled {
+fn mark(
+    job: &BackfillJob,
+    ctx: &BackfillContext,
+    start: i64,
+    end: i64,
+    complete: bool,
+) -> Backfilled {
     Backfilled {
         source: ctx.source.name(),
         start_ms: start * ctx.step_ms,
@@ -165,7 +180,11 @@ fn step_of(t_ms: i64, step_ms: i64) -> i64 {
     (t_ms - 1).div_euclid(step_ms)
 }
 
-async fn from_store(job: &BackfillJob, ctx: &Arc<BackfillContext>, tx: &mpsc::Sender<BackfillChunk>) -> bool {
+async fn from_store(
+    job: &BackfillJob,
+    ctx: &Arc<BackfillContext>,
+    tx: &mpsc::Sender<BackfillChunk>,
+) -> bool {
     let store = ctx.store.clone();
     let oldest = tokio::task::spawn_blocking(move || store.cardinality(1).min_time)
         .await
@@ -244,7 +263,10 @@ async fn from_store(job: &BackfillJob, ctx: &Arc<BackfillContext>, tx: &mpsc::Se
 }
 
 /// Per step, the sum over series of a range query's samples at the step's end.
-fn per_step(series: &[crate::rules::querier::range::RangeSeries], step_ms: i64) -> BTreeMap<i64, f64> {
+fn per_step(
+    series: &[crate::rules::querier::range::RangeSeries],
+    step_ms: i64,
+) -> BTreeMap<i64, f64> {
     let mut out = BTreeMap::new();
     for s in series {
         for &(t, v) in &s.samples {
@@ -283,6 +305,8 @@ async fn from_remote(
         _ => step.as_secs_f64(),
     };
     let mut s = job.from;
+    // A gap reaching the end of a chunk may go on in the next one: sent once it ends.
+    let mut open_gap: Option<LedgerGap> = None;
     while s < job.to {
         let end = (s + CHUNK_STEPS).min(job.to);
         // The sample at (k+1)·step is step k's events.
@@ -318,10 +342,31 @@ async fn from_remote(
                 (Vec::new(), vec![LedgerGap { start: s, end }])
             }
         };
+        let mut closed = Vec::new();
+        for g in gaps {
+            match open_gap.take() {
+                Some(o) if o.end == g.start => {
+                    open_gap = Some(LedgerGap {
+                        start: o.start,
+                        end: g.end,
+                    })
+                }
+                Some(o) => {
+                    closed.push(o);
+                    open_gap = Some(g);
+                }
+                None => open_gap = Some(g),
+            }
+        }
+        // Open only while it reaches the end of this chunk and more chunks follow.
+        if let Some(o) = open_gap.filter(|o| o.end < end || end >= job.to) {
+            closed.push(o);
+            open_gap = None;
+        }
         let chunk = BackfillChunk {
             key: job.key.clone(),
             minutes,
-            gaps,
+            gaps: closed,
             mark: mark(job, ctx, job.from, end, true),
         };
         if tx.send(chunk).await.is_err() {

@@ -786,7 +786,12 @@ impl SloEngine {
         }
         for (fp, (labels, annotations, starts)) in self.active.drain() {
             if !still.contains_key(&fp) {
-                history.push(history::alert_row(&labels, &annotations, starts, Some(now_ms)));
+                history.push(history::alert_row(
+                    &labels,
+                    &annotations,
+                    starts,
+                    Some(now_ms),
+                ));
                 batch.push(Alert {
                     labels,
                     annotations,

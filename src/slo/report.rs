@@ -160,19 +160,29 @@ pub fn compute(
 ) -> SloReport {
     let eb = super::spec::Objective(who.objective).error_budget();
     // Steps whose start lies in the period.
-    let first = period.start_ms.div_euclid(step_ms) + i64::from(period.start_ms.rem_euclid(step_ms) != 0);
+    let first =
+        period.start_ms.div_euclid(step_ms) + i64::from(period.start_ms.rem_euclid(step_ms) != 0);
     let end = period.end_ms.div_euclid(step_ms) + i64::from(period.end_ms.rem_euclid(step_ms) != 0);
     let inside = |s: i64| s >= first && s < end;
     let mut steps: BTreeMap<i64, Counts> = BTreeMap::new();
     for m in minutes.iter().filter(|m| inside(m.minute)) {
-        steps.entry(m.minute).or_default().add(Counts::new(m.bad, m.total));
+        steps
+            .entry(m.minute)
+            .or_default()
+            .add(Counts::new(m.bad, m.total));
     }
     let mut sum = Counts::default();
     for c in steps.values() {
         sum.add(*c);
     }
     let budget_events = eb * sum.total;
-    let spent = |bad: f64| if budget_events > 0.0 { bad / budget_events } else { 0.0 };
+    let spent = |bad: f64| {
+        if budget_events > 0.0 {
+            bad / budget_events
+        } else {
+            0.0
+        }
+    };
     let down = |c: &Counts| c.total > 0.0 && c.bad / c.total > eb;
     let mut incidents: Vec<Incident> = Vec::new();
     let mut prev: Option<i64> = None;
@@ -339,9 +349,7 @@ pub async fn compute_from_db(
         Err(StateError::Corrupt { .. }) => Default::default(),
         Err(e) => return Err(e),
     };
-    let alerts = db
-        .slo_alerts(key, period.start_ms, period.end_ms)
-        .await?;
+    let alerts = db.slo_alerts(key, period.start_ms, period.end_ms).await?;
     Ok(compute(
         who,
         period,
@@ -406,7 +414,11 @@ impl SloReports {
 
     /// Every report of `filter`: stored closed periods, and the current period (at `now_ms`)
     /// of each running SLO matching it. Sorted by owner, period, SLO.
-    pub async fn list(&self, filter: ReportFilter, now_ms: i64) -> Result<Vec<SloReport>, ReportError> {
+    pub async fn list(
+        &self,
+        filter: ReportFilter,
+        now_ms: i64,
+    ) -> Result<Vec<SloReport>, ReportError> {
         let Some((db, known)) = self.parts() else {
             return Ok(Vec::new());
         };

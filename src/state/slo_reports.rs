@@ -51,7 +51,11 @@ pub struct ReportRow {
 const WRITE: &str = "writing SLO reports";
 const READ: &str = "reading SLO reports";
 
-fn backfill_put_sync(conn: &mut Connection, path: &str, rows: &[BackfillRow]) -> Result<(), StateError> {
+fn backfill_put_sync(
+    conn: &mut Connection,
+    path: &str,
+    rows: &[BackfillRow],
+) -> Result<(), StateError> {
     let tx = conn.transaction().map_err(sql(path, WRITE))?;
     for r in rows {
         tx.execute(
@@ -64,7 +68,11 @@ fn backfill_put_sync(conn: &mut Connection, path: &str, rows: &[BackfillRow]) ->
     tx.commit().map_err(sql(path, WRITE))
 }
 
-fn backfill_get_sync(conn: &Connection, path: &str, key: &str) -> Result<Option<BackfillRow>, StateError> {
+fn backfill_get_sync(
+    conn: &Connection,
+    path: &str,
+    key: &str,
+) -> Result<Option<BackfillRow>, StateError> {
     conn.query_row(
         "SELECT slo_key, source, start_ms, end_ms, complete FROM slo_backfill WHERE slo_key = ?1",
         params![key],
@@ -83,7 +91,11 @@ fn backfill_get_sync(conn: &Connection, path: &str, key: &str) -> Result<Option<
 }
 
 /// Records alerts that started (`ends_at_ms` `None`) and the ends of those resolved.
-fn alerts_put_sync(conn: &mut Connection, path: &str, rows: &[AlertHistoryRow]) -> Result<(), StateError> {
+fn alerts_put_sync(
+    conn: &mut Connection,
+    path: &str,
+    rows: &[AlertHistoryRow],
+) -> Result<(), StateError> {
     let tx = conn.transaction().map_err(sql(path, WRITE))?;
     for r in rows {
         tx.execute(
@@ -138,7 +150,11 @@ fn alerts_sync(
     Ok(rows)
 }
 
-fn reports_put_sync(conn: &mut Connection, path: &str, rows: &[ReportRow]) -> Result<(), StateError> {
+fn reports_put_sync(
+    conn: &mut Connection,
+    path: &str,
+    rows: &[ReportRow],
+) -> Result<(), StateError> {
     let tx = conn.transaction().map_err(sql(path, WRITE))?;
     for r in rows {
         tx.execute(
@@ -159,7 +175,11 @@ pub struct ReportFilter {
     pub period: Option<String>,
 }
 
-fn reports_sync(conn: &Connection, path: &str, f: &ReportFilter) -> Result<Vec<ReportRow>, StateError> {
+fn reports_sync(
+    conn: &Connection,
+    path: &str,
+    f: &ReportFilter,
+) -> Result<Vec<ReportRow>, StateError> {
     let mut stmt = conn
         .prepare(
             "SELECT slo_key, period, owner, start_ms, end_ms, report FROM slo_report \
@@ -272,7 +292,9 @@ mod tests {
             .await
             .unwrap();
         // The first one resolves at 200.
-        db.slo_alerts_put(vec![alert(100, Some(200))]).await.unwrap();
+        db.slo_alerts_put(vec![alert(100, Some(200))])
+            .await
+            .unwrap();
         db.backfill_put(vec![BackfillRow {
             slo_key: "a/x".into(),
             source: "store".into(),

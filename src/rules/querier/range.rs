@@ -84,7 +84,10 @@ impl RemoteQuerier {
             endpoint: endpoint.clone(),
             reason,
         };
-        let (status, body) = self.post_form(&endpoint, form, timeout).await.map_err(fail)?;
+        let (status, body) = self
+            .post_form(&endpoint, form, timeout)
+            .await
+            .map_err(fail)?;
         parse_range_response(status, &body).map_err(|m| fail(RemoteQueryError::Response(m)))
     }
 }

@@ -69,13 +69,15 @@ impl SloEngine {
                     })
                 }
                 Ok(None) => {}
-                Err(e) => tracing::warn!(slo = %rt.key, error = %e, "reading the SLO back-fill mark"),
+                Err(e) => {
+                    tracing::warn!(slo = %rt.key, error = %e, "reading the SLO back-fill mark")
+                }
             }
         }
         if !jobs.is_empty() {
             let (source, timeout) = match &self.opts.backfill_query {
                 Some(c) => (
-                    BackfillSource::Remote(RemoteQuerier::new(c)),
+                    BackfillSource::Remote(Box::new(RemoteQuerier::new(c))),
                     c.timeout_for(self.opts.evaluation_interval),
                 ),
                 None => (BackfillSource::Store, self.opts.evaluation_interval),
@@ -191,7 +193,9 @@ impl SloEngine {
                     rt.ledger.load(&stored.minutes, &stored.gaps);
                     tracing::info!(slo = %key, source = %m.source, "SLO back-fill complete");
                 }
-                Err(e) => tracing::warn!(slo = %key, error = %e, "reloading the back-filled SLO ledger"),
+                Err(e) => {
+                    tracing::warn!(slo = %key, error = %e, "reloading the back-filled SLO ledger")
+                }
             }
         }
     }
@@ -219,26 +223,29 @@ impl SloEngine {
             };
             let done = match self.db.reports(filter).await {
                 Ok(found) if !found.is_empty() => true,
-                Ok(_) => match report::compute_from_db(&self.db, &who, &prev, true, self.step_ms).await {
-                    Ok(r) => {
-                        // A period the SLO did not exist in has nothing to report.
-                        if r.measured_minutes > 0 || r.gap_minutes > 0 {
-                            rows.push(report::report_row(&r));
+                Ok(_) => {
+                    match report::compute_from_db(&self.db, &who, &prev, true, self.step_ms).await {
+                        Ok(r) => {
+                            // A period the SLO did not exist in has nothing to report.
+                            if r.measured_minutes > 0 || r.gap_minutes > 0 {
+                                rows.push(report::report_row(&r));
+                            }
+                            true
                         }
-                        true
+                        Err(e) => {
+                            tracing::warn!(slo = %rt.key, error = %e, "closing the SLO report period");
+                            false
+                        }
                     }
-                    Err(e) => {
-                        tracing::warn!(slo = %rt.key, error = %e, "closing the SLO report period");
-                        false
-                    }
-                },
+                }
                 Err(e) => {
                     tracing::warn!(slo = %rt.key, error = %e, "reading the SLO reports");
                     false
                 }
             };
             if done {
-                self.period_checked.insert(rt.key.clone(), current.name.clone());
+                self.period_checked
+                    .insert(rt.key.clone(), current.name.clone());
             }
         }
         if let Err(e) = self.db.reports_put(rows).await {

@@ -35,18 +35,18 @@ fn months_are_utc_calendar_months() {
 fn figures_incidents_and_downtime_by_hand() {
     let nov = Period::parse("2026-11").unwrap();
     let s0 = nov.start_ms / 60_000; // the period's first minute
-    // Objective 99 %: error budget ratio 0.01. Ten minutes of 100 events each (1000):
-    //   s0+0: 0 bad            ratio 0
-    //   s0+1: 1 bad            ratio 0.01: not above 0.01, not downtime
-    //   s0+2: 5 bad            ratio 0.05: downtime  ┐ incident 1: 2 minutes, 25 bad
-    //   s0+3: 20 bad           ratio 0.2:  downtime  ┘
-    //   s0+4: 0 bad
-    //   s0+5: 2 bad            ratio 0.02: downtime  ] incident 2: 1 minute, 2 bad
-    //   s0+6..s0+9: 0 bad
-    // A minute of the month before (s0−1, 50 bad) lies outside the period.
-    // Total 1000, bad 1+5+20+2 = 28; attainment 972/1000 = 0.972 < 0.99: not met.
-    // Budget: 0.01 × 1000 = 10 events; spent 28/10 = 2.8; incident 1 25/10 = 2.5,
-    // incident 2 2/10 = 0.2. Downtime 3 minutes. A gap [s0+10, s0+15): 5 minutes.
+                                    // Objective 99 %: error budget ratio 0.01. Ten minutes of 100 events each (1000):
+                                    //   s0+0: 0 bad            ratio 0
+                                    //   s0+1: 1 bad            ratio 0.01: not above 0.01, not downtime
+                                    //   s0+2: 5 bad            ratio 0.05: downtime  ┐ incident 1: 2 minutes, 25 bad
+                                    //   s0+3: 20 bad           ratio 0.2:  downtime  ┘
+                                    //   s0+4: 0 bad
+                                    //   s0+5: 2 bad            ratio 0.02: downtime  ] incident 2: 1 minute, 2 bad
+                                    //   s0+6..s0+9: 0 bad
+                                    // A minute of the month before (s0−1, 50 bad) lies outside the period.
+                                    // Total 1000, bad 1+5+20+2 = 28; attainment 972/1000 = 0.972 < 0.99: not met.
+                                    // Budget: 0.01 × 1000 = 10 events; spent 28/10 = 2.8; incident 1 25/10 = 2.5,
+                                    // incident 2 2/10 = 0.2. Downtime 3 minutes. A gap [s0+10, s0+15): 5 minutes.
     let mut minutes = vec![m(s0 - 1, 50.0, 100.0)];
     for (i, bad) in [0.0, 1.0, 5.0, 20.0, 0.0, 2.0, 0.0, 0.0, 0.0, 0.0]
         .iter()
@@ -76,7 +76,10 @@ fn figures_incidents_and_downtime_by_hand() {
     let r = compute(&who(), &nov, true, 60_000, &minutes, &gaps, &alerts);
     assert_eq!(r.slo, "shop/checkout");
     assert_eq!(r.period, "2026-11");
-    assert_eq!((r.total_events, r.bad_events, r.good_events), (1000.0, 28.0, 972.0));
+    assert_eq!(
+        (r.total_events, r.bad_events, r.good_events),
+        (1000.0, 28.0, 972.0)
+    );
     assert!((r.attainment - 0.972).abs() < 1e-12);
     assert!(!r.objective_met);
     assert!((r.error_budget_ratio - 0.01).abs() < 1e-12);
@@ -91,11 +94,17 @@ fn figures_incidents_and_downtime_by_hand() {
     assert!((i1.budget_consumed_ratio - 2.5).abs() < 1e-9);
     assert_eq!(i1.alerts.len(), 1);
     assert_eq!(i1.alerts[0].alertname, "SLOBurnRate");
-    assert_eq!(i1.alerts[0].playbook_url, "http://redline/playbooks/SLOBurnRate");
+    assert_eq!(
+        i1.alerts[0].playbook_url,
+        "http://redline/playbooks/SLOBurnRate"
+    );
     let i2 = &r.incidents[1];
     assert_eq!((i2.start_ms, i2.end_ms, i2.minutes), (t(5), t(6), 1));
     assert!((i2.budget_consumed_ratio - 0.2).abs() < 1e-9);
-    assert!(i2.alerts.is_empty(), "the alert ended before and the next began after");
+    assert!(
+        i2.alerts.is_empty(),
+        "the alert ended before and the next began after"
+    );
 }
 
 #[test]
@@ -128,7 +137,14 @@ fn csv_has_one_row_per_report_and_quotes_what_needs_it() {
         "\"team \"\"shop\"\", EU\",shop,checkout,2026-11,2026-11-01T00:00:00Z,\
          2026-12-01T00:00:00Z,true,99"
     );
-    let rest: Vec<&str> = spent.trim_start_matches(",0.985,false,200,3,").split(',').collect();
-    assert_eq!(rest, ["1.5", "1", "1", "0"], "spent 1.5, one downtime minute, one incident");
+    let rest: Vec<&str> = spent
+        .trim_start_matches(",0.985,false,200,3,")
+        .split(',')
+        .collect();
+    assert_eq!(
+        rest,
+        ["1.5", "1", "1", "0"],
+        "spent 1.5, one downtime minute, one incident"
+    );
     assert_eq!(lines[2], "", "the last row ends with CRLF");
 }
