@@ -435,38 +435,21 @@ async fn dashboard_in_a_real_browser() {
     }
     assert_eq!(lines.len() - 1, json["data"].as_array().unwrap().len());
     b.close().await;
-    print_report(
-        &base,
-        &format!("/reports/{owner}/{period}"),
+    // The owner's report printed (print CSS: no navigation, a page per SLO).
+    print_pdf(
+        &format!("{base}/reports/{owner}/{period}"),
+        "report.pdf",
         demo_tmp.path(),
     );
 
     // Print: the RED page as PDF.
-    let pdf = artifacts().join("red.pdf");
-    let _ = std::fs::remove_file(&pdf);
-    let status = Command::new("/usr/bin/chromium")
-        .env("TMPDIR", demo_tmp.path())
-        .args([
-            "--headless=new",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--no-pdf-header-footer",
-            &format!("--print-to-pdf={}", pdf.display()),
-            &format!("{base}/red"),
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .expect("run chromium --print-to-pdf");
-    assert!(status.success());
-    let bytes = std::fs::read(&pdf).expect("the PDF was written");
-    assert!(bytes.starts_with(b"%PDF"), "a PDF");
+    let bytes = print_pdf(&format!("{base}/red"), "red.pdf", demo_tmp.path());
     assert!(bytes.len() > 10_000, "the PDF has content");
 }
 
-/// The owner's report page printed to PDF (print CSS: no navigation, a page per SLO).
-fn print_report(base: &str, path: &str, tmp: &Path) {
-    let pdf = artifacts().join("report.pdf");
+/// `url` printed to PDF by headless chromium into the artifacts as `name`; its bytes.
+fn print_pdf(url: &str, name: &str, tmp: &Path) -> Vec<u8> {
+    let pdf = artifacts().join(name);
     let _ = std::fs::remove_file(&pdf);
     let status = Command::new("/usr/bin/chromium")
         .env("TMPDIR", tmp)
@@ -476,15 +459,16 @@ fn print_report(base: &str, path: &str, tmp: &Path) {
             "--disable-gpu",
             "--no-pdf-header-footer",
             &format!("--print-to-pdf={}", pdf.display()),
-            &format!("{base}{path}"),
+            url,
         ])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status()
         .expect("run chromium --print-to-pdf");
     assert!(status.success());
-    let bytes = std::fs::read(&pdf).expect("the report PDF was written");
+    let bytes = std::fs::read(&pdf).expect("the PDF was written");
     assert!(bytes.starts_with(b"%PDF"), "a PDF");
+    bytes
 }
 
 /// `redline run` with a `web:` section; returns the temp dir, the process and its base URL
