@@ -373,20 +373,93 @@ async fn dashboard_in_a_real_browser() {
         })
     });
     assert!(found, "the silence is in /api/v2/silences: {silences}");
+
+    // Reports: the index links each owner's report of the current period; the report page
+    // shows each of the owner's SLOs, and its CSV holds the API's JSON figures.
+    b.goto(&format!("{base}/reports")).await;
+    let html = b.source().await;
+    b.screenshot(&artifacts(), "reports").await;
+    assert!(html.contains("<tr class=\"report\">"), "{html}");
+    let link = b.find("table.reports tr.report a").await;
+    b.click(&link).await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !b.current_url().await.contains("/reports/") && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let url = b.current_url().await;
+    let html = b.source().await;
+    b.screenshot(&artifacts(), "report").await;
+    assert!(html.contains("<section class=\"slo\""), "{html}");
+    let rest = url
+        .split("/reports/")
+        .nth(1)
+        .unwrap_or_default()
+        .to_string();
+    let (owner, period) = rest.split_once('/').expect("owner/period in the URL");
+    let api = format!("{base}/api/v1/reports?owner={owner}&period={period}");
+    let json = common::get_json(&api).await;
+    let csv = reqwest::get(format!("{api}&format=csv"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let lines: Vec<&str> = csv.lines().collect();
+    let head: Vec<&str> = lines[0].split(',').collect();
+    let col =
+        |row: &[&str], name: &str| row[head.iter().position(|h| *h == name).unwrap()].to_string();
+    for line in &lines[1..] {
+        let row: Vec<&str> = line.split(',').collect();
+        let slo = format!("{}/{}", col(&row, "service"), col(&row, "slo"));
+        assert!(
+            html.contains(&format!("data-slo=\"{slo}\"")),
+            "the page shows {slo}"
+        );
+        let j = json["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["slo"] == slo.as_str())
+            .expect("the CSV's SLO is in the JSON");
+        // The current period moves on between the two requests: both counts only grow, and
+        // the period and objective are the same.
+        assert_eq!(col(&row, "period"), j["period"].as_str().unwrap());
+        assert_eq!(
+            col(&row, "objective_percent").parse::<f64>().unwrap(),
+            j["objective"].as_f64().unwrap()
+        );
+        assert!(
+            col(&row, "total_events").parse::<f64>().unwrap()
+                >= j["total_events"].as_f64().unwrap()
+        );
+    }
+    assert_eq!(lines.len() - 1, json["data"].as_array().unwrap().len());
     b.close().await;
+    // The owner's report printed (print CSS: no navigation, a page per SLO).
+    print_pdf(
+        &format!("{base}/reports/{owner}/{period}"),
+        "report.pdf",
+        demo_tmp.path(),
+    );
 
     // Print: the RED page as PDF.
-    let pdf = artifacts().join("red.pdf");
+    let bytes = print_pdf(&format!("{base}/red"), "red.pdf", demo_tmp.path());
+    assert!(bytes.len() > 10_000, "the PDF has content");
+}
+
+/// `url` printed to PDF by headless chromium into the artifacts as `name`; its bytes.
+fn print_pdf(url: &str, name: &str, tmp: &Path) -> Vec<u8> {
+    let pdf = artifacts().join(name);
     let _ = std::fs::remove_file(&pdf);
     let status = Command::new("/usr/bin/chromium")
-        .env("TMPDIR", demo_tmp.path())
+        .env("TMPDIR", tmp)
         .args([
             "--headless=new",
             "--no-sandbox",
             "--disable-gpu",
             "--no-pdf-header-footer",
             &format!("--print-to-pdf={}", pdf.display()),
-            &format!("{base}/red"),
+            url,
         ])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -395,7 +468,7 @@ async fn dashboard_in_a_real_browser() {
     assert!(status.success());
     let bytes = std::fs::read(&pdf).expect("the PDF was written");
     assert!(bytes.starts_with(b"%PDF"), "a PDF");
-    assert!(bytes.len() > 10_000, "the PDF has content");
+    bytes
 }
 
 /// `redline run` with a `web:` section; returns the temp dir, the process and its base URL

@@ -13,6 +13,7 @@ pub mod dashboard;
 mod params;
 pub(crate) mod query;
 pub mod slo_api;
+pub mod slo_reports;
 mod tsdb_status;
 
 use crate::scrape::target::TargetSet;
@@ -87,6 +88,7 @@ pub fn router(state: AppState) -> Router {
         ))
         .merge(query::routes())
         .merge(slo_api::routes())
+        .merge(slo_reports::routes())
         .merge(alertmanagers::routes())
         .merge(tsdb_status::routes())
         .merge(dashboard::routes())

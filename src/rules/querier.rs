@@ -197,9 +197,8 @@ fn excerpt(body: &[u8]) -> String {
     }
 }
 
-/// Reads the answer of `/api/v1/query`: HTTP `status` and `body`. Errors say what was wrong
-/// (without the endpoint; [`RemoteQuerier`] adds it).
-pub fn parse_query_response(status: u16, body: &[u8]) -> Result<QueryResponse, String> {
+/// The `data` and `warnings` of a successful answer of the query API, or what was wrong.
+fn api_data(status: u16, body: &[u8]) -> Result<(ApiData, Vec<String>), String> {
     let parsed: Result<ApiBody, _> = serde_json::from_slice(body);
     let api = match parsed {
         Ok(api) => api,
@@ -226,6 +225,13 @@ pub fn parse_query_response(status: u16, body: &[u8]) -> Result<QueryResponse, S
     let data = api
         .data
         .ok_or_else(|| "a successful response without \"data\"".to_string())?;
+    Ok((data, api.warnings))
+}
+
+/// Reads the answer of `/api/v1/query`: HTTP `status` and `body`. Errors say what was wrong
+/// (without the endpoint; [`RemoteQuerier`] adds it).
+pub fn parse_query_response(status: u16, body: &[u8]) -> Result<QueryResponse, String> {
+    let (data, warnings) = api_data(status, body)?;
     let samples = match data.result_type.as_str() {
         "vector" => {
             let raw: Vec<ApiVectorSample> = serde_json::from_value(data.result)
@@ -259,10 +265,7 @@ pub fn parse_query_response(status: u16, body: &[u8]) -> Result<QueryResponse, S
         }
         other => return Err(format!("{NOT_VECTOR_OR_SCALAR} (got {other})")),
     };
-    Ok(QueryResponse {
-        samples,
-        warnings: api.warnings,
-    })
+    Ok(QueryResponse { samples, warnings })
 }
 
 /// The `time` form field: seconds since the epoch with millisecond precision.
@@ -343,17 +346,28 @@ impl RemoteQuerier {
         t_ms: i64,
         timeout: Duration,
     ) -> Result<QueryResponse, RemoteQueryError> {
-        let client = self
-            .client
-            .as_ref()
-            .map_err(|e| RemoteQueryError::Client(e.clone()))?;
         let form = form_urlencoded::Serializer::new(String::new())
             .append_pair("query", query)
             .append_pair("time", &format_time(t_ms))
             .append_pair("timeout", &format!("{}", timeout.as_secs_f64()))
             .finish();
+        let (status, body) = self.post_form(&self.endpoint, form, timeout).await?;
+        parse_query_response(status, &body).map_err(RemoteQueryError::Response)
+    }
+
+    /// POSTs `form` to `url` with the querier's client and credentials; the status and body.
+    async fn post_form(
+        &self,
+        url: &str,
+        form: String,
+        timeout: Duration,
+    ) -> Result<(u16, Vec<u8>), RemoteQueryError> {
+        let client = self
+            .client
+            .as_ref()
+            .map_err(|e| RemoteQueryError::Client(e.clone()))?;
         let req = client
-            .post(&self.endpoint)
+            .post(url)
             .header(
                 reqwest::header::CONTENT_TYPE,
                 "application/x-www-form-urlencoded",
@@ -374,7 +388,7 @@ impl RemoteQuerier {
         let resp = req.send().await.map_err(describe)?;
         let status = resp.status().as_u16();
         let body = resp.bytes().await.map_err(describe)?;
-        parse_query_response(status, &body).map_err(RemoteQueryError::Response)
+        Ok((status, body.to_vec()))
     }
 
     /// [`Self::query`] from a thread outside the runtime (the blocking pool the groups
@@ -416,6 +430,8 @@ impl RemoteQuerier {
         }
     }
 }
+
+pub mod range;
 
 #[cfg(test)]
 mod tests;

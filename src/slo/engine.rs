@@ -30,6 +30,7 @@
 //! is spent. Firing alerts are re-sent every round with `ends_at = now + 4 × interval`;
 //! resolved ones once with `ends_at = now`.
 
+use super::backfill::{BackfillChunk, Backfilled};
 use super::figures::{self, Counts, ErrorBudget};
 use super::ledger::{Ledger, SliceRule, BLOCK};
 use super::sli::{read_step, Cursors, SliSource};
@@ -77,6 +78,11 @@ pub struct SloEngineOptions {
     pub ledger_retention: Option<Duration>,
     /// Base URL of playbook links (`<external_url>/playbooks/<alertname>`).
     pub external_url: String,
+    /// `rule_query_url`: a new SLO's ledger is back-filled from this query API instead of
+    /// the local store ([`super::backfill`]).
+    pub backfill_query: Option<crate::config::rule_query::RuleQueryConfig>,
+    /// Back-fill the ledger of an SLO that appears with an empty one. Default true.
+    pub backfill: bool,
 }
 
 impl Default for SloEngineOptions {
@@ -86,6 +92,8 @@ impl Default for SloEngineOptions {
             ledger_step: Duration::from_secs(60),
             ledger_retention: None,
             external_url: String::new(),
+            backfill_query: None,
+            backfill: true,
         }
     }
 }
@@ -163,6 +171,8 @@ pub struct SloFigures {
     pub gaps: Vec<GapRange>,
     /// Names of the alerts firing now (`SLOBurnRate`, …).
     pub firing_alerts: Vec<String>,
+    /// The steps back-filled when the SLO appeared, and from where; `null` when none were.
+    pub backfilled_from: Option<Backfilled>,
 }
 
 /// The compliance period of an SLO's figures.
@@ -197,15 +207,16 @@ pub struct SloRuntime {
     /// first scrape from there, for [`RESTART_GRACE_STEPS`].
     restart_seen: Option<i64>,
     absent_steps: u32,
+    /// What was back-filled into the ledger when the SLO appeared.
+    pub backfilled: Option<Backfilled>,
 }
 
 impl SloRuntime {
     /// A runtime for `spec` with an empty ledger.
     pub fn new(spec: SloSpec, source: SliSource) -> SloRuntime {
-        let keep = period_steps(&spec.window) + 31 * 24 * 60;
         SloRuntime {
             key: slo_key(&spec),
-            ledger: Ledger::new(DETAIL_STEPS, keep).with_slices(slice_rule(&spec.budgeting)),
+            ledger: fresh_ledger(&spec),
             spec,
             source,
             cursors: Cursors::default(),
@@ -213,8 +224,20 @@ impl SloRuntime {
             after_restart: false,
             restart_seen: None,
             absent_steps: 0,
+            backfilled: None,
         }
     }
+}
+
+/// An empty ledger sized for `spec`'s window.
+fn fresh_ledger(spec: &SloSpec) -> Ledger {
+    Ledger::new(DETAIL_STEPS, period_steps(&spec.window) + 31 * 24 * 60)
+        .with_slices(slice_rule(&spec.budgeting))
+}
+
+/// The first step of an SLO's ledger loaded from the database when `now_step` is current.
+fn load_from(spec: &SloSpec, now_step: i64) -> i64 {
+    (now_step - period_steps(&spec.window) - BLOCK).div_euclid(BLOCK) * BLOCK
 }
 
 /// `service/name`: the SLO's identity in the ledger and the API.
@@ -406,6 +429,7 @@ pub fn compute_figures(rt: &SloRuntime, to: i64, step_ms: i64) -> SloFigures {
             })
             .collect(),
         firing_alerts,
+        backfilled_from: rt.backfilled.clone(),
     }
 }
 
@@ -541,6 +565,8 @@ pub fn decide_alerts(spec: &SloSpec, f: &SloFigures, external_url: &str) -> Vec<
 #[derive(Clone, Default)]
 pub struct SloView {
     figures: Arc<RwLock<Vec<SloFigures>>>,
+    /// The per-period reports of these SLOs.
+    pub reports: super::report::SloReports,
 }
 
 impl SloView {
@@ -623,6 +649,13 @@ pub struct SloEngine {
     active: HashMap<u64, (Labels, Labels, i64)>,
     view: SloView,
     rounds: u64,
+    /// Chunks of the back-fill task ([`super::backfill`]) not yet recorded.
+    backfill: Vec<mpsc::Receiver<BackfillChunk>>,
+    backfill_waiting: Vec<BackfillChunk>,
+    /// Back-fill marks recorded this round, for the database and ledger reloads.
+    backfill_after: Vec<(String, Backfilled)>,
+    /// Per SLO, the current period as of its last check for a period to close.
+    period_checked: HashMap<String, String>,
 }
 
 /// Starts the task of an engine built by [`SloEngine::load`].
@@ -690,11 +723,19 @@ impl SloEngine {
         let keys: Vec<String> = slos.iter().map(|s| s.key.clone()).collect();
         db.ledger_register(keys, step_ms).await?;
         let now_step = crate::timefmt::now_ms() / step_ms;
+        let mut jobs = Vec::new();
         for rt in &mut slos {
-            let keep = period_steps(&rt.spec.window);
-            let from = (now_step - keep - BLOCK).div_euclid(BLOCK) * BLOCK;
+            let from = load_from(&rt.spec, now_step);
             let stored = db.ledger_load(rt.key.clone(), from).await?;
             rt.ledger.load(&stored.minutes, &stored.gaps);
+            if opts.backfill
+                && stored.minutes.is_empty()
+                && stored.gaps.is_empty()
+                && stored.cursor.is_none()
+            {
+                jobs.extend(history::start_new(rt, &engine, &store, now_step, step_ms));
+                continue;
+            }
             if let Some((m, json)) = &stored.cursor {
                 match Cursors::from_json(json) {
                     Some(c) => rt.cursors = c,
@@ -720,13 +761,23 @@ impl SloEngine {
             active: HashMap::new(),
             view: SloView::default(),
             rounds: 0,
-        })
+            backfill: Vec::new(),
+            backfill_waiting: Vec::new(),
+            backfill_after: Vec::new(),
+            period_checked: HashMap::new(),
+        }
+        .with_history(jobs)
+        .await)
     }
 
     /// `next` taking over from this engine on a reload: it publishes on the same view, and
     /// keeps the active alerts so that the next round resolves those of SLOs now gone.
     fn succeeded_by(mut self, mut next: SloEngine) -> SloEngine {
         next.view = self.view.clone();
+        next.attach_reports();
+        // A back-fill still running goes on for the SLOs that stay.
+        next.backfill.append(&mut self.backfill);
+        next.backfill_waiting.append(&mut self.backfill_waiting);
         next.active = std::mem::take(&mut self.active);
         next.rounds = self.rounds;
         next
@@ -741,7 +792,7 @@ impl SloEngine {
     pub async fn round(&mut self, now_ms: i64) {
         let step_ms = self.step_ms;
         let target = now_ms / step_ms; // steps < target are complete
-        let mut writes = Vec::new();
+        let mut writes = self.take_backfill();
         for rt in &mut self.slos {
             let w = read_steps(rt, &self.engine, &self.store, target, step_ms);
             if !w.minutes.is_empty() || !w.gaps.is_empty() || w.cursor.is_some() {
@@ -751,6 +802,8 @@ impl SloEngine {
         if let Err(e) = self.db.ledger_write(writes).await {
             tracing::error!(error = %e, "writing the SLO ledger failed; the steps stay in memory");
         }
+        self.backfill_written().await;
+        self.close_periods(now_ms).await;
         // Edge blocks for windows reaching back past the in-memory detail.
         for rt in &mut self.slos {
             let (from, _, _) = window_steps(&rt.spec.window, target, step_ms);
@@ -796,10 +849,14 @@ impl SloEngine {
         let ends = now_ms + 4 * self.opts.evaluation_interval.as_millis() as i64;
         let mut batch = Vec::new();
         let mut still = HashMap::new();
+        let mut history = Vec::new();
         for (rt, f) in self.slos.iter().zip(figures) {
             for w in decide_alerts(&rt.spec, f, &self.opts.external_url) {
                 let fp = crate::alerting::fingerprint(&w.labels);
                 let starts = self.active.get(&fp).map_or(now_ms, |a| a.2);
+                if !self.active.contains_key(&fp) {
+                    history.push(history::alert_row(&w.labels, &w.annotations, starts, None));
+                }
                 batch.push(Alert {
                     labels: w.labels.clone(),
                     annotations: w.annotations.clone(),
@@ -818,6 +875,12 @@ impl SloEngine {
         }
         for (fp, (labels, annotations, starts)) in self.active.drain() {
             if !still.contains_key(&fp) {
+                history.push(history::alert_row(
+                    &labels,
+                    &annotations,
+                    starts,
+                    Some(now_ms),
+                ));
                 batch.push(Alert {
                     labels,
                     annotations,
@@ -830,6 +893,9 @@ impl SloEngine {
             }
         }
         self.active = still;
+        if let Err(e) = self.db.slo_alerts_put(history).await {
+            tracing::warn!(error = %e, "recording the SLO alert history");
+        }
         if !batch.is_empty() && self.alerts.send(batch).await.is_err() {
             tracing::warn!("the alerts channel is closed; SLO alerts are not delivered");
         }
@@ -1025,5 +1091,6 @@ fn write_series(store: &Store, figures: &[SloFigures], now_ms: i64) {
     app.commit();
 }
 
+mod history;
 #[cfg(test)]
 mod tests;

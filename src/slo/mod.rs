@@ -35,6 +35,7 @@
 //! assert!(rules.contains("CheckoutRequestsAvailabilityBurnRatePage"));
 //! ```
 
+pub mod backfill;
 pub mod calendar;
 pub mod engine;
 pub mod figures;
@@ -43,6 +44,7 @@ pub mod ledger;
 pub mod native;
 pub mod openslo;
 pub mod probe;
+pub mod report;
 pub mod runtime;
 pub mod sli;
 pub mod sloth;

@@ -137,6 +137,8 @@ where
         ledger_step: cfg.slo.ledger_step,
         ledger_retention: cfg.slo.ledger_retention,
         external_url: external_url.to_string(),
+        backfill_query: cfg.rule_query.clone(),
+        backfill: true,
     };
     let handle = engine::spawn(
         SloEngine::load(

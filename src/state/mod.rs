@@ -15,6 +15,7 @@ pub mod ledger;
 pub mod pipeline;
 pub mod schema;
 pub mod silences;
+pub mod slo_reports;
 
 pub use alerts::{AlertChanges, AlertRecord, GroupKey};
 

@@ -135,6 +135,46 @@ pub const MIGRATIONS: &[Migration] = &[
         );
     ",
     },
+    Migration {
+        version: 5,
+        name: "slo reports",
+        // Keyed by the SLO key (`service/name`) rather than `slo.id`, so a report outlives
+        // the SLO's ledger rows (pruned after the period) and a changed ledger step.
+        // `slo_backfill`: the steps [start, end) a new SLO's ledger was back-filled with, and
+        // from where (`store` or the remote `query_range` endpoint).
+        // `slo_alert_history`: every SLO alert raised, when it started and ended (NULL while
+        // firing) and its playbook link: the alerts of a report's incidents.
+        // `slo_report`: the report of each closed compliance period (JSON, see
+        // `slo::report`), by SLO and period (`2026-11`); `owner` for the per-owner reports.
+        sql: "
+        CREATE TABLE slo_backfill (
+            slo_key  TEXT    NOT NULL PRIMARY KEY,
+            source   TEXT    NOT NULL,
+            start_ms INTEGER NOT NULL,
+            end_ms   INTEGER NOT NULL,
+            complete INTEGER NOT NULL
+        );
+        CREATE TABLE slo_alert_history (
+            slo_key      TEXT    NOT NULL,
+            alertname    TEXT    NOT NULL,
+            severity     TEXT    NOT NULL,
+            starts_at_ms INTEGER NOT NULL,
+            ends_at_ms   INTEGER,
+            playbook_url TEXT    NOT NULL,
+            PRIMARY KEY (slo_key, alertname, severity, starts_at_ms)
+        ) WITHOUT ROWID;
+        CREATE TABLE slo_report (
+            slo_key  TEXT    NOT NULL,
+            period   TEXT    NOT NULL,
+            owner    TEXT    NOT NULL,
+            start_ms INTEGER NOT NULL,
+            end_ms   INTEGER NOT NULL,
+            report   TEXT    NOT NULL,
+            PRIMARY KEY (slo_key, period)
+        ) WITHOUT ROWID;
+        CREATE INDEX slo_report_by_owner ON slo_report (owner, period);
+    ",
+    },
 ];
 
 /// The newest schema version this build knows.
