@@ -37,6 +37,7 @@
 
 pub mod engine;
 pub mod figures;
+pub mod forecast;
 pub mod generate;
 pub mod ledger;
 pub mod native;

@@ -183,6 +183,7 @@ fn sloth_slo(
         annotations: a.annotations,
         page: tier(a.page_alert),
         ticket: tier(a.ticket_alert),
+        forecast: None,
     };
     let objective = objective?;
     let alerting = build_alerting(

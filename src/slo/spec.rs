@@ -244,6 +244,8 @@ pub struct Alerting {
     pub annotations: BTreeMap<String, String>,
     /// Name of the alert that fires when the SLI has no data.
     pub absent_alert: String,
+    /// The budget-exhaustion forecast ([`super::forecast`]); `None`: no forecast.
+    pub forecast: Option<super::forecast::Forecast>,
 }
 
 /// One alert tier (page or ticket): two burn-rate windows, either of which fires it.
@@ -312,6 +314,7 @@ pub(crate) struct AlertingInput {
     pub annotations: BTreeMap<String, String>,
     pub page: TierInput,
     pub ticket: TierInput,
+    pub forecast: Option<super::forecast::ForecastInput>,
 }
 
 /// Decodes each entry of a file's `slos` list as `R` and builds it with
@@ -365,6 +368,9 @@ pub(crate) fn build_alerting(
 ) -> Alerting {
     let base = camel(&[service, name]);
     let period = window.period();
+    let forecast = input
+        .forecast
+        .and_then(|f| super::forecast::build_forecast(d, &format!("{field}.forecast"), period, f));
     if let Some(n) = &input.name {
         if !is_metric_name(n) {
             d.err(
@@ -442,6 +448,7 @@ pub(crate) fn build_alerting(
         labels: input.labels,
         annotations: input.annotations,
         absent_alert: format!("{base}SLIDataAbsent"),
+        forecast,
     }
 }
 
