@@ -545,9 +545,10 @@ fn every_rule_is_well_formed_and_every_alert_routes_to_an_owner_with_a_playbook(
     assert!(alerts.len() >= 30, "{alerts:?}");
     // No playbook without an alert: a renamed alert must take its playbook along. The SLO
     // alerts that `redline slo generate` writes link to the first two; the SLO engine also
-    // raises `SLOBudgetExhausted`.
+    // raises `SLOBudgetExhausted` and `SLOErrorBudgetExhaustion`.
     let slo_playbooks = ["SLOBurnRate", "SLODataAbsent"];
     alerts.insert(redline::slo::engine::BUDGET_EXHAUSTED_ALERT.to_string());
+    alerts.insert(redline::slo::forecast::EXHAUSTION_ALERT.to_string());
     let generated = redline::slo::generate(&[
         "rules/slo/checkout.yml".into(),
         "rules/slo/search.yml".into(),

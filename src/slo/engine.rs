@@ -32,6 +32,7 @@
 
 use super::backfill::{BackfillChunk, Backfilled};
 use super::figures::{self, Counts, ErrorBudget};
+use super::forecast::{forecast, ExhaustionForecast, EXHAUSTION_ALERT};
 use super::ledger::{Ledger, SliceRule, BLOCK};
 use super::sli::{read_step, Cursors, SliSource};
 use super::spec::{window_name, Budgeting, SloSpec, SloWindow};
@@ -173,6 +174,8 @@ pub struct SloFigures {
     pub firing_alerts: Vec<String>,
     /// The steps back-filled when the SLO appeared, and from where; `null` when none were.
     pub backfilled_from: Option<Backfilled>,
+    /// The budget-exhaustion forecast, when the spec asks for one.
+    pub exhaustion_forecast: Option<ExhaustionForecast>,
 }
 
 /// The compliance period of an SLO's figures.
@@ -389,6 +392,20 @@ pub fn compute_figures(rt: &SloRuntime, to: i64, step_ms: i64) -> SloFigures {
     if budget_exhausted {
         firing_alerts.push(BUDGET_EXHAUSTED_ALERT.to_string());
     }
+    let exhaustion_forecast = spec.alerting.forecast.as_ref().map(|f| {
+        forecast(
+            f,
+            &rt.ledger,
+            to,
+            to * step_ms,
+            counts,
+            &budget,
+            window_secs,
+        )
+    });
+    if exhaustion_forecast.as_ref().is_some_and(|f| f.firing) {
+        firing_alerts.push(EXHAUSTION_ALERT.to_string());
+    }
     SloFigures {
         service: spec.service.clone(),
         name: spec.name.clone(),
@@ -430,6 +447,7 @@ pub fn compute_figures(rt: &SloRuntime, to: i64, step_ms: i64) -> SloFigures {
             .collect(),
         firing_alerts,
         backfilled_from: rt.backfilled.clone(),
+        exhaustion_forecast,
     }
 }
 
@@ -555,6 +573,21 @@ pub fn decide_alerts(spec: &SloSpec, f: &SloFigures, external_url: &str) -> Vec<
                     f.objective,
                     f.error_budget.remaining_ratio * 100.0
                 ),
+            ),
+        });
+    }
+    if let Some(fc) = f.exhaustion_forecast.as_ref().filter(|fc| fc.firing) {
+        let at = fc
+            .at_ms
+            .map_or_else(String::new, super::forecast::rfc3339_ms);
+        let extra = BTreeMap::from([("exhaustion_time".to_string(), at.clone())]);
+        out.push(WantedAlert {
+            labels: Labels::from_pairs(base(EXHAUSTION_ALERT, "ticket", "forecast", &none)),
+            annotations: annotations(
+                EXHAUSTION_ALERT,
+                &extra,
+                format!("SLO {who} will spend its error budget by {at}"),
+                super::forecast::description(f, fc),
             ),
         });
     }

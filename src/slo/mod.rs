@@ -39,6 +39,7 @@ pub mod backfill;
 pub mod calendar;
 pub mod engine;
 pub mod figures;
+pub mod forecast;
 pub mod generate;
 pub mod ledger;
 pub mod native;

@@ -347,6 +347,8 @@ pub struct Alerting {
     /// The least traffic a burn-rate pair needs in its short window to fire (`min_events`,
     /// `min_rate`); the config's `slo` section fills the bounds an SLO leaves unset.
     pub min_traffic: crate::config::slo::MinTraffic,
+    /// The budget-exhaustion forecast ([`super::forecast`]); `None`: no forecast.
+    pub forecast: Option<super::forecast::Forecast>,
 }
 
 /// One alert tier (page or ticket): two burn-rate windows, either of which fires it.
@@ -419,6 +421,7 @@ pub(crate) struct AlertingInput {
     pub min_events: Option<f64>,
     /// Events per second over the short window of a burn-rate pair for it to fire.
     pub min_rate: Option<f64>,
+    pub forecast: Option<super::forecast::ForecastInput>,
 }
 
 /// Decodes each entry of a file's `slos` list as `R` and builds it with
@@ -472,6 +475,9 @@ pub(crate) fn build_alerting(
 ) -> Alerting {
     let base = camel(&[service, name]);
     let period = window.period();
+    let forecast = input
+        .forecast
+        .and_then(|f| super::forecast::build_forecast(d, &format!("{field}.forecast"), period, f));
     if let Some(n) = &input.name {
         if !is_metric_name(n) {
             d.err(
@@ -557,6 +563,7 @@ pub(crate) fn build_alerting(
         labels: input.labels,
         annotations: input.annotations,
         absent_alert: format!("{base}SLIDataAbsent"),
+        forecast,
     }
 }
 

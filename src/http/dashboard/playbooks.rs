@@ -5,7 +5,7 @@
 use super::super::AppState;
 
 /// The shipped playbooks, by alert name (a test keeps this list equal to `rules/playbooks/`).
-const SHIPPED: [(&str, &str); 38] = [
+const SHIPPED: [(&str, &str); 39] = [
     (
         "ContainerCPUAboveRequests",
         include_str!("../../../rules/playbooks/ContainerCPUAboveRequests.md"),
@@ -149,6 +149,10 @@ const SHIPPED: [(&str, &str); 38] = [
     (
         "SLODataAbsent",
         include_str!("../../../rules/playbooks/SLODataAbsent.md"),
+    ),
+    (
+        "SLOErrorBudgetExhaustion",
+        include_str!("../../../rules/playbooks/SLOErrorBudgetExhaustion.md"),
     ),
     (
         "ServiceHighErrorRatio",

@@ -456,3 +456,48 @@ fn time_slice_budget_is_counted_in_minutes_of_the_week() {
     assert_eq!(f.period.start, "2025-01-06T00:00:00Z");
     assert_eq!(f.period.end, "2025-01-13T00:00:00Z");
 }
+
+#[test]
+fn forecast_alert_carries_owner_playbook_and_exhaustion_time() {
+    let dir = TempDir::new("slo-forecast");
+    let f = dir.path().join("api.yml");
+    let text = SPEC.replace(
+        "    window: {rolling: 30d}\n",
+        "    window: {rolling: 30d}\n    alerting:\n      forecast: {within: 7d, lookback: 6h}\n",
+    );
+    std::fs::write(&f, text).unwrap();
+    let s = crate::slo::load_file(&f).unwrap().remove(0);
+    let mut rt = SloRuntime::new(s.clone(), SliSource::Probe(Arc::default()));
+    // 29 clean days at 1000 events/min, then a day at 5 bad/min: remaining 5/6 of the
+    // budget, burn 5 over 6h → 5/6 × 30d / 5 = 5 days = 432,000 s, within 7 days.
+    let day = 1440;
+    for s in 0..30 * day {
+        let bad = if s >= 29 * day { 5.0 } else { 0.0 };
+        rt.ledger.record(s, Counts::new(bad, 1000.0));
+    }
+    let to = 30 * day;
+    let fig = compute_figures(&rt, to, STEP);
+    let fc = fig.exhaustion_forecast.clone().unwrap();
+    assert!((fc.seconds.unwrap() - 432_000.0).abs() < 1e-6);
+    assert!(fig.firing_alerts.contains(&EXHAUSTION_ALERT.to_string()));
+    let alerts = decide_alerts(&s, &fig, "http://redline:9090");
+    let a = alerts
+        .iter()
+        .find(|a| a.labels.get("alertname") == Some(EXHAUSTION_ALERT))
+        .unwrap();
+    assert_eq!(a.labels.get("owner"), Some("team-api"));
+    assert_eq!(a.labels.get("tier"), Some("forecast"));
+    // 30 days after the epoch + 5 days = 1970-02-05.
+    assert_eq!(
+        a.annotations.get("exhaustion_time"),
+        Some("1970-02-05T00:00:00Z")
+    );
+    assert_eq!(
+        a.annotations.get("runbook_url"),
+        Some("http://redline:9090/playbooks/SLOErrorBudgetExhaustion")
+    );
+    // Without `forecast` in the spec: no forecast.
+    let plain = spec(&dir).remove(0);
+    let rt = SloRuntime { spec: plain, ..rt };
+    assert_eq!(compute_figures(&rt, to, STEP).exhaustion_forecast, None);
+}
