@@ -1,7 +1,8 @@
 //! `redline slo generate` against Prometheus' own promtool.
 //!
-//! Every example spec (redline's rules/slo/*.yml, Sloth and OpenSLO inputs in tests/data/slo/)
-//! is generated and the output is given to `promtool check rules`. The output of the specs
+//! Every example spec (redline's rules/slo/*.yml, Sloth, OpenSLO and Pyrra inputs in
+//! tests/data/slo/) is generated and the output is given to `promtool check rules`. The output
+//! of the specs
 //! the unit tests use is committed in tests/data/slo/generated/ (this test fails when it is
 //! stale; `REDLINE_BLESS=1` rewrites it), and tests/slo/*.test.yml, promtool unit tests with
 //! hand-computed values, check what those rules compute: for the native format (checkout:
@@ -100,6 +101,7 @@ fn all_examples_generate_into_one_file_promtool_accepts() {
     let mut all = paths("rules/slo");
     all.extend(paths("tests/data/slo/sloth"));
     all.extend(paths("tests/data/slo/openslo"));
+    all.extend(paths("tests/data/slo/pyrra"));
     let yaml = generate(&all).unwrap_or_else(|e| panic!("{}", render(&e)));
     let tmp = temp_dir("all");
     let out = tmp.join("all.rules.yml");
@@ -112,6 +114,7 @@ fn check_counts_slos_per_file() {
     let mut all = paths("rules/slo");
     all.extend(paths("tests/data/slo/sloth"));
     all.extend(paths("tests/data/slo/openslo"));
+    all.extend(paths("tests/data/slo/pyrra"));
     all.push("tests/data/slo/native/probe.yml".into());
     let counts = check_files(&all).unwrap_or_else(|e| panic!("{}", render(&e)));
     let by_name: Vec<(String, usize)> = counts
@@ -127,6 +130,8 @@ fn check_counts_slos_per_file() {
         ("bad-events.yml", 1),
         ("web.yml", 2),
         ("probe.yml", 1),
+        ("examples.yml", 4),
+        ("list.yml", 1),
     ];
     for (f, n) in expect {
         assert!(by_name.contains(&(f.to_string(), n)), "{f}: {by_name:?}");
@@ -326,4 +331,29 @@ fn duplicate_slo_across_files() {
         "{}",
         render(&e)
     );
+}
+
+#[test]
+fn promtool_accepts_rules_generated_from_pyrra_specs() {
+    check_dir_with_promtool("tests/data/slo/pyrra", "pyrra");
+}
+
+#[test]
+fn pyrra_what_redline_cannot_express_names_the_field() {
+    let path = "tests/data/slo/invalid/pyrra-grouping.yml";
+    assert_error(
+        path,
+        "document[1].spec.indicator.ratio.grouping",
+        "one SLO per group",
+    );
+    assert_error(
+        path,
+        "document[1].spec.indicator.ratio.total.metric",
+        "must be a vector selector",
+    );
+    assert_error(path, "document[1].spec.alerting.absent", "absent");
+    // The first document is valid: every error is in the second.
+    assert!(errors_of(path)
+        .iter()
+        .all(|e| e.field.starts_with("document[1].")));
 }

@@ -23,6 +23,7 @@ pub enum SpecFormat {
     Native,
     Sloth,
     OpenSlo,
+    Pyrra,
 }
 
 /// One validated SLO.
