@@ -131,6 +131,7 @@ fn check_counts_slos_per_file() {
         ("web.yml", 2),
         ("probe.yml", 1),
         ("examples.yml", 4),
+        ("datasource.yml", 1),
         ("list.yml", 1),
     ];
     for (f, n) in expect {
@@ -356,4 +357,18 @@ fn pyrra_what_redline_cannot_express_names_the_field() {
     assert!(errors_of(path)
         .iter()
         .all(|e| e.field.starts_with("document[1].")));
+}
+
+#[test]
+fn openslo_metric_source_ref_to_a_prometheus_data_source() {
+    let specs = load_files(&["tests/data/slo/openslo/datasource.yml".into()])
+        .unwrap_or_else(|e| panic!("{}", render(&e)));
+    assert_eq!(specs.len(), 1);
+    // `counter: true` turns the referenced source's counter sum into a rate.
+    let q = specs[0].sli.event_queries("5m").expect("ratio queries");
+    assert!(
+        q.total == "sum(rate(http_requests_total{job=\"orders\"}[5m]))",
+        "{}",
+        q.total
+    );
 }
