@@ -1,7 +1,8 @@
 //! `redline slo generate` against Prometheus' own promtool.
 //!
-//! Every example spec (redline's rules/slo/*.yml, Sloth and OpenSLO inputs in tests/data/slo/)
-//! is generated and the output is given to `promtool check rules`. The output of the specs
+//! Every example spec (redline's rules/slo/*.yml, Sloth, OpenSLO and Pyrra inputs in
+//! tests/data/slo/) is generated and the output is given to `promtool check rules`. The output
+//! of the specs
 //! the unit tests use is committed in tests/data/slo/generated/ (this test fails when it is
 //! stale; `REDLINE_BLESS=1` rewrites it), and tests/slo/*.test.yml, promtool unit tests with
 //! hand-computed values, check what those rules compute: for the native format (checkout:
@@ -109,6 +110,7 @@ fn all_examples_generate_into_one_file_promtool_accepts() {
     let mut all = paths("rules/slo");
     all.extend(paths("tests/data/slo/sloth"));
     all.extend(paths("tests/data/slo/openslo"));
+    all.extend(paths("tests/data/slo/pyrra"));
     let yaml = generate(&all).unwrap_or_else(|e| panic!("{}", render(&e)));
     let tmp = temp_dir("all");
     let out = tmp.join("all.rules.yml");
@@ -121,6 +123,7 @@ fn check_counts_slos_per_file() {
     let mut all = paths("rules/slo");
     all.extend(paths("tests/data/slo/sloth"));
     all.extend(paths("tests/data/slo/openslo"));
+    all.extend(paths("tests/data/slo/pyrra"));
     all.push("tests/data/slo/native/probe.yml".into());
     let counts = check_files(&all).unwrap_or_else(|e| panic!("{}", render(&e)));
     let by_name: Vec<(String, usize)> = counts
@@ -136,6 +139,9 @@ fn check_counts_slos_per_file() {
         ("bad-events.yml", 1),
         ("web.yml", 2),
         ("probe.yml", 1),
+        ("examples.yml", 4),
+        ("datasource.yml", 1),
+        ("list.yml", 1),
     ];
     for (f, n) in expect {
         assert!(by_name.contains(&(f.to_string(), n)), "{f}: {by_name:?}");
@@ -369,5 +375,44 @@ fn calendar_windows_and_time_slices_are_refused_with_the_field_path() {
         yaml.contains("# not generated: ")
             && yaml.contains("slos[1].budgeting: Prometheus rules cannot express Timeslices"),
         "{yaml}"
+    );
+}
+
+#[test]
+fn promtool_accepts_rules_generated_from_pyrra_specs() {
+    check_dir_with_promtool("tests/data/slo/pyrra", "pyrra");
+}
+
+#[test]
+fn pyrra_what_redline_cannot_express_names_the_field() {
+    let path = "tests/data/slo/invalid/pyrra-grouping.yml";
+    assert_error(
+        path,
+        "document[1].spec.indicator.ratio.grouping",
+        "one SLO per group",
+    );
+    assert_error(
+        path,
+        "document[1].spec.indicator.ratio.total.metric",
+        "must be a vector selector",
+    );
+    assert_error(path, "document[1].spec.alerting.absent", "absent");
+    // The first document is valid: every error is in the second.
+    assert!(errors_of(path)
+        .iter()
+        .all(|e| e.field.starts_with("document[1].")));
+}
+
+#[test]
+fn openslo_metric_source_ref_to_a_prometheus_data_source() {
+    let specs = load_files(&["tests/data/slo/openslo/datasource.yml".into()])
+        .unwrap_or_else(|e| panic!("{}", render(&e)));
+    assert_eq!(specs.len(), 1);
+    // `counter: true` turns the referenced source's counter sum into a rate.
+    let q = specs[0].sli.event_queries("5m").expect("ratio queries");
+    assert!(
+        q.total == "sum(rate(http_requests_total{job=\"orders\"}[5m]))",
+        "{}",
+        q.total
     );
 }

@@ -1,9 +1,9 @@
 //! Service level objectives: the spec half.
 //!
-//! An SLO file is read in one of three formats and validated into one typed [`SloSpec`]:
-//! redline's own (`version: redline/v1`, [`spec`]), Sloth's `prometheus/v1` ([`sloth`]) and
-//! OpenSLO v1 `SLO`/`SLI` objects ([`openslo`]). The typed spec is what everything else runs
-//! from: [`mod@generate`] writes an equivalent Prometheus rule file (multi-window multi-burn-rate
+//! An SLO file is read in one of four formats and validated into one typed [`SloSpec`]:
+//! redline's own (`version: redline/v1`, [`spec`]), Sloth's `prometheus/v1` and
+//! `sloth.slok.dev/v1` CRD ([`sloth`]), OpenSLO v1 `SLO`/`SLI` objects ([`openslo`]) and Pyrra's
+//! `ServiceLevelObjective` CRD ([`pyrra`]). The typed spec is what everything else runs from: [`mod@generate`] writes an equivalent Prometheus rule file (multi-window multi-burn-rate
 //! alerts, traffic-weighted windows) for teams that keep Prometheus, and the runtime (ledger,
 //! budgets, burn-rate evaluation, probes) takes the same spec, asking [`Sli::event_queries`]
 //! for the PromQL that counts bad and total events.
@@ -45,6 +45,7 @@ pub mod ledger;
 pub mod native;
 pub mod openslo;
 pub mod probe;
+pub mod pyrra;
 pub mod report;
 pub mod runtime;
 pub mod sli;
@@ -243,6 +244,10 @@ pub fn parse_text(path: &Path, text: &str) -> Result<Vec<SloSpec>, Vec<SloError>
             (_, Some(a)) if a == "sloth.slok.dev/v1" => {
                 specs.extend(sloth::from_sloth_crd(&mut d, doc))
             }
+            (_, Some(a)) if a == "pyrra.dev/v1alpha1" => specs.extend(pyrra::from_pyrra(&mut d, doc)),
+            (_, Some(_)) if get("kind").as_deref() == Some("List") => {
+                specs.extend(pyrra::from_list(&mut d, doc))
+            }
             (_, Some(a)) if a == "openslo/v1" => openslo_docs.push((d.prefix.clone(), doc)),
             (_, Some(a)) if a.starts_with("openslo/") => d.err(
                 "apiVersion",
@@ -254,7 +259,7 @@ pub fn parse_text(path: &Path, text: &str) -> Result<Vec<SloSpec>, Vec<SloError>
             ),
             _ => d.err(
                 "(document)",
-                "not an SLO spec: expected `version: redline/v1`, `version: prometheus/v1` (Sloth) or `apiVersion: openslo/v1`",
+                "not an SLO spec: expected `version: redline/v1`, `version: prometheus/v1` (Sloth), `apiVersion: openslo/v1`, `apiVersion: sloth.slok.dev/v1` or `apiVersion: pyrra.dev/v1alpha1`",
             ),
         }
     }

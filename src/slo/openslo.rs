@@ -17,8 +17,10 @@
 //! `sum(rate(metric{…}[{{.window}}]))`. A threshold metric is a time-slice SLI: each evaluation
 //! of `query <op> value` is a good or bad slice, as an availability SLI (a NaN, e.g. a quantile
 //! without traffic, is no slice). `Service` objects are
-//! accepted and carry nothing redline uses; alert policies, data sources and composite SLOs are
-//! errors naming the field. The owner is the SLO's `owner` (or `team`) label, else the service.
+//! accepted and carry nothing redline uses. `metricSource.metricSourceRef` may name a
+//! `DataSource` of `type: Prometheus` in the same file (redline queries its own store; the
+//! source's connection details are not used). Alert policies and composite SLOs are errors
+//! naming the field. The owner is the SLO's `owner` (or `team`) label, else the service.
 
 use super::calendar::{CalendarUnit, CalendarWindow, Zone};
 use super::spec::{
@@ -147,7 +149,9 @@ pub(crate) fn from_openslo(
 ) -> Vec<SloSpec> {
     let mut slis: BTreeMap<String, (String, serde_yaml_ng::Value)> = BTreeMap::new();
     let mut slos = Vec::new();
-    for (prefix, doc) in docs {
+    let sources = prometheus_sources(&docs);
+    for (prefix, mut doc) in docs {
+        resolve_source_refs(&mut doc, &sources);
         d.prefix = prefix.clone();
         let Some(obj) = d.decode::<Object>("", doc) else {
             continue;
@@ -160,12 +164,12 @@ pub(crate) fn from_openslo(
                 }
                 slis.insert(obj.metadata.name.clone(), (format!("{prefix}spec"), obj.spec));
             }
-            "Service" => {}
+            "Service" | "DataSource" => {}
             k @ ("AlertPolicy" | "AlertCondition" | "AlertNotificationTarget") => d.err(
                 "kind",
                 format!("{k} is not supported: redline derives multi-window multi-burn-rate alerts from each SLO's objective"),
             ),
-            k => d.err("kind", format!("OpenSLO kind {k:?} is not supported; redline reads SLO, SLI and Service")),
+            k => d.err("kind", format!("OpenSLO kind {k:?} is not supported; redline reads SLO, SLI, Service and DataSource")),
         }
     }
     let mut out = Vec::new();
@@ -625,7 +629,7 @@ fn query(d: &mut Diag, at: &str, m: &MetricSourceHolder) -> Option<String> {
     if ms.metric_source_ref.is_some() {
         d.err(
             format!("{at}.metricSource.metricSourceRef"),
-            "DataSource references are not supported; give type: Prometheus and spec.query inline",
+            "must name a DataSource of type Prometheus in the same file, or give type: Prometheus and spec.query inline",
         );
         return None;
     }
@@ -656,6 +660,53 @@ fn query(d: &mut Diag, at: &str, m: &MetricSourceHolder) -> Option<String> {
             );
             None
         }
+    }
+}
+
+/// The names of the file's `DataSource` objects of `type: Prometheus`.
+fn prometheus_sources(docs: &[(String, serde_yaml_ng::Value)]) -> Vec<String> {
+    docs.iter()
+        .filter(|(_, doc)| doc.get("kind").and_then(|k| k.as_str()) == Some("DataSource"))
+        .filter(|(_, doc)| {
+            doc.get("spec")
+                .and_then(|s| s.get("type"))
+                .and_then(|t| t.as_str())
+                == Some("Prometheus")
+        })
+        .filter_map(|(_, doc)| {
+            let name = doc.get("metadata")?.get("name")?.as_str()?;
+            Some(name.to_string())
+        })
+        .collect()
+}
+
+/// Replaces each `metricSourceRef` naming a Prometheus `DataSource` of the file with
+/// `type: Prometheus`: redline evaluates the query on its own store, so the data source's
+/// connection details are not used. A reference to anything else stays, and is an error.
+fn resolve_source_refs(v: &mut serde_yaml_ng::Value, sources: &[String]) {
+    match v {
+        serde_yaml_ng::Value::Mapping(m) => {
+            let named = m
+                .get("metricSourceRef")
+                .and_then(|r| r.as_str())
+                .is_some_and(|r| sources.iter().any(|s| s == r));
+            let typed = m
+                .get("type")
+                .is_none_or(|t| t.as_str() == Some("Prometheus"));
+            if named && typed {
+                m.remove("metricSourceRef");
+                m.insert("type".into(), "Prometheus".into());
+            }
+            for (_, child) in m.iter_mut() {
+                resolve_source_refs(child, sources);
+            }
+        }
+        serde_yaml_ng::Value::Sequence(items) => {
+            for child in items {
+                resolve_source_refs(child, sources);
+            }
+        }
+        _ => {}
     }
 }
 

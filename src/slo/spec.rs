@@ -25,6 +25,7 @@ pub enum SpecFormat {
     Native,
     Sloth,
     OpenSlo,
+    Pyrra,
 }
 
 /// One validated SLO.
