@@ -2,8 +2,7 @@
 //! `tests/conformance/promql/FORMAT.md`): `load`, `clear` and `eval` commands, series
 //! descriptions with the expanding notation (`1+2x3`, `_x2`, `stale`), and `expect` lines.
 
-use super::series_notation::{expand_histogram, HistogramDesc};
-use crate::histogram::FloatHistogram;
+use super::series_notation::{combine_histograms, expand_histogram, HistogramDesc};
 use crate::store::{Labels, METRIC_NAME};
 
 /// One value of a series description.
@@ -13,18 +12,6 @@ pub(crate) enum SeqValue {
     Omitted,
     Stale,
     Histogram(Box<HistogramDesc>),
-}
-
-/// `{{a}}+{{b}}` and `{{a}}-{{b}}` of the series notation: the histogram sum or difference.
-pub(crate) fn combine_histograms(
-    a: &FloatHistogram,
-    b: &FloatHistogram,
-    add: bool,
-) -> Result<FloatHistogram, String> {
-    let mut h = a.clone();
-    let r = if add { h.add(b) } else { h.sub(b) };
-    r.map_err(|e| format!("error combining histograms: {e}"))?;
-    Ok(h)
 }
 
 #[derive(Clone, Debug)]

@@ -130,6 +130,19 @@ fn list(s: &str) -> Result<Vec<f64>, String> {
     inner.split_whitespace().map(number).collect()
 }
 
+/// `{{a}}+{{b}}` and `{{a}}-{{b}}` of the series notation: the histogram sum or difference,
+/// as promqltest's loader and promtool combine them.
+pub fn combine_histograms(
+    a: &FloatHistogram,
+    b: &FloatHistogram,
+    add: bool,
+) -> Result<FloatHistogram, String> {
+    let mut h = a.clone();
+    let r = if add { h.add(b) } else { h.sub(b) };
+    r.map_err(|e| format!("error combining histograms: {e}"))?;
+    Ok(h)
+}
+
 /// Expands one histogram token group at the start of `s` (`{{a}}`, `{{a}}xN`,
 /// `{{a}}+{{b}}xN`, `{{a}}-{{b}}xN`) into `out`; returns the rest of `s`.
 pub fn expand_histogram<'s>(

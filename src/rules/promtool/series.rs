@@ -3,7 +3,7 @@
 //! as promtool hands `input_series` to promqltest's loader and reads `exp_samples`.
 
 use crate::histogram::FloatHistogram;
-use crate::promql::series_notation::{expand_histogram, HistogramDesc};
+use crate::promql::series_notation::{combine_histograms, expand_histogram, HistogramDesc};
 use crate::promql::Engine;
 use crate::store::{Labels, METRIC_NAME};
 
@@ -43,19 +43,6 @@ pub(super) enum Seq {
 
 fn parse_num(s: &str) -> Result<f64, String> {
     crate::gostrconv::parse_float(s).map_err(|_| format!("invalid number {s:?}"))
-}
-
-/// `{{a}}+{{b}}xN` / `{{a}}-{{b}}xN`: `a` plus or minus `b`, as promqltest's loader combines
-/// them.
-fn combine_histograms(
-    a: &FloatHistogram,
-    b: &FloatHistogram,
-    add: bool,
-) -> Result<FloatHistogram, String> {
-    let mut h = a.clone();
-    let r = if add { h.add(b) } else { h.sub(b) };
-    r.map_err(|e| format!("error combining histograms: {e}"))?;
-    Ok(h)
 }
 
 /// Expands a `values` string of promqltest's series notation: float tokens
