@@ -307,6 +307,19 @@ fn rate_query(d: &mut Diag, field: &str, q: &Query) -> Option<String> {
     check_window_query(d, field, &format!("sum(rate({metric}[{{{{.window}}}}]))"))
 }
 
+/// Whether the selector has an `le="…"` equality matcher (parsed: a label such as `handle`
+/// whose name ends in `le` is not one).
+fn selects_one_bucket(q: &str) -> bool {
+    match crate::promql::Engine::parse(q.trim()) {
+        Ok(promql_parser::parser::Expr::VectorSelector(vs)) => vs
+            .matchers
+            .matchers
+            .iter()
+            .any(|m| m.name == "le" && matches!(m.op, promql_parser::label::MatchOp::Equal)),
+        _ => false,
+    }
+}
+
 fn no_grouping(d: &mut Diag, field: &str, grouping: &[String]) {
     if !grouping.is_empty() {
         d.err(
@@ -342,7 +355,7 @@ fn indicator(d: &mut Diag, at: &str, i: Indicator) -> Option<Sli> {
     if let Some(l) = i.latency {
         no_grouping(d, &format!("{at}.latency.grouping"), &l.grouping);
         let field = format!("{at}.latency.success.metric");
-        if !l.success.metric.contains("le=") && !l.success.metric.contains("le =") {
+        if !selects_one_bucket(&l.success.metric) {
             d.err(
                 &field,
                 "must select one bucket with an le=\"…\" matcher, as Pyrra requires",
@@ -398,6 +411,16 @@ fn indicator(d: &mut Diag, at: &str, i: Indicator) -> Option<Sli> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn latency_success_needs_an_le_matcher_not_a_label_ending_in_le() {
+        assert!(super::selects_one_bucket(
+            r#"http_request_duration_seconds_bucket{job="api",le="0.5"}"#
+        ));
+        assert!(super::selects_one_bucket(r#"x_bucket{ le = "1" }"#));
+        assert!(!super::selects_one_bucket(r#"x_bucket{handle="a"}"#));
+        assert!(!super::selects_one_bucket(r#"x_bucket{le=~"0.5|1"}"#));
+    }
+
     use super::*;
     use crate::slo::parse_text;
     use std::path::Path;
