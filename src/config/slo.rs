@@ -5,7 +5,7 @@
 //! slo_files: ['slo/*.yml']
 //! slo:
 //!   evaluation_interval: 1m   # how often figures and burn-rate alerts are recomputed
-//!   ledger_retention: 31d     # default: each SLO's period plus one day
+//!   ledger_retention: 33d     # default: each SLO's period (at least a month, for reports) plus a day
 //!   ledger_step: 1m           # tests and demos only: the real time one ledger minute takes
 //!   min_events: 10            # default low-traffic guard of every SLO's burn-rate alerts
 //!   min_rate: 0.05            # (events in the short window; events per second over it)
@@ -73,7 +73,8 @@ impl MinTraffic {
 pub struct SloConfig {
     /// Default 1m.
     pub evaluation_interval: Duration,
-    /// `None`: each SLO's period plus one day.
+    /// `None`: each SLO's period (at least 31 days and an hour, the longest month a report
+    /// closes) plus one day.
     pub ledger_retention: Option<Duration>,
     /// The real time of one ledger minute. 1m; shorter only for tests and demos, where it
     /// compresses time (a step of 1s makes a 30d window last 12 hours).

@@ -3,9 +3,15 @@
 //! | route | answers |
 //! |---|---|
 //! | `GET /api/v1/slos/{name}/reports`, `/api/v1/slos/{service}/{name}/reports` | every period of one SLO |
-//! | `GET /api/v1/reports?owner=…&period=YYYY-MM` | the reports of an owner and/or a period |
-//! | `GET /reports` | the index: owners and periods |
-//! | `GET /reports/{owner}/{period}` | one owner's report of one period, printable to PDF |
+//! | `GET /api/v1/reports?owner=…&period=YYYY-MM` | the reports of an owner and/or a month |
+//! | `GET /reports` | the index: owners and months |
+//! | `GET /reports/{owner}/{YYYY-MM}` | one owner's report of one month, printable to PDF |
+//!
+//! Each SLO reports on its own compliance periods (a calendar window's months or weeks in its
+//! zone, UTC months for a rolling window), each with its ID (`period`), start, end and zone.
+//! An owner's report of a month (`period=YYYY-MM`) lists every period of the owner's SLOs that
+//! shares a day with that month, days counted in each SLO's zone
+//! ([`crate::slo::report::shares_a_day`]): a weekly SLO's weeks, a month from the 15th twice.
 //!
 //! The API answers JSON in Prometheus' envelope, or CSV ([`crate::slo::report::to_csv`]) with
 //! `?format=csv` or `Accept: text/csv`. The pages print cleanly: the print stylesheet hides
@@ -14,8 +20,7 @@
 use super::api::{success, ApiError, ApiErrorKind};
 use super::dashboard::chart::escape;
 use super::AppState;
-use crate::slo::report::{self, Period, SloReport, SloReports};
-use crate::state::slo_reports::ReportFilter;
+use crate::slo::report::{self, Period, ReportQuery, SloReport, SloReports};
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
@@ -75,7 +80,7 @@ fn answer(r: Vec<SloReport>, csv: bool) -> Response {
     }
 }
 
-async fn fetch(s: &AppState, filter: ReportFilter) -> Result<Vec<SloReport>, Response> {
+async fn fetch(s: &AppState, filter: ReportQuery) -> Result<Vec<SloReport>, Response> {
     let Some(reports) = reports_of(s) else {
         return Err(ApiError {
             kind: ApiErrorKind::Unavailable,
@@ -103,9 +108,9 @@ async fn slo_reports(s: &AppState, id: &str, p: &Params, h: &HeaderMap) -> Respo
         }
         .into_response();
     };
-    let filter = ReportFilter {
+    let filter = ReportQuery {
         slo_key: Some(format!("{}/{}", f.service, f.name)),
-        ..ReportFilter::default()
+        ..ReportQuery::default()
     };
     match fetch(s, filter).await {
         Ok(r) => answer(r, wants_csv(p, h)),
@@ -132,14 +137,14 @@ async fn of_service_slo(
 }
 
 async fn list(State(s): State<AppState>, Query(p): Query<Params>, h: HeaderMap) -> Response {
-    if let Some(period) = &p.period {
-        if Period::parse(period).is_none() {
-            return bad(format!("period {period:?} is not a month (YYYY-MM)"));
-        }
-    }
-    let filter = ReportFilter {
+    let month = match p.period.as_deref().map(|m| (m, Period::parse(m))) {
+        None => None,
+        Some((_, Some(month))) => Some(month),
+        Some((m, None)) => return bad(format!("period {m:?} is not a month (YYYY-MM)")),
+    };
+    let filter = ReportQuery {
         owner: p.owner.clone(),
-        period: p.period.clone(),
+        month,
         slo_key: None,
     };
     match fetch(&s, filter).await {
@@ -210,14 +215,16 @@ async fn index_page(State(s): State<AppState>) -> Response {
             p = escape(&e.period),
             ou = path_segment(&e.owner),
             o = escape(&e.owner),
-            n = e.slos,
+            n = e.reports,
             state = if e.closed { "closed" } else { "in progress" },
         ));
     }
     let body = format!(
-        "<p>One report per owner and compliance period (UTC calendar month); also as \
+        "<p>One report per owner and month: each SLO's compliance periods that share a day with \
+         the month (its calendar window's months or weeks in its zone; UTC months for a rolling \
+         window); also as \
          <a href=\"/api/v1/reports\">JSON</a> and <a href=\"/api/v1/reports?format=csv\">CSV</a>.</p>\
-         <table class=\"reports\"><tr><th>period</th><th>owner</th><th>SLOs</th><th></th></tr>{rows}</table>"
+         <table class=\"reports\"><tr><th>month</th><th>owner</th><th>SLO periods</th><th></th></tr>{rows}</table>"
     );
     page("Reports", &body).into_response()
 }
@@ -265,6 +272,8 @@ fn slo_section(r: &SloReport) -> String {
     format!(
         "<section class=\"slo\" data-slo=\"{slo}\"><h2>{service} / {name}</h2>\
          <table class=\"figures\">\
+         <tr><th>period</th><td class=\"period\" data-period=\"{period}\">{period}: {start} to {end} \
+         ({zone})</td></tr>\
          <tr><th>objective</th><td class=\"num\">{objective} %</td></tr>\
          <tr><th>attainment</th><td class=\"num {cls}\" data-value=\"{att}\">{attp}</td></tr>\
          <tr><th>budget spent</th><td class=\"num\" data-value=\"{spent}\">{spentp}</td></tr>\
@@ -274,6 +283,10 @@ fn slo_section(r: &SloReport) -> String {
          <tr><th>minutes without data</th><td class=\"num\">{gaps}</td></tr>\
          </table><h3>Incidents</h3>{incidents}</section>",
         slo = escape(&r.slo),
+        period = escape(&r.period),
+        start = time(r.start_ms),
+        end = time(r.end_ms),
+        zone = escape(&r.time_zone),
         service = escape(&r.service),
         name = escape(&r.name),
         objective = r.objective,
@@ -304,9 +317,9 @@ async fn owner_page(
         )
             .into_response();
     };
-    let filter = ReportFilter {
+    let filter = ReportQuery {
         owner: Some(owner.clone()),
-        period: Some(p.name.clone()),
+        month: Some(p.clone()),
         slo_key: None,
     };
     let reports = match fetch(&s, filter).await {

@@ -54,6 +54,17 @@ impl Zone {
     pub fn name(&self) -> &str {
         &self.name
     }
+
+    /// The local calendar date of the instant `t` (seconds since the epoch); `None` only
+    /// outside the years −9999…9999.
+    pub fn date_of(&self, t: i64) -> Option<Date> {
+        Some(
+            Timestamp::from_second(t)
+                .ok()?
+                .to_zoned(self.tz.clone())
+                .date(),
+        )
+    }
 }
 
 /// How long a calendar period is and where it starts.
@@ -102,7 +113,7 @@ impl CalendarWindow {
     /// the epoch) lies in; `None` only for instants outside the years −9999…9999.
     pub fn period_at(&self, t: i64) -> Option<(i64, i64)> {
         let tz = &self.zone.tz;
-        let date = Timestamp::from_second(t).ok()?.to_zoned(tz.clone()).date();
+        let date = self.zone.date_of(t)?;
         let (first, next) = match self.unit {
             CalendarUnit::Month { start_day } => {
                 let day = i8::try_from(start_day).ok()?;
@@ -123,6 +134,28 @@ impl CalendarWindow {
             }
         };
         Some((midnight(tz, first)?, midnight(tz, next)?))
+    }
+
+    /// The ID of the period starting at `start` (seconds since the epoch, a period start):
+    /// its local first day and ISO 8601 length, `2025-03-15/P1M` or `2025-03-30/P1W`, with
+    /// the zone in brackets after it when it is not UTC (`2025-03-15/P1M[Europe/Berlin]`, as
+    /// RFC 9557 suffixes a time). A month from the 1st is `2025-03` (in UTC, the ID every
+    /// rolling-window SLO's reports have always had). Unique per window: two windows share
+    /// an ID only for the same instants.
+    pub fn period_id(&self, start: i64) -> Option<String> {
+        let date = self.zone.date_of(start)?;
+        let base = match self.unit {
+            CalendarUnit::Month { start_day: 1 } => {
+                format!("{:04}-{:02}", date.year(), date.month())
+            }
+            CalendarUnit::Month { .. } => format!("{date}/P1M"),
+            CalendarUnit::Week { .. } => format!("{date}/P1W"),
+        };
+        Some(if self.zone.name == "UTC" {
+            base
+        } else {
+            format!("{base}[{}]", self.zone.name)
+        })
     }
 }
 

@@ -867,7 +867,9 @@ impl SloEngine {
                 .map(|rt| {
                     let keep = match self.opts.ledger_retention {
                         Some(d) => dur_steps(d),
-                        None => period_steps(&rt.spec.window) + 24 * 60,
+                        // The SLO period, and at least the longest month a report
+                        // closes (a rolling window's reports are UTC months), plus a day.
+                        None => period_steps(&rt.spec.window).max(31 * 24 * 60 + 60) + 24 * 60,
                     };
                     (rt.key.clone(), target - keep)
                 })

@@ -23,6 +23,7 @@
 //! [`SloReports`] serves stored and current reports to the API and the dashboard, and
 //! [`to_csv`] gives the CSV form.
 
+use super::calendar::{CalendarWindow, Zone};
 use super::figures::{self, Counts};
 use crate::state::ledger::{LedgerGap, LedgerMinute};
 use crate::state::slo_reports::{AlertHistoryRow, ReportFilter, ReportRow};
@@ -31,17 +32,35 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
 
-/// One compliance period: `[start_ms, end_ms)`, named `YYYY-MM`.
+/// One compliance period of an SLO: `[start_ms, end_ms)`, its ID ([`CalendarWindow::period_id`]:
+/// `2026-11` for a UTC month from the 1st, `2025-03-15/P1M[Europe/Berlin]`, `2025-03-30/P1W`)
+/// and the IANA zone its days are counted in.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Period {
     pub name: String,
     pub start_ms: i64,
     pub end_ms: i64,
+    pub time_zone: String,
 }
 
 const DAY_MS: i64 = 86_400_000;
 
+fn utc_name() -> String {
+    "UTC".into()
+}
+
 impl Period {
+    /// The period of `calendar` holding `t_ms`; `None` only outside the years −9999…9999.
+    pub fn of(calendar: &CalendarWindow, t_ms: i64) -> Option<Period> {
+        let (start, end) = calendar.period_at(t_ms.div_euclid(1000))?;
+        Some(Period {
+            name: calendar.period_id(start)?,
+            start_ms: start * 1000,
+            end_ms: end * 1000,
+            time_zone: calendar.zone.name().to_string(),
+        })
+    }
+
     /// The UTC calendar month holding `t_ms`.
     pub fn month_of(t_ms: i64) -> Period {
         let c = crate::timefmt::civil_from_unix(t_ms.div_euclid(1000));
@@ -58,10 +77,11 @@ impl Period {
             name: format!("{year:04}-{month:02}"),
             start_ms: crate::timefmt::days_from_civil(year, month, 1) * DAY_MS,
             end_ms: crate::timefmt::days_from_civil(ny, nm, 1) * DAY_MS,
+            time_zone: utc_name(),
         }
     }
 
-    /// The month named `YYYY-MM`, or `None`.
+    /// The UTC month named `YYYY-MM`, or `None`: the month of an owner's report.
     pub fn parse(name: &str) -> Option<Period> {
         let (y, m) = name.split_once('-')?;
         if y.len() != 4 || m.len() != 2 {
@@ -71,10 +91,50 @@ impl Period {
         (1..=12).contains(&m).then(|| Period::month(y, m))
     }
 
-    /// The period before this one.
-    pub fn previous(&self) -> Period {
-        Period::month_of(self.start_ms - 1)
+    /// The period of `calendar` before this one.
+    pub fn previous(&self, calendar: &CalendarWindow) -> Option<Period> {
+        Period::of(calendar, self.start_ms - 1)
     }
+}
+
+/// The local days `[first, end)` of the period `[start_ms, end_ms)` in `zone` (UTC when
+/// the name is not known), as `(year, month, day)`.
+fn local_days(zone: &str, start_ms: i64, end_ms: i64) -> Option<((i16, i8, i8), (i16, i8, i8))> {
+    let z = Zone::named(zone).unwrap_or_else(|_| Zone::utc());
+    let ymd = |ms: i64| {
+        z.date_of(ms.div_euclid(1000))
+            .map(|d| (d.year(), d.month(), d.day()))
+    };
+    Some((ymd(start_ms)?, ymd(end_ms)?))
+}
+
+/// Whether a period `[start_ms, end_ms)` of `zone` shares a day with the UTC month `month`:
+/// its days counted in its own zone, the month's by its dates. An owner's report of a month
+/// lists every period that does, so a weekly SLO's weeks across the month's first or last
+/// day appear in both months, and a month from the 15th in both months it spans.
+pub fn shares_a_day(zone: &str, start_ms: i64, end_ms: i64, month: &Period) -> bool {
+    let (Some((first, end)), Some((m_first, m_end))) = (
+        local_days(zone, start_ms, end_ms),
+        local_days("UTC", month.start_ms, month.end_ms),
+    ) else {
+        return false;
+    };
+    first < m_end && end > m_first
+}
+
+/// The UTC month names (`YYYY-MM`) a period of `zone` shares a day with, oldest first.
+pub fn months_of(zone: &str, start_ms: i64, end_ms: i64) -> Vec<String> {
+    let Some(((y, m, _), last)) = local_days(zone, start_ms, end_ms) else {
+        return Vec::new();
+    };
+    let (mut y, mut m) = (i64::from(y), i64::from(m));
+    let mut out = Vec::new();
+    // The end day is exclusive: a period ending at a month's first midnight stops before it.
+    while (y, m, 1) < (i64::from(last.0), i64::from(last.1), i64::from(last.2)) {
+        out.push(format!("{y:04}-{m:02}"));
+        (y, m) = if m == 12 { (y + 1, 1) } else { (y, m + 1) };
+    }
+    out
 }
 
 /// An SLO alert active during an incident.
@@ -112,9 +172,14 @@ pub struct SloReport {
     pub owner: String,
     /// Percent.
     pub objective: f64,
+    /// The period's ID ([`Period`]).
     pub period: String,
     pub start_ms: i64,
     pub end_ms: i64,
+    /// The IANA zone the period's days are counted in (reports stored before periods had
+    /// zones were UTC months).
+    #[serde(default = "utc_name")]
+    pub time_zone: String,
     /// The period has ended (the report is final and stored).
     pub closed: bool,
     pub total_events: f64,
@@ -139,6 +204,9 @@ pub struct ReportSubject {
     pub owner: String,
     /// Percent.
     pub objective: f64,
+    /// The SLO's compliance periods: its own calendar window, or UTC months for a rolling
+    /// window.
+    pub calendar: CalendarWindow,
 }
 
 impl ReportSubject {
@@ -233,6 +301,7 @@ pub fn compute(
         period: period.name.clone(),
         start_ms: period.start_ms,
         end_ms: period.end_ms,
+        time_zone: period.time_zone.clone(),
         closed,
         total_events: sum.total,
         bad_events: sum.bad,
@@ -249,7 +318,8 @@ pub fn compute(
 }
 
 /// The CSV columns, one row per SLO and period.
-pub const CSV_HEADER: &str = "owner,service,slo,period,start,end,closed,objective_percent,\
+pub const CSV_HEADER: &str =
+    "owner,service,slo,period,start,end,time_zone,closed,objective_percent,\
 attainment,objective_met,total_events,bad_events,budget_spent_ratio,downtime_minutes,\
 incidents,gap_minutes";
 
@@ -279,9 +349,10 @@ pub fn to_csv(reports: &[SloReport]) -> String {
             csv_field(&r.owner),
             csv_field(&r.service),
             csv_field(&r.name),
-            r.period.clone(),
+            csv_field(&r.period),
             rfc3339(r.start_ms),
             rfc3339(r.end_ms),
+            csv_field(&r.time_zone),
             r.closed.to_string(),
             r.objective.to_string(),
             r.attainment.to_string(),
@@ -381,12 +452,14 @@ fn from_row(row: &ReportRow) -> Result<SloReport, ReportError> {
     })
 }
 
-/// One entry of the reports index.
+/// One entry of the reports index: an owner's report of a UTC month.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct ReportIndexEntry {
     pub owner: String,
+    /// The month, `YYYY-MM`.
     pub period: String,
-    pub slos: usize,
+    /// The SLO periods sharing a day with it (a weekly SLO has several).
+    pub reports: usize,
     pub closed: bool,
 }
 
@@ -412,59 +485,92 @@ impl SloReports {
         self.parts().is_some()
     }
 
-    /// Every report of `filter`: stored closed periods, and the current period (at `now_ms`)
-    /// of each running SLO matching it. Sorted by owner, period, SLO.
+    /// Every report of `query`: stored closed periods, and the current period (at `now_ms`)
+    /// of each running SLO matching it. Sorted by owner, period start, SLO.
     pub async fn list(
         &self,
-        filter: ReportFilter,
+        query: ReportQuery,
         now_ms: i64,
     ) -> Result<Vec<SloReport>, ReportError> {
         let Some((db, known)) = self.parts() else {
             return Ok(Vec::new());
         };
+        let in_month = |zone: &str, start: i64, end: i64| {
+            query
+                .month
+                .as_ref()
+                .is_none_or(|m| shares_a_day(zone, start, end, m))
+        };
+        let filter = ReportFilter {
+            slo_key: query.slo_key.clone(),
+            owner: query.owner.clone(),
+            period: None,
+            // A day's slack each side for the zones; `in_month` decides by local days.
+            overlapping: query
+                .month
+                .as_ref()
+                .map(|m| (m.start_ms - DAY_MS, m.end_ms + DAY_MS)),
+        };
         let mut out = Vec::new();
-        for row in db.reports(filter.clone()).await? {
-            out.push(from_row(&row)?);
-        }
-        let current = Period::month_of(now_ms);
-        if filter.period.as_ref().is_none_or(|p| *p == current.name) {
-            for who in &known.subjects {
-                if filter.owner.as_ref().is_some_and(|o| *o != who.owner)
-                    || filter.slo_key.as_ref().is_some_and(|k| *k != who.key())
-                {
-                    continue;
-                }
-                out.retain(|r: &SloReport| !(r.slo == who.key() && r.period == current.name));
-                out.push(compute_from_db(&db, who, &current, false, known.step_ms).await?);
+        for row in db.reports(filter).await? {
+            let r = from_row(&row)?;
+            if in_month(&r.time_zone, r.start_ms, r.end_ms) {
+                out.push(r);
             }
         }
-        out.sort_by(|a, b| (&a.owner, &a.period, &a.slo).cmp(&(&b.owner, &b.period, &b.slo)));
+        for who in &known.subjects {
+            if query.owner.as_ref().is_some_and(|o| *o != who.owner)
+                || query.slo_key.as_ref().is_some_and(|k| *k != who.key())
+            {
+                continue;
+            }
+            let Some(current) = Period::of(&who.calendar, now_ms) else {
+                continue;
+            };
+            if !in_month(&current.time_zone, current.start_ms, current.end_ms) {
+                continue;
+            }
+            out.retain(|r: &SloReport| !(r.slo == who.key() && r.period == current.name));
+            out.push(compute_from_db(&db, who, &current, false, known.step_ms).await?);
+        }
+        out.sort_by(|a, b| {
+            (&a.owner, a.start_ms, &a.slo, a.end_ms).cmp(&(&b.owner, b.start_ms, &b.slo, b.end_ms))
+        });
         Ok(out)
     }
 
-    /// Owners and periods with reports, newest period first.
+    /// Owners and the UTC months their SLOs' periods share a day with, newest month first.
     pub async fn index(&self, now_ms: i64) -> Result<Vec<ReportIndexEntry>, ReportError> {
-        let all = self.list(ReportFilter::default(), now_ms).await?;
+        let all = self.list(ReportQuery::default(), now_ms).await?;
         let mut by: BTreeMap<(String, String), (usize, bool)> = BTreeMap::new();
         for r in &all {
-            let e = by
-                .entry((r.owner.clone(), r.period.clone()))
-                .or_insert((0, true));
-            e.0 += 1;
-            e.1 &= r.closed;
+            for month in months_of(&r.time_zone, r.start_ms, r.end_ms) {
+                let e = by.entry((r.owner.clone(), month)).or_insert((0, true));
+                e.0 += 1;
+                e.1 &= r.closed;
+            }
         }
         let mut out: Vec<ReportIndexEntry> = by
             .into_iter()
-            .map(|((owner, period), (slos, closed))| ReportIndexEntry {
+            .map(|((owner, period), (reports, closed))| ReportIndexEntry {
                 owner,
                 period,
-                slos,
+                reports,
                 closed,
             })
             .collect();
         out.sort_by(|a, b| b.period.cmp(&a.period).then(a.owner.cmp(&b.owner)));
         Ok(out)
     }
+}
+
+/// Which reports [`SloReports::list`] answers.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ReportQuery {
+    pub slo_key: Option<String>,
+    pub owner: Option<String>,
+    /// Periods sharing a day with this UTC month ([`shares_a_day`]).
+    pub month: Option<Period>,
 }
 
 #[cfg(test)]

@@ -39,7 +39,7 @@ pub struct AlertHistoryRow {
 #[derive(Clone, Debug, PartialEq)]
 pub struct ReportRow {
     pub slo_key: String,
-    /// `YYYY-MM` for a month.
+    /// The period's ID (`2026-11`, `2026-11-15/P1M[Europe/Berlin]`, `2026-12-06/P1W`).
     pub period: String,
     pub owner: String,
     pub start_ms: i64,
@@ -172,7 +172,10 @@ fn reports_put_sync(
 pub struct ReportFilter {
     pub slo_key: Option<String>,
     pub owner: Option<String>,
+    /// The period ID, exactly.
     pub period: Option<String>,
+    /// Periods overlapping `[from_ms, to_ms)`.
+    pub overlapping: Option<(i64, i64)>,
 }
 
 fn reports_sync(
@@ -184,11 +187,13 @@ fn reports_sync(
         .prepare(
             "SELECT slo_key, period, owner, start_ms, end_ms, report FROM slo_report \
              WHERE (?1 IS NULL OR slo_key = ?1) AND (?2 IS NULL OR owner = ?2) \
-             AND (?3 IS NULL OR period = ?3) ORDER BY owner, period, slo_key",
+             AND (?3 IS NULL OR period = ?3) AND (?4 IS NULL OR end_ms > ?4) \
+             AND (?5 IS NULL OR start_ms < ?5) ORDER BY owner, start_ms, slo_key, period",
         )
         .map_err(sql(path, READ))?;
+    let (from, to) = f.overlapping.unzip();
     let rows = stmt
-        .query_map(params![f.slo_key, f.owner, f.period], |r| {
+        .query_map(params![f.slo_key, f.owner, f.period, from, to], |r| {
             Ok(ReportRow {
                 slo_key: r.get(0)?,
                 period: r.get(1)?,

@@ -100,16 +100,7 @@ impl SloEngine {
 
     /// Gives the view's reports this engine's database and SLOs.
     pub(super) fn attach_reports(&self) {
-        let subjects = self
-            .slos
-            .iter()
-            .map(|rt| ReportSubject {
-                service: rt.spec.service.clone(),
-                name: rt.spec.name.clone(),
-                owner: rt.spec.owner.clone(),
-                objective: rt.spec.objective.0,
-            })
-            .collect();
+        let subjects = self.slos.iter().map(report_subject).collect();
         self.view
             .reports
             .attach(self.db.clone(), subjects, self.step_ms);
@@ -201,25 +192,25 @@ impl SloEngine {
     }
 
     /// Stores the report of the period before the current one for every SLO that has not
-    /// been checked in the current period (once per SLO and period, and after a start).
+    /// been checked in the current period (once per SLO and period, and after a start). Each
+    /// SLO's periods are its own ([`report_subject`]).
     pub(super) async fn close_periods(&mut self, now_ms: i64) {
-        let current = Period::month_of(now_ms);
-        let prev = current.previous();
         let mut rows = Vec::new();
         for rt in &self.slos {
+            let who = report_subject(rt);
+            let Some(current) = Period::of(&who.calendar, now_ms) else {
+                continue;
+            };
             if self.period_checked.get(&rt.key) == Some(&current.name) {
                 continue;
             }
+            let Some(prev) = current.previous(&who.calendar) else {
+                continue;
+            };
             let filter = ReportFilter {
                 slo_key: Some(rt.key.clone()),
                 period: Some(prev.name.clone()),
-                owner: None,
-            };
-            let who = ReportSubject {
-                service: rt.spec.service.clone(),
-                name: rt.spec.name.clone(),
-                owner: rt.spec.owner.clone(),
-                objective: rt.spec.objective.0,
+                ..ReportFilter::default()
             };
             let done = match self.db.reports(filter).await {
                 Ok(found) if !found.is_empty() => true,
@@ -244,12 +235,26 @@ impl SloEngine {
                 }
             };
             if done {
-                self.period_checked
-                    .insert(rt.key.clone(), current.name.clone());
+                self.period_checked.insert(rt.key.clone(), current.name);
             }
         }
         if let Err(e) = self.db.reports_put(rows).await {
             tracing::warn!(error = %e, "storing the SLO reports");
         }
+    }
+}
+
+/// Who an SLO's reports are about, and its compliance periods: a calendar window's own
+/// periods, in its zone; UTC calendar months for a rolling window.
+pub(super) fn report_subject(rt: &SloRuntime) -> ReportSubject {
+    ReportSubject {
+        service: rt.spec.service.clone(),
+        name: rt.spec.name.clone(),
+        owner: rt.spec.owner.clone(),
+        objective: rt.spec.objective.0,
+        calendar: match &rt.spec.window {
+            SloWindow::Calendar(c) => c.clone(),
+            SloWindow::Rolling(_) => crate::slo::calendar::CalendarWindow::month_utc(),
+        },
     }
 }

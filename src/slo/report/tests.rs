@@ -6,6 +6,7 @@ fn who() -> ReportSubject {
         name: "checkout".into(),
         owner: "team-shop".into(),
         objective: 99.0,
+        calendar: CalendarWindow::month_utc(),
     }
 }
 
@@ -21,8 +22,15 @@ fn months_are_utc_calendar_months() {
     assert_eq!(nov.end_ms, (20_758 + 30) * DAY_MS);
     assert_eq!(Period::month_of(nov.end_ms - 1), nov);
     assert_eq!(Period::month_of(nov.end_ms).name, "2026-12");
-    assert_eq!(nov.previous().name, "2026-10");
-    assert_eq!(Period::parse("2026-01").unwrap().previous().name, "2025-12");
+    let utc = CalendarWindow::month_utc();
+    assert_eq!(nov.previous(&utc).unwrap().name, "2026-10");
+    let jan = Period::parse("2026-01").unwrap();
+    assert_eq!(jan.previous(&utc).unwrap().name, "2025-12");
+    // The calendar's UTC month from the 1st is the same period.
+    assert_eq!(
+        Period::of(&utc, nov.start_ms + 5 * DAY_MS),
+        Some(nov.clone())
+    );
     // 2028 is a leap year: February has 29 days.
     let feb = Period::parse("2028-02").unwrap();
     assert_eq!(feb.end_ms - feb.start_ms, 29 * DAY_MS);
@@ -135,7 +143,7 @@ fn csv_has_one_row_per_report_and_quotes_what_needs_it() {
     assert_eq!(
         head,
         "\"team \"\"shop\"\", EU\",shop,checkout,2026-11,2026-11-01T00:00:00Z,\
-         2026-12-01T00:00:00Z,true,99"
+         2026-12-01T00:00:00Z,UTC,true,99"
     );
     let rest: Vec<&str> = spent
         .trim_start_matches(",0.985,false,200,3,")
@@ -147,4 +155,151 @@ fn csv_has_one_row_per_report_and_quotes_what_needs_it() {
         "spent 1.5, one downtime minute, one incident"
     );
     assert_eq!(lines[2], "", "the last row ends with CRLF");
+}
+
+/// Milliseconds since the epoch of a UTC date and hour (independent of the time zone data).
+fn utc_ms(y: i64, mo: u32, d: u32, h: i64) -> i64 {
+    crate::timefmt::days_from_civil(y, mo, d) * DAY_MS + h * 3_600_000
+}
+
+fn window(unit: crate::slo::calendar::CalendarUnit, zone: &str) -> CalendarWindow {
+    CalendarWindow {
+        unit,
+        zone: Zone::named(zone).unwrap(),
+    }
+}
+
+#[test]
+fn a_weekly_slo_reports_on_its_weeks_across_the_dst_change_in_its_zone() {
+    use crate::slo::calendar::CalendarUnit;
+    use jiff::civil::Weekday;
+    // Weeks from Sunday in Berlin. Sunday 30 March 2025 is the spring change (02:00 CET →
+    // 03:00 CEST): its week starts at 00:00 CET = 29 March 23:00 UTC and ends at Sunday
+    // 6 April 00:00 CEST = 5 April 22:00 UTC, 7 × 24 − 1 = 167 hours.
+    let w = window(
+        CalendarUnit::Week {
+            start_day: Weekday::Sunday,
+        },
+        "Europe/Berlin",
+    );
+    let p = Period::of(&w, utc_ms(2025, 4, 2, 12)).unwrap();
+    assert_eq!(p.name, "2025-03-30/P1W[Europe/Berlin]");
+    assert_eq!(
+        (p.start_ms, p.end_ms),
+        (utc_ms(2025, 3, 29, 23), utc_ms(2025, 4, 5, 22))
+    );
+    assert_eq!(p.time_zone, "Europe/Berlin");
+    // The week before: 23 March 00:00 CET = 22 March 23:00 UTC, a full 168 hours.
+    let prev = p.previous(&w).unwrap();
+    assert_eq!(prev.name, "2025-03-23/P1W[Europe/Berlin]");
+    assert_eq!(prev.end_ms - prev.start_ms, 7 * DAY_MS);
+    // Minutes: the last of the week before (Saturday 23:59 CET), the first of the week
+    // (Sunday 00:00 CET), its last (Saturday 5 April 23:59 CEST = 21:59 UTC) and the first
+    // of the next week: two lie in it, 10 bad of 100 each. A gap over the whole week and
+    // beyond counts the week's minutes only: 167 × 60 = 10,020.
+    let s = |ms: i64| ms / 60_000;
+    let (first, end) = (s(p.start_ms), s(p.end_ms));
+    let minutes = [
+        m(first - 1, 50.0, 100.0),
+        m(first, 10.0, 100.0),
+        m(end - 1, 10.0, 100.0),
+        m(end, 50.0, 100.0),
+    ];
+    let gaps = [LedgerGap {
+        start: first - 500,
+        end: end + 500,
+    }];
+    let mut subject = who();
+    subject.calendar = w.clone();
+    let r = compute(&subject, &p, true, 60_000, &minutes, &gaps, &[]);
+    assert_eq!((r.total_events, r.bad_events), (200.0, 20.0));
+    assert_eq!(r.measured_minutes, 2);
+    assert_eq!(r.gap_minutes, 10_020);
+    assert_eq!(r.period, "2025-03-30/P1W[Europe/Berlin]");
+    assert_eq!(r.time_zone, "Europe/Berlin");
+    // Its days (30 March to 5 April in Berlin) fall in March and April: both owner reports
+    // list it.
+    assert_eq!(
+        months_of(&r.time_zone, r.start_ms, r.end_ms),
+        ["2025-03", "2025-04"]
+    );
+}
+
+#[test]
+fn a_month_from_the_15th_holds_the_leap_day_in_its_zone() {
+    use crate::slo::calendar::CalendarUnit;
+    // Months from the 15th in Berlin (CET, UTC+1 all along: DST 2028 starts on 26 March).
+    // 2028 is a leap year: 15 February to 15 March is 15 + 14 = 29 days, from 14 February
+    // 23:00 UTC to 14 March 23:00 UTC; 29 February 23:30 CET (22:30 UTC) lies in it.
+    let w = window(CalendarUnit::Month { start_day: 15 }, "Europe/Berlin");
+    let p = Period::of(&w, utc_ms(2028, 2, 29, 22) + 30 * 60_000).unwrap();
+    assert_eq!(p.name, "2028-02-15/P1M[Europe/Berlin]");
+    assert_eq!(
+        (p.start_ms, p.end_ms),
+        (utc_ms(2028, 2, 14, 23), utc_ms(2028, 3, 14, 23))
+    );
+    assert_eq!(p.end_ms - p.start_ms, 29 * DAY_MS);
+    assert_eq!(
+        p.previous(&w).unwrap().name,
+        "2028-01-15/P1M[Europe/Berlin]"
+    );
+    // In UTC, a month from the 1st keeps the plain `YYYY-MM`: February 2028, 29 days.
+    let utc = CalendarWindow::month_utc();
+    let feb = Period::of(&utc, utc_ms(2028, 2, 29, 12)).unwrap();
+    assert_eq!(feb, Period::parse("2028-02").unwrap());
+    // The owner's February lists the period; so does March.
+    let days = |m: &str| {
+        shares_a_day(
+            &p.time_zone,
+            p.start_ms,
+            p.end_ms,
+            &Period::parse(m).unwrap(),
+        )
+    };
+    assert!(days("2028-02") && days("2028-03"));
+    assert!(!days("2028-01") && !days("2028-04"));
+}
+
+#[test]
+fn owner_months_count_days_in_each_slos_zone() {
+    use crate::slo::calendar::CalendarUnit;
+    use jiff::civil::Weekday;
+    // Berlin's December 2026 (from the 1st) starts at 30 November 23:00 UTC: an hour of
+    // UTC November, but none of its days, so November's owner report leaves it out.
+    let berlin = window(CalendarUnit::Month { start_day: 1 }, "Europe/Berlin");
+    let dec = Period::of(&berlin, utc_ms(2026, 12, 10, 0)).unwrap();
+    assert_eq!(dec.name, "2026-12[Europe/Berlin]");
+    assert_eq!(dec.start_ms, utc_ms(2026, 11, 30, 23));
+    let nov = Period::parse("2026-11").unwrap();
+    assert!(dec.start_ms < nov.end_ms, "the instants overlap by an hour");
+    assert!(!shares_a_day(
+        &dec.time_zone,
+        dec.start_ms,
+        dec.end_ms,
+        &nov
+    ));
+    assert_eq!(
+        months_of(&dec.time_zone, dec.start_ms, dec.end_ms),
+        ["2026-12"]
+    );
+    // A week from Monday in UTC: 30 November to 7 December 2026 shares days with both.
+    let week = window(
+        CalendarUnit::Week {
+            start_day: Weekday::Monday,
+        },
+        "UTC",
+    );
+    let w = Period::of(&week, utc_ms(2026, 12, 6, 12)).unwrap();
+    assert_eq!(w.name, "2026-11-30/P1W");
+    assert_eq!(
+        (w.start_ms, w.end_ms),
+        (utc_ms(2026, 11, 30, 0), utc_ms(2026, 12, 7, 0))
+    );
+    assert!(shares_a_day(&w.time_zone, w.start_ms, w.end_ms, &nov));
+    assert_eq!(
+        months_of(&w.time_zone, w.start_ms, w.end_ms),
+        ["2026-11", "2026-12"]
+    );
+    // A UTC month is in its own month only (it ends at the next one's first midnight).
+    assert_eq!(months_of("UTC", nov.start_ms, nov.end_ms), ["2026-11"]);
 }
