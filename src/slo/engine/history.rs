@@ -258,3 +258,206 @@ pub(super) fn report_subject(rt: &SloRuntime) -> ReportSubject {
         },
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::slo::report::{to_csv, ReportQuery};
+    use crate::state::test_dir::TempDir;
+
+    const SPECS: &str = r#"
+version: redline/v1
+service: shop
+owner: team-shop
+slos:
+  - name: weekly
+    objective: 99
+    window: {calendar: week, start_day: sunday, time_zone: Europe/Berlin}
+    sli:
+      ratio:
+        errors: sum(rate(http_requests_total{code=~"5.."}[{{.window}}]))
+        total: sum(rate(http_requests_total[{{.window}}]))
+  - name: monthly
+    objective: 99
+    window: {rolling: 30d}
+    sli:
+      ratio:
+        errors: sum(rate(http_requests_total{code=~"5.."}[{{.window}}]))
+        total: sum(rate(http_requests_total[{{.window}}]))
+"#;
+
+    /// Minutes since the epoch of a UTC date, hour and minute (independent of jiff).
+    fn minute(y: i64, m: u32, d: u32, h: i64, min: i64) -> i64 {
+        crate::timefmt::days_from_civil(y, m, d) * 1440 + h * 60 + min
+    }
+
+    fn steps(slo: &str, minutes: &[(i64, f64, f64)]) -> LedgerWrite {
+        LedgerWrite {
+            slo: slo.into(),
+            minutes: minutes
+                .iter()
+                .map(|&(minute, bad, total)| LedgerMinute { minute, bad, total })
+                .collect(),
+            ..LedgerWrite::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn each_slo_closes_and_stores_its_own_periods() {
+        let dir = TempDir::new("slo-periods-close");
+        let f = dir.path().join("shop.yml");
+        std::fs::write(&f, SPECS).unwrap();
+        let specs = crate::slo::load_file(&f).unwrap();
+        let db = StateDb::open_in_dir(dir.path()).unwrap();
+        let (tx, _rx) = mpsc::channel(8);
+        let mut e = SloEngine::load(
+            specs,
+            Arc::new(Store::new()),
+            db.clone(),
+            Arc::new(Engine::default()),
+            tx,
+            SloEngineOptions {
+                backfill: false,
+                ..SloEngineOptions::default()
+            },
+            HashMap::new(),
+        )
+        .await
+        .unwrap();
+        // The weekly SLO's week of the spring DST change in Berlin runs from Sunday 30 March
+        // 2025 00:00 CET (29 March 23:00 UTC) to Sunday 6 April 00:00 CEST (5 April 22:00
+        // UTC). Its first minute: 10 bad of 100; its last (21:59 UTC): 0 of 100; the minute
+        // after it belongs to the next week (30 of 100).
+        let week = minute(2025, 3, 29, 23, 0);
+        let next_week = minute(2025, 4, 5, 22, 0);
+        // The rolling SLO reports UTC months: 31 March 23:59 UTC is March (5 of 100).
+        db.ledger_write(vec![
+            steps(
+                "shop/weekly",
+                &[
+                    (week, 10.0, 100.0),
+                    (next_week - 1, 0.0, 100.0),
+                    (next_week, 30.0, 100.0),
+                ],
+            ),
+            steps("shop/monthly", &[(minute(2025, 3, 31, 23, 59), 5.0, 100.0)]),
+        ])
+        .await
+        .unwrap();
+        // Sunday 6 April 2025 12:00 UTC: both SLOs' previous periods have ended.
+        let now = minute(2025, 4, 6, 12, 0) * 60_000;
+        e.close_periods(now).await;
+        e.close_periods(now + 60_000).await; // once per period: no second row
+        let rows = db
+            .reports(ReportFilter {
+                owner: Some("team-shop".into()),
+                ..ReportFilter::default()
+            })
+            .await
+            .unwrap();
+        let got: Vec<(&str, &str, i64, i64)> = rows
+            .iter()
+            .map(|r| (r.slo_key.as_str(), r.period.as_str(), r.start_ms, r.end_ms))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (
+                    "shop/monthly",
+                    "2025-03",
+                    minute(2025, 3, 1, 0, 0) * 60_000,
+                    minute(2025, 4, 1, 0, 0) * 60_000
+                ),
+                (
+                    "shop/weekly",
+                    "2025-03-30/P1W[Europe/Berlin]",
+                    week * 60_000,
+                    next_week * 60_000
+                ),
+            ]
+        );
+        let stored: crate::slo::report::SloReport = serde_json::from_str(&rows[1].report).unwrap();
+        // Two minutes of the week: 10 bad of 200.
+        assert_eq!((stored.bad_events, stored.total_events), (10.0, 200.0));
+        assert_eq!(stored.time_zone, "Europe/Berlin");
+        assert!(stored.closed);
+
+        // The owner's April: the stored DST week (its days 1–5 April are April's), the
+        // weekly SLO's current week (from 6 April) and the rolling SLO's current April. The
+        // stored March of the rolling SLO shares no day with April.
+        let april = e
+            .view()
+            .reports
+            .list(
+                ReportQuery {
+                    owner: Some("team-shop".into()),
+                    month: Period::parse("2025-04"),
+                    ..ReportQuery::default()
+                },
+                now,
+            )
+            .await
+            .unwrap();
+        let got: Vec<(&str, &str, bool)> = april
+            .iter()
+            .map(|r| (r.slo.as_str(), r.period.as_str(), r.closed))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("shop/weekly", "2025-03-30/P1W[Europe/Berlin]", true),
+                ("shop/monthly", "2025-04", false),
+                ("shop/weekly", "2025-04-06/P1W[Europe/Berlin]", false),
+            ]
+        );
+        // The current week holds the 30 of 100 minute.
+        assert_eq!((april[2].bad_events, april[2].total_events), (30.0, 100.0));
+        // The CSV has the JSON's rows, field by field.
+        let csv = to_csv(&april);
+        let mut lines = csv.split("\r\n");
+        let head: Vec<&str> = lines.next().unwrap().split(',').collect();
+        for r in &april {
+            let row: Vec<&str> = lines.next().unwrap().split(',').collect();
+            let col = |c: &str| row[head.iter().position(|h| *h == c).unwrap()];
+            let json = serde_json::to_value(r).unwrap();
+            assert_eq!(col("period"), json["period"]);
+            assert_eq!(col("time_zone"), json["time_zone"]);
+            assert_eq!(col("slo"), json["name"]);
+            for c in [
+                "total_events",
+                "bad_events",
+                "attainment",
+                "budget_spent_ratio",
+            ] {
+                assert_eq!(
+                    col(c).parse::<f64>().unwrap(),
+                    json[c].as_f64().unwrap(),
+                    "{c}"
+                );
+            }
+        }
+        // The owner's March: the rolling SLO's March and the DST week (30 and 31 March).
+        let march = e
+            .view()
+            .reports
+            .list(
+                ReportQuery {
+                    owner: Some("team-shop".into()),
+                    month: Period::parse("2025-03"),
+                    ..ReportQuery::default()
+                },
+                now,
+            )
+            .await
+            .unwrap();
+        let got: Vec<&str> = march.iter().map(|r| r.period.as_str()).collect();
+        assert_eq!(got, ["2025-03", "2025-03-30/P1W[Europe/Berlin]"]);
+        // The index: March and April, newest first.
+        let index = e.view().reports.index(now).await.unwrap();
+        let got: Vec<(&str, usize)> = index
+            .iter()
+            .map(|i| (i.period.as_str(), i.reports))
+            .collect();
+        assert_eq!(got, [("2025-04", 3), ("2025-03", 2)]);
+    }
+}
