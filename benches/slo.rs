@@ -185,6 +185,7 @@ fn main() {
                     }],
                     gaps: Vec::new(),
                     cursor: Some((s, "[]".into())),
+                    backfill: None,
                 }
             })
             .collect();

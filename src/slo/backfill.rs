@@ -20,10 +20,17 @@
 //!   answer has no `total` sample for is a gap; so are the steps of a chunk whose query failed.
 //!
 //! Back-filled steps are marked: the figures carry `backfilled_from` (source and step range),
-//! kept in the state database (`slo_backfill`).
+//! kept in the state database (`slo_backfill`) with the step the live reading started at.
+//!
+//! **Resume.** The engine records the plan before the first chunk, and each chunk's steps
+//! and the mark they advance (the first step not yet recorded) in one transaction. A restart
+//! that finds an unfinished mark ([`BackfillJob::resume`]) reads on from that step to the
+//! live reading's start, with the counter cursors a reading that had gone on would hold
+//! ([`super::sli::cursors_at`]): no step is counted twice or left out. A finished back-fill
+//! is not redone. A reload resumes the same way and drops the old engine's back-fill.
 
 use super::figures::Counts;
-use super::sli::{read_step, Cursors, SliSource};
+use super::sli::{cursors_at, read_step, Cursors, SliSource};
 use super::spec::{Sli, SloSpec};
 use crate::promql::Engine;
 use crate::rules::querier::RemoteQuerier;
@@ -68,6 +75,9 @@ pub struct Backfilled {
     pub start_ms: i64,
     pub end_ms: i64,
     pub complete: bool,
+    /// Where the live reading started: the back-fill's end.
+    #[serde(skip)]
+    pub until_ms: i64,
 }
 
 /// One SLO's steps to fill: `[from, to)`.
@@ -78,6 +88,9 @@ pub struct BackfillJob {
     pub sli: Sli,
     pub from: i64,
     pub to: i64,
+    /// A resumed job: the first step the back-fill filled before the restart (its mark's
+    /// start); `from` is where it stopped.
+    pub resumed_from: Option<i64>,
 }
 
 impl BackfillJob {
@@ -99,7 +112,36 @@ impl BackfillJob {
             sli: spec.sli.clone(),
             from,
             to,
+            resumed_from: None,
         })
+    }
+
+    /// The rest of an unfinished back-fill whose mark says it filled `[start, from)` before
+    /// a restart: steps `[from, to)`. `None` when nothing is left.
+    pub fn resume(
+        spec: &SloSpec,
+        key: &str,
+        source: &SliSource,
+        start: i64,
+        from: i64,
+        to: i64,
+    ) -> Option<Self> {
+        let mut job = BackfillJob::for_new_slo(spec, key, source, from, to)?;
+        // Nothing recorded yet: the job as planned, read as it would have been.
+        job.resumed_from = (start < from).then_some(start);
+        Some(job)
+    }
+
+    /// The mark of this job before its first chunk.
+    pub fn plan(&self, source: &BackfillSource, step_ms: i64) -> Backfilled {
+        let start = self.resumed_from.unwrap_or(self.from);
+        Backfilled {
+            source: source.name(),
+            start_ms: start * step_ms,
+            end_ms: self.from * step_ms,
+            complete: false,
+            until_ms: self.to * step_ms,
+        }
     }
 }
 
@@ -160,18 +202,15 @@ fn gap_ranges(steps: impl IntoIterator<Item = i64>) -> Vec<LedgerGap> {
     out
 }
 
-fn mark(
-    job: &BackfillJob,
-    ctx: &BackfillContext,
-    start: i64,
-    end: i64,
-    complete: bool,
-) -> Backfilled {
+/// The mark after a chunk: steps from `start` (a resumed job's first step instead) to `end`
+/// are in the ledger; complete once `end` reaches the job's end.
+fn mark(job: &BackfillJob, ctx: &BackfillContext, start: i64, end: i64) -> Backfilled {
     Backfilled {
         source: ctx.source.name(),
-        start_ms: start * ctx.step_ms,
+        start_ms: job.resumed_from.unwrap_or(start) * ctx.step_ms,
         end_ms: end * ctx.step_ms,
-        complete: complete && end >= job.to,
+        complete: end >= job.to,
+        until_ms: job.to * ctx.step_ms,
     }
 }
 
@@ -206,11 +245,21 @@ async fn from_store(
             key: job.key.clone(),
             minutes: Vec::new(),
             gaps,
-            mark: mark(job, ctx, first, first, true),
+            mark: mark(job, ctx, first, job.to),
         };
         return tx.send(chunk).await.is_ok();
     }
-    let mut cursors = Cursors::default();
+    // A resumed job reads on with the cursors an uninterrupted one would have here.
+    let mut cursors = if job.resumed_from.is_some() {
+        let (ctx, src) = (ctx.clone(), job.source.clone());
+        tokio::task::spawn_blocking(move || {
+            cursors_at(&src, &ctx.engine, ctx.store.as_ref(), first * ctx.step_ms)
+        })
+        .await
+        .unwrap_or_default()
+    } else {
+        Cursors::default()
+    };
     let mut s = first;
     while s < job.to {
         let end = (s + CHUNK_STEPS).min(job.to);
@@ -252,7 +301,7 @@ async fn from_store(
             key: job.key.clone(),
             minutes,
             gaps: std::mem::take(&mut gaps),
-            mark: mark(job, ctx, first, end, true),
+            mark: mark(job, ctx, first, end),
         };
         if tx.send(chunk).await.is_err() {
             return false;
@@ -295,7 +344,7 @@ async fn from_remote(
                 start: job.from,
                 end: job.to,
             }],
-            mark: mark(job, ctx, job.to, job.to, true),
+            mark: mark(job, ctx, job.to, job.to),
         };
         return tx.send(chunk).await.is_ok();
     };
@@ -363,11 +412,14 @@ async fn from_remote(
             closed.push(o);
             open_gap = None;
         }
+        // The steps of an open gap are not recorded yet: the mark stops before them, so a
+        // resumed back-fill does not skip them.
+        let done = open_gap.map_or(end, |o| o.start);
         let chunk = BackfillChunk {
             key: job.key.clone(),
             minutes,
             gaps: closed,
-            mark: mark(job, ctx, job.from, end, true),
+            mark: mark(job, ctx, job.from, done),
         };
         if tx.send(chunk).await.is_err() {
             return false;

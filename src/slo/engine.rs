@@ -761,13 +761,14 @@ impl SloEngine {
             let from = load_from(&rt.spec, now_step);
             let stored = db.ledger_load(rt.key.clone(), from).await?;
             rt.ledger.load(&stored.minutes, &stored.gaps);
-            if opts.backfill
-                && stored.minutes.is_empty()
-                && stored.gaps.is_empty()
-                && stored.cursor.is_none()
-            {
-                jobs.extend(history::start_new(rt, &engine, &store, now_step, step_ms));
-                continue;
+            if opts.backfill {
+                let (job, live_set) =
+                    history::plan_backfill(rt, &db, &stored, &engine, &store, now_step, step_ms)
+                        .await;
+                jobs.extend(job);
+                if live_set {
+                    continue;
+                }
             }
             if let Some((m, json)) = &stored.cursor {
                 match Cursors::from_json(json) {
@@ -808,9 +809,8 @@ impl SloEngine {
     fn succeeded_by(mut self, mut next: SloEngine) -> SloEngine {
         next.view = self.view.clone();
         next.attach_reports();
-        // A back-fill still running goes on for the SLOs that stay.
-        next.backfill.append(&mut self.backfill);
-        next.backfill_waiting.append(&mut self.backfill_waiting);
+        // A back-fill still running ends with this engine (its task stops at its next
+        // chunk): `next` was loaded from the marks it stored, and resumes each SLO's from there.
         next.active = std::mem::take(&mut self.active);
         next.rounds = self.rounds;
         next

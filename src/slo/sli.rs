@@ -368,6 +368,26 @@ fn counter_increase(
     out
 }
 
+/// The cursors a reading of every step up to `at_ms` would hold at `at_ms`: each series'
+/// last sample at or before it, for those sampled within the cursors' time to live. A reading
+/// that starts at `at_ms` with them counts its first step as a reading that went on from
+/// earlier steps would (a back-fill resumed after a restart).
+pub fn cursors_at(src: &SliSource, engine: &Engine, q: &dyn Querier, at_ms: i64) -> Cursors {
+    let mut cursors = Cursors::default();
+    if src.uses_cursors() {
+        let _ = read_step(
+            src,
+            engine,
+            q,
+            &mut cursors,
+            at_ms - CURSOR_TTL_MS,
+            at_ms,
+            false,
+        );
+    }
+    cursors
+}
+
 fn query_sum(engine: &Engine, q: &dyn Querier, expr: &str, t_ms: i64) -> Option<(f64, usize)> {
     match engine.instant_query(q, expr, t_ms) {
         Ok(r) => match r.value {

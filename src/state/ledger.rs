@@ -41,6 +41,9 @@ pub struct LedgerWrite {
     pub gaps: Vec<LedgerGap>,
     /// The counter cursors (opaque JSON) as of step `.0`.
     pub cursor: Option<(i64, String)>,
+    /// The back-fill mark these steps advance, stored in the same transaction: a restart
+    /// finds the mark and the steps it covers together or neither.
+    pub backfill: Option<super::slo_reports::BackfillRow>,
 }
 
 /// An SLO's stored ledger from some step on.
@@ -254,6 +257,9 @@ pub fn write_sync(
                     .execute(params![id, m, json])
                     .map_err(sql(path, WRITE))?;
             }
+            if let Some(b) = &w.backfill {
+                super::slo_reports::backfill_put_tx(&tx, path, b)?;
+            }
         }
     }
     tx.commit().map_err(sql(path, WRITE))
@@ -434,6 +440,7 @@ mod tests {
                 end: 100,
             }],
             cursor: Some((125, "{\"a\":1}".into())),
+            backfill: None,
         }])
         .await
         .unwrap();

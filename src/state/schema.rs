@@ -175,7 +175,17 @@ pub const MIGRATIONS: &[Migration] = &[
         CREATE INDEX slo_report_by_owner ON slo_report (owner, period);
     ",
     },
+    SLO_BACKFILL_RESUME,
 ];
+
+/// Where a back-fill stops: the step its SLO's live reading started at, so a restart resumes
+/// an unfinished back-fill up to it (`slo_backfill.end_ms` is how far it got). NULL in rows
+/// written before.
+const SLO_BACKFILL_RESUME: Migration = Migration {
+    version: 6,
+    name: "slo back-fill resume",
+    sql: "ALTER TABLE slo_backfill ADD COLUMN until_ms INTEGER;",
+};
 
 /// The newest schema version this build knows.
 pub fn latest_version() -> i64 {

@@ -13,13 +13,17 @@
 use super::{sql, StateDb, StateError};
 use rusqlite::{params, Connection, OptionalExtension};
 
-/// A back-fill's source and step range, in ms.
+/// A back-fill's source and step range, in ms: it filled `[start_ms, end_ms)` of
+/// `[start_ms, until_ms)`; `end_ms` is the first step not yet in the ledger. The row is
+/// written with the ledger steps it covers, in one transaction ([`super::ledger::LedgerWrite`]).
 #[derive(Clone, Debug, PartialEq)]
 pub struct BackfillRow {
     pub slo_key: String,
     pub source: String,
     pub start_ms: i64,
     pub end_ms: i64,
+    /// Where the SLO's live reading started; `None` in rows from before it was kept.
+    pub until_ms: Option<i64>,
     pub complete: bool,
 }
 
@@ -51,6 +55,21 @@ pub struct ReportRow {
 const WRITE: &str = "writing SLO reports";
 const READ: &str = "reading SLO reports";
 
+/// Records (replaces) one back-fill mark in the caller's transaction.
+pub(super) fn backfill_put_tx(
+    tx: &rusqlite::Transaction<'_>,
+    path: &str,
+    r: &BackfillRow,
+) -> Result<(), StateError> {
+    tx.execute(
+        "INSERT OR REPLACE INTO slo_backfill \
+         (slo_key, source, start_ms, end_ms, until_ms, complete) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![r.slo_key, r.source, r.start_ms, r.end_ms, r.until_ms, r.complete],
+    )
+    .map_err(sql(path, WRITE))?;
+    Ok(())
+}
+
 fn backfill_put_sync(
     conn: &mut Connection,
     path: &str,
@@ -58,12 +77,7 @@ fn backfill_put_sync(
 ) -> Result<(), StateError> {
     let tx = conn.transaction().map_err(sql(path, WRITE))?;
     for r in rows {
-        tx.execute(
-            "INSERT OR REPLACE INTO slo_backfill (slo_key, source, start_ms, end_ms, complete) \
-             VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![r.slo_key, r.source, r.start_ms, r.end_ms, r.complete],
-        )
-        .map_err(sql(path, WRITE))?;
+        backfill_put_tx(&tx, path, r)?;
     }
     tx.commit().map_err(sql(path, WRITE))
 }
@@ -74,7 +88,8 @@ fn backfill_get_sync(
     key: &str,
 ) -> Result<Option<BackfillRow>, StateError> {
     conn.query_row(
-        "SELECT slo_key, source, start_ms, end_ms, complete FROM slo_backfill WHERE slo_key = ?1",
+        "SELECT slo_key, source, start_ms, end_ms, until_ms, complete FROM slo_backfill \
+         WHERE slo_key = ?1",
         params![key],
         |r| {
             Ok(BackfillRow {
@@ -82,7 +97,8 @@ fn backfill_get_sync(
                 source: r.get(1)?,
                 start_ms: r.get(2)?,
                 end_ms: r.get(3)?,
-                complete: r.get(4)?,
+                until_ms: r.get(4)?,
+                complete: r.get(5)?,
             })
         },
     )
@@ -305,6 +321,7 @@ mod tests {
             source: "store".into(),
             start_ms: 1,
             end_ms: 2,
+            until_ms: Some(2),
             complete: true,
         }])
         .await

@@ -7,11 +7,11 @@ use super::*;
 use crate::rules::querier::RemoteQuerier;
 use crate::slo::backfill::{self, BackfillContext, BackfillJob, BackfillSource, QUEUED_CHUNKS};
 use crate::slo::report::{self, Period, ReportSubject};
+use crate::state::ledger::StoredLedger;
 use crate::state::slo_reports::{AlertHistoryRow, BackfillRow, ReportFilter};
 
 /// Prepares a new SLO (an empty ledger) for its back-fill: its live reading starts at
-/// `now_step` with cursors primed on the step before, so the back-fill's steps and the live
-/// ones meet without a lost counter delta; the job covers the SLO period before `now_step`.
+/// `now_step` ([`start_live`]); the job covers the SLO period before `now_step`.
 pub(super) fn start_new(
     rt: &mut SloRuntime,
     engine: &Engine,
@@ -21,19 +21,90 @@ pub(super) fn start_new(
 ) -> Option<BackfillJob> {
     let from = now_step - period_steps(&rt.spec.window);
     let job = BackfillJob::for_new_slo(&rt.spec, &rt.key, &rt.source, from, now_step)?;
-    rt.next_step = Some(now_step);
-    if rt.source.uses_cursors() {
-        let _ = read_step(
-            &rt.source,
-            engine,
-            store,
-            &mut rt.cursors,
-            (now_step - 1) * step_ms,
-            now_step * step_ms,
-            false,
-        );
-    }
+    start_live(rt, engine, store, now_step, step_ms);
     Some(job)
+}
+
+/// Starts an SLO's live reading at `now_step` with the cursors a reading up to it would
+/// hold, so the back-fill's steps and the live ones meet without a lost counter delta.
+fn start_live(rt: &mut SloRuntime, engine: &Engine, store: &Store, now_step: i64, step_ms: i64) {
+    rt.next_step = Some(now_step);
+    rt.cursors = crate::slo::sli::cursors_at(&rt.source, engine, store, now_step * step_ms);
+}
+
+/// Decides an SLO's back-fill at load, from its stored ledger and back-fill mark:
+/// - nothing stored: a new SLO, back-filled for its period ([`start_new`]);
+/// - an unfinished back-fill: resumed from where its mark says it stopped, up to where the
+///   live reading started; when the live reading had stored nothing yet, up to now, and the
+///   live reading starts now as for a new SLO;
+/// - a finished back-fill, or steps stored without a mark: none.
+///
+/// Returns the job, and whether the live reading was set up here (else it continues from the
+/// stored ledger).
+pub(super) async fn plan_backfill(
+    rt: &mut SloRuntime,
+    db: &StateDb,
+    stored: &StoredLedger,
+    engine: &Engine,
+    store: &Store,
+    now_step: i64,
+    step_ms: i64,
+) -> (Option<BackfillJob>, bool) {
+    let mark = match db.backfill_get(rt.key.clone()).await {
+        Ok(m) => m,
+        Err(e) => {
+            tracing::warn!(slo = %rt.key, error = %e, "reading the SLO back-fill mark");
+            None
+        }
+    };
+    rt.backfilled = mark.as_ref().map(backfilled_of);
+    let nothing_stored =
+        stored.minutes.is_empty() && stored.gaps.is_empty() && stored.cursor.is_none();
+    let Some(m) = mark.filter(|m| !m.complete && !nothing_stored) else {
+        if nothing_stored && rt.backfilled.as_ref().is_none_or(|b| !b.complete) {
+            return (start_new(rt, engine, store, now_step, step_ms), true);
+        }
+        return (None, false);
+    };
+    let Some(until) = m.until_ms.map(|u| u.div_euclid(step_ms)) else {
+        tracing::warn!(slo = %rt.key, "the SLO back-fill mark does not say where it ends; not resumed");
+        return (None, false);
+    };
+    let (start, done) = (m.start_ms.div_euclid(step_ms), m.end_ms.div_euclid(step_ms));
+    let live_started = stored.cursor.is_some()
+        || stored.minutes.last().is_some_and(|x| x.minute >= until)
+        || stored.gaps.iter().any(|g| g.end > until);
+    tracing::info!(slo = %rt.key, from = done, "resuming the SLO back-fill");
+    if live_started {
+        let job = BackfillJob::resume(&rt.spec, &rt.key, &rt.source, start, done, until);
+        return (job, false);
+    }
+    let job = BackfillJob::resume(&rt.spec, &rt.key, &rt.source, start, done, now_step);
+    start_live(rt, engine, store, now_step, step_ms);
+    (job, true)
+}
+
+/// The stored row of a back-fill mark.
+fn mark_row(key: &str, m: &Backfilled) -> BackfillRow {
+    BackfillRow {
+        slo_key: key.to_string(),
+        source: m.source.clone(),
+        start_ms: m.start_ms,
+        end_ms: m.end_ms,
+        until_ms: Some(m.until_ms),
+        complete: m.complete,
+    }
+}
+
+/// The mark of a stored row.
+fn backfilled_of(row: &BackfillRow) -> Backfilled {
+    Backfilled {
+        source: row.source.clone(),
+        start_ms: row.start_ms,
+        end_ms: row.end_ms,
+        complete: row.complete,
+        until_ms: row.until_ms.unwrap_or(row.end_ms),
+    }
 }
 
 /// The history row of an SLO alert that started (`ends` `None`) or resolved.
@@ -55,25 +126,9 @@ pub(super) fn alert_row(
 }
 
 impl SloEngine {
-    /// Loads the SLOs' back-fill marks, starts the back-fill of `jobs` and points the
-    /// reports at this engine's SLOs.
+    /// Stores the plan of each of `jobs` (so a restart before its first chunk resumes it),
+    /// starts their back-fill and points the reports at this engine's SLOs.
     pub(super) async fn with_history(mut self, jobs: Vec<BackfillJob>) -> SloEngine {
-        for rt in &mut self.slos {
-            match self.db.backfill_get(rt.key.clone()).await {
-                Ok(Some(row)) => {
-                    rt.backfilled = Some(Backfilled {
-                        source: row.source,
-                        start_ms: row.start_ms,
-                        end_ms: row.end_ms,
-                        complete: row.complete,
-                    })
-                }
-                Ok(None) => {}
-                Err(e) => {
-                    tracing::warn!(slo = %rt.key, error = %e, "reading the SLO back-fill mark")
-                }
-            }
-        }
         if !jobs.is_empty() {
             let (source, timeout) = match &self.opts.backfill_query {
                 Some(c) => (
@@ -82,6 +137,17 @@ impl SloEngine {
                 ),
                 None => (BackfillSource::Store, self.opts.evaluation_interval),
             };
+            let mut rows = Vec::new();
+            for job in &jobs {
+                let plan = job.plan(&source, self.step_ms);
+                rows.push(mark_row(&job.key, &plan));
+                if let Some(rt) = self.slos.iter_mut().find(|rt| rt.key == job.key) {
+                    rt.backfilled = Some(plan);
+                }
+            }
+            if let Err(e) = self.db.backfill_put(rows).await {
+                tracing::warn!(error = %e, "recording the SLO back-fill plans");
+            }
             let (tx, rx) = mpsc::channel(QUEUED_CHUNKS);
             let ctx = BackfillContext {
                 store: self.store.clone(),
@@ -117,6 +183,20 @@ impl SloEngine {
         self.backfill.clear();
     }
 
+    /// Keeps the first `chunks` back-fill chunks for the next round and ends the back-fill
+    /// there, as a stop of the service between two chunks would: for tests of the resume.
+    pub async fn stop_backfill_after(&mut self, chunks: usize) {
+        for rx in &mut self.backfill {
+            while self.backfill_waiting.len() < chunks {
+                match rx.recv().await {
+                    Some(c) => self.backfill_waiting.push(c),
+                    None => break,
+                }
+            }
+        }
+        self.backfill.clear();
+    }
+
     /// Records the back-fill chunks that arrived since the last round in the ledgers; the
     /// ledger writes for them.
     pub(super) fn take_backfill(&mut self) -> Vec<LedgerWrite> {
@@ -140,37 +220,25 @@ impl SloEngine {
                 rt.ledger.record_gap(*g);
             }
             rt.backfilled = Some(c.mark.clone());
-            self.backfill_after.push((c.key.clone(), c.mark));
             writes.push(LedgerWrite {
-                slo: c.key,
+                backfill: Some(mark_row(&c.key, &c.mark)),
+                slo: c.key.clone(),
                 minutes: c.minutes,
                 gaps: c.gaps,
                 cursor: None,
             });
+            self.backfill_after.push((c.key, c.mark));
         }
         writes
     }
 
-    /// After the ledger write: stores the back-fill marks, and reloads the ledger of each SLO
-    /// whose back-fill completed (steps recorded behind the live ones reach only the hourly
-    /// sums in memory; the reload puts them in the detail too).
+    /// After the ledger write (which stored the back-fill marks with their steps): reloads
+    /// the ledger of each SLO whose back-fill completed (steps recorded behind the live ones
+    /// reach only the hourly sums in memory; the reload puts them in the detail too).
     pub(super) async fn backfill_written(&mut self) {
         let after = std::mem::take(&mut self.backfill_after);
         if after.is_empty() {
             return;
-        }
-        let rows = after
-            .iter()
-            .map(|(key, m)| BackfillRow {
-                slo_key: key.clone(),
-                source: m.source.clone(),
-                start_ms: m.start_ms,
-                end_ms: m.end_ms,
-                complete: m.complete,
-            })
-            .collect();
-        if let Err(e) = self.db.backfill_put(rows).await {
-            tracing::warn!(error = %e, "recording the SLO back-fill");
         }
         let now_step = crate::timefmt::now_ms() / self.step_ms;
         for (key, m) in after.iter().filter(|(_, m)| m.complete) {
