@@ -9,6 +9,7 @@ use axum::{Json, Router};
 use redline::config::rule_query::RuleQueryConfig;
 use redline::promql::Engine;
 use redline::slo::engine::{SloEngine, SloEngineOptions, SloFigures};
+use redline::state::ledger::LedgerMinute;
 use redline::state::StateDb;
 use redline::store::{Labels, Store};
 use redline::testdir::TempDir;
@@ -215,6 +216,229 @@ async fn with_rule_query_url_the_backfill_reads_the_remote_query_range_api() {
             .queries
             .iter()
             .any(|q| q.contains(r#"code=~"5.."}[1m]"#)));
+        return;
+    }
+    panic!("two attempts each crossed a minute boundary");
+}
+
+/// Loads the engine on `dir`'s state database; with `stop_after`, the back-fill stops after
+/// that many chunks (as a stop of the service between two chunks would) before a round at
+/// `round_ms`, else it runs to its end first. The engine is dropped and the database closed,
+/// as at a stop.
+async fn run_once(
+    dir: &TempDir,
+    store: Arc<Store>,
+    opts: SloEngineOptions,
+    stop_after: Option<usize>,
+    round_ms: i64,
+) -> SloFigures {
+    let spec_file = dir.path().join("api.yml");
+    std::fs::write(&spec_file, SPEC).unwrap();
+    let specs = redline::slo::load_file(&spec_file).unwrap();
+    let db = StateDb::open_in_dir(&dir.path().join("state")).unwrap();
+    let (tx, _rx) = tokio::sync::mpsc::channel(64);
+    let mut e = SloEngine::load(
+        specs,
+        store,
+        db.clone(),
+        Arc::new(Engine::default()),
+        tx,
+        opts,
+        HashMap::new(),
+    )
+    .await
+    .unwrap();
+    match stop_after {
+        Some(n) => e.stop_backfill_after(n).await,
+        None => e.wait_backfill().await,
+    }
+    e.round(round_ms).await;
+    let f = e.view().get("api/availability").expect("the SLO's figures");
+    drop(e);
+    db.close().await;
+    f
+}
+
+/// The SLO's whole stored ledger and back-fill mark.
+async fn stored(
+    dir: &TempDir,
+) -> (
+    redline::state::ledger::StoredLedger,
+    Option<redline::state::slo_reports::BackfillRow>,
+) {
+    let db = StateDb::open_in_dir(&dir.path().join("state")).unwrap();
+    let l = db.ledger_load("api/availability".into(), 0).await.unwrap();
+    let m = db.backfill_get("api/availability".into()).await.unwrap();
+    db.close().await;
+    (l, m)
+}
+
+/// Asserts two ledgers hold the same steps, naming the first that differs.
+fn same_minutes(got: &[LedgerMinute], want: &[LedgerMinute], stop_after: usize) {
+    let diff = got.iter().zip(want).find(|(g, w)| g != w);
+    assert!(
+        diff.is_none() && got.len() == want.len(),
+        "stopped after {stop_after} chunks: {} steps, {} uninterrupted; first difference {diff:?}",
+        got.len(),
+        want.len()
+    );
+}
+
+/// 1,500 minutes of samples before step `n` with what makes a resumed counter reading go
+/// wrong: the 2xx counter misses every 7th scrape and minute 719 (the step a resume after two
+/// chunks starts at reads on from the sample before), and restarts at 700; the 5xx counter
+/// is scraped every other minute.
+fn history_store(n: i64) -> Arc<Store> {
+    let store = Arc::new(Store::new());
+    let s0 = n - 1500;
+    for k in 0..1500i64 {
+        if k % 7 != 3 && k != 719 {
+            let ok = if k < 700 {
+                90 * k + k % 5
+            } else {
+                40 + 90 * (k - 700)
+            };
+            append(&store, "200", (s0 + k) * STEP, ok as f64);
+        }
+        if k % 2 == 0 {
+            append(&store, "500", (s0 + k) * STEP, (3 * k + k % 4) as f64);
+        }
+    }
+    store
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backfill_stopped_midway_resumes_to_the_uninterrupted_ledger() {
+    'attempt: for _attempt in 0..2 {
+        let n = now_step();
+        let store = history_store(n);
+        // Every round at the end of step n: the live reading has step n (no samples) and
+        // stores its cursors, so the restart continues the live reading after it.
+        let round_ms = (n + 1) * STEP + 1_000;
+        let whole = TempDir::new("slo-backfill-whole");
+        let f_whole = run_once(&whole, store.clone(), Default::default(), None, round_ms).await;
+        let (ledger_whole, mark_whole) = stored(&whole).await;
+        // The oldest sample (k = 0) ends step n − 1501: the back-fill reads its 1,501 steps
+        // to n in chunks of 360 (five), and marks the steps before it as a gap.
+        let first = n - 1501;
+        assert!(mark_whole.as_ref().unwrap().complete);
+        assert_eq!(ledger_whole.gaps[0].start, n - PERIOD);
+        for stop_after in [0, 2] {
+            let dir = TempDir::new("slo-backfill-resume");
+            run_once(
+                &dir,
+                store.clone(),
+                Default::default(),
+                Some(stop_after),
+                round_ms,
+            )
+            .await;
+            // Stopped: the mark says how far it got, and the ledger holds exactly that.
+            let (mid, mark) = stored(&dir).await;
+            let mark = mark.expect("the plan is stored before the first chunk");
+            assert!(!mark.complete);
+            assert_eq!(mark.until_ms, Some(n * STEP));
+            let done = if stop_after == 0 {
+                n - PERIOD // the plan: nothing filled
+            } else {
+                first + 360 * stop_after as i64
+            };
+            assert_eq!(mark.end_ms, done * STEP);
+            let back: Vec<i64> = mid
+                .minutes
+                .iter()
+                .map(|m| m.minute)
+                .filter(|&m| m < n)
+                .collect();
+            assert_eq!(
+                back.len() as i64,
+                (done - first).max(0),
+                "steps filled before the stop"
+            );
+            // The restart resumes; a second restart finds it finished.
+            let f = run_once(&dir, store.clone(), Default::default(), None, round_ms).await;
+            if now_step() != n {
+                continue 'attempt;
+            }
+            let (after, mark) = stored(&dir).await;
+            assert_eq!(
+                after.minutes, ledger_whole.minutes,
+                "stopped after {stop_after}"
+            );
+            assert_eq!(after.gaps, ledger_whole.gaps, "stopped after {stop_after}");
+            assert_eq!(mark, mark_whole);
+            assert_eq!(
+                (f.total_events, f.bad_events, &f.backfilled_from),
+                (
+                    f_whole.total_events,
+                    f_whole.bad_events,
+                    &f_whole.backfilled_from
+                )
+            );
+        }
+        // A finished back-fill is not redone: history that appears afterwards (a 5xx series
+        // of 1,000 errors a minute over the back-filled hours) stays out of the ledger, while
+        // a new SLO's back-fill (the control) reads it.
+        for k in 0..600i64 {
+            append(&store, "503", (n - 1400 + k) * STEP, (1000 * k) as f64);
+        }
+        run_once(&whole, store.clone(), Default::default(), None, round_ms).await;
+        let (again, _) = stored(&whole).await;
+        same_minutes(&again.minutes, &ledger_whole.minutes, 0);
+        let control = TempDir::new("slo-backfill-control");
+        let f = run_once(&control, store.clone(), Default::default(), None, round_ms).await;
+        if now_step() != n {
+            continue;
+        }
+        assert!(f.bad_events >= f_whole.bad_events + 599_000.0, "{f:#?}");
+        return;
+    }
+    panic!("two attempts each crossed a minute boundary");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_remote_backfill_stopped_inside_a_gap_resumes_without_skipping_it() {
+    for _attempt in 0..2 {
+        let n = now_step();
+        let asked = Arc::new(Mutex::new(Asked::default()));
+        let url = serve_fake(n, asked).await;
+        let opts = || SloEngineOptions {
+            backfill_query: Some(RuleQueryConfig {
+                url: url.clone(),
+                http: Default::default(),
+                timeout: Some(std::time::Duration::from_secs(5)),
+            }),
+            ..SloEngineOptions::default()
+        };
+        let store = Arc::new(Store::new());
+        let round_ms = (n + 1) * STEP + 1_000;
+        let whole = TempDir::new("slo-backfill-remote-whole");
+        let f_whole = run_once(&whole, store.clone(), opts(), None, round_ms).await;
+        let (ledger_whole, _) = stored(&whole).await;
+        // 30 days are 120 chunks; the remote holds only the last 100 minutes, so after 60
+        // chunks the gap from the period's start is still open: none of it is recorded and
+        // the mark has not moved past its start.
+        let dir = TempDir::new("slo-backfill-remote-resume");
+        run_once(&dir, store.clone(), opts(), Some(60), round_ms).await;
+        let (mid, mark) = stored(&dir).await;
+        let mark = mark.unwrap();
+        assert_eq!((mark.end_ms, mark.complete), ((n - PERIOD) * STEP, false));
+        assert!(mid.gaps.iter().all(|g| g.start >= n), "{:?}", mid.gaps);
+        let f = run_once(&dir, store.clone(), opts(), None, round_ms).await;
+        if now_step() != n {
+            continue;
+        }
+        let (after, _) = stored(&dir).await;
+        same_minutes(&after.minutes, &ledger_whole.minutes, 60);
+        assert_eq!(after.gaps, ledger_whole.gaps);
+        // As without the stop: 97 × 120 events, the gap from the period's start and the hole.
+        assert_eq!((f.total_events, f_whole.total_events), (11640.0, 11640.0));
+        let gaps: Vec<(i64, i64)> = f
+            .gaps
+            .iter()
+            .map(|g| (g.start_ms / STEP, g.end_ms / STEP))
+            .collect();
+        assert_eq!(gaps, [(n - PERIOD, n - 100), (n - 50, n - 47)]);
         return;
     }
     panic!("two attempts each crossed a minute boundary");

@@ -28,6 +28,7 @@ use super::figures::{self, Counts};
 use crate::state::ledger::{LedgerGap, LedgerMinute};
 use crate::state::slo_reports::{AlertHistoryRow, ReportFilter, ReportRow};
 use crate::state::{StateDb, StateError};
+use jiff::civil::Date;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
@@ -98,14 +99,13 @@ impl Period {
 }
 
 /// The local days `[first, end)` of the period `[start_ms, end_ms)` in `zone` (UTC when
-/// the name is not known), as `(year, month, day)`.
-fn local_days(zone: &str, start_ms: i64, end_ms: i64) -> Option<((i16, i8, i8), (i16, i8, i8))> {
+/// the name is not known).
+fn local_days(zone: &str, start_ms: i64, end_ms: i64) -> Option<(Date, Date)> {
     let z = Zone::named(zone).unwrap_or_else(|_| Zone::utc());
-    let ymd = |ms: i64| {
-        z.date_of(ms.div_euclid(1000))
-            .map(|d| (d.year(), d.month(), d.day()))
-    };
-    Some((ymd(start_ms)?, ymd(end_ms)?))
+    Some((
+        z.date_of(start_ms.div_euclid(1000))?,
+        z.date_of(end_ms.div_euclid(1000))?,
+    ))
 }
 
 /// Whether a period `[start_ms, end_ms)` of `zone` shares a day with the UTC month `month`:
@@ -124,15 +124,18 @@ pub fn shares_a_day(zone: &str, start_ms: i64, end_ms: i64, month: &Period) -> b
 
 /// The UTC month names (`YYYY-MM`) a period of `zone` shares a day with, oldest first.
 pub fn months_of(zone: &str, start_ms: i64, end_ms: i64) -> Vec<String> {
-    let Some(((y, m, _), last)) = local_days(zone, start_ms, end_ms) else {
+    let Some((first, end)) = local_days(zone, start_ms, end_ms) else {
         return Vec::new();
     };
-    let (mut y, mut m) = (i64::from(y), i64::from(m));
     let mut out = Vec::new();
+    let mut month = first.first_of_month();
     // The end day is exclusive: a period ending at a month's first midnight stops before it.
-    while (y, m, 1) < (i64::from(last.0), i64::from(last.1), i64::from(last.2)) {
-        out.push(format!("{y:04}-{m:02}"));
-        (y, m) = if m == 12 { (y + 1, 1) } else { (y, m + 1) };
+    while month < end {
+        out.push(format!("{:04}-{:02}", month.year(), month.month()));
+        match month.checked_add(jiff::Span::new().months(1)) {
+            Ok(next) => month = next,
+            Err(_) => break,
+        }
     }
     out
 }
