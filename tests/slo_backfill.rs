@@ -9,63 +9,25 @@ use axum::{Json, Router};
 use redline::config::rule_query::RuleQueryConfig;
 use redline::promql::Engine;
 use redline::slo::engine::{SloEngine, SloEngineOptions, SloFigures};
+use redline::slo::testkit;
 use redline::state::ledger::LedgerMinute;
 use redline::state::StateDb;
-use redline::store::{Labels, Store};
+use redline::store::Store;
 use redline::testdir::TempDir;
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-
-const SPEC: &str = r#"
-version: redline/v1
-service: api
-owner: team-api
-slos:
-  - name: availability
-    objective: 99
-    window: {rolling: 30d}
-    sli:
-      ratio:
-        errors: sum(rate(http_requests_total{job="api",code=~"5.."}[{{.window}}]))
-        total: sum(rate(http_requests_total{job="api"}[{{.window}}]))
-"#;
 
 const STEP: i64 = 60_000;
 /// 30 days of minutes.
 const PERIOD: i64 = 30 * 24 * 60;
 
 fn append(store: &Store, code: &str, t: i64, v: f64) {
-    let mut app = store.appender();
-    let l = Labels::from_pairs([
-        ("__name__", "http_requests_total"),
-        ("job", "api"),
-        ("code", code),
-    ]);
-    app.append(&l, t, v).unwrap();
-    app.commit();
+    testkit::append_requests(store, "api", code, t, v);
 }
 
 async fn first_round(dir: &TempDir, store: Arc<Store>, opts: SloEngineOptions) -> SloFigures {
-    let spec_file = dir.path().join("api.yml");
-    std::fs::write(&spec_file, SPEC).unwrap();
-    let specs = redline::slo::load_file(&spec_file).unwrap();
-    let db = StateDb::open_in_dir(&dir.path().join("state")).unwrap();
-    let (tx, _rx) = tokio::sync::mpsc::channel(64);
-    let mut e = SloEngine::load(
-        specs,
-        store,
-        db,
-        Arc::new(Engine::default()),
-        tx,
-        opts,
-        HashMap::new(),
-    )
-    .await
-    .unwrap();
-    e.wait_backfill().await;
-    e.round(redline::timefmt::now_ms()).await;
-    e.view().get("api/availability").expect("the SLO's figures")
+    run_once(dir, store, opts, None, redline::timefmt::now_ms()).await
 }
 
 /// Whether the load and the first round fell in the same minute as the samples were
@@ -172,6 +134,16 @@ async fn serve_fake(n: i64, asked: Arc<Mutex<Asked>>) -> String {
     format!("http://{addr}")
 }
 
+/// The gaps of a back-fill from the fake remote API: before `n − 100` and the hole.
+fn assert_remote_gaps(f: &SloFigures, n: i64) {
+    let gaps: Vec<(i64, i64)> = f
+        .gaps
+        .iter()
+        .map(|g| (g.start_ms / STEP, g.end_ms / STEP))
+        .collect();
+    assert_eq!(gaps, [(n - PERIOD, n - 100), (n - 50, n - 47)]);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_rule_query_url_the_backfill_reads_the_remote_query_range_api() {
     for _attempt in 0..2 {
@@ -200,12 +172,7 @@ async fn with_rule_query_url_the_backfill_reads_the_remote_query_range_api() {
         assert_eq!((b.start_ms, b.end_ms), ((n - PERIOD) * STEP, n * STEP));
         assert!(b.complete);
         // Steps neither source has are gaps: everything before n − 100, and the hole.
-        let gaps: Vec<(i64, i64)> = f
-            .gaps
-            .iter()
-            .map(|g| (g.start_ms / STEP, g.end_ms / STEP))
-            .collect();
-        assert_eq!(gaps, [(n - PERIOD, n - 100), (n - 50, n - 47)]);
+        assert_remote_gaps(&f, n);
         // The SLI's event queries over one ledger step, as the live PromQL fallback reads.
         let asked = asked.lock().unwrap();
         assert!(asked
@@ -232,9 +199,8 @@ async fn run_once(
     stop_after: Option<usize>,
     round_ms: i64,
 ) -> SloFigures {
-    let spec_file = dir.path().join("api.yml");
-    std::fs::write(&spec_file, SPEC).unwrap();
-    let specs = redline::slo::load_file(&spec_file).unwrap();
+    let spec = testkit::ratio_spec("api", "team-api", "availability", 99.0, "api");
+    let specs = testkit::load_specs(dir.path(), "api.yml", &spec);
     let db = StateDb::open_in_dir(&dir.path().join("state")).unwrap();
     let (tx, _rx) = tokio::sync::mpsc::channel(64);
     let mut e = SloEngine::load(
@@ -433,12 +399,7 @@ async fn a_remote_backfill_stopped_inside_a_gap_resumes_without_skipping_it() {
         assert_eq!(after.gaps, ledger_whole.gaps);
         // As without the stop: 97 × 120 events, the gap from the period's start and the hole.
         assert_eq!((f.total_events, f_whole.total_events), (11640.0, 11640.0));
-        let gaps: Vec<(i64, i64)> = f
-            .gaps
-            .iter()
-            .map(|g| (g.start_ms / STEP, g.end_ms / STEP))
-            .collect();
-        assert_eq!(gaps, [(n - PERIOD, n - 100), (n - 50, n - 47)]);
+        assert_remote_gaps(&f, n);
         return;
     }
     panic!("two attempts each crossed a minute boundary");

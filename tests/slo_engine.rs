@@ -21,20 +21,6 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-const SLO: &str = r#"
-version: redline/v1
-service: shop
-owner: team-shop
-slos:
-  - name: requests
-    objective: 99
-    window: {rolling: 30d}
-    sli:
-      ratio:
-        errors: sum(rate(http_requests_total{job="app",code=~"5.."}[{{.window}}]))
-        total: sum(rate(http_requests_total{job="app"}[{{.window}}]))
-"#;
-
 fn tempdir() -> TempDir {
     TempDir::new("slo-engine")
 }
@@ -46,13 +32,13 @@ fn start(dir: &Path, port: u16) -> ProcessGuard {
     ProcessGuard(child)
 }
 
+/// The SLO `shop/requests` (99 %) over the test server's counters.
+fn slo_spec() -> String {
+    redline::slo::testkit::ratio_spec("shop", "team-shop", "requests", 99.0, "app")
+}
+
 fn body(ticks: u64) -> String {
-    // Per tick 98 good and 2 failed requests: exactly 2 % errors between any two scrapes.
-    format!(
-        "# TYPE http_requests_total counter\nhttp_requests_total{{code=\"200\"}} {}\nhttp_requests_total{{code=\"500\"}} {}\n",
-        98 * ticks,
-        2 * ticks
-    )
+    redline::slo::testkit::requests_exposition(ticks)
 }
 
 async fn slo(port: u16) -> Option<serde_json::Value> {
@@ -137,7 +123,7 @@ async fn slo_figures_series_alerts_and_restart() {
         });
     }
     let dir = tempdir();
-    std::fs::write(dir.join("slo.yml"), SLO).unwrap();
+    std::fs::write(dir.join("slo.yml"), slo_spec()).unwrap();
     std::fs::write(
         dir.join("redline.yml"),
         format!(

@@ -11,26 +11,13 @@ use serde_json::Value;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-const SLO: &str = r#"
-version: redline/v1
-service: shop
-owner: team-shop
-slos:
-  - name: requests
-    objective: 99
-    window: {rolling: 30d}
-    sli:
-      ratio:
-        errors: sum(rate(http_requests_total{job="app",code=~"5.."}[{{.window}}]))
-        total: sum(rate(http_requests_total{job="app"}[{{.window}}]))
-"#;
+/// The SLO `shop/requests` (99 %) over the test server's counters.
+fn slo_spec() -> String {
+    redline::slo::testkit::ratio_spec("shop", "team-shop", "requests", 99.0, "app")
+}
 
 fn body(ticks: u64) -> String {
-    format!(
-        "# TYPE http_requests_total counter\nhttp_requests_total{{code=\"200\"}} {}\nhttp_requests_total{{code=\"500\"}} {}\n",
-        98 * ticks,
-        2 * ticks
-    )
+    redline::slo::testkit::requests_exposition(ticks)
 }
 
 async fn get(url: &str) -> Option<(String, String)> {
@@ -67,7 +54,7 @@ async fn reports_api_csv_and_page_agree() {
         });
     }
     let dir = TempDir::new("slo-reports");
-    std::fs::write(dir.join("slo.yml"), SLO).unwrap();
+    std::fs::write(dir.join("slo.yml"), slo_spec()).unwrap();
     std::fs::write(
         dir.join("redline.yml"),
         format!(

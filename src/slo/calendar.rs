@@ -183,6 +183,28 @@ pub fn weekday_named(s: &str) -> Option<Weekday> {
     })
 }
 
+/// Windows for the tests of the calendar and of what runs on it (reports).
+#[cfg(test)]
+pub(crate) mod test_windows {
+    use super::*;
+
+    /// Months from `day` in `zone`.
+    pub fn month(day: u8, zone: &str) -> CalendarWindow {
+        CalendarWindow {
+            unit: CalendarUnit::Month { start_day: day },
+            zone: Zone::named(zone).expect("zone"),
+        }
+    }
+
+    /// Weeks from `day` in `zone`.
+    pub fn week(day: Weekday, zone: &str) -> CalendarWindow {
+        CalendarWindow {
+            unit: CalendarUnit::Week { start_day: day },
+            zone: Zone::named(zone).expect("zone"),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -196,19 +218,7 @@ mod tests {
         days_from_civil(y, m, d) * D + h * H
     }
 
-    fn month(day: u8, zone: &str) -> CalendarWindow {
-        CalendarWindow {
-            unit: CalendarUnit::Month { start_day: day },
-            zone: Zone::named(zone).expect("zone"),
-        }
-    }
-
-    fn week(day: Weekday, zone: &str) -> CalendarWindow {
-        CalendarWindow {
-            unit: CalendarUnit::Week { start_day: day },
-            zone: Zone::named(zone).expect("zone"),
-        }
-    }
+    use super::test_windows::{month, week};
 
     #[test]
     fn utc_month_boundaries() {

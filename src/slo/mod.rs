@@ -51,6 +51,7 @@ pub mod runtime;
 pub mod sli;
 pub mod sloth;
 pub mod spec;
+pub mod testkit;
 
 pub use generate::{generate_specs, RULES_HEADER};
 pub use spec::{

@@ -370,6 +370,16 @@ slos:
         }
     }
 
+    /// The owner team-shop's report of a month.
+    async fn owner_month(e: &SloEngine, month: &str, now: i64) -> Vec<report::SloReport> {
+        let q = ReportQuery {
+            owner: Some("team-shop".into()),
+            month: Period::parse(month),
+            ..ReportQuery::default()
+        };
+        e.view().reports.list(q, now).await.unwrap()
+    }
+
     #[tokio::test]
     async fn each_slo_closes_and_stores_its_own_periods() {
         let dir = TempDir::new("slo-periods-close");
@@ -453,19 +463,7 @@ slos:
         // The owner's April: the stored DST week (its days 1–5 April are April's), the
         // weekly SLO's current week (from 6 April) and the rolling SLO's current April. The
         // stored March of the rolling SLO shares no day with April.
-        let april = e
-            .view()
-            .reports
-            .list(
-                ReportQuery {
-                    owner: Some("team-shop".into()),
-                    month: Period::parse("2025-04"),
-                    ..ReportQuery::default()
-                },
-                now,
-            )
-            .await
-            .unwrap();
+        let april = owner_month(&e, "2025-04", now).await;
         let got: Vec<(&str, &str, bool)> = april
             .iter()
             .map(|r| (r.slo.as_str(), r.period.as_str(), r.closed))
@@ -505,19 +503,7 @@ slos:
             }
         }
         // The owner's March: the rolling SLO's March and the DST week (30 and 31 March).
-        let march = e
-            .view()
-            .reports
-            .list(
-                ReportQuery {
-                    owner: Some("team-shop".into()),
-                    month: Period::parse("2025-03"),
-                    ..ReportQuery::default()
-                },
-                now,
-            )
-            .await
-            .unwrap();
+        let march = owner_month(&e, "2025-03", now).await;
         let got: Vec<&str> = march.iter().map(|r| r.period.as_str()).collect();
         assert_eq!(got, ["2025-03", "2025-03-30/P1W[Europe/Berlin]"]);
         // The index: March and April, newest first.

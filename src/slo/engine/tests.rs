@@ -1,26 +1,14 @@
 use super::*;
 use crate::state::test_dir::TempDir;
 
-const SPEC: &str = r#"
-version: redline/v1
-service: api
-owner: team-api
-slos:
-  - name: availability
-    objective: 99.9
-    window: {rolling: 30d}
-    sli:
-      ratio:
-        errors: sum(rate(http_requests_total{job="api",code=~"5.."}[{{.window}}]))
-        total: sum(rate(http_requests_total{job="api"}[{{.window}}]))
-"#;
+fn spec_text() -> String {
+    crate::slo::testkit::ratio_spec("api", "team-api", "availability", 99.9, "api")
+}
 
 const STEP: i64 = 60_000;
 
 fn spec(dir: &TempDir) -> Vec<SloSpec> {
-    let f = dir.path().join("api.yml");
-    std::fs::write(&f, SPEC).unwrap();
-    crate::slo::load_file(&f).unwrap()
+    crate::slo::testkit::load_specs(dir.path(), "api.yml", &spec_text())
 }
 
 /// A block-aligned step a while ago, so the test's minutes lie in the store's retention.
@@ -29,14 +17,7 @@ fn base_step() -> i64 {
 }
 
 fn append(store: &Store, code: &str, t: i64, v: f64) {
-    let mut app = store.appender();
-    let l = Labels::from_pairs([
-        ("__name__", "http_requests_total"),
-        ("job", "api"),
-        ("code", code),
-    ]);
-    app.append(&l, t, v).unwrap();
-    app.commit();
+    crate::slo::testkit::append_requests(store, "api", code, t, v);
 }
 
 async fn engine(
@@ -461,7 +442,7 @@ fn time_slice_budget_is_counted_in_minutes_of_the_week() {
 fn forecast_alert_carries_owner_playbook_and_exhaustion_time() {
     let dir = TempDir::new("slo-forecast");
     let f = dir.path().join("api.yml");
-    let text = SPEC.replace(
+    let text = spec_text().replace(
         "    window: {rolling: 30d}\n",
         "    window: {rolling: 30d}\n    alerting:\n      forecast: {within: 7d, lookback: 6h}\n",
     );

@@ -1,4 +1,5 @@
 use super::*;
+use crate::slo::calendar::test_windows::{month, week};
 
 fn who() -> ReportSubject {
     ReportSubject {
@@ -162,26 +163,13 @@ fn utc_ms(y: i64, mo: u32, d: u32, h: i64) -> i64 {
     crate::timefmt::days_from_civil(y, mo, d) * DAY_MS + h * 3_600_000
 }
 
-fn window(unit: crate::slo::calendar::CalendarUnit, zone: &str) -> CalendarWindow {
-    CalendarWindow {
-        unit,
-        zone: Zone::named(zone).unwrap(),
-    }
-}
-
 #[test]
 fn a_weekly_slo_reports_on_its_weeks_across_the_dst_change_in_its_zone() {
-    use crate::slo::calendar::CalendarUnit;
     use jiff::civil::Weekday;
     // Weeks from Sunday in Berlin. Sunday 30 March 2025 is the spring change (02:00 CET →
     // 03:00 CEST): its week starts at 00:00 CET = 29 March 23:00 UTC and ends at Sunday
     // 6 April 00:00 CEST = 5 April 22:00 UTC, 7 × 24 − 1 = 167 hours.
-    let w = window(
-        CalendarUnit::Week {
-            start_day: Weekday::Sunday,
-        },
-        "Europe/Berlin",
-    );
+    let w = week(Weekday::Sunday, "Europe/Berlin");
     let p = Period::of(&w, utc_ms(2025, 4, 2, 12)).unwrap();
     assert_eq!(p.name, "2025-03-30/P1W[Europe/Berlin]");
     assert_eq!(
@@ -227,11 +215,10 @@ fn a_weekly_slo_reports_on_its_weeks_across_the_dst_change_in_its_zone() {
 
 #[test]
 fn a_month_from_the_15th_holds_the_leap_day_in_its_zone() {
-    use crate::slo::calendar::CalendarUnit;
     // Months from the 15th in Berlin (CET, UTC+1 all along: DST 2028 starts on 26 March).
     // 2028 is a leap year: 15 February to 15 March is 15 + 14 = 29 days, from 14 February
     // 23:00 UTC to 14 March 23:00 UTC; 29 February 23:30 CET (22:30 UTC) lies in it.
-    let w = window(CalendarUnit::Month { start_day: 15 }, "Europe/Berlin");
+    let w = month(15, "Europe/Berlin");
     let p = Period::of(&w, utc_ms(2028, 2, 29, 22) + 30 * 60_000).unwrap();
     assert_eq!(p.name, "2028-02-15/P1M[Europe/Berlin]");
     assert_eq!(
@@ -262,11 +249,10 @@ fn a_month_from_the_15th_holds_the_leap_day_in_its_zone() {
 
 #[test]
 fn owner_months_count_days_in_each_slos_zone() {
-    use crate::slo::calendar::CalendarUnit;
     use jiff::civil::Weekday;
     // Berlin's December 2026 (from the 1st) starts at 30 November 23:00 UTC: an hour of
     // UTC November, but none of its days, so November's owner report leaves it out.
-    let berlin = window(CalendarUnit::Month { start_day: 1 }, "Europe/Berlin");
+    let berlin = month(1, "Europe/Berlin");
     let dec = Period::of(&berlin, utc_ms(2026, 12, 10, 0)).unwrap();
     assert_eq!(dec.name, "2026-12[Europe/Berlin]");
     assert_eq!(dec.start_ms, utc_ms(2026, 11, 30, 23));
@@ -283,13 +269,8 @@ fn owner_months_count_days_in_each_slos_zone() {
         ["2026-12"]
     );
     // A week from Monday in UTC: 30 November to 7 December 2026 shares days with both.
-    let week = window(
-        CalendarUnit::Week {
-            start_day: Weekday::Monday,
-        },
-        "UTC",
-    );
-    let w = Period::of(&week, utc_ms(2026, 12, 6, 12)).unwrap();
+    let mondays = week(Weekday::Monday, "UTC");
+    let w = Period::of(&mondays, utc_ms(2026, 12, 6, 12)).unwrap();
     assert_eq!(w.name, "2026-11-30/P1W");
     assert_eq!(
         (w.start_ms, w.end_ms),
