@@ -34,7 +34,7 @@ use super::backfill::{BackfillChunk, Backfilled};
 use super::figures::{self, Counts, ErrorBudget};
 use super::forecast::{forecast, ExhaustionForecast, EXHAUSTION_ALERT};
 use super::ledger::{Ledger, SliceRule, BLOCK};
-use super::policy::{policy_alerts, policy_rows, PolicyAlertRow};
+use super::policy::{policy_alerts, policy_firing, policy_rows, PolicyAlertRow};
 use super::sli::{read_step, Cursors, SliSource};
 use super::spec::{window_name, Budgeting, SloSpec, SloWindow};
 use crate::alerting::Alert;
@@ -217,7 +217,7 @@ pub struct SloRuntime {
     /// What was back-filled into the ledger when the SLO appeared.
     pub backfilled: Option<Backfilled>,
     /// Per alert policy, since when (ms) its condition holds: pending or firing.
-    policy_since: Vec<Option<i64>>,
+    pub(crate) policy_since: Vec<Option<i64>>,
 }
 
 impl SloRuntime {
@@ -423,9 +423,10 @@ pub fn compute_figures(rt: &SloRuntime, to: i64, step_ms: i64) -> SloFigures {
     );
     for r in &policy_alerts {
         window_burn_rates.insert(r.lookback_window.clone(), r.burn_rate);
-        if r.state == "firing" {
-            firing_alerts.push(r.alert.clone());
-        }
+    }
+    if !spec.alerting.policies.is_empty() {
+        // An SLO with alert policies sends exactly the policies' alerts.
+        firing_alerts = policy_firing(&spec.alerting, &policy_alerts, data_absent);
     }
     SloFigures {
         service: spec.service.clone(),

@@ -240,6 +240,24 @@ pub(crate) fn policy_rows(
         .collect()
 }
 
+/// The names of the policies' alerts firing after a round (each once, whatever its targets).
+pub(crate) fn policy_firing(
+    alerting: &Alerting,
+    rows: &[PolicyAlertRow],
+    data_absent: bool,
+) -> Vec<String> {
+    let mut out = Vec::new();
+    for (p, r) in alerting.policies.iter().zip(rows) {
+        if r.state == "firing" {
+            out.push(p.alert.clone());
+        }
+        if data_absent && p.when_no_data {
+            out.push(no_data_alert(p));
+        }
+    }
+    out
+}
+
 /// The name of a policy's no-data alert.
 pub fn no_data_alert(p: &PolicyAlert) -> String {
     format!("{}NoData", p.alert)
@@ -346,5 +364,183 @@ fn described(description: &str) -> String {
         String::new()
     } else {
         format!(" {description}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::slo::engine::{compute_figures, decide_alerts, SloRuntime, BURN_RATE_ALERT};
+    use crate::slo::figures::Counts;
+    use crate::slo::sli::SliSource;
+    use std::sync::Arc;
+
+    const STEP: i64 = 60_000;
+
+    /// The OpenSLO example: AlertPolicy (1h burn above 2 for 5m; mail and Slack targets) and
+    /// slow-burn (1d burn above 1.5 for 30m, no-data alert; one target), budget 0.001. Its
+    /// ledger is filled by hand: 1000 events a minute from step 0, 500 of them bad in steps
+    /// 100 … 109.
+    fn runtime() -> SloRuntime {
+        let spec = crate::slo::load_file(std::path::Path::new(
+            "tests/data/slo/openslo/alert-policies.yml",
+        ))
+        .unwrap()
+        .remove(0);
+        let mut rt = SloRuntime::new(spec, SliSource::Probe(Arc::default()));
+        for s in 0..400 {
+            let bad = if (100..110).contains(&s) { 500.0 } else { 0.0 };
+            rt.ledger.record(s, Counts::new(bad, 1000.0));
+        }
+        rt
+    }
+
+    /// One round: figures at `to`, and the policies' states kept for the next, as the
+    /// engine's round does.
+    fn round(rt: &mut SloRuntime, to: i64) -> crate::slo::engine::SloFigures {
+        let f = compute_figures(rt, to, STEP);
+        rt.policy_since = f.policy_alerts.iter().map(|r| r.active_since_ms).collect();
+        f
+    }
+
+    fn names(alerts: &[crate::slo::engine::WantedAlert]) -> Vec<(String, String)> {
+        alerts
+            .iter()
+            .map(|a| {
+                (
+                    a.labels.get("alertname").unwrap_or_default().to_string(),
+                    a.labels
+                        .get("notification_target")
+                        .unwrap_or_default()
+                        .to_string(),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_policy_alert_is_pending_for_alert_after_then_fires_once_per_target() {
+        let mut rt = runtime();
+        // Round at 100: steps < 100 are clean, burn 0: inactive.
+        let f = round(&mut rt, 100);
+        assert_eq!(f.policy_alerts[0].state, "inactive");
+        // Round at 101: the 1h window [41, 101) holds 60,000 events, 500 bad: ratio 1/120,
+        // burn (1/120) / 0.001 = 8.33 > 2: pending since step 101. The 1d window holds the
+        // 101,000 events since step 0: burn 500 / 101,000 / 0.001 = 4.95 > 1.5: pending.
+        let f = round(&mut rt, 101);
+        let p = &f.policy_alerts[0];
+        assert!(
+            (p.burn_rate - 500.0 / 60_000.0 / 0.001).abs() < 1e-9,
+            "{p:?}"
+        );
+        assert_eq!(p.window_events, 60_000.0);
+        assert_eq!(
+            (p.state.as_str(), p.active_since_ms),
+            ("pending", Some(101 * STEP))
+        );
+        assert_eq!(f.policy_alerts[1].state, "pending");
+        assert!((f.policy_alerts[1].burn_rate - 500.0 / 101_000.0 / 0.001).abs() < 1e-9);
+        assert!(decide_alerts(&rt.spec, &f, "").is_empty());
+        // Rounds 102 … 105 hold it 1 … 4 minutes: still pending.
+        for to in 102..106 {
+            let f = round(&mut rt, to);
+            assert_eq!(f.policy_alerts[0].state, "pending", "round {to}");
+            assert!(decide_alerts(&rt.spec, &f, "").is_empty(), "round {to}");
+        }
+        // Round 106: held 5 minutes = alertAfter: firing, one alert per target.
+        let f = round(&mut rt, 106);
+        assert_eq!(f.policy_alerts[0].state, "firing");
+        assert_eq!(f.policy_alerts[0].active_since_ms, Some(101 * STEP));
+        assert_eq!(f.policy_alerts[1].state, "pending", "slow-burn waits 30m");
+        assert_eq!(f.firing_alerts, ["AlertPolicy"]);
+        let alerts = decide_alerts(&rt.spec, &f, "http://redline:9090");
+        assert_eq!(
+            names(&alerts),
+            [
+                ("AlertPolicy".into(), "OnCallDevopsMailNotification".into()),
+                ("AlertPolicy".into(), "OnCallDevopsSlackNotification".into())
+            ]
+        );
+        let l = &alerts[0].labels;
+        assert_eq!(l.get("severity"), Some("page"));
+        assert_eq!(l.get("owner"), Some("platform"));
+        assert_eq!(l.get("slo"), Some("api-availability"));
+        assert_eq!(l.get("service"), Some("api"));
+        assert_eq!(l.get("alert_policy"), Some("AlertPolicy"));
+        assert_eq!(l.get("alert_when_resolved"), Some("false"));
+        assert_eq!(l.get("tier"), Some("1h"));
+        let a = &alerts[1].annotations;
+        assert_eq!(a.get("notification_target_type"), Some("slack"));
+        assert_eq!(
+            a.get("runbook_url"),
+            Some("http://redline:9090/playbooks/AlertPolicy")
+        );
+        // The page and ticket tiers are off: their rows are gone and SLOBurnRate never fires.
+        assert!(f.burn_rates.is_empty());
+        assert!(alerts
+            .iter()
+            .all(|a| a.labels.get("alertname") != Some(BURN_RATE_ALERT)));
+        // Round 131: slow-burn held 30 minutes: firing; AlertPolicy still (the 1h window
+        // [71, 131) holds the bad steps).
+        let f = round(&mut rt, 131);
+        assert_eq!(f.firing_alerts, ["AlertPolicy", "SlowBurn"]);
+        let slow = decide_alerts(&rt.spec, &f, "");
+        let slow = slow
+            .iter()
+            .find(|a| a.labels.get("alertname") == Some("SlowBurn"))
+            .unwrap();
+        assert_eq!(slow.labels.get("severity"), Some("ticket"));
+        assert_eq!(
+            slow.labels.get("notification_target"),
+            Some("PlatformTickets")
+        );
+        assert_eq!(slow.labels.get("alert_when_resolved"), Some("true"));
+        // Round 170: the 1h window [110, 170) is clean: AlertPolicy resolves at once.
+        let f = round(&mut rt, 170);
+        assert_eq!(f.policy_alerts[0].state, "inactive");
+        assert_eq!(f.policy_alerts[0].active_since_ms, None);
+        assert_eq!(
+            names(&decide_alerts(&rt.spec, &f, "")),
+            [("SlowBurn".into(), "PlatformTickets".into())]
+        );
+    }
+
+    /// The low-traffic guard counts the lookback window's events: 60,000 in the hour are
+    /// fewer than 100,000, so the breach is held back; the 1d window holds 101,000 and may
+    /// go pending.
+    #[test]
+    fn the_low_traffic_guard_holds_back_a_policy_alert() {
+        let mut rt = runtime();
+        rt.spec.alerting.min_traffic.events = Some(100_000.0);
+        let f = round(&mut rt, 101);
+        let p = &f.policy_alerts[0];
+        assert!(p.held_low_traffic && p.state == "inactive", "{p:?}");
+        assert_eq!(f.policy_alerts[1].state, "pending");
+        // Control: without the guard the same round makes it pending.
+        rt.spec.alerting.min_traffic.events = None;
+        rt.policy_since.clear();
+        assert_eq!(round(&mut rt, 101).policy_alerts[0].state, "pending");
+    }
+
+    /// Without SLI data only the policies that ask for it (alertWhenNoData) alert, per target;
+    /// the default SLODataAbsent is not sent for an SLO with policies.
+    #[test]
+    fn no_data_alerts_only_for_policies_that_ask() {
+        let mut rt = runtime();
+        let mut f = round(&mut rt, 100);
+        f.data_absent = true;
+        assert_eq!(
+            names(&decide_alerts(&rt.spec, &f, "")),
+            [("SlowBurnNoData".into(), "PlatformTickets".into())]
+        );
+        // alertWhenBreaching: false, and no other flag: nothing, even while breaching.
+        let mut quiet = runtime();
+        for p in &mut quiet.spec.alerting.policies {
+            p.when_breaching = false;
+            p.when_no_data = false;
+        }
+        let mut f = round(&mut quiet, 106);
+        f.data_absent = true;
+        assert!(f.policy_alerts.iter().all(|r| r.state == "inactive"));
+        assert!(decide_alerts(&quiet.spec, &f, "").is_empty());
     }
 }
