@@ -142,6 +142,7 @@ fn check_counts_slos_per_file() {
         ("examples.yml", 4),
         ("datasource.yml", 1),
         ("list.yml", 1),
+        ("alert-policies.yml", 1),
     ];
     for (f, n) in expect {
         assert!(by_name.contains(&(f.to_string(), n)), "{f}: {by_name:?}");
@@ -160,7 +161,7 @@ fn probe_slo_checks_but_does_not_generate() {
 }
 
 /// The specs whose generated rules are committed (for the unit tests in tests/slo/), and where.
-const GENERATED: [(&str, &str); 4] = [
+const GENERATED: [(&str, &str); 5] = [
     (
         "rules/slo/checkout.yml",
         "tests/data/slo/generated/checkout.rules.yml",
@@ -176,6 +177,10 @@ const GENERATED: [(&str, &str); 4] = [
     (
         "tests/data/slo/openslo/web.yml",
         "tests/data/slo/generated/web.rules.yml",
+    ),
+    (
+        "tests/data/slo/openslo/alert-policies.yml",
+        "tests/data/slo/generated/api-availability.rules.yml",
     ),
 ];
 
@@ -210,6 +215,7 @@ fn unit_tests() -> Vec<PathBuf> {
     for want in [
         "checkout.test.yml",
         "openslo.test.yml",
+        "openslo-policy.test.yml",
         "sloth-myservice.test.yml",
     ] {
         assert!(names.iter().any(|n| n == want), "{want} missing: {names:?}");
@@ -240,10 +246,12 @@ fn promtool_unit_tests_of_generated_rules_pass() {
 
 #[test]
 fn redline_runs_the_same_unit_tests() {
-    // Test groups per file, counted in the files: checkout 7, openslo 2, sloth 2.
+    // Test groups per file, counted in the files: checkout 7, openslo 2, openslo-policy 3,
+    // sloth 2.
     let expect = [
         ("checkout.test.yml", 7),
         ("openslo.test.yml", 2),
+        ("openslo-policy.test.yml", 3),
         ("sloth-myservice.test.yml", 2),
     ];
     for file in unit_tests() {
@@ -321,9 +329,10 @@ fn native_objective_written_as_ratio() {
 }
 
 #[test]
-fn openslo_unsupported_source_and_alert_policies() {
+fn openslo_unsupported_source_and_alert_policy_by_bare_name() {
     let p = "tests/data/slo/invalid/openslo-unsupported.yml";
-    assert_error(p, "spec.alertPolicies", "not supported");
+    // An alert policy is an inline AlertPolicy or {alertPolicyRef: name}, not a bare name.
+    assert_error(p, "spec.alertPolicies[0]", "an inline AlertPolicy");
     assert_error(
         p,
         "spec.indicator.spec.ratioMetric.good.metricSource.type",

@@ -34,6 +34,7 @@ use super::backfill::{BackfillChunk, Backfilled};
 use super::figures::{self, Counts, ErrorBudget};
 use super::forecast::{forecast, ExhaustionForecast, EXHAUSTION_ALERT};
 use super::ledger::{Ledger, SliceRule, BLOCK};
+use super::policy::{policy_alerts, policy_firing, policy_rows, PolicyAlertRow};
 use super::sli::{read_step, Cursors, SliSource};
 use super::spec::{window_name, Budgeting, SloSpec, SloWindow};
 use crate::alerting::Alert;
@@ -176,6 +177,9 @@ pub struct SloFigures {
     pub backfilled_from: Option<Backfilled>,
     /// The budget-exhaustion forecast, when the spec asks for one.
     pub exhaustion_forecast: Option<ExhaustionForecast>,
+    /// The alert policies' conditions and states ([`super::policy`]), when the spec has any.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub policy_alerts: Vec<PolicyAlertRow>,
 }
 
 /// The compliance period of an SLO's figures.
@@ -212,6 +216,8 @@ pub struct SloRuntime {
     absent_steps: u32,
     /// What was back-filled into the ledger when the SLO appeared.
     pub backfilled: Option<Backfilled>,
+    /// Per alert policy, since when (ms) its condition holds: pending or firing.
+    pub(crate) policy_since: Vec<Option<i64>>,
 }
 
 impl SloRuntime {
@@ -228,6 +234,7 @@ impl SloRuntime {
             restart_seen: None,
             absent_steps: 0,
             backfilled: None,
+            policy_since: Vec::new(),
         }
     }
 }
@@ -406,6 +413,21 @@ pub fn compute_figures(rt: &SloRuntime, to: i64, step_ms: i64) -> SloFigures {
     if exhaustion_forecast.as_ref().is_some_and(|f| f.firing) {
         firing_alerts.push(EXHAUSTION_ALERT.to_string());
     }
+    let policy_alerts = policy_rows(
+        &spec.alerting,
+        &rt.ledger,
+        &rt.policy_since,
+        eb,
+        to,
+        step_ms,
+    );
+    for r in &policy_alerts {
+        window_burn_rates.insert(r.lookback_window.clone(), r.burn_rate);
+    }
+    if !spec.alerting.policies.is_empty() {
+        // An SLO with alert policies sends exactly the policies' alerts.
+        firing_alerts = policy_firing(&spec.alerting, &policy_alerts, data_absent);
+    }
     SloFigures {
         service: spec.service.clone(),
         name: spec.name.clone(),
@@ -448,6 +470,7 @@ pub fn compute_figures(rt: &SloRuntime, to: i64, step_ms: i64) -> SloFigures {
         firing_alerts,
         backfilled_from: rt.backfilled.clone(),
         exhaustion_forecast,
+        policy_alerts,
     }
 }
 
@@ -480,39 +503,67 @@ pub struct WantedAlert {
     pub annotations: Labels,
 }
 
-/// The alerts an SLO's figures call for.
+/// The labels of an SLO alert: the SLO's and its alerting section's labels, `extra`, then
+/// `alertname`, `slo`, `service`, `owner`, `severity` and `tier`.
+pub fn alert_labels(
+    spec: &SloSpec,
+    alertname: &str,
+    severity: &str,
+    tier: &str,
+    extra: &BTreeMap<String, String>,
+) -> BTreeMap<String, String> {
+    let mut l: BTreeMap<String, String> = spec.labels.clone();
+    l.extend(spec.alerting.labels.clone());
+    l.extend(extra.clone());
+    l.insert("alertname".into(), alertname.into());
+    l.insert("slo".into(), spec.name.clone());
+    l.insert("service".into(), spec.service.clone());
+    l.insert("owner".into(), spec.owner.clone());
+    l.insert("severity".into(), severity.into());
+    l.insert("tier".into(), tier.into());
+    l
+}
+
+/// The annotations of an SLO alert: the alerting section's, `extra`, `summary`,
+/// `description`, and a playbook link under `external_url` unless one is given.
+pub fn alert_annotations(
+    spec: &SloSpec,
+    external_url: &str,
+    alertname: &str,
+    extra: &BTreeMap<String, String>,
+    summary: String,
+    description: String,
+) -> Labels {
+    let mut a: BTreeMap<String, String> = spec.alerting.annotations.clone();
+    a.extend(extra.clone());
+    a.insert("summary".into(), summary);
+    a.insert("description".into(), description);
+    if !a.contains_key("runbook_url") && !external_url.is_empty() {
+        a.insert(
+            "runbook_url".into(),
+            format!(
+                "{}/playbooks/{alertname}",
+                external_url.trim_end_matches('/')
+            ),
+        );
+    }
+    Labels::from_pairs(a)
+}
+
+/// The alerts an SLO's figures call for. With alert policies, exactly the policies' alerts.
 pub fn decide_alerts(spec: &SloSpec, f: &SloFigures, external_url: &str) -> Vec<WantedAlert> {
+    if !spec.alerting.policies.is_empty() {
+        return policy_alerts(&spec.alerting, spec, f, external_url);
+    }
     let mut out = Vec::new();
     let base = |alertname: &str, severity: &str, tier: &str, extra: &BTreeMap<String, String>| {
-        let mut l: BTreeMap<String, String> = spec.labels.clone();
-        l.extend(spec.alerting.labels.clone());
-        l.extend(extra.clone());
-        l.insert("alertname".into(), alertname.into());
-        l.insert("slo".into(), spec.name.clone());
-        l.insert("service".into(), spec.service.clone());
-        l.insert("owner".into(), spec.owner.clone());
-        l.insert("severity".into(), severity.into());
-        l.insert("tier".into(), tier.into());
-        l
+        alert_labels(spec, alertname, severity, tier, extra)
     };
     let annotations = |alertname: &str,
                        extra: &BTreeMap<String, String>,
                        summary: String,
                        description: String| {
-        let mut a: BTreeMap<String, String> = spec.alerting.annotations.clone();
-        a.extend(extra.clone());
-        a.insert("summary".into(), summary);
-        a.insert("description".into(), description);
-        if !a.contains_key("runbook_url") && !external_url.is_empty() {
-            a.insert(
-                "runbook_url".into(),
-                format!(
-                    "{}/playbooks/{alertname}",
-                    external_url.trim_end_matches('/')
-                ),
-            );
-        }
-        Labels::from_pairs(a)
+        alert_annotations(spec, external_url, alertname, extra, summary, description)
     };
     let who = format!("{}/{}", spec.service, spec.name);
     if let Some(r) = f.burn_rates.iter().find(|r| r.firing) {
@@ -813,6 +864,16 @@ impl SloEngine {
         // chunk): `next` was loaded from the marks it stored, and resumes each SLO's from there.
         next.active = std::mem::take(&mut self.active);
         next.rounds = self.rounds;
+        // Pending and firing policy alerts keep their start when their SLO's policies stay.
+        for rt in &mut next.slos {
+            if let Some(old) = self
+                .slos
+                .iter()
+                .find(|o| o.key == rt.key && o.spec.alerting.policies == rt.spec.alerting.policies)
+            {
+                rt.policy_since = old.policy_since.clone();
+            }
+        }
         next
     }
 
@@ -856,6 +917,9 @@ impl SloEngine {
             .iter()
             .map(|rt| compute_figures(rt, target, step_ms))
             .collect();
+        for (rt, f) in self.slos.iter_mut().zip(&figures) {
+            rt.policy_since = f.policy_alerts.iter().map(|r| r.active_since_ms).collect();
+        }
         self.send_alerts(&figures, now_ms).await;
         write_series(&self.store, &figures, now_ms);
         self.view.set(figures);

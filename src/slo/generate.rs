@@ -19,7 +19,10 @@
 //! Then one group `slo:<service>:<name>:alerts`: the page alert (critical) fires when the
 //! error ratio is above factor × budget over both windows of a pair (1h and 5m, 6h and 30m),
 //! the ticket alert (warning) likewise for (1d, 2h) and (3d, 6h); factors come from
-//! [`burn_rate_factor`](super::spec::burn_rate_factor) for the SLO's period.
+//! [`burn_rate_factor`](super::spec::burn_rate_factor) for the SLO's period. An SLO with alert
+//! policies ([`super::policy`]) has the policies' alerts instead: per notification target, the
+//! ratio over the lookback window (recorded beside the others) above threshold × budget for
+//! `alertAfter`, and with `alertWhenNoData` the SLI-data-absent alert under the policy's name.
 //!
 //! Some SLOs have no faithful PromQL form, and get no rules rather than wrong ones
 //! ([`not_expressible`]): a calendar window (a range selector cannot start at the 1st of the
@@ -27,6 +30,7 @@
 //! ratio met a target over 30 days without a recording rule per slice). Each is named in the
 //! output's header with its field path; only when no SLO is left is it an error.
 
+use super::policy::{no_data_alert, target_annotations, target_labels, PolicyAlert};
 use super::spec::{window_name, AlertTier, Budgeting, Sli, SloSpec, SloWindow};
 use super::SloError;
 use serde::Serialize;
@@ -191,8 +195,10 @@ fn slo_groups(s: &SloSpec) -> [Group; 2] {
         .chain(LONG_WINDOWS.iter())
         .map(|s| Duration::from_secs(*s))
         .collect();
-    if !windows.contains(&period) {
-        windows.push(period);
+    for w in std::iter::once(period).chain(s.alerting.policies.iter().map(|p| p.lookback)) {
+        if !windows.contains(&w) {
+            windows.push(w);
+        }
     }
     for w in windows {
         let wn = window_name(w);
@@ -253,7 +259,12 @@ fn slo_groups(s: &SloSpec) -> [Group; 2] {
             alerts.push(burn_rate_alert(s, tier, t, severity, &sel));
         }
     }
-    alerts.push(absent_alert(s, &sel));
+    if s.alerting.policies.is_empty() {
+        alerts.push(absent_alert(s, &sel));
+    }
+    for p in &s.alerting.policies {
+        alerts.extend(policy_rules(s, p, &sel));
+    }
     let group = format!("slo:{}:{}", s.service, s.name);
     [
         Group {
@@ -365,6 +376,79 @@ fn traffic_guard(s: &SloSpec, short: Duration, sel: &str) -> String {
     }
     if let Some(r) = m.rate {
         out.push_str(&format!("\n  and\n  ({rate} >= {})", num(r)));
+    }
+    out
+}
+
+/// An alert policy's rules, one per notification target: the burn rate over the lookback
+/// window above the threshold (with the low-traffic guard over that window) for
+/// `alertAfter`; with `alertWhenNoData`, `<alert>NoData` as the SLI-data-absent alert.
+fn policy_rules(s: &SloSpec, p: &PolicyAlert, sel: &str) -> Vec<Rule> {
+    let budget = num(s.objective.error_budget());
+    let wn = window_name(p.lookback);
+    let mut out = Vec::new();
+    for t in &p.targets {
+        let mut labels = alert_labels(s, &wn, &p.severity);
+        labels.extend(target_labels(p, t));
+        let mut annotations = BTreeMap::from([
+            (
+                "summary".to_string(),
+                format!(
+                    "{} {}: error budget burning faster than {}x over {wn} (alert policy {})",
+                    s.service,
+                    s.name,
+                    num(p.threshold),
+                    p.policy
+                ),
+            ),
+            (
+                "description".to_string(),
+                format!(
+                    "SLO {}/{} (objective {}% over {}) burns its error budget more than {}x over {wn}. {}",
+                    s.service,
+                    s.name,
+                    num(s.objective.0),
+                    s.window.name(),
+                    num(p.threshold),
+                    p.description
+                )
+                .trim_end()
+                .to_string(),
+            ),
+            (
+                "runbook_url".to_string(),
+                format!("{{{{ $externalURL }}}}/playbooks/{}", p.alert),
+            ),
+        ]);
+        annotations.extend(s.alerting.annotations.clone());
+        annotations.extend(target_annotations(t));
+        if p.when_breaching {
+            out.push(Rule {
+                alert: Some(p.alert.clone()),
+                expr: format!(
+                    "(\n  slo:sli_error:ratio_rate{wn}{sel} > ({} * {budget}){}\n)",
+                    num(p.threshold),
+                    traffic_guard(s, p.lookback, sel)
+                ),
+                for_: (!p.alert_after.is_zero())
+                    .then(|| crate::timefmt::format_duration(p.alert_after)),
+                labels: labels.clone(),
+                annotations: annotations.clone(),
+                ..Rule::default()
+            });
+        }
+        if p.when_no_data {
+            let mut rule = absent_alert(s, sel);
+            rule.alert = Some(no_data_alert(p));
+            labels.insert("tier".into(), "absent".into());
+            rule.labels.extend(labels);
+            rule.annotations.extend(target_annotations(t));
+            rule.annotations.insert(
+                "runbook_url".into(),
+                format!("{{{{ $externalURL }}}}/playbooks/{}", no_data_alert(p)),
+            );
+            out.push(rule);
+        }
     }
     out
 }

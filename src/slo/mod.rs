@@ -44,6 +44,7 @@ pub mod generate;
 pub mod ledger;
 pub mod native;
 pub mod openslo;
+pub mod policy;
 pub mod probe;
 pub mod pyrra;
 pub mod report;

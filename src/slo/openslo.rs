@@ -19,8 +19,10 @@
 //! without traffic, is no slice). `Service` objects are
 //! accepted and carry nothing redline uses. `metricSource.metricSourceRef` may name a
 //! `DataSource` of `type: Prometheus` in the same file (redline queries its own store; the
-//! source's connection details are not used). Alert policies and composite SLOs are errors
-//! naming the field. The owner is the SLO's `owner` (or `team`) label, else the service.
+//! source's connection details are not used). `spec.alertPolicies` (inline, or
+//! `alertPolicyRef` to an `AlertPolicy` of the file, whose condition and notification targets
+//! are inline or referenced too) replace the default burn-rate tiers with the policies' alerts
+//! ([`alerts`], [`super::policy`]). Composite SLOs are errors naming the field. The owner is the SLO's `owner` (or `team`) label, else the service.
 
 use super::calendar::{CalendarUnit, CalendarWindow, Zone};
 use super::spec::{
@@ -29,6 +31,8 @@ use super::spec::{
     SloWindow, SpecFormat,
 };
 use super::Diag;
+
+mod alerts;
 use promql_parser::parser::{token, Expr};
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -149,6 +153,7 @@ pub(crate) fn from_openslo(
 ) -> Vec<SloSpec> {
     let mut slis: BTreeMap<String, (String, serde_yaml_ng::Value)> = BTreeMap::new();
     let mut slos = Vec::new();
+    let mut alerts = alerts::AlertObjects::default();
     let sources = prometheus_sources(&docs);
     for (prefix, mut doc) in docs {
         resolve_source_refs(&mut doc, &sources);
@@ -165,17 +170,15 @@ pub(crate) fn from_openslo(
                 slis.insert(obj.metadata.name.clone(), (format!("{prefix}spec"), obj.spec));
             }
             "Service" | "DataSource" => {}
-            k @ ("AlertPolicy" | "AlertCondition" | "AlertNotificationTarget") => d.err(
-                "kind",
-                format!("{k} is not supported: redline derives multi-window multi-burn-rate alerts from each SLO's objective"),
-            ),
-            k => d.err("kind", format!("OpenSLO kind {k:?} is not supported; redline reads SLO, SLI, Service and DataSource")),
+            "AlertPolicy" | "AlertCondition" | "AlertNotificationTarget" => alerts.add(prefix, obj),
+            k => d.err("kind", format!("OpenSLO kind {k:?} is not supported; redline reads SLO, SLI, Service, DataSource, AlertPolicy, AlertCondition and AlertNotificationTarget")),
         }
     }
+    alerts.check(d);
     let mut out = Vec::new();
     for (prefix, obj) in slos {
         d.prefix = prefix;
-        out.extend(slo(d, obj, &slis));
+        out.extend(slo(d, obj, &slis, &alerts));
     }
     d.prefix.clear();
     out
@@ -185,6 +188,7 @@ fn slo(
     d: &mut Diag,
     obj: Object,
     slis: &BTreeMap<String, (String, serde_yaml_ng::Value)>,
+    alerts: &alerts::AlertObjects,
 ) -> Vec<SloSpec> {
     let Some(spec) = d.decode::<SloSpecRaw>("spec", obj.spec) else {
         return Vec::new();
@@ -193,9 +197,7 @@ fn slo(
     let name = obj.metadata.name;
     check_ident(d, "metadata.name", &name);
     check_ident(d, "spec.service", &spec.service);
-    if spec.alert_policies.as_ref().is_some_and(|v| !v.is_null()) {
-        d.err("spec.alertPolicies", "alert policies are not supported: redline derives multi-window multi-burn-rate alerts from the objective; remove alertPolicies");
-    }
+    let policies = alerts.for_slo(d, spec.alert_policies);
     let labels: BTreeMap<String, String> = obj
         .metadata
         .labels
@@ -323,7 +325,13 @@ fn slo(
             &window,
             objective,
             AlertingInput::default(),
-        );
+        )
+        .with_policies(alerts::for_objective(
+            d,
+            &policies,
+            objective,
+            window.period(),
+        ));
         let threshold_metric = sli
             .as_ref()
             .is_some_and(|(_, s)| s.threshold_metric.is_some());

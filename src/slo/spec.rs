@@ -156,7 +156,8 @@ pub(crate) fn check_slice_target(d: &mut Diag, field: &str, target: Option<f64>)
 
 /// Checks a slice length for the time-slice methods: whole minutes (the ledger's step), a
 /// divisor of an hour (slices never straddle the ledger's hour blocks), and no longer than
-/// the shortest burn-rate window of an enabled alert tier (a window must hold a slice).
+/// the shortest burn-rate window of an enabled alert tier or alert policy (a window must hold
+/// a slice).
 pub(crate) fn check_slice(d: &mut Diag, field: &str, slice: Duration, alerting: &Alerting) {
     let s = slice.as_secs();
     if slice.subsec_nanos() != 0 || s == 0 || !s.is_multiple_of(60) || !3600u64.is_multiple_of(s) {
@@ -173,6 +174,7 @@ pub(crate) fn check_slice(d: &mut Diag, field: &str, slice: Duration, alerting: 
         .into_iter()
         .filter(|t| t.enabled)
         .flat_map(|t| t.windows.iter().map(|w| w.short))
+        .chain(alerting.policies.iter().map(|p| p.lookback))
         .min();
     if let Some(w) = shortest.filter(|w| *w < slice) {
         d.err(
@@ -350,6 +352,8 @@ pub struct Alerting {
     pub min_traffic: crate::config::slo::MinTraffic,
     /// The budget-exhaustion forecast ([`super::forecast`]); `None`: no forecast.
     pub forecast: Option<super::forecast::Forecast>,
+    /// Alert policies ([`super::policy`]); when there are any, they replace the tiers.
+    pub policies: Vec<super::policy::PolicyAlert>,
 }
 
 /// One alert tier (page or ticket): two burn-rate windows, either of which fires it.
@@ -565,6 +569,7 @@ pub(crate) fn build_alerting(
         annotations: input.annotations,
         absent_alert: format!("{base}SLIDataAbsent"),
         forecast,
+        policies: Vec::new(),
     }
 }
 
