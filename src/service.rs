@@ -521,6 +521,7 @@ fn pipeline_settings(
             opts.max_alerts = a.max_alerts;
             opts.max_alerts_per_group = a.max_alerts_per_group;
             opts.max_request_bytes = a.max_request_bytes;
+            opts.history = a.notification_history;
             a.config.clone()
         }
         None => {

@@ -175,6 +175,12 @@ pub const MIGRATIONS: &[Migration] = &[
         CREATE INDEX slo_report_by_owner ON slo_report (owner, period);
     ",
     },
+    // The notification history: see `state::history`.
+    Migration {
+        version: 6,
+        name: super::history::HISTORY_MIGRATION_NAME,
+        sql: super::history::HISTORY_MIGRATION,
+    },
 ];
 
 /// The newest schema version this build knows.
