@@ -32,7 +32,7 @@ use super::alert::{fingerprint_hex, Alert};
 use super::nflog::NflogKey;
 use super::notify::{Notification, NotificationReason};
 use crate::state::history::{
-    AttemptRow, HistoryAlertRow, HistoryPage, HistoryQuery, HistoryRow, HistoryWrite,
+    AttemptRow, HistoryAlertRow, HistoryPage, HistoryQuery, HistoryRow, HistoryWrite, OriginRow,
 };
 use crate::state::{StateDb, StateError};
 use crate::store::Labels;
@@ -160,8 +160,13 @@ enum Msg {
 /// (group key, receiver, integration, fingerprint) → (suppression, when).
 type LastSuppressed = HashMap<(String, String, String, u64), (Suppression, i64)>;
 
+/// A rule alert's times as last recorded: (pending, firing, resolved).
+type OriginTimes = (i64, Option<i64>, Option<i64>);
+
 struct Recorder {
     db: StateDb,
+    /// What was last recorded per fingerprint, so a resent alert writes nothing.
+    origins: Mutex<HashMap<u64, OriginTimes>>,
     tx: mpsc::Sender<Msg>,
     next_id: AtomicI64,
     opts: HistoryOptions,
@@ -226,6 +231,7 @@ impl NotificationHistory {
         Ok(NotificationHistory {
             inner: Some(Arc::new(Recorder {
                 db,
+                origins: Mutex::new(HashMap::new()),
                 tx,
                 next_id: AtomicI64::new(max + 1),
                 opts,
@@ -449,6 +455,54 @@ impl NotificationHistory {
         }
     }
 
+    /// Records where a rule's alert (fingerprint `fp` in the pipeline) came from: the rule,
+    /// its expression, when it went pending, fired (and with what value) and resolved.
+    /// Written when one of those times changes.
+    #[allow(clippy::too_many_arguments)]
+    pub fn rule_alert(
+        &self,
+        fp: u64,
+        rule: &str,
+        expr: &str,
+        pending_at_ms: i64,
+        firing_at_ms: Option<i64>,
+        value: f64,
+        resolved_at_ms: Option<i64>,
+        now_ms: i64,
+    ) {
+        let Some(r) = self.inner.as_ref() else {
+            return;
+        };
+        let times = (pending_at_ms, firing_at_ms, resolved_at_ms);
+        {
+            let mut origins = r.origins.lock().unwrap_or_else(|p| p.into_inner());
+            if origins.get(&fp) == Some(&times) {
+                return;
+            }
+            origins.insert(fp, times);
+        }
+        Self::send(
+            r,
+            HistoryWrite::Origin(OriginRow {
+                fingerprint: fingerprint_hex(fp),
+                rule: rule.to_string(),
+                expr: expr.to_string(),
+                pending_at_ms,
+                firing_at_ms,
+                value: Some(value),
+                resolved_at_ms,
+                updated_at_ms: now_ms,
+            }),
+        );
+    }
+
+    /// The recorded origin of the rule alert with fingerprint `fp`.
+    pub async fn origin(&self, fp: u64) -> Result<Option<OriginRow>, HistoryError> {
+        let r = self.inner.as_ref().ok_or(HistoryError::Disabled)?;
+        self.flush().await;
+        Ok(r.db.alert_origin(fingerprint_hex(fp)).await?)
+    }
+
     /// Waits until everything recorded before is written.
     pub async fn flush(&self) {
         let Some(r) = self.inner.as_ref() else {
@@ -466,6 +520,10 @@ impl NotificationHistory {
         let cutoff =
             now_ms.saturating_sub(i64::try_from(r.opts.retention.as_millis()).unwrap_or(i64::MAX));
         Self::last(r).retain(|_, (_, at)| *at >= cutoff);
+        r.origins
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|_, (pending, _, resolved)| resolved.unwrap_or(*pending) >= cutoff);
         self.flush().await;
         Ok(r.db.prune_history(cutoff, r.opts.max_entries).await?)
     }

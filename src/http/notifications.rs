@@ -221,6 +221,7 @@ fn source_json(
     s: &AppState,
     labels: &crate::store::Labels,
     generator_url: &str,
+    origin: Option<&crate::state::history::OriginRow>,
 ) -> (Json, Vec<Json>) {
     let mut events = Vec::new();
     if let Some(slo) = labels.get("slo") {
@@ -260,6 +261,25 @@ fn source_json(
             }
             (
                 json!({"kind": "rule", "rule": rule, "group": group, "file": file, "value": a.value,
+                       "link": "/rules", "expression": (!generator_url.is_empty()).then_some(generator_url)}),
+                events,
+            )
+        }
+        None if origin.is_some() => {
+            let Some(o) = origin else {
+                return (json!({"kind": "api"}), events);
+            };
+            events.push(json!({"event": "pending", "time": rfc3339(o.pending_at_ms), "timeMs": o.pending_at_ms}));
+            if let Some(t) = o.firing_at_ms {
+                events.push(
+                    json!({"event": "firing", "time": rfc3339(t), "timeMs": t, "value": o.value}),
+                );
+            }
+            if let Some(t) = o.resolved_at_ms {
+                events.push(json!({"event": "resolved", "time": rfc3339(t), "timeMs": t}));
+            }
+            (
+                json!({"kind": "rule", "rule": o.rule, "expr": o.expr, "value": o.value,
                        "link": "/rules", "expression": (!generator_url.is_empty()).then_some(generator_url)}),
                 events,
             )
@@ -344,7 +364,8 @@ pub async fn timeline(s: &AppState, fp_hex: &str) -> Result<Option<Json>, Histor
         })
         .await?;
     let generator_url = alert.as_ref().map_or("", |a| a.generator_url.as_str());
-    let (source, mut events) = source_json(s, &labels, generator_url);
+    let origin = history.origin(fp).await?;
+    let (source, mut events) = source_json(s, &labels, generator_url, origin.as_ref());
     if let Some(a) = &alert {
         if !events.iter().any(|e| e["event"] == "firing") {
             events.push(json!({"event": "firing", "time": rfc3339(a.starts_at_ms), "timeMs": a.starts_at_ms}));
@@ -428,7 +449,10 @@ pub async fn timeline(s: &AppState, fp_hex: &str) -> Result<Option<Json>, Histor
         "startsAt": alert.as_ref().map(|a| rfc3339(a.starts_at_ms)),
         "endsAt": alert.as_ref().map(|a| rfc3339(a.ends_at_ms)),
         "source": source,
-        "playbookURL": super::dashboard::playbook_link(s, &name, &annotations),
+        // The playbook link the pages use, else redline's playbook page for the name (its
+        // index when there is none), so the playbook is one click away.
+        "playbookURL": super::dashboard::playbook_link(s, &name, &annotations)
+            .unwrap_or_else(|| format!("/playbooks/{}", super::dashboard::urlencode(&name))),
         "route": route,
         "events": events,
         "notifications": notifications,

@@ -54,7 +54,33 @@ pub const HISTORY_MIGRATION: &str = "
         error       TEXT,
         PRIMARY KEY (entry_id, attempt)
     ) WITHOUT ROWID;
+    CREATE TABLE alert_origin (
+        fingerprint    TEXT    NOT NULL PRIMARY KEY,
+        rule           TEXT    NOT NULL,
+        expr           TEXT    NOT NULL,
+        pending_at_ms  INTEGER NOT NULL,
+        firing_at_ms   INTEGER,
+        value          REAL,
+        resolved_at_ms INTEGER,
+        updated_at_ms  INTEGER NOT NULL
+    ) WITHOUT ROWID;
 ";
+
+/// Where a rule's alert came from and when it went pending and firing (`alert_origin`),
+/// kept with the history so a timeline outlives the rule's own memory of the alert.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OriginRow {
+    /// The pipeline's fingerprint (16 hex digits).
+    pub fingerprint: String,
+    pub rule: String,
+    pub expr: String,
+    pub pending_at_ms: i64,
+    pub firing_at_ms: Option<i64>,
+    /// The expression's value when the alert started firing.
+    pub value: Option<f64>,
+    pub resolved_at_ms: Option<i64>,
+    pub updated_at_ms: i64,
+}
 
 /// One alert of an entry.
 #[derive(Clone, Debug, PartialEq)]
@@ -112,6 +138,8 @@ pub enum HistoryWrite {
     Entry(Box<HistoryRow>),
     /// An attempt of entry `entry_id`.
     Attempt { entry_id: i64, attempt: AttemptRow },
+    /// A rule alert's origin, inserted or replaced.
+    Origin(OriginRow),
     /// The end of a notification: its outcome and last error.
     Finish {
         entry_id: i64,
@@ -407,6 +435,24 @@ impl StateDb {
                     HistoryWrite::Attempt { entry_id, attempt } => {
                         insert_attempt(&tx, path, *entry_id, attempt)?
                     }
+                    HistoryWrite::Origin(o) => {
+                        tx.execute(
+                            "INSERT OR REPLACE INTO alert_origin (fingerprint, rule, expr, \
+                             pending_at_ms, firing_at_ms, value, resolved_at_ms, updated_at_ms) \
+                             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                            params![
+                                o.fingerprint,
+                                o.rule,
+                                o.expr,
+                                o.pending_at_ms,
+                                o.firing_at_ms,
+                                o.value.filter(|v| v.is_finite()),
+                                o.resolved_at_ms,
+                                o.updated_at_ms
+                            ],
+                        )
+                        .map_err(sql(path, OP))?;
+                    }
                     HistoryWrite::Finish {
                         entry_id,
                         outcome,
@@ -423,6 +469,32 @@ impl StateDb {
                 }
             }
             tx.commit().map_err(sql(path, OP))
+        })
+        .await
+    }
+
+    /// The origin of the rule alert with this fingerprint (16 hex digits), if recorded.
+    pub async fn alert_origin(&self, fingerprint: String) -> Result<Option<OriginRow>, StateError> {
+        self.call(move |conn, path| {
+            conn.query_row(
+                "SELECT fingerprint, rule, expr, pending_at_ms, firing_at_ms, value, \
+                 resolved_at_ms, updated_at_ms FROM alert_origin WHERE fingerprint = ?1",
+                params![fingerprint],
+                |r| {
+                    Ok(OriginRow {
+                        fingerprint: r.get(0)?,
+                        rule: r.get(1)?,
+                        expr: r.get(2)?,
+                        pending_at_ms: r.get(3)?,
+                        firing_at_ms: r.get(4)?,
+                        value: r.get(5)?,
+                        resolved_at_ms: r.get(6)?,
+                        updated_at_ms: r.get(7)?,
+                    })
+                },
+            )
+            .optional()
+            .map_err(sql(path, "reading an alert's origin"))
         })
         .await
     }
@@ -468,6 +540,11 @@ impl StateDb {
                     params![i64::try_from(max_entries).unwrap_or(i64::MAX)],
                 )
                 .map_err(sql(path, OP))?;
+            tx.execute(
+                "DELETE FROM alert_origin WHERE updated_at_ms < ?1",
+                params![before_ms],
+            )
+            .map_err(sql(path, OP))?;
             tx.commit().map_err(sql(path, OP))?;
             Ok(n)
         })

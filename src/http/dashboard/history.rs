@@ -25,6 +25,7 @@ fn entry_rows(ctx: &PageCtx, entries: &[crate::state::history::HistoryRow]) -> V
         .map(|e| {
             let mut v = notifications::entry_json(e);
             v["when"] = json!(ctx.time(e.at_ms));
+            v["attempt_count"] = json!(e.attempts.len());
             v["failed_attempts"] = json!(e.attempts.iter().filter(|a| a.error.is_some()).count());
             v["integration_name"] = json!(if e.integration.is_empty() {
                 "–"
