@@ -521,6 +521,7 @@ fn pipeline_settings(
             opts.max_alerts = a.max_alerts;
             opts.max_alerts_per_group = a.max_alerts_per_group;
             opts.max_request_bytes = a.max_request_bytes;
+            opts.history = a.notification_history;
             a.config.clone()
         }
         None => {
@@ -614,12 +615,25 @@ async fn forward_alerts(
                 })
                 .collect(),
         );
+        let history = pipeline.history();
+        let now = pipeline.now_ms();
         let alerts = batch
             .iter()
             .flat_map(|r| {
-                r.alerts
-                    .iter()
-                    .map(|a| alert_for_pipeline(a, &external_labels, &external_url, Some(&r.expr)))
+                r.alerts.iter().map(|a| {
+                    let p = alert_for_pipeline(a, &external_labels, &external_url, Some(&r.expr));
+                    history.rule_alert(
+                        p.fingerprint(),
+                        p.labels.get("alertname").unwrap_or(""),
+                        &r.expr,
+                        a.active_at_ms,
+                        a.fired_at_ms,
+                        a.value,
+                        a.resolved_at_ms,
+                        now,
+                    );
+                    p
+                })
             })
             .collect();
         if let Err(e) = pipeline.put_alerts(alerts).await {

@@ -35,6 +35,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot, Semaphore};
 
 use super::alert::{fingerprint_hex, parse_fingerprint};
+use super::history::{NotificationHistory, NotifyReason};
 use super::nflog::{NflogKey, NotificationLog};
 use super::notify::{Notification, NotificationReason, NotifiedAlert, Notifier};
 use super::provider::{alert_from_json, alert_to_json, DecodeError};
@@ -63,6 +64,9 @@ pub struct DeliveryMetrics {
     /// Alerts dropped from notifications by `max_alerts_per_group`
     /// (`redline_notification_alerts_dropped_total`).
     pub dropped_alerts: Counter,
+    /// History entries dropped because the writer was behind
+    /// (`redline_notification_history_dropped_total`).
+    pub history_dropped: Counter,
 }
 
 impl Default for DeliveryMetrics {
@@ -72,6 +76,7 @@ impl Default for DeliveryMetrics {
             failed: Family::default(),
             latency: Histogram::new(exponential_buckets(0.005, 2.0, 16)),
             dropped_alerts: Counter::default(),
+            history_dropped: Counter::default(),
         }
     }
 }
@@ -99,6 +104,11 @@ impl DeliveryMetrics {
             "notification_alerts_dropped",
             "Alerts left out of notifications because a group exceeded max_alerts_per_group",
             self.dropped_alerts.clone(),
+        );
+        r.register(
+            "notification_history_dropped",
+            "Notification history entries dropped because the state database writer was behind",
+            self.history_dropped.clone(),
         );
     }
 }
@@ -179,6 +189,8 @@ pub struct Delivery {
     pending: Mutex<HashMap<NflogKey, (u64, PendingNotification)>>,
     /// What each peer (by replica name) last reported pending.
     peer_pending: Mutex<BTreeMap<String, Vec<PendingNotification>>>,
+    /// Where notifications, attempts and suppressions are recorded.
+    history: NotificationHistory,
     /// The metrics.
     pub metrics: DeliveryMetrics,
 }
@@ -217,6 +229,7 @@ impl Delivery {
             gate: SendGate::always(),
             pending: Mutex::new(HashMap::new()),
             peer_pending: Mutex::new(BTreeMap::new()),
+            history: NotificationHistory::disabled(),
             metrics,
         }
     }
@@ -225,6 +238,17 @@ impl Delivery {
     pub fn with_gate(mut self, gate: SendGate) -> Delivery {
         self.gate = gate;
         self
+    }
+
+    /// The delivery recording to `history`.
+    pub fn with_history(mut self, history: NotificationHistory) -> Delivery {
+        self.history = history;
+        self
+    }
+
+    /// The notification history.
+    pub fn history(&self) -> &NotificationHistory {
+        &self.history
     }
 
     /// Whether this replica may send now.
@@ -378,13 +402,17 @@ impl Delivery {
             }
             return;
         }
-        let idempotency = idempotency_key(
+        let previous_sent_ms = self
+            .nflog
+            .get(&job.key, self.clock.now_ms())
+            .map(|e| e.sent_at_ms);
+        let idempotency = idempotency_key(&job.key, &job.firing, &job.resolved, previous_sent_ms);
+        let entry = self.history.notification(
             &job.key,
-            &job.firing,
-            &job.resolved,
-            self.nflog
-                .get(&job.key, self.clock.now_ms())
-                .map(|e| e.sent_at_ms),
+            &job.notification,
+            NotifyReason::of(job.notification.reason, previous_sent_ms.is_some()),
+            &idempotency,
+            job.pending_id.is_some(),
         );
         let decided = pending_json(&job.notification, &job.firing, &job.resolved);
         self.pending
@@ -441,8 +469,16 @@ impl Delivery {
             let attempt_started = tokio::time::Instant::now();
             let result =
                 with_idempotency_key(idempotency.clone(), notifier.notify(&job.notification)).await;
-            let took = Some(attempt_started.elapsed().as_millis() as u64);
+            let elapsed = attempt_started.elapsed();
+            let took = Some(elapsed.as_millis() as u64);
             let now = self.clock.now_ms();
+            self.history.attempt(
+                entry,
+                attempt,
+                now,
+                elapsed,
+                result.as_ref().err().map(|e| e.message.as_str()),
+            );
             match result {
                 Ok(()) => {
                     let row = self.nflog.record(
@@ -512,6 +548,14 @@ impl Delivery {
             }
         };
         self.finish(&job.key, job.generation);
+        let (ended, error) = match &outcome {
+            DeliveryOutcome::Delivered => ("delivered", None),
+            DeliveryOutcome::Failed(e) => ("failed", Some(e.as_str())),
+            DeliveryOutcome::Superseded => ("superseded", None),
+            DeliveryOutcome::Standby => ("standby", None),
+        };
+        self.history
+            .finish(entry, ended, error, self.clock.now_ms());
         {
             let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
             if pending

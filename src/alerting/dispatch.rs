@@ -30,6 +30,7 @@ use tokio::task::JoinHandle;
 
 use super::alert::Alert;
 use super::delivery::{Begin, Delivery, DeliveryJob, DeliveryOutcome, IntegrationQueue};
+use super::history::{Suppressed, Suppression};
 use super::nflog::{needs_update, NflogKey};
 use super::notify::{Notification, NotifiedAlert};
 use crate::clock::SharedClock;
@@ -40,16 +41,22 @@ use crate::store::Labels;
 
 /// Decides whether an alert is silenced or inhibited.
 pub trait AlertMuter: Send + Sync {
+    /// What mutes notifications about an alert with these labels at `now_ms` (the
+    /// inhibition before a silence, as Alertmanager's stages run), if anything.
+    fn muted_by(&self, labels: &Labels, now_ms: i64) -> Option<Suppression>;
+
     /// Whether notifications about an alert with these labels are muted at `now_ms`.
-    fn is_muted(&self, labels: &Labels, now_ms: i64) -> bool;
+    fn is_muted(&self, labels: &Labels, now_ms: i64) -> bool {
+        self.muted_by(labels, now_ms).is_some()
+    }
 }
 
 /// Mutes nothing.
 pub struct NoMuter;
 
 impl AlertMuter for NoMuter {
-    fn is_muted(&self, _labels: &Labels, _now_ms: i64) -> bool {
-        false
+    fn muted_by(&self, _labels: &Labels, _now_ms: i64) -> Option<Suppression> {
+        None
     }
 }
 
@@ -158,17 +165,47 @@ fn labels_before(a: &Labels, b: &Labels) -> std::cmp::Ordering {
     a.len().cmp(&b.len())
 }
 
-fn muted_by_time(config: &AlertmanagerConfig, opts: &RouteOpts, now_ms: i64) -> bool {
+/// The time interval that mutes a route at `now_ms`: one of its `mute_time_intervals` it is
+/// in, or its `active_time_intervals` when it is in none of them.
+fn muted_by_time(
+    config: &AlertmanagerConfig,
+    opts: &RouteOpts,
+    now_ms: i64,
+) -> Option<Suppression> {
     let t = UNIX_EPOCH + Duration::from_millis(now_ms.max(0) as u64);
-    let in_any = |names: &[String]| {
-        names
-            .iter()
-            .any(|n| config.time_intervals.get(n).is_some_and(|i| i.contains(t)))
-    };
-    if in_any(&opts.mute_time_intervals) {
-        return true;
+    let inside = |n: &String| config.time_intervals.get(n).is_some_and(|i| i.contains(t));
+    if let Some(name) = opts.mute_time_intervals.iter().find(|n| inside(n)) {
+        return Some(Suppression::MuteTimeInterval { name: name.clone() });
     }
-    !opts.active_time_intervals.is_empty() && !in_any(&opts.active_time_intervals)
+    (!opts.active_time_intervals.is_empty() && !opts.active_time_intervals.iter().any(inside)).then(
+        || Suppression::ActiveTimeInterval {
+            names: opts.active_time_intervals.clone(),
+        },
+    )
+}
+
+/// An alert's owner: its owner label (the owners map), else the receiver notified.
+fn owner_for(config: &AlertmanagerConfig, labels: &Labels, receiver: &str) -> String {
+    let default_owners = Owners::default();
+    let owners = config.owners.as_ref().unwrap_or(&default_owners);
+    owners.owner_of(labels).unwrap_or(receiver).to_string()
+}
+
+/// The history record of alerts a flush held back.
+fn held_back<'a>(
+    s: &Shared,
+    g: &AggrGroup,
+    alerts: impl Iterator<Item = (&'a Alert, Suppression)>,
+    now: i64,
+) -> Vec<Suppressed<'a>> {
+    alerts
+        .map(|(a, by)| Suppressed {
+            owner: owner_for(&s.config, &a.labels, &g.id.receiver),
+            resolved: a.resolved_at(now),
+            alert: a,
+            by,
+        })
+        .collect()
 }
 
 impl Dispatcher {
@@ -318,16 +355,29 @@ async fn run_group(s: Arc<Shared>, g: Arc<AggrGroup>) {
 async fn flush(s: &Shared, g: &AggrGroup) {
     let now = s.clock.now_ms();
     let snapshot: Vec<Arc<Alert>> = g.alerts().values().cloned().collect();
-    if muted_by_time(&s.config, &g.opts, now) {
+    let history = s.delivery.history();
+    if let Some(by) = muted_by_time(&s.config, &g.opts, now) {
         tracing::debug!(group_key = %g.id.group_key, "notifications muted by a time interval");
+        let held = held_back(s, g, snapshot.iter().map(|a| (&**a, by.clone())), now);
+        history.suppressed(&g.id.group_key, &g.id.receiver, "", now, held);
         remove_resolved(g, &snapshot, now);
         return;
     }
-    let mut alerts: Vec<Alert> = snapshot
-        .iter()
-        .filter(|a| !s.muter.is_muted(&a.labels, now))
-        .map(|a| Alert::clone(a))
-        .collect();
+    let mut muted: Vec<(&Alert, Suppression)> = Vec::new();
+    let mut unmuted: Vec<u64> = Vec::new();
+    let mut alerts: Vec<Alert> = Vec::new();
+    for a in &snapshot {
+        match s.muter.muted_by(&a.labels, now) {
+            Some(by) => muted.push((a, by)),
+            None => {
+                unmuted.push(a.fingerprint());
+                alerts.push(Alert::clone(a));
+            }
+        }
+    }
+    history.unmuted(&g.id.group_key, &g.id.receiver, &unmuted);
+    let held = held_back(s, g, muted.into_iter(), now);
+    history.suppressed(&g.id.group_key, &g.id.receiver, "", now, held);
     if alerts.is_empty() {
         // As Alertmanager's stages, which stop when the mute stages leave no alert: nothing
         // is deduplicated or sent and the log keeps what the receivers were last told (so a
@@ -360,18 +410,11 @@ async fn flush(s: &Shared, g: &AggrGroup) {
         .filter(|a| a.resolved_at(now))
         .map(Alert::fingerprint)
         .collect();
-    let default_owners = Owners::default();
-    let owners = s.config.owners.as_ref().unwrap_or(&default_owners);
     let notified: Vec<NotifiedAlert> = alerts
         .into_iter()
         .map(|a| NotifiedAlert {
             // An alert without an owner label is owned by the receiver it is sent to.
-            owner: Some(
-                owners
-                    .owner_of(&a.labels)
-                    .unwrap_or(g.id.receiver.as_str())
-                    .to_string(),
-            ),
+            owner: Some(owner_for(&s.config, &a.labels, &g.id.receiver)),
             playbook_url: s
                 .config
                 .playbook_url(&a.labels, a.annotations.get("runbook_url"))
@@ -407,6 +450,13 @@ async fn flush(s: &Shared, g: &AggrGroup) {
             g.opts.repeat_interval,
             now,
         ) else {
+            if let Some(e) = &entry {
+                let by = Suppression::Dedup {
+                    last_sent_at_ms: e.sent_at_ms,
+                };
+                let held = held_back(s, g, notified.iter().map(|n| (&n.alert, by.clone())), now);
+                history.suppressed(&g.id.group_key, &g.id.receiver, q.integration(), now, held);
+            }
             continue;
         };
         let n = Notification {
@@ -423,6 +473,15 @@ async fn flush(s: &Shared, g: &AggrGroup) {
             n.without_resolved()
         };
         let Some(n) = n else {
+            let held = held_back(
+                s,
+                g,
+                notified
+                    .iter()
+                    .map(|n| (&n.alert, Suppression::SendResolved)),
+                now,
+            );
+            history.suppressed(&g.id.group_key, &g.id.receiver, q.integration(), now, held);
             s.delivery
                 .record_without_sending(&key, firing.clone(), resolved.clone())
                 .await;

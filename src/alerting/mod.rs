@@ -6,13 +6,15 @@
 //! [`silence`] mute them, [`dispatch`] groups them per route into aggregation groups with
 //! their timers, [`nflog`] decides per integration whether a notification is due,
 //! [`delivery`] sends through [`notify`]'s integrations (webhook, email) with retries, and
-//! [`status`] answers what state an alert is in; [`replica`] is what running as one of
+//! [`status`] answers what state an alert is in, [`history`] records every notification and
+//! what held alerts back; [`replica`] is what running as one of
 //! several replicas adds (the send gate, idempotency keys). Everything that must survive a restart is
 //! written through to [`crate::state`].
 
 pub mod alert;
 pub mod delivery;
 pub mod dispatch;
+pub mod history;
 pub mod inhibit;
 pub mod nflog;
 pub mod notify;

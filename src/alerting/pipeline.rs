@@ -25,12 +25,13 @@ use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
 use prometheus_client::metrics::gauge::ConstGauge;
 use tokio::task::JoinHandle;
 
-use super::alert::Alert;
+use super::alert::{fingerprint_hex, Alert};
 use super::delivery::{
     parse_pending, Begin, Delivery, DeliveryJob, DeliveryMetrics, IntegrationQueue,
     IntegrationStatus, PendingNotification,
 };
 use super::dispatch::{AlertMuter, DispatchOptions, Dispatcher, GroupSnapshot};
+use super::history::{labels_map, HistoryOptions, NotificationHistory, Suppression};
 use super::inhibit::Inhibitor;
 use super::nflog::{NflogKey, NotificationLog, DEFAULT_NFLOG_RETENTION};
 use super::notify::build::{all_integrations, IntegrationError, NotifyContext};
@@ -91,6 +92,8 @@ pub struct PipelineOptions {
     pub playbooks_url: Option<String>,
     /// Whether this replica may send (high availability). Default: always open.
     pub send_gate: crate::alerting::replica::SendGate,
+    /// How much notification history is kept (`alertmanager.notification_history`).
+    pub history: HistoryOptions,
 }
 
 impl Default for PipelineOptions {
@@ -107,6 +110,7 @@ impl Default for PipelineOptions {
             max_request_bytes: crate::config::alertmanager::DEFAULT_MAX_REQUEST_BYTES,
             playbooks_url: None,
             send_gate: crate::alerting::replica::SendGate::always(),
+            history: HistoryOptions::default(),
         }
     }
 }
@@ -163,7 +167,7 @@ impl AlertStatuses {
 
 struct Inner {
     clock: SharedClock,
-    store: AlertStore,
+    store: Arc<AlertStore>,
     delivery: Arc<Delivery>,
     db: Option<StateDb>,
     silences: Silences,
@@ -190,12 +194,33 @@ impl std::fmt::Debug for Pipeline {
 struct PipelineMuter {
     silences: Silences,
     inhibitor: Arc<Inhibitor>,
+    /// To name the inhibiting alert's labels.
+    store: Arc<AlertStore>,
 }
 
 impl AlertMuter for PipelineMuter {
-    fn is_muted(&self, labels: &Labels, now_ms: i64) -> bool {
-        !self.inhibitor.inhibited_by(labels, now_ms).is_empty()
-            || !self.silences.silenced_by(labels, now_ms).is_empty()
+    fn muted_by(&self, labels: &Labels, now_ms: i64) -> Option<Suppression> {
+        if let Some(fp) = self.inhibitor.inhibited_by(labels, now_ms).first() {
+            return Some(Suppression::Inhibition {
+                fingerprint: fingerprint_hex(*fp),
+                labels: self
+                    .store
+                    .get(*fp)
+                    .map(|a| labels_map(&a.labels))
+                    .unwrap_or_default(),
+            });
+        }
+        let id = self
+            .silences
+            .silenced_by(labels, now_ms)
+            .into_iter()
+            .next()?;
+        let s = self.silences.get(&id);
+        Some(Suppression::Silence {
+            created_by: s.as_ref().map(|s| s.created_by.clone()).unwrap_or_default(),
+            comment: s.map(|s| s.comment).unwrap_or_default(),
+            id,
+        })
     }
 }
 
@@ -204,9 +229,9 @@ fn build_running(
     factory: &IntegrationFactory,
     delivery: &Arc<Delivery>,
     silences: &Silences,
+    store: &Arc<AlertStore>,
     opts: &PipelineOptions,
     clock: SharedClock,
-    alerts: &[Arc<Alert>],
 ) -> Result<Running, PipelineError> {
     let mut integrations: HashMap<String, Vec<IntegrationQueue>> = HashMap::new();
     let mut infos = BTreeMap::new();
@@ -227,12 +252,13 @@ fn build_running(
     }
     let inhibitor = Arc::new(Inhibitor::new(&config.inhibit_rules));
     let now = clock.now_ms();
-    for a in alerts {
-        inhibitor.observe(a, now);
+    for a in store.list_shared() {
+        inhibitor.observe(&a, now);
     }
     let muter = Arc::new(PipelineMuter {
         silences: silences.clone(),
         inhibitor: inhibitor.clone(),
+        store: store.clone(),
     });
     let dispatcher = Arc::new(Dispatcher::new(
         config.clone(),
@@ -346,6 +372,16 @@ impl Pipeline {
         sent
     }
 
+    /// The notification history (recorded only with a state database).
+    pub fn history(&self) -> &NotificationHistory {
+        self.inner.delivery.history()
+    }
+
+    /// The alert with this fingerprint, if held.
+    pub fn alert(&self, fingerprint: u64) -> Option<Alert> {
+        self.inner.store.get(fingerprint)
+    }
+
     /// The largest request body the Alertmanager API accepts for this pipeline.
     pub fn max_request_bytes(&self) -> usize {
         self.inner.opts.max_request_bytes
@@ -372,7 +408,7 @@ impl Pipeline {
     ) -> Result<Pipeline, PipelineError> {
         let now = clock.now_ms();
         let nflog = Arc::new(NotificationLog::new(opts.nflog_retention));
-        let store = AlertStore::new(opts.max_alerts);
+        let store = Arc::new(AlertStore::new(opts.max_alerts));
         let mut pending = Vec::new();
         if let Some(db) = &db {
             nflog.load(db.load_nflog(now).await?);
@@ -392,15 +428,22 @@ impl Pipeline {
             pending = db.load_pending_notifications().await?;
         }
         let silences = Silences::load(db.clone()).await?;
+        let metrics = DeliveryMetrics::default();
+        let history = match &db {
+            Some(db) => {
+                NotificationHistory::start(
+                    db.clone(),
+                    opts.history,
+                    metrics.history_dropped.clone(),
+                )
+                .await?
+            }
+            None => NotificationHistory::disabled(),
+        };
         let delivery = Arc::new(
-            Delivery::new(
-                db.clone(),
-                nflog,
-                clock.clone(),
-                opts.backoff,
-                DeliveryMetrics::default(),
-            )
-            .with_gate(opts.send_gate.clone()),
+            Delivery::new(db.clone(), nflog, clock.clone(), opts.backoff, metrics)
+                .with_gate(opts.send_gate.clone())
+                .with_history(history),
         );
         let alerts = store.list_shared();
         let running = build_running(
@@ -408,9 +451,9 @@ impl Pipeline {
             &integrations,
             &delivery,
             &silences,
+            &store,
             &opts,
             clock.clone(),
-            &alerts,
         )?;
         let dispatcher = running.dispatcher.clone();
         let pipeline = Pipeline {
@@ -589,9 +632,9 @@ impl Pipeline {
             &self.inner.factory,
             &self.inner.delivery,
             &self.inner.silences,
+            &self.inner.store,
             &self.inner.opts,
             self.inner.clock.clone(),
-            &alerts,
         )?;
         let new = running.dispatcher.clone();
         let old = {
@@ -674,6 +717,13 @@ async fn gc_once(inner: &Inner) {
     }
     if let Err(e) = inner.silences.gc(now).await {
         tracing::warn!(error = %e, "expiring silences");
+    }
+    if inner.db.is_some() {
+        match inner.delivery.history().prune(now).await {
+            Ok(0) => {}
+            Ok(n) => tracing::debug!(entries = n, "pruned the notification history"),
+            Err(e) => tracing::warn!(error = %e, "pruning the notification history"),
+        }
     }
 }
 

@@ -10,6 +10,7 @@ mod alertmanagers;
 mod api;
 pub mod cluster;
 pub mod dashboard;
+pub mod notifications;
 mod params;
 pub(crate) mod query;
 pub mod slo_api;
@@ -87,6 +88,7 @@ pub fn router(state: AppState) -> Router {
                 }),
         ))
         .merge(query::routes())
+        .merge(notifications::routes())
         .merge(slo_api::routes())
         .merge(slo_reports::routes())
         .merge(alertmanagers::routes())

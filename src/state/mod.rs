@@ -6,11 +6,13 @@
 //! request runs in its own transaction and its future resolves only after the commit, so an
 //! acknowledged write survives a crash of the process (`synchronous=FULL`: also an OS crash).
 //! The alert-state table is in [`alerts`]; silences, the notification log, pending
-//! notifications and the SLO ledger come as further migrations and sibling modules.
+//! notifications, the SLO ledger and the notification history ([`history`]) come as further
+//! migrations and sibling modules.
 //!
 //! Users may inspect the file with `sqlite3 STATE_DIR/redline.db` while redline runs.
 
 pub mod alerts;
+pub mod history;
 pub mod ledger;
 pub mod pipeline;
 pub mod schema;

@@ -176,6 +176,12 @@ pub const MIGRATIONS: &[Migration] = &[
     ",
     },
     SLO_BACKFILL_RESUME,
+    // The notification history: see `state::history`.
+    Migration {
+        version: 7,
+        name: super::history::HISTORY_MIGRATION_NAME,
+        sql: super::history::HISTORY_MIGRATION,
+    },
 ];
 
 /// Where a back-fill stops: the step its SLO's live reading started at, so a restart resumes

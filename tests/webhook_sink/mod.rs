@@ -6,7 +6,7 @@ use axum::http::StatusCode;
 use axum::routing::post;
 use axum::Router;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// How the sink answers.
@@ -31,6 +31,8 @@ pub struct Received {
 pub struct WebhookSink {
     pub addr: SocketAddr,
     answer: Arc<AtomicU8>,
+    /// Requests still to answer 503 before answering as `answer` says.
+    failures: Arc<AtomicUsize>,
     received: Arc<Mutex<Vec<Received>>>,
 }
 
@@ -43,6 +45,7 @@ impl WebhookSink {
         let sink = WebhookSink {
             addr,
             answer: Arc::new(AtomicU8::new(answer as u8)),
+            failures: Arc::new(AtomicUsize::new(0)),
             received: Arc::new(Mutex::new(Vec::new())),
         };
         let s = sink.clone();
@@ -51,7 +54,12 @@ impl WebhookSink {
             post(move |body: axum::body::Bytes| {
                 let s = s.clone();
                 async move {
+                    let fail = s
+                        .failures
+                        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                        .is_ok();
                     let answered = match s.answer.load(Ordering::SeqCst) {
+                        _ if fail => Answer::Unavailable,
                         0 => Answer::Ack,
                         1 => Answer::Unavailable,
                         _ => Answer::Hold,
@@ -82,6 +90,11 @@ impl WebhookSink {
 
     pub fn url(&self) -> String {
         format!("http://{}/hook", self.addr)
+    }
+
+    /// Answers the next `n` requests 503, then as the answer says.
+    pub fn fail_next(&self, n: usize) {
+        self.failures.store(n, Ordering::SeqCst);
     }
 
     pub fn set_answer(&self, a: Answer) {

@@ -8,6 +8,9 @@
 //!   max_alerts: 100000              # active alerts held at most; default 100000, 0: no limit
 //!   max_alerts_per_group: 1000      # alerts in one notification at most; default 1000
 //!   max_request_size: 16MiB         # largest body POST /api/v2/alerts and /silences accept
+//!   notification_history:           # GET /api/v1/notifications, the alert timelines
+//!     retention: 7d                 # entries older than this are pruned; default 7d
+//!     max_entries: 100000           # the oldest beyond this many are pruned; default 100000
 //! ```
 //!
 //! Without the section redline runs the pipeline with one receiver that notifies nobody:
@@ -15,6 +18,7 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use serde::Deserialize;
 
@@ -31,6 +35,15 @@ use crate::config::{locate, ConfigError, FieldPath, InvalidConfig};
 /// It applies also without an `alertmanager:` section.
 pub const DEFAULT_MAX_ALERTS: usize = 100_000;
 
+/// The default `notification_history.retention`: 7 days. redline's own default
+/// (Alertmanager keeps no history; its notification log keeps 120h of last sends): a week
+/// covers an on-call rotation's hand-over.
+pub const DEFAULT_HISTORY_RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// The default `notification_history.max_entries`: 100,000 entries (a few hundred bytes
+/// each in the state database), whatever their age.
+pub const DEFAULT_HISTORY_MAX_ENTRIES: usize = 100_000;
+
 /// The default `max_request_size`: 16 MiB.
 pub const DEFAULT_MAX_REQUEST_BYTES: usize = 16 << 20;
 
@@ -43,6 +56,33 @@ pub struct RawAlertmanagerSection {
     pub max_alerts: Option<u64>,
     pub max_alerts_per_group: Option<u64>,
     pub max_request_size: Option<crate::config::units::ByteSize>,
+    pub notification_history: Option<RawNotificationHistory>,
+}
+
+/// `notification_history` as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawNotificationHistory {
+    pub retention: Option<crate::config::units::PromDuration>,
+    pub max_entries: Option<u64>,
+}
+
+/// How much notification history the state database keeps.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NotificationHistorySettings {
+    /// Default [`DEFAULT_HISTORY_RETENTION`].
+    pub retention: Duration,
+    /// Default [`DEFAULT_HISTORY_MAX_ENTRIES`].
+    pub max_entries: usize,
+}
+
+impl Default for NotificationHistorySettings {
+    fn default() -> Self {
+        NotificationHistorySettings {
+            retention: DEFAULT_HISTORY_RETENTION,
+            max_entries: DEFAULT_HISTORY_MAX_ENTRIES,
+        }
+    }
 }
 
 /// The validated section.
@@ -58,6 +98,8 @@ pub struct AlertmanagerSection {
     pub max_alerts_per_group: usize,
     /// The largest request body the Alertmanager API accepts. Default 16 MiB.
     pub max_request_bytes: usize,
+    /// How much notification history is kept.
+    pub notification_history: NotificationHistorySettings,
 }
 
 /// The Alertmanager configuration used when the section is absent: one receiver, no
@@ -150,7 +192,24 @@ pub(crate) fn alertmanager(
         }
         Some(crate::config::units::ByteSize(n)) => usize::try_from(n).unwrap_or(usize::MAX),
     };
+    let hpath = path.key("notification_history");
+    let raw_history = raw.notification_history.unwrap_or_default();
+    let notification_history = NotificationHistorySettings {
+        retention: match raw_history.retention {
+            None => DEFAULT_HISTORY_RETENTION,
+            Some(d) if d.0.is_zero() => {
+                return Err(ctx.err(&hpath.key("retention"), "must be more than 0s"))
+            }
+            Some(d) => d.0,
+        },
+        max_entries: match raw_history.max_entries {
+            None => DEFAULT_HISTORY_MAX_ENTRIES,
+            Some(0) => return Err(ctx.err(&hpath.key("max_entries"), "must be at least 1")),
+            Some(n) => usize::try_from(n).unwrap_or(usize::MAX),
+        },
+    };
     Ok(AlertmanagerSection {
+        notification_history,
         config: Arc::new(config),
         max_request_bytes,
         config_file,
@@ -195,6 +254,36 @@ mod tests {
         );
         assert_eq!(am("alertmanager:\n  max_alerts: 0\n"), None);
         assert_eq!(am("alertmanager:\n  max_alerts: 250000\n"), Some(250_000));
+    }
+
+    #[test]
+    fn notification_history_bounds_and_their_errors() {
+        let am = Config::from_yaml_str(
+            "alertmanager:\n  notification_history: {retention: 36h, max_entries: 500}\n",
+            "redline.yml",
+        )
+        .unwrap()
+        .alertmanager
+        .expect("section");
+        assert_eq!(
+            am.notification_history,
+            super::NotificationHistorySettings {
+                retention: std::time::Duration::from_secs(36 * 3600),
+                max_entries: 500,
+            }
+        );
+        for (yaml, field) in [
+            ("{max_entries: 0}", "notification_history.max_entries"),
+            ("{retention: 0s}", "notification_history.retention"),
+        ] {
+            let e = Config::from_yaml_str(
+                &format!("alertmanager:\n  notification_history: {yaml}\n"),
+                "redline.yml",
+            )
+            .unwrap_err()
+            .to_string();
+            assert!(e.contains(field), "{e}");
+        }
     }
 
     #[test]
@@ -259,6 +348,10 @@ mod tests {
             Some(dir.join("am.yml").as_path())
         );
         assert_eq!(am.max_alerts_per_group, 5);
+        assert_eq!(
+            am.notification_history,
+            super::NotificationHistorySettings::default()
+        );
         let e = Config::from_yaml_str("alertmanager:\n  max_alerts_per_group: 0\n", "r.yml")
             .unwrap_err()
             .to_string();

@@ -14,6 +14,8 @@
 //! | `/use` | per node and per container: utilisation, saturation, errors |
 //! | `/red` | per service: request rate, error ratio, p50/p90/p99 |
 //! | `/alerts`, `/silences` | one page of alerts (filters: matchers, receiver, state); silences with create/expire forms |
+//! | `/alerts/{fingerprint}` | one alert's timeline: raised by, route, flushes, notifications, suppressions ([`history`]) |
+//! | `/notifications` | the notification history (filters: receiver, owner, alertname, `match[]`, time range) |
 //! | `/targets`, `/rules` | scrape health; rule groups and their state |
 //! | `/playbooks`, `/playbooks/{name}` | playbooks rendered from Markdown (`.md` for the source) |
 //! | `/graph?g0.expr=...` | one expression: a chart and its current result (alerts' `generatorURL`) |
@@ -24,6 +26,7 @@
 pub mod chart;
 pub mod defs;
 mod graph;
+mod history;
 pub mod listing;
 mod markdown;
 mod ops;
@@ -31,7 +34,9 @@ mod pages;
 pub mod playbooks;
 pub mod security;
 
+pub(crate) use ops::playbook_link;
 pub use ops::AlertView;
+pub(crate) use pages::urlencode;
 pub use pages::{BurnRow, SloView, WindowPair, WINDOW_PAIRS};
 pub use security::{guard, Identity, WebAccess};
 
@@ -53,7 +58,7 @@ use std::time::Duration;
 /// The stylesheet served at `/static/redline.css`.
 pub const CSS: &str = include_str!("templates/redline.css");
 
-const TEMPLATES: [(&str, &str); 13] = [
+const TEMPLATES: [(&str, &str); 15] = [
     ("layout", include_str!("templates/layout.hbs")),
     ("overview", include_str!("templates/overview.hbs")),
     ("slo", include_str!("templates/slo.hbs")),
@@ -67,6 +72,8 @@ const TEMPLATES: [(&str, &str); 13] = [
     ("playbook", include_str!("templates/playbook.hbs")),
     ("message", include_str!("templates/message.hbs")),
     ("graph", include_str!("templates/graph.hbs")),
+    ("notifications", include_str!("templates/notifications.hbs")),
+    ("alert", include_str!("templates/alert.hbs")),
 ];
 
 /// The dashboard's routes.
@@ -77,6 +84,8 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/use", get(pages::use_page))
         .route("/red", get(pages::red))
         .route("/alerts", get(ops::alerts))
+        .route("/alerts/{fingerprint}", get(history::alert_page))
+        .route("/notifications", get(history::notifications_page))
         .route("/silences", get(ops::silences).post(ops::create_silence))
         .route("/silences/{id}/expire", post(ops::expire_silence))
         .route("/targets", get(ops::targets))
@@ -275,6 +284,7 @@ impl PageCtx {
             ("/red", "RED"),
             ("/alerts", "Alerts"),
             ("/silences", "Silences"),
+            ("/notifications", "Notifications"),
             ("/targets", "Targets"),
             ("/rules", "Rules"),
             ("/playbooks", "Playbooks"),

@@ -53,6 +53,17 @@ impl AlertView {
             .join("\n")
     }
 
+    /// The link to the alert's timeline (`/alerts/<fingerprint>`), for alerts the alerting
+    /// pipeline holds (a pending rule alert has not reached it).
+    pub fn timeline_href(&self) -> Option<String> {
+        (self.state != "pending").then(|| {
+            format!(
+                "/alerts/{}",
+                crate::alerting::fingerprint_hex(crate::alerting::fingerprint(&self.labels))
+            )
+        })
+    }
+
     /// The view model of the alert's row.
     pub fn row(&self) -> Json {
         json!({
@@ -65,13 +76,14 @@ impl AlertView {
             "since": self.since,
             "labels": self.labels.iter().filter(|l| &*l.name != "alertname").map(|l| json!({"name": &*l.name, "value": &*l.value})).collect::<Vec<_>>(),
             "matchers": self.silence_matchers(),
+            "timeline": self.timeline_href(),
         })
     }
 }
 
 /// The playbook link of an alert: its `runbook_url`/`playbook_url` annotation when it is an
 /// http(s) or site-relative link, else `/playbooks/<alertname>` when that playbook exists.
-fn playbook_link(s: &AppState, name: &str, annotations: &Labels) -> Option<String> {
+pub(crate) fn playbook_link(s: &AppState, name: &str, annotations: &Labels) -> Option<String> {
     for key in ["playbook_url", "runbook_url"] {
         if let Some(u) = annotations.get(key) {
             if u.starts_with("https://") || u.starts_with("http://") || u.starts_with('/') {
