@@ -176,6 +176,9 @@ pub struct SloFigures {
     pub backfilled_from: Option<Backfilled>,
     /// The budget-exhaustion forecast, when the spec asks for one.
     pub exhaustion_forecast: Option<ExhaustionForecast>,
+    /// A composite SLO's parts ([`super::composite`]); absent for other SLOs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parts: Option<Vec<super::composite::PartFigures>>,
 }
 
 /// The compliance period of an SLO's figures.
@@ -365,15 +368,7 @@ pub fn compute_figures(rt: &SloRuntime, to: i64, step_ms: i64) -> SloFigures {
             fired |= above;
         }
     }
-    let fastest = spec
-        .alerting
-        .page
-        .windows
-        .iter()
-        .chain(spec.alerting.ticket.windows.iter())
-        .map(|w| w.long)
-        .min()
-        .unwrap_or(Duration::from_secs(3600));
+    let fastest = fastest_window(spec);
     let current = figures::burn_rate(rt.ledger.budget_counts(to - dur_steps(fastest), to), eb);
     let stretches = rt.ledger.stretches(from, to);
     let burn_down = figures::burn_down(&stretches, eb, budget_base)
@@ -448,7 +443,20 @@ pub fn compute_figures(rt: &SloRuntime, to: i64, step_ms: i64) -> SloFigures {
         firing_alerts,
         backfilled_from: rt.backfilled.clone(),
         exhaustion_forecast,
+        parts: None,
     }
+}
+
+/// The fastest long burn-rate window of the SLO (1h by default): the current burn rate's.
+fn fastest_window(spec: &SloSpec) -> Duration {
+    spec.alerting
+        .page
+        .windows
+        .iter()
+        .chain(spec.alerting.ticket.windows.iter())
+        .map(|w| w.long)
+        .min()
+        .unwrap_or(Duration::from_secs(3600))
 }
 
 /// The period of a round whose first incomplete step is `to`.
@@ -689,6 +697,11 @@ pub struct SloEngine {
     backfill_after: Vec<(String, Backfilled)>,
     /// Per SLO, the current period as of its last check for a period to close.
     period_checked: HashMap<String, String>,
+    /// New composites whose history is composed from their parts' stored ledgers once the
+    /// parts' back-fills are done: (key, from, to) in steps.
+    compose_pending: Vec<(String, i64, i64)>,
+    /// SLOs whose back-fill has not completed yet.
+    backfill_running: std::collections::HashSet<String>,
 }
 
 /// Starts the task of an engine built by [`SloEngine::load`].
@@ -757,6 +770,7 @@ impl SloEngine {
         db.ledger_register(keys, step_ms).await?;
         let now_step = crate::timefmt::now_ms() / step_ms;
         let mut jobs = Vec::new();
+        let mut compose_pending = Vec::new();
         for rt in &mut slos {
             let from = load_from(&rt.spec, now_step);
             let stored = db.ledger_load(rt.key.clone(), from).await?;
@@ -766,6 +780,10 @@ impl SloEngine {
                 && stored.gaps.is_empty()
                 && stored.cursor.is_none()
             {
+                if matches!(rt.source, SliSource::Composite) {
+                    let from = now_step - period_steps(&rt.spec.window);
+                    compose_pending.push((rt.key.clone(), from, now_step));
+                }
                 jobs.extend(history::start_new(rt, &engine, &store, now_step, step_ms));
                 continue;
             }
@@ -798,6 +816,8 @@ impl SloEngine {
             backfill_waiting: Vec::new(),
             backfill_after: Vec::new(),
             period_checked: HashMap::new(),
+            compose_pending,
+            backfill_running: jobs.iter().map(|j| j.key.clone()).collect(),
         }
         .with_history(jobs)
         .await)
@@ -811,6 +831,7 @@ impl SloEngine {
         // A back-fill still running goes on for the SLOs that stay.
         next.backfill.append(&mut self.backfill);
         next.backfill_waiting.append(&mut self.backfill_waiting);
+        next.backfill_running.extend(self.backfill_running.drain());
         next.active = std::mem::take(&mut self.active);
         next.rounds = self.rounds;
         next
@@ -825,13 +846,19 @@ impl SloEngine {
     pub async fn round(&mut self, now_ms: i64) {
         let step_ms = self.step_ms;
         let target = now_ms / step_ms; // steps < target are complete
+        self.compose_history().await;
         let mut writes = self.take_backfill();
         for rt in &mut self.slos {
+            if matches!(rt.source, SliSource::Composite) {
+                continue;
+            }
             let w = read_steps(rt, &self.engine, &self.store, target, step_ms);
             if !w.minutes.is_empty() || !w.gaps.is_empty() || w.cursor.is_some() {
                 writes.push(w);
             }
         }
+        // Composites after their parts, from the steps just read.
+        writes.extend(parts::compose_round(&mut self.slos, target));
         if let Err(e) = self.db.ledger_write(writes).await {
             tracing::error!(error = %e, "writing the SLO ledger failed; the steps stay in memory");
         }
@@ -851,11 +878,12 @@ impl SloEngine {
                 }
             }
         }
-        let figures: Vec<SloFigures> = self
+        let mut figures: Vec<SloFigures> = self
             .slos
             .iter()
             .map(|rt| compute_figures(rt, target, step_ms))
             .collect();
+        parts::attach_parts(&self.slos, &mut figures, target);
         self.send_alerts(&figures, now_ms).await;
         write_series(&self.store, &figures, now_ms);
         self.view.set(figures);
@@ -1125,5 +1153,6 @@ fn write_series(store: &Store, figures: &[SloFigures], now_ms: i64) {
 }
 
 mod history;
+pub mod parts;
 #[cfg(test)]
 mod tests;
