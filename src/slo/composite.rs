@@ -213,7 +213,11 @@ pub fn part_figures(
                 service: service.to_string(),
                 name: name.to_string(),
                 weight: p.weight,
-                weight_share: if weights > 0.0 { p.weight / weights } else { 0.0 },
+                weight_share: if weights > 0.0 {
+                    p.weight / weights
+                } else {
+                    0.0
+                },
                 error_ratio: l.map_or(0.0, |l| figures::error_ratio(l.sum(from, to))),
                 burn_share: if bad > 0.0 { mine / bad } else { 0.0 },
                 window: window.to_string(),
@@ -267,11 +271,15 @@ pub fn resolve(specs: &mut [SloSpec]) -> Vec<SloError> {
                         if named.len() > 1 {
                             let services: Vec<&str> =
                                 named.iter().map(|i| specs[*i].service.as_str()).collect();
-                            err(&mut errors, &field, format!(
+                            err(
+                                &mut errors,
+                                &field,
+                                format!(
                                 "{:?} names an SLO of several services ({}); write service/name",
                                 p.slo,
                                 services.join(", ")
-                            ));
+                            ),
+                            );
                             continue;
                         }
                         named.first().copied()

@@ -56,7 +56,8 @@ pub mod spec;
 pub use generate::{generate_specs, RULES_HEADER};
 pub use spec::{
     burn_rate_factor, AlertTier, Alerting, BucketBoundary, Budgeting, BurnRateWindow,
-    CompositePart, EventQueries, LatencySli, Objective, ProbeSpec, RatioEvents, Sli, SloSpec, SloWindow, SpecFormat,
+    CompositePart, EventQueries, LatencySli, Objective, ProbeSpec, RatioEvents, Sli, SloSpec,
+    SloWindow, SpecFormat,
 };
 
 use serde::Deserialize;

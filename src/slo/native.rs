@@ -154,7 +154,15 @@ pub(crate) fn from_native(d: &mut Diag, doc: serde_yaml_ng::Value) -> Vec<SloSpe
     check_ident(d, "owner", &file.owner);
     let mut parts = Vec::new();
     let mut specs = each_slo(d, file.slos, |d, at, raw: RawSlo| {
-        native_slo(d, at, &file.service, &file.owner, &file.labels, raw, &mut parts)
+        native_slo(
+            d,
+            at,
+            &file.service,
+            &file.owner,
+            &file.labels,
+            raw,
+            &mut parts,
+        )
     });
     specs.extend(parts);
     specs
