@@ -28,8 +28,10 @@
 
 use super::figures::{self, Counts};
 use super::ledger::Ledger;
-use super::spec::{CompositePart, Sli, SloSpec};
-use super::SloError;
+use super::spec::{
+    build_alerting, AlertingInput, Budgeting, CompositePart, Objective, Sli, SloSpec,
+};
+use super::{Diag, SloError};
 use crate::state::ledger::{LedgerGap, LedgerMinute};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
@@ -336,6 +338,81 @@ pub fn resolve(specs: &mut [SloSpec]) -> Vec<SloError> {
         }
     }
     errors
+}
+
+/// The composite SLO of OpenSLO's composite form over its objectives' SLOs `parts` (weights
+/// `weights`): named as the SLO, measured over their window, its objective the weighted mean
+/// of theirs (OpenSLO v1 has no field for a composite's own target; at that objective the
+/// composite burns at rate 1 when every part does). The parts must be budgeted alike: the
+/// composite is budgeted as they are.
+pub(crate) fn of_objectives(
+    d: &mut Diag,
+    name: &str,
+    parts: &[SloSpec],
+    weights: &[f64],
+) -> Option<SloSpec> {
+    let first = parts.first()?;
+    for (i, p) in parts.iter().enumerate() {
+        if p.budgeting != first.budgeting {
+            d.err(
+                format!("spec.objectives[{i}]"),
+                format!(
+                    "the objectives of a composite SLO share its budgeting: {} differs from the first objective's {}",
+                    budgeting_text(&p.budgeting),
+                    budgeting_text(&first.budgeting)
+                ),
+            );
+            return None;
+        }
+    }
+    let total: f64 = weights.iter().sum();
+    let target = parts
+        .iter()
+        .zip(weights)
+        .map(|(p, w)| p.objective.0 * w)
+        .sum::<f64>()
+        / total;
+    let objective = Objective(super::spec::round12(target));
+    let alerting = build_alerting(
+        d,
+        "spec",
+        &first.service,
+        name,
+        &first.window,
+        objective,
+        AlertingInput::default(),
+    );
+    let composite = parts
+        .iter()
+        .zip(weights)
+        .map(|(p, w)| CompositePart {
+            slo: p.name.clone(),
+            key: format!("{}/{}", p.service, p.name),
+            weight: *w,
+            field: p.field.clone(),
+        })
+        .collect();
+    Some(SloSpec {
+        name: name.to_string(),
+        field: format!("{}spec.objectives", d.prefix),
+        objective,
+        sli: Sli::Composite(composite),
+        alerting,
+        ..first.clone()
+    })
+}
+
+fn budgeting_text(b: &Budgeting) -> String {
+    match b {
+        Budgeting::Occurrences => "Occurrences".into(),
+        Budgeting::Timeslices { slice, target } => format!(
+            "Timeslices of {} at {target}",
+            super::spec::window_name(*slice)
+        ),
+        Budgeting::RatioTimeslices { slice } => {
+            format!("RatioTimeslices of {}", super::spec::window_name(*slice))
+        }
+    }
 }
 
 #[cfg(test)]

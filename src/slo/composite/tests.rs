@@ -359,3 +359,169 @@ fn inline_parts_are_slos_of_their_own() {
     let e = errors(&bad);
     assert_eq!(e[0].0, "slos[2].sli.composite[1].objective", "{e:?}");
 }
+
+/// The OpenSLO v1 composite form, written from the spec's SLO object (objectives that carry
+/// their own `indicator` or `indicatorRef` and a `compositeWeight`).
+const OPENSLO: &str = r#"
+apiVersion: openslo/v1
+kind: SLI
+metadata:
+  name: search-availability
+spec:
+  ratioMetric:
+    counter: true
+    good:
+      metricSource:
+        type: Prometheus
+        spec:
+          query: search_requests_total{code!~"5.."}
+    total:
+      metricSource:
+        type: Prometheus
+        spec:
+          query: search_requests_total
+---
+apiVersion: openslo/v1
+kind: SLO
+metadata:
+  name: checkout-journey
+  displayName: Checkout journey
+  labels:
+    team: payments
+spec:
+  description: Search, then pay
+  service: shop
+  timeWindow:
+    - duration: 28d
+      isRolling: true
+  budgetingMethod: Occurrences
+  objectives:
+    - displayName: Payments
+      target: 0.999
+      compositeWeight: 3
+      indicator:
+        metadata:
+          name: payment-errors
+        spec:
+          ratioMetric:
+            counter: true
+            bad:
+              metricSource:
+                type: Prometheus
+                spec:
+                  query: payments_total{code=~"5.."}
+            total:
+              metricSource:
+                type: Prometheus
+                spec:
+                  query: payments_total
+    - displayName: Search
+      target: 0.99
+      indicatorRef: search-availability
+"#;
+
+#[test]
+fn openslo_composite_form_loads() {
+    let specs = load(OPENSLO).unwrap();
+    let names: Vec<(&str, f64)> = specs
+        .iter()
+        .map(|s| (s.name.as_str(), s.objective.0))
+        .collect();
+    // Each objective is an SLO with its target; the composite's objective is the weighted
+    // mean of theirs: (3 × 99.9 + 1 × 99) / 4 = 99.675.
+    assert_eq!(
+        names,
+        vec![
+            ("checkout-journey-payments", 99.9),
+            ("checkout-journey-search", 99.0),
+            ("checkout-journey", 99.675)
+        ]
+    );
+    let c = &specs[2];
+    assert_eq!(c.owner, "payments");
+    assert_eq!(c.field, "document[1].spec.objectives");
+    let Sli::Composite(parts) = &c.sli else {
+        panic!("{:?}", c.sli)
+    };
+    let keys: Vec<(&str, f64)> = parts.iter().map(|p| (p.key.as_str(), p.weight)).collect();
+    assert_eq!(
+        keys,
+        vec![
+            ("shop/checkout-journey-payments", 3.0),
+            ("shop/checkout-journey-search", 1.0)
+        ]
+    );
+    // `slo generate` refuses the composite with its field path and writes the parts' rules.
+    let rules = crate::slo::generate_specs(&specs).unwrap();
+    assert!(rules.contains(
+        "# not generated: shop.yml: document[1].spec.objectives: Prometheus rules cannot express a composite SLO"
+    ), "{rules}");
+    assert!(rules.contains("slo_name: checkout-journey-payments"));
+    let native = load(SHOP).unwrap();
+    let e = crate::slo::generate::not_expressible(&native[2]).unwrap();
+    assert_eq!(e.field, "slos[2].sli.composite");
+}
+
+#[test]
+fn openslo_composite_errors_name_the_field() {
+    let cases = [
+        (
+            OPENSLO.replace("compositeWeight: 3", "compositeWeight: 0"),
+            "document[1].spec.objectives[0].compositeWeight",
+        ),
+        (
+            OPENSLO.replace("      indicatorRef: search-availability\n", ""),
+            "document[1].spec.objectives[1]",
+        ),
+        (
+            OPENSLO.replace("indicatorRef: search-availability", "indicatorRef: search"),
+            "document[1].spec.objectives[1].indicatorRef",
+        ),
+        (
+            OPENSLO.replace(
+                "  budgetingMethod: Occurrences\n",
+                "  indicatorRef: search-availability\n  budgetingMethod: Occurrences\n",
+            ),
+            "document[1].spec.objectives[0].indicator",
+        ),
+        (
+            OPENSLO
+                .replace(
+                    "budgetingMethod: Occurrences",
+                    "budgetingMethod: RatioTimeslices",
+                )
+                .replace("target: 0.999", "target: 0.999\n      timeSliceWindow: 1m")
+                .replace(
+                    "target: 0.99\n",
+                    "target: 0.99\n      timeSliceWindow: 5m\n",
+                ),
+            "document[1].spec.objectives[1]",
+        ),
+    ];
+    for (text, field) in cases {
+        let e = errors(&text);
+        assert!(e.iter().any(|(f, _)| f == field), "{field}: {e:?}");
+    }
+    // compositeWeight on an SLO with one indicator.
+    let standard = r#"
+apiVersion: openslo/v1
+kind: SLO
+metadata: {name: api}
+spec:
+  service: api
+  indicator:
+    metadata: {name: api-errors}
+    spec:
+      ratioMetric:
+        counter: true
+        good: {metricSource: {type: Prometheus, spec: {query: ok_total}}}
+        total: {metricSource: {type: Prometheus, spec: {query: all_total}}}
+  timeWindow: [{duration: 30d, isRolling: true}]
+  budgetingMethod: Occurrences
+  objectives:
+    - {target: 0.99, compositeWeight: 2}
+"#;
+    let e = errors(standard);
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert_eq!(e[0].0, "spec.objectives[0].compositeWeight");
+}
