@@ -103,7 +103,8 @@ impl BackfillJob {
         from: i64,
         to: i64,
     ) -> Option<Self> {
-        if matches!(source, SliSource::Probe(_)) || from >= to {
+        // A composite's history is composed from its parts' ledgers by the engine.
+        if matches!(source, SliSource::Probe(_) | SliSource::Composite) || from >= to {
             return None;
         }
         Some(BackfillJob {

@@ -180,6 +180,9 @@ pub struct SloFigures {
     /// The alert policies' conditions and states ([`super::policy`]), when the spec has any.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub policy_alerts: Vec<PolicyAlertRow>,
+    /// A composite SLO's parts ([`super::composite`]); absent for other SLOs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parts: Option<Vec<super::composite::PartFigures>>,
 }
 
 /// The compliance period of an SLO's figures.
@@ -372,15 +375,7 @@ pub fn compute_figures(rt: &SloRuntime, to: i64, step_ms: i64) -> SloFigures {
             fired |= above;
         }
     }
-    let fastest = spec
-        .alerting
-        .page
-        .windows
-        .iter()
-        .chain(spec.alerting.ticket.windows.iter())
-        .map(|w| w.long)
-        .min()
-        .unwrap_or(Duration::from_secs(3600));
+    let fastest = fastest_window(spec);
     let current = figures::burn_rate(rt.ledger.budget_counts(to - dur_steps(fastest), to), eb);
     let stretches = rt.ledger.stretches(from, to);
     let burn_down = figures::burn_down(&stretches, eb, budget_base)
@@ -471,7 +466,20 @@ pub fn compute_figures(rt: &SloRuntime, to: i64, step_ms: i64) -> SloFigures {
         backfilled_from: rt.backfilled.clone(),
         exhaustion_forecast,
         policy_alerts,
+        parts: None,
     }
+}
+
+/// The fastest long burn-rate window of the SLO (1h by default): the current burn rate's.
+fn fastest_window(spec: &SloSpec) -> Duration {
+    spec.alerting
+        .page
+        .windows
+        .iter()
+        .chain(spec.alerting.ticket.windows.iter())
+        .map(|w| w.long)
+        .min()
+        .unwrap_or(Duration::from_secs(3600))
 }
 
 /// The period of a round whose first incomplete step is `to`.
@@ -740,6 +748,11 @@ pub struct SloEngine {
     backfill_after: Vec<(String, Backfilled)>,
     /// Per SLO, the current period as of its last check for a period to close.
     period_checked: HashMap<String, String>,
+    /// New composites whose history is composed from their parts' stored ledgers once the
+    /// parts' back-fills are done: (key, from, to) in steps.
+    compose_pending: Vec<(String, i64, i64)>,
+    /// SLOs whose back-fill has not completed yet.
+    backfill_running: std::collections::HashSet<String>,
 }
 
 /// Starts the task of an engine built by [`SloEngine::load`].
@@ -808,11 +821,20 @@ impl SloEngine {
         db.ledger_register(keys, step_ms).await?;
         let now_step = crate::timefmt::now_ms() / step_ms;
         let mut jobs = Vec::new();
+        let mut compose_pending = Vec::new();
         for rt in &mut slos {
             let from = load_from(&rt.spec, now_step);
             let stored = db.ledger_load(rt.key.clone(), from).await?;
             rt.ledger.load(&stored.minutes, &stored.gaps);
             if opts.backfill {
+                if matches!(rt.source, SliSource::Composite)
+                    && stored.minutes.is_empty()
+                    && stored.gaps.is_empty()
+                    && stored.cursor.is_none()
+                {
+                    let from = now_step - period_steps(&rt.spec.window);
+                    compose_pending.push((rt.key.clone(), from, now_step));
+                }
                 let (job, live_set) =
                     history::plan_backfill(rt, &db, &stored, &engine, &store, now_step, step_ms)
                         .await;
@@ -850,6 +872,8 @@ impl SloEngine {
             backfill_waiting: Vec::new(),
             backfill_after: Vec::new(),
             period_checked: HashMap::new(),
+            compose_pending,
+            backfill_running: jobs.iter().map(|j| j.key.clone()).collect(),
         }
         .with_history(jobs)
         .await)
@@ -886,13 +910,19 @@ impl SloEngine {
     pub async fn round(&mut self, now_ms: i64) {
         let step_ms = self.step_ms;
         let target = now_ms / step_ms; // steps < target are complete
+        self.compose_history().await;
         let mut writes = self.take_backfill();
         for rt in &mut self.slos {
+            if matches!(rt.source, SliSource::Composite) {
+                continue;
+            }
             let w = read_steps(rt, &self.engine, &self.store, target, step_ms);
             if !w.minutes.is_empty() || !w.gaps.is_empty() || w.cursor.is_some() {
                 writes.push(w);
             }
         }
+        // Composites after their parts, from the steps just read.
+        writes.extend(parts::compose_round(&mut self.slos, target));
         if let Err(e) = self.db.ledger_write(writes).await {
             tracing::error!(error = %e, "writing the SLO ledger failed; the steps stay in memory");
         }
@@ -912,7 +942,7 @@ impl SloEngine {
                 }
             }
         }
-        let figures: Vec<SloFigures> = self
+        let mut figures: Vec<SloFigures> = self
             .slos
             .iter()
             .map(|rt| compute_figures(rt, target, step_ms))
@@ -920,6 +950,7 @@ impl SloEngine {
         for (rt, f) in self.slos.iter_mut().zip(&figures) {
             rt.policy_since = f.policy_alerts.iter().map(|r| r.active_since_ms).collect();
         }
+        parts::attach_parts(&self.slos, &mut figures, target);
         self.send_alerts(&figures, now_ms).await;
         write_series(&self.store, &figures, now_ms);
         self.view.set(figures);
@@ -1191,5 +1222,6 @@ fn write_series(store: &Store, figures: &[SloFigures], now_ms: i64) {
 }
 
 mod history;
+pub mod parts;
 #[cfg(test)]
 mod tests;

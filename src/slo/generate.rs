@@ -27,7 +27,9 @@
 //! Some SLOs have no faithful PromQL form, and get no rules rather than wrong ones
 //! ([`not_expressible`]): a calendar window (a range selector cannot start at the 1st of the
 //! month in Berlin) and the time-slice budgeting methods (a rule cannot count the minutes whose
-//! ratio met a target over 30 days without a recording rule per slice). Each is named in the
+//! ratio met a target over 30 days without a recording rule per slice), and a composite SLO (its
+//! minute-by-minute weighted average of the parts' error ratios over the parts with traffic has
+//! no range-vector form). Each is named in the
 //! output's header with its field path; only when no SLO is left is it an error.
 
 use super::policy::{no_data_alert, target_annotations, target_labels, PolicyAlert};
@@ -132,6 +134,10 @@ pub fn not_expressible(s: &SloSpec) -> Option<SloError> {
         _ => format!("{}.{native}", s.field),
     };
     let (field, message) = match (&s.window, &s.budgeting) {
+        _ if matches!(s.sli, Sli::Composite(_)) => (
+            at("sli.composite", "objectives"),
+            "Prometheus rules cannot express a composite SLO exactly: its steps average the parts' error ratios minute by minute over the parts that had traffic in the minute, which a rule over [window] ranges cannot count; redline's SLO engine measures it, `slo generate` writes its parts' rules".to_string(),
+        ),
         (SloWindow::Calendar(c), _) => (
             at("window", "timeWindow[0]"),
             format!(

@@ -128,6 +128,11 @@ impl Ledger {
         self.last
     }
 
+    /// The first step kept one by one; older steps are known only by their block sums.
+    pub fn detail_start(&self) -> i64 {
+        self.recent_start
+    }
+
     /// Gaps, oldest first.
     pub fn gaps(&self) -> &[LedgerGap] {
         &self.gaps

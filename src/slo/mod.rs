@@ -37,6 +37,7 @@
 
 pub mod backfill;
 pub mod calendar;
+pub mod composite;
 pub mod engine;
 pub mod figures;
 pub mod forecast;
@@ -56,8 +57,9 @@ pub mod testkit;
 
 pub use generate::{generate_specs, RULES_HEADER};
 pub use spec::{
-    burn_rate_factor, AlertTier, Alerting, BucketBoundary, Budgeting, BurnRateWindow, EventQueries,
-    LatencySli, Objective, ProbeSpec, RatioEvents, Sli, SloSpec, SloWindow, SpecFormat,
+    burn_rate_factor, AlertTier, Alerting, BucketBoundary, Budgeting, BurnRateWindow,
+    CompositePart, EventQueries, LatencySli, Objective, ProbeSpec, RatioEvents, Sli, SloSpec,
+    SloWindow, SpecFormat,
 };
 
 use serde::Deserialize;
@@ -132,7 +134,8 @@ impl<'a> Diag<'a> {
 }
 
 /// Reads and validates SLO files; returns each file with the number of SLOs it defines, or
-/// every error found (all files are read, so one run reports everything).
+/// every error found (all files are read, so one run reports everything). Composite SLOs'
+/// parts are resolved against all the files given together.
 pub fn check_files(paths: &[PathBuf]) -> Result<Vec<(PathBuf, usize)>, Vec<SloError>> {
     let mut out = Vec::new();
     let mut errors = Vec::new();
@@ -147,6 +150,7 @@ pub fn check_files(paths: &[PathBuf]) -> Result<Vec<(PathBuf, usize)>, Vec<SloEr
         }
     }
     errors.extend(duplicates(&all));
+    errors.extend(composite::resolve(&mut all));
     if errors.is_empty() {
         Ok(out)
     } else {
@@ -165,6 +169,7 @@ pub fn load_files(paths: &[PathBuf]) -> Result<Vec<SloSpec>, Vec<SloError>> {
         }
     }
     errors.extend(duplicates(&all));
+    errors.extend(composite::resolve(&mut all));
     if errors.is_empty() {
         Ok(all)
     } else {
@@ -199,7 +204,8 @@ fn duplicates(specs: &[SloSpec]) -> Vec<SloError> {
     errors
 }
 
-/// Reads one file (any of the three formats, one or more YAML documents).
+/// Reads one file (any of the formats, one or more YAML documents). Composite SLOs' parts
+/// are not resolved yet: they may name SLOs of other files ([`load_files`] resolves them).
 pub fn load_file(path: &Path) -> Result<Vec<SloSpec>, Vec<SloError>> {
     match std::fs::read_to_string(path) {
         Ok(text) => parse_text(path, &text),

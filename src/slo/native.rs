@@ -8,8 +8,8 @@ use super::calendar::{weekday_named, CalendarUnit, CalendarWindow, Zone};
 use super::spec::{
     build_alerting, check_bucket_boundary, check_duration, check_ident, check_native_threshold,
     check_promql, check_slice, check_slice_target, check_window_query, each_slo, is_metric_name,
-    AlertingInput, Budgeting, LatencySli, Objective, ProbeSpec, RatioEvents, Sli, SloSpec,
-    SloWindow, SpecFormat,
+    AlertingInput, Budgeting, CompositePart, LatencySli, Objective, ProbeSpec, RatioEvents, Sli,
+    SloSpec, SloWindow, SpecFormat,
 };
 use super::Diag;
 use serde::Deserialize;
@@ -46,7 +46,7 @@ struct RawSlo {
     alerting: AlertingInput,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawWindow {
     rolling: Option<String>,
@@ -57,7 +57,7 @@ struct RawWindow {
     start_day: Option<serde_yaml_ng::Value>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawBudgeting {
     /// `occurrences`, `timeslices` or `ratio_timeslices`.
@@ -74,6 +74,22 @@ struct RawSli {
     latency: Option<RawLatency>,
     availability: Option<RawAvailability>,
     probe: Option<RawProbe>,
+    composite: Option<Vec<RawPart>>,
+}
+
+/// One part of a composite SLI: another SLO by name (`slo`), or an SLI of its own (`name`
+/// and `sli`, which becomes the SLO `<composite>-<name>`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPart {
+    slo: Option<String>,
+    weight: Option<f64>,
+    name: Option<String>,
+    #[serde(default)]
+    description: String,
+    /// An inline part's objective; default the composite's.
+    objective: Option<f64>,
+    sli: Option<RawSli>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -136,28 +152,54 @@ pub(crate) fn from_native(d: &mut Diag, doc: serde_yaml_ng::Value) -> Vec<SloSpe
     };
     check_ident(d, "service", &file.service);
     check_ident(d, "owner", &file.owner);
-    each_slo(d, file.slos, |d, at, raw: RawSlo| {
-        native_slo(d, at, &file.service, &file.owner, &file.labels, raw)
-    })
+    let mut parts = Vec::new();
+    let mut specs = each_slo(d, file.slos, |d, at, raw: RawSlo| {
+        native_slo(
+            d,
+            at,
+            &file.service,
+            &file.owner,
+            &file.labels,
+            raw,
+            &mut parts,
+        )
+    });
+    specs.extend(parts);
+    specs
 }
 
+/// Validates one SLO; the SLOs of a composite's inline parts go to `parts`.
 fn native_slo(
     d: &mut Diag,
     at: &str,
     service: &str,
     owner: &str,
     file_labels: &BTreeMap<String, String>,
-    raw: RawSlo,
+    mut raw: RawSlo,
+    parts: &mut Vec<SloSpec>,
 ) -> Option<SloSpec> {
     let before = d.errors.len();
     check_ident(d, &format!("{at}.name"), &raw.name);
-    let owner = raw.owner.unwrap_or_else(|| owner.to_string());
+    let owner = raw.owner.take().unwrap_or_else(|| owner.to_string());
     check_ident(d, &format!("{at}.owner"), &owner);
     let objective = native_objective(d, &format!("{at}.objective"), raw.objective);
     let window = native_window(d, &format!("{at}.window"), &raw.window);
-    let sli = native_sli(d, &format!("{at}.sli"), raw.sli);
     let mut labels = file_labels.clone();
-    labels.extend(raw.labels);
+    labels.extend(raw.labels.clone());
+    let sli = match raw.sli.composite.take() {
+        Some(list) if objective.is_some() && window.is_some() => {
+            let whole = InlineContext {
+                service,
+                owner: &owner,
+                labels: &labels,
+                composite: &raw,
+            };
+            native_composite(d, &format!("{at}.sli"), &raw.sli, list, &whole, parts)
+        }
+        // The composite's own errors first; its inline parts would repeat them.
+        Some(_) => None,
+        None => native_sli(d, &format!("{at}.sli"), raw.sli),
+    };
     let (objective, window, sli) = (objective?, window?, sli?);
     let alerting = build_alerting(
         d,
@@ -321,6 +363,117 @@ fn native_budgeting(
     }
 }
 
+/// What an inline part of a composite takes from the composite.
+struct InlineContext<'a> {
+    service: &'a str,
+    owner: &'a str,
+    labels: &'a BTreeMap<String, String>,
+    composite: &'a RawSlo,
+}
+
+/// `sli: {composite: [{slo: name, weight: 3}, {name: search, sli: {...}}]}`; `other` is the
+/// rest of the `sli` section, which must be empty.
+fn native_composite(
+    d: &mut Diag,
+    at: &str,
+    other: &RawSli,
+    list: Vec<RawPart>,
+    whole: &InlineContext,
+    specs: &mut Vec<SloSpec>,
+) -> Option<Sli> {
+    if other.ratio.is_some()
+        || other.latency.is_some()
+        || other.availability.is_some()
+        || other.probe.is_some()
+    {
+        d.err(
+            at,
+            "give exactly one SLI kind: ratio, latency, availability, probe or composite",
+        );
+        return None;
+    }
+    let at = format!("{at}.composite");
+    if list.is_empty() {
+        d.err(&at, "a composite lists its parts: other SLOs (`slo: name`) or SLIs of their own (`name` and `sli`)");
+        return None;
+    }
+    let before = d.errors.len();
+    let mut parts = Vec::new();
+    for (j, p) in list.into_iter().enumerate() {
+        let pat = format!("{at}[{j}]");
+        let weight = p.weight.unwrap_or(1.0);
+        if !(weight.is_finite() && weight > 0.0) {
+            d.err(
+                format!("{pat}.weight"),
+                format!("a part's weight is a number > 0 (default 1); got {weight}"),
+            );
+        }
+        let field = format!("{}{pat}", d.prefix);
+        match (p.slo, p.sli) {
+            (Some(slo), None) => {
+                for (set, f) in [
+                    (p.name.is_some(), "name"),
+                    (p.objective.is_some(), "objective"),
+                ] {
+                    if set {
+                        d.err(format!("{pat}.{f}"), "a part that names another SLO (`slo`) takes its name and objective from that SLO; remove it");
+                    }
+                }
+                check_ident(d, &format!("{pat}.slo"), &slo);
+                parts.push(CompositePart {
+                    slo,
+                    key: String::new(),
+                    weight,
+                    field,
+                });
+            }
+            (None, Some(sli)) => {
+                if sli.composite.is_some() {
+                    d.err(
+                        format!("{pat}.sli.composite"),
+                        "a part cannot be composite itself (composites do not nest)",
+                    );
+                    continue;
+                }
+                let Some(name) = p.name else {
+                    d.err(format!("{pat}.name"), "an inline part needs a name; it becomes the SLO <composite>-<name>");
+                    continue;
+                };
+                let c = whole.composite;
+                let raw = RawSlo {
+                    name: format!("{}-{name}", c.name),
+                    description: p.description,
+                    owner: Some(whole.owner.to_string()),
+                    objective: p.objective.unwrap_or(c.objective),
+                    window: c.window.clone(),
+                    budgeting: c.budgeting.clone(),
+                    labels: BTreeMap::new(),
+                    sli,
+                    alerting: AlertingInput::default(),
+                };
+                let key = format!("{}/{}", whole.service, raw.name);
+                let mut nested = Vec::new();
+                if let Some(spec) =
+                    native_slo(d, &pat, whole.service, whole.owner, whole.labels, raw, &mut nested)
+                {
+                    specs.push(spec);
+                }
+                parts.push(CompositePart {
+                    slo: key.clone(),
+                    key,
+                    weight,
+                    field,
+                });
+            }
+            _ => d.err(
+                &pat,
+                "give exactly one of `slo` (another SLO's name) or `name` and `sli` (an SLI of its own)",
+            ),
+        }
+    }
+    (d.errors.len() == before).then_some(Sli::Composite(parts))
+}
+
 fn native_objective(d: &mut Diag, field: &str, v: f64) -> Option<Objective> {
     if !(v > 0.0 && v < 100.0) {
         d.err(
@@ -352,7 +505,7 @@ fn native_sli(d: &mut Diag, at: &str, raw: RawSli) -> Option<Sli> {
     if kinds.iter().filter(|k| **k).count() != 1 {
         d.err(
             at,
-            "give exactly one SLI kind: ratio, latency, availability or probe",
+            "give exactly one SLI kind: ratio, latency, availability, probe or composite",
         );
         return None;
     }

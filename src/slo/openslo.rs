@@ -22,7 +22,14 @@
 //! source's connection details are not used). `spec.alertPolicies` (inline, or
 //! `alertPolicyRef` to an `AlertPolicy` of the file, whose condition and notification targets
 //! are inline or referenced too) replace the default burn-rate tiers with the policies' alerts
-//! ([`alerts`], [`super::policy`]). Composite SLOs are errors naming the field. The owner is the SLO's `owner` (or `team`) label, else the service.
+//! ([`alerts`], [`super::policy`]).
+//! The owner is the SLO's `owner` (or `team`) label, else the service.
+//!
+//! **Composite form.** An `SLO` without `indicator`/`indicatorRef` whose objectives each carry
+//! their own (`objectives[].indicator` or `indicatorRef`, with an optional `compositeWeight`,
+//! default 1) is a composite: each objective becomes an SLO of its own
+//! (`<slo>-<displayName or index>`, with the objective's target), and the SLO `<slo>` is the
+//! composite of them ([`super::composite`]), its objective the weighted mean of theirs.
 
 use super::calendar::{CalendarUnit, CalendarWindow, Zone};
 use super::spec::{
@@ -222,54 +229,55 @@ fn slo(
         .cloned()
         .unwrap_or_else(|| spec.service.clone());
     let window = time_window(d, &spec.time_window);
-    let sli_src = match (spec.indicator, &spec.indicator_ref) {
-        (Some(i), None) => Some(("spec.indicator.spec".to_string(), i.spec)),
-        (None, Some(r)) => match slis.get(r) {
-            Some((field, v)) => Some((field.clone(), v.clone())),
-            None => {
-                d.err(
-                    "spec.indicatorRef",
-                    format!("no SLI named {r:?} in this file"),
-                );
-                None
-            }
-        },
-        _ => {
-            d.err("spec", "give exactly one of indicator or indicatorRef");
-            None
-        }
+    // The composite form: no indicator on the spec, one on each objective.
+    let composite = spec.indicator.is_none()
+        && spec.indicator_ref.is_none()
+        && spec
+            .objectives
+            .iter()
+            .any(|o| o.indicator.is_some() || o.indicator_ref.is_some());
+    let sli = if composite {
+        None
+    } else {
+        let inline = spec.indicator.map(|i| ("spec.indicator".to_string(), i));
+        indicator_of(d, slis, "spec", inline, spec.indicator_ref.as_deref())
     };
-    let sli = sli_src.and_then(|(field, v)| {
-        // A referenced SLI's errors are reported at its own document.
-        let saved = std::mem::take(&mut d.prefix);
-        let (field, prefix) = if field.starts_with("spec.indicator") {
-            (field, saved.clone())
-        } else {
-            (field, String::new())
-        };
-        d.prefix = prefix;
-        let r = d.decode::<SliSpecRaw>(&field, v).map(|s| (field, s));
-        d.prefix = saved;
-        r
-    });
     if spec.objectives.is_empty() {
         d.err("spec.objectives", "no objectives listed");
     }
     let many = spec.objectives.len() > 1;
     let mut out = Vec::new();
+    let mut weights = Vec::new();
     for (i, o) in spec.objectives.into_iter().enumerate() {
         let at = format!("spec.objectives[{i}]");
-        for (set, f) in [
-            (
-                o.indicator.is_some() || o.indicator_ref.is_some(),
-                "indicator",
-            ),
-            (o.composite_weight.is_some(), "compositeWeight"),
-        ] {
-            if set {
-                d.err(format!("{at}.{f}"), "not supported by redline (composite SLOs); the objective is a share of events or of time slices");
+        let own = o.indicator.is_some() || o.indicator_ref.is_some();
+        let part_sli = if composite && own {
+            let inline = o
+                .indicator
+                .clone()
+                .and_then(|v| d.decode::<InlineSli>(&format!("{at}.indicator"), v))
+                .map(|i| (format!("{at}.indicator"), i));
+            indicator_of(d, slis, &at, inline, o.indicator_ref.as_deref())
+        } else if composite {
+            d.err(&at, "in a composite SLO (objectives with their own indicator) every objective names its indicator or indicatorRef");
+            continue;
+        } else {
+            if own {
+                d.err(format!("{at}.indicator"), "the indicator is given on the spec (a standard SLO) and on this objective (a composite SLO); give it in one place");
             }
+            if o.composite_weight.is_some() {
+                d.err(format!("{at}.compositeWeight"), "compositeWeight weighs the objectives of a composite SLO (objectives with their own indicator); this SLO has one indicator");
+            }
+            None
+        };
+        let weight = o.composite_weight.unwrap_or(1.0);
+        if !(weight.is_finite() && weight > 0.0) {
+            d.err(
+                format!("{at}.compositeWeight"),
+                format!("a composite weight is a number > 0 (default 1); got {weight}"),
+            );
         }
+        let sli_ref = if composite { &part_sli } else { &sli };
         let objective = match (o.target, o.target_percent) {
             (Some(t), None) if t > 0.0 && t < 1.0 => Some(Objective(t * 100.0)),
             (None, Some(p)) if p > 0.0 && p < 100.0 => Some(Objective(p)),
@@ -295,7 +303,7 @@ fn slo(
                 None
             }
         };
-        let slo_name = if many {
+        let slo_name = if many || composite {
             let suffix = o
                 .display_name
                 .as_deref()
@@ -311,7 +319,7 @@ fn slo(
             name.clone()
         };
         let threshold = (o.op.clone(), o.value);
-        let s = sli
+        let s = sli_ref
             .as_ref()
             .and_then(|(field, s)| indicator(d, field, s, &at, threshold));
         let (Some(objective), Some(window), Some(s)) = (objective, window.clone(), s) else {
@@ -332,7 +340,7 @@ fn slo(
             objective,
             window.period(),
         ));
-        let threshold_metric = sli
+        let threshold_metric = sli_ref
             .as_ref()
             .is_some_and(|(_, s)| s.threshold_metric.is_some());
         let Some(budgeting) = budgeting(
@@ -360,11 +368,53 @@ fn slo(
             labels: labels.clone(),
             alerting,
         });
+        weights.push(weight);
     }
     if d.errors.len() > before {
         return Vec::new();
     }
+    if composite {
+        if let Some(c) = super::composite::of_objectives(d, &name, &out, &weights) {
+            out.push(c);
+        }
+    }
     out
+}
+
+/// The SLI of an SLO (`at` = `spec`) or of a composite's objective: inline (`indicator`,
+/// already decoded, with its field path) or `indicatorRef` to an `SLI` of the file, whose
+/// errors are reported at its own document.
+fn indicator_of(
+    d: &mut Diag,
+    slis: &BTreeMap<String, (String, serde_yaml_ng::Value)>,
+    at: &str,
+    inline: Option<(String, InlineSli)>,
+    indicator_ref: Option<&str>,
+) -> Option<(String, SliSpecRaw)> {
+    let (field, v, own_doc) = match (inline, indicator_ref) {
+        (Some((field, i)), None) => (format!("{field}.spec"), i.spec, true),
+        (None, Some(r)) => match slis.get(r) {
+            Some((field, v)) => (field.clone(), v.clone(), false),
+            None => {
+                d.err(
+                    format!("{at}.indicatorRef"),
+                    format!("no SLI named {r:?} in this file"),
+                );
+                return None;
+            }
+        },
+        _ => {
+            d.err(at, "give exactly one of indicator or indicatorRef");
+            return None;
+        }
+    };
+    let saved = std::mem::take(&mut d.prefix);
+    if own_doc {
+        d.prefix = saved.clone();
+    }
+    let r = d.decode::<SliSpecRaw>(&field, v).map(|s| (field, s));
+    d.prefix = saved;
+    r
 }
 
 fn time_window(d: &mut Diag, tw: &[TimeWindow]) -> Option<SloWindow> {

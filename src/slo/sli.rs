@@ -47,6 +47,9 @@ pub enum SliSource {
     SlicesQuery { query: String },
     /// Outcomes of redline's own prober, drained every step.
     Probe(Arc<Mutex<Counts>>),
+    /// A composite SLO reads nothing itself: the engine derives its steps from its parts'
+    /// ledgers ([`super::composite`]).
+    Composite,
 }
 
 /// Why an SLI cannot be read.
@@ -214,6 +217,7 @@ impl SliSource {
                 query: super::spec::with_window(query, step),
             },
             Sli::Probe(_) => SliSource::Probe(probe.unwrap_or_default()),
+            Sli::Composite(_) => SliSource::Composite,
         })
     }
 
@@ -485,6 +489,7 @@ pub fn read_step(
             };
             Reading::of_counts(c)
         }
+        SliSource::Composite => Reading::default(),
     }
 }
 

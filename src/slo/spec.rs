@@ -208,6 +208,23 @@ pub enum Sli {
     },
     /// redline probes the URL itself (runtime); there is no Prometheus data to generate from.
     Probe(ProbeSpec),
+    /// A user journey: the weighted error ratios of other SLOs of the loaded set, step by step
+    /// ([`super::composite`]).
+    Composite(Vec<CompositePart>),
+}
+
+/// One part of a composite SLO: another SLO of the loaded set and its weight.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CompositePart {
+    /// The part as written: `name` or `service/name`.
+    pub slo: String,
+    /// The part's key (`service/name`) once resolved against the loaded set
+    /// ([`super::composite::resolve`]); an inline part's from the start.
+    pub key: String,
+    /// > 0; 1 unless given.
+    pub weight: f64,
+    /// The part's field path in its file, for errors.
+    pub field: String,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -325,7 +342,7 @@ impl Sli {
                     total: t,
                 })
             }
-            Sli::ErrorRatio { .. } | Sli::Probe(_) => None,
+            Sli::ErrorRatio { .. } | Sli::Probe(_) | Sli::Composite(_) => None,
         }
     }
 }

@@ -242,6 +242,7 @@ impl SloEngine {
         }
         let now_step = crate::timefmt::now_ms() / self.step_ms;
         for (key, m) in after.iter().filter(|(_, m)| m.complete) {
+            self.backfill_running.remove(key);
             let Some(rt) = self.slos.iter_mut().find(|rt| rt.key == *key) else {
                 continue;
             };
