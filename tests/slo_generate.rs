@@ -161,7 +161,7 @@ fn probe_slo_checks_but_does_not_generate() {
 }
 
 /// The specs whose generated rules are committed (for the unit tests in tests/slo/), and where.
-const GENERATED: [(&str, &str); 5] = [
+const GENERATED: [(&str, &str); 6] = [
     (
         "rules/slo/checkout.yml",
         "tests/data/slo/generated/checkout.rules.yml",
@@ -181,6 +181,10 @@ const GENERATED: [(&str, &str); 5] = [
     (
         "tests/data/slo/openslo/alert-policies.yml",
         "tests/data/slo/generated/api-availability.rules.yml",
+    ),
+    (
+        "tests/data/slo/native/guarded.yml",
+        "tests/data/slo/generated/guarded.rules.yml",
     ),
 ];
 
@@ -214,6 +218,7 @@ fn unit_tests() -> Vec<PathBuf> {
         .collect();
     for want in [
         "checkout.test.yml",
+        "guard.test.yml",
         "openslo.test.yml",
         "openslo-policy.test.yml",
         "sloth-myservice.test.yml",
@@ -246,10 +251,11 @@ fn promtool_unit_tests_of_generated_rules_pass() {
 
 #[test]
 fn redline_runs_the_same_unit_tests() {
-    // Test groups per file, counted in the files: checkout 7, openslo 2, openslo-policy 3,
-    // sloth 2.
+    // Test groups per file, counted in the files: checkout 7, guard 2, openslo 2,
+    // openslo-policy 3, sloth 2.
     let expect = [
         ("checkout.test.yml", 7),
+        ("guard.test.yml", 2),
         ("openslo.test.yml", 2),
         ("openslo-policy.test.yml", 3),
         ("sloth-myservice.test.yml", 2),
@@ -265,6 +271,67 @@ fn redline_runs_the_same_unit_tests() {
             assert_eq!(s.passed, *n, "{file:?}:\n{text}");
         }
     }
+}
+
+/// Runs `promtool test rules` on `file`; its verdict and output.
+fn promtool_test(file: &Path) -> (bool, String) {
+    let out = Command::new(promtool())
+        .args(["test", "rules"])
+        .arg(file)
+        .output()
+        .expect("run promtool");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+/// The control of tests/slo/guard.test.yml, where the low-traffic guard holds a page back on
+/// 10 requests a minute with half of them failing: under the rules of the same SLO without
+/// the guard, promtool finds that the same series page (the error ratio 0.5 is far above
+/// 14.4 %), so it is the guard that holds the page back there.
+#[test]
+fn without_the_guard_promtool_pages_on_the_same_low_traffic() {
+    let dir = temp_dir("unguarded");
+    let spec = std::fs::read_to_string("tests/data/slo/native/guarded.yml").expect("read spec");
+    let unguarded = spec.replace("    alerting: {min_events: 500}\n", "");
+    assert_ne!(unguarded, spec, "the guard line is in the spec");
+    let spec_file = dir.join("unguarded.yml");
+    std::fs::write(&spec_file, unguarded).expect("write spec");
+    let rules = generate(&[spec_file]).unwrap_or_else(|e| panic!("{}", render(&e)));
+    assert!(!rules.contains("avg_over_time"), "no guard: {rules}");
+    std::fs::write(dir.join("unguarded.rules.yml"), rules).expect("write rules");
+    let test = dir.join("unguarded.test.yml");
+    std::fs::write(
+        &test,
+        r#"rule_files: [unguarded.rules.yml]
+evaluation_interval: 1m
+tests:
+  - interval: 1m
+    input_series:
+      - series: 'http_requests_total{job="orders",code="200"}'
+        values: '0+5x120'
+      - series: 'http_requests_total{job="orders",code="500"}'
+        values: '0+5x120'
+    alert_rule_test:
+      - eval_time: 90m
+        alertname: ShopOrdersBurnRatePage
+        exp_alerts:
+          - exp_labels: {severity: critical, owner: team-shop, slo: orders, tier: page, slo_service: shop, slo_name: orders, slo_owner: team-shop}
+            exp_annotations:
+              summary: "shop orders: error budget burning too fast (page)"
+              description: "SLO shop/orders (objective 99% over 30d) is burning its error budget too fast: more than 14.4× over 1h and 5m, or 6× over 6h and 30m, the rate that would spend exactly the budget."
+              runbook_url: "/playbooks/SLOBurnRate"
+"#,
+    )
+    .expect("write test");
+    let (ok, text) = promtool_test(&test);
+    assert!(ok && text.contains("SUCCESS"), "{text}");
+    // And the guarded rules hold the page back on the same series (guard.test.yml).
+    let (ok, text) = promtool_test(Path::new("tests/slo/guard.test.yml"));
+    assert!(ok && text.contains("SUCCESS"), "{text}");
 }
 
 fn errors_of(path: &str) -> Vec<SloError> {
