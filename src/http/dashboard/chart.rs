@@ -285,7 +285,8 @@ impl Chart<'_> {
     /// The chart as an `<svg>` element.
     pub fn render(&self) -> String {
         let legend_rows = self.series.len().min(12);
-        let height = PLOT_BOTTOM + 26.0 + legend_rows as f64 * LEGEND_LINE;
+        // At least one legend line: the time axis' zone sits left of it.
+        let height = PLOT_BOTTOM + 26.0 + legend_rows.max(1) as f64 * LEGEND_LINE;
         let mut s = String::with_capacity(4096);
         let _ = write!(
             s,
@@ -346,12 +347,13 @@ impl Chart<'_> {
                 label = escape(&label),
             );
         }
-        // The time axis' unit: the zone its labels are in.
+        // The time axis' unit: the zone its labels are in, below the y axis' labels and
+        // clear of the first time label.
         let _ = write!(
             s,
             r#"<text class="axis-unit" x="{lx}" y="{ty:.1}" text-anchor="end">{zone}</text>"#,
             lx = PLOT_LEFT - 6.0,
-            ty = PLOT_BOTTOM + 16.0,
+            ty = PLOT_BOTTOM + 30.0,
             zone = escape(&zone_name(self.tz, self.end_ms)),
         );
         s.push_str("</g>");
