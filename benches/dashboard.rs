@@ -31,6 +31,7 @@ fn slos(n: usize) -> Vec<SloView> {
                 exhaustion: (burn > 0.0)
                     .then(|| Duration::from_secs_f64(remaining.max(0.0) * 30.0 * 86400.0 / burn)),
                 burn_down: Vec::new(),
+                sli_hourly: Vec::new(),
                 window_start_ms: None,
                 calendar: None,
             }

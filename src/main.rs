@@ -379,6 +379,10 @@ fn dispatch(command: Command) -> Result<ExitCode> {
                         max_batch_size: notifier.batch_size,
                     },
                     resend_delay: notifier.resend_delay,
+                    ..redline::service::ServiceOptions::new(
+                        std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+                        std::path::PathBuf::new(),
+                    )
                 },
                 discovery,
                 load,
@@ -392,10 +396,10 @@ fn dispatch(command: Command) -> Result<ExitCode> {
             incident_for,
         } => {
             let opts = redline::demo::DemoOptions {
-                listen,
                 speed,
                 incident_after,
                 incident_for,
+                ..redline::demo::DemoOptions::new(listen)
             };
             runtime()?.block_on(redline::demo::run(opts))?;
             Ok(ExitCode::SUCCESS)

@@ -49,6 +49,13 @@ pub struct ServiceOptions {
     pub notifier: crate::notifier::NotifierOptions,
     /// `--rules.alert.resend-delay`: how often a firing alert is sent again.
     pub resend_delay: Duration,
+    /// A store already holding samples (the demo's back-filled history) to run on instead of
+    /// opening one from the config's `storage` section.
+    pub store: Option<Arc<Store>>,
+    /// Whether the SLOs' back-fill from the store is recorded in their ledgers before the
+    /// HTTP server starts (the demo: every page full at the first request), instead of in
+    /// the background over the first rounds.
+    pub slo_backfill_first: bool,
 }
 
 impl ServiceOptions {
@@ -63,6 +70,8 @@ impl ServiceOptions {
             playbooks_dir: None,
             notifier: crate::notifier::NotifierOptions::default(),
             resend_delay: crate::rules::DEFAULT_RESEND_DELAY,
+            store: None,
+            slo_backfill_first: false,
         }
     }
 }
@@ -238,7 +247,10 @@ impl Service {
             .map_err(ServiceError::Listen)?;
         let local_addr = listener.local_addr().map_err(ServiceError::Listen)?;
         crate::install_crypto_provider();
-        let store = Arc::new(open_store(&cfg, &opts.state_dir).await?);
+        let store = match &opts.store {
+            Some(s) => s.clone(),
+            None => Arc::new(open_store(&cfg, &opts.state_dir).await?),
+        };
         let targets = Arc::new(TargetSet::new());
         let ready = Arc::new(AtomicBool::new(false));
         let external_url = opts
@@ -302,6 +314,7 @@ impl Service {
             engine,
             &external_url,
             &mut telemetry,
+            opts.slo_backfill_first,
             move |batch| {
                 let p = slo_pipeline.clone();
                 async move {

@@ -1,8 +1,9 @@
 //! The dashboard, end to end: the real `redline` binary, and Debian's headless Chromium driven
 //! over WebDriver (chromedriver on loopback).
 //!
-//! `dashboard_in_a_real_browser` runs `redline demo`, opens every page in Chromium, checks that
-//! they show the synthetic cluster's nodes, containers and services with SVG charts that carry
+//! `dashboard_in_a_real_browser` runs `redline demo`, first checks that every page has data at
+//! the first request and that its charts read at 1280 px ([`first_load`], which also takes the
+//! README's screenshots), then opens every page in Chromium, checks that they show the synthetic cluster's nodes, containers and services with SVG charts that carry
 //! data, follows an alert's playbook link, creates a silence through the alerts page's form and
 //! finds it in `/api/v2/silences`, and prints a page to PDF. Screenshots of each page are kept
 //! in `target/dashboard-screenshots/` as test artifacts.
@@ -12,6 +13,7 @@
 
 mod browser;
 mod common;
+mod first_load;
 
 use browser::{client, wait_ready, Browser};
 use common::{free_port, ProcessGuard as Proc};
@@ -212,7 +214,21 @@ async fn dashboard_in_a_real_browser() {
     let logs = artifacts().join("demo.log");
     let demo_tmp = TempDir::new("dashboard-demo");
     let _demo = start_demo(port, &logs, &demo_tmp);
-    wait_ready(&format!("{base}/-/ready"), Duration::from_secs(120)).await;
+    wait_ready(&format!("{base}/-/ready"), Duration::from_secs(180)).await;
+    let b = Browser::start().await;
+    // Data on every page at the first request, from the demo's back-filled history.
+    // `REDLINE_UPDATE_SCREENSHOTS=1` also writes the README's screenshots.
+    let docs = crate_dir().join("docs/screenshots");
+    let update = std::env::var_os("REDLINE_UPDATE_SCREENSHOTS").is_some_and(|v| v == "1");
+    first_load::every_page_has_data_at_first_load(
+        &b,
+        &base,
+        // One ledger step is a scenario minute: 2 s at speed 30.
+        2_000.0,
+        &artifacts(),
+        update.then_some(docs.as_path()),
+    )
+    .await;
     wait_series(
         &base,
         "instance:node_cpu_utilisation:rate5m",
@@ -232,8 +248,6 @@ async fn dashboard_in_a_real_browser() {
         Duration::from_secs(120),
     )
     .await;
-
-    let b = Browser::start().await;
 
     // Overview: the demo's four SLOs, each with a budget bar, and the alerts by owner.
     b.goto(&format!("{base}/")).await;

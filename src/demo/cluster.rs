@@ -13,6 +13,12 @@
 //! - node `demo-node-3` runs out of memory (`MemoryPressure`, 97% used).
 //!
 //! Afterwards everything recovers, so the alerts resolve.
+//!
+//! Before scenario time 0 lies the cluster's history ([`Cluster::with_history`]), which
+//! `redline demo` back-fills into the store at start ([`super::history`]): traffic and load
+//! follow a day/night cycle ([`daily`]) with noise, and one past incident
+//! ([`PAST_INCIDENT_AGO`]) answered 5% of checkout's requests with 5xx for
+//! [`PAST_INCIDENT_FOR`], spending part of its SLO's error budget.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -28,6 +34,8 @@ pub struct Scenario {
     pub incident_for: Duration,
     /// Scenario seconds per real second.
     pub speed: f64,
+    /// The UTC second of the day at scenario time 0: the day/night cycle follows it.
+    pub day_start: f64,
 }
 
 impl Default for Scenario {
@@ -36,9 +44,15 @@ impl Default for Scenario {
             incident_at: Duration::from_secs(60),
             incident_for: Duration::from_secs(15 * 60),
             speed: 1.0,
+            day_start: 0.0,
         }
     }
 }
+
+/// How long before scenario time 0 the past incident started: three days and seven hours.
+pub const PAST_INCIDENT_AGO: f64 = (3 * 86_400 + 7 * 3_600) as f64;
+/// How long the past incident lasted: two and a half hours.
+pub const PAST_INCIDENT_FOR: f64 = 2.5 * 3_600.0;
 
 impl Scenario {
     /// Whether the incident is under way at scenario second `t`.
@@ -46,6 +60,38 @@ impl Scenario {
         let start = self.incident_at.as_secs_f64();
         t >= start && t < start + self.incident_for.as_secs_f64()
     }
+
+    /// Whether the past incident (checkout's 5xx, days ago) is under way at scenario second
+    /// `t`.
+    pub fn past_incident(&self, t: f64) -> bool {
+        (-PAST_INCIDENT_AGO..-PAST_INCIDENT_AGO + PAST_INCIDENT_FOR).contains(&t)
+    }
+
+    /// The traffic at scenario second `t` relative to the day's mean: the day/night cycle
+    /// ([`daily`]) times a few percent of noise.
+    pub fn load(&self, t: f64) -> f64 {
+        daily(self.day_start + t) * (1.0 + 0.06 * noise(t, 300.0))
+    }
+}
+
+/// The day/night cycle at UTC second-of-day `s` (any second; taken modulo a day), relative to
+/// the day's mean: busiest at 15:00 (1.6), quietest at 03:00 (0.4).
+pub fn daily(s: f64) -> f64 {
+    let hour = s.rem_euclid(86_400.0) / 3_600.0;
+    1.0 + 0.6 * ((hour - 15.0) / 24.0 * std::f64::consts::TAU).cos()
+}
+
+/// Smooth noise in [-1, 1]: a pseudo-random value every `period` seconds, linearly
+/// interpolated in between, the same for the same `t`.
+fn noise(t: f64, period: f64) -> f64 {
+    let at = |k: i64| {
+        let h = xxhash_rust::xxh3::xxh3_64(&k.to_le_bytes());
+        (h >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0
+    };
+    let x = t / period;
+    let k = x.floor();
+    let f = x - k;
+    at(k as i64) * (1.0 - f) + at(k as i64 + 1) * f
 }
 
 /// One node of the cluster.
@@ -179,7 +225,16 @@ impl App {
         }
     }
 
-    /// Baseline requests per second.
+    /// Share of requests answered with a 5xx outside incidents: a fraction of each SLO's
+    /// error budget, so that a month of it leaves budget for incidents.
+    fn error_share(self) -> f64 {
+        match self {
+            App::Checkout => 0.0003,
+            App::Catalog => 0.001,
+        }
+    }
+
+    /// Baseline requests per second (the day's mean).
     fn rps(self) -> f64 {
         match self {
             App::Checkout => 40.0,
@@ -218,7 +273,8 @@ fn latency_cdf(slow: bool) -> [f64; 11] {
 /// The simulated cluster: its scenario and the running totals of its counters.
 pub struct Cluster {
     scenario: Scenario,
-    started: Instant,
+    /// When scenario time 0 was, in real time.
+    started: Mutex<Instant>,
     state: Mutex<State>,
 }
 
@@ -231,14 +287,28 @@ struct State {
 
 /// Scenario seconds per integration step when advancing counters.
 const STEP: f64 = 1.0;
+/// Scenario seconds per integration step when advancing through history (before scenario
+/// time 0): coarser, so that a month of history is quick to compute.
+const HISTORY_STEP: f64 = 60.0;
 
 impl Cluster {
     /// A cluster whose scenario clock starts now.
     pub fn new(scenario: Scenario) -> Arc<Cluster> {
+        Cluster::with_history(scenario, 0.0)
+    }
+
+    /// A cluster whose scenario clock starts now, with history from scenario second
+    /// `from` (negative): its counters start there, so the values of
+    /// [`Cluster::exposition_at`] at past times, then those of live scrapes, form one
+    /// history with no counter reset.
+    pub fn with_history(scenario: Scenario, from: f64) -> Arc<Cluster> {
         Arc::new(Cluster {
             scenario,
-            started: Instant::now(),
-            state: Mutex::new(State::default()),
+            started: Mutex::new(Instant::now()),
+            state: Mutex::new(State {
+                t: from.min(0.0),
+                counters: BTreeMap::new(),
+            }),
         })
     }
 
@@ -248,14 +318,22 @@ impl Cluster {
 
     /// Scenario seconds since start.
     pub fn now(&self) -> f64 {
-        self.started.elapsed().as_secs_f64() * self.scenario.speed
+        let started = *self.started.lock().unwrap_or_else(|e| e.into_inner());
+        started.elapsed().as_secs_f64() * self.scenario.speed
+    }
+
+    /// Makes now scenario time 0: the live scenario starts when the demo starts serving,
+    /// after its history was written.
+    pub fn start_clock(&self) {
+        *self.started.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
     }
 
     /// Advances every counter to scenario time `t` (no-op for an earlier `t`).
     fn advance(&self, t: f64) -> std::sync::MutexGuard<'_, State> {
         let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
         while st.t < t {
-            let dt = (t - st.t).min(STEP);
+            let step = if st.t < 0.0 { HISTORY_STEP } else { STEP };
+            let dt = (t - st.t).min(step);
             let mid = st.t + dt / 2.0;
             for (key, rate) in self.rates(mid) {
                 // Rates are per real second: a faster scenario changes when things happen,
@@ -275,13 +353,16 @@ impl Cluster {
     /// Every counter's rate per scenario second at scenario time `t`, keyed by its series.
     fn rates(&self, t: f64) -> Vec<(String, f64)> {
         let incident = self.scenario.incident(t);
+        let load = self.scenario.load(t);
         let mut out = Vec::new();
         for app in [App::Checkout, App::Catalog] {
-            let rps = app.rps() * (1.0 + 0.15 * wave(t, 900.0, 0.0));
+            let rps = app.rps() * load * (1.0 + 0.05 * wave(t, 900.0, 0.0));
             let error_share = if incident && app == App::Checkout {
                 0.08
+            } else if app == App::Checkout && self.scenario.past_incident(t) {
+                0.05
             } else {
-                0.002
+                app.error_share()
             };
             let cdf = latency_cdf(incident && app == App::Catalog);
             for &(handler, method, share) in app.handlers() {
@@ -340,7 +421,7 @@ impl Cluster {
             }
         }
         for (i, node) in nodes().iter().enumerate() {
-            let busy = node_busy(node, i, t, incident);
+            let busy = node_busy(node, i, t, incident, load);
             for cpu in 0..node.cpus {
                 for (mode, share) in [
                     ("idle", 1.0 - busy),
@@ -410,7 +491,7 @@ impl Cluster {
             let cpu = if crash {
                 0.01
             } else {
-                p.cpu_use * (1.0 + 0.3 * wave(t, 240.0, 0.1))
+                p.cpu_use * load * (1.0 + 0.1 * wave(t, 240.0, 0.1))
             };
             let key = pod_key(&p);
             out.push((
@@ -451,13 +532,20 @@ impl Cluster {
 
     /// The exposition of one endpoint of the cluster at scenario time [`Cluster::now`].
     pub fn exposition(&self, endpoint: &Endpoint) -> String {
-        let t = self.now();
+        self.exposition_at(endpoint, self.now())
+    }
+
+    /// The exposition of one endpoint at scenario second `t` (its counters as of the latest
+    /// time any endpoint was read at: read the endpoints in time order).
+    pub fn exposition_at(&self, endpoint: &Endpoint, t: f64) -> String {
         let st = self.advance(t);
         let incident = self.scenario.incident(t);
         let mut s = String::with_capacity(16 * 1024);
         match endpoint {
             Endpoint::App(app) => write_app(&mut s, &st, *app),
-            Endpoint::NodeExporter(node) => write_node(&mut s, &st, node, t, incident),
+            Endpoint::NodeExporter(node) => {
+                write_node(&mut s, &st, node, t, incident, self.scenario.load(t))
+            }
             Endpoint::Cadvisor(node) => write_cadvisor(&mut s, &st, node, t, incident),
             Endpoint::KubeStateMetrics => write_ksm(&mut s, &st, incident),
         }
@@ -478,8 +566,8 @@ fn wave(t: f64, period: f64, phase: f64) -> f64 {
     (((t / period) + phase) * std::f64::consts::TAU).sin()
 }
 
-fn node_busy(node: &Node, i: usize, t: f64, incident: bool) -> f64 {
-    let base = 0.3 + 0.15 * wave(t, 600.0, i as f64 * 0.3);
+fn node_busy(node: &Node, i: usize, t: f64, incident: bool, load: f64) -> f64 {
+    let base = 0.3 * load + 0.08 * wave(t, 600.0, i as f64 * 0.3);
     if incident && node.name == "demo-node-3" {
         (base + 0.35).min(0.97)
     } else {
@@ -576,7 +664,7 @@ fn write_app(s: &mut String, st: &State, app: App) {
     let _ = writeln!(s, "# HELP process_start_time_seconds Start time of the process since unix epoch in seconds.\n# TYPE process_start_time_seconds gauge\nprocess_start_time_seconds 1.7637e+09");
 }
 
-fn write_node(s: &mut String, st: &State, node: &str, t: f64, incident: bool) {
+fn write_node(s: &mut String, st: &State, node: &str, t: f64, incident: bool, load: f64) {
     let Some((i, n)) = nodes()
         .into_iter()
         .enumerate()
@@ -611,7 +699,7 @@ fn write_node(s: &mut String, st: &State, node: &str, t: f64, incident: bool) {
             ),
         ],
     );
-    let busy = node_busy(&n, i, t, incident);
+    let busy = node_busy(&n, i, t, incident, load);
     let _ = writeln!(
         s,
         "# HELP node_load1 1m load average.\n# TYPE node_load1 gauge\nnode_load1 {:.2}",
@@ -630,7 +718,7 @@ fn write_node(s: &mut String, st: &State, node: &str, t: f64, incident: bool) {
     let used = if incident && node == "demo-node-3" {
         0.97
     } else {
-        0.45 + 0.1 * wave(t, 900.0, i as f64 * 0.25)
+        0.35 + 0.1 * load + 0.05 * wave(t, 900.0, i as f64 * 0.25)
     };
     let _ = writeln!(s, "# HELP node_memory_MemTotal_bytes Memory information field MemTotal_bytes.\n# TYPE node_memory_MemTotal_bytes gauge\nnode_memory_MemTotal_bytes {:e}", n.memory_bytes);
     let _ = writeln!(s, "# HELP node_memory_MemAvailable_bytes Memory information field MemAvailable_bytes.\n# TYPE node_memory_MemAvailable_bytes gauge\nnode_memory_MemAvailable_bytes {:.0}", n.memory_bytes * (1.0 - used));
@@ -891,7 +979,11 @@ mod tests {
 
     #[test]
     fn counters_never_decrease_and_follow_their_rates() {
-        let c = Cluster::new(Scenario::default());
+        // At 09:00 the day/night cycle is at the day's mean.
+        let c = Cluster::new(Scenario {
+            day_start: 9.0 * 3600.0,
+            ..Scenario::default()
+        });
         let mut st = c.advance(100.0);
         let before = st.counters.clone();
         drop(st);
@@ -901,8 +993,9 @@ mod tests {
         }
         let key = "checkout|http_requests_total{handler=\"/api/cart\",method=\"GET\",code=\"200\"}";
         let per_sec = (st.counters[key] - before[key]) / 300.0;
-        // 40 rps * 0.55 * ~0.988 with a ±15% slow wave.
-        assert!((15.0..30.0).contains(&per_sec), "rate {per_sec}");
+        // 40 rps * 0.55 * ~0.99 with a ±5% slow wave, ±6% noise and the day's cycle (the
+        // mean at 09:00, a few percent more 5 minutes later).
+        assert!((18.0..27.0).contains(&per_sec), "rate {per_sec}");
     }
 
     #[test]
@@ -911,6 +1004,7 @@ mod tests {
             incident_at: Duration::from_secs(100),
             incident_for: Duration::from_secs(600),
             speed: 1.0,
+            day_start: 0.0,
         };
         let c = Cluster::new(scenario);
         let error_ratio = |st: &State| {
@@ -956,6 +1050,7 @@ mod tests {
                 incident_at: Duration::from_secs(incident_at),
                 incident_for: Duration::from_secs(3600),
                 speed: 1.0,
+                day_start: 0.0,
             });
             samples(&c.exposition(&Endpoint::KubeStateMetrics))
         };

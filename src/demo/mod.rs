@@ -10,6 +10,7 @@
 //! memory pressure; alerts fire, are grouped and routed to their owners, then resolve.
 
 pub mod cluster;
+pub mod history;
 pub mod sink;
 
 use crate::config::Config;
@@ -51,6 +52,9 @@ pub struct DemoOptions {
     pub incident_after: Duration,
     /// Scenario time the incident lasts.
     pub incident_for: Duration,
+    /// The UTC second of the day the demo starts at: its history's day/night cycle follows
+    /// the clock.
+    pub day_start: f64,
 }
 
 impl DemoOptions {
@@ -61,6 +65,7 @@ impl DemoOptions {
             speed: 1.0,
             incident_after: Duration::from_secs(60),
             incident_for: Duration::from_secs(15 * 60),
+            day_start: (crate::timefmt::now_ms() / 1000).rem_euclid(86_400) as f64,
         }
     }
 
@@ -69,6 +74,7 @@ impl DemoOptions {
             incident_at: self.incident_after,
             incident_for: self.incident_for,
             speed: self.speed,
+            day_start: self.day_start,
         }
     }
 
@@ -89,6 +95,29 @@ pub struct ClusterAddrs {
     pub kube_state_metrics: SocketAddr,
     pub checkout: SocketAddr,
     pub catalog: SocketAddr,
+}
+
+impl ClusterAddrs {
+    /// The endpoint served at `addr` (`host:port`).
+    pub fn endpoint_at(&self, addr: &str) -> Option<Endpoint> {
+        let is = |a: &SocketAddr| a.to_string() == addr;
+        for (node, exporter, kubelet) in &self.nodes {
+            if is(exporter) {
+                return Some(Endpoint::NodeExporter(node));
+            }
+            if is(kubelet) {
+                return Some(Endpoint::Cadvisor(node));
+            }
+        }
+        [
+            (self.kube_state_metrics, Endpoint::KubeStateMetrics),
+            (self.checkout, Endpoint::App(App::Checkout)),
+            (self.catalog, Endpoint::App(App::Catalog)),
+        ]
+        .into_iter()
+        .find(|(a, _)| is(a))
+        .map(|(_, e)| e)
+    }
 }
 
 /// Serves every endpoint of `cluster` on its own `127.0.0.1` port.
@@ -150,11 +179,25 @@ pub struct DemoFiles {
     pub ledger_step: Duration,
 }
 
+impl DemoFiles {
+    /// How long the store keeps samples: the history's SLO period and a day more, in
+    /// ledger steps.
+    pub fn retention(&self) -> Duration {
+        self.ledger_step * (history::SLO_PERIOD_STEPS + 1440) as u32
+    }
+}
+
 /// The main config the demo runs: every endpoint of the cluster, redline itself, the rule
 /// files, the SLOs and the routing config.
 pub fn demo_config(addrs: &ClusterAddrs, listen: SocketAddr, files: &DemoFiles) -> String {
     let mut y = String::from(
         "global:\n  scrape_interval: 5s\n  scrape_timeout: 4s\n  evaluation_interval: 5s\n",
+    );
+    // The demo runs on the store its history was written into, in memory.
+    let _ = write!(
+        y,
+        "storage:\n  retention: {}ms\n  wal:\n    enabled: false\n",
+        files.retention().as_millis()
     );
     let _ = write!(
         y,
@@ -245,21 +288,47 @@ pub enum DemoError {
     Config(#[from] crate::config::ConfigError),
     #[error(transparent)]
     Service(#[from] service::ServiceError),
+    /// The shipped rule files, read to write the history's recording rules.
+    #[error("demo rule files: {0}")]
+    Rules(String),
 }
 
 /// Runs the demo until Ctrl-C, then removes its state directory.
 pub async fn run(opts: DemoOptions) -> Result<(), DemoError> {
     crate::install_crypto_provider();
-    let cluster = Cluster::new(opts.scenario());
-    let addrs = serve_cluster(&cluster).await?;
     let sink = sink::Sink::new(false);
     let sink_addr = sink.serve().await?;
     let state_dir = std::env::temp_dir().join(format!("redline-demo-{}", std::process::id()));
     let files = write_files(&state_dir.join("config"), sink_addr, opts.speed)?;
+    let now_ms = crate::timefmt::now_ms();
+    let step_ms = files.ledger_step.as_millis() as i64;
+    let plan = history::HistoryPlan::new(now_ms, step_ms, opts.speed);
+    let from = plan
+        .samples
+        .first()
+        .map_or(0.0, |t| (t - now_ms) as f64 / 1000.0 * opts.speed - 60.0);
+    let cluster = Cluster::with_history(opts.scenario(), from);
+    let addrs = serve_cluster(&cluster).await?;
     let yaml = demo_config(&addrs, opts.listen, &files);
     let cfg = Config::from_yaml_str(&yaml, "demo config")?;
     let listen = opts.listen;
     println!("redline demo: a synthetic cluster of 3 nodes, kube-state-metrics and 2 services");
+    println!("redline demo: writing its last 30 days (scenario time) into the store ...");
+    let store = Arc::new(crate::store::Store::with_options(
+        crate::store::StoreOptions {
+            retention: cfg.storage.retention,
+        },
+    ));
+    let stats = write_history(&cfg, &addrs, &cluster, &store, &plan, now_ms).await?;
+    println!(
+        "redline demo: history written: {} samples from {} scrapes, {} from {} rule group evaluations, in {:.1}s",
+        stats.samples,
+        stats.scrapes,
+        stats.rule_samples,
+        stats.rule_evaluations,
+        stats.duration.as_secs_f64()
+    );
+    cluster.start_clock();
     let (starts_in, lasts) = opts.real_schedule();
     println!(
         "redline demo: the incident starts in {}s and lasts {}s (speed {}x)",
@@ -270,12 +339,60 @@ pub async fn run(opts: DemoOptions) -> Result<(), DemoError> {
     println!("redline demo: dashboard http://{listen}/");
     println!("redline demo: notifications the owners received: http://{sink_addr}/notifications");
     println!("redline demo: Ctrl-C stops");
-    // The shipped playbooks are built in: the demo needs no directory of them.
-    let service_opts = ServiceOptions::new(listen, state_dir.clone());
+    // The shipped playbooks are built in: the demo needs no directory of them. The SLO
+    // ledgers are back-filled from the history before the dashboard serves.
+    let service_opts = ServiceOptions {
+        store: Some(store),
+        slo_backfill_first: true,
+        ..ServiceOptions::new(listen, state_dir.clone())
+    };
     let result = service::run(cfg, service_opts).await;
     // The demo's state is throwaway: it leaves nothing behind in the temporary directory.
     let _ = std::fs::remove_dir_all(&state_dir);
     Ok(result?)
+}
+
+/// Writes the cluster's history of `plan` into `store` ([`history::backfill`]), each
+/// endpoint with the labels its job's live scrapes give it, then the rule files' recording
+/// rules over it.
+async fn write_history(
+    cfg: &Config,
+    addrs: &ClusterAddrs,
+    cluster: &Arc<Cluster>,
+    store: &Arc<crate::store::Store>,
+    plan: &history::HistoryPlan,
+    now_ms: i64,
+) -> Result<history::HistoryStats, DemoError> {
+    let groups = crate::rules::file::load_rule_files(&cfg.rule_files)
+        .map_err(|e| DemoError::Rules(e.to_string()))?;
+    let mut targets = Vec::new();
+    for sc in &cfg.scrape_configs {
+        for spec in crate::scrape::manager::static_targets(sc, Default::default()) {
+            if let Some(e) = spec
+                .labels
+                .get("instance")
+                .and_then(|i| addrs.endpoint_at(i))
+            {
+                targets.push((e, spec));
+            }
+        }
+    }
+    let engine = crate::promql::Engine::new(crate::promql::EngineOptions {
+        default_subquery_step: cfg.global.evaluation_interval,
+        ..Default::default()
+    });
+    let evaluation_interval = cfg.global.evaluation_interval;
+    let (store, cluster, plan) = (store.clone(), cluster.clone(), plan.clone());
+    tokio::task::spawn_blocking(move || {
+        let with = history::HistoryTargets {
+            targets,
+            groups: &groups,
+            evaluation_interval,
+        };
+        history::backfill(&store, &engine, &cluster, &with, &plan, now_ms)
+    })
+    .await
+    .map_err(|e| DemoError::Io(std::io::Error::other(e)))
 }
 
 #[cfg(test)]

@@ -22,11 +22,12 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/slos/{service}/{name}", get(one_of_service))
 }
 
-/// The list entry: everything but the burn-down line.
+/// The list entry: everything but the burn-down and hourly SLI lines.
 fn summary(f: &SloFigures) -> Value {
     let mut v = serde_json::to_value(f).unwrap_or(Value::Null);
     if let Some(o) = v.as_object_mut() {
         o.remove("burn_down");
+        o.remove("sli_hourly");
         o.insert("id".into(), json!(format!("{}/{}", f.service, f.name)));
     }
     v
@@ -36,14 +37,15 @@ fn detail(f: &SloFigures) -> Value {
     let mut v = serde_json::to_value(f).unwrap_or(Value::Null);
     if let Some(o) = v.as_object_mut() {
         o.insert("id".into(), json!(format!("{}/{}", f.service, f.name)));
-        o.insert(
-            "burn_down".into(),
-            json!(f
-                .burn_down
-                .iter()
-                .map(|(t, r)| json!([*t as f64 / 1000.0, r]))
-                .collect::<Vec<_>>()),
-        );
+        for (key, line) in [("burn_down", &f.burn_down), ("sli_hourly", &f.sli_hourly)] {
+            o.insert(
+                key.into(),
+                json!(line
+                    .iter()
+                    .map(|(t, r)| json!([*t as f64 / 1000.0, r]))
+                    .collect::<Vec<_>>()),
+            );
+        }
     }
     v
 }

@@ -273,6 +273,18 @@ async fn run_pool(
         .set(0);
 }
 
+/// The targets of a job's `static_configs`, as its scrape loops would scrape them (after
+/// relabeling; dropped and invalid targets left out). For writing samples a job would have
+/// scraped (the demo's history) with the labels its live scrapes give them.
+pub fn static_targets(cfg: &ScrapeConfig, features: Features) -> Vec<TargetSpec> {
+    cfg.static_configs
+        .iter()
+        .flat_map(|g| g.targets.iter().map(move |t| (g, t)))
+        .filter_map(|(g, t)| populate_target(cfg, &g.labels, t).ok().flatten())
+        .map(|p| target_spec(cfg, p, features))
+        .collect()
+}
+
 fn target_spec(cfg: &ScrapeConfig, t: PopulatedTarget, features: Features) -> TargetSpec {
     let l = &cfg.limits;
     TargetSpec {

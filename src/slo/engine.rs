@@ -170,6 +170,9 @@ pub struct SloFigures {
     pub budget_exhausted: bool,
     /// Remaining budget ratio at the end of each hour of the window (ms, ratio).
     pub burn_down: Vec<(i64, f64)>,
+    /// The SLI of each hour of the window (ms of the hour's end, good ÷ total events of the
+    /// hour, or of its time slices); hours without events are left out.
+    pub sli_hourly: Vec<(i64, f64)>,
     pub gaps: Vec<GapRange>,
     /// Names of the alerts firing now (`SLOBurnRate`, …).
     pub firing_alerts: Vec<String>,
@@ -382,6 +385,11 @@ pub fn compute_figures(rt: &SloRuntime, to: i64, step_ms: i64) -> SloFigures {
         .into_iter()
         .map(|(s, r)| (s * step_ms, r))
         .collect();
+    let sli_hourly = stretches
+        .iter()
+        .filter(|(_, c)| c.total > 0.0)
+        .map(|(s, c)| (s * step_ms, figures::attainment(*c)))
+        .collect();
     let data_absent = rt.absent_steps >= ABSENT_STEPS;
     let budget_exhausted = counts.total > 0.0 && budget.remaining_ratio <= 0.0;
     let mut firing_alerts = Vec::new();
@@ -452,6 +460,7 @@ pub fn compute_figures(rt: &SloRuntime, to: i64, step_ms: i64) -> SloFigures {
         data_absent,
         budget_exhausted,
         burn_down,
+        sli_hourly,
         gaps: rt
             .ledger
             .gaps()

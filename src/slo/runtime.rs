@@ -109,7 +109,9 @@ pub fn expand_slo_files(patterns: &[String]) -> Result<Vec<PathBuf>, SloRuntimeE
 
 /// Starts the SLO engine with the SLOs the config's `slo_files` name. It runs with none too,
 /// so a reload that adds `slo_files` applies them. Alerts go to `deliver` (the pipeline's
-/// `put_alerts`); SLI queries run on `engine`.
+/// `put_alerts`); SLI queries run on `engine`. With `backfill_first`, the new SLOs'
+/// back-fill is recorded by a first round before this returns.
+#[allow(clippy::too_many_arguments)]
 pub async fn start<F, Fut>(
     cfg: &Config,
     store: Arc<Store>,
@@ -117,6 +119,7 @@ pub async fn start<F, Fut>(
     engine: Arc<Engine>,
     external_url: &str,
     telemetry: &mut crate::telemetry::Telemetry,
+    backfill_first: bool,
     deliver: F,
 ) -> Result<SloService, SloRuntimeError>
 where
@@ -140,18 +143,26 @@ where
         backfill_query: cfg.rule_query.clone(),
         backfill: true,
     };
-    let handle = engine::spawn(
-        SloEngine::load(
-            specs,
-            store.clone(),
-            db.clone(),
-            engine.clone(),
-            tx.clone(),
-            opts.clone(),
-            probes,
-        )
-        .await?,
-    );
+    let mut slo_engine = SloEngine::load(
+        specs,
+        store.clone(),
+        db.clone(),
+        engine.clone(),
+        tx.clone(),
+        opts.clone(),
+        probes,
+    )
+    .await?;
+    if backfill_first {
+        let started = std::time::Instant::now();
+        slo_engine.wait_backfill().await;
+        slo_engine.round(crate::timefmt::now_ms()).await;
+        tracing::info!(
+            seconds = started.elapsed().as_secs_f64(),
+            "SLO back-fill recorded before serving"
+        );
+    }
+    let handle = engine::spawn(slo_engine);
     telemetry.register_collector(Box::new(SloCollector(handle.view.clone())));
     tracing::info!(slos = specs_len, "SLO engine started");
     Ok(SloService {

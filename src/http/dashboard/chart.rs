@@ -29,6 +29,11 @@ pub enum Unit {
 impl Unit {
     /// `v` written for a reader: `12.5%`, `230ms`, `4.2 req/s`, `1.5 GiB`, `3.2k`.
     pub fn format(self, v: f64) -> String {
+        self.format_digits(v, 3)
+    }
+
+    /// `v` written for a reader with at most `sig` significant digits.
+    pub fn format_digits(self, v: f64, sig: i32) -> String {
         if v.is_nan() {
             return "NaN".into();
         }
@@ -36,26 +41,26 @@ impl Unit {
             return if v > 0.0 { "+Inf" } else { "-Inf" }.into();
         }
         match self {
-            Unit::Percent => format!("{}%", trim(v * 100.0, 3)),
+            Unit::Percent => format!("{}%", trim(v * 100.0, sig)),
             Unit::Seconds => {
                 let a = v.abs();
                 if a == 0.0 {
                     "0s".into()
                 } else if a < 1e-3 {
-                    format!("{}µs", trim(v * 1e6, 3))
+                    format!("{}µs", trim(v * 1e6, sig))
                 } else if a < 1.0 {
-                    format!("{}ms", trim(v * 1e3, 3))
+                    format!("{}ms", trim(v * 1e3, sig))
                 } else if a < 60.0 {
-                    format!("{}s", trim(v, 3))
+                    format!("{}s", trim(v, sig))
                 } else if a < 3600.0 {
-                    format!("{}min", trim(v / 60.0, 3))
+                    format!("{}min", trim(v / 60.0, sig))
                 } else if a < 86400.0 {
-                    format!("{}h", trim(v / 3600.0, 3))
+                    format!("{}h", trim(v / 3600.0, sig))
                 } else {
-                    format!("{}d", trim(v / 86400.0, 3))
+                    format!("{}d", trim(v / 86400.0, sig))
                 }
             }
-            Unit::Reqps => format!("{} req/s", si(v)),
+            Unit::Reqps => format!("{} req/s", si(v, sig)),
             Unit::Bytes => {
                 const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
                 let mut x = v;
@@ -64,9 +69,9 @@ impl Unit {
                     x /= 1024.0;
                     i += 1;
                 }
-                format!("{} {}", trim(x, 3), UNITS[i])
+                format!("{} {}", trim(x, sig), UNITS[i])
             }
-            Unit::Short => si(v),
+            Unit::Short => si(v, sig),
         }
     }
 
@@ -82,8 +87,8 @@ impl Unit {
     }
 }
 
-/// `v` with `k`, `M`, `G`, `T` suffixes.
-fn si(v: f64) -> String {
+/// `v` with `k`, `M`, `G`, `T` suffixes and at most `sig` significant digits.
+fn si(v: f64, sig: i32) -> String {
     let a = v.abs();
     let (x, suffix) = if a >= 1e12 {
         (v / 1e12, "T")
@@ -96,7 +101,7 @@ fn si(v: f64) -> String {
     } else {
         (v, "")
     };
-    format!("{}{suffix}", trim(x, 3))
+    format!("{}{suffix}", trim(x, sig))
 }
 
 /// `v` with at most `sig` significant digits and no trailing zeros.
@@ -152,6 +157,24 @@ pub fn nice_ticks(min: f64, max: f64, target: usize) -> Vec<f64> {
         .collect()
 }
 
+/// The labels of the y axis ticks `ticks` in `unit`: as few significant digits as tell
+/// every tick apart (at least 3), so that a narrow range does not read `99.9% 99.9%`.
+pub fn tick_labels(unit: Unit, ticks: &[f64]) -> Vec<String> {
+    let mut labels = Vec::new();
+    for sig in 3..=12 {
+        labels = ticks.iter().map(|t| unit.format_digits(*t, sig)).collect();
+        if all_distinct(&labels) {
+            break;
+        }
+    }
+    labels
+}
+
+fn all_distinct(labels: &[String]) -> bool {
+    let mut seen = std::collections::HashSet::new();
+    labels.iter().all(|l| seen.insert(l.as_str()))
+}
+
 /// Steps a time axis may use, in seconds.
 const TIME_STEPS: [i64; 17] = [
     10, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400, 172800, 604800,
@@ -159,8 +182,9 @@ const TIME_STEPS: [i64; 17] = [
 ];
 
 /// Time-axis ticks for `[start_ms, end_ms]`: round instants in `tz` (whole minutes, hours or
-/// days) about `target` of them, each with its label (`15:30`, or `11-22 15:30` when the range
-/// spans more than a day).
+/// days) about `target` of them, each with its label (`15:30`, `11-22 15:30` when the range
+/// spans more than a day, `11-22` for ticks a day or more apart). Labels always differ: where
+/// the short form would repeat one, every label carries the date and the year.
 pub fn time_ticks(start_ms: i64, end_ms: i64, tz: &TimeZone, target: usize) -> Vec<(i64, String)> {
     if end_ms <= start_ms {
         return Vec::new();
@@ -179,7 +203,9 @@ pub fn time_ticks(start_ms: i64, end_ms: i64, tz: &TimeZone, target: usize) -> V
     if (t - step) * 1000 >= start_ms {
         t -= step;
     }
-    let fmt = if span_s > 86400 {
+    let fmt = if step >= 86400 {
+        "%m-%d"
+    } else if span_s > 86400 {
         "%m-%d %H:%M"
     } else {
         "%H:%M"
@@ -188,6 +214,12 @@ pub fn time_ticks(start_ms: i64, end_ms: i64, tz: &TimeZone, target: usize) -> V
     while t * 1000 <= end_ms && out.len() < 64 {
         out.push((t * 1000, format_time(t * 1000, tz, fmt)));
         t += step;
+    }
+    let labels: Vec<String> = out.iter().map(|(_, l)| l.clone()).collect();
+    if !all_distinct(&labels) {
+        for (t, l) in &mut out {
+            *l = format_time(*t, tz, "%Y-%m-%d %H:%M");
+        }
     }
     out
 }
@@ -238,10 +270,12 @@ pub struct Chart<'a> {
 
 const W: f64 = 640.0;
 const PLOT_TOP: f64 = 10.0;
-const PLOT_LEFT: f64 = 64.0;
+const PLOT_LEFT: f64 = 78.0;
 const PLOT_RIGHT: f64 = 630.0;
 const PLOT_BOTTOM: f64 = 170.0;
 const LEGEND_LINE: f64 = 16.0;
+/// The most points of one series that get a hover title (evenly spread over it).
+const HOVER_POINTS: usize = 120;
 /// Series colours: distinguishable, and readable in greyscale print by lightness.
 const PALETTE: [&str; 8] = [
     "#1f5fa8", "#c0392b", "#2e8b57", "#b8860b", "#6a3d9a", "#d2691e", "#008b8b", "#555555",
@@ -251,7 +285,8 @@ impl Chart<'_> {
     /// The chart as an `<svg>` element.
     pub fn render(&self) -> String {
         let legend_rows = self.series.len().min(12);
-        let height = PLOT_BOTTOM + 26.0 + legend_rows as f64 * LEGEND_LINE;
+        // At least one legend line: the time axis' zone sits left of it.
+        let height = PLOT_BOTTOM + 26.0 + legend_rows.max(1) as f64 * LEGEND_LINE;
         let mut s = String::with_capacity(4096);
         let _ = write!(
             s,
@@ -287,14 +322,14 @@ impl Chart<'_> {
 
         // Axes and grid.
         s.push_str(r#"<g class="axis y">"#);
-        for t in &ticks {
+        for (t, label) in ticks.iter().zip(tick_labels(self.unit, &ticks)) {
             let yy = y(*t);
             let _ = write!(
                 s,
                 r#"<line x1="{PLOT_LEFT}" x2="{PLOT_RIGHT}" y1="{yy:.1}" y2="{yy:.1}" class="grid"/><text x="{lx}" y="{ty:.1}" text-anchor="end">{label}</text>"#,
                 lx = PLOT_LEFT - 6.0,
                 ty = yy + 4.0,
-                label = escape(&self.unit.format(*t)),
+                label = escape(&label),
             );
         }
         s.push_str("</g><g class=\"axis x\">");
@@ -312,6 +347,15 @@ impl Chart<'_> {
                 label = escape(&label),
             );
         }
+        // The time axis' unit: the zone its labels are in, below the y axis' labels and
+        // clear of the first time label.
+        let _ = write!(
+            s,
+            r#"<text class="axis-unit" x="{lx}" y="{ty:.1}" text-anchor="end">{zone}</text>"#,
+            lx = PLOT_LEFT - 6.0,
+            ty = PLOT_BOTTOM + 30.0,
+            zone = escape(&zone_name(self.tz, self.end_ms)),
+        );
         s.push_str("</g>");
         for th in self.thresholds.iter().filter(|v| v.is_finite()) {
             let yy = y(*th);
@@ -357,7 +401,7 @@ impl Chart<'_> {
                 if seg.len() == 1 {
                     let _ = write!(
                         s,
-                        r#"<circle cx="{:.1}" cy="{:.1}" r="2" fill="{colour}"/>"#,
+                        r#"<circle class="dot" cx="{:.1}" cy="{:.1}" r="2" fill="{colour}"/>"#,
                         x(seg[0].0),
                         y(seg[0].1.clamp(y0, y1))
                     );
@@ -370,6 +414,28 @@ impl Chart<'_> {
                 }
             }
         }
+        // Hover titles: time and value of the series' points (at most HOVER_POINTS of each).
+        s.push_str("<g class=\"points\">");
+        for (i, se) in self.series.iter().enumerate() {
+            let colour = PALETTE[i % PALETTE.len()];
+            let finite: Vec<&(i64, f64)> = se.points.iter().filter(|p| p.1.is_finite()).collect();
+            let stride = finite.len().div_ceil(HOVER_POINTS).max(1);
+            for (t, v) in finite.into_iter().step_by(stride) {
+                let _ = write!(
+                    s,
+                    r#"<circle class="pt" cx="{:.1}" cy="{:.1}" r="3" fill="{colour}"><title>{}</title></circle>"#,
+                    x(*t),
+                    y(v.clamp(y0, y1)),
+                    escape(&format!(
+                        "{} · {} · {}",
+                        se.name,
+                        format_time(*t, self.tz, "%Y-%m-%d %H:%M:%S %Z"),
+                        self.unit.format_digits(*v, 4)
+                    ))
+                );
+            }
+        }
+        s.push_str("</g>");
         // Legend: colour, name, last value.
         s.push_str("<g class=\"legend\">");
         for (i, se) in self.series.iter().take(legend_rows).enumerate() {
@@ -401,6 +467,14 @@ impl Chart<'_> {
         }
         s.push_str("</g></svg>");
         s
+    }
+}
+
+/// The name of `tz` for the time axis: its IANA name, else its abbreviation at `at_ms`.
+fn zone_name(tz: &TimeZone, at_ms: i64) -> String {
+    match tz.iana_name() {
+        Some(n) => n.to_string(),
+        None => format_time(at_ms, tz, "%Z"),
     }
 }
 
@@ -574,10 +648,70 @@ mod tests {
         assert!(svg.contains("class=\"threshold\""));
         assert_eq!(svg.matches("class=\"line\"").count(), 1, "{svg}");
         assert_eq!(
-            svg.matches("<circle").count(),
+            svg.matches("class=\"dot\"").count(),
             2,
             "NaN splits catalog in two points"
         );
+        // Every point has a hover title with its series, time and value.
+        assert_eq!(svg.matches("class=\"pt\"").count(), 62);
+        assert!(
+            svg.contains("<title>catalog · 2026-11-22 10:05:20 UTC · 300ms</title>"),
+            "{svg}"
+        );
+        assert!(svg.contains(">UTC</text>"), "the time axis names its zone");
+    }
+
+    #[test]
+    fn a_long_series_gets_hover_titles_on_evenly_spread_points() {
+        let series = [Series {
+            name: "s".into(),
+            points: (0..1000).map(|i| (i * 1000, i as f64)).collect(),
+        }];
+        let svg = Chart {
+            title: "x",
+            unit: Unit::Short,
+            style: Style::Line,
+            series: &series,
+            start_ms: 0,
+            end_ms: 1_000_000,
+            thresholds: &[],
+            include: &[],
+            max_gap_ms: 0,
+            tz: &TimeZone::UTC,
+        }
+        .render();
+        assert_eq!(svg.matches("class=\"pt\"").count(), 1000 / 9 + 1);
+    }
+
+    /// A narrow range (an SLI near its objective) reads 99.9% on every tick with three
+    /// significant digits: the labels take as many digits as tell them apart.
+    #[test]
+    fn tick_labels_of_a_narrow_range_differ() {
+        let ticks = nice_ticks(0.9991, 0.99995, 5);
+        let labels = tick_labels(Unit::Percent, &ticks);
+        assert_eq!(
+            labels,
+            ["99.9%", "99.92%", "99.94%", "99.96%", "99.98%", "100%"],
+            "{ticks:?}"
+        );
+        assert_eq!(
+            tick_labels(Unit::Seconds, &[0.0, 0.1, 0.2]),
+            ["0s", "100ms", "200ms"]
+        );
+    }
+
+    #[test]
+    fn time_tick_labels_never_repeat() {
+        // 2026-11-22T10:03:20Z: a month in day steps reads as dates, and no range repeats a
+        // label.
+        let start = 1_795_341_800_000;
+        let month = time_ticks(start, start + 30 * 86_400_000, &TimeZone::UTC, 6);
+        assert!(month.iter().all(|(_, l)| l.len() == 5), "{month:?}");
+        for span in [3_600_000, 6 * 3_600_000, 86_400_000, 7 * 86_400_000] {
+            let ticks = time_ticks(start, start + span, &TimeZone::UTC, 6);
+            let labels: Vec<String> = ticks.into_iter().map(|(_, l)| l).collect();
+            assert!(all_distinct(&labels), "{labels:?}");
+        }
     }
 
     #[test]

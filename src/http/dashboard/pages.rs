@@ -118,6 +118,8 @@ pub struct SloView {
     pub exhaustion: Option<Duration>,
     /// Remaining budget over the window (ms, ratio), when the SLO engine keeps it.
     pub burn_down: Vec<(i64, f64)>,
+    /// The SLI of each hour of the window (ms, ratio), when the SLO engine keeps it.
+    pub sli_hourly: Vec<(i64, f64)>,
     pub window_start_ms: Option<i64>,
     /// The calendar period now running, for a calendar window.
     pub calendar: Option<CalendarPeriod>,
@@ -200,6 +202,7 @@ impl SloView {
                 .filter(|s| s.is_finite() && *s >= 0.0)
                 .map(|s| Duration::from_secs_f64(s.min(1e12))),
             burn_down: f.burn_down.clone(),
+            sli_hourly: f.sli_hourly.clone(),
             window_start_ms: Some(f.window_start_ms),
             calendar: f.period.time_zone.as_ref().map(|tz| CalendarPeriod {
                 start_ms: f.period.start_ms,
@@ -317,6 +320,7 @@ async fn slo_views_from_rules(s: &AppState, t_ms: i64) -> Vec<SloView> {
             period,
             burns,
             burn_down: Vec::new(),
+            sli_hourly: Vec::new(),
             window_start_ms: None,
             calendar: None,
         });
@@ -591,7 +595,20 @@ pub async fn slo(State(s): State<AppState>, Path(name): Path<String>, ctx: PageC
         ),
         _ => (series_of(&r[0], "budget remaining"), start, gap),
     };
-    let sli = series_of(&r[1], "SLI");
+    // The SLI per hour over the whole SLO window from the ledger, as the burn-down, when the
+    // engine keeps it; else its 5m series over the page's range.
+    let (sli, sli_title, sli_start, sli_gap) = match v.window_start_ms {
+        Some(ws) if !v.sli_hourly.is_empty() => (
+            vec![Series {
+                name: "SLI per hour".into(),
+                points: v.sli_hourly.clone(),
+            }],
+            "SLI per hour",
+            ws,
+            2 * 3_600_000,
+        ),
+        _ => (series_of(&r[1], "SLI"), "SLI (5m)", start, gap),
+    };
     let mut latency = Vec::new();
     for (i, q) in ["p50", "p90", "p99"].iter().enumerate() {
         latency.extend(series_of(&r[2 + i], q));
@@ -611,15 +628,15 @@ pub async fn slo(State(s): State<AppState>, Path(name): Path<String>, ctx: PageC
     .render();
     let objective = [v.objective];
     let sli_chart = Chart {
-        title: "SLI (5m)",
+        title: sli_title,
         unit: Unit::Percent,
         style: Style::Line,
         series: &sli,
-        start_ms: start,
+        start_ms: sli_start,
         end_ms: end,
         thresholds: &objective,
         include: &[],
-        max_gap_ms: gap,
+        max_gap_ms: sli_gap,
         tz: &ctx.tz,
     }
     .render();

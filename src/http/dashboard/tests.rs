@@ -25,6 +25,7 @@ fn slo(name: &str, remaining: f64, burn_1h: f64) -> SloView {
             .collect(),
         exhaustion: pages::exhaustion(remaining, Some(burn_1h), period),
         burn_down: Vec::new(),
+        sli_hourly: Vec::new(),
         window_start_ms: None,
         calendar: None,
     }

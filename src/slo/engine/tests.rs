@@ -482,3 +482,30 @@ fn forecast_alert_carries_owner_playbook_and_exhaustion_time() {
     let rt = SloRuntime { spec: plain, ..rt };
     assert_eq!(compute_figures(&rt, to, STEP).exhaustion_forecast, None);
 }
+
+/// The hourly SLI is each hour's good ÷ total events from the ledger: an hour with 30 bad of
+/// 600 events reads 95%, its neighbours with none 100%, and an hour without events has no
+/// point.
+#[test]
+fn hourly_sli_shows_each_hours_share_of_good_events() {
+    let dir = TempDir::new("slo-hourly");
+    let mut rt = probe_runtime(&dir, "{rolling: 1d}", "");
+    let h0 = 1_000 * 60; // a step at the start of an hour (60-step blocks)
+    for m in 0..60 {
+        rt.ledger.record(h0 + m, Counts::new(0.0, 10.0));
+        rt.ledger.record(h0 + 60 + m, Counts::new(0.5, 10.0));
+        rt.ledger.record(h0 + 180 + m, Counts::new(0.0, 10.0));
+    }
+    let f = compute_figures(&rt, h0 + 240, STEP);
+    let hour = |s: i64| s * STEP;
+    let tail: Vec<_> = f.sli_hourly.iter().rev().take(3).rev().copied().collect();
+    assert_eq!(
+        tail,
+        [
+            (hour(h0 + 60), 1.0),
+            (hour(h0 + 120), 0.95),
+            (hour(h0 + 240), 1.0)
+        ],
+        "the hour h0+120..h0+180 had no events"
+    );
+}
