@@ -13,6 +13,7 @@
 pub mod alert;
 pub mod delivery;
 pub mod dispatch;
+pub mod explain;
 pub mod inhibit;
 pub mod nflog;
 pub mod notify;
