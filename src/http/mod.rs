@@ -10,6 +10,7 @@ mod alertmanagers;
 mod api;
 pub mod cluster;
 pub mod dashboard;
+pub mod explain;
 mod params;
 pub(crate) mod query;
 pub mod slo_api;
@@ -92,6 +93,7 @@ pub fn router(state: AppState) -> Router {
         .merge(alertmanagers::routes())
         .merge(tsdb_status::routes())
         .merge(dashboard::routes())
+        .merge(explain::routes())
         .with_state(state)
         .layer(axum::middleware::from_fn_with_state(web, dashboard::guard))
         // HA: peers authenticate with the peer secret, not web: credentials.

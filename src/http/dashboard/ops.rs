@@ -65,6 +65,7 @@ impl AlertView {
             "since": self.since,
             "labels": self.labels.iter().filter(|l| &*l.name != "alertname").map(|l| json!({"name": &*l.name, "value": &*l.value})).collect::<Vec<_>>(),
             "matchers": self.silence_matchers(),
+            "explain": super::explain_page::explain_href(&self.labels),
         })
     }
 }
