@@ -131,11 +131,10 @@ fn explained_tree(v: &RouteVisit, depth: usize, out: &mut Vec<TreeLine>) {
     if v.verdict != RouteVerdict::Matched {
         return;
     }
-    let slug = if v.matchers.is_empty() {
+    let slug = if v.selector == "{}" {
         "default-route".to_string()
     } else {
-        let ms: Vec<&str> = v.matchers.iter().map(|m| m.matcher.as_str()).collect();
-        format!("{{{}}}", ms.join(","))
+        v.selector.clone()
     };
     out.push((depth, slug, v.destination.then(|| v.receiver.clone())));
     for c in &v.routes {

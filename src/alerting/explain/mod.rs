@@ -61,9 +61,16 @@ pub struct PipelineState<'a> {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Time(pub i64);
 
+impl Time {
+    /// RFC 3339 in UTC (`2026-12-07T20:47:08.5Z`).
+    pub fn rfc3339(self) -> String {
+        crate::timefmt::rfc3339_nanos(timestamp::system_time(self.0))
+    }
+}
+
 impl Serialize for Time {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&crate::slo::forecast::rfc3339_ms(self.0))
+        s.serialize_str(&self.rfc3339())
     }
 }
 
@@ -585,11 +592,12 @@ fn summary(ex: &Explanation) -> Vec<String> {
         out.push(format!(
             "The alert is {} (since {}).",
             a.state,
-            crate::slo::forecast::rfc3339_ms(if a.state == "resolved" {
-                a.ends_at.0
+            if a.state == "resolved" {
+                a.ends_at
             } else {
-                a.starts_at.0
-            })
+                a.starts_at
+            }
+            .rfc3339()
         ));
     } else {
         out.push("No alert with these labels is held now; this is where one would go.".into());
@@ -600,7 +608,7 @@ fn summary(ex: &Explanation) -> Vec<String> {
             s.id,
             s.created_by,
             s.comment,
-            crate::slo::forecast::rfc3339_ms(s.ends_at.0)
+            s.ends_at.rfc3339()
         ));
     }
     if let Some(i) = &ex.inhibition {
@@ -628,7 +636,7 @@ fn summary(ex: &Explanation) -> Vec<String> {
         for i in &d.integrations {
             let when = i
                 .next_send
-                .map(|t| format!(" next send {}", crate::slo::forecast::rfc3339_ms(t.0)))
+                .map(|t| format!(" next send {}", t.rfc3339()))
                 .unwrap_or_default();
             out.push(format!(
                 "  {}/{}:{when} — {}.",

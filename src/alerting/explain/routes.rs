@@ -58,6 +58,9 @@ pub struct RouteVisit {
     pub path: String,
     /// Alertmanager's route id (its key and position among siblings).
     pub id: String,
+    /// The route's matchers as Alertmanager prints them (`{env=~"prod.*",team="db"}`;
+    /// `{}` for none).
+    pub selector: String,
     /// The route's receiver after inheritance, as Alertmanager chooses it.
     pub receiver: String,
     #[serde(rename = "continue")]
@@ -114,6 +117,7 @@ fn visit(config: &AlertmanagerConfig, route: &Route, labels: &Labels, now_ms: i6
     let mut node = RouteVisit {
         path: route.config_path().to_string(),
         id: route.id().to_string(),
+        selector: route.matchers.to_string(),
         receiver: route.opts.receiver.clone(),
         continue_matching: route.continue_matching,
         verdict: if matched {
@@ -155,6 +159,7 @@ fn not_tried(config: &AlertmanagerConfig, route: &Route, by: &str, now_ms: i64) 
     RouteVisit {
         path: route.config_path().to_string(),
         id: route.id().to_string(),
+        selector: route.matchers.to_string(),
         receiver: route.opts.receiver.clone(),
         continue_matching: route.continue_matching,
         verdict: RouteVerdict::NotTried,
@@ -197,19 +202,21 @@ pub fn matcher_verdict(m: &Matcher, labels: &Labels) -> MatcherVerdict {
         None => format!("{} is missing (matched as \"\")", m.name),
     };
     let want = go_quote(&m.value);
+    // Alertmanager anchors a regex; a legacy `match_re` value is anchored already.
+    let pattern = if m.value.starts_with("^(?:") && m.value.ends_with(")$") {
+        m.value.clone()
+    } else {
+        format!("^(?:{})$", m.value)
+    };
     let reason = match (m.op, matched) {
         (MatchOp::Equal, true) => shown,
         (MatchOp::Equal, false) => format!("{shown}, not {want}"),
         (MatchOp::NotEqual, true) => format!("{shown}, not {want}"),
         (MatchOp::NotEqual, false) => format!("{shown}, which != excludes"),
-        (MatchOp::Regex, true) => format!("{shown}, which matches ^(?:{})$", m.value),
-        (MatchOp::Regex, false) => format!("{shown}, which does not match ^(?:{})$", m.value),
-        (MatchOp::NotRegex, true) => {
-            format!("{shown}, which does not match ^(?:{})$", m.value)
-        }
-        (MatchOp::NotRegex, false) => {
-            format!("{shown}, which matches ^(?:{})$ (excluded by !~)", m.value)
-        }
+        (MatchOp::Regex, true) => format!("{shown}, which matches {pattern}"),
+        (MatchOp::Regex, false) => format!("{shown}, which does not match {pattern}"),
+        (MatchOp::NotRegex, true) => format!("{shown}, which does not match {pattern}"),
+        (MatchOp::NotRegex, false) => format!("{shown}, which matches {pattern} (excluded by !~)"),
     };
     MatcherVerdict {
         matcher: m.to_string(),

@@ -9,7 +9,7 @@ use super::{Explanation, RouteVerdict, RouteVisit, Time};
 use crate::gostrconv::quote as go_quote;
 
 fn time(t: Time) -> String {
-    crate::slo::forecast::rfc3339_ms(t.0)
+    t.rfc3339()
 }
 
 fn labels(map: &std::collections::BTreeMap<String, String>) -> String {
@@ -152,23 +152,10 @@ fn route_tree(out: &mut String, r: &RouteVisit, prefix: &str, last: bool) {
     } else {
         ("├── ", "│   ")
     };
-    let name = if r.matchers.is_empty() && r.verdict != RouteVerdict::NotTried {
-        if r.path == "route" {
-            "default-route".to_string()
-        } else {
-            "{}".to_string()
-        }
-    } else if r.matchers.is_empty() {
-        r.path.clone()
+    let name = if r.selector == "{}" {
+        "default-route"
     } else {
-        format!(
-            "{{{}}}",
-            r.matchers
-                .iter()
-                .map(|m| m.matcher.as_str())
-                .collect::<Vec<_>>()
-                .join(",")
-        )
+        r.selector.as_str()
     };
     let verdict = match r.verdict {
         RouteVerdict::Matched if r.destination => "MATCHED, destination".to_string(),

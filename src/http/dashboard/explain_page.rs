@@ -66,6 +66,7 @@ fn route_model(r: &RouteVisit) -> Json {
     };
     json!({
         "path": r.path,
+        "selector": r.selector,
         "receiver": r.receiver,
         "continue": r.continue_matching,
         "verdict": verdict,
