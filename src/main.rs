@@ -101,6 +101,23 @@ enum Command {
         #[command(subcommand)]
         what: RoutesCommand,
     },
+    /// Explain why an alert with these labels was (not) paged, asking a running redline:
+    /// the route path with every matcher's verdict, receiver and owner, group and next flush,
+    /// silences, inhibition, time intervals and the next notification.
+    Explain {
+        /// redline's URL, e.g. `http://127.0.0.1:9090` (`http://user:password@host:port` for
+        /// basic auth).
+        #[arg(long)]
+        url: String,
+        /// Print the API's JSON instead of text.
+        #[arg(long)]
+        json: bool,
+        /// Explain the alert with this fingerprint (16 hex digits) instead of a label set.
+        #[arg(long, conflicts_with = "labels")]
+        fingerprint: Option<String>,
+        /// Labels of the alert, as `name=value`.
+        labels: Vec<String>,
+    },
     /// Tools for looking inside redline's pieces.
     Debug {
         #[command(subcommand)]
@@ -521,6 +538,27 @@ fn dispatch(command: Command) -> Result<ExitCode> {
                 redline::config::alertmanager::routes_test(&cfg, &labels, verify.as_deref());
             print!("{output}");
             Ok(exit(ok))
+        }
+        Command::Explain {
+            url,
+            json,
+            fingerprint,
+            labels,
+        } => {
+            use redline::alerting::explain::{text, Target};
+            let target = match fingerprint {
+                Some(fp) => Target::Fingerprint(fp),
+                None => Target::Labels(
+                    redline::config::alertmanager::parse_label_args(&labels).context("labels")?,
+                ),
+            };
+            let ex = runtime()?.block_on(redline::http::explain::fetch(&url, &target))?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&ex)?);
+            } else {
+                print!("{}", text::render(&ex));
+            }
+            Ok(ExitCode::SUCCESS)
         }
         Command::Test {
             what: TestCommand::Promql { files },

@@ -1,13 +1,20 @@
 //! Route matching against the oracle: Alertmanager 0.25's `amtool config routes test` (the
 //! Debian package `prometheus-alertmanager`) and redline's `routes_test` must print the same
 //! receivers for the same config and labels, and `amtool check-config` must accept the
-//! example configs in tests/data/alerting/ (all but the redline-only owners example).
+//! example configs in tests/data/alerting/ (all but the redline-only owners example). The
+//! explanation of each label set (`redline explain`) must show amtool's matching routes
+//! (`--tree`) and receivers.
 
 use redline::testdir::TempDir;
 use std::path::Path;
 use std::process::Command;
 
+use redline::alerting::explain::{explain, PipelineState, RouteVerdict, RouteVisit};
+use redline::alerting::nflog::NotificationLog;
+use redline::alerting::Inhibitor;
 use redline::config::alertmanager::{parse_label_args, routes_test, AlertmanagerConfig};
+use std::collections::BTreeMap;
+use std::time::Duration;
 
 const AMTOOL: &str = "/usr/bin/amtool";
 const FIXTURE: &str = "tests/fixtures/alertmanager_example.yml";
@@ -76,18 +83,113 @@ fn label_sets(
     out
 }
 
-/// Asserts amtool and redline agree on every label set; returns how many were compared.
+/// One line of amtool's `--tree` output (`Matching routes:`): the depth below the root
+/// line `.`, the route's matchers (`default-route` for none) and, for a route the alert
+/// lands on, its receiver.
+type TreeLine = (usize, String, Option<String>);
+
+/// amtool's `config routes test --tree`: the matching routes tree and the receivers line.
+fn amtool_tree(config: &str, args: &[String]) -> (Vec<TreeLine>, String) {
+    let mut cmd = Command::new(amtool());
+    cmd.args([
+        "config",
+        "routes",
+        "test",
+        "--tree",
+        &format!("--config.file={config}"),
+    ]);
+    let out = cmd.args(args).output().expect("run amtool");
+    assert!(out.status.success(), "amtool failed on {config} {args:?}");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let mut lines = stdout.lines();
+    assert_eq!(lines.next(), Some("Matching routes:"), "{stdout}");
+    assert_eq!(lines.next(), Some("."), "{stdout}");
+    let mut tree = Vec::new();
+    for line in lines.by_ref() {
+        if line.is_empty() {
+            break;
+        }
+        let (prefix, rest) = line
+            .split_once("── ")
+            .unwrap_or_else(|| panic!("a tree line: {line:?}"));
+        // Each level is four characters (`│   ` or `    `), then `├` or `└`.
+        let depth = (prefix.chars().count() - 1) / 4;
+        // amtool appends the route's group_by in Go map order; routing does not depend on it.
+        let rest = rest.split("  grouping: [").next().unwrap_or(rest);
+        let (slug, receiver) = match rest.split_once("  receiver: ") {
+            Some((m, r)) => (m.to_string(), Some(r.to_string())),
+            None => (rest.to_string(), None),
+        };
+        tree.push((depth, slug, receiver));
+    }
+    let receivers = lines.find(|l| !l.is_empty()).unwrap_or("").to_string();
+    (tree, receivers)
+}
+
+/// The same tree from redline's explanation: the routes that matched, depth-first.
+fn explained_tree(v: &RouteVisit, depth: usize, out: &mut Vec<TreeLine>) {
+    if v.verdict != RouteVerdict::Matched {
+        return;
+    }
+    let slug = if v.selector == "{}" {
+        "default-route".to_string()
+    } else {
+        v.selector.clone()
+    };
+    out.push((depth, slug, v.destination.then(|| v.receiver.clone())));
+    for c in &v.routes {
+        explained_tree(c, depth + 1, out);
+    }
+}
+
+/// Asserts amtool and redline agree on every label set: `routes test`'s output, and the
+/// explanation's matching routes and receivers (`redline explain`); returns how many were
+/// compared.
 fn assert_same_receivers(config: &str, sets: &[Vec<String>]) -> usize {
     let cfg = load(config);
+    let inhibitor = Inhibitor::new(&cfg.inhibit_rules);
+    let nflog = NotificationLog::new(Duration::from_secs(3600));
+    let integrations = BTreeMap::new();
+    let state = PipelineState {
+        config: &cfg,
+        silences: &[],
+        inhibitor: &inhibitor,
+        alerts: &[],
+        groups: &[],
+        nflog: &nflog,
+        integrations: &integrations,
+    };
     for args in sets {
         let labels = parse_label_args(args).unwrap_or_else(|e| panic!("{args:?}: {e}"));
-        let (want, ok) = amtool_routes(config, args, None);
-        assert!(ok, "amtool failed on {config} {args:?}");
+        let (tree, want) = amtool_tree(config, args);
         let (got, ok) = routes_test(&cfg, &labels, None);
         assert!(ok);
-        assert_eq!(got, want, "{config} with labels {args:?}");
+        assert_eq!(got, format!("{want}\n"), "{config} with labels {args:?}");
+        let ex = explain(&state, &labels, None, 1_800_000_000_000);
+        assert_eq!(ex.receivers.join(","), want, "explain: {config} {args:?}");
+        let mut explained = Vec::new();
+        explained_tree(&ex.route, 0, &mut explained);
+        assert_eq!(explained, tree, "explain's route path: {config} {args:?}");
+        // Every route visited shows each of its matchers' verdicts, and a route matched
+        // exactly when they all accept the labels.
+        check_verdicts(&ex.route);
     }
     sets.len()
+}
+
+fn check_verdicts(v: &RouteVisit) {
+    if v.verdict == RouteVerdict::NotTried {
+        return;
+    }
+    assert!(
+        v.matchers.iter().all(|m| !m.reason.is_empty()),
+        "every matcher says why: {v:?}"
+    );
+    let all = v.matchers.iter().all(|m| m.matched);
+    assert_eq!(v.verdict == RouteVerdict::Matched, all, "{v:?}");
+    for c in &v.routes {
+        check_verdicts(c);
+    }
 }
 
 #[test]

@@ -21,7 +21,7 @@
 //! updated meanwhile) leave the group; an empty group is removed.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, UNIX_EPOCH};
 
@@ -88,6 +88,11 @@ pub struct GroupSnapshot {
     pub group_labels: Labels,
     /// By fingerprint.
     pub alerts: Vec<Alert>,
+    /// When the group's timer fires next (its first flush after `group_wait`, then every
+    /// `group_interval` after the start of the previous flush), unix milliseconds.
+    pub next_flush_ms: i64,
+    /// Whether the group has flushed at least once.
+    pub has_flushed: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -104,6 +109,8 @@ struct AggrGroup {
     /// The store's alerts, shared: a group holds a pointer per alert, not a copy.
     alerts: Mutex<std::collections::BTreeMap<u64, Arc<Alert>>>,
     has_flushed: AtomicBool,
+    /// See [`GroupSnapshot::next_flush_ms`].
+    next_flush_ms: AtomicI64,
     wake: Notify,
 }
 
@@ -167,7 +174,7 @@ fn labels_before(a: &Labels, b: &Labels) -> std::cmp::Ordering {
 
 /// The time interval that mutes a route at `now_ms`: one of its `mute_time_intervals` it is
 /// in, or its `active_time_intervals` when it is in none of them.
-fn muted_by_time(
+pub fn muted_by_time(
     config: &AlertmanagerConfig,
     opts: &RouteOpts,
     now_ms: i64,
@@ -267,6 +274,9 @@ impl Dispatcher {
                         opts: dest.route.opts.clone(),
                         alerts: Mutex::new(Default::default()),
                         has_flushed: AtomicBool::new(false),
+                        next_flush_ms: AtomicI64::new(
+                            now.saturating_add(dest.route.opts.group_wait.as_millis() as i64),
+                        ),
                         wake: Notify::new(),
                     });
                     let task = tokio::spawn(run_group(s.clone(), g.clone()));
@@ -279,6 +289,7 @@ impl Dispatcher {
             if !group.has_flushed.load(Ordering::Acquire)
                 && alert.starts_at_ms.saturating_add(wait_ms) < now
             {
+                group.next_flush_ms.store(now, Ordering::Release);
                 group.wake.notify_one();
             }
         }
@@ -295,6 +306,8 @@ impl Dispatcher {
                 group_key: g.id.group_key.clone(),
                 group_labels: g.group_labels.clone(),
                 alerts: g.alerts().values().map(|a| Alert::clone(a)).collect(),
+                next_flush_ms: g.next_flush_ms.load(Ordering::Acquire),
+                has_flushed: g.has_flushed.load(Ordering::Acquire),
             })
             .collect();
         out.sort_by(|a, b| {
@@ -336,6 +349,11 @@ async fn run_group(s: Arc<Shared>, g: Arc<AggrGroup>) {
         // As Alertmanager: the next flush is due group_interval after this one starts,
         // however long delivery takes.
         let next = tokio::time::Instant::now() + g.opts.group_interval;
+        let interval_ms = g.opts.group_interval.as_millis() as i64;
+        g.next_flush_ms.store(
+            s.clock.now_ms().saturating_add(interval_ms),
+            Ordering::Release,
+        );
         g.has_flushed.store(true, Ordering::Release);
         flush(&s, &g).await;
         {

@@ -214,6 +214,14 @@ impl Inhibitor {
     /// Alertmanager's `Mutes`, which reports the first source found by the first rule that
     /// inhibits.
     pub fn inhibited_by(&self, labels: &Labels, now_ms: i64) -> Vec<u64> {
+        self.inhibition(labels, now_ms)
+            .map(|(_, source)| vec![source])
+            .unwrap_or_default()
+    }
+
+    /// The rule (its index in [`Inhibitor::rules`]) and the source alert's fingerprint that
+    /// inhibit `labels` at `now_ms`, as [`Inhibitor::inhibited_by`] finds them.
+    pub fn inhibition(&self, labels: &Labels, now_ms: i64) -> Option<(usize, u64)> {
         let index = self
             .index
             .read()
@@ -245,10 +253,10 @@ impl Inhibitor {
                     && values_equal(rule, labels, &s.equal_values)
             });
             if let Some((fp, _)) = found {
-                return vec![*fp];
+                return Some((i, *fp));
             }
         }
-        Vec::new()
+        None
     }
 
     /// How many source entries are held over all rules (for tests and memory figures).

@@ -15,6 +15,7 @@ pub mod alert;
 pub mod delivery;
 pub mod dispatch;
 pub mod history;
+pub mod explain;
 pub mod inhibit;
 pub mod nflog;
 pub mod notify;

@@ -575,6 +575,11 @@ impl Pipeline {
         self.inner.store.list_shared()
     }
 
+    /// The notification log (what each integration was last told about each group).
+    pub fn notification_log(&self) -> &Arc<NotificationLog> {
+        self.inner.delivery.nflog()
+    }
+
     /// The aggregation groups.
     pub fn groups(&self) -> Vec<GroupSnapshot> {
         self.running().dispatcher.groups()

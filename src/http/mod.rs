@@ -11,6 +11,7 @@ mod api;
 pub mod cluster;
 pub mod dashboard;
 pub mod notifications;
+pub mod explain;
 mod params;
 pub(crate) mod query;
 pub mod slo_api;
@@ -94,6 +95,7 @@ pub fn router(state: AppState) -> Router {
         .merge(alertmanagers::routes())
         .merge(tsdb_status::routes())
         .merge(dashboard::routes())
+        .merge(explain::routes())
         .with_state(state)
         .layer(axum::middleware::from_fn_with_state(web, dashboard::guard))
         // HA: peers authenticate with the peer secret, not web: credentials.

@@ -385,9 +385,15 @@ fn legacy_matchers(
             if !valid_label_name(&name) {
                 return Err(ctx.err(&p, format!("invalid label name {name:?}")));
             }
-            if op == MatchOp::Regex {
+            // Alertmanager keeps a legacy regex as its compiled, anchored form
+            // (`config.Regexp.String()`): `^(?:x|y)$` is the matcher's value, printed in route
+            // keys and therefore in group keys. Anchoring twice matches the same values.
+            let value = if op == MatchOp::Regex {
                 am_regex(&value).map_err(|e| ctx.err(&p, format!("error parsing regexp: {e}")))?;
-            }
+                format!("^(?:{value})$")
+            } else {
+                value
+            };
             out.push(Matcher::new(op, name, value).map_err(|e| ctx.err(&p, e.to_string()))?);
         }
     }

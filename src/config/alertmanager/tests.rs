@@ -114,7 +114,9 @@ receivers: [{name: a}]
     );
     assert_eq!(
         cfg.route.root.routes[0].key(),
-        r#"{}/{a=~"x|y",a="z",b="1",c!="3"}"#
+        // As `amtool config routes` (Alertmanager 0.25) prints this route: a legacy regex
+        // keeps its anchored form.
+        r#"{}/{a=~"^(?:x|y)$",a="z",b="1",c!="3"}"#
     );
 }
 

@@ -19,12 +19,14 @@
 //! | `/targets`, `/rules` | scrape health; rule groups and their state |
 //! | `/playbooks`, `/playbooks/{name}` | playbooks rendered from Markdown (`.md` for the source) |
 //! | `/graph?g0.expr=...` | one expression: a chart and its current result (alerts' `generatorURL`) |
+//! | `/explain?labels=...` | why an alert was (not) paged: route path, receiver, group, silences, next send |
 //!
 //! Times on charts are shown in the viewer's zone: `?tz=Europe/Paris` (an IANA name), `?tz=local`
 //! (the server's zone) or UTC (default); the choice is kept in the `tz` cookie.
 
 pub mod chart;
 pub mod defs;
+mod explain_page;
 mod graph;
 mod history;
 pub mod listing;
@@ -58,7 +60,7 @@ use std::time::Duration;
 /// The stylesheet served at `/static/redline.css`.
 pub const CSS: &str = include_str!("templates/redline.css");
 
-const TEMPLATES: [(&str, &str); 15] = [
+const TEMPLATES: [(&str, &str); 16] = [
     ("layout", include_str!("templates/layout.hbs")),
     ("overview", include_str!("templates/overview.hbs")),
     ("slo", include_str!("templates/slo.hbs")),
@@ -74,6 +76,7 @@ const TEMPLATES: [(&str, &str); 15] = [
     ("graph", include_str!("templates/graph.hbs")),
     ("notifications", include_str!("templates/notifications.hbs")),
     ("alert", include_str!("templates/alert.hbs")),
+    ("explain", include_str!("templates/explain.hbs")),
 ];
 
 /// The dashboard's routes.
@@ -93,6 +96,7 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/playbooks", get(ops::playbooks))
         .route("/playbooks/{name}", get(ops::playbook))
         .route("/graph", get(graph::graph))
+        .route("/explain", get(explain_page::explain))
         .route("/static/redline.css", get(css))
 }
 
@@ -289,6 +293,7 @@ impl PageCtx {
             ("/rules", "Rules"),
             ("/playbooks", "Playbooks"),
             ("/graph", "Graph"),
+            ("/explain", "Explain"),
         ];
         let zones = ["UTC", "local"];
         json!({

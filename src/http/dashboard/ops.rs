@@ -77,6 +77,7 @@ impl AlertView {
             "labels": self.labels.iter().filter(|l| &*l.name != "alertname").map(|l| json!({"name": &*l.name, "value": &*l.value})).collect::<Vec<_>>(),
             "matchers": self.silence_matchers(),
             "timeline": self.timeline_href(),
+            "explain": super::explain_page::explain_href(&self.labels),
         })
     }
 }

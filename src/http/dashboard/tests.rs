@@ -247,3 +247,48 @@ fn alerts_page_offers_a_prefilled_silence_form_with_the_csrf_token() {
     assert!(html.contains("team-payments"));
     assert!(html.contains("firing (<span class=\"count\">1</span>)"));
 }
+
+#[test]
+fn explain_page_shows_the_route_tree_with_verdicts_and_escapes_labels() {
+    use crate::alerting::explain::{explain, PipelineState};
+    let cfg = crate::config::alertmanager::AlertmanagerConfig::from_yaml_str(
+        "route:\n  receiver: triage\n  routes:\n    - matchers: ['team=\"db\"']\n      receiver: db\n      routes:\n        - matchers: ['severity=\"page\"']\n          receiver: db-pager\n    - matchers: ['team=~\"db|web\"']\n      receiver: never\nreceivers: [{name: triage}, {name: db}, {name: db-pager}, {name: never}]\n",
+        "am.yml",
+    )
+    .unwrap();
+    let inhibitor = crate::alerting::Inhibitor::new(&[]);
+    let nflog = crate::alerting::nflog::NotificationLog::new(Duration::from_secs(3600));
+    let integrations = std::collections::BTreeMap::new();
+    let state = PipelineState {
+        config: &cfg,
+        silences: &[],
+        inhibitor: &inhibitor,
+        alerts: &[],
+        groups: &[],
+        nflog: &nflog,
+        integrations: &integrations,
+    };
+    let labels = Labels::from_pairs([("team", "db"), ("summary", "<b>x</b>")]);
+    let ex = explain(&state, &labels, None, 1_800_000_000_000);
+    let ctx = PageCtx::new(
+        &WebAccess::default(),
+        &HeaderMap::new(),
+        Identity::Anonymous,
+        HashMap::new(),
+    );
+    let mut data = ctx.layout("Explain", "/explain", None);
+    data["ex"] = explain_page::explanation_model(&ex, &ctx);
+    let html = render("explain", &data).unwrap();
+    assert!(html.contains(r#"<li class="route destination">"#), "{html}");
+    assert!(html.contains(r#"<li class="route not-matched">"#), "{html}");
+    assert!(html.contains(r#"<li class="route not-tried">"#), "{html}");
+    assert!(
+        html.contains("severity is missing (matched as &quot;&quot;), not &quot;page&quot;"),
+        "{html}"
+    );
+    assert!(
+        html.contains(r#"<strong class="receivers">db</strong>"#),
+        "{html}"
+    );
+    assert!(!html.contains("<b>x</b>"), "label values are escaped");
+}
