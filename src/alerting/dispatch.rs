@@ -17,6 +17,9 @@
 //! 5. per integration of the receiver, asks the notification log whether anything must be
 //!    sent ([`needs_update`]) and hands the notification to delivery.
 //!
+//! Between 4 and 5, the group's acknowledgements ([`super::ack`]) are asked: an alert they do
+//! not cover ends them, and an active one holds a due `repeat_interval` notification.
+//!
 //! When every integration has succeeded, the resolved alerts that were notified (and not
 //! updated meanwhile) leave the group; an empty group is removed.
 
@@ -28,10 +31,11 @@ use std::time::{Duration, UNIX_EPOCH};
 use tokio::sync::{oneshot, Notify};
 use tokio::task::JoinHandle;
 
+use super::ack::Acks;
 use super::alert::Alert;
 use super::delivery::{Begin, Delivery, DeliveryJob, DeliveryOutcome, IntegrationQueue};
 use super::nflog::{needs_update, NflogKey};
-use super::notify::{Notification, NotifiedAlert};
+use super::notify::{Notification, NotificationReason, NotifiedAlert};
 use crate::clock::SharedClock;
 use crate::config::alertmanager::owners::Owners;
 use crate::config::alertmanager::route::{group_key, RouteOpts};
@@ -117,6 +121,8 @@ struct Shared {
     integrations: HashMap<String, Vec<IntegrationQueue>>,
     opts: DispatchOptions,
     clock: SharedClock,
+    /// The acknowledgements that hold repeats ([`Dispatcher::set_acks`]); none: no check.
+    acks: std::sync::OnceLock<Acks>,
 }
 
 /// The running dispatcher of one configuration.
@@ -190,8 +196,23 @@ impl Dispatcher {
                 integrations,
                 opts,
                 clock,
+                acks: std::sync::OnceLock::new(),
             }),
         }
+    }
+
+    /// Lets active acknowledgements hold the groups' repeats (see [`super::ack`]); set once,
+    /// before the first alert is processed.
+    pub fn set_acks(&self, acks: Acks) {
+        let _ = self.shared.acks.set(acks);
+    }
+
+    /// The queues of `receiver`'s integrations, in configuration order.
+    pub fn queues(&self, receiver: &str) -> &[IntegrationQueue] {
+        self.shared
+            .integrations
+            .get(receiver)
+            .map_or(&[][..], Vec::as_slice)
     }
 
     /// The configuration it dispatches with.
@@ -384,6 +405,12 @@ async fn flush(s: &Shared, g: &AggrGroup) {
             alert: a,
         })
         .collect();
+    // Acknowledgements: an alert they do not cover ends them; active ones hold repeats.
+    let acks = s.acks.get();
+    if let Some(acks) = acks {
+        acks.end_superseded(&g.id.group_key, &g.id.receiver, &firing, now)
+            .await;
+    }
     let mut waits: Vec<oneshot::Receiver<DeliveryOutcome>> = Vec::new();
     let mut all_ok = true;
     let deadline = tokio::time::Instant::now() + g.opts.group_interval;
@@ -409,6 +436,12 @@ async fn flush(s: &Shared, g: &AggrGroup) {
         ) else {
             continue;
         };
+        if reason == NotificationReason::RepeatInterval
+            && acks.is_some_and(|a| a.holds_repeat(&g.id.group_key, &g.id.receiver, &firing, now))
+        {
+            tracing::debug!(group_key = %g.id.group_key, "repeat held by an acknowledgement");
+            continue;
+        }
         let n = Notification {
             receiver: g.id.receiver.clone(),
             group_key: g.id.group_key.clone(),

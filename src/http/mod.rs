@@ -5,6 +5,7 @@
 //! the library and shape JSON exactly as the Prometheus API does, so Grafana and other
 //! clients work unchanged.
 
+pub mod acks;
 pub mod alertmanager;
 mod alertmanagers;
 mod api;
@@ -76,6 +77,7 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(metrics))
         .route("/-/reload", axum::routing::post(reload).put(reload))
         .merge(api::routes())
+        .merge(acks::routes())
         .merge(alertmanager::routes(
             state.alerting.clone(),
             state.cluster.clone(),

@@ -10,6 +10,7 @@
 //!
 //! Users may inspect the file with `sqlite3 STATE_DIR/redline.db` while redline runs.
 
+pub mod acks;
 pub mod alerts;
 pub mod ledger;
 pub mod pipeline;

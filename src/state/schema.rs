@@ -175,6 +175,13 @@ pub const MIGRATIONS: &[Migration] = &[
         CREATE INDEX slo_report_by_owner ON slo_report (owner, period);
     ",
     },
+    Migration {
+        version: 6,
+        name: "acknowledgements",
+        // `alert_ack`: who acknowledged which aggregation group, why, until when, and the
+        // firing alerts the acknowledgement covers (see `state::acks`).
+        sql: super::acks::ACKS_MIGRATION,
+    },
 ];
 
 /// The newest schema version this build knows.

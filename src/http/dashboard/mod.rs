@@ -13,7 +13,7 @@
 //! | `/slos/{name}` | budget burn-down, SLI, burn-rate table, latency, alerts, playbook |
 //! | `/use` | per node and per container: utilisation, saturation, errors |
 //! | `/red` | per service: request rate, error ratio, p50/p90/p99 |
-//! | `/alerts`, `/silences` | one page of alerts (filters: matchers, receiver, state); silences with create/expire forms |
+//! | `/alerts`, `/silences` | one page of alerts (filters: matchers, receiver, state) with acknowledge forms and the acknowledgements; silences with create/expire forms |
 //! | `/targets`, `/rules` | scrape health; rule groups and their state |
 //! | `/playbooks`, `/playbooks/{name}` | playbooks rendered from Markdown (`.md` for the source) |
 //! | `/graph?g0.expr=...` | one expression: a chart and its current result (alerts' `generatorURL`) |
@@ -21,6 +21,7 @@
 //! Times on charts are shown in the viewer's zone: `?tz=Europe/Paris` (an IANA name), `?tz=local`
 //! (the server's zone) or UTC (default); the choice is kept in the `tz` cookie.
 
+mod acks;
 pub mod chart;
 pub mod defs;
 mod graph;
@@ -79,6 +80,7 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/alerts", get(ops::alerts))
         .route("/silences", get(ops::silences).post(ops::create_silence))
         .route("/silences/{id}/expire", post(ops::expire_silence))
+        .route("/acks", post(acks::create_ack))
         .route("/targets", get(ops::targets))
         .route("/rules", get(ops::rules))
         .route("/playbooks", get(ops::playbooks))
