@@ -124,3 +124,149 @@ pub fn send_notices(
     }
     started
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::alerting::dispatch::tests::{
+        alert, names, put, put_down, resolved, start_default, SEC,
+    };
+    use crate::alerting::{AckEnd, NotificationReason, Pipeline};
+    use crate::config::alertmanager::matchers::parse_matcher;
+    use std::time::Duration;
+
+    const MIN: Duration = Duration::from_secs(60);
+
+    fn down() -> AckTarget {
+        AckTarget::Matchers(vec![parse_matcher(r#"alertname="Down""#).unwrap()])
+    }
+
+    /// Keeps the `Down` alerts of `instances` and a `Control` alert firing (re-sent every 4
+    /// minutes, within resolve_timeout) for `minutes`.
+    async fn keep_firing(p: &Pipeline, instances: &[&str], minutes: u32) {
+        for _ in 0..minutes / 4 {
+            put_down(p, instances).await;
+            put(p, &[&[("alertname", "Control")]]).await;
+            tokio::time::sleep(4 * MIN).await;
+        }
+    }
+
+    /// ROUTE: group_wait 30s, group_interval 5m, repeat_interval 1h. The `Down` group is
+    /// acknowledged for 90 minutes: its repeat due at 65m30s is held until the flush after the
+    /// acknowledgement ends (95m30s), while the unacknowledged `Control` group is repeated at
+    /// 65m30s. Then a new alert in an acknowledged group is notified at once and ends the
+    /// acknowledgement, and a resolution is notified while acknowledged.
+    #[tokio::test(start_paused = true)]
+    async fn an_ack_holds_repeats_until_it_ends_and_lets_new_alerts_and_resolutions_through() {
+        let (rec, p) = start_default().await;
+        put_down(&p, &["a", "b"]).await;
+        put(&p, &[&[("alertname", "Control")]]).await;
+        tokio::time::sleep(31 * SEC).await;
+        assert_eq!(rec.sent().len(), 2, "both groups notified at 30s");
+        let t_ack = p.now_ms();
+        let made = p
+            .acknowledge(down(), "alice".into(), "on it".into(), t_ack + 90 * 60_000)
+            .await
+            .unwrap();
+        assert_eq!(made.len(), 1);
+        assert_eq!(made[0].group_key, r#"{}:{alertname="Down"}"#);
+        assert_eq!(made[0].fingerprints.len(), 2);
+        let of = |group: &str| -> Vec<(i64, NotificationReason)> {
+            rec.sent()
+                .iter()
+                .filter(|n| n.group_key.contains(group))
+                .map(|n| ((n.now_ms - t_ack) / 1000, n.reason))
+                .collect()
+        };
+        keep_firing(&p, &["a", "b"], 100).await;
+        // Flushes at 30s + k·5m; t_ack is 31s. Control: repeat at 65m30s (3899s after t_ack).
+        assert_eq!(
+            of("Control"),
+            [
+                (-1, NotificationReason::NewAlerts),
+                (3899, NotificationReason::RepeatInterval)
+            ]
+        );
+        // Down: held from 65m30s to 90m30s, repeated at 95m30s (the ack ended at 90m31s).
+        assert_eq!(
+            of("Down"),
+            [
+                (-1, NotificationReason::NewAlerts),
+                (5699, NotificationReason::RepeatInterval)
+            ]
+        );
+
+        // Acknowledged again; c joins the group: notified at the next flush (105m30s), and
+        // the acknowledgement, which does not cover c, ends.
+        let again = p
+            .acknowledge(down(), "bob".into(), String::new(), p.now_ms() + 7_200_000)
+            .await
+            .unwrap();
+        put_down(&p, &["a", "b", "c"]).await;
+        tokio::time::sleep(5 * MIN).await;
+        let sent = rec.sent();
+        let last = sent.last().unwrap();
+        assert_eq!(last.reason, NotificationReason::NewAlerts);
+        assert_eq!(names(last), ["a", "b", "c"]);
+        let ended = p.acks().get(&again[0].id).unwrap();
+        assert_eq!(ended.ended_by, Some(AckEnd::NewAlerts));
+
+        // Acknowledged with c; a resolves: the resolution is sent (110m30s).
+        put_down(&p, &["a", "b", "c"]).await;
+        p.acknowledge(down(), "bob".into(), String::new(), p.now_ms() + 7_200_000)
+            .await
+            .unwrap();
+        let a = alert(&p, &[("alertname", "Down"), ("instance", "a")]);
+        p.put_alerts(vec![resolved(a, p.now_ms())]).await.unwrap();
+        put_down(&p, &["b", "c"]).await;
+        tokio::time::sleep(5 * MIN).await;
+        let down: Vec<NotificationReason> = of("Down").into_iter().map(|x| x.1).collect();
+        assert_eq!(
+            down,
+            [
+                NotificationReason::NewAlerts,
+                NotificationReason::RepeatInterval,
+                NotificationReason::NewAlerts,
+                NotificationReason::Resolved
+            ]
+        );
+        assert_eq!(
+            p.acks()
+                .list()
+                .iter()
+                .filter(|a| a.is_active(p.now_ms()))
+                .count(),
+            1
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn acknowledging_names_only_firing_groups() {
+        let (_rec, p) = start_default().await;
+        put_down(&p, &["a"]).await;
+        let miss = AckTarget::Matchers(vec![parse_matcher(r#"alertname="Up""#).unwrap()]);
+        let e = p
+            .acknowledge(miss, "alice".into(), String::new(), p.now_ms() + 60_000)
+            .await
+            .unwrap_err();
+        assert_eq!(e.to_string(), "matchers: no firing alert matches");
+        let fp = alert(&p, &[("alertname", "Down"), ("instance", "a")]).fingerprint();
+        let made = p
+            .acknowledge(
+                AckTarget::Fingerprint(fp),
+                "alice".into(),
+                String::new(),
+                p.now_ms() + 60_000,
+            )
+            .await
+            .unwrap();
+        assert_eq!(made[0].fingerprints, [fp].into_iter().collect());
+        let by_key = AckTarget::GroupKey(made[0].group_key.clone());
+        let again = p
+            .acknowledge(by_key, "bob".into(), String::new(), p.now_ms() + 60_000)
+            .await
+            .unwrap();
+        assert_eq!(again[0].group_key, made[0].group_key);
+        assert_eq!(p.acks().of_alert(fp).len(), 2);
+    }
+}

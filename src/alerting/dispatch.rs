@@ -513,7 +513,7 @@ fn remove_resolved(g: &AggrGroup, snapshot: &[Arc<Alert>], now: i64) {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::alerting::notify::{Notifier, NotifyError};
     use crate::alerting::pipeline::{IntegrationFactory, Pipeline, PipelineOptions};
@@ -522,11 +522,11 @@ mod tests {
     use futures_util::future::BoxFuture;
     use std::sync::atomic::AtomicBool;
 
-    const T0: i64 = 1_800_000_000_000;
-    const SEC: Duration = Duration::from_secs(1);
+    pub(crate) const T0: i64 = 1_800_000_000_000;
+    pub(crate) const SEC: Duration = Duration::from_secs(1);
 
     /// Records what it is sent; acknowledges unless told to hang.
-    struct Recorder {
+    pub(crate) struct Recorder {
         send_resolved: bool,
         hang: AtomicBool,
         sent: Mutex<Vec<Notification>>,
@@ -551,19 +551,19 @@ mod tests {
     }
 
     impl Recorder {
-        fn new(send_resolved: bool) -> Arc<Recorder> {
+        pub(crate) fn new(send_resolved: bool) -> Arc<Recorder> {
             Arc::new(Recorder {
                 send_resolved,
                 hang: AtomicBool::new(false),
                 sent: Mutex::new(Vec::new()),
             })
         }
-        fn sent(&self) -> Vec<Notification> {
+        pub(crate) fn sent(&self) -> Vec<Notification> {
             self.sent.lock().unwrap().clone()
         }
     }
 
-    fn factory(rec: Arc<Recorder>) -> IntegrationFactory {
+    pub(crate) fn factory(rec: Arc<Recorder>) -> IntegrationFactory {
         Arc::new(move |cfg: &AlertmanagerConfig| {
             Ok(cfg
                 .receivers
@@ -580,24 +580,24 @@ mod tests {
         })
     }
 
-    fn config(route: &str) -> Arc<AlertmanagerConfig> {
+    pub(crate) fn config(route: &str) -> Arc<AlertmanagerConfig> {
         let text = format!(
             "route:\n{route}\nreceivers:\n  - name: team\n    webhook_configs: [{{url: 'http://127.0.0.1:9/'}}]\n"
         );
         Arc::new(AlertmanagerConfig::from_yaml_str(&text, "alertmanager.yml").unwrap())
     }
 
-    const ROUTE: &str = "  receiver: team\n  group_by: [alertname]\n  group_wait: 30s\n  group_interval: 5m\n  repeat_interval: 1h";
+    pub(crate) const ROUTE: &str = "  receiver: team\n  group_by: [alertname]\n  group_wait: 30s\n  group_interval: 5m\n  repeat_interval: 1h";
 
     /// A pipeline on [`ROUTE`] with default options, sending to a recorder that takes
     /// resolved notifications.
-    async fn start_default() -> (Arc<Recorder>, Pipeline) {
+    pub(crate) async fn start_default() -> (Arc<Recorder>, Pipeline) {
         let rec = Recorder::new(true);
         let p = start(config(ROUTE), rec.clone(), PipelineOptions::default()).await;
         (rec, p)
     }
 
-    async fn start(
+    pub(crate) async fn start(
         cfg: Arc<AlertmanagerConfig>,
         rec: Arc<Recorder>,
         opts: PipelineOptions,
@@ -613,7 +613,7 @@ mod tests {
         .unwrap()
     }
 
-    fn alert(p: &Pipeline, pairs: &[(&str, &str)]) -> Alert {
+    pub(crate) fn alert(p: &Pipeline, pairs: &[(&str, &str)]) -> Alert {
         Alert {
             labels: Labels::from_pairs(pairs.iter().copied()),
             annotations: Labels::empty(),
@@ -626,13 +626,13 @@ mod tests {
     }
 
     /// Puts one firing alert per label set.
-    async fn put(p: &Pipeline, label_sets: &[&[(&str, &str)]]) {
+    pub(crate) async fn put(p: &Pipeline, label_sets: &[&[(&str, &str)]]) {
         let alerts = label_sets.iter().map(|pairs| alert(p, pairs)).collect();
         p.put_alerts(alerts).await.unwrap();
     }
 
     /// Puts one firing `Down` alert per instance.
-    async fn put_down(p: &Pipeline, instances: &[&str]) {
+    pub(crate) async fn put_down(p: &Pipeline, instances: &[&str]) {
         let alerts = instances
             .iter()
             .map(|&i| alert(p, &[("alertname", "Down"), ("instance", i)]))
@@ -640,12 +640,12 @@ mod tests {
         p.put_alerts(alerts).await.unwrap();
     }
 
-    fn resolved(mut a: Alert, at: i64) -> Alert {
+    pub(crate) fn resolved(mut a: Alert, at: i64) -> Alert {
         a.ends_at_ms = at;
         a
     }
 
-    fn names(n: &Notification) -> Vec<String> {
+    pub(crate) fn names(n: &Notification) -> Vec<String> {
         n.alerts
             .iter()
             .map(|a| a.alert.labels.get("instance").unwrap_or("").to_string())

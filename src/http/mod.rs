@@ -6,6 +6,7 @@
 //! clients work unchanged.
 
 pub mod acks;
+pub mod acks_client;
 pub mod alertmanager;
 mod alertmanagers;
 mod api;
