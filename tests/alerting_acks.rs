@@ -441,3 +441,69 @@ async fn the_api_names_the_field_of_an_invalid_request() {
         .unwrap();
     assert_eq!(r.status().as_u16(), 404);
 }
+
+/// High availability (tests/common/ha.rs: two replicas, a fake Lease, Control repeated every
+/// second or two): an acknowledgement made on the standby reaches the holder by replication
+/// and holds the holder's repeats, while the holder goes on sending heartbeats.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ack_made_on_the_standby_holds_the_holders_repeats() {
+    use common::fake_lease::FakeLeaseApi;
+    use common::ha::Replicas;
+    redline::install_crypto_provider();
+    let api = FakeLeaseApi::start(2).await;
+    let sink = FakeReceiver::start().await;
+    let replicas = Replicas::start("acks-ha", &api, &sink, "1s");
+    let first = sink
+        .wait_for("/control", 1, Duration::from_secs(60))
+        .await
+        .remove(0);
+    let holder = replicas.sender(&first);
+    let standby_url = replicas.external_url(1 - holder);
+    let (status, body) = {
+        let r = reqwest::Client::new()
+            .post(format!("{standby_url}/api/v1/acks"))
+            .header("content-type", "application/json")
+            .body(
+                json!({"matchers": ["alertname=\"Control\""], "createdBy": "dana", "duration": "1h"})
+                    .to_string(),
+            )
+            .send()
+            .await
+            .expect("post ack to the standby");
+        (
+            r.status().as_u16(),
+            serde_json::from_str::<Value>(&r.text().await.unwrap_or_default()).unwrap_or_default(),
+        )
+    };
+    assert_eq!(status, 200, "{body}");
+    let id = body["data"][0]["id"].as_str().unwrap().to_string();
+    let holder_url = replicas.external_url(holder);
+    let made = Instant::now();
+    loop {
+        let listed = common::get_json(&format!("{holder_url}/api/v1/acks")).await;
+        if listed["data"]
+            .as_array()
+            .is_some_and(|v| v.iter().any(|a| a["id"] == id.as_str()))
+        {
+            break;
+        }
+        assert!(
+            made.elapsed() < DEADLINE,
+            "the ack never reached the holder"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Once a heartbeat was sent after the ack arrived, no Control repeat follows, while three
+    // more heartbeats do.
+    let hb = sink.requests_to("/heartbeat").len();
+    sink.wait_for("/heartbeat", hb + 1, Duration::from_secs(60))
+        .await;
+    let control_then = sink.requests_to("/control").len();
+    sink.wait_for("/heartbeat", hb + 4, Duration::from_secs(60))
+        .await;
+    assert_eq!(
+        sink.requests_to("/control").len(),
+        control_then,
+        "the holder repeated an acknowledged group"
+    );
+}
