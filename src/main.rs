@@ -117,6 +117,10 @@ enum Command {
         fingerprint: Option<String>,
         /// Labels of the alert, as `name=value`.
         labels: Vec<String>,
+    /// Acknowledge firing alert groups on a running redline, like `amtool silence`.
+    Ack {
+        #[command(subcommand)]
+        what: AckCommand,
     },
     /// Tools for looking inside redline's pieces.
     Debug {
@@ -265,6 +269,40 @@ enum SloCommand {
     Generate {
         #[arg(required = true)]
         files: Vec<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum AckCommand {
+    /// Acknowledge the firing groups in which an alert matching every matcher fires: no
+    /// repeat notifications until the acknowledgement ends or a new alert fires in the group.
+    /// Prints the new acknowledgements' ids.
+    Add {
+        /// The redline to talk to, e.g. http://localhost:9090.
+        #[arg(long)]
+        url: String,
+        #[arg(long, default_value = "")]
+        comment: String,
+        /// Who acknowledges (default: $USER).
+        #[arg(long)]
+        author: Option<String>,
+        /// How long the acknowledgement lasts.
+        #[arg(long, default_value = "1h")]
+        duration: String,
+        /// Matchers such as `alertname=HighLatency` or `instance=~"db.+"`; a first argument
+        /// without an operator is the alert name.
+        matchers: Vec<String>,
+    },
+    /// List the acknowledgements (ended ones within the retention too).
+    Query {
+        #[arg(long)]
+        url: String,
+    },
+    /// End acknowledgements now.
+    Expire {
+        #[arg(long)]
+        url: String,
+        ids: Vec<String>,
     },
 }
 
@@ -559,6 +597,35 @@ fn dispatch(command: Command) -> Result<ExitCode> {
                 print!("{}", text::render(&ex));
             }
             Ok(ExitCode::SUCCESS)
+        Command::Ack { what } => {
+            redline::install_crypto_provider();
+            use redline::http::acks_client as client;
+            runtime()?.block_on(async move {
+                match what {
+                    AckCommand::Add {
+                        url,
+                        comment,
+                        author,
+                        duration,
+                        matchers,
+                    } => {
+                        let matchers = client::matcher_args(&matchers)?;
+                        let author = author
+                            .or_else(|| std::env::var("USER").ok())
+                            .unwrap_or_default();
+                        for id in client::add(&url, matchers, &author, &comment, &duration).await? {
+                            println!("{id}");
+                        }
+                    }
+                    AckCommand::Query { url } => print!("{}", client::query(&url).await?),
+                    AckCommand::Expire { url, ids } => {
+                        for id in ids {
+                            client::expire(&url, &id).await?;
+                        }
+                    }
+                }
+                Ok(ExitCode::SUCCESS)
+            })
         }
         Command::Test {
             what: TestCommand::Promql { files },

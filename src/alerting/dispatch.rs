@@ -17,6 +17,9 @@
 //! 5. per integration of the receiver, asks the notification log whether anything must be
 //!    sent ([`needs_update`]) and hands the notification to delivery.
 //!
+//! Between 4 and 5, the group's acknowledgements ([`super::ack`]) are asked: an alert they do
+//! not cover ends them, and an active one holds a due `repeat_interval` notification.
+//!
 //! When every integration has succeeded, the resolved alerts that were notified (and not
 //! updated meanwhile) leave the group; an empty group is removed.
 
@@ -28,11 +31,12 @@ use std::time::{Duration, UNIX_EPOCH};
 use tokio::sync::{oneshot, Notify};
 use tokio::task::JoinHandle;
 
+use super::ack::Acks;
 use super::alert::Alert;
 use super::delivery::{Begin, Delivery, DeliveryJob, DeliveryOutcome, IntegrationQueue};
 use super::history::{Suppressed, Suppression};
 use super::nflog::{needs_update, NflogKey};
-use super::notify::{Notification, NotifiedAlert};
+use super::notify::{Notification, NotificationReason, NotifiedAlert};
 use crate::clock::SharedClock;
 use crate::config::alertmanager::owners::Owners;
 use crate::config::alertmanager::route::{group_key, RouteOpts};
@@ -131,6 +135,8 @@ struct Shared {
     integrations: HashMap<String, Vec<IntegrationQueue>>,
     opts: DispatchOptions,
     clock: SharedClock,
+    /// The acknowledgements that hold repeats ([`Dispatcher::set_acks`]); none: no check.
+    acks: std::sync::OnceLock<Acks>,
 }
 
 /// The running dispatcher of one configuration.
@@ -234,8 +240,23 @@ impl Dispatcher {
                 integrations,
                 opts,
                 clock,
+                acks: std::sync::OnceLock::new(),
             }),
         }
+    }
+
+    /// Lets active acknowledgements hold the groups' repeats (see [`super::ack`]); set once,
+    /// before the first alert is processed.
+    pub fn set_acks(&self, acks: Acks) {
+        let _ = self.shared.acks.set(acks);
+    }
+
+    /// The queues of `receiver`'s integrations, in configuration order.
+    pub fn queues(&self, receiver: &str) -> &[IntegrationQueue] {
+        self.shared
+            .integrations
+            .get(receiver)
+            .map_or(&[][..], Vec::as_slice)
     }
 
     /// The configuration it dispatches with.
@@ -445,6 +466,12 @@ async fn flush(s: &Shared, g: &AggrGroup) {
             alert: a,
         })
         .collect();
+    // Acknowledgements: an alert they do not cover ends them; active ones hold repeats.
+    let acks = s.acks.get();
+    if let Some(acks) = acks {
+        acks.end_superseded(&g.id.group_key, &g.id.receiver, &firing, now)
+            .await;
+    }
     let mut waits: Vec<oneshot::Receiver<DeliveryOutcome>> = Vec::new();
     let mut all_ok = true;
     let deadline = tokio::time::Instant::now() + g.opts.group_interval;
@@ -477,6 +504,12 @@ async fn flush(s: &Shared, g: &AggrGroup) {
             }
             continue;
         };
+        if reason == NotificationReason::RepeatInterval
+            && acks.is_some_and(|a| a.holds_repeat(&g.id.group_key, &g.id.receiver, &firing, now))
+        {
+            tracing::debug!(group_key = %g.id.group_key, "repeat held by an acknowledgement");
+            continue;
+        }
         let n = Notification {
             receiver: g.id.receiver.clone(),
             group_key: g.id.group_key.clone(),
@@ -557,7 +590,7 @@ fn remove_resolved(g: &AggrGroup, snapshot: &[Arc<Alert>], now: i64) {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::alerting::notify::{Notifier, NotifyError};
     use crate::alerting::pipeline::{IntegrationFactory, Pipeline, PipelineOptions};
@@ -566,11 +599,11 @@ mod tests {
     use futures_util::future::BoxFuture;
     use std::sync::atomic::AtomicBool;
 
-    const T0: i64 = 1_800_000_000_000;
-    const SEC: Duration = Duration::from_secs(1);
+    pub(crate) const T0: i64 = 1_800_000_000_000;
+    pub(crate) const SEC: Duration = Duration::from_secs(1);
 
     /// Records what it is sent; acknowledges unless told to hang.
-    struct Recorder {
+    pub(crate) struct Recorder {
         send_resolved: bool,
         hang: AtomicBool,
         sent: Mutex<Vec<Notification>>,
@@ -595,19 +628,19 @@ mod tests {
     }
 
     impl Recorder {
-        fn new(send_resolved: bool) -> Arc<Recorder> {
+        pub(crate) fn new(send_resolved: bool) -> Arc<Recorder> {
             Arc::new(Recorder {
                 send_resolved,
                 hang: AtomicBool::new(false),
                 sent: Mutex::new(Vec::new()),
             })
         }
-        fn sent(&self) -> Vec<Notification> {
+        pub(crate) fn sent(&self) -> Vec<Notification> {
             self.sent.lock().unwrap().clone()
         }
     }
 
-    fn factory(rec: Arc<Recorder>) -> IntegrationFactory {
+    pub(crate) fn factory(rec: Arc<Recorder>) -> IntegrationFactory {
         Arc::new(move |cfg: &AlertmanagerConfig| {
             Ok(cfg
                 .receivers
@@ -624,24 +657,24 @@ mod tests {
         })
     }
 
-    fn config(route: &str) -> Arc<AlertmanagerConfig> {
+    pub(crate) fn config(route: &str) -> Arc<AlertmanagerConfig> {
         let text = format!(
             "route:\n{route}\nreceivers:\n  - name: team\n    webhook_configs: [{{url: 'http://127.0.0.1:9/'}}]\n"
         );
         Arc::new(AlertmanagerConfig::from_yaml_str(&text, "alertmanager.yml").unwrap())
     }
 
-    const ROUTE: &str = "  receiver: team\n  group_by: [alertname]\n  group_wait: 30s\n  group_interval: 5m\n  repeat_interval: 1h";
+    pub(crate) const ROUTE: &str = "  receiver: team\n  group_by: [alertname]\n  group_wait: 30s\n  group_interval: 5m\n  repeat_interval: 1h";
 
     /// A pipeline on [`ROUTE`] with default options, sending to a recorder that takes
     /// resolved notifications.
-    async fn start_default() -> (Arc<Recorder>, Pipeline) {
+    pub(crate) async fn start_default() -> (Arc<Recorder>, Pipeline) {
         let rec = Recorder::new(true);
         let p = start(config(ROUTE), rec.clone(), PipelineOptions::default()).await;
         (rec, p)
     }
 
-    async fn start(
+    pub(crate) async fn start(
         cfg: Arc<AlertmanagerConfig>,
         rec: Arc<Recorder>,
         opts: PipelineOptions,
@@ -657,7 +690,7 @@ mod tests {
         .unwrap()
     }
 
-    fn alert(p: &Pipeline, pairs: &[(&str, &str)]) -> Alert {
+    pub(crate) fn alert(p: &Pipeline, pairs: &[(&str, &str)]) -> Alert {
         Alert {
             labels: Labels::from_pairs(pairs.iter().copied()),
             annotations: Labels::empty(),
@@ -670,13 +703,13 @@ mod tests {
     }
 
     /// Puts one firing alert per label set.
-    async fn put(p: &Pipeline, label_sets: &[&[(&str, &str)]]) {
+    pub(crate) async fn put(p: &Pipeline, label_sets: &[&[(&str, &str)]]) {
         let alerts = label_sets.iter().map(|pairs| alert(p, pairs)).collect();
         p.put_alerts(alerts).await.unwrap();
     }
 
     /// Puts one firing `Down` alert per instance.
-    async fn put_down(p: &Pipeline, instances: &[&str]) {
+    pub(crate) async fn put_down(p: &Pipeline, instances: &[&str]) {
         let alerts = instances
             .iter()
             .map(|&i| alert(p, &[("alertname", "Down"), ("instance", i)]))
@@ -684,12 +717,12 @@ mod tests {
         p.put_alerts(alerts).await.unwrap();
     }
 
-    fn resolved(mut a: Alert, at: i64) -> Alert {
+    pub(crate) fn resolved(mut a: Alert, at: i64) -> Alert {
         a.ends_at_ms = at;
         a
     }
 
-    fn names(n: &Notification) -> Vec<String> {
+    pub(crate) fn names(n: &Notification) -> Vec<String> {
         n.alerts
             .iter()
             .map(|a| a.alert.labels.get("instance").unwrap_or("").to_string())

@@ -11,6 +11,8 @@
 //! several replicas adds (the send gate, idempotency keys). Everything that must survive a restart is
 //! written through to [`crate::state`].
 
+pub mod ack;
+pub mod acknowledge;
 pub mod alert;
 pub mod delivery;
 pub mod dispatch;
@@ -25,6 +27,7 @@ pub mod replica;
 pub mod silence;
 pub mod status;
 
+pub use ack::{Ack, AckEnd, AckError, AckRequest, Acks};
 pub use alert::{fingerprint, fingerprint_hex, Alert};
 pub use inhibit::Inhibitor;
 pub use notify::{Notification, NotificationReason, Notifier, NotifyError};

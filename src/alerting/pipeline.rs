@@ -26,6 +26,8 @@ use prometheus_client::metrics::gauge::ConstGauge;
 use tokio::task::JoinHandle;
 
 use super::alert::{fingerprint_hex, Alert};
+use super::ack::{Ack, AckError, AckRequest, Acks};
+use super::acknowledge::{firing_groups, send_notices, AckTarget};
 use super::delivery::{
     parse_pending, Begin, Delivery, DeliveryJob, DeliveryMetrics, IntegrationQueue,
     IntegrationStatus, PendingNotification,
@@ -124,6 +126,8 @@ pub enum PipelineError {
     State(#[from] StateError),
     #[error(transparent)]
     Silences(#[from] SilenceError),
+    #[error(transparent)]
+    Acks(#[from] AckError),
     #[error("building integrations: {0}")]
     Integrations(#[source] IntegrationError),
 }
@@ -171,6 +175,7 @@ struct Inner {
     delivery: Arc<Delivery>,
     db: Option<StateDb>,
     silences: Silences,
+    acks: Acks,
     running: RwLock<Running>,
     factory: IntegrationFactory,
     opts: PipelineOptions,
@@ -440,6 +445,7 @@ impl Pipeline {
             }
             None => NotificationHistory::disabled(),
         };
+        let acks = Acks::load(db.clone()).await?;
         let delivery = Arc::new(
             Delivery::new(db.clone(), nflog, clock.clone(), opts.backoff, metrics)
                 .with_gate(opts.send_gate.clone())
@@ -456,6 +462,7 @@ impl Pipeline {
             clock.clone(),
         )?;
         let dispatcher = running.dispatcher.clone();
+        dispatcher.set_acks(acks.clone());
         let pipeline = Pipeline {
             inner: Arc::new(Inner {
                 clock,
@@ -463,6 +470,7 @@ impl Pipeline {
                 delivery: delivery.clone(),
                 db: db.clone(),
                 silences,
+                acks,
                 running: RwLock::new(running),
                 factory: integrations,
                 opts: opts.clone(),
@@ -607,6 +615,83 @@ impl Pipeline {
         &self.inner.silences
     }
 
+    /// The acknowledgements ([`super::ack`]): `of_group` and `of_alert` read those of a group
+    /// or an alert.
+    pub fn acks(&self) -> &Acks {
+        &self.inner.acks
+    }
+
+    /// Acknowledges every firing group `target` names, until `ends_at_ms`, and tells their
+    /// receivers where an integration has a message for it; returns the new
+    /// acknowledgements. No firing group named is [`AckError::NoGroup`].
+    pub async fn acknowledge(
+        &self,
+        target: AckTarget,
+        created_by: String,
+        comment: String,
+        ends_at_ms: i64,
+    ) -> Result<Vec<Ack>, AckError> {
+        let now = self.now_ms();
+        let dispatcher = self.running().dispatcher.clone();
+        let groups = firing_groups(&dispatcher, &target, now);
+        if groups.is_empty() {
+            return Err(AckError::NoGroup(match target {
+                AckTarget::GroupKey(k) => format!("groupKey: no firing group has the key {k}"),
+                AckTarget::Fingerprint(fp) => format!(
+                    "fingerprint: no firing alert has the fingerprint {}",
+                    super::alert::fingerprint_hex(fp)
+                ),
+                AckTarget::Matchers(_) => "matchers: no firing alert matches".to_string(),
+            }));
+        }
+        let mut made = Vec::with_capacity(groups.len());
+        for g in groups {
+            let req = AckRequest {
+                group_key: g.group_key,
+                receiver: g.receiver,
+                fingerprints: g.firing,
+                created_by: created_by.clone(),
+                comment: comment.clone(),
+                ends_at_ms,
+            };
+            made.push(self.inner.acks.create(req, now).await?);
+        }
+        for a in &made {
+            send_notices(
+                &dispatcher,
+                &self.inner.delivery,
+                a,
+                now,
+                self.inner.opts.backoff,
+            );
+        }
+        Ok(made)
+    }
+
+    /// Merges acknowledgements of another replica (HA); those new here are sent to the
+    /// receivers if this replica may send. Returns how many were new.
+    pub async fn merge_acks(&self, rows: Vec<crate::state::acks::AckRow>) -> usize {
+        let now = self.now_ms();
+        let new = match self.inner.acks.merge(rows, now).await {
+            Ok(new) => new,
+            Err(e) => {
+                tracing::warn!(error = %e, "merging a peer's acknowledgements");
+                return 0;
+            }
+        };
+        let dispatcher = self.running().dispatcher.clone();
+        for a in new.iter().filter(|a| a.is_active(now)) {
+            send_notices(
+                &dispatcher,
+                &self.inner.delivery,
+                a,
+                now,
+                self.inner.opts.backoff,
+            );
+        }
+        new.len()
+    }
+
     /// The inhibitor of the configuration in force (replaced on reload).
     pub fn inhibitor(&self) -> Arc<Inhibitor> {
         self.running().inhibitor.clone()
@@ -642,6 +727,7 @@ impl Pipeline {
             self.inner.clock.clone(),
         )?;
         let new = running.dispatcher.clone();
+        new.set_acks(self.inner.acks.clone());
         let old = {
             let mut r = self
                 .inner
@@ -729,6 +815,8 @@ async fn gc_once(inner: &Inner) {
             Ok(n) => tracing::debug!(entries = n, "pruned the notification history"),
             Err(e) => tracing::warn!(error = %e, "pruning the notification history"),
         }
+    if let Err(e) = inner.acks.gc(now).await {
+        tracing::warn!(error = %e, "dropping ended acknowledgements");
     }
 }
 

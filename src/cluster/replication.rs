@@ -1,7 +1,8 @@
 //! Replication between replicas over HTTP: each replica pulls every peer's notification log,
-//! silences and pending notifications (`GET <peer>/api/cluster/v1/state`) every
+//! silences, acknowledgements and pending notifications (`GET <peer>/api/cluster/v1/state`) every
 //! `replication_interval`. Log entries and silences are merged, the newer entry winning
-//! (Alertmanager's merge rules: a log entry sent later, a silence written later). So a
+//! (Alertmanager's merge rules: a log entry sent later, a silence written later; an
+//! acknowledgement like a silence). So a
 //! silence created or expired on any replica is in force on the others within about one
 //! interval, and a new Lease holder does not send again what the old one delivered and
 //! logged. A peer's pending notifications (decided, not yet acknowledged) replace what it
@@ -24,6 +25,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::alerting::delivery::PendingNotification;
 use crate::alerting::Pipeline;
+use crate::state::acks::AckRow;
 use crate::state::pipeline::NflogRow;
 use crate::state::silences::SilenceRow;
 
@@ -44,6 +46,9 @@ pub struct ReplicaState {
     /// What the serving replica decided to send and has not had acknowledged.
     #[serde(default)]
     pub pending: Vec<PendingNotification>,
+    /// Acknowledgements of aggregation groups, merged as silences are.
+    #[serde(default)]
+    pub acks: Vec<AckRow>,
 }
 
 /// Why a call to a peer failed.
@@ -75,6 +80,8 @@ pub struct ReplicationMetrics {
     pub silences: Counter,
     /// `redline_cluster_replicated_nflog_entries_total`: log entries taken from peers.
     pub nflog: Counter,
+    /// `redline_cluster_replicated_acks_total`: acknowledgements new here taken from peers.
+    pub acks: Counter,
 }
 
 impl ReplicationMetrics {
@@ -104,6 +111,11 @@ impl ReplicationMetrics {
             "cluster_replicated_nflog_entries",
             "Notification log entries taken from peers (sent later than ours)",
             self.nflog.clone(),
+        );
+        r.register(
+            "cluster_replicated_acks",
+            "Acknowledgements taken from peers that were new here",
+            self.acks.clone(),
         );
     }
 }
@@ -150,6 +162,7 @@ impl Replicator {
             silences: pipeline.silences().rows(),
             nflog: pipeline.nflog_rows(),
             pending: pipeline.pending_notifications(),
+            acks: pipeline.acks().rows(),
         }
     }
 
@@ -228,6 +241,8 @@ impl Replicator {
         };
         let n = pipeline.merge_nflog(state.nflog).await;
         self.metrics.nflog.inc_by(n as u64);
+        let n = pipeline.merge_acks(state.acks).await;
+        self.metrics.acks.inc_by(n as u64);
         // After the log of the same snapshot, so a notification acknowledged meanwhile is
         // not taken for pending.
         pipeline.set_peer_pending(&state.replica, state.pending);

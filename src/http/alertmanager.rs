@@ -421,7 +421,7 @@ fn validate_postable(i: usize, p: PostableAlert) -> Result<Alert, String> {
 /// go-openapi's media type check of Alertmanager's API: the body must be
 /// `application/json`; otherwise 415 with upstream's JSON error (`{"code":415,"message":…}`;
 /// a missing `Content-Type` counts as `application/octet-stream`, as in Go).
-fn json_refusal(headers: &HeaderMap) -> Option<Response> {
+pub(super) fn json_refusal(headers: &HeaderMap) -> Option<Response> {
     let raw = headers
         .get(header::CONTENT_TYPE)
         .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())

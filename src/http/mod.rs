@@ -5,6 +5,8 @@
 //! the library and shape JSON exactly as the Prometheus API does, so Grafana and other
 //! clients work unchanged.
 
+pub mod acks;
+pub mod acks_client;
 pub mod alertmanager;
 mod alertmanagers;
 mod api;
@@ -78,6 +80,7 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(metrics))
         .route("/-/reload", axum::routing::post(reload).put(reload))
         .merge(api::routes())
+        .merge(acks::routes())
         .merge(alertmanager::routes(
             state.alerting.clone(),
             state.cluster.clone(),

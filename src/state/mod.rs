@@ -11,6 +11,7 @@
 //!
 //! Users may inspect the file with `sqlite3 STATE_DIR/redline.db` while redline runs.
 
+pub mod acks;
 pub mod alerts;
 pub mod history;
 pub mod ledger;

@@ -182,6 +182,13 @@ pub const MIGRATIONS: &[Migration] = &[
         name: super::history::HISTORY_MIGRATION_NAME,
         sql: super::history::HISTORY_MIGRATION,
     },
+    Migration {
+        version: 8,
+        name: "acknowledgements",
+        // `alert_ack`: who acknowledged which aggregation group, why, until when, and the
+        // firing alerts the acknowledgement covers (see `state::acks`).
+        sql: super::acks::ACKS_MIGRATION,
+    },
 ];
 
 /// Where a back-fill stops: the step its SLO's live reading started at, so a restart resumes

@@ -72,8 +72,12 @@ pub struct HttpIntegration {
 
 /// Implements [`super::Notifier`] for an integration struct that has `integration: String`,
 /// `config.send_resolved` and `async fn send(&self, &Notification) -> Result<(), NotifyError>`.
+/// `impl_notifier!(T, { fn acknowledge … })` adds the items in braces to the impl.
 macro_rules! impl_notifier {
     ($t:ty) => {
+        $crate::alerting::notify::http::impl_notifier!($t, {});
+    };
+    ($t:ty, { $($extra:tt)* }) => {
         impl $crate::alerting::notify::Notifier for $t {
             fn integration(&self) -> &str {
                 &self.integration
@@ -92,6 +96,8 @@ macro_rules! impl_notifier {
             > {
                 Box::pin(self.send(n))
             }
+
+            $($extra)*
         }
     };
 }

@@ -127,4 +127,14 @@ pub trait Notifier: Send + Sync {
 
     /// Delivers one notification: one attempt, no retries.
     fn notify<'a>(&'a self, n: &'a Notification) -> BoxFuture<'a, Result<(), NotifyError>>;
+
+    /// Tells the receiver that a group it was notified about is acknowledged, as a message
+    /// of its own where the integration has one (PagerDuty's `acknowledge` event): one
+    /// attempt. `None` (the default) where it has none.
+    fn acknowledge<'a>(
+        &'a self,
+        _ack: &'a super::ack::Ack,
+    ) -> Option<BoxFuture<'a, Result<(), NotifyError>>> {
+        None
+    }
 }

@@ -13,6 +13,10 @@
 //! each distinct playbook of the alerts when the config has no `links` (v2), and the group's
 //! owner as the `owner` detail unless the config sets one.
 //!
+//! An acknowledgement of the group (redline's, [`crate::alerting::ack`]) is sent as an event
+//! of its own with the same key: v2 `event_action: acknowledge`, v1 `event_type: acknowledge`
+//! with "Acknowledged by <who>: <comment>" as its description.
+//!
 //! Answers: 2xx succeeds; 5xx is retried, and 429 for v2 (PagerDuty's rate limit) or 403 for
 //! v1; a 400's error details (`message: errors`) are reported.
 
@@ -26,6 +30,7 @@ use super::http::{
     Retrier,
 };
 use super::{Notification, NotifyError};
+use crate::alerting::ack::Ack;
 use crate::config::alertmanager::integrations::pagerduty::{PagerdutyConfig, PagerdutyKey};
 
 /// PagerDuty's limit on a summary / description, in characters.
@@ -266,4 +271,86 @@ fn error_details(resp: &HttpResponse) -> String {
     }
 }
 
-impl_notifier!(PagerdutyNotifier);
+/// An acknowledgement as PagerDuty takes it: Events API v2 `event_action: acknowledge` (no
+/// payload: PagerDuty reads one only for triggers), v1 `event_type: acknowledge` with a
+/// description, both with the trigger's deduplication key.
+#[derive(Serialize)]
+struct AckMessage {
+    #[serde(skip_serializing_if = "String::is_empty")]
+    routing_key: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    dedup_key: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    event_action: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    service_key: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    incident_key: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    event_type: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    description: String,
+}
+
+impl PagerdutyNotifier {
+    fn ack_message(&self, ack: &Ack) -> Result<AckMessage, NotifyError> {
+        let key = group_key_hash(&ack.group_key);
+        let mut m = AckMessage {
+            routing_key: String::new(),
+            dedup_key: String::new(),
+            event_action: String::new(),
+            service_key: String::new(),
+            incident_key: String::new(),
+            event_type: String::new(),
+            description: String::new(),
+        };
+        match &self.config.key {
+            PagerdutyKey::Routing(k) => {
+                m.routing_key = read_secret(k, "routing_key")?.expose().to_string();
+                m.dedup_key = key;
+                m.event_action = "acknowledge".into();
+            }
+            PagerdutyKey::Service(k) => {
+                m.service_key = read_secret(k, "service_key")?.expose().to_string();
+                m.incident_key = key;
+                m.event_type = "acknowledge".into();
+                let what = if ack.comment.is_empty() {
+                    format!("Acknowledged by {}", ack.created_by)
+                } else {
+                    format!("Acknowledged by {}: {}", ack.created_by, ack.comment)
+                };
+                m.description = truncate(&what, MAX_SUMMARY_CHARS).0;
+            }
+        }
+        Ok(m)
+    }
+
+    async fn send_ack(&self, ack: &Ack) -> Result<(), NotifyError> {
+        let msg = self.ack_message(ack)?;
+        let retrier = match self.config.key {
+            PagerdutyKey::Service(_) => RETRIER_V1,
+            PagerdutyKey::Routing(_) => RETRIER_V2,
+        };
+        let resp = self
+            .http
+            .post_json(&self.config.url, &msg, &[])
+            .await
+            .map_err(|e| NotifyError {
+                message: format!(
+                    "failed to post an acknowledgement to PagerDuty: {}",
+                    e.message
+                ),
+                ..e
+            })?;
+        retrier.check_with(&resp, error_details)
+    }
+}
+
+impl_notifier!(PagerdutyNotifier, {
+    fn acknowledge<'a>(
+        &'a self,
+        ack: &'a Ack,
+    ) -> Option<futures_util::future::BoxFuture<'a, Result<(), NotifyError>>> {
+        Some(Box::pin(self.send_ack(ack)))
+    }
+});

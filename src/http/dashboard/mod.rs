@@ -16,6 +16,7 @@
 //! | `/alerts`, `/silences` | one page of alerts (filters: matchers, receiver, state); silences with create/expire forms |
 //! | `/alerts/{fingerprint}` | one alert's timeline: raised by, route, flushes, notifications, suppressions ([`history`]) |
 //! | `/notifications` | the notification history (filters: receiver, owner, alertname, `match[]`, time range) |
+//! | `/alerts`, `/silences` | one page of alerts (filters: matchers, receiver, state) with acknowledge forms and the acknowledgements; silences with create/expire forms |
 //! | `/targets`, `/rules` | scrape health; rule groups and their state |
 //! | `/playbooks`, `/playbooks/{name}` | playbooks rendered from Markdown (`.md` for the source) |
 //! | `/graph?g0.expr=...` | one expression: a chart and its current result (alerts' `generatorURL`) |
@@ -24,6 +25,7 @@
 //! Times on charts are shown in the viewer's zone: `?tz=Europe/Paris` (an IANA name), `?tz=local`
 //! (the server's zone) or UTC (default); the choice is kept in the `tz` cookie.
 
+mod acks;
 pub mod chart;
 pub mod defs;
 mod explain_page;
@@ -91,6 +93,7 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/notifications", get(history::notifications_page))
         .route("/silences", get(ops::silences).post(ops::create_silence))
         .route("/silences/{id}/expire", post(ops::expire_silence))
+        .route("/acks", post(acks::create_ack))
         .route("/targets", get(ops::targets))
         .route("/rules", get(ops::rules))
         .route("/playbooks", get(ops::playbooks))

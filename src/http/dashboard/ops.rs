@@ -134,6 +134,14 @@ impl AlertEntry {
         }
     }
 
+    /// The fingerprint of a pipeline alert (`None` for a rule's alert).
+    pub fn fingerprint(&self) -> Option<u64> {
+        match &self.source {
+            AlertSource::Pipeline(a) => Some(a.fingerprint()),
+            AlertSource::Rule { .. } => None,
+        }
+    }
+
     /// The alert's name: its `alertname`, or the rule's name.
     pub fn name(&self) -> &str {
         match &self.source {
@@ -318,7 +326,11 @@ pub async fn alerts(State(s): State<AppState>, ctx: PageCtx) -> Response {
     let (entries, counts) = alert_entries(&s, &filter);
     let rows: Vec<Json> = entries[paging.range(entries.len())]
         .iter()
-        .map(|e| e.view(&s, &ctx).row())
+        .map(|e| {
+            let mut row = e.view(&s, &ctx).row();
+            super::acks::annotate_row(&mut row, &s, e, &ctx);
+            row
+        })
         .collect();
     let mut state_query = ctx.query.clone();
     state_query.remove("page");
@@ -348,6 +360,8 @@ pub async fn alerts(State(s): State<AppState>, ctx: PageCtx) -> Response {
         "state": ctx.param("state").unwrap_or(""),
         "limit": paging.limit,
         "can_silence": !ctx.read_only && silences_available(&s),
+        "can_ack": !ctx.read_only && silences_available(&s),
+        "acked": ctx.param("acked"),
         "deliveries": delivery_rows(&s, &ctx),
         // HA: which replica sends (absent when redline runs alone).
         "cluster": s.cluster.as_ref().map(|c| {
@@ -570,7 +584,7 @@ pub async fn silences(State(s): State<AppState>, ctx: PageCtx) -> Response {
 
 /// The refusal of a form whose CSRF token does not match the viewer's cookie and identity;
 /// `None` when the token is valid.
-fn csrf_refusal(
+pub(super) fn csrf_refusal(
     web: &WebAccess,
     ctx: &PageCtx,
     form: &HashMap<String, String>,

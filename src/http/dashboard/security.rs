@@ -464,6 +464,8 @@ fn is_change(path: &str) -> bool {
         || path == "/-/quit"
         || path.starts_with("/api/v2/silence")
         || path.starts_with("/silences")
+        || path.starts_with("/api/v1/acks")
+        || path.starts_with("/acks")
 }
 
 /// Why a state-changing request from a browser is refused as cross-site, if it is.

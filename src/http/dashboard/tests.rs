@@ -291,4 +291,35 @@ fn explain_page_shows_the_route_tree_with_verdicts_and_escapes_labels() {
         "{html}"
     );
     assert!(!html.contains("<b>x</b>"), "label values are escaped");
+fn alerts_page_offers_an_acknowledge_form_and_shows_the_acknowledgement() {
+    let rows = [
+        json!({"name": "Down", "state": "firing", "labels": [], "fingerprint": "00000000000000ff"}),
+        json!({"name": "Slow", "state": "firing", "labels": [],
+               "ack": {"created_by": "alice", "comment": "on it", "until": "2026-11-22 11:00:00 UTC"}}),
+    ];
+    let data = with(
+        layout(),
+        json!({"alerts": rows, "states": [], "can_ack": true, "acked": "1"}),
+    );
+    let html = render("alerts", &data).unwrap();
+    assert!(
+        html.contains("<form class=\"ack\" method=\"post\" action=\"/acks\">"),
+        "{html}"
+    );
+    assert!(html.contains("name=\"fingerprint\" value=\"00000000000000ff\""));
+    assert!(html.contains("name=\"csrf_token\" value=\"tok\""));
+    assert!(html.contains("acknowledged by alice until 2026-11-22 11:00:00 UTC: on it"));
+    assert!(html.contains("Acknowledged 1 group(s)"));
+    assert_eq!(
+        html.matches("<form class=\"ack\"").count(),
+        1,
+        "no form on the acknowledged row"
+    );
+    // Read-only (can_ack false): neither the column nor a form.
+    let data = with(
+        layout(),
+        json!({"alerts": rows, "states": [], "can_ack": false}),
+    );
+    let html = render("alerts", &data).unwrap();
+    assert!(!html.contains("action=\"/acks\"") && !html.contains("<th>Acknowledged</th>"));
 }
