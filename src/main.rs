@@ -117,6 +117,7 @@ enum Command {
         fingerprint: Option<String>,
         /// Labels of the alert, as `name=value`.
         labels: Vec<String>,
+    },
     /// Acknowledge firing alert groups on a running redline, like `amtool silence`.
     Ack {
         #[command(subcommand)]
@@ -597,6 +598,7 @@ fn dispatch(command: Command) -> Result<ExitCode> {
                 print!("{}", text::render(&ex));
             }
             Ok(ExitCode::SUCCESS)
+        }
         Command::Ack { what } => {
             redline::install_crypto_provider();
             use redline::http::acks_client as client;

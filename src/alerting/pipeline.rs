@@ -25,9 +25,9 @@ use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
 use prometheus_client::metrics::gauge::ConstGauge;
 use tokio::task::JoinHandle;
 
-use super::alert::{fingerprint_hex, Alert};
 use super::ack::{Ack, AckError, AckRequest, Acks};
 use super::acknowledge::{firing_groups, send_notices, AckTarget};
+use super::alert::{fingerprint_hex, Alert};
 use super::delivery::{
     parse_pending, Begin, Delivery, DeliveryJob, DeliveryMetrics, IntegrationQueue,
     IntegrationStatus, PendingNotification,
@@ -815,6 +815,7 @@ async fn gc_once(inner: &Inner) {
             Ok(n) => tracing::debug!(entries = n, "pruned the notification history"),
             Err(e) => tracing::warn!(error = %e, "pruning the notification history"),
         }
+    }
     if let Err(e) = inner.acks.gc(now).await {
         tracing::warn!(error = %e, "dropping ended acknowledgements");
     }

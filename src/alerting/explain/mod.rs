@@ -380,7 +380,8 @@ fn destination(
         .groups
         .iter()
         .find(|g| g.route_id == d.route.id() && g.receiver == d.receiver && g.group_key == key);
-    let muted_by_time = crate::alerting::dispatch::muted_by_time(state.config, opts, now_ms).is_some();
+    let muted_by_time =
+        crate::alerting::dispatch::muted_by_time(state.config, opts, now_ms).is_some();
     let flush_at = next_flush(group, subject, opts, now_ms);
     let integrations = state
         .integrations

@@ -291,6 +291,9 @@ fn explain_page_shows_the_route_tree_with_verdicts_and_escapes_labels() {
         "{html}"
     );
     assert!(!html.contains("<b>x</b>"), "label values are escaped");
+}
+
+#[test]
 fn alerts_page_offers_an_acknowledge_form_and_shows_the_acknowledgement() {
     let rows = [
         json!({"name": "Down", "state": "firing", "labels": [], "fingerprint": "00000000000000ff"}),
