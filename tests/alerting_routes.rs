@@ -9,12 +9,8 @@ use redline::testdir::TempDir;
 use std::path::Path;
 use std::process::Command;
 
-use redline::alerting::explain::{explain, PipelineState, RouteVerdict, RouteVisit};
-use redline::alerting::nflog::NotificationLog;
-use redline::alerting::Inhibitor;
+use redline::alerting::explain::{explain_config, RouteVerdict, RouteVisit};
 use redline::config::alertmanager::{parse_label_args, routes_test, AlertmanagerConfig};
-use std::collections::BTreeMap;
-use std::time::Duration;
 
 const AMTOOL: &str = "/usr/bin/amtool";
 const FIXTURE: &str = "tests/fixtures/alertmanager_example.yml";
@@ -147,25 +143,13 @@ fn explained_tree(v: &RouteVisit, depth: usize, out: &mut Vec<TreeLine>) {
 /// compared.
 fn assert_same_receivers(config: &str, sets: &[Vec<String>]) -> usize {
     let cfg = load(config);
-    let inhibitor = Inhibitor::new(&cfg.inhibit_rules);
-    let nflog = NotificationLog::new(Duration::from_secs(3600));
-    let integrations = BTreeMap::new();
-    let state = PipelineState {
-        config: &cfg,
-        silences: &[],
-        inhibitor: &inhibitor,
-        alerts: &[],
-        groups: &[],
-        nflog: &nflog,
-        integrations: &integrations,
-    };
     for args in sets {
         let labels = parse_label_args(args).unwrap_or_else(|e| panic!("{args:?}: {e}"));
         let (tree, want) = amtool_tree(config, args);
         let (got, ok) = routes_test(&cfg, &labels, None);
         assert!(ok);
         assert_eq!(got, format!("{want}\n"), "{config} with labels {args:?}");
-        let ex = explain(&state, &labels, None, 1_800_000_000_000);
+        let ex = explain_config(&cfg, &labels, 1_800_000_000_000);
         assert_eq!(ex.receivers.join(","), want, "explain: {config} {args:?}");
         let mut explained = Vec::new();
         explained_tree(&ex.route, 0, &mut explained);

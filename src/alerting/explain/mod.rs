@@ -322,6 +322,24 @@ pub fn explain(
     ex
 }
 
+/// Explains `labels` with `config` alone: as for a pipeline that holds nothing (no alerts,
+/// silences, groups, notifications or integrations). The route path and the destinations'
+/// receivers, owners and group keys are those of a running pipeline.
+pub fn explain_config(config: &AlertmanagerConfig, labels: &Labels, now_ms: i64) -> Explanation {
+    let inhibitor = Inhibitor::new(&config.inhibit_rules);
+    let nflog = NotificationLog::new(super::nflog::DEFAULT_NFLOG_RETENTION);
+    let state = PipelineState {
+        config,
+        silences: &[],
+        inhibitor: &inhibitor,
+        alerts: &[],
+        groups: &[],
+        nflog: &nflog,
+        integrations: &BTreeMap::new(),
+    };
+    explain(&state, labels, None, now_ms)
+}
+
 /// The explained alert as the flush sees it.
 struct Subject<'a> {
     fp: u64,

@@ -6,18 +6,13 @@
 use std::fmt::Write;
 
 use super::{Explanation, RouteVerdict, RouteVisit, Time};
-use crate::gostrconv::quote as go_quote;
 
 fn time(t: Time) -> String {
     t.rfc3339()
 }
 
 fn labels(map: &std::collections::BTreeMap<String, String>) -> String {
-    let parts: Vec<String> = map
-        .iter()
-        .map(|(k, v)| format!("{k}={}", go_quote(v)))
-        .collect();
-    format!("{{{}}}", parts.join(", "))
+    crate::config::alertmanager::labelset_string(&crate::store::Labels::from_pairs(map.clone()))
 }
 
 /// Renders `ex` (see the module documentation).

@@ -10,7 +10,6 @@ use super::pages::urlencode;
 use super::PageCtx;
 use crate::alerting::explain::{explain_pipeline, Explanation, RouteVerdict, RouteVisit, Target};
 use crate::config::alertmanager::parse_matchers;
-use crate::gostrconv::quote as go_quote;
 use crate::http::AppState;
 use crate::store::{Labels, MatchOp};
 use axum::extract::State;
@@ -50,11 +49,7 @@ pub fn explain_href(labels: &Labels) -> String {
 }
 
 fn label_text(labels: &Labels) -> String {
-    let parts: Vec<String> = labels
-        .iter()
-        .map(|l| format!("{}={}", l.name, go_quote(&l.value)))
-        .collect();
-    format!("{{{}}}", parts.join(", "))
+    crate::config::alertmanager::labelset_string(labels)
 }
 
 fn route_model(r: &RouteVisit) -> Json {

@@ -250,26 +250,13 @@ fn alerts_page_offers_a_prefilled_silence_form_with_the_csrf_token() {
 
 #[test]
 fn explain_page_shows_the_route_tree_with_verdicts_and_escapes_labels() {
-    use crate::alerting::explain::{explain, PipelineState};
     let cfg = crate::config::alertmanager::AlertmanagerConfig::from_yaml_str(
         "route:\n  receiver: triage\n  routes:\n    - matchers: ['team=\"db\"']\n      receiver: db\n      routes:\n        - matchers: ['severity=\"page\"']\n          receiver: db-pager\n    - matchers: ['team=~\"db|web\"']\n      receiver: never\nreceivers: [{name: triage}, {name: db}, {name: db-pager}, {name: never}]\n",
         "am.yml",
     )
     .unwrap();
-    let inhibitor = crate::alerting::Inhibitor::new(&[]);
-    let nflog = crate::alerting::nflog::NotificationLog::new(Duration::from_secs(3600));
-    let integrations = std::collections::BTreeMap::new();
-    let state = PipelineState {
-        config: &cfg,
-        silences: &[],
-        inhibitor: &inhibitor,
-        alerts: &[],
-        groups: &[],
-        nflog: &nflog,
-        integrations: &integrations,
-    };
     let labels = Labels::from_pairs([("team", "db"), ("summary", "<b>x</b>")]);
-    let ex = explain(&state, &labels, None, 1_800_000_000_000);
+    let ex = crate::alerting::explain::explain_config(&cfg, &labels, 1_800_000_000_000);
     let ctx = PageCtx::new(
         &WebAccess::default(),
         &HeaderMap::new(),
