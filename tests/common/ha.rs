@@ -240,3 +240,17 @@ pub async fn wait_ready(replicas: &Replicas, i: usize) {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// How many deliveries to `path` the sink got while three heartbeats were sent, counted from
+/// the first heartbeat after this call (so a notification already on its way when the caller's
+/// change arrived does not count). Heartbeats are repeated every second or two: zero means
+/// the change holds `path`'s group, which would have been repeated meanwhile.
+pub async fn sent_during_three_heartbeats(sink: &FakeReceiver, path: &str) -> usize {
+    let hb = sink.requests_to("/heartbeat").len();
+    sink.wait_for("/heartbeat", hb + 1, Duration::from_secs(60))
+        .await;
+    let then = sink.requests_to(path).len();
+    sink.wait_for("/heartbeat", hb + 4, Duration::from_secs(60))
+        .await;
+    sink.requests_to(path).len() - then
+}
