@@ -996,12 +996,14 @@ impl ScrapeLoop {
     /// the last [`RESTORED_LOOKBACK`]: after a restart without a clean stop (which would have
     /// written the markers) they are what the last scrape before it exposed, and the ones
     /// the first scrape does not expose again get their staleness markers, as they would
-    /// have without the restart.
+    /// have without the restart. Recording rules' series (names with a colon, which
+    /// Prometheus reserves for them) often keep the target's labels too; they are the rules',
+    /// not the target's, and stay as they are.
     fn inherit_from_store(&mut self) {
         if self.inherited.is_some() || self.cache.len() > 0 {
             return;
         }
-        let matchers: Vec<crate::store::Matcher> = self
+        let mut matchers: Vec<crate::store::Matcher> = self
             .target
             .spec
             .labels
@@ -1010,6 +1012,13 @@ impl ScrapeLoop {
             .collect();
         if matchers.is_empty() {
             return;
+        }
+        if let Ok(m) = crate::store::Matcher::new(
+            crate::store::MatchOp::NotRegex,
+            crate::store::METRIC_NAME,
+            ".*:.*",
+        ) {
+            matchers.push(m);
         }
         let now = unix_ms(SystemTime::now());
         let lookback = RESTORED_LOOKBACK.as_millis() as i64;

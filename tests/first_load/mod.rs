@@ -227,6 +227,31 @@ pub async fn every_page_has_data_at_first_load(
         let html = open(b, base, &format!("/slos/{slo}"), 3).await;
         assert!(html.contains("Burn rates"), "{slo}: {html}");
     }
+    // Once every node has been scraped live, the history's recording-rule series (which
+    // carry the nodes' target labels) are still there: a first scrape marks stale only what
+    // its target stopped exposing, not the rules' series.
+    let end = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let up = super::common::get_json(&format!(
+            "{base}/api/v1/query?query=count(up%7Bjob%3D%22node-exporter%22%7D)"
+        ))
+        .await;
+        if up["data"]["result"][0]["value"][1] == "3" {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < end,
+            "the nodes were never scraped: {up}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let html = open(b, base, "/use", 1).await;
+    for node in ["demo-node-1", "demo-node-2", "demo-node-3"] {
+        assert!(
+            html.contains(&format!("<td class=\"key\">{node}</td>")),
+            "the USE table lists {node} after the first scrapes:\n{html}"
+        );
+    }
     for (name, path) in SCREENSHOTS {
         b.goto(&format!("{base}{path}")).await;
         b.screenshot(shots, name).await;
