@@ -186,9 +186,7 @@ async fn alerts_page_and_overview_render_one_page_of_50k_alerts() {
     assert!(html.contains("showing 1–1,000 of 1,000"));
     assert!(rows(&html)
         .iter()
-        .all(|row| row.contains(">alertname=\"Load7\"<")
-            || row.contains("<strong>Load7<")
-            || row.contains(">Load7</a></strong>")));
+        .all(|row| row.contains(">alertname=\"Load7\"<") || row.contains(">Load7</a></strong>")));
     let html = page(&svc, "/alerts?receiver=team-b").await;
     assert!(html.contains("showing 1–100 of 25,000"));
     assert!(rows(&html).iter().all(|row| row.contains(">team=\"b\"<")));

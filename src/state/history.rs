@@ -649,12 +649,7 @@ mod tests {
         assert_eq!(p2.entries[0].outcome, "failed");
         assert_eq!(p2.entries[0].attempts.len(), 1);
         // Label matchers: instance i0 are the even ids.
-        let m = vec![vec![Matcher::new(
-            crate::store::MatchOp::Equal,
-            "instance",
-            "i0",
-        )
-        .unwrap()]];
+        let m = vec![vec![Matcher::equal("instance", "i0")]];
         let p = db
             .query_history(HistoryQuery {
                 matchers: m,

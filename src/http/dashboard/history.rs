@@ -89,6 +89,17 @@ pub async fn notifications_page(
     ctx.respond("notifications", &data)
 }
 
+/// A JSON object's members as `{name, value}` rows.
+fn pairs(obj: &Json) -> Vec<Json> {
+    obj.as_object()
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| json!({"name": k, "value": v}))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// `GET /alerts/{fingerprint}`.
 pub async fn alert_page(
     State(s): State<AppState>,
@@ -119,22 +130,8 @@ pub async fn alert_page(
                 .map(|v| v.to_string()));
         }
     }
-    let labels: Vec<Json> = t["labels"]
-        .as_object()
-        .map(|m| {
-            m.iter()
-                .map(|(k, v)| json!({"name": k, "value": v}))
-                .collect()
-        })
-        .unwrap_or_default();
-    let annotations: Vec<Json> = t["annotations"]
-        .as_object()
-        .map(|m| {
-            m.iter()
-                .map(|(k, v)| json!({"name": k, "value": v}))
-                .collect()
-        })
-        .unwrap_or_default();
+    let labels = pairs(&t["labels"]);
+    let annotations = pairs(&t["annotations"]);
     data["alert"] = t;
     data["label_list"] = json!(labels);
     data["annotation_list"] = json!(annotations);
