@@ -27,6 +27,7 @@ fn slo(name: &str, remaining: f64, burn_1h: f64) -> SloView {
         burn_down: Vec::new(),
         window_start_ms: None,
         calendar: None,
+        parts: Vec::new(),
     }
 }
 
