@@ -33,6 +33,7 @@ fn slos(n: usize) -> Vec<SloView> {
                 burn_down: Vec::new(),
                 window_start_ms: None,
                 calendar: None,
+                parts: Vec::new(),
             }
         })
         .collect()
