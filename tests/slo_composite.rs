@@ -10,9 +10,9 @@
 
 mod common;
 
-use common::{free_port, get_json, FixtureServer, ProcessGuard};
+use common::get_json;
+use common::slo::{get_json_opt, run_slo_engine, ticking_server, wait_for_async as wait_for};
 use redline::testdir::TempDir;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 const SLO: &str = r#"
@@ -54,32 +54,9 @@ fn body(ticks: u64) -> String {
     )
 }
 
-async fn get_json_opt(url: &str) -> Option<serde_json::Value> {
-    let r = reqwest::get(url).await.ok()?;
-    serde_json::from_str(&r.text().await.ok()?).ok()
-}
-
 async fn slo(port: u16, id: &str) -> Option<serde_json::Value> {
     let v = get_json_opt(&format!("http://127.0.0.1:{port}/api/v1/slos/{id}")).await?;
     (v["status"] == "success").then(|| v["data"].clone())
-}
-
-async fn wait_for<T, F, Fut>(what: &str, deadline: Duration, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let end = std::time::Instant::now() + deadline;
-    loop {
-        if let Some(v) = check().await {
-            return v;
-        }
-        assert!(
-            std::time::Instant::now() < end,
-            "timed out after {deadline:?} waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
 }
 
 fn f(v: &serde_json::Value) -> f64 {
@@ -93,36 +70,9 @@ fn close(a: f64, b: f64) -> bool {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn composite_figures_follow_the_parts() {
     redline::install_crypto_provider();
-    let srv = FixtureServer::start(&body(0), "text/plain").await;
-    let ticks = Arc::new(Mutex::new((false, 0u64)));
-    {
-        let (srv, ticks) = (srv.clone(), ticks.clone());
-        tokio::spawn(async move {
-            loop {
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                let mut t = ticks.lock().unwrap();
-                if t.0 {
-                    t.1 += 1;
-                    srv.set_body(&body(t.1));
-                }
-            }
-        });
-    }
+    let (srv, ticks) = ticking_server(body, false).await;
     let dir = TempDir::new("slo-composite");
-    std::fs::write(dir.join("slo.yml"), SLO).unwrap();
-    std::fs::write(
-        dir.join("redline.yml"),
-        format!(
-            "global:\n  scrape_interval: 200ms\n  scrape_timeout: 200ms\nslo_files: ['slo.yml']\nslo:\n  evaluation_interval: 1s\n  ledger_step: 1s\nscrape_configs:\n  - job_name: app\n    static_configs:\n      - targets: ['{}']\n",
-            srv.addr
-        ),
-    )
-    .unwrap();
-    let port = free_port();
-    let child = common::redline_run(&dir.join("redline.yml"), port, &dir.join("state"))
-        .spawn()
-        .expect("start redline run");
-    let _guard = ProcessGuard(child);
+    let (port, _guard) = run_slo_engine(&dir, SLO, srv.addr);
     wait_for("the first scrape", Duration::from_secs(60), || async {
         let q = get_json_opt(&format!(
             "http://127.0.0.1:{port}/api/v1/query?query=count(checkout_requests_total)"

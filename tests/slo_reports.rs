@@ -5,10 +5,8 @@
 
 mod common;
 
-use common::{free_port, FixtureServer, ProcessGuard};
 use redline::testdir::TempDir;
 use serde_json::Value;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 const SLO: &str = r#"
@@ -51,38 +49,10 @@ async fn json(url: &str) -> Option<Value> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reports_api_csv_and_page_agree() {
     redline::install_crypto_provider();
-    let srv = FixtureServer::start(&body(0), "text/plain").await;
-    let running = Arc::new(Mutex::new((true, 0u64)));
-    {
-        let (srv, running) = (srv.clone(), running.clone());
-        tokio::spawn(async move {
-            loop {
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                let mut t = running.lock().unwrap();
-                if t.0 {
-                    t.1 += 1;
-                    srv.set_body(&body(t.1));
-                }
-            }
-        });
-    }
+    let (srv, running) = common::slo::ticking_server(body, true).await;
     let dir = TempDir::new("slo-reports");
-    std::fs::write(dir.join("slo.yml"), SLO).unwrap();
-    std::fs::write(
-        dir.join("redline.yml"),
-        format!(
-            "global:\n  scrape_interval: 200ms\n  scrape_timeout: 200ms\nslo_files: ['slo.yml']\nslo:\n  evaluation_interval: 1s\n  ledger_step: 1s\nscrape_configs:\n  - job_name: app\n    static_configs:\n      - targets: ['{}']\n",
-            srv.addr
-        ),
-    )
-    .unwrap();
-    let port = free_port();
+    let (port, _guard) = common::slo::run_slo_engine(&dir, SLO, srv.addr);
     let base = format!("http://127.0.0.1:{port}");
-    let _guard = ProcessGuard(
-        common::redline_run(&dir.join("redline.yml"), port, &dir.join("state"))
-            .spawn()
-            .expect("start redline run"),
-    );
     let slo_reports = format!("{base}/api/v1/slos/shop/requests/reports");
     // Wait for a report with traffic and an incident, then hold the traffic and wait until
     // two answers a few rounds apart agree (the figures stand still).
