@@ -34,6 +34,7 @@ fn slos(n: usize) -> Vec<SloView> {
                 sli_hourly: Vec::new(),
                 window_start_ms: None,
                 calendar: None,
+                parts: Vec::new(),
             }
         })
         .collect()

@@ -15,6 +15,7 @@
 
 mod common;
 
+use common::slo::{get_json_opt, wait_for_async};
 use common::{free_port, get_json, FixtureServer, ProcessGuard};
 use redline::testdir::TempDir;
 use std::path::Path;
@@ -77,30 +78,6 @@ async fn wait_for_exact_total(port: u16, ticks: u64) -> serde_json::Value {
         || async move { slo(port).await.filter(|d| d["total_events"] == want) },
     )
     .await
-}
-
-/// Polls the async `check` until it returns `Some`, failing after `deadline`.
-async fn wait_for_async<T, F, Fut>(what: &str, deadline: Duration, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let end = std::time::Instant::now() + deadline;
-    loop {
-        if let Some(v) = check().await {
-            return v;
-        }
-        assert!(
-            std::time::Instant::now() < end,
-            "timed out after {deadline:?} waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
-async fn get_json_opt(url: &str) -> Option<serde_json::Value> {
-    let r = reqwest::get(url).await.ok()?;
-    serde_json::from_str(&r.text().await.ok()?).ok()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

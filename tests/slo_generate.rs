@@ -138,6 +138,7 @@ fn check_counts_slos_per_file() {
         ("raw-and-crd.yml", 2),
         ("bad-events.yml", 1),
         ("web.yml", 2),
+        ("journey.yml", 3),
         ("probe.yml", 1),
         ("examples.yml", 4),
         ("datasource.yml", 1),

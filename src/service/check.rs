@@ -51,9 +51,10 @@ pub fn write_config_report(
     let mut slo_ok = true;
     for f in &slo_files {
         writeln!(out, "Checking {}", f.display())?;
-        match crate::slo::check_files(std::slice::from_ref(f)) {
+        // A composite's parts may be in another file: they are resolved below, together.
+        match crate::slo::load_file(f) {
             Ok(found) => {
-                let n: usize = found.iter().map(|(_, n)| n).sum();
+                let n = found.len();
                 writeln!(out, "  SUCCESS: {n} SLOs found")?;
             }
             Err(errors) => {
@@ -67,9 +68,9 @@ pub fn write_config_report(
         writeln!(out)?;
     }
     ok &= slo_ok;
-    // Two files may each be valid and still define the same SLO: the service loads them
-    // together, so check them together too.
-    if slo_ok && slo_files.len() > 1 {
+    // Two files may each be valid and still define the same SLO, and a composite SLO names
+    // SLOs of any file: the service loads them together, so check them together too.
+    if slo_ok && !slo_files.is_empty() {
         if let Err(errors) = crate::slo::check_files(&slo_files) {
             ok = false;
             writeln!(out, "Checking the SLO files together")?;

@@ -7,6 +7,7 @@ pub mod fake_http;
 pub mod fake_lease;
 pub mod ha;
 pub mod recorded;
+pub mod slo;
 
 pub use redline::testdir::TempDir;
 

@@ -123,6 +123,40 @@ pub struct SloView {
     pub window_start_ms: Option<i64>,
     /// The calendar period now running, for a calendar window.
     pub calendar: Option<CalendarPeriod>,
+    /// A composite SLO's parts; empty for other SLOs.
+    pub parts: Vec<PartView>,
+}
+
+/// One part of a composite SLO on its page.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PartView {
+    /// `service/name`.
+    pub slo: String,
+    pub weight: f64,
+    pub weight_share: f64,
+    /// Over `window`: the part's error ratio and its share of the composite's bad events.
+    pub error_ratio: f64,
+    pub burn_share: f64,
+    pub window: String,
+    /// The part's own remaining budget, when it is evaluated.
+    pub remaining: Option<f64>,
+}
+
+impl PartView {
+    fn model(&self) -> Json {
+        json!({
+            "slo": self.slo,
+            "href": format!("/slos/{}", urlencode(&self.slo)),
+            "weight": format!("{}", self.weight),
+            "weight_share": Unit::Percent.format(self.weight_share),
+            "error_ratio": Unit::Percent.format(self.error_ratio),
+            "burn_share": Unit::Percent.format(self.burn_share),
+            "window": self.window,
+            "remaining": self.remaining.map(|r| Unit::Percent.format(r)),
+            "bar": self.remaining.map(budget_bar),
+            "class": self.remaining.map(|r| budget_severity(r).class()),
+        })
+    }
 }
 
 /// A calendar compliance period: `[start, end)` in ms and the SLO's IANA zone.
@@ -209,6 +243,20 @@ impl SloView {
                 end_ms: f.period.end_ms,
                 time_zone: tz.clone(),
             }),
+            parts: f
+                .parts
+                .iter()
+                .flatten()
+                .map(|p| PartView {
+                    slo: p.slo.clone(),
+                    weight: p.weight,
+                    weight_share: p.weight_share,
+                    error_ratio: p.error_ratio,
+                    burn_share: p.burn_share,
+                    window: p.window.clone(),
+                    remaining: p.budget_remaining_ratio,
+                })
+                .collect(),
         }
     }
 }
@@ -323,6 +371,7 @@ async fn slo_views_from_rules(s: &AppState, t_ms: i64) -> Vec<SloView> {
             sli_hourly: Vec::new(),
             window_start_ms: None,
             calendar: None,
+            parts: Vec::new(),
         });
     }
     out
@@ -375,6 +424,7 @@ pub fn slo_row(v: &SloView) -> Json {
         "service": v.service,
         "owner": v.owner,
         "href": format!("/slos/{}", urlencode(&v.name)),
+        "composite": !v.parts.is_empty(),
         "objective": Unit::Percent.format(v.objective),
         "attainment": Unit::Percent.format(v.attainment),
         "remaining": Unit::Percent.format(v.budget_remaining),
@@ -690,6 +740,7 @@ pub async fn slo(State(s): State<AppState>, Path(name): Path<String>, ctx: PageC
             "sli_chart": sli_chart,
             "latency_chart": latency_chart,
             "burns": burns,
+            "parts": v.parts.iter().map(PartView::model).collect::<Vec<_>>(),
             "alerts": alerts,
             "playbook": "/playbooks/SLOBurnRate",
         }),

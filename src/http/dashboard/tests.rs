@@ -28,6 +28,7 @@ fn slo(name: &str, remaining: f64, burn_1h: f64) -> SloView {
         sli_hourly: Vec::new(),
         window_start_ms: None,
         calendar: None,
+        parts: Vec::new(),
     }
 }
 
