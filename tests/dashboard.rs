@@ -356,7 +356,7 @@ async fn dashboard_in_a_real_browser() {
     // Silence the first alert through its form.
     b.goto(&format!("{base}/alerts")).await;
     let row = b.find("table.alerts tr.alert").await;
-    let summary = b.find_in(&row, "details summary").await;
+    let summary = b.find_in(&row, "details.silence-form summary").await;
     b.click(&summary).await;
     let form = b.find_in(&row, "form.silence").await;
     let comment = b.find_in(&form, "input[name=comment]").await;
